@@ -1,0 +1,438 @@
+//! Per thread: what the rules say its frames mean. The stack is split at signal frames; the
+//! innermost part (segment 0) is what the thread is doing now, the parts below are contexts a
+//! signal interrupted, whose locks and pool membership the handler inherits.
+
+use crate::dump::{value_address, value_symbol};
+use crate::knowledge::{base_name, KnowledgeBase, Meaning, Rule, WaitKind};
+use crate::model::{Frame, Thread};
+use std::ops::Range;
+
+/// What a thread is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activity {
+    /// Blocked on something inside the process (a lock, a thread, a pool, a condvar).
+    Blocked,
+    /// A worker waiting for its next task.
+    Idle,
+    /// Waiting for something outside the process: I/O, time, a signal.
+    External,
+    /// Executing code (not in a blocking call).
+    Running,
+    /// Nothing readable on the stack.
+    Unknown,
+}
+
+/// A pool as frames name it: its class and, when an argument shows it, its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRef {
+    /// The class (`fbthrift ThreadManager`, `WorkerPool`).
+    pub class: String,
+    /// The instance address (`this=`), when printed.
+    pub instance: Option<u64>,
+}
+
+/// One wait: a run of adjacent wait frames, innermost primitive to the outermost meaning.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    /// On what.
+    pub kind: WaitKind,
+    /// The rule that named the kind.
+    pub rule: String,
+    /// Innermost frame of the run (position in `Thread::frames`).
+    pub first: usize,
+    /// Outermost frame of the run: the call that explains the wait.
+    pub frame: usize,
+    /// The waited-on object's address.
+    pub address: Option<u64>,
+    /// The symbol gdb printed for that address.
+    pub symbol: Option<String>,
+    /// How specific the frame that gave the address was (see `absorb`).
+    address_level: u8,
+    /// A library-internal lock named by a rule.
+    pub named: Option<String>,
+    /// A joined thread's `pthread_t`.
+    pub target_pthread: Option<u64>,
+    /// A joined thread's tid.
+    pub target_tid: Option<u64>,
+    /// The pool a pool-join waits for.
+    pub pool: Option<PoolRef>,
+    /// A mutex released while waiting (a condvar's).
+    pub releases: Option<u64>,
+    /// Ends by itself.
+    pub timed: bool,
+    /// Up to two caller frames below the run: where the wait was called from.
+    pub site: Vec<usize>,
+    /// What to do about it.
+    pub suggestion: Option<String>,
+}
+
+/// A lock a thread holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LockId {
+    /// By address.
+    Addr(u64),
+    /// A library-internal lock, by the name a rule gives it.
+    Named(String),
+}
+
+/// A held lock and the frame that shows it.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// Which lock.
+    pub lock: LockId,
+    /// The frame (position).
+    pub frame: usize,
+    /// The rule.
+    pub rule: String,
+    /// Read from a local (`bt full` guard) rather than guessed from a function name.
+    pub from_local: bool,
+}
+
+/// Pool membership and the frame that shows it.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// Which pool.
+    pub pool: PoolRef,
+    /// The worker-loop frame (position).
+    pub frame: usize,
+    /// The rule.
+    pub rule: String,
+}
+
+/// Everything the rules say about one thread.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// What it is doing.
+    pub activity: Activity,
+    /// Waits in segment 0, innermost first.
+    pub waits: Vec<Wait>,
+    /// Locks held, in any segment.
+    pub holds: Vec<Hold>,
+    /// Pools it works for, in any segment.
+    pub members: Vec<Membership>,
+    /// Frame ranges split at signal frames; `segments[0]` runs now.
+    pub segments: Vec<Range<usize>>,
+    /// The frame it is blocked or running in.
+    pub top: Option<usize>,
+}
+
+impl Facts {
+    /// True when segment 0 runs inside a signal handler.
+    pub fn in_handler(&self) -> bool {
+        self.segments.len() > 1
+    }
+
+    /// The signal frame right below segment 0.
+    pub fn signal_frame(&self) -> Option<usize> {
+        self.in_handler().then(|| self.segments[0].end)
+    }
+}
+
+/// Classifies one thread.
+pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
+    let frames = &thread.frames;
+    let rules: Vec<Option<&Rule>> = frames
+        .iter()
+        .map(|f| f.function.as_deref().and_then(|n| kb.match_function(n)))
+        .collect();
+    let segments = split_segments(frames);
+    let active = segments[0].clone();
+    let top = active.clone().find(|&i| {
+        frames[i].function.is_some() && rules[i].is_none_or(|r| r.meaning != Meaning::Skip)
+    });
+    let mut facts = Facts {
+        activity: Activity::Unknown,
+        waits: Vec::new(),
+        holds: Vec::new(),
+        members: Vec::new(),
+        segments,
+        top,
+    };
+    let mut idle_at = None;
+    if let Some(top) = top {
+        let blocked = rules[top].is_some_and(|r| r.meaning == Meaning::Wait && !r.context);
+        if blocked {
+            idle_at = collect_waits(frames, &rules, top..active.end, &mut facts.waits);
+        }
+        facts.activity = if blocked {
+            Activity::Blocked
+        } else {
+            Activity::Running
+        };
+    }
+    collect_holds_and_members(frames, &rules, kb, &mut facts);
+    facts.activity = refine_activity(&facts, idle_at);
+    facts
+}
+
+fn split_segments(frames: &[Frame]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, f) in frames.iter().enumerate() {
+        if f.signal_frame {
+            out.push(start..i);
+            start = i + 1;
+        }
+    }
+    out.push(start..frames.len());
+    out
+}
+
+/// Walks segment 0 from the blocking frame down, grouping adjacent wait frames into waits.
+/// Returns the position of an idle-rule frame, if one follows the first wait closely.
+fn collect_waits(
+    frames: &[Frame],
+    rules: &[Option<&Rule>],
+    range: Range<usize>,
+    waits: &mut Vec<Wait>,
+) -> Option<usize> {
+    let mut current: Option<Wait> = None;
+    let mut idle_at = None;
+    for i in range {
+        let rule = rules[i];
+        match rule.map(|r| r.meaning) {
+            Some(Meaning::Wait) => {
+                let rule = rule.expect("matched");
+                let kind = rule.kind.expect("wait rules have a kind");
+                match &mut current {
+                    Some(w) if w.site.is_empty() && compatible(w.kind, kind) => {
+                        absorb(w, &frames[i], rule, i)
+                    }
+                    _ => {
+                        waits.extend(current.take());
+                        let mut w = new_wait(kind, rule, i);
+                        absorb(&mut w, &frames[i], rule, i);
+                        current = Some(w);
+                    }
+                }
+            }
+            Some(Meaning::Skip) => {}
+            Some(Meaning::Idle) => {
+                let near = waits.is_empty() && current.as_ref().is_some_and(|w| i - w.frame <= 8);
+                if near && idle_at.is_none() {
+                    idle_at = Some(i);
+                }
+            }
+            _ => {
+                if let Some(w) = &mut current {
+                    if frames[i].function.is_some() && w.site.len() < 2 {
+                        w.site.push(i);
+                    }
+                }
+            }
+        }
+    }
+    waits.extend(current);
+    idle_at
+}
+
+/// Whether a frame of `next` kind continues a wait of `prev` kind.
+fn compatible(prev: WaitKind, next: WaitKind) -> bool {
+    prev == next || prev.is_generic() || next.is_generic()
+}
+
+fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
+    Wait {
+        kind,
+        rule: rule.id.clone(),
+        first: i,
+        frame: i,
+        address: None,
+        symbol: None,
+        address_level: 0,
+        named: None,
+        target_pthread: None,
+        target_tid: None,
+        pool: None,
+        releases: None,
+        timed: false,
+        site: Vec::new(),
+        suggestion: None,
+    }
+}
+
+/// Adds what one frame of the run says to the wait.
+fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, i: usize) {
+    let kind = rule.kind.expect("wait rules have a kind");
+    if w.kind.is_generic() && !kind.is_generic() {
+        w.kind = kind;
+        w.rule = rule.id.clone();
+    }
+    w.frame = i;
+    w.timed |= rule.timed;
+    // The most specific frame names the object: a context rule (`std::mutex::lock`) over a
+    // primitive (`pthread_mutex_lock`) over a bare futex word.
+    let level = if rule.context {
+        2
+    } else if kind.is_generic() {
+        0
+    } else {
+        1
+    };
+    if let Some(a) = arg_value(frame, &rule.address_args).filter(|a| value_address(a).is_some()) {
+        if w.address.is_none() || level >= w.address_level {
+            w.address = value_address(a);
+            w.symbol = value_symbol(a).map(str::to_string);
+            w.address_level = level;
+        }
+    }
+    if let Some(name) = &rule.resource {
+        w.named = Some(name.clone());
+    }
+    if let Some(t) = arg_value(frame, &rule.target_args).and_then(parse_number) {
+        w.target_pthread = Some(t);
+    }
+    if let Some(t) = arg_value(frame, &rule.tid_args).and_then(parse_number) {
+        w.target_tid = Some(t);
+    }
+    if let Some(m) = arg_value(frame, &rule.releases_args).and_then(value_address) {
+        w.releases = Some(m);
+    }
+    if let Some(class) = frame
+        .function
+        .as_deref()
+        .and_then(|f| rule.pool_class(base_name(f)))
+    {
+        w.pool = Some(PoolRef {
+            class,
+            instance: arg_value(frame, &rule.instance_args).and_then(value_address),
+        });
+    }
+    if rule.suggestion.is_some() {
+        w.suggestion.clone_from(&rule.suggestion);
+    }
+}
+
+/// A join's futex only names a tid when the run turned out to be a join.
+fn fix_join_targets(waits: &mut [Wait]) {
+    for w in waits {
+        if w.kind != WaitKind::Join {
+            w.target_tid = None;
+        }
+    }
+}
+
+fn arg_value<'f>(frame: &'f Frame, names: &[String]) -> Option<&'f str> {
+    names.iter().find_map(|n| frame.arg(n))
+}
+
+fn parse_number(v: &str) -> Option<u64> {
+    let v = v.rsplit("@entry=").next().unwrap_or(v).trim();
+    let v = v.split_whitespace().next()?;
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+    .filter(|&n| n != 0)
+}
+
+fn collect_holds_and_members(
+    frames: &[Frame],
+    rules: &[Option<&Rule>],
+    kb: &KnowledgeBase,
+    facts: &mut Facts,
+) {
+    fix_join_targets(&mut facts.waits);
+    let in_chain = |i: usize| facts.waits.iter().any(|w| (w.first..=w.frame).contains(&i));
+    let mut holds = Vec::new();
+    let mut members = Vec::new();
+    for (i, frame) in frames.iter().enumerate() {
+        for local in &frame.locals {
+            if let Some((rule, addr)) = kb.match_local(&local.value) {
+                let addrs = match addr {
+                    Some(a) => vec![a],
+                    None => all_addresses(&local.value),
+                };
+                holds.extend(addrs.into_iter().map(|a| Hold {
+                    lock: LockId::Addr(a),
+                    frame: i,
+                    rule: rule.id.clone(),
+                    from_local: true,
+                }));
+            }
+        }
+        let Some(rule) = rules[i] else { continue };
+        match rule.meaning {
+            Meaning::Hold | Meaning::Wait if !in_chain(i) => {
+                if let (Some(name), true) = (
+                    &rule.resource,
+                    rule.meaning == Meaning::Hold || rule.context,
+                ) {
+                    holds.push(Hold {
+                        lock: LockId::Named(name.clone()),
+                        frame: i,
+                        rule: rule.id.clone(),
+                        from_local: false,
+                    });
+                }
+            }
+            Meaning::Member => {
+                let base = frame.function.as_deref().map(base_name).unwrap_or("");
+                if let Some(class) = rule.pool_class(base) {
+                    members.push(Membership {
+                        pool: PoolRef {
+                            class,
+                            instance: arg_value(frame, &rule.instance_args).and_then(value_address),
+                        },
+                        frame: i,
+                        rule: rule.id.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    // A condvar wait has released its mutex, whatever the guard local still says.
+    let released: Vec<u64> = facts.waits.iter().filter_map(|w| w.releases).collect();
+    holds.retain(|h| !matches!(h.lock, LockId::Addr(a) if released.contains(&a)));
+    facts.holds = holds;
+    facts.members = members;
+}
+
+fn all_addresses(value: &str) -> Vec<u64> {
+    value
+        .match_indices("0x")
+        .filter_map(|(p, _)| {
+            let hex: String = value[p + 2..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect();
+            u64::from_str_radix(&hex, 16).ok().filter(|&a| a != 0)
+        })
+        .collect()
+}
+
+fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
+    if facts.activity != Activity::Blocked {
+        return facts.activity;
+    }
+    let Some(first) = facts.waits.first() else {
+        return Activity::Blocked;
+    };
+    if first.kind.is_external() || first.timed {
+        return Activity::External;
+    }
+    let soft = matches!(
+        first.kind,
+        WaitKind::Condvar
+            | WaitKind::Futex
+            | WaitKind::Semaphore
+            | WaitKind::Channel
+            | WaitKind::Io
+    );
+    if soft && facts.waits.len() == 1 {
+        // A worker whose loop waits directly (or through a queue rule) waits for work.
+        let loop_waits = facts
+            .members
+            .iter()
+            .any(|m| m.frame > first.frame && m.frame - first.frame <= 3);
+        if idle_at.is_some() || loop_waits {
+            return Activity::Idle;
+        }
+    }
+    Activity::Blocked
+}
+
+#[cfg(test)]
+mod tests;

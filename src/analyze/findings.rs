@@ -1,0 +1,431 @@
+//! From graph to findings: every cycle (strongly connected component), starving pools, stalls,
+//! root blockers, blocking calls in signal handlers and threads in I/O.
+
+use super::classify::{Activity, Facts};
+use super::explain::{edge_steps, frame_ref, wait_object, weakest};
+use super::graph::{Edge, Grade, Graph};
+use super::scc;
+use super::{Finding, FindingKind, Severity, Step};
+use crate::knowledge::{base_name, WaitKind};
+use crate::model::Snapshot;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+
+/// All findings, deadlocks first, in a stable order.
+pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+    let mut out = cycles(snap, facts, g);
+    let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
+    out.extend(pool_starvation(snap, facts, &in_cycle));
+    let deadlocked = !out.is_empty();
+    if !deadlocked {
+        out.extend(stall(snap, facts));
+    }
+    out.extend(root_blockers(snap, facts, g));
+    out.extend(signal_unsafe_waits(snap, facts));
+    out.extend(io_waits(snap, facts));
+    for f in &mut out {
+        f.signature = signature(snap, f);
+    }
+    out.sort_by_key(|f| (f.severity, f.kind, f.threads.first().copied()));
+    out
+}
+
+fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+    let n = facts.len();
+    let mut adj = vec![Vec::new(); n];
+    for e in &g.edges {
+        adj[e.from].push(e.to);
+    }
+    for a in &mut adj {
+        a.sort_unstable();
+        a.dedup();
+    }
+    let mut out = Vec::new();
+    for comp in scc::cycles(n, &adj) {
+        let cycle = scc::cycle_through(comp[0], &comp, &adj);
+        let edges: Vec<&Edge> = (0..cycle.len())
+            .filter_map(|k| {
+                let (a, b) = (cycle[k], cycle[(k + 1) % cycle.len()]);
+                g.edges
+                    .iter()
+                    .filter(|e| e.from == a && e.to == b)
+                    .max_by_key(|e| e.grade)
+            })
+            .collect();
+        let kinds: Vec<WaitKind> = edges
+            .iter()
+            .map(|e| facts[e.from].waits[e.wait].kind)
+            .collect();
+        let all_locks = kinds.iter().all(|k| k.is_lock());
+        let all_joins = kinds
+            .iter()
+            .all(|k| matches!(k, WaitKind::Join | WaitKind::PoolDrain));
+        let single = comp.len() == 1;
+        let kind = match (single, all_locks, all_joins) {
+            (true, true, _) => FindingKind::SelfLock,
+            (true, _, true) => FindingKind::SelfJoin,
+            (false, true, _) => FindingKind::LockCycle,
+            (false, _, true) => FindingKind::JoinCycle,
+            _ => FindingKind::WaitCycle,
+        };
+        let steps: Vec<Step> = edges
+            .iter()
+            .flat_map(|e| edge_steps(snap, facts, e))
+            .collect();
+        let first = &snap.threads[comp[0]];
+        let through_signal = comp.iter().any(|&t| facts[t].in_handler());
+        let via = if through_signal {
+            " through a signal handler"
+        } else {
+            ""
+        };
+        let title = match kind {
+            FindingKind::SelfJoin => format!(
+                "self-join{via}: {} waits for {}, which includes itself",
+                first.label(),
+                wait_object(snap, &facts[comp[0]].waits[edges[0].wait])
+            ),
+            FindingKind::SelfLock => format!(
+                "self-lock{via}: {} waits for a lock it already holds",
+                first.label()
+            ),
+            FindingKind::LockCycle => format!(
+                "lock cycle: {} threads wait on each other's locks",
+                comp.len()
+            ),
+            FindingKind::JoinCycle => format!(
+                "join cycle: {} threads wait for each other to exit",
+                comp.len()
+            ),
+            _ => format!("wait cycle: {} threads wait on each other", comp.len()),
+        };
+        let explanation = cycle_explanation(kind, through_signal);
+        let suggestion = edges
+            .iter()
+            .find_map(|e| facts[e.from].waits[e.wait].suggestion.clone())
+            .or_else(|| default_suggestion(kind, through_signal));
+        out.push(Finding {
+            kind,
+            severity: Severity::Deadlock,
+            confidence: weakest(edges.iter().copied()),
+            threads: comp.clone(),
+            title,
+            explanation,
+            steps,
+            suggestion,
+            signature: String::new(),
+        });
+    }
+    out
+}
+
+fn cycle_explanation(kind: FindingKind, through_signal: bool) -> String {
+    let signal = if through_signal {
+        " A signal handler runs on whatever thread the signal interrupted and inherits everything \
+         that thread holds and is, so the handler is waiting for its own thread."
+    } else {
+        ""
+    };
+    let core = match kind {
+        FindingKind::SelfJoin => "The thread waits for a set of threads to exit, and it is one of them: it can only exit after the wait returns, so the wait never returns.",
+        FindingKind::SelfLock => "The thread asks for a lock that it holds already; the lock is not recursive, so the thread waits for itself forever.",
+        FindingKind::LockCycle => "Each thread holds a lock the next one in the cycle needs, so none of them can go on (lock-order inversion).",
+        FindingKind::JoinCycle => "Each thread waits for the next one in the cycle to exit, so none of them ever exits.",
+        _ => "Each thread waits for something the next one in the cycle holds or must do.",
+    };
+    format!("{core}{signal}")
+}
+
+fn default_suggestion(kind: FindingKind, through_signal: bool) -> Option<String> {
+    if through_signal {
+        return Some("Do only async-signal-safe work in signal handlers: set a flag or write to a pipe (or use signalfd / sigwait on a dedicated thread) and do the shutdown or locking from a normal thread.".into());
+    }
+    Some(match kind {
+        FindingKind::SelfLock => "Do not lock a mutex the thread already holds: split the function into a locked and an unlocked variant, or release the guard before the call.".into(),
+        FindingKind::LockCycle => "Take the locks in one global order everywhere (or take them together with std::scoped_lock / std::lock).".into(),
+        FindingKind::JoinCycle | FindingKind::SelfJoin => "Give every thread one owner that joins it; never join from a thread that the joined thread waits for.".into(),
+        _ => return None,
+    })
+}
+
+fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) -> Vec<Finding> {
+    let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        for m in &f.members {
+            pools.entry(m.pool.class.clone()).or_default().push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for (class, members) in pools {
+        let starving = members.iter().all(|&t| {
+            let f = &facts[t];
+            f.activity == Activity::Blocked
+                && f.waits.first().is_some_and(|w| {
+                    matches!(
+                        w.kind,
+                        WaitKind::Future | WaitKind::Futex | WaitKind::Condvar
+                    )
+                })
+                && f.waits.iter().any(|w| w.kind == WaitKind::Future)
+        });
+        if !starving || members.iter().any(|t| in_cycle.contains(t)) {
+            continue;
+        }
+        let steps = members
+            .iter()
+            .map(|&t| {
+                let f = &facts[t];
+                let w = f
+                    .waits
+                    .iter()
+                    .find(|w| w.kind == WaitKind::Future)
+                    .expect("checked");
+                let m = f
+                    .members
+                    .iter()
+                    .find(|m| m.pool.class == class)
+                    .expect("member");
+                let th = &snap.threads[t];
+                Step {
+                    thread: t,
+                    frame: Some(w.frame),
+                    text: format!(
+                        "{} is a worker of `{class}` ({}) and waits for a result: {}",
+                        th.label(),
+                        frame_ref(&th.frames[m.frame], m.frame),
+                        frame_ref(&th.frames[w.frame], w.frame)
+                    ),
+                    grade: Some(Grade::Heuristic),
+                }
+            })
+            .collect();
+        out.push(Finding {
+            kind: FindingKind::PoolStarvation,
+            severity: Severity::Deadlock,
+            confidence: Grade::Heuristic,
+            threads: members.clone(),
+            title: format!("pool starvation: all {} workers of `{class}` wait for results, and no worker is free to produce them", members.len()),
+            explanation: "Every worker of the pool runs a task that blocks on a future or handoff. If that work was queued on the same pool, no thread is left to run it, so every worker waits forever.".into(),
+            steps,
+            suggestion: Some("Do not block a pool's worker on work queued to the same pool: chain continuations instead of waiting, run the sub-task inline, or use a separate pool for it.".into()),
+            signature: String::new(),
+        });
+    }
+    out
+}
+
+fn stall(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
+    if !snap.complete || facts.is_empty() {
+        return None;
+    }
+    let all_waiting = facts
+        .iter()
+        .all(|f| matches!(f.activity, Activity::Blocked | Activity::Idle));
+    let blocked: Vec<usize> = (0..facts.len())
+        .filter(|&t| facts[t].activity == Activity::Blocked)
+        .collect();
+    if !all_waiting || blocked.is_empty() {
+        return None;
+    }
+    let steps = blocked
+        .iter()
+        .map(|&t| {
+            let w = &facts[t].waits[0];
+            let th = &snap.threads[t];
+            Step {
+                thread: t,
+                frame: Some(w.frame),
+                text: format!(
+                    "{} waits for {}: {}",
+                    th.label(),
+                    wait_object(snap, w),
+                    frame_ref(&th.frames[w.frame], w.frame)
+                ),
+                grade: None,
+            }
+        })
+        .collect();
+    Some(Finding {
+        kind: FindingKind::Stall,
+        severity: Severity::Warning,
+        confidence: Grade::Heuristic,
+        threads: blocked,
+        title: "stall: every thread waits, and none is running, in I/O or asleep to wake the others".into(),
+        explanation: "No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.".into(),
+        steps,
+        suggestion: Some("Look for the notify/unlock/post that should have happened: a lost wake-up (notify before wait without a predicate), an early return that skipped it, or a thread that exited without it.".into()),
+        signature: String::new(),
+    })
+}
+
+fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+    let n = facts.len();
+    let mut rev = vec![Vec::new(); n];
+    for e in &g.edges {
+        rev[e.to].push(e.from);
+    }
+    let mut out = Vec::new();
+    for t in 0..n {
+        if matches!(facts[t].activity, Activity::Blocked | Activity::Idle) || rev[t].is_empty() {
+            continue;
+        }
+        let mut seen = HashSet::from([t]);
+        let mut stack = vec![t];
+        while let Some(v) = stack.pop() {
+            for &w in &rev[v] {
+                if seen.insert(w) {
+                    stack.push(w);
+                }
+            }
+        }
+        let waiting = seen.len() - 1;
+        if waiting < 2 {
+            continue;
+        }
+        let th = &snap.threads[t];
+        let doing = match facts[t].activity {
+            Activity::Running => "running".to_string(),
+            Activity::External => format!(
+                "waiting for {}",
+                facts[t]
+                    .waits
+                    .first()
+                    .map(|w| wait_object(snap, w))
+                    .unwrap_or_default()
+            ),
+            _ => "in an unknown state".to_string(),
+        };
+        let direct: Vec<&Edge> = g.edges.iter().filter(|e| e.to == t).collect();
+        let mut steps: Vec<Step> = direct
+            .iter()
+            .take(3)
+            .flat_map(|e| edge_steps(snap, facts, e))
+            .collect();
+        if let Some(top) = facts[t].top {
+            steps.push(Step {
+                thread: t,
+                frame: Some(top),
+                text: format!(
+                    "{} is {doing}: {}",
+                    th.label(),
+                    frame_ref(&th.frames[top], top)
+                ),
+                grade: None,
+            });
+        }
+        let mut threads: Vec<usize> = seen.into_iter().collect();
+        threads.sort_unstable();
+        threads.retain(|&x| x != t);
+        threads.insert(0, t);
+        out.push(Finding {
+            kind: FindingKind::RootBlocker,
+            severity: Severity::Warning,
+            confidence: weakest(direct.iter().copied()),
+            threads,
+            title: format!("root blocker: {waiting} threads wait (directly or in a chain) on {}, which is {doing}", th.label()),
+            explanation: "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
+            steps,
+            suggestion: Some("Find out why this thread is slow or stuck (what it computes or waits for outside the process); avoid holding a lock across slow work or I/O.".into()),
+            signature: String::new(),
+        });
+    }
+    out
+}
+
+fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (t, f) in facts.iter().enumerate() {
+        let Some(sig) = f.signal_frame() else {
+            continue;
+        };
+        let Some(w) = f.waits.iter().find(|w| {
+            !matches!(
+                w.kind,
+                WaitKind::Io | WaitKind::Sleep | WaitKind::SignalWait | WaitKind::Futex
+            )
+        }) else {
+            continue;
+        };
+        let th = &snap.threads[t];
+        out.push(Finding {
+            kind: FindingKind::SignalUnsafeWait,
+            severity: Severity::Warning,
+            confidence: Grade::Symbolic,
+            threads: vec![t],
+            title: format!("signal-unsafe wait: {} blocks on a {} inside a signal handler", th.label(), w.kind.noun()),
+            explanation: "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
+            steps: vec![
+                Step { thread: t, frame: Some(sig), text: format!("signal frame {}", frame_ref(&th.frames[sig], sig)), grade: None },
+                Step { thread: t, frame: Some(w.frame), text: format!("the handler waits for {}: {}", wait_object(snap, w), frame_ref(&th.frames[w.frame], w.frame)), grade: None },
+            ],
+            suggestion: Some("Keep signal handlers to async-signal-safe calls: set a flag or write to a pipe/eventfd, or handle the signal on a dedicated thread with sigwait/signalfd.".into()),
+            signature: String::new(),
+        });
+    }
+    out
+}
+
+fn io_waits(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
+    let threads: Vec<usize> = (0..facts.len())
+        .filter(|&t| {
+            facts[t].activity == Activity::External
+                && facts[t]
+                    .waits
+                    .first()
+                    .is_some_and(|w| w.kind == WaitKind::Io)
+        })
+        .collect();
+    if threads.is_empty() {
+        return None;
+    }
+    let steps = threads
+        .iter()
+        .map(|&t| {
+            let th = &snap.threads[t];
+            let w = &facts[t].waits[0];
+            Step {
+                thread: t,
+                frame: Some(w.first),
+                text: format!(
+                    "{} is in I/O: {}",
+                    th.label(),
+                    frame_ref(&th.frames[w.first], w.first)
+                ),
+                grade: None,
+            }
+        })
+        .collect();
+    Some(Finding {
+        kind: FindingKind::IoWait,
+        severity: Severity::Info,
+        confidence: Grade::Symbolic,
+        threads: threads.clone(),
+        title: format!("{} thread(s) blocked in I/O", threads.len()),
+        explanation: "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        steps,
+        suggestion: None,
+        signature: String::new(),
+    })
+}
+
+/// A stable id: the kind and the normalised frames the steps point at, no addresses or tids.
+fn signature(snap: &Snapshot, f: &Finding) -> String {
+    let mut names: Vec<String> = f
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let frame = snap.threads[s.thread].frames.get(s.frame?)?;
+            frame.function.as_deref().map(|n| base_name(n).to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut h = Sha256::new();
+    h.update(format!("{:?}", f.kind));
+    for n in names {
+        h.update(b"\0");
+        h.update(n.as_bytes());
+    }
+    let digest = h.finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,371 @@
+//! The wait-for graph: an edge `from → to` says thread `from` waits for something thread `to`
+//! holds (a lock), is (a joined thread) or belongs to (a pool being joined). Every edge carries
+//! its evidence grade and the frame that shows the holding side. Waits whose holder is unknown
+//! are kept as such, never dropped.
+
+use super::classify::{Activity, Facts, LockId, Wait};
+use crate::knowledge::{base_name, WaitKind};
+use crate::model::{Evidence, Snapshot};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How an edge is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Grade {
+    /// Type or name patterns only.
+    Heuristic,
+    /// Frames and their arguments or locals (an address, a `this=`, a `threadid=`).
+    Symbolic,
+    /// Read from memory (a lock's owner field, a futex word).
+    Proven,
+}
+
+/// Why `to` is what `from` waits for.
+#[derive(Debug, Clone)]
+pub enum Because {
+    /// `to` holds the lock (the frame that shows it; `None` when only memory shows it).
+    Holds(Option<usize>, String),
+    /// `to` is the joined thread.
+    IsTarget,
+    /// `to` is a worker of the pool being joined (its worker-loop frame).
+    Member(usize),
+}
+
+/// One edge of the wait-for graph.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// The waiting thread (index into the snapshot's threads).
+    pub from: usize,
+    /// The thread waited for.
+    pub to: usize,
+    /// Which of `from`'s waits.
+    pub wait: usize,
+    /// How it is known.
+    pub grade: Grade,
+    /// Why.
+    pub because: Because,
+}
+
+/// The graph, plus the waits that lead nowhere known.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// All edges.
+    pub edges: Vec<Edge>,
+    /// Per thread, the wait its edges come from (the first whose holder is known, else the
+    /// first), if it is blocked.
+    pub effective: Vec<Option<usize>>,
+}
+
+impl Graph {
+    /// Edges leaving thread `t`.
+    pub fn out(&self, t: usize) -> impl Iterator<Item = &Edge> {
+        self.edges.iter().filter(move |e| e.from == t)
+    }
+}
+
+struct Holder {
+    thread: usize,
+    frame: Option<usize>,
+    grade: Grade,
+    what: String,
+}
+
+/// Builds the graph from the snapshot and the per-thread facts.
+pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
+    let by_tid: HashMap<u64, usize> = snap
+        .threads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.tid.map(|tid| (tid, i)))
+        .collect();
+    let by_pthread: HashMap<u64, usize> = snap
+        .threads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.pthread.map(|p| (p, i)))
+        .collect();
+    let mut holders: HashMap<LockId, Vec<Holder>> = HashMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        for h in &f.holds {
+            let grade = if h.from_local {
+                Grade::Symbolic
+            } else {
+                Grade::Heuristic
+            };
+            holders.entry(h.lock.clone()).or_default().push(Holder {
+                thread: t,
+                frame: Some(h.frame),
+                grade,
+                what: h.rule.clone(),
+            });
+        }
+    }
+    for ev in &snap.evidence {
+        let Evidence::LockOwner {
+            address,
+            owner_tid,
+            source,
+        } = ev;
+        if let Some(&t) = by_tid.get(owner_tid) {
+            holders
+                .entry(LockId::Addr(*address))
+                .or_default()
+                .push(Holder {
+                    thread: t,
+                    frame: None,
+                    grade: Grade::Proven,
+                    what: source.clone(),
+                });
+        }
+    }
+    let mut ctx = Ctx {
+        snap,
+        facts,
+        holders,
+        site_candidates: HashMap::new(),
+        by_tid,
+        by_pthread,
+    };
+    // Each waiter of a lock votes for the threads its call site points at; a mutex has one
+    // holder, so the most-voted threads are the likely ones.
+    let mut votes: HashMap<LockId, Vec<(usize, usize, Grade, Because)>> = HashMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        for w in f.waits.iter().filter(|w| w.kind.is_lock()) {
+            let Some(id) = lock_id(w) else { continue };
+            if ctx.holders.contains_key(&id) {
+                continue;
+            }
+            let list = votes.entry(id).or_default();
+            for (o, grade, because) in ctx.site_candidates_of(t, w, lock_id(w).as_ref()) {
+                match list.iter_mut().find(|v| v.0 == o) {
+                    Some(v) => v.1 += 1,
+                    None => list.push((o, 1, grade, because)),
+                }
+            }
+        }
+    }
+    let candidates = votes
+        .into_iter()
+        .map(|(id, list)| {
+            let top = list.iter().map(|v| v.1).max().unwrap_or(0);
+            let best = list
+                .into_iter()
+                .filter(|v| v.1 == top)
+                .map(|(o, _, g, b)| (o, g, b))
+                .collect();
+            (id, best)
+        })
+        .collect();
+    ctx.site_candidates = candidates;
+    let mut g = Graph {
+        edges: Vec::new(),
+        effective: vec![None; facts.len()],
+    };
+    for (t, f) in facts.iter().enumerate() {
+        if f.activity != Activity::Blocked || f.waits.is_empty() {
+            continue;
+        }
+        g.effective[t] = Some(0);
+        for (wi, w) in f.waits.iter().enumerate() {
+            let found = ctx.resolve(t, w);
+            if !found.is_empty() {
+                g.effective[t] = Some(wi);
+                g.edges
+                    .extend(found.into_iter().map(|(to, grade, because)| Edge {
+                        from: t,
+                        to,
+                        wait: wi,
+                        grade,
+                        because,
+                    }));
+                break;
+            }
+        }
+    }
+    g
+}
+
+fn lock_id(w: &Wait) -> Option<LockId> {
+    match (&w.named, w.address) {
+        (Some(n), _) => Some(LockId::Named(n.clone())),
+        (None, Some(a)) => Some(LockId::Addr(a)),
+        _ => None,
+    }
+}
+
+/// More likely holders than this prove nothing.
+const MAX_GUESSES: usize = 3;
+
+fn site_names<'f>(frames: &'f [crate::model::Frame], w: &Wait) -> Vec<&'f str> {
+    w.site
+        .iter()
+        .filter_map(|&i| frames[i].function.as_deref().map(base_name))
+        .collect()
+}
+
+struct Ctx<'a> {
+    snap: &'a Snapshot,
+    facts: &'a [Facts],
+    holders: HashMap<LockId, Vec<Holder>>,
+    /// For locks with no known holder: the threads their waiters' call sites point at.
+    site_candidates: HashMap<LockId, Vec<(usize, Grade, Because)>>,
+    by_tid: HashMap<u64, usize>,
+    by_pthread: HashMap<u64, usize>,
+}
+
+impl Ctx<'_> {
+    fn resolve(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
+        match w.kind {
+            k if k.is_lock() => self.lock_holders(t, w),
+            WaitKind::Join => self.join_target(t, w),
+            WaitKind::PoolDrain => self.pool_members(t, w),
+            _ => Vec::new(),
+        }
+    }
+
+    fn lock_holders(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
+        let id = lock_id(w);
+        if let Some(hs) = id.as_ref().and_then(|id| self.holders.get(id)) {
+            let mut best: HashMap<usize, &Holder> = HashMap::new();
+            for h in hs {
+                let e = best.entry(h.thread).or_insert(h);
+                if h.grade > e.grade {
+                    *e = h;
+                }
+            }
+            let mut out: Vec<_> = best
+                .into_values()
+                .map(|h| (h.thread, h.grade, Because::Holds(h.frame, h.what.clone())))
+                .collect();
+            out.sort_by_key(|(to, _, _)| *to);
+            return out;
+        }
+        self.same_site_holders(t, w, id.as_ref())
+    }
+
+    /// No holder is known. A signal that interrupted the waiting thread inside the function
+    /// that takes the lock means the thread holds it itself; otherwise the threads found inside
+    /// that function by every waiter of the same lock are the likely holders.
+    fn same_site_holders(
+        &self,
+        t: usize,
+        w: &Wait,
+        id: Option<&LockId>,
+    ) -> Vec<(usize, Grade, Because)> {
+        let frames = &self.snap.threads[t].frames;
+        let sites = site_names(frames, w);
+        for seg in self.facts[t].segments.iter().skip(1) {
+            for i in seg.clone() {
+                if frames[i]
+                    .function
+                    .as_deref()
+                    .map(base_name)
+                    .is_some_and(|n| sites.contains(&n))
+                {
+                    let what = format!("interrupted inside {} by the signal", sites.join(" / "));
+                    return vec![(t, Grade::Heuristic, Because::Holds(Some(i), what))];
+                }
+            }
+        }
+        let mut out = match id {
+            Some(id) => self.site_candidates.get(id).cloned().unwrap_or_default(),
+            None => self.site_candidates_of(t, w, None),
+        };
+        out.retain(|(o, _, _)| *o != t);
+        if out.len() > MAX_GUESSES {
+            out.clear();
+        }
+        out
+    }
+
+    /// Threads inside the waiter's calling function (or, failing that, its caller) that are
+    /// not themselves waiting for this lock.
+    fn site_candidates_of(
+        &self,
+        t: usize,
+        w: &Wait,
+        id: Option<&LockId>,
+    ) -> Vec<(usize, Grade, Because)> {
+        let frames = &self.snap.threads[t].frames;
+        let sites = site_names(frames, w);
+        for site in sites.iter().take(2) {
+            let mut out = Vec::new();
+            for (o, f) in self.facts.iter().enumerate() {
+                if o == t || self.waits_on_same(o, id, &sites) {
+                    continue;
+                }
+                let of = &self.snap.threads[o].frames;
+                let in_chain = |i: usize| f.waits.iter().any(|x| (x.first..=x.frame).contains(&i));
+                let hit = (0..of.len()).find(|&i| {
+                    !in_chain(i) && of[i].function.as_deref().map(base_name) == Some(site)
+                });
+                if let Some(i) = hit {
+                    let what = format!("inside {site}, where the lock is taken");
+                    out.push((o, Grade::Heuristic, Because::Holds(Some(i), what)));
+                }
+            }
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Whether thread `o` waits for the same lock (by id, or else by the same call site).
+    fn waits_on_same(&self, o: usize, id: Option<&LockId>, sites: &[&str]) -> bool {
+        let frames = &self.snap.threads[o].frames;
+        self.facts[o].waits.first().is_some_and(|x| {
+            x.kind.is_lock()
+                && match id {
+                    Some(LockId::Addr(a)) => x.address == Some(*a),
+                    Some(LockId::Named(n)) => x.named.as_ref() == Some(n),
+                    None => {
+                        x.site
+                            .first()
+                            .and_then(|&i| frames[i].function.as_deref().map(base_name))
+                            == sites.first().copied()
+                    }
+                }
+        })
+    }
+
+    fn join_target(&self, _t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
+        let target = w
+            .target_tid
+            .and_then(|tid| self.by_tid.get(&tid))
+            .or_else(|| w.target_pthread.and_then(|p| self.by_pthread.get(&p)));
+        match target {
+            Some(&to) => vec![(to, Grade::Symbolic, Because::IsTarget)],
+            None => Vec::new(),
+        }
+    }
+
+    fn pool_members(&self, _t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
+        let Some(pool) = &w.pool else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (o, f) in self.facts.iter().enumerate() {
+            let Some(m) = f.members.iter().find(|m| {
+                m.pool.class == pool.class
+                    && (m.pool.instance.is_none()
+                        || pool.instance.is_none()
+                        || m.pool.instance == pool.instance)
+            }) else {
+                continue;
+            };
+            // An idle worker exits when the pool stops; it does not hold the join up.
+            if f.activity == Activity::Idle {
+                continue;
+            }
+            let grade = if m.pool.instance.is_some() && m.pool.instance == pool.instance {
+                Grade::Symbolic
+            } else {
+                Grade::Heuristic
+            };
+            out.push((o, grade, Because::Member(m.frame)));
+        }
+        out
+    }
+}

@@ -1,0 +1,147 @@
+//! The pure analysis core: [`analyze`] takes a [`Snapshot`] and the [`KnowledgeBase`] and
+//! returns an [`Analysis`] (per-thread facts, the wait-for graph, findings). It does no I/O and
+//! cannot tell which producer filled the snapshot.
+
+mod classify;
+mod explain;
+mod findings;
+mod graph;
+mod group;
+mod scc;
+
+pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
+pub use explain::{frame_ref, wait_object};
+pub use graph::{Because, Edge, Grade, Graph};
+pub use group::{describe, group_threads, ThreadGroup};
+
+use crate::knowledge::KnowledgeBase;
+use crate::model::Snapshot;
+use serde::Serialize;
+
+/// The kinds of finding (SPEC.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A thread waits for a thread set it belongs to.
+    SelfJoin,
+    /// A thread waits for a lock it holds.
+    SelfLock,
+    /// Threads wait on each other's locks.
+    LockCycle,
+    /// Threads join each other.
+    JoinCycle,
+    /// Every worker of a pool waits for work queued on that pool.
+    PoolStarvation,
+    /// Any other cycle.
+    WaitCycle,
+    /// Nothing can move, but no cycle is proven.
+    Stall,
+    /// A thread many others wait on, itself not waiting for them.
+    RootBlocker,
+    /// A blocking call inside a signal handler.
+    SignalUnsafeWait,
+    /// Threads blocked in I/O.
+    IoWait,
+}
+
+impl FindingKind {
+    /// The name used in reports and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SelfJoin => "self-join",
+            Self::SelfLock => "self-lock",
+            Self::LockCycle => "lock-cycle",
+            Self::JoinCycle => "join-cycle",
+            Self::PoolStarvation => "pool-starvation",
+            Self::WaitCycle => "wait-cycle",
+            Self::Stall => "stall",
+            Self::RootBlocker => "root-blocker",
+            Self::SignalUnsafeWait => "signal-unsafe-wait",
+            Self::IoWait => "io-wait",
+        }
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// The process cannot make progress by itself.
+    Deadlock,
+    /// Likely a hang or a bug waiting to happen.
+    Warning,
+    /// Context.
+    Info,
+}
+
+/// One step of a finding, pointing at the frame that shows it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Which thread (index into the snapshot's threads).
+    pub thread: usize,
+    /// Which frame (position in that thread's frames).
+    pub frame: Option<usize>,
+    /// What it shows, in words.
+    pub text: String,
+    /// How it is known, for steps that are edges.
+    pub grade: Option<Grade>,
+}
+
+/// A finding: a cycle, a stall, a blocker, a warning.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// How bad.
+    pub severity: Severity,
+    /// The weakest evidence it rests on.
+    pub confidence: Grade,
+    /// The threads involved (indices).
+    pub threads: Vec<usize>,
+    /// One line.
+    pub title: String,
+    /// Why it is a problem.
+    pub explanation: String,
+    /// The chain, frame by frame.
+    pub steps: Vec<Step>,
+    /// What to do.
+    pub suggestion: Option<String>,
+    /// Stable across runs: same hang, same signature.
+    pub signature: String,
+}
+
+/// Everything the analysis found.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Per thread, what its frames mean.
+    pub facts: Vec<Facts>,
+    /// The wait-for graph.
+    pub graph: Graph,
+    /// The findings, deadlocks first.
+    pub findings: Vec<Finding>,
+}
+
+impl Analysis {
+    /// True when a finding says the process cannot make progress.
+    pub fn deadlocked(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.severity == Severity::Deadlock)
+    }
+}
+
+/// Analyses a snapshot.
+pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
+    let facts: Vec<Facts> = snap
+        .threads
+        .iter()
+        .map(|t| classify::classify(t, kb))
+        .collect();
+    let graph = graph::build(snap, &facts);
+    let findings = findings::find(snap, &facts, &graph);
+    Analysis {
+        facts,
+        graph,
+        findings,
+    }
+}

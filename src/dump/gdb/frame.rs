@@ -1,0 +1,343 @@
+//! One gdb frame line: `#N  [ADDR in ]FUNC[ (ARGS)][ at FILE:LINE][ from LIB]`.
+//!
+//! C++ names nest `()`, `<>`, `[]` and `{}` arbitrarily and argument values hold quoted strings,
+//! so nothing here splits on spaces: the argument list is the last balanced `(...)` at depth 0
+//! that is followed by the end, ` at ` or ` from `.
+
+use crate::model::{Frame, Var};
+
+/// Parses the text after `#N` (or an `info threads` Frame column). Returns `None` when the text
+/// is not a frame at all.
+pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut frame = Frame {
+        index,
+        ..Frame::default()
+    };
+    let mut rest = text;
+    if let Some(after) = rest.strip_prefix("0x") {
+        let hex_len = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if hex_len > 0 {
+            frame.address = u64::from_str_radix(&after[..hex_len], 16).ok();
+            let tail = &after[hex_len..];
+            match tail.strip_prefix(" in ") {
+                Some(t) => rest = t,
+                // A bare address (`#7  0x0000000000401234`) or `0x.. ()`.
+                None => {
+                    rest = tail.trim_start();
+                    if rest.is_empty() || rest == "()" {
+                        return Some(frame);
+                    }
+                }
+            }
+        }
+    } else {
+        // gdb omits the address for inlined frames and for frame #0 at a line boundary.
+        frame.inlined = index.is_some_and(|i| i > 0);
+    }
+    if rest.starts_with("<signal handler called>") {
+        frame.signal_frame = true;
+        frame.function = Some("<signal handler called>".to_string());
+        return Some(frame);
+    }
+    let (head, tail) = split_location(rest);
+    apply_location(&mut frame, tail);
+    let (func, args) = split_args(head);
+    let func = func.trim();
+    if func.is_empty() {
+        return None;
+    }
+    if func != "??" {
+        frame.function = Some(func.to_string());
+    }
+    if let Some(args) = args {
+        frame.args = split_vars(args);
+    }
+    Some(frame)
+}
+
+/// Splits `head at file:line` / `head from lib` at the last depth-0 location keyword.
+fn split_location(s: &str) -> (&str, &str) {
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    let bytes = s.as_bytes();
+    let mut cut = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => quote = Some(b'"'),
+            b'\'' if depth > 0 => quote = Some(b'\''),
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b' ' if depth <= 0 && (s[i..].starts_with(" at ") || s[i..].starts_with(" from ")) => {
+                cut = Some(i);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    match cut {
+        Some(c) => (&s[..c], &s[c + 1..]),
+        None => (s, ""),
+    }
+}
+
+fn apply_location(frame: &mut Frame, tail: &str) {
+    if let Some(lib) = tail.strip_prefix("from ") {
+        frame.module = Some(lib.trim().to_string());
+        return;
+    }
+    let Some(loc) = tail.strip_prefix("at ") else {
+        return;
+    };
+    let loc = loc.trim();
+    if let Some((file, line)) = loc.rsplit_once(':') {
+        if let Ok(n) = line.parse::<u32>() {
+            frame.file = Some(file.to_string());
+            frame.line = Some(n);
+            return;
+        }
+    }
+    // Seen: `at /lib64/libpthread.so.0` (a library after `at`).
+    if loc.contains(".so") {
+        frame.module = Some(loc.to_string());
+    } else {
+        frame.file = Some(loc.to_string());
+    }
+}
+
+/// Splits `func (args)` into the function and the inside of its argument list.
+fn split_args(head: &str) -> (&str, Option<&str>) {
+    let head = head.trim_end();
+    if !head.ends_with(')') {
+        return (head, None);
+    }
+    // Walk back to the matching `(` of the final `)`.
+    let bytes = head.as_bytes();
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == q && (i == 0 || bytes[i - 1] != b'\\') {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'"' => quote = Some(b'"'),
+            b')' | b']' | b'}' => depth += 1,
+            b'(' | b'[' | b'{' => {
+                depth -= 1;
+                if depth == 0 {
+                    // The argument list is separated from the name by a space; a `(` glued to
+                    // the name is part of a C++ signature (`wait(std::unique_lock<..>&)`).
+                    if i > 0 && bytes[i - 1] == b' ' {
+                        return (&head[..i - 1], Some(&head[i + 1..head.len() - 1]));
+                    }
+                    return (head, None);
+                }
+            }
+            _ => {}
+        }
+    }
+    (head, None)
+}
+
+/// Splits `a=1, b={x = 2, y = 3}, c="s, t"` into variables: at depth-0 `, ` followed by `name=`.
+pub fn split_vars(s: &str) -> Vec<Var> {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => quote = Some(b'"'),
+            b'\'' => quote = Some(b'\''),
+            b'(' | b'[' | b'{' | b'<' => depth += 1,
+            b')' | b']' | b'}' | b'>' => depth = (depth - 1).max(0),
+            b',' if depth == 0 && starts_new_var(&s[i + 1..]) => {
+                push_var(&mut out, &s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    push_var(&mut out, &s[start..]);
+    out
+}
+
+fn starts_new_var(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    let name_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'#' | b'.' | b'@'))
+        .count();
+    name_len > 0 && rest[name_len..].starts_with('=')
+}
+
+fn push_var(out: &mut Vec<Var>, s: &str) {
+    let s = s.trim();
+    if s.is_empty() {
+        return;
+    }
+    match s.split_once('=') {
+        Some((name, value)) => out.push(Var {
+            name: name.trim().to_string(),
+            value: value.trim().to_string(),
+        }),
+        None => out.push(Var {
+            name: String::new(),
+            value: s.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_frame_with_args_and_source() {
+        let f = parse_frame_text(
+            Some(3),
+            "0x00005600de01 in pool_run (p=0x5600aa, n=3) at pool.c:88",
+        )
+        .unwrap();
+        assert_eq!(f.address, Some(0x5600de01));
+        assert_eq!(f.function.as_deref(), Some("pool_run"));
+        assert_eq!(f.arg("p"), Some("0x5600aa"));
+        assert_eq!(f.arg("n"), Some("3"));
+        assert_eq!(f.file.as_deref(), Some("pool.c"));
+        assert_eq!(f.line, Some(88));
+        assert!(!f.inlined);
+    }
+
+    #[test]
+    fn inlined_frame_has_no_address() {
+        let f =
+            parse_frame_text(Some(4), "worker_main (arg=<optimized out>) at worker.c:12").unwrap();
+        assert!(f.inlined);
+        assert_eq!(f.function.as_deref(), Some("worker_main"));
+        assert_eq!(f.arg("arg"), Some("<optimized out>"));
+    }
+
+    #[test]
+    fn cxx_signature_is_part_of_the_name() {
+        let f = parse_frame_text(
+            Some(12),
+            "0x0000000004ed23e0 in std::condition_variable::wait(std::unique_lock<std::mutex>&) ()",
+        )
+        .unwrap();
+        assert_eq!(
+            f.function.as_deref(),
+            Some("std::condition_variable::wait(std::unique_lock<std::mutex>&)")
+        );
+        assert!(f.args.is_empty());
+    }
+
+    #[test]
+    fn library_frame_and_unknown_function() {
+        let f = parse_frame_text(
+            Some(0),
+            "0x00007f47d12ec3ae in __lll_lock_wait_private () from /lib64/libc.so.6",
+        )
+        .unwrap();
+        assert_eq!(f.module.as_deref(), Some("/lib64/libc.so.6"));
+        let f = parse_frame_text(Some(61), "0x000000000492ac9c in ?? ()").unwrap();
+        assert_eq!(f.function, None);
+        let f = parse_frame_text(
+            Some(3),
+            "0x00007fa1228fb3df in dl_iterate_phdr () at /lib64/libc.so.6",
+        )
+        .unwrap();
+        assert_eq!(f.module.as_deref(), Some("/lib64/libc.so.6"));
+        assert_eq!(f.file, None);
+    }
+
+    #[test]
+    fn signal_marker() {
+        let f = parse_frame_text(
+            Some(18),
+            "0x00007fa122b9b100 in <signal handler called> () at /lib64/libpthread.so.0",
+        )
+        .unwrap();
+        // gdb prints the marker after an address in some builds; it is still the marker.
+        assert!(f.signal_frame);
+        let f = parse_frame_text(Some(33), "<signal handler called>").unwrap();
+        assert!(f.signal_frame);
+    }
+
+    #[test]
+    fn strings_with_commas_and_at() {
+        let f = parse_frame_text(
+            Some(4),
+            r#"0x1 in qemu_cond_wait_impl (cond=0x55, mutex=0x5555568bb280 <qemu_global_mutex>, file=0x5555561ca869 "a, b at c.c:1", line=514) at ../util/qemu-thread-posix.c:194"#,
+        )
+        .unwrap();
+        assert_eq!(f.arg("mutex"), Some("0x5555568bb280 <qemu_global_mutex>"));
+        assert_eq!(f.arg("line"), Some("514"));
+        assert_eq!(f.line, Some(194));
+    }
+
+    #[test]
+    fn lambda_and_operator_call() {
+        let f = parse_frame_text(
+            Some(27),
+            "0x0000000002bbad2f in <lambda(nebula::SignalHandler::GeneralSignalInfo*)>::operator()(nebula::SignalHandler::GeneralSignalInfo *) const (__closure=0x5d93360 <nebula::SignalHandler::get()::instance+448>, info=0x7f3c1c8fe030) at /root/src/nebula/src/daemons/StorageDaemon.cpp:174",
+        )
+        .unwrap();
+        assert_eq!(
+            f.function.as_deref(),
+            Some("<lambda(nebula::SignalHandler::GeneralSignalInfo*)>::operator()(nebula::SignalHandler::GeneralSignalInfo *) const")
+        );
+        assert_eq!(f.arg("info"), Some("0x7f3c1c8fe030"));
+    }
+
+    #[test]
+    fn entry_values_and_struct_values() {
+        let vars = split_vars("x=x@entry=0x10, s={a = 1, b = {c = 2}}, c=99 'c', r=@0x7ffd: 0");
+        assert_eq!(vars.len(), 4);
+        assert_eq!(vars[0].value, "x@entry=0x10");
+        assert_eq!(vars[1].value, "{a = 1, b = {c = 2}}");
+        assert_eq!(vars[3].value, "@0x7ffd: 0");
+    }
+
+    #[test]
+    fn garbage_is_not_a_frame() {
+        assert!(parse_frame_text(Some(0), "").is_none());
+        assert!(parse_frame_text(Some(0), "   ").is_none());
+    }
+}

@@ -1,0 +1,622 @@
+//! gdb (and rr's gdb) transcripts: `thread apply all bt [full]`, a lone `bt`, `info threads`
+//! tables, thread headers, switch lines and stop banners, prompts and commands, `p *mutex`.
+//!
+//! A transcript is read as a sequence of *blocks* of frames. A block belongs to the thread named
+//! by the header before it, or, for a bare `bt`, to the thread the transcript last selected; a
+//! bare `bt` is pinned on that thread only when its frame #0 agrees with what `info threads`
+//! showed for it. Whatever cannot be read becomes a diagnostic, never a panic.
+
+mod frame;
+mod target;
+
+use crate::dump::normalize::normalize;
+use crate::dump::DumpFormat;
+use crate::model::{Diagnostic, Evidence, Frame, Snapshot, Thread, Var};
+use std::collections::HashMap;
+use target::ThreadRef;
+
+pub use frame::parse_frame_text;
+
+/// The gdb format: `thread apply all bt`, `bt`, `bt full`, `info threads`, rr and gdbserver.
+pub struct Gdb;
+
+impl DumpFormat for Gdb {
+    fn name(&self) -> &'static str {
+        "gdb"
+    }
+
+    fn sniff(&self, text: &str) -> bool {
+        text.lines().take(400).any(|l| {
+            let l = l.trim_start_matches(['>', ' ']);
+            target::parse_header(l).is_some()
+                || frame_number(l).is_some()
+                || (l.starts_with("Id") && l.contains("Target Id"))
+        })
+    }
+
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
+        let text = normalize(raw, &is_gdb_stack_line);
+        let mut p = Parser::default();
+        for (no, line) in logical_lines(&text) {
+            p.line(no, &line);
+        }
+        p.finish(origin)
+    }
+}
+
+fn is_gdb_stack_line(l: &str) -> bool {
+    frame_number(l).is_some() || target::parse_header(l).is_some()
+}
+
+/// `#12  ...` → (12, rest of the line).
+fn frame_number(line: &str) -> Option<(u32, &str)> {
+    let t = line.strip_prefix('#')?;
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 || !t[n..].starts_with([' ', '\t']) {
+        return None;
+    }
+    Some((t[..n].parse().ok()?, t[n..].trim_start()))
+}
+
+/// Splits text glued onto one line by a lost newline (`...()(gdb) thread apply all bt`,
+/// `... from libc.so.6#11 0x...`) and joins wrapped frame lines back together.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        for piece in split_glued(raw) {
+            let no = i + 1;
+            if let Some((_, prev)) = out.last_mut() {
+                if is_continuation(prev, piece) {
+                    prev.truncate(prev.trim_end().len());
+                    prev.push(' ');
+                    prev.push_str(piece.trim());
+                    continue;
+                }
+            }
+            out.push((no, piece.to_string()));
+        }
+    }
+    out
+}
+
+fn split_glued(line: &str) -> Vec<&str> {
+    let mut cuts = Vec::new();
+    for pat in ["(gdb) ", "(rr) "] {
+        for (pos, _) in line.match_indices(pat) {
+            if pos > 0 {
+                cuts.push(pos);
+            }
+        }
+    }
+    // A lost newline before a frame: `...so.6#11 0x0000 in f ()`.
+    let bytes = line.as_bytes();
+    for (pos, _) in line.match_indices('#') {
+        if pos == 0 || bytes[pos - 1] == b' ' && line[..pos].trim().is_empty() {
+            continue;
+        }
+        let rest = &line[pos + 1..];
+        let d = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if d > 0 && rest[d..].trim_start().starts_with("0x") && rest[d..].contains(" in ") {
+            let after = rest[d..].trim_start();
+            if rest[d..].starts_with(' ') && after.split_whitespace().nth(1) == Some("in") {
+                cuts.push(pos);
+            }
+        }
+    }
+    if cuts.is_empty() {
+        return vec![line];
+    }
+    cuts.sort_unstable();
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for c in cuts {
+        if c > start {
+            pieces.push(&line[start..c]);
+            start = c;
+        }
+    }
+    pieces.push(&line[start..]);
+    pieces
+}
+
+/// Is `line` the wrapped tail of the frame line `prev`?
+fn is_continuation(prev: &str, line: &str) -> bool {
+    if frame_number(prev).is_none() || line.trim().is_empty() {
+        return false;
+    }
+    let trimmed = line.trim_start();
+    if frame_number(trimmed).is_some()
+        || trimmed.starts_with("(gdb)")
+        || trimmed.starts_with("(rr)")
+    {
+        return false;
+    }
+    let indent = line.len() - trimmed.len();
+    if (1..8).contains(&indent) {
+        return true;
+    }
+    // An argument list still open: the rest follows whatever the indentation.
+    indent == 0 && paren_balance(prev) > 0
+}
+
+fn paren_balance(s: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote = false;
+    let mut prev = 0u8;
+    for b in s.bytes() {
+        match b {
+            b'"' if prev != b'\\' => quote = !quote,
+            b'(' if !quote => depth += 1,
+            b')' if !quote => depth -= 1,
+            _ => {}
+        }
+        prev = b;
+    }
+    depth
+}
+
+#[derive(Default)]
+struct Block {
+    /// The thread named by the header before the block; `None` for a bare `bt`.
+    owner: Option<usize>,
+    line: usize,
+    frames: Vec<Frame>,
+}
+
+#[derive(Default)]
+struct Parser {
+    threads: Vec<Thread>,
+    /// Frame #0 of a thread as `info threads` showed it, to check bare `bt`s against.
+    info_top: HashMap<usize, Frame>,
+    current: Option<usize>,
+    /// The last identity hint (banner or switch line) and the epoch it came in.
+    last_hint: Option<(usize, usize)>,
+    pending_header: Option<usize>,
+    block: Option<Block>,
+    /// An open `bt full` local whose value spans lines: (unclosed braces, text).
+    open_local: Option<(i32, Var)>,
+    in_info_table: bool,
+    /// An `info threads` table lists every live thread.
+    saw_info_table: bool,
+    /// `thread apply all` (or its headers) was seen: complete if thread 1 is there too.
+    saw_all: bool,
+    /// Counts blocks and headers, so that identity hints with nothing between them merge.
+    epoch: usize,
+    rr: bool,
+    pid: Option<u32>,
+    evidence: Vec<Evidence>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Parser {
+    fn line(&mut self, no: usize, line: &str) {
+        if let Some((depth, mut var)) = self.open_local.take() {
+            var.value.push(' ');
+            var.value.push_str(line.trim());
+            let depth = depth + brace_balance(line);
+            if depth > 0 {
+                self.open_local = Some((depth, var));
+            } else {
+                self.push_local(var);
+            }
+            return;
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            self.in_info_table = false;
+            return;
+        }
+        if let Some((idx, rest)) = frame_number(trimmed) {
+            self.in_info_table = false;
+            self.frame(no, idx, rest);
+            return;
+        }
+        if self.in_info_table {
+            if let Some((selected, r, frame_text)) = target::parse_info_row(trimmed) {
+                self.info_row(no, selected, r, frame_text);
+                return;
+            }
+            self.in_info_table = false;
+        }
+        if line.starts_with("        ") || line.starts_with('\t') {
+            self.local(trimmed);
+            return;
+        }
+        if let Some(cmd) = trimmed
+            .strip_prefix("(gdb)")
+            .or_else(|| trimmed.strip_prefix("(rr)"))
+        {
+            if trimmed.starts_with("(rr)") {
+                self.rr = true;
+            }
+            self.command(cmd.trim());
+            return;
+        }
+        if let Some(r) = target::parse_header(trimmed) {
+            self.finish_block();
+            self.saw_all = true;
+            self.epoch += 1;
+            let idx = self.identify(&r);
+            self.pending_header = Some(idx);
+            return;
+        }
+        if trimmed.starts_with("Id") && trimmed.contains("Target Id") {
+            self.finish_block();
+            self.in_info_table = true;
+            self.saw_info_table = true;
+            return;
+        }
+        if let Some(r) =
+            target::parse_switch(trimmed).or_else(|| target::parse_stop_banner(trimmed))
+        {
+            self.finish_block();
+            self.hint(&r);
+            return;
+        }
+        if trimmed.starts_with("(More stack frames follow") {
+            if let Some(b) = &self.block {
+                if let Some(o) = b.owner.or(self.current) {
+                    self.threads[o].partial = true;
+                }
+            }
+            return;
+        }
+        if trimmed.starts_with('$') {
+            self.value_print(no, trimmed);
+            return;
+        }
+        if let Some(pid) = attach_pid(trimmed) {
+            self.pid.get_or_insert(pid);
+        }
+        // Anything else is noise: banners, source echoes, program output, prose.
+    }
+
+    fn command(&mut self, cmd: &str) {
+        self.finish_block();
+        self.pending_header = None;
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        match words.as_slice() {
+            ["thread", "apply", "all", ..] => self.saw_all = true,
+            ["thread", n] if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+                let r = ThreadRef {
+                    gdb_num: Some((*n).to_string()),
+                    ..ThreadRef::default()
+                };
+                self.current = Some(self.identify(&r));
+                self.last_hint = None;
+            }
+            ["info", "threads", ..] => {
+                self.in_info_table = false;
+            }
+            _ => {}
+        }
+    }
+
+    fn hint(&mut self, r: &ThreadRef) {
+        // A stop banner and a switch line with no stack between them name the same thread.
+        if let Some((prev, epoch)) = self.last_hint {
+            let fills_gap = (self.threads[prev].tid.is_none() && r.tid.is_some())
+                || (self.threads[prev].debugger_id.is_none() && r.gdb_num.is_some());
+            if epoch == self.epoch && fills_gap && compatible(&self.threads[prev], r) {
+                merge_into(&mut self.threads[prev], r);
+                self.current = Some(prev);
+                return;
+            }
+        }
+        let idx = self.identify(r);
+        self.current = Some(idx);
+        self.last_hint = Some((idx, self.epoch));
+    }
+
+    fn info_row(&mut self, no: usize, selected: bool, r: ThreadRef, frame_text: &str) {
+        let idx = self.identify(&r);
+        if selected {
+            self.current = Some(idx);
+        }
+        match parse_frame_text(Some(0), frame_text) {
+            Some(mut f) => {
+                f.inlined = false;
+                self.info_top.insert(idx, f.clone());
+                let t = &mut self.threads[idx];
+                if t.frames.is_empty() {
+                    t.frames.push(f);
+                    t.partial = true;
+                }
+            }
+            None => self.diag(no, "an `info threads` row has no readable frame"),
+        }
+    }
+
+    /// Finds the thread a reference names, or adds it; fills in what the reference adds.
+    fn identify(&mut self, r: &ThreadRef) -> usize {
+        let found = self
+            .threads
+            .iter()
+            .position(|t| r.tid.is_some() && t.tid == r.tid)
+            .or_else(|| {
+                self.threads
+                    .iter()
+                    .position(|t| r.pthread.is_some() && t.pthread == r.pthread)
+            })
+            .or_else(|| {
+                self.threads.iter().position(|t| {
+                    r.gdb_num.is_some() && t.debugger_id == r.gdb_num && compatible(t, r)
+                })
+            });
+        if let Some(pid) = r.pid {
+            self.pid.get_or_insert(pid);
+        }
+        match found {
+            Some(i) => {
+                merge_into(&mut self.threads[i], r);
+                i
+            }
+            None => {
+                let mut t = Thread::default();
+                merge_into(&mut t, r);
+                self.threads.push(t);
+                self.threads.len() - 1
+            }
+        }
+    }
+
+    fn frame(&mut self, no: usize, idx: u32, rest: &str) {
+        let Some(frame) = parse_frame_text(Some(idx), rest) else {
+            self.diag(no, &format!("frame #{idx} could not be read"));
+            return;
+        };
+        let starts_new = match &self.block {
+            None => true,
+            Some(b) => b
+                .frames
+                .last()
+                .and_then(|f| f.index)
+                .is_some_and(|last| idx <= last),
+        };
+        if starts_new {
+            self.finish_block();
+            self.epoch += 1;
+            self.block = Some(Block {
+                owner: self.pending_header.take(),
+                line: no,
+                frames: Vec::new(),
+            });
+        }
+        if let Some(b) = &mut self.block {
+            b.frames.push(frame);
+        }
+    }
+
+    fn local(&mut self, text: &str) {
+        if text == "No locals." || text.starts_with("No symbol table info") {
+            return;
+        }
+        let Some((name, value)) = text.split_once(" = ") else {
+            return;
+        };
+        let var = Var {
+            name: name.trim().to_string(),
+            value: value.trim().to_string(),
+        };
+        let depth = brace_balance(value);
+        if depth > 0 {
+            self.open_local = Some((depth, var));
+        } else {
+            self.push_local(var);
+        }
+    }
+
+    fn push_local(&mut self, var: Var) {
+        if let Some(f) = self.block.as_mut().and_then(|b| b.frames.last_mut()) {
+            f.locals.push(var);
+        }
+    }
+
+    /// `$1 = {__data = {__lock = 2, __count = 0, __owner = 4242, ...` printed for the mutex
+    /// argument of the frame shown just before: the lock's owner, read from memory by gdb.
+    fn value_print(&mut self, no: usize, text: &str) {
+        let Some(owner) = field_number(text, "__owner = ") else {
+            return;
+        };
+        let address = self
+            .block
+            .as_ref()
+            .and_then(|b| b.frames.last())
+            .and_then(|f| {
+                ["mutex", "futex", "m", "mp", "lock"]
+                    .iter()
+                    .find_map(|n| f.arg(n))
+            })
+            .and_then(crate::dump::value_address);
+        match address {
+            Some(address) => self.evidence.push(Evidence::LockOwner {
+                address,
+                owner_tid: owner,
+                source: format!("`__owner` printed at line {no}"),
+            }),
+            None => self.diag(
+                no,
+                "a mutex's `__owner` was printed, but no frame before it says which mutex",
+            ),
+        }
+    }
+
+    fn finish_block(&mut self) {
+        if let Some((_, var)) = self.open_local.take() {
+            self.push_local(var);
+        }
+        let Some(block) = self.block.take() else {
+            return;
+        };
+        if block.frames.is_empty() {
+            return;
+        }
+        if let Some(owner) = block.owner {
+            self.attach(owner, block.frames);
+            return;
+        }
+        let Some(cur) = self.current else {
+            self.threads.push(Thread {
+                frames: block.frames,
+                ..Thread::default()
+            });
+            return;
+        };
+        if let Some(top) = self.info_top.get(&cur) {
+            if !same_frame(top, &block.frames[0]) {
+                let who = self.threads[cur].label();
+                let message = format!(
+                    "the backtrace at line {} does not say whose stack it is; its frame #0 ({}) \
+                     disagrees with {}'s frame in `info threads` ({}), so it is reported as an \
+                     unidentified thread",
+                    block.line,
+                    func_or_unknown(&block.frames[0]),
+                    who,
+                    func_or_unknown(top)
+                );
+                self.diag(block.line, &message);
+                self.threads.push(Thread {
+                    frames: block.frames,
+                    ..Thread::default()
+                });
+                return;
+            }
+        }
+        self.attach(cur, block.frames);
+    }
+
+    fn attach(&mut self, idx: usize, frames: Vec<Frame>) {
+        let t = &mut self.threads[idx];
+        if t.partial || frames.len() > t.frames.len() {
+            t.frames = frames;
+            t.partial = false;
+        }
+    }
+
+    fn diag(&mut self, line: usize, message: &str) {
+        self.diagnostics.push(Diagnostic {
+            line: Some(line),
+            message: message.to_string(),
+        });
+    }
+
+    fn finish(mut self, origin: &str) -> Snapshot {
+        self.finish_block();
+        let rr = self.rr
+            || self.threads.iter().any(|t| {
+                t.frames.iter().any(|f| {
+                    f.function
+                        .as_deref()
+                        .is_some_and(|n| n.contains("syscall_hook"))
+                })
+            });
+        let has_first = self
+            .threads
+            .iter()
+            .any(|t| t.debugger_id.as_deref() == Some("1"));
+        let mut complete = self.saw_info_table || (self.saw_all && has_first);
+        if !complete && self.saw_all && !has_first && !self.threads.is_empty() {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "the dump looks cut: gdb numbers threads from 1, but thread 1 is not in \
+                          it, so threads may be missing"
+                    .to_string(),
+            });
+        }
+        if self.threads.is_empty() {
+            complete = false;
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "no thread or frame found in the input".to_string(),
+            });
+        }
+        Snapshot {
+            producer: if rr { "rr" } else { "gdb" }.to_string(),
+            origin: origin.to_string(),
+            pid: self.pid,
+            complete,
+            threads: self.threads,
+            evidence: self.evidence,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
+
+fn compatible(t: &Thread, r: &ThreadRef) -> bool {
+    let ok = |a: Option<u64>, b: Option<u64>| a.is_none() || b.is_none() || a == b;
+    ok(t.tid, r.tid)
+        && ok(t.pthread, r.pthread)
+        && (t.debugger_id.is_none() || r.gdb_num.is_none() || t.debugger_id == r.gdb_num)
+}
+
+fn merge_into(t: &mut Thread, r: &ThreadRef) {
+    if t.tid.is_none() {
+        t.tid = r.tid;
+    }
+    if t.pthread.is_none() {
+        t.pthread = r.pthread;
+    }
+    if t.debugger_id.is_none() {
+        t.debugger_id.clone_from(&r.gdb_num);
+    }
+    if t.process.is_none() && r.tid.is_some() && r.pthread.is_none() {
+        t.process = r.pid;
+    }
+    if let Some(n) = &r.name {
+        if t.name.as_ref().is_none_or(|old| n.len() > old.len()) {
+            t.name = Some(n.clone());
+        }
+    }
+}
+
+fn same_frame(a: &Frame, b: &Frame) -> bool {
+    if let (Some(x), Some(y)) = (a.address, b.address) {
+        return x == y;
+    }
+    a.function == b.function
+}
+
+fn func_or_unknown(f: &Frame) -> &str {
+    f.function.as_deref().unwrap_or("??")
+}
+
+fn brace_balance(s: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote = false;
+    let mut prev = 0u8;
+    for b in s.bytes() {
+        match b {
+            b'"' if prev != b'\\' => quote = !quote,
+            b'{' if !quote => depth += 1,
+            b'}' if !quote => depth -= 1,
+            _ => {}
+        }
+        prev = b;
+    }
+    depth
+}
+
+fn field_number(text: &str, field: &str) -> Option<u64> {
+    let at = text.find(field)? + field.len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// `Attaching to process 4242` / `[Inferior 1 (process 4242) detached]`.
+fn attach_pid(line: &str) -> Option<u32> {
+    let at = line.find("process ")? + "process ".len();
+    if !(line.starts_with("Attaching to") || line.starts_with("[Inferior")) {
+        return None;
+    }
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! Offline producers: text dumps in, [`Snapshot`] out. One parser per format behind
+//! [`DumpFormat`], chosen by sniffing unless the user forces one. Parsers never panic and never
+//! fail outright on bad text: what they cannot read becomes a diagnostic in the snapshot.
+
+pub mod gdb;
+pub mod normalize;
+
+use crate::error::{Error, Result};
+use crate::model::Snapshot;
+
+/// A dump format: how to recognise it and how to read it.
+pub trait DumpFormat: Sync {
+    /// The name users pass to `--input-format`.
+    fn name(&self) -> &'static str;
+    /// Whether the text looks like this format (checked on the first few hundred lines).
+    fn sniff(&self, text: &str) -> bool;
+    /// Reads the dump. Never panics; unreadable parts become diagnostics.
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot;
+}
+
+/// Every format, in sniffing order.
+pub fn formats() -> &'static [&'static dyn DumpFormat] {
+    &[&gdb::Gdb]
+}
+
+/// Reads a dump, sniffing its format unless `forced` names one.
+pub fn parse_dump(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<Snapshot> {
+    let all = formats();
+    let format = match forced {
+        Some(name) => {
+            *all.iter()
+                .find(|f| f.name() == name)
+                .ok_or_else(|| Error::UnknownFormat {
+                    name: name.to_string(),
+                    known: names(),
+                })?
+        }
+        None => {
+            let head = head_text(raw);
+            *all.iter()
+                .find(|f| f.sniff(&head))
+                .ok_or_else(|| Error::Unrecognised {
+                    origin: origin.to_string(),
+                    tried: names(),
+                })?
+        }
+    };
+    Ok(format.parse(raw, origin))
+}
+
+fn names() -> String {
+    formats()
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first 64 KiB as text, for sniffing.
+fn head_text(raw: &[u8]) -> String {
+    let end = raw.len().min(64 * 1024);
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+/// The address in a printed value: `0x601040 <global_mutex>`, `x@entry=0x10`, `@0x7ffd: 0`.
+pub fn value_address(value: &str) -> Option<u64> {
+    let v = value.rsplit("@entry=").next().unwrap_or(value);
+    let v = v.trim_start_matches(['@', '(']).trim_start();
+    // `(pthread_mutex_t *) 0x...`: skip a cast.
+    let v = match v.find(") 0x") {
+        Some(p) if v.starts_with(|c: char| c.is_alphabetic()) => &v[p + 2..],
+        _ => v,
+    };
+    let hex = v.strip_prefix("0x")?;
+    let n = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
+    let addr = u64::from_str_radix(&hex[..n], 16).ok()?;
+    (addr != 0).then_some(addr)
+}
+
+/// The symbol gdb printed after an address: `0x601040 <global_mutex>` → `global_mutex`.
+pub fn value_symbol(value: &str) -> Option<&str> {
+    let start = value.find(" <")? + 2;
+    let end = value.rfind('>')?;
+    (end > start).then(|| &value[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_values() {
+        assert_eq!(value_address("0x601040 <global_mutex>"), Some(0x601040));
+        assert_eq!(
+            value_address("mutex@entry=0x5555568bb280 <m>"),
+            Some(0x5555568bb280)
+        );
+        assert_eq!(value_address("@0x7ffd: 0"), Some(0x7ffd));
+        assert_eq!(value_address("<optimized out>"), None);
+        assert_eq!(value_address("0x0"), None);
+        assert_eq!(
+            value_symbol("0x601040 <global_mutex>"),
+            Some("global_mutex")
+        );
+    }
+
+    #[test]
+    fn unknown_text_is_an_error_naming_the_formats() {
+        let err = parse_dump(b"hello world\n", "x.txt", None).unwrap_err();
+        assert!(err.to_string().contains("gdb"), "{err}");
+        let err = parse_dump(b"#0  f ()\n", "x.txt", Some("nope")).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}

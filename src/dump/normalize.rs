@@ -1,0 +1,237 @@
+//! Text clean-up shared by every dump parser: what people do to a dump before they paste it.
+//!
+//! Undoes quoted-printable mail encoding, CRLF line ends, gdb's pager prompts left in the
+//! middle of a line, and a per-line prefix (mail quoting `> `, log timestamps, `svc_1 | `,
+//! markdown indentation) that most stack lines share. Pure string work, no format knowledge
+//! beyond "what a stack line looks like" (given by the caller).
+
+use regex::Regex;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// Pager prompts of gdb >= 9 and older gdb, with the user's optional answer glued on, and the
+/// newline the answer produced (the output continues on the next line).
+fn pager_residue() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"--Type <RET> for more, q to quit, c to continue without paging--[cq]?\n?|---Type <return> to continue, or q <return> to quit---\n?",
+        )
+        .expect("static regex")
+    })
+}
+
+/// Normalises raw input into clean text lines. `is_stack_line` tells which lines are the
+/// format's own (used to find a shared prefix to strip).
+pub fn normalize(raw: &[u8], is_stack_line: &dyn Fn(&str) -> bool) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let text: Cow<str> = if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        text
+    };
+    let text = if looks_quoted_printable(&text) {
+        Cow::Owned(decode_quoted_printable(&text))
+    } else {
+        text
+    };
+    let text = match pager_residue().replace_all(&text, "") {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(s) => Cow::Owned(s),
+    };
+    strip_common_prefix(&text, is_stack_line)
+}
+
+/// Quoted-printable shows as `=3D` for `=` and `=` at the end of soft-broken lines.
+fn looks_quoted_printable(text: &str) -> bool {
+    let soft_breaks = text.lines().filter(|l| l.ends_with('=')).count();
+    soft_breaks >= 1 && text.contains("=3D")
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut pending: Vec<u8> = Vec::new();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'=' {
+            if bytes.get(i + 1) == Some(&b'\n') {
+                i += 2;
+                // A soft break: the next line repeats the mail quote prefix; drop it.
+                while i < bytes.len() && (bytes[i] == b'>') {
+                    i += 1;
+                    if bytes.get(i) == Some(&b' ') {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            if let (Some(h), Some(l)) = (bytes.get(i + 1), bytes.get(i + 2)) {
+                if let (Some(h), Some(l)) = (hex_val(*h), hex_val(*l)) {
+                    pending.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&pending));
+            pending.clear();
+        }
+        let ch_len = utf8_len(b);
+        let end = (i + ch_len).min(bytes.len());
+        out.push_str(&text[i..end]);
+        i = end;
+    }
+    if !pending.is_empty() {
+        out.push_str(&String::from_utf8_lossy(&pending));
+    }
+    out
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    }
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// The shape of a prefix: digit runs become one `9`, so timestamps compare equal.
+fn prefix_shape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    let mut in_digits = false;
+    for c in prefix.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('9');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+/// Finds a prefix shape shared by most stack lines and strips it from every line that has it.
+fn strip_common_prefix(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> String {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut stack_lines = 0usize;
+    for line in text.lines() {
+        let Some(pos) = stack_start(line) else {
+            continue;
+        };
+        if !is_stack_line(&line[pos..]) {
+            continue;
+        }
+        stack_lines += 1;
+        *counts.entry(prefix_shape(&line[..pos])).or_default() += 1;
+    }
+    let best = counts
+        .into_iter()
+        .filter(|(shape, _)| !shape.is_empty())
+        .max_by_key(|(_, n)| *n);
+    let Some((shape, n)) = best else {
+        return text.to_string();
+    };
+    if n * 2 < stack_lines || n < 1 {
+        return text.to_string();
+    }
+    let Some(re) = shape_regex(&shape) else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match re.find(line) {
+            Some(m) => out.push_str(&line[m.end()..]),
+            // Mail quoting: a bare `>` line is an empty quoted line.
+            None if shape.trim_end() == ">" && line.trim_end() == ">" => {}
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Where a stack line's own text starts: the first `#<digit>` or `Thread ` on the line.
+fn stack_start(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    for i in 0..b.len() {
+        if b[i] == b'#' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            return Some(i);
+        }
+        if b[i] == b'T' && line[i..].starts_with("Thread ") {
+            return Some(i);
+        }
+    }
+    None
+}
+
+fn shape_regex(shape: &str) -> Option<Regex> {
+    let mut pattern = String::from("^");
+    for c in shape.chars() {
+        if c == '9' {
+            pattern.push_str(r"\d+");
+        } else {
+            pattern.push_str(&regex::escape(&c.to_string()));
+        }
+    }
+    Regex::new(&pattern).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gdb_like(l: &str) -> bool {
+        l.starts_with('#') || l.starts_with("Thread ")
+    }
+
+    #[test]
+    fn strips_mail_quoting_and_qp() {
+        let raw = b"> #0  0x1 in f (m=3D0x5) at a.c:1=\n> 0\n> #1  0x2 in g () at b.c:2\nprose\n";
+        let out = normalize(raw, &gdb_like);
+        assert!(out.contains("#0  0x1 in f (m=0x5) at a.c:10\n"), "{out}");
+        assert!(out.contains("\n#1  0x2 in g () at b.c:2\n"), "{out}");
+        assert!(out.contains("prose"));
+    }
+
+    #[test]
+    fn strips_timestamps_of_varying_digits() {
+        let raw = b"[12:00:01] #0  f ()\n[12:00:02] #1  g ()\n[12:00:13] Thread 2 (LWP 3):\n";
+        let out = normalize(raw, &gdb_like);
+        assert_eq!(out, "#0  f ()\n#1  g ()\nThread 2 (LWP 3):\n");
+    }
+
+    #[test]
+    fn leaves_unprefixed_text_alone() {
+        let raw = b"#0  f ()\n    at x.c:1\n#1  g ()\n";
+        assert_eq!(
+            normalize(raw, &gdb_like),
+            "#0  f ()\n    at x.c:1\n#1  g ()\n"
+        );
+    }
+
+    #[test]
+    fn removes_pager_residue_and_rejoins() {
+        let raw = b"#0  f (a=1, b=--Type <RET> for more, q to quit, c to continue without paging--c\n2) at x.c:1\n";
+        assert_eq!(normalize(raw, &gdb_like), "#0  f (a=1, b=2) at x.c:1\n");
+    }
+
+    #[test]
+    fn crlf() {
+        assert_eq!(
+            normalize(b"#0  f ()\r\n#1  g ()\r\n", &gdb_like),
+            "#0  f ()\n#1  g ()\n"
+        );
+    }
+}

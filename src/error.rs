@@ -1,0 +1,48 @@
+//! The library's one error type. Messages are full sentences that say what failed and what to
+//! do; per-item problems (a frame that cannot be read) are diagnostics in the model, not errors.
+
+use thiserror::Error;
+
+/// Everything that can stop a command from producing a report.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path as given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// No parser recognised the input.
+    #[error("{origin}: not a dump in any format hangscan reads (tried: {tried}); pass --input-format to force one")]
+    Unrecognised {
+        /// Where the input came from.
+        origin: String,
+        /// The formats tried.
+        tried: String,
+    },
+    /// `--input-format` named no known format.
+    #[error("unknown input format `{name}` (known: {known})")]
+    UnknownFormat {
+        /// What the user asked for.
+        name: String,
+        /// The known formats.
+        known: String,
+    },
+    /// A rules file is invalid.
+    #[error("rules {origin}: {message}")]
+    Rules {
+        /// The file (or built-in pack) the rule came from.
+        origin: String,
+        /// What is wrong, naming the rule.
+        message: String,
+    },
+    /// Writing the report failed.
+    #[error("cannot write the report: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// The library's result type.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,82 @@
+//! Reducing a printed function to the name rules match: no parameter list, no `const`,
+//! no `[clone .constprop.3]`, no `@@GLIBC_2.3.2` symbol version, no Rust `::h<hash>`.
+
+/// The base name of a printed function:
+/// `std::condition_variable::wait(std::unique_lock<std::mutex>&)` → `std::condition_variable::wait`.
+pub fn base_name(function: &str) -> &str {
+    let mut s = function.trim();
+    if let Some(p) = s.find(" [clone ") {
+        s = &s[..p];
+    }
+    if let Some(p) = s.find("@@") {
+        s = &s[..p];
+    } else if let Some(p) = s.find("@plt") {
+        s = &s[..p];
+    }
+    s = s.strip_suffix(" const").unwrap_or(s);
+    s = strip_params(s);
+    strip_rust_hash(s)
+}
+
+/// Drops a trailing parameter list glued to the name: `f(int, char*)` → `f`. Keeps
+/// `operator()` whole.
+fn strip_params(s: &str) -> &str {
+    if !s.ends_with(')') {
+        return s;
+    }
+    let bytes = s.as_bytes();
+    let mut depth = 0i32;
+    for i in (0..bytes.len()).rev() {
+        match bytes[i] {
+            b')' => depth += 1,
+            b'(' => {
+                depth -= 1;
+                if depth == 0 {
+                    let head = &s[..i];
+                    if head.is_empty() || head.ends_with("operator") {
+                        return s;
+                    }
+                    return head.trim_end();
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+fn strip_rust_hash(s: &str) -> &str {
+    if let Some(p) = s.rfind("::h") {
+        let hash = &s[p + 3..];
+        if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return &s[..p];
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_name;
+
+    #[test]
+    fn reduces_printed_names() {
+        assert_eq!(
+            base_name("std::condition_variable::wait(std::unique_lock<std::mutex>&)"),
+            "std::condition_variable::wait"
+        );
+        assert_eq!(
+            base_name("pthread_cond_wait@@GLIBC_2.3.2"),
+            "pthread_cond_wait"
+        );
+        assert_eq!(base_name("foo [clone .constprop.3]"), "foo");
+        assert_eq!(base_name("Foo::bar(int) const"), "Foo::bar");
+        assert_eq!(base_name("Foo::operator()(int) const"), "Foo::operator()");
+        assert_eq!(base_name("Foo::operator()"), "Foo::operator()");
+        assert_eq!(
+            base_name("std::thread::JoinInner<T>::join::h0123456789abcdef"),
+            "std::thread::JoinInner<T>::join"
+        );
+        assert_eq!(base_name("main"), "main");
+    }
+}

@@ -1,0 +1,247 @@
+//! One rule and the TOML it is written in. See `packs/*.toml` for the format in use.
+
+use crate::error::{Error, Result};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// What a matching frame says about its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Meaning {
+    /// The thread waits (on a lock, a thread, a pool, I/O, ...).
+    Wait,
+    /// The frame (or its local) holds a lock.
+    Hold,
+    /// The thread is a worker of a pool.
+    Member,
+    /// The thread is a worker waiting for work: not part of any hang by itself.
+    Idle,
+    /// A tracer's or runtime's own frame on top of the real blocking call: look past it.
+    Skip,
+}
+
+/// What a thread waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitKind {
+    /// A mutex (or any exclusive lock).
+    Mutex,
+    /// A reader-writer lock, for reading.
+    RwlockRead,
+    /// A reader-writer lock, for writing.
+    RwlockWrite,
+    /// A condition variable or event: whoever will signal it is not known.
+    Condvar,
+    /// Another thread's exit.
+    Join,
+    /// Every worker of a pool to exit (a pool's join/stop).
+    PoolDrain,
+    /// A future, promise, baton or latch.
+    Future,
+    /// A channel or queue.
+    Channel,
+    /// A semaphore.
+    Semaphore,
+    /// A bare futex or syscall wait whose meaning the frames below may refine.
+    Futex,
+    /// I/O: read, poll, accept, ...
+    Io,
+    /// A sleep.
+    Sleep,
+    /// Waiting for a signal (`pause`, `sigwait`).
+    SignalWait,
+}
+
+impl WaitKind {
+    /// Kinds that end when something outside the process happens (data, time, a signal).
+    pub fn is_external(self) -> bool {
+        matches!(self, Self::Io | Self::Sleep | Self::SignalWait)
+    }
+
+    /// Kinds released by a lock holder.
+    pub fn is_lock(self) -> bool {
+        matches!(self, Self::Mutex | Self::RwlockRead | Self::RwlockWrite)
+    }
+
+    /// A bare wait that a more specific rule in the frames below may name better.
+    pub fn is_generic(self) -> bool {
+        matches!(self, Self::Futex)
+    }
+
+    /// The word used in reports.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Mutex => "mutex",
+            Self::RwlockRead => "rwlock (read)",
+            Self::RwlockWrite => "rwlock (write)",
+            Self::Condvar => "condition variable",
+            Self::Join => "thread join",
+            Self::PoolDrain => "pool join",
+            Self::Future => "future",
+            Self::Channel => "channel",
+            Self::Semaphore => "semaphore",
+            Self::Futex => "futex",
+            Self::Io => "I/O",
+            Self::Sleep => "sleep",
+            Self::SignalWait => "signal wait",
+        }
+    }
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Stable id, `pack.name`.
+    pub id: String,
+    /// The pack (or file) it came from.
+    pub pack: String,
+    /// One line saying what it recognises.
+    pub summary: String,
+    /// Pattern over the frame's base function name.
+    pub function: Option<Regex>,
+    /// Pattern over a `bt full` local's value; a group `addr` captures the lock address.
+    pub local: Option<Regex>,
+    /// What a match means.
+    pub meaning: Meaning,
+    /// For waits and holds: on what.
+    pub kind: Option<WaitKind>,
+    /// Only meaningful when the thread is already blocked in a primitive above this frame.
+    pub context: bool,
+    /// A wait with a timeout: it ends by itself.
+    pub timed: bool,
+    /// Arguments that carry the waited-on object's address.
+    pub address_args: Vec<String>,
+    /// Arguments that carry a joined thread's `pthread_t`.
+    pub target_args: Vec<String>,
+    /// Arguments that carry a joined thread's tid (glibc's join futex waits on it).
+    pub tid_args: Vec<String>,
+    /// Arguments naming a mutex this wait releases while it waits (a condvar's mutex).
+    pub releases_args: Vec<String>,
+    /// Arguments naming the pool instance (`this`).
+    pub instance_args: Vec<String>,
+    /// A fixed pool class; without it, the pattern's `pool` group names the class.
+    pub pool: Option<String>,
+    /// A fixed name for the waited-on or held resource (a library-internal lock).
+    pub resource: Option<String>,
+    /// What to do about a hang this rule takes part in.
+    pub suggestion: Option<String>,
+    /// Names (or local values) this rule must match.
+    pub examples: Vec<String>,
+    /// Names (or local values) this rule must not match.
+    pub counterexamples: Vec<String>,
+}
+
+impl Rule {
+    /// The pool class named by this rule for a frame's base name.
+    pub fn pool_class(&self, base: &str) -> Option<String> {
+        if let Some(p) = &self.pool {
+            return Some(p.clone());
+        }
+        let caps = self.function.as_ref()?.captures(base)?;
+        caps.name("pool").map(|m| m.as_str().to_string())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackFile {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    summary: String,
+    meaning: Meaning,
+    function: Option<String>,
+    local: Option<String>,
+    kind: Option<WaitKind>,
+    #[serde(default)]
+    context: bool,
+    #[serde(default)]
+    timed: bool,
+    #[serde(default)]
+    address_args: Vec<String>,
+    #[serde(default)]
+    target_args: Vec<String>,
+    #[serde(default)]
+    tid_args: Vec<String>,
+    #[serde(default)]
+    releases_args: Vec<String>,
+    #[serde(default)]
+    instance_args: Vec<String>,
+    pool: Option<String>,
+    resource: Option<String>,
+    suggestion: Option<String>,
+    #[serde(default)]
+    examples: Vec<String>,
+    #[serde(default)]
+    counterexamples: Vec<String>,
+}
+
+/// Parses one pack (built-in or the user's file).
+pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    let err = |message: String| Error::Rules {
+        origin: origin.to_string(),
+        message,
+    };
+    let file: PackFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::with_capacity(file.rule.len());
+    for r in file.rule {
+        let compile = |p: &Option<String>| -> Result<Option<Regex>> {
+            p.as_ref()
+                .map(|p| Regex::new(p).map_err(|e| err(format!("rule `{}`: {e}", r.id))))
+                .transpose()
+        };
+        let function = compile(&r.function)?;
+        let local = compile(&r.local)?;
+        if function.is_none() == local.is_none() {
+            return Err(err(format!(
+                "rule `{}` needs exactly one of `function` or `local`",
+                r.id
+            )));
+        }
+        if matches!(r.meaning, Meaning::Wait | Meaning::Hold) && r.kind.is_none() {
+            return Err(err(format!(
+                "rule `{}` ({:?}) needs a `kind`",
+                r.id, r.meaning
+            )));
+        }
+        if r.meaning == Meaning::Member && r.pool.is_none() {
+            let named = r
+                .function
+                .as_deref()
+                .is_some_and(|p| p.contains("?P<pool>"));
+            if !named {
+                return Err(err(format!(
+                    "member rule `{}` needs `pool` or a `(?P<pool>...)` group",
+                    r.id
+                )));
+            }
+        }
+        out.push(Rule {
+            id: r.id,
+            pack: origin.to_string(),
+            summary: r.summary,
+            function,
+            local,
+            meaning: r.meaning,
+            kind: r.kind,
+            context: r.context,
+            timed: r.timed,
+            address_args: r.address_args,
+            target_args: r.target_args,
+            tid_args: r.tid_args,
+            releases_args: r.releases_args,
+            instance_args: r.instance_args,
+            pool: r.pool,
+            resource: r.resource,
+            suggestion: r.suggestion,
+            examples: r.examples,
+            counterexamples: r.counterexamples,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,80 @@
+//! Every rule's own examples and counterexamples, and the checks on user rule files.
+
+use super::*;
+
+#[test]
+fn every_rule_matches_its_examples_and_not_its_counterexamples() {
+    let kb = KnowledgeBase::builtin();
+    let mut failures = Vec::new();
+    for rule in kb.rules() {
+        if rule.examples.is_empty() || rule.counterexamples.is_empty() {
+            failures.push(format!(
+                "{}: needs at least one example and one counterexample",
+                rule.id
+            ));
+        }
+        for ex in &rule.examples {
+            let got = if rule.local.is_some() {
+                kb.match_local(ex).map(|(r, _)| r.id.as_str())
+            } else {
+                kb.match_function(ex).map(|r| r.id.as_str())
+            };
+            if got != Some(rule.id.as_str()) {
+                failures.push(format!("{}: example `{ex}` matched {got:?}", rule.id));
+            }
+        }
+        for ex in &rule.counterexamples {
+            let got = if rule.local.is_some() {
+                kb.match_local(ex).map(|(r, _)| r.id.as_str())
+            } else {
+                kb.match_function(ex).map(|r| r.id.as_str())
+            };
+            if got == Some(rule.id.as_str()) {
+                failures.push(format!("{}: counterexample `{ex}` matched", rule.id));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn lock_guard_locals_give_the_lock_address() {
+    let kb = KnowledgeBase::builtin();
+    let (rule, addr) = kb.match_local("{_M_device = @0x55555555a040}").unwrap();
+    assert_eq!(rule.id, "libstdcxx.lock-guard-local");
+    assert_eq!(addr, Some(0x55555555a040));
+}
+
+#[test]
+fn user_rules_come_first_and_bad_rules_are_named() {
+    let user = r#"
+[[rule]]
+id = "acme.pool-worker"
+summary = "ACME's pool"
+meaning = "member"
+pool = "acme pool"
+function = '^acme::Crew::toil$'
+examples = ["acme::Crew::toil"]
+counterexamples = ["acme::Crew::rest"]
+"#;
+    let kb = KnowledgeBase::load(&[("acme.toml".into(), user.into())]).unwrap();
+    assert_eq!(
+        kb.match_function("acme::Crew::toil()").unwrap().id,
+        "acme.pool-worker"
+    );
+
+    let bad = "[[rule]]\nid = \"x\"\nsummary = \"s\"\nmeaning = \"wait\"\nfunction = '^f$'\n";
+    let err = KnowledgeBase::load(&[("bad.toml".into(), bad.into())])
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("bad.toml") && err.to_string().contains("`x`"),
+        "{err}"
+    );
+
+    let dup = user.to_string() + user;
+    let err = KnowledgeBase::load(&[("dup.toml".into(), dup)])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("twice"), "{err}");
+}

@@ -1,0 +1,153 @@
+//! The Snapshot: the one model every producer fills (text dumps today, live capture and core
+//! files later) and everything downstream reads. Data only: no I/O, no analysis, no rendering,
+//! and nothing imported from the rest of the crate.
+
+use serde::{Deserialize, Serialize};
+
+/// One process as a producer saw it: its threads, their stacks, and what could not be read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// Which producer filled it (`gdb`, `rr`, ...).
+    pub producer: String,
+    /// Where it came from (a file path, `-` for stdin, a pid).
+    pub origin: String,
+    /// The process id, when the input names it.
+    pub pid: Option<u32>,
+    /// True when the input claims to show every thread of the process (`thread apply all bt`,
+    /// a live capture); false for a lone `bt` or an excerpt. Only a complete view can prove
+    /// that *nothing* can move.
+    pub complete: bool,
+    /// Every thread, in input order.
+    pub threads: Vec<Thread>,
+    /// Values read from the target's memory while it was stopped (mutex owner fields, ...).
+    pub evidence: Vec<Evidence>,
+    /// What could not be read, with where and why.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One thread.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Thread {
+    /// The OS thread id (LWP), when the input gives it.
+    pub tid: Option<u64>,
+    /// The process the thread belongs to, when the input names it per thread (rr's and
+    /// gdbserver's `Thread PID.TID`).
+    pub process: Option<u32>,
+    /// The debugger's own id for the thread (gdb's thread number).
+    pub debugger_id: Option<String>,
+    /// The `pthread_t` value (gdb's `Thread 0x7f..`), used to resolve `pthread_join` targets.
+    pub pthread: Option<u64>,
+    /// The thread's name, as the input gives it (untrusted text).
+    pub name: Option<String>,
+    /// The kernel's scheduling state, when known.
+    pub state: KernelState,
+    /// The thread the debugger had selected.
+    pub current: bool,
+    /// Innermost frame first.
+    pub frames: Vec<Frame>,
+    /// True when only part of the stack is known (an `info threads` row, a cut excerpt).
+    pub partial: bool,
+}
+
+impl Thread {
+    /// A short human label: `25.43 "executor-pri3-1"`, `LWP 4242 "worker"`, or `thread 3`.
+    pub fn label(&self) -> String {
+        let id = match (self.tid, &self.debugger_id) {
+            (Some(t), _) if self.process.is_some() => format!("{}.{t}", self.process.unwrap_or(0)),
+            (Some(t), _) => format!("LWP {t}"),
+            (None, Some(d)) => format!("thread {d}"),
+            (None, None) => "unidentified thread".to_string(),
+        };
+        match &self.name {
+            Some(n) => format!("{id} \"{n}\""),
+            None => id,
+        }
+    }
+}
+
+/// Kernel scheduling state of a thread (`/proc/PID/task/TID/stat`), or unknown for text dumps.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelState {
+    /// Not known (text dumps do not say).
+    #[default]
+    Unknown,
+    /// R: running or runnable.
+    Running,
+    /// S: interruptible sleep.
+    Sleeping,
+    /// D: uninterruptible sleep (usually I/O).
+    DiskSleep,
+    /// T or t: stopped.
+    Stopped,
+    /// Z: zombie.
+    Zombie,
+}
+
+/// One stack frame. Text producers fill what the dump prints; nothing is invented.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Frame {
+    /// The frame number as printed (`#12`), if any.
+    pub index: Option<u32>,
+    /// The program counter, when printed.
+    pub address: Option<u64>,
+    /// The function as printed (demangled when the input was), `None` for `??`.
+    pub function: Option<String>,
+    /// Arguments as printed: `name=value`.
+    pub args: Vec<Var>,
+    /// Source file.
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+    /// The object file (`from /lib/libc.so.6`).
+    pub module: Option<String>,
+    /// An inlined frame: it shares the pc of the next real frame.
+    pub inlined: bool,
+    /// The `<signal handler called>` marker: frames above it run inside a signal handler.
+    pub signal_frame: bool,
+    /// Locals from `bt full`.
+    pub locals: Vec<Var>,
+}
+
+impl Frame {
+    /// The value of the argument called `name`.
+    pub fn arg(&self, name: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
+    }
+}
+
+/// A named value: an argument or a local.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Var {
+    /// The name.
+    pub name: String,
+    /// The value, as printed.
+    pub value: String,
+}
+
+/// A fact read from the target's memory (or printed from it by a debugger).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The owner field of a lock: glibc `pthread_mutex_t.__owner` is the holder's tid.
+    LockOwner {
+        /// The lock's address.
+        address: u64,
+        /// The owner's OS thread id (0: unlocked).
+        owner_tid: u64,
+        /// Where it was read (e.g. `p *mutex` in the dump, line 120).
+        source: String,
+    },
+}
+
+/// Something a producer could not read, kept so the report can say what it skipped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Diagnostic {
+    /// 1-based input line, when it applies.
+    pub line: Option<usize>,
+    /// What happened, in words a person can act on.
+    pub message: String,
+}

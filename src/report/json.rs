@@ -1,0 +1,196 @@
+//! The JSON report, schema `hangscan-report/1` (documented in docs/json-schema.md). Built as
+//! plain serde structs so the schema is visible in one place; serde escapes all text.
+
+use super::Report;
+use crate::analyze::{describe, Activity, Grade, Severity};
+use crate::model::{Frame, Thread};
+use serde::Serialize;
+use std::io::Write;
+
+/// The schema id written in every report.
+pub const SCHEMA: &str = "hangscan-report/1";
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    schema: &'static str,
+    reports: Vec<ReportJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    source: Source<'a>,
+    verdict: &'static str,
+    threads: Vec<ThreadJson<'a>>,
+    findings: Vec<FindingJson>,
+    edges: Vec<EdgeJson>,
+    diagnostics: &'a [crate::model::Diagnostic],
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    producer: &'a str,
+    origin: &'a str,
+    pid: Option<u32>,
+    complete: bool,
+}
+
+#[derive(Serialize)]
+struct ThreadJson<'a> {
+    index: usize,
+    tid: Option<u64>,
+    /// `os` when `tid` is the OS thread id, `none` when the input did not say.
+    id_kind: &'static str,
+    debugger_id: Option<&'a str>,
+    name: Option<&'a str>,
+    state: Activity,
+    kernel_state: crate::model::KernelState,
+    summary: String,
+    frames: Vec<FrameJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FrameJson<'a> {
+    index: Option<u32>,
+    function: Option<&'a str>,
+    file: Option<&'a str>,
+    line: Option<u32>,
+    address: Option<String>,
+    module: Option<&'a str>,
+    inlined: bool,
+    signal_frame: bool,
+}
+
+#[derive(Serialize)]
+struct FindingJson {
+    kind: &'static str,
+    severity: Severity,
+    confidence: Grade,
+    threads: Vec<Option<u64>>,
+    thread_indexes: Vec<usize>,
+    title: String,
+    explanation: String,
+    steps: Vec<StepJson>,
+    suggestion: Option<String>,
+    signature: String,
+}
+
+#[derive(Serialize)]
+struct StepJson {
+    thread: Option<u64>,
+    thread_index: usize,
+    frame: Option<u32>,
+    function: Option<String>,
+    text: String,
+    grade: Option<Grade>,
+}
+
+#[derive(Serialize)]
+struct EdgeJson {
+    from: usize,
+    to: usize,
+    wait: &'static str,
+    grade: Grade,
+}
+
+pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+    let doc = Doc {
+        schema: SCHEMA,
+        reports: reports.iter().map(report).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
+    let snap = r.snapshot;
+    let a = r.analysis;
+    let tid = |i: usize| snap.threads[i].tid;
+    ReportJson {
+        source: Source {
+            producer: &snap.producer,
+            origin: &snap.origin,
+            pid: snap.pid,
+            complete: snap.complete,
+        },
+        verdict: if a.deadlocked() {
+            "deadlock"
+        } else {
+            "no-deadlock"
+        },
+        threads: snap
+            .threads
+            .iter()
+            .enumerate()
+            .map(|(i, t)| thread(i, t, a.facts[i].activity, describe(snap, a, i)))
+            .collect(),
+        findings: a
+            .findings
+            .iter()
+            .map(|f| FindingJson {
+                kind: f.kind.as_str(),
+                severity: f.severity,
+                confidence: f.confidence,
+                threads: f.threads.iter().map(|&t| tid(t)).collect(),
+                thread_indexes: f.threads.clone(),
+                title: f.title.clone(),
+                explanation: f.explanation.clone(),
+                steps: f
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        let frame = s.frame.and_then(|i| snap.threads[s.thread].frames.get(i));
+                        StepJson {
+                            thread: tid(s.thread),
+                            thread_index: s.thread,
+                            frame: frame.and_then(|f| f.index),
+                            function: frame.and_then(|f| f.function.clone()),
+                            text: s.text.clone(),
+                            grade: s.grade,
+                        }
+                    })
+                    .collect(),
+                suggestion: f.suggestion.clone(),
+                signature: f.signature.clone(),
+            })
+            .collect(),
+        edges: a
+            .graph
+            .edges
+            .iter()
+            .map(|e| EdgeJson {
+                from: e.from,
+                to: e.to,
+                wait: a.facts[e.from].waits[e.wait].kind.noun(),
+                grade: e.grade,
+            })
+            .collect(),
+        diagnostics: &snap.diagnostics,
+    }
+}
+
+fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJson<'_> {
+    ThreadJson {
+        index,
+        tid: t.tid,
+        id_kind: if t.tid.is_some() { "os" } else { "none" },
+        debugger_id: t.debugger_id.as_deref(),
+        name: t.name.as_deref(),
+        state,
+        kernel_state: t.state,
+        summary,
+        frames: t.frames.iter().map(frame).collect(),
+    }
+}
+
+fn frame(f: &Frame) -> FrameJson<'_> {
+    FrameJson {
+        index: f.index,
+        function: f.function.as_deref(),
+        file: f.file.as_deref(),
+        line: f.line,
+        address: f.address.map(|a| format!("0x{a:x}")),
+        module: f.module.as_deref(),
+        inlined: f.inlined,
+        signal_frame: f.signal_frame,
+    }
+}

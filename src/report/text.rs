@@ -1,0 +1,147 @@
+//! The human report: the verdict first, then each finding step by step with the frames that
+//! prove it, then the threads (alike ones grouped), then what could not be read.
+
+use super::sanitize::clean;
+use super::Report;
+use crate::analyze::{group_threads, Severity};
+use std::io::Write;
+
+struct Style {
+    on: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+pub fn render(
+    r: &Report,
+    color: bool,
+    with_origin: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let st = Style { on: color };
+    let snap = r.snapshot;
+    let a = r.analysis;
+    if with_origin {
+        writeln!(
+            out,
+            "{}",
+            st.paint("1", &format!("== {}", clean(&snap.origin)))
+        )?;
+    }
+    let deadlocks: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Deadlock)
+        .collect();
+    let verdict = match deadlocks.first() {
+        Some(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&f.title))),
+        None if a.findings.iter().any(|f| f.severity == Severity::Warning) => st.paint(
+            "1;33",
+            &format!("no deadlock proven, but: {}", clean(&a.findings[0].title)),
+        ),
+        None => st.paint("1;32", "no deadlock found"),
+    };
+    writeln!(out, "{verdict}")?;
+    let unidentified = snap
+        .threads
+        .iter()
+        .filter(|t| t.tid.is_none() && t.debugger_id.is_none())
+        .count();
+    let mut summary = format!(
+        "{} thread(s) from {} ({}{})",
+        snap.threads.len(),
+        clean(&snap.origin),
+        snap.producer,
+        if snap.complete {
+            ", all threads"
+        } else {
+            ", not all threads shown"
+        }
+    );
+    if unidentified > 0 {
+        summary.push_str(&format!(", {unidentified} unidentified"));
+    }
+    if deadlocks.len() > 1 {
+        summary.push_str(&format!("; {} deadlocks", deadlocks.len()));
+    }
+    writeln!(out, "{summary}")?;
+    for (n, f) in a.findings.iter().enumerate() {
+        writeln!(out)?;
+        let color = match f.severity {
+            Severity::Deadlock => "1;31",
+            Severity::Warning => "1;33",
+            Severity::Info => "1",
+        };
+        let head = format!(
+            "[{}] {} ({}, evidence: {})",
+            n + 1,
+            f.kind.as_str(),
+            severity_word(f.severity),
+            grade_word(f.confidence)
+        );
+        writeln!(out, "{}  signature {}", st.paint(color, &head), f.signature)?;
+        writeln!(out, "    {}", clean(&f.title))?;
+        writeln!(out, "    {}", clean(&f.explanation))?;
+        for (k, s) in f.steps.iter().enumerate() {
+            let grade = s
+                .grade
+                .map(|g| format!(" [{}]", grade_word(g)))
+                .unwrap_or_default();
+            writeln!(out, "    {:>2}. {}{}", k + 1, clean(&s.text), grade)?;
+        }
+        if let Some(fix) = &f.suggestion {
+            writeln!(out, "    {} {}", st.paint("1", "fix:"), clean(fix))?;
+        }
+    }
+    let keep: Vec<usize> = a
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .flat_map(|f| f.steps.iter().map(|s| s.thread))
+        .collect();
+    writeln!(out)?;
+    writeln!(out, "{}", st.paint("1", "threads:"))?;
+    for g in group_threads(snap, a, &keep) {
+        let who = if g.threads.len() > 1 {
+            format!("{} × {}", g.threads.len(), g.name)
+        } else {
+            g.name.clone()
+        };
+        writeln!(out, "  {}: {}", clean(&who), clean(&g.state))?;
+    }
+    if !snap.diagnostics.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", st.paint("1", "notes:"))?;
+        for d in &snap.diagnostics {
+            match d.line {
+                Some(l) => writeln!(out, "  line {l}: {}", clean(&d.message))?,
+                None => writeln!(out, "  {}", clean(&d.message))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Deadlock => "deadlock",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+fn grade_word(g: crate::analyze::Grade) -> &'static str {
+    match g {
+        crate::analyze::Grade::Proven => "proven",
+        crate::analyze::Grade::Symbolic => "symbolic",
+        crate::analyze::Grade::Heuristic => "heuristic",
+    }
+}

@@ -1,0 +1,144 @@
+//! The real-world corpus (`../shared/corpus/real/MANIFEST.toml`): every dump in a format
+//! hangscan reads parses with the manifest's thread count and, where the text carries enough
+//! to decide, gets the manifest's verdict. Enumerates the manifest, so a new corpus file is
+//! tested without new code; prints the ones it cannot decide, with the reason.
+
+use hangscan::analyze::{analyze, FindingKind, Severity};
+use hangscan::dump::parse_dump;
+use hangscan::knowledge::KnowledgeBase;
+use std::path::PathBuf;
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real")
+}
+
+/// Formats with a parser today.
+const READ: &[&str] = &["gdb", "gdb-rr"];
+
+#[test]
+fn every_readable_corpus_dump_gets_its_thread_count_and_verdict() {
+    let manifest = std::fs::read_to_string(corpus_dir().join("MANIFEST.toml"))
+        .expect("the corpus lives in ../shared/corpus/real beside the repository");
+    let manifest: toml::Value = manifest.parse().expect("MANIFEST.toml parses");
+    let kb = KnowledgeBase::builtin();
+    let mut failures = Vec::new();
+    let mut undecided = Vec::new();
+    let mut checked = 0;
+    for dump in manifest["dump"].as_array().expect("[[dump]] entries") {
+        let file = dump["file"].as_str().unwrap();
+        let format = dump["format"].as_str().unwrap();
+        if !READ.contains(&format) {
+            undecided.push(format!("{file}: format `{format}` has no parser yet"));
+            continue;
+        }
+        checked += 1;
+        let raw = std::fs::read(corpus_dir().join(file)).unwrap();
+        let snap = parse_dump(&raw, file, None).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let want = dump["thread_count"].as_integer().unwrap() as usize;
+        if snap.threads.len() != want {
+            failures.push(format!(
+                "{file}: {} threads, manifest says {want}",
+                snap.threads.len()
+            ));
+        }
+        let a = analyze(&snap, &kb);
+        let kinds: Vec<FindingKind> = a.findings.iter().map(|f| f.kind).collect();
+        let spec = dump["spec_kind"].as_str().unwrap();
+        let ok = match spec {
+            "undecidable" => {
+                let why = dump["explanation"].as_str().unwrap_or("");
+                undecided.push(format!("{file}: undecidable from the text ({why})"));
+                if a.deadlocked() {
+                    failures.push(format!(
+                        "{file}: undecidable, yet a deadlock was reported: {kinds:?}"
+                    ));
+                }
+                continue;
+            }
+            "none" => !a
+                .findings
+                .iter()
+                .any(|f| matches!(f.severity, Severity::Deadlock | Severity::Warning)),
+            "self-lock" => kinds.contains(&FindingKind::SelfLock),
+            "self-join" => kinds.contains(&FindingKind::SelfJoin),
+            "lock-cycle" => kinds.contains(&FindingKind::LockCycle),
+            "root-blocker" => kinds.contains(&FindingKind::RootBlocker) && !a.deadlocked(),
+            "stall" => kinds.contains(&FindingKind::Stall),
+            "io-wait" => kinds.contains(&FindingKind::IoWait) && !a.deadlocked(),
+            other => {
+                failures.push(format!("{file}: unknown spec_kind {other}"));
+                continue;
+            }
+        };
+        if !ok {
+            failures.push(format!("{file}: expected {spec}, got {kinds:?}"));
+        }
+    }
+    eprintln!("not decided here:\n  {}", undecided.join("\n  "));
+    assert!(checked >= 8, "only {checked} corpus dumps were checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_truncation_of_every_corpus_dump_parses_without_panic() {
+    let kb = KnowledgeBase::builtin();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.extend(
+        std::fs::read_dir(corpus_dir().join("../seed"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "txt")),
+    );
+    files.sort();
+    for path in files {
+        let raw = std::fs::read(&path).unwrap();
+        // Every cut point in small files; a hundred and fifty spread over big ones.
+        let step = if raw.len() <= 4096 {
+            1
+        } else {
+            raw.len() / 150
+        };
+        for cut in (0..raw.len()).step_by(step) {
+            for format in [None, Some("gdb")] {
+                if let Ok(snap) = parse_dump(&raw[..cut], "cut", format) {
+                    let _ = analyze(&snap, &kb);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let kb = KnowledgeBase::builtin();
+    // A small xorshift generator: deterministic, no dependency.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet =
+        b"#0123456789 x()<>{}[],=@\"'\\\n\t:.Thread LWP in at from signal handler called?*-";
+    for _ in 0..3000 {
+        let len = (next() % 400) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                let r = next();
+                if r % 4 == 0 {
+                    (r >> 8) as u8
+                } else {
+                    alphabet[(r >> 8) as usize % alphabet.len()]
+                }
+            })
+            .collect();
+        if let Ok(snap) = parse_dump(&bytes, "random", Some("gdb")) {
+            let _ = analyze(&snap, &kb);
+        }
+    }
+}
