@@ -119,9 +119,18 @@ pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
                 });
         }
     }
+    let mut by_function: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+    for (t, th) in snap.threads.iter().enumerate() {
+        for (i, f) in th.frames.iter().enumerate() {
+            if let Some(name) = f.function.as_deref() {
+                by_function.entry(base_name(name)).or_default().push((t, i));
+            }
+        }
+    }
     let mut ctx = Ctx {
         snap,
         facts,
+        by_function,
         holders,
         site_candidates: HashMap::new(),
         by_tid,
@@ -129,19 +138,28 @@ pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
     };
     // Each waiter of a lock votes for the threads its call site points at; a mutex has one
     // holder, so the most-voted threads are the likely ones.
-    let mut votes: HashMap<LockId, Vec<(usize, usize, Grade, Because)>> = HashMap::new();
+    // Waiters of the same lock from the same call site point at the same threads: count them
+    // once per site, with the number of waiters as the weight.
+    let mut sites: HashMap<(LockId, Vec<&str>), (usize, usize, usize)> = HashMap::new();
     for (t, f) in facts.iter().enumerate() {
-        for w in f.waits.iter().filter(|w| w.kind.is_lock()) {
+        for (wi, w) in f.waits.iter().enumerate().filter(|(_, w)| w.kind.is_lock()) {
             let Some(id) = lock_id(w) else { continue };
             if ctx.holders.contains_key(&id) {
                 continue;
             }
-            let list = votes.entry(id).or_default();
-            for (o, grade, because) in ctx.site_candidates_of(t, w, lock_id(w).as_ref()) {
-                match list.iter_mut().find(|v| v.0 == o) {
-                    Some(v) => v.1 += 1,
-                    None => list.push((o, 1, grade, because)),
-                }
+            let names = site_names(&snap.threads[t].frames, w);
+            sites.entry((id, names)).or_insert((t, wi, 0)).2 += 1;
+        }
+    }
+    let mut votes: HashMap<LockId, Vec<(usize, usize, Grade, Because)>> = HashMap::new();
+    for ((id, _), (t, wi, weight)) in sites {
+        let w = &facts[t].waits[wi];
+        let found = ctx.site_candidates_of(t, w, Some(&id));
+        let list = votes.entry(id).or_default();
+        for (o, grade, because) in found {
+            match list.iter_mut().find(|v| v.0 == o) {
+                Some(v) => v.1 += weight,
+                None => list.push((o, weight, grade, because)),
             }
         }
     }
@@ -207,6 +225,8 @@ fn site_names<'f>(frames: &'f [crate::model::Frame], w: &Wait) -> Vec<&'f str> {
 struct Ctx<'a> {
     snap: &'a Snapshot,
     facts: &'a [Facts],
+    /// Every frame by its function's base name: (thread, position).
+    by_function: HashMap<&'a str, Vec<(usize, usize)>>,
     holders: HashMap<LockId, Vec<Holder>>,
     /// For locks with no known holder: the threads their waiters' call sites point at.
     site_candidates: HashMap<LockId, Vec<(usize, Grade, Because)>>,
@@ -290,17 +310,19 @@ impl Ctx<'_> {
         let frames = &self.snap.threads[t].frames;
         let sites = site_names(frames, w);
         for site in sites.iter().take(2) {
-            let mut out = Vec::new();
-            for (o, f) in self.facts.iter().enumerate() {
-                if o == t || self.waits_on_same(o, id, &sites) {
+            let mut out: Vec<(usize, Grade, Because)> = Vec::new();
+            for &(o, i) in self.by_function.get(site).into_iter().flatten() {
+                if o == t
+                    || out.last().is_some_and(|l| l.0 == o)
+                    || self.waits_on_same(o, id, &sites)
+                {
                     continue;
                 }
-                let of = &self.snap.threads[o].frames;
-                let in_chain = |i: usize| f.waits.iter().any(|x| (x.first..=x.frame).contains(&i));
-                let hit = (0..of.len()).find(|&i| {
-                    !in_chain(i) && of[i].function.as_deref().map(base_name) == Some(site)
-                });
-                if let Some(i) = hit {
+                let in_chain = self.facts[o]
+                    .waits
+                    .iter()
+                    .any(|x| (x.first..=x.frame).contains(&i));
+                if !in_chain {
                     let what = format!("inside {site}, where the lock is taken");
                     out.push((o, Grade::Heuristic, Because::Holds(Some(i), what)));
                 }

@@ -24,6 +24,12 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             nodes.insert(e.from);
             nodes.insert(e.to);
         }
+        // Waits whose holder is unknown point at the object itself, marked unknown.
+        let unresolved: Vec<(usize, usize)> = (0..snap.threads.len())
+            .filter_map(|t| a.graph.effective[t].map(|w| (t, w)))
+            .filter(|&(t, _)| !a.graph.edges.iter().any(|e| e.from == t))
+            .collect();
+        nodes.extend(unresolved.iter().map(|&(t, _)| t));
         let mut nodes: Vec<usize> = nodes.into_iter().collect();
         nodes.sort_unstable();
         for t in nodes {
@@ -49,6 +55,14 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 e.to,
                 esc(&wait_object(snap, w)),
                 e.grade
+            )?;
+        }
+        for (t, wi) in unresolved {
+            let what = wait_object(snap, &a.facts[t].waits[wi]);
+            writeln!(
+                out,
+                "  p{p}r{t} [label=\"{} (holder unknown)\", shape=ellipse, style=dashed];\n  p{p}t{t} -> p{p}r{t};",
+                esc(&what)
             )?;
         }
     }

@@ -166,6 +166,9 @@ struct Block {
 #[derive(Default)]
 struct Parser {
     threads: Vec<Thread>,
+    by_tid: HashMap<u64, usize>,
+    by_pthread: HashMap<u64, usize>,
+    by_num: HashMap<String, usize>,
     /// Frame #0 of a thread as `info threads` showed it, to check bare `bt`s against.
     info_top: HashMap<usize, Frame>,
     current: Option<usize>,
@@ -298,7 +301,7 @@ impl Parser {
             let fills_gap = (self.threads[prev].tid.is_none() && r.tid.is_some())
                 || (self.threads[prev].debugger_id.is_none() && r.gdb_num.is_some());
             if epoch == self.epoch && fills_gap && compatible(&self.threads[prev], r) {
-                merge_into(&mut self.threads[prev], r);
+                self.merge(prev, r);
                 self.current = Some(prev);
                 return;
             }
@@ -329,34 +332,36 @@ impl Parser {
 
     /// Finds the thread a reference names, or adds it; fills in what the reference adds.
     fn identify(&mut self, r: &ThreadRef) -> usize {
-        let found = self
-            .threads
-            .iter()
-            .position(|t| r.tid.is_some() && t.tid == r.tid)
-            .or_else(|| {
-                self.threads
-                    .iter()
-                    .position(|t| r.pthread.is_some() && t.pthread == r.pthread)
-            })
-            .or_else(|| {
-                self.threads.iter().position(|t| {
-                    r.gdb_num.is_some() && t.debugger_id == r.gdb_num && compatible(t, r)
-                })
-            });
+        let found = r
+            .tid
+            .and_then(|t| self.by_tid.get(&t))
+            .or_else(|| r.pthread.and_then(|p| self.by_pthread.get(&p)))
+            .or_else(|| r.gdb_num.as_ref().and_then(|n| self.by_num.get(n)))
+            .copied()
+            .filter(|&i| compatible(&self.threads[i], r));
         if let Some(pid) = r.pid {
             self.pid.get_or_insert(pid);
         }
-        match found {
-            Some(i) => {
-                merge_into(&mut self.threads[i], r);
-                i
-            }
-            None => {
-                let mut t = Thread::default();
-                merge_into(&mut t, r);
-                self.threads.push(t);
-                self.threads.len() - 1
-            }
+        let idx = found.unwrap_or_else(|| {
+            self.threads.push(Thread::default());
+            self.threads.len() - 1
+        });
+        self.merge(idx, r);
+        idx
+    }
+
+    /// Adds what `r` says to thread `idx`, keeping the lookup maps in step.
+    fn merge(&mut self, idx: usize, r: &ThreadRef) {
+        let t = &mut self.threads[idx];
+        merge_into(t, r);
+        if let Some(tid) = t.tid {
+            self.by_tid.entry(tid).or_insert(idx);
+        }
+        if let Some(p) = t.pthread {
+            self.by_pthread.entry(p).or_insert(idx);
+        }
+        if let Some(n) = &t.debugger_id {
+            self.by_num.entry(n.clone()).or_insert(idx);
         }
     }
 

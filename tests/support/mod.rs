@@ -1,0 +1,309 @@
+#![allow(dead_code)]
+//! Test support: build the deliberately-hanging programs in `fixtures/programs`,
+//! run them until they report `READY <pid>`, and take real gdb thread dumps of
+//! them (the same gdb invocation as `fixtures/record-gdb.sh`).
+//!
+//! Use from an integration test with `mod support;`. Only std is used.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CFLAGS: &[&str] = &["-g", "-O0", "-pthread"];
+const CXXFLAGS: &[&str] = &["-g", "-O0", "-pthread", "-std=c++17"];
+const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
+
+/// How long `HungProcess::start` waits for the `READY <pid>` line.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+/// `fixtures/programs` in this repository.
+pub fn programs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("programs")
+}
+
+/// `fixtures/gdb/owners.gdb` in this repository.
+pub fn owners_gdb_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("gdb")
+        .join("owners.gdb")
+}
+
+fn unique_suffix() -> String {
+    format!(
+        "{}.{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn is_newer(src: &Path, out: &Path) -> bool {
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(src), modified(out)) {
+        (Some(s), Some(o)) => s > o,
+        _ => true,
+    }
+}
+
+/// Compile `fixtures/programs/<name>.{c,cpp,rs}` with the fixture flags into
+/// `$CARGO_TARGET_TMPDIR/fixtures/<name>` (only if missing or older than the
+/// source) and return the executable's path. Panics with the compiler's output
+/// if the build fails. Safe to call from parallel tests: each build goes to a
+/// unique temporary name that is then renamed into place.
+pub fn build_fixture(name: &str) -> PathBuf {
+    let dir = programs_dir();
+    let (src_name, compiler, flags) = [
+        ("c", "gcc", CFLAGS),
+        ("cpp", "g++", CXXFLAGS),
+        ("rs", "rustc", RUSTFLAGS),
+    ]
+    .iter()
+    .map(|&(ext, compiler, flags)| (format!("{name}.{ext}"), compiler, flags))
+    .find(|(file, _, _)| dir.join(file).is_file())
+    .unwrap_or_else(|| {
+        panic!(
+            "no fixture program {name}.{{c,cpp,rs}} in {}",
+            dir.display()
+        )
+    });
+    let src = dir.join(&src_name);
+
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    fs::create_dir_all(&out_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
+    let out = out_dir.join(name);
+    if !is_newer(&src, &out) {
+        return out;
+    }
+
+    // Each build gets its own scratch directory (rustc puts intermediate
+    // objects named after the crate next to its output, so two parallel builds
+    // of one program must not share a directory), then the executable is
+    // renamed into place atomically.
+    let scratch = out_dir.join(format!(".build-{name}.{}", unique_suffix()));
+    fs::create_dir_all(&scratch)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", scratch.display()));
+    let tmp = scratch.join(name);
+    // Compile from the programs directory with a relative source name, as the
+    // recorder does, so that gdb shows `at c_abba.c:67` like the recorded dumps.
+    let output = Command::new(compiler)
+        .current_dir(&dir)
+        .args(flags)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src_name)
+        .stdin(Stdio::null())
+        .output();
+    let renamed = match &output {
+        Ok(o) if o.status.success() => Some(fs::rename(&tmp, &out)),
+        _ => None,
+    };
+    let _ = fs::remove_dir_all(&scratch);
+    let output =
+        output.unwrap_or_else(|e| panic!("cannot run {compiler} to build fixture {name}: {e}"));
+    match renamed {
+        Some(Ok(())) => {}
+        Some(Err(e)) => panic!(
+            "cannot move the built fixture {name} to {}: {e}",
+            out.display()
+        ),
+        None => panic!(
+            "building fixture {name} with {compiler} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+    out
+}
+
+/// A running fixture program that has reached its hang. Killed (SIGKILL) and
+/// reaped on drop.
+pub struct HungProcess {
+    pub pid: u32,
+    child: Child,
+}
+
+impl HungProcess {
+    /// Build the fixture `name`, start it and wait until it prints
+    /// `READY <pid>` (every thread is then in its final state). Panics if the
+    /// line does not come within 20 s or the program exits first.
+    pub fn start(name: &str) -> HungProcess {
+        let exe = build_fixture(name);
+        let mut child = Command::new(&exe)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start fixture {}: {e}", exe.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        // From here on, a panic drops `process`, which kills the child.
+        let mut process = HungProcess {
+            pid: child.id(),
+            child,
+        };
+
+        let (tx, rx) = mpsc::channel();
+        // Read stdout until EOF (so the program never writes to a closed pipe),
+        // reporting the READY pid, or None if the program exits without it.
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let mut sent = false;
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if !sent {
+                            if let Some(pid) = line.trim_end().strip_prefix("READY ") {
+                                sent = tx.send(Some(pid.to_string())).is_ok();
+                            }
+                        }
+                    }
+                }
+            }
+            if !sent {
+                let _ = tx.send(None);
+            }
+        });
+
+        match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Some(pid)) => assert_eq!(
+                pid,
+                process.pid.to_string(),
+                "fixture {name} printed READY with a pid that is not its own"
+            ),
+            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = process.child.wait().ok();
+                panic!(
+                    "fixture {name} (pid {}) exited before printing READY: {status:?}",
+                    process.pid
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                "fixture {name} (pid {}) did not print `READY <pid>` within {} s",
+                process.pid,
+                READY_TIMEOUT.as_secs()
+            ),
+        }
+        // main prints READY just before its own final blocking call: give it
+        // (bounded) time to get there, as the recorder does.
+        process.wait_main_asleep(Duration::from_secs(2));
+        process
+    }
+
+    fn wait_main_asleep(&self, limit: Duration) {
+        let stat_path = format!("/proc/{}/stat", self.pid);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let stat = fs::read_to_string(&stat_path).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next());
+            if state == Some('S') {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for HungProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+/// True if a `gdb` binary can be run.
+pub fn gdb_available() -> bool {
+    Command::new("gdb")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run `gdb -nx -batch -p PID -ex 'set pagination off' -ex 'set width 0' ARGS...`
+/// and return everything gdb printed, stdout and stderr interleaved as gdb
+/// wrote them (both go to one file, like `2>&1` in the recorder).
+pub fn gdb_batch(pid: u32, args: &[&str]) -> String {
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    fs::create_dir_all(&out_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
+    let log = out_dir.join(format!(".gdb-{pid}.{}.log", unique_suffix()));
+    let file =
+        fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+    let file2 = file.try_clone().expect("dup gdb log file");
+    let pid_arg = pid.to_string();
+    let status = Command::new("gdb")
+        .args([
+            "-nx",
+            "-batch",
+            "-p",
+            &pid_arg,
+            "-ex",
+            "set pagination off",
+            "-ex",
+            "set width 0",
+        ])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(file2)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run gdb: {e}"));
+    let bytes = fs::read(&log).unwrap_or_default();
+    let _ = fs::remove_file(&log);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(
+        status.code().is_some(),
+        "gdb was killed by a signal ({status}); output:\n{text}"
+    );
+    text
+}
+
+/// A gdb thread dump of `pid`, exactly like the recorder's `.bt.txt`
+/// (`info threads` + `thread apply all bt`) or, with `full`, `.btfull.txt`
+/// (`thread apply all bt full`), without the `# ` provenance header.
+pub fn gdb_dump(pid: u32, full: bool) -> String {
+    let bt = if full {
+        "thread apply all bt full"
+    } else {
+        "thread apply all bt"
+    };
+    gdb_batch(pid, &["-ex", "info threads", "-ex", bt])
+}
+
+/// Like the recorder's `.owners.txt`: `info threads`, `thread apply all bt`,
+/// then `hangscan-owners` from fixtures/gdb/owners.gdb.
+pub fn gdb_owners_dump(pid: u32) -> String {
+    let script = owners_gdb_script();
+    let script = script.to_str().expect("utf-8 path");
+    gdb_batch(
+        pid,
+        &[
+            "-x",
+            script,
+            "-ex",
+            "info threads",
+            "-ex",
+            "thread apply all bt",
+            "-ex",
+            "hangscan-owners",
+        ],
+    )
+}
