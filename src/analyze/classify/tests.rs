@@ -1,1 +1,138 @@
+//! Classification on small stacks: what a thread waits for, holds and belongs to.
 
+use super::*;
+use crate::dump::gdb::parse_frame_text;
+
+fn thread(frames: &[&str]) -> Thread {
+    Thread {
+        frames: frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| parse_frame_text(Some(i as u32), f).expect("frame"))
+            .collect(),
+        ..Thread::default()
+    }
+}
+
+fn facts(frames: &[&str]) -> Facts {
+    classify(&thread(frames), &KnowledgeBase::builtin())
+}
+
+#[test]
+fn a_mutex_wait_takes_the_address_of_the_most_specific_frame() {
+    let f = facts(&[
+        "futex_wait (private=0, expected=2, futex_word=0x5000 <cache_lock>) at futex-internal.h:146",
+        "__GI___lll_lock_wait (futex=futex@entry=0x5000 <cache_lock>, private=0) at lowlevellock.c:49",
+        "0x1 in lll_mutex_lock_optimized (mutex=0x5000 <cache_lock>) at pthread_mutex_lock.c:48",
+        "___pthread_mutex_lock (mutex=0x5000 <cache_lock>) at pthread_mutex_lock.c:93",
+        "0x2 in cache_lookup (key=0x1) at c.c:81",
+    ]);
+    assert_eq!(f.activity, Activity::Blocked);
+    assert_eq!(f.waits.len(), 1);
+    let w = &f.waits[0];
+    assert_eq!(
+        (w.kind, w.address, w.symbol.as_deref()),
+        (WaitKind::Mutex, Some(0x5000), Some("cache_lock"))
+    );
+    assert_eq!((w.first, w.frame, w.site.clone()), (0, 3, vec![4]));
+}
+
+#[test]
+fn a_join_names_its_target_by_tid_and_pthread() {
+    let f = facts(&[
+        "__futex_abstimed_wait_common64 (private=128, cancel=true, abstime=0x0, op=265, expected=8623, futex_word=0x7f10) at futex-internal.c:57",
+        "0x1 in __pthread_clockjoin_ex (threadid=139830807770816, thread_return=0x0, clockid=0, abstime=0x0, block=true) at pthread_join_common.c:102",
+        "0x2 in main () at m.c:141",
+    ]);
+    let w = &f.waits[0];
+    assert_eq!(w.kind, WaitKind::Join);
+    assert_eq!(
+        (w.target_tid, w.target_pthread),
+        (Some(8623), Some(139830807770816))
+    );
+}
+
+#[test]
+fn a_condvar_wait_releases_its_mutex_even_if_a_guard_local_still_owns_it() {
+    let mut t = thread(&[
+        "0x1 in __pthread_cond_wait_common (abstime=0x0, clockid=0, mutex=0x7000, cond=0x7100) at c.c:503",
+        "0x2 in std::condition_variable::wait(std::unique_lock<std::mutex>&) () from libstdc++.so.6",
+        "0x3 in Queue::pop (this=0x6000) at q.cpp:20",
+    ]);
+    t.frames[2].locals.push(crate::model::Var {
+        name: "lk".into(),
+        value: "{_M_device = 0x7000, _M_owns = true}".into(),
+    });
+    let f = classify(&t, &KnowledgeBase::builtin());
+    assert_eq!(f.waits[0].kind, WaitKind::Condvar);
+    assert!(f.holds.is_empty(), "{:?}", f.holds);
+}
+
+#[test]
+fn an_idle_pool_worker_is_idle_and_a_blocked_one_is_not() {
+    let idle = facts(&[
+        "0x1 in __pthread_cond_wait_common (abstime=0x0, clockid=0, mutex=0x7000, cond=0x7100) at c.c:503",
+        "0x2 in std::condition_variable::wait(std::unique_lock<std::mutex>&) () from libstdc++.so.6",
+        "0x3 in TaskPool::worker_loop (this=0x6000) at pool.cpp:40",
+    ]);
+    assert_eq!(idle.activity, Activity::Idle);
+    assert_eq!(
+        idle.members[0].pool,
+        PoolRef {
+            class: "TaskPool".into(),
+            instance: Some(0x6000)
+        }
+    );
+    let busy = facts(&[
+        "0x1 in __lll_lock_wait () from libc.so.6",
+        "0x2 in pthread_mutex_lock (mutex=0x9000) from libc.so.6",
+        "0x3 in Ledger::post (this=0x1) at l.cpp:4",
+        "0x4 in TaskPool::worker_loop (this=0x6000) at pool.cpp:40",
+    ]);
+    assert_eq!(busy.activity, Activity::Blocked);
+}
+
+#[test]
+fn the_handler_part_inherits_pool_membership_from_the_interrupted_part() {
+    let f = facts(&[
+        "0x1 in __pthread_cond_wait_common (abstime=0x0, clockid=0, mutex=0x7000, cond=0x7100) at c.c:503",
+        "0x2 in WorkerPool::join (this=0x6000) at pool.cpp:92",
+        "0x3 in on_sigterm (sig=15) at main.cpp:10",
+        "<signal handler called>",
+        "0x4 in read () from libc.so.6",
+        "0x5 in WorkerPool::worker_loop (this=0x6000) at pool.cpp:111",
+    ]);
+    assert!(f.in_handler());
+    assert_eq!(f.signal_frame(), Some(3));
+    assert_eq!(
+        f.waits.iter().map(|w| w.kind).collect::<Vec<_>>(),
+        vec![WaitKind::Condvar, WaitKind::PoolDrain]
+    );
+    assert_eq!(f.members.len(), 1);
+    assert_eq!(f.members[0].frame, 5);
+}
+
+#[test]
+fn running_sleeping_and_unreadable_threads() {
+    assert_eq!(
+        facts(&["0x1 in compute (n=3) at c.c:1"]).activity,
+        Activity::Running
+    );
+    assert_eq!(
+        facts(&[
+            "0x1 in __GI___clock_nanosleep () from libc.so.6",
+            "0x2 in main () at m.c:1"
+        ])
+        .activity,
+        Activity::External
+    );
+    assert_eq!(
+        facts(&["0x0000000070000002 in syscall_traced ()"]).activity,
+        Activity::Unknown
+    );
+    // Running inside malloc is not waiting for its lock.
+    assert_eq!(
+        facts(&["0x1 in malloc () from libc.so.6", "0x2 in main () at m.c:1"]).activity,
+        Activity::Running
+    );
+}
