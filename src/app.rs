@@ -1,7 +1,7 @@
 //! Orchestration: inputs → snapshots → analyses → report, and the exit status. Messages about
 //! trouble go to stderr; the report goes to stdout or `-o FILE`.
 
-use crate::analyze::{analyze, Analysis};
+use crate::analyze::{analyze, Analysis, Verdict};
 use crate::config::{Color, Command, Config, ParseConfig};
 use crate::dump::parse_dump;
 use crate::error::{Error, Result};
@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Read, Write};
 
 /// Exit status: no deadlock found.
 pub const EXIT_OK: i32 = 0;
-/// Exit status: a deadlock was found.
+/// Exit status: a deadlock (or a stall: nothing can move) was found.
 pub const EXIT_DEADLOCK: i32 = 1;
 /// Exit status: trouble.
 pub const EXIT_TROUBLE: i32 = 2;
@@ -94,7 +94,7 @@ fn parse(p: &ParseConfig, kb: &KnowledgeBase) -> i32 {
     }
     if trouble {
         EXIT_TROUBLE
-    } else if analyses.iter().any(Analysis::deadlocked) {
+    } else if analyses.iter().any(|a| a.verdict() != Verdict::NoDeadlock) {
         EXIT_DEADLOCK
     } else {
         EXIT_OK

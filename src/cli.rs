@@ -15,7 +15,7 @@ pub struct Args {
     command: Cmd,
 }
 
-const EXIT_HELP: &str = "Exit status: 0 no deadlock found, 1 a deadlock was found, 2 trouble (bad input, unreadable file).";
+const EXIT_HELP: &str = "Exit status: 0 no deadlock found, 1 a deadlock or a stall (nothing can move) was found, 2 trouble (bad input, unreadable file).";
 
 #[derive(Subcommand, Debug)]
 enum Cmd {

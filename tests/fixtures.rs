@@ -49,11 +49,12 @@ const CASES: &[Case] = &[
         deadlock: true,
         at_least: Grade::Proven,
     },
+    // Without owners or guards, `bt` cannot show who holds a C mutex: everything waits (stall).
     Case {
         program: "c_abba",
         variant: Bt,
-        kinds: &[LockCycle],
-        deadlock: true,
+        kinds: &[Stall],
+        deadlock: false,
         at_least: Grade::Heuristic,
     },
     Case {

@@ -344,6 +344,8 @@ fn collect_holds_and_members(
                     Some(a) => vec![a],
                     None => all_addresses(&local.value),
                 };
+                // `{_M_device = @0x0}`: a guard not constructed yet.
+                let addrs: Vec<u64> = addrs.into_iter().filter(|&a| a != 0).collect();
                 holds.extend(addrs.into_iter().map(|a| Hold {
                     lock: LockId::Addr(a),
                     frame: i,
@@ -386,6 +388,14 @@ fn collect_holds_and_members(
     // A condvar wait has released its mutex, whatever the guard local still says.
     let released: Vec<u64> = facts.waits.iter().filter_map(|w| w.releases).collect();
     holds.retain(|h| !matches!(h.lock, LockId::Addr(a) if released.contains(&a)));
+    // A guard whose constructor is still waiting for the lock is listed by `bt full` in the
+    // frame that builds it: that frame (the wait's caller) does not hold the lock yet.
+    for w in facts.waits.iter().filter(|w| w.kind.is_lock()) {
+        let (Some(addr), Some(&caller)) = (w.address, w.site.first()) else {
+            continue;
+        };
+        holds.retain(|h| !(h.from_local && h.frame <= caller && h.lock == LockId::Addr(addr)));
+    }
     facts.holds = holds;
     facts.members = members;
 }

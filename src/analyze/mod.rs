@@ -121,12 +121,35 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
+/// The one-word answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// A cycle (or a starving pool): the process cannot make progress.
+    Deadlock,
+    /// Nothing can move, but no cycle is proven.
+    Stall,
+    /// Neither.
+    NoDeadlock,
+}
+
 impl Analysis {
-    /// True when a finding says the process cannot make progress.
+    /// True when a finding says the process cannot make progress because of a cycle.
     pub fn deadlocked(&self) -> bool {
         self.findings
             .iter()
             .any(|f| f.severity == Severity::Deadlock)
+    }
+
+    /// Deadlock, stall, or neither.
+    pub fn verdict(&self) -> Verdict {
+        if self.deadlocked() {
+            Verdict::Deadlock
+        } else if self.findings.iter().any(|f| f.kind == FindingKind::Stall) {
+            Verdict::Stall
+        } else {
+            Verdict::NoDeadlock
+        }
     }
 }
 

@@ -19,7 +19,7 @@ struct Doc<'a> {
 #[derive(Serialize)]
 struct ReportJson<'a> {
     source: Source<'a>,
-    verdict: &'static str,
+    verdict: crate::analyze::Verdict,
     threads: Vec<ThreadJson<'a>>,
     findings: Vec<FindingJson>,
     edges: Vec<EdgeJson>,
@@ -112,11 +112,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
             pid: snap.pid,
             complete: snap.complete,
         },
-        verdict: if a.deadlocked() {
-            "deadlock"
-        } else {
-            "no-deadlock"
-        },
+        verdict: a.verdict(),
         threads: snap
             .threads
             .iter()

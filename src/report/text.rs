@@ -3,7 +3,7 @@
 
 use super::sanitize::clean;
 use super::Report;
-use crate::analyze::{group_threads, Severity};
+use crate::analyze::{group_threads, FindingKind, Severity};
 use std::io::Write;
 
 struct Style {
@@ -43,6 +43,9 @@ pub fn render(
         .collect();
     let verdict = match deadlocks.first() {
         Some(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&f.title))),
+        None if a.findings.iter().any(|f| f.kind == FindingKind::Stall) => {
+            st.paint("1;31", &format!("STALL: {}", clean(&a.findings[0].title)))
+        }
         None if a.findings.iter().any(|f| f.severity == Severity::Warning) => st.paint(
             "1;33",
             &format!("no deadlock proven, but: {}", clean(&a.findings[0].title)),
