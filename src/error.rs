@@ -39,6 +39,37 @@ pub enum Error {
         /// What is wrong, naming the rule.
         message: String,
     },
+    /// No such process.
+    #[error("process {pid} does not exist (check the PID with `ps`)")]
+    NoProcess {
+        /// The pid asked for.
+        pid: u32,
+    },
+    /// The process exited while it was being captured.
+    #[error("process {pid} exited while it was being captured; nothing to analyse")]
+    ProcessGone {
+        /// The pid.
+        pid: u32,
+    },
+    /// ptrace was refused.
+    #[error("ptrace of process {pid}: {detail} — run as the process owner or root, or set kernel.yama.ptrace_scope=0 (sysctl); a process already traced by a debugger cannot be attached")]
+    Permission {
+        /// The pid.
+        pid: u32,
+        /// The kernel's words.
+        detail: String,
+    },
+    /// Any other capture failure.
+    #[error("cannot capture process {pid}: {detail}")]
+    Capture {
+        /// The pid.
+        pid: u32,
+        /// What failed.
+        detail: String,
+    },
+    /// The demo could not run.
+    #[error("demo: {0}")]
+    Demo(String),
     /// Writing the report failed.
     #[error("cannot write the report: {0}")]
     Write(#[from] std::io::Error),

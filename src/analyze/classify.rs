@@ -61,6 +61,8 @@ pub struct Wait {
     pub releases: Option<u64>,
     /// Ends by itself.
     pub timed: bool,
+    /// Where, from the lock's address, its owner's tid is stored (a rule's `owner_offset`).
+    pub owner_offset: Option<u64>,
     /// Up to two caller frames below the run: where the wait was called from.
     pub site: Vec<usize>,
     /// What to do about it.
@@ -161,6 +163,9 @@ pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
             Activity::Running
         };
     }
+    if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
+        apply_futex(&mut facts.waits, futex);
+    }
     collect_holds_and_members(frames, &rules, kb, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     facts
@@ -247,6 +252,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         pool: None,
         releases: None,
         timed: false,
+        owner_offset: None,
         site: Vec::new(),
         suggestion: None,
     }
@@ -261,6 +267,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, i: usize) {
     }
     w.frame = i;
     w.timed |= rule.timed;
+    w.owner_offset = w.owner_offset.or(rule.owner_offset);
     // The most specific frame names the object: a context rule (`std::mutex::lock`) over a
     // primitive (`pthread_mutex_lock`) over a bare futex word.
     let level = if rule.context {
@@ -301,6 +308,18 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, i: usize) {
     }
     if rule.suggestion.is_some() {
         w.suggestion.clone_from(&rule.suggestion);
+    }
+}
+
+/// What the kernel says the thread waits on fills what the frames did not show: a lock's
+/// address is its futex word; glibc's join waits for the joined thread's tid to change.
+fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait) {
+    let Some(w) = waits.first_mut() else { return };
+    if w.kind.is_lock() && w.address.is_none() {
+        w.address = Some(futex.address);
+    }
+    if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
+        w.target_tid = Some(u64::from(futex.value));
     }
 }
 

@@ -101,12 +101,28 @@ pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
             });
         }
     }
+    // Owners read from memory: printed by a debugger, or a rule's owner field in the bytes a
+    // live capture read around each futex word.
+    let mut owners: Vec<(u64, u64, String)> = Vec::new();
     for ev in &snap.evidence {
-        let Evidence::LockOwner {
+        if let Evidence::LockOwner {
             address,
             owner_tid,
             source,
-        } = ev;
+        } = ev
+        {
+            owners.push((*address, *owner_tid, source.clone()));
+        }
+    }
+    for w in facts.iter().flat_map(|f| &f.waits) {
+        if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
+            if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {
+                let source = format!("owner field read from memory at 0x{:x}", a + off);
+                owners.push((a, u64::from(owner), source));
+            }
+        }
+    }
+    for (address, owner_tid, source) in &owners {
         if let Some(&t) = by_tid.get(owner_tid) {
             holders
                 .entry(LockId::Addr(*address))
@@ -151,6 +167,10 @@ pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
             sites.entry((id, names)).or_insert((t, wi, 0)).2 += 1;
         }
     }
+    // Count the sites in input order (of their first waiter), not in hash order: the first
+    // site to find a thread names the frame shown for it, and ties keep that order.
+    let mut sites: Vec<_> = sites.into_iter().collect();
+    sites.sort_unstable_by_key(|(_, (t, wi, _))| (*t, *wi));
     let mut votes: HashMap<LockId, Vec<(usize, usize, Grade, Because)>> = HashMap::new();
     for ((id, _), (t, wi, weight)) in sites {
         let w = &facts[t].waits[wi];

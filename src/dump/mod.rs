@@ -4,6 +4,7 @@
 
 pub mod gdb;
 pub mod normalize;
+pub mod snapshot_json;
 
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
@@ -20,7 +21,7 @@ pub trait DumpFormat: Sync {
 
 /// Every format, in sniffing order.
 pub fn formats() -> &'static [&'static dyn DumpFormat] {
-    &[&gdb::Gdb]
+    &[&snapshot_json::SnapshotJson, &gdb::Gdb]
 }
 
 /// Reads a dump, sniffing its format unless `forced` names one.

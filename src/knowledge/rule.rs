@@ -125,6 +125,8 @@ pub struct Rule {
     pub resource: Option<String>,
     /// What to do about a hang this rule takes part in.
     pub suggestion: Option<String>,
+    /// For locks: the offset from the lock's address of its owner's tid (glibc mutex: 8).
+    pub owner_offset: Option<u64>,
     /// Names (or local values) this rule must match.
     pub examples: Vec<String>,
     /// Names (or local values) this rule must not match.
@@ -175,6 +177,7 @@ struct RawRule {
     pool: Option<String>,
     resource: Option<String>,
     suggestion: Option<String>,
+    owner_offset: Option<u64>,
     #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
@@ -239,6 +242,7 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             pool: r.pool,
             resource: r.resource,
             suggestion: r.suggestion,
+            owner_offset: r.owner_offset,
             examples: r.examples,
             counterexamples: r.counterexamples,
         });

@@ -47,6 +47,56 @@ pub struct Thread {
     pub frames: Vec<Frame>,
     /// True when only part of the stack is known (an `info threads` row, a cut excerpt).
     pub partial: bool,
+    /// What the kernel said about the thread (live capture and core files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelInfo>,
+    /// Why the stack ends early, when the unwinder stopped before the thread's first frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwind_error: Option<String>,
+}
+
+/// Per-thread facts from the kernel: `/proc/PID/task/TID/*` and the registers at the stop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KernelInfo {
+    /// Where the kernel has the thread sleeping (`/proc/.../wchan`), when it says.
+    pub wchan: Option<String>,
+    /// The system call the thread was blocked in when it was stopped.
+    pub syscall: Option<Syscall>,
+    /// The futex wait the thread was blocked in, decoded from the system call.
+    pub futex: Option<FutexWait>,
+    /// CPU time used between the two samples, in clock ticks.
+    pub cpu_ticks_delta: Option<u64>,
+    /// Context switches (voluntary + involuntary) between the two samples.
+    pub switches_delta: Option<u64>,
+}
+
+impl KernelInfo {
+    /// True when the thread ran between the two samples (it is busy, not stuck).
+    pub fn progressed(&self) -> bool {
+        self.cpu_ticks_delta.is_some_and(|d| d > 0)
+    }
+}
+
+/// A system call and its arguments.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Syscall {
+    /// The architecture's system call number.
+    pub number: u64,
+    /// Its name, when known (`futex`, `read`, ...).
+    pub name: Option<String>,
+    /// The six argument registers.
+    pub args: [u64; 6],
+}
+
+/// A `futex(2)` wait: the word's address, the operation and the value waited on.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FutexWait {
+    /// The futex word's address (for a glibc mutex, the mutex itself).
+    pub address: u64,
+    /// The futex operation, without the private flag.
+    pub op: u32,
+    /// The value the thread waits to change (for a glibc join: the joined thread's tid).
+    pub value: u32,
 }
 
 impl Thread {
@@ -141,6 +191,53 @@ pub enum Evidence {
         /// Where it was read (e.g. `p *mutex` in the dump, line 120).
         source: String,
     },
+    /// Bytes read from the target's memory while it was stopped (around each futex word), for
+    /// the rules to interpret (a mutex's owner field).
+    Memory {
+        /// Where the bytes start.
+        address: u64,
+        /// The bytes, as hex in JSON.
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+impl Snapshot {
+    /// A little-endian u32 read from the memory evidence, if it covers `address..address+4`.
+    pub fn read_u32(&self, address: u64) -> Option<u32> {
+        self.evidence.iter().find_map(|e| match e {
+            Evidence::Memory {
+                address: start,
+                bytes,
+            } => {
+                let off = address.checked_sub(*start)? as usize;
+                let b = bytes.get(off..off.checked_add(4)?)?;
+                Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Serde helpers: bytes as a hex string.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 /// Something a producer could not read, kept so the report can say what it skipped.
