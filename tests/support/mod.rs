@@ -60,6 +60,23 @@ fn is_newer(src: &Path, out: &Path) -> bool {
 /// if the build fails. Safe to call from parallel tests: each build goes to a
 /// unique temporary name that is then renamed into place.
 pub fn build_fixture(name: &str) -> PathBuf {
+    build_fixture_as(name, Build::Debug)
+}
+
+/// How a fixture is built: the way users' programs come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// `-g -O0` (the recorded dumps' build).
+    Debug,
+    /// `-g -O0`, then `strip`: only the dynamic symbols are left.
+    Stripped,
+    /// `-g -O2 -fomit-frame-pointer` (C/C++) or `-C opt-level=2 -C force-frame-pointers=no`
+    /// (Rust): unwinding must use CFI.
+    NoFramePointer,
+}
+
+/// Like [`build_fixture`], built the given way (each way has its own output file).
+pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
     let dir = programs_dir();
     let (src_name, compiler, flags) = [
         ("c", "gcc", CFLAGS),
@@ -80,10 +97,23 @@ pub fn build_fixture(name: &str) -> PathBuf {
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
     fs::create_dir_all(&out_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
-    let out = out_dir.join(name);
+    let out = out_dir.join(match build {
+        Build::Debug => name.to_string(),
+        Build::Stripped => format!("{name}.stripped"),
+        Build::NoFramePointer => format!("{name}.nofp"),
+    });
     if !is_newer(&src, &out) {
         return out;
     }
+    let flags: Vec<&str> = match (build, compiler) {
+        (Build::NoFramePointer, "rustc") => vec!["-g", "-C", "opt-level=2", "-C", "force-frame-pointers=no", "--edition", "2021"],
+        (Build::NoFramePointer, _) => flags
+            .iter()
+            .map(|f| if *f == "-O0" { "-O2" } else { f })
+            .chain(["-fomit-frame-pointer"])
+            .collect(),
+        _ => flags.to_vec(),
+    };
 
     // Each build gets its own scratch directory (rustc puts intermediate
     // objects named after the crate next to its output, so two parallel builds
@@ -104,7 +134,13 @@ pub fn build_fixture(name: &str) -> PathBuf {
         .stdin(Stdio::null())
         .output();
     let renamed = match &output {
-        Ok(o) if o.status.success() => Some(fs::rename(&tmp, &out)),
+        Ok(o) if o.status.success() => {
+            if build == Build::Stripped {
+                let stripped = Command::new("strip").arg(&tmp).status();
+                assert!(stripped.is_ok_and(|s| s.success()), "strip {} failed", tmp.display());
+            }
+            Some(fs::rename(&tmp, &out))
+        }
         _ => None,
     };
     let _ = fs::remove_dir_all(&scratch);
@@ -138,7 +174,12 @@ impl HungProcess {
     /// `READY <pid>` (every thread is then in its final state). Panics if the
     /// line does not come within 20 s or the program exits first.
     pub fn start(name: &str) -> HungProcess {
-        let exe = build_fixture(name);
+        Self::start_as(name, Build::Debug)
+    }
+
+    /// Like [`HungProcess::start`], with the program built the given way.
+    pub fn start_as(name: &str, build: Build) -> HungProcess {
+        let exe = build_fixture_as(name, build);
         let mut child = Command::new(&exe)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
