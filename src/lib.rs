@@ -19,3 +19,5 @@ pub mod error;
 pub mod knowledge;
 pub mod model;
 pub mod report;
+pub mod symbolize;
+pub mod unwind;

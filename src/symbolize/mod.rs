@@ -1,0 +1,172 @@
+//! Symbolization: unwound pcs to `model::Frame`s — demangled function names (C++ and Rust),
+//! inlined callers expanded, file and line from DWARF (the object's own or its separate debug
+//! file, by build-id or `.gnu_debuglink`), the ELF symbol table for stripped objects, the
+//! `<signal handler called>` marker where a signal interrupted the code. Each object is loaded
+//! once and shared; the addresses of many stacks are deduplicated and resolved in parallel, one
+//! object per task.
+
+mod demangle;
+mod sources;
+
+use crate::model::Frame;
+use crate::unwind::elf::ObjectKey;
+use crate::unwind::{AddressSpace, FrameKind, RawFrame};
+use rayon::prelude::*;
+use sources::{ObjectSymbols, Symbol};
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+/// The function name gdb prints for a signal frame.
+pub const SIGNAL_FRAME: &str = "<signal handler called>";
+
+type Loaded = Option<Arc<ObjectSymbols>>;
+
+/// Symbolizes stacks. Objects are opened once (per path; objects with the same build-id share
+/// one loader) and shared by every call, also from several threads.
+#[derive(Default)]
+pub struct Symbolizer {
+    objects: Mutex<HashMap<ObjectKey, Arc<OnceLock<Loaded>>>>,
+    by_build_id: Mutex<HashMap<Vec<u8>, Arc<ObjectSymbols>>>,
+}
+
+/// The address to look a frame up at: a return address is looked up at the call (pc - 1).
+fn probe(frame: &RawFrame) -> u64 {
+    match frame.kind {
+        FrameKind::ReturnAddress => frame.pc.wrapping_sub(1),
+        FrameKind::Ip | FrameKind::AfterSignal => frame.pc,
+    }
+}
+
+impl Symbolizer {
+    /// A symbolizer with nothing loaded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Symbolizes one stack: each raw frame becomes one or more frames (inlined callers
+    /// expanded, innermost first, `inlined` on all but the outermost of a pc), with demangled
+    /// names, file and line, module = the object's name. A `<signal handler called>` frame
+    /// precedes each [`FrameKind::AfterSignal`] frame. Unknown pcs give a frame with no function
+    /// and the address. Frames are numbered 0.. in order, as gdb does.
+    pub fn symbolize(&self, space: &AddressSpace, frames: &[RawFrame]) -> Vec<Frame> {
+        let resolved = self.resolve(space, std::iter::once(frames));
+        build(space, frames, &resolved)
+    }
+
+    /// [`Symbolizer::symbolize`] for many stacks of one process: each distinct address is
+    /// resolved once, the objects in parallel.
+    pub fn symbolize_many(
+        &self,
+        space: &AddressSpace,
+        stacks: &[Vec<RawFrame>],
+    ) -> Vec<Vec<Frame>> {
+        let resolved = self.resolve(space, stacks.iter().map(Vec::as_slice));
+        stacks
+            .par_iter()
+            .map(|frames| build(space, frames, &resolved))
+            .collect()
+    }
+
+    /// Every distinct probe address of `stacks`, symbolized; grouped by object, one rayon task
+    /// per object.
+    fn resolve<'a>(
+        &self,
+        space: &AddressSpace,
+        stacks: impl Iterator<Item = &'a [RawFrame]>,
+    ) -> HashMap<u64, Vec<Symbol>> {
+        let mut by_object: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for frame in stacks.flatten() {
+            let probe = probe(frame);
+            if let Some(i) = space
+                .objects
+                .iter()
+                .position(|o| o.executable && o.contains(probe))
+            {
+                by_object.entry(i).or_default().push(probe);
+            }
+        }
+        by_object
+            .into_par_iter()
+            .flat_map_iter(|(i, mut probes)| {
+                probes.sort_unstable();
+                probes.dedup();
+                let map = &space.objects[i];
+                let found = catch_unwind(AssertUnwindSafe(|| {
+                    self.object(space, map)
+                        .map(|o| o.lookup_all(map, &probes))
+                        .unwrap_or_default()
+                }));
+                found.unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The symbol sources of `map`'s object, loaded on first use; None if it cannot be read.
+    fn object(&self, space: &AddressSpace, map: &crate::unwind::MappedObject) -> Loaded {
+        let key = ObjectKey::of(space, map).ok()?;
+        let cell = self
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            let loaded = ObjectSymbols::load(space, map).ok()?;
+            let Some(id) = loaded.build_id().map(<[u8]>::to_vec) else {
+                return Some(Arc::new(loaded));
+            };
+            let mut shared = self
+                .by_build_id
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Some(shared.entry(id).or_insert_with(|| Arc::new(loaded)).clone())
+        })
+        .clone()
+    }
+}
+
+/// The model frames of one stack from resolved addresses.
+fn build(
+    space: &AddressSpace,
+    frames: &[RawFrame],
+    resolved: &HashMap<u64, Vec<Symbol>>,
+) -> Vec<Frame> {
+    let mut out = Vec::with_capacity(frames.len() + 4);
+    for raw in frames {
+        if raw.kind == FrameKind::AfterSignal {
+            out.push(Frame {
+                function: Some(SIGNAL_FRAME.into()),
+                signal_frame: true,
+                ..Frame::default()
+            });
+        }
+        let probe = probe(raw);
+        let module = space.object_at(probe).map(|o| o.name.clone());
+        match resolved.get(&probe).filter(|s| !s.is_empty()) {
+            Some(symbols) => {
+                for (i, s) in symbols.iter().enumerate() {
+                    out.push(Frame {
+                        address: Some(raw.pc),
+                        function: s.function.clone(),
+                        file: s.file.clone(),
+                        line: s.line,
+                        module: module.clone(),
+                        inlined: i + 1 < symbols.len(),
+                        ..Frame::default()
+                    });
+                }
+            }
+            None => out.push(Frame {
+                address: Some(raw.pc),
+                module,
+                ..Frame::default()
+            }),
+        }
+    }
+    for (i, f) in out.iter_mut().enumerate() {
+        f.index = u32::try_from(i).ok();
+    }
+    out
+}

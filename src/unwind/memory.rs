@@ -1,0 +1,82 @@
+//! Memory the unwinder may read: regions copied out of the target while it was stopped (the top
+//! of each thread's stack, the vdso). Nothing here touches a live process.
+
+/// Read access to a copy of the target's memory.
+pub trait Memory: Sync {
+    /// Fills `buf` with the bytes at `addr`. Returns false, leaving `buf` unspecified, when any
+    /// of them was not copied.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
+}
+
+/// A copied region of memory (stack top, vdso).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryRegion {
+    /// The address of `bytes[0]` in the target.
+    pub start: u64,
+    /// The bytes as copied.
+    pub bytes: Vec<u8>,
+}
+
+impl MemoryRegion {
+    /// One past the last address the region covers (saturating).
+    pub fn end(&self) -> u64 {
+        self.start.saturating_add(self.bytes.len() as u64)
+    }
+
+    /// True if `addr` lies inside the region.
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.start && addr < self.end()
+    }
+}
+
+impl Memory for MemoryRegion {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(offset) = addr.checked_sub(self.start) else {
+            return false;
+        };
+        let Ok(offset) = usize::try_from(offset) else {
+            return false;
+        };
+        match offset
+            .checked_add(buf.len())
+            .and_then(|end| self.bytes.get(offset..end))
+        {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Several copied regions (the stacks of a process, its vdso); a read may span adjacent regions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Regions(pub Vec<MemoryRegion>);
+
+impl Memory for Regions {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let mut done = 0;
+        while done < buf.len() {
+            let Some(at) = addr.checked_add(done as u64) else {
+                return false;
+            };
+            let Some(region) = self.0.iter().find(|r| r.contains(at)) else {
+                return false;
+            };
+            let available = usize::try_from(region.end() - at).unwrap_or(usize::MAX);
+            let take = available.min(buf.len() - done);
+            if !region.read(at, &mut buf[done..done + take]) {
+                return false;
+            }
+            done += take;
+        }
+        true
+    }
+}
+
+/// Reads a little-endian u64 at `addr`.
+pub(crate) fn read_u64(mem: &dyn Memory, addr: u64) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    mem.read(addr, &mut buf).then(|| u64::from_le_bytes(buf))
+}

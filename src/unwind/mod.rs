@@ -1,0 +1,384 @@
+//! Unwinding a stopped thread's stack from a copy: its registers, the top of its stack, the
+//! vdso's bytes and the list of mapped objects, taken by the capture before it detached. Never
+//! touches a live process.
+//!
+//! Each step finds the caller by DWARF CFI (`.eh_frame`, `.debug_frame`, also from a separate
+//! debug file: [`cfi`]), else by the frame-pointer chain; the sigreturn trampoline hands over to
+//! the registers the kernel saved in the signal frame ([`x86_64`] holds everything
+//! architecture-specific). A walk never panics and never loops: it stops at `max_frames`, on a
+//! CFA that does not increase, on unreadable memory and on a pc outside every mapping, and says
+//! why.
+
+mod cfi;
+pub(crate) mod elf;
+mod memory;
+#[cfg(test)]
+mod tests;
+mod x86_64;
+
+pub use memory::{Memory, MemoryRegion, Regions};
+
+use cfi::{Cfi, Step};
+use elf::{ElfFile, ObjectKey};
+use gimli::UnwindContext;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use x86_64::RegState;
+
+/// A thread's general-purpose registers (x86_64), as `PTRACE_GETREGS` gives them.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+}
+
+/// One line of `/proc/PID/maps` for a file-backed (or vdso) mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MappedObject {
+    /// First address of the mapping.
+    pub start: u64,
+    /// One past its last address.
+    pub end: u64,
+    /// The file offset mapped at `start`.
+    pub offset: u64,
+    /// The path as `maps` shows it (inside the target's mount namespace), or `[vdso]`.
+    pub name: String,
+    /// Where to open the file from here: `/proc/PID/root/...` or `/proc/PID/map_files/...`;
+    /// `None` for the vdso (its bytes are in [`AddressSpace::vdso`]).
+    pub path: Option<PathBuf>,
+    /// Mapped executable (`x` in the permissions).
+    pub executable: bool,
+}
+
+impl MappedObject {
+    /// True if `addr` lies inside the mapping.
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.start && addr < self.end
+    }
+}
+
+/// The objects mapped into a process, and its vdso's bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressSpace {
+    /// Every file-backed (and the vdso) mapping.
+    pub objects: Vec<MappedObject>,
+    /// A copy of the vdso, when the process has one.
+    pub vdso: Option<MemoryRegion>,
+}
+
+impl AddressSpace {
+    /// The executable mapping that holds `addr`.
+    pub fn object_at(&self, addr: u64) -> Option<&MappedObject> {
+        self.objects
+            .iter()
+            .find(|o| o.executable && o.contains(addr))
+    }
+
+    /// The vdso's bytes if `map` is the vdso mapping.
+    pub(crate) fn vdso_of(&self, map: &MappedObject) -> Option<&MemoryRegion> {
+        self.vdso
+            .as_ref()
+            .filter(|v| map.path.is_none() && v.start == map.start)
+    }
+}
+
+/// What a frame's pc is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FrameKind {
+    /// The innermost frame: the instruction the thread stopped at.
+    Ip,
+    /// A return address: the instruction after a call (symbolize and look up at pc - 1).
+    ReturnAddress,
+    /// The exact pc of the code a signal interrupted, right after a signal frame.
+    AfterSignal,
+}
+
+/// How a frame's pc was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnwindMethod {
+    /// The thread's own registers.
+    First,
+    /// DWARF call frame information of the callee.
+    Cfi,
+    /// The callee's frame-pointer chain.
+    FramePointer,
+    /// The registers the kernel saved in a signal frame.
+    Signal,
+}
+
+/// One frame as unwinding found it, before symbolization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawFrame {
+    /// The program counter (a return address for [`FrameKind::ReturnAddress`]).
+    pub pc: u64,
+    /// What the pc is.
+    pub kind: FrameKind,
+    /// How it was found.
+    pub method: UnwindMethod,
+    /// The frame's stack pointer (for callers: the callee's CFA).
+    pub sp: u64,
+}
+
+/// Where the next step of a walk leads.
+enum Next {
+    Caller(RegState, FrameKind, UnwindMethod),
+    End,
+}
+
+/// An object as the unwinder uses it: its bytes, its CFI, and, loaded on first need, the CFI
+/// of its separate debug file.
+struct UnwindObject {
+    file: ElfFile,
+    cfi: Cfi,
+    debug: OnceLock<Option<(ElfFile, Cfi)>>,
+}
+
+type Loaded = Result<Arc<UnwindObject>, String>;
+
+/// Unwinds stacks. Objects are opened and their CFI indexed once, then shared by every walk,
+/// also from several threads at once.
+#[derive(Default)]
+pub struct Unwinder {
+    objects: Mutex<HashMap<ObjectKey, Arc<OnceLock<Loaded>>>>,
+}
+
+impl Unwinder {
+    /// An unwinder with nothing loaded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Walks one thread's stack. Never panics, never loops forever: stops at `max_frames`, on a
+    /// CFA that does not increase, on unreadable memory, on a pc outside every mapping; returns
+    /// the frames found so far plus the reason it stopped early, if it did.
+    pub fn unwind(
+        &self,
+        regs: &Regs,
+        mem: &dyn Memory,
+        space: &AddressSpace,
+        max_frames: usize,
+    ) -> (Vec<RawFrame>, Option<String>) {
+        let mut frames = Vec::new();
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            self.walk(regs, mem, space, max_frames, &mut frames)
+        }));
+        let reason =
+            walked.unwrap_or_else(|_| Some("internal error: the unwinder panicked".into()));
+        (frames, reason)
+    }
+
+    fn walk(
+        &self,
+        regs: &Regs,
+        mem: &dyn Memory,
+        space: &AddressSpace,
+        max_frames: usize,
+        frames: &mut Vec<RawFrame>,
+    ) -> Option<String> {
+        let mut state = RegState::from_regs(regs);
+        let mut kind = FrameKind::Ip;
+        let mut method = UnwindMethod::First;
+        let mut ctx = UnwindContext::new();
+        let mut signal_hops = 0usize;
+        loop {
+            let (Some(pc), Some(sp)) = (state.pc(), state.sp()) else {
+                return Some("the pc or stack pointer is unknown".into());
+            };
+            if self.is_sigreturn(space, mem, pc, kind == FrameKind::Ip) {
+                signal_hops += 1;
+                if signal_hops > max_frames {
+                    return Some("too many nested signal frames".into());
+                }
+                state = match x86_64::signal_frame(mem, sp) {
+                    Ok(s) => s,
+                    Err(e) => return Some(e),
+                };
+                kind = FrameKind::AfterSignal;
+                method = UnwindMethod::Signal;
+                continue;
+            }
+            if frames.len() >= max_frames {
+                return Some(format!("stopped at the limit of {max_frames} frames"));
+            }
+            frames.push(RawFrame {
+                pc,
+                kind,
+                method,
+                sp,
+            });
+
+            let lookup = match kind {
+                FrameKind::ReturnAddress => pc.wrapping_sub(1),
+                FrameKind::Ip | FrameKind::AfterSignal => pc,
+            };
+            let Some(map) = space.object_at(lookup) else {
+                return Some(format!("pc {pc:#x} is outside every mapped object"));
+            };
+            let (caller, next_kind, next_method) =
+                match self.step(space, map, lookup, &state, mem, &mut ctx) {
+                    Ok(Next::Caller(c, k, m)) => (c, k, m),
+                    Ok(Next::End) => return None,
+                    Err(e) => return Some(format!("at pc {pc:#x} in {}: {e}", map.name)),
+                };
+            let (Some(next_pc), Some(next_sp)) = (caller.pc(), caller.sp()) else {
+                return Some(format!(
+                    "at pc {pc:#x}: the caller's pc or stack pointer is unknown"
+                ));
+            };
+            if next_pc == 0 {
+                return None;
+            }
+            if next_kind != FrameKind::AfterSignal && next_sp <= sp {
+                return Some(format!(
+                    "at pc {pc:#x}: the CFA {next_sp:#x} does not increase (sp {sp:#x})"
+                ));
+            }
+            state = caller;
+            kind = next_kind;
+            method = next_method;
+        }
+    }
+
+    /// True if the code at `pc` (or, innermost, a little before) is the sigreturn trampoline.
+    fn is_sigreturn(
+        &self,
+        space: &AddressSpace,
+        mem: &dyn Memory,
+        pc: u64,
+        innermost: bool,
+    ) -> bool {
+        x86_64::trampoline_offsets(innermost).iter().any(|&back| {
+            let start = pc.wrapping_sub(back);
+            let mut code = [0u8; x86_64::SIGRETURN_LEN];
+            let from_object = space.object_at(start).and_then(|map| {
+                let obj = self.object(space, map).ok()?;
+                obj.file
+                    .bytes_at(map, start, code.len())
+                    .map(|b| code.copy_from_slice(b))
+            });
+            (from_object.is_some() || mem.read(start, &mut code)) && x86_64::is_sigreturn(&code)
+        })
+    }
+
+    /// One step from the frame whose (lookup) pc is `lookup`, in `map`: CFI, else frame pointers.
+    fn step(
+        &self,
+        space: &AddressSpace,
+        map: &MappedObject,
+        lookup: u64,
+        state: &RegState,
+        mem: &dyn Memory,
+        ctx: &mut UnwindContext<usize>,
+    ) -> Result<Next, String> {
+        let (cfi_problem, covered) = match self.object(space, map) {
+            Ok(obj) => match obj.cfi_step(map, lookup, state, mem, ctx) {
+                Step::Caller {
+                    regs,
+                    after_signal: true,
+                } => {
+                    return Ok(Next::Caller(
+                        regs,
+                        FrameKind::AfterSignal,
+                        UnwindMethod::Signal,
+                    ))
+                }
+                Step::Caller {
+                    regs,
+                    after_signal: false,
+                } => {
+                    return Ok(Next::Caller(
+                        regs,
+                        FrameKind::ReturnAddress,
+                        UnwindMethod::Cfi,
+                    ))
+                }
+                Step::Outermost => return Ok(Next::End),
+                Step::NotCovered => ("no CFI covers it".to_string(), false),
+                Step::Failed(e) => (e, true),
+            },
+            Err(e) => (e, false),
+        };
+        // A zero rbp ends a frame-pointer chain, but not a walk whose CFI failed.
+        match x86_64::frame_pointer_step(state, mem) {
+            Ok(Some(caller)) => Ok(Next::Caller(
+                caller,
+                FrameKind::ReturnAddress,
+                UnwindMethod::FramePointer,
+            )),
+            Ok(None) if covered => Err(cfi_problem),
+            Ok(None) => Ok(Next::End),
+            Err(fp) => Err(format!("{cfi_problem}, and no frame pointer: {fp}")),
+        }
+    }
+
+    /// The loaded object for `map`, opened on first use.
+    fn object(&self, space: &AddressSpace, map: &MappedObject) -> Loaded {
+        let key = ObjectKey::of(space, map)?;
+        let cell = self
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            let file = elf::open_object(space, map)?;
+            let cfi = Cfi::new(&file);
+            Ok(Arc::new(UnwindObject {
+                file,
+                cfi,
+                debug: OnceLock::new(),
+            }))
+        })
+        .clone()
+    }
+}
+
+impl UnwindObject {
+    /// The CFI step at runtime address `lookup`: the object's own CFI, then the `.debug_frame`
+    /// of its separate debug file when it has none itself.
+    fn cfi_step(
+        &self,
+        map: &MappedObject,
+        lookup: u64,
+        state: &RegState,
+        mem: &dyn Memory,
+        ctx: &mut UnwindContext<usize>,
+    ) -> Step {
+        let Some(svma) = self.file.svma(map, lookup) else {
+            return Step::NotCovered;
+        };
+        let step = self.cfi.step(&self.file.data, svma, state, mem, ctx);
+        if !matches!(step, Step::NotCovered) || self.cfi.has_debug_frame() {
+            return step;
+        }
+        let debug = self.debug.get_or_init(|| {
+            let (_, file) = elf::find_debug_file(map, &self.file)?;
+            let cfi = Cfi::new(&file);
+            cfi.has_debug_frame().then_some((file, cfi))
+        });
+        match debug {
+            Some((file, cfi)) => cfi.step(&file.data, svma, state, mem, ctx),
+            None => Step::NotCovered,
+        }
+    }
+}

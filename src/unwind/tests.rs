@@ -1,0 +1,601 @@
+//! Unit tests on hand-made objects: a tiny ELF (loaded as the vdso, from bytes) with CFI written
+//! byte by byte, and hand-filled stacks. Real programs are in `tests/unwind_symbolize.rs`.
+
+use super::cfi::{Cfi, Step};
+use super::elf::{self, ElfFile};
+use super::x86_64::{RegState, RA, RBP, RSP};
+use super::*;
+
+const BASE: u64 = 0x7f00_0000_0000;
+const STACK: u64 = 0x7ffd_0000_0000;
+/// Where `.text` starts, in the object and at runtime.
+const TEXT: u64 = 0x100;
+const SIGRETURN: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
+
+fn uleb(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn sleb(mut v: i64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
+        out.push(if done { byte } else { byte | 0x80 });
+        if done {
+            return;
+        }
+    }
+}
+
+/// An `.eh_frame` entry: a CIE (augmentation, initial instructions) or an FDE (its CIE's
+/// index among the entries, start SVMA, length, instructions). Pointers are absolute udata8.
+enum Entry<'a> {
+    Cie(&'a str, Vec<u8>),
+    Fde(usize, u64, u64, Vec<u8>),
+}
+
+fn eh_frame(entries: &[Entry]) -> Vec<u8> {
+    let mut out = vec![];
+    let mut positions = vec![];
+    for entry in entries {
+        let pos = out.len();
+        positions.push(pos);
+        let mut body = vec![];
+        match entry {
+            Entry::Cie(aug, insns) => {
+                body.extend(0u32.to_le_bytes());
+                body.push(1);
+                body.extend(aug.as_bytes());
+                body.push(0);
+                uleb(1, &mut body);
+                sleb(-8, &mut body);
+                body.push(RA as u8);
+                uleb(1, &mut body);
+                body.push(0x04); // DW_EH_PE_udata8
+                body.extend(insns);
+            }
+            Entry::Fde(cie, start, len, insns) => {
+                body.extend(((pos + 4 - positions[*cie]) as u32).to_le_bytes());
+                body.extend(start.to_le_bytes());
+                body.extend(len.to_le_bytes());
+                uleb(0, &mut body);
+                body.extend(insns);
+            }
+        }
+        while !(body.len() + 4).is_multiple_of(8) {
+            body.push(0); // DW_CFA_nop
+        }
+        out.extend((body.len() as u32).to_le_bytes());
+        out.extend(body);
+    }
+    out.extend(0u32.to_le_bytes());
+    out
+}
+
+/// A 64-bit x86_64 ELF shared object: one `PT_LOAD` of the whole file at vaddr 0, `.text`
+/// (0x100 bytes at 0x100, `text` at its start, int3 after), `.eh_frame` at 0x200 if given.
+fn elf_object(text: &[u8], cfi: Option<&[u8]>) -> Vec<u8> {
+    let mut f = vec![0u8; 0x200];
+    f[0x100..0x200].fill(0xcc);
+    f[0x100..0x100 + text.len()].copy_from_slice(text);
+    let eh = cfi.unwrap_or(&[]);
+    f.extend(eh);
+    let shstrtab_off = f.len();
+    let names = b"\0.text\0.eh_frame\0.shstrtab\0";
+    f.extend(names);
+    while !f.len().is_multiple_of(8) {
+        f.push(0);
+    }
+    let shoff = f.len();
+    let sh = |name: u32, kind: u32, flags: u64, addr: u64, off: u64, size: u64, f: &mut Vec<u8>| {
+        f.extend(name.to_le_bytes());
+        f.extend(kind.to_le_bytes());
+        f.extend(flags.to_le_bytes());
+        f.extend(addr.to_le_bytes());
+        f.extend(off.to_le_bytes());
+        f.extend(size.to_le_bytes());
+        f.extend([0u8; 8]); // link, info
+        f.extend(1u64.to_le_bytes());
+        f.extend(0u64.to_le_bytes());
+    };
+    sh(0, 0, 0, 0, 0, 0, &mut f);
+    sh(1, 1, 6, TEXT, TEXT, 0x100, &mut f);
+    let mut count = 2u16;
+    if cfi.is_some() {
+        sh(7, 1, 2, 0x200, 0x200, eh.len() as u64, &mut f);
+        count += 1;
+    }
+    sh(17, 3, 0, 0, shstrtab_off as u64, names.len() as u64, &mut f);
+    count += 1;
+    let total = f.len() as u64;
+    let mut h = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    h.resize(16, 0);
+    h.extend(3u16.to_le_bytes()); // ET_DYN
+    h.extend(62u16.to_le_bytes()); // EM_X86_64
+    h.extend(1u32.to_le_bytes());
+    h.extend(0u64.to_le_bytes());
+    h.extend(64u64.to_le_bytes());
+    h.extend((shoff as u64).to_le_bytes());
+    h.extend(0u32.to_le_bytes());
+    for v in [64u16, 56, 1, 64, count, count - 1] {
+        h.extend(v.to_le_bytes());
+    }
+    h.extend(1u32.to_le_bytes()); // PT_LOAD
+    h.extend(5u32.to_le_bytes()); // R+X
+    for v in [0u64, 0, 0, total, total, 0x1000] {
+        h.extend(v.to_le_bytes());
+    }
+    f[..h.len()].copy_from_slice(&h);
+    f
+}
+
+/// The object as the vdso of an address space at `BASE`.
+fn space_with(object: Vec<u8>) -> AddressSpace {
+    AddressSpace {
+        objects: vec![MappedObject {
+            start: BASE,
+            end: BASE + object.len() as u64,
+            offset: 0,
+            name: "[vdso]".into(),
+            path: None,
+            executable: true,
+        }],
+        vdso: Some(MemoryRegion {
+            start: BASE,
+            bytes: object,
+        }),
+    }
+}
+
+/// A stack of `len` bytes at `STACK` with `words` written at the given offsets.
+fn stack(len: usize, words: &[(u64, u64)]) -> MemoryRegion {
+    let mut bytes = vec![0u8; len];
+    for &(at, v) in words {
+        bytes[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    MemoryRegion {
+        start: STACK,
+        bytes,
+    }
+}
+
+fn regs(rip: u64, rsp: u64, rbp: u64) -> Regs {
+    Regs {
+        rip,
+        rsp,
+        rbp,
+        ..Regs::default()
+    }
+}
+
+/// The usual CIE: CFA = rsp + 8, return address at CFA - 8.
+fn cie() -> Entry<'static> {
+    Entry::Cie("zR", vec![0x0c, 7, 8, 0x80 | RA as u8, 1])
+}
+
+#[test]
+fn walks_cfi_to_the_outermost_frame() {
+    let cfi = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, vec![])]);
+    let space = space_with(elf_object(&[0x90; 16], Some(&cfi)));
+    // Three frames: 0x110 returns to 0x121, which returns to 0x131, whose caller is pc 0.
+    let mem = stack(64, &[(0, BASE + 0x121), (8, BASE + 0x131), (16, 0)]);
+    let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
+    assert_eq!(reason, None);
+    let pcs: Vec<u64> = frames.iter().map(|f| f.pc - BASE).collect();
+    assert_eq!(pcs, [0x110, 0x121, 0x131]);
+    assert_eq!(frames[0].kind, FrameKind::Ip);
+    assert_eq!(frames[0].method, UnwindMethod::First);
+    assert!(frames[1..]
+        .iter()
+        .all(|f| f.kind == FrameKind::ReturnAddress && f.method == UnwindMethod::Cfi));
+    assert_eq!(frames[2].sp, STACK + 16);
+}
+
+#[test]
+fn a_cfa_that_does_not_increase_stops_the_walk() {
+    // CFA = rsp + 0: every caller would have the same stack pointer, forever.
+    let cfi = eh_frame(&[
+        Entry::Cie("zR", vec![0x0c, 7, 0, 0x80 | RA as u8, 1]),
+        Entry::Fde(0, TEXT, 0x100, vec![]),
+    ]);
+    let space = space_with(elf_object(&[0x90; 16], Some(&cfi)));
+    let mem = stack(64, &[(0, BASE + 0x120)]);
+    let (frames, reason) =
+        Unwinder::new().unwind(&regs(BASE + 0x110, STACK + 8, 0), &mem, &space, 64);
+    assert_eq!(frames.len(), 1);
+    assert!(reason.unwrap().contains("does not increase"));
+}
+
+#[test]
+fn a_return_address_loop_ends_at_the_frame_limit() {
+    // Every stack slot returns to the same function: the stack grows until max_frames.
+    let cfi = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, vec![])]);
+    let space = space_with(elf_object(&[0x90; 16], Some(&cfi)));
+    let words: Vec<(u64, u64)> = (0..512).map(|i| (i * 8, BASE + 0x121)).collect();
+    let mem = stack(4096, &words);
+    let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 100);
+    assert_eq!(frames.len(), 100);
+    assert!(reason.unwrap().contains("limit of 100 frames"));
+}
+
+#[test]
+fn expression_rules_are_evaluated() {
+    // CFA = *(rsp + 16); rbx is at the address rsp + 8 (DW_CFA_expression, CFA pushed first and
+    // ignored); rbp = CFA + 32 (DW_CFA_val_expression); r12 = r13 (DW_CFA_register); r14
+    // undefined; r15 at CFA - 16 (DW_CFA_offset); ra at CFA - 8 (from the CIE).
+    let insns = vec![
+        0x0f,
+        3,
+        0x77,
+        16,
+        0x06, // def_cfa_expression: breg7 16; deref
+        0x10,
+        3,
+        2,
+        0x77,
+        8, // expression rbx: breg7 8
+        0x16,
+        6,
+        2,
+        0x23,
+        32, // val_expression rbp: plus_uconst 32
+        0x09,
+        12,
+        13, // register r12 <- r13
+        0x07,
+        14, // undefined r14
+        0x80 | 15,
+        2, // offset r15 at cfa-16
+    ];
+    let cfi_bytes = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, insns)]);
+    let file = ElfFile::from_bytes(elf_object(&[0x90; 16], Some(&cfi_bytes))).unwrap();
+    let cfi = Cfi::new(&file);
+    let cfa = STACK + 0x100;
+    let mem = stack(
+        0x200,
+        &[(8, 0xb0b), (16, cfa), (0xf0, 0xf15), (0xf8, BASE + 0x140)],
+    );
+    let mut r = regs(BASE + 0x110, STACK, 0);
+    r.r13 = 0x1313;
+    r.r14 = 0x1414;
+    let step = cfi.step(
+        &file.data,
+        0x110,
+        &RegState::from_regs(&r),
+        &mem,
+        &mut gimli::UnwindContext::new(),
+    );
+    let Step::Caller {
+        regs: caller,
+        after_signal,
+    } = step
+    else {
+        panic!("no caller");
+    };
+    assert!(!after_signal);
+    assert_eq!(caller.sp(), Some(cfa));
+    assert_eq!(caller.pc(), Some(BASE + 0x140));
+    assert_eq!(caller.get(3), Some(0xb0b));
+    assert_eq!(caller.get(RBP), Some(cfa + 32));
+    assert_eq!(caller.get(12), Some(0x1313));
+    assert_eq!(caller.get(14), None);
+    assert_eq!(caller.get(15), Some(0xf15));
+}
+
+#[test]
+fn an_undefined_return_address_is_the_outermost_frame() {
+    let cfi_bytes = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, vec![0x07, RA as u8])]);
+    let space = space_with(elf_object(&[0x90; 16], Some(&cfi_bytes)));
+    let mem = stack(64, &[]);
+    let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
+    assert_eq!((frames.len(), reason), (1, None));
+}
+
+/// A `ucontext` at `at` in a stack: the interrupted rip and rsp (the other gregs 0).
+fn ucontext(at: u64, rip: u64, rsp: u64) -> [(u64, u64); 2] {
+    [(at + 40 + 15 * 8, rsp), (at + 40 + 16 * 8, rip)]
+}
+
+#[test]
+fn the_sigreturn_trampoline_resumes_at_the_interrupted_pc() {
+    // .text: 0x100 handler code, 0x180 glibc's __restore_rt, 0x1a0 the interrupted code.
+    let mut text = vec![0x90; 0x90];
+    text[0x80..0x89].copy_from_slice(&SIGRETURN);
+    let cfi_bytes = eh_frame(&[
+        cie(),
+        Entry::Fde(0, TEXT, 0x7f, vec![]),
+        Entry::Fde(0, 0x1a0, 0x20, vec![]),
+    ]);
+    let space = space_with(elf_object(&text, Some(&cfi_bytes)));
+    // The handler returns to the trampoline; the ucontext follows; the interrupted code's
+    // frame (rsp 0x300) returns to pc 0.
+    let mut words = vec![(0, BASE + 0x180)];
+    words.extend(ucontext(8, BASE + 0x1a4, STACK + 0x300));
+    words.push((0x300, 0));
+    let mem = stack(0x400, &words);
+    let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
+    assert_eq!(reason, None);
+    let seen: Vec<(u64, FrameKind, UnwindMethod)> = frames
+        .iter()
+        .map(|f| (f.pc - BASE, f.kind, f.method))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0x110, FrameKind::Ip, UnwindMethod::First),
+            (0x1a4, FrameKind::AfterSignal, UnwindMethod::Signal)
+        ]
+    );
+
+    let symbolized = crate::symbolize::Symbolizer::new().symbolize(&space, &frames);
+    let marks: Vec<(Option<u32>, bool, Option<u64>)> = symbolized
+        .iter()
+        .map(|f| (f.index, f.signal_frame, f.address))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (Some(0), false, Some(BASE + 0x110)),
+            (Some(1), true, None),
+            (Some(2), false, Some(BASE + 0x1a4))
+        ]
+    );
+    assert_eq!(
+        symbolized[1].function.as_deref(),
+        Some(crate::symbolize::SIGNAL_FRAME)
+    );
+    assert_eq!(symbolized[0].module.as_deref(), Some("[vdso]"));
+}
+
+#[test]
+fn a_signal_trampoline_fde_resumes_at_the_interrupted_pc() {
+    // Augmentation "S", like glibc's own CFI for __restore_rt (the FDE starts one byte early so
+    // that return-address lookups at pc - 1 find it): CFA = *(rsp + 160), ra = *(rsp + 168).
+    let cfi_bytes = eh_frame(&[
+        cie(),
+        Entry::Cie("zRS", vec![]),
+        Entry::Fde(0, TEXT, 0x7f, vec![]),
+        Entry::Fde(
+            1,
+            0x17f,
+            0x10,
+            vec![
+                0x0f, 4, 0x77, 0xa0, 0x01, 0x06, 0x10, RA as u8, 3, 0x77, 0xa8, 0x01,
+            ],
+        ),
+        Entry::Fde(0, 0x1a0, 0x20, vec![]),
+    ]);
+    let space = space_with(elf_object(&[0x90; 0xa0], Some(&cfi_bytes)));
+    let mut words = vec![(0, BASE + 0x180)];
+    words.extend(ucontext(8, BASE + 0x1a4, STACK + 0x300));
+    words.push((0x300, 0));
+    let mem = stack(0x400, &words);
+    let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
+    assert_eq!(reason, None);
+    let seen: Vec<(u64, FrameKind)> = frames.iter().map(|f| (f.pc - BASE, f.kind)).collect();
+    assert_eq!(
+        seen,
+        [
+            (0x110, FrameKind::Ip),
+            (0x180, FrameKind::ReturnAddress),
+            (0x1a4, FrameKind::AfterSignal)
+        ]
+    );
+    assert_eq!(frames[2].method, UnwindMethod::Signal);
+}
+
+#[test]
+fn frame_pointers_when_there_is_no_cfi() {
+    let space = space_with(elf_object(&[0x90; 16], None));
+    // rbp chain: 0x40 -> 0x80 -> 0; return addresses 0x121, 0x131.
+    let mem = stack(
+        0x100,
+        &[
+            (0x40, STACK + 0x80),
+            (0x48, BASE + 0x121),
+            (0x80, 0),
+            (0x88, BASE + 0x131),
+        ],
+    );
+    let (frames, reason) =
+        Unwinder::new().unwind(&regs(BASE + 0x110, STACK, STACK + 0x40), &mem, &space, 64);
+    assert_eq!(reason, None);
+    let pcs: Vec<u64> = frames.iter().map(|f| f.pc - BASE).collect();
+    assert_eq!(pcs, [0x110, 0x121, 0x131]);
+    assert!(frames[1..]
+        .iter()
+        .all(|f| f.method == UnwindMethod::FramePointer));
+}
+
+#[test]
+fn a_frame_pointer_loop_is_detected() {
+    let space = space_with(elf_object(&[0x90; 16], None));
+    // rbp points at itself.
+    let mem = stack(0x100, &[(0x40, STACK + 0x40), (0x48, BASE + 0x121)]);
+    let (frames, reason) =
+        Unwinder::new().unwind(&regs(BASE + 0x110, STACK, STACK + 0x40), &mem, &space, 64);
+    assert_eq!(frames.len(), 2);
+    assert!(reason.unwrap().contains("not a frame pointer"));
+}
+
+#[test]
+fn garbage_gives_a_short_stack_and_a_reason() {
+    let cfi = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, vec![])]);
+    let space = space_with(elf_object(&[0x90; 16], Some(&cfi)));
+    let unwinder = Unwinder::new();
+    // A pc outside every mapping.
+    let (frames, reason) = unwinder.unwind(&regs(0xdead, STACK, 0), &stack(64, &[]), &space, 64);
+    assert_eq!(frames.len(), 1);
+    assert!(reason.unwrap().contains("outside every mapped object"));
+    // No stack memory at all.
+    let (frames, reason) =
+        unwinder.unwind(&regs(BASE + 0x110, 0x10, 0), &Regions(vec![]), &space, 64);
+    assert_eq!(frames.len(), 1);
+    assert!(reason.unwrap().contains("cannot read"));
+    // max_frames 0.
+    let (frames, reason) =
+        unwinder.unwind(&regs(BASE + 0x110, STACK, 0), &stack(64, &[]), &space, 0);
+    assert!(frames.is_empty() && reason.is_some());
+    // Random registers and stacks (a fixed LCG), pointing into the object now and then.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        seed
+    };
+    for _ in 0..300 {
+        let mut pick = |n: u64| match next() % 3 {
+            0 => BASE + next() % n,
+            1 => STACK + next() % 0x1000,
+            _ => next(),
+        };
+        let r = Regs {
+            rip: pick(0x300),
+            rsp: pick(0x1000),
+            rbp: pick(0x1000),
+            ..Regs::default()
+        };
+        let words: Vec<(u64, u64)> = (0..512).map(|i| (i * 8, pick(0x300))).collect();
+        let (frames, reason) = unwinder.unwind(&r, &stack(4096, &words), &space, 50);
+        assert!(frames.len() <= 50);
+        assert!(!reason.unwrap_or_default().contains("panicked"));
+    }
+}
+
+#[test]
+fn corrupt_objects_do_not_panic() {
+    let cfi = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, vec![0x0f, 0xff, 0x77])]);
+    let good = elf_object(&[0x90; 16], Some(&cfi));
+    let unwinder = Unwinder::new();
+    let symbolizer = crate::symbolize::Symbolizer::new();
+    let mem = stack(64, &[(0, BASE + 0x121)]);
+    for cut in (0..good.len()).step_by(7) {
+        for flip in [None, Some(cut)] {
+            let mut bytes = good.clone();
+            bytes.truncate(if flip.is_some() { good.len() } else { cut });
+            if let Some(at) = flip {
+                bytes[at] ^= 0xff;
+            }
+            let space = space_with(bytes);
+            let (frames, reason) = unwinder.unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 16);
+            assert!(!reason.unwrap_or_default().contains("panicked"));
+            let _ = symbolizer.symbolize(&space, &frames);
+        }
+    }
+}
+
+#[test]
+fn memory_regions() {
+    let a = MemoryRegion {
+        start: 0x1000,
+        bytes: vec![1; 16],
+    };
+    let b = MemoryRegion {
+        start: 0x1010,
+        bytes: vec![2; 16],
+    };
+    let mut buf = [0u8; 8];
+    assert!(a.read(0x1008, &mut buf) && buf == [1; 8]);
+    assert!(!a.read(0x100c, &mut buf));
+    assert!(!a.read(0xfff, &mut buf));
+    assert!(!a.read(u64::MAX - 2, &mut buf));
+    let both = Regions(vec![b, a]);
+    assert!(both.read(0x100c, &mut buf));
+    assert_eq!(buf, [1, 1, 1, 1, 2, 2, 2, 2]);
+    assert!(!both.read(0x101c, &mut buf));
+}
+
+#[test]
+fn svma_goes_through_the_program_headers() {
+    // A segment at file offset 0x1000 linked at 0x401000 and mapped at 0x5555_0000_0000.
+    let file = ElfFile::from_bytes(elf_object(&[0x90; 16], None)).unwrap();
+    let file = ElfFile {
+        segments: vec![elf::Segment {
+            offset: 0x1000,
+            filesz: 0x2000,
+            vaddr: 0x401000,
+        }],
+        ..file
+    };
+    let map = MappedObject {
+        start: 0x5555_0000_0000,
+        end: 0x5555_0000_2000,
+        offset: 0x1000,
+        ..MappedObject::default()
+    };
+    assert_eq!(file.svma(&map, 0x5555_0000_0010), Some(0x401010));
+    assert_eq!(file.svma(&map, 0x5555_0000_2000 + 0x1000), None);
+    assert_eq!(file.svma(&map, 0x10), None);
+}
+
+#[test]
+fn debug_files_are_looked_for_under_the_target_root() {
+    let file = ElfFile {
+        build_id: Some(vec![0xab, 0xcd, 0xef]),
+        debuglink: Some(b"libc.so.6.debug".to_vec()),
+        ..ElfFile::from_bytes(elf_object(&[0x90; 16], None)).unwrap()
+    };
+    let map = MappedObject {
+        name: "/usr/lib/libc.so.6".into(),
+        path: Some("/proc/42/root/usr/lib/libc.so.6".into()),
+        ..MappedObject::default()
+    };
+    let found: Vec<String> = elf::debug_candidates(&map, &file)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "/proc/42/root/usr/lib/debug/.build-id/ab/cdef.debug",
+            "/usr/lib/debug/.build-id/ab/cdef.debug",
+            "/proc/42/root/usr/lib/libc.so.6.debug",
+            "/proc/42/root/usr/lib/.debug/libc.so.6.debug",
+            "/proc/42/root/usr/lib/debug/usr/lib/libc.so.6.debug",
+            "/usr/lib/libc.so.6.debug",
+            "/usr/lib/.debug/libc.so.6.debug",
+            "/usr/lib/debug/usr/lib/libc.so.6.debug",
+        ]
+    );
+    assert_eq!(
+        elf::target_root("/proc/7/map_files/1-2".as_ref()),
+        std::path::Path::new("/proc/7/root")
+    );
+    assert_eq!(
+        elf::target_root("/usr/lib/x".as_ref()),
+        std::path::Path::new("/")
+    );
+}
+
+#[test]
+fn the_signal_frame_layout() {
+    let gregs: Vec<(u64, u64)> = (0..17).map(|i| (40 + i * 8, 100 + i)).collect();
+    let regs = x86_64::signal_frame(&stack(0x200, &gregs), STACK).unwrap();
+    // r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip
+    let expect = [
+        (8, 100),
+        (15, 107),
+        (5, 108),
+        (4, 109),
+        (RBP, 110),
+        (3, 111),
+        (1, 112),
+        (0, 113),
+        (2, 114),
+        (RSP, 115),
+        (RA, 116),
+    ];
+    for (reg, v) in expect {
+        assert_eq!(regs.get(reg), Some(v), "register {reg}");
+    }
+}
