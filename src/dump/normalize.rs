@@ -124,7 +124,9 @@ fn prefix_shape(prefix: &str) -> String {
 
 /// Finds a prefix shape shared by most stack lines and strips it from every line that has it.
 fn strip_common_prefix(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> String {
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // Shape → (lines with it, order of first appearance), so that ties go to the first seen.
+    let mut counts: std::collections::HashMap<String, (usize, usize)> =
+        std::collections::HashMap::new();
     let mut stack_lines = 0usize;
     for line in text.lines() {
         let Some(pos) = stack_start(line) else {
@@ -134,13 +136,17 @@ fn strip_common_prefix(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> Stri
             continue;
         }
         stack_lines += 1;
-        *counts.entry(prefix_shape(&line[..pos])).or_default() += 1;
+        let seen = counts.len();
+        counts
+            .entry(prefix_shape(&line[..pos]))
+            .or_insert((0, seen))
+            .0 += 1;
     }
     let best = counts
         .into_iter()
         .filter(|(shape, _)| !shape.is_empty())
-        .max_by_key(|(_, n)| *n);
-    let Some((shape, n)) = best else {
+        .max_by_key(|(_, (n, first))| (*n, std::cmp::Reverse(*first)));
+    let Some((shape, (n, _))) = best else {
         return text.to_string();
     };
     if n * 2 < stack_lines || n < 1 {
@@ -210,6 +216,17 @@ mod tests {
         let raw = b"[12:00:01] #0  f ()\n[12:00:02] #1  g ()\n[12:00:13] Thread 2 (LWP 3):\n";
         let out = normalize(raw, &gdb_like);
         assert_eq!(out, "#0  f ()\n#1  g ()\nThread 2 (LWP 3):\n");
+    }
+
+    #[test]
+    fn equally_common_prefixes_go_to_the_first_seen() {
+        let raw = b"| #0  f ()\n> #1  g ()\n> #2  h ()\n| #3  i ()\n";
+        for _ in 0..8 {
+            assert_eq!(
+                normalize(raw, &gdb_like),
+                "#0  f ()\n> #1  g ()\n> #2  h ()\n#3  i ()\n"
+            );
+        }
     }
 
     #[test]
