@@ -1,0 +1,469 @@
+//! Unwinding and symbolizing real programs from a copy of their registers and stacks (the way
+//! live capture hands them over), checked against real gdb on the same hung process: the same
+//! return addresses, the same functions from the program's own source, the signal frame in the
+//! same place; also with the program stripped and built without frame pointers.
+
+mod support;
+
+use hangscan::dump::parse_dump;
+use hangscan::knowledge::base_name;
+use hangscan::model::{Frame, Thread};
+use hangscan::symbolize::{Symbolizer, SIGNAL_FRAME};
+use hangscan::unwind::{AddressSpace, MemoryRegion, Regs, Unwinder};
+use std::path::Path;
+use std::time::Instant;
+use support::{Build, HungProcess};
+
+const MAX_FRAMES: usize = 256;
+
+/// A test-only stand-in for the capture module: seize and interrupt every thread, copy registers,
+/// 64 KiB of stack from rsp, `/proc/PID/maps` and the vdso, detach.
+mod capture {
+    use hangscan::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
+    use nix::sys::ptrace;
+    use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    use nix::unistd::Pid;
+    use std::io::IoSliceMut;
+    use std::path::PathBuf;
+
+    const STACK_COPY: usize = 64 * 1024;
+
+    /// One stopped thread.
+    pub struct Stopped {
+        pub tid: u64,
+        pub regs: Regs,
+        pub stack: MemoryRegion,
+    }
+
+    /// Detaches from every seized thread when dropped, also on a failed assertion.
+    struct Seized(Vec<Pid>);
+
+    impl Drop for Seized {
+        fn drop(&mut self) {
+            for &tid in &self.0 {
+                let _ = ptrace::detach(tid, None);
+            }
+        }
+    }
+
+    fn read(pid: Pid, addr: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        let remote = [RemoteIoVec {
+            base: addr as usize,
+            len,
+        }];
+        let n = process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote).unwrap_or(0);
+        buf.truncate(n);
+        buf
+    }
+
+    /// Every thread of `pid`, and its address space.
+    pub fn capture(pid: u32) -> (AddressSpace, Vec<Stopped>) {
+        let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("list threads")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        tids.sort_unstable();
+        let mut seized = Seized(vec![]);
+        for &tid in &tids {
+            let tid = Pid::from_raw(tid);
+            ptrace::seize(tid, ptrace::Options::empty()).expect("PTRACE_SEIZE");
+            seized.0.push(tid);
+            ptrace::interrupt(tid).expect("PTRACE_INTERRUPT");
+        }
+        for &tid in &seized.0 {
+            waitpid(tid, Some(WaitPidFlag::__WALL)).expect("waitpid");
+        }
+        let target = Pid::from_raw(pid as i32);
+        let threads = seized
+            .0
+            .iter()
+            .map(|&tid| {
+                let r = ptrace::getregs(tid).expect("PTRACE_GETREGS");
+                let regs = Regs {
+                    rax: r.rax,
+                    rbx: r.rbx,
+                    rcx: r.rcx,
+                    rdx: r.rdx,
+                    rsi: r.rsi,
+                    rdi: r.rdi,
+                    rbp: r.rbp,
+                    rsp: r.rsp,
+                    r8: r.r8,
+                    r9: r.r9,
+                    r10: r.r10,
+                    r11: r.r11,
+                    r12: r.r12,
+                    r13: r.r13,
+                    r14: r.r14,
+                    r15: r.r15,
+                    rip: r.rip,
+                };
+                let stack = MemoryRegion {
+                    start: r.rsp,
+                    bytes: read(target, r.rsp, STACK_COPY),
+                };
+                Stopped {
+                    tid: tid.as_raw() as u64,
+                    regs,
+                    stack,
+                }
+            })
+            .collect();
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+        let mut space = AddressSpace::default();
+        for line in maps.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 6 {
+                continue;
+            }
+            let (range, perms, offset) = (fields[0], fields[1], fields[2]);
+            let name = fields[5..].join(" ");
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let hex = |s: &str| u64::from_str_radix(s, 16).expect("hex in maps");
+            let (start, end) = (hex(start), hex(end));
+            let path = if name.starts_with('/') {
+                Some(PathBuf::from(format!("/proc/{pid}/root{name}")))
+            } else if name == "[vdso]" {
+                space.vdso = Some(MemoryRegion {
+                    start,
+                    bytes: read(target, start, (end - start) as usize),
+                });
+                None
+            } else {
+                continue;
+            };
+            space.objects.push(MappedObject {
+                start,
+                end,
+                offset: hex(offset),
+                name,
+                path,
+                executable: perms.contains('x'),
+            });
+        }
+        drop(seized);
+        (space, threads)
+    }
+}
+
+/// One thread as unwound and symbolized here.
+struct Ours {
+    tid: u64,
+    pcs: Vec<u64>,
+    frames: Vec<Frame>,
+    reason: Option<String>,
+}
+
+fn unwind_all(pid: u32) -> Vec<Ours> {
+    let (space, threads) = capture::capture(pid);
+    let unwinder = Unwinder::new();
+    let symbolizer = Symbolizer::new();
+    let raw: Vec<_> = threads
+        .iter()
+        .map(|t| unwinder.unwind(&t.regs, &t.stack, &space, MAX_FRAMES))
+        .collect();
+    let stacks: Vec<_> = raw.iter().map(|(frames, _)| frames.clone()).collect();
+    let symbolized = symbolizer.symbolize_many(&space, &stacks);
+    threads
+        .iter()
+        .zip(raw)
+        .zip(symbolized)
+        .map(|((t, (frames, reason)), symbolized)| Ours {
+            tid: t.tid,
+            pcs: frames.iter().map(|f| f.pc).collect(),
+            frames: symbolized,
+            reason,
+        })
+        .collect()
+}
+
+fn render(frames: &[Frame]) -> String {
+    frames
+        .iter()
+        .map(|f| {
+            format!(
+                "#{:<3} {:#x} {}{} at {}:{} [{}]\n",
+                f.index.unwrap_or(0),
+                f.address.unwrap_or(0),
+                f.function.as_deref().unwrap_or("??"),
+                if f.inlined { " (inlined)" } else { "" },
+                f.file.as_deref().unwrap_or("?"),
+                f.line.unwrap_or(0),
+                f.module.as_deref().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+/// gdb and hangscan name Rust closures differently (`{closure#0}`, `{{closure}}`).
+fn normalize(function: &str) -> String {
+    let mut s = base_name(function).replace("{{closure}}", "{closure}");
+    while let Some(at) = s.find("{closure#") {
+        let Some(len) = s[at..].find('}') else { break };
+        s.replace_range(at..at + len + 1, "{closure}");
+    }
+    s
+}
+
+/// The frames from the fixture's own source file, and signal markers, as names.
+fn own_frames(frames: &[Frame], source: &str) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| {
+            if f.signal_frame {
+                return Some(SIGNAL_FRAME.to_string());
+            }
+            let file = Path::new(f.file.as_deref()?).file_name()?;
+            (file == source).then(|| normalize(f.function.as_deref().unwrap_or("??")))
+        })
+        .collect()
+}
+
+fn source_of(program: &str) -> String {
+    ["c", "cpp", "rs"]
+        .iter()
+        .map(|ext| format!("{program}.{ext}"))
+        .find(|f| support::programs_dir().join(f).is_file())
+        .expect("fixture source")
+}
+
+fn gdb_threads(pid: u32) -> Vec<Thread> {
+    let text = support::gdb_dump(pid, false);
+    let snapshot = parse_dump(text.as_bytes(), "gdb", None).expect("gdb output parses");
+    assert!(
+        !snapshot.threads.is_empty(),
+        "no threads in gdb output:\n{text}"
+    );
+    snapshot.threads
+}
+
+fn function_names(frames: &[Frame]) -> Vec<&str> {
+    frames
+        .iter()
+        .filter_map(|f| f.function.as_deref())
+        .collect()
+}
+
+/// Unwinds every thread of `program` built `build` and checks it against gdb: the return
+/// addresses gdb prints are ours (ours may go on past `main`), the functions of the program's
+/// own source are the same (when it has debug info), threads end in `start_thread`/`clone3`.
+fn check_against_gdb(program: &str, build: Build) -> Vec<Ours> {
+    if !support::gdb_available() {
+        eprintln!("gdb not installed: skipping {program}");
+        return vec![];
+    }
+    let process = HungProcess::start_as(program, build);
+    let ours = unwind_all(process.pid);
+    let gdb = gdb_threads(process.pid);
+    let source = source_of(program);
+    assert_eq!(ours.len(), gdb.len(), "thread count");
+    for thread in &gdb {
+        let mine = ours
+            .iter()
+            .find(|o| Some(o.tid) == thread.tid)
+            .unwrap_or_else(|| panic!("gdb's thread {:?} was not captured", thread.tid));
+        let context = format!(
+            "{program} ({build:?}) thread {}: stopped because {:?}\nours:\n{}",
+            mine.tid,
+            mine.reason,
+            render(&mine.frames)
+        );
+        // gdb prints the pc of every frame but (sometimes) the innermost, and stops at main.
+        // It also shows tail callers that left no frame (from DWARF call-site information, at
+        // the address after their `jmp`): those are the only pcs gdb may have and we not.
+        let gdb_pcs: Vec<u64> = thread.frames.iter().filter_map(|f| f.address).collect();
+        let ours_pcs = if gdb_pcs.first() == mine.pcs.first() {
+            &mine.pcs[..]
+        } else {
+            &mine.pcs[1..]
+        };
+        let shared: Vec<u64> = gdb_pcs
+            .iter()
+            .copied()
+            .filter(|pc| ours_pcs.contains(pc))
+            .collect();
+        let tail_calls = gdb_pcs.len() - shared.len();
+        assert!(
+            ours_pcs.len() >= shared.len()
+                && ours_pcs[..shared.len()] == shared[..]
+                && tail_calls <= 2,
+            "{context}\nreturn addresses differ from gdb's: {gdb_pcs:x?}"
+        );
+        if build != Build::Stripped {
+            assert_eq!(
+                own_frames(&mine.frames, &source),
+                own_frames(&thread.frames, &source),
+                "{context}"
+            );
+        }
+        assert_eq!(mine.reason, None, "{context}");
+        if mine.tid == u64::from(process.pid) {
+            continue; // the main thread ends in __libc_start_main and _start
+        }
+        let names = function_names(&mine.frames);
+        let last = names.iter().rev().take(2).copied().collect::<Vec<_>>();
+        assert_eq!(last, ["clone3", "start_thread"], "{context}");
+    }
+    ours
+}
+
+#[test]
+fn c_abba_matches_gdb() {
+    check_against_gdb("c_abba", Build::Debug);
+}
+
+#[test]
+fn cpp_abba_matches_gdb() {
+    check_against_gdb("cpp_abba", Build::Debug);
+}
+
+#[test]
+fn rust_abba_matches_gdb() {
+    check_against_gdb("rust_abba", Build::Debug);
+}
+
+#[test]
+fn signal_frame_matches_gdb() {
+    let ours = check_against_gdb("cpp_signal_self_join", Build::Debug);
+    if ours.is_empty() {
+        return;
+    }
+    let source = source_of("cpp_signal_self_join");
+    let signalled = ours
+        .iter()
+        .map(|o| own_frames(&o.frames, &source))
+        .find(|f| f.iter().any(|n| n == SIGNAL_FRAME))
+        .expect("a thread with a signal frame");
+    let at = signalled.iter().position(|n| n == SIGNAL_FRAME).unwrap();
+    assert!(
+        signalled[..at].contains(&"handle_sigterm".to_string()),
+        "{signalled:?}"
+    );
+    assert_eq!(
+        signalled[at + 1..].first().map(String::as_str),
+        Some("Connection::read_request[abi:cxx11]"),
+        "{signalled:?}"
+    );
+    assert!(
+        signalled[at + 1..].contains(&"WorkerPool::worker_loop".to_string()),
+        "{signalled:?}"
+    );
+}
+
+#[test]
+fn stripped_program_unwinds_through_libc() {
+    let ours = check_against_gdb("c_abba", Build::Stripped);
+    // The program's own frames have no names left (a PIE exports none) but are still there.
+    for o in &ours {
+        assert!(o
+            .frames
+            .iter()
+            .any(|f| f.function.is_none() && f.address.is_some()));
+    }
+}
+
+#[test]
+fn no_frame_pointers_c() {
+    check_against_gdb("c_abba", Build::NoFramePointer);
+}
+
+#[test]
+fn no_frame_pointers_cpp() {
+    check_against_gdb("cpp_signal_self_join", Build::NoFramePointer);
+}
+
+#[test]
+fn no_frame_pointers_rust() {
+    check_against_gdb("rust_abba", Build::NoFramePointer);
+}
+
+/// Times unwinding and symbolizing every thread of a 1000-thread process from one copy, cold
+/// (nothing loaded) and warm. Run with `--ignored --nocapture`, best in release.
+#[test]
+#[ignore]
+fn timing_1000_threads() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let exe = support::build_fixture("c_pulse");
+    let mut child = Command::new(exe)
+        .args(["1000", "idle"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start c_pulse");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("READY") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "c_pulse exited");
+    }
+    let t = Instant::now();
+    let (space, threads) = capture::capture(child.id());
+    let captured = t.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    let run = |label: &str, unwinder: &Unwinder, symbolizer: &Symbolizer| {
+        let t = Instant::now();
+        let stacks: Vec<Vec<_>> = {
+            use rayon::prelude::*;
+            threads
+                .par_iter()
+                .map(|t| unwinder.unwind(&t.regs, &t.stack, &space, MAX_FRAMES).0)
+                .collect()
+        };
+        let unwound = t.elapsed();
+        let symbolized = symbolizer.symbolize_many(&space, &stacks);
+        let frames: usize = symbolized.iter().map(Vec::len).sum();
+        eprintln!(
+            "{label}: {} threads, {frames} frames: unwind {unwound:?}, unwind+symbolize {:?}",
+            threads.len(),
+            t.elapsed()
+        );
+    };
+    eprintln!("capture (test helper, serial): {captured:?}");
+    let (unwinder, symbolizer) = (Unwinder::new(), Symbolizer::new());
+    run("cold", &unwinder, &symbolizer);
+    run("warm", &unwinder, &symbolizer);
+}
+
+/// A copy that does not match the objects at all: garbage everywhere, a short stack and a reason.
+#[test]
+fn garbage_registers_against_a_real_address_space() {
+    let process = HungProcess::start("c_abba");
+    let (space, threads) = capture::capture(process.pid);
+    let unwinder = Unwinder::new();
+    let symbolizer = Symbolizer::new();
+    let stack = &threads[0].stack;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..2000 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let object = &space.objects[(seed >> 33) as usize % space.objects.len()];
+        let regs = Regs {
+            rip: object.start + (seed >> 20) % (object.end - object.start).max(1),
+            rsp: stack.start + (seed >> 40) % 4096,
+            rbp: stack.start + (seed >> 12) % 8192,
+            ..Regs::default()
+        };
+        let mut bytes = stack.bytes.clone();
+        for (i, b) in bytes.iter_mut().enumerate().take(4096) {
+            *b ^= (seed >> (i % 57)) as u8;
+        }
+        let mem = MemoryRegion {
+            start: stack.start,
+            bytes,
+        };
+        let (frames, reason) = unwinder.unwind(&regs, &mem, &space, 64);
+        assert!(frames.len() <= 64);
+        assert!(!reason.unwrap_or_default().contains("panicked"));
+        let symbolized = symbolizer.symbolize(&space, &frames);
+        assert!(symbolized.len() >= frames.len());
+    }
+    let empty = AddressSpace::default();
+    let (frames, reason) = unwinder.unwind(&threads[0].regs, &threads[0].stack, &empty, 64);
+    assert_eq!(frames.len(), 1);
+    assert!(reason.unwrap().contains("outside every mapped object"));
+}
