@@ -389,32 +389,45 @@ fn timing_1000_threads() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let exe = support::build_fixture("c_pulse");
-    let mut child = Command::new(exe)
-        .args(["1000", "idle"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start c_pulse");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    /// Kills the program also when the test fails.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        Command::new(exe)
+            .args(["1000", "idle"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start c_pulse"),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut line = String::new();
     while !line.starts_with("READY") {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "c_pulse exited");
     }
     let t = Instant::now();
-    let (space, threads) = capture::capture(child.id());
+    let (space, threads) = capture::capture(child.0.id());
     let captured = t.elapsed();
-    let _ = child.kill();
-    let _ = child.wait();
     let run = |label: &str, unwinder: &Unwinder, symbolizer: &Symbolizer| {
         let t = Instant::now();
-        let stacks: Vec<Vec<_>> = {
+        let stacks: Vec<_> = {
             use rayon::prelude::*;
             threads
                 .par_iter()
-                .map(|t| unwinder.unwind(&t.regs, &t.stack, &space, MAX_FRAMES).0)
+                .map(|t| unwinder.unwind(&t.regs, &t.stack, &space, MAX_FRAMES))
                 .collect()
         };
+        let mut reasons: Vec<&str> = stacks.iter().filter_map(|s| s.1.as_deref()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        eprintln!("{label}: stopped early: {reasons:?}");
+        let stacks: Vec<Vec<_>> = stacks.into_iter().map(|s| s.0).collect();
         let unwound = t.elapsed();
         let symbolized = symbolizer.symbolize_many(&space, &stacks);
         let frames: usize = symbolized.iter().map(Vec::len).sum();
@@ -428,6 +441,49 @@ fn timing_1000_threads() {
     let (unwinder, symbolizer) = (Unwinder::new(), Symbolizer::new());
     run("cold", &unwinder, &symbolizer);
     run("warm", &unwinder, &symbolizer);
+}
+
+/// The vdso's CFI and symbols come from its copied bytes: a thread just entering
+/// `clock_gettime` in the vdso unwinds to its caller by CFI.
+#[test]
+fn unwinds_out_of_the_vdso() {
+    use object::{Object, ObjectSegment, ObjectSymbol};
+    let process = HungProcess::start("c_abba");
+    let (space, threads) = capture::capture(process.pid);
+    let Some(vdso) = space.vdso.clone() else {
+        eprintln!("no vdso: skipping");
+        return;
+    };
+    let file = object::File::parse(&*vdso.bytes).expect("the vdso is an ELF object");
+    let linked_at = file.segments().next().map_or(0, |s| s.address());
+    let entry = file
+        .dynamic_symbols()
+        .find(|s| s.name().is_ok_and(|n| n.contains("clock_gettime")) && s.address() != 0)
+        .expect("clock_gettime in the vdso")
+        .address();
+    // On entry the return address is at rsp: make it the pc of a real frame in libc.
+    let thread = &threads[0];
+    let caller = thread.regs.rip;
+    let mut stack = thread.stack.clone();
+    stack.bytes[..8].copy_from_slice(&caller.to_le_bytes());
+    let regs = Regs {
+        rip: vdso.start + entry - linked_at,
+        ..thread.regs
+    };
+    let (frames, _) = Unwinder::new().unwind(&regs, &stack, &space, 8);
+    assert!(frames.len() >= 2, "{frames:x?}");
+    assert_eq!(frames[1].pc, caller);
+    assert_eq!(frames[1].method, hangscan::unwind::UnwindMethod::Cfi);
+    let symbolized = Symbolizer::new().symbolize(&space, &frames[..1]);
+    assert_eq!(symbolized[0].module.as_deref(), Some("[vdso]"));
+    assert!(
+        symbolized[0]
+            .function
+            .as_deref()
+            .is_some_and(|f| f.contains("clock_gettime")),
+        "{}",
+        render(&symbolized)
+    );
 }
 
 /// A copy that does not match the objects at all: garbage everywhere, a short stack and a reason.

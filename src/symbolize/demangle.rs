@@ -1,7 +1,8 @@
 //! Function names as gdb prints them: demangled, Rust without the `::h<hash>`, C++ without the
 //! return type that demanglers print for template functions (gdb shows
 //! `std::condition_variable::wait<...>(...)`, not `void std::condition_variable::wait<...>(...)`),
-//! which is what the knowledge rules match.
+//! which is what the knowledge rules match; and without the traces cpp_demangle leaves of empty
+//! parameter packs (`f<int, >(int, &&)` for gdb's `f<int>(int)`).
 
 use gimli::{DW_LANG_C_plus_plus, DW_LANG_Rust, DwLang};
 
@@ -14,10 +15,28 @@ pub(super) fn demangle(raw: &str, language: Option<DwLang>) -> String {
     }
     if language != Some(DW_LANG_Rust) && raw.starts_with("_Z") {
         if let Some(s) = addr2line::demangle(raw, DW_LANG_C_plus_plus) {
-            return strip_return_type(&s).to_string();
+            return strip_return_type(&drop_empty_packs(s));
         }
     }
     raw.to_string()
+}
+
+/// Removes what an empty parameter pack leaves in cpp_demangle's output: a trailing `, ` in a
+/// template argument list, a lone `&&` or `&` parameter.
+fn drop_empty_packs(mut s: String) -> String {
+    for (from, to) in [
+        (", >", ">"),
+        (", &&)", ")"),
+        (", &)", ")"),
+        ("(&&)", "()"),
+        ("(&)", "()"),
+        ("(&&, ", "("),
+    ] {
+        while s.contains(from) {
+            s = s.replace(from, to);
+        }
+    }
+    s
 }
 
 fn is_ident(b: u8) -> bool {
@@ -37,7 +56,7 @@ fn operator_symbol_len(rest: &[u8]) -> usize {
 /// Drops the return type from a demangled C++ function: the text up to the last space at
 /// nesting depth zero before the parameter list (the last top-level `(...)`). Spaces inside
 /// `<>`, `()`, `[]`, `{}` and the one after `operator` do not count.
-pub(super) fn strip_return_type(s: &str) -> &str {
+fn strip_return_type(s: &str) -> String {
     let b = s.as_bytes();
     let mut depth = 0i32;
     let mut last_space = None;
@@ -75,8 +94,8 @@ pub(super) fn strip_return_type(s: &str) -> &str {
         i += 1;
     }
     match cut {
-        Some(at) if depth == 0 && at + 1 < s.len() => &s[at + 1..],
-        _ => s,
+        Some(at) if depth == 0 && at + 1 < s.len() => s[at + 1..].to_string(),
+        _ => s.to_string(),
     }
 }
 
