@@ -1,14 +1,16 @@
-//! Orchestration: inputs → snapshots → analyses → report, and the exit status. Messages about
-//! trouble go to stderr; the report goes to stdout or `-o FILE`.
+//! Orchestration: inputs (dump files, live processes, the demo) → snapshots → analyses →
+//! report, and the exit status. Messages about trouble go to stderr; the report goes to stdout
+//! or `-o FILE`.
 
 use crate::analyze::{analyze, Analysis, Verdict};
-use crate::config::{Color, Command, Config, ParseConfig};
-use crate::dump::parse_dump;
+use crate::config::{AttachConfig, Color, Command, Config, OutputConfig};
+use crate::dump::{parse_dump, snapshot_json};
 use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
 use crate::model::Snapshot;
 use crate::report::{self, Format, Report};
 use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// Exit status: no deadlock found.
 pub const EXIT_OK: i32 = 0;
@@ -19,6 +21,9 @@ pub const EXIT_TROUBLE: i32 = 2;
 
 /// Runs one invocation and returns the exit status.
 pub fn run(config: Config) -> i32 {
+    if let Command::DemoTarget = config.command {
+        crate::demo::target::run();
+    }
     let kb = match load_rules(&config.rules) {
         Ok(kb) => kb,
         Err(e) => {
@@ -26,16 +31,103 @@ pub fn run(config: Config) -> i32 {
             return EXIT_TROUBLE;
         }
     };
-    match config.command {
-        Command::Rules => match list_rules(&kb, &mut std::io::stdout().lock()) {
-            Ok(()) => EXIT_OK,
-            Err(e) => write_error(&e),
+    let mut trouble = false;
+    let mut complain = |e: Error| {
+        eprintln!("hangscan: {e}");
+        trouble = true;
+    };
+    let (snapshots, out) = match config.command {
+        Command::Rules => {
+            return match list_rules(&kb, &mut std::io::stdout().lock()) {
+                Ok(()) => EXIT_OK,
+                Err(e) => write_error(&e),
+            }
+        }
+        Command::DemoTarget => unreachable!("handled above"),
+        Command::Parse {
+            files,
+            input_format,
+            out,
+        } => {
+            let mut snapshots = Vec::new();
+            for path in &files {
+                match read_input(path)
+                    .and_then(|(raw, origin)| parse_dump(&raw, &origin, input_format.as_deref()))
+                {
+                    Ok(s) => snapshots.push(s),
+                    Err(e) => complain(e),
+                }
+            }
+            (snapshots, out)
+        }
+        Command::Attach(a) => {
+            let mut snapshots = Vec::new();
+            for pid in expand_pids(&a) {
+                match capture(pid, &a) {
+                    Ok(s) => snapshots.push(s),
+                    Err(e) => complain(e),
+                }
+            }
+            (snapshots, a.out)
+        }
+        Command::Demo(a) => match demo(&a) {
+            Ok(s) => (vec![s], a.out),
+            Err(e) => {
+                complain(e);
+                (Vec::new(), a.out)
+            }
         },
-        Command::Parse(p) => parse(&p, &kb),
+    };
+    let status = report(&snapshots, &kb, &out);
+    if trouble {
+        EXIT_TROUBLE
+    } else {
+        status
     }
 }
 
-fn load_rules(paths: &[std::path::PathBuf]) -> Result<KnowledgeBase> {
+/// Analyses and renders; returns the exit status the findings call for.
+fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32 {
+    let analyses: Vec<Analysis> = snapshots.iter().map(|s| analyze(s, kb)).collect();
+    let reports: Vec<Report> = snapshots
+        .iter()
+        .zip(&analyses)
+        .map(|(snapshot, analysis)| Report { snapshot, analysis })
+        .collect();
+    if reports.is_empty() {
+        return EXIT_TROUBLE;
+    }
+    let color = match out.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            out.output.is_none()
+                && out.format == Format::Text
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let written: Result<()> = match &out.output {
+        Some(path) => std::fs::File::create(path)
+            .map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })
+            .and_then(|mut f| Ok(report::render(&reports, out.format, false, &mut f)?)),
+        None => report::render(&reports, out.format, color, &mut std::io::stdout().lock())
+            .map_err(Error::Write),
+    };
+    if let Err(e) = written {
+        return write_error(&e);
+    }
+    if analyses.iter().any(|a| a.verdict() != Verdict::NoDeadlock) {
+        EXIT_DEADLOCK
+    } else {
+        EXIT_OK
+    }
+}
+
+fn load_rules(paths: &[PathBuf]) -> Result<KnowledgeBase> {
     let mut extra = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
@@ -47,61 +139,7 @@ fn load_rules(paths: &[std::path::PathBuf]) -> Result<KnowledgeBase> {
     KnowledgeBase::load(&extra)
 }
 
-fn parse(p: &ParseConfig, kb: &KnowledgeBase) -> i32 {
-    let mut trouble = false;
-    let mut snapshots: Vec<Snapshot> = Vec::new();
-    for path in &p.files {
-        match read_input(path)
-            .and_then(|(raw, origin)| parse_dump(&raw, &origin, p.input_format.as_deref()))
-        {
-            Ok(s) => snapshots.push(s),
-            Err(e) => {
-                eprintln!("hangscan: {e}");
-                trouble = true;
-            }
-        }
-    }
-    let analyses: Vec<Analysis> = snapshots.iter().map(|s| analyze(s, kb)).collect();
-    let reports: Vec<Report> = snapshots
-        .iter()
-        .zip(&analyses)
-        .map(|(snapshot, analysis)| Report { snapshot, analysis })
-        .collect();
-    let color = match p.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => {
-            p.output.is_none()
-                && p.format == Format::Text
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
-    if !reports.is_empty() {
-        let written: Result<()> = match &p.output {
-            Some(path) => std::fs::File::create(path)
-                .map_err(|source| Error::Read {
-                    path: path.display().to_string(),
-                    source,
-                })
-                .and_then(|mut f| Ok(report::render(&reports, p.format, false, &mut f)?)),
-            None => report::render(&reports, p.format, color, &mut std::io::stdout().lock())
-                .map_err(Error::Write),
-        };
-        if let Err(e) = written {
-            return write_error(&e);
-        }
-    }
-    if trouble {
-        EXIT_TROUBLE
-    } else if analyses.iter().any(|a| a.verdict() != Verdict::NoDeadlock) {
-        EXIT_DEADLOCK
-    } else {
-        EXIT_OK
-    }
-}
-
-fn read_input(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
+fn read_input(path: &Path) -> Result<(Vec<u8>, String)> {
     let origin = path.display().to_string();
     let mut raw = Vec::new();
     let res = if origin == "-" {
@@ -114,6 +152,94 @@ fn read_input(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
         source,
     })?;
     Ok((raw, origin))
+}
+
+#[cfg(target_os = "linux")]
+fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
+    let opts = crate::capture::CaptureOptions {
+        stack_bytes: a.stack_bytes,
+        samples: a.samples,
+        interval: a.interval,
+    };
+    let image = crate::capture::capture(pid, &opts)?;
+    let frozen = image.frozen;
+    let mut snap = crate::stackwalk::to_snapshot(image, "attach", format!("pid {pid}"));
+    snap.diagnostics.push(crate::model::Diagnostic {
+        line: None,
+        message: format!(
+            "the process was stopped for {:.1} ms ({} threads)",
+            frozen.as_secs_f64() * 1000.0,
+            snap.threads.len()
+        ),
+    });
+    if let Some(path) = &a.save {
+        let path = if a.pids.len() > 1 || a.tree {
+            path.with_extension(format!("{pid}.json"))
+        } else {
+            path.clone()
+        };
+        std::fs::write(&path, snapshot_json::to_json(&snap)).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(snap)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn capture(pid: u32, _a: &AttachConfig) -> Result<Snapshot> {
+    Err(Error::Capture {
+        pid,
+        detail: "live capture needs Linux; record a gdb dump and use `hangscan parse`".into(),
+    })
+}
+
+/// The pids asked for, plus (with `--tree`) all their descendants.
+fn expand_pids(a: &AttachConfig) -> Vec<u32> {
+    let mut pids = a.pids.clone();
+    if a.tree {
+        let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // The field after the `(comm)` is the state, then the parent pid.
+                let ppid = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<u32>().ok());
+                if let Some(ppid) = ppid {
+                    children.entry(ppid).or_default().push(pid);
+                }
+            }
+        }
+        let mut i = 0;
+        while i < pids.len() {
+            let mut kids = children.get(&pids[i]).cloned().unwrap_or_default();
+            kids.sort_unstable();
+            for k in kids {
+                if !pids.contains(&k) {
+                    pids.push(k);
+                }
+            }
+            i += 1;
+        }
+    }
+    pids
+}
+
+fn demo(a: &AttachConfig) -> Result<Snapshot> {
+    let target = crate::demo::DemoTarget::start()?;
+    eprintln!(
+        "hangscan demo: started a server (pid {}) whose SIGTERM handler stops the server and joins its \
+         worker pool; SIGTERM was delivered to a worker. It ignores `kill` now. Attaching...",
+        target.pid
+    );
+    let snap = capture(target.pid, a);
+    drop(target);
+    snap
 }
 
 fn write_error(e: &Error) -> i32 {

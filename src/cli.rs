@@ -1,13 +1,14 @@
 //! Command-line arguments (clap) and their translation into a plain [`Config`]. The only file
 //! that knows about clap.
 
-use crate::config::{Color, Command, Config, ParseConfig};
+use crate::config::{AttachConfig, Color, Command, Config, OutputConfig};
 use crate::report::Format;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// hangscan tells you why a process is stuck: it reads thread dumps, builds the wait-for
-/// graph (who waits on what, held by whom) and reports the cycles.
+/// hangscan tells you why a process is stuck: it captures or reads every thread's stack,
+/// builds the wait-for graph (who waits on what, held by whom) and reports the cycles.
 #[derive(Parser, Debug)]
 #[command(name = "hangscan", version, about, long_about = None, after_help = EXIT_HELP)]
 pub struct Args {
@@ -15,12 +16,31 @@ pub struct Args {
     command: Cmd,
 }
 
-const EXIT_HELP: &str = "Exit status: 0 no deadlock found, 1 a deadlock or a stall (nothing can move) was found, 2 trouble (bad input, unreadable file).";
+const EXIT_HELP: &str = "Exit status: 0 no deadlock found, 1 a deadlock or a stall (nothing can move) was found, 2 trouble (bad input, no permission, process gone).";
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Capture running processes (no gdb needed): stops every thread for milliseconds,
+    /// copies registers and stack tops, resumes them, then unwinds, symbolizes and analyses.
+    #[command(after_help = ATTACH_HELP)]
+    Attach {
+        /// Process ids to capture.
+        #[arg(required = true, value_name = "PID")]
+        pids: Vec<u32>,
+        /// Also capture every descendant of each PID.
+        #[arg(long)]
+        tree: bool,
+        /// Save the captured snapshot as JSON; `hangscan parse FILE` re-analyses it identically.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        #[command(flatten)]
+        capture: CaptureArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Analyse recorded dumps: gdb `thread apply all bt` / `bt full` / `info threads` (and
-    /// rr), pasted as they are (mail quoting, log prefixes, pager prompts and all).
+    /// rr), pasted as they are (mail quoting, log prefixes, pager prompts and all), or a
+    /// snapshot saved by `attach --save`.
     #[command(after_help = PARSE_HELP)]
     Parse {
         /// Dump files to read; `-` reads standard input.
@@ -28,9 +48,17 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
-        /// Force the input format instead of sniffing it (see `hangscan parse --help`).
+        /// Force the input format instead of sniffing it (gdb, snapshot).
         #[arg(long, value_name = "NAME")]
         input_format: Option<String>,
+    },
+    /// Start a bundled server that hangs like the Nebula storage server did (a SIGTERM
+    /// handler joining the worker pool it runs on), attach to it, report, and end it.
+    Demo {
+        #[command(flatten)]
+        capture: CaptureArgs,
+        #[command(flatten)]
+        common: Common,
     },
     /// List the rules that give frames their meaning (built-in packs plus --rules files).
     Rules {
@@ -38,7 +66,19 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         rules: Vec<PathBuf>,
     },
+    /// The demo's hanging server (used by `hangscan demo`).
+    #[command(name = "__demo-target", hide = true)]
+    DemoTarget,
 }
+
+const ATTACH_HELP: &str = "\
+Examples:
+  hangscan attach 4242
+  hangscan attach --format json -o report.json 4242
+  hangscan attach --tree $(pgrep -o my-test-runner)
+
+Needs permission to ptrace the process: its owner or root, and kernel.yama.ptrace_scope
+allowing it. A process already traced by a debugger cannot be attached.";
 
 const PARSE_HELP: &str = "\
 Examples:
@@ -48,7 +88,21 @@ Examples:
   xclip -o | hangscan parse -
 
 For lock owners in C programs, also print each waited-on mutex (`p *mutex` in the
-pthread_mutex_lock frame): the `__owner` field proves who holds it.";
+pthread_mutex_lock frame; fixtures/gdb/owners.gdb does it for every thread): the `__owner`
+field proves who holds it.";
+
+#[derive(clap::Args, Debug)]
+struct CaptureArgs {
+    /// /proc samples taken before stopping the process (2 tells busy threads from stuck ones).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    samples: u32,
+    /// Milliseconds between the samples.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    interval: u64,
+    /// Bytes of each thread's stack copied while it is stopped (deeper frames are cut).
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    stack_bytes: usize,
+}
 
 #[derive(clap::Args, Debug)]
 struct Common {
@@ -80,6 +134,42 @@ enum ColorArg {
     Never,
 }
 
+impl Common {
+    fn output(&self) -> OutputConfig {
+        OutputConfig {
+            format: match self.format {
+                FormatArg::Text => Format::Text,
+                FormatArg::Json => Format::Json,
+                FormatArg::Dot => Format::Dot,
+            },
+            output: self.output.clone(),
+            color: match self.color {
+                ColorArg::Auto => Color::Auto,
+                ColorArg::Always => Color::Always,
+                ColorArg::Never => Color::Never,
+            },
+        }
+    }
+}
+
+fn attach_config(
+    pids: Vec<u32>,
+    tree: bool,
+    save: Option<PathBuf>,
+    c: &CaptureArgs,
+    common: &Common,
+) -> AttachConfig {
+    AttachConfig {
+        pids,
+        tree,
+        save,
+        samples: c.samples,
+        interval: Duration::from_millis(c.interval),
+        stack_bytes: c.stack_bytes,
+        out: common.output(),
+    }
+}
+
 impl Args {
     /// Turns parsed arguments into the plain configuration the app runs.
     pub fn into_config(self) -> Config {
@@ -89,26 +179,34 @@ impl Args {
                 common,
                 input_format,
             } => Config {
-                rules: common.rules,
-                command: Command::Parse(ParseConfig {
+                rules: common.rules.clone(),
+                command: Command::Parse {
                     files,
                     input_format,
-                    format: match common.format {
-                        FormatArg::Text => Format::Text,
-                        FormatArg::Json => Format::Json,
-                        FormatArg::Dot => Format::Dot,
-                    },
-                    output: common.output,
-                    color: match common.color {
-                        ColorArg::Auto => Color::Auto,
-                        ColorArg::Always => Color::Always,
-                        ColorArg::Never => Color::Never,
-                    },
-                }),
+                    out: common.output(),
+                },
+            },
+            Cmd::Attach {
+                pids,
+                tree,
+                save,
+                capture,
+                common,
+            } => Config {
+                rules: common.rules.clone(),
+                command: Command::Attach(attach_config(pids, tree, save, &capture, &common)),
+            },
+            Cmd::Demo { capture, common } => Config {
+                rules: common.rules.clone(),
+                command: Command::Demo(attach_config(Vec::new(), false, None, &capture, &common)),
             },
             Cmd::Rules { rules } => Config {
                 rules,
                 command: Command::Rules,
+            },
+            Cmd::DemoTarget => Config {
+                rules: Vec::new(),
+                command: Command::DemoTarget,
             },
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::report::Format;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A whole invocation.
 #[derive(Debug)]
@@ -16,18 +17,46 @@ pub struct Config {
 #[derive(Debug)]
 pub enum Command {
     /// Analyse dump files.
-    Parse(ParseConfig),
+    Parse {
+        /// Inputs (`-` is stdin).
+        files: Vec<PathBuf>,
+        /// A forced input format.
+        input_format: Option<String>,
+        /// Where the report goes.
+        out: OutputConfig,
+    },
+    /// Capture live processes.
+    Attach(AttachConfig),
+    /// Start the bundled hanging server and attach to it.
+    Demo(AttachConfig),
+    /// Run the demo's hanging server (internal).
+    DemoTarget,
     /// List the rules.
     Rules,
 }
 
-/// `hangscan parse`.
-#[derive(Debug)]
-pub struct ParseConfig {
-    /// Inputs (`-` is stdin).
-    pub files: Vec<PathBuf>,
-    /// A forced input format.
-    pub input_format: Option<String>,
+/// `hangscan attach` (and the demo, which attaches too).
+#[derive(Debug, Clone)]
+pub struct AttachConfig {
+    /// Processes to capture.
+    pub pids: Vec<u32>,
+    /// Add every descendant of each pid.
+    pub tree: bool,
+    /// Save each snapshot as JSON (re-read with `parse`).
+    pub save: Option<PathBuf>,
+    /// `/proc` samples before stopping.
+    pub samples: u32,
+    /// Time between samples.
+    pub interval: Duration,
+    /// Bytes of stack copied per thread.
+    pub stack_bytes: usize,
+    /// Where the report goes.
+    pub out: OutputConfig,
+}
+
+/// Output choices shared by every command that reports.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
     /// Output format.
     pub format: Format,
     /// Output file (stdout when `None`).

@@ -12,12 +12,17 @@
 
 pub mod analyze;
 pub mod app;
+#[cfg(target_os = "linux")]
+pub mod capture;
 pub mod cli;
 pub mod config;
+#[cfg(target_os = "linux")]
+pub mod demo;
 pub mod dump;
 pub mod error;
 pub mod knowledge;
 pub mod model;
 pub mod report;
+pub mod stackwalk;
 pub mod symbolize;
 pub mod unwind;

@@ -1,0 +1,222 @@
+//! Live capture (Linux only; the only home of ptrace and `unsafe`-adjacent system calls).
+//!
+//! Order matters for the target: sample `/proc` twice (no stop), then stop every thread, copy
+//! registers, the top of each stack, the vdso and the memory around each futex word, and detach
+//! at once. The slow work (unwinding, symbolizing, analysis) happens after the target runs again.
+//! The result, a [`ProcessImage`], is what a core file also gives: registers, memory, mappings.
+
+mod memory;
+mod procinfo;
+mod ptrace;
+mod syscalls;
+
+use crate::error::{Error, Result};
+use crate::model::{Evidence, KernelInfo};
+use crate::stackwalk::{ImageThread, ProcessImage};
+use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How to capture.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Bytes of stack copied per thread, from the stack pointer up.
+    pub stack_bytes: usize,
+    /// `/proc` samples taken before stopping (2 tells busy threads from stuck ones).
+    pub samples: u32,
+    /// Time between the samples.
+    pub interval: Duration,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            stack_bytes: 64 * 1024,
+            samples: 2,
+            interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Bytes read around each futex word: the word itself and the lock fields after it.
+const FUTEX_CONTEXT_BYTES: usize = 32;
+/// The x86-64 red zone below the stack pointer, which leaf functions may use.
+const RED_ZONE: u64 = 128;
+
+/// Captures process `pid`. The target is stopped only between "stop" and "detach" below.
+pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
+    let ipid = i32::try_from(pid).map_err(|_| Error::NoProcess { pid })?;
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(Error::NoProcess { pid });
+    }
+    let first = procinfo::sample(ipid);
+    let last = if opts.samples >= 2 {
+        std::thread::sleep(opts.interval);
+        procinfo::sample(ipid)
+    } else {
+        first.clone()
+    };
+    // Mappings and the vdso do not need the threads stopped: read them first.
+    let maps = read_maps(ipid);
+    let vdso = maps
+        .iter()
+        .find(|m| m.name == "[vdso]")
+        .map(|m| MemoryRegion {
+            start: m.start,
+            bytes: memory::read(ipid, m.start, (m.end - m.start) as usize),
+        });
+    let started = Instant::now();
+    let seized = ptrace::Seized::stop_all(ipid).map_err(|e| match e {
+        _ if exited(ipid) => Error::ProcessGone { pid },
+        ptrace::SeizeError::Gone => Error::ProcessGone { pid },
+        ptrace::SeizeError::Permission(errno) => Error::Permission {
+            pid,
+            detail: errno.desc().to_string(),
+        },
+        ptrace::SeizeError::Other(errno) => Error::Capture {
+            pid,
+            detail: errno.desc().to_string(),
+        },
+    })?;
+    let stack_map = |sp: u64| {
+        maps.iter()
+            .find(|m| m.start <= sp && sp < m.end)
+            .map(|m| m.end)
+    };
+    let mut threads = Vec::new();
+    let mut evidence = Vec::new();
+    for tid in seized.tids() {
+        let p = nix::unistd::Pid::from_raw(tid);
+        let regs = nix::sys::ptrace::getregs(p).ok();
+        let (regs, orig_rax) = match regs {
+            Some(r) => (Some(to_regs(&r)), r.orig_rax),
+            None => (None, u64::MAX),
+        };
+        let stack = regs.as_ref().map(|r| {
+            let start = r.rsp.saturating_sub(RED_ZONE);
+            let end = stack_map(r.rsp)
+                .unwrap_or(u64::MAX)
+                .min(start.saturating_add(opts.stack_bytes as u64));
+            MemoryRegion {
+                start,
+                bytes: memory::read(ipid, start, end.saturating_sub(start) as usize),
+            }
+        });
+        let syscall = regs
+            .as_ref()
+            .and_then(|r| syscalls::blocked_in(r, orig_rax));
+        let futex = syscall.as_ref().and_then(syscalls::futex_wait);
+        if let Some(f) = futex {
+            let bytes = memory::read(ipid, f.address, FUTEX_CONTEXT_BYTES);
+            if !bytes.is_empty() {
+                evidence.push(Evidence::Memory {
+                    address: f.address,
+                    bytes,
+                });
+            }
+        }
+        let sample = last.get(&tid).cloned().unwrap_or_default();
+        let before = first.get(&tid);
+        threads.push(ImageThread {
+            tid: tid as u64,
+            name: sample.name.clone(),
+            state: sample.state,
+            regs,
+            stack,
+            kernel: KernelInfo {
+                wchan: sample.wchan.clone(),
+                syscall,
+                futex,
+                cpu_ticks_delta: before.map(|b| sample.cpu_ticks.saturating_sub(b.cpu_ticks)),
+                switches_delta: before.map(|b| sample.switches.saturating_sub(b.switches)),
+            },
+        });
+    }
+    let vanished = seized.vanished.iter().map(|&t| t as u64).collect();
+    seized.detach();
+    let frozen = started.elapsed();
+    Ok(ProcessImage {
+        pid: Some(pid),
+        threads,
+        space: AddressSpace {
+            objects: maps,
+            vdso,
+        },
+        evidence,
+        frozen,
+        vanished,
+    })
+}
+
+/// True when the process is gone or a zombie (it exited; only its parent has not reaped it).
+fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X')),
+        Err(_) => true,
+    }
+}
+
+fn to_regs(r: &libc::user_regs_struct) -> Regs {
+    Regs {
+        rax: r.rax,
+        rbx: r.rbx,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        rbp: r.rbp,
+        rsp: r.rsp,
+        r8: r.r8,
+        r9: r.r9,
+        r10: r.r10,
+        r11: r.r11,
+        r12: r.r12,
+        r13: r.r13,
+        r14: r.r14,
+        r15: r.r15,
+        rip: r.rip,
+    }
+}
+
+/// The process's mappings. Files are opened through `/proc/PID/map_files` (the very inode
+/// mapped, which the target cannot redirect) with `/proc/PID/root/PATH` as the fallback, so
+/// processes in containers work and a target cannot point hangscan at a host file.
+fn read_maps(pid: i32) -> Vec<MappedObject> {
+    let Ok(process) = procfs::process::Process::new(pid) else {
+        return Vec::new();
+    };
+    let Ok(maps) = process.maps() else {
+        return Vec::new();
+    };
+    maps.into_iter()
+        .map(|m| {
+            let (start, end) = m.address;
+            let (name, path) = match &m.pathname {
+                procfs::process::MMapPath::Path(p) => {
+                    let by_inode =
+                        PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
+                    let path = if by_inode.exists() {
+                        by_inode
+                    } else {
+                        PathBuf::from(format!("/proc/{pid}/root"))
+                            .join(p.strip_prefix("/").unwrap_or(p))
+                    };
+                    (p.to_string_lossy().into_owned(), Some(path))
+                }
+                procfs::process::MMapPath::Vdso => ("[vdso]".to_string(), None),
+                other => (format!("{other:?}"), None),
+            };
+            MappedObject {
+                start,
+                end,
+                offset: m.offset,
+                name,
+                path,
+                executable: m.perms.contains(procfs::process::MMPermissions::EXECUTE),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,137 @@
+//! Stopping every thread of a process without harming it: `PTRACE_SEIZE` + `PTRACE_INTERRUPT`
+//! (never `PTRACE_ATTACH`, which sends a SIGSTOP the target could observe), repeated until the
+//! thread set is stable, and `PTRACE_DETACH` of every thread when the guard is dropped, also
+//! on errors and panics. A signal the kernel was delivering when a thread stopped is handed
+//! back on detach, so none is lost. If hangscan itself is killed, the kernel detaches for it.
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+
+/// Why a thread could not be stopped.
+#[derive(Debug)]
+pub enum SeizeError {
+    /// The process does not exist (or exited).
+    Gone,
+    /// Not allowed to trace it.
+    Permission(Errno),
+    /// Anything else the kernel said.
+    Other(Errno),
+}
+
+/// Every thread of a process, stopped. Dropping it resumes them all.
+pub struct Seized {
+    /// Stopped threads and the signal to hand back on detach (a signal-delivery stop).
+    stopped: BTreeMap<i32, Option<Signal>>,
+    /// Threads that exited while we were stopping the others.
+    pub vanished: Vec<i32>,
+}
+
+impl Seized {
+    /// Stops every thread of `pid`, re-reading the thread list until no new thread appears.
+    pub fn stop_all(pid: i32) -> Result<Self, SeizeError> {
+        let mut s = Seized {
+            stopped: BTreeMap::new(),
+            vanished: Vec::new(),
+        };
+        for _round in 0..100 {
+            let tids = list_tasks(pid).ok_or(SeizeError::Gone)?;
+            let new: Vec<i32> = tids
+                .into_iter()
+                .filter(|t| !s.stopped.contains_key(t) && !s.vanished.contains(t))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for tid in new {
+                match s.stop_one(tid) {
+                    Ok(()) => {}
+                    Err(SeizeError::Gone) => s.vanished.push(tid),
+                    Err(e) if s.stopped.is_empty() && tid == pid => return Err(e),
+                    Err(SeizeError::Permission(e)) => return Err(SeizeError::Permission(e)),
+                    Err(_) => s.vanished.push(tid),
+                }
+            }
+        }
+        if s.stopped.is_empty() {
+            return Err(SeizeError::Gone);
+        }
+        Ok(s)
+    }
+
+    fn stop_one(&mut self, tid: i32) -> Result<(), SeizeError> {
+        let p = Pid::from_raw(tid);
+        ptrace::seize(p, ptrace::Options::empty()).map_err(classify)?;
+        // From here the guard owns the thread: it is detached on drop whatever happens next.
+        self.stopped.insert(tid, None);
+        if let Err(e) = ptrace::interrupt(p) {
+            self.stopped.remove(&tid);
+            return Err(classify(e));
+        }
+        loop {
+            match waitpid(p, Some(WaitPidFlag::__WALL)) {
+                // PTRACE_EVENT_STOP: the interrupt (or a group stop) took effect.
+                Ok(WaitStatus::PtraceEvent(..)) => return Ok(()),
+                // The thread was delivering a signal: it is stopped now; give it back later.
+                Ok(WaitStatus::Stopped(_, sig)) => {
+                    self.stopped.insert(tid, Some(sig));
+                    return Ok(());
+                }
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                    self.stopped.remove(&tid);
+                    return Err(SeizeError::Gone);
+                }
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    self.stopped.remove(&tid);
+                    return Err(classify(e));
+                }
+            }
+        }
+    }
+
+    /// The stopped threads, in tid order.
+    pub fn tids(&self) -> Vec<i32> {
+        self.stopped.keys().copied().collect()
+    }
+
+    /// Resumes every thread now.
+    pub fn detach(mut self) {
+        self.detach_all();
+    }
+
+    fn detach_all(&mut self) {
+        for (tid, sig) in std::mem::take(&mut self.stopped) {
+            // ESRCH: it exited meanwhile; nothing to resume.
+            let _ = ptrace::detach(Pid::from_raw(tid), sig);
+        }
+    }
+}
+
+impl Drop for Seized {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+fn classify(e: Errno) -> SeizeError {
+    match e {
+        Errno::ESRCH => SeizeError::Gone,
+        Errno::EPERM | Errno::EACCES => SeizeError::Permission(e),
+        other => SeizeError::Other(other),
+    }
+}
+
+/// The thread ids of `pid` (`/proc/PID/task`), or `None` when the process is gone.
+pub fn list_tasks(pid: i32) -> Option<Vec<i32>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut tids: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    Some(tids)
+}

@@ -1,0 +1,100 @@
+//! What a stopped thread's registers say about the system call it was blocked in (x86_64):
+//! a thread interrupted inside a blocking call shows the call in `orig_rax` and a restart code
+//! in `rax`. Names for the calls that matter to hangs; futex arguments decoded.
+
+use crate::model::{FutexWait, Syscall};
+use crate::unwind::Regs;
+
+/// The blocking call a thread was in when it stopped, decoded from its registers.
+pub fn blocked_in(regs: &Regs, orig_rax: u64) -> Option<Syscall> {
+    let ret = regs.rax as i64;
+    // -EINTR, -ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND, -ERESTART_RESTARTBLOCK
+    let interrupted = matches!(ret, -4 | -512 | -513 | -514 | -516);
+    if orig_rax as i64 == -1 || !interrupted {
+        return None;
+    }
+    Some(Syscall {
+        number: orig_rax,
+        name: name(orig_rax).map(str::to_string),
+        args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
+    })
+}
+
+/// The futex wait a system call is, if it is one.
+pub fn futex_wait(call: &Syscall) -> Option<FutexWait> {
+    const FUTEX: u64 = 202;
+    const FUTEX_CMD_MASK: u64 = 0x7f & !0x80 & !0x100;
+    if call.number != FUTEX {
+        return None;
+    }
+    // FUTEX_WAIT (0), FUTEX_LOCK_PI (6), FUTEX_WAIT_BITSET (9), FUTEX_LOCK_PI2 (13)
+    let op = call.args[1] & FUTEX_CMD_MASK;
+    matches!(op, 0 | 6 | 9 | 13).then(|| FutexWait {
+        address: call.args[0],
+        op: op as u32,
+        value: call.args[2] as u32,
+    })
+}
+
+fn name(nr: u64) -> Option<&'static str> {
+    Some(match nr {
+        0 => "read",
+        1 => "write",
+        7 => "poll",
+        17 => "pread64",
+        19 => "readv",
+        23 => "select",
+        34 => "pause",
+        35 => "nanosleep",
+        42 => "connect",
+        43 => "accept",
+        45 => "recvfrom",
+        47 => "recvmsg",
+        61 => "wait4",
+        73 => "flock",
+        74 => "fsync",
+        128 => "rt_sigtimedwait",
+        130 => "rt_sigsuspend",
+        202 => "futex",
+        208 => "io_getevents",
+        230 => "clock_nanosleep",
+        232 => "epoll_wait",
+        247 => "waitid",
+        270 => "pselect6",
+        271 => "ppoll",
+        281 => "epoll_pwait",
+        288 => "accept4",
+        299 => "recvmmsg",
+        426 => "io_uring_enter",
+        441 => "epoll_pwait2",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_futex_wait_interrupted_by_the_stop() {
+        let regs = Regs {
+            rax: (-512i64) as u64,
+            rdi: 0x5000,
+            rsi: 0x80,
+            rdx: 2,
+            ..Regs::default()
+        };
+        let call = blocked_in(&regs, 202).unwrap();
+        assert_eq!(call.name.as_deref(), Some("futex"));
+        let f = futex_wait(&call).unwrap();
+        assert_eq!((f.address, f.op, f.value), (0x5000, 0, 2));
+        assert!(
+            blocked_in(&Regs { rax: 0, ..regs }, 202).is_none(),
+            "a finished call"
+        );
+        assert!(
+            blocked_in(&regs, u64::MAX).is_none(),
+            "not in a system call"
+        );
+    }
+}
