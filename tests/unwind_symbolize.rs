@@ -257,8 +257,18 @@ fn check_against_gdb(program: &str, build: Build) -> Vec<Ours> {
         return vec![];
     }
     let process = HungProcess::start_as(program, build);
-    let ours = unwind_all(process.pid);
-    let gdb = gdb_threads(process.pid);
+    check_process(
+        process.pid,
+        program,
+        build != Build::Stripped,
+        &format!("{build:?}"),
+    )
+}
+
+/// [`check_against_gdb`] on a running process of `program`; names are compared when `named`.
+fn check_process(pid: u32, program: &str, named: bool, label: &str) -> Vec<Ours> {
+    let ours = unwind_all(pid);
+    let gdb = gdb_threads(pid);
     let source = source_of(program);
     assert_eq!(ours.len(), gdb.len(), "thread count");
     for thread in &gdb {
@@ -267,7 +277,7 @@ fn check_against_gdb(program: &str, build: Build) -> Vec<Ours> {
             .find(|o| Some(o.tid) == thread.tid)
             .unwrap_or_else(|| panic!("gdb's thread {:?} was not captured", thread.tid));
         let context = format!(
-            "{program} ({build:?}) thread {}: stopped because {:?}\nours:\n{}",
+            "{program} ({label}) thread {}: stopped because {:?}\nours:\n{}",
             mine.tid,
             mine.reason,
             render(&mine.frames)
@@ -293,7 +303,7 @@ fn check_against_gdb(program: &str, build: Build) -> Vec<Ours> {
                 && tail_calls <= 2,
             "{context}\nreturn addresses differ from gdb's: {gdb_pcs:x?}"
         );
-        if build != Build::Stripped {
+        if named {
             assert_eq!(
                 own_frames(&mine.frames, &source),
                 own_frames(&thread.frames, &source),
@@ -301,7 +311,7 @@ fn check_against_gdb(program: &str, build: Build) -> Vec<Ours> {
             );
         }
         assert_eq!(mine.reason, None, "{context}");
-        if mine.tid == u64::from(process.pid) {
+        if mine.tid == u64::from(pid) {
             continue; // the main thread ends in __libc_start_main and _start
         }
         let names = function_names(&mine.frames);
@@ -441,6 +451,102 @@ fn timing_1000_threads() {
     let (unwinder, symbolizer) = (Unwinder::new(), Symbolizer::new());
     run("cold", &unwinder, &symbolizer);
     run("warm", &unwinder, &symbolizer);
+}
+
+/// A program started from any path (not through `HungProcess`), killed when dropped.
+struct Started(std::process::Child);
+
+impl Started {
+    /// Starts `exe ARGS`, waits (20 s at most) for its `READY` line, then (5 s at most) until
+    /// its main thread sleeps.
+    fn start(exe: &Path, args: &[&str]) -> Started {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        use std::time::Duration;
+        let mut child = Started(
+            Command::new(exe)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display())),
+        );
+        let out = BufReader::new(child.0.stdout.take().expect("piped stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if line.starts_with("READY") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{} did not print READY", exe.display()));
+        let stat = format!("/proc/{}/stat", child.pid());
+        for _ in 0..1000 {
+            let text = std::fs::read_to_string(&stat).unwrap_or_default();
+            if text
+                .rsplit(')')
+                .next()
+                .is_some_and(|t| t.trim_start().starts_with('S'))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A stripped program whose DWARF and symbols are in a separate file named by
+/// `.gnu_debuglink`, in the `.debug/` directory beside it.
+#[test]
+fn debuglink_restores_names() {
+    use std::process::Command;
+    if !support::gdb_available() {
+        eprintln!("gdb not installed: skipping");
+        return;
+    }
+    let built = support::build_fixture("c_abba");
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("debuglink-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".debug")).expect("scratch directory");
+    let exe = dir.join("c_abba");
+    std::fs::copy(&built, &exe).expect("copy the fixture");
+    let debug = dir.join(".debug").join("c_abba.debug");
+    let link = format!("--add-gnu-debuglink={}", debug.display());
+    let (exe_s, debug_s) = (exe.to_str().unwrap(), debug.to_str().unwrap());
+    for args in [
+        vec!["--only-keep-debug", exe_s, debug_s],
+        vec!["--strip-all", exe_s],
+        vec![link.as_str(), exe_s],
+    ] {
+        let status = Command::new("objcopy")
+            .args(&args)
+            .status()
+            .expect("run objcopy");
+        assert!(status.success(), "objcopy {args:?}");
+    }
+    let process = Started::start(&exe, &[]);
+    let ours = check_process(process.pid(), "c_abba", true, "debuglink");
+    drop(process);
+    let _ = std::fs::remove_dir_all(&dir);
+    let names: Vec<&str> = ours
+        .iter()
+        .flat_map(|o| function_names(&o.frames))
+        .collect();
+    assert!(names.contains(&"place_order"), "{names:?}");
 }
 
 /// The vdso's CFI and symbols come from its copied bytes: a thread just entering
