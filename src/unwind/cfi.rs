@@ -5,18 +5,18 @@
 
 use super::elf::ElfFile;
 use super::memory::{read_u64, Memory};
-use super::x86_64::{RegState, RA, RA_CFA_OFFSET, RSP};
+use super::x86_64::{self, Endian, RegState, ADDRESS_SIZE, RA, RA_CFA_OFFSET, RSP};
 use gimli::{
     BaseAddresses, CfaRule, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, Encoding, EndianSlice,
-    EvaluationResult, Expression, FrameDescriptionEntry, LittleEndian, Location, RegisterRule,
-    UnwindContext, UnwindSection, UnwindTableRow, Value,
+    EvaluationResult, Expression, FrameDescriptionEntry, Location, RegisterRule, UnwindContext,
+    UnwindSection, UnwindTableRow, Value,
 };
 use object::{Object, ObjectSection};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-type R<'a> = EndianSlice<'a, LittleEndian>;
+type R<'a> = EndianSlice<'a, Endian>;
 
 /// Bounds for hostile DWARF expressions: operations per expression, and pauses for memory or
 /// register values.
@@ -136,8 +136,8 @@ impl Cfi {
         ctx: &mut UnwindContext<usize>,
     ) -> Step {
         if let Some(eh) = &self.eh_frame {
-            let mut section = EhFrame::new(eh.bytes(data), LittleEndian);
-            section.set_address_size(8);
+            let mut section = EhFrame::new(eh.bytes(data), Endian::default());
+            section.set_address_size(ADDRESS_SIZE);
             let fde = self.eh_frame_fde(data, &section, svma);
             if let Some(step) =
                 fde.map(|f| self.evaluate(&section, &self.bases, f, svma, regs, mem, ctx))
@@ -148,8 +148,8 @@ impl Cfi {
             }
         }
         if let Some(debug) = &self.debug_frame {
-            let mut section = DebugFrame::new(debug.bytes(data), LittleEndian);
-            section.set_address_size(8);
+            let mut section = DebugFrame::new(debug.bytes(data), Endian::default());
+            section.set_address_size(ADDRESS_SIZE);
             let bases = BaseAddresses::default();
             let index = self
                 .debug_index
@@ -170,8 +170,8 @@ impl Cfi {
         svma: u64,
     ) -> Option<FrameDescriptionEntry<R<'a>>> {
         let hdr = self.eh_frame_hdr.as_ref().and_then(|h| {
-            EhFrameHdr::new(h.bytes(data), LittleEndian)
-                .parse(&self.bases, 8)
+            EhFrameHdr::new(h.bytes(data), Endian::default())
+                .parse(&self.bases, ADDRESS_SIZE)
                 .ok()
         });
         if let Some(table) = hdr.as_ref().and_then(|h| h.table()) {
@@ -355,7 +355,7 @@ fn evaluate(
                         "CFI expression reads unreadable memory at {address:#x}"
                     ));
                 }
-                eval.resume_with_memory(Value::Generic(u64::from_le_bytes(buf)))
+                eval.resume_with_memory(Value::Generic(x86_64::word(buf)))
                     .map_err(fail)?
             }
             EvaluationResult::RequiresRegister { register, .. } => {

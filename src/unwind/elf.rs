@@ -64,10 +64,11 @@ impl ElfFile {
 
     fn new(data: Bytes) -> Result<ElfFile, String> {
         let parsed = object::File::parse(&*data).map_err(|e| format!("not an ELF object: {e}"))?;
-        if parsed.architecture() != object::Architecture::X86_64 {
+        if parsed.architecture() != super::x86_64::ARCHITECTURE {
             return Err(format!(
-                "the object is for {:?}; only x86_64 is supported",
-                parsed.architecture()
+                "the object is for {:?}; only {:?} is supported",
+                parsed.architecture(),
+                super::x86_64::ARCHITECTURE
             ));
         }
         let segments = parsed

@@ -1,9 +1,22 @@
-//! Everything x86_64 about unwinding, in one place: DWARF register numbers, the return-address
-//! convention, the sigreturn trampoline and the kernel's signal frame, and the frame-pointer
-//! rule. The rest of `unwind` is architecture-neutral.
+//! Everything x86_64 about unwinding, in one place: the object architecture, byte order and
+//! address size, DWARF register numbers, the return-address convention, the sigreturn
+//! trampoline and the kernel's signal frame, and the frame-pointer rule. The rest of `unwind` is
+//! architecture-neutral.
 
 use super::memory::{read_u64, Memory};
 use super::Regs;
+
+/// The objects this unwinder reads.
+pub(super) const ARCHITECTURE: object::Architecture = object::Architecture::X86_64;
+/// Byte order of the target's memory and CFI.
+pub(super) type Endian = gimli::LittleEndian;
+/// Bytes in an address.
+pub(super) const ADDRESS_SIZE: u8 = 8;
+
+/// A little-endian word from up to 8 bytes.
+pub(super) fn word(bytes: [u8; 8]) -> u64 {
+    u64::from_le_bytes(bytes)
+}
 
 /// DWARF register numbers (System V x86_64 psABI, figure 3.36).
 pub(super) const RBP: u16 = 6;
