@@ -113,9 +113,17 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
                 path: path.display().to_string(),
                 source,
             })
-            .and_then(|mut f| Ok(report::render(&reports, out.format, false, &mut f)?)),
-        None => report::render(&reports, out.format, color, &mut std::io::stdout().lock())
-            .map_err(Error::Write),
+            .and_then(|f| {
+                let mut w = std::io::BufWriter::new(f);
+                report::render(&reports, out.format, false, &mut w)?;
+                Ok(w.flush()?)
+            }),
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            report::render(&reports, out.format, color, &mut w)
+                .and_then(|()| w.flush())
+                .map_err(Error::Write)
+        }
     };
     if let Err(e) = written {
         return write_error(&e);
@@ -162,16 +170,7 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
         interval: a.interval,
     };
     let image = crate::capture::capture(pid, &opts)?;
-    let frozen = image.frozen;
-    let mut snap = crate::stackwalk::to_snapshot(image, "attach", format!("pid {pid}"));
-    snap.diagnostics.push(crate::model::Diagnostic {
-        line: None,
-        message: format!(
-            "the process was stopped for {:.1} ms ({} threads)",
-            frozen.as_secs_f64() * 1000.0,
-            snap.threads.len()
-        ),
-    });
+    let snap = crate::stackwalk::to_snapshot(image, "attach", format!("pid {pid}"));
     if let Some(path) = &a.save {
         let path = if a.pids.len() > 1 || a.tree {
             path.with_extension(format!("{pid}.json"))

@@ -4,9 +4,9 @@
 
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::symbolize::Symbolizer;
-use crate::unwind::{AddressSpace, MemoryRegion, RawFrame, Regions, Regs, Unwinder};
+use crate::unwind::{AddressSpace, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
 use rayon::prelude::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Frames walked per thread at most.
 pub const MAX_FRAMES: usize = 512;
@@ -41,12 +41,15 @@ pub struct ProcessImage {
     pub evidence: Vec<Evidence>,
     /// How long the target was stopped (live capture).
     pub frozen: Duration,
+    /// How long the capture took in all (sampling `/proc` included).
+    pub captured_in: Duration,
     /// Threads that exited while the others were being stopped.
     pub vanished: Vec<u64>,
 }
 
 /// Unwinds and symbolizes every thread.
 pub fn to_snapshot(image: ProcessImage, producer: &str, origin: String) -> Snapshot {
+    let t0 = Instant::now();
     let unwinder = Unwinder::new();
     let symbolizer = Symbolizer::new();
     let space = &image.space;
@@ -55,8 +58,10 @@ pub fn to_snapshot(image: ProcessImage, producer: &str, origin: String) -> Snaps
         .par_iter()
         .map(|t| walk(t, space, &unwinder))
         .collect();
+    let unwound_in = t0.elapsed();
     let stacks: Vec<Vec<RawFrame>> = walked.iter().map(|(f, _)| f.clone()).collect();
     let symbolized = symbolizer.symbolize_many(space, &stacks);
+    let symbolized_in = t0.elapsed() - unwound_in;
     let threads: Vec<Thread> = image
         .threads
         .iter()
@@ -72,7 +77,19 @@ pub fn to_snapshot(image: ProcessImage, producer: &str, origin: String) -> Snaps
             ..Thread::default()
         })
         .collect();
-    let mut diagnostics = Vec::new();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut diagnostics = vec![crate::model::Diagnostic {
+        line: None,
+        message: format!(
+            "the process was stopped for {:.1} ms ({} threads); capture {:.0} ms, unwinding {:.0} ms, \
+             symbols {:.0} ms",
+            ms(image.frozen),
+            image.threads.len(),
+            ms(image.captured_in),
+            ms(unwound_in),
+            ms(symbolized_in)
+        ),
+    }];
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,
@@ -90,6 +107,21 @@ pub fn to_snapshot(image: ProcessImage, producer: &str, origin: String) -> Snaps
     }
 }
 
+/// A thread's copied stack and the process's vdso, borrowed (no copy per thread).
+struct ThreadMemory<'a> {
+    stack: Option<&'a MemoryRegion>,
+    vdso: Option<&'a MemoryRegion>,
+}
+
+impl Memory for ThreadMemory<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        [self.stack, self.vdso]
+            .into_iter()
+            .flatten()
+            .any(|r| r.read(addr, buf))
+    }
+}
+
 /// Unwinds one thread over its copied stack (and the vdso).
 fn walk(
     t: &ImageThread,
@@ -99,12 +131,9 @@ fn walk(
     let Some(regs) = &t.regs else {
         return (Vec::new(), Some("registers could not be read".to_string()));
     };
-    let mut regions = Vec::new();
-    if let Some(s) = &t.stack {
-        regions.push(s.clone());
-    }
-    if let Some(v) = &space.vdso {
-        regions.push(v.clone());
-    }
-    unwinder.unwind(regs, &Regions(regions), space, MAX_FRAMES)
+    let mem = ThreadMemory {
+        stack: t.stack.as_ref(),
+        vdso: space.vdso.as_ref(),
+    };
+    unwinder.unwind(regs, &mem, space, MAX_FRAMES)
 }

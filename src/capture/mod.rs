@@ -49,10 +49,12 @@ pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(Error::NoProcess { pid });
     }
-    let first = procinfo::sample(ipid);
-    let last = if opts.samples >= 2 {
+    let began = Instant::now();
+    let twice = opts.samples >= 2;
+    let first = procinfo::sample(ipid, twice);
+    let last = if twice {
         std::thread::sleep(opts.interval);
-        procinfo::sample(ipid)
+        procinfo::sample(ipid, true)
     } else {
         first.clone()
     };
@@ -116,7 +118,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
             }
         }
         let sample = last.get(&tid).cloned().unwrap_or_default();
-        let before = first.get(&tid);
+        let before = first.get(&tid).filter(|_| twice);
         threads.push(ImageThread {
             tid: tid as u64,
             name: sample.name.clone(),
@@ -144,6 +146,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
         },
         evidence,
         frozen,
+        captured_in: began.elapsed(),
         vanished,
     })
 }

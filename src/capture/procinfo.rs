@@ -20,8 +20,9 @@ pub struct Sample {
     pub wchan: Option<String>,
 }
 
-/// Reads every thread of `pid`; threads that vanish meanwhile are left out.
-pub fn sample(pid: i32) -> HashMap<i32, Sample> {
+/// Reads every thread of `pid`; threads that vanish meanwhile are left out. `switches` reads
+/// each thread's `status` too (only worth it when two samples are compared).
+pub fn sample(pid: i32, switches: bool) -> HashMap<i32, Sample> {
     let mut out = HashMap::new();
     let Ok(process) = procfs::process::Process::new(pid) else {
         return out;
@@ -31,12 +32,16 @@ pub fn sample(pid: i32) -> HashMap<i32, Sample> {
     };
     for task in tasks.flatten() {
         let Ok(stat) = task.stat() else { continue };
-        let switches = task
-            .status()
-            .map(|s| {
-                s.voluntary_ctxt_switches.unwrap_or(0) + s.nonvoluntary_ctxt_switches.unwrap_or(0)
-            })
-            .unwrap_or(0);
+        let switches = if switches {
+            task.status()
+                .map(|s| {
+                    s.voluntary_ctxt_switches.unwrap_or(0)
+                        + s.nonvoluntary_ctxt_switches.unwrap_or(0)
+                })
+                .unwrap_or(0)
+        } else {
+            0
+        };
         let wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{}/wchan", task.tid))
             .ok()
             .map(|w| w.trim().to_string())

@@ -46,13 +46,24 @@ impl Seized {
             if new.is_empty() {
                 break;
             }
+            // Seize and interrupt the whole batch first, then collect the stops: the threads
+            // stop in parallel instead of one scheduling round-trip at a time.
+            let mut pending = Vec::with_capacity(new.len());
             for tid in new {
-                match s.stop_one(tid) {
-                    Ok(()) => {}
+                match s.seize_one(tid) {
+                    Ok(()) => pending.push(tid),
                     Err(SeizeError::Gone) => s.vanished.push(tid),
                     Err(e) if s.stopped.is_empty() && tid == pid => return Err(e),
                     Err(SeizeError::Permission(e)) => return Err(SeizeError::Permission(e)),
                     Err(_) => s.vanished.push(tid),
+                }
+            }
+            for tid in pending {
+                if let Err(e) = s.wait_stop(tid) {
+                    match e {
+                        SeizeError::Permission(e) => return Err(SeizeError::Permission(e)),
+                        _ => s.vanished.push(tid),
+                    }
                 }
             }
         }
@@ -62,15 +73,23 @@ impl Seized {
         Ok(s)
     }
 
-    fn stop_one(&mut self, tid: i32) -> Result<(), SeizeError> {
+    /// `PTRACE_SEIZE` then `PTRACE_INTERRUPT`: the thread will stop soon.
+    fn seize_one(&mut self, tid: i32) -> Result<(), SeizeError> {
         let p = Pid::from_raw(tid);
         ptrace::seize(p, ptrace::Options::empty()).map_err(classify)?;
         // From here the guard owns the thread: it is detached on drop whatever happens next.
         self.stopped.insert(tid, None);
         if let Err(e) = ptrace::interrupt(p) {
             self.stopped.remove(&tid);
+            let _ = ptrace::detach(p, None);
             return Err(classify(e));
         }
+        Ok(())
+    }
+
+    /// Waits until a seized thread has stopped.
+    fn wait_stop(&mut self, tid: i32) -> Result<(), SeizeError> {
+        let p = Pid::from_raw(tid);
         loop {
             match waitpid(p, Some(WaitPidFlag::__WALL)) {
                 // PTRACE_EVENT_STOP: the interrupt (or a group stop) took effect.
@@ -84,8 +103,7 @@ impl Seized {
                     self.stopped.remove(&tid);
                     return Err(SeizeError::Gone);
                 }
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
+                Ok(_) | Err(Errno::EINTR) => continue,
                 Err(e) => {
                     self.stopped.remove(&tid);
                     return Err(classify(e));
