@@ -106,7 +106,15 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         return out;
     }
     let flags: Vec<&str> = match (build, compiler) {
-        (Build::NoFramePointer, "rustc") => vec!["-g", "-C", "opt-level=2", "-C", "force-frame-pointers=no", "--edition", "2021"],
+        (Build::NoFramePointer, "rustc") => vec![
+            "-g",
+            "-C",
+            "opt-level=2",
+            "-C",
+            "force-frame-pointers=no",
+            "--edition",
+            "2021",
+        ],
         (Build::NoFramePointer, _) => flags
             .iter()
             .map(|f| if *f == "-O0" { "-O2" } else { f })
@@ -137,7 +145,11 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         Ok(o) if o.status.success() => {
             if build == Build::Stripped {
                 let stripped = Command::new("strip").arg(&tmp).status();
-                assert!(stripped.is_ok_and(|s| s.success()), "strip {} failed", tmp.display());
+                assert!(
+                    stripped.is_ok_and(|s| s.success()),
+                    "strip {} failed",
+                    tmp.display()
+                );
             }
             Some(fs::rename(&tmp, &out))
         }
