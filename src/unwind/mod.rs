@@ -247,7 +247,15 @@ impl Unwinder {
             if next_pc == 0 {
                 return None;
             }
-            if next_kind != FrameKind::AfterSignal && next_sp <= sp {
+            if next_kind == FrameKind::AfterSignal {
+                // A trampoline known by its CFI (augmentation `S`): like one known by its code,
+                // it shows as the signal frame marker, not as a frame of its own.
+                frames.pop();
+                signal_hops += 1;
+                if signal_hops > max_frames {
+                    return Some("too many nested signal frames".into());
+                }
+            } else if next_sp <= sp {
                 return Some(format!(
                     "at pc {pc:#x}: the CFA {next_sp:#x} does not increase (sp {sp:#x})"
                 ));

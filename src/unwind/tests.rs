@@ -211,13 +211,35 @@ fn a_signal_trampoline_fde_resumes_at_the_interrupted_pc() {
     let seen: Vec<(u64, FrameKind)> = frames.iter().map(|f| (f.pc - BASE, f.kind)).collect();
     assert_eq!(
         seen,
-        [
-            (0x110, FrameKind::Ip),
-            (0x180, FrameKind::ReturnAddress),
-            (0x1a4, FrameKind::AfterSignal)
-        ]
+        [(0x110, FrameKind::Ip), (0x1a4, FrameKind::AfterSignal)]
     );
-    assert_eq!(frames[2].method, UnwindMethod::Signal);
+    // The trampoline itself is not a frame: the symbolizer shows the signal frame marker.
+    assert_eq!(frames[1].method, UnwindMethod::Signal);
+}
+
+#[test]
+fn a_signal_frame_that_returns_to_itself_ends() {
+    // The saved registers point back into the trampoline with the same stack pointer.
+    let cfi_bytes = eh_frame(&[
+        cie(),
+        Entry::Cie("zRS", vec![]),
+        Entry::Fde(0, TEXT, 0x7f, vec![]),
+        Entry::Fde(
+            1,
+            0x17f,
+            0x10,
+            vec![
+                0x0f, 4, 0x77, 0xa0, 0x01, 0x06, 0x10, RA as u8, 3, 0x77, 0xa8, 0x01,
+            ],
+        ),
+    ]);
+    let space = space_with(elf_object(&[0x90; 0xa0], Some(&cfi_bytes)));
+    let mut words = vec![(0, BASE + 0x180)];
+    words.extend(ucontext(8, BASE + 0x180, STACK + 8));
+    let mem = stack(0x400, &words);
+    let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
+    assert!(frames.len() <= 2, "{frames:x?}");
+    assert!(reason.unwrap().contains("too many nested signal frames"));
 }
 
 #[test]
