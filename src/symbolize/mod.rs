@@ -4,6 +4,9 @@
 //! `<signal handler called>` marker where a signal interrupted the code. Each object is loaded
 //! once and shared; the addresses of many stacks are deduplicated and resolved in parallel, one
 //! object per task.
+//!
+//! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
+//! information); source files are full paths (the compilation directory joined in).
 
 mod demangle;
 mod sources;
