@@ -10,7 +10,7 @@ use hangscan::knowledge::base_name;
 use hangscan::model::{Frame, Thread};
 use hangscan::symbolize::{Symbolizer, SIGNAL_FRAME};
 use hangscan::unwind::{AddressSpace, MemoryRegion, Regs, Unwinder};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use support::{Build, HungProcess};
 
@@ -509,44 +509,87 @@ impl Drop for Started {
     }
 }
 
-/// A stripped program whose DWARF and symbols are in a separate file named by
-/// `.gnu_debuglink`, in the `.debug/` directory beside it.
-#[test]
-fn debuglink_restores_names() {
+/// Builds `fixtures/programs/NAME.c` with `flags` in a scratch directory of its own. With `split`,
+/// its DWARF (CFI in `.debug_frame` included) and symbols move to `.debug/NAME.debug`, named by
+/// `.gnu_debuglink` from the stripped program. Returns the directory and the program.
+fn build_c(name: &str, flags: &[&str], split: bool, tag: &str) -> (PathBuf, PathBuf) {
     use std::process::Command;
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".debug")).expect("scratch directory");
+    let exe = dir.join(name);
+    let status = Command::new("gcc")
+        .current_dir(support::programs_dir())
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("{name}.c"))
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "gcc {flags:?} {name}.c");
+    if split {
+        let debug = dir.join(".debug").join(format!("{name}.debug"));
+        let link = format!("--add-gnu-debuglink={}", debug.display());
+        let (exe_s, debug_s) = (exe.to_str().unwrap(), debug.to_str().unwrap());
+        for args in [
+            vec!["--only-keep-debug", exe_s, debug_s],
+            vec!["--strip-all", exe_s],
+            vec![link.as_str(), exe_s],
+        ] {
+            let status = Command::new("objcopy")
+                .args(&args)
+                .status()
+                .expect("run objcopy");
+            assert!(status.success(), "objcopy {args:?}");
+        }
+    }
+    (dir, exe)
+}
+
+/// Runs c_abba built by [`build_c`] and checks it against gdb, names included.
+fn check_c_abba_built(flags: &[&str], split: bool, tag: &str) {
     if !support::gdb_available() {
         eprintln!("gdb not installed: skipping");
         return;
     }
-    let built = support::build_fixture("c_abba");
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("debuglink-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join(".debug")).expect("scratch directory");
-    let exe = dir.join("c_abba");
-    std::fs::copy(&built, &exe).expect("copy the fixture");
-    let debug = dir.join(".debug").join("c_abba.debug");
-    let link = format!("--add-gnu-debuglink={}", debug.display());
-    let (exe_s, debug_s) = (exe.to_str().unwrap(), debug.to_str().unwrap());
-    for args in [
-        vec!["--only-keep-debug", exe_s, debug_s],
-        vec!["--strip-all", exe_s],
-        vec![link.as_str(), exe_s],
-    ] {
-        let status = Command::new("objcopy")
-            .args(&args)
-            .status()
-            .expect("run objcopy");
-        assert!(status.success(), "objcopy {args:?}");
-    }
+    let (dir, exe) = build_c("c_abba", flags, split, tag);
     let process = Started::start(&exe, &[]);
-    let ours = check_process(process.pid(), "c_abba", true, "debuglink");
+    let ours = check_process(process.pid(), "c_abba", true, tag);
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);
     let names: Vec<&str> = ours
         .iter()
         .flat_map(|o| function_names(&o.frames))
         .collect();
-    assert!(names.contains(&"place_order"), "{names:?}");
+    assert!(names.contains(&"order_intake_main"), "{names:?}");
+}
+
+/// CFI only in `.debug_frame` for the program's own code (no `.eh_frame` entries for it, no
+/// frame pointers).
+const DEBUG_FRAME_FLAGS: &[&str] = &[
+    "-g",
+    "-O2",
+    "-fomit-frame-pointer",
+    "-fno-asynchronous-unwind-tables",
+    "-pthread",
+];
+
+/// A stripped program whose DWARF and symbols are in a separate file named by
+/// `.gnu_debuglink`, in the `.debug/` directory beside it.
+#[test]
+fn debuglink_restores_names() {
+    check_c_abba_built(&["-g", "-O0", "-pthread"], true, "debuglink");
+}
+
+#[test]
+fn debug_frame_in_the_program() {
+    check_c_abba_built(DEBUG_FRAME_FLAGS, false, "debug_frame");
+}
+
+/// The program's CFI is only in its separate debug file.
+#[test]
+fn debug_frame_in_a_separate_debug_file() {
+    check_c_abba_built(DEBUG_FRAME_FLAGS, true, "debug_frame-split");
 }
 
 /// The vdso's CFI and symbols come from its copied bytes: a thread just entering
