@@ -5,9 +5,10 @@
 
 mod support;
 
+use hangscan::analyze::{analyze, FindingKind};
 use hangscan::dump::parse_dump;
-use hangscan::knowledge::base_name;
-use hangscan::model::{Frame, Thread};
+use hangscan::knowledge::{base_name, KnowledgeBase};
+use hangscan::model::{Frame, Snapshot, Thread};
 use hangscan::symbolize::{Symbolizer, SIGNAL_FRAME};
 use hangscan::unwind::{AddressSpace, MemoryRegion, Regs, Unwinder};
 use std::path::{Path, PathBuf};
@@ -361,6 +362,30 @@ fn signal_frame_matches_gdb() {
     assert!(
         signalled[at + 1..].contains(&"WorkerPool::worker_loop".to_string()),
         "{signalled:?}"
+    );
+
+    // The analysis reads these stacks like gdb's: the self-join through the signal handler.
+    let snapshot = Snapshot {
+        producer: "test".into(),
+        complete: true,
+        threads: ours
+            .iter()
+            .map(|o| Thread {
+                tid: Some(o.tid),
+                frames: o.frames.clone(),
+                ..Thread::default()
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    let analysis = analyze(&snapshot, &KnowledgeBase::builtin());
+    assert!(
+        analysis
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::SelfJoin),
+        "{:?}",
+        analysis.findings
     );
 }
 

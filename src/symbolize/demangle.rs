@@ -2,7 +2,8 @@
 //! return type that demanglers print for template functions (gdb shows
 //! `std::condition_variable::wait<...>(...)`, not `void std::condition_variable::wait<...>(...)`),
 //! which is what the knowledge rules match; and without the traces cpp_demangle leaves of empty
-//! parameter packs (`f<int, >(int, &&)` for gdb's `f<int>(int)`).
+//! parameter packs (`f<int, >(int, &&)` for gdb's `f<int>(int)`). Rust v0 names lose what gdb
+//! does not print: `<std::sys::Mutex>::lock` is `std::sys::Mutex::lock`, `f::<T>` is `f<T>`.
 
 use gimli::{DW_LANG_C_plus_plus, DW_LANG_Rust, DwLang};
 
@@ -10,7 +11,7 @@ use gimli::{DW_LANG_C_plus_plus, DW_LANG_Rust, DwLang};
 pub(super) fn demangle(raw: &str, language: Option<DwLang>) -> String {
     if language.is_none_or(|l| l == DW_LANG_Rust) {
         if let Some(s) = addr2line::demangle(raw, DW_LANG_Rust) {
-            return s;
+            return rust_like_gdb(s);
         }
     }
     if language != Some(DW_LANG_Rust) && raw.starts_with("_Z") {
@@ -19,6 +20,36 @@ pub(super) fn demangle(raw: &str, language: Option<DwLang>) -> String {
         }
     }
     raw.to_string()
+}
+
+/// Rust v0 demangling as gdb prints the path: no turbofish, and an inherent impl's
+/// `<Type>::method` as `Type::method` (trait impls, `<T as Trait>::method`, stay).
+fn rust_like_gdb(s: String) -> String {
+    let s = s.replace("::<", "<");
+    if !s.starts_with('<') {
+        return s;
+    }
+    let b = s.as_bytes();
+    let mut depth = 0;
+    for i in 0..b.len() {
+        match b[i] {
+            b'<' => depth += 1,
+            b'>' if i > 0 && b[i - 1] == b'-' => {} // `Fn() -> T`
+            b'>' => {
+                depth -= 1;
+                if depth == 0 {
+                    let inner = &s[1..i];
+                    return if s[i + 1..].starts_with("::") && !inner.contains(" as ") {
+                        format!("{inner}{}", &s[i + 1..])
+                    } else {
+                        s
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    s
 }
 
 /// Removes what an empty parameter pack leaves in cpp_demangle's output: a trailing `, ` in a
@@ -101,7 +132,32 @@ fn strip_return_type(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{demangle, strip_return_type};
+    use super::{demangle, rust_like_gdb, strip_return_type};
+
+    #[test]
+    fn rust_paths_as_gdb_prints_them() {
+        for (v0, gdb) in [
+            (
+                "<std::sys::sync::mutex::futex::Mutex>::lock_contended",
+                "std::sys::sync::mutex::futex::Mutex::lock_contended",
+            ),
+            (
+                "<core::cell::RefCell<T>>::borrow",
+                "core::cell::RefCell<T>::borrow",
+            ),
+            (
+                "std::panicking::catch_unwind::do_call::<i32>",
+                "std::panicking::catch_unwind::do_call<i32>",
+            ),
+            (
+                "<alloc::boxed::Box<dyn FnOnce() -> i32> as FnOnce<()>>::call_once",
+                "<alloc::boxed::Box<dyn FnOnce() -> i32> as FnOnce<()>>::call_once",
+            ),
+            ("rust_abba::Bank::transfer", "rust_abba::Bank::transfer"),
+        ] {
+            assert_eq!(rust_like_gdb(v0.to_string()), gdb);
+        }
+    }
 
     #[test]
     fn return_types_go() {
