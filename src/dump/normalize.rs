@@ -22,9 +22,14 @@ fn pager_residue() -> &'static Regex {
 }
 
 /// Normalises raw input into clean text lines. `is_stack_line` tells which lines are the
-/// format's own (used to find a shared prefix to strip).
-pub fn normalize(raw: &[u8], is_stack_line: &dyn Fn(&str) -> bool) -> String {
-    let text = String::from_utf8_lossy(raw);
+/// format's own (used to find a shared prefix to strip). Clean UTF-8 input that needs none of
+/// the repairs is returned as it is, without a copy.
+pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow<'a, str> {
+    // `from_utf8` is much faster than `from_utf8_lossy` on valid text; the result is the same.
+    let text = match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     let text: Cow<str> = if text.contains('\r') {
         Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
     } else {
@@ -39,13 +44,13 @@ pub fn normalize(raw: &[u8], is_stack_line: &dyn Fn(&str) -> bool) -> String {
         Cow::Borrowed(_) => text,
         Cow::Owned(s) => Cow::Owned(s),
     };
-    strip_common_prefix(&text, is_stack_line)
+    strip_common_prefix(text, is_stack_line)
 }
 
 /// Quoted-printable shows as `=3D` for `=` and `=` at the end of soft-broken lines.
 fn looks_quoted_printable(text: &str) -> bool {
-    let soft_breaks = text.lines().filter(|l| l.ends_with('=')).count();
-    soft_breaks >= 1 && text.contains("=3D")
+    // The cheap test first: most dumps have no `=3D` at all.
+    text.contains("=3D") && text.lines().any(|l| l.ends_with('='))
 }
 
 fn decode_quoted_printable(text: &str) -> String {
@@ -104,9 +109,9 @@ fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// The shape of a prefix: digit runs become one `9`, so timestamps compare equal.
-fn prefix_shape(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len());
+/// The shape of a prefix, into `out`: digit runs become one `9`, so timestamps compare equal.
+fn prefix_shape(prefix: &str, out: &mut String) {
+    out.clear();
     let mut in_digits = false;
     for c in prefix.chars() {
         if c.is_ascii_digit() {
@@ -119,15 +124,19 @@ fn prefix_shape(prefix: &str) -> String {
             in_digits = false;
         }
     }
-    out
 }
 
 /// Finds a prefix shape shared by most stack lines and strips it from every line that has it.
-fn strip_common_prefix(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> String {
+fn strip_common_prefix<'a>(
+    text: Cow<'a, str>,
+    is_stack_line: &dyn Fn(&str) -> bool,
+) -> Cow<'a, str> {
     // Shape → (lines with it, order of first appearance), so that ties go to the first seen.
+    // Lines with no prefix (the empty shape, never stripped) are only counted as stack lines.
     let mut counts: std::collections::HashMap<String, (usize, usize)> =
         std::collections::HashMap::new();
     let mut stack_lines = 0usize;
+    let mut shape = String::new();
     for line in text.lines() {
         let Some(pos) = stack_start(line) else {
             continue;
@@ -136,24 +145,29 @@ fn strip_common_prefix(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> Stri
             continue;
         }
         stack_lines += 1;
-        let seen = counts.len();
-        counts
-            .entry(prefix_shape(&line[..pos]))
-            .or_insert((0, seen))
-            .0 += 1;
+        if pos == 0 {
+            continue;
+        }
+        prefix_shape(&line[..pos], &mut shape);
+        match counts.get_mut(shape.as_str()) {
+            Some(c) => c.0 += 1,
+            None => {
+                let seen = counts.len();
+                counts.insert(shape.clone(), (1, seen));
+            }
+        }
     }
     let best = counts
         .into_iter()
-        .filter(|(shape, _)| !shape.is_empty())
         .max_by_key(|(_, (n, first))| (*n, std::cmp::Reverse(*first)));
     let Some((shape, (n, _))) = best else {
-        return text.to_string();
+        return text;
     };
     if n * 2 < stack_lines || n < 1 {
-        return text.to_string();
+        return text;
     }
     let Some(re) = shape_regex(&shape) else {
-        return text.to_string();
+        return text;
     };
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
@@ -165,7 +179,7 @@ fn strip_common_prefix(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> Stri
         }
         out.push('\n');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Where a stack line's own text starts: the first `#<digit>` or `Thread ` on the line.

@@ -12,6 +12,7 @@ mod target;
 use crate::dump::normalize::normalize;
 use crate::dump::DumpFormat;
 use crate::model::{Diagnostic, Evidence, Frame, Snapshot, Thread, Var};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use target::ThreadRef;
 
@@ -37,9 +38,7 @@ impl DumpFormat for Gdb {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
         let text = normalize(raw, &is_gdb_stack_line);
         let mut p = Parser::default();
-        for (no, line) in logical_lines(&text) {
-            p.line(no, &line);
-        }
+        logical_lines(&text, |no, line| p.line(no, line));
         p.finish(origin)
     }
 }
@@ -59,32 +58,53 @@ fn frame_number(line: &str) -> Option<(u32, &str)> {
 }
 
 /// Splits text glued onto one line by a lost newline (`...()(gdb) thread apply all bt`,
-/// `... from libc.so.6#11 0x...`) and joins wrapped frame lines back together.
-fn logical_lines(text: &str) -> Vec<(usize, String)> {
-    let mut out: Vec<(usize, String)> = Vec::new();
+/// `... from libc.so.6#11 0x...`) and joins wrapped frame lines back together; hands each
+/// logical line to `f` with its 1-based input line. Lines are borrowed from `text` unless
+/// they had to be joined.
+fn logical_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
+    // The last logical line, held back until the next piece shows it is not continued.
+    let mut pending: Option<(usize, Cow<'a, str>)> = None;
+    // Most dumps hold no prompt at all: then no line needs looking for one.
+    let prompts = text.contains("(gdb) ") || text.contains("(rr) ");
     for (i, raw) in text.lines().enumerate() {
-        for piece in split_glued(raw) {
-            let no = i + 1;
-            if let Some((_, prev)) = out.last_mut() {
-                if is_continuation(prev, piece) {
+        let cuts = glue_points(raw, prompts);
+        let mut start = 0;
+        for end in cuts.iter().copied().chain([raw.len()]) {
+            let piece = &raw[start..end];
+            start = end;
+            match &mut pending {
+                Some((_, prev)) if is_continuation(prev, piece) => {
+                    let prev = prev.to_mut();
                     prev.truncate(prev.trim_end().len());
                     prev.push(' ');
                     prev.push_str(piece.trim());
-                    continue;
+                }
+                _ => {
+                    if let Some((no, line)) = pending.take() {
+                        f(no, &line);
+                    }
+                    pending = Some((i + 1, Cow::Borrowed(piece)));
                 }
             }
-            out.push((no, piece.to_string()));
         }
     }
-    out
+    if let Some((no, line)) = pending {
+        f(no, &line);
+    }
 }
 
-fn split_glued(line: &str) -> Vec<&str> {
+/// Where a line must be cut into pieces (sorted, each > 0 and distinct): before a prompt
+/// glued onto earlier text (only looked for when `prompts`), and before a frame glued onto
+/// the end of the previous one.
+fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
     let mut cuts = Vec::new();
-    for pat in ["(gdb) ", "(rr) "] {
-        for (pos, _) in line.match_indices(pat) {
-            if pos > 0 {
-                cuts.push(pos);
+    // `(gdb) ` and `(rr) `, found from their `) `.
+    if prompts {
+        for (close, _) in line.match_indices(") ") {
+            for prompt in ["(gdb", "(rr"] {
+                if line[..close].ends_with(prompt) && close > prompt.len() {
+                    cuts.push(close - prompt.len());
+                }
             }
         }
     }
@@ -103,20 +123,9 @@ fn split_glued(line: &str) -> Vec<&str> {
             }
         }
     }
-    if cuts.is_empty() {
-        return vec![line];
-    }
     cuts.sort_unstable();
-    let mut pieces = Vec::with_capacity(cuts.len() + 1);
-    let mut start = 0;
-    for c in cuts {
-        if c > start {
-            pieces.push(&line[start..c]);
-            start = c;
-        }
-    }
-    pieces.push(&line[start..]);
-    pieces
+    cuts.dedup();
+    cuts
 }
 
 /// Is `line` the wrapped tail of the frame line `prev`?
@@ -179,6 +188,8 @@ struct Parser {
     /// An open `bt full` local whose value spans lines: (unclosed braces, text).
     open_local: Option<(i32, Var)>,
     in_info_table: bool,
+    /// How many frames the last block had (a capacity hint for the next).
+    last_block_len: usize,
     /// An `info threads` table lists every live thread.
     saw_info_table: bool,
     /// `thread apply all` (or its headers) was seen: complete if thread 1 is there too.
@@ -361,7 +372,9 @@ impl Parser {
             self.by_pthread.entry(p).or_insert(idx);
         }
         if let Some(n) = &t.debugger_id {
-            self.by_num.entry(n.clone()).or_insert(idx);
+            if !self.by_num.contains_key(n) {
+                self.by_num.insert(n.clone(), idx);
+            }
         }
     }
 
@@ -384,7 +397,8 @@ impl Parser {
             self.block = Some(Block {
                 owner: self.pending_header.take(),
                 line: no,
-                frames: Vec::new(),
+                // Stacks in one dump tend to be alike: start at the last one's size.
+                frames: Vec::with_capacity(self.last_block_len),
             });
         }
         if let Some(b) = &mut self.block {
@@ -453,6 +467,7 @@ impl Parser {
         let Some(block) = self.block.take() else {
             return;
         };
+        self.last_block_len = block.frames.len();
         if block.frames.is_empty() {
             return;
         }
@@ -509,11 +524,9 @@ impl Parser {
         self.finish_block();
         let rr = self.rr
             || self.threads.iter().any(|t| {
-                t.frames.iter().any(|f| {
-                    f.function
-                        .as_deref()
-                        .is_some_and(|n| n.contains("syscall_hook"))
-                })
+                t.frames
+                    .iter()
+                    .any(|f| f.function.as_deref().is_some_and(mentions_syscall_hook))
             });
         let has_first = self
             .threads
@@ -545,6 +558,13 @@ impl Parser {
             diagnostics: self.diagnostics,
         }
     }
+}
+
+/// Whether a function is rr's `syscall_hook` (`str::contains` would set up a substring
+/// searcher for each of the dump's frames).
+fn mentions_syscall_hook(name: &str) -> bool {
+    name.match_indices('_')
+        .any(|(p, _)| name[..p].ends_with("syscall") && name[p..].starts_with("_hook"))
 }
 
 fn compatible(t: &Thread, r: &ThreadRef) -> bool {
