@@ -61,27 +61,26 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
 
 /// Splits `head at file:line` / `head from lib` at the last depth-0 location keyword.
 fn split_location(s: &str) -> (&str, &str) {
-    let mut depth = 0i32;
-    let mut quote: Option<u8> = None;
+    const SPECIAL: [bool; 256] = byte_set(b"\"'()[]{} ");
     let bytes = s.as_bytes();
+    let mut depth = 0i32;
     let mut cut = None;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if let Some(q) = quote {
-            if b == b'\\' {
-                i += 2;
-                continue;
-            }
-            if b == q {
-                quote = None;
-            }
+        if !SPECIAL[usize::from(b)] {
             i += 1;
             continue;
         }
         match b {
-            b'"' => quote = Some(b'"'),
-            b'\'' if depth > 0 => quote = Some(b'\''),
+            b'"' => {
+                i = skip_quoted(bytes, i + 1, b'"');
+                continue;
+            }
+            b'\'' if depth > 0 => {
+                i = skip_quoted(bytes, i + 1, b'\'');
+                continue;
+            }
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' => depth -= 1,
             b' ' if depth <= 0 && (s[i..].starts_with(" at ") || s[i..].starts_with(" from ")) => {
@@ -95,6 +94,30 @@ fn split_location(s: &str) -> (&str, &str) {
         Some(c) => (&s[..c], &s[c + 1..]),
         None => (s, ""),
     }
+}
+
+/// The bytes a scanner stops at, as a lookup table (the scanners skip everything else).
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        set[bytes[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+/// From just inside a quote opened by `q`, the position after the quote that closes it
+/// (backslash escapes skipped), or past the end when it never closes.
+fn skip_quoted(bytes: &[u8], mut i: usize, q: u8) -> usize {
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b if b == q => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
 }
 
 fn apply_location(frame: &mut Frame, tail: &str) {
@@ -123,6 +146,7 @@ fn apply_location(frame: &mut Frame, tail: &str) {
 
 /// Splits `func (args)` into the function and the inside of its argument list.
 fn split_args(head: &str) -> (&str, Option<&str>) {
+    const SPECIAL: [bool; 256] = byte_set(b"\"()[]{}");
     let head = head.trim_end();
     if !head.ends_with(')') {
         return (head, None);
@@ -130,21 +154,26 @@ fn split_args(head: &str) -> (&str, Option<&str>) {
     // Walk back to the matching `(` of the final `)`.
     let bytes = head.as_bytes();
     let mut depth = 0i32;
-    let mut quote: Option<u8> = None;
     let mut i = bytes.len();
     while i > 0 {
         i -= 1;
         let b = bytes[i];
-        if let Some(q) = quote {
-            if b == q && (i == 0 || bytes[i - 1] != b'\\') {
-                quote = None;
-            }
+        if !SPECIAL[usize::from(b)] {
             continue;
         }
         match b {
-            b'"' => quote = Some(b'"'),
+            // Back to the unescaped `"` that opened the string; none: no argument list.
+            b'"' => loop {
+                if i == 0 {
+                    return (head, None);
+                }
+                i -= 1;
+                if bytes[i] == b'"' && (i == 0 || bytes[i - 1] != b'\\') {
+                    break;
+                }
+            },
             b')' | b']' | b'}' => depth += 1,
-            b'(' | b'[' | b'{' => {
+            _ => {
                 depth -= 1;
                 if depth == 0 {
                     // The argument list is separated from the name by a space; a `(` glued to
@@ -155,7 +184,6 @@ fn split_args(head: &str) -> (&str, Option<&str>) {
                     return (head, None);
                 }
             }
-            _ => {}
         }
     }
     (head, None)
@@ -163,28 +191,23 @@ fn split_args(head: &str) -> (&str, Option<&str>) {
 
 /// Splits `a=1, b={x = 2, y = 3}, c="s, t"` into variables: at depth-0 `, ` followed by `name=`.
 pub fn split_vars(s: &str) -> Vec<Var> {
+    const SPECIAL: [bool; 256] = byte_set(b"\"'()[]{}<>,");
     let mut out = Vec::new();
     let bytes = s.as_bytes();
     let mut depth = 0i32;
-    let mut quote: Option<u8> = None;
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if let Some(q) = quote {
-            if b == b'\\' {
-                i += 2;
-                continue;
-            }
-            if b == q {
-                quote = None;
-            }
+        if !SPECIAL[usize::from(b)] {
             i += 1;
             continue;
         }
         match b {
-            b'"' => quote = Some(b'"'),
-            b'\'' => quote = Some(b'\''),
+            b'"' | b'\'' => {
+                i = skip_quoted(bytes, i + 1, b);
+                continue;
+            }
             b'(' | b'[' | b'{' | b'<' => depth += 1,
             b')' | b']' | b'}' | b'>' => depth = (depth - 1).max(0),
             b',' if depth == 0 && starts_new_var(&s[i + 1..]) => {
