@@ -169,8 +169,16 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
         samples: a.samples,
         interval: a.interval,
     };
-    let image = crate::capture::capture(pid, &opts)?;
-    let snap = crate::stackwalk::to_snapshot(image, "attach", format!("pid {pid}"));
+    // The objects are known before the threads are stopped: load their symbols meanwhile.
+    let space = crate::capture::address_space(pid);
+    let walker = crate::stackwalk::Stackwalker::new();
+    let image = std::thread::scope(|s| {
+        let warm = space.clone();
+        let walker = &walker;
+        s.spawn(move || walker.warm(&warm));
+        crate::capture::capture(pid, &opts, space)
+    })?;
+    let snap = walker.to_snapshot(image, "attach", format!("pid {pid}"));
     if let Some(path) = &a.save {
         let path = if a.pids.len() > 1 || a.tree {
             path.with_extension(format!("{pid}.json"))

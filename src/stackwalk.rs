@@ -47,16 +47,63 @@ pub struct ProcessImage {
     pub vanished: Vec<u64>,
 }
 
-/// Unwinds and symbolizes every thread.
+/// The unwinder and the symbolizer, with what they loaded: load once, use for every thread.
+#[derive(Default)]
+pub struct Stackwalker {
+    unwinder: Unwinder,
+    symbolizer: Symbolizer,
+}
+
+impl Stackwalker {
+    /// Nothing loaded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads the symbols of every executable object of `space` ahead of time, so that it can
+    /// overlap with the capture (the objects are known before the threads are stopped).
+    pub fn warm(&self, space: &AddressSpace) {
+        let probes: Vec<Vec<RawFrame>> = space
+            .objects
+            .iter()
+            .filter(|o| o.executable)
+            .map(|o| {
+                vec![RawFrame {
+                    pc: o.start,
+                    kind: crate::unwind::FrameKind::Ip,
+                    method: crate::unwind::UnwindMethod::First,
+                    sp: 0,
+                }]
+            })
+            .collect();
+        let _ = self.symbolizer.symbolize_many(space, &probes);
+    }
+
+    /// Unwinds and symbolizes every thread.
+    pub fn to_snapshot(&self, image: ProcessImage, producer: &str, origin: String) -> Snapshot {
+        to_snapshot_with(self, image, producer, origin)
+    }
+}
+
+/// Unwinds and symbolizes every thread, loading what it needs.
 pub fn to_snapshot(image: ProcessImage, producer: &str, origin: String) -> Snapshot {
+    Stackwalker::new().to_snapshot(image, producer, origin)
+}
+
+fn to_snapshot_with(
+    w: &Stackwalker,
+    image: ProcessImage,
+    producer: &str,
+    origin: String,
+) -> Snapshot {
     let t0 = Instant::now();
-    let unwinder = Unwinder::new();
-    let symbolizer = Symbolizer::new();
+    let unwinder = &w.unwinder;
+    let symbolizer = &w.symbolizer;
     let space = &image.space;
     let walked: Vec<(Vec<RawFrame>, Option<String>)> = image
         .threads
         .par_iter()
-        .map(|t| walk(t, space, &unwinder))
+        .map(|t| walk(t, space, unwinder))
         .collect();
     let unwound_in = t0.elapsed();
     let stacks: Vec<Vec<RawFrame>> = walked.iter().map(|(f, _)| f.clone()).collect();

@@ -43,8 +43,28 @@ const FUTEX_CONTEXT_BYTES: usize = 32;
 /// The x86-64 red zone below the stack pointer, which leaf functions may use.
 const RED_ZONE: u64 = 128;
 
-/// Captures process `pid`. The target is stopped only between "stop" and "detach" below.
-pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
+/// The process's mappings and its vdso's bytes (read without stopping it).
+pub fn address_space(pid: u32) -> AddressSpace {
+    let Ok(ipid) = i32::try_from(pid) else {
+        return AddressSpace::default();
+    };
+    let maps = read_maps(ipid);
+    let vdso = maps
+        .iter()
+        .find(|m| m.name == "[vdso]")
+        .map(|m| MemoryRegion {
+            start: m.start,
+            bytes: memory::read(ipid, m.start, (m.end - m.start) as usize),
+        });
+    AddressSpace {
+        objects: maps,
+        vdso,
+    }
+}
+
+/// Captures process `pid`, whose mappings `space` holds (see [`address_space`]). The target is
+/// stopped only between "stop" and "detach" below.
+pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<ProcessImage> {
     let ipid = i32::try_from(pid).map_err(|_| Error::NoProcess { pid })?;
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(Error::NoProcess { pid });
@@ -58,15 +78,6 @@ pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
     } else {
         first.clone()
     };
-    // Mappings and the vdso do not need the threads stopped: read them first.
-    let maps = read_maps(ipid);
-    let vdso = maps
-        .iter()
-        .find(|m| m.name == "[vdso]")
-        .map(|m| MemoryRegion {
-            start: m.start,
-            bytes: memory::read(ipid, m.start, (m.end - m.start) as usize),
-        });
     let started = Instant::now();
     let seized = ptrace::Seized::stop_all(ipid).map_err(|e| match e {
         _ if exited(ipid) => Error::ProcessGone { pid },
@@ -81,7 +92,9 @@ pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
         },
     })?;
     let stack_map = |sp: u64| {
-        maps.iter()
+        space
+            .objects
+            .iter()
             .find(|m| m.start <= sp && sp < m.end)
             .map(|m| m.end)
     };
@@ -140,10 +153,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions) -> Result<ProcessImage> {
     Ok(ProcessImage {
         pid: Some(pid),
         threads,
-        space: AddressSpace {
-            objects: maps,
-            vdso,
-        },
+        space,
         evidence,
         frozen,
         captured_in: began.elapsed(),

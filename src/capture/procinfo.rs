@@ -3,6 +3,7 @@
 //! state `t`), twice, so that a thread that ran in between can be told from a stuck one.
 
 use crate::model::KernelState;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// One reading of one thread.
@@ -23,41 +24,42 @@ pub struct Sample {
 /// Reads every thread of `pid`; threads that vanish meanwhile are left out. `switches` reads
 /// each thread's `status` too (only worth it when two samples are compared).
 pub fn sample(pid: i32, switches: bool) -> HashMap<i32, Sample> {
-    let mut out = HashMap::new();
     let Ok(process) = procfs::process::Process::new(pid) else {
-        return out;
+        return HashMap::new();
     };
     let Ok(tasks) = process.tasks() else {
-        return out;
+        return HashMap::new();
     };
-    for task in tasks.flatten() {
-        let Ok(stat) = task.stat() else { continue };
-        let switches = if switches {
-            task.status()
-                .map(|s| {
-                    s.voluntary_ctxt_switches.unwrap_or(0)
-                        + s.nonvoluntary_ctxt_switches.unwrap_or(0)
-                })
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        let wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{}/wchan", task.tid))
-            .ok()
-            .map(|w| w.trim().to_string())
-            .filter(|w| !w.is_empty() && w != "0");
-        out.insert(
-            task.tid,
-            Sample {
-                name: Some(stat.comm.clone()),
-                state: state_of(stat.state),
-                cpu_ticks: stat.utime + stat.stime,
-                switches,
-                wchan,
-            },
-        );
-    }
-    out
+    let tasks: Vec<procfs::process::Task> = tasks.flatten().collect();
+    // Three small files per thread: read them from every core.
+    tasks
+        .par_iter()
+        .filter_map(|task| Some((task.tid, read_task(pid, task, switches)?)))
+        .collect()
+}
+
+fn read_task(pid: i32, task: &procfs::process::Task, switches: bool) -> Option<Sample> {
+    let stat = task.stat().ok()?;
+    let switches = if switches {
+        task.status()
+            .map(|s| {
+                s.voluntary_ctxt_switches.unwrap_or(0) + s.nonvoluntary_ctxt_switches.unwrap_or(0)
+            })
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{}/wchan", task.tid))
+        .ok()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty() && w != "0");
+    Some(Sample {
+        name: Some(stat.comm.clone()),
+        state: state_of(stat.state),
+        cpu_ticks: stat.utime + stat.stime,
+        switches,
+        wchan,
+    })
 }
 
 fn state_of(c: char) -> KernelState {
