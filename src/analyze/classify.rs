@@ -2,8 +2,9 @@
 //! innermost part (segment 0) is what the thread is doing now, the parts below are contexts a
 //! signal interrupted, whose locks and pool membership the handler inherits.
 
-use crate::dump::{value_address, value_symbol};
-use crate::knowledge::{base_name, KnowledgeBase, Meaning, Rule, WaitKind};
+use super::names::FrameNames;
+use crate::dump::{after_entry, value_address, value_symbol};
+use crate::knowledge::{KnowledgeBase, Meaning, Rule, WaitKind};
 use crate::model::{Frame, Thread};
 use std::ops::Range;
 
@@ -132,16 +133,19 @@ impl Facts {
 }
 
 /// Classifies one thread.
+#[cfg(test)]
 pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
+    let names = super::names::Names::new(std::slice::from_ref(thread), kb);
+    classify_named(thread, names.thread(0), kb)
+}
+
+/// Classifies one thread whose frames' names were looked up already.
+pub fn classify_named(thread: &Thread, names: FrameNames, kb: &KnowledgeBase) -> Facts {
     let frames = &thread.frames;
-    let rules: Vec<Option<&Rule>> = frames
-        .iter()
-        .map(|f| f.function.as_deref().and_then(|n| kb.match_function(n)))
-        .collect();
     let segments = split_segments(frames);
     let active = segments[0].clone();
     let top = active.clone().find(|&i| {
-        frames[i].function.is_some() && rules[i].is_none_or(|r| r.meaning != Meaning::Skip)
+        frames[i].function.is_some() && names.rule(i).is_none_or(|r| r.meaning != Meaning::Skip)
     });
     let mut facts = Facts {
         activity: Activity::Unknown,
@@ -153,9 +157,11 @@ pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
     };
     let mut idle_at = None;
     if let Some(top) = top {
-        let blocked = rules[top].is_some_and(|r| r.meaning == Meaning::Wait && !r.context);
+        let blocked = names
+            .rule(top)
+            .is_some_and(|r| r.meaning == Meaning::Wait && !r.context);
         if blocked {
-            idle_at = collect_waits(frames, &rules, top..active.end, &mut facts.waits);
+            idle_at = collect_waits(frames, names, top..active.end, &mut facts.waits);
         }
         facts.activity = if blocked {
             Activity::Blocked
@@ -166,7 +172,7 @@ pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex);
     }
-    collect_holds_and_members(frames, &rules, kb, &mut facts);
+    collect_holds_and_members(frames, names, kb, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     facts
 }
@@ -188,26 +194,27 @@ fn split_segments(frames: &[Frame]) -> Vec<Range<usize>> {
 /// Returns the position of an idle-rule frame, if one follows the first wait closely.
 fn collect_waits(
     frames: &[Frame],
-    rules: &[Option<&Rule>],
+    names: FrameNames,
     range: Range<usize>,
     waits: &mut Vec<Wait>,
 ) -> Option<usize> {
     let mut current: Option<Wait> = None;
     let mut idle_at = None;
     for i in range {
-        let rule = rules[i];
+        let rule = names.rule(i);
+        let pool = names.pool(i);
         match rule.map(|r| r.meaning) {
             Some(Meaning::Wait) => {
                 let rule = rule.expect("matched");
                 let kind = rule.kind.expect("wait rules have a kind");
                 match &mut current {
                     Some(w) if w.site.is_empty() && compatible(w.kind, kind) => {
-                        absorb(w, &frames[i], rule, i)
+                        absorb(w, &frames[i], rule, pool, i)
                     }
                     _ => {
                         waits.extend(current.take());
                         let mut w = new_wait(kind, rule, i);
-                        absorb(&mut w, &frames[i], rule, i);
+                        absorb(&mut w, &frames[i], rule, pool, i);
                         current = Some(w);
                     }
                 }
@@ -258,8 +265,8 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
     }
 }
 
-/// Adds what one frame of the run says to the wait.
-fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, i: usize) {
+/// Adds what one frame of the run says to the wait (`pool`: the class `rule` names for it).
+fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize) {
     let kind = rule.kind.expect("wait rules have a kind");
     if w.kind.is_generic() && !kind.is_generic() {
         w.kind = kind;
@@ -296,13 +303,9 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, i: usize) {
     if let Some(m) = arg_value(frame, &rule.releases_args).and_then(value_address) {
         w.releases = Some(m);
     }
-    if let Some(class) = frame
-        .function
-        .as_deref()
-        .and_then(|f| rule.pool_class(base_name(f)))
-    {
+    if let Some(class) = pool {
         w.pool = Some(PoolRef {
-            class,
+            class: class.to_string(),
             instance: arg_value(frame, &rule.instance_args).and_then(value_address),
         });
     }
@@ -337,7 +340,7 @@ fn arg_value<'f>(frame: &'f Frame, names: &[String]) -> Option<&'f str> {
 }
 
 fn parse_number(v: &str) -> Option<u64> {
-    let v = v.rsplit("@entry=").next().unwrap_or(v).trim();
+    let v = after_entry(v).trim();
     let v = v.split_whitespace().next()?;
     match v.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
@@ -348,7 +351,7 @@ fn parse_number(v: &str) -> Option<u64> {
 
 fn collect_holds_and_members(
     frames: &[Frame],
-    rules: &[Option<&Rule>],
+    names: FrameNames,
     kb: &KnowledgeBase,
     facts: &mut Facts,
 ) {
@@ -373,7 +376,7 @@ fn collect_holds_and_members(
                 }));
             }
         }
-        let Some(rule) = rules[i] else { continue };
+        let Some(rule) = names.rule(i) else { continue };
         match rule.meaning {
             Meaning::Hold | Meaning::Wait if !in_chain(i) => {
                 if let (Some(name), true) = (
@@ -389,11 +392,10 @@ fn collect_holds_and_members(
                 }
             }
             Meaning::Member => {
-                let base = frame.function.as_deref().map(base_name).unwrap_or("");
-                if let Some(class) = rule.pool_class(base) {
+                if let Some(class) = names.pool(i) {
                     members.push(Membership {
                         pool: PoolRef {
-                            class,
+                            class: class.to_string(),
                             instance: arg_value(frame, &rule.instance_args).and_then(value_address),
                         },
                         frame: i,

@@ -4,7 +4,8 @@
 //! are kept as such, never dropped.
 
 use super::classify::{Activity, Facts, LockId, Wait};
-use crate::knowledge::{base_name, WaitKind};
+use super::names::Names;
+use crate::knowledge::WaitKind;
 use crate::model::{Evidence, Snapshot};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -71,8 +72,8 @@ struct Holder {
     what: String,
 }
 
-/// Builds the graph from the snapshot and the per-thread facts.
-pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
+/// Builds the graph from the snapshot, the per-thread facts and the frames' names.
+pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
     let by_tid: HashMap<u64, usize> = snap
         .threads
         .iter()
@@ -135,17 +136,18 @@ pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
                 });
         }
     }
-    let mut by_function: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+    let mut by_function: Vec<Vec<(usize, usize)>> = vec![Vec::new(); names.base_count()];
     for (t, th) in snap.threads.iter().enumerate() {
-        for (i, f) in th.frames.iter().enumerate() {
-            if let Some(name) = f.function.as_deref() {
-                by_function.entry(base_name(name)).or_default().push((t, i));
+        let frames = names.thread(t);
+        for i in 0..th.frames.len() {
+            if let Some(n) = frames.get(i) {
+                by_function[n.base_id].push((t, i));
             }
         }
     }
     let mut ctx = Ctx {
-        snap,
         facts,
+        names,
         by_function,
         holders,
         site_candidates: HashMap::new(),
@@ -163,8 +165,8 @@ pub fn build(snap: &Snapshot, facts: &[Facts]) -> Graph {
             if ctx.holders.contains_key(&id) {
                 continue;
             }
-            let names = site_names(&snap.threads[t].frames, w);
-            sites.entry((id, names)).or_insert((t, wi, 0)).2 += 1;
+            let site = site_names(names, t, w);
+            sites.entry((id, site)).or_insert((t, wi, 0)).2 += 1;
         }
     }
     // Count the sites in input order (of their first waiter), not in hash order: the first
@@ -235,18 +237,17 @@ fn lock_id(w: &Wait) -> Option<LockId> {
 /// More likely holders than this prove nothing.
 const MAX_GUESSES: usize = 3;
 
-fn site_names<'f>(frames: &'f [crate::model::Frame], w: &Wait) -> Vec<&'f str> {
-    w.site
-        .iter()
-        .filter_map(|&i| frames[i].function.as_deref().map(base_name))
-        .collect()
+/// The base names of the wait's call site frames (of thread `t`).
+fn site_names<'a>(names: &Names<'a>, t: usize, w: &Wait) -> Vec<&'a str> {
+    let frames = names.thread(t);
+    w.site.iter().filter_map(|&i| frames.base(i)).collect()
 }
 
 struct Ctx<'a> {
-    snap: &'a Snapshot,
     facts: &'a [Facts],
-    /// Every frame by its function's base name: (thread, position).
-    by_function: HashMap<&'a str, Vec<(usize, usize)>>,
+    names: &'a Names<'a>,
+    /// Every frame by its function's base name (id): (thread, position).
+    by_function: Vec<Vec<(usize, usize)>>,
     holders: HashMap<LockId, Vec<Holder>>,
     /// For locks with no known holder: the threads their waiters' call sites point at.
     site_candidates: HashMap<LockId, Vec<(usize, Grade, Because)>>,
@@ -293,16 +294,11 @@ impl Ctx<'_> {
         w: &Wait,
         id: Option<&LockId>,
     ) -> Vec<(usize, Grade, Because)> {
-        let frames = &self.snap.threads[t].frames;
-        let sites = site_names(frames, w);
+        let frames = self.names.thread(t);
+        let sites = site_names(self.names, t, w);
         for seg in self.facts[t].segments.iter().skip(1) {
             for i in seg.clone() {
-                if frames[i]
-                    .function
-                    .as_deref()
-                    .map(base_name)
-                    .is_some_and(|n| sites.contains(&n))
-                {
+                if frames.base(i).is_some_and(|n| sites.contains(&n)) {
                     let what = format!("interrupted inside {} by the signal", sites.join(" / "));
                     return vec![(t, Grade::Heuristic, Because::Holds(Some(i), what))];
                 }
@@ -327,11 +323,11 @@ impl Ctx<'_> {
         w: &Wait,
         id: Option<&LockId>,
     ) -> Vec<(usize, Grade, Because)> {
-        let frames = &self.snap.threads[t].frames;
-        let sites = site_names(frames, w);
+        let sites = site_names(self.names, t, w);
         for site in sites.iter().take(2) {
             let mut out: Vec<(usize, Grade, Because)> = Vec::new();
-            for &(o, i) in self.by_function.get(site).into_iter().flatten() {
+            let found = self.names.base_id(site).map(|b| &self.by_function[b]);
+            for &(o, i) in found.into_iter().flatten() {
                 if o == t
                     || out.last().is_some_and(|l| l.0 == o)
                     || self.waits_on_same(o, id, &sites)
@@ -356,18 +352,13 @@ impl Ctx<'_> {
 
     /// Whether thread `o` waits for the same lock (by id, or else by the same call site).
     fn waits_on_same(&self, o: usize, id: Option<&LockId>, sites: &[&str]) -> bool {
-        let frames = &self.snap.threads[o].frames;
+        let frames = self.names.thread(o);
         self.facts[o].waits.first().is_some_and(|x| {
             x.kind.is_lock()
                 && match id {
                     Some(LockId::Addr(a)) => x.address == Some(*a),
                     Some(LockId::Named(n)) => x.named.as_ref() == Some(n),
-                    None => {
-                        x.site
-                            .first()
-                            .and_then(|&i| frames[i].function.as_deref().map(base_name))
-                            == sites.first().copied()
-                    }
+                    None => x.site.first().and_then(|&i| frames.base(i)) == sites.first().copied(),
                 }
         })
     }

@@ -7,6 +7,7 @@ mod explain;
 mod findings;
 mod graph;
 mod group;
+mod names;
 mod scc;
 
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
@@ -155,12 +156,14 @@ impl Analysis {
 
 /// Analyses a snapshot.
 pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
+    let names = names::Names::new(&snap.threads, kb);
     let facts: Vec<Facts> = snap
         .threads
         .iter()
-        .map(|t| classify::classify(t, kb))
+        .enumerate()
+        .map(|(t, th)| classify::classify_named(th, names.thread(t), kb))
         .collect();
-    let graph = graph::build(snap, &facts);
+    let graph = graph::build(snap, &facts, &names);
     let findings = findings::find(snap, &facts, &graph);
     Analysis {
         facts,

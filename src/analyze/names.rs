@@ -1,0 +1,125 @@
+//! What each distinct function name in a snapshot means, worked out once per analysis: its
+//! base name, the first rule that matches it and the pool class that rule names. A dump
+//! repeats a few hundred functions over thousands of threads; with this, classifying a frame
+//! and indexing it by base name cost one table lookup instead of a base-name reduction and a
+//! rule match each time.
+
+use crate::knowledge::{base_name, KnowledgeBase, Rule};
+use crate::model::Thread;
+use std::collections::HashMap;
+
+/// No function (`??`).
+const NONE: usize = usize::MAX;
+
+/// What one distinct printed function name means.
+pub struct Name<'a> {
+    /// Its base name (see [`base_name`]).
+    pub base: &'a str,
+    /// Which distinct base name that is (an index: equal bases, equal ids).
+    pub base_id: usize,
+    /// The first rule whose function pattern matches it.
+    pub rule: Option<&'a Rule>,
+    /// The pool class that rule names for it.
+    pub pool: Option<String>,
+}
+
+/// The names of every frame of a set of threads.
+pub struct Names<'a> {
+    names: Vec<Name<'a>>,
+    /// Per frame of every thread, in order: its index in `names`, or `NONE`.
+    ids: Vec<usize>,
+    /// Where each thread's frames start in `ids` (one more entry than threads).
+    starts: Vec<usize>,
+    /// Distinct base names to their ids.
+    bases: HashMap<&'a str, usize>,
+}
+
+impl<'a> Names<'a> {
+    /// Looks up every frame's function of `threads` (each distinct name once).
+    pub fn new(threads: &'a [Thread], kb: &'a KnowledgeBase) -> Self {
+        let mut by_function: HashMap<&'a str, usize> = HashMap::new();
+        let mut out = Names {
+            names: Vec::new(),
+            ids: Vec::with_capacity(threads.iter().map(|t| t.frames.len()).sum()),
+            starts: Vec::with_capacity(threads.len() + 1),
+            bases: HashMap::new(),
+        };
+        for t in threads {
+            out.starts.push(out.ids.len());
+            for f in &t.frames {
+                let Some(function) = f.function.as_deref() else {
+                    out.ids.push(NONE);
+                    continue;
+                };
+                let id = *by_function
+                    .entry(function)
+                    .or_insert_with(|| out.add(function, kb));
+                out.ids.push(id);
+            }
+        }
+        out.starts.push(out.ids.len());
+        out
+    }
+
+    fn add(&mut self, function: &'a str, kb: &'a KnowledgeBase) -> usize {
+        let base = base_name(function);
+        let next = self.bases.len();
+        let base_id = *self.bases.entry(base).or_insert(next);
+        let rule = kb.match_function(function);
+        let pool = rule.and_then(|r| r.pool_class(base));
+        self.names.push(Name {
+            base,
+            base_id,
+            rule,
+            pool,
+        });
+        self.names.len() - 1
+    }
+
+    /// The frames of thread `t` (its index in the threads given to [`Names::new`]).
+    pub fn thread(&self, t: usize) -> FrameNames<'_, 'a> {
+        FrameNames {
+            names: &self.names,
+            ids: &self.ids[self.starts[t]..self.starts[t + 1]],
+        }
+    }
+
+    /// How many distinct base names there are (ids run from 0 to this).
+    pub fn base_count(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// The id of a base name, if any frame has it.
+    pub fn base_id(&self, base: &str) -> Option<usize> {
+        self.bases.get(base).copied()
+    }
+}
+
+/// The names of one thread's frames, by position.
+#[derive(Clone, Copy)]
+pub struct FrameNames<'n, 'a> {
+    names: &'n [Name<'a>],
+    ids: &'n [usize],
+}
+
+impl<'n, 'a> FrameNames<'n, 'a> {
+    /// What frame `i`'s function means; `None` for `??`.
+    pub fn get(&self, i: usize) -> Option<&'n Name<'a>> {
+        self.names.get(*self.ids.get(i)?)
+    }
+
+    /// The rule matching frame `i`.
+    pub fn rule(&self, i: usize) -> Option<&'a Rule> {
+        self.get(i).and_then(|n| n.rule)
+    }
+
+    /// Frame `i`'s base name.
+    pub fn base(&self, i: usize) -> Option<&'a str> {
+        self.get(i).map(|n| n.base)
+    }
+
+    /// The pool class frame `i`'s rule names.
+    pub fn pool(&self, i: usize) -> Option<&'n str> {
+        self.get(i).and_then(|n| n.pool.as_deref())
+    }
+}
