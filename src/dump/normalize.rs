@@ -132,20 +132,16 @@ fn strip_common_prefix<'a>(
     is_stack_line: &dyn Fn(&str) -> bool,
 ) -> Cow<'a, str> {
     // Shape → (lines with it, order of first appearance), so that ties go to the first seen.
-    // Lines with no prefix (the empty shape, never stripped) are only counted as stack lines.
+    // Lines with no prefix (the empty shape) are never stripped; they only count as stack
+    // lines, which matters only once some prefixed stack line was found.
     let mut counts: std::collections::HashMap<String, (usize, usize)> =
         std::collections::HashMap::new();
-    let mut stack_lines = 0usize;
     let mut shape = String::new();
     for line in text.lines() {
         let Some(pos) = stack_start(line) else {
             continue;
         };
-        if !is_stack_line(&line[pos..]) {
-            continue;
-        }
-        stack_lines += 1;
-        if pos == 0 {
+        if pos == 0 || !is_stack_line(&line[pos..]) {
             continue;
         }
         prefix_shape(&line[..pos], &mut shape);
@@ -163,6 +159,11 @@ fn strip_common_prefix<'a>(
     let Some((shape, (n, _))) = best else {
         return text;
     };
+    let stack_lines = text
+        .lines()
+        .filter_map(|line| Some(&line[stack_start(line)?..]))
+        .filter(|l| is_stack_line(l))
+        .count();
     if n * 2 < stack_lines || n < 1 {
         return text;
     }

@@ -4,12 +4,13 @@
 //! so nothing here splits on spaces: the argument list is the last balanced `(...)` at depth 0
 //! that is followed by the end, ` at ` or ` from `.
 
+use super::text::{trim, trim_end, trim_start};
 use crate::model::{Frame, Var};
 
 /// Parses the text after `#N` (or an `info threads` Frame column). Returns `None` when the text
 /// is not a frame at all.
 pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
-    let text = text.trim();
+    let text = trim(text);
     if text.is_empty() {
         return None;
     }
@@ -27,7 +28,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
                 Some(t) => rest = t,
                 // A bare address (`#7  0x0000000000401234`) or `0x.. ()`.
                 None => {
-                    rest = tail.trim_start();
+                    rest = trim_start(tail);
                     if rest.is_empty() || rest == "()" {
                         return Some(frame);
                     }
@@ -46,7 +47,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
     let (head, tail) = split_location(rest);
     apply_location(&mut frame, tail);
     let (func, args) = split_args(head);
-    let func = func.trim();
+    let func = trim(func);
     if func.is_empty() {
         return None;
     }
@@ -122,13 +123,13 @@ fn skip_quoted(bytes: &[u8], mut i: usize, q: u8) -> usize {
 
 fn apply_location(frame: &mut Frame, tail: &str) {
     if let Some(lib) = tail.strip_prefix("from ") {
-        frame.module = Some(lib.trim().to_string());
+        frame.module = Some(trim(lib).to_string());
         return;
     }
     let Some(loc) = tail.strip_prefix("at ") else {
         return;
     };
-    let loc = loc.trim();
+    let loc = trim(loc);
     if let Some((file, line)) = loc.rsplit_once(':') {
         if let Ok(n) = line.parse::<u32>() {
             frame.file = Some(file.to_string());
@@ -147,7 +148,7 @@ fn apply_location(frame: &mut Frame, tail: &str) {
 /// Splits `func (args)` into the function and the inside of its argument list.
 fn split_args(head: &str) -> (&str, Option<&str>) {
     const SPECIAL: [bool; 256] = byte_set(b"\"()[]{}");
-    let head = head.trim_end();
+    let head = trim_end(head);
     if !head.ends_with(')') {
         return (head, None);
     }
@@ -223,7 +224,7 @@ pub fn split_vars(s: &str) -> Vec<Var> {
 }
 
 fn starts_new_var(rest: &str) -> bool {
-    let rest = rest.trim_start();
+    let rest = trim_start(rest);
     let name_len = rest
         .bytes()
         .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'#' | b'.' | b'@'))
@@ -232,14 +233,14 @@ fn starts_new_var(rest: &str) -> bool {
 }
 
 fn push_var(out: &mut Vec<Var>, s: &str) {
-    let s = s.trim();
+    let s = trim(s);
     if s.is_empty() {
         return;
     }
-    match s.split_once('=') {
-        Some((name, value)) => out.push(Var {
-            name: name.trim().to_string(),
-            value: value.trim().to_string(),
+    match s.bytes().position(|b| b == b'=') {
+        Some(eq) => out.push(Var {
+            name: trim(&s[..eq]).to_string(),
+            value: trim(&s[eq + 1..]).to_string(),
         }),
         None => out.push(Var {
             name: String::new(),

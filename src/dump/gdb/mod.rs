@@ -8,6 +8,7 @@
 
 mod frame;
 mod target;
+mod text;
 
 use crate::dump::normalize::normalize;
 use crate::dump::DumpFormat;
@@ -51,22 +52,22 @@ fn is_gdb_stack_line(l: &str) -> bool {
 fn frame_number(line: &str) -> Option<(u32, &str)> {
     let t = line.strip_prefix('#')?;
     let n = t.bytes().take_while(u8::is_ascii_digit).count();
-    if n == 0 || !t[n..].starts_with([' ', '\t']) {
+    if n == 0 || !matches!(t.as_bytes().get(n), Some(b' ' | b'\t')) {
         return None;
     }
-    Some((t[..n].parse().ok()?, t[n..].trim_start()))
+    Some((t[..n].parse().ok()?, text::trim_start(&t[n..])))
 }
 
 /// Splits text glued onto one line by a lost newline (`...()(gdb) thread apply all bt`,
 /// `... from libc.so.6#11 0x...`) and joins wrapped frame lines back together; hands each
-/// logical line to `f` with its 1-based input line. Lines are borrowed from `text` unless
+/// logical line to `f` with its 1-based input line. Lines are borrowed from `input` unless
 /// they had to be joined.
-fn logical_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
+fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
     // The last logical line, held back until the next piece shows it is not continued.
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
     // Most dumps hold no prompt at all: then no line needs looking for one.
-    let prompts = text.contains("(gdb) ") || text.contains("(rr) ");
-    for (i, raw) in text.lines().enumerate() {
+    let prompts = input.contains("(gdb) ") || input.contains("(rr) ");
+    for (i, raw) in input.lines().enumerate() {
         let cuts = glue_points(raw, prompts);
         let mut start = 0;
         for end in cuts.iter().copied().chain([raw.len()]) {
@@ -75,9 +76,9 @@ fn logical_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
             match &mut pending {
                 Some((_, prev)) if is_continuation(prev, piece) => {
                     let prev = prev.to_mut();
-                    prev.truncate(prev.trim_end().len());
+                    prev.truncate(text::trim_end(prev).len());
                     prev.push(' ');
-                    prev.push_str(piece.trim());
+                    prev.push_str(text::trim(piece));
                 }
                 _ => {
                     if let Some((no, line)) = pending.take() {
@@ -130,10 +131,10 @@ fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
 
 /// Is `line` the wrapped tail of the frame line `prev`?
 fn is_continuation(prev: &str, line: &str) -> bool {
-    if frame_number(prev).is_none() || line.trim().is_empty() {
+    if frame_number(prev).is_none() || text::trim(line).is_empty() {
         return false;
     }
-    let trimmed = line.trim_start();
+    let trimmed = text::trim_start(line);
     if frame_number(trimmed).is_some()
         || trimmed.starts_with("(gdb)")
         || trimmed.starts_with("(rr)")
@@ -215,7 +216,7 @@ impl Parser {
             }
             return;
         }
-        let trimmed = line.trim();
+        let trimmed = text::trim(line);
         if trimmed.is_empty() {
             self.in_info_table = false;
             return;

@@ -1,0 +1,61 @@
+//! Whitespace trimming for the per-line hot paths: the same results as `str::trim`,
+//! `trim_start` and `trim_end` (Unicode `White_Space`), but the common all-ASCII edges are
+//! stepped over byte by byte instead of being decoded character by character.
+
+/// The ASCII characters `char::is_whitespace` accepts.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+/// `s.trim_start()`.
+pub fn trim_start(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| is_ascii_space(b)).count();
+    let t = &s[n..];
+    // A non-ASCII character may be whitespace too: let the full version decide.
+    if t.as_bytes().first().is_some_and(|&b| !b.is_ascii()) {
+        t.trim_start()
+    } else {
+        t
+    }
+}
+
+/// `s.trim_end()`.
+pub fn trim_end(s: &str) -> &str {
+    let n = s.bytes().rev().take_while(|&b| is_ascii_space(b)).count();
+    let t = &s[..s.len() - n];
+    if t.as_bytes().last().is_some_and(|&b| !b.is_ascii()) {
+        t.trim_end()
+    } else {
+        t
+    }
+}
+
+/// `s.trim()`.
+pub fn trim(s: &str) -> &str {
+    trim_end(trim_start(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_like_std() {
+        let spaces = [
+            "", " ", "\t", "\n", "\x0b", "\x0c", "\r", "\u{85}", "\u{a0}", "\u{2028}", "\u{3000}",
+        ];
+        let words = ["", "x", "é", "a b", "\u{a0}x\u{a0}", "\x00", "\u{7f}"];
+        for a in spaces {
+            for b in spaces {
+                for w in words {
+                    for c in spaces {
+                        let s = format!("{a}{b}{w}{c}{a}");
+                        assert_eq!(trim(&s), s.trim(), "{s:?}");
+                        assert_eq!(trim_start(&s), s.trim_start(), "{s:?}");
+                        assert_eq!(trim_end(&s), s.trim_end(), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+}
