@@ -14,7 +14,7 @@ pub use names::base_name;
 pub use rule::{Meaning, Rule, WaitKind};
 
 use crate::error::{Error, Result};
-use regex::RegexSet;
+use regex::bytes::{RegexSet, RegexSetBuilder};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -69,11 +69,13 @@ impl KnowledgeBase {
         let function_rules: Vec<usize> = (0..rules.len())
             .filter(|&i| rules[i].function.is_some())
             .collect();
-        let function_set = RegexSet::new(
+        let function_set = RegexSetBuilder::new(
             function_rules
                 .iter()
                 .map(|&i| rules[i].function.as_ref().map_or("", |r| r.as_str())),
         )
+        .unicode(false)
+        .build()
         .map_err(|e| Error::Rules {
             origin: "rules".into(),
             message: e.to_string(),
@@ -104,7 +106,7 @@ impl KnowledgeBase {
         }
         let hit = self
             .function_set
-            .matches(base)
+            .matches(base.as_bytes())
             .iter()
             .next()
             .map(|k| self.function_rules[k]);
@@ -119,10 +121,11 @@ impl KnowledgeBase {
     pub fn match_local(&self, value: &str) -> Option<(&Rule, Option<u64>)> {
         self.local_rules.iter().find_map(|&i| {
             let rule = &self.rules[i];
-            let caps = rule.local.as_ref()?.captures(value)?;
+            let caps = rule.local.as_ref()?.captures(value.as_bytes())?;
             let addr = caps
                 .name("addr")
-                .and_then(|m| u64::from_str_radix(m.as_str().trim_start_matches("0x"), 16).ok());
+                .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
+                .and_then(|m| u64::from_str_radix(m.trim_start_matches("0x"), 16).ok());
             Some((rule, addr))
         })
     }

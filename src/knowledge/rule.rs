@@ -1,7 +1,7 @@
 //! One rule and the TOML it is written in. See `packs/*.toml` for the format in use.
 
 use crate::error::{Error, Result};
-use regex::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 /// What a matching frame says about its thread.
@@ -139,8 +139,9 @@ impl Rule {
         if let Some(p) = &self.pool {
             return Some(p.clone());
         }
-        let caps = self.function.as_ref()?.captures(base)?;
-        caps.name("pool").map(|m| m.as_str().to_string())
+        let caps = self.function.as_ref()?.captures(base.as_bytes())?;
+        caps.name("pool")
+            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
     }
 }
 
@@ -184,6 +185,13 @@ struct RawRule {
     counterexamples: Vec<String>,
 }
 
+/// Compiles a rule pattern. Function names and printed values are matched as bytes with ASCII
+/// classes (`\w` is `[0-9A-Za-z_]`): Unicode classes would make compiling the packs cost more
+/// than analysing a dump.
+pub fn compile_pattern(p: &str) -> std::result::Result<Regex, regex::Error> {
+    RegexBuilder::new(p).unicode(false).build()
+}
+
 /// Parses one pack (built-in or the user's file).
 pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
     let err = |message: String| Error::Rules {
@@ -195,7 +203,7 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
     for r in file.rule {
         let compile = |p: &Option<String>| -> Result<Option<Regex>> {
             p.as_ref()
-                .map(|p| Regex::new(p).map_err(|e| err(format!("rule `{}`: {e}", r.id))))
+                .map(|p| compile_pattern(p).map_err(|e| err(format!("rule `{}`: {e}", r.id))))
                 .transpose()
         };
         let function = compile(&r.function)?;
