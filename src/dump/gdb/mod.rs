@@ -561,11 +561,12 @@ impl Parser {
     }
 }
 
-/// Whether a function is rr's `syscall_hook` (`str::contains` would set up a substring
-/// searcher for each of the dump's frames).
+/// Whether a function is rr's `syscall_hook`. Found from its `y`, rare in function names
+/// (`str::contains` would set up a substring searcher for each of the dump's frames).
 fn mentions_syscall_hook(name: &str) -> bool {
-    name.match_indices('_')
-        .any(|(p, _)| name[..p].ends_with("syscall") && name[p..].starts_with("_hook"))
+    let bytes = name.as_bytes();
+    name.match_indices('y')
+        .any(|(p, _)| bytes[p.saturating_sub(1)..].starts_with(b"syscall_hook"))
 }
 
 fn compatible(t: &Thread, r: &ThreadRef) -> bool {

@@ -198,3 +198,12 @@ fn lines_glued_by_a_lost_newline_are_split() {
     assert_eq!(s.threads[0].frames.len(), 2);
     assert_eq!(s.threads[0].frames[1].function.as_deref(), Some("main"));
 }
+
+#[test]
+fn rr_is_recognised_by_its_syscall_hook_frames() {
+    let s = parse("#0  0x70000002 in _syscall_hook_trampoline ()\n#1  0x2 in main ()\n");
+    assert_eq!(s.producer, "rr");
+    // A `y` after a multi-byte character, and names that only come close.
+    let s = parse("#0  0x1 in éy_syscall_hoo ()\n#1  0x2 in syscallhook ()\n");
+    assert_eq!(s.producer, "gdb");
+}
