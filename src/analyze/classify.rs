@@ -284,9 +284,10 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
     } else {
         1
     };
-    if let Some(a) = arg_value(frame, &rule.address_args).filter(|a| value_address(a).is_some()) {
-        if w.address.is_none() || level >= w.address_level {
-            w.address = value_address(a);
+    if let Some(a) = arg_value(frame, &rule.address_args) {
+        let address = value_address(a);
+        if address.is_some() && (w.address.is_none() || level >= w.address_level) {
+            w.address = address;
             w.symbol = value_symbol(a).map(str::to_string);
             w.address_level = level;
         }

@@ -74,18 +74,21 @@ struct Holder {
 
 /// Builds the graph from the snapshot, the per-thread facts and the frames' names.
 pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
-    let by_tid: HashMap<u64, usize> = snap
-        .threads
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.tid.map(|tid| (tid, i)))
-        .collect();
-    let by_pthread: HashMap<u64, usize> = snap
-        .threads
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.pthread.map(|p| (p, i)))
-        .collect();
+    // Sized up front: collecting from a filter would grow (and rehash) them step by step.
+    let mut by_tid: HashMap<u64, usize> = HashMap::with_capacity(snap.threads.len());
+    by_tid.extend(
+        snap.threads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.tid.map(|tid| (tid, i))),
+    );
+    let mut by_pthread: HashMap<u64, usize> = HashMap::with_capacity(snap.threads.len());
+    by_pthread.extend(
+        snap.threads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.pthread.map(|p| (p, i))),
+    );
     let mut holders: HashMap<LockId, Vec<Holder>> = HashMap::new();
     for (t, f) in facts.iter().enumerate() {
         for h in &f.holds {

@@ -80,13 +80,18 @@ pub fn value_address(value: &str) -> Option<u64> {
 }
 
 /// What follows the last `@entry=` in a value (`x@entry=0x10` → `0x10`), or all of it. Found
-/// from the `@`s, without setting up a substring search for every value.
+/// from the `@`s, without setting up a substring search for every (short) value.
 pub fn after_entry(value: &str) -> &str {
-    const ENTRY: &str = "@entry=";
+    const ENTRY: &[u8] = b"@entry=";
+    let bytes = value.as_bytes();
+    let mut end = bytes.len();
+    while let Some(at) = bytes[..end].iter().rposition(|&b| b == b'@') {
+        if bytes[at..].starts_with(ENTRY) {
+            return &value[at + ENTRY.len()..];
+        }
+        end = at;
+    }
     value
-        .rmatch_indices('@')
-        .find(|(p, _)| value[*p..].starts_with(ENTRY))
-        .map_or(value, |(p, _)| &value[p + ENTRY.len()..])
 }
 
 /// The symbol gdb printed after an address: `0x601040 <global_mutex>` → `global_mutex`.

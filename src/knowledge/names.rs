@@ -5,17 +5,32 @@
 /// `std::condition_variable::wait(std::unique_lock<std::mutex>&)` → `std::condition_variable::wait`.
 pub fn base_name(function: &str) -> &str {
     let mut s = function.trim();
-    if let Some(p) = s.find(" [clone ") {
+    if let Some(p) = find(s, " [clone ") {
         s = &s[..p];
     }
-    if let Some(p) = s.find("@@") {
+    if let Some(p) = find(s, "@@") {
         s = &s[..p];
-    } else if let Some(p) = s.find("@plt") {
+    } else if let Some(p) = find(s, "@plt") {
         s = &s[..p];
     }
     s = s.strip_suffix(" const").unwrap_or(s);
     s = strip_params(s);
     strip_rust_hash(s)
+}
+
+/// `s.find(pat)` for an ASCII `pat`: names are short, and a plain scan for the pattern's first
+/// byte beats setting up a substring searcher for each.
+fn find(s: &str, pat: &str) -> Option<usize> {
+    let (b, p) = (s.as_bytes(), pat.as_bytes());
+    (0..b.len()).find(|&i| b[i] == p[0] && b[i..].starts_with(p))
+}
+
+/// `s.rfind(pat)` for an ASCII `pat`, likewise.
+fn rfind(s: &str, pat: &str) -> Option<usize> {
+    let (b, p) = (s.as_bytes(), pat.as_bytes());
+    (0..b.len())
+        .rev()
+        .find(|&i| b[i] == p[0] && b[i..].starts_with(p))
 }
 
 /// Drops a trailing parameter list glued to the name: `f(int, char*)` → `f`. Keeps
@@ -46,7 +61,7 @@ fn strip_params(s: &str) -> &str {
 }
 
 fn strip_rust_hash(s: &str) -> &str {
-    if let Some(p) = s.rfind("::h") {
+    if let Some(p) = rfind(s, "::h") {
         let hash = &s[p + 3..];
         if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return &s[..p];
@@ -78,5 +93,11 @@ mod tests {
             "std::thread::JoinInner<T>::join"
         );
         assert_eq!(base_name("main"), "main");
+        assert_eq!(base_name("é::f@@G [clone .cold]"), "é::f");
+        assert_eq!(base_name("f@plt"), "f");
+        assert_eq!(
+            base_name("a::h0123456789abcdef::hxyz"),
+            "a::h0123456789abcdef::hxyz"
+        );
     }
 }
