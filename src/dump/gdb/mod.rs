@@ -191,6 +191,9 @@ struct Parser {
     in_info_table: bool,
     /// How many frames the last block had (a capacity hint for the next).
     last_block_len: usize,
+    /// How many of the threads' frames are rr's `syscall_hook`, kept up to date as frames are
+    /// attached (cheaper than walking every frame again at the end).
+    hook_frames: usize,
     /// An `info threads` table lists every live thread.
     saw_info_table: bool,
     /// `thread apply all` (or its headers) was seen: complete if thread 1 is there too.
@@ -334,6 +337,7 @@ impl Parser {
                 self.info_top.insert(idx, f.clone());
                 let t = &mut self.threads[idx];
                 if t.frames.is_empty() {
+                    self.hook_frames += hooks(std::slice::from_ref(&f));
                     t.frames.push(f);
                     t.partial = true;
                 }
@@ -477,6 +481,7 @@ impl Parser {
             return;
         }
         let Some(cur) = self.current else {
+            self.hook_frames += hooks(&block.frames);
             self.threads.push(Thread {
                 frames: block.frames,
                 ..Thread::default()
@@ -496,6 +501,7 @@ impl Parser {
                     func_or_unknown(top)
                 );
                 self.diag(block.line, &message);
+                self.hook_frames += hooks(&block.frames);
                 self.threads.push(Thread {
                     frames: block.frames,
                     ..Thread::default()
@@ -509,6 +515,7 @@ impl Parser {
     fn attach(&mut self, idx: usize, frames: Vec<Frame>) {
         let t = &mut self.threads[idx];
         if t.partial || frames.len() > t.frames.len() {
+            self.hook_frames = self.hook_frames - hooks(&t.frames) + hooks(&frames);
             t.frames = frames;
             t.partial = false;
         }
@@ -523,12 +530,11 @@ impl Parser {
 
     fn finish(mut self, origin: &str) -> Snapshot {
         self.finish_block();
-        let rr = self.rr
-            || self.threads.iter().any(|t| {
-                t.frames
-                    .iter()
-                    .any(|f| f.function.as_deref().is_some_and(mentions_syscall_hook))
-            });
+        debug_assert_eq!(
+            self.hook_frames,
+            self.threads.iter().map(|t| hooks(&t.frames)).sum::<usize>()
+        );
+        let rr = self.rr || self.hook_frames > 0;
         let has_first = self
             .threads
             .iter()
@@ -559,6 +565,14 @@ impl Parser {
             diagnostics: self.diagnostics,
         }
     }
+}
+
+/// How many of `frames` are rr's `syscall_hook`.
+fn hooks(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .filter(|f| f.function.as_deref().is_some_and(mentions_syscall_hook))
+        .count()
 }
 
 /// Whether a function is rr's `syscall_hook`. Found from its `y`, rare in function names
