@@ -17,18 +17,10 @@ use support::{Build, HungProcess};
 
 const MAX_FRAMES: usize = 256;
 
-/// A test-only stand-in for the capture module: seize and interrupt every thread, copy registers,
-/// 64 KiB of stack from rsp, `/proc/PID/maps` and the vdso, detach.
+/// hangscan's own capture, reduced to what these tests compare: registers and stack per thread.
 mod capture {
-    use hangscan::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
-    use nix::sys::ptrace;
-    use nix::sys::uio::{process_vm_readv, RemoteIoVec};
-    use nix::sys::wait::{waitpid, WaitPidFlag};
-    use nix::unistd::Pid;
-    use std::io::IoSliceMut;
-    use std::path::PathBuf;
-
-    const STACK_COPY: usize = 64 * 1024;
+    use hangscan::capture::{address_space, capture as capture_process, CaptureOptions};
+    use hangscan::unwind::{AddressSpace, MemoryRegion, Regs};
 
     /// One stopped thread.
     pub struct Stopped {
@@ -37,117 +29,23 @@ mod capture {
         pub stack: MemoryRegion,
     }
 
-    /// Detaches from every seized thread when dropped, also on a failed assertion.
-    struct Seized(Vec<Pid>);
-
-    impl Drop for Seized {
-        fn drop(&mut self) {
-            for &tid in &self.0 {
-                let _ = ptrace::detach(tid, None);
-            }
-        }
-    }
-
-    fn read(pid: Pid, addr: u64, len: usize) -> Vec<u8> {
-        let mut buf = vec![0u8; len];
-        let remote = [RemoteIoVec {
-            base: addr as usize,
-            len,
-        }];
-        let n = process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote).unwrap_or(0);
-        buf.truncate(n);
-        buf
-    }
-
     /// Every thread of `pid`, and its address space.
     pub fn capture(pid: u32) -> (AddressSpace, Vec<Stopped>) {
-        let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .expect("list threads")
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        tids.sort_unstable();
-        let mut seized = Seized(vec![]);
-        for &tid in &tids {
-            let tid = Pid::from_raw(tid);
-            ptrace::seize(tid, ptrace::Options::empty()).expect("PTRACE_SEIZE");
-            seized.0.push(tid);
-            ptrace::interrupt(tid).expect("PTRACE_INTERRUPT");
-        }
-        for &tid in &seized.0 {
-            waitpid(tid, Some(WaitPidFlag::__WALL)).expect("waitpid");
-        }
-        let target = Pid::from_raw(pid as i32);
-        let threads = seized
-            .0
-            .iter()
-            .map(|&tid| {
-                let r = ptrace::getregs(tid).expect("PTRACE_GETREGS");
-                let regs = Regs {
-                    rax: r.rax,
-                    rbx: r.rbx,
-                    rcx: r.rcx,
-                    rdx: r.rdx,
-                    rsi: r.rsi,
-                    rdi: r.rdi,
-                    rbp: r.rbp,
-                    rsp: r.rsp,
-                    r8: r.r8,
-                    r9: r.r9,
-                    r10: r.r10,
-                    r11: r.r11,
-                    r12: r.r12,
-                    r13: r.r13,
-                    r14: r.r14,
-                    r15: r.r15,
-                    rip: r.rip,
-                };
-                let stack = MemoryRegion {
-                    start: r.rsp,
-                    bytes: read(target, r.rsp, STACK_COPY),
-                };
-                Stopped {
-                    tid: tid.as_raw() as u64,
-                    regs,
-                    stack,
-                }
+        let opts = CaptureOptions {
+            samples: 1,
+            ..CaptureOptions::default()
+        };
+        let image = capture_process(pid, &opts, address_space(pid)).expect("capture");
+        let threads = image
+            .threads
+            .into_iter()
+            .map(|t| Stopped {
+                tid: t.tid,
+                regs: t.regs.expect("registers"),
+                stack: t.stack.expect("stack"),
             })
             .collect();
-        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
-        let mut space = AddressSpace::default();
-        for line in maps.lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 6 {
-                continue;
-            }
-            let (range, perms, offset) = (fields[0], fields[1], fields[2]);
-            let name = fields[5..].join(" ");
-            let Some((start, end)) = range.split_once('-') else {
-                continue;
-            };
-            let hex = |s: &str| u64::from_str_radix(s, 16).expect("hex in maps");
-            let (start, end) = (hex(start), hex(end));
-            let path = if name.starts_with('/') {
-                Some(PathBuf::from(format!("/proc/{pid}/root{name}")))
-            } else if name == "[vdso]" {
-                space.vdso = Some(MemoryRegion {
-                    start,
-                    bytes: read(target, start, (end - start) as usize),
-                });
-                None
-            } else {
-                continue;
-            };
-            space.objects.push(MappedObject {
-                start,
-                end,
-                offset: hex(offset),
-                name,
-                path,
-                executable: perms.contains('x'),
-            });
-        }
-        drop(seized);
-        (space, threads)
+        (image.space, threads)
     }
 }
 
@@ -639,7 +537,8 @@ fn unwinds_out_of_the_vdso() {
     let thread = &threads[0];
     let caller = thread.regs.rip;
     let mut stack = thread.stack.clone();
-    stack.bytes[..8].copy_from_slice(&caller.to_le_bytes());
+    let at = (thread.regs.rsp - stack.start) as usize;
+    stack.bytes[at..at + 8].copy_from_slice(&caller.to_le_bytes());
     let regs = Regs {
         rip: vdso.start + entry - linked_at,
         ..thread.regs
