@@ -109,7 +109,7 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
     };
     let written: Result<()> = match &out.output {
         Some(path) => std::fs::File::create(path)
-            .map_err(|source| Error::Read {
+            .map_err(|source| Error::WriteFile {
                 path: path.display().to_string(),
                 source,
             })
@@ -185,9 +185,11 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
         } else {
             path.clone()
         };
-        std::fs::write(&path, snapshot_json::to_json(&snap)).map_err(|source| Error::Read {
-            path: path.display().to_string(),
-            source,
+        std::fs::write(&path, snapshot_json::to_json(&snap)).map_err(|source| {
+            Error::WriteFile {
+                path: path.display().to_string(),
+                source,
+            }
         })?;
     }
     Ok(snap)

@@ -15,6 +15,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An output file (`-o`, `--save`) could not be written.
+    #[error("cannot write {path}: {source} (check that the directory exists and is writable)")]
+    WriteFile {
+        /// The path as given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// No parser recognised the input.
     #[error("{origin}: not a dump in any format hangscan reads (tried: {tried}); pass --input-format to force one")]
     Unrecognised {

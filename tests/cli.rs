@@ -207,6 +207,22 @@ fn bad_input_is_a_clear_error_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read /nonexistent/dump.txt"));
 
+    let o = hangscan(
+        &[
+            "parse",
+            "-o",
+            "/nonexistent/dir/report.txt",
+            &seed("rr-nebula-sigterm-selfjoin.txt"),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot write /nonexistent/dir/report.txt") && err.contains("writable"),
+        "{err}"
+    );
+
     // One bad file does not lose the others' results.
     let o = hangscan(
         &[
