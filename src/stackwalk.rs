@@ -151,6 +151,7 @@ fn to_snapshot_with(
         threads,
         evidence: image.evidence,
         diagnostics,
+        claims: Vec::new(),
     }
 }
 

@@ -139,13 +139,65 @@ pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
     classify_named(thread, names.thread(0), kb)
 }
 
+/// A frame's rules: its function's, and the wait a note the dump attached to it states (with
+/// the object's address and the lock the wait releases).
+#[derive(Clone, Copy)]
+struct FrameRules<'n, 'a> {
+    names: FrameNames<'n, 'a>,
+    notes: &'n [Option<NoteWait<'a>>],
+}
+
+/// A wait stated by a frame's note.
+#[derive(Clone, Copy)]
+struct NoteWait<'a> {
+    rule: &'a Rule,
+    address: Option<u64>,
+    releases: Option<u64>,
+}
+
+impl<'a> FrameRules<'_, 'a> {
+    /// The rule that says what frame `i` means: a note's wait first, then its function's.
+    fn rule(&self, i: usize) -> Option<&'a Rule> {
+        self.note(i).map(|n| n.rule).or_else(|| self.names.rule(i))
+    }
+
+    fn note(&self, i: usize) -> Option<NoteWait<'a>> {
+        self.notes.get(i).copied().flatten()
+    }
+}
+
+/// Per frame, the first of its notes that a wait rule matches.
+fn note_waits<'a>(frames: &[Frame], kb: &'a KnowledgeBase) -> Vec<Option<NoteWait<'a>>> {
+    if frames.iter().all(|f| f.notes.is_empty()) {
+        return Vec::new();
+    }
+    frames
+        .iter()
+        .map(|f| {
+            f.notes.iter().find_map(|n| {
+                let (rule, address, releases) = kb.match_note(n)?;
+                (rule.meaning == Meaning::Wait).then_some(NoteWait {
+                    rule,
+                    address,
+                    releases,
+                })
+            })
+        })
+        .collect()
+}
+
 /// Classifies one thread whose frames' names were looked up already.
 pub fn classify_named(thread: &Thread, names: FrameNames, kb: &KnowledgeBase) -> Facts {
     let frames = &thread.frames;
+    let notes = note_waits(frames, kb);
+    let rules = FrameRules {
+        names,
+        notes: &notes,
+    };
     let segments = split_segments(frames);
     let active = segments[0].clone();
     let top = active.clone().find(|&i| {
-        frames[i].function.is_some() && names.rule(i).is_none_or(|r| r.meaning != Meaning::Skip)
+        frames[i].function.is_some() && rules.rule(i).is_none_or(|r| r.meaning != Meaning::Skip)
     });
     let mut facts = Facts {
         activity: Activity::Unknown,
@@ -157,11 +209,11 @@ pub fn classify_named(thread: &Thread, names: FrameNames, kb: &KnowledgeBase) ->
     };
     let mut idle_at = None;
     if let Some(top) = top {
-        let blocked = names
+        let blocked = rules
             .rule(top)
             .is_some_and(|r| r.meaning == Meaning::Wait && !r.context);
         if blocked {
-            idle_at = collect_waits(frames, names, top..active.end, &mut facts.waits);
+            idle_at = collect_waits(frames, rules, top..active.end, &mut facts.waits);
         }
         facts.activity = if blocked {
             Activity::Blocked
@@ -169,12 +221,33 @@ pub fn classify_named(thread: &Thread, names: FrameNames, kb: &KnowledgeBase) ->
             Activity::Running
         };
     }
+    if facts.activity != Activity::Blocked {
+        if let Some(rule) = thread.status.as_deref().and_then(|s| kb.match_status(s)) {
+            apply_status(&mut facts, rule, top.unwrap_or(0), frames.len());
+        }
+    }
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex);
     }
-    collect_holds_and_members(frames, names, kb, &mut facts);
+    collect_holds_and_members(thread, names, kb, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     facts
+}
+
+/// The runtime's word for the thread's state, when its frames did not say it waits: a Go
+/// `[chan receive]`, py-spy's `idle`. The wait is shown at the innermost frame.
+fn apply_status(facts: &mut Facts, rule: &Rule, top: usize, frame_count: usize) {
+    match (rule.meaning, rule.kind) {
+        (Meaning::Wait, Some(kind)) if top < frame_count => {
+            let mut w = new_wait(kind, rule, top);
+            w.timed = rule.timed;
+            w.suggestion.clone_from(&rule.suggestion);
+            facts.waits.push(w);
+            facts.activity = Activity::Blocked;
+        }
+        (Meaning::Idle, _) => facts.activity = Activity::Idle,
+        _ => {}
+    }
 }
 
 fn split_segments(frames: &[Frame]) -> Vec<Range<usize>> {
@@ -194,15 +267,20 @@ fn split_segments(frames: &[Frame]) -> Vec<Range<usize>> {
 /// Returns the position of an idle-rule frame, if one follows the first wait closely.
 fn collect_waits(
     frames: &[Frame],
-    names: FrameNames,
+    rules: FrameRules,
     range: Range<usize>,
     waits: &mut Vec<Wait>,
 ) -> Option<usize> {
     let mut current: Option<Wait> = None;
     let mut idle_at = None;
     for i in range {
-        let rule = names.rule(i);
-        let pool = names.pool(i);
+        let note = rules.note(i);
+        let rule = rules.rule(i);
+        let pool = if note.is_some() {
+            None
+        } else {
+            rules.names.pool(i)
+        };
         match rule.map(|r| r.meaning) {
             Some(Meaning::Wait) => {
                 let rule = rule.expect("matched");
@@ -217,6 +295,14 @@ fn collect_waits(
                         absorb(&mut w, &frames[i], rule, pool, i);
                         current = Some(w);
                     }
+                }
+                if let (Some(n), Some(w)) = (note, &mut current) {
+                    // A note names the object outright: nothing is more specific.
+                    if n.address.is_some() {
+                        w.address = n.address;
+                        w.address_level = u8::MAX;
+                    }
+                    w.releases = w.releases.or(n.releases);
                 }
             }
             Some(Meaning::Skip) => {}
@@ -351,15 +437,37 @@ fn parse_number(v: &str) -> Option<u64> {
 }
 
 fn collect_holds_and_members(
-    frames: &[Frame],
+    thread: &Thread,
     names: FrameNames,
     kb: &KnowledgeBase,
     facts: &mut Facts,
 ) {
+    let frames = &thread.frames;
     fix_join_targets(&mut facts.waits);
     let in_chain = |i: usize| facts.waits.iter().any(|w| (w.first..=w.frame).contains(&i));
     let mut holds = Vec::new();
     let mut members = Vec::new();
+    // Notes that state a lock is held: on a frame (Java's `- locked <0x…>`), or on the thread
+    // as a whole (its locked ownable synchronizers), shown at the outermost frame.
+    let outermost = frames.len().checked_sub(1);
+    let noted = frames
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| f.notes.iter().map(move |n| (Some(i), n)))
+        .chain(thread.notes.iter().map(|n| (outermost, n)));
+    for (at, note) in noted {
+        let Some(frame) = at else { continue };
+        if let Some((rule, Some(address), _)) = kb.match_note(note) {
+            if rule.meaning == Meaning::Hold {
+                holds.push(Hold {
+                    lock: LockId::Addr(address),
+                    frame,
+                    rule: rule.id.clone(),
+                    from_local: true,
+                });
+            }
+        }
+    }
     for (i, frame) in frames.iter().enumerate() {
         for local in &frame.locals {
             if let Some((rule, addr)) = kb.match_local(&local.value) {

@@ -2,6 +2,7 @@
 //! returns an [`Analysis`] (per-thread facts, the wait-for graph, findings). It does no I/O and
 //! cannot tell which producer filled the snapshot.
 
+mod claims;
 mod classify;
 mod explain;
 mod findings;
@@ -10,6 +11,7 @@ mod group;
 mod names;
 mod scc;
 
+pub use claims::ClaimCheck;
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
 pub use explain::{frame_ref, wait_object};
 pub use graph::{Because, Edge, Grade, Graph};
@@ -120,6 +122,8 @@ pub struct Analysis {
     pub graph: Graph,
     /// The findings, deadlocks first.
     pub findings: Vec<Finding>,
+    /// What the analysis makes of the runtime's own verdicts in the dump.
+    pub claims: Vec<ClaimCheck>,
 }
 
 /// The one-word answer.
@@ -165,9 +169,11 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .collect();
     let graph = graph::build(snap, &facts, &names);
     let findings = findings::find(snap, &facts, &graph);
+    let claims = claims::check(snap, &findings);
     Analysis {
         facts,
         graph,
         findings,
+        claims,
     }
 }

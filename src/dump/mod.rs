@@ -36,17 +36,18 @@ pub fn parse_dump(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<Snap
                     known: names(),
                 })?
         }
-        None => {
-            let head = head_text(raw);
-            *all.iter()
-                .find(|f| f.sniff(&head))
-                .ok_or_else(|| Error::Unrecognised {
-                    origin: origin.to_string(),
-                    tried: names(),
-                })?
-        }
+        None => sniff(raw).ok_or_else(|| Error::Unrecognised {
+            origin: origin.to_string(),
+            tried: names(),
+        })?,
     };
     Ok(format.parse(raw, origin))
+}
+
+/// The first format, in sniffing order, that recognises the text.
+pub fn sniff(raw: &[u8]) -> Option<&'static dyn DumpFormat> {
+    let head = head_text(raw);
+    formats().iter().copied().find(|f| f.sniff(&head))
 }
 
 fn names() -> String {

@@ -1,5 +1,6 @@
 //! What frames mean, as data. A [`Rule`] matches a frame's function (or a `bt full` local's
-//! value) and says what it means: the thread *waits* on something, *holds* a lock, *is a worker
+//! value, a note the dump attaches to a frame, a runtime's word for a thread's state) and says
+//! what it means: the thread *waits* on something, *holds* a lock, *is a worker
 //! of* a pool, is an *idle* worker, or the frame is a tracer's and should be *skipped*.
 //!
 //! Built-in packs live in `packs/*.toml` and are embedded at build time; `--rules FILE` adds
@@ -11,7 +12,7 @@ mod names;
 mod rule;
 
 pub use names::base_name;
-pub use rule::{Meaning, Rule, WaitKind};
+pub use rule::{Meaning, Rule, Subject, WaitKind};
 
 use crate::error::{Error, Result};
 use regex::bytes::{RegexSet, RegexSetBuilder};
@@ -35,6 +36,8 @@ pub struct KnowledgeBase {
     function_rules: Vec<usize>,
     function_set: RegexSet,
     local_rules: Vec<usize>,
+    note_rules: Vec<usize>,
+    status_rules: Vec<usize>,
     cache: Mutex<HashMap<String, Option<usize>>>,
 }
 
@@ -66,28 +69,30 @@ impl KnowledgeBase {
                 });
             }
         }
-        let function_rules: Vec<usize> = (0..rules.len())
-            .filter(|&i| rules[i].function.is_some())
-            .collect();
-        let function_set = RegexSetBuilder::new(
-            function_rules
-                .iter()
-                .map(|&i| rules[i].function.as_ref().map_or("", |r| r.as_str())),
-        )
-        .unicode(false)
-        .build()
-        .map_err(|e| Error::Rules {
-            origin: "rules".into(),
-            message: e.to_string(),
-        })?;
-        let local_rules = (0..rules.len())
-            .filter(|&i| rules[i].local.is_some())
-            .collect();
+        let of = |subject: Subject| -> Vec<usize> {
+            (0..rules.len())
+                .filter(|&i| rules[i].subject == subject)
+                .collect()
+        };
+        let function_rules = of(Subject::Function);
+        let local_rules = of(Subject::Local);
+        let note_rules = of(Subject::Note);
+        let status_rules = of(Subject::Status);
+        let function_set =
+            RegexSetBuilder::new(function_rules.iter().map(|&i| rules[i].pattern.as_str()))
+                .unicode(false)
+                .build()
+                .map_err(|e| Error::Rules {
+                    origin: "rules".into(),
+                    message: e.to_string(),
+                })?;
         Ok(Self {
             rules,
             function_rules,
             function_set,
             local_rules,
+            note_rules,
+            status_rules,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -119,16 +124,51 @@ impl KnowledgeBase {
     /// Rules whose `local` pattern matches a `bt full` local's value, with the captured
     /// lock address.
     pub fn match_local(&self, value: &str) -> Option<(&Rule, Option<u64>)> {
-        self.local_rules.iter().find_map(|&i| {
+        self.match_captured(&self.local_rules, value)
+    }
+
+    /// The first rule whose `note` pattern matches a note of a frame or thread, with the
+    /// captured object address (group `addr`) and the address of a lock the wait releases
+    /// (group `releases`: Java's `Object.wait` gives up the monitor it waits on).
+    pub fn match_note(&self, note: &str) -> Option<(&Rule, Option<u64>, Option<u64>)> {
+        self.note_rules.iter().find_map(|&i| {
             let rule = &self.rules[i];
-            let caps = rule.local.as_ref()?.captures(value.as_bytes())?;
-            let addr = caps
-                .name("addr")
-                .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
-                .and_then(|m| u64::from_str_radix(m.trim_start_matches("0x"), 16).ok());
-            Some((rule, addr))
+            let caps = rule.pattern.captures(note.as_bytes())?;
+            Some((rule, hex_group(&caps, "addr"), hex_group(&caps, "releases")))
         })
     }
+
+    /// The first rule whose `status` pattern matches a thread's runtime state.
+    pub fn match_status(&self, status: &str) -> Option<&Rule> {
+        self.status_rules
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.pattern.is_match(status.as_bytes()))
+    }
+
+    /// Any subject rule: the rule that would classify `subject` of this kind.
+    pub fn match_subject(&self, subject: Subject, text: &str) -> Option<&Rule> {
+        match subject {
+            Subject::Function => self.match_function(text),
+            Subject::Local => self.match_local(text).map(|(r, _)| r),
+            Subject::Note => self.match_note(text).map(|(r, _, _)| r),
+            Subject::Status => self.match_status(text),
+        }
+    }
+
+    fn match_captured(&self, among: &[usize], text: &str) -> Option<(&Rule, Option<u64>)> {
+        among.iter().find_map(|&i| {
+            let rule = &self.rules[i];
+            let caps = rule.pattern.captures(text.as_bytes())?;
+            Some((rule, hex_group(&caps, "addr")))
+        })
+    }
+}
+
+/// A hex number (`0x` optional) captured by the group `name`.
+fn hex_group(caps: &regex::bytes::Captures, name: &str) -> Option<u64> {
+    let m = std::str::from_utf8(caps.name(name)?.as_bytes()).ok()?;
+    u64::from_str_radix(m.trim_start_matches("0x"), 16).ok()
 }
 
 #[cfg(test)]

@@ -88,6 +88,32 @@ impl WaitKind {
     }
 }
 
+/// What a rule's pattern is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A frame's function, reduced to its base name.
+    Function,
+    /// A `bt full` local's value; a group `addr` captures the lock address.
+    Local,
+    /// A line the dump attaches to a frame or a thread (Java's `- locked <0x…>`); a group
+    /// `addr` captures the object's address.
+    Note,
+    /// The runtime's own word for the thread's state (a Go wait reason, a Java state).
+    Status,
+}
+
+impl Subject {
+    /// The TOML key that holds the pattern.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Function => "function",
+            Self::Local => "local",
+            Self::Note => "note",
+            Self::Status => "status",
+        }
+    }
+}
+
 /// One compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -97,10 +123,10 @@ pub struct Rule {
     pub pack: String,
     /// One line saying what it recognises.
     pub summary: String,
-    /// Pattern over the frame's base function name.
-    pub function: Option<Regex>,
-    /// Pattern over a `bt full` local's value; a group `addr` captures the lock address.
-    pub local: Option<Regex>,
+    /// What the pattern is matched against.
+    pub subject: Subject,
+    /// The pattern.
+    pub pattern: Regex,
     /// What a match means.
     pub meaning: Meaning,
     /// For waits and holds: on what.
@@ -127,9 +153,9 @@ pub struct Rule {
     pub suggestion: Option<String>,
     /// For locks: the offset from the lock's address of its owner's tid (glibc mutex: 8).
     pub owner_offset: Option<u64>,
-    /// Names (or local values) this rule must match.
+    /// Subjects (names, values, notes or states) this rule must match.
     pub examples: Vec<String>,
-    /// Names (or local values) this rule must not match.
+    /// Subjects this rule must not match.
     pub counterexamples: Vec<String>,
 }
 
@@ -139,7 +165,10 @@ impl Rule {
         if let Some(p) = &self.pool {
             return Some(p.clone());
         }
-        let caps = self.function.as_ref()?.captures(base.as_bytes())?;
+        if self.subject != Subject::Function {
+            return None;
+        }
+        let caps = self.pattern.captures(base.as_bytes())?;
         caps.name("pool")
             .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
     }
@@ -160,6 +189,8 @@ struct RawRule {
     meaning: Meaning,
     function: Option<String>,
     local: Option<String>,
+    note: Option<String>,
+    status: Option<String>,
     kind: Option<WaitKind>,
     #[serde(default)]
     context: bool,
@@ -201,19 +232,22 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
     let file: PackFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut out = Vec::with_capacity(file.rule.len());
     for r in file.rule {
-        let compile = |p: &Option<String>| -> Result<Option<Regex>> {
-            p.as_ref()
-                .map(|p| compile_pattern(p).map_err(|e| err(format!("rule `{}`: {e}", r.id))))
-                .transpose()
-        };
-        let function = compile(&r.function)?;
-        let local = compile(&r.local)?;
-        if function.is_none() == local.is_none() {
+        let given: Vec<(Subject, &String)> = [
+            (Subject::Function, &r.function),
+            (Subject::Local, &r.local),
+            (Subject::Note, &r.note),
+            (Subject::Status, &r.status),
+        ]
+        .into_iter()
+        .filter_map(|(s, p)| Some((s, p.as_ref()?)))
+        .collect();
+        let [(subject, pattern)] = given[..] else {
             return Err(err(format!(
-                "rule `{}` needs exactly one of `function` or `local`",
+                "rule `{}` needs exactly one of `function`, `local`, `note` or `status`",
                 r.id
             )));
-        }
+        };
+        let pattern = compile_pattern(pattern).map_err(|e| err(format!("rule `{}`: {e}", r.id)))?;
         if matches!(r.meaning, Meaning::Wait | Meaning::Hold) && r.kind.is_none() {
             return Err(err(format!(
                 "rule `{}` ({:?}) needs a `kind`",
@@ -236,8 +270,8 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             id: r.id,
             pack: origin.to_string(),
             summary: r.summary,
-            function,
-            local,
+            subject,
+            pattern,
             meaning: r.meaning,
             kind: r.kind,
             context: r.context,

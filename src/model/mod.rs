@@ -23,6 +23,25 @@ pub struct Snapshot {
     pub evidence: Vec<Evidence>,
     /// What could not be read, with where and why.
     pub diagnostics: Vec<Diagnostic>,
+    /// What the runtime that wrote the dump concluded by itself (the JVM's "Found one
+    /// Java-level deadlock", Go's "all goroutines are asleep", parking_lot's "deadlocks
+    /// detected"). Cross-checked by the analysis, never trusted blindly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
+}
+
+/// A verdict the dump's own runtime printed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Claim {
+    /// What it says, as printed (one line, untrusted text).
+    pub text: String,
+    /// The threads it names, as the dump names them (a name, a tid, a goroutine id); empty
+    /// when it speaks of the whole process.
+    pub threads: Vec<String>,
+    /// Whether it says the process is deadlocked (as opposed to a warning or a note).
+    pub deadlock: bool,
+    /// 1-based input line.
+    pub line: Option<usize>,
 }
 
 /// One thread.
@@ -33,14 +52,30 @@ pub struct Thread {
     /// The process the thread belongs to, when the input names it per thread (rr's and
     /// gdbserver's `Thread PID.TID`).
     pub process: Option<u32>,
-    /// The debugger's own id for the thread (gdb's thread number).
+    /// The producer's own id for the thread (gdb's thread number, a goroutine id); what it
+    /// is says `id_kind`.
     pub debugger_id: Option<String>,
+    /// What kind of id `debugger_id` is.
+    #[serde(default, skip_serializing_if = "IdKind::is_default")]
+    pub id_kind: IdKind,
     /// The `pthread_t` value (gdb's `Thread 0x7f..`), used to resolve `pthread_join` targets.
     pub pthread: Option<u64>,
     /// The thread's name, as the input gives it (untrusted text).
     pub name: Option<String>,
     /// The kernel's scheduling state, when known.
     pub state: KernelState,
+    /// The runtime's own word for what the thread is doing, as printed: a Go wait reason
+    /// (`chan receive`), a Java state (`BLOCKED (on object monitor)`), py-spy's `idle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// How long the runtime says the thread has been in that state, in minutes (Go's
+    /// `[chan receive, 5 minutes]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_minutes: Option<u64>,
+    /// Lines the dump attaches to the thread as a whole (Java's locked ownable synchronizers,
+    /// Go's `created by`), as printed without list markers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The thread the debugger had selected.
     pub current: bool,
     /// Innermost frame first.
@@ -99,13 +134,45 @@ pub struct FutexWait {
     pub value: u32,
 }
 
+/// What a thread's `debugger_id` is.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdKind {
+    /// A debugger's thread number (gdb, lldb) or a tool's index.
+    #[default]
+    Debugger,
+    /// A Go goroutine id.
+    Goroutine,
+    /// A Java thread's `#N` number.
+    Java,
+    /// A Python thread ident (`threading.get_ident()`, the pthread_t).
+    Python,
+}
+
+impl IdKind {
+    fn is_default(&self) -> bool {
+        *self == Self::Debugger
+    }
+
+    /// The word a label puts before the id.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Debugger => "thread",
+            Self::Goroutine => "goroutine",
+            Self::Java => "java thread",
+            Self::Python => "python thread",
+        }
+    }
+}
+
 impl Thread {
-    /// A short human label: `25.43 "executor-pri3-1"`, `LWP 4242 "worker"`, or `thread 3`.
+    /// A short human label: `25.43 "executor-pri3-1"`, `LWP 4242 "worker"`, `thread 3`,
+    /// `goroutine 17`.
     pub fn label(&self) -> String {
         let id = match (self.tid, &self.debugger_id) {
             (Some(t), _) if self.process.is_some() => format!("{}.{t}", self.process.unwrap_or(0)),
             (Some(t), _) => format!("LWP {t}"),
-            (None, Some(d)) => format!("thread {d}"),
+            (None, Some(d)) => format!("{} {d}", self.id_kind.noun()),
             (None, None) => "unidentified thread".to_string(),
         };
         match &self.name {
@@ -157,15 +224,21 @@ pub struct Frame {
     pub signal_frame: bool,
     /// Locals from `bt full`.
     pub locals: Vec<Var>,
+    /// Lines the dump attaches to this frame, as printed without list markers: Java's
+    /// `locked <0x…> (a java.lang.Object)`, `waiting to lock <0x…>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Frame {
-    /// The value of the argument called `name`.
+    /// The value of the argument called `name`; `#N` is the N-th argument (0-based), for
+    /// formats that print arguments by position (Go).
     pub fn arg(&self, name: &str) -> Option<&str> {
-        self.args
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.value.as_str())
+        let found = match name.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => self.args.get(n),
+            None => self.args.iter().find(|a| a.name == name),
+        };
+        found.map(|a| a.value.as_str())
     }
 }
 

@@ -23,7 +23,22 @@ struct ReportJson<'a> {
     threads: Vec<ThreadJson<'a>>,
     findings: Vec<FindingJson>,
     edges: Vec<EdgeJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    claims: Vec<ClaimJson<'a>>,
     diagnostics: &'a [crate::model::Diagnostic],
+}
+
+/// A verdict the dump's runtime printed, and whether the analysis bears it out.
+#[derive(Serialize)]
+struct ClaimJson<'a> {
+    text: &'a str,
+    threads: &'a [String],
+    deadlock: bool,
+    line: Option<usize>,
+    thread_indexes: &'a [usize],
+    /// Indexes into `findings`.
+    confirmed_by: &'a [usize],
+    verdict: &'a str,
 }
 
 #[derive(Serialize)]
@@ -41,6 +56,13 @@ struct ThreadJson<'a> {
     /// `os` when `tid` is the OS thread id, `none` when the input did not say.
     id_kind: &'static str,
     debugger_id: Option<&'a str>,
+    /// What `debugger_id` is: `debugger`, `goroutine`, `java`, `python`.
+    debugger_id_kind: crate::model::IdKind,
+    /// The runtime's own word for the thread's state, as printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waited_minutes: Option<u64>,
     name: Option<&'a str>,
     state: Activity,
     kernel_state: crate::model::KernelState,
@@ -160,6 +182,22 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
                 grade: e.grade,
             })
             .collect(),
+        claims: a
+            .claims
+            .iter()
+            .map(|c| {
+                let claim = &snap.claims[c.claim];
+                ClaimJson {
+                    text: &claim.text,
+                    threads: &claim.threads,
+                    deadlock: claim.deadlock,
+                    line: claim.line,
+                    thread_indexes: &c.threads,
+                    confirmed_by: &c.confirmed_by,
+                    verdict: &c.verdict,
+                }
+            })
+            .collect(),
         diagnostics: &snap.diagnostics,
     }
 }
@@ -170,6 +208,9 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         tid: t.tid,
         id_kind: if t.tid.is_some() { "os" } else { "none" },
         debugger_id: t.debugger_id.as_deref(),
+        debugger_id_kind: t.id_kind,
+        status: t.status.as_deref(),
+        waited_minutes: t.waited_minutes,
         name: t.name.as_deref(),
         state,
         kernel_state: t.state,

@@ -120,6 +120,14 @@ pub fn render(
         };
         writeln!(out, "  {}: {}", clean(&who), clean(&g.state))?;
     }
+    if !a.claims.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", st.paint("1", "the runtime's own verdict:"))?;
+        for c in &a.claims {
+            let claim = &snap.claims[c.claim];
+            writeln!(out, "  \"{}\": {}", clean(&claim.text), clean(&c.verdict))?;
+        }
+    }
     if !snap.diagnostics.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", st.paint("1", "notes:"))?;

@@ -136,3 +136,102 @@ fn running_sleeping_and_unreadable_threads() {
         Activity::Running
     );
 }
+
+/// A pack in the shape a managed runtime's would take: notes state waits and holds, a status
+/// states a wait the frames do not show.
+fn runtime_kb() -> KnowledgeBase {
+    let pack = r#"
+[[rule]]
+id = "t.monitor-wait"
+summary = "waiting to enter a monitor"
+meaning = "wait"
+kind = "mutex"
+note = '^waiting to lock <(?P<addr>0x[0-9a-f]+)>'
+examples = ["waiting to lock <0x10>"]
+counterexamples = ["locked <0x10>"]
+
+[[rule]]
+id = "t.object-wait"
+summary = "waiting on a monitor, which it gives up while waiting"
+meaning = "wait"
+kind = "condvar"
+note = '^waiting on <(?P<addr>(?P<releases>0x[0-9a-f]+))>'
+examples = ["waiting on <0x10>"]
+counterexamples = ["locked <0x10>"]
+
+[[rule]]
+id = "t.monitor-held"
+summary = "holds a monitor"
+meaning = "hold"
+kind = "mutex"
+note = '^locked <(?P<addr>0x[0-9a-f]+)>'
+examples = ["locked <0x10>"]
+counterexamples = ["waiting to lock <0x10>"]
+
+[[rule]]
+id = "t.chan"
+summary = "a goroutine waiting on a channel"
+meaning = "wait"
+kind = "channel"
+status = '^chan (send|receive)$'
+examples = ["chan receive"]
+counterexamples = ["running"]
+"#;
+    KnowledgeBase::load(&[("t.toml".into(), pack.into())]).unwrap()
+}
+
+fn noted(function: &str, notes: &[&str]) -> Frame {
+    Frame {
+        function: Some(function.into()),
+        notes: notes.iter().map(|n| n.to_string()).collect(),
+        ..Frame::default()
+    }
+}
+
+#[test]
+fn notes_state_waits_and_holds_with_their_addresses() {
+    let t = Thread {
+        frames: vec![
+            noted("Acct.transfer", &["waiting to lock <0x20>"]),
+            noted("Acct.run", &["locked <0x10>"]),
+        ],
+        notes: vec!["locked <0x30>".into()],
+        ..Thread::default()
+    };
+    let f = classify(&t, &runtime_kb());
+    assert_eq!(f.activity, Activity::Blocked);
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].address),
+        (WaitKind::Mutex, Some(0x20))
+    );
+    let held: Vec<(LockId, usize)> = f.holds.iter().map(|h| (h.lock.clone(), h.frame)).collect();
+    assert_eq!(held, vec![(LockId::Addr(0x10), 1), (LockId::Addr(0x30), 1)]);
+}
+
+#[test]
+fn an_object_wait_gives_up_the_monitor_it_waits_on() {
+    let t = Thread {
+        frames: vec![
+            noted("java.lang.Object.wait", &["waiting on <0x10>"]),
+            noted("Queue.take", &["locked <0x10>"]),
+        ],
+        ..Thread::default()
+    };
+    let f = classify(&t, &runtime_kb());
+    assert_eq!(f.waits[0].kind, WaitKind::Condvar);
+    assert!(f.holds.is_empty(), "{:?}", f.holds);
+}
+
+#[test]
+fn a_status_states_a_wait_the_frames_do_not_show() {
+    let mut t = Thread {
+        frames: vec![noted("main.main", &[])],
+        status: Some("chan receive".into()),
+        ..Thread::default()
+    };
+    let f = classify(&t, &runtime_kb());
+    assert_eq!(f.activity, Activity::Blocked);
+    assert_eq!((f.waits[0].kind, f.waits[0].frame), (WaitKind::Channel, 0));
+    t.status = Some("running".into());
+    assert_eq!(classify(&t, &runtime_kb()).activity, Activity::Running);
+}

@@ -563,6 +563,7 @@ impl Parser {
             threads: self.threads,
             evidence: self.evidence,
             diagnostics: self.diagnostics,
+            claims: Vec::new(),
         }
     }
 }

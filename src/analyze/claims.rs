@@ -1,0 +1,154 @@
+//! Cross-checks what the dump's own runtime concluded ([`Claim`]s: the JVM's "Found one
+//! Java-level deadlock", Go's "all goroutines are asleep", parking_lot's report) against the
+//! findings. A claim is confirmed when a finding covers the threads it names; otherwise the
+//! report says hangscan could not confirm it, and why, rather than repeat it.
+
+use super::{Finding, FindingKind, Severity};
+use crate::model::{Claim, Snapshot, Thread};
+use serde::Serialize;
+
+/// One claim and what the analysis makes of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimCheck {
+    /// The claim's index in the snapshot.
+    pub claim: usize,
+    /// The threads it names that the snapshot has (indices).
+    pub threads: Vec<usize>,
+    /// Findings that bear it out (indices into the findings).
+    pub confirmed_by: Vec<usize>,
+    /// In words: confirmed, or why not.
+    pub verdict: String,
+}
+
+/// Checks every claim of the snapshot against the findings.
+pub fn check(snap: &Snapshot, findings: &[Finding]) -> Vec<ClaimCheck> {
+    snap.claims
+        .iter()
+        .enumerate()
+        .map(|(c, claim)| check_one(snap, findings, c, claim))
+        .collect()
+}
+
+fn check_one(snap: &Snapshot, findings: &[Finding], index: usize, claim: &Claim) -> ClaimCheck {
+    let threads: Vec<usize> = claim
+        .threads
+        .iter()
+        .filter_map(|name| snap.threads.iter().position(|t| names(t, name)))
+        .collect();
+    let missing = claim.threads.len() - threads.len();
+    let blocking = |f: &Finding| f.severity == Severity::Deadlock || f.kind == FindingKind::Stall;
+    // A claim naming threads the dump lacks cannot be borne out by the ones it has.
+    let confirmed_by: Vec<usize> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            missing == 0 && blocking(f) && threads.iter().all(|t| f.threads.contains(t))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let verdict = if !claim.deadlock {
+        "noted (not a deadlock claim)".to_string()
+    } else if let Some(&first) = confirmed_by.first() {
+        format!("confirmed by finding {}", first + 1)
+    } else if missing > 0 {
+        format!("not confirmed: {missing} of the threads it names are not in the dump")
+    } else if threads.is_empty() {
+        "not confirmed: no thread is blocked in a way the rules can read".to_string()
+    } else {
+        "not confirmed: the analysis finds no cycle or stall among these threads".to_string()
+    };
+    ClaimCheck {
+        claim: index,
+        threads,
+        confirmed_by,
+        verdict,
+    }
+}
+
+/// Whether `t` is the thread a claim calls `name` (its name, OS tid or the dump's own id).
+fn names(t: &Thread, name: &str) -> bool {
+    let name = name.trim();
+    t.name.as_deref() == Some(name)
+        || t.debugger_id.as_deref() == Some(name)
+        || t.tid.is_some_and(|tid| tid.to_string() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::Grade;
+
+    fn finding(kind: FindingKind, severity: Severity, threads: Vec<usize>) -> Finding {
+        Finding {
+            kind,
+            severity,
+            confidence: Grade::Proven,
+            threads,
+            title: String::new(),
+            explanation: String::new(),
+            steps: Vec::new(),
+            suggestion: None,
+            signature: String::new(),
+        }
+    }
+
+    fn snap(claims: Vec<Claim>) -> Snapshot {
+        let thread = |name: &str, tid: u64| Thread {
+            name: Some(name.into()),
+            tid: Some(tid),
+            ..Thread::default()
+        };
+        Snapshot {
+            threads: vec![thread("a", 10), thread("b", 11), thread("c", 12)],
+            claims,
+            ..Snapshot::default()
+        }
+    }
+
+    fn claim(threads: &[&str]) -> Claim {
+        Claim {
+            text: "Found one Java-level deadlock".into(),
+            threads: threads.iter().map(|s| s.to_string()).collect(),
+            deadlock: true,
+            line: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_claim_is_confirmed_only_by_a_finding_covering_its_threads() {
+        let s = snap(vec![
+            claim(&["a", "11"]),
+            claim(&["a", "c"]),
+            claim(&["zz"]),
+        ]);
+        let f = vec![
+            finding(FindingKind::LockCycle, Severity::Deadlock, vec![0, 1]),
+            finding(FindingKind::RootBlocker, Severity::Warning, vec![0, 2]),
+        ];
+        let checks = check(&s, &f);
+        assert_eq!(checks[0].confirmed_by, vec![0]);
+        assert_eq!(checks[0].threads, vec![0, 1]);
+        assert!(
+            checks[1].confirmed_by.is_empty(),
+            "a root blocker is no deadlock"
+        );
+        assert!(
+            checks[1].verdict.contains("no cycle"),
+            "{}",
+            checks[1].verdict
+        );
+        assert!(checks[2].verdict.contains("not in the dump"));
+    }
+
+    #[test]
+    fn a_whole_process_claim_is_confirmed_by_any_stall() {
+        let s = snap(vec![claim(&[])]);
+        assert!(check(&s, &[]).iter().all(|c| c.confirmed_by.is_empty()));
+        let f = vec![finding(
+            FindingKind::Stall,
+            Severity::Warning,
+            vec![0, 1, 2],
+        )];
+        assert_eq!(check(&s, &f)[0].confirmed_by, vec![0]);
+    }
+}
