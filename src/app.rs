@@ -171,7 +171,7 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
     };
     // The objects are known before the threads are stopped: load their symbols meanwhile.
     let space = crate::capture::address_space(pid);
-    let walker = crate::stackwalk::Stackwalker::new();
+    let walker = crate::stackwalk::Stackwalker::new(a.full_symbols);
     let image = std::thread::scope(|s| {
         let warm = space.clone();
         let walker = &walker;

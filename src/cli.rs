@@ -102,6 +102,11 @@ struct CaptureArgs {
     /// Bytes of each thread's stack copied while it is stopped (deeper frames are cut).
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     stack_bytes: usize,
+    /// Also read system libraries' DWARF: file:line and inlined frames inside libc and the
+    /// like, as gdb shows them. Slower (glibc's debug info alone takes ~100 ms to load); by
+    /// default their frames are named from their symbol tables.
+    #[arg(long)]
+    full_symbols: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -166,6 +171,7 @@ fn attach_config(
         samples: c.samples,
         interval: Duration::from_millis(c.interval),
         stack_bytes: c.stack_bytes,
+        full_symbols: c.full_symbols,
         out: common.output(),
     }
 }

@@ -50,6 +50,8 @@ pub struct AttachConfig {
     pub interval: Duration,
     /// Bytes of stack copied per thread.
     pub stack_bytes: usize,
+    /// Read system libraries' DWARF too.
+    pub full_symbols: bool,
     /// Where the report goes.
     pub out: OutputConfig,
 }

@@ -48,16 +48,23 @@ pub struct ProcessImage {
 }
 
 /// The unwinder and the symbolizer, with what they loaded: load once, use for every thread.
-#[derive(Default)]
 pub struct Stackwalker {
     unwinder: Unwinder,
     symbolizer: Symbolizer,
 }
 
 impl Stackwalker {
-    /// Nothing loaded yet.
-    pub fn new() -> Self {
-        Self::default()
+    /// Nothing loaded yet; `full_symbols` reads system libraries' DWARF too (see
+    /// [`Symbolizer::full`]).
+    pub fn new(full_symbols: bool) -> Self {
+        Self {
+            unwinder: Unwinder::new(),
+            symbolizer: if full_symbols {
+                Symbolizer::full()
+            } else {
+                Symbolizer::new()
+            },
+        }
     }
 
     /// Loads the symbols of every executable object of `space` ahead of time, so that it can
@@ -83,11 +90,6 @@ impl Stackwalker {
     pub fn to_snapshot(&self, image: ProcessImage, producer: &str, origin: String) -> Snapshot {
         to_snapshot_with(self, image, producer, origin)
     }
-}
-
-/// Unwinds and symbolizes every thread, loading what it needs.
-pub fn to_snapshot(image: ProcessImage, producer: &str, origin: String) -> Snapshot {
-    Stackwalker::new().to_snapshot(image, producer, origin)
 }
 
 fn to_snapshot_with(

@@ -400,3 +400,36 @@ fn a_saved_capture_analyses_like_the_live_one() {
         saved["reports"][0]["findings"]
     );
 }
+
+#[test]
+fn system_libraries_are_named_from_symbols_unless_full_symbols_is_asked() {
+    let p = HungProcess::start("c_abba");
+    // The libc frame a lock wait starts in: named either way, with a source line (from the
+    // debug file's DWARF, like gdb) only with --full-symbols.
+    let lock_frame = |args: &[&str]| -> Value {
+        let mut all = vec!["attach", "--samples", "1", "--format", "json"];
+        all.extend_from_slice(args);
+        let pid = p.pid.to_string();
+        all.push(&pid);
+        let (_, out, err) = hangscan(&all);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        let threads = doc["reports"][0]["threads"].as_array().unwrap().clone();
+        threads
+            .iter()
+            .flat_map(|t| t["frames"].as_array().unwrap().clone())
+            .find(|f| {
+                f["module"].as_str().is_some_and(|m| m.contains("libc.so"))
+                    && f["function"]
+                        .as_str()
+                        .is_some_and(|n| n.contains("lock_wait"))
+            })
+            .unwrap_or_else(|| panic!("no libc lock-wait frame in {out}"))
+    };
+    let quick = lock_frame(&[]);
+    assert!(quick["file"].is_null(), "{quick}");
+    let has_libc_dwarf = std::path::Path::new("/usr/lib/debug/.build-id").is_dir();
+    if has_libc_dwarf {
+        let full = lock_frame(&["--full-symbols"]);
+        assert!(full["file"].is_string(), "{full}");
+    }
+}

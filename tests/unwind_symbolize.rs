@@ -214,7 +214,13 @@ fn check_process(pid: u32, program: &str, named: bool, label: &str) -> Vec<Ours>
             continue; // the main thread ends in __libc_start_main and _start
         }
         let names = function_names(&mine.frames);
-        let last = names.iter().rev().take(2).copied().collect::<Vec<_>>();
+        // `clone3` in DWARF, `__clone3` in the symbol table.
+        let last = names
+            .iter()
+            .rev()
+            .take(2)
+            .map(|n| n.trim_start_matches('_'))
+            .collect::<Vec<_>>();
         assert_eq!(last, ["clone3", "start_thread"], "{context}");
     }
     ours

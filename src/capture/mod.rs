@@ -91,12 +91,14 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             detail: errno.desc().to_string(),
         },
     })?;
+    // The end of the mapping holding a stack pointer (mappings are sorted by start).
     let stack_map = |sp: u64| {
-        space
+        let i = space
             .objects
-            .iter()
-            .find(|m| m.start <= sp && sp < m.end)
-            .map(|m| m.end)
+            .partition_point(|m| m.start <= sp)
+            .checked_sub(1)?;
+        let m = &space.objects[i];
+        (sp < m.end).then_some(m.end)
     };
     let mut threads = Vec::new();
     let mut evidence = Vec::new();

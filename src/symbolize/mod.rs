@@ -15,6 +15,7 @@ use crate::model::Frame;
 use crate::unwind::elf::ObjectKey;
 use crate::unwind::{AddressSpace, FrameKind, RawFrame};
 use rayon::prelude::*;
+pub use sources::Depth;
 use sources::{ObjectSymbols, Symbol};
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,6 +32,23 @@ type Loaded = Option<Arc<ObjectSymbols>>;
 pub struct Symbolizer {
     objects: Mutex<HashMap<ObjectKey, Arc<OnceLock<Loaded>>>>,
     by_build_id: Mutex<HashMap<Vec<u8>, Arc<ObjectSymbols>>>,
+    /// Read system libraries' DWARF too (see [`Depth::Names`]).
+    full: bool,
+}
+
+/// Where shared libraries of the system live: read by name only unless asked otherwise. The
+/// program's own objects, wherever they are, get their DWARF.
+const SYSTEM_LIBRARY_DIRS: &[&str] = &["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
+
+/// How much to read of the object mapped as `name` (its path inside the target).
+fn depth_of(name: &str, full: bool) -> Depth {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let system = SYSTEM_LIBRARY_DIRS.iter().any(|d| name.starts_with(d)) && file.contains(".so");
+    if system && !full {
+        Depth::Names
+    } else {
+        Depth::Dwarf
+    }
 }
 
 /// The address to look a frame up at: a return address is looked up at the call (pc - 1).
@@ -42,9 +60,18 @@ fn probe(frame: &RawFrame) -> u64 {
 }
 
 impl Symbolizer {
-    /// A symbolizer with nothing loaded yet.
+    /// A symbolizer with nothing loaded yet, reading system libraries by name only.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A symbolizer that also reads system libraries' DWARF (file:line and inlined frames in
+    /// libc and friends, as gdb shows them), at a cost of about 100 ms per large library.
+    pub fn full() -> Self {
+        Self {
+            full: true,
+            ..Self::default()
+        }
     }
 
     /// Symbolizes one stack: each raw frame becomes one or more frames (inlined callers
@@ -81,11 +108,7 @@ impl Symbolizer {
         let mut by_object: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
         for frame in stacks.flatten() {
             let probe = probe(frame);
-            if let Some(i) = space
-                .objects
-                .iter()
-                .position(|o| o.executable && o.contains(probe))
-            {
+            if let Some(i) = space.object_index_at(probe) {
                 by_object.entry(i).or_default().push(probe);
             }
         }
@@ -116,7 +139,7 @@ impl Symbolizer {
             .or_default()
             .clone();
         cell.get_or_init(|| {
-            let loaded = ObjectSymbols::load(space, map).ok()?;
+            let loaded = ObjectSymbols::load(space, map, depth_of(&map.name, self.full)).ok()?;
             let Some(id) = loaded.build_id().map(<[u8]>::to_vec) else {
                 return Some(Arc::new(loaded));
             };
@@ -128,6 +151,26 @@ impl Symbolizer {
         })
         .clone()
     }
+}
+
+#[cfg(test)]
+#[test]
+fn system_libraries_are_read_by_name_and_programs_in_full() {
+    assert_eq!(
+        depth_of("/usr/lib/x86_64-linux-gnu/libc.so.6", false),
+        Depth::Names
+    );
+    assert_eq!(depth_of("/lib64/ld-linux-x86-64.so.2", false), Depth::Names);
+    assert_eq!(
+        depth_of("/usr/lib/x86_64-linux-gnu/libc.so.6", true),
+        Depth::Dwarf
+    );
+    assert_eq!(
+        depth_of("/usr/lib/postgresql/15/bin/postgres", false),
+        Depth::Dwarf
+    );
+    assert_eq!(depth_of("/home/me/build/libacme.so", false), Depth::Dwarf);
+    assert_eq!(depth_of("/usr/bin/mysqld", false), Depth::Dwarf);
 }
 
 /// The model frames of one stack from resolved addresses.

@@ -1,6 +1,8 @@
 //! One object's symbol sources: its DWARF through an addr2line `Loader` (the separate debug
 //! file's, found by build-id or `.gnu_debuglink`, else the object's own) with inlined frames and
-//! file:line, then the ELF symbol table (`.symtab`, else `.dynsym`) for stripped objects.
+//! file:line, then the ELF symbol table (`.symtab`, else `.dynsym`) for stripped objects. For
+//! objects read by name only ([`Depth::Names`]), the symbol table of the debug file (which
+//! has every local function) or else the object's own.
 
 use super::demangle::demangle;
 use crate::unwind::elf::{self, ElfFile};
@@ -20,11 +22,14 @@ pub(super) struct Symbol {
     pub line: Option<u32>,
 }
 
-/// A symbol-table entry owned by the cache: start, size, raw name.
+/// A symbol-table entry owned by the cache: start, size, raw name, and how public the name
+/// is (0 global, 1 weak, 2 local: of several names for one address the most public is shown,
+/// `pthread_cond_wait` rather than glibc's internal `___pthread_cond_wait`).
 struct TableEntry {
     start: u64,
     size: u64,
     name: String,
+    privacy: u8,
 }
 
 /// Everything needed to symbolize addresses of one object.
@@ -38,11 +43,38 @@ pub(super) struct ObjectSymbols {
     table: Vec<TableEntry>,
 }
 
+/// How much of an object's debug information to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// DWARF: inlined frames, file and line.
+    Dwarf,
+    /// Function names from the symbol table only: no file:line, no inlined frames. Reading a
+    /// system library's DWARF costs far more than the rest of an attach (glibc's debug file is
+    /// compressed: inflating it takes about 100 ms), and its names are what rules match.
+    Names,
+}
+
 impl ObjectSymbols {
     /// Opens `map`'s object and its debug file. Errors only when the object cannot be read.
-    pub fn load(space: &AddressSpace, map: &MappedObject) -> Result<ObjectSymbols, String> {
+    pub fn load(
+        space: &AddressSpace,
+        map: &MappedObject,
+        depth: Depth,
+    ) -> Result<ObjectSymbols, String> {
         let file = elf::open_object(space, map)?;
         let debug = elf::find_debug_file(map, &file);
+        if depth == Depth::Names {
+            let table = debug
+                .as_ref()
+                .map(|(_, d)| own_table(d))
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| own_table(&file));
+            return Ok(ObjectSymbols {
+                file,
+                loader: None,
+                table,
+            });
+        }
         let dwarf_path = debug
             .as_ref()
             .map(|(p, _)| p.clone())
@@ -161,11 +193,26 @@ fn own_table(file: &ElfFile) -> Vec<TableEntry> {
             Some(TableEntry {
                 start: s.address(),
                 size: s.size(),
-                name: s.name().ok().filter(|n| !n.is_empty())?.to_string(),
+                // `clock_nanosleep@GLIBC_2.2.5`: the version is not part of the name.
+                name: s
+                    .name()
+                    .ok()
+                    .and_then(|n| n.split('@').next())
+                    .filter(|n| !n.is_empty())?
+                    .to_string(),
+                privacy: if s.is_weak() {
+                    1
+                } else if s.is_global() {
+                    0
+                } else {
+                    2
+                },
             })
         })
         .collect();
-    entries.sort_by_key(|e| (e.start, std::cmp::Reverse(e.size)));
+    // Of equally public names the shortest: internal aliases add prefixes (`__GI___lll_lock_wait`
+    // for `__lll_lock_wait`).
+    entries.sort_by_key(|e| (e.start, e.privacy, e.name.len(), std::cmp::Reverse(e.size)));
     entries.dedup_by_key(|e| e.start);
     for i in 0..entries.len() {
         if entries[i].size == 0 {

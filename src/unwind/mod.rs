@@ -79,7 +79,7 @@ impl MappedObject {
 /// The objects mapped into a process, and its vdso's bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressSpace {
-    /// Every file-backed (and the vdso) mapping.
+    /// Every mapping, sorted by start address (as `/proc/PID/maps` lists them).
     pub objects: Vec<MappedObject>,
     /// A copy of the vdso, when the process has one.
     pub vdso: Option<MemoryRegion>,
@@ -88,9 +88,18 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// The executable mapping that holds `addr`.
     pub fn object_at(&self, addr: u64) -> Option<&MappedObject> {
-        self.objects
-            .iter()
-            .find(|o| o.executable && o.contains(addr))
+        self.object_index_at(addr).map(|i| &self.objects[i])
+    }
+
+    /// The index in `objects` of the executable mapping that holds `addr`. A binary search: a
+    /// process with a thousand threads has over two thousand mappings (stacks and guards).
+    pub fn object_index_at(&self, addr: u64) -> Option<usize> {
+        let i = self
+            .objects
+            .partition_point(|o| o.start <= addr)
+            .checked_sub(1)?;
+        let o = &self.objects[i];
+        (o.executable && o.contains(addr)).then_some(i)
     }
 
     /// The vdso's bytes if `map` is the vdso mapping.
