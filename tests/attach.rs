@@ -57,6 +57,7 @@ fn task_count(pid: u32) -> usize {
 /// (program, finding that must be there, exit status)
 const CASES: &[(&str, &str, i32)] = &[
     ("c_abba", "lock-cycle", 1),
+    ("c_rwlock_cycle", "lock-cycle", 1),
     ("cpp_abba", "lock-cycle", 1),
     ("c_join_cycle", "join-cycle", 1),
     ("rust_join_cycle", "join-cycle", 1),
@@ -94,7 +95,14 @@ fn hung_programs_get_the_right_findings_live() {
 
 #[test]
 fn lock_cycles_are_proven_from_owner_fields() {
-    for program in ["c_abba", "cpp_abba", "c_signal_self_lock", "cpp_self_lock"] {
+    let programs = [
+        "c_abba",
+        "c_rwlock_cycle",
+        "cpp_abba",
+        "c_signal_self_lock",
+        "cpp_self_lock",
+    ];
+    for program in programs {
         let p = HungProcess::start(program);
         let (_, report) = attach_json(p.pid);
         let f = &report["findings"][0];

@@ -128,6 +128,14 @@ const CASES: &[Case] = &[
         deadlock: true,
         at_least: Grade::Symbolic,
     },
+    // `hangscan-owners` prints the rwlock too: its `__cur_writer` proves the writer.
+    Case {
+        program: "c_rwlock_cycle",
+        variant: Owners,
+        kinds: &[LockCycle],
+        deadlock: true,
+        at_least: Grade::Proven,
+    },
     Case {
         program: "c_wait_cycle",
         variant: Owners,

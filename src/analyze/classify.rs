@@ -5,7 +5,7 @@
 use super::names::FrameNames;
 use crate::dump::{after_entry, value_address, value_symbol};
 use crate::knowledge::{KnowledgeBase, Meaning, Rule, WaitKind};
-use crate::model::{Frame, Thread};
+use crate::model::{Frame, Snapshot, Thread};
 use std::ops::Range;
 
 /// What a thread is doing.
@@ -64,6 +64,8 @@ pub struct Wait {
     pub timed: bool,
     /// Where, from the lock's address, its owner's tid is stored (a rule's `owner_offset`).
     pub owner_offset: Option<u64>,
+    /// Where, from the lock's address, its waiters may sleep (a rule's `futex_offsets`).
+    futex_offsets: Vec<u64>,
     /// Up to two caller frames below the run: where the wait was called from.
     pub site: Vec<usize>,
     /// What to do about it.
@@ -136,7 +138,7 @@ impl Facts {
 #[cfg(test)]
 pub fn classify(thread: &Thread, kb: &KnowledgeBase) -> Facts {
     let names = super::names::Names::new(std::slice::from_ref(thread), kb);
-    classify_named(thread, names.thread(0), kb)
+    classify_named(thread, names.thread(0), kb, &Snapshot::default())
 }
 
 /// A frame's rules: its function's, and the wait a note the dump attached to it states (with
@@ -187,7 +189,12 @@ fn note_waits<'a>(frames: &[Frame], kb: &'a KnowledgeBase) -> Vec<Option<NoteWai
 }
 
 /// Classifies one thread whose frames' names were looked up already.
-pub fn classify_named(thread: &Thread, names: FrameNames, kb: &KnowledgeBase) -> Facts {
+pub fn classify_named(
+    thread: &Thread,
+    names: FrameNames,
+    kb: &KnowledgeBase,
+    memory: &Snapshot,
+) -> Facts {
     let frames = &thread.frames;
     let notes = note_waits(frames, kb);
     let rules = FrameRules {
@@ -227,7 +234,7 @@ pub fn classify_named(thread: &Thread, names: FrameNames, kb: &KnowledgeBase) ->
         }
     }
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
-        apply_futex(&mut facts.waits, futex);
+        apply_futex(&mut facts.waits, futex, memory);
     }
     collect_holds_and_members(thread, names, kb, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
@@ -346,6 +353,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         releases: None,
         timed: false,
         owner_offset: None,
+        futex_offsets: Vec::new(),
         site: Vec::new(),
         suggestion: None,
     }
@@ -361,6 +369,9 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
     w.frame = i;
     w.timed |= rule.timed;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
+    if w.futex_offsets.is_empty() {
+        w.futex_offsets.clone_from(&rule.futex_offsets);
+    }
     // The most specific frame names the object: a context rule (`std::mutex::lock`) over a
     // primitive (`pthread_mutex_lock`) over a bare futex word.
     let level = if rule.context {
@@ -402,15 +413,35 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
 }
 
 /// What the kernel says the thread waits on fills what the frames did not show: a lock's
-/// address is its futex word; glibc's join waits for the joined thread's tid to change.
-fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait) {
+/// address is its futex word (less the word's offset inside the lock, see `lock_of`); glibc's
+/// join waits for the joined thread's tid to change.
+fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
     if w.kind.is_lock() && w.address.is_none() {
-        w.address = Some(futex.address);
+        w.address = Some(lock_of(futex.address, w, memory));
     }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));
     }
+}
+
+/// The lock whose futex word is at `word`: the word itself, or for a lock with several words
+/// (`futex_offsets`) the first candidate whose owner field memory shows set, else the last.
+fn lock_of(word: u64, w: &Wait, memory: &Snapshot) -> u64 {
+    let candidates = w
+        .futex_offsets
+        .iter()
+        .filter_map(|&off| word.checked_sub(off));
+    let owned = |base: &u64| {
+        w.owner_offset
+            .and_then(|off| memory.read_u32(base.checked_add(off)?))
+            .is_some_and(|owner| owner != 0)
+    };
+    candidates
+        .clone()
+        .find(owned)
+        .or_else(|| candidates.last())
+        .unwrap_or(word)
 }
 
 /// A join's futex only names a tid when the run turned out to be a join.

@@ -165,7 +165,7 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .threads
         .iter()
         .enumerate()
-        .map(|(t, th)| classify::classify_named(th, names.thread(t), kb))
+        .map(|(t, th)| classify::classify_named(th, names.thread(t), kb, snap))
         .collect();
     let graph = graph::build(snap, &facts, &names);
     let findings = findings::find(snap, &facts, &graph);

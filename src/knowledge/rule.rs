@@ -153,6 +153,10 @@ pub struct Rule {
     pub suggestion: Option<String>,
     /// For locks: the offset from the lock's address of its owner's tid (glibc mutex: 8).
     pub owner_offset: Option<u64>,
+    /// For locks whose waiters sleep on a futex word inside the lock rather than at its start
+    /// (a glibc rwlock): the offsets of the words a waiter may sleep on. In a live capture the
+    /// lock is the first candidate whose owner field is set, else the last.
+    pub futex_offsets: Vec<u64>,
     /// Subjects (names, values, notes or states) this rule must match.
     pub examples: Vec<String>,
     /// Subjects this rule must not match.
@@ -210,6 +214,8 @@ struct RawRule {
     resource: Option<String>,
     suggestion: Option<String>,
     owner_offset: Option<u64>,
+    #[serde(default)]
+    futex_offsets: Vec<u64>,
     #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
@@ -285,6 +291,7 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             resource: r.resource,
             suggestion: r.suggestion,
             owner_offset: r.owner_offset,
+            futex_offsets: r.futex_offsets,
             examples: r.examples,
             counterexamples: r.counterexamples,
         });

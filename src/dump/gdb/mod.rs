@@ -437,30 +437,38 @@ impl Parser {
     }
 
     /// `$1 = {__data = {__lock = 2, __count = 0, __owner = 4242, ...` printed for the mutex
-    /// argument of the frame shown just before: the lock's owner, read from memory by gdb.
+    /// argument of the frame shown just before (or `__cur_writer = 4242` for an rwlock): the
+    /// lock's owner, read from memory by gdb.
     fn value_print(&mut self, no: usize, text: &str) {
-        let Some(owner) = field_number(text, "__owner = ") else {
+        /// Owner fields and the arguments that name their lock.
+        const OWNER_FIELDS: &[(&str, &[&str])] = &[
+            ("__owner = ", &["mutex", "futex", "m", "mp", "lock"]),
+            ("__cur_writer = ", &["rwlock"]),
+        ];
+        let Some((field, owner, args)) = OWNER_FIELDS
+            .iter()
+            .find_map(|(field, args)| Some((field, field_number(text, field)?, args)))
+        else {
             return;
         };
+        let field = field.trim_end_matches(" = ");
         let address = self
             .block
             .as_ref()
             .and_then(|b| b.frames.last())
-            .and_then(|f| {
-                ["mutex", "futex", "m", "mp", "lock"]
-                    .iter()
-                    .find_map(|n| f.arg(n))
-            })
+            .and_then(|f| args.iter().find_map(|n| f.arg(n)))
             .and_then(crate::dump::value_address);
         match address {
+            // An rwlock held by readers (or by nobody) records no writer.
+            Some(_) if owner == 0 => {}
             Some(address) => self.evidence.push(Evidence::LockOwner {
                 address,
                 owner_tid: owner,
-                source: format!("`__owner` printed at line {no}"),
+                source: format!("`{field}` printed at line {no}"),
             }),
             None => self.diag(
                 no,
-                "a mutex's `__owner` was printed, but no frame before it says which mutex",
+                &format!("a lock's `{field}` was printed, but no frame before it says which lock"),
             ),
         }
     }
