@@ -428,7 +428,7 @@ fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snap
 /// The lock whose futex word is at `word`: the word itself, or for a lock with several words
 /// (`futex_offsets`) the first candidate whose owner field memory shows set, else the last.
 fn lock_of(word: u64, w: &Wait, memory: &Snapshot) -> u64 {
-    let candidates = w
+    let mut candidates = w
         .futex_offsets
         .iter()
         .filter_map(|&off| word.checked_sub(off));
@@ -440,7 +440,7 @@ fn lock_of(word: u64, w: &Wait, memory: &Snapshot) -> u64 {
     candidates
         .clone()
         .find(owned)
-        .or_else(|| candidates.last())
+        .or_else(|| candidates.next_back())
         .unwrap_or(word)
 }
 
