@@ -12,14 +12,14 @@ mod demangle;
 mod sources;
 
 use crate::model::Frame;
-use crate::unwind::elf::ObjectKey;
+use crate::unwind::elf::ObjectCache;
 use crate::unwind::{AddressSpace, FrameKind, RawFrame};
 use rayon::prelude::*;
 pub use sources::Depth;
 use sources::{ObjectSymbols, Symbol};
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The function name gdb prints for a signal frame.
 pub const SIGNAL_FRAME: &str = "<signal handler called>";
@@ -30,7 +30,7 @@ type Loaded = Option<Arc<ObjectSymbols>>;
 /// one loader) and shared by every call, also from several threads.
 #[derive(Default)]
 pub struct Symbolizer {
-    objects: Mutex<HashMap<ObjectKey, Arc<OnceLock<Loaded>>>>,
+    objects: ObjectCache<Loaded>,
     by_build_id: Mutex<HashMap<Vec<u8>, Arc<ObjectSymbols>>>,
     /// Read system libraries' DWARF too (see [`Depth::Names`]).
     full: bool,
@@ -130,26 +130,21 @@ impl Symbolizer {
 
     /// The symbol sources of `map`'s object, loaded on first use; None if it cannot be read.
     fn object(&self, space: &AddressSpace, map: &crate::unwind::MappedObject) -> Loaded {
-        let key = ObjectKey::of(space, map).ok()?;
-        let cell = self
-            .objects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default()
-            .clone();
-        cell.get_or_init(|| {
-            let loaded = ObjectSymbols::load(space, map, depth_of(&map.name, self.full)).ok()?;
-            let Some(id) = loaded.build_id().map(<[u8]>::to_vec) else {
-                return Some(Arc::new(loaded));
-            };
-            let mut shared = self
-                .by_build_id
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            Some(shared.entry(id).or_insert_with(|| Arc::new(loaded)).clone())
-        })
-        .clone()
+        self.objects
+            .get(space, map, || {
+                let loaded =
+                    ObjectSymbols::load(space, map, depth_of(&map.name, self.full)).ok()?;
+                let Some(id) = loaded.build_id().map(<[u8]>::to_vec) else {
+                    return Some(Arc::new(loaded));
+                };
+                let mut shared = self
+                    .by_build_id
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                Some(shared.entry(id).or_insert_with(|| Arc::new(loaded)).clone())
+            })
+            .ok()
+            .flatten()
     }
 }
 

@@ -6,10 +6,12 @@
 use super::{AddressSpace, MappedObject};
 use memmap2::Mmap;
 use object::{Object, ObjectSegment};
+use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The bytes of an object: a read-only file mapping, or an owned copy (the vdso).
 pub(crate) enum Bytes {
@@ -146,6 +148,41 @@ impl ObjectKey {
             }
             (None, None) => Err(format!("{} has no file to read", map.name)),
         }
+    }
+}
+
+/// Per-object values built once, on first use (also by several threads at once, each object
+/// by one of them), then shared: the unwinder's CFI index, the symbolizer's symbol sources.
+pub(crate) struct ObjectCache<V> {
+    cells: Mutex<HashMap<ObjectKey, Arc<OnceLock<V>>>>,
+}
+
+impl<V> Default for ObjectCache<V> {
+    fn default() -> Self {
+        Self {
+            cells: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Clone> ObjectCache<V> {
+    /// The value for `map`'s object, built by `load` the first time; an error for a mapping
+    /// with no object to read.
+    pub fn get(
+        &self,
+        space: &AddressSpace,
+        map: &MappedObject,
+        load: impl FnOnce() -> V,
+    ) -> Result<V, String> {
+        let key = ObjectKey::of(space, map)?;
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        Ok(cell.get_or_init(load).clone())
     }
 }
 

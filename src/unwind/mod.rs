@@ -19,13 +19,12 @@ mod x86_64;
 pub use memory::{Memory, MemoryRegion, Regions};
 
 use cfi::{Cfi, Step};
-use elf::{ElfFile, ObjectKey};
+use elf::{ElfFile, ObjectCache};
 use gimli::UnwindContext;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use x86_64::RegState;
 
 /// A thread's general-purpose registers (x86_64), as `PTRACE_GETREGS` gives them.
@@ -167,7 +166,7 @@ type Loaded = Result<Arc<UnwindObject>, String>;
 /// also from several threads at once.
 #[derive(Default)]
 pub struct Unwinder {
-    objects: Mutex<HashMap<ObjectKey, Arc<OnceLock<Loaded>>>>,
+    objects: ObjectCache<Loaded>,
 }
 
 impl Unwinder {
@@ -349,15 +348,7 @@ impl Unwinder {
 
     /// The loaded object for `map`, opened on first use.
     fn object(&self, space: &AddressSpace, map: &MappedObject) -> Loaded {
-        let key = ObjectKey::of(space, map)?;
-        let cell = self
-            .objects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default()
-            .clone();
-        cell.get_or_init(|| {
+        self.objects.get(space, map, || {
             let file = elf::open_object(space, map)?;
             let cfi = Cfi::new(&file);
             Ok(Arc::new(UnwindObject {
@@ -365,8 +356,7 @@ impl Unwinder {
                 cfi,
                 debug: OnceLock::new(),
             }))
-        })
-        .clone()
+        })?
     }
 }
 
