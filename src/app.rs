@@ -3,7 +3,7 @@
 //! or `-o FILE`.
 
 use crate::analyze::{analyze, Analysis, Verdict};
-use crate::config::{AttachConfig, Color, Command, Config, OutputConfig};
+use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
 use crate::dump::{parse_dump, snapshot_json};
 use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
@@ -69,6 +69,16 @@ pub fn run(config: Config) -> i32 {
                 }
             }
             (snapshots, a.out)
+        }
+        Command::Core(c) => {
+            let mut snapshots = Vec::new();
+            for path in &c.cores {
+                match read_core(path, &c) {
+                    Ok(s) => snapshots.push(s),
+                    Err(e) => complain(e),
+                }
+            }
+            (snapshots, c.out)
         }
         Command::Demo(a) => match demo(&a) {
             Ok(s) => (vec![s], a.out),
@@ -160,6 +170,22 @@ fn read_input(path: &Path) -> Result<(Vec<u8>, String)> {
         source,
     })?;
     Ok((raw, origin))
+}
+
+/// Reads one core file and unwinds it.
+fn read_core(path: &Path, c: &CoreConfig) -> Result<Snapshot> {
+    let opts = crate::corefile::CoreOptions {
+        exe: c.exe.clone(),
+        sysroot: c.sysroot.clone(),
+        stack_bytes: c.stack_bytes,
+    };
+    let image = crate::corefile::read_core(path, &opts)?;
+    // Files that could not be used make the report less than it could be: say it now.
+    for d in &image.diagnostics {
+        eprintln!("hangscan: warning: {}: {}", path.display(), d.message);
+    }
+    let walker = crate::stackwalk::Stackwalker::new(c.full_symbols);
+    Ok(walker.to_snapshot(image, "core", path.display().to_string()))
 }
 
 #[cfg(target_os = "linux")]

@@ -1,7 +1,7 @@
 //! Command-line arguments (clap) and their translation into a plain [`Config`]. The only file
 //! that knows about clap.
 
-use crate::config::{AttachConfig, Color, Command, Config, OutputConfig};
+use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
 use crate::report::Format;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -52,6 +52,29 @@ enum Cmd {
         #[arg(long, value_name = "NAME")]
         input_format: Option<String>,
     },
+    /// Analyse core files (written by the kernel or by gdb's `gcore`): threads, registers and
+    /// memory from the core, code and symbols from the binaries on this machine, which must be
+    /// the ones the process ran (their build-ids are checked).
+    #[command(after_help = CORE_HELP)]
+    Core {
+        /// Core files to read.
+        #[arg(required = true, value_name = "CORE")]
+        cores: Vec<PathBuf>,
+        /// The program the process ran, when it is not at the path the core names.
+        #[arg(long, value_name = "BIN")]
+        exe: Option<PathBuf>,
+        /// Look every file the core names up under DIR (a copy of the machine's root).
+        #[arg(long, value_name = "DIR")]
+        sysroot: Option<PathBuf>,
+        /// Bytes of each thread's stack used, from the stack pointer up.
+        #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+        stack_bytes: usize,
+        /// Also read system libraries' DWARF (file:line and inlined frames inside libc).
+        #[arg(long)]
+        full_symbols: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Start a bundled server that hangs like the Nebula storage server did (a SIGTERM
     /// handler joining the worker pool it runs on), attach to it, report, and end it.
     Demo {
@@ -79,6 +102,16 @@ Examples:
 
 Needs permission to ptrace the process: its owner or root, and kernel.yama.ptrace_scope
 allowing it. A process already traced by a debugger cannot be attached.";
+
+const CORE_HELP: &str = "\
+Examples:
+  gcore -o /tmp/core 4242 && hangscan core /tmp/core.4242
+  hangscan core --exe build/my-server core
+  hangscan core --sysroot /srv/rootfs-of-that-machine core
+
+A core holds the process's data, not its code: the program and its libraries are read from
+this machine. If one is not the file the process ran (its build-id differs), the report says
+so and does not use it.";
 
 const PARSE_HELP: &str = "\
 Examples:
@@ -201,6 +234,24 @@ impl Args {
             } => Config {
                 rules: common.rules.clone(),
                 command: Command::Attach(attach_config(pids, tree, save, &capture, &common)),
+            },
+            Cmd::Core {
+                cores,
+                exe,
+                sysroot,
+                stack_bytes,
+                full_symbols,
+                common,
+            } => Config {
+                rules: common.rules.clone(),
+                command: Command::Core(CoreConfig {
+                    cores,
+                    exe,
+                    sysroot,
+                    stack_bytes,
+                    full_symbols,
+                    out: common.output(),
+                }),
             },
             Cmd::Demo { capture, common } => Config {
                 rules: common.rules.clone(),

@@ -27,12 +27,31 @@ pub enum Command {
     },
     /// Capture live processes.
     Attach(AttachConfig),
+    /// Read core files.
+    Core(CoreConfig),
     /// Start the bundled hanging server and attach to it.
     Demo(AttachConfig),
     /// Run the demo's hanging server (internal).
     DemoTarget,
     /// List the rules.
     Rules,
+}
+
+/// `hangscan core`.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Core files.
+    pub cores: Vec<PathBuf>,
+    /// The program, when not where the core says.
+    pub exe: Option<PathBuf>,
+    /// Where the core's files are.
+    pub sysroot: Option<PathBuf>,
+    /// Bytes of stack used per thread.
+    pub stack_bytes: usize,
+    /// Read system libraries' DWARF too.
+    pub full_symbols: bool,
+    /// Where the report goes.
+    pub out: OutputConfig,
 }
 
 /// `hangscan attach` (and the demo, which attaches too).

@@ -75,6 +75,14 @@ pub enum Error {
         /// What failed.
         detail: String,
     },
+    /// A core file could not be used at all.
+    #[error("{path}: {detail}")]
+    Core {
+        /// The core file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The demo could not run.
     #[error("demo: {0}")]
     Demo(String),

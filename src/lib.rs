@@ -16,6 +16,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod corefile;
 #[cfg(target_os = "linux")]
 pub mod demo;
 pub mod dump;
@@ -25,4 +26,5 @@ pub mod model;
 pub mod report;
 pub mod stackwalk;
 pub mod symbolize;
+pub mod syscalls;
 pub mod unwind;

@@ -39,12 +39,14 @@ pub struct ProcessImage {
     pub space: AddressSpace,
     /// Memory read for the rules (around futex words).
     pub evidence: Vec<Evidence>,
-    /// How long the target was stopped (live capture).
-    pub frozen: Duration,
-    /// How long the capture took in all (sampling `/proc` included).
+    /// How long the target was stopped (a live capture; `None` for a core file).
+    pub frozen: Option<Duration>,
+    /// How long the capture (or reading the core) took in all.
     pub captured_in: Duration,
     /// Threads that exited while the others were being stopped.
     pub vanished: Vec<u64>,
+    /// What the producer could not read or wants said (a core and a binary that differ).
+    pub diagnostics: Vec<crate::model::Diagnostic>,
 }
 
 /// The unwinder and the symbolizer, with what they loaded: load once, use for every thread.
@@ -127,18 +129,28 @@ fn to_snapshot_with(
         })
         .collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mut diagnostics = vec![crate::model::Diagnostic {
-        line: None,
-        message: format!(
-            "the process was stopped for {:.1} ms ({} threads); capture {:.0} ms, unwinding {:.0} ms, \
-             symbols {:.0} ms",
-            ms(image.frozen),
+    let stopped = match image.frozen {
+        Some(frozen) => format!(
+            "the process was stopped for {:.1} ms ({} threads); capture {:.0} ms",
+            ms(frozen),
             image.threads.len(),
             ms(image.captured_in),
+        ),
+        None => format!(
+            "{} threads read in {:.0} ms",
+            image.threads.len(),
+            ms(image.captured_in)
+        ),
+    };
+    let mut diagnostics = image.diagnostics;
+    diagnostics.push(crate::model::Diagnostic {
+        line: None,
+        message: format!(
+            "{stopped}, unwinding {:.0} ms, symbols {:.0} ms",
             ms(unwound_in),
             ms(symbolized_in)
         ),
-    }];
+    });
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,

@@ -8,10 +8,9 @@
 mod memory;
 mod procinfo;
 mod ptrace;
-mod syscalls;
 
 use crate::error::{Error, Result};
-use crate::model::{Evidence, KernelInfo};
+use crate::model::KernelInfo;
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
 use std::path::PathBuf;
@@ -38,8 +37,6 @@ impl Default for CaptureOptions {
     }
 }
 
-/// Bytes read around each futex word: the word itself and the lock fields after it.
-const FUTEX_CONTEXT_BYTES: usize = 32;
 /// The x86-64 red zone below the stack pointer, which leaf functions may use.
 const RED_ZONE: u64 = 128;
 
@@ -119,19 +116,13 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
                 bytes: memory::read(ipid, start, end.saturating_sub(start) as usize),
             }
         });
-        let syscall = regs
-            .as_ref()
-            .and_then(|r| syscalls::blocked_in(r, orig_rax));
-        let futex = syscall.as_ref().and_then(syscalls::futex_wait);
-        if let Some(f) = futex {
-            let bytes = memory::read(ipid, f.address, FUTEX_CONTEXT_BYTES);
-            if !bytes.is_empty() {
-                evidence.push(Evidence::Memory {
-                    address: f.address,
-                    bytes,
-                });
+        let (syscall, futex, memory) = match &regs {
+            Some(r) => {
+                crate::syscalls::blocking_facts(r, orig_rax, |a, n| memory::read(ipid, a, n))
             }
-        }
+            None => (None, None, None),
+        };
+        evidence.extend(memory);
         let sample = last.get(&tid).cloned().unwrap_or_default();
         let before = first.get(&tid).filter(|_| twice);
         threads.push(ImageThread {
@@ -157,9 +148,10 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         threads,
         space,
         evidence,
-        frozen,
+        frozen: Some(frozen),
         captured_in: began.elapsed(),
         vanished,
+        diagnostics: Vec::new(),
     })
 }
 

@@ -191,8 +191,18 @@ impl HungProcess {
 
     /// Like [`HungProcess::start`], with the program built the given way.
     pub fn start_as(name: &str, build: Build) -> HungProcess {
+        Self::start_in(name, build, None)
+    }
+
+    /// Like [`HungProcess::start_as`], running in directory `dir` (where the kernel writes
+    /// the program's core file, if it dumps one).
+    pub fn start_in(name: &str, build: Build, dir: Option<&Path>) -> HungProcess {
         let exe = build_fixture_as(name, build);
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -253,6 +263,11 @@ impl HungProcess {
         // (bounded) time to get there, as the recorder does.
         process.wait_main_asleep(Duration::from_secs(2));
         process
+    }
+
+    /// Waits for the program to exit by itself (after a signal the test sent).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for the fixture")
     }
 
     fn wait_main_asleep(&self, limit: Duration) {

@@ -1,9 +1,33 @@
 //! What a stopped thread's registers say about the system call it was blocked in (x86_64):
 //! a thread interrupted inside a blocking call shows the call in `orig_rax` and a restart code
-//! in `rax`. Names for the calls that matter to hangs; futex arguments decoded.
+//! in `rax`. Names for the calls that matter to hangs; futex arguments decoded. Shared by the
+//! live capture and the core-file reader, which both have registers and memory.
 
-use crate::model::{FutexWait, Syscall};
+use crate::model::{Evidence, FutexWait, Syscall};
 use crate::unwind::Regs;
+
+/// Bytes read around each futex word: the word itself and the lock fields after it.
+pub const FUTEX_CONTEXT_BYTES: usize = 32;
+
+/// What a stopped thread was blocked in: the system call, the futex wait it is (if one), and
+/// the memory around the futex word (read with `read(address, len)`), for the rules' owner
+/// fields.
+pub fn blocking_facts(
+    regs: &Regs,
+    orig_rax: u64,
+    read: impl FnOnce(u64, usize) -> Vec<u8>,
+) -> (Option<Syscall>, Option<FutexWait>, Option<Evidence>) {
+    let syscall = blocked_in(regs, orig_rax);
+    let futex = syscall.as_ref().and_then(futex_wait);
+    let evidence = futex.and_then(|f| {
+        let bytes = read(f.address, FUTEX_CONTEXT_BYTES);
+        (!bytes.is_empty()).then_some(Evidence::Memory {
+            address: f.address,
+            bytes,
+        })
+    });
+    (syscall, futex, evidence)
+}
 
 /// The blocking call a thread was in when it stopped, decoded from its registers.
 pub fn blocked_in(regs: &Regs, orig_rax: u64) -> Option<Syscall> {

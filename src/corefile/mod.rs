@@ -1,0 +1,358 @@
+//! ELF core files, written by the kernel or by gdb's `gcore`, as a [`ProcessImage`]: each
+//! thread's registers from `NT_PRSTATUS`, the mapped files from `NT_FILE`, memory from the
+//! `PT_LOAD` segments, the vdso from `NT_AUXV`. From there unwinding, symbolization and the
+//! analysis are the live capture's, owner evidence from memory included.
+//!
+//! The core holds the program's data, not its code: objects are opened from disk (under
+//! `--sysroot`; the executable from `--exe`). Each object's build-id, as the core kept it in
+//! the object's first page, is compared with the file's: a file that is not the one the
+//! process ran is reported and not used, rather than producing confident garbage.
+
+mod notes;
+
+use crate::error::{Error, Result};
+use crate::model::{Diagnostic, KernelInfo, KernelState};
+use crate::stackwalk::{ImageThread, ProcessImage};
+use crate::unwind::elf::ElfFile;
+use crate::unwind::{AddressSpace, MappedObject, MemoryRegion};
+use memmap2::Mmap;
+use object::elf::{
+    FileHeader64, NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PF_X, PT_LOAD, PT_NOTE,
+};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::LittleEndian as LE;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How to read a core.
+#[derive(Debug, Clone, Default)]
+pub struct CoreOptions {
+    /// The executable the process ran, when it is not at the path the core names.
+    pub exe: Option<PathBuf>,
+    /// A directory the core's paths are relative to (a copy of the machine's root).
+    pub sysroot: Option<PathBuf>,
+    /// Bytes of each thread's stack used, from the stack pointer up.
+    pub stack_bytes: usize,
+}
+
+/// The x86-64 red zone below the stack pointer.
+const RED_ZONE: u64 = 128;
+
+/// One `PT_LOAD` segment: `filesz` bytes of the core at `offset` are memory at `vaddr`
+/// (`memsz` long: what was not dumped reads as absent).
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    vaddr: u64,
+    memsz: u64,
+    filesz: u64,
+    offset: u64,
+    executable: bool,
+}
+
+/// A core file, mapped, with its segments and notes decoded.
+struct Core {
+    data: Mmap,
+    loads: Vec<Load>,
+    threads: Vec<notes::PrStatus>,
+    process: Option<(u32, String)>,
+    files: Vec<notes::FileMapping>,
+    auxv: Vec<u8>,
+}
+
+impl Core {
+    fn open(path: &Path) -> Result<Core> {
+        let err = |detail: String| Error::Core {
+            path: path.display().to_string(),
+            detail,
+        };
+        let file = std::fs::File::open(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        // SAFETY: read-only private mapping; a core truncated while we read it may fault, as
+        // with every debugger.
+        let data = unsafe { Mmap::map(&file) }.map_err(|e| err(format!("cannot map: {e}")))?;
+        let header = FileHeader64::<LE>::parse(&*data)
+            .map_err(|_| err("not an ELF file (is it a core dump?)".into()))?;
+        let e = LE;
+        if header.e_type(e) != object::elf::ET_CORE {
+            return Err(err(
+                "an ELF file, but not a core dump (pass the program with --exe)".into(),
+            ));
+        }
+        if header.e_machine(e) != object::elf::EM_X86_64 {
+            return Err(err(format!(
+                "a core of machine {}; only x86-64 cores are read",
+                header.e_machine(e)
+            )));
+        }
+        let phdrs = header
+            .program_headers(e, &*data)
+            .map_err(|_| err("its program headers cannot be read".into()))?;
+        let (mut loads, mut threads, mut process, mut files, mut auxv) =
+            (Vec::new(), Vec::new(), None, Vec::new(), Vec::new());
+        for ph in phdrs {
+            match ph.p_type(e) {
+                PT_LOAD => loads.push(Load {
+                    vaddr: ph.p_vaddr(e),
+                    memsz: ph.p_memsz(e),
+                    filesz: ph.p_filesz(e),
+                    offset: ph.p_offset(e),
+                    executable: ph.p_flags(e).0 & PF_X.0 != 0,
+                }),
+                PT_NOTE => {
+                    let Ok(Some(mut it)) = ph.notes(e, &*data) else {
+                        continue;
+                    };
+                    while let Ok(Some(note)) = it.next() {
+                        let desc = note.desc();
+                        match note.n_type(e) {
+                            NT_PRSTATUS => threads.extend(notes::prstatus(desc)),
+                            NT_PRPSINFO => process = notes::prpsinfo(desc),
+                            NT_FILE => files = notes::files(desc),
+                            NT_AUXV => auxv = desc.to_vec(),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if threads.is_empty() {
+            return Err(err(
+                "no thread in it (no NT_PRSTATUS note): the core is empty or truncated".into(),
+            ));
+        }
+        loads.sort_by_key(|l| l.vaddr);
+        Ok(Core {
+            data,
+            loads,
+            threads,
+            process,
+            files,
+            auxv,
+        })
+    }
+
+    /// Up to `len` bytes of memory at `addr` (fewer at the end of what was dumped).
+    fn read(&self, addr: u64, len: usize) -> Vec<u8> {
+        let i = match self
+            .loads
+            .partition_point(|l| l.vaddr <= addr)
+            .checked_sub(1)
+        {
+            Some(i) => i,
+            None => return Vec::new(),
+        };
+        let l = self.loads[i];
+        let off = addr - l.vaddr;
+        if off >= l.filesz {
+            return Vec::new();
+        }
+        let n = (l.filesz - off).min(len as u64);
+        let start = l.offset.saturating_add(off);
+        usize::try_from(start)
+            .ok()
+            .and_then(|s| self.data.get(s..s.checked_add(n as usize)?))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The end of the segment holding `addr`.
+    fn segment_end(&self, addr: u64) -> Option<u64> {
+        let i = self
+            .loads
+            .partition_point(|l| l.vaddr <= addr)
+            .checked_sub(1)?;
+        let l = self.loads[i];
+        (addr - l.vaddr < l.memsz).then(|| l.vaddr.saturating_add(l.memsz))
+    }
+}
+
+/// Reads a core file into the image the stack walker works on.
+pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
+    let began = Instant::now();
+    let core = Core::open(path)?;
+    let mut diagnostics = Vec::new();
+    let space = address_space(&core, opts, &mut diagnostics);
+    let (pid, name) = match &core.process {
+        Some((pid, name)) => (Some(*pid), Some(name.clone())),
+        None => (None, None),
+    };
+    let mut evidence = Vec::new();
+    let threads = core
+        .threads
+        .iter()
+        .map(|t| {
+            let (syscall, futex, memory) =
+                crate::syscalls::blocking_facts(&t.regs, t.orig_rax, |a, n| core.read(a, n));
+            evidence.extend(memory);
+            let sp = t.regs.rsp;
+            let start = sp.saturating_sub(RED_ZONE);
+            let end = core
+                .segment_end(sp)
+                .unwrap_or(sp)
+                .min(start.saturating_add(opts.stack_bytes as u64));
+            let stack = MemoryRegion {
+                start,
+                bytes: core.read(start, end.saturating_sub(start) as usize),
+            };
+            ImageThread {
+                tid: u64::from(t.tid),
+                // A core keeps only the process's name: it is the main thread's.
+                name: name.clone().filter(|_| Some(t.tid) == pid),
+                state: KernelState::Unknown,
+                regs: Some(t.regs),
+                stack: Some(stack),
+                kernel: KernelInfo {
+                    syscall,
+                    futex,
+                    ..KernelInfo::default()
+                },
+            }
+        })
+        .collect();
+    Ok(ProcessImage {
+        pid,
+        threads,
+        space,
+        evidence,
+        frozen: None,
+        captured_in: began.elapsed(),
+        vanished: Vec::new(),
+        diagnostics,
+    })
+}
+
+/// The mappings: every file `NT_FILE` names (its path resolved on this machine and checked
+/// against the core), and every other `PT_LOAD` (the vdso, stacks, heaps). A file mapping is
+/// executable as its `PT_LOAD` says; `gcore` leaves out the segments it did not dump (the
+/// read-only ones: code), so a file mapping without one is taken to be code.
+fn address_space(core: &Core, opts: &CoreOptions, diags: &mut Vec<Diagnostic>) -> AddressSpace {
+    let vdso_at = notes::auxv(&core.auxv, notes::AT_SYSINFO_EHDR);
+    let phdr_at = notes::auxv(&core.auxv, notes::AT_PHDR);
+    let exe_name = phdr_at.and_then(|a| {
+        core.files
+            .iter()
+            .find(|f| f.start <= a && a < f.end)
+            .map(|f| f.name.clone())
+    });
+    let load_at = |start: u64| core.loads.iter().find(|l| l.vaddr == start);
+    let mut checked: Vec<(String, Option<PathBuf>)> = Vec::new();
+    let mut objects: Vec<MappedObject> = Vec::new();
+    for f in &core.files {
+        let path = match checked.iter().find(|(n, _)| *n == f.name) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let exe = opts
+                    .exe
+                    .as_ref()
+                    .filter(|_| exe_name.as_ref() == Some(&f.name));
+                let p = resolve(core, f, exe, opts.sysroot.as_deref(), diags);
+                checked.push((f.name.clone(), p.clone()));
+                p
+            }
+        };
+        objects.push(MappedObject {
+            start: f.start,
+            end: f.end,
+            offset: f.offset,
+            name: f.name.clone(),
+            path,
+            executable: load_at(f.start).is_none_or(|l| l.executable),
+        });
+    }
+    let in_file = |a: u64| core.files.iter().any(|f| f.start <= a && a < f.end);
+    for l in core.loads.iter().filter(|l| !in_file(l.vaddr)) {
+        let vdso = Some(l.vaddr) == vdso_at;
+        objects.push(MappedObject {
+            start: l.vaddr,
+            end: l.vaddr.saturating_add(l.memsz),
+            offset: 0,
+            name: if vdso { "[vdso]" } else { "" }.to_string(),
+            path: None,
+            executable: l.executable,
+        });
+    }
+    objects.sort_by_key(|o| o.start);
+    let vdso = vdso_at.and_then(|a| {
+        let len = core.segment_end(a)?.checked_sub(a)?;
+        let bytes = core.read(a, len as usize);
+        (!bytes.is_empty()).then_some(MemoryRegion { start: a, bytes })
+    });
+    AddressSpace { objects, vdso }
+}
+
+/// Where the file `f` of the core is on this machine (`exe` for the executable, else its path
+/// under `sysroot`), if it exists and its build-id matches the one the core kept.
+fn resolve(
+    core: &Core,
+    f: &notes::FileMapping,
+    exe: Option<&PathBuf>,
+    sysroot: Option<&Path>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<PathBuf> {
+    let path = match (exe, sysroot) {
+        (Some(exe), _) => exe.clone(),
+        (None, Some(root)) => root.join(f.name.trim_start_matches('/')),
+        (None, None) => PathBuf::from(&f.name),
+    };
+    let mut say = |message: String| {
+        diags.push(Diagnostic {
+            line: None,
+            message,
+        })
+    };
+    let file = match ElfFile::open(&path) {
+        Ok(file) => file,
+        Err(e) => {
+            say(format!(
+                "{}: {e}; its frames stay unnamed (pass --sysroot DIR, or --exe for the program)",
+                f.name
+            ));
+            return None;
+        }
+    };
+    let kept = core_build_id(core, f);
+    match (kept, &file.build_id) {
+        (Some(kept), Some(on_disk)) if &kept != on_disk => {
+            say(format!(
+                "{} is not the file the process ran as {}: the core has build-id {}, the file {}; \
+                 it is not used (pass the right one with --exe or --sysroot)",
+                path.display(),
+                f.name,
+                hex(&kept),
+                hex(on_disk)
+            ));
+            None
+        }
+        _ => Some(path),
+    }
+}
+
+/// The build-id of the object mapped by `f`, from the first page the core kept of it (cores
+/// keep the ELF header page of every mapped object).
+fn core_build_id(core: &Core, f: &notes::FileMapping) -> Option<Vec<u8>> {
+    if f.offset != 0 {
+        return None;
+    }
+    let page = core.read(f.start, 4096);
+    let header = FileHeader64::<LE>::parse(&*page).ok()?;
+    let phdrs = header.program_headers(LE, &*page).ok()?;
+    phdrs
+        .iter()
+        .filter(|ph| ph.p_type(LE) == PT_NOTE)
+        .find_map(|ph| {
+            let mut it = ph.notes(LE, &*page).ok()??;
+            while let Ok(Some(note)) = it.next() {
+                if note.n_type(LE) == object::elf::NT_GNU_BUILD_ID && note.name() == b"GNU" {
+                    return Some(note.desc().to_vec());
+                }
+            }
+            None
+        })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
