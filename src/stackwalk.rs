@@ -22,6 +22,8 @@ pub struct ImageThread {
     pub state: KernelState,
     /// Registers (`None` when they could not be read).
     pub regs: Option<Regs>,
+    /// Why there are no registers, when that is known (a thread that would not stop).
+    pub no_regs: Option<String>,
     /// The copied top of its stack.
     pub stack: Option<MemoryRegion>,
     /// Kernel facts.
@@ -191,7 +193,11 @@ fn walk(
     unwinder: &Unwinder,
 ) -> (Vec<RawFrame>, Option<String>) {
     let Some(regs) = &t.regs else {
-        return (Vec::new(), Some("registers could not be read".to_string()));
+        let why = t
+            .no_regs
+            .as_deref()
+            .unwrap_or("registers could not be read");
+        return (Vec::new(), Some(why.to_string()));
     };
     let mem = ThreadMemory {
         stack: t.stack.as_ref(),

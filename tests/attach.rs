@@ -410,6 +410,23 @@ fn a_saved_capture_analyses_like_the_live_one() {
 }
 
 #[test]
+fn a_thread_in_uninterruptible_sleep_is_reported_not_waited_for() {
+    // main is a vfork parent (state D until its child exits); the worker is ordinary.
+    let p = HungProcess::start("c_vfork_dstate");
+    let (code, out, err) = hangscan(&["attach", "--samples", "1", &p.pid.to_string()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("uninterruptible sleep"), "{out}");
+    assert!(
+        out.contains("pthread_cond_wait"),
+        "the worker's stack: {out}"
+    );
+    // Released: a second attach works, and the process runs on.
+    let (again, _, err) = hangscan(&["attach", "--samples", "1", &p.pid.to_string()]);
+    assert_eq!(again, Some(0), "{err}");
+    assert!(std::path::Path::new(&format!("/proc/{}", p.pid)).exists());
+}
+
+#[test]
 fn system_libraries_are_named_from_symbols_unless_full_symbols_is_asked() {
     let p = HungProcess::start("c_abba");
     // The libc frame a lock wait starts in: named either way, with a source line (from the

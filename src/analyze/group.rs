@@ -40,7 +40,10 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
             Some(i) => format!("running (not in a blocking call) in {}", at(i)),
             None => "running".into(),
         },
-        Activity::Unknown => "no readable frames".into(),
+        Activity::Unknown => match &th.unwind_error {
+            Some(why) if th.frames.is_empty() => format!("no readable frames: {why}"),
+            _ => "no readable frames".into(),
+        },
     }
 }
 

@@ -130,6 +130,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             name: sample.name.clone(),
             state: sample.state,
             regs,
+            no_regs: None,
             stack,
             kernel: KernelInfo {
                 wchan: sample.wchan.clone(),
@@ -141,8 +142,35 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         });
     }
     let vanished = seized.vanished.iter().map(|&t| t as u64).collect();
+    let unstoppable = seized.unstoppable.clone();
     seized.detach();
     let frozen = started.elapsed();
+    // Threads in uninterruptible sleep did not stop: what /proc said of them is all there is,
+    // and often the answer (a read from a dead NFS server).
+    for tid in unstoppable {
+        let sample = last.get(&tid).cloned().unwrap_or_default();
+        let wchan = sample.wchan.clone();
+        threads.push(ImageThread {
+            tid: tid as u64,
+            name: sample.name.clone(),
+            state: sample.state,
+            regs: None,
+            no_regs: Some(format!(
+                "it would not stop: it is in uninterruptible sleep in the kernel{}, where ptrace \
+                 cannot reach it, so its stack could not be read",
+                wchan
+                    .as_deref()
+                    .map(|w| format!(" (in {w})"))
+                    .unwrap_or_default()
+            )),
+            stack: None,
+            kernel: KernelInfo {
+                wchan,
+                ..KernelInfo::default()
+            },
+        });
+    }
+    threads.sort_by_key(|t| t.tid);
     Ok(ProcessImage {
         pid: Some(pid),
         threads,

@@ -3,6 +3,10 @@
 //! thread set is stable, and `PTRACE_DETACH` of every thread when the guard is dropped, also
 //! on errors and panics. A signal the kernel was delivering when a thread stopped is handed
 //! back on detach, so none is lost. If hangscan itself is killed, the kernel detaches for it.
+//!
+//! A thread in uninterruptible sleep (`D`: a vfork parent, a stuck NFS read) does not stop
+//! until it leaves it. Stops are awaited for [`STOP_TIMEOUT`] at most; such a thread is left
+//! out (and said to be), and the kernel lets it go when hangscan exits.
 
 use nix::errno::Errno;
 use nix::sys::ptrace;
@@ -10,6 +14,10 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long the threads of one batch may take to stop, in all.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a thread could not be stopped.
 #[derive(Debug)]
@@ -28,6 +36,8 @@ pub struct Seized {
     stopped: BTreeMap<i32, Option<Signal>>,
     /// Threads that exited while we were stopping the others.
     pub vanished: Vec<i32>,
+    /// Threads that did not stop within [`STOP_TIMEOUT`] (uninterruptible sleep).
+    pub unstoppable: Vec<i32>,
 }
 
 impl Seized {
@@ -36,12 +46,17 @@ impl Seized {
         let mut s = Seized {
             stopped: BTreeMap::new(),
             vanished: Vec::new(),
+            unstoppable: Vec::new(),
         };
         for _round in 0..100 {
             let tids = list_tasks(pid).ok_or(SeizeError::Gone)?;
             let new: Vec<i32> = tids
                 .into_iter()
-                .filter(|t| !s.stopped.contains_key(t) && !s.vanished.contains(t))
+                .filter(|t| {
+                    !s.stopped.contains_key(t)
+                        && !s.vanished.contains(t)
+                        && !s.unstoppable.contains(t)
+                })
                 .collect();
             if new.is_empty() {
                 break;
@@ -58,12 +73,16 @@ impl Seized {
                     Err(_) => s.vanished.push(tid),
                 }
             }
+            let deadline = Instant::now() + STOP_TIMEOUT;
             for tid in pending {
-                if let Err(e) = s.wait_stop(tid) {
-                    match e {
-                        SeizeError::Permission(e) => return Err(SeizeError::Permission(e)),
-                        _ => s.vanished.push(tid),
+                match s.wait_stop(tid, deadline) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        s.stopped.remove(&tid);
+                        s.unstoppable.push(tid);
                     }
+                    Err(SeizeError::Permission(e)) => return Err(SeizeError::Permission(e)),
+                    Err(_) => s.vanished.push(tid),
                 }
             }
         }
@@ -87,17 +106,34 @@ impl Seized {
         Ok(())
     }
 
-    /// Waits until a seized thread has stopped.
-    fn wait_stop(&mut self, tid: i32) -> Result<(), SeizeError> {
+    /// Waits until a seized thread has stopped, or `deadline` passes (false).
+    fn wait_stop(&mut self, tid: i32, deadline: Instant) -> Result<bool, SeizeError> {
         let p = Pid::from_raw(tid);
         loop {
-            match waitpid(p, Some(WaitPidFlag::__WALL)) {
+            match waitpid(p, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    // Threads stop within microseconds of the interrupt, unless they are in
+                    // uninterruptible sleep: spin briefly; then a thread the kernel shows in
+                    // `D` is given up at once (the others are frozen meanwhile), any other is
+                    // polled gently until the deadline.
+                    if left > STOP_TIMEOUT - Duration::from_millis(10) {
+                        std::thread::yield_now();
+                    } else if in_uninterruptible_sleep(tid) {
+                        return Ok(false);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
                 // PTRACE_EVENT_STOP: the interrupt (or a group stop) took effect.
-                Ok(WaitStatus::PtraceEvent(..)) => return Ok(()),
+                Ok(WaitStatus::PtraceEvent(..)) => return Ok(true),
                 // The thread was delivering a signal: it is stopped now; give it back later.
                 Ok(WaitStatus::Stopped(_, sig)) => {
                     self.stopped.insert(tid, Some(sig));
-                    return Ok(());
+                    return Ok(true);
                 }
                 Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
                     self.stopped.remove(&tid);
@@ -142,6 +178,14 @@ fn classify(e: Errno) -> SeizeError {
         Errno::EPERM | Errno::EACCES => SeizeError::Permission(e),
         other => SeizeError::Other(other),
     }
+}
+
+/// Whether the kernel shows thread `tid` in uninterruptible sleep (`D` in its stat).
+fn in_uninterruptible_sleep(tid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{tid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('D'))
+    })
 }
 
 /// The thread ids of `pid` (`/proc/PID/task`), or `None` when the process is gone.

@@ -203,6 +203,7 @@ pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
                 name: name.clone().filter(|_| Some(t.tid) == pid),
                 state: KernelState::Unknown,
                 regs: Some(t.regs),
+                no_regs: None,
                 stack: Some(stack),
                 kernel: KernelInfo {
                     syscall,
