@@ -1,6 +1,6 @@
 //! The grammar of one line of a Go traceback: the goroutine header, a frame's call line and its
-//! location line, elision markers, the signal line. Pure functions on one (trimmed) line, no
-//! allocation, no regex: the parser calls them on every line.
+//! location line, elision markers, the signal line. Pure functions on one (trimmed) line that
+//! borrow from it, with no regex: the parser calls them on every line.
 
 /// `goroutine 7 [chan receive, 5 minutes, locked to thread]:`, or with Go 1.21+'s
 /// `gp=0x… m=3 mp=0x…` (`m=nil`) between the id and the bracket.
@@ -87,9 +87,11 @@ pub fn parse_call(line: &str) -> Option<Call<'_>> {
         return None;
     }
     // The `(` that opens the final argument list (arguments hold no parentheses).
-    let open = bytes.iter().rposition(|&b| b == b'(')?;
+    let open = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'(' || b == b')')?;
     let function = &line[..open];
-    if !is_function_name(function) || line[open + 1..line.len() - 1].contains(')') {
+    if bytes[open] != b'(' || !is_function_name(function) {
         return None;
     }
     Some(Call {

@@ -14,7 +14,7 @@
 
 mod line;
 
-use crate::dump::normalize::normalize;
+use crate::dump::normalize::repair;
 use crate::dump::DumpFormat;
 use crate::model::{Claim, Diagnostic, Frame, IdKind, Snapshot, Thread, Var};
 
@@ -31,9 +31,8 @@ impl DumpFormat for Go {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        // Go's own lines are recognised wherever they start; no shared prefix is looked for
-        // by the gdb-shaped finder (see `shared_prefix`).
-        let text = normalize(raw, &|_| false);
+        // Go's own lines are recognised after whatever prefix `shared_prefix` finds.
+        let text = repair(raw);
         let prefix = shared_prefix(&text);
         let mut p = Parser::default();
         for (i, l) in text.lines().enumerate() {
@@ -99,14 +98,21 @@ enum Mode {
     Outside,
 }
 
+/// What the next line may be the location of.
+#[derive(Clone, Copy)]
+enum Awaiting {
+    /// The last frame of the thread at this index.
+    Frame(usize),
+    /// The `created by` note (the last) of the thread at this index.
+    Creator(usize),
+}
+
 #[derive(Default)]
 struct Parser {
     threads: Vec<Thread>,
     mode: Mode,
-    /// A call line waiting for its location line.
-    pending: Option<Frame>,
-    /// The thread whose `created by` note waits for its location line.
-    creator_of: Option<usize>,
+    /// A line that wants its location line next.
+    awaiting: Option<Awaiting>,
     claims: Vec<Claim>,
     /// A claim about the goroutine printed next (a panic's).
     claim_for_next: Option<usize>,
@@ -121,12 +127,11 @@ impl Parser {
         if l.is_empty() {
             return;
         }
-        if self.pending.is_some() || self.creator_of.is_some() {
+        if let Some(awaiting) = self.awaiting.take() {
             if let Some(loc) = line::parse_location(l) {
-                self.location(loc);
+                self.location(awaiting, loc);
                 return;
             }
-            self.commit();
         }
         if let Some(h) = line::parse_header(l) {
             self.header(h);
@@ -170,7 +175,10 @@ impl Parser {
         if let Some(c) = self.claim_for_next.take() {
             self.claims[c].threads.push(h.id.to_string());
         }
+        // Goroutines in one dump tend to be alike: start at the last one's depth.
+        let depth = self.threads.last().map_or(0, |t| t.frames.len());
         self.threads.push(Thread {
+            frames: Vec::with_capacity(depth),
             debugger_id: Some(h.id.to_string()),
             id_kind: IdKind::Goroutine,
             status: Some(h.status.to_string()),
@@ -182,8 +190,8 @@ impl Parser {
     }
 
     fn call(&mut self, no: usize, call: line::Call) {
-        match self.mode {
-            Mode::In(_) => {}
+        let t = match self.mode {
+            Mode::In(t) => t,
             Mode::Start => {
                 self.diag(
                     no,
@@ -195,53 +203,47 @@ impl Parser {
                     ..Thread::default()
                 });
                 self.mode = Mode::In(self.threads.len() - 1);
+                self.threads.len() - 1
             }
             Mode::Outside => return,
-        }
-        let args = line::split_args(call.args)
-            .map(|a| Var {
-                name: String::new(),
-                value: a.to_string(),
-            })
-            .collect();
-        self.pending = Some(Frame {
+        };
+        let mut args = Vec::with_capacity(line::split_args(call.args).count());
+        args.extend(line::split_args(call.args).map(|a| Var {
+            name: String::new(),
+            value: a.to_string(),
+        }));
+        self.threads[t].frames.push(Frame {
             function: Some(call.function.to_string()),
             // Go prints `(...)` for exactly the frames it inlined.
             inlined: call.args == "...",
             args,
             ..Frame::default()
         });
+        self.awaiting = Some(Awaiting::Frame(t));
     }
 
-    fn location(&mut self, loc: line::Location) {
-        if let Some(t) = self.creator_of.take() {
-            if let Some(note) = self.threads[t].notes.last_mut() {
-                note.push_str(&format!(" at {}:{}", loc.file, loc.line));
+    fn location(&mut self, awaiting: Awaiting, loc: line::Location) {
+        match awaiting {
+            Awaiting::Frame(t) => {
+                if let Some(f) = self.threads[t].frames.last_mut() {
+                    f.file = Some(loc.file.to_string());
+                    f.line = Some(loc.line);
+                    f.address = loc.pc;
+                }
             }
-            return;
+            Awaiting::Creator(t) => {
+                if let Some(note) = self.threads[t].notes.last_mut() {
+                    note.push_str(&format!(" at {}:{}", loc.file, loc.line));
+                }
+            }
         }
-        if let Some(f) = &mut self.pending {
-            f.file = Some(loc.file.to_string());
-            f.line = Some(loc.line);
-            f.address = loc.pc;
-        }
-        self.commit();
-    }
-
-    /// Attaches the pending frame to its goroutine.
-    fn commit(&mut self) {
-        self.creator_of = None;
-        let (Some(f), Mode::In(t)) = (self.pending.take(), &self.mode) else {
-            return;
-        };
-        self.threads[*t].frames.push(f);
     }
 
     /// `created by main.main in goroutine 1`: the goroutine's stack ends here.
     fn created_by(&mut self, l: &str) {
         if let Mode::In(t) = self.mode {
             self.threads[t].notes.push(l.to_string());
-            self.creator_of = Some(t);
+            self.awaiting = Some(Awaiting::Creator(t));
         }
         self.mode = Mode::Outside;
     }
@@ -267,7 +269,6 @@ impl Parser {
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
-        self.commit();
         let goroutines = self
             .threads
             .iter()
