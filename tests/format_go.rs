@@ -358,3 +358,65 @@ fn go_function_names_are_their_own_base_names() {
         assert_eq!(base_name(name), name);
     }
 }
+
+#[test]
+fn shuffled_go_lines_never_panic() {
+    let pieces = [
+        "goroutine 1 [chan receive]:",
+        "goroutine 7 gp=0xc000 m=nil [sync.Mutex.Lock, 3 minutes, locked to thread]:",
+        "goroutine 0 [idle]:",
+        "goroutine 9 [select (no cases) (scan)]:",
+        "goroutine 2 []:",
+        "goroutine x [running]:",
+        "sync.(*Mutex).lockSlow(0xc0000120e8)",
+        "sync.runtime_SemacquireMutex(0xc0000120ec?, 0x0?, 0x0?)",
+        "sync.(*Mutex).Lock(...)",
+        "sync.(*WaitGroup).Wait(0xc0000140a0?)",
+        "internal/poll.runtime_pollWait(0x7f, 0x72)",
+        "runtime.gopark(0x0?, {0x1, {0x2}}, ...)",
+        "main.F[...]({0x1, 0x2)",
+        "main.main()",
+        "\t/x/main.go:12 +0x1d",
+        "\t/x/main.go:12 +0x1d fp=0x1 sp=0x2 pc=0x3",
+        "\t:12",
+        "\tC:/a b/c.go:4",
+        "created by main.main in goroutine 1",
+        "created by ",
+        "...additional frames elided...",
+        "\tgoroutine running on other thread; stack unavailable",
+        "fatal error: all goroutines are asleep - deadlock!",
+        "panic: boom [recovered]",
+        "SIGQUIT: quit",
+        "PC=0x1 m=0 sigcode=0",
+        "runtime stack:",
+        "goroutine profile: total 3",
+        "rax    0xca",
+        "> ",
+        "svc_1 | goroutine 3 [sleep]:",
+        "",
+        "é(ü)",
+        "(",
+        ")",
+    ];
+    let kb = KnowledgeBase::builtin();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..2000 {
+        let n = (next() % 40) as usize;
+        let mut text = String::new();
+        for _ in 0..n {
+            text.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            text.push('\n');
+        }
+        let cut = (next() as usize) % (text.len() + 1);
+        let raw = &text.as_bytes()[..cut];
+        let snap = parse_dump(raw, "fuzz", Some("go")).unwrap();
+        let a = analyze(&snap, &kb);
+        let _ = text_report(&snap, &a);
+    }
+}
