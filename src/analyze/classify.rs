@@ -231,6 +231,13 @@ pub fn classify_named(
     if facts.activity != Activity::Blocked {
         if let Some(rule) = thread.status.as_deref().and_then(|s| kb.match_status(s)) {
             apply_status(&mut facts, rule, top.unwrap_or(0), frames.len());
+            // A stated wait in a loop an idle rule knows (a worker's, just below) is a wait
+            // for work, as when the frames show the wait.
+            if let (Some(w), Activity::Blocked) = (facts.waits.first(), facts.activity) {
+                let end = active.end.min(w.frame + IDLE_REACH + 1);
+                idle_at = (w.frame..end)
+                    .find(|&i| rules.rule(i).is_some_and(|r| r.meaning == Meaning::Idle));
+            }
         }
     }
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
@@ -269,6 +276,10 @@ fn split_segments(frames: &[Frame]) -> Vec<Range<usize>> {
     out.push(start..frames.len());
     out
 }
+
+/// How many frames below a wait an idle rule's frame (a worker loop) may be and still show
+/// that the wait is for work.
+const IDLE_REACH: usize = 8;
 
 /// Walks segment 0 from the blocking frame down, grouping adjacent wait frames into waits.
 /// Returns the position of an idle-rule frame, if one follows the first wait closely.
@@ -314,7 +325,8 @@ fn collect_waits(
             }
             Some(Meaning::Skip) => {}
             Some(Meaning::Idle) => {
-                let near = waits.is_empty() && current.as_ref().is_some_and(|w| i - w.frame <= 8);
+                let near =
+                    waits.is_empty() && current.as_ref().is_some_and(|w| i - w.frame <= IDLE_REACH);
                 if near && idle_at.is_none() {
                     idle_at = Some(i);
                 }

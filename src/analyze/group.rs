@@ -28,7 +28,13 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
         Activity::Blocked | Activity::External | Activity::Idle => {
             let wi = a.graph.effective[t].unwrap_or(0);
             let Some(w) = f.waits.get(wi) else {
-                return "blocked".into();
+                // Only the runtime's word for the state says it (py-spy's `idle`, Go's
+                // `[GC worker (idle)]`): no frame to point at.
+                return match (f.activity, th.status.as_deref()) {
+                    (Activity::Idle, Some(s)) if s != "idle" => format!("idle ({s})"),
+                    (Activity::Idle, _) => "idle".into(),
+                    _ => "blocked".into(),
+                };
             };
             let what = match f.activity {
                 Activity::Idle => "idle, waiting for work".to_string(),
@@ -76,6 +82,17 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &[usize]) -> Vec<Threa
         let state = describe(snap, a, threads[0]);
         let name = if threads.len() == 1 {
             snap.threads[threads[0]].label()
+        } else if threads.iter().all(|&t| snap.threads[t].name.is_none()) {
+            // Goroutines and unnamed threads: their first few labels.
+            let mut shown: Vec<String> = threads
+                .iter()
+                .take(3)
+                .map(|&t| snap.threads[t].label())
+                .collect();
+            if threads.len() > 3 {
+                shown.push("…".into());
+            }
+            shown.join(", ")
         } else {
             name_pattern(
                 threads
@@ -148,6 +165,42 @@ fn name_pattern<'a>(names: impl Iterator<Item = &'a str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::knowledge::KnowledgeBase;
+    use crate::model::{Frame, IdKind, Snapshot, Thread};
+
+    #[test]
+    fn unnamed_alike_threads_show_their_labels_and_a_stated_idle_state() {
+        let worker = |id: &str| Thread {
+            debugger_id: Some(id.into()),
+            id_kind: IdKind::Goroutine,
+            status: Some("finalizer wait".into()),
+            frames: vec![Frame {
+                function: Some("bg.worker".into()),
+                ..Frame::default()
+            }],
+            ..Thread::default()
+        };
+        let snap = Snapshot {
+            threads: ["4", "9", "12", "30"].into_iter().map(worker).collect(),
+            ..Snapshot::default()
+        };
+        let pack = r#"
+[[rule]]
+id = "t.idle"
+summary = "a runtime's idle state"
+meaning = "idle"
+status = '^(idle|finalizer wait)$'
+examples = ["finalizer wait"]
+counterexamples = ["running"]
+"#;
+        let kb = KnowledgeBase::load(&[("t.toml".into(), pack.into())]).unwrap();
+        let a = crate::analyze::analyze(&snap, &kb);
+        let groups = super::group_threads(&snap, &a, &[]);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].name, "goroutine 4, goroutine 9, goroutine 12, …");
+        assert_eq!(groups[0].state, "idle (finalizer wait)");
+    }
+
     #[test]
     fn name_patterns() {
         assert_eq!(

@@ -169,6 +169,15 @@ examples = ["locked <0x10>"]
 counterexamples = ["waiting to lock <0x10>"]
 
 [[rule]]
+id = "t.worker-loop"
+summary = "a worker loop"
+meaning = "idle"
+context = true
+function = '^Pool\.loop$'
+examples = ["Pool.loop"]
+counterexamples = ["Pool.submit"]
+
+[[rule]]
 id = "t.chan"
 summary = "a goroutine waiting on a channel"
 meaning = "wait"
@@ -234,4 +243,16 @@ fn a_status_states_a_wait_the_frames_do_not_show() {
     assert_eq!((f.waits[0].kind, f.waits[0].frame), (WaitKind::Channel, 0));
     t.status = Some("running".into());
     assert_eq!(classify(&t, &runtime_kb()).activity, Activity::Running);
+}
+
+#[test]
+fn a_stated_wait_in_a_known_worker_loop_is_idle() {
+    let mut t = Thread {
+        frames: vec![noted("Pool.next", &[]), noted("Pool.loop", &[])],
+        status: Some("chan receive".into()),
+        ..Thread::default()
+    };
+    assert_eq!(classify(&t, &runtime_kb()).activity, Activity::Idle);
+    t.frames[1].function = Some("Pool.submit".into());
+    assert_eq!(classify(&t, &runtime_kb()).activity, Activity::Blocked);
 }

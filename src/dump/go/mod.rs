@@ -1,0 +1,323 @@
+//! Go goroutine dumps: the traceback of a `panic:` or a `fatal error:` (such as the runtime's own
+//! `all goroutines are asleep - deadlock!`), a SIGQUIT dump with its register block,
+//! `runtime.Stack`, `debug.Stack` and pprof's `goroutine?debug=2`.
+//!
+//! Every `goroutine N [...]:` header starts a thread: its id is the goroutine id
+//! (`IdKind::Goroutine`; Go prints no OS thread id), its status the wait reason as printed, its
+//! minutes the header's `N minutes`, its notes the header's other items and the `created by`
+//! line. A frame is two lines, the call and its location; arguments are kept by position
+//! (`Frame::arg("#0")`), the function as Go prints it. The runtime's verdicts (`fatal error:`,
+//! `panic:`) become claims. Program output, shell prompts, annotations and register dumps
+//! between the goroutines are skipped, and so is `runtime stack:` (the system stack of the
+//! thread that threw, printed before the goroutines: not a goroutine). A per-line prefix taken
+//! from the first header (mail quoting, `svc_1 | `, log timestamps) is stripped.
+
+mod line;
+
+use crate::dump::normalize::repair;
+use crate::dump::DumpFormat;
+use crate::model::{Claim, Diagnostic, Frame, IdKind, Snapshot, Thread, Var};
+
+/// The Go format: goroutine dumps from panics, fatal errors, SIGQUIT and `runtime.Stack`.
+pub struct Go;
+
+impl DumpFormat for Go {
+    fn name(&self) -> &'static str {
+        "go"
+    }
+
+    fn sniff(&self, text: &str) -> bool {
+        text.lines().any(|l| line::find_header(l).is_some())
+    }
+
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
+        // Go's own lines are recognised after whatever prefix `shared_prefix` finds.
+        let text = repair(raw);
+        let prefix = shared_prefix(&text);
+        let mut p = Parser::default();
+        for (i, l) in text.lines().enumerate() {
+            let l = prefix.and_then(|pre| strip_shaped(l, pre)).unwrap_or(l);
+            p.line(i + 1, clean(l));
+        }
+        p.finish(origin)
+    }
+}
+
+/// What comes before the first goroutine header on its line, when it is more than
+/// indentation: the prefix every line of the dump is likely to carry.
+fn shared_prefix(text: &str) -> Option<&str> {
+    let (line, at) = text
+        .lines()
+        .find_map(|l| line::find_header(l).map(|(at, _)| (l, at)))?;
+    let prefix = &line[..at];
+    (!clean(prefix).is_empty()).then_some(prefix)
+}
+
+/// `line` without `prefix`, if it starts with it; digit runs match any digit run, so log
+/// timestamps and numbered service names match.
+fn strip_shaped<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+    let (l, p) = (line.as_bytes(), prefix.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while j < p.len() {
+        if p[j].is_ascii_digit() {
+            if !l.get(i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            j += p[j..].iter().take_while(|b| b.is_ascii_digit()).count();
+            i += l[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        } else if l.get(i) == Some(&p[j]) {
+            i += 1;
+            j += 1;
+        } else {
+            return None;
+        }
+    }
+    line.get(i..)
+}
+
+/// A line without its indentation (tabs, or spaces in pastes), mail quoting and the `^\` a
+/// terminal echoes for the Ctrl-\ that sent SIGQUIT.
+fn clean(l: &str) -> &str {
+    let mut l = l.trim_matches([' ', '\t']);
+    while let Some(r) = l.strip_prefix('>') {
+        l = r.trim_start_matches([' ', '\t']);
+    }
+    l.strip_prefix("^\\").unwrap_or(l)
+}
+
+/// Where the parser is.
+#[derive(Default, PartialEq, Eq)]
+enum Mode {
+    /// Before the first goroutine: frames here belong to an excerpt's unnamed goroutine.
+    #[default]
+    Start,
+    /// In the goroutine at this index.
+    In(usize),
+    /// After a goroutine's `created by` line (its location follows), or in `runtime stack:`:
+    /// frames here belong to no goroutine.
+    Outside,
+}
+
+/// What the next line may be the location of.
+#[derive(Clone, Copy)]
+enum Awaiting {
+    /// The last frame of the thread at this index.
+    Frame(usize),
+    /// The `created by` note (the last) of the thread at this index.
+    Creator(usize),
+}
+
+#[derive(Default)]
+struct Parser {
+    threads: Vec<Thread>,
+    mode: Mode,
+    /// A line that wants its location line next.
+    awaiting: Option<Awaiting>,
+    claims: Vec<Claim>,
+    /// A claim about the goroutine printed next (a panic's).
+    claim_for_next: Option<usize>,
+    panic: bool,
+    fatal: bool,
+    signal: bool,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Parser {
+    fn line(&mut self, no: usize, l: &str) {
+        if l.is_empty() {
+            return;
+        }
+        if let Some(awaiting) = self.awaiting.take() {
+            if let Some(loc) = line::parse_location(l) {
+                self.location(awaiting, loc);
+                return;
+            }
+        }
+        if let Some(h) = line::parse_header(l) {
+            self.header(h);
+        } else if l.starts_with("created by ") {
+            self.created_by(l);
+        } else if let Some(call) = line::parse_call(l) {
+            self.call(no, call);
+        } else if line::is_elision(l) || l == "goroutine running on other thread; stack unavailable"
+        {
+            if let Mode::In(t) = self.mode {
+                self.threads[t].partial = true;
+                self.threads[t].notes.push(l.to_string());
+            }
+        } else if let Some(msg) = l.strip_prefix("fatal error: ") {
+            self.fatal = true;
+            self.claim(no, l, msg);
+        } else if let Some(msg) = l.strip_prefix("panic: ") {
+            self.panic = true;
+            self.claim(no, l, msg);
+        } else if line::is_signal_line(l) {
+            self.signal = true;
+        } else if l == "runtime stack:" {
+            self.mode = Mode::Outside;
+        } else if l.starts_with("goroutine profile: total ") {
+            self.diag(
+                no,
+                "this is pprof's `goroutine?debug=1` profile (stacks counted, no goroutine ids \
+                 or states), which is not read; take `goroutine?debug=2` or a SIGQUIT dump",
+            );
+        }
+        // Anything else is noise: program output, prompts, register dumps, annotations.
+    }
+
+    fn header(&mut self, h: line::Header) {
+        let mut notes = Vec::new();
+        notes.extend(h.machine.map(str::to_string));
+        if h.scan {
+            notes.push("(scan)".to_string());
+        }
+        notes.extend(h.extras.iter().map(|e| e.to_string()));
+        if let Some(c) = self.claim_for_next.take() {
+            self.claims[c].threads.push(h.id.to_string());
+        }
+        // Goroutines in one dump tend to be alike: start at the last one's depth.
+        let depth = self.threads.last().map_or(0, |t| t.frames.len());
+        self.threads.push(Thread {
+            frames: Vec::with_capacity(depth),
+            debugger_id: Some(h.id.to_string()),
+            id_kind: IdKind::Goroutine,
+            status: Some(h.status.to_string()),
+            waited_minutes: h.minutes,
+            notes,
+            ..Thread::default()
+        });
+        self.mode = Mode::In(self.threads.len() - 1);
+    }
+
+    fn call(&mut self, no: usize, call: line::Call) {
+        let t = match self.mode {
+            Mode::In(t) => t,
+            Mode::Start => {
+                self.diag(
+                    no,
+                    "frames before any `goroutine N [...]:` header: read as one goroutine whose \
+                     id and state the excerpt does not show",
+                );
+                self.threads.push(Thread {
+                    partial: true,
+                    ..Thread::default()
+                });
+                self.mode = Mode::In(self.threads.len() - 1);
+                self.threads.len() - 1
+            }
+            Mode::Outside => return,
+        };
+        let mut args = Vec::with_capacity(line::split_args(call.args).count());
+        args.extend(line::split_args(call.args).map(|a| Var {
+            name: String::new(),
+            value: a.to_string(),
+        }));
+        self.threads[t].frames.push(Frame {
+            function: Some(call.function.to_string()),
+            // Go prints `(...)` for exactly the frames it inlined.
+            inlined: call.args == "...",
+            args,
+            ..Frame::default()
+        });
+        self.awaiting = Some(Awaiting::Frame(t));
+    }
+
+    fn location(&mut self, awaiting: Awaiting, loc: line::Location) {
+        match awaiting {
+            Awaiting::Frame(t) => {
+                if let Some(f) = self.threads[t].frames.last_mut() {
+                    f.file = Some(loc.file.to_string());
+                    f.line = Some(loc.line);
+                    f.address = loc.pc;
+                }
+            }
+            Awaiting::Creator(t) => {
+                if let Some(note) = self.threads[t].notes.last_mut() {
+                    note.push_str(&format!(" at {}:{}", loc.file, loc.line));
+                }
+            }
+        }
+    }
+
+    /// `created by main.main in goroutine 1`: the goroutine's stack ends here.
+    fn created_by(&mut self, l: &str) {
+        if let Mode::In(t) = self.mode {
+            self.threads[t].notes.push(l.to_string());
+            self.awaiting = Some(Awaiting::Creator(t));
+        }
+        self.mode = Mode::Outside;
+    }
+
+    fn claim(&mut self, no: usize, l: &str, msg: &str) {
+        let deadlock = msg.contains("deadlock");
+        self.claims.push(Claim {
+            text: l.to_string(),
+            threads: Vec::new(),
+            deadlock,
+            line: Some(no),
+        });
+        // "All goroutines are asleep" speaks of the process; a panic of the goroutine that
+        // Go prints first.
+        self.claim_for_next = (!deadlock).then_some(self.claims.len() - 1);
+    }
+
+    fn diag(&mut self, line: usize, message: &str) {
+        self.diagnostics.push(Diagnostic {
+            line: Some(line),
+            message: message.to_string(),
+        });
+    }
+
+    fn finish(mut self, origin: &str) -> Snapshot {
+        let goroutines = self
+            .threads
+            .iter()
+            .filter(|t| t.debugger_id.is_some())
+            .count();
+        let headless = goroutines < self.threads.len();
+        let has_main = self
+            .threads
+            .iter()
+            .any(|t| t.debugger_id.as_deref() == Some("1"));
+        // A fatal error and a signal print every goroutine; a panic prints only its own unless
+        // GOTRACEBACK says otherwise, and a bare dump may be an excerpt: believe those complete
+        // when more than one goroutine (and, without a panic, the main one) is there.
+        let complete = !headless
+            && goroutines > 0
+            && (self.fatal || self.signal || (goroutines > 1 && (self.panic || has_main)));
+        if self.threads.is_empty() {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "no goroutine found in the input".to_string(),
+            });
+        } else if !complete && self.panic && goroutines == 1 {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "only the panicking goroutine is shown (Go's default \
+                          GOTRACEBACK=single); run with GOTRACEBACK=all to see every goroutine"
+                    .to_string(),
+            });
+        } else if !complete {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "the dump does not show that it holds every goroutine (no `fatal \
+                          error:` or signal line, and goroutine 1 missing or alone), so it is \
+                          read as an excerpt"
+                    .to_string(),
+            });
+        }
+        Snapshot {
+            producer: "go".to_string(),
+            origin: origin.to_string(),
+            pid: None,
+            complete,
+            threads: self.threads,
+            evidence: Vec::new(),
+            diagnostics: self.diagnostics,
+            claims: self.claims,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
