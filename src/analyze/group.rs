@@ -28,7 +28,12 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
         Activity::Blocked | Activity::External | Activity::Idle => {
             let wi = a.graph.effective[t].unwrap_or(0);
             let Some(w) = f.waits.get(wi) else {
-                return "blocked".into();
+                // Idle by the runtime's word (py-spy's `idle`), with no wait in the frames.
+                return match (f.activity, f.top) {
+                    (Activity::Idle, Some(i)) => format!("idle in {}", at(i)),
+                    (Activity::Idle, None) => "idle".into(),
+                    _ => "blocked".into(),
+                };
             };
             let what = match f.activity {
                 Activity::Idle => "idle, waiting for work".to_string(),
@@ -153,5 +158,25 @@ mod tests {
         );
         assert_eq!(super::name_pattern(["io", "io"].into_iter()), "io");
         assert_eq!(super::name_pattern(["", ""].into_iter()), "(unnamed)");
+    }
+
+    #[test]
+    fn a_thread_idle_by_its_status_says_where() {
+        use crate::knowledge::KnowledgeBase;
+        use crate::model::{Frame, Snapshot, Thread};
+        let frame = Frame {
+            function: Some("app.serve".into()),
+            ..Frame::default()
+        };
+        let snap = Snapshot {
+            threads: vec![Thread {
+                status: Some("idle".into()),
+                frames: vec![frame],
+                ..Thread::default()
+            }],
+            ..Snapshot::default()
+        };
+        let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
+        assert_eq!(super::describe(&snap, &a, 0), "idle in #0 app.serve");
     }
 }

@@ -25,6 +25,16 @@ fn pager_residue() -> &'static Regex {
 /// format's own (used to find a shared prefix to strip). Clean UTF-8 input that needs none of
 /// the repairs is returned as it is, without a copy.
 pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow<'a, str> {
+    normalize_with(raw, &stack_start, is_stack_line)
+}
+
+/// [`normalize`] for formats whose stack lines start otherwise than gdb's (`#N`, `Thread `):
+/// `stack_start` says where a line's own text would begin, if anywhere.
+pub fn normalize_with<'a>(
+    raw: &'a [u8],
+    stack_start: &dyn Fn(&str) -> Option<usize>,
+    is_stack_line: &dyn Fn(&str) -> bool,
+) -> Cow<'a, str> {
     // `from_utf8` is much faster than `from_utf8_lossy` on valid text; the result is the same.
     let text = match std::str::from_utf8(raw) {
         Ok(s) => Cow::Borrowed(s),
@@ -44,7 +54,7 @@ pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow
         Cow::Borrowed(_) => text,
         Cow::Owned(s) => Cow::Owned(s),
     };
-    strip_common_prefix(text, is_stack_line)
+    strip_common_prefix(text, stack_start, is_stack_line)
 }
 
 /// Quoted-printable shows as `=3D` for `=` and `=` at the end of soft-broken lines.
@@ -129,6 +139,7 @@ fn prefix_shape(prefix: &str, out: &mut String) {
 /// Finds a prefix shape shared by most stack lines and strips it from every line that has it.
 fn strip_common_prefix<'a>(
     text: Cow<'a, str>,
+    stack_start: &dyn Fn(&str) -> Option<usize>,
     is_stack_line: &dyn Fn(&str) -> bool,
 ) -> Cow<'a, str> {
     // Shape → (lines with it, order of first appearance), so that ties go to the first seen.

@@ -25,6 +25,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("glibc", include_str!("packs/glibc.toml")),
     ("libstdcxx", include_str!("packs/libstdcxx.toml")),
     ("rust", include_str!("packs/rust.toml")),
+    ("python", include_str!("packs/python.toml")),
     ("folly", include_str!("packs/folly.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("generic", include_str!("packs/generic.toml")),
