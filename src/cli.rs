@@ -48,7 +48,7 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
-        /// Force the input format instead of sniffing it (gdb, snapshot).
+        /// Force the input format instead of sniffing it (gdb, snapshot, faulthandler, py-spy, rust).
         #[arg(long, value_name = "NAME")]
         input_format: Option<String>,
     },

@@ -66,7 +66,7 @@ fn check_one(snap: &Snapshot, findings: &[Finding], index: usize, claim: &Claim)
 }
 
 /// Whether `t` is the thread a claim calls `name` (its name, OS tid or the dump's own id).
-fn names(t: &Thread, name: &str) -> bool {
+pub(super) fn names(t: &Thread, name: &str) -> bool {
     let name = name.trim();
     t.name.as_deref() == Some(name)
         || t.debugger_id.as_deref() == Some(name)

@@ -511,6 +511,18 @@ fn collect_holds_and_members(
             }
         }
     }
+    // The runtime's word for the thread's state can name a lock it holds (py-spy's `+gil`).
+    let status_rule = thread.status.as_deref().and_then(|s| kb.match_status(s));
+    if let (Some(rule), Some(top)) = (status_rule, facts.top.or(outermost)) {
+        if let (Meaning::Hold, Some(name)) = (rule.meaning, &rule.resource) {
+            holds.push(Hold {
+                lock: LockId::Named(name.clone()),
+                frame: top,
+                rule: rule.id.clone(),
+                from_local: true,
+            });
+        }
+    }
     for (i, frame) in frames.iter().enumerate() {
         for local in &frame.locals {
             if let Some((rule, addr)) = kb.match_local(&local.value) {

@@ -3,6 +3,7 @@
 //! its evidence grade and the frame that shows the holding side. Waits whose holder is unknown
 //! are kept as such, never dropped.
 
+use super::claims::names;
 use super::classify::{Activity, Facts, LockId, Wait};
 use super::names::Names;
 use crate::knowledge::WaitKind;
@@ -205,13 +206,17 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
         edges: Vec::new(),
         effective: vec![None; facts.len()],
     };
+    let claimed = claimed_cycles(snap);
     for (t, f) in facts.iter().enumerate() {
         if f.activity != Activity::Blocked || f.waits.is_empty() {
             continue;
         }
         g.effective[t] = Some(0);
         for (wi, w) in f.waits.iter().enumerate() {
-            let found = ctx.resolve(t, w);
+            let mut found = ctx.resolve(t, w);
+            if found.is_empty() && w.kind == WaitKind::Mutex {
+                found = claimed_holder(&claimed, t);
+            }
             if !found.is_empty() {
                 g.effective[t] = Some(wi);
                 g.edges
@@ -227,6 +232,51 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
         }
     }
     g
+}
+
+/// The deadlocks the dump's runtime reports by thread (parking_lot's `Deadlock #k` blocks):
+/// the member threads of each, with the claim's text and line.
+fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, String)> {
+    snap.claims
+        .iter()
+        .filter(|c| c.deadlock && !c.threads.is_empty())
+        .filter_map(|c| {
+            let members: Option<Vec<usize>> = c
+                .threads
+                .iter()
+                .map(|name| snap.threads.iter().position(|t| names(t, name)))
+                .collect();
+            let line = c.line.map(|l| format!(", line {l}")).unwrap_or_default();
+            Some((
+                members?,
+                format!("the runtime's deadlock report ({}{line})", c.text),
+            ))
+        })
+        .collect()
+}
+
+/// Who holds the mutex thread `t` waits for, when no frame shows it but the runtime's own
+/// detector, which tracks every lock's owner, reports `t` in a deadlock of one thread (it
+/// holds the lock itself) or of two (the other holds it). Only for a mutex: a detector that
+/// tracks a lock, not its readers, reports an rwlock upgrade waiting for readers as a
+/// deadlock of the upgrading thread alone.
+fn claimed_holder(claimed: &[(Vec<usize>, String)], t: usize) -> Vec<(usize, Grade, Because)> {
+    claimed
+        .iter()
+        .find_map(|(members, what)| {
+            let holder = match members.as_slice() {
+                [only] if *only == t => t,
+                [a, b] if *a == t => *b,
+                [a, b] if *b == t => *a,
+                _ => return None,
+            };
+            Some(vec![(
+                holder,
+                Grade::Proven,
+                Because::Holds(None, what.clone()),
+            )])
+        })
+        .unwrap_or_default()
 }
 
 fn lock_id(w: &Wait) -> Option<LockId> {
@@ -403,5 +453,27 @@ impl Ctx<'_> {
             out.push((o, grade, Because::Member(m.frame)));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claimed_holder;
+
+    #[test]
+    fn a_reported_deadlock_names_the_holder_only_when_its_members_fix_it() {
+        let report = |members: Vec<usize>| vec![(members, "Deadlock #0".to_string())];
+        let holder = |members: Vec<usize>, t: usize| -> Vec<usize> {
+            claimed_holder(&report(members), t)
+                .into_iter()
+                .map(|(h, _, _)| h)
+                .collect()
+        };
+        assert_eq!(holder(vec![3], 3), vec![3]);
+        assert_eq!(holder(vec![1, 4], 4), vec![1]);
+        assert_eq!(holder(vec![1, 4], 1), vec![4]);
+        // Three or more: the report's order is not the cycle's, so no holder is named.
+        assert!(holder(vec![1, 2, 3], 2).is_empty());
+        assert!(holder(vec![1, 4], 2).is_empty());
     }
 }

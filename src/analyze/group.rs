@@ -28,11 +28,19 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
         Activity::Blocked | Activity::External | Activity::Idle => {
             let wi = a.graph.effective[t].unwrap_or(0);
             let Some(w) = f.waits.get(wi) else {
-                // Only the runtime's word for the state says it (py-spy's `idle`, Go's
-                // `[GC worker (idle)]`): no frame to point at.
-                return match (f.activity, th.status.as_deref()) {
-                    (Activity::Idle, Some(s)) if s != "idle" => format!("idle ({s})"),
-                    (Activity::Idle, _) => "idle".into(),
+                // Idle by the runtime's word alone (py-spy's `idle`, Go's `[GC worker (idle)]`),
+                // with no wait in the frames.
+                return match f.activity {
+                    Activity::Idle => {
+                        let mut s = "idle".to_string();
+                        if let Some(status) = th.status.as_deref().filter(|s| *s != "idle") {
+                            s.push_str(&format!(" ({status})"));
+                        }
+                        if let Some(i) = f.top {
+                            s.push_str(&format!(" in {}", at(i)));
+                        }
+                        s
+                    }
                     _ => "blocked".into(),
                 };
             };
@@ -209,5 +217,25 @@ counterexamples = ["running"]
         );
         assert_eq!(super::name_pattern(["io", "io"].into_iter()), "io");
         assert_eq!(super::name_pattern(["", ""].into_iter()), "(unnamed)");
+    }
+
+    #[test]
+    fn a_thread_idle_by_its_status_says_where() {
+        use crate::knowledge::KnowledgeBase;
+        use crate::model::{Frame, Snapshot, Thread};
+        let frame = Frame {
+            function: Some("app.serve".into()),
+            ..Frame::default()
+        };
+        let snap = Snapshot {
+            threads: vec![Thread {
+                status: Some("idle".into()),
+                frames: vec![frame],
+                ..Thread::default()
+            }],
+            ..Snapshot::default()
+        };
+        let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
+        assert_eq!(super::describe(&snap, &a, 0), "idle in #0 app.serve");
     }
 }

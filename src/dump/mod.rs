@@ -2,9 +2,13 @@
 //! [`DumpFormat`], chosen by sniffing unless the user forces one. Parsers never panic and never
 //! fail outright on bad text: what they cannot read becomes a diagnostic in the snapshot.
 
+pub mod faulthandler;
 pub mod gdb;
 pub mod go;
 pub mod normalize;
+pub mod pyspy;
+mod python;
+pub mod rust_backtrace;
 pub mod snapshot_json;
 
 use crate::error::{Error, Result};
@@ -22,7 +26,14 @@ pub trait DumpFormat: Sync {
 
 /// Every format, in sniffing order.
 pub fn formats() -> &'static [&'static dyn DumpFormat] {
-    &[&snapshot_json::SnapshotJson, &go::Go, &gdb::Gdb]
+    &[
+        &snapshot_json::SnapshotJson,
+        &go::Go,
+        &faulthandler::Faulthandler,
+        &pyspy::PySpy,
+        &rust_backtrace::RustBacktrace,
+        &gdb::Gdb,
+    ]
 }
 
 /// Reads a dump, sniffing its format unless `forced` names one.

@@ -25,7 +25,17 @@ fn pager_residue() -> &'static Regex {
 /// format's own (used to find a shared prefix to strip). Clean UTF-8 input that needs none of
 /// the repairs is returned as it is, without a copy.
 pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow<'a, str> {
-    strip_common_prefix(repair(raw), is_stack_line)
+    normalize_with(raw, &stack_start, is_stack_line)
+}
+
+/// [`normalize`] for formats whose stack lines start otherwise than gdb's (`#N`, `Thread `):
+/// `stack_start` says where a line's own text would begin, if anywhere.
+pub fn normalize_with<'a>(
+    raw: &'a [u8],
+    stack_start: &dyn Fn(&str) -> Option<usize>,
+    is_stack_line: &dyn Fn(&str) -> bool,
+) -> Cow<'a, str> {
+    strip_common_prefix(repair(raw), stack_start, is_stack_line)
 }
 
 /// The repairs alone (UTF-8, line ends, quoted-printable, pager prompts), without looking for a
@@ -134,6 +144,7 @@ fn prefix_shape(prefix: &str, out: &mut String) {
 /// Finds a prefix shape shared by most stack lines and strips it from every line that has it.
 fn strip_common_prefix<'a>(
     text: Cow<'a, str>,
+    stack_start: &dyn Fn(&str) -> Option<usize>,
     is_stack_line: &dyn Fn(&str) -> bool,
 ) -> Cow<'a, str> {
     // Shape → (lines with it, order of first appearance), so that ties go to the first seen.

@@ -26,6 +26,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("libstdcxx", include_str!("packs/libstdcxx.toml")),
     ("rust", include_str!("packs/rust.toml")),
     ("go", include_str!("packs/go.toml")),
+    ("python", include_str!("packs/python.toml")),
     ("folly", include_str!("packs/folly.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("generic", include_str!("packs/generic.toml")),

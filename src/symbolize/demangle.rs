@@ -23,8 +23,9 @@ pub(super) fn demangle(raw: &str, language: Option<DwLang>) -> String {
 }
 
 /// Rust v0 demangling as gdb prints the path: no turbofish, and an inherent impl's
-/// `<Type>::method` as `Type::method` (trait impls, `<T as Trait>::method`, stay).
-fn rust_like_gdb(s: String) -> String {
+/// `<Type>::method` as `Type::method` (trait impls, `<T as Trait>::method`, stay). Also used
+/// for the names Rust's own backtraces print.
+pub(crate) fn rust_like_gdb(s: String) -> String {
     let s = s.replace("::<", "<");
     if !s.starts_with('<') {
         return s;

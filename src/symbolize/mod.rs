@@ -11,6 +11,8 @@
 mod demangle;
 mod sources;
 
+pub(crate) use demangle::rust_like_gdb;
+
 use crate::model::Frame;
 use crate::unwind::elf::ObjectCache;
 use crate::unwind::{AddressSpace, FrameKind, RawFrame};

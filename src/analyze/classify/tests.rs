@@ -256,3 +256,23 @@ fn a_stated_wait_in_a_known_worker_loop_is_idle() {
     t.frames[1].function = Some("Pool.submit".into());
     assert_eq!(classify(&t, &runtime_kb()).activity, Activity::Blocked);
 }
+
+#[test]
+fn a_status_can_state_a_lock_the_thread_holds() {
+    let kb = KnowledgeBase::builtin();
+    let with = |status: &str, frames: &[&str]| {
+        let mut t = thread(frames);
+        t.status = Some(status.to_string());
+        classify(&t, &kb).holds
+    };
+    let holds = with(
+        "active+gil",
+        &["0x1 in crunch (n=3) at c.c:1", "0x2 in main () at c.c:9"],
+    );
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].lock, LockId::Named("the GIL".to_string()));
+    assert_eq!(holds[0].frame, 0);
+    assert!(with("active", &["0x1 in crunch (n=3) at c.c:1"]).is_empty());
+    // No frame to show the hold at: nothing is claimed.
+    assert!(with("active+gil", &[]).is_empty());
+}

@@ -1,0 +1,303 @@
+//! `py-spy dump` output, with or without `--native` and `--locals`, one process or several
+//! pasted together (shell prompts, `=== PID n ===` markers, `head` cuts between them).
+//!
+//! ```text
+//! Process 4242: python3 -m app.server
+//! Python v3.11.4 (/usr/bin/python3.11)
+//!
+//! Thread 4242 (idle): "MainThread"
+//!     _wait_for_tstate_lock (threading.py:1132)
+//!         Arguments:
+//!             self: <Thread at 0x7f00aa1ff640>
+//!     PyThread_acquire_lock_timed (libpython3.11.so.1.0)
+//! ```
+//! A decimal id is the OS tid, a hex one the Python ident; the state (`idle`, `active`,
+//! `active+gil`) is kept as the thread's status for the rules. Python frames are named by
+//! module as faulthandler's are ([`super::python`]); native frames keep their symbol and
+//! library.
+
+use super::normalize::normalize_with;
+use super::python;
+use super::DumpFormat;
+use crate::model::{Diagnostic, Frame, Snapshot, Thread, Var};
+
+/// The py-spy dump format.
+pub struct PySpy;
+
+impl DumpFormat for PySpy {
+    fn name(&self) -> &'static str {
+        "py-spy"
+    }
+
+    fn sniff(&self, text: &str) -> bool {
+        text.lines().take(400).any(|l| header(l.trim()).is_some())
+    }
+
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
+        let text = normalize_with(raw, &stack_start, &|l| header(l).is_some());
+        let mut p = Parser::default();
+        for (i, line) in text.lines().enumerate() {
+            p.line(i + 1, line);
+        }
+        p.finish(origin)
+    }
+}
+
+fn stack_start(line: &str) -> Option<usize> {
+    line.find("Thread ")
+}
+
+/// `Thread <id> (<state>)[: "<name>"]`.
+struct Header<'a> {
+    id: &'a str,
+    status: &'a str,
+    name: Option<&'a str>,
+}
+
+const STATES: [&str; 4] = ["idle", "active", "active+gil", "gil"];
+
+fn header(line: &str) -> Option<Header<'_>> {
+    let rest = line.strip_prefix("Thread ")?;
+    let n = python::hex_len(rest)
+        .unwrap_or_else(|| rest.bytes().take_while(u8::is_ascii_digit).count());
+    let (id, after) = rest.split_at(n);
+    let inner = after.strip_prefix(" (")?;
+    let close = inner.find(')')?;
+    let status = &inner[..close];
+    if id.is_empty() || !STATES.contains(&status) {
+        return None;
+    }
+    let name = inner[close + 1..]
+        .strip_prefix(": \"")
+        .map(|n| n.strip_suffix('"').unwrap_or(n));
+    Some(Header { id, status, name })
+}
+
+/// A frame: `<func> (<file>:<line>)`, `<func> (<lib>)`, or a bare `<func>` cut off by a paste.
+fn frame(text: &str) -> Frame {
+    let Some(open) = text.strip_suffix(')').and_then(|t| t.rfind(" (")) else {
+        return python::frame(text, "", None);
+    };
+    let func = &text[..open];
+    let place = &text[open + 2..text.len() - 1];
+    let (file, line) = match place.rsplit_once(':') {
+        Some((f, l)) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => {
+            (f, l.parse().ok())
+        }
+        _ => (place, None),
+    };
+    let mut f = python::frame(func, file, line);
+    let native = python::module_of(file).is_none();
+    if native && line.is_none() {
+        // `(libc.so.6)`: the object the native frame is in, not a source file.
+        f.module = f.file.take();
+    }
+    f
+}
+
+/// What the indented lines after a frame are: `Arguments:` or `Locals:` values.
+#[derive(Clone, Copy, PartialEq)]
+enum Vars {
+    Args,
+    Locals,
+}
+
+#[derive(Default)]
+struct Parser {
+    threads: Vec<Thread>,
+    /// The thread whose frames are being read.
+    open: Option<usize>,
+    vars: Option<Vars>,
+    /// The process the `Process N:` line last named, and how many were named.
+    process: Option<u32>,
+    processes: usize,
+    cut: bool,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Parser {
+    fn line(&mut self, no: usize, line: &str) {
+        let text = line.trim();
+        let indent = line.len() - line.trim_start().len();
+        if text.is_empty() {
+            return;
+        }
+        if let Some(h) = header(text) {
+            self.thread(h);
+            return;
+        }
+        if let Some(rest) = text.strip_prefix("Process ") {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 && rest[digits..].starts_with(':') {
+                self.process = rest[..digits].parse().ok();
+                self.processes += 1;
+                self.open = None;
+                return;
+            }
+        }
+        let Some(t) = self.open else {
+            return;
+        };
+        if indent >= 8 {
+            self.var(text);
+            return;
+        }
+        if indent >= 4 {
+            self.vars = None;
+            if text == "..." {
+                self.threads[t].partial = true;
+                self.cut = true;
+                return;
+            }
+            let f = frame(text);
+            if f.file.is_none() && f.module.is_none() {
+                self.threads[t].partial = true;
+                self.diagnostics.push(Diagnostic {
+                    line: Some(no),
+                    message: format!("frame `{text}` has no location: the paste may be cut here"),
+                });
+            }
+            self.threads[t].frames.push(f);
+            return;
+        }
+        // Shell prompts, `=== PID n ===`, comments: the thread's stack is over.
+        self.open = None;
+    }
+
+    fn thread(&mut self, h: Header) {
+        let mut t = match h.id.parse::<u64>() {
+            Ok(tid) => Thread {
+                tid: Some(tid),
+                ..Thread::default()
+            },
+            Err(_) => python::ident_thread(h.id),
+        };
+        t.process = self.process;
+        t.status = Some(h.status.to_string());
+        t.name = h.name.map(str::to_string);
+        self.threads.push(t);
+        self.open = Some(self.threads.len() - 1);
+        self.vars = None;
+    }
+
+    /// `Arguments:` / `Locals:` headings and the `name: repr` lines under them.
+    fn var(&mut self, text: &str) {
+        let heading = text.trim_end_matches(':');
+        match heading {
+            "Arguments" => self.vars = Some(Vars::Args),
+            "Locals" => self.vars = Some(Vars::Locals),
+            _ => {
+                let (Some(kind), Some((name, value))) = (self.vars, text.split_once(": ")) else {
+                    return;
+                };
+                let Some(f) = self.open.and_then(|t| self.threads[t].frames.last_mut()) else {
+                    return;
+                };
+                let var = Var {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                };
+                match kind {
+                    Vars::Args => f.args.push(var),
+                    Vars::Locals => f.locals.push(var),
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, origin: &str) -> Snapshot {
+        if self.threads.is_empty() {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "no py-spy `Thread <id> (<state>)` header found in the input".to_string(),
+            });
+        }
+        // One process: its id is the snapshot's, not repeated on every thread.
+        if self.processes <= 1 {
+            for t in &mut self.threads {
+                t.process = None;
+            }
+        }
+        let complete = self.processes > 0 && !self.cut && !self.threads.is_empty();
+        Snapshot {
+            producer: "py-spy".to_string(),
+            origin: origin.to_string(),
+            pid: if self.processes == 1 {
+                self.process
+            } else {
+                None
+            },
+            complete,
+            threads: self.threads,
+            evidence: Vec::new(),
+            diagnostics: self.diagnostics,
+            claims: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers() {
+        let h = header("Thread 0x7F768F77C740 (idle): \"MainThread\"").unwrap();
+        assert_eq!(
+            (h.id, h.status, h.name),
+            ("0x7F768F77C740", "idle", Some("MainThread"))
+        );
+        let h = header("Thread 4242 (active+gil)").unwrap();
+        assert_eq!((h.id, h.status, h.name), ("4242", "active+gil", None));
+        assert!(header("Thread 12 (LWP 12):").is_none());
+        assert!(header("Thread 0x7f (most recent call first):").is_none());
+    }
+
+    #[test]
+    fn frames_python_native_and_cut() {
+        let f = frame("_recv (multiprocessing/connection.py:395)");
+        assert_eq!(
+            f.function.as_deref(),
+            Some("multiprocessing.connection._recv")
+        );
+        assert_eq!(
+            (f.file.as_deref(), f.line),
+            (Some("multiprocessing/connection.py"), Some(395))
+        );
+        let f = frame("_run_code (<frozen runpy>:88)");
+        assert_eq!(f.function.as_deref(), Some("runpy._run_code"));
+        let f = frame("__futex_abstimed_wait_common (libc.so.6)");
+        assert_eq!(f.function.as_deref(), Some("__futex_abstimed_wait_common"));
+        assert_eq!(
+            (f.module.as_deref(), f.file.as_deref()),
+            (Some("libc.so.6"), None)
+        );
+        let f = frame("lock_PyThread_acquire_lock (_threadmodule.c:162)");
+        assert_eq!(
+            (f.file.as_deref(), f.line),
+            (Some("_threadmodule.c"), Some(162))
+        );
+        let f = frame("wait");
+        assert_eq!(
+            (f.function.as_deref(), f.file.as_deref()),
+            (Some("wait"), None)
+        );
+    }
+
+    #[test]
+    fn locals_and_processes() {
+        let dump = b"Process 10: a\nPython v3.11.4 (/usr/bin/python3.11)\n\nThread 10 (idle): \"MainThread\"\n    get (queue.py:171)\n        Arguments:\n            self: <Queue at 0x7f0>\n        Locals:\n            block: True\nProcess 11: b\n\nThread 0x7F01 (active+gil)\n    run (w.py:3)\n";
+        let s = PySpy.parse(dump, "t");
+        assert_eq!(s.threads.len(), 2);
+        let f = &s.threads[0].frames[0];
+        assert_eq!(f.arg("self"), Some("<Queue at 0x7f0>"));
+        assert_eq!(f.locals[0].name, "block");
+        assert_eq!(s.threads[0].tid, Some(10));
+        assert_eq!(s.threads[0].process, Some(10));
+        assert_eq!(s.threads[1].process, Some(11));
+        assert_eq!(s.threads[1].debugger_id.as_deref(), Some("0x7F01"));
+        assert_eq!(s.threads[1].status.as_deref(), Some("active+gil"));
+        assert_eq!(s.pid, None);
+        assert!(s.complete);
+    }
+}

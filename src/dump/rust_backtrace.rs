@@ -1,0 +1,487 @@
+//! Rust's own backtraces: panics (`RUST_BACKTRACE=1` and `full`), a printed
+//! `std::backtrace::Backtrace`, and parking_lot's `deadlock_detection` report, in any number
+//! and interleaved with the program's log lines (which may carry a prefix).
+//!
+//! ```text
+//! thread 'pool-2' (4242) panicked at src/pool.rs:88:9:
+//! called `Option::unwrap()` on a `None` value
+//! stack backtrace:
+//!    0:     0x55d1c0a1b2c3 - myapp::pool::Pool::join::h0123456789abcdef
+//!                                at /src/pool.rs:88:9
+//!                            myapp::pool::inlined_caller
+//! 1 deadlocks detected
+//! Deadlock #0
+//! Thread Id 140200000000000
+//!    0: ...
+//! ```
+//! Symbols are named as gdb prints them (no `::h<hash>`, no `[..]` crate disambiguators,
+//! `{{closure}}`), so one rule matches a live capture, a gdb dump and a panic alike. A block
+//! of frames belongs to the panic header, `Thread Id` or nothing before it; frames restart at
+//! 0 for each stack. Each `Deadlock #k` is the runtime's claim, naming its threads.
+
+use super::normalize::normalize_with;
+use super::DumpFormat;
+use crate::model::{Claim, Diagnostic, Frame, Snapshot, Thread};
+use crate::symbolize::rust_like_gdb;
+
+/// Rust panics, `std::backtrace` and parking_lot's deadlock report.
+pub struct RustBacktrace;
+
+impl DumpFormat for RustBacktrace {
+    fn name(&self) -> &'static str {
+        "rust"
+    }
+
+    fn sniff(&self, text: &str) -> bool {
+        text.lines().take(400).any(|l| {
+            let t = l.trim();
+            t.starts_with("stack backtrace:")
+                || t.ends_with("deadlocks detected")
+                || frame_line(t).is_some_and(|f| f.address.is_some())
+        })
+    }
+
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
+        let text = normalize_with(raw, &stack_start, &is_stack_line);
+        let mut p = Parser::default();
+        for (i, line) in text.lines().enumerate() {
+            p.line(i + 1, line);
+        }
+        p.finish(origin)
+    }
+}
+
+/// Where a line's own text would begin: a frame number, a report or panic line. Only what
+/// precedes it up to its last space is a prefix (the indentation belongs to the stack).
+fn stack_start(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let markers = ["Thread Id ", "Deadlock #", "thread '", "stack backtrace:"];
+    let at = markers.iter().find_map(|m| line.find(m)).or_else(|| {
+        (0..b.len()).find(|&i| {
+            b[i].is_ascii_digit()
+                && (i == 0 || b[i - 1] == b' ')
+                && frame_line(&line[i..]).is_some()
+        })
+    })?;
+    let before = line[..at].trim_end();
+    if before.is_empty() {
+        return Some(0);
+    }
+    let space = line[before.len()..]
+        .chars()
+        .next()
+        .map_or(0, char::len_utf8);
+    Some(before.len() + space)
+}
+
+fn is_stack_line(l: &str) -> bool {
+    let t = l.trim();
+    t.starts_with("Thread Id ") || frame_line(t).is_some()
+}
+
+/// One numbered frame line: `N: [ADDR - ]symbol`.
+fn frame_line(t: &str) -> Option<Frame> {
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = t[n..].strip_prefix(": ")?;
+    let index: u32 = t[..n].parse().ok()?;
+    let rest = rest.trim_start();
+    let mut frame = Frame {
+        index: Some(index),
+        ..Frame::default()
+    };
+    let symbol = match rest.strip_prefix("0x") {
+        Some(hex) => {
+            let h = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
+            let tail = hex[h..].trim_start();
+            if h == 0 || !(tail.is_empty() || tail.starts_with("- ")) {
+                return None;
+            }
+            frame.address = u64::from_str_radix(&hex[..h], 16).ok().filter(|&a| a != 0);
+            tail.strip_prefix("- ").unwrap_or("")
+        }
+        None => rest,
+    };
+    let symbol = symbol.trim();
+    if symbol.is_empty() && frame.address.is_none() && !rest.starts_with("0x") {
+        return None;
+    }
+    frame.function = function_name(symbol);
+    Some(frame)
+}
+
+/// A symbol as gdb would print it; `None` for `<unknown>`. Legacy-mangled names print as
+/// gdb prints them once the hash is gone; v0 ones (crate disambiguators, `{closure#0}`) are
+/// reshaped as the symbolizer does.
+fn function_name(symbol: &str) -> Option<String> {
+    if symbol.is_empty() || symbol == "<unknown>" {
+        return None;
+    }
+    let base = crate::knowledge::base_name(symbol);
+    let mut s = if base.contains('[') {
+        drop_disambiguators(base)
+    } else {
+        base.to_string()
+    };
+    if s.len() == base.len() && !s.contains("{closure#") {
+        return Some(s);
+    }
+    while let Some(p) = s.find("{closure#") {
+        let end = s[p..].find('}').map_or(s.len(), |e| p + e + 1);
+        s.replace_range(p..end, "{{closure}}");
+    }
+    Some(rust_like_gdb(s))
+}
+
+/// `std[e28293b1aa0f68bd]::io` → `std::io`: v0 crate disambiguators, which gdb does not print.
+fn drop_disambiguators(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'[' && i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_') {
+            let hex = b[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if hex > 0 && b.get(i + 1 + hex) == Some(&b']') {
+                i += hex + 2;
+                continue;
+            }
+        }
+        let len = s[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&s[i..i + len]);
+        i += len;
+    }
+    out
+}
+
+/// `at <file>:<line>[:<col>]`.
+fn location(t: &str) -> Option<(&str, Option<u32>)> {
+    let loc = t.strip_prefix("at ")?.trim();
+    let number = |s: &str| -> Option<u32> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let Some((head, last)) = loc.rsplit_once(':').filter(|(_, l)| number(l).is_some()) else {
+        return Some((loc, None));
+    };
+    // `file:line:col`, else `file:line`.
+    if let Some((file, line)) = head.rsplit_once(':') {
+        if let Some(n) = number(line) {
+            return Some((file, Some(n)));
+        }
+    }
+    Some((head, number(last)))
+}
+
+/// `thread 'name' [(tid) ]panicked at ...`: the name (`None` for `<unnamed>`), the tid, and
+/// the text from `panicked`.
+fn panic_header(line: &str) -> Option<(Option<&str>, Option<u64>, &str)> {
+    let at = line.find("thread '")?;
+    let rest = &line[at + "thread '".len()..];
+    let (name, after) = rest.split_once('\'')?;
+    let after = after.trim_start();
+    let (tid, after) = match after.strip_prefix('(') {
+        Some(r) => {
+            let (n, a) = r.split_once(')')?;
+            (n.parse().ok(), a.trim_start())
+        }
+        None => (None, after),
+    };
+    let text = after.strip_suffix(':').unwrap_or(after);
+    text.starts_with("panicked")
+        .then_some(((name != "<unnamed>").then_some(name), tid, text))
+}
+
+#[derive(Default)]
+struct Parser {
+    threads: Vec<Thread>,
+    /// The thread whose frames are being read, and the last frame number read for it.
+    open: Option<(usize, Option<u32>)>,
+    /// A panic whose message line is next.
+    message_for: Option<usize>,
+    /// parking_lot's `N deadlocks detected` line, and the claim of the `Deadlock #k` block.
+    summary: Option<String>,
+    deadlock: Option<usize>,
+    claims: Vec<Claim>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Parser {
+    fn line(&mut self, no: usize, line: &str) {
+        let t = line.trim();
+        if t.is_empty() {
+            return;
+        }
+        if let Some(thread) = self.message_for.take() {
+            if !t.starts_with("stack backtrace:") && !t.starts_with("note:") {
+                if let Some(n) = self.threads[thread].notes.last_mut() {
+                    n.push_str(": ");
+                    n.push_str(t);
+                }
+                return;
+            }
+        }
+        if let Some((name, tid, text)) = panic_header(t) {
+            let idx = self.new_thread(Thread {
+                name: name.map(str::to_string),
+                tid,
+                notes: vec![text.to_string()],
+                ..Thread::default()
+            });
+            self.message_for = Some(idx);
+            return;
+        }
+        if let Some(f) = frame_line(t) {
+            self.frame(no, f);
+            return;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if let Some((file, l)) = location(t).filter(|_| indent >= 4) {
+            if let Some(f) = self.open_frames().and_then(|fs| fs.last_mut()) {
+                if f.file.is_none() {
+                    f.file = Some(file.to_string());
+                    f.line = l;
+                }
+            }
+            return;
+        }
+        if t.starts_with("stack backtrace:") {
+            let reuse = self
+                .open
+                .filter(|&(i, _)| self.threads[i].frames.is_empty());
+            if reuse.is_none() {
+                self.new_thread(Thread::default());
+            }
+            return;
+        }
+        if let Some(id) = t.strip_prefix("Thread Id ") {
+            let digits = id.bytes().take_while(u8::is_ascii_digit).count();
+            let id = &id[..digits];
+            let idx = self.new_thread(Thread {
+                debugger_id: Some(id.to_string()),
+                pthread: id.parse().ok(),
+                ..Thread::default()
+            });
+            match self.deadlock {
+                Some(c) => self.claims[c].threads.push(id.to_string()),
+                None => self.diag(no, "a `Thread Id` with no `Deadlock #` block before it"),
+            }
+            self.open = Some((idx, None));
+            return;
+        }
+        if let Some(k) = t.strip_prefix("Deadlock #") {
+            let summary = self.summary.as_deref().unwrap_or("deadlocks detected");
+            self.claims.push(Claim {
+                text: format!("{summary}: Deadlock #{k}"),
+                threads: Vec::new(),
+                deadlock: true,
+                line: Some(no),
+            });
+            self.deadlock = Some(self.claims.len() - 1);
+            self.open = None;
+            return;
+        }
+        if let Some(p) = t.find(" deadlocks detected") {
+            let start = t[..p]
+                .rfind(|c: char| !c.is_ascii_digit())
+                .map_or(0, |s| s + 1);
+            self.summary = Some(t[start..].to_string());
+            self.open = None;
+            return;
+        }
+        if t.starts_with("note: Some details are omitted") {
+            if let Some((i, _)) = self.open.take() {
+                self.threads[i].partial = true;
+            }
+            return;
+        }
+        // An inlined caller printed under a numbered frame, aligned with its symbol.
+        if indent >= 6 && self.open.is_some_and(|(_, last)| last.is_some()) {
+            if let Some(function) = function_name(t) {
+                self.inlined(function);
+            }
+        }
+        // Anything else is the program's own output, interleaved.
+    }
+
+    fn new_thread(&mut self, t: Thread) -> usize {
+        self.threads.push(t);
+        let idx = self.threads.len() - 1;
+        self.open = Some((idx, None));
+        idx
+    }
+
+    fn open_frames(&mut self) -> Option<&mut Vec<Frame>> {
+        let (i, _) = self.open?;
+        Some(&mut self.threads[i].frames)
+    }
+
+    fn frame(&mut self, no: usize, f: Frame) {
+        let index = f.index.unwrap_or(0);
+        let continues = self
+            .open
+            .is_some_and(|(_, last)| last.is_none_or(|l| index > l));
+        if !continues {
+            let idx = self.new_thread(Thread::default());
+            if index > 0 {
+                self.threads[idx].partial = true;
+                self.diag(no, &format!("a backtrace starts at frame {index}: its first frames are not in the input"));
+            }
+        }
+        let Some((i, last)) = &mut self.open else {
+            return;
+        };
+        *last = Some(index);
+        self.threads[*i].frames.push(f);
+    }
+
+    /// A caller printed under the last frame without a number: the last frame was inlined
+    /// into it, and it has the same address.
+    fn inlined(&mut self, function: String) {
+        let Some(frames) = self.open_frames() else {
+            return;
+        };
+        let Some(last) = frames.last_mut() else {
+            return;
+        };
+        last.inlined = true;
+        let (index, address) = (last.index, last.address);
+        frames.push(Frame {
+            index,
+            address,
+            function: Some(function),
+            ..Frame::default()
+        });
+    }
+
+    fn diag(&mut self, line: usize, message: &str) {
+        self.diagnostics.push(Diagnostic {
+            line: Some(line),
+            message: message.to_string(),
+        });
+    }
+
+    fn finish(mut self, origin: &str) -> Snapshot {
+        if self.threads.is_empty() {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "no Rust panic, backtrace or parking_lot report found in the input"
+                    .to_string(),
+            });
+        }
+        Snapshot {
+            producer: "rust".to_string(),
+            origin: origin.to_string(),
+            pid: None,
+            // Panics and parking_lot's report show some threads, never all of them.
+            complete: false,
+            threads: self.threads,
+            evidence: Vec::new(),
+            diagnostics: self.diagnostics,
+            claims: self.claims,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_gdb_prints_them() {
+        for (printed, gdb) in [
+            (
+                "std::thread::JoinInner<T>::join::h0123456789abcdef",
+                "std::thread::JoinInner<T>::join",
+            ),
+            (
+                "<std[e28293b1aa0f68bd]::sys::thread::unix::Thread>::new::thread_start",
+                "std::sys::thread::unix::Thread::new::thread_start",
+            ),
+            (
+                "std[e28293b1aa0f68bd]::panicking::default_hook::{closure#0}",
+                "std::panicking::default_hook::{{closure}}",
+            ),
+            (
+                "core::slice::<impl [T]>::len",
+                "core::slice::<impl [T]>::len",
+            ),
+        ] {
+            assert_eq!(function_name(printed).as_deref(), Some(gdb));
+        }
+        assert_eq!(function_name("<unknown>"), None);
+    }
+
+    #[test]
+    fn frame_lines() {
+        let f = frame_line("12:     0x55e9a509c59a - std::io::x::h0123456789abcdef").unwrap();
+        assert_eq!((f.index, f.address), (Some(12), Some(0x55e9a509c59a)));
+        assert_eq!(f.function.as_deref(), Some("std::io::x"));
+        let f = frame_line("20:                0x0 - <unknown>").unwrap();
+        assert_eq!((f.address, f.function), (None, None));
+        assert!(frame_line("2: core::panicking::panic_fmt").is_some());
+        assert!(frame_line("error 42: oops").is_none());
+        assert!(frame_line("3:").is_none());
+        assert_eq!(
+            location("at /rustc/x/library/std/src/panicking.rs:689:5"),
+            Some(("/rustc/x/library/std/src/panicking.rs", Some(689)))
+        );
+        assert_eq!(location("at src/main.rs:3"), Some(("src/main.rs", Some(3))));
+    }
+
+    #[test]
+    fn panics_inlined_frames_and_reports() {
+        let dump = "\
+[INFO app] starting
+thread 'pool-2' (77) panicked at src/pool.rs:88:9:
+called `Option::unwrap()` on a `None` value
+stack backtrace:
+   0: std::panicking::begin_panic_handler
+             at /rustc/abc/library/std/src/panicking.rs:652:5
+[INFO app] still going
+   1:     0x55d1c0a1b2c3 - myapp::pool::Pool::run::h0123456789abcdef
+                               at /src/pool.rs:88:9
+                           myapp::pool::worker
+                               at /src/pool.rs:12:1
+note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.
+1 deadlocks detected
+Deadlock #0
+Thread Id 140200000000000
+   0:     0x55d1c0000100 - parking_lot::raw_mutex::RawMutex::lock_slow::h0123456789abcdef
+";
+        let s = RustBacktrace.parse(dump.as_bytes(), "t");
+        assert_eq!(s.threads.len(), 2);
+        let p = &s.threads[0];
+        assert_eq!((p.name.as_deref(), p.tid), (Some("pool-2"), Some(77)));
+        assert!(p.partial);
+        assert_eq!(
+            p.notes,
+            vec!["panicked at src/pool.rs:88:9: called `Option::unwrap()` on a `None` value"]
+        );
+        let names: Vec<_> = p
+            .frames
+            .iter()
+            .map(|f| f.function.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "std::panicking::begin_panic_handler",
+                "myapp::pool::Pool::run",
+                "myapp::pool::worker"
+            ]
+        );
+        assert!(p.frames[1].inlined && !p.frames[2].inlined);
+        assert_eq!(p.frames[2].address, Some(0x55d1c0a1b2c3));
+        assert_eq!((p.frames[1].line, p.frames[2].line), (Some(88), Some(12)));
+        let d = &s.threads[1];
+        assert_eq!(d.debugger_id.as_deref(), Some("140200000000000"));
+        assert_eq!(s.claims.len(), 1);
+        assert_eq!(s.claims[0].text, "1 deadlocks detected: Deadlock #0");
+        assert_eq!(s.claims[0].threads, vec!["140200000000000"]);
+        assert!(!s.complete);
+    }
+}
