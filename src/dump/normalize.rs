@@ -25,6 +25,13 @@ fn pager_residue() -> &'static Regex {
 /// format's own (used to find a shared prefix to strip). Clean UTF-8 input that needs none of
 /// the repairs is returned as it is, without a copy.
 pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow<'a, str> {
+    strip_common_prefix(repair(raw), is_stack_line)
+}
+
+/// The repairs of [`normalize`] (encoding, line ends, pager prompts) without the search for a
+/// shared prefix, for formats whose stack lines that search cannot find (it looks for gdb's
+/// `#N` and `Thread `).
+pub fn repair(raw: &[u8]) -> Cow<'_, str> {
     // `from_utf8` is much faster than `from_utf8_lossy` on valid text; the result is the same.
     let text = match std::str::from_utf8(raw) {
         Ok(s) => Cow::Borrowed(s),
@@ -40,11 +47,10 @@ pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow
     } else {
         text
     };
-    let text = match pager_residue().replace_all(&text, "") {
+    match pager_residue().replace_all(&text, "") {
         Cow::Borrowed(_) => text,
         Cow::Owned(s) => Cow::Owned(s),
-    };
-    strip_common_prefix(text, is_stack_line)
+    }
 }
 
 /// Quoted-printable shows as `=3D` for `=` and `=` at the end of soft-broken lines.
@@ -257,6 +263,14 @@ mod tests {
     fn removes_pager_residue_and_rejoins() {
         let raw = b"#0  f (a=1, b=--Type <RET> for more, q to quit, c to continue without paging--c\n2) at x.c:1\n";
         assert_eq!(normalize(raw, &gdb_like), "#0  f (a=1, b=2) at x.c:1\n");
+    }
+
+    #[test]
+    fn repair_keeps_prefixes() {
+        assert_eq!(
+            repair(b"> #0  f ()\r\n> #1  g ()\r\n"),
+            "> #0  f ()\n> #1  g ()\n"
+        );
     }
 
     #[test]
