@@ -235,3 +235,28 @@ fn a_status_states_a_wait_the_frames_do_not_show() {
     t.status = Some("running".into());
     assert_eq!(classify(&t, &runtime_kb()).activity, Activity::Running);
 }
+
+#[test]
+fn a_noted_wait_counts_even_where_the_function_is_not_known() {
+    let t = Thread {
+        frames: vec![Frame {
+            notes: vec!["waiting to lock <0x20>".into()],
+            ..Frame::default()
+        }],
+        notes: vec!["locked <0x30>".into()],
+        ..Thread::default()
+    };
+    let f = classify(&t, &runtime_kb());
+    assert_eq!(f.activity, Activity::Blocked);
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].address, f.top),
+        (WaitKind::Mutex, Some(0x20), Some(0))
+    );
+    assert_eq!(f.holds[0].lock, LockId::Addr(0x30));
+    // Without the note, a frame with no function says nothing.
+    let bare = Thread {
+        frames: vec![Frame::default()],
+        ..Thread::default()
+    };
+    assert_eq!(classify(&bare, &runtime_kb()).activity, Activity::Unknown);
+}
