@@ -3,6 +3,7 @@
 //! fail outright on bad text: what they cannot read becomes a diagnostic in the snapshot.
 
 pub mod gdb;
+pub mod jstack;
 pub mod normalize;
 pub mod snapshot_json;
 
@@ -21,7 +22,7 @@ pub trait DumpFormat: Sync {
 
 /// Every format, in sniffing order.
 pub fn formats() -> &'static [&'static dyn DumpFormat] {
-    &[&snapshot_json::SnapshotJson, &gdb::Gdb]
+    &[&snapshot_json::SnapshotJson, &jstack::Jstack, &gdb::Gdb]
 }
 
 /// Reads a dump, sniffing its format unless `forced` names one.

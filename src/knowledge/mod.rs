@@ -27,6 +27,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("rust", include_str!("packs/rust.toml")),
     ("folly", include_str!("packs/folly.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
+    ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
 ];
 
