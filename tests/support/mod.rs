@@ -191,13 +191,18 @@ impl HungProcess {
 
     /// Like [`HungProcess::start`], with the program built the given way.
     pub fn start_as(name: &str, build: Build) -> HungProcess {
-        let exe = build_fixture_as(name, build);
-        let mut child = Command::new(&exe)
+        Self::spawn(name, Command::new(build_fixture_as(name, build)))
+    }
+
+    /// Runs `command` (a fixture built some other way, e.g. `java -cp DIR Name`) and waits
+    /// for its `READY <pid>` as [`HungProcess::start`] does; `name` is for messages.
+    pub fn spawn(name: &str, mut command: Command) -> HungProcess {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fixture {}: {e}", exe.display()));
+            .unwrap_or_else(|e| panic!("cannot start fixture {name}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         // From here on, a panic drops `process`, which kills the child.
         let mut process = HungProcess {
