@@ -431,3 +431,58 @@ fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
     }
     let _ = std::fs::remove_dir_all(&classes);
 }
+
+fn corpus(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/real")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_jvm_reports_are_cross_checked_thread_by_thread() {
+    // Three reports; two different threads are called DeadlockThread-A (#30 and #201).
+    let file = "jstack-jthreaddump-three-cycles-dup-names.txt";
+    let (snap, a) = read(file, &corpus(file));
+    let ids = |c: &hangscan::analyze::ClaimCheck| -> Vec<String> {
+        c.threads
+            .iter()
+            .map(|&t| snap.threads[t].debugger_id.clone().unwrap())
+            .collect()
+    };
+    let claimed: Vec<Vec<String>> = a.claims.iter().map(ids).collect();
+    assert_eq!(
+        claimed,
+        [
+            vec!["30", "31"],
+            vec!["147", "148"],
+            vec!["201", "202", "203"]
+        ]
+    );
+    for c in &a.claims {
+        let f = &a.findings[c.confirmed_by[0]];
+        assert_eq!(
+            (f.kind, f.confidence),
+            (FindingKind::LockCycle, Grade::Proven)
+        );
+    }
+
+    // A report alone, cut in its stack section: its threads come from the report, and the
+    // thread it lists waiting into the cycle is not part of the cycle.
+    let file = "jstack-automq-reentrantlock-cycle-with-tail-truncated.txt";
+    let (snap, a) = read(file, &corpus(file));
+    assert_eq!(snap.threads.len(), 3);
+    let f = &a.findings[0];
+    assert_eq!(f.kind, FindingKind::LockCycle);
+    let mut cycle = names(&snap, &f.threads);
+    cycle.sort();
+    assert_eq!(
+        cycle,
+        [
+            "data-plane-kafka-network-thread-2-ListenerName(PLAINTEXT)-PLAINTEXT-2",
+            "stream-reader-1"
+        ]
+    );
+    assert_eq!(a.claims[0].threads.len(), 3);
+    assert_eq!(a.claims[0].confirmed_by, vec![0]);
+}
