@@ -1,8 +1,11 @@
 //! Cross-checks what the dump's own runtime concluded ([`Claim`]s: the JVM's "Found one
 //! Java-level deadlock", Go's "all goroutines are asleep", parking_lot's report) against the
-//! findings. A claim is confirmed when a finding covers the threads it names; otherwise the
-//! report says hangscan could not confirm it, and why, rather than repeat it.
+//! findings. A claim is confirmed when a finding covers the threads it names (counting threads
+//! that wait, through the wait-for graph, for the finding's threads: the JVM lists a cycle's
+//! waiting tail with it); otherwise the report says hangscan could not confirm it, and why,
+//! rather than repeat it.
 
+use super::graph::Graph;
 use super::{Finding, FindingKind, Severity};
 use crate::model::{Claim, Snapshot, Thread};
 use serde::Serialize;
@@ -21,15 +24,21 @@ pub struct ClaimCheck {
 }
 
 /// Checks every claim of the snapshot against the findings.
-pub fn check(snap: &Snapshot, findings: &[Finding]) -> Vec<ClaimCheck> {
+pub fn check(snap: &Snapshot, findings: &[Finding], g: &Graph) -> Vec<ClaimCheck> {
     snap.claims
         .iter()
         .enumerate()
-        .map(|(c, claim)| check_one(snap, findings, c, claim))
+        .map(|(c, claim)| check_one(snap, findings, g, c, claim))
         .collect()
 }
 
-fn check_one(snap: &Snapshot, findings: &[Finding], index: usize, claim: &Claim) -> ClaimCheck {
+fn check_one(
+    snap: &Snapshot,
+    findings: &[Finding],
+    g: &Graph,
+    index: usize,
+    claim: &Claim,
+) -> ClaimCheck {
     let threads: Vec<usize> = claim
         .threads
         .iter()
@@ -42,7 +51,10 @@ fn check_one(snap: &Snapshot, findings: &[Finding], index: usize, claim: &Claim)
         .iter()
         .enumerate()
         .filter(|(_, f)| {
-            missing == 0 && blocking(f) && threads.iter().all(|t| f.threads.contains(t))
+            missing == 0
+                && blocking(f)
+                && (threads.is_empty() || threads.iter().any(|t| f.threads.contains(t)))
+                && threads.iter().all(|&t| waits_into(g, t, &f.threads))
         })
         .map(|(i, _)| i)
         .collect();
@@ -65,6 +77,24 @@ fn check_one(snap: &Snapshot, findings: &[Finding], index: usize, claim: &Claim)
     }
 }
 
+/// Whether thread `t` is one of `targets` or waits for one of them through the graph.
+fn waits_into(g: &Graph, t: usize, targets: &[usize]) -> bool {
+    let mut seen = vec![t];
+    let mut stack = vec![t];
+    while let Some(v) = stack.pop() {
+        if targets.contains(&v) {
+            return true;
+        }
+        for e in g.out(v) {
+            if !seen.contains(&e.to) {
+                seen.push(e.to);
+                stack.push(e.to);
+            }
+        }
+    }
+    false
+}
+
 /// Whether `t` is the thread a claim calls `name` (its name, OS tid or the dump's own id).
 pub(super) fn names(t: &Thread, name: &str) -> bool {
     let name = name.trim();
@@ -76,6 +106,7 @@ pub(super) fn names(t: &Thread, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::graph::{Because, Edge};
     use crate::analyze::Grade;
 
     fn finding(kind: FindingKind, severity: Severity, threads: Vec<usize>) -> Finding {
@@ -125,7 +156,7 @@ mod tests {
             finding(FindingKind::LockCycle, Severity::Deadlock, vec![0, 1]),
             finding(FindingKind::RootBlocker, Severity::Warning, vec![0, 2]),
         ];
-        let checks = check(&s, &f);
+        let checks = check(&s, &f, &Graph::default());
         assert_eq!(checks[0].confirmed_by, vec![0]);
         assert_eq!(checks[0].threads, vec![0, 1]);
         assert!(
@@ -143,12 +174,42 @@ mod tests {
     #[test]
     fn a_whole_process_claim_is_confirmed_by_any_stall() {
         let s = snap(vec![claim(&[])]);
-        assert!(check(&s, &[]).iter().all(|c| c.confirmed_by.is_empty()));
+        assert!(check(&s, &[], &Graph::default())
+            .iter()
+            .all(|c| c.confirmed_by.is_empty()));
         let f = vec![finding(
             FindingKind::Stall,
             Severity::Warning,
             vec![0, 1, 2],
         )];
-        assert_eq!(check(&s, &f)[0].confirmed_by, vec![0]);
+        assert_eq!(check(&s, &f, &Graph::default())[0].confirmed_by, vec![0]);
+    }
+
+    #[test]
+    fn a_claim_listing_a_cycle_with_its_waiting_tail_is_confirmed() {
+        // The JVM names c, which waits for a, with the cycle a <-> b.
+        let s = snap(vec![claim(&["c", "a", "b"])]);
+        let f = vec![finding(
+            FindingKind::LockCycle,
+            Severity::Deadlock,
+            vec![0, 1],
+        )];
+        let edge = |from, to| Edge {
+            from,
+            to,
+            wait: 0,
+            grade: Grade::Proven,
+            because: Because::Holds(None, String::new()),
+        };
+        let mut g = Graph {
+            edges: vec![edge(0, 1), edge(1, 0)],
+            effective: vec![Some(0); 3],
+        };
+        assert!(
+            check(&s, &f, &g)[0].confirmed_by.is_empty(),
+            "c waits for nothing"
+        );
+        g.edges.push(edge(2, 0));
+        assert_eq!(check(&s, &f, &g)[0].confirmed_by, vec![0]);
     }
 }

@@ -203,8 +203,11 @@ pub fn classify_named(
     };
     let segments = split_segments(frames);
     let active = segments[0].clone();
+    // The innermost frame that says anything: a known function, or a note stating the wait
+    // even where the function is not known (a runtime's report naming the lock but no stack).
     let top = active.clone().find(|&i| {
-        frames[i].function.is_some() && rules.rule(i).is_none_or(|r| r.meaning != Meaning::Skip)
+        (frames[i].function.is_some() || rules.note(i).is_some())
+            && rules.rule(i).is_none_or(|r| r.meaning != Meaning::Skip)
     });
     let mut facts = Facts {
         activity: Activity::Unknown,

@@ -169,7 +169,7 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .collect();
     let graph = graph::build(snap, &facts, &names);
     let findings = findings::find(snap, &facts, &graph);
-    let claims = claims::check(snap, &findings);
+    let claims = claims::check(snap, &findings, &graph);
     Analysis {
         facts,
         graph,

@@ -5,6 +5,7 @@
 pub mod faulthandler;
 pub mod gdb;
 pub mod go;
+pub mod jstack;
 pub mod normalize;
 pub mod pyspy;
 mod python;
@@ -28,6 +29,7 @@ pub trait DumpFormat: Sync {
 pub fn formats() -> &'static [&'static dyn DumpFormat] {
     &[
         &snapshot_json::SnapshotJson,
+        &jstack::Jstack,
         &go::Go,
         &faulthandler::Faulthandler,
         &pyspy::PySpy,

@@ -29,6 +29,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("python", include_str!("packs/python.toml")),
     ("folly", include_str!("packs/folly.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
+    ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
 ];
 

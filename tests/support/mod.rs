@@ -197,17 +197,22 @@ impl HungProcess {
     /// Like [`HungProcess::start_as`], running in directory `dir` (where the kernel writes
     /// the program's core file, if it dumps one).
     pub fn start_in(name: &str, build: Build, dir: Option<&Path>) -> HungProcess {
-        let exe = build_fixture_as(name, build);
-        let mut command = Command::new(&exe);
+        let mut command = Command::new(build_fixture_as(name, build));
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
+        Self::spawn(name, command)
+    }
+
+    /// Runs `command` (a fixture built some other way, e.g. `java -cp DIR Name`) and waits
+    /// for its `READY <pid>` as [`HungProcess::start`] does; `name` is for messages.
+    pub fn spawn(name: &str, mut command: Command) -> HungProcess {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fixture {}: {e}", exe.display()));
+            .unwrap_or_else(|e| panic!("cannot start fixture {name}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         // From here on, a panic drops `process`, which kills the child.
         let mut process = HungProcess {

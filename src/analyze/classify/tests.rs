@@ -276,3 +276,28 @@ fn a_status_can_state_a_lock_the_thread_holds() {
     // No frame to show the hold at: nothing is claimed.
     assert!(with("active+gil", &[]).is_empty());
 }
+
+#[test]
+fn a_noted_wait_counts_even_where_the_function_is_not_known() {
+    let t = Thread {
+        frames: vec![Frame {
+            notes: vec!["waiting to lock <0x20>".into()],
+            ..Frame::default()
+        }],
+        notes: vec!["locked <0x30>".into()],
+        ..Thread::default()
+    };
+    let f = classify(&t, &runtime_kb());
+    assert_eq!(f.activity, Activity::Blocked);
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].address, f.top),
+        (WaitKind::Mutex, Some(0x20), Some(0))
+    );
+    assert_eq!(f.holds[0].lock, LockId::Addr(0x30));
+    // Without the note, a frame with no function says nothing.
+    let bare = Thread {
+        frames: vec![Frame::default()],
+        ..Thread::default()
+    };
+    assert_eq!(classify(&bare, &runtime_kb()).activity, Activity::Unknown);
+}
