@@ -206,7 +206,7 @@ counterexamples = ["running"]
         let groups = super::group_threads(&snap, &a, &[]);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].name, "goroutine 4, goroutine 9, goroutine 12, …");
-        assert_eq!(groups[0].state, "idle (finalizer wait)");
+        assert_eq!(groups[0].state, "idle (finalizer wait) in #0 bg.worker");
     }
 
     #[test]
