@@ -2,8 +2,11 @@
 //! [`DumpFormat`], chosen by sniffing unless the user forces one. Parsers never panic and never
 //! fail outright on bad text: what they cannot read becomes a diagnostic in the snapshot.
 
+pub mod eustack;
 pub mod gdb;
+mod native;
 pub mod normalize;
+pub mod pstack;
 pub mod snapshot_json;
 
 use crate::error::{Error, Result};
@@ -19,9 +22,15 @@ pub trait DumpFormat: Sync {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot;
 }
 
-/// Every format, in sniffing order.
+/// Every format, in sniffing order (FORMATS.md section 10). pstack comes before gdb: its
+/// gdb-backed kind is gdb's grammar, so only its own sniff (what gdb never prints) can tell.
 pub fn formats() -> &'static [&'static dyn DumpFormat] {
-    &[&snapshot_json::SnapshotJson, &gdb::Gdb]
+    &[
+        &snapshot_json::SnapshotJson,
+        &eustack::EuStack,
+        &pstack::Pstack,
+        &gdb::Gdb,
+    ]
 }
 
 /// Reads a dump, sniffing its format unless `forced` names one.

@@ -11,6 +11,8 @@
 mod demangle;
 mod sources;
 
+pub(crate) use demangle::{demangle, strip_return_type};
+
 use crate::model::Frame;
 use crate::unwind::elf::ObjectKey;
 use crate::unwind::{AddressSpace, FrameKind, RawFrame};
