@@ -1,6 +1,6 @@
-//! eu-stack and pstack dumps (`fixtures/dumps/{eu-stack,pstack}`, see the README in each):
-//! every fixture is sniffed as its format, parses to the threads and frames it shows, and gets
-//! the findings that format can express, with the threads and the evidence grade; eu-stack
+//! lldb, eu-stack and pstack dumps (`fixtures/dumps/{lldb,eu-stack,pstack}`, see the README in
+//! each): every fixture is sniffed as its format, parses to the threads and frames it shows, and
+//! gets the findings that format can express, with the threads and the evidence grade; eu-stack
 //! run here on a hung fixture program agrees with gdb's dump of the same process.
 
 mod support;
@@ -190,6 +190,80 @@ const EU_STACK: &[Case] = &[
     },
 ];
 
+/// lldb `bt all`: arguments, thread names, no tids (except in the older headers).
+const LLDB: &[Case] = &[
+    Case {
+        path: "lldb/c_join_cycle.txt",
+        format: "lldb",
+        threads: 3,
+        // The older `thread #N: tid = ...` headers name the tids the joins wait for.
+        findings: &[(JoinCycle, &["conn-reader", "conn-writer"], S)],
+        io: &[],
+    },
+    Case {
+        path: "lldb/cpp_abba.txt",
+        format: "lldb",
+        threads: 3,
+        findings: &[(LockCycle, &["payments-1", "payments-2"], H)],
+        io: &[],
+    },
+    Case {
+        path: "lldb/cpp_abba.wrapped.txt",
+        format: "lldb",
+        threads: 3,
+        findings: &[(LockCycle, &["payments-1", "payments-2"], H)],
+        io: &[],
+    },
+    Case {
+        path: "lldb/cpp_signal_self_join.txt",
+        format: "lldb",
+        threads: 2,
+        findings: &[
+            (SelfJoin, &["executor-1"], S),
+            (SignalUnsafeWait, &["executor-1"], S),
+        ],
+        io: &[],
+    },
+    Case {
+        path: "lldb/c_signal_self_lock.txt",
+        format: "lldb",
+        threads: 2,
+        findings: &[
+            (Stall, &["c_signal_self_l", "config-reload"], H),
+            (SignalUnsafeWait, &["config-reload"], S),
+        ],
+        io: &[],
+    },
+    Case {
+        path: "lldb/cpp_pool_starvation.txt",
+        format: "lldb",
+        threads: 3,
+        findings: &[(PoolStarvation, &["pool-0", "pool-1"], H)],
+        io: &[],
+    },
+    Case {
+        path: "lldb/c_condvar_stall.txt",
+        format: "lldb",
+        threads: 3,
+        findings: &[(Stall, &["c_condvar_stall", "worker-1", "worker-2"], H)],
+        io: &[],
+    },
+    Case {
+        path: "lldb/c_io_and_busy.txt",
+        format: "lldb",
+        threads: 3,
+        findings: &[],
+        io: &["net-rx"],
+    },
+    Case {
+        path: "lldb/cpp_idle_pool.txt",
+        format: "lldb",
+        threads: 5,
+        findings: &[],
+        io: &["cpp_idle_pool"],
+    },
+];
+
 /// pstack: gstack (gdb's `bt` of every thread), pt-eustack-resolver, `thread: N, lwp: N`.
 const PSTACK: &[Case] = &[
     Case {
@@ -347,6 +421,11 @@ fn eu_stack_recordings_get_what_eu_stack_can_show() {
 }
 
 #[test]
+fn lldb_fixtures_get_what_lldb_can_show() {
+    check_all(LLDB, &[""]);
+}
+
+#[test]
 fn pstack_fixtures_get_what_pstack_can_show() {
     check_all(PSTACK, &[""]);
 }
@@ -411,6 +490,45 @@ fn eu_stack_frames_tids_sources_and_signal_frames() {
 }
 
 #[test]
+fn lldb_frames_names_arguments_and_selection() {
+    let (text, snap, _) = load("lldb/cpp_signal_self_join.txt");
+    assert_eq!(snap.producer, "lldb");
+    assert!(snap.threads[0].current && !snap.threads[1].current);
+    assert_eq!(snap.threads[1].debugger_id.as_deref(), Some("2"));
+    assert_eq!(snap.threads[1].tid, None, "`bt all` headers carry no tid");
+    let f = frame(&snap, "executor-1", &text, 6);
+    assert_eq!(f.function.as_deref(), Some("WorkerPool::join"));
+    assert_eq!(f.arg("this"), Some("0x00007ffe2b5beff8"));
+    assert_eq!(
+        (f.file.as_deref(), f.line),
+        (Some("cpp_signal_self_join.cpp"), Some(92))
+    );
+    assert_eq!(f.module.as_deref(), Some("cpp_signal_self_join"));
+    assert_eq!(f.address, Some(0x5628a9cd6ffe));
+    let f = frame(&snap, "executor-1", &text, 3);
+    assert_eq!(f.function.as_deref(), Some("__pthread_cond_wait_common"));
+    assert!(f.inlined);
+    assert!(frame(&snap, "executor-1", &text, 9).signal_frame);
+    assert_eq!(frame(&snap, "executor-1", &text, 26).function, None);
+
+    let (text, snap, _) = load("lldb/c_join_cycle.txt");
+    let reader = &snap.threads[1];
+    assert_eq!(
+        (reader.tid, reader.name.as_deref()),
+        (Some(18766), Some("conn-reader"))
+    );
+    assert_eq!(
+        frame(&snap, "conn-reader", &text, 3).arg("threadid"),
+        Some("140196109018816")
+    );
+
+    // A paste hard-wrapped at 100 columns reads as the unwrapped dump.
+    let (_, plain, _) = load("lldb/cpp_abba.txt");
+    let (_, wrapped, _) = load("lldb/cpp_abba.wrapped.txt");
+    assert_eq!(plain.threads, wrapped.threads);
+}
+
+#[test]
 fn pstack_frames_tids_and_glued_lines() {
     let (text, snap, _) = load("pstack/c_join_cycle.gstack.txt");
     assert_eq!(snap.producer, "pstack");
@@ -471,7 +589,7 @@ fn gdb_dumps_still_sniff_as_gdb() {
 fn text_in_no_known_format_names_the_formats_tried() {
     let err = parse_dump(b"just some prose\nnothing else\n", "notes.txt", None).unwrap_err();
     let msg = err.to_string();
-    for name in ["eu-stack", "pstack", "gdb"] {
+    for name in ["lldb", "eu-stack", "pstack", "gdb"] {
         assert!(msg.contains(name), "{msg}");
     }
     assert!(msg.contains("notes.txt"), "{msg}");

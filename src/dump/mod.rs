@@ -4,6 +4,7 @@
 
 pub mod eustack;
 pub mod gdb;
+pub mod lldb;
 mod native;
 pub mod normalize;
 pub mod pstack;
@@ -28,6 +29,7 @@ pub fn formats() -> &'static [&'static dyn DumpFormat] {
     &[
         &snapshot_json::SnapshotJson,
         &eustack::EuStack,
+        &lldb::Lldb,
         &pstack::Pstack,
         &gdb::Gdb,
     ]

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use target::ThreadRef;
 
-pub use frame::{parse_frame_text, split_file_line};
+pub use frame::{final_group, parse_frame_text, split_file_line, split_location, split_vars};
 
 /// The gdb format: `thread apply all bt`, `bt`, `bt full`, `info threads`, rr and gdbserver.
 pub struct Gdb;

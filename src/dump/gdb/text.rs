@@ -52,6 +52,20 @@ pub fn find(s: &str, pat: &str) -> Option<usize> {
     None
 }
 
+/// `s.rfind(pat)` for a non-empty ASCII `pat`.
+pub fn rfind(s: &str, pat: &str) -> Option<usize> {
+    let p = pat.as_bytes();
+    let first = char::from(*p.first()?);
+    let mut to = s.len();
+    while let Some(at) = s[..to].rfind(first) {
+        if s.as_bytes()[at..].starts_with(p) {
+            return Some(at);
+        }
+        to = at;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +95,7 @@ mod tests {
         for s in ["", "a - b - c", "é - x", "--", " - ", "a -b", "x   y    z"] {
             for pat in [" - ", "   ", "-", "x"] {
                 assert_eq!(find(s, pat), s.find(pat), "{s:?} {pat:?}");
+                assert_eq!(rfind(s, pat), s.rfind(pat), "{s:?} {pat:?}");
             }
         }
     }
