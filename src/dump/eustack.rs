@@ -166,7 +166,7 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
     let function = trim(function);
     if !function.is_empty() && function != "??" && function != "??()" {
         frame.signal_frame = is_signal_trampoline(function);
-        frame.function = Some(function_name(function));
+        frame.function = Some(function_name(function).into_owned());
     }
     frame.module = module
         .map(trim)

@@ -4,6 +4,7 @@
 
 use super::gdb::text::trim_start;
 use crate::model::{Diagnostic, Frame, Snapshot, Thread};
+use std::borrow::Cow;
 
 /// The first lines of a dump as a sniffer sees them: without mail quoting and indentation.
 pub fn head_lines(text: &str) -> impl Iterator<Item = &str> {
@@ -24,14 +25,20 @@ pub fn is_signal_trampoline(function: &str) -> bool {
 
 /// A printed function name as gdb prints it, the shape the rules match: raw symbols (`_Z...`,
 /// `_R...`) demangled, Rust's legacy escapes decoded (`JoinHandle$LT$T$GT$` →
-/// `JoinHandle<T>`), a C++ return type dropped (`void f<int>(int)` → `f<int>(int)`).
-pub fn function_name(name: &str) -> String {
+/// `JoinHandle<T>`), a C++ return type dropped (`void f<int>(int)` → `f<int>(int)`). Borrowed
+/// when nothing changes.
+pub fn function_name(name: &str) -> Cow<'_, str> {
     if name.starts_with("_Z") || name.starts_with("_R") {
-        return crate::symbolize::demangle(name, None);
+        return Cow::Owned(crate::symbolize::demangle(name, None));
     }
     let name = decode_rust_legacy(name);
-    if name.contains(' ') {
-        crate::symbolize::strip_return_type(&name)
+    // A return type ends with a space before the parameter list (`f(int, char)` has none).
+    let typed = match (name.find(' '), name.find('(')) {
+        (Some(space), Some(paren)) => space < paren,
+        _ => false,
+    };
+    if typed {
+        Cow::Owned(crate::symbolize::strip_return_type(&name))
     } else {
         name
     }
@@ -39,65 +46,76 @@ pub fn function_name(name: &str) -> String {
 
 /// Rust's legacy mangling left in a name (`JoinHandle$LT$T$GT$::join`, `_$LT$impl$u20$..`)
 /// decoded as gdb prints it; other names unchanged.
-pub fn decode_rust_legacy(name: &str) -> String {
+fn decode_rust_legacy(name: &str) -> Cow<'_, str> {
     if !name.contains('$') {
-        return name.to_string();
+        return Cow::Borrowed(name);
     }
     let mut out = String::with_capacity(name.len());
     let bytes = name.as_bytes();
-    let mut i = 0;
+    // `name[copied..i]` is plain text not yet copied to `out`; every byte looked at is ASCII,
+    // so each cut falls between characters.
+    let (mut copied, mut i) = (0, 0);
     let mut decoded = false;
     while i < bytes.len() {
-        let segment_start = i == 0 || name[..i].ends_with("::") || name[..i].ends_with("..");
-        if segment_start && name[i..].starts_with("_$") {
+        let mut buf = [0; 4];
+        let (skip, text): (usize, &str) = match bytes[i] {
             // A segment that starts with an escape gets an `_` in front of it.
-            i += 1;
-            continue;
-        }
-        if bytes[i] == b'$' {
-            if let Some((text, len)) = escape(&name[i..]) {
-                out.push_str(text.as_str());
-                i += len;
-                decoded = true;
+            b'_' if bytes.get(i + 1) == Some(&b'$')
+                && (i == 0 || bytes[..i].ends_with(b"::") || bytes[..i].ends_with(b"..")) =>
+            {
+                (1, "")
+            }
+            b'$' => match escape(&name[i..]) {
+                Some((c, len)) => {
+                    decoded = true;
+                    (len, &*c.encode_utf8(&mut buf))
+                }
+                None => {
+                    i += 1;
+                    continue;
+                }
+            },
+            b'.' if bytes.get(i + 1) == Some(&b'.') => (2, "::"),
+            _ => {
+                i += 1;
                 continue;
             }
-        }
-        if bytes[i] == b'.' && bytes.get(i + 1) == Some(&b'.') {
-            out.push_str("::");
-            i += 2;
-            continue;
-        }
-        let len = name[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&name[i..i + len]);
-        i += len;
+        };
+        out.push_str(&name[copied..i]);
+        out.push_str(text);
+        i += skip;
+        copied = i;
     }
+    out.push_str(&name[copied..]);
     if decoded {
-        out
+        Cow::Owned(out)
     } else {
-        name.to_string()
+        Cow::Borrowed(name)
     }
 }
 
-/// The escape at the start of `s` (`$LT$`, `$u7b$`, ...) and its length.
-fn escape(s: &str) -> Option<(String, usize)> {
-    let end = s[1..].find('$')? + 1;
-    let code = &s[1..end];
-    let text = match code {
-        "LT" => "<".to_string(),
-        "GT" => ">".to_string(),
-        "C" => ",".to_string(),
-        "RF" => "&".to_string(),
-        "BP" => "*".to_string(),
-        "SP" => "@".to_string(),
-        "LP" => "(".to_string(),
-        "RP" => ")".to_string(),
-        _ => {
-            let hex = code.strip_prefix('u')?;
-            let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
-            c.to_string()
-        }
+/// The escape at the start of `s` (`$LT$`, `$u7b$`, ...): the character and the length.
+fn escape(s: &str) -> Option<(char, usize)> {
+    // The longest escape is `$u10ffff$`.
+    let end = s
+        .as_bytes()
+        .iter()
+        .skip(1)
+        .take(8)
+        .position(|&b| b == b'$')?
+        + 1;
+    let c = match &s[1..end] {
+        "LT" => '<',
+        "GT" => '>',
+        "C" => ',',
+        "RF" => '&',
+        "BP" => '*',
+        "SP" => '@',
+        "LP" => '(',
+        "RP" => ')',
+        code => char::from_u32(u32::from_str_radix(code.strip_prefix('u')?, 16).ok()?)?,
     };
-    Some((text, end + 1))
+    Some((c, end + 1))
 }
 
 /// A snapshot being filled: the threads read so far, in input order, and the diagnostics.

@@ -18,6 +18,7 @@ use super::native::{function_name, head_lines, is_signal_trampoline, Builder};
 use super::normalize::normalize;
 use super::DumpFormat;
 use crate::model::{Frame, Snapshot, Thread, Var};
+use std::borrow::Cow;
 
 /// The pstack format and its relatives.
 pub struct Pstack;
@@ -153,7 +154,10 @@ impl Parser {
 fn parse_frame(index: u32, text: &str) -> Option<Frame> {
     offset_frame(index, text).or_else(|| {
         let mut f = parse_frame_text(Some(index), text)?;
-        f.function = f.function.as_deref().map(function_name);
+        let renamed = f.function.as_deref().map(function_name);
+        if let Some(Cow::Owned(name)) = renamed {
+            f.function = Some(name);
+        }
         f.signal_frame |= f.function.as_deref().is_some_and(is_signal_trampoline);
         Some(f)
     })
@@ -177,7 +181,7 @@ fn offset_frame(index: u32, text: &str) -> Option<Frame> {
         signal_frame: is_signal_trampoline(name),
         index: Some(index),
         address: u64::from_str_radix(&hex[..digits], 16).ok(),
-        function: (!name.is_empty() && name != "??").then(|| function_name(name)),
+        function: (!name.is_empty() && name != "??").then(|| function_name(name).into_owned()),
         module: Some(trim(module).to_string()),
         ..Frame::default()
     };

@@ -71,7 +71,7 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
     }
     if !name.is_empty() && !name.starts_with("___lldb_unnamed_symbol") {
         frame.signal_frame = is_signal_trampoline(name);
-        frame.function = Some(function_name(name));
+        frame.function = Some(function_name(name).into_owned());
     }
     frame
 }
