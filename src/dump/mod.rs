@@ -2,11 +2,15 @@
 //! [`DumpFormat`], chosen by sniffing unless the user forces one. Parsers never panic and never
 //! fail outright on bad text: what they cannot read becomes a diagnostic in the snapshot.
 
+pub mod eustack;
 pub mod faulthandler;
 pub mod gdb;
 pub mod go;
 pub mod jstack;
+pub mod lldb;
+mod native;
 pub mod normalize;
+pub mod pstack;
 pub mod pyspy;
 mod python;
 pub mod rust_backtrace;
@@ -25,15 +29,19 @@ pub trait DumpFormat: Sync {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot;
 }
 
-/// Every format, in sniffing order.
+/// Every format, in sniffing order (FORMATS.md section 10). pstack comes before gdb: its
+/// gdb-backed kind is gdb's grammar, so only its own sniff (what gdb never prints) can tell.
 pub fn formats() -> &'static [&'static dyn DumpFormat] {
     &[
         &snapshot_json::SnapshotJson,
         &jstack::Jstack,
         &go::Go,
+        &eustack::EuStack,
+        &lldb::Lldb,
         &faulthandler::Faulthandler,
         &pyspy::PySpy,
         &rust_backtrace::RustBacktrace,
+        &pstack::Pstack,
         &gdb::Gdb,
     ]
 }

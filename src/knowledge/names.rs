@@ -1,5 +1,6 @@
 //! Reducing a printed function to the name rules match: no parameter list, no `const`,
-//! no `[clone .constprop.3]`, no `@@GLIBC_2.3.2` symbol version, no Rust `::h<hash>`.
+//! no `[clone .constprop.3]`, no `@@GLIBC_2.3.2` or `@GLIBC_2.2.5` symbol version, no Rust
+//! `::h<hash>`.
 
 /// The base name of a printed function:
 /// `std::condition_variable::wait(std::unique_lock<std::mutex>&)` → `std::condition_variable::wait`.
@@ -8,14 +9,24 @@ pub fn base_name(function: &str) -> &str {
     if let Some(p) = find(s, " [clone ") {
         s = &s[..p];
     }
-    if let Some(p) = find(s, "@@") {
-        s = &s[..p];
-    } else if let Some(p) = find(s, "@plt") {
+    // A symbol version (`@@GLIBC_2.3.2`, or `@GLIBC_2.2.5` for a non-default one, as eu-stack
+    // prints it) or a PLT stub (`@plt`).
+    if let Some(p) = symbol_version(s) {
         s = &s[..p];
     }
     s = s.strip_suffix(" const").unwrap_or(s);
     s = strip_params(s);
     strip_rust_hash(s)
+}
+
+/// Where a symbol version or `@plt` starts: the first `@` followed by a letter or another `@`.
+fn symbol_version(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (0..b.len()).find(|&i| {
+        b[i] == b'@'
+            && b.get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'@')
+    })
 }
 
 /// `s.find(pat)` for an ASCII `pat`: names are short, and a plain scan for the pattern's first
@@ -95,6 +106,14 @@ mod tests {
         assert_eq!(base_name("main"), "main");
         assert_eq!(base_name("é::f@@G [clone .cold]"), "é::f");
         assert_eq!(base_name("f@plt"), "f");
+        assert_eq!(
+            base_name("__pthread_mutex_lock@GLIBC_2.2.5"),
+            "__pthread_mutex_lock"
+        );
+        assert_eq!(
+            base_name("__libc_start_main@@GLIBC_2.34"),
+            "__libc_start_main"
+        );
         assert_eq!(
             base_name("a::h0123456789abcdef::hxyz"),
             "a::h0123456789abcdef::hxyz"

@@ -8,7 +8,7 @@
 use gimli::{DW_LANG_C_plus_plus, DW_LANG_Rust, DwLang};
 
 /// Demangles `raw`, a linkage or symbol name, in `language` when known (else Rust, then C++).
-pub(super) fn demangle(raw: &str, language: Option<DwLang>) -> String {
+pub(crate) fn demangle(raw: &str, language: Option<DwLang>) -> String {
     if language.is_none_or(|l| l == DW_LANG_Rust) {
         if let Some(s) = addr2line::demangle(raw, DW_LANG_Rust) {
             return rust_like_gdb(s);
@@ -88,7 +88,7 @@ fn operator_symbol_len(rest: &[u8]) -> usize {
 /// Drops the return type from a demangled C++ function: the text up to the last space at
 /// nesting depth zero before the parameter list (the last top-level `(...)`). Spaces inside
 /// `<>`, `()`, `[]`, `{}` and the one after `operator` do not count.
-fn strip_return_type(s: &str) -> String {
+pub(crate) fn strip_return_type(s: &str) -> String {
     let b = s.as_bytes();
     let mut depth = 0i32;
     let mut last_space = None;

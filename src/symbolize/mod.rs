@@ -11,7 +11,7 @@
 mod demangle;
 mod sources;
 
-pub(crate) use demangle::rust_like_gdb;
+pub(crate) use demangle::{demangle, rust_like_gdb, strip_return_type};
 
 use crate::model::Frame;
 use crate::unwind::elf::ObjectCache;

@@ -61,7 +61,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
 }
 
 /// Splits `head at file:line` / `head from lib` at the last depth-0 location keyword.
-fn split_location(s: &str) -> (&str, &str) {
+pub fn split_location(s: &str) -> (&str, &str) {
     const SPECIAL: [bool; 256] = byte_set(b"\"'()[]{} ");
     let bytes = s.as_bytes();
     let mut depth = 0i32;
@@ -130,12 +130,10 @@ fn apply_location(frame: &mut Frame, tail: &str) {
         return;
     };
     let loc = trim(loc);
-    if let Some((file, line)) = loc.rsplit_once(':') {
-        if let Ok(n) = line.parse::<u32>() {
-            frame.file = Some(file.to_string());
-            frame.line = Some(n);
-            return;
-        }
+    if let Some((file, line)) = split_file_line(loc) {
+        frame.file = Some(file.to_string());
+        frame.line = Some(line);
+        return;
     }
     // Seen: `at /lib64/libpthread.so.0` (a library after `at`).
     if loc.contains(".so") {
@@ -145,15 +143,41 @@ fn apply_location(frame: &mut Frame, tail: &str) {
     }
 }
 
+/// `file:line` or `file:line:column` (tools other than gdb print the column) → (file, line).
+pub fn split_file_line(loc: &str) -> Option<(&str, u32)> {
+    let (head, last) = loc.rsplit_once(':')?;
+    let last: u32 = last.parse().ok()?;
+    if let Some((file, line)) = head.rsplit_once(':') {
+        if let Ok(line) = line.parse::<u32>() {
+            if !file.is_empty() {
+                return Some((file, line));
+            }
+        }
+    }
+    (!head.is_empty()).then_some((head, last))
+}
+
 /// Splits `func (args)` into the function and the inside of its argument list.
 fn split_args(head: &str) -> (&str, Option<&str>) {
-    const SPECIAL: [bool; 256] = byte_set(b"\"()[]{}");
     let head = trim_end(head);
-    if !head.ends_with(')') {
-        return (head, None);
+    match final_group(head) {
+        // The argument list is separated from the name by a space; a `(` glued to the name is
+        // part of a C++ signature (`wait(std::unique_lock<..>&)`).
+        Some(open) if open > 0 && head.as_bytes()[open - 1] == b' ' => {
+            (&head[..open - 1], Some(&head[open + 1..head.len() - 1]))
+        }
+        _ => (head, None),
     }
-    // Walk back to the matching `(` of the final `)`.
-    let bytes = head.as_bytes();
+}
+
+/// Where the `(` is that the final `)` of `s` closes, walking back over nested brackets and
+/// quoted strings; `None` when `s` does not end with `)` or the group never opens.
+pub fn final_group(s: &str) -> Option<usize> {
+    const SPECIAL: [bool; 256] = byte_set(b"\"()[]{}");
+    if !s.ends_with(')') {
+        return None;
+    }
+    let bytes = s.as_bytes();
     let mut depth = 0i32;
     let mut i = bytes.len();
     while i > 0 {
@@ -163,10 +187,10 @@ fn split_args(head: &str) -> (&str, Option<&str>) {
             continue;
         }
         match b {
-            // Back to the unescaped `"` that opened the string; none: no argument list.
+            // Back to the unescaped `"` that opened the string; none: no group.
             b'"' => loop {
                 if i == 0 {
-                    return (head, None);
+                    return None;
                 }
                 i -= 1;
                 if bytes[i] == b'"' && (i == 0 || bytes[i - 1] != b'\\') {
@@ -177,17 +201,12 @@ fn split_args(head: &str) -> (&str, Option<&str>) {
             _ => {
                 depth -= 1;
                 if depth == 0 {
-                    // The argument list is separated from the name by a space; a `(` glued to
-                    // the name is part of a C++ signature (`wait(std::unique_lock<..>&)`).
-                    if i > 0 && bytes[i - 1] == b' ' {
-                        return (&head[..i - 1], Some(&head[i + 1..head.len() - 1]));
-                    }
-                    return (head, None);
+                    return Some(i);
                 }
             }
         }
     }
-    (head, None)
+    None
 }
 
 /// Splits `a=1, b={x = 2, y = 3}, c="s, t"` into variables: at depth-0 `, ` followed by `name=`.
@@ -229,7 +248,8 @@ fn starts_new_var(rest: &str) -> bool {
         .bytes()
         .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'#' | b'.' | b'@'))
         .count();
-    name_len > 0 && rest[name_len..].starts_with('=')
+    // `(null)`: lldb's name for an unnamed parameter.
+    (name_len > 0 && rest[name_len..].starts_with('=')) || rest.starts_with("(null)=")
 }
 
 fn push_var(out: &mut Vec<Var>, s: &str) {
@@ -357,6 +377,16 @@ mod tests {
         assert_eq!(vars[0].value, "x@entry=0x10");
         assert_eq!(vars[1].value, "{a = 1, b = {c = 2}}");
         assert_eq!(vars[3].value, "@0x7ffd: 0");
+    }
+
+    #[test]
+    fn columns_after_the_line() {
+        let f = parse_frame_text(Some(0), "0x1 in __GI___poll at poll.c:29:10").unwrap();
+        assert_eq!((f.file.as_deref(), f.line), (Some("poll.c"), Some(29)));
+        assert_eq!(split_file_line("a.c:7"), Some(("a.c", 7)));
+        assert_eq!(split_file_line("C:12"), Some(("C", 12)));
+        assert_eq!(split_file_line(":12"), None);
+        assert_eq!(split_file_line("a.c:x:3"), Some(("a.c:x", 3)));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! showed for it. Whatever cannot be read becomes a diagnostic, never a panic.
 
 mod frame;
-mod target;
-mod text;
+pub(crate) mod target;
+pub(crate) mod text;
 
 use crate::dump::normalize::normalize;
 use crate::dump::DumpFormat;
@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use target::ThreadRef;
 
-pub use frame::parse_frame_text;
+pub use frame::{final_group, parse_frame_text, split_file_line, split_location, split_vars};
 
 /// The gdb format: `thread apply all bt`, `bt`, `bt full`, `info threads`, rr and gdbserver.
 pub struct Gdb;
@@ -49,7 +49,7 @@ fn is_gdb_stack_line(l: &str) -> bool {
 }
 
 /// `#12  ...` → (12, rest of the line).
-fn frame_number(line: &str) -> Option<(u32, &str)> {
+pub(crate) fn frame_number(line: &str) -> Option<(u32, &str)> {
     let t = line.strip_prefix('#')?;
     let n = t.bytes().take_while(u8::is_ascii_digit).count();
     if n == 0 || !matches!(t.as_bytes().get(n), Some(b' ' | b'\t')) {
@@ -62,7 +62,7 @@ fn frame_number(line: &str) -> Option<(u32, &str)> {
 /// `... from libc.so.6#11 0x...`) and joins wrapped frame lines back together; hands each
 /// logical line to `f` with its 1-based input line. Lines are borrowed from `input` unless
 /// they had to be joined.
-fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
+pub(crate) fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
     // The last logical line, held back until the next piece shows it is not continued.
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
     // Most dumps hold no prompt at all: then no line needs looking for one.
@@ -96,7 +96,8 @@ fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
 
 /// Where a line must be cut into pieces (sorted, each > 0 and distinct): before a prompt
 /// glued onto earlier text (only looked for when `prompts`), and before a frame glued onto
-/// the end of the previous one.
+/// the end of the previous one: `#N 0x.. in` anywhere, or (outside quotes) the number that
+/// follows the line's own frame number, which also finds glued frames without an address.
 fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
     let mut cuts = Vec::new();
     // `(gdb) ` and `(rr) `, found from their `) `.
@@ -109,24 +110,44 @@ fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
             }
         }
     }
-    // A lost newline before a frame: `...so.6#11 0x0000 in f ()`.
+    // A lost newline before a frame: `...so.6#11 0x0000 in f ()`, `...h:631#11 g (x=1)`.
     let bytes = line.as_bytes();
+    let mut next = frame_number(text::trim_start(line)).and_then(|(n, _)| n.checked_add(1));
     for (pos, _) in line.match_indices('#') {
         if pos == 0 || bytes[pos - 1] == b' ' && line[..pos].trim().is_empty() {
             continue;
         }
         let rest = &line[pos + 1..];
         let d = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if d > 0 && rest[d..].trim_start().starts_with("0x") && rest[d..].contains(" in ") {
-            let after = rest[d..].trim_start();
-            if rest[d..].starts_with(' ') && after.split_whitespace().nth(1) == Some("in") {
-                cuts.push(pos);
-            }
+        if d == 0 || !rest[d..].starts_with([' ', '\t']) {
+            continue;
+        }
+        let number: Option<u32> = rest[..d].parse().ok();
+        let after = rest[d..].trim_start();
+        let addressed = after.starts_with("0x") && after.split_whitespace().nth(1) == Some("in");
+        if addressed || (number.is_some() && number == next && !in_quotes(&bytes[..pos])) {
+            cuts.push(pos);
+            next = number.and_then(|n| n.checked_add(1));
         }
     }
     cuts.sort_unstable();
     cuts.dedup();
     cuts
+}
+
+/// Whether the end of `before` is inside a double-quoted string (backslash escapes skipped).
+fn in_quotes(before: &[u8]) -> bool {
+    let mut quoted = false;
+    let mut i = 0;
+    while i < before.len() {
+        match before[i] {
+            b'\\' => i += 1,
+            b'"' => quoted = !quoted,
+            _ => {}
+        }
+        i += 1;
+    }
+    quoted
 }
 
 /// Is `line` the wrapped tail of the frame line `prev`?

@@ -1,6 +1,8 @@
-//! Whitespace trimming for the per-line hot paths: the same results as `str::trim`,
-//! `trim_start` and `trim_end` (Unicode `White_Space`), but the common all-ASCII edges are
-//! stepped over byte by byte instead of being decoded character by character.
+//! Text helpers for the per-line hot paths. Whitespace trimming with the same results as
+//! `str::trim`, `trim_start` and `trim_end` (Unicode `White_Space`), but the common all-ASCII
+//! edges are stepped over byte by byte instead of being decoded character by character; and
+//! substring search from the pattern's first byte (found with memchr), cheaper on short lines
+//! than `str::find` with a string, which sets up a two-way searcher on every call.
 
 /// The ASCII characters `char::is_whitespace` accepts.
 fn is_ascii_space(b: u8) -> bool {
@@ -35,6 +37,35 @@ pub fn trim(s: &str) -> &str {
     trim_end(trim_start(s))
 }
 
+/// `s.find(pat)` for a non-empty ASCII `pat`.
+pub fn find(s: &str, pat: &str) -> Option<usize> {
+    let p = pat.as_bytes();
+    let first = char::from(*p.first()?);
+    let mut from = 0;
+    while let Some(at) = s[from..].find(first) {
+        let at = from + at;
+        if s.as_bytes()[at..].starts_with(p) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `s.rfind(pat)` for a non-empty ASCII `pat`.
+pub fn rfind(s: &str, pat: &str) -> Option<usize> {
+    let p = pat.as_bytes();
+    let first = char::from(*p.first()?);
+    let mut to = s.len();
+    while let Some(at) = s[..to].rfind(first) {
+        if s.as_bytes()[at..].starts_with(p) {
+            return Some(at);
+        }
+        to = at;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +86,16 @@ mod tests {
                         assert_eq!(trim_end(&s), s.trim_end(), "{s:?}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn finds_like_std() {
+        for s in ["", "a - b - c", "é - x", "--", " - ", "a -b", "x   y    z"] {
+            for pat in [" - ", "   ", "-", "x"] {
+                assert_eq!(find(s, pat), s.find(pat), "{s:?} {pat:?}");
+                assert_eq!(rfind(s, pat), s.rfind(pat), "{s:?} {pat:?}");
             }
         }
     }

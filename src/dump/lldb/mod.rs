@@ -1,0 +1,199 @@
+//! lldb `bt all` / `thread backtrace all` (and a lone `bt`): thread headers
+//! `[* ]thread #N[: tid = T, SUMMARY][, name = 'NAME'][, queue = 'Q'][, stop reason = WHY]`,
+//! the frames below each (`frame.rs`), `(lldb)` prompts, and the hard wraps a terminal paste
+//! puts in long lines, joined back.
+
+mod frame;
+
+use super::gdb::text::{trim, trim_start};
+use super::native::{head_lines, Builder};
+use super::normalize::normalize;
+use super::DumpFormat;
+use crate::model::{Snapshot, Thread};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// The lldb format.
+pub struct Lldb;
+
+impl DumpFormat for Lldb {
+    fn name(&self) -> &'static str {
+        "lldb"
+    }
+
+    fn sniff(&self, text: &str) -> bool {
+        head_lines(text).any(|l| {
+            parse_header(l).is_some()
+                || l.strip_prefix("* ")
+                    .map_or(l, trim_start)
+                    .strip_prefix("frame #")
+                    .is_some_and(|r| {
+                        let d = r.bytes().take_while(u8::is_ascii_digit).count();
+                        d > 0 && r[d..].starts_with(": 0x")
+                    })
+        })
+    }
+
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
+        // lldb's lines are found by their words (`frame #`, `thread #`), not by a `#N` at the
+        // start that a shared prefix could be measured against: no prefix is stripped.
+        let text = normalize(raw, &|_| false);
+        let mut p = Parser::default();
+        joined_lines(&text, |no, line| p.line(no, line));
+        p.finish(origin)
+    }
+}
+
+/// What a thread header says.
+#[derive(Debug, PartialEq)]
+struct Header {
+    index: String,
+    tid: Option<u64>,
+    name: Option<String>,
+    selected: bool,
+}
+
+/// `[* ]thread #N...` → the header; `None` for any other line.
+fn parse_header(line: &str) -> Option<Header> {
+    let t = trim_start(line.trim_start_matches('>'));
+    let (selected, t) = match t.strip_prefix('*') {
+        Some(r) => (true, trim_start(r)),
+        None => (false, t),
+    };
+    let t = t.strip_prefix("thread #")?;
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t[digits..];
+    if digits == 0 || !(rest.is_empty() || rest.starts_with([',', ':'])) {
+        return None;
+    }
+    Some(Header {
+        index: t[..digits].to_string(),
+        tid: field(rest, "tid = ").and_then(parse_number),
+        name: field(rest, "name = '").map(|v| quoted_name(v).to_string()),
+        selected,
+    })
+}
+
+/// The text after `key` in a header, up to the end of the line.
+fn field<'a>(rest: &'a str, key: &str) -> Option<&'a str> {
+    let at = rest.find(key)?;
+    let before = rest[..at].trim_end();
+    (before.ends_with(',') || before.ends_with(':')).then(|| &rest[at + key.len()..])
+}
+
+/// A thread name up to its closing quote: the first `'` that ends the field.
+fn quoted_name(v: &str) -> &str {
+    v.match_indices('\'')
+        .map(|(p, _)| p)
+        .find(|&p| {
+            let after = trim(&v[p + 1..]);
+            after.is_empty() || after.starts_with(',')
+        })
+        .map_or(v, |p| &v[..p])
+}
+
+/// `0x1ba0d5` or `4242`, up to the next `,`.
+fn parse_number(v: &str) -> Option<u64> {
+    let v = trim(v.split(',').next()?);
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// Whether a line starts the way lldb's own lines do (or is empty); any other line that
+/// follows a line as wide as the terminal is that line's wrapped tail.
+fn starts_like_lldb(line: &str) -> bool {
+    let t = trim_start(line.trim_start_matches('>'));
+    let unmarked = t.strip_prefix('*').map_or(t, trim_start);
+    t.is_empty()
+        || unmarked.starts_with("frame #")
+        || unmarked.starts_with("thread #")
+        || t.starts_with("(lldb)")
+}
+
+/// The terminal width a paste was hard-wrapped at: the most common width of lines followed
+/// by a line that does not start like lldb's (wider ones win ties); `None` when nothing wraps.
+fn wrap_width(text: &str) -> Option<usize> {
+    let mut widths: HashMap<usize, usize> = HashMap::new();
+    let mut prev = None;
+    for line in text.lines() {
+        if let Some(width) = prev.filter(|&w| w >= 40) {
+            if !starts_like_lldb(line) {
+                *widths.entry(width).or_default() += 1;
+            }
+        }
+        prev = Some(line.chars().count());
+    }
+    widths
+        .into_iter()
+        .max_by_key(|&(width, n)| (n, width))
+        .map(|(width, _)| width)
+}
+
+/// Hands each logical line to `f` with its 1-based first input line: a line cut by a hard
+/// wrap is joined to the rest of it without a space (the wrap fell mid-token).
+fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
+    let width = wrap_width(text);
+    let mut pending: Option<(usize, Cow<'a, str>)> = None;
+    let mut prev_width = 0;
+    for (i, line) in text.lines().enumerate() {
+        let wrapped = width == Some(prev_width) && !starts_like_lldb(line);
+        match &mut pending {
+            Some((_, prev)) if wrapped => prev.to_mut().push_str(line),
+            _ => {
+                if let Some((no, l)) = pending.take() {
+                    f(no, &l);
+                }
+                pending = Some((i + 1, Cow::Borrowed(line)));
+            }
+        }
+        if width.is_some() {
+            prev_width = line.chars().count();
+        }
+    }
+    if let Some((no, l)) = pending {
+        f(no, &l);
+    }
+}
+
+#[derive(Default)]
+struct Parser {
+    b: Builder,
+    /// Thread #1 is there: lldb numbers threads from 1.
+    saw_first: bool,
+    /// The transcript shows the command that prints every thread.
+    saw_all: bool,
+}
+
+impl Parser {
+    fn line(&mut self, no: usize, line: &str) {
+        let t = trim(line.trim_start_matches('>'));
+        if let Some(f) = frame::parse_frame_line(t) {
+            self.b.frame(f);
+        } else if let Some(h) = parse_header(t) {
+            self.saw_first |= h.index == "1";
+            self.b.thread(Thread {
+                tid: h.tid,
+                debugger_id: Some(h.index),
+                name: h.name,
+                current: h.selected,
+                ..Thread::default()
+            });
+        } else if let Some(cmd) = t.strip_prefix("(lldb)") {
+            let cmd = trim(cmd);
+            self.saw_all |= cmd == "bt all" || cmd.starts_with("thread backtrace all");
+        } else if t.starts_with("frame #") {
+            self.b.diag(no, "a frame line could not be read");
+        }
+        // Anything else is noise: `Process N stopped`, program output, prose.
+    }
+
+    fn finish(self, origin: &str) -> Snapshot {
+        let complete = self.saw_all || self.saw_first;
+        self.b.finish("lldb", origin, None, complete)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! What the native-stack formats other than gdb (lldb, eu-stack, pstack) share: the lines a
+//! sniffer looks at, the names of signal trampolines, raw mangled names, and a snapshot filled
+//! thread by thread with the diagnostics of what could not be read.
+
+use super::gdb::text::trim_start;
+use crate::model::{Diagnostic, Frame, Snapshot, Thread};
+use std::borrow::Cow;
+
+/// The first lines of a dump as a sniffer sees them: without mail quoting and indentation.
+pub fn head_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .take(200)
+        .map(|l| trim_start(l.trim_start_matches(['>', ' ', '\t'])))
+}
+
+/// Whether a function is the signal return trampoline, which sits where gdb prints
+/// `<signal handler called>`: the frames above it run in a signal handler (glibc's
+/// `__restore_rt`, the aarch64 vDSO's `__kernel_rt_sigreturn`, macOS's `_sigtramp`).
+pub fn is_signal_trampoline(function: &str) -> bool {
+    matches!(
+        function,
+        "__restore_rt" | "__kernel_rt_sigreturn" | "_sigtramp" | "<signal handler called>"
+    )
+}
+
+/// A printed function name as gdb prints it, the shape the rules match: raw symbols (`_Z...`,
+/// `_R...`) demangled, Rust's legacy escapes decoded (`JoinHandle$LT$T$GT$` →
+/// `JoinHandle<T>`), a C++ return type dropped (`void f<int>(int)` → `f<int>(int)`). Borrowed
+/// when nothing changes.
+pub fn function_name(name: &str) -> Cow<'_, str> {
+    if name.starts_with("_Z") || name.starts_with("_R") {
+        return Cow::Owned(crate::symbolize::demangle(name, None));
+    }
+    let name = decode_rust_legacy(name);
+    // A return type ends with a space before the parameter list (`f(int, char)` has none).
+    let typed = match (name.find(' '), name.find('(')) {
+        (Some(space), Some(paren)) => space < paren,
+        _ => false,
+    };
+    if typed {
+        Cow::Owned(crate::symbolize::strip_return_type(&name))
+    } else {
+        name
+    }
+}
+
+/// Rust's legacy mangling left in a name (`JoinHandle$LT$T$GT$::join`, `_$LT$impl$u20$..`)
+/// decoded as gdb prints it; other names unchanged.
+fn decode_rust_legacy(name: &str) -> Cow<'_, str> {
+    if !name.contains('$') {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len());
+    let bytes = name.as_bytes();
+    // `name[copied..i]` is plain text not yet copied to `out`; every byte looked at is ASCII,
+    // so each cut falls between characters.
+    let (mut copied, mut i) = (0, 0);
+    let mut decoded = false;
+    while i < bytes.len() {
+        let mut buf = [0; 4];
+        let (skip, text): (usize, &str) = match bytes[i] {
+            // A segment that starts with an escape gets an `_` in front of it.
+            b'_' if bytes.get(i + 1) == Some(&b'$')
+                && (i == 0 || bytes[..i].ends_with(b"::") || bytes[..i].ends_with(b"..")) =>
+            {
+                (1, "")
+            }
+            b'$' => match escape(&name[i..]) {
+                Some((c, len)) => {
+                    decoded = true;
+                    (len, &*c.encode_utf8(&mut buf))
+                }
+                None => {
+                    i += 1;
+                    continue;
+                }
+            },
+            b'.' if bytes.get(i + 1) == Some(&b'.') => (2, "::"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&name[copied..i]);
+        out.push_str(text);
+        i += skip;
+        copied = i;
+    }
+    out.push_str(&name[copied..]);
+    if decoded {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// The escape at the start of `s` (`$LT$`, `$u7b$`, ...): the character and the length.
+fn escape(s: &str) -> Option<(char, usize)> {
+    // The longest escape is `$u10ffff$`.
+    let end = s
+        .as_bytes()
+        .iter()
+        .skip(1)
+        .take(8)
+        .position(|&b| b == b'$')?
+        + 1;
+    let c = match &s[1..end] {
+        "LT" => '<',
+        "GT" => '>',
+        "C" => ',',
+        "RF" => '&',
+        "BP" => '*',
+        "SP" => '@',
+        "LP" => '(',
+        "RP" => ')',
+        code => char::from_u32(u32::from_str_radix(code.strip_prefix('u')?, 16).ok()?)?,
+    };
+    Some((c, end + 1))
+}
+
+/// A snapshot being filled: the threads read so far, in input order, and the diagnostics.
+#[derive(Default)]
+pub struct Builder {
+    /// Every thread so far; frames go to the last one.
+    pub threads: Vec<Thread>,
+    /// What could not be read.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Builder {
+    /// Starts a new thread; its frames follow.
+    pub fn thread(&mut self, mut thread: Thread) {
+        // Stacks in one dump tend to be alike: start at the last one's size.
+        if let Some(last) = self.threads.last() {
+            thread.frames.reserve(last.frames.len());
+        }
+        self.threads.push(thread);
+    }
+
+    /// The thread frames go to, if any has started.
+    pub fn last(&mut self) -> Option<&mut Thread> {
+        self.threads.last_mut()
+    }
+
+    /// Adds a frame to the last thread, or to a new unidentified one when no header came first
+    /// (a pasted excerpt).
+    pub fn frame(&mut self, frame: Frame) {
+        if self.threads.is_empty() {
+            self.threads.push(Thread::default());
+        }
+        if let Some(t) = self.threads.last_mut() {
+            t.frames.push(frame);
+        }
+    }
+
+    /// Records what could not be read at a 1-based input line.
+    pub fn diag(&mut self, line: usize, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            line: Some(line),
+            message: message.into(),
+        });
+    }
+
+    /// The snapshot; `complete` only stands when some thread was found.
+    pub fn finish(
+        mut self,
+        producer: &str,
+        origin: &str,
+        pid: Option<u32>,
+        complete: bool,
+    ) -> Snapshot {
+        if self.threads.is_empty() {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "no thread or frame found in the input".to_string(),
+            });
+        }
+        Snapshot {
+            producer: producer.to_string(),
+            origin: origin.to_string(),
+            pid,
+            complete: complete && !self.threads.is_empty(),
+            threads: self.threads,
+            evidence: Vec::new(),
+            diagnostics: self.diagnostics,
+            claims: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_out_as_gdb_prints_them() {
+        assert_eq!(
+            function_name("_ZNSt18condition_variable4waitERSt11unique_lockISt5mutexE"),
+            "std::condition_variable::wait(std::unique_lock<std::mutex>&)"
+        );
+        assert_eq!(function_name("pthread_join"), "pthread_join");
+        assert_eq!(
+            function_name(
+                "void std::condition_variable::wait<F>(std::unique_lock<std::mutex>&, F)"
+            ),
+            "std::condition_variable::wait<F>(std::unique_lock<std::mutex>&, F)"
+        );
+        assert_eq!(
+            function_name("_RNvMs_NtNtCsjrHSEGnQ3l9_3std6thread6threadNtB4_6Thread4park"),
+            "std::thread::thread::Thread::park"
+        );
+        assert_eq!(function_name("Foo::bar(int) const"), "Foo::bar(int) const");
+    }
+
+    #[test]
+    fn rust_legacy_names() {
+        assert_eq!(
+            decode_rust_legacy("std::thread::JoinHandle$LT$T$GT$::join::h8bf99f6b6378f358"),
+            "std::thread::JoinHandle<T>::join::h8bf99f6b6378f358"
+        );
+        assert_eq!(
+            decode_rust_legacy("_$LT$std..panic..AssertUnwindSafe$LT$F$GT$$u20$as$u20$core..ops..function..FnOnce$LT$$LP$$RP$$GT$$GT$::call_once::hdf6334407d6a84a5"),
+            "<std::panic::AssertUnwindSafe<F> as core::ops::function::FnOnce<()>>::call_once::hdf6334407d6a84a5"
+        );
+        assert_eq!(
+            decode_rust_legacy(
+                "std::rt::lang_start::_$u7b$$u7b$closure$u7d$$u7d$::h80c826ec4a9681b0"
+            ),
+            "std::rt::lang_start::{{closure}}::h80c826ec4a9681b0"
+        );
+        assert_eq!(decode_rust_legacy("a$$b..c"), "a$$b..c");
+        assert_eq!(decode_rust_legacy("$u110000$x$uZ$"), "$u110000$x$uZ$");
+    }
+
+    #[test]
+    fn an_empty_builder_says_so() {
+        let s = Builder::default().finish("x", "o", None, true);
+        assert!(!s.complete);
+        assert_eq!(s.diagnostics.len(), 1);
+    }
+}
