@@ -38,9 +38,10 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Analyse recorded dumps: gdb `thread apply all bt` / `bt full` / `info threads` (and
-    /// rr), pasted as they are (mail quoting, log prefixes, pager prompts and all), or a
-    /// snapshot saved by `attach --save`.
+    /// Analyse recorded dumps, pasted as they are (mail quoting, log prefixes, pager prompts
+    /// and all): gdb (and rr) `thread apply all bt [full]`, lldb `bt all`, eu-stack, pstack /
+    /// gstack, jstack / `jcmd Thread.print`, Go goroutine dumps, Rust panics and parking_lot
+    /// reports, Python faulthandler and py-spy, or a snapshot saved by `attach --save`.
     #[command(after_help = PARSE_HELP)]
     Parse {
         /// Dump files to read; `-` reads standard input.
@@ -48,7 +49,8 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
-        /// Force the input format instead of sniffing it (gdb, snapshot, faulthandler, py-spy, rust).
+        /// Force the input format instead of sniffing it: gdb, lldb, eu-stack, pstack, jstack,
+        /// go, rust, faulthandler, py-spy, snapshot.
         #[arg(long, value_name = "NAME")]
         input_format: Option<String>,
     },

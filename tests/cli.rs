@@ -350,3 +350,15 @@ fn help_teaches_the_commands() {
     let o = hangscan(&["parse", "--help"], None);
     assert!(stdout(&o).contains("thread apply all bt"));
 }
+
+#[test]
+fn parse_help_names_every_input_format() {
+    let help = String::from_utf8_lossy(&hangscan(&["parse", "--help"], None).stdout).into_owned();
+    for f in hangscan::dump::formats() {
+        assert!(
+            help.contains(f.name()),
+            "`{}` missing from:\n{help}",
+            f.name()
+        );
+    }
+}

