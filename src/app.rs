@@ -24,12 +24,16 @@ pub fn run(config: Config) -> i32 {
     if let Command::DemoTarget = config.command {
         crate::demo::target::run();
     }
-    let kb = match load_rules(&config.rules) {
-        Ok(kb) => kb,
-        Err(e) => {
-            eprintln!("hangscan: {e}");
-            return EXIT_TROUBLE;
-        }
+    // The rules compile (tens of milliseconds) while the inputs are read or captured.
+    let rules = config.rules.clone();
+    let loading = std::thread::spawn(move || load_rules(&rules));
+    let loaded = move || {
+        loading.join().unwrap_or_else(|_| {
+            Err(Error::Rules {
+                origin: "rules".into(),
+                message: "loading the rules failed unexpectedly".into(),
+            })
+        })
     };
     let mut trouble = false;
     let mut complain = |e: Error| {
@@ -38,7 +42,7 @@ pub fn run(config: Config) -> i32 {
     };
     let (snapshots, out) = match config.command {
         Command::Rules => {
-            return match list_rules(&kb, &mut std::io::stdout().lock()) {
+            return match loaded().and_then(|kb| list_rules(&kb, &mut std::io::stdout().lock())) {
                 Ok(()) => EXIT_OK,
                 Err(e) => write_error(&e),
             }
@@ -87,6 +91,13 @@ pub fn run(config: Config) -> i32 {
                 (Vec::new(), a.out)
             }
         },
+    };
+    let kb = match loaded() {
+        Ok(kb) => kb,
+        Err(e) => {
+            eprintln!("hangscan: {e}");
+            return EXIT_TROUBLE;
+        }
     };
     let status = report(&snapshots, &kb, &out);
     if trouble {

@@ -1,6 +1,8 @@
 //! Per-thread facts from `/proc` (through the procfs crate): name, scheduling state, CPU time
 //! and context switches, wchan. Read before the threads are stopped (a stopped thread shows
 //! state `t`), twice, so that a thread that ran in between can be told from a stuck one.
+//! `wchan` is read only for threads in uninterruptible sleep: for the others the registers
+//! say which system call they are in, and a thousand more file reads cost the target time.
 
 use crate::model::KernelState;
 use rayon::prelude::*;
@@ -17,31 +19,29 @@ pub struct Sample {
     pub cpu_ticks: u64,
     /// Voluntary + involuntary context switches.
     pub switches: u64,
-    /// `wchan`, when the kernel exposes it.
+    /// `wchan`, for a thread in uninterruptible sleep, when the kernel exposes it.
     pub wchan: Option<String>,
 }
 
 /// Reads every thread of `pid`; threads that vanish meanwhile are left out. `switches` reads
 /// each thread's `status` too (only worth it when two samples are compared).
 pub fn sample(pid: i32, switches: bool) -> HashMap<i32, Sample> {
-    let Ok(process) = procfs::process::Process::new(pid) else {
+    let Some(tids) = super::ptrace::list_tasks(pid) else {
         return HashMap::new();
     };
-    let Ok(tasks) = process.tasks() else {
-        return HashMap::new();
-    };
-    let tasks: Vec<procfs::process::Task> = tasks.flatten().collect();
-    // Three small files per thread: read them from every core.
-    tasks
-        .par_iter()
-        .filter_map(|task| Some((task.tid, read_task(pid, task, switches)?)))
+    // Small files per thread, opened by path (one open each, where procfs's `Task` opens the
+    // task's directory too) and parsed by procfs; read from every core.
+    tids.par_iter()
+        .filter_map(|&tid| Some((tid, read_task(pid, tid, switches)?)))
         .collect()
 }
 
-fn read_task(pid: i32, task: &procfs::process::Task, switches: bool) -> Option<Sample> {
-    let stat = task.stat().ok()?;
+fn read_task(pid: i32, tid: i32, switches: bool) -> Option<Sample> {
+    use procfs::FromRead;
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let stat = procfs::process::Stat::from_file(format!("{dir}/stat")).ok()?;
     let switches = if switches {
-        task.status()
+        procfs::process::Status::from_file(format!("{dir}/status"))
             .map(|s| {
                 s.voluntary_ctxt_switches.unwrap_or(0) + s.nonvoluntary_ctxt_switches.unwrap_or(0)
             })
@@ -49,8 +49,9 @@ fn read_task(pid: i32, task: &procfs::process::Task, switches: bool) -> Option<S
     } else {
         0
     };
-    let wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{}/wchan", task.tid))
-        .ok()
+    let wchan = (stat.state == 'D')
+        .then(|| std::fs::read_to_string(format!("{dir}/wchan")).ok())
+        .flatten()
         .map(|w| w.trim().to_string())
         .filter(|w| !w.is_empty() && w != "0");
     Some(Sample {
