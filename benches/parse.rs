@@ -1,6 +1,7 @@
 //! Parse and analysis throughput on a generated 10 000-thread gdb dump (`thread apply all bt`
-//! of a server: idle pool workers, I/O threads, lock waiters, one ABBA pair) and on the largest
-//! real dump in the corpus.
+//! of a server: idle pool workers, I/O threads, lock waiters, one ABBA pair), on the largest
+//! real dump in the corpus, and parse throughput for every format: a real recording (or the
+//! corpus file) of each, repeated to about 8 MiB, parsed with that format forced.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hangscan::analyze::analyze;
@@ -86,5 +87,51 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// One dump per format (recordings where the tool runs here), from the repository's fixtures.
+const PER_FORMAT: &[(&str, &str)] = &[
+    ("gdb", "fixtures/dumps/gdb/cpp_pool_starvation.btfull.txt"),
+    ("lldb", "fixtures/dumps/lldb/c_signal_self_lock.txt"),
+    (
+        "eu-stack",
+        "fixtures/dumps/eu-stack/cpp_pool_starvation.verbose.txt",
+    ),
+    (
+        "pstack",
+        "fixtures/dumps/pstack/cpp_pool_starvation.gstack.txt",
+    ),
+    (
+        "jstack",
+        "fixtures/dumps/jstack/PoolSelfWait.jdk17.jstack-l.txt",
+    ),
+    ("go", "fixtures/dumps/go/cache_convoy_pprof.txt"),
+    ("rust", "fixtures/dumps/rust/panics.full.txt"),
+    (
+        "faulthandler",
+        "fixtures/dumps/faulthandler/pool_starvation.txt",
+    ),
+    ("py-spy", "fixtures/dumps/py-spy/pool_starvation.txt"),
+];
+
+fn per_format(c: &mut Criterion) {
+    const SIZE: usize = 8 << 20;
+    let mut g = c.benchmark_group("parse");
+    g.sample_size(10);
+    for (format, path) in PER_FORMAT {
+        let one = std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let input: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(SIZE.max(one.len()))
+            .collect();
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(*format, |b| {
+            b.iter(|| parse_dump(&input, "bench", Some(format)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, per_format);
 criterion_main!(benches);

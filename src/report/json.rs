@@ -63,6 +63,9 @@ struct ThreadJson<'a> {
     status: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     waited_minutes: Option<u64>,
+    /// Lines the dump attaches to the thread (Java's ownable synchronizers, Go's `created by`).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
     name: Option<&'a str>,
     state: Activity,
     kernel_state: crate::model::KernelState,
@@ -80,6 +83,8 @@ struct FrameJson<'a> {
     module: Option<&'a str>,
     inlined: bool,
     signal_frame: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -211,6 +216,7 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         debugger_id_kind: t.id_kind,
         status: t.status.as_deref(),
         waited_minutes: t.waited_minutes,
+        notes: &t.notes,
         name: t.name.as_deref(),
         state,
         kernel_state: t.state,
@@ -229,5 +235,6 @@ fn frame(f: &Frame) -> FrameJson<'_> {
         module: f.module.as_deref(),
         inlined: f.inlined,
         signal_frame: f.signal_frame,
+        notes: &f.notes,
     }
 }
