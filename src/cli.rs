@@ -1,7 +1,7 @@
 //! Command-line arguments (clap) and their translation into a plain [`Config`]. The only file
 //! that knows about clap.
 
-use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
+use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig, RunConfig};
 use crate::report::Format;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -77,6 +77,37 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Run a command (a test suite, a CI step) with its output untouched. If it ends in time,
+    /// exit with its status; if it is still running after --timeout, capture every process of
+    /// its tree, report why each is stuck (text on stderr, --report FILE), end the tree and
+    /// exit 124.
+    #[command(after_help = RUN_HELP)]
+    Run {
+        /// How long the command may run (`90s`, `10m`, `1h`, `500ms`; plain numbers are seconds).
+        #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DUR")]
+        timeout: Duration,
+        /// How long the post-mortem may take in all; what is not captured by then is named.
+        #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DUR")]
+        budget: Duration,
+        /// How long the tree gets to exit after SIGTERM before SIGKILL.
+        #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DUR")]
+        grace: Duration,
+        /// Also write the report to FILE, in --format.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// The report file's format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+        format: FormatArg,
+        /// Also read system libraries' DWARF (file:line and inlined frames inside libc).
+        #[arg(long)]
+        full_symbols: bool,
+        /// Extra rule files for your own pools and locks.
+        #[arg(long, value_name = "FILE")]
+        rules: Vec<PathBuf>,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, last = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Start a bundled server that hangs like the Nebula storage server did (a SIGTERM
     /// handler joining the worker pool it runs on), attach to it, report, and end it.
     Demo {
@@ -104,6 +135,15 @@ Examples:
 
 Needs permission to ptrace the process: its owner or root, and kernel.yama.ptrace_scope
 allowing it. A process already traced by a debugger cannot be attached.";
+
+const RUN_HELP: &str = "\
+Examples:
+  hangscan run --timeout 20m --report hang.json -- cargo test
+  hangscan run --timeout 5m -- ctest --output-on-failure
+  hangscan run --timeout 10m --format junit --report hang.xml -- pytest -x
+
+Exit status: the command's own when it ends in time (128+N when a signal N ended it), 124
+when it timed out, 127 when it could not be started. Never uses the network.";
 
 const CORE_HELP: &str = "\
 Examples:
@@ -174,14 +214,44 @@ enum ColorArg {
     Never,
 }
 
+/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (like 90s, 10m, 1h, 500ms)"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Dot => Format::Dot,
+        }
+    }
+}
+
 impl Common {
     fn output(&self) -> OutputConfig {
         OutputConfig {
-            format: match self.format {
-                FormatArg::Text => Format::Text,
-                FormatArg::Json => Format::Json,
-                FormatArg::Dot => Format::Dot,
-            },
+            format: self.format.format(),
             output: self.output.clone(),
             color: match self.color {
                 ColorArg::Auto => Color::Auto,
@@ -253,6 +323,27 @@ impl Args {
                     stack_bytes,
                     full_symbols,
                     out: common.output(),
+                }),
+            },
+            Cmd::Run {
+                timeout,
+                budget,
+                grace,
+                report,
+                format,
+                full_symbols,
+                rules,
+                command,
+            } => Config {
+                rules,
+                command: Command::Run(RunConfig {
+                    command,
+                    timeout,
+                    budget,
+                    grace,
+                    report,
+                    format: format.format(),
+                    full_symbols,
                 }),
             },
             Cmd::Demo { capture, common } => Config {

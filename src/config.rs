@@ -29,12 +29,33 @@ pub enum Command {
     Attach(AttachConfig),
     /// Read core files.
     Core(CoreConfig),
+    /// Run a command; capture its tree if it hangs.
+    Run(RunConfig),
     /// Start the bundled hanging server and attach to it.
     Demo(AttachConfig),
     /// Run the demo's hanging server (internal).
     DemoTarget,
     /// List the rules.
     Rules,
+}
+
+/// `hangscan run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The command and its arguments.
+    pub command: Vec<std::ffi::OsString>,
+    /// How long it may run.
+    pub timeout: Duration,
+    /// How long the post-mortem (captures and reports) may take.
+    pub budget: Duration,
+    /// Between SIGTERM and SIGKILL when the tree is ended.
+    pub grace: Duration,
+    /// Where the report file goes (in `format`).
+    pub report: Option<PathBuf>,
+    /// The report file's format.
+    pub format: Format,
+    /// Read system libraries' DWARF too.
+    pub full_symbols: bool,
 }
 
 /// `hangscan core`.

@@ -83,6 +83,9 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// `hangscan run` could not start or follow its command.
+    #[error("run: {0}")]
+    Run(String),
     /// The demo could not run.
     #[error("demo: {0}")]
     Demo(String),

@@ -8,6 +8,8 @@
 mod memory;
 mod procinfo;
 mod ptrace;
+pub mod runner;
+pub mod tree;
 
 use crate::error::{Error, Result};
 use crate::model::KernelInfo;

@@ -12,6 +12,9 @@ use crate::report::{self, Format, Report};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(target_os = "linux")]
+mod run;
+
 /// Exit status: no deadlock found.
 pub const EXIT_OK: i32 = 0;
 /// Exit status: a deadlock (or a stall: nothing can move) was found.
@@ -74,6 +77,13 @@ pub fn run(config: Config) -> i32 {
             }
             (snapshots, a.out)
         }
+        #[cfg(target_os = "linux")]
+        Command::Run(r) => return run::run(&r, loaded),
+        #[cfg(not(target_os = "linux"))]
+        Command::Run(_) => {
+            eprintln!("hangscan: run needs Linux");
+            return EXIT_TROUBLE;
+        }
         Command::Core(c) => {
             let mut snapshots = Vec::new();
             for path in &c.cores {
@@ -129,16 +139,7 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
         }
     };
     let written: Result<()> = match &out.output {
-        Some(path) => std::fs::File::create(path)
-            .map_err(|source| Error::WriteFile {
-                path: path.display().to_string(),
-                source,
-            })
-            .and_then(|f| {
-                let mut w = std::io::BufWriter::new(f);
-                report::render(&reports, out.format, false, &mut w)?;
-                Ok(w.flush()?)
-            }),
+        Some(path) => write_file(path, &reports, out.format),
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
             report::render(&reports, out.format, color, &mut w)
@@ -154,6 +155,17 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
     } else {
         EXIT_OK
     }
+}
+
+/// Writes `reports` to the file at `path` in `format`.
+fn write_file(path: &Path, reports: &[Report], format: Format) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|source| Error::WriteFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut w = std::io::BufWriter::new(file);
+    report::render(reports, format, false, &mut w)?;
+    Ok(w.flush()?)
 }
 
 fn load_rules(paths: &[PathBuf]) -> Result<KnowledgeBase> {
@@ -242,38 +254,11 @@ fn capture(pid: u32, _a: &AttachConfig) -> Result<Snapshot> {
 
 /// The pids asked for, plus (with `--tree`) all their descendants.
 fn expand_pids(a: &AttachConfig) -> Vec<u32> {
-    let mut pids = a.pids.clone();
+    #[cfg(target_os = "linux")]
     if a.tree {
-        let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for e in dir.flatten() {
-                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                // The field after the `(comm)` is the state, then the parent pid.
-                let ppid = stat
-                    .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                    .and_then(|p| p.parse::<u32>().ok());
-                if let Some(ppid) = ppid {
-                    children.entry(ppid).or_default().push(pid);
-                }
-            }
-        }
-        let mut i = 0;
-        while i < pids.len() {
-            let mut kids = children.get(&pids[i]).cloned().unwrap_or_default();
-            kids.sort_unstable();
-            for k in kids {
-                if !pids.contains(&k) {
-                    pids.push(k);
-                }
-            }
-            i += 1;
-        }
+        return crate::capture::tree::descendants(&a.pids, None);
     }
-    pids
+    a.pids.clone()
 }
 
 fn demo(a: &AttachConfig) -> Result<Snapshot> {

@@ -1,0 +1,110 @@
+//! `hangscan run -- CMD`: run a command as a CI job would; when it outlives `--timeout`,
+//! capture every process of its tree within `--budget`, report (text on stderr, `--report
+//! FILE` in `--format`), end the tree and exit 124. Partial results are written rather than
+//! waited for: a process not captured in time is named, not waited on.
+
+use super::{capture, write_file, EXIT_TROUBLE};
+use crate::analyze::{analyze, Analysis};
+use crate::capture::{runner, tree};
+use crate::config::{AttachConfig, Color, OutputConfig, RunConfig};
+use crate::error::Result;
+use crate::knowledge::KnowledgeBase;
+use crate::model::Snapshot;
+use crate::report::{self, Format, Report};
+use std::time::{Duration, Instant};
+
+/// The exit status of a command that timed out (as `timeout(1)`).
+pub const EXIT_TIMED_OUT: i32 = 124;
+/// The exit status when the command could not be started (as a shell).
+pub const EXIT_NOT_STARTED: i32 = 127;
+
+/// Runs the command; returns the exit status.
+pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 {
+    let mut child = match runner::spawn(&r.command) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hangscan: {e}");
+            return EXIT_NOT_STARTED;
+        }
+    };
+    let status = match child.wait(r.timeout) {
+        runner::Outcome::Exited(status) => return runner::shell_status(status),
+        runner::Outcome::TimedOut => EXIT_TIMED_OUT,
+    };
+    let began = Instant::now();
+    let pids = tree::descendants(&[child.pid], Some(child.pid));
+    eprintln!(
+        "hangscan: the command did not finish within {}; capturing its {} process(es)",
+        words(r.timeout),
+        pids.len()
+    );
+    let attach = AttachConfig {
+        pids: Vec::new(),
+        tree: false,
+        save: None,
+        samples: 2,
+        interval: Duration::from_millis(100),
+        stack_bytes: 64 * 1024,
+        full_symbols: r.full_symbols,
+        out: OutputConfig {
+            format: r.format,
+            output: None,
+            color: Color::Never,
+        },
+    };
+    let mut snapshots: Vec<Snapshot> = Vec::new();
+    for (i, &pid) in pids.iter().enumerate() {
+        if began.elapsed() >= r.budget {
+            eprintln!(
+                "hangscan: the post-mortem budget ({}) is spent; not captured: {:?}",
+                words(r.budget),
+                &pids[i..]
+            );
+            break;
+        }
+        match capture(pid, &attach) {
+            Ok(s) => snapshots.push(s),
+            Err(e) => eprintln!("hangscan: {e}"),
+        }
+    }
+    let left = child.end(&pids, r.grace);
+    if !left.is_empty() {
+        eprintln!("hangscan: still running after SIGKILL (stuck in the kernel?): {left:?}");
+    }
+    match rules() {
+        Ok(kb) => write_reports(r, &snapshots, &kb),
+        Err(e) => {
+            eprintln!("hangscan: {e}");
+            return EXIT_TROUBLE;
+        }
+    }
+    status
+}
+
+/// The text report on stderr, and the report file.
+fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
+    let analyses: Vec<Analysis> = snapshots.iter().map(|s| analyze(s, kb)).collect();
+    let reports: Vec<Report> = snapshots
+        .iter()
+        .zip(&analyses)
+        .map(|(snapshot, analysis)| Report { snapshot, analysis })
+        .collect();
+    let mut err = std::io::stderr().lock();
+    if let Err(e) = report::render(&reports, Format::Text, false, &mut err) {
+        eprintln!("hangscan: {e}");
+    }
+    if let Some(path) = &r.report {
+        if let Err(e) = write_file(path, &reports, r.format) {
+            eprintln!("hangscan: {e}");
+        }
+    }
+}
+
+/// A duration as a person writes it.
+fn words(d: Duration) -> String {
+    match d.as_millis() {
+        ms if ms % 1000 != 0 => format!("{ms} ms"),
+        ms if ms % 60_000 == 0 && ms > 0 => format!("{} min", ms / 60_000),
+        ms => format!("{} s", ms / 1000),
+    }
+}
