@@ -1,7 +1,7 @@
 //! Parse and analysis throughput on a generated 10 000-thread gdb dump (`thread apply all bt`
 //! of a server: idle pool workers, I/O threads, lock waiters, one ABBA pair), on the largest
-//! real dump in the corpus, and parse throughput for every format: a real recording (or the
-//! corpus file) of each, repeated to about 8 MiB, parsed with that format forced.
+//! real dump in the corpus, and parse throughput for every format: a dump of each from the
+//! fixtures, repeated to about 8 MiB, parsed with that format forced.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hangscan::analyze::analyze;
@@ -117,14 +117,18 @@ fn per_format(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     g.sample_size(10);
     for (format, path) in PER_FORMAT {
-        let one = std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        let one = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
             .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let input: Vec<u8> = one
-            .iter()
-            .copied()
-            .cycle()
-            .take(SIZE.max(one.len()))
+        // jstack reads the first of several dumps in a file: repeat its threads, not the dump.
+        let again: String = one
+            .lines()
+            .filter(|l| !l.starts_with("Full thread dump"))
+            .map(|l| format!("{l}\n"))
             .collect();
+        let mut input = one.clone().into_bytes();
+        while input.len() < SIZE {
+            input.extend_from_slice(again.as_bytes());
+        }
         g.throughput(Throughput::Bytes(input.len() as u64));
         g.bench_function(*format, |b| {
             b.iter(|| parse_dump(&input, "bench", Some(format)).unwrap())
