@@ -83,6 +83,14 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// A file that looks like a saved JSON report could not be read as one.
+    #[error("{path}: {detail}")]
+    BadReport {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// `hangscan run` could not start or follow its command.
     #[error("run: {0}")]
     Run(String),

@@ -12,6 +12,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod buckets;
 #[cfg(target_os = "linux")]
 pub mod capture;
 pub mod cli;

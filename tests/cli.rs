@@ -362,3 +362,52 @@ fn parse_help_names_every_input_format() {
         );
     }
 }
+
+#[test]
+fn saved_reports_are_bucketed_by_signature_with_counts() {
+    let dir = std::env::temp_dir().join(format!("hangscan-buckets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let abba =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/gdb/c_abba.owners.txt");
+    let join =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/gdb/c_join_cycle.bt.txt");
+    let mut reports = Vec::new();
+    // Three runs of the same ABBA hang and one join cycle.
+    for (i, dump) in [&abba, &abba, &join, &abba].iter().enumerate() {
+        let path = dir.join(format!("run{i}.json"));
+        let o = hangscan(
+            &[
+                "parse",
+                "--format",
+                "json",
+                "-o",
+                path.to_str().unwrap(),
+                dump.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(1));
+        reports.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["parse", "--format", "json"];
+    args.extend(reports.iter().map(String::as_str));
+    let o = hangscan(&args, None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["schema"], "hangscan-buckets/1");
+    let buckets = doc["buckets"].as_array().unwrap();
+    assert_eq!(buckets[0]["kind"], "lock-cycle");
+    assert_eq!(buckets[0]["count"], 3);
+    assert_eq!(buckets[0]["files"].as_array().unwrap().len(), 3);
+    assert!(buckets
+        .iter()
+        .any(|b| b["kind"] == "join-cycle" && b["count"] == 1));
+    let text = hangscan(&["parse", &reports[0], &reports[1]], None);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("2 × lock-cycle"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,6 +3,7 @@
 //! or `-o FILE`.
 
 use crate::analyze::{analyze, Analysis, Verdict};
+use crate::buckets;
 use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
 use crate::dump::{parse_dump, snapshot_json};
 use crate::error::{Error, Result};
@@ -56,11 +57,17 @@ pub fn run(config: Config) -> i32 {
             input_format,
             out,
         } => {
+            let inputs: Vec<(Vec<u8>, String)> = files
+                .iter()
+                .filter_map(|path| read_input(path).map_err(&mut complain).ok())
+                .collect();
+            // Saved JSON reports, all of them: count the hangs they share.
+            if !inputs.is_empty() && inputs.iter().all(|(raw, _)| buckets::is_report(raw)) {
+                return bucket_reports(&inputs, &out);
+            }
             let mut snapshots = Vec::new();
-            for path in &files {
-                match read_input(path)
-                    .and_then(|(raw, origin)| parse_dump(&raw, &origin, input_format.as_deref()))
-                {
+            for (raw, origin) in &inputs {
+                match parse_dump(raw, origin, input_format.as_deref()) {
                     Ok(s) => snapshots.push(s),
                     Err(e) => complain(e),
                 }
@@ -154,6 +161,43 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
         EXIT_DEADLOCK
     } else {
         EXIT_OK
+    }
+}
+
+/// `parse` over saved JSON reports: their findings grouped by signature, with counts.
+fn bucket_reports(inputs: &[(Vec<u8>, String)], out: &OutputConfig) -> i32 {
+    let mut seen = Vec::new();
+    for (raw, origin) in inputs {
+        match buckets::read(raw, origin) {
+            Ok(s) => seen.extend(s),
+            Err(e) => {
+                eprintln!("hangscan: {e}");
+                return EXIT_TROUBLE;
+            }
+        }
+    }
+    let grouped = buckets::group(seen);
+    let json = out.format == Format::Json;
+    let written = match &out.output {
+        Some(path) => std::fs::File::create(path)
+            .map_err(|source| Error::WriteFile {
+                path: path.display().to_string(),
+                source,
+            })
+            .and_then(|mut f| {
+                Ok(report::render_buckets(
+                    &grouped,
+                    inputs.len(),
+                    json,
+                    &mut f,
+                )?)
+            }),
+        None => report::render_buckets(&grouped, inputs.len(), json, &mut std::io::stdout().lock())
+            .map_err(Error::Write),
+    };
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) => write_error(&e),
     }
 }
 

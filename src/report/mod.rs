@@ -1,11 +1,13 @@
 //! Renderers at the edge: the same [`Report`] as text for a person, JSON for machines, DOT for
 //! the graph. The only code that formats output; it never analyses.
 
+mod buckets;
 mod dot;
 mod json;
 mod sanitize;
 mod text;
 
+pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use json::SCHEMA;
 pub use sanitize::clean;
 
