@@ -138,8 +138,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             let first = placed.next();
             let mut text = clean(&f.title);
             if let Some(fix) = &f.suggestion {
-                text.push_str(" Fix: ");
-                text.push_str(&clean(fix));
+                text = format!("{}. Fix: {}", text.trim_end_matches('.'), clean(fix));
             }
             results.push(SarifResult {
                 rule_id: f.kind.as_str(),
