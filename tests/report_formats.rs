@@ -447,8 +447,17 @@ fn sarif_is_sarif_2_1_0() {
     }
     let all = rendered(&snaps, &analyses, Format::Sarif);
     assert_eq!(check_sarif(&all), findings);
-    // The Nebula deadlock points at the handler's source line.
+    // Code scanning wants a location: every finding here has one, if only a caller's.
     let v: Value = serde_json::from_str(&all).unwrap();
+    for res in v["runs"][0]["results"].as_array().unwrap() {
+        assert_eq!(
+            res["locations"].as_array().unwrap().len(),
+            1,
+            "{}",
+            res["message"]
+        );
+    }
+    // The Nebula deadlock points at the handler's source line.
     let first = &v["runs"][0]["results"][0];
     assert_eq!(first["ruleId"], "self-join");
     assert_eq!(first["level"], "error");

@@ -1,15 +1,16 @@
 //! SARIF 2.1.0 for code-scanning uploads: one run (every input's findings together, since code
 //! scanning wants one run per tool), one rule per finding kind that occurs, one result per
-//! finding at the source line of its first step that has one, the other steps as related
+//! finding at the source line of its first step that has one (else of the nearest caller of a
+//! step that has one, since code scanning wants a location), the other steps as related
 //! locations, and the finding's signature as the partial fingerprint so the same hang is the
 //! same alert across runs. Built from serde structs, like the JSON report; untrusted text is
 //! cleaned, paths are percent-encoded into URI references.
 
-use super::locate::{step_frame, step_source, SourceLine};
+use super::locate::{reached_from, step_frame, step_source, SourceLine};
 use super::sanitize::clean;
 use super::{grade_word, Report};
-use crate::analyze::{FindingKind, Severity, Step};
-use crate::model::Snapshot;
+use crate::analyze::{FindingKind, Severity};
+use crate::model::Frame;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -130,12 +131,17 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                     kinds.len() - 1
                 }
             };
-            let mut placed = f
-                .steps
-                .iter()
-                .enumerate()
-                .filter_map(|(k, s)| step_source(r.snapshot, s).map(|src| (k, s, src)));
-            let first = placed.next();
+            let snap = r.snapshot;
+            let mut placed = f.steps.iter().enumerate().filter_map(|(k, s)| {
+                let frame = step_frame(snap, s)?;
+                step_source(snap, s).map(|src| (k, s, frame, src))
+            });
+            // Code scanning needs a location: with no step at a source line, the nearest
+            // caller of a step that has one.
+            let first = placed
+                .next()
+                .map(|(_, _, frame, src)| (frame, src))
+                .or_else(|| f.steps.iter().find_map(|s| reached_from(snap, s)));
             let mut text = clean(&f.title);
             if let Some(fix) = &f.suggestion {
                 text = format!("{}. Fix: {}", text.trim_end_matches('.'), clean(fix));
@@ -146,11 +152,11 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 level: level(f.severity),
                 message: Message { text },
                 locations: first
-                    .map(|(_, s, src)| location(r.snapshot, s, src, None))
+                    .map(|(frame, src)| location(frame, src, None))
                     .into_iter()
                     .collect(),
                 related_locations: placed
-                    .map(|(k, s, src)| location(r.snapshot, s, src, Some(k)))
+                    .map(|(k, s, frame, src)| location(frame, src, Some((k, &s.text))))
                     .collect(),
                 partial_fingerprints: BTreeMap::from([(FINGERPRINT, f.signature.clone())]),
                 properties: Properties {
@@ -188,28 +194,27 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)
 }
 
-/// A step's place: its source line, its function, and (for related locations) its number and
-/// words.
-fn location(snap: &Snapshot, s: &Step, src: SourceLine, id: Option<usize>) -> Location {
+/// A frame's place: its source line, its function, and for a related location the step's
+/// number and words.
+fn location(frame: &Frame, src: SourceLine, step: Option<(usize, &str)>) -> Location {
     Location {
-        id,
+        id: step.map(|(k, _)| k),
         physical_location: PhysicalLocation {
             artifact_location: ArtifactLocation { uri: uri(src.file) },
             region: Region {
                 start_line: src.line,
             },
         },
-        logical_locations: step_frame(snap, s)
-            .and_then(|f| f.function.as_deref())
+        logical_locations: frame
+            .function
+            .as_deref()
             .map(|name| LogicalLocation {
                 fully_qualified_name: clean(name),
                 kind: "function",
             })
             .into_iter()
             .collect(),
-        message: id.map(|_| Message {
-            text: clean(&s.text),
-        }),
+        message: step.map(|(_, text)| Message { text: clean(text) }),
     }
 }
 
