@@ -205,6 +205,9 @@ enum FormatArg {
     Text,
     Json,
     Dot,
+    Markdown,
+    Sarif,
+    Junit,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -244,6 +247,9 @@ impl FormatArg {
             FormatArg::Text => Format::Text,
             FormatArg::Json => Format::Json,
             FormatArg::Dot => Format::Dot,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Sarif => Format::Sarif,
+            FormatArg::Junit => Format::Junit,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON report, schema `hangscan-report/1` (documented in docs/json-schema.md). Built as
 //! plain serde structs so the schema is visible in one place; serde escapes all text.
 
+use super::locate::step_frame;
 use super::Report;
 use crate::analyze::{describe, Activity, Grade, Severity};
 use crate::model::{Frame, Thread};
@@ -161,7 +162,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
                     .steps
                     .iter()
                     .map(|s| {
-                        let frame = s.frame.and_then(|i| snap.threads[s.thread].frames.get(i));
+                        let frame = step_frame(snap, s);
                         StepJson {
                             thread: tid(s.thread),
                             thread_index: s.thread,

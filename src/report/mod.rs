@@ -1,17 +1,22 @@
 //! Renderers at the edge: the same [`Report`] as text for a person, JSON for machines, DOT for
-//! the graph. The only code that formats output; it never analyses.
+//! the graph, and Markdown, SARIF and JUnit for CI. The only code that formats output; it never
+//! analyses.
 
 mod buckets;
 mod dot;
 mod json;
+mod junit;
+mod locate;
+mod markdown;
 mod sanitize;
+mod sarif;
 mod text;
 
 pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use json::SCHEMA;
 pub use sanitize::clean;
 
-use crate::analyze::Analysis;
+use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity};
 use crate::model::Snapshot;
 use std::io::Write;
 
@@ -24,6 +29,12 @@ pub enum Format {
     Json,
     /// Graphviz DOT of the wait-for graph, cycles in red.
     Dot,
+    /// GitHub-flavoured Markdown for a CI job summary or a PR comment.
+    Markdown,
+    /// SARIF 2.1.0 for code-scanning uploads: one result per finding, at its frames' sources.
+    Sarif,
+    /// JUnit XML: each deadlock or warning a failed test case, a clean input a passing one.
+    Junit,
 }
 
 /// A snapshot with its analysis: what every renderer reads.
@@ -53,5 +64,46 @@ pub fn render(
         }
         Format::Json => json::render(reports, out),
         Format::Dot => dot::render(reports, out),
+        Format::Markdown => markdown::render(reports, out),
+        Format::Sarif => sarif::render(reports, out),
+        Format::Junit => junit::render(reports, out),
+    }
+}
+
+/// A report's first line: what kind of answer, and the finding that gives it.
+enum Headline<'a> {
+    Deadlock(&'a Finding),
+    Stall(&'a Finding),
+    /// No deadlock proven, but a warning.
+    Warning(&'a Finding),
+    Clean,
+}
+
+fn headline(a: &Analysis) -> Headline<'_> {
+    match a.findings.iter().find(|f| f.severity == Severity::Deadlock) {
+        Some(f) => Headline::Deadlock(f),
+        None if a.findings.iter().any(|f| f.kind == FindingKind::Stall) => {
+            Headline::Stall(&a.findings[0])
+        }
+        None if a.findings.iter().any(|f| f.severity == Severity::Warning) => {
+            Headline::Warning(&a.findings[0])
+        }
+        None => Headline::Clean,
+    }
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Deadlock => "deadlock",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+fn grade_word(g: Grade) -> &'static str {
+    match g {
+        Grade::Proven => "proven",
+        Grade::Symbolic => "symbolic",
+        Grade::Heuristic => "heuristic",
     }
 }

@@ -2,8 +2,8 @@
 //! prove it, then the threads (alike ones grouped), then what could not be read.
 
 use super::sanitize::clean;
-use super::Report;
-use crate::analyze::{group_threads, FindingKind, Severity};
+use super::{grade_word, headline, severity_word, Headline, Report};
+use crate::analyze::{group_threads, Severity};
 use std::io::Write;
 
 struct Style {
@@ -36,21 +36,19 @@ pub fn render(
             st.paint("1", &format!("== {}", clean(&snap.origin)))
         )?;
     }
-    let deadlocks: Vec<_> = a
+    let deadlocks = a
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Deadlock)
-        .collect();
-    let verdict = match deadlocks.first() {
-        Some(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&f.title))),
-        None if a.findings.iter().any(|f| f.kind == FindingKind::Stall) => {
-            st.paint("1;31", &format!("STALL: {}", clean(&a.findings[0].title)))
-        }
-        None if a.findings.iter().any(|f| f.severity == Severity::Warning) => st.paint(
+        .count();
+    let verdict = match headline(a) {
+        Headline::Deadlock(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&f.title))),
+        Headline::Stall(f) => st.paint("1;31", &format!("STALL: {}", clean(&f.title))),
+        Headline::Warning(f) => st.paint(
             "1;33",
-            &format!("no deadlock proven, but: {}", clean(&a.findings[0].title)),
+            &format!("no deadlock proven, but: {}", clean(&f.title)),
         ),
-        None => st.paint("1;32", "no deadlock found"),
+        Headline::Clean => st.paint("1;32", "no deadlock found"),
     };
     writeln!(out, "{verdict}")?;
     let unidentified = snap
@@ -72,8 +70,8 @@ pub fn render(
     if unidentified > 0 {
         summary.push_str(&format!(", {unidentified} unidentified"));
     }
-    if deadlocks.len() > 1 {
-        summary.push_str(&format!("; {} deadlocks", deadlocks.len()));
+    if deadlocks > 1 {
+        summary.push_str(&format!("; {deadlocks} deadlocks"));
     }
     writeln!(out, "{summary}")?;
     for (n, f) in a.findings.iter().enumerate() {
@@ -139,20 +137,4 @@ pub fn render(
         }
     }
     Ok(())
-}
-
-fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Deadlock => "deadlock",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
-}
-
-fn grade_word(g: crate::analyze::Grade) -> &'static str {
-    match g {
-        crate::analyze::Grade::Proven => "proven",
-        crate::analyze::Grade::Symbolic => "symbolic",
-        crate::analyze::Grade::Heuristic => "heuristic",
-    }
 }

@@ -1,0 +1,144 @@
+//! JUnit XML, so a hang shows up in CI dashboards as a failed test: one test case per deadlock
+//! or warning finding, failing with the finding's steps as its text, and one passing case
+//! ("no deadlock found") per input without a deadlock or stall, so a clean run shows green.
+//! Written by hand through one escaping function: every piece of text, trusted or not, goes
+//! through [`xml`], which cleans it, drops what XML 1.0 forbids and escapes `& < > " '`.
+
+use super::locate::step_source;
+use super::sanitize::clean;
+use super::{grade_word, severity_word, Report};
+use crate::analyze::{Finding, Severity, Verdict};
+use crate::model::Snapshot;
+use std::io::Write;
+
+/// One `<testcase>`: the input it is about, its name, and its failure if it failed.
+struct Case<'a> {
+    snap: &'a Snapshot,
+    class: String,
+    name: String,
+    failure: Option<&'a Finding>,
+}
+
+pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+    let mut cases: Vec<Case> = Vec::new();
+    for r in reports {
+        let class = format!("hangscan.{}", input_name(r.snapshot));
+        for f in &r.analysis.findings {
+            if f.severity != Severity::Info {
+                cases.push(Case {
+                    snap: r.snapshot,
+                    class: class.clone(),
+                    name: format!("{}: {}", f.kind.as_str(), f.title),
+                    failure: Some(f),
+                });
+            }
+        }
+        if r.analysis.verdict() == Verdict::NoDeadlock {
+            cases.push(Case {
+                snap: r.snapshot,
+                class,
+                name: "no deadlock found".into(),
+                failure: None,
+            });
+        }
+    }
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        out,
+        r#"<testsuites name="hangscan" tests="{}" failures="{failures}" errors="0">"#,
+        cases.len()
+    )?;
+    writeln!(
+        out,
+        r#"  <testsuite name="hangscan" tests="{}" failures="{failures}" errors="0" skipped="0">"#,
+        cases.len()
+    )?;
+    for c in &cases {
+        let open = format!(
+            r#"    <testcase classname="{}" name="{}""#,
+            xml(&c.class),
+            xml(&c.name)
+        );
+        match c.failure {
+            None => writeln!(out, "{open}/>")?,
+            Some(f) => {
+                writeln!(out, "{open}>")?;
+                writeln!(
+                    out,
+                    r#"      <failure message="{}" type="{}">{}</failure>"#,
+                    xml(&f.title),
+                    f.kind.as_str(),
+                    failure_text(c.snap, f)
+                )?;
+                writeln!(out, "    </testcase>")?;
+            }
+        }
+    }
+    writeln!(out, "  </testsuite>")?;
+    writeln!(out, "</testsuites>")
+}
+
+/// What names an input: its origin, else its pid, else `stdin`.
+fn input_name(snap: &Snapshot) -> String {
+    match (snap.origin.as_str(), snap.pid) {
+        ("" | "-", Some(pid)) => format!("pid {pid}"),
+        ("" | "-", None) => "stdin".into(),
+        (origin, _) => origin.to_string(),
+    }
+}
+
+/// The failure's body, already escaped: severity and evidence, the explanation, the steps
+/// with their source lines, the fix.
+fn failure_text(snap: &Snapshot, f: &Finding) -> String {
+    let mut lines = vec![
+        format!(
+            "{} ({}, evidence: {}), signature {}",
+            xml(f.kind.as_str()),
+            severity_word(f.severity),
+            grade_word(f.confidence),
+            xml(&f.signature)
+        ),
+        xml(&f.explanation),
+    ];
+    for (k, s) in f.steps.iter().enumerate() {
+        let at = step_source(snap, s)
+            .map(|src| format!(" at {}", xml(&src.to_string())))
+            .unwrap_or_default();
+        lines.push(format!("{:>2}. {}{at}", k + 1, xml(&s.text)));
+    }
+    if let Some(fix) = &f.suggestion {
+        lines.push(format!("fix: {}", xml(fix)));
+    }
+    lines.join("\n")
+}
+
+/// Text made safe for XML content and attribute values: cleaned (no control characters, so no
+/// newlines either), characters XML 1.0 forbids dropped, and `& < > " '` escaped.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\u{fffe}' | '\u{ffff}' => {}
+            c if c < ' ' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_and_drops_what_xml_forbids() {
+        assert_eq!(
+            super::xml("</failure><x a='1'>&\"\u{0}\u{1b}\u{ffff}\u{202e}ok"),
+            "&lt;/failure&gt;&lt;x a=&apos;1&apos;&gt;&amp;&quot;ok"
+        );
+    }
+}

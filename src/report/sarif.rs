@@ -1,0 +1,271 @@
+//! SARIF 2.1.0 for code-scanning uploads: one run (every input's findings together, since code
+//! scanning wants one run per tool), one rule per finding kind that occurs, one result per
+//! finding at the source line of its first step that has one (else of the nearest caller of a
+//! step that has one, since code scanning wants a location), the other steps as related
+//! locations, and the finding's signature as the partial fingerprint so the same hang is the
+//! same alert across runs. Built from serde structs, like the JSON report; untrusted text is
+//! cleaned, paths are percent-encoded into URI references.
+
+use super::locate::{reached_from, step_frame, step_source, SourceLine};
+use super::sanitize::clean;
+use super::{grade_word, Report};
+use crate::analyze::{FindingKind, Severity};
+use crate::model::Frame;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The partial fingerprint's name; bump the version if signatures ever change meaning.
+const FINGERPRINT: &str = "hangscan/v1";
+
+#[derive(Serialize)]
+struct Log {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: Vec<Run>,
+}
+
+#[derive(Serialize)]
+struct Run {
+    tool: Tool,
+    results: Vec<SarifResult>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    name: &'static str,
+    version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    information_uri: Option<&'static str>,
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule {
+    id: &'static str,
+    short_description: Message,
+}
+
+#[derive(Serialize)]
+struct Message {
+    text: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult {
+    rule_id: &'static str,
+    rule_index: usize,
+    level: &'static str,
+    message: Message,
+    locations: Vec<Location>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    related_locations: Vec<Location>,
+    partial_fingerprints: BTreeMap<&'static str, String>,
+    properties: Properties,
+}
+
+/// What SARIF has no field for: which input, how strong the evidence.
+#[derive(Serialize)]
+struct Properties {
+    origin: String,
+    evidence: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<usize>,
+    physical_location: PhysicalLocation,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    logical_locations: Vec<LogicalLocation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Message>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation {
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+    let mut kinds: Vec<FindingKind> = Vec::new();
+    let mut results = Vec::new();
+    for r in reports {
+        for f in &r.analysis.findings {
+            let rule_index = match kinds.iter().position(|&k| k == f.kind) {
+                Some(i) => i,
+                None => {
+                    kinds.push(f.kind);
+                    kinds.len() - 1
+                }
+            };
+            let snap = r.snapshot;
+            let mut placed = f.steps.iter().enumerate().filter_map(|(k, s)| {
+                let frame = step_frame(snap, s)?;
+                step_source(snap, s).map(|src| (k, s, frame, src))
+            });
+            // Code scanning needs a location: with no step at a source line, the nearest
+            // caller of a step that has one.
+            let first = placed
+                .next()
+                .map(|(_, _, frame, src)| (frame, src))
+                .or_else(|| f.steps.iter().find_map(|s| reached_from(snap, s)));
+            let mut text = clean(&f.title);
+            if let Some(fix) = &f.suggestion {
+                text = format!("{}. Fix: {}", text.trim_end_matches('.'), clean(fix));
+            }
+            results.push(SarifResult {
+                rule_id: f.kind.as_str(),
+                rule_index,
+                level: level(f.severity),
+                message: Message { text },
+                locations: first
+                    .map(|(frame, src)| location(frame, src, None))
+                    .into_iter()
+                    .collect(),
+                related_locations: placed
+                    .map(|(k, s, frame, src)| location(frame, src, Some((k, &s.text))))
+                    .collect(),
+                partial_fingerprints: BTreeMap::from([(FINGERPRINT, f.signature.clone())]),
+                properties: Properties {
+                    origin: clean(&r.snapshot.origin),
+                    evidence: grade_word(f.confidence),
+                },
+            });
+        }
+    }
+    let rules = kinds
+        .iter()
+        .map(|&k| Rule {
+            id: k.as_str(),
+            short_description: Message {
+                text: describe(k).to_string(),
+            },
+        })
+        .collect();
+    let log = Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: vec![Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "hangscan",
+                    version: env!("CARGO_PKG_VERSION"),
+                    information_uri: Some(env!("CARGO_PKG_REPOSITORY")).filter(|u| !u.is_empty()),
+                    rules,
+                },
+            },
+            results,
+        }],
+    };
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    writeln!(out)
+}
+
+/// A frame's place: its source line, its function, and for a related location the step's
+/// number and words.
+fn location(frame: &Frame, src: SourceLine, step: Option<(usize, &str)>) -> Location {
+    Location {
+        id: step.map(|(k, _)| k),
+        physical_location: PhysicalLocation {
+            artifact_location: ArtifactLocation { uri: uri(src.file) },
+            region: Region {
+                start_line: src.line,
+            },
+        },
+        logical_locations: frame
+            .function
+            .as_deref()
+            .map(|name| LogicalLocation {
+                fully_qualified_name: clean(name),
+                kind: "function",
+            })
+            .into_iter()
+            .collect(),
+        message: step.map(|(_, text)| Message { text: clean(text) }),
+    }
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Deadlock => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// The rule's one-line description.
+fn describe(k: FindingKind) -> &'static str {
+    match k {
+        FindingKind::SelfJoin => "A thread waits for a set of threads it belongs to to exit.",
+        FindingKind::SelfLock => "A thread waits for a lock it already holds.",
+        FindingKind::LockCycle => "Threads wait on each other's locks.",
+        FindingKind::JoinCycle => "Threads wait for each other to exit.",
+        FindingKind::PoolStarvation => {
+            "Every worker of a pool waits for work queued on that same pool."
+        }
+        FindingKind::WaitCycle => "Threads wait on each other in a cycle.",
+        FindingKind::Stall => "No thread can move, but no cycle is proven.",
+        FindingKind::RootBlocker => "Many threads wait on one thread that is not waiting on them.",
+        FindingKind::SignalUnsafeWait => {
+            "A signal handler blocks in a call that is not async-signal-safe."
+        }
+        FindingKind::IoWait => "Threads are blocked in I/O.",
+    }
+}
+
+/// A path as printed, made a URI reference: cleaned, `\` as `/`, and every byte outside
+/// RFC 3986's unreserved and path characters percent-encoded.
+fn uri(path: &str) -> String {
+    let mut out = String::new();
+    for b in clean(path).replace('\\', "/").bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@!$'()*+,;=".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_become_uri_references() {
+        assert_eq!(super::uri("src/a b.c"), "src/a%20b.c");
+        assert_eq!(super::uri("C:\\x\\<y>%.c"), "C:/x/%3Cy%3E%25.c");
+        assert_eq!(super::uri("é.rs"), "%C3%A9.rs");
+    }
+}
