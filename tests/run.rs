@@ -7,8 +7,15 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 
 fn hangscan(args: &[&str]) -> std::process::Output {
+    hangscan_env(args, &[])
+}
+
+fn hangscan_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hangscan"))
         .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run hangscan")
@@ -73,5 +80,48 @@ fn a_hang_in_a_grandchild_is_reported_and_the_tree_ended() {
         let zombie_or_gone = stat.is_empty() || stat.contains(") Z");
         assert!(zombie_or_gone, "pid {pid} still runs: {stat}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn under_github_actions_the_hang_is_annotated_and_summarised() {
+    let program = support::build_fixture("c_abba");
+    let dir = std::env::temp_dir().join(format!("hangscan-gha-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = dir.join("summary.md");
+    std::fs::write(&summary, "earlier steps' summary\n").unwrap();
+    let o = hangscan_env(
+        &[
+            "run",
+            "--timeout",
+            "1s",
+            "--grace",
+            "1s",
+            "--",
+            program.to_str().unwrap(),
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(124));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let error = out
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation in {out}"));
+    // At the line in the program's own source where the lock is taken.
+    assert!(
+        error.contains("file=") && error.contains("c_abba.c,line="),
+        "{error}"
+    );
+    assert!(error.contains("title=hangscan%3A lock-cycle::"), "{error}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("earlier steps' summary\n"),
+        "appended, not replaced"
+    );
+    assert!(md.contains("| lock-cycle |"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,7 @@
 //! `hangscan run -- CMD`: run a command as a CI job would; when it outlives `--timeout`,
 //! capture every process of its tree within `--budget`, report (text on stderr, `--report
-//! FILE` in `--format`), end the tree and exit 124. Partial results are written rather than
+//! FILE` in `--format`, and under GitHub Actions `::error` annotations on stdout and Markdown
+//! appended to `$GITHUB_STEP_SUMMARY`), end the tree and exit 124. Partial results are written rather than
 //! waited for: a process not captured in time is named, not waited on.
 
 use super::{capture, write_file, EXIT_TROUBLE};
@@ -96,6 +97,23 @@ fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
     if let Some(path) = &r.report {
         if let Err(e) = write_file(path, &reports, r.format) {
             eprintln!("hangscan: {e}");
+        }
+    }
+    // Under GitHub Actions: annotations on the code, and the report in the job's summary.
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        let _ = report::render_annotations(&reports, &mut std::io::stdout().lock());
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&summary)
+            .and_then(|mut f| report::render(&reports, Format::Markdown, false, &mut f));
+        if let Err(e) = appended {
+            eprintln!(
+                "hangscan: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                std::path::Path::new(&summary).display()
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod buckets;
 mod dot;
+mod github;
 mod json;
 mod junit;
 mod locate;
@@ -13,6 +14,7 @@ mod sarif;
 mod text;
 
 pub use buckets::{render_buckets, BUCKETS_SCHEMA};
+pub use github::render_annotations;
 pub use json::SCHEMA;
 pub use sanitize::clean;
 
