@@ -10,14 +10,18 @@
 
 use nix::errno::Errno;
 use nix::sys::ptrace;
-use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How long the threads of one batch may take to stop, in all.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a thread must stay in uninterruptible sleep before it is given up.
+const D_PATIENCE: Duration = Duration::from_millis(50);
+/// How long a given-up thread is waited for once more when the others are released: one that
+/// stops meanwhile is detached properly (with the signal it was delivering), not left to the
+/// kernel's detach at hangscan's exit.
+const LAST_CALL: Duration = Duration::from_millis(20);
 
 /// Why a thread could not be stopped.
 #[derive(Debug)]
@@ -33,7 +37,8 @@ pub enum SeizeError {
 /// Every thread of a process, stopped. Dropping it resumes them all.
 pub struct Seized {
     /// Stopped threads and the signal to hand back on detach (a signal-delivery stop).
-    stopped: BTreeMap<i32, Option<Signal>>,
+    /// (The signal is a raw number: realtime signals are not in nix's `Signal`.)
+    stopped: BTreeMap<i32, i32>,
     /// Threads that exited while we were stopping the others.
     pub vanished: Vec<i32>,
     /// Threads that did not stop within [`STOP_TIMEOUT`] (uninterruptible sleep).
@@ -97,7 +102,7 @@ impl Seized {
         let p = Pid::from_raw(tid);
         ptrace::seize(p, ptrace::Options::empty()).map_err(classify)?;
         // From here the guard owns the thread: it is detached on drop whatever happens next.
-        self.stopped.insert(tid, None);
+        self.stopped.insert(tid, 0);
         if let Err(e) = ptrace::interrupt(p) {
             self.stopped.remove(&tid);
             let _ = ptrace::detach(p, None);
@@ -108,38 +113,45 @@ impl Seized {
 
     /// Waits until a seized thread has stopped, or `deadline` passes (false).
     fn wait_stop(&mut self, tid: i32, deadline: Instant) -> Result<bool, SeizeError> {
-        let p = Pid::from_raw(tid);
+        let mut asleep_since: Option<Instant> = None;
         loop {
-            match waitpid(p, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {
+            match wait(tid) {
+                Ok(Stop::Running) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Ok(false);
                     }
                     // Threads stop within microseconds of the interrupt, unless they are in
-                    // uninterruptible sleep: spin briefly; then a thread the kernel shows in
-                    // `D` is given up at once (the others are frozen meanwhile), any other is
+                    // uninterruptible sleep: spin briefly; then a thread the kernel keeps
+                    // showing in `D` for `D_PATIENCE` is given up (the others are frozen
+                    // meanwhile: threads pass through `D` briefly all the time), any other is
                     // polled gently until the deadline.
                     if left > STOP_TIMEOUT - Duration::from_millis(10) {
-                        std::thread::yield_now();
-                    } else if in_uninterruptible_sleep(tid) {
-                        return Ok(false);
-                    } else {
-                        std::thread::sleep(Duration::from_millis(1));
+                        std::thread::sleep(Duration::from_micros(100));
+                        continue;
                     }
+                    if in_uninterruptible_sleep(tid) {
+                        let since = *asleep_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= D_PATIENCE {
+                            return Ok(false);
+                        }
+                    } else {
+                        asleep_since = None;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 // PTRACE_EVENT_STOP: the interrupt (or a group stop) took effect.
-                Ok(WaitStatus::PtraceEvent(..)) => return Ok(true),
+                Ok(Stop::Event) => return Ok(true),
                 // The thread was delivering a signal: it is stopped now; give it back later.
-                Ok(WaitStatus::Stopped(_, sig)) => {
-                    self.stopped.insert(tid, Some(sig));
+                Ok(Stop::Signal(sig)) => {
+                    self.stopped.insert(tid, sig);
                     return Ok(true);
                 }
-                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                Ok(Stop::Gone) => {
                     self.stopped.remove(&tid);
                     return Err(SeizeError::Gone);
                 }
-                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(Errno::EINTR) => continue,
                 Err(e) => {
                     self.stopped.remove(&tid);
                     return Err(classify(e));
@@ -161,7 +173,32 @@ impl Seized {
     fn detach_all(&mut self) {
         for (tid, sig) in std::mem::take(&mut self.stopped) {
             // ESRCH: it exited meanwhile; nothing to resume.
-            let _ = ptrace::detach(Pid::from_raw(tid), sig);
+            detach(tid, sig);
+        }
+        let deadline = Instant::now() + LAST_CALL;
+        for tid in std::mem::take(&mut self.unstoppable) {
+            loop {
+                match wait(tid) {
+                    Ok(Stop::Signal(sig)) => {
+                        detach(tid, sig);
+                        break;
+                    }
+                    Ok(Stop::Event) => {
+                        detach(tid, 0);
+                        break;
+                    }
+                    Ok(Stop::Running) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok(Stop::Running) => {
+                        // Still asleep: the kernel lets it go when hangscan exits.
+                        self.unstoppable.push(tid);
+                        break;
+                    }
+                    Err(Errno::EINTR) => {}
+                    _ => break,
+                }
+            }
         }
     }
 }
@@ -170,6 +207,57 @@ impl Drop for Seized {
     fn drop(&mut self) {
         self.detach_all();
     }
+}
+
+/// What `waitpid` says of a traced thread.
+enum Stop {
+    /// Not stopped yet.
+    Running,
+    /// A `PTRACE_EVENT_STOP` (the interrupt, or a group stop).
+    Event,
+    /// A signal-delivery stop, with the signal's number (realtime ones included).
+    Signal(i32),
+    /// It exited.
+    Gone,
+}
+
+/// `waitpid(tid, __WALL | WNOHANG)`, decoded from the raw status: nix's `WaitStatus` cannot
+/// hold a realtime signal and fails with `EINVAL` on one, which would leave that thread (and
+/// the signal it was delivering) behind.
+fn wait(tid: i32) -> Result<Stop, Errno> {
+    let mut status = 0;
+    // SAFETY: waitpid writes one int through a valid pointer.
+    let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    if r == 0 {
+        return Ok(Stop::Running);
+    }
+    if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+        return Ok(Stop::Gone);
+    }
+    if !libc::WIFSTOPPED(status) {
+        return Ok(Stop::Running);
+    }
+    if status >> 16 == libc::PTRACE_EVENT_STOP {
+        Ok(Stop::Event)
+    } else {
+        Ok(Stop::Signal(libc::WSTOPSIG(status)))
+    }
+}
+
+/// `PTRACE_DETACH`, handing back signal `sig` (0: none). ESRCH (it exited) is fine.
+fn detach(tid: i32, sig: i32) {
+    // SAFETY: PTRACE_DETACH takes no pointers; the signal travels in `data`.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_DETACH,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            sig as usize as *mut libc::c_void,
+        )
+    };
 }
 
 fn classify(e: Errno) -> SeizeError {
