@@ -12,7 +12,7 @@ pub mod runner;
 pub mod tree;
 
 use crate::error::{Error, Result};
-use crate::model::KernelInfo;
+use crate::model::{KernelInfo, KernelState};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
 use std::path::PathBuf;
@@ -157,14 +157,20 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             name: sample.name.clone(),
             state: sample.state,
             regs: None,
-            no_regs: Some(format!(
-                "it would not stop: it is in uninterruptible sleep in the kernel{}, where ptrace \
-                 cannot reach it, so its stack could not be read",
-                wchan
-                    .as_deref()
-                    .map(|w| format!(" (in {w})"))
-                    .unwrap_or_default()
-            )),
+            no_regs: Some(match sample.state {
+                KernelState::DiskSleep => format!(
+                    "it would not stop: it is in uninterruptible sleep in the kernel{}, where \
+                     ptrace cannot reach it, so its stack could not be read",
+                    wchan
+                        .as_deref()
+                        .map(|w| format!(" (in {w})"))
+                        .unwrap_or_default()
+                ),
+                _ => format!(
+                    "it did not stop within {} s, so its stack could not be read",
+                    ptrace::STOP_TIMEOUT.as_secs()
+                ),
+            }),
             stack: None,
             kernel: KernelInfo {
                 wchan,
