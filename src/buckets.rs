@@ -47,7 +47,10 @@ pub struct Seen {
 pub fn read(raw: &[u8], file: &str) -> Result<Vec<Seen>> {
     let doc: Doc = serde_json::from_slice(raw).map_err(|e| Error::BadReport {
         path: file.to_string(),
-        detail: format!("not a hangscan JSON report: {e}"),
+        detail: format!(
+            "not a hangscan JSON report ({e}); give `parse` either dumps or reports written \
+             by `--format json`, not a mix"
+        ),
     })?;
     Ok(doc
         .reports

@@ -409,5 +409,10 @@ fn saved_reports_are_bucketed_by_signature_with_counts() {
         .any(|b| b["kind"] == "join-cycle" && b["count"] == 1));
     let text = hangscan(&["parse", &reports[0], &reports[1]], None);
     assert!(String::from_utf8_lossy(&text.stdout).contains("2 × lock-cycle"));
+    // A report among dumps is refused with what to do; the dump is still analysed.
+    let mixed = hangscan(&["parse", &reports[0], abba.to_str().unwrap()], None);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("parse them separately"));
+    assert!(String::from_utf8_lossy(&mixed.stdout).contains("lock-cycle"));
     let _ = std::fs::remove_dir_all(&dir);
 }

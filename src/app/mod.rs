@@ -67,6 +67,15 @@ pub fn run(config: Config) -> i32 {
             }
             let mut snapshots = Vec::new();
             for (raw, origin) in &inputs {
+                if buckets::is_report(raw) {
+                    complain(Error::BadReport {
+                        path: origin.clone(),
+                        detail: "a saved report among dumps: reports are bucketed by signature \
+                                 only when every input is one; parse them separately"
+                            .into(),
+                    });
+                    continue;
+                }
                 match parse_dump(raw, origin, input_format.as_deref()) {
                     Ok(s) => snapshots.push(s),
                     Err(e) => complain(e),
@@ -145,15 +154,11 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let written: Result<()> = match &out.output {
-        Some(path) => write_file(path, &reports, out.format),
-        None => {
-            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            report::render(&reports, out.format, color, &mut w)
-                .and_then(|()| w.flush())
-                .map_err(Error::Write)
-        }
-    };
+    // Colour only ever goes to a terminal, never into a file.
+    let color = color && out.output.is_none();
+    let written = emit(out.output.as_deref(), |w| {
+        report::render(&reports, out.format, color, w)
+    });
     if let Err(e) = written {
         return write_error(&e);
     }
@@ -178,23 +183,9 @@ fn bucket_reports(inputs: &[(Vec<u8>, String)], out: &OutputConfig) -> i32 {
     }
     let grouped = buckets::group(seen);
     let json = out.format == Format::Json;
-    let written = match &out.output {
-        Some(path) => std::fs::File::create(path)
-            .map_err(|source| Error::WriteFile {
-                path: path.display().to_string(),
-                source,
-            })
-            .and_then(|mut f| {
-                Ok(report::render_buckets(
-                    &grouped,
-                    inputs.len(),
-                    json,
-                    &mut f,
-                )?)
-            }),
-        None => report::render_buckets(&grouped, inputs.len(), json, &mut std::io::stdout().lock())
-            .map_err(Error::Write),
-    };
+    let written = emit(out.output.as_deref(), |w| {
+        report::render_buckets(&grouped, inputs.len(), json, w)
+    });
     match written {
         Ok(()) => EXIT_OK,
         Err(e) => write_error(&e),
@@ -203,13 +194,31 @@ fn bucket_reports(inputs: &[(Vec<u8>, String)], out: &OutputConfig) -> i32 {
 
 /// Writes `reports` to the file at `path` in `format`.
 fn write_file(path: &Path, reports: &[Report], format: Format) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|source| Error::WriteFile {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let mut w = std::io::BufWriter::new(file);
-    report::render(reports, format, false, &mut w)?;
-    Ok(w.flush()?)
+    emit(Some(path), |w| report::render(reports, format, false, w))
+}
+
+/// Runs `render` into the file at `path` (`-o FILE`), or into standard output, buffered.
+fn emit(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    match path {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| Error::WriteFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mut w = std::io::BufWriter::new(file);
+            render(&mut w)?;
+            Ok(w.flush()?)
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            render(&mut w)
+                .and_then(|()| w.flush())
+                .map_err(Error::Write)
+        }
+    }
 }
 
 fn load_rules(paths: &[PathBuf]) -> Result<KnowledgeBase> {

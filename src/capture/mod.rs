@@ -79,7 +79,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
     };
     let started = Instant::now();
     let seized = ptrace::Seized::stop_all(ipid).map_err(|e| match e {
-        _ if exited(ipid) => Error::ProcessGone { pid },
+        _ if procinfo::exited(ipid) => Error::ProcessGone { pid },
         ptrace::SeizeError::Gone => Error::ProcessGone { pid },
         ptrace::SeizeError::Permission(errno) => Error::Permission {
             pid,
@@ -189,17 +189,6 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         vanished,
         diagnostics: Vec::new(),
     })
-}
-
-/// True when the process is gone or a zombie (it exited; only its parent has not reaped it).
-fn exited(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| matches!(state, 'Z' | 'X')),
-        Err(_) => true,
-    }
 }
 
 fn to_regs(r: &libc::user_regs_struct) -> Regs {

@@ -63,6 +63,19 @@ fn read_task(pid: i32, tid: i32, switches: bool) -> Option<Sample> {
     })
 }
 
+/// The state letter of process or thread `id` (`/proc/ID/stat`: the field after `(comm)`),
+/// or `None` when it is gone. One read, no parsing of the rest: for the checks made while
+/// threads are stopped or a tree is being ended.
+pub fn state_letter(id: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Gone, a zombie or dead (it exited; only its parent has not reaped it).
+pub fn exited(id: i32) -> bool {
+    state_letter(id).is_none_or(|s| matches!(s, 'Z' | 'X'))
+}
+
 fn state_of(c: char) -> KernelState {
     match c {
         'R' => KernelState::Running,

@@ -270,10 +270,7 @@ fn classify(e: Errno) -> SeizeError {
 
 /// Whether the kernel shows thread `tid` in uninterruptible sleep (`D` in its stat).
 fn in_uninterruptible_sleep(tid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{tid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('D'))
-    })
+    super::procinfo::state_letter(tid) == Some('D')
 }
 
 /// The thread ids of `pid` (`/proc/PID/task`), or `None` when the process is gone.

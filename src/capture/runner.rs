@@ -60,7 +60,13 @@ pub fn spawn(command: &[OsString]) -> Result<Running> {
         .args(args)
         .process_group(0)
         .spawn()
-        .map_err(|e| Error::Run(format!("cannot run {}: {e}", program.to_string_lossy())))?;
+        .map_err(|e| {
+            Error::Run(format!(
+                "cannot run {}: {e} (check the command after `--`: its path, PATH, and that it \
+                 is executable)",
+                program.to_string_lossy()
+            ))
+        })?;
     Ok(Running {
         pid: child.id(),
         child,
@@ -141,11 +147,6 @@ fn reap() {
 fn alive(tree: &[u32]) -> Vec<u32> {
     tree.iter()
         .copied()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
-                stat.rsplit_once(')')
-                    .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-            })
-        })
+        .filter(|&p| !super::procinfo::exited(p as i32))
         .collect()
 }
