@@ -185,3 +185,42 @@ fn py_spy_hex_ids_are_python_idents() {
     assert_eq!(fs.threads.len(), s.threads.len());
     assert_eq!(fa.findings[0].signature, a.findings[0].signature);
 }
+
+#[test]
+fn a_fatal_shutdown_lock_error_is_a_wait_of_the_frameless_thread_behind_the_writer() {
+    // Real: CPython 3.8 aborting at shutdown (riotkit-do issue 52). The current thread has no
+    // Python frame; only the fatal error says it waits for stdout's lock.
+    let path = format!(
+        "{}/../shared/corpus/real/faulthandler-riotkit-stdout-lock-daemon-shutdown.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let s = parse_dump(&raw, "riotkit", None).unwrap();
+    let a = analyze(&s, &KnowledgeBase::builtin());
+    let main = s.threads.iter().position(|t| t.current).unwrap();
+    assert!(s.threads[main].frames.is_empty());
+    assert!(s.threads[main]
+        .status
+        .as_deref()
+        .unwrap()
+        .starts_with("could not acquire lock for <_io.BufferedWriter"));
+    assert_eq!(a.facts[main].activity, Activity::Blocked);
+    assert_eq!(kinds(&a), vec![FindingKind::RootBlocker]);
+    let f = &a.findings[0];
+    assert_eq!(
+        f.threads,
+        vec![1 - main, main],
+        "the writer first, then its waiter"
+    );
+    assert_eq!(
+        f.confidence,
+        Grade::Heuristic,
+        "which stream `write` writes to is a guess"
+    );
+    assert!(f
+        .steps
+        .iter()
+        .any(|s| s.text.contains("python.stream-write")));
+    assert!(f.suggestion.as_deref().unwrap().contains("daemon"));
+    assert!(!a.deadlocked());
+}

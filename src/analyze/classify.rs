@@ -62,6 +62,8 @@ pub struct Wait {
     pub releases: Option<u64>,
     /// Ends by itself.
     pub timed: bool,
+    /// The runtime gave up on it as fatal: never ends (a rule's `fatal`).
+    pub fatal: bool,
     /// Where, from the lock's address, its owner's tid is stored (a rule's `owner_offset`).
     pub owner_offset: Option<u64>,
     /// Where, from the lock's address, its waiters may sleep (a rule's `futex_offsets`).
@@ -252,12 +254,15 @@ pub fn classify_named(
 }
 
 /// The runtime's word for the thread's state, when its frames did not say it waits: a Go
-/// `[chan receive]`, py-spy's `idle`. The wait is shown at the innermost frame.
+/// `[chan receive]`, py-spy's `idle`, CPython's fatal error naming the lock the thread could
+/// not take. The wait is shown at the innermost frame (a thread the dump gives no frames for
+/// waits all the same).
 fn apply_status(facts: &mut Facts, rule: &Rule, top: usize, frame_count: usize) {
     match (rule.meaning, rule.kind) {
-        (Meaning::Wait, Some(kind)) if top < frame_count => {
+        (Meaning::Wait, Some(kind)) if top < frame_count || frame_count == 0 => {
             let mut w = new_wait(kind, rule, top);
             w.timed = rule.timed;
+            w.named.clone_from(&rule.resource);
             w.suggestion.clone_from(&rule.suggestion);
             facts.waits.push(w);
             facts.activity = Activity::Blocked;
@@ -367,6 +372,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         pool: None,
         releases: None,
         timed: false,
+        fatal: rule.fatal,
         owner_offset: None,
         futex_offsets: Vec::new(),
         site: Vec::new(),

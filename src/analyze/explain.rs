@@ -5,10 +5,14 @@ use super::classify::{Facts, Wait};
 use super::graph::{Because, Edge, Grade};
 use super::Step;
 use crate::knowledge::{base_name, WaitKind};
-use crate::model::{Frame, Snapshot};
+use crate::model::{Frame, Snapshot, Thread};
 
-/// `#15 PriorityThreadManager::PriorityImpl::join (Foo.cpp:12)`.
-pub fn frame_ref(f: &Frame, pos: usize) -> String {
+/// `#15 PriorityThreadManager::PriorityImpl::join (Foo.cpp:12)`: thread `th`'s frame `pos`.
+/// A thread the dump gives no frames for (its state stated by the runtime) has none to show.
+pub fn frame_ref(th: &Thread, pos: usize) -> String {
+    let Some(f) = th.frames.get(pos) else {
+        return "(no frames; the runtime's word)".to_string();
+    };
     let idx = f.index.map_or(pos as u32, |i| i);
     let name = f.function.as_deref().map(base_name).unwrap_or("??");
     match (&f.file, f.line) {
@@ -73,7 +77,7 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
         let mut text = format!(
             "{} is running a signal handler: {} interrupted it",
             from.label(),
-            frame_ref(&from.frames[sig], sig)
+            frame_ref(from, sig)
         );
         if !path.is_empty() {
             text.push_str(&format!("; the handler calls {}", path.join(" → ")));
@@ -89,13 +93,10 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
         "{} waits for {}: {}",
         from.label(),
         wait_object(snap, w),
-        frame_ref(&from.frames[w.frame], w.frame)
+        frame_ref(from, w.frame)
     );
     if w.first != w.frame {
-        text.push_str(&format!(
-            ", blocked in {}",
-            frame_ref(&from.frames[w.first], w.first)
-        ));
+        text.push_str(&format!(", blocked in {}", frame_ref(from, w.first)));
     }
     steps.push(Step {
         thread: e.from,
@@ -112,7 +113,7 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
     let (frame, text) = match &e.because {
         Because::Holds(Some(i), what) => (
             Some(*i),
-            format!("held by {who}: {} ({what})", frame_ref(&to.frames[*i], *i)),
+            format!("held by {who}: {} ({what})", frame_ref(to, *i)),
         ),
         Because::Holds(None, what) => (None, format!("held by {who}: {what}")),
         Because::IsTarget => (
@@ -121,10 +122,7 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
         ),
         Because::Member(i) => (
             Some(*i),
-            format!(
-                "{who} is a worker of that pool: {}",
-                frame_ref(&to.frames[*i], *i)
-            ),
+            format!("{who} is a worker of that pool: {}", frame_ref(to, *i)),
         ),
     };
     steps.push(Step {

@@ -192,8 +192,8 @@ fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) 
                     text: format!(
                         "{} is a worker of `{class}` ({}) and waits for a result: {}",
                         th.label(),
-                        frame_ref(&th.frames[m.frame], m.frame),
-                        frame_ref(&th.frames[w.frame], w.frame)
+                        frame_ref(th, m.frame),
+                        frame_ref(th, w.frame)
                     ),
                     grade: Some(Grade::Heuristic),
                 }
@@ -239,7 +239,7 @@ fn stall(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
                     "{} waits for {}: {}",
                     th.label(),
                     wait_object(snap, w),
-                    frame_ref(&th.frames[w.frame], w.frame)
+                    frame_ref(th, w.frame)
                 ),
                 grade: None,
             }
@@ -279,7 +279,11 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             }
         }
         let waiting = seen.len() - 1;
-        if waiting < 2 {
+        // One waiter is a root blocker only when the runtime declared its wait fatal (the
+        // holder will never release); otherwise it is one thread waiting for another's work.
+        let direct: Vec<&Edge> = g.edges.iter().filter(|e| e.to == t).collect();
+        let fatal = direct.iter().any(|e| facts[e.from].waits[e.wait].fatal);
+        if waiting < 2 && !fatal {
             continue;
         }
         let th = &snap.threads[t];
@@ -295,7 +299,6 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             ),
             _ => "in an unknown state".to_string(),
         };
-        let direct: Vec<&Edge> = g.edges.iter().filter(|e| e.to == t).collect();
         let mut steps: Vec<Step> = direct
             .iter()
             .take(3)
@@ -305,11 +308,7 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             steps.push(Step {
                 thread: t,
                 frame: Some(top),
-                text: format!(
-                    "{} is {doing}: {}",
-                    th.label(),
-                    frame_ref(&th.frames[top], top)
-                ),
+                text: format!("{} is {doing}: {}", th.label(), frame_ref(th, top)),
                 grade: None,
             });
         }
@@ -322,10 +321,16 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             severity: Severity::Warning,
             confidence: weakest(direct.iter().copied()),
             threads,
-            title: format!("root blocker: {waiting} threads wait (directly or in a chain) on {}, which is {doing}", th.label()),
+            title: match waiting {
+                1 => format!("root blocker: a thread waits on {}, which is {doing}, and its runtime gave the wait up as fatal", th.label()),
+                _ => format!("root blocker: {waiting} threads wait (directly or in a chain) on {}, which is {doing}", th.label()),
+            },
             explanation: "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
             steps,
-            suggestion: Some("Find out why this thread is slow or stuck (what it computes or waits for outside the process); avoid holding a lock across slow work or I/O.".into()),
+            suggestion: direct
+                .iter()
+                .find_map(|e| facts[e.from].waits[e.wait].suggestion.clone())
+                .or_else(|| Some("Find out why this thread is slow or stuck (what it computes or waits for outside the process); avoid holding a lock across slow work or I/O.".into())),
             signature: String::new(),
         });
     }
@@ -355,8 +360,8 @@ fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
             title: format!("signal-unsafe wait: {} blocks on a {} inside a signal handler", th.label(), w.kind.noun()),
             explanation: "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
             steps: vec![
-                Step { thread: t, frame: Some(sig), text: format!("signal frame {}", frame_ref(&th.frames[sig], sig)), grade: None },
-                Step { thread: t, frame: Some(w.frame), text: format!("the handler waits for {}: {}", wait_object(snap, w), frame_ref(&th.frames[w.frame], w.frame)), grade: None },
+                Step { thread: t, frame: Some(sig), text: format!("signal frame {}", frame_ref(th, sig)), grade: None },
+                Step { thread: t, frame: Some(w.frame), text: format!("the handler waits for {}: {}", wait_object(snap, w), frame_ref(th, w.frame)), grade: None },
             ],
             suggestion: Some("Keep signal handlers to async-signal-safe calls: set a flag or write to a pipe/eventfd, or handle the signal on a dedicated thread with sigwait/signalfd.".into()),
             signature: String::new(),
@@ -386,11 +391,7 @@ fn io_waits(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
             Step {
                 thread: t,
                 frame: Some(w.first),
-                text: format!(
-                    "{} is in I/O: {}",
-                    th.label(),
-                    frame_ref(&th.frames[w.first], w.first)
-                ),
+                text: format!("{} is in I/O: {}", th.label(), frame_ref(th, w.first)),
                 grade: None,
             }
         })
@@ -428,4 +429,44 @@ fn signature(snap: &Snapshot, f: &Finding) -> String {
     }
     let digest = h.finalize();
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, FindingKind};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// Thread 1 waits in `take_and_work` for the mutex thread 2 took there and computes under.
+    const WAITER_AND_RUNNER: &str = "\
+Thread 2 (Thread 0x7f01 (LWP 101)):
+#0  0x1 in compute () at c.c:10
+#1  0x2 in take_and_work () at c.c:20
+#2  0x3 in start_thread (arg=0x0) at pthread_create.c:442
+
+Thread 1 (Thread 0x7f00 (LWP 100)):
+#0  ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+#1  0x4 in take_and_work () at c.c:21
+#2  0x5 in main () at c.c:30
+";
+
+    const SECOND_WAITER: &str = "
+Thread 3 (Thread 0x7f02 (LWP 102)):
+#0  ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+#1  0x6 in take_and_work () at c.c:21
+#2  0x7 in start_thread (arg=0x0) at pthread_create.c:442
+";
+
+    fn kinds(dump: &str) -> Vec<FindingKind> {
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        a.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn one_thread_waiting_for_a_running_one_is_work_not_a_root_blocker_but_two_are() {
+        assert!(!kinds(WAITER_AND_RUNNER).contains(&FindingKind::RootBlocker));
+        let both = format!("{WAITER_AND_RUNNER}{SECOND_WAITER}");
+        assert!(kinds(&both).contains(&FindingKind::RootBlocker));
+    }
 }

@@ -23,7 +23,7 @@ pub struct ThreadGroup {
 pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
     let th = &snap.threads[t];
     let f = &a.facts[t];
-    let at = |i: usize| frame_ref(&th.frames[i], i);
+    let at = |i: usize| frame_ref(th, i);
     match f.activity {
         Activity::Blocked | Activity::External | Activity::Idle => {
             let wi = a.graph.effective[t].unwrap_or(0);
@@ -48,6 +48,9 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
                 Activity::Idle => "idle, waiting for work".to_string(),
                 _ => format!("waits for {}", wait_object(snap, w)),
             };
+            if th.frames.is_empty() {
+                return format!("{what} {}", at(w.frame));
+            }
             format!("{what} at {}", at(w.frame))
         }
         Activity::Running => match f.top {

@@ -9,7 +9,8 @@
 //! ```
 //! Threads are named by their Python ident (the format gives no OS id); frames innermost
 //! first, functions named by module (see [`super::python`]). `Fatal Python error: ...` is
-//! the runtime's own word on the thread that raised it, kept as a claim.
+//! the runtime's own word on the thread that raised it: kept as a claim, and as that thread's
+//! status.
 
 use super::normalize::normalize_with;
 use super::python;
@@ -189,6 +190,13 @@ impl Parser {
                     .to_string(),
             });
         }
+        // The fatal error is the runtime's word on what the current thread was doing (`could
+        // not acquire lock for <...> at interpreter shutdown`): its status, for rules to read.
+        if let Some((_, msg)) = &self.fatal {
+            for t in self.threads.iter_mut().filter(|t| t.current) {
+                t.status.get_or_insert_with(|| msg.clone());
+            }
+        }
         let claims = self
             .fatal
             .take()
@@ -244,6 +252,12 @@ mod tests {
         assert_eq!(cur.frames[1].function, None);
         assert!(s.complete);
         assert_eq!(s.claims[0].threads, vec!["0x00007f3a31e4a740"]);
+        assert_eq!(
+            cur.status.as_deref(),
+            Some("Aborted"),
+            "the fatal error's thread"
+        );
+        assert_eq!(s.threads[0].status, None);
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct Rule {
     pub context: bool,
     /// A wait with a timeout: it ends by itself.
     pub timed: bool,
+    /// A wait the runtime gave up on as fatal (CPython's "could not acquire lock ... at
+    /// interpreter shutdown"): its holder will never release, so it is a hang by itself.
+    pub fatal: bool,
     /// Arguments that carry the waited-on object's address.
     pub address_args: Vec<String>,
     /// Arguments that carry a joined thread's `pthread_t`.
@@ -200,6 +203,8 @@ struct RawRule {
     context: bool,
     #[serde(default)]
     timed: bool,
+    #[serde(default)]
+    fatal: bool,
     #[serde(default)]
     address_args: Vec<String>,
     #[serde(default)]
@@ -282,6 +287,7 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             kind: r.kind,
             context: r.context,
             timed: r.timed,
+            fatal: r.fatal,
             address_args: r.address_args,
             target_args: r.target_args,
             tid_args: r.tid_args,
