@@ -555,10 +555,11 @@ fn hostile_text_stays_text_in_every_format() {
     check_markdown(&md, &analyses);
     assert!(md.contains("\\<script\\>"));
 
-    // JSON carries names faithfully (serde escapes control characters, not bidi marks).
+    // JSON carries names faithfully, every escape and bidi mark written as `\uXXXX`.
     let json = rendered(&snaps, &analyses, Format::Json);
-    serde_json::from_str::<Value>(&json).expect("JSON parses");
-    assert!(!json.contains('\u{1b}'), "serde escapes control characters");
+    no_escapes_or_bidi(&json, "JSON");
+    let v = serde_json::from_str::<Value>(&json).expect("JSON parses");
+    assert_eq!(v["reports"][0]["threads"][0]["name"], HOSTILE);
 
     let text = rendered(&snaps, &analyses, Format::Text);
     no_escapes_or_bidi(&text, "text");

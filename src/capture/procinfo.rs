@@ -67,8 +67,16 @@ fn read_task(pid: i32, tid: i32, switches: bool) -> Option<Sample> {
 /// or `None` when it is gone. One read, no parsing of the rest: for the checks made while
 /// threads are stopped or a tree is being ended.
 pub fn state_letter(id: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
+    stat_fields(id)?.trim_start().chars().next()
+}
+
+/// `/proc/ID/stat` after the `(comm)` field: the fields from the state letter on. The name is
+/// the target's to choose (`prctl`, any bytes but NUL, `)` included), so it is skipped as bytes
+/// up to the last `)`, never decoded.
+pub fn stat_fields(id: impl std::fmt::Display) -> Option<String> {
+    let stat = std::fs::read(format!("/proc/{id}/stat")).ok()?;
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    String::from_utf8(stat[end + 1..].to_vec()).ok()
 }
 
 /// Gone, a zombie or dead (it exited; only its parent has not reaped it).

@@ -20,14 +20,12 @@ fn processes() -> HashMap<u32, Entry> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(stat) = super::procinfo::stat_fields(pid) else {
             continue;
         };
         let mut fields = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().skip(1))
-            .into_iter()
-            .flatten()
+            .split_whitespace()
+            .skip(1)
             .map(|f| f.parse::<u32>().ok());
         if let (Some(Some(ppid)), Some(Some(pgrp))) = (fields.next(), fields.next()) {
             out.insert(pid, Entry { ppid, pgrp });

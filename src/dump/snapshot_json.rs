@@ -20,7 +20,9 @@ pub fn to_json(snapshot: &Snapshot) -> String {
         schema: SCHEMA.to_string(),
         snapshot: snapshot.clone(),
     };
-    serde_json::to_string_pretty(&saved).expect("a snapshot always serialises")
+    let mut out = Vec::new();
+    crate::report::write_json(&mut out, &saved).expect("a snapshot always serialises");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 /// The saved-snapshot format.

@@ -27,7 +27,7 @@ pub fn render_buckets(
             reports: files,
             buckets,
         };
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        super::write_json(&mut *out, &doc)?;
         return writeln!(out);
     }
     let findings: usize = buckets.iter().map(|b| b.count).sum();

@@ -125,7 +125,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
         schema: SCHEMA,
         reports: reports.iter().map(report).collect(),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    super::write_json(&mut *out, &doc)?;
     writeln!(out)
 }
 

@@ -16,7 +16,7 @@ mod text;
 pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use github::render_annotations;
 pub use json::SCHEMA;
-pub use sanitize::clean;
+pub use sanitize::{clean, write_json};
 
 use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity};
 use crate::model::Snapshot;

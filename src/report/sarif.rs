@@ -190,7 +190,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             results,
         }],
     };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
+    super::write_json(&mut *out, &log)?;
     writeln!(out)
 }
 

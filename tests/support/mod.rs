@@ -102,7 +102,8 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         Build::Stripped => format!("{name}.stripped"),
         Build::NoFramePointer => format!("{name}.nofp"),
     });
-    if !is_newer(&src, &out) {
+    // C fixtures may include the shared scaffolding: rebuild when it changes too.
+    if !is_newer(&src, &out) && !is_newer(&dir.join("ready.h"), &out) {
         return out;
     }
     let flags: Vec<&str> = match (build, compiler) {

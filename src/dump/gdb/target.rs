@@ -59,10 +59,13 @@ pub fn parse_target_id(s: &str) -> Option<(ThreadRef, &str)> {
     Some((r, rest))
 }
 
-/// A name after a target id: ` "name"` (gdb) or ` (name)` (rr).
+/// A name after a target id: ` "name"` (gdb) or ` (name)` (rr). gdb does not escape a quote
+/// in a name (a thread names itself anything): when the name is all that is left, it runs to
+/// the last quote.
 fn parse_name(s: &str) -> (Option<String>, &str) {
     if let Some(q) = s.strip_prefix(" \"") {
-        if let Some(end) = q.find('"') {
+        let last = q.strip_suffix('"').map(str::len);
+        if let Some(end) = last.or_else(|| q.find('"')) {
             return (Some(q[..end].to_string()), &q[end + 1..]);
         }
     }
@@ -157,6 +160,8 @@ mod tests {
         assert_eq!(r.tid, Some(4242));
         assert_eq!(r.pthread, Some(0x7f11aa7fc640));
         assert_eq!(r.name.as_deref(), Some("worker-3"));
+        let r = parse_header("Thread 3 (Thread 0x7f1 (LWP 7) \"a\") Z \"<x>\"):").unwrap();
+        assert_eq!(r.name.as_deref(), Some("a\") Z \"<x>"), "a quote in a name");
         let r = parse_header("Thread 3 (Thread 25.43):").unwrap();
         assert_eq!((r.pid, r.tid), (Some(25), Some(43)));
         let r = parse_header(r#"Thread 2 (LWP 77 "srv"):"#).unwrap();
