@@ -2,7 +2,8 @@
 //! (never `PTRACE_ATTACH`, which sends a SIGSTOP the target could observe), repeated until the
 //! thread set is stable, and `PTRACE_DETACH` of every thread when the guard is dropped, also
 //! on errors and panics. A signal the kernel was delivering when a thread stopped is handed
-//! back on detach, so none is lost. If hangscan itself is killed, the kernel detaches for it.
+//! back on detach, so none is lost. If hangscan itself is killed, the kernel detaches for it,
+//! and delivers such a signal too, because stops are only peeked at (see [`wait`]).
 //!
 //! A thread in uninterruptible sleep (`D`: a vfork parent, a stuck NFS read) does not stop
 //! until it leaves it. Stops are awaited for [`STOP_TIMEOUT`] at most; such a thread is left
@@ -72,6 +73,8 @@ impl Seized {
             for tid in new {
                 match s.seize_one(tid) {
                     Ok(()) => pending.push(tid),
+                    // (Also the first thread: it may have ended with pthread_exit while the
+                    // others run on; if they are all gone, nothing is stopped: `Gone` below.)
                     Err(SeizeError::Gone) => s.vanished.push(tid),
                     Err(e) if s.stopped.is_empty() && tid == pid => return Err(e),
                     Err(SeizeError::Permission(e)) => return Err(SeizeError::Permission(e)),
@@ -100,7 +103,13 @@ impl Seized {
     /// `PTRACE_SEIZE` then `PTRACE_INTERRUPT`: the thread will stop soon.
     fn seize_one(&mut self, tid: i32) -> Result<(), SeizeError> {
         let p = Pid::from_raw(tid);
-        ptrace::seize(p, ptrace::Options::empty()).map_err(classify)?;
+        ptrace::seize(p, ptrace::Options::empty()).map_err(|e| match e {
+            // The kernel refuses to seize a thread that has already exited (a zombie still
+            // listed in /proc) with EPERM, not ESRCH: in a program that ends threads all the
+            // time that is no permission problem.
+            Errno::EPERM if super::procinfo::exited(tid) => SeizeError::Gone,
+            e => classify(e),
+        })?;
         // From here the guard owns the thread: it is detached on drop whatever happens next.
         self.stopped.insert(tid, 0);
         if let Err(e) = ptrace::interrupt(p) {
@@ -221,29 +230,40 @@ enum Stop {
     Gone,
 }
 
-/// `waitpid(tid, __WALL | WNOHANG)`, decoded from the raw status: nix's `WaitStatus` cannot
-/// hold a realtime signal and fails with `EINVAL` on one, which would leave that thread (and
-/// the signal it was delivering) behind.
+/// Whether thread `tid` has stopped, without consuming the stop: `waitid(P_PID, tid, WEXITED |
+/// WSTOPPED | WNOHANG | WNOWAIT | __WALL)`, decoded from the raw status (nix's `WaitStatus`
+/// cannot hold a realtime signal).
+///
+/// `WNOWAIT` keeps the signal safe: a plain wait makes the kernel clear the stopped thread's
+/// code (the signal it was delivering), after which the signal lives only in hangscan's
+/// memory. Were hangscan killed before its `PTRACE_DETACH` hands it back, the kernel's own
+/// detach would resume the thread without it. Left in place, the kernel delivers it either
+/// way. An exit is collected for real (the dead thread reaped).
 fn wait(tid: i32) -> Result<Stop, Errno> {
-    let mut status = 0;
-    // SAFETY: waitpid writes one int through a valid pointer.
-    let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
-    if r < 0 {
+    // SAFETY: an all-zero siginfo_t is valid (and si_pid 0 means "nothing to report").
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WSTOPPED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
+    // SAFETY: waitid writes one siginfo_t through a valid pointer.
+    if unsafe { libc::waitid(libc::P_PID, tid as libc::id_t, &mut info, flags) } < 0 {
         return Err(Errno::last());
     }
-    if r == 0 {
+    // SAFETY: waitid filled the SIGCHLD fields (or left them zero).
+    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if who == 0 {
         return Ok(Stop::Running);
     }
-    if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-        return Ok(Stop::Gone);
-    }
-    if !libc::WIFSTOPPED(status) {
-        return Ok(Stop::Running);
-    }
-    if status >> 16 == libc::PTRACE_EVENT_STOP {
-        Ok(Stop::Event)
-    } else {
-        Ok(Stop::Signal(libc::WSTOPSIG(status)))
+    match info.si_code {
+        // A ptrace stop: `status` is the thread's stop code, the signal it was delivering or
+        // SIGTRAP/the group-stop signal with PTRACE_EVENT_STOP in the next byte.
+        libc::CLD_TRAPPED if status >> 8 == libc::PTRACE_EVENT_STOP => Ok(Stop::Event),
+        libc::CLD_TRAPPED => Ok(Stop::Signal(status & 0xff)),
+        libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED => {
+            let mut raw = 0;
+            // SAFETY: waitpid writes one int through a valid pointer.
+            unsafe { libc::waitpid(tid, &mut raw, libc::__WALL | libc::WNOHANG) };
+            Ok(Stop::Gone)
+        }
+        _ => Ok(Stop::Running),
     }
 }
 
