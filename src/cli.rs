@@ -133,8 +133,9 @@ Examples:
   hangscan attach --format json -o report.json 4242
   hangscan attach --tree $(pgrep -o my-test-runner)
 
-Needs permission to ptrace the process: its owner or root, and kernel.yama.ptrace_scope
-allowing it. A process already traced by a debugger cannot be attached.";
+Needs permission to ptrace the process: its owner, root or CAP_SYS_PTRACE, and
+kernel.yama.ptrace_scope allowing it. A process already traced by a debugger cannot be
+attached; when attaching is refused, hangscan says why (and which tracer holds it).";
 
 const RUN_HELP: &str = "\
 Examples:

@@ -59,13 +59,23 @@ pub enum Error {
         /// The pid.
         pid: u32,
     },
-    /// ptrace was refused.
-    #[error("ptrace of process {pid}: {detail} — run as the process owner or root, or set kernel.yama.ptrace_scope=0 (sysctl); a process already traced by a debugger cannot be attached")]
+    /// hangscan may not trace the process.
+    #[error("permission denied attaching to process {pid}: {why}")]
     Permission {
         /// The pid.
         pid: u32,
-        /// The kernel's words.
-        detail: String,
+        /// Why, and what to do (see `capture::access`).
+        why: String,
+    },
+    /// Another tracer (a debugger, strace) holds the process or one of its threads.
+    #[error("{} is already traced by {tracer}, and a thread can have only one tracer — detach it (quit the debugger) and run hangscan again", whom(*pid, *tid))]
+    AlreadyTraced {
+        /// The pid.
+        pid: u32,
+        /// The thread refused, when it is not the process's first.
+        tid: Option<u32>,
+        /// "process 4645 (gdb)".
+        tracer: String,
     },
     /// Any other capture failure.
     #[error("cannot capture process {pid}: {detail}")]
@@ -100,6 +110,14 @@ pub enum Error {
     /// Writing the report failed.
     #[error("cannot write the report: {0}")]
     Write(#[from] std::io::Error),
+}
+
+/// "process P" or "thread T of process P".
+fn whom(pid: u32, tid: Option<u32>) -> String {
+    match tid {
+        Some(tid) => format!("thread {tid} of process {pid}"),
+        None => format!("process {pid}"),
+    }
 }
 
 /// The library's result type.

@@ -325,33 +325,9 @@ fn no_frame_pointers_rust() {
 #[test]
 #[ignore]
 fn timing_1000_threads() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let exe = support::build_fixture("c_pulse");
-    /// Kills the program also when the test fails.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Killed(
-        Command::new(exe)
-            .args(["1000", "idle"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start c_pulse"),
-    );
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("READY") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "c_pulse exited");
-    }
+    let pulse = support::Driven::start("c_pulse", &["1000", "idle"]);
     let t = Instant::now();
-    let (space, threads) = capture::capture(child.0.id());
+    let (space, threads) = capture::capture(pulse.pid);
     let captured = t.elapsed();
     let run = |label: &str, unwinder: &Unwinder, symbolizer: &Symbolizer| {
         let t = Instant::now();

@@ -5,6 +5,7 @@
 //! at once. The slow work (unwinding, symbolizing, analysis) happens after the target runs again.
 //! The result, a [`ProcessImage`], is what a core file also gives: registers, memory, mappings.
 
+mod access;
 mod memory;
 mod procinfo;
 mod ptrace;
@@ -81,10 +82,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
     let seized = ptrace::Seized::stop_all(ipid).map_err(|e| match e {
         _ if procinfo::exited(ipid) => Error::ProcessGone { pid },
         ptrace::SeizeError::Gone => Error::ProcessGone { pid },
-        ptrace::SeizeError::Permission(errno) => Error::Permission {
-            pid,
-            detail: errno.desc().to_string(),
-        },
+        ptrace::SeizeError::Refused { tid } => access::refusal(pid, tid),
         ptrace::SeizeError::Other(errno) => Error::Capture {
             pid,
             detail: errno.desc().to_string(),

@@ -2,7 +2,8 @@
 //! (never `PTRACE_ATTACH`, which sends a SIGSTOP the target could observe), repeated until the
 //! thread set is stable, and `PTRACE_DETACH` of every thread when the guard is dropped, also
 //! on errors and panics. A signal the kernel was delivering when a thread stopped is handed
-//! back on detach, so none is lost. If hangscan itself is killed, the kernel detaches for it.
+//! back on detach, so none is lost. If hangscan itself is killed, the kernel detaches for it,
+//! and delivers such a signal too, because stops are only peeked at (see [`wait`]).
 //!
 //! A thread in uninterruptible sleep (`D`: a vfork parent, a stuck NFS read) does not stop
 //! until it leaves it. Stops are awaited for [`STOP_TIMEOUT`] at most; such a thread is left
@@ -28,8 +29,12 @@ const LAST_CALL: Duration = Duration::from_millis(20);
 pub enum SeizeError {
     /// The process does not exist (or exited).
     Gone,
-    /// Not allowed to trace it.
-    Permission(Errno),
+    /// The kernel refused to let us trace thread `tid` (`EPERM`): another tracer holds it, or
+    /// hangscan may not trace this process. [`super::access`] finds out which.
+    Refused {
+        /// The thread refused.
+        tid: i32,
+    },
     /// Anything else the kernel said.
     Other(Errno),
 }
@@ -39,17 +44,31 @@ pub struct Seized {
     /// Stopped threads and the signal to hand back on detach (a signal-delivery stop).
     /// (The signal is a raw number: realtime signals are not in nix's `Signal`.)
     stopped: BTreeMap<i32, i32>,
+    /// Threads seized and interrupted whose stop has not been collected yet.
+    pending: Vec<i32>,
     /// Threads that exited while we were stopping the others.
     pub vanished: Vec<i32>,
     /// Threads that did not stop within [`STOP_TIMEOUT`] (uninterruptible sleep).
     pub unstoppable: Vec<i32>,
 }
 
+/// How waiting for a seized thread's stop ended.
+enum Awaited {
+    /// Stopped, with the signal it was delivering (0: none).
+    Stopped(i32),
+    /// Not stopped in time (or in uninterruptible sleep for [`D_PATIENCE`]).
+    NotStopped,
+    /// It exited.
+    Gone,
+}
+
 impl Seized {
     /// Stops every thread of `pid`, re-reading the thread list until no new thread appears.
+    /// On an error, the threads stopped so far are resumed before it is returned.
     pub fn stop_all(pid: i32) -> Result<Self, SeizeError> {
         let mut s = Seized {
             stopped: BTreeMap::new(),
+            pending: Vec::new(),
             vanished: Vec::new(),
             unstoppable: Vec::new(),
         };
@@ -68,28 +87,21 @@ impl Seized {
             }
             // Seize and interrupt the whole batch first, then collect the stops: the threads
             // stop in parallel instead of one scheduling round-trip at a time.
-            let mut pending = Vec::with_capacity(new.len());
             for tid in new {
                 match s.seize_one(tid) {
-                    Ok(()) => pending.push(tid),
+                    Ok(()) => {}
+                    // (Also the first thread: it may have ended with pthread_exit while the
+                    // others run on; if they are all gone, nothing is stopped: `Gone` below.)
                     Err(SeizeError::Gone) => s.vanished.push(tid),
-                    Err(e) if s.stopped.is_empty() && tid == pid => return Err(e),
-                    Err(SeizeError::Permission(e)) => return Err(SeizeError::Permission(e)),
-                    Err(_) => s.vanished.push(tid),
-                }
-            }
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            for tid in pending {
-                match s.wait_stop(tid, deadline) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        s.stopped.remove(&tid);
-                        s.unstoppable.push(tid);
+                    // The drop lets go of the threads seized so far.
+                    Err(e @ SeizeError::Refused { .. }) => return Err(e),
+                    Err(e) if s.stopped.is_empty() && s.pending.is_empty() && tid == pid => {
+                        return Err(e)
                     }
-                    Err(SeizeError::Permission(e)) => return Err(SeizeError::Permission(e)),
                     Err(_) => s.vanished.push(tid),
                 }
             }
+            s.collect_stops(STOP_TIMEOUT);
         }
         if s.stopped.is_empty() {
             return Err(SeizeError::Gone);
@@ -100,62 +112,38 @@ impl Seized {
     /// `PTRACE_SEIZE` then `PTRACE_INTERRUPT`: the thread will stop soon.
     fn seize_one(&mut self, tid: i32) -> Result<(), SeizeError> {
         let p = Pid::from_raw(tid);
-        ptrace::seize(p, ptrace::Options::empty()).map_err(classify)?;
-        // From here the guard owns the thread: it is detached on drop whatever happens next.
-        self.stopped.insert(tid, 0);
+        ptrace::seize(p, ptrace::Options::empty()).map_err(|e| match e {
+            Errno::ESRCH => SeizeError::Gone,
+            // The kernel refuses to seize a thread that has already exited (a zombie still
+            // listed in /proc) with EPERM, not ESRCH: in a program that ends threads all the
+            // time that is no permission problem.
+            Errno::EPERM if super::procinfo::exited(tid) => SeizeError::Gone,
+            Errno::EPERM | Errno::EACCES => SeizeError::Refused { tid },
+            other => SeizeError::Other(other),
+        })?;
         if let Err(e) = ptrace::interrupt(p) {
-            self.stopped.remove(&tid);
+            // It runs on, traced until we detach or exit; PTRACE_DETACH needs it stopped.
             let _ = ptrace::detach(p, None);
-            return Err(classify(e));
+            return Err(match e {
+                Errno::ESRCH => SeizeError::Gone,
+                other => SeizeError::Other(other),
+            });
         }
+        // From here the guard owns the thread: it is detached on drop whatever happens next.
+        self.pending.push(tid);
         Ok(())
     }
 
-    /// Waits until a seized thread has stopped, or `deadline` passes (false).
-    fn wait_stop(&mut self, tid: i32, deadline: Instant) -> Result<bool, SeizeError> {
-        let mut asleep_since: Option<Instant> = None;
-        loop {
-            match wait(tid) {
-                Ok(Stop::Running) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(false);
-                    }
-                    // Threads stop within microseconds of the interrupt, unless they are in
-                    // uninterruptible sleep: spin briefly; then a thread the kernel keeps
-                    // showing in `D` for `D_PATIENCE` is given up (the others are frozen
-                    // meanwhile: threads pass through `D` briefly all the time), any other is
-                    // polled gently until the deadline.
-                    if left > STOP_TIMEOUT - Duration::from_millis(10) {
-                        std::thread::sleep(Duration::from_micros(100));
-                        continue;
-                    }
-                    if in_uninterruptible_sleep(tid) {
-                        let since = *asleep_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= D_PATIENCE {
-                            return Ok(false);
-                        }
-                    } else {
-                        asleep_since = None;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                // PTRACE_EVENT_STOP: the interrupt (or a group stop) took effect.
-                Ok(Stop::Event) => return Ok(true),
-                // The thread was delivering a signal: it is stopped now; give it back later.
-                Ok(Stop::Signal(sig)) => {
+    /// Collects the stops of the pending threads, waiting `limit` at most for them all.
+    fn collect_stops(&mut self, limit: Duration) {
+        let since = Instant::now();
+        for tid in std::mem::take(&mut self.pending) {
+            match await_stop(tid, since, limit) {
+                Awaited::Stopped(sig) => {
                     self.stopped.insert(tid, sig);
-                    return Ok(true);
                 }
-                Ok(Stop::Gone) => {
-                    self.stopped.remove(&tid);
-                    return Err(SeizeError::Gone);
-                }
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    self.stopped.remove(&tid);
-                    return Err(classify(e));
-                }
+                Awaited::NotStopped => self.unstoppable.push(tid),
+                Awaited::Gone => self.vanished.push(tid),
             }
         }
     }
@@ -171,33 +159,21 @@ impl Seized {
     }
 
     fn detach_all(&mut self) {
+        // Threads seized when an error (or a panic) came before their stop was collected:
+        // PTRACE_DETACH fails on a thread that is not stopped, which would leave it to stop on
+        // the interrupt and stay stopped until hangscan exits. Collect their stops first.
+        self.collect_stops(STOP_TIMEOUT);
         for (tid, sig) in std::mem::take(&mut self.stopped) {
             // ESRCH: it exited meanwhile; nothing to resume.
             detach(tid, sig);
         }
-        let deadline = Instant::now() + LAST_CALL;
+        let since = Instant::now();
         for tid in std::mem::take(&mut self.unstoppable) {
-            loop {
-                match wait(tid) {
-                    Ok(Stop::Signal(sig)) => {
-                        detach(tid, sig);
-                        break;
-                    }
-                    Ok(Stop::Event) => {
-                        detach(tid, 0);
-                        break;
-                    }
-                    Ok(Stop::Running) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Ok(Stop::Running) => {
-                        // Still asleep: the kernel lets it go when hangscan exits.
-                        self.unstoppable.push(tid);
-                        break;
-                    }
-                    Err(Errno::EINTR) => {}
-                    _ => break,
-                }
+            match await_stop(tid, since, LAST_CALL) {
+                Awaited::Stopped(sig) => detach(tid, sig),
+                // Still asleep: the kernel lets it go when hangscan exits.
+                Awaited::NotStopped => self.unstoppable.push(tid),
+                Awaited::Gone => {}
             }
         }
     }
@@ -206,6 +182,44 @@ impl Seized {
 impl Drop for Seized {
     fn drop(&mut self) {
         self.detach_all();
+    }
+}
+
+/// Waits until seized thread `tid` stops, at most until `limit` after `since`. Threads stop
+/// within microseconds of the interrupt, unless they are in uninterruptible sleep: spin
+/// briefly; then a thread the kernel keeps showing in `D` for [`D_PATIENCE`] is given up (the
+/// others are frozen meanwhile; threads pass through `D` briefly all the time), any other is
+/// polled gently until the limit.
+fn await_stop(tid: i32, since: Instant, limit: Duration) -> Awaited {
+    let mut asleep_since: Option<Instant> = None;
+    loop {
+        match wait(tid) {
+            Ok(Stop::Running) => {
+                let waited = since.elapsed();
+                if waited >= limit {
+                    return Awaited::NotStopped;
+                }
+                if waited < Duration::from_millis(10) {
+                    std::thread::sleep(Duration::from_micros(100));
+                    continue;
+                }
+                if in_uninterruptible_sleep(tid) {
+                    let asleep = *asleep_since.get_or_insert_with(Instant::now);
+                    if asleep.elapsed() >= D_PATIENCE {
+                        return Awaited::NotStopped;
+                    }
+                } else {
+                    asleep_since = None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // PTRACE_EVENT_STOP: the interrupt (or a group stop) took effect.
+            Ok(Stop::Event) => return Awaited::Stopped(0),
+            // The thread was delivering a signal: it is stopped now; give it back later.
+            Ok(Stop::Signal(sig)) => return Awaited::Stopped(sig),
+            Err(Errno::EINTR) => {}
+            Ok(Stop::Gone) | Err(_) => return Awaited::Gone,
+        }
     }
 }
 
@@ -221,29 +235,40 @@ enum Stop {
     Gone,
 }
 
-/// `waitpid(tid, __WALL | WNOHANG)`, decoded from the raw status: nix's `WaitStatus` cannot
-/// hold a realtime signal and fails with `EINVAL` on one, which would leave that thread (and
-/// the signal it was delivering) behind.
+/// Whether thread `tid` has stopped, without consuming the stop: `waitid(P_PID, tid, WEXITED |
+/// WSTOPPED | WNOHANG | WNOWAIT | __WALL)`, decoded from the raw status (nix's `WaitStatus`
+/// cannot hold a realtime signal).
+///
+/// `WNOWAIT` keeps the signal safe: a plain wait makes the kernel clear the stopped thread's
+/// code (the signal it was delivering), after which the signal lives only in hangscan's
+/// memory. Were hangscan killed before its `PTRACE_DETACH` hands it back, the kernel's own
+/// detach would resume the thread without it. Left in place, the kernel delivers it either
+/// way. An exit is collected for real (the dead thread reaped).
 fn wait(tid: i32) -> Result<Stop, Errno> {
-    let mut status = 0;
-    // SAFETY: waitpid writes one int through a valid pointer.
-    let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
-    if r < 0 {
+    // SAFETY: an all-zero siginfo_t is valid (and si_pid 0 means "nothing to report").
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WSTOPPED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
+    // SAFETY: waitid writes one siginfo_t through a valid pointer.
+    if unsafe { libc::waitid(libc::P_PID, tid as libc::id_t, &mut info, flags) } < 0 {
         return Err(Errno::last());
     }
-    if r == 0 {
+    // SAFETY: waitid filled the SIGCHLD fields (or left them zero).
+    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if who == 0 {
         return Ok(Stop::Running);
     }
-    if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-        return Ok(Stop::Gone);
-    }
-    if !libc::WIFSTOPPED(status) {
-        return Ok(Stop::Running);
-    }
-    if status >> 16 == libc::PTRACE_EVENT_STOP {
-        Ok(Stop::Event)
-    } else {
-        Ok(Stop::Signal(libc::WSTOPSIG(status)))
+    match info.si_code {
+        // A ptrace stop: `status` is the thread's stop code, the signal it was delivering or
+        // SIGTRAP/the group-stop signal with PTRACE_EVENT_STOP in the next byte.
+        libc::CLD_TRAPPED if status >> 8 == libc::PTRACE_EVENT_STOP => Ok(Stop::Event),
+        libc::CLD_TRAPPED => Ok(Stop::Signal(status & 0xff)),
+        libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED => {
+            let mut raw = 0;
+            // SAFETY: waitpid writes one int through a valid pointer.
+            unsafe { libc::waitpid(tid, &mut raw, libc::__WALL | libc::WNOHANG) };
+            Ok(Stop::Gone)
+        }
+        _ => Ok(Stop::Running),
     }
 }
 
@@ -258,14 +283,6 @@ fn detach(tid: i32, sig: i32) {
             sig as usize as *mut libc::c_void,
         )
     };
-}
-
-fn classify(e: Errno) -> SeizeError {
-    match e {
-        Errno::ESRCH => SeizeError::Gone,
-        Errno::EPERM | Errno::EACCES => SeizeError::Permission(e),
-        other => SeizeError::Other(other),
-    }
 }
 
 /// Whether the kernel shows thread `tid` in uninterruptible sleep (`D` in its stat).

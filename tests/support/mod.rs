@@ -1,14 +1,16 @@
 #![allow(dead_code)]
 //! Test support: build the deliberately-hanging programs in `fixtures/programs`,
-//! run them until they report `READY <pid>`, and take real gdb thread dumps of
-//! them (the same gdb invocation as `fixtures/record-gdb.sh`).
+//! run them until they report `READY <pid>`, drive the healthy ones that answer
+//! commands on stdin (c_pulse, c_soak), see which threads are stopped, and take
+//! real gdb thread dumps of them (the same gdb invocation as
+//! `fixtures/record-gdb.sh`).
 //!
 //! Use from an integration test with `mod support;`. Only std is used.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -297,6 +299,101 @@ impl Drop for HungProcess {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
     }
+}
+
+/// A healthy fixture program (c_pulse, c_soak) driven over its stdin and stdout: one
+/// command line in, one answer line out. Killed (SIGKILL) and reaped on drop.
+pub struct Driven {
+    pub pid: u32,
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Driven {
+    /// Builds the fixture `name`, runs it with `args` and waits for its `READY <pid>` line.
+    pub fn start(name: &str, args: &[&str]) -> Driven {
+        let mut child = Command::new(build_fixture(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start fixture {name}: {e}"));
+        let out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut driven = Driven {
+            pid: child.id(),
+            child,
+            out,
+        };
+        let ready = driven.line();
+        assert_eq!(
+            ready.trim_end(),
+            format!("READY {}", driven.pid),
+            "fixture {name} did not start"
+        );
+        driven
+    }
+
+    /// Sends `command` and returns the answer line.
+    pub fn ask(&mut self, command: &str) -> String {
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{command}").expect("write to the fixture");
+        self.line()
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self
+            .out
+            .read_line(&mut line)
+            .expect("read from the fixture");
+        assert!(n > 0, "the fixture (pid {}) exited", self.pid);
+        line
+    }
+}
+
+impl Drop for Driven {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The number after `key=` in an answer line of `key=value` words.
+pub fn field(line: &str, key: &str) -> Option<i64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// The threads of `pid` the kernel shows stopped (`t`: ptrace stop, `T`: job control).
+pub fn stopped_threads(pid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next());
+            matches!(state, Some('t' | 'T'))
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Runs the hangscan binary with `args`: (exit code, stdout, stderr).
+pub fn hangscan(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hangscan");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// True if a `gdb` binary can be run.

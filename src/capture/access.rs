@@ -1,0 +1,286 @@
+//! Why the kernel would not let hangscan trace a process, in words that say what to do. Read
+//! from `/proc` once `PTRACE_SEIZE` has failed with `EPERM`: another tracer (a debugger)
+//! already holds the thread (`TracerPid`), or hangscan may not trace the process at all:
+//! another user's or a set-user-ID process without CAP_SYS_PTRACE, a process that is not
+//! dumpable, Yama's `kernel.yama.ptrace_scope`, or else a security module.
+
+use crate::error::Error;
+use crate::report::clean;
+use std::os::unix::fs::MetadataExt;
+
+/// `CAP_SYS_PTRACE`'s bit in the capability sets.
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// The error for a refused `PTRACE_SEIZE` of thread `tid` of process `pid`.
+pub fn refusal(pid: u32, tid: i32) -> Error {
+    let me = Ids::of_self();
+    let target = Status::read(tid).or_else(|| Status::read(pid as i32));
+    let Some(target) = target else {
+        return Error::Permission {
+            pid,
+            why: "the kernel refused (EPERM) and /proc no longer shows it".into(),
+        };
+    };
+    // The ownership check comes first in the kernel: a debugger attached to another user's
+    // process is not what stops hangscan.
+    let ids_differ = target.uids != [me.uid; 3] || target.gids != [me.gid; 3];
+    if let Some(tracer) = target.tracer.filter(|_| me.cap_sys_ptrace || !ids_differ) {
+        return Error::AlreadyTraced {
+            pid,
+            tid: (tid as u32 != pid).then_some(tid as u32),
+            tracer: describe(tracer),
+        };
+    }
+    // The kernel hands `/proc/PID` to root when the process is not dumpable.
+    let owner = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid());
+    let facts = Facts {
+        dumpable: !(owner.is_ok_and(|o| o == 0) && target.uids[1] != 0),
+        yama: std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        me,
+        target,
+    };
+    Error::Permission {
+        pid,
+        why: why_denied(pid, &facts),
+    }
+}
+
+/// What decides whether hangscan may trace a process.
+struct Facts {
+    me: Ids,
+    target: Status,
+    /// `kernel.yama.ptrace_scope`, when Yama is there.
+    yama: Option<u32>,
+    dumpable: bool,
+}
+
+/// "process 4645 (gdb)": the process a tracer thread belongs to, with its name.
+fn describe(tracer: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{tracer}/status")).unwrap_or_default();
+    let process = field(&status, "Tgid:").map_or_else(|| tracer.to_string(), str::to_string);
+    match field(&status, "Name:") {
+        Some(name) => format!("process {process} ({})", clean(name)),
+        None => format!("process {process}"),
+    }
+}
+
+fn why_denied(pid: u32, facts: &Facts) -> String {
+    let (me, target, scope) = (&facts.me, &facts.target, facts.yama);
+    let sudo = format!("`sudo hangscan attach {pid}`");
+    if scope == Some(3) {
+        return "kernel.yama.ptrace_scope is 3: no process may trace another until the system \
+                reboots (the setting cannot be lowered)"
+            .into();
+    }
+    if !me.cap_sys_ptrace {
+        let [real, effective, saved] = target.uids;
+        if target.uids != [me.uid; 3] {
+            let owner = if real == effective && effective == saved {
+                format!("it belongs to {}", user(real))
+            } else {
+                format!(
+                    "its user ids (real {real}, effective {effective}, saved {saved}) are not \
+                     all hangscan's (a set-user-ID program, or one that changed users)"
+                )
+            };
+            return format!(
+                "{owner}, and hangscan runs as {} without CAP_SYS_PTRACE — run hangscan as \
+                 that user or as root ({sudo}), or give it CAP_SYS_PTRACE",
+                user(me.uid)
+            );
+        }
+        if target.gids != [me.gid; 3] {
+            let [real, effective, saved] = target.gids;
+            return format!(
+                "its group ids (real {real}, effective {effective}, saved {saved}) are not all \
+                 hangscan's gid {} (a set-group-ID program, or one that changed groups), and \
+                 hangscan lacks CAP_SYS_PTRACE — run hangscan as root ({sudo}) or give it \
+                 CAP_SYS_PTRACE",
+                me.gid
+            );
+        }
+        if !facts.dumpable {
+            return format!(
+                "it is not dumpable (it changed its credentials or called \
+                 prctl(PR_SET_DUMPABLE, 0)), and only a tracer with CAP_SYS_PTRACE may attach to \
+                 such a process — run hangscan as root ({sudo})"
+            );
+        }
+        match scope {
+            Some(1) => {
+                return format!(
+                    "kernel.yama.ptrace_scope is 1: a process may trace only its own \
+                     descendants — run hangscan as root ({sudo}) or with CAP_SYS_PTRACE, start \
+                     the program under `hangscan run`, or allow it with `sudo sysctl \
+                     kernel.yama.ptrace_scope=0`"
+                )
+            }
+            Some(2) => {
+                return format!(
+                    "kernel.yama.ptrace_scope is 2: only a tracer with CAP_SYS_PTRACE may \
+                     attach — run hangscan as root ({sudo}), or lower it with `sudo sysctl \
+                     kernel.yama.ptrace_scope=1`"
+                )
+            }
+            _ => {}
+        }
+    }
+    format!(
+        "the kernel refused although hangscan runs as {}{}; a security module (SELinux, \
+         AppArmor) or a container's policy may forbid ptrace — in a container, add \
+         --cap-add=SYS_PTRACE; otherwise look in the audit log",
+        user(me.uid),
+        if me.cap_sys_ptrace {
+            " with CAP_SYS_PTRACE"
+        } else {
+            ", the process's owner"
+        }
+    )
+}
+
+/// hangscan's own ids (the real ones: the kernel checks those for ptrace) and capability.
+struct Ids {
+    uid: u32,
+    gid: u32,
+    cap_sys_ptrace: bool,
+}
+
+impl Ids {
+    fn of_self() -> Ids {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let cap_sys_ptrace = field(&status, "CapEff:")
+            .and_then(|v| u64::from_str_radix(v, 16).ok())
+            .is_some_and(|caps| caps & (1 << CAP_SYS_PTRACE) != 0);
+        let real = |key: &str| {
+            field(&status, key)
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(u32::MAX)
+        };
+        Ids {
+            uid: real("Uid:"),
+            gid: real("Gid:"),
+            cap_sys_ptrace,
+        }
+    }
+}
+
+/// A thread's `/proc/TID/status`: its user and group ids (real, effective, saved) and tracer.
+struct Status {
+    uids: [u32; 3],
+    gids: [u32; 3],
+    tracer: Option<i32>,
+}
+
+impl Status {
+    fn read(tid: i32) -> Option<Status> {
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let ids = |key: &str| -> Option<[u32; 3]> {
+            let mut v = field(&status, key)?
+                .split_whitespace()
+                .map(|n| n.parse().ok());
+            Some([v.next()??, v.next()??, v.next()??])
+        };
+        Some(Status {
+            uids: ids("Uid:")?,
+            gids: ids("Gid:")?,
+            tracer: field(&status, "TracerPid:")
+                .and_then(|v| v.parse().ok())
+                .filter(|&t| t != 0),
+        })
+    }
+}
+
+fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+}
+
+/// "uid 0 (root)", with the name from /etc/passwd when there is one.
+fn user(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| clean(name))
+    });
+    match name {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(
+        uids: [u32; 3],
+        gids: [u32; 3],
+        cap: bool,
+        yama: Option<u32>,
+        dumpable: bool,
+    ) -> Facts {
+        Facts {
+            me: Ids {
+                uid: 1000,
+                gid: 1000,
+                cap_sys_ptrace: cap,
+            },
+            target: Status {
+                uids,
+                gids,
+                tracer: None,
+            },
+            yama,
+            dumpable,
+        }
+    }
+
+    #[test]
+    fn each_refusal_says_why_and_what_to_do() {
+        let mine = [1000; 3];
+        let cases = [
+            (
+                facts([0; 3], [0; 3], false, None, true),
+                "it belongs to uid 0 (root), and hangscan runs as uid 1000",
+            ),
+            (
+                facts([1000, 0, 0], mine, false, None, true),
+                "its user ids (real 1000, effective 0, saved 0)",
+            ),
+            (
+                facts(mine, [1000, 5, 5], false, None, true),
+                "its group ids (real 1000, effective 5, saved 5)",
+            ),
+            (facts(mine, mine, false, None, false), "it is not dumpable"),
+            (
+                facts(mine, mine, false, Some(1), true),
+                "ptrace_scope is 1: a process may trace only its own descendants",
+            ),
+            (
+                facts(mine, mine, false, Some(2), true),
+                "ptrace_scope is 2: only a tracer with CAP_SYS_PTRACE",
+            ),
+            (
+                facts([0; 3], [0; 3], true, Some(3), true),
+                "ptrace_scope is 3",
+            ),
+            (
+                facts([0; 3], [0; 3], true, Some(1), true),
+                "with CAP_SYS_PTRACE; a security module",
+            ),
+            (
+                facts(mine, mine, false, Some(0), true),
+                "the process's owner; a security module",
+            ),
+        ];
+        for (facts, words) in cases {
+            let why = why_denied(42, &facts);
+            assert!(why.contains(words), "{words:?} missing: {why}");
+        }
+    }
+}
