@@ -6,6 +6,7 @@
 
 use super::demangle::demangle;
 use crate::unwind::elf::{self, ElfFile};
+use crate::unwind::open;
 use crate::unwind::{AddressSpace, MappedObject};
 use addr2line::Loader;
 use object::{Object, ObjectSymbol, ObjectSymbolTable};
@@ -86,7 +87,12 @@ impl ObjectSymbols {
                 .as_deref()
                 .and_then(|p| elf::find_alt_file(map, p, &file)),
         };
-        let loader = dwarf_path.and_then(|p| Loader::new_with_sup(p, sup).ok());
+        // addr2line opens the files by path: give it the ones opened safely, by descriptor.
+        let dwarf = dwarf_path.and_then(|p| open::open_regular(&p).ok());
+        let sup = sup.and_then(|p| open::open_regular(&p).ok());
+        let loader = dwarf.as_ref().and_then(|d| {
+            Loader::new_with_sup(open::fd_path(d), sup.as_ref().map(open::fd_path)).ok()
+        });
         let table = if debug.is_some() || loader.is_none() {
             own_table(&file)
         } else {

@@ -7,7 +7,6 @@ use super::{AddressSpace, MappedObject};
 use memmap2::Mmap;
 use object::{Object, ObjectSegment};
 use std::collections::HashMap;
-use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::path::{Component, Path, PathBuf};
@@ -51,7 +50,7 @@ pub(crate) struct ElfFile {
 impl ElfFile {
     /// Maps and parses the file at `path`.
     pub fn open(path: &Path) -> Result<ElfFile, String> {
-        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let file = super::open::open_regular(path)?;
         // SAFETY: the mapping is read-only and private to this process; like every debugger we
         // accept that a file truncated while mapped may fault.
         let map = unsafe { Mmap::map(&file) }
@@ -256,7 +255,8 @@ pub(crate) fn debug_candidates(obj: &MappedObject, file: &ElfFile) -> Vec<PathBu
         .and_then(|l| std::str::from_utf8(l).ok())
         .filter(|l| !l.is_empty() && !l.contains('/'));
     if let (Some(link), Some(dir)) = (link, Path::new(name).parent()) {
-        if dir.is_absolute() {
+        // A directory with `..` in it (a core's file note can say anything) leads nowhere.
+        if dir.is_absolute() && !dir.components().any(|c| c == Component::ParentDir) {
             for root in &roots {
                 out.push(under(root, &dir.join(link)));
                 out.push(under(root, &dir.join(".debug").join(link)));
@@ -282,9 +282,6 @@ pub(crate) fn find_debug_file(obj: &MappedObject, file: &ElfFile) -> Option<(Pat
     debug_candidates(obj, file)
         .into_iter()
         .find_map(|candidate| {
-            if !candidate.is_file() {
-                return None;
-            }
             if own.is_some() && std::fs::canonicalize(&candidate).ok() == own {
                 return None;
             }
@@ -313,5 +310,7 @@ pub(crate) fn find_alt_file(
     } else {
         vec![debug_path.parent()?.join(name)]
     };
-    candidates.into_iter().find(|c| c.is_file())
+    candidates
+        .into_iter()
+        .find(|c| super::open::open_regular(c).is_ok())
 }

@@ -12,6 +12,7 @@
 mod cfi;
 pub(crate) mod elf;
 mod memory;
+pub(crate) mod open;
 #[cfg(test)]
 mod tests;
 mod x86_64;
