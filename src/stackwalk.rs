@@ -8,9 +8,6 @@ use crate::unwind::{AddressSpace, Memory, MemoryRegion, RawFrame, Regs, Unwinder
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
-/// Frames walked per thread at most.
-pub const MAX_FRAMES: usize = 512;
-
 /// One thread of a process image.
 #[derive(Debug, Clone)]
 pub struct ImageThread {
@@ -203,5 +200,5 @@ fn walk(
         stack: t.stack.as_ref(),
         vdso: space.vdso.as_ref(),
     };
-    unwinder.unwind(regs, &mem, space, MAX_FRAMES)
+    unwinder.unwind(regs, &mem, space, crate::limits::MAX_FRAMES)
 }
