@@ -118,26 +118,47 @@ fn elide_middle(t: &mut Thread) -> Option<usize> {
 
 /// The diagnostic for the threads whose stacks were elided: (index, depth before).
 fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<String> {
-    const NAMED: usize = 5;
     if deep.is_empty() {
         return None;
     }
-    let mut named: Vec<String> = deep
+    let named = deep
         .iter()
-        .take(NAMED)
-        .map(|&(i, depth)| format!("{} ({depth} frames)", snap.threads[i].label()))
-        .collect();
-    if deep.len() > NAMED {
-        named.push(format!("{} more", deep.len() - NAMED));
-    }
+        .map(|&(i, depth)| format!("{} ({depth} frames)", snap.threads[i].label()));
     let keep = MAX_FRAMES / 2;
     Some(format!(
         "{} thread(s) deeper than {MAX_FRAMES} frames: only the innermost {keep} and the \
          outermost {} frames of each are analysed, the frames between are left out: {}",
         deep.len(),
         MAX_FRAMES - keep,
-        named.join(", ")
+        some_of(named, deep.len())
     ))
+}
+
+/// The diagnostic for the threads of a live capture or a core whose walk stopped at
+/// [`MAX_FRAMES`] (their labels): what is below is not known.
+pub fn walk_limit_note(labels: &[String]) -> Option<Diagnostic> {
+    if labels.is_empty() {
+        return None;
+    }
+    Some(Diagnostic {
+        line: None,
+        message: format!(
+            "{} thread(s) deeper than {MAX_FRAMES} frames: only the innermost {MAX_FRAMES} were \
+             walked, the outer ones are not known: {}",
+            labels.len(),
+            some_of(labels.iter().cloned(), labels.len())
+        ),
+    })
+}
+
+/// The first few of `count` names, and how many more.
+fn some_of(names: impl Iterator<Item = String>, count: usize) -> String {
+    const NAMED: usize = 5;
+    let mut shown: Vec<String> = names.take(NAMED).collect();
+    if count > NAMED {
+        shown.push(format!("{} more", count - NAMED));
+    }
+    shown.join(", ")
 }
 
 /// A byte count as people read it: `512 B`, `64 MiB`, `1.0 GiB`.

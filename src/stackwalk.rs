@@ -2,6 +2,7 @@
 //! file gives them) to a [`Snapshot`]: unwind every thread and symbolize its frames, spread
 //! over the cores with rayon. Runs after the target was resumed; touches no live process.
 
+use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::symbolize::Symbolizer;
 use crate::unwind::{AddressSpace, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
@@ -109,6 +110,13 @@ fn to_snapshot_with(
         .map(|t| walk(t, space, unwinder))
         .collect();
     let unwound_in = t0.elapsed();
+    // Walks that stopped at the frame limit, not at the thread's first frame.
+    let walked_deep: Vec<usize> = walked
+        .iter()
+        .enumerate()
+        .filter(|(_, (frames, why))| frames.len() >= MAX_FRAMES && why.is_some())
+        .map(|(i, _)| i)
+        .collect();
     let stacks: Vec<Vec<RawFrame>> = walked.iter().map(|(f, _)| f.clone()).collect();
     let symbolized = symbolizer.symbolize_many(space, &stacks);
     let symbolized_in = t0.elapsed() - unwound_in;
@@ -127,6 +135,7 @@ fn to_snapshot_with(
             ..Thread::default()
         })
         .collect();
+    let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let stopped = match image.frozen {
         Some(frozen) => format!(
@@ -150,6 +159,7 @@ fn to_snapshot_with(
             ms(symbolized_in)
         ),
     });
+    diagnostics.extend(walk_limit_note(&deep));
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,
@@ -200,5 +210,5 @@ fn walk(
         stack: t.stack.as_ref(),
         vdso: space.vdso.as_ref(),
     };
-    unwinder.unwind(regs, &mem, space, crate::limits::MAX_FRAMES)
+    unwinder.unwind(regs, &mem, space, MAX_FRAMES)
 }

@@ -1,5 +1,8 @@
 //! The limits on huge inputs (`src/limits.rs`), through the binary: each gives a partial result
-//! and a diagnostic saying what was left out. Big inputs are made here, in temporary files.
+//! and a diagnostic saying what was left out. Big inputs are made here, in temporary files; the
+//! deep stack is also a live process (`fixtures/programs/c_deep_recursion.c`).
+
+mod support;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -279,4 +282,70 @@ fn a_finding_of_many_threads_shows_a_bounded_number_of_steps() {
         .as_array()
         .unwrap();
     assert_eq!(steps.len(), 1000);
+}
+
+#[test]
+fn a_live_stack_10000_frames_deep_is_walked_to_the_limit_and_its_wait_found() {
+    let p = support::HungProcess::start("c_deep_recursion");
+    let (report, status) = json_report(&["attach", &p.pid.to_string()], None);
+    assert_eq!(status, Some(1));
+    assert_eq!(report["reports"][0]["verdict"], "deadlock");
+    let walker = report["reports"][0]["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "deep-walker")
+        .unwrap();
+    let frames = walker["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), MAX_FRAMES);
+    assert!(frames[..4]
+        .iter()
+        .any(|f| f["function"] == "pthread_mutex_lock"));
+    assert!(frames[4..].iter().all(|f| f["function"] == "descend"));
+    let said = diagnostics(&report);
+    assert!(
+        said.iter().any(|d| d.starts_with(&format!(
+            "1 thread(s) deeper than {MAX_FRAMES} frames: only the innermost {MAX_FRAMES} were \
+             walked, the outer ones are not known: LWP "
+        ))),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn endless_unwinding_info_on_a_live_process_ends_each_walk_with_its_reason() {
+    let p = support::HungProcess::start("c_bad_cfi");
+    let (report, status) = json_report(&["attach", &p.pid.to_string()], None);
+    assert_eq!(status, Some(0), "{report}");
+    let threads = report["reports"][0]["threads"].as_array().unwrap();
+    // (thread, its last frames: from park() to where the bad CFI ends the walk, why it ends)
+    let cases = [
+        (
+            "expr-loop",
+            &["park", "loop_cfa"][..],
+            "CFI expression runs past 1000 operations (a loop?)",
+        ),
+        ("cfa-stuck", &["park", "stuck_cfa"][..], "does not increase"),
+        (
+            "fp-loop",
+            &["park", "fp_loop", "fp_loop_main"][..],
+            "does not increase",
+        ),
+    ];
+    for (name, frames, reason) in cases {
+        let t = threads.iter().find(|t| t["name"] == name).unwrap();
+        let found: Vec<&str> = t["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or("??"))
+            .collect();
+        // Above park(): libc's pause, however this libc names it.
+        assert!(
+            found.ends_with(frames) && found.len() <= frames.len() + 2,
+            "{name}: {found:?}"
+        );
+        let why = t["unwind_error"].as_str().unwrap_or_default();
+        assert!(why.contains(reason), "{name}: {why}");
+    }
 }
