@@ -21,6 +21,11 @@ pub const MAX_THREADS: usize = 100_000;
 /// the wait, the outermost the thread's role (its pool's worker loop, its entry point).
 pub const MAX_FRAMES: usize = 512;
 
+/// Bytes of stack copied for all the threads of a live capture or a core together, at most:
+/// with very many threads each gets an equal share (the default 64 KiB each fits 8 192
+/// threads), so a core with a million thread notes cannot make hangscan copy 64 GiB.
+pub const MAX_STACK_BYTES: u64 = 512 << 20;
+
 /// Steps of one finding shown in the reports meant for people (text, Markdown, JUnit, SARIF's
 /// related locations); the JSON report has every step.
 pub const MAX_STEPS_SHOWN: usize = 40;
@@ -75,20 +80,47 @@ impl Prefix {
     }
 }
 
+/// The bytes of stack to copy for each of `threads` threads, `requested` each unless
+/// [`MAX_STACK_BYTES`] says less; the diagnostic when it does.
+pub fn stack_share(requested: usize, threads: usize) -> (usize, Option<Diagnostic>) {
+    let share = usize::try_from(MAX_STACK_BYTES / threads.max(1) as u64).unwrap_or(usize::MAX);
+    if requested <= share {
+        return (requested, None);
+    }
+    let message = format!(
+        "{threads} threads: {} of stack copied for each instead of {} (the limit is {} for all), \
+         so deep stacks may end early",
+        human(share as u64),
+        human(requested as u64),
+        human(MAX_STACK_BYTES)
+    );
+    (
+        share,
+        Some(Diagnostic {
+            line: None,
+            message,
+        }),
+    )
+}
+
+/// The diagnostic for the threads a core or a dump had beyond [`MAX_THREADS`].
+pub fn threads_dropped(dropped: usize) -> Option<Diagnostic> {
+    (dropped > 0).then(|| Diagnostic {
+        line: None,
+        message: format!(
+            "{MAX_THREADS} threads shown, {dropped} more not analysed (the limit is \
+             {MAX_THREADS} threads a snapshot)"
+        ),
+    })
+}
+
 /// Holds a parsed dump to [`MAX_THREADS`] threads and [`MAX_FRAMES`] frames a thread, saying
 /// what was left out.
 pub fn bound_dump(snap: &mut Snapshot) {
-    if snap.threads.len() > MAX_THREADS {
-        let dropped = snap.threads.len() - MAX_THREADS;
+    if let Some(d) = threads_dropped(snap.threads.len().saturating_sub(MAX_THREADS)) {
         snap.threads.truncate(MAX_THREADS);
         snap.complete = false;
-        snap.diagnostics.push(Diagnostic {
-            line: None,
-            message: format!(
-                "{} threads shown, {} more not analysed (the limit is {} threads a snapshot)",
-                MAX_THREADS, dropped, MAX_THREADS
-            ),
-        });
+        snap.diagnostics.push(d);
     }
     let deep: Vec<(usize, usize)> = snap
         .threads

@@ -45,6 +45,9 @@ pub struct ProcessImage {
     pub captured_in: Duration,
     /// Threads that exited while the others were being stopped.
     pub vanished: Vec<u64>,
+    /// True when `threads` holds every thread of the process (a core's can be cut at
+    /// [`crate::limits::MAX_THREADS`]).
+    pub all_threads: bool,
     /// What the producer could not read or wants said (a core and a binary that differ).
     pub diagnostics: Vec<crate::model::Diagnostic>,
 }
@@ -170,7 +173,7 @@ fn to_snapshot_with(
         producer: producer.to_string(),
         origin,
         pid: image.pid,
-        complete: true,
+        complete: image.all_threads,
         threads,
         evidence: image.evidence,
         diagnostics,

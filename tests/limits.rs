@@ -10,7 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hangscan::limits::{MAX_FRAMES, MAX_INPUT_BYTES, MAX_STEPS_SHOWN, MAX_THREADS};
+use hangscan::limits::{
+    MAX_FRAMES, MAX_INPUT_BYTES, MAX_STACK_BYTES, MAX_STEPS_SHOWN, MAX_THREADS,
+};
 
 fn hangscan(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hangscan"))
@@ -348,4 +350,96 @@ fn endless_unwinding_info_on_a_live_process_ends_each_walk_with_its_reason() {
         let why = t["unwind_error"].as_str().unwrap_or_default();
         assert!(why.contains(reason), "{name}: {why}");
     }
+}
+
+/// An x86-64 ELF core: `threads` `NT_PRSTATUS` notes whose stack pointers all point into one
+/// small `PT_LOAD` segment, and nothing else.
+fn core_with_threads(threads: usize) -> Vec<u8> {
+    const STACK: u64 = 0x7ffd_0000_0000;
+    const DESC: usize = 336;
+    let mut notes = Vec::with_capacity(threads * (20 + DESC));
+    for tid in 0..threads {
+        notes.extend(5u32.to_le_bytes());
+        notes.extend((DESC as u32).to_le_bytes());
+        notes.extend(1u32.to_le_bytes()); // NT_PRSTATUS
+        notes.extend(b"CORE\0\0\0\0");
+        let mut desc = [0u8; DESC];
+        desc[32..36].copy_from_slice(&(1000 + tid as u32).to_le_bytes());
+        desc[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&0x1000u64.to_le_bytes()); // rip
+        desc[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&(STACK + 0x80).to_le_bytes()); // rsp
+        notes.extend(desc);
+    }
+    let stack = [0u8; 0x100];
+    let (notes_at, stack_at) = (64 + 2 * 56, 64 + 2 * 56 + notes.len());
+    let mut f = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    f.extend(4u16.to_le_bytes()); // ET_CORE
+    f.extend(62u16.to_le_bytes()); // EM_X86_64
+    f.extend(1u32.to_le_bytes());
+    f.extend([0u64, 64, 0].iter().flat_map(|v| v.to_le_bytes()));
+    f.extend(0u32.to_le_bytes());
+    f.extend(
+        [64u16, 56, 2, 64, 0, 0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes()),
+    );
+    let phdr = |kind: u32, flags: u32, off: usize, vaddr: u64, size: usize, align: u64| {
+        let mut h = Vec::new();
+        h.extend(kind.to_le_bytes());
+        h.extend(flags.to_le_bytes());
+        h.extend(
+            [off as u64, vaddr, vaddr, size as u64, size as u64, align]
+                .iter()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+        h
+    };
+    f.extend(phdr(4, 4, notes_at, 0, notes.len(), 4)); // PT_NOTE
+    f.extend(phdr(1, 6, stack_at, STACK, stack.len(), 1)); // PT_LOAD
+    f.extend(notes);
+    f.extend(stack);
+    f
+}
+
+#[test]
+fn a_core_with_more_thread_notes_than_the_limit_reads_the_first() {
+    let file = Scratch::new("core");
+    fs::write(&file.0, core_with_threads(MAX_THREADS + 10)).unwrap();
+    let opts = hangscan::corefile::CoreOptions {
+        stack_bytes: 64 * 1024,
+        ..Default::default()
+    };
+    let image = hangscan::corefile::read_core(&file.0, &opts).unwrap();
+    assert_eq!(image.threads.len(), MAX_THREADS);
+    assert_eq!(
+        image.threads[MAX_THREADS - 1].tid,
+        1000 + MAX_THREADS as u64 - 1
+    );
+    let said: Vec<&str> = image
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        said.contains(
+            &format!(
+                "{MAX_THREADS} threads shown, 10 more not analysed (the limit is {MAX_THREADS} \
+             threads a snapshot)"
+            )
+            .as_str()
+        ),
+        "{said:?}"
+    );
+    // 100 000 threads share the stack bytes copied; each stack here is smaller anyway.
+    let share = MAX_STACK_BYTES as usize / MAX_THREADS;
+    assert!(
+        said.iter().any(|d| d.starts_with(&format!(
+            "{MAX_THREADS} threads: 5.2 KiB of stack copied for each instead of 64 KiB (the \
+             limit is 512 MiB for all)"
+        ))),
+        "{said:?}"
+    );
+    assert!(image
+        .threads
+        .iter()
+        .all(|t| t.stack.as_ref().is_some_and(|s| s.bytes.len() <= share)));
 }
