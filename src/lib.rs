@@ -23,6 +23,7 @@ pub mod demo;
 pub mod dump;
 pub mod error;
 pub mod knowledge;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod stackwalk;

@@ -2,14 +2,12 @@
 //! file gives them) to a [`Snapshot`]: unwind every thread and symbolize its frames, spread
 //! over the cores with rayon. Runs after the target was resumed; touches no live process.
 
+use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::symbolize::Symbolizer;
 use crate::unwind::{AddressSpace, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
-
-/// Frames walked per thread at most.
-pub const MAX_FRAMES: usize = 512;
 
 /// One thread of a process image.
 #[derive(Debug, Clone)]
@@ -47,6 +45,9 @@ pub struct ProcessImage {
     pub captured_in: Duration,
     /// Threads that exited while the others were being stopped.
     pub vanished: Vec<u64>,
+    /// True when `threads` holds every thread of the process (a core's can be cut at
+    /// [`crate::limits::MAX_THREADS`]).
+    pub all_threads: bool,
     /// What the producer could not read or wants said (a core and a binary that differ).
     pub diagnostics: Vec<crate::model::Diagnostic>,
 }
@@ -112,6 +113,13 @@ fn to_snapshot_with(
         .map(|t| walk(t, space, unwinder))
         .collect();
     let unwound_in = t0.elapsed();
+    // Walks that stopped at the frame limit, not at the thread's first frame.
+    let walked_deep: Vec<usize> = walked
+        .iter()
+        .enumerate()
+        .filter(|(_, (frames, why))| frames.len() >= MAX_FRAMES && why.is_some())
+        .map(|(i, _)| i)
+        .collect();
     let stacks: Vec<Vec<RawFrame>> = walked.iter().map(|(f, _)| f.clone()).collect();
     let symbolized = symbolizer.symbolize_many(space, &stacks);
     let symbolized_in = t0.elapsed() - unwound_in;
@@ -130,6 +138,7 @@ fn to_snapshot_with(
             ..Thread::default()
         })
         .collect();
+    let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let stopped = match image.frozen {
         Some(frozen) => format!(
@@ -153,6 +162,7 @@ fn to_snapshot_with(
             ms(symbolized_in)
         ),
     });
+    diagnostics.extend(walk_limit_note(&deep));
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,
@@ -163,7 +173,7 @@ fn to_snapshot_with(
         producer: producer.to_string(),
         origin,
         pid: image.pid,
-        complete: true,
+        complete: image.all_threads,
         threads,
         evidence: image.evidence,
         diagnostics,

@@ -6,7 +6,7 @@ use super::explain::{frame_ref, wait_object};
 use super::Analysis;
 use crate::knowledge::base_name;
 use crate::model::Snapshot;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Threads that look alike.
 #[derive(Debug, Clone)]
@@ -64,8 +64,8 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
     }
 }
 
-/// Groups the threads not listed in `keep` (those stay single).
-pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &[usize]) -> Vec<ThreadGroup> {
+/// Groups the threads not in `keep` (those stay single).
+pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Vec<ThreadGroup> {
     let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     let mut singles = Vec::new();
     for t in 0..snap.threads.len() {
@@ -206,7 +206,7 @@ counterexamples = ["running"]
 "#;
         let kb = KnowledgeBase::load(&[("t.toml".into(), pack.into())]).unwrap();
         let a = crate::analyze::analyze(&snap, &kb);
-        let groups = super::group_threads(&snap, &a, &[]);
+        let groups = super::group_threads(&snap, &a, &std::collections::HashSet::new());
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].name, "goroutine 4, goroutine 9, goroutine 12, …");
         assert_eq!(groups[0].state, "idle (finalizer wait) in #0 bg.worker");

@@ -8,9 +8,10 @@ use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConf
 use crate::dump::{parse_dump, snapshot_json};
 use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
+use crate::limits::{read_prefix, Prefix};
 use crate::model::Snapshot;
 use crate::report::{self, Format, Report};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[cfg(target_os = "linux")]
@@ -57,17 +58,17 @@ pub fn run(config: Config) -> i32 {
             input_format,
             out,
         } => {
-            let inputs: Vec<(Vec<u8>, String)> = files
+            let inputs: Vec<(Prefix, String)> = files
                 .iter()
                 .filter_map(|path| read_input(path).map_err(&mut complain).ok())
                 .collect();
             // Saved JSON reports, all of them: count the hangs they share.
-            if !inputs.is_empty() && inputs.iter().all(|(raw, _)| buckets::is_report(raw)) {
+            if !inputs.is_empty() && inputs.iter().all(|(raw, _)| buckets::is_report(&raw.bytes)) {
                 return bucket_reports(&inputs, &out);
             }
             let mut snapshots = Vec::new();
             for (raw, origin) in &inputs {
-                if buckets::is_report(raw) {
+                if buckets::is_report(&raw.bytes) {
                     complain(Error::BadReport {
                         path: origin.clone(),
                         detail: "a saved report among dumps: reports are bucketed by signature \
@@ -76,8 +77,11 @@ pub fn run(config: Config) -> i32 {
                     });
                     continue;
                 }
-                match parse_dump(raw, origin, input_format.as_deref()) {
-                    Ok(s) => snapshots.push(s),
+                match parse_dump(&raw.bytes, origin, input_format.as_deref()) {
+                    Ok(mut s) => {
+                        raw.note_in(&mut s);
+                        snapshots.push(s);
+                    }
                     Err(e) => complain(e),
                 }
             }
@@ -170,10 +174,10 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
 }
 
 /// `parse` over saved JSON reports: their findings grouped by signature, with counts.
-fn bucket_reports(inputs: &[(Vec<u8>, String)], out: &OutputConfig) -> i32 {
+fn bucket_reports(inputs: &[(Prefix, String)], out: &OutputConfig) -> i32 {
     let mut seen = Vec::new();
     for (raw, origin) in inputs {
-        match buckets::read(raw, origin) {
+        match buckets::read(&raw.bytes, origin) {
             Ok(s) => seen.extend(s),
             Err(e) => {
                 eprintln!("hangscan: {e}");
@@ -233,19 +237,22 @@ fn load_rules(paths: &[PathBuf]) -> Result<KnowledgeBase> {
     KnowledgeBase::load(&extra)
 }
 
-fn read_input(path: &Path) -> Result<(Vec<u8>, String)> {
+/// Reads a dump file (`-`: standard input), at most [`crate::limits::MAX_INPUT_BYTES`] of it.
+fn read_input(path: &Path) -> Result<(Prefix, String)> {
     let origin = path.display().to_string();
-    let mut raw = Vec::new();
-    let res = if origin == "-" {
-        std::io::stdin().lock().read_to_end(&mut raw).map(|_| ())
+    let read = if origin == "-" {
+        read_prefix(std::io::stdin().lock(), None)
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw).map(|_| ()))
+        std::fs::File::open(path).and_then(|f| {
+            let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            read_prefix(f, size)
+        })
     };
-    res.map_err(|source| Error::Read {
+    let prefix = read.map_err(|source| Error::Read {
         path: origin.clone(),
         source,
     })?;
-    Ok((raw, origin))
+    Ok((prefix, origin))
 }
 
 /// Reads one core file and unwinds it.

@@ -97,9 +97,11 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         let m = &space.objects[i];
         (sp < m.end).then_some(m.end)
     };
+    let tids = seized.tids();
+    let (stack_bytes, shared) = crate::limits::stack_share(opts.stack_bytes, tids.len());
     let mut threads = Vec::new();
     let mut evidence = Vec::new();
-    for tid in seized.tids() {
+    for tid in tids {
         let p = nix::unistd::Pid::from_raw(tid);
         let regs = nix::sys::ptrace::getregs(p).ok();
         let (regs, orig_rax) = match regs {
@@ -110,7 +112,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             let start = r.rsp.saturating_sub(RED_ZONE);
             let end = stack_map(r.rsp)
                 .unwrap_or(u64::MAX)
-                .min(start.saturating_add(opts.stack_bytes as u64));
+                .min(start.saturating_add(stack_bytes as u64));
             MemoryRegion {
                 start,
                 bytes: memory::read(ipid, start, end.saturating_sub(start) as usize),
@@ -185,7 +187,8 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         frozen: Some(frozen),
         captured_in: began.elapsed(),
         vanished,
-        diagnostics: Vec::new(),
+        all_threads: true,
+        diagnostics: shared.into_iter().collect(),
     })
 }
 

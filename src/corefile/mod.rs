@@ -11,6 +11,7 @@
 mod notes;
 
 use crate::error::{Error, Result};
+use crate::limits::{stack_share, threads_dropped, MAX_THREADS};
 use crate::model::{Diagnostic, KernelInfo, KernelState};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::elf::ElfFile;
@@ -54,6 +55,8 @@ struct Core {
     data: Mmap,
     loads: Vec<Load>,
     threads: Vec<notes::PrStatus>,
+    /// `NT_PRSTATUS` notes past [`MAX_THREADS`], not read.
+    dropped: usize,
     process: Option<(u32, String)>,
     files: Vec<notes::FileMapping>,
     auxv: Vec<u8>,
@@ -91,6 +94,7 @@ impl Core {
             .map_err(|_| err("its program headers cannot be read".into()))?;
         let (mut loads, mut threads, mut process, mut files, mut auxv) =
             (Vec::new(), Vec::new(), None, Vec::new(), Vec::new());
+        let mut dropped = 0;
         for ph in phdrs {
             match ph.p_type(e) {
                 PT_LOAD => loads.push(Load {
@@ -107,6 +111,7 @@ impl Core {
                     while let Ok(Some(note)) = it.next() {
                         let desc = note.desc();
                         match note.n_type(e) {
+                            NT_PRSTATUS if threads.len() == MAX_THREADS => dropped += 1,
                             NT_PRSTATUS => threads.extend(notes::prstatus(desc)),
                             NT_PRPSINFO => process = notes::prpsinfo(desc),
                             NT_FILE => files = notes::files(desc),
@@ -128,6 +133,7 @@ impl Core {
             data,
             loads,
             threads,
+            dropped,
             process,
             files,
             auxv,
@@ -179,6 +185,9 @@ pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
         Some((pid, name)) => (Some(*pid), Some(name.clone())),
         None => (None, None),
     };
+    diagnostics.extend(threads_dropped(core.dropped));
+    let (stack_bytes, shared) = stack_share(opts.stack_bytes, core.threads.len());
+    diagnostics.extend(shared);
     let mut evidence = Vec::new();
     let threads = core
         .threads
@@ -192,7 +201,7 @@ pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
             let end = core
                 .segment_end(sp)
                 .unwrap_or(sp)
-                .min(start.saturating_add(opts.stack_bytes as u64));
+                .min(start.saturating_add(stack_bytes as u64));
             let stack = MemoryRegion {
                 start,
                 bytes: core.read(start, end.saturating_sub(start) as usize),
@@ -221,6 +230,7 @@ pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
         frozen: None,
         captured_in: began.elapsed(),
         vanished: Vec::new(),
+        all_threads: core.dropped == 0,
         diagnostics,
     })
 }

@@ -46,7 +46,8 @@ pub fn formats() -> &'static [&'static dyn DumpFormat] {
     ]
 }
 
-/// Reads a dump, sniffing its format unless `forced` names one.
+/// Reads a dump, sniffing its format unless `forced` names one; a snapshot with more threads or
+/// deeper stacks than [`crate::limits`] allows is cut down, with a diagnostic.
 pub fn parse_dump(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<Snapshot> {
     let all = formats();
     let format = match forced {
@@ -63,7 +64,9 @@ pub fn parse_dump(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<Snap
             tried: names(),
         })?,
     };
-    Ok(format.parse(raw, origin))
+    let mut snap = format.parse(raw, origin);
+    crate::limits::bound_dump(&mut snap);
+    Ok(snap)
 }
 
 /// The first format, in sniffing order, that recognises the text.

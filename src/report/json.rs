@@ -72,6 +72,9 @@ struct ThreadJson<'a> {
     kernel_state: crate::model::KernelState,
     summary: String,
     frames: Vec<FrameJson<'a>>,
+    /// Why the stack ends before the thread's first frame (live capture and cores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unwind_error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -223,6 +226,7 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         kernel_state: t.state,
         summary,
         frames: t.frames.iter().map(frame).collect(),
+        unwind_error: t.unwind_error.as_deref(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::locate::step_source;
 use super::sanitize::clean;
-use super::{grade_word, severity_word, Report};
+use super::{grade_word, more_steps, severity_word, shown_steps, Report};
 use crate::analyze::{Finding, Severity, Verdict};
 use crate::model::Snapshot;
 use std::io::Write;
@@ -101,11 +101,15 @@ fn failure_text(snap: &Snapshot, f: &Finding) -> String {
         ),
         xml(&f.explanation),
     ];
-    for (k, s) in f.steps.iter().enumerate() {
+    let (steps, hidden) = shown_steps(f);
+    for (k, s) in steps.iter().enumerate() {
         let at = step_source(snap, s)
             .map(|src| format!(" at {}", xml(&src.to_string())))
             .unwrap_or_default();
         lines.push(format!("{:>2}. {}{at}", k + 1, xml(&s.text)));
+    }
+    if hidden > 0 {
+        lines.push(xml(&more_steps(hidden)));
     }
     if let Some(fix) = &f.suggestion {
         lines.push(format!("fix: {}", xml(fix)));

@@ -6,7 +6,9 @@
 
 use super::locate::step_source;
 use super::sanitize::clean;
-use super::{grade_word, headline, severity_word, Headline, Report};
+use super::{
+    grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
+};
 use crate::analyze::{group_threads, Severity};
 use std::io::Write;
 
@@ -90,7 +92,8 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(out, "{}", escape(&f.explanation))?;
         writeln!(out)?;
-        for (k, s) in f.steps.iter().enumerate() {
+        let (steps, hidden) = shown_steps(f);
+        for (k, s) in steps.iter().enumerate() {
             let at = step_source(snap, s)
                 .map(|src| format!(" — {}", code(&src.to_string())))
                 .unwrap_or_default();
@@ -100,18 +103,16 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 .unwrap_or_default();
             writeln!(out, "{}. {}{at}{grade}", k + 1, escape(&s.text))?;
         }
+        if hidden > 0 {
+            writeln!(out)?;
+            writeln!(out, "{}", escape(&more_steps(hidden)))?;
+        }
         if let Some(fix) = &f.suggestion {
             writeln!(out)?;
             writeln!(out, "**Fix:** {}", escape(fix))?;
         }
     }
-    let keep: Vec<usize> = a
-        .findings
-        .iter()
-        .filter(|f| f.severity != Severity::Info)
-        .flat_map(|f| f.steps.iter().map(|s| s.thread))
-        .collect();
-    let groups = group_threads(snap, a, &keep);
+    let groups = group_threads(snap, a, &single_threads(a));
     writeln!(out)?;
     writeln!(
         out,

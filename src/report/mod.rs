@@ -18,8 +18,10 @@ pub use github::render_annotations;
 pub use json::SCHEMA;
 pub use sanitize::{clean, write_json};
 
-use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity};
+use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity, Step};
+use crate::limits::MAX_STEPS_SHOWN;
 use crate::model::Snapshot;
+use std::collections::HashSet;
 use std::io::Write;
 
 /// Output formats.
@@ -92,6 +94,29 @@ fn headline(a: &Analysis) -> Headline<'_> {
         }
         None => Headline::Clean,
     }
+}
+
+/// The steps of a finding a person is shown (text, Markdown, JUnit, SARIF): the first
+/// [`MAX_STEPS_SHOWN`], and how many more there are (a stall of 100 000 threads has a step
+/// each; the JSON report keeps them all).
+fn shown_steps(f: &Finding) -> (&[Step], usize) {
+    let shown = f.steps.len().min(MAX_STEPS_SHOWN);
+    (&f.steps[..shown], f.steps.len() - shown)
+}
+
+/// The line that stands for the steps not shown.
+fn more_steps(hidden: usize) -> String {
+    format!("… and {hidden} more steps (every step is in the JSON report)")
+}
+
+/// The threads a person sees singly in the thread list, not grouped: those of the steps shown
+/// for deadlocks and warnings.
+fn single_threads(a: &Analysis) -> HashSet<usize> {
+    a.findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .flat_map(|f| shown_steps(f).0.iter().map(|s| s.thread))
+        .collect()
 }
 
 fn severity_word(s: Severity) -> &'static str {

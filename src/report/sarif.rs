@@ -8,7 +8,7 @@
 
 use super::locate::{reached_from, step_frame, step_source, SourceLine};
 use super::sanitize::clean;
-use super::{grade_word, Report};
+use super::{grade_word, shown_steps, Report};
 use crate::analyze::{FindingKind, Severity};
 use crate::model::Frame;
 use serde::Serialize;
@@ -132,7 +132,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 }
             };
             let snap = r.snapshot;
-            let mut placed = f.steps.iter().enumerate().filter_map(|(k, s)| {
+            let mut placed = shown_steps(f).0.iter().enumerate().filter_map(|(k, s)| {
                 let frame = step_frame(snap, s)?;
                 step_source(snap, s).map(|src| (k, s, frame, src))
             });

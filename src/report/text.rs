@@ -2,7 +2,9 @@
 //! prove it, then the threads (alike ones grouped), then what could not be read.
 
 use super::sanitize::clean;
-use super::{grade_word, headline, severity_word, Headline, Report};
+use super::{
+    grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
+};
 use crate::analyze::{group_threads, Severity};
 use std::io::Write;
 
@@ -91,26 +93,24 @@ pub fn render(
         writeln!(out, "{}  signature {}", st.paint(color, &head), f.signature)?;
         writeln!(out, "    {}", clean(&f.title))?;
         writeln!(out, "    {}", clean(&f.explanation))?;
-        for (k, s) in f.steps.iter().enumerate() {
+        let (steps, hidden) = shown_steps(f);
+        for (k, s) in steps.iter().enumerate() {
             let grade = s
                 .grade
                 .map(|g| format!(" [{}]", grade_word(g)))
                 .unwrap_or_default();
             writeln!(out, "    {:>2}. {}{}", k + 1, clean(&s.text), grade)?;
         }
+        if hidden > 0 {
+            writeln!(out, "        {}", more_steps(hidden))?;
+        }
         if let Some(fix) = &f.suggestion {
             writeln!(out, "    {} {}", st.paint("1", "fix:"), clean(fix))?;
         }
     }
-    let keep: Vec<usize> = a
-        .findings
-        .iter()
-        .filter(|f| f.severity != Severity::Info)
-        .flat_map(|f| f.steps.iter().map(|s| s.thread))
-        .collect();
     writeln!(out)?;
     writeln!(out, "{}", st.paint("1", "threads:"))?;
-    for g in group_threads(snap, a, &keep) {
+    for g in group_threads(snap, a, &single_threads(a)) {
         let who = if g.threads.len() > 1 {
             format!("{} × {}", g.threads.len(), g.name)
         } else {

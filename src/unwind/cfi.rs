@@ -332,7 +332,12 @@ fn evaluate(
     regs: &RegState,
     mem: &dyn Memory,
 ) -> Result<u64, String> {
-    let fail = |e: gimli::Error| format!("CFI expression: {e}");
+    let fail = |e: gimli::Error| match e {
+        gimli::Error::TooManyIterations => {
+            format!("CFI expression runs past {MAX_EXPRESSION_STEPS} operations (a loop?)")
+        }
+        e => format!("CFI expression: {e}"),
+    };
     let mut eval = expr.evaluation(encoding);
     if let Some(v) = initial {
         eval.set_initial_value(v);
