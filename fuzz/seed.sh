@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the seed corpora of the fuzz targets in fuzz/corpus/<target>/ (never committed):
+# Adds the seeds to the corpora of the fuzz targets in fuzz/corpus/<target>/ (never committed;
+# what the fuzzers added stays):
 #   - text dumps from fixtures/dumps/** and ../shared/corpus/**, each to its format's target,
 #     all of them to dump_sniffed;
 #   - saved snapshots (`attach --save`) and JSON reports (`parse --format json`) made by
@@ -18,7 +19,7 @@ shared=${SHARED_CORPUS:-$repo/../shared/corpus}
 corpus=$fuzz/corpus
 build=$fuzz/target/seed-build
 
-rm -rf "$corpus" "$build"
+rm -rf "$build"
 mkdir -p "$corpus" "$build"
 
 add() { # add TARGET FILE [NAME]: copies FILE into TARGET's corpus
@@ -82,7 +83,8 @@ for spec in "${programs[@]}"; do
     exe=$build/$tag
     # shellcheck disable=SC2086 # $opt is several flags
     (cd "$repo/fixtures/programs" && $compiler -g $opt -pthread -o "$exe" "$(basename "$src")")
-    "$exe" >"$build/$name.out" 2>&1 &
+    # A bare environment: the cores and stacks become seeds and regression inputs.
+    env -i PATH=/usr/bin:/bin "$exe" >"$build/$name.out" 2>&1 &
     pid=$!
     for _ in $(seq 200); do
         grep -q '^READY' "$build/$name.out" && break
