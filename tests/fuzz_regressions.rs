@@ -7,6 +7,23 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+
+/// Panics so far, also those the unwinder and the symbolizer catch as a safety net: under the
+/// fuzzer every panic aborts, so here every panic fails the input.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            default(info);
+        }));
+    });
+}
 
 fn kept_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions")
@@ -25,6 +42,7 @@ fn kept_inputs(target: &str) -> Vec<PathBuf> {
 
 #[test]
 fn every_kept_input_replays_without_a_crash() {
+    count_panics();
     let mut replayed = 0;
     for (target, _) in common::TARGETS {
         let files = kept_inputs(target);
@@ -32,7 +50,14 @@ fn every_kept_input_replays_without_a_crash() {
         for file in files {
             let data = std::fs::read(&file).unwrap();
             let name = file.strip_prefix(kept_dir()).unwrap().display().to_string();
-            match common::run(target, &data) {
+            let panics = PANICS.load(Ordering::SeqCst);
+            let outcome = common::run(target, &data);
+            assert_eq!(
+                PANICS.load(Ordering::SeqCst),
+                panics,
+                "{name}: panicked (and the panic was caught)"
+            );
+            match outcome {
                 Ok(summary) => {
                     // Something was read, or it is said why not.
                     assert!(
