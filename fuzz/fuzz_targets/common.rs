@@ -271,7 +271,8 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
     Ok(pipeline(&snapshot))
 }
 
-/// A file holding an object for as long as it is walked; one per process, removed on drop.
+/// A file holding an object for as long as it is walked, in a directory of its own per
+/// process; both removed on drop.
 struct ScratchFile(PathBuf);
 
 impl ScratchFile {
@@ -287,6 +288,9 @@ impl ScratchFile {
 impl Drop for ScratchFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
