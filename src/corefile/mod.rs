@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::limits::{stack_share, threads_dropped, MAX_THREADS};
 use crate::model::{Diagnostic, KernelInfo, KernelState};
 use crate::stackwalk::{ImageThread, ProcessImage};
-use crate::unwind::elf::ElfFile;
+use crate::unwind::elf::{Bytes, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion};
 use memmap2::Mmap;
 use object::elf::{
@@ -50,9 +50,9 @@ struct Load {
     executable: bool,
 }
 
-/// A core file, mapped, with its segments and notes decoded.
+/// A core file, mapped (or in memory), with its segments and notes decoded.
 struct Core {
-    data: Mmap,
+    data: Bytes,
     loads: Vec<Load>,
     threads: Vec<notes::PrStatus>,
     /// `NT_PRSTATUS` notes past [`MAX_THREADS`], not read.
@@ -64,17 +64,25 @@ struct Core {
 
 impl Core {
     fn open(path: &Path) -> Result<Core> {
-        let err = |detail: String| Error::Core {
-            path: path.display().to_string(),
-            detail,
-        };
         let file = std::fs::File::open(path).map_err(|source| Error::Read {
             path: path.display().to_string(),
             source,
         })?;
         // SAFETY: read-only private mapping; a core truncated while we read it may fault, as
         // with every debugger.
-        let data = unsafe { Mmap::map(&file) }.map_err(|e| err(format!("cannot map: {e}")))?;
+        let data = unsafe { Mmap::map(&file) }.map_err(|e| Error::Core {
+            path: path.display().to_string(),
+            detail: format!("cannot map: {e}"),
+        })?;
+        Core::parse(Bytes::Map(data), &path.display().to_string())
+    }
+
+    /// Decodes the segments and notes of the core in `data`; `origin` names it in errors.
+    fn parse(data: Bytes, origin: &str) -> Result<Core> {
+        let err = |detail: String| Error::Core {
+            path: origin.to_string(),
+            detail,
+        };
         let header = FileHeader64::<LE>::parse(&*data)
             .map_err(|_| err("not an ELF file (is it a core dump?)".into()))?;
         let e = LE;
@@ -178,7 +186,23 @@ impl Core {
 /// Reads a core file into the image the stack walker works on.
 pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
     let began = Instant::now();
-    let core = Core::open(path)?;
+    Ok(image(Core::open(path)?, opts, began))
+}
+
+/// [`read_core`] for a core already in memory (`origin` names it in errors): a core that is not
+/// a file, such as the core-file fuzz target's input. The objects it maps are still opened
+/// from disk.
+pub fn read_core_bytes(bytes: Vec<u8>, origin: &str, opts: &CoreOptions) -> Result<ProcessImage> {
+    let began = Instant::now();
+    Ok(image(
+        Core::parse(Bytes::Owned(bytes), origin)?,
+        opts,
+        began,
+    ))
+}
+
+/// The process image of a decoded core.
+fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
     let mut diagnostics = Vec::new();
     let space = address_space(&core, opts, &mut diagnostics);
     let (pid, name) = match &core.process {
@@ -222,7 +246,7 @@ pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
             }
         })
         .collect();
-    Ok(ProcessImage {
+    ProcessImage {
         pid,
         threads,
         space,
@@ -232,7 +256,7 @@ pub fn read_core(path: &Path, opts: &CoreOptions) -> Result<ProcessImage> {
         vanished: Vec::new(),
         all_threads: core.dropped == 0,
         diagnostics,
-    })
+    }
 }
 
 /// The mappings: every file `NT_FILE` names (its path resolved on this machine and checked

@@ -285,9 +285,8 @@ impl Parser {
             return;
         }
         if let Some(p) = t.find(" deadlocks detected") {
-            let start = t[..p]
-                .rfind(|c: char| !c.is_ascii_digit())
-                .map_or(0, |s| s + 1);
+            // The count: the digits right before it, whatever (and however wide) precedes them.
+            let start = p - t[..p].bytes().rev().take_while(u8::is_ascii_digit).count();
             self.summary = Some(t[start..].to_string());
             self.open = None;
             return;
@@ -483,5 +482,16 @@ Thread Id 140200000000000
         assert_eq!(s.claims[0].text, "1 deadlocks detected: Deadlock #0");
         assert_eq!(s.claims[0].threads, vec!["140200000000000"]);
         assert!(!s.complete);
+    }
+
+    #[test]
+    fn a_deadlock_count_after_a_wide_character() {
+        // Found by the dump_rust fuzz target: the count's start was taken one byte after the
+        // character before it, inside it when it is wider than a byte.
+        for prefix in ["é", "日本", "\u{fffd}", "ok: "] {
+            let dump = format!("{prefix}12 deadlocks detected\nDeadlock #0\nThread Id 7\n");
+            let s = RustBacktrace.parse(dump.as_bytes(), "t");
+            assert_eq!(s.claims[0].text, "12 deadlocks detected: Deadlock #0");
+        }
     }
 }

@@ -7,9 +7,9 @@ use super::elf::ElfFile;
 use super::memory::{read_u64, Memory};
 use super::x86_64::{self, Endian, RegState, ADDRESS_SIZE, RA, RA_CFA_OFFSET, RSP};
 use gimli::{
-    BaseAddresses, CfaRule, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, Encoding, EndianSlice,
-    EvaluationResult, Expression, FrameDescriptionEntry, Location, RegisterRule, UnwindContext,
-    UnwindSection, UnwindTableRow, Value,
+    BaseAddresses, CfaRule, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, EhFrameOffset, Encoding,
+    EndianSlice, EvaluationResult, Expression, FrameDescriptionEntry, Location, RegisterRule,
+    UnwindContext, UnwindSection, UnwindTableRow, Value,
 };
 use object::{Object, ObjectSection};
 use std::borrow::Cow;
@@ -174,11 +174,21 @@ impl Cfi {
                 .parse(&self.bases, ADDRESS_SIZE)
                 .ok()
         });
-        if let Some(table) = hdr.as_ref().and_then(|h| h.table()) {
-            return match table.fde_for_address(section, &self.bases, svma, cie_from_offset) {
-                Ok(fde) => Some(fde),
+        if let Some((hdr, table)) = hdr.as_ref().and_then(|h| Some((h, h.table()?))) {
+            // gimli's `fde_for_address`, with the entry's offset in `.eh_frame` checked: gimli
+            // subtracts without checking, and a table entry before `.eh_frame` overflows.
+            let fde = table.lookup(svma, &self.bases).and_then(|entry| {
+                let offset = entry
+                    .direct()?
+                    .checked_sub(hdr.eh_frame_ptr().direct()?)
+                    .and_then(|o| usize::try_from(o).ok())
+                    .ok_or(gimli::Error::OffsetOutOfBounds(entry.direct()?))?;
+                section.fde_from_offset(&self.bases, EhFrameOffset(offset), cie_from_offset)
+            });
+            return match fde {
+                Ok(fde) if fde.contains(svma) => Some(fde),
+                Ok(_) | Err(gimli::Error::NoUnwindInfoForAddress) => None,
                 // Corrupt or incomplete table: fall back to scanning.
-                Err(gimli::Error::NoUnwindInfoForAddress) => None,
                 Err(_) => indexed_fde(self.eh_index(section), section, &self.bases, svma),
             };
         }

@@ -337,7 +337,12 @@ impl Parser {
                 ),
             });
         }
-        if self.listed == 0 && !self.threads.is_empty() {
+        if self.threads.is_empty() {
+            self.diagnostics.push(Diagnostic {
+                line: None,
+                message: "no Java thread (`\"name\" #N ... nid=0x...`) found in the input".into(),
+            });
+        } else if self.listed == 0 {
             self.diagnostics.push(Diagnostic {
                 line: None,
                 message: "no thread list, only the JVM's deadlock report: its threads, what \

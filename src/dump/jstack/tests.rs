@@ -323,3 +323,21 @@ fn sniffs_java_and_nothing_else() {
     assert!(!Jstack.sniff("Thread 1 (Thread 0x7f (LWP 1) \"main\"):\n#0  main () at m.c:1\n"));
     assert!(!Jstack.sniff("goroutine 1 [running]:\nmain.main()\n"));
 }
+
+#[test]
+fn text_without_a_java_thread_says_so() {
+    // Found by the dump_jstack fuzz target: an empty input gave an empty snapshot, silently.
+    for text in [
+        "",
+        "hello\nworld\n",
+        "Full thread dump OpenJDK 64-Bit Server VM:\n",
+    ] {
+        let s = parse(text);
+        assert!(s.threads.is_empty());
+        assert!(
+            s.diagnostics[0].message.contains("no Java thread"),
+            "{text:?}: {:?}",
+            s.diagnostics
+        );
+    }
+}
