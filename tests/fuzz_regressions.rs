@@ -2,9 +2,12 @@
 //! (what the fuzzers found, fixed since, and a few minimized seeds per target) replayed through
 //! the target's own code, `fuzz/fuzz_targets/common.rs`, included here. Also keeps the targets
 //! in step: one per dump parser, each with a `[[bin]]` in `fuzz/Cargo.toml` and kept inputs.
+//! Binary seeds are not kept: the core-file target gets a `gcore` core of a fixture program
+//! built from source here.
 
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +32,11 @@ fn kept_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions")
 }
 
-fn kept_inputs(target: &str) -> Vec<PathBuf> {
+/// The inputs replayed for `target`: (name, bytes).
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    if target == "corefile" {
+        return generated_core().into_iter().collect();
+    }
     let dir = kept_dir().join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -38,6 +45,27 @@ fn kept_inputs(target: &str) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+        .into_iter()
+        .map(|f| {
+            let name = f.strip_prefix(kept_dir()).unwrap().display().to_string();
+            (name, std::fs::read(&f).unwrap())
+        })
+        .collect()
+}
+
+/// A `gcore` core of the hung `c_abba`, built from source; none without gdb.
+fn generated_core() -> Option<(String, Vec<u8>)> {
+    if !support::gdb_available() {
+        eprintln!("corefile: no gdb, so no core to replay");
+        return None;
+    }
+    let p = support::HungProcess::start("c_abba");
+    let dir = std::env::temp_dir().join(format!("hangscan-fuzzreg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let core = support::gcore(p.pid, &dir);
+    let bytes = std::fs::read(&core).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    Some(("corefile/gcore of c_abba".to_string(), bytes))
 }
 
 #[test]
@@ -45,11 +73,12 @@ fn every_kept_input_replays_without_a_crash() {
     count_panics();
     let mut replayed = 0;
     for (target, _) in common::TARGETS {
-        let files = kept_inputs(target);
-        assert!(!files.is_empty(), "{target}: no kept input");
-        for file in files {
-            let data = std::fs::read(&file).unwrap();
-            let name = file.strip_prefix(kept_dir()).unwrap().display().to_string();
+        let inputs = inputs(target);
+        assert!(
+            !inputs.is_empty() || (*target == "corefile" && !support::gdb_available()),
+            "{target}: no kept input"
+        );
+        for (name, data) in inputs {
             let panics = PANICS.load(Ordering::SeqCst);
             let outcome = common::run(target, &data);
             assert_eq!(

@@ -478,3 +478,18 @@ pub fn gdb_owners_dump(pid: u32) -> String {
         ],
     )
 }
+
+/// gcore's core of `pid`, written into `dir`.
+pub fn gcore(pid: u32, dir: &Path) -> PathBuf {
+    let prefix = dir.join("core");
+    let status = Command::new("gcore")
+        .arg("-o")
+        .arg(&prefix)
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("gcore runs (it comes with gdb)");
+    assert!(status.success(), "gcore failed");
+    dir.join(format!("core.{pid}"))
+}
