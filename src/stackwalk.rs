@@ -7,6 +7,7 @@ use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::symbolize::Symbolizer;
 use crate::unwind::{AddressSpace, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// One thread of a process image.
@@ -181,22 +182,38 @@ fn to_snapshot_with(
     }
 }
 
-/// A thread's copied stack and the process's vdso, borrowed (no copy per thread).
+/// A thread's copied stack and the process's vdso, borrowed (no copy per thread). Remembers
+/// how far past the copied stack a read reached, to tell a cut copy from a broken walk.
 struct ThreadMemory<'a> {
     stack: Option<&'a MemoryRegion>,
     vdso: Option<&'a MemoryRegion>,
+    /// One past the highest byte asked for beyond the copied stack (within [`STACK_REACH`]);
+    /// 0: none.
+    wanted: AtomicU64,
 }
+
+/// How far past the copied stack a failed read still counts as "the stack goes on there": a
+/// thread's stack is 8 MiB by default.
+const STACK_REACH: u64 = 8 << 20;
 
 impl Memory for ThreadMemory<'_> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        [self.stack, self.vdso]
+        let found = [self.stack, self.vdso]
             .into_iter()
             .flatten()
-            .any(|r| r.read(addr, buf))
+            .any(|r| r.read(addr, buf));
+        if let (false, Some(stack)) = (found, self.stack) {
+            let end = addr.saturating_add(buf.len() as u64);
+            if addr >= stack.start && end > stack.end() && end - stack.end() <= STACK_REACH {
+                self.wanted.fetch_max(end, Ordering::Relaxed);
+            }
+        }
+        found
     }
 }
 
-/// Unwinds one thread over its copied stack (and the vdso).
+/// Unwinds one thread over its copied stack (and the vdso). A walk that failed for want of
+/// stack beyond the copy says so, with the `--stack-bytes` that would have reached.
 fn walk(
     t: &ImageThread,
     space: &AddressSpace,
@@ -212,6 +229,30 @@ fn walk(
     let mem = ThreadMemory {
         stack: t.stack.as_ref(),
         vdso: space.vdso.as_ref(),
+        wanted: AtomicU64::new(0),
     };
-    unwinder.unwind(regs, &mem, space, MAX_FRAMES)
+    let (frames, why) = unwinder.unwind(regs, &mem, space, MAX_FRAMES);
+    let wanted = mem.wanted.into_inner();
+    let why = match (why, t.stack.as_ref()) {
+        (Some(why), Some(stack)) if wanted > 0 => Some(stack_cut_note(&why, stack, wanted)),
+        (why, _) => why,
+    };
+    (frames, why)
+}
+
+/// `why` a walk stopped, when it needed stack up to `wanted` and `stack` was copied.
+fn stack_cut_note(why: &str, stack: &MemoryRegion, wanted: u64) -> String {
+    let copied = stack.bytes.len() as u64;
+    // The copy starts below the stack pointer by the red zone; round the need up to a size
+    // people type, with room for the frames beyond.
+    let need = (wanted - stack.start)
+        .saturating_mul(2)
+        .max(copied.saturating_mul(4))
+        .max(64 << 10)
+        .next_power_of_two();
+    format!(
+        "{why}: the stack was copied only {} deep and the walk needs more; rerun with \
+         --stack-bytes {need} (or more)",
+        crate::limits::human(copied)
+    )
 }

@@ -388,3 +388,27 @@ fn system_libraries_are_named_from_symbols_unless_full_symbols_is_asked() {
         assert!(full["file"].is_string(), "{full}");
     }
 }
+
+/// A stack copied too shallow is said next to each thread it cut, in the text report, with the
+/// `--stack-bytes` that would reach further; the default copy cuts nothing on these stacks.
+#[test]
+fn a_cut_stack_is_said_beside_its_thread_with_the_option_that_helps() {
+    let p = HungProcess::start("c_abba");
+    let pid = p.pid.to_string();
+    let (code, out, err) = hangscan(&["attach", "--stack-bytes", "256", &pid]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let threads = out
+        .split("\nthreads:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no thread list: {out}"));
+    let cut: Vec<&str> = threads
+        .lines()
+        .filter(|l| l.contains("its stack ends early") && l.contains("rerun with --stack-bytes"))
+        .collect();
+    assert!(
+        cut.iter().any(|l| l.contains("\"restocker\"")),
+        "no cut shown beside the thread: {out}"
+    );
+    let (_, out, _) = hangscan(&["attach", &pid]);
+    assert!(!out.contains("ends early"), "{out}");
+}

@@ -443,3 +443,74 @@ fn a_core_with_more_thread_notes_than_the_limit_reads_the_first() {
         .iter()
         .all(|t| t.stack.as_ref().is_some_and(|s| s.bytes.len() <= share)));
 }
+
+/// hangscan `args` with its address space limited to `mib` MiB: (exit code, stderr).
+fn hangscan_within(mib: u64, args: &[&str]) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: mib << 20,
+        rlim_max: mib << 20,
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hangscan"));
+    command.args(args).stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_AS, &limit) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    let o = command.output().expect("run hangscan");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Out of memory is a message and exit 2, never an abort or a panic, at whatever point memory
+/// runs out: attaching (the target is then left running, not stopped, not traced) and parsing.
+#[test]
+fn out_of_memory_is_a_message_and_exit_2_and_the_target_is_untouched() {
+    let p = support::HungProcess::start("c_abba");
+    let pid = p.pid.to_string();
+    let threads = fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    // Below some limit the binary cannot even be loaded (the kernel or the loader gives up
+    // before hangscan runs): start where `--version` runs.
+    let floor = (4..512)
+        .step_by(4)
+        .find(|&mib| hangscan_within(mib, &["--version"]).0 == Some(0))
+        .expect("hangscan runs within 512 MiB");
+    let mut ran_out = 0;
+    for mib in (floor..floor + 120).step_by(12) {
+        let (code, err) = hangscan_within(mib, &["attach", &pid]);
+        assert!(
+            matches!(code, Some(1 | 2)) && !err.contains("panicked"),
+            "{mib} MiB: exit {code:?}\n{err}"
+        );
+        if code == Some(2) {
+            assert!(err.contains("out of memory"), "{mib} MiB: {err}");
+            ran_out += 1;
+        }
+        assert!(support::stopped_threads(p.pid).is_empty(), "{mib} MiB");
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(status.contains("TracerPid:\t0\n"), "{mib} MiB: {status}");
+        let now = fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+        assert_eq!(now, threads, "{mib} MiB");
+    }
+    assert!(ran_out > 0, "no limit was tight enough to run out");
+    let dump = Scratch::new("oom.txt");
+    let mut text = String::new();
+    for t in 1..=20_000 {
+        let _ = write!(text, "\nThread {t} (LWP {t}):\n");
+        for i in 0..6 {
+            let _ = writeln!(text, "#{i}  0x{i:016x} in work_{i}_{t} (n={t}) at f.c:{i}");
+        }
+    }
+    fs::write(&dump.0, text).unwrap();
+    let (code, err) = hangscan_within(floor + 8, &["parse", dump.0.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("hangscan: out of memory") && !err.contains("panicked"),
+        "{err}"
+    );
+}

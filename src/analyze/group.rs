@@ -19,8 +19,18 @@ pub struct ThreadGroup {
     pub state: String,
 }
 
-/// One line saying what thread `t` does.
+/// One line saying what thread `t` does, and why its stack ends early when the walk stopped
+/// before the thread's first frame.
 pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
+    let th = &snap.threads[t];
+    let doing = activity(snap, a, t);
+    match &th.unwind_error {
+        Some(why) if !th.frames.is_empty() => format!("{doing}; its stack ends early: {why}"),
+        _ => doing,
+    }
+}
+
+fn activity(snap: &Snapshot, a: &Analysis, t: usize) -> String {
     let th = &snap.threads[t];
     let f = &a.facts[t];
     let at = |i: usize| frame_ref(th, i);

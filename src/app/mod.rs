@@ -31,14 +31,16 @@ pub fn run(config: Config) -> i32 {
     }
     // The rules compile (tens of milliseconds) while the inputs are read or captured.
     let rules = config.rules.clone();
-    let loading = std::thread::spawn(move || load_rules(&rules));
-    let loaded = move || {
-        loading.join().unwrap_or_else(|_| {
+    let loading = std::thread::Builder::new().spawn(move || load_rules(&rules));
+    let loaded = move || match loading {
+        Ok(loading) => loading.join().unwrap_or_else(|_| {
             Err(Error::Rules {
                 origin: "rules".into(),
                 message: "loading the rules failed unexpectedly".into(),
             })
-        })
+        }),
+        // No memory for a thread: load them now.
+        Err(_) => load_rules(&config.rules),
     };
     let mut trouble = false;
     let mut complain = |e: Error| {
@@ -284,7 +286,8 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
     let image = std::thread::scope(|s| {
         let warm = space.clone();
         let walker = &walker;
-        s.spawn(move || walker.warm(&warm));
+        // Only a head start: without memory for the thread, symbols load after the capture.
+        let _ = std::thread::Builder::new().spawn_scoped(s, move || walker.warm(&warm));
         crate::capture::capture(pid, &opts, space)
     })?;
     let snap = walker.to_snapshot(image, "attach", format!("pid {pid}"));
