@@ -98,6 +98,9 @@ enum Cmd {
         /// The report file's format.
         #[arg(long, value_enum, default_value_t = FormatArg::Json)]
         format: FormatArg,
+        /// Bytes of each thread's stack copied while it is stopped (deeper frames are cut).
+        #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+        stack_bytes: usize,
         /// Also read system libraries' DWARF (file:line and inlined frames inside libc).
         #[arg(long)]
         full_symbols: bool,
@@ -338,6 +341,7 @@ impl Args {
                 grace,
                 report,
                 format,
+                stack_bytes,
                 full_symbols,
                 rules,
                 command,
@@ -350,6 +354,7 @@ impl Args {
                     grace,
                     report,
                     format: format.format(),
+                    stack_bytes,
                     full_symbols,
                 }),
             },

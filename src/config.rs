@@ -54,6 +54,8 @@ pub struct RunConfig {
     pub report: Option<PathBuf>,
     /// The report file's format.
     pub format: Format,
+    /// Bytes of each thread's stack copied.
+    pub stack_bytes: usize,
     /// Read system libraries' DWARF too.
     pub full_symbols: bool,
 }

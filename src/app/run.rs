@@ -45,7 +45,7 @@ pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 
         save: None,
         samples: 2,
         interval: Duration::from_millis(100),
-        stack_bytes: 64 * 1024,
+        stack_bytes: r.stack_bytes,
         full_symbols: r.full_symbols,
         out: OutputConfig {
             format: r.format,
