@@ -337,6 +337,14 @@ fn a_truncated_kernel_core_says_what_it_lacks() {
     for t in tids(report) {
         assert!(stacks.contains(&t.to_string()), "{}", after.stderr);
     }
+    // Each thread's stack ends at its first frame, and says why.
+    for t in report["threads"].as_array().unwrap() {
+        let why = t["unwind_error"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("the core is truncated before this stack"),
+            "{t}"
+        );
+    }
     assert_eq!(after.code, Some(2), "{}", after.stderr);
     // Near the end every stack is there: the whole core's cycle stands.
     let end = stderr_of(&said, "near the end");

@@ -278,11 +278,16 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
                 .unwrap_or(sp)
                 .min(start.saturating_add(stack_bytes as u64));
             let len = end.saturating_sub(start) as usize;
-            match core.cut_short(start, len) {
-                Some(true) => lost.stacks.push(t.tid),
-                Some(false) => lost.stacks_partial.push(t.tid),
-                None => {}
-            }
+            let stack_cut = core.cut_short(start, len).map(|none_left| {
+                if none_left {
+                    lost.stacks.push(t.tid);
+                    "the core is truncated before this stack"
+                } else {
+                    lost.stacks_partial.push(t.tid);
+                    "the core is truncated inside this stack"
+                }
+                .to_string()
+            });
             let stack = MemoryRegion {
                 start,
                 bytes: core.read(start, len),
@@ -295,6 +300,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
                 regs: Some(t.regs),
                 no_regs: None,
                 stack: Some(stack),
+                stack_cut,
                 kernel: KernelInfo {
                     syscall,
                     futex,
