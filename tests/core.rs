@@ -357,6 +357,14 @@ fn a_truncated_kernel_core_says_what_it_lacks() {
         );
     }
     assert_eq!(after.code, Some(2), "{}", after.stderr);
+    // The objects' build-ids were in the lost memory: said, not silently trusted.
+    assert!(
+        after
+            .stderr
+            .contains("used without being checked against the core"),
+        "{}",
+        after.stderr
+    );
     // Near the end every stack is there: the whole core's cycle stands.
     let end = stderr_of(&said, "near the end");
     assert_eq!(end.code, Some(1), "{}", end.stderr);

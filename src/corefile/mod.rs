@@ -428,6 +428,14 @@ fn resolve(
             ));
             None
         }
+        (None, Some(_)) if f.offset == 0 && core.cut_short(f.start, 4096).is_some() => {
+            say(format!(
+                "{}: used without being checked against the core: the core is truncated before \
+                 the page that holds its build-id",
+                path.display()
+            ));
+            Some(path)
+        }
         _ => Some(path),
     }
 }
