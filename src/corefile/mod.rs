@@ -86,8 +86,17 @@ impl Core {
             path: origin.to_string(),
             detail,
         };
-        let header = FileHeader64::<LE>::parse(&*data)
-            .map_err(|_| err("not an ELF file (is it a core dump?)".into()))?;
+        let header = FileHeader64::<LE>::parse(&*data).map_err(|_| {
+            err(if data.starts_with(b"\x7fELF") && data.len() < 64 {
+                format!(
+                    "the core is truncated: cut at {} bytes, inside its ELF header; nothing in \
+                     it can be read (copy it again whole)",
+                    data.len()
+                )
+            } else {
+                "not an ELF file (is it a core dump?)".into()
+            })
+        })?;
         let e = LE;
         if header.e_type(e) != object::elf::ET_CORE {
             return Err(err(
