@@ -7,6 +7,11 @@
 //! `--sysroot`; the executable from `--exe`). Each object's build-id, as the core kept it in
 //! the object's first page, is compared with the file's: a file that is not the one the
 //! process ran is reported and not used, rather than producing confident garbage.
+//!
+//! A truncated core (shorter than its program headers say) is read up to the cut: every whole
+//! note before it, so every thread whose `NT_PRSTATUS` is whole, and the memory still in the
+//! file. `cut.rs` says what was lost, first among the diagnostics, and the snapshot is not
+//! complete.
 
 mod cut;
 mod notes;
@@ -110,7 +115,9 @@ impl Core {
             )));
         }
         let phdrs = header.program_headers(e, &*data).map_err(|_| {
-            let table = header.e_phoff(e) + u64::from(header.e_phnum(e)) * 56;
+            let table = header
+                .e_phoff(e)
+                .saturating_add(u64::from(header.e_phnum(e)) * 56);
             err(if table > data.len() as u64 {
                 format!(
                     "the core is truncated: cut at {} bytes, inside its program headers; \
