@@ -25,6 +25,9 @@ pub struct ImageThread {
     pub no_regs: Option<String>,
     /// The copied top of its stack.
     pub stack: Option<MemoryRegion>,
+    /// Why less of the stack was copied than asked for, when the input itself ends early (a
+    /// truncated core): said with the unwind error, and the thread's stack is partial.
+    pub stack_cut: Option<String>,
     /// Kernel facts.
     pub kernel: KernelInfo,
 }
@@ -135,7 +138,11 @@ fn to_snapshot_with(
             state: t.state,
             frames,
             kernel: Some(t.kernel.clone()),
-            unwind_error,
+            unwind_error: match (unwind_error, &t.stack_cut) {
+                (Some(e), Some(cut)) => Some(format!("{e} ({cut})")),
+                (e, _) => e,
+            },
+            partial: t.stack_cut.is_some(),
             ..Thread::default()
         })
         .collect();

@@ -107,6 +107,40 @@ fn every_kept_input_replays_without_a_crash() {
     eprintln!("{replayed} kept inputs replayed");
 }
 
+/// A core cut anywhere (before the notes, inside a stack, inside the notes every 512 bytes, as
+/// a disk that filled up would leave it) goes through the core-file target without a panic, and
+/// says that it is cut.
+#[test]
+fn a_core_cut_anywhere_replays_without_a_crash() {
+    count_panics();
+    let Some((name, core)) = generated_core() else {
+        assert!(std::env::var_os("CI").is_none(), "gdb is required under CI");
+        return;
+    };
+    let len = core.len();
+    let spread = (1..32).map(|i| len * i / 32);
+    // gcore writes its notes last, within the last few tens of KiB.
+    let tail = (1..64).map(|i| len.saturating_sub(i * 512));
+    // Inside the ELF header, the program headers, the first segment.
+    let head = [4, 63, 64, 100, 64 + 56 * 3, 4096];
+    for cut in head.into_iter().chain(spread).chain(tail) {
+        let panics = PANICS.load(Ordering::SeqCst);
+        let outcome = common::run("corefile", &core[..cut]);
+        assert_eq!(
+            PANICS.load(Ordering::SeqCst),
+            panics,
+            "{name} cut at {cut}: panicked (and the panic was caught)"
+        );
+        match outcome {
+            Ok(summary) => assert!(
+                summary.notes.iter().any(|n| n.contains("truncated")),
+                "{name} cut at {cut}: the cut is not said: {summary:?}"
+            ),
+            Err(why) => assert!(why.contains("truncated"), "{name} cut at {cut}: {why}"),
+        }
+    }
+}
+
 #[test]
 fn every_dump_parser_has_a_fuzz_target_and_every_target_a_bin() {
     let names: Vec<&str> = common::TARGETS.iter().map(|(n, _)| *n).collect();

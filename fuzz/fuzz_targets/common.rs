@@ -255,6 +255,7 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
                 start: stack_start,
                 bytes: stack.to_vec(),
             }),
+            stack_cut: None,
             kernel: KernelInfo::default(),
         }],
         space,

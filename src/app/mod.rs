@@ -47,6 +47,9 @@ pub fn run(config: Config) -> i32 {
         eprintln!("hangscan: {e}");
         trouble = true;
     };
+    // A core that is not whole (truncated, or past the thread limit) cannot show that nothing
+    // is deadlocked: "no deadlock" from it is no verdict.
+    let partial_undecided = matches!(config.command, Command::Core(_));
     let (snapshots, out) = match config.command {
         Command::Rules => {
             return match loaded().and_then(|kb| list_rules(&kb, &mut std::io::stdout().lock())) {
@@ -131,7 +134,7 @@ pub fn run(config: Config) -> i32 {
             return EXIT_TROUBLE;
         }
     };
-    let status = report(&snapshots, &kb, &out);
+    let status = report(&snapshots, &kb, &out, partial_undecided);
     if trouble {
         EXIT_TROUBLE
     } else {
@@ -139,8 +142,14 @@ pub fn run(config: Config) -> i32 {
     }
 }
 
-/// Analyses and renders; returns the exit status the findings call for.
-fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32 {
+/// Analyses and renders; returns the exit status the findings call for. With
+/// `partial_undecided`, an incomplete snapshot without a deadlock is trouble, not "no deadlock".
+fn report(
+    snapshots: &[Snapshot],
+    kb: &KnowledgeBase,
+    out: &OutputConfig,
+    partial_undecided: bool,
+) -> i32 {
     let analyses: Vec<Analysis> = snapshots.iter().map(|s| analyze(s, kb)).collect();
     let reports: Vec<Report> = snapshots
         .iter()
@@ -168,8 +177,24 @@ fn report(snapshots: &[Snapshot], kb: &KnowledgeBase, out: &OutputConfig) -> i32
     if let Err(e) = written {
         return write_error(&e);
     }
+    let undecided: Vec<&Snapshot> = snapshots
+        .iter()
+        .zip(&analyses)
+        .filter(|(s, a)| partial_undecided && !s.complete && a.verdict() == Verdict::NoDeadlock)
+        .map(|(s, _)| s)
+        .collect();
+    for s in &undecided {
+        eprintln!(
+            "hangscan: {}: no deadlock among the {} thread(s) read, but the core is not whole \
+             (see the warning above), so that is no verdict: the whole core would decide",
+            report::clean(&s.origin),
+            s.threads.len()
+        );
+    }
     if analyses.iter().any(|a| a.verdict() != Verdict::NoDeadlock) {
         EXIT_DEADLOCK
+    } else if !undecided.is_empty() {
+        EXIT_TROUBLE
     } else {
         EXIT_OK
     }

@@ -134,6 +134,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             regs,
             no_regs: None,
             stack,
+            stack_cut: None,
             kernel: KernelInfo {
                 wchan: sample.wchan.clone(),
                 syscall,
@@ -172,6 +173,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
                 ),
             }),
             stack: None,
+            stack_cut: None,
             kernel: KernelInfo {
                 wchan,
                 ..KernelInfo::default()

@@ -7,7 +7,13 @@
 //! `--sysroot`; the executable from `--exe`). Each object's build-id, as the core kept it in
 //! the object's first page, is compared with the file's: a file that is not the one the
 //! process ran is reported and not used, rather than producing confident garbage.
+//!
+//! A truncated core (shorter than its program headers say) is read up to the cut: every whole
+//! note before it, so every thread whose `NT_PRSTATUS` is whole, and the memory still in the
+//! file. `cut.rs` says what was lost, first among the diagnostics, and the snapshot is not
+//! complete.
 
+mod cut;
 mod notes;
 
 use crate::error::{Error, Result};
@@ -20,7 +26,7 @@ use memmap2::Mmap;
 use object::elf::{
     FileHeader64, NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PF_X, PT_LOAD, PT_NOTE,
 };
-use object::read::elf::{FileHeader, ProgramHeader};
+use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
 use object::LittleEndian as LE;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,6 +66,8 @@ struct Core {
     process: Option<(u32, String)>,
     files: Vec<notes::FileMapping>,
     auxv: Vec<u8>,
+    /// How the file is cut, when it is shorter than its program headers say.
+    cut: Option<cut::Cut>,
 }
 
 impl Core {
@@ -83,8 +91,17 @@ impl Core {
             path: origin.to_string(),
             detail,
         };
-        let header = FileHeader64::<LE>::parse(&*data)
-            .map_err(|_| err("not an ELF file (is it a core dump?)".into()))?;
+        let header = FileHeader64::<LE>::parse(&*data).map_err(|_| {
+            err(if data.starts_with(b"\x7fELF") && data.len() < 64 {
+                format!(
+                    "the core is truncated: cut at {} bytes, inside its ELF header; nothing in \
+                     it can be read (copy it again whole)",
+                    data.len()
+                )
+            } else {
+                "not an ELF file (is it a core dump?)".into()
+            })
+        })?;
         let e = LE;
         if header.e_type(e) != object::elf::ET_CORE {
             return Err(err(
@@ -97,9 +114,30 @@ impl Core {
                 header.e_machine(e)
             )));
         }
-        let phdrs = header
-            .program_headers(e, &*data)
-            .map_err(|_| err("its program headers cannot be read".into()))?;
+        let phdrs = header.program_headers(e, &*data).map_err(|_| {
+            let table = header
+                .e_phoff(e)
+                .saturating_add(u64::from(header.e_phnum(e)) * 56);
+            err(if table > data.len() as u64 {
+                format!(
+                    "the core is truncated: cut at {} bytes, inside its program headers; \
+                     nothing in it can be read (copy it again whole)",
+                    data.len()
+                )
+            } else {
+                "its program headers cannot be read".into()
+            })
+        })?;
+        let section_headers = header
+            .e_shoff(e)
+            .saturating_add(u64::from(header.e_shnum(e)) * u64::from(header.e_shentsize(e)));
+        let cut = cut::measure(
+            data.len() as u64,
+            section_headers,
+            phdrs
+                .iter()
+                .map(|ph| (ph.p_type(e), ph.p_offset(e), ph.p_filesz(e))),
+        );
         let (mut loads, mut threads, mut process, mut files, mut auxv) =
             (Vec::new(), Vec::new(), None, Vec::new(), Vec::new());
         let mut dropped = 0;
@@ -113,7 +151,12 @@ impl Core {
                     executable: ph.p_flags(e).0 & PF_X.0 != 0,
                 }),
                 PT_NOTE => {
-                    let Ok(Some(mut it)) = ph.notes(e, &*data) else {
+                    // A cut core keeps the notes before the cut: each whole note is read.
+                    let Some(mut it) =
+                        present(&data, ph.p_offset(e), ph.p_filesz(e)).and_then(|b| {
+                            NoteIterator::<FileHeader64<LE>>::new(e, ph.p_align(e), b).ok()
+                        })
+                    else {
                         continue;
                     };
                     while let Ok(Some(note)) = it.next() {
@@ -132,9 +175,14 @@ impl Core {
             }
         }
         if threads.is_empty() {
-            return Err(err(
-                "no thread in it (no NT_PRSTATUS note): the core is empty or truncated".into(),
-            ));
+            return Err(err(match &cut {
+                Some(cut) => format!(
+                    "{}, before the first whole thread note (NT_PRSTATUS): no thread's \
+                     registers are left, nothing in it can be analysed (copy it again whole)",
+                    cut.at()
+                ),
+                None => "no thread in it (no NT_PRSTATUS note): the core is empty".into(),
+            }));
         }
         loads.sort_by_key(|l| l.vaddr);
         Ok(Core {
@@ -145,31 +193,42 @@ impl Core {
             process,
             files,
             auxv,
+            cut,
         })
     }
 
-    /// Up to `len` bytes of memory at `addr` (fewer at the end of what was dumped).
+    /// Up to `len` bytes of memory at `addr` (fewer at the end of what was dumped, or at the
+    /// end of a truncated file).
     fn read(&self, addr: u64, len: usize) -> Vec<u8> {
-        let i = match self
-            .loads
-            .partition_point(|l| l.vaddr <= addr)
-            .checked_sub(1)
-        {
-            Some(i) => i,
-            None => return Vec::new(),
-        };
-        let l = self.loads[i];
-        let off = addr - l.vaddr;
-        if off >= l.filesz {
-            return Vec::new();
-        }
-        let n = (l.filesz - off).min(len as u64);
-        let start = l.offset.saturating_add(off);
-        usize::try_from(start)
-            .ok()
-            .and_then(|s| self.data.get(s..s.checked_add(n as usize)?))
+        self.backing(addr, len)
+            .and_then(|(start, n)| present(&self.data, start, n))
             .map(<[u8]>::to_vec)
             .unwrap_or_default()
+    }
+
+    /// Whether the core dumped the `len` bytes of memory at `addr` (as far as they go) but the
+    /// file is cut before their end: `Some(true)` when none of them is left, `Some(false)` when
+    /// some are, `None` when they are all there (or were never dumped).
+    fn cut_short(&self, addr: u64, len: usize) -> Option<bool> {
+        let (start, n) = self.backing(addr, len)?;
+        let have = (self.data.len() as u64).saturating_sub(start);
+        (have < n).then_some(have == 0)
+    }
+
+    /// Where in the file the (up to) `len` bytes of memory at `addr` are: offset and length.
+    fn backing(&self, addr: u64, len: usize) -> Option<(u64, u64)> {
+        let i = self
+            .loads
+            .partition_point(|l| l.vaddr <= addr)
+            .checked_sub(1)?;
+        let l = self.loads[i];
+        let off = addr - l.vaddr;
+        (off < l.filesz).then(|| {
+            (
+                l.offset.saturating_add(off),
+                (l.filesz - off).min(len as u64),
+            )
+        })
     }
 
     /// The end of the segment holding `addr`.
@@ -213,6 +272,11 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
     let (stack_bytes, shared) = stack_share(opts.stack_bytes, core.threads.len());
     diagnostics.extend(shared);
     let mut evidence = Vec::new();
+    let mut lost = cut::Lost {
+        threads: core.threads.len(),
+        files: core.files.is_empty(),
+        ..cut::Lost::default()
+    };
     let threads = core
         .threads
         .iter()
@@ -220,15 +284,29 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
             let (syscall, futex, memory) =
                 crate::syscalls::blocking_facts(&t.regs, t.orig_rax, |a, n| core.read(a, n));
             evidence.extend(memory);
+            if futex.is_some_and(|f| core.cut_short(f.address, 4).is_some()) {
+                lost.words.push(t.tid);
+            }
             let sp = t.regs.rsp;
             let start = sp.saturating_sub(RED_ZONE);
             let end = core
                 .segment_end(sp)
                 .unwrap_or(sp)
                 .min(start.saturating_add(stack_bytes as u64));
+            let len = end.saturating_sub(start) as usize;
+            let stack_cut = core.cut_short(start, len).map(|none_left| {
+                if none_left {
+                    lost.stacks.push(t.tid);
+                    "the core is truncated before this stack"
+                } else {
+                    lost.stacks_partial.push(t.tid);
+                    "the core is truncated inside this stack"
+                }
+                .to_string()
+            });
             let stack = MemoryRegion {
                 start,
-                bytes: core.read(start, end.saturating_sub(start) as usize),
+                bytes: core.read(start, len),
             };
             ImageThread {
                 tid: u64::from(t.tid),
@@ -238,6 +316,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
                 regs: Some(t.regs),
                 no_regs: None,
                 stack: Some(stack),
+                stack_cut,
                 kernel: KernelInfo {
                     syscall,
                     futex,
@@ -246,6 +325,10 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
             }
         })
         .collect();
+    // What the cut took is said first: everything after it is read from what is left.
+    if let Some(cut) = &core.cut {
+        diagnostics.insert(0, cut.diagnostic(&lost));
+    }
     ProcessImage {
         pid,
         threads,
@@ -254,7 +337,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         frozen: None,
         captured_in: began.elapsed(),
         vanished: Vec::new(),
-        all_threads: core.dropped == 0,
+        all_threads: core.dropped == 0 && core.cut.as_ref().is_none_or(cut::Cut::loses_nothing),
         diagnostics,
     }
 }
@@ -361,6 +444,14 @@ fn resolve(
             ));
             None
         }
+        (None, Some(_)) if f.offset == 0 && core.cut_short(f.start, 4096).is_some() => {
+            say(format!(
+                "{}: used without being checked against the core: the core is truncated before \
+                 the page that holds its build-id",
+                path.display()
+            ));
+            Some(path)
+        }
         _ => Some(path),
     }
 }
@@ -386,6 +477,16 @@ fn core_build_id(core: &Core, f: &notes::FileMapping) -> Option<Vec<u8>> {
             }
             None
         })
+}
+
+/// The part of the file's `size` bytes at `offset` that is in `data` (all of them unless the
+/// file is cut), if any.
+fn present(data: &[u8], offset: u64, size: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = usize::try_from(offset.saturating_add(size))
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    data.get(start..end).filter(|b| !b.is_empty())
 }
 
 fn hex(bytes: &[u8]) -> String {
