@@ -50,7 +50,14 @@ pub fn render(
             "1;33",
             &format!("no deadlock proven, but: {}", clean(&f.title)),
         ),
-        Headline::Clean => st.paint("1;32", "no deadlock found"),
+        Headline::Clean if snap.complete => st.paint("1;32", "no deadlock found"),
+        // Part of the process is missing (a truncated core, a cut dump): what was read is
+        // clean, which decides nothing about the rest.
+        Headline::Clean => st.paint(
+            "1;33",
+            "no deadlock among what was read, but not all of the process was: undecidable \
+             (see the notes)",
+        ),
     };
     writeln!(out, "{verdict}")?;
     let unidentified = snap
