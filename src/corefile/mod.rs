@@ -13,7 +13,7 @@ mod notes;
 use crate::error::{Error, Result};
 use crate::limits::{stack_share, threads_dropped, MAX_THREADS};
 use crate::model::{Diagnostic, KernelInfo, KernelState};
-use crate::stackwalk::{ImageThread, ProcessImage};
+use crate::stackwalk::{ImageThread, NsTids, ProcessImage};
 use crate::unwind::elf::{Bytes, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion};
 use memmap2::Mmap;
@@ -256,6 +256,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         vanished: Vec::new(),
         all_threads: core.dropped == 0,
         diagnostics,
+        ns_tids: NsTids::Same,
     }
 }
 
