@@ -183,6 +183,17 @@ fn to_snapshot_with(
         ),
     });
     diagnostics.extend(walk_limit_note(&deep));
+    if let NsTids::Mapped(m) = &image.ns_tids {
+        diagnostics.push(crate::model::Diagnostic {
+            line: None,
+            message: format!(
+                "the process lives in its own PID namespace (a container): {} of its threads \
+                 have other ids there, which its memory holds (lock owners, joined threads); \
+                 they are matched by those ids",
+                m.len()
+            ),
+        });
+    }
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,

@@ -9,11 +9,12 @@
 //! process ran is reported and not used, rather than producing confident garbage.
 
 mod notes;
+mod tcb;
 
 use crate::error::{Error, Result};
 use crate::limits::{stack_share, threads_dropped, MAX_THREADS};
 use crate::model::{Diagnostic, KernelInfo, KernelState};
-use crate::stackwalk::{ImageThread, NsTids, ProcessImage};
+use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::elf::{Bytes, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion};
 use memmap2::Mmap;
@@ -212,6 +213,13 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
     diagnostics.extend(threads_dropped(core.dropped));
     let (stack_bytes, shared) = stack_share(opts.stack_bytes, core.threads.len());
     diagnostics.extend(shared);
+    let pointers: Vec<(u64, u64)> = core
+        .threads
+        .iter()
+        .map(|t| (u64::from(t.tid), t.fs_base))
+        .collect();
+    let (ns_tids, said) = tcb::namespace_tids(&pointers, &space, |a, n| core.read(a, n));
+    diagnostics.extend(said);
     let mut evidence = Vec::new();
     let threads = core
         .threads
@@ -256,7 +264,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         vanished: Vec::new(),
         all_threads: core.dropped == 0,
         diagnostics,
-        ns_tids: NsTids::Same,
+        ns_tids,
     }
 }
 

@@ -1,0 +1,105 @@
+//! The ids a core's threads have inside the process's own PID namespace. gdb's `gcore` run on
+//! the host writes host tids in `NT_PRSTATUS`, while the process's memory (lock owners, futex
+//! words, join targets) holds the ids of the namespace it lives in (a container). glibc keeps
+//! each thread's own tid in its `struct pthread`, reached through the thread pointer (`fs_base`
+//! on x86-64). Where in it, glibc says itself, in the descriptor it publishes for debuggers
+//! (`_thread_db_pthread_tid`: bit size, count, offset; what libthread_db reads), taken from the
+//! very libc the core maps (its build-id checked by the core reader). Each thread pointer is
+//! checked first: the x86-64 TLS ABI has it point at a word holding its own value. A
+//! kernel-written core already holds the process's own ids, and then both agree.
+
+use crate::model::Diagnostic;
+use crate::stackwalk::NsTids;
+use crate::unwind::elf::ElfFile;
+use crate::unwind::AddressSpace;
+use object::{Object, ObjectSymbol};
+use std::collections::BTreeMap;
+
+/// The symbol of glibc's descriptor of `struct pthread.tid` (libc ≥ 2.34, libpthread before).
+const TID_DESCRIPTOR: &str = "_thread_db_pthread_tid";
+
+/// Each thread's (`(tid, fs_base)`) id in the process's namespace, read from memory with
+/// `read`, and the warning when they cannot all be read. [`NsTids::Same`] when there is no glibc descriptor to go
+/// by (a program without glibc, or its libc not found on this machine).
+pub fn namespace_tids(
+    threads: &[(u64, u64)],
+    space: &AddressSpace,
+    read: impl Fn(u64, usize) -> Vec<u8>,
+) -> (NsTids, Option<Diagnostic>) {
+    let Some(offset) = tid_offset(space) else {
+        return (NsTids::Same, None);
+    };
+    let word = |addr: u64, n: usize| {
+        let b = read(addr, n);
+        (b.len() == n).then(|| b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)))
+    };
+    let own_tid = |fs_base: u64| {
+        let pointer_ok = fs_base != 0 && word(fs_base, 8) == Some(fs_base);
+        pointer_ok
+            .then(|| word(fs_base.checked_add(offset)?, 4))
+            .flatten()
+            .filter(|&t| t != 0 && t < 1 << 31)
+    };
+    let own: Vec<(u64, Option<u64>)> = threads
+        .iter()
+        .map(|&(tid, fs_base)| (tid, own_tid(fs_base)))
+        .collect();
+    let differ: BTreeMap<u64, u64> = own
+        .iter()
+        .filter_map(|&(tid, o)| Some((tid, o?)).filter(|(t, o)| t != o))
+        .collect();
+    let unread = own.iter().filter(|(_, o)| o.is_none()).count();
+    let note = |message: String| {
+        Some(Diagnostic {
+            line: None,
+            message,
+        })
+    };
+    match (differ.is_empty(), unread) {
+        (true, 0) => (NsTids::Same, None),
+        (true, _) if unread < own.len() => (NsTids::Same, None),
+        (false, 0) => (NsTids::Mapped(differ), None),
+        _ => (
+            NsTids::Unknown,
+            note(format!(
+                "the thread ids this core names may not be the ones the process's memory holds \
+                 (a PID namespace, as in a container, seen from outside): {unread} of {} \
+                 threads' own ids could not be read from glibc's thread descriptors, so no lock \
+                 owner or joined thread read from memory is matched to a thread",
+                own.len()
+            )),
+        ),
+    }
+}
+
+/// The offset of `tid` in glibc's `struct pthread`, from the descriptor in a mapped object.
+fn tid_offset(space: &AddressSpace) -> Option<u64> {
+    let mut seen = Vec::new();
+    space
+        .objects
+        .iter()
+        .filter_map(|o| o.path.as_ref())
+        .filter(|p| {
+            let new = !seen.contains(p);
+            seen.push(*p);
+            new
+        })
+        .find_map(|p| descriptor(&ElfFile::open(p).ok()?))
+}
+
+/// `TID_DESCRIPTOR` of `file`: three u32 (bit size 32, count 1, offset), read from the file.
+fn descriptor(file: &ElfFile) -> Option<u64> {
+    let parsed = file.parse()?;
+    let sym = parsed
+        .dynamic_symbols()
+        .find(|s| s.name() == Ok(TID_DESCRIPTOR))?;
+    let at = sym.address();
+    let seg = file
+        .segments
+        .iter()
+        .find(|s| s.vaddr <= at && at - s.vaddr + 12 <= s.filesz)?;
+    let start = usize::try_from(at - seg.vaddr + seg.offset).ok()?;
+    let b = file.data.get(start..start.checked_add(12)?)?;
+    let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (u(0) == 32 && u(4) == 1).then(|| u64::from(u(8)))
+}
