@@ -366,3 +366,16 @@ fn a_process_with_a_dead_main_thread_survives_many_attaches() {
     let completed = soak_deadlocked(target.pid, runs, "zombie leader");
     eprintln!("zombie leader: {runs} runs, {completed} completed");
 }
+
+/// A deadlocked program in its own PID and mount namespace (as in a container) through many
+/// attaches, some killed: every completed one maps the namespace's ids and proves the cycle.
+#[test]
+fn a_process_in_a_pid_namespace_survives_many_attaches() {
+    if !support::namespace::unshare_works() {
+        return;
+    }
+    let runs = env_number("HANGSCAN_SOAK_ATTACHES").unwrap_or(200) / 4;
+    let target = support::namespace::Namespaced::start(&support::build_fixture("c_abba"), None);
+    let completed = soak_deadlocked(target.pid, runs, "PID namespace");
+    eprintln!("PID namespace: {runs} runs, {completed} completed");
+}

@@ -103,3 +103,59 @@ fn descriptor(file: &ElfFile) -> Option<u64> {
     let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     (u(0) == 32 && u(4) == 1).then(|| u64::from(u(8)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unwind::MappedObject;
+
+    /// This machine's libc as the only mapping, and two threads' TCBs at 0x1000 and 0x2000
+    /// whose `struct pthread.tid` holds `own`; `broken` spoils the second's self-pointer.
+    fn map(own: [u64; 2], broken: bool) -> (NsTids, Option<Diagnostic>) {
+        let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib64/libc.so.6"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("a glibc to read the descriptor from");
+        let space = AddressSpace {
+            objects: vec![MappedObject {
+                start: 0x7000_0000,
+                end: 0x7100_0000,
+                offset: 0,
+                name: libc.into(),
+                path: Some(libc.into()),
+                executable: true,
+            }],
+            vdso: None,
+        };
+        let offset = tid_offset(&space).expect("glibc publishes the tid's offset");
+        let mut memory = vec![0u8; 0x3000];
+        for (i, tcb) in [0x1000usize, 0x2000].into_iter().enumerate() {
+            let selfp = if broken && i == 1 { 0 } else { tcb as u64 };
+            memory[tcb..tcb + 8].copy_from_slice(&selfp.to_le_bytes());
+            let at = tcb + offset as usize;
+            memory[at..at + 4].copy_from_slice(&(own[i] as u32).to_le_bytes());
+        }
+        let read = |a: u64, n: usize| {
+            let a = a as usize;
+            memory.get(a..a + n).map(<[u8]>::to_vec).unwrap_or_default()
+        };
+        namespace_tids(&[(100, 0x1000), (101, 0x2000)], &space, read)
+    }
+
+    #[test]
+    fn ids_from_glibcs_thread_descriptors_map_or_are_said_unknown() {
+        assert_eq!(map([100, 101], false), (NsTids::Same, None));
+        let (mapped, note) = map([1, 2], false);
+        assert_eq!(
+            mapped,
+            NsTids::Mapped([(100, 1), (101, 2)].into_iter().collect())
+        );
+        assert!(note.is_none());
+        // One thread pointer that is not one: its id is not guessed, and nothing is matched.
+        let (unknown, note) = map([1, 2], true);
+        assert_eq!(unknown, NsTids::Unknown);
+        assert!(note.unwrap().message.contains("1 of 2"));
+        // In hangscan's namespace, one unreadable thread does not make the others unknown.
+        assert_eq!(map([100, 101], true).0, NsTids::Same);
+    }
+}
