@@ -137,7 +137,6 @@ fn a_gcore_of_a_namespaced_process_maps_its_ids_through_glibc() {
         exe.to_str().unwrap(),
         core.to_str().unwrap(),
     ]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_proven_like_outside(code, &r);
     assert!(
         r["diagnostics"].to_string().contains("PID namespace"),

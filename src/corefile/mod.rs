@@ -58,6 +58,9 @@ struct Core {
     threads: Vec<notes::PrStatus>,
     /// `NT_PRSTATUS` notes past [`MAX_THREADS`], not read.
     dropped: usize,
+    /// Written by a debugger (`gcore`: BFD writes section headers, the kernel none but for
+    /// more than 65 535 segments), which names threads by the ids of its own PID namespace.
+    by_debugger: bool,
     process: Option<(u32, String)>,
     files: Vec<notes::FileMapping>,
     auxv: Vec<u8>,
@@ -139,6 +142,7 @@ impl Core {
         }
         loads.sort_by_key(|l| l.vaddr);
         Ok(Core {
+            by_debugger: header.e_shnum(e) > 0 && header.e_phnum(e) != object::elf::PN_XNUM,
             data,
             loads,
             threads,
@@ -218,7 +222,8 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         .iter()
         .map(|t| (u64::from(t.tid), t.fs_base))
         .collect();
-    let (ns_tids, said) = tcb::namespace_tids(&pointers, &space, |a, n| core.read(a, n));
+    let (ns_tids, said) =
+        tcb::namespace_tids(&pointers, &space, core.by_debugger, |a, n| core.read(a, n));
     diagnostics.extend(said);
     let mut evidence = Vec::new();
     let threads = core

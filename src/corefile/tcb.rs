@@ -6,7 +6,9 @@
 //! (`_thread_db_pthread_tid`: bit size, count, offset; what libthread_db reads), taken from the
 //! very libc the core maps (its build-id checked by the core reader). Each thread pointer is
 //! checked first: the x86-64 TLS ABI has it point at a word holding its own value. A
-//! kernel-written core already holds the process's own ids, and then both agree.
+//! kernel-written core already holds the process's own ids, and then both agree; a debugger's
+//! core without that descriptor (no glibc, or its libc not found here) cannot be checked, and
+//! says so.
 
 use crate::model::Diagnostic;
 use crate::stackwalk::NsTids;
@@ -19,15 +21,37 @@ use std::collections::BTreeMap;
 const TID_DESCRIPTOR: &str = "_thread_db_pthread_tid";
 
 /// Each thread's (`(tid, fs_base)`) id in the process's namespace, read from memory with
-/// `read`, and the warning when they cannot all be read. [`NsTids::Same`] when there is no glibc descriptor to go
-/// by (a program without glibc, or its libc not found on this machine).
+/// `read`, and the warning when they cannot all be read. Without glibc's descriptor (a program
+/// without glibc, or its libc not found on this machine), a kernel's core (not
+/// `by_debugger`) uses the process's own ids; a debugger's cannot be checked.
 pub fn namespace_tids(
     threads: &[(u64, u64)],
     space: &AddressSpace,
+    by_debugger: bool,
     read: impl Fn(u64, usize) -> Vec<u8>,
 ) -> (NsTids, Option<Diagnostic>) {
+    let note = |message: String| {
+        Some(Diagnostic {
+            line: None,
+            message,
+        })
+    };
     let Some(offset) = tid_offset(space) else {
-        return (NsTids::Same, None);
+        if !by_debugger {
+            return (NsTids::Same, None);
+        }
+        return (
+            NsTids::Unknown,
+            note(
+                "a debugger wrote this core (gcore), naming threads by the ids of its own PID \
+                 namespace, and whether the process's memory uses the same ones (not, in a \
+                 container seen from the host) cannot be checked: glibc's description of where \
+                 a thread keeps its own id (`_thread_db_pthread_tid` in libc) was not found \
+                 (pass the process's own libc with --sysroot); so no lock owner or joined \
+                 thread read from memory is matched to a thread"
+                    .to_string(),
+            ),
+        );
     };
     let word = |addr: u64, n: usize| {
         let b = read(addr, n);
@@ -94,11 +118,11 @@ fn descriptor(file: &ElfFile) -> Option<u64> {
         .dynamic_symbols()
         .find(|s| s.name() == Ok(TID_DESCRIPTOR))?;
     let at = sym.address();
-    let seg = file
-        .segments
-        .iter()
-        .find(|s| s.vaddr <= at && at - s.vaddr + 12 <= s.filesz)?;
-    let start = usize::try_from(at - seg.vaddr + seg.offset).ok()?;
+    let start = file.segments.iter().find_map(|s| {
+        let inside = at.checked_sub(s.vaddr)?;
+        (inside.checked_add(12)? <= s.filesz).then(|| inside.checked_add(s.offset))?
+    })?;
+    let start = usize::try_from(start).ok()?;
     let b = file.data.get(start..start.checked_add(12)?)?;
     let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     (u(0) == 32 && u(4) == 1).then(|| u64::from(u(8)))
@@ -139,7 +163,7 @@ mod tests {
             let a = a as usize;
             memory.get(a..a + n).map(<[u8]>::to_vec).unwrap_or_default()
         };
-        namespace_tids(&[(100, 0x1000), (101, 0x2000)], &space, read)
+        namespace_tids(&[(100, 0x1000), (101, 0x2000)], &space, true, read)
     }
 
     #[test]
@@ -157,5 +181,16 @@ mod tests {
         assert!(note.unwrap().message.contains("1 of 2"));
         // In hangscan's namespace, one unreadable thread does not make the others unknown.
         assert_eq!(map([100, 101], true).0, NsTids::Same);
+    }
+
+    #[test]
+    fn without_glibcs_descriptor_only_a_debuggers_core_is_in_doubt() {
+        let none = AddressSpace::default();
+        let threads = [(100, 0x1000)];
+        let kernel = namespace_tids(&threads, &none, false, |_, _| Vec::new());
+        assert_eq!(kernel, (NsTids::Same, None));
+        let (gcore, note) = namespace_tids(&threads, &none, true, |_, _| Vec::new());
+        assert_eq!(gcore, NsTids::Unknown);
+        assert!(note.unwrap().message.contains("--sysroot"));
     }
 }
