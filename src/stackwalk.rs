@@ -54,6 +54,21 @@ pub struct ProcessImage {
     pub all_threads: bool,
     /// What the producer could not read or wants said (a core and a binary that differ).
     pub diagnostics: Vec<crate::model::Diagnostic>,
+    /// What the threads are called inside the process's PID namespace.
+    pub ns_tids: NsTids,
+}
+
+/// The ids a process's threads have inside its PID namespace: the ids its memory holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NsTids {
+    /// The threads' `tid`s (no namespace of its own, or a kernel-written core, which uses the
+    /// process's own ids).
+    #[default]
+    Same,
+    /// Host tid → namespace tid, for the threads where they differ.
+    Mapped(std::collections::BTreeMap<u64, u64>),
+    /// In a namespace whose ids are not known.
+    Unknown,
 }
 
 /// The unwinder and the symbolizer, with what they loaded: load once, use for every thread.
@@ -134,6 +149,11 @@ fn to_snapshot_with(
         .zip(symbolized)
         .map(|((t, (_, unwind_error)), frames)| Thread {
             tid: Some(t.tid),
+            ns_tid: match &image.ns_tids {
+                NsTids::Mapped(m) => m.get(&t.tid).copied(),
+                _ => None,
+            },
+            ns_tid_unknown: image.ns_tids == NsTids::Unknown,
             name: t.name.clone(),
             state: t.state,
             frames,
@@ -171,6 +191,17 @@ fn to_snapshot_with(
         ),
     });
     diagnostics.extend(walk_limit_note(&deep));
+    if let NsTids::Mapped(m) = &image.ns_tids {
+        diagnostics.push(crate::model::Diagnostic {
+            line: None,
+            message: format!(
+                "the process lives in its own PID namespace (a container): {} of its threads \
+                 have other ids there, which its memory holds (lock owners, joined threads); \
+                 they are matched by those ids",
+                m.len()
+            ),
+        });
+    }
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,

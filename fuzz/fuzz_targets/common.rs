@@ -265,6 +265,7 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
         captured_in: Duration::ZERO,
         vanished: Vec::new(),
         diagnostics: Vec::new(),
+        ns_tids: Default::default(),
     };
     // A new walker each time: its caches are keyed by path, and the scratch file's path is
     // the same for every input.

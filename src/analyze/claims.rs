@@ -95,12 +95,16 @@ fn waits_into(g: &Graph, t: usize, targets: &[usize]) -> bool {
     false
 }
 
-/// Whether `t` is the thread a claim calls `name` (its name, OS tid or the dump's own id).
+/// Whether `t` is the thread a claim calls `name` (its name, OS tid, its tid in its PID
+/// namespace, as the runtime saw it, or the dump's own id).
 pub(super) fn names(t: &Thread, name: &str) -> bool {
     let name = name.trim();
     t.name.as_deref() == Some(name)
         || t.debugger_id.as_deref() == Some(name)
-        || t.tid.is_some_and(|tid| tid.to_string() == name)
+        || [t.tid, t.ns_tid]
+            .into_iter()
+            .flatten()
+            .any(|tid| tid.to_string() == name)
 }
 
 #[cfg(test)]

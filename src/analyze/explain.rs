@@ -39,9 +39,15 @@ pub fn wait_object(snap: &Snapshot, w: &Wait) -> String {
     };
     match w.kind {
         WaitKind::Join => {
+            let unknown = super::graph::memory_tids_unknown(snap);
             let who = w
                 .target_tid
-                .and_then(|tid| snap.threads.iter().find(|t| t.tid == Some(tid)))
+                .filter(|_| !unknown)
+                .and_then(|tid| {
+                    snap.threads
+                        .iter()
+                        .find(|t| t.ns_tid.or(t.tid) == Some(tid))
+                })
                 .or_else(|| {
                     w.target_pthread
                         .and_then(|p| snap.threads.iter().find(|t| t.pthread == Some(p)))
@@ -49,6 +55,10 @@ pub fn wait_object(snap: &Snapshot, w: &Wait) -> String {
                 .map(|t| t.label());
             match (who, w.target_pthread, w.target_tid) {
                 (Some(who), _, _) => format!("thread {who} to exit"),
+                (None, _, Some(tid)) if unknown => format!(
+                    "the thread its PID namespace calls {tid} to exit (which thread that is \
+                     cannot be told: the namespace's thread ids are not known)"
+                ),
                 (None, _, Some(tid)) => format!("thread LWP {tid} (not in the dump) to exit"),
                 (None, Some(p), _) => format!("thread 0x{p:x} (not in the dump) to exit"),
                 _ => "a thread to exit".to_string(),

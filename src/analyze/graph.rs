@@ -73,16 +73,24 @@ struct Holder {
     what: String,
 }
 
+/// True when the process lives in a PID namespace whose thread ids are not known (a `gcore`
+/// core taken from the host): an id read from its memory cannot be matched to a thread, so
+/// no edge rests on one.
+pub fn memory_tids_unknown(snap: &Snapshot) -> bool {
+    snap.threads.iter().any(|t| t.ns_tid_unknown)
+}
+
 /// Builds the graph from the snapshot, the per-thread facts and the frames' names.
 pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
-    // Sized up front: collecting from a filter would grow (and rehash) them step by step.
-    let mut by_tid: HashMap<u64, usize> = HashMap::with_capacity(snap.threads.len());
-    by_tid.extend(
-        snap.threads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.tid.map(|tid| (tid, i))),
-    );
+    // Ids read from memory (owner fields, futex words, join targets) are the process's own,
+    // which inside a PID namespace are not the host's: matched by each thread's `ns_tid`.
+    // When a namespace's ids are not known, they match nothing (see `memory_tids_unknown`).
+    let by_tid = if memory_tids_unknown(snap) {
+        HashMap::new()
+    } else {
+        snap.by_memory_tid()
+    };
+    // Sized up front: collecting from a filter would grow (and rehash) it step by step.
     let mut by_pthread: HashMap<u64, usize> = HashMap::with_capacity(snap.threads.len());
     by_pthread.extend(
         snap.threads

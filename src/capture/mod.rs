@@ -6,6 +6,7 @@
 //! The result, a [`ProcessImage`], is what a core file also gives: registers, memory, mappings.
 
 mod access;
+mod ids;
 mod memory;
 mod procinfo;
 mod ptrace;
@@ -43,9 +44,10 @@ impl Default for CaptureOptions {
 /// The x86-64 red zone below the stack pointer, which leaf functions may use.
 const RED_ZONE: u64 = 128;
 
-/// The process's mappings and its vdso's bytes (read without stopping it).
+/// The process's mappings and its vdso's bytes (read without stopping it), through a live
+/// thread when the main thread has ended.
 pub fn address_space(pid: u32) -> AddressSpace {
-    let Ok(ipid) = i32::try_from(pid) else {
+    let Some(ipid) = i32::try_from(pid).ok().and_then(ids::reader) else {
         return AddressSpace::default();
     };
     let maps = read_maps(ipid);
@@ -80,7 +82,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
     };
     let started = Instant::now();
     let seized = ptrace::Seized::stop_all(ipid).map_err(|e| match e {
-        _ if procinfo::exited(ipid) => Error::ProcessGone { pid },
+        _ if ids::reader(ipid).is_none() => Error::ProcessGone { pid },
         ptrace::SeizeError::Gone => Error::ProcessGone { pid },
         ptrace::SeizeError::Refused { tid } => access::refusal(pid, tid),
         ptrace::SeizeError::Other(errno) => Error::Capture {
@@ -98,10 +100,12 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         (sp < m.end).then_some(m.end)
     };
     let tids = seized.tids();
+    // Memory is read through a live thread: a zombie leader's pid reaches none.
+    let via = ids::reader(ipid).unwrap_or(ipid);
     let (stack_bytes, shared) = crate::limits::stack_share(opts.stack_bytes, tids.len());
     let mut threads = Vec::new();
     let mut evidence = Vec::new();
-    for tid in tids {
+    for &tid in &tids {
         let p = nix::unistd::Pid::from_raw(tid);
         let regs = nix::sys::ptrace::getregs(p).ok();
         let (regs, orig_rax) = match regs {
@@ -115,13 +119,11 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
                 .min(start.saturating_add(stack_bytes as u64));
             MemoryRegion {
                 start,
-                bytes: memory::read(ipid, start, end.saturating_sub(start) as usize),
+                bytes: memory::read(via, start, end.saturating_sub(start) as usize),
             }
         });
         let (syscall, futex, memory) = match &regs {
-            Some(r) => {
-                crate::syscalls::blocking_facts(r, orig_rax, |a, n| memory::read(ipid, a, n))
-            }
+            Some(r) => crate::syscalls::blocking_facts(r, orig_rax, |a, n| memory::read(via, a, n)),
             None => (None, None, None),
         };
         evidence.extend(memory);
@@ -144,10 +146,17 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             },
         });
     }
-    let vanished = seized.vanished.iter().map(|&t| t as u64).collect();
+    // A leader that had exited before the stop did not vanish during it: it is said apart.
+    let vanished = seized
+        .vanished
+        .iter()
+        .filter(|&&t| via == ipid || t != ipid)
+        .map(|&t| t as u64)
+        .collect();
     let unstoppable = seized.unstoppable.clone();
     seized.detach();
     let frozen = started.elapsed();
+    let ns_tids = ids::namespace_tids(via, &tids);
     // Threads in uninterruptible sleep did not stop: what /proc said of them is all there is,
     // and often the answer (a read from a dead NFS server).
     for tid in unstoppable {
@@ -190,7 +199,19 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         captured_in: began.elapsed(),
         vanished,
         all_threads: true,
-        diagnostics: shared.into_iter().collect(),
+        diagnostics: shared.into_iter().chain(leader_exited(ipid, via)).collect(),
+        ns_tids,
+    })
+}
+
+/// The note for a process whose main thread has ended (it is read through thread `via`).
+fn leader_exited(pid: i32, via: i32) -> Option<crate::model::Diagnostic> {
+    (via != pid).then(|| crate::model::Diagnostic {
+        line: None,
+        message: format!(
+            "the main thread (LWP {pid}) has exited (pthread_exit) and the process lives on in \
+             its other threads: its memory and mappings were read through LWP {via}"
+        ),
     })
 }
 
@@ -216,9 +237,10 @@ fn to_regs(r: &libc::user_regs_struct) -> Regs {
     }
 }
 
-/// The process's mappings. Files are opened through `/proc/PID/map_files` (the very inode
-/// mapped, which the target cannot redirect) with `/proc/PID/root/PATH` as the fallback, so
-/// processes in containers work and a target cannot point hangscan at a host file.
+/// The process's mappings, read through `pid` (a live thread's id, see [`ids::reader`]).
+/// Files are opened through `/proc/PID/map_files` (the very inode mapped, which the target
+/// cannot redirect) with `/proc/PID/root/PATH` as the fallback, so processes in containers
+/// work and a target cannot point hangscan at a host file.
 fn read_maps(pid: i32) -> Vec<MappedObject> {
     let Ok(process) = procfs::process::Process::new(pid) else {
         return Vec::new();

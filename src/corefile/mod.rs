@@ -15,6 +15,7 @@
 
 mod cut;
 mod notes;
+mod tcb;
 
 use crate::error::{Error, Result};
 use crate::limits::{stack_share, threads_dropped, MAX_THREADS};
@@ -63,6 +64,9 @@ struct Core {
     threads: Vec<notes::PrStatus>,
     /// `NT_PRSTATUS` notes past [`MAX_THREADS`], not read.
     dropped: usize,
+    /// Written by a debugger (`gcore`: BFD writes section headers, the kernel none but for
+    /// more than 65 535 segments), which names threads by the ids of its own PID namespace.
+    by_debugger: bool,
     process: Option<(u32, String)>,
     files: Vec<notes::FileMapping>,
     auxv: Vec<u8>,
@@ -186,6 +190,7 @@ impl Core {
         }
         loads.sort_by_key(|l| l.vaddr);
         Ok(Core {
+            by_debugger: header.e_shnum(e) > 0 && header.e_phnum(e) != object::elf::PN_XNUM,
             data,
             loads,
             threads,
@@ -271,6 +276,14 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
     diagnostics.extend(threads_dropped(core.dropped));
     let (stack_bytes, shared) = stack_share(opts.stack_bytes, core.threads.len());
     diagnostics.extend(shared);
+    let pointers: Vec<(u64, u64)> = core
+        .threads
+        .iter()
+        .map(|t| (u64::from(t.tid), t.fs_base))
+        .collect();
+    let (ns_tids, said) =
+        tcb::namespace_tids(&pointers, &space, core.by_debugger, |a, n| core.read(a, n));
+    diagnostics.extend(said);
     let mut evidence = Vec::new();
     let mut lost = cut::Lost {
         threads: core.threads.len(),
@@ -339,6 +352,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         vanished: Vec::new(),
         all_threads: core.dropped == 0 && core.cut.as_ref().is_none_or(cut::Cut::loses_nothing),
         diagnostics,
+        ns_tids,
     }
 }
 

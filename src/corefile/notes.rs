@@ -20,6 +20,8 @@ pub struct PrStatus {
     pub regs: Regs,
     /// `orig_rax`: the system call it was in, or -1.
     pub orig_rax: u64,
+    /// `fs_base`: the thread pointer (its TLS and, with glibc, its `struct pthread`).
+    pub fs_base: u64,
 }
 
 /// `struct elf_prstatus` on x86-64: `pr_pid` at 32, `pr_reg` (27 registers) at 112.
@@ -29,7 +31,7 @@ pub fn prstatus(desc: &[u8]) -> Option<PrStatus> {
     let tid = u32_at(desc, PID)?;
     let r = |i: usize| u64_at(desc, REG + 8 * i);
     // user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip
-    // cs eflags rsp ...
+    // cs eflags rsp ss fs_base ...
     let regs = Regs {
         r15: r(0)?,
         r14: r(1)?,
@@ -53,6 +55,7 @@ pub fn prstatus(desc: &[u8]) -> Option<PrStatus> {
         tid,
         regs,
         orig_rax: r(15)?,
+        fs_base: r(21)?,
     })
 }
 

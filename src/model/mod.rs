@@ -49,6 +49,16 @@ pub struct Claim {
 pub struct Thread {
     /// The OS thread id (LWP), when the input gives it.
     pub tid: Option<u64>,
+    /// The thread's id inside the process's own PID namespace (a container seen from the
+    /// host), when it differs from `tid`: the id the process's memory holds (lock owners,
+    /// futex words, join targets). Absent: no namespace, the ids are `tid`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_tid: Option<u64>,
+    /// True when the process lives in a PID namespace whose id for this thread is not known (a
+    /// `gcore` core taken from the host: gdb writes host ids, the process's memory holds the
+    /// namespace's), so an id read from memory cannot be matched to this thread for sure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ns_tid_unknown: bool,
     /// The process the thread belongs to, when the input names it per thread (rr's and
     /// gdbserver's `Thread PID.TID`).
     pub process: Option<u32>,
@@ -276,6 +286,19 @@ pub enum Evidence {
 }
 
 impl Snapshot {
+    /// Threads (indexes into `threads`) by the id the process's memory holds for them: the
+    /// namespace's `ns_tid`, else the `tid`.
+    pub fn by_memory_tid(&self) -> std::collections::HashMap<u64, usize> {
+        let mut by = std::collections::HashMap::with_capacity(self.threads.len());
+        by.extend(
+            self.threads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| t.ns_tid.or(t.tid).map(|id| (id, i))),
+        );
+        by
+    }
+
     /// A little-endian u32 read from the memory evidence, if it covers `address..address+4`.
     pub fn read_u32(&self, address: u64) -> Option<u32> {
         self.evidence.iter().find_map(|e| match e {

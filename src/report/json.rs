@@ -54,6 +54,9 @@ struct Source<'a> {
 struct ThreadJson<'a> {
     index: usize,
     tid: Option<u64>,
+    /// The thread's id inside the process's PID namespace, when it differs from `tid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ns_tid: Option<u64>,
     /// `os` when `tid` is the OS thread id, `none` when the input did not say.
     id_kind: &'static str,
     debugger_id: Option<&'a str>,
@@ -215,6 +218,7 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
     ThreadJson {
         index,
         tid: t.tid,
+        ns_tid: t.ns_tid,
         id_kind: if t.tid.is_some() { "os" } else { "none" },
         debugger_id: t.debugger_id.as_deref(),
         debugger_id_kind: t.id_kind,

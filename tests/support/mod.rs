@@ -7,6 +7,8 @@
 //!
 //! Use from an integration test with `mod support;`. Only std is used.
 
+pub mod namespace;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -363,6 +365,12 @@ pub fn field(line: &str, key: &str) -> Option<i64> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
+}
+
+/// The state letter of process or thread `id` (`/proc/ID/stat`), `None` when it is gone.
+pub fn state_letter(id: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// The threads of `pid` the kernel shows stopped (`t`: ptrace stop, `T`: job control).
