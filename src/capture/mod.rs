@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{KernelInfo, KernelState};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How to capture.
@@ -59,6 +59,7 @@ pub fn address_space(pid: u32) -> AddressSpace {
     AddressSpace {
         objects: maps,
         vdso,
+        started: procinfo::started(ipid),
     }
 }
 
@@ -214,6 +215,19 @@ fn to_regs(r: &libc::user_regs_struct) -> Regs {
     }
 }
 
+/// `path` as `maps` shows it, made the path inside the target's root: the kernel shows a
+/// chrooted process's files by their path from hangscan's root (`/srv/jail/usr/lib/libc.so.6`),
+/// which the target's own root (`root`, as `/proc/PID/root` reads) leads.
+fn inside_root(root: Option<&Path>, path: &Path) -> PathBuf {
+    match root
+        .filter(|r| *r != Path::new("/"))
+        .and_then(|r| path.strip_prefix(r).ok())
+    {
+        Some(rest) => Path::new("/").join(rest),
+        None => path.to_path_buf(),
+    }
+}
+
 /// The process's mappings. Files are opened through `/proc/PID/map_files` (the very inode
 /// mapped, which the target cannot redirect) with `/proc/PID/root/PATH` as the fallback, so
 /// processes in containers work and a target cannot point hangscan at a host file.
@@ -224,16 +238,20 @@ fn read_maps(pid: i32) -> Vec<MappedObject> {
     let Ok(maps) = process.maps() else {
         return Vec::new();
     };
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).ok();
     maps.into_iter()
         .map(|m| {
             let (start, end) = m.address;
+            let mut inode = None;
             let (name, path) = match &m.pathname {
                 procfs::process::MMapPath::Path(p) => {
+                    let p = &inside_root(root.as_deref(), p);
                     let by_inode =
                         PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
                     let path = if by_inode.exists() {
                         by_inode
                     } else {
+                        inode = Some(m.inode);
                         PathBuf::from(format!("/proc/{pid}/root"))
                             .join(p.strip_prefix("/").unwrap_or(p))
                     };
@@ -249,6 +267,7 @@ fn read_maps(pid: i32) -> Vec<MappedObject> {
                 name,
                 path,
                 executable: m.perms.contains(procfs::process::MMPermissions::EXECUTE),
+                inode,
             }
         })
         .collect()

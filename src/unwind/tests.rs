@@ -2,6 +2,7 @@
 //! byte by byte, and hand-filled stacks. Real programs are in `tests/unwind_symbolize.rs`.
 
 use super::cfi::{Cfi, Step};
+use super::debugfile::{self, Via};
 use super::elf::{self, ElfFile};
 use super::x86_64::{RegState, RA, RBP, RSP};
 use super::*;
@@ -325,6 +326,8 @@ fn svma_goes_through_the_program_headers() {
     assert_eq!(file.svma(&map, 0x10), None);
 }
 
+/// Inside the target's root only, but for build-id files of this system (the build-id proves
+/// them): a host file of the same name is never tried.
 #[test]
 fn debug_files_are_looked_for_under_the_target_root() {
     let file = ElfFile {
@@ -337,30 +340,44 @@ fn debug_files_are_looked_for_under_the_target_root() {
         path: Some("/proc/42/root/usr/lib/libc.so.6".into()),
         ..MappedObject::default()
     };
-    let found: Vec<String> = elf::debug_candidates(&map, &file)
-        .iter()
-        .map(|p| p.display().to_string())
+    let found: Vec<(String, Via)> = debugfile::candidates(&map, &file)
+        .into_iter()
+        .map(|c| (c.path.display().to_string(), c.via))
         .collect();
-    assert_eq!(
-        found,
-        [
+    let want = [
+        (
             "/proc/42/root/usr/lib/debug/.build-id/ab/cdef.debug",
-            "/usr/lib/debug/.build-id/ab/cdef.debug",
-            "/proc/42/root/usr/lib/libc.so.6.debug",
+            Via::BuildId,
+        ),
+        ("/usr/lib/debug/.build-id/ab/cdef.debug", Via::BuildId),
+        ("/proc/42/root/usr/lib/libc.so.6.debug", Via::Debuglink),
+        (
             "/proc/42/root/usr/lib/.debug/libc.so.6.debug",
+            Via::Debuglink,
+        ),
+        (
             "/proc/42/root/usr/lib/debug/usr/lib/libc.so.6.debug",
-            "/usr/lib/libc.so.6.debug",
-            "/usr/lib/.debug/libc.so.6.debug",
-            "/usr/lib/debug/usr/lib/libc.so.6.debug",
-        ]
-    );
+            Via::Debuglink,
+        ),
+    ]
+    .map(|(p, v)| (p.to_string(), v));
+    assert_eq!(found, want);
     assert_eq!(
-        elf::target_root("/proc/7/map_files/1-2".as_ref()),
+        debugfile::target_root("/proc/7/map_files/1-2".as_ref()),
         std::path::Path::new("/proc/7/root")
     );
     assert_eq!(
-        elf::target_root("/usr/lib/x".as_ref()),
+        debugfile::target_root("/usr/lib/x".as_ref()),
         std::path::Path::new("/")
+    );
+    // A core's objects (no target root): this system's files.
+    let core_map = MappedObject {
+        path: Some("/usr/lib/libc.so.6".into()),
+        ..map
+    };
+    assert_eq!(
+        debugfile::candidates(&core_map, &file)[0].path,
+        std::path::Path::new("/usr/lib/debug/.build-id/ab/cdef.debug")
     );
 }
 

@@ -7,6 +7,10 @@
 //!
 //! Use from an integration test with `mod support;`. Only std is used.
 
+mod started;
+#[allow(unused_imports)] // not every test file starts programs itself
+pub use started::Started;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
