@@ -333,3 +333,28 @@ fn a_chrooted_process_has_its_debug_file_looked_up_inside_its_root() {
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A lock cycle proven from memory (gdb's `p *mutex` owners) rests on the frames that show the
+/// waits: when those frames' symbols are untrusted, the cycle is no longer proven.
+#[test]
+fn grades_that_rest_on_untrusted_symbols_are_not_proven() {
+    use hangscan::analyze::{analyze, Grade, Severity};
+    use hangscan::knowledge::KnowledgeBase;
+    let path = support::programs_dir().join("../dumps/gdb/c_abba.owners.txt");
+    let raw = std::fs::read(path).unwrap();
+    let mut snapshot = hangscan::dump::parse_dump(&raw, "c_abba.owners.txt", None).unwrap();
+    let kb = KnowledgeBase::builtin();
+    let cycle = |s: &hangscan::model::Snapshot| {
+        analyze(s, &kb)
+            .findings
+            .into_iter()
+            .find(|f| f.severity == Severity::Deadlock)
+            .expect("the lock cycle")
+            .confidence
+    };
+    assert_eq!(cycle(&snapshot), Grade::Proven);
+    for f in snapshot.threads.iter_mut().flat_map(|t| &mut t.frames) {
+        f.untrusted = Some("libc.so.6 changed after the process started".into());
+    }
+    assert_eq!(cycle(&snapshot), Grade::Heuristic);
+}
