@@ -272,3 +272,28 @@ fn read_maps(pid: i32) -> Vec<MappedObject> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[test]
+fn a_chrooted_process_s_files_are_named_inside_its_root() {
+    let jail = Some(Path::new("/srv/jail"));
+    let named = |root, p: &str| inside_root(root, Path::new(p));
+    assert_eq!(
+        named(jail, "/srv/jail/usr/lib/libc.so.6"),
+        Path::new("/usr/lib/libc.so.6")
+    );
+    // Mapped before the chroot, from outside it: kept as it is.
+    assert_eq!(
+        named(jail, "/usr/lib/libc.so.6"),
+        Path::new("/usr/lib/libc.so.6")
+    );
+    assert_eq!(
+        named(jail, "/srv/jailbreak/x"),
+        Path::new("/srv/jailbreak/x")
+    );
+    assert_eq!(
+        named(Some(Path::new("/")), "/usr/bin/x"),
+        Path::new("/usr/bin/x")
+    );
+    assert_eq!(named(None, "/usr/bin/x"), Path::new("/usr/bin/x"));
+}

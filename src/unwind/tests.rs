@@ -403,3 +403,46 @@ fn the_signal_frame_layout() {
         assert_eq!(regs.get(reg), Some(v), "register {reg}");
     }
 }
+
+/// A file changed after the process started, or not the inode mapped, is doubted; one that
+/// changed before, or a core's (no start known), is not.
+#[test]
+fn a_file_changed_after_the_start_is_doubted() {
+    use std::time::{Duration, SystemTime};
+    let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+    let file = ElfFile {
+        identity: Some(elf::Identity {
+            dev: 1,
+            ino: 7,
+            changed: at(1000),
+        }),
+        ..ElfFile::from_bytes(elf_object(&[0x90; 16], None)).unwrap()
+    };
+    let map = MappedObject {
+        name: "/usr/lib/libx.so".into(),
+        ..MappedObject::default()
+    };
+    let space = |started: Option<SystemTime>| AddressSpace {
+        started,
+        ..AddressSpace::default()
+    };
+    let doubt = elf::doubt(&space(Some(at(900))), &map, &file).expect("changed after");
+    assert!(
+        doubt.contains("/usr/lib/libx.so changed 100.0 s after"),
+        "{doubt}"
+    );
+    assert_eq!(elf::doubt(&space(Some(at(1000))), &map, &file), None);
+    assert_eq!(elf::doubt(&space(Some(at(1100))), &map, &file), None);
+    assert_eq!(elf::doubt(&space(None), &map, &file), None);
+    let replaced = MappedObject {
+        inode: Some(8),
+        ..map.clone()
+    };
+    let doubt = elf::doubt(&space(None), &replaced, &file).expect("another inode");
+    assert!(doubt.contains("was replaced"), "{doubt}");
+    let same = MappedObject {
+        inode: Some(7),
+        ..map
+    };
+    assert_eq!(elf::doubt(&space(None), &same, &file), None);
+}
