@@ -272,7 +272,8 @@ fn a_library_overwritten_in_place_after_the_start_is_untrusted() {
 
 /// A static program chrooted into a directory, its debug file named by `.gnu_debuglink`. A
 /// right debug file at the same path on the host is not used (it is another system's file);
-/// the same file inside the root is.
+/// the same file inside the root is. A program that changes its root once loaded is a host
+/// file: its debug file is the host's.
 #[test]
 fn a_chrooted_process_has_its_debug_file_looked_up_inside_its_root() {
     if unsafe { libc::geteuid() } != 0 {
@@ -329,6 +330,27 @@ fn a_chrooted_process_has_its_debug_file_looked_up_inside_its_root() {
         "{:?}\n{}",
         inside_root.names_in(module),
         inside_root.text
+    );
+    drop(process);
+
+    // A process that changed its root once loaded: its program is a host file, whose debug
+    // file is the host's.
+    let host_exe = dir.join("host").join("c_plugin");
+    std::fs::create_dir_all(host_exe.parent().unwrap()).unwrap();
+    gcc("c_plugin.c", &[], &host_exe);
+    split(
+        &host_exe,
+        &dir.join("host").join(".debug").join("c_plugin.debug"),
+    );
+    let process = Started::start(&host_exe, &["--chroot", root.to_str().unwrap()]);
+    let chrooted_later = Attached::new(process.pid(), &dir);
+    assert!(
+        chrooted_later
+            .names_in(host_exe.to_str().unwrap())
+            .iter()
+            .any(|n| n == "waits_in_the_program"),
+        "{}",
+        chrooted_later.text
     );
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,10 +7,12 @@
 //! A target in a container (its `/proc/PID/root` is not `/`) has its files looked up inside its
 //! root only. The one exception is a build-id file of this system: the build-id proves the
 //! match, and it is how debug symbols for a container's image are installed on a host. A
-//! debuglink's CRC is only 32 bits, so a host file of the same name is never tried.
+//! debuglink's CRC is only 32 bits, so a host file of the same name is never tried, unless the
+//! object itself is this system's file (loaded before the process changed its root).
 
 use super::elf::ElfFile;
 use super::MappedObject;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 /// How a candidate was found, which says what it must prove.
@@ -103,10 +105,7 @@ pub(crate) fn candidates(obj: &MappedObject, file: &ElfFile) -> Vec<Candidate> {
         .as_deref()
         .and_then(|l| std::str::from_utf8(l).ok())
         .filter(|l| !l.is_empty() && !l.contains('/'));
-    let root = obj
-        .path
-        .as_deref()
-        .map_or_else(|| PathBuf::from("/"), target_root);
+    let root = debuglink_root(obj, name, file);
     if let (Some(link), Some(dir)) = (link, Path::new(name).parent()) {
         // A directory with `..` in it (a core's file note can say anything) leads nowhere.
         if dir.is_absolute() && !dir.components().any(|c| c == Component::ParentDir) {
@@ -124,6 +123,29 @@ pub(crate) fn candidates(obj: &MappedObject, file: &ElfFile) -> Vec<Candidate> {
         }
     }
     out
+}
+
+/// Where `obj`'s debuglink file is looked for: the target's root, unless the object itself
+/// is not there but is this system's file of that name, the same inode (a daemon that loaded
+/// its libraries and then changed its root): the debug files of a host file are the host's.
+fn debuglink_root(obj: &MappedObject, name: &str, file: &ElfFile) -> PathBuf {
+    let root = obj
+        .path
+        .as_deref()
+        .map_or_else(|| PathBuf::from("/"), target_root);
+    let Some(id) = file.identity.filter(|_| root != Path::new("/")) else {
+        return root;
+    };
+    let is_object = |path: PathBuf| {
+        super::open::open_regular(&path)
+            .and_then(|f| f.metadata().map_err(|e| e.to_string()))
+            .is_ok_and(|m| (m.dev(), m.ino()) == (id.dev, id.ino))
+    };
+    let name = Path::new(name);
+    if !is_object(under(&root, name)) && is_object(name.to_path_buf()) {
+        return PathBuf::from("/");
+    }
+    root
 }
 
 /// The first candidate that is an ELF object other than `obj` itself and proves it belongs to
