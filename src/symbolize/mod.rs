@@ -39,7 +39,6 @@ struct Loaded {
 }
 
 /// An address's symbols, and why they are not trusted, if they are not.
-#[derive(Default)]
 struct Resolved {
     symbols: Vec<Symbol>,
     doubt: Option<Arc<str>>,

@@ -260,7 +260,8 @@ pub(crate) fn doubt(space: &AddressSpace, map: &MappedObject, file: &ElfFile) ->
         .filter(|d| !d.is_zero())?;
     Some(format!(
         "{} changed {:.1} s after the process started: if it was overwritten in place, the \
-         process runs other code than the file holds, so its symbols are not trusted",
+         process runs other code than the file holds, so its symbols (and the callers unwound \
+         through its code) are not trusted",
         map.name,
         later.as_secs_f64()
     ))
