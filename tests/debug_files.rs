@@ -210,9 +210,9 @@ fn a_library_overwritten_in_place_after_the_start_is_untrusted() {
         dir.join("other.so"),
     );
     gcc("c_plugin.c", &[], &exe);
-    gcc("c_plugin_lib.c", &["-shared", "-fPIC"], &lib);
+    gcc("lib/c_plugin_lib.c", &["-shared", "-fPIC"], &lib);
     gcc(
-        "c_plugin_lib.c",
+        "lib/c_plugin_lib.c",
         &["-shared", "-fPIC", "-DOTHER_BUILD"],
         &other,
     );
