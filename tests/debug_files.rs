@@ -200,7 +200,8 @@ fn a_debuglink_file_from_another_build_is_refused_and_the_right_one_used() {
 /// A shared library the process loaded, overwritten in place (same inode) with another build:
 /// its frames are marked untrusted in the snapshot and the JSON report, the text says so on
 /// the thread and names the file in a note. Before the change, nothing is said (a library
-/// built just before the process started is not suspect).
+/// built just before the process started is not suspect), nor for a library the program
+/// wrote itself once started and then loaded.
 #[test]
 fn a_library_overwritten_in_place_after_the_start_is_untrusted() {
     let dir = scratch("overwritten");
@@ -266,6 +267,27 @@ fn a_library_overwritten_in_place_after_the_start_is_untrusted() {
     let report: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {err}"));
     let flagged = report.to_string().matches("\"untrusted\"").count();
     assert_eq!(flagged, frames.len(), "{json}");
+    drop(process);
+
+    // A library the program writes itself after it started, then loads (as JNI libraries are
+    // extracted): made after the start, not changed since, so not suspect.
+    let extracted = dir.join("extracted.so");
+    let process = Started::start(
+        &exe,
+        &[
+            "--extract",
+            other.to_str().unwrap(),
+            extracted.to_str().unwrap(),
+        ],
+    );
+    let fresh = Attached::new(process.pid(), &dir);
+    assert_eq!(
+        fresh.names_in(extracted.to_str().unwrap()),
+        ["plugin_wait"],
+        "{}",
+        fresh.text
+    );
+    assert!(!fresh.text.contains("untrusted"), "{}", fresh.text);
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -64,7 +64,12 @@ pub(crate) struct Identity {
     /// Its last status change (`ctime`): a write, also one that put the modification time
     /// back (`cp -p`, `touch -d`), moves it, and nothing can set it back.
     pub changed: SystemTime,
+    /// When it was created, if the file system says (`statx` birth time).
+    pub born: Option<SystemTime>,
 }
+
+/// A file last changed within this of its creation was written once, when it was made.
+const WRITTEN_WHEN_MADE: Duration = Duration::from_secs(2);
 
 impl ElfFile {
     /// Maps and parses the file at `path`.
@@ -82,6 +87,7 @@ impl ElfFile {
                     u64::try_from(m.ctime()).unwrap_or(0),
                     u32::try_from(m.ctime_nsec()).unwrap_or(0),
                 ),
+            born: m.created().ok(),
         });
         let mut elf =
             ElfFile::new(Bytes::Map(map)).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -242,7 +248,9 @@ pub(crate) fn open_object(space: &AddressSpace, map: &MappedObject) -> Result<El
 /// process runs: the file is not the one mapped (it was replaced after it was loaded), or it
 /// changed after the process started (overwritten in place: the mapping shows the new bytes,
 /// the stacks hold addresses in the old code). None when nothing says so, or nothing is known
-/// (a core file, the vdso).
+/// (a core file, the vdso). A file made after the process started and not changed since it
+/// was written (a library the program extracts and then loads, as JNI and cffi libraries are)
+/// is not doubted: it was complete before anything could map it.
 pub(crate) fn doubt(space: &AddressSpace, map: &MappedObject, file: &ElfFile) -> Option<String> {
     let id = file.identity?;
     if map.inode.is_some_and(|ino| ino != id.ino) {
@@ -258,6 +266,16 @@ pub(crate) fn doubt(space: &AddressSpace, map: &MappedObject, file: &ElfFile) ->
         .duration_since(started)
         .ok()
         .filter(|d| !d.is_zero())?;
+    let made_later_and_left = id.born.is_some_and(|born| {
+        born > started
+            && id
+                .changed
+                .duration_since(born)
+                .is_ok_and(|d| d <= WRITTEN_WHEN_MADE)
+    });
+    if made_later_and_left {
+        return None;
+    }
     Some(format!(
         "{} changed {:.1} s after the process started: if it was overwritten in place, the \
          process runs other code than the file holds, so its symbols (and the callers unwound \

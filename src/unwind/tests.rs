@@ -415,6 +415,7 @@ fn a_file_changed_after_the_start_is_doubted() {
             dev: 1,
             ino: 7,
             changed: at(1000),
+            born: Some(at(10)),
         }),
         ..ElfFile::from_bytes(elf_object(&[0x90; 16], None)).unwrap()
     };
@@ -434,6 +435,17 @@ fn a_file_changed_after_the_start_is_doubted() {
     assert_eq!(elf::doubt(&space(Some(at(1000))), &map, &file), None);
     assert_eq!(elf::doubt(&space(Some(at(1100))), &map, &file), None);
     assert_eq!(elf::doubt(&space(None), &map, &file), None);
+    // Made after the start and written then (extracted, then loaded): not doubted; changed
+    // long after it was made: doubted.
+    let made = |born: u64| ElfFile {
+        identity: file.identity.map(|i| elf::Identity {
+            born: Some(at(born)),
+            ..i
+        }),
+        ..ElfFile::from_bytes(elf_object(&[0x90; 16], None)).unwrap()
+    };
+    assert_eq!(elf::doubt(&space(Some(at(900))), &map, &made(999)), None);
+    assert!(elf::doubt(&space(Some(at(900))), &map, &made(950)).is_some());
     let replaced = MappedObject {
         inode: Some(8),
         ..map.clone()
