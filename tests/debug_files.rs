@@ -193,8 +193,30 @@ fn a_debuglink_file_from_another_build_is_refused_and_the_right_one_used() {
             "{tag}: the text says it too:\n{}",
             wrong.text
         );
+        gdb_refuses_it_too(&exe);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// gdb, given the same stripped program and debug file, refuses the file as well.
+fn gdb_refuses_it_too(exe: &Path) {
+    if !support::gdb_available() {
+        assert!(std::env::var_os("CI").is_none(), "gdb is needed in CI");
+        eprintln!("SKIPPED the comparison with gdb: gdb not installed");
+        return;
+    }
+    let out = Command::new("gdb")
+        .args([
+            "-nx",
+            "-batch",
+            "-ex",
+            "info functions waits_in_the_program",
+        ])
+        .arg(exe)
+        .output()
+        .expect("run gdb");
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("does not match"), "gdb: {said}");
 }
 
 /// A shared library the process loaded, overwritten in place (same inode) with another build:
