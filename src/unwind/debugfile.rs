@@ -105,10 +105,10 @@ pub(crate) fn candidates(obj: &MappedObject, file: &ElfFile) -> Vec<Candidate> {
         .as_deref()
         .and_then(|l| std::str::from_utf8(l).ok())
         .filter(|l| !l.is_empty() && !l.contains('/'));
-    let root = debuglink_root(obj, name, file);
     if let (Some(link), Some(dir)) = (link, Path::new(name).parent()) {
         // A directory with `..` in it (a core's file note can say anything) leads nowhere.
         if dir.is_absolute() && !dir.components().any(|c| c == Component::ParentDir) {
+            let root = debuglink_root(obj, name, file);
             let debug_dir = Path::new("/usr/lib/debug").join(dir.strip_prefix("/").unwrap_or(dir));
             for path in [
                 dir.join(link),
