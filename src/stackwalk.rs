@@ -202,6 +202,12 @@ fn to_snapshot_with(
             ),
         });
     }
+    diagnostics.extend(symbolizer.diagnostics(space).into_iter().map(|message| {
+        crate::model::Diagnostic {
+            line: None,
+            message,
+        }
+    }));
     for tid in &image.vanished {
         diagnostics.push(crate::model::Diagnostic {
             line: None,

@@ -13,7 +13,7 @@ use hangscan::symbolize::{Symbolizer, SIGNAL_FRAME};
 use hangscan::unwind::{AddressSpace, MemoryRegion, Regs, Unwinder};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use support::{Build, HungProcess};
+use support::{Build, HungProcess, Started};
 
 const MAX_FRAMES: usize = 256;
 
@@ -356,62 +356,6 @@ fn timing_1000_threads() {
     let (unwinder, symbolizer) = (Unwinder::new(), Symbolizer::new());
     run("cold", &unwinder, &symbolizer);
     run("warm", &unwinder, &symbolizer);
-}
-
-/// A program started from any path (not through `HungProcess`), killed when dropped.
-struct Started(std::process::Child);
-
-impl Started {
-    /// Starts `exe ARGS`, waits (20 s at most) for its `READY` line, then (5 s at most) until
-    /// its main thread sleeps.
-    fn start(exe: &Path, args: &[&str]) -> Started {
-        use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
-        use std::time::Duration;
-        let mut child = Started(
-            Command::new(exe)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display())),
-        );
-        let out = BufReader::new(child.0.stdout.take().expect("piped stdout"));
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if line.starts_with("READY") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("{} did not print READY", exe.display()));
-        let stat = format!("/proc/{}/stat", child.pid());
-        for _ in 0..1000 {
-            let text = std::fs::read_to_string(&stat).unwrap_or_default();
-            if text
-                .rsplit(')')
-                .next()
-                .is_some_and(|t| t.trim_start().starts_with('S'))
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Builds `fixtures/programs/NAME.c` with `flags` in a scratch directory of its own. With `split`,

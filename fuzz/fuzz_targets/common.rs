@@ -237,11 +237,13 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
             },
             path: file.as_ref().map(|f| f.0.clone()),
             executable: true,
+            inode: None,
         }],
         vdso: (!is_file).then(|| MemoryRegion {
             start,
             bytes: object.to_vec(),
         }),
+        started: None,
     };
     let image = ProcessImage {
         pid: None,

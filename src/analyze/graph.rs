@@ -239,7 +239,33 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
             }
         }
     }
+    for e in &mut g.edges {
+        if rests_on_untrusted(snap, facts, e) {
+            e.grade = e.grade.min(Grade::Heuristic);
+        }
+    }
     g
+}
+
+/// True when the edge rests on a frame whose symbols are untrusted (its object's file changed
+/// after the process started): the waiting frames, or the frame that shows the holder. Names
+/// that may be another build's prove nothing, whatever memory says at the address they give.
+fn rests_on_untrusted(snap: &Snapshot, facts: &[Facts], e: &Edge) -> bool {
+    let untrusted = |t: usize, i: usize| {
+        snap.threads
+            .get(t)
+            .and_then(|th| th.frames.get(i))
+            .is_some_and(|f| f.untrusted.is_some())
+    };
+    let waiting = facts
+        .get(e.from)
+        .and_then(|f| f.waits.get(e.wait))
+        .is_some_and(|w| (w.first..=w.frame).any(|i| untrusted(e.from, i)));
+    let holding = match &e.because {
+        Because::Holds(Some(i), _) | Because::Member(i) => untrusted(e.to, *i),
+        Because::Holds(None, _) | Because::IsTarget => false,
+    };
+    waiting || holding
 }
 
 /// The deadlocks the dump's runtime reports by thread (parking_lot's `Deadlock #k` blocks):

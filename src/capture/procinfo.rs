@@ -79,6 +79,26 @@ pub fn stat_fields(id: impl std::fmt::Display) -> Option<String> {
     String::from_utf8(stat[end + 1..].to_vec()).ok()
 }
 
+/// When process `id` started, rounded up to the next clock tick (`/proc/ID/stat` gives it in
+/// ticks since boot): no earlier than the true start. The boot time is this clock's now less
+/// `CLOCK_BOOTTIME` (which the start is counted in), not `/proc/stat`'s whole seconds.
+pub fn started(id: i32) -> Option<std::time::SystemTime> {
+    use nix::time::{clock_gettime, ClockId};
+    use std::time::{Duration, SystemTime};
+    let ticks: u64 = stat_fields(id)?.split_whitespace().nth(19)?.parse().ok()?;
+    let per_second = procfs::ticks_per_second().max(1);
+    let since_boot = Duration::from_secs(ticks / per_second)
+        + Duration::from_nanos((ticks % per_second + 1) * 1_000_000_000 / per_second);
+    let boot = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+    let uptime = Duration::new(
+        u64::try_from(boot.tv_sec()).ok()?,
+        u32::try_from(boot.tv_nsec()).ok()?,
+    );
+    SystemTime::now()
+        .checked_sub(uptime)?
+        .checked_add(since_boot)
+}
+
 /// Gone, a zombie or dead (it exited; only its parent has not reaped it).
 pub fn exited(id: i32) -> bool {
     state_letter(id).is_none_or(|s| matches!(s, 'Z' | 'X'))

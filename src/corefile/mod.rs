@@ -392,6 +392,7 @@ fn address_space(core: &Core, opts: &CoreOptions, diags: &mut Vec<Diagnostic>) -
             name: f.name.clone(),
             path,
             executable: load_at(f.start).is_none_or(|l| l.executable),
+            inode: None,
         });
     }
     let in_file = |a: u64| core.files.iter().any(|f| f.start <= a && a < f.end);
@@ -404,6 +405,7 @@ fn address_space(core: &Core, opts: &CoreOptions, diags: &mut Vec<Diagnostic>) -
             name: if vdso { "[vdso]" } else { "" }.to_string(),
             path: None,
             executable: l.executable,
+            inode: None,
         });
     }
     objects.sort_by_key(|o| o.start);
@@ -412,7 +414,11 @@ fn address_space(core: &Core, opts: &CoreOptions, diags: &mut Vec<Diagnostic>) -
         let bytes = core.read(a, len as usize);
         (!bytes.is_empty()).then_some(MemoryRegion { start: a, bytes })
     });
-    AddressSpace { objects, vdso }
+    AddressSpace {
+        objects,
+        vdso,
+        started: None,
+    }
 }
 
 /// Where the file `f` of the core is on this machine (`exe` for the executable, else its path

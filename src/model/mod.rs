@@ -238,6 +238,11 @@ pub struct Frame {
     /// `locked <0x…> (a java.lang.Object)`, `waiting to lock <0x…>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the function, file and line are not to be trusted, when they are not: the object's
+    /// file was replaced or changed after the process started, so it may not hold the code the
+    /// process runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
 }
 
 impl Frame {

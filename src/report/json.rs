@@ -92,6 +92,9 @@ struct FrameJson<'a> {
     signal_frame: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     notes: &'a [String],
+    /// Why the symbols are not trusted, when they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    untrusted: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -245,5 +248,6 @@ fn frame(f: &Frame) -> FrameJson<'_> {
         inlined: f.inlined,
         signal_frame: f.signal_frame,
         notes: &f.notes,
+        untrusted: f.untrusted.as_deref(),
     }
 }

@@ -1,5 +1,7 @@
 //! The human report: the verdict first, then each finding step by step with the frames that
-//! prove it, then the threads (alike ones grouped), then what could not be read.
+//! prove it, then the threads (alike ones grouped), then what could not be read. Frames whose
+//! symbols are untrusted (their object changed after the process started) are marked where
+//! they are shown.
 
 use super::sanitize::clean;
 use super::{
@@ -106,7 +108,18 @@ pub fn render(
                 .grade
                 .map(|g| format!(" [{}]", grade_word(g)))
                 .unwrap_or_default();
-            writeln!(out, "    {:>2}. {}{}", k + 1, clean(&s.text), grade)?;
+            let doubt = super::locate::step_frame(snap, s)
+                .filter(|f| f.untrusted.is_some())
+                .map(|_| " (symbols untrusted: see notes)")
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "    {:>2}. {}{}{}",
+                k + 1,
+                clean(&s.text),
+                grade,
+                doubt
+            )?;
         }
         if hidden > 0 {
             writeln!(out, "        {}", more_steps(hidden))?;
@@ -123,7 +136,13 @@ pub fn render(
         } else {
             g.name.clone()
         };
-        writeln!(out, "  {}: {}", clean(&who), clean(&g.state))?;
+        writeln!(
+            out,
+            "  {}: {}{}",
+            clean(&who),
+            clean(&g.state),
+            untrusted_note(snap, &g.threads)
+        )?;
     }
     if !a.claims.is_empty() {
         writeln!(out)?;
@@ -144,4 +163,27 @@ pub fn render(
         }
     }
     Ok(())
+}
+
+/// ` (frames in X: symbols untrusted)` when frames of `threads` come from objects whose files
+/// changed after the process started, naming those objects; else nothing.
+fn untrusted_note(snap: &crate::model::Snapshot, threads: &[usize]) -> String {
+    let mut modules: Vec<&str> = Vec::new();
+    let frames = threads
+        .iter()
+        .filter_map(|&t| snap.threads.get(t))
+        .flat_map(|t| &t.frames);
+    for f in frames.filter(|f| f.untrusted.is_some()) {
+        let m = f.module.as_deref().unwrap_or("?");
+        if !modules.contains(&m) {
+            modules.push(m);
+        }
+    }
+    if modules.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (frames in {}: symbols untrusted, see notes)",
+        clean(&modules.join(", "))
+    )
 }

@@ -5,6 +5,10 @@
 //! once and shared; the addresses of many stacks are deduplicated and resolved in parallel, one
 //! object per task.
 //!
+//! A separate debug file is used only when it proves it is the object's (see
+//! [`crate::unwind::debugfile`]); one that does not is said. An object whose file changed after
+//! the process started has its frames marked untrusted, and says why.
+//!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 
@@ -14,8 +18,8 @@ mod sources;
 pub(crate) use demangle::{demangle, rust_like_gdb, strip_return_type};
 
 use crate::model::Frame;
-use crate::unwind::elf::ObjectCache;
-use crate::unwind::{AddressSpace, FrameKind, RawFrame};
+use crate::unwind::elf::{self, ObjectCache};
+use crate::unwind::{AddressSpace, FrameKind, MappedObject, RawFrame};
 use rayon::prelude::*;
 pub use sources::Depth;
 use sources::{ObjectSymbols, Symbol};
@@ -26,13 +30,25 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The function name gdb prints for a signal frame.
 pub const SIGNAL_FRAME: &str = "<signal handler called>";
 
-type Loaded = Option<Arc<ObjectSymbols>>;
+/// A mapped object's symbols, and what to say about them in this process.
+#[derive(Clone)]
+struct Loaded {
+    symbols: Arc<ObjectSymbols>,
+    /// Why its frames are not trusted (its file changed after the process started).
+    doubt: Option<Arc<str>>,
+}
+
+/// An address's symbols, and why they are not trusted, if they are not.
+struct Resolved {
+    symbols: Vec<Symbol>,
+    doubt: Option<Arc<str>>,
+}
 
 /// Symbolizes stacks. Objects are opened once (per path; objects with the same build-id share
 /// one loader) and shared by every call, also from several threads.
 #[derive(Default)]
 pub struct Symbolizer {
-    objects: ObjectCache<Loaded>,
+    objects: ObjectCache<Option<Loaded>>,
     by_build_id: Mutex<HashMap<Vec<u8>, Arc<ObjectSymbols>>>,
     /// Read system libraries' DWARF too (see [`Depth::Names`]).
     full: bool,
@@ -106,7 +122,7 @@ impl Symbolizer {
         &self,
         space: &AddressSpace,
         stacks: impl Iterator<Item = &'a [RawFrame]>,
-    ) -> HashMap<u64, Vec<Symbol>> {
+    ) -> HashMap<u64, Resolved> {
         let mut by_object: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
         for frame in stacks.flatten() {
             let probe = probe(frame);
@@ -121,9 +137,18 @@ impl Symbolizer {
                 probes.dedup();
                 let map = &space.objects[i];
                 let found = catch_unwind(AssertUnwindSafe(|| {
-                    self.object(space, map)
-                        .map(|o| o.lookup_all(map, &probes))
-                        .unwrap_or_default()
+                    let Some(o) = self.object(space, map) else {
+                        return vec![];
+                    };
+                    let doubt = o.doubt;
+                    o.symbols
+                        .lookup_all(map, &probes)
+                        .into_iter()
+                        .map(|(probe, symbols)| {
+                            let doubt = doubt.clone();
+                            (probe, Resolved { symbols, doubt })
+                        })
+                        .collect()
                 }));
                 found.unwrap_or_default()
             })
@@ -131,22 +156,46 @@ impl Symbolizer {
     }
 
     /// The symbol sources of `map`'s object, loaded on first use; None if it cannot be read.
-    fn object(&self, space: &AddressSpace, map: &crate::unwind::MappedObject) -> Loaded {
+    fn object(&self, space: &AddressSpace, map: &MappedObject) -> Option<Loaded> {
         self.objects
             .get(space, map, || {
                 let loaded =
                     ObjectSymbols::load(space, map, depth_of(&map.name, self.full)).ok()?;
-                let Some(id) = loaded.build_id().map(<[u8]>::to_vec) else {
-                    return Some(Arc::new(loaded));
+                // Checked against this mapping before the symbols are shared by build-id.
+                let doubt = elf::doubt(space, map, loaded.file()).map(Arc::from);
+                let symbols = match loaded.build_id().map(<[u8]>::to_vec) {
+                    None => Arc::new(loaded),
+                    Some(id) => self
+                        .by_build_id
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .entry(id)
+                        .or_insert_with(|| Arc::new(loaded))
+                        .clone(),
                 };
-                let mut shared = self
-                    .by_build_id
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                Some(shared.entry(id).or_insert_with(|| Arc::new(loaded)).clone())
+                Some(Loaded { symbols, doubt })
             })
             .ok()
             .flatten()
+    }
+
+    /// What the user should know about the symbols of `space`'s objects loaded so far: debug
+    /// files found but not used (another build's), files that changed after the process
+    /// started. Each said once, in mapping order.
+    pub fn diagnostics(&self, space: &AddressSpace) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for map in space.objects.iter().filter(|o| o.executable) {
+            let Some(Some(loaded)) = self.objects.peek(space, map) else {
+                continue;
+            };
+            let doubt = loaded.doubt.as_deref().map(str::to_string);
+            for said in loaded.symbols.rejected.iter().cloned().chain(doubt) {
+                if !out.contains(&said) {
+                    out.push(said);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -174,7 +223,7 @@ fn system_libraries_are_read_by_name_and_programs_in_full() {
 fn build(
     space: &AddressSpace,
     frames: &[RawFrame],
-    resolved: &HashMap<u64, Vec<Symbol>>,
+    resolved: &HashMap<u64, Resolved>,
 ) -> Vec<Frame> {
     let mut out = Vec::with_capacity(frames.len() + 4);
     for raw in frames {
@@ -187,7 +236,9 @@ fn build(
         }
         let probe = probe(raw);
         let module = space.object_at(probe).map(|o| o.name.clone());
-        match resolved.get(&probe).filter(|s| !s.is_empty()) {
+        let found = resolved.get(&probe);
+        let untrusted = found.and_then(|r| r.doubt.as_deref()).map(str::to_string);
+        match found.map(|r| &r.symbols).filter(|s| !s.is_empty()) {
             Some(symbols) => {
                 for (i, s) in symbols.iter().enumerate() {
                     out.push(Frame {
@@ -197,6 +248,7 @@ fn build(
                         line: s.line,
                         module: module.clone(),
                         inlined: i + 1 < symbols.len(),
+                        untrusted: untrusted.clone(),
                         ..Frame::default()
                     });
                 }
@@ -204,6 +256,7 @@ fn build(
             None => out.push(Frame {
                 address: Some(raw.pc),
                 module,
+                untrusted,
                 ..Frame::default()
             }),
         }

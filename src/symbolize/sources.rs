@@ -1,10 +1,11 @@
 //! One object's symbol sources: its DWARF through an addr2line `Loader` (the separate debug
-//! file's, found by build-id or `.gnu_debuglink`, else the object's own) with inlined frames and
+//! file's, found by build-id or `.gnu_debuglink` and proven to match, else the object's own) with inlined frames and
 //! file:line, then the ELF symbol table (`.symtab`, else `.dynsym`) for stripped objects. For
 //! objects read by name only ([`Depth::Names`]), the symbol table of the debug file (which
 //! has every local function) or else the object's own.
 
 use super::demangle::demangle;
+use crate::unwind::debugfile;
 use crate::unwind::elf::{self, ElfFile};
 use crate::unwind::open;
 use crate::unwind::{AddressSpace, MappedObject};
@@ -42,6 +43,8 @@ pub(super) struct ObjectSymbols {
     /// The object's own symbol table, when the loader reads another file (a separate debug
     /// file) or could not be built.
     table: Vec<TableEntry>,
+    /// Debug files found but not used, each in words: they are another build's.
+    pub rejected: Vec<String>,
 }
 
 /// How much of an object's debug information to read.
@@ -63,7 +66,10 @@ impl ObjectSymbols {
         depth: Depth,
     ) -> Result<ObjectSymbols, String> {
         let file = elf::open_object(space, map)?;
-        let debug = elf::find_debug_file(map, &file);
+        let debugfile::Search {
+            found: debug,
+            rejected,
+        } = debugfile::find(map, &file);
         if depth == Depth::Names {
             let table = debug
                 .as_ref()
@@ -74,6 +80,7 @@ impl ObjectSymbols {
                 file,
                 loader: None,
                 table,
+                rejected,
             });
         }
         let dwarf_path = debug
@@ -81,11 +88,11 @@ impl ObjectSymbols {
             .map(|(p, _)| p.clone())
             .or_else(|| map.path.clone());
         let sup = match &debug {
-            Some((path, debug_file)) => elf::find_alt_file(map, path, debug_file),
+            Some((path, debug_file)) => debugfile::find_alt(map, path, debug_file),
             None => map
                 .path
                 .as_deref()
-                .and_then(|p| elf::find_alt_file(map, p, &file)),
+                .and_then(|p| debugfile::find_alt(map, p, &file)),
         };
         // addr2line opens the files by path: give it the ones opened safely, by descriptor.
         let dwarf = dwarf_path.and_then(|p| open::open_regular(&p).ok());
@@ -102,12 +109,18 @@ impl ObjectSymbols {
             file,
             loader: loader.map(Mutex::new),
             table,
+            rejected,
         })
     }
 
     /// The build-id of the object.
     pub fn build_id(&self) -> Option<&[u8]> {
         self.file.build_id.as_deref()
+    }
+
+    /// The object file read (to check it against the mapping).
+    pub fn file(&self) -> &ElfFile {
+        &self.file
     }
 
     /// Symbolizes each of `probes` (runtime addresses in `map`, already pc - 1 for return

@@ -1,7 +1,8 @@
 //! Mapped objects as ELF files, shared by unwinding and symbolization: opening one (a file on
 //! disk, or the vdso from its copied bytes), translating a runtime address to the object's
-//! static address (SVMA) through its program headers, and finding its separate debug file by
-//! build-id or `.gnu_debuglink`, also under the target's own root (`/proc/PID/root`).
+//! static address (SVMA) through its program headers, and saying when the file read may not be
+//! what the process has mapped (it changed after the process started). Separate debug files
+//! are [`super::debugfile`]'s.
 
 use super::{AddressSpace, MappedObject};
 use memmap2::Mmap;
@@ -9,8 +10,10 @@ use object::{Object, ObjectSegment};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime};
 
 /// The bytes of an object: a read-only file mapping, or an owned copy (the vdso).
 pub(crate) enum Bytes {
@@ -43,9 +46,30 @@ pub(crate) struct ElfFile {
     pub build_id: Option<Vec<u8>>,
     /// The file name in `.gnu_debuglink`.
     pub debuglink: Option<Vec<u8>>,
+    /// The CRC-32 of the debug file, in `.gnu_debuglink`.
+    pub debuglink_crc: Option<u32>,
     /// The file name in `.gnu_debugaltlink` (dwz's supplementary file).
     pub altlink: Option<Vec<u8>>,
+    /// The build-id of that supplementary file, in `.gnu_debugaltlink`.
+    pub altlink_id: Option<Vec<u8>>,
+    /// Which file was read (`None` for copied bytes).
+    pub identity: Option<Identity>,
 }
+
+/// The file an object was read from, as `fstat` of the open file says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    /// Its last status change (`ctime`): a write, also one that put the modification time
+    /// back (`cp -p`, `touch -d`), moves it, and nothing can set it back.
+    pub changed: SystemTime,
+    /// When it was created, if the file system says (`statx` birth time).
+    pub born: Option<SystemTime>,
+}
+
+/// A file last changed within this of its creation was written once, when it was made.
+const WRITTEN_WHEN_MADE: Duration = Duration::from_secs(2);
 
 impl ElfFile {
     /// Maps and parses the file at `path`.
@@ -55,7 +79,20 @@ impl ElfFile {
         // accept that a file truncated while mapped may fault.
         let map = unsafe { Mmap::map(&file) }
             .map_err(|e| format!("cannot map {}: {e}", path.display()))?;
-        ElfFile::new(Bytes::Map(map)).map_err(|e| format!("{}: {e}", path.display()))
+        let identity = file.metadata().ok().map(|m| Identity {
+            dev: m.dev(),
+            ino: m.ino(),
+            changed: SystemTime::UNIX_EPOCH
+                + Duration::new(
+                    u64::try_from(m.ctime()).unwrap_or(0),
+                    u32::try_from(m.ctime_nsec()).unwrap_or(0),
+                ),
+            born: m.created().ok(),
+        });
+        let mut elf =
+            ElfFile::new(Bytes::Map(map)).map_err(|e| format!("{}: {e}", path.display()))?;
+        elf.identity = identity;
+        Ok(elf)
     }
 
     /// Parses an object from copied bytes (the vdso).
@@ -84,23 +121,24 @@ impl ElfFile {
             })
             .collect();
         let build_id = parsed.build_id().ok().flatten().map(<[u8]>::to_vec);
-        let debuglink = parsed
-            .gnu_debuglink()
-            .ok()
-            .flatten()
-            .map(|(name, _crc)| name.to_vec());
-        let altlink = parsed
-            .gnu_debugaltlink()
-            .ok()
-            .flatten()
-            .map(|(name, _id)| name.to_vec());
+        let (debuglink, debuglink_crc) = match parsed.gnu_debuglink().ok().flatten() {
+            Some((name, crc)) => (Some(name.to_vec()), Some(crc)),
+            None => (None, None),
+        };
+        let (altlink, altlink_id) = match parsed.gnu_debugaltlink().ok().flatten() {
+            Some((name, id)) => (Some(name.to_vec()), Some(id.to_vec())),
+            None => (None, None),
+        };
         drop(parsed);
         Ok(ElfFile {
             data,
             segments,
             build_id,
             debuglink,
+            debuglink_crc,
             altlink,
+            altlink_id,
+            identity: None,
         })
     }
 
@@ -183,6 +221,18 @@ impl<V: Clone> ObjectCache<V> {
             .clone();
         Ok(cell.get_or_init(load).clone())
     }
+
+    /// The value for `map`'s object if it was built already.
+    pub fn peek(&self, space: &AddressSpace, map: &MappedObject) -> Option<V> {
+        let key = ObjectKey::of(space, map).ok()?;
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)?
+            .clone();
+        cell.get().cloned()
+    }
 }
 
 /// Opens the object of `map`: its file, or the vdso's copied bytes.
@@ -194,123 +244,43 @@ pub(crate) fn open_object(space: &AddressSpace, map: &MappedObject) -> Result<El
     }
 }
 
-/// The directory under which the target's files are visible: `/proc/PID/root` when the object
-/// is opened through `/proc/PID/root/...` or `/proc/PID/map_files/...`, else `/`.
-pub(crate) fn target_root(path: &Path) -> PathBuf {
-    let mut parts = path.components();
-    if let (Some(Component::RootDir), Some(proc_), Some(Component::Normal(pid)), Some(kind)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    {
-        let is_pid = pid
-            .to_str()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
-        let kind = kind.as_os_str();
-        if proc_.as_os_str() == "proc" && is_pid && (kind == "root" || kind == "map_files") {
-            return Path::new("/proc").join(pid).join("root");
-        }
+/// Why the symbols read from `file` (opened for `map`) may not be those of the code the
+/// process runs: the file is not the one mapped (it was replaced after it was loaded), or it
+/// changed after the process started (overwritten in place: the mapping shows the new bytes,
+/// the stacks hold addresses in the old code). None when nothing says so, or nothing is known
+/// (a core file, the vdso). A file made after the process started and not changed since it
+/// was written (a library the program extracts and then loads, as JNI and cffi libraries are)
+/// is not doubted: it was complete before anything could map it.
+pub(crate) fn doubt(space: &AddressSpace, map: &MappedObject, file: &ElfFile) -> Option<String> {
+    let id = file.identity?;
+    if map.inode.is_some_and(|ino| ino != id.ino) {
+        return Some(format!(
+            "{} was replaced after it was loaded: the file there now is not the one the process \
+             mapped, so its symbols are not trusted",
+            map.name
+        ));
     }
-    PathBuf::from("/")
-}
-
-/// `root` joined with an absolute path inside it.
-fn under(root: &Path, absolute: &Path) -> PathBuf {
-    root.join(absolute.strip_prefix("/").unwrap_or(absolute))
-}
-
-/// The roots to search: the target's, then this system's.
-fn roots(object_path: Option<&Path>) -> Vec<PathBuf> {
-    let mut roots = vec![];
-    if let Some(p) = object_path {
-        let root = target_root(p);
-        if root != Path::new("/") {
-            roots.push(root);
-        }
+    let started = space.started?;
+    let later = id
+        .changed
+        .duration_since(started)
+        .ok()
+        .filter(|d| !d.is_zero())?;
+    let made_later_and_left = id.born.is_some_and(|born| {
+        born > started
+            && id
+                .changed
+                .duration_since(born)
+                .is_ok_and(|d| d <= WRITTEN_WHEN_MADE)
+    });
+    if made_later_and_left {
+        return None;
     }
-    roots.push(PathBuf::from("/"));
-    roots
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Where a separate debug file for `obj` may be, best first: by build-id
-/// (`usr/lib/debug/.build-id/xx/yyyy.debug`), then by `.gnu_debuglink` (the object's directory,
-/// its `.debug/` subdirectory, `usr/lib/debug/<dir>/`), under the target's root, then `/`.
-pub(crate) fn debug_candidates(obj: &MappedObject, file: &ElfFile) -> Vec<PathBuf> {
-    let roots = roots(obj.path.as_deref());
-    let mut out = vec![];
-    if let Some(id) = file.build_id.as_deref().filter(|id| id.len() >= 2) {
-        let rel = format!(
-            "usr/lib/debug/.build-id/{}/{}.debug",
-            hex(&id[..1]),
-            hex(&id[1..])
-        );
-        out.extend(roots.iter().map(|r| r.join(&rel)));
-    }
-    let name = obj.name.strip_suffix(" (deleted)").unwrap_or(&obj.name);
-    let link = file
-        .debuglink
-        .as_deref()
-        .and_then(|l| std::str::from_utf8(l).ok())
-        .filter(|l| !l.is_empty() && !l.contains('/'));
-    if let (Some(link), Some(dir)) = (link, Path::new(name).parent()) {
-        // A directory with `..` in it (a core's file note can say anything) leads nowhere.
-        if dir.is_absolute() && !dir.components().any(|c| c == Component::ParentDir) {
-            for root in &roots {
-                out.push(under(root, &dir.join(link)));
-                out.push(under(root, &dir.join(".debug").join(link)));
-                out.push(under(
-                    root,
-                    &Path::new("/usr/lib/debug")
-                        .join(dir.strip_prefix("/").unwrap_or(dir))
-                        .join(link),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// The first candidate that is an ELF object other than `obj` itself, with a matching build-id
-/// when both have one.
-pub(crate) fn find_debug_file(obj: &MappedObject, file: &ElfFile) -> Option<(PathBuf, ElfFile)> {
-    let own = obj
-        .path
-        .as_deref()
-        .and_then(|p| std::fs::canonicalize(p).ok());
-    debug_candidates(obj, file)
-        .into_iter()
-        .find_map(|candidate| {
-            if own.is_some() && std::fs::canonicalize(&candidate).ok() == own {
-                return None;
-            }
-            let debug = ElfFile::open(&candidate).ok()?;
-            match (&file.build_id, &debug.build_id) {
-                (Some(a), Some(b)) if a != b => None,
-                _ => Some((candidate, debug)),
-            }
-        })
-}
-
-/// The dwz supplementary file named by `debug`'s `.gnu_debugaltlink`, if it exists: absolute
-/// names are looked up under the target's root first, relative ones next to the debug file.
-pub(crate) fn find_alt_file(
-    obj: &MappedObject,
-    debug_path: &Path,
-    debug: &ElfFile,
-) -> Option<PathBuf> {
-    let name = std::str::from_utf8(debug.altlink.as_deref()?).ok()?;
-    let name = Path::new(name);
-    let candidates: Vec<PathBuf> = if name.is_absolute() {
-        roots(obj.path.as_deref())
-            .iter()
-            .map(|r| under(r, name))
-            .collect()
-    } else {
-        vec![debug_path.parent()?.join(name)]
-    };
-    candidates
-        .into_iter()
-        .find(|c| super::open::open_regular(c).is_ok())
+    Some(format!(
+        "{} changed {:.1} s after the process started: if it was overwritten in place, the \
+         process runs other code than the file holds, so its symbols (and the callers unwound \
+         through its code) are not trusted",
+        map.name,
+        later.as_secs_f64()
+    ))
 }

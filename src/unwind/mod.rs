@@ -10,6 +10,7 @@
 //! why.
 
 mod cfi;
+pub(crate) mod debugfile;
 pub(crate) mod elf;
 mod memory;
 pub(crate) mod open;
@@ -67,6 +68,9 @@ pub struct MappedObject {
     pub path: Option<PathBuf>,
     /// Mapped executable (`x` in the permissions).
     pub executable: bool,
+    /// The inode `maps` shows, when the file is opened by its path (which may since name
+    /// another file) rather than through `map_files` (the very file mapped).
+    pub inode: Option<u64>,
 }
 
 impl MappedObject {
@@ -83,6 +87,9 @@ pub struct AddressSpace {
     pub objects: Vec<MappedObject>,
     /// A copy of the vdso, when the process has one.
     pub vdso: Option<MemoryRegion>,
+    /// A live process's start, rounded up (no file changed before it changed after the
+    /// process started); `None` for a core.
+    pub started: Option<std::time::SystemTime>,
 }
 
 impl AddressSpace {
@@ -380,7 +387,7 @@ impl UnwindObject {
             return step;
         }
         let debug = self.debug.get_or_init(|| {
-            let (_, file) = elf::find_debug_file(map, &self.file)?;
+            let (_, file) = debugfile::find(map, &self.file).found?;
             let cfi = Cfi::new(&file);
             cfi.has_debug_frame().then_some((file, cfi))
         });

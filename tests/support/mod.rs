@@ -8,6 +8,9 @@
 //! Use from an integration test with `mod support;`. Only std is used.
 
 pub mod namespace;
+mod started;
+#[allow(unused_imports)] // not every test file starts programs itself
+pub use started::Started;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

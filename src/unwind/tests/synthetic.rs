@@ -146,11 +146,13 @@ pub(super) fn space_with(object: Vec<u8>) -> AddressSpace {
             name: "[vdso]".into(),
             path: None,
             executable: true,
+            inode: None,
         }],
         vdso: Some(MemoryRegion {
             start: BASE,
             bytes: object,
         }),
+        started: None,
     }
 }
 
