@@ -117,6 +117,7 @@ fn a_pipeline_with_every_goroutine_on_a_channel_is_a_stall() {
     assert_eq!(kinds(&a), [FindingKind::Stall]);
     assert_eq!(a.findings[0].threads, [0, 1, 2, 3]);
     assert_eq!(a.findings[0].confidence, Grade::Heuristic);
+    assert!(!a.findings[0].explanation.contains("lock-order inversion"));
     assert_eq!(a.verdict(), Verdict::Stall);
     assert_all_asleep_confirmed(&s, &a, FindingKind::Stall);
 }
@@ -180,6 +181,14 @@ fn two_goroutines_blocked_in_one_lock_call_are_a_stall_not_a_guessed_cycle() {
     stalled.sort_unstable();
     assert_eq!(stalled, [g(&s, "1"), g18, g19]);
     assert!(a.graph.edges.iter().all(|e| e.from != g18 && e.from != g19));
+    // The stall says what it may be, and what would tell.
+    assert!(f.explanation.contains(
+        "2 of them wait for locks, and nothing shows who holds those: a lock-order inversion"
+    ));
+    assert!(f
+        .suggestion
+        .as_deref()
+        .is_some_and(|s| s.contains("take locks in one order everywhere")));
     assert_eq!(a.verdict(), Verdict::Stall);
     assert_all_asleep_confirmed(&s, &a, FindingKind::Stall);
 }
