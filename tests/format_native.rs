@@ -200,18 +200,22 @@ const LLDB: &[Case] = &[
         findings: &[(JoinCycle, &["conn-reader", "conn-writer"], S)],
         io: &[],
     },
+    // Both payments threads are blocked in the same lock call (Account::transfer, line 73):
+    // that is no sign either holds the other's lock, and nothing else shows a holder.
     Case {
         path: "lldb/cpp_abba.txt",
         format: "lldb",
         threads: 3,
-        findings: &[(LockCycle, &["payments-1", "payments-2"], H)],
+        findings: &[(Stall, &["cpp_abba", "payments-1", "payments-2"], H)],
         io: &[],
     },
+    // Both payments threads are blocked in the same lock call (Account::transfer, line 73):
+    // that is no sign either holds the other's lock, and nothing else shows a holder.
     Case {
         path: "lldb/cpp_abba.wrapped.txt",
         format: "lldb",
         threads: 3,
-        findings: &[(LockCycle, &["payments-1", "payments-2"], H)],
+        findings: &[(Stall, &["cpp_abba", "payments-1", "payments-2"], H)],
         io: &[],
     },
     Case {
@@ -280,11 +284,13 @@ const PSTACK: &[Case] = &[
         findings: &[(JoinCycle, &["conn-reader", "conn-writer"], S)],
         io: &[],
     },
+    // Both payments threads are blocked in the same lock call (Account::transfer, line 73):
+    // that is no sign either holds the other's lock, and nothing else shows a holder.
     Case {
         path: "pstack/cpp_abba.gstack.txt",
         format: "pstack",
         threads: 3,
-        findings: &[(LockCycle, &["payments-1", "payments-2"], H)],
+        findings: &[(Stall, &["cpp_abba", "payments-1", "payments-2"], H)],
         io: &[],
     },
     Case {

@@ -16,7 +16,7 @@ const SEED: &str = "../shared/corpus/seed/rr-nebula-sigterm-selfjoin.txt";
 
 /// Deadlocks, a stall, and clean dumps.
 const GDB: &[&str] = &[
-    "cpp_abba.bt.txt",
+    "cpp_abba.btfull.txt",
     "c_join_cycle.bt.txt",
     "cpp_pool_starvation.bt.txt",
     "c_abba.btfull.txt",
@@ -501,7 +501,7 @@ fn markdown_has_a_row_per_finding_and_steps_with_sources() {
 /// as text.
 #[test]
 fn hostile_text_stays_text_in_every_format() {
-    let rel = "fixtures/dumps/gdb/cpp_abba.bt.txt";
+    let rel = "fixtures/dumps/gdb/cpp_abba.btfull.txt";
     let raw = std::fs::read(path(rel)).unwrap();
     let mut snap = parse_dump(&raw, &format!("{HOSTILE}.txt"), None).unwrap();
     for t in &mut snap.threads {

@@ -18,7 +18,7 @@ pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
     out.extend(pool_starvation(snap, facts, &in_cycle));
     let deadlocked = !out.is_empty();
     if !deadlocked {
-        out.extend(stall(snap, facts));
+        out.extend(stall(snap, facts, g));
     }
     out.extend(root_blockers(snap, facts, g));
     out.extend(signal_unsafe_waits(snap, facts));
@@ -214,7 +214,7 @@ fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) 
     out
 }
 
-fn stall(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
+fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
     if !snap.complete || facts.is_empty() {
         return None;
     }
@@ -245,15 +245,28 @@ fn stall(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
             }
         })
         .collect();
+    let mut explanation = String::from("No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.");
+    let mut suggestion = String::from("Look for the notify/unlock/post that should have happened: a lost wake-up (notify before wait without a predicate), an early return that skipped it, or a thread that exited without it.");
+    // Lock waits whose holder nothing shows.
+    let on_locks = blocked
+        .iter()
+        .filter(|&&t| facts[t].waits[0].kind.is_lock() && g.out(t).next().is_none())
+        .count();
+    if on_locks >= 2 {
+        explanation.push_str(&format!(" {on_locks} of them wait for locks, and nothing shows who holds those: a lock-order inversion (each holding a lock another one needs) looks just like this on the stacks."));
+        suggestion.push_str(" For the locks, their owners tell where the lock records one (hangscan attach, or the mutex's owner field in a debugger); take locks in one order everywhere.");
+    }
     Some(Finding {
         kind: FindingKind::Stall,
         severity: Severity::Warning,
         confidence: Grade::Heuristic,
         threads: blocked,
-        title: "stall: every thread waits, and none is running, in I/O or asleep to wake the others".into(),
-        explanation: "No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.".into(),
+        title:
+            "stall: every thread waits, and none is running, in I/O or asleep to wake the others"
+                .into(),
+        explanation,
         steps,
-        suggestion: Some("Look for the notify/unlock/post that should have happened: a lost wake-up (notify before wait without a predicate), an early return that skipped it, or a thread that exited without it.".into()),
+        suggestion: Some(suggestion),
         signature: String::new(),
     })
 }

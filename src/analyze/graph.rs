@@ -157,10 +157,20 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
             }
         }
     }
+    let with_frames = snap.threads.iter().filter(|t| !t.frames.is_empty()).count();
+    let widespread = by_function
+        .iter()
+        .map(|frames| {
+            let mut threads = frames.iter().map(|&(t, _)| t).collect::<Vec<_>>();
+            threads.dedup();
+            2 * threads.len() > with_frames
+        })
+        .collect();
     let mut ctx = Ctx {
         facts,
         names,
         by_function,
+        widespread,
         holders,
         site_candidates: HashMap::new(),
         by_tid,
@@ -324,10 +334,21 @@ fn lock_id(w: &Wait) -> Option<LockId> {
 /// More likely holders than this prove nothing.
 const MAX_GUESSES: usize = 3;
 
-/// The base names of the wait's call site frames (of thread `t`).
+/// The base names of the wait's call site frames (of thread `t`), as long as no unnamed frame
+/// (a stripped function) comes between: past one, the site is unknown, and a frame further
+/// out (`start_thread`) does not stand for it.
 fn site_names<'a>(names: &Names<'a>, t: usize, w: &Wait) -> Vec<&'a str> {
     let frames = names.thread(t);
-    w.site.iter().filter_map(|&i| frames.base(i)).collect()
+    let mut out = Vec::with_capacity(w.site.len());
+    let mut from = w.frame + 1;
+    for &i in &w.site {
+        if (from..i).any(|j| frames.base(j).is_none()) {
+            break;
+        }
+        out.extend(frames.base(i));
+        from = i + 1;
+    }
+    out
 }
 
 struct Ctx<'a> {
@@ -335,6 +356,9 @@ struct Ctx<'a> {
     names: &'a Names<'a>,
     /// Every frame by its function's base name (id): (thread, position).
     by_function: Vec<Vec<(usize, usize)>>,
+    /// Per base name (id): whether more than half the threads with frames have it (a thread
+    /// entry such as `start_thread`): being inside it shows nothing about a lock.
+    widespread: Vec<bool>,
     holders: HashMap<LockId, Vec<Holder>>,
     /// For locks with no known holder: the threads their waiters' call sites point at.
     site_candidates: HashMap<LockId, Vec<(usize, Grade, Because)>>,
@@ -402,8 +426,9 @@ impl Ctx<'_> {
         out
     }
 
-    /// Threads inside the waiter's calling function (or, failing that, its caller) that are
-    /// not themselves waiting for this lock.
+    /// Threads inside the waiter's calling function (or, failing that, its caller, unless most
+    /// threads are inside that) that are not themselves waiting for this lock, nor there only
+    /// on the way to a wait of their own.
     fn site_candidates_of(
         &self,
         t: usize,
@@ -411,9 +436,13 @@ impl Ctx<'_> {
         id: Option<&LockId>,
     ) -> Vec<(usize, Grade, Because)> {
         let sites = site_names(self.names, t, w);
-        for site in sites.iter().take(2) {
+        for (k, site) in sites.iter().enumerate().take(2) {
+            let base = self.names.base_id(site);
+            if k > 0 && base.is_some_and(|b| self.widespread[b]) {
+                break;
+            }
             let mut out: Vec<(usize, Grade, Because)> = Vec::new();
-            let found = self.names.base_id(site).map(|b| &self.by_function[b]);
+            let found = base.map(|b| &self.by_function[b]);
             for &(o, i) in found.into_iter().flatten() {
                 if o == t
                     || out.last().is_some_and(|l| l.0 == o)
@@ -421,11 +450,7 @@ impl Ctx<'_> {
                 {
                     continue;
                 }
-                let in_chain = self.facts[o]
-                    .waits
-                    .iter()
-                    .any(|x| (x.first..=x.frame).contains(&i));
-                if !in_chain {
+                if !self.on_the_way_to_a_wait(o, i) {
                     let what = format!("inside {site}, where the lock is taken");
                     out.push((o, Grade::Heuristic, Because::Holds(Some(i), what)));
                 }
@@ -435,6 +460,21 @@ impl Ctx<'_> {
             }
         }
         Vec::new()
+    }
+
+    /// Whether frame `i` of thread `o` is part of one of its waits: the wait's own frames, or
+    /// for a lock, the calls that lead to it (its site). A thread blocked in a lock call is
+    /// inside the calling function because of that call, which is no sign it holds a lock
+    /// taken there: two workers in the same function, each waiting for its own lock, do not
+    /// hold each other's.
+    fn on_the_way_to_a_wait(&self, o: usize, i: usize) -> bool {
+        self.facts[o].waits.iter().any(|x| {
+            let last = match x.site.iter().max() {
+                Some(&s) if x.kind.is_lock() => s,
+                _ => x.frame,
+            };
+            (x.first..=last).contains(&i)
+        })
     }
 
     /// Whether thread `o` waits for the same lock (by id, or else by the same call site).
@@ -491,23 +531,4 @@ impl Ctx<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::claimed_holder;
-
-    #[test]
-    fn a_reported_deadlock_names_the_holder_only_when_its_members_fix_it() {
-        let report = |members: Vec<usize>| vec![(members, "Deadlock #0".to_string())];
-        let holder = |members: Vec<usize>, t: usize| -> Vec<usize> {
-            claimed_holder(&report(members), t)
-                .into_iter()
-                .map(|(h, _, _)| h)
-                .collect()
-        };
-        assert_eq!(holder(vec![3], 3), vec![3]);
-        assert_eq!(holder(vec![1, 4], 4), vec![1]);
-        assert_eq!(holder(vec![1, 4], 1), vec![4]);
-        // Three or more: the report's order is not the cycle's, so no holder is named.
-        assert!(holder(vec![1, 2, 3], 2).is_empty());
-        assert!(holder(vec![1, 4], 2).is_empty());
-    }
-}
+mod tests;

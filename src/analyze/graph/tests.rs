@@ -1,0 +1,109 @@
+//! The wait-for graph on small dumps: holders a runtime's report names, and holders inferred
+//! from where a lock is taken (never a thread only on its way to its own wait, nor through a
+//! frame most threads share).
+
+use super::claimed_holder;
+use crate::analyze::{analyze, Analysis};
+use crate::dump::parse_dump;
+use crate::knowledge::KnowledgeBase;
+
+#[test]
+fn a_reported_deadlock_names_the_holder_only_when_its_members_fix_it() {
+    let report = |members: Vec<usize>| vec![(members, "Deadlock #0".to_string())];
+    let holder = |members: Vec<usize>, t: usize| -> Vec<usize> {
+        claimed_holder(&report(members), t)
+            .into_iter()
+            .map(|(h, _, _)| h)
+            .collect()
+    };
+    assert_eq!(holder(vec![3], 3), vec![3]);
+    assert_eq!(holder(vec![1, 4], 4), vec![1]);
+    assert_eq!(holder(vec![1, 4], 1), vec![4]);
+    // Three or more: the report's order is not the cycle's, so no holder is named.
+    assert!(holder(vec![1, 2, 3], 2).is_empty());
+    assert!(holder(vec![1, 4], 2).is_empty());
+}
+
+/// The edges of a gdb dump, as (from, to) thread indexes.
+fn edges(dump: &str) -> Vec<(usize, usize)> {
+    let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    let a: Analysis = analyze(&snap, &KnowledgeBase::builtin());
+    a.graph.edges.iter().map(|e| (e.from, e.to)).collect()
+}
+
+/// A thread waiting in `take(N)` for mutex `0x500N`, called from `CALLER`.
+fn waiter(n: u32, caller: &str) -> String {
+    format!(
+        "Thread {n} (Thread 0x7f0{n} (LWP 10{n})):
+#0  ___pthread_mutex_lock (mutex=0x500{n}) at pthread_mutex_lock.c:93
+#1  0x1 in {caller}
+#2  0x2 in start_thread (arg=0x0) at pthread_create.c:442
+#3  0x3 in clone3 () at clone3.S:81
+
+"
+    )
+}
+
+/// A thread asleep below `ENTRY`.
+fn sleeper(n: u32, entry: &str) -> String {
+    format!(
+        "Thread {n} (Thread 0x7f0{n} (LWP 10{n})):
+#0  0x4 in __GI___clock_nanosleep (clock_id=0, flags=0, req=0x1, rem=0x0) at clock_nanosleep.c:48
+#1  0x5 in __GI___nanosleep (req=0x1, rem=0x0) at nanosleep.c:25
+#2  0x6 in {entry}
+#3  0x7 in start_thread (arg=0x0) at pthread_create.c:442
+#4  0x8 in clone3 () at clone3.S:81
+
+"
+    )
+}
+
+#[test]
+fn a_thread_further_on_in_the_function_that_takes_the_lock_may_hold_it() {
+    let dump = format!(
+        "{}{}",
+        waiter(1, "update (id=1) at s.c:10"),
+        sleeper(2, "update (id=2) at s.c:14")
+    );
+    assert_eq!(edges(&dump), [(0, 1)]);
+}
+
+#[test]
+fn threads_blocked_in_the_same_lock_call_do_not_hold_each_others_locks() {
+    let dump = format!(
+        "{}{}{}",
+        waiter(1, "update (id=1) at s.c:10"),
+        waiter(2, "update (id=2) at s.c:10"),
+        sleeper(3, "compact () at s.c:30")
+    );
+    assert_eq!(edges(&dump), []);
+}
+
+#[test]
+fn a_stripped_caller_leaves_the_site_unknown() {
+    // The first named caller is start_thread, which every thread but main runs.
+    let dump = format!(
+        "{}{}{}",
+        waiter(1, "?? ()"),
+        waiter(2, "?? ()"),
+        sleeper(3, "?? ()")
+    );
+    let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    assert!(snap.threads[0].frames[1].function.is_none());
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    assert!(a.facts[0].waits[0].kind.is_lock() && a.facts[1].waits[0].kind.is_lock());
+    assert_eq!(edges(&dump), []);
+}
+
+#[test]
+fn the_callers_caller_counts_only_when_most_threads_do_not_run_it() {
+    // The lock is taken in each thread's entry function: its caller, start_thread, is in
+    // every thread, and the sleeper being inside it shows nothing.
+    let dump = format!(
+        "{}{}{}",
+        waiter(1, "worker_main (arg=0x1) at s.c:10"),
+        waiter(2, "worker_main (arg=0x2) at s.c:10"),
+        sleeper(3, "janitor_main (arg=0x0) at s.c:30")
+    );
+    assert_eq!(edges(&dump), []);
+}
