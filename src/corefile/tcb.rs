@@ -148,8 +148,10 @@ mod tests {
                 name: libc.into(),
                 path: Some(libc.into()),
                 executable: true,
+                inode: None,
             }],
             vdso: None,
+            started: None,
         };
         let offset = tid_offset(&space).expect("glibc publishes the tid's offset");
         let mut memory = vec![0u8; 0x3000];
