@@ -10,7 +10,7 @@
 //! them with `--nocapture`); `benches/soak.sh` runs a bigger soak on a release build.
 //!
 //! The exec soak attaches to `c_reexec` (100 idle threads, and one that replaces the program
-//! with `execve` every few milliseconds) `HANGSCAN_SOAK_EXEC_ATTACHES` times (default 60; 1000
+//! with `execve` every few milliseconds) `HANGSCAN_SOAK_EXEC_ATTACHES` times (default 150; 1000
 //! in `benches/soak.sh`): each attach must end (a watchdog fails the test on a wedge) with a
 //! capture or a clear error about the exec, leave no thread stopped, traced or a zombie, and
 //! the program's generation counter must keep moving.
@@ -351,7 +351,7 @@ fn held_threads(pid: u32) -> Vec<String> {
 
 #[test]
 fn attaches_to_a_process_that_execs_all_the_time_never_wedge_it_or_hangscan() {
-    let attaches = env_number("HANGSCAN_SOAK_EXEC_ATTACHES").unwrap_or(60);
+    let attaches = env_number("HANGSCAN_SOAK_EXEC_ATTACHES").unwrap_or(150);
     let dir = std::env::temp_dir().join(format!("hangscan-exec-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let counter = dir.join("generation");

@@ -23,7 +23,8 @@ pub fn untraceable(pid: u32) -> Option<Error> {
     if tgid_of(pid as i32) == Some(std::process::id()) {
         return Some(Error::Untraceable {
             pid,
-            why: "it is this hangscan itself (or one of its threads), and a process cannot trace                   its own threads — run hangscan on it from another process"
+            why: "it is this hangscan itself (or one of its threads), and a process cannot trace \
+                  its own threads — run hangscan on it from another process"
                 .into(),
         });
     }
@@ -35,18 +36,20 @@ pub fn untraceable(pid: u32) -> Option<Error> {
         .ok()?;
     (flags & PF_KTHREAD != 0).then(|| Error::Untraceable {
         pid,
-        why: "it is a kernel thread: kernel threads have no user-space stack to capture — its               kernel stack is in /proc/PID/stack (as root), and `echo w > /proc/sysrq-trigger`               logs every blocked task's"
+        why: "it is a kernel thread: kernel threads have no user-space stack to capture — its \
+              kernel stack is in /proc/PID/stack (as root), and `echo w > /proc/sysrq-trigger` \
+              logs every blocked task's"
             .replace("PID", &pid.to_string()),
     })
 }
 
-/// A refused `PTRACE_SEIZE`, explained or not.
+/// A refused `PTRACE_SEIZE`, and whether it may pass.
 pub enum Refusal {
-    /// The reason, and what to do.
-    Why(Error),
-    /// Nothing in `/proc` explains it (no tracer now, hangscan is allowed): worth another try;
-    /// this error (a security module's doing) if it lasts.
-    Unexplained(Error),
+    /// For good (ids, settings): the reason, and what to do.
+    Final(Error),
+    /// Another tracer, which may let go soon, or nothing `/proc` shows (a tracer that let go
+    /// meanwhile): worth another try; this error if it lasts.
+    Transient(Error),
 }
 
 /// The error for a refused `PTRACE_SEIZE` of thread `tid` of process `pid`.
@@ -54,7 +57,7 @@ pub fn refusal(pid: u32, tid: i32) -> Refusal {
     let me = Ids::of_self();
     let target = Status::read(tid).or_else(|| Status::read(pid as i32));
     let Some(target) = target else {
-        return Refusal::Why(Error::Permission {
+        return Refusal::Final(Error::Permission {
             pid,
             why: "the kernel refused (EPERM) and /proc no longer shows it".into(),
         });
@@ -65,14 +68,15 @@ pub fn refusal(pid: u32, tid: i32) -> Refusal {
     if let Some(tracer) = target.tracer.filter(|_| me.cap_sys_ptrace || !ids_differ) {
         let tracer_pid = tgid_of(tracer).unwrap_or(tracer as u32);
         if process_name(tracer_pid).is_some_and(|n| n.starts_with("hangscan")) {
-            return Refusal::Why(Error::Untraceable {
+            return Refusal::Transient(Error::Untraceable {
                 pid,
                 why: format!(
-                    "another hangscan (process {tracer_pid}) is capturing it right now — wait                      for it to finish (a capture takes about a second) and run hangscan again"
+                    "another hangscan (process {tracer_pid}) is capturing it right now — wait \
+                     for it to finish (a capture takes about a second) and run hangscan again"
                 ),
             });
         }
-        return Refusal::Why(Error::AlreadyTraced {
+        return Refusal::Transient(Error::AlreadyTraced {
             pid,
             tid: (tid as u32 != pid).then_some(tid as u32),
             tracer: describe(tracer),
@@ -89,8 +93,8 @@ pub fn refusal(pid: u32, tid: i32) -> Refusal {
         target,
     };
     match reason(pid, &facts) {
-        Some(why) => Refusal::Why(Error::Permission { pid, why }),
-        None => Refusal::Unexplained(Error::Permission {
+        Some(why) => Refusal::Final(Error::Permission { pid, why }),
+        None => Refusal::Transient(Error::Permission {
             pid,
             why: unexplained(&facts.me),
         }),

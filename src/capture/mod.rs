@@ -49,6 +49,8 @@ const RED_ZONE: u64 = 128;
 const EXEC_TRIES: u32 = 5;
 /// How long a retry waits at most for an `execve` in progress to finish.
 const EXEC_SETTLE: Duration = Duration::from_secs(1);
+/// The pause before the first retry after a refusal that may pass (doubled each time).
+const REFUSED_PAUSE: Duration = Duration::from_millis(25);
 
 /// The process's mappings and its vdso's bytes (read without stopping it).
 pub fn address_space(pid: u32) -> AddressSpace {
@@ -72,7 +74,8 @@ pub fn address_space(pid: u32) -> AddressSpace {
 /// Captures process `pid`, whose mappings `space` holds (see [`address_space`]). The target is
 /// stopped only between "stop" and "detach" in [`frozen`]. An `execve` during the capture
 /// (which replaces the threads and the mappings) makes it start again, [`EXEC_TRIES`] times
-/// at most; so does a refusal nothing explains (a tracer that let go meanwhile).
+/// at most; so does a refusal that may pass (another tracer, which may let go, or one that let
+/// go meanwhile).
 pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<ProcessImage> {
     let ipid = i32::try_from(pid).map_err(|_| Error::NoProcess { pid })?;
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -83,12 +86,20 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
     }
     let mut space = space;
     let mut refused = None;
-    for _ in 0..EXEC_TRIES {
+    let mut pause = REFUSED_PAUSE;
+    for attempt in 1..=EXEC_TRIES {
         match capture_once(pid, opts, space) {
             Ok(image) => return Ok(image),
             Err(Failed::Error(e)) => return Err(e),
             Err(Failed::Exec) => {}
-            Err(Failed::Unexplained(e)) => refused = Some(e),
+            Err(Failed::Refused(e)) => refused = Some(e),
+        }
+        if attempt == EXEC_TRIES {
+            break;
+        }
+        if refused.is_some() {
+            std::thread::sleep(pause);
+            pause *= 2;
         }
         let settle = Instant::now();
         while watch::exec_in_progress(ipid) && settle.elapsed() < EXEC_SETTLE {
@@ -96,7 +107,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         }
         space = address_space(pid);
     }
-    // A refusal only when no try was spoiled by an exec.
+    // The last refusal, when there was one (the exec was no reason for it).
     Err(refused.unwrap_or(Error::ExecRace {
         pid,
         tries: EXEC_TRIES,
@@ -109,8 +120,8 @@ enum Failed {
     Error(Error),
     /// A thread of the process called `execve`: try again.
     Exec,
-    /// Refused for no reason `/proc` shows: try again; this error if it lasts.
-    Unexplained(Error),
+    /// Refused by a tracer, or for no reason `/proc` shows: try again; this error if it lasts.
+    Refused(Error),
 }
 
 impl From<Error> for Failed {
@@ -168,7 +179,7 @@ fn capture_once(
         })?
         .map_err(|failed| match failed {
             // Refused, or the first thread gone, while a thread replaced the program?
-            Failed::Unexplained(_) | Failed::Error(Error::ProcessGone { .. })
+            Failed::Refused(_) | Failed::Error(Error::ProcessGone { .. })
                 if exec_went_on(ipid, mark) =>
             {
                 Failed::Exec
@@ -254,8 +265,8 @@ fn frozen(
         _ if procinfo::exited(ipid) => Error::ProcessGone { pid }.into(),
         ptrace::SeizeError::Gone => Error::ProcessGone { pid }.into(),
         ptrace::SeizeError::Refused { tid } => match access::refusal(pid, tid) {
-            access::Refusal::Why(e) => e.into(),
-            access::Refusal::Unexplained(e) => Failed::Unexplained(e),
+            access::Refusal::Final(e) => e.into(),
+            access::Refusal::Transient(e) => Failed::Refused(e),
         },
         // The caller has its error already (the watch gave up).
         ptrace::SeizeError::Abandoned => Failed::Exec,
