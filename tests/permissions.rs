@@ -16,7 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{hangscan, stopped_threads, Driven, HungProcess};
+use support::{hangscan, stopped_threads, Driven, HungProcess, Tracer};
 
 const NOBODY: u32 = 65534;
 
@@ -329,66 +329,6 @@ fn hangscan_refuses_to_capture_itself() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("it is this hangscan itself"), "{err}");
     assert!(!blames_security(&err), "{err}");
-}
-
-/// Another process, named `name`, that traces thread `tid` (PTRACE_SEIZE: the thread runs on)
-/// until it is dropped; then it exits, and the kernel lets the thread go. (It is told so by a
-/// byte, not by the end of the pipe: a process forked meanwhile may hold a copy of its end.)
-struct Tracer {
-    pid: i32,
-    release: i32,
-}
-
-impl Tracer {
-    fn seize(tid: u32, name: &str) -> Tracer {
-        let (mut ready, mut release) = ([0; 2], [0; 2]);
-        let name = std::ffi::CString::new(name).unwrap();
-        // SAFETY: pipe writes two fds into valid arrays.
-        assert!(unsafe {
-            libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) == 0
-                && libc::pipe2(release.as_mut_ptr(), libc::O_CLOEXEC) == 0
-        });
-        // SAFETY: the child only makes raw system calls (async-signal-safe) and _exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            // SAFETY: as above; every pointer is valid in the child's copy of memory.
-            unsafe {
-                libc::prctl(libc::PR_SET_NAME, name.as_ptr());
-                let ok: u8 =
-                    (libc::ptrace(libc::PTRACE_SEIZE, tid as libc::pid_t, 0, 0) == 0).into();
-                libc::write(ready[1], (&ok as *const u8).cast(), 1);
-                let mut byte = 0u8;
-                libc::read(release[0], (&mut byte as *mut u8).cast(), 1);
-                libc::_exit(0);
-            }
-        }
-        let mut ok = 0u8;
-        // SAFETY: reads one byte into a valid buffer; closes fds this process owns.
-        unsafe {
-            libc::read(ready[0], (&mut ok as *mut u8).cast(), 1);
-            libc::close(ready[0]);
-            libc::close(ready[1]);
-            libc::close(release[0]);
-        }
-        let tracer = Tracer {
-            pid,
-            release: release[1],
-        };
-        assert_eq!(ok, 1, "the tracer could not seize thread {tid}");
-        tracer
-    }
-}
-
-impl Drop for Tracer {
-    fn drop(&mut self) {
-        // SAFETY: one byte from a valid buffer ends the child's read; waitpid reaps it.
-        unsafe {
-            libc::write(self.release, [1u8].as_ptr().cast(), 1);
-            libc::close(self.release);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
-    }
 }
 
 /// The last thread of `pid`.

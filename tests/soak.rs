@@ -10,17 +10,20 @@
 //! them with `--nocapture`); `benches/soak.sh` runs a bigger soak on a release build.
 //!
 //! The exec soak attaches to `c_reexec` (100 idle threads, and one that replaces the program
-//! with `execve` every few milliseconds) `HANGSCAN_SOAK_EXEC_ATTACHES` times (default 150; 1000
-//! in `benches/soak.sh`): each attach must end (a watchdog fails the test on a wedge) with a
-//! capture or a clear error about the exec, leave no thread stopped, traced or a zombie, and
-//! the program's generation counter must keep moving.
+//! with `execve` every few milliseconds) `HANGSCAN_SOAK_EXEC_ATTACHES` times (default 150,
+//! where the code before the watch wedged within 20–30; 1000 in `benches/soak.sh`): each
+//! attach must end (a watchdog fails the test on a wedge) with a capture or a clear error
+//! about the exec, leave no thread stopped, traced or a zombie, and
+//! the program's generation counter must keep moving. And when the exec cannot end (another
+//! tracer leaves a thread it killed unreaped), hangscan gives up on its blocked seize with a
+//! clear error instead of waiting for ever.
 
 mod support;
 
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-use support::{build_fixture, field, stopped_threads, Driven, HungProcess};
+use support::{build_fixture, field, stopped_threads, Driven, HungProcess, Tracer};
 
 /// xorshift64*: enough to spread the kills, and reproducible from the printed seed.
 struct Rng(u64);
@@ -413,6 +416,100 @@ fn attaches_to_a_process_that_execs_all_the_time_never_wedge_it_or_hangscan() {
          as in the middle of an exec",
         began.elapsed().as_secs_f64()
     );
+    drop(target);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The state letter of thread `tid` of `pid`, and whether it waits inside `execve`.
+fn thread_state(pid: u32, tid: u32) -> (Option<char>, bool) {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.trim_start().chars().next());
+    let wchan = std::fs::read_to_string(format!("{dir}/wchan")).unwrap_or_default();
+    (state, wchan.contains("exec"))
+}
+
+#[test]
+fn an_exec_that_cannot_end_makes_hangscan_give_up_not_hang() {
+    let dir = std::env::temp_dir().join(format!("hangscan-exec-stuck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let counter = dir.join("generation");
+    let mut command = Command::new(build_fixture("c_reexec"));
+    command.arg("2").arg(&counter);
+    let target = HungProcess::spawn("c_reexec", command);
+    let pid = target.pid;
+    // Another tracer takes an idle thread (the first one made); the next exec kills it, and
+    // the tracer never reaps it: the exec waits for ever, holding the lock PTRACE_SEIZE takes.
+    let limit = Instant::now() + Duration::from_secs(20);
+    let tracer = loop {
+        assert!(Instant::now() < limit, "could not wedge the exec");
+        let first = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&t| t != pid)
+            .min();
+        let Some((tracer, traced)) =
+            first.and_then(|t| Tracer::try_seize(t, "unreaping").map(|r| (r, t)))
+        else {
+            continue;
+        };
+        let wedged = Instant::now();
+        while wedged.elapsed() < Duration::from_secs(1) {
+            let (state, _) = thread_state(pid, traced);
+            let in_exec = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .any(|t| thread_state(pid, t).1);
+            if state == Some('Z') && in_exec {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if thread_state(pid, traced).0 == Some('Z') {
+            break tracer;
+        }
+    };
+    let stuck_at = generation(&counter);
+
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .args(["attach", "--samples", "1"])
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hangscan");
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > WEDGED {
+            kill(child);
+            panic!("hangscan waited for the exec for {} s", WEDGED.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for words in [
+        format!("stopping process {pid} stayed blocked in the kernel"),
+        "calling execve".to_string(),
+        "try again".to_string(),
+    ] {
+        assert!(err.contains(&words), "{words:?} missing: {err}");
+    }
+    assert_eq!(generation(&counter), stuck_at, "the exec was not stuck");
+
+    // Once the other tracer lets go, the program goes on, and hangscan held nothing.
+    drop(tracer);
+    let moving = Instant::now();
+    while generation(&counter) == stuck_at {
+        assert!(moving.elapsed() < Duration::from_secs(30), "no progress");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let held = held_threads(pid);
+    assert!(held.is_empty(), "threads left held: {held:?}");
     drop(target);
     let _ = std::fs::remove_dir_all(&dir);
 }
