@@ -145,7 +145,7 @@ fn capture_once(
 ) -> std::result::Result<ProcessImage, Failed> {
     let ipid = pid as i32;
     let mark = image_mark(ipid);
-    if !mark.is_some_and(|m| m.within(&space)) {
+    if mark.is_some_and(|m| !m.within(&space)) {
         // An execve came after the caller read the mappings.
         space = address_space(pid);
     }
