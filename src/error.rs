@@ -77,6 +77,33 @@ pub enum Error {
         /// "process 4645 (gdb)".
         tracer: String,
     },
+    /// The process is not one hangscan can capture at all (a kernel thread, hangscan itself)
+    /// or not now (another hangscan holds it).
+    #[error("cannot attach to process {pid}: {why}")]
+    Untraceable {
+        /// The pid.
+        pid: u32,
+        /// Why, and what to do (see `capture::access`).
+        why: String,
+    },
+    /// A thread of the process was calling `execve` every time hangscan tried to stop it.
+    #[error("process {pid} was calling execve (a thread was replacing the program) each of the {tries} times hangscan tried to stop it; its threads were let go untouched — try again (a process cannot be captured in the middle of an exec)")]
+    ExecRace {
+        /// The pid.
+        pid: u32,
+        /// How many times the capture was tried.
+        tries: u32,
+    },
+    /// Stopping the process stayed blocked in the kernel past the deadline.
+    #[error("stopping process {pid} stayed blocked in the kernel for {secs:.1} s{}; hangscan gave up: every thread it had stopped is let go as soon as the kernel returns, or when hangscan exits — try again", if *exec { " (a thread of it is calling execve, which waits for its other threads to end, and PTRACE_SEIZE waits for that exec)" } else { " (in PTRACE_SEIZE, which waits while the process changes its credentials or calls execve)" })]
+    Stalled {
+        /// The pid.
+        pid: u32,
+        /// How long the seize had been blocked.
+        secs: f64,
+        /// Whether a thread of the process was seen in `execve`.
+        exec: bool,
+    },
     /// Any other capture failure.
     #[error("cannot capture process {pid}: {detail}")]
     Capture {

@@ -3,7 +3,9 @@
 //! root gets) and against root's (exit 2, says whose it is and what to do); against a process
 //! a debugger already traces, wholly (gdb) or in one thread (exit 2, names the tracer). A
 //! capture refused partway lets go at once of the threads it had stopped, and the target runs
-//! on in every case.
+//! on in every case. Refusals that are no permission problem say their own reason, never a
+//! security module: a kernel thread, hangscan itself, another hangscan holding the process; a
+//! tracer that lets go during the attach is waited for.
 
 mod support;
 
@@ -14,7 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{hangscan, stopped_threads, Driven, HungProcess};
+use support::{hangscan, stopped_threads, Driven, HungProcess, Tracer};
 
 const NOBODY: u32 = 65534;
 
@@ -267,5 +269,136 @@ fn a_capture_refused_partway_lets_go_of_the_threads_it_had_stopped() {
         left.is_empty(),
         "threads left stopped after the refusal: {left:?}"
     );
+    runs_on(&mut target);
+}
+
+/// The words of the security-module advice, which only a refusal nothing explains may give.
+fn blames_security(err: &str) -> bool {
+    err.contains("security module") || err.contains("audit log")
+}
+
+/// A kernel thread's pid (kthreadd's, 2, where there is one).
+fn a_kernel_thread() -> Option<u32> {
+    let flags = |pid: &str| -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(6)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| flags(&pid.to_string()).is_some_and(|f| f & 0x0020_0000 != 0))
+}
+
+#[test]
+fn a_kernel_thread_is_refused_as_having_no_user_space_stack() {
+    let Some(pid) = a_kernel_thread() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no kernel thread visible in /proc"
+        );
+        eprintln!("skipped: no kernel thread visible in /proc (a PID namespace?)");
+        return;
+    };
+    let (code, _, err) = hangscan(&["attach", "--samples", "1", &pid.to_string()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot attach to process {pid}: it is a kernel thread"
+        )) && err.contains("no user-space stack"),
+        "{err}"
+    );
+    assert!(!blames_security(&err), "{err}");
+}
+
+#[test]
+fn hangscan_refuses_to_capture_itself() {
+    // The shell's pid becomes hangscan's own with exec.
+    let o = Command::new("sh")
+        .args(["-c", "exec \"$0\" attach --samples 1 $$"])
+        .arg(env!("CARGO_BIN_EXE_hangscan"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("it is this hangscan itself"), "{err}");
+    assert!(!blames_security(&err), "{err}");
+}
+
+/// The last thread of `pid`.
+fn last_thread(pid: u32) -> u32 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn another_hangscan_holding_the_process_is_named_and_waited_for() {
+    let mut target = Driven::start("c_pulse", &["4"]);
+    let pid = target.pid;
+    let other = Tracer::seize(last_thread(pid), "hangscan");
+    let (code, _, err) = hangscan(&["attach", "--samples", "1", &pid.to_string()]);
+    drop_tracer(other, &mut target);
+    assert_eq!(code, Some(2), "{err}");
+    let words = format!("another hangscan (process {}", other_pid(&err));
+    assert!(err.contains(&words), "{words:?} missing: {err}");
+    assert!(err.contains("wait for it to finish"), "{err}");
+    assert!(
+        !err.contains("quit the debugger") && !blames_security(&err),
+        "{err}"
+    );
+    let (code, _, err) = hangscan(&["attach", "--samples", "1", &pid.to_string()]);
+    assert_eq!(code, Some(0), "once the other hangscan is done: {err}");
+}
+
+/// Lets the tracer go, then checks the target runs on.
+fn drop_tracer(tracer: Tracer, target: &mut Driven) {
+    drop(tracer);
+    runs_on(target);
+}
+
+/// The pid hangscan named as the other hangscan.
+fn other_pid(err: &str) -> String {
+    err.split("another hangscan (process ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or("?")
+        .to_string()
+}
+
+#[test]
+fn a_tracer_that_lets_go_during_the_attach_is_waited_for_not_blamed() {
+    let mut target = Driven::start("c_pulse", &["4"]);
+    let pid = target.pid;
+    let tracer = Tracer::seize(last_thread(pid), "flaky-tracer");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .args(["attach", "--samples", "1", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The tracer lets go once hangscan has begun (it holds the first thread for a moment
+    // before the refusal), or when hangscan has ended.
+    let leader_tracer = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .map_or(0, |v| v.trim().parse::<i32>().unwrap_or(0))
+    };
+    while leader_tracer() == 0 && child.try_wait().unwrap().is_none() {}
+    drop(tracer);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
     runs_on(&mut target);
 }

@@ -1,8 +1,11 @@
-//! Why the kernel would not let hangscan trace a process, in words that say what to do. Read
-//! from `/proc` once `PTRACE_SEIZE` has failed with `EPERM`: another tracer (a debugger)
-//! already holds the thread (`TracerPid`), or hangscan may not trace the process at all:
-//! another user's or a set-user-ID process without CAP_SYS_PTRACE, a process that is not
-//! dumpable, Yama's `kernel.yama.ptrace_scope`, or else a security module.
+//! Why the kernel would not let hangscan trace a process, in words that say what to do. Some
+//! processes are never tried ([`untraceable`]): a kernel thread, hangscan itself. Otherwise
+//! read from `/proc` once `PTRACE_SEIZE` has failed with `EPERM` ([`refusal`]): another tracer
+//! (a debugger, or another hangscan) already holds the thread (`TracerPid`), or hangscan may
+//! not trace the process at all: another user's or a set-user-ID process without
+//! CAP_SYS_PTRACE, a process that is not dumpable, Yama's `kernel.yama.ptrace_scope`. A refusal
+//! none of these explains may be a tracer that let go meanwhile: the capture tries again, and
+//! only a refusal that lasts is put down to a security module or a container's policy.
 
 use crate::error::Error;
 use crate::report::clean;
@@ -11,25 +14,73 @@ use std::os::unix::fs::MetadataExt;
 /// `CAP_SYS_PTRACE`'s bit in the capability sets.
 const CAP_SYS_PTRACE: u32 = 19;
 
+/// `PF_KTHREAD` in the flags of `/proc/PID/stat`.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Why process `pid` cannot be captured at all, before anything is tried: a kernel thread
+/// (no user space), or hangscan's own process (a thread group cannot trace itself).
+pub fn untraceable(pid: u32) -> Option<Error> {
+    if tgid_of(pid as i32) == Some(std::process::id()) {
+        return Some(Error::Untraceable {
+            pid,
+            why: "it is this hangscan itself (or one of its threads), and a process cannot trace \
+                  its own threads — run hangscan on it from another process"
+                .into(),
+        });
+    }
+    // Field 9 of stat (the 7th after the state letter).
+    let flags: u64 = super::procinfo::stat_fields(pid)?
+        .split_whitespace()
+        .nth(6)?
+        .parse()
+        .ok()?;
+    (flags & PF_KTHREAD != 0).then(|| Error::Untraceable {
+        pid,
+        why: "it is a kernel thread: kernel threads have no user-space stack to capture — its \
+              kernel stack is in /proc/PID/stack (as root), and `echo w > /proc/sysrq-trigger` \
+              logs every blocked task's"
+            .replace("PID", &pid.to_string()),
+    })
+}
+
+/// A refused `PTRACE_SEIZE`, and whether it may pass.
+pub enum Refusal {
+    /// For good (ids, settings): the reason, and what to do.
+    Final(Error),
+    /// Another tracer, which may let go soon, or nothing `/proc` shows (a tracer that let go
+    /// meanwhile): worth another try; this error if it lasts.
+    Transient(Error),
+}
+
 /// The error for a refused `PTRACE_SEIZE` of thread `tid` of process `pid`.
-pub fn refusal(pid: u32, tid: i32) -> Error {
+pub fn refusal(pid: u32, tid: i32) -> Refusal {
     let me = Ids::of_self();
     let target = Status::read(tid).or_else(|| Status::read(pid as i32));
     let Some(target) = target else {
-        return Error::Permission {
+        return Refusal::Final(Error::Permission {
             pid,
             why: "the kernel refused (EPERM) and /proc no longer shows it".into(),
-        };
+        });
     };
     // The ownership check comes first in the kernel: a debugger attached to another user's
     // process is not what stops hangscan.
     let ids_differ = target.uids != [me.uid; 3] || target.gids != [me.gid; 3];
     if let Some(tracer) = target.tracer.filter(|_| me.cap_sys_ptrace || !ids_differ) {
-        return Error::AlreadyTraced {
+        let tracer_pid = tgid_of(tracer).unwrap_or(tracer as u32);
+        if process_name(tracer_pid).is_some_and(|n| n.starts_with("hangscan")) {
+            return Refusal::Transient(Error::Untraceable {
+                pid,
+                why: format!(
+                    "another hangscan (process {tracer_pid}) is capturing it right now — wait \
+                     for it to finish (a capture takes about a second) and run hangscan again"
+                ),
+            });
+        }
+        return Refusal::Transient(Error::AlreadyTraced {
             pid,
             tid: (tid as u32 != pid).then_some(tid as u32),
             tracer: describe(tracer),
-        };
+        });
     }
     // The kernel hands `/proc/PID` to root when the process is not dumpable.
     let owner = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid());
@@ -41,9 +92,12 @@ pub fn refusal(pid: u32, tid: i32) -> Error {
         me,
         target,
     };
-    Error::Permission {
-        pid,
-        why: why_denied(pid, &facts),
+    match reason(pid, &facts) {
+        Some(why) => Refusal::Final(Error::Permission { pid, why }),
+        None => Refusal::Transient(Error::Permission {
+            pid,
+            why: unexplained(&facts.me),
+        }),
     }
 }
 
@@ -56,23 +110,39 @@ struct Facts {
     dumpable: bool,
 }
 
-/// "process 4645 (gdb)": the process a tracer thread belongs to, with its name.
+/// "process 4645 (gdb)": the process a tracer thread belongs to, with its name (the
+/// process's, not the thread's).
 fn describe(tracer: i32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{tracer}/status")).unwrap_or_default();
-    let process = field(&status, "Tgid:").map_or_else(|| tracer.to_string(), str::to_string);
-    match field(&status, "Name:") {
-        Some(name) => format!("process {process} ({})", clean(name)),
+    let process = tgid_of(tracer).unwrap_or(tracer as u32);
+    match process_name(process) {
+        Some(name) => format!("process {process} ({})", clean(&name)),
         None => format!("process {process}"),
     }
 }
 
-fn why_denied(pid: u32, facts: &Facts) -> String {
+/// The process thread `tid` belongs to.
+fn tgid_of(tid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    field(&status, "Tgid:")?.parse().ok()
+}
+
+/// Process `pid`'s name (`comm`), as the kernel shows it.
+fn process_name(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    field(&status, "Name:").map(str::to_string)
+}
+
+/// What in hangscan's ids, the target's or the system's settings forbids the attach, and what
+/// to do; `None`: nothing does.
+fn reason(pid: u32, facts: &Facts) -> Option<String> {
     let (me, target, scope) = (&facts.me, &facts.target, facts.yama);
     let sudo = format!("`sudo hangscan attach {pid}`");
     if scope == Some(3) {
-        return "kernel.yama.ptrace_scope is 3: no process may trace another until the system \
-                reboots (the setting cannot be lowered)"
-            .into();
+        return Some(
+            "kernel.yama.ptrace_scope is 3: no process may trace another until the system \
+             reboots (the setting cannot be lowered)"
+                .into(),
+        );
     }
     if !me.cap_sys_ptrace {
         let [real, effective, saved] = target.uids;
@@ -85,58 +155,87 @@ fn why_denied(pid: u32, facts: &Facts) -> String {
                      all hangscan's (a set-user-ID program, or one that changed users)"
                 )
             };
-            return format!(
+            return Some(format!(
                 "{owner}, and hangscan runs as {} without CAP_SYS_PTRACE — run hangscan as \
                  that user or as root ({sudo}), or give it CAP_SYS_PTRACE",
                 user(me.uid)
-            );
+            ));
         }
         if target.gids != [me.gid; 3] {
             let [real, effective, saved] = target.gids;
-            return format!(
+            return Some(format!(
                 "its group ids (real {real}, effective {effective}, saved {saved}) are not all \
                  hangscan's gid {} (a set-group-ID program, or one that changed groups), and \
                  hangscan lacks CAP_SYS_PTRACE — run hangscan as root ({sudo}) or give it \
                  CAP_SYS_PTRACE",
                 me.gid
-            );
+            ));
         }
         if !facts.dumpable {
-            return format!(
+            return Some(format!(
                 "it is not dumpable (it changed its credentials or called \
                  prctl(PR_SET_DUMPABLE, 0)), and only a tracer with CAP_SYS_PTRACE may attach to \
                  such a process — run hangscan as root ({sudo})"
-            );
+            ));
         }
         match scope {
             Some(1) => {
-                return format!(
+                return Some(format!(
                     "kernel.yama.ptrace_scope is 1: a process may trace only its own \
                      descendants — run hangscan as root ({sudo}) or with CAP_SYS_PTRACE, start \
                      the program under `hangscan run`, or allow it with `sudo sysctl \
                      kernel.yama.ptrace_scope=0`"
-                )
+                ))
             }
             Some(2) => {
-                return format!(
+                return Some(format!(
                     "kernel.yama.ptrace_scope is 2: only a tracer with CAP_SYS_PTRACE may \
                      attach — run hangscan as root ({sudo}), or lower it with `sudo sysctl \
                      kernel.yama.ptrace_scope=1`"
-                )
+                ))
             }
             _ => {}
         }
     }
+    None
+}
+
+/// A refusal that lasted although nothing in `/proc` explains it: what is left to suspect,
+/// the security modules and seccomp filter actually in force.
+fn unexplained(me: &Ids) -> String {
+    let mut suspects = Vec::new();
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    let modules: Vec<&str> = lsm
+        .trim()
+        .split(',')
+        .filter(|m| ["selinux", "apparmor", "smack", "tomoyo"].contains(m))
+        .collect();
+    if !modules.is_empty() {
+        suspects.push(format!(
+            "the security module {} may forbid ptrace (look in the audit log, `journalctl -k`)",
+            modules.join(", ")
+        ));
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if field(&status, "Seccomp:") == Some("2") {
+        suspects.push(
+            "hangscan runs under a seccomp filter, as in a container (add --cap-add=SYS_PTRACE)"
+                .to_string(),
+        );
+    }
+    if suspects.is_empty() {
+        suspects.push("no security module or seccomp filter that could is active".to_string());
+    }
     format!(
-        "the kernel refused although hangscan runs as {}{}; a security module (SELinux, \
-         AppArmor) or a container's policy may forbid ptrace — in a container, add \
-         --cap-add=SYS_PTRACE; otherwise look in the audit log",
+        "the kernel refused every try although hangscan runs as {}{}, no other tracer holds \
+         it and no setting forbids it; {}",
         user(me.uid),
         if me.cap_sys_ptrace {
             " with CAP_SYS_PTRACE"
         } else {
             ", the process's owner"
-        }
+        },
+        suspects.join("; ")
     )
 }
 
@@ -271,15 +370,15 @@ mod tests {
             ),
             (
                 facts([0; 3], [0; 3], true, Some(1), true),
-                "with CAP_SYS_PTRACE; a security module",
+                "with CAP_SYS_PTRACE, no other tracer holds it",
             ),
             (
                 facts(mine, mine, false, Some(0), true),
-                "the process's owner; a security module",
+                "the process's owner, no other tracer holds it",
             ),
         ];
         for (facts, words) in cases {
-            let why = why_denied(42, &facts);
+            let why = reason(42, &facts).unwrap_or_else(|| unexplained(&facts.me));
             assert!(why.contains(words), "{words:?} missing: {why}");
         }
     }

@@ -4,6 +4,8 @@
 //! registers, the top of each stack, the vdso and the memory around each futex word, and detach
 //! at once. The slow work (unwinding, symbolizing, analysis) happens after the target runs again.
 //! The result, a [`ProcessImage`], is what a core file also gives: registers, memory, mappings.
+//! The stop runs on a tracer thread of its own, under a watch with deadlines ([`watch`]); a
+//! process that calls `execve` meanwhile is let go and captured again, a few times at most.
 
 mod access;
 mod ids;
@@ -12,6 +14,7 @@ mod procinfo;
 mod ptrace;
 pub mod runner;
 pub mod tree;
+mod watch;
 
 use crate::error::{Error, Result};
 use crate::model::{KernelInfo, KernelState};
@@ -43,6 +46,12 @@ impl Default for CaptureOptions {
 
 /// The x86-64 red zone below the stack pointer, which leaf functions may use.
 const RED_ZONE: u64 = 128;
+/// How many times a capture is tried when the process calls `execve` meanwhile.
+const EXEC_TRIES: u32 = 5;
+/// How long a retry waits at most for an `execve` in progress to finish.
+const EXEC_SETTLE: Duration = Duration::from_secs(1);
+/// The pause before the first retry after a refusal that may pass (doubled each time).
+const REFUSED_PAUSE: Duration = Duration::from_millis(25);
 
 /// The process's mappings and its vdso's bytes (read without stopping it), through a live
 /// thread when the main thread has ended.
@@ -66,11 +75,82 @@ pub fn address_space(pid: u32) -> AddressSpace {
 }
 
 /// Captures process `pid`, whose mappings `space` holds (see [`address_space`]). The target is
-/// stopped only between "stop" and "detach" below.
+/// stopped only between "stop" and "detach" in [`frozen`]. An `execve` during the capture
+/// (which replaces the threads and the mappings) makes it start again, [`EXEC_TRIES`] times
+/// at most; so does a refusal that may pass (another tracer, which may let go, or one that let
+/// go meanwhile).
 pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<ProcessImage> {
     let ipid = i32::try_from(pid).map_err(|_| Error::NoProcess { pid })?;
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(Error::NoProcess { pid });
+    }
+    if let Some(e) = access::untraceable(pid) {
+        return Err(e);
+    }
+    let mut space = space;
+    let mut refused = None;
+    let mut pause = REFUSED_PAUSE;
+    for attempt in 1..=EXEC_TRIES {
+        match capture_once(pid, opts, space) {
+            Ok(image) => return Ok(image),
+            Err(Failed::Error(e)) => return Err(e),
+            Err(Failed::Exec) => {}
+            Err(Failed::Refused(e)) => refused = Some(e),
+        }
+        if attempt == EXEC_TRIES {
+            break;
+        }
+        if refused.is_some() {
+            std::thread::sleep(pause);
+            pause *= 2;
+        }
+        let settle = Instant::now();
+        while watch::exec_in_progress(ipid) && settle.elapsed() < EXEC_SETTLE {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        space = address_space(pid);
+    }
+    // The last refusal, when there was one (the exec was no reason for it).
+    Err(refused.unwrap_or(Error::ExecRace {
+        pid,
+        tries: EXEC_TRIES,
+    }))
+}
+
+/// Why one try failed.
+enum Failed {
+    /// For good.
+    Error(Error),
+    /// A thread of the process called `execve`: try again.
+    Exec,
+    /// Refused by a tracer, or for no reason `/proc` shows: try again; this error if it lasts.
+    Refused(Error),
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Self {
+        Failed::Error(e)
+    }
+}
+
+/// What was read of the process before it was stopped.
+struct Sampled {
+    began: Instant,
+    twice: bool,
+    first: std::collections::HashMap<i32, procinfo::Sample>,
+    last: std::collections::HashMap<i32, procinfo::Sample>,
+}
+
+fn capture_once(
+    pid: u32,
+    opts: &CaptureOptions,
+    mut space: AddressSpace,
+) -> std::result::Result<ProcessImage, Failed> {
+    let ipid = pid as i32;
+    let mark = image_mark(ipid);
+    if mark.is_some_and(|m| !m.within(&space)) {
+        // An execve came after the caller read the mappings.
+        space = address_space(pid);
     }
     let began = Instant::now();
     let twice = opts.samples >= 2;
@@ -81,15 +161,124 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
     } else {
         first.clone()
     };
+    let sampled = Sampled {
+        began,
+        twice,
+        first,
+        last,
+    };
+    let opts = opts.clone();
+    let image = watch::traced(ipid, move |watch| frozen(pid, &opts, space, sampled, watch))
+        .map_err(|stalled| match stalled {
+            Some(s) => Error::Stalled {
+                pid,
+                secs: s.waited.as_secs_f64(),
+                exec: s.exec,
+            },
+            None => Error::Capture {
+                pid,
+                detail: "the tracer thread could not run".into(),
+            },
+        })?
+        .map_err(|failed| match failed {
+            // Refused, or the first thread gone, while a thread replaced the program?
+            Failed::Refused(_) | Failed::Error(Error::ProcessGone { .. })
+                if exec_went_on(ipid, mark) =>
+            {
+                Failed::Exec
+            }
+            other => other,
+        })?;
+    // The same program image from start to end, or a capture of two halves.
+    if image_mark(ipid) != mark {
+        return Err(Failed::Exec);
+    }
+    Ok(image)
+}
+
+/// Whether process `pid` is replacing its program or has replaced it since `mark` was taken:
+/// its first thread is a zombie until the exec is done, so this looks for a few milliseconds.
+fn exec_went_on(pid: i32, mark: Option<ImageMark>) -> bool {
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_millis(50) {
+        if watch::exec_in_progress(pid) {
+            return true;
+        }
+        if let Some(now) = image_mark(pid) {
+            return Some(now) != mark;
+        }
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// Where the kernel put the program's code and first stack (`/proc/PID/stat`), different after
+/// every `execve` (address-space randomization), the same otherwise. `None`: not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ImageMark {
+    start_code: u64,
+    start_stack: u64,
+}
+
+impl ImageMark {
+    /// Whether the mappings `space` are this image's (its first stack is among them).
+    fn within(&self, space: &AddressSpace) -> bool {
+        space
+            .objects
+            .iter()
+            .any(|m| m.start <= self.start_stack && self.start_stack < m.end)
+    }
+}
+
+fn image_mark(pid: i32) -> Option<ImageMark> {
+    let fields = procinfo::stat_fields(pid)?;
+    // Fields 26 (startcode) and 28 (startstack); `stat_fields` starts at field 3.
+    let mut f = fields.split_whitespace().skip(23);
+    let start_code = f.next()?.parse().ok()?;
+    let start_stack = f.nth(1)?.parse().ok()?;
+    (start_stack != 0).then_some(ImageMark {
+        start_code,
+        start_stack,
+    })
+}
+
+/// Stops every thread, copies what the unwinder needs, lets go (on the tracer thread).
+fn frozen(
+    pid: u32,
+    opts: &CaptureOptions,
+    space: AddressSpace,
+    sampled: Sampled,
+    watch: &watch::Watch,
+) -> std::result::Result<ProcessImage, Failed> {
+    let ipid = pid as i32;
+    let Sampled {
+        began,
+        twice,
+        first,
+        last,
+    } = sampled;
     let started = Instant::now();
-    let seized = ptrace::Seized::stop_all(ipid).map_err(|e| match e {
-        _ if ids::reader(ipid).is_none() => Error::ProcessGone { pid },
-        ptrace::SeizeError::Gone => Error::ProcessGone { pid },
-        ptrace::SeizeError::Refused { tid } => access::refusal(pid, tid),
+    let seized = ptrace::Seized::stop_all(ipid, watch).map_err(|e| match e {
+        ptrace::SeizeError::Exec => Failed::Exec,
+        // A first thread that is a zombie while another replaces the program.
+        _ if watch::exec_in_progress(ipid) => Failed::Exec,
+        // Gone: no thread of it is alive (a zombie first thread alone is not gone).
+        _ if ids::reader(ipid).is_none() => Error::ProcessGone { pid }.into(),
+        ptrace::SeizeError::Gone => Error::ProcessGone { pid }.into(),
+        ptrace::SeizeError::Refused { tid } => match access::refusal(pid, tid) {
+            access::Refusal::Final(e) => e.into(),
+            access::Refusal::Transient(e) => Failed::Refused(e),
+        },
+        // The caller has its error already (the watch gave up).
+        ptrace::SeizeError::Abandoned => Failed::Exec,
         ptrace::SeizeError::Other(errno) => Error::Capture {
             pid,
             detail: errno.desc().to_string(),
-        },
+        }
+        .into(),
     })?;
     // The end of the mapping holding a stack pointer (mappings are sorted by start).
     let stack_map = |sp: u64| {

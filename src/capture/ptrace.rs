@@ -7,8 +7,12 @@
 //!
 //! A thread in uninterruptible sleep (`D`: a vfork parent, a stuck NFS read) does not stop
 //! until it leaves it. Stops are awaited for [`STOP_TIMEOUT`] at most; such a thread is left
-//! out (and said to be), and the kernel lets it go when hangscan exits.
+//! out (and said to be), and the kernel lets it go when the tracer thread ends.
+//!
+//! Seizing runs under a [`Watch`] (see [`super::watch`]): a thread of the process in `execve`
+//! makes the capture let go of everything and say so ([`SeizeError::Exec`]).
 
+use super::watch::{Interrupted, Watch};
 use nix::errno::Errno;
 use nix::sys::ptrace;
 use nix::unistd::Pid;
@@ -35,8 +39,22 @@ pub enum SeizeError {
         /// The thread refused.
         tid: i32,
     },
+    /// A thread of the process was calling `execve` (which replaces every thread): all were
+    /// let go; the capture may be tried again once the exec is done.
+    Exec,
+    /// The watch gave up on a seize blocked in the kernel; the caller has its error already.
+    Abandoned,
     /// Anything else the kernel said.
     Other(Errno),
+}
+
+impl From<Interrupted> for SeizeError {
+    fn from(i: Interrupted) -> Self {
+        match i {
+            Interrupted::Exec => SeizeError::Exec,
+            Interrupted::Abandoned => SeizeError::Abandoned,
+        }
+    }
 }
 
 /// Every thread of a process, stopped. Dropping it resumes them all.
@@ -64,8 +82,9 @@ enum Awaited {
 
 impl Seized {
     /// Stops every thread of `pid`, re-reading the thread list until no new thread appears.
-    /// On an error, the threads stopped so far are resumed before it is returned.
-    pub fn stop_all(pid: i32) -> Result<Self, SeizeError> {
+    /// On an error, the threads stopped so far are resumed before it is returned. Runs on the
+    /// tracer thread of `watch` (every later ptrace call on these threads must come from it).
+    pub fn stop_all(pid: i32, watch: &Watch) -> Result<Self, SeizeError> {
         let mut s = Seized {
             stopped: BTreeMap::new(),
             pending: Vec::new(),
@@ -88,13 +107,15 @@ impl Seized {
             // Seize and interrupt the whole batch first, then collect the stops: the threads
             // stop in parallel instead of one scheduling round-trip at a time.
             for tid in new {
-                match s.seize_one(tid) {
+                match s.seize_one(tid, watch) {
                     Ok(()) => {}
                     // (Also the first thread: it may have ended with pthread_exit while the
                     // others run on; if they are all gone, nothing is stopped: `Gone` below.)
                     Err(SeizeError::Gone) => s.vanished.push(tid),
                     // The drop lets go of the threads seized so far.
-                    Err(e @ SeizeError::Refused { .. }) => return Err(e),
+                    Err(
+                        e @ (SeizeError::Refused { .. } | SeizeError::Exec | SeizeError::Abandoned),
+                    ) => return Err(e),
                     Err(e) if s.stopped.is_empty() && s.pending.is_empty() && tid == pid => {
                         return Err(e)
                     }
@@ -110,17 +131,17 @@ impl Seized {
     }
 
     /// `PTRACE_SEIZE` then `PTRACE_INTERRUPT`: the thread will stop soon.
-    fn seize_one(&mut self, tid: i32) -> Result<(), SeizeError> {
+    fn seize_one(&mut self, tid: i32, watch: &Watch) -> Result<(), SeizeError> {
         let p = Pid::from_raw(tid);
-        ptrace::seize(p, ptrace::Options::empty()).map_err(|e| match e {
-            Errno::ESRCH => SeizeError::Gone,
-            // The kernel refuses to seize a thread that has already exited (a zombie still
-            // listed in /proc) with EPERM, not ESRCH: in a program that ends threads all the
-            // time that is no permission problem.
-            Errno::EPERM if super::procinfo::exited(tid) => SeizeError::Gone,
-            Errno::EPERM | Errno::EACCES => SeizeError::Refused { tid },
-            other => SeizeError::Other(other),
-        })?;
+        watch.seizing();
+        let seized = ptrace::seize(p, ptrace::Options::empty());
+        let interrupted = watch.returned(seized.is_ok().then_some(tid));
+        if let Err(e) = seized {
+            return Err(match (interrupted, e) {
+                (Some(i), _) => i.into(),
+                (None, e) => refused(tid, e),
+            });
+        }
         if let Err(e) = ptrace::interrupt(p) {
             // It runs on, traced until we detach or exit; PTRACE_DETACH needs it stopped.
             let _ = ptrace::detach(p, None);
@@ -131,7 +152,10 @@ impl Seized {
         }
         // From here the guard owns the thread: it is detached on drop whatever happens next.
         self.pending.push(tid);
-        Ok(())
+        match interrupted {
+            Some(i) => Err(i.into()),
+            None => Ok(()),
+        }
     }
 
     /// Collects the stops of the pending threads, waiting `limit` at most for them all.
@@ -272,10 +296,12 @@ fn wait(tid: i32) -> Result<Stop, Errno> {
     }
 }
 
-/// `PTRACE_DETACH`, handing back signal `sig` (0: none). ESRCH (it exited) is fine.
+/// `PTRACE_DETACH`, handing back signal `sig` (0: none). ESRCH: it exited (killed by an
+/// `execve` or an exit of the process meanwhile); it is reaped if it is a zombie already,
+/// which an `execve` waits for.
 fn detach(tid: i32, sig: i32) {
     // SAFETY: PTRACE_DETACH takes no pointers; the signal travels in `data`.
-    unsafe {
+    let done = unsafe {
         libc::ptrace(
             libc::PTRACE_DETACH,
             tid,
@@ -283,6 +309,48 @@ fn detach(tid: i32, sig: i32) {
             sig as usize as *mut libc::c_void,
         )
     };
+    if done < 0 {
+        reap_if_exited(tid);
+    }
+}
+
+/// Reaps traced thread `tid` if it has exited, leaving a stop alone (peeked at, never
+/// consumed: see [`wait`]). Any thread of hangscan may do it.
+pub fn reap_if_exited(tid: i32) {
+    let _ = wait(tid);
+}
+
+/// Why `PTRACE_SEIZE` of thread `tid` failed with `errno`.
+fn refused(tid: i32, errno: Errno) -> SeizeError {
+    match errno {
+        Errno::ESRCH => SeizeError::Gone,
+        // The kernel refuses to seize a thread that has already exited (a zombie still listed
+        // in /proc) with EPERM, not ESRCH: in a program that ends threads all the time that is
+        // no permission problem.
+        Errno::EPERM if super::procinfo::exited(tid) => SeizeError::Gone,
+        // A thread this very tracer holds under another tid: one that called execve took the
+        // process's first tid, which the kernel refuses to seize twice.
+        Errno::EPERM if traced_by_me(tid) => SeizeError::Exec,
+        Errno::EPERM | Errno::EACCES => SeizeError::Refused { tid },
+        other => SeizeError::Other(other),
+    }
+}
+
+/// Whether thread `tid` is traced by hangscan itself (by any of its threads).
+fn traced_by_me(tid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+    let tracer = status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok());
+    tracer.is_some_and(|t| {
+        t != 0
+            && std::fs::read_to_string(format!("/proc/{t}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .is_some_and(|g| g.trim() == std::process::id().to_string())
+    })
 }
 
 /// Whether the kernel shows thread `tid` in uninterruptible sleep (`D` in its stat).

@@ -1,7 +1,8 @@
 #![allow(dead_code)]
 //! Test support: build the deliberately-hanging programs in `fixtures/programs`,
 //! run them until they report `READY <pid>`, drive the healthy ones that answer
-//! commands on stdin (c_pulse, c_soak), see which threads are stopped, and take
+//! commands on stdin (c_pulse, c_soak), see which threads are stopped, trace a thread from
+//! another process ([`Tracer`]), and take
 //! real gdb thread dumps of them (the same gdb invocation as
 //! `fixtures/record-gdb.sh`).
 //!
@@ -503,4 +504,70 @@ pub fn gcore(pid: u32, dir: &Path) -> PathBuf {
         .expect("gcore runs (it comes with gdb)");
     assert!(status.success(), "gcore failed");
     dir.join(format!("core.{pid}"))
+}
+
+/// Another process, named `name`, that traces thread `tid` (PTRACE_SEIZE: the thread runs on)
+/// until it is dropped; then it exits, and the kernel lets the thread go. (It is told so by a
+/// byte, not by the end of the pipe: a process forked meanwhile may hold a copy of its end.)
+pub struct Tracer {
+    pid: i32,
+    release: i32,
+}
+
+impl Tracer {
+    /// Traces thread `tid` from a new process named `name`.
+    pub fn seize(tid: u32, name: &str) -> Tracer {
+        Self::try_seize(tid, name)
+            .unwrap_or_else(|| panic!("the tracer could not seize thread {tid}"))
+    }
+
+    /// Like [`Tracer::seize`]; `None` when the seize failed (the thread ended meanwhile).
+    pub fn try_seize(tid: u32, name: &str) -> Option<Tracer> {
+        let (mut ready, mut release) = ([0; 2], [0; 2]);
+        let name = std::ffi::CString::new(name).unwrap();
+        // SAFETY: pipe writes two fds into valid arrays.
+        assert!(unsafe {
+            libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) == 0
+                && libc::pipe2(release.as_mut_ptr(), libc::O_CLOEXEC) == 0
+        });
+        // SAFETY: the child only makes raw system calls (async-signal-safe) and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: as above; every pointer is valid in the child's copy of memory.
+            unsafe {
+                libc::prctl(libc::PR_SET_NAME, name.as_ptr());
+                let ok: u8 =
+                    (libc::ptrace(libc::PTRACE_SEIZE, tid as libc::pid_t, 0, 0) == 0).into();
+                libc::write(ready[1], (&ok as *const u8).cast(), 1);
+                let mut byte = 0u8;
+                libc::read(release[0], (&mut byte as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        let mut ok = 0u8;
+        // SAFETY: reads one byte into a valid buffer; closes fds this process owns.
+        unsafe {
+            libc::read(ready[0], (&mut ok as *mut u8).cast(), 1);
+            libc::close(ready[0]);
+            libc::close(ready[1]);
+            libc::close(release[0]);
+        }
+        let tracer = Tracer {
+            pid,
+            release: release[1],
+        };
+        (ok == 1).then_some(tracer)
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        // SAFETY: one byte from a valid buffer ends the child's read; waitpid reaps it.
+        unsafe {
+            libc::write(self.release, [1u8].as_ptr().cast(), 1);
+            libc::close(self.release);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
 }
