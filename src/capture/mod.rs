@@ -13,9 +13,11 @@ pub mod runner;
 pub mod tree;
 
 use crate::error::{Error, Result};
-use crate::model::{KernelInfo, KernelState};
+use crate::model::{Evidence, FutexWait, KernelInfo, KernelState, StoppedBy, Syscall};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
+use rayon::prelude::*;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -99,39 +101,49 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
     };
     let tids = seized.tids();
     let (stack_bytes, shared) = crate::limits::stack_share(opts.stack_bytes, tids.len());
-    let mut threads = Vec::new();
-    let mut evidence = Vec::new();
-    for tid in tids {
-        let p = nix::unistd::Pid::from_raw(tid);
-        let regs = nix::sys::ptrace::getregs(p).ok();
-        let (regs, orig_rax) = match regs {
-            Some(r) => (Some(to_regs(&r)), r.orig_rax),
-            None => (None, u64::MAX),
-        };
-        let stack = regs.as_ref().map(|r| {
+    // Registers first: only this thread, the tracer, may ask for them. The copies that follow
+    // need no tracer, so they run on every core; the futex words are read once each (a
+    // thousand idle workers wait on one condition variable).
+    let regs: Vec<(i32, Option<(Regs, u64)>)> = tids
+        .into_iter()
+        .map(|tid| {
+            let r = nix::sys::ptrace::getregs(nix::unistd::Pid::from_raw(tid)).ok();
+            (tid, r.map(|r| (to_regs(&r), r.orig_rax)))
+        })
+        .collect();
+    let copied: Vec<(Option<MemoryRegion>, Option<Syscall>, Option<FutexWait>)> = regs
+        .par_iter()
+        .map(|(_, r)| {
+            let Some((r, orig_rax)) = r else {
+                return (None, None, None);
+            };
             let start = r.rsp.saturating_sub(RED_ZONE);
             let end = stack_map(r.rsp)
                 .unwrap_or(u64::MAX)
                 .min(start.saturating_add(stack_bytes as u64));
-            MemoryRegion {
+            let stack = MemoryRegion {
                 start,
                 bytes: memory::read(ipid, start, end.saturating_sub(start) as usize),
-            }
-        });
-        let (syscall, futex, memory) = match &regs {
-            Some(r) => {
-                crate::syscalls::blocking_facts(r, orig_rax, |a, n| memory::read(ipid, a, n))
-            }
-            None => (None, None, None),
-        };
-        evidence.extend(memory);
+            };
+            let syscall = crate::syscalls::blocked_in(r, *orig_rax);
+            let futex = syscall.as_ref().and_then(crate::syscalls::futex_wait);
+            (Some(stack), syscall, futex)
+        })
+        .collect();
+    let words: BTreeSet<u64> = copied.iter().filter_map(|c| Some(c.2?.address)).collect();
+    let evidence: Vec<Evidence> = words
+        .into_par_iter()
+        .filter_map(|w| crate::syscalls::futex_evidence(w, |a, n| memory::read(ipid, a, n)))
+        .collect();
+    let mut threads = Vec::with_capacity(regs.len());
+    for ((tid, r), (stack, syscall, futex)) in regs.into_iter().zip(copied) {
         let sample = last.get(&tid).cloned().unwrap_or_default();
         let before = first.get(&tid).filter(|_| twice);
         threads.push(ImageThread {
             tid: tid as u64,
             name: sample.name.clone(),
             state: sample.state,
-            regs,
+            regs: r.map(|r| r.0),
             no_regs: None,
             stack,
             kernel: KernelInfo {
@@ -140,6 +152,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
                 futex,
                 cpu_ticks_delta: before.map(|b| sample.cpu_ticks.saturating_sub(b.cpu_ticks)),
                 switches_delta: before.map(|b| sample.switches.saturating_sub(b.switches)),
+                stopped_by: stopped_by(&sample),
             },
         });
     }
@@ -174,6 +187,7 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
             stack: None,
             kernel: KernelInfo {
                 wchan,
+                stopped_by: stopped_by(&sample),
                 ..KernelInfo::default()
             },
         });
@@ -189,6 +203,17 @@ pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<P
         vanished,
         all_threads: true,
         diagnostics: shared.into_iter().collect(),
+    })
+}
+
+/// Who keeps a thread stopped, from what `/proc` said before hangscan stopped it.
+fn stopped_by(sample: &procinfo::Sample) -> Option<StoppedBy> {
+    Some(match sample.stop? {
+        procinfo::StopCause::Signal => StoppedBy::Signal,
+        procinfo::StopCause::Tracer(tid) => {
+            let (pid, name) = procinfo::process_of(tid);
+            StoppedBy::Tracer { pid, name }
+        }
     })
 }
 
