@@ -19,14 +19,15 @@ pub fn blocking_facts(
 ) -> (Option<Syscall>, Option<FutexWait>, Option<Evidence>) {
     let syscall = blocked_in(regs, orig_rax);
     let futex = syscall.as_ref().and_then(futex_wait);
-    let evidence = futex.and_then(|f| {
-        let bytes = read(f.address, FUTEX_CONTEXT_BYTES);
-        (!bytes.is_empty()).then_some(Evidence::Memory {
-            address: f.address,
-            bytes,
-        })
-    });
+    let evidence = futex.and_then(|f| futex_evidence(f.address, read));
     (syscall, futex, evidence)
+}
+
+/// The memory around futex word `address` (read with `read(address, len)`), for the rules'
+/// owner fields; `None` when it cannot be read.
+pub fn futex_evidence(address: u64, read: impl FnOnce(u64, usize) -> Vec<u8>) -> Option<Evidence> {
+    let bytes = read(address, FUTEX_CONTEXT_BYTES);
+    (!bytes.is_empty()).then_some(Evidence::Memory { address, bytes })
 }
 
 /// The blocking call a thread was in when it stopped, decoded from its registers.

@@ -20,6 +20,8 @@ pub enum Activity {
     External,
     /// Executing code (not in a blocking call).
     Running,
+    /// Stopped (a stop signal, a tracer) outside a blocking call: it would be running.
+    Stopped,
     /// Nothing readable on the stack.
     Unknown,
 }
@@ -250,6 +252,14 @@ pub fn classify_named(
     }
     collect_holds_and_members(thread, names, kb, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
+    // A stopped thread runs nothing; one stopped inside a wait still waits.
+    let stopped = thread
+        .kernel
+        .as_ref()
+        .is_some_and(|k| k.stopped_by.is_some());
+    if stopped && facts.activity == Activity::Running {
+        facts.activity = Activity::Stopped;
+    }
     facts
 }
 

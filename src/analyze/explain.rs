@@ -5,7 +5,7 @@ use super::classify::{Facts, Wait};
 use super::graph::{Because, Edge, Grade};
 use super::Step;
 use crate::knowledge::{base_name, WaitKind};
-use crate::model::{Frame, Snapshot, Thread};
+use crate::model::{Frame, Snapshot, StoppedBy, Thread};
 
 /// `#15 PriorityThreadManager::PriorityImpl::join (Foo.cpp:12)`: thread `th`'s frame `pos`.
 /// A thread the dump gives no frames for (its state stated by the runtime) has none to show.
@@ -171,4 +171,16 @@ pub fn weakest<'a>(edges: impl IntoIterator<Item = &'a Edge>) -> Grade {
         .map(|e| e.grade)
         .min()
         .unwrap_or(Grade::Heuristic)
+}
+
+/// Who keeps a thread stopped, in words: `a stop signal` or `its tracer, process 4645 (gdb)`.
+pub fn stop_cause(by: &StoppedBy) -> String {
+    match by {
+        StoppedBy::Signal => "a stop signal".into(),
+        StoppedBy::Tracer { pid: 0, .. } => "a tracer".into(),
+        StoppedBy::Tracer { pid, name } => match name {
+            Some(n) => format!("its tracer, process {pid} ({n})"),
+            None => format!("its tracer, process {pid}"),
+        },
+    }
 }

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 /// All findings, deadlocks first, in a stable order.
 pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
     let mut out = cycles(snap, facts, g);
+    out.extend(super::stopped::find(snap, facts));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle));
     let deadlocked = !out.is_empty();
@@ -302,6 +303,7 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
         let th = &snap.threads[t];
         let doing = match facts[t].activity {
             Activity::Running => "running".to_string(),
+            Activity::Stopped => "stopped".to_string(),
             Activity::External => format!(
                 "waiting for {}",
                 facts[t]

@@ -2,7 +2,7 @@
 //! line ("38 × executor-pri3-*: idle"), so the threads that matter stand out.
 
 use super::classify::Activity;
-use super::explain::{frame_ref, wait_object};
+use super::explain::{frame_ref, stop_cause, wait_object};
 use super::Analysis;
 use crate::knowledge::base_name;
 use crate::model::Snapshot;
@@ -19,9 +19,25 @@ pub struct ThreadGroup {
     pub state: String,
 }
 
-/// One line saying what thread `t` does, and why its stack ends early when the walk stopped
-/// before the thread's first frame.
+/// One line saying what thread `t` does, who keeps it stopped if it is stopped, and why its
+/// stack ends early when the walk stopped before the thread's first frame.
 pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
+    let doing = doing(snap, a, t);
+    let by = snap.threads[t]
+        .kernel
+        .as_ref()
+        .and_then(|k| k.stopped_by.as_ref());
+    match by {
+        Some(by) if a.facts[t].activity != Activity::Stopped => {
+            format!("stopped by {}; {doing}", stop_cause(by))
+        }
+        Some(by) => format!("stopped by {}{doing}", stop_cause(by)),
+        None => doing,
+    }
+}
+
+/// What thread `t` does (or was doing when it stopped), and why its stack ends early.
+fn doing(snap: &Snapshot, a: &Analysis, t: usize) -> String {
     let th = &snap.threads[t];
     let doing = activity(snap, a, t);
     match &th.unwind_error {
@@ -30,6 +46,7 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
     }
 }
 
+/// What thread `t` does, from its facts.
 fn activity(snap: &Snapshot, a: &Analysis, t: usize) -> String {
     let th = &snap.threads[t];
     let f = &a.facts[t];
@@ -66,6 +83,11 @@ fn activity(snap: &Snapshot, a: &Analysis, t: usize) -> String {
         Activity::Running => match f.top {
             Some(i) => format!("running (not in a blocking call) in {}", at(i)),
             None => "running".into(),
+        },
+        // Follows "stopped by …".
+        Activity::Stopped => match f.top {
+            Some(i) => format!(", in {}", at(i)),
+            None => String::new(),
         },
         Activity::Unknown => match &th.unwind_error {
             Some(why) if th.frames.is_empty() => format!("no readable frames: {why}"),

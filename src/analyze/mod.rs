@@ -10,10 +10,11 @@ mod graph;
 mod group;
 mod names;
 mod scc;
+mod stopped;
 
 pub use claims::ClaimCheck;
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
-pub use explain::{frame_ref, wait_object};
+pub use explain::{frame_ref, stop_cause, wait_object};
 pub use graph::{Because, Edge, Grade, Graph};
 pub use group::{describe, group_threads, ThreadGroup};
 
@@ -37,6 +38,10 @@ pub enum FindingKind {
     PoolStarvation,
     /// Any other cycle.
     WaitCycle,
+    /// Every thread of the process is stopped (a stop signal, a tracer).
+    ProcessStopped,
+    /// Some threads are stopped (a tracer), the others run.
+    ThreadStopped,
     /// Nothing can move, but no cycle is proven.
     Stall,
     /// A thread many others wait on, itself not waiting for them.
@@ -57,6 +62,8 @@ impl FindingKind {
             Self::JoinCycle => "join-cycle",
             Self::PoolStarvation => "pool-starvation",
             Self::WaitCycle => "wait-cycle",
+            Self::ProcessStopped => "process-stopped",
+            Self::ThreadStopped => "thread-stopped",
             Self::Stall => "stall",
             Self::RootBlocker => "root-blocker",
             Self::SignalUnsafeWait => "signal-unsafe-wait",
@@ -132,6 +139,9 @@ pub struct Analysis {
 pub enum Verdict {
     /// A cycle (or a starving pool): the process cannot make progress.
     Deadlock,
+    /// The whole process is stopped (a stop signal, a tracer): nothing runs until it is
+    /// resumed.
+    Stopped,
     /// Nothing can move, but no cycle is proven.
     Stall,
     /// Neither.
@@ -150,6 +160,12 @@ impl Analysis {
     pub fn verdict(&self) -> Verdict {
         if self.deadlocked() {
             Verdict::Deadlock
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::ProcessStopped)
+        {
+            Verdict::Stopped
         } else if self.findings.iter().any(|f| f.kind == FindingKind::Stall) {
             Verdict::Stall
         } else {

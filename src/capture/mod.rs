@@ -17,9 +17,11 @@ pub mod tree;
 mod watch;
 
 use crate::error::{Error, Result};
-use crate::model::{KernelInfo, KernelState};
+use crate::model::{Evidence, FutexWait, KernelInfo, KernelState, StoppedBy, Syscall};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
+use rayon::prelude::*;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -293,37 +295,49 @@ fn frozen(
     // Memory is read through a live thread: a zombie leader's pid reaches none.
     let via = ids::reader(ipid).unwrap_or(ipid);
     let (stack_bytes, shared) = crate::limits::stack_share(opts.stack_bytes, tids.len());
-    let mut threads = Vec::new();
-    let mut evidence = Vec::new();
-    for &tid in &tids {
-        let p = nix::unistd::Pid::from_raw(tid);
-        let regs = nix::sys::ptrace::getregs(p).ok();
-        let (regs, orig_rax) = match regs {
-            Some(r) => (Some(to_regs(&r)), r.orig_rax),
-            None => (None, u64::MAX),
-        };
-        let stack = regs.as_ref().map(|r| {
+    // Registers first: only this thread, the tracer, may ask for them. The copies that follow
+    // need no tracer, so they run on every core; the futex words are read once each (a
+    // thousand idle workers wait on one condition variable).
+    let regs: Vec<(i32, Option<(Regs, u64)>)> = tids
+        .iter()
+        .map(|&tid| {
+            let r = nix::sys::ptrace::getregs(nix::unistd::Pid::from_raw(tid)).ok();
+            (tid, r.map(|r| (to_regs(&r), r.orig_rax)))
+        })
+        .collect();
+    let copied: Vec<(Option<MemoryRegion>, Option<Syscall>, Option<FutexWait>)> = regs
+        .par_iter()
+        .map(|(_, r)| {
+            let Some((r, orig_rax)) = r else {
+                return (None, None, None);
+            };
             let start = r.rsp.saturating_sub(RED_ZONE);
             let end = stack_map(r.rsp)
                 .unwrap_or(u64::MAX)
                 .min(start.saturating_add(stack_bytes as u64));
-            MemoryRegion {
+            let stack = MemoryRegion {
                 start,
                 bytes: memory::read(via, start, end.saturating_sub(start) as usize),
-            }
-        });
-        let (syscall, futex, memory) = match &regs {
-            Some(r) => crate::syscalls::blocking_facts(r, orig_rax, |a, n| memory::read(via, a, n)),
-            None => (None, None, None),
-        };
-        evidence.extend(memory);
+            };
+            let syscall = crate::syscalls::blocked_in(r, *orig_rax);
+            let futex = syscall.as_ref().and_then(crate::syscalls::futex_wait);
+            (Some(stack), syscall, futex)
+        })
+        .collect();
+    let words: BTreeSet<u64> = copied.iter().filter_map(|c| Some(c.2?.address)).collect();
+    let evidence: Vec<Evidence> = words
+        .into_par_iter()
+        .filter_map(|w| crate::syscalls::futex_evidence(w, |a, n| memory::read(via, a, n)))
+        .collect();
+    let mut threads = Vec::with_capacity(regs.len());
+    for ((tid, r), (stack, syscall, futex)) in regs.into_iter().zip(copied) {
         let sample = last.get(&tid).cloned().unwrap_or_default();
         let before = first.get(&tid).filter(|_| twice);
         threads.push(ImageThread {
             tid: tid as u64,
             name: sample.name.clone(),
             state: sample.state,
-            regs,
+            regs: r.map(|r| r.0),
             no_regs: None,
             stack,
             stack_cut: None,
@@ -333,6 +347,7 @@ fn frozen(
                 futex,
                 cpu_ticks_delta: before.map(|b| sample.cpu_ticks.saturating_sub(b.cpu_ticks)),
                 switches_delta: before.map(|b| sample.switches.saturating_sub(b.switches)),
+                stopped_by: stopped_by(&sample),
             },
         });
     }
@@ -375,6 +390,7 @@ fn frozen(
             stack_cut: None,
             kernel: KernelInfo {
                 wchan,
+                stopped_by: stopped_by(&sample),
                 ..KernelInfo::default()
             },
         });
@@ -402,6 +418,17 @@ fn leader_exited(pid: i32, via: i32) -> Option<crate::model::Diagnostic> {
             "the main thread (LWP {pid}) has exited (pthread_exit) and the process lives on in \
              its other threads: its memory and mappings were read through LWP {via}"
         ),
+    })
+}
+
+/// Who keeps a thread stopped, from what `/proc` said before hangscan stopped it.
+fn stopped_by(sample: &procinfo::Sample) -> Option<StoppedBy> {
+    Some(match sample.stop? {
+        procinfo::StopCause::Signal => StoppedBy::Signal,
+        procinfo::StopCause::Tracer(tid) => {
+            let (pid, name) = procinfo::process_of(tid);
+            StoppedBy::Tracer { pid, name }
+        }
     })
 }
 

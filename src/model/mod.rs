@@ -111,8 +111,29 @@ pub struct KernelInfo {
     pub futex: Option<FutexWait>,
     /// CPU time used between the two samples, in clock ticks.
     pub cpu_ticks_delta: Option<u64>,
-    /// Context switches (voluntary + involuntary) between the two samples.
+    /// Times the thread was scheduled (context switches) between the two samples.
     pub switches_delta: Option<u64>,
+    /// Who keeps the thread stopped, when it is (live capture: read before hangscan's own
+    /// stop, which is not one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<StoppedBy>,
+}
+
+/// Who keeps a stopped thread stopped, and so what resumes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum StoppedBy {
+    /// A stop signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU; `T` in `/proc`): a group stop,
+    /// which SIGCONT ends.
+    Signal,
+    /// A tracer, such as a debugger (`t` in `/proc`): the thread runs again when the tracer
+    /// continues or detaches it.
+    Tracer {
+        /// The tracer's process id (0: not known, it let go meanwhile).
+        pid: u32,
+        /// The tracer's name, when known (untrusted text).
+        name: Option<String>,
+    },
 }
 
 impl KernelInfo {

@@ -73,6 +73,9 @@ struct ThreadJson<'a> {
     name: Option<&'a str>,
     state: Activity,
     kernel_state: crate::model::KernelState,
+    /// Who keeps the thread stopped, when it is (`{"by": "signal"}`, `{"by": "tracer", ...}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_by: Option<&'a crate::model::StoppedBy>,
     summary: String,
     frames: Vec<FrameJson<'a>>,
     /// Why the stack ends before the thread's first frame (live capture and cores).
@@ -231,6 +234,7 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         name: t.name.as_deref(),
         state,
         kernel_state: t.state,
+        stopped_by: t.kernel.as_ref().and_then(|k| k.stopped_by.as_ref()),
         summary,
         frames: t.frames.iter().map(frame).collect(),
         unwind_error: t.unwind_error.as_deref(),

@@ -30,6 +30,7 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let a = r.analysis;
     let head = match headline(a) {
         Headline::Deadlock(f) => format!("🔴 DEADLOCK: {}", escape(&f.title)),
+        Headline::Stopped(f) => format!("🔴 STOPPED: {}", escape(&f.title)),
         Headline::Stall(f) => format!("🔴 STALL: {}", escape(&f.title)),
         Headline::Warning(f) => format!("🟠 No deadlock proven, but: {}", escape(&f.title)),
         Headline::Clean => "🟢 No deadlock found".to_string(),

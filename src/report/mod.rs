@@ -77,6 +77,8 @@ pub fn render(
 /// A report's first line: what kind of answer, and the finding that gives it.
 enum Headline<'a> {
     Deadlock(&'a Finding),
+    /// The whole process is stopped.
+    Stopped(&'a Finding),
     Stall(&'a Finding),
     /// No deadlock proven, but a warning.
     Warning(&'a Finding),
@@ -84,15 +86,17 @@ enum Headline<'a> {
 }
 
 fn headline(a: &Analysis) -> Headline<'_> {
+    let kind = |k: FindingKind| a.findings.iter().find(|f| f.kind == k);
     match a.findings.iter().find(|f| f.severity == Severity::Deadlock) {
         Some(f) => Headline::Deadlock(f),
-        None if a.findings.iter().any(|f| f.kind == FindingKind::Stall) => {
-            Headline::Stall(&a.findings[0])
-        }
-        None if a.findings.iter().any(|f| f.severity == Severity::Warning) => {
-            Headline::Warning(&a.findings[0])
-        }
-        None => Headline::Clean,
+        None => match (kind(FindingKind::ProcessStopped), kind(FindingKind::Stall)) {
+            (Some(f), _) => Headline::Stopped(f),
+            (None, Some(f)) => Headline::Stall(f),
+            (None, None) => match a.findings.iter().find(|f| f.severity == Severity::Warning) {
+                Some(f) => Headline::Warning(f),
+                None => Headline::Clean,
+            },
+        },
     }
 }
 

@@ -237,6 +237,10 @@ fn describe(k: FindingKind) -> &'static str {
             "Every worker of a pool waits for work queued on that same pool."
         }
         FindingKind::WaitCycle => "Threads wait on each other in a cycle.",
+        FindingKind::ProcessStopped => {
+            "The whole process is stopped (a stop signal or a tracer) and runs nothing."
+        }
+        FindingKind::ThreadStopped => "Threads are stopped by a tracer and run nothing.",
         FindingKind::Stall => "No thread can move, but no cycle is proven.",
         FindingKind::RootBlocker => "Many threads wait on one thread that is not waiting on them.",
         FindingKind::SignalUnsafeWait => {

@@ -47,6 +47,7 @@ pub fn render(
         .count();
     let verdict = match headline(a) {
         Headline::Deadlock(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&f.title))),
+        Headline::Stopped(f) => st.paint("1;31", &format!("STOPPED: {}", clean(&f.title))),
         Headline::Stall(f) => st.paint("1;31", &format!("STALL: {}", clean(&f.title))),
         Headline::Warning(f) => st.paint(
             "1;33",
