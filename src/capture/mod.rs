@@ -149,20 +149,31 @@ fn capture_once(
     mut space: AddressSpace,
 ) -> std::result::Result<ProcessImage, Failed> {
     let ipid = pid as i32;
-    let mark = image_mark(ipid);
+    let mut mark = image_mark(ipid);
     if mark.is_some_and(|m| !m.within(&space)) {
         // An execve came after the caller read the mappings.
         space = address_space(pid);
     }
     let began = Instant::now();
-    let twice = opts.samples >= 2;
-    let first = procinfo::sample(ipid, twice);
-    let last = if twice {
+    let mut twice = opts.samples >= 2;
+    let mut first = procinfo::sample(ipid, twice);
+    let mut last = if twice {
         std::thread::sleep(opts.interval);
         procinfo::sample(ipid, true)
     } else {
         first.clone()
     };
+    // An execve during the samples (100 ms by default; a program that re-execs every few
+    // milliseconds always does one) only means reading the new program's mappings and threads
+    // now: what must be one image is the stop, checked from here to the detach.
+    let now = image_mark(ipid);
+    if now != mark {
+        mark = now;
+        space = address_space(pid);
+        twice = false;
+        first = procinfo::sample(ipid, false);
+        last = first.clone();
+    }
     let sampled = Sampled {
         began,
         twice,
