@@ -1,4 +1,4 @@
-//! The real-world corpus (`../shared/corpus/real/MANIFEST.toml`): every dump in a format
+//! The real-world corpus (`fixtures/corpus/real/MANIFEST.toml`): every dump in a format
 //! hangscan reads parses with the manifest's thread count and, where the text carries enough
 //! to decide, gets the manifest's verdict. Enumerates the manifest, so a new corpus file is
 //! tested without new code; prints the ones it cannot decide, with the reason.
@@ -9,7 +9,7 @@ use hangscan::knowledge::KnowledgeBase;
 use std::path::PathBuf;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/real")
 }
 
 /// The parser (its `--input-format` name) that should read a manifest format.
@@ -44,7 +44,7 @@ fn readable(parser: &str) -> bool {
 #[test]
 fn every_readable_corpus_dump_gets_its_thread_count_and_verdict() {
     let manifest = std::fs::read_to_string(corpus_dir().join("MANIFEST.toml"))
-        .expect("the corpus lives in ../shared/corpus/real beside the repository");
+        .expect("the corpus lives in fixtures/corpus/real");
     let manifest: toml::Value = manifest.parse().expect("MANIFEST.toml parses");
     let kb = KnowledgeBase::builtin();
     let mut failures = Vec::new();

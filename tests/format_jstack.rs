@@ -434,7 +434,7 @@ fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
 
 fn corpus(file: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/real")
+        .join("fixtures/corpus/real")
         .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
