@@ -10,7 +10,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{gcore, gdb_available, hangscan, HungProcess};
+use support::{gcore, hangscan, HungProcess};
 
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
@@ -70,15 +70,6 @@ fn layout(core: &[u8]) -> Layout {
     }
 }
 
-/// A tool or setting the test needs is missing: fails under CI, says so loudly elsewhere.
-fn missing(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} (required under CI)"
-    );
-    eprintln!("SKIPPED: {what}");
-}
-
 fn scratch(name: &str) -> PathBuf {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("core-{name}-{}", std::process::id()));
@@ -111,7 +102,7 @@ fn kernel_core(name: &str, dir: &Path) -> Option<PathBuf> {
         });
     if core.is_none() {
         let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-        missing(&format!(
+        support::skip(&format!(
             "the kernel wrote no core into {} (core_pattern {:?})",
             dir.display(),
             pattern.trim()
@@ -261,8 +252,8 @@ fn inside_a_stack(lay: &Layout) -> u64 {
 
 #[test]
 fn a_truncated_gcore_core_says_what_it_lacks() {
-    if !gdb_available() {
-        return missing("gdb (gcore) is not installed");
+    if !support::require("gcore") {
+        return;
     }
     let dir = scratch("gcore");
     let p = HungProcess::start("c_abba");
