@@ -124,6 +124,39 @@ fn every_readable_corpus_dump_gets_its_thread_count_and_verdict() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The copies in the repository are the dumps as pasted, byte for byte: every file the
+/// manifest lists has its size and SHA-256 (no line endings converted, no whitespace trimmed),
+/// and every dump in the directory is listed.
+#[test]
+fn every_corpus_dump_is_the_one_the_manifest_describes() {
+    use sha2::{Digest, Sha256};
+    let manifest = std::fs::read_to_string(corpus_dir().join("MANIFEST.toml")).unwrap();
+    let manifest: toml::Value = manifest.parse().expect("MANIFEST.toml parses");
+    let mut listed = Vec::new();
+    for dump in manifest["dump"].as_array().expect("[[dump]] entries") {
+        let file = dump["file"].as_str().unwrap();
+        let raw = std::fs::read(corpus_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let sha: String = Sha256::digest(&raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            raw.len() as i64,
+            dump["bytes"].as_integer().unwrap(),
+            "{file}: size"
+        );
+        assert_eq!(sha, dump["sha256"].as_str().unwrap(), "{file}: SHA-256");
+        listed.push(file.to_string());
+    }
+    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            name == "MANIFEST.toml" || listed.contains(&name),
+            "{name} is not in MANIFEST.toml"
+        );
+    }
+}
+
 #[test]
 fn every_truncation_of_every_corpus_dump_parses_without_panic() {
     let kb = KnowledgeBase::builtin();
