@@ -1,3 +1,6 @@
+//! `hangscan core` end to end on a whole `gcore` core of the deadlocked `c_abba`: the report a
+//! user reads, the lock cycle proven from the core's memory, exit 1.
+//!
 //! Core files cut short. A `gcore` core (its notes last) and a kernel core (its notes first) of
 //! the deadlocked `c_abba`, truncated inside the notes, just after them, inside a thread's
 //! stack and near the end: `hangscan core` names the cut on stderr and in the report with how
@@ -248,6 +251,51 @@ fn stderr_of<'a>(said: &'a [(String, Said)], name: &str) -> &'a Said {
 fn inside_a_stack(lay: &Layout) -> u64 {
     let (off, size) = lay.loads.iter().max_by_key(|(_, s)| *s).unwrap();
     off + size / 2
+}
+
+#[test]
+fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
+    if !support::require("gcore") {
+        return;
+    }
+    let dir = scratch("whole");
+    let p = HungProcess::start("c_abba");
+    let workers: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", p.pid))
+        .unwrap()
+        .map(|t| t.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|t| *t != p.pid.to_string())
+        .collect();
+    assert_eq!(workers.len(), 2, "c_abba's two workers");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!(
+            "DEADLOCK: lock cycle: 2 threads wait on each other's locks\n\
+             3 thread(s) from {} (core, all threads)\n",
+            core.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("lock-cycle (deadlock, evidence: proven)"),
+        "{out}"
+    );
+    for (waiter, holder) in [(&workers[0], &workers[1]), (&workers[1], &workers[0])] {
+        assert!(
+            out.contains(&format!("LWP {waiter} waits for mutex 0x"))
+                && out.contains(&format!(
+                    "held by LWP {holder}: owner field read from memory"
+                )),
+            "{waiter} waits for {holder}: {out}"
+        );
+    }
+    assert!(
+        !err.contains("build-id"),
+        "the binaries are the core's own: {err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
