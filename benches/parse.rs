@@ -76,14 +76,13 @@ fn bench(c: &mut Criterion) {
     });
     let real = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/corpus/real/gdb-mysql5-safemalloc-convoy.txt"
-    ));
-    if let Ok(real) = real {
-        g.throughput(Throughput::Bytes(real.len() as u64));
-        g.bench_function("parse+analyze mysql5 (362 threads)", |b| {
-            b.iter(|| analyze(&parse_dump(&real, "mysql5", None).unwrap(), &kb))
-        });
-    }
+        "/fixtures/corpus/real/gdb-mysql5-safemalloc-convoy.txt"
+    ))
+    .expect("the corpus is in the repository");
+    g.throughput(Throughput::Bytes(real.len() as u64));
+    g.bench_function("parse+analyze mysql5 (362 threads)", |b| {
+        b.iter(|| analyze(&parse_dump(&real, "mysql5", None).unwrap(), &kb))
+    });
     g.finish();
 }
 

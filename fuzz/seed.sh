@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Adds the seeds to the corpora of the fuzz targets in fuzz/corpus/<target>/ (never committed;
 # what the fuzzers added stays):
-#   - text dumps from fixtures/dumps/** and ../shared/corpus/**, each to its format's target,
+#   - text dumps from fixtures/dumps/** and fixtures/corpus/**, each to its format's target,
 #     all of them to dump_sniffed;
 #   - saved snapshots (`attach --save`) and JSON reports (`parse --format json`) made by
 #     hangscan itself;
@@ -15,7 +15,6 @@ set -euo pipefail
 
 fuzz=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$fuzz")
-shared=${SHARED_CORPUS:-$repo/../shared/corpus}
 corpus=$fuzz/corpus
 build=$fuzz/target/seed-build
 
@@ -54,7 +53,7 @@ for dir in "$repo"/fixtures/dumps/*/; do
         texts=$((texts + 1))
     done < <(find "$dir" -type f -name '*.txt' -print0)
 done
-for file in "$shared"/real/*.txt "$shared"/seed/*.txt; do
+for file in "$repo"/fixtures/corpus/real/*.txt "$repo"/fixtures/corpus/seed/*.txt; do
     [ -f "$file" ] || continue
     if target=$(target_of "$(basename "$file")"); then
         add "$target" "$file"

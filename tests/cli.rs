@@ -23,7 +23,7 @@ fn hangscan(args: &[&str], stdin: Option<&[u8]>) -> Output {
 
 fn seed(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/seed")
+        .join("fixtures/corpus/seed")
         .join(name);
     p.to_string_lossy().into_owned()
 }

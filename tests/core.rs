@@ -1,3 +1,6 @@
+//! `hangscan core` end to end on a whole `gcore` core of the deadlocked `c_abba`: the report a
+//! user reads, the lock cycle proven from the core's memory, exit 1.
+//!
 //! Core files cut short. A `gcore` core (its notes last) and a kernel core (its notes first) of
 //! the deadlocked `c_abba`, truncated inside the notes, just after them, inside a thread's
 //! stack and near the end: `hangscan core` names the cut on stderr and in the report with how
@@ -10,7 +13,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{gcore, gdb_available, hangscan, HungProcess};
+use support::{gcore, hangscan, HungProcess};
 
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
@@ -70,15 +73,6 @@ fn layout(core: &[u8]) -> Layout {
     }
 }
 
-/// A tool or setting the test needs is missing: fails under CI, says so loudly elsewhere.
-fn missing(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} (required under CI)"
-    );
-    eprintln!("SKIPPED: {what}");
-}
-
 fn scratch(name: &str) -> PathBuf {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("core-{name}-{}", std::process::id()));
@@ -111,7 +105,7 @@ fn kernel_core(name: &str, dir: &Path) -> Option<PathBuf> {
         });
     if core.is_none() {
         let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-        missing(&format!(
+        support::skip(&format!(
             "the kernel wrote no core into {} (core_pattern {:?})",
             dir.display(),
             pattern.trim()
@@ -260,9 +254,54 @@ fn inside_a_stack(lay: &Layout) -> u64 {
 }
 
 #[test]
+fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
+    if !support::require("gcore") {
+        return;
+    }
+    let dir = scratch("whole");
+    let p = HungProcess::start("c_abba");
+    let workers: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", p.pid))
+        .unwrap()
+        .map(|t| t.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|t| *t != p.pid.to_string())
+        .collect();
+    assert_eq!(workers.len(), 2, "c_abba's two workers");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!(
+            "DEADLOCK: lock cycle: 2 threads wait on each other's locks\n\
+             3 thread(s) from {} (core, all threads)\n",
+            core.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("lock-cycle (deadlock, evidence: proven)"),
+        "{out}"
+    );
+    for (waiter, holder) in [(&workers[0], &workers[1]), (&workers[1], &workers[0])] {
+        assert!(
+            out.contains(&format!("LWP {waiter} waits for mutex 0x"))
+                && out.contains(&format!(
+                    "held by LWP {holder}: owner field read from memory"
+                )),
+            "{waiter} waits for {holder}: {out}"
+        );
+    }
+    assert!(
+        !err.contains("build-id"),
+        "the binaries are the core's own: {err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_truncated_gcore_core_says_what_it_lacks() {
-    if !gdb_available() {
-        return missing("gdb (gcore) is not installed");
+    if !support::require("gcore") {
+        return;
     }
     let dir = scratch("gcore");
     let p = HungProcess::start("c_abba");

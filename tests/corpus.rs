@@ -1,4 +1,4 @@
-//! The real-world corpus (`../shared/corpus/real/MANIFEST.toml`): every dump in a format
+//! The real-world corpus (`fixtures/corpus/real/MANIFEST.toml`): every dump in a format
 //! hangscan reads parses with the manifest's thread count and, where the text carries enough
 //! to decide, gets the manifest's verdict. Enumerates the manifest, so a new corpus file is
 //! tested without new code; prints the ones it cannot decide, with the reason.
@@ -9,7 +9,7 @@ use hangscan::knowledge::KnowledgeBase;
 use std::path::PathBuf;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/real")
 }
 
 /// The parser (its `--input-format` name) that should read a manifest format.
@@ -44,7 +44,7 @@ fn readable(parser: &str) -> bool {
 #[test]
 fn every_readable_corpus_dump_gets_its_thread_count_and_verdict() {
     let manifest = std::fs::read_to_string(corpus_dir().join("MANIFEST.toml"))
-        .expect("the corpus lives in ../shared/corpus/real beside the repository");
+        .expect("the corpus lives in fixtures/corpus/real");
     let manifest: toml::Value = manifest.parse().expect("MANIFEST.toml parses");
     let kb = KnowledgeBase::builtin();
     let mut failures = Vec::new();
@@ -122,6 +122,39 @@ fn every_readable_corpus_dump_gets_its_thread_count_and_verdict() {
     eprintln!("not decided here:\n  {}", undecided.join("\n  "));
     assert!(checked >= 8, "only {checked} corpus dumps were checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The copies in the repository are the dumps as pasted, byte for byte: every file the
+/// manifest lists has its size and SHA-256 (no line endings converted, no whitespace trimmed),
+/// and every dump in the directory is listed.
+#[test]
+fn every_corpus_dump_is_the_one_the_manifest_describes() {
+    use sha2::{Digest, Sha256};
+    let manifest = std::fs::read_to_string(corpus_dir().join("MANIFEST.toml")).unwrap();
+    let manifest: toml::Value = manifest.parse().expect("MANIFEST.toml parses");
+    let mut listed = Vec::new();
+    for dump in manifest["dump"].as_array().expect("[[dump]] entries") {
+        let file = dump["file"].as_str().unwrap();
+        let raw = std::fs::read(corpus_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let sha: String = Sha256::digest(&raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            raw.len() as i64,
+            dump["bytes"].as_integer().unwrap(),
+            "{file}: size"
+        );
+        assert_eq!(sha, dump["sha256"].as_str().unwrap(), "{file}: SHA-256");
+        listed.push(file.to_string());
+    }
+    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            name == "MANIFEST.toml" || listed.contains(&name),
+            "{name} is not in MANIFEST.toml"
+        );
+    }
 }
 
 #[test]

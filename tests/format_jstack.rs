@@ -367,20 +367,9 @@ fn an_idle_program_has_no_hang() {
     }
 }
 
-fn tool_available(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
-    if !["javac", "java", "jstack"]
-        .iter()
-        .all(|t| tool_available(t))
-    {
-        eprintln!("skipped: javac, java or jstack is not installed");
+    if !support::require("jdk") {
         return;
     }
     let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/programs/java");
@@ -434,7 +423,7 @@ fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
 
 fn corpus(file: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/real")
+        .join("fixtures/corpus/real")
         .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -616,14 +616,7 @@ fn by_tid(snap: &Snapshot, a: &Analysis) -> BTreeSet<(FindingKind, Vec<Option<u6
 
 #[test]
 fn eu_stack_run_here_agrees_with_gdb() {
-    let eu_stack = Command::new("eu-stack")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !eu_stack || !support::gdb_available() {
-        eprintln!("skipped: needs eu-stack and gdb");
+    if !support::require("eu-stack") || !support::require("gdb") {
         return;
     }
     let kb = KnowledgeBase::builtin();

@@ -191,7 +191,7 @@ fn a_fatal_shutdown_lock_error_is_a_wait_of_the_frameless_thread_behind_the_writ
     // Real: CPython 3.8 aborting at shutdown (riotkit-do issue 52). The current thread has no
     // Python frame; only the fatal error says it waits for stdout's lock.
     let path = format!(
-        "{}/../shared/corpus/real/faulthandler-riotkit-stdout-lock-daemon-shutdown.txt",
+        "{}/fixtures/corpus/real/faulthandler-riotkit-stdout-lock-daemon-shutdown.txt",
         env!("CARGO_MANIFEST_DIR")
     );
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -142,7 +142,7 @@ fn kinds(a: &Analysis) -> Vec<FindingKind> {
 #[test]
 fn a_reported_rwlock_upgrade_stays_unconfirmed() {
     let raw = std::fs::read(format!(
-        "{}/../shared/corpus/real/rust-qdrant-parkingstress-rwlock-upgrade-with-logs.txt",
+        "{}/fixtures/corpus/real/rust-qdrant-parkingstress-rwlock-upgrade-with-logs.txt",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();

@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::namespace::{unshare_works, Namespaced, Root};
+use support::namespace::{Namespaced, Root};
 use support::{build_fixture, hangscan};
 
 fn report(args: &[&str]) -> (Option<i32>, Value, String) {
@@ -52,7 +52,7 @@ fn assert_proven_like_outside(code: Option<i32>, r: &Value) {
 
 #[test]
 fn a_deadlock_in_a_pid_namespace_is_proven_as_outside() {
-    if !unshare_works() {
+    if !support::require("unshare") {
         return;
     }
     let p = Namespaced::start(&build_fixture("c_abba"), None);
@@ -63,7 +63,7 @@ fn a_deadlock_in_a_pid_namespace_is_proven_as_outside() {
 
 #[test]
 fn a_deadlock_chrooted_in_a_pid_namespace_is_proven_as_outside() {
-    if !unshare_works() {
+    if !support::require("unshare") {
         return;
     }
     let root = Root::with(&build_fixture("c_abba"));
@@ -74,7 +74,7 @@ fn a_deadlock_chrooted_in_a_pid_namespace_is_proven_as_outside() {
 
 #[test]
 fn a_saved_snapshot_of_a_namespaced_process_parses_as_attach_saw_it() {
-    if !unshare_works() {
+    if !support::require("unshare") {
         return;
     }
     let p = Namespaced::start(&build_fixture("c_abba"), None);
@@ -113,15 +113,10 @@ fn a_saved_snapshot_of_a_namespaced_process_parses_as_attach_saw_it() {
 
 #[test]
 fn a_gcore_of_a_namespaced_process_maps_its_ids_through_glibc() {
-    if !unshare_works() {
+    if !support::require("unshare") {
         return;
     }
-    if !support::gdb_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "gdb (gcore) is required under CI"
-        );
-        eprintln!("SKIPPED: no gdb");
+    if !support::require("gcore") {
         return;
     }
     let exe = build_fixture("c_abba");

@@ -20,13 +20,6 @@ use support::{hangscan, stopped_threads, Driven, HungProcess, Tracer};
 
 const NOBODY: u32 = 65534;
 
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-}
-
 fn yama_scope() -> Option<u32> {
     std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .ok()?
@@ -101,8 +94,7 @@ fn runs_on(target: &mut Driven) {
 
 #[test]
 fn an_unprivileged_user_attaches_to_its_own_process_like_root() {
-    if !running_as_root() {
-        eprintln!("skipped: needs root to run processes as nobody");
+    if !support::require("root") {
         return;
     }
     let dir = Reachable::new();
@@ -130,8 +122,7 @@ fn an_unprivileged_user_attaches_to_its_own_process_like_root() {
 
 #[test]
 fn another_users_process_is_refused_saying_whose_it_is_and_what_to_do() {
-    if !running_as_root() {
-        eprintln!("skipped: needs root to run hangscan as nobody");
+    if !support::require("root") {
         return;
     }
     let dir = Reachable::new();
@@ -164,8 +155,7 @@ fn all_traced_by(pid: u32, tracer: u32) -> bool {
 
 #[test]
 fn a_process_gdb_traces_is_refused_naming_gdb_and_runs_on() {
-    if !support::gdb_available() {
-        eprintln!("skipped: no gdb");
+    if !support::require("gdb") {
         return;
     }
     let mut target = Driven::start("c_pulse", &["4"]);
@@ -298,12 +288,7 @@ fn a_kernel_thread() -> Option<u32> {
 #[test]
 fn a_kernel_thread_is_refused_as_having_no_user_space_stack() {
     let Some(pid) = a_kernel_thread() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no kernel thread visible in /proc"
-        );
-        eprintln!("skipped: no kernel thread visible in /proc (a PID namespace?)");
-        return;
+        return support::skip("no kernel thread visible in /proc (a PID namespace?)");
     };
     let (code, _, err) = hangscan(&["attach", "--samples", "1", &pid.to_string()]);
     assert_eq!(code, Some(2), "{err}");

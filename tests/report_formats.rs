@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-const SEED: &str = "../shared/corpus/seed/rr-nebula-sigterm-selfjoin.txt";
+const SEED: &str = "fixtures/corpus/seed/rr-nebula-sigterm-selfjoin.txt";
 
 /// Deadlocks, a stall, and clean dumps.
 const GDB: &[&str] = &[

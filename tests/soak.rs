@@ -380,7 +380,7 @@ fn a_process_with_a_dead_main_thread_survives_many_attaches() {
 /// attaches, some killed: every completed one maps the namespace's ids and proves the cycle.
 #[test]
 fn a_process_in_a_pid_namespace_survives_many_attaches() {
-    if !support::namespace::unshare_works() {
+    if !support::require("unshare") {
         return;
     }
     let runs = env_number("HANGSCAN_SOAK_ATTACHES").unwrap_or(200) / 4;

@@ -158,8 +158,7 @@ fn hostile_thread_names_attached_live_stay_inert_in_every_format() {
 
 #[test]
 fn hostile_thread_names_in_a_gdb_dump_stay_inert_in_every_format() {
-    if !support::gdb_available() {
-        eprintln!("skipped: no gdb");
+    if !support::require("gdb") {
         return;
     }
     let p = HungProcess::start("c_hostile_names");

@@ -151,8 +151,7 @@ fn function_names(frames: &[Frame]) -> Vec<&str> {
 /// addresses gdb prints are ours (ours may go on past `main`), the functions of the program's
 /// own source are the same (when it has debug info), threads end in `start_thread`/`clone3`.
 fn check_against_gdb(program: &str, build: Build) -> Vec<Ours> {
-    if !support::gdb_available() {
-        eprintln!("gdb not installed: skipping {program}");
+    if !support::require("gdb") {
         return vec![];
     }
     let process = HungProcess::start_as(program, build);
@@ -397,8 +396,7 @@ fn build_c(name: &str, flags: &[&str], split: bool, tag: &str) -> (PathBuf, Path
 
 /// Runs c_abba built by [`build_c`] and checks it against gdb, names included.
 fn check_c_abba_built(flags: &[&str], split: bool, tag: &str) {
-    if !support::gdb_available() {
-        eprintln!("gdb not installed: skipping");
+    if !support::require("gdb") {
         return;
     }
     let (dir, exe) = build_c("c_abba", flags, split, tag);
@@ -449,8 +447,7 @@ fn unwinds_out_of_the_vdso() {
     let process = HungProcess::start("c_abba");
     let (space, threads) = capture::capture(process.pid);
     let Some(vdso) = space.vdso.clone() else {
-        eprintln!("no vdso: skipping");
-        return;
+        return support::skip("no vdso mapped in the target");
     };
     let file = object::File::parse(&*vdso.bytes).expect("the vdso is an ELF object");
     let linked_at = file.segments().next().map_or(0, |s| s.address());

@@ -4,12 +4,16 @@
 //! commands on stdin (c_pulse, c_soak), see which threads are stopped, trace a thread from
 //! another process ([`Tracer`]), and take
 //! real gdb thread dumps of them (the same gdb invocation as
-//! `fixtures/record-gdb.sh`).
+//! `fixtures/record-gdb.sh`). A test that needs a tool or root asks [`require`] first: a
+//! missing one fails the test under `CI`, and is a loud `SKIPPED` on stderr elsewhere.
 //!
 //! Use from an integration test with `mod support;`. Only std is used.
 
 pub mod namespace;
+mod require;
 mod started;
+#[allow(unused_imports)] // not every test file skips for a missing setting
+pub use require::{require, skip};
 #[allow(unused_imports)] // not every test file starts programs itself
 pub use started::Started;
 
@@ -406,17 +410,6 @@ pub fn hangscan(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-/// True if a `gdb` binary can be run.
-pub fn gdb_available() -> bool {
-    Command::new("gdb")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Run `gdb -nx -batch -p PID -ex 'set pagination off' -ex 'set width 0' ARGS...`

@@ -8,25 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Whether `unshare` can make PID and mount namespaces here. Under `CI` it must: a missing
-/// tool fails the test there; elsewhere the test says loudly that it skipped.
-pub fn unshare_works() -> bool {
-    let ok = Command::new("unshare")
-        .args(["--fork", "--pid", "--mount-proc", "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "`unshare --fork --pid --mount-proc` (util-linux, as root) is required under CI"
-        );
-        eprintln!("SKIPPED: `unshare --fork --pid --mount-proc` does not work here (root needed)");
-    }
-    ok
-}
-
 /// A directory holding `exe` as `/NAME` and the libraries it loads (from `ldd`), to chroot
 /// into. Removed on drop.
 pub struct Root(pub PathBuf);

@@ -1,0 +1,59 @@
+//! What a test needs from the machine (a tool: gdb, gcore, eu-stack, a JDK, `unshare`; or root)
+//! and what happens when it is missing: under `CI` (the env var set) the test fails, so a test
+//! cannot pass there by not running; elsewhere it says loudly on stderr that it skipped.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"jdk"` (javac, java and jstack),
+/// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`) or `"root"`.
+/// When it is not, see [`skip`]: the caller returns, outside CI only.
+pub fn require(need: &str) -> bool {
+    let here = match need {
+        "gdb" | "eu-stack" => runs(need, &["--version"]),
+        // A shell script shipped with gdb: it has no `--version`.
+        "gcore" => runs("gdb", &["--version"]) && runs("sh", &["-c", "command -v gcore"]),
+        // `jstack -version` is an error: its help is what succeeds.
+        "jdk" => {
+            runs("javac", &["-version"]) && runs("java", &["-version"]) && runs("jstack", &["-h"])
+        }
+        "unshare" => runs("unshare", &["--fork", "--pid", "--mount-proc", "true"]),
+        "root" => std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
+        other => panic!("support::require: unknown need {other:?}"),
+    };
+    if !here {
+        skip(&format!("no {need}"));
+    }
+    here
+}
+
+/// The test cannot run here, for `why` (a missing tool, or a setting such as no kernel thread
+/// in sight): fails under `CI`; elsewhere prints `SKIPPED (why): the test's name` on stderr,
+/// past the harness's capture.
+pub fn skip(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs what is missing here ({why}): required when CI is set (.ci/run installs the tools)"
+    );
+    // Straight to the process's stderr: the test harness captures `eprintln!` of a test that
+    // passes, which would hide the skip.
+    let _ = writeln!(std::io::stderr(), "SKIPPED ({why}): {test}");
+}
+
+/// Whether `program ARGS` runs and succeeds.
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
