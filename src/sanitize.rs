@@ -2,6 +2,8 @@
 //! no control characters, no bidi overrides that could make a report lie. Text formats drop
 //! such characters ([`clean`]); JSON keeps them, escaped as `\uXXXX` ([`write_json`]), so a
 //! consumer sees exactly what the target said and no terminal or editor acts on it.
+//! A leaf: it imports nothing from the crate, so renderers and producers (capture's refusal
+//! reasons, saved snapshots) share it without depending on each other.
 
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
