@@ -7,7 +7,7 @@
 
 use super::graph::Graph;
 use super::{Finding, FindingKind, Severity};
-use crate::model::{Claim, Snapshot, Thread};
+use crate::model::{Claim, Snapshot};
 use serde::Serialize;
 
 /// One claim and what the analysis makes of it.
@@ -42,7 +42,7 @@ fn check_one(
     let threads: Vec<usize> = claim
         .threads
         .iter()
-        .filter_map(|name| snap.threads.iter().position(|t| names(t, name)))
+        .filter_map(|name| snap.threads.iter().position(|t| t.answers_to(name)))
         .collect();
     let missing = claim.threads.len() - threads.len();
     let blocking = |f: &Finding| f.severity == Severity::Deadlock || f.kind == FindingKind::Stall;
@@ -95,23 +95,12 @@ fn waits_into(g: &Graph, t: usize, targets: &[usize]) -> bool {
     false
 }
 
-/// Whether `t` is the thread a claim calls `name` (its name, OS tid, its tid in its PID
-/// namespace, as the runtime saw it, or the dump's own id).
-pub(super) fn names(t: &Thread, name: &str) -> bool {
-    let name = name.trim();
-    t.name.as_deref() == Some(name)
-        || t.debugger_id.as_deref() == Some(name)
-        || [t.tid, t.ns_tid]
-            .into_iter()
-            .flatten()
-            .any(|tid| tid.to_string() == name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analyze::graph::{Because, Edge};
     use crate::analyze::Grade;
+    use crate::model::Thread;
 
     fn finding(kind: FindingKind, severity: Severity, threads: Vec<usize>) -> Finding {
         Finding {

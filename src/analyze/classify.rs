@@ -3,9 +3,9 @@
 //! signal interrupted, whose locks and pool membership the handler inherits.
 
 use super::names::FrameNames;
-use crate::dump::{after_entry, value_address, value_symbol};
 use crate::knowledge::{KnowledgeBase, Meaning, Rule, WaitKind};
 use crate::model::{Frame, Snapshot, Thread};
+use crate::values::{after_entry, value_address, value_symbol};
 use std::ops::Range;
 
 /// What a thread is doing.

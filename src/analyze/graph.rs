@@ -3,7 +3,6 @@
 //! its evidence grade and the frame that shows the holding side. Waits whose holder is unknown
 //! are kept as such, never dropped.
 
-use super::claims::names;
 use super::classify::{Activity, Facts, LockId, Wait};
 use super::names::Names;
 use crate::knowledge::WaitKind;
@@ -288,7 +287,7 @@ fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, String)> {
             let members: Option<Vec<usize>> = c
                 .threads
                 .iter()
-                .map(|name| snap.threads.iter().position(|t| names(t, name)))
+                .map(|name| snap.threads.iter().position(|t| t.answers_to(name)))
                 .collect();
             let line = c.line.map(|l| format!(", line {l}")).unwrap_or_default();
             Some((

@@ -187,7 +187,7 @@ fn report(
         eprintln!(
             "hangscan: {}: no deadlock among the {} thread(s) read, but the core is not whole \
              (see the warning above), so that is no verdict: the whole core would decide",
-            report::clean(&s.origin),
+            crate::sanitize::clean(&s.origin),
             s.threads.len()
         );
     }

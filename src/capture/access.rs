@@ -8,7 +8,7 @@
 //! only a refusal that lasts is put down to a security module or a container's policy.
 
 use crate::error::Error;
-use crate::report::clean;
+use crate::sanitize::clean;
 use std::os::unix::fs::MetadataExt;
 
 /// `CAP_SYS_PTRACE`'s bit in the capability sets.

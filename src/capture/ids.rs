@@ -13,7 +13,7 @@ pub fn reader(pid: i32) -> Option<i32> {
     if !super::procinfo::exited(pid) {
         return Some(pid);
     }
-    super::ptrace::list_tasks(pid)?
+    super::procinfo::list_tasks(pid)?
         .into_iter()
         .find(|&tid| !super::procinfo::exited(tid))
 }

@@ -44,7 +44,7 @@ pub enum StopCause {
 /// Reads every thread of `pid`; threads that vanish meanwhile are left out. `switches` also
 /// reads how often each was scheduled (only worth it when two samples are compared).
 pub fn sample(pid: i32, switches: bool) -> HashMap<i32, Sample> {
-    let Some(tids) = super::ptrace::list_tasks(pid) else {
+    let Some(tids) = list_tasks(pid) else {
         return HashMap::new();
     };
     tids.par_iter()
@@ -212,6 +212,16 @@ fn state_of(c: char) -> KernelState {
         'Z' | 'X' => KernelState::Zombie,
         _ => KernelState::Unknown,
     }
+}
+
+/// The thread ids of `pid` (`/proc/PID/task`), or `None` when the process is gone.
+pub fn list_tasks(pid: i32) -> Option<Vec<i32>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut tids: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    Some(tids)
 }
 
 #[cfg(test)]

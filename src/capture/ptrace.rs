@@ -92,7 +92,7 @@ impl Seized {
             unstoppable: Vec::new(),
         };
         for _round in 0..100 {
-            let tids = list_tasks(pid).ok_or(SeizeError::Gone)?;
+            let tids = super::procinfo::list_tasks(pid).ok_or(SeizeError::Gone)?;
             let new: Vec<i32> = tids
                 .into_iter()
                 .filter(|t| {
@@ -376,14 +376,4 @@ fn traced_by_me(tid: i32) -> bool {
 /// Whether the kernel shows thread `tid` in uninterruptible sleep (`D` in its stat).
 fn in_uninterruptible_sleep(tid: i32) -> bool {
     super::procinfo::state_letter(tid) == Some('D')
-}
-
-/// The thread ids of `pid` (`/proc/PID/task`), or `None` when the process is gone.
-pub fn list_tasks(pid: i32) -> Option<Vec<i32>> {
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut tids: Vec<i32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    tids.sort_unstable();
-    Some(tids)
 }

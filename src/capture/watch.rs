@@ -135,7 +135,7 @@ pub fn traced<T: Send + 'static>(
 /// Whether a thread of `pid` is inside `execve`, waiting for the others to end (its `wchan`;
 /// read without the lock an exec holds, unlike `/proc/PID/syscall` or `stack`).
 pub fn exec_in_progress(pid: i32) -> bool {
-    ptrace::list_tasks(pid)
+    super::procinfo::list_tasks(pid)
         .unwrap_or_default()
         .iter()
         .any(|tid| {

@@ -89,75 +89,9 @@ fn head_text(raw: &[u8]) -> String {
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
 
-/// The address in a printed value: `0x601040 <global_mutex>`, `x@entry=0x10`, `@0x7ffd: 0`.
-pub fn value_address(value: &str) -> Option<u64> {
-    let v = after_entry(value);
-    let v = v.trim_start_matches(['@', '(']).trim_start();
-    // `(pthread_mutex_t *) 0x...`: skip a cast.
-    let v = if v.starts_with(|c: char| c.is_alphabetic()) {
-        v.find(") 0x").map_or(v, |p| &v[p + 2..])
-    } else {
-        v
-    };
-    let hex = v.strip_prefix("0x")?;
-    let n = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
-    let addr = u64::from_str_radix(&hex[..n], 16).ok()?;
-    (addr != 0).then_some(addr)
-}
-
-/// What follows the last `@entry=` in a value (`x@entry=0x10` → `0x10`), or all of it. Found
-/// from the `@`s, without setting up a substring search for every (short) value.
-pub fn after_entry(value: &str) -> &str {
-    const ENTRY: &[u8] = b"@entry=";
-    let bytes = value.as_bytes();
-    let mut end = bytes.len();
-    while let Some(at) = bytes[..end].iter().rposition(|&b| b == b'@') {
-        if bytes[at..].starts_with(ENTRY) {
-            return &value[at + ENTRY.len()..];
-        }
-        end = at;
-    }
-    value
-}
-
-/// The symbol gdb printed after an address: `0x601040 <global_mutex>` → `global_mutex`.
-pub fn value_symbol(value: &str) -> Option<&str> {
-    // The first ` <`.
-    let start = value
-        .match_indices('<')
-        .find(|(p, _)| value[..*p].ends_with(' '))?
-        .0
-        + 1;
-    let end = value.rfind('>')?;
-    (end > start).then(|| &value[start..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_in_values() {
-        assert_eq!(value_address("0x601040 <global_mutex>"), Some(0x601040));
-        assert_eq!(
-            value_address("mutex@entry=0x5555568bb280 <m>"),
-            Some(0x5555568bb280)
-        );
-        assert_eq!(value_address("@0x7ffd: 0"), Some(0x7ffd));
-        assert_eq!(value_address("<optimized out>"), None);
-        assert_eq!(
-            value_address("(pthread_mutex_t *) 0x5000 <m>"),
-            Some(0x5000)
-        );
-        assert_eq!(value_address("m@entry=x@entry=0x20"), Some(0x20));
-        assert_eq!(value_symbol("0x1 <a <b>>"), Some("a <b>"));
-        assert_eq!(value_symbol("<x> 0x1"), None);
-        assert_eq!(value_address("0x0"), None);
-        assert_eq!(
-            value_symbol("0x601040 <global_mutex>"),
-            Some("global_mutex")
-        );
-    }
 
     #[test]
     fn unknown_text_is_an_error_naming_the_formats() {

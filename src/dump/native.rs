@@ -29,7 +29,7 @@ pub fn is_signal_trampoline(function: &str) -> bool {
 /// when nothing changes.
 pub fn function_name(name: &str) -> Cow<'_, str> {
     if name.starts_with("_Z") || name.starts_with("_R") {
-        return Cow::Owned(crate::symbolize::demangle(name, None));
+        return Cow::Owned(crate::names::demangle(name, None));
     }
     let name = decode_rust_legacy(name);
     // A return type ends with a space before the parameter list (`f(int, char)` has none).
@@ -38,7 +38,7 @@ pub fn function_name(name: &str) -> Cow<'_, str> {
         _ => false,
     };
     if typed {
-        Cow::Owned(crate::symbolize::strip_return_type(&name))
+        Cow::Owned(crate::names::strip_return_type(&name))
     } else {
         name
     }

@@ -22,7 +22,7 @@
 use super::normalize::normalize_with;
 use super::DumpFormat;
 use crate::model::{Claim, Diagnostic, Frame, Snapshot, Thread};
-use crate::symbolize::rust_like_gdb;
+use crate::names::{base_name, rust_like_gdb};
 
 /// Rust panics, `std::backtrace` and parking_lot's deadlock report.
 pub struct RustBacktrace;
@@ -116,7 +116,7 @@ fn function_name(symbol: &str) -> Option<String> {
     if symbol.is_empty() || symbol == "<unknown>" {
         return None;
     }
-    let base = crate::knowledge::base_name(symbol);
+    let base = base_name(symbol);
     let mut s = if base.contains('[') {
         drop_disambiguators(base)
     } else {

@@ -21,7 +21,7 @@ pub fn to_json(snapshot: &Snapshot) -> String {
         snapshot: snapshot.clone(),
     };
     let mut out = Vec::new();
-    crate::report::write_json(&mut out, &saved).expect("a snapshot always serialises");
+    crate::sanitize::write_json(&mut out, &saved).expect("a snapshot always serialises");
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 

@@ -8,10 +8,9 @@
 //! `counterexamples` it must not, and the test suite checks both for every rule. No I/O here
 //! beyond parsing the text it is given.
 
-mod names;
 mod rule;
 
-pub use names::base_name;
+pub use crate::names::base_name;
 pub use rule::{Meaning, Rule, Subject, WaitKind};
 
 use crate::error::{Error, Result};

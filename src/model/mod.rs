@@ -211,6 +211,18 @@ impl Thread {
             None => id,
         }
     }
+
+    /// Whether this is the thread a runtime's claim calls `name`: its name, OS tid, tid in its
+    /// PID namespace (as the runtime saw it), or the dump's own id.
+    pub fn answers_to(&self, name: &str) -> bool {
+        let name = name.trim();
+        self.name.as_deref() == Some(name)
+            || self.debugger_id.as_deref() == Some(name)
+            || [self.tid, self.ns_tid]
+                .into_iter()
+                .flatten()
+                .any(|tid| tid.to_string() == name)
+    }
 }
 
 /// Kernel scheduling state of a thread (`/proc/PID/task/TID/stat`), or unknown for text dumps.

@@ -1,7 +1,7 @@
 //! Signature buckets (see [`crate::buckets`]) as text for a person or JSON for a dashboard.
 
-use super::clean;
 use crate::buckets::Bucket;
+use crate::sanitize::{clean, write_json};
 use serde::Serialize;
 use std::io::Write;
 
@@ -27,7 +27,7 @@ pub fn render_buckets(
             reports: files,
             buckets,
         };
-        super::write_json(&mut *out, &doc)?;
+        write_json(&mut *out, &doc)?;
         return writeln!(out);
     }
     let findings: usize = buckets.iter().map(|b| b.count).sum();

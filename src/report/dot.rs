@@ -1,9 +1,9 @@
 //! The wait-for graph as Graphviz DOT: threads as boxes, edges labelled with what is waited
 //! for and how it is known; edges of deadlock cycles in red.
 
-use super::sanitize::clean;
 use super::Report;
 use crate::analyze::{wait_object, Severity};
+use crate::sanitize::clean;
 use std::collections::HashSet;
 use std::io::Write;
 

@@ -2,8 +2,9 @@
 //! warning, at the source line the finding is reached from, so the hang shows on the code in
 //! the job's summary and the pull request.
 
-use super::{clean, locate, Report};
+use super::{locate, Report};
 use crate::analyze::Severity;
+use crate::sanitize::clean;
 use std::io::Write;
 
 /// Writes one annotation per deadlock or warning finding of `reports`.

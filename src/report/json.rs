@@ -137,7 +137,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
         schema: SCHEMA,
         reports: reports.iter().map(report).collect(),
     };
-    super::write_json(&mut *out, &doc)?;
+    crate::sanitize::write_json(&mut *out, &doc)?;
     writeln!(out)
 }
 

@@ -5,10 +5,10 @@
 //! through [`xml`], which cleans it, drops what XML 1.0 forbids and escapes `& < > " '`.
 
 use super::locate::step_source;
-use super::sanitize::clean;
 use super::{grade_word, more_steps, severity_word, shown_steps, Report};
 use crate::analyze::{Finding, Severity, Verdict};
 use crate::model::Snapshot;
+use crate::sanitize::clean;
 use std::io::Write;
 
 /// One `<testcase>`: the input it is about, its name, and its failure if it failed.

@@ -5,11 +5,11 @@
 //! is shown, never obeyed; paths go in code spans fenced longer than any backtick run inside.
 
 use super::locate::step_source;
-use super::sanitize::clean;
 use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
 };
 use crate::analyze::{group_threads, Severity};
+use crate::sanitize::clean;
 use std::io::Write;
 
 /// How many thread labels a table cell lists before "+N more".

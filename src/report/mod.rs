@@ -9,14 +9,12 @@ mod json;
 mod junit;
 mod locate;
 mod markdown;
-mod sanitize;
 mod sarif;
 mod text;
 
 pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use github::render_annotations;
 pub use json::SCHEMA;
-pub use sanitize::{clean, write_json};
 
 use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity, Step};
 use crate::limits::MAX_STEPS_SHOWN;

@@ -7,10 +7,10 @@
 //! cleaned, paths are percent-encoded into URI references.
 
 use super::locate::{reached_from, step_frame, step_source, SourceLine};
-use super::sanitize::clean;
 use super::{grade_word, shown_steps, Report};
 use crate::analyze::{FindingKind, Severity};
 use crate::model::Frame;
+use crate::sanitize::clean;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -190,7 +190,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             results,
         }],
     };
-    super::write_json(&mut *out, &log)?;
+    crate::sanitize::write_json(&mut *out, &log)?;
     writeln!(out)
 }
 

@@ -3,11 +3,11 @@
 //! symbols are untrusted (their object changed after the process started) are marked where
 //! they are shown.
 
-use super::sanitize::clean;
 use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
 };
 use crate::analyze::{group_threads, Severity};
+use crate::sanitize::clean;
 use std::io::Write;
 
 struct Style {

@@ -12,10 +12,7 @@
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 
-mod demangle;
 mod sources;
-
-pub(crate) use demangle::{demangle, rust_like_gdb, strip_return_type};
 
 use crate::model::Frame;
 use crate::unwind::elf::{self, ObjectCache};

@@ -4,7 +4,7 @@
 //! objects read by name only ([`Depth::Names`]), the symbol table of the debug file (which
 //! has every local function) or else the object's own.
 
-use super::demangle::demangle;
+use crate::names::demangle;
 use crate::unwind::debugfile;
 use crate::unwind::elf::{self, ElfFile};
 use crate::unwind::open;

@@ -4,8 +4,8 @@
 //! caller's registers.
 
 use super::elf::ElfFile;
-use super::memory::{read_u64, Memory};
-use super::x86_64::{self, Endian, RegState, ADDRESS_SIZE, RA, RA_CFA_OFFSET, RSP};
+use super::memory::Memory;
+use super::x86_64::{self, read_u64, Endian, RegState, ADDRESS_SIZE, RA, RA_CFA_OFFSET, RSP};
 use gimli::{
     BaseAddresses, CfaRule, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, EhFrameOffset, Encoding,
     EndianSlice, EvaluationResult, Expression, FrameDescriptionEntry, Location, RegisterRule,

@@ -74,9 +74,3 @@ impl Memory for Regions {
         true
     }
 }
-
-/// Reads a word (in the target's byte order) at `addr`.
-pub(crate) fn read_u64(mem: &dyn Memory, addr: u64) -> Option<u64> {
-    let mut buf = [0u8; 8];
-    mem.read(addr, &mut buf).then(|| super::x86_64::word(buf))
-}

@@ -3,7 +3,7 @@
 //! trampoline and the kernel's signal frame, and the frame-pointer rule. The rest of `unwind` is
 //! architecture-neutral.
 
-use super::memory::{read_u64, Memory};
+use super::memory::Memory;
 use super::Regs;
 
 /// The objects this unwinder reads.
@@ -16,6 +16,12 @@ pub(super) const ADDRESS_SIZE: u8 = 8;
 /// A little-endian word from up to 8 bytes.
 pub(super) fn word(bytes: [u8; 8]) -> u64 {
     u64::from_le_bytes(bytes)
+}
+
+/// Reads a word (in the target's byte order) at `addr`.
+pub(super) fn read_u64(mem: &dyn Memory, addr: u64) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    mem.read(addr, &mut buf).then(|| word(buf))
 }
 
 /// DWARF register numbers (System V x86_64 psABI, figure 3.36).

@@ -478,7 +478,7 @@ impl Parser {
             .as_ref()
             .and_then(|b| b.frames.last())
             .and_then(|f| args.iter().find_map(|n| f.arg(n)))
-            .and_then(crate::dump::value_address);
+            .and_then(crate::values::value_address);
         match address {
             // An rwlock held by readers (or by nobody) records no writer.
             Some(_) if owner == 0 => {}

@@ -2,6 +2,8 @@
 //! no control characters, no bidi overrides that could make a report lie. Text formats drop
 //! such characters ([`clean`]); JSON keeps them, escaped as `\uXXXX` ([`write_json`]), so a
 //! consumer sees exactly what the target said and no terminal or editor acts on it.
+//! A leaf: it imports nothing from the crate, so renderers and producers (capture's refusal
+//! reasons, saved snapshots) share it without depending on each other.
 
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
@@ -19,12 +21,13 @@ fn unsafe_char(c: char) -> bool {
         )
 }
 
-/// Drops the characters [`unsafe_char`] names.
+/// Drops what may not reach a reader as itself: control characters (but tab), bidi marks
+/// and overrides, line and paragraph separators.
 pub fn clean(s: &str) -> String {
     s.chars().filter(|&c| !unsafe_char(c)).collect()
 }
 
-/// Writes `value` as pretty JSON in which every character [`unsafe_char`] names is escaped
+/// Writes `value` as pretty JSON in which each of those characters is escaped
 /// (serde_json escapes only C0 controls: DEL, C1 and bidi marks would pass through as is).
 pub fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(out, Escaping(PrettyFormatter::new()));
