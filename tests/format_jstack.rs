@@ -183,13 +183,22 @@ fn monitor_abba_is_a_proven_lock_cycle_the_jvm_also_reports() {
 }
 
 #[test]
-fn reentrant_lock_abba_is_proven_from_synchronizers_or_the_jvm_report() {
+fn reentrant_lock_abba_is_proven_from_synchronizers_and_only_claimed_by_the_jvm_report() {
     for (file, text) in recordings("LockAbba") {
         let (snap, a) = read(&file, &text);
         let f = &a.findings[0];
+        // Proven where the threads' own synchronizer lists (jstack -l) name the owners; where
+        // only the JVM's deadlock report does, that is the runtime's claim: the stacks show
+        // two threads parked on locks, so the cycle is heuristic and does not confirm it.
+        let listed = lists_synchronizers(&file);
+        let grade = if listed {
+            Grade::Proven
+        } else {
+            Grade::Heuristic
+        };
         assert_eq!(
             (f.kind, f.confidence),
-            (FindingKind::LockCycle, Grade::Proven),
+            (FindingKind::LockCycle, grade),
             "{file}"
         );
         let mut members = names(&snap, &f.threads);
@@ -208,8 +217,9 @@ fn reentrant_lock_abba_is_proven_from_synchronizers_or_the_jvm_report() {
         let sources = owner_sources(&snap, w.address.unwrap());
         assert_eq!(sources.len(), 1, "{file}: {sources:?}");
         let from_list = sources[0].contains("Locked ownable synchronizers");
-        assert_eq!(from_list, lists_synchronizers(&file), "{file}: {sources:?}");
-        assert_eq!(a.claims[0].confirmed_by, vec![0], "{file}");
+        assert_eq!(from_list, listed, "{file}: {sources:?}");
+        let confirmed: &[usize] = if listed { &[0] } else { &[] };
+        assert_eq!(a.claims[0].confirmed_by, confirmed, "{file}");
     }
 }
 
@@ -368,7 +378,7 @@ fn an_idle_program_has_no_hang() {
 }
 
 #[test]
-fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
+fn a_freshly_deadlocked_jvm_dumped_live_is_a_lock_cycle_proven_where_the_dump_says_who_holds() {
     if !support::require("jdk") {
         return;
     }
@@ -398,9 +408,14 @@ fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
         let text = String::from_utf8_lossy(&out.stdout);
         let (snap, a) = read(program, &text);
         let f = &a.findings[0];
+        // ReentrantLock owners are only in the JVM's report with plain jstack: a claim.
+        let (grade, confirmed): (Grade, &[usize]) = match program {
+            "MonitorAbba" => (Grade::Proven, &[0]),
+            _ => (Grade::Heuristic, &[]),
+        };
         assert_eq!(
             (f.kind, f.confidence),
-            (FindingKind::LockCycle, Grade::Proven),
+            (FindingKind::LockCycle, grade),
             "{text}"
         );
         assert_eq!(f.threads.len(), 2);
@@ -416,7 +431,7 @@ fn a_freshly_deadlocked_jvm_dumped_live_is_a_proven_lock_cycle() {
             assert_eq!(sources.len(), 1, "{text}");
             assert!(sources[0].starts_with(stated_by), "{sources:?}");
         }
-        assert_eq!(a.claims[0].confirmed_by, vec![0], "{text}");
+        assert_eq!(a.claims[0].confirmed_by, confirmed, "{text}");
     }
     let _ = std::fs::remove_dir_all(&classes);
 }

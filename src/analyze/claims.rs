@@ -5,7 +5,7 @@
 //! waiting tail with it); otherwise the report says hangscan could not confirm it, and why,
 //! rather than repeat it.
 
-use super::graph::Graph;
+use super::graph::{Because, Graph};
 use super::{Finding, FindingKind, Severity};
 use crate::model::{Claim, Snapshot};
 use serde::Serialize;
@@ -47,7 +47,7 @@ fn check_one(
     let missing = claim.threads.len() - threads.len();
     let blocking = |f: &Finding| f.severity == Severity::Deadlock || f.kind == FindingKind::Stall;
     // A claim naming threads the dump lacks cannot be borne out by the ones it has.
-    let confirmed_by: Vec<usize> = findings
+    let covering: Vec<usize> = findings
         .iter()
         .enumerate()
         .filter(|(_, f)| {
@@ -58,10 +58,21 @@ fn check_one(
         })
         .map(|(i, _)| i)
         .collect();
+    // A finding that stands on a claim's word (a holder only the runtime names) cannot confirm
+    // a claim: the claim would confirm itself.
+    let (confirmed_by, on_claims): (Vec<usize>, Vec<usize>) = covering
+        .into_iter()
+        .partition(|&i| !rests_on_claims(g, &findings[i].threads));
     let verdict = if !claim.deadlock {
         "noted (not a deadlock claim)".to_string()
     } else if let Some(&first) = confirmed_by.first() {
         format!("confirmed by finding {}", first + 1)
+    } else if let Some(&first) = on_claims.first() {
+        format!(
+            "not confirmed by the dump: finding {} shows these threads blocked on locks, but \
+             who holds them only the runtime's report says (the stacks carry no owners)",
+            first + 1
+        )
     } else if missing > 0 {
         format!("not confirmed: {missing} of the threads it names are not in the dump")
     } else if threads.is_empty() {
@@ -75,6 +86,15 @@ fn check_one(
         confirmed_by,
         verdict,
     }
+}
+
+/// Whether an edge among `threads` has a holder only a runtime's report names.
+fn rests_on_claims(g: &Graph, threads: &[usize]) -> bool {
+    g.edges.iter().any(|e| {
+        threads.contains(&e.from)
+            && threads.contains(&e.to)
+            && matches!(e.because, Because::Claimed(_))
+    })
 }
 
 /// Whether thread `t` is one of `targets` or waits for one of them through the graph.

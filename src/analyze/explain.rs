@@ -134,6 +134,10 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
             Some(*i),
             format!("{who} is a worker of that pool: {}", frame_ref(to, *i)),
         ),
+        Because::Claimed(what) => (
+            None,
+            format!("held by {who}, says {what}; nothing else in the dump shows it"),
+        ),
     };
     steps.push(Step {
         thread: e.to,

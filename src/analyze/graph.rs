@@ -31,6 +31,10 @@ pub enum Because {
     IsTarget,
     /// `to` is a worker of the pool being joined (its worker-loop frame).
     Member(usize),
+    /// `to` holds the lock by the runtime's own deadlock report alone (which report): nothing
+    /// in the dump shows it, so it is graded as any holder the stacks only suggest, and it never
+    /// confirms the report it comes from.
+    Claimed(String),
 }
 
 /// One edge of the wait-for graph.
@@ -70,6 +74,8 @@ struct Holder {
     frame: Option<usize>,
     grade: Grade,
     what: String,
+    /// Only a runtime's deadlock report names it (see [`Because::Claimed`]).
+    claimed: bool,
 }
 
 /// True when the process lives in a PID namespace whose thread ids are not known (a `gcore`
@@ -110,31 +116,33 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
                 frame: Some(h.frame),
                 grade,
                 what: h.rule.clone(),
+                claimed: false,
             });
         }
     }
     // Owners read from memory: printed by a debugger, or a rule's owner field in the bytes a
     // live capture read around each futex word.
-    let mut owners: Vec<(u64, u64, String)> = Vec::new();
+    let mut owners: Vec<(u64, u64, String, bool)> = Vec::new();
     for ev in &snap.evidence {
         if let Evidence::LockOwner {
             address,
             owner_tid,
             source,
+            by_claim,
         } = ev
         {
-            owners.push((*address, *owner_tid, source.clone()));
+            owners.push((*address, *owner_tid, source.clone(), *by_claim));
         }
     }
     for w in facts.iter().flat_map(|f| &f.waits) {
         if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
             if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {
                 let source = format!("owner field read from memory at 0x{:x}", a + off);
-                owners.push((a, u64::from(owner), source));
+                owners.push((a, u64::from(owner), source, false));
             }
         }
     }
-    for (address, owner_tid, source) in &owners {
+    for (address, owner_tid, source, by_claim) in &owners {
         if let Some(&t) = by_tid.get(owner_tid) {
             holders
                 .entry(LockId::Addr(*address))
@@ -142,8 +150,15 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
                 .push(Holder {
                     thread: t,
                     frame: None,
-                    grade: Grade::Proven,
+                    // A runtime's report is a claim: the dump shows a thread blocked on the
+                    // lock, and who holds it only the claim says.
+                    grade: if *by_claim {
+                        Grade::Heuristic
+                    } else {
+                        Grade::Proven
+                    },
                     what: source.clone(),
+                    claimed: *by_claim,
                 });
         }
     }
@@ -272,7 +287,7 @@ fn rests_on_untrusted(snap: &Snapshot, facts: &[Facts], e: &Edge) -> bool {
         .is_some_and(|w| (w.first..=w.frame).any(|i| untrusted(e.from, i)));
     let holding = match &e.because {
         Because::Holds(Some(i), _) | Because::Member(i) => untrusted(e.to, *i),
-        Because::Holds(None, _) | Because::IsTarget => false,
+        Because::Holds(None, _) | Because::IsTarget | Because::Claimed(_) => false,
     };
     waiting || holding
 }
@@ -302,7 +317,8 @@ fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, String)> {
 /// detector, which tracks every lock's owner, reports `t` in a deadlock of one thread (it
 /// holds the lock itself) or of two (the other holds it). Only for a mutex: a detector that
 /// tracks a lock, not its readers, reports an rwlock upgrade waiting for readers as a
-/// deadlock of the upgrading thread alone.
+/// deadlock of the upgrading thread alone. The grade is what the dump itself shows: a thread
+/// blocked in a lock call, no owner, so heuristic; the claim is a claim, not evidence.
 fn claimed_holder(claimed: &[(Vec<usize>, String)], t: usize) -> Vec<(usize, Grade, Because)> {
     claimed
         .iter()
@@ -315,8 +331,8 @@ fn claimed_holder(claimed: &[(Vec<usize>, String)], t: usize) -> Vec<(usize, Gra
             };
             Some(vec![(
                 holder,
-                Grade::Proven,
-                Because::Holds(None, what.clone()),
+                Grade::Heuristic,
+                Because::Claimed(what.clone()),
             )])
         })
         .unwrap_or_default()
@@ -387,7 +403,14 @@ impl Ctx<'_> {
             }
             let mut out: Vec<_> = best
                 .into_values()
-                .map(|h| (h.thread, h.grade, Because::Holds(h.frame, h.what.clone())))
+                .map(|h| {
+                    let because = if h.claimed {
+                        Because::Claimed(h.what.clone())
+                    } else {
+                        Because::Holds(h.frame, h.what.clone())
+                    };
+                    (h.thread, h.grade, because)
+                })
                 .collect();
             out.sort_by_key(|(to, _, _)| *to);
             return out;

@@ -311,6 +311,10 @@ pub enum Evidence {
         owner_tid: u64,
         /// Where it was read (e.g. `p *mutex` in the dump, line 120).
         source: String,
+        /// Only a runtime's own deadlock report says so (the JVM's `which is held by`), not the
+        /// dump's own statement of the thread: a claim, graded by what the dump itself shows.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_claim: bool,
     },
     /// Bytes read from the target's memory while it was stopped (around each futex word), for
     /// the rules to interpret (a mutex's owner field).

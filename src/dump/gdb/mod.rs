@@ -486,6 +486,7 @@ impl Parser {
                 address,
                 owner_tid: owner,
                 source: format!("`{field}` printed at line {no}"),
+                by_claim: false,
             }),
             None => self.diag(
                 no,

@@ -174,7 +174,8 @@ fn bt_full_locals_and_printed_mutex_owners() {
         vec![Evidence::LockOwner {
             address: 0x5555,
             owner_tid: 8,
-            source: "`__owner` printed at line 3".into()
+            source: "`__owner` printed at line 3".into(),
+            by_claim: false,
         }]
     );
 }

@@ -297,6 +297,7 @@ impl Parser {
                 address: o.address,
                 owner_tid: tid,
                 source: format!("`{}` (line {})", o.text, o.line),
+                by_claim: false,
             });
         }
     }

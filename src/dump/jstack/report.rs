@@ -231,6 +231,7 @@ impl Report {
                                 e.holder.as_deref().unwrap_or_default(),
                                 e.held_line
                             ),
+                            by_claim: true,
                         });
                     }
                 }
