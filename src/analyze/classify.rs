@@ -627,14 +627,7 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
     if first.kind.is_external() || first.timed {
         return Activity::External;
     }
-    let soft = matches!(
-        first.kind,
-        WaitKind::Condvar
-            | WaitKind::Futex
-            | WaitKind::Semaphore
-            | WaitKind::Channel
-            | WaitKind::Io
-    );
+    let soft = first.kind.meaning().may_be_idle;
     if soft && facts.waits.len() == 1 {
         // A worker whose loop waits directly (or through a queue rule) waits for work.
         let loop_waits = facts

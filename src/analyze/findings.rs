@@ -58,9 +58,7 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             .map(|e| facts[e.from].waits[e.wait].kind)
             .collect();
         let all_locks = kinds.iter().all(|k| k.is_lock());
-        let all_joins = kinds
-            .iter()
-            .all(|k| matches!(k, WaitKind::Join | WaitKind::PoolDrain));
+        let all_joins = kinds.iter().all(|k| k.is_join());
         let single = comp.len() == 1;
         let kind = match (single, all_locks, all_joins) {
             (true, true, _) => FindingKind::SelfLock,
@@ -161,12 +159,9 @@ fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) 
         let starving = members.iter().all(|&t| {
             let f = &facts[t];
             f.activity == Activity::Blocked
-                && f.waits.first().is_some_and(|w| {
-                    matches!(
-                        w.kind,
-                        WaitKind::Future | WaitKind::Futex | WaitKind::Condvar
-                    )
-                })
+                && f.waits
+                    .first()
+                    .is_some_and(|w| w.kind.meaning().may_await_queued_work)
                 && f.waits.iter().any(|w| w.kind == WaitKind::Future)
         });
         if !starving || members.iter().any(|t| in_cycle.contains(t)) {
@@ -358,12 +353,11 @@ fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
         let Some(sig) = f.signal_frame() else {
             continue;
         };
-        let Some(w) = f.waits.iter().find(|w| {
-            !matches!(
-                w.kind,
-                WaitKind::Io | WaitKind::Sleep | WaitKind::SignalWait | WaitKind::Futex
-            )
-        }) else {
+        let Some(w) = f
+            .waits
+            .iter()
+            .find(|w| w.kind.meaning().unsafe_in_signal_handler)
+        else {
             continue;
         };
         let th = &snap.threads[t];

@@ -5,7 +5,7 @@
 
 use super::classify::{Activity, Facts, LockId, Wait};
 use super::names::Names;
-use crate::knowledge::WaitKind;
+use crate::knowledge::{Release, WaitKind};
 use crate::model::{Evidence, Snapshot};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -383,11 +383,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn resolve(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
-        match w.kind {
-            k if k.is_lock() => self.lock_holders(t, w),
-            WaitKind::Join => self.join_target(t, w),
-            WaitKind::PoolDrain => self.pool_members(t, w),
-            _ => Vec::new(),
+        match w.kind.meaning().released_by {
+            Release::LockHolder => self.lock_holders(t, w),
+            Release::ThreadExit => self.join_target(t, w),
+            Release::PoolExit => self.pool_members(t, w),
+            Release::AnotherThread | Release::Outside => Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@
 mod rule;
 
 pub use crate::names::base_name;
-pub use rule::{Meaning, Rule, Subject, WaitKind};
+pub use rule::{KindMeaning, Meaning, Release, Rule, Subject, WaitKind};
 
 use crate::error::{Error, Result};
 use regex::bytes::{RegexSet, RegexSetBuilder};

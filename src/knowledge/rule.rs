@@ -52,39 +52,102 @@ pub enum WaitKind {
     SignalWait,
 }
 
+/// Who ends a wait: what the analysis looks for on the other side of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The thread holding the lock (an owner field, a guard, a frame that took it).
+    LockHolder,
+    /// The joined thread, by exiting.
+    ThreadExit,
+    /// Every worker of the pool being joined, by exiting.
+    PoolExit,
+    /// Some thread of the process that signals, posts, sends or completes it; which one, the
+    /// wait does not say.
+    AnotherThread,
+    /// Something outside the process: data, time, a signal.
+    Outside,
+}
+
+/// What a kind of wait means, in one place: every question the analysis asks of a kind is
+/// answered here, and a new kind cannot be added without answering them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindMeaning {
+    /// The word used in reports.
+    pub noun: &'static str,
+    /// Who ends it.
+    pub released_by: Release,
+    /// A worker whose loop waits here directly may be waiting for work (idle), not stuck.
+    pub may_be_idle: bool,
+    /// A pool worker blocked here may be waiting for work queued behind it (starvation).
+    pub may_await_queued_work: bool,
+    /// Blocking here inside a signal handler is reported as not async-signal-safe (the
+    /// handler may have interrupted the very code that would end it). Waits for the outside
+    /// and bare futex waits (which may be the handler's own, safe, machinery) are not.
+    pub unsafe_in_signal_handler: bool,
+    /// A bare wait that a more specific rule in the frames below may name better.
+    pub generic: bool,
+}
+
 impl WaitKind {
+    /// What this kind of wait means (see [`KindMeaning`]).
+    pub fn meaning(self) -> KindMeaning {
+        use Release::*;
+        let m = |noun, released_by, may_be_idle, may_await_queued_work, unsafe_in_handler| {
+            KindMeaning {
+                noun,
+                released_by,
+                may_be_idle,
+                may_await_queued_work,
+                unsafe_in_signal_handler: unsafe_in_handler,
+                generic: false,
+            }
+        };
+        match self {
+            Self::Mutex => m("mutex", LockHolder, false, false, true),
+            Self::RwlockRead => m("rwlock (read)", LockHolder, false, false, true),
+            Self::RwlockWrite => m("rwlock (write)", LockHolder, false, false, true),
+            Self::Condvar => m("condition variable", AnotherThread, true, true, true),
+            Self::Join => m("thread join", ThreadExit, false, false, true),
+            Self::PoolDrain => m("pool join", PoolExit, false, false, true),
+            Self::Future => m("future", AnotherThread, false, true, true),
+            Self::Channel => m("channel", AnotherThread, true, false, true),
+            Self::Semaphore => m("semaphore", AnotherThread, true, false, true),
+            Self::Futex => KindMeaning {
+                generic: true,
+                ..m("futex", AnotherThread, true, true, false)
+            },
+            Self::Io => m("I/O", Outside, true, false, false),
+            Self::Sleep => m("sleep", Outside, false, false, false),
+            Self::SignalWait => m("signal wait", Outside, false, false, false),
+        }
+    }
+
     /// Kinds that end when something outside the process happens (data, time, a signal).
     pub fn is_external(self) -> bool {
-        matches!(self, Self::Io | Self::Sleep | Self::SignalWait)
+        self.meaning().released_by == Release::Outside
     }
 
     /// Kinds released by a lock holder.
     pub fn is_lock(self) -> bool {
-        matches!(self, Self::Mutex | Self::RwlockRead | Self::RwlockWrite)
+        self.meaning().released_by == Release::LockHolder
+    }
+
+    /// Kinds released by threads exiting (a join, a pool's join).
+    pub fn is_join(self) -> bool {
+        matches!(
+            self.meaning().released_by,
+            Release::ThreadExit | Release::PoolExit
+        )
     }
 
     /// A bare wait that a more specific rule in the frames below may name better.
     pub fn is_generic(self) -> bool {
-        matches!(self, Self::Futex)
+        self.meaning().generic
     }
 
     /// The word used in reports.
     pub fn noun(self) -> &'static str {
-        match self {
-            Self::Mutex => "mutex",
-            Self::RwlockRead => "rwlock (read)",
-            Self::RwlockWrite => "rwlock (write)",
-            Self::Condvar => "condition variable",
-            Self::Join => "thread join",
-            Self::PoolDrain => "pool join",
-            Self::Future => "future",
-            Self::Channel => "channel",
-            Self::Semaphore => "semaphore",
-            Self::Futex => "futex",
-            Self::Io => "I/O",
-            Self::Sleep => "sleep",
-            Self::SignalWait => "signal wait",
-        }
+        self.meaning().noun
     }
 }
 
