@@ -7,6 +7,7 @@
 //! none of these explains may be a tracer that let go meanwhile: the capture tries again, and
 //! only a refusal that lasts is put down to a security module or a container's policy.
 
+use super::procinfo::{field, process_of};
 use crate::error::Error;
 use crate::sanitize::clean;
 use std::os::unix::fs::MetadataExt;
@@ -20,7 +21,7 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 /// Why process `pid` cannot be captured at all, before anything is tried: a kernel thread
 /// (no user space), or hangscan's own process (a thread group cannot trace itself).
 pub fn untraceable(pid: u32) -> Option<Error> {
-    if tgid_of(pid as i32) == Some(std::process::id()) {
+    if process_of(pid as i32).0 == std::process::id() {
         return Some(Error::Untraceable {
             pid,
             why: "it is this hangscan itself (or one of its threads), and a process cannot trace \
@@ -66,8 +67,8 @@ pub fn refusal(pid: u32, tid: i32) -> Refusal {
     // process is not what stops hangscan.
     let ids_differ = target.uids != [me.uid; 3] || target.gids != [me.gid; 3];
     if let Some(tracer) = target.tracer.filter(|_| me.cap_sys_ptrace || !ids_differ) {
-        let tracer_pid = tgid_of(tracer).unwrap_or(tracer as u32);
-        if process_name(tracer_pid).is_some_and(|n| n.starts_with("hangscan")) {
+        let (tracer_pid, name) = process_of(tracer);
+        if name.is_some_and(|n| n.starts_with("hangscan")) {
             return Refusal::Transient(Error::Untraceable {
                 pid,
                 why: format!(
@@ -113,23 +114,10 @@ struct Facts {
 /// "process 4645 (gdb)": the process a tracer thread belongs to, with its name (the
 /// process's, not the thread's).
 fn describe(tracer: i32) -> String {
-    let process = tgid_of(tracer).unwrap_or(tracer as u32);
-    match process_name(process) {
-        Some(name) => format!("process {process} ({})", clean(&name)),
-        None => format!("process {process}"),
+    match process_of(tracer) {
+        (process, Some(name)) => format!("process {process} ({})", clean(&name)),
+        (process, None) => format!("process {process}"),
     }
-}
-
-/// The process thread `tid` belongs to.
-fn tgid_of(tid: i32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    field(&status, "Tgid:")?.parse().ok()
-}
-
-/// Process `pid`'s name (`comm`), as the kernel shows it.
-fn process_name(pid: u32) -> Option<String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    field(&status, "Name:").map(str::to_string)
 }
 
 /// What in hangscan's ids, the target's or the system's settings forbids the attach, and what
@@ -289,13 +277,6 @@ impl Status {
                 .filter(|&t| t != 0),
         })
     }
-}
-
-fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .map(str::trim)
 }
 
 /// "uid 0 (root)", with the name from /etc/passwd when there is one.

@@ -39,9 +39,7 @@ pub fn namespace_tids(pid: i32, tids: &[i32]) -> NsTids {
 
 /// The last id of the `NSpid:` line (host first, innermost last).
 fn innermost(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))?
+    super::procinfo::field(status, "NSpid:")?
         .split_whitespace()
         .next_back()?
         .parse()

@@ -126,41 +126,38 @@ fn scheduled(dir: &str) -> Option<u64> {
         }
     }
     let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:").unwrap_or(0))
+    let count = |key| field(&status, key)?.parse::<u64>().ok();
+    Some(count("voluntary_ctxt_switches:")? + count("nonvoluntary_ctxt_switches:").unwrap_or(0))
+}
+
+/// The value of `key` (with its colon: `"TracerPid:"`) in a `/proc/*/status` text, trimmed.
+/// The one reader of `status` lines for capture.
+pub fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
 }
 
 /// The tracer of the thread whose `/proc` directory is `dir` (`TracerPid`, 0: none).
 fn tracer(dir: &str) -> Option<i32> {
     let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse().ok())
+    field(&status, "TracerPid:")?.parse().ok()
 }
 
 /// The process thread `tid` belongs to (`Tgid`, or `tid` itself when that cannot be read) and
-/// its name; `(0, None)` for tid 0.
+/// the process's name (its main thread's, not `tid`'s own: a tracer thread may be named apart,
+/// as hangscan's `hangscan-tracer` is); `(0, None)` for tid 0.
 pub fn process_of(tid: i32) -> (u32, Option<String>) {
     if tid <= 0 {
         return (0, None);
     }
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_string())
-    };
-    let pid = field("Tgid:")
-        .and_then(|p| p.parse().ok())
+    let read = |id: u32| std::fs::read_to_string(format!("/proc/{id}/status")).ok();
+    let pid = read(tid as u32)
+        .and_then(|s| field(&s, "Tgid:")?.parse().ok())
         .unwrap_or(tid as u32);
-    (pid, field("Name:"))
+    let name = read(pid).and_then(|s| field(&s, "Name:").map(str::to_string));
+    (pid, name)
 }
 
 /// The state letter of process or thread `id` (`/proc/ID/stat`: the field after `(comm)`),

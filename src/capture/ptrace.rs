@@ -359,18 +359,8 @@ fn refused(tid: i32, errno: Errno) -> SeizeError {
 /// Whether thread `tid` is traced by hangscan itself (by any of its threads).
 fn traced_by_me(tid: i32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
-    let tracer = status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse::<i32>().ok());
-    tracer.is_some_and(|t| {
-        t != 0
-            && std::fs::read_to_string(format!("/proc/{t}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| l.strip_prefix("Tgid:"))
-                .is_some_and(|g| g.trim() == std::process::id().to_string())
-    })
+    let tracer = super::procinfo::field(&status, "TracerPid:").and_then(|v| v.parse::<i32>().ok());
+    tracer.is_some_and(|t| t != 0 && super::procinfo::process_of(t).0 == std::process::id())
 }
 
 /// Whether the kernel shows thread `tid` in uninterruptible sleep (`D` in its stat).
