@@ -26,6 +26,7 @@ pub mod knowledge;
 pub mod limits;
 pub mod model;
 pub mod names;
+pub mod objects;
 pub mod report;
 pub mod sanitize;
 pub mod stackwalk;

@@ -23,18 +23,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("limits", &["model"]),
     // Producers fill the model and import nothing downstream of it: the leaves, `limits`, and
     // the producers they are built on.
-    ("unwind", &["leaves", "limits"]),
-    ("symbolize", &["leaves", "limits", "unwind"]),
-    ("syscalls", &["leaves", "limits", "unwind"]),
+    ("objects", &["leaves", "limits"]),
+    ("unwind", &["leaves", "limits", "objects"]),
+    ("symbolize", &["leaves", "limits", "objects", "unwind"]),
+    ("syscalls", &["leaves", "limits", "objects", "unwind"]),
     (
         "stackwalk",
-        &["leaves", "limits", "unwind", "symbolize", "syscalls"],
+        &[
+            "leaves",
+            "limits",
+            "objects",
+            "unwind",
+            "symbolize",
+            "syscalls",
+        ],
     ),
     (
         "corefile",
         &[
             "leaves",
             "limits",
+            "objects",
             "unwind",
             "symbolize",
             "syscalls",
@@ -46,6 +55,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "leaves",
             "limits",
+            "objects",
             "unwind",
             "symbolize",
             "syscalls",

@@ -20,8 +20,8 @@ mod tcb;
 use crate::error::{Error, Result};
 use crate::limits::{stack_share, threads_dropped, MAX_THREADS};
 use crate::model::{Diagnostic, KernelInfo, KernelState};
+use crate::objects::elf::{Bytes, ElfFile};
 use crate::stackwalk::{ImageThread, ProcessImage};
-use crate::unwind::elf::{Bytes, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion};
 use memmap2::Mmap;
 use object::elf::{

@@ -11,8 +11,8 @@
 //! says so.
 
 use crate::model::Diagnostic;
+use crate::objects::elf::ElfFile;
 use crate::stackwalk::NsTids;
-use crate::unwind::elf::ElfFile;
 use crate::unwind::AddressSpace;
 use object::{Object, ObjectSymbol};
 use std::collections::BTreeMap;

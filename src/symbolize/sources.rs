@@ -5,9 +5,9 @@
 //! has every local function) or else the object's own.
 
 use crate::names::demangle;
-use crate::unwind::debugfile;
-use crate::unwind::elf::{self, ElfFile};
-use crate::unwind::open;
+use crate::objects::debugfile;
+use crate::objects::elf::{self, ElfFile};
+use crate::objects::open;
 use crate::unwind::{AddressSpace, MappedObject};
 use addr2line::Loader;
 use object::{Object, ObjectSymbol, ObjectSymbolTable};

@@ -1,32 +1,13 @@
 //! Memory the unwinder may read: regions copied out of the target while it was stopped (the top
 //! of each thread's stack, the vdso). Nothing here touches a live process.
 
+pub use crate::objects::MemoryRegion;
+
 /// Read access to a copy of the target's memory.
 pub trait Memory: Sync {
     /// Fills `buf` with the bytes at `addr`. Returns false, leaving `buf` unspecified, when any
     /// of them was not copied.
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
-}
-
-/// A copied region of memory (stack top, vdso).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MemoryRegion {
-    /// The address of `bytes[0]` in the target.
-    pub start: u64,
-    /// The bytes as copied.
-    pub bytes: Vec<u8>,
-}
-
-impl MemoryRegion {
-    /// One past the last address the region covers (saturating).
-    pub fn end(&self) -> u64 {
-        self.start.saturating_add(self.bytes.len() as u64)
-    }
-
-    /// True if `addr` lies inside the region.
-    pub fn contains(&self, addr: u64) -> bool {
-        addr >= self.start && addr < self.end()
-    }
 }
 
 impl Memory for MemoryRegion {

@@ -7,25 +7,24 @@
 //! the registers the kernel saved in the signal frame ([`x86_64`] holds everything
 //! architecture-specific). A walk never panics and never loops: it stops at `max_frames`, on a
 //! CFA that does not increase, on unreadable memory and on a pc outside every mapping, and says
-//! why.
+//! why. The objects' files (and their separate debug files) come from [`crate::objects`]: the
+//! unwinder reads bytes and opens nothing itself.
 
 mod cfi;
-pub(crate) mod debugfile;
-pub(crate) mod elf;
 mod memory;
-pub(crate) mod open;
 #[cfg(test)]
 mod tests;
 mod x86_64;
 
+pub use crate::objects::{AddressSpace, MappedObject};
 pub use memory::{Memory, MemoryRegion, Regions};
 
+use crate::objects::debugfile;
+use crate::objects::elf::{self, ElfFile, ObjectCache};
 use cfi::{Cfi, Step};
-use elf::{ElfFile, ObjectCache};
 use gimli::UnwindContext;
 use serde::{Deserialize, Serialize};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use x86_64::RegState;
 
@@ -50,71 +49,6 @@ pub struct Regs {
     pub r14: u64,
     pub r15: u64,
     pub rip: u64,
-}
-
-/// One line of `/proc/PID/maps` for a file-backed (or vdso) mapping.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MappedObject {
-    /// First address of the mapping.
-    pub start: u64,
-    /// One past its last address.
-    pub end: u64,
-    /// The file offset mapped at `start`.
-    pub offset: u64,
-    /// The path as `maps` shows it (inside the target's mount namespace), or `[vdso]`.
-    pub name: String,
-    /// Where to open the file from here: `/proc/PID/root/...` or `/proc/PID/map_files/...`;
-    /// `None` for the vdso (its bytes are in [`AddressSpace::vdso`]).
-    pub path: Option<PathBuf>,
-    /// Mapped executable (`x` in the permissions).
-    pub executable: bool,
-    /// The inode `maps` shows, when the file is opened by its path (which may since name
-    /// another file) rather than through `map_files` (the very file mapped).
-    pub inode: Option<u64>,
-}
-
-impl MappedObject {
-    /// True if `addr` lies inside the mapping.
-    pub fn contains(&self, addr: u64) -> bool {
-        addr >= self.start && addr < self.end
-    }
-}
-
-/// The objects mapped into a process, and its vdso's bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AddressSpace {
-    /// Every mapping, sorted by start address (as `/proc/PID/maps` lists them).
-    pub objects: Vec<MappedObject>,
-    /// A copy of the vdso, when the process has one.
-    pub vdso: Option<MemoryRegion>,
-    /// A live process's start, rounded up (no file changed before it changed after the
-    /// process started); `None` for a core.
-    pub started: Option<std::time::SystemTime>,
-}
-
-impl AddressSpace {
-    /// The executable mapping that holds `addr`.
-    pub fn object_at(&self, addr: u64) -> Option<&MappedObject> {
-        self.object_index_at(addr).map(|i| &self.objects[i])
-    }
-
-    /// The index in `objects` of the executable mapping that holds `addr`. A binary search: a
-    /// process with a thousand threads has over two thousand mappings (stacks and guards).
-    pub fn object_index_at(&self, addr: u64) -> Option<usize> {
-        let i = self
-            .objects
-            .partition_point(|o| o.start <= addr)
-            .checked_sub(1)?;
-        let o = &self.objects[i];
-        (o.executable && o.contains(addr)).then_some(i)
-    }
-
-    /// The vdso's bytes if `map` is the vdso mapping.
-    pub(crate) fn vdso_of(&self, map: &MappedObject) -> Option<&MemoryRegion> {
-        self.vdso
-            .as_ref()
-            .filter(|v| map.path.is_none() && v.start == map.start)
-    }
 }
 
 /// What a frame's pc is.

@@ -2,10 +2,10 @@
 //! byte by byte, and hand-filled stacks. Real programs are in `tests/unwind_symbolize.rs`.
 
 use super::cfi::{Cfi, Step};
-use super::debugfile::{self, Via};
-use super::elf::{self, ElfFile};
 use super::x86_64::{RegState, RA, RBP, RSP};
 use super::*;
+use crate::objects::debugfile::{self, Via};
+use crate::objects::elf::{self, ElfFile};
 use synthetic::*;
 
 mod bounds;

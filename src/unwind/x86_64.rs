@@ -6,8 +6,6 @@
 use super::memory::Memory;
 use super::Regs;
 
-/// The objects this unwinder reads.
-pub(super) const ARCHITECTURE: object::Architecture = object::Architecture::X86_64;
 /// Byte order of the target's memory and CFI.
 pub(super) type Endian = gimli::LittleEndian;
 /// Bytes in an address.

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
+/// The objects read: x86_64 (the unwinder's `x86_64` reads their code and CFI).
+pub(crate) const ARCHITECTURE: object::Architecture = object::Architecture::X86_64;
+
 /// The bytes of an object: a read-only file mapping, or an owned copy (the vdso).
 pub(crate) enum Bytes {
     Map(Mmap),
@@ -102,11 +105,11 @@ impl ElfFile {
 
     fn new(data: Bytes) -> Result<ElfFile, String> {
         let parsed = object::File::parse(&*data).map_err(|e| format!("not an ELF object: {e}"))?;
-        if parsed.architecture() != super::x86_64::ARCHITECTURE {
+        if parsed.architecture() != ARCHITECTURE {
             return Err(format!(
                 "the object is for {:?}; only {:?} is supported",
                 parsed.architecture(),
-                super::x86_64::ARCHITECTURE
+                ARCHITECTURE
             ));
         }
         let segments = parsed
