@@ -202,6 +202,10 @@ struct Common {
     /// Colour in text output: auto (a terminal, and NO_COLOR unset), always, never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
+    /// Text output: after the report, every thread's frames, each with how the unwinder found
+    /// it (context, cfi, frame-pointer, signal) and why each walk ended.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -268,6 +272,7 @@ impl Common {
                 ColorArg::Always => Color::Always,
                 ColorArg::Never => Color::Never,
             },
+            frames: self.verbose,
         }
     }
 }

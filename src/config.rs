@@ -107,6 +107,8 @@ pub struct OutputConfig {
     pub output: Option<PathBuf>,
     /// Colour choice.
     pub color: Color,
+    /// Text: also every thread's frames, each with how it was found (`-v`).
+    pub frames: bool,
 }
 
 /// Colour choice for text output.

@@ -4,8 +4,9 @@
 
 use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
+use crate::model::{FrameTrust, StopReason};
 use crate::symbolize::Symbolizer;
-use crate::unwind::{AddressSpace, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
+use crate::unwind::{AddressSpace, Early, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -102,7 +103,7 @@ impl Stackwalker {
                 vec![RawFrame {
                     pc: o.start,
                     kind: crate::unwind::FrameKind::Ip,
-                    method: crate::unwind::UnwindMethod::First,
+                    method: FrameTrust::Context,
                     sp: 0,
                 }]
             })
@@ -126,7 +127,7 @@ fn to_snapshot_with(
     let unwinder = &w.unwinder;
     let symbolizer = &w.symbolizer;
     let space = &image.space;
-    let walked: Vec<(Vec<RawFrame>, Option<String>)> = image
+    let walked: Vec<(Vec<RawFrame>, Option<Early>)> = image
         .threads
         .par_iter()
         .map(|t| walk(t, space, unwinder))
@@ -158,9 +159,14 @@ fn to_snapshot_with(
             state: t.state,
             frames,
             kernel: Some(t.kernel.clone()),
+            unwind_stop: Some(match (&unwind_error, &t.stack_cut) {
+                (None, _) => StopReason::Outermost,
+                (Some(_), Some(_)) => StopReason::StackCut,
+                (Some(e), None) => e.reason,
+            }),
             unwind_error: match (unwind_error, &t.stack_cut) {
-                (Some(e), Some(cut)) => Some(format!("{e} ({cut})")),
-                (e, _) => e,
+                (Some(e), Some(cut)) => Some(format!("{} ({cut})", e.detail)),
+                (e, _) => e.map(|e| e.detail),
             },
             partial: t.stack_cut.is_some(),
             ..Thread::default()
@@ -262,13 +268,17 @@ fn walk(
     t: &ImageThread,
     space: &AddressSpace,
     unwinder: &Unwinder,
-) -> (Vec<RawFrame>, Option<String>) {
+) -> (Vec<RawFrame>, Option<Early>) {
     let Some(regs) = &t.regs else {
         let why = t
             .no_regs
             .as_deref()
             .unwrap_or("registers could not be read");
-        return (Vec::new(), Some(why.to_string()));
+        let early = Early {
+            reason: StopReason::NoRegisters,
+            detail: why.to_string(),
+        };
+        return (Vec::new(), Some(early));
     };
     let mem = ThreadMemory {
         stack: t.stack.as_ref(),
@@ -278,7 +288,10 @@ fn walk(
     let (frames, why) = unwinder.unwind(regs, &mem, space, MAX_FRAMES);
     let wanted = mem.wanted.into_inner();
     let why = match (why, t.stack.as_ref()) {
-        (Some(why), Some(stack)) if wanted > 0 => Some(stack_cut_note(&why, stack, wanted)),
+        (Some(why), Some(stack)) if wanted > 0 => Some(Early {
+            reason: StopReason::StackCut,
+            detail: stack_cut_note(&why.detail, stack, wanted),
+        }),
         (why, _) => why,
     };
     (frames, why)

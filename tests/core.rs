@@ -295,6 +295,36 @@ fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
         !err.contains("build-id"),
         "the binaries are the core's own: {err}"
     );
+    // Every stack is walked to its first frame; each frame says how it was found: the
+    // registers for the innermost, then the unwind data.
+    let said = run_core(&core);
+    for t in said.json.as_ref().unwrap()["threads"].as_array().unwrap() {
+        assert_eq!(t["unwind_stop"], "outermost", "{t}");
+        let trust: Vec<&str> = t["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["trust"].as_str())
+            .collect();
+        assert_eq!(trust.first(), Some(&"context"), "{t}");
+        assert!(trust[1..].iter().all(|&m| m == "cfi"), "{t}");
+    }
+    // `-v` lists the same in text, after the report.
+    let (code, out, err) = hangscan(&["core", core.to_str().unwrap(), "-v"]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let stacks = out
+        .split("\nstacks:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        stacks.matches("(walk ended: outermost frame)").count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        stacks.contains("pthread_mutex_lock") && stacks.contains("[context]"),
+        "{out}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -394,6 +424,7 @@ fn a_truncated_kernel_core_says_what_it_lacks() {
             why.contains("the core is truncated before this stack"),
             "{t}"
         );
+        assert_eq!(t["unwind_stop"], "stack-cut", "{t}");
     }
     assert_eq!(after.code, Some(2), "{}", after.stderr);
     // The objects' build-ids were in the lost memory: said, not silently trusted.

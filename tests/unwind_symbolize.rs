@@ -8,6 +8,7 @@ mod support;
 use hangscan::analyze::{analyze, FindingKind};
 use hangscan::dump::parse_dump;
 use hangscan::knowledge::{base_name, KnowledgeBase};
+use hangscan::model::StopReason;
 use hangscan::model::{Frame, Snapshot, Thread};
 use hangscan::symbolize::{Symbolizer, SIGNAL_FRAME};
 use hangscan::unwind::{AddressSpace, MemoryRegion, Regs, Unwinder};
@@ -75,7 +76,7 @@ fn unwind_all(pid: u32) -> Vec<Ours> {
             tid: t.tid,
             pcs: frames.iter().map(|f| f.pc).collect(),
             frames: symbolized,
-            reason,
+            reason: reason.map(|e| e.detail),
         })
         .collect()
 }
@@ -337,7 +338,10 @@ fn timing_1000_threads() {
                 .map(|t| unwinder.unwind(&t.regs, &t.stack, &space, MAX_FRAMES))
                 .collect()
         };
-        let mut reasons: Vec<&str> = stacks.iter().filter_map(|s| s.1.as_deref()).collect();
+        let mut reasons: Vec<&str> = stacks
+            .iter()
+            .filter_map(|s| s.1.as_ref().map(|e| e.detail.as_str()))
+            .collect();
         reasons.sort_unstable();
         reasons.dedup();
         eprintln!("{label}: stopped early: {reasons:?}");
@@ -469,7 +473,7 @@ fn unwinds_out_of_the_vdso() {
     let (frames, _) = Unwinder::new().unwind(&regs, &stack, &space, 8);
     assert!(frames.len() >= 2, "{frames:x?}");
     assert_eq!(frames[1].pc, caller);
-    assert_eq!(frames[1].method, hangscan::unwind::UnwindMethod::Cfi);
+    assert_eq!(frames[1].method, hangscan::model::FrameTrust::Cfi);
     let symbolized = Symbolizer::new().symbolize(&space, &frames[..1]);
     assert_eq!(symbolized[0].module.as_deref(), Some("[vdso]"));
     assert!(
@@ -510,12 +514,15 @@ fn garbage_registers_against_a_real_address_space() {
         };
         let (frames, reason) = unwinder.unwind(&regs, &mem, &space, 64);
         assert!(frames.len() <= 64);
-        assert!(!reason.unwrap_or_default().contains("panicked"));
+        assert!(!reason.is_some_and(|r| r.reason == StopReason::Internal));
         let symbolized = symbolizer.symbolize(&space, &frames);
         assert!(symbolized.len() >= frames.len());
     }
     let empty = AddressSpace::default();
     let (frames, reason) = unwinder.unwind(&threads[0].regs, &threads[0].stack, &empty, 64);
     assert_eq!(frames.len(), 1);
-    assert!(reason.unwrap().contains("outside every mapped object"));
+    assert!(reason
+        .unwrap()
+        .detail
+        .contains("outside every mapped object"));
 }

@@ -172,7 +172,13 @@ fn report(
     // Colour only ever goes to a terminal, never into a file.
     let color = color && out.output.is_none();
     let written = emit(out.output.as_deref(), |w| {
-        report::render(&reports, out.format, color, w)
+        report::render(&reports, out.format, color, w)?;
+        if out.frames && out.format == Format::Text {
+            for s in snapshots {
+                report::render_stacks(&s.threads, w)?;
+            }
+        }
+        Ok(())
     });
     if let Err(e) = written {
         return write_error(&e);

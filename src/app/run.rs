@@ -51,6 +51,7 @@ pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 
             format: r.format,
             output: None,
             color: Color::Never,
+            frames: false,
         },
     };
     let mut snapshots: Vec<Snapshot> = Vec::new();

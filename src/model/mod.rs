@@ -98,6 +98,51 @@ pub struct Thread {
     /// Why the stack ends early, when the unwinder stopped before the thread's first frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwind_error: Option<String>,
+    /// Why the unwinder's walk ended (live capture and cores; `unwind_error` says it in words
+    /// when the walk ended early). Absent for stacks a dump printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwind_stop: Option<StopReason>,
+}
+
+/// Why an unwinder's walk of a stack ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// At the thread's first frame: the unwind data, a zero return address or a zero frame
+    /// pointer says there is no caller. The whole stack.
+    Outermost,
+    /// At the limit of frames a thread.
+    FrameLimit,
+    /// The thread's registers (or the pc and stack pointer among them) are not known.
+    NoRegisters,
+    /// A pc lies outside every mapped object.
+    OutsideObjects,
+    /// Neither the unwind data nor a frame pointer led to the caller.
+    NoCaller,
+    /// The caller's frame is not above the callee's (a loop, or garbage).
+    CfaNotIncreasing,
+    /// A signal frame could not be read, or they nest past the limit.
+    SignalFrame,
+    /// The walk needed stack beyond what was copied (`--stack-bytes` would reach further) or
+    /// what a truncated core holds.
+    StackCut,
+    /// The unwinder failed (a bug, kept from taking hangscan down).
+    Internal,
+}
+
+/// How an unwinder found a frame, which says how far to trust it: a frame found by frame
+/// pointers through code that keeps none may be a wrong caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FrameTrust {
+    /// The thread's own registers (its context): the innermost frame.
+    Context,
+    /// The callee's DWARF call frame information.
+    Cfi,
+    /// The callee's frame-pointer chain.
+    FramePointer,
+    /// The registers the kernel saved in a signal frame: the code a signal interrupted.
+    Signal,
 }
 
 /// Per-thread facts from the kernel: `/proc/PID/task/TID/*` and the registers at the stop.
@@ -276,6 +321,10 @@ pub struct Frame {
     /// process runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub untrusted: Option<String>,
+    /// How the unwinder found the frame (live capture and cores); absent for frames a dump
+    /// printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<FrameTrust>,
 }
 
 impl Frame {

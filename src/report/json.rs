@@ -81,6 +81,9 @@ struct ThreadJson<'a> {
     /// Why the stack ends before the thread's first frame (live capture and cores).
     #[serde(skip_serializing_if = "Option::is_none")]
     unwind_error: Option<&'a str>,
+    /// Why the unwinder's walk ended (live capture and cores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unwind_stop: Option<crate::model::StopReason>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +101,9 @@ struct FrameJson<'a> {
     /// Why the symbols are not trusted, when they are not.
     #[serde(skip_serializing_if = "Option::is_none")]
     untrusted: Option<&'a str>,
+    /// How the unwinder found the frame (live capture and cores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust: Option<crate::model::FrameTrust>,
 }
 
 #[derive(Serialize)]
@@ -238,6 +244,7 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         summary,
         frames: t.frames.iter().map(frame).collect(),
         unwind_error: t.unwind_error.as_deref(),
+        unwind_stop: t.unwind_stop,
     }
 }
 
@@ -253,5 +260,6 @@ fn frame(f: &Frame) -> FrameJson<'_> {
         signal_frame: f.signal_frame,
         notes: &f.notes,
         untrusted: f.untrusted.as_deref(),
+        trust: f.trust,
     }
 }

@@ -10,11 +10,13 @@ mod junit;
 mod locate;
 mod markdown;
 mod sarif;
+mod stacks;
 mod text;
 
 pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use github::render_annotations;
 pub use json::SCHEMA;
+pub use stacks::render_stacks;
 
 use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity, Step};
 use crate::limits::MAX_STEPS_SHOWN;

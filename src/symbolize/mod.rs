@@ -246,6 +246,7 @@ fn build(
                         module: module.clone(),
                         inlined: i + 1 < symbols.len(),
                         untrusted: untrusted.clone(),
+                        trust: Some(raw.method),
                         ..Frame::default()
                     });
                 }
@@ -254,6 +255,7 @@ fn build(
                 address: Some(raw.pc),
                 module,
                 untrusted,
+                trust: Some(raw.method),
                 ..Frame::default()
             }),
         }

@@ -19,6 +19,7 @@ mod x86_64;
 pub use crate::objects::{AddressSpace, MappedObject};
 pub use memory::{Memory, MemoryRegion, Regions};
 
+use crate::model::{FrameTrust, StopReason};
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile, ObjectCache};
 use cfi::{Cfi, Step};
@@ -62,17 +63,21 @@ pub enum FrameKind {
     AfterSignal,
 }
 
-/// How a frame's pc was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UnwindMethod {
-    /// The thread's own registers.
-    First,
-    /// DWARF call frame information of the callee.
-    Cfi,
-    /// The callee's frame-pointer chain.
-    FramePointer,
-    /// The registers the kernel saved in a signal frame.
-    Signal,
+/// Why a walk ended before the thread's first frame: the reason, and the same in words
+/// (where, and what failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Early {
+    /// Why, as a kind.
+    pub reason: StopReason,
+    /// Why, in words.
+    pub detail: String,
+}
+
+fn early(reason: StopReason, detail: impl Into<String>) -> Option<Early> {
+    Some(Early {
+        reason,
+        detail: detail.into(),
+    })
 }
 
 /// One frame as unwinding found it, before symbolization.
@@ -83,14 +88,14 @@ pub struct RawFrame {
     /// What the pc is.
     pub kind: FrameKind,
     /// How it was found.
-    pub method: UnwindMethod,
+    pub method: FrameTrust,
     /// The frame's stack pointer (for callers: the callee's CFA).
     pub sp: u64,
 }
 
 /// Where the next step of a walk leads.
 enum Next {
-    Caller(RegState, FrameKind, UnwindMethod),
+    Caller(RegState, FrameKind, FrameTrust),
     End,
 }
 
@@ -119,20 +124,25 @@ impl Unwinder {
 
     /// Walks one thread's stack. Never panics, never loops forever: stops at `max_frames`, on a
     /// CFA that does not increase, on unreadable memory, on a pc outside every mapping; returns
-    /// the frames found so far plus the reason it stopped early, if it did.
+    /// the frames found so far plus why it stopped early, if it did (`None`: at the outermost
+    /// frame).
     pub fn unwind(
         &self,
         regs: &Regs,
         mem: &dyn Memory,
         space: &AddressSpace,
         max_frames: usize,
-    ) -> (Vec<RawFrame>, Option<String>) {
+    ) -> (Vec<RawFrame>, Option<Early>) {
         let mut frames = Vec::new();
         let walked = catch_unwind(AssertUnwindSafe(|| {
             self.walk(regs, mem, space, max_frames, &mut frames)
         }));
-        let reason =
-            walked.unwrap_or_else(|_| Some("internal error: the unwinder panicked".into()));
+        let reason = walked.unwrap_or_else(|_| {
+            early(
+                StopReason::Internal,
+                "internal error: the unwinder panicked",
+            )
+        });
         (frames, reason)
     }
 
@@ -143,31 +153,37 @@ impl Unwinder {
         space: &AddressSpace,
         max_frames: usize,
         frames: &mut Vec<RawFrame>,
-    ) -> Option<String> {
+    ) -> Option<Early> {
         let mut state = RegState::from_regs(regs);
         let mut kind = FrameKind::Ip;
-        let mut method = UnwindMethod::First;
+        let mut method = FrameTrust::Context;
         let mut ctx = UnwindContext::new();
         let mut signal_hops = 0usize;
         loop {
             let (Some(pc), Some(sp)) = (state.pc(), state.sp()) else {
-                return Some("the pc or stack pointer is unknown".into());
+                return early(
+                    StopReason::NoRegisters,
+                    "the pc or stack pointer is unknown",
+                );
             };
             if self.is_sigreturn(space, mem, pc, kind == FrameKind::Ip) {
                 signal_hops += 1;
                 if signal_hops > max_frames {
-                    return Some("too many nested signal frames".into());
+                    return early(StopReason::SignalFrame, "too many nested signal frames");
                 }
                 state = match x86_64::signal_frame(mem, sp) {
                     Ok(s) => s,
-                    Err(e) => return Some(e),
+                    Err(e) => return early(StopReason::SignalFrame, e),
                 };
                 kind = FrameKind::AfterSignal;
-                method = UnwindMethod::Signal;
+                method = FrameTrust::Signal;
                 continue;
             }
             if frames.len() >= max_frames {
-                return Some(format!("stopped at the limit of {max_frames} frames"));
+                return early(
+                    StopReason::FrameLimit,
+                    format!("stopped at the limit of {max_frames} frames"),
+                );
             }
             frames.push(RawFrame {
                 pc,
@@ -181,18 +197,27 @@ impl Unwinder {
                 FrameKind::Ip | FrameKind::AfterSignal => pc,
             };
             let Some(map) = space.object_at(lookup) else {
-                return Some(format!("pc {pc:#x} is outside every mapped object"));
+                return early(
+                    StopReason::OutsideObjects,
+                    format!("pc {pc:#x} is outside every mapped object"),
+                );
             };
             let (caller, next_kind, next_method) =
                 match self.step(space, map, lookup, &state, mem, &mut ctx) {
                     Ok(Next::Caller(c, k, m)) => (c, k, m),
                     Ok(Next::End) => return None,
-                    Err(e) => return Some(format!("at pc {pc:#x} in {}: {e}", map.name)),
+                    Err(e) => {
+                        return early(
+                            StopReason::NoCaller,
+                            format!("at pc {pc:#x} in {}: {e}", map.name),
+                        )
+                    }
                 };
             let (Some(next_pc), Some(next_sp)) = (caller.pc(), caller.sp()) else {
-                return Some(format!(
-                    "at pc {pc:#x}: the caller's pc or stack pointer is unknown"
-                ));
+                return early(
+                    StopReason::NoCaller,
+                    format!("at pc {pc:#x}: the caller's pc or stack pointer is unknown"),
+                );
             };
             if next_pc == 0 {
                 return None;
@@ -203,12 +228,13 @@ impl Unwinder {
                 frames.pop();
                 signal_hops += 1;
                 if signal_hops > max_frames {
-                    return Some("too many nested signal frames".into());
+                    return early(StopReason::SignalFrame, "too many nested signal frames");
                 }
             } else if next_sp <= sp {
-                return Some(format!(
-                    "at pc {pc:#x}: the CFA {next_sp:#x} does not increase (sp {sp:#x})"
-                ));
+                return early(
+                    StopReason::CfaNotIncreasing,
+                    format!("at pc {pc:#x}: the CFA {next_sp:#x} does not increase (sp {sp:#x})"),
+                );
             }
             state = caller;
             kind = next_kind;
@@ -256,7 +282,7 @@ impl Unwinder {
                     return Ok(Next::Caller(
                         regs,
                         FrameKind::AfterSignal,
-                        UnwindMethod::Signal,
+                        FrameTrust::Signal,
                     ))
                 }
                 Step::Caller {
@@ -266,7 +292,7 @@ impl Unwinder {
                     return Ok(Next::Caller(
                         regs,
                         FrameKind::ReturnAddress,
-                        UnwindMethod::Cfi,
+                        FrameTrust::Cfi,
                     ))
                 }
                 Step::Outermost => return Ok(Next::End),
@@ -280,7 +306,7 @@ impl Unwinder {
             Ok(Some(caller)) => Ok(Next::Caller(
                 caller,
                 FrameKind::ReturnAddress,
-                UnwindMethod::FramePointer,
+                FrameTrust::FramePointer,
             )),
             Ok(None) if covered => Err(cfi_problem),
             Ok(None) => Ok(Next::End),

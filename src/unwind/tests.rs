@@ -22,10 +22,10 @@ fn walks_cfi_to_the_outermost_frame() {
     let pcs: Vec<u64> = frames.iter().map(|f| f.pc - BASE).collect();
     assert_eq!(pcs, [0x110, 0x121, 0x131]);
     assert_eq!(frames[0].kind, FrameKind::Ip);
-    assert_eq!(frames[0].method, UnwindMethod::First);
+    assert_eq!(frames[0].method, FrameTrust::Context);
     assert!(frames[1..]
         .iter()
-        .all(|f| f.kind == FrameKind::ReturnAddress && f.method == UnwindMethod::Cfi));
+        .all(|f| f.kind == FrameKind::ReturnAddress && f.method == FrameTrust::Cfi));
     assert_eq!(frames[2].sp, STACK + 16);
 }
 
@@ -126,15 +126,15 @@ fn the_sigreturn_trampoline_resumes_at_the_interrupted_pc() {
     let mem = stack(0x400, &words);
     let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
     assert_eq!(reason, None);
-    let seen: Vec<(u64, FrameKind, UnwindMethod)> = frames
+    let seen: Vec<(u64, FrameKind, FrameTrust)> = frames
         .iter()
         .map(|f| (f.pc - BASE, f.kind, f.method))
         .collect();
     assert_eq!(
         seen,
         [
-            (0x110, FrameKind::Ip, UnwindMethod::First),
-            (0x1a4, FrameKind::AfterSignal, UnwindMethod::Signal)
+            (0x110, FrameKind::Ip, FrameTrust::Context),
+            (0x1a4, FrameKind::AfterSignal, FrameTrust::Signal)
         ]
     );
 
@@ -189,7 +189,7 @@ fn a_signal_trampoline_fde_resumes_at_the_interrupted_pc() {
         [(0x110, FrameKind::Ip), (0x1a4, FrameKind::AfterSignal)]
     );
     // The trampoline itself is not a frame: the symbolizer shows the signal frame marker.
-    assert_eq!(frames[1].method, UnwindMethod::Signal);
+    assert_eq!(frames[1].method, FrameTrust::Signal);
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn frame_pointers_when_there_is_no_cfi() {
     assert_eq!(pcs, [0x110, 0x121, 0x131]);
     assert!(frames[1..]
         .iter()
-        .all(|f| f.method == UnwindMethod::FramePointer));
+        .all(|f| f.method == FrameTrust::FramePointer));
 }
 
 #[test]
@@ -223,16 +223,19 @@ fn garbage_gives_a_short_stack_and_a_reason() {
     // A pc outside every mapping.
     let (frames, reason) = unwinder.unwind(&regs(0xdead, STACK, 0), &stack(64, &[]), &space, 64);
     assert_eq!(frames.len(), 1);
-    assert!(reason.unwrap().contains("outside every mapped object"));
+    let reason = reason.unwrap();
+    assert_eq!(reason.reason, StopReason::OutsideObjects);
+    assert!(reason.detail.contains("outside every mapped object"));
     // No stack memory at all.
     let (frames, reason) =
         unwinder.unwind(&regs(BASE + 0x110, 0x10, 0), &Regions(vec![]), &space, 64);
     assert_eq!(frames.len(), 1);
-    assert!(reason.unwrap().contains("cannot read"));
+    assert!(reason.unwrap().detail.contains("cannot read"));
     // max_frames 0.
     let (frames, reason) =
         unwinder.unwind(&regs(BASE + 0x110, STACK, 0), &stack(64, &[]), &space, 0);
-    assert!(frames.is_empty() && reason.is_some());
+    assert!(frames.is_empty());
+    assert_eq!(reason.map(|r| r.reason), Some(StopReason::FrameLimit));
     // Random registers and stacks (a fixed LCG), pointing into the object now and then.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
@@ -256,7 +259,7 @@ fn garbage_gives_a_short_stack_and_a_reason() {
         let words: Vec<(u64, u64)> = (0..512).map(|i| (i * 8, pick(0x300))).collect();
         let (frames, reason) = unwinder.unwind(&r, &stack(4096, &words), &space, 50);
         assert!(frames.len() <= 50);
-        assert!(!reason.unwrap_or_default().contains("panicked"));
+        assert!(!reason.is_some_and(|r| r.reason == StopReason::Internal));
     }
 }
 
@@ -276,7 +279,7 @@ fn corrupt_objects_do_not_panic() {
             }
             let space = space_with(bytes);
             let (frames, reason) = unwinder.unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 16);
-            assert!(!reason.unwrap_or_default().contains("panicked"));
+            assert!(!reason.is_some_and(|r| r.reason == StopReason::Internal));
             let _ = symbolizer.symbolize(&space, &frames);
         }
     }

@@ -6,6 +6,7 @@ use super::super::x86_64::{RA, RBP};
 use super::super::Unwinder;
 use super::synthetic::*;
 use super::ucontext;
+use crate::model::StopReason;
 
 /// `DW_OP_skip -3`: an expression that jumps back to itself forever.
 const SKIP_TO_ITSELF: [u8; 3] = [0x2f, 0xfd, 0xff];
@@ -27,7 +28,7 @@ fn walk_into(insns: Vec<u8>) -> (Vec<u64>, String) {
     let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
     (
         frames.iter().map(|f| f.pc - BASE).collect(),
-        reason.expect("the walk says why it stopped"),
+        reason.expect("the walk says why it stopped").detail,
     )
 }
 
@@ -81,7 +82,7 @@ fn a_cfa_that_does_not_increase_stops_the_walk() {
     let (frames, reason) =
         Unwinder::new().unwind(&regs(BASE + 0x110, STACK + 8, 0), &mem, &space, 64);
     assert_eq!(frames.len(), 1);
-    assert!(reason.unwrap().contains("does not increase"));
+    assert!(reason.unwrap().detail.contains("does not increase"));
 }
 
 #[test]
@@ -93,7 +94,7 @@ fn a_return_address_loop_ends_at_the_frame_limit() {
     let mem = stack(4096, &words);
     let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 100);
     assert_eq!(frames.len(), 100);
-    assert!(reason.unwrap().contains("limit of 100 frames"));
+    assert!(reason.unwrap().detail.contains("limit of 100 frames"));
 }
 
 #[test]
@@ -118,7 +119,10 @@ fn a_signal_frame_that_returns_to_itself_ends() {
     let mem = stack(0x400, &words);
     let (frames, reason) = Unwinder::new().unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
     assert!(frames.len() <= 2, "{frames:x?}");
-    assert!(reason.unwrap().contains("too many nested signal frames"));
+    assert!(reason
+        .unwrap()
+        .detail
+        .contains("too many nested signal frames"));
 }
 
 #[test]
@@ -129,7 +133,7 @@ fn a_frame_pointer_loop_is_detected() {
     let (frames, reason) =
         Unwinder::new().unwind(&regs(BASE + 0x110, STACK, STACK + 0x40), &mem, &space, 64);
     assert_eq!(frames.len(), 2);
-    assert!(reason.unwrap().contains("not a frame pointer"));
+    assert!(reason.unwrap().detail.contains("not a frame pointer"));
 }
 
 #[test]
@@ -151,5 +155,6 @@ fn a_cfa_from_a_frame_pointer_that_points_to_itself_stops_the_walk() {
         Unwinder::new().unwind(&regs(BASE + 0x110, STACK, STACK + 0x40), &mem, &space, 64);
     assert_eq!(frames.len(), 2);
     let reason = reason.unwrap();
-    assert!(reason.contains("does not increase"), "{reason}");
+    assert_eq!(reason.reason, StopReason::CfaNotIncreasing);
+    assert!(reason.detail.contains("does not increase"), "{reason:?}");
 }
