@@ -1,7 +1,6 @@
 //! The `hangscan` binary: parse arguments, run, exit with the status. Running out of memory is
 //! a message and exit 2, not an abort: see [`OutOfMemoryExits`].
 
-use clap::Parser;
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// The system allocator, except that an allocation it refuses ends hangscan with a message and
@@ -58,16 +57,16 @@ unsafe impl GlobalAlloc for OutOfMemoryExits {
 static ALLOCATOR: OutOfMemoryExits = OutOfMemoryExits;
 
 fn main() {
-    let args = hangscan::cli::Args::parse();
-    // The worker threads' stacks come first: under a tight address-space limit, one thread,
-    // else the out-of-memory message (rayon would panic on first use).
-    let pool = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-    };
-    if pool(0).is_err() && pool(1).is_err() {
-        out_of_memory();
-    }
-    std::process::exit(hangscan::app::run(args.into_config()));
+    std::process::exit(hangscan::run_cli(|| {
+        // The worker threads' stacks come first: under a tight address-space limit, one
+        // thread, else the out-of-memory message (rayon would panic on first use).
+        let pool = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()
+        };
+        if pool(0).is_err() && pool(1).is_err() {
+            out_of_memory();
+        }
+    }));
 }

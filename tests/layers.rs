@@ -89,6 +89,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "report",
         ],
     ),
+    // The library's front door: capture, cores and dumps in, analysis with the built-in
+    // rules, a report out.
+    (
+        "api",
+        &[
+            "leaves",
+            "limits",
+            "dump",
+            "capture",
+            "corefile",
+            "stackwalk",
+            "knowledge",
+            "analyze",
+            "report",
+        ],
+    ),
     ("app", &["*"]),
 ];
 

@@ -288,40 +288,33 @@ fn read_input(path: &Path) -> Result<(Prefix, String)> {
     Ok((prefix, origin))
 }
 
-/// Reads one core file and unwinds it.
+/// Reads one core file and unwinds it; files it names that could not be used are said first.
 fn read_core(path: &Path, c: &CoreConfig) -> Result<Snapshot> {
-    let opts = crate::corefile::CoreOptions {
+    let options = crate::Options {
         exe: c.exe.clone(),
         sysroot: c.sysroot.clone(),
         stack_bytes: c.stack_bytes,
+        full_symbols: c.full_symbols,
+        ..crate::Options::default()
     };
-    let image = crate::corefile::read_core(path, &opts)?;
-    // Files that could not be used make the report less than it could be: say it now.
-    for d in &image.diagnostics {
-        eprintln!("hangscan: warning: {}: {}", path.display(), d.message);
-    }
-    let walker = crate::stackwalk::Stackwalker::new(c.full_symbols);
-    Ok(walker.to_snapshot(image, "core", path.display().to_string()))
+    crate::api::read_core_warning(path, &options, |diagnostics| {
+        // Files that could not be used make the report less than it could be: say it now.
+        for d in diagnostics {
+            eprintln!("hangscan: warning: {}: {}", path.display(), d.message);
+        }
+    })
 }
 
-#[cfg(target_os = "linux")]
+/// Captures one process, and saves its snapshot with `--save`.
 fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
-    let opts = crate::capture::CaptureOptions {
+    let options = crate::Options {
         stack_bytes: a.stack_bytes,
         samples: a.samples,
         interval: a.interval,
+        full_symbols: a.full_symbols,
+        ..crate::Options::default()
     };
-    // The objects are known before the threads are stopped: load their symbols meanwhile.
-    let space = crate::capture::address_space(pid);
-    let walker = crate::stackwalk::Stackwalker::new(a.full_symbols);
-    let image = std::thread::scope(|s| {
-        let warm = space.clone();
-        let walker = &walker;
-        // Only a head start: without memory for the thread, symbols load after the capture.
-        let _ = std::thread::Builder::new().spawn_scoped(s, move || walker.warm(&warm));
-        crate::capture::capture(pid, &opts, space)
-    })?;
-    let snap = walker.to_snapshot(image, "attach", format!("pid {pid}"));
+    let snap = crate::attach(pid, &options)?;
     if let Some(path) = &a.save {
         let path = if a.pids.len() > 1 || a.tree {
             path.with_extension(format!("{pid}.json"))
@@ -336,14 +329,6 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
         })?;
     }
     Ok(snap)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn capture(pid: u32, _a: &AttachConfig) -> Result<Snapshot> {
-    Err(Error::Capture {
-        pid,
-        detail: "live capture needs Linux; record a gdb dump and use `hangscan parse`".into(),
-    })
 }
 
 /// The pids asked for, plus (with `--tree`) all their descendants.
