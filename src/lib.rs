@@ -30,7 +30,7 @@ mod api;
 mod app;
 pub mod buckets;
 mod cli;
-mod config;
+pub mod config;
 pub mod dump;
 pub mod error;
 pub mod knowledge;

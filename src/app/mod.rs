@@ -26,6 +26,7 @@ pub const EXIT_TROUBLE: i32 = 2;
 
 /// Runs one invocation and returns the exit status.
 pub fn run(config: Config) -> i32 {
+    #[cfg(target_os = "linux")]
     if let Command::DemoTarget = config.command {
         crate::demo::target::run();
     }
@@ -57,7 +58,11 @@ pub fn run(config: Config) -> i32 {
                 Err(e) => write_error(&e),
             }
         }
-        Command::DemoTarget => unreachable!("handled above"),
+        // Linux runs it above; elsewhere there is no demo.
+        Command::DemoTarget => {
+            eprintln!("hangscan: the demo needs Linux");
+            return EXIT_TROUBLE;
+        }
         Command::Parse {
             files,
             input_format,
@@ -229,11 +234,6 @@ fn bucket_reports(inputs: &[(Prefix, String)], out: &OutputConfig) -> i32 {
     }
 }
 
-/// Writes `reports` to the file at `path` in `format`.
-fn write_file(path: &Path, reports: &[Report], format: Format) -> Result<()> {
-    emit(Some(path), |w| report::render(reports, format, false, w))
-}
-
 /// Runs `render` into the file at `path` (`-o FILE`), or into standard output, buffered.
 fn emit(
     path: Option<&Path>,
@@ -340,6 +340,15 @@ fn expand_pids(a: &AttachConfig) -> Vec<u32> {
     a.pids.clone()
 }
 
+#[cfg(not(target_os = "linux"))]
+fn demo(_a: &AttachConfig) -> Result<Snapshot> {
+    Err(Error::Capture {
+        pid: 0,
+        detail: "the demo needs Linux".into(),
+    })
+}
+
+#[cfg(target_os = "linux")]
 fn demo(a: &AttachConfig) -> Result<Snapshot> {
     let target = crate::demo::DemoTarget::start()?;
     eprintln!(

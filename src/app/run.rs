@@ -4,7 +4,7 @@
 //! appended to `$GITHUB_STEP_SUMMARY`), end the tree and exit 124. Partial results are written rather than
 //! waited for: a process not captured in time is named, not waited on.
 
-use super::{capture, write_file, EXIT_TROUBLE};
+use super::{capture, emit, EXIT_TROUBLE};
 use crate::analyze::{analyze, Analysis};
 use crate::capture::{runner, tree};
 use crate::config::{AttachConfig, Color, OutputConfig, RunConfig};
@@ -126,4 +126,9 @@ fn words(d: Duration) -> String {
         ms if ms % 60_000 == 0 && ms > 0 => format!("{} min", ms / 60_000),
         ms => format!("{} s", ms / 1000),
     }
+}
+
+/// Writes `reports` to the file at `path` in `format`.
+fn write_file(path: &std::path::Path, reports: &[Report], format: Format) -> Result<()> {
+    emit(Some(path), |w| report::render(reports, format, false, w))
 }
