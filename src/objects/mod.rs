@@ -8,6 +8,8 @@
 pub(crate) mod debugfile;
 pub(crate) mod elf;
 pub(crate) mod open;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 

@@ -13,7 +13,7 @@
 mod cfi;
 mod memory;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod x86_64;
 
 pub use crate::objects::{AddressSpace, MappedObject};

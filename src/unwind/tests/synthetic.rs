@@ -81,7 +81,7 @@ pub(super) fn eh_frame(entries: &[Entry]) -> Vec<u8> {
 
 /// A 64-bit x86_64 ELF shared object: one `PT_LOAD` of the whole file at vaddr 0, `.text`
 /// (0x100 bytes at 0x100, `text` at its start, int3 after), `.eh_frame` at 0x200 if given.
-pub(super) fn elf_object(text: &[u8], cfi: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn elf_object(text: &[u8], cfi: Option<&[u8]>) -> Vec<u8> {
     let mut f = vec![0u8; 0x200];
     f[0x100..0x200].fill(0xcc);
     f[0x100..0x100 + text.len()].copy_from_slice(text);
