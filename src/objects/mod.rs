@@ -3,7 +3,8 @@
 //! shared ([`elf`]: `ElfFile`, `ObjectCache`, whether a file changed after the process
 //! started), separate debug files found and proven to match ([`debugfile`]), and every file of
 //! a target opened so that the target cannot choose it ([`open`]). The unwinder and the
-//! symbolizer read objects through here; neither opens a file itself.
+//! symbolizer read objects through here; neither opens a file itself: the unwinder reads the
+//! objects a [`Source`] gives it ([`Files`]: from disk).
 
 pub(crate) mod debugfile;
 pub(crate) mod elf;
@@ -11,7 +12,31 @@ pub(crate) mod open;
 #[cfg(test)]
 mod tests;
 
+use elf::ElfFile;
 use std::path::PathBuf;
+
+/// Where objects' bytes come from, for a reader that opens nothing itself (the unwinder).
+pub(crate) trait Source: Send + Sync {
+    /// The object mapped at `map`.
+    fn object(&self, space: &AddressSpace, map: &MappedObject) -> Result<ElfFile, String>;
+    /// The separate debug file of `file` (the object mapped at `map`), when one is found and
+    /// proven to match.
+    fn debug_file(&self, map: &MappedObject, file: &ElfFile) -> Option<ElfFile>;
+}
+
+/// A process's files as its mappings name them, opened safely ([`open`]), and its vdso's
+/// copied bytes; debug files by build-id and debuglink ([`debugfile`]).
+pub(crate) struct Files;
+
+impl Source for Files {
+    fn object(&self, space: &AddressSpace, map: &MappedObject) -> Result<ElfFile, String> {
+        elf::open_object(space, map)
+    }
+
+    fn debug_file(&self, map: &MappedObject, file: &ElfFile) -> Option<ElfFile> {
+        debugfile::find(map, file).found.map(|(_, debug)| debug)
+    }
+}
 
 /// One line of `/proc/PID/maps` for a file-backed (or vdso) mapping.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

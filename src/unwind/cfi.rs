@@ -3,9 +3,9 @@
 //! and evaluating its row — CFA and register rules, DWARF expressions included — to get the
 //! caller's registers.
 
-use super::elf::ElfFile;
 use super::memory::Memory;
 use super::x86_64::{self, read_u64, Endian, RegState, ADDRESS_SIZE, RA, RA_CFA_OFFSET, RSP};
+use crate::objects::elf::ElfFile;
 use gimli::{
     BaseAddresses, CfaRule, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, EhFrameOffset, Encoding,
     EndianSlice, EvaluationResult, Expression, FrameDescriptionEntry, Location, RegisterRule,

@@ -7,8 +7,9 @@
 //! the registers the kernel saved in the signal frame ([`x86_64`] holds everything
 //! architecture-specific). A walk never panics and never loops: it stops at `max_frames`, on a
 //! CFA that does not increase, on unreadable memory and on a pc outside every mapping, and says
-//! why. The objects' files (and their separate debug files) come from [`crate::objects`]: the
-//! unwinder reads bytes and opens nothing itself.
+//! why. Registers, memory and unwind data in, frames out: the objects' bytes (and their
+//! separate debug files) come from a source of [`crate::objects`] (by default the process's
+//! files), and the unwinder reads only those and the copied memory, opening nothing itself.
 
 mod cfi;
 mod memory;
@@ -20,8 +21,8 @@ pub use crate::objects::{AddressSpace, MappedObject};
 pub use memory::{Memory, MemoryRegion, Regions};
 
 use crate::model::{FrameTrust, StopReason};
-use crate::objects::debugfile;
-use crate::objects::elf::{self, ElfFile, ObjectCache};
+use crate::objects::elf::{ElfFile, ObjectCache};
+use crate::objects::{Files, Source};
 use cfi::{Cfi, Step};
 use gimli::UnwindContext;
 use serde::{Deserialize, Serialize};
@@ -109,17 +110,32 @@ struct UnwindObject {
 
 type Loaded = Result<Arc<UnwindObject>, String>;
 
-/// Unwinds stacks. Objects are opened and their CFI indexed once, then shared by every walk,
-/// also from several threads at once.
-#[derive(Default)]
+/// Unwinds stacks. Objects are read from the source and their CFI indexed once, then shared
+/// by every walk, also from several threads at once.
 pub struct Unwinder {
+    source: Box<dyn Source>,
     objects: ObjectCache<Loaded>,
 }
 
+impl Default for Unwinder {
+    fn default() -> Self {
+        Self::with_source(Box::new(Files))
+    }
+}
+
 impl Unwinder {
-    /// An unwinder with nothing loaded yet.
+    /// An unwinder of processes whose objects are read from their files (and the vdso's copied
+    /// bytes), with nothing loaded yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An unwinder of the objects `source` gives.
+    pub(crate) fn with_source(source: Box<dyn Source>) -> Self {
+        Self {
+            source,
+            objects: ObjectCache::default(),
+        }
     }
 
     /// Walks one thread's stack. Never panics, never loops forever: stops at `max_frames`, on a
@@ -274,7 +290,7 @@ impl Unwinder {
         ctx: &mut UnwindContext<usize>,
     ) -> Result<Next, String> {
         let (cfi_problem, covered) = match self.object(space, map) {
-            Ok(obj) => match obj.cfi_step(map, lookup, state, mem, ctx) {
+            Ok(obj) => match obj.cfi_step(&*self.source, map, lookup, state, mem, ctx) {
                 Step::Caller {
                     regs,
                     after_signal: true,
@@ -317,7 +333,7 @@ impl Unwinder {
     /// The loaded object for `map`, opened on first use.
     fn object(&self, space: &AddressSpace, map: &MappedObject) -> Loaded {
         self.objects.get(space, map, || {
-            let file = elf::open_object(space, map)?;
+            let file = self.source.object(space, map)?;
             let cfi = Cfi::new(&file);
             Ok(Arc::new(UnwindObject {
                 file,
@@ -333,6 +349,7 @@ impl UnwindObject {
     /// of its separate debug file when it has none itself.
     fn cfi_step(
         &self,
+        source: &dyn Source,
         map: &MappedObject,
         lookup: u64,
         state: &RegState,
@@ -347,7 +364,7 @@ impl UnwindObject {
             return step;
         }
         let debug = self.debug.get_or_init(|| {
-            let (_, file) = debugfile::find(map, &self.file).found?;
+            let file = source.debug_file(map, &self.file)?;
             let cfi = Cfi::new(&file);
             cfi.has_debug_frame().then_some((file, cfi))
         });

@@ -4,6 +4,7 @@
 use super::cfi::{Cfi, Step};
 use super::x86_64::{RegState, RA, RBP, RSP};
 use super::*;
+use crate::objects::elf::ElfFile;
 use synthetic::*;
 
 mod bounds;
@@ -25,6 +26,36 @@ fn walks_cfi_to_the_outermost_frame() {
         .iter()
         .all(|f| f.kind == FrameKind::ReturnAddress && f.method == FrameTrust::Cfi));
     assert_eq!(frames[2].sp, STACK + 16);
+}
+
+/// The unwind data is what the source gives: here an object's bytes for a mapping whose path
+/// does not exist, so nothing can have been opened.
+#[test]
+fn unwind_data_comes_from_the_source() {
+    struct Given(Vec<u8>);
+    impl crate::objects::Source for Given {
+        fn object(&self, _: &AddressSpace, _: &MappedObject) -> Result<ElfFile, String> {
+            ElfFile::from_bytes(self.0.clone())
+        }
+        fn debug_file(&self, _: &MappedObject, _: &ElfFile) -> Option<ElfFile> {
+            None
+        }
+    }
+    let cfi = eh_frame(&[cie(), Entry::Fde(0, TEXT, 0x100, vec![])]);
+    let object = elf_object(&[0x90; 16], Some(&cfi));
+    let mut space = space_with(object.clone());
+    space.vdso = None;
+    space.objects[0].path = Some("/nonexistent/given.so".into());
+    let mem = stack(64, &[(0, BASE + 0x121), (8, BASE + 0x131), (16, 0)]);
+    let walk =
+        |unwinder: Unwinder| unwinder.unwind(&regs(BASE + 0x110, STACK, 0), &mem, &space, 64);
+    let (frames, reason) = walk(Unwinder::with_source(Box::new(Given(object))));
+    assert_eq!(reason, None);
+    let pcs: Vec<u64> = frames.iter().map(|f| f.pc - BASE).collect();
+    assert_eq!(pcs, [0x110, 0x121, 0x131]);
+    // From the files: the mapping names none that opens, so no CFI, and rbp 0 ends the walk.
+    let (frames, _) = walk(Unwinder::new());
+    assert_eq!(frames.len(), 1);
 }
 
 #[test]
