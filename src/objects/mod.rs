@@ -1,10 +1,10 @@
 //! The objects a process maps and their files, read safely: the mappings ([`AddressSpace`],
 //! [`MappedObject`], the vdso's copied bytes), ELF files opened and parsed once per object and
-//! shared ([`elf`]: `ElfFile`, `ObjectCache`, whether a file changed after the process
-//! started), separate debug files found and proven to match ([`debugfile`]), and every file of
-//! a target opened so that the target cannot choose it ([`open`]). The unwinder and the
+//! shared (`elf`: `ElfFile`, `ObjectCache`, whether a file changed after the process
+//! started), separate debug files found and proven to match (`debugfile`), and every file of
+//! a target opened so that the target cannot choose it (`open`). The unwinder and the
 //! symbolizer read objects through here; neither opens a file itself: the unwinder reads the
-//! objects a [`Source`] gives it ([`Files`]: from disk).
+//! objects a `Source` gives it (`Files`: from disk).
 
 pub(crate) mod debugfile;
 pub(crate) mod elf;

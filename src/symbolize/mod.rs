@@ -6,7 +6,7 @@
 //! object per task.
 //!
 //! A separate debug file is used only when it proves it is the object's (see
-//! [`crate::objects::debugfile`]); one that does not is said. An object whose file changed after
+//! `objects::debugfile`); one that does not is said. An object whose file changed after
 //! the process started has its frames marked untrusted, and says why.
 //!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
