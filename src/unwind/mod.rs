@@ -3,8 +3,8 @@
 //! touches a live process.
 //!
 //! Each step finds the caller by DWARF CFI (`.eh_frame`, `.debug_frame`, also from a separate
-//! debug file: [`cfi`]), else by the frame-pointer chain; the sigreturn trampoline hands over to
-//! the registers the kernel saved in the signal frame ([`x86_64`] holds everything
+//! debug file: `cfi`), else by the frame-pointer chain; the sigreturn trampoline hands over to
+//! the registers the kernel saved in the signal frame (`x86_64` holds everything
 //! architecture-specific). A walk never panics and never loops: it stops at `max_frames`, on a
 //! CFA that does not increase, on unreadable memory and on a pc outside every mapping, and says
 //! why. Registers, memory and unwind data in, frames out: the objects' bytes (and their
