@@ -112,6 +112,28 @@ fn nothing_to_decide_exits_zero() {
     assert!(stdout(&o).starts_with("no deadlock found"));
 }
 
+/// `-v` lists every thread's frames after the report, the report itself unchanged; a dump's
+/// frames say nothing of how they were found (an unwinder's do: tests/core.rs).
+#[test]
+fn verbose_text_lists_the_frames_after_the_report() {
+    let dump = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/gdb/c_abba.bt.txt");
+    let dump = dump.to_str().unwrap();
+    let plain = hangscan(&["parse", dump], None);
+    let verbose = hangscan(&["parse", "-v", dump], None);
+    assert_eq!(verbose.status.code(), plain.status.code());
+    let (report, stacks) = stdout(&verbose)
+        .split_once("\nstacks:\n")
+        .map(|(r, s)| (r.to_string(), s.to_string()))
+        .unwrap_or_else(|| panic!("{}", stdout(&verbose)));
+    assert_eq!(report, stdout(&plain));
+    assert!(
+        stacks.contains("  LWP 18621 \"restocker\"\n")
+            && stacks.contains("    #4   0x5649a9dfc54d restock_item at c_abba.c:79\n"),
+        "{stacks}"
+    );
+    assert!(!stacks.contains('['), "{stacks}");
+}
+
 #[test]
 fn json_report_has_the_documented_fields() {
     let o = hangscan(
