@@ -300,6 +300,7 @@ fn a_live_stack_10000_frames_deep_is_walked_to_the_limit_and_its_wait_found() {
         .unwrap();
     let frames = walker["frames"].as_array().unwrap();
     assert_eq!(frames.len(), MAX_FRAMES);
+    assert_eq!(walker["unwind_stop"], "frame-limit");
     assert!(frames[..4]
         .iter()
         .any(|f| f["function"] == "pthread_mutex_lock"));
@@ -320,21 +321,29 @@ fn endless_unwinding_info_on_a_live_process_ends_each_walk_with_its_reason() {
     let (report, status) = json_report(&["attach", &p.pid.to_string()], None);
     assert_eq!(status, Some(0), "{report}");
     let threads = report["reports"][0]["threads"].as_array().unwrap();
-    // (thread, its last frames: from park() to where the bad CFI ends the walk, why it ends)
+    // (thread, its last frames: from park() to where the bad CFI ends the walk, why it ends,
+    // in words and as a kind)
     let cases = [
         (
             "expr-loop",
             &["park", "loop_cfa"][..],
             "CFI expression runs past 1000 operations (a loop?)",
+            "no-caller",
         ),
-        ("cfa-stuck", &["park", "stuck_cfa"][..], "does not increase"),
+        (
+            "cfa-stuck",
+            &["park", "stuck_cfa"][..],
+            "does not increase",
+            "cfa-not-increasing",
+        ),
         (
             "fp-loop",
             &["park", "fp_loop", "fp_loop_main"][..],
             "does not increase",
+            "cfa-not-increasing",
         ),
     ];
-    for (name, frames, reason) in cases {
+    for (name, frames, reason, stop) in cases {
         let t = threads.iter().find(|t| t["name"] == name).unwrap();
         let found: Vec<&str> = t["frames"]
             .as_array()
@@ -349,7 +358,17 @@ fn endless_unwinding_info_on_a_live_process_ends_each_walk_with_its_reason() {
         );
         let why = t["unwind_error"].as_str().unwrap_or_default();
         assert!(why.contains(reason), "{name}: {why}");
+        assert_eq!(t["unwind_stop"], stop, "{name}: {why}");
     }
+    // fp_loop has no CFI: its callers were found by its frame pointer, and say so.
+    let fp = threads.iter().find(|t| t["name"] == "fp-loop").unwrap();
+    let trust: Vec<&str> = fp["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["trust"].as_str().unwrap_or("-"))
+        .collect();
+    assert!(trust.contains(&"frame-pointer"), "{trust:?}");
 }
 
 /// An x86-64 ELF core: `threads` `NT_PRSTATUS` notes whose stack pointers all point into one
