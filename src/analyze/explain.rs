@@ -4,7 +4,7 @@
 use super::classify::{Facts, Wait};
 use super::graph::{Because, Edge, Grade};
 use super::Step;
-use crate::knowledge::{base_name, WaitKind};
+use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
 use crate::model::{Frame, Snapshot, StoppedBy, Thread};
 
 /// `#15 PriorityThreadManager::PriorityImpl::join (Foo.cpp:12)`: thread `th`'s frame `pos`.
@@ -76,14 +76,14 @@ pub fn wait_object(snap: &Snapshot, w: &Wait) -> String {
 }
 
 /// The steps of one edge: (handler entry,) the wait, and why the other thread holds it up.
-pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
+pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge, kb: &KnowledgeBase) -> Vec<Step> {
     let from = &snap.threads[e.from];
     let f = &facts[e.from];
     let w = &f.waits[e.wait];
     let mut steps = Vec::new();
     if let Some(sig) = f.signal_frame() {
         let entry = sig.checked_sub(1).filter(|&i| i > w.frame);
-        let path = handler_path(&from.frames, w.frame, sig);
+        let path = handler_path(&from.frames, w.frame, sig, kb);
         let mut text = format!(
             "{} is running a signal handler: {} interrupted it",
             from.label(),
@@ -149,17 +149,14 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge) -> Vec<Step> {
 }
 
 /// The handler's own calls from its entry (just above the signal frame) down to the wait,
-/// outermost first, without standard-library plumbing or repeated names.
-fn handler_path(frames: &[Frame], wait: usize, sig: usize) -> Vec<String> {
+/// outermost first, without the call plumbing the packs name or repeated names.
+fn handler_path(frames: &[Frame], wait: usize, sig: usize, kb: &KnowledgeBase) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for i in (wait..sig).rev() {
         let Some(name) = frames[i].function.as_deref().map(base_name) else {
             continue;
         };
-        let plumbing = name.starts_with("std::")
-            || name.starts_with("__gnu_cxx::")
-            || name.starts_with("folly::detail::function")
-            || name.starts_with("core::ops::function");
+        let plumbing = kb.match_plumbing(name).is_some();
         if plumbing || out.last().is_some_and(|l| l == name) {
             continue;
         }

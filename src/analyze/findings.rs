@@ -6,23 +6,23 @@ use super::explain::{edge_steps, frame_ref, wait_object, weakest};
 use super::graph::{Edge, Grade, Graph};
 use super::scc;
 use super::{Finding, FindingKind, Severity, Step};
-use crate::knowledge::{base_name, WaitKind};
+use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
 /// All findings, deadlocks first, in a stable order.
-pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
-    let mut out = cycles(snap, facts, g);
+pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
+    let mut out = cycles(snap, facts, g, kb);
     out.extend(super::stopped::find(snap, facts));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
-    out.extend(pool_starvation(snap, facts, &in_cycle));
+    out.extend(pool_starvation(snap, facts, &in_cycle, kb));
     let deadlocked = !out.is_empty();
     if !deadlocked {
-        out.extend(stall(snap, facts, g));
+        out.extend(stall(snap, facts, g, kb));
     }
-    out.extend(root_blockers(snap, facts, g));
-    out.extend(signal_unsafe_waits(snap, facts));
+    out.extend(root_blockers(snap, facts, g, kb));
+    out.extend(signal_unsafe_waits(snap, facts, kb));
     out.extend(io_waits(snap, facts));
     for f in &mut out {
         f.signature = signature(snap, f);
@@ -31,7 +31,7 @@ pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
     out
 }
 
-fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
     let n = facts.len();
     let mut adj = vec![Vec::new(); n];
     for e in &g.edges {
@@ -69,7 +69,7 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
         };
         let steps: Vec<Step> = edges
             .iter()
-            .flat_map(|e| edge_steps(snap, facts, e))
+            .flat_map(|e| edge_steps(snap, facts, e, kb))
             .collect();
         let first = &snap.threads[comp[0]];
         let through_signal = comp.iter().any(|&t| facts[t].in_handler());
@@ -99,10 +99,16 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             _ => format!("wait cycle: {} threads wait on each other", comp.len()),
         };
         let explanation = cycle_explanation(kind, through_signal);
-        let suggestion = edges
-            .iter()
-            .find_map(|e| facts[e.from].waits[e.wait].suggestion.clone())
-            .or_else(|| default_suggestion(kind, through_signal));
+        let waits = edges.iter().map(|e| &facts[e.from].waits[e.wait]);
+        let situation = if through_signal {
+            format!("{}/signal-handler", kind.as_str())
+        } else {
+            kind.as_str().to_string()
+        };
+        let suggestion = waits
+            .clone()
+            .find_map(|w| w.suggestion.clone())
+            .or_else(|| advice(kb, waits, &situation));
         out.push(Finding {
             kind,
             severity: Severity::Deadlock,
@@ -135,19 +141,28 @@ fn cycle_explanation(kind: FindingKind, through_signal: bool) -> String {
     format!("{core}{signal}")
 }
 
-fn default_suggestion(kind: FindingKind, through_signal: bool) -> Option<String> {
-    if through_signal {
-        return Some("Do only async-signal-safe work in signal handlers: set a flag or write to a pipe (or use signalfd / sigwait on a dedicated thread) and do the shutdown or locking from a normal thread.".into());
+/// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
+/// waits are in (most specific first), else the generic pack's.
+fn advice<'a>(
+    kb: &KnowledgeBase,
+    waits: impl Iterator<Item = &'a super::classify::Wait>,
+    situation: &str,
+) -> Option<String> {
+    let mut packs: Vec<&str> = Vec::new();
+    for p in waits.flat_map(|w| &w.packs) {
+        if !packs.contains(&p.as_str()) {
+            packs.push(p);
+        }
     }
-    Some(match kind {
-        FindingKind::SelfLock => "Do not lock a mutex the thread already holds: split the function into a locked and an unlocked variant, or release the guard before the call.".into(),
-        FindingKind::LockCycle => "Take the locks in one global order everywhere (or take them together with std::scoped_lock / std::lock).".into(),
-        FindingKind::JoinCycle | FindingKind::SelfJoin => "Give every thread one owner that joins it; never join from a thread that the joined thread waits for.".into(),
-        _ => return None,
-    })
+    kb.advice(packs, situation).map(str::to_string)
 }
 
-fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) -> Vec<Finding> {
+fn pool_starvation(
+    snap: &Snapshot,
+    facts: &[Facts],
+    in_cycle: &HashSet<usize>,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
     let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (t, f) in facts.iter().enumerate() {
         for m in &f.members {
@@ -203,14 +218,14 @@ fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) 
             title: format!("pool starvation: all {} workers of `{class}` wait for results, and no worker is free to produce them", members.len()),
             explanation: "Every worker of the pool runs a task that blocks on a future or handoff. If that work was queued on the same pool, no thread is left to run it, so every worker waits forever.".into(),
             steps,
-            suggestion: Some("Do not block a pool's worker on work queued to the same pool: chain continuations instead of waiting, run the sub-task inline, or use a separate pool for it.".into()),
+            suggestion: advice(kb, members.iter().filter_map(|&t| facts[t].waits.first()), "pool-starvation"),
             signature: String::new(),
         });
     }
     out
 }
 
-fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
+fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Option<Finding> {
     if !snap.complete || facts.is_empty() {
         return None;
     }
@@ -242,7 +257,6 @@ fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
         })
         .collect();
     let mut explanation = String::from("No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.");
-    let mut suggestion = String::from("Look for the notify/unlock/post that should have happened: a lost wake-up (notify before wait without a predicate), an early return that skipped it, or a thread that exited without it.");
     // Lock waits whose holder nothing shows.
     let on_locks = blocked
         .iter()
@@ -250,8 +264,13 @@ fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
         .count();
     if on_locks >= 2 {
         explanation.push_str(&format!(" {on_locks} of them wait for locks, and nothing shows who holds those: a lock-order inversion (each holding a lock another one needs) looks just like this on the stacks."));
-        suggestion.push_str(" For the locks, their owners tell where the lock records one (hangscan attach, or the mutex's owner field in a debugger); take locks in one order everywhere.");
     }
+    let situation = if on_locks >= 2 {
+        "stall/unowned-locks"
+    } else {
+        "stall"
+    };
+    let suggestion = advice(kb, blocked.iter().map(|&t| &facts[t].waits[0]), situation);
     Some(Finding {
         kind: FindingKind::Stall,
         severity: Severity::Warning,
@@ -262,12 +281,12 @@ fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
                 .into(),
         explanation,
         steps,
-        suggestion: Some(suggestion),
+        suggestion,
         signature: String::new(),
     })
 }
 
-fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
     let n = facts.len();
     let mut rev = vec![Vec::new(); n];
     for e in &g.edges {
@@ -312,7 +331,7 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
         let mut steps: Vec<Step> = direct
             .iter()
             .take(3)
-            .flat_map(|e| edge_steps(snap, facts, e))
+            .flat_map(|e| edge_steps(snap, facts, e, kb))
             .collect();
         if let Some(top) = facts[t].top {
             steps.push(Step {
@@ -340,14 +359,17 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
             suggestion: direct
                 .iter()
                 .find_map(|e| facts[e.from].waits[e.wait].suggestion.clone())
-                .or_else(|| Some("Find out why this thread is slow or stuck (what it computes or waits for outside the process); avoid holding a lock across slow work or I/O.".into())),
+                .or_else(|| {
+                    let waits = direct.iter().map(|e| &facts[e.from].waits[e.wait]);
+                    advice(kb, waits, "root-blocker")
+                }),
             signature: String::new(),
         });
     }
     out
 }
 
-fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
+fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> Vec<Finding> {
     let mut out = Vec::new();
     for (t, f) in facts.iter().enumerate() {
         let Some(sig) = f.signal_frame() else {
@@ -372,7 +394,7 @@ fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
                 Step { thread: t, frame: Some(sig), text: format!("signal frame {}", frame_ref(th, sig)), grade: None },
                 Step { thread: t, frame: Some(w.frame), text: format!("the handler waits for {}: {}", wait_object(snap, w), frame_ref(th, w.frame)), grade: None },
             ],
-            suggestion: Some("Keep signal handlers to async-signal-safe calls: set a flag or write to a pipe/eventfd, or handle the signal on a dedicated thread with sigwait/signalfd.".into()),
+            suggestion: advice(kb, std::iter::once(w), "signal-unsafe-wait"),
             signature: String::new(),
         });
     }

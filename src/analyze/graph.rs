@@ -5,7 +5,7 @@
 
 use super::classify::{Activity, Facts, LockId, Wait};
 use super::names::Names;
-use crate::knowledge::{Release, WaitKind};
+use crate::knowledge::{KnowledgeBase, Release, WaitKind};
 use crate::model::{Evidence, Snapshot};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -78,6 +78,31 @@ struct Holder {
     claimed: bool,
 }
 
+/// Lock owners read from the values a debugger printed after a frame (gdb's `p *mutex` after
+/// `frame 3`), in input order: a rule's owner field in the value, the lock named by the
+/// frame's arguments. An owner of 0 (unlocked, an rwlock held by readers) names no one.
+fn printed_owners(snap: &Snapshot, kb: &KnowledgeBase) -> Vec<(u64, u64, String, bool)> {
+    let mut found: Vec<(usize, (u64, u64, String, bool))> = Vec::new();
+    for frame in snap.threads.iter().flat_map(|t| &t.frames) {
+        for p in &frame.printed {
+            let Some((rule, owner, field)) = kb.match_printed(&p.text) else {
+                continue;
+            };
+            let address = rule
+                .address_args
+                .iter()
+                .find_map(|n| frame.arg(n))
+                .and_then(crate::values::value_address);
+            if let (Some(address), true) = (address, owner != 0) {
+                let source = format!("`{field}` printed at line {}", p.line);
+                found.push((p.line, (address, owner, source, false)));
+            }
+        }
+    }
+    found.sort_by_key(|(line, _)| *line);
+    found.into_iter().map(|(_, o)| o).collect()
+}
+
 /// True when the process lives in a PID namespace whose thread ids are not known (a `gcore`
 /// core taken from the host): an id read from its memory cannot be matched to a thread, so
 /// no edge rests on one.
@@ -85,8 +110,9 @@ pub fn memory_tids_unknown(snap: &Snapshot) -> bool {
     snap.threads.iter().any(|t| t.ns_tid_unknown)
 }
 
-/// Builds the graph from the snapshot, the per-thread facts and the frames' names.
-pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
+/// Builds the graph from the snapshot, the per-thread facts, the frames' names and the rules
+/// (which read lock owners from the values a debugger printed).
+pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Graph {
     // Ids read from memory (owner fields, futex words, join targets) are the process's own,
     // which inside a PID namespace are not the host's: matched by each thread's `ns_tid`.
     // When a namespace's ids are not known, they match nothing (see `memory_tids_unknown`).
@@ -134,6 +160,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
             owners.push((*address, *owner_tid, source.clone(), *by_claim));
         }
     }
+    owners.extend(printed_owners(snap, kb));
     for w in facts.iter().flat_map(|f| &f.waits) {
         if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
             if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {

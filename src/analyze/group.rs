@@ -60,7 +60,8 @@ fn activity(snap: &Snapshot, a: &Analysis, t: usize) -> String {
                 return match f.activity {
                     Activity::Idle => {
                         let mut s = "idle".to_string();
-                        if let Some(status) = th.status.as_deref().filter(|s| *s != "idle") {
+                        let said = th.status.as_deref().filter(|_| !f.status_redundant);
+                        if let Some(status) = said {
                             s.push_str(&format!(" ({status})"));
                         }
                         if let Some(i) = f.top {

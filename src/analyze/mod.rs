@@ -183,8 +183,8 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .enumerate()
         .map(|(t, th)| classify::classify_named(th, names.thread(t), kb, snap))
         .collect();
-    let graph = graph::build(snap, &facts, &names);
-    let findings = findings::find(snap, &facts, &graph);
+    let graph = graph::build(snap, &facts, &names, kb);
+    let findings = findings::find(snap, &facts, &graph, kb);
     let claims = claims::check(snap, &findings, &graph);
     Analysis {
         facts,

@@ -20,7 +20,7 @@ pub fn render_annotations(reports: &[Report], out: &mut dyn Write) -> std::io::R
             if let Some((_, src)) = f
                 .steps
                 .iter()
-                .find_map(|s| locate::reached_from(r.snapshot, s))
+                .find_map(|s| locate::reached_from(r.snapshot, r.analysis, s))
             {
                 props.push_str(&format!("file={},line={},", property(src.file), src.line));
             }

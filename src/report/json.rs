@@ -3,7 +3,7 @@
 
 use super::locate::step_frame;
 use super::Report;
-use crate::analyze::{describe, Activity, Grade, Severity};
+use crate::analyze::{describe, Activity, Facts, Grade, Severity};
 use crate::model::{Frame, Thread};
 use serde::Serialize;
 use std::io::Write;
@@ -157,7 +157,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
             .threads
             .iter()
             .enumerate()
-            .map(|(i, t)| thread(i, t, a.facts[i].activity, describe(snap, a, i)))
+            .map(|(i, t)| thread(i, t, &a.facts[i], describe(snap, a, i)))
             .collect(),
         findings: a
             .findings
@@ -220,7 +220,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
     }
 }
 
-fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJson<'_> {
+fn thread<'a>(index: usize, t: &'a Thread, facts: &Facts, summary: String) -> ThreadJson<'a> {
     ThreadJson {
         index,
         tid: t.tid,
@@ -232,16 +232,20 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         waited_minutes: t.waited_minutes,
         notes: &t.notes,
         name: t.name.as_deref(),
-        state,
+        state: facts.activity,
         kernel_state: t.state,
         stopped_by: t.kernel.as_ref().and_then(|k| k.stopped_by.as_ref()),
         summary,
-        frames: t.frames.iter().map(frame).collect(),
+        frames: (t.frames.iter().enumerate())
+            .map(|(i, f)| frame(f, facts.is_signal_frame(i)))
+            .collect(),
         unwind_error: t.unwind_error.as_deref(),
     }
 }
 
-fn frame(f: &Frame) -> FrameJson<'_> {
+/// A frame; `signal_frame` as the analysis splits the stack (a producer's marker or a
+/// trampoline the rules name).
+fn frame(f: &Frame, signal_frame: bool) -> FrameJson<'_> {
     FrameJson {
         index: f.index,
         function: f.function.as_deref(),
@@ -250,7 +254,7 @@ fn frame(f: &Frame) -> FrameJson<'_> {
         address: f.address.map(|a| format!("0x{a:x}")),
         module: f.module.as_deref(),
         inlined: f.inlined,
-        signal_frame: f.signal_frame,
+        signal_frame,
         notes: &f.notes,
         untrusted: f.untrusted.as_deref(),
     }

@@ -141,7 +141,11 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             let first = placed
                 .next()
                 .map(|(_, _, frame, src)| (frame, src))
-                .or_else(|| f.steps.iter().find_map(|s| reached_from(snap, s)));
+                .or_else(|| {
+                    f.steps
+                        .iter()
+                        .find_map(|s| reached_from(snap, r.analysis, s))
+                });
             let mut text = clean(&f.title);
             if let Some(fix) = &f.suggestion {
                 text = format!("{}. Fix: {}", text.trim_end_matches('.'), clean(fix));
