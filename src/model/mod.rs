@@ -120,7 +120,7 @@ pub struct KernelInfo {
 }
 
 /// Who keeps a stopped thread stopped, and so what resumes it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(tag = "by", rename_all = "kebab-case")]
 pub enum StoppedBy {
     /// A stop signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU; `T` in `/proc`): a group stop,

@@ -28,7 +28,8 @@ pub fn render_annotations(reports: &[Report], out: &mut dyn Write) -> std::io::R
                 "title={}",
                 property(&format!("hangscan: {}", f.kind.as_str()))
             ));
-            writeln!(out, "::{level} {props}::{}", data(&clean(&f.title)))?;
+            let title = super::narrate::title(r.snapshot, f);
+            writeln!(out, "::{level} {props}::{}", data(&clean(&title)))?;
         }
     }
     Ok(())

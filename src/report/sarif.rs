@@ -132,6 +132,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 }
             };
             let snap = r.snapshot;
+            let told = super::narrate::finding(snap, f);
             let mut placed = shown_steps(f).0.iter().enumerate().filter_map(|(k, s)| {
                 let frame = step_frame(snap, s)?;
                 step_source(snap, s).map(|src| (k, s, frame, src))
@@ -146,8 +147,8 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                         .iter()
                         .find_map(|s| reached_from(snap, r.analysis, s))
                 });
-            let mut text = clean(&f.title);
-            if let Some(fix) = &f.suggestion {
+            let mut text = clean(&told.title);
+            if let Some(fix) = &told.suggestion {
                 text = format!("{}. Fix: {}", text.trim_end_matches('.'), clean(fix));
             }
             results.push(SarifResult {
@@ -160,7 +161,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                     .into_iter()
                     .collect(),
                 related_locations: placed
-                    .map(|(k, s, frame, src)| location(frame, src, Some((k, &s.text))))
+                    .map(|(k, _, frame, src)| location(frame, src, Some((k, &told.steps[k]))))
                     .collect(),
                 partial_fingerprints: BTreeMap::from([(FINGERPRINT, f.signature.clone())]),
                 properties: Properties {

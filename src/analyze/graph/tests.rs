@@ -9,7 +9,11 @@ use crate::knowledge::KnowledgeBase;
 
 #[test]
 fn a_reported_deadlock_names_the_holder_only_when_its_members_fix_it() {
-    let report = |members: Vec<usize>| vec![(members, "Deadlock #0".to_string())];
+    let said = super::Held::Report {
+        text: "Deadlock #0".into(),
+        line: None,
+    };
+    let report = |members: Vec<usize>| vec![(members, said.clone())];
     let holder = |members: Vec<usize>, t: usize| -> Vec<usize> {
         claimed_holder(&report(members), t)
             .into_iter()
@@ -109,7 +113,7 @@ fn the_callers_caller_counts_only_when_most_threads_do_not_run_it() {
 }
 
 /// Two threads; thread 1 waits for `lock_b`; gdb printed a mutex's owner (LWP 8) after `FRAME`.
-fn printed_owner_after(frame: &str) -> Vec<(usize, usize, super::Grade, String)> {
+fn printed_owner_after(frame: &str) -> Vec<(usize, usize, super::Grade, super::Because)> {
     let dump = format!(
         "Thread 2 (Thread 0x7f08 (LWP 8)):
 #0  0x1 in compute () at c.c:10
@@ -125,13 +129,7 @@ $1 = {{__data = {{__lock = 2, __count = 0, __owner = 8, __nusers = 1}}}}
     a.graph
         .edges
         .iter()
-        .map(|e| {
-            let what = match &e.because {
-                super::Because::Holds(_, what) => what.clone(),
-                other => format!("{other:?}"),
-            };
-            (e.from, e.to, e.grade, what)
-        })
+        .map(|e| (e.from, e.to, e.grade, e.because.clone()))
         .collect()
 }
 
@@ -141,7 +139,13 @@ fn an_owner_printed_after_a_frame_naming_the_lock_is_proven() {
         1,
         0,
         super::Grade::Proven,
-        "`__owner` printed at line 7".to_string(),
+        super::Because::Holds {
+            frame: None,
+            by: super::Held::Printed {
+                field: "__owner".into(),
+                line: 7,
+            },
+        },
     );
     // After `frame 1` (the lock in argument `m`) and after the primitive itself.
     assert_eq!(
