@@ -288,7 +288,7 @@ fn the_signal_self_join_walks_from_the_handler_to_the_worker_loop() {
         .iter()
         .find(|f| f.kind == SelfJoin)
         .expect("self-join");
-    let text: Vec<&str> = f.steps.iter().map(|s| s.text.as_str()).collect();
+    let text: Vec<String> = hangscan::report::narrate::finding(&snap, f).steps;
     let all = text.join("\n");
     for want in [
         "<signal handler called>",

@@ -82,9 +82,10 @@ fn assert_all_asleep_confirmed(s: &Snapshot, a: &Analysis, by: FindingKind) {
     assert_eq!(c.text, "fatal error: all goroutines are asleep - deadlock!");
     assert!(c.deadlock && c.threads.is_empty());
     let check = &a.claims[0];
-    assert_eq!(check.confirmed_by.len(), 1, "{}", check.verdict);
+    let verdict = hangscan::report::narrate::claim(&check.verdict);
+    assert_eq!(check.confirmed_by.len(), 1, "{verdict}");
     assert_eq!(a.findings[check.confirmed_by[0]].kind, by);
-    assert!(check.verdict.starts_with("confirmed"), "{}", check.verdict);
+    assert!(verdict.starts_with("confirmed"), "{verdict}");
 }
 
 #[test]
@@ -117,7 +118,8 @@ fn a_pipeline_with_every_goroutine_on_a_channel_is_a_stall() {
     assert_eq!(kinds(&a), [FindingKind::Stall]);
     assert_eq!(a.findings[0].threads, [0, 1, 2, 3]);
     assert_eq!(a.findings[0].confidence, Grade::Heuristic);
-    assert!(!a.findings[0].explanation.contains("lock-order inversion"));
+    let explanation = hangscan::report::narrate::explanation(&a.findings[0]);
+    assert!(!explanation.contains("lock-order inversion"));
     assert_eq!(a.verdict(), Verdict::Stall);
     assert_all_asleep_confirmed(&s, &a, FindingKind::Stall);
 }
@@ -182,7 +184,7 @@ fn two_goroutines_blocked_in_one_lock_call_are_a_stall_not_a_guessed_cycle() {
     assert_eq!(stalled, [g(&s, "1"), g18, g19]);
     assert!(a.graph.edges.iter().all(|e| e.from != g18 && e.from != g19));
     // The stall says what it may be, and what would tell.
-    assert!(f.explanation.contains(
+    assert!(hangscan::report::narrate::explanation(f).contains(
         "2 of them wait for locks, and nothing shows who holds those: a lock-order inversion"
     ));
     assert!(f

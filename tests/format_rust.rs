@@ -2,10 +2,11 @@
 //! `fixtures/programs/rust_panics.rs` (`RUST_BACKTRACE=1` and `full`, log lines interleaved),
 //! and a parking_lot `deadlock_detection` report of an ABBA written in its format.
 
-use hangscan::analyze::{analyze, Activity, Analysis, FindingKind, Grade};
+use hangscan::analyze::{analyze, Activity, Analysis, ClaimVerdict, FindingKind, Grade};
 use hangscan::dump::{parse_dump, sniff};
 use hangscan::knowledge::KnowledgeBase;
 use hangscan::model::Snapshot;
+use hangscan::report::narrate;
 
 fn load(name: &str) -> (Snapshot, Analysis) {
     let path = format!("{}/fixtures/dumps/rust/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -131,16 +132,22 @@ fn parking_lot_reports_a_cycle_the_dump_alone_cannot_confirm() {
     assert_eq!(s.claims[0].threads, ["140427513837248", "140427505444544"]);
     assert_eq!(kinds(&a), [FindingKind::LockCycle]);
     assert_eq!(a.findings[0].threads, [0, 1]);
+    // The advice is Rust's, not C++'s.
+    let fix = a.findings[0].suggestion.as_deref().unwrap();
+    assert!(
+        fix.contains("parking_lot") && !fix.contains("scoped_lock"),
+        "{fix}"
+    );
     // The holders are the runtime's word alone: the stacks show two threads blocked in lock
     // calls, so the cycle is heuristic, and it does not confirm the report it rests on.
     assert_eq!(a.findings[0].confidence, Grade::Heuristic);
     assert!(a.claims[0].confirmed_by.is_empty());
+    assert_eq!(
+        a.claims[0].verdict,
+        ClaimVerdict::OnlyTheClaimSays { finding: 0 }
+    );
     assert!(
-        a.claims[0]
-            .verdict
-            .starts_with("not confirmed by the dump: finding 1"),
-        "{}",
-        a.claims[0].verdict
+        narrate::claim(&a.claims[0].verdict).starts_with("not confirmed by the dump: finding 1")
     );
 }
 
@@ -163,9 +170,6 @@ fn a_reported_rwlock_upgrade_stays_unconfirmed() {
         hangscan::knowledge::WaitKind::RwlockWrite
     );
     assert!(!a.deadlocked());
-    assert!(
-        a.claims[0].verdict.starts_with("not confirmed"),
-        "{}",
-        a.claims[0].verdict
-    );
+    let verdict = narrate::claim(&a.claims[0].verdict);
+    assert!(verdict.starts_with("not confirmed"), "{verdict}");
 }

@@ -5,8 +5,9 @@
 //! waiting tail with it); otherwise the report says hangscan could not confirm it, and why,
 //! rather than repeat it.
 
+use super::finding::Finding;
 use super::graph::{Because, Graph};
-use super::{Finding, FindingKind, Severity};
+use super::{FindingKind, Severity};
 use crate::model::{Claim, Snapshot};
 use serde::Serialize;
 
@@ -19,8 +20,36 @@ pub struct ClaimCheck {
     pub threads: Vec<usize>,
     /// Findings that bear it out (indices into the findings).
     pub confirmed_by: Vec<usize>,
-    /// In words: confirmed, or why not.
-    pub verdict: String,
+    /// Confirmed, or why not.
+    pub verdict: ClaimVerdict,
+}
+
+/// What the analysis makes of a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum ClaimVerdict {
+    /// The claim is no deadlock claim: noted.
+    Noted,
+    /// A finding (index) bears it out.
+    Confirmed {
+        /// The finding.
+        finding: usize,
+    },
+    /// A finding (index) shows the threads blocked on locks, but who holds them only the
+    /// runtime's report says.
+    OnlyTheClaimSays {
+        /// The finding.
+        finding: usize,
+    },
+    /// Threads it names are not in the dump.
+    ThreadsMissing {
+        /// How many.
+        missing: usize,
+    },
+    /// No thread is blocked in a way the rules can read.
+    NothingReadable,
+    /// No cycle or stall among its threads.
+    NoCycle,
 }
 
 /// Checks every claim of the snapshot against the findings.
@@ -64,21 +93,17 @@ fn check_one(
         .into_iter()
         .partition(|&i| !rests_on_claims(g, &findings[i].threads));
     let verdict = if !claim.deadlock {
-        "noted (not a deadlock claim)".to_string()
-    } else if let Some(&first) = confirmed_by.first() {
-        format!("confirmed by finding {}", first + 1)
-    } else if let Some(&first) = on_claims.first() {
-        format!(
-            "not confirmed by the dump: finding {} shows these threads blocked on locks, but \
-             who holds them only the runtime's report says (the stacks carry no owners)",
-            first + 1
-        )
+        ClaimVerdict::Noted
+    } else if let Some(&finding) = confirmed_by.first() {
+        ClaimVerdict::Confirmed { finding }
+    } else if let Some(&finding) = on_claims.first() {
+        ClaimVerdict::OnlyTheClaimSays { finding }
     } else if missing > 0 {
-        format!("not confirmed: {missing} of the threads it names are not in the dump")
+        ClaimVerdict::ThreadsMissing { missing }
     } else if threads.is_empty() {
-        "not confirmed: no thread is blocked in a way the rules can read".to_string()
+        ClaimVerdict::NothingReadable
     } else {
-        "not confirmed: the analysis finds no cycle or stall among these threads".to_string()
+        ClaimVerdict::NoCycle
     };
     ClaimCheck {
         claim: index,
@@ -93,7 +118,7 @@ fn rests_on_claims(g: &Graph, threads: &[usize]) -> bool {
     g.edges.iter().any(|e| {
         threads.contains(&e.from)
             && threads.contains(&e.to)
-            && matches!(e.because, Because::Claimed(_))
+            && matches!(e.because, Because::Claimed { .. })
     })
 }
 
@@ -118,22 +143,22 @@ fn waits_into(g: &Graph, t: usize, targets: &[usize]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::graph::{Because, Edge};
+    use crate::analyze::finding::{Detail, Draft};
+    use crate::analyze::graph::{Because, Edge, Held};
     use crate::analyze::Grade;
     use crate::model::Thread;
 
     fn finding(kind: FindingKind, severity: Severity, threads: Vec<usize>) -> Finding {
-        Finding {
+        let draft = Draft {
             kind,
             severity,
             confidence: Grade::Proven,
             threads,
-            title: String::new(),
-            explanation: String::new(),
+            detail: Detail::Io,
             steps: Vec::new(),
             suggestion: None,
-            signature: String::new(),
-        }
+        };
+        draft.sign(&Snapshot::default())
     }
 
     fn snap(claims: Vec<Claim>) -> Snapshot {
@@ -176,12 +201,11 @@ mod tests {
             checks[1].confirmed_by.is_empty(),
             "a root blocker is no deadlock"
         );
-        assert!(
-            checks[1].verdict.contains("no cycle"),
-            "{}",
-            checks[1].verdict
+        assert_eq!(checks[1].verdict, ClaimVerdict::NoCycle);
+        assert_eq!(
+            checks[2].verdict,
+            ClaimVerdict::ThreadsMissing { missing: 1 }
         );
-        assert!(checks[2].verdict.contains("not in the dump"));
     }
 
     #[test]
@@ -212,7 +236,10 @@ mod tests {
             to,
             wait: 0,
             grade: Grade::Proven,
-            because: Because::Holds(None, String::new()),
+            because: Because::Holds {
+                frame: None,
+                by: Held::Rule { rule: "r".into() },
+            },
         };
         let mut g = Graph {
             edges: vec![edge(0, 1), edge(1, 0)],

@@ -42,6 +42,9 @@ pub struct Wait {
     pub kind: WaitKind,
     /// The rule that named the kind.
     pub rule: String,
+    /// The packs of the rules its frames matched, outermost (most specific) first: the
+    /// library and language it is in, whose advice a finding on it takes.
+    pub packs: Vec<String>,
     /// Innermost frame of the run (position in `Thread::frames`).
     pub first: usize,
     /// Outermost frame of the run: the call that explains the wait.
@@ -124,6 +127,9 @@ pub struct Facts {
     pub segments: Vec<Range<usize>>,
     /// The frame it is blocked or running in.
     pub top: Option<usize>,
+    /// The runtime's status word says no more than the activity does (py-spy's `idle`, by
+    /// its rule's `redundant`): reports do not repeat it.
+    pub status_redundant: bool,
 }
 
 impl Facts {
@@ -135,6 +141,21 @@ impl Facts {
     /// The signal frame right below segment 0.
     pub fn signal_frame(&self) -> Option<usize> {
         self.in_handler().then(|| self.segments[0].end)
+    }
+
+    /// Whether frame `i` is a signal frame: a producer's marker or a trampoline the rules name.
+    pub fn is_signal_frame(&self, i: usize) -> bool {
+        let last = self.segments.len() - 1;
+        self.segments[..last].iter().any(|s| s.end == i)
+    }
+
+    /// Where the segment holding frame `i` ends (its signal frame, or the stack's end): what
+    /// lies beyond is code a signal interrupted, not a caller.
+    pub fn segment_end(&self, i: usize) -> usize {
+        self.segments
+            .iter()
+            .find(|s| s.end >= i)
+            .map_or(i, |s| s.end)
     }
 }
 
@@ -205,7 +226,7 @@ pub fn classify_named(
         names,
         notes: &notes,
     };
-    let segments = split_segments(frames);
+    let segments = split_segments(frames, names);
     let active = segments[0].clone();
     // The innermost frame that says anything: a known function, or a note stating the wait
     // even where the function is not known (a runtime's report naming the lock but no stack).
@@ -220,6 +241,7 @@ pub fn classify_named(
         members: Vec::new(),
         segments,
         top,
+        status_redundant: false,
     };
     let mut idle_at = None;
     if let Some(top) = top {
@@ -277,16 +299,26 @@ fn apply_status(facts: &mut Facts, rule: &Rule, top: usize, frame_count: usize) 
             facts.waits.push(w);
             facts.activity = Activity::Blocked;
         }
-        (Meaning::Idle, _) => facts.activity = Activity::Idle,
+        (Meaning::Idle, _) => {
+            facts.activity = Activity::Idle;
+            facts.status_redundant = rule.redundant;
+        }
         _ => {}
     }
 }
 
-fn split_segments(frames: &[Frame]) -> Vec<Range<usize>> {
+/// Splits the stack at signal frames: the producer's marker (gdb's `<signal handler called>`,
+/// the unwinder's) or a function a rule names as a signal trampoline (`__restore_rt`).
+fn split_segments(frames: &[Frame], names: FrameNames) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, f) in frames.iter().enumerate() {
-        if f.signal_frame {
+        let trampoline = || {
+            names
+                .rule(i)
+                .is_some_and(|r| r.meaning == Meaning::SignalFrame)
+        };
+        if f.signal_frame || trampoline() {
             out.push(start..i);
             start = i + 1;
         }
@@ -371,6 +403,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
     Wait {
         kind,
         rule: rule.id.clone(),
+        packs: vec![rule.pack.clone()],
         first: i,
         frame: i,
         address: None,
@@ -398,6 +431,9 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
         w.rule = rule.id.clone();
     }
     w.frame = i;
+    if !w.packs.contains(&rule.pack) {
+        w.packs.insert(0, rule.pack.clone());
+    }
     w.timed |= rule.timed;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
     if w.futex_offsets.is_empty() {

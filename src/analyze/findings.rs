@@ -2,36 +2,33 @@
 //! root blockers, blocking calls in signal handlers and threads in I/O.
 
 use super::classify::{Activity, Facts};
-use super::explain::{edge_steps, frame_ref, wait_object, weakest};
+use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
 use super::scc;
-use super::{Finding, FindingKind, Severity, Step};
-use crate::knowledge::{base_name, WaitKind};
+use super::steps::{edge_steps, wait_object, weakest};
+use super::{FindingKind, Severity};
+use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
 /// All findings, deadlocks first, in a stable order.
-pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
-    let mut out = cycles(snap, facts, g);
+pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
+    let mut out = cycles(snap, facts, g, kb);
     out.extend(super::stopped::find(snap, facts));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
-    out.extend(pool_starvation(snap, facts, &in_cycle));
+    out.extend(pool_starvation(snap, facts, &in_cycle, kb));
     let deadlocked = !out.is_empty();
     if !deadlocked {
-        out.extend(stall(snap, facts, g));
+        out.extend(stall(snap, facts, g, kb));
     }
-    out.extend(root_blockers(snap, facts, g));
-    out.extend(signal_unsafe_waits(snap, facts));
+    out.extend(root_blockers(snap, facts, g, kb));
+    out.extend(signal_unsafe_waits(snap, facts, kb));
     out.extend(io_waits(snap, facts));
-    for f in &mut out {
-        f.signature = signature(snap, f);
-    }
     out.sort_by_key(|f| (f.severity, f.kind, f.threads.first().copied()));
     out
 }
 
-fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
     let n = facts.len();
     let mut adj = vec![Vec::new(); n];
     for e in &g.edges {
@@ -69,85 +66,60 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
         };
         let steps: Vec<Step> = edges
             .iter()
-            .flat_map(|e| edge_steps(snap, facts, e))
+            .flat_map(|e| edge_steps(snap, facts, e, kb))
             .collect();
-        let first = &snap.threads[comp[0]];
         let through_signal = comp.iter().any(|&t| facts[t].in_handler());
-        let via = if through_signal {
-            " through a signal handler"
+        let object = (kind == FindingKind::SelfJoin)
+            .then(|| wait_object(snap, &facts[comp[0]].waits[edges[0].wait]));
+        let waits = edges.iter().map(|e| &facts[e.from].waits[e.wait]);
+        let situation = if through_signal {
+            format!("{}/signal-handler", kind.as_str())
         } else {
-            ""
+            kind.as_str().to_string()
         };
-        let title = match kind {
-            FindingKind::SelfJoin => format!(
-                "self-join{via}: {} waits for {}, which includes itself",
-                first.label(),
-                wait_object(snap, &facts[comp[0]].waits[edges[0].wait])
-            ),
-            FindingKind::SelfLock => format!(
-                "self-lock{via}: {} waits for a lock it already holds",
-                first.label()
-            ),
-            FindingKind::LockCycle => format!(
-                "lock cycle: {} threads wait on each other's locks",
-                comp.len()
-            ),
-            FindingKind::JoinCycle => format!(
-                "join cycle: {} threads wait for each other to exit",
-                comp.len()
-            ),
-            _ => format!("wait cycle: {} threads wait on each other", comp.len()),
-        };
-        let explanation = cycle_explanation(kind, through_signal);
-        let suggestion = edges
-            .iter()
-            .find_map(|e| facts[e.from].waits[e.wait].suggestion.clone())
-            .or_else(|| default_suggestion(kind, through_signal));
-        out.push(Finding {
+        let suggestion = waits
+            .clone()
+            .find_map(|w| w.suggestion.clone())
+            .or_else(|| advice(kb, waits, &situation));
+        let draft = Draft {
             kind,
             severity: Severity::Deadlock,
             confidence: weakest(edges.iter().copied()),
             threads: comp.clone(),
-            title,
-            explanation,
+            detail: Detail::Cycle {
+                through_signal,
+                object,
+            },
             steps,
             suggestion,
-            signature: String::new(),
-        });
+        };
+        out.push(draft.sign(snap));
     }
     out
 }
 
-fn cycle_explanation(kind: FindingKind, through_signal: bool) -> String {
-    let signal = if through_signal {
-        " A signal handler runs on whatever thread the signal interrupted and inherits everything \
-         that thread holds and is, so the handler is waiting for its own thread."
-    } else {
-        ""
-    };
-    let core = match kind {
-        FindingKind::SelfJoin => "The thread waits for a set of threads to exit, and it is one of them: it can only exit after the wait returns, so the wait never returns.",
-        FindingKind::SelfLock => "The thread asks for a lock that it holds already; the lock is not recursive, so the thread waits for itself forever.",
-        FindingKind::LockCycle => "Each thread holds a lock the next one in the cycle needs, so none of them can go on (lock-order inversion).",
-        FindingKind::JoinCycle => "Each thread waits for the next one in the cycle to exit, so none of them ever exits.",
-        _ => "Each thread waits for something the next one in the cycle holds or must do.",
-    };
-    format!("{core}{signal}")
-}
-
-fn default_suggestion(kind: FindingKind, through_signal: bool) -> Option<String> {
-    if through_signal {
-        return Some("Do only async-signal-safe work in signal handlers: set a flag or write to a pipe (or use signalfd / sigwait on a dedicated thread) and do the shutdown or locking from a normal thread.".into());
+/// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
+/// waits are in (most specific first), else the generic pack's.
+fn advice<'a>(
+    kb: &KnowledgeBase,
+    waits: impl Iterator<Item = &'a super::classify::Wait>,
+    situation: &str,
+) -> Option<String> {
+    let mut packs: Vec<&str> = Vec::new();
+    for p in waits.flat_map(|w| &w.packs) {
+        if !packs.contains(&p.as_str()) {
+            packs.push(p);
+        }
     }
-    Some(match kind {
-        FindingKind::SelfLock => "Do not lock a mutex the thread already holds: split the function into a locked and an unlocked variant, or release the guard before the call.".into(),
-        FindingKind::LockCycle => "Take the locks in one global order everywhere (or take them together with std::scoped_lock / std::lock).".into(),
-        FindingKind::JoinCycle | FindingKind::SelfJoin => "Give every thread one owner that joins it; never join from a thread that the joined thread waits for.".into(),
-        _ => return None,
-    })
+    kb.advice(packs, situation).map(str::to_string)
 }
 
-fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) -> Vec<Finding> {
+fn pool_starvation(
+    snap: &Snapshot,
+    facts: &[Facts],
+    in_cycle: &HashSet<usize>,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
     let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (t, f) in facts.iter().enumerate() {
         for m in &f.members {
@@ -181,36 +153,34 @@ fn pool_starvation(snap: &Snapshot, facts: &[Facts], in_cycle: &HashSet<usize>) 
                     .iter()
                     .find(|m| m.pool.class == class)
                     .expect("member");
-                let th = &snap.threads[t];
                 Step {
                     thread: t,
                     frame: Some(w.frame),
-                    text: format!(
-                        "{} is a worker of `{class}` ({}) and waits for a result: {}",
-                        th.label(),
-                        frame_ref(th, m.frame),
-                        frame_ref(th, w.frame)
-                    ),
+                    shows: Shows::WorkerWaits {
+                        pool: class.clone(),
+                        member: m.frame,
+                        at: w.frame,
+                    },
                     grade: Some(Grade::Heuristic),
                 }
             })
             .collect();
-        out.push(Finding {
+        let waits = members.iter().filter_map(|&t| facts[t].waits.first());
+        let draft = Draft {
             kind: FindingKind::PoolStarvation,
             severity: Severity::Deadlock,
             confidence: Grade::Heuristic,
             threads: members.clone(),
-            title: format!("pool starvation: all {} workers of `{class}` wait for results, and no worker is free to produce them", members.len()),
-            explanation: "Every worker of the pool runs a task that blocks on a future or handoff. If that work was queued on the same pool, no thread is left to run it, so every worker waits forever.".into(),
+            detail: Detail::Starvation { pool: class },
             steps,
-            suggestion: Some("Do not block a pool's worker on work queued to the same pool: chain continuations instead of waiting, run the sub-task inline, or use a separate pool for it.".into()),
-            signature: String::new(),
-        });
+            suggestion: advice(kb, waits, "pool-starvation"),
+        };
+        out.push(draft.sign(snap));
     }
     out
 }
 
-fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
+fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Option<Finding> {
     if !snap.complete || facts.is_empty() {
         return None;
     }
@@ -227,47 +197,44 @@ fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Option<Finding> {
         .iter()
         .map(|&t| {
             let w = &facts[t].waits[0];
-            let th = &snap.threads[t];
             Step {
                 thread: t,
                 frame: Some(w.frame),
-                text: format!(
-                    "{} waits for {}: {}",
-                    th.label(),
-                    wait_object(snap, w),
-                    frame_ref(th, w.frame)
-                ),
+                shows: Shows::Waits {
+                    object: wait_object(snap, w),
+                    at: w.frame,
+                    blocked_in: None,
+                },
                 grade: None,
             }
         })
         .collect();
-    let mut explanation = String::from("No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.");
-    let mut suggestion = String::from("Look for the notify/unlock/post that should have happened: a lost wake-up (notify before wait without a predicate), an early return that skipped it, or a thread that exited without it.");
     // Lock waits whose holder nothing shows.
     let on_locks = blocked
         .iter()
         .filter(|&&t| facts[t].waits[0].kind.is_lock() && g.out(t).next().is_none())
         .count();
-    if on_locks >= 2 {
-        explanation.push_str(&format!(" {on_locks} of them wait for locks, and nothing shows who holds those: a lock-order inversion (each holding a lock another one needs) looks just like this on the stacks."));
-        suggestion.push_str(" For the locks, their owners tell where the lock records one (hangscan attach, or the mutex's owner field in a debugger); take locks in one order everywhere.");
-    }
-    Some(Finding {
+    let situation = if on_locks >= 2 {
+        "stall/unowned-locks"
+    } else {
+        "stall"
+    };
+    let suggestion = advice(kb, blocked.iter().map(|&t| &facts[t].waits[0]), situation);
+    let draft = Draft {
         kind: FindingKind::Stall,
         severity: Severity::Warning,
         confidence: Grade::Heuristic,
         threads: blocked,
-        title:
-            "stall: every thread waits, and none is running, in I/O or asleep to wake the others"
-                .into(),
-        explanation,
+        detail: Detail::Stall {
+            unowned_locks: on_locks,
+        },
         steps,
-        suggestion: Some(suggestion),
-        signature: String::new(),
-    })
+        suggestion,
+    };
+    Some(draft.sign(snap))
 }
 
-fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
+fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
     let n = facts.len();
     let mut rev = vec![Vec::new(); n];
     for e in &g.edges {
@@ -295,30 +262,27 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
         if waiting < 2 && !fatal {
             continue;
         }
-        let th = &snap.threads[t];
         let doing = match facts[t].activity {
-            Activity::Running => "running".to_string(),
-            Activity::Stopped => "stopped".to_string(),
-            Activity::External => format!(
-                "waiting for {}",
-                facts[t]
-                    .waits
-                    .first()
-                    .map(|w| wait_object(snap, w))
-                    .unwrap_or_default()
-            ),
-            _ => "in an unknown state".to_string(),
+            Activity::Running => Doing::Running,
+            Activity::Stopped => Doing::Stopped,
+            Activity::External => Doing::Waiting {
+                object: facts[t].waits.first().map(|w| wait_object(snap, w)),
+            },
+            _ => Doing::Unknown,
         };
         let mut steps: Vec<Step> = direct
             .iter()
             .take(3)
-            .flat_map(|e| edge_steps(snap, facts, e))
+            .flat_map(|e| edge_steps(snap, facts, e, kb))
             .collect();
         if let Some(top) = facts[t].top {
             steps.push(Step {
                 thread: t,
                 frame: Some(top),
-                text: format!("{} is {doing}: {}", th.label(), frame_ref(th, top)),
+                shows: Shows::Blocker {
+                    doing: doing.clone(),
+                    at: top,
+                },
                 grade: None,
             });
         }
@@ -326,28 +290,31 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph) -> Vec<Finding> {
         threads.sort_unstable();
         threads.retain(|&x| x != t);
         threads.insert(0, t);
-        out.push(Finding {
+        let draft = Draft {
             kind: FindingKind::RootBlocker,
             severity: Severity::Warning,
             confidence: weakest(direct.iter().copied()),
             threads,
-            title: match waiting {
-                1 => format!("root blocker: a thread waits on {}, which is {doing}, and its runtime gave the wait up as fatal", th.label()),
-                _ => format!("root blocker: {waiting} threads wait (directly or in a chain) on {}, which is {doing}", th.label()),
+            detail: Detail::RootBlocker {
+                blocker: t,
+                waiting,
+                doing,
             },
-            explanation: "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
             steps,
             suggestion: direct
                 .iter()
                 .find_map(|e| facts[e.from].waits[e.wait].suggestion.clone())
-                .or_else(|| Some("Find out why this thread is slow or stuck (what it computes or waits for outside the process); avoid holding a lock across slow work or I/O.".into())),
-            signature: String::new(),
-        });
+                .or_else(|| {
+                    let waits = direct.iter().map(|e| &facts[e.from].waits[e.wait]);
+                    advice(kb, waits, "root-blocker")
+                }),
+        };
+        out.push(draft.sign(snap));
     }
     out
 }
 
-fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
+fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> Vec<Finding> {
     let mut out = Vec::new();
     for (t, f) in facts.iter().enumerate() {
         let Some(sig) = f.signal_frame() else {
@@ -360,21 +327,33 @@ fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts]) -> Vec<Finding> {
         else {
             continue;
         };
-        let th = &snap.threads[t];
-        out.push(Finding {
+        let steps = vec![
+            Step {
+                thread: t,
+                frame: Some(sig),
+                shows: Shows::SignalFrame { at: sig },
+                grade: None,
+            },
+            Step {
+                thread: t,
+                frame: Some(w.frame),
+                shows: Shows::HandlerWaits {
+                    object: wait_object(snap, w),
+                    at: w.frame,
+                },
+                grade: None,
+            },
+        ];
+        let draft = Draft {
             kind: FindingKind::SignalUnsafeWait,
             severity: Severity::Warning,
             confidence: Grade::Symbolic,
             threads: vec![t],
-            title: format!("signal-unsafe wait: {} blocks on a {} inside a signal handler", th.label(), w.kind.noun()),
-            explanation: "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
-            steps: vec![
-                Step { thread: t, frame: Some(sig), text: format!("signal frame {}", frame_ref(th, sig)), grade: None },
-                Step { thread: t, frame: Some(w.frame), text: format!("the handler waits for {}: {}", wait_object(snap, w), frame_ref(th, w.frame)), grade: None },
-            ],
-            suggestion: Some("Keep signal handlers to async-signal-safe calls: set a flag or write to a pipe/eventfd, or handle the signal on a dedicated thread with sigwait/signalfd.".into()),
-            signature: String::new(),
-        });
+            detail: Detail::SignalUnsafe { kind: w.kind },
+            steps,
+            suggestion: advice(kb, std::iter::once(w), "signal-unsafe-wait"),
+        };
+        out.push(draft.sign(snap));
     }
     out
 }
@@ -395,49 +374,25 @@ fn io_waits(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
     let steps = threads
         .iter()
         .map(|&t| {
-            let th = &snap.threads[t];
             let w = &facts[t].waits[0];
             Step {
                 thread: t,
                 frame: Some(w.first),
-                text: format!("{} is in I/O: {}", th.label(), frame_ref(th, w.first)),
+                shows: Shows::InIo { at: w.first },
                 grade: None,
             }
         })
         .collect();
-    Some(Finding {
+    let draft = Draft {
         kind: FindingKind::IoWait,
         severity: Severity::Info,
         confidence: Grade::Symbolic,
-        threads: threads.clone(),
-        title: format!("{} thread(s) blocked in I/O", threads.len()),
-        explanation: "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        threads,
+        detail: Detail::Io,
         steps,
         suggestion: None,
-        signature: String::new(),
-    })
-}
-
-/// A stable id: the kind and the normalised frames the steps point at, no addresses or tids.
-fn signature(snap: &Snapshot, f: &Finding) -> String {
-    let mut names: Vec<String> = f
-        .steps
-        .iter()
-        .filter_map(|s| {
-            let frame = snap.threads[s.thread].frames.get(s.frame?)?;
-            frame.function.as_deref().map(|n| base_name(n).to_string())
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    let mut h = Sha256::new();
-    h.update(format!("{:?}", f.kind));
-    for n in names {
-        h.update(b"\0");
-        h.update(n.as_bytes());
-    }
-    let digest = h.finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    };
+    Some(draft.sign(snap))
 }
 
 #[cfg(test)]
@@ -470,6 +425,47 @@ Thread 3 (Thread 0x7f02 (LWP 102)):
         let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
         let a = analyze(&snap, &KnowledgeBase::builtin());
         a.findings.iter().map(|f| f.kind).collect()
+    }
+
+    /// Every situation the findings ask the packs' advice for.
+    fn situations() -> Vec<String> {
+        let mut out: Vec<String> = FindingKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect();
+        out.extend(
+            FindingKind::ALL
+                .iter()
+                .map(|k| format!("{}/signal-handler", k.as_str())),
+        );
+        out.push("stall/unowned-locks".into());
+        out
+    }
+
+    #[test]
+    fn advice_rules_speak_of_situations_the_findings_have() {
+        let known = situations();
+        let kb = KnowledgeBase::builtin();
+        let advice = kb
+            .rules()
+            .iter()
+            .filter(|r| r.meaning == crate::knowledge::Meaning::Advice);
+        for r in advice {
+            for ex in r.examples.iter().chain(&r.counterexamples) {
+                assert!(known.contains(ex), "{}: `{ex}` is no situation", r.id);
+            }
+        }
+        // Every kind but stopped threads (whose advice names the process) has generic advice.
+        for k in FindingKind::ALL {
+            let stopped = matches!(k, FindingKind::ProcessStopped | FindingKind::ThreadStopped);
+            let cycle_only = matches!(k, FindingKind::WaitCycle | FindingKind::IoWait);
+            assert_eq!(
+                kb.advice([], k.as_str()).is_some(),
+                !stopped && !cycle_only,
+                "{}",
+                k.as_str()
+            );
+        }
     }
 
     #[test]

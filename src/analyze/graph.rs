@@ -5,77 +5,48 @@
 
 use super::classify::{Activity, Facts, LockId, Wait};
 use super::names::Names;
-use crate::knowledge::{Release, WaitKind};
+use crate::knowledge::{KnowledgeBase, Release, WaitKind};
 use crate::model::{Evidence, Snapshot};
-use serde::Serialize;
 use std::collections::HashMap;
 
-/// How an edge is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Grade {
-    /// Type or name patterns only.
-    Heuristic,
-    /// Frames and their arguments or locals (an address, a `this=`, a `threadid=`).
-    Symbolic,
-    /// Read from memory (a lock's owner field, a futex word).
-    Proven,
-}
-
-/// Why `to` is what `from` waits for.
-#[derive(Debug, Clone)]
-pub enum Because {
-    /// `to` holds the lock (the frame that shows it; `None` when only memory shows it).
-    Holds(Option<usize>, String),
-    /// `to` is the joined thread.
-    IsTarget,
-    /// `to` is a worker of the pool being joined (its worker-loop frame).
-    Member(usize),
-    /// `to` holds the lock by the runtime's own deadlock report alone (which report): nothing
-    /// in the dump shows it, so it is graded as any holder the stacks only suggest, and it never
-    /// confirms the report it comes from.
-    Claimed(String),
-}
-
-/// One edge of the wait-for graph.
-#[derive(Debug, Clone)]
-pub struct Edge {
-    /// The waiting thread (index into the snapshot's threads).
-    pub from: usize,
-    /// The thread waited for.
-    pub to: usize,
-    /// Which of `from`'s waits.
-    pub wait: usize,
-    /// How it is known.
-    pub grade: Grade,
-    /// Why.
-    pub because: Because,
-}
-
-/// The graph, plus the waits that lead nowhere known.
-#[derive(Debug, Default)]
-pub struct Graph {
-    /// All edges.
-    pub edges: Vec<Edge>,
-    /// Per thread, the wait its edges come from (the first whose holder is known, else the
-    /// first), if it is blocked.
-    pub effective: Vec<Option<usize>>,
-}
-
-impl Graph {
-    /// Edges leaving thread `t`.
-    pub fn out(&self, t: usize) -> impl Iterator<Item = &Edge> {
-        self.edges.iter().filter(move |e| e.from == t)
-    }
-}
+mod edge;
+pub use edge::{Because, Edge, Grade, Graph, Held};
 
 struct Holder {
     thread: usize,
     frame: Option<usize>,
     grade: Grade,
-    what: String,
+    what: Held,
     /// Only a runtime's deadlock report names it (see [`Because::Claimed`]).
     claimed: bool,
+}
+
+/// Lock owners read from the values a debugger printed after a frame (gdb's `p *mutex` after
+/// `frame 3`), in input order: a rule's owner field in the value, the lock named by the
+/// frame's arguments. An owner of 0 (unlocked, an rwlock held by readers) names no one.
+fn printed_owners(snap: &Snapshot, kb: &KnowledgeBase) -> Vec<(u64, u64, Held, bool)> {
+    let mut found: Vec<(usize, (u64, u64, Held, bool))> = Vec::new();
+    for frame in snap.threads.iter().flat_map(|t| &t.frames) {
+        for p in &frame.printed {
+            let Some((rule, owner, field)) = kb.match_printed(&p.text) else {
+                continue;
+            };
+            let address = rule
+                .address_args
+                .iter()
+                .find_map(|n| frame.arg(n))
+                .and_then(crate::values::value_address);
+            if let (Some(address), true) = (address, owner != 0) {
+                let source = Held::Printed {
+                    field,
+                    line: p.line,
+                };
+                found.push((p.line, (address, owner, source, false)));
+            }
+        }
+    }
+    found.sort_by_key(|(line, _)| *line);
+    found.into_iter().map(|(_, o)| o).collect()
 }
 
 /// True when the process lives in a PID namespace whose thread ids are not known (a `gcore`
@@ -85,8 +56,9 @@ pub fn memory_tids_unknown(snap: &Snapshot) -> bool {
     snap.threads.iter().any(|t| t.ns_tid_unknown)
 }
 
-/// Builds the graph from the snapshot, the per-thread facts and the frames' names.
-pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
+/// Builds the graph from the snapshot, the per-thread facts, the frames' names and the rules
+/// (which read lock owners from the values a debugger printed).
+pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Graph {
     // Ids read from memory (owner fields, futex words, join targets) are the process's own,
     // which inside a PID namespace are not the host's: matched by each thread's `ns_tid`.
     // When a namespace's ids are not known, they match nothing (see `memory_tids_unknown`).
@@ -115,14 +87,16 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
                 thread: t,
                 frame: Some(h.frame),
                 grade,
-                what: h.rule.clone(),
+                what: Held::Rule {
+                    rule: h.rule.clone(),
+                },
                 claimed: false,
             });
         }
     }
     // Owners read from memory: printed by a debugger, or a rule's owner field in the bytes a
     // live capture read around each futex word.
-    let mut owners: Vec<(u64, u64, String, bool)> = Vec::new();
+    let mut owners: Vec<(u64, u64, Held, bool)> = Vec::new();
     for ev in &snap.evidence {
         if let Evidence::LockOwner {
             address,
@@ -131,13 +105,17 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names) -> Graph {
             by_claim,
         } = ev
         {
-            owners.push((*address, *owner_tid, source.clone(), *by_claim));
+            let source = Held::Stated {
+                source: source.clone(),
+            };
+            owners.push((*address, *owner_tid, source, *by_claim));
         }
     }
+    owners.extend(printed_owners(snap, kb));
     for w in facts.iter().flat_map(|f| &f.waits) {
         if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
             if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {
-                let source = format!("owner field read from memory at 0x{:x}", a + off);
+                let source = Held::Memory { address: a + off };
                 owners.push((a, u64::from(owner), source, false));
             }
         }
@@ -286,15 +264,15 @@ fn rests_on_untrusted(snap: &Snapshot, facts: &[Facts], e: &Edge) -> bool {
         .and_then(|f| f.waits.get(e.wait))
         .is_some_and(|w| (w.first..=w.frame).any(|i| untrusted(e.from, i)));
     let holding = match &e.because {
-        Because::Holds(Some(i), _) | Because::Member(i) => untrusted(e.to, *i),
-        Because::Holds(None, _) | Because::IsTarget | Because::Claimed(_) => false,
+        Because::Holds { frame: Some(i), .. } | Because::Member { frame: i } => untrusted(e.to, *i),
+        Because::Holds { frame: None, .. } | Because::IsTarget | Because::Claimed { .. } => false,
     };
     waiting || holding
 }
 
 /// The deadlocks the dump's runtime reports by thread (parking_lot's `Deadlock #k` blocks):
 /// the member threads of each, with the claim's text and line.
-fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, String)> {
+fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, Held)> {
     snap.claims
         .iter()
         .filter(|c| c.deadlock && !c.threads.is_empty())
@@ -304,11 +282,11 @@ fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, String)> {
                 .iter()
                 .map(|name| snap.threads.iter().position(|t| t.answers_to(name)))
                 .collect();
-            let line = c.line.map(|l| format!(", line {l}")).unwrap_or_default();
-            Some((
-                members?,
-                format!("the runtime's deadlock report ({}{line})", c.text),
-            ))
+            let report = Held::Report {
+                text: c.text.clone(),
+                line: c.line,
+            };
+            Some((members?, report))
         })
         .collect()
 }
@@ -319,7 +297,7 @@ fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, String)> {
 /// tracks a lock, not its readers, reports an rwlock upgrade waiting for readers as a
 /// deadlock of the upgrading thread alone. The grade is what the dump itself shows: a thread
 /// blocked in a lock call, no owner, so heuristic; the claim is a claim, not evidence.
-fn claimed_holder(claimed: &[(Vec<usize>, String)], t: usize) -> Vec<(usize, Grade, Because)> {
+fn claimed_holder(claimed: &[(Vec<usize>, Held)], t: usize) -> Vec<(usize, Grade, Because)> {
     claimed
         .iter()
         .find_map(|(members, what)| {
@@ -332,7 +310,7 @@ fn claimed_holder(claimed: &[(Vec<usize>, String)], t: usize) -> Vec<(usize, Gra
             Some(vec![(
                 holder,
                 Grade::Heuristic,
-                Because::Claimed(what.clone()),
+                Because::Claimed { by: what.clone() },
             )])
         })
         .unwrap_or_default()
@@ -404,10 +382,11 @@ impl Ctx<'_> {
             let mut out: Vec<_> = best
                 .into_values()
                 .map(|h| {
+                    let by = h.what.clone();
                     let because = if h.claimed {
-                        Because::Claimed(h.what.clone())
+                        Because::Claimed { by }
                     } else {
-                        Because::Holds(h.frame, h.what.clone())
+                        Because::Holds { frame: h.frame, by }
                     };
                     (h.thread, h.grade, because)
                 })
@@ -432,8 +411,11 @@ impl Ctx<'_> {
         for seg in self.facts[t].segments.iter().skip(1) {
             for i in seg.clone() {
                 if frames.base(i).is_some_and(|n| sites.contains(&n)) {
-                    let what = format!("interrupted inside {} by the signal", sites.join(" / "));
-                    return vec![(t, Grade::Heuristic, Because::Holds(Some(i), what))];
+                    let by = Held::InterruptedInside {
+                        sites: sites.iter().map(|s| s.to_string()).collect(),
+                    };
+                    let because = Because::Holds { frame: Some(i), by };
+                    return vec![(t, Grade::Heuristic, because)];
                 }
             }
         }
@@ -473,8 +455,11 @@ impl Ctx<'_> {
                     continue;
                 }
                 if !self.on_the_way_to_a_wait(o, i) {
-                    let what = format!("inside {site}, where the lock is taken");
-                    out.push((o, Grade::Heuristic, Because::Holds(Some(i), what)));
+                    let by = Held::InsideSite {
+                        site: site.to_string(),
+                    };
+                    let because = Because::Holds { frame: Some(i), by };
+                    out.push((o, Grade::Heuristic, because));
                 }
             }
             if !out.is_empty() {
@@ -546,7 +531,7 @@ impl Ctx<'_> {
             } else {
                 Grade::Heuristic
             };
-            out.push((o, grade, Because::Member(m.frame)));
+            out.push((o, grade, Because::Member { frame: m.frame }));
         }
         out
     }

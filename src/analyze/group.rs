@@ -1,12 +1,14 @@
-//! Grouping for the report: threads with the same stack and the same wait collapse to one
-//! line ("38 × executor-pri3-*: idle"), so the threads that matter stand out.
+//! Grouping for the report: threads with the same stack and the same state collapse to one
+//! line ("38 × executor-pri3-*: idle"), so the threads that matter stand out. What each thread
+//! does is a typed [`ThreadState`]; the report says it in words.
 
 use super::classify::Activity;
-use super::explain::{frame_ref, stop_cause, wait_object};
+use super::finding::Object;
+use super::steps::wait_object;
 use super::Analysis;
 use crate::knowledge::base_name;
-use crate::model::Snapshot;
-use std::collections::{BTreeMap, HashSet};
+use crate::model::{Snapshot, StoppedBy};
+use std::collections::{HashMap, HashSet};
 
 /// Threads that look alike.
 #[derive(Debug, Clone)]
@@ -15,90 +17,146 @@ pub struct ThreadGroup {
     pub threads: Vec<usize>,
     /// Their names, with `*` where they differ (`executor-pri3-*`).
     pub name: String,
-    /// What they do, in words.
-    pub state: String,
+    /// What they do (the first member's state).
+    pub state: ThreadState,
 }
 
-/// One line saying what thread `t` does, who keeps it stopped if it is stopped, and why its
-/// stack ends early when the walk stopped before the thread's first frame.
-pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> String {
-    let doing = doing(snap, a, t);
-    let by = snap.threads[t]
-        .kernel
-        .as_ref()
-        .and_then(|k| k.stopped_by.as_ref());
-    match by {
-        Some(by) if a.facts[t].activity != Activity::Stopped => {
-            format!("stopped by {}; {doing}", stop_cause(by))
-        }
-        Some(by) => format!("stopped by {}{doing}", stop_cause(by)),
-        None => doing,
-    }
+/// What one thread does, who keeps it stopped if it is stopped, and why its stack ends early
+/// when the walk stopped before the thread's first frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ThreadState {
+    /// The thread (index).
+    pub thread: usize,
+    /// Who keeps it stopped.
+    pub stopped_by: Option<StoppedBy>,
+    /// What it does (or was doing when it stopped).
+    pub does: Does,
+    /// Why its stack ends before the thread's first frame (the walk's own words).
+    pub ends_early: Option<String>,
 }
 
-/// What thread `t` does (or was doing when it stopped), and why its stack ends early.
-fn doing(snap: &Snapshot, a: &Analysis, t: usize) -> String {
-    let th = &snap.threads[t];
-    let doing = activity(snap, a, t);
-    match &th.unwind_error {
-        Some(why) if !th.frames.is_empty() => format!("{doing}; its stack ends early: {why}"),
-        _ => doing,
-    }
+/// What a thread does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Does {
+    /// Waits for `object` (inside or outside the process), at frame `at`.
+    Waits {
+        /// For what.
+        object: Object,
+        /// The frame.
+        at: usize,
+    },
+    /// A worker waiting for work, at frame `at`.
+    IdleForWork {
+        /// The frame.
+        at: usize,
+    },
+    /// Idle by the runtime's word, with that word unless it says nothing more, at its top frame.
+    IdleStated {
+        /// The runtime's status.
+        status: Option<String>,
+        /// Its top frame.
+        at: Option<usize>,
+    },
+    /// Blocked, on nothing the frames show.
+    Blocked,
+    /// Running (not in a blocking call), at its top frame.
+    Running {
+        /// Its top frame.
+        at: Option<usize>,
+    },
+    /// Stopped outside a blocking call, at its top frame.
+    Stopped {
+        /// Its top frame.
+        at: Option<usize>,
+    },
+    /// No readable frames; why, when the walk says.
+    Unreadable {
+        /// Why.
+        why: Option<String>,
+    },
 }
 
-/// What thread `t` does, from its facts.
-fn activity(snap: &Snapshot, a: &Analysis, t: usize) -> String {
+/// What thread `t` does (see [`ThreadState`]).
+pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> ThreadState {
     let th = &snap.threads[t];
     let f = &a.facts[t];
-    let at = |i: usize| frame_ref(th, i);
-    match f.activity {
+    let does = match f.activity {
         Activity::Blocked | Activity::External | Activity::Idle => {
             let wi = a.graph.effective[t].unwrap_or(0);
-            let Some(w) = f.waits.get(wi) else {
+            match (f.waits.get(wi), f.activity) {
                 // Idle by the runtime's word alone (py-spy's `idle`, Go's `[GC worker (idle)]`),
                 // with no wait in the frames.
-                return match f.activity {
-                    Activity::Idle => {
-                        let mut s = "idle".to_string();
-                        if let Some(status) = th.status.as_deref().filter(|s| *s != "idle") {
-                            s.push_str(&format!(" ({status})"));
-                        }
-                        if let Some(i) = f.top {
-                            s.push_str(&format!(" in {}", at(i)));
-                        }
-                        s
-                    }
-                    _ => "blocked".into(),
-                };
-            };
-            let what = match f.activity {
-                Activity::Idle => "idle, waiting for work".to_string(),
-                _ => format!("waits for {}", wait_object(snap, w)),
-            };
-            if th.frames.is_empty() {
-                return format!("{what} {}", at(w.frame));
+                (None, Activity::Idle) => Does::IdleStated {
+                    status: th.status.clone().filter(|_| !f.status_redundant),
+                    at: f.top,
+                },
+                (None, _) => Does::Blocked,
+                (Some(w), Activity::Idle) => Does::IdleForWork { at: w.frame },
+                (Some(w), _) => Does::Waits {
+                    object: wait_object(snap, w),
+                    at: w.frame,
+                },
             }
-            format!("{what} at {}", at(w.frame))
         }
-        Activity::Running => match f.top {
-            Some(i) => format!("running (not in a blocking call) in {}", at(i)),
-            None => "running".into(),
+        Activity::Running => Does::Running { at: f.top },
+        Activity::Stopped => Does::Stopped { at: f.top },
+        Activity::Unknown => Does::Unreadable {
+            why: th.unwind_error.clone().filter(|_| th.frames.is_empty()),
         },
-        // Follows "stopped by …".
-        Activity::Stopped => match f.top {
-            Some(i) => format!(", in {}", at(i)),
-            None => String::new(),
-        },
-        Activity::Unknown => match &th.unwind_error {
-            Some(why) if th.frames.is_empty() => format!("no readable frames: {why}"),
-            _ => "no readable frames".into(),
-        },
+    };
+    ThreadState {
+        thread: t,
+        stopped_by: th.kernel.as_ref().and_then(|k| k.stopped_by.clone()),
+        does,
+        ends_early: th.unwind_error.clone().filter(|_| !th.frames.is_empty()),
+    }
+}
+
+impl ThreadState {
+    /// The frame the state points at.
+    pub fn frame(&self) -> Option<usize> {
+        match &self.does {
+            Does::Waits { at, .. } | Does::IdleForWork { at } => Some(*at),
+            Does::IdleStated { at, .. } | Does::Running { at } | Does::Stopped { at } => *at,
+            Does::Blocked | Does::Unreadable { .. } => None,
+        }
+    }
+
+    /// What alike threads share: the state without its thread, addresses or the words with
+    /// addresses in them (two threads waiting for two mutexes of the same call are alike).
+    fn alike(&self) -> ThreadState {
+        let mut s = self.clone();
+        s.thread = 0;
+        if let Does::Waits { object, .. } = &mut s.does {
+            match object {
+                Object::Kind { address, .. } => *address = None,
+                Object::MissingPthreadExit { pthread } => *pthread = 0,
+                _ => {}
+            }
+        }
+        let text = |t: &mut Option<String>| {
+            if let Some(t) = t {
+                *t = strip_addresses(t);
+            }
+        };
+        text(&mut s.ends_early);
+        match &mut s.does {
+            Does::IdleStated { status, .. } => text(status),
+            Does::Unreadable { why } => text(why),
+            _ => {}
+        }
+        s
     }
 }
 
 /// Groups the threads not in `keep` (those stay single).
 pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Vec<ThreadGroup> {
-    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    type Key<'a> = (
+        Vec<&'a str>,
+        ThreadState,
+        Option<(Option<u32>, Option<&'a str>, Option<u32>)>,
+    );
+    let mut groups: HashMap<Key, Vec<usize>> = HashMap::new();
     let mut singles = Vec::new();
     for t in 0..snap.threads.len() {
         let state = describe(snap, a, t);
@@ -110,18 +168,23 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
             });
             continue;
         }
-        let stack: Vec<&str> = snap.threads[t]
-            .frames
+        let frames = &snap.threads[t].frames;
+        let stack: Vec<&str> = frames
             .iter()
             .map(|f| f.function.as_deref().map(base_name).unwrap_or("??"))
             .collect();
+        // The frame the state points at, as it is shown: its number, file and line.
+        let at = state
+            .frame()
+            .and_then(|i| frames.get(i))
+            .map(|f| (f.index, f.file.as_deref(), f.line));
         groups
-            .entry((stack.join("\n"), strip_addresses(&state)))
+            .entry((stack, state.alike(), at))
             .or_default()
             .push(t);
     }
     let mut out = singles;
-    for ((_, _), threads) in groups {
+    for threads in groups.into_values() {
         let state = describe(snap, a, threads[0]);
         let name = if threads.len() == 1 {
             snap.threads[threads[0]].label()
@@ -241,7 +304,13 @@ counterexamples = ["running"]
         let groups = super::group_threads(&snap, &a, &std::collections::HashSet::new());
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].name, "goroutine 4, goroutine 9, goroutine 12, …");
-        assert_eq!(groups[0].state, "idle (finalizer wait) in #0 bg.worker");
+        assert_eq!(
+            groups[0].state.does,
+            super::Does::IdleStated {
+                status: Some("finalizer wait".into()),
+                at: Some(0)
+            }
+        );
     }
 
     #[test]
@@ -271,6 +340,13 @@ counterexamples = ["running"]
             ..Snapshot::default()
         };
         let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
-        assert_eq!(super::describe(&snap, &a, 0), "idle in #0 app.serve");
+        // py-spy's `idle` says no more than idle does.
+        assert_eq!(
+            super::describe(&snap, &a, 0).does,
+            super::Does::IdleStated {
+                status: None,
+                at: Some(0)
+            }
+        );
     }
 }

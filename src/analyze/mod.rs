@@ -4,19 +4,21 @@
 
 mod claims;
 mod classify;
-mod explain;
+mod finding;
 mod findings;
 mod graph;
 mod group;
 mod names;
 mod scc;
+mod steps;
 mod stopped;
 
-pub use claims::ClaimCheck;
+pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
-pub use explain::{frame_ref, stop_cause, wait_object};
-pub use graph::{Because, Edge, Grade, Graph};
-pub use group::{describe, group_threads, ThreadGroup};
+pub use finding::{Detail, Doing, Draft, Finding, Object, Shows, Step};
+pub use graph::{Because, Edge, Grade, Graph, Held};
+pub use group::{describe, group_threads, Does, ThreadGroup, ThreadState};
+pub use steps::wait_object;
 
 use crate::knowledge::KnowledgeBase;
 use crate::model::Snapshot;
@@ -53,6 +55,22 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind.
+    pub const ALL: [FindingKind; 12] = [
+        Self::SelfJoin,
+        Self::SelfLock,
+        Self::LockCycle,
+        Self::JoinCycle,
+        Self::PoolStarvation,
+        Self::WaitCycle,
+        Self::ProcessStopped,
+        Self::ThreadStopped,
+        Self::Stall,
+        Self::RootBlocker,
+        Self::SignalUnsafeWait,
+        Self::IoWait,
+    ];
+
     /// The name used in reports and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,42 +100,6 @@ pub enum Severity {
     Warning,
     /// Context.
     Info,
-}
-
-/// One step of a finding, pointing at the frame that shows it.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// Which thread (index into the snapshot's threads).
-    pub thread: usize,
-    /// Which frame (position in that thread's frames).
-    pub frame: Option<usize>,
-    /// What it shows, in words.
-    pub text: String,
-    /// How it is known, for steps that are edges.
-    pub grade: Option<Grade>,
-}
-
-/// A finding: a cycle, a stall, a blocker, a warning.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    /// What kind.
-    pub kind: FindingKind,
-    /// How bad.
-    pub severity: Severity,
-    /// The weakest evidence it rests on.
-    pub confidence: Grade,
-    /// The threads involved (indices).
-    pub threads: Vec<usize>,
-    /// One line.
-    pub title: String,
-    /// Why it is a problem.
-    pub explanation: String,
-    /// The chain, frame by frame.
-    pub steps: Vec<Step>,
-    /// What to do.
-    pub suggestion: Option<String>,
-    /// Stable across runs: same hang, same signature.
-    pub signature: String,
 }
 
 /// Everything the analysis found.
@@ -183,8 +165,8 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .enumerate()
         .map(|(t, th)| classify::classify_named(th, names.thread(t), kb, snap))
         .collect();
-    let graph = graph::build(snap, &facts, &names);
-    let findings = findings::find(snap, &facts, &graph);
+    let graph = graph::build(snap, &facts, &names, kb);
+    let findings = findings::find(snap, &facts, &graph, kb);
     let claims = claims::check(snap, &findings, &graph);
     Analysis {
         facts,

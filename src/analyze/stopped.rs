@@ -3,9 +3,9 @@
 //! it. The facts are the kernel's (`T`/`t` and `TracerPid`, read before hangscan's own stop).
 
 use super::classify::Facts;
-use super::explain::{frame_ref, stop_cause};
+use super::finding::{Detail, Draft, Finding, Shows, Step};
 use super::graph::Grade;
-use super::{Finding, FindingKind, Severity, Step};
+use super::{FindingKind, Severity};
 use crate::model::{Snapshot, StoppedBy};
 
 /// The stopped threads as one finding: `process-stopped` when every thread of a complete
@@ -20,62 +20,23 @@ pub fn find(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
     let (_, first) = *stopped.first()?;
     let whole = snap.complete && stopped.len() == snap.threads.len();
     let by_signal = stopped.iter().all(|(_, by)| **by == StoppedBy::Signal);
-    let cause = if stopped.iter().all(|(_, by)| *by == first) {
-        stop_cause(first)
-    } else {
-        "stop signals and tracers".into()
-    };
-    let process = snap
-        .pid
-        .map_or_else(|| "the process".to_string(), |p| format!("process {p}"));
-    let title = if whole {
-        format!("{process} is stopped by {cause}: none of its threads runs until it is resumed")
-    } else {
-        format!(
-            "{} of {} threads stopped by {cause}: they run nothing until resumed",
-            stopped.len(),
-            snap.threads.len()
-        )
-    };
-    let explanation = if whole {
-        "The kernel has stopped the whole process, so it does not answer whatever its threads \
-         were doing; the stacks show where each one was when it stopped."
-    } else {
-        "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it \
-         should do) waits until it is resumed."
-    };
-    let resume_signal = match snap.pid {
-        Some(p) => format!("`kill -CONT {p}`"),
-        None => "`kill -CONT PID`".into(),
-    };
-    let suggestion = if by_signal {
-        format!(
-            "Resume it with {resume_signal} (or `fg` in the shell where Ctrl-Z stopped it), \
-             and find out who sent the stop signal (job control, a supervisor, a script)."
-        )
-    } else {
-        format!(
-            "The tracer resumes it when it continues or detaches (`continue` or `detach` in \
-             a debugger), or when it exits; a stop signal's part ends with {resume_signal}."
-        )
-    };
+    let cause = stopped
+        .iter()
+        .all(|(_, by)| *by == first)
+        .then(|| first.clone());
     let steps = stopped
         .iter()
-        .map(|&(t, by)| {
-            let th = &snap.threads[t];
-            let at = facts[t]
-                .top
-                .map(|i| format!(", in {}", frame_ref(th, i)))
-                .unwrap_or_default();
-            Step {
-                thread: t,
-                frame: facts[t].top,
-                text: format!("{} is stopped by {}{at}", th.label(), stop_cause(by)),
-                grade: Some(Grade::Proven),
-            }
+        .map(|&(t, by)| Step {
+            thread: t,
+            frame: facts[t].top,
+            shows: Shows::Stopped {
+                by: by.clone(),
+                at: facts[t].top,
+            },
+            grade: Some(Grade::Proven),
         })
         .collect();
-    Some(Finding {
+    let draft = Draft {
         kind: if whole {
             FindingKind::ProcessStopped
         } else {
@@ -84,10 +45,9 @@ pub fn find(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
         severity: Severity::Warning,
         confidence: Grade::Proven,
         threads: stopped.iter().map(|&(t, _)| t).collect(),
-        title,
-        explanation: explanation.into(),
+        detail: Detail::Stopped { cause, by_signal },
         steps,
-        suggestion: Some(suggestion),
-        signature: String::new(),
-    })
+        suggestion: None,
+    };
+    Some(draft.sign(snap))
 }

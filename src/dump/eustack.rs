@@ -6,7 +6,7 @@
 
 use super::gdb::text::{find, trim, trim_start};
 use super::gdb::{frame_number, split_file_line};
-use super::native::{function_name, head_lines, is_signal_trampoline, Builder};
+use super::native::{function_name, head_lines, Builder};
 use super::normalize::normalize;
 use super::DumpFormat;
 use crate::model::{Frame, Snapshot, Thread};
@@ -165,7 +165,6 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
     };
     let function = trim(function);
     if !function.is_empty() && function != "??" && function != "??()" {
-        frame.signal_frame = is_signal_trampoline(function);
         frame.function = Some(function_name(function).into_owned());
     }
     frame.module = module
@@ -276,7 +275,7 @@ mod tests {
         assert!(f[0].inlined && !f[1].inlined);
         assert_eq!(f[1].line, Some(49), "the build-id line is skipped");
         assert_eq!(f[2].function.as_deref(), Some("stats_dump"));
-        assert!(f[3].signal_frame);
+        assert_eq!(f[3].function.as_deref(), Some("__restore_rt"));
         assert_eq!(
             (f[4].function.as_deref(), f[4].module.as_deref()),
             (None, Some("/usr/lib/libc.so.6"))

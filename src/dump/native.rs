@@ -1,5 +1,5 @@
 //! What the native-stack formats other than gdb (lldb, eu-stack, pstack) share: the lines a
-//! sniffer looks at, the names of signal trampolines, raw mangled names, and a snapshot filled
+//! sniffer looks at, raw mangled names, and a snapshot filled
 //! thread by thread with the diagnostics of what could not be read.
 
 use super::gdb::text::trim_start;
@@ -11,16 +11,6 @@ pub fn head_lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
         .take(200)
         .map(|l| trim_start(l.trim_start_matches(['>', ' ', '\t'])))
-}
-
-/// Whether a function is the signal return trampoline, which sits where gdb prints
-/// `<signal handler called>`: the frames above it run in a signal handler (glibc's
-/// `__restore_rt`, the aarch64 vDSO's `__kernel_rt_sigreturn`, macOS's `_sigtramp`).
-pub fn is_signal_trampoline(function: &str) -> bool {
-    matches!(
-        function,
-        "__restore_rt" | "__kernel_rt_sigreturn" | "_sigtramp" | "<signal handler called>"
-    )
 }
 
 /// A printed function name as gdb prints it, the shape the rules match: raw symbols (`_Z...`,

@@ -14,7 +14,7 @@
 use super::gdb::target::{parse_header, ThreadRef};
 use super::gdb::text::{find, trim, trim_end, trim_start};
 use super::gdb::{frame_number, logical_lines, parse_frame_text, split_file_line};
-use super::native::{function_name, head_lines, is_signal_trampoline, Builder};
+use super::native::{function_name, head_lines, Builder};
 use super::normalize::normalize;
 use super::DumpFormat;
 use crate::model::{Frame, Snapshot, Thread, Var};
@@ -158,7 +158,6 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
         if let Some(Cow::Owned(name)) = renamed {
             f.function = Some(name);
         }
-        f.signal_frame |= f.function.as_deref().is_some_and(is_signal_trampoline);
         Some(f)
     })
 }
@@ -178,7 +177,6 @@ fn offset_frame(index: u32, text: &str) -> Option<Frame> {
     };
     let name = name.strip_suffix('!').unwrap_or(name);
     let mut frame = Frame {
-        signal_frame: is_signal_trampoline(name),
         index: Some(index),
         address: u64::from_str_radix(&hex[..digits], 16).ok(),
         function: (!name.is_empty() && name != "??").then(|| function_name(name).into_owned()),

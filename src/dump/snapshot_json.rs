@@ -122,6 +122,23 @@ mod tests {
     }
 
     #[test]
+    fn owners_gdb_printed_are_kept_in_a_saved_snapshot() {
+        let dump = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/dumps/gdb/c_abba.owners.txt"
+        ))
+        .unwrap();
+        let snap = parse_dump(&dump, "x", Some("gdb")).unwrap();
+        let back = parse_dump(to_json(&snap).as_bytes(), "saved.json", None).unwrap();
+        assert_eq!(back, snap);
+        let kb = KnowledgeBase::builtin();
+        let f = &analyze(&back, &kb).findings[0];
+        assert_eq!(f.kind, crate::analyze::FindingKind::LockCycle);
+        assert_eq!(f.confidence, crate::analyze::Grade::Proven);
+        assert_eq!(f.signature, analyze(&snap, &kb).findings[0].signature);
+    }
+
+    #[test]
     fn a_broken_snapshot_is_a_diagnostic() {
         let s = parse_dump(
             br#"{"schema": "hangscan-snapshot/1", "snapshot": 3}"#,

@@ -40,6 +40,9 @@ pub struct KnowledgeBase {
     local_rules: Vec<usize>,
     note_rules: Vec<usize>,
     status_rules: Vec<usize>,
+    printed_rules: Vec<usize>,
+    plumbing_rules: Vec<usize>,
+    advice_rules: Vec<usize>,
     cache: Mutex<HashMap<String, Option<usize>>>,
 }
 
@@ -76,10 +79,15 @@ impl KnowledgeBase {
                 .filter(|&i| rules[i].subject == subject)
                 .collect()
         };
-        let function_rules = of(Subject::Function);
+        // Plumbing is asked about apart: it must never hide what a frame means.
+        let (plumbing_rules, function_rules): (Vec<usize>, Vec<usize>) = of(Subject::Function)
+            .into_iter()
+            .partition(|&i| rules[i].meaning == Meaning::Plumbing);
         let local_rules = of(Subject::Local);
         let note_rules = of(Subject::Note);
         let status_rules = of(Subject::Status);
+        let printed_rules = of(Subject::Printed);
+        let advice_rules = of(Subject::Finding);
         let function_set =
             RegexSetBuilder::new(function_rules.iter().map(|&i| rules[i].pattern.as_str()))
                 .unicode(false)
@@ -95,6 +103,9 @@ impl KnowledgeBase {
             local_rules,
             note_rules,
             status_rules,
+            printed_rules,
+            plumbing_rules,
+            advice_rules,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -148,6 +159,56 @@ impl KnowledgeBase {
             .find(|r| r.pattern.is_match(status.as_bytes()))
     }
 
+    /// The first plumbing rule matching `function` (reduced to its base name): a library's
+    /// call plumbing, left out when naming a path of calls.
+    pub fn match_plumbing(&self, function: &str) -> Option<&Rule> {
+        let base = base_name(function);
+        self.plumbing_rules
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.pattern.is_match(base.as_bytes()))
+    }
+
+    /// The first rule reading a lock's owner from a value a debugger printed, with the owner's
+    /// tid (group `owner`) and the field's name (group `field`, else the rule's id).
+    pub fn match_printed(&self, value: &str) -> Option<(&Rule, u64, String)> {
+        self.printed_rules.iter().find_map(|&i| {
+            let rule = &self.rules[i];
+            let caps = rule.pattern.captures(value.as_bytes())?;
+            let owner = std::str::from_utf8(caps.name("owner")?.as_bytes())
+                .ok()?
+                .parse()
+                .ok()?;
+            let field = caps.name("field").map_or_else(
+                || rule.id.clone(),
+                |m| String::from_utf8_lossy(m.as_bytes()).into_owned(),
+            );
+            Some((rule, owner, field))
+        })
+    }
+
+    /// What to do about a finding in `situation` (see [`Subject::Finding`]): the first advice
+    /// rule of the first of `packs` (those of the rules that named the finding's waits, most
+    /// specific first) that has one, else of the `generic` pack.
+    pub fn advice<'p>(
+        &self,
+        packs: impl IntoIterator<Item = &'p str>,
+        situation: &str,
+    ) -> Option<&str> {
+        packs
+            .into_iter()
+            .chain(["generic"])
+            .find_map(|pack| self.pack_advice(pack, situation))
+            .and_then(|r| r.suggestion.as_deref())
+    }
+
+    fn pack_advice(&self, pack: &str, situation: &str) -> Option<&Rule> {
+        self.advice_rules
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.pack == pack && r.pattern.is_match(situation.as_bytes()))
+    }
+
     /// Any subject rule: the rule that would classify `subject` of this kind.
     pub fn match_subject(&self, subject: Subject, text: &str) -> Option<&Rule> {
         match subject {
@@ -155,6 +216,23 @@ impl KnowledgeBase {
             Subject::Local => self.match_local(text).map(|(r, _)| r),
             Subject::Note => self.match_note(text).map(|(r, _, _)| r),
             Subject::Status => self.match_status(text),
+            Subject::Printed => self.match_printed(text).map(|(r, _, _)| r),
+            Subject::Finding => self
+                .advice_rules
+                .iter()
+                .map(|&i| &self.rules[i])
+                .find(|r| r.pattern.is_match(text.as_bytes())),
+        }
+    }
+
+    /// The rule that `text` gets where `rule` competes: plumbing among plumbing rules, advice
+    /// within its own pack, every other rule among the rules of its subject. A rule's examples
+    /// must give it, its counterexamples must not.
+    pub fn match_as(&self, rule: &Rule, text: &str) -> Option<&Rule> {
+        match rule.meaning {
+            Meaning::Plumbing => self.match_plumbing(text),
+            Meaning::Advice => self.pack_advice(&rule.pack, text),
+            _ => self.match_subject(rule.subject, text),
         }
     }
 

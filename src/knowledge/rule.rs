@@ -18,6 +18,16 @@ pub enum Meaning {
     Idle,
     /// A tracer's or runtime's own frame on top of the real blocking call: look past it.
     Skip,
+    /// A library's call plumbing (`std::`, `core::ops::function`): left out when a report
+    /// names the calls a handler made. Matched apart from the other function rules, so it
+    /// never hides what a frame means.
+    Plumbing,
+    /// The signal return trampoline (`__restore_rt`): the frames above it run in a signal
+    /// handler, as above gdb's `<signal handler called>`.
+    SignalFrame,
+    /// What to do about a finding (`suggestion`), for the findings its `finding` pattern
+    /// matches, used when the finding's waits are in this rule's pack.
+    Advice,
 }
 
 /// What a thread waits on.
@@ -163,6 +173,13 @@ pub enum Subject {
     Note,
     /// The runtime's own word for the thread's state (a Go wait reason, a Java state).
     Status,
+    /// A value a debugger printed right after a frame (gdb's `$1 = {__data = {... __owner =
+    /// 8 ...}}`); a group `owner` captures the lock holder's tid, a group `field` the field's
+    /// name, and `address_args` name the arguments of the frame that carry the lock.
+    Printed,
+    /// A finding's situation: its kind (`lock-cycle`), with `/signal-handler` when it runs
+    /// through a signal handler and `/unowned-locks` for a stall on locks no owner is shown for.
+    Finding,
 }
 
 impl Subject {
@@ -173,6 +190,8 @@ impl Subject {
             Self::Local => "local",
             Self::Note => "note",
             Self::Status => "status",
+            Self::Printed => "printed",
+            Self::Finding => "finding",
         }
     }
 }
@@ -223,6 +242,9 @@ pub struct Rule {
     /// (a glibc rwlock): the offsets of the words a waiter may sleep on. In a live capture the
     /// lock is the first candidate whose owner field is set, else the last.
     pub futex_offsets: Vec<u64>,
+    /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
+    /// do not repeat it.
+    pub redundant: bool,
     /// Subjects (names, values, notes or states) this rule must match.
     pub examples: Vec<String>,
     /// Subjects this rule must not match.
@@ -261,6 +283,8 @@ struct RawRule {
     local: Option<String>,
     note: Option<String>,
     status: Option<String>,
+    printed: Option<String>,
+    finding: Option<String>,
     kind: Option<WaitKind>,
     #[serde(default)]
     context: bool,
@@ -285,9 +309,34 @@ struct RawRule {
     #[serde(default)]
     futex_offsets: Vec<u64>,
     #[serde(default)]
+    redundant: bool,
+    #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
     counterexamples: Vec<String>,
+}
+
+/// What is wrong with a rule whose subject or meaning needs a particular shape, if anything.
+fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'static str> {
+    let has_group = |g: &str| pattern.capture_names().flatten().any(|n| n == g);
+    match (subject, r.meaning) {
+        (Subject::Finding, Meaning::Advice) if r.suggestion.is_none() => {
+            Some("(advice) needs a `suggestion`")
+        }
+        (Subject::Finding, Meaning::Advice) => None,
+        (Subject::Finding, _) | (_, Meaning::Advice) => {
+            Some("must be `meaning = \"advice\"` with a `finding` pattern, or neither")
+        }
+        (Subject::Printed, Meaning::Hold) if !has_group("owner") || r.address_args.is_empty() => {
+            Some("(printed) needs an `owner` group and `address_args`")
+        }
+        (Subject::Printed, Meaning::Hold) => None,
+        (Subject::Printed, _) => Some("(printed) must be `meaning = \"hold\"`"),
+        (s, Meaning::Plumbing | Meaning::SignalFrame) if s != Subject::Function => {
+            Some("(plumbing, signal-frame) needs a `function` pattern")
+        }
+        _ => None,
+    }
 }
 
 /// Compiles a rule pattern. Function names and printed values are matched as bytes with ASCII
@@ -311,13 +360,16 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             (Subject::Local, &r.local),
             (Subject::Note, &r.note),
             (Subject::Status, &r.status),
+            (Subject::Printed, &r.printed),
+            (Subject::Finding, &r.finding),
         ]
         .into_iter()
         .filter_map(|(s, p)| Some((s, p.as_ref()?)))
         .collect();
         let [(subject, pattern)] = given[..] else {
             return Err(err(format!(
-                "rule `{}` needs exactly one of `function`, `local`, `note` or `status`",
+                "rule `{}` needs exactly one of `function`, `local`, `note`, `status`, `printed` \
+                 or `finding`",
                 r.id
             )));
         };
@@ -327,6 +379,9 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
                 "rule `{}` ({:?}) needs a `kind`",
                 r.id, r.meaning
             )));
+        }
+        if let Some(problem) = shape_problem(&r, subject, &pattern) {
+            return Err(err(format!("rule `{}` {problem}", r.id)));
         }
         if r.meaning == Meaning::Member && r.pool.is_none() {
             let named = r
@@ -361,6 +416,7 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             suggestion: r.suggestion,
             owner_offset: r.owner_offset,
             futex_offsets: r.futex_offsets,
+            redundant: r.redundant,
             examples: r.examples,
             counterexamples: r.counterexamples,
         });

@@ -14,13 +14,13 @@ fn every_rule_matches_its_examples_and_not_its_counterexamples() {
             ));
         }
         for ex in &rule.examples {
-            let got = kb.match_subject(rule.subject, ex).map(|r| r.id.as_str());
+            let got = kb.match_as(rule, ex).map(|r| r.id.as_str());
             if got != Some(rule.id.as_str()) {
                 failures.push(format!("{}: example `{ex}` matched {got:?}", rule.id));
             }
         }
         for ex in &rule.counterexamples {
-            let got = kb.match_subject(rule.subject, ex).map(|r| r.id.as_str());
+            let got = kb.match_as(rule, ex).map(|r| r.id.as_str());
             if got == Some(rule.id.as_str()) {
                 failures.push(format!("{}: counterexample `{ex}` matched", rule.id));
             }

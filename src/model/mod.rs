@@ -165,7 +165,7 @@ pub struct KernelInfo {
 }
 
 /// Who keeps a stopped thread stopped, and so what resumes it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(tag = "by", rename_all = "kebab-case")]
 pub enum StoppedBy {
     /// A stop signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU; `T` in `/proc`): a group stop,
@@ -325,6 +325,19 @@ pub struct Frame {
     /// printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<FrameTrust>,
+    /// Values a debugger printed right after this frame was shown (gdb's `$1 = {...}` after
+    /// `frame 3`), as printed: the rules read lock owners from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub printed: Vec<Printed>,
+}
+
+/// A value a debugger printed, with the input line it was printed at.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Printed {
+    /// 1-based input line.
+    pub line: usize,
+    /// The text, as printed (`$1 = {__data = {__lock = 2, ... __owner = 8, ...}}`).
+    pub text: String,
 }
 
 impl Frame {

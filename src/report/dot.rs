@@ -1,6 +1,7 @@
 //! The wait-for graph as Graphviz DOT: threads as boxes, edges labelled with what is waited
 //! for and how it is known; edges of deadlock cycles in red.
 
+use super::narrate::object;
 use super::Report;
 use crate::analyze::{wait_object, Severity};
 use crate::sanitize::clean;
@@ -53,12 +54,12 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 "  p{p}t{} -> p{p}t{} [label=\"{} ({:?})\"{style}];",
                 e.from,
                 e.to,
-                esc(&wait_object(snap, w)),
+                esc(&object(snap, &wait_object(snap, w))),
                 e.grade
             )?;
         }
         for (t, wi) in unresolved {
-            let what = wait_object(snap, &a.facts[t].waits[wi]);
+            let what = object(snap, &wait_object(snap, &a.facts[t].waits[wi]));
             writeln!(
                 out,
                 "  p{p}r{t} [label=\"{} (holder unknown)\", shape=ellipse, style=dashed];\n  p{p}t{t} -> p{p}r{t};",

@@ -20,7 +20,7 @@ pub fn render_annotations(reports: &[Report], out: &mut dyn Write) -> std::io::R
             if let Some((_, src)) = f
                 .steps
                 .iter()
-                .find_map(|s| locate::reached_from(r.snapshot, s))
+                .find_map(|s| locate::reached_from(r.snapshot, r.analysis, s))
             {
                 props.push_str(&format!("file={},line={},", property(src.file), src.line));
             }
@@ -28,7 +28,8 @@ pub fn render_annotations(reports: &[Report], out: &mut dyn Write) -> std::io::R
                 "title={}",
                 property(&format!("hangscan: {}", f.kind.as_str()))
             ));
-            writeln!(out, "::{level} {props}::{}", data(&clean(&f.title)))?;
+            let title = super::narrate::title(r.snapshot, f);
+            writeln!(out, "::{level} {props}::{}", data(&clean(&title)))?;
         }
     }
     Ok(())

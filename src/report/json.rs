@@ -2,8 +2,9 @@
 //! plain serde structs so the schema is visible in one place; serde escapes all text.
 
 use super::locate::step_frame;
+use super::narrate;
 use super::Report;
-use crate::analyze::{describe, Activity, Grade, Severity};
+use crate::analyze::{describe, Activity, ClaimVerdict, Detail, Facts, Grade, Severity, Shows};
 use crate::model::{Frame, Thread};
 use serde::Serialize;
 use std::io::Write;
@@ -22,7 +23,7 @@ struct ReportJson<'a> {
     source: Source<'a>,
     verdict: crate::analyze::Verdict,
     threads: Vec<ThreadJson<'a>>,
-    findings: Vec<FindingJson>,
+    findings: Vec<FindingJson<'a>>,
     edges: Vec<EdgeJson>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     claims: Vec<ClaimJson<'a>>,
@@ -39,7 +40,10 @@ struct ClaimJson<'a> {
     thread_indexes: &'a [usize],
     /// Indexes into `findings`.
     confirmed_by: &'a [usize],
-    verdict: &'a str,
+    /// What the analysis makes of it, in words.
+    verdict: String,
+    /// The same as data.
+    outcome: &'a ClaimVerdict,
 }
 
 #[derive(Serialize)]
@@ -107,7 +111,7 @@ struct FrameJson<'a> {
 }
 
 #[derive(Serialize)]
-struct FindingJson {
+struct FindingJson<'a> {
     kind: &'static str,
     severity: Severity,
     confidence: Grade,
@@ -115,18 +119,23 @@ struct FindingJson {
     thread_indexes: Vec<usize>,
     title: String,
     explanation: String,
-    steps: Vec<StepJson>,
+    /// What the finding rests on, as data (`title` and `explanation` say it).
+    detail: &'a Detail,
+    steps: Vec<StepJson<'a>>,
     suggestion: Option<String>,
     signature: String,
 }
 
 #[derive(Serialize)]
-struct StepJson {
+struct StepJson<'a> {
     thread: Option<u64>,
     thread_index: usize,
     frame: Option<u32>,
     function: Option<String>,
     text: String,
+    /// What the step shows, as data (`text` says it); frames are positions in the thread's
+    /// `frames`, threads indexes into `threads`.
+    shows: &'a Shows,
     grade: Option<Grade>,
 }
 
@@ -163,35 +172,39 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
             .threads
             .iter()
             .enumerate()
-            .map(|(i, t)| thread(i, t, a.facts[i].activity, describe(snap, a, i)))
+            .map(|(i, t)| {
+                let summary = narrate::state(snap, &describe(snap, a, i));
+                thread(i, t, &a.facts[i], summary)
+            })
             .collect(),
         findings: a
             .findings
             .iter()
-            .map(|f| FindingJson {
+            .map(|f| (f, narrate::finding(snap, f)))
+            .map(|(f, told)| FindingJson {
                 kind: f.kind.as_str(),
                 severity: f.severity,
                 confidence: f.confidence,
                 threads: f.threads.iter().map(|&t| tid(t)).collect(),
                 thread_indexes: f.threads.clone(),
-                title: f.title.clone(),
-                explanation: f.explanation.clone(),
-                steps: f
-                    .steps
-                    .iter()
-                    .map(|s| {
+                title: told.title,
+                explanation: told.explanation,
+                detail: &f.detail,
+                steps: (f.steps.iter().zip(told.steps))
+                    .map(|(s, text)| {
                         let frame = step_frame(snap, s);
                         StepJson {
                             thread: tid(s.thread),
                             thread_index: s.thread,
                             frame: frame.and_then(|f| f.index),
                             function: frame.and_then(|f| f.function.clone()),
-                            text: s.text.clone(),
+                            text,
+                            shows: &s.shows,
                             grade: s.grade,
                         }
                     })
                     .collect(),
-                suggestion: f.suggestion.clone(),
+                suggestion: told.suggestion,
                 signature: f.signature.clone(),
             })
             .collect(),
@@ -218,7 +231,8 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
                     line: claim.line,
                     thread_indexes: &c.threads,
                     confirmed_by: &c.confirmed_by,
-                    verdict: &c.verdict,
+                    verdict: narrate::claim(&c.verdict),
+                    outcome: &c.verdict,
                 }
             })
             .collect(),
@@ -226,7 +240,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
     }
 }
 
-fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJson<'_> {
+fn thread<'a>(index: usize, t: &'a Thread, facts: &Facts, summary: String) -> ThreadJson<'a> {
     ThreadJson {
         index,
         tid: t.tid,
@@ -238,17 +252,21 @@ fn thread(index: usize, t: &Thread, state: Activity, summary: String) -> ThreadJ
         waited_minutes: t.waited_minutes,
         notes: &t.notes,
         name: t.name.as_deref(),
-        state,
+        state: facts.activity,
         kernel_state: t.state,
         stopped_by: t.kernel.as_ref().and_then(|k| k.stopped_by.as_ref()),
         summary,
-        frames: t.frames.iter().map(frame).collect(),
+        frames: (t.frames.iter().enumerate())
+            .map(|(i, f)| frame(f, facts.is_signal_frame(i)))
+            .collect(),
         unwind_error: t.unwind_error.as_deref(),
         unwind_stop: t.unwind_stop,
     }
 }
 
-fn frame(f: &Frame) -> FrameJson<'_> {
+/// A frame; `signal_frame` as the analysis splits the stack (a producer's marker or a
+/// trampoline the rules name).
+fn frame(f: &Frame, signal_frame: bool) -> FrameJson<'_> {
     FrameJson {
         index: f.index,
         function: f.function.as_deref(),
@@ -257,7 +275,7 @@ fn frame(f: &Frame) -> FrameJson<'_> {
         address: f.address.map(|a| format!("0x{a:x}")),
         module: f.module.as_deref(),
         inlined: f.inlined,
-        signal_frame: f.signal_frame,
+        signal_frame,
         notes: &f.notes,
         untrusted: f.untrusted.as_deref(),
         trust: f.trust,

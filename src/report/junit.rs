@@ -5,6 +5,7 @@
 //! through [`xml`], which cleans it, drops what XML 1.0 forbids and escapes `& < > " '`.
 
 use super::locate::step_source;
+use super::narrate::title;
 use super::{grade_word, more_steps, severity_word, shown_steps, Report};
 use crate::analyze::{Finding, Severity, Verdict};
 use crate::model::Snapshot;
@@ -28,7 +29,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 cases.push(Case {
                     snap: r.snapshot,
                     class: class.clone(),
-                    name: format!("{}: {}", f.kind.as_str(), f.title),
+                    name: format!("{}: {}", f.kind.as_str(), title(r.snapshot, f)),
                     failure: Some(f),
                 });
             }
@@ -67,7 +68,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 writeln!(
                     out,
                     r#"      <failure message="{}" type="{}">{}</failure>"#,
-                    xml(&f.title),
+                    xml(&title(c.snap, f)),
                     f.kind.as_str(),
                     failure_text(c.snap, f)
                 )?;
@@ -91,6 +92,7 @@ fn input_name(snap: &Snapshot) -> String {
 /// The failure's body, already escaped: severity and evidence, the explanation, the steps
 /// with their source lines, the fix.
 fn failure_text(snap: &Snapshot, f: &Finding) -> String {
+    let told = super::narrate::finding(snap, f);
     let mut lines = vec![
         format!(
             "{} ({}, evidence: {}), signature {}",
@@ -99,19 +101,19 @@ fn failure_text(snap: &Snapshot, f: &Finding) -> String {
             grade_word(f.confidence),
             xml(&f.signature)
         ),
-        xml(&f.explanation),
+        xml(&told.explanation),
     ];
     let (steps, hidden) = shown_steps(f);
     for (k, s) in steps.iter().enumerate() {
         let at = step_source(snap, s)
             .map(|src| format!(" at {}", xml(&src.to_string())))
             .unwrap_or_default();
-        lines.push(format!("{:>2}. {}{at}", k + 1, xml(&s.text)));
+        lines.push(format!("{:>2}. {}{at}", k + 1, xml(&told.steps[k])));
     }
     if hidden > 0 {
         lines.push(xml(&more_steps(hidden)));
     }
-    if let Some(fix) = &f.suggestion {
+    if let Some(fix) = &told.suggestion {
         lines.push(format!("fix: {}", xml(fix)));
     }
     lines.join("\n")

@@ -1,7 +1,7 @@
 //! Where a finding's steps point: the frame each step names and the source line it shows,
 //! shared by the renderers that link to code (Markdown, SARIF, JUnit) and by JSON.
 
-use crate::analyze::Step;
+use crate::analyze::{Analysis, Step};
 use crate::model::{Frame, Snapshot};
 
 /// The frame a step names, if its thread has it.
@@ -34,12 +34,17 @@ pub fn step_source<'a>(snap: &'a Snapshot, s: &Step) -> Option<SourceLine<'a>> {
 /// (it or a caller) that has a source line, with that frame. For a wait inside a library printed
 /// without lines, the line in the code that called it. Never past a signal frame: what lies
 /// beyond is the code the signal interrupted, not a caller.
-pub fn reached_from<'a>(snap: &'a Snapshot, s: &Step) -> Option<(&'a Frame, SourceLine<'a>)> {
+pub fn reached_from<'a>(
+    snap: &'a Snapshot,
+    a: &Analysis,
+    s: &Step,
+) -> Option<(&'a Frame, SourceLine<'a>)> {
     let frames = &snap.threads.get(s.thread)?.frames;
+    let from = s.frame?;
+    let end = a.facts.get(s.thread)?.segment_end(from).min(frames.len());
     frames
-        .get(s.frame?..)?
+        .get(from..end)?
         .iter()
-        .take_while(|f| !f.signal_frame)
         .find_map(|f| source(f).map(|src| (f, src)))
 }
 

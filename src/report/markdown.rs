@@ -5,6 +5,7 @@
 //! is shown, never obeyed; paths go in code spans fenced longer than any backtick run inside.
 
 use super::locate::step_source;
+use super::narrate::{self, title};
 use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
 };
@@ -29,10 +30,10 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let snap = r.snapshot;
     let a = r.analysis;
     let head = match headline(a) {
-        Headline::Deadlock(f) => format!("🔴 DEADLOCK: {}", escape(&f.title)),
-        Headline::Stopped(f) => format!("🔴 STOPPED: {}", escape(&f.title)),
-        Headline::Stall(f) => format!("🔴 STALL: {}", escape(&f.title)),
-        Headline::Warning(f) => format!("🟠 No deadlock proven, but: {}", escape(&f.title)),
+        Headline::Deadlock(f) => format!("🔴 DEADLOCK: {}", escape(&title(snap, f))),
+        Headline::Stopped(f) => format!("🔴 STOPPED: {}", escape(&title(snap, f))),
+        Headline::Stall(f) => format!("🔴 STALL: {}", escape(&title(snap, f))),
+        Headline::Warning(f) => format!("🟠 No deadlock proven, but: {}", escape(&title(snap, f))),
         Headline::Clean => "🟢 No deadlock found".to_string(),
     };
     writeln!(out, "## {head}")?;
@@ -83,15 +84,16 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             continue;
         }
         writeln!(out)?;
+        let told = narrate::finding(snap, f);
         writeln!(
             out,
             "### {}. {}: {}",
             n + 1,
             f.kind.as_str(),
-            escape(&f.title)
+            escape(&told.title)
         )?;
         writeln!(out)?;
-        writeln!(out, "{}", escape(&f.explanation))?;
+        writeln!(out, "{}", escape(&told.explanation))?;
         writeln!(out)?;
         let (steps, hidden) = shown_steps(f);
         for (k, s) in steps.iter().enumerate() {
@@ -102,13 +104,13 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 .grade
                 .map(|g| format!(" *({})*", grade_word(g)))
                 .unwrap_or_default();
-            writeln!(out, "{}. {}{at}{grade}", k + 1, escape(&s.text))?;
+            writeln!(out, "{}. {}{at}{grade}", k + 1, escape(&told.steps[k]))?;
         }
         if hidden > 0 {
             writeln!(out)?;
             writeln!(out, "{}", escape(&more_steps(hidden)))?;
         }
-        if let Some(fix) = &f.suggestion {
+        if let Some(fix) = &told.suggestion {
             writeln!(out)?;
             writeln!(out, "**Fix:** {}", escape(fix))?;
         }
@@ -127,7 +129,8 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         } else {
             String::new()
         };
-        writeln!(out, "- {count}{}: {}", escape(&g.name), escape(&g.state))?;
+        let state = narrate::state(snap, &g.state);
+        writeln!(out, "- {count}{}: {}", escape(&g.name), escape(&state))?;
     }
     writeln!(out)?;
     writeln!(out, "</details>")

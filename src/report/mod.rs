@@ -9,6 +9,7 @@ mod json;
 mod junit;
 mod locate;
 mod markdown;
+pub mod narrate;
 mod sarif;
 mod stacks;
 mod text;

@@ -132,6 +132,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 }
             };
             let snap = r.snapshot;
+            let told = super::narrate::finding(snap, f);
             let mut placed = shown_steps(f).0.iter().enumerate().filter_map(|(k, s)| {
                 let frame = step_frame(snap, s)?;
                 step_source(snap, s).map(|src| (k, s, frame, src))
@@ -141,9 +142,13 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             let first = placed
                 .next()
                 .map(|(_, _, frame, src)| (frame, src))
-                .or_else(|| f.steps.iter().find_map(|s| reached_from(snap, s)));
-            let mut text = clean(&f.title);
-            if let Some(fix) = &f.suggestion {
+                .or_else(|| {
+                    f.steps
+                        .iter()
+                        .find_map(|s| reached_from(snap, r.analysis, s))
+                });
+            let mut text = clean(&told.title);
+            if let Some(fix) = &told.suggestion {
                 text = format!("{}. Fix: {}", text.trim_end_matches('.'), clean(fix));
             }
             results.push(SarifResult {
@@ -156,7 +161,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                     .into_iter()
                     .collect(),
                 related_locations: placed
-                    .map(|(k, s, frame, src)| location(frame, src, Some((k, &s.text))))
+                    .map(|(k, _, frame, src)| location(frame, src, Some((k, &told.steps[k]))))
                     .collect(),
                 partial_fingerprints: BTreeMap::from([(FINGERPRINT, f.signature.clone())]),
                 properties: Properties {
@@ -171,7 +176,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
         .map(|&k| Rule {
             id: k.as_str(),
             short_description: Message {
-                text: describe(k).to_string(),
+                text: super::narrate::kind(k).to_string(),
             },
         })
         .collect();
@@ -223,30 +228,6 @@ fn level(s: Severity) -> &'static str {
         Severity::Deadlock => "error",
         Severity::Warning => "warning",
         Severity::Info => "note",
-    }
-}
-
-/// The rule's one-line description.
-fn describe(k: FindingKind) -> &'static str {
-    match k {
-        FindingKind::SelfJoin => "A thread waits for a set of threads it belongs to to exit.",
-        FindingKind::SelfLock => "A thread waits for a lock it already holds.",
-        FindingKind::LockCycle => "Threads wait on each other's locks.",
-        FindingKind::JoinCycle => "Threads wait for each other to exit.",
-        FindingKind::PoolStarvation => {
-            "Every worker of a pool waits for work queued on that same pool."
-        }
-        FindingKind::WaitCycle => "Threads wait on each other in a cycle.",
-        FindingKind::ProcessStopped => {
-            "The whole process is stopped (a stop signal or a tracer) and runs nothing."
-        }
-        FindingKind::ThreadStopped => "Threads are stopped by a tracer and run nothing.",
-        FindingKind::Stall => "No thread can move, but no cycle is proven.",
-        FindingKind::RootBlocker => "Many threads wait on one thread that is not waiting on them.",
-        FindingKind::SignalUnsafeWait => {
-            "A signal handler blocks in a call that is not async-signal-safe."
-        }
-        FindingKind::IoWait => "Threads are blocked in I/O.",
     }
 }
 

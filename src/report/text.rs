@@ -3,6 +3,7 @@
 //! symbols are untrusted (their object changed after the process started) are marked where
 //! they are shown.
 
+use super::narrate::{self, title};
 use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
 };
@@ -46,12 +47,12 @@ pub fn render(
         .filter(|f| f.severity == Severity::Deadlock)
         .count();
     let verdict = match headline(a) {
-        Headline::Deadlock(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&f.title))),
-        Headline::Stopped(f) => st.paint("1;31", &format!("STOPPED: {}", clean(&f.title))),
-        Headline::Stall(f) => st.paint("1;31", &format!("STALL: {}", clean(&f.title))),
+        Headline::Deadlock(f) => st.paint("1;31", &format!("DEADLOCK: {}", clean(&title(snap, f)))),
+        Headline::Stopped(f) => st.paint("1;31", &format!("STOPPED: {}", clean(&title(snap, f)))),
+        Headline::Stall(f) => st.paint("1;31", &format!("STALL: {}", clean(&title(snap, f)))),
         Headline::Warning(f) => st.paint(
             "1;33",
-            &format!("no deadlock proven, but: {}", clean(&f.title)),
+            &format!("no deadlock proven, but: {}", clean(&title(snap, f))),
         ),
         Headline::Clean if snap.complete => st.paint("1;32", "no deadlock found"),
         // Part of the process is missing (a truncated core, a cut dump): what was read is
@@ -101,8 +102,9 @@ pub fn render(
             grade_word(f.confidence)
         );
         writeln!(out, "{}  signature {}", st.paint(color, &head), f.signature)?;
-        writeln!(out, "    {}", clean(&f.title))?;
-        writeln!(out, "    {}", clean(&f.explanation))?;
+        let told = narrate::finding(snap, f);
+        writeln!(out, "    {}", clean(&told.title))?;
+        writeln!(out, "    {}", clean(&told.explanation))?;
         let (steps, hidden) = shown_steps(f);
         for (k, s) in steps.iter().enumerate() {
             let grade = s
@@ -117,7 +119,7 @@ pub fn render(
                 out,
                 "    {:>2}. {}{}{}",
                 k + 1,
-                clean(&s.text),
+                clean(&told.steps[k]),
                 grade,
                 doubt
             )?;
@@ -125,7 +127,7 @@ pub fn render(
         if hidden > 0 {
             writeln!(out, "        {}", more_steps(hidden))?;
         }
-        if let Some(fix) = &f.suggestion {
+        if let Some(fix) = &told.suggestion {
             writeln!(out, "    {} {}", st.paint("1", "fix:"), clean(fix))?;
         }
     }
@@ -141,7 +143,7 @@ pub fn render(
             out,
             "  {}: {}{}",
             clean(&who),
-            clean(&g.state),
+            clean(&narrate::state(snap, &g.state)),
             untrusted_note(snap, &g.threads)
         )?;
     }
@@ -150,7 +152,8 @@ pub fn render(
         writeln!(out, "{}", st.paint("1", "the runtime's own verdict:"))?;
         for c in &a.claims {
             let claim = &snap.claims[c.claim];
-            writeln!(out, "  \"{}\": {}", clean(&claim.text), clean(&c.verdict))?;
+            let verdict = narrate::claim(&c.verdict);
+            writeln!(out, "  \"{}\": {}", clean(&claim.text), clean(&verdict))?;
         }
     }
     if !snap.diagnostics.is_empty() {

@@ -9,7 +9,11 @@ use crate::knowledge::KnowledgeBase;
 
 #[test]
 fn a_reported_deadlock_names_the_holder_only_when_its_members_fix_it() {
-    let report = |members: Vec<usize>| vec![(members, "Deadlock #0".to_string())];
+    let said = super::Held::Report {
+        text: "Deadlock #0".into(),
+        line: None,
+    };
+    let report = |members: Vec<usize>| vec![(members, said.clone())];
     let holder = |members: Vec<usize>, t: usize| -> Vec<usize> {
         claimed_holder(&report(members), t)
             .into_iter()
@@ -106,4 +110,53 @@ fn the_callers_caller_counts_only_when_most_threads_do_not_run_it() {
         sleeper(3, "janitor_main (arg=0x0) at s.c:30")
     );
     assert_eq!(edges(&dump), []);
+}
+
+/// Two threads; thread 1 waits for `lock_b`; gdb printed a mutex's owner (LWP 8) after `FRAME`.
+fn printed_owner_after(frame: &str) -> Vec<(usize, usize, super::Grade, super::Because)> {
+    let dump = format!(
+        "Thread 2 (Thread 0x7f08 (LWP 8)):
+#0  0x1 in compute () at c.c:10
+Thread 1 (Thread 0x7f07 (LWP 7)):
+#0  ___pthread_mutex_lock (mutex=0x5555 <lock_b>) at m.c:93
+#1  0x2 in work (m=0x5555 <lock_b>, n=3) at w.c:20
+{frame}
+$1 = {{__data = {{__lock = 2, __count = 0, __owner = 8, __nusers = 1}}}}
+"
+    );
+    let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    a.graph
+        .edges
+        .iter()
+        .map(|e| (e.from, e.to, e.grade, e.because.clone()))
+        .collect()
+}
+
+#[test]
+fn an_owner_printed_after_a_frame_naming_the_lock_is_proven() {
+    let proven = (
+        1,
+        0,
+        super::Grade::Proven,
+        super::Because::Holds {
+            frame: None,
+            by: super::Held::Printed {
+                field: "__owner".into(),
+                line: 7,
+            },
+        },
+    );
+    // After `frame 1` (the lock in argument `m`) and after the primitive itself.
+    assert_eq!(
+        printed_owner_after("#1  0x2 in work (m=0x5555 <lock_b>, n=3) at w.c:20"),
+        vec![proven.clone()]
+    );
+    // (A `#0` line starts another, unnamed, thread, blocked the same way.)
+    let edges = printed_owner_after("#0  ___pthread_mutex_lock (mutex=0x5555 <lock_b>) at m.c:93");
+    assert!(edges.contains(&proven), "{edges:?}");
+    // After a frame whose arguments name no lock: not guessed.
+    assert!(printed_owner_after("#2  0x3 in main (argc=1) at m.c:5")
+        .iter()
+        .all(|e| e.2 != super::Grade::Proven));
 }

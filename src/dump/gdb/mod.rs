@@ -12,7 +12,7 @@ pub(crate) mod text;
 
 use crate::dump::normalize::normalize;
 use crate::dump::DumpFormat;
-use crate::model::{Diagnostic, Evidence, Frame, Snapshot, Thread, Var};
+use crate::model::{Diagnostic, Frame, Printed, Snapshot, Thread, Var};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use target::ThreadRef;
@@ -223,7 +223,6 @@ struct Parser {
     epoch: usize,
     rr: bool,
     pid: Option<u32>,
-    evidence: Vec<Evidence>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -460,38 +459,14 @@ impl Parser {
     /// `$1 = {__data = {__lock = 2, __count = 0, __owner = 4242, ...` printed for the mutex
     /// argument of the frame shown just before (or `__cur_writer = 4242` for an rwlock): the
     /// lock's owner, read from memory by gdb.
+    /// A value printed after a frame (`p *mutex` after `frame 3`) is kept with that frame, for
+    /// the rules to read (a lock's owner field); one printed before any frame says nothing.
     fn value_print(&mut self, no: usize, text: &str) {
-        /// Owner fields and the arguments that name their lock.
-        const OWNER_FIELDS: &[(&str, &[&str])] = &[
-            ("__owner = ", &["mutex", "futex", "m", "mp", "lock"]),
-            ("__cur_writer = ", &["rwlock"]),
-        ];
-        let Some((field, owner, args)) = OWNER_FIELDS
-            .iter()
-            .find_map(|(field, args)| Some((field, field_number(text, field)?, args)))
-        else {
-            return;
-        };
-        let field = field.trim_end_matches(" = ");
-        let address = self
-            .block
-            .as_ref()
-            .and_then(|b| b.frames.last())
-            .and_then(|f| args.iter().find_map(|n| f.arg(n)))
-            .and_then(crate::values::value_address);
-        match address {
-            // An rwlock held by readers (or by nobody) records no writer.
-            Some(_) if owner == 0 => {}
-            Some(address) => self.evidence.push(Evidence::LockOwner {
-                address,
-                owner_tid: owner,
-                source: format!("`{field}` printed at line {no}"),
-                by_claim: false,
-            }),
-            None => self.diag(
-                no,
-                &format!("a lock's `{field}` was printed, but no frame before it says which lock"),
-            ),
+        if let Some(frame) = self.block.as_mut().and_then(|b| b.frames.last_mut()) {
+            frame.printed.push(Printed {
+                line: no,
+                text: text.to_string(),
+            });
         }
     }
 
@@ -542,12 +517,20 @@ impl Parser {
         self.attach(cur, block.frames);
     }
 
-    fn attach(&mut self, idx: usize, frames: Vec<Frame>) {
+    fn attach(&mut self, idx: usize, mut frames: Vec<Frame>) {
         let t = &mut self.threads[idx];
         if t.partial || frames.len() > t.frames.len() {
             self.hook_frames = self.hook_frames - hooks(&t.frames) + hooks(&frames);
-            t.frames = frames;
+            std::mem::swap(&mut t.frames, &mut frames);
             t.partial = false;
+        }
+        // Values printed after the block not kept (`frame 2` then `p *mutex`) stay with the
+        // same frame of the stack that is.
+        for dropped in frames.into_iter().filter(|f| !f.printed.is_empty()) {
+            let same = |k: &&mut Frame| k.index == dropped.index && k.function == dropped.function;
+            if let Some(kept) = t.frames.iter_mut().find(same) {
+                kept.printed.extend(dropped.printed);
+            }
         }
     }
 
@@ -591,7 +574,7 @@ impl Parser {
             pid: self.pid,
             complete,
             threads: self.threads,
-            evidence: self.evidence,
+            evidence: Vec::new(),
             diagnostics: self.diagnostics,
             claims: Vec::new(),
         }
@@ -666,15 +649,6 @@ fn brace_balance(s: &str) -> i32 {
         prev = b;
     }
     depth
-}
-
-fn field_number(text: &str, field: &str) -> Option<u64> {
-    let at = text.find(field)? + field.len();
-    let digits: String = text[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
 }
 
 /// `Attaching to process 4242` / `[Inferior 1 (process 4242) detached]`.

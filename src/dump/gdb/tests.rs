@@ -2,7 +2,7 @@
 
 use super::Gdb;
 use crate::dump::DumpFormat;
-use crate::model::{Evidence, Snapshot};
+use crate::model::{Printed, Snapshot};
 
 fn parse(text: &str) -> Snapshot {
     Gdb.parse(text.as_bytes(), "test")
@@ -163,21 +163,18 @@ fn bt_full_locals_and_printed_mutex_owners() {
     assert_eq!(f.locals.len(), 2);
     assert_eq!(f.locals[0].value, "{_M_device = @0x5556}");
     assert_eq!(f.locals[1].value, "{a = 1, b = {c = 2}}");
-    // The owner print follows frame #1 here, whose args name no mutex: reported, not guessed.
-    assert!(s.evidence.is_empty());
-    let s = parse(
-        "Thread 1 (Thread 0x7f (LWP 7) \"a\"):\n#3  ___pthread_mutex_lock (mutex=0x5555 <lock_b>) at m.c:93\n\
-         $1 = {__data = {__lock = 2, __count = 0, __owner = 8, __nusers = 1}}\n",
-    );
+    // A printed value is kept, as printed, with the frame shown before it; the rules read it.
     assert_eq!(
-        s.evidence,
-        vec![Evidence::LockOwner {
-            address: 0x5555,
-            owner_tid: 8,
-            source: "`__owner` printed at line 3".into(),
-            by_claim: false,
+        f.printed,
+        vec![Printed {
+            line: 8,
+            text: "$1 = {__data = {__lock = 2, __count = 0, __owner = 8, __nusers = 1}}".into(),
         }]
     );
+    assert!(s.evidence.is_empty());
+    // One printed before any frame has nothing to belong to.
+    let s = parse("$1 = 5\nThread 1 (Thread 0x7f (LWP 7) \"a\"):\n#0  f () at m.c:3\n");
+    assert!(s.threads[0].frames[0].printed.is_empty());
 }
 
 #[test]

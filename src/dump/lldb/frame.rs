@@ -9,7 +9,7 @@
 
 use crate::dump::gdb::text::{find, rfind, trim, trim_end, trim_start};
 use crate::dump::gdb::{final_group, split_file_line, split_location, split_vars};
-use crate::dump::native::{function_name, is_signal_trampoline};
+use crate::dump::native::function_name;
 use crate::model::Frame;
 
 /// `[* ]frame #K: ...` → the frame; `None` when the line is not a frame line.
@@ -70,7 +70,6 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
         frame.args = split_vars(args);
     }
     if !name.is_empty() && !name.starts_with("___lldb_unnamed_symbol") {
-        frame.signal_frame = is_signal_trampoline(name);
         frame.function = Some(function_name(name).into_owned());
     }
     frame
@@ -172,7 +171,8 @@ mod tests {
         );
         assert!(f.inlined);
         assert_eq!((f.function.as_deref(), f.line), (Some("wait"), Some(69)));
+        // The trampoline is named as printed; the rules make it the signal frame.
         let f = frame("    frame #5: 0x00007ffff7842520 libc.so.6`__restore_rt");
-        assert!(f.signal_frame);
+        assert_eq!(f.function.as_deref(), Some("__restore_rt"));
     }
 }

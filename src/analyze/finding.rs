@@ -1,0 +1,282 @@
+//! A finding as data: its kind, what it rests on ([`Detail`]) and its steps, each a typed fact
+//! ([`Shows`]) about one thread and the frame that shows it. No words here: the report's
+//! narration (`report::narrate`) says them, for every format alike; grouping and signatures key
+//! on this structure.
+
+use super::graph::{Because, Grade};
+use super::{FindingKind, Severity};
+use crate::knowledge::{base_name, WaitKind};
+use crate::model::{Snapshot, StoppedBy};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// What a wait waits for, as far as the dump shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Object {
+    /// A thread of the snapshot (index), to exit.
+    ThreadExit {
+        /// Which thread.
+        thread: usize,
+    },
+    /// The thread its PID namespace calls `tid`, to exit: which thread that is cannot be told
+    /// (the namespace's ids are not known).
+    NamespaceThreadExit {
+        /// The id in the namespace.
+        tid: u64,
+    },
+    /// A thread the dump does not have, by its tid, to exit.
+    MissingThreadExit {
+        /// Its tid.
+        tid: u64,
+    },
+    /// A thread the dump does not have, by its `pthread_t`, to exit.
+    MissingPthreadExit {
+        /// Its `pthread_t`.
+        pthread: u64,
+    },
+    /// Some thread, to exit.
+    AnyThreadExit,
+    /// Every worker of a pool (its class, when named), to exit.
+    PoolExit {
+        /// The pool's class.
+        pool: Option<String>,
+    },
+    /// A resource a rule names (a library-internal lock).
+    Named {
+        /// Its name.
+        name: String,
+    },
+    /// An object of a kind, at an address (with the symbol printed for it).
+    Kind {
+        /// What kind of wait.
+        kind: WaitKind,
+        /// Its address.
+        address: Option<u64>,
+        /// The symbol printed for the address.
+        symbol: Option<String>,
+    },
+}
+
+/// What a thread many others wait on is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Doing {
+    /// Running (not in a blocking call).
+    Running,
+    /// Stopped outside a blocking call.
+    Stopped,
+    /// Waiting for something outside the process.
+    Waiting {
+        /// For what.
+        object: Option<Object>,
+    },
+    /// Nothing says.
+    Unknown,
+}
+
+/// What one step shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Shows {
+    /// The thread runs a signal handler: the signal interrupted it at frame `signal`; `calls`
+    /// are the handler's own calls from its entry down to the wait (frames, outermost first,
+    /// without the plumbing the packs name or repeats).
+    Interrupted {
+        /// The signal frame.
+        signal: usize,
+        /// The handler's calls.
+        calls: Vec<usize>,
+    },
+    /// The thread waits for `object`: the call that explains it at frame `at`, blocked in frame
+    /// `blocked_in` when that is another one.
+    Waits {
+        /// For what.
+        object: Object,
+        /// The call that explains the wait.
+        at: usize,
+        /// The innermost frame of the wait, when it is not `at`.
+        blocked_in: Option<usize>,
+    },
+    /// The thread is why the previous step's wait does not end (`itself`: the waiting thread).
+    Holder {
+        /// What shows it.
+        because: Because,
+        /// It is the waiting thread itself.
+        itself: bool,
+    },
+    /// A worker of `pool` (its loop at frame `member`) waits for a result at frame `at`.
+    WorkerWaits {
+        /// The pool's class.
+        pool: String,
+        /// The worker-loop frame.
+        member: usize,
+        /// The wait.
+        at: usize,
+    },
+    /// What a root blocker is doing, at frame `at`.
+    Blocker {
+        /// What.
+        doing: Doing,
+        /// Its top frame.
+        at: usize,
+    },
+    /// The thread is in I/O, at frame `at`.
+    InIo {
+        /// The I/O call.
+        at: usize,
+    },
+    /// The thread is stopped by `by`, at its top frame.
+    Stopped {
+        /// Who stops it.
+        by: StoppedBy,
+        /// Its top frame.
+        at: Option<usize>,
+    },
+    /// The signal frame of a handler that blocks.
+    SignalFrame {
+        /// The frame.
+        at: usize,
+    },
+    /// The handler waits for `object` at frame `at`.
+    HandlerWaits {
+        /// For what.
+        object: Object,
+        /// The wait.
+        at: usize,
+    },
+}
+
+/// One step of a finding, pointing at the frame that shows it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Which thread (index into the snapshot's threads).
+    pub thread: usize,
+    /// Which frame (position in that thread's frames).
+    pub frame: Option<usize>,
+    /// What it shows.
+    pub shows: Shows,
+    /// How it is known, for steps that are edges.
+    pub grade: Option<Grade>,
+}
+
+/// What a finding rests on, beyond its kind and steps: what its title and explanation say.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Detail {
+    /// A cycle (self-join, self-lock, lock, join or wait cycle).
+    Cycle {
+        /// It runs through a signal handler.
+        through_signal: bool,
+        /// For a self-join: what the thread waits for.
+        object: Option<Object>,
+    },
+    /// Every worker of `pool` waits for a result.
+    Starvation {
+        /// The pool's class.
+        pool: String,
+    },
+    /// Every thread waits; `unowned_locks` of them for locks no holder is shown for.
+    Stall {
+        /// How many wait for locks nothing shows a holder of.
+        unowned_locks: usize,
+    },
+    /// Threads queue behind `blocker`.
+    RootBlocker {
+        /// The thread (index).
+        blocker: usize,
+        /// How many threads wait on it, directly or in a chain.
+        waiting: usize,
+        /// What it does.
+        doing: Doing,
+    },
+    /// A handler blocks on a wait of `kind`.
+    SignalUnsafe {
+        /// The kind of wait.
+        kind: WaitKind,
+    },
+    /// Threads in I/O.
+    Io,
+    /// Stopped threads.
+    Stopped {
+        /// Who stops them, when it is the same for all.
+        cause: Option<StoppedBy>,
+        /// Every one by a stop signal.
+        by_signal: bool,
+    },
+}
+
+/// A finding: a cycle, a stall, a blocker, a warning. Built only by [`Draft::sign`], so it
+/// always has its signature.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// How bad.
+    pub severity: Severity,
+    /// The weakest evidence it rests on.
+    pub confidence: Grade,
+    /// The threads involved (indices).
+    pub threads: Vec<usize>,
+    /// What it rests on.
+    pub detail: Detail,
+    /// The chain, frame by frame.
+    pub steps: Vec<Step>,
+    /// What to do: a rule's suggestion or the packs' advice.
+    pub suggestion: Option<String>,
+    /// Stable across runs: same hang, same signature.
+    pub signature: String,
+}
+
+/// A finding before its signature.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// What kind.
+    pub kind: FindingKind,
+    /// How bad.
+    pub severity: Severity,
+    /// The weakest evidence it rests on.
+    pub confidence: Grade,
+    /// The threads involved.
+    pub threads: Vec<usize>,
+    /// What it rests on.
+    pub detail: Detail,
+    /// The chain.
+    pub steps: Vec<Step>,
+    /// What to do.
+    pub suggestion: Option<String>,
+}
+
+impl Draft {
+    /// The finding, with its signature: the kind and the normalised functions of the frames
+    /// the steps point at, no addresses or tids.
+    pub fn sign(self, snap: &Snapshot) -> Finding {
+        let mut names: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let frame = snap.threads[s.thread].frames.get(s.frame?)?;
+                frame.function.as_deref().map(|n| base_name(n).to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut h = Sha256::new();
+        h.update(format!("{:?}", self.kind));
+        for n in names {
+            h.update(b"\0");
+            h.update(n.as_bytes());
+        }
+        let digest = h.finalize();
+        Finding {
+            kind: self.kind,
+            severity: self.severity,
+            confidence: self.confidence,
+            threads: self.threads,
+            detail: self.detail,
+            steps: self.steps,
+            suggestion: self.suggestion,
+            signature: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}

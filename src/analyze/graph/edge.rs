@@ -1,0 +1,119 @@
+//! The graph's data: edges, why each holds, and how it is known.
+
+use serde::Serialize;
+
+/// How an edge is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Grade {
+    /// Type or name patterns only.
+    Heuristic,
+    /// Frames and their arguments or locals (an address, a `this=`, a `threadid=`).
+    Symbolic,
+    /// Read from memory (a lock's owner field, a futex word).
+    Proven,
+}
+
+/// Why `to` is what `from` waits for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Because {
+    /// `to` holds the lock (the frame that shows it; `None` when only memory shows it).
+    Holds {
+        /// The frame that shows it.
+        frame: Option<usize>,
+        /// What shows it.
+        by: Held,
+    },
+    /// `to` is the joined thread.
+    IsTarget,
+    /// `to` is a worker of the pool being joined.
+    Member {
+        /// Its worker-loop frame.
+        frame: usize,
+    },
+    /// `to` holds the lock by the runtime's own deadlock report alone: nothing in the dump
+    /// shows it, so it is graded as any holder the stacks only suggest, and it never confirms
+    /// the report it comes from.
+    Claimed {
+        /// Which report says so.
+        by: Held,
+    },
+}
+
+/// What shows that a thread holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Held {
+    /// A frame or local a rule recognises (the rule's id).
+    Rule {
+        /// The rule.
+        rule: String,
+    },
+    /// What the producer states (the evidence's own source, e.g. a JVM's lock list).
+    Stated {
+        /// Where, as the producer says it.
+        source: String,
+    },
+    /// An owner field a debugger printed (`__owner`), at an input line.
+    Printed {
+        /// The field.
+        field: String,
+        /// The line.
+        line: usize,
+    },
+    /// An owner field read from the target's memory, at an address.
+    Memory {
+        /// Where.
+        address: u64,
+    },
+    /// A signal interrupted the thread inside the functions that take the lock.
+    InterruptedInside {
+        /// Those functions.
+        sites: Vec<String>,
+    },
+    /// The thread is inside the function where the lock is taken.
+    InsideSite {
+        /// That function.
+        site: String,
+    },
+    /// The runtime's own deadlock report.
+    Report {
+        /// What it says.
+        text: String,
+        /// Its input line.
+        line: Option<usize>,
+    },
+}
+
+/// One edge of the wait-for graph.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// The waiting thread (index into the snapshot's threads).
+    pub from: usize,
+    /// The thread waited for.
+    pub to: usize,
+    /// Which of `from`'s waits.
+    pub wait: usize,
+    /// How it is known.
+    pub grade: Grade,
+    /// Why.
+    pub because: Because,
+}
+
+/// The graph, plus the waits that lead nowhere known.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// All edges.
+    pub edges: Vec<Edge>,
+    /// Per thread, the wait its edges come from (the first whose holder is known, else the
+    /// first), if it is blocked.
+    pub effective: Vec<Option<usize>>,
+}
+
+impl Graph {
+    /// Edges leaving thread `t`.
+    pub fn out(&self, t: usize) -> impl Iterator<Item = &Edge> {
+        self.edges.iter().filter(move |e| e.from == t)
+    }
+}
