@@ -380,8 +380,8 @@ fn list_rules(kb: &KnowledgeBase, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "{pack}:")?;
         }
         let meaning = match (r.meaning, r.kind) {
-            (m, Some(k)) => format!("{m:?} {}", k.noun()).to_lowercase(),
-            (m, None) => format!("{m:?}").to_lowercase(),
+            (m, Some(k)) => format!("{} {}", m.as_str(), k.noun()),
+            (m, None) => m.as_str().to_string(),
         };
         writeln!(out, "  {:<32} {:<22} {}", r.id, meaning, r.summary)?;
     }

@@ -30,6 +30,22 @@ pub enum Meaning {
     Advice,
 }
 
+impl Meaning {
+    /// The name rules are written with (`meaning = "signal-frame"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Meaning::Wait => "wait",
+            Meaning::Hold => "hold",
+            Meaning::Member => "member",
+            Meaning::Idle => "idle",
+            Meaning::Skip => "skip",
+            Meaning::Plumbing => "plumbing",
+            Meaning::SignalFrame => "signal-frame",
+            Meaning::Advice => "advice",
+        }
+    }
+}
+
 /// What a thread waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
