@@ -56,6 +56,15 @@ pub fn memory_tids_unknown(snap: &Snapshot) -> bool {
     snap.threads.iter().any(|t| t.ns_tid_unknown)
 }
 
+/// The one thread called `name`: `None` when no thread or several have that name.
+fn only_thread_named(snap: &Snapshot, name: &str) -> Option<usize> {
+    let mut named = (snap.threads.iter().enumerate())
+        .filter(|(_, t)| t.name.as_deref() == Some(name))
+        .map(|(i, _)| i);
+    let first = named.next()?;
+    named.next().is_none().then_some(first)
+}
+
 /// Builds the graph from the snapshot, the per-thread facts, the frames' names and the rules
 /// (which read lock owners from the values a debugger printed).
 pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Graph {
@@ -97,10 +106,12 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     // Owners read from memory: printed by a debugger, or a rule's owner field in the bytes a
     // live capture read around each futex word.
     let mut owners: Vec<(u64, u64, Held, bool)> = Vec::new();
+    let mut named: Vec<(u64, usize, Held, bool)> = Vec::new();
     for ev in &snap.evidence {
         if let Evidence::LockOwner {
             address,
             owner_tid,
+            owner_name,
             source,
             by_claim,
         } = ev
@@ -108,7 +119,13 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
             let source = Held::Stated {
                 source: source.clone(),
             };
-            owners.push((*address, *owner_tid, source, *by_claim));
+            match owner_name
+                .as_deref()
+                .and_then(|n| only_thread_named(snap, n))
+            {
+                Some(t) => named.push((*address, t, source, *by_claim)),
+                None => owners.push((*address, *owner_tid, source, *by_claim)),
+            }
         }
     }
     owners.extend(printed_owners(snap, kb));
@@ -120,25 +137,27 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
             }
         }
     }
-    for (address, owner_tid, source, by_claim) in &owners {
-        if let Some(&t) = by_tid.get(owner_tid) {
-            holders
-                .entry(LockId::Addr(*address))
-                .or_default()
-                .push(Holder {
-                    thread: t,
-                    frame: None,
-                    // A runtime's report is a claim: the dump shows a thread blocked on the
-                    // lock, and who holds it only the claim says.
-                    grade: if *by_claim {
-                        Grade::Heuristic
-                    } else {
-                        Grade::Proven
-                    },
-                    what: source.clone(),
-                    claimed: *by_claim,
-                });
-        }
+    let owners = owners
+        .into_iter()
+        .filter_map(|(a, tid, source, claim)| Some((a, *by_tid.get(&tid)?, source, claim)))
+        .chain(named);
+    for (address, t, source, by_claim) in owners {
+        holders
+            .entry(LockId::Addr(address))
+            .or_default()
+            .push(Holder {
+                thread: t,
+                frame: None,
+                // A runtime's report is a claim: the dump shows a thread blocked on the
+                // lock, and who holds it only the claim says.
+                grade: if by_claim {
+                    Grade::Heuristic
+                } else {
+                    Grade::Proven
+                },
+                what: source,
+                claimed: by_claim,
+            });
     }
     let mut by_function: Vec<Vec<(usize, usize)>> = vec![Vec::new(); names.base_count()];
     for (t, th) in snap.threads.iter().enumerate() {

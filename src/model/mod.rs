@@ -369,8 +369,13 @@ pub enum Evidence {
     LockOwner {
         /// The lock's address.
         address: u64,
-        /// The owner's OS thread id (0: unlocked).
+        /// The owner's OS thread id (0: unlocked, or not given: see `owner_name`).
         owner_tid: u64,
+        /// The owner named only by its thread's name, when the source gives no id (the JVM's
+        /// deadlock report about a thread the dump lists with no id): the one thread of that
+        /// name, none when names repeat.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner_name: Option<String>,
         /// Where it was read (e.g. `p *mutex` in the dump, line 120).
         source: String,
         /// Only a runtime's own deadlock report says so (the JVM's `which is held by`), not the

@@ -296,6 +296,7 @@ impl Parser {
             self.evidence.push(Evidence::LockOwner {
                 address: o.address,
                 owner_tid: tid,
+                owner_name: None,
                 source: format!("`{}` (line {})", o.text, o.line),
                 by_claim: false,
             });

@@ -8,8 +8,9 @@
 //! held by` lines are owner statements like `- locked`: where the thread list does not already
 //! say who owns an object (plain `jstack` omits ownable synchronizers), the report's owner
 //! becomes [`Evidence::LockOwner`]. A report without a thread list (an excerpt) brings its
-//! threads along: their stacks come from the report's stack section, and what the entries say
-//! (waits, owners) is restated as the notes jstack itself would print for them.
+//! threads along: their stacks come from the report's stack section, their waits are restated
+//! as the notes jstack itself would print for them, and the owners the report names stay its
+//! claim (by the thread's name, as such threads have no id).
 
 use super::lines::{self, ReportLine};
 use crate::model::{Claim, Evidence, Frame, Thread};
@@ -217,31 +218,27 @@ impl Report {
             else {
                 continue;
             };
-            match threads[holder].tid {
-                Some(tid) => {
-                    let known = evidence.iter().any(|ev| {
-                        matches!(ev, Evidence::LockOwner { address, .. } if *address == w.address)
-                    });
-                    if !known {
-                        evidence.push(Evidence::LockOwner {
-                            address: w.address,
-                            owner_tid: tid,
-                            source: format!(
-                                "the JVM's deadlock report: `which is held by \"{}\"` (line {})",
-                                e.holder.as_deref().unwrap_or_default(),
-                                e.held_line
-                            ),
-                            by_claim: true,
-                        });
-                    }
-                }
-                None => {
-                    let prefix = if w.monitor { "locked " } else { "" };
-                    let note = format!("{prefix}<0x{:016x}> (a {})", w.address, w.class);
-                    if !threads[holder].notes.contains(&note) {
-                        threads[holder].notes.push(note);
-                    }
-                }
+            // The holder is the report's word: by its tid when the dump gives one, else by
+            // its name (a thread only the report lists has no id).
+            let (owner_tid, owner_name) = match threads[holder].tid {
+                Some(tid) => (tid, None),
+                None => (0, threads[holder].name.clone()),
+            };
+            let known = evidence.iter().any(
+                |ev| matches!(ev, Evidence::LockOwner { address, .. } if *address == w.address),
+            );
+            if !known {
+                evidence.push(Evidence::LockOwner {
+                    address: w.address,
+                    owner_tid,
+                    owner_name,
+                    source: format!(
+                        "the JVM's deadlock report: `which is held by \"{}\"` (line {})",
+                        e.holder.as_deref().unwrap_or_default(),
+                        e.held_line
+                    ),
+                    by_claim: true,
+                });
             }
         }
         claims.push(Claim {
