@@ -5,11 +5,12 @@
 #
 #   - a ~56 MiB, ~17 000-thread `thread apply all bt full` dump: the real gdb `bt full`
 #     recordings in fixtures/dumps/gdb/ (locals, struct values, lock owners, signal frames, rr),
-#     their threads repeated and renumbered (thread numbers, LWPs, pthread_t values; a lock owner
-#     that names an LWP of the same recording is renumbered with it), the long ones less often
-#     so that the mix averages ~3.4 KiB a thread;
+#     every recording once (deadlocks, join cycles, signal frames, rr), then the threads of a
+#     server at rest (the idle pool's workers, I/O and busy threads) repeated, ~3.4 KiB a thread; threads
+#     renumbered (thread numbers, LWPs, pthread_t values; a lock owner or join target that names
+#     an LWP of the same recording is renumbered with it);
 #   - 64 MiB of one-line threads: `#0  0x... in f () from libc` lines, each one a new stack (an
-#     unidentified thread), about 1.2 million of them: the thread and frame caps
+#     unidentified thread), about 850 000 of them: the thread and frame caps
 #     (src/limits.rs) must hold inside the parser.
 #
 #   benches/parse-big.sh            RUNS=3 runs of each; prints every run
@@ -50,12 +51,17 @@ for path in sorted(glob.glob('fixtures/dumps/gdb/*.btfull.txt')):
 target_bytes, target_threads = 56 << 20, 17_600
 parts, size, n, copy = [], 0, 0, 0
 lwp_base, ptr_base = 100_000, 0x7f0000000000
+# Every recording once (its deadlock, join cycle, signal frames, rr), then the threads of a
+# server at rest (the idle pool, the I/O and busy threads) until the size and count are reached:
+# ~3.4 KiB a thread.
+bulk = [r for r in recordings if 'idle_pool' in r[0]]
+bulk += 2 * [r for r in recordings if 'io_and_busy' in r[0]]
 while size < target_bytes and n < target_threads:
     copy += 1
-    for path, threads in recordings:
-        # The long recordings (big C++ and Rust stacks) one copy in four: ~3.4 KiB a thread.
-        if copy % 4 and sum(len(l) for _, b in threads for l in b) > 6_000 * len(threads):
-            continue
+    for path, threads in (recordings if copy == 1 else bulk):
+        # The bulk without its main thread (thread 1, which joins the others): one main thread.
+        if copy > 1:
+            threads = [t for t in threads if t[0][0] != '1']
         lwps = {}
         for (num, ptr, lwp, rest), _ in threads:
             lwps[lwp] = str(lwp_base + len(lwps))
