@@ -4,10 +4,12 @@
 //! adds an indented build-id line. `-i` prints inlined functions as frames of their own with
 //! the caller's address. `...` marks frames someone cut out of a paste.
 
-use super::gdb::text::{find, trim, trim_start};
-use super::gdb::{frame_number, split_file_line};
-use super::native::{function_name, head_lines, is_signal_trampoline, Builder};
+use super::native::{function_name, is_signal_trampoline};
 use super::normalize::normalize;
+use super::skeleton::frame::{frame_number, split_file_line};
+use super::skeleton::lines;
+use super::skeleton::text::{find, trim, trim_start};
+use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
 use crate::model::{Frame, Snapshot, Thread};
 
@@ -26,8 +28,8 @@ impl DumpFormat for EuStack {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
         let text = normalize(raw, &is_stack_line);
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            p.line(i + 1, line);
+        for (no, line) in lines(&text) {
+            p.line(no, line);
         }
         p.finish(origin)
     }
@@ -125,14 +127,14 @@ impl Parser {
                 t.process = None;
             }
         }
-        let pid = if several {
+        self.b.pid = if several {
             None
         } else {
             self.pids.first().copied()
         };
         // eu-stack prints every thread of the process (unless asked for one with `-1`).
         let complete = !self.pids.is_empty();
-        self.b.finish("eu-stack", origin, pid, complete)
+        self.b.finish("eu-stack", origin, complete)
     }
 }
 

@@ -11,11 +11,13 @@
 //! pstack prints every thread of the process, in its own order from its first thread on: a dump
 //! without that first thread has been cut.
 
-use super::gdb::target::{parse_header, ThreadRef};
-use super::gdb::text::{find, trim, trim_end, trim_start};
-use super::gdb::{frame_number, logical_lines, parse_frame_text, split_file_line};
-use super::native::{function_name, head_lines, is_signal_trampoline, Builder};
+use super::native::{function_name, is_signal_trampoline};
 use super::normalize::normalize;
+use super::skeleton::frame::{frame_number, parse_frame_text, split_file_line};
+use super::skeleton::header::{parse_header, ThreadRef};
+use super::skeleton::logical::logical_lines;
+use super::skeleton::text::{find, trim, trim_end, trim_start};
+use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
 use crate::model::{Frame, Snapshot, Thread, Var};
 use std::borrow::Cow;
@@ -137,16 +139,14 @@ impl Parser {
     fn finish(mut self, origin: &str) -> Snapshot {
         let headers = self.numbered || self.saw_first;
         if self.numbered && !self.saw_first && !self.b.threads.is_empty() {
-            self.b.diagnostics.push(crate::model::Diagnostic {
-                line: None,
-                message: "the dump looks cut: pstack prints every thread from its first one on, \
-                          but the first thread is not in it, so threads may be missing"
-                    .to_string(),
-            });
+            self.b.note(
+                "the dump looks cut: pstack prints every thread from its first one on, but the \
+                 first thread is not in it, so threads may be missing",
+            );
         }
         // Without any header, gstack printed the one thread of a single-threaded process.
         let complete = self.saw_first || (!headers && self.b.threads.len() == 1);
-        self.b.finish("pstack", origin, None, complete)
+        self.b.finish("pstack", origin, complete)
     }
 }
 

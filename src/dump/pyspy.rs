@@ -18,8 +18,10 @@
 
 use super::normalize::normalize_with;
 use super::python;
+use super::skeleton::lines;
+use super::skeleton::Builder;
 use super::DumpFormat;
-use crate::model::{Diagnostic, Frame, Snapshot, Thread, Var};
+use crate::model::{Frame, Snapshot, Thread, Var};
 
 /// The py-spy dump format.
 pub struct PySpy;
@@ -36,8 +38,8 @@ impl DumpFormat for PySpy {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
         let text = normalize_with(raw, &stack_start, &|l| header(l).is_some());
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            p.line(i + 1, line);
+        for (no, line) in lines(&text) {
+            p.line(no, line);
         }
         p.finish(origin)
     }
@@ -104,7 +106,7 @@ enum Vars {
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
+    b: Builder,
     /// The thread whose frames are being read.
     open: Option<usize>,
     vars: Option<Vars>,
@@ -112,7 +114,6 @@ struct Parser {
     process: Option<u32>,
     processes: usize,
     cut: bool,
-    diagnostics: Vec<Diagnostic>,
 }
 
 impl Parser {
@@ -145,19 +146,19 @@ impl Parser {
         if indent >= 4 {
             self.vars = None;
             if text == "..." {
-                self.threads[t].partial = true;
+                self.b.threads[t].partial = true;
                 self.cut = true;
                 return;
             }
             let f = frame(text);
             if f.file.is_none() && f.module.is_none() {
-                self.threads[t].partial = true;
-                self.diagnostics.push(Diagnostic {
-                    line: Some(no),
-                    message: format!("frame `{text}` has no location: the paste may be cut here"),
-                });
+                self.b.threads[t].partial = true;
+                self.b.diag(
+                    no,
+                    format!("frame `{text}` has no location: the paste may be cut here"),
+                );
             }
-            self.threads[t].frames.push(f);
+            self.b.threads[t].frames.push(f);
             return;
         }
         // Shell prompts, `=== PID n ===`, comments: the thread's stack is over.
@@ -175,8 +176,8 @@ impl Parser {
         t.process = self.process;
         t.status = Some(h.status.to_string());
         t.name = h.name.map(str::to_string);
-        self.threads.push(t);
-        self.open = Some(self.threads.len() - 1);
+        // `None` past the thread cap: its frames go nowhere.
+        self.open = self.b.thread(t);
         self.vars = None;
     }
 
@@ -190,7 +191,7 @@ impl Parser {
                 let (Some(kind), Some((name, value))) = (self.vars, text.split_once(": ")) else {
                     return;
                 };
-                let Some(f) = self.open.and_then(|t| self.threads[t].frames.last_mut()) else {
+                let Some(f) = self.open.and_then(|t| self.b.threads[t].frames.last_mut()) else {
                     return;
                 };
                 let var = Var {
@@ -206,33 +207,19 @@ impl Parser {
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no py-spy `Thread <id> (<state>)` header found in the input".to_string(),
-            });
-        }
+        self.b
+            .nothing_found("no py-spy `Thread <id> (<state>)` header found in the input");
         // One process: its id is the snapshot's, not repeated on every thread.
         if self.processes <= 1 {
-            for t in &mut self.threads {
+            for t in &mut self.b.threads {
                 t.process = None;
             }
         }
-        let complete = self.processes > 0 && !self.cut && !self.threads.is_empty();
-        Snapshot {
-            producer: "py-spy".to_string(),
-            origin: origin.to_string(),
-            pid: if self.processes == 1 {
-                self.process
-            } else {
-                None
-            },
-            complete,
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims: Vec::new(),
+        if self.processes == 1 {
+            self.b.pid = self.process;
         }
+        let complete = self.processes > 0 && !self.cut;
+        self.b.finish("py-spy", origin, complete)
     }
 }
 

@@ -7,9 +7,9 @@
 //! way gdb prints them (what the rules match): Rust legacy escapes decoded (`$LT$` → `<`), no
 //! made-up `___lldb_unnamed_symbol` names.
 
-use crate::dump::gdb::text::{find, rfind, trim, trim_end, trim_start};
-use crate::dump::gdb::{final_group, split_file_line, split_location, split_vars};
 use crate::dump::native::{function_name, is_signal_trampoline};
+use crate::dump::skeleton::frame::{final_group, split_file_line, split_location, split_vars};
+use crate::dump::skeleton::text::{find, rfind, trim, trim_end, trim_start};
 use crate::model::Frame;
 
 /// `[* ]frame #K: ...` → the frame; `None` when the line is not a frame line.

@@ -5,10 +5,11 @@
 
 mod frame;
 
-use super::gdb::text::{trim, trim_start};
-use super::native::{head_lines, Builder};
 use super::normalize::normalize;
+use super::skeleton::text::{trim, trim_start};
+use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
+use crate::dump::skeleton::lines;
 use crate::model::{Snapshot, Thread};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -137,7 +138,7 @@ fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
     let width = wrap_width(text);
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
     let mut prev_width = 0;
-    for (i, line) in text.lines().enumerate() {
+    for (no, line) in lines(text) {
         let wrapped = width == Some(prev_width) && !starts_like_lldb(line);
         match &mut pending {
             Some((_, prev)) if wrapped => prev.to_mut().push_str(line),
@@ -145,7 +146,7 @@ fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
                 if let Some((no, l)) = pending.take() {
                     f(no, &l);
                 }
-                pending = Some((i + 1, Cow::Borrowed(line)));
+                pending = Some((no, Cow::Borrowed(line)));
             }
         }
         if width.is_some() {
@@ -191,7 +192,7 @@ impl Parser {
 
     fn finish(self, origin: &str) -> Snapshot {
         let complete = self.saw_all || self.saw_first;
-        self.b.finish("lldb", origin, None, complete)
+        self.b.finish("lldb", origin, complete)
     }
 }
 

@@ -1,4 +1,5 @@
-//! One gdb frame line: `#N  [ADDR in ]FUNC[ (ARGS)][ at FILE:LINE][ from LIB]`.
+//! One native frame line as gdb prints it (and pstack, which runs gdb; lldb and eu-stack use
+//! its pieces): `#N  [ADDR in ]FUNC[ (ARGS)][ at FILE:LINE][ from LIB]`.
 //!
 //! C++ names nest `()`, `<>`, `[]` and `{}` arbitrarily and argument values hold quoted strings,
 //! so nothing here splits on spaces: the argument list is the last balanced `(...)` at depth 0
@@ -6,6 +7,16 @@
 
 use super::text::{trim, trim_end, trim_start};
 use crate::model::{Frame, Var};
+
+/// `#12  ...` → (12, rest of the line).
+pub fn frame_number(line: &str) -> Option<(u32, &str)> {
+    let t = line.strip_prefix('#')?;
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 || !matches!(t.as_bytes().get(n), Some(b' ' | b'\t')) {
+        return None;
+    }
+    Some((t[..n].parse().ok()?, trim_start(&t[n..])))
+}
 
 /// Parses the text after `#N` (or an `info threads` Frame column). Returns `None` when the text
 /// is not a frame at all.
