@@ -11,6 +11,7 @@ use super::skeleton::lines;
 use super::skeleton::text::{find, trim, trim_start};
 use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
+use crate::dump::skeleton::intern::{share, share_cow};
 use crate::model::{Frame, Snapshot, Thread};
 
 /// The `eu-stack` format.
@@ -168,12 +169,9 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
     let function = trim(function);
     if !function.is_empty() && function != "??" && function != "??()" {
         frame.signal_frame = is_signal_trampoline(function);
-        frame.function = Some(function_name(function).into_owned());
+        frame.function = Some(share_cow(function_name(function)));
     }
-    frame.module = module
-        .map(trim)
-        .filter(|m| !m.is_empty())
-        .map(str::to_string);
+    frame.module = module.map(trim).filter(|m| !m.is_empty()).map(share);
     if let Some(source) = source {
         set_source(&mut frame, source);
     }
@@ -184,10 +182,10 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
 fn set_source(frame: &mut Frame, text: &str) {
     match split_file_line(text) {
         Some((file, line)) => {
-            frame.file = Some(file.to_string());
+            frame.file = Some(share(file));
             frame.line = Some(line);
         }
-        None => frame.file = Some(text.to_string()),
+        None => frame.file = Some(share(text)),
     }
 }
 

@@ -19,6 +19,7 @@ use super::skeleton::logical::logical_lines;
 use super::skeleton::text::{find, trim, trim_end, trim_start};
 use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
+use crate::dump::skeleton::intern::{share, share_cow, share_owned};
 use crate::model::{Frame, Snapshot, Thread, Var};
 use std::borrow::Cow;
 
@@ -156,7 +157,7 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
         let mut f = parse_frame_text(Some(index), text)?;
         let renamed = f.function.as_deref().map(function_name);
         if let Some(Cow::Owned(name)) = renamed {
-            f.function = Some(name);
+            f.function = Some(share_owned(name));
         }
         f.signal_frame |= f.function.as_deref().is_some_and(is_signal_trampoline);
         Some(f)
@@ -181,12 +182,12 @@ fn offset_frame(index: u32, text: &str) -> Option<Frame> {
         signal_frame: is_signal_trampoline(name),
         index: Some(index),
         address: u64::from_str_radix(&hex[..digits], 16).ok(),
-        function: (!name.is_empty() && name != "??").then(|| function_name(name).into_owned()),
-        module: Some(trim(module).to_string()),
+        function: (!name.is_empty() && name != "??").then(|| share_cow(function_name(name))),
+        module: Some(share(trim(module))),
         ..Frame::default()
     };
     if let Some((file, line)) = location.and_then(|l| split_file_line(trim(l))) {
-        frame.file = Some(file.to_string());
+        frame.file = Some(share(file));
         frame.line = Some(line);
     }
     Some(frame)
@@ -208,14 +209,14 @@ fn solaris_frame(line: &str, index: usize) -> Option<Frame> {
     Some(Frame {
         index: u32::try_from(index).ok(),
         address: Some(address),
-        function: (!name.is_empty()).then(|| name.to_string()),
+        function: (!name.is_empty()).then(|| share(name)),
         args: args
             .map(|a| {
                 a.split(", ")
                     .filter(|v| !v.is_empty())
                     .map(|v| Var {
-                        name: String::new(),
-                        value: v.to_string(),
+                        name: share(""),
+                        value: share(v),
                     })
                     .collect()
             })

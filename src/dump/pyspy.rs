@@ -21,6 +21,7 @@ use super::python;
 use super::skeleton::lines;
 use super::skeleton::Builder;
 use super::DumpFormat;
+use crate::dump::skeleton::intern::share;
 use crate::model::{Frame, Snapshot, Thread, Var};
 
 /// The py-spy dump format.
@@ -195,8 +196,8 @@ impl Parser {
                     return;
                 };
                 let var = Var {
-                    name: name.to_string(),
-                    value: value.to_string(),
+                    name: share(name),
+                    value: share(value),
                 };
                 match kind {
                     Vars::Args => f.args.push(var),
@@ -278,7 +279,7 @@ mod tests {
         assert_eq!(s.threads.len(), 2);
         let f = &s.threads[0].frames[0];
         assert_eq!(f.arg("self"), Some("<Queue at 0x7f0>"));
-        assert_eq!(f.locals[0].name, "block");
+        assert_eq!(&*f.locals[0].name, "block");
         assert_eq!(s.threads[0].tid, Some(10));
         assert_eq!(s.threads[0].process, Some(10));
         assert_eq!(s.threads[1].process, Some(11));

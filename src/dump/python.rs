@@ -2,6 +2,7 @@
 //! function by its module, so that rules match `threading.wait` or `queue.get` whichever tool
 //! printed the stack and however it shortened the path, and reading a thread's identity.
 
+use crate::dump::skeleton::intern::{share, share_owned};
 use crate::model::{Frame, IdKind, Thread};
 
 /// A Python frame: `func` qualified with the module its `file` names (`threading.wait` for
@@ -13,8 +14,8 @@ pub fn frame(func: &str, file: &str, line: Option<u32>) -> Frame {
         _ => func.to_string(),
     };
     Frame {
-        function: (!function.is_empty() && function != "???").then_some(function),
-        file: (!file.is_empty() && file != "???").then(|| file.to_string()),
+        function: (!function.is_empty() && function != "???").then(|| share_owned(function)),
+        file: (!file.is_empty() && file != "???").then(|| share(file)),
         line,
         ..Frame::default()
     }

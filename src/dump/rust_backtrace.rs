@@ -23,6 +23,7 @@ use super::normalize::normalize_with;
 use super::skeleton::lines;
 use super::skeleton::Builder;
 use super::DumpFormat;
+use crate::dump::skeleton::intern::{share, share_owned};
 use crate::model::{Claim, Frame, Snapshot, Thread};
 use crate::names::{base_name, rust_like_gdb};
 
@@ -107,7 +108,7 @@ fn frame_line(t: &str) -> Option<Frame> {
     if symbol.is_empty() && frame.address.is_none() && !rest.starts_with("0x") {
         return None;
     }
-    frame.function = function_name(symbol);
+    frame.function = function_name(symbol).map(share_owned);
     Some(frame)
 }
 
@@ -243,7 +244,7 @@ impl Parser {
         if let Some((file, l)) = location(t).filter(|_| indent >= 4) {
             if let Some(f) = self.open_frames().and_then(|fs| fs.last_mut()) {
                 if f.file.is_none() {
-                    f.file = Some(file.to_string());
+                    f.file = Some(share(file));
                     f.line = l;
                 }
             }
@@ -353,7 +354,7 @@ impl Parser {
         frames.push(Frame {
             index,
             address,
-            function: Some(function),
+            function: Some(share_owned(function)),
             ..Frame::default()
         });
     }

@@ -9,11 +9,12 @@
 use crate::dump::normalize::normalize;
 use crate::dump::skeleton::frame::frame_number;
 use crate::dump::skeleton::header::{self as target, ThreadRef};
+use crate::dump::skeleton::intern::{share, share_owned};
 use crate::dump::skeleton::logical::logical_lines;
 use crate::dump::skeleton::text;
 use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
-use crate::model::{Evidence, Frame, Snapshot, Thread, Var};
+use crate::model::{Evidence, Frame, Snapshot, Text, Thread, Var};
 use std::collections::HashMap;
 
 /// A gdb frame line's text after `#N`.
@@ -84,8 +85,8 @@ struct Parser {
     last_hint: Option<(usize, usize)>,
     pending_header: Option<Owner>,
     block: Option<Block>,
-    /// An open `bt full` local whose value spans lines: (unclosed braces, text).
-    open_local: Option<(i32, Var)>,
+    /// An open `bt full` local whose value spans lines: (unclosed braces, name, value so far).
+    open_local: Option<(i32, Text, String)>,
     in_info_table: bool,
     /// How many frames the last block had (a capacity hint for the next).
     last_block_len: usize,
@@ -103,14 +104,14 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        if let Some((depth, mut var)) = self.open_local.take() {
-            var.value.push(' ');
-            var.value.push_str(line.trim());
+        if let Some((depth, name, mut value)) = self.open_local.take() {
+            value.push(' ');
+            value.push_str(line.trim());
             let depth = depth + brace_balance(line);
             if depth > 0 {
-                self.open_local = Some((depth, var));
+                self.open_local = Some((depth, name, value));
             } else {
-                self.push_local(var);
+                self.push_local(name, share_owned(value));
             }
             return;
         }
@@ -321,21 +322,18 @@ impl Parser {
         let Some((name, value)) = text.split_once(" = ") else {
             return;
         };
-        let var = Var {
-            name: name.trim().to_string(),
-            value: value.trim().to_string(),
-        };
+        let name = share(name.trim());
         let depth = brace_balance(value);
         if depth > 0 {
-            self.open_local = Some((depth, var));
+            self.open_local = Some((depth, name, value.trim().to_string()));
         } else {
-            self.push_local(var);
+            self.push_local(name, share(value.trim()));
         }
     }
 
-    fn push_local(&mut self, var: Var) {
+    fn push_local(&mut self, name: Text, value: Text) {
         if let Some(f) = self.block.as_mut().and_then(|b| b.frames.last_mut()) {
-            f.locals.push(var);
+            f.locals.push(Var { name, value });
         }
     }
 
@@ -378,8 +376,8 @@ impl Parser {
     }
 
     fn finish_block(&mut self) {
-        if let Some((_, var)) = self.open_local.take() {
-            self.push_local(var);
+        if let Some((_, name, value)) = self.open_local.take() {
+            self.push_local(name, share_owned(value));
         }
         let Some(block) = self.block.take() else {
             return;

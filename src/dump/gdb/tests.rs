@@ -161,8 +161,8 @@ fn bt_full_locals_and_printed_mutex_owners() {
     );
     let f = &s.threads[0].frames[1];
     assert_eq!(f.locals.len(), 2);
-    assert_eq!(f.locals[0].value, "{_M_device = @0x5556}");
-    assert_eq!(f.locals[1].value, "{a = 1, b = {c = 2}}");
+    assert_eq!(&*f.locals[0].value, "{_M_device = @0x5556}");
+    assert_eq!(&*f.locals[1].value, "{a = 1, b = {c = 2}}");
     // The owner print follows frame #1 here, whose args name no mutex: reported, not guessed.
     assert!(s.evidence.is_empty());
     let s = parse(

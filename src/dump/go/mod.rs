@@ -15,6 +15,7 @@
 mod line;
 
 use crate::dump::normalize::repair;
+use crate::dump::skeleton::intern::share;
 use crate::dump::skeleton::lines;
 use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
@@ -210,11 +211,11 @@ impl Parser {
         };
         let mut args = Vec::with_capacity(line::split_args(call.args).count());
         args.extend(line::split_args(call.args).map(|a| Var {
-            name: String::new(),
-            value: a.to_string(),
+            name: share(""),
+            value: share(a),
         }));
         self.b.threads[t].frames.push(Frame {
-            function: Some(call.function.to_string()),
+            function: Some(share(call.function)),
             // Go prints `(...)` for exactly the frames it inlined.
             inlined: call.args == "...",
             args,
@@ -227,7 +228,7 @@ impl Parser {
         match awaiting {
             Awaiting::Frame(t) => {
                 if let Some(f) = self.b.threads[t].frames.last_mut() {
-                    f.file = Some(loc.file.to_string());
+                    f.file = Some(share(loc.file));
                     f.line = Some(loc.line);
                     f.address = loc.pc;
                 }

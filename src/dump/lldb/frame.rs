@@ -9,6 +9,7 @@
 
 use crate::dump::native::{function_name, is_signal_trampoline};
 use crate::dump::skeleton::frame::{final_group, split_file_line, split_location, split_vars};
+use crate::dump::skeleton::intern::{share, share_cow};
 use crate::dump::skeleton::text::{find, rfind, trim, trim_end, trim_start};
 use crate::model::Frame;
 
@@ -38,10 +39,10 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
     let Some((module, symbol)) = rest.split_once('`') else {
         // `ADDR module` (no symbol), possibly `+ offset`.
         let module = strip_offset(rest);
-        frame.module = (!module.is_empty()).then(|| module.to_string());
+        frame.module = (!module.is_empty()).then(|| share(module));
         return frame;
     };
-    frame.module = (!module.is_empty()).then(|| module.to_string());
+    frame.module = (!module.is_empty()).then(|| share(module));
     let mut symbol = trim_end(symbol);
     while let Some(s) = [" [opt]", " [artificial]"]
         .iter()
@@ -54,10 +55,10 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
         let loc = trim(loc);
         match split_file_line(loc) {
             Some((file, line)) => {
-                frame.file = Some(file.to_string());
+                frame.file = Some(share(file));
                 frame.line = Some(line);
             }
-            None => frame.file = Some(loc.to_string()),
+            None => frame.file = Some(share(loc)),
         }
     }
     let mut head = strip_offset(head);
@@ -71,7 +72,7 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
     }
     if !name.is_empty() && !name.starts_with("___lldb_unnamed_symbol") {
         frame.signal_frame = is_signal_trampoline(name);
-        frame.function = Some(function_name(name).into_owned());
+        frame.function = Some(share_cow(function_name(name)));
     }
     frame
 }

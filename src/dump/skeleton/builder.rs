@@ -6,8 +6,7 @@
 use crate::limits::{threads_dropped, MAX_THREADS};
 use crate::model::{Claim, Diagnostic, Evidence, Frame, Snapshot, Thread};
 
-/// A snapshot being filled.
-#[derive(Default)]
+/// A snapshot being filled. While one is alive, [`super::intern::share`] shares equal texts.
 pub struct Builder {
     /// Every thread kept so far, in input order.
     pub threads: Vec<Thread>,
@@ -25,6 +24,28 @@ pub struct Builder {
     dropping: bool,
     /// That nothing was found has been said already, in the format's own words.
     said_nothing: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        super::intern::open();
+        Self {
+            threads: Vec::new(),
+            diagnostics: Vec::new(),
+            evidence: Vec::new(),
+            claims: Vec::new(),
+            pid: None,
+            dropped: 0,
+            dropping: false,
+            said_nothing: false,
+        }
+    }
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        super::intern::close();
+    }
 }
 
 impl Builder {
@@ -106,10 +127,10 @@ impl Builder {
             origin: origin.to_string(),
             pid: self.pid,
             complete: complete && !self.threads.is_empty() && self.dropped == 0,
-            threads: self.threads,
-            evidence: self.evidence,
-            diagnostics: self.diagnostics,
-            claims: self.claims,
+            threads: std::mem::take(&mut self.threads),
+            evidence: std::mem::take(&mut self.evidence),
+            diagnostics: std::mem::take(&mut self.diagnostics),
+            claims: std::mem::take(&mut self.claims),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! so nothing here splits on spaces: the argument list is the last balanced `(...)` at depth 0
 //! that is followed by the end, ` at ` or ` from `.
 
+use super::intern::share;
 use super::text::{trim, trim_end, trim_start};
 use crate::model::{Frame, Var};
 
@@ -52,7 +53,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
     }
     if rest.starts_with("<signal handler called>") {
         frame.signal_frame = true;
-        frame.function = Some("<signal handler called>".to_string());
+        frame.function = Some(share("<signal handler called>"));
         return Some(frame);
     }
     let (head, tail) = split_location(rest);
@@ -63,7 +64,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
         return None;
     }
     if func != "??" {
-        frame.function = Some(func.to_string());
+        frame.function = Some(share(func));
     }
     if let Some(args) = args {
         frame.args = split_vars(args);
@@ -134,7 +135,7 @@ fn skip_quoted(bytes: &[u8], mut i: usize, q: u8) -> usize {
 
 fn apply_location(frame: &mut Frame, tail: &str) {
     if let Some(lib) = tail.strip_prefix("from ") {
-        frame.module = Some(trim(lib).to_string());
+        frame.module = Some(share(trim(lib)));
         return;
     }
     let Some(loc) = tail.strip_prefix("at ") else {
@@ -142,15 +143,15 @@ fn apply_location(frame: &mut Frame, tail: &str) {
     };
     let loc = trim(loc);
     if let Some((file, line)) = split_file_line(loc) {
-        frame.file = Some(file.to_string());
+        frame.file = Some(share(file));
         frame.line = Some(line);
         return;
     }
     // Seen: `at /lib64/libpthread.so.0` (a library after `at`).
     if loc.contains(".so") {
-        frame.module = Some(loc.to_string());
+        frame.module = Some(share(loc));
     } else {
-        frame.file = Some(loc.to_string());
+        frame.file = Some(share(loc));
     }
 }
 
@@ -270,12 +271,12 @@ fn push_var(out: &mut Vec<Var>, s: &str) {
     }
     match s.bytes().position(|b| b == b'=') {
         Some(eq) => out.push(Var {
-            name: trim(&s[..eq]).to_string(),
-            value: trim(&s[eq + 1..]).to_string(),
+            name: share(trim(&s[..eq])),
+            value: share(trim(&s[eq + 1..])),
         }),
         None => out.push(Var {
-            name: String::new(),
-            value: s.to_string(),
+            name: share(""),
+            value: share(s),
         }),
     }
 }
@@ -385,9 +386,9 @@ mod tests {
     fn entry_values_and_struct_values() {
         let vars = split_vars("x=x@entry=0x10, s={a = 1, b = {c = 2}}, c=99 'c', r=@0x7ffd: 0");
         assert_eq!(vars.len(), 4);
-        assert_eq!(vars[0].value, "x@entry=0x10");
-        assert_eq!(vars[1].value, "{a = 1, b = {c = 2}}");
-        assert_eq!(vars[3].value, "@0x7ffd: 0");
+        assert_eq!(&*vars[0].value, "x@entry=0x10");
+        assert_eq!(&*vars[1].value, "{a = 1, b = {c = 2}}");
+        assert_eq!(&*vars[3].value, "@0x7ffd: 0");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What every text-dump parser is built from, so that a format's own file holds only its
 //! grammar: a byte-level line scan ([`lines`]), the snapshot being filled with its threads,
-//! diagnostics, evidence and claims, held to the thread cap as it is filled ([`Builder`]), text
+//! diagnostics, evidence and claims, held to the thread cap as it is filled ([`Builder`]), its
+//! repeated names and values shared ([`intern`]), text
 //! helpers for the per-line hot paths ([`text`]), and the native stack grammar gdb, pstack,
 //! lldb and eu-stack share: the frame line ([`frame`]: `#N  [ADDR in ]FUNC[ (ARGS)][ at
 //! FILE:LINE][ from LIB]`), gdb's thread names and headers ([`header`]) and wrapped or glued
@@ -9,6 +10,7 @@
 mod builder;
 pub mod frame;
 pub mod header;
+pub mod intern;
 pub mod logical;
 pub mod text;
 
