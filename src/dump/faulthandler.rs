@@ -15,6 +15,7 @@
 use super::normalize::normalize_with;
 use super::python;
 use super::skeleton::lines;
+use super::skeleton::text::find;
 use super::skeleton::Builder;
 use super::DumpFormat;
 use crate::model::{Claim, Snapshot, Thread};
@@ -47,12 +48,12 @@ impl DumpFormat for Faulthandler {
 
 /// Where a faulthandler line's own text begins (its two-space frame indentation included).
 fn stack_start(line: &str) -> Option<usize> {
-    if let Some(p) = line.find("File \"") {
+    if let Some(p) = find(line, "File \"") {
         return Some(if line[..p].ends_with("  ") { p - 2 } else { p });
     }
     ["Current thread 0x", "Thread 0x", "Stack (most recent"]
         .iter()
-        .find_map(|h| line.find(h))
+        .find_map(|h| find(line, h))
 }
 
 /// A thread header: `[Current thread|Thread] 0x<ident>[ [name]] (most recent call first):`

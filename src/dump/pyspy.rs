@@ -19,6 +19,7 @@
 use super::normalize::normalize_with;
 use super::python;
 use super::skeleton::lines;
+use super::skeleton::text::{find, rfind};
 use super::skeleton::Builder;
 use super::DumpFormat;
 use crate::dump::skeleton::intern::share;
@@ -47,7 +48,7 @@ impl DumpFormat for PySpy {
 }
 
 fn stack_start(line: &str) -> Option<usize> {
-    line.find("Thread ")
+    find(line, "Thread ")
 }
 
 /// `Thread <id> (<state>)[: "<name>"]`.
@@ -78,7 +79,7 @@ fn header(line: &str) -> Option<Header<'_>> {
 
 /// A frame: `<func> (<file>:<line>)`, `<func> (<lib>)`, or a bare `<func>` cut off by a paste.
 fn frame(text: &str) -> Frame {
-    let Some(open) = text.strip_suffix(')').and_then(|t| t.rfind(" (")) else {
+    let Some(open) = text.strip_suffix(')').and_then(|t| rfind(t, " (")) else {
         return python::frame(text, "", None);
     };
     let func = &text[..open];
@@ -90,8 +91,7 @@ fn frame(text: &str) -> Frame {
         _ => (place, None),
     };
     let mut f = python::frame(func, file, line);
-    let native = python::module_of(file).is_none();
-    if native && line.is_none() {
+    if line.is_none() && python::module_of(file).is_none() {
         // `(libc.so.6)`: the object the native frame is in, not a source file.
         f.module = f.file.take();
     }

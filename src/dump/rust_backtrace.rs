@@ -23,7 +23,8 @@ use super::normalize::normalize_with;
 use super::skeleton::lines;
 use super::skeleton::Builder;
 use super::DumpFormat;
-use crate::dump::skeleton::intern::{share, share_owned};
+use crate::dump::skeleton::intern::{derived, share, share_owned};
+use crate::dump::skeleton::text::find;
 use crate::model::{Claim, Frame, Snapshot, Thread};
 use crate::names::{base_name, rust_like_gdb};
 
@@ -59,11 +60,11 @@ impl DumpFormat for RustBacktrace {
 fn stack_start(line: &str) -> Option<usize> {
     let b = line.as_bytes();
     let markers = ["Thread Id ", "Deadlock #", "thread '", "stack backtrace:"];
-    let at = markers.iter().find_map(|m| line.find(m)).or_else(|| {
+    let at = markers.iter().find_map(|m| find(line, m)).or_else(|| {
         (0..b.len()).find(|&i| {
             b[i].is_ascii_digit()
                 && (i == 0 || b[i - 1] == b' ')
-                && frame_line(&line[i..]).is_some()
+                && frame_parts(&line[i..]).is_some()
         })
     })?;
     let before = line[..at].trim_end();
@@ -79,19 +80,28 @@ fn stack_start(line: &str) -> Option<usize> {
 
 fn is_stack_line(l: &str) -> bool {
     let t = l.trim();
-    t.starts_with("Thread Id ") || frame_line(t).is_some()
+    t.starts_with("Thread Id ") || frame_parts(t).is_some()
 }
 
 /// One numbered frame line: `N: [ADDR - ]symbol`.
 fn frame_line(t: &str) -> Option<Frame> {
+    let (index, address, symbol) = frame_parts(t)?;
+    let function = derived(&["rust", symbol], || function_name(symbol).map(share_owned));
+    Some(Frame {
+        index: Some(index),
+        address,
+        function,
+        ..Frame::default()
+    })
+}
+
+/// A frame line's number, address and symbol, if it is one.
+fn frame_parts(t: &str) -> Option<(u32, Option<u64>, &str)> {
     let n = t.bytes().take_while(u8::is_ascii_digit).count();
     let rest = t[n..].strip_prefix(": ")?;
     let index: u32 = t[..n].parse().ok()?;
     let rest = rest.trim_start();
-    let mut frame = Frame {
-        index: Some(index),
-        ..Frame::default()
-    };
+    let mut address = None;
     let symbol = match rest.strip_prefix("0x") {
         Some(hex) => {
             let h = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
@@ -99,17 +109,16 @@ fn frame_line(t: &str) -> Option<Frame> {
             if h == 0 || !(tail.is_empty() || tail.starts_with("- ")) {
                 return None;
             }
-            frame.address = u64::from_str_radix(&hex[..h], 16).ok().filter(|&a| a != 0);
+            address = u64::from_str_radix(&hex[..h], 16).ok().filter(|&a| a != 0);
             tail.strip_prefix("- ").unwrap_or("")
         }
         None => rest,
     };
     let symbol = symbol.trim();
-    if symbol.is_empty() && frame.address.is_none() && !rest.starts_with("0x") {
+    if symbol.is_empty() && address.is_none() && !rest.starts_with("0x") {
         return None;
     }
-    frame.function = function_name(symbol).map(share_owned);
-    Some(frame)
+    Some((index, address, symbol))
 }
 
 /// A symbol as gdb would print it; `None` for `<unknown>`. Legacy-mangled names print as
@@ -182,7 +191,7 @@ fn location(t: &str) -> Option<(&str, Option<u32>)> {
 /// `thread 'name' [(tid) ]panicked at ...`: the name (`None` for `<unnamed>`), the tid, and
 /// the text from `panicked`.
 fn panic_header(line: &str) -> Option<(Option<&str>, Option<u64>, &str)> {
-    let at = line.find("thread '")?;
+    let at = find(line, "thread '")?;
     let rest = &line[at + "thread '".len()..];
     let (name, after) = rest.split_once('\'')?;
     let after = after.trim_start();

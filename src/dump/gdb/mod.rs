@@ -319,9 +319,10 @@ impl Parser {
         if text == "No locals." || text.starts_with("No symbol table info") {
             return;
         }
-        let Some((name, value)) = text.split_once(" = ") else {
+        let Some(eq) = text::find(text, " = ") else {
             return;
         };
+        let (name, value) = (&text[..eq], &text[eq + 3..]);
         let name = share(name.trim());
         let depth = brace_balance(value);
         if depth > 0 {
@@ -547,10 +548,10 @@ fn field_number(text: &str, field: &str) -> Option<u64> {
 
 /// `Attaching to process 4242` / `[Inferior 1 (process 4242) detached]`.
 fn attach_pid(line: &str) -> Option<u32> {
-    let at = line.find("process ")? + "process ".len();
     if !(line.starts_with("Attaching to") || line.starts_with("[Inferior")) {
         return None;
     }
+    let at = line.find("process ")? + "process ".len();
     let digits: String = line[at..]
         .chars()
         .take_while(char::is_ascii_digit)

@@ -5,18 +5,24 @@
 
 use crate::model::Text;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// The texts seen by the parse under way on this thread, and how many builders are open.
+/// The texts seen by the parse under way on this thread, what was derived from them, and how
+/// many builders are open.
 struct Table {
     texts: HashSet<Text, BuildHasherDefault<WordHasher>>,
+    derived: HashMap<Box<str>, Option<Text>, BuildHasherDefault<WordHasher>>,
+    /// The key being looked up, built here so that a lookup allocates nothing.
+    key: String,
     open: usize,
 }
 
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table {
         texts: HashSet::default(),
+        derived: HashMap::default(),
+        key: String::new(),
         open: 0,
     });
 }
@@ -55,6 +61,39 @@ pub fn share_cow(s: std::borrow::Cow<'_, str>) -> Text {
     }
 }
 
+/// The text `make` derives from `parts` (a qualified name from a function and its file), made
+/// once per parse for equal parts: a dump repeats its frames, and the derivation is costlier
+/// than the lookup.
+pub fn derived(parts: &[&str], make: impl FnOnce() -> Option<Text>) -> Option<Text> {
+    let found = TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.open == 0 {
+            return None;
+        }
+        let t = &mut *t;
+        t.key.clear();
+        for p in parts {
+            t.key.push_str(p);
+            t.key.push('\0');
+        }
+        Some(t.derived.get(t.key.as_str()).cloned())
+    });
+    match found {
+        // Outside a parse.
+        None => make(),
+        Some(Some(known)) => known,
+        Some(None) => {
+            let made = make();
+            TABLE.with(|t| {
+                let mut t = t.borrow_mut();
+                let key = Box::from(t.key.as_str());
+                t.derived.insert(key, made.clone());
+            });
+            made
+        }
+    }
+}
+
 /// Opens the table for a builder.
 pub(super) fn open() {
     TABLE.with(|t| t.borrow_mut().open += 1);
@@ -67,6 +106,7 @@ pub(super) fn close() {
         t.open = t.open.saturating_sub(1);
         if t.open == 0 {
             t.texts = HashSet::default();
+            t.derived = HashMap::default();
         }
     });
 }

@@ -48,9 +48,16 @@ pub fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
 /// follows the line's own frame number, which also finds glued frames without an address.
 fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
     let mut cuts = Vec::new();
-    // `(gdb) ` and `(rr) `, found from their `) `.
+    let bytes = line.as_bytes();
+    // `(gdb) ` and `(rr) `, found from their `)` (a byte search, no substring searcher).
     if prompts {
-        for (close, _) in line.match_indices(") ") {
+        let mut from = 0;
+        while let Some(p) = line[from..].find(')') {
+            let close = from + p;
+            from = close + 1;
+            if bytes.get(close + 1) != Some(&b' ') {
+                continue;
+            }
             for prompt in ["(gdb", "(rr"] {
                 if line[..close].ends_with(prompt) && close > prompt.len() {
                     cuts.push(close - prompt.len());
@@ -59,7 +66,10 @@ fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
         }
     }
     // A lost newline before a frame: `...so.6#11 0x0000 in f ()`, `...h:631#11 g (x=1)`.
-    let bytes = line.as_bytes();
+    // Most lines have no `#` but their own first one.
+    if !line.get(1..).is_some_and(|rest| rest.contains('#')) {
+        return cuts;
+    }
     let mut next = frame_number(text::trim_start(line)).and_then(|(n, _)| n.checked_add(1));
     for (pos, _) in line.match_indices('#') {
         if pos == 0 || bytes[pos - 1] == b' ' && line[..pos].trim().is_empty() {
