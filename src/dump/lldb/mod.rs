@@ -117,14 +117,16 @@ fn starts_like_lldb(line: &str) -> bool {
 /// by a line that does not start like lldb's (wider ones win ties); `None` when nothing wraps.
 fn wrap_width(text: &str) -> Option<usize> {
     let mut widths: HashMap<usize, usize> = HashMap::new();
-    let mut prev = None;
-    for line in text.lines() {
-        if let Some(width) = prev.filter(|&w| w >= 40) {
-            if !starts_like_lldb(line) {
+    let mut prev: Option<&str> = None;
+    for (_, line) in lines(text) {
+        // A line of fewer than 40 bytes has fewer than 40 characters: counted only when wider.
+        if let Some(p) = prev.filter(|p| p.len() >= 40) {
+            let width = p.chars().count();
+            if width >= 40 && !starts_like_lldb(line) {
                 *widths.entry(width).or_default() += 1;
             }
         }
-        prev = Some(line.chars().count());
+        prev = Some(line);
     }
     widths
         .into_iter()
@@ -149,8 +151,13 @@ fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
                 pending = Some((no, Cow::Borrowed(line)));
             }
         }
-        if width.is_some() {
-            prev_width = line.chars().count();
+        if let Some(w) = width {
+            // Only a line at least `w` bytes long can be `w` characters wide.
+            prev_width = if line.len() >= w {
+                line.chars().count()
+            } else {
+                0
+            };
         }
     }
     if let Some((no, l)) = pending {

@@ -15,6 +15,8 @@ struct Table {
     derived: HashMap<Box<str>, Option<Text>, BuildHasherDefault<WordHasher>>,
     /// The key being looked up, built here so that a lookup allocates nothing.
     key: String,
+    /// The empty text (Go's and pstack's unnamed arguments), looked up often.
+    empty: Text,
     open: usize,
 }
 
@@ -23,6 +25,7 @@ thread_local! {
         texts: HashSet::default(),
         derived: HashMap::default(),
         key: String::new(),
+        empty: Text::from(""),
         open: 0,
     });
 }
@@ -33,6 +36,9 @@ pub fn share(s: &str) -> Text {
         let mut t = t.borrow_mut();
         if t.open == 0 {
             return Text::from(s);
+        }
+        if s.is_empty() {
+            return t.empty.clone();
         }
         if let Some(found) = t.texts.get(s) {
             return found.clone();
@@ -135,7 +141,12 @@ impl Hasher for WordHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves the low bits (the table's bucket) to the low input bytes: fold
+        // the high ones down (murmur3's finaliser).
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
