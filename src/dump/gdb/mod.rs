@@ -9,13 +9,12 @@
 use crate::dump::normalize::normalize;
 use crate::dump::skeleton::frame::frame_number;
 use crate::dump::skeleton::header::{self as target, ThreadRef};
-use crate::dump::skeleton::intern::{share, share_owned};
+use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
 use crate::dump::skeleton::logical::logical_lines;
 use crate::dump::skeleton::text;
 use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
 use crate::model::{Evidence, Frame, Snapshot, Text, Thread, Var};
-use std::collections::HashMap;
 
 /// A gdb frame line's text after `#N`.
 pub use crate::dump::skeleton::frame::parse_frame_text;
@@ -75,11 +74,11 @@ struct Block {
 #[derive(Default)]
 struct Parser {
     b: Builder,
-    by_tid: HashMap<u64, usize>,
-    by_pthread: HashMap<u64, usize>,
-    by_num: HashMap<String, usize>,
+    by_tid: DumpMap<u64, usize>,
+    by_pthread: DumpMap<u64, usize>,
+    by_num: DumpMap<String, usize>,
     /// Frame #0 of a thread as `info threads` showed it, to check bare `bt`s against.
-    info_top: HashMap<usize, Frame>,
+    info_top: DumpMap<usize, Frame>,
     current: Option<usize>,
     /// The last identity hint (banner or switch line) and the epoch it came in.
     last_hint: Option<(usize, usize)>,
@@ -380,10 +379,15 @@ impl Parser {
         if let Some((_, name, value)) = self.open_local.take() {
             self.push_local(name, share_owned(value));
         }
-        let Some(block) = self.block.take() else {
+        let Some(mut block) = self.block.take() else {
             return;
         };
         self.last_block_len = block.frames.len();
+        // Kept for the life of the snapshot: no room to spare.
+        block.frames.shrink_to_fit();
+        for f in &mut block.frames {
+            f.locals.shrink_to_fit();
+        }
         if block.frames.is_empty() {
             return;
         }

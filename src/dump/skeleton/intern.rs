@@ -117,10 +117,13 @@ pub(super) fn close() {
     });
 }
 
-/// A hasher for short strings, a machine word at a time (FxHash's multiply-rotate step): the
+/// A hasher for short strings and ids, a machine word at a time (FxHash's multiply-rotate step): the
 /// table is filled from one dump, so flooding it only slows down that dump's own parse.
 #[derive(Default)]
-struct WordHasher(u64);
+pub struct WordHasher(u64);
+
+/// A hash map keyed by what one dump holds (ids, names), with [`WordHasher`].
+pub type DumpMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 impl Hasher for WordHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -138,6 +141,15 @@ impl Hasher for WordHasher {
 
     fn write_u8(&mut self, b: u8) {
         self.write(&[b]);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(K);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
 
     fn finish(&self) -> u64 {
