@@ -16,18 +16,21 @@ struct Table {
     /// The key being looked up, built here so that a lookup allocates nothing.
     key: String,
     /// The empty text (Go's and pstack's unnamed arguments), looked up often.
-    empty: Text,
+    empty: Option<Text>,
     open: usize,
 }
 
 thread_local! {
-    static TABLE: RefCell<Table> = RefCell::new(Table {
-        texts: HashSet::default(),
-        derived: HashMap::default(),
-        key: String::new(),
-        empty: Text::from(""),
-        open: 0,
-    });
+    // Built in place (no lazy set-up to check on each of a parse's million look-ups).
+    static TABLE: RefCell<Table> = const {
+        RefCell::new(Table {
+            texts: HashSet::with_hasher(BuildHasherDefault::new()),
+            derived: HashMap::with_hasher(BuildHasherDefault::new()),
+            key: String::new(),
+            empty: None,
+            open: 0,
+        })
+    };
 }
 
 /// `s` as shared text: the copy already made for an equal string in this parse, or a new one.
@@ -38,7 +41,7 @@ pub fn share(s: &str) -> Text {
             return Text::from(s);
         }
         if s.is_empty() {
-            return t.empty.clone();
+            return t.empty.get_or_insert_with(|| Text::from("")).clone();
         }
         if let Some(found) = t.texts.get(s) {
             return found.clone();

@@ -13,10 +13,14 @@ use std::borrow::Cow;
 pub fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
     // The last logical line, held back until the next piece shows it is not continued.
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
-    // Most dumps hold no prompt at all: then no line needs looking for one.
-    let prompts = input.contains("(gdb) ") || input.contains("(rr) ");
+    let mut prompts = [Prompts::new(input, "(gdb) "), Prompts::new(input, "(rr) ")];
     for (no, raw) in lines(input) {
-        let cuts = glue_points(raw, prompts);
+        let at = raw.as_ptr() as usize - input.as_ptr() as usize;
+        let mut cuts = Vec::new();
+        for p in &mut prompts {
+            p.on_line(at, raw.len(), &mut cuts);
+        }
+        glue_points(raw, &mut cuts);
         let mut start = 0;
         for end in cuts.iter().copied().chain([raw.len()]) {
             let piece = &raw[start..end];
@@ -42,33 +46,49 @@ pub fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
     }
 }
 
-/// Where a line must be cut into pieces (sorted, each > 0 and distinct): before a prompt
-/// glued onto earlier text (only looked for when `prompts`), and before a frame glued onto
-/// the end of the previous one: `#N 0x.. in` anywhere, or (outside quotes) the number that
-/// follows the line's own frame number, which also finds glued frames without an address.
-fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
-    let mut cuts = Vec::new();
-    let bytes = line.as_bytes();
-    // `(gdb) ` and `(rr) `, found from their `)` (a byte search, no substring searcher).
-    if prompts {
-        let mut from = 0;
-        while let Some(p) = line[from..].find(')') {
-            let close = from + p;
-            from = close + 1;
-            if bytes.get(close + 1) != Some(&b' ') {
-                continue;
-            }
-            for prompt in ["(gdb", "(rr"] {
-                if line[..close].ends_with(prompt) && close > prompt.len() {
-                    cuts.push(close - prompt.len());
-                }
-            }
+/// Where the prompts glued onto earlier text are: each `(gdb) ` or `(rr) ` after the start of
+/// its line, found in one pass over the whole input (most dumps have none, or a few).
+struct Prompts<'a> {
+    input: &'a str,
+    prompt: &'static str,
+    /// The next one at or after the line being read.
+    next: Option<usize>,
+}
+
+impl<'a> Prompts<'a> {
+    fn new(input: &'a str, prompt: &'static str) -> Self {
+        let next = text::find(input, prompt);
+        Self {
+            input,
+            prompt,
+            next,
         }
     }
+
+    /// The cuts before the prompts on the line at `at` (`len` bytes), as line offsets.
+    fn on_line(&mut self, at: usize, len: usize, cuts: &mut Vec<usize>) {
+        while let Some(p) = self.next.filter(|&p| p < at + len) {
+            if p > at && p + self.prompt.len() <= at + len {
+                cuts.push(p - at);
+            }
+            let from = p + 1;
+            self.next = text::find(&self.input[from..], self.prompt).map(|q| from + q);
+        }
+    }
+}
+
+/// Adds to `cuts` (the prompts' cuts) where a line must be cut into pieces, and sorts them
+/// (each > 0 and distinct): before a frame glued onto the end of the previous one: `#N 0x.. in`
+/// anywhere, or (outside quotes) the number that follows the line's own frame number, which
+/// also finds glued frames without an address.
+fn glue_points(line: &str, cuts: &mut Vec<usize>) {
+    let bytes = line.as_bytes();
     // A lost newline before a frame: `...so.6#11 0x0000 in f ()`, `...h:631#11 g (x=1)`.
     // Most lines have no `#` but their own first one.
     if !line.get(1..).is_some_and(|rest| rest.contains('#')) {
-        return cuts;
+        cuts.sort_unstable();
+        cuts.dedup();
+        return;
     }
     let mut next = frame_number(text::trim_start(line)).and_then(|(n, _)| n.checked_add(1));
     for (pos, _) in line.match_indices('#') {
@@ -90,7 +110,6 @@ fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
     }
     cuts.sort_unstable();
     cuts.dedup();
-    cuts
 }
 
 /// Whether the end of `before` is inside a double-quoted string (backslash escapes skipped).
