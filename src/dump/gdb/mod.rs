@@ -385,9 +385,6 @@ impl Parser {
         self.last_block_len = block.frames.len();
         // Kept for the life of the snapshot: no room to spare.
         block.frames.shrink_to_fit();
-        for f in &mut block.frames {
-            f.locals.shrink_to_fit();
-        }
         if block.frames.is_empty() {
             return;
         }

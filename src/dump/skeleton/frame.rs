@@ -251,9 +251,6 @@ pub fn split_vars(s: &str) -> Vec<Var> {
         i += 1;
     }
     push_var(&mut out, &s[start..]);
-    // Kept for the life of the snapshot: no room to spare (a frame's list is short, the
-    // dump has hundreds of thousands).
-    out.shrink_to_fit();
     out
 }
 
