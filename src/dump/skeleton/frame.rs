@@ -224,10 +224,10 @@ pub fn final_group(s: &str) -> Option<usize> {
 /// Splits `a=1, b={x = 2, y = 3}, c="s, t"` into variables: at depth-0 `, ` followed by `name=`.
 pub fn split_vars(s: &str) -> Vec<Var> {
     const SPECIAL: [bool; 256] = byte_set(b"\"'()[]{}<>,");
-    let mut out = Vec::new();
+    // Where each variable ends: the list is sized from them, kept as long as the snapshot.
+    let mut ends = Ends::default();
     let bytes = s.as_bytes();
     let mut depth = 0i32;
-    let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -242,16 +242,46 @@ pub fn split_vars(s: &str) -> Vec<Var> {
             }
             b'(' | b'[' | b'{' | b'<' => depth += 1,
             b')' | b']' | b'}' | b'>' => depth = (depth - 1).max(0),
-            b',' if depth == 0 && starts_new_var(&s[i + 1..]) => {
-                push_var(&mut out, &s[start..i]);
-                start = i + 1;
-            }
+            b',' if depth == 0 && starts_new_var(&s[i + 1..]) => ends.push(i),
             _ => {}
         }
         i += 1;
     }
-    push_var(&mut out, &s[start..]);
+    ends.push(s.len());
+    let mut out = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for end in ends.iter() {
+        push_var(&mut out, &s[start..end]);
+        start = end + 1;
+    }
     out
+}
+
+/// Positions in a list: the first few in place, the rest (long lists only) on the heap.
+#[derive(Default)]
+struct Ends {
+    near: [usize; 16],
+    len: usize,
+    far: Vec<usize>,
+}
+
+impl Ends {
+    fn push(&mut self, at: usize) {
+        match self.near.get_mut(self.len) {
+            Some(slot) => *slot = at,
+            None => self.far.push(at),
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let near = &self.near[..self.len.min(self.near.len())];
+        near.iter().chain(&self.far).copied()
+    }
 }
 
 fn starts_new_var(rest: &str) -> bool {
