@@ -15,7 +15,7 @@
 use super::normalize::normalize_with;
 use super::python;
 use super::skeleton::lines;
-use super::skeleton::text::find;
+use super::skeleton::text::{find, trim};
 use super::skeleton::Builder;
 use super::DumpFormat;
 use crate::model::{Claim, Snapshot, Thread};
@@ -122,7 +122,7 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        let text = line.trim();
+        let text = trim(line);
         if text.is_empty() {
             self.open = None;
             return;

@@ -19,7 +19,7 @@
 use super::normalize::normalize_with;
 use super::python;
 use super::skeleton::lines;
-use super::skeleton::text::{find, rfind};
+use super::skeleton::text::{find, rfind, trim, trim_start};
 use super::skeleton::Builder;
 use super::DumpFormat;
 use crate::dump::skeleton::intern::share;
@@ -119,8 +119,8 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        let text = line.trim();
-        let indent = line.len() - line.trim_start().len();
+        let text = trim(line);
+        let indent = line.len() - trim_start(line).len();
         if text.is_empty() {
             return;
         }

@@ -24,7 +24,7 @@ use super::skeleton::lines;
 use super::skeleton::Builder;
 use super::DumpFormat;
 use crate::dump::skeleton::intern::{derived, share, share_owned};
-use crate::dump::skeleton::text::find;
+use crate::dump::skeleton::text::{find, trim, trim_start};
 use crate::model::{Claim, Frame, Snapshot, Thread};
 use crate::names::{base_name, rust_like_gdb};
 
@@ -222,7 +222,7 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        let t = line.trim();
+        let t = trim(line);
         if t.is_empty() {
             return;
         }
@@ -249,7 +249,7 @@ impl Parser {
             self.frame(no, f);
             return;
         }
-        let indent = line.len() - line.trim_start().len();
+        let indent = line.len() - trim_start(line).len();
         if let Some((file, l)) = location(t).filter(|_| indent >= 4) {
             if let Some(f) = self.open_frames().and_then(|fs| fs.last_mut()) {
                 if f.file.is_none() {

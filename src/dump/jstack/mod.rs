@@ -15,6 +15,7 @@ mod report;
 
 use crate::dump::normalize::repair;
 use crate::dump::skeleton::lines;
+use crate::dump::skeleton::text::trim;
 use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
 use crate::model::{Evidence, Frame, IdKind, Snapshot, Thread};
@@ -107,7 +108,7 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) -> Flow {
-        let trimmed = line.trim();
+        let trimmed = trim(line);
         if trimmed.is_empty() {
             // A blank line ends a thread's frames; its ownable synchronizers may follow.
             self.open = false;

@@ -73,13 +73,17 @@ pub fn rfind(s: &str, pat: &str) -> Option<usize> {
     None
 }
 
-/// Where in `pat` its least common byte in dump text is (punctuation before capitals before
-/// digits and brackets before lower case and spaces); `None` for an empty pattern.
+/// Where in `pat` its least common byte in dump text is: punctuation, then capitals and
+/// braces, then digits and other brackets, then rare letters, then common ones and spaces;
+/// `None` for an empty pattern.
 fn rarest(pat: &[u8]) -> Option<usize> {
     let rank = |b: u8| match b {
-        b'a'..=b'z' | b' ' | b':' | b'_' | b'\t' | b'\n' => 3,
-        b'0'..=b'9' | b'(' | b')' | b',' | b'-' | b'.' | b'/' | b'=' | b'[' | b']' => 2,
-        b'{' | b'}' | b'A'..=b'Z' => 1,
+        b' ' | b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'h' | b'l' | b':'
+        | b'_' => 8,
+        b'd' | b'c' | b'u' | b'm' | b'f' | b'p' | b'g' | b'w' | b'y' | b'b' => 7,
+        b'a'..=b'z' | b'0'..=b'9' | b'\t' | b'\n' => 6,
+        b'(' | b')' | b',' | b'-' | b'.' | b'/' | b'=' | b'[' | b']' => 4,
+        b'{' | b'}' | b'A'..=b'Z' => 2,
         _ => 0,
     };
     (0..pat.len()).min_by_key(|&i| rank(pat[i]))
