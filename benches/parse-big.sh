@@ -10,8 +10,8 @@
 #     renumbered (thread numbers, LWPs, pthread_t values; a lock owner or join target that names
 #     an LWP of the same recording is renumbered with it);
 #   - 64 MiB of one-line threads: `#0  0x... in f () from libc` lines, each one a new stack (an
-#     unidentified thread), about 850 000 of them: the thread and frame caps
-#     (src/limits.rs) must hold inside the parser.
+#     unidentified thread), about 850 000 of them: the thread cap (src/limits.rs)
+#     must hold inside the parser (the skeleton's Builder drops threads past it as it reads).
 #
 #   benches/parse-big.sh            RUNS=3 runs of each; prints every run
 #   KEEP=1 benches/parse-big.sh     keeps the generated files in target/parse-big/
