@@ -138,7 +138,7 @@ fn lock_acquire_is_c_code_so_a_plain_dump_cannot_show_an_abba_or_a_self_lock() {
     assert_eq!(t1.frames[4].function.as_deref(), Some("lock_abba.transfer"));
     assert_eq!(t1.frames[4].arg("source"), Some("0"));
     assert_eq!(
-        s.threads[0].frames[4].locals[0].value,
+        &*s.threads[0].frames[4].locals[0].value,
         "<_thread.lock at 0x7f912a4f4c40>"
     );
     assert_eq!(kinds(&a), [FindingKind::Stall]);

@@ -508,7 +508,7 @@ fn hostile_text_stays_text_in_every_format() {
         t.name = Some(HOSTILE.into());
         for f in &mut t.frames {
             if f.file.is_some() {
-                f.file = Some(format!("src/{HOSTILE}.cpp"));
+                f.file = Some(format!("src/{HOSTILE}.cpp").into());
             }
         }
     }
@@ -517,7 +517,7 @@ fn hostile_text_stays_text_in_every_format() {
     // What the renderers read from the snapshot rather than the analysis.
     for t in &mut snap.threads {
         for f in &mut t.frames {
-            f.function = Some(format!("{HOSTILE}::fn"));
+            f.function = Some(format!("{HOSTILE}::fn").into());
         }
     }
     // Titles, explanations and steps are said from the data, names and all; a suggestion is

@@ -4,11 +4,14 @@
 //! adds an indented build-id line. `-i` prints inlined functions as frames of their own with
 //! the caller's address. `...` marks frames someone cut out of a paste.
 
-use super::gdb::text::{find, trim, trim_start};
-use super::gdb::{frame_number, split_file_line};
-use super::native::{function_name, head_lines, Builder};
+use super::native::function_name;
 use super::normalize::normalize;
+use super::skeleton::frame::{frame_number, split_file_line};
+use super::skeleton::lines;
+use super::skeleton::text::{find, trim, trim_start};
+use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
+use crate::dump::skeleton::intern::{share, share_cow};
 use crate::model::{Frame, Snapshot, Thread};
 
 /// The `eu-stack` format.
@@ -26,8 +29,8 @@ impl DumpFormat for EuStack {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
         let text = normalize(raw, &is_stack_line);
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            p.line(i + 1, line);
+        for (no, line) in lines(&text) {
+            p.line(no, line);
         }
         p.finish(origin)
     }
@@ -125,14 +128,14 @@ impl Parser {
                 t.process = None;
             }
         }
-        let pid = if several {
+        self.b.pid = if several {
             None
         } else {
             self.pids.first().copied()
         };
         // eu-stack prints every thread of the process (unless asked for one with `-1`).
         let complete = !self.pids.is_empty();
-        self.b.finish("eu-stack", origin, pid, complete)
+        self.b.finish("eu-stack", origin, complete)
     }
 }
 
@@ -165,12 +168,9 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
     };
     let function = trim(function);
     if !function.is_empty() && function != "??" && function != "??()" {
-        frame.function = Some(function_name(function).into_owned());
+        frame.function = Some(share_cow(function_name(function)));
     }
-    frame.module = module
-        .map(trim)
-        .filter(|m| !m.is_empty())
-        .map(str::to_string);
+    frame.module = module.map(trim).filter(|m| !m.is_empty()).map(share);
     if let Some(source) = source {
         set_source(&mut frame, source);
     }
@@ -181,10 +181,10 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
 fn set_source(frame: &mut Frame, text: &str) {
     match split_file_line(text) {
         Some((file, line)) => {
-            frame.file = Some(file.to_string());
+            frame.file = Some(share(file));
             frame.line = Some(line);
         }
-        None => frame.file = Some(text.to_string()),
+        None => frame.file = Some(share(text)),
     }
 }
 

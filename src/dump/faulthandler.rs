@@ -14,8 +14,11 @@
 
 use super::normalize::normalize_with;
 use super::python;
+use super::skeleton::lines;
+use super::skeleton::text::{find, trim};
+use super::skeleton::Builder;
 use super::DumpFormat;
-use crate::model::{Claim, Diagnostic, Snapshot, Thread};
+use crate::model::{Claim, Snapshot, Thread};
 
 /// The faulthandler format.
 pub struct Faulthandler;
@@ -36,8 +39,8 @@ impl DumpFormat for Faulthandler {
             header(l).is_some() || l.trim_start().starts_with("File \"")
         });
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            p.line(i + 1, line);
+        for (no, line) in lines(&text) {
+            p.line(no, line);
         }
         p.finish(origin)
     }
@@ -45,12 +48,12 @@ impl DumpFormat for Faulthandler {
 
 /// Where a faulthandler line's own text begins (its two-space frame indentation included).
 fn stack_start(line: &str) -> Option<usize> {
-    if let Some(p) = line.find("File \"") {
+    if let Some(p) = find(line, "File \"") {
         return Some(if line[..p].ends_with("  ") { p - 2 } else { p });
     }
     ["Current thread 0x", "Thread 0x", "Stack (most recent"]
         .iter()
-        .find_map(|h| line.find(h))
+        .find_map(|h| find(line, h))
 }
 
 /// A thread header: `[Current thread|Thread] 0x<ident>[ [name]] (most recent call first):`
@@ -108,19 +111,18 @@ fn frame(text: &str) -> Option<crate::model::Frame> {
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
+    b: Builder,
     /// The thread the frames now read belong to.
     open: Option<usize>,
     saw_header: bool,
     /// More threads than faulthandler prints (an unindented `...` after the last).
     cut: bool,
     fatal: Option<(usize, String)>,
-    diagnostics: Vec<Diagnostic>,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        let text = line.trim();
+        let text = trim(line);
         if text.is_empty() {
             self.open = None;
             return;
@@ -133,21 +135,24 @@ impl Parser {
             };
             t.name = h.name.map(str::to_string);
             t.current = h.current;
-            self.threads.push(t);
-            self.open = Some(self.threads.len() - 1);
+            self.open = self.b.thread(t);
             return;
         }
         if let Some(f) = frame(text) {
             let idx = match self.open {
                 Some(i) => i,
+                // Past the thread cap.
+                None if self.b.dropping() => return,
                 None => {
                     self.diag(no, "frames with no thread header before them: read as one thread of unknown id");
-                    self.threads.push(Thread::default());
-                    self.threads.len() - 1
+                    match self.b.thread(Thread::default()) {
+                        Some(i) => i,
+                        None => return,
+                    }
                 }
             };
             self.open = Some(idx);
-            let t = &mut self.threads[idx];
+            let t = &mut self.b.threads[idx];
             if f.function.is_none() {
                 t.partial = true;
             }
@@ -156,7 +161,7 @@ impl Parser {
         }
         if text == "..." || text.starts_with("<truncated") {
             match (self.open, line.starts_with(' ')) {
-                (Some(i), true) => self.threads[i].partial = true,
+                (Some(i), true) => self.b.threads[i].partial = true,
                 _ => self.cut = true,
             }
             return;
@@ -168,61 +173,36 @@ impl Parser {
     }
 
     fn diag(&mut self, line: usize, message: &str) {
-        self.diagnostics.push(Diagnostic {
-            line: Some(line),
-            message: message.to_string(),
-        });
+        self.b.diag(line, message);
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no faulthandler thread header or `File \"...\"` frame found in the input"
-                    .to_string(),
-            });
-        }
+        self.b.nothing_found(
+            "no faulthandler thread header or `File \"...\"` frame found in the input",
+        );
         if self.cut {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "faulthandler stopped listing threads (`...`): the process has more \
-                          than it printed"
-                    .to_string(),
-            });
+            self.b.note(
+                "faulthandler stopped listing threads (`...`): the process has more than it \
+                 printed",
+            );
         }
         // The fatal error is the runtime's word on what the current thread was doing (`could
         // not acquire lock for <...> at interpreter shutdown`): its status, for rules to read.
-        if let Some((_, msg)) = &self.fatal {
-            for t in self.threads.iter_mut().filter(|t| t.current) {
+        if let Some((line, msg)) = self.fatal.take() {
+            let mut threads = Vec::new();
+            for t in self.b.threads.iter_mut().filter(|t| t.current) {
                 t.status.get_or_insert_with(|| msg.clone());
+                threads.extend(t.debugger_id.clone());
             }
-        }
-        let claims = self
-            .fatal
-            .take()
-            .map(|(line, msg)| Claim {
+            self.b.claims.push(Claim {
                 text: format!("Fatal Python error: {msg}"),
-                threads: self
-                    .threads
-                    .iter()
-                    .filter(|t| t.current)
-                    .filter_map(|t| t.debugger_id.clone())
-                    .collect(),
+                threads,
                 deadlock: false,
                 line: Some(line),
-            })
-            .into_iter()
-            .collect();
-        Snapshot {
-            producer: "faulthandler".to_string(),
-            origin: origin.to_string(),
-            pid: None,
-            complete: self.saw_header && !self.cut && !self.threads.is_empty(),
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims,
+            });
         }
+        let complete = self.saw_header && !self.cut;
+        self.b.finish("faulthandler", origin, complete)
     }
 }
 

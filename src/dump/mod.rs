@@ -14,6 +14,7 @@ pub mod pstack;
 pub mod pyspy;
 mod python;
 pub mod rust_backtrace;
+pub(crate) mod skeleton;
 pub mod snapshot_json;
 
 use crate::error::{Error, Result};

@@ -1,17 +1,7 @@
-//! What the native-stack formats other than gdb (lldb, eu-stack, pstack) share: the lines a
-//! sniffer looks at, raw mangled names, and a snapshot filled
-//! thread by thread with the diagnostics of what could not be read.
+//! Names in the native-stack formats other than gdb (lldb, eu-stack, pstack): raw mangled
+//! names printed as gdb prints them.
 
-use super::gdb::text::trim_start;
-use crate::model::{Diagnostic, Frame, Snapshot, Thread};
 use std::borrow::Cow;
-
-/// The first lines of a dump as a sniffer sees them: without mail quoting and indentation.
-pub fn head_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .take(200)
-        .map(|l| trim_start(l.trim_start_matches(['>', ' ', '\t'])))
-}
 
 /// A printed function name as gdb prints it, the shape the rules match: raw symbols (`_Z...`,
 /// `_R...`) demangled, Rust's legacy escapes decoded (`JoinHandle$LT$T$GT$` →
@@ -108,76 +98,6 @@ fn escape(s: &str) -> Option<(char, usize)> {
     Some((c, end + 1))
 }
 
-/// A snapshot being filled: the threads read so far, in input order, and the diagnostics.
-#[derive(Default)]
-pub struct Builder {
-    /// Every thread so far; frames go to the last one.
-    pub threads: Vec<Thread>,
-    /// What could not be read.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Builder {
-    /// Starts a new thread; its frames follow.
-    pub fn thread(&mut self, mut thread: Thread) {
-        // Stacks in one dump tend to be alike: start at the last one's size.
-        if let Some(last) = self.threads.last() {
-            thread.frames.reserve(last.frames.len());
-        }
-        self.threads.push(thread);
-    }
-
-    /// The thread frames go to, if any has started.
-    pub fn last(&mut self) -> Option<&mut Thread> {
-        self.threads.last_mut()
-    }
-
-    /// Adds a frame to the last thread, or to a new unidentified one when no header came first
-    /// (a pasted excerpt).
-    pub fn frame(&mut self, frame: Frame) {
-        if self.threads.is_empty() {
-            self.threads.push(Thread::default());
-        }
-        if let Some(t) = self.threads.last_mut() {
-            t.frames.push(frame);
-        }
-    }
-
-    /// Records what could not be read at a 1-based input line.
-    pub fn diag(&mut self, line: usize, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            line: Some(line),
-            message: message.into(),
-        });
-    }
-
-    /// The snapshot; `complete` only stands when some thread was found.
-    pub fn finish(
-        mut self,
-        producer: &str,
-        origin: &str,
-        pid: Option<u32>,
-        complete: bool,
-    ) -> Snapshot {
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no thread or frame found in the input".to_string(),
-            });
-        }
-        Snapshot {
-            producer: producer.to_string(),
-            origin: origin.to_string(),
-            pid,
-            complete: complete && !self.threads.is_empty(),
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims: Vec::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,12 +140,5 @@ mod tests {
         );
         assert_eq!(decode_rust_legacy("a$$b..c"), "a$$b..c");
         assert_eq!(decode_rust_legacy("$u110000$x$uZ$"), "$u110000$x$uZ$");
-    }
-
-    #[test]
-    fn an_empty_builder_says_so() {
-        let s = Builder::default().finish("x", "o", None, true);
-        assert!(!s.complete);
-        assert_eq!(s.diagnostics.len(), 1);
     }
 }

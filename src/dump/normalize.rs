@@ -56,6 +56,11 @@ pub fn repair(raw: &[u8]) -> Cow<'_, str> {
     } else {
         text
     };
+    // Both prompts hold `Type <`: most dumps have none, and a substring test is cheaper than
+    // the regex's scan.
+    if !text.contains("Type <") {
+        return text;
+    }
     match pager_residue().replace_all(&text, "") {
         Cow::Borrowed(_) => text,
         Cow::Owned(s) => Cow::Owned(s),
@@ -199,16 +204,25 @@ fn strip_common_prefix<'a>(
     Cow::Owned(out)
 }
 
-/// Where a stack line's own text starts: the first `#<digit>` or `Thread ` on the line.
+/// Where a stack line's own text starts: the first `#<digit>` or `Thread ` on the line. Both
+/// are found with byte searches (memchr), most lines having neither.
 fn stack_start(line: &str) -> Option<usize> {
     let b = line.as_bytes();
-    for i in 0..b.len() {
-        if b[i] == b'#' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            return Some(i);
+    let hash = first(line, '#', |at| {
+        b.get(at + 1).is_some_and(u8::is_ascii_digit)
+    });
+    let before = &line[..hash.unwrap_or(line.len())];
+    first(before, 'T', |at| before[at..].starts_with("Thread ")).or(hash)
+}
+
+/// The first `c` in `s` that `fits`.
+fn first(s: &str, c: char, fits: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = s[from..].find(c) {
+        if fits(from + p) {
+            return Some(from + p);
         }
-        if b[i] == b'T' && line[i..].starts_with("Thread ") {
-            return Some(i);
-        }
+        from += p + 1;
     }
     None
 }

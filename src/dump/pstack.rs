@@ -11,12 +11,15 @@
 //! pstack prints every thread of the process, in its own order from its first thread on: a dump
 //! without that first thread has been cut.
 
-use super::gdb::target::{parse_header, ThreadRef};
-use super::gdb::text::{find, trim, trim_end, trim_start};
-use super::gdb::{frame_number, logical_lines, parse_frame_text, split_file_line};
-use super::native::{function_name, head_lines, Builder};
+use super::native::function_name;
 use super::normalize::normalize;
+use super::skeleton::frame::{frame_number, parse_frame_text, split_file_line};
+use super::skeleton::header::{parse_header, ThreadRef};
+use super::skeleton::logical::logical_lines;
+use super::skeleton::text::{find, trim, trim_end, trim_start};
+use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
+use crate::dump::skeleton::intern::{share, share_cow, share_owned};
 use crate::model::{Frame, Snapshot, Thread, Var};
 use std::borrow::Cow;
 
@@ -137,16 +140,14 @@ impl Parser {
     fn finish(mut self, origin: &str) -> Snapshot {
         let headers = self.numbered || self.saw_first;
         if self.numbered && !self.saw_first && !self.b.threads.is_empty() {
-            self.b.diagnostics.push(crate::model::Diagnostic {
-                line: None,
-                message: "the dump looks cut: pstack prints every thread from its first one on, \
-                          but the first thread is not in it, so threads may be missing"
-                    .to_string(),
-            });
+            self.b.note(
+                "the dump looks cut: pstack prints every thread from its first one on, but the \
+                 first thread is not in it, so threads may be missing",
+            );
         }
         // Without any header, gstack printed the one thread of a single-threaded process.
         let complete = self.saw_first || (!headers && self.b.threads.len() == 1);
-        self.b.finish("pstack", origin, None, complete)
+        self.b.finish("pstack", origin, complete)
     }
 }
 
@@ -156,7 +157,7 @@ fn parse_frame(index: u32, text: &str) -> Option<Frame> {
         let mut f = parse_frame_text(Some(index), text)?;
         let renamed = f.function.as_deref().map(function_name);
         if let Some(Cow::Owned(name)) = renamed {
-            f.function = Some(name);
+            f.function = Some(share_owned(name));
         }
         Some(f)
     })
@@ -179,12 +180,12 @@ fn offset_frame(index: u32, text: &str) -> Option<Frame> {
     let mut frame = Frame {
         index: Some(index),
         address: u64::from_str_radix(&hex[..digits], 16).ok(),
-        function: (!name.is_empty() && name != "??").then(|| function_name(name).into_owned()),
-        module: Some(trim(module).to_string()),
+        function: (!name.is_empty() && name != "??").then(|| share_cow(function_name(name))),
+        module: Some(share(trim(module))),
         ..Frame::default()
     };
     if let Some((file, line)) = location.and_then(|l| split_file_line(trim(l))) {
-        frame.file = Some(file.to_string());
+        frame.file = Some(share(file));
         frame.line = Some(line);
     }
     Some(frame)
@@ -206,14 +207,14 @@ fn solaris_frame(line: &str, index: usize) -> Option<Frame> {
     Some(Frame {
         index: u32::try_from(index).ok(),
         address: Some(address),
-        function: (!name.is_empty()).then(|| name.to_string()),
+        function: (!name.is_empty()).then(|| share(name)),
         args: args
             .map(|a| {
                 a.split(", ")
                     .filter(|v| !v.is_empty())
                     .map(|v| Var {
-                        name: String::new(),
-                        value: v.to_string(),
+                        name: share(""),
+                        value: share(v),
                     })
                     .collect()
             })

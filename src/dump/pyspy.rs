@@ -18,8 +18,12 @@
 
 use super::normalize::normalize_with;
 use super::python;
+use super::skeleton::lines;
+use super::skeleton::text::{find, rfind, trim, trim_start};
+use super::skeleton::Builder;
 use super::DumpFormat;
-use crate::model::{Diagnostic, Frame, Snapshot, Thread, Var};
+use crate::dump::skeleton::intern::share;
+use crate::model::{Frame, Snapshot, Thread, Var};
 
 /// The py-spy dump format.
 pub struct PySpy;
@@ -36,15 +40,15 @@ impl DumpFormat for PySpy {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
         let text = normalize_with(raw, &stack_start, &|l| header(l).is_some());
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            p.line(i + 1, line);
+        for (no, line) in lines(&text) {
+            p.line(no, line);
         }
         p.finish(origin)
     }
 }
 
 fn stack_start(line: &str) -> Option<usize> {
-    line.find("Thread ")
+    find(line, "Thread ")
 }
 
 /// `Thread <id> (<state>)[: "<name>"]`.
@@ -75,7 +79,7 @@ fn header(line: &str) -> Option<Header<'_>> {
 
 /// A frame: `<func> (<file>:<line>)`, `<func> (<lib>)`, or a bare `<func>` cut off by a paste.
 fn frame(text: &str) -> Frame {
-    let Some(open) = text.strip_suffix(')').and_then(|t| t.rfind(" (")) else {
+    let Some(open) = text.strip_suffix(')').and_then(|t| rfind(t, " (")) else {
         return python::frame(text, "", None);
     };
     let func = &text[..open];
@@ -87,8 +91,7 @@ fn frame(text: &str) -> Frame {
         _ => (place, None),
     };
     let mut f = python::frame(func, file, line);
-    let native = python::module_of(file).is_none();
-    if native && line.is_none() {
+    if line.is_none() && python::module_of(file).is_none() {
         // `(libc.so.6)`: the object the native frame is in, not a source file.
         f.module = f.file.take();
     }
@@ -104,7 +107,7 @@ enum Vars {
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
+    b: Builder,
     /// The thread whose frames are being read.
     open: Option<usize>,
     vars: Option<Vars>,
@@ -112,13 +115,12 @@ struct Parser {
     process: Option<u32>,
     processes: usize,
     cut: bool,
-    diagnostics: Vec<Diagnostic>,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        let text = line.trim();
-        let indent = line.len() - line.trim_start().len();
+        let text = trim(line);
+        let indent = line.len() - trim_start(line).len();
         if text.is_empty() {
             return;
         }
@@ -145,19 +147,19 @@ impl Parser {
         if indent >= 4 {
             self.vars = None;
             if text == "..." {
-                self.threads[t].partial = true;
+                self.b.threads[t].partial = true;
                 self.cut = true;
                 return;
             }
             let f = frame(text);
             if f.file.is_none() && f.module.is_none() {
-                self.threads[t].partial = true;
-                self.diagnostics.push(Diagnostic {
-                    line: Some(no),
-                    message: format!("frame `{text}` has no location: the paste may be cut here"),
-                });
+                self.b.threads[t].partial = true;
+                self.b.diag(
+                    no,
+                    format!("frame `{text}` has no location: the paste may be cut here"),
+                );
             }
-            self.threads[t].frames.push(f);
+            self.b.threads[t].frames.push(f);
             return;
         }
         // Shell prompts, `=== PID n ===`, comments: the thread's stack is over.
@@ -175,8 +177,8 @@ impl Parser {
         t.process = self.process;
         t.status = Some(h.status.to_string());
         t.name = h.name.map(str::to_string);
-        self.threads.push(t);
-        self.open = Some(self.threads.len() - 1);
+        // `None` past the thread cap: its frames go nowhere.
+        self.open = self.b.thread(t);
         self.vars = None;
     }
 
@@ -190,12 +192,12 @@ impl Parser {
                 let (Some(kind), Some((name, value))) = (self.vars, text.split_once(": ")) else {
                     return;
                 };
-                let Some(f) = self.open.and_then(|t| self.threads[t].frames.last_mut()) else {
+                let Some(f) = self.open.and_then(|t| self.b.threads[t].frames.last_mut()) else {
                     return;
                 };
                 let var = Var {
-                    name: name.to_string(),
-                    value: value.to_string(),
+                    name: share(name),
+                    value: share(value),
                 };
                 match kind {
                     Vars::Args => f.args.push(var),
@@ -206,33 +208,19 @@ impl Parser {
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no py-spy `Thread <id> (<state>)` header found in the input".to_string(),
-            });
-        }
+        self.b
+            .nothing_found("no py-spy `Thread <id> (<state>)` header found in the input");
         // One process: its id is the snapshot's, not repeated on every thread.
         if self.processes <= 1 {
-            for t in &mut self.threads {
+            for t in &mut self.b.threads {
                 t.process = None;
             }
         }
-        let complete = self.processes > 0 && !self.cut && !self.threads.is_empty();
-        Snapshot {
-            producer: "py-spy".to_string(),
-            origin: origin.to_string(),
-            pid: if self.processes == 1 {
-                self.process
-            } else {
-                None
-            },
-            complete,
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims: Vec::new(),
+        if self.processes == 1 {
+            self.b.pid = self.process;
         }
+        let complete = self.processes > 0 && !self.cut;
+        self.b.finish("py-spy", origin, complete)
     }
 }
 
@@ -291,7 +279,7 @@ mod tests {
         assert_eq!(s.threads.len(), 2);
         let f = &s.threads[0].frames[0];
         assert_eq!(f.arg("self"), Some("<Queue at 0x7f0>"));
-        assert_eq!(f.locals[0].name, "block");
+        assert_eq!(&*f.locals[0].name, "block");
         assert_eq!(s.threads[0].tid, Some(10));
         assert_eq!(s.threads[0].process, Some(10));
         assert_eq!(s.threads[1].process, Some(11));

@@ -2,19 +2,23 @@
 //! function by its module, so that rules match `threading.wait` or `queue.get` whichever tool
 //! printed the stack and however it shortened the path, and reading a thread's identity.
 
+use crate::dump::skeleton::intern::{derived, share, share_owned};
 use crate::model::{Frame, IdKind, Thread};
 
 /// A Python frame: `func` qualified with the module its `file` names (`threading.wait` for
 /// `wait` in `/usr/lib/python3.11/threading.py`), the file kept as printed. A frame whose
 /// file is not Python source (a native frame) keeps its name as it is.
 pub fn frame(func: &str, file: &str, line: Option<u32>) -> Frame {
-    let function = match module_of(file) {
-        Some(module) if !func.is_empty() => format!("{module}.{func}"),
-        _ => func.to_string(),
-    };
+    let function = derived(&[func, file], || {
+        let function = match module_of(file) {
+            Some(module) if !func.is_empty() => format!("{module}.{func}"),
+            _ => func.to_string(),
+        };
+        (!function.is_empty() && function != "???").then(|| share_owned(function))
+    });
     Frame {
-        function: (!function.is_empty() && function != "???").then_some(function),
-        file: (!file.is_empty() && file != "???").then(|| file.to_string()),
+        function,
+        file: (!file.is_empty() && file != "???").then(|| share(file)),
         line,
         ..Frame::default()
     }

@@ -20,8 +20,12 @@
 //! 0 for each stack. Each `Deadlock #k` is the runtime's claim, naming its threads.
 
 use super::normalize::normalize_with;
+use super::skeleton::lines;
+use super::skeleton::Builder;
 use super::DumpFormat;
-use crate::model::{Claim, Diagnostic, Frame, Snapshot, Thread};
+use crate::dump::skeleton::intern::{derived, share, share_owned};
+use crate::dump::skeleton::text::{find, trim, trim_start};
+use crate::model::{Claim, Frame, Snapshot, Thread};
 use crate::names::{base_name, rust_like_gdb};
 
 /// Rust panics, `std::backtrace` and parking_lot's deadlock report.
@@ -44,8 +48,8 @@ impl DumpFormat for RustBacktrace {
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
         let text = normalize_with(raw, &stack_start, &is_stack_line);
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            p.line(i + 1, line);
+        for (no, line) in lines(&text) {
+            p.line(no, line);
         }
         p.finish(origin)
     }
@@ -56,11 +60,11 @@ impl DumpFormat for RustBacktrace {
 fn stack_start(line: &str) -> Option<usize> {
     let b = line.as_bytes();
     let markers = ["Thread Id ", "Deadlock #", "thread '", "stack backtrace:"];
-    let at = markers.iter().find_map(|m| line.find(m)).or_else(|| {
+    let at = markers.iter().find_map(|m| find(line, m)).or_else(|| {
         (0..b.len()).find(|&i| {
             b[i].is_ascii_digit()
                 && (i == 0 || b[i - 1] == b' ')
-                && frame_line(&line[i..]).is_some()
+                && frame_parts(&line[i..]).is_some()
         })
     })?;
     let before = line[..at].trim_end();
@@ -76,19 +80,28 @@ fn stack_start(line: &str) -> Option<usize> {
 
 fn is_stack_line(l: &str) -> bool {
     let t = l.trim();
-    t.starts_with("Thread Id ") || frame_line(t).is_some()
+    t.starts_with("Thread Id ") || frame_parts(t).is_some()
 }
 
 /// One numbered frame line: `N: [ADDR - ]symbol`.
 fn frame_line(t: &str) -> Option<Frame> {
+    let (index, address, symbol) = frame_parts(t)?;
+    let function = derived(&["rust", symbol], || function_name(symbol).map(share_owned));
+    Some(Frame {
+        index: Some(index),
+        address,
+        function,
+        ..Frame::default()
+    })
+}
+
+/// A frame line's number, address and symbol, if it is one.
+fn frame_parts(t: &str) -> Option<(u32, Option<u64>, &str)> {
     let n = t.bytes().take_while(u8::is_ascii_digit).count();
     let rest = t[n..].strip_prefix(": ")?;
     let index: u32 = t[..n].parse().ok()?;
     let rest = rest.trim_start();
-    let mut frame = Frame {
-        index: Some(index),
-        ..Frame::default()
-    };
+    let mut address = None;
     let symbol = match rest.strip_prefix("0x") {
         Some(hex) => {
             let h = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
@@ -96,17 +109,16 @@ fn frame_line(t: &str) -> Option<Frame> {
             if h == 0 || !(tail.is_empty() || tail.starts_with("- ")) {
                 return None;
             }
-            frame.address = u64::from_str_radix(&hex[..h], 16).ok().filter(|&a| a != 0);
+            address = u64::from_str_radix(&hex[..h], 16).ok().filter(|&a| a != 0);
             tail.strip_prefix("- ").unwrap_or("")
         }
         None => rest,
     };
     let symbol = symbol.trim();
-    if symbol.is_empty() && frame.address.is_none() && !rest.starts_with("0x") {
+    if symbol.is_empty() && address.is_none() && !rest.starts_with("0x") {
         return None;
     }
-    frame.function = function_name(symbol);
-    Some(frame)
+    Some((index, address, symbol))
 }
 
 /// A symbol as gdb would print it; `None` for `<unknown>`. Legacy-mangled names print as
@@ -179,7 +191,7 @@ fn location(t: &str) -> Option<(&str, Option<u32>)> {
 /// `thread 'name' [(tid) ]panicked at ...`: the name (`None` for `<unnamed>`), the tid, and
 /// the text from `panicked`.
 fn panic_header(line: &str) -> Option<(Option<&str>, Option<u64>, &str)> {
-    let at = line.find("thread '")?;
+    let at = find(line, "thread '")?;
     let rest = &line[at + "thread '".len()..];
     let (name, after) = rest.split_once('\'')?;
     let after = after.trim_start();
@@ -197,27 +209,26 @@ fn panic_header(line: &str) -> Option<(Option<&str>, Option<u64>, &str)> {
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
-    /// The thread whose frames are being read, and the last frame number read for it.
-    open: Option<(usize, Option<u32>)>,
+    b: Builder,
+    /// The thread whose frames are being read (`None`: past the thread cap), and the last frame
+    /// number read for it.
+    open: Option<(Option<usize>, Option<u32>)>,
     /// A panic whose message line is next.
     message_for: Option<usize>,
     /// parking_lot's `N deadlocks detected` line, and the claim of the `Deadlock #k` block.
     summary: Option<String>,
     deadlock: Option<usize>,
-    claims: Vec<Claim>,
-    diagnostics: Vec<Diagnostic>,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        let t = line.trim();
+        let t = trim(line);
         if t.is_empty() {
             return;
         }
         if let Some(thread) = self.message_for.take() {
             if !t.starts_with("stack backtrace:") && !t.starts_with("note:") {
-                if let Some(n) = self.threads[thread].notes.last_mut() {
+                if let Some(n) = self.b.threads[thread].notes.last_mut() {
                     n.push_str(": ");
                     n.push_str(t);
                 }
@@ -231,18 +242,18 @@ impl Parser {
                 notes: vec![text.to_string()],
                 ..Thread::default()
             });
-            self.message_for = Some(idx);
+            self.message_for = idx;
             return;
         }
         if let Some(f) = frame_line(t) {
             self.frame(no, f);
             return;
         }
-        let indent = line.len() - line.trim_start().len();
+        let indent = line.len() - trim_start(line).len();
         if let Some((file, l)) = location(t).filter(|_| indent >= 4) {
             if let Some(f) = self.open_frames().and_then(|fs| fs.last_mut()) {
                 if f.file.is_none() {
-                    f.file = Some(file.to_string());
+                    f.file = Some(share(file));
                     f.line = l;
                 }
             }
@@ -251,7 +262,7 @@ impl Parser {
         if t.starts_with("stack backtrace:") {
             let reuse = self
                 .open
-                .filter(|&(i, _)| self.threads[i].frames.is_empty());
+                .filter(|&(i, _)| i.is_none_or(|i| self.b.threads[i].frames.is_empty()));
             if reuse.is_none() {
                 self.new_thread(Thread::default());
             }
@@ -260,27 +271,26 @@ impl Parser {
         if let Some(id) = t.strip_prefix("Thread Id ") {
             let digits = id.bytes().take_while(u8::is_ascii_digit).count();
             let id = &id[..digits];
-            let idx = self.new_thread(Thread {
+            self.new_thread(Thread {
                 debugger_id: Some(id.to_string()),
                 pthread: id.parse().ok(),
                 ..Thread::default()
             });
             match self.deadlock {
-                Some(c) => self.claims[c].threads.push(id.to_string()),
+                Some(c) => self.b.claims[c].threads.push(id.to_string()),
                 None => self.diag(no, "a `Thread Id` with no `Deadlock #` block before it"),
             }
-            self.open = Some((idx, None));
             return;
         }
         if let Some(k) = t.strip_prefix("Deadlock #") {
             let summary = self.summary.as_deref().unwrap_or("deadlocks detected");
-            self.claims.push(Claim {
+            self.b.claims.push(Claim {
                 text: format!("{summary}: Deadlock #{k}"),
                 threads: Vec::new(),
                 deadlock: true,
                 line: Some(no),
             });
-            self.deadlock = Some(self.claims.len() - 1);
+            self.deadlock = Some(self.b.claims.len() - 1);
             self.open = None;
             return;
         }
@@ -292,8 +302,8 @@ impl Parser {
             return;
         }
         if t.starts_with("note: Some details are omitted") {
-            if let Some((i, _)) = self.open.take() {
-                self.threads[i].partial = true;
+            if let Some((Some(i), _)) = self.open.take() {
+                self.b.threads[i].partial = true;
             }
             return;
         }
@@ -306,16 +316,16 @@ impl Parser {
         // Anything else is the program's own output, interleaved.
     }
 
-    fn new_thread(&mut self, t: Thread) -> usize {
-        self.threads.push(t);
-        let idx = self.threads.len() - 1;
+    /// Starts a thread; its index, `None` past the thread cap.
+    fn new_thread(&mut self, t: Thread) -> Option<usize> {
+        let idx = self.b.thread(t);
         self.open = Some((idx, None));
         idx
     }
 
     fn open_frames(&mut self) -> Option<&mut Vec<Frame>> {
         let (i, _) = self.open?;
-        Some(&mut self.threads[i].frames)
+        Some(&mut self.b.threads[i?].frames)
     }
 
     fn frame(&mut self, no: usize, f: Frame) {
@@ -325,8 +335,8 @@ impl Parser {
             .is_some_and(|(_, last)| last.is_none_or(|l| index > l));
         if !continues {
             let idx = self.new_thread(Thread::default());
-            if index > 0 {
-                self.threads[idx].partial = true;
+            if let Some(idx) = idx.filter(|_| index > 0) {
+                self.b.threads[idx].partial = true;
                 self.diag(no, &format!("a backtrace starts at frame {index}: its first frames are not in the input"));
             }
         }
@@ -334,7 +344,9 @@ impl Parser {
             return;
         };
         *last = Some(index);
-        self.threads[*i].frames.push(f);
+        if let Some(i) = i {
+            self.b.threads[*i].frames.push(f);
+        }
     }
 
     /// A caller printed under the last frame without a number: the last frame was inlined
@@ -351,37 +363,20 @@ impl Parser {
         frames.push(Frame {
             index,
             address,
-            function: Some(function),
+            function: Some(share_owned(function)),
             ..Frame::default()
         });
     }
 
     fn diag(&mut self, line: usize, message: &str) {
-        self.diagnostics.push(Diagnostic {
-            line: Some(line),
-            message: message.to_string(),
-        });
+        self.b.diag(line, message);
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no Rust panic, backtrace or parking_lot report found in the input"
-                    .to_string(),
-            });
-        }
-        Snapshot {
-            producer: "rust".to_string(),
-            origin: origin.to_string(),
-            pid: None,
-            // Panics and parking_lot's report show some threads, never all of them.
-            complete: false,
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims: self.claims,
-        }
+        self.b
+            .nothing_found("no Rust panic, backtrace or parking_lot report found in the input");
+        // Panics and parking_lot's report show some threads, never all of them.
+        self.b.finish("rust", origin, false)
     }
 }
 

@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Text a dump repeats (function names, files, modules, variables): shared, so that one copy
+/// serves every frame that prints it. Reads like `&str` (it derefs to one); make one with
+/// `.into()` from a `&str` or a `String`.
+pub type Text = std::sync::Arc<str>;
+
 /// One process as a producer saw it: its threads, their stacks, and what could not be read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Snapshot {
@@ -297,15 +302,15 @@ pub struct Frame {
     /// The program counter, when printed.
     pub address: Option<u64>,
     /// The function as printed (demangled when the input was), `None` for `??`.
-    pub function: Option<String>,
+    pub function: Option<Text>,
     /// Arguments as printed: `name=value`.
     pub args: Vec<Var>,
     /// Source file.
-    pub file: Option<String>,
+    pub file: Option<Text>,
     /// Source line.
     pub line: Option<u32>,
     /// The object file (`from /lib/libc.so.6`).
-    pub module: Option<String>,
+    pub module: Option<Text>,
     /// An inlined frame: it shares the pc of the next real frame.
     pub inlined: bool,
     /// The `<signal handler called>` marker: frames above it run inside a signal handler.
@@ -346,9 +351,9 @@ impl Frame {
     pub fn arg(&self, name: &str) -> Option<&str> {
         let found = match name.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => self.args.get(n),
-            None => self.args.iter().find(|a| a.name == name),
+            None => self.args.iter().find(|a| &*a.name == name),
         };
-        found.map(|a| a.value.as_str())
+        found.map(|a| &*a.value)
     }
 }
 
@@ -356,9 +361,9 @@ impl Frame {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Var {
     /// The name.
-    pub name: String,
+    pub name: Text,
     /// The value, as printed.
-    pub value: String,
+    pub value: Text,
 }
 
 /// A fact read from the target's memory (or printed from it by a debugger).

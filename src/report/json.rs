@@ -197,7 +197,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
                             thread: tid(s.thread),
                             thread_index: s.thread,
                             frame: frame.and_then(|f| f.index),
-                            function: frame.and_then(|f| f.function.clone()),
+                            function: frame.and_then(|f| f.function.as_deref().map(str::to_string)),
                             text,
                             shows: &s.shows,
                             grade: s.grade,

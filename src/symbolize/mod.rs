@@ -232,7 +232,9 @@ fn build(
             });
         }
         let probe = probe(raw);
-        let module = space.object_at(probe).map(|o| o.name.clone());
+        let module = space
+            .object_at(probe)
+            .map(|o| crate::model::Text::from(o.name.as_str()));
         let found = resolved.get(&probe);
         let untrusted = found.and_then(|r| r.doubt.as_deref()).map(str::to_string);
         match found.map(|r| &r.symbols).filter(|s| !s.is_empty()) {
@@ -240,8 +242,8 @@ fn build(
                 for (i, s) in symbols.iter().enumerate() {
                     out.push(Frame {
                         address: Some(raw.pc),
-                        function: s.function.clone(),
-                        file: s.file.clone(),
+                        function: s.function.as_deref().map(crate::model::Text::from),
+                        file: s.file.as_deref().map(crate::model::Text::from),
                         line: s.line,
                         module: module.clone(),
                         inlined: i + 1 < symbols.len(),

@@ -6,18 +6,18 @@
 //! bare `bt` is pinned on that thread only when its frame #0 agrees with what `info threads`
 //! showed for it. Whatever cannot be read becomes a diagnostic, never a panic.
 
-mod frame;
-pub(crate) mod target;
-pub(crate) mod text;
-
 use crate::dump::normalize::normalize;
+use crate::dump::skeleton::frame::frame_number;
+use crate::dump::skeleton::header::{self as target, ThreadRef};
+use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
+use crate::dump::skeleton::logical::logical_lines;
+use crate::dump::skeleton::text;
+use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
-use crate::model::{Diagnostic, Frame, Printed, Snapshot, Thread, Var};
-use std::borrow::Cow;
-use std::collections::HashMap;
-use target::ThreadRef;
+use crate::model::{Frame, Printed, Snapshot, Text, Thread, Var};
 
-pub use frame::{final_group, parse_frame_text, split_file_line, split_location, split_vars};
+/// A gdb frame line's text after `#N`.
+pub use crate::dump::skeleton::frame::parse_frame_text;
 
 /// The gdb format: `thread apply all bt`, `bt`, `bt full`, `info threads`, rr and gdbserver.
 pub struct Gdb;
@@ -48,167 +48,44 @@ fn is_gdb_stack_line(l: &str) -> bool {
     frame_number(l).is_some() || target::parse_header(l).is_some()
 }
 
-/// `#12  ...` → (12, rest of the line).
-pub(crate) fn frame_number(line: &str) -> Option<(u32, &str)> {
-    let t = line.strip_prefix('#')?;
-    let n = t.bytes().take_while(u8::is_ascii_digit).count();
-    if n == 0 || !matches!(t.as_bytes().get(n), Some(b' ' | b'\t')) {
-        return None;
-    }
-    Some((t[..n].parse().ok()?, text::trim_start(&t[n..])))
+/// Whose a block of frames is, when a header before it said.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// The thread at this index.
+    Thread(usize),
+    /// A thread past the thread cap: the block is dropped.
+    PastCap,
 }
 
-/// Splits text glued onto one line by a lost newline (`...()(gdb) thread apply all bt`,
-/// `... from libc.so.6#11 0x...`) and joins wrapped frame lines back together; hands each
-/// logical line to `f` with its 1-based input line. Lines are borrowed from `input` unless
-/// they had to be joined.
-pub(crate) fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
-    // The last logical line, held back until the next piece shows it is not continued.
-    let mut pending: Option<(usize, Cow<'a, str>)> = None;
-    // Most dumps hold no prompt at all: then no line needs looking for one.
-    let prompts = input.contains("(gdb) ") || input.contains("(rr) ");
-    for (i, raw) in input.lines().enumerate() {
-        let cuts = glue_points(raw, prompts);
-        let mut start = 0;
-        for end in cuts.iter().copied().chain([raw.len()]) {
-            let piece = &raw[start..end];
-            start = end;
-            match &mut pending {
-                Some((_, prev)) if is_continuation(prev, piece) => {
-                    let prev = prev.to_mut();
-                    prev.truncate(text::trim_end(prev).len());
-                    prev.push(' ');
-                    prev.push_str(text::trim(piece));
-                }
-                _ => {
-                    if let Some((no, line)) = pending.take() {
-                        f(no, &line);
-                    }
-                    pending = Some((i + 1, Cow::Borrowed(piece)));
-                }
-            }
-        }
+impl Owner {
+    fn of(idx: Option<usize>) -> Self {
+        idx.map_or(Self::PastCap, Self::Thread)
     }
-    if let Some((no, line)) = pending {
-        f(no, &line);
-    }
-}
-
-/// Where a line must be cut into pieces (sorted, each > 0 and distinct): before a prompt
-/// glued onto earlier text (only looked for when `prompts`), and before a frame glued onto
-/// the end of the previous one: `#N 0x.. in` anywhere, or (outside quotes) the number that
-/// follows the line's own frame number, which also finds glued frames without an address.
-fn glue_points(line: &str, prompts: bool) -> Vec<usize> {
-    let mut cuts = Vec::new();
-    // `(gdb) ` and `(rr) `, found from their `) `.
-    if prompts {
-        for (close, _) in line.match_indices(") ") {
-            for prompt in ["(gdb", "(rr"] {
-                if line[..close].ends_with(prompt) && close > prompt.len() {
-                    cuts.push(close - prompt.len());
-                }
-            }
-        }
-    }
-    // A lost newline before a frame: `...so.6#11 0x0000 in f ()`, `...h:631#11 g (x=1)`.
-    let bytes = line.as_bytes();
-    let mut next = frame_number(text::trim_start(line)).and_then(|(n, _)| n.checked_add(1));
-    for (pos, _) in line.match_indices('#') {
-        if pos == 0 || bytes[pos - 1] == b' ' && line[..pos].trim().is_empty() {
-            continue;
-        }
-        let rest = &line[pos + 1..];
-        let d = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if d == 0 || !rest[d..].starts_with([' ', '\t']) {
-            continue;
-        }
-        let number: Option<u32> = rest[..d].parse().ok();
-        let after = rest[d..].trim_start();
-        let addressed = after.starts_with("0x") && after.split_whitespace().nth(1) == Some("in");
-        if addressed || (number.is_some() && number == next && !in_quotes(&bytes[..pos])) {
-            cuts.push(pos);
-            next = number.and_then(|n| n.checked_add(1));
-        }
-    }
-    cuts.sort_unstable();
-    cuts.dedup();
-    cuts
-}
-
-/// Whether the end of `before` is inside a double-quoted string (backslash escapes skipped).
-fn in_quotes(before: &[u8]) -> bool {
-    let mut quoted = false;
-    let mut i = 0;
-    while i < before.len() {
-        match before[i] {
-            b'\\' => i += 1,
-            b'"' => quoted = !quoted,
-            _ => {}
-        }
-        i += 1;
-    }
-    quoted
-}
-
-/// Is `line` the wrapped tail of the frame line `prev`?
-fn is_continuation(prev: &str, line: &str) -> bool {
-    if frame_number(prev).is_none() || text::trim(line).is_empty() {
-        return false;
-    }
-    let trimmed = text::trim_start(line);
-    if frame_number(trimmed).is_some()
-        || trimmed.starts_with("(gdb)")
-        || trimmed.starts_with("(rr)")
-    {
-        return false;
-    }
-    let indent = line.len() - trimmed.len();
-    if (1..8).contains(&indent) {
-        return true;
-    }
-    // An argument list still open: the rest follows whatever the indentation.
-    indent == 0 && paren_balance(prev) > 0
-}
-
-fn paren_balance(s: &str) -> i32 {
-    let mut depth = 0;
-    let mut quote = false;
-    let mut prev = 0u8;
-    for b in s.bytes() {
-        match b {
-            b'"' if prev != b'\\' => quote = !quote,
-            b'(' if !quote => depth += 1,
-            b')' if !quote => depth -= 1,
-            _ => {}
-        }
-        prev = b;
-    }
-    depth
 }
 
 #[derive(Default)]
 struct Block {
     /// The thread named by the header before the block; `None` for a bare `bt`.
-    owner: Option<usize>,
+    owner: Option<Owner>,
     line: usize,
     frames: Vec<Frame>,
 }
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
-    by_tid: HashMap<u64, usize>,
-    by_pthread: HashMap<u64, usize>,
-    by_num: HashMap<String, usize>,
+    b: Builder,
+    by_tid: DumpMap<u64, usize>,
+    by_pthread: DumpMap<u64, usize>,
+    by_num: DumpMap<String, usize>,
     /// Frame #0 of a thread as `info threads` showed it, to check bare `bt`s against.
-    info_top: HashMap<usize, Frame>,
+    info_top: DumpMap<usize, Frame>,
     current: Option<usize>,
     /// The last identity hint (banner or switch line) and the epoch it came in.
     last_hint: Option<(usize, usize)>,
-    pending_header: Option<usize>,
+    pending_header: Option<Owner>,
     block: Option<Block>,
-    /// An open `bt full` local whose value spans lines: (unclosed braces, text).
-    open_local: Option<(i32, Var)>,
+    /// An open `bt full` local whose value spans lines: (unclosed braces, name, value so far).
+    open_local: Option<(i32, Text, String)>,
     in_info_table: bool,
     /// How many frames the last block had (a capacity hint for the next).
     last_block_len: usize,
@@ -222,20 +99,18 @@ struct Parser {
     /// Counts blocks and headers, so that identity hints with nothing between them merge.
     epoch: usize,
     rr: bool,
-    pid: Option<u32>,
-    diagnostics: Vec<Diagnostic>,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
-        if let Some((depth, mut var)) = self.open_local.take() {
-            var.value.push(' ');
-            var.value.push_str(line.trim());
+        if let Some((depth, name, mut value)) = self.open_local.take() {
+            value.push(' ');
+            value.push_str(line.trim());
             let depth = depth + brace_balance(line);
             if depth > 0 {
-                self.open_local = Some((depth, var));
+                self.open_local = Some((depth, name, value));
             } else {
-                self.push_local(var);
+                self.push_local(name, share_owned(value));
             }
             return;
         }
@@ -275,7 +150,7 @@ impl Parser {
             self.saw_all = true;
             self.epoch += 1;
             let idx = self.identify(&r);
-            self.pending_header = Some(idx);
+            self.pending_header = Some(Owner::of(idx));
             return;
         }
         if trimmed.starts_with("Id") && trimmed.contains("Target Id") {
@@ -293,8 +168,13 @@ impl Parser {
         }
         if trimmed.starts_with("(More stack frames follow") {
             if let Some(b) = &self.block {
-                if let Some(o) = b.owner.or(self.current) {
-                    self.threads[o].partial = true;
+                let owner = match b.owner {
+                    Some(Owner::Thread(o)) => Some(o),
+                    Some(Owner::PastCap) => None,
+                    None => self.current,
+                };
+                if let Some(o) = owner {
+                    self.b.threads[o].partial = true;
                 }
             }
             return;
@@ -304,7 +184,7 @@ impl Parser {
             return;
         }
         if let Some(pid) = attach_pid(trimmed) {
-            self.pid.get_or_insert(pid);
+            self.b.pid.get_or_insert(pid);
         }
         // Anything else is noise: banners, source echoes, program output, prose.
     }
@@ -320,7 +200,7 @@ impl Parser {
                     gdb_num: Some((*n).to_string()),
                     ..ThreadRef::default()
                 };
-                self.current = Some(self.identify(&r));
+                self.current = self.identify(&r);
                 self.last_hint = None;
             }
             ["info", "threads", ..] => {
@@ -333,21 +213,23 @@ impl Parser {
     fn hint(&mut self, r: &ThreadRef) {
         // A stop banner and a switch line with no stack between them name the same thread.
         if let Some((prev, epoch)) = self.last_hint {
-            let fills_gap = (self.threads[prev].tid.is_none() && r.tid.is_some())
-                || (self.threads[prev].debugger_id.is_none() && r.gdb_num.is_some());
-            if epoch == self.epoch && fills_gap && compatible(&self.threads[prev], r) {
+            let fills_gap = (self.b.threads[prev].tid.is_none() && r.tid.is_some())
+                || (self.b.threads[prev].debugger_id.is_none() && r.gdb_num.is_some());
+            if epoch == self.epoch && fills_gap && compatible(&self.b.threads[prev], r) {
                 self.merge(prev, r);
                 self.current = Some(prev);
                 return;
             }
         }
         let idx = self.identify(r);
-        self.current = Some(idx);
-        self.last_hint = Some((idx, self.epoch));
+        self.current = idx;
+        self.last_hint = idx.map(|idx| (idx, self.epoch));
     }
 
     fn info_row(&mut self, no: usize, selected: bool, r: ThreadRef, frame_text: &str) {
-        let idx = self.identify(&r);
+        let Some(idx) = self.identify(&r) else {
+            return;
+        };
         if selected {
             self.current = Some(idx);
         }
@@ -355,7 +237,7 @@ impl Parser {
             Some(mut f) => {
                 f.inlined = false;
                 self.info_top.insert(idx, f.clone());
-                let t = &mut self.threads[idx];
+                let t = &mut self.b.threads[idx];
                 if t.frames.is_empty() {
                     self.hook_frames += hooks(std::slice::from_ref(&f));
                     t.frames.push(f);
@@ -367,28 +249,29 @@ impl Parser {
     }
 
     /// Finds the thread a reference names, or adds it; fills in what the reference adds.
-    fn identify(&mut self, r: &ThreadRef) -> usize {
+    /// `None` when it is a new thread past the thread cap.
+    fn identify(&mut self, r: &ThreadRef) -> Option<usize> {
         let found = r
             .tid
             .and_then(|t| self.by_tid.get(&t))
             .or_else(|| r.pthread.and_then(|p| self.by_pthread.get(&p)))
             .or_else(|| r.gdb_num.as_ref().and_then(|n| self.by_num.get(n)))
             .copied()
-            .filter(|&i| compatible(&self.threads[i], r));
+            .filter(|&i| compatible(&self.b.threads[i], r));
         if let Some(pid) = r.pid {
-            self.pid.get_or_insert(pid);
+            self.b.pid.get_or_insert(pid);
         }
-        let idx = found.unwrap_or_else(|| {
-            self.threads.push(Thread::default());
-            self.threads.len() - 1
-        });
+        let idx = match found {
+            Some(idx) => idx,
+            None => self.b.thread(Thread::default())?,
+        };
         self.merge(idx, r);
-        idx
+        Some(idx)
     }
 
     /// Adds what `r` says to thread `idx`, keeping the lookup maps in step.
     fn merge(&mut self, idx: usize, r: &ThreadRef) {
-        let t = &mut self.threads[idx];
+        let t = &mut self.b.threads[idx];
         merge_into(t, r);
         if let Some(tid) = t.tid {
             self.by_tid.entry(tid).or_insert(idx);
@@ -435,30 +318,25 @@ impl Parser {
         if text == "No locals." || text.starts_with("No symbol table info") {
             return;
         }
-        let Some((name, value)) = text.split_once(" = ") else {
+        let Some(eq) = text::find(text, " = ") else {
             return;
         };
-        let var = Var {
-            name: name.trim().to_string(),
-            value: value.trim().to_string(),
-        };
+        let (name, value) = (&text[..eq], &text[eq + 3..]);
+        let name = share(name.trim());
         let depth = brace_balance(value);
         if depth > 0 {
-            self.open_local = Some((depth, var));
+            self.open_local = Some((depth, name, value.trim().to_string()));
         } else {
-            self.push_local(var);
+            self.push_local(name, share(value.trim()));
         }
     }
 
-    fn push_local(&mut self, var: Var) {
+    fn push_local(&mut self, name: Text, value: Text) {
         if let Some(f) = self.block.as_mut().and_then(|b| b.frames.last_mut()) {
-            f.locals.push(var);
+            f.locals.push(Var { name, value });
         }
     }
 
-    /// `$1 = {__data = {__lock = 2, __count = 0, __owner = 4242, ...` printed for the mutex
-    /// argument of the frame shown just before (or `__cur_writer = 4242` for an rwlock): the
-    /// lock's owner, read from memory by gdb.
     /// A value printed after a frame (`p *mutex` after `frame 3`) is kept with that frame, for
     /// the rules to read (a lock's owner field); one printed before any frame says nothing.
     fn value_print(&mut self, no: usize, text: &str) {
@@ -471,31 +349,29 @@ impl Parser {
     }
 
     fn finish_block(&mut self) {
-        if let Some((_, var)) = self.open_local.take() {
-            self.push_local(var);
+        if let Some((_, name, value)) = self.open_local.take() {
+            self.push_local(name, share_owned(value));
         }
-        let Some(block) = self.block.take() else {
+        let Some(mut block) = self.block.take() else {
             return;
         };
         self.last_block_len = block.frames.len();
+        // Kept for the life of the snapshot: no room to spare.
+        block.frames.shrink_to_fit();
         if block.frames.is_empty() {
             return;
         }
-        if let Some(owner) = block.owner {
-            self.attach(owner, block.frames);
-            return;
+        match block.owner {
+            Some(Owner::Thread(owner)) => return self.attach(owner, block.frames),
+            Some(Owner::PastCap) => return,
+            None => {}
         }
         let Some(cur) = self.current else {
-            self.hook_frames += hooks(&block.frames);
-            self.threads.push(Thread {
-                frames: block.frames,
-                ..Thread::default()
-            });
-            return;
+            return self.unidentified(block.frames);
         };
         if let Some(top) = self.info_top.get(&cur) {
             if !same_frame(top, &block.frames[0]) {
-                let who = self.threads[cur].label();
+                let who = self.b.threads[cur].label();
                 let message = format!(
                     "the backtrace at line {} does not say whose stack it is; its frame #0 ({}) \
                      disagrees with {}'s frame in `info threads` ({}), so it is reported as an \
@@ -506,19 +382,26 @@ impl Parser {
                     func_or_unknown(top)
                 );
                 self.diag(block.line, &message);
-                self.hook_frames += hooks(&block.frames);
-                self.threads.push(Thread {
-                    frames: block.frames,
-                    ..Thread::default()
-                });
-                return;
+                return self.unidentified(block.frames);
             }
         }
         self.attach(cur, block.frames);
     }
 
+    /// A stack no header or selection names: a thread of its own.
+    fn unidentified(&mut self, frames: Vec<Frame>) {
+        let hooked = hooks(&frames);
+        let kept = self.b.thread(Thread {
+            frames,
+            ..Thread::default()
+        });
+        if kept.is_some() {
+            self.hook_frames += hooked;
+        }
+    }
+
     fn attach(&mut self, idx: usize, mut frames: Vec<Frame>) {
-        let t = &mut self.threads[idx];
+        let t = &mut self.b.threads[idx];
         if t.partial || frames.len() > t.frames.len() {
             self.hook_frames = self.hook_frames - hooks(&t.frames) + hooks(&frames);
             std::mem::swap(&mut t.frames, &mut frames);
@@ -535,49 +418,34 @@ impl Parser {
     }
 
     fn diag(&mut self, line: usize, message: &str) {
-        self.diagnostics.push(Diagnostic {
-            line: Some(line),
-            message: message.to_string(),
-        });
+        self.b.diag(line, message);
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
         self.finish_block();
         debug_assert_eq!(
             self.hook_frames,
-            self.threads.iter().map(|t| hooks(&t.frames)).sum::<usize>()
+            self.b
+                .threads
+                .iter()
+                .map(|t| hooks(&t.frames))
+                .sum::<usize>()
         );
         let rr = self.rr || self.hook_frames > 0;
         let has_first = self
+            .b
             .threads
             .iter()
             .any(|t| t.debugger_id.as_deref() == Some("1"));
-        let mut complete = self.saw_info_table || (self.saw_all && has_first);
-        if !complete && self.saw_all && !has_first && !self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "the dump looks cut: gdb numbers threads from 1, but thread 1 is not in \
-                          it, so threads may be missing"
-                    .to_string(),
-            });
+        let complete = self.saw_info_table || (self.saw_all && has_first);
+        if !complete && self.saw_all && !has_first && !self.b.threads.is_empty() {
+            self.b.note(
+                "the dump looks cut: gdb numbers threads from 1, but thread 1 is not in it, so \
+                 threads may be missing",
+            );
         }
-        if self.threads.is_empty() {
-            complete = false;
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no thread or frame found in the input".to_string(),
-            });
-        }
-        Snapshot {
-            producer: if rr { "rr" } else { "gdb" }.to_string(),
-            origin: origin.to_string(),
-            pid: self.pid,
-            complete,
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims: Vec::new(),
-        }
+        self.b
+            .finish(if rr { "rr" } else { "gdb" }, origin, complete)
     }
 }
 
@@ -653,10 +521,10 @@ fn brace_balance(s: &str) -> i32 {
 
 /// `Attaching to process 4242` / `[Inferior 1 (process 4242) detached]`.
 fn attach_pid(line: &str) -> Option<u32> {
-    let at = line.find("process ")? + "process ".len();
     if !(line.starts_with("Attaching to") || line.starts_with("[Inferior")) {
         return None;
     }
+    let at = line.find("process ")? + "process ".len();
     let digits: String = line[at..]
         .chars()
         .take_while(char::is_ascii_digit)

@@ -161,8 +161,8 @@ fn bt_full_locals_and_printed_mutex_owners() {
     );
     let f = &s.threads[0].frames[1];
     assert_eq!(f.locals.len(), 2);
-    assert_eq!(f.locals[0].value, "{_M_device = @0x5556}");
-    assert_eq!(f.locals[1].value, "{a = 1, b = {c = 2}}");
+    assert_eq!(&*f.locals[0].value, "{_M_device = @0x5556}");
+    assert_eq!(&*f.locals[1].value, "{a = 1, b = {c = 2}}");
     // A printed value is kept, as printed, with the frame shown before it; the rules read it.
     assert_eq!(
         f.printed,

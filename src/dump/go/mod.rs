@@ -15,8 +15,11 @@
 mod line;
 
 use crate::dump::normalize::repair;
+use crate::dump::skeleton::intern::share;
+use crate::dump::skeleton::lines;
+use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
-use crate::model::{Claim, Diagnostic, Frame, IdKind, Snapshot, Thread, Var};
+use crate::model::{Claim, Frame, IdKind, Snapshot, Thread, Var};
 
 /// The Go format: goroutine dumps from panics, fatal errors, SIGQUIT and `runtime.Stack`.
 pub struct Go;
@@ -35,9 +38,9 @@ impl DumpFormat for Go {
         let text = repair(raw);
         let prefix = shared_prefix(&text);
         let mut p = Parser::default();
-        for (i, l) in text.lines().enumerate() {
+        for (no, l) in lines(&text) {
             let l = prefix.and_then(|pre| strip_shaped(l, pre)).unwrap_or(l);
-            p.line(i + 1, clean(l));
+            p.line(no, clean(l));
         }
         p.finish(origin)
     }
@@ -109,17 +112,15 @@ enum Awaiting {
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
+    b: Builder,
     mode: Mode,
     /// A line that wants its location line next.
     awaiting: Option<Awaiting>,
-    claims: Vec<Claim>,
     /// A claim about the goroutine printed next (a panic's).
     claim_for_next: Option<usize>,
     panic: bool,
     fatal: bool,
     signal: bool,
-    diagnostics: Vec<Diagnostic>,
 }
 
 impl Parser {
@@ -142,8 +143,8 @@ impl Parser {
         } else if line::is_elision(l) || l == "goroutine running on other thread; stack unavailable"
         {
             if let Mode::In(t) = self.mode {
-                self.threads[t].partial = true;
-                self.threads[t].notes.push(l.to_string());
+                self.b.threads[t].partial = true;
+                self.b.threads[t].notes.push(l.to_string());
             }
         } else if let Some(msg) = l.strip_prefix("fatal error: ") {
             self.fatal = true;
@@ -173,12 +174,9 @@ impl Parser {
         }
         notes.extend(h.extras.iter().map(|e| e.to_string()));
         if let Some(c) = self.claim_for_next.take() {
-            self.claims[c].threads.push(h.id.to_string());
+            self.b.claims[c].threads.push(h.id.to_string());
         }
-        // Goroutines in one dump tend to be alike: start at the last one's depth.
-        let depth = self.threads.last().map_or(0, |t| t.frames.len());
-        self.threads.push(Thread {
-            frames: Vec::with_capacity(depth),
+        let idx = self.b.thread(Thread {
             debugger_id: Some(h.id.to_string()),
             id_kind: IdKind::Goroutine,
             status: Some(h.status.to_string()),
@@ -186,7 +184,8 @@ impl Parser {
             notes,
             ..Thread::default()
         });
-        self.mode = Mode::In(self.threads.len() - 1);
+        // Past the thread cap: its frames go nowhere.
+        self.mode = idx.map_or(Mode::Outside, Mode::In);
     }
 
     fn call(&mut self, no: usize, call: line::Call) {
@@ -198,22 +197,25 @@ impl Parser {
                     "frames before any `goroutine N [...]:` header: read as one goroutine whose \
                      id and state the excerpt does not show",
                 );
-                self.threads.push(Thread {
+                let Some(t) = self.b.thread(Thread {
                     partial: true,
                     ..Thread::default()
-                });
-                self.mode = Mode::In(self.threads.len() - 1);
-                self.threads.len() - 1
+                }) else {
+                    self.mode = Mode::Outside;
+                    return;
+                };
+                self.mode = Mode::In(t);
+                t
             }
             Mode::Outside => return,
         };
         let mut args = Vec::with_capacity(line::split_args(call.args).count());
         args.extend(line::split_args(call.args).map(|a| Var {
-            name: String::new(),
-            value: a.to_string(),
+            name: share(""),
+            value: share(a),
         }));
-        self.threads[t].frames.push(Frame {
-            function: Some(call.function.to_string()),
+        self.b.threads[t].frames.push(Frame {
+            function: Some(share(call.function)),
             // Go prints `(...)` for exactly the frames it inlined.
             inlined: call.args == "...",
             args,
@@ -225,14 +227,14 @@ impl Parser {
     fn location(&mut self, awaiting: Awaiting, loc: line::Location) {
         match awaiting {
             Awaiting::Frame(t) => {
-                if let Some(f) = self.threads[t].frames.last_mut() {
-                    f.file = Some(loc.file.to_string());
+                if let Some(f) = self.b.threads[t].frames.last_mut() {
+                    f.file = Some(share(loc.file));
                     f.line = Some(loc.line);
                     f.address = loc.pc;
                 }
             }
             Awaiting::Creator(t) => {
-                if let Some(note) = self.threads[t].notes.last_mut() {
+                if let Some(note) = self.b.threads[t].notes.last_mut() {
                     note.push_str(&format!(" at {}:{}", loc.file, loc.line));
                 }
             }
@@ -242,7 +244,7 @@ impl Parser {
     /// `created by main.main in goroutine 1`: the goroutine's stack ends here.
     fn created_by(&mut self, l: &str) {
         if let Mode::In(t) = self.mode {
-            self.threads[t].notes.push(l.to_string());
+            self.b.threads[t].notes.push(l.to_string());
             self.awaiting = Some(Awaiting::Creator(t));
         }
         self.mode = Mode::Outside;
@@ -250,7 +252,7 @@ impl Parser {
 
     fn claim(&mut self, no: usize, l: &str, msg: &str) {
         let deadlock = msg.contains("deadlock");
-        self.claims.push(Claim {
+        self.b.claims.push(Claim {
             text: l.to_string(),
             threads: Vec::new(),
             deadlock,
@@ -258,25 +260,18 @@ impl Parser {
         });
         // "All goroutines are asleep" speaks of the process; a panic of the goroutine that
         // Go prints first.
-        self.claim_for_next = (!deadlock).then_some(self.claims.len() - 1);
+        self.claim_for_next = (!deadlock).then_some(self.b.claims.len() - 1);
     }
 
     fn diag(&mut self, line: usize, message: &str) {
-        self.diagnostics.push(Diagnostic {
-            line: Some(line),
-            message: message.to_string(),
-        });
+        self.b.diag(line, message);
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
-        let goroutines = self
-            .threads
-            .iter()
-            .filter(|t| t.debugger_id.is_some())
-            .count();
-        let headless = goroutines < self.threads.len();
-        let has_main = self
-            .threads
+        let threads = &self.b.threads;
+        let goroutines = threads.iter().filter(|t| t.debugger_id.is_some()).count();
+        let headless = goroutines < threads.len();
+        let has_main = threads
             .iter()
             .any(|t| t.debugger_id.as_deref() == Some("1"));
         // A fatal error and a signal print every goroutine; a panic prints only its own unless
@@ -285,37 +280,20 @@ impl Parser {
         let complete = !headless
             && goroutines > 0
             && (self.fatal || self.signal || (goroutines > 1 && (self.panic || has_main)));
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no goroutine found in the input".to_string(),
-            });
-        } else if !complete && self.panic && goroutines == 1 {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "only the panicking goroutine is shown (Go's default \
-                          GOTRACEBACK=single); run with GOTRACEBACK=all to see every goroutine"
-                    .to_string(),
-            });
-        } else if !complete {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "the dump does not show that it holds every goroutine (no `fatal \
-                          error:` or signal line, and goroutine 1 missing or alone), so it is \
-                          read as an excerpt"
-                    .to_string(),
-            });
+        let found = !threads.is_empty();
+        self.b.nothing_found("no goroutine found in the input");
+        if found && !complete && self.panic && goroutines == 1 {
+            self.b.note(
+                "only the panicking goroutine is shown (Go's default GOTRACEBACK=single); run \
+                 with GOTRACEBACK=all to see every goroutine",
+            );
+        } else if found && !complete {
+            self.b.note(
+                "the dump does not show that it holds every goroutine (no `fatal error:` or \
+                 signal line, and goroutine 1 missing or alone), so it is read as an excerpt",
+            );
         }
-        Snapshot {
-            producer: "go".to_string(),
-            origin: origin.to_string(),
-            pid: None,
-            complete,
-            threads: self.threads,
-            evidence: Vec::new(),
-            diagnostics: self.diagnostics,
-            claims: self.claims,
-        }
+        self.b.finish("go", origin, complete)
     }
 }
 

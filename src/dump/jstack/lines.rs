@@ -2,6 +2,7 @@
 //! VisualVM), `at` frames, `- ` lock notes, and the lines of the JVM's deadlock report. Pure
 //! functions over borrowed text; they never allocate unless they build a [`Frame`].
 
+use crate::dump::skeleton::intern::share;
 use crate::model::Frame;
 
 /// A thread header: `"name" #12 [4711] daemon prio=5 os_prio=0 cpu=1ms elapsed=2s tid=0x…
@@ -104,10 +105,10 @@ pub fn frame(text: &str) -> Option<Frame> {
     };
     let file = (!matches!(file, "Native Method" | "Unknown Source" | "")).then_some(file);
     Some(Frame {
-        function: (!function.is_empty()).then(|| function.to_string()),
-        file: file.map(str::to_string),
+        function: (!function.is_empty()).then(|| share(function)),
+        file: file.map(share),
         line,
-        module: module.filter(|m| !m.is_empty()).map(str::to_string),
+        module: module.filter(|m| !m.is_empty()).map(share),
         ..Frame::default()
     })
 }

@@ -14,8 +14,11 @@ mod lines;
 mod report;
 
 use crate::dump::normalize::repair;
+use crate::dump::skeleton::lines;
+use crate::dump::skeleton::text::trim;
+use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
-use crate::model::{Diagnostic, Evidence, Frame, IdKind, Snapshot, Thread};
+use crate::model::{Evidence, Frame, IdKind, Snapshot, Thread};
 use report::Report;
 
 /// The Java thread-dump format.
@@ -40,8 +43,8 @@ impl DumpFormat for Jstack {
         // Java dumps are not gdb-shaped: the shared-prefix search would not find their lines.
         let text = repair(raw);
         let mut p = Parser::default();
-        for (i, line) in text.lines().enumerate() {
-            if p.line(i + 1, line) == Flow::Stop {
+        for (no, line) in lines(&text) {
+            if p.line(no, line) == Flow::Stop {
                 break;
             }
         }
@@ -80,12 +83,9 @@ struct Owned {
 
 #[derive(Default)]
 struct Parser {
-    threads: Vec<Thread>,
+    b: Builder,
     /// Threads from the thread list; those after them come from a deadlock report only.
     listed: usize,
-    evidence: Vec<Evidence>,
-    diagnostics: Vec<Diagnostic>,
-    claims: Vec<crate::model::Claim>,
     pid: Option<u32>,
     section: Section,
     /// `Full thread dump` was seen.
@@ -108,7 +108,7 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) -> Flow {
-        let trimmed = line.trim();
+        let trimmed = trim(line);
         if trimmed.is_empty() {
             // A blank line ends a thread's frames; its ownable synchronizers may follow.
             self.open = false;
@@ -116,11 +116,11 @@ impl Parser {
             return Flow::Go;
         }
         if trimmed.starts_with("Full thread dump") {
-            if !self.threads.is_empty() {
-                self.diagnostics.push(Diagnostic {
-                    line: Some(no),
-                    message: "a second thread dump starts here; only the first was read".into(),
-                });
+            if !self.b.threads.is_empty() {
+                self.b.diag(
+                    no,
+                    "a second thread dump starts here; only the first was read",
+                );
                 return Flow::Stop;
             }
             self.full = true;
@@ -165,7 +165,8 @@ impl Parser {
         self.end_thread();
         self.section = Section::Threads;
         let java_id = h.java_id.map(str::to_string);
-        self.threads.push(Thread {
+        // `None` past the thread cap: its lines go nowhere.
+        self.current = self.b.thread(Thread {
             tid: h.os_tid,
             id_kind: if java_id.is_some() {
                 IdKind::Java
@@ -177,21 +178,20 @@ impl Parser {
             status: h.state.map(str::to_string),
             ..Thread::default()
         });
-        self.listed = self.threads.len();
-        self.current = Some(self.threads.len() - 1);
+        self.listed = self.b.threads.len();
         self.open = true;
     }
 
     /// A line inside a thread block (trimmed).
     fn thread_line(&mut self, no: usize, trimmed: &str) {
         let Some(t) = self.current else {
-            if trimmed.starts_with("at ") {
+            if trimmed.starts_with("at ") && !self.b.dropping() {
                 self.stray(no);
             }
             return;
         };
         if let Some(state) = trimmed.strip_prefix("java.lang.Thread.State:") {
-            self.threads[t].status = Some(state.trim().to_string());
+            self.b.threads[t].status = Some(state.trim().to_string());
         } else if trimmed == "Locked ownable synchronizers:" {
             self.ownable = true;
         } else if let Some(text) = trimmed.strip_prefix("at ") {
@@ -212,20 +212,18 @@ impl Parser {
 
     fn frame(&mut self, no: usize, t: usize, text: &str) {
         match lines::frame(text) {
-            Some(f) => self.threads[t].frames.push(f),
+            Some(f) => self.b.threads[t].frames.push(f),
             None => {
-                self.threads[t].partial = true;
-                self.diagnostics.push(Diagnostic {
-                    line: Some(no),
-                    message: format!("frame line cut short, skipped: `at {text}`"),
-                });
+                self.b.threads[t].partial = true;
+                self.b
+                    .diag(no, format!("frame line cut short, skipped: `at {text}`"));
             }
         }
     }
 
     /// `- locked <0x…> (a T)` and its kind, under the last frame.
     fn frame_note(&mut self, no: usize, t: usize, note: &str) {
-        let frames = &mut self.threads[t].frames;
+        let frames = &mut self.b.threads[t].frames;
         if frames.is_empty() {
             // Notes with no frame above them (a report's stack section stripped of frames):
             // kept on a frame whose function is not known.
@@ -254,7 +252,7 @@ impl Parser {
         if note == "None" {
             return;
         }
-        self.threads[t].notes.push(note.to_string());
+        self.b.threads[t].notes.push(note.to_string());
         if let Some(a) = lines::note_address(note) {
             self.owned.push(Owned {
                 address: a,
@@ -279,7 +277,7 @@ impl Parser {
         self.open = false;
         self.ownable = false;
         let Some(t) = self.current.take() else { return };
-        let thread = &self.threads[t];
+        let thread = &self.b.threads[t];
         // A thread in `Object.wait` gave up the monitor it waits on. Old JVMs do not always
         // say which (no `waiting on` line); then it is the innermost one it entered.
         let in_wait = thread.status.as_deref().is_some_and(|s| {
@@ -293,7 +291,7 @@ impl Parser {
             if o.monitor && released.contains(&o.address) {
                 continue;
             }
-            self.evidence.push(Evidence::LockOwner {
+            self.b.evidence.push(Evidence::LockOwner {
                 address: o.address,
                 owner_tid: tid,
                 owner_name: None,
@@ -305,7 +303,7 @@ impl Parser {
 
     fn report_line(&mut self, no: usize, line: &str, trimmed: &str) {
         if let Some(r) = &mut self.report {
-            if r.line(no, line, trimmed, &mut self.threads, self.listed) {
+            if r.line(no, line, trimmed, &mut self.b.threads, self.listed) {
                 return;
             }
         }
@@ -319,10 +317,10 @@ impl Parser {
     fn end_report(&mut self) {
         if let Some(r) = self.report.take() {
             r.finish(
-                &mut self.threads,
+                &mut self.b.threads,
                 self.listed,
-                &mut self.evidence,
-                &mut self.claims,
+                &mut self.b.evidence,
+                &mut self.b.claims,
             );
         }
     }
@@ -331,37 +329,23 @@ impl Parser {
         self.end_thread();
         self.end_report();
         if self.stray.0 > 0 {
-            self.diagnostics.push(Diagnostic {
-                line: Some(self.stray.1),
-                message: format!(
-                    "{} frame line(s) outside any thread block were skipped",
-                    self.stray.0
-                ),
-            });
+            let message = format!(
+                "{} frame line(s) outside any thread block were skipped",
+                self.stray.0
+            );
+            self.b.diag(self.stray.1, message);
         }
-        if self.threads.is_empty() {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no Java thread (`\"name\" #N ... nid=0x...`) found in the input".into(),
-            });
-        } else if self.listed == 0 {
-            self.diagnostics.push(Diagnostic {
-                line: None,
-                message: "no thread list, only the JVM's deadlock report: its threads, what \
-                          they wait for and who holds it come from the report"
-                    .into(),
-            });
+        if !self.b.threads.is_empty() && self.listed == 0 {
+            self.b.note(
+                "no thread list, only the JVM's deadlock report: its threads, what they wait \
+                 for and who holds it come from the report",
+            );
         }
-        Snapshot {
-            producer: "jstack".into(),
-            origin: origin.to_string(),
-            pid: self.pid,
-            complete: self.full && self.ended && self.listed > 0,
-            threads: self.threads,
-            evidence: self.evidence,
-            diagnostics: self.diagnostics,
-            claims: self.claims,
-        }
+        self.b
+            .nothing_found("no Java thread (`\"name\" #N ... nid=0x...`) found in the input");
+        self.b.pid = self.pid;
+        let complete = self.full && self.ended && self.listed > 0;
+        self.b.finish("jstack", origin, complete)
     }
 }
 

@@ -7,9 +7,10 @@
 //! way gdb prints them (what the rules match): Rust legacy escapes decoded (`$LT$` → `<`), no
 //! made-up `___lldb_unnamed_symbol` names.
 
-use crate::dump::gdb::text::{find, rfind, trim, trim_end, trim_start};
-use crate::dump::gdb::{final_group, split_file_line, split_location, split_vars};
 use crate::dump::native::function_name;
+use crate::dump::skeleton::frame::{final_group, split_file_line, split_location, split_vars};
+use crate::dump::skeleton::intern::{share, share_cow};
+use crate::dump::skeleton::text::{find, rfind, trim, trim_end, trim_start};
 use crate::model::Frame;
 
 /// `[* ]frame #K: ...` → the frame; `None` when the line is not a frame line.
@@ -38,10 +39,10 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
     let Some((module, symbol)) = rest.split_once('`') else {
         // `ADDR module` (no symbol), possibly `+ offset`.
         let module = strip_offset(rest);
-        frame.module = (!module.is_empty()).then(|| module.to_string());
+        frame.module = (!module.is_empty()).then(|| share(module));
         return frame;
     };
-    frame.module = (!module.is_empty()).then(|| module.to_string());
+    frame.module = (!module.is_empty()).then(|| share(module));
     let mut symbol = trim_end(symbol);
     while let Some(s) = [" [opt]", " [artificial]"]
         .iter()
@@ -54,10 +55,10 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
         let loc = trim(loc);
         match split_file_line(loc) {
             Some((file, line)) => {
-                frame.file = Some(file.to_string());
+                frame.file = Some(share(file));
                 frame.line = Some(line);
             }
-            None => frame.file = Some(loc.to_string()),
+            None => frame.file = Some(share(loc)),
         }
     }
     let mut head = strip_offset(head);
@@ -70,7 +71,7 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
         frame.args = split_vars(args);
     }
     if !name.is_empty() && !name.starts_with("___lldb_unnamed_symbol") {
-        frame.function = Some(function_name(name).into_owned());
+        frame.function = Some(share_cow(function_name(name)));
     }
     frame
 }

@@ -5,10 +5,11 @@
 
 mod frame;
 
-use super::gdb::text::{trim, trim_start};
-use super::native::{head_lines, Builder};
 use super::normalize::normalize;
+use super::skeleton::text::{trim, trim_start};
+use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
+use crate::dump::skeleton::lines;
 use crate::model::{Snapshot, Thread};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -116,14 +117,16 @@ fn starts_like_lldb(line: &str) -> bool {
 /// by a line that does not start like lldb's (wider ones win ties); `None` when nothing wraps.
 fn wrap_width(text: &str) -> Option<usize> {
     let mut widths: HashMap<usize, usize> = HashMap::new();
-    let mut prev = None;
-    for line in text.lines() {
-        if let Some(width) = prev.filter(|&w| w >= 40) {
-            if !starts_like_lldb(line) {
+    let mut prev: Option<&str> = None;
+    for (_, line) in lines(text) {
+        // A line of fewer than 40 bytes has fewer than 40 characters: counted only when wider.
+        if let Some(p) = prev.filter(|p| p.len() >= 40) {
+            let width = p.chars().count();
+            if width >= 40 && !starts_like_lldb(line) {
                 *widths.entry(width).or_default() += 1;
             }
         }
-        prev = Some(line.chars().count());
+        prev = Some(line);
     }
     widths
         .into_iter()
@@ -137,7 +140,7 @@ fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
     let width = wrap_width(text);
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
     let mut prev_width = 0;
-    for (i, line) in text.lines().enumerate() {
+    for (no, line) in lines(text) {
         let wrapped = width == Some(prev_width) && !starts_like_lldb(line);
         match &mut pending {
             Some((_, prev)) if wrapped => prev.to_mut().push_str(line),
@@ -145,11 +148,16 @@ fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
                 if let Some((no, l)) = pending.take() {
                     f(no, &l);
                 }
-                pending = Some((i + 1, Cow::Borrowed(line)));
+                pending = Some((no, Cow::Borrowed(line)));
             }
         }
-        if width.is_some() {
-            prev_width = line.chars().count();
+        if let Some(w) = width {
+            // Only a line at least `w` bytes long can be `w` characters wide.
+            prev_width = if line.len() >= w {
+                line.chars().count()
+            } else {
+                0
+            };
         }
     }
     if let Some((no, l)) = pending {
@@ -191,7 +199,7 @@ impl Parser {
 
     fn finish(self, origin: &str) -> Snapshot {
         let complete = self.saw_all || self.saw_first;
-        self.b.finish("lldb", origin, None, complete)
+        self.b.finish("lldb", origin, complete)
     }
 }
 

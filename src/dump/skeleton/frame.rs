@@ -1,11 +1,23 @@
-//! One gdb frame line: `#N  [ADDR in ]FUNC[ (ARGS)][ at FILE:LINE][ from LIB]`.
+//! One native frame line as gdb prints it (and pstack, which runs gdb; lldb and eu-stack use
+//! its pieces): `#N  [ADDR in ]FUNC[ (ARGS)][ at FILE:LINE][ from LIB]`.
 //!
 //! C++ names nest `()`, `<>`, `[]` and `{}` arbitrarily and argument values hold quoted strings,
 //! so nothing here splits on spaces: the argument list is the last balanced `(...)` at depth 0
 //! that is followed by the end, ` at ` or ` from `.
 
+use super::intern::share;
 use super::text::{trim, trim_end, trim_start};
 use crate::model::{Frame, Var};
+
+/// `#12  ...` → (12, rest of the line).
+pub fn frame_number(line: &str) -> Option<(u32, &str)> {
+    let t = line.strip_prefix('#')?;
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 || !matches!(t.as_bytes().get(n), Some(b' ' | b'\t')) {
+        return None;
+    }
+    Some((t[..n].parse().ok()?, trim_start(&t[n..])))
+}
 
 /// Parses the text after `#N` (or an `info threads` Frame column). Returns `None` when the text
 /// is not a frame at all.
@@ -41,7 +53,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
     }
     if rest.starts_with("<signal handler called>") {
         frame.signal_frame = true;
-        frame.function = Some("<signal handler called>".to_string());
+        frame.function = Some(share("<signal handler called>"));
         return Some(frame);
     }
     let (head, tail) = split_location(rest);
@@ -52,7 +64,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
         return None;
     }
     if func != "??" {
-        frame.function = Some(func.to_string());
+        frame.function = Some(share(func));
     }
     if let Some(args) = args {
         frame.args = split_vars(args);
@@ -123,7 +135,7 @@ fn skip_quoted(bytes: &[u8], mut i: usize, q: u8) -> usize {
 
 fn apply_location(frame: &mut Frame, tail: &str) {
     if let Some(lib) = tail.strip_prefix("from ") {
-        frame.module = Some(trim(lib).to_string());
+        frame.module = Some(share(trim(lib)));
         return;
     }
     let Some(loc) = tail.strip_prefix("at ") else {
@@ -131,15 +143,15 @@ fn apply_location(frame: &mut Frame, tail: &str) {
     };
     let loc = trim(loc);
     if let Some((file, line)) = split_file_line(loc) {
-        frame.file = Some(file.to_string());
+        frame.file = Some(share(file));
         frame.line = Some(line);
         return;
     }
     // Seen: `at /lib64/libpthread.so.0` (a library after `at`).
     if loc.contains(".so") {
-        frame.module = Some(loc.to_string());
+        frame.module = Some(share(loc));
     } else {
-        frame.file = Some(loc.to_string());
+        frame.file = Some(share(loc));
     }
 }
 
@@ -212,10 +224,10 @@ pub fn final_group(s: &str) -> Option<usize> {
 /// Splits `a=1, b={x = 2, y = 3}, c="s, t"` into variables: at depth-0 `, ` followed by `name=`.
 pub fn split_vars(s: &str) -> Vec<Var> {
     const SPECIAL: [bool; 256] = byte_set(b"\"'()[]{}<>,");
-    let mut out = Vec::new();
+    // Where each variable ends: the list is sized from them, kept as long as the snapshot.
+    let mut ends = Ends::default();
     let bytes = s.as_bytes();
     let mut depth = 0i32;
-    let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -230,16 +242,46 @@ pub fn split_vars(s: &str) -> Vec<Var> {
             }
             b'(' | b'[' | b'{' | b'<' => depth += 1,
             b')' | b']' | b'}' | b'>' => depth = (depth - 1).max(0),
-            b',' if depth == 0 && starts_new_var(&s[i + 1..]) => {
-                push_var(&mut out, &s[start..i]);
-                start = i + 1;
-            }
+            b',' if depth == 0 && starts_new_var(&s[i + 1..]) => ends.push(i),
             _ => {}
         }
         i += 1;
     }
-    push_var(&mut out, &s[start..]);
+    ends.push(s.len());
+    let mut out = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for end in ends.iter() {
+        push_var(&mut out, &s[start..end]);
+        start = end + 1;
+    }
     out
+}
+
+/// Positions in a list: the first few in place, the rest (long lists only) on the heap.
+#[derive(Default)]
+struct Ends {
+    near: [usize; 16],
+    len: usize,
+    far: Vec<usize>,
+}
+
+impl Ends {
+    fn push(&mut self, at: usize) {
+        match self.near.get_mut(self.len) {
+            Some(slot) => *slot = at,
+            None => self.far.push(at),
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let near = &self.near[..self.len.min(self.near.len())];
+        near.iter().chain(&self.far).copied()
+    }
 }
 
 fn starts_new_var(rest: &str) -> bool {
@@ -259,12 +301,12 @@ fn push_var(out: &mut Vec<Var>, s: &str) {
     }
     match s.bytes().position(|b| b == b'=') {
         Some(eq) => out.push(Var {
-            name: trim(&s[..eq]).to_string(),
-            value: trim(&s[eq + 1..]).to_string(),
+            name: share(trim(&s[..eq])),
+            value: share(trim(&s[eq + 1..])),
         }),
         None => out.push(Var {
-            name: String::new(),
-            value: s.to_string(),
+            name: share(""),
+            value: share(s),
         }),
     }
 }
@@ -374,9 +416,9 @@ mod tests {
     fn entry_values_and_struct_values() {
         let vars = split_vars("x=x@entry=0x10, s={a = 1, b = {c = 2}}, c=99 'c', r=@0x7ffd: 0");
         assert_eq!(vars.len(), 4);
-        assert_eq!(vars[0].value, "x@entry=0x10");
-        assert_eq!(vars[1].value, "{a = 1, b = {c = 2}}");
-        assert_eq!(vars[3].value, "@0x7ffd: 0");
+        assert_eq!(&*vars[0].value, "x@entry=0x10");
+        assert_eq!(&*vars[1].value, "{a = 1, b = {c = 2}}");
+        assert_eq!(&*vars[3].value, "@0x7ffd: 0");
     }
 
     #[test]

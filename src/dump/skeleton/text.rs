@@ -37,15 +37,20 @@ pub fn trim(s: &str) -> &str {
     trim_end(trim_start(s))
 }
 
-/// `s.find(pat)` for a non-empty ASCII `pat`.
+/// `s.find(pat)` for a non-empty ASCII `pat`: the occurrences of its rarest byte found with
+/// memchr, each checked in place.
 pub fn find(s: &str, pat: &str) -> Option<usize> {
     let p = pat.as_bytes();
-    let first = char::from(*p.first()?);
+    let k = rarest(p)?;
+    let key = char::from(p[k]);
+    // Every cut is just after an ASCII byte, so on a character boundary.
     let mut from = 0;
-    while let Some(at) = s[from..].find(first) {
+    while let Some(at) = s[from..].find(key) {
         let at = from + at;
-        if s.as_bytes()[at..].starts_with(p) {
-            return Some(at);
+        if let Some(start) = at.checked_sub(k) {
+            if s.as_bytes()[start..].starts_with(p) {
+                return Some(start);
+            }
         }
         from = at + 1;
     }
@@ -55,15 +60,33 @@ pub fn find(s: &str, pat: &str) -> Option<usize> {
 /// `s.rfind(pat)` for a non-empty ASCII `pat`.
 pub fn rfind(s: &str, pat: &str) -> Option<usize> {
     let p = pat.as_bytes();
-    let first = char::from(*p.first()?);
+    let k = rarest(p)?;
+    let key = char::from(p[k]);
     let mut to = s.len();
-    while let Some(at) = s[..to].rfind(first) {
-        if s.as_bytes()[at..].starts_with(p) {
-            return Some(at);
+    while let Some(at) = s[..to].rfind(key) {
+        let start = at.checked_sub(k)?;
+        if s.as_bytes()[start..].starts_with(p) {
+            return Some(start);
         }
         to = at;
     }
     None
+}
+
+/// Where in `pat` its least common byte in dump text is: punctuation, then capitals and
+/// braces, then digits and other brackets, then rare letters, then common ones and spaces;
+/// `None` for an empty pattern.
+fn rarest(pat: &[u8]) -> Option<usize> {
+    let rank = |b: u8| match b {
+        b' ' | b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'h' | b'l' | b':'
+        | b'_' => 8,
+        b'd' | b'c' | b'u' | b'm' | b'f' | b'p' | b'g' | b'w' | b'y' | b'b' => 7,
+        b'a'..=b'z' | b'0'..=b'9' | b'\t' | b'\n' => 6,
+        b'(' | b')' | b',' | b'-' | b'.' | b'/' | b'=' | b'[' | b']' => 4,
+        b'{' | b'}' | b'A'..=b'Z' => 2,
+        _ => 0,
+    };
+    (0..pat.len()).min_by_key(|&i| rank(pat[i]))
 }
 
 #[cfg(test)]
@@ -92,8 +115,18 @@ mod tests {
 
     #[test]
     fn finds_like_std() {
-        for s in ["", "a - b - c", "é - x", "--", " - ", "a -b", "x   y    z"] {
-            for pat in [" - ", "   ", "-", "x"] {
+        let texts = [
+            "",
+            "a - b - c",
+            "é - x",
+            "--",
+            " - ",
+            "a -b",
+            "x   y    z",
+            "thread 't' 'x",
+        ];
+        for s in texts {
+            for pat in [" - ", "   ", "-", "x", "thread '", "' ", "a"] {
                 assert_eq!(find(s, pat), s.find(pat), "{s:?} {pat:?}");
                 assert_eq!(rfind(s, pat), s.rfind(pat), "{s:?} {pat:?}");
             }

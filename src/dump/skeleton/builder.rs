@@ -1,0 +1,167 @@
+//! The snapshot a parser fills: threads in input order, the frames of the one being read, what
+//! could not be read, the evidence and the runtime's own claims. The thread cap
+//! ([`crate::limits::MAX_THREADS`]) holds here, while the dump is read: a thread past it is
+//! counted, not kept, so that no input (64 MiB of one-line threads) builds more than the cap.
+
+use crate::limits::{threads_dropped, MAX_THREADS};
+use crate::model::{Claim, Diagnostic, Evidence, Frame, Snapshot, Thread};
+
+/// A snapshot being filled. While one is alive, [`super::intern::share`] shares equal texts.
+pub struct Builder {
+    /// Every thread kept so far, in input order.
+    pub threads: Vec<Thread>,
+    /// What could not be read.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Values the dump printed from the target's memory.
+    pub evidence: Vec<Evidence>,
+    /// What the dump's runtime concluded by itself.
+    pub claims: Vec<Claim>,
+    /// The process id, when the dump names it.
+    pub pid: Option<u32>,
+    /// Threads past the cap, counted and left out.
+    dropped: usize,
+    /// The last thread started was past the cap: its frames go nowhere.
+    dropping: bool,
+    /// That nothing was found has been said already, in the format's own words.
+    said_nothing: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        super::intern::open();
+        Self {
+            threads: Vec::new(),
+            diagnostics: Vec::new(),
+            evidence: Vec::new(),
+            claims: Vec::new(),
+            pid: None,
+            dropped: 0,
+            dropping: false,
+            said_nothing: false,
+        }
+    }
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        super::intern::close();
+    }
+}
+
+impl Builder {
+    /// Starts a new thread; its frames follow. Its index, or `None` when it is past the cap
+    /// (then its frames are dropped with it).
+    pub fn thread(&mut self, mut thread: Thread) -> Option<usize> {
+        if self.threads.len() >= MAX_THREADS {
+            self.dropped += 1;
+            self.dropping = true;
+            return None;
+        }
+        self.dropping = false;
+        // Stacks in one dump tend to be alike: start at the last one's size.
+        if let Some(last) = self.threads.last() {
+            thread.frames.reserve(last.frames.len());
+        }
+        self.threads.push(thread);
+        Some(self.threads.len() - 1)
+    }
+
+    /// The thread frames go to, if any has started (and was kept).
+    pub fn last(&mut self) -> Option<&mut Thread> {
+        if self.dropping {
+            return None;
+        }
+        self.threads.last_mut()
+    }
+
+    /// Adds a frame to the last thread, or to a new unidentified one when no header came first
+    /// (a pasted excerpt).
+    pub fn frame(&mut self, frame: Frame) {
+        if self.threads.is_empty() && !self.dropping {
+            self.thread(Thread::default());
+        }
+        if let Some(t) = self.last() {
+            t.frames.push(frame);
+        }
+    }
+
+    /// Whether the last thread started was past the cap (its frames are dropped).
+    pub fn dropping(&self) -> bool {
+        self.dropping
+    }
+
+    /// When no thread was found, says so now in the format's own words (instead of the
+    /// generic ones [`Builder::finish`] would add at the end).
+    pub fn nothing_found(&mut self, message: &str) {
+        if self.threads.is_empty() && !self.said_nothing {
+            self.note(message);
+            self.said_nothing = true;
+        }
+    }
+
+    /// Records what could not be read at a 1-based input line.
+    pub fn diag(&mut self, line: usize, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            line: Some(line),
+            message: message.into(),
+        });
+    }
+
+    /// Records something about the dump as a whole.
+    pub fn note(&mut self, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            line: None,
+            message: message.into(),
+        });
+    }
+
+    /// The snapshot (saying so when nothing was found); `complete` only stands when some
+    /// thread was found and none was left out.
+    pub fn finish(mut self, producer: &str, origin: &str, complete: bool) -> Snapshot {
+        self.nothing_found("no thread or frame found in the input");
+        if let Some(d) = threads_dropped(self.dropped) {
+            self.diagnostics.push(d);
+        }
+        Snapshot {
+            producer: producer.to_string(),
+            origin: origin.to_string(),
+            pid: self.pid,
+            complete: complete && !self.threads.is_empty() && self.dropped == 0,
+            threads: std::mem::take(&mut self.threads),
+            evidence: std::mem::take(&mut self.evidence),
+            diagnostics: std::mem::take(&mut self.diagnostics),
+            claims: std::mem::take(&mut self.claims),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_builder_says_so() {
+        let s = Builder::default().finish("x", "o", true);
+        assert!(!s.complete);
+        assert_eq!(s.diagnostics.len(), 1);
+    }
+
+    #[test]
+    fn threads_past_the_cap_are_counted_not_kept() {
+        let mut b = Builder::default();
+        for _ in 0..MAX_THREADS + 3 {
+            b.thread(Thread::default());
+            b.frame(Frame::default());
+        }
+        assert!(b.last().is_none());
+        let s = b.finish("x", "o", true);
+        assert_eq!(s.threads.len(), MAX_THREADS);
+        assert!(s.threads.iter().all(|t| t.frames.len() == 1));
+        assert!(!s.complete);
+        assert!(
+            s.diagnostics[0].message.contains("3 more not analysed"),
+            "{:?}",
+            s.diagnostics
+        );
+    }
+}
