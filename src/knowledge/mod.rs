@@ -38,6 +38,8 @@ pub struct KnowledgeBase {
     function_rules: Vec<usize>,
     function_set: RegexSet,
     local_rules: Vec<usize>,
+    /// The local rules' patterns as one set: most locals match none, which one pass tells.
+    local_set: RegexSet,
     note_rules: Vec<usize>,
     status_rules: Vec<usize>,
     printed_rules: Vec<usize>,
@@ -88,19 +90,23 @@ impl KnowledgeBase {
         let status_rules = of(Subject::Status);
         let printed_rules = of(Subject::Printed);
         let advice_rules = of(Subject::Finding);
-        let function_set =
-            RegexSetBuilder::new(function_rules.iter().map(|&i| rules[i].pattern.as_str()))
+        let set_of = |among: &[usize]| {
+            RegexSetBuilder::new(among.iter().map(|&i| rules[i].pattern.as_str()))
                 .unicode(false)
                 .build()
                 .map_err(|e| Error::Rules {
                     origin: "rules".into(),
                     message: e.to_string(),
-                })?;
+                })
+        };
+        let function_set = set_of(&function_rules)?;
+        let local_set = set_of(&local_rules)?;
         Ok(Self {
             rules,
             function_rules,
             function_set,
             local_rules,
+            local_set,
             note_rules,
             status_rules,
             printed_rules,
@@ -137,7 +143,12 @@ impl KnowledgeBase {
     /// Rules whose `local` pattern matches a `bt full` local's value, with the captured
     /// lock address.
     pub fn match_local(&self, value: &str) -> Option<(&Rule, Option<u64>)> {
-        self.match_captured(&self.local_rules, value)
+        let first = self
+            .local_set
+            .matches(value.as_bytes())
+            .into_iter()
+            .next()?;
+        self.match_captured(&self.local_rules[first..], value)
     }
 
     /// The first rule whose `note` pattern matches a note of a frame or thread, with the
