@@ -59,7 +59,11 @@ fn generated_core() -> Option<(String, Vec<u8>)> {
         return None;
     }
     let p = support::HungProcess::start("c_abba");
-    let dir = std::env::temp_dir().join(format!("hangscan-fuzzreg-{}", std::process::id()));
+    // A directory of its own per call: the tests that call this run in parallel, and one
+    // removing a shared directory would cut the other's core as gcore writes it.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("hangscan-fuzzreg-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let core = support::gcore(p.pid, &dir);
     let bytes = std::fs::read(&core).unwrap();
