@@ -5,7 +5,7 @@
 //! The bounds on DWARF expressions are the unwinder's own (`unwind/cfi.rs`): they are about
 //! one object's CFI, not about the size of an input.
 
-use crate::model::{Diagnostic, Snapshot, Thread};
+use crate::model::{Diagnostic, Frame, Snapshot};
 use std::io::Read;
 
 /// Bytes of a dump read at most (`parse FILE`, `parse -`); the rest is not read. Parsing costs
@@ -118,7 +118,8 @@ pub fn threads_dropped(dropped: usize) -> Option<Diagnostic> {
 }
 
 /// Holds a parsed dump to [`MAX_THREADS`] threads and [`MAX_FRAMES`] frames a thread, saying
-/// what was left out.
+/// what was left out. The text parsers hold both while they read (the skeleton's `Builder`);
+/// this is for the snapshots read whole (`snapshot_json`) and what a parser added at its end.
 pub fn bound_dump(snap: &mut Snapshot) {
     if let Some(d) = threads_dropped(snap.threads.len().saturating_sub(MAX_THREADS)) {
         snap.threads.truncate(MAX_THREADS);
@@ -129,30 +130,31 @@ pub fn bound_dump(snap: &mut Snapshot) {
         .threads
         .iter_mut()
         .enumerate()
-        .filter_map(|(i, t)| elide_middle(t).map(|depth| (i, depth)))
+        .filter_map(|(i, t)| {
+            let depth = t.frames.len();
+            (elide_middle(&mut t.frames) > 0).then_some((i, depth))
+        })
         .collect();
-    if let Some(message) = deep_stacks(snap, &deep) {
-        snap.diagnostics.push(Diagnostic {
-            line: None,
-            message,
-        });
+    if let Some(d) = deep_stacks(snap, &deep) {
+        snap.diagnostics.push(d);
     }
 }
 
 /// Leaves out the middle of a stack deeper than [`MAX_FRAMES`], keeping its innermost and
-/// outermost halves (their frames keep the numbers the dump printed); returns its depth then.
-fn elide_middle(t: &mut Thread) -> Option<usize> {
-    let depth = t.frames.len();
+/// outermost halves (their frames keep the numbers the dump printed); returns how many frames
+/// were left out.
+pub fn elide_middle(frames: &mut Vec<Frame>) -> usize {
+    let depth = frames.len();
     if depth <= MAX_FRAMES {
-        return None;
+        return 0;
     }
     let keep = MAX_FRAMES / 2;
-    t.frames.drain(keep..depth - (MAX_FRAMES - keep));
-    Some(depth)
+    frames.drain(keep..depth - (MAX_FRAMES - keep));
+    depth - MAX_FRAMES
 }
 
 /// The diagnostic for the threads whose stacks were elided: (index, depth before).
-fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<String> {
+pub fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<Diagnostic> {
     if deep.is_empty() {
         return None;
     }
@@ -160,13 +162,16 @@ fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<String> {
         .iter()
         .map(|&(i, depth)| format!("{} ({depth} frames)", snap.threads[i].label()));
     let keep = MAX_FRAMES / 2;
-    Some(format!(
-        "{} thread(s) deeper than {MAX_FRAMES} frames: only the innermost {keep} and the \
-         outermost {} frames of each are analysed, the frames between are left out: {}",
-        deep.len(),
-        MAX_FRAMES - keep,
-        some_of(named, deep.len())
-    ))
+    Some(Diagnostic {
+        line: None,
+        message: format!(
+            "{} thread(s) deeper than {MAX_FRAMES} frames: only the innermost {keep} and the \
+             outermost {} frames of each are analysed, the frames between are left out: {}",
+            deep.len(),
+            MAX_FRAMES - keep,
+            some_of(named, deep.len())
+        ),
+    })
 }
 
 /// The diagnostic for the threads of a live capture or a core whose walk stopped at
@@ -215,7 +220,7 @@ pub fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Frame;
+    use crate::model::Thread;
 
     #[test]
     fn an_endless_input_is_read_to_the_limit() {
