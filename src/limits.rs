@@ -5,7 +5,7 @@
 //! The bounds on DWARF expressions are the unwinder's own (`unwind/cfi.rs`): they are about
 //! one object's CFI, not about the size of an input.
 
-use crate::model::{Diagnostic, Snapshot, Thread};
+use crate::model::{Diagnostic, Frame, Snapshot};
 use std::io::Read;
 
 /// Bytes of a dump read at most (`parse FILE`, `parse -`); the rest is not read. Parsing costs
@@ -36,40 +36,93 @@ pub fn read_prefix(input: impl Read, size: Option<u64>) -> std::io::Result<Prefi
     let limit = MAX_INPUT_BYTES + 1;
     let mut bytes = Vec::with_capacity(size.unwrap_or(0).min(limit) as usize);
     input.take(limit).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 <= MAX_INPUT_BYTES {
-        return Ok(Prefix { bytes, cut: None });
+    let (len, cut) = cut_at_line(&bytes, size);
+    bytes.truncate(len);
+    Ok(Prefix {
+        bytes: Bytes::Read(bytes),
+        cut,
+    })
+}
+
+/// [`read_prefix`] for a regular file of `size` bytes, mapped instead of copied: the kernel's
+/// copy and the fresh pages it fills cost a fifth of parsing a big dump. Another program
+/// truncating the file while it is read would stop hangscan (SIGBUS), as it would a core's
+/// reader; a file that cannot be mapped is read.
+pub fn map_prefix(file: &std::fs::File, size: u64) -> std::io::Result<Prefix> {
+    if size == 0 {
+        return read_prefix(file, Some(size));
     }
-    bytes.truncate(MAX_INPUT_BYTES as usize);
-    let upto = match bytes.iter().rposition(|&b| b == b'\n') {
+    let len = size.min(MAX_INPUT_BYTES + 1) as usize;
+    // SAFETY: the map is read only and lives in the Prefix; see above for truncation.
+    let map = match unsafe { memmap2::MmapOptions::new().len(len).populate().map(file) } {
+        Ok(map) => map,
+        Err(_) => return read_prefix(file, Some(size)),
+    };
+    let (len, cut) = cut_at_line(&map, Some(size));
+    Ok(Prefix {
+        bytes: Bytes::Mapped(map, len),
+        cut,
+    })
+}
+
+/// How much of `bytes` (at most [`MAX_INPUT_BYTES`] + 1 of an input of `size`) is read: all of
+/// it, or its complete lines up to the limit, and the diagnostic then.
+fn cut_at_line(bytes: &[u8], size: Option<u64>) -> (usize, Option<Diagnostic>) {
+    if bytes.len() as u64 <= MAX_INPUT_BYTES {
+        return (bytes.len(), None);
+    }
+    let bytes = &bytes[..MAX_INPUT_BYTES as usize];
+    let (len, upto) = match bytes.iter().rposition(|&b| b == b'\n') {
         Some(last) => {
-            bytes.truncate(last + 1);
-            let lines = bytes.iter().filter(|&&b| b == b'\n').count();
-            format!("up to line {lines}, the last complete one")
+            let lines = bytes[..=last].iter().filter(|&&b| b == b'\n').count();
+            (
+                last + 1,
+                format!("up to line {lines}, the last complete one"),
+            )
         }
-        None => "part of its first line".to_string(),
+        None => (bytes.len(), "part of its first line".to_string()),
     };
     let of = size.map_or_else(String::new, |s| format!(" ({} in all)", human(s)));
     let message = format!(
         "the input is larger than the limit of {}{of}: only its first {} ({upto}) are analysed",
         human(MAX_INPUT_BYTES),
-        human(bytes.len() as u64),
+        human(len as u64),
     );
-    Ok(Prefix {
-        bytes,
-        cut: Some(Diagnostic {
+    (
+        len,
+        Some(Diagnostic {
             line: None,
             message,
         }),
-    })
+    )
 }
 
-/// What [`read_prefix`] read.
+/// What [`read_prefix`] or [`map_prefix`] read.
 #[derive(Debug)]
 pub struct Prefix {
     /// The bytes: all of the input, or its first complete lines up to the limit.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// Why not all of it, when it was cut.
     pub cut: Option<Diagnostic>,
+}
+
+/// The bytes of a [`Prefix`]: read into memory, or a file mapped (its first bytes).
+#[derive(Debug)]
+pub enum Bytes {
+    /// Read from a stream.
+    Read(Vec<u8>),
+    /// The map of a file, and how many of its bytes are the prefix.
+    Mapped(memmap2::Mmap, usize),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Read(v) => v,
+            Bytes::Mapped(m, len) => &m[..*len],
+        }
+    }
 }
 
 impl Prefix {
@@ -118,7 +171,8 @@ pub fn threads_dropped(dropped: usize) -> Option<Diagnostic> {
 }
 
 /// Holds a parsed dump to [`MAX_THREADS`] threads and [`MAX_FRAMES`] frames a thread, saying
-/// what was left out.
+/// what was left out. The text parsers hold both while they read (the skeleton's `Builder`);
+/// this is for the snapshots read whole (`snapshot_json`) and what a parser added at its end.
 pub fn bound_dump(snap: &mut Snapshot) {
     if let Some(d) = threads_dropped(snap.threads.len().saturating_sub(MAX_THREADS)) {
         snap.threads.truncate(MAX_THREADS);
@@ -129,30 +183,31 @@ pub fn bound_dump(snap: &mut Snapshot) {
         .threads
         .iter_mut()
         .enumerate()
-        .filter_map(|(i, t)| elide_middle(t).map(|depth| (i, depth)))
+        .filter_map(|(i, t)| {
+            let depth = t.frames.len();
+            (elide_middle(&mut t.frames) > 0).then_some((i, depth))
+        })
         .collect();
-    if let Some(message) = deep_stacks(snap, &deep) {
-        snap.diagnostics.push(Diagnostic {
-            line: None,
-            message,
-        });
+    if let Some(d) = deep_stacks(snap, &deep) {
+        snap.diagnostics.push(d);
     }
 }
 
 /// Leaves out the middle of a stack deeper than [`MAX_FRAMES`], keeping its innermost and
-/// outermost halves (their frames keep the numbers the dump printed); returns its depth then.
-fn elide_middle(t: &mut Thread) -> Option<usize> {
-    let depth = t.frames.len();
+/// outermost halves (their frames keep the numbers the dump printed); returns how many frames
+/// were left out.
+pub fn elide_middle(frames: &mut Vec<Frame>) -> usize {
+    let depth = frames.len();
     if depth <= MAX_FRAMES {
-        return None;
+        return 0;
     }
     let keep = MAX_FRAMES / 2;
-    t.frames.drain(keep..depth - (MAX_FRAMES - keep));
-    Some(depth)
+    frames.drain(keep..depth - (MAX_FRAMES - keep));
+    depth - MAX_FRAMES
 }
 
 /// The diagnostic for the threads whose stacks were elided: (index, depth before).
-fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<String> {
+pub fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<Diagnostic> {
     if deep.is_empty() {
         return None;
     }
@@ -160,13 +215,16 @@ fn deep_stacks(snap: &Snapshot, deep: &[(usize, usize)]) -> Option<String> {
         .iter()
         .map(|&(i, depth)| format!("{} ({depth} frames)", snap.threads[i].label()));
     let keep = MAX_FRAMES / 2;
-    Some(format!(
-        "{} thread(s) deeper than {MAX_FRAMES} frames: only the innermost {keep} and the \
-         outermost {} frames of each are analysed, the frames between are left out: {}",
-        deep.len(),
-        MAX_FRAMES - keep,
-        some_of(named, deep.len())
-    ))
+    Some(Diagnostic {
+        line: None,
+        message: format!(
+            "{} thread(s) deeper than {MAX_FRAMES} frames: only the innermost {keep} and the \
+             outermost {} frames of each are analysed, the frames between are left out: {}",
+            deep.len(),
+            MAX_FRAMES - keep,
+            some_of(named, deep.len())
+        ),
+    })
 }
 
 /// The diagnostic for the threads of a live capture or a core whose walk stopped at
@@ -215,7 +273,7 @@ pub fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Frame;
+    use crate::model::Thread;
 
     #[test]
     fn an_endless_input_is_read_to_the_limit() {
@@ -228,7 +286,7 @@ mod tests {
             "{said}"
         );
         let short = read_prefix(&b"a\nb\n"[..], Some(4)).unwrap();
-        assert_eq!((short.bytes.as_slice(), short.cut), (&b"a\nb\n"[..], None));
+        assert_eq!((&*short.bytes, short.cut), (&b"a\nb\n"[..], None));
     }
 
     #[test]

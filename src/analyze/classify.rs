@@ -580,7 +580,7 @@ fn collect_holds_and_members(
     }
     for (i, frame) in frames.iter().enumerate() {
         for local in &frame.locals {
-            if let Some((rule, addr)) = kb.match_local(&local.value) {
+            if let Some((rule, addr)) = names.local(&local.value) {
                 let addrs = match addr {
                     Some(a) => vec![a],
                     None => all_addresses(&local.value),

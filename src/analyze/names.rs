@@ -2,11 +2,23 @@
 //! base name, the first rule that matches it and the pool class that rule names. A dump
 //! repeats a few hundred functions over thousands of threads; with this, classifying a frame
 //! and indexing it by base name cost one table lookup instead of a base-name reduction and a
-//! rule match each time.
+//! rule match each time. Likewise every distinct local value is tested against the guard
+//! rules once ([`FrameNames::local`]): equal values of a parsed dump are one shared text, so
+//! they are told apart by address, tested in parallel.
 
 use crate::knowledge::{base_name, KnowledgeBase, Rule};
 use crate::model::Thread;
+use rayon::prelude::*;
 use std::collections::HashMap;
+
+/// What [`KnowledgeBase::match_local`] says of a local's value.
+type LocalMatch<'a> = Option<(&'a Rule, Option<u64>)>;
+
+/// A text told apart by where it is and how long: one shared text, one key, while the
+/// snapshot is alive.
+fn text_key(text: &str) -> (usize, usize) {
+    (text.as_ptr() as usize, text.len())
+}
 
 /// No function (`??`).
 const NONE: usize = usize::MAX;
@@ -32,6 +44,8 @@ pub struct Names<'a> {
     starts: Vec<usize>,
     /// Distinct base names to their ids.
     bases: HashMap<&'a str, usize>,
+    /// Every distinct local value (by the address of its text) to its guard rule match.
+    locals: HashMap<(usize, usize), LocalMatch<'a>>,
 }
 
 impl<'a> Names<'a> {
@@ -43,6 +57,7 @@ impl<'a> Names<'a> {
             ids: Vec::with_capacity(threads.iter().map(|t| t.frames.len()).sum()),
             starts: Vec::with_capacity(threads.len() + 1),
             bases: HashMap::new(),
+            locals: HashMap::new(),
         };
         for t in threads {
             out.starts.push(out.ids.len());
@@ -58,6 +73,23 @@ impl<'a> Names<'a> {
             }
         }
         out.starts.push(out.ids.len());
+        let mut values: Vec<&'a str> = Vec::new();
+        for v in threads
+            .iter()
+            .flat_map(|t| &t.frames)
+            .flat_map(|f| &f.locals)
+        {
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                out.locals.entry(text_key(&v.value))
+            {
+                e.insert(None);
+                values.push(&v.value);
+            }
+        }
+        let matched: Vec<LocalMatch<'a>> = values.par_iter().map(|v| kb.match_local(v)).collect();
+        for (v, m) in values.iter().zip(matched) {
+            out.locals.insert(text_key(v), m);
+        }
         out
     }
 
@@ -81,6 +113,7 @@ impl<'a> Names<'a> {
         FrameNames {
             names: &self.names,
             ids: &self.ids[self.starts[t]..self.starts[t + 1]],
+            locals: &self.locals,
         }
     }
 
@@ -100,6 +133,7 @@ impl<'a> Names<'a> {
 pub struct FrameNames<'n, 'a> {
     names: &'n [Name<'a>],
     ids: &'n [usize],
+    locals: &'n HashMap<(usize, usize), LocalMatch<'a>>,
 }
 
 impl<'n, 'a> FrameNames<'n, 'a> {
@@ -116,6 +150,12 @@ impl<'n, 'a> FrameNames<'n, 'a> {
     /// Frame `i`'s base name.
     pub fn base(&self, i: usize) -> Option<&'a str> {
         self.get(i).map(|n| n.base)
+    }
+
+    /// The first guard rule matching a local's value of these frames, with the captured
+    /// address ([`KnowledgeBase::match_local`], worked out in [`Names::new`]).
+    pub fn local(&self, value: &str) -> LocalMatch<'a> {
+        self.locals.get(&text_key(value)).copied().flatten()
     }
 
     /// The pool class frame `i`'s rule names.

@@ -8,7 +8,7 @@ use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConf
 use crate::dump::{parse_dump, snapshot_json};
 use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
-use crate::limits::{read_prefix, Prefix};
+use crate::limits::{map_prefix, read_prefix, Prefix};
 use crate::model::Snapshot;
 use crate::report::{self, Format, Report};
 use std::io::{IsTerminal, Write};
@@ -77,17 +77,19 @@ pub fn run(config: Config) -> i32 {
                 return bucket_reports(&inputs, &out);
             }
             let mut snapshots = Vec::new();
-            for (raw, origin) in &inputs {
+            // Each input is let go once parsed: the snapshot holds its own copies of the text,
+            // so the input's bytes are not held through the analysis.
+            for (raw, origin) in inputs {
                 if buckets::is_report(&raw.bytes) {
                     complain(Error::BadReport {
-                        path: origin.clone(),
+                        path: origin,
                         detail: "a saved report among dumps: reports are bucketed by signature \
                                  only when every input is one; parse them separately"
                             .into(),
                     });
                     continue;
                 }
-                match parse_dump(&raw.bytes, origin, input_format.as_deref()) {
+                match parse_dump(&raw.bytes, &origin, input_format.as_deref()) {
                     Ok(mut s) => {
                         raw.note_in(&mut s);
                         snapshots.push(s);
@@ -276,9 +278,9 @@ fn read_input(path: &Path) -> Result<(Prefix, String)> {
     let read = if origin == "-" {
         read_prefix(std::io::stdin().lock(), None)
     } else {
-        std::fs::File::open(path).and_then(|f| {
-            let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            read_prefix(f, size)
+        std::fs::File::open(path).and_then(|f| match f.metadata().ok().filter(|m| m.is_file()) {
+            Some(m) => map_prefix(&f, m.len()),
+            None => read_prefix(f, None),
         })
     };
     let prefix = read.map_err(|source| Error::Read {

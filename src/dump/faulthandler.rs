@@ -152,11 +152,10 @@ impl Parser {
                 }
             };
             self.open = Some(idx);
-            let t = &mut self.b.threads[idx];
             if f.function.is_none() {
-                t.partial = true;
+                self.b.threads[idx].partial = true;
             }
-            t.frames.push(f);
+            self.b.push(idx, f);
             return;
         }
         if text == "..." || text.starts_with("<truncated") {

@@ -25,7 +25,31 @@ fn pager_residue() -> &'static Regex {
 /// format's own (used to find a shared prefix to strip). Clean UTF-8 input that needs none of
 /// the repairs is returned as it is, without a copy.
 pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow<'a, str> {
-    normalize_with(raw, &stack_start, is_stack_line)
+    let text = repair(raw);
+    if !has_prefixed_stack_line(&text, is_stack_line) {
+        return text;
+    }
+    strip_common_prefix(text, &stack_start, is_stack_line)
+}
+
+/// Whether some stack line has a prefix: its [`stack_start`] is past its first byte. Found by
+/// byte searches over the whole text, looking only at the lines with a `#<digit>` or `Thread `
+/// inside them: most dumps have none, and then the line-by-line count of
+/// [`strip_common_prefix`] (which would find no prefix) is skipped.
+fn has_prefixed_stack_line(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> bool {
+    let b = text.as_bytes();
+    let prefixed = |at: usize| {
+        if at == 0 || b[at - 1] == b'\n' {
+            return false;
+        }
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let line = &text[start..end];
+        stack_start(line).is_some_and(|pos| pos > 0 && is_stack_line(&line[pos..]))
+    };
+    text.match_indices('#')
+        .any(|(at, _)| b.get(at + 1).is_some_and(u8::is_ascii_digit) && prefixed(at))
+        || text.match_indices("Thread ").any(|(at, _)| prefixed(at))
 }
 
 /// [`normalize`] for formats whose stack lines start otherwise than gdb's (`#N`, `Thread `):
@@ -281,6 +305,20 @@ mod tests {
             normalize(raw, &gdb_like),
             "#0  f ()\n    at x.c:1\n#1  g ()\n"
         );
+        assert!(matches!(normalize(raw, &gdb_like), Cow::Borrowed(_)));
+        let header = "Thread 2 (Thread 0x7f (LWP 9)):\n#0  f ()\n    x = 0x1 \"#\"\n";
+        let any = |_: &str| true;
+        assert!(!has_prefixed_stack_line(header, &any));
+        assert!(has_prefixed_stack_line("#0  f ()\n    x = \"#1 \"\n", &any));
+        assert!(!has_prefixed_stack_line(
+            "#0  f ()\n    x = \"#1 \"\n",
+            &|_| false
+        ));
+        assert!(has_prefixed_stack_line("a\n> #0  f ()\n", &gdb_like));
+        assert!(has_prefixed_stack_line(
+            "x Thread 2 (Thread 0x7f (LWP 9)):",
+            &any
+        ));
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl Parser {
                     format!("frame `{text}` has no location: the paste may be cut here"),
                 );
             }
-            self.b.threads[t].frames.push(f);
+            self.b.push(t, f);
             return;
         }
         // Shell prompts, `=== PID n ===`, comments: the thread's stack is over.

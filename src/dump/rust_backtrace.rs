@@ -345,7 +345,7 @@ impl Parser {
         };
         *last = Some(index);
         if let Some(i) = i {
-            self.b.threads[*i].frames.push(f);
+            self.b.push(*i, f);
         }
     }
 

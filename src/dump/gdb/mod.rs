@@ -12,7 +12,7 @@ use crate::dump::skeleton::header::{self as target, ThreadRef};
 use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
 use crate::dump::skeleton::logical::logical_lines;
 use crate::dump::skeleton::text;
-use crate::dump::skeleton::Builder;
+use crate::dump::skeleton::{push_bounded, Builder};
 use crate::dump::DumpFormat;
 use crate::model::{Frame, Printed, Snapshot, Text, Thread, Var};
 
@@ -69,6 +69,8 @@ struct Block {
     owner: Option<Owner>,
     line: usize,
     frames: Vec<Frame>,
+    /// Frames left out of the middle of a deep stack ([`push_bounded`]).
+    shed: usize,
 }
 
 #[derive(Default)]
@@ -307,10 +309,11 @@ impl Parser {
                 line: no,
                 // Stacks in one dump tend to be alike: start at the last one's size.
                 frames: Vec::with_capacity(self.last_block_len),
+                shed: 0,
             });
         }
         if let Some(b) = &mut self.block {
-            b.frames.push(frame);
+            b.shed += push_bounded(&mut b.frames, frame);
         }
     }
 
@@ -362,12 +365,12 @@ impl Parser {
             return;
         }
         match block.owner {
-            Some(Owner::Thread(owner)) => return self.attach(owner, block.frames),
+            Some(Owner::Thread(owner)) => return self.attach(owner, block.frames, block.shed),
             Some(Owner::PastCap) => return,
             None => {}
         }
         let Some(cur) = self.current else {
-            return self.unidentified(block.frames);
+            return self.unidentified(block.frames, block.shed);
         };
         if let Some(top) = self.info_top.get(&cur) {
             if !same_frame(top, &block.frames[0]) {
@@ -382,31 +385,35 @@ impl Parser {
                     func_or_unknown(top)
                 );
                 self.diag(block.line, &message);
-                return self.unidentified(block.frames);
+                return self.unidentified(block.frames, block.shed);
             }
         }
-        self.attach(cur, block.frames);
+        self.attach(cur, block.frames, block.shed);
     }
 
     /// A stack no header or selection names: a thread of its own.
-    fn unidentified(&mut self, frames: Vec<Frame>) {
+    /// `shed`: frames left out of the stack's middle ([`push_bounded`]).
+    fn unidentified(&mut self, frames: Vec<Frame>, shed: usize) {
         let hooked = hooks(&frames);
         let kept = self.b.thread(Thread {
             frames,
             ..Thread::default()
         });
-        if kept.is_some() {
+        if let Some(i) = kept {
             self.hook_frames += hooked;
+            self.b.shed(i, shed);
         }
     }
 
-    fn attach(&mut self, idx: usize, mut frames: Vec<Frame>) {
+    fn attach(&mut self, idx: usize, mut frames: Vec<Frame>, shed: usize) {
         let t = &mut self.b.threads[idx];
         if t.partial || frames.len() > t.frames.len() {
             self.hook_frames = self.hook_frames - hooks(&t.frames) + hooks(&frames);
             std::mem::swap(&mut t.frames, &mut frames);
             t.partial = false;
+            self.b.shed(idx, shed);
         }
+        let t = &mut self.b.threads[idx];
         // Values printed after the block not kept (`frame 2` then `p *mutex`) stay with the
         // same frame of the stack that is.
         for dropped in frames.into_iter().filter(|f| !f.printed.is_empty()) {

@@ -214,13 +214,14 @@ impl Parser {
             name: share(""),
             value: share(a),
         }));
-        self.b.threads[t].frames.push(Frame {
+        let f = Frame {
             function: Some(share(call.function)),
             // Go prints `(...)` for exactly the frames it inlined.
             inlined: call.args == "...",
             args,
             ..Frame::default()
-        });
+        };
+        self.b.push(t, f);
         self.awaiting = Some(Awaiting::Frame(t));
     }
 

@@ -212,7 +212,7 @@ impl Parser {
 
     fn frame(&mut self, no: usize, t: usize, text: &str) {
         match lines::frame(text) {
-            Some(f) => self.b.threads[t].frames.push(f),
+            Some(f) => self.b.push(t, f),
             None => {
                 self.b.threads[t].partial = true;
                 self.b

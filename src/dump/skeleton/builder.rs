@@ -1,10 +1,26 @@
 //! The snapshot a parser fills: threads in input order, the frames of the one being read, what
-//! could not be read, the evidence and the runtime's own claims. The thread cap
-//! ([`crate::limits::MAX_THREADS`]) holds here, while the dump is read: a thread past it is
-//! counted, not kept, so that no input (64 MiB of one-line threads) builds more than the cap.
+//! could not be read, the evidence and the runtime's own claims. The caps of
+//! [`crate::limits`] hold here, while the dump is read: a thread past [`MAX_THREADS`] is
+//! counted, not kept, so that no input (64 MiB of one-line threads) builds more than the cap,
+//! and a stack deeper than [`MAX_FRAMES`] sheds its middle as its frames come
+//! ([`push_bounded`]), so that one endless stack costs no more than a deep one.
 
-use crate::limits::{threads_dropped, MAX_THREADS};
+use super::intern::DumpMap;
+use crate::limits::{deep_stacks, elide_middle, threads_dropped, MAX_FRAMES, MAX_THREADS};
 use crate::model::{Claim, Diagnostic, Evidence, Frame, Snapshot, Thread};
+
+/// Adds a frame to a stack being read, leaving out the middle of a stack past [`MAX_FRAMES`]
+/// as it grows (its innermost and outermost frames are kept, as [`elide_middle`] keeps them);
+/// returns how many frames this push left out.
+pub fn push_bounded(frames: &mut Vec<Frame>, frame: Frame) -> usize {
+    let shed = if frames.len() >= 2 * MAX_FRAMES {
+        elide_middle(frames)
+    } else {
+        0
+    };
+    frames.push(frame);
+    shed
+}
 
 /// A snapshot being filled. While one is alive, [`super::intern::share`] shares equal texts.
 pub struct Builder {
@@ -20,6 +36,8 @@ pub struct Builder {
     pub pid: Option<u32>,
     /// Threads past the cap, counted and left out.
     dropped: usize,
+    /// Frames left out of the middle of each deep stack so far, by thread index.
+    elided: DumpMap<usize, usize>,
     /// The last thread started was past the cap: its frames go nowhere.
     dropping: bool,
     /// That nothing was found has been said already, in the format's own words.
@@ -36,6 +54,7 @@ impl Default for Builder {
             claims: Vec::new(),
             pid: None,
             dropped: 0,
+            elided: DumpMap::default(),
             dropping: false,
             said_nothing: false,
         }
@@ -80,8 +99,26 @@ impl Builder {
         if self.threads.is_empty() && !self.dropping {
             self.thread(Thread::default());
         }
-        if let Some(t) = self.last() {
-            t.frames.push(frame);
+        if !self.dropping && !self.threads.is_empty() {
+            self.push(self.threads.len() - 1, frame);
+        }
+    }
+
+    /// Adds a frame to thread `t`, held to [`MAX_FRAMES`] ([`push_bounded`]).
+    pub fn push(&mut self, t: usize, frame: Frame) {
+        let shed = push_bounded(&mut self.threads[t].frames, frame);
+        if shed > 0 {
+            *self.elided.entry(t).or_default() += shed;
+        }
+    }
+
+    /// Says that thread `t`'s stack, read elsewhere with [`push_bounded`] and put in whole,
+    /// had `shed` frames left out of its middle.
+    pub fn shed(&mut self, t: usize, shed: usize) {
+        if shed > 0 {
+            self.elided.insert(t, shed);
+        } else {
+            self.elided.remove(&t);
         }
     }
 
@@ -122,7 +159,15 @@ impl Builder {
         if let Some(d) = threads_dropped(self.dropped) {
             self.diagnostics.push(d);
         }
-        Snapshot {
+        let mut deep = Vec::new();
+        for (i, t) in self.threads.iter_mut().enumerate() {
+            let before = self.elided.get(&i).copied().unwrap_or(0);
+            let depth = t.frames.len() + before;
+            if before + elide_middle(&mut t.frames) > 0 {
+                deep.push((i, depth));
+            }
+        }
+        let mut snap = Snapshot {
             producer: producer.to_string(),
             origin: origin.to_string(),
             pid: self.pid,
@@ -131,7 +176,11 @@ impl Builder {
             evidence: std::mem::take(&mut self.evidence),
             diagnostics: std::mem::take(&mut self.diagnostics),
             claims: std::mem::take(&mut self.claims),
+        };
+        if let Some(d) = deep_stacks(&snap, &deep) {
+            snap.diagnostics.push(d);
         }
+        snap
     }
 }
 
@@ -162,6 +211,40 @@ mod tests {
             s.diagnostics[0].message.contains("3 more not analysed"),
             "{:?}",
             s.diagnostics
+        );
+    }
+
+    #[test]
+    fn deep_stacks_shed_their_middle_as_they_are_read() {
+        let frame = |i: usize| Frame {
+            index: Some(i as u32),
+            ..Frame::default()
+        };
+        let mut b = Builder::default();
+        b.thread(Thread::default());
+        for i in 0..10_000 {
+            b.frame(frame(i));
+            assert!(b.threads[0].frames.len() <= 2 * MAX_FRAMES);
+        }
+        b.thread(Thread::default());
+        b.frame(frame(0));
+        let s = b.finish("x", "o", true);
+        let kept = &s.threads[0].frames;
+        assert_eq!(kept.len(), MAX_FRAMES);
+        assert_eq!(
+            kept[MAX_FRAMES / 2 - 1].index,
+            Some(MAX_FRAMES as u32 / 2 - 1)
+        );
+        assert_eq!(
+            kept[MAX_FRAMES / 2].index,
+            Some(10_000 - MAX_FRAMES as u32 / 2)
+        );
+        assert_eq!(kept[MAX_FRAMES - 1].index, Some(9_999));
+        assert_eq!(s.diagnostics.len(), 1);
+        let said = &s.diagnostics[0].message;
+        assert!(
+            said.ends_with("left out: unidentified thread (10000 frames)"),
+            "{said}"
         );
     }
 }

@@ -14,7 +14,7 @@ pub mod intern;
 pub mod logical;
 pub mod text;
 
-pub use builder::Builder;
+pub use builder::{push_bounded, Builder};
 
 use text::trim_start;
 
