@@ -201,7 +201,8 @@ pub(crate) fn read_core_warning(
             path: path.display().to_string(),
             source: std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
-                "reading core files needs Linux",
+                "reading core files needs Linux; on Linux, or with gdb here, dump it \
+                 (`gdb -batch -ex 'thread apply all bt full' PROGRAM CORE`) and use `hangscan parse`",
             ),
         })
     }

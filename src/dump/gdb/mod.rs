@@ -108,7 +108,7 @@ impl Parser {
         if let Some((depth, name, mut value)) = self.open_local.take() {
             value.push(' ');
             value.push_str(line.trim());
-            let depth = depth + brace_balance(line);
+            let depth = depth + text::balance(line, b'{', b'}');
             if depth > 0 {
                 self.open_local = Some((depth, name, value));
             } else {
@@ -326,7 +326,7 @@ impl Parser {
         };
         let (name, value) = (&text[..eq], &text[eq + 3..]);
         let name = share(name.trim());
-        let depth = brace_balance(value);
+        let depth = text::balance(value, b'{', b'}');
         if depth > 0 {
             self.open_local = Some((depth, name, value.trim().to_string()));
         } else {
@@ -508,22 +508,6 @@ fn same_frame(a: &Frame, b: &Frame) -> bool {
 
 fn func_or_unknown(f: &Frame) -> &str {
     f.function.as_deref().unwrap_or("??")
-}
-
-fn brace_balance(s: &str) -> i32 {
-    let mut depth = 0;
-    let mut quote = false;
-    let mut prev = 0u8;
-    for b in s.bytes() {
-        match b {
-            b'"' if prev != b'\\' => quote = !quote,
-            b'{' if !quote => depth += 1,
-            b'}' if !quote => depth -= 1,
-            _ => {}
-        }
-        prev = b;
-    }
-    depth
 }
 
 /// `Attaching to process 4242` / `[Inferior 1 (process 4242) detached]`.

@@ -32,10 +32,7 @@ pub fn parse_target_id(s: &str) -> Option<(ThreadRef, &str)> {
             rest = after[d..].strip_prefix(')')?;
         } else {
             // `Thread PID.TID` (rr, gdbserver, remote targets).
-            let n = t
-                .bytes()
-                .take_while(|b| b.is_ascii_digit() || *b == b'.')
-                .count();
+            let n = number_len(t);
             let (pid, tid) = t[..n].split_once('.')?;
             r.pid = pid.parse().ok();
             r.tid = tid.parse().ok();
@@ -113,10 +110,7 @@ pub fn parse_stop_banner(line: &str) -> Option<ThreadRef> {
     if !line.contains(" received signal ") && !line.contains(" hit Breakpoint ") {
         return None;
     }
-    let n = t
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.')
-        .count();
+    let n = number_len(t);
     if n == 0 {
         return None;
     }
@@ -135,10 +129,7 @@ pub fn parse_info_row(line: &str) -> Option<(bool, ThreadRef, &str)> {
         Some(r) => (true, r.trim_start()),
         None => (false, t),
     };
-    let n = t
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.')
-        .count();
+    let n = number_len(t);
     if n == 0 {
         return None;
     }
@@ -147,6 +138,14 @@ pub fn parse_info_row(line: &str) -> Option<(bool, ThreadRef, &str)> {
     let (mut r, frame) = parse_target_id(rest)?;
     r.gdb_num = Some(num.to_string());
     Some((selected, r, frame.trim()))
+}
+
+/// The length of the thread number `t` starts with: gdb's `5`, `1.5` (inferior.thread), rr's
+/// and gdbserver's `PID.TID`.
+fn number_len(t: &str) -> usize {
+    t.bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count()
 }
 
 #[cfg(test)]

@@ -144,21 +144,5 @@ fn is_continuation(prev: &str, line: &str) -> bool {
         return true;
     }
     // An argument list still open: the rest follows whatever the indentation.
-    indent == 0 && paren_balance(prev) > 0
-}
-
-fn paren_balance(s: &str) -> i32 {
-    let mut depth = 0;
-    let mut quote = false;
-    let mut prev = 0u8;
-    for b in s.bytes() {
-        match b {
-            b'"' if prev != b'\\' => quote = !quote,
-            b'(' if !quote => depth += 1,
-            b')' if !quote => depth -= 1,
-            _ => {}
-        }
-        prev = b;
-    }
-    depth
+    indent == 0 && text::balance(prev, b'(', b')') > 0
 }

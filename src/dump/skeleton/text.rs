@@ -89,6 +89,24 @@ fn rarest(pat: &[u8]) -> Option<usize> {
     (0..pat.len()).min_by_key(|&i| rank(pat[i]))
 }
 
+/// How many `open` brackets `s` leaves open (negative: more closed), outside double quotes.
+pub fn balance(s: &str, open: u8, close: u8) -> i32 {
+    let mut depth = 0;
+    let mut quote = false;
+    let mut prev = 0u8;
+    for b in s.bytes() {
+        if b == b'"' && prev != b'\\' {
+            quote = !quote;
+        } else if !quote && b == open {
+            depth += 1;
+        } else if !quote && b == close {
+            depth -= 1;
+        }
+        prev = b;
+    }
+    depth
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
