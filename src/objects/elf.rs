@@ -74,6 +74,10 @@ pub(crate) struct Identity {
 /// A file last changed within this of its creation was written once, when it was made.
 const WRITTEN_WHEN_MADE: Duration = Duration::from_secs(2);
 
+/// The precision of a process's start time: `/proc/PID/stat` counts it in `USER_HZ` ticks,
+/// which the kernel's ABI fixes at 100 a second.
+const START_TICK: Duration = Duration::from_millis(10);
+
 impl ElfFile {
     /// Maps and parses the file at `path`.
     pub fn open(path: &Path) -> Result<ElfFile, String> {
@@ -269,8 +273,10 @@ pub(crate) fn doubt(space: &AddressSpace, map: &MappedObject, file: &ElfFile) ->
         .duration_since(started)
         .ok()
         .filter(|d| !d.is_zero())?;
+    // `started` is rounded up to the next clock tick: a file born in the tick the process
+    // started in may have been made by it.
     let made_later_and_left = id.born.is_some_and(|born| {
-        born > started
+        born + START_TICK > started
             && id
                 .changed
                 .duration_since(born)
