@@ -190,7 +190,11 @@ fn capture_once(
             },
             None => Error::Capture {
                 pid,
-                detail: "the tracer thread could not run".into(),
+                detail: "the tracer thread could not start or stopped early, most likely out of \
+                         memory or threads; the process was let go unharmed. Raise the limit \
+                         (`ulimit -v`, `ulimit -u`, the cgroup's memory.max or pids.max) and try \
+                         again"
+                    .into(),
             },
         })?
         .map_err(|failed| match failed {
