@@ -5,6 +5,7 @@
 //! markdown indentation) that most stack lines share. Pure string work, no format knowledge
 //! beyond "what a stack line looks like" (given by the caller).
 
+use memchr::memmem;
 use regex::Regex;
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -32,6 +33,15 @@ pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow
     strip_common_prefix(text, &stack_start, is_stack_line)
 }
 
+/// Whether [`normalize`] would return `text` as it is: no repair to make, no prefix to strip.
+pub fn is_clean(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr(b'\r', b).is_none()
+        && memmem::find(b, b"=3D").is_none()
+        && memmem::find(b, b"Type <").is_none()
+        && !has_prefixed_stack_line(text, is_stack_line)
+}
+
 /// Whether some stack line has a prefix: its [`stack_start`] is past its first byte. Found by
 /// byte searches over the whole text, looking only at the lines with a `#<digit>` or `Thread `
 /// inside them: most dumps have none, and then the line-by-line count of
@@ -47,9 +57,9 @@ fn has_prefixed_stack_line(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> 
         let line = &text[start..end];
         stack_start(line).is_some_and(|pos| pos > 0 && is_stack_line(&line[pos..]))
     };
-    text.match_indices('#')
-        .any(|(at, _)| b.get(at + 1).is_some_and(u8::is_ascii_digit) && prefixed(at))
-        || text.match_indices("Thread ").any(|(at, _)| prefixed(at))
+    memchr::memchr_iter(b'#', b)
+        .any(|at| b.get(at + 1).is_some_and(u8::is_ascii_digit) && prefixed(at))
+        || memmem::find_iter(b, b"Thread ").any(prefixed)
 }
 
 /// [`normalize`] for formats whose stack lines start otherwise than gdb's (`#N`, `Thread `):
@@ -229,11 +239,13 @@ fn strip_common_prefix<'a>(
 }
 
 /// Where a stack line's own text starts: the first `#<digit>` or `Thread ` on the line. Both
-/// are found with byte searches (memchr), most lines having neither.
+/// are found with byte searches (memchr), most lines having neither. A `#<digit>` glued to a
+/// name is part of it (C++'s `__args#0` pack locals, Rust's `{closure#0}`), never a frame.
 fn stack_start(line: &str) -> Option<usize> {
     let b = line.as_bytes();
     let hash = first(line, '#', |at| {
         b.get(at + 1).is_some_and(u8::is_ascii_digit)
+            && !(at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_'))
     });
     let before = &line[..hash.unwrap_or(line.len())];
     first(before, 'T', |at| before[at..].starts_with("Thread ")).or(hash)
@@ -315,6 +327,9 @@ mod tests {
             &|_| false
         ));
         assert!(has_prefixed_stack_line("a\n> #0  f ()\n", &gdb_like));
+        // A pack local (`__args#0`) or a closure (`{closure#0}`) is no prefixed frame.
+        let pack = b"#0  f<int> (__args#0=@0x1: 1)\n        __args#0 = @0x7f: 0x5\n";
+        assert!(matches!(normalize(pack, &any), Cow::Borrowed(_)));
         assert!(has_prefixed_stack_line(
             "x Thread 2 (Thread 0x7f (LWP 9)):",
             &any

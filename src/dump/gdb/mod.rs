@@ -16,6 +16,8 @@ use crate::dump::skeleton::{push_bounded, Builder};
 use crate::dump::DumpFormat;
 use crate::model::{Frame, Printed, Snapshot, Text, Thread, Var};
 
+mod pieces;
+
 /// A gdb frame line's text after `#N`.
 pub use crate::dump::skeleton::frame::parse_frame_text;
 
@@ -37,11 +39,16 @@ impl DumpFormat for Gdb {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        let text = normalize(raw, &is_gdb_stack_line);
-        let mut p = Parser::default();
-        logical_lines(&text, |no, line| p.line(no, line));
-        p.finish(origin)
+        pieces::parse(raw, origin).unwrap_or_else(|| whole(raw, origin))
     }
+}
+
+/// The snapshot of a dump read in one go, on one core.
+fn whole(raw: &[u8], origin: &str) -> Snapshot {
+    let text = normalize(raw, &is_gdb_stack_line);
+    let mut p = Parser::default();
+    logical_lines(&text, |no, line| p.line(no, line));
+    p.finish(origin)
 }
 
 fn is_gdb_stack_line(l: &str) -> bool {
@@ -89,6 +96,10 @@ struct Parser {
     /// An open `bt full` local whose value spans lines: (unclosed braces, name, value so far).
     open_local: Option<(i32, Text, String)>,
     in_info_table: bool,
+    /// What was read leans on a thread selected before the text at hand (a command, a switch
+    /// line, a bare `bt`): a piece of a dump that does cannot be read
+    /// on its own ([`pieces`]).
+    leans: bool,
     /// How many frames the last block had (a capacity hint for the next).
     last_block_len: usize,
     /// How many of the threads' frames are rr's `syscall_hook`, kept up to date as frames are
@@ -173,7 +184,10 @@ impl Parser {
                 let owner = match b.owner {
                     Some(Owner::Thread(o)) => Some(o),
                     Some(Owner::PastCap) => None,
-                    None => self.current,
+                    None => {
+                        self.leans = true;
+                        self.current
+                    }
                 };
                 if let Some(o) = owner {
                     self.b.threads[o].partial = true;
@@ -193,6 +207,7 @@ impl Parser {
 
     fn command(&mut self, cmd: &str) {
         self.finish_block();
+        self.leans = true;
         self.pending_header = None;
         let words: Vec<&str> = cmd.split_whitespace().collect();
         match words.as_slice() {
@@ -213,6 +228,7 @@ impl Parser {
     }
 
     fn hint(&mut self, r: &ThreadRef) {
+        self.leans = true;
         // A stop banner and a switch line with no stack between them name the same thread.
         if let Some((prev, epoch)) = self.last_hint {
             let fills_gap = (self.b.threads[prev].tid.is_none() && r.tid.is_some())
@@ -253,13 +269,7 @@ impl Parser {
     /// Finds the thread a reference names, or adds it; fills in what the reference adds.
     /// `None` when it is a new thread past the thread cap.
     fn identify(&mut self, r: &ThreadRef) -> Option<usize> {
-        let found = r
-            .tid
-            .and_then(|t| self.by_tid.get(&t))
-            .or_else(|| r.pthread.and_then(|p| self.by_pthread.get(&p)))
-            .or_else(|| r.gdb_num.as_ref().and_then(|n| self.by_num.get(n)))
-            .copied()
-            .filter(|&i| compatible(&self.b.threads[i], r));
+        let found = self.find(r);
         if let Some(pid) = r.pid {
             self.b.pid.get_or_insert(pid);
         }
@@ -269,6 +279,16 @@ impl Parser {
         };
         self.merge(idx, r);
         Some(idx)
+    }
+
+    /// The thread found so far that a reference names.
+    fn find(&self, r: &ThreadRef) -> Option<usize> {
+        r.tid
+            .and_then(|t| self.by_tid.get(&t))
+            .or_else(|| r.pthread.and_then(|p| self.by_pthread.get(&p)))
+            .or_else(|| r.gdb_num.as_ref().and_then(|n| self.by_num.get(n)))
+            .copied()
+            .filter(|&i| compatible(&self.b.threads[i], r))
     }
 
     /// Adds what `r` says to thread `idx`, keeping the lookup maps in step.
@@ -367,7 +387,7 @@ impl Parser {
         match block.owner {
             Some(Owner::Thread(owner)) => return self.attach(owner, block.frames, block.shed),
             Some(Owner::PastCap) => return,
-            None => {}
+            None => self.leans = true,
         }
         let Some(cur) = self.current else {
             return self.unidentified(block.frames, block.shed);

@@ -22,6 +22,22 @@ pub fn push_bounded(frames: &mut Vec<Frame>, frame: Frame) -> usize {
     shed
 }
 
+/// What one [`Builder`] filled from a piece of a dump ([`Builder::into_part`]).
+pub struct Part {
+    /// The threads in input order, each with the frames left out of its stack's middle.
+    pub threads: Vec<(Thread, usize)>,
+    /// What could not be read.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Values the dump printed from the target's memory.
+    pub evidence: Vec<Evidence>,
+    /// What the dump's runtime concluded by itself.
+    pub claims: Vec<Claim>,
+    /// The process id, when the piece names it.
+    pub pid: Option<u32>,
+    /// Threads past the cap.
+    pub dropped: usize,
+}
+
 /// A snapshot being filled. While one is alive, [`super::intern::share`] shares equal texts.
 pub struct Builder {
     /// Every thread kept so far, in input order.
@@ -40,6 +56,8 @@ pub struct Builder {
     elided: DumpMap<usize, usize>,
     /// The last thread started was past the cap: its frames go nowhere.
     dropping: bool,
+    /// How many frames the thread before the one being filled had.
+    last_len: usize,
     /// That nothing was found has been said already, in the format's own words.
     said_nothing: bool,
 }
@@ -56,6 +74,7 @@ impl Default for Builder {
             dropped: 0,
             elided: DumpMap::default(),
             dropping: false,
+            last_len: 0,
             said_nothing: false,
         }
     }
@@ -70,16 +89,15 @@ impl Drop for Builder {
 impl Builder {
     /// Starts a new thread; its frames follow. Its index, or `None` when it is past the cap
     /// (then its frames are dropped with it).
-    pub fn thread(&mut self, mut thread: Thread) -> Option<usize> {
+    pub fn thread(&mut self, thread: Thread) -> Option<usize> {
         if self.threads.len() >= MAX_THREADS {
             self.dropped += 1;
             self.dropping = true;
             return None;
         }
         self.dropping = false;
-        // Stacks in one dump tend to be alike: start at the last one's size.
         if let Some(last) = self.threads.last() {
-            thread.frames.reserve(last.frames.len());
+            self.last_len = last.frames.len();
         }
         self.threads.push(thread);
         Some(self.threads.len() - 1)
@@ -106,7 +124,13 @@ impl Builder {
 
     /// Adds a frame to thread `t`, held to [`MAX_FRAMES`] ([`push_bounded`]).
     pub fn push(&mut self, t: usize, frame: Frame) {
-        let shed = push_bounded(&mut self.threads[t].frames, frame);
+        let frames = &mut self.threads[t].frames;
+        // Stacks in one dump tend to be alike: a stack filled here starts at the size of the
+        // one before.
+        if frames.capacity() == 0 {
+            frames.reserve(self.last_len);
+        }
+        let shed = push_bounded(frames, frame);
         if shed > 0 {
             *self.elided.entry(t).or_default() += shed;
         }
@@ -125,6 +149,38 @@ impl Builder {
     /// Whether the last thread started was past the cap (its frames are dropped).
     pub fn dropping(&self) -> bool {
         self.dropping
+    }
+
+    /// What was filled, for a format that read its dump in [`super::pieces`] to put the
+    /// parts together: each thread with the frames left out of its middle so far.
+    pub fn into_part(mut self) -> Part {
+        let elided = std::mem::take(&mut self.elided);
+        let threads = std::mem::take(&mut self.threads)
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (t, elided.get(&i).copied().unwrap_or(0)))
+            .collect();
+        Part {
+            threads,
+            diagnostics: std::mem::take(&mut self.diagnostics),
+            evidence: std::mem::take(&mut self.evidence),
+            claims: std::mem::take(&mut self.claims),
+            pid: self.pid,
+            dropped: self.dropped,
+        }
+    }
+
+    /// Takes in a part's all but its threads (which the format places itself, with
+    /// [`Builder::thread`] and [`Builder::shed`]): what could not be read, the evidence, the
+    /// claims, the pid when none was found before, the threads past the cap.
+    pub fn absorb(&mut self, part: Part) {
+        self.diagnostics.extend(part.diagnostics);
+        self.evidence.extend(part.evidence);
+        self.claims.extend(part.claims);
+        if self.pid.is_none() {
+            self.pid = part.pid;
+        }
+        self.dropped += part.dropped;
     }
 
     /// When no thread was found, says so now in the format's own words (instead of the

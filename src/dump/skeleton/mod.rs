@@ -5,16 +5,18 @@
 //! helpers for the per-line hot paths ([`text`]), and the native stack grammar gdb, pstack,
 //! lldb and eu-stack share: the frame line ([`frame`]: `#N  [ADDR in ]FUNC[ (ARGS)][ at
 //! FILE:LINE][ from LIB]`), gdb's thread names and headers ([`header`]) and wrapped or glued
-//! frame lines put right ([`logical`]).
+//! frame lines put right ([`logical`]); a big dump cut into pieces read on every core
+//! ([`pieces`]).
 
 mod builder;
 pub mod frame;
 pub mod header;
 pub mod intern;
 pub mod logical;
+pub mod pieces;
 pub mod text;
 
-pub use builder::{push_bounded, Builder};
+pub use builder::{push_bounded, Builder, Part};
 
 use text::trim_start;
 

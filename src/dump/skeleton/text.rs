@@ -37,56 +37,15 @@ pub fn trim(s: &str) -> &str {
     trim_end(trim_start(s))
 }
 
-/// `s.find(pat)` for a non-empty ASCII `pat`: the occurrences of its rarest byte found with
-/// memchr, each checked in place.
+/// `s.find(pat)`, with memchr's SIMD substring search (std's is a byte at a time); the
+/// offset is a character boundary when `pat` starts with one.
 pub fn find(s: &str, pat: &str) -> Option<usize> {
-    let p = pat.as_bytes();
-    let k = rarest(p)?;
-    let key = char::from(p[k]);
-    // Every cut is just after an ASCII byte, so on a character boundary.
-    let mut from = 0;
-    while let Some(at) = s[from..].find(key) {
-        let at = from + at;
-        if let Some(start) = at.checked_sub(k) {
-            if s.as_bytes()[start..].starts_with(p) {
-                return Some(start);
-            }
-        }
-        from = at + 1;
-    }
-    None
+    memchr::memmem::find(s.as_bytes(), pat.as_bytes())
 }
 
-/// `s.rfind(pat)` for a non-empty ASCII `pat`.
+/// `s.rfind(pat)`, as [`find`].
 pub fn rfind(s: &str, pat: &str) -> Option<usize> {
-    let p = pat.as_bytes();
-    let k = rarest(p)?;
-    let key = char::from(p[k]);
-    let mut to = s.len();
-    while let Some(at) = s[..to].rfind(key) {
-        let start = at.checked_sub(k)?;
-        if s.as_bytes()[start..].starts_with(p) {
-            return Some(start);
-        }
-        to = at;
-    }
-    None
-}
-
-/// Where in `pat` its least common byte in dump text is: punctuation, then capitals and
-/// braces, then digits and other brackets, then rare letters, then common ones and spaces;
-/// `None` for an empty pattern.
-fn rarest(pat: &[u8]) -> Option<usize> {
-    let rank = |b: u8| match b {
-        b' ' | b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'h' | b'l' | b':'
-        | b'_' => 8,
-        b'd' | b'c' | b'u' | b'm' | b'f' | b'p' | b'g' | b'w' | b'y' | b'b' => 7,
-        b'a'..=b'z' | b'0'..=b'9' | b'\t' | b'\n' => 6,
-        b'(' | b')' | b',' | b'-' | b'.' | b'/' | b'=' | b'[' | b']' => 4,
-        b'{' | b'}' | b'A'..=b'Z' => 2,
-        _ => 0,
-    };
-    (0..pat.len()).min_by_key(|&i| rank(pat[i]))
+    memchr::memmem::rfind(s.as_bytes(), pat.as_bytes())
 }
 
 /// How many `open` brackets `s` leaves open (negative: more closed), outside double quotes.

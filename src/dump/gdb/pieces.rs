@@ -1,0 +1,107 @@
+//! A big gdb transcript read on every core ([`crate::dump::skeleton::pieces`]): each piece,
+//! from a thread header on, is read by a [`Parser`] of its own, and the parts are put together
+//! as one read would have: a thread that a later piece names again is the thread an earlier
+//! piece found. A piece that leans on what came before it (a `thread N` command, a switch
+//! line, a bare `bt`) or a value left open at a piece's end makes the
+//! dump be read whole instead.
+
+use super::{is_gdb_stack_line, Parser};
+use crate::dump::skeleton::header::{self as target, ThreadRef};
+use crate::dump::skeleton::logical::logical_lines;
+use crate::dump::skeleton::pieces::cut;
+use crate::dump::skeleton::Part;
+use crate::model::Snapshot;
+use rayon::prelude::*;
+
+/// What a parser read from one piece.
+pub(super) struct Read {
+    part: Part,
+    saw_info_table: bool,
+    saw_all: bool,
+    rr: bool,
+    /// It leans on a thread selected before the piece.
+    leans: bool,
+    /// A `bt full` value was still open at the piece's end (it would run on into the next).
+    open_at_end: bool,
+}
+
+/// The snapshot of a dump big enough to cut, read in pieces; `None` when it is small, cannot
+/// be cut, or a piece cannot be read on its own (then it is read whole).
+pub(super) fn parse(raw: &[u8], origin: &str) -> Option<Snapshot> {
+    let starts = |l: &str| target::parse_header(l).is_some();
+    let pieces = cut(raw, &starts, &is_gdb_stack_line)?;
+    let reads: Vec<Read> = pieces
+        .par_iter()
+        .map(|piece| {
+            let mut p = Parser::default();
+            let before = piece.first_line - 1;
+            logical_lines(piece.text, |no, line| p.line(before + no, line));
+            p.into_read()
+        })
+        .collect();
+    let last = reads.len() - 1;
+    let alone = |(i, r): (usize, &Read)| (i == 0 || !r.leans) && (i == last || !r.open_at_end);
+    if !reads.iter().enumerate().all(alone) {
+        return None;
+    }
+    let mut whole = Parser::default();
+    let threads = reads.iter().map(|r| r.part.threads.len()).sum();
+    whole.b.threads.reserve_exact(threads);
+    for read in reads {
+        whole.take_in(read);
+    }
+    Some(whole.finish(origin))
+}
+
+impl Parser {
+    /// What this parser read from its piece, its last block ended.
+    fn into_read(mut self) -> Read {
+        let open_at_end = self.open_local.is_some();
+        self.finish_block();
+        Read {
+            saw_info_table: self.saw_info_table,
+            saw_all: self.saw_all,
+            rr: self.rr,
+            leans: self.leans,
+            open_at_end,
+            part: self.b.into_part(),
+        }
+    }
+
+    /// Puts in the next piece's read: its threads, each the thread found before that it names
+    /// (taking its stack as a header's block would) or a new one.
+    fn take_in(&mut self, mut read: Read) {
+        self.saw_info_table |= read.saw_info_table;
+        self.saw_all |= read.saw_all;
+        self.rr |= read.rr;
+        for (t, shed) in std::mem::take(&mut read.part.threads) {
+            let r = ThreadRef {
+                gdb_num: t.debugger_id.clone(),
+                tid: t.tid,
+                pid: t.process,
+                pthread: t.pthread,
+                name: t.name.clone(),
+            };
+            let hooked = super::hooks(&t.frames);
+            match self.find(&r) {
+                Some(idx) => {
+                    self.merge(idx, &r);
+                    // A partial stack (an `info threads` row) fills only a thread with none.
+                    let empty = self.b.threads[idx].frames.is_empty();
+                    if !t.partial || empty {
+                        self.attach(idx, t.frames, shed);
+                        self.b.threads[idx].partial |= t.partial;
+                    }
+                }
+                None => {
+                    if let Some(idx) = self.b.thread(t) {
+                        self.hook_frames += hooked;
+                        self.b.shed(idx, shed);
+                        self.merge(idx, &r);
+                    }
+                }
+            }
+        }
+        self.b.absorb(read.part);
+    }
+}

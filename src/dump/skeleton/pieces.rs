@@ -1,0 +1,113 @@
+//! A big dump read on every core: cut into pieces where a new thread's stack starts, each
+//! piece checked and parsed on its own, and the parts put together in input order by the
+//! format (which knows how threads named in one piece are the threads of another).
+//!
+//! Only clean text is cut: valid UTF-8 needing none of [`crate::dump::normalize`]'s repairs.
+//! Each piece then holds exactly the lines a whole read would see, with their own numbers.
+
+use crate::dump::normalize::is_clean;
+use rayon::prelude::*;
+
+/// Dumps with less than this per piece are read whole: cutting them gains nothing.
+const MIN_PIECE: usize = 4 << 20;
+
+/// A piece of a dump: whole lines, starting at a line where a thread's stack starts (but the
+/// first piece).
+pub struct Piece<'a> {
+    /// The 1-based input line of the piece's first line.
+    pub first_line: usize,
+    /// The piece's text, each line `\n`-ended but perhaps the last piece's last.
+    pub text: &'a str,
+}
+
+/// `raw` in about two pieces per core, each at least [`MIN_PIECE`] long. Every piece but the
+/// first starts at a line `starts` accepts, right after an empty line (where no wrapped line
+/// or open value runs on). `None` when that gains nothing (a small dump, no such line) or when
+/// some piece is not clean text: then the dump is read whole, the usual way.
+pub fn cut<'a>(
+    raw: &'a [u8],
+    starts: &(dyn Fn(&str) -> bool + Sync),
+    is_stack_line: &(dyn Fn(&str) -> bool + Sync),
+) -> Option<Vec<Piece<'a>>> {
+    let want = (2 * rayon::current_num_threads()).min(raw.len() / MIN_PIECE);
+    if want < 2 {
+        return None;
+    }
+    let mut cuts = vec![0];
+    for k in 1..want {
+        let from = (k * raw.len() / want).max(cuts[cuts.len() - 1]);
+        match next_start(raw, from, starts) {
+            Some(at) if at > cuts[cuts.len() - 1] => cuts.push(at),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    if cuts.len() < 2 {
+        return None;
+    }
+    cuts.push(raw.len());
+    let checked: Option<Vec<(&str, usize)>> = cuts
+        .par_windows(2)
+        .map(|w| {
+            let bytes = &raw[w[0]..w[1]];
+            let text = std::str::from_utf8(bytes).ok()?;
+            let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+            is_clean(text, is_stack_line).then_some((text, newlines))
+        })
+        .collect();
+    let mut line = 1;
+    Some(
+        checked?
+            .into_iter()
+            .map(|(text, newlines)| {
+                let piece = Piece {
+                    first_line: line,
+                    text,
+                };
+                line += newlines;
+                piece
+            })
+            .collect(),
+    )
+}
+
+/// The offset of the first line at or after `from` that follows an empty line and that
+/// `starts` accepts.
+fn next_start(raw: &[u8], from: usize, starts: &dyn Fn(&str) -> bool) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let blank = at + raw.get(at..)?.windows(2).position(|w| w == b"\n\n")?;
+        let line_start = blank + 2;
+        let rest = &raw[line_start..];
+        let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        if std::str::from_utf8(line).is_ok_and(starts) {
+            return Some(line_start);
+        }
+        at = line_start;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_start_at_stack_starts_after_blank_lines_and_count_lines() {
+        let block = "Thread 1 (x):\n#0  f ()\n\n";
+        let text = block.repeat(2 * MIN_PIECE / block.len() + 10);
+        let starts = |l: &str| l.starts_with("Thread ");
+        let stack = |l: &str| l.starts_with('#');
+        let pieces = cut(text.as_bytes(), &starts, &stack).expect("cut");
+        assert!(pieces.len() >= 2);
+        assert_eq!(pieces.iter().map(|p| p.text).collect::<String>(), text);
+        for p in &pieces {
+            assert!(p.text.starts_with("Thread 1"));
+            let before = text[..p.text.as_ptr() as usize - text.as_ptr() as usize].lines();
+            assert_eq!(p.first_line, before.count() + 1);
+        }
+        // Text in need of repair (CRLF) is read whole.
+        let crlf = text.replace("f ()\n", "f ()\r\n");
+        assert!(cut(crlf.as_bytes(), &starts, &stack).is_none());
+        assert!(cut(b"Thread 1 (x):\n", &starts, &stack).is_none());
+    }
+}
