@@ -9,7 +9,7 @@
 use crate::knowledge::{base_name, KnowledgeBase, Rule};
 use crate::model::Thread;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// What [`KnowledgeBase::match_local`] says of a local's value.
 type LocalMatch<'a> = Option<(&'a Rule, Option<u64>)>;
@@ -51,13 +51,16 @@ pub struct Names<'a> {
 impl<'a> Names<'a> {
     /// Looks up every frame's function of `threads` (each distinct name once).
     pub fn new(threads: &'a [Thread], kb: &'a KnowledgeBase) -> Self {
-        let mut by_function: HashMap<&'a str, usize> = HashMap::new();
+        let mut by_function: HashMap<&'a str, usize> = HashMap::default();
+        // A parsed dump shares equal names: most frames are found by their text's address,
+        // without hashing the name.
+        let mut by_text: HashMap<(usize, usize), usize> = HashMap::default();
         let mut out = Names {
             names: Vec::new(),
             ids: Vec::with_capacity(threads.iter().map(|t| t.frames.len()).sum()),
             starts: Vec::with_capacity(threads.len() + 1),
-            bases: HashMap::new(),
-            locals: HashMap::new(),
+            bases: HashMap::default(),
+            locals: HashMap::default(),
         };
         for t in threads {
             out.starts.push(out.ids.len());
@@ -66,9 +69,16 @@ impl<'a> Names<'a> {
                     out.ids.push(NONE);
                     continue;
                 };
-                let id = *by_function
-                    .entry(function)
-                    .or_insert_with(|| out.add(function, kb));
+                let id = match by_text.get(&text_key(function)) {
+                    Some(&id) => id,
+                    None => {
+                        let id = *by_function
+                            .entry(function)
+                            .or_insert_with(|| out.add(function, kb));
+                        by_text.insert(text_key(function), id);
+                        id
+                    }
+                };
                 out.ids.push(id);
             }
         }

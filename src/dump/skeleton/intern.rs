@@ -4,15 +4,14 @@
 //! is alive on the thread (one parse); [`share`] outside any parse just copies.
 
 use crate::model::Text;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// The texts seen by the parse under way on this thread, what was derived from them, and how
 /// many builders are open.
 struct Table {
-    texts: HashSet<Text, BuildHasherDefault<WordHasher>>,
-    derived: HashMap<Box<str>, Option<Text>, BuildHasherDefault<WordHasher>>,
+    texts: FxHashSet<Text>,
+    derived: FxHashMap<Box<str>, Option<Text>>,
     /// The key being looked up, built here so that a lookup allocates nothing.
     key: String,
     /// The empty text (Go's and pstack's unnamed arguments), looked up often.
@@ -24,8 +23,8 @@ thread_local! {
     // Built in place (no lazy set-up to check on each of a parse's million look-ups).
     static TABLE: RefCell<Table> = const {
         RefCell::new(Table {
-            texts: HashSet::with_hasher(BuildHasherDefault::new()),
-            derived: HashMap::with_hasher(BuildHasherDefault::new()),
+            texts: FxHashSet::with_hasher(FxBuildHasher),
+            derived: FxHashMap::with_hasher(FxBuildHasher),
             key: String::new(),
             empty: None,
             open: 0,
@@ -114,56 +113,15 @@ pub(super) fn close() {
         let mut t = t.borrow_mut();
         t.open = t.open.saturating_sub(1);
         if t.open == 0 {
-            t.texts = HashSet::default();
-            t.derived = HashMap::default();
+            t.texts = FxHashSet::default();
+            t.derived = FxHashMap::default();
         }
     });
 }
 
-/// A hasher for short strings and ids, a machine word at a time (FxHash's multiply-rotate step): the
-/// table is filled from one dump, so flooding it only slows down that dump's own parse.
-#[derive(Default)]
-pub struct WordHasher(u64);
-
-/// A hash map keyed by what one dump holds (ids, names), with [`WordHasher`].
-pub type DumpMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        let mut last = [0u8; 8];
-        let rest = chunks.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    }
-
-    fn write_u8(&mut self, b: u8) {
-        self.write(&[b]);
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(K);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits (the table's bucket) to the low input bytes: fold
-        // the high ones down (murmur3's finaliser).
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^ (h >> 33)
-    }
-}
+/// A hash map keyed by what one dump holds (ids, names): the table is filled from one dump, so
+/// flooding it only slows down that dump's own parse.
+pub type DumpMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 #[cfg(test)]
 mod tests {
