@@ -125,6 +125,44 @@ impl std::ops::Deref for Bytes {
     }
 }
 
+impl Bytes {
+    /// Lets the system take back the pages of `part` (a slice of these bytes) that a reader
+    /// is done with: a mapped file's pages wholly inside it leave memory, to be read back from
+    /// the file if touched again; read bytes stay. A big dump's parse thus holds the pieces it
+    /// is reading, not the whole file, beside the snapshot it builds.
+    pub fn release(&self, part: &[u8]) {
+        let Bytes::Mapped(map, _) = self else {
+            return;
+        };
+        let page = page_size();
+        let base = map.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).saturating_sub(base);
+        let end = start + part.len();
+        if end > map.len() {
+            return;
+        }
+        let (first, last) = (start.next_multiple_of(page), end / page * page);
+        if last > first {
+            // SAFETY: the map is private and read only, never written: dropping its pages
+            // drops clean copies of the file, and a later read faults the same bytes back in
+            // (as for the map itself, a file truncated meanwhile would stop hangscan).
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+            };
+        }
+    }
+}
+
+/// The system's page size (4 KiB when it cannot be read).
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(4096)
+}
+
 impl Prefix {
     /// Records the cut in the snapshot read from the prefix: said first, and the snapshot no
     /// longer shows every thread.

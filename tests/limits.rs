@@ -533,3 +533,38 @@ fn out_of_memory_is_a_message_and_exit_2_and_the_target_is_untouched() {
         "{err}"
     );
 }
+
+#[test]
+fn a_big_dump_file_is_read_as_its_bytes_piped() {
+    // A 10 MiB `bt full` transcript is read in pieces on every core, and a mapped file's
+    // pieces leave memory once read; it must say the same as the same bytes piped in (read
+    // whole into memory). Thread 1 is selected with a command in the last copy, so a late
+    // piece leans on it and the file is read again whole, after its pages were let go.
+    let mut dump = Vec::new();
+    let one = gdb_fixture("cpp_pool_starvation.btfull.txt");
+    for copy in 0.. {
+        if dump.len() > 10 << 20 {
+            break;
+        }
+        let renumbered = String::from_utf8_lossy(&one).replace("(LWP ", &format!("(LWP {copy}"));
+        dump.extend_from_slice(renumbered.as_bytes());
+        dump.push(b'\n');
+    }
+    for leaning in [false, true] {
+        if leaning {
+            dump.extend_from_slice(b"(gdb) thread 1\n");
+            dump.extend_from_slice(&one);
+        }
+        let file = Scratch::new("big.txt");
+        fs::write(&file.0, &dump).unwrap();
+        let (mapped, status) = json_report(&["parse", file.path()], None);
+        let (piped, piped_status) = json_report(&["parse", "-"], Some(&dump));
+        assert_eq!(status, piped_status);
+        let strip = |mut v: serde_json::Value| {
+            v["reports"][0]["source"]["origin"] = serde_json::Value::Null;
+            v
+        };
+        assert!(thread_count(&mapped) > 600, "{leaning}");
+        assert_eq!(strip(mapped), strip(piped), "{leaning}");
+    }
+}

@@ -28,7 +28,17 @@ pub trait DumpFormat: Sync {
     fn sniff(&self, text: &str) -> bool;
     /// Reads the dump. Never panics; unreadable parts become diagnostics.
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot;
+    /// [`DumpFormat::parse`], which may hand `release` the parts of `raw` it has read, for
+    /// the caller to let them leave memory (a mapped file's pages, read back if touched
+    /// again: [`crate::limits::Bytes::release`]).
+    fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
+        let _ = release;
+        self.parse(raw, origin)
+    }
 }
+
+/// Where a parser hands the parts of its input it has read ([`DumpFormat::parse_releasing`]).
+pub type Release<'a> = &'a (dyn Fn(&[u8]) + Sync);
 
 /// Every format, in sniffing order (FORMATS.md section 10). pstack comes before gdb: its
 /// gdb-backed kind is gdb's grammar, so only its own sniff (what gdb never prints) can tell.
@@ -50,6 +60,16 @@ pub fn formats() -> &'static [&'static dyn DumpFormat] {
 /// Reads a dump, sniffing its format unless `forced` names one; a snapshot with more threads or
 /// deeper stacks than [`crate::limits`] allows is cut down, with a diagnostic.
 pub fn parse_dump(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<Snapshot> {
+    parse_dump_releasing(raw, origin, forced, &|_| {})
+}
+
+/// [`parse_dump`], handing `release` the parts of `raw` read ([`DumpFormat::parse_releasing`]).
+pub fn parse_dump_releasing(
+    raw: &[u8],
+    origin: &str,
+    forced: Option<&str>,
+    release: Release,
+) -> Result<Snapshot> {
     let all = formats();
     let format = match forced {
         Some(name) => {
@@ -65,7 +85,7 @@ pub fn parse_dump(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<Snap
             tried: names(),
         })?,
     };
-    let mut snap = format.parse(raw, origin);
+    let mut snap = format.parse_releasing(raw, origin, release);
     crate::limits::bound_dump(&mut snap);
     Ok(snap)
 }

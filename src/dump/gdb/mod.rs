@@ -13,7 +13,7 @@ use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
 use crate::dump::skeleton::logical::logical_lines;
 use crate::dump::skeleton::text;
 use crate::dump::skeleton::{push_bounded, Builder};
-use crate::dump::DumpFormat;
+use crate::dump::{DumpFormat, Release};
 use crate::model::{Frame, Printed, Snapshot, Text, Thread, Var};
 
 mod pieces;
@@ -39,7 +39,11 @@ impl DumpFormat for Gdb {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        pieces::parse(raw, origin).unwrap_or_else(|| whole(raw, origin))
+        self.parse_releasing(raw, origin, &|_| {})
+    }
+
+    fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
+        pieces::parse(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
     }
 }
 

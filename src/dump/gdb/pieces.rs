@@ -10,6 +10,7 @@ use crate::dump::skeleton::header::{self as target, ThreadRef};
 use crate::dump::skeleton::logical::logical_lines;
 use crate::dump::skeleton::pieces::cut;
 use crate::dump::skeleton::Part;
+use crate::dump::Release;
 use crate::model::Snapshot;
 use rayon::prelude::*;
 
@@ -27,7 +28,8 @@ pub(super) struct Read {
 
 /// The snapshot of a dump big enough to cut, read in pieces; `None` when it is small, cannot
 /// be cut, or a piece cannot be read on its own (then it is read whole).
-pub(super) fn parse(raw: &[u8], origin: &str) -> Option<Snapshot> {
+/// Each piece read is handed to `release`.
+pub(super) fn parse(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |l: &str| target::parse_header(l).is_some();
     let pieces = cut(raw, &starts, &is_gdb_stack_line)?;
     let reads: Vec<Read> = pieces
@@ -36,6 +38,7 @@ pub(super) fn parse(raw: &[u8], origin: &str) -> Option<Snapshot> {
             let mut p = Parser::default();
             let before = piece.first_line - 1;
             logical_lines(piece.text, |no, line| p.line(before + no, line));
+            release(piece.text.as_bytes());
             p.into_read()
         })
         .collect();

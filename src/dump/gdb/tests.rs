@@ -232,7 +232,7 @@ fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
             text.push('\n');
         }
     }
-    let cut = super::pieces::parse(text.as_bytes(), "big").expect("read in pieces");
+    let cut = super::pieces::parse(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
     let whole = super::whole(text.as_bytes(), "big");
     assert_eq!(cut.threads.len(), whole.threads.len());
     for (a, b) in cut.threads.iter().zip(&whole.threads) {
@@ -248,5 +248,5 @@ fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
     );
     // A piece that leans on a thread selected before it is not read alone.
     let leaning = text.replace("\nThread 1 (", "\n(gdb) thread 1\n\nThread 1 (");
-    assert!(super::pieces::parse(leaning.as_bytes(), "big").is_none());
+    assert!(super::pieces::parse(leaning.as_bytes(), "big", &|_| {}).is_none());
 }

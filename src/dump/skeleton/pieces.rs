@@ -9,7 +9,7 @@ use crate::dump::normalize::is_clean;
 use rayon::prelude::*;
 
 /// Dumps with less than this per piece are read whole: cutting them gains nothing.
-const MIN_PIECE: usize = 4 << 20;
+const MIN_PIECE: usize = 2 << 20;
 
 /// A piece of a dump: whole lines, starting at a line where a thread's stack starts (but the
 /// first piece).
@@ -20,7 +20,8 @@ pub struct Piece<'a> {
     pub text: &'a str,
 }
 
-/// `raw` in about two pieces per core, each at least [`MIN_PIECE`] long. Every piece but the
+/// `raw` in about four pieces per core (each piece read is let go of, so that few are held at
+/// once), each at least [`MIN_PIECE`] long. Every piece but the
 /// first starts at a line `starts` accepts, right after an empty line (where no wrapped line
 /// or open value runs on). `None` when that gains nothing (a small dump, no such line) or when
 /// some piece is not clean text: then the dump is read whole, the usual way.
@@ -29,7 +30,7 @@ pub fn cut<'a>(
     starts: &(dyn Fn(&str) -> bool + Sync),
     is_stack_line: &(dyn Fn(&str) -> bool + Sync),
 ) -> Option<Vec<Piece<'a>>> {
-    let want = (2 * rayon::current_num_threads()).min(raw.len() / MIN_PIECE);
+    let want = (4 * rayon::current_num_threads()).min(raw.len() / MIN_PIECE);
     if want < 2 {
         return None;
     }
