@@ -1,10 +1,74 @@
-//! Every thread's frames as text (`-v`), after the report: each frame with how the unwinder
+//! Stacks as text. Under each finding, its threads' frames that matter (the analysis's
+//! `key_frames`: the program's own, the waits, signal frames), the others elided; with `-v`,
+//! every frame there, and after the report every thread's frames, each with how the unwinder
 //! found it (`[context]`, `[cfi]`, `[frame-pointer]`, `[signal]`; frames a dump printed say
 //! nothing), and for an unwound stack why its walk ended.
 
-use crate::model::{Frame, FrameTrust, StopReason, Thread};
+use super::narrate;
+use crate::analyze::Finding;
+use crate::model::{Frame, FrameTrust, Snapshot, StopReason, Thread};
 use crate::sanitize::clean;
 use std::io::Write;
+
+/// Writes a finding's `stacks:` block, indented by `indent`: each of its threads' frames that
+/// matter, or with `every` all its frames, gaps marked.
+pub fn render_key_frames(
+    snap: &Snapshot,
+    f: &Finding,
+    every: bool,
+    indent: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    if f.key_frames.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{indent}stacks:")?;
+    for k in &f.key_frames {
+        let th = &snap.threads[k.thread];
+        if th.frames.is_empty() {
+            writeln!(
+                out,
+                "{indent}  {}: {}",
+                clean(&th.label()),
+                narrate::no_frames()
+            )?;
+            continue;
+        }
+        writeln!(out, "{indent}  {}:", clean(&th.label()))?;
+        let all: Vec<usize>;
+        let shown = if every {
+            all = (0..th.frames.len()).collect();
+            &all
+        } else {
+            &k.frames
+        };
+        let mut next = 0;
+        for &i in shown {
+            if i > next {
+                writeln!(out, "{indent}      {}", narrate::elided(i - next))?;
+            }
+            let doubt = if th.frames[i].untrusted.is_some() {
+                " (symbols untrusted: see notes)"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "{indent}    {}{doubt}",
+                clean(&narrate::frame_ref(th, i))
+            )?;
+            next = i + 1;
+        }
+        if next < th.frames.len() {
+            writeln!(
+                out,
+                "{indent}      {}",
+                narrate::elided(th.frames.len() - next)
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// Writes the `stacks:` section of `threads`.
 pub fn render_stacks(threads: &[Thread], out: &mut dyn Write) -> std::io::Result<()> {
