@@ -283,3 +283,57 @@ fn on_a_terminal_lines_fit_its_width() {
         assert!(line.chars().count() <= 50, "{line:?} in\n{text}");
     }
 }
+
+/// Under a finding of many threads, alike stacks are shown once for all their threads, and
+/// past a few stacks a line says how many threads' stacks are left for `-v`.
+#[test]
+fn many_threads_stacks_are_grouped_and_bounded() {
+    // Twelve threads reading, each in its own function, and three alike.
+    let mut dump = String::new();
+    for t in 1..=15u32 {
+        let function = if t > 12 {
+            "poller".to_string()
+        } else {
+            format!("reader_{t}")
+        };
+        dump.push_str(&format!(
+            "Thread {t} (Thread 0x7f{t:02x} (LWP {})):\n\
+             #0  0x1 in read () from /lib/x86_64-linux-gnu/libc.so.6\n\
+             #1  0x2 in {function} () at io.c:7\n\
+             #2  0x3 in start_thread (arg=0x0) at pthread_create.c:442\n\n",
+            100 + t
+        ));
+    }
+    let snapshot = hangscan::parse_dump(&dump).unwrap();
+    let analysis = hangscan::analyze(&snapshot);
+    let mut out = Vec::new();
+    hangscan::render(&snapshot, &analysis, hangscan::Format::Text, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let stacks = text.split("    stacks:\n").nth(1).expect("a stacks block");
+    let stacks = stacks.split("\n\n").next().unwrap();
+    let headers: Vec<&str> = stacks
+        .lines()
+        .filter(|l| l.starts_with("      L"))
+        .collect();
+    assert_eq!(headers.len(), 8, "{stacks}");
+    assert!(
+        stacks.contains("… and the stacks of 7 more thread(s) (`-v` shows them all)"),
+        "{stacks}"
+    );
+    // `-v` shows every stack; the three alike ones share one.
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("steps-many-readers.txt");
+    std::fs::write(&file, &dump).unwrap();
+    let (_, verbose, _) = hangscan(&["parse", "-v", file.to_str().unwrap()]);
+    let stacks = verbose.split("    stacks:\n").nth(1).unwrap();
+    let stacks = stacks.split("\n\n").next().unwrap();
+    let headers: Vec<&str> = stacks
+        .lines()
+        .filter(|l| l.starts_with("      L"))
+        .collect();
+    assert_eq!(headers.len(), 13, "{stacks}");
+    assert!(
+        headers.contains(&"      LWP 113, LWP 114, LWP 115:"),
+        "{stacks}"
+    );
+    assert!(!stacks.contains("… "), "{stacks}");
+}

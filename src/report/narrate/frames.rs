@@ -40,6 +40,11 @@ pub fn elided(n: usize) -> String {
     }
 }
 
+/// The line that stands for the stacks of `threads` more threads not shown.
+pub fn more_stacks(threads: usize) -> String {
+    format!("… and the stacks of {threads} more thread(s) (`-v` shows them all)")
+}
+
 /// What a stack without frames says.
 pub fn no_frames() -> &'static str {
     "no frames"
@@ -75,6 +80,6 @@ pub(super) fn held_where(th: &Thread, h: &HeldAt) -> String {
         HeldAt::Guard { frame } => format!("a guard in {}", frame_ref(th, *frame)),
         HeldAt::Call { frame } => format!("taken in {}, not returned yet", frame_ref(th, *frame)),
         HeldAt::Below { frame } => format!("somewhere at or below {}", frame_ref(th, *frame)),
-        HeldAt::Unknown => "where, no frame shows".to_string(),
+        HeldAt::Unknown => "no frames show where".to_string(),
     }
 }

@@ -10,7 +10,7 @@ use crate::analyze::{
 use crate::model::{Snapshot, StoppedBy};
 
 mod frames;
-pub use frames::{elided, frame_ref, no_frames};
+pub use frames::{elided, frame_ref, more_stacks, no_frames};
 use frames::{held_where, in_program, program_or_frame};
 
 /// What a kind of finding is, in one line (SARIF's rule descriptions).
