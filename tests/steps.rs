@@ -337,3 +337,44 @@ fn many_threads_stacks_are_grouped_and_bounded() {
     );
     assert!(!stacks.contains("… "), "{stacks}");
 }
+
+/// A frame of a system library no rule knows (`g_mutex_lock_wrapper` in a `/usr/lib` object) is
+/// no program frame: the step names the program's caller beyond it, and folds it.
+const THROUGH_A_SYSTEM_LIBRARY: &str = "\
+Thread 2 (Thread 0x7f01 (LWP 101)):
+#0  __lll_lock_wait (futex=0x5000, private=0) at lowlevellock.c:49
+#1  0x5 in ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+#2  0x6 in wrapped_lock () from /usr/lib/x86_64-linux-gnu/libwrap.so.1
+#3  0x7 in save_record (id=4) at store.c:31
+#4  0x8 in start_thread (arg=0x0) at pthread_create.c:442
+
+Thread 1 (Thread 0x7f00 (LWP 100)):
+#0  __lll_lock_wait (futex=0x6000, private=0) at lowlevellock.c:49
+#1  0x5 in ___pthread_mutex_lock (mutex=0x6000) at pthread_mutex_lock.c:93
+#2  0x9 in load_record (id=4) at store.c:52
+#3  0xa in main () at store.c:80
+";
+
+#[test]
+fn frames_of_system_libraries_fold_behind_the_program_frame() {
+    let snapshot = hangscan::parse_dump(THROUGH_A_SYSTEM_LIBRARY).unwrap();
+    let analysis = hangscan::analyze(&snapshot);
+    let mut out = Vec::new();
+    hangscan::render(&snapshot, &analysis, hangscan::Format::Text, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let steps = step_lines(&text);
+    assert!(
+        steps.iter().any(|s| s.contains(
+            "LWP 101 waits for mutex 0x5000: #3 save_record (store.c:31), in wrapped_lock ← \
+             __lll_lock_wait"
+        )),
+        "{text}"
+    );
+    assert!(
+        steps.iter().any(|s| s.contains(
+            "LWP 100 waits for mutex 0x6000: #2 load_record (store.c:52), in \
+             ___pthread_mutex_lock ← __lll_lock_wait"
+        )),
+        "{text}"
+    );
+}

@@ -193,7 +193,7 @@ pub enum HeldAt {
         /// The frame.
         frame: usize,
     },
-    /// The thread has no frames.
+    /// No frame of the thread can be named.
     Unknown,
 }
 

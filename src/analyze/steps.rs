@@ -58,22 +58,22 @@ fn is_program(frames: &[Frame], names: FrameNames, i: usize) -> bool {
     f.function.is_some() && !f.signal_frame && !names.library(i) && !f.in_system_library()
 }
 
-/// The program's frame behind a library call whose frames run from `inner` (innermost) to
-/// `call` (the outermost, the call that explains it): the first program frame outside `call`
-/// before the end of its segment (past a signal frame lies interrupted code, not a caller),
-/// with the library frames folded behind it: the call the program made and the innermost one.
+/// The program's frame behind a library call whose innermost frame is `inner`: the first
+/// program frame at or outside it before the end of its segment (past a signal frame lies
+/// interrupted code, not a caller), with the library frames folded behind it: the call the
+/// program made and the innermost one. A wait a dump states on a program frame (Java's
+/// `- waiting to lock`, a Go goroutine's status) is that frame, with nothing folded.
 pub fn in_program(
     frames: &[Frame],
     names: FrameNames,
     facts: &Facts,
     inner: usize,
-    call: usize,
 ) -> Option<InProgram> {
-    let end = facts.segment_end(call).min(frames.len());
-    let frame = (call + 1..end).find(|&i| is_program(frames, names, i))?;
+    let end = facts.segment_end(inner).min(frames.len());
+    let frame = (inner..end).find(|&i| is_program(frames, names, i))?;
     let named = |i: &usize| frames[*i].function.is_some();
-    let entry = (call..frame).rev().find(named);
-    let innermost = (inner..=call).find(named);
+    let entry = (inner..frame).rev().find(named);
+    let innermost = (inner..frame).find(named);
     let same = |a: usize, b: usize| frames[a].function == frames[b].function;
     let mut folded: Vec<usize> = entry.into_iter().collect();
     folded.extend(innermost.filter(|&i| entry.is_none_or(|e| !same(e, i))));
@@ -88,13 +88,7 @@ fn wait_in_program(
     t: usize,
     w: &Wait,
 ) -> Option<InProgram> {
-    in_program(
-        &snap.threads[t].frames,
-        names.thread(t),
-        &facts[t],
-        w.first,
-        w.frame,
-    )
+    in_program(&snap.threads[t].frames, names.thread(t), &facts[t], w.first)
 }
 
 /// The step of thread `t` waiting on `w`.
@@ -133,7 +127,7 @@ pub fn io_step(snap: &Snapshot, facts: &[Facts], names: &Names, t: usize, w: &Wa
 }
 
 /// The program frame thread `t` is in at frame `top` (its top frame, or a wait's) and the
-/// library frames folded behind it; `top` itself when it is the program's.
+/// library frames folded behind it (those of its wait, when `top` is in one).
 pub fn top_in_program(
     snap: &Snapshot,
     facts: &[Facts],
@@ -141,12 +135,11 @@ pub fn top_in_program(
     t: usize,
     top: usize,
 ) -> Option<InProgram> {
-    let frames = &snap.threads[t].frames;
-    match facts[t].waits.first() {
-        Some(w) if w.first <= top && top <= w.frame => wait_in_program(snap, facts, names, t, w),
-        _ if top < frames.len() && is_program(frames, names.thread(t), top) => None,
-        _ => in_program(frames, names.thread(t), &facts[t], top, top),
-    }
+    let inner = match facts[t].waits.first() {
+        Some(w) if w.first <= top && top <= w.frame => w.first,
+        _ => top,
+    };
+    in_program(&snap.threads[t].frames, names.thread(t), &facts[t], inner)
 }
 
 /// Where thread `to` holds the lock `w` waits for, as far as its stack shows: a guard (or a
@@ -163,13 +156,7 @@ pub fn held_at(
 ) -> HeldAt {
     let frames = &snap.threads[to].frames;
     let fnames = names.thread(to);
-    let program_at = |i: usize| {
-        if is_program(frames, fnames, i) {
-            Some(i)
-        } else {
-            in_program(frames, fnames, &facts[to], i, i).map(|p| p.frame)
-        }
-    };
+    let program_at = |i: usize| in_program(frames, fnames, &facts[to], i).map(|p| p.frame);
     let id: Option<LockId> = lock_id(w);
     // The holder's own facts first: a guard it keeps (whatever else proved the edge, a proven
     // owner field shows no frame), or a library call it is inside that holds the lock.
@@ -194,15 +181,12 @@ pub fn held_at(
         }
     }
     let top = facts[to].top.unwrap_or(0);
-    if top >= frames.len() {
-        return HeldAt::Unknown;
-    }
-    let frame = match facts[to].waits.first() {
-        Some(w) if w.first <= top => wait_in_program(snap, facts, names, to, w).map(|p| p.frame),
-        _ => program_at(top),
-    };
-    HeldAt::Below {
-        frame: frame.unwrap_or(top),
+    match program_at(top) {
+        Some(frame) => HeldAt::Below { frame },
+        None if frames.get(top).is_some_and(|f| f.function.is_some()) => {
+            HeldAt::Below { frame: top }
+        }
+        None => HeldAt::Unknown,
     }
 }
 
