@@ -159,7 +159,9 @@ pub fn held_at(
     let program_at = |i: usize| in_program(frames, fnames, &facts[to], i).map(|p| p.frame);
     let id: Option<LockId> = lock_id(w);
     // The holder's own facts first: a guard it keeps (whatever else proved the edge, a proven
-    // owner field shows no frame), or a library call it is inside that holds the lock.
+    // owner field shows no frame), or a library call it is inside that holds the lock. This is
+    // the hook for guard evidence: a guard found in any frame (a `bt full` local today, one
+    // read from memory tomorrow) is a `Hold` with `from_local`, and is named here.
     if let Some(h) = id
         .as_ref()
         .and_then(|id| facts[to].holds.iter().find(|h| &h.lock == id))
