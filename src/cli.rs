@@ -206,6 +206,11 @@ struct Common {
     /// it (context, cfi, frame-pointer, signal) and why each walk ended.
     #[arg(short, long)]
     verbose: bool,
+    /// Text output: break lines to fit N columns (0: never). By default the terminal's width
+    /// ($COLUMNS, else the terminal's own) when standard output is a terminal; output to a pipe
+    /// or a file is not broken.
+    #[arg(long, value_name = "N")]
+    width: Option<usize>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -273,6 +278,7 @@ impl Common {
                 ColorArg::Never => Color::Never,
             },
             frames: self.verbose,
+            width: self.width,
         }
     }
 }

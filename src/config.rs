@@ -109,6 +109,9 @@ pub struct OutputConfig {
     pub color: Color,
     /// Text: also every thread's frames, each with how it was found (`-v`).
     pub frames: bool,
+    /// Text: break lines at this many columns (`--width`; 0: never); `None`: the terminal's
+    /// width when standard output is one, else never.
+    pub width: Option<usize>,
 }
 
 /// Colour choice for text output.

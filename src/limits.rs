@@ -30,6 +30,10 @@ pub const MAX_STACK_BYTES: u64 = 512 << 20;
 /// related locations); the JSON report has every step.
 pub const MAX_STEPS_SHOWN: usize = 40;
 
+/// Stacks shown under one finding in the text report (threads with alike frames share one);
+/// `-v` shows them all.
+pub const MAX_STACKS_SHOWN: usize = 8;
+
 /// Reads at most [`MAX_INPUT_BYTES`] of `input`, cut after its last complete line when there
 /// was more. `size` is the input's whole size when known (a file's), for the diagnostic.
 pub fn read_prefix(input: impl Read, size: Option<u64>) -> std::io::Result<Prefix> {

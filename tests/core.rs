@@ -286,7 +286,7 @@ fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
         assert!(
             out.contains(&format!("LWP {waiter} waits for mutex 0x"))
                 && out.contains(&format!(
-                    "held by LWP {holder}: owner field read from memory"
+                    "held by LWP {holder} (owner field read from memory"
                 )),
             "{waiter} waits for {holder}: {out}"
         );

@@ -89,7 +89,7 @@ pub enum Shows {
         calls: Vec<usize>,
     },
     /// The thread waits for `object`: the call that explains it at frame `at`, blocked in frame
-    /// `blocked_in` when that is another one.
+    /// `blocked_in` when that is another one; `program`: the program's own frame that waits.
     Waits {
         /// For what.
         object: Object,
@@ -97,6 +97,8 @@ pub enum Shows {
         at: usize,
         /// The innermost frame of the wait, when it is not `at`.
         blocked_in: Option<usize>,
+        /// The program's frame that made the call, with the library frames folded behind it.
+        program: Option<InProgram>,
     },
     /// The thread is why the previous step's wait does not end (`itself`: the waiting thread).
     Holder {
@@ -104,6 +106,9 @@ pub enum Shows {
         because: Because,
         /// It is the waiting thread itself.
         itself: bool,
+        /// Where on its stack it holds the lock, as far as the stack shows (none for a joined
+        /// thread or a pool's worker).
+        held_at: Option<HeldAt>,
     },
     /// A worker of `pool` (its loop at frame `member`) waits for a result at frame `at`.
     WorkerWaits {
@@ -120,11 +125,15 @@ pub enum Shows {
         doing: Doing,
         /// Its top frame.
         at: usize,
+        /// The program's frame it is in, with the library frames folded behind it.
+        program: Option<InProgram>,
     },
     /// The thread is in I/O, at frame `at`.
     InIo {
         /// The I/O call.
         at: usize,
+        /// The program's frame that made the call, with the library frames folded behind it.
+        program: Option<InProgram>,
     },
     /// The thread is stopped by `by`, at its top frame.
     Stopped {
@@ -144,7 +153,109 @@ pub enum Shows {
         object: Object,
         /// The wait.
         at: usize,
+        /// The program's frame that made the call, with the library frames folded behind it.
+        program: Option<InProgram>,
     },
+}
+
+/// The program's own frame a step points at: the first frame, from the library call outwards,
+/// that no rule names as a library's (waits, holds, plumbing, thread entries) and that is not in
+/// a system library; with the library frames folded behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct InProgram {
+    /// The program's frame (position in the thread's frames).
+    pub frame: usize,
+    /// The library frames folded behind it, outermost first: the call the program made, then
+    /// the innermost frame of the wait (no repeats).
+    pub folded: Vec<usize>,
+}
+
+/// Where a holder holds its lock, as far as its stack shows: never a frame that cannot take it
+/// (a thread entry, plumbing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum HeldAt {
+    /// A guard in this frame holds it (`bt full`'s `std::lock_guard`, Rust's `MutexGuard`), or
+    /// the dump notes the lock as taken here (Java's `- locked`). Guard evidence read from
+    /// memory lands here too.
+    Guard {
+        /// The frame.
+        frame: usize,
+    },
+    /// This program frame called what holds it and has not returned.
+    Call {
+        /// The frame.
+        frame: usize,
+    },
+    /// The stack does not show where: somewhere at or below this frame (the holder's
+    /// innermost program frame, else its top frame), in a call that has not returned.
+    Below {
+        /// The frame.
+        frame: usize,
+    },
+    /// No frame of the thread can be named.
+    Unknown,
+}
+
+impl Shows {
+    /// Every frame of its thread the step names, in no particular order.
+    pub fn frames(&self) -> Vec<usize> {
+        let program = |p: &Option<InProgram>| {
+            p.iter()
+                .flat_map(|p| std::iter::once(p.frame).chain(p.folded.iter().copied()))
+                .collect::<Vec<usize>>()
+        };
+        match self {
+            Shows::Interrupted { signal, calls } => std::iter::once(*signal)
+                .chain(calls.iter().copied())
+                .collect(),
+            Shows::Waits {
+                at,
+                blocked_in,
+                program: p,
+                ..
+            } => [*at]
+                .into_iter()
+                .chain(*blocked_in)
+                .chain(program(p))
+                .collect(),
+            Shows::Holder {
+                because, held_at, ..
+            } => {
+                let by = match because {
+                    Because::Holds { frame, .. } => *frame,
+                    Because::Member { frame } => Some(*frame),
+                    Because::IsTarget | Because::Claimed { .. } => None,
+                };
+                let at = match held_at {
+                    Some(
+                        HeldAt::Guard { frame } | HeldAt::Call { frame } | HeldAt::Below { frame },
+                    ) => Some(*frame),
+                    _ => None,
+                };
+                by.into_iter().chain(at).collect()
+            }
+            Shows::WorkerWaits { member, at, .. } => vec![*member, *at],
+            Shows::Blocker { at, program: p, .. }
+            | Shows::InIo { at, program: p }
+            | Shows::HandlerWaits { at, program: p, .. } => {
+                std::iter::once(*at).chain(program(p)).collect()
+            }
+            Shows::Stopped { at, .. } => at.iter().copied().collect(),
+            Shows::SignalFrame { at } => vec![*at],
+        }
+    }
+}
+
+/// The frames of one thread that matter to a finding (positions, innermost first): what its
+/// steps name, its signal frames and the program's own frames (the first few); the text report
+/// shows these, eliding the rest.
+#[derive(Debug, Clone)]
+pub struct KeyFrames {
+    /// Which thread.
+    pub thread: usize,
+    /// Its frames that matter.
+    pub frames: Vec<usize>,
 }
 
 /// One step of a finding, pointing at the frame that shows it.
@@ -226,6 +337,9 @@ pub struct Finding {
     pub suggestion: Option<String>,
     /// Stable across runs: same hang, same signature.
     pub signature: String,
+    /// The frames that matter of the threads its shown steps are on, in the order they first
+    /// appear in the steps.
+    pub key_frames: Vec<KeyFrames>,
 }
 
 /// A finding before its signature.
@@ -277,6 +391,7 @@ impl Draft {
             steps: self.steps,
             suggestion: self.suggestion,
             signature: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            key_frames: Vec::new(),
         }
     }
 }

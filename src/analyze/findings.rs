@@ -4,31 +4,49 @@
 use super::classify::{Activity, Facts};
 use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
+use super::names::Names;
 use super::scc;
-use super::steps::{edge_steps, wait_object, weakest};
+use super::steps::{
+    edge_steps, io_step, key_frames, top_in_program, wait_object, wait_step, weakest,
+};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
 use std::collections::{BTreeMap, HashSet};
 
 /// All findings, deadlocks first, in a stable order.
-pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
-    let mut out = cycles(snap, facts, g, kb);
+pub fn find(
+    snap: &Snapshot,
+    facts: &[Facts],
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
+    let mut out = cycles(snap, facts, g, names, kb);
     out.extend(super::stopped::find(snap, facts));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));
     let deadlocked = !out.is_empty();
     if !deadlocked {
-        out.extend(stall(snap, facts, g, kb));
+        out.extend(stall(snap, facts, g, names, kb));
     }
-    out.extend(root_blockers(snap, facts, g, kb));
-    out.extend(signal_unsafe_waits(snap, facts, kb));
-    out.extend(io_waits(snap, facts));
+    out.extend(root_blockers(snap, facts, g, names, kb));
+    out.extend(signal_unsafe_waits(snap, facts, names, kb));
+    out.extend(io_waits(snap, facts, names));
     out.sort_by_key(|f| (f.severity, f.kind, f.threads.first().copied()));
+    for f in &mut out {
+        f.key_frames = key_frames(snap, facts, names, &f.steps);
+    }
     out
 }
 
-fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
+fn cycles(
+    snap: &Snapshot,
+    facts: &[Facts],
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
     let n = facts.len();
     let mut adj = vec![Vec::new(); n];
     for e in &g.edges {
@@ -66,7 +84,7 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Ve
         };
         let steps: Vec<Step> = edges
             .iter()
-            .flat_map(|e| edge_steps(snap, facts, e, kb))
+            .flat_map(|e| edge_steps(snap, facts, names, e, kb))
             .collect();
         let through_signal = comp.iter().any(|&t| facts[t].in_handler());
         let object = (kind == FindingKind::SelfJoin)
@@ -180,7 +198,13 @@ fn pool_starvation(
     out
 }
 
-fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Option<Finding> {
+fn stall(
+    snap: &Snapshot,
+    facts: &[Facts],
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Option<Finding> {
     if !snap.complete || facts.is_empty() {
         return None;
     }
@@ -195,19 +219,7 @@ fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Opt
     }
     let steps = blocked
         .iter()
-        .map(|&t| {
-            let w = &facts[t].waits[0];
-            Step {
-                thread: t,
-                frame: Some(w.frame),
-                shows: Shows::Waits {
-                    object: wait_object(snap, w),
-                    at: w.frame,
-                    blocked_in: None,
-                },
-                grade: None,
-            }
-        })
+        .map(|&t| wait_step(snap, facts, names, t, &facts[t].waits[0], None))
         .collect();
     // Lock waits whose holder nothing shows.
     let on_locks = blocked
@@ -234,7 +246,13 @@ fn stall(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Opt
     Some(draft.sign(snap))
 }
 
-fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Vec<Finding> {
+fn root_blockers(
+    snap: &Snapshot,
+    facts: &[Facts],
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
     let n = facts.len();
     let mut rev = vec![Vec::new(); n];
     for e in &g.edges {
@@ -273,7 +291,7 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase
         let mut steps: Vec<Step> = direct
             .iter()
             .take(3)
-            .flat_map(|e| edge_steps(snap, facts, e, kb))
+            .flat_map(|e| edge_steps(snap, facts, names, e, kb))
             .collect();
         if let Some(top) = facts[t].top {
             steps.push(Step {
@@ -282,6 +300,7 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase
                 shows: Shows::Blocker {
                     doing: doing.clone(),
                     at: top,
+                    program: top_in_program(snap, facts, names, t, top),
                 },
                 grade: None,
             });
@@ -314,7 +333,12 @@ fn root_blockers(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase
     out
 }
 
-fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> Vec<Finding> {
+fn signal_unsafe_waits(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for (t, f) in facts.iter().enumerate() {
         let Some(sig) = f.signal_frame() else {
@@ -340,6 +364,7 @@ fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> 
                 shows: Shows::HandlerWaits {
                     object: wait_object(snap, w),
                     at: w.frame,
+                    program: top_in_program(snap, facts, names, t, w.frame),
                 },
                 grade: None,
             },
@@ -358,7 +383,7 @@ fn signal_unsafe_waits(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> 
     out
 }
 
-fn io_waits(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
+fn io_waits(snap: &Snapshot, facts: &[Facts], names: &Names) -> Option<Finding> {
     let threads: Vec<usize> = (0..facts.len())
         .filter(|&t| {
             facts[t].activity == Activity::External
@@ -373,15 +398,7 @@ fn io_waits(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
     }
     let steps = threads
         .iter()
-        .map(|&t| {
-            let w = &facts[t].waits[0];
-            Step {
-                thread: t,
-                frame: Some(w.first),
-                shows: Shows::InIo { at: w.first },
-                grade: None,
-            }
-        })
+        .map(|&t| io_step(snap, facts, names, t, &facts[t].waits[0]))
         .collect();
     let draft = Draft {
         kind: FindingKind::IoWait,

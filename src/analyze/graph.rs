@@ -335,7 +335,7 @@ fn claimed_holder(claimed: &[(Vec<usize>, Held)], t: usize) -> Vec<(usize, Grade
         .unwrap_or_default()
 }
 
-fn lock_id(w: &Wait) -> Option<LockId> {
+pub(super) fn lock_id(w: &Wait) -> Option<LockId> {
     match (&w.named, w.address) {
         (Some(n), _) => Some(LockId::Named(n.clone())),
         (None, Some(a)) => Some(LockId::Addr(a)),
@@ -429,7 +429,8 @@ impl Ctx<'_> {
         let sites = site_names(self.names, t, w);
         for seg in self.facts[t].segments.iter().skip(1) {
             for i in seg.clone() {
-                if frames.base(i).is_some_and(|n| sites.contains(&n)) {
+                // Plumbing (a thread entry) is never where a lock is taken.
+                if frames.base(i).is_some_and(|n| sites.contains(&n)) && !frames.plumbing(i) {
                     let by = Held::InterruptedInside {
                         sites: sites.iter().map(|s| s.to_string()).collect(),
                     };
@@ -467,7 +468,9 @@ impl Ctx<'_> {
             let mut out: Vec<(usize, Grade, Because)> = Vec::new();
             let found = base.map(|b| &self.by_function[b]);
             for &(o, i) in found.into_iter().flatten() {
+                // Plumbing (a thread entry) is never where a lock is taken.
                 if o == t
+                    || self.names.thread(o).plumbing(i)
                     || out.last().is_some_and(|l| l.0 == o)
                     || self.waits_on_same(o, id, &sites)
                 {

@@ -15,7 +15,7 @@ mod stopped;
 
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
-pub use finding::{Detail, Doing, Draft, Finding, Object, Shows, Step};
+pub use finding::{Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{describe, group_threads, Does, ThreadGroup, ThreadState};
 pub use steps::wait_object;
@@ -165,7 +165,7 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .map(|(t, th)| classify::classify_named(th, names.thread(t), kb, snap))
         .collect();
     let graph = graph::build(snap, &facts, &names, kb);
-    let findings = findings::find(snap, &facts, &graph, kb);
+    let findings = findings::find(snap, &facts, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
     Analysis {
         facts,

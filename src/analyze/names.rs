@@ -33,6 +33,8 @@ pub struct Name<'a> {
     pub rule: Option<&'a Rule>,
     /// The pool class that rule names for it.
     pub pool: Option<String>,
+    /// A plumbing rule names it: a library's call plumbing or a thread's entry.
+    pub plumbing: bool,
 }
 
 /// The names of every frame of a set of threads.
@@ -109,11 +111,13 @@ impl<'a> Names<'a> {
         let base_id = *self.bases.entry(base).or_insert(next);
         let rule = kb.match_function(function);
         let pool = rule.and_then(|r| r.pool_class(base));
+        let plumbing = kb.match_plumbing(function).is_some();
         self.names.push(Name {
             base,
             base_id,
             rule,
             pool,
+            plumbing,
         });
         self.names.len() - 1
     }
@@ -166,6 +170,18 @@ impl<'n, 'a> FrameNames<'n, 'a> {
     /// address ([`KnowledgeBase::match_local`], worked out in [`Names::new`]).
     pub fn local(&self, value: &str) -> LocalMatch<'a> {
         self.locals.get(&text_key(value)).copied().flatten()
+    }
+
+    /// Whether frame `i` is a library's by the rules: a rule says what it means, or it is
+    /// plumbing (a thread entry, `std::` shims). A frame of no known function is not.
+    pub fn library(&self, i: usize) -> bool {
+        self.get(i).is_some_and(|n| n.rule.is_some() || n.plumbing)
+    }
+
+    /// Whether frame `i` is plumbing (a thread entry, `std::` shims): never where a lock is
+    /// taken.
+    pub fn plumbing(&self, i: usize) -> bool {
+        self.get(i).is_some_and(|n| n.plumbing)
     }
 
     /// The pool class frame `i`'s rule names.

@@ -1,11 +1,16 @@
 //! The typed steps of what the graph says: each names the thread, the frame that proves it,
-//! and the grade of that proof, so a person can check it against the dump. The words for them
-//! are the report's (`report::narrate`).
+//! and the grade of that proof, so a person can check it against the dump. Each also names the
+//! program's own frame behind the library call ([`in_program`]: decided by the rules and the
+//! objects frames run in, never by names of the program's), and for a holder where on its
+//! stack the lock is held ([`held_at`]). The words for them are the report's
+//! (`report::narrate`).
 
-use super::classify::{Facts, Wait};
-use super::finding::{Object, Shows, Step};
-use super::graph::{Edge, Grade};
+use super::classify::{Facts, LockId, Wait};
+use super::finding::{HeldAt, InProgram, KeyFrames, Object, Shows, Step};
+use super::graph::{lock_id, Because, Edge, Grade, Held};
+use super::names::{FrameNames, Names};
 use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
+use crate::limits::MAX_STEPS_SHOWN;
 use crate::model::{Frame, Snapshot};
 
 /// What a wait waits for: the joined thread found in the snapshot, the pool, the named
@@ -45,8 +50,156 @@ pub fn wait_object(snap: &Snapshot, w: &Wait) -> Object {
     }
 }
 
+/// Whether frame `i` is the program's own: a named function no rule names as a library's
+/// (a wait, a hold, plumbing, a thread entry), not a signal frame, and not known to run in a
+/// system library.
+fn is_program(frames: &[Frame], names: FrameNames, i: usize) -> bool {
+    let f = &frames[i];
+    f.function.is_some() && !f.signal_frame && !names.library(i) && !f.in_system_library()
+}
+
+/// The program's frame behind a library call whose innermost frame is `inner`: the first
+/// program frame at or outside it before the end of its segment (past a signal frame lies
+/// interrupted code, not a caller), with the library frames folded behind it: the call the
+/// program made and the innermost one. A wait a dump states on a program frame (Java's
+/// `- waiting to lock`, a Go goroutine's status) is that frame, with nothing folded.
+pub fn in_program(
+    frames: &[Frame],
+    names: FrameNames,
+    facts: &Facts,
+    inner: usize,
+) -> Option<InProgram> {
+    let end = facts.segment_end(inner).min(frames.len());
+    let frame = (inner..end).find(|&i| is_program(frames, names, i))?;
+    let named = |i: &usize| frames[*i].function.is_some();
+    let entry = (inner..frame).rev().find(named);
+    let innermost = (inner..frame).find(named);
+    let same = |a: usize, b: usize| frames[a].function == frames[b].function;
+    let mut folded: Vec<usize> = entry.into_iter().collect();
+    folded.extend(innermost.filter(|&i| entry.is_none_or(|e| !same(e, i))));
+    Some(InProgram { frame, folded })
+}
+
+/// The program frame of a wait of thread `t`.
+fn wait_in_program(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    t: usize,
+    w: &Wait,
+) -> Option<InProgram> {
+    in_program(&snap.threads[t].frames, names.thread(t), &facts[t], w.first)
+}
+
+/// The step of thread `t` waiting on `w`.
+pub fn wait_step(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    t: usize,
+    w: &Wait,
+    grade: Option<Grade>,
+) -> Step {
+    Step {
+        thread: t,
+        frame: Some(w.frame),
+        shows: Shows::Waits {
+            object: wait_object(snap, w),
+            at: w.frame,
+            blocked_in: (w.first != w.frame).then_some(w.first),
+            program: wait_in_program(snap, facts, names, t, w),
+        },
+        grade,
+    }
+}
+
+/// The step of thread `t` in I/O (its first wait, `w`).
+pub fn io_step(snap: &Snapshot, facts: &[Facts], names: &Names, t: usize, w: &Wait) -> Step {
+    Step {
+        thread: t,
+        frame: Some(w.first),
+        shows: Shows::InIo {
+            at: w.first,
+            program: wait_in_program(snap, facts, names, t, w),
+        },
+        grade: None,
+    }
+}
+
+/// The program frame thread `t` is in at frame `top` (its top frame, or a wait's) and the
+/// library frames folded behind it (those of its wait, when `top` is in one).
+pub fn top_in_program(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    t: usize,
+    top: usize,
+) -> Option<InProgram> {
+    let inner = match facts[t].waits.first() {
+        Some(w) if w.first <= top && top <= w.frame => w.first,
+        _ => top,
+    };
+    in_program(&snap.threads[t].frames, names.thread(t), &facts[t], inner)
+}
+
+/// Where thread `to` holds the lock `w` waits for, as far as its stack shows: a guard (or a
+/// lock note) in a frame; else the program frame that called what holds it, or the function
+/// the lock is taken in, and has not returned; else somewhere at or below its innermost program
+/// frame. Never a thread entry or plumbing frame.
+pub fn held_at(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    to: usize,
+    w: &Wait,
+    because: &Because,
+) -> HeldAt {
+    let frames = &snap.threads[to].frames;
+    let fnames = names.thread(to);
+    let program_at = |i: usize| in_program(frames, fnames, &facts[to], i).map(|p| p.frame);
+    let id: Option<LockId> = lock_id(w);
+    // The holder's own facts first: a guard it keeps (whatever else proved the edge, a proven
+    // owner field shows no frame), or a library call it is inside that holds the lock. This is
+    // the hook for guard evidence: a guard found in any frame (a `bt full` local today, one
+    // read from memory tomorrow) is a `Hold` with `from_local`, and is named here.
+    if let Some(h) = id
+        .as_ref()
+        .and_then(|id| facts[to].holds.iter().find(|h| &h.lock == id))
+    {
+        if h.from_local {
+            return HeldAt::Guard { frame: h.frame };
+        }
+        if let Some(frame) = program_at(h.frame) {
+            return HeldAt::Call { frame };
+        }
+    }
+    if let Because::Holds {
+        frame: Some(i),
+        by: Held::InsideSite { .. } | Held::InterruptedInside { .. },
+    } = because
+    {
+        if *i < frames.len() && is_program(frames, fnames, *i) {
+            return HeldAt::Call { frame: *i };
+        }
+    }
+    let top = facts[to].top.unwrap_or(0);
+    match program_at(top) {
+        Some(frame) => HeldAt::Below { frame },
+        None if frames.get(top).is_some_and(|f| f.function.is_some()) => {
+            HeldAt::Below { frame: top }
+        }
+        None => HeldAt::Unknown,
+    }
+}
+
 /// The steps of one edge: (handler entry,) the wait, and why the other thread holds it up.
-pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge, kb: &KnowledgeBase) -> Vec<Step> {
+pub fn edge_steps(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    e: &Edge,
+    kb: &KnowledgeBase,
+) -> Vec<Step> {
     let from = &snap.threads[e.from];
     let f = &facts[e.from];
     let w = &f.waits[e.wait];
@@ -63,21 +216,18 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge, kb: &KnowledgeBase
             grade: None,
         });
     }
-    steps.push(Step {
-        thread: e.from,
-        frame: Some(w.frame),
-        shows: Shows::Waits {
-            object: wait_object(snap, w),
-            at: w.frame,
-            blocked_in: (w.first != w.frame).then_some(w.first),
-        },
-        grade: Some(e.grade),
-    });
+    steps.push(wait_step(snap, facts, names, e.from, w, Some(e.grade)));
     let frame = match &e.because {
-        super::graph::Because::Holds { frame, .. } => *frame,
-        super::graph::Because::IsTarget => Some(0),
-        super::graph::Because::Member { frame } => Some(*frame),
-        super::graph::Because::Claimed { .. } => None,
+        Because::Holds { frame, .. } => *frame,
+        Because::IsTarget => Some(0),
+        Because::Member { frame } => Some(*frame),
+        Because::Claimed { .. } => None,
+    };
+    let held_at = match &e.because {
+        Because::Holds { .. } | Because::Claimed { .. } => {
+            Some(held_at(snap, facts, names, e.to, w, &e.because))
+        }
+        Because::IsTarget | Because::Member { .. } => None,
     };
     steps.push(Step {
         thread: e.to,
@@ -85,6 +235,7 @@ pub fn edge_steps(snap: &Snapshot, facts: &[Facts], e: &Edge, kb: &KnowledgeBase
         shows: Shows::Holder {
             because: e.because.clone(),
             itself: e.to == e.from,
+            held_at,
         },
         grade: Some(e.grade),
     });
@@ -105,6 +256,51 @@ fn handler_calls(frames: &[Frame], wait: usize, sig: usize, kb: &KnowledgeBase) 
         }
         last = Some(name);
         out.push(i);
+    }
+    out
+}
+
+/// How many of a thread's own frames a finding shows, innermost first (a recursion of 10 000
+/// frames is shown by its first few).
+const PROGRAM_FRAMES_SHOWN: usize = 6;
+
+/// The frames that matter of each thread the shown steps are on: the innermost frame, the
+/// frames the steps name, signal frames and the first program frames; sorted, innermost first.
+pub fn key_frames(
+    snap: &Snapshot,
+    facts: &[Facts],
+    names: &Names,
+    steps: &[Step],
+) -> Vec<KeyFrames> {
+    let mut out: Vec<KeyFrames> = Vec::new();
+    for s in steps.iter().take(MAX_STEPS_SHOWN) {
+        let k = match out.iter().position(|k| k.thread == s.thread) {
+            Some(k) => k,
+            None => {
+                let frames = &snap.threads[s.thread].frames;
+                let n = names.thread(s.thread);
+                let f = &facts[s.thread];
+                let mut key: Vec<usize> = (0..frames.len())
+                    .filter(|&i| is_program(frames, n, i))
+                    .take(PROGRAM_FRAMES_SHOWN)
+                    .collect();
+                key.extend((0..frames.len()).filter(|&i| f.is_signal_frame(i)));
+                key.extend(f.top);
+                key.extend((!frames.is_empty()).then_some(0));
+                out.push(KeyFrames {
+                    thread: s.thread,
+                    frames: key,
+                });
+                out.len() - 1
+            }
+        };
+        out[k].frames.extend(s.shows.frames());
+    }
+    for k in &mut out {
+        let len = snap.threads[k.thread].frames.len();
+        k.frames.retain(|&i| i < len);
+        k.frames.sort_unstable();
+        k.frames.dedup();
     }
     out
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
 use crate::limits::{map_prefix, read_prefix, Prefix};
 use crate::model::Snapshot;
-use crate::report::{self, Format, Report};
+use crate::report::{self, Format, Report, TextLook};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -182,14 +182,19 @@ fn report(
     };
     // Colour only ever goes to a terminal, never into a file.
     let color = color && out.output.is_none();
+    let to_terminal = out.output.is_none() && std::io::stdout().is_terminal();
+    let look = TextLook {
+        color,
+        width: match out.width {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if to_terminal => terminal_width(),
+            None => None,
+        },
+        every_frame: out.frames,
+    };
     let written = emit(out.output.as_deref(), |w| {
-        report::render(&reports, out.format, color, w)?;
-        if out.frames && out.format == Format::Text {
-            for s in snapshots {
-                report::render_stacks(&s.threads, w)?;
-            }
-        }
-        Ok(())
+        report::render_with(&reports, out.format, look, w)
     });
     if let Err(e) = written {
         return write_error(&e);
@@ -218,6 +223,35 @@ fn report(
     } else {
         EXIT_OK
     }
+}
+
+/// The terminal's width in columns: `$COLUMNS` when set to a number, else what the terminal on
+/// standard output says (`TIOCGWINSZ`); `None` when neither tells.
+fn terminal_width() -> Option<usize> {
+    let columns = std::env::var("COLUMNS").ok();
+    if let Some(n) = columns.and_then(|c| c.trim().parse::<usize>().ok()) {
+        return (n > 0).then_some(n);
+    }
+    window_columns()
+}
+
+#[cfg(unix)]
+fn window_columns() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given, which lives for the
+    // call; on failure it writes nothing and returns -1.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn window_columns() -> Option<usize> {
+    None
 }
 
 /// `parse` over saved JSON reports: their findings grouped by signature, with counts.

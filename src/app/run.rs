@@ -52,6 +52,7 @@ pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 
             output: None,
             color: Color::Never,
             frames: false,
+            width: None,
         },
     };
     let mut snapshots: Vec<Snapshot> = Vec::new();

@@ -345,7 +345,23 @@ pub struct Printed {
     pub text: String,
 }
 
+/// Where shared libraries of the system live (`/usr/lib/…`, `/lib64/…`): their frames are
+/// never the program's own.
+pub const SYSTEM_LIBRARY_DIRS: &[&str] = &["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
+
+/// Whether the object at `path` (as the target names it) is a shared library of the system.
+pub fn is_system_library(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    SYSTEM_LIBRARY_DIRS.iter().any(|d| path.starts_with(d)) && file.contains(".so")
+}
+
 impl Frame {
+    /// Whether the frame is known to run in a shared library of the system (its object is
+    /// named and lives where the system keeps them).
+    pub fn in_system_library(&self) -> bool {
+        self.module.as_deref().is_some_and(is_system_library)
+    }
+
     /// The value of the argument called `name`; `#N` is the N-th argument (0-based), for
     /// formats that print arguments by position (Go).
     pub fn arg(&self, name: &str) -> Option<&str> {

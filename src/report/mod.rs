@@ -13,11 +13,11 @@ pub mod narrate;
 mod sarif;
 mod stacks;
 mod text;
+mod wrap;
 
 pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use github::render_annotations;
 pub use json::SCHEMA;
-pub use stacks::render_stacks;
 
 use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity, Step};
 use crate::limits::MAX_STEPS_SHOWN;
@@ -50,6 +50,18 @@ pub struct Report<'a> {
     pub analysis: &'a Analysis,
 }
 
+/// How the text report looks; other formats ignore it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextLook {
+    /// Colour (escape sequences for a terminal).
+    pub color: bool,
+    /// Lines are broken to fit this many columns (a terminal's width); `None`: never.
+    pub width: Option<usize>,
+    /// Every frame of each finding's threads, and after the report every thread's frames with
+    /// how each was found (`-v`).
+    pub every_frame: bool,
+}
+
 /// Renders `reports` (one per input) in `format`. `color` only applies to text.
 pub fn render(
     reports: &[Report],
@@ -57,15 +69,36 @@ pub fn render(
     color: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let look = TextLook {
+        color,
+        ..TextLook::default()
+    };
+    render_with(reports, format, look, out)
+}
+
+/// Renders `reports` (one per input) in `format`, text as `look` says.
+pub fn render_with(
+    reports: &[Report],
+    format: Format,
+    look: TextLook,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     match format {
         Format::Text => {
+            let mut text: Vec<u8> = Vec::new();
             for (i, r) in reports.iter().enumerate() {
                 if i > 0 {
-                    writeln!(out)?;
+                    writeln!(text)?;
                 }
-                text::render(r, color, reports.len() > 1, out)?;
+                text::render(r, look, reports.len() > 1, &mut text)?;
             }
-            Ok(())
+            match look.width {
+                Some(width) => {
+                    let text = String::from_utf8_lossy(&text);
+                    out.write_all(wrap::wrap(&text, width).as_bytes())
+                }
+                None => out.write_all(&text),
+            }
         }
         Format::Json => json::render(reports, out),
         Format::Dot => dot::render(reports, out),

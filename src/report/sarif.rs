@@ -6,7 +6,7 @@
 //! same alert across runs. Built from serde structs, like the JSON report; untrusted text is
 //! cleaned, paths are percent-encoded into URI references.
 
-use super::locate::{reached_from, step_frame, step_source, SourceLine};
+use super::locate::{place_frame, reached_from, step_source, SourceLine};
 use super::{grade_word, shown_steps, Report};
 use crate::analyze::{FindingKind, Severity};
 use crate::model::Frame;
@@ -134,7 +134,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             let snap = r.snapshot;
             let told = super::narrate::finding(snap, f);
             let mut placed = shown_steps(f).0.iter().enumerate().filter_map(|(k, s)| {
-                let frame = step_frame(snap, s)?;
+                let frame = place_frame(snap, s)?;
                 step_source(snap, s).map(|src| (k, s, frame, src))
             });
             // Code scanning needs a location: with no step at a source line, the nearest

@@ -1,11 +1,14 @@
 //! The human report: the verdict first, then each finding step by step with the frames that
-//! prove it, then the threads (alike ones grouped), then what could not be read. Frames whose
-//! symbols are untrusted (their object changed after the process started) are marked where
-//! they are shown.
+//! prove it and its threads' stacks (the frames that matter), then the threads (alike ones
+//! grouped), then what could not be read, (with `-v` every thread's frames,) and the verdict
+//! again as the last line, so a short terminal still shows it. Frames whose symbols are
+//! untrusted (their object changed after the process started) are marked where they are shown.
 
 use super::narrate::{self, title};
+use super::stacks::{render_key_frames, render_stacks};
 use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
+    TextLook,
 };
 use crate::analyze::{group_threads, Severity};
 use crate::sanitize::clean;
@@ -27,11 +30,11 @@ impl Style {
 
 pub fn render(
     r: &Report,
-    color: bool,
+    look: TextLook,
     with_origin: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let st = Style { on: color };
+    let st = Style { on: look.color };
     let snap = r.snapshot;
     let a = r.analysis;
     if with_origin {
@@ -127,6 +130,7 @@ pub fn render(
         if hidden > 0 {
             writeln!(out, "        {}", more_steps(hidden))?;
         }
+        render_key_frames(snap, f, look.every_frame, "    ", out)?;
         if let Some(fix) = &told.suggestion {
             writeln!(out, "    {} {}", st.paint("1", "fix:"), clean(fix))?;
         }
@@ -166,6 +170,12 @@ pub fn render(
             }
         }
     }
+    if look.every_frame {
+        render_stacks(&snap.threads, out)?;
+    }
+    // The verdict again, last: on a short terminal it is what stays in view.
+    writeln!(out)?;
+    writeln!(out, "{verdict}")?;
     Ok(())
 }
 

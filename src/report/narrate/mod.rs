@@ -7,7 +7,11 @@ use crate::analyze::{
     Because, ClaimVerdict, Detail, Does, Doing, Finding, FindingKind, Held, Object, Shows, Step,
     ThreadState,
 };
-use crate::model::{Snapshot, StoppedBy, Thread};
+use crate::model::{Snapshot, StoppedBy};
+
+mod frames;
+pub use frames::{elided, frame_ref, more_stacks, no_frames};
+use frames::{held_where, in_program, program_or_frame};
 
 /// What a kind of finding is, in one line (SARIF's rule descriptions).
 pub fn kind(k: FindingKind) -> &'static str {
@@ -52,33 +56,6 @@ pub fn finding(snap: &Snapshot, f: &Finding) -> Told {
         explanation: explanation(f),
         steps: f.steps.iter().map(|s| step(snap, s)).collect(),
         suggestion: suggestion(snap, f),
-    }
-}
-
-/// `#15 PriorityThreadManager::PriorityImpl::join (Foo.cpp:12)`: thread `th`'s frame `pos`.
-/// A thread the dump gives no frames for (its state stated by the runtime) has none to show.
-pub fn frame_ref(th: &Thread, pos: usize) -> String {
-    let Some(f) = th.frames.get(pos) else {
-        return "(no frames; the runtime's word)".to_string();
-    };
-    let idx = f.index.map_or(pos as u32, |i| i);
-    let name = f
-        .function
-        .as_deref()
-        .map(crate::knowledge::base_name)
-        .unwrap_or("??");
-    match (&f.file, f.line) {
-        (Some(file), Some(line)) => format!("#{idx} {name} ({}:{line})", short_path(file)),
-        _ => format!("#{idx} {name}"),
-    }
-}
-
-fn short_path(p: &str) -> &str {
-    let mut parts = p.rsplitn(3, '/');
-    let last = parts.next().unwrap_or(p);
-    match parts.next() {
-        Some(dir) => &p[p.len() - last.len() - dir.len() - 1..],
-        None => last,
     }
 }
 
@@ -179,32 +156,54 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
             object: o,
             at: i,
             blocked_in,
+            program,
         } => {
-            let mut text = format!("{who} waits for {}: {}", object(snap, o), at(*i));
-            if let Some(b) = blocked_in {
-                text.push_str(&format!(", blocked in {}", at(*b)));
+            let mut text = format!("{who} waits for {}: ", object(snap, o));
+            match program {
+                Some(p) => text.push_str(&in_program(th, p)),
+                None => {
+                    text.push_str(&at(*i));
+                    if let Some(b) = blocked_in {
+                        text.push_str(&format!(", blocked in {}", at(*b)));
+                    }
+                }
             }
             text
         }
-        Shows::Holder { because, itself } => {
+        Shows::Holder {
+            because,
+            itself,
+            held_at,
+        } => {
             let who = if *itself {
                 format!("{who} itself")
             } else {
                 who
             };
-            match because {
-                Because::Holds { frame: Some(i), by } => {
+            let place = held_at.as_ref().map(|h| held_where(th, h));
+            match (because, place) {
+                (Because::Holds { by, .. }, Some(place)) => {
+                    format!("held by {who} ({}): {place}", held(by))
+                }
+                (Because::Holds { frame: Some(i), by }, None) => {
                     format!("held by {who}: {} ({})", at(*i), held(by))
                 }
-                Because::Holds { frame: None, by } => format!("held by {who}: {}", held(by)),
-                Because::IsTarget => format!("{who} is that thread, and it is itself blocked"),
-                Because::Member { frame } => {
+                (Because::Holds { frame: None, by }, None) => {
+                    format!("held by {who}: {}", held(by))
+                }
+                (Because::IsTarget, _) => {
+                    format!("{who} is that thread, and it is itself blocked")
+                }
+                (Because::Member { frame }, _) => {
                     format!("{who} is a worker of that pool: {}", at(*frame))
                 }
-                Because::Claimed { by } => format!(
-                    "held by {who}, says {}; nothing else in the dump shows it",
-                    held(by)
-                ),
+                (Because::Claimed { by }, place) => {
+                    let place = place.map(|p| format!(" ({p})")).unwrap_or_default();
+                    format!(
+                        "held by {who}{place}, says {}; nothing else in the dump shows it",
+                        held(by)
+                    )
+                }
             }
         }
         Shows::WorkerWaits {
@@ -216,16 +215,32 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
             at(*member),
             at(*w)
         ),
-        Shows::Blocker { doing: d, at: i } => format!("{who} is {}: {}", doing(snap, d), at(*i)),
-        Shows::InIo { at: i } => format!("{who} is in I/O: {}", at(*i)),
+        Shows::Blocker {
+            doing: d,
+            at: i,
+            program,
+        } => format!(
+            "{who} is {}: {}",
+            doing(snap, d),
+            program_or_frame(th, *i, program)
+        ),
+        Shows::InIo { at: i, program } => {
+            format!("{who} is in I/O: {}", program_or_frame(th, *i, program))
+        }
         Shows::Stopped { by, at: i } => {
             let at = i.map(|i| format!(", in {}", at(i))).unwrap_or_default();
             format!("{who} is stopped by {}{at}", stop_cause(by))
         }
         Shows::SignalFrame { at: i } => format!("signal frame {}", at(*i)),
-        Shows::HandlerWaits { object: o, at: i } => {
-            format!("the handler waits for {}: {}", object(snap, o), at(*i))
-        }
+        Shows::HandlerWaits {
+            object: o,
+            at: i,
+            program,
+        } => format!(
+            "the handler waits for {}: {}",
+            object(snap, o),
+            program_or_frame(th, *i, program)
+        ),
     }
 }
 
