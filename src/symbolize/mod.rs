@@ -51,15 +51,11 @@ pub struct Symbolizer {
     full: bool,
 }
 
-/// Where shared libraries of the system live: read by name only unless asked otherwise. The
-/// program's own objects, wherever they are, get their DWARF.
-const SYSTEM_LIBRARY_DIRS: &[&str] = &["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
-
-/// How much to read of the object mapped as `name` (its path inside the target).
+/// How much to read of the object mapped as `name` (its path inside the target): a shared
+/// library of the system ([`crate::model::is_system_library`]) by name only unless asked
+/// otherwise; the program's own objects, wherever they are, get their DWARF.
 fn depth_of(name: &str, full: bool) -> Depth {
-    let file = name.rsplit('/').next().unwrap_or(name);
-    let system = SYSTEM_LIBRARY_DIRS.iter().any(|d| name.starts_with(d)) && file.contains(".so");
-    if system && !full {
+    if crate::model::is_system_library(name) && !full {
         Depth::Names
     } else {
         Depth::Dwarf
