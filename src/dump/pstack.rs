@@ -15,10 +15,10 @@ use super::native::function_name;
 use super::normalize::normalize;
 use super::skeleton::frame::{frame_number, parse_frame_text, split_file_line};
 use super::skeleton::header::{parse_header, ThreadRef};
-use super::skeleton::logical::logical_lines;
+use super::skeleton::logical::{ends_here, logical_lines};
 use super::skeleton::text::{find, trim, trim_end, trim_start};
-use super::skeleton::{head_lines, Builder};
-use super::DumpFormat;
+use super::skeleton::{head_lines, pieces, Builder, Part};
+use super::{DumpFormat, Release};
 use crate::dump::skeleton::intern::{share, share_cow, share_owned};
 use crate::model::{Frame, Snapshot, Thread, Var};
 use std::borrow::Cow;
@@ -51,13 +51,59 @@ impl DumpFormat for Pstack {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        let text = normalize(raw, &|l| {
-            frame_number(l).is_some() || parse_header(l).is_some()
-        });
-        let mut p = Parser::default();
-        logical_lines(&text, |no, line| p.line(no, line));
-        p.finish(origin)
+        self.parse_releasing(raw, origin, &|_| {})
     }
+
+    fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
+        in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+}
+
+fn is_stack_line(l: &str) -> bool {
+    frame_number(l).is_some() || parse_header(l).is_some()
+}
+
+/// The snapshot of a dump read in one go, on one core.
+fn whole(raw: &[u8], origin: &str) -> Snapshot {
+    let text = normalize(raw, &is_stack_line);
+    let mut p = Parser::default();
+    logical_lines(&text, |no, line| p.line(no, line));
+    p.finish(origin)
+}
+
+/// What a parser read from one piece of a big dump.
+struct Read {
+    part: Part,
+    numbered: bool,
+    saw_first: bool,
+}
+
+/// A big dump read on every core ([`pieces`]): cut before thread headers that no line before
+/// runs on into, each piece read on its own and the threads put one after the other. `None` (read it
+/// whole) when it is small or cannot be cut.
+fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
+    let starts = |prev: &str, l: &str| {
+        let l = trim(l);
+        ends_here(prev) && (parse_header(l).is_some() || own_header(l).is_some())
+    };
+    let cut = pieces::cut(raw, &starts, &is_stack_line)?;
+    let reads = pieces::read_each(&cut, release, |piece| {
+        let mut p = Parser::default();
+        let before = piece.first_line - 1;
+        logical_lines(piece.text, |no, line| p.line(before + no, line));
+        Read {
+            numbered: p.numbered,
+            saw_first: p.saw_first,
+            part: p.b.into_part(),
+        }
+    });
+    let mut whole = Parser::default();
+    for r in reads {
+        whole.numbered |= r.numbered;
+        whole.saw_first |= r.saw_first;
+        whole.b.append(r.part);
+    }
+    Some(whole.finish(origin))
 }
 
 /// A gdb-style header numbered by tid (`Thread 4242 (LWP 4242):`, pt-eustack-resolver), which
@@ -331,5 +377,36 @@ mod tests {
             !Pstack.sniff("Thread 2 (Thread 0x7f (LWP 9)):\n#0  0x1 in f ()\n#10 0x2 in g ()\n")
         );
         assert!(!Pstack.sniff("(gdb) bt\n#0 0x1 in f ()\n"));
+    }
+
+    #[test]
+    fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
+        // Every recording again and again past two pieces' worth, with no blank line between
+        // (gstack prints none).
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dumps/pstack");
+        let mut recordings: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        recordings.sort();
+        let mut text = String::new();
+        while text.len() < 9 << 20 {
+            for r in &recordings {
+                text.push_str(r);
+            }
+        }
+        let cut = super::in_pieces(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
+        let whole = super::whole(text.as_bytes(), "big");
+        assert_eq!(cut.threads.len(), whole.threads.len());
+        for (a, b) in cut.threads.iter().zip(&whole.threads) {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        assert_eq!(
+            format!("{:?}", cut.diagnostics),
+            format!("{:?}", whole.diagnostics)
+        );
+        assert_eq!(cut.complete, whole.complete);
     }
 }

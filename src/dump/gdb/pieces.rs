@@ -7,12 +7,11 @@
 
 use super::{is_gdb_stack_line, Parser};
 use crate::dump::skeleton::header::{self as target, ThreadRef};
-use crate::dump::skeleton::logical::logical_lines;
-use crate::dump::skeleton::pieces::cut;
+use crate::dump::skeleton::logical::{ends_here, logical_lines};
+use crate::dump::skeleton::pieces::{cut, read_each};
 use crate::dump::skeleton::Part;
 use crate::dump::Release;
 use crate::model::Snapshot;
-use rayon::prelude::*;
 
 /// What a parser read from one piece.
 pub(super) struct Read {
@@ -30,18 +29,14 @@ pub(super) struct Read {
 /// be cut, or a piece cannot be read on its own (then it is read whole).
 /// Each piece read is handed to `release`.
 pub(super) fn parse(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
-    let starts = |l: &str| target::parse_header(l).is_some();
+    let starts = |prev: &str, l: &str| ends_here(prev) && target::parse_header(l).is_some();
     let pieces = cut(raw, &starts, &is_gdb_stack_line)?;
-    let reads: Vec<Read> = pieces
-        .par_iter()
-        .map(|piece| {
-            let mut p = Parser::default();
-            let before = piece.first_line - 1;
-            logical_lines(piece.text, |no, line| p.line(before + no, line));
-            release(piece.text.as_bytes());
-            p.into_read()
-        })
-        .collect();
+    let reads = read_each(&pieces, release, |piece| {
+        let mut p = Parser::default();
+        let before = piece.first_line - 1;
+        logical_lines(piece.text, |no, line| p.line(before + no, line));
+        p.into_read()
+    });
     let last = reads.len() - 1;
     let alone = |(i, r): (usize, &Read)| (i == 0 || !r.leans) && (i == last || !r.open_at_end);
     if !reads.iter().enumerate().all(alone) {

@@ -17,8 +17,8 @@ mod line;
 use crate::dump::normalize::repair;
 use crate::dump::skeleton::intern::share;
 use crate::dump::skeleton::lines;
-use crate::dump::skeleton::Builder;
-use crate::dump::DumpFormat;
+use crate::dump::skeleton::{pieces, Builder, Part};
+use crate::dump::{DumpFormat, Release};
 use crate::model::{Claim, Frame, IdKind, Snapshot, Thread, Var};
 
 /// The Go format: goroutine dumps from panics, fatal errors, SIGQUIT and `runtime.Stack`.
@@ -34,16 +34,75 @@ impl DumpFormat for Go {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        // Go's own lines are recognised after whatever prefix `shared_prefix` finds.
-        let text = repair(raw);
-        let prefix = shared_prefix(&text);
-        let mut p = Parser::default();
-        for (no, l) in lines(&text) {
-            let l = prefix.and_then(|pre| strip_shaped(l, pre)).unwrap_or(l);
-            p.line(no, clean(l));
-        }
-        p.finish(origin)
+        self.parse_releasing(raw, origin, &|_| {})
     }
+
+    fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
+        in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+}
+
+/// The snapshot of a dump read in one go, on one core.
+fn whole(raw: &[u8], origin: &str) -> Snapshot {
+    // Go's own lines are recognised after whatever prefix `shared_prefix` finds.
+    let text = repair(raw);
+    let prefix = shared_prefix(&text);
+    let mut p = Parser::default();
+    for (no, l) in lines(&text) {
+        let l = prefix.and_then(|pre| strip_shaped(l, pre)).unwrap_or(l);
+        p.line(no, clean(l));
+    }
+    p.finish(origin)
+}
+
+/// What a parser read from one piece of a big dump.
+struct Read {
+    part: Part,
+    panic: bool,
+    fatal: bool,
+    signal: bool,
+    /// The piece's lines carry a prefix (each piece would have to know the first's).
+    prefixed: bool,
+    /// A location or a panic's goroutine was still to come at the piece's end.
+    open_at_end: bool,
+}
+
+/// A big dump read on every core ([`pieces`]): cut before goroutine headers, each piece read on
+/// its own and the goroutines put one after the other. `None` (read it whole) when it is small,
+/// cannot be cut, carries a line prefix, or a piece ends waiting for what the next begins with.
+fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
+    let starts = |prev: &str, l: &str| {
+        prev.is_empty() && line::find_header(l).is_some_and(|(at, _)| at == 0)
+    };
+    let cut = pieces::cut(raw, &starts, &|_| false)?;
+    let reads = pieces::read_each(&cut, release, |piece| {
+        let mut p = Parser::default();
+        let before = piece.first_line - 1;
+        for (no, l) in lines(piece.text) {
+            p.line(before + no, clean(l));
+        }
+        Read {
+            prefixed: shared_prefix(piece.text).is_some(),
+            open_at_end: p.awaiting.is_some() || p.claim_for_next.is_some(),
+            panic: p.panic,
+            fatal: p.fatal,
+            signal: p.signal,
+            part: p.b.into_part(),
+        }
+    });
+    let last = reads.len() - 1;
+    let alone = |(i, r): (usize, &Read)| !r.prefixed && (i == last || !r.open_at_end);
+    if !reads.iter().enumerate().all(alone) {
+        return None;
+    }
+    let mut whole = Parser::default();
+    for r in reads {
+        whole.panic |= r.panic;
+        whole.fatal |= r.fatal;
+        whole.signal |= r.signal;
+        whole.b.append(r.part);
+    }
+    Some(whole.finish(origin))
 }
 
 /// What comes before the first goroutine header on its line, when it is more than

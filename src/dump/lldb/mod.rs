@@ -7,10 +7,11 @@ mod frame;
 
 use super::normalize::normalize;
 use super::skeleton::text::{trim, trim_start};
-use super::skeleton::{head_lines, Builder};
-use super::DumpFormat;
+use super::skeleton::{head_lines, pieces, Builder, Part};
+use super::{DumpFormat, Release};
 use crate::dump::skeleton::lines;
 use crate::model::{Snapshot, Thread};
+use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -36,13 +37,61 @@ impl DumpFormat for Lldb {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        // lldb's lines are found by their words (`frame #`, `thread #`), not by a `#N` at the
-        // start that a shared prefix could be measured against: no prefix is stripped.
-        let text = normalize(raw, &|_| false);
-        let mut p = Parser::default();
-        joined_lines(&text, |no, line| p.line(no, line));
-        p.finish(origin)
+        self.parse_releasing(raw, origin, &|_| {})
     }
+
+    fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
+        in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+}
+
+/// The snapshot of a dump read in one go, on one core.
+fn whole(raw: &[u8], origin: &str) -> Snapshot {
+    // lldb's lines are found by their words (`frame #`, `thread #`), not by a `#N` at the
+    // start that a shared prefix could be measured against: no prefix is stripped.
+    let text = normalize(raw, &|_| false);
+    let mut p = Parser::default();
+    joined_lines(&text, wrap_width(&text), |no, line| p.line(no, line));
+    p.finish(origin)
+}
+
+/// What a parser read from one piece of a big dump.
+struct Read {
+    part: Part,
+    saw_first: bool,
+    saw_all: bool,
+}
+
+/// A big dump read on every core ([`pieces`]): cut before thread headers, each piece read on
+/// its own (with the hard-wrap width of the whole paste, from every piece's widths) and the
+/// threads put one after the other. `None` (read it whole) when it is small or cannot be cut.
+fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
+    let starts = |_: &str, l: &str| parse_header(trim(l.trim_start_matches('>'))).is_some();
+    let cut = pieces::cut(raw, &starts, &|_| false)?;
+    let mut all = HashMap::new();
+    for piece in cut.par_iter().map(|p| widths(p.text)).collect::<Vec<_>>() {
+        for (width, n) in piece {
+            *all.entry(width).or_default() += n;
+        }
+    }
+    let width = widest(all);
+    let reads = pieces::read_each(&cut, release, |piece| {
+        let mut p = Parser::default();
+        let before = piece.first_line - 1;
+        joined_lines(piece.text, width, |no, line| p.line(before + no, line));
+        Read {
+            saw_first: p.saw_first,
+            saw_all: p.saw_all,
+            part: p.b.into_part(),
+        }
+    });
+    let mut whole = Parser::default();
+    for r in reads {
+        whole.saw_first |= r.saw_first;
+        whole.saw_all |= r.saw_all;
+        whole.b.append(r.part);
+    }
+    Some(whole.finish(origin))
 }
 
 /// What a thread header says.
@@ -116,6 +165,11 @@ fn starts_like_lldb(line: &str) -> bool {
 /// The terminal width a paste was hard-wrapped at: the most common width of lines followed
 /// by a line that does not start like lldb's (wider ones win ties); `None` when nothing wraps.
 fn wrap_width(text: &str) -> Option<usize> {
+    widest(widths(text))
+}
+
+/// How many lines of each width are followed by a line that does not start like lldb's.
+fn widths(text: &str) -> HashMap<usize, usize> {
     let mut widths: HashMap<usize, usize> = HashMap::new();
     let mut prev: Option<&str> = None;
     for (_, line) in lines(text) {
@@ -129,15 +183,19 @@ fn wrap_width(text: &str) -> Option<usize> {
         prev = Some(line);
     }
     widths
+}
+
+/// The most common width of [`widths`] (wider ones win ties).
+fn widest(widths: HashMap<usize, usize>) -> Option<usize> {
+    widths
         .into_iter()
         .max_by_key(|&(width, n)| (n, width))
         .map(|(width, _)| width)
 }
 
 /// Hands each logical line to `f` with its 1-based first input line: a line cut by a hard
-/// wrap is joined to the rest of it without a space (the wrap fell mid-token).
-fn joined_lines<'a>(text: &'a str, mut f: impl FnMut(usize, &str)) {
-    let width = wrap_width(text);
+/// wrap at `width` is joined to the rest of it without a space (the wrap fell mid-token).
+fn joined_lines<'a>(text: &'a str, width: Option<usize>, mut f: impl FnMut(usize, &str)) {
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
     let mut prev_width = 0;
     for (no, line) in lines(text) {

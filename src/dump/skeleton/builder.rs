@@ -170,6 +170,17 @@ impl Builder {
         }
     }
 
+    /// Takes in the next part of a dump whose threads are all its own (no piece names another's
+    /// thread again): its threads after those found so far, and the rest ([`Builder::absorb`]).
+    pub fn append(&mut self, mut part: Part) {
+        for (t, shed) in std::mem::take(&mut part.threads) {
+            if let Some(i) = self.thread(t) {
+                self.shed(i, shed);
+            }
+        }
+        self.absorb(part);
+    }
+
     /// Takes in a part's all but its threads (which the format places itself, with
     /// [`Builder::thread`] and [`Builder::shed`]): what could not be read, the evidence, the
     /// claims, the pid when none was found before, the threads past the cap.

@@ -127,6 +127,14 @@ fn in_quotes(before: &[u8]) -> bool {
     quoted
 }
 
+/// Whether the line after `prev` starts a logical line of its own, whatever it holds at no
+/// indentation (a thread header): `prev` is empty, or a whole frame line (its arguments
+/// closed). Where a big dump may be cut ([`super::pieces`]).
+pub fn ends_here(prev: &str) -> bool {
+    prev.is_empty()
+        || frame_number(text::trim_start(prev)).is_some() && text::balance(prev, b'(', b')') <= 0
+}
+
 /// Is `line` the wrapped tail of the frame line `prev`?
 fn is_continuation(prev: &str, line: &str) -> bool {
     if frame_number(prev).is_none() || text::trim(line).is_empty() {

@@ -6,6 +6,7 @@
 //! Each piece then holds exactly the lines a whole read would see, with their own numbers.
 
 use crate::dump::normalize::is_clean;
+use crate::dump::Release;
 use rayon::prelude::*;
 
 /// Dumps with less than this per piece are read whole: cutting them gains nothing.
@@ -20,14 +21,17 @@ pub struct Piece<'a> {
     pub text: &'a str,
 }
 
+/// Whether a piece may start at a line, given the line before it: where a thread's stack
+/// starts, and no line before runs on into it (a wrapped line, an open value).
+pub type Starts<'s> = &'s (dyn Fn(&str, &str) -> bool + Sync);
+
 /// `raw` in about four pieces per core (each piece read is let go of, so that few are held at
-/// once), each at least [`MIN_PIECE`] long. Every piece but the
-/// first starts at a line `starts` accepts, right after an empty line (where no wrapped line
-/// or open value runs on). `None` when that gains nothing (a small dump, no such line) or when
+/// once), each at least [`MIN_PIECE`] long. Every piece but the first starts at a line
+/// `starts` accepts. `None` when that gains nothing (a small dump, no such line) or when
 /// some piece is not clean text: then the dump is read whole, the usual way.
 pub fn cut<'a>(
     raw: &'a [u8],
-    starts: &(dyn Fn(&str) -> bool + Sync),
+    starts: Starts,
     is_stack_line: &(dyn Fn(&str) -> bool + Sync),
 ) -> Option<Vec<Piece<'a>>> {
     let want = (4 * rayon::current_num_threads()).min(raw.len() / MIN_PIECE);
@@ -72,19 +76,37 @@ pub fn cut<'a>(
     )
 }
 
-/// The offset of the first line at or after `from` that follows an empty line and that
-/// `starts` accepts.
-fn next_start(raw: &[u8], from: usize, starts: &dyn Fn(&str) -> bool) -> Option<usize> {
-    let mut at = from;
+/// Reads the pieces of a dump ([`cut`]) with `read`, each on some core, its bytes handed to
+/// `release` once read: what each read gave, in input order.
+pub fn read_each<'a, R: Send>(
+    pieces: &[Piece<'a>],
+    release: Release,
+    read: impl Fn(&Piece<'a>) -> R + Sync,
+) -> Vec<R> {
+    pieces
+        .par_iter()
+        .map(|piece| {
+            let r = read(piece);
+            release(piece.text.as_bytes());
+            r
+        })
+        .collect()
+}
+
+/// The offset of the first line past `from` that `starts` accepts, given the line before it.
+fn next_start(raw: &[u8], from: usize, starts: Starts) -> Option<usize> {
+    let mut prev_start = from + memchr::memchr(b'\n', raw.get(from..)?)? + 1;
     loop {
-        let blank = at + raw.get(at..)?.windows(2).position(|w| w == b"\n\n")?;
-        let line_start = blank + 2;
-        let rest = &raw[line_start..];
-        let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
-        if std::str::from_utf8(line).is_ok_and(starts) {
-            return Some(line_start);
+        let prev_end = prev_start + memchr::memchr(b'\n', &raw[prev_start..])?;
+        let start = prev_end + 1;
+        let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |e| start + e);
+        let (prev, line) = (&raw[prev_start..prev_end], &raw[start..end]);
+        if let (Ok(prev), Ok(line)) = (std::str::from_utf8(prev), std::str::from_utf8(line)) {
+            if starts(prev, line) {
+                return Some(start);
+            }
         }
-        at = line_start;
+        prev_start = start;
     }
 }
 
@@ -96,7 +118,7 @@ mod tests {
     fn pieces_start_at_stack_starts_after_blank_lines_and_count_lines() {
         let block = "Thread 1 (x):\n#0  f ()\n\n";
         let text = block.repeat(2 * MIN_PIECE / block.len() + 10);
-        let starts = |l: &str| l.starts_with("Thread ");
+        let starts = |prev: &str, l: &str| prev.is_empty() && l.starts_with("Thread ");
         let stack = |l: &str| l.starts_with('#');
         let pieces = cut(text.as_bytes(), &starts, &stack).expect("cut");
         assert!(pieces.len() >= 2);
