@@ -20,8 +20,8 @@ use super::normalize::normalize_with;
 use super::python;
 use super::skeleton::lines;
 use super::skeleton::text::{find, rfind, trim, trim_start};
-use super::skeleton::Builder;
-use super::DumpFormat;
+use super::skeleton::{pieces, Builder, Part};
+use super::{DumpFormat, Release};
 use crate::dump::skeleton::intern::share;
 use crate::model::{Frame, Snapshot, Thread, Var};
 
@@ -38,13 +38,73 @@ impl DumpFormat for PySpy {
     }
 
     fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
-        let text = normalize_with(raw, &stack_start, &|l| header(l).is_some());
-        let mut p = Parser::default();
-        for (no, line) in lines(&text) {
-            p.line(no, line);
-        }
-        p.finish(origin)
+        self.parse_releasing(raw, origin, &|_| {})
     }
+
+    fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
+        in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+}
+
+/// The snapshot of a dump read in one go, on one core.
+fn whole(raw: &[u8], origin: &str) -> Snapshot {
+    let text = normalize_with(raw, &stack_start, &|l| header(l).is_some());
+    let mut p = Parser::default();
+    for (no, line) in lines(&text) {
+        p.line(no, line);
+    }
+    p.finish(origin)
+}
+
+/// What a parser read from one piece of a big dump.
+struct Read {
+    part: Part,
+    /// How many threads came before the piece's first `Process N:` line (all, without one):
+    /// those are the process's that an earlier piece named last.
+    before_process: usize,
+    process: Option<u32>,
+    processes: usize,
+    cut: bool,
+}
+
+/// A big dump read on every core ([`pieces`]): cut before thread headers, each piece read on
+/// its own and the threads put one after the other, each in the process named last before it.
+/// `None` (read it whole) when it is small or cannot be cut.
+fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
+    let starts = |_: &str, l: &str| header(trim(l)).is_some();
+    let cut = pieces::cut(raw, &starts, &|l| header(l).is_some())?;
+    let reads = pieces::read_each(&cut, release, |piece| {
+        let mut p = Parser::default();
+        let before = piece.first_line - 1;
+        let mut before_process = None;
+        for (no, line) in lines(piece.text) {
+            let threads = p.b.threads.len();
+            p.line(before + no, line);
+            if p.processes > 0 && before_process.is_none() {
+                before_process = Some(threads);
+            }
+        }
+        Read {
+            before_process: before_process.unwrap_or(p.b.threads.len()),
+            process: p.process,
+            processes: p.processes,
+            cut: p.cut,
+            part: p.b.into_part(),
+        }
+    });
+    let mut whole = Parser::default();
+    for mut r in reads {
+        for (t, _) in r.part.threads.iter_mut().take(r.before_process) {
+            t.process = whole.process;
+        }
+        if r.processes > 0 {
+            whole.process = r.process;
+        }
+        whole.processes += r.processes;
+        whole.cut |= r.cut;
+        whole.b.append(r.part);
+    }
+    Some(whole.finish(origin))
 }
 
 fn stack_start(line: &str) -> Option<usize> {
@@ -287,5 +347,37 @@ mod tests {
         assert_eq!(s.threads[1].status.as_deref(), Some("active+gil"));
         assert_eq!(s.pid, None);
         assert!(s.complete);
+    }
+
+    #[test]
+    fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
+        // Every recording again and again past two pieces' worth: several processes, each
+        // piece's first threads in the process an earlier piece named.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dumps/py-spy");
+        let mut recordings: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        recordings.sort();
+        let mut text = String::new();
+        while text.len() < 9 << 20 {
+            for r in &recordings {
+                text.push_str(r);
+            }
+        }
+        let cut = super::in_pieces(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
+        let whole = super::whole(text.as_bytes(), "big");
+        assert_eq!(cut.threads.len(), whole.threads.len());
+        for (a, b) in cut.threads.iter().zip(&whole.threads) {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        assert_eq!(
+            format!("{:?}", cut.diagnostics),
+            format!("{:?}", whole.diagnostics)
+        );
+        assert_eq!((cut.complete, cut.pid), (whole.complete, whole.pid));
+        assert!(whole.threads.iter().any(|t| t.process.is_some()));
     }
 }
