@@ -35,11 +35,28 @@ pub fn normalize<'a>(raw: &'a [u8], is_stack_line: &dyn Fn(&str) -> bool) -> Cow
 
 /// Whether [`normalize`] would return `text` as it is: no repair to make, no prefix to strip.
 pub fn is_clean(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> bool {
+    !needs_repair(text) && !has_prefixed_stack_line(text, is_stack_line)
+}
+
+/// Whether [`normalize_with`] would return `text` as it is.
+pub fn is_clean_with(
+    text: &str,
+    stack_start: &dyn Fn(&str) -> Option<usize>,
+    is_stack_line: &dyn Fn(&str) -> bool,
+) -> bool {
+    !needs_repair(text)
+        && !super::skeleton::lines(text).any(|(_, line)| {
+            stack_start(line).is_some_and(|pos| pos > 0 && is_stack_line(&line[pos..]))
+        })
+}
+
+/// Whether [`repair`] would change `text` (or might: quoted-printable and pager prompts are
+/// told by a cheap sign).
+fn needs_repair(text: &str) -> bool {
     let b = text.as_bytes();
-    memchr::memchr(b'\r', b).is_none()
-        && memmem::find(b, b"=3D").is_none()
-        && memmem::find(b, b"Type <").is_none()
-        && !has_prefixed_stack_line(text, is_stack_line)
+    memchr::memchr(b'\r', b).is_some()
+        || memmem::find(b, b"=3D").is_some()
+        || memmem::find(b, b"Type <").is_some()
 }
 
 /// Whether some stack line has a prefix: its [`stack_start`] is past its first byte. Found by

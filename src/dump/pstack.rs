@@ -12,7 +12,7 @@
 //! without that first thread has been cut.
 
 use super::native::function_name;
-use super::normalize::normalize;
+use super::normalize::{is_clean, normalize};
 use super::skeleton::frame::{frame_number, parse_frame_text, split_file_line};
 use super::skeleton::header::{parse_header, ThreadRef};
 use super::skeleton::logical::{ends_here, logical_lines};
@@ -86,7 +86,7 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
         let l = trim(l);
         ends_here(prev) && (parse_header(l).is_some() || own_header(l).is_some())
     };
-    let cut = pieces::cut(raw, &starts, &is_stack_line)?;
+    let cut = pieces::cut(raw, &starts, &|t| is_clean(t, &is_stack_line))?;
     let reads = pieces::read_each(&cut, release, |piece| {
         let mut p = Parser::default();
         let before = piece.first_line - 1;

@@ -16,7 +16,7 @@
 //! module as faulthandler's are ([`super::python`]); native frames keep their symbol and
 //! library.
 
-use super::normalize::normalize_with;
+use super::normalize::{is_clean_with, normalize_with};
 use super::python;
 use super::skeleton::lines;
 use super::skeleton::text::{find, rfind, trim, trim_start};
@@ -72,7 +72,10 @@ struct Read {
 /// `None` (read it whole) when it is small or cannot be cut.
 fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |_: &str, l: &str| header(trim(l)).is_some();
-    let cut = pieces::cut(raw, &starts, &|l| header(l).is_some())?;
+    let is_header = |l: &str| header(l).is_some();
+    let cut = pieces::cut(raw, &starts, &|t| {
+        is_clean_with(t, &stack_start, &is_header)
+    })?;
     let reads = pieces::read_each(&cut, release, |piece| {
         let mut p = Parser::default();
         let before = piece.first_line - 1;

@@ -6,6 +6,7 @@
 //! dump be read whole instead.
 
 use super::{is_gdb_stack_line, Parser};
+use crate::dump::normalize::is_clean;
 use crate::dump::skeleton::header::{self as target, ThreadRef};
 use crate::dump::skeleton::logical::{ends_here, logical_lines};
 use crate::dump::skeleton::pieces::{cut, read_each};
@@ -30,7 +31,7 @@ pub(super) struct Read {
 /// Each piece read is handed to `release`.
 pub(super) fn parse(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |prev: &str, l: &str| ends_here(prev) && target::parse_header(l).is_some();
-    let pieces = cut(raw, &starts, &is_gdb_stack_line)?;
+    let pieces = cut(raw, &starts, &|t| is_clean(t, &is_gdb_stack_line))?;
     let reads = read_each(&pieces, release, |piece| {
         let mut p = Parser::default();
         let before = piece.first_line - 1;

@@ -14,7 +14,7 @@
 
 mod line;
 
-use crate::dump::normalize::repair;
+use crate::dump::normalize::{is_clean, repair};
 use crate::dump::skeleton::intern::share;
 use crate::dump::skeleton::lines;
 use crate::dump::skeleton::{pieces, Builder, Part};
@@ -74,7 +74,7 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |prev: &str, l: &str| {
         prev.is_empty() && line::find_header(l).is_some_and(|(at, _)| at == 0)
     };
-    let cut = pieces::cut(raw, &starts, &|_| false)?;
+    let cut = pieces::cut(raw, &starts, &|t| is_clean(t, &|_| false))?;
     let reads = pieces::read_each(&cut, release, |piece| {
         let mut p = Parser::default();
         let before = piece.first_line - 1;

@@ -5,7 +5,7 @@
 
 mod frame;
 
-use super::normalize::normalize;
+use super::normalize::{is_clean, normalize};
 use super::skeleton::text::{trim, trim_start};
 use super::skeleton::{head_lines, pieces, Builder, Part};
 use super::{DumpFormat, Release};
@@ -67,7 +67,7 @@ struct Read {
 /// threads put one after the other. `None` (read it whole) when it is small or cannot be cut.
 fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |_: &str, l: &str| parse_header(trim(l.trim_start_matches('>'))).is_some();
-    let cut = pieces::cut(raw, &starts, &|_| false)?;
+    let cut = pieces::cut(raw, &starts, &|t| is_clean(t, &|_| false))?;
     let mut all = HashMap::new();
     for piece in cut.par_iter().map(|p| widths(p.text)).collect::<Vec<_>>() {
         for (width, n) in piece {

@@ -2,10 +2,10 @@
 //! piece checked and parsed on its own, and the parts put together in input order by the
 //! format (which knows how threads named in one piece are the threads of another).
 //!
-//! Only clean text is cut: valid UTF-8 needing none of [`crate::dump::normalize`]'s repairs.
-//! Each piece then holds exactly the lines a whole read would see, with their own numbers.
+//! Only clean text is cut: valid UTF-8 that the format's clean-up ([`crate::dump::normalize`])
+//! would leave as it is. Each piece then holds exactly the lines a whole read would see, with
+//! their own numbers.
 
-use crate::dump::normalize::is_clean;
 use crate::dump::Release;
 use rayon::prelude::*;
 
@@ -27,12 +27,13 @@ pub type Starts<'s> = &'s (dyn Fn(&str, &str) -> bool + Sync);
 
 /// `raw` in about four pieces per core (each piece read is let go of, so that few are held at
 /// once), each at least [`MIN_PIECE`] long. Every piece but the first starts at a line
-/// `starts` accepts. `None` when that gains nothing (a small dump, no such line) or when
-/// some piece is not clean text: then the dump is read whole, the usual way.
+/// `starts` accepts; `clean` says whether a piece's text needs no clean-up. `None` when that
+/// gains nothing (a small dump, no such line) or when some piece is not clean text: then the
+/// dump is read whole, the usual way.
 pub fn cut<'a>(
     raw: &'a [u8],
     starts: Starts,
-    is_stack_line: &(dyn Fn(&str) -> bool + Sync),
+    clean: &(dyn Fn(&str) -> bool + Sync),
 ) -> Option<Vec<Piece<'a>>> {
     let want = (4 * rayon::current_num_threads()).min(raw.len() / MIN_PIECE);
     if want < 2 {
@@ -57,7 +58,7 @@ pub fn cut<'a>(
             let bytes = &raw[w[0]..w[1]];
             let text = std::str::from_utf8(bytes).ok()?;
             let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
-            is_clean(text, is_stack_line).then_some((text, newlines))
+            clean(text).then_some((text, newlines))
         })
         .collect();
     let mut line = 1;
@@ -119,8 +120,8 @@ mod tests {
         let block = "Thread 1 (x):\n#0  f ()\n\n";
         let text = block.repeat(2 * MIN_PIECE / block.len() + 10);
         let starts = |prev: &str, l: &str| prev.is_empty() && l.starts_with("Thread ");
-        let stack = |l: &str| l.starts_with('#');
-        let pieces = cut(text.as_bytes(), &starts, &stack).expect("cut");
+        let clean = |t: &str| !t.contains('\r');
+        let pieces = cut(text.as_bytes(), &starts, &clean).expect("cut");
         assert!(pieces.len() >= 2);
         assert_eq!(pieces.iter().map(|p| p.text).collect::<String>(), text);
         for p in &pieces {
@@ -130,7 +131,7 @@ mod tests {
         }
         // Text in need of repair (CRLF) is read whole.
         let crlf = text.replace("f ()\n", "f ()\r\n");
-        assert!(cut(crlf.as_bytes(), &starts, &stack).is_none());
-        assert!(cut(b"Thread 1 (x):\n", &starts, &stack).is_none());
+        assert!(cut(crlf.as_bytes(), &starts, &clean).is_none());
+        assert!(cut(b"Thread 1 (x):\n", &starts, &clean).is_none());
     }
 }
