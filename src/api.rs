@@ -23,6 +23,9 @@ pub struct Options {
     pub stack_bytes: usize,
     /// Also read system libraries' DWARF (file:line and inlined frames inside libc); slower.
     pub full_symbols: bool,
+    /// Read every frame's parameters and locals from memory into its `args` and `locals`,
+    /// like gdb's `bt full`; by default only the lock guards the rules know are read.
+    pub locals: bool,
     /// Attach: `/proc` samples taken before stopping the process (2 tells busy threads from
     /// stuck ones).
     pub samples: u32,
@@ -39,6 +42,7 @@ impl Default for Options {
         Options {
             stack_bytes: 64 * 1024,
             full_symbols: false,
+            locals: false,
             samples: 2,
             interval: Duration::from_millis(100),
             exe: None,
@@ -75,6 +79,30 @@ pub fn parse_dump(text: impl AsRef<[u8]>) -> Result<Snapshot> {
 fn builtin_rules() -> &'static KnowledgeBase {
     static RULES: OnceLock<KnowledgeBase> = OnceLock::new();
     RULES.get_or_init(KnowledgeBase::builtin)
+}
+
+/// The unwinder and symbolizer of a capture or a core, reading the variables the built-in
+/// guard rules name (every variable with `locals`).
+#[cfg(target_os = "linux")]
+fn walker(options: &Options) -> crate::stackwalk::Stackwalker {
+    use crate::stackwalk::{GuardSpec, VarRequest};
+    let guards = builtin_rules()
+        .guard_rules()
+        .filter_map(|r| {
+            let m = r.members.as_ref()?;
+            Some(GuardSpec {
+                rule: r.id.clone(),
+                pattern: r.pattern.clone(),
+                pointer: m.pointer.clone(),
+                within: m.within.clone(),
+                owns: m.owns.clone(),
+            })
+        })
+        .collect();
+    crate::stackwalk::Stackwalker::new(options.full_symbols).with_vars(VarRequest {
+        all: options.locals,
+        guards,
+    })
 }
 
 /// Analyses a snapshot with the built-in rules: each thread's wait, the wait-for graph, and
@@ -148,7 +176,7 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
         };
         // The objects are known before the threads are stopped: load their symbols meanwhile.
         let space = crate::capture::address_space(pid);
-        let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
+        let walker = walker(options);
         let image = std::thread::scope(|s| {
             let warm = space.clone();
             let walker = &walker;
@@ -191,7 +219,7 @@ pub(crate) fn read_core_warning(
         };
         let image = crate::corefile::read_core(path, &opts)?;
         warn(&image.diagnostics);
-        let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
+        let walker = walker(options);
         Ok(walker.to_snapshot(image, "core", path.display().to_string()))
     }
     #[cfg(not(target_os = "linux"))]

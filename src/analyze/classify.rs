@@ -99,6 +99,8 @@ pub struct Hold {
     pub rule: String,
     /// Read from a local (`bt full` guard) rather than guessed from a function name.
     pub from_local: bool,
+    /// Read from the guard's own bytes in memory (a live capture or a core), not from text.
+    pub from_memory: bool,
 }
 
 /// Pool membership and the frame that shows it.
@@ -562,6 +564,7 @@ fn collect_holds_and_members(
                     frame,
                     rule: rule.id.clone(),
                     from_local: true,
+                    from_memory: false,
                 });
             }
         }
@@ -575,10 +578,21 @@ fn collect_holds_and_members(
                 frame: top,
                 rule: rule.id.clone(),
                 from_local: true,
+                from_memory: false,
             });
         }
     }
     for (i, frame) in frames.iter().enumerate() {
+        // A guard read from memory: the producer followed its pointer to the lock.
+        let guards = (frame.locals.iter().chain(&frame.args))
+            .filter_map(|v| v.read.as_ref()?.holds.as_ref());
+        holds.extend(guards.map(|g| Hold {
+            lock: LockId::Addr(g.lock),
+            frame: i,
+            rule: g.rule.clone(),
+            from_local: true,
+            from_memory: true,
+        }));
         for local in &frame.locals {
             if let Some((rule, addr)) = names.local(&local.value) {
                 let addrs = match addr {
@@ -592,6 +606,7 @@ fn collect_holds_and_members(
                     frame: i,
                     rule: rule.id.clone(),
                     from_local: true,
+                    from_memory: false,
                 }));
             }
         }
@@ -607,6 +622,7 @@ fn collect_holds_and_members(
                         frame: i,
                         rule: rule.id.clone(),
                         from_local: false,
+                        from_memory: false,
                     });
                 }
             }

@@ -59,10 +59,10 @@ fn a_condvar_wait_releases_its_mutex_even_if_a_guard_local_still_owns_it() {
         "0x2 in std::condition_variable::wait(std::unique_lock<std::mutex>&) () from libstdc++.so.6",
         "0x3 in Queue::pop (this=0x6000) at q.cpp:20",
     ]);
-    t.frames[2].locals.push(crate::model::Var {
-        name: "lk".into(),
-        value: "{_M_device = 0x7000, _M_owns = true}".into(),
-    });
+    t.frames[2].locals.push(crate::model::Var::new(
+        "lk".into(),
+        "{_M_device = 0x7000, _M_owns = true}".into(),
+    ));
     let f = classify(&t, &KnowledgeBase::builtin());
     assert_eq!(f.waits[0].kind, WaitKind::Condvar);
     assert!(f.holds.is_empty(), "{:?}", f.holds);
