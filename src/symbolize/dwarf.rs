@@ -26,6 +26,18 @@ enum Owner {
     Owned(Arc<[u8]>),
 }
 
+impl SectionBytes {
+    /// Bytes of no file (tests build expressions with it).
+    #[cfg(test)]
+    pub fn owned(bytes: Vec<u8>) -> SectionBytes {
+        SectionBytes {
+            len: bytes.len(),
+            owner: Owner::Owned(Arc::from(bytes)),
+            start: 0,
+        }
+    }
+}
+
 impl Deref for SectionBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -98,7 +110,7 @@ fn section(file: &Arc<ElfFile>, parsed: &object::File<'_>, name: &str) -> Sectio
 }
 
 /// The DWARF sections of `file`, or None when it has no `.debug_info`.
-fn sections(file: &Arc<ElfFile>) -> Option<gimli::Dwarf<Reader>> {
+pub(super) fn sections(file: &Arc<ElfFile>) -> Option<gimli::Dwarf<Reader>> {
     let parsed = file.parse()?;
     parsed.section_by_name(".debug_info")?;
     let endian = if parsed.is_little_endian() {

@@ -229,3 +229,6 @@ fn member(unit: UnitRef<'_, Reader>, off: Off, name: &str, depth: usize) -> Opti
         Some((base_offset.checked_add(o)?, ty))
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -238,3 +238,6 @@ fn place(
         _ => Err("its value is not in memory".into()),
     }
 }
+
+#[cfg(test)]
+mod tests;
