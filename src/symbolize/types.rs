@@ -155,7 +155,7 @@ pub(super) fn shape(unit: UnitRef<'_, Reader>, off: Off) -> Shape {
     };
     let bytes = constant(&die, dw::DW_AT_byte_size)
         .and_then(|s| u8::try_from(s).ok())
-        .filter(|s| *s <= 8);
+        .filter(|s| (1..=8).contains(s));
     match (die.tag(), bytes) {
         (
             dw::DW_TAG_pointer_type | dw::DW_TAG_reference_type | dw::DW_TAG_rvalue_reference_type,
