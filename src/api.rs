@@ -86,16 +86,16 @@ fn builtin_rules() -> &'static KnowledgeBase {
 #[cfg(target_os = "linux")]
 fn walker(options: &Options) -> crate::stackwalk::Stackwalker {
     use crate::stackwalk::{GuardSpec, VarRequest};
-    let guards = builtin_rules()
-        .guard_rules()
+    let guards = KnowledgeBase::builtin_guards()
+        .into_iter()
         .filter_map(|r| {
-            let m = r.members.as_ref()?;
+            let m = r.members?;
             Some(GuardSpec {
-                rule: r.id.clone(),
-                pattern: r.pattern.clone(),
-                pointer: m.pointer.clone(),
-                within: m.within.clone(),
-                owns: m.owns.clone(),
+                rule: r.id,
+                pattern: r.pattern,
+                pointer: m.pointer,
+                within: m.within,
+                owns: m.owns,
             })
         })
         .collect();

@@ -396,13 +396,23 @@ pub fn compile_pattern(p: &str) -> std::result::Result<Regex, regex::Error> {
 
 /// Parses one pack (built-in or the user's file).
 pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, |_| true)
+}
+
+/// Only the `guard` rules of a pack: what a capture needs before the analysis, compiled
+/// without the rest.
+pub fn parse_guards(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, |r| r.guard.is_some())
+}
+
+fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Result<Vec<Rule>> {
     let err = |message: String| Error::Rules {
         origin: origin.to_string(),
         message,
     };
     let file: PackFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut out = Vec::with_capacity(file.rule.len());
-    for r in file.rule {
+    for r in file.rule.into_iter().filter(keep) {
         let given: Vec<(Subject, &String)> = [
             (Subject::Function, &r.function),
             (Subject::Local, &r.local),
