@@ -274,7 +274,7 @@ pub fn classify_named(
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex, memory);
     }
-    collect_holds_and_members(thread, names, kb, &mut facts);
+    collect_holds_and_members(thread, names, kb, memory, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread
@@ -540,6 +540,7 @@ fn collect_holds_and_members(
     thread: &Thread,
     names: FrameNames,
     kb: &KnowledgeBase,
+    memory: &Snapshot,
     facts: &mut Facts,
 ) {
     let frames = &thread.frames;
@@ -583,9 +584,12 @@ fn collect_holds_and_members(
         }
     }
     for (i, frame) in frames.iter().enumerate() {
-        // A guard read from memory: the producer followed its pointer to the lock.
+        // A guard read from memory: the producer followed its pointer to the lock. A lock whose
+        // word reads 0 is free: the guard was moved away or released (Rust's `drop(guard)`
+        // leaves the variable's bytes as they were).
         let guards = (frame.locals.iter().chain(&frame.args))
-            .filter_map(|v| v.read.as_ref()?.holds.as_ref());
+            .filter_map(|v| v.read.as_ref()?.holds.as_ref())
+            .filter(|g| memory.read_u32(g.lock) != Some(0));
         holds.extend(guards.map(|g| Hold {
             lock: LockId::Addr(g.lock),
             frame: i,

@@ -301,3 +301,31 @@ fn a_noted_wait_counts_even_where_the_function_is_not_known() {
     };
     assert_eq!(classify(&bare, &runtime_kb()).activity, Activity::Unknown);
 }
+
+#[test]
+fn a_guard_read_from_memory_holds_its_lock_unless_the_lock_word_is_free() {
+    let mut t = thread(&["0x3 in Queue::pop (this=0x6000) at q.cpp:20"]);
+    let mut guard = crate::model::Var::new("g".into(), "".into());
+    guard.read = Some(Box::new(crate::model::VarRead {
+        holds: Some(crate::model::GuardHold {
+            lock: 0x7000,
+            rule: "libstdcxx.lock-guard-var".into(),
+        }),
+        ..crate::model::VarRead::default()
+    }));
+    t.frames[0].locals.push(guard);
+    let kb = KnowledgeBase::builtin();
+    let names = crate::analyze::names::Names::new(std::slice::from_ref(&t), &kb);
+    let word = |w: u32| Snapshot {
+        evidence: vec![crate::model::Evidence::Memory {
+            address: 0x7000,
+            bytes: w.to_le_bytes().to_vec(),
+        }],
+        ..Snapshot::default()
+    };
+    let held = classify_named(&t, names.thread(0), &kb, &word(2));
+    assert_eq!(held.holds.len(), 1, "{:?}", held.holds);
+    assert!(held.holds[0].from_memory && held.holds[0].lock == LockId::Addr(0x7000));
+    let free = classify_named(&t, names.thread(0), &kb, &word(0));
+    assert!(free.holds.is_empty(), "{:?}", free.holds);
+}
