@@ -195,7 +195,7 @@ pub enum Subject {
     Printed,
     /// A variable's type name, qualified as the source spells it (`std::lock_guard<std::mutex>`),
     /// read from DWARF in a live capture or a core: the variable is an RAII guard, and the
-    /// rule's [`GuardMembers`] say where in it the lock is.
+    /// rule's `members` say where in it the lock is.
     Guard,
     /// A finding's situation: its kind (`lock-cycle`), with `/signal-handler` when it runs
     /// through a signal handler and `/unowned-locks` for a stall on locks no owner is shown for.

@@ -9,6 +9,11 @@
 //! `objects::debugfile`); one that does not is said. An object whose file changed after
 //! the process started has its frames marked untrusted, and says why.
 //!
+//! Variables, when asked for ([`VarRequest`]: the lock guards the rules know, or every one):
+//! each frame's parameters and locals read from the stack copied while the target was
+//! stopped, through their DWARF locations (`scope` lists them per pc, `vars` evaluates them
+//! per frame, `types` reads their types); the DWARF is the symbolizer's own (`dwarf`).
+//!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 

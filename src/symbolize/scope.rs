@@ -4,6 +4,8 @@
 //! that holds at this pc (a location list already narrowed to it), plus the frame base of the
 //! function. Computed once per distinct pc, with no registers: [`super::vars`] evaluates them
 //! for each frame. Guard variables (the `guard` rules' types) get their layout here too.
+//! What is read is the caller's [`VarRequest`]: by default only guards, so most variables
+//! cost no name and no type.
 
 use super::dwarf::Reader;
 use super::types::{self, Off, Scopes, Shape};
