@@ -81,10 +81,10 @@ fn builtin_rules() -> &'static KnowledgeBase {
     RULES.get_or_init(KnowledgeBase::builtin)
 }
 
-/// The unwinder and symbolizer of a capture or a core, reading the variables the built-in
-/// guard rules name (every variable with `locals`).
+/// The variables a capture or a core reads: those the built-in guard rules name (every one
+/// with `locals`).
 #[cfg(target_os = "linux")]
-fn walker(options: &Options) -> crate::stackwalk::Stackwalker {
+fn var_request(options: &Options) -> crate::stackwalk::VarRequest {
     use crate::stackwalk::{GuardSpec, VarRequest};
     let guards = KnowledgeBase::builtin_guards()
         .into_iter()
@@ -99,10 +99,10 @@ fn walker(options: &Options) -> crate::stackwalk::Stackwalker {
             })
         })
         .collect();
-    crate::stackwalk::Stackwalker::new(options.full_symbols).with_vars(VarRequest {
+    VarRequest {
         all: options.locals,
         guards,
-    })
+    }
 }
 
 /// Analyses a snapshot with the built-in rules: each thread's wait, the wait-for graph, and
@@ -174,17 +174,27 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
             samples: options.samples,
             interval: options.interval,
         };
-        // The objects are known before the threads are stopped: load their symbols meanwhile.
+        // The objects are known before the threads are stopped: load their symbols, and the
+        // rules that say which variables to read, meanwhile.
         let space = crate::capture::address_space(pid);
-        let walker = walker(options);
-        let image = std::thread::scope(|s| {
+        let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
+        let (image, vars) = std::thread::scope(|s| {
             let warm = space.clone();
             let walker = &walker;
-            // Only a head start: without memory for the thread, symbols load after the capture.
-            let _ = std::thread::Builder::new().spawn_scoped(s, move || walker.warm(&warm));
-            crate::capture::capture(pid, &opts, space)
-        })?;
-        Ok(walker.to_snapshot(image, "attach", format!("pid {pid}")))
+            // Only a head start: without memory for the thread, they load after the capture.
+            let ahead = std::thread::Builder::new().spawn_scoped(s, move || {
+                let vars = var_request(options);
+                walker.warm(&warm);
+                vars
+            });
+            let image = crate::capture::capture(pid, &opts, space);
+            let vars = ahead.ok().and_then(|h| h.join().ok());
+            (image, vars)
+        });
+        let vars = vars.unwrap_or_else(|| var_request(options));
+        Ok(walker
+            .with_vars(vars)
+            .to_snapshot(image?, "attach", format!("pid {pid}")))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -219,7 +229,8 @@ pub(crate) fn read_core_warning(
         };
         let image = crate::corefile::read_core(path, &opts)?;
         warn(&image.diagnostics);
-        let walker = walker(options);
+        let walker = crate::stackwalk::Stackwalker::new(options.full_symbols)
+            .with_vars(var_request(options));
         Ok(walker.to_snapshot(image, "core", path.display().to_string()))
     }
     #[cfg(not(target_os = "linux"))]
