@@ -3,7 +3,8 @@
 //! default only the lock guards the rules know, every one with `--locals`; and guards as
 //! proof of who holds a lock: a Rust std ABBA (`MutexGuard`s), which no owner field shows,
 //! becomes a proven lock cycle, attached, from a `gcore` core and from a saved snapshot; a
-//! C++ ABBA's `std::lock_guard` names the very mutex the other thread waits for.
+//! C++ ABBA's `std::lock_guard` names the very mutex the other thread waits for; an optimized
+//! C build's parameters are read from the registers the unwind recovered.
 
 mod support;
 
@@ -213,4 +214,39 @@ fn a_rust_abba_core_is_proven_by_its_mutex_guards_and_a_saved_snapshot_keeps_the
     assert_rust_guards_prove_the_cycle(&parsed);
     assert_eq!(parsed["findings"], live["findings"]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_optimized_build_reads_parameters_kept_in_registers_a_call_preserves() {
+    // -O2 without frame pointers: `item` and `qty` live in callee-saved registers (or are
+    // recovered as entry values), which the unwind restores from the callees' CFI.
+    let p = HungProcess::start_as("c_abba", support::Build::NoFramePointer);
+    let (code, report) = json(&["attach", "--locals", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    for (thread, function, item, qty) in [
+        ("order-intake", "place_order", "3", "2"),
+        ("restocker", "restock_item", "3", "10"),
+    ] {
+        let frame = frames(&report, thread, function)[0];
+        for (name, value) in [("item", item), ("qty", qty)] {
+            let v = var(frame, name).unwrap_or_else(|| panic!("{frame}"));
+            assert_eq!(
+                (&v["value"], &v["type"]),
+                (&Value::from(value), &Value::from("int")),
+                "{v}"
+            );
+        }
+    }
+    // What cannot be read says why (the threads' `arg`, gone from every register by now).
+    let all = report["threads"].as_array().unwrap().iter();
+    let vars: Vec<&Value> = all
+        .flat_map(|t| t["frames"].as_array().unwrap())
+        .flat_map(|f| f["vars"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        vars.iter()
+            .all(|v| v["readable"] == v["unreadable"].is_null()),
+        "{vars:?}"
+    );
+    assert!(vars.iter().any(|v| v["unreadable"].is_string()), "{vars:?}");
 }
