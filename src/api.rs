@@ -23,6 +23,9 @@ pub struct Options {
     pub stack_bytes: usize,
     /// Also read system libraries' DWARF (file:line and inlined frames inside libc); slower.
     pub full_symbols: bool,
+    /// Read every frame's parameters and locals from memory into its `args` and `locals`,
+    /// like gdb's `bt full`; by default only the lock guards the rules know are read.
+    pub locals: bool,
     /// Attach: `/proc` samples taken before stopping the process (2 tells busy threads from
     /// stuck ones).
     pub samples: u32,
@@ -39,6 +42,7 @@ impl Default for Options {
         Options {
             stack_bytes: 64 * 1024,
             full_symbols: false,
+            locals: false,
             samples: 2,
             interval: Duration::from_millis(100),
             exe: None,
@@ -75,6 +79,30 @@ pub fn parse_dump(text: impl AsRef<[u8]>) -> Result<Snapshot> {
 fn builtin_rules() -> &'static KnowledgeBase {
     static RULES: OnceLock<KnowledgeBase> = OnceLock::new();
     RULES.get_or_init(KnowledgeBase::builtin)
+}
+
+/// The variables a capture or a core reads: those the built-in guard rules name (every one
+/// with `locals`).
+#[cfg(target_os = "linux")]
+fn var_request(options: &Options) -> crate::stackwalk::VarRequest {
+    use crate::stackwalk::{GuardSpec, VarRequest};
+    let guards = KnowledgeBase::builtin_guards()
+        .into_iter()
+        .filter_map(|r| {
+            let m = r.members?;
+            Some(GuardSpec {
+                rule: r.id,
+                pattern: r.pattern,
+                pointer: m.pointer,
+                within: m.within,
+                owns: m.owns,
+            })
+        })
+        .collect();
+    VarRequest {
+        all: options.locals,
+        guards,
+    }
 }
 
 /// Analyses a snapshot with the built-in rules: each thread's wait, the wait-for graph, and
@@ -146,17 +174,27 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
             samples: options.samples,
             interval: options.interval,
         };
-        // The objects are known before the threads are stopped: load their symbols meanwhile.
+        // The objects are known before the threads are stopped: load their symbols, and the
+        // rules that say which variables to read, meanwhile.
         let space = crate::capture::address_space(pid);
         let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
-        let image = std::thread::scope(|s| {
+        let (image, vars) = std::thread::scope(|s| {
             let warm = space.clone();
             let walker = &walker;
-            // Only a head start: without memory for the thread, symbols load after the capture.
-            let _ = std::thread::Builder::new().spawn_scoped(s, move || walker.warm(&warm));
-            crate::capture::capture(pid, &opts, space)
-        })?;
-        Ok(walker.to_snapshot(image, "attach", format!("pid {pid}")))
+            // Only a head start: without memory for the thread, they load after the capture.
+            let ahead = std::thread::Builder::new().spawn_scoped(s, move || {
+                let vars = var_request(options);
+                walker.warm(&warm);
+                vars
+            });
+            let image = crate::capture::capture(pid, &opts, space);
+            let vars = ahead.ok().and_then(|h| h.join().ok());
+            (image, vars)
+        });
+        let vars = vars.unwrap_or_else(|| var_request(options));
+        Ok(walker
+            .with_vars(vars)
+            .to_snapshot(image?, "attach", format!("pid {pid}")))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -191,7 +229,8 @@ pub(crate) fn read_core_warning(
         };
         let image = crate::corefile::read_core(path, &opts)?;
         warn(&image.diagnostics);
-        let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
+        let walker = crate::stackwalk::Stackwalker::new(options.full_symbols)
+            .with_vars(var_request(options));
         Ok(walker.to_snapshot(image, "core", path.display().to_string()))
     }
     #[cfg(not(target_os = "linux"))]

@@ -74,6 +74,10 @@ enum Cmd {
         /// Also read system libraries' DWARF (file:line and inlined frames inside libc).
         #[arg(long)]
         full_symbols: bool,
+        /// Read every frame's parameters and locals from memory, like gdb's `bt full` (by
+        /// default only the lock guards the rules know are read).
+        #[arg(long)]
+        locals: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -186,6 +190,10 @@ struct CaptureArgs {
     /// default their frames are named from their symbol tables.
     #[arg(long)]
     full_symbols: bool,
+    /// Read every frame's parameters and locals from memory, like gdb's `bt full` (by default
+    /// only the lock guards the rules know are read).
+    #[arg(long)]
+    locals: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -298,6 +306,7 @@ fn attach_config(
         interval: Duration::from_millis(c.interval),
         stack_bytes: c.stack_bytes,
         full_symbols: c.full_symbols,
+        locals: c.locals,
         out: common.output(),
     }
 }
@@ -334,6 +343,7 @@ impl Args {
                 sysroot,
                 stack_bytes,
                 full_symbols,
+                locals,
                 common,
             } => Config {
                 rules: common.rules.clone(),
@@ -343,6 +353,7 @@ impl Args {
                     sysroot,
                     stack_bytes,
                     full_symbols,
+                    locals,
                     out: common.output(),
                 }),
             },

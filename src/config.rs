@@ -73,6 +73,8 @@ pub struct CoreConfig {
     pub stack_bytes: usize,
     /// Read system libraries' DWARF too.
     pub full_symbols: bool,
+    /// Read every frame's parameters and locals (`--locals`), not only lock guards.
+    pub locals: bool,
     /// Where the report goes.
     pub out: OutputConfig,
 }
@@ -94,6 +96,8 @@ pub struct AttachConfig {
     pub stack_bytes: usize,
     /// Read system libraries' DWARF too.
     pub full_symbols: bool,
+    /// Read every frame's parameters and locals (`--locals`), not only lock guards.
+    pub locals: bool,
     /// Where the report goes.
     pub out: OutputConfig,
 }

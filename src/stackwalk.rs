@@ -6,6 +6,7 @@ use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::model::{FrameTrust, StopReason};
 use crate::symbolize::Symbolizer;
+pub use crate::symbolize::{GuardSpec, VarRequest};
 use crate::unwind::{AddressSpace, Early, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,6 +77,7 @@ pub enum NsTids {
 pub struct Stackwalker {
     unwinder: Unwinder,
     symbolizer: Symbolizer,
+    vars: VarRequest,
 }
 
 impl Stackwalker {
@@ -89,7 +91,14 @@ impl Stackwalker {
             } else {
                 Symbolizer::new()
             },
+            vars: VarRequest::default(),
         }
+    }
+
+    /// Also reads the variables `vars` asks for into each frame (from the copied stack).
+    pub fn with_vars(mut self, vars: VarRequest) -> Self {
+        self.vars = vars;
+        self
     }
 
     /// Loads the symbols of every executable object of `space` ahead of time, so that it can
@@ -105,6 +114,7 @@ impl Stackwalker {
                     kind: crate::unwind::FrameKind::Ip,
                     method: FrameTrust::Context,
                     sp: 0,
+                    regs: Default::default(),
                 }]
             })
             .collect();
@@ -141,7 +151,17 @@ fn to_snapshot_with(
         .map(|(i, _)| i)
         .collect();
     let stacks: Vec<Vec<RawFrame>> = walked.iter().map(|(f, _)| f.clone()).collect();
-    let symbolized = symbolizer.symbolize_many(space, &stacks);
+    let memories: Vec<ThreadMemory> = image
+        .threads
+        .iter()
+        .map(|t| ThreadMemory {
+            stack: t.stack.as_ref(),
+            vdso: space.vdso.as_ref(),
+            wanted: AtomicU64::new(0),
+        })
+        .collect();
+    let memory: Vec<&dyn Memory> = memories.iter().map(|m| m as &dyn Memory).collect();
+    let symbolized = symbolizer.symbolize_with_vars(space, &stacks, &w.vars, &memory);
     let symbolized_in = t0.elapsed() - unwound_in;
     let threads: Vec<Thread> = image
         .threads

@@ -15,7 +15,7 @@ use hangscan::dump::{parse_dump, snapshot_json, sniff, DumpFormat};
 use hangscan::knowledge::KnowledgeBase;
 use hangscan::model::{KernelInfo, KernelState, Snapshot};
 use hangscan::report::{self, Format, Report};
-use hangscan::stackwalk::{ImageThread, ProcessImage, Stackwalker};
+use hangscan::stackwalk::{ImageThread, ProcessImage, Stackwalker, VarRequest};
 use hangscan::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -270,8 +270,14 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
         ns_tids: Default::default(),
     };
     // A new walker each time: its caches are keyed by path, and the scratch file's path is
-    // the same for every input.
-    let snapshot = Stackwalker::new(false).to_snapshot(image, "fuzz", "fuzz-input".into());
+    // the same for every input. Every variable is read too: the DWARF reader meets the input.
+    let every_variable = VarRequest {
+        all: true,
+        guards: Vec::new(),
+    };
+    let snapshot = Stackwalker::new(false)
+        .with_vars(every_variable)
+        .to_snapshot(image, "fuzz", "fuzz-input".into());
     drop(file);
     Ok(pipeline(&snapshot))
 }

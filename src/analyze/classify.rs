@@ -99,6 +99,8 @@ pub struct Hold {
     pub rule: String,
     /// Read from a local (`bt full` guard) rather than guessed from a function name.
     pub from_local: bool,
+    /// Read from the guard's own bytes in memory (a live capture or a core), not from text.
+    pub from_memory: bool,
 }
 
 /// Pool membership and the frame that shows it.
@@ -272,7 +274,7 @@ pub fn classify_named(
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex, memory);
     }
-    collect_holds_and_members(thread, names, kb, &mut facts);
+    collect_holds_and_members(thread, names, kb, memory, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread
@@ -538,6 +540,7 @@ fn collect_holds_and_members(
     thread: &Thread,
     names: FrameNames,
     kb: &KnowledgeBase,
+    memory: &Snapshot,
     facts: &mut Facts,
 ) {
     let frames = &thread.frames;
@@ -562,6 +565,7 @@ fn collect_holds_and_members(
                     frame,
                     rule: rule.id.clone(),
                     from_local: true,
+                    from_memory: false,
                 });
             }
         }
@@ -575,10 +579,24 @@ fn collect_holds_and_members(
                 frame: top,
                 rule: rule.id.clone(),
                 from_local: true,
+                from_memory: false,
             });
         }
     }
     for (i, frame) in frames.iter().enumerate() {
+        // A guard read from memory: the producer followed its pointer to the lock. A lock whose
+        // word reads 0 is free: the guard was moved away or released (Rust's `drop(guard)`
+        // leaves the variable's bytes as they were).
+        let guards = (frame.locals.iter().chain(&frame.args))
+            .filter_map(|v| v.read.as_ref()?.holds.as_ref())
+            .filter(|g| memory.read_u32(g.lock) != Some(0));
+        holds.extend(guards.map(|g| Hold {
+            lock: LockId::Addr(g.lock),
+            frame: i,
+            rule: g.rule.clone(),
+            from_local: true,
+            from_memory: true,
+        }));
         for local in &frame.locals {
             if let Some((rule, addr)) = names.local(&local.value) {
                 let addrs = match addr {
@@ -592,6 +610,7 @@ fn collect_holds_and_members(
                     frame: i,
                     rule: rule.id.clone(),
                     from_local: true,
+                    from_memory: false,
                 }));
             }
         }
@@ -607,6 +626,7 @@ fn collect_holds_and_members(
                         frame: i,
                         rule: rule.id.clone(),
                         from_local: false,
+                        from_memory: false,
                     });
                 }
             }

@@ -87,7 +87,9 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     let mut holders: HashMap<LockId, Vec<Holder>> = HashMap::new();
     for (t, f) in facts.iter().enumerate() {
         for h in &f.holds {
-            let grade = if h.from_local {
+            let grade = if h.from_memory {
+                Grade::Proven
+            } else if h.from_local {
                 Grade::Symbolic
             } else {
                 Grade::Heuristic

@@ -338,6 +338,7 @@ fn read_core(path: &Path, c: &CoreConfig) -> Result<Snapshot> {
         sysroot: c.sysroot.clone(),
         stack_bytes: c.stack_bytes,
         full_symbols: c.full_symbols,
+        locals: c.locals,
         ..crate::Options::default()
     };
     crate::api::read_core_warning(path, &options, |diagnostics| {
@@ -355,6 +356,7 @@ fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
         samples: a.samples,
         interval: a.interval,
         full_symbols: a.full_symbols,
+        locals: a.locals,
         ..crate::Options::default()
     };
     let snap = crate::attach(pid, &options)?;

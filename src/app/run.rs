@@ -47,6 +47,7 @@ pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 
         interval: Duration::from_millis(100),
         stack_bytes: r.stack_bytes,
         full_symbols: r.full_symbols,
+        locals: false,
         out: OutputConfig {
             format: r.format,
             output: None,

@@ -258,10 +258,7 @@ fn solaris_frame(line: &str, index: usize) -> Option<Frame> {
             .map(|a| {
                 a.split(", ")
                     .filter(|v| !v.is_empty())
-                    .map(|v| Var {
-                        name: share(""),
-                        value: share(v),
-                    })
+                    .map(|v| Var::new(share(""), share(v)))
                     .collect()
             })
             .unwrap_or_default(),

@@ -258,10 +258,7 @@ impl Parser {
                 let Some(f) = self.open.and_then(|t| self.b.threads[t].frames.last_mut()) else {
                     return;
                 };
-                let var = Var {
-                    name: share(name),
-                    value: share(value),
-                };
+                let var = Var::new(share(name), share(value));
                 match kind {
                     Vars::Args => f.args.push(var),
                     Vars::Locals => f.locals.push(var),

@@ -43,6 +43,7 @@ pub struct KnowledgeBase {
     note_rules: Vec<usize>,
     status_rules: Vec<usize>,
     printed_rules: Vec<usize>,
+    guard_rules: Vec<usize>,
     plumbing_rules: Vec<usize>,
     advice_rules: Vec<usize>,
     cache: Mutex<HashMap<String, Option<usize>>>,
@@ -59,6 +60,16 @@ impl KnowledgeBase {
             rules.extend(rule::parse_pack(name, text)?);
         }
         Self::from_rules(rules)
+    }
+
+    /// The built-in packs' `guard` rules alone, which a capture reads variables by: quicker
+    /// than compiling every rule.
+    pub fn builtin_guards() -> Vec<Rule> {
+        BUILTIN_PACKS
+            .iter()
+            .filter_map(|(name, text)| rule::parse_guards(name, text).ok())
+            .flatten()
+            .collect()
     }
 
     /// Only the built-in packs.
@@ -89,6 +100,7 @@ impl KnowledgeBase {
         let note_rules = of(Subject::Note);
         let status_rules = of(Subject::Status);
         let printed_rules = of(Subject::Printed);
+        let guard_rules = of(Subject::Guard);
         let advice_rules = of(Subject::Finding);
         let set_of = |among: &[usize]| {
             RegexSetBuilder::new(among.iter().map(|&i| rules[i].pattern.as_str()))
@@ -110,6 +122,7 @@ impl KnowledgeBase {
             note_rules,
             status_rules,
             printed_rules,
+            guard_rules,
             plumbing_rules,
             advice_rules,
             cache: Mutex::new(HashMap::new()),
@@ -198,6 +211,18 @@ impl KnowledgeBase {
         })
     }
 
+    /// The guard rules, in matching order: the producers read the variables of these types
+    /// (see [`Subject::Guard`]).
+    pub fn guard_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.guard_rules.iter().map(|&i| &self.rules[i])
+    }
+
+    /// The first guard rule whose pattern matches a type name.
+    pub fn match_guard(&self, type_name: &str) -> Option<&Rule> {
+        self.guard_rules()
+            .find(|r| r.pattern.is_match(type_name.as_bytes()))
+    }
+
     /// What to do about a finding in `situation` (see [`Subject::Finding`]): the first advice
     /// rule of the first of `packs` (those of the rules that named the finding's waits, most
     /// specific first) that has one, else of the `generic` pack.
@@ -228,6 +253,7 @@ impl KnowledgeBase {
             Subject::Note => self.match_note(text).map(|(r, _, _)| r),
             Subject::Status => self.match_status(text),
             Subject::Printed => self.match_printed(text).map(|(r, _, _)| r),
+            Subject::Guard => self.match_guard(text),
             Subject::Finding => self
                 .advice_rules
                 .iter()

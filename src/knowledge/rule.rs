@@ -193,6 +193,10 @@ pub enum Subject {
     /// 8 ...}}`); a group `owner` captures the lock holder's tid, a group `field` the field's
     /// name, and `address_args` name the arguments of the frame that carry the lock.
     Printed,
+    /// A variable's type name, qualified as the source spells it (`std::lock_guard<std::mutex>`),
+    /// read from DWARF in a live capture or a core: the variable is an RAII guard, and the
+    /// rule's `members` say where in it the lock is.
+    Guard,
     /// A finding's situation: its kind (`lock-cycle`), with `/signal-handler` when it runs
     /// through a signal handler and `/unowned-locks` for a stall on locks no owner is shown for.
     Finding,
@@ -207,6 +211,7 @@ impl Subject {
             Self::Note => "note",
             Self::Status => "status",
             Self::Printed => "printed",
+            Self::Guard => "guard",
             Self::Finding => "finding",
         }
     }
@@ -261,10 +266,25 @@ pub struct Rule {
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
+    /// For guard rules: where in the guard the lock is.
+    pub members: Option<GuardMembers>,
     /// Subjects (names, values, notes or states) this rule must match.
     pub examples: Vec<String>,
     /// Subjects this rule must not match.
     pub counterexamples: Vec<String>,
+}
+
+/// Where a guard's lock is, by member paths (`a.b`) the DWARF type reader resolves: no offsets
+/// in the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardMembers {
+    /// The guard's pointer or reference to the lock (`_M_device`).
+    pub pointer: String,
+    /// Inside the lock, what its waiters wait on (Rust's `inner.futex`); empty: the lock's
+    /// own address.
+    pub within: String,
+    /// The guard's flag that says it owns the lock (`_M_owns`), when it has one.
+    pub owns: Option<String>,
 }
 
 impl Rule {
@@ -300,7 +320,11 @@ struct RawRule {
     note: Option<String>,
     status: Option<String>,
     printed: Option<String>,
+    guard: Option<String>,
     finding: Option<String>,
+    pointer: Option<String>,
+    within: Option<String>,
+    owns: Option<String>,
     kind: Option<WaitKind>,
     #[serde(default)]
     context: bool,
@@ -347,6 +371,14 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
             Some("(printed) needs an `owner` group and `address_args`")
         }
         (Subject::Printed, Meaning::Hold) => None,
+        (Subject::Guard, Meaning::Hold) if r.pointer.is_none() => {
+            Some("(guard) needs a `pointer` member")
+        }
+        (Subject::Guard, Meaning::Hold) => None,
+        (Subject::Guard, _) => Some("(guard) must be `meaning = \"hold\"`"),
+        _ if r.pointer.is_some() || r.within.is_some() || r.owns.is_some() => {
+            Some("takes `pointer`, `within` or `owns` only with a `guard` pattern")
+        }
         (Subject::Printed, _) => Some("(printed) must be `meaning = \"hold\"`"),
         (s, Meaning::Plumbing | Meaning::SignalFrame) if s != Subject::Function => {
             Some("(plumbing, signal-frame) needs a `function` pattern")
@@ -364,19 +396,30 @@ pub fn compile_pattern(p: &str) -> std::result::Result<Regex, regex::Error> {
 
 /// Parses one pack (built-in or the user's file).
 pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, |_| true)
+}
+
+/// Only the `guard` rules of a pack: what a capture needs before the analysis, compiled
+/// without the rest.
+pub fn parse_guards(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, |r| r.guard.is_some())
+}
+
+fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Result<Vec<Rule>> {
     let err = |message: String| Error::Rules {
         origin: origin.to_string(),
         message,
     };
     let file: PackFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut out = Vec::with_capacity(file.rule.len());
-    for r in file.rule {
+    for r in file.rule.into_iter().filter(keep) {
         let given: Vec<(Subject, &String)> = [
             (Subject::Function, &r.function),
             (Subject::Local, &r.local),
             (Subject::Note, &r.note),
             (Subject::Status, &r.status),
             (Subject::Printed, &r.printed),
+            (Subject::Guard, &r.guard),
             (Subject::Finding, &r.finding),
         ]
         .into_iter()
@@ -384,8 +427,8 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
         .collect();
         let [(subject, pattern)] = given[..] else {
             return Err(err(format!(
-                "rule `{}` needs exactly one of `function`, `local`, `note`, `status`, `printed` \
-                 or `finding`",
+                "rule `{}` needs exactly one of `function`, `local`, `note`, `status`, `printed`, \
+                 `guard` or `finding`",
                 r.id
             )));
         };
@@ -433,6 +476,11 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
             owner_offset: r.owner_offset,
             futex_offsets: r.futex_offsets,
             redundant: r.redundant,
+            members: r.pointer.map(|pointer| GuardMembers {
+                pointer,
+                within: r.within.unwrap_or_default(),
+                owns: r.owns,
+            }),
             examples: r.examples,
             counterexamples: r.counterexamples,
         });

@@ -70,3 +70,19 @@ counterexamples = ["acme::Crew::rest"]
         .unwrap();
     assert!(err.to_string().contains("twice"), "{err}");
 }
+
+#[test]
+fn the_guards_alone_are_the_guard_rules_of_every_pack() {
+    let kb = KnowledgeBase::builtin();
+    let all: Vec<&str> = kb.guard_rules().map(|r| r.id.as_str()).collect();
+    let alone = KnowledgeBase::builtin_guards();
+    let alone: Vec<&str> = alone.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(all, alone);
+    assert!(all.contains(&"rust.mutex-guard"), "{all:?}");
+    let guard = kb.match_guard("std::lock_guard<std::mutex>").unwrap();
+    let members = guard.members.as_ref().unwrap();
+    assert_eq!(
+        (members.pointer.as_str(), members.within.as_str()),
+        ("_M_device", "")
+    );
+}

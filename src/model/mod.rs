@@ -378,8 +378,51 @@ impl Frame {
 pub struct Var {
     /// The name.
     pub name: Text,
-    /// The value, as printed.
+    /// The value, as printed (read from memory: a scalar's value, else empty).
     pub value: Text,
+    /// What reading it from the target's memory found (live capture and cores): boxed, so a
+    /// dump's many locals stay small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Box<VarRead>>,
+}
+
+impl Var {
+    /// A variable as printed: its name and value text.
+    pub fn new(name: Text, value: Text) -> Var {
+        Var {
+            name,
+            value,
+            read: None,
+        }
+    }
+}
+
+/// A variable read from memory through its DWARF location and type.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VarRead {
+    /// Its type, as DWARF names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ty: Option<Text>,
+    /// Where it lives in memory (none for a value kept in a register or computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<u64>,
+    /// Why its value could not be read (optimized out, a register the unwind did not recover,
+    /// memory not copied); none when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// A lock this variable (an RAII guard) proves its thread holds: read from the guard's
+    /// bytes by a `guard` rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<GuardHold>,
+}
+
+/// A lock held through a guard variable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GuardHold {
+    /// The address of the lock's futex word (what its waiters wait on).
+    pub lock: u64,
+    /// The rule that read it.
+    pub rule: String,
 }
 
 /// A fact read from the target's memory (or printed from it by a debugger).

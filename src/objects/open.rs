@@ -30,12 +30,6 @@ pub(crate) fn open_regular(path: &Path) -> Result<File, String> {
         .map_err(fail)
 }
 
-/// A path that opens `file`'s very inode again (`/proc/self/fd/N`), for libraries that take
-/// paths: valid while `file` is open.
-pub(crate) fn fd_path(file: &File) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
-}
-
 /// `/proc/PID/root` and the rest of the path, for a path inside a target's root.
 fn split_target_root(path: &Path) -> Option<(PathBuf, &Path)> {
     let mut parts = path.components();

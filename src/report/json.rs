@@ -108,6 +108,51 @@ struct FrameJson<'a> {
     /// How the unwinder found the frame (live capture and cores).
     #[serde(skip_serializing_if = "Option::is_none")]
     trust: Option<crate::model::FrameTrust>,
+    /// Parameters and locals read from memory (live capture and cores).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    vars: Vec<VarJson<'a>>,
+}
+
+/// A variable read from memory through its DWARF location.
+#[derive(Serialize)]
+struct VarJson<'a> {
+    name: &'a str,
+    param: bool,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    ty: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    readable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holds: Option<HoldsJson<'a>>,
+}
+
+/// The lock a guard variable holds.
+#[derive(Serialize)]
+struct HoldsJson<'a> {
+    lock: String,
+    rule: &'a str,
+}
+
+fn var_json(v: &crate::model::Var, param: bool) -> Option<VarJson<'_>> {
+    let read = v.read.as_deref()?;
+    Some(VarJson {
+        name: &v.name,
+        param,
+        ty: read.ty.as_deref(),
+        value: Some(&*v.value).filter(|s| !s.is_empty()),
+        address: read.address.map(|a| format!("0x{a:x}")),
+        readable: read.unreadable.is_none(),
+        unreadable: read.unreadable.as_deref(),
+        holds: read.holds.as_ref().map(|h| HoldsJson {
+            lock: format!("0x{:x}", h.lock),
+            rule: &h.rule,
+        }),
+    })
 }
 
 #[derive(Serialize)]
@@ -279,5 +324,9 @@ fn frame(f: &Frame, signal_frame: bool) -> FrameJson<'_> {
         notes: &f.notes,
         untrusted: f.untrusted.as_deref(),
         trust: f.trust,
+        vars: (f.args.iter().map(|v| var_json(v, true)))
+            .chain(f.locals.iter().map(|v| var_json(v, false)))
+            .flatten()
+            .collect(),
     }
 }

@@ -9,15 +9,25 @@
 //! `objects::debugfile`); one that does not is said. An object whose file changed after
 //! the process started has its frames marked untrusted, and says why.
 //!
+//! Variables, when asked for ([`VarRequest`]: the lock guards the rules know, or every one):
+//! each frame's parameters and locals read from the stack copied while the target was
+//! stopped, through their DWARF locations (`scope` lists them per pc, `vars` evaluates them
+//! per frame, `types` reads their types); the DWARF is the symbolizer's own (`dwarf`).
+//!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 
+mod dwarf;
+mod scope;
 mod sources;
+mod types;
+mod vars;
 
 use crate::model::Frame;
 use crate::objects::elf::{self, ObjectCache};
-use crate::unwind::{AddressSpace, FrameKind, MappedObject, RawFrame};
+use crate::unwind::{AddressSpace, FrameKind, MappedObject, Memory, RawFrame};
 use rayon::prelude::*;
+pub use scope::{GuardSpec, VarRequest};
 pub use sources::Depth;
 use sources::{ObjectSymbols, Symbol};
 use std::collections::{BTreeMap, HashMap};
@@ -35,10 +45,12 @@ struct Loaded {
     doubt: Option<Arc<str>>,
 }
 
-/// An address's symbols, and why they are not trusted, if they are not.
+/// An address's symbols, why they are not trusted, if they are not, and the variables in
+/// scope there (when asked for).
 struct Resolved {
     symbols: Vec<Symbol>,
     doubt: Option<Arc<str>>,
+    vars: Option<scope::PcVars>,
 }
 
 /// Symbolizes stacks. Objects are opened once (per path; objects with the same build-id share
@@ -91,8 +103,9 @@ impl Symbolizer {
     /// precedes each [`FrameKind::AfterSignal`] frame. Unknown pcs give a frame with no function
     /// and the address. Frames are numbered 0.. in order, as gdb does.
     pub fn symbolize(&self, space: &AddressSpace, frames: &[RawFrame]) -> Vec<Frame> {
-        let resolved = self.resolve(space, std::iter::once(frames));
-        build(space, frames, &resolved)
+        let none = VarRequest::default();
+        let resolved = self.resolve(space, std::iter::once(frames), &none);
+        build(space, frames, &resolved, None)
     }
 
     /// [`Symbolizer::symbolize`] for many stacks of one process: each distinct address is
@@ -102,10 +115,25 @@ impl Symbolizer {
         space: &AddressSpace,
         stacks: &[Vec<RawFrame>],
     ) -> Vec<Vec<Frame>> {
-        let resolved = self.resolve(space, stacks.iter().map(Vec::as_slice));
+        self.symbolize_with_vars(space, stacks, &VarRequest::default(), &[])
+    }
+
+    /// [`Symbolizer::symbolize_many`], with the variables `request` asks for read into each
+    /// frame's `args` and `locals` from the stack's copied memory (`memory[i]` for
+    /// `stacks[i]`; a stack with none gets no variables). Variables are described once per
+    /// distinct pc and read per frame.
+    pub fn symbolize_with_vars(
+        &self,
+        space: &AddressSpace,
+        stacks: &[Vec<RawFrame>],
+        request: &VarRequest,
+        memory: &[&dyn Memory],
+    ) -> Vec<Vec<Frame>> {
+        let resolved = self.resolve(space, stacks.iter().map(Vec::as_slice), request);
         stacks
             .par_iter()
-            .map(|frames| build(space, frames, &resolved))
+            .enumerate()
+            .map(|(i, frames)| build(space, frames, &resolved, memory.get(i).copied()))
             .collect()
     }
 
@@ -115,6 +143,7 @@ impl Symbolizer {
         &self,
         space: &AddressSpace,
         stacks: impl Iterator<Item = &'a [RawFrame]>,
+        request: &VarRequest,
     ) -> HashMap<u64, Resolved> {
         let mut by_object: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
         for frame in stacks.flatten() {
@@ -135,11 +164,16 @@ impl Symbolizer {
                     };
                     let doubt = o.doubt;
                     o.symbols
-                        .lookup_all(map, &probes)
+                        .lookup_all(map, &probes, request)
                         .into_iter()
-                        .map(|(probe, symbols)| {
+                        .map(|(probe, symbols, vars)| {
                             let doubt = doubt.clone();
-                            (probe, Resolved { symbols, doubt })
+                            let resolved = Resolved {
+                                symbols,
+                                doubt,
+                                vars,
+                            };
+                            (probe, resolved)
                         })
                         .collect()
                 }));
@@ -212,14 +246,16 @@ fn system_libraries_are_read_by_name_and_programs_in_full() {
     assert_eq!(depth_of("/usr/bin/mysqld", false), Depth::Dwarf);
 }
 
-/// The model frames of one stack from resolved addresses.
+/// The model frames of one stack from resolved addresses, with their variables read from
+/// `mem` when it is given.
 fn build(
     space: &AddressSpace,
     frames: &[RawFrame],
     resolved: &HashMap<u64, Resolved>,
+    mem: Option<&dyn Memory>,
 ) -> Vec<Frame> {
     let mut out = Vec::with_capacity(frames.len() + 4);
-    for raw in frames {
+    for (j, raw) in frames.iter().enumerate() {
         if raw.kind == FrameKind::AfterSignal {
             out.push(Frame {
                 function: Some(SIGNAL_FRAME.into()),
@@ -235,8 +271,24 @@ fn build(
         let untrusted = found.and_then(|r| r.doubt.as_deref()).map(str::to_string);
         match found.map(|r| &r.symbols).filter(|s| !s.is_empty()) {
             Some(symbols) => {
+                let caller = frames
+                    .get(j + 1)
+                    .filter(|c| c.kind == FrameKind::ReturnAddress);
                 for (i, s) in symbols.iter().enumerate() {
+                    let (args, locals) = match (found.and_then(|r| r.vars.as_ref()), mem) {
+                        (Some(vars), Some(mem)) => {
+                            let view = vars::FrameView {
+                                regs: &raw.regs,
+                                caller: caller.map(|c| &c.regs),
+                                mem,
+                            };
+                            vars::read(vars, i, &view)
+                        }
+                        _ => (Vec::new(), Vec::new()),
+                    };
                     out.push(Frame {
+                        args,
+                        locals,
                         address: Some(raw.pc),
                         function: s.function.as_deref().map(crate::model::Text::from),
                         file: s.file.as_deref().map(crate::model::Text::from),

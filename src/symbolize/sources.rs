@@ -1,17 +1,20 @@
-//! One object's symbol sources: its DWARF through an addr2line `Loader` (the separate debug
-//! file's, found by build-id or `.gnu_debuglink` and proven to match, else the object's own) with inlined frames and
-//! file:line, then the ELF symbol table (`.symtab`, else `.dynsym`) for stripped objects. For
+//! One object's symbol sources: its DWARF through an addr2line context ([`super::dwarf`]: the
+//! separate debug file's, found by build-id or `.gnu_debuglink` and proven to match, else the
+//! object's own) with inlined frames and file:line, then the ELF symbol table (`.symtab`, else
+//! `.dynsym`) of the file read for stripped objects and names DWARF does not give. For
 //! objects read by name only ([`Depth::Names`]), the symbol table of the debug file (which
 //! has every local function) or else the object's own.
 
+use super::dwarf::{self, Debug};
+use super::scope::{self, Level, PcVars, VarRequest};
+use super::types::{self, Scopes};
 use crate::names::demangle;
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile};
-use crate::objects::open;
 use crate::unwind::{AddressSpace, MappedObject};
-use addr2line::Loader;
 use object::{Object, ObjectSymbol, ObjectSymbolTable};
-use std::sync::{Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Inlined frames kept per address at most (hostile DWARF can nest without end).
 const MAX_INLINED: usize = 128;
@@ -37,11 +40,12 @@ struct TableEntry {
 /// Everything needed to symbolize addresses of one object.
 pub(super) struct ObjectSymbols {
     /// The object itself (program headers, for the address translation).
-    file: ElfFile,
-    /// DWARF and the symbol table of the file it was built from. A `Loader` is not `Sync`.
-    loader: Option<Mutex<Loader>>,
-    /// The object's own symbol table, when the loader reads another file (a separate debug
-    /// file) or could not be built.
+    file: Arc<ElfFile>,
+    /// Its DWARF (the debug file's, or its own), shared with the variable reader.
+    pub debug: Option<Debug>,
+    /// Each unit's scopes, by the unit's offset, indexed on first need (see `types::scopes`).
+    scopes: Mutex<HashMap<usize, Arc<Scopes>>>,
+    /// The symbol table of the file the DWARF comes from, else the object's own.
     table: Vec<TableEntry>,
     /// Debug files found but not used, each in words: they are another build's.
     pub rejected: Vec<String>,
@@ -65,49 +69,44 @@ impl ObjectSymbols {
         map: &MappedObject,
         depth: Depth,
     ) -> Result<ObjectSymbols, String> {
-        let file = elf::open_object(space, map)?;
+        let file = Arc::new(elf::open_object(space, map)?);
         let debugfile::Search {
-            found: debug,
+            found: debug_file,
             rejected,
         } = debugfile::find(map, &file);
         if depth == Depth::Names {
-            let table = debug
+            let table = debug_file
                 .as_ref()
                 .map(|(_, d)| own_table(d))
                 .filter(|t| !t.is_empty())
                 .unwrap_or_else(|| own_table(&file));
             return Ok(ObjectSymbols {
                 file,
-                loader: None,
+                debug: None,
+                scopes: Mutex::default(),
                 table,
                 rejected,
             });
         }
-        let dwarf_path = debug
-            .as_ref()
-            .map(|(p, _)| p.clone())
-            .or_else(|| map.path.clone());
-        let sup = match &debug {
-            Some((path, debug_file)) => debugfile::find_alt(map, path, debug_file),
+        let sup = match &debug_file {
+            Some((path, d)) => debugfile::find_alt(map, path, d),
             None => map
                 .path
                 .as_deref()
                 .and_then(|p| debugfile::find_alt(map, p, &file)),
         };
-        // addr2line opens the files by path: give it the ones opened safely, by descriptor.
-        let dwarf = dwarf_path.and_then(|p| open::open_regular(&p).ok());
-        let sup = sup.and_then(|p| open::open_regular(&p).ok());
-        let loader = dwarf.as_ref().and_then(|d| {
-            Loader::new_with_sup(open::fd_path(d), sup.as_ref().map(open::fd_path)).ok()
-        });
-        let table = if debug.is_some() || loader.is_none() {
-            own_table(&file)
-        } else {
-            vec![]
+        let sup = sup.and_then(|p| ElfFile::open(&p).ok()).map(Arc::new);
+        let dwarf_file = match debug_file {
+            Some((_, d)) => Arc::new(d),
+            None => file.clone(),
         };
+        let table = Some(own_table(&dwarf_file))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| own_table(&file));
         Ok(ObjectSymbols {
+            debug: Debug::load(dwarf_file, sup),
+            scopes: Mutex::default(),
             file,
-            loader: loader.map(Mutex::new),
             table,
             rejected,
         })
@@ -124,28 +123,46 @@ impl ObjectSymbols {
     }
 
     /// Symbolizes each of `probes` (runtime addresses in `map`, already pc - 1 for return
-    /// addresses), holding the loader's lock once for all of them.
-    pub fn lookup_all(&self, map: &MappedObject, probes: &[u64]) -> Vec<(u64, Vec<Symbol>)> {
-        let loader = self
-            .loader
+    /// addresses), holding the context's lock once for all of them; with the variables
+    /// `request` asks for at each (none for an object read without DWARF).
+    pub fn lookup_all(
+        &self,
+        map: &MappedObject,
+        probes: &[u64],
+        request: &VarRequest,
+    ) -> Vec<(u64, Vec<Symbol>, Option<PcVars>)> {
+        let context = self
+            .debug
             .as_ref()
-            .map(|l| l.lock().unwrap_or_else(PoisonError::into_inner));
+            .map(|d| d.context.lock().unwrap_or_else(PoisonError::into_inner));
         probes
             .iter()
             .map(|&probe| {
-                let symbols = match self.file.svma(map, probe) {
-                    Some(svma) => self.lookup(loader.as_deref(), svma),
-                    None => vec![],
+                let Some(svma) = self.file.svma(map, probe) else {
+                    return (probe, vec![], None);
                 };
-                (probe, symbols)
+                let symbols = self.lookup(context.as_deref(), svma);
+                let vars = match &context {
+                    Some(c) if !request.is_empty() => variables(&self.scopes, c, svma, request)
+                        .map(|levels| PcVars {
+                            levels,
+                            bias: probe.wrapping_sub(svma),
+                        }),
+                    _ => None,
+                };
+                (probe, symbols, vars)
             })
             .collect()
     }
 
-    fn lookup(&self, loader: Option<&Loader>, svma: u64) -> Vec<Symbol> {
+    fn lookup(
+        &self,
+        context: Option<&addr2line::Context<dwarf::Reader>>,
+        svma: u64,
+    ) -> Vec<Symbol> {
         let mut out = Vec::new();
-        if let Some(loader) = loader {
-            if let Ok(mut frames) = loader.find_frames(svma) {
+        if let Some(context) = context {
+            if let Ok(mut frames) = context.find_frames(svma).skip_all_loads() {
                 while let Ok(Some(frame)) = frames.next() {
                     if out.len() >= MAX_INLINED {
                         break;
@@ -167,10 +184,7 @@ impl ObjectSymbols {
             }
         }
         if out.last().is_none_or(|s| s.function.is_none()) {
-            let name = loader
-                .and_then(|l| l.find_symbol(svma))
-                .map(|n| demangle(n, None))
-                .or_else(|| self.table_lookup(svma));
+            let name = self.table_lookup(svma);
             match out.last_mut() {
                 Some(last) => last.function = name,
                 None if name.is_some() => out.push(Symbol {
@@ -191,6 +205,34 @@ impl ObjectSymbols {
         let e = &self.table[i];
         (svma - e.start < e.size).then(|| demangle(&e.name, None))
     }
+}
+
+/// The variables at `svma`, per function level (as `lookup` lists them, innermost first).
+fn variables(
+    scopes: &Mutex<HashMap<usize, Arc<Scopes>>>,
+    context: &addr2line::Context<dwarf::Reader>,
+    svma: u64,
+    request: &VarRequest,
+) -> Option<Vec<Level>> {
+    let unit = context.find_dwarf_and_unit(svma).skip_all_loads()?;
+    let mut dies = Vec::new();
+    let mut frames = context.find_frames(svma).skip_all_loads().ok()?;
+    while let Ok(Some(frame)) = frames.next() {
+        if dies.len() >= MAX_INLINED {
+            break;
+        }
+        dies.push(frame.dw_die_offset);
+    }
+    let key = unit.header.offset().0;
+    let scopes = || {
+        scopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert_with(|| Arc::new(types::scopes(unit)))
+            .clone()
+    };
+    Some(scope::collect(unit, &scopes, &dies, svma, request))
 }
 
 /// The object's own function symbols (`.symtab`, else `.dynsym`), sorted, with sizes (a zero

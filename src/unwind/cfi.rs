@@ -294,7 +294,7 @@ fn apply_row<'a, S: UnwindSection<R<'a>>>(
             .wrapping_add_signed(*offset),
         CfaRule::Expression(e) => evaluate(expression(e)?, encoding, None, regs, mem)?,
     };
-    let mut caller = regs.clone();
+    let mut caller = *regs;
     caller.set(RSP, Some(cfa));
     let mut ra_rule = false;
     for (register, rule) in row.registers() {

@@ -92,6 +92,34 @@ pub struct RawFrame {
     pub method: FrameTrust,
     /// The frame's stack pointer (for callers: the callee's CFA).
     pub sp: u64,
+    /// Its registers as the walk recovered them, and its CFA (for reading its variables).
+    #[serde(skip)]
+    pub regs: FrameRegs,
+}
+
+/// A frame's registers as unwinding recovered them: all of them in the innermost frame and
+/// after a signal, only those a call preserves in a caller; and the frame's CFA (its
+/// caller's stack pointer) when the step to the caller found it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameRegs {
+    state: RegState,
+    /// The canonical frame address.
+    pub cfa: Option<u64>,
+}
+
+impl FrameRegs {
+    /// The register with DWARF number `reg`, if this frame knows it.
+    pub fn get(&self, reg: u16) -> Option<u64> {
+        self.state.get(reg)
+    }
+
+    /// Every register of a stopped thread (tests, and frames built by hand).
+    pub fn from_regs(regs: &Regs) -> FrameRegs {
+        FrameRegs {
+            state: RegState::from_regs(regs),
+            cfa: None,
+        }
+    }
 }
 
 /// Where the next step of a walk leads.
@@ -206,6 +234,13 @@ impl Unwinder {
                 kind,
                 method,
                 sp,
+                regs: FrameRegs {
+                    state: match kind {
+                        FrameKind::ReturnAddress => state.preserved(),
+                        FrameKind::Ip | FrameKind::AfterSignal => state,
+                    },
+                    cfa: None,
+                },
             });
 
             let lookup = match kind {
@@ -237,6 +272,9 @@ impl Unwinder {
             };
             if next_pc == 0 {
                 return None;
+            }
+            if let Some(last) = frames.last_mut() {
+                last.regs.cfa = (next_kind != FrameKind::AfterSignal).then_some(next_sp);
             }
             if next_kind == FrameKind::AfterSignal {
                 // A trampoline known by its CFI (augmentation `S`): like one known by its code,

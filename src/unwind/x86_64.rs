@@ -34,7 +34,7 @@ const COUNT: usize = 17;
 pub(super) const RA_CFA_OFFSET: i64 = -8;
 
 /// Registers of one frame by DWARF number, with which of them this frame knows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct RegState {
     values: [u64; COUNT],
     known: u32,
@@ -77,6 +77,16 @@ impl RegState {
                 self.known |= 1 << i;
             }
             None => self.known &= !(1 << i),
+        }
+    }
+
+    /// Only the registers a call preserves (rbx, rbp, rsp, r12-r15, and the pc): what a
+    /// caller's frame really knows, the others being the callee's leftovers.
+    pub fn preserved(&self) -> RegState {
+        const KEPT: u32 = 1 << 3 | 1 << RBP | 1 << RSP | 0xf << 12 | 1 << RA;
+        RegState {
+            values: self.values,
+            known: self.known & KEPT,
         }
     }
 
@@ -154,7 +164,7 @@ pub(super) fn frame_pointer_step(
     })?;
     // The caller's rbp is checked when (if) it is used: the caller may have CFI and use rbp
     // as a general register.
-    let mut caller = regs.clone();
+    let mut caller = *regs;
     caller.set(RBP, Some(caller_fp));
     caller.set(RSP, Some(fp.wrapping_add(16)));
     caller.set(RA, Some(ra));

@@ -59,10 +59,10 @@ fn a_condvar_wait_releases_its_mutex_even_if_a_guard_local_still_owns_it() {
         "0x2 in std::condition_variable::wait(std::unique_lock<std::mutex>&) () from libstdc++.so.6",
         "0x3 in Queue::pop (this=0x6000) at q.cpp:20",
     ]);
-    t.frames[2].locals.push(crate::model::Var {
-        name: "lk".into(),
-        value: "{_M_device = 0x7000, _M_owns = true}".into(),
-    });
+    t.frames[2].locals.push(crate::model::Var::new(
+        "lk".into(),
+        "{_M_device = 0x7000, _M_owns = true}".into(),
+    ));
     let f = classify(&t, &KnowledgeBase::builtin());
     assert_eq!(f.waits[0].kind, WaitKind::Condvar);
     assert!(f.holds.is_empty(), "{:?}", f.holds);
@@ -300,4 +300,32 @@ fn a_noted_wait_counts_even_where_the_function_is_not_known() {
         ..Thread::default()
     };
     assert_eq!(classify(&bare, &runtime_kb()).activity, Activity::Unknown);
+}
+
+#[test]
+fn a_guard_read_from_memory_holds_its_lock_unless_the_lock_word_is_free() {
+    let mut t = thread(&["0x3 in Queue::pop (this=0x6000) at q.cpp:20"]);
+    let mut guard = crate::model::Var::new("g".into(), "".into());
+    guard.read = Some(Box::new(crate::model::VarRead {
+        holds: Some(crate::model::GuardHold {
+            lock: 0x7000,
+            rule: "libstdcxx.lock-guard-var".into(),
+        }),
+        ..crate::model::VarRead::default()
+    }));
+    t.frames[0].locals.push(guard);
+    let kb = KnowledgeBase::builtin();
+    let names = crate::analyze::names::Names::new(std::slice::from_ref(&t), &kb);
+    let word = |w: u32| Snapshot {
+        evidence: vec![crate::model::Evidence::Memory {
+            address: 0x7000,
+            bytes: w.to_le_bytes().to_vec(),
+        }],
+        ..Snapshot::default()
+    };
+    let held = classify_named(&t, names.thread(0), &kb, &word(2));
+    assert_eq!(held.holds.len(), 1, "{:?}", held.holds);
+    assert!(held.holds[0].from_memory && held.holds[0].lock == LockId::Addr(0x7000));
+    let free = classify_named(&t, names.thread(0), &kb, &word(0));
+    assert!(free.holds.is_empty(), "{:?}", free.holds);
 }

@@ -360,7 +360,7 @@ impl Parser {
 
     fn push_local(&mut self, name: Text, value: Text) {
         if let Some(f) = self.block.as_mut().and_then(|b| b.frames.last_mut()) {
-            f.locals.push(Var { name, value });
+            f.locals.push(Var::new(name, value));
         }
     }
 

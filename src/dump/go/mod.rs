@@ -269,10 +269,7 @@ impl Parser {
             Mode::Outside => return,
         };
         let mut args = Vec::with_capacity(line::split_args(call.args).count());
-        args.extend(line::split_args(call.args).map(|a| Var {
-            name: share(""),
-            value: share(a),
-        }));
+        args.extend(line::split_args(call.args).map(|a| Var::new(share(""), share(a))));
         let f = Frame {
             function: Some(share(call.function)),
             // Go prints `(...)` for exactly the frames it inlined.

@@ -300,14 +300,8 @@ fn push_var(out: &mut Vec<Var>, s: &str) {
         return;
     }
     match s.bytes().position(|b| b == b'=') {
-        Some(eq) => out.push(Var {
-            name: share(trim(&s[..eq])),
-            value: share(trim(&s[eq + 1..])),
-        }),
-        None => out.push(Var {
-            name: share(""),
-            value: share(s),
-        }),
+        Some(eq) => out.push(Var::new(share(trim(&s[..eq])), share(trim(&s[eq + 1..])))),
+        None => out.push(Var::new(share(""), share(s))),
     }
 }
 

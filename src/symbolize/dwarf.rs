@@ -1,0 +1,140 @@
+//! One object's DWARF, loaded once and shared: the sections of the file that holds it (the
+//! object itself or its separate debug file, with dwz's supplementary file) as a
+//! `gimli::Dwarf` over the mapped file (compressed sections inflated once), and the addr2line
+//! `Context` built on that same `Dwarf`. Symbolization asks the context for names and lines,
+//! the variable reader ([`super::scope`]) the units it parsed for locations and types:
+//! nothing is read twice.
+
+use crate::objects::elf::ElfFile;
+use object::{Object, ObjectSection};
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+/// The bytes of one section: a range of a mapped file, or an inflated copy.
+#[derive(Clone)]
+pub(crate) struct SectionBytes {
+    owner: Owner,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Clone)]
+enum Owner {
+    File(Arc<ElfFile>),
+    Owned(Arc<[u8]>),
+}
+
+impl SectionBytes {
+    /// Bytes of no file (tests build expressions with it).
+    #[cfg(test)]
+    pub fn owned(bytes: Vec<u8>) -> SectionBytes {
+        SectionBytes {
+            len: bytes.len(),
+            owner: Owner::Owned(Arc::from(bytes)),
+            start: 0,
+        }
+    }
+}
+
+impl Deref for SectionBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let all: &[u8] = match &self.owner {
+            Owner::File(f) => &f.data,
+            Owner::Owned(v) => v,
+        };
+        all.get(self.start..self.start + self.len).unwrap_or(&[])
+    }
+}
+
+impl fmt::Debug for SectionBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SectionBytes({} bytes)", self.len)
+    }
+}
+
+// SAFETY: the bytes live in an `Arc` (a read-only file mapping or a boxed slice), which does
+// not move when the handle is moved or cloned.
+unsafe impl gimli::StableDeref for SectionBytes {}
+// SAFETY: as above; clones share the same `Arc`.
+unsafe impl gimli::CloneStableDeref for SectionBytes {}
+
+/// The reader every DWARF user of this crate shares.
+pub(crate) type Reader = gimli::EndianReader<gimli::RunTimeEndian, SectionBytes>;
+
+/// An object's DWARF: the addr2line context over it (which owns the sections; variables and
+/// types are read through the units it has parsed).
+pub(crate) struct Debug {
+    /// Names, lines and inlined frames (lazily parsed, so not `Sync`: behind a lock).
+    pub context: Mutex<addr2line::Context<Reader>>,
+}
+
+/// The bytes of section `name` of `file` (empty when it has none).
+fn section(file: &Arc<ElfFile>, parsed: &object::File<'_>, name: &str) -> SectionBytes {
+    let empty = SectionBytes {
+        owner: Owner::Owned(Arc::from(&[][..])),
+        start: 0,
+        len: 0,
+    };
+    let Some(data) = parsed
+        .section_by_name(name)
+        .and_then(|s| s.uncompressed_data().ok())
+    else {
+        return empty;
+    };
+    match data {
+        Cow::Borrowed(b) => {
+            let base = file.data.as_ptr() as usize;
+            let start = (b.as_ptr() as usize).wrapping_sub(base);
+            if start
+                .checked_add(b.len())
+                .is_some_and(|e| e <= file.data.len())
+            {
+                SectionBytes {
+                    owner: Owner::File(file.clone()),
+                    start,
+                    len: b.len(),
+                }
+            } else {
+                empty
+            }
+        }
+        Cow::Owned(v) => SectionBytes {
+            len: v.len(),
+            owner: Owner::Owned(Arc::from(v)),
+            start: 0,
+        },
+    }
+}
+
+/// The DWARF sections of `file`, or None when it has no `.debug_info`.
+pub(super) fn sections(file: &Arc<ElfFile>) -> Option<gimli::Dwarf<Reader>> {
+    let parsed = file.parse()?;
+    parsed.section_by_name(".debug_info")?;
+    let endian = if parsed.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let load = |id: gimli::SectionId| -> Result<Reader, ()> {
+        Ok(Reader::new(section(file, &parsed, id.name()), endian))
+    };
+    gimli::Dwarf::load(load).ok()
+}
+
+impl Debug {
+    /// The DWARF of `file`, with `sup` (dwz's supplementary file) when it has one. None when
+    /// the file has no DWARF or it cannot be indexed.
+    pub fn load(file: Arc<ElfFile>, sup: Option<Arc<ElfFile>>) -> Option<Debug> {
+        let mut dwarf = sections(&file)?;
+        if let Some(sup) = sup.as_ref().and_then(sections) {
+            dwarf.set_sup(sup);
+        }
+        let context = addr2line::Context::from_arc_dwarf(Arc::new(dwarf)).ok()?;
+        Some(Debug {
+            context: Mutex::new(context),
+        })
+    }
+}
