@@ -3,7 +3,8 @@
 //! build-id, says so, naming both files) and the right one is used; a shared library
 //! overwritten in place after the process started has its frames marked untrusted, in the
 //! saved snapshot, the JSON report and the text; a chrooted process's debug file is looked up
-//! inside its root, never as a host file of the same name.
+//! inside its root, never as a host file of the same name; a split-DWARF build's variables are
+//! read from its `.dwo` file.
 
 mod support;
 
@@ -419,4 +420,60 @@ fn grades_that_rest_on_untrusted_symbols_are_not_proven() {
         f.untrusted = Some("libc.so.6 changed after the process started".into());
     }
     assert_eq!(cycle(&snapshot), Grade::Heuristic);
+}
+
+#[test]
+fn a_split_dwarf_build_has_its_variables_read_from_its_dwo_file() {
+    // `-gsplit-dwarf`: the executable keeps a skeleton unit and its line table; the functions,
+    // their parameters and types are in the `.dwo` file the compiler wrote where the skeleton
+    // says. `main`'s `argc` can only be named from it.
+    let dir = scratch("split-dwarf");
+    let exe = dir.join("c_plugin");
+    gcc("c_plugin.c", &["-gsplit-dwarf"], &exe);
+    let process = Started::start(&exe, &[]);
+    let report = |what: &str| {
+        let (code, out, err) = support::hangscan(&[
+            "attach",
+            "--samples",
+            "1",
+            "--locals",
+            "--format",
+            "json",
+            &process.pid().to_string(),
+        ]);
+        assert!(matches!(code, Some(0 | 1)), "{what}: exit {code:?}: {err}");
+        let v: Value = serde_json::from_str(&out).expect("JSON");
+        let main = v["reports"][0]["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t["frames"].as_array().unwrap())
+            .find(|f| f["function"] == "main")
+            .cloned()
+            .unwrap_or_else(|| panic!("{what}: no main frame: {out}"));
+        let names: Vec<String> = main["vars"]
+            .as_array()
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|v| v["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names
+    };
+    let names = report("with its .dwo");
+    assert!(names.iter().any(|n| n == "argc"), "{names:?}");
+    // Without the .dwo file, the skeleton alone: no variables, and no failure.
+    // gcc writes it beside the executable (`c_plugin-c_plugin.dwo`).
+    let dwo: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "dwo"))
+        .collect();
+    assert!(!dwo.is_empty(), "gcc wrote no .dwo file");
+    for f in &dwo {
+        std::fs::remove_file(f).unwrap();
+    }
+    assert!(report("without it").is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -111,17 +111,65 @@ fn section(file: &Arc<ElfFile>, parsed: &object::File<'_>, name: &str) -> Sectio
 
 /// The DWARF sections of `file`, or None when it has no `.debug_info`.
 pub(super) fn sections(file: &Arc<ElfFile>) -> Option<gimli::Dwarf<Reader>> {
+    load_sections(file, ".debug_info", gimli::SectionId::name)
+}
+
+/// The DWARF sections of `file` named by `name` (a split unit's are `.dwo`-suffixed), when it
+/// has `info`.
+fn load_sections(
+    file: &Arc<ElfFile>,
+    info: &str,
+    name: fn(gimli::SectionId) -> &'static str,
+) -> Option<gimli::Dwarf<Reader>> {
     let parsed = file.parse()?;
-    parsed.section_by_name(".debug_info")?;
+    parsed.section_by_name(info)?;
     let endian = if parsed.is_little_endian() {
         gimli::RunTimeEndian::Little
     } else {
         gimli::RunTimeEndian::Big
     };
     let load = |id: gimli::SectionId| -> Result<Reader, ()> {
-        Ok(Reader::new(section(file, &parsed, id.name()), endian))
+        Ok(Reader::new(section(file, &parsed, name(id)), endian))
     };
     gimli::Dwarf::load(load).ok()
+}
+
+/// The `.dwo` file of a split-DWARF unit (`-gsplit-dwarf`), where the skeleton unit says it was
+/// written (its compilation directory and name), when it is there and is that unit's.
+fn load_dwo(load: &addr2line::SplitDwarfLoad<Reader>) -> Option<Arc<gimli::Dwarf<Reader>>> {
+    use gimli::Reader as _;
+    use std::os::unix::ffi::OsStrExt;
+    let mut path = std::path::PathBuf::new();
+    if let Some(dir) = &load.comp_dir {
+        path.push(std::ffi::OsStr::from_bytes(&dir.to_slice().ok()?));
+    }
+    path.push(std::ffi::OsStr::from_bytes(
+        &load.path.as_ref()?.to_slice().ok()?,
+    ));
+    let file = Arc::new(ElfFile::open(&path).ok()?);
+    let mut dwarf = load_sections(&file, ".debug_info.dwo", |id| id.dwo_name().unwrap_or(""))?;
+    let header = dwarf.units().next().ok()??;
+    if dwarf.unit(header).ok()?.dwo_id != Some(load.dwo_id) {
+        return None;
+    }
+    dwarf.make_dwo(&load.parent);
+    Some(Arc::new(dwarf))
+}
+
+/// The result of a lookup, loading the split-DWARF files it needs on the way (a unit whose
+/// `.dwo` cannot be found is read from its skeleton: names from the symbol table, no lines).
+pub(crate) fn resolve<L>(mut result: addr2line::LookupResult<L>) -> L::Output
+where
+    L: addr2line::LookupContinuation<Buf = Reader>,
+{
+    loop {
+        match result {
+            addr2line::LookupResult::Output(out) => return out,
+            addr2line::LookupResult::Load { load, continuation } => {
+                result = continuation.resume(load_dwo(&load));
+            }
+        }
+    }
 }
 
 impl Debug {

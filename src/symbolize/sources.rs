@@ -162,7 +162,7 @@ impl ObjectSymbols {
     ) -> Vec<Symbol> {
         let mut out = Vec::new();
         if let Some(context) = context {
-            if let Ok(mut frames) = context.find_frames(svma).skip_all_loads() {
+            if let Ok(mut frames) = dwarf::resolve(context.find_frames(svma)) {
                 while let Ok(Some(frame)) = frames.next() {
                     if out.len() >= MAX_INLINED {
                         break;
@@ -214,9 +214,9 @@ fn variables(
     svma: u64,
     request: &VarRequest,
 ) -> Option<Vec<Level>> {
-    let unit = context.find_dwarf_and_unit(svma).skip_all_loads()?;
+    let unit = dwarf::resolve(context.find_dwarf_and_unit(svma))?;
     let mut dies = Vec::new();
-    let mut frames = context.find_frames(svma).skip_all_loads().ok()?;
+    let mut frames = dwarf::resolve(context.find_frames(svma)).ok()?;
     while let Ok(Some(frame)) = frames.next() {
         if dies.len() >= MAX_INLINED {
             break;
