@@ -345,7 +345,15 @@ impl Parser {
         if text == "No locals." || text.starts_with("No symbol table info") {
             return;
         }
-        let Some(eq) = text::find(text, " = ") else {
+        // The first ` = ` (found from its `=`: a searcher built for each of a dump's locals
+        // would cost more than the search).
+        let bytes = text.as_bytes();
+        let at_sign =
+            |&at: &usize| at > 0 && bytes[at - 1] == b' ' && bytes.get(at + 1) == Some(&b' ');
+        let Some(eq) = memchr::memchr_iter(b'=', bytes)
+            .find(at_sign)
+            .map(|at| at - 1)
+        else {
             return;
         };
         let (name, value) = (&text[..eq], &text[eq + 3..]);
