@@ -84,7 +84,7 @@ struct Read {
 fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |prev: &str, l: &str| {
         let l = trim(l);
-        ends_here(prev) && (parse_header(l).is_some() || own_header(l).is_some())
+        (parse_header(l).is_some() || own_header(l).is_some()) && ends_here(prev)
     };
     let cut = pieces::cut(raw, &starts, &|t| is_clean(t, &is_stack_line))?;
     let reads = pieces::read_each(&cut, release, |piece| {

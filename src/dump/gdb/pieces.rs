@@ -30,7 +30,7 @@ pub(super) struct Read {
 /// be cut, or a piece cannot be read on its own (then it is read whole).
 /// Each piece read is handed to `release`.
 pub(super) fn parse(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
-    let starts = |prev: &str, l: &str| ends_here(prev) && target::parse_header(l).is_some();
+    let starts = |prev: &str, l: &str| target::parse_header(l).is_some() && ends_here(prev);
     let pieces = cut(raw, &starts, &|t| is_clean(t, &is_gdb_stack_line))?;
     let reads = read_each(&pieces, release, |piece| {
         let mut p = Parser::default();

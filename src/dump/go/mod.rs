@@ -72,7 +72,7 @@ struct Read {
 /// cannot be cut, carries a line prefix, or a piece ends waiting for what the next begins with.
 fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     let starts = |prev: &str, l: &str| {
-        prev.is_empty() && line::find_header(l).is_some_and(|(at, _)| at == 0)
+        line::find_header(l).is_some_and(|(at, _)| at == 0) && prev.is_empty()
     };
     let cut = pieces::cut(raw, &starts, &|t| is_clean(t, &|_| false))?;
     let reads = pieces::read_each(&cut, release, |piece| {

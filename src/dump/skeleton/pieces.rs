@@ -22,7 +22,8 @@ pub struct Piece<'a> {
 }
 
 /// Whether a piece may start at a line, given the line before it: where a thread's stack
-/// starts, and no line before runs on into it (a wrapped line, an open value).
+/// starts, and no line before runs on into it (a wrapped line, an open value). Asked of every
+/// line up to a cut: it should look at the line itself before the line before it.
 pub type Starts<'s> = &'s (dyn Fn(&str, &str) -> bool + Sync);
 
 /// `raw` in about four pieces per core (each piece read is let go of, so that few are held at
@@ -102,7 +103,7 @@ fn next_start(raw: &[u8], from: usize, starts: Starts) -> Option<usize> {
         let start = prev_end + 1;
         let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |e| start + e);
         let (prev, line) = (&raw[prev_start..prev_end], &raw[start..end]);
-        if let (Ok(prev), Ok(line)) = (std::str::from_utf8(prev), std::str::from_utf8(line)) {
+        if let (Ok(line), Ok(prev)) = (std::str::from_utf8(line), std::str::from_utf8(prev)) {
             if starts(prev, line) {
                 return Some(start);
             }
