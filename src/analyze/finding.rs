@@ -3,7 +3,7 @@
 //! narration (`report::narrate`) says them, for every format alike; grouping and signatures key
 //! on this structure.
 
-use super::graph::{Because, Grade};
+use super::graph::{Because, Grade, Held};
 use super::{FindingKind, Severity};
 use crate::knowledge::{base_name, WaitKind};
 use crate::model::{Snapshot, StoppedBy};
@@ -308,6 +308,15 @@ pub enum Detail {
     },
     /// Threads in I/O.
     Io,
+    /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
+    Orphaned {
+        /// The lock.
+        lock: Object,
+        /// The owner's id, as the process's memory holds it.
+        owner_tid: u64,
+        /// Where the owner was read.
+        by: Held,
+    },
     /// Stopped threads.
     Stopped {
         /// Who stops them, when it is the same for all.

@@ -1,6 +1,7 @@
 //! From graph to findings: every cycle (strongly connected component), starving pools, stalls,
 //! root blockers, blocking calls in signal handlers and threads in I/O.
 
+use super::advice::advice;
 use super::classify::{Activity, Facts};
 use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
@@ -24,6 +25,7 @@ pub fn find(
 ) -> Vec<Finding> {
     let mut out = cycles(snap, facts, g, names, kb);
     out.extend(super::stopped::find(snap, facts));
+    out.extend(super::orphans::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));
     let deadlocked = !out.is_empty();
@@ -114,22 +116,6 @@ fn cycles(
         out.push(draft.sign(snap));
     }
     out
-}
-
-/// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
-/// waits are in (most specific first), else the generic pack's.
-fn advice<'a>(
-    kb: &KnowledgeBase,
-    waits: impl Iterator<Item = &'a super::classify::Wait>,
-    situation: &str,
-) -> Option<String> {
-    let mut packs: Vec<&str> = Vec::new();
-    for p in waits.flat_map(|w| &w.packs) {
-        if !packs.contains(&p.as_str()) {
-            packs.push(p);
-        }
-    }
-    kb.advice(packs, situation).map(str::to_string)
 }
 
 fn pool_starvation(

@@ -2,6 +2,7 @@
 //! returns an [`Analysis`] (per-thread facts, the wait-for graph, findings). It does no I/O and
 //! cannot tell which producer filled the snapshot.
 
+mod advice;
 mod claims;
 mod classify;
 mod finding;
@@ -9,6 +10,7 @@ mod findings;
 mod graph;
 mod group;
 mod names;
+mod orphans;
 mod scc;
 mod steps;
 mod stopped;
@@ -53,11 +55,13 @@ pub enum FindingKind {
     SignalUnsafeWait,
     /// Threads blocked in I/O.
     IoWait,
+    /// Threads wait for a lock whose owner is no thread of the process.
+    OrphanedLock,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -70,6 +74,7 @@ impl FindingKind {
         Self::RootBlocker,
         Self::SignalUnsafeWait,
         Self::IoWait,
+        Self::OrphanedLock,
     ];
 
     /// The name used in reports and JSON.
@@ -87,6 +92,7 @@ impl FindingKind {
             Self::RootBlocker => "root-blocker",
             Self::SignalUnsafeWait => "signal-unsafe-wait",
             Self::IoWait => "io-wait",
+            Self::OrphanedLock => "orphaned-lock",
         }
     }
 }

@@ -34,6 +34,9 @@ pub fn kind(k: FindingKind) -> &'static str {
             "A signal handler blocks in a call that is not async-signal-safe."
         }
         FindingKind::IoWait => "Threads are blocked in I/O.",
+        FindingKind::OrphanedLock => {
+            "Threads wait for a lock whose owner is no thread of the process."
+        }
     }
 }
 
@@ -309,6 +312,13 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             kind.noun()
         ),
         Detail::Io => format!("{n} thread(s) blocked in I/O"),
+        Detail::Orphaned {
+            lock, owner_tid, ..
+        } => format!(
+            "orphaned lock: {n} thread(s) wait for {}, whose owner LWP {owner_tid} is gone: no \
+             thread of the process has that id",
+            object(snap, lock)
+        ),
         Detail::Stopped { cause, .. } => {
             let cause = cause
                 .as_ref()
@@ -360,6 +370,7 @@ pub fn explanation(f: &Finding) -> String {
         Detail::RootBlocker { .. } => "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
         Detail::SignalUnsafe { .. } => "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
         Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
     }

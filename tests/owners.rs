@@ -1,0 +1,105 @@
+//! Owners read by the library's own rules, and what they prove when the owner is gone: a glibc
+//! mutex whose `__owner` is no thread of the process (`c_orphaned_lock`: a thread returned
+//! holding it) is an orphaned lock, found live, from a gcore core and from a gdb dump with the
+//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::{gcore, gdb_owners_dump, hangscan, require, HungProcess};
+
+/// A fresh directory for this test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("owners-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The tids of the process's threads other than the main one.
+fn other_threads(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|t| *t != pid.to_string())
+        .collect()
+}
+
+/// `hangscan parse` of `text`, written to a file in `dir`.
+fn parse(dir: &Path, text: &str) -> (Option<i32>, String, String) {
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, text).unwrap();
+    hangscan(&["parse", file.to_str().unwrap()])
+}
+
+/// The report on `c_orphaned_lock`: an orphaned lock, proven, whose one waiter is the reader,
+/// and no other deadlock in its place.
+fn assert_orphaned(code: Option<i32>, out: &str, err: &str, reader: &str) {
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with("DEADLOCK: orphaned lock: 1 thread(s) wait for mutex "),
+        "{out}"
+    );
+    assert!(
+        out.contains("orphaned-lock (deadlock, evidence: proven)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("is gone: no thread of the process has that id"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains(&format!("1. LWP {reader}"))
+            && l.contains("waits for mutex")
+            && l.contains("read_config (")
+            && l.contains("c_orphaned_lock.c:")),
+        "the reader's step names its program frame: {out}"
+    );
+    for other in ["stall", "lock-cycle", "self-lock", "[2]"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+}
+
+#[test]
+fn a_mutex_whose_owner_exited_is_an_orphaned_lock_live() {
+    let p = HungProcess::start("c_orphaned_lock");
+    let reader = other_threads(p.pid).pop().expect("the reader");
+    let (code, out, err) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_orphaned(code, &out, &err, &reader);
+    assert!(out.contains("owner field read from memory at 0x"), "{out}");
+}
+
+#[test]
+fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_a_core() {
+    if !require("gcore") {
+        return;
+    }
+    let dir = scratch("core");
+    let p = HungProcess::start("c_orphaned_lock");
+    let reader = other_threads(p.pid).pop().expect("the reader");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_orphaned(code, &out, &err, &reader);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_gdb_owners() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("gdb");
+    let p = HungProcess::start("c_orphaned_lock");
+    let reader = other_threads(p.pid).pop().expect("the reader");
+    let dump = gdb_owners_dump(p.pid);
+    drop(p);
+    let (code, out, err) = parse(&dir, &dump);
+    assert_orphaned(code, &out, &err, &reader);
+    assert!(
+        out.contains("mutex config_lock (0x") && out.contains("`__owner` printed at line"),
+        "gdb names the mutex and prints its owner: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
