@@ -1,12 +1,14 @@
 //! Owners read by the library's own rules, and what they prove when the owner is gone: a glibc
 //! mutex whose `__owner` is no thread of the process (`c_orphaned_lock`: a thread returned
 //! holding it) is an orphaned lock, found live, from a gcore core and from a gdb dump with the
-//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle.
+//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle. Two threads each
+//! in `__cxa_guard_acquire` inside the other's static's initialiser (`cpp_static_init_cycle`)
+//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`.
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use support::{gcore, gdb_owners_dump, hangscan, require, HungProcess};
+use support::{gcore, gdb_dump, gdb_owners_dump, hangscan, require, HungProcess};
 
 /// A fresh directory for this test's files.
 fn scratch(name: &str) -> PathBuf {
@@ -101,5 +103,92 @@ fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_gdb_owners() {
         out.contains("mutex config_lock (0x") && out.contains("`__owner` printed at line"),
         "gdb names the mutex and prints its owner: {out}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The report on `cpp_static_init_cycle`: a static-initialisation cycle of its two initialising
+/// threads, each waiting in the accessor of the static the other initialises, and no other
+/// deadlock in its place.
+fn assert_init_cycle(code: Option<i32>, out: &str, err: &str, threads: &[String]) {
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with("DEADLOCK: static-initialisation cycle: 2 threads each wait for a static"),
+        "{out}"
+    );
+    assert!(out.contains("[1] static-init-cycle (deadlock"), "{out}");
+    for other in ["stall", "lock-cycle", "[2]"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+    // Each waits in the accessor of the other's static, which the other is inside.
+    let source =
+        std::fs::read_to_string(support::programs_dir().join("cpp_static_init_cycle.cpp")).unwrap();
+    let line_of = |text: &str| source.lines().position(|l| l.contains(text)).unwrap() + 1;
+    for (accessor, text) in [
+        ("registry", "static Registry r;"),
+        ("config", "static Config c;"),
+    ] {
+        let line = line_of(text);
+        let waits = out
+            .lines()
+            .find(|l| {
+                l.contains("waits for static initialisation")
+                    && l.contains(&format!("#2 {accessor} ("))
+            })
+            .unwrap_or_else(|| panic!("no thread waits in {accessor}: {out}"));
+        assert!(
+            waits.contains(&format!("cpp_static_init_cycle.cpp:{line})")),
+            "{waits}"
+        );
+        let held = out
+            .lines()
+            .find(|l| l.contains("held by") && l.contains(&format!("#4 {accessor} (")))
+            .unwrap_or_else(|| panic!("no thread is inside {accessor}'s initialiser: {out}"));
+        let waiter = threads
+            .iter()
+            .find(|t| waits.contains(&format!("LWP {t} ")))
+            .expect("a worker waits");
+        let holder = threads
+            .iter()
+            .find(|t| held.contains(&format!("LWP {t} ")))
+            .expect("a worker holds");
+        assert_ne!(waiter, holder, "{out}");
+    }
+}
+
+#[test]
+fn statics_whose_initialisers_need_each_other_are_a_static_init_cycle_live() {
+    let p = HungProcess::start("cpp_static_init_cycle");
+    let workers = other_threads(p.pid);
+    let (code, out, err) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_init_cycle(code, &out, &err, &workers);
+}
+
+#[test]
+fn statics_whose_initialisers_need_each_other_are_a_static_init_cycle_in_a_core() {
+    if !require("gcore") {
+        return;
+    }
+    let dir = scratch("init-core");
+    let p = HungProcess::start("cpp_static_init_cycle");
+    let workers = other_threads(p.pid);
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_init_cycle(code, &out, &err, &workers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn statics_whose_initialisers_need_each_other_are_a_static_init_cycle_in_gdb_bt_full() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("init-gdb");
+    let p = HungProcess::start("cpp_static_init_cycle");
+    let workers = other_threads(p.pid);
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let (code, out, err) = parse(&dir, &dump);
+    assert_init_cycle(code, &out, &err, &workers);
     let _ = std::fs::remove_dir_all(&dir);
 }

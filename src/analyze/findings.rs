@@ -77,7 +77,9 @@ fn cycles(
         let all_locks = kinds.iter().all(|k| k.is_lock());
         let all_joins = kinds.iter().all(|k| k.is_join());
         let single = comp.len() == 1;
+        let all_inits = kinds.iter().all(|&k| k == WaitKind::StaticInit);
         let kind = match (single, all_locks, all_joins) {
+            (false, true, _) if all_inits => FindingKind::StaticInitCycle,
             (true, true, _) => FindingKind::SelfLock,
             (true, _, true) => FindingKind::SelfJoin,
             (false, true, _) => FindingKind::LockCycle,

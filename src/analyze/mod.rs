@@ -57,11 +57,13 @@ pub enum FindingKind {
     IoWait,
     /// Threads wait for a lock whose owner is no thread of the process.
     OrphanedLock,
+    /// Threads each wait for a static object another of them is initialising.
+    StaticInitCycle,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 13] = [
+    pub const ALL: [FindingKind; 14] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -75,6 +77,7 @@ impl FindingKind {
         Self::SignalUnsafeWait,
         Self::IoWait,
         Self::OrphanedLock,
+        Self::StaticInitCycle,
     ];
 
     /// The name used in reports and JSON.
@@ -93,6 +96,7 @@ impl FindingKind {
             Self::SignalUnsafeWait => "signal-unsafe-wait",
             Self::IoWait => "io-wait",
             Self::OrphanedLock => "orphaned-lock",
+            Self::StaticInitCycle => "static-init-cycle",
         }
     }
 }

@@ -70,6 +70,9 @@ pub enum WaitKind {
     Semaphore,
     /// A bare futex or syscall wait whose meaning the frames below may refine.
     Futex,
+    /// A static object's initialisation another thread runs (a C++ function-local static's
+    /// guard): released when that thread's initialiser returns.
+    StaticInit,
     /// I/O: read, poll, accept, ...
     Io,
     /// A sleep.
@@ -142,6 +145,7 @@ impl WaitKind {
                 generic: true,
                 ..m("futex", AnotherThread, true, true, false)
             },
+            Self::StaticInit => m("static initialisation", LockHolder, false, false, true),
             Self::Io => m("I/O", Outside, true, false, false),
             Self::Sleep => m("sleep", Outside, false, false, false),
             Self::SignalWait => m("signal wait", Outside, false, false, false),

@@ -37,6 +37,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::OrphanedLock => {
             "Threads wait for a lock whose owner is no thread of the process."
         }
+        FindingKind::StaticInitCycle => {
+            "Threads each wait for a static object another of them is initialising."
+        }
     }
 }
 
@@ -278,6 +281,10 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
                 FindingKind::JoinCycle => {
                     format!("join cycle: {n} threads wait for each other to exit")
                 }
+                FindingKind::StaticInitCycle => format!(
+                    "static-initialisation cycle: {n} threads each wait for a static object \
+                     another of them is initialising"
+                ),
                 _ => format!("wait cycle: {n} threads wait on each other"),
             }
         }
@@ -349,6 +356,7 @@ pub fn explanation(f: &Finding) -> String {
                 FindingKind::SelfLock => "The thread asks for a lock that it holds already; the lock is not recursive, so the thread waits for itself forever.",
                 FindingKind::LockCycle => "Each thread holds a lock the next one in the cycle needs, so none of them can go on (lock-order inversion).",
                 FindingKind::JoinCycle => "Each thread waits for the next one in the cycle to exit, so none of them ever exits.",
+                FindingKind::StaticInitCycle => "Each thread runs the initialiser of a function-local static and, inside it, needs a static whose initialiser the next thread runs: a static's guard lets no one in until its initialiser returns, so none of them returns.",
                 _ => "Each thread waits for something the next one in the cycle holds or must do.",
             };
             let signal = if *through_signal {
