@@ -3,7 +3,10 @@
 //! holding it) is an orphaned lock, found live, from a gcore core and from a gdb dump with the
 //! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle. Two threads each
 //! in `__cxa_guard_acquire` inside the other's static's initialiser (`cpp_static_init_cycle`)
-//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`.
+//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`. A thread that
+//! holds a `std::shared_mutex` shared and asks for it exclusively (`cpp_rwlock_upgrade`) is an
+//! rwlock self-upgrade in a gdb `bt full` (its `std::shared_lock` local proves the read hold);
+//! live and in a core, where no local is read yet, it is never a cycle with the other writer.
 
 mod support;
 
@@ -190,5 +193,65 @@ fn statics_whose_initialisers_need_each_other_are_a_static_init_cycle_in_gdb_bt_
     drop(p);
     let (code, out, err) = parse(&dir, &dump);
     assert_init_cycle(code, &out, &err, &workers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reader_asking_to_write_is_an_rwlock_self_upgrade_in_gdb_bt_full() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("upgrade-gdb");
+    let p = HungProcess::start("cpp_rwlock_upgrade");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let (code, out, err) = parse(&dir, &dump);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with("DEADLOCK: rwlock self-upgrade: ")
+            && out
+                .lines()
+                .next()
+                .unwrap()
+                .contains("\"updater\" waits to take rwlock table_lock"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[1] rwlock-upgrade (deadlock, evidence: symbolic)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"updater\" itself (libstdcxx.shared-lock-local): a guard in #")
+            && out.contains("refresh_entry (")
+            && out.contains("cpp_rwlock_upgrade.cpp:"),
+        "the read hold is the shared_lock in refresh_entry: {out}"
+    );
+    for other in ["lock-cycle", "self-lock", "stall", "[2]"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without the `shared_lock` local, the read hold cannot be seen: never a cycle through the
+/// unrelated writer, nor a self-lock.
+fn assert_no_cycle_with_the_writer(out: &str) {
+    for other in ["lock-cycle", "self-lock", "held by"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+}
+
+#[test]
+fn a_reader_asking_to_write_is_no_cycle_with_another_writer_live_or_in_a_core() {
+    let p = HungProcess::start("cpp_rwlock_upgrade");
+    let (_, out, _) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_no_cycle_with_the_writer(&out);
+    if !require("gcore") {
+        return;
+    }
+    let dir = scratch("upgrade-core");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (_, out, _) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_no_cycle_with_the_writer(&out);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -308,6 +308,11 @@ pub enum Detail {
     },
     /// Threads in I/O.
     Io,
+    /// A thread holds `lock` for reading and waits to take it for writing.
+    Upgrade {
+        /// The lock.
+        lock: Object,
+    },
     /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
     Orphaned {
         /// The lock.

@@ -23,7 +23,11 @@ pub fn find(
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Vec<Finding> {
-    let mut out = cycles(snap, facts, g, names, kb);
+    // A thread's self-upgrade is its own finding, not the self-lock its edge to itself makes.
+    let mut out = super::upgrade::find(snap, facts, names, kb);
+    let upgrading: HashSet<usize> = out.iter().map(|f| f.threads[0]).collect();
+    let cycles = cycles(snap, facts, g, names, kb).into_iter();
+    out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
     out.extend(super::stopped::find(snap, facts));
     out.extend(super::orphans::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();

@@ -14,6 +14,7 @@ mod orphans;
 mod scc;
 mod steps;
 mod stopped;
+mod upgrade;
 
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
@@ -59,11 +60,13 @@ pub enum FindingKind {
     OrphanedLock,
     /// Threads each wait for a static object another of them is initialising.
     StaticInitCycle,
+    /// A thread holding a read-write lock for reading waits to take it for writing.
+    RwlockUpgrade,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 14] = [
+    pub const ALL: [FindingKind; 15] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -78,6 +81,7 @@ impl FindingKind {
         Self::IoWait,
         Self::OrphanedLock,
         Self::StaticInitCycle,
+        Self::RwlockUpgrade,
     ];
 
     /// The name used in reports and JSON.
@@ -97,6 +101,7 @@ impl FindingKind {
             Self::IoWait => "io-wait",
             Self::OrphanedLock => "orphaned-lock",
             Self::StaticInitCycle => "static-init-cycle",
+            Self::RwlockUpgrade => "rwlock-upgrade",
         }
     }
 }
