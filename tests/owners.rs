@@ -7,6 +7,8 @@
 //! holds a `std::shared_mutex` shared and asks for it exclusively (`cpp_rwlock_upgrade`) is an
 //! rwlock self-upgrade in a gdb `bt full` (its `std::shared_lock` local proves the read hold);
 //! live and in a core, where no local is read yet, it is never a cycle with the other writer.
+//! A `pthread_once` routine that reaches its own once again (`c_once_recursion`) is a once
+//! recursion, live, from a core and from a gdb `bt full`.
 
 mod support;
 
@@ -31,11 +33,16 @@ fn other_threads(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// `hangscan parse` of `text`, written to a file in `dir`.
+/// `hangscan parse` of `text`, written to a file in `dir`; the report comes with the dump
+/// when it finds no deadlock (what gdb saw says why).
 fn parse(dir: &Path, text: &str) -> (Option<i32>, String, String) {
     let file = dir.join("dump.txt");
     std::fs::write(&file, text).unwrap();
-    hangscan(&["parse", file.to_str().unwrap()])
+    let (code, mut out, err) = hangscan(&["parse", file.to_str().unwrap()]);
+    if code != Some(1) {
+        out.push_str(&format!("\n--- the dump:\n{text}"));
+    }
+    (code, out, err)
 }
 
 /// The report on `c_orphaned_lock`: an orphaned lock, proven, whose one waiter is the reader,
@@ -253,5 +260,77 @@ fn a_reader_asking_to_write_is_no_cycle_with_another_writer_live_or_in_a_core() 
     drop(p);
     let (_, out, _) = hangscan(&["core", core.to_str().unwrap()]);
     assert_no_cycle_with_the_writer(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The report on `c_once_recursion`: the loader waits in the inner `pthread_once`, called from
+/// `ensure_config`, and runs the routine in the outer one, also called from `ensure_config`.
+fn assert_once_recursion(code: Option<i32>, out: &str, err: &str, loader: &str) {
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!("DEADLOCK: once recursion: LWP {loader}")),
+        "{out}"
+    );
+    assert!(out.contains("[1] once-recursion (deadlock"), "{out}");
+    let steps: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("1. ") || l.trim_start().starts_with("2. "))
+        .collect();
+    assert_eq!(steps.len(), 2, "{out}");
+    assert!(
+        steps[0].contains("waits for one-time initialisation")
+            && steps[0].contains("ensure_config ("),
+        "{out}"
+    );
+    assert!(
+        steps[1].contains(&format!("held by LWP {loader}"))
+            && steps[1].contains("itself")
+            && steps[1].contains("ensure_config ("),
+        "{out}"
+    );
+    for other in ["stall", "self-lock", "[2]"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+}
+
+#[test]
+fn a_once_routine_reaching_its_own_once_is_a_once_recursion_live() {
+    let p = HungProcess::start("c_once_recursion");
+    let loader = other_threads(p.pid).pop().expect("the loader");
+    let (code, out, err) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_once_recursion(code, &out, &err, &loader);
+}
+
+#[test]
+fn a_once_routine_reaching_its_own_once_is_a_once_recursion_in_a_core() {
+    if !require("gcore") {
+        return;
+    }
+    let dir = scratch("once-core");
+    let p = HungProcess::start("c_once_recursion");
+    let loader = other_threads(p.pid).pop().expect("the loader");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_once_recursion(code, &out, &err, &loader);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_once_routine_reaching_its_own_once_is_a_once_recursion_in_gdb_bt_full() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("once-gdb");
+    let p = HungProcess::start("c_once_recursion");
+    let loader = other_threads(p.pid).pop().expect("the loader");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let (code, out, err) = parse(&dir, &dump);
+    assert_once_recursion(code, &out, &err, &loader);
+    assert!(
+        out.contains("one-time initialisation config_once (0x") && out.contains("[symbolic]"),
+        "gdb names the once control in both calls: {out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -308,6 +308,11 @@ pub enum Detail {
     },
     /// Threads in I/O.
     Io,
+    /// A thread waits for the one-time initialisation `once` whose routine it runs itself.
+    OnceRecursion {
+        /// The once control (or flag).
+        once: Object,
+    },
     /// A thread holds `lock` for reading and waits to take it for writing.
     Upgrade {
         /// The lock.

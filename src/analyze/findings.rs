@@ -23,8 +23,9 @@ pub fn find(
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Vec<Finding> {
-    // A thread's self-upgrade is its own finding, not the self-lock its edge to itself makes.
+    // A thread's self-upgrade or once recursion is its own finding, not the self-lock its edge to itself makes.
     let mut out = super::upgrade::find(snap, facts, names, kb);
+    out.extend(super::once::find(snap, facts, names, kb));
     let upgrading: HashSet<usize> = out.iter().map(|f| f.threads[0]).collect();
     let cycles = cycles(snap, facts, g, names, kb).into_iter();
     out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));

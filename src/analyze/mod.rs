@@ -10,6 +10,7 @@ mod findings;
 mod graph;
 mod group;
 mod names;
+mod once;
 mod orphans;
 mod scc;
 mod steps;
@@ -62,11 +63,13 @@ pub enum FindingKind {
     StaticInitCycle,
     /// A thread holding a read-write lock for reading waits to take it for writing.
     RwlockUpgrade,
+    /// A thread waits in a one-time initialisation whose routine it runs itself.
+    OnceRecursion,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 15] = [
+    pub const ALL: [FindingKind; 16] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -82,6 +85,7 @@ impl FindingKind {
         Self::OrphanedLock,
         Self::StaticInitCycle,
         Self::RwlockUpgrade,
+        Self::OnceRecursion,
     ];
 
     /// The name used in reports and JSON.
@@ -102,6 +106,7 @@ impl FindingKind {
             Self::OrphanedLock => "orphaned-lock",
             Self::StaticInitCycle => "static-init-cycle",
             Self::RwlockUpgrade => "rwlock-upgrade",
+            Self::OnceRecursion => "once-recursion",
         }
     }
 }

@@ -43,21 +43,7 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
         } else {
             Grade::Heuristic
         };
-        let holds = Step {
-            thread: t,
-            frame: Some(h.frame),
-            shows: Shows::Holder {
-                because: Because::Holds {
-                    frame: Some(h.frame),
-                    by: Held::Rule {
-                        rule: h.rule.clone(),
-                    },
-                },
-                itself: true,
-                held_at: Some(HeldAt::Guard { frame: h.frame }),
-            },
-            grade: Some(grade),
-        };
+        let holds = holds_itself(t, h.frame, &h.rule, HeldAt::Guard { frame: h.frame }, grade);
         let draft = Draft {
             kind: FindingKind::RwlockUpgrade,
             severity: Severity::Deadlock,
@@ -72,4 +58,24 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
         out.push(draft.sign(snap));
     }
     out
+}
+
+/// The step saying thread `t` holds what it waits for itself: frame `frame` (rule `rule`)
+/// shows it, held at `at`.
+pub fn holds_itself(t: usize, frame: usize, rule: &str, at: HeldAt, grade: Grade) -> Step {
+    Step {
+        thread: t,
+        frame: Some(frame),
+        shows: Shows::Holder {
+            because: Because::Holds {
+                frame: Some(frame),
+                by: Held::Rule {
+                    rule: rule.to_string(),
+                },
+            },
+            itself: true,
+            held_at: Some(at),
+        },
+        grade: Some(grade),
+    }
 }

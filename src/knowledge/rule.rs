@@ -73,6 +73,9 @@ pub enum WaitKind {
     /// A static object's initialisation another thread runs (a C++ function-local static's
     /// guard): released when that thread's initialiser returns.
     StaticInit,
+    /// A one-time initialisation (`pthread_once`, `std::call_once`) whose routine a thread
+    /// runs: released when that routine returns.
+    Once,
     /// I/O: read, poll, accept, ...
     Io,
     /// A sleep.
@@ -146,6 +149,7 @@ impl WaitKind {
                 ..m("futex", AnotherThread, true, true, false)
             },
             Self::StaticInit => m("static initialisation", LockHolder, false, false, true),
+            Self::Once => m("one-time initialisation", LockHolder, false, false, true),
             Self::Io => m("I/O", Outside, true, false, false),
             Self::Sleep => m("sleep", Outside, false, false, false),
             Self::SignalWait => m("signal wait", Outside, false, false, false),

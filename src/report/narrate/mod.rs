@@ -40,6 +40,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::StaticInitCycle => {
             "Threads each wait for a static object another of them is initialising."
         }
+        FindingKind::OnceRecursion => {
+            "A thread waits for a one-time initialisation whose routine it is running itself."
+        }
         FindingKind::RwlockUpgrade => {
             "A thread that holds a read-write lock for reading waits to take it for writing."
         }
@@ -322,6 +325,11 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             kind.noun()
         ),
         Detail::Io => format!("{n} thread(s) blocked in I/O"),
+        Detail::OnceRecursion { once } => format!(
+            "once recursion: {} waits for {}, whose routine it is running itself",
+            label(f.threads[0]),
+            object(snap, once)
+        ),
         Detail::Upgrade { lock } => {
             let lock = match lock {
                 Object::Kind {
@@ -399,6 +407,7 @@ pub fn explanation(f: &Finding) -> String {
         Detail::RootBlocker { .. } => "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
         Detail::SignalUnsafe { .. } => "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
         Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        Detail::OnceRecursion { .. } => "The once routine, further out on the same stack, calls back into the same once: the inner call waits until the routine has returned, and the routine cannot return before the inner call does.".into(),
         Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
