@@ -1,7 +1,9 @@
 //! Owners read by the library's own rules, and what they prove when the owner is gone: a glibc
 //! mutex whose `__owner` is no thread of the process (`c_orphaned_lock`: a thread returned
 //! holding it) is an orphaned lock, found live, from a gcore core and from a gdb dump with the
-//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle. Two threads each
+//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle; so is a mutex a
+//! child got locked from `fork` (`c_fork_held_lock`: its owner is the parent's thread). Two
+//! threads each
 //! in `__cxa_guard_acquire` inside the other's static's initialiser (`cpp_static_init_cycle`)
 //! are a static-initialisation cycle, live, from a core and from a gdb `bt full`. A thread that
 //! holds a `std::shared_mutex` shared and asks for it exclusively (`cpp_rwlock_upgrade`) is an
@@ -70,6 +72,63 @@ fn assert_orphaned(code: Option<i32>, out: &str, err: &str, reader: &str) {
     );
     for other in ["stall", "lock-cycle", "self-lock", "[2]"] {
         assert!(!out.contains(other), "{other} reported: {out}");
+    }
+}
+
+/// The child `c_fork_held_lock` forked, and the parent's thread that holds the lock.
+fn forked_child(parent: u32) -> (u32, String) {
+    let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"));
+    let child = children.unwrap().trim().parse().expect("one child");
+    let writer = other_threads(parent).pop().expect("the log writer");
+    (child, writer)
+}
+
+/// The report on `c_fork_held_lock`'s child: an orphaned lock, proven, owned by the parent's
+/// thread, the child's one thread waiting in `run_child`.
+fn assert_orphaned_by_fork(code: Option<i32>, out: &str, err: &str, child: u32, owner: &str) {
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with("DEADLOCK: orphaned lock: 1 thread(s) wait for mutex ")
+            && out
+                .lines()
+                .next()
+                .unwrap()
+                .contains(&format!("whose owner LWP {owner} is gone")),
+        "{out}"
+    );
+    assert!(
+        out.contains("orphaned-lock (deadlock, evidence: proven)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains(&format!("1. LWP {child}"))
+            && l.contains("run_child (")
+            && l.contains("c_fork_held_lock.c:")),
+        "{out}"
+    );
+    for other in ["stall", "lock-cycle", "self-lock", "[2]"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+}
+
+#[test]
+fn a_mutex_copied_locked_by_fork_is_an_orphaned_lock_live_in_a_core_and_in_gdb_owners() {
+    let p = HungProcess::start("c_fork_held_lock");
+    let (child, owner) = forked_child(p.pid);
+    let (code, out, err) = hangscan(&["attach", &child.to_string()]);
+    assert_orphaned_by_fork(code, &out, &err, child, &owner);
+    if require("gcore") {
+        let dir = scratch("fork-core");
+        let core = gcore(child, &dir);
+        let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
+        assert_orphaned_by_fork(code, &out, &err, child, &owner);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if require("gdb") {
+        let dir = scratch("fork-gdb");
+        let (code, out, err) = parse(&dir, &gdb_owners_dump(child));
+        assert_orphaned_by_fork(code, &out, &err, child, &owner);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
