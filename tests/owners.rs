@@ -133,6 +133,19 @@ fn a_mutex_copied_locked_by_fork_is_an_orphaned_lock_live_in_a_core_and_in_gdb_o
 }
 
 #[test]
+fn a_process_shared_mutex_held_in_the_parent_is_no_orphaned_lock() {
+    let mut command = std::process::Command::new(support::build_fixture("c_fork_held_lock"));
+    command.arg("shared");
+    let p = HungProcess::spawn("c_fork_held_lock shared", command);
+    let (child, _) = forked_child(p.pid);
+    let (_, out, _) = hangscan(&["attach", &child.to_string()]);
+    assert!(out.contains("waits for mutex"), "{out}");
+    for other in ["orphaned", "lock-cycle", "self-lock"] {
+        assert!(!out.contains(other), "{other} reported: {out}");
+    }
+}
+
+#[test]
 fn a_mutex_whose_owner_exited_is_an_orphaned_lock_live() {
     let p = HungProcess::start("c_orphaned_lock");
     let reader = other_threads(p.pid).pop().expect("the reader");

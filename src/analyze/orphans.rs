@@ -32,7 +32,9 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
         let lock = f.waits.iter().enumerate().find_map(|(wi, w)| {
             let a = w.address.filter(|_| w.kind.is_lock())?;
             let o = owners.iter().position(|o| o.address == a)?;
-            (!by_tid.contains_key(&owners[o].tid)).then_some((a, o, wi))
+            // A process-shared lock's owner may be alive in another process.
+            let gone = !owners[o].shared && !by_tid.contains_key(&owners[o].tid);
+            gone.then_some((a, o, wi))
         });
         if let Some((a, o, wi)) = lock {
             orphaned.entry(a).or_insert((o, Vec::new())).1.push((t, wi));
@@ -67,4 +69,38 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
             draft.sign(snap)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, FindingKind};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// gdb's owners dump of a thread waiting for a mutex owned by LWP 4242, no thread of the
+    /// dump; `KIND` is the mutex's printed `__kind`.
+    const WAITS_FOR_4242: &str = "\
+Thread 1 (Thread 0x7f00 (LWP 100)):
+#0  futex_wait (futex_word=0x5000) at futex-internal.h:146
+#1  __lll_lock_wait (futex=0x5000, private=0) at lowlevellock.c:49
+#2  ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+#3  0x4 in take () at c.c:21
+#4  0x5 in main () at c.c:30
+#2  ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+$1 = {__data = {__lock = 2, __count = 0, __owner = 4242, __nusers = 1, __kind = KIND, __spins = 0}}
+";
+
+    fn kinds(kind: &str) -> Vec<FindingKind> {
+        let dump = WAITS_FOR_4242.replace("KIND", kind);
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        a.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn an_owner_no_thread_has_orphans_a_private_mutex_but_not_a_process_shared_one() {
+        assert!(kinds("0").contains(&FindingKind::OrphanedLock));
+        // PTHREAD_MUTEX_PSHARED_BIT: the owner may be another process's thread.
+        assert!(!kinds("128").contains(&FindingKind::OrphanedLock));
+    }
 }

@@ -18,6 +18,9 @@ pub struct Owner {
     pub tid: u64,
     /// Where it was read.
     pub by: Held,
+    /// The lock says it is shared between processes: its owner may be another process's
+    /// thread.
+    pub shared: bool,
 }
 
 /// Every owner read from memory: those a debugger printed, in input order, then those read
@@ -27,10 +30,16 @@ pub fn read(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> Vec<Owner> 
     for w in facts.iter().flat_map(|f| &f.waits) {
         if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
             if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {
+                let flag = kb.rules().iter().find(|r| r.id == w.rule);
+                let shared = flag.and_then(|r| r.shared_flag).is_some_and(|(at, mask)| {
+                    snap.read_u32(a + at)
+                        .is_some_and(|k| u64::from(k) & mask != 0)
+                });
                 out.push(Owner {
                     address: a,
                     tid: u64::from(owner),
                     by: Held::Memory { address: a + off },
+                    shared,
                 });
             }
         }
@@ -58,12 +67,24 @@ fn printed(snap: &Snapshot, kb: &KnowledgeBase) -> Vec<Owner> {
                     field,
                     line: p.line,
                 };
+                let kind = rule.shared_printed.as_ref().and_then(|re| {
+                    let caps = re.captures(p.text.as_bytes())?;
+                    std::str::from_utf8(caps.name("kind")?.as_bytes())
+                        .ok()?
+                        .parse::<u64>()
+                        .ok()
+                });
+                let shared = rule
+                    .shared_flag
+                    .zip(kind)
+                    .is_some_and(|((_, mask), k)| k & mask != 0);
                 found.push((
                     p.line,
                     Owner {
                         address,
                         tid: owner,
                         by,
+                        shared,
                     },
                 ));
             }
