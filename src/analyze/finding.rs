@@ -3,7 +3,7 @@
 //! narration (`report::narrate`) says them, for every format alike; grouping and signatures key
 //! on this structure.
 
-use super::graph::{Because, Grade};
+use super::graph::{Because, Grade, Held};
 use super::{FindingKind, Severity};
 use crate::knowledge::{base_name, WaitKind};
 use crate::model::{Snapshot, StoppedBy};
@@ -308,6 +308,25 @@ pub enum Detail {
     },
     /// Threads in I/O.
     Io,
+    /// A thread waits for the one-time initialisation `once` whose routine it runs itself.
+    OnceRecursion {
+        /// The once control (or flag).
+        once: Object,
+    },
+    /// A thread holds `lock` for reading and waits to take it for writing.
+    Upgrade {
+        /// The lock.
+        lock: Object,
+    },
+    /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
+    Orphaned {
+        /// The lock.
+        lock: Object,
+        /// The owner's id, as the process's memory holds it.
+        owner_tid: u64,
+        /// Where the owner was read.
+        by: Held,
+    },
     /// Stopped threads.
     Stopped {
         /// Who stops them, when it is the same for all.

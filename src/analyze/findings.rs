@@ -1,6 +1,7 @@
 //! From graph to findings: every cycle (strongly connected component), starving pools, stalls,
 //! root blockers, blocking calls in signal handlers and threads in I/O.
 
+use super::advice::advice;
 use super::classify::{Activity, Facts};
 use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
@@ -22,8 +23,14 @@ pub fn find(
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Vec<Finding> {
-    let mut out = cycles(snap, facts, g, names, kb);
+    // A thread's self-upgrade or once recursion is its own finding, not the self-lock its edge to itself makes.
+    let mut out = super::upgrade::find(snap, facts, names, kb);
+    out.extend(super::once::find(snap, facts, names, kb));
+    let upgrading: HashSet<usize> = out.iter().map(|f| f.threads[0]).collect();
+    let cycles = cycles(snap, facts, g, names, kb).into_iter();
+    out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
     out.extend(super::stopped::find(snap, facts));
+    out.extend(super::orphans::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));
     let deadlocked = !out.is_empty();
@@ -75,7 +82,9 @@ fn cycles(
         let all_locks = kinds.iter().all(|k| k.is_lock());
         let all_joins = kinds.iter().all(|k| k.is_join());
         let single = comp.len() == 1;
+        let all_inits = kinds.iter().all(|&k| k == WaitKind::StaticInit);
         let kind = match (single, all_locks, all_joins) {
+            (false, true, _) if all_inits => FindingKind::StaticInitCycle,
             (true, true, _) => FindingKind::SelfLock,
             (true, _, true) => FindingKind::SelfJoin,
             (false, true, _) => FindingKind::LockCycle,
@@ -114,22 +123,6 @@ fn cycles(
         out.push(draft.sign(snap));
     }
     out
-}
-
-/// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
-/// waits are in (most specific first), else the generic pack's.
-fn advice<'a>(
-    kb: &KnowledgeBase,
-    waits: impl Iterator<Item = &'a super::classify::Wait>,
-    situation: &str,
-) -> Option<String> {
-    let mut packs: Vec<&str> = Vec::new();
-    for p in waits.flat_map(|w| &w.packs) {
-        if !packs.contains(&p.as_str()) {
-            packs.push(p);
-        }
-    }
-    kb.advice(packs, situation).map(str::to_string)
 }
 
 fn pool_starvation(

@@ -10,7 +10,9 @@ use crate::model::{Evidence, Snapshot};
 use std::collections::HashMap;
 
 mod edge;
+mod owners;
 pub use edge::{Because, Edge, Grade, Graph, Held};
+pub use owners::read as read_owners;
 
 struct Holder {
     thread: usize,
@@ -19,34 +21,6 @@ struct Holder {
     what: Held,
     /// Only a runtime's deadlock report names it (see [`Because::Claimed`]).
     claimed: bool,
-}
-
-/// Lock owners read from the values a debugger printed after a frame (gdb's `p *mutex` after
-/// `frame 3`), in input order: a rule's owner field in the value, the lock named by the
-/// frame's arguments. An owner of 0 (unlocked, an rwlock held by readers) names no one.
-fn printed_owners(snap: &Snapshot, kb: &KnowledgeBase) -> Vec<(u64, u64, Held, bool)> {
-    let mut found: Vec<(usize, (u64, u64, Held, bool))> = Vec::new();
-    for frame in snap.threads.iter().flat_map(|t| &t.frames) {
-        for p in &frame.printed {
-            let Some((rule, owner, field)) = kb.match_printed(&p.text) else {
-                continue;
-            };
-            let address = rule
-                .address_args
-                .iter()
-                .find_map(|n| frame.arg(n))
-                .and_then(crate::values::value_address);
-            if let (Some(address), true) = (address, owner != 0) {
-                let source = Held::Printed {
-                    field,
-                    line: p.line,
-                };
-                found.push((p.line, (address, owner, source, false)));
-            }
-        }
-    }
-    found.sort_by_key(|(line, _)| *line);
-    found.into_iter().map(|(_, o)| o).collect()
 }
 
 /// True when the process lives in a PID namespace whose thread ids are not known (a `gcore`
@@ -130,15 +104,11 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
             }
         }
     }
-    owners.extend(printed_owners(snap, kb));
-    for w in facts.iter().flat_map(|f| &f.waits) {
-        if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
-            if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {
-                let source = Held::Memory { address: a + off };
-                owners.push((a, u64::from(owner), source, false));
-            }
-        }
-    }
+    owners.extend(
+        read_owners(snap, facts, kb)
+            .into_iter()
+            .map(|o| (o.address, o.tid, o.by, false)),
+    );
     let owners = owners
         .into_iter()
         .filter_map(|(a, tid, source, claim)| Some((a, *by_tid.get(&tid)?, source, claim)))

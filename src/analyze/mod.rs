@@ -2,6 +2,7 @@
 //! returns an [`Analysis`] (per-thread facts, the wait-for graph, findings). It does no I/O and
 //! cannot tell which producer filled the snapshot.
 
+mod advice;
 mod claims;
 mod classify;
 mod finding;
@@ -9,9 +10,12 @@ mod findings;
 mod graph;
 mod group;
 mod names;
+mod once;
+mod orphans;
 mod scc;
 mod steps;
 mod stopped;
+mod upgrade;
 
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
@@ -53,11 +57,19 @@ pub enum FindingKind {
     SignalUnsafeWait,
     /// Threads blocked in I/O.
     IoWait,
+    /// Threads wait for a lock whose owner is no thread of the process.
+    OrphanedLock,
+    /// Threads each wait for a static object another of them is initialising.
+    StaticInitCycle,
+    /// A thread holding a read-write lock for reading waits to take it for writing.
+    RwlockUpgrade,
+    /// A thread waits in a one-time initialisation whose routine it runs itself.
+    OnceRecursion,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 16] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -70,6 +82,10 @@ impl FindingKind {
         Self::RootBlocker,
         Self::SignalUnsafeWait,
         Self::IoWait,
+        Self::OrphanedLock,
+        Self::StaticInitCycle,
+        Self::RwlockUpgrade,
+        Self::OnceRecursion,
     ];
 
     /// The name used in reports and JSON.
@@ -87,6 +103,10 @@ impl FindingKind {
             Self::RootBlocker => "root-blocker",
             Self::SignalUnsafeWait => "signal-unsafe-wait",
             Self::IoWait => "io-wait",
+            Self::OrphanedLock => "orphaned-lock",
+            Self::StaticInitCycle => "static-init-cycle",
+            Self::RwlockUpgrade => "rwlock-upgrade",
+            Self::OnceRecursion => "once-recursion",
         }
     }
 }

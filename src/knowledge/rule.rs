@@ -70,6 +70,12 @@ pub enum WaitKind {
     Semaphore,
     /// A bare futex or syscall wait whose meaning the frames below may refine.
     Futex,
+    /// A static object's initialisation another thread runs (a C++ function-local static's
+    /// guard): released when that thread's initialiser returns.
+    StaticInit,
+    /// A one-time initialisation (`pthread_once`, `std::call_once`) whose routine a thread
+    /// runs: released when that routine returns.
+    Once,
     /// I/O: read, poll, accept, ...
     Io,
     /// A sleep.
@@ -142,6 +148,8 @@ impl WaitKind {
                 generic: true,
                 ..m("futex", AnotherThread, true, true, false)
             },
+            Self::StaticInit => m("static initialisation", LockHolder, false, false, true),
+            Self::Once => m("one-time initialisation", LockHolder, false, false, true),
             Self::Io => m("I/O", Outside, true, false, false),
             Self::Sleep => m("sleep", Outside, false, false, false),
             Self::SignalWait => m("signal wait", Outside, false, false, false),
@@ -259,6 +267,13 @@ pub struct Rule {
     pub suggestion: Option<String>,
     /// For locks: the offset from the lock's address of its owner's tid (glibc mutex: 8).
     pub owner_offset: Option<u64>,
+    /// For locks that may be shared between processes: where the flag that says so is, from
+    /// the lock's address, and its bit mask (glibc mutex: `__kind` at 16, bit 128). A shared
+    /// lock's owner may be another process's thread.
+    pub shared_flag: Option<(u64, u64)>,
+    /// For `printed` owners: the pattern whose `kind` group holds the flag word `shared_flag`'s
+    /// mask is tested on (glibc: `__kind = 128`).
+    pub shared_printed: Option<Regex>,
     /// For locks whose waiters sleep on a futex word inside the lock rather than at its start
     /// (a glibc rwlock): the offsets of the words a waiter may sleep on. In a live capture the
     /// lock is the first candidate whose owner field is set, else the last.
@@ -346,6 +361,9 @@ struct RawRule {
     resource: Option<String>,
     suggestion: Option<String>,
     owner_offset: Option<u64>,
+    shared_offset: Option<u64>,
+    shared_mask: Option<u64>,
+    shared_printed: Option<String>,
     #[serde(default)]
     futex_offsets: Vec<u64>,
     #[serde(default)]
@@ -439,6 +457,17 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
                 r.id, r.meaning
             )));
         }
+        let shared_printed = match r.shared_printed.as_deref().map(compile_pattern) {
+            Some(Ok(p)) if p.capture_names().flatten().any(|n| n == "kind") => Some(p),
+            Some(Ok(_)) => {
+                return Err(err(format!(
+                    "rule `{}`: `shared_printed` needs a (?P<kind>...) group",
+                    r.id
+                )))
+            }
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
         if let Some(problem) = shape_problem(&r, subject, &pattern) {
             return Err(err(format!("rule `{}` {problem}", r.id)));
         }
@@ -474,6 +503,8 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             resource: r.resource,
             suggestion: r.suggestion,
             owner_offset: r.owner_offset,
+            shared_flag: r.shared_mask.map(|m| (r.shared_offset.unwrap_or(0), m)),
+            shared_printed,
             futex_offsets: r.futex_offsets,
             redundant: r.redundant,
             members: r.pointer.map(|pointer| GuardMembers {

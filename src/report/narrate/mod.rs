@@ -34,6 +34,18 @@ pub fn kind(k: FindingKind) -> &'static str {
             "A signal handler blocks in a call that is not async-signal-safe."
         }
         FindingKind::IoWait => "Threads are blocked in I/O.",
+        FindingKind::OrphanedLock => {
+            "Threads wait for a lock whose owner is no thread of the process."
+        }
+        FindingKind::StaticInitCycle => {
+            "Threads each wait for a static object another of them is initialising."
+        }
+        FindingKind::OnceRecursion => {
+            "A thread waits for a one-time initialisation whose routine it is running itself."
+        }
+        FindingKind::RwlockUpgrade => {
+            "A thread that holds a read-write lock for reading waits to take it for writing."
+        }
     }
 }
 
@@ -275,6 +287,10 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
                 FindingKind::JoinCycle => {
                     format!("join cycle: {n} threads wait for each other to exit")
                 }
+                FindingKind::StaticInitCycle => format!(
+                    "static-initialisation cycle: {n} threads each wait for a static object \
+                     another of them is initialising"
+                ),
                 _ => format!("wait cycle: {n} threads wait on each other"),
             }
         }
@@ -309,6 +325,36 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             kind.noun()
         ),
         Detail::Io => format!("{n} thread(s) blocked in I/O"),
+        Detail::OnceRecursion { once } => format!(
+            "once recursion: {} waits for {}, whose routine it is running itself",
+            label(f.threads[0]),
+            object(snap, once)
+        ),
+        Detail::Upgrade { lock } => {
+            let lock = match lock {
+                Object::Kind {
+                    address: Some(a),
+                    symbol,
+                    ..
+                } => match symbol {
+                    Some(s) => format!("rwlock {s} (0x{a:x})"),
+                    None => format!("rwlock 0x{a:x}"),
+                },
+                other => object(snap, other),
+            };
+            format!(
+                "rwlock self-upgrade: {} waits to take {lock} for writing while it holds it for \
+                 reading",
+                label(f.threads[0])
+            )
+        }
+        Detail::Orphaned {
+            lock, owner_tid, ..
+        } => format!(
+            "orphaned lock: {n} thread(s) wait for {}, whose owner LWP {owner_tid} is gone: no \
+             thread of the process has that id",
+            object(snap, lock)
+        ),
         Detail::Stopped { cause, .. } => {
             let cause = cause
                 .as_ref()
@@ -339,6 +385,7 @@ pub fn explanation(f: &Finding) -> String {
                 FindingKind::SelfLock => "The thread asks for a lock that it holds already; the lock is not recursive, so the thread waits for itself forever.",
                 FindingKind::LockCycle => "Each thread holds a lock the next one in the cycle needs, so none of them can go on (lock-order inversion).",
                 FindingKind::JoinCycle => "Each thread waits for the next one in the cycle to exit, so none of them ever exits.",
+                FindingKind::StaticInitCycle => "Each thread runs the initialiser of a function-local static and, inside it, needs a static whose initialiser the next thread runs: a static's guard lets no one in until its initialiser returns, so none of them returns.",
                 _ => "Each thread waits for something the next one in the cycle holds or must do.",
             };
             let signal = if *through_signal {
@@ -360,6 +407,9 @@ pub fn explanation(f: &Finding) -> String {
         Detail::RootBlocker { .. } => "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
         Detail::SignalUnsafe { .. } => "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
         Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        Detail::OnceRecursion { .. } => "The once routine, further out on the same stack, calls back into the same once: the inner call waits until the routine has returned, and the routine cannot return before the inner call does.".into(),
+        Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
+        Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
     }

@@ -1,0 +1,106 @@
+//! Orphaned locks: a lock whose owner field, read from memory by the library's own rule
+//! (glibc's `__owner`), names a thread id that no thread of the process has. Its holder is
+//! gone (it exited holding the lock, or the lock was copied into this process by `fork`), so
+//! every thread that waits for it waits for ever. Only a view of every thread can say a tid is
+//! none of them, and only ids the process's own namespace gives can be compared.
+
+use super::advice::advice;
+use super::classify::{Activity, Facts};
+use super::finding::{Detail, Draft, Finding, Step};
+use super::graph::{memory_tids_unknown, read_owners, Grade};
+use super::names::Names;
+use super::steps::{wait_object, wait_step};
+use super::{FindingKind, Severity};
+use crate::knowledge::KnowledgeBase;
+use crate::model::Snapshot;
+use std::collections::BTreeMap;
+
+/// One finding per lock whose owner is no thread of the process, with the threads waiting
+/// for it.
+pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Vec<Finding> {
+    if !snap.complete || memory_tids_unknown(snap) {
+        return Vec::new();
+    }
+    let by_tid = snap.by_memory_tid();
+    let owners = read_owners(snap, facts, kb);
+    // Lock address → (its owner, the waits on it: thread, wait).
+    let mut orphaned: BTreeMap<u64, (usize, Vec<(usize, usize)>)> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        if f.activity != Activity::Blocked {
+            continue;
+        }
+        let lock = f.waits.iter().enumerate().find_map(|(wi, w)| {
+            let a = w.address.filter(|_| w.kind.is_lock())?;
+            let o = owners.iter().position(|o| o.address == a)?;
+            // A process-shared lock's owner may be alive in another process.
+            let gone = !owners[o].shared && !by_tid.contains_key(&owners[o].tid);
+            gone.then_some((a, o, wi))
+        });
+        if let Some((a, o, wi)) = lock {
+            orphaned.entry(a).or_insert((o, Vec::new())).1.push((t, wi));
+        }
+    }
+    orphaned
+        .into_values()
+        .map(|(o, waiters)| {
+            let owner = &owners[o];
+            let (t0, w0) = waiters[0];
+            let steps: Vec<Step> = waiters
+                .iter()
+                .map(|&(t, wi)| {
+                    let w = &facts[t].waits[wi];
+                    wait_step(snap, facts, names, t, w, Some(Grade::Proven))
+                })
+                .collect();
+            let waits = waiters.iter().map(|&(t, wi)| &facts[t].waits[wi]);
+            let draft = Draft {
+                kind: FindingKind::OrphanedLock,
+                severity: Severity::Deadlock,
+                confidence: Grade::Proven,
+                threads: waiters.iter().map(|&(t, _)| t).collect(),
+                detail: Detail::Orphaned {
+                    lock: wait_object(snap, &facts[t0].waits[w0]),
+                    owner_tid: owner.tid,
+                    by: owner.by.clone(),
+                },
+                steps,
+                suggestion: advice(kb, waits, "orphaned-lock"),
+            };
+            draft.sign(snap)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, FindingKind};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// gdb's owners dump of a thread waiting for a mutex owned by LWP 4242, no thread of the
+    /// dump; `KIND` is the mutex's printed `__kind`.
+    const WAITS_FOR_4242: &str = "\
+Thread 1 (Thread 0x7f00 (LWP 100)):
+#0  futex_wait (futex_word=0x5000) at futex-internal.h:146
+#1  __lll_lock_wait (futex=0x5000, private=0) at lowlevellock.c:49
+#2  ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+#3  0x4 in take () at c.c:21
+#4  0x5 in main () at c.c:30
+#2  ___pthread_mutex_lock (mutex=0x5000) at pthread_mutex_lock.c:93
+$1 = {__data = {__lock = 2, __count = 0, __owner = 4242, __nusers = 1, __kind = KIND, __spins = 0}}
+";
+
+    fn kinds(kind: &str) -> Vec<FindingKind> {
+        let dump = WAITS_FOR_4242.replace("KIND", kind);
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        a.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn an_owner_no_thread_has_orphans_a_private_mutex_but_not_a_process_shared_one() {
+        assert!(kinds("0").contains(&FindingKind::OrphanedLock));
+        // PTHREAD_MUTEX_PSHARED_BIT: the owner may be another process's thread.
+        assert!(!kinds("128").contains(&FindingKind::OrphanedLock));
+    }
+}
