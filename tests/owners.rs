@@ -311,27 +311,35 @@ fn a_reader_asking_to_write_is_an_rwlock_self_upgrade_in_gdb_bt_full() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Without the `shared_lock` local, the read hold cannot be seen: never a cycle through the
-/// unrelated writer, nor a self-lock.
-fn assert_no_cycle_with_the_writer(out: &str) {
-    for other in ["lock-cycle", "self-lock", "held by"] {
+/// The live or core report on `cpp_rwlock_upgrade`: the `std::shared_lock` guard read from
+/// memory shows the read hold; never a cycle through the unrelated writer, nor a self-lock.
+fn assert_upgrade_from_memory(code: Option<i32>, out: &str) {
+    assert_eq!(code, Some(1), "{out}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("DEADLOCK: rwlock self-upgrade: ")
+            && first.contains(" waits to take rwlock ")
+            && first.contains(" for writing while it holds it for reading"),
+        "{out}"
+    );
+    for other in ["lock-cycle", "self-lock", "[2]"] {
         assert!(!out.contains(other), "{other} reported: {out}");
     }
 }
 
 #[test]
-fn a_reader_asking_to_write_is_no_cycle_with_another_writer_live_or_in_a_core() {
+fn a_reader_asking_to_write_is_an_rwlock_self_upgrade_live_and_in_a_core() {
     let p = HungProcess::start("cpp_rwlock_upgrade");
-    let (_, out, _) = hangscan(&["attach", &p.pid.to_string()]);
-    assert_no_cycle_with_the_writer(&out);
+    let (code, out, _) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_upgrade_from_memory(code, &out);
     if !require("gcore") {
         return;
     }
     let dir = scratch("upgrade-core");
     let core = gcore(p.pid, &dir);
     drop(p);
-    let (_, out, _) = hangscan(&["core", core.to_str().unwrap()]);
-    assert_no_cycle_with_the_writer(&out);
+    let (code, out, _) = hangscan(&["core", core.to_str().unwrap()]);
+    assert_upgrade_from_memory(code, &out);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
