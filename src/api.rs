@@ -23,10 +23,10 @@ pub struct Options {
     pub stack_bytes: usize,
     /// Also read system libraries' DWARF (file:line and inlined frames inside libc); slower.
     pub full_symbols: bool,
-    /// Attach: `/proc` samples taken before stopping the process (2 tells busy threads from
-    /// stuck ones).
+    /// Attach: `/proc` samples: one before the stop, and with 2 a second look after it, taken
+    /// while the stacks are unwound (it tells busy threads from stuck ones).
     pub samples: u32,
-    /// Attach: time between the samples.
+    /// Attach: the least time between the two samples.
     pub interval: Duration,
     /// Core: the executable the process ran, when it is not at the path the core names.
     pub exe: Option<PathBuf>,
@@ -135,7 +135,8 @@ pub fn render(
 
 /// Captures a live process (Linux, ptrace): samples `/proc`, stops every thread for a few
 /// milliseconds, copies registers and the top of each stack, lets the process go (also on
-/// every error path), then unwinds and symbolizes the copies. Needs the right to trace the
+/// every error path), then unwinds and symbolizes the copies while a second look at `/proc`
+/// says which threads ran, woke or did I/O meanwhile. Needs the right to trace the
 /// process (the same user and Yama's `ptrace_scope` allowing it, or root); the error says
 /// which right is missing.
 pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
@@ -149,14 +150,17 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
         // The objects are known before the threads are stopped: load their symbols meanwhile.
         let space = crate::capture::address_space(pid);
         let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
-        let image = std::thread::scope(|s| {
+        let captured = std::thread::scope(|s| {
             let warm = space.clone();
             let walker = &walker;
             // Only a head start: without memory for the thread, symbols load after the capture.
             let _ = std::thread::Builder::new().spawn_scoped(s, move || walker.warm(&warm));
             crate::capture::capture(pid, &opts, space)
         })?;
-        Ok(walker.to_snapshot(image, "attach", format!("pid {pid}")))
+        // The second look at /proc is taken while the copies are unwound and symbolized.
+        let mut snapshot = walker.to_snapshot(captured.image, "attach", format!("pid {pid}"));
+        captured.second_look.finish(&mut snapshot);
+        Ok(snapshot)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -192,7 +196,11 @@ pub(crate) fn read_core_warning(
         let image = crate::corefile::read_core(path, &opts)?;
         warn(&image.diagnostics);
         let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
-        Ok(walker.to_snapshot(image, "core", path.display().to_string()))
+        let mut snapshot = walker.to_snapshot(image, "core", path.display().to_string());
+        snapshot.diagnostics.push(crate::stackwalk::no_second_look(
+            "a core file is one instant of the process",
+        ));
+        Ok(snapshot)
     }
     #[cfg(not(target_os = "linux"))]
     {

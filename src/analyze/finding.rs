@@ -133,6 +133,14 @@ pub enum Shows {
         /// Its top frame.
         at: Option<usize>,
     },
+    /// What the thread did between the two looks at a live process (its counters are the
+    /// thread's `second_look`), at frame `at`: the wait it spins in or keeps going back to.
+    Moved {
+        /// What.
+        motion: super::Motion,
+        /// The frame.
+        at: Option<usize>,
+    },
     /// The signal frame of a handler that blocks.
     SignalFrame {
         /// The frame.
@@ -197,6 +205,11 @@ pub enum Detail {
     },
     /// Threads in I/O.
     Io,
+    /// Threads seen moving between the two looks.
+    Busy {
+        /// How.
+        how: Busy,
+    },
     /// Stopped threads.
     Stopped {
         /// Who stops them, when it is the same for all.
@@ -204,6 +217,31 @@ pub enum Detail {
         /// Every one by a stop signal.
         by_signal: bool,
     },
+}
+
+/// How threads seen moving between the two looks move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Busy {
+    /// Threads waiting for a lock used CPU time: they spin on it.
+    Spinning,
+    /// Threads woke and slept again over and over with little CPU, while nothing else ran or
+    /// did I/O: retry loops that get nowhere.
+    Livelock,
+    /// Every thread waits by its frames, yet threads ran, woke or did I/O: slow progress, not a
+    /// stall.
+    SlowProgress,
+}
+
+impl Busy {
+    /// The situation the packs' advice is asked for (`busy/spinning`).
+    pub fn situation(self) -> &'static str {
+        match self {
+            Busy::Spinning => "busy/spinning",
+            Busy::Livelock => "busy/livelock",
+            Busy::SlowProgress => "busy/slow-progress",
+        }
+    }
 }
 
 /// A finding: a cycle, a stall, a blocker, a warning. Built only by [`Draft::sign`], so it

@@ -1,5 +1,6 @@
-//! From graph to findings: every cycle (strongly connected component), starving pools, stalls,
-//! root blockers, blocking calls in signal handlers and threads in I/O.
+//! From graph to findings: every cycle (strongly connected component), starving pools, stalls
+//! (weighed against the second look by `busy.rs`), root blockers, blocking calls in signal
+//! handlers and threads in I/O.
 
 use super::classify::{Activity, Facts};
 use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
@@ -17,10 +18,13 @@ pub fn find(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> 
     out.extend(super::stopped::find(snap, facts));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));
-    let deadlocked = !out.is_empty();
-    if !deadlocked {
-        out.extend(stall(snap, facts, g, kb));
-    }
+    let deadlocked: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
+    let stall = if out.is_empty() {
+        stall(snap, facts, g, kb)
+    } else {
+        None
+    };
+    out.extend(super::busy::judge(snap, facts, stall, &deadlocked, kb));
     out.extend(root_blockers(snap, facts, g, kb));
     out.extend(signal_unsafe_waits(snap, facts, kb));
     out.extend(io_waits(snap, facts));
@@ -100,7 +104,7 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Ve
 
 /// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
 /// waits are in (most specific first), else the generic pack's.
-fn advice<'a>(
+pub(super) fn advice<'a>(
     kb: &KnowledgeBase,
     waits: impl Iterator<Item = &'a super::classify::Wait>,
     situation: &str,
@@ -397,7 +401,7 @@ fn io_waits(snap: &Snapshot, facts: &[Facts]) -> Option<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::analyze::{analyze, FindingKind};
+    use crate::analyze::{analyze, Busy, FindingKind};
     use crate::dump::parse_dump;
     use crate::knowledge::KnowledgeBase;
 
@@ -439,6 +443,9 @@ Thread 3 (Thread 0x7f02 (LWP 102)):
                 .map(|k| format!("{}/signal-handler", k.as_str())),
         );
         out.push("stall/unowned-locks".into());
+        for how in [Busy::Spinning, Busy::Livelock, Busy::SlowProgress] {
+            out.push(how.situation().into());
+        }
         out
     }
 

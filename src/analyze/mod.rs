@@ -2,12 +2,14 @@
 //! returns an [`Analysis`] (per-thread facts, the wait-for graph, findings). It does no I/O and
 //! cannot tell which producer filled the snapshot.
 
+mod busy;
 mod claims;
 mod classify;
 mod finding;
 mod findings;
 mod graph;
 mod group;
+mod motion;
 mod names;
 mod scc;
 mod steps;
@@ -15,9 +17,10 @@ mod stopped;
 
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
-pub use finding::{Detail, Doing, Draft, Finding, Object, Shows, Step};
+pub use finding::{Busy, Detail, Doing, Draft, Finding, Object, Shows, Step};
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{describe, group_threads, Does, ThreadGroup, ThreadState};
+pub use motion::Motion;
 pub use steps::wait_object;
 
 use crate::knowledge::KnowledgeBase;
@@ -53,11 +56,14 @@ pub enum FindingKind {
     SignalUnsafeWait,
     /// Threads blocked in I/O.
     IoWait,
+    /// Threads seen moving between the two looks at a live process: spinning on a lock, a
+    /// livelock, or slow progress where the frames alone look like a stall.
+    Busy,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -70,6 +76,7 @@ impl FindingKind {
         Self::RootBlocker,
         Self::SignalUnsafeWait,
         Self::IoWait,
+        Self::Busy,
     ];
 
     /// The name used in reports and JSON.
@@ -87,6 +94,7 @@ impl FindingKind {
             Self::RootBlocker => "root-blocker",
             Self::SignalUnsafeWait => "signal-unsafe-wait",
             Self::IoWait => "io-wait",
+            Self::Busy => "busy",
         }
     }
 }

@@ -52,6 +52,8 @@ impl Meaning {
 pub enum WaitKind {
     /// A mutex (or any exclusive lock).
     Mutex,
+    /// A spinlock: the waiter burns CPU until the holder lets go.
+    Spinlock,
     /// A reader-writer lock, for reading.
     RwlockRead,
     /// A reader-writer lock, for writing.
@@ -130,6 +132,7 @@ impl WaitKind {
         };
         match self {
             Self::Mutex => m("mutex", LockHolder, false, false, true),
+            Self::Spinlock => m("spinlock", LockHolder, false, false, true),
             Self::RwlockRead => m("rwlock (read)", LockHolder, false, false, true),
             Self::RwlockWrite => m("rwlock (write)", LockHolder, false, false, true),
             Self::Condvar => m("condition variable", AnotherThread, true, true, true),

@@ -4,8 +4,8 @@
 //! the sentence once, where it writes it.
 
 use crate::analyze::{
-    Because, ClaimVerdict, Detail, Does, Doing, Finding, FindingKind, Held, Object, Shows, Step,
-    ThreadState,
+    Because, Busy, ClaimVerdict, Detail, Does, Doing, Finding, FindingKind, Held, Motion, Object,
+    Shows, Step, ThreadState,
 };
 use crate::model::{Snapshot, StoppedBy, Thread};
 
@@ -30,6 +30,9 @@ pub fn kind(k: FindingKind) -> &'static str {
             "A signal handler blocks in a call that is not async-signal-safe."
         }
         FindingKind::IoWait => "Threads are blocked in I/O.",
+        FindingKind::Busy => {
+            "Threads seen moving between two looks: spinning on a lock, a livelock, or slow progress."
+        }
     }
 }
 
@@ -222,6 +225,10 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
             let at = i.map(|i| format!(", in {}", at(i))).unwrap_or_default();
             format!("{who} is stopped by {}{at}", stop_cause(by))
         }
+        Shows::Moved { motion: m, at: i } => match i {
+            Some(i) => format!("{who} {}: {}", moved(th, *m), at(*i)),
+            None => format!("{who} {}", moved(th, *m)),
+        },
         Shows::SignalFrame { at: i } => format!("signal frame {}", at(*i)),
         Shows::HandlerWaits { object: o, at: i } => {
             format!("the handler waits for {}: {}", object(snap, o), at(*i))
@@ -294,6 +301,36 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             kind.noun()
         ),
         Detail::Io => format!("{n} thread(s) blocked in I/O"),
+        Detail::Busy {
+            how: Busy::Spinning,
+        } if n == 1 => format!(
+            "spinning on a lock: {} uses CPU waiting for a lock, busy yet stuck",
+            label(f.threads[0])
+        ),
+        Detail::Busy {
+            how: Busy::Spinning,
+        } => {
+            format!("spinning on locks: {n} threads use CPU waiting for locks, busy yet stuck")
+        }
+        Detail::Busy {
+            how: Busy::Livelock,
+        } => format!(
+            "possible livelock: {n} threads wake and sleep again over and over, while no thread \
+             runs or does I/O"
+        ),
+        Detail::Busy {
+            how: Busy::SlowProgress,
+        } => {
+            let moved = match f.steps.len() {
+                0 => "the process did I/O".to_string(),
+                1 => "1 thread moved".to_string(),
+                m => format!("{m} threads moved"),
+            };
+            format!(
+                "slow progress, not a stall: every thread waits by its stack, yet {moved} \
+                 between the two looks"
+            )
+        }
         Detail::Stopped { cause, .. } => {
             let cause = cause
                 .as_ref()
@@ -345,6 +382,9 @@ pub fn explanation(f: &Finding) -> String {
         Detail::RootBlocker { .. } => "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
         Detail::SignalUnsafe { .. } => "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
         Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
+        Detail::Busy { how: Busy::Livelock } => "These threads keep waking up and going back to sleep, yet nothing else in the process ran or did I/O between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
+        Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran, woke or did I/O between the two samples. It is slow, not stuck.".into(),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
     }
@@ -407,6 +447,10 @@ pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
         Does::Unreadable { why: Some(why) } => format!("no readable frames: {why}"),
         Does::Unreadable { why: None } => "no readable frames".into(),
     };
+    let does = match s.moves {
+        Some(m) => format!("{does}; {}", moved(th, m)),
+        None => does,
+    };
     let does = match &s.ends_early {
         Some(why) => format!("{does}; its stack ends early: {why}"),
         None => does,
@@ -417,6 +461,38 @@ pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
         }
         Some(by) => format!("stopped by {}; {does}", stop_cause(by)),
         None => does,
+    }
+}
+
+/// What thread `th` did between the two looks, by its counters.
+fn moved(th: &Thread, m: Motion) -> String {
+    let Some(look) = th.kernel.as_ref().and_then(|k| k.second_look) else {
+        return "moved between the two looks".into();
+    };
+    let ms = look.interval_ms;
+    let cpu = look.cpu_us / 10 / ms.max(1);
+    match m {
+        Motion::Still => format!("did not move in the {ms} ms between the two looks"),
+        Motion::Spinning => {
+            format!("spun on the lock, using {cpu}% of a CPU in the {ms} ms between the two looks")
+        }
+        Motion::Ran => format!("ran, using {cpu}% of a CPU in the {ms} ms between the two looks"),
+        Motion::Cycling => format!(
+            "woke and slept again {} times in the {ms} ms between the two looks, using {cpu}% of \
+             a CPU",
+            look.voluntary
+        ),
+        Motion::Stirred => format!(
+            "moved a little in the {ms} ms between the two looks ({} wake-up(s), {} bytes of \
+             I/O{})",
+            look.voluntary,
+            look.io_bytes.unwrap_or(0),
+            if look.same_wait == Some(false) {
+                ", left the wait it was in"
+            } else {
+                ""
+            }
+        ),
     }
 }
 
