@@ -40,7 +40,7 @@ impl Default for Options {
             stack_bytes: 64 * 1024,
             full_symbols: false,
             samples: 2,
-            interval: Duration::from_millis(100),
+            interval: Duration::from_millis(50),
             exe: None,
             sysroot: None,
         }

@@ -178,7 +178,7 @@ struct CaptureArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     samples: u32,
     /// Least milliseconds between the two samples.
-    #[arg(long, default_value_t = 100, value_name = "MS")]
+    #[arg(long, default_value_t = 50, value_name = "MS")]
     interval: u64,
     /// Bytes of each thread's stack copied while it is stopped (deeper frames are cut).
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]

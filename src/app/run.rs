@@ -43,8 +43,8 @@ pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 
         pids: Vec::new(),
         tree: false,
         save: None,
-        samples: 2,
-        interval: Duration::from_millis(100),
+        samples: crate::api::Options::default().samples,
+        interval: crate::api::Options::default().interval,
         stack_bytes: r.stack_bytes,
         full_symbols: r.full_symbols,
         out: OutputConfig {

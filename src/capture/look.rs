@@ -7,6 +7,7 @@
 
 use super::procinfo::{self, InSyscall, Sample};
 use crate::model::{Snapshot, Syscall, ThreadLook};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,6 +17,10 @@ use std::time::{Duration, Instant};
 /// wakes it into the ptrace stop, one as it goes back to sleep after the detach (measured on
 /// threads blocked in `futex`, `nanosleep` and `read`).
 const OWN_STOP_SWITCHES: u64 = 2;
+
+/// CPU time, in microseconds, below which a thread that did not switch did nothing but go
+/// through hangscan's stop (which costs it microseconds).
+const QUIET_CPU_US: u64 = 1000;
 
 /// One thread as the stop found it.
 pub(super) struct Stopped {
@@ -118,25 +123,30 @@ impl Job {
             std::thread::sleep(rest);
         }
         let at = self.began.elapsed();
-        let tids: Vec<i32> = self.threads.iter().map(|t| t.tid).collect();
-        let now = procinfo::sample_tasks(self.pid, &tids, true);
         let interval_ms = at.as_millis() as u64;
         self.threads
-            .iter()
+            .par_iter()
             .filter_map(|t| {
                 let before = self.first.get(&t.tid)?;
-                let after = now.get(&t.tid)?;
+                let after = procinfo::read_task(self.pid, t.tid, true)?;
                 let (b, a) = (before.counters?, after.counters?);
                 let own = if t.by_us { OWN_STOP_SWITCHES } else { 0 };
-                let look = ThreadLook {
+                let mut look = ThreadLook {
                     interval_ms,
                     cpu_us: a.cpu_ns.saturating_sub(b.cpu_ns) / 1000,
                     voluntary: a.voluntary.saturating_sub(b.voluntary).saturating_sub(own),
                     involuntary: a.involuntary.saturating_sub(b.involuntary),
                     io_bytes: (a.io_bytes.zip(b.io_bytes)).map(|(a, b)| a.saturating_sub(b)),
                     state: after.state,
-                    same_wait: same_wait(self.pid, t, before, after),
+                    same_wait: None,
                 };
+                // Whether it still sits in the same wait matters only for a thread the counters
+                // saw do nothing (the syscall file is the dearest to read): no switch, no I/O,
+                // and at most the microseconds of CPU the stop costs it.
+                let quiet = look.cpu_us < QUIET_CPU_US && look.voluntary + look.involuntary == 0;
+                if quiet && look.io_bytes.is_none_or(|b| b == 0) {
+                    look.same_wait = same_wait(self.pid, t, before, &after);
+                }
                 let ticks = after.cpu_ticks.saturating_sub(before.cpu_ticks);
                 Some((t.tid as u64, (look, ticks)))
             })

@@ -53,7 +53,7 @@ impl Default for CaptureOptions {
 }
 
 /// The least time between the sample before the stop and the second look, by default.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A capture: the image, and the second look under way (join it with
 /// [`SecondLook::finish`] once the image is unwound).

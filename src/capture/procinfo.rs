@@ -61,17 +61,13 @@ pub fn sample(pid: i32, counters: bool) -> HashMap<i32, Sample> {
     let Some(tids) = list_tasks(pid) else {
         return HashMap::new();
     };
-    sample_tasks(pid, &tids, counters)
-}
-
-/// Reads threads `tids` of `pid`, in parallel; threads that are gone are left out.
-pub fn sample_tasks(pid: i32, tids: &[i32], counters: bool) -> HashMap<i32, Sample> {
     tids.par_iter()
         .filter_map(|&tid| Some((tid, read_task(pid, tid, counters)?)))
         .collect()
 }
 
-fn read_task(pid: i32, tid: i32, counters: bool) -> Option<Sample> {
+/// Reads thread `tid` of `pid`, or `None` when it is gone.
+pub fn read_task(pid: i32, tid: i32, counters: bool) -> Option<Sample> {
     let dir = format!("/proc/{pid}/task/{tid}");
     let mut buf = [0u8; 1024];
     let stat = read_small(&format!("{dir}/stat"), &mut buf)?;

@@ -191,8 +191,9 @@ pub struct ThreadLook {
     /// Its scheduling state at the second look.
     pub state: KernelState,
     /// Whether it sat in the same system call with the same arguments at the stop and at the
-    /// second look (`/proc/.../syscall`); absent when it was in none at the stop or that could
-    /// not be read.
+    /// second look (`/proc/.../syscall`; for a thread in uninterruptible sleep, the same
+    /// `wchan`). Read only for a thread the counters saw do nothing; absent when not read, when
+    /// it was in no system call at the stop, or when it could not be read.
     pub same_wait: Option<bool>,
 }
 
