@@ -5,8 +5,7 @@
 //! cores, `--samples 1`) the findings stay as the frames make them.
 
 use super::classify::Facts;
-use super::finding::{Busy, Detail, Draft, Finding, Shows, Step};
-use super::findings::advice;
+use super::finding::{advice, Busy, Detail, Draft, Finding, Shows, Step};
 use super::graph::Grade;
 use super::motion::Motion;
 use super::{FindingKind, Severity};

@@ -286,7 +286,9 @@ pub fn classify_named(
     if stopped && facts.activity == Activity::Running {
         facts.activity = Activity::Stopped;
     }
-    facts.motion = motion::of(thread, &facts);
+    let on_lock = facts.activity == Activity::Blocked
+        && facts.waits.first().is_some_and(|w| w.kind.is_lock());
+    facts.motion = motion::of(thread, on_lock);
     facts
 }
 

@@ -5,7 +5,7 @@
 
 use super::graph::{Because, Grade};
 use super::{FindingKind, Severity};
-use crate::knowledge::{base_name, WaitKind};
+use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
 use crate::model::{Snapshot, StoppedBy};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -317,4 +317,20 @@ impl Draft {
             signature: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
+}
+
+/// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
+/// waits are in (most specific first), else the generic pack's.
+pub fn advice<'a>(
+    kb: &KnowledgeBase,
+    waits: impl Iterator<Item = &'a super::classify::Wait>,
+    situation: &str,
+) -> Option<String> {
+    let mut packs: Vec<&str> = Vec::new();
+    for p in waits.flat_map(|w| &w.packs) {
+        if !packs.contains(&p.as_str()) {
+            packs.push(p);
+        }
+    }
+    kb.advice(packs, situation).map(str::to_string)
 }

@@ -3,7 +3,7 @@
 //! handlers and threads in I/O.
 
 use super::classify::{Activity, Facts};
-use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
+use super::finding::{advice, Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
 use super::scc;
 use super::steps::{edge_steps, wait_object, weakest};
@@ -100,22 +100,6 @@ fn cycles(snap: &Snapshot, facts: &[Facts], g: &Graph, kb: &KnowledgeBase) -> Ve
         out.push(draft.sign(snap));
     }
     out
-}
-
-/// What the packs advise for a finding in `situation` on `waits`: the advice of the packs the
-/// waits are in (most specific first), else the generic pack's.
-pub(super) fn advice<'a>(
-    kb: &KnowledgeBase,
-    waits: impl Iterator<Item = &'a super::classify::Wait>,
-    situation: &str,
-) -> Option<String> {
-    let mut packs: Vec<&str> = Vec::new();
-    for p in waits.flat_map(|w| &w.packs) {
-        if !packs.contains(&p.as_str()) {
-            packs.push(p);
-        }
-    }
-    kb.advice(packs, situation).map(str::to_string)
 }
 
 fn pool_starvation(

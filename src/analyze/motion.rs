@@ -1,9 +1,9 @@
 //! What the second look at a live process says each thread did between the sample before the
 //! stop and the one after it ([`crate::model::ThreadLook`]): nothing, spun on a lock, ran, woke
 //! and slept again over and over, or moved a little. Pure: from the counters in the snapshot and
-//! the thread's facts. Threads with no second look (dumps, cores, `--samples 1`) have none.
+//! whether the thread's frames say it waits for a lock. Threads with no second look (dumps,
+//! cores, `--samples 1`) have none.
 
-use super::classify::{Activity, Facts};
 use crate::model::Thread;
 use serde::Serialize;
 
@@ -30,13 +30,11 @@ pub enum Motion {
     Stirred,
 }
 
-/// What thread `th`, whose frames say `facts`, did between the looks.
-pub fn of(th: &Thread, facts: &Facts) -> Option<Motion> {
+/// What thread `th` did between the looks; `on_lock`: its frames say it waits for a lock.
+pub fn of(th: &Thread, on_lock: bool) -> Option<Motion> {
     let look = th.kernel.as_ref()?.second_look?;
     let us = look.interval_ms.max(1) * 1000;
     if look.cpu_us * 100 >= us * RAN_PERCENT {
-        let on_lock = facts.activity == Activity::Blocked
-            && facts.waits.first().is_some_and(|w| w.kind.is_lock());
         return Some(if on_lock {
             Motion::Spinning
         } else {
