@@ -10,6 +10,8 @@
 #                   falls on every tool alike; the table shows the median and the range
 #   PEERS_MAX=10000 gdb and eu-stack only up to this many threads (at 30 000 they take minutes)
 #   TIMEOUT=600     seconds a tool may take before it is killed (`timeout` in the result)
+#   BASE=PATH       another hangscan binary (an older build) run alongside, with its default
+#                   flags, as the `base` row
 #
 # The target is fixtures/programs/c_pulse.c in `idle` mode: one `pulse` thread ticking every
 # 200 us records the longest gap between two ticks; the other threads wait on a condition
@@ -28,6 +30,7 @@ counts=("$@")
 runs=${RUNS:-3}
 peers_max=${PEERS_MAX:-10000}
 limit=${TIMEOUT:-600}
+base=${BASE:-}
 for tool in gdb eu-stack gcc timeout; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install gdb elfutils gcc)" >&2; exit 2; }
 done
@@ -90,12 +93,14 @@ for n in "${counts[@]}"; do
   pid=${ready#READY }
   report=(--format json -o "$work/report.json" "$pid")
   tools=("(none)" hangscan "hangscan -s1")
+  [ -z "$base" ] || tools+=(base)
   [ "$n" -le "$peers_max" ] && tools+=(gdb eu-stack)
   walls=(); gaps=(); owns=(); results=()
   for _ in $(seq "$runs"); do
     run_once "(none)" sleep 0
     run_once hangscan "$hangscan" attach "${report[@]}"
     run_once "hangscan -s1" "$hangscan" attach --samples 1 "${report[@]}"
+    [ -z "$base" ] || run_once base "$base" attach "${report[@]}"
     if [ "$n" -le "$peers_max" ]; then
       run_once gdb gdb -nx -batch -p "$pid" -ex 'set pagination off' -ex 'thread apply all bt'
       run_once eu-stack eu-stack -p "$pid"
