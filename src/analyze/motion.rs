@@ -20,7 +20,8 @@ const CYCLING_PER_SECOND: u64 = 200;
 pub enum Motion {
     /// Nothing: no CPU, no wake-up, no I/O, and the same wait.
     Still,
-    /// Used CPU time while waiting for a lock: spins on it (a spinlock, an adaptive mutex).
+    /// Used CPU time while waiting for a lock, seldom sleeping: spins on it (a spinlock, an
+    /// adaptive mutex).
     Spinning,
     /// Used CPU time.
     Ran,
@@ -34,14 +35,17 @@ pub enum Motion {
 pub fn of(th: &Thread, on_lock: bool) -> Option<Motion> {
     let look = th.kernel.as_ref()?.second_look?;
     let us = look.interval_ms.max(1) * 1000;
+    let cycles = look.voluntary * 1_000_000 >= us * CYCLING_PER_SECOND;
     if look.cpu_us * 100 >= us * RAN_PERCENT {
-        return Some(if on_lock {
+        // A spinner keeps to its CPU; a worker that takes a busy lock between bouts of work
+        // (caught waiting for it by the stop) goes to sleep on it over and over.
+        return Some(if on_lock && !cycles {
             Motion::Spinning
         } else {
             Motion::Ran
         });
     }
-    if look.voluntary * 1_000_000 >= us * CYCLING_PER_SECOND {
+    if cycles {
         return Some(Motion::Cycling);
     }
     let stirred =
@@ -57,5 +61,51 @@ impl Motion {
     /// Whether the thread moved at all.
     pub fn moved(self) -> bool {
         self != Motion::Still
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{KernelInfo, KernelState, ThreadLook};
+
+    /// A thread the second look saw use `cpu_us` and sleep `voluntary` times in 100 ms.
+    fn seen(cpu_us: u64, voluntary: u64, io_bytes: u64, same_wait: Option<bool>) -> Thread {
+        Thread {
+            kernel: Some(KernelInfo {
+                second_look: Some(ThreadLook {
+                    interval_ms: 100,
+                    cpu_us,
+                    voluntary,
+                    involuntary: 0,
+                    io_bytes: Some(io_bytes),
+                    state: KernelState::Sleeping,
+                    same_wait,
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        }
+    }
+
+    #[test]
+    fn the_counters_say_what_a_thread_did() {
+        assert_eq!(of(&seen(6, 0, 0, Some(true)), true), Some(Motion::Still));
+        // Spinning: CPU on a lock, without going to sleep over and over.
+        assert_eq!(of(&seen(60_000, 0, 0, None), true), Some(Motion::Spinning));
+        assert_eq!(of(&seen(60_000, 3, 0, None), true), Some(Motion::Spinning));
+        // A worker caught waiting for a busy lock between bouts of work sleeps on it often.
+        assert_eq!(of(&seen(60_000, 80, 0, None), true), Some(Motion::Ran));
+        assert_eq!(of(&seen(60_000, 0, 0, None), false), Some(Motion::Ran));
+        // 200 wake-ups a second with little CPU: a retry loop.
+        assert_eq!(of(&seen(900, 20, 0, None), false), Some(Motion::Cycling));
+        assert_eq!(of(&seen(900, 19, 0, None), false), Some(Motion::Stirred));
+        assert_eq!(of(&seen(10, 0, 512, None), false), Some(Motion::Stirred));
+        assert_eq!(
+            of(&seen(10, 0, 0, Some(false)), false),
+            Some(Motion::Stirred)
+        );
+        // No second look: nothing said.
+        assert_eq!(of(&Thread::default(), true), None);
     }
 }
