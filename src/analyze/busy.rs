@@ -116,3 +116,86 @@ fn busy(
     };
     draft.sign(snap)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, Busy, Detail, FindingKind};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+    use crate::model::{KernelInfo, KernelState, Snapshot, ThreadLook};
+
+    /// Two workers and main wait on condition variables nobody will signal: a stall by the
+    /// frames.
+    const STALL: &str = "\
+Thread 3 (Thread 0x7f02 (LWP 102) \"worker-2\"):
+#0  __futex_abstimed_wait_common64 (futex_word=0x5008) at futex-internal.c:57
+#1  ___pthread_cond_wait (cond=0x5000, mutex=0x5040) at pthread_cond_wait.c:618
+#2  0x3 in work_queue_pop () at q.c:20
+
+Thread 2 (Thread 0x7f01 (LWP 101) \"worker-1\"):
+#0  __futex_abstimed_wait_common64 (futex_word=0x5008) at futex-internal.c:57
+#1  ___pthread_cond_wait (cond=0x5000, mutex=0x5040) at pthread_cond_wait.c:618
+#2  0x3 in work_queue_pop () at q.c:20
+
+Thread 1 (Thread 0x7f00 (LWP 100) \"main\"):
+#0  __futex_abstimed_wait_common64 (futex_word=0x6008) at futex-internal.c:57
+#1  ___pthread_cond_wait (cond=0x6000, mutex=0x5040) at pthread_cond_wait.c:618
+#2  0x4 in work_queue_wait_idle () at q.c:40
+";
+
+    /// The stall's snapshot, each thread's second look `(cpu_us, voluntary, io_bytes)`.
+    fn looked(looks: [(u64, u64, u64); 3]) -> Snapshot {
+        let mut snap = parse_dump(STALL.as_bytes(), "t", Some("gdb")).unwrap();
+        for (t, (cpu_us, voluntary, io)) in snap.threads.iter_mut().zip(looks) {
+            t.kernel = Some(KernelInfo {
+                second_look: Some(ThreadLook {
+                    interval_ms: 50,
+                    cpu_us,
+                    voluntary,
+                    involuntary: 0,
+                    io_bytes: Some(io),
+                    state: KernelState::Sleeping,
+                    same_wait: None,
+                }),
+                ..KernelInfo::default()
+            });
+        }
+        snap
+    }
+
+    fn found(snap: &Snapshot) -> Vec<(FindingKind, Option<Busy>)> {
+        let a = analyze(snap, &KnowledgeBase::builtin());
+        a.findings
+            .iter()
+            .map(|f| match f.detail {
+                Detail::Busy { how } => (f.kind, Some(how)),
+                _ => (f.kind, None),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stall_stays_one_when_nothing_moved_and_becomes_what_moved_otherwise() {
+        let still = (5, 0, 0);
+        assert_eq!(found(&looked([still; 3])), [(FindingKind::Stall, None)]);
+        // A worker woke now and then and wrote: slow progress.
+        assert_eq!(
+            found(&looked([(40, 3, 4096), still, still])),
+            [(FindingKind::Busy, Some(Busy::SlowProgress))]
+        );
+        // Two woke 400 times a second with nothing else moving: a livelock, not a stall.
+        assert_eq!(
+            found(&looked([(300, 20, 0), (300, 20, 0), still])),
+            [(FindingKind::Busy, Some(Busy::Livelock))]
+        );
+        // The same with I/O is progress.
+        assert_eq!(
+            found(&looked([(300, 20, 512), (300, 20, 0), still])),
+            [(FindingKind::Busy, Some(Busy::SlowProgress))]
+        );
+        // Without a second look, the frames alone.
+        let mut none = looked([still; 3]);
+        none.threads.iter_mut().for_each(|t| t.kernel = None);
+        assert_eq!(found(&none), [(FindingKind::Stall, None)]);
+    }
+}
