@@ -197,7 +197,8 @@ pub enum Subject {
     /// name, and `address_args` name the arguments of the frame that carry the lock.
     Printed,
     /// A finding's situation: its kind (`lock-cycle`), with `/signal-handler` when it runs
-    /// through a signal handler and `/unowned-locks` for a stall on locks no owner is shown for.
+    /// through a signal handler, `/unowned-locks` for a stall on locks no owner is shown for,
+    /// and for a busy finding how its threads move (`busy/livelock`).
     Finding,
 }
 
