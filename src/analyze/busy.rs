@@ -1,7 +1,8 @@
 //! What the second look at a live process changes in the findings. Threads waiting for a lock
-//! that used CPU spin on it; threads that woke and slept again over and over, while nothing else
-//! ran or did I/O, are a livelock; and a stall (every thread waits, by the frames) in which
-//! threads ran, woke or did I/O is slow progress, not a stall. Without a second look (dumps,
+//! that used CPU spin on it; a stall (every thread waits inside the process, by the frames) in
+//! which threads ran or were woken is slow progress, not a stall; and where the frames show no
+//! stall, threads that woke and slept again over and over (sleep-and-retry loops) while no
+//! thread ran are a livelock. Without a second look (dumps,
 //! cores, `--samples 1`) the findings stay as the frames make them.
 
 use super::classify::Facts;
@@ -25,49 +26,38 @@ pub fn judge(
     if facts.iter().all(|f| f.motion.is_none()) {
         return stall.into_iter().collect();
     }
-    let with = |m: Motion| -> Vec<usize> {
+    let with = |keep: &dyn Fn(Motion) -> bool| -> Vec<usize> {
         (0..facts.len())
-            .filter(|&t| facts[t].motion == Some(m) && !deadlocked.contains(&t))
+            .filter(|&t| facts[t].motion.is_some_and(keep) && !deadlocked.contains(&t))
             .collect()
     };
-    let spinning = with(Motion::Spinning);
-    let cycling = with(Motion::Cycling);
-    let ran = !with(Motion::Ran).is_empty();
-    let io = snap.threads.iter().any(|t| {
-        t.kernel
-            .as_ref()
-            .and_then(|k| k.second_look?.io_bytes)
-            .is_some_and(|b| b > 0)
-    });
+    let spinning = with(&|m| m == Motion::Spinning);
     let mut out = Vec::new();
     if !spinning.is_empty() {
         out.push(busy(snap, facts, Busy::Spinning, spinning.clone(), kb));
     }
-    let livelock = cycling.len() >= 2 && !ran && !io;
-    if livelock {
-        out.push(busy(snap, facts, Busy::Livelock, cycling, kb));
-    }
-    if let Some(stall) = stall {
-        let moved: Vec<usize> = (0..facts.len())
-            .filter(|&t| {
-                facts[t]
-                    .motion
-                    .is_some_and(|m| m.moved() && m != Motion::Spinning)
-                    && !deadlocked.contains(&t)
-            })
-            .collect();
-        if !moved.is_empty() || io {
-            // The spinning or livelock finding says what holds the stall; anything else that
-            // moved is progress.
-            if !livelock {
+    match stall {
+        // Every thread waits inside the process, by the frames: what moved (woken, or run)
+        // is progress; the spinners' finding says what holds the rest.
+        Some(stall) => {
+            let moved = with(&|m| m.moved() && m != Motion::Spinning);
+            if !moved.is_empty() {
                 let mut threads = stall.threads.clone();
                 threads.extend(moved.iter().filter(|t| !stall.threads.contains(t)));
                 let mut f = busy(snap, facts, Busy::SlowProgress, moved, kb);
                 f.threads = threads;
                 out.push(f);
+            } else if spinning.is_empty() {
+                out.push(stall);
             }
-        } else if spinning.is_empty() {
-            out.push(stall);
+        }
+        // Threads that sleep and retry (their waits end by themselves) over and over, while no
+        // thread runs: a livelock.
+        None => {
+            let cycling = with(&|m| m == Motion::Cycling);
+            if cycling.len() >= 2 && with(&|m| m == Motion::Ran).is_empty() {
+                out.push(busy(snap, facts, Busy::Livelock, cycling, kb));
+            }
         }
     }
     out
@@ -143,17 +133,35 @@ Thread 1 (Thread 0x7f00 (LWP 100) \"main\"):
 #2  0x4 in work_queue_wait_idle () at q.c:40
 ";
 
-    /// The stall's snapshot, each thread's second look `(cpu_us, voluntary, io_bytes)`.
-    fn looked(looks: [(u64, u64, u64); 3]) -> Snapshot {
-        let mut snap = parse_dump(STALL.as_bytes(), "t", Some("gdb")).unwrap();
-        for (t, (cpu_us, voluntary, io)) in snap.threads.iter_mut().zip(looks) {
+    /// Two threads retry a lock, sleeping between tries; main joins one: no stall by the
+    /// frames.
+    const RETRY: &str = "\
+Thread 3 (Thread 0x7f02 (LWP 102) \"audit\"):
+#0  0x1 in __GI___clock_nanosleep () at clock_nanosleep.c:78
+#1  0x2 in usleep () at usleep.c:32
+#2  0x3 in lock_both_politely () at l.c:20
+
+Thread 2 (Thread 0x7f01 (LWP 101) \"transfer\"):
+#0  0x1 in __GI___clock_nanosleep () at clock_nanosleep.c:78
+#1  0x2 in usleep () at usleep.c:32
+#2  0x3 in lock_both_politely () at l.c:20
+
+Thread 1 (Thread 0x7f00 (LWP 100) \"main\"):
+#0  __futex_abstimed_wait_common64 (futex_word=0x7f01) at futex-internal.c:57
+#1  __pthread_clockjoin_ex (threadid=139637976524544) at pthread_join_common.c:102
+#2  0x4 in main () at l.c:40
+";
+
+    /// `dump`'s snapshot, each thread's second look `(cpu_us, voluntary)`.
+    fn looked(dump: &str, looks: [(u64, u64); 3]) -> Snapshot {
+        let mut snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        for (t, (cpu_us, voluntary)) in snap.threads.iter_mut().zip(looks) {
             t.kernel = Some(KernelInfo {
                 second_look: Some(ThreadLook {
                     interval_ms: 50,
                     cpu_us,
                     voluntary,
                     involuntary: 0,
-                    io_bytes: Some(io),
                     state: KernelState::Sleeping,
                     same_wait: None,
                 }),
@@ -175,27 +183,42 @@ Thread 1 (Thread 0x7f00 (LWP 100) \"main\"):
     }
 
     #[test]
-    fn a_stall_stays_one_when_nothing_moved_and_becomes_what_moved_otherwise() {
-        let still = (5, 0, 0);
-        assert_eq!(found(&looked([still; 3])), [(FindingKind::Stall, None)]);
-        // A worker woke now and then and wrote: slow progress.
+    fn a_stall_stays_one_when_nothing_moved_and_becomes_slow_progress_when_threads_did() {
+        let still = (5, 0);
         assert_eq!(
-            found(&looked([(40, 3, 4096), still, still])),
+            found(&looked(STALL, [still; 3])),
+            [(FindingKind::Stall, None)]
+        );
+        // A worker woke now and then: slow progress.
+        assert_eq!(
+            found(&looked(STALL, [(40, 3), still, still])),
             [(FindingKind::Busy, Some(Busy::SlowProgress))]
         );
-        // Two woke 400 times a second with nothing else moving: a livelock, not a stall.
+        // Woken 400 times a second: still progress, by threads that wait inside the process.
         assert_eq!(
-            found(&looked([(300, 20, 0), (300, 20, 0), still])),
-            [(FindingKind::Busy, Some(Busy::Livelock))]
-        );
-        // The same with I/O is progress.
-        assert_eq!(
-            found(&looked([(300, 20, 512), (300, 20, 0), still])),
+            found(&looked(STALL, [(300, 20), (300, 20), still])),
             [(FindingKind::Busy, Some(Busy::SlowProgress))]
         );
         // Without a second look, the frames alone.
-        let mut none = looked([still; 3]);
+        let mut none = looked(STALL, [still; 3]);
         none.threads.iter_mut().for_each(|t| t.kernel = None);
         assert_eq!(found(&none), [(FindingKind::Stall, None)]);
+    }
+
+    #[test]
+    fn threads_that_sleep_and_retry_over_and_over_while_none_runs_are_a_livelock() {
+        let still = (5, 0);
+        assert_eq!(
+            found(&looked(RETRY, [(300, 20), (300, 20), still])),
+            [(FindingKind::Busy, Some(Busy::Livelock))]
+        );
+        // One thread polling is not a livelock; nor are two while another thread runs.
+        assert_eq!(found(&looked(RETRY, [(300, 20), still, still])), []);
+        assert_eq!(
+            found(&looked(RETRY, [(300, 20), (300, 20), (20_000, 0)])),
+            []
+        );
+        // Waking now and then is not retrying over and over.
+        assert_eq!(found(&looked(RETRY, [(30, 3), (30, 3), still])), []);
     }
 }

@@ -8,8 +8,13 @@ use crate::model::Thread;
 use serde::Serialize;
 
 /// CPU time, in percent of the time between the looks, from which a thread ran (hangscan's own
-/// stop costs a thread microseconds).
-const RAN_PERCENT: u64 = 5;
+/// stop costs a thread microseconds; a thread that wakes a few thousand times a second to retry
+/// uses a few percent).
+const RAN_PERCENT: u64 = 10;
+/// CPU time, in percent, from which a thread whose frames wait for a lock, and which did not go
+/// to sleep over and over, spins on it (a waiter that sleeps uses next to none; a spinner on a
+/// crowded machine may get little more than its share of a CPU).
+const SPIN_PERCENT: u64 = 5;
 /// Wake-ups a second from which a thread that used little CPU cycles (a retry or polling loop
 /// with a back-off of a few milliseconds at most); below it, it only woke now and then.
 const CYCLING_PER_SECOND: u64 = 200;
@@ -18,7 +23,7 @@ const CYCLING_PER_SECOND: u64 = 200;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Motion {
-    /// Nothing: no CPU, no wake-up, no I/O, and the same wait.
+    /// Nothing: no CPU, no wake-up, and the same wait.
     Still,
     /// Used CPU time while waiting for a lock, seldom sleeping: spins on it (a spinlock, an
     /// adaptive mutex).
@@ -27,7 +32,7 @@ pub enum Motion {
     Ran,
     /// Woke and slept again over and over, using little CPU: a retry or polling loop.
     Cycling,
-    /// Woke now and then, did I/O or left the wait it was in: moved, a little.
+    /// Woke now and then, used a little CPU, or left the wait it was in: moved, a little.
     Stirred,
 }
 
@@ -36,20 +41,19 @@ pub fn of(th: &Thread, on_lock: bool) -> Option<Motion> {
     let look = th.kernel.as_ref()?.second_look?;
     let us = look.interval_ms.max(1) * 1000;
     let cycles = look.voluntary * 1_000_000 >= us * CYCLING_PER_SECOND;
+    // A spinner keeps to its CPU; a worker that takes a busy lock between bouts of work
+    // (caught waiting for it by the stop) goes to sleep on it over and over.
+    if on_lock && !cycles && look.cpu_us * 100 >= us * SPIN_PERCENT {
+        return Some(Motion::Spinning);
+    }
     if look.cpu_us * 100 >= us * RAN_PERCENT {
-        // A spinner keeps to its CPU; a worker that takes a busy lock between bouts of work
-        // (caught waiting for it by the stop) goes to sleep on it over and over.
-        return Some(if on_lock && !cycles {
-            Motion::Spinning
-        } else {
-            Motion::Ran
-        });
+        return Some(Motion::Ran);
     }
     if cycles {
         return Some(Motion::Cycling);
     }
-    let stirred =
-        look.voluntary > 0 || look.io_bytes.is_some_and(|b| b > 0) || look.same_wait == Some(false);
+    // A little CPU (1 %: far more than the microseconds hangscan's stop costs) is a stir too.
+    let stirred = look.voluntary > 0 || look.same_wait == Some(false) || look.cpu_us * 100 >= us;
     Some(if stirred {
         Motion::Stirred
     } else {
@@ -70,7 +74,7 @@ mod tests {
     use crate::model::{KernelInfo, KernelState, ThreadLook};
 
     /// A thread the second look saw use `cpu_us` and sleep `voluntary` times in 100 ms.
-    fn seen(cpu_us: u64, voluntary: u64, io_bytes: u64, same_wait: Option<bool>) -> Thread {
+    fn seen(cpu_us: u64, voluntary: u64, same_wait: Option<bool>) -> Thread {
         Thread {
             kernel: Some(KernelInfo {
                 second_look: Some(ThreadLook {
@@ -78,7 +82,6 @@ mod tests {
                     cpu_us,
                     voluntary,
                     involuntary: 0,
-                    io_bytes: Some(io_bytes),
                     state: KernelState::Sleeping,
                     same_wait,
                 }),
@@ -90,21 +93,20 @@ mod tests {
 
     #[test]
     fn the_counters_say_what_a_thread_did() {
-        assert_eq!(of(&seen(6, 0, 0, Some(true)), true), Some(Motion::Still));
+        assert_eq!(of(&seen(6, 0, Some(true)), true), Some(Motion::Still));
         // Spinning: CPU on a lock, without going to sleep over and over.
-        assert_eq!(of(&seen(60_000, 0, 0, None), true), Some(Motion::Spinning));
-        assert_eq!(of(&seen(60_000, 3, 0, None), true), Some(Motion::Spinning));
+        assert_eq!(of(&seen(60_000, 0, None), true), Some(Motion::Spinning));
+        assert_eq!(of(&seen(60_000, 3, None), true), Some(Motion::Spinning));
         // A worker caught waiting for a busy lock between bouts of work sleeps on it often.
-        assert_eq!(of(&seen(60_000, 80, 0, None), true), Some(Motion::Ran));
-        assert_eq!(of(&seen(60_000, 0, 0, None), false), Some(Motion::Ran));
+        assert_eq!(of(&seen(60_000, 80, None), true), Some(Motion::Ran));
+        assert_eq!(of(&seen(60_000, 0, None), false), Some(Motion::Ran));
         // 200 wake-ups a second with little CPU: a retry loop.
-        assert_eq!(of(&seen(900, 20, 0, None), false), Some(Motion::Cycling));
-        assert_eq!(of(&seen(900, 19, 0, None), false), Some(Motion::Stirred));
-        assert_eq!(of(&seen(10, 0, 512, None), false), Some(Motion::Stirred));
-        assert_eq!(
-            of(&seen(10, 0, 0, Some(false)), false),
-            Some(Motion::Stirred)
-        );
+        assert_eq!(of(&seen(900, 20, None), false), Some(Motion::Cycling));
+        assert_eq!(of(&seen(6_000, 20, None), false), Some(Motion::Cycling));
+        assert_eq!(of(&seen(6_000, 0, None), true), Some(Motion::Spinning));
+        assert_eq!(of(&seen(6_000, 0, None), false), Some(Motion::Stirred));
+        assert_eq!(of(&seen(900, 19, None), false), Some(Motion::Stirred));
+        assert_eq!(of(&seen(10, 0, Some(false)), false), Some(Motion::Stirred));
         // No second look: nothing said.
         assert_eq!(of(&Thread::default(), true), None);
     }

@@ -2,7 +2,7 @@
 //! own `interval` after the first sample (the one just before the stop), while the copies are
 //! unwound and symbolized. The target is not stopped for it. Compared with the first sample, it
 //! says what each thread did meanwhile: CPU time, voluntary and involuntary context switches,
-//! I/O, and whether it still sits in the very system call the stop found it in. Joined into the
+//! and whether it still sits in the very system call the stop found it in. Joined into the
 //! snapshot before analysis ([`SecondLook::finish`]).
 
 use super::procinfo::{self, InSyscall, Sample};
@@ -128,7 +128,7 @@ impl Job {
             .par_iter()
             .filter_map(|t| {
                 let before = self.first.get(&t.tid)?;
-                let after = procinfo::read_task(self.pid, t.tid, true)?;
+                let after = procinfo::read_again(self.pid, t.tid)?;
                 let (b, a) = (before.counters?, after.counters?);
                 let own = if t.by_us { OWN_STOP_SWITCHES } else { 0 };
                 let mut look = ThreadLook {
@@ -136,18 +136,17 @@ impl Job {
                     cpu_us: a.cpu_ns.saturating_sub(b.cpu_ns) / 1000,
                     voluntary: a.voluntary.saturating_sub(b.voluntary).saturating_sub(own),
                     involuntary: a.involuntary.saturating_sub(b.involuntary),
-                    io_bytes: (a.io_bytes.zip(b.io_bytes)).map(|(a, b)| a.saturating_sub(b)),
                     state: after.state,
                     same_wait: None,
                 };
                 // Whether it still sits in the same wait matters only for a thread the counters
-                // saw do nothing (the syscall file is the dearest to read): no switch, no I/O,
-                // and at most the microseconds of CPU the stop costs it.
+                // saw do nothing (the syscall file is the dearest to read): no switch, and at
+                // most the microseconds of CPU the stop costs it.
                 let quiet = look.cpu_us < QUIET_CPU_US && look.voluntary + look.involuntary == 0;
-                if quiet && look.io_bytes.is_none_or(|b| b == 0) {
+                if quiet {
                     look.same_wait = same_wait(self.pid, t, before, &after);
                 }
-                let ticks = after.cpu_ticks.saturating_sub(before.cpu_ticks);
+                let ticks = look.cpu_us * procfs::ticks_per_second() / 1_000_000;
                 Some((t.tid as u64, (look, ticks)))
             })
             .collect()

@@ -6,8 +6,9 @@
 //!
 //! At 10 000 threads these reads are most of an attach, so each file is read into a stack
 //! buffer and parsed by hand, in parallel: `stat` (name, state, CPU ticks) always; with the
-//! counters a second look compares, `schedstat` (CPU time in nanoseconds), `status` (voluntary
-//! and involuntary context switches) and `io`. `wchan` is read only for threads in
+//! counters a second look compares, `schedstat` (CPU time in nanoseconds) and `status`
+//! (voluntary and involuntary context switches). The second look itself reads only those two
+//! (`status` has the state too), and `syscall` for a thread they saw do nothing. `wchan` is read only for threads in
 //! uninterruptible sleep (for the others the registers say which system call they are in),
 //! and `status` (its `TracerPid`) only for threads a tracer stops.
 
@@ -23,8 +24,6 @@ pub struct Sample {
     pub name: Option<String>,
     /// State letter mapped to the model.
     pub state: KernelState,
-    /// utime + stime, in clock ticks.
-    pub cpu_ticks: u64,
     /// The counters a second look compares, when read.
     pub counters: Option<Counters>,
     /// `wchan`, for a thread in uninterruptible sleep, when the kernel exposes it.
@@ -42,8 +41,6 @@ pub struct Counters {
     pub voluntary: u64,
     /// Involuntary context switches: times it was preempted.
     pub involuntary: u64,
-    /// `rchar` + `wchar` of its `io`, when readable.
-    pub io_bytes: Option<u64>,
 }
 
 /// Who stopped a stopped thread.
@@ -80,12 +77,11 @@ pub fn read_task(pid: i32, tid: i32, counters: bool) -> Option<Sample> {
     let stime = number(fields.next()?)?;
     let name = String::from_utf8_lossy(name).into_owned();
     let cpu_ticks = utime + stime;
-    let counters = counters.then(|| read_counters(&dir, cpu_ticks));
-    let wchan = (letter == b'D')
-        .then(|| std::fs::read_to_string(format!("{dir}/wchan")).ok())
+    let counters = counters
+        .then(|| read_counters(&dir, Some(cpu_ticks)))
         .flatten()
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty() && w != "0");
+        .map(|(c, _)| c);
+    let wchan = wchan(&dir, letter);
     let stop = match letter {
         b'T' => Some(StopCause::Signal),
         b't' => Some(StopCause::Tracer(tracer(&dir).unwrap_or(0))),
@@ -94,7 +90,6 @@ pub fn read_task(pid: i32, tid: i32, counters: bool) -> Option<Sample> {
     Some(Sample {
         name: Some(name),
         state: state_of(letter as char),
-        cpu_ticks,
         counters,
         wchan,
         stop,
@@ -128,24 +123,56 @@ fn number(field: &[u8]) -> Option<u64> {
     std::str::from_utf8(field).ok()?.trim().parse().ok()
 }
 
-/// The counters of the thread whose `/proc` directory is `dir`, which has used `cpu_ticks`.
-fn read_counters(dir: &str, cpu_ticks: u64) -> Counters {
+/// Thread `tid` of `pid` as the second look reads it: its counters, its state (from `status`,
+/// read for the counters anyway) and, in uninterruptible sleep, its `wchan`; no name. `None`
+/// when it is gone. Where the kernel has no `schedstat`, the whole sample.
+pub fn read_again(pid: i32, tid: i32) -> Option<Sample> {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let Some((counters, letter)) = read_counters(&dir, None) else {
+        return read_task(pid, tid, true);
+    };
+    Some(Sample {
+        name: None,
+        state: state_of(letter as char),
+        counters: Some(counters),
+        wchan: wchan(&dir, letter),
+        stop: None,
+    })
+}
+
+/// `wchan` of the thread whose `/proc` directory is `dir`, when it is in uninterruptible sleep
+/// (state `letter`) and the kernel says.
+fn wchan(dir: &str, letter: u8) -> Option<String> {
+    (letter == b'D')
+        .then(|| std::fs::read_to_string(format!("{dir}/wchan")).ok())
+        .flatten()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty() && w != "0")
+}
+
+/// The counters of the thread whose `/proc` directory is `dir`, and the state letter its
+/// `status` gives. CPU time is `schedstat`'s; where that is missing, `cpu_ticks` (from `stat`)
+/// when given, else `None`.
+fn read_counters(dir: &str, cpu_ticks: Option<u64>) -> Option<(Counters, u8)> {
     let mut buf = [0u8; 128];
     let cpu_ns = read_small(&format!("{dir}/schedstat"), &mut buf)
         .and_then(|s| s.split(|b| b.is_ascii_whitespace()).next().and_then(number))
-        .unwrap_or_else(|| {
-            cpu_ticks.saturating_mul(1_000_000_000) / procfs::ticks_per_second().max(1)
-        });
+        .or_else(|| {
+            Some(cpu_ticks?.saturating_mul(1_000_000_000) / procfs::ticks_per_second().max(1))
+        })?;
     let mut buf = [0u8; 2048];
-    let status = read_small(&format!("{dir}/status"), &mut buf).unwrap_or_default();
-    let mut buf = [0u8; 512];
-    let io = read_small(&format!("{dir}/io"), &mut buf);
-    Counters {
+    let status = read_small(&format!("{dir}/status"), &mut buf)?;
+    let letter = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"State:"))
+        .and_then(|v| v.iter().copied().find(|b| !b.is_ascii_whitespace()))
+        .unwrap_or(b'?');
+    let counters = Counters {
         cpu_ns,
         voluntary: count(status, b"voluntary_ctxt_switches:").unwrap_or(0),
         involuntary: count(status, b"nonvoluntary_ctxt_switches:").unwrap_or(0),
-        io_bytes: io.and_then(|io| Some(count(io, b"rchar:")? + count(io, b"wchar:")?)),
-    }
+    };
+    Some((counters, letter))
 }
 
 /// The number after `key` at the start of a line of `text` (`/proc`'s `key:\tvalue` lines).
@@ -299,7 +326,9 @@ mod tests {
         let counters = main.counters.expect("counters");
         assert!(counters.voluntary + counters.involuntary > 0);
         assert!(counters.cpu_ns > 0);
-        assert!(counters.io_bytes.is_some());
+        let again = read_again(me, me).expect("read again");
+        assert_eq!(again.state, main.state);
+        assert!(again.counters.expect("counters").voluntary >= counters.voluntary);
         // This thread reads its own file from inside `read`.
         let this = nix::unistd::gettid().as_raw();
         assert!(matches!(

@@ -186,8 +186,6 @@ pub struct ThreadLook {
     pub voluntary: u64,
     /// Times it was preempted (involuntary context switches).
     pub involuntary: u64,
-    /// Bytes it read and wrote (`rchar` + `wchar` of its `io`), when readable.
-    pub io_bytes: Option<u64>,
     /// Its scheduling state at the second look.
     pub state: KernelState,
     /// Whether it sat in the same system call with the same arguments at the stop and at the

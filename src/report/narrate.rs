@@ -315,14 +315,13 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
         Detail::Busy {
             how: Busy::Livelock,
         } => format!(
-            "possible livelock: {n} threads wake and sleep again over and over, while no thread \
-             runs or does I/O"
+            "possible livelock: {n} threads wake, retry and sleep again over and over, while no \
+             thread runs"
         ),
         Detail::Busy {
             how: Busy::SlowProgress,
         } => {
             let moved = match f.steps.len() {
-                0 => "the process did I/O".to_string(),
                 1 => "1 thread moved".to_string(),
                 m => format!("{m} threads moved"),
             };
@@ -383,8 +382,8 @@ pub fn explanation(f: &Finding) -> String {
         Detail::SignalUnsafe { .. } => "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
         Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
         Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
-        Detail::Busy { how: Busy::Livelock } => "These threads keep waking up and going back to sleep, yet nothing else in the process ran or did I/O between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
-        Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran, woke or did I/O between the two samples. It is slow, not stuck.".into(),
+        Detail::Busy { how: Busy::Livelock } => "These threads keep waking up, trying again and going back to sleep, while no thread of the process ran between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
+        Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
     }
@@ -482,16 +481,12 @@ fn moved(th: &Thread, m: Motion) -> String {
              a CPU",
             look.voluntary
         ),
+        Motion::Stirred if look.voluntary == 0 => {
+            format!("left the wait it was in during the {ms} ms between the two looks")
+        }
         Motion::Stirred => format!(
-            "moved a little in the {ms} ms between the two looks ({} wake-up(s), {} bytes of \
-             I/O{})",
-            look.voluntary,
-            look.io_bytes.unwrap_or(0),
-            if look.same_wait == Some(false) {
-                ", left the wait it was in"
-            } else {
-                ""
-            }
+            "woke {} time(s) in the {ms} ms between the two looks",
+            look.voluntary
         ),
     }
 }
