@@ -96,13 +96,19 @@ pub fn read_task(pid: i32, tid: i32, counters: bool) -> Option<Sample> {
     })
 }
 
-/// Reads a `/proc` file of at most `buf.len()` bytes (more is cut) into `buf`.
+/// Reads a `/proc` file of at most `buf.len()` bytes (more is cut) into `buf`. The kernel makes
+/// these files whole at the first read and hands over all that fits, so a read that leaves
+/// room is the end (no second call to learn it: thousands of threads, several files each).
 fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a [u8]> {
     let mut f = std::fs::File::open(path).ok()?;
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..]) {
             Ok(0) => break,
+            Ok(k) if n + k < buf.len() => {
+                n += k;
+                break;
+            }
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
