@@ -75,7 +75,11 @@ fn threads_retrying_a_trylock_with_a_back_off_forever_are_a_livelock() {
     let p = HungProcess::start("c_trylock_livelock");
     let r = attach(&[], p.pid);
     let kinds = kinds(&r);
-    assert!(kinds.contains(&"busy/livelock".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"busy/livelock".to_string()),
+        "{kinds:?}: {}",
+        r["threads"]
+    );
     assert_eq!(r["verdict"], "no-deadlock");
     for name in ["transfer", "audit"] {
         assert_eq!(motion(&r, name), "cycling", "{name}: {r}");

@@ -6,7 +6,7 @@
 //! snapshot before analysis ([`SecondLook::finish`]).
 
 use super::procinfo::{self, InSyscall, Sample};
-use crate::model::{Snapshot, Syscall, ThreadLook};
+use crate::model::{KernelState, Snapshot, Syscall, ThreadLook};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -140,11 +140,15 @@ impl Job {
                     same_wait: None,
                 };
                 // Whether it still sits in the same wait matters only for a thread the counters
-                // saw do nothing (the syscall file is the dearest to read): no switch, and at
-                // most the microseconds of CPU the stop costs it.
+                // saw do nothing: no switch, and at most the microseconds of CPU the stop costs
+                // it. Asleep again with no switch, it never left the wait (going to sleep in
+                // another is a switch); else the syscall file (the dearest to read) says.
                 let quiet = look.cpu_us < QUIET_CPU_US && look.voluntary + look.involuntary == 0;
                 if quiet {
-                    look.same_wait = same_wait(self.pid, t, before, &after);
+                    look.same_wait = match (&t.syscall, after.state) {
+                        (Some(_), KernelState::Sleeping) => Some(true),
+                        _ => same_wait(self.pid, t, before, &after),
+                    };
                 }
                 let ticks = look.cpu_us * procfs::ticks_per_second() / 1_000_000;
                 Some((t.tid as u64, (look, ticks)))

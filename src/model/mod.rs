@@ -190,8 +190,9 @@ pub struct ThreadLook {
     pub state: KernelState,
     /// Whether it sat in the same system call with the same arguments at the stop and at the
     /// second look (`/proc/.../syscall`; for a thread in uninterruptible sleep, the same
-    /// `wchan`). Read only for a thread the counters saw do nothing; absent when not read, when
-    /// it was in no system call at the stop, or when it could not be read.
+    /// `wchan`). Asked only for a thread the counters saw do nothing (one asleep again with no
+    /// switch never left its wait: going to sleep in another is a switch); absent when not
+    /// asked, when it was in no system call at the stop, or when it could not be read.
     pub same_wait: Option<bool>,
 }
 
