@@ -26,10 +26,10 @@ pub struct Options {
     /// Read every frame's parameters and locals from memory into its `args` and `locals`,
     /// like gdb's `bt full`; by default only the lock guards the rules know are read.
     pub locals: bool,
-    /// Attach: `/proc` samples taken before stopping the process (2 tells busy threads from
-    /// stuck ones).
+    /// Attach: `/proc` samples: one before the stop, and with 2 a second look after it, taken
+    /// while the stacks are unwound (it tells busy threads from stuck ones).
     pub samples: u32,
-    /// Attach: time between the samples.
+    /// Attach: the least time between the two samples.
     pub interval: Duration,
     /// Core: the executable the process ran, when it is not at the path the core names.
     pub exe: Option<PathBuf>,
@@ -44,7 +44,7 @@ impl Default for Options {
             full_symbols: false,
             locals: false,
             samples: 2,
-            interval: Duration::from_millis(100),
+            interval: Duration::from_millis(50),
             exe: None,
             sysroot: None,
         }
@@ -163,7 +163,8 @@ pub fn render(
 
 /// Captures a live process (Linux, ptrace): samples `/proc`, stops every thread for a few
 /// milliseconds, copies registers and the top of each stack, lets the process go (also on
-/// every error path), then unwinds and symbolizes the copies. Needs the right to trace the
+/// every error path), then unwinds and symbolizes the copies while a second look at `/proc`
+/// says which threads ran, woke or did I/O meanwhile. Needs the right to trace the
 /// process (the same user and Yama's `ptrace_scope` allowing it, or root); the error says
 /// which right is missing.
 pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
@@ -178,7 +179,7 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
         // rules that say which variables to read, meanwhile.
         let space = crate::capture::address_space(pid);
         let walker = crate::stackwalk::Stackwalker::new(options.full_symbols);
-        let (image, vars) = std::thread::scope(|s| {
+        let (captured, vars) = std::thread::scope(|s| {
             let warm = space.clone();
             let walker = &walker;
             // Only a head start: without memory for the thread, they load after the capture.
@@ -187,14 +188,19 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
                 walker.warm(&warm);
                 vars
             });
-            let image = crate::capture::capture(pid, &opts, space);
+            let captured = crate::capture::capture(pid, &opts, space);
             let vars = ahead.ok().and_then(|h| h.join().ok());
-            (image, vars)
+            (captured, vars)
         });
+        let captured = captured?;
         let vars = vars.unwrap_or_else(|| var_request(options));
-        Ok(walker
-            .with_vars(vars)
-            .to_snapshot(image?, "attach", format!("pid {pid}")))
+        // The second look at /proc is taken while the copies are unwound and symbolized.
+        let mut snapshot =
+            walker
+                .with_vars(vars)
+                .to_snapshot(captured.image, "attach", format!("pid {pid}"));
+        captured.second_look.finish(&mut snapshot);
+        Ok(snapshot)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -231,7 +237,11 @@ pub(crate) fn read_core_warning(
         warn(&image.diagnostics);
         let walker = crate::stackwalk::Stackwalker::new(options.full_symbols)
             .with_vars(var_request(options));
-        Ok(walker.to_snapshot(image, "core", path.display().to_string()))
+        let mut snapshot = walker.to_snapshot(image, "core", path.display().to_string());
+        snapshot.diagnostics.push(crate::stackwalk::no_second_look(
+            "a core file is one instant of the process",
+        ));
+        Ok(snapshot)
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -176,11 +176,13 @@ field proves who holds it.";
 
 #[derive(clap::Args, Debug)]
 struct CaptureArgs {
-    /// /proc samples taken before stopping the process (2 tells busy threads from stuck ones).
+    /// /proc samples: 1 before stopping the process, 2 adds a second look after it, taken
+    /// while the stacks are unwound (it tells busy, spinning and livelocked threads from stuck
+    /// ones).
     #[arg(long, default_value_t = 2, value_name = "N")]
     samples: u32,
-    /// Milliseconds between the samples.
-    #[arg(long, default_value_t = 100, value_name = "MS")]
+    /// Least milliseconds between the two samples.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
     interval: u64,
     /// Bytes of each thread's stack copied while it is stopped (deeper frames are cut).
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]

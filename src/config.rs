@@ -88,9 +88,9 @@ pub struct AttachConfig {
     pub tree: bool,
     /// Save each snapshot as JSON (re-read with `parse`).
     pub save: Option<PathBuf>,
-    /// `/proc` samples before stopping.
+    /// `/proc` samples: one before the stop, a second look after it with 2.
     pub samples: u32,
-    /// Time between samples.
+    /// Least time between the two samples.
     pub interval: Duration,
     /// Bytes of stack copied per thread.
     pub stack_bytes: usize,

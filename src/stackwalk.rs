@@ -73,6 +73,18 @@ pub enum NsTids {
     Unknown,
 }
 
+/// The note for a snapshot without a second look at the process (a live capture's `/proc`
+/// sample after the stop), `because` saying why: a core, or a capture that took one sample.
+pub fn no_second_look(because: &str) -> crate::model::Diagnostic {
+    crate::model::Diagnostic {
+        line: None,
+        message: format!(
+            "no second look was taken: {because}, so threads that run, spin or wake and sleep \
+             again are not told apart from stuck ones"
+        ),
+    }
+}
+
 /// The unwinder and the symbolizer, with what they loaded: load once, use for every thread.
 pub struct Stackwalker {
     unwinder: Unwinder,

@@ -30,6 +30,10 @@ pub fn futex_evidence(address: u64, read: impl FnOnce(u64, usize) -> Vec<u8>) ->
     (!bytes.is_empty()).then_some(Evidence::Memory { address, bytes })
 }
 
+/// `restart_syscall`: what a thread whose call the stop interrupted (`-ERESTART_RESTARTBLOCK`:
+/// `nanosleep`, timed `futex` waits, `poll`) runs to resume that very call.
+pub const RESTART_SYSCALL: u64 = 219;
+
 /// The blocking call a thread was in when it stopped, decoded from its registers.
 pub fn blocked_in(regs: &Regs, orig_rax: u64) -> Option<Syscall> {
     let ret = regs.rax as i64;
@@ -82,6 +86,7 @@ fn name(nr: u64) -> Option<&'static str> {
         130 => "rt_sigsuspend",
         202 => "futex",
         208 => "io_getevents",
+        219 => "restart_syscall",
         230 => "clock_nanosleep",
         232 => "epoll_wait",
         247 => "waitid",

@@ -283,15 +283,20 @@ fn missing_and_gone_targets_are_clear_errors() {
     assert_eq!(code, Some(2));
     assert!(err.contains("does not exist"), "{err}");
 
-    // A process that exits while hangscan samples it.
+    // A process that exits while hangscan works on it: a clear error when it is gone before
+    // the stop; the report of what the stop copied when it exits during the second look (which
+    // comes 300 ms after the first sample, after the stop).
     let mut short = Command::new("sleep").arg("0.05").spawn().unwrap();
-    let (code, _, err) = hangscan(&["attach", "--interval", "300", &short.id().to_string()]);
+    let (code, out, err) = hangscan(&["attach", "--interval", "300", &short.id().to_string()]);
     let _ = short.wait();
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("exited") || err.contains("does not exist"),
-        "{err}"
-    );
+    match code {
+        Some(2) => assert!(
+            err.contains("exited") || err.contains("does not exist"),
+            "{err}"
+        ),
+        Some(0) => assert!(out.contains("thread(s) from pid"), "{out}"),
+        other => panic!("exit {other:?}: {out}\n{err}"),
+    }
 }
 
 #[test]

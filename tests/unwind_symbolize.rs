@@ -36,7 +36,9 @@ mod capture {
             samples: 1,
             ..CaptureOptions::default()
         };
-        let image = capture_process(pid, &opts, address_space(pid)).expect("capture");
+        let image = capture_process(pid, &opts, address_space(pid))
+            .expect("capture")
+            .image;
         let threads = image
             .threads
             .into_iter()

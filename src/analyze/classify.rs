@@ -2,6 +2,7 @@
 //! innermost part (segment 0) is what the thread is doing now, the parts below are contexts a
 //! signal interrupted, whose locks and pool membership the handler inherits.
 
+use super::motion::{self, Motion};
 use super::names::FrameNames;
 use crate::knowledge::{KnowledgeBase, Meaning, Rule, WaitKind};
 use crate::model::{Frame, Snapshot, Thread};
@@ -132,6 +133,8 @@ pub struct Facts {
     /// The runtime's status word says no more than the activity does (py-spy's `idle`, by
     /// its rule's `redundant`): reports do not repeat it.
     pub status_redundant: bool,
+    /// What the second look at a live process says it did, when one was taken.
+    pub motion: Option<Motion>,
 }
 
 impl Facts {
@@ -244,6 +247,7 @@ pub fn classify_named(
         segments,
         top,
         status_redundant: false,
+        motion: None,
     };
     let mut idle_at = None;
     if let Some(top) = top {
@@ -284,6 +288,9 @@ pub fn classify_named(
     if stopped && facts.activity == Activity::Running {
         facts.activity = Activity::Stopped;
     }
+    let on_lock = facts.activity == Activity::Blocked
+        && facts.waits.first().is_some_and(|w| w.kind.is_lock());
+    facts.motion = motion::of(thread, on_lock);
     facts
 }
 

@@ -142,6 +142,14 @@ pub enum Shows {
         /// Its top frame.
         at: Option<usize>,
     },
+    /// What the thread did between the two looks at a live process (its counters are the
+    /// thread's `second_look`), at frame `at`: the wait it spins in or keeps going back to.
+    Moved {
+        /// What.
+        motion: super::Motion,
+        /// The frame.
+        at: Option<usize>,
+    },
     /// The signal frame of a handler that blocks.
     SignalFrame {
         /// The frame.
@@ -241,7 +249,7 @@ impl Shows {
             | Shows::HandlerWaits { at, program: p, .. } => {
                 std::iter::once(*at).chain(program(p)).collect()
             }
-            Shows::Stopped { at, .. } => at.iter().copied().collect(),
+            Shows::Stopped { at, .. } | Shows::Moved { at, .. } => at.iter().copied().collect(),
             Shows::SignalFrame { at } => vec![*at],
         }
     }
@@ -327,6 +335,11 @@ pub enum Detail {
         /// Where the owner was read.
         by: Held,
     },
+    /// Threads seen moving between the two looks.
+    Busy {
+        /// How.
+        how: Busy,
+    },
     /// Stopped threads.
     Stopped {
         /// Who stops them, when it is the same for all.
@@ -334,6 +347,31 @@ pub enum Detail {
         /// Every one by a stop signal.
         by_signal: bool,
     },
+}
+
+/// How threads seen moving between the two looks move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Busy {
+    /// Threads waiting for a lock used CPU time: they spin on it.
+    Spinning,
+    /// Threads woke and slept again over and over with little CPU, while nothing else ran or
+    /// did I/O: retry loops that get nowhere.
+    Livelock,
+    /// Every thread waits by its frames, yet threads ran, woke or did I/O: slow progress, not a
+    /// stall.
+    SlowProgress,
+}
+
+impl Busy {
+    /// The situation the packs' advice is asked for (`busy/spinning`).
+    pub fn situation(self) -> &'static str {
+        match self {
+            Busy::Spinning => "busy/spinning",
+            Busy::Livelock => "busy/livelock",
+            Busy::SlowProgress => "busy/slow-progress",
+        }
+    }
 }
 
 /// A finding: a cycle, a stall, a blocker, a warning. Built only by [`Draft::sign`], so it

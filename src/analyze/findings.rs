@@ -1,5 +1,6 @@
-//! From graph to findings: every cycle (strongly connected component), starving pools, stalls,
-//! root blockers, blocking calls in signal handlers and threads in I/O.
+//! From graph to findings: every cycle (strongly connected component), starving pools, stalls
+//! (weighed against the second look by `busy.rs`), root blockers, blocking calls in signal
+//! handlers and threads in I/O.
 
 use super::advice::advice;
 use super::classify::{Activity, Facts};
@@ -33,10 +34,13 @@ pub fn find(
     out.extend(super::orphans::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));
-    let deadlocked = !out.is_empty();
-    if !deadlocked {
-        out.extend(stall(snap, facts, g, names, kb));
-    }
+    let deadlocked: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
+    let stall = if out.is_empty() {
+        stall(snap, facts, g, names, kb)
+    } else {
+        None
+    };
+    out.extend(super::busy::judge(snap, facts, stall, &deadlocked, kb));
     out.extend(root_blockers(snap, facts, g, names, kb));
     out.extend(signal_unsafe_waits(snap, facts, names, kb));
     out.extend(io_waits(snap, facts, names));
@@ -407,7 +411,7 @@ fn io_waits(snap: &Snapshot, facts: &[Facts], names: &Names) -> Option<Finding> 
 
 #[cfg(test)]
 mod tests {
-    use crate::analyze::{analyze, FindingKind};
+    use crate::analyze::{analyze, Busy, FindingKind};
     use crate::dump::parse_dump;
     use crate::knowledge::KnowledgeBase;
 
@@ -449,6 +453,9 @@ Thread 3 (Thread 0x7f02 (LWP 102)):
                 .map(|k| format!("{}/signal-handler", k.as_str())),
         );
         out.push("stall/unowned-locks".into());
+        for how in [Busy::Spinning, Busy::Livelock, Busy::SlowProgress] {
+            out.push(how.situation().into());
+        }
         out
     }
 

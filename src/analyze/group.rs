@@ -4,6 +4,7 @@
 
 use super::classify::Activity;
 use super::finding::Object;
+use super::motion::Motion;
 use super::steps::wait_object;
 use super::Analysis;
 use crate::knowledge::base_name;
@@ -33,6 +34,9 @@ pub struct ThreadState {
     pub does: Does,
     /// Why its stack ends before the thread's first frame (the walk's own words).
     pub ends_early: Option<String>,
+    /// What the second look says it did, when that is news: it spun, cycled, or ran while its
+    /// frames say it waits.
+    pub moves: Option<Motion>,
 }
 
 /// What a thread does.
@@ -104,11 +108,21 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> ThreadState {
             why: th.unwind_error.clone().filter(|_| th.frames.is_empty()),
         },
     };
+    let waiting = !matches!(
+        does,
+        Does::Running { .. } | Does::Stopped { .. } | Does::Unreadable { .. }
+    );
+    let moves = f.motion.filter(|m| match m {
+        Motion::Spinning | Motion::Cycling => true,
+        Motion::Ran => waiting,
+        Motion::Still | Motion::Stirred => false,
+    });
     ThreadState {
         thread: t,
         stopped_by: th.kernel.as_ref().and_then(|k| k.stopped_by.clone()),
         does,
         ends_early: th.unwind_error.clone().filter(|_| !th.frames.is_empty()),
+        moves,
     }
 }
 

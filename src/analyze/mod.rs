@@ -3,12 +3,14 @@
 //! cannot tell which producer filled the snapshot.
 
 mod advice;
+mod busy;
 mod claims;
 mod classify;
 mod finding;
 mod findings;
 mod graph;
 mod group;
+mod motion;
 mod names;
 mod once;
 mod orphans;
@@ -19,9 +21,10 @@ mod upgrade;
 
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
-pub use finding::{Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
+pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{describe, group_threads, Does, ThreadGroup, ThreadState};
+pub use motion::Motion;
 pub use steps::wait_object;
 
 use crate::knowledge::KnowledgeBase;
@@ -65,11 +68,14 @@ pub enum FindingKind {
     RwlockUpgrade,
     /// A thread waits in a one-time initialisation whose routine it runs itself.
     OnceRecursion,
+    /// Threads seen moving between the two looks at a live process: spinning on a lock, a
+    /// livelock, or slow progress where the frames alone look like a stall.
+    Busy,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 16] = [
+    pub const ALL: [FindingKind; 17] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -86,6 +92,7 @@ impl FindingKind {
         Self::StaticInitCycle,
         Self::RwlockUpgrade,
         Self::OnceRecursion,
+        Self::Busy,
     ];
 
     /// The name used in reports and JSON.
@@ -107,6 +114,7 @@ impl FindingKind {
             Self::StaticInitCycle => "static-init-cycle",
             Self::RwlockUpgrade => "rwlock-upgrade",
             Self::OnceRecursion => "once-recursion",
+            Self::Busy => "busy",
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Live capture (Linux only; the only home of ptrace and `unsafe`-adjacent system calls).
 //!
-//! Order matters for the target: sample `/proc` twice (no stop), then stop every thread, copy
+//! Order matters for the target: sample `/proc` (no stop), then stop every thread, copy
 //! registers, the top of each stack, the vdso and the memory around each futex word, and detach
-//! at once. The slow work (unwinding, symbolizing, analysis) happens after the target runs again.
+//! at once. The slow work (unwinding, symbolizing, analysis) happens after the target runs again,
+//! and the second look at `/proc` ([`look`]) is taken meanwhile, on a thread of its own.
 //! The result, a [`ProcessImage`], is what a core file also gives: registers, memory, mappings.
 //! The stop runs on a tracer thread of its own, under a watch with deadlines ([`watch`]); a
 //! process that calls `execve` meanwhile is let go and captured again, a few times at most.
 
 mod access;
 mod ids;
+mod look;
 mod memory;
 mod procinfo;
 mod ptrace;
@@ -16,13 +18,16 @@ pub mod runner;
 pub mod tree;
 mod watch;
 
+pub use look::SecondLook;
+
 use crate::error::{Error, Result};
 use crate::model::{Evidence, FutexWait, KernelInfo, KernelState, StoppedBy, Syscall};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion, Regs};
 use rayon::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How to capture.
@@ -30,9 +35,10 @@ use std::time::{Duration, Instant};
 pub struct CaptureOptions {
     /// Bytes of stack copied per thread, from the stack pointer up.
     pub stack_bytes: usize,
-    /// `/proc` samples taken before stopping (2 tells busy threads from stuck ones).
+    /// `/proc` samples: one before the stop, and with 2 a second look after it, taken while
+    /// the stacks are unwound (it tells busy threads from stuck ones).
     pub samples: u32,
-    /// Time between the samples.
+    /// The least time between the two samples.
     pub interval: Duration,
 }
 
@@ -41,9 +47,21 @@ impl Default for CaptureOptions {
         CaptureOptions {
             stack_bytes: 64 * 1024,
             samples: 2,
-            interval: Duration::from_millis(100),
+            interval: DEFAULT_INTERVAL,
         }
     }
+}
+
+/// The least time between the sample before the stop and the second look, by default.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A capture: the image, and the second look under way (join it with
+/// [`SecondLook::finish`] once the image is unwound).
+pub struct Captured {
+    /// What was copied while the process was stopped.
+    pub image: ProcessImage,
+    /// The second look at `/proc`.
+    pub second_look: SecondLook,
 }
 
 /// The x86-64 red zone below the stack pointer, which leaf functions may use.
@@ -81,7 +99,7 @@ pub fn address_space(pid: u32) -> AddressSpace {
 /// (which replaces the threads and the mappings) makes it start again, [`EXEC_TRIES`] times
 /// at most; so does a refusal that may pass (another tracer, which may let go, or one that let
 /// go meanwhile).
-pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<ProcessImage> {
+pub fn capture(pid: u32, opts: &CaptureOptions, space: AddressSpace) -> Result<Captured> {
     let ipid = i32::try_from(pid).map_err(|_| Error::NoProcess { pid })?;
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(Error::NoProcess { pid });
@@ -136,18 +154,13 @@ impl From<Error> for Failed {
 }
 
 /// What was read of the process before it was stopped.
-struct Sampled {
-    began: Instant,
-    twice: bool,
-    first: std::collections::HashMap<i32, procinfo::Sample>,
-    last: std::collections::HashMap<i32, procinfo::Sample>,
-}
+type Sampled = Arc<HashMap<i32, procinfo::Sample>>;
 
 fn capture_once(
     pid: u32,
     opts: &CaptureOptions,
     mut space: AddressSpace,
-) -> std::result::Result<ProcessImage, Failed> {
+) -> std::result::Result<Captured, Failed> {
     let ipid = pid as i32;
     let mut mark = image_mark(ipid);
     if mark.is_some_and(|m| !m.within(&space)) {
@@ -157,60 +170,75 @@ fn capture_once(
     let began = Instant::now();
     let mut twice = opts.samples >= 2;
     let mut first = procinfo::sample(ipid, twice);
-    let mut last = if twice {
-        std::thread::sleep(opts.interval);
-        procinfo::sample(ipid, true)
-    } else {
-        first.clone()
-    };
-    // An execve during the samples (100 ms by default; a program that re-execs every few
-    // milliseconds always does one) only means reading the new program's mappings and threads
-    // now: what must be one image is the stop, checked from here to the detach.
+    // An execve while the process was sampled only means reading the new program's mappings
+    // and threads now: what must be one image is the stop, checked from here to the detach.
+    // The second look, which would compare two programs, is not taken.
     let now = image_mark(ipid);
     if now != mark {
         mark = now;
         space = address_space(pid);
         twice = false;
         first = procinfo::sample(ipid, false);
-        last = first.clone();
     }
-    let sampled = Sampled {
-        began,
-        twice,
-        first,
-        last,
-    };
-    let opts = opts.clone();
-    let image = watch::traced(ipid, move |watch| frozen(pid, &opts, space, sampled, watch))
-        .map_err(|stalled| match stalled {
-            Some(s) => Error::Stalled {
-                pid,
-                secs: s.waited.as_secs_f64(),
-                exec: s.exec,
-            },
-            None => Error::Capture {
-                pid,
-                detail: "the tracer thread could not start or stopped early, most likely out of \
+    let first: Sampled = Arc::new(first);
+    let sampled = first.clone();
+    let opts_copy = opts.clone();
+    let image = watch::traced(ipid, move |watch| {
+        frozen(pid, &opts_copy, space, &sampled, began, watch)
+    })
+    .map_err(|stalled| match stalled {
+        Some(s) => Error::Stalled {
+            pid,
+            secs: s.waited.as_secs_f64(),
+            exec: s.exec,
+        },
+        None => Error::Capture {
+            pid,
+            detail: "the tracer thread could not start or stopped early, most likely out of \
                          memory or threads; the process was let go unharmed. Raise the limit \
                          (`ulimit -v`, `ulimit -u`, the cgroup's memory.max or pids.max) and try \
                          again"
-                    .into(),
-            },
-        })?
-        .map_err(|failed| match failed {
-            // Refused, or the first thread gone, while a thread replaced the program?
-            Failed::Refused(_) | Failed::Error(Error::ProcessGone { .. })
-                if exec_went_on(ipid, mark) =>
-            {
-                Failed::Exec
-            }
-            other => other,
-        })?;
+                .into(),
+        },
+    })?
+    .map_err(|failed| match failed {
+        // Refused, or the first thread gone, while a thread replaced the program?
+        Failed::Refused(_) | Failed::Error(Error::ProcessGone { .. })
+            if exec_went_on(ipid, mark) =>
+        {
+            Failed::Exec
+        }
+        other => other,
+    })?;
     // The same program image from start to end, or a capture of two halves.
     if image_mark(ipid) != mark {
         return Err(Failed::Exec);
     }
-    Ok(image)
+    let second_look = if !twice {
+        SecondLook::missing(if opts.samples >= 2 {
+            look::NoSecondLook::Exec
+        } else {
+            look::NoSecondLook::OneSample
+        })
+    } else {
+        let threads = image
+            .threads
+            .iter()
+            .map(|t| look::Stopped {
+                tid: t.tid as i32,
+                syscall: t.kernel.syscall.clone(),
+                by_us: t.regs.is_some(),
+            })
+            .collect();
+        SecondLook::start(look::Job {
+            pid: ipid,
+            began,
+            interval: opts.interval,
+            first,
+            threads,
+        })
+    };
+    Ok(Captured { image, second_look })
 }
 
 /// Whether process `pid` is replacing its program or has replaced it since `mark` was taken:
@@ -267,16 +295,11 @@ fn frozen(
     pid: u32,
     opts: &CaptureOptions,
     space: AddressSpace,
-    sampled: Sampled,
+    sampled: &HashMap<i32, procinfo::Sample>,
+    began: Instant,
     watch: &watch::Watch,
 ) -> std::result::Result<ProcessImage, Failed> {
     let ipid = pid as i32;
-    let Sampled {
-        began,
-        twice,
-        first,
-        last,
-    } = sampled;
     let started = Instant::now();
     let seized = ptrace::Seized::stop_all(ipid, watch).map_err(|e| match e {
         ptrace::SeizeError::Exec => Failed::Exec,
@@ -346,8 +369,7 @@ fn frozen(
         .collect();
     let mut threads = Vec::with_capacity(regs.len());
     for ((tid, r), (stack, syscall, futex)) in regs.into_iter().zip(copied) {
-        let sample = last.get(&tid).cloned().unwrap_or_default();
-        let before = first.get(&tid).filter(|_| twice);
+        let sample = sampled.get(&tid).cloned().unwrap_or_default();
         threads.push(ImageThread {
             tid: tid as u64,
             name: sample.name.clone(),
@@ -360,9 +382,8 @@ fn frozen(
                 wchan: sample.wchan.clone(),
                 syscall,
                 futex,
-                cpu_ticks_delta: before.map(|b| sample.cpu_ticks.saturating_sub(b.cpu_ticks)),
-                switches_delta: before.map(|b| sample.switches.saturating_sub(b.switches)),
                 stopped_by: stopped_by(&sample),
+                ..KernelInfo::default()
             },
         });
     }
@@ -380,7 +401,7 @@ fn frozen(
     // Threads in uninterruptible sleep did not stop: what /proc said of them is all there is,
     // and often the answer (a read from a dead NFS server).
     for tid in unstoppable {
-        let sample = last.get(&tid).cloned().unwrap_or_default();
+        let sample = sampled.get(&tid).cloned().unwrap_or_default();
         let wchan = sample.wchan.clone();
         threads.push(ImageThread {
             tid: tid as u64,

@@ -1,11 +1,14 @@
-//! Per-thread facts from `/proc`: name, scheduling state, CPU time and times scheduled, wchan,
-//! and who holds a stopped thread. Read before the threads are stopped (a stopped thread shows
-//! state `t`), twice, so that a thread that ran in between can be told from a stuck one.
+//! Per-thread facts from `/proc`: name, scheduling state, CPU time, context switches, I/O,
+//! wchan, the system call a thread sits in, and who holds a stopped thread. Read once before
+//! the threads are stopped (a stopped thread shows state `t`), and, for the second look, once
+//! more while the stacks are unwound (`look.rs`), so that a thread that ran, woke or did I/O in
+//! between can be told from a stuck one.
 //!
-//! At 10 000 threads these reads are most of an attach, so each thread costs two small files
-//! a sample, read into a stack buffer and parsed by hand, in parallel: `stat` (name, state,
-//! CPU ticks) and `schedstat` (times scheduled; `status`, ten times longer for the kernel to
-//! write, only where `schedstat` is missing). `wchan` is read only for threads in
+//! At 10 000 threads these reads are most of an attach, so each file is read into a stack
+//! buffer and parsed by hand, in parallel: `stat` (name, state, CPU ticks) always; with the
+//! counters a second look compares, `schedstat` (CPU time in nanoseconds) and `status`
+//! (voluntary and involuntary context switches). The second look itself reads only those two
+//! (`status` has the state too), and `syscall` for a thread they saw do nothing. `wchan` is read only for threads in
 //! uninterruptible sleep (for the others the registers say which system call they are in),
 //! and `status` (its `TracerPid`) only for threads a tracer stops.
 
@@ -21,15 +24,23 @@ pub struct Sample {
     pub name: Option<String>,
     /// State letter mapped to the model.
     pub state: KernelState,
-    /// utime + stime, in clock ticks.
-    pub cpu_ticks: u64,
-    /// Times the thread was scheduled (run on a CPU), or its context switches where the kernel
-    /// has no `schedstat`.
-    pub switches: u64,
+    /// The counters a second look compares, when read.
+    pub counters: Option<Counters>,
     /// `wchan`, for a thread in uninterruptible sleep, when the kernel exposes it.
     pub wchan: Option<String>,
     /// Why the thread is stopped, when it is (`T`: a signal; `t`: a tracer).
     pub stop: Option<StopCause>,
+}
+
+/// What a thread has done so far, by the kernel's count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// CPU time, in nanoseconds (`schedstat`; the clock ticks of `stat` where it is missing).
+    pub cpu_ns: u64,
+    /// Voluntary context switches: times it went to sleep.
+    pub voluntary: u64,
+    /// Involuntary context switches: times it was preempted.
+    pub involuntary: u64,
 }
 
 /// Who stopped a stopped thread.
@@ -41,18 +52,19 @@ pub enum StopCause {
     Tracer(i32),
 }
 
-/// Reads every thread of `pid`; threads that vanish meanwhile are left out. `switches` also
-/// reads how often each was scheduled (only worth it when two samples are compared).
-pub fn sample(pid: i32, switches: bool) -> HashMap<i32, Sample> {
+/// Reads every thread of `pid`; threads that vanish meanwhile are left out. `counters` also
+/// reads what a second look compares.
+pub fn sample(pid: i32, counters: bool) -> HashMap<i32, Sample> {
     let Some(tids) = list_tasks(pid) else {
         return HashMap::new();
     };
     tids.par_iter()
-        .filter_map(|&tid| Some((tid, read_task(pid, tid, switches)?)))
+        .filter_map(|&tid| Some((tid, read_task(pid, tid, counters)?)))
         .collect()
 }
 
-fn read_task(pid: i32, tid: i32, switches: bool) -> Option<Sample> {
+/// Reads thread `tid` of `pid`, or `None` when it is gone.
+pub fn read_task(pid: i32, tid: i32, counters: bool) -> Option<Sample> {
     let dir = format!("/proc/{pid}/task/{tid}");
     let mut buf = [0u8; 1024];
     let stat = read_small(&format!("{dir}/stat"), &mut buf)?;
@@ -64,16 +76,12 @@ fn read_task(pid: i32, tid: i32, switches: bool) -> Option<Sample> {
     let utime = number(fields.next()?)?;
     let stime = number(fields.next()?)?;
     let name = String::from_utf8_lossy(name).into_owned();
-    let switches = if switches {
-        scheduled(&dir).unwrap_or(0)
-    } else {
-        0
-    };
-    let wchan = (letter == b'D')
-        .then(|| std::fs::read_to_string(format!("{dir}/wchan")).ok())
+    let cpu_ticks = utime + stime;
+    let counters = counters
+        .then(|| read_counters(&dir, Some(cpu_ticks)))
         .flatten()
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty() && w != "0");
+        .map(|(c, _)| c);
+    let wchan = wchan(&dir, letter);
     let stop = match letter {
         b'T' => Some(StopCause::Signal),
         b't' => Some(StopCause::Tracer(tracer(&dir).unwrap_or(0))),
@@ -82,20 +90,25 @@ fn read_task(pid: i32, tid: i32, switches: bool) -> Option<Sample> {
     Some(Sample {
         name: Some(name),
         state: state_of(letter as char),
-        cpu_ticks: utime + stime,
-        switches,
+        counters,
         wchan,
         stop,
     })
 }
 
-/// Reads a `/proc` file of at most `buf.len()` bytes (more is cut) into `buf`.
+/// Reads a `/proc` file of at most `buf.len()` bytes (more is cut) into `buf`. The kernel makes
+/// these files whole at the first read and hands over all that fits, so a read that leaves
+/// room is the end (no second call to learn it: thousands of threads, several files each).
 fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a [u8]> {
     let mut f = std::fs::File::open(path).ok()?;
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..]) {
             Ok(0) => break,
+            Ok(k) if n + k < buf.len() => {
+                n += k;
+                break;
+            }
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
@@ -116,18 +129,102 @@ fn number(field: &[u8]) -> Option<u64> {
     std::str::from_utf8(field).ok()?.trim().parse().ok()
 }
 
-/// How often the thread was scheduled: `schedstat`'s third field, or else `status`'s
-/// voluntary and involuntary context switches.
-fn scheduled(dir: &str) -> Option<u64> {
+/// Thread `tid` of `pid` as the second look reads it: its counters, its state (from `status`,
+/// read for the counters anyway) and, in uninterruptible sleep, its `wchan`; no name. `None`
+/// when it is gone. Where the kernel has no `schedstat`, the whole sample.
+pub fn read_again(pid: i32, tid: i32) -> Option<Sample> {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let Some((counters, letter)) = read_counters(&dir, None) else {
+        return read_task(pid, tid, true);
+    };
+    Some(Sample {
+        name: None,
+        state: state_of(letter as char),
+        counters: Some(counters),
+        wchan: wchan(&dir, letter),
+        stop: None,
+    })
+}
+
+/// `wchan` of the thread whose `/proc` directory is `dir`, when it is in uninterruptible sleep
+/// (state `letter`) and the kernel says.
+fn wchan(dir: &str, letter: u8) -> Option<String> {
+    (letter == b'D')
+        .then(|| std::fs::read_to_string(format!("{dir}/wchan")).ok())
+        .flatten()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty() && w != "0")
+}
+
+/// The counters of the thread whose `/proc` directory is `dir`, and the state letter its
+/// `status` gives. CPU time is `schedstat`'s; where that is missing, `cpu_ticks` (from `stat`)
+/// when given, else `None`.
+fn read_counters(dir: &str, cpu_ticks: Option<u64>) -> Option<(Counters, u8)> {
     let mut buf = [0u8; 128];
-    if let Some(s) = read_small(&format!("{dir}/schedstat"), &mut buf) {
-        if let Some(n) = s.split(|b| b.is_ascii_whitespace()).nth(2).and_then(number) {
-            return Some(n);
-        }
+    let cpu_ns = read_small(&format!("{dir}/schedstat"), &mut buf)
+        .and_then(|s| s.split(|b| b.is_ascii_whitespace()).next().and_then(number))
+        .or_else(|| {
+            Some(cpu_ticks?.saturating_mul(1_000_000_000) / procfs::ticks_per_second().max(1))
+        })?;
+    let mut buf = [0u8; 2048];
+    let status = read_small(&format!("{dir}/status"), &mut buf)?;
+    let letter = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"State:"))
+        .and_then(|v| v.iter().copied().find(|b| !b.is_ascii_whitespace()))
+        .unwrap_or(b'?');
+    let counters = Counters {
+        cpu_ns,
+        voluntary: count(status, b"voluntary_ctxt_switches:").unwrap_or(0),
+        involuntary: count(status, b"nonvoluntary_ctxt_switches:").unwrap_or(0),
+    };
+    Some((counters, letter))
+}
+
+/// The number after `key` at the start of a line of `text` (`/proc`'s `key:\tvalue` lines).
+fn count(text: &[u8], key: &[u8]) -> Option<u64> {
+    text.split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(number)
+}
+
+/// Where a thread is, by `/proc/PID/task/TID/syscall`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InSyscall {
+    /// In system call `number` with these arguments.
+    Call { number: u64, args: [u64; 6] },
+    /// Not in a system call (running, or stopped outside one).
+    Outside,
+}
+
+/// The system call thread `tid` of `pid` sits in now, or `None` when that cannot be read (the
+/// thread is gone, or the kernel has no `syscall` file).
+pub fn syscall_now(pid: i32, tid: i32) -> Option<InSyscall> {
+    let mut buf = [0u8; 256];
+    parse_syscall(read_small(
+        &format!("/proc/{pid}/task/{tid}/syscall"),
+        &mut buf,
+    )?)
+}
+
+/// A `syscall` file's text: `running`, `-1 SP PC` (blocked, in no system call), or the call's
+/// number and six arguments in hex, then the stack pointer and pc.
+fn parse_syscall(text: &[u8]) -> Option<InSyscall> {
+    let mut fields = text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let first = fields.next()?;
+    if first == b"running" || first == b"-1" {
+        return Some(InSyscall::Outside);
     }
-    let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
-    let count = |key| field(&status, key)?.parse::<u64>().ok();
-    Some(count("voluntary_ctxt_switches:")? + count("nonvoluntary_ctxt_switches:").unwrap_or(0))
+    let number = number(first)?;
+    let mut args = [0u64; 6];
+    for a in &mut args {
+        let f = fields.next()?;
+        let hex = std::str::from_utf8(f.strip_prefix(b"0x")?).ok()?;
+        *a = u64::from_str_radix(hex, 16).ok()?;
+    }
+    Some(InSyscall::Call { number, args })
 }
 
 /// The value of `key` (with its colon: `"TracerPid:"`) in a `/proc/*/status` text, trimmed.
@@ -232,7 +329,31 @@ mod tests {
         let main = s.get(&me).expect("the main thread");
         assert!(main.name.is_some());
         assert_eq!(main.stop, None);
-        assert!(main.switches > 0);
+        let counters = main.counters.expect("counters");
+        assert!(counters.voluntary + counters.involuntary > 0);
+        assert!(counters.cpu_ns > 0);
+        let again = read_again(me, me).expect("read again");
+        assert_eq!(again.state, main.state);
+        assert!(again.counters.expect("counters").voluntary >= counters.voluntary);
+        // This thread reads its own file from inside `read`.
+        let this = nix::unistd::gettid().as_raw();
+        assert!(matches!(
+            syscall_now(me, this),
+            Some(InSyscall::Call { number: 0, .. })
+        ));
+        assert_eq!(parse_syscall(b"running\n"), Some(InSyscall::Outside));
+        assert_eq!(
+            parse_syscall(b"-1 0x7ffd 0x7f57\n"),
+            Some(InSyscall::Outside)
+        );
+        assert_eq!(
+            parse_syscall(b"202 0x10 0x189 0x0 0x0 0x0 0xffffffff 0x7ffd 0x7f57\n"),
+            Some(InSyscall::Call {
+                number: 202,
+                args: [0x10, 0x189, 0, 0, 0, 0xffff_ffff]
+            })
+        );
+        assert_eq!(parse_syscall(b"202 0x10"), None);
         assert_eq!(
             split_comm(b"12 (a) b) S 1 2"),
             Some((&b"a) b"[..], &b" S 1 2"[..]))

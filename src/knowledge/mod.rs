@@ -27,6 +27,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("go", include_str!("packs/go.toml")),
     ("python", include_str!("packs/python.toml")),
     ("folly", include_str!("packs/folly.toml")),
+    ("abseil", include_str!("packs/abseil.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),

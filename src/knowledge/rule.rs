@@ -52,6 +52,8 @@ impl Meaning {
 pub enum WaitKind {
     /// A mutex (or any exclusive lock).
     Mutex,
+    /// A spinlock: the waiter burns CPU until the holder lets go.
+    Spinlock,
     /// A reader-writer lock, for reading.
     RwlockRead,
     /// A reader-writer lock, for writing.
@@ -136,6 +138,7 @@ impl WaitKind {
         };
         match self {
             Self::Mutex => m("mutex", LockHolder, false, false, true),
+            Self::Spinlock => m("spinlock", LockHolder, false, false, true),
             Self::RwlockRead => m("rwlock (read)", LockHolder, false, false, true),
             Self::RwlockWrite => m("rwlock (write)", LockHolder, false, false, true),
             Self::Condvar => m("condition variable", AnotherThread, true, true, true),
@@ -206,7 +209,8 @@ pub enum Subject {
     /// rule's `members` say where in it the lock is.
     Guard,
     /// A finding's situation: its kind (`lock-cycle`), with `/signal-handler` when it runs
-    /// through a signal handler and `/unowned-locks` for a stall on locks no owner is shown for.
+    /// through a signal handler, `/unowned-locks` for a stall on locks no owner is shown for,
+    /// and for a busy finding how its threads move (`busy/livelock`).
     Finding,
 }
 

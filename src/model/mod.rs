@@ -167,6 +167,33 @@ pub struct KernelInfo {
     /// stop, which is not one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<StoppedBy>,
+    /// What the second look showed of the thread: a live capture's `/proc` sample taken while
+    /// the stacks were unwound, compared with the one taken just before the stop. Absent when
+    /// there was none (`--samples 1`, a core, a dump; a diagnostic says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_look: Option<ThreadLook>,
+}
+
+/// What one thread did between the sample before the stop and the second look after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadLook {
+    /// Milliseconds between the two samples.
+    pub interval_ms: u64,
+    /// CPU time it used, in microseconds.
+    pub cpu_us: u64,
+    /// Times it went to sleep by itself (voluntary context switches), less the two that
+    /// hangscan's own stop and resume cause a thread it stopped.
+    pub voluntary: u64,
+    /// Times it was preempted (involuntary context switches).
+    pub involuntary: u64,
+    /// Its scheduling state at the second look.
+    pub state: KernelState,
+    /// Whether it sat in the same system call with the same arguments at the stop and at the
+    /// second look (`/proc/.../syscall`; for a thread in uninterruptible sleep, the same
+    /// `wchan`). Asked only for a thread the counters saw do nothing (one asleep again with no
+    /// switch never left its wait: going to sleep in another is a switch); absent when not
+    /// asked, when it was in no system call at the stop, or when it could not be read.
+    pub same_wait: Option<bool>,
 }
 
 /// Who keeps a stopped thread stopped, and so what resumes it.

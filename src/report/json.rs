@@ -88,6 +88,17 @@ struct ThreadJson<'a> {
     /// Why the unwinder's walk ended (live capture and cores).
     #[serde(skip_serializing_if = "Option::is_none")]
     unwind_stop: Option<crate::model::StopReason>,
+    /// What the second look at a live process showed of the thread, and what the analysis
+    /// makes of it (`motion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_look: Option<LookJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct LookJson<'a> {
+    #[serde(flatten)]
+    counters: &'a crate::model::ThreadLook,
+    motion: Option<crate::analyze::Motion>,
 }
 
 #[derive(Serialize)]
@@ -306,6 +317,12 @@ fn thread<'a>(index: usize, t: &'a Thread, facts: &Facts, summary: String) -> Th
             .collect(),
         unwind_error: t.unwind_error.as_deref(),
         unwind_stop: t.unwind_stop,
+        second_look: (t.kernel.as_ref())
+            .and_then(|k| k.second_look.as_ref())
+            .map(|counters| LookJson {
+                counters,
+                motion: facts.motion,
+            }),
     }
 }
 

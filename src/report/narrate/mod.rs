@@ -4,10 +4,10 @@
 //! the sentence once, where it writes it.
 
 use crate::analyze::{
-    Because, ClaimVerdict, Detail, Does, Doing, Finding, FindingKind, Held, Object, Shows, Step,
-    ThreadState,
+    Because, Busy, ClaimVerdict, Detail, Does, Doing, Finding, FindingKind, Held, Motion, Object,
+    Shows, Step, ThreadState,
 };
-use crate::model::{Snapshot, StoppedBy};
+use crate::model::{Snapshot, StoppedBy, Thread};
 
 mod frames;
 pub use frames::{elided, frame_ref, more_stacks, no_frames};
@@ -45,6 +45,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         }
         FindingKind::RwlockUpgrade => {
             "A thread that holds a read-write lock for reading waits to take it for writing."
+        }
+        FindingKind::Busy => {
+            "Threads seen moving between two looks: spinning on a lock, a livelock, or slow progress."
         }
     }
 }
@@ -243,6 +246,10 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
             let at = i.map(|i| format!(", in {}", at(i))).unwrap_or_default();
             format!("{who} is stopped by {}{at}", stop_cause(by))
         }
+        Shows::Moved { motion: m, at: i } => match i {
+            Some(i) => format!("{who} {}: {}", moved(th, *m), at(*i)),
+            None => format!("{who} {}", moved(th, *m)),
+        },
         Shows::SignalFrame { at: i } => format!("signal frame {}", at(*i)),
         Shows::HandlerWaits {
             object: o,
@@ -355,6 +362,35 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
              thread of the process has that id",
             object(snap, lock)
         ),
+        Detail::Busy {
+            how: Busy::Spinning,
+        } if n == 1 => format!(
+            "spinning on a lock: {} uses CPU waiting for a lock, busy yet stuck",
+            label(f.threads[0])
+        ),
+        Detail::Busy {
+            how: Busy::Spinning,
+        } => {
+            format!("spinning on locks: {n} threads use CPU waiting for locks, busy yet stuck")
+        }
+        Detail::Busy {
+            how: Busy::Livelock,
+        } => format!(
+            "possible livelock: {n} threads wake, retry and sleep again over and over, while no \
+             thread runs"
+        ),
+        Detail::Busy {
+            how: Busy::SlowProgress,
+        } => {
+            let moved = match f.steps.len() {
+                1 => "1 thread moved".to_string(),
+                m => format!("{m} threads moved"),
+            };
+            format!(
+                "slow progress, not a stall: every thread waits by its stack, yet {moved} \
+                 between the two looks"
+            )
+        }
         Detail::Stopped { cause, .. } => {
             let cause = cause
                 .as_ref()
@@ -410,6 +446,9 @@ pub fn explanation(f: &Finding) -> String {
         Detail::OnceRecursion { .. } => "The once routine, further out on the same stack, calls back into the same once: the inner call waits until the routine has returned, and the routine cannot return before the inner call does.".into(),
         Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
+        Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
+        Detail::Busy { how: Busy::Livelock } => "These threads keep waking up, trying again and going back to sleep, while no thread of the process ran between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
+        Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
     }
@@ -472,6 +511,10 @@ pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
         Does::Unreadable { why: Some(why) } => format!("no readable frames: {why}"),
         Does::Unreadable { why: None } => "no readable frames".into(),
     };
+    let does = match s.moves {
+        Some(m) => format!("{does}; {}", moved(th, m)),
+        None => does,
+    };
     let does = match &s.ends_early {
         Some(why) => format!("{does}; its stack ends early: {why}"),
         None => does,
@@ -482,6 +525,34 @@ pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
         }
         Some(by) => format!("stopped by {}; {does}", stop_cause(by)),
         None => does,
+    }
+}
+
+/// What thread `th` did between the two looks, by its counters.
+fn moved(th: &Thread, m: Motion) -> String {
+    let Some(look) = th.kernel.as_ref().and_then(|k| k.second_look) else {
+        return "moved between the two looks".into();
+    };
+    let ms = look.interval_ms;
+    let cpu = look.cpu_us / 10 / ms.max(1);
+    match m {
+        Motion::Still => format!("did not move in the {ms} ms between the two looks"),
+        Motion::Spinning => {
+            format!("spun on the lock, using {cpu}% of a CPU in the {ms} ms between the two looks")
+        }
+        Motion::Ran => format!("ran, using {cpu}% of a CPU in the {ms} ms between the two looks"),
+        Motion::Cycling => format!(
+            "woke and slept again {} times in the {ms} ms between the two looks, using {cpu}% of \
+             a CPU",
+            look.voluntary
+        ),
+        Motion::Stirred if look.voluntary == 0 => {
+            format!("left the wait it was in during the {ms} ms between the two looks")
+        }
+        Motion::Stirred => format!(
+            "woke {} time(s) in the {ms} ms between the two looks",
+            look.voluntary
+        ),
     }
 }
 
