@@ -1,0 +1,236 @@
+//! A finding's own words: what its kind is (SARIF's rule descriptions), its one-line title and
+//! why it is a problem, from its typed `Detail`.
+
+use super::{doing, held, object, stop_cause};
+use crate::analyze::{Busy, Detail, Finding, FindingKind, Object};
+use crate::model::Snapshot;
+
+/// What a kind of finding is, in one line (SARIF's rule descriptions).
+pub fn kind(k: FindingKind) -> &'static str {
+    match k {
+        FindingKind::SelfJoin => "A thread waits for a set of threads it belongs to to exit.",
+        FindingKind::SelfLock => "A thread waits for a lock it already holds.",
+        FindingKind::LockCycle => "Threads wait on each other's locks.",
+        FindingKind::JoinCycle => "Threads wait for each other to exit.",
+        FindingKind::PoolStarvation => {
+            "Every worker of a pool waits for work queued on that same pool."
+        }
+        FindingKind::WaitCycle => "Threads wait on each other in a cycle.",
+        FindingKind::ProcessStopped => {
+            "The whole process is stopped (a stop signal or a tracer) and runs nothing."
+        }
+        FindingKind::ThreadStopped => "Threads are stopped by a tracer and run nothing.",
+        FindingKind::Stall => "No thread can move, but no cycle is proven.",
+        FindingKind::RootBlocker => "Many threads wait on one thread that is not waiting on them.",
+        FindingKind::SignalUnsafeWait => {
+            "A signal handler blocks in a call that is not async-signal-safe."
+        }
+        FindingKind::IoWait => "Threads are blocked in I/O.",
+        FindingKind::OrphanedLock => {
+            "Threads wait for a lock whose owner is no thread of the process."
+        }
+        FindingKind::StaticInitCycle => {
+            "Threads each wait for a static object another of them is initialising."
+        }
+        FindingKind::OnceRecursion => {
+            "A thread waits for a one-time initialisation whose routine it is running itself."
+        }
+        FindingKind::RwlockUpgrade => {
+            "A thread that holds a read-write lock for reading waits to take it for writing."
+        }
+        FindingKind::Busy => {
+            "Threads seen moving between two looks: spinning on a lock, a livelock, or slow progress."
+        }
+    }
+}
+
+/// A finding's one line.
+pub fn title(snap: &Snapshot, f: &Finding) -> String {
+    let label = |t: usize| snap.threads[t].label();
+    let n = f.threads.len();
+    match &f.detail {
+        Detail::Cycle {
+            through_signal,
+            object: o,
+        } => {
+            let via = if *through_signal {
+                " through a signal handler"
+            } else {
+                ""
+            };
+            let first = f.threads[0];
+            match f.kind {
+                FindingKind::SelfJoin => format!(
+                    "self-join{via}: {} waits for {}, which includes itself",
+                    label(first),
+                    o.as_ref().map(|o| object(snap, o)).unwrap_or_default()
+                ),
+                FindingKind::SelfLock => format!(
+                    "self-lock{via}: {} waits for a lock it already holds",
+                    label(first)
+                ),
+                FindingKind::LockCycle => {
+                    format!("lock cycle: {n} threads wait on each other's locks")
+                }
+                FindingKind::JoinCycle => {
+                    format!("join cycle: {n} threads wait for each other to exit")
+                }
+                FindingKind::StaticInitCycle => format!(
+                    "static-initialisation cycle: {n} threads each wait for a static object \
+                     another of them is initialising"
+                ),
+                _ => format!("wait cycle: {n} threads wait on each other"),
+            }
+        }
+        Detail::Starvation { pool } => format!(
+            "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
+             free to produce them"
+        ),
+        Detail::Stall { .. } => {
+            "stall: every thread waits, and none is running, in I/O or asleep to wake the others"
+                .into()
+        }
+        Detail::RootBlocker {
+            blocker,
+            waiting,
+            doing: d,
+        } => match waiting {
+            1 => format!(
+                "root blocker: a thread waits on {}, which is {}, and its runtime gave the wait \
+                 up as fatal",
+                label(*blocker),
+                doing(snap, d)
+            ),
+            _ => format!(
+                "root blocker: {waiting} threads wait (directly or in a chain) on {}, which is {}",
+                label(*blocker),
+                doing(snap, d)
+            ),
+        },
+        Detail::SignalUnsafe { kind } => format!(
+            "signal-unsafe wait: {} blocks on a {} inside a signal handler",
+            label(f.threads[0]),
+            kind.noun()
+        ),
+        Detail::Io => format!("{n} thread(s) blocked in I/O"),
+        Detail::OnceRecursion { once } => format!(
+            "once recursion: {} waits for {}, whose routine it is running itself",
+            label(f.threads[0]),
+            object(snap, once)
+        ),
+        Detail::Upgrade { lock } => {
+            let lock = match lock {
+                Object::Kind {
+                    address: Some(a),
+                    symbol,
+                    ..
+                } => match symbol {
+                    Some(s) => format!("rwlock {s} (0x{a:x})"),
+                    None => format!("rwlock 0x{a:x}"),
+                },
+                other => object(snap, other),
+            };
+            format!(
+                "rwlock self-upgrade: {} waits to take {lock} for writing while it holds it for \
+                 reading",
+                label(f.threads[0])
+            )
+        }
+        Detail::Orphaned {
+            lock, owner_tid, ..
+        } => format!(
+            "orphaned lock: {n} thread(s) wait for {}, whose owner LWP {owner_tid} is gone: no \
+             thread of the process has that id",
+            object(snap, lock)
+        ),
+        Detail::Busy {
+            how: Busy::Spinning,
+        } if n == 1 => format!(
+            "spinning on a lock: {} uses CPU waiting for a lock, busy yet stuck",
+            label(f.threads[0])
+        ),
+        Detail::Busy {
+            how: Busy::Spinning,
+        } => {
+            format!("spinning on locks: {n} threads use CPU waiting for locks, busy yet stuck")
+        }
+        Detail::Busy {
+            how: Busy::Livelock,
+        } => format!(
+            "possible livelock: {n} threads wake, retry and sleep again over and over, while no \
+             thread runs"
+        ),
+        Detail::Busy {
+            how: Busy::SlowProgress,
+        } => {
+            let moved = match f.steps.len() {
+                1 => "1 thread moved".to_string(),
+                m => format!("{m} threads moved"),
+            };
+            format!(
+                "slow progress, not a stall: every thread waits by its stack, yet {moved} \
+                 between the two looks"
+            )
+        }
+        Detail::Stopped { cause, .. } => {
+            let cause = cause
+                .as_ref()
+                .map_or_else(|| "stop signals and tracers".into(), stop_cause);
+            if f.kind == FindingKind::ProcessStopped {
+                let process = snap
+                    .pid
+                    .map_or_else(|| "the process".to_string(), |p| format!("process {p}"));
+                format!(
+                    "{process} is stopped by {cause}: none of its threads runs until it is resumed"
+                )
+            } else {
+                format!(
+                    "{n} of {} threads stopped by {cause}: they run nothing until resumed",
+                    snap.threads.len()
+                )
+            }
+        }
+    }
+}
+
+/// Why a finding is a problem.
+pub fn explanation(f: &Finding) -> String {
+    match &f.detail {
+        Detail::Cycle { through_signal, .. } => {
+            let core = match f.kind {
+                FindingKind::SelfJoin => "The thread waits for a set of threads to exit, and it is one of them: it can only exit after the wait returns, so the wait never returns.",
+                FindingKind::SelfLock => "The thread asks for a lock that it holds already; the lock is not recursive, so the thread waits for itself forever.",
+                FindingKind::LockCycle => "Each thread holds a lock the next one in the cycle needs, so none of them can go on (lock-order inversion).",
+                FindingKind::JoinCycle => "Each thread waits for the next one in the cycle to exit, so none of them ever exits.",
+                FindingKind::StaticInitCycle => "Each thread runs the initialiser of a function-local static and, inside it, needs a static whose initialiser the next thread runs: a static's guard lets no one in until its initialiser returns, so none of them returns.",
+                _ => "Each thread waits for something the next one in the cycle holds or must do.",
+            };
+            let signal = if *through_signal {
+                " A signal handler runs on whatever thread the signal interrupted and inherits \
+                 everything that thread holds and is, so the handler is waiting for its own thread."
+            } else {
+                ""
+            };
+            format!("{core}{signal}")
+        }
+        Detail::Starvation { .. } => "Every worker of the pool runs a task that blocks on a future or handoff. If that work was queued on the same pool, no thread is left to run it, so every worker waits forever.".into(),
+        Detail::Stall { unowned_locks } => {
+            let mut s = String::from("No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.");
+            if *unowned_locks >= 2 {
+                s.push_str(&format!(" {unowned_locks} of them wait for locks, and nothing shows who holds those: a lock-order inversion (each holding a lock another one needs) looks just like this on the stacks."));
+            }
+            s
+        }
+        Detail::RootBlocker { .. } => "Not a deadlock: the threads are queued behind one thread that is itself not waiting for them. The hang lasts as long as that thread's work does.".into(),
+        Detail::SignalUnsafe { .. } => "Blocking on locks, condition variables, joins or futures is not async-signal-safe: the handler may have interrupted the very code that would release them.".into(),
+        Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
+        Detail::OnceRecursion { .. } => "The once routine, further out on the same stack, calls back into the same once: the inner call waits until the routine has returned, and the routine cannot return before the inner call does.".into(),
+        Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
+        Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
+        Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
+        Detail::Busy { how: Busy::Livelock } => "These threads keep waking up, trying again and going back to sleep, while no thread of the process ran between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
+        Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
+        Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
+        Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
+    }
+}
