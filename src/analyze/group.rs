@@ -172,6 +172,9 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
     );
     let mut groups: HashMap<Key, Vec<usize>> = HashMap::new();
     let mut singles = Vec::new();
+    // Each distinct name's base name once: a parsed dump shares equal names, told apart by
+    // where their text is.
+    let mut bases: rustc_hash::FxHashMap<(usize, usize), &str> = Default::default();
     for t in 0..snap.threads.len() {
         let state = describe(snap, a, t);
         if keep.contains(&t) {
@@ -185,7 +188,12 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
         let frames = &snap.threads[t].frames;
         let stack: Vec<&str> = frames
             .iter()
-            .map(|f| f.function.as_deref().map(base_name).unwrap_or("??"))
+            .map(|f| match f.function.as_deref() {
+                Some(name) => *bases
+                    .entry((name.as_ptr() as usize, name.len()))
+                    .or_insert_with(|| base_name(name)),
+                None => "??",
+            })
             .collect();
         // The frame the state points at, as it is shown: its number, file and line.
         let at = state
