@@ -2,7 +2,8 @@
 //! mutex whose `__owner` is no thread of the process (`c_orphaned_lock`: a thread returned
 //! holding it) is an orphaned lock, found live, from a gcore core and from a gdb dump with the
 //! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle; so is a mutex a
-//! child got locked from `fork` (`c_fork_held_lock`: its owner is the parent's thread). Two
+//! child got locked from `fork` (`c_fork_held_lock`: its owner is the parent's thread; live,
+//! where the parent's threads are read, it says the lock was copied by fork). Two
 //! threads each
 //! in `__cxa_guard_acquire` inside the other's static's initialiser (`cpp_static_init_cycle`)
 //! are a static-initialisation cycle, live, from a core and from a gdb `bt full`. A thread that
@@ -84,16 +85,27 @@ fn forked_child(parent: u32) -> (u32, String) {
 }
 
 /// The report on `c_fork_held_lock`'s child: an orphaned lock, proven, owned by the parent's
-/// thread, the child's one thread waiting in `run_child`.
-fn assert_orphaned_by_fork(code: Option<i32>, out: &str, err: &str, child: u32, owner: &str) {
+/// thread, the child's one thread waiting in `run_child`. A live capture reads the parent's
+/// threads and says the lock was copied by fork (`parent`); a core or a dump cannot.
+fn assert_orphaned_by_fork(
+    code: Option<i32>,
+    out: &str,
+    err: &str,
+    child: u32,
+    owner: &str,
+    parent: Option<u32>,
+) {
     assert_eq!(code, Some(1), "{out}\n{err}");
+    let first = out.lines().next().unwrap_or_default();
+    let why = match parent {
+        Some(p) => format!(
+            ", copied locked by fork: its owner LWP {owner} is a thread of the parent process {p}"
+        ),
+        None => format!("whose owner LWP {owner} is gone"),
+    };
     assert!(
-        out.starts_with("DEADLOCK: orphaned lock: 1 thread(s) wait for mutex ")
-            && out
-                .lines()
-                .next()
-                .unwrap()
-                .contains(&format!("whose owner LWP {owner} is gone")),
+        first.starts_with("DEADLOCK: orphaned lock: 1 thread(s) wait for mutex ")
+            && first.contains(&why),
         "{out}"
     );
     assert!(
@@ -116,18 +128,18 @@ fn a_mutex_copied_locked_by_fork_is_an_orphaned_lock_live_in_a_core_and_in_gdb_o
     let p = HungProcess::start("c_fork_held_lock");
     let (child, owner) = forked_child(p.pid);
     let (code, out, err) = hangscan(&["attach", &child.to_string()]);
-    assert_orphaned_by_fork(code, &out, &err, child, &owner);
+    assert_orphaned_by_fork(code, &out, &err, child, &owner, Some(p.pid));
     if require("gcore") {
         let dir = scratch("fork-core");
         let core = gcore(child, &dir);
         let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
-        assert_orphaned_by_fork(code, &out, &err, child, &owner);
+        assert_orphaned_by_fork(code, &out, &err, child, &owner, None);
         let _ = std::fs::remove_dir_all(&dir);
     }
     if require("gdb") {
         let dir = scratch("fork-gdb");
         let (code, out, err) = parse(&dir, &gdb_owners_dump(child));
-        assert_orphaned_by_fork(code, &out, &err, child, &owner);
+        assert_orphaned_by_fork(code, &out, &err, child, &owner, None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

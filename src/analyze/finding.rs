@@ -334,6 +334,10 @@ pub enum Detail {
         owner_tid: u64,
         /// Where the owner was read.
         by: Held,
+        /// The parent process whose thread the owner is, when the capture read the parent's
+        /// threads and found it among them: the lock was copied locked by `fork`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        forked_from: Option<u32>,
     },
     /// Threads seen moving between the two looks.
     Busy {

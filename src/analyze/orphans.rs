@@ -2,7 +2,9 @@
 //! (glibc's `__owner`), names a thread id that no thread of the process has. Its holder is
 //! gone (it exited holding the lock, or the lock was copied into this process by `fork`), so
 //! every thread that waits for it waits for ever. Only a view of every thread can say a tid is
-//! none of them, and only ids the process's own namespace gives can be compared.
+//! none of them, and only ids the process's own namespace gives can be compared. When a live
+//! capture read the parent process's threads and the owner is one of them, the lock was copied
+//! by `fork`, and the finding says so.
 
 use super::advice::advice;
 use super::classify::{Activity, Facts};
@@ -12,7 +14,7 @@ use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::KnowledgeBase;
-use crate::model::Snapshot;
+use crate::model::{Evidence, Snapshot};
 use std::collections::BTreeMap;
 
 /// One finding per lock whose owner is no thread of the process, with the threads waiting
@@ -62,6 +64,7 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
                     lock: wait_object(snap, &facts[t0].waits[w0]),
                     owner_tid: owner.tid,
                     by: owner.by.clone(),
+                    forked_from: parent_holding(snap, owner.tid),
                 },
                 steps,
                 suggestion: advice(kb, waits, "orphaned-lock"),
@@ -69,6 +72,14 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
             draft.sign(snap)
         })
         .collect()
+}
+
+/// The parent process whose threads, read at capture, include `tid`.
+fn parent_holding(snap: &Snapshot, tid: u64) -> Option<u32> {
+    snap.evidence.iter().find_map(|e| match e {
+        Evidence::ParentThreads { pid, tids } if tids.contains(&tid) => Some(*pid),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

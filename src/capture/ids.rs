@@ -4,6 +4,7 @@
 //! thread's id reaches the same address space. And what each thread is called inside the
 //! process's own PID namespace (`NSpid:` in its `status`), the ids its memory holds.
 
+use crate::model::Evidence;
 use crate::stackwalk::NsTids;
 
 /// The id through which the process's memory, mappings and root are read: `pid` itself while
@@ -35,6 +36,34 @@ pub fn namespace_tids(pid: i32, tids: &[i32]) -> NsTids {
             })
             .collect(),
     )
+}
+
+/// At most this many of a parent's threads are listed.
+const MAX_PARENT_THREADS: usize = 4096;
+
+/// The parent of process `pid` and its threads' ids inside their innermost PID namespace (the
+/// ids a lock copied by `fork` holds), read from `/proc` (`PPid:`, the parent's tasks); `None`
+/// for a child of init or when the parent cannot be read.
+pub fn parent(pid: i32) -> Option<Evidence> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ppid: i32 = super::procinfo::field(&status, "PPid:")?
+        .trim()
+        .parse()
+        .ok()?;
+    if ppid <= 1 {
+        return None;
+    }
+    let tids = super::procinfo::list_tasks(ppid)?
+        .into_iter()
+        .take(MAX_PARENT_THREADS)
+        .filter_map(|t| {
+            innermost(&std::fs::read_to_string(format!("/proc/{ppid}/task/{t}/status")).ok()?)
+        })
+        .collect();
+    Some(Evidence::ParentThreads {
+        pid: ppid as u32,
+        tids,
+    })
 }
 
 /// The last id of the `NSpid:` line (host first, innermost last).

@@ -398,6 +398,8 @@ fn frozen(
     seized.detach();
     let frozen = started.elapsed();
     let ns_tids = ids::namespace_tids(via, &tids);
+    // Read once the threads run again: a lock copied by fork names one of these.
+    let evidence: Vec<Evidence> = evidence.into_iter().chain(ids::parent(ipid)).collect();
     // Threads in uninterruptible sleep did not stop: what /proc said of them is all there is,
     // and often the answer (a read from a dead NFS server).
     for tid in unstoppable {

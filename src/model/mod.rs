@@ -474,6 +474,15 @@ pub enum Evidence {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         by_claim: bool,
     },
+    /// The process's parent and its threads, as the process's PID namespace numbers them, read
+    /// from `/proc` at capture: a lock whose owner field names one of them was copied locked
+    /// into this process by `fork`.
+    ParentThreads {
+        /// The parent's pid (as hangscan sees it).
+        pid: u32,
+        /// Its threads' ids.
+        tids: Vec<u64>,
+    },
     /// Bytes read from the target's memory while it was stopped (around each futex word), for
     /// the rules to interpret (a mutex's owner field).
     Memory {

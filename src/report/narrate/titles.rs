@@ -137,6 +137,16 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             )
         }
         Detail::Orphaned {
+            lock,
+            owner_tid,
+            forked_from: Some(parent),
+            ..
+        } => format!(
+            "orphaned lock: {n} thread(s) wait for {}, copied locked by fork: its owner LWP \
+             {owner_tid} is a thread of the parent process {parent}, not of this one",
+            object(snap, lock)
+        ),
+        Detail::Orphaned {
             lock, owner_tid, ..
         } => format!(
             "orphaned lock: {n} thread(s) wait for {}, whose owner LWP {owner_tid} is gone: no \
@@ -226,6 +236,7 @@ pub fn explanation(f: &Finding) -> String {
         Detail::Io => "These threads wait for something outside the process (a file, socket, pipe or child). That is not a deadlock, but if the process is stuck, check what they read from or write to.".into(),
         Detail::OnceRecursion { .. } => "The once routine, further out on the same stack, calls back into the same once: the inner call waits until the routine has returned, and the routine cannot return before the inner call does.".into(),
         Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
+        Detail::Orphaned { by, forked_from: Some(parent), .. } => format!("The lock's owner field ({}) names a thread of the parent process {parent}: fork copied the lock into this process while that thread held it, and a copy has no owner here to unlock it. Only async-signal-safe calls are safe in a child of a threaded process until it calls exec.", held(by)),
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
         Detail::Busy { how: Busy::Livelock } => "These threads keep waking up, trying again and going back to sleep, while no thread of the process ran between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
