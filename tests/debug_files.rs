@@ -4,7 +4,7 @@
 //! overwritten in place after the process started has its frames marked untrusted, in the
 //! saved snapshot, the JSON report and the text; a chrooted process's debug file is looked up
 //! inside its root, never as a host file of the same name; a split-DWARF build's variables are
-//! read from its `.dwo` file.
+//! read from its `.dwo` files, or from its DWARF package (`.dwp`).
 
 mod support;
 
@@ -423,7 +423,7 @@ fn grades_that_rest_on_untrusted_symbols_are_not_proven() {
 }
 
 #[test]
-fn a_split_dwarf_build_has_its_variables_read_from_its_dwo_file() {
+fn a_split_dwarf_build_has_its_variables_read_from_its_dwo_files_or_its_package() {
     // `-gsplit-dwarf`: the executable keeps a skeleton unit and its line table; the functions,
     // their parameters and types are in the `.dwo` file the compiler wrote where the skeleton
     // says. `main`'s `argc` can only be named from it.
@@ -471,9 +471,24 @@ fn a_split_dwarf_build_has_its_variables_read_from_its_dwo_file() {
         .filter(|p| p.extension().is_some_and(|x| x == "dwo"))
         .collect();
     assert!(!dwo.is_empty(), "gcc wrote no .dwo file");
+    // Packed into a DWARF package beside the executable, the `.dwo` files gone: read from the
+    // package (LLVM's `llvm-dwp`; binutils' `dwp` crashes on gcc 12's DWARF 5).
+    let packed = support::require("llvm-dwp");
+    let package = dir.join("c_plugin.dwp");
+    if packed {
+        run(
+            "llvm-dwp",
+            &["-e", exe.to_str().unwrap(), "-o", package.to_str().unwrap()],
+        );
+    }
     for f in &dwo {
         std::fs::remove_file(f).unwrap();
     }
-    assert!(report("without it").is_empty());
+    if packed {
+        let names = report("from its .dwp");
+        assert!(names.iter().any(|n| n == "argc"), "{names:?}");
+        std::fs::remove_file(&package).unwrap();
+    }
+    assert!(report("without either").is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -148,6 +148,17 @@ fn debuglink_root(obj: &MappedObject, name: &str, file: &ElfFile) -> PathBuf {
     root
 }
 
+/// `obj`'s DWARF package, `NAME.dwp` beside it inside the target's root (where `dwp` writes
+/// it), when there is one. Its units are matched to the object's by their dwo ids.
+pub(crate) fn find_dwp(obj: &MappedObject) -> Option<PathBuf> {
+    let root = obj
+        .path
+        .as_deref()
+        .map_or_else(|| PathBuf::from("/"), target_root);
+    let path = under(&root, Path::new(&format!("{}.dwp", obj.name)));
+    path.is_file().then_some(path)
+}
+
 /// The first candidate that is an ELF object other than `obj` itself and proves it belongs to
 /// it (see [`Via`]); the ones that fail the proof are said, not used.
 pub(crate) fn find(obj: &MappedObject, file: &ElfFile) -> Search {

@@ -69,6 +69,8 @@ pub(crate) type Reader = gimli::EndianReader<gimli::RunTimeEndian, SectionBytes>
 pub(crate) struct Debug {
     /// Names, lines and inlined frames (lazily parsed, so not `Sync`: behind a lock).
     pub context: Mutex<addr2line::Context<Reader>>,
+    /// The object's DWARF package (`OBJECT.dwp`), where split units are found first.
+    pub package: Option<gimli::DwarfPackage<Reader>>,
 }
 
 /// The bytes of section `name` of `file` (empty when it has none).
@@ -134,10 +136,17 @@ fn load_sections(
     gimli::Dwarf::load(load).ok()
 }
 
-/// The `.dwo` file of a split-DWARF unit (`-gsplit-dwarf`), where the skeleton unit says it was
-/// written (its compilation directory and name), when it is there and is that unit's.
-fn load_dwo(load: &addr2line::SplitDwarfLoad<Reader>) -> Option<Arc<gimli::Dwarf<Reader>>> {
+/// A split-DWARF unit (`-gsplit-dwarf`): from the object's DWARF package when it has one, else
+/// the `.dwo` file where the skeleton unit says it was written (its compilation directory and
+/// name), when it is there and is that unit's.
+fn load_dwo(
+    load: &addr2line::SplitDwarfLoad<Reader>,
+    package: Option<&gimli::DwarfPackage<Reader>>,
+) -> Option<Arc<gimli::Dwarf<Reader>>> {
     use gimli::Reader as _;
+    if let Some(Ok(Some(unit))) = package.map(|p| p.find_cu(load.dwo_id, &load.parent)) {
+        return Some(Arc::new(unit));
+    }
     use std::os::unix::ffi::OsStrExt;
     let mut path = std::path::PathBuf::new();
     if let Some(dir) = &load.comp_dir {
@@ -156,9 +165,13 @@ fn load_dwo(load: &addr2line::SplitDwarfLoad<Reader>) -> Option<Arc<gimli::Dwarf
     Some(Arc::new(dwarf))
 }
 
-/// The result of a lookup, loading the split-DWARF files it needs on the way (a unit whose
-/// `.dwo` cannot be found is read from its skeleton: names from the symbol table, no lines).
-pub(crate) fn resolve<L>(mut result: addr2line::LookupResult<L>) -> L::Output
+/// The result of a lookup, loading the split-DWARF units it needs on the way, from `package`
+/// or `.dwo` files (a unit found in neither is read from its skeleton: names from the symbol
+/// table, lines, no variables).
+pub(crate) fn resolve<L>(
+    mut result: addr2line::LookupResult<L>,
+    package: Option<&gimli::DwarfPackage<Reader>>,
+) -> L::Output
 where
     L: addr2line::LookupContinuation<Buf = Reader>,
 {
@@ -166,16 +179,39 @@ where
         match result {
             addr2line::LookupResult::Output(out) => return out,
             addr2line::LookupResult::Load { load, continuation } => {
-                result = continuation.resume(load_dwo(&load));
+                result = continuation.resume(load_dwo(&load, package));
             }
         }
     }
 }
 
+/// The DWARF package `file` (a `.dwp`).
+fn package(file: &Arc<ElfFile>) -> Option<gimli::DwarfPackage<Reader>> {
+    let parsed = file.parse()?;
+    parsed.section_by_name(".debug_cu_index")?;
+    let endian = if parsed.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+        Ok(Reader::new(
+            section(file, &parsed, id.dwo_name().unwrap_or("")),
+            endian,
+        ))
+    };
+    let empty = Reader::new(section(file, &parsed, ""), endian);
+    gimli::DwarfPackage::load(load, empty).ok()
+}
+
 impl Debug {
-    /// The DWARF of `file`, with `sup` (dwz's supplementary file) when it has one. None when
-    /// the file has no DWARF or it cannot be indexed.
-    pub fn load(file: Arc<ElfFile>, sup: Option<Arc<ElfFile>>) -> Option<Debug> {
+    /// The DWARF of `file`, with `sup` (dwz's supplementary file) and `dwp` (its DWARF
+    /// package) when it has them. None when the file has no DWARF or it cannot be indexed.
+    pub fn load(
+        file: Arc<ElfFile>,
+        sup: Option<Arc<ElfFile>>,
+        dwp: Option<Arc<ElfFile>>,
+    ) -> Option<Debug> {
         let mut dwarf = sections(&file)?;
         if let Some(sup) = sup.as_ref().and_then(sections) {
             dwarf.set_sup(sup);
@@ -183,6 +219,7 @@ impl Debug {
         let context = addr2line::Context::from_arc_dwarf(Arc::new(dwarf)).ok()?;
         Some(Debug {
             context: Mutex::new(context),
+            package: dwp.as_ref().and_then(package),
         })
     }
 }

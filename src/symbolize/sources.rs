@@ -103,8 +103,11 @@ impl ObjectSymbols {
         let table = Some(own_table(&dwarf_file))
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| own_table(&file));
+        let dwp = debugfile::find_dwp(map)
+            .and_then(|p| ElfFile::open(&p).ok())
+            .map(Arc::new);
         Ok(ObjectSymbols {
-            debug: Debug::load(dwarf_file, sup),
+            debug: Debug::load(dwarf_file, sup, dwp),
             scopes: Mutex::default(),
             file,
             table,
@@ -135,19 +138,21 @@ impl ObjectSymbols {
             .debug
             .as_ref()
             .map(|d| d.context.lock().unwrap_or_else(PoisonError::into_inner));
+        let package = self.debug.as_ref().and_then(|d| d.package.as_ref());
         probes
             .iter()
             .map(|&probe| {
                 let Some(svma) = self.file.svma(map, probe) else {
                     return (probe, vec![], None);
                 };
-                let symbols = self.lookup(context.as_deref(), svma);
+                let symbols = self.lookup(context.as_deref(), package, svma);
                 let vars = match &context {
-                    Some(c) if !request.is_empty() => variables(&self.scopes, c, svma, request)
-                        .map(|levels| PcVars {
+                    Some(c) if !request.is_empty() => {
+                        variables(&self.scopes, c, package, svma, request).map(|levels| PcVars {
                             levels,
                             bias: probe.wrapping_sub(svma),
-                        }),
+                        })
+                    }
                     _ => None,
                 };
                 (probe, symbols, vars)
@@ -158,11 +163,12 @@ impl ObjectSymbols {
     fn lookup(
         &self,
         context: Option<&addr2line::Context<dwarf::Reader>>,
+        package: Package,
         svma: u64,
     ) -> Vec<Symbol> {
         let mut out = Vec::new();
         if let Some(context) = context {
-            if let Ok(mut frames) = dwarf::resolve(context.find_frames(svma)) {
+            if let Ok(mut frames) = dwarf::resolve(context.find_frames(svma), package) {
                 while let Ok(Some(frame)) = frames.next() {
                     if out.len() >= MAX_INLINED {
                         break;
@@ -207,16 +213,20 @@ impl ObjectSymbols {
     }
 }
 
+/// An object's DWARF package, when it has one ([`dwarf::Debug::package`]).
+type Package<'a> = Option<&'a gimli::DwarfPackage<dwarf::Reader>>;
+
 /// The variables at `svma`, per function level (as `lookup` lists them, innermost first).
 fn variables(
     scopes: &Mutex<HashMap<usize, Arc<Scopes>>>,
     context: &addr2line::Context<dwarf::Reader>,
+    package: Package,
     svma: u64,
     request: &VarRequest,
 ) -> Option<Vec<Level>> {
-    let unit = dwarf::resolve(context.find_dwarf_and_unit(svma))?;
+    let unit = dwarf::resolve(context.find_dwarf_and_unit(svma), package)?;
     let mut dies = Vec::new();
-    let mut frames = dwarf::resolve(context.find_frames(svma)).ok()?;
+    let mut frames = dwarf::resolve(context.find_frames(svma), package).ok()?;
     while let Ok(Some(frame)) = frames.next() {
         if dies.len() >= MAX_INLINED {
             break;

@@ -5,12 +5,12 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"jdk"` (javac, java and jstack),
+/// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`) or `"root"`.
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
-        "gdb" | "eu-stack" => runs(need, &["--version"]),
+        "gdb" | "eu-stack" | "llvm-dwp" => runs(need, &["--version"]),
         // A shell script shipped with gdb: it has no `--version`.
         "gcore" => runs("gdb", &["--version"]) && runs("sh", &["-c", "command -v gcore"]),
         // `jstack -version` is an error: its help is what succeeds.
