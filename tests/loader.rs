@@ -3,13 +3,15 @@
 //! plugin's constructor, which waits for the program's `registry_lock`; the scanner holds that
 //! lock and waits in `dlsym` for the loader's lock. It is a loader-lock finding, naming both
 //! threads, live (proven: both owner fields read from memory), from a gcore core (proven) and
-//! from a gdb `bt full` (the frames alone), never a lock cycle, a stall or anything else.
+//! from a gdb `bt full` (the frames alone: the loader is blocked inside the constructor) and
+//! from a gdb dump with the owners printed (`fixtures/gdb/owners.gdb`: the proven cycle), never
+//! a lock cycle, a stall or anything else.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{gcore, gdb_dump, hangscan, require, HungProcess};
+use support::{gcore, gdb_dump, gdb_owners_dump, hangscan, require, HungProcess};
 
 /// A fresh directory for this test's files.
 fn scratch(name: &str) -> PathBuf {
@@ -167,6 +169,26 @@ fn a_constructor_waiting_for_a_dlsym_caller_is_a_loader_lock_in_gdb_bt_full() {
         out.contains("loader-lock (deadlock, evidence: heuristic)")
             && out.contains("dynamic loader's lock _rtld_global+"),
         "gdb names the loader's lock: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_constructor_waiting_for_a_dlsym_caller_is_a_loader_lock_in_gdb_owners() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("gdb-owners");
+    let (p, loader, scanner) = start(&dir);
+    let dump = gdb_owners_dump(p.pid);
+    drop(p);
+    let (code, out, err) = parse(&dir, &dump);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert_loader_lock(&out, &loader, &scanner, true);
+    assert!(
+        out.contains("loader-lock (deadlock, evidence: proven)")
+            && out.contains("`__owner` printed"),
+        "{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,8 @@
 //!
 //! Who holds the loader's lock: its owner field read from memory or printed (the graph's edge
 //! from the waiter, `proven`), else the one other thread whose frames a `hold` rule of kind
-//! `loader` shows inside the loader (`heuristic`).
+//! `loader` shows inside the loader (`heuristic`). A holder waiting for the outside (I/O, a
+//! sleep) makes it a warning, not a deadlock.
 
 use super::advice::advice;
 use super::classify::{Activity, Facts, Wait};
@@ -149,9 +150,16 @@ fn finding(
         .iter()
         .map(|(b, _, _)| &facts[*b].waits[0])
         .chain(facts[a].waits.first());
+    // A constructor waiting for the outside (I/O, a sleep) holds the others up, no more.
+    let external =
+        to_waiter.is_none() && facts[a].waits.first().is_some_and(|w| w.kind.is_external());
     Draft {
         kind: FindingKind::LoaderLock,
-        severity: Severity::Deadlock,
+        severity: if external {
+            Severity::Warning
+        } else {
+            Severity::Deadlock
+        },
         confidence: grade,
         threads,
         detail: Detail::Loader {
@@ -163,4 +171,58 @@ fn finding(
         suggestion: advice(kb, waits, "loader-lock"),
     }
     .sign(snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, Detail, FindingKind};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// A gdb dump: LWP 100 unloads a plugin whose destructor joins a worker; LWP 101 waits in
+    /// dlopen for the loader's lock. No owner is printed.
+    const DESTRUCTOR_JOINS: &str = "\
+Thread 2 (Thread 0x7f01 (LWP 101)):
+#0  futex_wait (futex_word=0x7fa28) at futex-internal.h:146
+#1  __GI___lll_lock_wait (futex=0x7fa28 <_rtld_global+2568>, private=0) at lowlevellock.c:49
+#2  ___pthread_mutex_lock (mutex=0x7fa28 <_rtld_global+2568>) at pthread_mutex_lock.c:93
+#3  0x3 in _dl_open (file=0x9 \"libb.so\", mode=2) at dl-open.c:824
+#4  0x4 in dlopen_doit (a=0x8) at dlopen.c:56
+#5  0x5 in __GI__dl_catch_exception (exception=0x8) at dl-error-skeleton.c:208
+#6  0x6 in _dl_catch_error (objname=0x8) at dl-error-skeleton.c:227
+#7  0x7 in _dlerror_run (operate=0x8) at dlerror.c:138
+#8  0x8 in ___dlopen (file=0x9, mode=2) at dlopen.c:81
+#9  0x9 in load_codec () at app.c:40
+#10 0xa in main () at app.c:60
+Thread 1 (Thread 0x7f00 (LWP 100)):
+#0  futex_wait (futex_word=0x6000, expected=7) at futex-internal.c:57
+#1  __pthread_clockjoin_ex (threadid=1, thread_return=0x0) at pthread_join_common.c:102
+#2  0x2 in stop_worker () at plugin.c:12
+#3  0x3 in _dl_close_worker (map=0x1, force=false) at dl-close.c:293
+#4  0x4 in _dl_close (_map=0x1) at dl-close.c:800
+#5  0x5 in __GI__dl_catch_exception (exception=0x8) at dl-error-skeleton.c:208
+#6  0x6 in _dl_catch_error (objname=0x8) at dl-error-skeleton.c:227
+#7  0x7 in _dlerror_run (operate=0x8) at dlerror.c:138
+#8  0x8 in __dlclose (handle=0x1) at dlclose.c:31
+#9  0x9 in unload () at app.c:20
+#10 0xa in worker_main () at app.c:25
+";
+
+    #[test]
+    fn a_dlopen_behind_a_destructor_that_blocks_is_a_loader_lock_from_frames_alone() {
+        let snap = parse_dump(DESTRUCTOR_JOINS.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        let f = &a.findings[0];
+        assert_eq!(f.kind, FindingKind::LoaderLock, "{:?}", a.findings);
+        assert_eq!(f.threads, [0, 1]);
+        assert!(matches!(
+            f.detail,
+            Detail::Loader {
+                holder: 1,
+                cycle: false,
+                ..
+            }
+        ));
+        assert!(!a.findings.iter().any(|f| f.kind == FindingKind::Stall));
+    }
 }
