@@ -405,7 +405,13 @@ fn collect_waits(
 
 /// Whether a frame of `next` kind continues a wait of `prev` kind.
 fn compatible(prev: WaitKind, next: WaitKind) -> bool {
-    prev == next || prev.is_generic() || next.is_generic()
+    prev == next || prev.is_generic() || next.is_generic() || refines(prev, next)
+}
+
+/// Whether a frame of `next` kind names the lock a wait of `prev` kind takes (the loader's
+/// entry below `pthread_mutex_lock`).
+fn refines(prev: WaitKind, next: WaitKind) -> bool {
+    prev.is_lock() && next.names_lock() && prev != next
 }
 
 fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
@@ -435,7 +441,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
 /// Adds what one frame of the run says to the wait (`pool`: the class `rule` names for it).
 fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize) {
     let kind = rule.kind.expect("wait rules have a kind");
-    if w.kind.is_generic() && !kind.is_generic() {
+    if (w.kind.is_generic() && !kind.is_generic()) || refines(w.kind, kind) {
         w.kind = kind;
         w.rule = rule.id.clone();
     }

@@ -339,6 +339,16 @@ pub enum Detail {
         #[serde(skip_serializing_if = "Option::is_none")]
         forked_from: Option<u32>,
     },
+    /// Threads wait for the dynamic loader's `lock`, held by `holder`, inside the loader, who
+    /// waits in turn: for a lock one of the waiters holds (`cycle`), or for anything else.
+    Loader {
+        /// The loader's lock.
+        lock: Object,
+        /// The thread inside the loader (index).
+        holder: usize,
+        /// The holder waits for one of the waiters.
+        cycle: bool,
+    },
     /// Threads seen moving between the two looks.
     Busy {
         /// How.

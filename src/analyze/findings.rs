@@ -28,8 +28,13 @@ pub fn find(
     let mut out = super::upgrade::find(snap, facts, names, kb);
     out.extend(super::once::find(snap, facts, names, kb));
     let upgrading: HashSet<usize> = out.iter().map(|f| f.threads[0]).collect();
+    // A cycle through the dynamic loader's lock is its own finding, not the lock cycle it makes.
+    let loader = super::loader::find(snap, facts, g, names, kb);
+    let via_loader: HashSet<usize> = loader.iter().flat_map(|f| f.threads.clone()).collect();
     let cycles = cycles(snap, facts, g, names, kb).into_iter();
+    let cycles = cycles.filter(|f| f.threads.iter().any(|t| !via_loader.contains(t)));
     out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
+    out.extend(loader);
     out.extend(super::stopped::find(snap, facts));
     out.extend(super::orphans::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();

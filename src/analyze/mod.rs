@@ -10,6 +10,7 @@ mod finding;
 mod findings;
 mod graph;
 mod group;
+mod loader;
 mod motion;
 mod names;
 mod once;
@@ -68,6 +69,9 @@ pub enum FindingKind {
     RwlockUpgrade,
     /// A thread waits in a one-time initialisation whose routine it runs itself.
     OnceRecursion,
+    /// Threads wait for the dynamic loader's lock, held by a thread inside the loader (in a
+    /// library's constructor or destructor) that itself waits.
+    LoaderLock,
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
@@ -75,7 +79,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 18] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -92,6 +96,7 @@ impl FindingKind {
         Self::StaticInitCycle,
         Self::RwlockUpgrade,
         Self::OnceRecursion,
+        Self::LoaderLock,
         Self::Busy,
     ];
 
@@ -114,6 +119,7 @@ impl FindingKind {
             Self::StaticInitCycle => "static-init-cycle",
             Self::RwlockUpgrade => "rwlock-upgrade",
             Self::OnceRecursion => "once-recursion",
+            Self::LoaderLock => "loader-lock",
             Self::Busy => "busy",
         }
     }

@@ -78,6 +78,10 @@ pub enum WaitKind {
     /// A one-time initialisation (`pthread_once`, `std::call_once`) whose routine a thread
     /// runs: released when that routine returns.
     Once,
+    /// The dynamic loader's lock (glibc's `dl_load_lock`), taken by `dlopen`, `dlsym`,
+    /// `dlclose`, `dladdr`: released when the thread inside the loader (running a library's
+    /// constructors or destructors) leaves it.
+    Loader,
     /// I/O: read, poll, accept, ...
     Io,
     /// A sleep.
@@ -120,6 +124,9 @@ pub struct KindMeaning {
     pub unsafe_in_signal_handler: bool,
     /// A bare wait that a more specific rule in the frames below may name better.
     pub generic: bool,
+    /// Names the lock a lock wait directly above it takes (the loader's entry that called
+    /// `pthread_mutex_lock`): the two frames are one wait, of this kind.
+    pub names_lock: bool,
 }
 
 impl WaitKind {
@@ -134,6 +141,7 @@ impl WaitKind {
                 may_await_queued_work,
                 unsafe_in_signal_handler: unsafe_in_handler,
                 generic: false,
+                names_lock: false,
             }
         };
         match self {
@@ -153,6 +161,10 @@ impl WaitKind {
             },
             Self::StaticInit => m("static initialisation", LockHolder, false, false, true),
             Self::Once => m("one-time initialisation", LockHolder, false, false, true),
+            Self::Loader => KindMeaning {
+                names_lock: true,
+                ..m("dynamic loader's lock", LockHolder, false, false, true)
+            },
             Self::Io => m("I/O", Outside, true, false, false),
             Self::Sleep => m("sleep", Outside, false, false, false),
             Self::SignalWait => m("signal wait", Outside, false, false, false),
@@ -180,6 +192,11 @@ impl WaitKind {
     /// A bare wait that a more specific rule in the frames below may name better.
     pub fn is_generic(self) -> bool {
         self.meaning().generic
+    }
+
+    /// Names the lock a lock wait directly above it takes (see [`KindMeaning::names_lock`]).
+    pub fn names_lock(self) -> bool {
+        self.meaning().names_lock
     }
 
     /// The word used in reports.

@@ -38,6 +38,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::RwlockUpgrade => {
             "A thread that holds a read-write lock for reading waits to take it for writing."
         }
+        FindingKind::LoaderLock => {
+            "Threads wait for the dynamic loader's lock, held by a thread that waits inside a library's constructor or destructor."
+        }
         FindingKind::Busy => {
             "Threads seen moving between two looks: spinning on a lock, a livelock, or slow progress."
         }
@@ -153,6 +156,30 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
              thread of the process has that id",
             object(snap, lock)
         ),
+        Detail::Loader { holder, cycle, .. } => {
+            let waiters: Vec<String> = (f.threads.iter())
+                .filter(|&&t| t != *holder)
+                .take(3)
+                .map(|&t| label(t))
+                .collect();
+            let (verb, them) = match waiters.len() {
+                1 => ("waits", "it holds"),
+                _ => ("wait", "one of them holds"),
+            };
+            let more = if n > 4 { " and others" } else { "" };
+            let why = if *cycle {
+                format!(
+                    ", which waits inside a library's constructor or destructor for a lock {them}"
+                )
+            } else {
+                ", which is blocked inside a library's constructor or destructor".to_string()
+            };
+            format!(
+                "loader lock: {}{more} {verb} for the dynamic loader's lock, held by {}{why}",
+                waiters.join(", "),
+                label(*holder)
+            )
+        }
         Detail::Busy {
             how: Busy::Spinning,
         } if n == 1 => format!(
@@ -238,6 +265,8 @@ pub fn explanation(f: &Finding) -> String {
         Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
         Detail::Orphaned { by, forked_from: Some(parent), .. } => format!("The lock's owner field ({}) names a thread of the parent process {parent}: fork copied the lock into this process while that thread held it, and a copy has no owner here to unlock it. Only async-signal-safe calls are safe in a child of a threaded process until it calls exec.", held(by)),
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
+        Detail::Loader { cycle: true, .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. Here a constructor waits for a lock a thread holds while it calls into the loader: neither can go on.".into(),
+        Detail::Loader { .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. The thread inside the loader is blocked, so the threads behind it wait as long as it does.".into(),
         Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
         Detail::Busy { how: Busy::Livelock } => "These threads keep waking up, trying again and going back to sleep, while no thread of the process ran between the two looks: retry loops with a back-off (trylock and sleep, poll and sleep) that never succeed look alive but make no progress.".into(),
         Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
