@@ -326,6 +326,18 @@ pub enum Detail {
         /// The lock.
         lock: Object,
     },
+    /// Writers wait for `lock`, which no writer holds and `readers` readers do (read at
+    /// `by`); `suspects` are the threads a read guard shows inside a read-locked section.
+    BehindReaders {
+        /// The lock.
+        lock: Object,
+        /// How many readers hold it.
+        readers: u64,
+        /// Where the count was read.
+        by: Held,
+        /// Threads (indexes) that may be readers: never proof, the lock names none.
+        suspects: Vec<usize>,
+    },
     /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
     Orphaned {
         /// The lock.

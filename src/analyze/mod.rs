@@ -14,6 +14,7 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod readers;
 mod scc;
 mod steps;
 mod stopped;
@@ -68,6 +69,9 @@ pub enum FindingKind {
     RwlockUpgrade,
     /// A thread waits in a one-time initialisation whose routine it runs itself.
     OnceRecursion,
+    /// Threads wait to write a read-write lock that readers hold (how many, memory says;
+    /// which threads, the lock does not record).
+    WriterBehindReaders,
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
@@ -75,7 +79,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 18] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -92,6 +96,7 @@ impl FindingKind {
         Self::StaticInitCycle,
         Self::RwlockUpgrade,
         Self::OnceRecursion,
+        Self::WriterBehindReaders,
         Self::Busy,
     ];
 
@@ -114,6 +119,7 @@ impl FindingKind {
             Self::StaticInitCycle => "static-init-cycle",
             Self::RwlockUpgrade => "rwlock-upgrade",
             Self::OnceRecursion => "once-recursion",
+            Self::WriterBehindReaders => "writer-behind-readers",
             Self::Busy => "busy",
         }
     }
