@@ -6,8 +6,8 @@
 
 use super::advice::advice;
 use super::classify::{Activity, Facts, LockId};
-use super::finding::{Detail, Draft, Finding, HeldAt, Shows, Step};
-use super::graph::{Because, Grade, Held};
+use super::finding::{Detail, Draft, Finding, Shows, Step};
+use super::graph::{Grade, Held};
 use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
@@ -75,16 +75,12 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
         if count.readers <= upgrading.len() as u64 {
             continue;
         }
-        steps.extend(suspects.iter().map(|&(t, frame, ref rule)| Step {
-            thread: t,
-            frame: Some(frame),
-            shows: Shows::Holder {
-                because: Because::Holds {
-                    frame: Some(frame),
-                    by: Held::Rule { rule: rule.clone() },
-                },
-                itself: false,
-                held_at: Some(HeldAt::Guard { frame }),
+        steps.extend(suspects.iter().map(|(t, guard, rule)| Step {
+            thread: *t,
+            frame: Some(*guard),
+            shows: Shows::MayRead {
+                guard: *guard,
+                rule: rule.clone(),
             },
             grade: Some(Grade::Heuristic),
         }));
@@ -196,4 +192,64 @@ fn read_holds(facts: &[Facts], kb: &KnowledgeBase, address: u64) -> Vec<(usize, 
             Some((t, h.frame, h.rule.clone()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, Detail, FindingKind, Grade};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// gdb's view of a writer waiting for rwlock 0x5000, printed with one reader in it and no
+    /// writer, and of a thread whose `std::shared_lock` local holds that lock while it waits
+    /// on a condition variable.
+    const ONE_READER: &str = "\
+Thread 2 (Thread 0x7f01 (LWP 101) \"reader\"):
+#0  0x1 in __futex_abstimed_wait_common () from libc.so.6
+#1  0x2 in pthread_cond_wait () from libc.so.6
+#2  0x3 in lookup (key=1) at t.cpp:20
+        lk = {_M_pm = 0x5000 <table_lock>, _M_owns = true}
+
+Thread 1 (Thread 0x7f00 (LWP 100) \"writer\"):
+#0  0x1 in __futex_abstimed_wait_common () from libc.so.6
+#1  0x2 in __pthread_rwlock_wrlock_full64 (abstime=0x0, clockid=0, rwlock=0x5000 <table_lock>) at pthread_rwlock_common.c:829
+$1 = {__data = {__readers = READERS, __writers = 0, __wrphase_futex = 2, __writers_futex = 0, __pad3 = 0, __pad4 = 0, __cur_writer = 0}}
+#2  0x3 in publish () at t.cpp:30
+";
+
+    #[test]
+    fn a_read_guard_names_a_suspect_reader_never_a_proven_one() {
+        // __readers = 10: one reader (10 >> 3), the state bit WRLOCKED (2).
+        let dump = ONE_READER.replace("READERS", "10");
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        let f = (a.findings.iter())
+            .find(|f| f.kind == FindingKind::WriterBehindReaders)
+            .expect("a writer-behind-readers finding");
+        let Detail::BehindReaders {
+            readers, suspects, ..
+        } = &f.detail
+        else {
+            panic!("{:?}", f.detail)
+        };
+        let reader = snap
+            .threads
+            .iter()
+            .position(|t| t.name.as_deref() == Some("reader"));
+        assert_eq!((*readers, suspects.clone()), (1, vec![reader.unwrap()]));
+        assert_eq!(f.confidence, Grade::Symbolic);
+        let suspect = f.steps.iter().find(|s| Some(s.thread) == reader).unwrap();
+        assert_eq!(suspect.grade, Some(Grade::Heuristic));
+    }
+
+    #[test]
+    fn no_reader_in_the_count_is_no_finding() {
+        let dump = ONE_READER.replace("READERS", "0");
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        assert!(!a
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::WriterBehindReaders));
+    }
 }
