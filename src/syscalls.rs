@@ -9,6 +9,9 @@ use crate::unwind::Regs;
 /// Bytes read around each futex word: the word itself and the lock fields after it.
 pub const FUTEX_CONTEXT_BYTES: usize = 32;
 
+/// How many bytes before a futex word are copied with it (from its page only).
+pub const FUTEX_CONTEXT_BEFORE: u64 = 16;
+
 /// What a stopped thread was blocked in: the system call, the futex wait it is (if one), and
 /// the memory around the futex word (read with `read(address, len)`), for the rules' owner
 /// fields.
@@ -26,8 +29,16 @@ pub fn blocking_facts(
 /// The memory around futex word `address` (read with `read(address, len)`), for the rules'
 /// owner fields; `None` when it cannot be read.
 pub fn futex_evidence(address: u64, read: impl FnOnce(u64, usize) -> Vec<u8>) -> Option<Evidence> {
-    let bytes = read(address, FUTEX_CONTEXT_BYTES);
-    (!bytes.is_empty()).then_some(Evidence::Memory { address, bytes })
+    // The bytes before the word too (a glibc rwlock's reader count is 8 or 12 bytes before the
+    // word its writers sleep on), never before the word's page: it is mapped if the word is.
+    let start = address
+        .saturating_sub(FUTEX_CONTEXT_BEFORE)
+        .max(address & !0xfff);
+    let bytes = read(start, (address - start) as usize + FUTEX_CONTEXT_BYTES);
+    (!bytes.is_empty()).then_some(Evidence::Memory {
+        address: start,
+        bytes,
+    })
 }
 
 /// `restart_syscall`: what a thread whose call the stop interrupted (`-ERESTART_RESTARTBLOCK`:

@@ -74,6 +74,8 @@ pub struct Wait {
     pub owner_offset: Option<u64>,
     /// Where, from the lock's address, its waiters may sleep (a rule's `futex_offsets`).
     futex_offsets: Vec<u64>,
+    /// The value a waiter sleeps with on each of those words (a rule's `futex_values`).
+    futex_values: Vec<u32>,
     /// Up to two caller frames below the run: where the wait was called from.
     pub site: Vec<usize>,
     /// What to do about it.
@@ -433,6 +435,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         fatal: rule.fatal,
         owner_offset: None,
         futex_offsets: Vec::new(),
+        futex_values: Vec::new(),
         site: Vec::new(),
         suggestion: None,
     }
@@ -453,6 +456,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
     if w.futex_offsets.is_empty() {
         w.futex_offsets.clone_from(&rule.futex_offsets);
+        w.futex_values.clone_from(&rule.futex_values);
     }
     // The most specific frame names the object: a context rule (`std::mutex::lock`) over a
     // primitive (`pthread_mutex_lock`) over a bare futex word.
@@ -500,7 +504,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
 fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
     if w.kind.is_lock() && w.address.is_none() {
-        w.address = Some(lock_of(futex.address, w, memory));
+        w.address = Some(lock_of(&futex, w, memory));
     }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));
@@ -508,12 +512,14 @@ fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snap
 }
 
 /// The lock whose futex word is at `word`: the word itself, or for a lock with several words
-/// (`futex_offsets`) the first candidate whose owner field memory shows set, else the last.
-fn lock_of(word: u64, w: &Wait, memory: &Snapshot) -> u64 {
-    let mut candidates = w
-        .futex_offsets
-        .iter()
-        .filter_map(|&off| word.checked_sub(off));
+/// (`futex_offsets`) the candidate the wait's value names (`futex_values`), else the first
+/// whose owner field memory shows set, else the last.
+fn lock_of(futex: &crate::model::FutexWait, w: &Wait, memory: &Snapshot) -> u64 {
+    let word = futex.address;
+    let by_value = |i: usize| w.futex_values.get(i).is_none_or(|&v| v == futex.value);
+    let mut candidates = (w.futex_offsets.iter().enumerate())
+        .filter(|&(i, _)| by_value(i))
+        .filter_map(|(_, &off)| word.checked_sub(off));
     let owned = |base: &u64| {
         w.owner_offset
             .and_then(|off| memory.read_u32(base.checked_add(off)?))

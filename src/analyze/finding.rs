@@ -135,6 +135,14 @@ pub enum Shows {
         /// The program's frame that made the call, with the library frames folded behind it.
         program: Option<InProgram>,
     },
+    /// A read guard at frame `guard` (rule `rule`) suggests the thread is one of a lock's
+    /// readers, which the lock does not record: a suspect, never proof.
+    MayRead {
+        /// The guard's frame.
+        guard: usize,
+        /// The guard's rule.
+        rule: String,
+    },
     /// The thread is stopped by `by`, at its top frame.
     Stopped {
         /// Who stops it.
@@ -244,6 +252,7 @@ impl Shows {
                 by.into_iter().chain(at).collect()
             }
             Shows::WorkerWaits { member, at, .. } => vec![*member, *at],
+            Shows::MayRead { guard, .. } => vec![*guard],
             Shows::Blocker { at, program: p, .. }
             | Shows::InIo { at, program: p }
             | Shows::HandlerWaits { at, program: p, .. } => {
@@ -325,6 +334,18 @@ pub enum Detail {
     Upgrade {
         /// The lock.
         lock: Object,
+    },
+    /// Writers wait for `lock`, which no writer holds and `readers` readers do (read at
+    /// `by`); `suspects` are the threads a read guard shows inside a read-locked section.
+    BehindReaders {
+        /// The lock.
+        lock: Object,
+        /// How many readers hold it.
+        readers: u64,
+        /// Where the count was read.
+        by: Held,
+        /// Threads (indexes) that may be readers: never proof, the lock names none.
+        suspects: Vec<usize>,
     },
     /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
     Orphaned {

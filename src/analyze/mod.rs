@@ -15,6 +15,7 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod readers;
 mod scc;
 mod steps;
 mod stopped;
@@ -72,6 +73,9 @@ pub enum FindingKind {
     /// Threads wait for the dynamic loader's lock, held by a thread inside the loader (in a
     /// library's constructor or destructor) that itself waits.
     LoaderLock,
+    /// Threads wait to write a read-write lock that readers hold (how many, memory says;
+    /// which threads, the lock does not record).
+    WriterBehindReaders,
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
@@ -79,7 +83,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 18] = [
+    pub const ALL: [FindingKind; 19] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -97,6 +101,7 @@ impl FindingKind {
         Self::RwlockUpgrade,
         Self::OnceRecursion,
         Self::LoaderLock,
+        Self::WriterBehindReaders,
         Self::Busy,
     ];
 
@@ -120,6 +125,7 @@ impl FindingKind {
             Self::RwlockUpgrade => "rwlock-upgrade",
             Self::OnceRecursion => "once-recursion",
             Self::LoaderLock => "loader-lock",
+            Self::WriterBehindReaders => "writer-behind-readers",
             Self::Busy => "busy",
         }
     }

@@ -296,9 +296,20 @@ pub struct Rule {
     /// mask is tested on (glibc: `__kind = 128`).
     pub shared_printed: Option<Regex>,
     /// For locks whose waiters sleep on a futex word inside the lock rather than at its start
-    /// (a glibc rwlock): the offsets of the words a waiter may sleep on. In a live capture the
-    /// lock is the first candidate whose owner field is set, else the last.
+    /// (a glibc rwlock): the offsets of the words a waiter may sleep on. From memory, the lock
+    /// is the candidate `futex_values` names, else the first whose owner field is set, else
+    /// the last.
     pub futex_offsets: Vec<u64>,
+    /// Beside `futex_offsets`, the value a waiter passes to the futex wait on each word (glibc
+    /// rwlock writer: `1|FUTEX_USED` on `__writers_futex`, `FUTEX_USED` on `__wrphase_futex`):
+    /// the wait's value tells which word it sleeps on when no owner is set.
+    pub futex_values: Vec<u32>,
+    /// For read-write locks: where the reader count is, from the lock's address, and how far
+    /// it is shifted left past the state bits (glibc: `__readers` at 0, shift 3).
+    pub readers: Option<(u64, u32)>,
+    /// For `printed` locks: the pattern whose `readers` group holds the reader word, shifted
+    /// as `readers` says (glibc: `__readers = 18`: 2 readers).
+    pub readers_printed: Option<Regex>,
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
@@ -387,6 +398,11 @@ struct RawRule {
     shared_printed: Option<String>,
     #[serde(default)]
     futex_offsets: Vec<u64>,
+    #[serde(default)]
+    futex_values: Vec<u32>,
+    readers_offset: Option<u64>,
+    readers_shift: Option<u32>,
+    readers_printed: Option<String>,
     #[serde(default)]
     redundant: bool,
     #[serde(default)]
@@ -489,6 +505,23 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
             None => None,
         };
+        let readers_printed = match r.readers_printed.as_deref().map(compile_pattern) {
+            Some(Ok(p)) if p.capture_names().flatten().any(|n| n == "readers") => Some(p),
+            Some(Ok(_)) => {
+                return Err(err(format!(
+                    "rule `{}`: `readers_printed` needs a (?P<readers>...) group",
+                    r.id
+                )))
+            }
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
+        if !r.futex_values.is_empty() && r.futex_values.len() != r.futex_offsets.len() {
+            return Err(err(format!(
+                "rule `{}`: `futex_values` needs one value per `futex_offsets` entry",
+                r.id
+            )));
+        }
         if let Some(problem) = shape_problem(&r, subject, &pattern) {
             return Err(err(format!("rule `{}` {problem}", r.id)));
         }
@@ -527,6 +560,9 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             shared_flag: r.shared_mask.map(|m| (r.shared_offset.unwrap_or(0), m)),
             shared_printed,
             futex_offsets: r.futex_offsets,
+            futex_values: r.futex_values,
+            readers: r.readers_offset.map(|o| (o, r.readers_shift.unwrap_or(0))),
+            readers_printed,
             redundant: r.redundant,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,

@@ -30,6 +30,7 @@ fn place(s: &Step) -> Option<usize> {
             held_at: Some(HeldAt::Guard { frame } | HeldAt::Call { frame }),
             ..
         } => Some(*frame),
+        Shows::MayRead { guard, .. } => Some(*guard),
         _ => None,
     };
     place.or(s.frame)

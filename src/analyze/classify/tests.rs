@@ -329,3 +329,37 @@ fn a_guard_read_from_memory_holds_its_lock_unless_the_lock_word_is_free() {
     let free = classify_named(&t, names.thread(0), &kb, &word(0));
     assert!(free.holds.is_empty(), "{:?}", free.holds);
 }
+
+#[test]
+fn an_rwlock_writer_with_no_owner_waits_for_the_rwlock_start_whichever_word_it_sleeps_on() {
+    // A glibc rwlock at 0x7000 whose readers hold it: no `__cur_writer` (offset 24) is set.
+    let mut t = thread(&[
+        "0x1 in __futex_abstimed_wait_common ()",
+        "0x2 in pthread_rwlock_wrlock ()",
+        "0x3 in compact () at c.c:57",
+    ]);
+    let kb = KnowledgeBase::builtin();
+    let memory = Snapshot {
+        evidence: vec![crate::model::Evidence::Memory {
+            address: 0x7000,
+            bytes: vec![0; 56],
+        }],
+        ..Snapshot::default()
+    };
+    // The first writer waits for the readers on __wrphase_futex (+8) with FUTEX_USED; a second
+    // one for the first on __writers_futex (+12) with 1|FUTEX_USED.
+    for (word, value) in [(0x7008, 2), (0x700c, 3)] {
+        t.kernel.get_or_insert_with(Default::default).futex = Some(crate::model::FutexWait {
+            address: word,
+            op: 9,
+            value,
+        });
+        let names = crate::analyze::names::Names::new(std::slice::from_ref(&t), &kb);
+        let f = classify_named(&t, names.thread(0), &kb, &memory);
+        assert_eq!(
+            (f.waits[0].kind, f.waits[0].address),
+            (WaitKind::RwlockWrite, Some(0x7000)),
+            "futex word 0x{word:x}"
+        );
+    }
+}

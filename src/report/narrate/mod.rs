@@ -205,6 +205,10 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
         Shows::InIo { at: i, program } => {
             format!("{who} is in I/O: {}", program_or_frame(th, *i, program))
         }
+        Shows::MayRead { guard, rule } => format!(
+            "{who} may be one of the readers ({rule}): {}; the lock does not record its readers",
+            held_where(th, &crate::analyze::HeldAt::Guard { frame: *guard })
+        ),
         Shows::Stopped { by, at: i } => {
             let at = i.map(|i| format!(", in {}", at(i))).unwrap_or_default();
             format!("{who} is stopped by {}{at}", stop_cause(by))

@@ -2,7 +2,7 @@
 //! why it is a problem, from its typed `Detail`.
 
 use super::{doing, held, object, stop_cause};
-use crate::analyze::{Busy, Detail, Finding, FindingKind, Object};
+use crate::analyze::{Busy, Detail, Finding, FindingKind, Held, Object};
 use crate::model::Snapshot;
 
 /// What a kind of finding is, in one line (SARIF's rule descriptions).
@@ -31,6 +31,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         }
         FindingKind::StaticInitCycle => {
             "Threads each wait for a static object another of them is initialising."
+        }
+        FindingKind::WriterBehindReaders => {
+            "Threads wait to write a read-write lock that readers hold, none of which is named."
         }
         FindingKind::OnceRecursion => {
             "A thread waits for a one-time initialisation whose routine it is running itself."
@@ -121,22 +124,29 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             object(snap, once)
         ),
-        Detail::Upgrade { lock } => {
-            let lock = match lock {
-                Object::Kind {
-                    address: Some(a),
-                    symbol,
-                    ..
-                } => match symbol {
-                    Some(s) => format!("rwlock {s} (0x{a:x})"),
-                    None => format!("rwlock 0x{a:x}"),
-                },
-                other => object(snap, other),
+        Detail::Upgrade { lock } => format!(
+            "rwlock self-upgrade: {} waits to take {} for writing while it holds it for reading",
+            label(f.threads[0]),
+            rwlock(snap, lock)
+        ),
+        Detail::BehindReaders {
+            lock,
+            readers,
+            suspects,
+            ..
+        } => {
+            let writers = match n - suspects.len() {
+                1 => format!("{} waits", label(f.threads[0])),
+                w => format!("{w} threads wait"),
+            };
+            let held = match readers {
+                1 => "1 reader holds it".to_string(),
+                r => format!("{r} readers hold it"),
             };
             format!(
-                "rwlock self-upgrade: {} waits to take {lock} for writing while it holds it for \
-                 reading",
-                label(f.threads[0])
+                "writer blocked behind readers: {writers} to take {} for writing; no writer \
+                 holds it, {held} (the lock does not record which threads)",
+                rwlock(snap, lock)
             )
         }
         Detail::Orphaned {
@@ -264,6 +274,18 @@ pub fn explanation(f: &Finding) -> String {
         Detail::OnceRecursion { .. } => "The once routine, further out on the same stack, calls back into the same once: the inner call waits until the routine has returned, and the routine cannot return before the inner call does.".into(),
         Detail::Upgrade { .. } => "A write lock waits until every reader has left, and the thread asking for it is one of the readers: it waits for itself forever. Other writers queue behind it; which other threads hold it for reading the lock does not record.".into(),
         Detail::Orphaned { by, forked_from: Some(parent), .. } => format!("The lock's owner field ({}) names a thread of the parent process {parent}: fork copied the lock into this process while that thread held it, and a copy has no owner here to unlock it. Only async-signal-safe calls are safe in a child of a threaded process until it calls exec.", held(by)),
+        Detail::BehindReaders { by, suspects, .. } => {
+            let count = match by {
+                Held::Memory { address } => format!("read from memory at 0x{address:x}"),
+                other => held(other),
+            };
+            let who = if suspects.is_empty() {
+                "No frame shows which threads they are."
+            } else {
+                "Threads whose frames hold a read guard on it are shown as suspects, not proof."
+            };
+            format!("A write lock waits until every reader has left. The lock's reader count ({count}) says readers hold it and no writer does, but a read-write lock does not record its readers: they cannot be named from the lock. {who} If a reader waits for something the writer (or its caller) would provide once it has written, nothing moves: readers must not block on writers while they hold the read lock.")
+        }
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::Loader { cycle: true, .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. Here a constructor waits for a lock a thread holds while it calls into the loader: neither can go on.".into(),
         Detail::Loader { .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. The thread inside the loader is blocked, so the threads behind it wait as long as it does.".into(),
@@ -272,5 +294,20 @@ pub fn explanation(f: &Finding) -> String {
         Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
+    }
+}
+
+/// A read-write lock by its symbol and address, when known.
+fn rwlock(snap: &Snapshot, lock: &Object) -> String {
+    match lock {
+        Object::Kind {
+            address: Some(a),
+            symbol,
+            ..
+        } => match symbol {
+            Some(s) => format!("rwlock {s} (0x{a:x})"),
+            None => format!("rwlock 0x{a:x}"),
+        },
+        other => object(snap, other),
     }
 }
