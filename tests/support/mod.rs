@@ -69,8 +69,9 @@ fn is_newer(src: &Path, out: &Path) -> bool {
 /// Compile `fixtures/programs/<name>.{c,cpp,rs}` with the fixture flags into
 /// `$CARGO_TARGET_TMPDIR/fixtures/<name>` (only if missing or older than the
 /// source) and return the executable's path. Panics with the compiler's output
-/// if the build fails. Safe to call from parallel tests: each build goes to a
-/// unique temporary name that is then renamed into place.
+/// if the build fails. Safe to call from parallel tests and test processes: one
+/// build at a time per fixture (a file lock), each to a unique temporary name
+/// that is then renamed into place.
 pub fn build_fixture(name: &str) -> PathBuf {
     build_fixture_as(name, Build::Debug)
 }
@@ -115,7 +116,20 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         Build::NoFramePointer => format!("{name}.nofp"),
     });
     // C fixtures may include the shared scaffolding: rebuild when it changes too.
-    if !is_newer(&src, &out) && !is_newer(&dir.join("ready.h"), &out) {
+    let stale = || is_newer(&src, &out) || is_newer(&dir.join("ready.h"), &out);
+    if !stale() {
+        return out;
+    }
+    // One build of a fixture at a time, across every test process: a test that finds it being
+    // built waits and then uses it. Two builds renamed in turn would replace the file of a
+    // process the first test already started, which then shows as "(deleted)" to gdb and to a
+    // core's reader.
+    let file = out.file_name().and_then(|f| f.to_str()).unwrap_or(name);
+    let lock = fs::File::create(out_dir.join(format!(".{file}.lock")))
+        .unwrap_or_else(|e| panic!("cannot create the build lock of {name}: {e}"));
+    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("cannot lock the build of {name}: {e}"));
+    if !stale() {
         return out;
     }
     let flags: Vec<&str> = match (build, compiler) {
