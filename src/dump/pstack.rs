@@ -378,32 +378,10 @@ mod tests {
 
     #[test]
     fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
-        // Every recording again and again past two pieces' worth, with no blank line between
-        // (gstack prints none).
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dumps/pstack");
-        let mut recordings: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect();
-        recordings.sort();
-        let mut text = String::new();
-        while text.len() < 9 << 20 {
-            for r in &recordings {
-                text.push_str(r);
-            }
-        }
+        use crate::dump::skeleton::pieces::check::{assert_same, repeated};
+        // No blank line between recordings: gstack prints none.
+        let text = repeated("pstack", ".txt", |_, r| r.to_string());
         let cut = super::in_pieces(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
-        let whole = super::whole(text.as_bytes(), "big");
-        assert_eq!(cut.threads.len(), whole.threads.len());
-        for (a, b) in cut.threads.iter().zip(&whole.threads) {
-            assert_eq!(format!("{a:?}"), format!("{b:?}"));
-        }
-        assert_eq!(
-            format!("{:?}", cut.diagnostics),
-            format!("{:?}", whole.diagnostics)
-        );
-        assert_eq!(cut.complete, whole.complete);
+        assert_same(&cut, &super::whole(text.as_bytes(), "big"));
     }
 }

@@ -351,33 +351,13 @@ mod tests {
 
     #[test]
     fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
-        // Every recording again and again past two pieces' worth: several processes, each
-        // piece's first threads in the process an earlier piece named.
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dumps/py-spy");
-        let mut recordings: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect();
-        recordings.sort();
-        let mut text = String::new();
-        while text.len() < 9 << 20 {
-            for r in &recordings {
-                text.push_str(r);
-            }
-        }
+        use crate::dump::skeleton::pieces::check::{assert_same, repeated};
+        // Several processes: each piece's first threads are in the process an earlier piece
+        // named.
+        let text = repeated("py-spy", ".txt", |_, r| r.to_string());
         let cut = super::in_pieces(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
         let whole = super::whole(text.as_bytes(), "big");
-        assert_eq!(cut.threads.len(), whole.threads.len());
-        for (a, b) in cut.threads.iter().zip(&whole.threads) {
-            assert_eq!(format!("{a:?}"), format!("{b:?}"));
-        }
-        assert_eq!(
-            format!("{:?}", cut.diagnostics),
-            format!("{:?}", whole.diagnostics)
-        );
-        assert_eq!((cut.complete, cut.pid), (whole.complete, whole.pid));
+        assert_same(&cut, &whole);
         assert!(whole.threads.iter().any(|t| t.process.is_some()));
     }
 }

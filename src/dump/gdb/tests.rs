@@ -208,44 +208,16 @@ fn rr_is_recognised_by_its_syscall_hook_frames() {
 
 #[test]
 fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
-    // Every `bt full` recording again and again past two pieces' worth: every other copy with
-    // its LWPs renumbered (new threads), the others naming the threads of the first again
-    // (a later piece's thread is an earlier piece's).
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dumps/gdb");
-    let mut recordings: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".btfull.txt"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    recordings.sort();
-    let mut text = String::new();
-    for copy in 0.. {
-        if text.len() > 9 << 20 {
-            break;
-        }
-        for r in &recordings {
-            match copy % 2 {
-                0 => text.push_str(&r.replace("(LWP ", &format!("(LWP {copy}"))),
-                _ => text.push_str(r),
-            }
-            text.push('\n');
-        }
-    }
+    use crate::dump::skeleton::pieces::check::{assert_same, repeated};
+    // Every `bt full` recording past two pieces' worth: every other copy with its LWPs
+    // renumbered (new threads), the others naming the threads of the first again (a later
+    // piece's thread is an earlier piece's).
+    let text = repeated("gdb", ".btfull.txt", |copy, r| match copy % 2 {
+        0 => format!("{}\n", r.replace("(LWP ", &format!("(LWP {copy}"))),
+        _ => format!("{r}\n"),
+    });
     let cut = super::pieces::parse(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
-    let whole = super::whole(text.as_bytes(), "big");
-    assert_eq!(cut.threads.len(), whole.threads.len());
-    for (a, b) in cut.threads.iter().zip(&whole.threads) {
-        assert_eq!(format!("{a:?}"), format!("{b:?}"));
-    }
-    assert_eq!(
-        format!("{:?}", cut.diagnostics),
-        format!("{:?}", whole.diagnostics)
-    );
-    assert_eq!(
-        (cut.pid, cut.complete, &cut.producer),
-        (whole.pid, whole.complete, &whole.producer)
-    );
+    assert_same(&cut, &super::whole(text.as_bytes(), "big"));
     // A piece that leans on a thread selected before it is not read alone.
     let leaning = text.replace("\nThread 1 (", "\n(gdb) thread 1\n\nThread 1 (");
     assert!(super::pieces::parse(leaning.as_bytes(), "big", &|_| {}).is_none());

@@ -186,38 +186,10 @@ fn sniffs_headers_and_not_other_dumps() {
 
 #[test]
 fn a_big_dump_read_in_pieces_is_the_dump_read_whole() {
-    // Every recording again and again past two pieces' worth.
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dumps/go");
-    let mut recordings: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    recordings.sort();
-    let mut text = String::new();
-    while text.len() < 9 << 20 {
-        for r in &recordings {
-            text.push_str(r);
-            text.push_str("\n\n");
-        }
-    }
+    use crate::dump::skeleton::pieces::check::{assert_same, repeated};
+    let text = repeated("go", ".txt", |_, r| format!("{r}\n\n"));
     let cut = in_pieces(text.as_bytes(), "big", &|_| {}).expect("read in pieces");
-    let whole = whole(text.as_bytes(), "big");
-    assert_eq!(cut.threads.len(), whole.threads.len());
-    for (a, b) in cut.threads.iter().zip(&whole.threads) {
-        assert_eq!(format!("{a:?}"), format!("{b:?}"));
-    }
-    for (a, b) in [
-        (
-            format!("{:?}", cut.diagnostics),
-            format!("{:?}", whole.diagnostics),
-        ),
-        (format!("{:?}", cut.claims), format!("{:?}", whole.claims)),
-    ] {
-        assert_eq!(a, b);
-    }
-    assert_eq!(cut.complete, whole.complete);
+    assert_same(&cut, &whole(text.as_bytes(), "big"));
     // A prefix on every line is read whole.
     let prefixed: String = text.lines().map(|l| format!("svc_1 | {l}\n")).collect();
     assert!(in_pieces(prefixed.as_bytes(), "big", &|_| {}).is_none());

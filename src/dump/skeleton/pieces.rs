@@ -112,6 +112,58 @@ fn next_start(raw: &[u8], from: usize, starts: Starts) -> Option<usize> {
     }
 }
 
+/// What the formats' tests of reading in pieces share: a big dump made of a format's
+/// recordings, and the check that both reads say the same.
+#[cfg(test)]
+pub mod check {
+    use crate::model::Snapshot;
+
+    /// Every recording in `fixtures/dumps/DIR` whose name ends with `suffix`, in name order,
+    /// again and again past two pieces' worth (9 MiB): `each(copy, recording)` is what a copy
+    /// of a recording adds.
+    pub fn repeated(dir: &str, suffix: &str, each: impl Fn(usize, &str) -> String) -> String {
+        let dir = format!("{}/fixtures/dumps/{dir}", env!("CARGO_MANIFEST_DIR"));
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .collect();
+        paths.sort();
+        let recordings: Vec<String> = paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        let mut text = String::new();
+        for copy in 0.. {
+            if text.len() > 9 << 20 {
+                break;
+            }
+            for r in &recordings {
+                text.push_str(&each(copy, r));
+            }
+        }
+        text
+    }
+
+    /// The read in pieces says what the whole read says: every thread, what could not be
+    /// read, the claims, the pid, whether it is complete, and who wrote it.
+    pub fn assert_same(cut: &Snapshot, whole: &Snapshot) {
+        assert_eq!(cut.threads.len(), whole.threads.len());
+        for (a, b) in cut.threads.iter().zip(&whole.threads) {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        assert_eq!(
+            format!("{:?}", cut.diagnostics),
+            format!("{:?}", whole.diagnostics)
+        );
+        assert_eq!(format!("{:?}", cut.claims), format!("{:?}", whole.claims));
+        assert_eq!(
+            (cut.pid, cut.complete, &cut.producer),
+            (whole.pid, whole.complete, &whole.producer)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
