@@ -244,6 +244,7 @@ mod tests {
         let mut g = Graph {
             edges: vec![edge(0, 1), edge(1, 0)],
             effective: vec![Some(0); 3],
+            owners: Vec::new(),
         };
         assert!(
             check(&s, &f, &g)[0].confirmed_by.is_empty(),

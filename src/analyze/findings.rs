@@ -36,7 +36,7 @@ pub fn find(
     out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
     out.extend(loader);
     out.extend(super::stopped::find(snap, facts));
-    out.extend(super::orphans::find(snap, facts, names, kb));
+    out.extend(super::orphans::find(snap, facts, &g.owners, names, kb));
     out.extend(super::readers::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 mod edge;
 mod owners;
-pub use edge::{Because, Edge, Grade, Graph, Held};
-pub use owners::read as read_owners;
+pub use edge::{Because, Edge, Grade, Graph, Held, Owner};
+use owners::read as read_owners;
 
 struct Holder {
     thread: usize,
@@ -104,11 +104,8 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
             }
         }
     }
-    owners.extend(
-        read_owners(snap, facts, kb)
-            .into_iter()
-            .map(|o| (o.address, o.tid, o.by, false)),
-    );
+    let read = read_owners(snap, facts, kb);
+    owners.extend(read.iter().map(|o| (o.address, o.tid, o.by.clone(), false)));
     let owners = owners
         .into_iter()
         .filter_map(|(a, tid, source, claim)| Some((a, *by_tid.get(&tid)?, source, claim)))
@@ -206,6 +203,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     let mut g = Graph {
         edges: Vec::new(),
         effective: vec![None; facts.len()],
+        owners: read,
     };
     let claimed = claimed_cycles(snap);
     for (t, f) in facts.iter().enumerate() {

@@ -9,7 +9,7 @@
 use super::advice::advice;
 use super::classify::{Activity, Facts};
 use super::finding::{Detail, Draft, Finding, Step};
-use super::graph::{memory_tids_unknown, read_owners, Grade};
+use super::graph::{memory_tids_unknown, Grade, Owner};
 use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
@@ -19,12 +19,17 @@ use std::collections::BTreeMap;
 
 /// One finding per lock whose owner is no thread of the process, with the threads waiting
 /// for it.
-pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Vec<Finding> {
+pub fn find(
+    snap: &Snapshot,
+    facts: &[Facts],
+    owners: &[Owner],
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
     if !snap.complete || memory_tids_unknown(snap) {
         return Vec::new();
     }
     let by_tid = snap.by_memory_tid();
-    let owners = read_owners(snap, facts, kb);
     // Lock address → (its owner, the waits on it: thread, wait).
     let mut orphaned: BTreeMap<u64, (usize, Vec<(usize, usize)>)> = BTreeMap::new();
     for (t, f) in facts.iter().enumerate() {

@@ -123,7 +123,7 @@ fn in_memory(
     w: &super::classify::Wait,
     address: u64,
 ) -> Option<Count> {
-    let rule = kb.rules().iter().find(|r| r.id == w.rule)?;
+    let rule = kb.rule_by_id(&w.rule)?;
     let (at, shift) = rule.readers?;
     if let Some(off) = w.owner_offset {
         if snap.read_u32(address.checked_add(off)?)? != 0 {

@@ -135,6 +135,11 @@ impl KnowledgeBase {
         &self.rules
     }
 
+    /// The rule with id `id` (a wait's `rule`).
+    pub fn rule_by_id(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
     /// The first rule whose function pattern matches `function` (as printed; it is reduced to
     /// its base name first).
     pub fn match_function(&self, function: &str) -> Option<&Rule> {

@@ -109,6 +109,24 @@ pub struct Graph {
     /// Per thread, the wait its edges come from (the first whose holder is known, else the
     /// first), if it is blocked.
     pub effective: Vec<Option<usize>>,
+    /// Every lock owner field read from memory or printed (`owners.rs`), those no
+    /// thread has too: read once, for the holders here and for the orphaned locks.
+    pub owners: Vec<Owner>,
+}
+
+/// An owner field read from memory.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The lock's address.
+    pub address: u64,
+    /// The owner's thread id, as the process's memory holds it (never 0: unlocked, or held
+    /// by readers, names no one).
+    pub tid: u64,
+    /// Where it was read.
+    pub by: Held,
+    /// The lock says it is shared between processes: its owner may be another process's
+    /// thread.
+    pub shared: bool,
 }
 
 impl Graph {

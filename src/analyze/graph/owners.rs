@@ -1,27 +1,13 @@
 //! Lock owners read from memory by the library's own rules: the owner field a debugger printed
 //! after a frame (gdb's `p *mutex`), or the one a live capture or a core holds at a rule's
-//! `owner_offset` from the lock's address. The graph turns those it can match to a thread into
-//! holders; `analyze::orphans` reports those no thread of the process has.
+//! `owner_offset` from the lock's address. Read once, by the graph, which turns those it can
+//! match to a thread into holders and keeps them all (`Graph::owners`) for
+//! `analyze::orphans`, which reports those no thread of the process has.
 
-use super::edge::Held;
+use super::edge::{Held, Owner};
 use crate::analyze::classify::Facts;
 use crate::knowledge::KnowledgeBase;
 use crate::model::Snapshot;
-
-/// An owner field read from memory.
-#[derive(Debug, Clone)]
-pub struct Owner {
-    /// The lock's address.
-    pub address: u64,
-    /// The owner's thread id, as the process's memory holds it (never 0: unlocked, or held
-    /// by readers, names no one).
-    pub tid: u64,
-    /// Where it was read.
-    pub by: Held,
-    /// The lock says it is shared between processes: its owner may be another process's
-    /// thread.
-    pub shared: bool,
-}
 
 /// Every owner read from memory: those a debugger printed, in input order, then those read
 /// at the owner offset of each wait's lock.
@@ -30,7 +16,7 @@ pub fn read(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> Vec<Owner> 
     for w in facts.iter().flat_map(|f| &f.waits) {
         if let (Some(a), Some(off)) = (w.address, w.owner_offset) {
             if let Some(owner) = snap.read_u32(a + off).filter(|&o| o != 0) {
-                let flag = kb.rules().iter().find(|r| r.id == w.rule);
+                let flag = kb.rule_by_id(&w.rule);
                 let shared = flag.and_then(|r| r.shared_flag).is_some_and(|(at, mask)| {
                     snap.read_u32(a + at)
                         .is_some_and(|k| u64::from(k) & mask != 0)
