@@ -334,6 +334,11 @@ fn assert_upgrade_from_memory(code: Option<i32>, out: &str) {
             && first.contains(" for writing while it holds it for reading"),
         "{out}"
     );
+    // The guard's bytes were read: the read hold is proven.
+    assert!(
+        out.contains("[1] rwlock-upgrade (deadlock, evidence: proven)"),
+        "{out}"
+    );
     for other in ["lock-cycle", "self-lock", "[2]"] {
         assert!(!out.contains(other), "{other} reported: {out}");
     }

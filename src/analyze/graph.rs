@@ -3,7 +3,7 @@
 //! its evidence grade and the frame that shows the holding side. Waits whose holder is unknown
 //! are kept as such, never dropped.
 
-use super::classify::{Activity, Facts, LockId, Wait};
+use super::classify::{Activity, Facts, Hold, LockId, Wait};
 use super::names::Names;
 use crate::knowledge::{KnowledgeBase, Release, WaitKind};
 use crate::model::{Evidence, Snapshot};
@@ -39,6 +39,18 @@ fn only_thread_named(snap: &Snapshot, name: &str) -> Option<usize> {
     named.next().is_none().then_some(first)
 }
 
+/// How sure a hold is: read from a guard's bytes in memory, proven; from a `bt full` local,
+/// symbolic; from a function name alone, heuristic.
+pub fn hold_grade(h: &Hold) -> Grade {
+    if h.from_memory {
+        Grade::Proven
+    } else if h.from_local {
+        Grade::Symbolic
+    } else {
+        Grade::Heuristic
+    }
+}
+
 /// Builds the graph from the snapshot, the per-thread facts, the frames' names and the rules
 /// (which read lock owners from the values a debugger printed).
 pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Graph {
@@ -61,13 +73,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     let mut holders: HashMap<LockId, Vec<Holder>> = HashMap::new();
     for (t, f) in facts.iter().enumerate() {
         for h in &f.holds {
-            let grade = if h.from_memory {
-                Grade::Proven
-            } else if h.from_local {
-                Grade::Symbolic
-            } else {
-                Grade::Heuristic
-            };
+            let grade = hold_grade(h);
             holders.entry(h.lock.clone()).or_default().push(Holder {
                 thread: t,
                 frame: Some(h.frame),

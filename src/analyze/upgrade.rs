@@ -6,7 +6,7 @@
 use super::advice::advice;
 use super::classify::{Activity, Facts, LockId};
 use super::finding::{Detail, Draft, Finding, HeldAt, Shows, Step};
-use super::graph::{Because, Grade, Held};
+use super::graph::{hold_grade, Because, Grade, Held};
 use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
@@ -16,9 +16,8 @@ use crate::model::Snapshot;
 /// One finding per thread that waits to write a lock it holds for reading.
 pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Vec<Finding> {
     let reads = |rule: &str| {
-        kb.rules()
-            .iter()
-            .any(|r| r.id == rule && r.kind == Some(WaitKind::RwlockRead))
+        kb.rule_by_id(rule)
+            .is_some_and(|r| r.kind == Some(WaitKind::RwlockRead))
     };
     let mut out = Vec::new();
     for (t, f) in facts.iter().enumerate() {
@@ -38,11 +37,7 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
         else {
             continue;
         };
-        let grade = if h.from_local {
-            Grade::Symbolic
-        } else {
-            Grade::Heuristic
-        };
+        let grade = hold_grade(h);
         let holds = holds_itself(t, h.frame, &h.rule, HeldAt::Guard { frame: h.frame }, grade);
         let draft = Draft {
             kind: FindingKind::RwlockUpgrade,
