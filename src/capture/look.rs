@@ -110,8 +110,14 @@ impl SecondLook {
 fn missing_note(why: NoSecondLook) -> crate::model::Diagnostic {
     crate::stackwalk::no_second_look(match why {
         NoSecondLook::OneSample => "one /proc sample was asked for (--samples 1)",
-        NoSecondLook::Exec => "the process replaced its program (execve) while it was sampled",
-        NoSecondLook::NoThread => "no thread could be started to take it",
+        NoSecondLook::Exec => {
+            "the process replaced its program (execve) while it was sampled (attach again once \
+             it has started)"
+        }
+        NoSecondLook::NoThread => {
+            "no thread could be started to take it (hangscan is out of threads or memory: raise \
+             its limits, `ulimit -u` and `ulimit -v`)"
+        }
     })
 }
 
