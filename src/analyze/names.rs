@@ -7,7 +7,7 @@
 //! they are told apart by address, tested in parallel.
 
 use crate::knowledge::{base_name, KnowledgeBase, Rule};
-use crate::model::Thread;
+use crate::model::{Frame, Thread};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
@@ -51,75 +51,67 @@ pub struct Names<'a> {
 }
 
 impl<'a> Names<'a> {
-    /// Looks up every frame's function of `threads` (each distinct name once).
+    /// Looks up every frame's function of `threads` (each distinct name once), on every core.
     pub fn new(threads: &'a [Thread], kb: &'a KnowledgeBase) -> Self {
+        // A parsed dump shares equal names: frames are found by their text's address, and
+        // only the distinct texts are compared as strings.
+        let texts = distinct(threads, |t| {
+            t.frames.iter().filter_map(|f| f.function.as_deref())
+        });
         let mut by_function: HashMap<&'a str, usize> = HashMap::default();
-        // A parsed dump shares equal names: most frames are found by their text's address,
-        // without hashing the name.
-        let mut by_text: HashMap<(usize, usize), usize> = HashMap::default();
+        let mut functions: Vec<&'a str> = Vec::new();
+        let by_text: HashMap<(usize, usize), usize> = texts
+            .into_iter()
+            .map(|(key, function)| {
+                let id = *by_function.entry(function).or_insert_with(|| {
+                    functions.push(function);
+                    functions.len() - 1
+                });
+                (key, id)
+            })
+            .collect();
         let mut out = Names {
-            names: Vec::new(),
-            ids: Vec::with_capacity(threads.iter().map(|t| t.frames.len()).sum()),
+            names: Vec::with_capacity(functions.len()),
+            ids: Vec::new(),
             starts: Vec::with_capacity(threads.len() + 1),
             bases: HashMap::default(),
             locals: HashMap::default(),
         };
+        let meant: Vec<_> = functions.par_iter().map(|f| meaning(f, kb)).collect();
+        for (base, rule, pool, plumbing) in meant {
+            let next = out.bases.len();
+            let base_id = *out.bases.entry(base).or_insert(next);
+            out.names.push(Name {
+                base,
+                base_id,
+                rule,
+                pool,
+                plumbing,
+            });
+        }
+        let id = |f: &Frame| {
+            f.function
+                .as_deref()
+                .map_or(NONE, |n| by_text[&text_key(n)])
+        };
+        out.ids = threads
+            .par_iter()
+            .flat_map_iter(|t| t.frames.iter().map(id))
+            .collect();
+        let mut start = 0;
         for t in threads {
-            out.starts.push(out.ids.len());
-            for f in &t.frames {
-                let Some(function) = f.function.as_deref() else {
-                    out.ids.push(NONE);
-                    continue;
-                };
-                let id = match by_text.get(&text_key(function)) {
-                    Some(&id) => id,
-                    None => {
-                        let id = *by_function
-                            .entry(function)
-                            .or_insert_with(|| out.add(function, kb));
-                        by_text.insert(text_key(function), id);
-                        id
-                    }
-                };
-                out.ids.push(id);
-            }
+            out.starts.push(start);
+            start += t.frames.len();
         }
-        out.starts.push(out.ids.len());
-        let mut values: Vec<&'a str> = Vec::new();
-        for v in threads
-            .iter()
-            .flat_map(|t| &t.frames)
-            .flat_map(|f| &f.locals)
-        {
-            if let std::collections::hash_map::Entry::Vacant(e) =
-                out.locals.entry(text_key(&v.value))
-            {
-                e.insert(None);
-                values.push(&v.value);
-            }
-        }
-        let matched: Vec<LocalMatch<'a>> = values.par_iter().map(|v| kb.match_local(v)).collect();
-        for (v, m) in values.iter().zip(matched) {
-            out.locals.insert(text_key(v), m);
-        }
-        out
-    }
-
-    fn add(&mut self, function: &'a str, kb: &'a KnowledgeBase) -> usize {
-        let base = base_name(function);
-        let next = self.bases.len();
-        let base_id = *self.bases.entry(base).or_insert(next);
-        let rule = kb.match_function(function);
-        let pool = rule.and_then(|r| r.pool_class(base));
-        let plumbing = kb.match_plumbing(function).is_some();
-        self.names.push(Name {
-            base,
-            base_id,
-            rule,
-            pool,
-            plumbing,
+        out.starts.push(start);
+        let values = distinct(threads, |t| {
+            t.frames.iter().flat_map(|f| &f.locals).map(|v| &*v.value)
         });
-        self.names.len() - 1
+        out.locals = values
+            .into_par_iter()
+            .map(|(key, v)| (key, kb.match_local(v)))
+            .collect();
+        out
     }
 
     /// The frames of thread `t` (its index in the threads given to [`Names::new`]).
@@ -140,6 +132,53 @@ impl<'a> Names<'a> {
     pub fn base_id(&self, base: &str) -> Option<usize> {
         self.bases.get(base).copied()
     }
+}
+
+/// What a function name means: its base name, its rule, the pool class the rule names, and
+/// whether it is plumbing.
+fn meaning<'a>(
+    function: &'a str,
+    kb: &'a KnowledgeBase,
+) -> (&'a str, Option<&'a Rule>, Option<String>, bool) {
+    let base = base_name(function);
+    let rule = kb.match_function(function);
+    let pool = rule.and_then(|r| r.pool_class(base));
+    (base, rule, pool, kb.match_plumbing(function).is_some())
+}
+
+/// The distinct texts (by address) that `each` gives of `threads`, gathered on every core, in
+/// the order they first appear (by thread, then by place in what `each` gives): ids follow the
+/// input, whatever the number of cores.
+fn distinct<'a, I>(
+    threads: &'a [Thread],
+    each: impl Fn(&'a Thread) -> I + Sync,
+) -> Vec<((usize, usize), &'a str)>
+where
+    I: Iterator<Item = &'a str>,
+{
+    let seen = threads
+        .par_iter()
+        .enumerate()
+        .fold(HashMap::default, |mut seen: HashMap<_, _>, (t, thread)| {
+            for (i, text) in each(thread).enumerate() {
+                seen.entry(text_key(text)).or_insert(((t, i), text));
+            }
+            seen
+        })
+        .reduce(HashMap::default, |mut a, b| {
+            for (key, (at, text)) in b {
+                let first = a.entry(key).or_insert((at, text));
+                if at < first.0 {
+                    *first = (at, text);
+                }
+            }
+            a
+        });
+    let mut seen: Vec<_> = seen.into_iter().collect();
+    seen.sort_unstable_by_key(|&(_, (at, _))| at);
+    seen.into_iter()
+        .map(|(key, (_, text))| (key, text))
+        .collect()
 }
 
 /// The names of one thread's frames, by position.

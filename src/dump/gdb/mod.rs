@@ -11,6 +11,7 @@ use crate::dump::skeleton::frame::frame_number;
 use crate::dump::skeleton::header::{self as target, ThreadRef};
 use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
 use crate::dump::skeleton::logical::logical_lines;
+use crate::dump::skeleton::memo::Memo;
 use crate::dump::skeleton::text;
 use crate::dump::skeleton::{push_bounded, Builder};
 use crate::dump::{DumpFormat, Release};
@@ -116,7 +117,15 @@ struct Parser {
     /// Counts blocks and headers, so that identity hints with nothing between them merge.
     epoch: usize,
     rr: bool,
+    /// Frame lines read before, by frame number (the text after `#N`).
+    frames: Memo<Option<Frame>>,
+    /// `bt full` local lines read before.
+    locals: Memo<Local>,
 }
+
+/// A `bt full` local line: a whole `name = value`, or one whose value runs on (unclosed
+/// braces, the name, the value so far); `None` when it is no local.
+type Local = Option<(i32, Text, Text)>;
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
@@ -295,6 +304,13 @@ impl Parser {
             .filter(|&i| compatible(&self.b.threads[i], r))
     }
 
+    /// Room in the lookup maps for `threads` more threads.
+    fn reserve(&mut self, threads: usize) {
+        self.by_tid.reserve(threads);
+        self.by_pthread.reserve(threads);
+        self.by_num.reserve(threads);
+    }
+
     /// Adds what `r` says to thread `idx`, keeping the lookup maps in step.
     fn merge(&mut self, idx: usize, r: &ThreadRef) {
         let t = &mut self.b.threads[idx];
@@ -313,7 +329,10 @@ impl Parser {
     }
 
     fn frame(&mut self, no: usize, idx: u32, rest: &str) {
-        let Some(frame) = parse_frame_text(Some(idx), rest) else {
+        let parsed = self
+            .frames
+            .get(idx as usize, rest, |r| parse_frame_text(Some(idx), r));
+        let Some(frame) = parsed else {
             self.diag(no, &format!("frame #{idx} could not be read"));
             return;
         };
@@ -345,24 +364,10 @@ impl Parser {
         if text == "No locals." || text.starts_with("No symbol table info") {
             return;
         }
-        // The first ` = ` (found from its `=`: a searcher built for each of a dump's locals
-        // would cost more than the search).
-        let bytes = text.as_bytes();
-        let at_sign =
-            |&at: &usize| at > 0 && bytes[at - 1] == b' ' && bytes.get(at + 1) == Some(&b' ');
-        let Some(eq) = memchr::memchr_iter(b'=', bytes)
-            .find(at_sign)
-            .map(|at| at - 1)
-        else {
-            return;
-        };
-        let (name, value) = (&text[..eq], &text[eq + 3..]);
-        let name = share(name.trim());
-        let depth = text::balance(value, b'{', b'}');
-        if depth > 0 {
-            self.open_local = Some((depth, name, value.trim().to_string()));
-        } else {
-            self.push_local(name, share(value.trim()));
+        match self.locals.get(0, text, split_local) {
+            Some((0, name, value)) => self.push_local(name, value),
+            Some((depth, name, value)) => self.open_local = Some((depth, name, value.to_string())),
+            None => {}
         }
     }
 
@@ -489,6 +494,19 @@ impl Parser {
 }
 
 /// How many of `frames` are rr's `syscall_hook`.
+/// A `bt full` local line read: its name and value, shared, with the braces its value leaves
+/// open (0 when whole).
+fn split_local(text: &str) -> Local {
+    // The first ` = ` (found from its `=`: a searcher built for each of a dump's locals
+    // would cost more than the search).
+    let bytes = text.as_bytes();
+    let at_sign = |&at: &usize| at > 0 && bytes[at - 1] == b' ' && bytes.get(at + 1) == Some(&b' ');
+    let eq = memchr::memchr_iter(b'=', bytes).find(at_sign)? - 1;
+    let (name, value) = (&text[..eq], &text[eq + 3..]);
+    let depth = text::balance(value, b'{', b'}').max(0);
+    Some((depth, share(name.trim()), share(value.trim())))
+}
+
 fn hooks(frames: &[Frame]) -> usize {
     frames
         .iter()

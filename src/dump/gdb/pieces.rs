@@ -22,6 +22,8 @@ pub(super) struct Read {
     rr: bool,
     /// It leans on a thread selected before the piece.
     leans: bool,
+    /// How many of its threads' frames are rr's syscall hooks.
+    hook_frames: usize,
     /// A `bt full` value was still open at the piece's end (it would run on into the next).
     open_at_end: bool,
 }
@@ -46,6 +48,7 @@ pub(super) fn parse(raw: &[u8], origin: &str, release: Release) -> Option<Snapsh
     let mut whole = Parser::default();
     let threads = reads.iter().map(|r| r.part.threads.len()).sum();
     whole.b.threads.reserve_exact(threads);
+    whole.reserve(threads);
     for read in reads {
         whole.take_in(read);
     }
@@ -62,6 +65,7 @@ impl Parser {
             saw_all: self.saw_all,
             rr: self.rr,
             leans: self.leans,
+            hook_frames: self.hook_frames,
             open_at_end,
             part: self.b.into_part(),
         }
@@ -73,6 +77,8 @@ impl Parser {
         self.saw_info_table |= read.saw_info_table;
         self.saw_all |= read.saw_all;
         self.rr |= read.rr;
+        // Counted as the piece's; a thread found before, or dropped, takes its own back out.
+        self.hook_frames += read.hook_frames;
         for (t, shed) in std::mem::take(&mut read.part.threads) {
             let r = ThreadRef {
                 gdb_num: t.debugger_id.clone(),
@@ -81,8 +87,11 @@ impl Parser {
                 pthread: t.pthread,
                 name: t.name.clone(),
             };
-            let hooked = super::hooks(&t.frames);
-            match self.find(&r) {
+            let found = self.find(&r);
+            if found.is_some() || self.b.full() {
+                self.hook_frames -= super::hooks(&t.frames);
+            }
+            match found {
                 Some(idx) => {
                     self.merge(idx, &r);
                     // A partial stack (an `info threads` row) fills only a thread with none.
@@ -94,7 +103,6 @@ impl Parser {
                 }
                 None => {
                     if let Some(idx) = self.b.thread(t) {
-                        self.hook_frames += hooked;
                         self.b.shed(idx, shed);
                         self.merge(idx, &r);
                     }

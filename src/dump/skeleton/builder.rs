@@ -90,7 +90,7 @@ impl Builder {
     /// Starts a new thread; its frames follow. Its index, or `None` when it is past the cap
     /// (then its frames are dropped with it).
     pub fn thread(&mut self, thread: Thread) -> Option<usize> {
-        if self.threads.len() >= MAX_THREADS {
+        if self.full() {
             self.dropped += 1;
             self.dropping = true;
             return None;
@@ -101,6 +101,11 @@ impl Builder {
         }
         self.threads.push(thread);
         Some(self.threads.len() - 1)
+    }
+
+    /// Whether the thread cap is reached: a new thread would be dropped.
+    pub fn full(&self) -> bool {
+        self.threads.len() >= MAX_THREADS
     }
 
     /// The thread frames go to, if any has started (and was kept).

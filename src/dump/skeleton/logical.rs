@@ -85,7 +85,10 @@ fn glue_points(line: &str, cuts: &mut Vec<usize>) {
     let bytes = line.as_bytes();
     // A lost newline before a frame: `...so.6#11 0x0000 in f ()`, `...h:631#11 g (x=1)`.
     // Most lines have no `#` but their own first one.
-    if !line.get(1..).is_some_and(|rest| rest.contains('#')) {
+    if bytes
+        .get(1..)
+        .is_none_or(|rest| memchr::memchr(b'#', rest).is_none())
+    {
         cuts.sort_unstable();
         cuts.dedup();
         return;

@@ -2,7 +2,8 @@
 //! grammar: a byte-level line scan ([`lines`]), the snapshot being filled with its threads,
 //! diagnostics, evidence and claims, held to the thread cap as it is filled ([`Builder`]), its
 //! repeated names and values shared ([`intern`]), text
-//! helpers for the per-line hot paths ([`text`]), and the native stack grammar gdb, pstack,
+//! helpers for the per-line hot paths ([`text`]), lines repeated word for word read once
+//! ([`memo`]), and the native stack grammar gdb, pstack,
 //! lldb and eu-stack share: the frame line ([`frame`]: `#N  [ADDR in ]FUNC[ (ARGS)][ at
 //! FILE:LINE][ from LIB]`), gdb's thread names and headers ([`header`]) and wrapped or glued
 //! frame lines put right ([`logical`]); a big dump cut into pieces read on every core
@@ -13,6 +14,7 @@ pub mod frame;
 pub mod header;
 pub mod intern;
 pub mod logical;
+pub mod memo;
 pub mod pieces;
 pub mod text;
 
@@ -21,7 +23,7 @@ pub use builder::{push_bounded, Builder, Part};
 use text::trim_start;
 
 /// Every line of `text` with its 1-based number, `\n` or `\r\n` ended, found a byte at a time
-/// (with `memchr`, through `str::find`); the same lines as `str::lines`.
+/// (with `memchr`); the same lines as `str::lines`.
 pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut rest = text;
     let mut no = 0;
@@ -30,7 +32,7 @@ pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
             return None;
         }
         no += 1;
-        let (line, next) = match rest.find('\n') {
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
             Some(end) => (&rest[..end], &rest[end + 1..]),
             None => (rest, ""),
         };

@@ -58,7 +58,7 @@ pub fn cut<'a>(
         .map(|w| {
             let bytes = &raw[w[0]..w[1]];
             let text = std::str::from_utf8(bytes).ok()?;
-            let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+            let newlines = memchr::memchr_iter(b'\n', bytes).count();
             clean(text).then_some((text, newlines))
         })
         .collect();
