@@ -127,6 +127,9 @@ pub struct Owner {
     /// The lock says it is shared between processes: its owner may be another process's
     /// thread.
     pub shared: bool,
+    /// The owner recovered the lock after its previous owner died (it was told `EOWNERDEAD`)
+    /// and has not made it consistent: a robust mutex's owner field says so.
+    pub recovered: bool,
 }
 
 impl Graph {
