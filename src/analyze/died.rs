@@ -60,7 +60,7 @@ pub fn find(
     let finding = |r: Recovered| {
         let (owner, holder, waiters) = (&owners[r.owner], r.holder, r.waiters);
         let grade = match owner.by {
-            Held::Memory { .. } => Grade::Proven,
+            Held::Memory { .. } | Held::LockWord { .. } => Grade::Proven,
             Held::Printed { .. } => Grade::Symbolic,
             _ => Grade::Heuristic,
         };

@@ -67,6 +67,12 @@ pub enum Held {
         /// Where.
         address: u64,
     },
+    /// A lock word that holds its holder's tid (a robust mutex's), read from the target's
+    /// memory, at an address.
+    LockWord {
+        /// Where.
+        address: u64,
+    },
     /// A signal interrupted the thread inside the functions that take the lock.
     InterruptedInside {
         /// Those functions.

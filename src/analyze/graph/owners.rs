@@ -30,22 +30,25 @@ pub fn read(snap: &Snapshot, facts: &[Facts], kb: &KnowledgeBase) -> Vec<Owner> 
             .map(u64::from);
         let shared = rule.and_then(|r| r.shared_flag).zip(kind);
         let shared = shared.is_some_and(|((_, mask), k)| k & mask != 0);
-        let (tid, recovered, at) = match in_word(rule, kind) {
+        let (tid, recovered, by) = match in_word(rule, kind) {
             Some(ow) => {
-                let at = a.wrapping_add(ow.offset);
-                let Some(word) = snap.read_u32(at) else {
+                let address = a.wrapping_add(ow.offset);
+                let Some(word) = snap.read_u32(address) else {
                     continue;
                 };
                 let o = ow.owner(u64::from(word), field);
-                (o.tid, o.recovered, at)
+                (o.tid, o.recovered, Held::LockWord { address })
             }
-            None => (field, false, a.wrapping_add(off)),
+            None => {
+                let address = a.wrapping_add(off);
+                (field, false, Held::Memory { address })
+            }
         };
         if tid != 0 {
             out.push(Owner {
                 address: a,
                 tid,
-                by: Held::Memory { address: at },
+                by,
                 shared,
                 recovered,
             });

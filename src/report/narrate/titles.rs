@@ -316,7 +316,7 @@ pub fn explanation(f: &Finding) -> String {
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::OwnerDied { by, .. } => {
             let read = match by {
-                Held::Memory { address } => format!("read from memory at 0x{address:x}"),
+                Held::LockWord { address } => format!("read from memory at 0x{address:x}"),
                 other => held(other),
             };
             format!("The mutex is robust: when its owner died holding it, the kernel marked it so and glibc handed it to the next locker, whose pthread_mutex_lock returned EOWNERDEAD with the lock held. The lock word ({read}) names that thread, and the owner field still says PTHREAD_MUTEX_INCONSISTENT: it has neither called pthread_mutex_consistent nor unlocked the mutex, as code does that takes EOWNERDEAD for a failure. Every other locker waits until it unlocks. Which thread died the lock no longer records.")
