@@ -360,6 +360,18 @@ pub enum Detail {
         #[serde(skip_serializing_if = "Option::is_none")]
         forked_from: Option<u32>,
     },
+    /// Threads wait for the robust mutex `lock`, whose previous owner died holding it:
+    /// `holder` was told so (`EOWNERDEAD`), holds it and has not made it consistent.
+    OwnerDied {
+        /// The lock.
+        lock: Object,
+        /// The thread that recovered it (index).
+        holder: usize,
+        /// Its id, as the lock word holds it.
+        holder_tid: u64,
+        /// Where the lock word and owner field were read.
+        by: Held,
+    },
     /// Threads wait for the dynamic loader's `lock`, held by `holder`, inside the loader, who
     /// waits in turn: for a lock one of the waiters holds (`cycle`), or for anything else.
     Loader {

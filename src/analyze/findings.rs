@@ -31,12 +31,17 @@ pub fn find(
     // A cycle through the dynamic loader's lock is its own finding, not the lock cycle it makes.
     let loader = super::loader::find(snap, facts, g, names, kb);
     let via_loader: HashSet<usize> = loader.iter().flat_map(|f| f.threads.clone()).collect();
+    // A holder of a recovered robust mutex that locks it again is that finding's, not a
+    // self-lock.
+    let died = super::died::find(snap, facts, &g.owners, names, kb);
     let cycles = cycles(snap, facts, g, names, kb).into_iter();
     let cycles = cycles.filter(|f| f.threads.iter().any(|t| !via_loader.contains(t)));
+    let cycles = cycles.filter(|f| !matches!(f.threads[..], [t] if super::died::relocks(&died, t)));
     out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
     out.extend(loader);
     out.extend(super::stopped::find(snap, facts));
     out.extend(super::orphans::find(snap, facts, &g.owners, names, kb));
+    out.extend(died);
     out.extend(super::readers::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     out.extend(pool_starvation(snap, facts, &in_cycle, kb));
@@ -225,16 +230,24 @@ fn stall(
         .map(|&t| wait_step(snap, facts, names, t, &facts[t].waits[0], None))
         .collect();
     // Lock waits whose holder nothing shows.
-    let on_locks = blocked
-        .iter()
-        .filter(|&&t| facts[t].waits[0].kind.is_lock() && g.out(t).next().is_none())
-        .count();
+    let unowned = (blocked.iter().map(|&t| (t, &facts[t].waits[0])))
+        .filter(|&(t, w)| w.kind.is_lock() && g.out(t).next().is_none());
+    let on_locks = unowned.clone().count();
     let situation = if on_locks >= 2 {
         "stall/unowned-locks"
     } else {
         "stall"
     };
-    let suggestion = advice(kb, blocked.iter().map(|&t| &facts[t].waits[0]), situation);
+    // A lock that may keep its holder in its lock word (a robust mutex), unread: its rule
+    // says how to read it, which decides whether its owner died.
+    let in_word = unowned
+        .filter(|(_, w)| {
+            kb.rule_by_id(&w.rule)
+                .is_some_and(|r| r.owner_word.is_some())
+        })
+        .find_map(|(_, w)| w.suggestion.clone());
+    let suggestion =
+        in_word.or_else(|| advice(kb, blocked.iter().map(|&t| &facts[t].waits[0]), situation));
     let draft = Draft {
         kind: FindingKind::Stall,
         severity: Severity::Warning,

@@ -6,6 +6,7 @@ mod advice;
 mod busy;
 mod claims;
 mod classify;
+mod died;
 mod finding;
 mod findings;
 mod graph;
@@ -64,6 +65,9 @@ pub enum FindingKind {
     IoWait,
     /// Threads wait for a lock whose owner is no thread of the process.
     OrphanedLock,
+    /// Threads wait for a robust mutex whose previous owner died holding it, held by the
+    /// thread that was told so and did not make it consistent.
+    OwnerDied,
     /// Threads each wait for a static object another of them is initialising.
     StaticInitCycle,
     /// A thread holding a read-write lock for reading waits to take it for writing.
@@ -83,7 +87,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 19] = [
+    pub const ALL: [FindingKind; 20] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -97,6 +101,7 @@ impl FindingKind {
         Self::SignalUnsafeWait,
         Self::IoWait,
         Self::OrphanedLock,
+        Self::OwnerDied,
         Self::StaticInitCycle,
         Self::RwlockUpgrade,
         Self::OnceRecursion,
@@ -121,6 +126,7 @@ impl FindingKind {
             Self::SignalUnsafeWait => "signal-unsafe-wait",
             Self::IoWait => "io-wait",
             Self::OrphanedLock => "orphaned-lock",
+            Self::OwnerDied => "owner-died",
             Self::StaticInitCycle => "static-init-cycle",
             Self::RwlockUpgrade => "rwlock-upgrade",
             Self::OnceRecursion => "once-recursion",

@@ -8,9 +8,11 @@
 //! `counterexamples` it must not, and the test suite checks both for every rule. No I/O here
 //! beyond parsing the text it is given.
 
+mod lockword;
 mod rule;
 
 pub use crate::names::base_name;
+pub use lockword::{OwnerWord, WordOwner};
 pub use rule::{KindMeaning, Meaning, Release, Rule, Subject, WaitKind};
 
 use crate::error::{Error, Result};

@@ -1,5 +1,6 @@
 //! One rule and the TOML it is written in. See `packs/*.toml` for the format in use.
 
+use super::lockword::{OwnerWord, RawOwnerWord};
 use crate::error::{Error, Result};
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
@@ -310,6 +311,9 @@ pub struct Rule {
     /// For `printed` locks: the pattern whose `readers` group holds the reader word, shifted
     /// as `readers` says (glibc: `__readers = 18`: 2 readers).
     pub readers_printed: Option<Regex>,
+    /// For locks that keep their holder in the lock word for some of their kinds (glibc's
+    /// robust and PI mutexes): where, and what the owner field says then.
+    pub owner_word: Option<OwnerWord>,
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
@@ -403,6 +407,7 @@ struct RawRule {
     readers_offset: Option<u64>,
     readers_shift: Option<u32>,
     readers_printed: Option<String>,
+    owner_word: Option<RawOwnerWord>,
     #[serde(default)]
     redundant: bool,
     #[serde(default)]
@@ -467,7 +472,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
     };
     let file: PackFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut out = Vec::with_capacity(file.rule.len());
-    for r in file.rule.into_iter().filter(keep) {
+    for mut r in file.rule.into_iter().filter(keep) {
         let given: Vec<(Subject, &String)> = [
             (Subject::Function, &r.function),
             (Subject::Local, &r.local),
@@ -513,6 +518,15 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
                     r.id
                 )))
             }
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
+        let owner_word = match r
+            .owner_word
+            .take()
+            .map(|w| OwnerWord::compile(w, compile_pattern))
+        {
+            Some(Ok(w)) => Some(w),
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
             None => None,
         };
@@ -563,6 +577,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             futex_values: r.futex_values,
             readers: r.readers_offset.map(|o| (o, r.readers_shift.unwrap_or(0))),
             readers_printed,
+            owner_word,
             redundant: r.redundant,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,

@@ -9,9 +9,12 @@
 //!
 //! Use from an integration test with `mod support;`. Only std is used.
 
+mod files;
 pub mod namespace;
 mod require;
 mod started;
+#[allow(unused_imports)] // not every test file writes files of its own
+pub use files::{parse_text, scratch};
 #[allow(unused_imports)] // not every test file skips for a missing setting
 pub use require::{require, skip};
 #[allow(unused_imports)] // not every test file starts programs itself

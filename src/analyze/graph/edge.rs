@@ -67,6 +67,12 @@ pub enum Held {
         /// Where.
         address: u64,
     },
+    /// A lock word that holds its holder's tid (a robust mutex's), read from the target's
+    /// memory, at an address.
+    LockWord {
+        /// Where.
+        address: u64,
+    },
     /// A signal interrupted the thread inside the functions that take the lock.
     InterruptedInside {
         /// Those functions.
@@ -127,6 +133,9 @@ pub struct Owner {
     /// The lock says it is shared between processes: its owner may be another process's
     /// thread.
     pub shared: bool,
+    /// The owner recovered the lock after its previous owner died (it was told `EOWNERDEAD`)
+    /// and has not made it consistent: a robust mutex's owner field says so.
+    pub recovered: bool,
 }
 
 impl Graph {

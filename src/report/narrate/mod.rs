@@ -86,6 +86,7 @@ fn held(h: &Held) -> String {
         Held::Stated { source } => source.clone(),
         Held::Printed { field, line } => format!("`{field}` printed at line {line}"),
         Held::Memory { address } => format!("owner field read from memory at 0x{address:x}"),
+        Held::LockWord { address } => format!("lock word read from memory at 0x{address:x}"),
         Held::InterruptedInside { sites } => {
             format!("interrupted inside {} by the signal", sites.join(" / "))
         }

@@ -2,7 +2,7 @@
 //! why it is a problem, from its typed `Detail`.
 
 use super::{doing, held, object, stop_cause};
-use crate::analyze::{Busy, Detail, Finding, FindingKind, Held, Object};
+use crate::analyze::{Busy, Detail, Finding, FindingKind, Held, Object, Shows};
 use crate::model::Snapshot;
 
 /// What a kind of finding is, in one line (SARIF's rule descriptions).
@@ -28,6 +28,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::IoWait => "Threads are blocked in I/O.",
         FindingKind::OrphanedLock => {
             "Threads wait for a lock whose owner is no thread of the process."
+        }
+        FindingKind::OwnerDied => {
+            "Threads wait for a robust mutex whose owner died holding it: the thread that recovered it (EOWNERDEAD) holds it and never made it consistent."
         }
         FindingKind::StaticInitCycle => {
             "Threads each wait for a static object another of them is initialising."
@@ -166,6 +169,30 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
              thread of the process has that id",
             object(snap, lock)
         ),
+        Detail::OwnerDied { lock, holder, .. } => {
+            let waiters = f.threads.iter().filter(|&&t| t != *holder).count();
+            let relocks =
+                (f.steps.iter()).any(|s| matches!(s.shows, Shows::Holder { itself: true, .. }));
+            let (lock, holder) = (object(snap, lock), label(*holder));
+            if relocks && waiters == 0 {
+                format!(
+                    "owner died: {holder} waits for {lock}, a robust mutex it holds itself: it \
+                     recovered it (EOWNERDEAD) after its previous owner died holding it, and \
+                     never made it consistent"
+                )
+            } else {
+                let itself = if relocks {
+                    ", and waits for it itself"
+                } else {
+                    ""
+                };
+                format!(
+                    "owner died: {waiters} thread(s) wait for {lock}, a robust mutex whose \
+                     previous owner died holding it; {holder} recovered it (EOWNERDEAD) and \
+                     holds it without making it consistent{itself}"
+                )
+            }
+        }
         Detail::Loader { holder, cycle, .. } => {
             let waiters: Vec<String> = (f.threads.iter())
                 .filter(|&&t| t != *holder)
@@ -287,6 +314,13 @@ pub fn explanation(f: &Finding) -> String {
             format!("A write lock waits until every reader has left. The lock's reader count ({count}) says readers hold it and no writer does, but a read-write lock does not record its readers: they cannot be named from the lock. {who} If a reader waits for something the writer (or its caller) would provide once it has written, nothing moves: readers must not block on writers while they hold the read lock.")
         }
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
+        Detail::OwnerDied { by, .. } => {
+            let read = match by {
+                Held::LockWord { address } => format!("read from memory at 0x{address:x}"),
+                other => held(other),
+            };
+            format!("The mutex is robust: when its owner died holding it, the kernel marked it so and glibc handed it to the next locker, whose pthread_mutex_lock returned EOWNERDEAD with the lock held. The lock word ({read}) names that thread, and the owner field still says PTHREAD_MUTEX_INCONSISTENT: it has neither called pthread_mutex_consistent nor unlocked the mutex, as code does that takes EOWNERDEAD for a failure. Every other locker waits until it unlocks. Which thread died the lock no longer records.")
+        }
         Detail::Loader { cycle: true, .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. Here a constructor waits for a lock a thread holds while it calls into the loader: neither can go on.".into(),
         Detail::Loader { .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. The thread inside the loader is blocked, so the threads behind it wait as long as it does.".into(),
         Detail::Busy { how: Busy::Spinning } => "A thread spinning on a lock waits for the lock's holder as a blocked one does, but burns a CPU meanwhile, so the process looks busy while it is stuck. If the holder is itself blocked or gone, the lock is never released.".into(),
@@ -309,5 +343,36 @@ fn rwlock(snap: &Snapshot, lock: &Object) -> String {
             None => format!("rwlock 0x{a:x}"),
         },
         other => object(snap, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::analyze;
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    #[test]
+    fn a_holder_that_relocks_its_recovered_robust_mutex_is_said_to_wait_for_it_itself() {
+        // LWP 100 holds robust mutex 0x5000 (its lock word), recovered (PTHREAD_MUTEX_INCONSISTENT),
+        // and waits for it again.
+        let dump = "\
+Thread 1 (Thread 0x7f00 (LWP 100) \"flusher\"):
+#0  futex_wait (private=128, expected=<optimized out>, futex_word=0x5000) at futex-internal.h:146
+#1  __pthread_mutex_lock_full (mutex=0x5000 <stats_lock>) at pthread_mutex_lock.c:335
+$1 = {__data = {__lock = -2147483548, __count = 1, __owner = 2147483647, __nusers = 1, __kind = 144, __spins = 0}}
+#2  0x3 in flush_stats () at t.c:40
+";
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        let titles: Vec<String> = a.findings.iter().map(|f| super::title(&snap, f)).collect();
+        assert_eq!(
+            titles,
+            [
+                "owner died: LWP 100 \"flusher\" waits for mutex stats_lock (0x5000), a robust \
+              mutex it holds itself: it recovered it (EOWNERDEAD) after its previous owner died \
+              holding it, and never made it consistent"
+            ]
+        );
     }
 }
