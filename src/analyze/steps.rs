@@ -12,6 +12,7 @@ use super::names::{FrameNames, Names};
 use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
 use crate::limits::MAX_STEPS_SHOWN;
 use crate::model::{Frame, Snapshot};
+use crate::values::value_symbol;
 
 /// What a wait waits for: the joined thread found in the snapshot, the pool, the named
 /// resource or the object's address.
@@ -216,7 +217,18 @@ pub fn edge_steps(
             grade: None,
         });
     }
-    steps.push(wait_step(snap, facts, names, e.from, w, Some(e.grade)));
+    let mut wait = wait_step(snap, facts, names, e.from, w, Some(e.grade));
+    if let Shows::Waits {
+        object: Object::Kind {
+            symbol: symbol @ None,
+            ..
+        },
+        ..
+    } = &mut wait.shows
+    {
+        *symbol = guard_from_holder(snap, w, e);
+    }
+    steps.push(wait);
     let frame = match &e.because {
         Because::Holds { frame, .. } => *frame,
         Because::IsTarget => Some(0),
@@ -240,6 +252,29 @@ pub fn edge_steps(
         grade: Some(e.grade),
     });
     steps
+}
+
+/// The guard a static's initialisation waits on, when nothing printed its address or symbol,
+/// named from its holder: the holder is inside the function whose static it initialises (the
+/// edge's frame), and the frame it called from there shows which static, by an argument whose
+/// symbol is a static of that function (`registry()::r` inside `registry`); the rule's
+/// `guard_name` names that static's guard.
+fn guard_from_holder(snap: &Snapshot, w: &Wait, e: &Edge) -> Option<String> {
+    let name = w.guard_name.as_deref()?;
+    let Because::Holds {
+        frame: Some(site), ..
+    } = &e.because
+    else {
+        return None;
+    };
+    let frames = &snap.threads[e.to].frames;
+    let function = frames.get(*site)?.function.as_deref()?;
+    let called = frames.get(site.checked_sub(1)?)?;
+    called.args.iter().find_map(|a| {
+        let symbol = value_symbol(&a.value)?;
+        let of = symbol.strip_prefix(function)?.strip_prefix('(')?;
+        of.contains(")::").then(|| name.replace("{}", symbol))
+    })
 }
 
 /// The handler's own calls from its entry (just above the signal frame) down to the wait,
@@ -312,4 +347,62 @@ pub fn weakest<'a>(edges: impl IntoIterator<Item = &'a Edge>) -> Grade {
         .map(|e| e.grade)
         .min()
         .unwrap_or(Grade::Heuristic)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, FindingKind, Object, Shows};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// Two statics' initialisers need each other: gdb printed the first guard (libstdc++ with
+    /// its debug info), not the second.
+    const INIT_CYCLE: &str = "\
+Thread 3 (Thread 0x7f02 (LWP 102) \"registry-init\"):
+#0  syscall () at syscall.S:38
+#1  0x10 in __cxa_guard_acquire () from /lib/x86_64-linux-gnu/libstdc++.so.6
+#2  0x11 in config () at init.cpp:47
+#3  0x12 in Registry::Registry (this=0x4124 <registry()::r>) at init.cpp:62
+#4  0x13 in registry () at init.cpp:41
+#5  0x14 in registry_init () at init.cpp:72
+
+Thread 2 (Thread 0x7f01 (LWP 101) \"config-init\"):
+#0  syscall () at syscall.S:38
+#1  0x20 in __cxa_guard_acquire (g=0x4128 <guard variable for registry()::r>) at guard.cc:254
+#2  0x21 in registry () at init.cpp:41
+#3  0x22 in Config::Config (this=0x4130 <config()::c>) at init.cpp:55
+#4  0x23 in config () at init.cpp:47
+#5  0x24 in config_init () at init.cpp:67
+";
+
+    #[test]
+    fn a_static_s_guard_is_named_by_its_printed_symbol_else_by_the_static_its_holder_builds() {
+        let snap = parse_dump(INIT_CYCLE.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        let f = &a.findings[0];
+        assert_eq!(f.kind, FindingKind::StaticInitCycle, "{:?}", a.findings);
+        let mut guards: Vec<(Option<u64>, Option<String>)> = (f.steps.iter())
+            .filter_map(|s| match &s.shows {
+                Shows::Waits {
+                    object:
+                        Object::Kind {
+                            address, symbol, ..
+                        },
+                    ..
+                } => Some((*address, symbol.clone())),
+                _ => None,
+            })
+            .collect();
+        guards.sort();
+        assert_eq!(
+            guards,
+            [
+                (None, Some("guard variable for config()::c".to_string())),
+                (
+                    Some(0x4128),
+                    Some("guard variable for registry()::r".to_string())
+                ),
+            ]
+        );
+    }
 }

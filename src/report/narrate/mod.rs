@@ -62,7 +62,8 @@ pub fn object(snap: &Snapshot, o: &Object) -> String {
         } => match (address, symbol) {
             (Some(a), Some(s)) => format!("{} {s} (0x{a:x})", kind.noun()),
             (Some(a), None) => format!("{} 0x{a:x}", kind.noun()),
-            _ => kind.noun().to_string(),
+            (None, Some(s)) => format!("{} {s}", kind.noun()),
+            (None, None) => kind.noun().to_string(),
         },
     }
 }

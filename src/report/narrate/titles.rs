@@ -2,7 +2,7 @@
 //! why it is a problem, from its typed `Detail`.
 
 use super::{doing, held, object, stop_cause};
-use crate::analyze::{Busy, Detail, Finding, FindingKind, Held, Object};
+use crate::analyze::{Busy, Detail, Finding, FindingKind, Held, Object, Shows};
 use crate::model::Snapshot;
 
 /// What a kind of finding is, in one line (SARIF's rule descriptions).
@@ -83,7 +83,8 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
                 }
                 FindingKind::StaticInitCycle => format!(
                     "static-initialisation cycle: {n} threads each wait for a static object \
-                     another of them is initialising"
+                     another of them is initialising{}",
+                    guards(f)
                 ),
                 _ => format!("wait cycle: {n} threads wait on each other"),
             }
@@ -294,6 +295,26 @@ pub fn explanation(f: &Finding) -> String {
         Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
+    }
+}
+
+/// The guards a static-initialisation cycle's threads wait on, by their symbols, as `: A, B`
+/// (nothing when none is named).
+fn guards(f: &Finding) -> String {
+    let named: Vec<&str> = (f.steps.iter())
+        .filter_map(|s| match &s.shows {
+            Shows::Waits {
+                object: Object::Kind {
+                    symbol: Some(s), ..
+                },
+                ..
+            } => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    match named.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", named.join(", ")),
     }
 }
 
