@@ -7,10 +7,9 @@ use super::classify::{Activity, Facts};
 use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
 use super::names::Names;
+use super::program::top_in_program;
 use super::scc;
-use super::steps::{
-    edge_steps, io_step, key_frames, top_in_program, wait_object, wait_step, weakest,
-};
+use super::steps::{edge_steps, io_step, key_frames, wait_object, wait_step, weakest};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;

@@ -15,6 +15,7 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod program;
 mod readers;
 mod scc;
 mod steps;
@@ -25,7 +26,7 @@ pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
 pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
 pub use graph::{Because, Edge, Grade, Graph, Held};
-pub use group::{describe, group_threads, Does, ThreadGroup, ThreadState};
+pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
 pub use steps::wait_object;
 
@@ -154,6 +155,8 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// What the analysis makes of the runtime's own verdicts in the dump.
     pub claims: Vec<ClaimCheck>,
+    /// Per thread, what it does, pointing at the program's own frame.
+    pub states: Vec<ThreadState>,
 }
 
 /// The one-word answer.
@@ -207,10 +210,12 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
     let graph = graph::build(snap, &facts, &names, kb);
     let findings = findings::find(snap, &facts, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
+    let states = group::describe_all(snap, &facts, &graph, &names);
     Analysis {
         facts,
         graph,
         findings,
         claims,
+        states,
     }
 }

@@ -258,7 +258,8 @@ pub fn suggestion(snap: &Snapshot, f: &Finding) -> Option<String> {
 /// stack ends early.
 pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
     let th = &snap.threads[s.thread];
-    let at = |i: usize| frame_ref(th, i);
+    // The program's frame behind the state's, with the library frames folded behind it.
+    let at = |i: usize| program_or_frame(th, i, &s.program);
     // A thread the dump gives no frames for is shown "waits for X (no frames; ...)".
     let placed = |what: String, i: usize| {
         if th.frames.is_empty() {
