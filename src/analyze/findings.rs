@@ -46,6 +46,14 @@ pub fn find(
         None
     };
     out.extend(super::busy::judge(snap, facts, stall, &deadlocked, kb));
+    out.extend(super::readers::undecided(
+        snap,
+        facts,
+        g,
+        &deadlocked,
+        names,
+        kb,
+    ));
     out.extend(root_blockers(snap, facts, g, names, kb));
     out.extend(signal_unsafe_waits(snap, facts, names, kb));
     out.extend(io_waits(snap, facts, names));

@@ -77,6 +77,10 @@ pub enum FindingKind {
     /// Threads wait to write a read-write lock that readers hold (how many, memory says;
     /// which threads, the lock does not record).
     WriterBehindReaders,
+    /// Threads wait to write a read-write lock no thread is seen holding as a writer, and the
+    /// input shows neither its writer nor its reader count: whether readers hold it cannot be
+    /// told (attaching, a core or gdb's printed lock would tell).
+    ReadersUnknown,
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
@@ -84,7 +88,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 19] = [
+    pub const ALL: [FindingKind; 20] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -103,6 +107,7 @@ impl FindingKind {
         Self::OnceRecursion,
         Self::LoaderLock,
         Self::WriterBehindReaders,
+        Self::ReadersUnknown,
         Self::Busy,
     ];
 
@@ -127,6 +132,7 @@ impl FindingKind {
             Self::OnceRecursion => "once-recursion",
             Self::LoaderLock => "loader-lock",
             Self::WriterBehindReaders => "writer-behind-readers",
+            Self::ReadersUnknown => "rwlock-readers-unknown",
             Self::Busy => "busy",
         }
     }

@@ -35,6 +35,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::WriterBehindReaders => {
             "Threads wait to write a read-write lock that readers hold, none of which is named."
         }
+        FindingKind::ReadersUnknown => {
+            "Threads wait to write a read-write lock no thread is seen holding; whether readers hold it, the input does not show."
+        }
         FindingKind::OnceRecursion => {
             "A thread waits for a one-time initialisation whose routine it is running itself."
         }
@@ -130,6 +133,18 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             rwlock(snap, lock)
         ),
+        Detail::ReadersUnknown { lock, suspects } => {
+            let writers = match n - suspects.len() {
+                1 => format!("{} waits", label(f.threads[0])),
+                w => format!("{w} threads wait"),
+            };
+            format!(
+                "write wait on {}: {writers} to take it for writing and no thread is seen \
+                 holding it as a writer; whether readers hold it cannot be told from this dump \
+                 (it shows neither the lock's writer nor its reader count)",
+                rwlock(snap, lock)
+            )
+        }
         Detail::BehindReaders {
             lock,
             readers,
@@ -286,6 +301,14 @@ pub fn explanation(f: &Finding) -> String {
                 "Threads whose frames hold a read guard on it are shown as suspects, not proof."
             };
             format!("A write lock waits until every reader has left. The lock's reader count ({count}) says readers hold it and no writer does, but a read-write lock does not record its readers: they cannot be named from the lock. {who} If a reader waits for something the writer (or its caller) would provide once it has written, nothing moves: readers must not block on writers while they hold the read lock.")
+        }
+        Detail::ReadersUnknown { suspects, .. } => {
+            let who = if suspects.is_empty() {
+                ""
+            } else {
+                " Threads whose frames hold a read guard on it are shown as suspects, not proof."
+            };
+            format!("A read-write lock keeps its writer and how many readers hold it in the lock itself (glibc: __cur_writer and __readers), never which threads read. This dump does not show those fields for this lock (a plain bt full prints a global lock only as its address), and no frame shows a thread holding it as a writer: readers may hold it (a writer blocked behind readers), or nobody may, and this dump cannot tell which.{who} The lock's fields decide it: attach to the process, read a core of it, or dump it in gdb with the hangscan-owners script (fixtures/gdb/owners.gdb), which prints each waited-on lock.")
         }
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::Loader { cycle: true, .. } => "The dynamic loader holds its lock while it runs a library's constructors (dlopen) or destructors (dlclose), and every dlopen, dlsym, dlclose and dladdr waits for it. Here a constructor waits for a lock a thread holds while it calls into the loader: neither can go on.".into(),
