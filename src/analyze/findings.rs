@@ -8,8 +8,8 @@ use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
 use super::names::Names;
 use super::program::top_in_program;
-use super::scc;
 use super::steps::{edge_steps, io_step, key_frames, wait_object, wait_step, weakest};
+use super::{readers, scc};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
@@ -46,14 +46,7 @@ pub fn find(
         None
     };
     out.extend(super::busy::judge(snap, facts, stall, &deadlocked, kb));
-    out.extend(super::readers::undecided(
-        snap,
-        facts,
-        g,
-        &deadlocked,
-        names,
-        kb,
-    ));
+    out.extend(readers::undecided(snap, facts, g, &deadlocked, names, kb));
     out.extend(root_blockers(snap, facts, g, names, kb));
     out.extend(signal_unsafe_waits(snap, facts, names, kb));
     out.extend(io_waits(snap, facts, names));
