@@ -6,7 +6,8 @@
 //! where the parent's threads are read, it says the lock was copied by fork). Two
 //! threads each
 //! in `__cxa_guard_acquire` inside the other's static's initialiser (`cpp_static_init_cycle`)
-//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`. A thread that
+//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`, each guard
+//! named by its symbol (`guard variable for config()::c`). A thread that
 //! holds a `std::shared_mutex` shared and asks for it exclusively (`cpp_rwlock_upgrade`) is an
 //! rwlock self-upgrade in a gdb `bt full` (its `std::shared_lock` local proves the read hold);
 //! live and in a core, where no local is read yet, it is never a cycle with the other writer.
