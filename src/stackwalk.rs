@@ -174,6 +174,8 @@ fn to_snapshot_with(
         .collect();
     let memory: Vec<&dyn Memory> = memories.iter().map(|m| m as &dyn Memory).collect();
     let symbolized = symbolizer.symbolize_with_vars(space, &stacks, &w.vars, &memory);
+    let mut evidence = image.evidence;
+    evidence.extend(futex_symbols(symbolizer, space, &image.threads));
     let symbolized_in = t0.elapsed() - unwound_in;
     let threads: Vec<Thread> = image
         .threads
@@ -258,10 +260,36 @@ fn to_snapshot_with(
         pid: image.pid,
         complete: image.all_threads,
         threads,
-        evidence: image.evidence,
+        evidence,
         diagnostics,
         claims: Vec::new(),
     }
+}
+
+/// The variables of static storage the threads' futex words lie in, each once, named by
+/// their objects' symbol tables: the names of global locks and of statics' guards.
+fn futex_symbols(
+    symbolizer: &Symbolizer,
+    space: &AddressSpace,
+    threads: &[ImageThread],
+) -> Vec<Evidence> {
+    let mut words: Vec<u64> = threads
+        .iter()
+        .filter_map(|t| Some(t.kernel.futex.as_ref()?.address))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    let mut found: Vec<Evidence> = words
+        .into_iter()
+        .filter_map(|word| symbolizer.data_symbol(space, word))
+        .map(|d| Evidence::Symbol {
+            address: d.start,
+            size: d.size,
+            name: d.name,
+        })
+        .collect();
+    found.dedup();
+    found
 }
 
 /// A thread's copied stack and the process's vdso, borrowed (no copy per thread). Remembers

@@ -274,7 +274,7 @@ fn two_hundred_goroutines_behind_one_in_io_are_a_root_blocker_shown_as_one_line(
     let grouped: Vec<&str> = text.lines().filter(|l| l.contains(" × ")).collect();
     assert_eq!(grouped.len(), 1, "{text}");
     assert!(
-        grouped[0].starts_with("  197 × goroutine 43, goroutine 44, goroutine 47, …: waits for mutex 0xc000118060 at #3 sync.(*Mutex).Lock (sync/mutex.go:46)"),
+        grouped[0].starts_with("  197 × goroutine 43, goroutine 44, goroutine 47, …: waits for mutex 0xc000118060 at #4 main.(*Cache).Get (profiles/cache.go:41), in sync.(*Mutex).Lock ← internal/sync.runtime_SemacquireMutex"),
         "{}",
         grouped[0]
     );

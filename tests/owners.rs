@@ -6,7 +6,8 @@
 //! where the parent's threads are read, it says the lock was copied by fork). Two
 //! threads each
 //! in `__cxa_guard_acquire` inside the other's static's initialiser (`cpp_static_init_cycle`)
-//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`. A thread that
+//! are a static-initialisation cycle, live, from a core and from a gdb `bt full`, each guard
+//! named by its symbol (`guard variable for config()::c`). A thread that
 //! holds a `std::shared_mutex` shared and asks for it exclusively (`cpp_rwlock_upgrade`) is an
 //! rwlock self-upgrade in a gdb `bt full` (its `std::shared_lock` local proves the read hold);
 //! live and in a core, where no local is read yet, it is never a cycle with the other writer.
@@ -205,8 +206,14 @@ fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_gdb_owners() {
 /// deadlock in its place.
 fn assert_init_cycle(code: Option<i32>, out: &str, err: &str, threads: &[String]) {
     assert_eq!(code, Some(1), "{out}\n{err}");
+    // Each guard is named by its symbol: its address's symbol live and in a core, the static
+    // its holder initialises in a `bt full` that prints no guard (libstdc++ without debug info).
+    let first = out.lines().next().unwrap_or_default();
     assert!(
-        out.starts_with("DEADLOCK: static-initialisation cycle: 2 threads each wait for a static"),
+        first
+            .starts_with("DEADLOCK: static-initialisation cycle: 2 threads each wait for a static")
+            && first.contains("guard variable for registry()::r")
+            && first.contains("guard variable for config()::c"),
         "{out}"
     );
     assert!(out.contains("[1] static-init-cycle (deadlock"), "{out}");
@@ -217,18 +224,26 @@ fn assert_init_cycle(code: Option<i32>, out: &str, err: &str, threads: &[String]
     let source =
         std::fs::read_to_string(support::programs_dir().join("cpp_static_init_cycle.cpp")).unwrap();
     let line_of = |text: &str| source.lines().position(|l| l.contains(text)).unwrap() + 1;
-    for (accessor, text) in [
-        ("registry", "static Registry r;"),
-        ("config", "static Config c;"),
+    for (accessor, text, guard) in [
+        (
+            "registry",
+            "static Registry r;",
+            "guard variable for registry()::r",
+        ),
+        (
+            "config",
+            "static Config c;",
+            "guard variable for config()::c",
+        ),
     ] {
         let line = line_of(text);
         let waits = out
             .lines()
             .find(|l| {
-                l.contains("waits for static initialisation")
+                l.contains(&format!("waits for static initialisation {guard}"))
                     && l.contains(&format!("#2 {accessor} ("))
             })
-            .unwrap_or_else(|| panic!("no thread waits in {accessor}: {out}"));
+            .unwrap_or_else(|| panic!("no thread waits on {guard} in {accessor}: {out}"));
         assert!(
             waits.contains(&format!("cpp_static_init_cycle.cpp:{line})")),
             "{waits}"

@@ -1,7 +1,8 @@
 //! Steps point at the program: on the C ABBA (`c_abba`), attached live and from a gdb `bt full`
 //! of the same process, each wait names the program's own frame with its file and line, the
 //! library frames folded behind it; a holder's step names where the lock is held or says it
-//! is somewhere below a program frame, never a thread entry such as `start_thread`. The text
+//! is somewhere below a program frame, never a thread entry such as `start_thread`; so does
+//! each line of the `threads:` list. The text
 //! report shows the threads' frames that matter under each finding, ends with the verdict it
 //! starts with, and fits a width when asked (or when writing to a terminal).
 
@@ -52,6 +53,44 @@ fn assert_no_entry_frames(steps: &[&str], report: &str) {
     }
 }
 
+/// The `threads:` list names the program's frame each thread waits in, with its file and
+/// line, the library frames folded behind it, as the steps do; never a library frame alone.
+fn assert_thread_lines_name_program_frames(text: &str) {
+    let threads = text
+        .split("\nthreads:\n")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no thread list: {text}"));
+    for (function, line) in abba_waits() {
+        let waits = threads
+            .lines()
+            .find(|l| l.contains(&format!(" {function} (")))
+            .unwrap_or_else(|| panic!("no thread line names {function}: {text}"));
+        assert!(
+            waits.contains("waits for mutex ")
+                && waits.contains(&format!("c_abba.c:{line}), in "))
+                && waits.contains("pthread_mutex_lock ← "),
+            "{waits}\n{text}"
+        );
+    }
+    // The main thread joins from `main`.
+    assert!(
+        threads
+            .lines()
+            .any(|l| l.contains(" to exit at #") && l.contains(" main (") && l.contains(", in ")),
+        "{text}"
+    );
+    for l in threads.lines() {
+        let place = l.split_once(" at #").map_or("", |(_, at)| {
+            at.trim_start_matches(|c: char| c.is_ascii_digit())
+        });
+        assert!(
+            !place.contains("pthread_mutex_lock (") && !place.contains("__lll_lock_wait ("),
+            "a thread line names a library frame: {l}"
+        );
+    }
+}
+
 #[test]
 fn a_live_abba_names_the_program_frames_that_wait_and_hold() {
     let p = HungProcess::start("c_abba");
@@ -80,6 +119,7 @@ fn a_live_abba_names_the_program_frames_that_wait_and_hold() {
         );
     }
     assert_no_entry_frames(&steps, &text);
+    assert_thread_lines_name_program_frames(&text);
     // Under the finding, each thread's frames that matter.
     let stacks = text.split("    stacks:\n").nth(1).expect("a stacks block");
     for (function, line) in abba_waits() {
@@ -156,6 +196,7 @@ fn a_gdb_bt_full_of_the_abba_names_the_program_frames() {
         assert!(wait.contains("pthread_mutex_lock ← "), "{wait}");
     }
     assert_no_entry_frames(&steps, &text);
+    assert_thread_lines_name_program_frames(&text);
 }
 
 /// Two threads wait for a mutex from `t1`, called straight from `start_thread`; a third

@@ -80,6 +80,8 @@ pub struct Wait {
     pub site: Vec<usize>,
     /// What to do about it.
     pub suggestion: Option<String>,
+    /// The rule's name for the guard of a static (`guard variable for {}`), for a static's guard.
+    pub guard_name: Option<String>,
 }
 
 /// A lock a thread holds.
@@ -438,6 +440,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         futex_values: Vec::new(),
         site: Vec::new(),
         suggestion: None,
+        guard_name: None,
     }
 }
 
@@ -496,15 +499,22 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
     if rule.suggestion.is_some() {
         w.suggestion.clone_from(&rule.suggestion);
     }
+    if rule.guard_name.is_some() {
+        w.guard_name.clone_from(&rule.guard_name);
+    }
 }
 
 /// What the kernel says the thread waits on fills what the frames did not show: a lock's
 /// address is its futex word (less the word's offset inside the lock, see `lock_of`); glibc's
-/// join waits for the joined thread's tid to change.
+/// join waits for the joined thread's tid to change. A lock that is a variable of static
+/// storage is named by its symbol ([`Snapshot::symbol_at`]: a global, a static's guard).
 fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
     if w.kind.is_lock() && w.address.is_none() {
         w.address = Some(lock_of(&futex, w, memory));
+    }
+    if let (Some(a), None) = (w.address.filter(|_| w.kind.is_lock()), &w.symbol) {
+        w.symbol = memory.symbol_at(a).map(str::to_string);
     }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));

@@ -347,6 +347,14 @@ pub enum Detail {
         /// Threads (indexes) that may be readers: never proof, the lock names none.
         suspects: Vec<usize>,
     },
+    /// Writers wait for `lock`, no thread is seen holding it as a writer, and neither its writer
+    /// nor its reader count is in the input; `suspects` as for [`Detail::BehindReaders`].
+    ReadersUnknown {
+        /// The lock.
+        lock: Object,
+        /// Threads (indexes) a read guard shows inside a read-locked section.
+        suspects: Vec<usize>,
+    },
     /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
     Orphaned {
         /// The lock.

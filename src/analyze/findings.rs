@@ -7,10 +7,9 @@ use super::classify::{Activity, Facts};
 use super::finding::{Detail, Doing, Draft, Finding, Shows, Step};
 use super::graph::{Edge, Grade, Graph};
 use super::names::Names;
-use super::scc;
-use super::steps::{
-    edge_steps, io_step, key_frames, top_in_program, wait_object, wait_step, weakest,
-};
+use super::program::top_in_program;
+use super::steps::{edge_steps, io_step, key_frames, wait_object, wait_step, weakest};
+use super::{readers, scc};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
@@ -52,6 +51,7 @@ pub fn find(
         None
     };
     out.extend(super::busy::judge(snap, facts, stall, &deadlocked, kb));
+    out.extend(readers::undecided(snap, facts, g, &deadlocked, names, kb));
     out.extend(root_blockers(snap, facts, g, names, kb));
     out.extend(signal_unsafe_waits(snap, facts, names, kb));
     out.extend(io_waits(snap, facts, names));

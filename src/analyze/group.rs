@@ -1,14 +1,19 @@
 //! Grouping for the report: threads with the same stack and the same state collapse to one
 //! line ("38 × executor-pri3-*: idle"), so the threads that matter stand out. What each thread
-//! does is a typed [`ThreadState`]; the report says it in words.
+//! does is a typed [`ThreadState`], which points at the program's own frame as the steps do;
+//! the report says it in words.
 
-use super::classify::Activity;
-use super::finding::Object;
+use super::classify::{Activity, Facts};
+use super::finding::{InProgram, Object};
+use super::graph::Graph;
 use super::motion::Motion;
+use super::names::Names;
+use super::program::{top_in_program, wait_in_program};
 use super::steps::wait_object;
 use super::Analysis;
 use crate::knowledge::base_name;
 use crate::model::{Snapshot, StoppedBy};
+use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 /// Threads that look alike.
@@ -37,6 +42,9 @@ pub struct ThreadState {
     /// What the second look says it did, when that is news: it spun, cycled, or ran while its
     /// frames say it waits.
     pub moves: Option<Motion>,
+    /// The program's own frame at or behind the frame the state points at, with the library
+    /// frames folded behind it (none when no frame of the program's is there).
+    pub program: Option<InProgram>,
 }
 
 /// What a thread does.
@@ -80,13 +88,34 @@ pub enum Does {
     },
 }
 
+/// What every thread does (see [`ThreadState`]), in parallel.
+pub(super) fn describe_all(
+    snap: &Snapshot,
+    facts: &[Facts],
+    graph: &Graph,
+    names: &Names,
+) -> Vec<ThreadState> {
+    (0..snap.threads.len())
+        .into_par_iter()
+        .map(|t| describe(snap, facts, graph, names, t))
+        .collect()
+}
+
 /// What thread `t` does (see [`ThreadState`]).
-pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> ThreadState {
+fn describe(
+    snap: &Snapshot,
+    facts: &[Facts],
+    graph: &Graph,
+    names: &Names,
+    t: usize,
+) -> ThreadState {
     let th = &snap.threads[t];
-    let f = &a.facts[t];
+    let f = &facts[t];
+    let mut wait = None;
     let does = match f.activity {
         Activity::Blocked | Activity::External | Activity::Idle => {
-            let wi = a.graph.effective[t].unwrap_or(0);
+            let wi = graph.effective[t].unwrap_or(0);
+            wait = f.waits.get(wi);
             match (f.waits.get(wi), f.activity) {
                 // Idle by the runtime's word alone (py-spy's `idle`, Go's `[GC worker (idle)]`),
                 // with no wait in the frames.
@@ -117,13 +146,19 @@ pub fn describe(snap: &Snapshot, a: &Analysis, t: usize) -> ThreadState {
         Motion::Ran => waiting,
         Motion::Still | Motion::Stirred => false,
     });
-    ThreadState {
+    let mut state = ThreadState {
         thread: t,
         stopped_by: th.kernel.as_ref().and_then(|k| k.stopped_by.clone()),
         does,
         ends_early: th.unwind_error.clone().filter(|_| !th.frames.is_empty()),
         moves,
-    }
+        program: None,
+    };
+    state.program = match wait {
+        Some(w) if state.frame() == Some(w.frame) => wait_in_program(snap, facts, names, t, w),
+        _ => (state.frame()).and_then(|top| top_in_program(snap, facts, names, t, top)),
+    };
+    state
 }
 
 impl ThreadState {
@@ -176,7 +211,7 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
     // where their text is.
     let mut bases: rustc_hash::FxHashMap<(usize, usize), &str> = Default::default();
     for t in 0..snap.threads.len() {
-        let state = describe(snap, a, t);
+        let state = a.states[t].clone();
         if keep.contains(&t) {
             singles.push(ThreadGroup {
                 threads: vec![t],
@@ -196,8 +231,8 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
             })
             .collect();
         // The frame the state points at, as it is shown: its number, file and line.
-        let at = state
-            .frame()
+        let at = (state.program.as_ref().map(|p| p.frame))
+            .or(state.frame())
             .and_then(|i| frames.get(i))
             .map(|f| (f.index, f.file.as_deref(), f.line));
         groups
@@ -207,7 +242,7 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
     }
     let mut out = singles;
     for threads in groups.into_values() {
-        let state = describe(snap, a, threads[0]);
+        let state = a.states[threads[0]].clone();
         let name = if threads.len() == 1 {
             snap.threads[threads[0]].label()
         } else if threads.iter().all(|&t| snap.threads[t].name.is_none()) {
@@ -364,7 +399,7 @@ counterexamples = ["running"]
         let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
         // py-spy's `idle` says no more than idle does.
         assert_eq!(
-            super::describe(&snap, &a, 0).does,
+            a.states[0].does,
             super::Does::IdleStated {
                 status: None,
                 at: Some(0)

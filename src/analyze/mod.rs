@@ -16,6 +16,7 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod program;
 mod readers;
 mod scc;
 mod steps;
@@ -26,7 +27,7 @@ pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
 pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
 pub use graph::{Because, Edge, Grade, Graph, Held};
-pub use group::{describe, group_threads, Does, ThreadGroup, ThreadState};
+pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
 pub use steps::wait_object;
 
@@ -80,6 +81,10 @@ pub enum FindingKind {
     /// Threads wait to write a read-write lock that readers hold (how many, memory says;
     /// which threads, the lock does not record).
     WriterBehindReaders,
+    /// Threads wait to write a read-write lock no thread is seen holding as a writer, and the
+    /// input shows neither its writer nor its reader count: whether readers hold it cannot be
+    /// told (attaching, a core or gdb's printed lock would tell).
+    ReadersUnknown,
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
@@ -87,7 +92,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 20] = [
+    pub const ALL: [FindingKind; 21] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -107,6 +112,7 @@ impl FindingKind {
         Self::OnceRecursion,
         Self::LoaderLock,
         Self::WriterBehindReaders,
+        Self::ReadersUnknown,
         Self::Busy,
     ];
 
@@ -132,6 +138,7 @@ impl FindingKind {
             Self::OnceRecursion => "once-recursion",
             Self::LoaderLock => "loader-lock",
             Self::WriterBehindReaders => "writer-behind-readers",
+            Self::ReadersUnknown => "rwlock-readers-unknown",
             Self::Busy => "busy",
         }
     }
@@ -160,6 +167,8 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// What the analysis makes of the runtime's own verdicts in the dump.
     pub claims: Vec<ClaimCheck>,
+    /// Per thread, what it does, pointing at the program's own frame.
+    pub states: Vec<ThreadState>,
 }
 
 /// The one-word answer.
@@ -213,10 +222,12 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
     let graph = graph::build(snap, &facts, &names, kb);
     let findings = findings::find(snap, &facts, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
+    let states = group::describe_all(snap, &facts, &graph, &names);
     Analysis {
         facts,
         graph,
         findings,
         claims,
+        states,
     }
 }

@@ -7,13 +7,13 @@
 use super::advice::advice;
 use super::classify::{Activity, Facts, LockId};
 use super::finding::{Detail, Draft, Finding, Shows, Step};
-use super::graph::{Grade, Held};
+use super::graph::{Grade, Graph, Held};
 use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// A reader count read for a lock.
 struct Count {
@@ -25,22 +25,8 @@ struct Count {
 /// One finding per read-write lock that writers wait for while only readers hold it.
 pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase) -> Vec<Finding> {
     let printed = printed_counts(snap, kb);
-    // Lock address → the waits to write it: (thread, wait).
-    let mut writers: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();
-    for (t, f) in facts.iter().enumerate() {
-        if f.activity != Activity::Blocked {
-            continue;
-        }
-        let hit = f.waits.iter().enumerate().find_map(|(wi, w)| {
-            let a = w.address.filter(|_| w.kind == WaitKind::RwlockWrite)?;
-            Some((a, wi))
-        });
-        if let Some((a, wi)) = hit {
-            writers.entry(a).or_default().push((t, wi));
-        }
-    }
     let mut out = Vec::new();
-    for (address, waits) in writers {
+    for (address, waits) in write_waits(facts) {
         let (t0, w0) = waits[0];
         let Some(count) = printed
             .get(&address)
@@ -75,15 +61,7 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
         if count.readers <= upgrading.len() as u64 {
             continue;
         }
-        steps.extend(suspects.iter().map(|(t, guard, rule)| Step {
-            thread: *t,
-            frame: Some(*guard),
-            shows: Shows::MayRead {
-                guard: *guard,
-                rule: rule.clone(),
-            },
-            grade: Some(Grade::Heuristic),
-        }));
+        steps.extend(suspect_steps(&suspects));
         // Nothing runs that could let a reader go: the writers wait for ever.
         let stuck = snap.complete && facts.iter().all(|f| f.activity == Activity::Blocked);
         let mut threads = writer_threads;
@@ -108,6 +86,103 @@ pub fn find(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase)
                 kb,
                 waits.iter().map(|&(t, wi)| &facts[t].waits[wi]),
                 "writer-behind-readers",
+            ),
+        };
+        out.push(draft.sign(snap));
+    }
+    out
+}
+
+/// Lock address → the waits to write it of blocked threads: (thread, wait).
+fn write_waits(facts: &[Facts]) -> BTreeMap<u64, Vec<(usize, usize)>> {
+    let mut writers: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        if f.activity != Activity::Blocked {
+            continue;
+        }
+        let hit = f.waits.iter().enumerate().find_map(|(wi, w)| {
+            let a = w.address.filter(|_| w.kind == WaitKind::RwlockWrite)?;
+            Some((a, wi))
+        });
+        if let Some((a, wi)) = hit {
+            writers.entry(a).or_default().push((t, wi));
+        }
+    }
+    writers
+}
+
+/// The steps of threads a read guard shows inside a read-locked section: suspects only.
+fn suspect_steps(suspects: &[(usize, usize, String)]) -> impl Iterator<Item = Step> + '_ {
+    suspects.iter().map(|(t, guard, rule)| Step {
+        thread: *t,
+        frame: Some(*guard),
+        shows: Shows::MayRead {
+            guard: *guard,
+            rule: rule.clone(),
+        },
+        grade: Some(Grade::Heuristic),
+    })
+}
+
+/// Writers of a lock whose rule says where its reader count is, when the input holds neither
+/// that count (not in memory, not printed) nor a holder for any of their waits (`g`'s edges)
+/// and no finding in `shown` has them: whether readers hold the lock cannot be told, and the
+/// finding says so rather than guess. (A plain `bt full` prints a global lock only as its
+/// address.)
+pub fn undecided(
+    snap: &Snapshot,
+    facts: &[Facts],
+    g: &Graph,
+    shown: &HashSet<usize>,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
+    let printed = printed_counts(snap, kb);
+    let mut out = Vec::new();
+    for (address, waits) in write_waits(facts) {
+        let (t0, w0) = waits[0];
+        let w = &facts[t0].waits[w0];
+        let Some((at, _)) = kb.rule_by_id(&w.rule).and_then(|r| r.readers) else {
+            continue;
+        };
+        let counted = printed.contains_key(&address)
+            || (address.checked_add(at)).is_some_and(|word| snap.read_u32(word).is_some());
+        let writer_threads: Vec<usize> = waits.iter().map(|&(t, _)| t).collect();
+        let suspects: Vec<_> = (read_holds(facts, kb, address).into_iter())
+            .filter(|h| !writer_threads.contains(&h.0))
+            .collect();
+        // A holder the graph found that is no read guard's thread: a writer is seen.
+        let writer_seen = |t: usize, wi: usize| {
+            (g.edges.iter())
+                .any(|e| e.from == t && e.wait == wi && !suspects.iter().any(|s| s.0 == e.to))
+        };
+        let held = (waits.iter()).any(|&(t, wi)| shown.contains(&t) || writer_seen(t, wi));
+        if counted || held {
+            continue;
+        }
+        let mut steps: Vec<Step> = (waits.iter())
+            .map(|&(t, wi)| {
+                let w = &facts[t].waits[wi];
+                wait_step(snap, facts, names, t, w, Some(Grade::Symbolic))
+            })
+            .collect();
+        steps.extend(suspect_steps(&suspects));
+        let mut threads = writer_threads;
+        threads.extend(suspects.iter().map(|s| s.0));
+        let draft = Draft {
+            kind: FindingKind::ReadersUnknown,
+            severity: Severity::Warning,
+            confidence: Grade::Symbolic,
+            threads,
+            detail: Detail::ReadersUnknown {
+                lock: wait_object(snap, w),
+                suspects: suspects.iter().map(|s| s.0).collect(),
+            },
+            steps,
+            suggestion: advice(
+                kb,
+                waits.iter().map(|&(t, wi)| &facts[t].waits[wi]),
+                "rwlock-readers-unknown",
             ),
         };
         out.push(draft.sign(snap));
@@ -247,9 +322,29 @@ $1 = {__data = {__readers = READERS, __writers = 0, __wrphase_futex = 2, __write
         let dump = ONE_READER.replace("READERS", "0");
         let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
         let a = analyze(&snap, &KnowledgeBase::builtin());
-        assert!(!a
-            .findings
-            .iter()
-            .any(|f| f.kind == FindingKind::WriterBehindReaders));
+        assert!(!a.findings.iter().any(|f| matches!(
+            f.kind,
+            FindingKind::WriterBehindReaders | FindingKind::ReadersUnknown
+        )));
+    }
+
+    #[test]
+    fn without_the_lock_s_fields_whether_readers_hold_it_is_undecided_with_its_suspects() {
+        let dump: String = (ONE_READER.lines())
+            .filter(|l| !l.starts_with("$1 = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        assert!(!(a.findings.iter()).any(|f| f.kind == FindingKind::WriterBehindReaders));
+        let f = (a.findings.iter())
+            .find(|f| f.kind == FindingKind::ReadersUnknown)
+            .expect("an undecided finding");
+        let reader = (snap.threads.iter()).position(|t| t.name.as_deref() == Some("reader"));
+        let Detail::ReadersUnknown { suspects, .. } = &f.detail else {
+            panic!("{:?}", f.detail)
+        };
+        assert_eq!(suspects, &vec![reader.unwrap()]);
+        assert_eq!(f.severity, crate::analyze::Severity::Warning);
     }
 }

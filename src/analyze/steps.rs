@@ -1,17 +1,18 @@
 //! The typed steps of what the graph says: each names the thread, the frame that proves it,
 //! and the grade of that proof, so a person can check it against the dump. Each also names the
-//! program's own frame behind the library call ([`in_program`]: decided by the rules and the
-//! objects frames run in, never by names of the program's), and for a holder where on its
+//! program's own frame behind the library call (`program.rs`), and for a holder where on its
 //! stack the lock is held ([`held_at`]). The words for them are the report's
 //! (`report::narrate`).
 
 use super::classify::{Facts, LockId, Wait};
-use super::finding::{HeldAt, InProgram, KeyFrames, Object, Shows, Step};
+use super::finding::{HeldAt, KeyFrames, Object, Shows, Step};
 use super::graph::{lock_id, Because, Edge, Grade, Held};
-use super::names::{FrameNames, Names};
+use super::names::Names;
+use super::program::{in_program, is_program, wait_in_program};
 use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
 use crate::limits::MAX_STEPS_SHOWN;
 use crate::model::{Frame, Snapshot};
+use crate::values::value_symbol;
 
 /// What a wait waits for: the joined thread found in the snapshot, the pool, the named
 /// resource or the object's address.
@@ -50,47 +51,6 @@ pub fn wait_object(snap: &Snapshot, w: &Wait) -> Object {
     }
 }
 
-/// Whether frame `i` is the program's own: a named function no rule names as a library's
-/// (a wait, a hold, plumbing, a thread entry), not a signal frame, and not known to run in a
-/// system library.
-fn is_program(frames: &[Frame], names: FrameNames, i: usize) -> bool {
-    let f = &frames[i];
-    f.function.is_some() && !f.signal_frame && !names.library(i) && !f.in_system_library()
-}
-
-/// The program's frame behind a library call whose innermost frame is `inner`: the first
-/// program frame at or outside it before the end of its segment (past a signal frame lies
-/// interrupted code, not a caller), with the library frames folded behind it: the call the
-/// program made and the innermost one. A wait a dump states on a program frame (Java's
-/// `- waiting to lock`, a Go goroutine's status) is that frame, with nothing folded.
-pub fn in_program(
-    frames: &[Frame],
-    names: FrameNames,
-    facts: &Facts,
-    inner: usize,
-) -> Option<InProgram> {
-    let end = facts.segment_end(inner).min(frames.len());
-    let frame = (inner..end).find(|&i| is_program(frames, names, i))?;
-    let named = |i: &usize| frames[*i].function.is_some();
-    let entry = (inner..frame).rev().find(named);
-    let innermost = (inner..frame).find(named);
-    let same = |a: usize, b: usize| frames[a].function == frames[b].function;
-    let mut folded: Vec<usize> = entry.into_iter().collect();
-    folded.extend(innermost.filter(|&i| entry.is_none_or(|e| !same(e, i))));
-    Some(InProgram { frame, folded })
-}
-
-/// The program frame of a wait of thread `t`.
-fn wait_in_program(
-    snap: &Snapshot,
-    facts: &[Facts],
-    names: &Names,
-    t: usize,
-    w: &Wait,
-) -> Option<InProgram> {
-    in_program(&snap.threads[t].frames, names.thread(t), &facts[t], w.first)
-}
-
 /// The step of thread `t` waiting on `w`.
 pub fn wait_step(
     snap: &Snapshot,
@@ -124,22 +84,6 @@ pub fn io_step(snap: &Snapshot, facts: &[Facts], names: &Names, t: usize, w: &Wa
         },
         grade: None,
     }
-}
-
-/// The program frame thread `t` is in at frame `top` (its top frame, or a wait's) and the
-/// library frames folded behind it (those of its wait, when `top` is in one).
-pub fn top_in_program(
-    snap: &Snapshot,
-    facts: &[Facts],
-    names: &Names,
-    t: usize,
-    top: usize,
-) -> Option<InProgram> {
-    let inner = match facts[t].waits.first() {
-        Some(w) if w.first <= top && top <= w.frame => w.first,
-        _ => top,
-    };
-    in_program(&snap.threads[t].frames, names.thread(t), &facts[t], inner)
 }
 
 /// Where thread `to` holds the lock `w` waits for, as far as its stack shows: a guard (or a
@@ -216,7 +160,18 @@ pub fn edge_steps(
             grade: None,
         });
     }
-    steps.push(wait_step(snap, facts, names, e.from, w, Some(e.grade)));
+    let mut wait = wait_step(snap, facts, names, e.from, w, Some(e.grade));
+    if let Shows::Waits {
+        object: Object::Kind {
+            symbol: symbol @ None,
+            ..
+        },
+        ..
+    } = &mut wait.shows
+    {
+        *symbol = guard_from_holder(snap, w, e);
+    }
+    steps.push(wait);
     let frame = match &e.because {
         Because::Holds { frame, .. } => *frame,
         Because::IsTarget => Some(0),
@@ -240,6 +195,29 @@ pub fn edge_steps(
         grade: Some(e.grade),
     });
     steps
+}
+
+/// The guard a static's initialisation waits on, when nothing printed its address or symbol,
+/// named from its holder: the holder is inside the function whose static it initialises (the
+/// edge's frame), and the frame it called from there shows which static, by an argument whose
+/// symbol is a static of that function (`registry()::r` inside `registry`); the rule's
+/// `guard_name` names that static's guard.
+fn guard_from_holder(snap: &Snapshot, w: &Wait, e: &Edge) -> Option<String> {
+    let name = w.guard_name.as_deref()?;
+    let Because::Holds {
+        frame: Some(site), ..
+    } = &e.because
+    else {
+        return None;
+    };
+    let frames = &snap.threads[e.to].frames;
+    let function = frames.get(*site)?.function.as_deref()?;
+    let called = frames.get(site.checked_sub(1)?)?;
+    called.args.iter().find_map(|a| {
+        let symbol = value_symbol(&a.value)?;
+        let of = symbol.strip_prefix(function)?.strip_prefix('(')?;
+        of.contains(")::").then(|| name.replace("{}", symbol))
+    })
 }
 
 /// The handler's own calls from its entry (just above the signal frame) down to the wait,
@@ -312,4 +290,62 @@ pub fn weakest<'a>(edges: impl IntoIterator<Item = &'a Edge>) -> Grade {
         .map(|e| e.grade)
         .min()
         .unwrap_or(Grade::Heuristic)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze, FindingKind, Object, Shows};
+    use crate::dump::parse_dump;
+    use crate::knowledge::KnowledgeBase;
+
+    /// Two statics' initialisers need each other: gdb printed the first guard (libstdc++ with
+    /// its debug info), not the second.
+    const INIT_CYCLE: &str = "\
+Thread 3 (Thread 0x7f02 (LWP 102) \"registry-init\"):
+#0  syscall () at syscall.S:38
+#1  0x10 in __cxa_guard_acquire () from /lib/x86_64-linux-gnu/libstdc++.so.6
+#2  0x11 in config () at init.cpp:47
+#3  0x12 in Registry::Registry (this=0x4124 <registry()::r>) at init.cpp:62
+#4  0x13 in registry () at init.cpp:41
+#5  0x14 in registry_init () at init.cpp:72
+
+Thread 2 (Thread 0x7f01 (LWP 101) \"config-init\"):
+#0  syscall () at syscall.S:38
+#1  0x20 in __cxa_guard_acquire (g=0x4128 <guard variable for registry()::r>) at guard.cc:254
+#2  0x21 in registry () at init.cpp:41
+#3  0x22 in Config::Config (this=0x4130 <config()::c>) at init.cpp:55
+#4  0x23 in config () at init.cpp:47
+#5  0x24 in config_init () at init.cpp:67
+";
+
+    #[test]
+    fn a_static_s_guard_is_named_by_its_printed_symbol_else_by_the_static_its_holder_builds() {
+        let snap = parse_dump(INIT_CYCLE.as_bytes(), "t", Some("gdb")).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        let f = &a.findings[0];
+        assert_eq!(f.kind, FindingKind::StaticInitCycle, "{:?}", a.findings);
+        let mut guards: Vec<(Option<u64>, Option<String>)> = (f.steps.iter())
+            .filter_map(|s| match &s.shows {
+                Shows::Waits {
+                    object:
+                        Object::Kind {
+                            address, symbol, ..
+                        },
+                    ..
+                } => Some((*address, symbol.clone())),
+                _ => None,
+            })
+            .collect();
+        guards.sort();
+        assert_eq!(
+            guards,
+            [
+                (None, Some("guard variable for config()::c".to_string())),
+                (
+                    Some(0x4128),
+                    Some("guard variable for registry()::r".to_string())
+                ),
+            ]
+        );
+    }
 }

@@ -287,6 +287,10 @@ pub struct Rule {
     pub resource: Option<String>,
     /// What to do about a hang this rule takes part in.
     pub suggestion: Option<String>,
+    /// For a static's guard: its name for the static `{}` stands for (the C++ ABI's `guard
+    /// variable for {}`), so that the static a holder is seen initialising names the guard a
+    /// dump does not print.
+    pub guard_name: Option<String>,
     /// For locks: the offset from the lock's address of its owner's tid (glibc mutex: 8).
     pub owner_offset: Option<u64>,
     /// For locks that may be shared between processes: where the flag that says so is, from
@@ -396,6 +400,7 @@ struct RawRule {
     pool: Option<String>,
     resource: Option<String>,
     suggestion: Option<String>,
+    guard_name: Option<String>,
     owner_offset: Option<u64>,
     shared_offset: Option<u64>,
     shared_mask: Option<u64>,
@@ -570,6 +575,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             pool: r.pool,
             resource: r.resource,
             suggestion: r.suggestion,
+            guard_name: r.guard_name,
             owner_offset: r.owner_offset,
             shared_flag: r.shared_mask.map(|m| (r.shared_offset.unwrap_or(0), m)),
             shared_printed,

@@ -483,6 +483,16 @@ pub enum Evidence {
         /// Its threads' ids.
         tids: Vec<u64>,
     },
+    /// The variable of static storage a futex word lies in, named by its object's symbol table
+    /// (a global lock, a static's guard variable): what the lock is called in the program.
+    Symbol {
+        /// Where the variable starts.
+        address: u64,
+        /// Its size in bytes.
+        size: u64,
+        /// Its name, demangled (`guard variable for config()::c`).
+        name: String,
+    },
     /// Bytes read from the target's memory while it was stopped (around each futex word), for
     /// the rules to interpret (a mutex's owner field).
     Memory {
@@ -495,6 +505,17 @@ pub enum Evidence {
 }
 
 impl Snapshot {
+    /// The name of the variable of static storage that starts at `address`, read from a
+    /// symbol table ([`Evidence::Symbol`]).
+    pub fn symbol_at(&self, address: u64) -> Option<&str> {
+        self.evidence.iter().find_map(|e| match e {
+            Evidence::Symbol {
+                address: a, name, ..
+            } if *a == address => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// Threads (indexes into `threads`) by the id the process's memory holds for them: the
     /// namespace's `ns_tid`, else the `tid`.
     pub fn by_memory_tid(&self) -> std::collections::HashMap<u64, usize> {

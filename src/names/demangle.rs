@@ -16,7 +16,11 @@ pub(crate) fn demangle(raw: &str, language: Option<DwLang>) -> String {
     }
     if language != Some(DW_LANG_Rust) && raw.starts_with("_Z") {
         if let Some(s) = addr2line::demangle(raw, DW_LANG_C_plus_plus) {
-            return strip_return_type(&drop_empty_packs(s));
+            let s = drop_empty_packs(s);
+            // A static's guard (`_ZGV`) says whose it is first: that phrase is no return type.
+            const GUARD: &str = "guard variable for ";
+            let phrase = if s.starts_with(GUARD) { GUARD.len() } else { 0 };
+            return format!("{}{}", &s[..phrase], strip_return_type(&s[phrase..]));
         }
     }
     raw.to_string()
@@ -158,6 +162,14 @@ mod tests {
         ] {
             assert_eq!(rust_like_gdb(v0.to_string()), gdb);
         }
+    }
+
+    #[test]
+    fn a_static_s_guard_is_named_as_gdb_names_it() {
+        assert_eq!(
+            demangle("_ZGVZ6configvE1c", None),
+            "guard variable for config()::c"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::locate::step_frame;
 use super::narrate;
 use super::Report;
-use crate::analyze::{describe, Activity, ClaimVerdict, Detail, Facts, Grade, Severity, Shows};
+use crate::analyze::{Activity, ClaimVerdict, Detail, Facts, Grade, Severity, Shows};
 use crate::model::{Frame, Thread};
 use serde::Serialize;
 use std::io::Write;
@@ -229,7 +229,7 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let summary = narrate::state(snap, &describe(snap, a, i));
+                let summary = narrate::state(snap, &a.states[i]);
                 thread(i, t, &a.facts[i], summary)
             })
             .collect(),

@@ -46,7 +46,7 @@ pub(super) struct ObjectSymbols {
     /// Each unit's scopes, by the unit's offset, indexed on first need (see `types::scopes`).
     scopes: Mutex<HashMap<usize, Arc<Scopes>>>,
     /// The symbol table of the file the DWARF comes from, else the object's own.
-    table: Vec<TableEntry>,
+    table: Tables,
     /// Debug files found but not used, each in words: they are another build's.
     pub rejected: Vec<String>,
 }
@@ -78,7 +78,7 @@ impl ObjectSymbols {
             let table = debug_file
                 .as_ref()
                 .map(|(_, d)| own_table(d))
-                .filter(|t| !t.is_empty())
+                .filter(|t| !t.text.is_empty())
                 .unwrap_or_else(|| own_table(&file));
             return Ok(ObjectSymbols {
                 file,
@@ -101,7 +101,7 @@ impl ObjectSymbols {
             None => file.clone(),
         };
         let table = Some(own_table(&dwarf_file))
-            .filter(|t| !t.is_empty())
+            .filter(|t| !t.text.is_empty())
             .unwrap_or_else(|| own_table(&file));
         let dwp = debugfile::find_dwp(map)
             .and_then(|p| ElfFile::open(&p).ok())
@@ -204,13 +204,41 @@ impl ObjectSymbols {
     }
 
     fn table_lookup(&self, svma: u64) -> Option<String> {
-        let i = self
-            .table
-            .partition_point(|e| e.start <= svma)
-            .checked_sub(1)?;
-        let e = &self.table[i];
-        (svma - e.start < e.size).then(|| demangle(&e.name, None))
+        let e = covering(&self.table.text, svma)?;
+        Some(demangle(&e.name, None))
     }
+
+    /// The data object (a variable of static storage: a global, a function-local static, a
+    /// static's guard variable) that holds runtime address `addr`, named by the symbol table:
+    /// its runtime start, size and demangled name. `map` is a mapping of this object that
+    /// places it (its `.bss` may lie past every mapping of the file).
+    pub fn data_at(&self, map: &MappedObject, addr: u64) -> Option<DataSymbol> {
+        let bias = map.start.wrapping_sub(self.file.svma(map, map.start)?);
+        let e = covering(&self.table.data, addr.wrapping_sub(bias))?;
+        Some(DataSymbol {
+            start: e.start.wrapping_add(bias),
+            size: e.size,
+            name: demangle(&e.name, None),
+        })
+    }
+}
+
+/// A data object named by a symbol table, at its runtime address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSymbol {
+    /// Its first address.
+    pub start: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its name, demangled.
+    pub name: String,
+}
+
+/// The entry of sorted `table` whose extent holds `svma`.
+fn covering(table: &[TableEntry], svma: u64) -> Option<&TableEntry> {
+    let i = table.partition_point(|e| e.start <= svma).checked_sub(1)?;
+    let e = &table[i];
+    (svma - e.start < e.size).then_some(e)
 }
 
 /// An object's DWARF package, when it has one ([`dwarf::Debug::package`]).
@@ -245,44 +273,61 @@ fn variables(
     Some(scope::collect(unit, &scopes, &dies, svma, request))
 }
 
-/// The object's own function symbols (`.symtab`, else `.dynsym`), sorted, with sizes (a zero
-/// size is taken to reach the next symbol).
-fn own_table(file: &ElfFile) -> Vec<TableEntry> {
+/// An object's symbol table: its functions (sizes of 0 taken to reach the next one) and its
+/// data objects (only those with a size).
+#[derive(Default)]
+struct Tables {
+    text: Vec<TableEntry>,
+    data: Vec<TableEntry>,
+}
+
+/// The object's own symbols (`.symtab`, else `.dynsym`), sorted, with sizes.
+fn own_table(file: &ElfFile) -> Tables {
     let Some(parsed) = file.parse() else {
-        return vec![];
+        return Tables::default();
     };
     let Some(table) = parsed
         .symbol_table()
         .or_else(|| parsed.dynamic_symbol_table())
     else {
-        return vec![];
+        return Tables::default();
     };
-    let mut entries: Vec<TableEntry> = table
-        .symbols()
-        .filter(|s| s.kind() == object::SymbolKind::Text && s.is_definition())
-        .filter_map(|s| {
-            Some(TableEntry {
-                start: s.address(),
-                size: s.size(),
-                // `clock_nanosleep@GLIBC_2.2.5`: the version is not part of the name.
-                name: s
-                    .name()
-                    .ok()
-                    .and_then(|n| n.split('@').next())
-                    .filter(|n| !n.is_empty())?
-                    .to_string(),
-                privacy: if s.is_weak() {
-                    1
-                } else if s.is_global() {
-                    0
-                } else {
-                    2
-                },
-            })
-        })
-        .collect();
-    // Of equally public names the shortest: internal aliases add prefixes (`__GI___lll_lock_wait`
-    // for `__lll_lock_wait`).
+    let mut tables = Tables::default();
+    for s in table.symbols().filter(|s| s.is_definition()) {
+        let into = match s.kind() {
+            object::SymbolKind::Text => &mut tables.text,
+            object::SymbolKind::Data if s.size() > 0 => &mut tables.data,
+            _ => continue,
+        };
+        // `clock_nanosleep@GLIBC_2.2.5`: the version is not part of the name.
+        let Some(name) = (s.name().ok())
+            .and_then(|n| n.split('@').next())
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        into.push(TableEntry {
+            start: s.address(),
+            size: s.size(),
+            name: name.to_string(),
+            privacy: if s.is_weak() {
+                1
+            } else if s.is_global() {
+                0
+            } else {
+                2
+            },
+        });
+    }
+    sort_table(&mut tables.text);
+    sort_table(&mut tables.data);
+    tables
+}
+
+/// Sorts a table by address, one name per address: of equally public names the shortest
+/// (internal aliases add prefixes: `__GI___lll_lock_wait` for `__lll_lock_wait`); a size of
+/// 0 reaches the next entry.
+fn sort_table(entries: &mut Vec<TableEntry>) {
     entries.sort_by_key(|e| (e.start, e.privacy, e.name.len(), std::cmp::Reverse(e.size)));
     entries.dedup_by_key(|e| e.start);
     for i in 0..entries.len() {
@@ -291,5 +336,4 @@ fn own_table(file: &ElfFile) -> Vec<TableEntry> {
             entries[i].size = next - entries[i].start;
         }
     }
-    entries
 }

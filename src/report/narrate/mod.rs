@@ -62,7 +62,8 @@ pub fn object(snap: &Snapshot, o: &Object) -> String {
         } => match (address, symbol) {
             (Some(a), Some(s)) => format!("{} {s} (0x{a:x})", kind.noun()),
             (Some(a), None) => format!("{} 0x{a:x}", kind.noun()),
-            _ => kind.noun().to_string(),
+            (None, Some(s)) => format!("{} {s}", kind.noun()),
+            (None, None) => kind.noun().to_string(),
         },
     }
 }
@@ -258,7 +259,8 @@ pub fn suggestion(snap: &Snapshot, f: &Finding) -> Option<String> {
 /// stack ends early.
 pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
     let th = &snap.threads[s.thread];
-    let at = |i: usize| frame_ref(th, i);
+    // The program's frame behind the state's, with the library frames folded behind it.
+    let at = |i: usize| program_or_frame(th, i, &s.program);
     // A thread the dump gives no frames for is shown "waits for X (no frames; ...)".
     let placed = |what: String, i: usize| {
         if th.frames.is_empty() {

@@ -38,6 +38,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::WriterBehindReaders => {
             "Threads wait to write a read-write lock that readers hold, none of which is named."
         }
+        FindingKind::ReadersUnknown => {
+            "Threads wait to write a read-write lock no thread is seen holding; whether readers hold it, the input does not show."
+        }
         FindingKind::OnceRecursion => {
             "A thread waits for a one-time initialisation whose routine it is running itself."
         }
@@ -86,7 +89,8 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
                 }
                 FindingKind::StaticInitCycle => format!(
                     "static-initialisation cycle: {n} threads each wait for a static object \
-                     another of them is initialising"
+                     another of them is initialising{}",
+                    guards(f)
                 ),
                 _ => format!("wait cycle: {n} threads wait on each other"),
             }
@@ -132,6 +136,18 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             rwlock(snap, lock)
         ),
+        Detail::ReadersUnknown { lock, suspects } => {
+            let writers = match n - suspects.len() {
+                1 => format!("{} waits", label(f.threads[0])),
+                w => format!("{w} threads wait"),
+            };
+            format!(
+                "write wait on {}: {writers} to take it for writing and no thread is seen \
+                 holding it as a writer; whether readers hold it cannot be told from this dump \
+                 (it shows neither the lock's writer nor its reader count)",
+                rwlock(snap, lock)
+            )
+        }
         Detail::BehindReaders {
             lock,
             readers,
@@ -313,6 +329,14 @@ pub fn explanation(f: &Finding) -> String {
             };
             format!("A write lock waits until every reader has left. The lock's reader count ({count}) says readers hold it and no writer does, but a read-write lock does not record its readers: they cannot be named from the lock. {who} If a reader waits for something the writer (or its caller) would provide once it has written, nothing moves: readers must not block on writers while they hold the read lock.")
         }
+        Detail::ReadersUnknown { suspects, .. } => {
+            let who = if suspects.is_empty() {
+                ""
+            } else {
+                " Threads whose frames hold a read guard on it are shown as suspects, not proof."
+            };
+            format!("A read-write lock keeps its writer and how many readers hold it in the lock itself (glibc: __cur_writer and __readers), never which threads read. This dump does not show those fields for this lock (a plain bt full prints a global lock only as its address), and no frame shows a thread holding it as a writer: readers may hold it (a writer blocked behind readers), or nobody may, and this dump cannot tell which.{who} The lock's fields decide it: attach to the process, read a core of it, or dump it in gdb with the hangscan-owners script (fixtures/gdb/owners.gdb), which prints each waited-on lock.")
+        }
         Detail::Orphaned { by, .. } => format!("The lock's owner field ({}) names a thread that is not in the process, so no thread will ever unlock it. A thread that returns or exits while holding a lock leaves it so; so does fork, whose child gets a copy of a lock another thread of the parent held.", held(by)),
         Detail::OwnerDied { by, .. } => {
             let read = match by {
@@ -328,6 +352,26 @@ pub fn explanation(f: &Finding) -> String {
         Detail::Busy { how: Busy::SlowProgress } => "By the stacks alone this is a stall, but the second look shows the process moving: threads ran or were woken between the two samples. It is slow, not stuck.".into(),
         Detail::Stopped { .. } if f.kind == FindingKind::ProcessStopped => "The kernel has stopped the whole process, so it does not answer whatever its threads were doing; the stacks show where each one was when it stopped.".into(),
         Detail::Stopped { .. } => "A stopped thread runs nothing: whatever waits for it (a lock it holds, work it should do) waits until it is resumed.".into(),
+    }
+}
+
+/// The guards a static-initialisation cycle's threads wait on, by their symbols, as `: A, B`
+/// (nothing when none is named).
+fn guards(f: &Finding) -> String {
+    let named: Vec<&str> = (f.steps.iter())
+        .filter_map(|s| match &s.shows {
+            Shows::Waits {
+                object: Object::Kind {
+                    symbol: Some(s), ..
+                },
+                ..
+            } => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    match named.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", named.join(", ")),
     }
 }
 
