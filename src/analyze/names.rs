@@ -3,7 +3,7 @@
 //! repeats a few hundred functions over thousands of threads; with this, classifying a frame
 //! and indexing it by base name cost one table lookup instead of a base-name reduction and a
 //! rule match each time. Likewise every distinct local value is tested against the guard
-//! rules once ([`FrameNames::local`]): equal values of a parsed dump are one shared text, so
+//! rules once ([`FrameNames::local`]): equal names and values of a parsed dump are shared texts, so
 //! they are told apart by address, tested in parallel.
 
 use crate::knowledge::{base_name, KnowledgeBase, Rule};
@@ -18,6 +18,13 @@ type LocalMatch<'a> = Option<(&'a Rule, Option<u64>)>;
 /// snapshot is alive.
 fn text_key(text: &str) -> (usize, usize) {
     (text.as_ptr() as usize, text.len())
+}
+
+/// A local's name and value, each by [`text_key`].
+type LocalKey = ((usize, usize), (usize, usize));
+
+fn local_key(name: &str, value: &str) -> LocalKey {
+    (text_key(name), text_key(value))
 }
 
 /// No function (`??`).
@@ -46,8 +53,9 @@ pub struct Names<'a> {
     starts: Vec<usize>,
     /// Distinct base names to their ids.
     bases: HashMap<&'a str, usize>,
-    /// Every distinct local value (by the address of its text) to its guard rule match.
-    locals: HashMap<(usize, usize), LocalMatch<'a>>,
+    /// Every distinct local, name and value (by the addresses of their texts), to its guard
+    /// rule match.
+    locals: HashMap<LocalKey, LocalMatch<'a>>,
 }
 
 impl<'a> Names<'a> {
@@ -85,22 +93,25 @@ impl<'a> Names<'a> {
             }
         }
         out.starts.push(out.ids.len());
-        let mut values: Vec<&'a str> = Vec::new();
+        let mut values: Vec<(&'a str, &'a str)> = Vec::new();
         for v in threads
             .iter()
             .flat_map(|t| &t.frames)
             .flat_map(|f| &f.locals)
         {
             if let std::collections::hash_map::Entry::Vacant(e) =
-                out.locals.entry(text_key(&v.value))
+                out.locals.entry(local_key(&v.name, &v.value))
             {
                 e.insert(None);
-                values.push(&v.value);
+                values.push((&v.name, &v.value));
             }
         }
-        let matched: Vec<LocalMatch<'a>> = values.par_iter().map(|v| kb.match_local(v)).collect();
-        for (v, m) in values.iter().zip(matched) {
-            out.locals.insert(text_key(v), m);
+        let matched: Vec<LocalMatch<'a>> = values
+            .par_iter()
+            .map(|(n, v)| kb.match_local(n, v))
+            .collect();
+        for ((n, v), m) in values.iter().zip(matched) {
+            out.locals.insert(local_key(n, v), m);
         }
         out
     }
@@ -147,7 +158,7 @@ impl<'a> Names<'a> {
 pub struct FrameNames<'n, 'a> {
     names: &'n [Name<'a>],
     ids: &'n [usize],
-    locals: &'n HashMap<(usize, usize), LocalMatch<'a>>,
+    locals: &'n HashMap<LocalKey, LocalMatch<'a>>,
 }
 
 impl<'n, 'a> FrameNames<'n, 'a> {
@@ -166,10 +177,10 @@ impl<'n, 'a> FrameNames<'n, 'a> {
         self.get(i).map(|n| n.base)
     }
 
-    /// The first guard rule matching a local's value of these frames, with the captured
-    /// address ([`KnowledgeBase::match_local`], worked out in [`Names::new`]).
-    pub fn local(&self, value: &str) -> LocalMatch<'a> {
-        self.locals.get(&text_key(value)).copied().flatten()
+    /// The first guard rule matching a local of these frames, by its name and value, with the
+    /// captured address ([`KnowledgeBase::match_local`], worked out in [`Names::new`]).
+    pub fn local(&self, name: &str, value: &str) -> LocalMatch<'a> {
+        self.locals.get(&local_key(name, value)).copied().flatten()
     }
 
     /// Whether frame `i` is a library's by the rules: a rule says what it means, or it is
