@@ -4,7 +4,8 @@
 //! pointer value is the mutex. Read from memory (attached, from a gcore core) the cycle is
 //! `proven`; from a gdb `bt full`, where the locker is printed without its type (`locker =
 //! 0x… <journal_lock>`), `symbolic`. The lockers declared on the line the thread waits at are
-//! not set yet: their stale bytes hold nothing.
+//! not set yet: their stale bytes hold nothing. Guard rules of a `--rules` file are read by the
+//! capture too, before the built-in ones.
 
 mod support;
 
@@ -160,4 +161,58 @@ fn a_glib_abba_in_a_gdb_bt_full_is_symbolic_by_its_locker_locals() {
             "the waits name the mutex by its symbol: {steps}"
         );
     }
+}
+
+/// A rule file whose guard rule comes before the built-in one for the same lockers.
+const USER_GUARD: &str = r#"
+[[rule]]
+id = "mine.locker"
+summary = "our own word for a GMutexLocker"
+meaning = "hold"
+kind = "mutex"
+guard = '^GMutexLocker_autoptr$'
+pointer = ""
+examples = ["GMutexLocker_autoptr"]
+counterexamples = ["GMutex"]
+"#;
+
+/// The rule each `locker` read from memory was proven by.
+fn locker_rules(report: &Value) -> Vec<String> {
+    (report["threads"].as_array().unwrap().iter())
+        .flat_map(|t| t["frames"].as_array().unwrap())
+        .flat_map(|f| f["vars"].as_array().into_iter().flatten())
+        .filter(|v| v["name"] == "locker")
+        .map(|v| v["holds"]["rule"].as_str().unwrap_or("none").to_string())
+        .collect()
+}
+
+#[test]
+fn guard_rules_given_with_rules_are_read_live_and_from_a_core() {
+    if !require("glib-2.0") || !require("gcore") {
+        return;
+    }
+    let dir = scratch("rules");
+    let rules = dir.join("mine.toml");
+    std::fs::write(&rules, USER_GUARD).unwrap();
+    let rules = rules.to_str().unwrap();
+    let p = HungProcess::start("c_glib_abba");
+    let (code, live) = json(&["attach", "--rules", rules, &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{live}");
+    assert_eq!(
+        locker_rules(&live),
+        ["mine.locker", "mine.locker"],
+        "{live}"
+    );
+    let (grade, steps) = cycle(&live);
+    assert_eq!(grade, "proven", "{steps}");
+    assert!(steps.contains("(mine.locker)"), "{steps}");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, cored) = json(&["core", "--rules", rules, core.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{cored}");
+    assert_eq!(
+        locker_rules(&cored),
+        ["mine.locker", "mine.locker"],
+        "{cored}"
+    );
 }

@@ -64,11 +64,13 @@ impl KnowledgeBase {
         Self::from_rules(rules)
     }
 
-    /// The built-in packs' `guard` rules alone, which a capture reads variables by: quicker
-    /// than compiling every rule.
-    pub fn builtin_guards() -> Vec<Rule> {
-        BUILTIN_PACKS
-            .iter()
+    /// The `guard` rules alone, which a capture reads variables by: those of the extra rule
+    /// files `(origin, text)` first, as [`KnowledgeBase::load`] orders them, then the built-in
+    /// packs'. Quicker than compiling every rule. A file whose rules do not parse gives none
+    /// here (loading it for the analysis says why).
+    pub fn guards(extra: &[(String, String)]) -> Vec<Rule> {
+        (extra.iter().map(|(o, t)| (o.as_str(), t.as_str())))
+            .chain(BUILTIN_PACKS.iter().copied())
             .filter_map(|(name, text)| rule::parse_guards(name, text).ok())
             .flatten()
             .collect()
