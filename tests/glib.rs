@@ -5,7 +5,10 @@
 //! `proven`; from a gdb `bt full`, where the locker is printed without its type (`locker =
 //! 0x… <journal_lock>`), `symbolic`. The lockers declared on the line the thread waits at are
 //! not set yet: their stale bytes hold nothing. Guard rules of a `--rules` file are read by the
-//! capture too, before the built-in ones.
+//! capture too, before the built-in ones. `c_glib_lock_abba` takes each second lock with a
+//! plain `g_mutex_lock`, whose frames a distribution's GLib leaves unnamed: read from memory, a
+//! bare futex wait on a locker's word is a wait for its mutex (proven); from gdb's text, where
+//! nothing names the word, it stays a stall, never a cycle.
 
 mod support;
 
@@ -215,4 +218,67 @@ fn guard_rules_given_with_rules_are_read_live_and_from_a_core() {
         ["mine.locker", "mine.locker"],
         "{cored}"
     );
+}
+
+/// `c_glib_lock_abba`: each thread's second lock is a plain `g_mutex_lock`, whose frames a
+/// distribution's GLib does not name: a bare futex wait under `syscall`, on the word the
+/// other thread's locker points at. Read from memory, that is a wait for the locker's mutex.
+fn assert_plain_lock_waits_close_the_cycle(report: &Value) {
+    let (grade, steps) = cycle(report);
+    assert_eq!(grade, "proven", "{steps}");
+    for (function, line) in [
+        ("post_entry", "c_glib_lock_abba.c:31"),
+        ("audit_books", "c_glib_lock_abba.c:41"),
+    ] {
+        assert!(
+            steps.lines().any(|l| l.contains("waits for mutex")
+                && l.contains(&format!("{function} ("))
+                && l.contains(line)
+                && l.contains("in syscall")),
+            "{function}'s g_mutex_lock: {steps}"
+        );
+        assert!(
+            steps.lines().any(|l| l.contains("held by")
+                && l.contains("(glib.mutex-locker)")
+                && l.contains(&format!("a guard in #2 {function} ("))),
+            "{function}'s locker: {steps}"
+        );
+    }
+}
+
+#[test]
+fn plain_g_mutex_lock_waits_on_a_lockers_mutex_are_proven_live_and_from_a_core() {
+    if !require("glib-2.0") || !require("gcore") {
+        return;
+    }
+    let dir = scratch("plain");
+    let p = HungProcess::start("c_glib_lock_abba");
+    let (code, live) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{live}");
+    assert_plain_lock_waits_close_the_cycle(&live);
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, cored) = json(&["core", core.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{cored}");
+    assert_plain_lock_waits_close_the_cycle(&cored);
+}
+
+#[test]
+fn plain_g_mutex_lock_waits_in_a_gdb_bt_full_are_a_stall_never_a_cycle() {
+    if !require("glib-2.0") || !require("gdb") {
+        return;
+    }
+    let dir = scratch("plain-gdb");
+    let p = HungProcess::start("c_glib_lock_abba");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, &dump).unwrap();
+    // gdb prints no argument of GLib's unnamed slow path: nothing says which word each waits on.
+    let (code, report) = json(&["parse", file.to_str().unwrap()]);
+    let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["stall"], "{report}\n--- the dump:\n{dump}");
+    assert_eq!(code, Some(1), "{report}");
 }

@@ -31,7 +31,10 @@ const CXXFLAGS: &[&str] = &["-g", "-O0", "-pthread", "-std=c++17"];
 const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
 /// Fixtures built against a library: its pkg-config package, whose `--cflags --libs` follow the
 /// source (a test asks [`require`] for the library first).
-const PKG_CONFIG: &[(&str, &str)] = &[("c_glib_abba", "glib-2.0")];
+const PKG_CONFIG: &[(&str, &str)] = &[
+    ("c_glib_abba", "glib-2.0"),
+    ("c_glib_lock_abba", "glib-2.0"),
+];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
