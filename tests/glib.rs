@@ -60,8 +60,8 @@ fn cycle(report: &Value) -> (String, String) {
 fn assert_lockers_close_the_cycle(report: &Value) -> String {
     let (grade, steps) = cycle(report);
     for (holder, function, line) in [
-        ("auditor", "audit_books", "c_glib_abba.c:39"),
-        ("ledger", "post_entry", "c_glib_abba.c:30"),
+        ("auditor", "audit_books", "c_glib_abba.c:44"),
+        ("ledger", "post_entry", "c_glib_abba.c:34"),
     ] {
         assert!(
             steps.lines().any(|l| l.contains("held by")
@@ -227,8 +227,8 @@ fn assert_plain_lock_waits_close_the_cycle(report: &Value) {
     let (grade, steps) = cycle(report);
     assert_eq!(grade, "proven", "{steps}");
     for (function, line) in [
-        ("post_entry", "c_glib_lock_abba.c:31"),
-        ("audit_books", "c_glib_lock_abba.c:41"),
+        ("post_entry", "c_glib_lock_abba.c:35"),
+        ("audit_books", "c_glib_lock_abba.c:46"),
     ] {
         assert!(
             steps.lines().any(|l| l.contains("waits for mutex")
