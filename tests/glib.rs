@@ -247,15 +247,20 @@ fn assert_plain_lock_waits_close_the_cycle(report: &Value) {
 }
 
 #[test]
-fn plain_g_mutex_lock_waits_on_a_lockers_mutex_are_proven_live_and_from_a_core() {
+fn plain_g_mutex_lock_waits_on_a_lockers_mutex_are_proven_live_saved_and_from_a_core() {
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
     let dir = scratch("plain");
     let p = HungProcess::start("c_glib_lock_abba");
-    let (code, live) = json(&["attach", &p.pid.to_string()]);
+    let saved = dir.join("snapshot.json");
+    let saved = saved.to_str().unwrap();
+    let (code, live) = json(&["attach", "--save", saved, &p.pid.to_string()]);
     assert_eq!(code, Some(1), "{live}");
     assert_plain_lock_waits_close_the_cycle(&live);
+    let (code, again) = json(&["parse", saved]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_plain_lock_waits_close_the_cycle(&again);
     let core = gcore(p.pid, &dir);
     drop(p);
     let (code, cored) = json(&["core", core.to_str().unwrap()]);
