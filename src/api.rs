@@ -35,6 +35,9 @@ pub struct Options {
     pub exe: Option<PathBuf>,
     /// Core: a directory the core's paths are relative to (a copy of the machine's root).
     pub sysroot: Option<PathBuf>,
+    /// Extra rule files `(origin, text)`, as [`KnowledgeBase::load`] takes them: their `guard`
+    /// rules say which variables are lock guards too, before the built-in ones.
+    pub rules: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             interval: Duration::from_millis(50),
             exe: None,
             sysroot: None,
+            rules: Vec::new(),
         }
     }
 }
@@ -81,12 +85,12 @@ fn builtin_rules() -> &'static KnowledgeBase {
     RULES.get_or_init(KnowledgeBase::builtin)
 }
 
-/// The variables a capture or a core reads: those the built-in guard rules name (every one
-/// with `locals`).
+/// The variables a capture or a core reads: those the guard rules name, the extra files' and
+/// the built-in ones (every one with `locals`).
 #[cfg(target_os = "linux")]
 fn var_request(options: &Options) -> crate::stackwalk::VarRequest {
     use crate::stackwalk::{GuardSpec, VarRequest};
-    let guards = KnowledgeBase::builtin_guards()
+    let guards = KnowledgeBase::guards(&options.rules)
         .into_iter()
         .filter_map(|r| {
             let m = r.members?;

@@ -626,8 +626,9 @@ fn collect_holds_and_members(
             from_local: true,
             from_memory: true,
         }));
-        for local in &frame.locals {
-            if let Some((rule, addr)) = names.local(&local.value) {
+        // A local's printed value (`bt full`); one read from memory was judged by its type above.
+        for local in frame.locals.iter().filter(|l| l.read.is_none()) {
+            if let Some((rule, addr)) = names.local(&local.name, &local.value) {
                 let addrs = match addr {
                     Some(a) => vec![a],
                     None => all_addresses(&local.value),

@@ -11,6 +11,7 @@ mod finding;
 mod findings;
 mod graph;
 mod group;
+mod guarded;
 mod loader;
 mod motion;
 mod names;
@@ -216,9 +217,10 @@ impl Analysis {
 pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
     let names = names::Names::new(&snap.threads, kb);
     // Threads are classified apart from each other: in parallel, in input order.
-    let facts: Vec<Facts> = (snap.threads.par_iter().enumerate())
+    let mut facts: Vec<Facts> = (snap.threads.par_iter().enumerate())
         .map(|(t, th)| classify::classify_named(th, names.thread(t), kb, snap))
         .collect();
+    guarded::name_guarded_waits(snap, &mut facts, kb);
     let graph = graph::build(snap, &facts, &names, kb);
     let findings = findings::find(snap, &facts, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);

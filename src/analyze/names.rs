@@ -3,7 +3,7 @@
 //! repeats a few hundred functions over thousands of threads; with this, classifying a frame
 //! and indexing it by base name cost one table lookup instead of a base-name reduction and a
 //! rule match each time. Likewise every distinct local value is tested against the guard
-//! rules once ([`FrameNames::local`]): equal values of a parsed dump are one shared text, so
+//! rules once ([`FrameNames::local`]): equal names and values of a parsed dump are shared texts, so
 //! they are told apart by address, tested in parallel.
 
 use crate::knowledge::{base_name, KnowledgeBase, Rule};
@@ -18,6 +18,13 @@ type LocalMatch<'a> = Option<(&'a Rule, Option<u64>)>;
 /// snapshot is alive.
 fn text_key(text: &str) -> (usize, usize) {
     (text.as_ptr() as usize, text.len())
+}
+
+/// A local's name and value, each by [`text_key`].
+type LocalKey = ((usize, usize), (usize, usize));
+
+fn local_key(name: &str, value: &str) -> LocalKey {
+    (text_key(name), text_key(value))
 }
 
 /// No function (`??`).
@@ -46,8 +53,9 @@ pub struct Names<'a> {
     starts: Vec<usize>,
     /// Distinct base names to their ids.
     bases: HashMap<&'a str, usize>,
-    /// Every distinct local value (by the address of its text) to its guard rule match.
-    locals: HashMap<(usize, usize), LocalMatch<'a>>,
+    /// Every distinct local, name and value (by the addresses of their texts), to its guard
+    /// rule match.
+    locals: HashMap<LocalKey, LocalMatch<'a>>,
 }
 
 impl<'a> Names<'a> {
@@ -55,9 +63,11 @@ impl<'a> Names<'a> {
     pub fn new(threads: &'a [Thread], kb: &'a KnowledgeBase) -> Self {
         // A parsed dump shares equal names: frames are found by their text's address, and
         // only the distinct texts are compared as strings.
-        let texts = distinct(threads, |t| {
-            t.frames.iter().filter_map(|f| f.function.as_deref())
-        });
+        let texts = distinct(
+            threads,
+            |t| t.frames.iter().filter_map(|f| f.function.as_deref()),
+            text_key,
+        );
         let mut by_function: HashMap<&'a str, usize> = HashMap::default();
         let mut functions: Vec<&'a str> = Vec::new();
         let by_text: HashMap<(usize, usize), usize> = texts
@@ -104,12 +114,19 @@ impl<'a> Names<'a> {
             start += t.frames.len();
         }
         out.starts.push(start);
-        let values = distinct(threads, |t| {
-            t.frames.iter().flat_map(|f| &f.locals).map(|v| &*v.value)
-        });
+        let values = distinct(
+            threads,
+            |t| {
+                t.frames
+                    .iter()
+                    .flat_map(|f| &f.locals)
+                    .map(|v| (&*v.name, &*v.value))
+            },
+            |(n, v)| local_key(n, v),
+        );
         out.locals = values
             .into_par_iter()
-            .map(|(key, v)| (key, kb.match_local(v)))
+            .map(|(key, (n, v))| (key, kb.match_local(n, v)))
             .collect();
         out
     }
@@ -146,39 +163,40 @@ fn meaning<'a>(
     (base, rule, pool, kb.match_plumbing(function).is_some())
 }
 
-/// The distinct texts (by address) that `each` gives of `threads`, gathered on every core, in
-/// the order they first appear (by thread, then by place in what `each` gives): ids follow the
-/// input, whatever the number of cores.
-fn distinct<'a, I>(
+/// The distinct items (told apart by `key`: texts by address) that `each` gives of
+/// `threads`, gathered on every core, in the order they first appear (by thread, then by place
+/// in what `each` gives): ids follow the input, whatever the number of cores.
+fn distinct<'a, T, K, I>(
     threads: &'a [Thread],
     each: impl Fn(&'a Thread) -> I + Sync,
-) -> Vec<((usize, usize), &'a str)>
+    key: impl Fn(T) -> K + Sync,
+) -> Vec<(K, T)>
 where
-    I: Iterator<Item = &'a str>,
+    T: Copy + Send,
+    K: std::hash::Hash + Eq + Send,
+    I: Iterator<Item = T>,
 {
     let seen = threads
         .par_iter()
         .enumerate()
         .fold(HashMap::default, |mut seen: HashMap<_, _>, (t, thread)| {
-            for (i, text) in each(thread).enumerate() {
-                seen.entry(text_key(text)).or_insert(((t, i), text));
+            for (i, item) in each(thread).enumerate() {
+                seen.entry(key(item)).or_insert(((t, i), item));
             }
             seen
         })
         .reduce(HashMap::default, |mut a, b| {
-            for (key, (at, text)) in b {
-                let first = a.entry(key).or_insert((at, text));
+            for (k, (at, item)) in b {
+                let first = a.entry(k).or_insert((at, item));
                 if at < first.0 {
-                    *first = (at, text);
+                    *first = (at, item);
                 }
             }
             a
         });
     let mut seen: Vec<_> = seen.into_iter().collect();
     seen.sort_unstable_by_key(|&(_, (at, _))| at);
-    seen.into_iter()
-        .map(|(key, (_, text))| (key, text))
-        .collect()
+    seen.into_iter().map(|(k, (_, item))| (k, item)).collect()
 }
 
 /// The names of one thread's frames, by position.
@@ -186,7 +204,7 @@ where
 pub struct FrameNames<'n, 'a> {
     names: &'n [Name<'a>],
     ids: &'n [usize],
-    locals: &'n HashMap<(usize, usize), LocalMatch<'a>>,
+    locals: &'n HashMap<LocalKey, LocalMatch<'a>>,
 }
 
 impl<'n, 'a> FrameNames<'n, 'a> {
@@ -205,10 +223,10 @@ impl<'n, 'a> FrameNames<'n, 'a> {
         self.get(i).map(|n| n.base)
     }
 
-    /// The first guard rule matching a local's value of these frames, with the captured
-    /// address ([`KnowledgeBase::match_local`], worked out in [`Names::new`]).
-    pub fn local(&self, value: &str) -> LocalMatch<'a> {
-        self.locals.get(&text_key(value)).copied().flatten()
+    /// The first guard rule matching a local of these frames, by its name and value, with the
+    /// captured address ([`KnowledgeBase::match_local`], worked out in [`Names::new`]).
+    pub fn local(&self, name: &str, value: &str) -> LocalMatch<'a> {
+        self.locals.get(&local_key(name, value)).copied().flatten()
     }
 
     /// Whether frame `i` is a library's by the rules: a rule says what it means, or it is

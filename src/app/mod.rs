@@ -31,8 +31,11 @@ pub fn run(config: Config) -> i32 {
         crate::demo::target::run();
     }
     // The rules compile (tens of milliseconds) while the inputs are read or captured.
-    let rules = config.rules.clone();
-    let loading = std::thread::Builder::new().spawn(move || load_rules(&rules));
+    // The rule files are read first: a capture reads the variables their guard rules name.
+    let extra = read_rules(&config.rules);
+    let guard_rules = extra.as_ref().map_or_else(|_| Vec::new(), Clone::clone);
+    let loading = std::thread::Builder::new()
+        .spawn(move || extra.and_then(|extra| KnowledgeBase::load(&extra)));
     let loaded = move || match loading {
         Ok(loading) => loading.join().unwrap_or_else(|_| {
             Err(Error::Rules {
@@ -103,7 +106,7 @@ pub fn run(config: Config) -> i32 {
         Command::Attach(a) => {
             let mut snapshots = Vec::new();
             for pid in expand_pids(&a) {
-                match capture(pid, &a) {
+                match capture(pid, &a, &guard_rules) {
                     Ok(s) => snapshots.push(s),
                     Err(e) => complain(e),
                 }
@@ -111,7 +114,7 @@ pub fn run(config: Config) -> i32 {
             (snapshots, a.out)
         }
         #[cfg(target_os = "linux")]
-        Command::Run(r) => return run::run(&r, loaded),
+        Command::Run(r) => return run::run(&r, loaded, &guard_rules),
         #[cfg(not(target_os = "linux"))]
         Command::Run(_) => {
             eprintln!("hangscan: run needs Linux");
@@ -120,14 +123,14 @@ pub fn run(config: Config) -> i32 {
         Command::Core(c) => {
             let mut snapshots = Vec::new();
             for path in &c.cores {
-                match read_core(path, &c) {
+                match read_core(path, &c, &guard_rules) {
                     Ok(s) => snapshots.push(s),
                     Err(e) => complain(e),
                 }
             }
             (snapshots, c.out)
         }
-        Command::Demo(a) => match demo(&a) {
+        Command::Demo(a) => match demo(&a, &guard_rules) {
             Ok(s) => (vec![s], a.out),
             Err(e) => {
                 complain(e);
@@ -302,6 +305,11 @@ fn emit(
 }
 
 fn load_rules(paths: &[PathBuf]) -> Result<KnowledgeBase> {
+    KnowledgeBase::load(&read_rules(paths)?)
+}
+
+/// The rule files `--rules` names: `(origin, text)` each.
+fn read_rules(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
     let mut extra = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
@@ -310,7 +318,7 @@ fn load_rules(paths: &[PathBuf]) -> Result<KnowledgeBase> {
         })?;
         extra.push((p.display().to_string(), text));
     }
-    KnowledgeBase::load(&extra)
+    Ok(extra)
 }
 
 /// Reads a dump file (`-`: standard input), at most [`crate::limits::MAX_INPUT_BYTES`] of it.
@@ -331,9 +339,11 @@ fn read_input(path: &Path) -> Result<(Prefix, String)> {
     Ok((prefix, origin))
 }
 
-/// Reads one core file and unwinds it; files it names that could not be used are said first.
-fn read_core(path: &Path, c: &CoreConfig) -> Result<Snapshot> {
+/// Reads one core file and unwinds it, reading the guards `rules` (extra rule files) name
+/// besides the built-in ones; files it names that could not be used are said first.
+fn read_core(path: &Path, c: &CoreConfig, rules: &[(String, String)]) -> Result<Snapshot> {
     let options = crate::Options {
+        rules: rules.to_vec(),
         exe: c.exe.clone(),
         sysroot: c.sysroot.clone(),
         stack_bytes: c.stack_bytes,
@@ -349,9 +359,11 @@ fn read_core(path: &Path, c: &CoreConfig) -> Result<Snapshot> {
     })
 }
 
-/// Captures one process, and saves its snapshot with `--save`.
-fn capture(pid: u32, a: &AttachConfig) -> Result<Snapshot> {
+/// Captures one process, reading the guards `rules` (extra rule files) name besides the
+/// built-in ones, and saves its snapshot with `--save`.
+fn capture(pid: u32, a: &AttachConfig, rules: &[(String, String)]) -> Result<Snapshot> {
     let options = crate::Options {
+        rules: rules.to_vec(),
         stack_bytes: a.stack_bytes,
         samples: a.samples,
         interval: a.interval,
@@ -386,7 +398,7 @@ fn expand_pids(a: &AttachConfig) -> Vec<u32> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn demo(_a: &AttachConfig) -> Result<Snapshot> {
+fn demo(_a: &AttachConfig, _rules: &[(String, String)]) -> Result<Snapshot> {
     Err(Error::Capture {
         pid: 0,
         detail: "the demo needs Linux".into(),
@@ -394,14 +406,14 @@ fn demo(_a: &AttachConfig) -> Result<Snapshot> {
 }
 
 #[cfg(target_os = "linux")]
-fn demo(a: &AttachConfig) -> Result<Snapshot> {
+fn demo(a: &AttachConfig, rules: &[(String, String)]) -> Result<Snapshot> {
     let target = crate::demo::DemoTarget::start()?;
     eprintln!(
         "hangscan demo: started a server (pid {}) whose SIGTERM handler stops the server and joins its \
          worker pool; SIGTERM was delivered to a worker. It ignores `kill` now. Attaching...",
         target.pid
     );
-    let snap = capture(target.pid, a);
+    let snap = capture(target.pid, a, rules);
     drop(target);
     snap
 }

@@ -19,8 +19,13 @@ pub const EXIT_TIMED_OUT: i32 = 124;
 /// The exit status when the command could not be started (as a shell).
 pub const EXIT_NOT_STARTED: i32 = 127;
 
-/// Runs the command; returns the exit status.
-pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 {
+/// Runs the command; returns the exit status. `guard_rules`: the extra rule files, whose
+/// guards a capture reads too.
+pub fn run(
+    r: &RunConfig,
+    rules: impl FnOnce() -> Result<KnowledgeBase>,
+    guard_rules: &[(String, String)],
+) -> i32 {
     let mut child = match runner::spawn(&r.command) {
         Ok(c) => c,
         Err(e) => {
@@ -66,7 +71,7 @@ pub fn run(r: &RunConfig, rules: impl FnOnce() -> Result<KnowledgeBase>) -> i32 
             );
             break;
         }
-        match capture(pid, &attach) {
+        match capture(pid, &attach, guard_rules) {
             Ok(s) => snapshots.push(s),
             Err(e) => eprintln!("hangscan: {e}"),
         }

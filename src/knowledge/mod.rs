@@ -30,6 +30,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("python", include_str!("packs/python.toml")),
     ("folly", include_str!("packs/folly.toml")),
     ("abseil", include_str!("packs/abseil.toml")),
+    ("glib", include_str!("packs/glib.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
@@ -65,11 +66,13 @@ impl KnowledgeBase {
         Self::from_rules(rules)
     }
 
-    /// The built-in packs' `guard` rules alone, which a capture reads variables by: quicker
-    /// than compiling every rule.
-    pub fn builtin_guards() -> Vec<Rule> {
-        BUILTIN_PACKS
-            .iter()
+    /// The `guard` rules alone, which a capture reads variables by: those of the extra rule
+    /// files `(origin, text)` first, as [`KnowledgeBase::load`] orders them, then the built-in
+    /// packs'. Quicker than compiling every rule. A file whose rules do not parse gives none
+    /// here (loading it for the analysis says why).
+    pub fn guards(extra: &[(String, String)]) -> Vec<Rule> {
+        (extra.iter().map(|(o, t)| (o.as_str(), t.as_str())))
+            .chain(BUILTIN_PACKS.iter().copied())
             .filter_map(|(name, text)| rule::parse_guards(name, text).ok())
             .flatten()
             .collect()
@@ -161,15 +164,20 @@ impl KnowledgeBase {
         hit.map(|i| &self.rules[i])
     }
 
-    /// Rules whose `local` pattern matches a `bt full` local's value, with the captured
-    /// lock address.
-    pub fn match_local(&self, value: &str) -> Option<(&Rule, Option<u64>)> {
+    /// The first rule whose `local` pattern matches a `bt full` local's value (and whose
+    /// `local_name`, if it has one, its name), with the captured lock address.
+    pub fn match_local(&self, name: &str, value: &str) -> Option<(&Rule, Option<u64>)> {
         let first = self
             .local_set
             .matches(value.as_bytes())
             .into_iter()
             .next()?;
-        self.match_captured(&self.local_rules[first..], value)
+        self.local_rules[first..].iter().find_map(|&i| {
+            let rule = &self.rules[i];
+            let named = (rule.local_name.as_ref()).is_none_or(|n| n.is_match(name.as_bytes()));
+            let caps = rule.pattern.captures(value.as_bytes()).filter(|_| named)?;
+            Some((rule, hex_group(&caps, "addr")))
+        })
     }
 
     /// The first rule whose `note` pattern matches a note of a frame or thread, with the
@@ -257,7 +265,15 @@ impl KnowledgeBase {
     pub fn match_subject(&self, subject: Subject, text: &str) -> Option<&Rule> {
         match subject {
             Subject::Function => self.match_function(text),
-            Subject::Local => self.match_local(text).map(|(r, _)| r),
+            Subject::Local => {
+                // Written as gdb prints a local, `name = value`, or as the value alone.
+                let named = text.split_once(" = ").filter(|(n, _)| {
+                    n.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+                        && !n.starts_with(|c: char| c.is_ascii_digit())
+                });
+                let (name, value) = named.unwrap_or(("", text));
+                self.match_local(name, value).map(|(r, _)| r)
+            }
             Subject::Note => self.match_note(text).map(|(r, _, _)| r),
             Subject::Status => self.match_status(text),
             Subject::Printed => self.match_printed(text).map(|(r, _, _)| r),
@@ -279,14 +295,6 @@ impl KnowledgeBase {
             Meaning::Advice => self.pack_advice(&rule.pack, text),
             _ => self.match_subject(rule.subject, text),
         }
-    }
-
-    fn match_captured(&self, among: &[usize], text: &str) -> Option<(&Rule, Option<u64>)> {
-        among.iter().find_map(|&i| {
-            let rule = &self.rules[i];
-            let caps = rule.pattern.captures(text.as_bytes())?;
-            Some((rule, hex_group(&caps, "addr")))
-        })
     }
 }
 

@@ -323,6 +323,9 @@ pub struct Rule {
     pub redundant: bool,
     /// For guard rules: where in the guard the lock is.
     pub members: Option<GuardMembers>,
+    /// For `local` rules: the local's name must match this too (a C pointer guard, which
+    /// `bt full` prints without its type: GLib's `g_autoptr(GMutexLocker) locker`).
+    pub local_name: Option<Regex>,
     /// Subjects (names, values, notes or states) this rule must match.
     pub examples: Vec<String>,
     /// Subjects this rule must not match.
@@ -333,7 +336,8 @@ pub struct Rule {
 /// in the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardMembers {
-    /// The guard's pointer or reference to the lock (`_M_device`).
+    /// The guard's pointer or reference to the lock (`_M_device`); empty: the guard is a
+    /// pointer, itself the lock's address (GLib's `GMutexLocker_autoptr`).
     pub pointer: String,
     /// Inside the lock, what its waiters wait on (Rust's `inner.futex`); empty: the lock's
     /// own address.
@@ -380,6 +384,7 @@ struct RawRule {
     pointer: Option<String>,
     within: Option<String>,
     owns: Option<String>,
+    local_name: Option<String>,
     kind: Option<WaitKind>,
     #[serde(default)]
     context: bool,
@@ -443,6 +448,9 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         (Subject::Guard, _) => Some("(guard) must be `meaning = \"hold\"`"),
         _ if r.pointer.is_some() || r.within.is_some() || r.owns.is_some() => {
             Some("takes `pointer`, `within` or `owns` only with a `guard` pattern")
+        }
+        (s, _) if s != Subject::Local && r.local_name.is_some() => {
+            Some("takes `local_name` only with a `local` pattern")
         }
         (Subject::Printed, _) => Some("(printed) must be `meaning = \"hold\"`"),
         (s, Meaning::Plumbing | Meaning::SignalFrame) if s != Subject::Function => {
@@ -535,6 +543,11 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
             None => None,
         };
+        let local_name = match r.local_name.as_deref().map(compile_pattern) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
         if !r.futex_values.is_empty() && r.futex_values.len() != r.futex_offsets.len() {
             return Err(err(format!(
                 "rule `{}`: `futex_values` needs one value per `futex_offsets` entry",
@@ -590,6 +603,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
                 within: r.within.unwrap_or_default(),
                 owns: r.owns,
             }),
+            local_name,
             examples: r.examples,
             counterexamples: r.counterexamples,
         });

@@ -32,7 +32,9 @@ fn every_rule_matches_its_examples_and_not_its_counterexamples() {
 #[test]
 fn lock_guard_locals_give_the_lock_address() {
     let kb = KnowledgeBase::builtin();
-    let (rule, addr) = kb.match_local("{_M_device = @0x55555555a040}").unwrap();
+    let (rule, addr) = kb
+        .match_local("guard", "{_M_device = @0x55555555a040}")
+        .unwrap();
     assert_eq!(rule.id, "libstdcxx.lock-guard-local");
     assert_eq!(addr, Some(0x55555555a040));
 }
@@ -75,7 +77,7 @@ counterexamples = ["acme::Crew::rest"]
 fn the_guards_alone_are_the_guard_rules_of_every_pack() {
     let kb = KnowledgeBase::builtin();
     let all: Vec<&str> = kb.guard_rules().map(|r| r.id.as_str()).collect();
-    let alone = KnowledgeBase::builtin_guards();
+    let alone = KnowledgeBase::guards(&[]);
     let alone: Vec<&str> = alone.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(all, alone);
     assert!(all.contains(&"rust.mutex-guard"), "{all:?}");

@@ -299,6 +299,7 @@ fn build(
                                 regs: &raw.regs,
                                 caller: caller.map(|c| &c.regs),
                                 mem,
+                                line: s.line,
                             };
                             vars::read(vars, i, &view)
                         }

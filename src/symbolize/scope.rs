@@ -41,7 +41,8 @@ pub struct GuardSpec {
     pub rule: String,
     /// Matches the guard's qualified type name (`^std::lock_guard<`).
     pub pattern: regex::bytes::Regex,
-    /// The member path of the pointer or reference to the lock (`_M_device`).
+    /// The member path of the pointer or reference to the lock (`_M_device`); empty: the
+    /// guard is a pointer, itself the lock's address.
     pub pointer: String,
     /// The member path, inside the lock, of what its waiters wait on (`inner.futex`; empty:
     /// the lock itself).
@@ -65,6 +66,8 @@ pub(super) struct GuardLayout {
     pub rule: Arc<str>,
     /// Offset of the pointer (or reference) to the lock.
     pub pointer: u64,
+    /// The guard is itself the pointer to the lock: its value, in memory or a register.
+    pub by_value: bool,
     /// Offset of the flag that says the guard owns the lock, if it has one.
     pub owns: Option<u64>,
     /// Offset, inside the lock, of what its waiters wait on.
@@ -80,6 +83,8 @@ pub(super) struct Desc {
     pub loc: Loc,
     pub shape: Shape,
     pub guard: Option<GuardLayout>,
+    /// The line it is declared on (`DW_AT_decl_line`).
+    pub decl_line: Option<u64>,
 }
 
 /// The variables of one function level.
@@ -223,6 +228,9 @@ fn describe(
         loc,
         shape: ty.map_or(Shape::Aggregate, |t| types::shape(unit, t)),
         guard,
+        decl_line: (die.attr_value(dw::DW_AT_decl_line))
+            .or_else(|| origin.as_ref()?.attr_value(dw::DW_AT_decl_line))
+            .and_then(|v| v.udata_value()),
     })
 }
 
@@ -239,8 +247,10 @@ fn at_pc(unit: UnitRef<'_, Reader>, list: AttributeValue<Reader>, svma: u64) -> 
     Loc::Gone("optimized out")
 }
 
-/// The layout of a guard of type `ty`, when a guard rule names the type (only a struct or
-/// class can be one: other variables cost no qualified name).
+/// The layout of a guard of type `ty`, when a guard rule names the type: a struct or class
+/// whose member points at the lock, or a pointer that is itself the lock's address (a rule
+/// with an empty `pointer`: GLib's `g_autoptr(GMutexLocker)`), known by the typedef it is
+/// declared through. Other variables cost no qualified name.
 fn guard_layout(
     unit: UnitRef<'_, Reader>,
     scopes: &dyn Fn() -> Arc<Scopes>,
@@ -248,11 +258,28 @@ fn guard_layout(
     specs: &[GuardSpec],
 ) -> Option<GuardLayout> {
     let (off, die) = types::strip(unit, ty)?;
-    if specs.is_empty() || !matches!(die.tag(), dw::DW_TAG_structure_type | dw::DW_TAG_class_type) {
+    let by_value = die.tag() == dw::DW_TAG_pointer_type;
+    if specs.is_empty()
+        || !(by_value || matches!(die.tag(), dw::DW_TAG_structure_type | dw::DW_TAG_class_type))
+    {
         return None;
     }
-    let full = types::name(unit, &scopes(), off);
-    let spec = specs.iter().find(|s| s.pattern.is_match(full.as_bytes()))?;
+    // The names it goes by: the typedefs it is declared through, then (a struct's) its own. A
+    // bare pointer (`char *`) is no guard: it costs no name.
+    let typedefs = types::typedefs(unit, ty);
+    if by_value && typedefs.is_empty() {
+        return None;
+    }
+    let scopes = scopes();
+    let mut names = (typedefs.into_iter())
+        .map(|t| types::name(unit, &scopes, t))
+        .collect::<Vec<_>>();
+    if !by_value {
+        names.push(types::name(unit, &scopes, off));
+    }
+    let spec = specs.iter().find(|s| {
+        s.pointer.is_empty() == by_value && names.iter().any(|n| s.pattern.is_match(n.as_bytes()))
+    })?;
     let (pointer, pointer_ty) = types::member_path(unit, off, &spec.pointer)?;
     let owns = match &spec.owns {
         Some(path) => Some(types::member_path(unit, off, path)?.0),
@@ -265,6 +292,7 @@ fn guard_layout(
     Some(GuardLayout {
         rule: Arc::from(spec.rule.as_str()),
         pointer,
+        by_value,
         owns,
         within,
     })

@@ -110,6 +110,28 @@ pub(super) fn strip(unit: UnitRef<'_, Reader>, mut off: Off) -> Option<(Off, Die
     None
 }
 
+/// The typedefs `off` goes through before the type under them (`GMutexLocker_autoptr`), outermost
+/// first, past `const` and the like.
+pub(super) fn typedefs(unit: UnitRef<'_, Reader>, mut off: Off) -> Vec<Off> {
+    let mut out = Vec::new();
+    for _ in 0..MAX_DEPTH {
+        let Some(die) = entry(unit, off) else { break };
+        match die.tag() {
+            dw::DW_TAG_typedef => out.push(off),
+            dw::DW_TAG_const_type
+            | dw::DW_TAG_volatile_type
+            | dw::DW_TAG_restrict_type
+            | dw::DW_TAG_atomic_type => {}
+            _ => break,
+        }
+        let Some(next) = reference(&die, dw::DW_AT_type) else {
+            break;
+        };
+        off = next;
+    }
+    out
+}
+
 /// The type's name as the source spells it.
 pub(super) fn name(unit: UnitRef<'_, Reader>, scopes: &Scopes, off: Off) -> String {
     name_at(unit, scopes, off, 0).unwrap_or_else(|| "?".to_string())

@@ -4,7 +4,8 @@
 //! frame base, DW_OP_call_frame_cfa, static addresses moved by the load bias, location lists;
 //! DW_OP_entry_value only of a register a call preserves, read from the caller's frame). What
 //! cannot be read is said per variable: optimized out, a register the unwind did not recover,
-//! memory not copied. A guard variable's bytes give the lock it holds. Pure: no process is
+//! memory not copied. A guard variable's bytes give the lock it holds (a pointer guard's value
+//! is the lock). Pure: no process is
 //! touched.
 
 use super::scope::{Desc, Level, Loc, PcVars};
@@ -24,6 +25,8 @@ pub(super) struct FrameView<'a> {
     pub regs: &'a FrameRegs,
     pub caller: Option<&'a FrameRegs>,
     pub mem: &'a dyn Memory,
+    /// The source line the frame is at, when known.
+    pub line: Option<u32>,
 }
 
 /// The variables of level `level` of `vars` in this frame: (parameters, locals).
@@ -65,10 +68,16 @@ fn one(d: &Desc, level: &Level, bias: u64, frame: &FrameView<'_>) -> Var {
             read.unreadable = Some(why);
             String::new()
         }
-        Ok(Place::Value(v)) => format_value(d.shape, v),
+        Ok(Place::Value(v)) => {
+            read.holds = guard_value(d, v);
+            format_value(d.shape, v)
+        }
         Ok(Place::Memory(addr)) => {
             read.address = Some(addr);
-            read.holds = guard(d, addr, frame.mem);
+            read.holds = match d.guard.as_ref().filter(|g| g.by_value) {
+                Some(_) => read_word(frame.mem, addr, 8).and_then(|v| guard_value(d, v)),
+                None => guard(d, addr, frame.mem),
+            };
             match scalar_size(d.shape) {
                 None => String::new(),
                 Some(n) => match read_word(frame.mem, addr, n) {
@@ -81,11 +90,26 @@ fn one(d: &Desc, level: &Level, bias: u64, frame: &FrameView<'_>) -> Var {
             }
         }
     };
+    // A guard declared on the line the frame is at, or further on, is not set yet: the frame
+    // is still running its initialiser (`g_mutex_locker_new`, a constructor waiting for the
+    // lock), and its bytes are whatever the stack held before.
+    if (d.decl_line.zip(frame.line)).is_some_and(|(decl, at)| u64::from(at) <= decl) {
+        read.holds = None;
+    }
     Var {
         name: d.name.clone(),
         value: Text::from(value.as_str()),
         read: Some(Box::new(read)),
     }
+}
+
+/// The lock a guard that is itself a pointer holds: its value `v`, when not null.
+fn guard_value(d: &Desc, v: u64) -> Option<GuardHold> {
+    let g = d.guard.as_ref().filter(|g| g.by_value)?;
+    (v != 0).then(|| GuardHold {
+        lock: v.wrapping_add(g.within),
+        rule: g.rule.to_string(),
+    })
 }
 
 /// The lock a guard at `addr` holds: its pointer member, when the guard owns it.

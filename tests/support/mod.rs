@@ -32,6 +32,12 @@ use std::time::{Duration, Instant};
 const CFLAGS: &[&str] = &["-g", "-O0", "-pthread"];
 const CXXFLAGS: &[&str] = &["-g", "-O0", "-pthread", "-std=c++17"];
 const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
+/// Fixtures built against a library: its pkg-config package, whose `--cflags --libs` follow the
+/// source (a test asks [`require`] for the library first).
+const PKG_CONFIG: &[(&str, &str)] = &[
+    ("c_glib_abba", "glib-2.0"),
+    ("c_glib_lock_abba", "glib-2.0"),
+];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -161,6 +167,10 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
     fs::create_dir_all(&scratch)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", scratch.display()));
     let tmp = scratch.join(name);
+    let libs = PKG_CONFIG
+        .iter()
+        .filter(|(fixture, _)| *fixture == name)
+        .flat_map(|(_, package)| pkg_config(package));
     // Compile from the programs directory with a relative source name, as the
     // recorder does, so that gdb shows `at c_abba.c:67` like the recorded dumps.
     let output = Command::new(compiler)
@@ -169,6 +179,7 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         .arg("-o")
         .arg(&tmp)
         .arg(&src_name)
+        .args(libs)
         .stdin(Stdio::null())
         .output();
     let renamed = match &output {
@@ -202,6 +213,24 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         ),
     }
     out
+}
+
+/// `pkg-config --cflags --libs PACKAGE`, split into arguments; panics when the package is not
+/// installed.
+fn pkg_config(package: &str) -> Vec<String> {
+    let out = Command::new("pkg-config")
+        .args(["--cflags", "--libs", package])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pkg-config for {package}: {e}"));
+    assert!(
+        out.status.success(),
+        "pkg-config cannot find {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8_lossy(&out.stdout).split_whitespace())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A running fixture program that has reached its hang. Killed (SIGKILL) and

@@ -1,4 +1,5 @@
-//! What a test needs from the machine (a tool: gdb, gcore, eu-stack, a JDK, `unshare`; or root)
+//! What a test needs from the machine (a tool: gdb, gcore, eu-stack, a JDK, `unshare`; a library
+//! by its pkg-config package; or root)
 //! and what happens when it is missing: under `CI` (the env var set) the test fails, so a test
 //! cannot pass there by not running; elsewhere it says loudly on stderr that it skipped.
 
@@ -6,7 +7,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
-/// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`) or `"root"`.
+/// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
+/// library fixtures are built against, by its pkg-config package (`"glib-2.0"`).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
@@ -22,6 +24,7 @@ pub fn require(need: &str) -> bool {
             .unwrap_or_default()
             .lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
+        "glib-2.0" => runs("pkg-config", &["--exists", need]),
         other => panic!("support::require: unknown need {other:?}"),
     };
     if !here {

@@ -39,6 +39,7 @@ fn desc(name: &str, loc: Loc, shape: Shape) -> Desc {
         loc,
         shape,
         guard: None,
+        decl_line: None,
     }
 }
 
@@ -55,8 +56,24 @@ fn stack(words: &[u64]) -> MemoryRegion {
 }
 
 fn read_one(d: Desc, regs: &FrameRegs, caller: Option<&FrameRegs>, mem: &MemoryRegion) -> Var {
+    read_at(d, regs, caller, mem, None)
+}
+
+/// Like [`read_one`], in a frame at source line `line`.
+fn read_at(
+    d: Desc,
+    regs: &FrameRegs,
+    caller: Option<&FrameRegs>,
+    mem: &MemoryRegion,
+    line: Option<u32>,
+) -> Var {
     let vars = level(vec![d]);
-    let view = FrameView { regs, caller, mem };
+    let view = FrameView {
+        regs,
+        caller,
+        mem,
+        line,
+    };
     let (_, mut locals) = read(&vars, 0, &view);
     locals.remove(0)
 }
@@ -197,6 +214,7 @@ fn a_guard_that_owns_its_lock_names_it() {
         d.guard = Some(GuardLayout {
             rule: Arc::from("r"),
             pointer: 0,
+            by_value: false,
             owns: Some(8),
             within: 4,
         });
@@ -207,4 +225,54 @@ fn a_guard_that_owns_its_lock_names_it() {
     };
     assert_eq!(guard(1), Some(0x5004));
     assert_eq!(guard(0), None, "a unique_lock that does not own its mutex");
+}
+
+#[test]
+fn a_pointer_guard_is_its_lock_in_memory_or_in_a_register() {
+    let mut regs = FrameRegs::default();
+    regs.cfa = Some(0x7040);
+    let mem = stack(&[0x5000]);
+    let pointer_guard = |loc: Loc| {
+        let mut d = desc("locker", loc, Shape::Pointer);
+        d.guard = Some(GuardLayout {
+            rule: Arc::from("r"),
+            pointer: 0,
+            by_value: true,
+            owns: None,
+            within: 0,
+        });
+        d
+    };
+    let held = |v: Var| v.read.and_then(|r| r.holds).map(|h| h.lock);
+    // DW_OP_fbreg -64: the locker at 0x7000 holds 0x5000.
+    let in_memory = pointer_guard(Loc::Expr(expr(&[dw::DW_OP_fbreg.0, 0x40])));
+    assert_eq!(held(read_one(in_memory, &regs, None, &mem)), Some(0x5000));
+    assert_eq!(
+        held(read_one(
+            pointer_guard(Loc::Const(0x6000)),
+            &regs,
+            None,
+            &mem
+        )),
+        Some(0x6000)
+    );
+    assert_eq!(
+        held(read_one(pointer_guard(Loc::Const(0)), &regs, None, &mem)),
+        None,
+        "a cleared locker holds nothing"
+    );
+    // Declared on line 30: a frame at line 30 still runs its initialiser, one at 31 has it.
+    let declared = || {
+        let mut d = pointer_guard(Loc::Const(0x6000));
+        d.decl_line = Some(30);
+        d
+    };
+    let at = |line| held(read_at(declared(), &regs, None, &mem, Some(line)));
+    assert_eq!(
+        at(30),
+        None,
+        "not set yet: its bytes are the stack's old ones"
+    );
+    assert_eq!(at(29), None);
+    assert_eq!(at(31), Some(0x6000));
 }
