@@ -14,7 +14,8 @@ use super::Analysis;
 use crate::knowledge::base_name;
 use crate::model::{Snapshot, StoppedBy};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::HashSet;
 
 /// Threads that look alike.
 #[derive(Debug, Clone)]
@@ -205,40 +206,44 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
         ThreadState,
         Option<(Option<u32>, Option<&'a str>, Option<u32>)>,
     );
-    let mut groups: HashMap<Key, Vec<usize>> = HashMap::new();
+    // Each thread's key on every core, each distinct name's base name worked out once per
+    // core: a parsed dump shares equal names, told apart by where their text is.
+    let keys: Vec<Option<Key>> = (0..snap.threads.len())
+        .into_par_iter()
+        .map_init(FxHashMap::default, |bases, t| {
+            if keep.contains(&t) {
+                return None;
+            }
+            let frames = &snap.threads[t].frames;
+            let stack: Vec<&str> = frames
+                .iter()
+                .map(|f| match f.function.as_deref() {
+                    Some(name) => *bases
+                        .entry((name.as_ptr() as usize, name.len()))
+                        .or_insert_with(|| base_name(name)),
+                    None => "??",
+                })
+                .collect();
+            let state = &a.states[t];
+            // The frame the state points at, as it is shown: its number, file and line.
+            let at = (state.program.as_ref().map(|p| p.frame))
+                .or(state.frame())
+                .and_then(|i| frames.get(i))
+                .map(|f| (f.index, f.file.as_deref(), f.line));
+            Some((stack, state.alike(), at))
+        })
+        .collect();
+    let mut groups: FxHashMap<Key, Vec<usize>> = FxHashMap::default();
     let mut singles = Vec::new();
-    // Each distinct name's base name once: a parsed dump shares equal names, told apart by
-    // where their text is.
-    let mut bases: rustc_hash::FxHashMap<(usize, usize), &str> = Default::default();
-    for t in 0..snap.threads.len() {
-        let state = a.states[t].clone();
-        if keep.contains(&t) {
-            singles.push(ThreadGroup {
+    for (t, key) in keys.into_iter().enumerate() {
+        match key {
+            Some(key) => groups.entry(key).or_default().push(t),
+            None => singles.push(ThreadGroup {
                 threads: vec![t],
                 name: snap.threads[t].label(),
-                state,
-            });
-            continue;
+                state: a.states[t].clone(),
+            }),
         }
-        let frames = &snap.threads[t].frames;
-        let stack: Vec<&str> = frames
-            .iter()
-            .map(|f| match f.function.as_deref() {
-                Some(name) => *bases
-                    .entry((name.as_ptr() as usize, name.len()))
-                    .or_insert_with(|| base_name(name)),
-                None => "??",
-            })
-            .collect();
-        // The frame the state points at, as it is shown: its number, file and line.
-        let at = (state.program.as_ref().map(|p| p.frame))
-            .or(state.frame())
-            .and_then(|i| frames.get(i))
-            .map(|f| (f.index, f.file.as_deref(), f.line));
-        groups
-            .entry((stack, state.alike(), at))
-            .or_default()
-            .push(t);
     }
     let mut out = singles;
     for threads in groups.into_values() {
