@@ -608,9 +608,10 @@ fn collect_holds_and_members(
         // leaves the variable's bytes as they were).
         let guards = (frame.locals.iter().chain(&frame.args))
             .filter_map(|v| v.read.as_ref()?.holds.as_ref())
-            .filter(|g| memory.read_u32(g.lock) != Some(0));
-        holds.extend(guards.map(|g| Hold {
-            lock: LockId::Addr(g.lock),
+            .flat_map(|g| g.locks().map(move |lock| (lock, g)))
+            .filter(|&(lock, _)| memory.read_u32(lock) != Some(0));
+        holds.extend(guards.map(|(lock, g)| Hold {
+            lock: LockId::Addr(lock),
             frame: i,
             rule: g.rule.clone(),
             from_local: true,

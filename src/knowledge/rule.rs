@@ -329,7 +329,9 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardMembers {
     /// The guard's pointer or reference to the lock (`_M_device`); empty: the guard is a
-    /// pointer, itself the lock's address (GLib's `GMutexLocker_autoptr`).
+    /// pointer, itself the lock's address (GLib's `GMutexLocker_autoptr`); ending in `*`
+    /// (`_M_devices.*`): every pointer or reference stored inside that member (its members
+    /// and base classes, by value) is a lock the guard holds (`std::scoped_lock`'s tuple).
     pub pointer: String,
     /// Inside the lock, what its waiters wait on (Rust's `inner.futex`); empty: the lock's
     /// own address.
@@ -434,6 +436,13 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         (Subject::Guard, Meaning::Hold) if r.pointer.is_none() => {
             Some("(guard) needs a `pointer` member")
         }
+        (Subject::Guard, Meaning::Hold)
+            if r.pointer.as_deref().is_some_and(|p| {
+                p.trim_end_matches('*').contains('*') || (p.ends_with('*') && !is_every(p))
+            }) =>
+        {
+            Some("(guard) takes `*` in `pointer` only as its last member (`_M_devices.*`)")
+        }
         (Subject::Guard, Meaning::Hold) => None,
         (Subject::Guard, _) => Some("(guard) must be `meaning = \"hold\"`"),
         _ if r.pointer.is_some() || r.within.is_some() || r.owns.is_some() => {
@@ -448,6 +457,11 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         }
         _ => None,
     }
+}
+
+/// A `pointer` path that names every pointer inside a member: `*` or `a.b.*`.
+fn is_every(path: &str) -> bool {
+    path == "*" || path.ends_with(".*")
 }
 
 /// Compiles a rule pattern. Function names and printed values are matched as bytes with ASCII

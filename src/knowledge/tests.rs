@@ -88,3 +88,29 @@ fn the_guards_alone_are_the_guard_rules_of_every_pack() {
         ("_M_device", "")
     );
 }
+
+#[test]
+fn a_guard_of_several_locks_takes_a_star_only_as_its_last_member() {
+    let rule = |pointer: &str| {
+        format!(
+            "[[rule]]\nid = \"acme.guard\"\nsummary = \"s\"\nmeaning = \"hold\"\nkind = \"mutex\"\n\
+             guard = '^acme::Hold<'\npointer = \"{pointer}\"\nexamples = [\"acme::Hold<int>\"]\n\
+             counterexamples = [\"acme::Free\"]\n"
+        )
+    };
+    for good in ["_M_devices.*", "*", "a.b.*", "_M_device"] {
+        let kb = KnowledgeBase::load(&[("acme.toml".into(), rule(good))]);
+        assert!(kb.is_ok(), "{good}: {:?}", kb.err());
+    }
+    for bad in ["a.*.b", "a*", "a.**", "*.a"] {
+        let err = KnowledgeBase::load(&[("acme.toml".into(), rule(bad))])
+            .err()
+            .unwrap_or_else(|| panic!("{bad} is refused"));
+        assert!(err.to_string().contains("`*`"), "{bad}: {err}");
+    }
+    let kb = KnowledgeBase::builtin();
+    let scoped = kb
+        .match_guard("std::scoped_lock<std::mutex, std::mutex>")
+        .unwrap();
+    assert_eq!(scoped.members.as_ref().unwrap().pointer, "_M_devices.*");
+}

@@ -42,7 +42,8 @@ pub struct GuardSpec {
     /// Matches the guard's qualified type name (`^std::lock_guard<`).
     pub pattern: regex::bytes::Regex,
     /// The member path of the pointer or reference to the lock (`_M_device`); empty: the
-    /// guard is a pointer, itself the lock's address.
+    /// guard is a pointer, itself the lock's address; ending in `*` (`_M_devices.*`): every
+    /// pointer or reference stored inside that member is a lock the guard holds.
     pub pointer: String,
     /// The member path, inside the lock, of what its waiters wait on (`inner.futex`; empty:
     /// the lock itself).
@@ -64,14 +65,14 @@ pub(super) enum Loc {
 #[derive(Debug, Clone)]
 pub(super) struct GuardLayout {
     pub rule: Arc<str>,
-    /// Offset of the pointer (or reference) to the lock.
-    pub pointer: u64,
+    /// Each lock the guard holds, as (the offset of its pointer or reference in the guard,
+    /// the offset inside the lock of what its waiters wait on): one, or every pointer of a
+    /// guard of several locks. Never empty.
+    pub locks: Vec<(u64, u64)>,
     /// The guard is itself the pointer to the lock: its value, in memory or a register.
     pub by_value: bool,
     /// Offset of the flag that says the guard owns the lock, if it has one.
     pub owns: Option<u64>,
-    /// Offset, inside the lock, of what its waiters wait on.
-    pub within: u64,
 }
 
 /// One variable.
@@ -277,23 +278,52 @@ fn guard_layout(
     if !by_value {
         names.push(types::name(unit, &scopes, off));
     }
-    let spec = specs.iter().find(|s| {
-        s.pointer.is_empty() == by_value && names.iter().any(|n| s.pattern.is_match(n.as_bytes()))
-    })?;
-    let (pointer, pointer_ty) = types::member_path(unit, off, &spec.pointer)?;
+    // The first rule that names the type and whose members the type has.
+    specs
+        .iter()
+        .filter(|s| {
+            s.pointer.is_empty() == by_value
+                && names.iter().any(|n| s.pattern.is_match(n.as_bytes()))
+        })
+        .find_map(|spec| layout_of(unit, off, by_value, spec))
+}
+
+/// The layout `spec` gives the guard type `off`, when the type has the members it names.
+fn layout_of(
+    unit: UnitRef<'_, Reader>,
+    off: Off,
+    by_value: bool,
+    spec: &GuardSpec,
+) -> Option<GuardLayout> {
+    let pointers = match spec.pointer.strip_suffix('*') {
+        Some(path) => {
+            let (at, ty) = types::member_path(unit, off, path.trim_end_matches('.'))?;
+            (types::pointers_in(unit, ty).into_iter())
+                .filter_map(|(o, t)| Some((at.checked_add(o)?, t)))
+                .collect()
+        }
+        None => vec![types::member_path(unit, off, &spec.pointer)?],
+    };
+    let locks: Vec<(u64, u64)> = (pointers.into_iter())
+        .filter_map(|(pointer, ty)| {
+            let within = match spec.within.as_str() {
+                "" => 0,
+                path => types::member_path(unit, types::pointee(unit, ty)?, path)?.0,
+            };
+            Some((pointer, within))
+        })
+        .collect();
+    if locks.is_empty() {
+        return None;
+    }
     let owns = match &spec.owns {
         Some(path) => Some(types::member_path(unit, off, path)?.0),
         None => None,
     };
-    let within = match spec.within.as_str() {
-        "" => 0,
-        path => types::member_path(unit, types::pointee(unit, pointer_ty)?, path)?.0,
-    };
     Some(GuardLayout {
         rule: Arc::from(spec.rule.as_str()),
-        pointer,
+        locks,
         by_value,
         owns,
-        within,
     })
 }

@@ -1,0 +1,179 @@
+//! RAII guards as proof of who holds a lock, beyond one guard and one mutex: a
+//! `std::scoped_lock` of two mutexes (`cpp_scoped_lock_abba`) holds both through its tuple of
+//! references, each read from memory (attached, from a gcore core: `proven`) and each printed
+//! by gdb's `bt full` (`symbolic`); the settler, which holds the auditor's mutex only through
+//! the tuple, is named as its holder by the guard in its own frame.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::{gcore, gdb_dump, hangscan, require, HungProcess};
+
+/// A fresh directory for this test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("guards-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `hangscan ARGS --format json` → (exit code, the report).
+fn json(args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let (code, out, err) = hangscan(&all);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (code, v["reports"][0].clone())
+}
+
+/// The lock-cycle finding of the report: its grade, and its steps' text.
+fn cycle(report: &Value) -> (String, String) {
+    let f = (report["findings"].as_array().unwrap().iter())
+        .find(|f| f["kind"] == "lock-cycle")
+        .unwrap_or_else(|| panic!("no lock cycle: {report}"));
+    let steps: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+        .filter_map(|s| s["text"].as_str())
+        .collect();
+    (
+        f["confidence"].as_str().unwrap().to_string(),
+        steps.join("\n"),
+    )
+}
+
+/// The report's cycle, of `grade`: each `(function, line, rule)` is a frame whose guard holds
+/// a lock of the cycle by that rule and that waits for the other's lock.
+fn assert_guards_close_the_cycle(report: &Value, grade: &str, holders: &[(&str, &str, &str)]) {
+    let (found, steps) = cycle(report);
+    assert_eq!(found, grade, "{steps}");
+    for (function, line, rule) in holders {
+        assert!(
+            steps.lines().any(|l| l.contains("held by")
+                && l.contains(&format!("({rule}): a guard in #"))
+                && l.contains(&format!(" {function} ("))
+                && l.contains(line)),
+            "a guard in {function} holds a lock of the cycle ({rule}): {steps}"
+        );
+        assert!(
+            steps.lines().any(|l| l.contains("waits for mutex")
+                && l.contains(&format!(" {function} ("))
+                && l.contains(line)),
+            "{function} waits at {line}: {steps}"
+        );
+    }
+}
+
+/// Every guard variable read from memory in the frames of `function`: (name, every lock it
+/// holds).
+fn guards<'a>(report: &'a Value, function: &str) -> Vec<(&'a str, Vec<&'a str>)> {
+    (report["threads"].as_array().unwrap().iter())
+        .flat_map(|t| t["frames"].as_array().unwrap())
+        .filter(|f| f["function"] == function)
+        .flat_map(|f| f["vars"].as_array().into_iter().flatten())
+        .map(|v| {
+            let holds = &v["holds"];
+            let locks = (holds["lock"].as_str().into_iter())
+                .chain(
+                    holds["also"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str),
+                )
+                .collect();
+            (v["name"].as_str().unwrap(), locks)
+        })
+        .collect()
+}
+
+const SCOPED_HOLDERS: &[(&str, &str, &str)] = &[
+    (
+        "settle",
+        "cpp_scoped_lock_abba.cpp:35",
+        "libstdcxx.scoped-lock-var",
+    ),
+    (
+        "audit",
+        "cpp_scoped_lock_abba.cpp:45",
+        "libstdcxx.lock-guard-var",
+    ),
+];
+
+/// From memory: the scoped_lock `books` holds both of its mutexes, one of them the mutex the
+/// auditor waits for; the lock_guard being built where the settler waits holds nothing.
+fn assert_scoped_lock_read_from_memory(report: &Value) {
+    assert_guards_close_the_cycle(report, "proven", SCOPED_HOLDERS);
+    let settle = guards(report, "settle");
+    let books = (settle.iter().find(|(n, _)| *n == "books"))
+        .unwrap_or_else(|| panic!("no `books` guard read in settle: {settle:?}"));
+    assert_eq!(books.1.len(), 2, "ledger_lock and journal_lock: {settle:?}");
+    assert_ne!(books.1[0], books.1[1], "{settle:?}");
+    assert!(
+        settle.iter().any(|(n, l)| *n == "audit" && l.is_empty()),
+        "the guard settle waits to build holds nothing yet: {settle:?}"
+    );
+    let waits = (report["threads"].as_array().unwrap().iter())
+        .filter_map(|t| t["summary"].as_str())
+        .collect::<Vec<_>>();
+    assert!(
+        (books.1.iter()).any(|l| waits
+            .iter()
+            .any(|w| w.starts_with(&format!("waits for mutex {l} ")))),
+        "the scoped_lock holds the lock another thread waits for: {settle:?} {waits:?}"
+    );
+}
+
+#[test]
+fn a_scoped_lock_of_two_mutexes_attached_proves_it_holds_both() {
+    let p = HungProcess::start("cpp_scoped_lock_abba");
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_scoped_lock_read_from_memory(&report);
+}
+
+#[test]
+fn a_scoped_lock_of_two_mutexes_in_a_core_proves_it_holds_both() {
+    if !require("gcore") {
+        return;
+    }
+    let dir = scratch("scoped-core");
+    let p = HungProcess::start("cpp_scoped_lock_abba");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, report) = json(&["core", core.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_scoped_lock_read_from_memory(&report);
+}
+
+#[test]
+fn a_scoped_lock_of_two_mutexes_in_a_gdb_bt_full_is_symbolic_by_its_tuple() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("scoped-gdb");
+    let p = HungProcess::start("cpp_scoped_lock_abba");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    assert!(dump.contains("books = {_M_devices = "), "{dump}");
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, &dump).unwrap();
+    let (code, report) = json(&["parse", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}\n--- the dump:\n{dump}");
+    assert_guards_close_the_cycle(
+        &report,
+        "symbolic",
+        &[
+            (
+                "settle",
+                "cpp_scoped_lock_abba.cpp:35",
+                "libstdcxx.scoped-lock-many-local",
+            ),
+            (
+                "audit",
+                "cpp_scoped_lock_abba.cpp:45",
+                "libstdcxx.lock-guard-local",
+            ),
+        ],
+    );
+}
