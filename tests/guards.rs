@@ -2,7 +2,10 @@
 //! `std::scoped_lock` of two mutexes (`cpp_scoped_lock_abba`) holds both through its tuple of
 //! references, each read from memory (attached, from a gcore core: `proven`) and each printed
 //! by gdb's `bt full` (`symbolic`); the settler, which holds the auditor's mutex only through
-//! the tuple, is named as its holder by the guard in its own frame.
+//! the tuple, is named as its holder by the guard in its own frame. Boost.Thread's guards
+//! (`cpp_boost_abba`: an ABBA on two boost::mutex, each first lock held by a
+//! boost::unique_lock): proven live and from a core, symbolic from a `bt full`, the steps at
+//! the program's frames past Boost's inline lock calls.
 
 mod support;
 
@@ -176,4 +179,89 @@ fn a_scoped_lock_of_two_mutexes_in_a_gdb_bt_full_is_symbolic_by_its_tuple() {
             ),
         ],
     );
+}
+
+const BOOST_HOLDERS: &[(&str, &str, &str)] = &[
+    ("ship", "cpp_boost_abba.cpp:34", "boost.unique-lock-var"),
+    ("bill", "cpp_boost_abba.cpp:44", "boost.unique-lock-var"),
+];
+
+/// From memory: each thread's first boost::unique_lock holds its mutex; the guards being
+/// built where they wait (a boost::lock_guard, a boost::unique_lock that has not locked yet)
+/// hold nothing. The steps point at the program's frames, with Boost's advice.
+fn assert_boost_read_from_memory(report: &Value, text: &str) {
+    assert_guards_close_the_cycle(report, "proven", BOOST_HOLDERS);
+    for (function, held, pending) in [
+        ("ship", "picking", "booking"),
+        ("bill", "invoicing", "counting"),
+    ] {
+        let found = guards(report, function);
+        assert!(
+            found.iter().any(|(n, l)| *n == held && l.len() == 1),
+            "{function}'s {held} holds its mutex: {found:?}"
+        );
+        assert!(
+            found.iter().any(|(n, l)| *n == pending && l.is_empty()),
+            "{function}'s {pending} is not built yet: {found:?}"
+        );
+    }
+    assert!(text.contains("boost::lock(a, b)"), "Boost's advice: {text}");
+}
+
+#[test]
+fn a_boost_abba_attached_is_proven_by_its_unique_locks() {
+    if !require("boost-thread") {
+        return;
+    }
+    let p = HungProcess::start("cpp_boost_abba");
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    let (_, text, _) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_boost_read_from_memory(&report, &text);
+}
+
+#[test]
+fn a_boost_abba_core_is_proven_by_its_unique_locks() {
+    if !require("boost-thread") || !require("gcore") {
+        return;
+    }
+    let dir = scratch("boost-core");
+    let p = HungProcess::start("cpp_boost_abba");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let core = core.to_str().unwrap();
+    let (code, report) = json(&["core", core]);
+    assert_eq!(code, Some(1), "{report}");
+    let (_, text, _) = hangscan(&["core", core]);
+    assert_boost_read_from_memory(&report, &text);
+}
+
+#[test]
+fn a_boost_abba_in_a_gdb_bt_full_is_symbolic_by_its_unique_lock_locals() {
+    if !require("boost-thread") || !require("gdb") {
+        return;
+    }
+    let dir = scratch("boost-gdb");
+    let p = HungProcess::start("cpp_boost_abba");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, &dump).unwrap();
+    let (code, report) = json(&["parse", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}\n--- the dump:\n{dump}");
+    assert_guards_close_the_cycle(
+        &report,
+        "symbolic",
+        &[
+            ("ship", "cpp_boost_abba.cpp:34", "boost.unique-lock-local"),
+            ("bill", "cpp_boost_abba.cpp:44", "boost.unique-lock-local"),
+        ],
+    );
+    let (_, steps) = cycle(&report);
+    for lock in ["stock_lock", "orders_lock"] {
+        assert!(
+            steps.contains(&format!("waits for mutex {lock} (")),
+            "the waits name the mutex by its symbol: {steps}"
+        );
+    }
 }

@@ -29,6 +29,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("folly", include_str!("packs/folly.toml")),
     ("abseil", include_str!("packs/abseil.toml")),
     ("glib", include_str!("packs/glib.toml")),
+    ("boost", include_str!("packs/boost.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
