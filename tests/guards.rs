@@ -5,7 +5,11 @@
 //! the tuple, is named as its holder by the guard in its own frame. Boost.Thread's guards
 //! (`cpp_boost_abba`: an ABBA on two boost::mutex, each first lock held by a
 //! boost::unique_lock): proven live and from a core, symbolic from a `bt full`, the steps at
-//! the program's frames past Boost's inline lock calls.
+//! the program's frames past Boost's inline lock calls. Abseil (`cpp_absl_abba`: an ABBA on
+//! two absl::Mutex, each first lock held by an absl::MutexLock, built with `pkg-config
+//! absl_synchronization`): an absl::Mutex records no owner and its waiters sleep on their own
+//! semaphores, so the MutexLocks alone show who holds what and the constructor's `mu` which
+//! mutex is waited for: proven live and from a core, symbolic from a `bt full`.
 
 mod support;
 
@@ -259,6 +263,95 @@ fn a_boost_abba_in_a_gdb_bt_full_is_symbolic_by_its_unique_lock_locals() {
     );
     let (_, steps) = cycle(&report);
     for lock in ["stock_lock", "orders_lock"] {
+        assert!(
+            steps.contains(&format!("waits for mutex {lock} (")),
+            "the waits name the mutex by its symbol: {steps}"
+        );
+    }
+}
+
+const ABSL_HOLDERS: &[(&str, &str, &str)] = &[
+    ("route", "cpp_absl_abba.cpp:33", "abseil.mutex-lock-var"),
+    ("probe", "cpp_absl_abba.cpp:43", "abseil.mutex-lock-var"),
+];
+
+/// From memory: each thread's first absl::MutexLock holds its mutex, the one being built
+/// where it waits holds nothing, and the mutex each waits for is the `mu` argument of that
+/// MutexLock's constructor (read through its DWARF location), never the futex word the thread
+/// sleeps on (its own semaphore's).
+fn assert_absl_read_from_memory(report: &Value, text: &str) {
+    assert_guards_close_the_cycle(report, "proven", ABSL_HOLDERS);
+    for (function, held, pending) in [
+        ("route", "table", "neighbours"),
+        ("probe", "neighbours", "table"),
+    ] {
+        let found = guards(report, function);
+        assert!(
+            found.iter().any(|(n, l)| *n == held && l.len() == 1),
+            "{function}'s {held} holds its mutex: {found:?}"
+        );
+        assert!(
+            found.iter().any(|(n, l)| *n == pending && l.is_empty()),
+            "{function}'s {pending} is not built yet: {found:?}"
+        );
+    }
+    assert!(
+        text.contains("absl::SetMutexDeadlockDetectionMode"),
+        "Abseil's advice: {text}"
+    );
+}
+
+#[test]
+fn an_absl_abba_attached_is_proven_by_its_mutex_locks() {
+    if !require("absl_synchronization") {
+        return;
+    }
+    let p = HungProcess::start("cpp_absl_abba");
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    let (_, text, _) = hangscan(&["attach", &p.pid.to_string()]);
+    assert_absl_read_from_memory(&report, &text);
+}
+
+#[test]
+fn an_absl_abba_core_is_proven_by_its_mutex_locks() {
+    if !require("absl_synchronization") || !require("gcore") {
+        return;
+    }
+    let dir = scratch("absl-core");
+    let p = HungProcess::start("cpp_absl_abba");
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let core = core.to_str().unwrap();
+    let (code, report) = json(&["core", core]);
+    assert_eq!(code, Some(1), "{report}");
+    let (_, text, _) = hangscan(&["core", core]);
+    assert_absl_read_from_memory(&report, &text);
+}
+
+#[test]
+fn an_absl_abba_in_a_gdb_bt_full_is_symbolic_by_its_mutex_lock_locals() {
+    if !require("absl_synchronization") || !require("gdb") {
+        return;
+    }
+    let dir = scratch("absl-gdb");
+    let p = HungProcess::start("cpp_absl_abba");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, &dump).unwrap();
+    let (code, report) = json(&["parse", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}\n--- the dump:\n{dump}");
+    assert_guards_close_the_cycle(
+        &report,
+        "symbolic",
+        &[
+            ("route", "cpp_absl_abba.cpp:33", "abseil.mutex-lock-local"),
+            ("probe", "cpp_absl_abba.cpp:43", "abseil.mutex-lock-local"),
+        ],
+    );
+    let (_, steps) = cycle(&report);
+    for lock in ["routes_mu", "peers_mu"] {
         assert!(
             steps.contains(&format!("waits for mutex {lock} (")),
             "the waits name the mutex by its symbol: {steps}"

@@ -76,6 +76,9 @@ pub struct Wait {
     futex_offsets: Vec<u64>,
     /// The value a waiter sleeps with on each of those words (a rule's `futex_values`).
     futex_values: Vec<u32>,
+    /// Its waiters sleep on a word of their own: the futex word names no lock (a rule's
+    /// `sleeps_apart`).
+    sleeps_apart: bool,
     /// Up to two caller frames below the run: where the wait was called from.
     pub site: Vec<usize>,
     /// What to do about it.
@@ -436,6 +439,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         owner_offset: None,
         futex_offsets: Vec::new(),
         futex_values: Vec::new(),
+        sleeps_apart: false,
         site: Vec::new(),
         suggestion: None,
     }
@@ -453,6 +457,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
         w.packs.insert(0, rule.pack.clone());
     }
     w.timed |= rule.timed;
+    w.sleeps_apart |= rule.sleeps_apart;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
     if w.futex_offsets.is_empty() {
         w.futex_offsets.clone_from(&rule.futex_offsets);
@@ -499,11 +504,11 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
 }
 
 /// What the kernel says the thread waits on fills what the frames did not show: a lock's
-/// address is its futex word (less the word's offset inside the lock, see `lock_of`); glibc's
-/// join waits for the joined thread's tid to change.
+/// address is its futex word (less the word's offset inside the lock, see `lock_of`), unless
+/// its waiters sleep apart; glibc's join waits for the joined thread's tid to change.
 fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
-    if w.kind.is_lock() && w.address.is_none() {
+    if w.kind.is_lock() && w.address.is_none() && !w.sleeps_apart {
         w.address = Some(lock_of(&futex, w, memory));
     }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {

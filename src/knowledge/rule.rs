@@ -313,6 +313,11 @@ pub struct Rule {
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
+    /// For lock waits: the lock's waiters sleep on a word of their own, not on one of the
+    /// lock's (absl::Mutex: each thread's semaphore), so the futex word a thread sleeps on
+    /// names no lock; a live capture or a core reads `address_args` from the frame's
+    /// parameters (their DWARF locations) instead.
+    pub sleeps_apart: bool,
     /// For guard rules: where in the guard the lock is.
     pub members: Option<GuardMembers>,
     /// For `local` rules: the local's name must match this too (a C pointer guard, which
@@ -413,6 +418,8 @@ struct RawRule {
     #[serde(default)]
     redundant: bool,
     #[serde(default)]
+    sleeps_apart: bool,
+    #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
     counterexamples: Vec<String>,
@@ -445,6 +452,9 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         }
         (Subject::Guard, Meaning::Hold) => None,
         (Subject::Guard, _) => Some("(guard) must be `meaning = \"hold\"`"),
+        _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
+            Some("takes `sleeps_apart` only as a wait with `address_args`")
+        }
         _ if r.pointer.is_some() || r.within.is_some() || r.owns.is_some() => {
             Some("takes `pointer`, `within` or `owns` only with a `guard` pattern")
         }
@@ -476,10 +486,11 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
     parse_rules(origin, text, |_| true)
 }
 
-/// Only the `guard` rules of a pack: what a capture needs before the analysis, compiled
-/// without the rest.
-pub fn parse_guards(origin: &str, text: &str) -> Result<Vec<Rule>> {
-    parse_rules(origin, text, |r| r.guard.is_some())
+/// Only the rules a capture reads variables by (`guard` rules, and waits that `sleeps_apart`,
+/// whose arguments are read): what a capture needs before the analysis, compiled without the
+/// rest.
+pub fn parse_capture_rules(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, |r| r.guard.is_some() || r.sleeps_apart)
 }
 
 fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Result<Vec<Rule>> {
@@ -591,6 +602,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             readers: r.readers_offset.map(|o| (o, r.readers_shift.unwrap_or(0))),
             readers_printed,
             redundant: r.redundant,
+            sleeps_apart: r.sleeps_apart,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,
                 within: r.within.unwrap_or_default(),

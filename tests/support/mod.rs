@@ -34,6 +34,7 @@ const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
 const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_abba", "glib-2.0"),
     ("c_glib_lock_abba", "glib-2.0"),
+    ("cpp_absl_abba", "absl_synchronization"),
 ];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.

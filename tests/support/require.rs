@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 
 /// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
-/// library fixtures are built against, by its pkg-config package (`"glib-2.0"`), or
+/// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
+/// `"absl_synchronization"`), or
 /// `"boost-thread"` (Boost.Thread's headers, which have no pkg-config file).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
@@ -25,7 +26,7 @@ pub fn require(need: &str) -> bool {
             .unwrap_or_default()
             .lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
-        "glib-2.0" => runs("pkg-config", &["--exists", need]),
+        "glib-2.0" | "absl_synchronization" => runs("pkg-config", &["--exists", need]),
         // Boost.Thread's headers: its mutex and guards are inline, nothing to link.
         "boost-thread" => runs(
             "sh",

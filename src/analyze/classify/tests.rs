@@ -366,3 +366,33 @@ fn an_rwlock_writer_with_no_owner_waits_for_the_rwlock_start_whichever_word_it_s
         );
     }
 }
+
+#[test]
+fn a_lock_whose_waiters_sleep_apart_is_never_the_futex_word() {
+    // An absl::Mutex waiter sleeps on its own semaphore: with the mutex's argument unread,
+    // the wait's lock is unknown, not the semaphore's word.
+    let kb = KnowledgeBase::builtin();
+    let mut t = thread(&[
+        "0x1 in syscall ()",
+        "0x2 in AbslInternalPerThreadSemWait_debian3 ()",
+        "0x3 in absl::debian3::Mutex::Lock() ()",
+        "0x4 in route () at a.cpp:33",
+    ]);
+    t.kernel.get_or_insert_with(Default::default).futex = Some(crate::model::FutexWait {
+        address: 0x7f00_0000_1000,
+        op: 0,
+        value: 0,
+    });
+    let names = crate::analyze::names::Names::new(std::slice::from_ref(&t), &kb);
+    let f = classify_named(&t, names.thread(0), &kb, &Snapshot::default());
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].address),
+        (WaitKind::Mutex, None)
+    );
+    // A glibc mutex's waiters sleep on the mutex: its futex word is the lock.
+    let mut glibc = thread(&["0x1 in __lll_lock_wait ()", "0x2 in pthread_mutex_lock ()"]);
+    glibc.kernel = t.kernel.clone();
+    let names = crate::analyze::names::Names::new(std::slice::from_ref(&glibc), &kb);
+    let f = classify_named(&glibc, names.thread(0), &kb, &Snapshot::default());
+    assert_eq!(f.waits[0].address, Some(0x7f00_0000_1000));
+}
