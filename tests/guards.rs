@@ -14,40 +14,8 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use support::report::{cycle, json, scratch};
 use support::{gcore, gdb_dump, hangscan, require, HungProcess};
-
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("guards-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `hangscan ARGS --format json` → (exit code, the report).
-fn json(args: &[&str]) -> (Option<i32>, Value) {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let (code, out, err) = hangscan(&all);
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
-    (code, v["reports"][0].clone())
-}
-
-/// The lock-cycle finding of the report: its grade, and its steps' text.
-fn cycle(report: &Value) -> (String, String) {
-    let f = (report["findings"].as_array().unwrap().iter())
-        .find(|f| f["kind"] == "lock-cycle")
-        .unwrap_or_else(|| panic!("no lock cycle: {report}"));
-    let steps: Vec<&str> = (f["steps"].as_array().unwrap().iter())
-        .filter_map(|s| s["text"].as_str())
-        .collect();
-    (
-        f["confidence"].as_str().unwrap().to_string(),
-        steps.join("\n"),
-    )
-}
 
 /// The report's cycle, of `grade`: each `(function, line, rule)` is a frame whose guard holds
 /// a lock of the cycle by that rule and that waits for the other's lock.
@@ -132,11 +100,18 @@ fn assert_scoped_lock_read_from_memory(report: &Value) {
 }
 
 #[test]
-fn a_scoped_lock_of_two_mutexes_attached_proves_it_holds_both() {
+fn a_scoped_lock_of_two_mutexes_attached_and_saved_proves_it_holds_both() {
+    let dir = scratch("guards-scoped-live");
+    let saved = dir.join("snapshot.json");
+    let saved = saved.to_str().unwrap();
     let p = HungProcess::start("cpp_scoped_lock_abba");
-    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    let (code, report) = json(&["attach", "--save", saved, &p.pid.to_string()]);
     assert_eq!(code, Some(1), "{report}");
     assert_scoped_lock_read_from_memory(&report);
+    // The saved snapshot keeps every lock of the guard.
+    let (code, again) = json(&["parse", saved]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_scoped_lock_read_from_memory(&again);
 }
 
 #[test]
@@ -144,7 +119,7 @@ fn a_scoped_lock_of_two_mutexes_in_a_core_proves_it_holds_both() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("scoped-core");
+    let dir = scratch("guards-scoped-core");
     let p = HungProcess::start("cpp_scoped_lock_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -158,7 +133,7 @@ fn a_scoped_lock_of_two_mutexes_in_a_gdb_bt_full_is_symbolic_by_its_tuple() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("scoped-gdb");
+    let dir = scratch("guards-scoped-gdb");
     let p = HungProcess::start("cpp_scoped_lock_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -229,7 +204,7 @@ fn a_boost_abba_core_is_proven_by_its_unique_locks() {
     if !require("boost-thread") || !require("gcore") {
         return;
     }
-    let dir = scratch("boost-core");
+    let dir = scratch("guards-boost-core");
     let p = HungProcess::start("cpp_boost_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -245,7 +220,7 @@ fn a_boost_abba_in_a_gdb_bt_full_is_symbolic_by_its_unique_lock_locals() {
     if !require("boost-thread") || !require("gdb") {
         return;
     }
-    let dir = scratch("boost-gdb");
+    let dir = scratch("guards-boost-gdb");
     let p = HungProcess::start("cpp_boost_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -318,7 +293,7 @@ fn an_absl_abba_core_is_proven_by_its_mutex_locks() {
     if !require("absl_synchronization") || !require("gcore") {
         return;
     }
-    let dir = scratch("absl-core");
+    let dir = scratch("guards-absl-core");
     let p = HungProcess::start("cpp_absl_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -334,7 +309,7 @@ fn an_absl_abba_in_a_gdb_bt_full_is_symbolic_by_its_mutex_lock_locals() {
     if !require("absl_synchronization") || !require("gdb") {
         return;
     }
-    let dir = scratch("absl-gdb");
+    let dir = scratch("guards-absl-gdb");
     let p = HungProcess::start("cpp_absl_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);

@@ -7,9 +7,11 @@
 //! `fixtures/record-gdb.sh`). A test that needs a tool or root asks [`require`] first: a
 //! missing one fails the test under `CI`, and is a loud `SKIPPED` on stderr elsewhere.
 //!
-//! Use from an integration test with `mod support;`. Only std is used.
+//! Use from an integration test with `mod support;`. Built on std, nix (the build lock) and
+//! serde_json (`report`: the JSON report as the tests read it).
 
 pub mod namespace;
+pub mod report;
 mod require;
 mod started;
 #[allow(unused_imports)] // not every test file skips for a missing setting
