@@ -5,7 +5,9 @@
 //! the tuple, is named as its holder by the guard in its own frame. Boost.Thread's guards
 //! (`cpp_boost_abba`: an ABBA on two boost::mutex, each first lock held by a
 //! boost::unique_lock): proven live and from a core, symbolic from a `bt full`, the steps at
-//! the program's frames past Boost's inline lock calls. Abseil (`cpp_absl_abba`: an ABBA on
+//! the program's frames past Boost's inline lock calls; and `cpp_boost_shared_abba`, a cycle
+//! through a boost::shared_mutex held by a boost::shared_lock, whose waiters sleep in a
+//! condition variable inside it (the lock call's `this` names it). Abseil (`cpp_absl_abba`: an ABBA on
 //! two absl::Mutex, each first lock held by an absl::MutexLock, built with `pkg-config
 //! absl_synchronization`): an absl::Mutex records no owner and its waiters sleep on their own
 //! semaphores, so the MutexLocks alone show who holds what and the constructor's `mu` which
@@ -18,7 +20,7 @@ use support::report::{cycle, json, scratch};
 use support::{gcore, gdb_dump, hangscan, require, HungProcess};
 
 /// The report's cycle, of `grade`: each `(function, line, rule)` is a frame whose guard holds
-/// a lock of the cycle by that rule and that waits for the other's lock.
+/// a lock of the cycle by that rule and that waits, at `line`, for another lock of it.
 fn assert_guards_close_the_cycle(report: &Value, grade: &str, holders: &[(&str, &str, &str)]) {
     let (found, steps) = cycle(report);
     assert_eq!(found, grade, "{steps}");
@@ -31,7 +33,7 @@ fn assert_guards_close_the_cycle(report: &Value, grade: &str, holders: &[(&str, 
             "a guard in {function} holds a lock of the cycle ({rule}): {steps}"
         );
         assert!(
-            steps.lines().any(|l| l.contains("waits for mutex")
+            steps.lines().any(|l| l.contains(" waits for ")
                 && l.contains(&format!(" {function} ("))
                 && l.contains(line)),
             "{function} waits at {line}: {steps}"
@@ -243,6 +245,87 @@ fn a_boost_abba_in_a_gdb_bt_full_is_symbolic_by_its_unique_lock_locals() {
             "the waits name the mutex by its symbol: {steps}"
         );
     }
+}
+
+const BOOST_SHARED_HOLDERS: &[(&str, &str, &str)] = &[
+    (
+        "compact",
+        "cpp_boost_shared_abba.cpp:37",
+        "boost.unique-lock-var",
+    ),
+    (
+        "report",
+        "cpp_boost_shared_abba.cpp:47",
+        "boost.shared-lock-var",
+    ),
+];
+
+/// From memory: the reporter's boost::shared_lock holds the boost::shared_mutex the compactor
+/// waits to write, whose waiters sleep in a condition variable inside it: the lock waited for
+/// is the `this` of `boost::shared_mutex::lock`, never that futex word.
+fn assert_boost_shared_read_from_memory(report: &Value) {
+    assert_guards_close_the_cycle(report, "proven", BOOST_SHARED_HOLDERS);
+    let (_, steps) = cycle(report);
+    assert!(
+        steps
+            .lines()
+            .any(|l| l.contains("waits for rwlock (write) 0x")
+                && l.contains(" compact (")
+                && l.contains("in boost::unique_lock<boost::shared_mutex>::unique_lock")),
+        "{steps}"
+    );
+}
+
+#[test]
+fn a_boost_shared_mutex_cycle_attached_is_proven_by_its_shared_lock() {
+    if !require("boost-thread") {
+        return;
+    }
+    let p = HungProcess::start("cpp_boost_shared_abba");
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_boost_shared_read_from_memory(&report);
+}
+
+#[test]
+fn a_boost_shared_mutex_cycle_core_is_proven_and_its_gdb_bt_full_symbolic() {
+    if !require("boost-thread") || !require("gcore") || !require("gdb") {
+        return;
+    }
+    let dir = scratch("guards-boost-shared");
+    let p = HungProcess::start("cpp_boost_shared_abba");
+    let dump = gdb_dump(p.pid, true);
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, report) = json(&["core", core.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_boost_shared_read_from_memory(&report);
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, &dump).unwrap();
+    let (code, report) = json(&["parse", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}\n--- the dump:\n{dump}");
+    // A shared_lock prints as a unique_lock does: `{m = 0x… <table_lock>, is_locked = true}`.
+    assert_guards_close_the_cycle(
+        &report,
+        "symbolic",
+        &[
+            (
+                "compact",
+                "cpp_boost_shared_abba.cpp:37",
+                "boost.unique-lock-local",
+            ),
+            (
+                "report",
+                "cpp_boost_shared_abba.cpp:47",
+                "boost.unique-lock-local",
+            ),
+        ],
+    );
+    let (_, steps) = cycle(&report);
+    assert!(
+        steps.contains("waits for rwlock (write) table_lock ("),
+        "{steps}"
+    );
 }
 
 const ABSL_HOLDERS: &[(&str, &str, &str)] = &[

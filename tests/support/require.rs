@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
 /// `"absl_synchronization"`), or
-/// `"boost-thread"` (Boost.Thread's headers, which have no pkg-config file).
+/// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
@@ -27,12 +27,14 @@ pub fn require(need: &str) -> bool {
             .lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
         "glib-2.0" | "absl_synchronization" => runs("pkg-config", &["--exists", need]),
-        // Boost.Thread's headers: its mutex and guards are inline, nothing to link.
+        // Boost.Thread: its headers, and its library (a shared_mutex needs it).
         "boost-thread" => runs(
             "sh",
             &[
                 "-c",
-                "echo '#include <boost/thread/mutex.hpp>' | g++ -x c++ -fsyntax-only -",
+                "printf '#include <boost/thread/shared_mutex.hpp>\\nint main() { \
+                 boost::shared_mutex m; m.lock(); m.unlock(); }\\n' \
+                 | g++ -x c++ - -lboost_thread -o /dev/null",
             ],
         ),
         other => panic!("support::require: unknown need {other:?}"),
