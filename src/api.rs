@@ -85,28 +85,32 @@ fn builtin_rules() -> &'static KnowledgeBase {
     RULES.get_or_init(KnowledgeBase::builtin)
 }
 
-/// The variables a capture or a core reads: those the guard rules name, the extra files' and
-/// the built-in ones (every one with `locals`).
+/// The variables a capture or a core reads: those the guard rules name, and the parameters
+/// of the waits whose futex word names no lock (`sleeps_apart`), the extra files' rules and
+/// the built-in ones (every variable with `locals`).
 #[cfg(target_os = "linux")]
 fn var_request(options: &Options) -> crate::stackwalk::VarRequest {
-    use crate::stackwalk::{GuardSpec, VarRequest};
-    let guards = KnowledgeBase::guards(&options.rules)
-        .into_iter()
-        .filter_map(|r| {
-            let m = r.members?;
-            Some(GuardSpec {
+    use crate::stackwalk::{ArgSpec, GuardSpec, VarRequest};
+    let mut request = VarRequest {
+        all: options.locals,
+        ..VarRequest::default()
+    };
+    for r in KnowledgeBase::capture_rules(&options.rules) {
+        match r.members {
+            Some(m) => request.guards.push(GuardSpec {
                 rule: r.id,
                 pattern: r.pattern,
                 pointer: m.pointer,
                 within: m.within,
                 owns: m.owns,
-            })
-        })
-        .collect();
-    VarRequest {
-        all: options.locals,
-        guards,
+            }),
+            None => request.args.push(ArgSpec {
+                pattern: r.pattern,
+                names: r.address_args,
+            }),
+        }
     }
+    request
 }
 
 /// Analyses a snapshot with the built-in rules: each thread's wait, the wait-for graph, and

@@ -6,7 +6,7 @@ use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::model::{FrameTrust, StopReason};
 use crate::symbolize::Symbolizer;
-pub use crate::symbolize::{GuardSpec, VarRequest};
+pub use crate::symbolize::{ArgSpec, GuardSpec, VarRequest};
 use crate::unwind::{AddressSpace, Early, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -13,46 +13,8 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use support::report::{cycle, json, scratch};
 use support::{gcore, gdb_dump, hangscan, require, HungProcess};
-
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("glib-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `hangscan ARGS --format json` → (exit code, the report).
-fn json(args: &[&str]) -> (Option<i32>, Value) {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let (code, out, err) = hangscan(&all);
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
-    (code, v["reports"][0].clone())
-}
-
-/// The lock-cycle finding of the report: its grade, and its steps' text.
-fn cycle(report: &Value) -> (String, String) {
-    let f = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == "lock-cycle")
-        .unwrap_or_else(|| panic!("no lock cycle: {report}"));
-    let steps: Vec<&str> = f["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["text"].as_str())
-        .collect();
-    (
-        f["confidence"].as_str().unwrap().to_string(),
-        steps.join("\n"),
-    )
-}
 
 /// The cycle on the report: each thread's `locker` (a `GMutexLocker_autoptr`) holds the
 /// mutex the other waits for, in `g_mutex_locker_new`; the lockers still being set hold
@@ -133,7 +95,7 @@ fn a_glib_abba_core_is_proven_by_its_mutex_lockers() {
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    let dir = scratch("core");
+    let dir = scratch("glib-core");
     let p = HungProcess::start("c_glib_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -147,7 +109,7 @@ fn a_glib_abba_in_a_gdb_bt_full_is_symbolic_by_its_locker_locals() {
     if !require("glib-2.0") || !require("gdb") {
         return;
     }
-    let dir = scratch("gdb");
+    let dir = scratch("glib-gdb");
     let p = HungProcess::start("c_glib_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -194,7 +156,7 @@ fn guard_rules_given_with_rules_are_read_live_and_from_a_core() {
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    let dir = scratch("rules");
+    let dir = scratch("glib-rules");
     let rules = dir.join("mine.toml");
     std::fs::write(&rules, USER_GUARD).unwrap();
     let rules = rules.to_str().unwrap();
@@ -251,7 +213,7 @@ fn plain_g_mutex_lock_waits_on_a_lockers_mutex_are_proven_live_saved_and_from_a_
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    let dir = scratch("plain");
+    let dir = scratch("glib-plain");
     let p = HungProcess::start("c_glib_lock_abba");
     let saved = dir.join("snapshot.json");
     let saved = saved.to_str().unwrap();
@@ -273,7 +235,7 @@ fn plain_g_mutex_lock_waits_in_a_gdb_bt_full_are_a_stall_never_a_cycle() {
     if !require("glib-2.0") || !require("gdb") {
         return;
     }
-    let dir = scratch("plain-gdb");
+    let dir = scratch("glib-plain-gdb");
     let p = HungProcess::start("c_glib_lock_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);

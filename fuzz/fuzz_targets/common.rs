@@ -273,7 +273,7 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
     // the same for every input. Every variable is read too: the DWARF reader meets the input.
     let every_variable = VarRequest {
         all: true,
-        guards: Vec::new(),
+        ..VarRequest::default()
     };
     let snapshot = Stackwalker::new(false)
         .with_vars(every_variable)

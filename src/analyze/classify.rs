@@ -76,6 +76,9 @@ pub struct Wait {
     futex_offsets: Vec<u64>,
     /// The value a waiter sleeps with on each of those words (a rule's `futex_values`).
     futex_values: Vec<u32>,
+    /// Its waiters sleep on a word of their own: the futex word names no lock (a rule's
+    /// `sleeps_apart`).
+    sleeps_apart: bool,
     /// Up to two caller frames below the run: where the wait was called from.
     pub site: Vec<usize>,
     /// What to do about it.
@@ -438,6 +441,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         owner_offset: None,
         futex_offsets: Vec::new(),
         futex_values: Vec::new(),
+        sleeps_apart: false,
         site: Vec::new(),
         suggestion: None,
         guard_name: None,
@@ -456,6 +460,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
         w.packs.insert(0, rule.pack.clone());
     }
     w.timed |= rule.timed;
+    w.sleeps_apart |= rule.sleeps_apart;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
     if w.futex_offsets.is_empty() {
         w.futex_offsets.clone_from(&rule.futex_offsets);
@@ -505,12 +510,13 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
 }
 
 /// What the kernel says the thread waits on fills what the frames did not show: a lock's
-/// address is its futex word (less the word's offset inside the lock, see `lock_of`); glibc's
-/// join waits for the joined thread's tid to change. A lock that is a variable of static
-/// storage is named by its symbol ([`Snapshot::symbol_at`]: a global, a static's guard).
+/// address is its futex word (less the word's offset inside the lock, see `lock_of`), unless
+/// its waiters sleep apart; glibc's join waits for the joined thread's tid to change. A lock
+/// that is a variable of static storage is named by its symbol ([`Snapshot::symbol_at`]: a
+/// global, a static's guard).
 fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
-    if w.kind.is_lock() && w.address.is_none() {
+    if w.kind.is_lock() && w.address.is_none() && !w.sleeps_apart {
         w.address = Some(lock_of(&futex, w, memory));
     }
     if let (Some(a), None) = (w.address.filter(|_| w.kind.is_lock()), &w.symbol) {
@@ -618,9 +624,10 @@ fn collect_holds_and_members(
         // leaves the variable's bytes as they were).
         let guards = (frame.locals.iter().chain(&frame.args))
             .filter_map(|v| v.read.as_ref()?.holds.as_ref())
-            .filter(|g| memory.read_u32(g.lock) != Some(0));
-        holds.extend(guards.map(|g| Hold {
-            lock: LockId::Addr(g.lock),
+            .flat_map(|g| g.locks().map(move |lock| (lock, g)))
+            .filter(|&(lock, _)| memory.read_u32(lock) != Some(0));
+        holds.extend(guards.map(|(lock, g)| Hold {
+            lock: LockId::Addr(lock),
             frame: i,
             rule: g.rule.clone(),
             from_local: true,

@@ -66,6 +66,7 @@ mod tests {
         guard.read = Some(Box::new(VarRead {
             holds: Some(GuardHold {
                 lock: held,
+                also: Vec::new(),
                 rule: rule.into(),
             }),
             ..VarRead::default()

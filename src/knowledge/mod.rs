@@ -31,6 +31,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("folly", include_str!("packs/folly.toml")),
     ("abseil", include_str!("packs/abseil.toml")),
     ("glib", include_str!("packs/glib.toml")),
+    ("boost", include_str!("packs/boost.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
@@ -66,14 +67,15 @@ impl KnowledgeBase {
         Self::from_rules(rules)
     }
 
-    /// The `guard` rules alone, which a capture reads variables by: those of the extra rule
-    /// files `(origin, text)` first, as [`KnowledgeBase::load`] orders them, then the built-in
-    /// packs'. Quicker than compiling every rule. A file whose rules do not parse gives none
-    /// here (loading it for the analysis says why).
-    pub fn guards(extra: &[(String, String)]) -> Vec<Rule> {
+    /// The rules a capture reads variables by, alone: the `guard` rules (the guards' types)
+    /// and the waits that `sleeps_apart` (the frames whose `address_args` are read), those of
+    /// the extra rule files `(origin, text)` first, as [`KnowledgeBase::load`] orders them,
+    /// then the built-in packs'. Quicker than compiling every rule. A file whose rules do not
+    /// parse gives none here (loading it for the analysis says why).
+    pub fn capture_rules(extra: &[(String, String)]) -> Vec<Rule> {
         (extra.iter().map(|(o, t)| (o.as_str(), t.as_str())))
             .chain(BUILTIN_PACKS.iter().copied())
-            .filter_map(|(name, text)| rule::parse_guards(name, text).ok())
+            .filter_map(|(name, text)| rule::parse_capture_rules(name, text).ok())
             .flatten()
             .collect()
     }

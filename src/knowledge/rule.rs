@@ -321,6 +321,11 @@ pub struct Rule {
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
+    /// For lock waits: the lock's waiters sleep on a word of their own, not on one of the
+    /// lock's (absl::Mutex: each thread's semaphore), so the futex word a thread sleeps on
+    /// names no lock; a live capture or a core reads `address_args` from the frame's
+    /// parameters (their DWARF locations) instead.
+    pub sleeps_apart: bool,
     /// For guard rules: where in the guard the lock is.
     pub members: Option<GuardMembers>,
     /// For `local` rules: the local's name must match this too (a C pointer guard, which
@@ -337,7 +342,9 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardMembers {
     /// The guard's pointer or reference to the lock (`_M_device`); empty: the guard is a
-    /// pointer, itself the lock's address (GLib's `GMutexLocker_autoptr`).
+    /// pointer, itself the lock's address (GLib's `GMutexLocker_autoptr`); ending in `*`
+    /// (`_M_devices.*`): every pointer or reference stored inside that member (its members
+    /// and base classes, by value) is a lock the guard holds (`std::scoped_lock`'s tuple).
     pub pointer: String,
     /// Inside the lock, what its waiters wait on (Rust's `inner.futex`); empty: the lock's
     /// own address.
@@ -421,6 +428,8 @@ struct RawRule {
     #[serde(default)]
     redundant: bool,
     #[serde(default)]
+    sleeps_apart: bool,
+    #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
     counterexamples: Vec<String>,
@@ -444,8 +453,18 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         (Subject::Guard, Meaning::Hold) if r.pointer.is_none() => {
             Some("(guard) needs a `pointer` member")
         }
+        (Subject::Guard, Meaning::Hold)
+            if r.pointer.as_deref().is_some_and(|p| {
+                p.trim_end_matches('*').contains('*') || (p.ends_with('*') && !is_every(p))
+            }) =>
+        {
+            Some("(guard) takes `*` in `pointer` only as its last member (`_M_devices.*`)")
+        }
         (Subject::Guard, Meaning::Hold) => None,
         (Subject::Guard, _) => Some("(guard) must be `meaning = \"hold\"`"),
+        _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
+            Some("takes `sleeps_apart` only as a wait with `address_args`")
+        }
         _ if r.pointer.is_some() || r.within.is_some() || r.owns.is_some() => {
             Some("takes `pointer`, `within` or `owns` only with a `guard` pattern")
         }
@@ -460,6 +479,11 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
     }
 }
 
+/// A `pointer` path that names every pointer inside a member: `*` or `a.b.*`.
+fn is_every(path: &str) -> bool {
+    path == "*" || path.ends_with(".*")
+}
+
 /// Compiles a rule pattern. Function names and printed values are matched as bytes with ASCII
 /// classes (`\w` is `[0-9A-Za-z_]`): Unicode classes would make compiling the packs cost more
 /// than analysing a dump.
@@ -472,10 +496,11 @@ pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
     parse_rules(origin, text, |_| true)
 }
 
-/// Only the `guard` rules of a pack: what a capture needs before the analysis, compiled
-/// without the rest.
-pub fn parse_guards(origin: &str, text: &str) -> Result<Vec<Rule>> {
-    parse_rules(origin, text, |r| r.guard.is_some())
+/// Only the rules a capture reads variables by (`guard` rules, and waits that `sleeps_apart`,
+/// whose arguments are read): what a capture needs before the analysis, compiled without the
+/// rest.
+pub fn parse_capture_rules(origin: &str, text: &str) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, |r| r.guard.is_some() || r.sleeps_apart)
 }
 
 fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Result<Vec<Rule>> {
@@ -598,6 +623,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             readers_printed,
             owner_word,
             redundant: r.redundant,
+            sleeps_apart: r.sleeps_apart,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,
                 within: r.within.unwrap_or_default(),

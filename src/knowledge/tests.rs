@@ -77,8 +77,11 @@ counterexamples = ["acme::Crew::rest"]
 fn the_guards_alone_are_the_guard_rules_of_every_pack() {
     let kb = KnowledgeBase::builtin();
     let all: Vec<&str> = kb.guard_rules().map(|r| r.id.as_str()).collect();
-    let alone = KnowledgeBase::guards(&[]);
-    let alone: Vec<&str> = alone.iter().map(|r| r.id.as_str()).collect();
+    let alone = KnowledgeBase::capture_rules(&[]);
+    let alone: Vec<&str> = (alone.iter())
+        .filter(|r| r.subject == Subject::Guard)
+        .map(|r| r.id.as_str())
+        .collect();
     assert_eq!(all, alone);
     assert!(all.contains(&"rust.mutex-guard"), "{all:?}");
     let guard = kb.match_guard("std::lock_guard<std::mutex>").unwrap();
@@ -86,5 +89,56 @@ fn the_guards_alone_are_the_guard_rules_of_every_pack() {
     assert_eq!(
         (members.pointer.as_str(), members.within.as_str()),
         ("_M_device", "")
+    );
+}
+
+#[test]
+fn a_guard_of_several_locks_takes_a_star_only_as_its_last_member() {
+    let rule = |pointer: &str| {
+        format!(
+            "[[rule]]\nid = \"acme.guard\"\nsummary = \"s\"\nmeaning = \"hold\"\nkind = \"mutex\"\n\
+             guard = '^acme::Hold<'\npointer = \"{pointer}\"\nexamples = [\"acme::Hold<int>\"]\n\
+             counterexamples = [\"acme::Free\"]\n"
+        )
+    };
+    for good in ["_M_devices.*", "*", "a.b.*", "_M_device"] {
+        let kb = KnowledgeBase::load(&[("acme.toml".into(), rule(good))]);
+        assert!(kb.is_ok(), "{good}: {:?}", kb.err());
+    }
+    for bad in ["a.*.b", "a*", "a.**", "*.a"] {
+        let err = KnowledgeBase::load(&[("acme.toml".into(), rule(bad))])
+            .err()
+            .unwrap_or_else(|| panic!("{bad} is refused"));
+        assert!(err.to_string().contains("`*`"), "{bad}: {err}");
+    }
+    let kb = KnowledgeBase::builtin();
+    let scoped = kb
+        .match_guard("std::scoped_lock<std::mutex, std::mutex>")
+        .unwrap();
+    assert_eq!(scoped.members.as_ref().unwrap().pointer, "_M_devices.*");
+}
+
+#[test]
+fn sleeps_apart_is_a_wait_with_address_args_and_a_capture_rule() {
+    let rule = |extra: &str| {
+        format!(
+            "[[rule]]\nid = \"acme.lock\"\nsummary = \"s\"\nmeaning = \"wait\"\nkind = \"mutex\"\n\
+             function = '^acme::Lock$'\nsleeps_apart = true\n{extra}\nexamples = [\"acme::Lock\"]\n\
+             counterexamples = [\"acme::Free\"]\n"
+        )
+    };
+    let ok = rule("address_args = [\"mu\"]");
+    assert!(KnowledgeBase::load(&[("acme.toml".into(), ok.clone())]).is_ok());
+    let err = KnowledgeBase::load(&[("acme.toml".into(), rule(""))])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("sleeps_apart"), "{err}");
+    let capture = KnowledgeBase::capture_rules(&[("acme.toml".into(), ok)]);
+    assert_eq!(capture[0].id, "acme.lock", "the extra file's first");
+    assert!(
+        capture
+            .iter()
+            .any(|r| r.id == "abseil.mutex-lock-guard-ctor"),
+        "the built-in waits whose arguments a capture reads"
     );
 }

@@ -448,8 +448,19 @@ pub struct VarRead {
 pub struct GuardHold {
     /// The address of the lock's futex word (what its waiters wait on).
     pub lock: u64,
+    /// The words of the further locks it holds, when it holds several (a `std::scoped_lock`
+    /// of two mutexes), after `lock`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<u64>,
     /// The rule that read it.
     pub rule: String,
+}
+
+impl GuardHold {
+    /// Every lock it holds: `lock`, then `also`.
+    pub fn locks(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.lock).chain(self.also.iter().copied())
+    }
 }
 
 /// A fact read from the target's memory (or printed from it by a debugger).

@@ -146,6 +146,9 @@ struct VarJson<'a> {
 #[derive(Serialize)]
 struct HoldsJson<'a> {
     lock: String,
+    /// The further locks of a guard of several (a `std::scoped_lock` of two mutexes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    also: Vec<String>,
     rule: &'a str,
 }
 
@@ -161,6 +164,7 @@ fn var_json(v: &crate::model::Var, param: bool) -> Option<VarJson<'_>> {
         unreadable: read.unreadable.as_deref(),
         holds: read.holds.as_ref().map(|h| HoldsJson {
             lock: format!("0x{:x}", h.lock),
+            also: h.also.iter().map(|a| format!("0x{a:x}")).collect(),
             rule: &h.rule,
         }),
     })

@@ -27,7 +27,7 @@ use crate::model::Frame;
 use crate::objects::elf::{self, ObjectCache};
 use crate::unwind::{AddressSpace, FrameKind, MappedObject, Memory, RawFrame};
 use rayon::prelude::*;
-pub use scope::{GuardSpec, VarRequest};
+pub use scope::{ArgSpec, GuardSpec, VarRequest};
 pub use sources::DataSymbol;
 pub use sources::Depth;
 use sources::{ObjectSymbols, Symbol};

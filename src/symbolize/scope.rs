@@ -25,13 +25,33 @@ pub struct VarRequest {
     pub all: bool,
     /// The guard types the rules know.
     pub guards: Vec<GuardSpec>,
+    /// The functions whose named parameters are read (a wait's `address_args` where the
+    /// futex word names no lock).
+    pub args: Vec<ArgSpec>,
 }
 
 impl VarRequest {
     /// True when nothing is to be read.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.guards.is_empty()
+        !self.all && self.guards.is_empty() && self.args.is_empty()
     }
+
+    /// The parameters to read in a function of this base name (see [`crate::names`]).
+    pub(super) fn params_of(&self, base: &str) -> Vec<String> {
+        (self.args.iter())
+            .filter(|a| a.pattern.is_match(base.as_bytes()))
+            .flat_map(|a| a.names.iter().cloned())
+            .collect()
+    }
+}
+
+/// Parameters to read in the frames of some functions, as a rule names them.
+#[derive(Debug, Clone)]
+pub struct ArgSpec {
+    /// Matches the function's base name (`^absl::(\w+::)?MutexLock::MutexLock$`).
+    pub pattern: regex::bytes::Regex,
+    /// The parameters' names (`mu`).
+    pub names: Vec<String>,
 }
 
 /// A guard type, as a `guard` rule describes it (see docs/rules.md).
@@ -42,7 +62,8 @@ pub struct GuardSpec {
     /// Matches the guard's qualified type name (`^std::lock_guard<`).
     pub pattern: regex::bytes::Regex,
     /// The member path of the pointer or reference to the lock (`_M_device`); empty: the
-    /// guard is a pointer, itself the lock's address.
+    /// guard is a pointer, itself the lock's address; ending in `*` (`_M_devices.*`): every
+    /// pointer or reference stored inside that member is a lock the guard holds.
     pub pointer: String,
     /// The member path, inside the lock, of what its waiters wait on (`inner.futex`; empty:
     /// the lock itself).
@@ -64,14 +85,14 @@ pub(super) enum Loc {
 #[derive(Debug, Clone)]
 pub(super) struct GuardLayout {
     pub rule: Arc<str>,
-    /// Offset of the pointer (or reference) to the lock.
-    pub pointer: u64,
+    /// Each lock the guard holds, as (the offset of its pointer or reference in the guard,
+    /// the offset inside the lock of what its waiters wait on): one, or every pointer of a
+    /// guard of several locks. Never empty.
+    pub locks: Vec<(u64, u64)>,
     /// The guard is itself the pointer to the lock: its value, in memory or a register.
     pub by_value: bool,
     /// Offset of the flag that says the guard owns the lock, if it has one.
     pub owns: Option<u64>,
-    /// Offset, inside the lock, of what its waiters wait on.
-    pub within: u64,
 }
 
 /// One variable.
@@ -102,30 +123,31 @@ pub(super) struct PcVars {
     pub bias: u64,
 }
 
-/// The variables at `svma` of the levels whose DIEs are `dies` (innermost first) in `unit`;
-/// `scopes` gives the unit's scopes (indexed on first need: most pcs name no type).
+/// The variables at `svma` of the levels whose DIEs are `dies` (innermost first) in `unit`,
+/// each with the parameters asked for by name in it ([`VarRequest::params_of`]); `scopes`
+/// gives the unit's scopes (indexed on first need: most pcs name no type).
 pub(super) fn collect(
     unit: UnitRef<'_, Reader>,
     scopes: &dyn Fn() -> Arc<Scopes>,
-    dies: &[Option<Off>],
+    dies: &[(Option<Off>, Vec<String>)],
     svma: u64,
     request: &VarRequest,
 ) -> Vec<Level> {
     let frame_base = dies
         .iter()
         .rev()
-        .flatten()
-        .next()
-        .and_then(|&o| unit.entry(o).ok())
+        .find_map(|(die, _)| *die)
+        .and_then(|o| unit.entry(o).ok())
         .and_then(|die| match die.attr_value(dw::DW_AT_frame_base) {
             Some(AttributeValue::Exprloc(e)) => Some(e),
             _ => None,
         });
     dies.iter()
-        .map(|die| {
+        .map(|(die, params)| {
             let mut vars = Vec::new();
             if let Some(off) = die {
-                walk(unit, scopes, *off, svma, request, 0, &mut vars);
+                let wanted = Wanted { request, params };
+                walk(unit, scopes, *off, svma, &wanted, 0, &mut vars);
             }
             Level {
                 vars,
@@ -141,7 +163,7 @@ fn walk(
     scopes: &dyn Fn() -> Arc<Scopes>,
     off: Off,
     svma: u64,
-    request: &VarRequest,
+    wanted: &Wanted<'_>,
     nesting: usize,
     out: &mut Vec<Desc>,
 ) {
@@ -158,7 +180,7 @@ fn walk(
         let die = child.entry();
         match die.tag() {
             dw::DW_TAG_formal_parameter | dw::DW_TAG_variable => {
-                if let Some(d) = describe(unit, scopes, die, svma, request) {
+                if let Some(d) = describe(unit, scopes, die, svma, wanted) {
                     out.push(d);
                 }
             }
@@ -169,7 +191,7 @@ fn walk(
         }
     }
     for b in blocks {
-        walk(unit, scopes, b, svma, request, nesting + 1, out);
+        walk(unit, scopes, b, svma, wanted, nesting + 1, out);
     }
 }
 
@@ -192,6 +214,12 @@ fn covers(
     !any
 }
 
+/// What to read at one function level: the request, and the parameters it names there.
+struct Wanted<'a> {
+    request: &'a VarRequest,
+    params: &'a [String],
+}
+
 /// One variable: its name and type (also through `DW_AT_abstract_origin`, for inlined and
 /// out-of-line copies) and where it is at `svma`. None for variables the request leaves out.
 fn describe(
@@ -199,18 +227,20 @@ fn describe(
     scopes: &dyn Fn() -> Arc<Scopes>,
     die: &gimli::DebuggingInformationEntry<Reader>,
     svma: u64,
-    request: &VarRequest,
+    wanted: &Wanted<'_>,
 ) -> Option<Desc> {
+    let request = wanted.request;
     let origin = types::reference(die, dw::DW_AT_abstract_origin).and_then(|o| unit.entry(o).ok());
     let attr_of =
         |at| types::string(unit, die, at).or_else(|| types::string(unit, origin.as_ref()?, at));
     let ty = types::reference(die, dw::DW_AT_type)
         .or_else(|| types::reference(origin.as_ref()?, dw::DW_AT_type));
     let guard = ty.and_then(|t| guard_layout(unit, scopes, t, &request.guards));
-    if !request.all && guard.is_none() {
+    let name = attr_of(dw::DW_AT_name).unwrap_or_default();
+    let param = die.tag() == dw::DW_TAG_formal_parameter;
+    if !request.all && guard.is_none() && !(param && wanted.params.contains(&name)) {
         return None;
     }
-    let name = attr_of(dw::DW_AT_name).unwrap_or_default();
     let loc = match die.attr_value(dw::DW_AT_location) {
         Some(AttributeValue::Exprloc(e)) => Loc::Expr(e),
         Some(v @ (AttributeValue::LocationListsRef(_) | AttributeValue::SecOffset(_))) => {
@@ -224,7 +254,7 @@ fn describe(
     Some(Desc {
         name: Text::from(name.as_str()),
         ty: ty.map(|t| Text::from(types::name(unit, &scopes(), t).as_str())),
-        param: die.tag() == dw::DW_TAG_formal_parameter,
+        param,
         loc,
         shape: ty.map_or(Shape::Aggregate, |t| types::shape(unit, t)),
         guard,
@@ -277,23 +307,52 @@ fn guard_layout(
     if !by_value {
         names.push(types::name(unit, &scopes, off));
     }
-    let spec = specs.iter().find(|s| {
-        s.pointer.is_empty() == by_value && names.iter().any(|n| s.pattern.is_match(n.as_bytes()))
-    })?;
-    let (pointer, pointer_ty) = types::member_path(unit, off, &spec.pointer)?;
+    // The first rule that names the type and whose members the type has.
+    specs
+        .iter()
+        .filter(|s| {
+            s.pointer.is_empty() == by_value
+                && names.iter().any(|n| s.pattern.is_match(n.as_bytes()))
+        })
+        .find_map(|spec| layout_of(unit, off, by_value, spec))
+}
+
+/// The layout `spec` gives the guard type `off`, when the type has the members it names.
+fn layout_of(
+    unit: UnitRef<'_, Reader>,
+    off: Off,
+    by_value: bool,
+    spec: &GuardSpec,
+) -> Option<GuardLayout> {
+    let pointers = match spec.pointer.strip_suffix('*') {
+        Some(path) => {
+            let (at, ty) = types::member_path(unit, off, path.trim_end_matches('.'))?;
+            (types::pointers_in(unit, ty).into_iter())
+                .filter_map(|(o, t)| Some((at.checked_add(o)?, t)))
+                .collect()
+        }
+        None => vec![types::member_path(unit, off, &spec.pointer)?],
+    };
+    let locks: Vec<(u64, u64)> = (pointers.into_iter())
+        .filter_map(|(pointer, ty)| {
+            let within = match spec.within.as_str() {
+                "" => 0,
+                path => types::member_path(unit, types::pointee(unit, ty)?, path)?.0,
+            };
+            Some((pointer, within))
+        })
+        .collect();
+    if locks.is_empty() {
+        return None;
+    }
     let owns = match &spec.owns {
         Some(path) => Some(types::member_path(unit, off, path)?.0),
         None => None,
     };
-    let within = match spec.within.as_str() {
-        "" => 0,
-        path => types::member_path(unit, types::pointee(unit, pointer_ty)?, path)?.0,
-    };
     Some(GuardLayout {
         rule: Arc::from(spec.rule.as_str()),
-        pointer,
+        locks,
         by_value,
         owns,
-        within,
     })
 }

@@ -8,7 +8,7 @@
 use super::dwarf::{self, Debug};
 use super::scope::{self, Level, PcVars, VarRequest};
 use super::types::{self, Scopes};
-use crate::names::demangle;
+use crate::names::{base_name, demangle};
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject};
@@ -259,7 +259,16 @@ fn variables(
         if dies.len() >= MAX_INLINED {
             break;
         }
-        dies.push(frame.dw_die_offset);
+        // The parameters asked for by the function's name (a wait's `address_args`).
+        let params = match &frame.function {
+            Some(f) if !request.args.is_empty() => f
+                .raw_name()
+                .ok()
+                .map(|raw| request.params_of(base_name(&demangle(&raw, f.language))))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        dies.push((frame.dw_die_offset, params));
     }
     let key = unit.header.offset().0;
     let scopes = || {

@@ -1,8 +1,9 @@
 //! DWARF types, read the one way every user needs them: a type's name as the source spells it
 //! (qualified by its namespaces and enclosing classes: `std::lock_guard<std::mutex>`), the
 //! offset and type of a member named by a path (`__data.__owner`, through typedefs,
-//! `const`/`volatile` and base classes), what a pointer or reference points at, and what kind
-//! of scalar a value is. Each unit's scopes are indexed once per object ([`Scopes`]); every
+//! `const`/`volatile` and base classes), every pointer or reference stored inside a type (a
+//! tuple of references), what a pointer or reference points at, and what kind of scalar a
+//! value is. Each unit's scopes are indexed once per object ([`Scopes`]); every
 //! walk is bounded, so cyclic or hostile DWARF ends, unnamed.
 
 use super::dwarf::Reader;
@@ -219,6 +220,58 @@ pub(super) fn member_path(unit: UnitRef<'_, Reader>, off: Off, path: &str) -> Op
         at = (at.0.checked_add(o)?, t);
     }
     Some(at)
+}
+
+/// Pointers and references kept at most by [`pointers_in`].
+const MAX_POINTERS: usize = 16;
+
+/// Every pointer or reference stored inside the type (its members, theirs, and its base
+/// classes', by value: no pointer is followed), with its offset and type, in DWARF order: the
+/// references of a `std::tuple<std::mutex&, std::mutex&>`. At most [`MAX_POINTERS`].
+pub(super) fn pointers_in(unit: UnitRef<'_, Reader>, off: Off) -> Vec<(u64, Off)> {
+    let mut out = Vec::new();
+    collect_pointers(unit, off, 0, 0, &mut out);
+    out
+}
+
+fn collect_pointers(
+    unit: UnitRef<'_, Reader>,
+    off: Off,
+    at: u64,
+    depth: usize,
+    out: &mut Vec<(u64, Off)>,
+) {
+    let Some((off, die)) = strip(unit, off) else {
+        return;
+    };
+    if depth > MAX_DEPTH || out.len() >= MAX_POINTERS {
+        return;
+    }
+    match die.tag() {
+        dw::DW_TAG_pointer_type | dw::DW_TAG_reference_type | dw::DW_TAG_rvalue_reference_type => {
+            out.push((at, off));
+            return;
+        }
+        dw::DW_TAG_structure_type | dw::DW_TAG_class_type => {}
+        _ => return,
+    }
+    let Ok(mut tree) = unit.entries_tree(Some(off)) else {
+        return;
+    };
+    let Ok(root) = tree.root() else { return };
+    let mut children = root.children();
+    while let Ok(Some(child)) = children.next() {
+        let die = child.entry();
+        // A static member (a declaration) is not stored in the object.
+        let stored = die.attr_value(dw::DW_AT_declaration).is_none();
+        if !matches!(die.tag(), dw::DW_TAG_member | dw::DW_TAG_inheritance) || !stored {
+            continue;
+        }
+        let offset = constant(die, dw::DW_AT_data_member_location).unwrap_or(0);
+        if let (Some(t), Some(inner)) = (reference(die, dw::DW_AT_type), at.checked_add(offset)) {
+            collect_pointers(unit, t, inner, depth + 1, out);
+        }
+    }
 }
 
 /// A member by name, also one a base class has.

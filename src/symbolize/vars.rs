@@ -4,8 +4,8 @@
 //! frame base, DW_OP_call_frame_cfa, static addresses moved by the load bias, location lists;
 //! DW_OP_entry_value only of a register a call preserves, read from the caller's frame). What
 //! cannot be read is said per variable: optimized out, a register the unwind did not recover,
-//! memory not copied. A guard variable's bytes give the lock it holds (a pointer guard's value
-//! is the lock). Pure: no process is
+//! memory not copied. A guard variable's bytes give the locks it holds (a pointer guard's
+//! value is the lock; a guard of several locks holds each its pointers point at). Pure: no process is
 //! touched.
 
 use super::scope::{Desc, Level, Loc, PcVars};
@@ -106,13 +106,16 @@ fn one(d: &Desc, level: &Level, bias: u64, frame: &FrameView<'_>) -> Var {
 /// The lock a guard that is itself a pointer holds: its value `v`, when not null.
 fn guard_value(d: &Desc, v: u64) -> Option<GuardHold> {
     let g = d.guard.as_ref().filter(|g| g.by_value)?;
+    let &(_, within) = g.locks.first()?;
     (v != 0).then(|| GuardHold {
-        lock: v.wrapping_add(g.within),
+        lock: v.wrapping_add(within),
+        also: Vec::new(),
         rule: g.rule.to_string(),
     })
 }
 
-/// The lock a guard at `addr` holds: its pointer member, when the guard owns it.
+/// The locks a guard at `addr` holds: those its pointer members point at (not null), when
+/// the guard owns them.
 fn guard(d: &Desc, addr: u64, mem: &dyn Memory) -> Option<GuardHold> {
     let g = d.guard.as_ref()?;
     if let Some(owns) = g.owns {
@@ -120,9 +123,13 @@ fn guard(d: &Desc, addr: u64, mem: &dyn Memory) -> Option<GuardHold> {
             return None;
         }
     }
-    let lock = read_word(mem, addr.checked_add(g.pointer)?, 8)?;
-    (lock != 0).then(|| GuardHold {
-        lock: lock.wrapping_add(g.within),
+    let mut locks = g.locks.iter().filter_map(|&(pointer, within)| {
+        let lock = read_word(mem, addr.checked_add(pointer)?, 8)?;
+        (lock != 0).then(|| lock.wrapping_add(within))
+    });
+    Some(GuardHold {
+        lock: locks.next()?,
+        also: locks.collect(),
         rule: g.rule.to_string(),
     })
 }

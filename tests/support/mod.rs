@@ -7,10 +7,12 @@
 //! `fixtures/record-gdb.sh`). A test that needs a tool or root asks [`require`] first: a
 //! missing one fails the test under `CI`, and is a loud `SKIPPED` on stderr elsewhere.
 //!
-//! Use from an integration test with `mod support;`. Only std is used.
+//! Use from an integration test with `mod support;`. Built on std, nix (the build lock) and
+//! serde_json (`report`: the JSON report as the tests read it).
 
 mod files;
 pub mod namespace;
+pub mod report;
 mod require;
 mod started;
 #[allow(unused_imports)] // not every test file writes files of its own
@@ -37,7 +39,11 @@ const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
 const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_abba", "glib-2.0"),
     ("c_glib_lock_abba", "glib-2.0"),
+    ("cpp_absl_abba", "absl_synchronization"),
 ];
+/// Fixtures linked against a library that has no pkg-config file: the linker's arguments
+/// (a test asks [`require`] for the library first).
+const LINK: &[(&str, &[&str])] = &[("cpp_boost_shared_abba", &["-lboost_thread"])];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -170,7 +176,11 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
     let libs = PKG_CONFIG
         .iter()
         .filter(|(fixture, _)| *fixture == name)
-        .flat_map(|(_, package)| pkg_config(package));
+        .flat_map(|(_, package)| pkg_config(package))
+        .chain(
+            (LINK.iter().filter(|(fixture, _)| *fixture == name))
+                .flat_map(|(_, args)| args.iter().map(|a| a.to_string())),
+        );
     // Compile from the programs directory with a relative source name, as the
     // recorder does, so that gdb shows `at c_abba.c:67` like the recorded dumps.
     let output = Command::new(compiler)

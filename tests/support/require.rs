@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 
 /// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
-/// library fixtures are built against, by its pkg-config package (`"glib-2.0"`).
+/// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
+/// `"absl_synchronization"`), or
+/// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
@@ -24,7 +26,17 @@ pub fn require(need: &str) -> bool {
             .unwrap_or_default()
             .lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
-        "glib-2.0" => runs("pkg-config", &["--exists", need]),
+        "glib-2.0" | "absl_synchronization" => runs("pkg-config", &["--exists", need]),
+        // Boost.Thread: its headers, and its library (a shared_mutex needs it).
+        "boost-thread" => runs(
+            "sh",
+            &[
+                "-c",
+                "printf '#include <boost/thread/shared_mutex.hpp>\\nint main() { \
+                 boost::shared_mutex m; m.lock(); m.unlock(); }\\n' \
+                 | g++ -x c++ - -lboost_thread -o /dev/null",
+            ],
+        ),
         other => panic!("support::require: unknown need {other:?}"),
     };
     if !here {

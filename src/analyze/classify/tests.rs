@@ -303,13 +303,15 @@ fn a_noted_wait_counts_even_where_the_function_is_not_known() {
 }
 
 #[test]
-fn a_guard_read_from_memory_holds_its_lock_unless_the_lock_word_is_free() {
+fn a_guard_read_from_memory_holds_each_of_its_locks_unless_the_lock_word_is_free() {
     let mut t = thread(&["0x3 in Queue::pop (this=0x6000) at q.cpp:20"]);
     let mut guard = crate::model::Var::new("g".into(), "".into());
+    // A std::scoped_lock of two mutexes: 0x7000, and 0x7100 whose word was not copied.
     guard.read = Some(Box::new(crate::model::VarRead {
         holds: Some(crate::model::GuardHold {
             lock: 0x7000,
-            rule: "libstdcxx.lock-guard-var".into(),
+            also: vec![0x7100],
+            rule: "libstdcxx.scoped-lock-var".into(),
         }),
         ..crate::model::VarRead::default()
     }));
@@ -323,11 +325,12 @@ fn a_guard_read_from_memory_holds_its_lock_unless_the_lock_word_is_free() {
         }],
         ..Snapshot::default()
     };
+    let locks = |f: &Facts| -> Vec<LockId> { f.holds.iter().map(|h| h.lock.clone()).collect() };
     let held = classify_named(&t, names.thread(0), &kb, &word(2));
-    assert_eq!(held.holds.len(), 1, "{:?}", held.holds);
-    assert!(held.holds[0].from_memory && held.holds[0].lock == LockId::Addr(0x7000));
+    assert!(held.holds.iter().all(|h| h.from_memory), "{:?}", held.holds);
+    assert_eq!(locks(&held), [LockId::Addr(0x7000), LockId::Addr(0x7100)]);
     let free = classify_named(&t, names.thread(0), &kb, &word(0));
-    assert!(free.holds.is_empty(), "{:?}", free.holds);
+    assert_eq!(locks(&free), [LockId::Addr(0x7100)], "0x7000 reads free");
 }
 
 #[test]
@@ -362,4 +365,34 @@ fn an_rwlock_writer_with_no_owner_waits_for_the_rwlock_start_whichever_word_it_s
             "futex word 0x{word:x}"
         );
     }
+}
+
+#[test]
+fn a_lock_whose_waiters_sleep_apart_is_never_the_futex_word() {
+    // An absl::Mutex waiter sleeps on its own semaphore: with the mutex's argument unread,
+    // the wait's lock is unknown, not the semaphore's word.
+    let kb = KnowledgeBase::builtin();
+    let mut t = thread(&[
+        "0x1 in syscall ()",
+        "0x2 in AbslInternalPerThreadSemWait_debian3 ()",
+        "0x3 in absl::debian3::Mutex::Lock() ()",
+        "0x4 in route () at a.cpp:33",
+    ]);
+    t.kernel.get_or_insert_with(Default::default).futex = Some(crate::model::FutexWait {
+        address: 0x7f00_0000_1000,
+        op: 0,
+        value: 0,
+    });
+    let names = crate::analyze::names::Names::new(std::slice::from_ref(&t), &kb);
+    let f = classify_named(&t, names.thread(0), &kb, &Snapshot::default());
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].address),
+        (WaitKind::Mutex, None)
+    );
+    // A glibc mutex's waiters sleep on the mutex: its futex word is the lock.
+    let mut glibc = thread(&["0x1 in __lll_lock_wait ()", "0x2 in pthread_mutex_lock ()"]);
+    glibc.kernel = t.kernel.clone();
+    let names = crate::analyze::names::Names::new(std::slice::from_ref(&glibc), &kb);
+    let f = classify_named(&glibc, names.thread(0), &kb, &Snapshot::default());
+    assert_eq!(f.waits[0].address, Some(0x7f00_0000_1000));
 }

@@ -117,3 +117,33 @@ fn rust_guards_reach_the_futex_inside_the_mutex() {
     );
     let _ = std::fs::remove_file(binary);
 }
+
+#[test]
+fn a_scoped_lock_of_two_mutexes_stores_a_reference_to_each_in_its_tuple() {
+    let binary = build(
+        "cpp_scoped_lock_abba.cpp",
+        "g++",
+        &["-g", "-O0", "-pthread", "-std=c++17"],
+    );
+    with_type(
+        &binary,
+        "std::scoped_lock<std::mutex, std::mutex>",
+        |unit, off| {
+            let (at, tuple) = member_path(unit, off, "_M_devices").unwrap();
+            assert_eq!(at, 0);
+            // The tuple keeps each reference in a base class of a base class: both are found.
+            let mut found = pointers_in(unit, tuple);
+            found.sort_by_key(|&(o, _)| o);
+            let offsets: Vec<u64> = found.iter().map(|&(o, _)| o).collect();
+            assert_eq!(offsets, [0, 8]);
+            for (_, reference) in found {
+                let (mutex, _) = strip(unit, pointee(unit, reference).unwrap()).unwrap();
+                assert_eq!(name(unit, &scopes(unit), mutex), "std::mutex");
+            }
+            // A std::mutex stores no pointer.
+            let (_, first) = pointers_in(unit, tuple)[0];
+            assert!(pointers_in(unit, pointee(unit, first).unwrap()).is_empty());
+        },
+    );
+    let _ = std::fs::remove_file(binary);
+}

@@ -213,10 +213,9 @@ fn a_guard_that_owns_its_lock_names_it() {
         );
         d.guard = Some(GuardLayout {
             rule: Arc::from("r"),
-            pointer: 0,
+            locks: vec![(0, 4)],
             by_value: false,
             owns: Some(8),
-            within: 4,
         });
         read_one(d, &regs, None, &mem)
             .read
@@ -228,6 +227,30 @@ fn a_guard_that_owns_its_lock_names_it() {
 }
 
 #[test]
+fn a_guard_of_several_locks_names_each_one_set() {
+    let mut regs = FrameRegs::default();
+    regs.cfa = Some(0x7040);
+    // A std::scoped_lock's tuple at 0x7000: references to 0x5000, none (0), 0x6000.
+    let mem = stack(&[0x5000, 0, 0x6000]);
+    let mut d = desc(
+        "books",
+        Loc::Expr(expr(&[dw::DW_OP_fbreg.0, 0x40])),
+        Shape::Aggregate,
+    );
+    d.guard = Some(GuardLayout {
+        rule: Arc::from("r"),
+        locks: vec![(0, 0), (8, 0), (16, 0)],
+        by_value: false,
+        owns: None,
+    });
+    let holds = read_one(d, &regs, None, &mem).read.and_then(|r| r.holds);
+    assert_eq!(
+        holds.map(|h| h.locks().collect::<Vec<_>>()),
+        Some(vec![0x5000, 0x6000])
+    );
+}
+
+#[test]
 fn a_pointer_guard_is_its_lock_in_memory_or_in_a_register() {
     let mut regs = FrameRegs::default();
     regs.cfa = Some(0x7040);
@@ -236,10 +259,9 @@ fn a_pointer_guard_is_its_lock_in_memory_or_in_a_register() {
         let mut d = desc("locker", loc, Shape::Pointer);
         d.guard = Some(GuardLayout {
             rule: Arc::from("r"),
-            pointer: 0,
+            locks: vec![(0, 0)],
             by_value: true,
             owns: None,
-            within: 0,
         });
         d
     };
