@@ -233,7 +233,7 @@ fn stall(
     let unowned = (blocked.iter().map(|&t| (t, &facts[t].waits[0])))
         .filter(|&(t, w)| w.kind.is_lock() && g.out(t).next().is_none());
     let on_locks = unowned.clone().count();
-    let situation = if on_locks >= 2 {
+    let situation = if on_locks >= 1 {
         "stall/unowned-locks"
     } else {
         "stall"
