@@ -284,11 +284,18 @@ fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
     );
     for (waiter, holder) in [(&workers[0], &workers[1]), (&workers[1], &workers[0])] {
         assert!(
-            out.contains(&format!("LWP {waiter} waits for mutex 0x"))
+            out.contains(&format!("LWP {waiter} waits for mutex "))
                 && out.contains(&format!(
                     "held by LWP {holder} (owner field read from memory"
                 )),
             "{waiter} waits for {holder}: {out}"
+        );
+    }
+    // The locks by their symbols, from the executable's symbol table, as gdb names them.
+    for lock in ["orders_lock", "inventory_lock"] {
+        assert!(
+            out.contains(&format!("waits for mutex {lock} (0x")),
+            "{out}"
         );
     }
     assert!(

@@ -280,6 +280,7 @@ pub fn classify_named(
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex, memory);
     }
+    name_objects(&mut facts.waits, memory);
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
@@ -508,6 +509,14 @@ fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snap
     }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));
+    }
+}
+
+/// Objects no frame printed a symbol for are named by the data symbol that holds them, when
+/// the producer read one (live capture and cores), as gdb names them.
+fn name_objects(waits: &mut [Wait], memory: &Snapshot) {
+    for w in waits.iter_mut().filter(|w| w.symbol.is_none()) {
+        w.symbol = w.address.and_then(|a| memory.data_symbol(a));
     }
 }
 

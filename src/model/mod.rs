@@ -483,6 +483,18 @@ pub enum Evidence {
         /// Its threads' ids.
         tids: Vec<u64>,
     },
+    /// A data object of the process (a global, a static, a C++ guard variable) whose bytes
+    /// hold an address the rules look at (a word threads wait on, a lock a guard holds), named
+    /// by its object's symbol table (live capture and cores): an address inside it is
+    /// `name+offset`, as gdb prints `<name+offset>` after an address.
+    DataSymbol {
+        /// Its first byte.
+        address: u64,
+        /// Its size in bytes.
+        size: u64,
+        /// Its name, demangled (`stats_lock`, `guard variable for config()::c`).
+        name: String,
+    },
     /// Bytes read from the target's memory while it was stopped (around each futex word), for
     /// the rules to interpret (a mutex's owner field).
     Memory {
@@ -506,6 +518,23 @@ impl Snapshot {
                 .filter_map(|(i, t)| t.ns_tid.or(t.tid).map(|id| (id, i))),
         );
         by
+    }
+
+    /// The data symbol that holds `address`, as gdb names it: `name`, or `name+offset`
+    /// (decimal) inside it.
+    pub fn data_symbol(&self, address: u64) -> Option<String> {
+        self.evidence.iter().find_map(|e| match e {
+            Evidence::DataSymbol {
+                address: start,
+                size,
+                name,
+            } => match address.checked_sub(*start)? {
+                0 => Some(name.clone()),
+                off if off < *size => Some(format!("{name}+{off}")),
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     /// A little-endian u32 read from the memory evidence, if it covers `address..address+4`.

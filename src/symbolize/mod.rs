@@ -14,9 +14,13 @@
 //! stopped, through their DWARF locations (`scope` lists them per pc, `vars` evaluates them
 //! per frame, `types` reads their types); the DWARF is the symbolizer's own (`dwarf`).
 //!
+//! Data addresses (the words threads wait on, the locks guards hold) are named too, by the data
+//! symbol whose bytes hold them, as gdb prints `<stats_lock>` after an address (`data`).
+//!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 
+mod data;
 mod dwarf;
 mod scope;
 mod sources;

@@ -8,13 +8,13 @@
 use super::dwarf::{self, Debug};
 use super::scope::{self, Level, PcVars, VarRequest};
 use super::types::{self, Scopes};
-use crate::names::demangle;
+use crate::names::{demangle, demangle_data};
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject};
 use object::{Object, ObjectSymbol, ObjectSymbolTable};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Inlined frames kept per address at most (hostile DWARF can nest without end).
 const MAX_INLINED: usize = 128;
@@ -47,6 +47,11 @@ pub(super) struct ObjectSymbols {
     scopes: Mutex<HashMap<usize, Arc<Scopes>>>,
     /// The symbol table of the file the DWARF comes from, else the object's own.
     table: Vec<TableEntry>,
+    /// The file whose symbol table `table` is (the debug file's has the local ones).
+    symtab: Arc<ElfFile>,
+    /// Its data objects (`.data`, `.bss`: globals, statics, guard variables), read on the
+    /// first data address asked about (see [`ObjectSymbols::data_symbol`]).
+    data: OnceLock<Vec<TableEntry>>,
     /// Debug files found but not used, each in words: they are another build's.
     pub rejected: Vec<String>,
 }
@@ -75,16 +80,18 @@ impl ObjectSymbols {
             rejected,
         } = debugfile::find(map, &file);
         if depth == Depth::Names {
-            let table = debug_file
-                .as_ref()
-                .map(|(_, d)| own_table(d))
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| own_table(&file));
+            let (symtab, table) = debug_file
+                .map(|(_, d)| Arc::new(d))
+                .map(|d| (own_table(&d), d))
+                .filter(|(t, _)| !t.is_empty())
+                .map_or_else(|| (file.clone(), own_table(&file)), |(t, d)| (d, t));
             return Ok(ObjectSymbols {
                 file,
                 debug: None,
                 scopes: Mutex::default(),
                 table,
+                symtab,
+                data: OnceLock::new(),
                 rejected,
             });
         }
@@ -100,9 +107,12 @@ impl ObjectSymbols {
             Some((_, d)) => Arc::new(d),
             None => file.clone(),
         };
-        let table = Some(own_table(&dwarf_file))
+        let (symtab, table) = Some(own_table(&dwarf_file))
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| own_table(&file));
+            .map_or_else(
+                || (file.clone(), own_table(&file)),
+                |t| (dwarf_file.clone(), t),
+            );
         let dwp = debugfile::find_dwp(map)
             .and_then(|p| ElfFile::open(&p).ok())
             .map(Arc::new);
@@ -111,6 +121,8 @@ impl ObjectSymbols {
             scopes: Mutex::default(),
             file,
             table,
+            symtab,
+            data: OnceLock::new(),
             rejected,
         })
     }
@@ -204,13 +216,26 @@ impl ObjectSymbols {
     }
 
     fn table_lookup(&self, svma: u64) -> Option<String> {
-        let i = self
-            .table
-            .partition_point(|e| e.start <= svma)
-            .checked_sub(1)?;
-        let e = &self.table[i];
-        (svma - e.start < e.size).then(|| demangle(&e.name, None))
+        lookup_in(&self.table, svma).map(|e| demangle(&e.name, None))
     }
+
+    /// The data object (a global, a static, a guard variable) whose bytes hold `svma`: its
+    /// demangled name, start (SVMA) and size. The data symbols are read on the first call.
+    pub fn data_symbol(&self, svma: u64) -> Option<(String, u64, u64)> {
+        let table = self.data.get_or_init(|| {
+            Some(data_table(&self.symtab))
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| data_table(&self.file))
+        });
+        lookup_in(table, svma).map(|e| (demangle_data(&e.name), e.start, e.size))
+    }
+}
+
+/// The entry of `table` (sorted by start) whose bytes hold `svma`.
+fn lookup_in(table: &[TableEntry], svma: u64) -> Option<&TableEntry> {
+    let i = table.partition_point(|e| e.start <= svma).checked_sub(1)?;
+    let e = &table[i];
+    (svma - e.start < e.size).then_some(e)
 }
 
 /// An object's DWARF package, when it has one ([`dwarf::Debug::package`]).
@@ -248,6 +273,27 @@ fn variables(
 /// The object's own function symbols (`.symtab`, else `.dynsym`), sorted, with sizes (a zero
 /// size is taken to reach the next symbol).
 fn own_table(file: &ElfFile) -> Vec<TableEntry> {
+    let mut entries = table_of(file, object::SymbolKind::Text);
+    for i in 0..entries.len() {
+        if entries[i].size == 0 {
+            let next = entries.get(i + 1).map_or(entries[i].start, |n| n.start);
+            entries[i].size = next - entries[i].start;
+        }
+    }
+    entries
+}
+
+/// The object's data symbols (`.symtab`, else `.dynsym`), sorted; only those with a size: an
+/// address is named only inside its object's bytes.
+fn data_table(file: &ElfFile) -> Vec<TableEntry> {
+    let mut entries = table_of(file, object::SymbolKind::Data);
+    entries.retain(|e| e.size > 0);
+    entries
+}
+
+/// The defined symbols of `kind` in the object's `.symtab` (else `.dynsym`), sorted by start,
+/// one per start: the most public name.
+fn table_of(file: &ElfFile, kind: object::SymbolKind) -> Vec<TableEntry> {
     let Some(parsed) = file.parse() else {
         return vec![];
     };
@@ -259,7 +305,7 @@ fn own_table(file: &ElfFile) -> Vec<TableEntry> {
     };
     let mut entries: Vec<TableEntry> = table
         .symbols()
-        .filter(|s| s.kind() == object::SymbolKind::Text && s.is_definition())
+        .filter(|s| s.kind() == kind && s.is_definition())
         .filter_map(|s| {
             Some(TableEntry {
                 start: s.address(),
@@ -285,11 +331,5 @@ fn own_table(file: &ElfFile) -> Vec<TableEntry> {
     // for `__lll_lock_wait`).
     entries.sort_by_key(|e| (e.start, e.privacy, e.name.len(), std::cmp::Reverse(e.size)));
     entries.dedup_by_key(|e| e.start);
-    for i in 0..entries.len() {
-        if entries[i].size == 0 {
-            let next = entries.get(i + 1).map_or(entries[i].start, |n| n.start);
-            entries[i].size = next - entries[i].start;
-        }
-    }
     entries
 }
