@@ -282,6 +282,7 @@ pub fn classify_named(
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex, memory);
     }
+    name_objects(&mut facts.waits, memory);
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
@@ -506,18 +507,23 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
 
 /// What the kernel says the thread waits on fills what the frames did not show: a lock's
 /// address is its futex word (less the word's offset inside the lock, see `lock_of`); glibc's
-/// join waits for the joined thread's tid to change. A lock that is a variable of static
-/// storage is named by its symbol ([`Snapshot::symbol_at`]: a global, a static's guard).
+/// join waits for the joined thread's tid to change.
 fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
     if w.kind.is_lock() && w.address.is_none() {
         w.address = Some(lock_of(&futex, w, memory));
     }
-    if let (Some(a), None) = (w.address.filter(|_| w.kind.is_lock()), &w.symbol) {
-        w.symbol = memory.symbol_at(a).map(str::to_string);
-    }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));
+    }
+}
+
+/// Objects no frame printed a symbol for are named by the data symbol that holds them, when
+/// the producer read one (live capture and cores), as gdb names them
+/// ([`Snapshot::data_symbol`]: a global, a static's guard variable, `name+offset` inside one).
+fn name_objects(waits: &mut [Wait], memory: &Snapshot) {
+    for w in waits.iter_mut().filter(|w| w.symbol.is_none()) {
+        w.symbol = w.address.and_then(|a| memory.data_symbol(a));
     }
 }
 
