@@ -282,7 +282,7 @@ pub fn classify_named(
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex, memory);
     }
-    name_objects(&mut facts.waits, memory);
+    facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
@@ -518,11 +518,11 @@ fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snap
     }
 }
 
-/// Objects no frame printed a symbol for are named by the data symbol that holds them, when
-/// the producer read one (live capture and cores), as gdb names them
+/// An object no frame printed a symbol for is named by the data symbol that holds it, when
+/// the producer read one (live capture and cores), as gdb names it
 /// ([`Snapshot::data_symbol`]: a global, a static's guard variable, `name+offset` inside one).
-fn name_objects(waits: &mut [Wait], memory: &Snapshot) {
-    for w in waits.iter_mut().filter(|w| w.symbol.is_none()) {
+pub(super) fn name_object(w: &mut Wait, memory: &Snapshot) {
+    if w.symbol.is_none() {
         w.symbol = w.address.and_then(|a| memory.data_symbol(a));
     }
 }
