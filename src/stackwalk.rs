@@ -174,9 +174,6 @@ fn to_snapshot_with(
         .collect();
     let memory: Vec<&dyn Memory> = memories.iter().map(|m| m as &dyn Memory).collect();
     let symbolized = symbolizer.symbolize_with_vars(space, &stacks, &w.vars, &memory);
-    let mut evidence = image.evidence;
-    evidence.extend(futex_symbols(symbolizer, space, &image.threads));
-    let symbolized_in = t0.elapsed() - unwound_in;
     let threads: Vec<Thread> = image
         .threads
         .iter()
@@ -206,6 +203,9 @@ fn to_snapshot_with(
             ..Thread::default()
         })
         .collect();
+    let mut evidence = image.evidence;
+    evidence.extend(symbolizer.data_symbols(space, waited_on(&threads)));
+    let symbolized_in = t0.elapsed() - unwound_in;
     let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let stopped = match image.frozen {
@@ -266,30 +266,16 @@ fn to_snapshot_with(
     }
 }
 
-/// The variables of static storage the threads' futex words lie in, each once, named by
-/// their objects' symbol tables: the names of global locks and of statics' guards.
-fn futex_symbols(
-    symbolizer: &Symbolizer,
-    space: &AddressSpace,
-    threads: &[ImageThread],
-) -> Vec<Evidence> {
-    let mut words: Vec<u64> = threads
+/// The addresses the analysis names objects at: the words threads wait on and the locks their
+/// guards hold (each lock's data symbol is looked up, not every word of the stacks).
+fn waited_on(threads: &[Thread]) -> impl Iterator<Item = u64> + '_ {
+    let futexes = threads
         .iter()
-        .filter_map(|t| Some(t.kernel.futex.as_ref()?.address))
-        .collect();
-    words.sort_unstable();
-    words.dedup();
-    let mut found: Vec<Evidence> = words
-        .into_iter()
-        .filter_map(|word| symbolizer.data_symbol(space, word))
-        .map(|d| Evidence::Symbol {
-            address: d.start,
-            size: d.size,
-            name: d.name,
-        })
-        .collect();
-    found.dedup();
-    found
+        .filter_map(|t| t.kernel.as_ref()?.futex.map(|f| f.address));
+    let guarded = (threads.iter().flat_map(|t| &t.frames))
+        .flat_map(|f| f.args.iter().chain(&f.locals))
+        .filter_map(|v| v.read.as_ref()?.holds.as_ref().map(|h| h.lock));
+    futexes.chain(guarded)
 }
 
 /// A thread's copied stack and the process's vdso, borrowed (no copy per thread). Remembers

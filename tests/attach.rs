@@ -342,6 +342,14 @@ fn a_saved_capture_analyses_like_the_live_one() {
         live["reports"][0]["findings"],
         saved["reports"][0]["findings"]
     );
+    // The locks' names, read from the executable's symbols at capture, are in the snapshot.
+    let findings = saved["reports"][0]["findings"].to_string();
+    for lock in ["orders_lock", "inventory_lock"] {
+        assert!(
+            findings.contains(&format!("\"symbol\":\"{lock}\"")),
+            "{findings}"
+        );
+    }
 }
 
 #[test]

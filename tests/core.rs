@@ -293,6 +293,13 @@ fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
             "{waiter} waits for {holder}: {out}"
         );
     }
+    // The locks by their symbols, from the executable's symbol table, as gdb names them.
+    for lock in ["orders_lock", "inventory_lock"] {
+        assert!(
+            out.contains(&format!("waits for mutex {lock} (0x")),
+            "{out}"
+        );
+    }
     assert!(
         !err.contains("build-id"),
         "the binaries are the core's own: {err}"

@@ -27,12 +27,13 @@ fn start() -> (HungProcess, String, String) {
     (p, flusher, reporter)
 }
 
-/// The report: one owner-died finding at `grade`, the reporter waiting in `report_stats`, the
-/// flusher holding the lock, and nothing found instead.
+/// The report: one owner-died finding at `grade` on the mutex named by its symbol (as gdb
+/// prints it; live and from a core, from the executable's symbol table), the reporter waiting
+/// in `report_stats`, the flusher holding the lock, and nothing found instead.
 fn assert_owner_died(out: &str, grade: &str, flusher: &str, reporter: &str) {
     let first = out.lines().next().unwrap_or_default();
     assert!(
-        first.starts_with("DEADLOCK: owner died: 1 thread(s) wait for mutex ")
+        first.starts_with("DEADLOCK: owner died: 1 thread(s) wait for mutex stats_lock (0x")
             && first.contains("a robust mutex whose previous owner died holding it; ")
             && first.contains(&format!(
                 "LWP {flusher} \"flusher\" recovered it (EOWNERDEAD) and holds it without \
@@ -108,8 +109,8 @@ fn a_robust_mutex_recovered_and_kept_is_an_owner_died_in_gdb_owners() {
     assert_eq!(code, Some(1), "{out}\n{err}");
     assert_owner_died(&out, "symbolic", &flusher, &reporter);
     assert!(
-        out.contains("mutex stats_lock (0x") && out.contains("(`__lock` printed at line"),
-        "gdb names the mutex and prints its lock word: {out}"
+        out.contains("(`__lock` printed at line"),
+        "gdb prints the lock word: {out}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,8 @@
 //! capture too, before the built-in ones. `c_glib_lock_abba` takes each second lock with a
 //! plain `g_mutex_lock`, whose frames a distribution's GLib leaves unnamed: read from memory, a
 //! bare futex wait on a locker's word is a wait for its mutex (proven); from gdb's text, where
-//! nothing names the word, it stays a stall, never a cycle.
+//! nothing names the word, it stays a stall, never a cycle. Every wait of a cycle names its
+//! GMutex by its symbol (`journal_lock`), as gdb prints it.
 
 mod support;
 
@@ -39,7 +40,19 @@ fn assert_lockers_close_the_cycle(report: &Value) -> String {
             "{holder} waits in g_mutex_locker_new, called from {function}: {steps}"
         );
     }
+    assert_locks_named(&steps);
     grade
+}
+
+/// The waits name each GMutex by its symbol, as gdb prints it: from gdb's text, and read from
+/// memory by the data symbol at its address (the program's symbol table).
+fn assert_locks_named(steps: &str) {
+    for lock in ["journal_lock", "accounts_lock"] {
+        assert!(
+            steps.contains(&format!("waits for mutex {lock} (0x")),
+            "the waits name the mutex by its symbol: {steps}"
+        );
+    }
 }
 
 /// Every locker read from memory: (name, the lock it holds), in the frames of `function`.
@@ -119,13 +132,6 @@ fn a_glib_abba_in_a_gdb_bt_full_is_symbolic_by_its_locker_locals() {
     assert_eq!(code, Some(1), "{report}\n--- the dump:\n{dump}");
     let grade = assert_lockers_close_the_cycle(&report);
     assert_eq!(grade, "symbolic", "{report}");
-    let (_, steps) = cycle(&report);
-    for lock in ["journal_lock", "accounts_lock"] {
-        assert!(
-            steps.contains(&format!("waits for mutex {lock} (")),
-            "the waits name the mutex by its symbol: {steps}"
-        );
-    }
 }
 
 /// A rule file whose guard rule comes before the built-in one for the same lockers.
@@ -184,7 +190,8 @@ fn guard_rules_given_with_rules_are_read_live_and_from_a_core() {
 
 /// `c_glib_lock_abba`: each thread's second lock is a plain `g_mutex_lock`, whose frames a
 /// distribution's GLib does not name: a bare futex wait under `syscall`, on the word the
-/// other thread's locker points at. Read from memory, that is a wait for the locker's mutex.
+/// other thread's locker points at. Read from memory, that is a wait for the locker's mutex,
+/// named by its symbol.
 fn assert_plain_lock_waits_close_the_cycle(report: &Value) {
     let (grade, steps) = cycle(report);
     assert_eq!(grade, "proven", "{steps}");
@@ -206,6 +213,7 @@ fn assert_plain_lock_waits_close_the_cycle(report: &Value) {
             "{function}'s locker: {steps}"
         );
     }
+    assert_locks_named(&steps);
 }
 
 #[test]

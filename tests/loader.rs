@@ -67,7 +67,7 @@ fn parse(dir: &Path, text: &str) -> (Option<i32>, String, String) {
 
 /// The report: one loader-lock finding, the scanner waiting for the loader's lock in
 /// `lookup_hook`, held by the loader, which waits in the plugin's constructor for
-/// `registry_lock`: held by the scanner when its owner is read (`cycle`), else only blocked;
+/// `registry_lock` (each lock named by its symbol, as gdb names them): held by the scanner when its owner is read (`cycle`), else only blocked;
 /// nothing else in its place.
 fn assert_loader_lock(out: &str, loader: &str, scanner: &str, cycle: bool) {
     let title = out.lines().next().unwrap_or_default();
@@ -86,7 +86,7 @@ fn assert_loader_lock(out: &str, loader: &str, scanner: &str, cycle: bool) {
     let (s1, s2, s3) = (step("1. "), step("2. "), step("3. "));
     assert!(
         s1.contains(&format!("LWP {scanner}"))
-            && s1.contains("waits for dynamic loader's lock")
+            && s1.contains("waits for dynamic loader's lock _rtld_global+")
             && s1.contains("lookup_hook (")
             && s1.contains("dlsym"),
         "{out}"
@@ -97,7 +97,7 @@ fn assert_loader_lock(out: &str, loader: &str, scanner: &str, cycle: bool) {
     );
     assert!(
         s3.contains(&format!("LWP {loader}"))
-            && s3.contains("waits for mutex")
+            && s3.contains("waits for mutex registry_lock (0x")
             && s3.contains("plugin_register ("),
         "{out}"
     );

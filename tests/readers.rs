@@ -22,7 +22,8 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The report on `c_writer_behind_readers`, at `grade`: the finding with its count, both
-/// writers on one address, no reader named, nothing else found instead.
+/// writers on one lock (`table_lock`, by its symbol), no reader named, nothing else found
+/// instead.
 fn assert_behind_readers(out: &str, grade: &str) {
     let first = out.lines().next().unwrap_or_default();
     assert!(
@@ -50,6 +51,8 @@ fn assert_behind_readers(out: &str, grade: &str) {
         .collect();
     assert_eq!(locks.len(), 2, "{out}");
     assert_eq!(locks[0], locks[1], "both writers wait for one lock: {out}");
+    // Named by its symbol, as gdb names it (live and from a core: the executable's symbols).
+    assert!(locks[0].starts_with("table_lock (0x"), "{out}");
     // Readers are never named as holders: the lock does not record them.
     for other in [
         "reader-1\" holds",

@@ -1,8 +1,8 @@
 //! Steps point at the program: on the C ABBA (`c_abba`), attached live and from a gdb `bt full`
 //! of the same process, each wait names the program's own frame with its file and line, the
-//! library frames folded behind it; a holder's step names where the lock is held or says it
-//! is somewhere below a program frame, never a thread entry such as `start_thread`; so does
-//! each line of the `threads:` list. The text
+//! library frames folded behind it, and the lock by its symbol as gdb names it; a holder's step
+//! names where the lock is held or says it is somewhere below a program frame, never a thread
+//! entry such as `start_thread`; so does each line of the `threads:` list. The text
 //! report shows the threads' frames that matter under each finding, ends with the verdict it
 //! starts with, and fits a width when asked (or when writing to a terminal).
 
@@ -19,16 +19,18 @@ fn abba_line(text: &str) -> u32 {
         .unwrap_or_else(|| panic!("{text:?} is not in c_abba.c"))
 }
 
-/// (function, line) where each worker of `c_abba` blocks on its second lock.
-fn abba_waits() -> [(&'static str, u32); 2] {
+/// (function, line, lock) where each worker of `c_abba` blocks on its second lock.
+fn abba_waits() -> [(&'static str, u32, &'static str); 2] {
     [
         (
             "place_order",
             abba_line("pthread_mutex_lock(&inventory_lock); /* reserve"),
+            "inventory_lock",
         ),
         (
             "restock_item",
             abba_line("pthread_mutex_lock(&orders_lock); /* fulfil"),
+            "orders_lock",
         ),
     ]
 }
@@ -54,20 +56,21 @@ fn assert_no_entry_frames(steps: &[&str], report: &str) {
 }
 
 /// The `threads:` list names the program's frame each thread waits in, with its file and
-/// line, the library frames folded behind it, as the steps do; never a library frame alone.
+/// line, the library frames folded behind it, and the lock by its symbol, as the steps do;
+/// never a library frame alone.
 fn assert_thread_lines_name_program_frames(text: &str) {
     let threads = text
         .split("\nthreads:\n")
         .nth(1)
         .and_then(|t| t.split("\n\n").next())
         .unwrap_or_else(|| panic!("no thread list: {text}"));
-    for (function, line) in abba_waits() {
+    for (function, line, lock) in abba_waits() {
         let waits = threads
             .lines()
             .find(|l| l.contains(&format!(" {function} (")))
             .unwrap_or_else(|| panic!("no thread line names {function}: {text}"));
         assert!(
-            waits.contains("waits for mutex ")
+            waits.contains(&format!("waits for mutex {lock} (0x"))
                 && waits.contains(&format!("c_abba.c:{line}), in "))
                 && waits.contains("pthread_mutex_lock ← "),
             "{waits}\n{text}"
@@ -99,13 +102,18 @@ fn a_live_abba_names_the_program_frames_that_wait_and_hold() {
     assert_eq!(code, Some(1), "{text}\n{err}");
     let steps = step_lines(&text);
     assert_eq!(steps.len(), 4, "{text}");
-    for (function, line) in abba_waits() {
+    for (function, line, lock) in abba_waits() {
         let wait = steps
             .iter()
             .find(|s| s.contains(&format!("{function} (")) && s.contains("waits for mutex"))
             .unwrap_or_else(|| panic!("no wait step names {function}:\n{text}"));
         assert!(
             wait.contains(&format!("c_abba.c:{line})")),
+            "{wait}\n{text}"
+        );
+        // The lock by its symbol, as gdb names it.
+        assert!(
+            wait.contains(&format!("waits for mutex {lock} (0x")),
             "{wait}\n{text}"
         );
         // The library frames fold behind it.
@@ -122,7 +130,7 @@ fn a_live_abba_names_the_program_frames_that_wait_and_hold() {
     assert_thread_lines_name_program_frames(&text);
     // Under the finding, each thread's frames that matter.
     let stacks = text.split("    stacks:\n").nth(1).expect("a stacks block");
-    for (function, line) in abba_waits() {
+    for (function, line, _) in abba_waits() {
         assert!(
             stacks.contains(&format!("{function} (")) && stacks.contains(&format!(":{line})")),
             "{text}"
@@ -146,6 +154,7 @@ fn a_live_abba_names_the_program_frames_that_wait_and_hold() {
             named.push((
                 frame["function"].as_str().unwrap().to_string(),
                 frame["line"].as_u64().unwrap() as u32,
+                shows["object"]["symbol"].as_str().unwrap_or("").to_string(),
             ));
         } else {
             assert_eq!(shows["is"], "holder", "{step}");
@@ -156,9 +165,9 @@ fn a_live_abba_names_the_program_frames_that_wait_and_hold() {
         }
     }
     named.sort();
-    let mut want: Vec<(String, u32)> = abba_waits()
+    let mut want: Vec<(String, u32, String)> = abba_waits()
         .iter()
-        .map(|(f, l)| (f.to_string(), *l))
+        .map(|(f, l, lock)| (f.to_string(), *l, lock.to_string()))
         .collect();
     want.sort();
     assert_eq!(named, want, "{json}");
@@ -178,7 +187,7 @@ fn a_gdb_bt_full_of_the_abba_names_the_program_frames() {
     hangscan::render(&snapshot, &analysis, hangscan::Format::Text, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     let steps = step_lines(&text);
-    for (function, line) in abba_waits() {
+    for (function, line, lock) in abba_waits() {
         // `: #N place_order (`: the step's frame is the program's, whatever gdb numbers it.
         let wait = steps
             .iter()
@@ -194,6 +203,10 @@ fn a_gdb_bt_full_of_the_abba_names_the_program_frames() {
             "{wait}\n{text}"
         );
         assert!(wait.contains("pthread_mutex_lock ← "), "{wait}");
+        assert!(
+            wait.contains(&format!("waits for mutex {lock} (0x")),
+            "gdb names the lock: {wait}\n{text}"
+        );
     }
     assert_no_entry_frames(&steps, &text);
     assert_thread_lines_name_program_frames(&text);

@@ -138,8 +138,17 @@ fn a_cpp_lock_guard_names_the_mutex_the_other_thread_waits_for() {
             .unwrap_or_else(|| panic!("{name}: {transfer:?}"));
         assert_eq!(guard["type"], "std::lock_guard<std::mutex>", "{guard}");
         let lock = guard["holds"]["lock"].as_str().unwrap();
+        // The other thread waits for it, named as gdb names a member of a global:
+        // `checking+40`, the account's `mu_`.
+        let account = if name == "payments-1" {
+            "checking"
+        } else {
+            "savings"
+        };
         assert!(
-            steps.contains(&format!("waits for mutex {lock}")),
+            steps.lines().any(|l| l.contains("waits for mutex ")
+                && l.contains(&format!(" {account}+"))
+                && l.contains(&format!("({lock})"))),
             "{steps}"
         );
         // The unique_lock still being built does not own its mutex yet.

@@ -285,6 +285,7 @@ pub fn classify_named(
     if let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) {
         apply_futex(&mut facts.waits, futex, memory);
     }
+    facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
     facts.activity = refine_activity(&facts, idle_at);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
@@ -511,19 +512,23 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
 
 /// What the kernel says the thread waits on fills what the frames did not show: a lock's
 /// address is its futex word (less the word's offset inside the lock, see `lock_of`), unless
-/// its waiters sleep apart; glibc's join waits for the joined thread's tid to change. A lock
-/// that is a variable of static storage is named by its symbol ([`Snapshot::symbol_at`]: a
-/// global, a static's guard).
+/// its waiters sleep apart; glibc's join waits for the joined thread's tid to change.
 fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snapshot) {
     let Some(w) = waits.first_mut() else { return };
     if w.kind.is_lock() && w.address.is_none() && !w.sleeps_apart {
         w.address = Some(lock_of(&futex, w, memory));
     }
-    if let (Some(a), None) = (w.address.filter(|_| w.kind.is_lock()), &w.symbol) {
-        w.symbol = memory.symbol_at(a).map(str::to_string);
-    }
     if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));
+    }
+}
+
+/// An object no frame printed a symbol for is named by the data symbol that holds it, when
+/// the producer read one (live capture and cores), as gdb names it
+/// ([`Snapshot::data_symbol`]: a global, a static's guard variable, `name+offset` inside one).
+pub(super) fn name_object(w: &mut Wait, memory: &Snapshot) {
+    if w.symbol.is_none() {
+        w.symbol = w.address.and_then(|a| memory.data_symbol(a));
     }
 }
 

@@ -179,7 +179,15 @@ impl ThreadState {
         s.thread = 0;
         if let Does::Waits { object, .. } = &mut s.does {
             match object {
-                Object::Kind { address, .. } => *address = None,
+                Object::Kind {
+                    address, symbol, ..
+                } => {
+                    *address = None;
+                    // Elements of one array (`locks+40`, `locks+80`) are one object's.
+                    if let Some(s) = symbol {
+                        s.truncate(without_offset(s).len());
+                    }
+                }
                 Object::MissingPthreadExit { pthread } => *pthread = 0,
                 _ => {}
             }
@@ -278,6 +286,14 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
     out
 }
 
+/// A data symbol without its `+offset` (`locks+40` → `locks`).
+fn without_offset(symbol: &str) -> &str {
+    match symbol.rsplit_once('+') {
+        Some((name, off)) if !off.is_empty() && off.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => symbol,
+    }
+}
+
 fn strip_addresses(s: &str) -> String {
     s.split_whitespace()
         .filter(|w| !w.starts_with("0x") && !w.starts_with("(0x"))
@@ -373,6 +389,44 @@ counterexamples = ["running"]
                 at: Some(0)
             }
         );
+    }
+
+    #[test]
+    fn threads_waiting_for_elements_of_one_array_are_alike() {
+        // Three threads in one call, each on a mutex gdb names by its data symbol: two on
+        // elements of `locks`, one on a global of its own.
+        let waiter = |tid: u64, mutex: &str| Thread {
+            tid: Some(tid),
+            frames: vec![
+                Frame {
+                    function: Some("__lll_lock_wait".into()),
+                    ..Frame::default()
+                },
+                Frame {
+                    function: Some("pthread_mutex_lock".into()),
+                    args: vec![crate::model::Var::new("mutex".into(), mutex.into())],
+                    ..Frame::default()
+                },
+                Frame {
+                    function: Some("shard_worker".into()),
+                    ..Frame::default()
+                },
+            ],
+            ..Thread::default()
+        };
+        let snap = Snapshot {
+            threads: vec![
+                waiter(10, "0x5028 <locks+40>"),
+                waiter(11, "0x5050 <locks+80>"),
+                waiter(12, "0x6000 <journal_lock>"),
+            ],
+            ..Snapshot::default()
+        };
+        let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
+        let groups = super::group_threads(&snap, &a, &std::collections::HashSet::new());
+        let mut sizes: Vec<usize> = groups.iter().map(|g| g.threads.len()).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [1, 2], "{groups:?}");
     }
 
     #[test]

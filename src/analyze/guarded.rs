@@ -5,14 +5,15 @@
 //! the lock's waiters sleep on. Read-write locks are left alone: a bare wait does not say
 //! whether it wants to read or to write.
 
-use super::classify::{Activity, Facts, LockId};
+use super::classify::{name_object, Activity, Facts, LockId};
 use super::motion;
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
 use rustc_hash::FxHashMap as HashMap;
 
 /// Turns each thread's bare futex wait on a word a mutex guard read from memory points at
-/// into a wait for that mutex, in the guard's pack (whose advice then applies).
+/// into a wait for that mutex, in the guard's pack (whose advice then applies), named by its
+/// data symbol as other lock waits are.
 pub fn name_guarded_waits(snap: &Snapshot, facts: &mut [Facts], kb: &KnowledgeBase) {
     let mut guarded: HashMap<u64, &str> = HashMap::default();
     for h in facts
@@ -46,6 +47,7 @@ pub fn name_guarded_waits(snap: &Snapshot, facts: &mut [Facts], kb: &KnowledgeBa
         }
         w.kind = WaitKind::Mutex;
         w.address = Some(futex.address);
+        name_object(w, snap);
         if !w.packs.iter().any(|p| p == pack) {
             w.packs.insert(0, pack.to_string());
         }

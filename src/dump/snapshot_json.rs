@@ -100,6 +100,20 @@ mod tests {
                 bytes,
             });
         }
+        // And the data symbols that hold the words: the first lock is a global of its own, the
+        // second a member 8 bytes into one.
+        snap.evidence.extend([
+            Evidence::DataSymbol {
+                address: 0x1000,
+                size: 40,
+                name: "orders_lock".into(),
+            },
+            Evidence::DataSymbol {
+                address: 0x1ff8,
+                size: 48,
+                name: "stock".into(),
+            },
+        ]);
         let kb = KnowledgeBase::builtin();
         let before = analyze(&snap, &kb);
         let saved = to_json(&snap);
@@ -119,6 +133,12 @@ mod tests {
             crate::analyze::FindingKind::LockCycle
         );
         assert_eq!(after.findings[0].confidence, crate::analyze::Grade::Proven);
+        // The locks are named as gdb names them, from the saved snapshot too.
+        let symbols: Vec<_> = (after.facts.iter())
+            .map(|f| f.waits[0].symbol.as_deref())
+            .collect();
+        assert_eq!(symbols, [Some("orders_lock"), Some("stock+8")]);
+        assert_eq!(back.data_symbol(0x1000 + 40), None, "past its size");
     }
 
     #[test]

@@ -494,14 +494,16 @@ pub enum Evidence {
         /// Its threads' ids.
         tids: Vec<u64>,
     },
-    /// The variable of static storage a futex word lies in, named by its object's symbol table
-    /// (a global lock, a static's guard variable): what the lock is called in the program.
-    Symbol {
-        /// Where the variable starts.
+    /// A data object of the process (a global, a static, a C++ guard variable) whose bytes
+    /// hold an address the rules look at (a word threads wait on, a lock a guard holds), named
+    /// by its object's symbol table (live capture and cores): an address inside it is
+    /// `name+offset`, as gdb prints `<name+offset>` after an address.
+    DataSymbol {
+        /// Its first byte.
         address: u64,
         /// Its size in bytes.
         size: u64,
-        /// Its name, demangled (`guard variable for config()::c`).
+        /// Its name, demangled (`stats_lock`, `guard variable for config()::c`).
         name: String,
     },
     /// Bytes read from the target's memory while it was stopped (around each futex word), for
@@ -516,17 +518,6 @@ pub enum Evidence {
 }
 
 impl Snapshot {
-    /// The name of the variable of static storage that starts at `address`, read from a
-    /// symbol table ([`Evidence::Symbol`]).
-    pub fn symbol_at(&self, address: u64) -> Option<&str> {
-        self.evidence.iter().find_map(|e| match e {
-            Evidence::Symbol {
-                address: a, name, ..
-            } if *a == address => Some(name.as_str()),
-            _ => None,
-        })
-    }
-
     /// Threads (indexes into `threads`) by the id the process's memory holds for them: the
     /// namespace's `ns_tid`, else the `tid`.
     pub fn by_memory_tid(&self) -> std::collections::HashMap<u64, usize> {
@@ -538,6 +529,23 @@ impl Snapshot {
                 .filter_map(|(i, t)| t.ns_tid.or(t.tid).map(|id| (id, i))),
         );
         by
+    }
+
+    /// The data symbol that holds `address`, as gdb names it: `name`, or `name+offset`
+    /// (decimal) inside it.
+    pub fn data_symbol(&self, address: u64) -> Option<String> {
+        self.evidence.iter().find_map(|e| match e {
+            Evidence::DataSymbol {
+                address: start,
+                size,
+                name,
+            } => match address.checked_sub(*start)? {
+                0 => Some(name.clone()),
+                off if off < *size => Some(format!("{name}+{off}")),
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     /// A little-endian u32 read from the memory evidence, if it covers `address..address+4`.

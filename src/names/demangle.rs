@@ -16,14 +16,35 @@ pub(crate) fn demangle(raw: &str, language: Option<DwLang>) -> String {
     }
     if language != Some(DW_LANG_Rust) && raw.starts_with("_Z") {
         if let Some(s) = addr2line::demangle(raw, DW_LANG_C_plus_plus) {
-            let s = drop_empty_packs(s);
-            // A static's guard (`_ZGV`) says whose it is first: that phrase is no return type.
-            const GUARD: &str = "guard variable for ";
-            let phrase = if s.starts_with(GUARD) { GUARD.len() } else { 0 };
-            return format!("{}{}", &s[..phrase], strip_return_type(&s[phrase..]));
+            return strip_return_type(&drop_empty_packs(s));
         }
     }
     raw.to_string()
+}
+
+/// A data symbol's name (a global, a static, a guard variable) as gdb prints it after an
+/// address: demangled, a C++ special name's words kept (`guard variable for config()::c`), a
+/// function-local static's function without its return type.
+pub(crate) fn demangle_data(raw: &str) -> String {
+    if let Some(s) = addr2line::demangle(raw, DW_LANG_Rust) {
+        return rust_like_gdb(s);
+    }
+    let Some(s) = raw
+        .starts_with("_Z")
+        .then(|| addr2line::demangle(raw, DW_LANG_C_plus_plus))
+        .flatten()
+    else {
+        return raw.to_string();
+    };
+    let s = drop_empty_packs(s);
+    // `guard variable for `, `typeinfo name for `: words, then what they are for.
+    let words = s.find(" for ").filter(|&at| {
+        (s[..at].bytes()).all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'#')
+    });
+    match words {
+        Some(at) => format!("{}{}", &s[..at + 5], strip_return_type(&s[at + 5..])),
+        None => strip_return_type(&s),
+    }
 }
 
 /// Rust v0 demangling as gdb prints the path: no turbofish, and an inherent impl's
@@ -137,7 +158,21 @@ pub(crate) fn strip_return_type(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{demangle, rust_like_gdb, strip_return_type};
+    use super::{demangle, demangle_data, rust_like_gdb, strip_return_type};
+
+    #[test]
+    fn data_symbols_as_gdb_prints_them() {
+        for (raw, gdb) in [
+            ("stats_lock", "stats_lock"),
+            ("_ZZ6configvE1c", "config()::c"),
+            ("_ZGVZ6configvE1c", "guard variable for config()::c"),
+            ("_ZZ1fIiEvvE1x", "f<int>()::x"),
+            ("_ZGVZ1fIiEvvE1x", "guard variable for f<int>()::x"),
+            ("_ZN3app5STATE17h0123456789abcdefE", "app::STATE"),
+        ] {
+            assert_eq!(demangle_data(raw), gdb, "{raw}");
+        }
+    }
 
     #[test]
     fn rust_paths_as_gdb_prints_them() {
@@ -162,14 +197,6 @@ mod tests {
         ] {
             assert_eq!(rust_like_gdb(v0.to_string()), gdb);
         }
-    }
-
-    #[test]
-    fn a_static_s_guard_is_named_as_gdb_names_it() {
-        assert_eq!(
-            demangle("_ZGVZ6configvE1c", None),
-            "guard variable for config()::c"
-        );
     }
 
     #[test]

@@ -6,4 +6,4 @@ mod base;
 mod demangle;
 
 pub use base::base_name;
-pub(crate) use demangle::{demangle, rust_like_gdb, strip_return_type};
+pub(crate) use demangle::{demangle, demangle_data, rust_like_gdb, strip_return_type};

@@ -34,12 +34,14 @@ impl Deref for Bytes {
     }
 }
 
-/// One `PT_LOAD` program header: file bytes `offset..offset+filesz` load at `vaddr`.
+/// One `PT_LOAD` program header: file bytes `offset..offset+filesz` load at `vaddr`, in
+/// `memsz` bytes of memory (the rest zeroed: `.bss`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub offset: u64,
     pub filesz: u64,
     pub vaddr: u64,
+    pub memsz: u64,
 }
 
 /// An ELF object with what every user needs precomputed.
@@ -124,6 +126,7 @@ impl ElfFile {
                     offset,
                     filesz,
                     vaddr: s.address(),
+                    memsz: s.size(),
                 }
             })
             .collect();
@@ -162,6 +165,24 @@ impl ElfFile {
             .iter()
             .find(|s| file_offset >= s.offset && file_offset - s.offset < s.filesz)
             .and_then(|s| (file_offset - s.offset).checked_add(s.vaddr))
+    }
+
+    /// How far the object was moved when it was loaded (runtime address − SVMA), from any file
+    /// byte of a `PT_LOAD` segment mapping `map` maps. None if it maps none.
+    pub fn bias(&self, map: &MappedObject) -> Option<u64> {
+        let mapped = map.offset..map.offset.checked_add(map.end.checked_sub(map.start)?)?;
+        self.segments.iter().find_map(|s| {
+            let at = mapped.start.max(s.offset);
+            (at < mapped.end && at < s.offset.checked_add(s.filesz)?).then(|| {
+                let runtime = map.start.wrapping_add(at - mapped.start);
+                runtime.wrapping_sub(s.vaddr.wrapping_add(at - s.offset))
+            })
+        })
+    }
+
+    /// Whether `svma` lies in the memory of a `PT_LOAD` segment (its file bytes or its `.bss`).
+    pub fn loads(&self, svma: u64) -> bool {
+        (self.segments.iter()).any(|s| svma >= s.vaddr && svma - s.vaddr < s.memsz)
     }
 
     /// `len` bytes of the object at runtime address `addr` inside mapping `map`.

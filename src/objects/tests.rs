@@ -15,6 +15,7 @@ fn svma_goes_through_the_program_headers() {
             offset: 0x1000,
             filesz: 0x2000,
             vaddr: 0x401000,
+            memsz: 0x3000,
         }],
         ..file
     };
@@ -27,6 +28,16 @@ fn svma_goes_through_the_program_headers() {
     assert_eq!(file.svma(&map, 0x5555_0000_0010), Some(0x401010));
     assert_eq!(file.svma(&map, 0x5555_0000_2000 + 0x1000), None);
     assert_eq!(file.svma(&map, 0x10), None);
+    // Runtime − SVMA; `.bss` past the file bytes is the segment's too.
+    assert_eq!(file.bias(&map), Some(0x5555_0000_0000 - 0x401000));
+    assert!(file.loads(0x401000 + 0x2800) && !file.loads(0x401000 + 0x3000));
+    // A mapping that starts inside the segment (after `mprotect` split it) gives the same bias.
+    let later = MappedObject {
+        start: 0x5555_0000_1000,
+        offset: 0x2000,
+        ..map.clone()
+    };
+    assert_eq!(file.bias(&later), file.bias(&map));
 }
 
 /// Inside the target's root only, but for build-id files of this system (the build-id proves

@@ -14,9 +14,13 @@
 //! stopped, through their DWARF locations (`scope` lists them per pc, `vars` evaluates them
 //! per frame, `types` reads their types); the DWARF is the symbolizer's own (`dwarf`).
 //!
+//! Data addresses (the words threads wait on, the locks guards hold) are named too, by the data
+//! symbol whose bytes hold them, as gdb prints `<stats_lock>` after an address (`data`).
+//!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 
+mod data;
 mod dwarf;
 mod scope;
 mod sources;
@@ -28,7 +32,6 @@ use crate::objects::elf::{self, ObjectCache};
 use crate::unwind::{AddressSpace, FrameKind, MappedObject, Memory, RawFrame};
 use rayon::prelude::*;
 pub use scope::{ArgSpec, GuardSpec, VarRequest};
-pub use sources::DataSymbol;
 pub use sources::Depth;
 use sources::{ObjectSymbols, Symbol};
 use std::collections::{BTreeMap, HashMap};
@@ -203,23 +206,6 @@ impl Symbolizer {
                 };
                 Some(Loaded { symbols, doubt })
             })
-            .ok()
-            .flatten()
-    }
-
-    /// The data object of static storage at `addr` (a global, a function-local static, a
-    /// static's guard variable), by the symbol table of the object whose mappings reach it:
-    /// the last mapping at or below `addr` (its `.bss` may run on past it) names the object,
-    /// its executable mapping places it.
-    pub fn data_symbol(&self, space: &AddressSpace, addr: u64) -> Option<DataSymbol> {
-        let below = space.objects.partition_point(|o| o.start <= addr);
-        let name = &space.objects.get(below.checked_sub(1)?)?.name;
-        let map = space
-            .objects
-            .iter()
-            .find(|o| o.executable && &o.name == name)?;
-        let loaded = self.object(space, map)?;
-        catch_unwind(AssertUnwindSafe(|| loaded.symbols.data_at(map, addr)))
             .ok()
             .flatten()
     }

@@ -8,13 +8,13 @@
 use super::dwarf::{self, Debug};
 use super::scope::{self, Level, PcVars, VarRequest};
 use super::types::{self, Scopes};
-use crate::names::{base_name, demangle};
+use crate::names::{base_name, demangle, demangle_data};
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject};
 use object::{Object, ObjectSymbol, ObjectSymbolTable};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Inlined frames kept per address at most (hostile DWARF can nest without end).
 const MAX_INLINED: usize = 128;
@@ -46,7 +46,12 @@ pub(super) struct ObjectSymbols {
     /// Each unit's scopes, by the unit's offset, indexed on first need (see `types::scopes`).
     scopes: Mutex<HashMap<usize, Arc<Scopes>>>,
     /// The symbol table of the file the DWARF comes from, else the object's own.
-    table: Tables,
+    table: Vec<TableEntry>,
+    /// The file whose symbol table `table` is (the debug file's has the local ones).
+    symtab: Arc<ElfFile>,
+    /// Its data objects (`.data`, `.bss`: globals, statics, guard variables), read on the
+    /// first data address asked about (see [`ObjectSymbols::data_symbol`]).
+    data: OnceLock<Vec<TableEntry>>,
     /// Debug files found but not used, each in words: they are another build's.
     pub rejected: Vec<String>,
 }
@@ -75,16 +80,18 @@ impl ObjectSymbols {
             rejected,
         } = debugfile::find(map, &file);
         if depth == Depth::Names {
-            let table = debug_file
-                .as_ref()
-                .map(|(_, d)| own_table(d))
-                .filter(|t| !t.text.is_empty())
-                .unwrap_or_else(|| own_table(&file));
+            let (symtab, table) = debug_file
+                .map(|(_, d)| Arc::new(d))
+                .map(|d| (own_table(&d), d))
+                .filter(|(t, _)| !t.is_empty())
+                .map_or_else(|| (file.clone(), own_table(&file)), |(t, d)| (d, t));
             return Ok(ObjectSymbols {
                 file,
                 debug: None,
                 scopes: Mutex::default(),
                 table,
+                symtab,
+                data: OnceLock::new(),
                 rejected,
             });
         }
@@ -100,9 +107,12 @@ impl ObjectSymbols {
             Some((_, d)) => Arc::new(d),
             None => file.clone(),
         };
-        let table = Some(own_table(&dwarf_file))
-            .filter(|t| !t.text.is_empty())
-            .unwrap_or_else(|| own_table(&file));
+        let (symtab, table) = Some(own_table(&dwarf_file))
+            .filter(|t| !t.is_empty())
+            .map_or_else(
+                || (file.clone(), own_table(&file)),
+                |t| (dwarf_file.clone(), t),
+            );
         let dwp = debugfile::find_dwp(map)
             .and_then(|p| ElfFile::open(&p).ok())
             .map(Arc::new);
@@ -111,6 +121,8 @@ impl ObjectSymbols {
             scopes: Mutex::default(),
             file,
             table,
+            symtab,
+            data: OnceLock::new(),
             rejected,
         })
     }
@@ -204,38 +216,23 @@ impl ObjectSymbols {
     }
 
     fn table_lookup(&self, svma: u64) -> Option<String> {
-        let e = covering(&self.table.text, svma)?;
-        Some(demangle(&e.name, None))
+        lookup_in(&self.table, svma).map(|e| demangle(&e.name, None))
     }
 
-    /// The data object (a variable of static storage: a global, a function-local static, a
-    /// static's guard variable) that holds runtime address `addr`, named by the symbol table:
-    /// its runtime start, size and demangled name. `map` is a mapping of this object that
-    /// places it (its `.bss` may lie past every mapping of the file).
-    pub fn data_at(&self, map: &MappedObject, addr: u64) -> Option<DataSymbol> {
-        let bias = map.start.wrapping_sub(self.file.svma(map, map.start)?);
-        let e = covering(&self.table.data, addr.wrapping_sub(bias))?;
-        Some(DataSymbol {
-            start: e.start.wrapping_add(bias),
-            size: e.size,
-            name: demangle(&e.name, None),
-        })
+    /// The data object (a global, a static, a guard variable) whose bytes hold `svma`: its
+    /// demangled name, start (SVMA) and size. The data symbols are read on the first call.
+    pub fn data_symbol(&self, svma: u64) -> Option<(String, u64, u64)> {
+        let table = self.data.get_or_init(|| {
+            Some(data_table(&self.symtab))
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| data_table(&self.file))
+        });
+        lookup_in(table, svma).map(|e| (demangle_data(&e.name), e.start, e.size))
     }
 }
 
-/// A data object named by a symbol table, at its runtime address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataSymbol {
-    /// Its first address.
-    pub start: u64,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Its name, demangled.
-    pub name: String,
-}
-
-/// The entry of sorted `table` whose extent holds `svma`.
-fn covering(table: &[TableEntry], svma: u64) -> Option<&TableEntry> {
+/// The entry of `table` (sorted by start) whose bytes hold `svma`.
+fn lookup_in(table: &[TableEntry], svma: u64) -> Option<&TableEntry> {
     let i = table.partition_point(|e| e.start <= svma).checked_sub(1)?;
     let e = &table[i];
     (svma - e.start < e.size).then_some(e)
@@ -282,67 +279,66 @@ fn variables(
     Some(scope::collect(unit, &scopes, &dies, svma, request))
 }
 
-/// An object's symbol table: its functions (sizes of 0 taken to reach the next one) and its
-/// data objects (only those with a size).
-#[derive(Default)]
-struct Tables {
-    text: Vec<TableEntry>,
-    data: Vec<TableEntry>,
-}
-
-/// The object's own symbols (`.symtab`, else `.dynsym`), sorted, with sizes.
-fn own_table(file: &ElfFile) -> Tables {
-    let Some(parsed) = file.parse() else {
-        return Tables::default();
-    };
-    let Some(table) = parsed
-        .symbol_table()
-        .or_else(|| parsed.dynamic_symbol_table())
-    else {
-        return Tables::default();
-    };
-    let mut tables = Tables::default();
-    for s in table.symbols().filter(|s| s.is_definition()) {
-        let into = match s.kind() {
-            object::SymbolKind::Text => &mut tables.text,
-            object::SymbolKind::Data if s.size() > 0 => &mut tables.data,
-            _ => continue,
-        };
-        // `clock_nanosleep@GLIBC_2.2.5`: the version is not part of the name.
-        let Some(name) = (s.name().ok())
-            .and_then(|n| n.split('@').next())
-            .filter(|n| !n.is_empty())
-        else {
-            continue;
-        };
-        into.push(TableEntry {
-            start: s.address(),
-            size: s.size(),
-            name: name.to_string(),
-            privacy: if s.is_weak() {
-                1
-            } else if s.is_global() {
-                0
-            } else {
-                2
-            },
-        });
-    }
-    sort_table(&mut tables.text);
-    sort_table(&mut tables.data);
-    tables
-}
-
-/// Sorts a table by address, one name per address: of equally public names the shortest
-/// (internal aliases add prefixes: `__GI___lll_lock_wait` for `__lll_lock_wait`); a size of
-/// 0 reaches the next entry.
-fn sort_table(entries: &mut Vec<TableEntry>) {
-    entries.sort_by_key(|e| (e.start, e.privacy, e.name.len(), std::cmp::Reverse(e.size)));
-    entries.dedup_by_key(|e| e.start);
+/// The object's own function symbols (`.symtab`, else `.dynsym`), sorted, with sizes (a zero
+/// size is taken to reach the next symbol).
+fn own_table(file: &ElfFile) -> Vec<TableEntry> {
+    let mut entries = table_of(file, object::SymbolKind::Text);
     for i in 0..entries.len() {
         if entries[i].size == 0 {
             let next = entries.get(i + 1).map_or(entries[i].start, |n| n.start);
             entries[i].size = next - entries[i].start;
         }
     }
+    entries
+}
+
+/// The object's data symbols (`.symtab`, else `.dynsym`), sorted; only those with a size: an
+/// address is named only inside its object's bytes.
+fn data_table(file: &ElfFile) -> Vec<TableEntry> {
+    let mut entries = table_of(file, object::SymbolKind::Data);
+    entries.retain(|e| e.size > 0);
+    entries
+}
+
+/// The defined symbols of `kind` in the object's `.symtab` (else `.dynsym`), sorted by start,
+/// one per start: the most public name.
+fn table_of(file: &ElfFile, kind: object::SymbolKind) -> Vec<TableEntry> {
+    let Some(parsed) = file.parse() else {
+        return vec![];
+    };
+    let Some(table) = parsed
+        .symbol_table()
+        .or_else(|| parsed.dynamic_symbol_table())
+    else {
+        return vec![];
+    };
+    let mut entries: Vec<TableEntry> = table
+        .symbols()
+        .filter(|s| s.kind() == kind && s.is_definition())
+        .filter_map(|s| {
+            Some(TableEntry {
+                start: s.address(),
+                size: s.size(),
+                // `clock_nanosleep@GLIBC_2.2.5`: the version is not part of the name.
+                name: s
+                    .name()
+                    .ok()
+                    .and_then(|n| n.split('@').next())
+                    .filter(|n| !n.is_empty())?
+                    .to_string(),
+                privacy: if s.is_weak() {
+                    1
+                } else if s.is_global() {
+                    0
+                } else {
+                    2
+                },
+            })
+        })
+        .collect();
+    // Of equally public names the shortest: internal aliases add prefixes (`__GI___lll_lock_wait`
+    // for `__lll_lock_wait`).
+    entries.sort_by_key(|e| (e.start, e.privacy, e.name.len(), std::cmp::Reverse(e.size)));
+    entries.dedup_by_key(|e| e.start);
+    entries
 }
