@@ -1,7 +1,8 @@
 //! Owners read by the library's own rules, and what they prove when the owner is gone: a glibc
 //! mutex whose `__owner` is no thread of the process (`c_orphaned_lock`: a thread returned
 //! holding it) is an orphaned lock, found live, from a gcore core and from a gdb dump with the
-//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle; so is a mutex a
+//! owners printed (`fixtures/gdb/owners.gdb`), never a stall or a lock cycle (a plain `bt full`,
+//! which shows no owner, is a stall that says the owner field decides); so is a mutex a
 //! child got locked from `fork` (`c_fork_held_lock`: its owner is the parent's thread; live,
 //! where the parent's threads are read, it says the lock was copied by fork). Two
 //! threads each
@@ -199,6 +200,42 @@ fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_gdb_owners() {
         out.contains("`__owner` printed at line"),
         "gdb prints the owner: {out}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain gdb `bt full` prints neither the global mutex's owner nor anything holding it: the
+/// report cannot tell an orphaned lock from a holder it does not show, and says so, naming
+/// what decides (the owner field: attach, a core, the hangscan-owners script) instead of
+/// advising to look for a lost wake-up.
+#[test]
+fn a_mutex_whose_owner_exited_is_undecided_from_a_plain_bt_full_and_says_what_decides() {
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("btfull");
+    let p = HungProcess::start("c_orphaned_lock");
+    let dump = gdb_dump(p.pid, true);
+    drop(p);
+    let (code, out, err) = parse(&dir, &dump);
+    assert_eq!(code, Some(1), "every thread waits: {out}\n{err}");
+    assert!(
+        out.contains("[1] stall (warning, evidence: heuristic)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("orphaned-lock"),
+        "nothing shows the owner: {out}"
+    );
+    assert!(
+        out.contains("waits for a lock, and nothing shows who holds it")
+            && out.contains("What the lock records of its owner decides"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hangscan-owners") && out.contains("hangscan attach PID"),
+        "what decides: {out}"
+    );
+    assert!(!out.contains("lost wake-up"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

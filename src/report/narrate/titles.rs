@@ -309,7 +309,7 @@ pub fn explanation(f: &Finding) -> String {
             if *unowned_locks >= 2 {
                 s.push_str(&format!(" {unowned_locks} of them wait for locks, and nothing shows who holds those: a lock-order inversion (each holding a lock another one needs) looks just like this on the stacks."));
             } else if *unowned_locks == 1 {
-                s.push_str(" One of them waits for a lock, and nothing shows who holds it: its holder may have returned or exited without unlocking it (an orphaned lock), or be a thread the input does not show. The lock's owner field decides, and this input does not show it.");
+                s.push_str(" One of them waits for a lock, and nothing shows who holds it: its holder may have returned or exited without unlocking it, or be a thread the input does not show. What the lock records of its owner decides, and this input does not show it.");
             }
             s
         }
