@@ -76,9 +76,9 @@ fn cut_at_line(bytes: &[u8], size: Option<u64>) -> (usize, Option<Diagnostic>) {
         return (bytes.len(), None);
     }
     let bytes = &bytes[..MAX_INPUT_BYTES as usize];
-    let (len, upto) = match bytes.iter().rposition(|&b| b == b'\n') {
+    let (len, upto) = match memchr::memrchr(b'\n', bytes) {
         Some(last) => {
-            let lines = bytes[..=last].iter().filter(|&&b| b == b'\n').count();
+            let lines = memchr::memchr_iter(b'\n', &bytes[..=last]).count();
             (
                 last + 1,
                 format!("up to line {lines}, the last complete one"),

@@ -271,7 +271,8 @@ fn assert_boost_shared_read_from_memory(report: &Value) {
     assert!(
         steps
             .lines()
-            .any(|l| l.contains("waits for rwlock (write) 0x")
+            .any(|l| l.contains("waits for rwlock (write) ")
+                && l.contains("0x")
                 && l.contains(" compact (")
                 && l.contains("in boost::unique_lock<boost::shared_mutex>::unique_lock")),
         "{steps}"
