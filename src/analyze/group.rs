@@ -214,46 +214,57 @@ pub fn group_threads(snap: &Snapshot, a: &Analysis, keep: &HashSet<usize>) -> Ve
         ThreadState,
         Option<(Option<u32>, Option<&'a str>, Option<u32>)>,
     );
-    // Each thread's key on every core, each distinct name's base name worked out once per
-    // core: a parsed dump shares equal names, told apart by where their text is.
-    let keys: Vec<Option<Key>> = (0..snap.threads.len())
+    type Groups<'a> = FxHashMap<Key<'a>, Vec<usize>>;
+    // Grouped on every core, each distinct name's base name worked out once per part: a
+    // parsed dump shares equal names, told apart by where their text is. Each part keeps only
+    // its distinct keys, and the parts are put together in input order.
+    let (groups, singles) = (0..snap.threads.len())
         .into_par_iter()
-        .map_init(FxHashMap::default, |bases, t| {
-            if keep.contains(&t) {
-                return None;
-            }
-            let frames = &snap.threads[t].frames;
-            let stack: Vec<&str> = frames
-                .iter()
-                .map(|f| match f.function.as_deref() {
-                    Some(name) => *bases
-                        .entry((name.as_ptr() as usize, name.len()))
-                        .or_insert_with(|| base_name(name)),
-                    None => "??",
-                })
-                .collect();
-            let state = &a.states[t];
-            // The frame the state points at, as it is shown: its number, file and line.
-            let at = (state.program.as_ref().map(|p| p.frame))
-                .or(state.frame())
-                .and_then(|i| frames.get(i))
-                .map(|f| (f.index, f.file.as_deref(), f.line));
-            Some((stack, state.alike(), at))
-        })
-        .collect();
-    let mut groups: FxHashMap<Key, Vec<usize>> = FxHashMap::default();
-    let mut singles = Vec::new();
-    for (t, key) in keys.into_iter().enumerate() {
-        match key {
-            Some(key) => groups.entry(key).or_default().push(t),
-            None => singles.push(ThreadGroup {
-                threads: vec![t],
-                name: snap.threads[t].label(),
-                state: a.states[t].clone(),
-            }),
-        }
-    }
-    let mut out = singles;
+        .fold(
+            || (Groups::default(), Vec::new(), FxHashMap::default()),
+            |(mut groups, mut singles, mut bases), t| {
+                if keep.contains(&t) {
+                    singles.push(t);
+                    return (groups, singles, bases);
+                }
+                let frames = &snap.threads[t].frames;
+                let stack: Vec<&str> = frames
+                    .iter()
+                    .map(|f| match f.function.as_deref() {
+                        Some(name) => *bases
+                            .entry((name.as_ptr() as usize, name.len()))
+                            .or_insert_with(|| base_name(name)),
+                        None => "??",
+                    })
+                    .collect();
+                let state = &a.states[t];
+                // The frame the state points at, as it is shown: its number, file and line.
+                let at = (state.program.as_ref().map(|p| p.frame))
+                    .or(state.frame())
+                    .and_then(|i| frames.get(i))
+                    .map(|f| (f.index, f.file.as_deref(), f.line));
+                let key = (stack, state.alike(), at);
+                groups.entry(key).or_default().push(t);
+                (groups, singles, bases)
+            },
+        )
+        .map(|(groups, singles, _)| (groups, singles))
+        .reduce(
+            || (Groups::default(), Vec::new()),
+            |(mut groups, mut singles), (more, more_singles)| {
+                for (key, threads) in more {
+                    groups.entry(key).or_default().extend(threads);
+                }
+                singles.extend(more_singles);
+                (groups, singles)
+            },
+        );
+    let singles = singles.into_iter().map(|t| ThreadGroup {
+        threads: vec![t],
+        name: snap.threads[t].label(),
+        state: a.states[t].clone(),
+    });
+    let mut out: Vec<ThreadGroup> = singles.collect();
     for threads in groups.into_values() {
         let state = a.states[threads[0]].clone();
         let name = if threads.len() == 1 {
