@@ -24,12 +24,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// No parser recognised the input.
-    #[error("{origin}: not a dump in any format hangscan reads (tried: {tried}); pass --input-format to force one")]
+    #[error("{origin}: {why}")]
     Unrecognised {
         /// Where the input came from.
         origin: String,
-        /// The formats tried.
-        tried: String,
+        /// What the input is instead, and what to do with it.
+        why: String,
     },
     /// `--input-format` named no known format.
     #[error("unknown input format `{name}` (known: {known})")]

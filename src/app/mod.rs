@@ -325,6 +325,12 @@ fn read_rules(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
 fn read_input(path: &Path) -> Result<(Prefix, String)> {
     let origin = path.display().to_string();
     let read = if origin == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!(
+                "hangscan: reading a dump from standard input (this terminal): paste it, then \
+                 press Ctrl-D; or pass its file: hangscan parse FILE"
+            );
+        }
         read_prefix(std::io::stdin().lock(), None)
     } else {
         std::fs::File::open(path).and_then(|f| match f.metadata().ok().filter(|m| m.is_file()) {

@@ -16,6 +16,7 @@ mod python;
 pub mod rust_backtrace;
 pub(crate) mod skeleton;
 pub mod snapshot_json;
+mod unrecognised;
 
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
@@ -82,7 +83,7 @@ pub fn parse_dump_releasing(
         }
         None => sniff(raw).ok_or_else(|| Error::Unrecognised {
             origin: origin.to_string(),
-            tried: names(),
+            why: unrecognised::explain(raw, &names()),
         })?,
     };
     let mut snap = format.parse_releasing(raw, origin, release);

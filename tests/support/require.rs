@@ -22,6 +22,8 @@ pub fn require(need: &str) -> bool {
             runs("javac", &["-version"]) && runs("java", &["-version"]) && runs("jstack", &["-h"])
         }
         "unshare" => runs("unshare", &["--fork", "--pid", "--mount-proc", "true"]),
+        // util-linux's `script`: runs a command on a terminal of its own.
+        "script" => runs("script", &["--version"]),
         "root" => std::fs::read_to_string("/proc/self/status")
             .unwrap_or_default()
             .lines()
