@@ -8,7 +8,9 @@
 //! thread_pool, its workers the scheduler; GLib's workers are known by the name GLib gives
 //! their threads, `pool`, which a core does not keep: a distribution's GLib names no frame of
 //! its worker loop).
-//! Their healthy twins, idle pools and executors with a sleeping main, exit 0 with no
+//! An io_context whose two threads each block in a handler on a future that a handler queued
+//! behind them would set (`cpp_asio_io_starvation`) starves: both are busy members of the
+//! scheduler waiting for queued work, live and from gdb's `bt`. Their healthy twins, idle pools and executors with a sleeping main, exit 0 with no
 //! finding, in the same four ways.
 
 mod support;
@@ -176,4 +178,39 @@ fn idle_asio_executors_are_no_hang() {
 #[test]
 fn idle_glib_pools_are_no_hang() {
     healthy("c_glib_idle_pool", "glib-2.0");
+}
+
+/// The report's one finding: the io_context's two threads starve, each in `Server::handle`
+/// waiting on a future, each a worker of the scheduler.
+fn assert_io_starves(report: &Value) {
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    let f = &findings[0];
+    assert_eq!(f["kind"], "pool-starvation", "{report}");
+    assert_eq!(f["detail"]["pool"], "Boost.Asio scheduler", "{report}");
+    let handlers: Vec<&Value> = (report["threads"].as_array().unwrap().iter())
+        .filter(|t| {
+            (t["frames"].as_array().unwrap().iter())
+                .any(|fr| function(fr).starts_with("Server::handle"))
+        })
+        .map(|t| &t["tid"])
+        .collect();
+    assert_eq!(handlers.len(), 2, "{report}");
+    let threads: Vec<&Value> = f["threads"].as_array().unwrap().iter().collect();
+    assert_eq!(threads, handlers, "{report}");
+}
+
+#[test]
+fn an_io_context_whose_handlers_wait_for_queued_handlers_starves() {
+    if !require("boost-asio") || !require("gdb") {
+        return;
+    }
+    let dir = scratch("cpp_asio_io_starvation");
+    let p = HungProcess::start("cpp_asio_io_starvation");
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_io_starves(&report);
+    let (code, report) = parse_gdb(p.pid, false, &dir);
+    assert_eq!(code, Some(1), "{report}");
+    assert_io_starves(&report);
 }
