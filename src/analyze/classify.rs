@@ -416,10 +416,10 @@ fn compatible(prev: WaitKind, next: WaitKind) -> bool {
     prev == next || prev.is_generic() || next.is_generic() || refines(prev, next)
 }
 
-/// Whether a frame of `next` kind names the lock a wait of `prev` kind takes (the loader's
-/// entry below `pthread_mutex_lock`).
+/// Whether a frame of `next` kind names what a wait of `prev` kind is for (the loader's entry
+/// below `pthread_mutex_lock`, a pool's join below a thread join).
 fn refines(prev: WaitKind, next: WaitKind) -> bool {
-    prev.is_lock() && next.names_lock() && prev != next
+    next.names_wait_of(prev)
 }
 
 fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
@@ -687,6 +687,7 @@ fn collect_holds_and_members(
             _ => {}
         }
     }
+    members.extend(named_member(thread, names, kb, &facts.waits, &members));
     // A condvar wait has released its mutex, whatever the guard local still says.
     let released: Vec<u64> = facts.waits.iter().filter_map(|w| w.releases).collect();
     holds.retain(|h| !matches!(h.lock, LockId::Addr(a) if released.contains(&a)));
@@ -700,6 +701,39 @@ fn collect_holds_and_members(
     }
     facts.holds = holds;
     facts.members = members;
+}
+
+/// Membership the library's name for the thread states (a `thread` rule), for a pool no frame
+/// already names: its worker loop is the frame that calls the program's outermost frame (the
+/// task it runs), or, with no program frame, the frame below the thread's last wait.
+fn named_member(
+    thread: &Thread,
+    names: FrameNames,
+    kb: &KnowledgeBase,
+    waits: &[Wait],
+    members: &[Membership],
+) -> Option<Membership> {
+    let rule = kb.match_thread(thread.name.as_deref()?)?;
+    let class = rule
+        .pool
+        .as_ref()
+        .filter(|_| rule.meaning == Meaning::Member)?;
+    if members.iter().any(|m| m.pool.class == *class) {
+        return None;
+    }
+    let frames = &thread.frames;
+    let task = (0..frames.len())
+        .rev()
+        .find(|&i| names.is_program(frames, i));
+    let below = task.or(waits.last().map(|w| w.frame))?;
+    Some(Membership {
+        pool: PoolRef {
+            class: class.clone(),
+            instance: None,
+        },
+        frame: (below + 1).min(frames.len() - 1),
+        rule: rule.id.clone(),
+    })
 }
 
 fn all_addresses(value: &str) -> Vec<u64> {
@@ -722,11 +756,16 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
     let Some(first) = facts.waits.first() else {
         return Activity::Blocked;
     };
+    let soft = first.kind.meaning().may_be_idle && facts.waits.len() == 1;
+    // An event loop's poll for I/O that an idle rule knows (a reactor's `epoll_wait`) waits
+    // for work, as a queue's wait does.
+    if soft && first.kind.is_external() && idle_at.is_some() {
+        return Activity::Idle;
+    }
     if first.kind.is_external() || first.timed {
         return Activity::External;
     }
-    let soft = first.kind.meaning().may_be_idle;
-    if soft && facts.waits.len() == 1 {
+    if soft {
         // A worker whose loop waits directly (or through a queue rule) waits for work.
         let loop_waits = facts
             .members

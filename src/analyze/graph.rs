@@ -359,7 +359,12 @@ impl Ctx<'_> {
         match w.kind.meaning().released_by {
             Release::LockHolder => self.lock_holders(t, w),
             Release::ThreadExit => self.join_target(t, w),
-            Release::PoolExit => self.pool_members(t, w),
+            // A pool's join that is joining one of its threads waits for that one at least,
+            // when no member of the pool is known (a worker loop no rule names).
+            Release::PoolExit => match self.pool_members(t, w) {
+                members if members.is_empty() => self.join_target(t, w),
+                members => members,
+            },
             Release::AnotherThread | Release::Outside => Vec::new(),
         }
     }

@@ -235,6 +235,14 @@ impl<'n, 'a> FrameNames<'n, 'a> {
         self.get(i).is_some_and(|n| n.rule.is_some() || n.plumbing)
     }
 
+    /// Whether frame `i` of `frames` (the thread these names are of) is the program's own: a
+    /// named function no rule names as a library's (a wait, a hold, plumbing, a thread entry),
+    /// not a signal frame, and not known to run in a system library.
+    pub fn is_program(&self, frames: &[Frame], i: usize) -> bool {
+        let f = &frames[i];
+        f.function.is_some() && !f.signal_frame && !self.library(i) && !f.in_system_library()
+    }
+
     /// Whether frame `i` is plumbing (a thread entry, `std::` shims): never where a lock is
     /// taken.
     pub fn plumbing(&self, i: usize) -> bool {

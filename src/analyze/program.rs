@@ -9,14 +9,6 @@ use super::finding::InProgram;
 use super::names::{FrameNames, Names};
 use crate::model::{Frame, Snapshot};
 
-/// Whether frame `i` is the program's own: a named function no rule names as a library's
-/// (a wait, a hold, plumbing, a thread entry), not a signal frame, and not known to run in a
-/// system library.
-pub fn is_program(frames: &[Frame], names: FrameNames, i: usize) -> bool {
-    let f = &frames[i];
-    f.function.is_some() && !f.signal_frame && !names.library(i) && !f.in_system_library()
-}
-
 /// The program's frame behind a library call whose innermost frame is `inner`: the first
 /// program frame at or outside it before the end of its segment (past a signal frame lies
 /// interrupted code, not a caller), with the library frames folded behind it: the call the
@@ -29,7 +21,7 @@ pub fn in_program(
     inner: usize,
 ) -> Option<InProgram> {
     let end = facts.segment_end(inner).min(frames.len());
-    let frame = (inner..end).find(|&i| is_program(frames, names, i))?;
+    let frame = (inner..end).find(|&i| names.is_program(frames, i))?;
     let named = |i: &usize| frames[*i].function.is_some();
     let entry = (inner..frame).rev().find(named);
     let innermost = (inner..frame).find(named);

@@ -8,7 +8,7 @@ use super::classify::{Facts, LockId, Wait};
 use super::finding::{HeldAt, KeyFrames, Object, Shows, Step};
 use super::graph::{lock_id, Because, Edge, Grade, Held};
 use super::names::Names;
-use super::program::{in_program, is_program, wait_in_program};
+use super::program::{in_program, wait_in_program};
 use crate::knowledge::{base_name, KnowledgeBase, WaitKind};
 use crate::limits::MAX_STEPS_SHOWN;
 use crate::model::{Frame, Snapshot};
@@ -122,7 +122,7 @@ pub fn held_at(
         by: Held::InsideSite { .. } | Held::InterruptedInside { .. },
     } = because
     {
-        if *i < frames.len() && is_program(frames, fnames, *i) {
+        if *i < frames.len() && fnames.is_program(frames, *i) {
             return HeldAt::Call { frame: *i };
         }
     }
@@ -259,7 +259,7 @@ pub fn key_frames(
                 let n = names.thread(s.thread);
                 let f = &facts[s.thread];
                 let mut key: Vec<usize> = (0..frames.len())
-                    .filter(|&i| is_program(frames, n, i))
+                    .filter(|&i| n.is_program(frames, i))
                     .take(PROGRAM_FRAMES_SHOWN)
                     .collect();
                 key.extend((0..frames.len()).filter(|&i| f.is_signal_frame(i)));

@@ -32,6 +32,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("abseil", include_str!("packs/abseil.toml")),
     ("glib", include_str!("packs/glib.toml")),
     ("boost", include_str!("packs/boost.toml")),
+    ("asio", include_str!("packs/asio.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
@@ -47,6 +48,7 @@ pub struct KnowledgeBase {
     local_set: RegexSet,
     note_rules: Vec<usize>,
     status_rules: Vec<usize>,
+    thread_rules: Vec<usize>,
     printed_rules: Vec<usize>,
     guard_rules: Vec<usize>,
     plumbing_rules: Vec<usize>,
@@ -107,6 +109,7 @@ impl KnowledgeBase {
         let local_rules = of(Subject::Local);
         let note_rules = of(Subject::Note);
         let status_rules = of(Subject::Status);
+        let thread_rules = of(Subject::Thread);
         let printed_rules = of(Subject::Printed);
         let guard_rules = of(Subject::Guard);
         let advice_rules = of(Subject::Finding);
@@ -129,6 +132,7 @@ impl KnowledgeBase {
             local_set,
             note_rules,
             status_rules,
+            thread_rules,
             printed_rules,
             guard_rules,
             plumbing_rules,
@@ -199,6 +203,14 @@ impl KnowledgeBase {
             .iter()
             .map(|&i| &self.rules[i])
             .find(|r| r.pattern.is_match(status.as_bytes()))
+    }
+
+    /// The first rule whose `thread` pattern matches a thread's name.
+    pub fn match_thread(&self, name: &str) -> Option<&Rule> {
+        self.thread_rules
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.pattern.is_match(name.as_bytes()))
     }
 
     /// The first plumbing rule matching `function` (reduced to its base name): a library's
@@ -278,6 +290,7 @@ impl KnowledgeBase {
             }
             Subject::Note => self.match_note(text).map(|(r, _, _)| r),
             Subject::Status => self.match_status(text),
+            Subject::Thread => self.match_thread(text),
             Subject::Printed => self.match_printed(text).map(|(r, _, _)| r),
             Subject::Guard => self.match_guard(text),
             Subject::Finding => self

@@ -125,9 +125,13 @@ pub struct KindMeaning {
     pub unsafe_in_signal_handler: bool,
     /// A bare wait that a more specific rule in the frames below may name better.
     pub generic: bool,
-    /// Names the lock a lock wait directly above it takes (the loader's entry that called
-    /// `pthread_mutex_lock`): the two frames are one wait, of this kind.
-    pub names_lock: bool,
+    /// Names what a wait directly above it, released as this says, is for: the frames are one
+    /// wait, of this kind. The loader's entry that called `pthread_mutex_lock` names the lock
+    /// it takes (`LockHolder`); a pool's join that called a thread join names that thread as
+    /// one of the pool's workers, whose exit waits for the pool's work to run out
+    /// (`ThreadExit`); a queue's pop that waits on a condition variable or semaphore names it
+    /// as the queue's own (`AnotherThread`).
+    pub names_wait: Option<Release>,
 }
 
 impl WaitKind {
@@ -142,7 +146,7 @@ impl WaitKind {
                 may_await_queued_work,
                 unsafe_in_signal_handler: unsafe_in_handler,
                 generic: false,
-                names_lock: false,
+                names_wait: None,
             }
         };
         match self {
@@ -152,9 +156,15 @@ impl WaitKind {
             Self::RwlockWrite => m("rwlock (write)", LockHolder, false, false, true),
             Self::Condvar => m("condition variable", AnotherThread, true, true, true),
             Self::Join => m("thread join", ThreadExit, false, false, true),
-            Self::PoolDrain => m("pool join", PoolExit, false, false, true),
+            Self::PoolDrain => KindMeaning {
+                names_wait: Some(ThreadExit),
+                ..m("pool join", PoolExit, false, false, true)
+            },
             Self::Future => m("future", AnotherThread, false, true, true),
-            Self::Channel => m("channel", AnotherThread, true, false, true),
+            Self::Channel => KindMeaning {
+                names_wait: Some(AnotherThread),
+                ..m("channel", AnotherThread, true, false, true)
+            },
             Self::Semaphore => m("semaphore", AnotherThread, true, false, true),
             Self::Futex => KindMeaning {
                 generic: true,
@@ -163,7 +173,7 @@ impl WaitKind {
             Self::StaticInit => m("static initialisation", LockHolder, false, false, true),
             Self::Once => m("one-time initialisation", LockHolder, false, false, true),
             Self::Loader => KindMeaning {
-                names_lock: true,
+                names_wait: Some(LockHolder),
                 ..m("dynamic loader's lock", LockHolder, false, false, true)
             },
             Self::Io => m("I/O", Outside, true, false, false),
@@ -195,9 +205,10 @@ impl WaitKind {
         self.meaning().generic
     }
 
-    /// Names the lock a lock wait directly above it takes (see [`KindMeaning::names_lock`]).
-    pub fn names_lock(self) -> bool {
-        self.meaning().names_lock
+    /// Names what a wait of kind `above`, directly above it, is for (see
+    /// [`KindMeaning::names_wait`]): the two are one wait, of this kind.
+    pub fn names_wait_of(self, above: WaitKind) -> bool {
+        self != above && self.meaning().names_wait == Some(above.meaning().released_by)
     }
 
     /// The word used in reports.
@@ -218,6 +229,10 @@ pub enum Subject {
     Note,
     /// The runtime's own word for the thread's state (a Go wait reason, a Java state).
     Status,
+    /// The thread's name, as the library that started it names it (GLib's pool threads:
+    /// `pool`, `pool-<prgname>`): for pool members whose worker loop no frame names (a
+    /// library without its debug info, whose loop is a static function).
+    Thread,
     /// A value a debugger printed right after a frame (gdb's `$1 = {__data = {... __owner =
     /// 8 ...}}`); a group `owner` captures the lock holder's tid, a group `field` the field's
     /// name, and `address_args` name the arguments of the frame that carry the lock.
@@ -240,6 +255,7 @@ impl Subject {
             Self::Local => "local",
             Self::Note => "note",
             Self::Status => "status",
+            Self::Thread => "thread",
             Self::Printed => "printed",
             Self::Guard => "guard",
             Self::Finding => "finding",
@@ -385,6 +401,7 @@ struct RawRule {
     local: Option<String>,
     note: Option<String>,
     status: Option<String>,
+    thread: Option<String>,
     printed: Option<String>,
     guard: Option<String>,
     finding: Option<String>,
@@ -462,6 +479,11 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         }
         (Subject::Guard, Meaning::Hold) => None,
         (Subject::Guard, _) => Some("(guard) must be `meaning = \"hold\"`"),
+        (Subject::Thread, Meaning::Member) if r.pool.is_none() => {
+            Some("(thread) needs a fixed `pool`")
+        }
+        (Subject::Thread, Meaning::Member) => None,
+        (Subject::Thread, _) => Some("(thread) must be `meaning = \"member\"`"),
         _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
             Some("takes `sleeps_apart` only as a wait with `address_args`")
         }
@@ -516,6 +538,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             (Subject::Local, &r.local),
             (Subject::Note, &r.note),
             (Subject::Status, &r.status),
+            (Subject::Thread, &r.thread),
             (Subject::Printed, &r.printed),
             (Subject::Guard, &r.guard),
             (Subject::Finding, &r.finding),
@@ -525,8 +548,8 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
         .collect();
         let [(subject, pattern)] = given[..] else {
             return Err(err(format!(
-                "rule `{}` needs exactly one of `function`, `local`, `note`, `status`, `printed`, \
-                 `guard` or `finding`",
+                "rule `{}` needs exactly one of `function`, `local`, `note`, `status`, `thread`, \
+                 `printed`, `guard` or `finding`",
                 r.id
             )));
         };

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
 /// `"absl_synchronization"`), or
-/// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file).
+/// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file), or
+/// `"boost-asio"` (Boost.Asio's headers: header-only, with Boost.System's).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
@@ -37,6 +38,16 @@ pub fn require(need: &str) -> bool {
                 "printf '#include <boost/thread/shared_mutex.hpp>\\nint main() { \
                  boost::shared_mutex m; m.lock(); m.unlock(); }\\n' \
                  | g++ -x c++ - -lboost_thread -o /dev/null",
+            ],
+        ),
+        // Boost.Asio: header-only; a thread_pool builds with its headers alone.
+        "boost-asio" => runs(
+            "sh",
+            &[
+                "-c",
+                "printf '#include <boost/asio/thread_pool.hpp>\\nint main() { \
+                 boost::asio::thread_pool p(1); p.join(); }\\n' \
+                 | g++ -x c++ - -pthread -o /dev/null",
             ],
         ),
         other => panic!("support::require: unknown need {other:?}"),

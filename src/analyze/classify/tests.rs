@@ -93,6 +93,86 @@ fn an_idle_pool_worker_is_idle_and_a_blocked_one_is_not() {
 }
 
 #[test]
+fn a_pools_join_under_a_thread_join_is_one_wait_for_the_pool() {
+    let f = facts(&[
+        "0x1 in __pthread_clockjoin_ex (threadid=140000, thread_return=0x0, clockid=0, abstime=0x0, block=<optimized out>) at pthread_join_common.c:102",
+        "0x2 in boost::asio::detail::posix_thread::join (this=0x5180) at posix_thread.ipp:42",
+        "0x3 in boost::asio::detail::thread_group::join (this=0x37c8) at thread_group.hpp:61",
+        "0x4 in boost::asio::thread_pool::join (this=0x37b8) at thread_pool.ipp:121",
+        "0x5 in ReportQueue::finish (this=0x37b0) at q.cpp:39",
+        "0x6 in boost::asio::detail::scheduler::run (this=0x4f00, ec=...) at scheduler.ipp:204",
+    ]);
+    assert_eq!(f.waits.len(), 1);
+    let w = &f.waits[0];
+    assert_eq!((w.kind, w.first, w.frame), (WaitKind::PoolDrain, 0, 3));
+    assert_eq!(w.pool.as_ref().unwrap().class, "Boost.Asio scheduler");
+    assert_eq!(f.members[0].frame, 5);
+    assert_eq!(f.activity, Activity::Blocked);
+}
+
+#[test]
+fn a_thread_the_library_names_for_its_pool_is_a_member_where_its_task_is_called() {
+    let named = |name: &str, frames: &[&str]| {
+        let t = Thread {
+            name: Some(name.into()),
+            ..thread(frames)
+        };
+        classify(&t, &KnowledgeBase::builtin())
+    };
+    let worker = [
+        "0x1 in syscall () from /lib/x86_64-linux-gnu/libc.so.6",
+        "0x2 in g_cond_wait () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+        "0x3 in g_thread_pool_free () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+        "0x4 in close_batch () at pool.c:28",
+        "0x5 in run_task (data=0x63, user_data=0x0) at pool.c:39",
+        "0x6 in ?? () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+        "0x7 in ?? () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+        "0x8 in start_thread (arg=<optimized out>) at pthread_create.c:442",
+    ];
+    let f = named("pool", &worker);
+    assert_eq!(f.members.len(), 1);
+    assert_eq!(
+        (f.members[0].pool.class.as_str(), f.members[0].frame),
+        ("GLib GThreadPool", 5)
+    );
+    assert_eq!(f.waits.last().unwrap().kind, WaitKind::PoolDrain);
+    assert!(named("pool-spawner", &worker).members.is_empty());
+    assert!(named("ledger", &worker).members.is_empty());
+    // Idle: its queue's pop under the queue's condition variable is one wait, for work.
+    let idle = named(
+        "pool-myapp",
+        &[
+            "0x1 in syscall () from /lib/x86_64-linux-gnu/libc.so.6",
+            "0x2 in g_cond_wait () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+            "0x3 in ?? () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+            "0x4 in g_async_queue_pop_unlocked () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+            "0x5 in ?? () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+            "0x6 in ?? () from /lib/x86_64-linux-gnu/libglib-2.0.so.0",
+            "0x7 in start_thread (arg=<optimized out>) at pthread_create.c:442",
+        ],
+    );
+    assert_eq!(idle.waits.len(), 1);
+    assert_eq!(idle.waits[0].kind, WaitKind::Channel);
+    assert_eq!(idle.activity, Activity::Idle);
+}
+
+#[test]
+fn an_event_loops_poll_under_an_idle_rule_is_idle_not_io() {
+    let f = facts(&[
+        "0x1 in epoll_wait (epfd=5, events=0x1, maxevents=128, timeout=-1) at epoll_wait.c:30",
+        "0x2 in boost::asio::detail::epoll_reactor::run (this=0x1, usec=-1, ops=...) at epoll_reactor.ipp:471",
+        "0x3 in boost::asio::detail::scheduler::do_run_one (this=0x2, lock=..., this_thread=..., ec=...) at scheduler.ipp:465",
+        "0x4 in boost::asio::detail::scheduler::run (this=0x2, ec=...) at scheduler.ipp:204",
+    ]);
+    assert_eq!(f.activity, Activity::Idle);
+    let plain = facts(&[
+        "0x1 in epoll_wait (epfd=5, events=0x1, maxevents=128, timeout=-1) at epoll_wait.c:30",
+        "0x2 in serve (fd=5) at s.c:10",
+    ]);
+    assert_eq!(plain.activity, Activity::External);
+}
+
+#[test]
 fn the_handler_part_inherits_pool_membership_from_the_interrupted_part() {
     let f = facts(&[
         "0x1 in __pthread_cond_wait_common (abstime=0x0, clockid=0, mutex=0x7000, cond=0x7100) at c.c:503",

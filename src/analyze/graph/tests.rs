@@ -160,3 +160,18 @@ fn an_owner_printed_after_a_frame_naming_the_lock_is_proven() {
         .iter()
         .all(|e| e.2 != super::Grade::Proven));
 }
+
+#[test]
+fn a_pools_join_waits_for_the_thread_it_joins_when_no_member_of_the_pool_is_known() {
+    let dump = format!(
+        "Thread 1 (Thread 0x7f01 (LWP 101)):
+#0  0x1 in __pthread_clockjoin_ex (threadid=0x7f02, thread_return=0x0, clockid=0, abstime=0x0, block=true) at pthread_join_common.c:102
+#1  0x2 in std::thread::join() () from /lib/x86_64-linux-gnu/libstdc++.so.6
+#2  0x3 in WorkerPool::join (this=0x6000) at pool.cpp:30
+#3  0x4 in main () at pool.cpp:80
+
+{}",
+        sleeper(2, "WorkerPool::WorkerPool(int)::{lambda()#1}::operator()() const (__closure=0x1) at pool.cpp:12")
+    );
+    assert_eq!(edges(&dump), vec![(0, 1)]);
+}
