@@ -13,13 +13,11 @@ use std::borrow::Cow;
 pub fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
     // The last logical line, held back until the next piece shows it is not continued.
     let mut pending: Option<(usize, Cow<'a, str>)> = None;
-    let mut prompts = [Prompts::new(input, "(gdb) "), Prompts::new(input, "(rr) ")];
+    let mut prompts = Prompts::new(input);
     for (no, raw) in lines(input) {
         let at = raw.as_ptr() as usize - input.as_ptr() as usize;
         let mut cuts = Vec::new();
-        for p in &mut prompts {
-            p.on_line(at, raw.len(), &mut cuts);
-        }
+        prompts.on_line(at, raw.len(), &mut cuts);
         glue_points(raw, &mut cuts);
         let mut start = 0;
         for end in cuts.iter().copied().chain([raw.len()]) {
@@ -47,32 +45,33 @@ pub fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
 }
 
 /// Where the prompts glued onto earlier text are: each `(gdb) ` or `(rr) ` after the start of
-/// its line, found in one pass over the whole input (most dumps have none, or a few).
+/// its line, found in one pass over the whole input for both (most dumps have none, or a few;
+/// a searcher for each would each stop at every `(` of a dump's frames).
 struct Prompts<'a> {
-    input: &'a str,
-    prompt: &'static str,
-    /// The next one at or after the line being read.
-    next: Option<usize>,
+    found: aho_corasick::FindIter<'static, 'a>,
+    /// The next one at or after the line being read: where it starts and ends.
+    next: Option<(usize, usize)>,
 }
 
+/// The prompts a transcript may carry.
+static PROMPTS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+    aho_corasick::AhoCorasick::new(["(gdb) ", "(rr) "]).expect("two literal patterns")
+});
+
 impl<'a> Prompts<'a> {
-    fn new(input: &'a str, prompt: &'static str) -> Self {
-        let next = text::find(input, prompt);
-        Self {
-            input,
-            prompt,
-            next,
-        }
+    fn new(input: &'a str) -> Self {
+        let mut found = PROMPTS.find_iter(input);
+        let next = found.next().map(|m| (m.start(), m.end()));
+        Self { found, next }
     }
 
     /// The cuts before the prompts on the line at `at` (`len` bytes), as line offsets.
     fn on_line(&mut self, at: usize, len: usize, cuts: &mut Vec<usize>) {
-        while let Some(p) = self.next.filter(|&p| p < at + len) {
-            if p > at && p + self.prompt.len() <= at + len {
-                cuts.push(p - at);
+        while let Some((start, end)) = self.next.filter(|&(start, _)| start < at + len) {
+            if start > at && end <= at + len {
+                cuts.push(start - at);
             }
-            let from = p + 1;
-            self.next = text::find(&self.input[from..], self.prompt).map(|q| from + q);
+            self.next = self.found.next().map(|m| (m.start(), m.end()));
         }
     }
 }
