@@ -1,0 +1,191 @@
+//! A JVM, a CPython interpreter and a Go program attached live (and dumped by gdb), before
+//! their own frames are readable: native stacks show only the runtime's C and C++ frames (and
+//! Go's runtime threads). The report names the runtime, says which command dumps its own stacks
+//! (`jstack -l PID`, `py-spy dump --pid PID`, `kill -QUIT PID`), and classifies the runtime's
+//! own waits by what they are: HotSpot's monitor enter is a lock wait, not the condition
+//! variable it parks on; CPython's lock acquire is a Python lock wait, not the semaphore it
+//! sleeps on; a Go program's threads asleep in the scheduler are idle, never running.
+//!
+//! Programs: `fixtures/programs/java/MonitorAbba.java` (a `synchronized` ABBA),
+//! `fixtures/programs/python/lock_abba.py` (a `threading.Lock` ABBA) and
+//! `fixtures/programs/go/mutex_sleeper.go` (every worker goroutine on one `sync.Mutex`, its
+//! holder asleep).
+
+mod support;
+
+use hangscan::analyze::{Activity, Analysis};
+use hangscan::knowledge::WaitKind;
+use hangscan::model::Snapshot;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{gdb_dump, hangscan, require, HungProcess};
+
+/// A fresh directory for one test's builds.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("runtimes-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn programs(language: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/programs")
+        .join(language)
+}
+
+/// Runs `command` to build a fixture; panics with its output when it fails.
+fn build(command: &mut Command) {
+    let out = command.output().expect("the compiler runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The process attached live, and the same process as gdb's `thread apply all bt` shows it,
+/// each analysed.
+fn live_and_gdb(pid: u32) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let mut out = Vec::new();
+    let snap = hangscan::attach(pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    out.push(("attach", snap, a));
+    if require("gdb") {
+        let text = gdb_dump(pid, false);
+        let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let a = hangscan::analyze(&snap);
+        out.push(("gdb bt", snap, a));
+    }
+    out
+}
+
+/// The report names `runtime` once, with a command that starts with `command` (its pid filled
+/// in, live), in the text report's header and in the JSON.
+fn assert_runtime_named(pid: u32, runtime: &str, command: &str) {
+    let (_, text, err) = hangscan(&["attach", &pid.to_string()]);
+    let want = command.replace("{pid}", &pid.to_string());
+    let line = (text.lines())
+        .find(|l| l.starts_with("runtime: "))
+        .unwrap_or_else(|| panic!("no runtime line:\n{text}\n{err}"));
+    assert!(
+        line.starts_with(&format!("runtime: {runtime} (pid {pid})")) && line.contains(&want),
+        "{line}"
+    );
+    let (_, report) = support::report::json(&["attach", &pid.to_string()]);
+    let runtimes = report["runtimes"].as_array().expect("runtimes");
+    assert_eq!(runtimes.len(), 1, "{runtimes:?}");
+    assert_eq!(runtimes[0]["name"], runtime);
+    assert_eq!(runtimes[0]["pid"], pid);
+    assert!(
+        runtimes[0]["dump_with"].as_str().unwrap().contains(&want),
+        "{runtimes:?}"
+    );
+}
+
+fn named(snap: &Snapshot, name: &str) -> usize {
+    (snap.threads.iter())
+        .position(|t| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no thread {name}"))
+}
+
+#[test]
+fn a_jvm_attached_live_is_named_its_monitor_waits_are_lock_waits_and_jstack_is_the_next_step() {
+    if !require("jdk") {
+        return;
+    }
+    let classes = scratch("java");
+    let mut javac = Command::new("javac");
+    javac
+        .arg("-d")
+        .arg(&classes)
+        .args(["Ready.java", "MonitorAbba.java"]);
+    build(javac.current_dir(programs("java")));
+    let mut java = Command::new("java");
+    java.arg("-cp").arg(&classes).arg("MonitorAbba");
+    let hung = HungProcess::spawn("MonitorAbba", java);
+    for (how, snap, a) in live_and_gdb(hung.pid) {
+        assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
+        assert_eq!(a.runtimes[0].name, "HotSpot JVM", "{how}");
+        for name in ["ledger-debit", "ledger-credit"] {
+            let t = named(&snap, name);
+            let w = &a.facts[t].waits[0];
+            assert_eq!(a.facts[t].activity, Activity::Blocked, "{how}: {name}");
+            // Parked on its event's condition variable, entering a monitor: a lock wait.
+            assert_eq!(
+                (w.kind, w.rule.as_str()),
+                (WaitKind::Mutex, "java.hotspot-monitor-enter"),
+                "{how}: {name}"
+            );
+            let frame = snap.threads[t].frames[w.frame].function.as_deref();
+            assert!(
+                frame.is_some_and(|f| f.contains("monitorenter")),
+                "{how}: {frame:?}"
+            );
+        }
+    }
+    assert_runtime_named(hung.pid, "HotSpot JVM", "`jstack -l {pid}`");
+}
+
+#[test]
+fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_spy_is_the_next_step()
+{
+    if !require("python3") {
+        return;
+    }
+    let mut python = Command::new("python3");
+    python.arg(programs("python").join("lock_abba.py"));
+    let hung = HungProcess::spawn("lock_abba.py", python);
+    for (how, snap, a) in live_and_gdb(hung.pid) {
+        assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
+        assert_eq!(a.runtimes[0].name, "CPython", "{how}");
+        // Both transfers and the main thread's join sleep on a lock's semaphore: each is a
+        // Python lock wait (which lock, and what for, only the Python frames say).
+        assert_eq!(snap.threads.len(), 3, "{how}");
+        for (t, facts) in a.facts.iter().enumerate() {
+            let w = &facts.waits[0];
+            assert_eq!(
+                (w.kind, w.rule.as_str()),
+                (WaitKind::PythonLock, "python.lock-acquire"),
+                "{how}: thread {t}"
+            );
+        }
+    }
+    assert_runtime_named(hung.pid, "CPython", "`py-spy dump --pid {pid}`");
+}
+
+#[test]
+fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_step() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go");
+    let exe = dir.join("mutex_sleeper");
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
+        .arg(&exe)
+        .arg(programs("go").join("mutex_sleeper.go"))
+        .env("GOCACHE", dir.join("cache"));
+    build(&mut go);
+    let hung = HungProcess::spawn("mutex_sleeper", Command::new(&exe));
+    for (how, snap, a) in live_and_gdb(hung.pid) {
+        assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
+        assert_eq!(a.runtimes[0].name, "Go", "{how}");
+        // The goroutines are not threads: the runtime's threads (Ms) sleep in the scheduler,
+        // sysmon or the netpoller. None of them runs.
+        assert!(snap.threads.len() >= 2, "{how}");
+        for (t, facts) in a.facts.iter().enumerate() {
+            assert!(
+                matches!(facts.activity, Activity::Idle | Activity::External),
+                "{how}: thread {t} is {:?}: {:?}",
+                facts.activity,
+                snap.threads[t].frames
+            );
+        }
+    }
+    assert_runtime_named(hung.pid, "Go", "`kill -QUIT {pid}`");
+    let (_, text, _) = hangscan(&["attach", &hung.pid.to_string()]);
+    assert!(text.contains("GOTRACEBACK=all"), "{text}");
+    assert!(!text.contains("running"), "{text}");
+}
