@@ -45,20 +45,54 @@ fn build(command: &mut Command) {
     );
 }
 
-/// The process attached live, and the same process as gdb's `thread apply all bt` shows it,
-/// each analysed.
+/// The process attached live, and the same process as gdb's `thread apply all bt` and `bt
+/// full` show it, each analysed.
 fn live_and_gdb(pid: u32) -> Vec<(&'static str, Snapshot, Analysis)> {
     let mut out = Vec::new();
     let snap = hangscan::attach(pid, &hangscan::Options::default()).expect("attach");
     let a = hangscan::analyze(&snap);
     out.push(("attach", snap, a));
     if require("gdb") {
-        let text = gdb_dump(pid, false);
-        let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        let a = hangscan::analyze(&snap);
-        out.push(("gdb bt", snap, a));
+        for (how, full) in [("gdb bt", false), ("gdb bt full", true)] {
+            let text = gdb_dump(pid, full);
+            let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let a = hangscan::analyze(&snap);
+            out.push((how, snap, a));
+        }
     }
     out
+}
+
+/// `command` run with its standard error sent to `file` (where a runtime writes its own dump
+/// on a signal), same process id.
+fn with_stderr_to(file: &Path, command: &[&Path]) -> Command {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "exec \"$@\" 2>\"$0\""])
+        .arg(file)
+        .args(command);
+    sh
+}
+
+/// Sends `signal` to the fixture.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// The dump in `file` once it holds its last line, `until` (the runtime writes it as soon as it
+/// handles the signal; bounded only so that a broken test ends, not a timing assertion).
+fn dump_in(file: &Path, until: &str) -> String {
+    for _ in 0..500 {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.contains(until) {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("no dump in {}", file.display());
 }
 
 /// The report names `runtime` once, with a command that starts with `command` (its pid filled
@@ -134,8 +168,10 @@ fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_sp
     if !require("python3") {
         return;
     }
-    let mut python = Command::new("python3");
-    python.arg(programs("python").join("lock_abba.py"));
+    let dir = scratch("python");
+    let err = dir.join("faulthandler.txt");
+    let script = programs("python").join("lock_abba.py");
+    let python = with_stderr_to(&err, &[Path::new("python3"), &script]);
     let hung = HungProcess::spawn("lock_abba.py", python);
     for (how, snap, a) in live_and_gdb(hung.pid) {
         assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
@@ -153,6 +189,25 @@ fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_sp
         }
     }
     assert_runtime_named(hung.pid, "CPython", "`py-spy dump --pid {pid}`");
+    // The command the report names instead when py-spy is not installed: faulthandler, which
+    // the program registered for SIGUSR1, shows what native frames could not.
+    signal(hung.pid, "-USR1");
+    // The main thread's stack comes last, ending in the script's `<module>`.
+    let text = dump_in(&err, "in <module>");
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(snap.producer, "faulthandler", "{text}");
+    let frames = |t: &hangscan::model::Thread| {
+        t.frames.iter().any(|f| {
+            f.function
+                .as_deref()
+                .is_some_and(|n| n.ends_with("transfer"))
+        })
+    };
+    assert_eq!(
+        snap.threads.iter().filter(|t| frames(t)).count(),
+        2,
+        "{text}"
+    );
 }
 
 #[test]
@@ -168,7 +223,8 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
         .arg(programs("go").join("mutex_sleeper.go"))
         .env("GOCACHE", dir.join("cache"));
     build(&mut go);
-    let hung = HungProcess::spawn("mutex_sleeper", Command::new(&exe));
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
     for (how, snap, a) in live_and_gdb(hung.pid) {
         assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
         assert_eq!(a.runtimes[0].name, "Go", "{how}");
@@ -188,4 +244,18 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
     let (_, text, _) = hangscan(&["attach", &hung.pid.to_string()]);
     assert!(text.contains("GOTRACEBACK=all"), "{text}");
     assert!(!text.contains("running"), "{text}");
+    // The command the report names gives the goroutines: the four workers on the mutex, its
+    // holder asleep.
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    assert_eq!(snap.producer, "go", "{text}");
+    let on = |kind: WaitKind| {
+        (a.facts.iter())
+            .filter(|f| f.waits.first().is_some_and(|w| w.kind == kind))
+            .count()
+    };
+    assert_eq!((on(WaitKind::Mutex), on(WaitKind::Sleep)), (4, 1), "{text}");
 }
