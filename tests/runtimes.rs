@@ -9,7 +9,7 @@
 //! Programs: `fixtures/programs/java/MonitorAbba.java` (a `synchronized` ABBA),
 //! `fixtures/programs/python/lock_abba.py` (a `threading.Lock` ABBA) and
 //! `fixtures/programs/go/mutex_sleeper.go` (every worker goroutine on one `sync.Mutex`, its
-//! holder asleep).
+//! holder asleep); and healthy ones, `Idle.java`, `idle_pool.py` and `go/idle_workers.go`.
 
 mod support;
 
@@ -216,13 +216,7 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
         return;
     }
     let dir = scratch("go");
-    let exe = dir.join("mutex_sleeper");
-    let mut go = Command::new("go");
-    go.args(["build", "-o"])
-        .arg(&exe)
-        .arg(programs("go").join("mutex_sleeper.go"))
-        .env("GOCACHE", dir.join("cache"));
-    build(&mut go);
+    let exe = build_go(&dir, "mutex_sleeper");
     let err = dir.join("sigquit.txt");
     let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
     for (how, snap, a) in live_and_gdb(hung.pid) {
@@ -258,4 +252,52 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
             .count()
     };
     assert_eq!((on(WaitKind::Mutex), on(WaitKind::Sleep)), (4, 1), "{text}");
+}
+
+/// `go build`s `fixtures/programs/go/NAME.go` into `dir`.
+fn build_go(dir: &Path, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
+        .arg(&exe)
+        .arg(programs("go").join(format!("{name}.go")))
+        .env("GOCACHE", dir.join("cache"));
+    build(&mut go);
+    exe
+}
+
+#[test]
+fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_their_runtime() {
+    let mut started = Vec::new();
+    if require("jdk") {
+        let classes = scratch("java-idle");
+        let mut javac = Command::new("javac");
+        javac
+            .arg("-d")
+            .arg(&classes)
+            .args(["Ready.java", "Idle.java"]);
+        build(javac.current_dir(programs("java")));
+        let mut java = Command::new("java");
+        java.arg("-cp").arg(&classes).arg("Idle");
+        started.push(("HotSpot JVM", HungProcess::spawn("Idle", java)));
+    }
+    if require("python3") {
+        let mut python = Command::new("python3");
+        python.arg(programs("python").join("idle_pool.py"));
+        started.push(("CPython", HungProcess::spawn("idle_pool.py", python)));
+    }
+    if require("go") {
+        let exe = build_go(&scratch("go-idle"), "idle_workers");
+        started.push(("Go", HungProcess::spawn("idle_workers", Command::new(exe))));
+    }
+    for (runtime, hung) in &started {
+        let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
+        // A thread waiting in accept or epoll is reported as in I/O (information), no more.
+        let findings: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+            .filter_map(|f| f["kind"].as_str())
+            .filter(|&k| k != "io-wait")
+            .collect();
+        assert_eq!((code, findings), (Some(0), vec![]), "{runtime}: {report}");
+        assert_eq!(report["runtimes"][0]["name"], *runtime, "{report}");
+    }
 }
