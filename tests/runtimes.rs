@@ -299,5 +299,12 @@ fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_thei
             .collect();
         assert_eq!((code, findings), (Some(0), vec![]), "{runtime}: {report}");
         assert_eq!(report["runtimes"][0]["name"], *runtime, "{report}");
+        if *runtime == "Go" {
+            // The reader's M, asleep in read(2) with its goroutine, is in I/O: not running.
+            let reader = (report["threads"].as_array().unwrap().iter())
+                .find(|t| t["summary"].as_str().unwrap().contains("syscall.read"))
+                .unwrap_or_else(|| panic!("no reader: {report}"));
+            assert_eq!(reader["state"], "external", "{reader}");
+        }
     }
 }
