@@ -1,5 +1,5 @@
-//! A JVM, a CPython interpreter and a Go program attached live (and dumped by gdb), before
-//! their own frames are readable: native stacks show only the runtime's C and C++ frames (and
+//! A JVM, a CPython interpreter and a Go program attached live (and read from a gcore core,
+//! CPython and Go, and dumped by gdb's `bt` and `bt full`), before their own frames are readable: native stacks show only the runtime's C and C++ frames (and
 //! Go's runtime threads). The report names the runtime, says which command dumps its own stacks
 //! (`jstack -l PID`, `py-spy dump --pid PID`, `kill -QUIT PID`), and classifies the runtime's
 //! own waits by what they are: HotSpot's monitor enter is a lock wait, not the condition
@@ -18,7 +18,7 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{gdb_dump, hangscan, require, HungProcess};
+use support::{gcore, gdb_dump, hangscan, require, HungProcess};
 
 /// A fresh directory for one test's builds.
 fn scratch(name: &str) -> PathBuf {
@@ -45,13 +45,22 @@ fn build(command: &mut Command) {
     );
 }
 
-/// The process attached live, and the same process as gdb's `thread apply all bt` and `bt
-/// full` show it, each analysed.
-fn live_and_gdb(pid: u32) -> Vec<(&'static str, Snapshot, Analysis)> {
+/// The process attached live, read from a gcore core written into `core_in` (when given: a
+/// JVM's core is hundreds of megabytes), and as gdb's `thread apply all bt` and `bt full` show
+/// it, each analysed.
+fn every_view(pid: u32, core_in: Option<&Path>) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let options = hangscan::Options::default();
     let mut out = Vec::new();
-    let snap = hangscan::attach(pid, &hangscan::Options::default()).expect("attach");
+    let snap = hangscan::attach(pid, &options).expect("attach");
     let a = hangscan::analyze(&snap);
     out.push(("attach", snap, a));
+    if let Some(dir) = core_in.filter(|_| require("gcore")) {
+        let core = gcore(pid, dir);
+        let snap = hangscan::read_core(&core, &options).expect("core");
+        let a = hangscan::analyze(&snap);
+        let _ = std::fs::remove_file(&core);
+        out.push(("core", snap, a));
+    }
     if require("gdb") {
         for (how, full) in [("gdb bt", false), ("gdb bt full", true)] {
             let text = gdb_dump(pid, full);
@@ -139,7 +148,7 @@ fn a_jvm_attached_live_is_named_its_monitor_waits_are_lock_waits_and_jstack_is_t
     let mut java = Command::new("java");
     java.arg("-cp").arg(&classes).arg("MonitorAbba");
     let hung = HungProcess::spawn("MonitorAbba", java);
-    for (how, snap, a) in live_and_gdb(hung.pid) {
+    for (how, snap, a) in every_view(hung.pid, None) {
         assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
         assert_eq!(a.runtimes[0].name, "HotSpot JVM", "{how}");
         for name in ["ledger-debit", "ledger-credit"] {
@@ -173,7 +182,7 @@ fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_sp
     let script = programs("python").join("lock_abba.py");
     let python = with_stderr_to(&err, &[Path::new("python3"), &script]);
     let hung = HungProcess::spawn("lock_abba.py", python);
-    for (how, snap, a) in live_and_gdb(hung.pid) {
+    for (how, snap, a) in every_view(hung.pid, Some(&dir)) {
         assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
         assert_eq!(a.runtimes[0].name, "CPython", "{how}");
         // Both transfers and the main thread's join sleep on a lock's semaphore: each is a
@@ -219,7 +228,7 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
     let exe = build_go(&dir, "mutex_sleeper");
     let err = dir.join("sigquit.txt");
     let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
-    for (how, snap, a) in live_and_gdb(hung.pid) {
+    for (how, snap, a) in every_view(hung.pid, Some(&dir)) {
         assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
         assert_eq!(a.runtimes[0].name, "Go", "{how}");
         // The goroutines are not threads: the runtime's threads (Ms) sleep in the scheduler,
