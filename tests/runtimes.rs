@@ -217,6 +217,13 @@ fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_sp
         2,
         "{text}"
     );
+    // The runtime's own dumps need no other: faulthandler's, and py-spy's even with the C
+    // frames that name CPython (`--native`).
+    assert_eq!(hangscan::analyze(&snap).runtimes, []);
+    let native = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/py-spy/lock_abba.native-locals.txt");
+    let snap = hangscan::parse_dump(std::fs::read(native).unwrap()).unwrap();
+    assert_eq!(hangscan::analyze(&snap).runtimes, []);
 }
 
 #[test]
@@ -255,6 +262,7 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
     let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let a = hangscan::analyze(&snap);
     assert_eq!(snap.producer, "go", "{text}");
+    assert_eq!(a.runtimes, [], "a goroutine dump is the Go runtime's own");
     let on = |kind: WaitKind| {
         (a.facts.iter())
             .filter(|f| f.waits.first().is_some_and(|w| w.kind == kind))

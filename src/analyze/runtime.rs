@@ -4,7 +4,7 @@
 
 use super::names::Names;
 use crate::knowledge::{KnowledgeBase, Rule};
-use crate::model::Snapshot;
+use crate::model::{IdKind, Snapshot};
 use rustc_hash::FxHashMap as HashMap;
 
 /// A runtime seen in a process.
@@ -23,7 +23,8 @@ pub struct Runtime {
     pub thread: usize,
 }
 
-/// Every runtime the threads of `snap` show, once per process, in thread order.
+/// Every runtime the native threads of `snap` show (a live capture's, a core's, a debugger's),
+/// once per process, in thread order.
 pub fn find(snap: &Snapshot, names: &Names, kb: &KnowledgeBase) -> Vec<Runtime> {
     let hits: HashMap<usize, &Rule> = names
         .bases()
@@ -34,12 +35,20 @@ pub fn find(snap: &Snapshot, names: &Names, kb: &KnowledgeBase) -> Vec<Runtime> 
         return out;
     }
     for (t, thread) in snap.threads.iter().enumerate() {
+        // A goroutine, a Java or a Python thread is already seen through its runtime's own
+        // dump: it needs no other; so is a thread that shows the runtime's own frames.
+        if thread.id_kind != IdKind::Debugger {
+            continue;
+        }
         let frames = names.thread(t);
         let Some(rule) =
             (0..thread.frames.len()).find_map(|i| hits.get(&frames.get(i)?.base_id).copied())
         else {
             continue;
         };
+        if (thread.frames.iter()).any(|f| f.file.as_deref().is_some_and(|n| rule.own_file(n))) {
+            continue;
+        }
         let pid = thread.process.or(snap.pid);
         if out.iter().any(|r| r.pid == pid && r.rule == rule.id) {
             continue;

@@ -285,6 +285,9 @@ pub struct Rule {
     pub refines: bool,
     /// For runtime rules: the runtime's name (`HotSpot JVM`, `CPython`, `Go`).
     pub runtime: Option<String>,
+    /// For runtime rules: the source files of the runtime's own frames (`\.py$`): a thread
+    /// that shows one is already seen through the runtime's own dump (py-spy `--native`).
+    pub own_files: Option<Regex>,
     /// A wait with a timeout: it ends by itself.
     pub timed: bool,
     /// A wait the runtime gave up on as fatal (CPython's "could not acquire lock ... at
@@ -373,6 +376,12 @@ pub struct GuardMembers {
 }
 
 impl Rule {
+    /// For runtime rules: whether `file` is a source file of the runtime's own frames (its
+    /// `own_files`).
+    pub fn own_file(&self, file: &str) -> bool {
+        (self.own_files.as_ref()).is_some_and(|p| p.is_match(file.as_bytes()))
+    }
+
     /// The pool class named by this rule for a frame's base name.
     pub fn pool_class(&self, base: &str) -> Option<String> {
         if let Some(p) = &self.pool {
@@ -417,6 +426,7 @@ struct RawRule {
     #[serde(default)]
     refines: bool,
     runtime: Option<String>,
+    own_files: Option<String>,
     #[serde(default)]
     timed: bool,
     #[serde(default)]
@@ -491,7 +501,9 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         }
         (Subject::Function, Meaning::Runtime) => None,
         (_, Meaning::Runtime) => Some("(runtime) needs a `function` pattern"),
-        _ if r.runtime.is_some() => Some("takes `runtime` only as `meaning = \"runtime\"`"),
+        _ if r.runtime.is_some() || r.own_files.is_some() => {
+            Some("takes `runtime` and `own_files` only as `meaning = \"runtime\"`")
+        }
         _ if r.refines && r.meaning != Meaning::Wait => Some("takes `refines` only as a wait"),
         _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
             Some("takes `sleeps_apart` only as a wait with `address_args`")
@@ -599,6 +611,11 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
             None => None,
         };
+        let own_files = match r.own_files.as_deref().map(compile_pattern) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
         let local_name = match r.local_name.as_deref().map(compile_pattern) {
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
@@ -636,6 +653,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             context: r.context,
             refines: r.refines,
             runtime: r.runtime,
+            own_files,
             timed: r.timed,
             fatal: r.fatal,
             address_args: r.address_args,
