@@ -371,7 +371,7 @@ fn collect_waits(
                 let rule = rule.expect("matched");
                 let kind = rule.kind.expect("wait rules have a kind");
                 match &mut current {
-                    Some(w) if w.site.is_empty() && compatible(w.kind, kind) => {
+                    Some(w) if w.site.is_empty() && (rule.refines || compatible(w.kind, kind)) => {
                         absorb(w, &frames[i], rule, pool, i)
                     }
                     _ => {
@@ -452,7 +452,15 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
 /// Adds what one frame of the run says to the wait (`pool`: the class `rule` names for it).
 fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize) {
     let kind = rule.kind.expect("wait rules have a kind");
-    if (w.kind.is_generic() && !kind.is_generic()) || refines(w.kind, kind) {
+    if rule.refines && w.rule != rule.id {
+        // What the primitive above waited on (a parking event's condition variable, its
+        // mutex) is how this wait is built, not what it waits for.
+        *w = Wait {
+            site: std::mem::take(&mut w.site),
+            packs: std::mem::take(&mut w.packs),
+            ..new_wait(kind, rule, w.first)
+        };
+    } else if (w.kind.is_generic() && !kind.is_generic()) || refines(w.kind, kind) {
         w.kind = kind;
         w.rule = rule.id.clone();
     }

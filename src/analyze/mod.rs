@@ -19,6 +19,7 @@ mod once;
 mod orphans;
 mod program;
 mod readers;
+mod runtime;
 mod scc;
 mod steps;
 mod stopped;
@@ -30,6 +31,7 @@ pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
+pub use runtime::Runtime;
 pub use steps::wait_object;
 
 use crate::knowledge::KnowledgeBase;
@@ -170,6 +172,9 @@ pub struct Analysis {
     pub claims: Vec<ClaimCheck>,
     /// Per thread, what it does, pointing at the program's own frame.
     pub states: Vec<ThreadState>,
+    /// The language runtimes the processes run (a JVM, CPython, Go), with the command that
+    /// dumps each one's own stacks.
+    pub runtimes: Vec<Runtime>,
 }
 
 /// The one-word answer.
@@ -225,11 +230,13 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
     let findings = findings::find(snap, &facts, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
     let states = group::describe_all(snap, &facts, &graph, &names);
+    let runtimes = runtime::find(snap, &names, kb);
     Analysis {
         facts,
         graph,
         findings,
         claims,
         states,
+        runtimes,
     }
 }

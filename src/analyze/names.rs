@@ -145,6 +145,11 @@ impl<'a> Names<'a> {
         self.bases.len()
     }
 
+    /// Every distinct base name with its id.
+    pub fn bases(&self) -> impl Iterator<Item = (&'a str, usize)> + '_ {
+        self.bases.iter().map(|(&b, &id)| (b, id))
+    }
+
     /// The id of a base name, if any frame has it.
     pub fn base_id(&self, base: &str) -> Option<usize> {
         self.bases.get(base).copied()

@@ -52,6 +52,7 @@ pub struct KnowledgeBase {
     printed_rules: Vec<usize>,
     guard_rules: Vec<usize>,
     plumbing_rules: Vec<usize>,
+    runtime_rules: Vec<usize>,
     advice_rules: Vec<usize>,
     cache: Mutex<HashMap<String, Option<usize>>>,
 }
@@ -102,8 +103,11 @@ impl KnowledgeBase {
                 .filter(|&i| rules[i].subject == subject)
                 .collect()
         };
-        // Plumbing is asked about apart: it must never hide what a frame means.
-        let (plumbing_rules, function_rules): (Vec<usize>, Vec<usize>) = of(Subject::Function)
+        // Plumbing and runtimes are asked about apart: they must never hide what a frame means.
+        let (apart, function_rules): (Vec<usize>, Vec<usize>) = of(Subject::Function)
+            .into_iter()
+            .partition(|&i| matches!(rules[i].meaning, Meaning::Plumbing | Meaning::Runtime));
+        let (plumbing_rules, runtime_rules): (Vec<usize>, Vec<usize>) = apart
             .into_iter()
             .partition(|&i| rules[i].meaning == Meaning::Plumbing);
         let local_rules = of(Subject::Local);
@@ -136,6 +140,7 @@ impl KnowledgeBase {
             printed_rules,
             guard_rules,
             plumbing_rules,
+            runtime_rules,
             advice_rules,
             cache: Mutex::new(HashMap::new()),
         })
@@ -223,6 +228,16 @@ impl KnowledgeBase {
             .find(|r| r.pattern.is_match(base.as_bytes()))
     }
 
+    /// The first runtime rule matching `function` (reduced to its base name): the frame shows
+    /// which language runtime the process runs.
+    pub fn match_runtime(&self, function: &str) -> Option<&Rule> {
+        let base = base_name(function);
+        self.runtime_rules
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.pattern.is_match(base.as_bytes()))
+    }
+
     /// The first rule reading a lock's owner from a value a debugger printed, with the owner's
     /// tid (group `owner`) and the field's name (group `field`, else the rule's id).
     pub fn match_printed(&self, value: &str) -> Option<(&Rule, u64, String)> {
@@ -301,12 +316,13 @@ impl KnowledgeBase {
         }
     }
 
-    /// The rule that `text` gets where `rule` competes: plumbing among plumbing rules, advice
-    /// within its own pack, every other rule among the rules of its subject. A rule's examples
-    /// must give it, its counterexamples must not.
+    /// The rule that `text` gets where `rule` competes: plumbing among plumbing rules, runtimes
+    /// among runtime rules, advice within its own pack, every other rule among the rules of its
+    /// subject. A rule's examples must give it, its counterexamples must not.
     pub fn match_as(&self, rule: &Rule, text: &str) -> Option<&Rule> {
         match rule.meaning {
             Meaning::Plumbing => self.match_plumbing(text),
+            Meaning::Runtime => self.match_runtime(text),
             Meaning::Advice => self.pack_advice(&rule.pack, text),
             _ => self.match_subject(rule.subject, text),
         }

@@ -29,6 +29,10 @@ pub enum Meaning {
     /// What to do about a finding (`suggestion`), for the findings its `finding` pattern
     /// matches, used when the finding's waits are in this rule's pack.
     Advice,
+    /// The frame shows which language runtime the process runs (`runtime`: a JVM, CPython,
+    /// Go), and `suggestion` the command that dumps its own stacks, which hangscan reads.
+    /// Matched apart from the other function rules, so it never hides what a frame means.
+    Runtime,
 }
 
 impl Meaning {
@@ -43,6 +47,7 @@ impl Meaning {
             Meaning::Plumbing => "plumbing",
             Meaning::SignalFrame => "signal-frame",
             Meaning::Advice => "advice",
+            Meaning::Runtime => "runtime",
         }
     }
 }
@@ -73,6 +78,10 @@ pub enum WaitKind {
     Semaphore,
     /// A bare futex or syscall wait whose meaning the frames below may refine.
     Futex,
+    /// CPython's lock acquire in C (`threading.Lock`, and the lock under `Condition.wait`,
+    /// `Thread.join`, `queue.Queue.get`): a lock with no owner, which any thread may release;
+    /// the Python frames below, when shown, say what for.
+    PythonLock,
     /// A static object's initialisation another thread runs (a C++ function-local static's
     /// guard): released when that thread's initialiser returns.
     StaticInit,
@@ -169,6 +178,10 @@ impl WaitKind {
             Self::Futex => KindMeaning {
                 generic: true,
                 ..m("futex", AnotherThread, true, true, false)
+            },
+            Self::PythonLock => KindMeaning {
+                generic: true,
+                ..m("Python lock", AnotherThread, true, true, false)
             },
             Self::StaticInit => m("static initialisation", LockHolder, false, false, true),
             Self::Once => m("one-time initialisation", LockHolder, false, false, true),
@@ -282,6 +295,15 @@ pub struct Rule {
     pub kind: Option<WaitKind>,
     /// Only meaningful when the thread is already blocked in a primitive above this frame.
     pub context: bool,
+    /// For waits: the primitive the frames above this one block in (a condition variable, a
+    /// semaphore) is how this wait is built, not what it is: this rule's kind is the wait's,
+    /// whatever theirs (HotSpot's monitor enter parks on a condition variable).
+    pub refines: bool,
+    /// For runtime rules: the runtime's name (`HotSpot JVM`, `CPython`, `Go`).
+    pub runtime: Option<String>,
+    /// For runtime rules: the source files of the runtime's own frames (`\.py$`): a thread
+    /// that shows one is already seen through the runtime's own dump (py-spy `--native`).
+    pub own_files: Option<Regex>,
     /// A wait with a timeout: it ends by itself.
     pub timed: bool,
     /// A wait the runtime gave up on as fatal (CPython's "could not acquire lock ... at
@@ -370,6 +392,12 @@ pub struct GuardMembers {
 }
 
 impl Rule {
+    /// For runtime rules: whether `file` is a source file of the runtime's own frames (its
+    /// `own_files`).
+    pub fn own_file(&self, file: &str) -> bool {
+        (self.own_files.as_ref()).is_some_and(|p| p.is_match(file.as_bytes()))
+    }
+
     /// The pool class named by this rule for a frame's base name.
     pub fn pool_class(&self, base: &str) -> Option<String> {
         if let Some(p) = &self.pool {
@@ -412,6 +440,10 @@ struct RawRule {
     kind: Option<WaitKind>,
     #[serde(default)]
     context: bool,
+    #[serde(default)]
+    refines: bool,
+    runtime: Option<String>,
+    own_files: Option<String>,
     #[serde(default)]
     timed: bool,
     #[serde(default)]
@@ -484,6 +516,17 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         }
         (Subject::Thread, Meaning::Member) => None,
         (Subject::Thread, _) => Some("(thread) must be `meaning = \"member\"`"),
+        (Subject::Function, Meaning::Runtime) if r.runtime.is_none() || r.suggestion.is_none() => {
+            Some(
+                "(runtime) needs `runtime` (its name) and `suggestion` (the command that dumps it)",
+            )
+        }
+        (Subject::Function, Meaning::Runtime) => None,
+        (_, Meaning::Runtime) => Some("(runtime) needs a `function` pattern"),
+        _ if r.runtime.is_some() || r.own_files.is_some() => {
+            Some("takes `runtime` and `own_files` only as `meaning = \"runtime\"`")
+        }
+        _ if r.refines && r.meaning != Meaning::Wait => Some("takes `refines` only as a wait"),
         _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
             Some("takes `sleeps_apart` only as a wait with `address_args`")
         }
@@ -591,6 +634,11 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
             None => None,
         };
+        let own_files = match r.own_files.as_deref().map(compile_pattern) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
         let local_name = match r.local_name.as_deref().map(compile_pattern) {
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
@@ -626,6 +674,9 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             meaning: r.meaning,
             kind: r.kind,
             context: r.context,
+            refines: r.refines,
+            runtime: r.runtime,
+            own_files,
             timed: r.timed,
             fatal: r.fatal,
             address_args: r.address_args,

@@ -27,7 +27,22 @@ struct ReportJson<'a> {
     edges: Vec<EdgeJson>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     claims: Vec<ClaimJson<'a>>,
+    /// The language runtimes the processes run, with the command that dumps their stacks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runtimes: Vec<RuntimeJson<'a>>,
     diagnostics: &'a [crate::model::Diagnostic],
+}
+
+/// A language runtime a process runs (a JVM, CPython, Go).
+#[derive(Serialize)]
+struct RuntimeJson<'a> {
+    name: &'a str,
+    rule: &'a str,
+    pid: Option<u32>,
+    /// The first thread whose frames show it.
+    thread_index: usize,
+    /// The command that dumps its stacks in a form hangscan reads, pid filled in.
+    dump_with: String,
 }
 
 /// A verdict the dump's runtime printed, and whether the analysis bears it out.
@@ -294,6 +309,17 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
                     verdict: narrate::claim(&c.verdict),
                     outcome: &c.verdict,
                 }
+            })
+            .collect(),
+        runtimes: a
+            .runtimes
+            .iter()
+            .map(|rt| RuntimeJson {
+                name: &rt.name,
+                rule: &rt.rule,
+                pid: rt.pid,
+                thread_index: rt.thread,
+                dump_with: narrate::dump_with(rt),
             })
             .collect(),
         diagnostics: &snap.diagnostics,

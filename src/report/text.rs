@@ -90,6 +90,9 @@ pub fn render(
         summary.push_str(&format!("; {deadlocks} deadlocks"));
     }
     writeln!(out, "{summary}")?;
+    for rt in &a.runtimes {
+        writeln!(out, "runtime: {}", clean(&narrate::runtime(rt)))?;
+    }
     for (n, f) in a.findings.iter().enumerate() {
         writeln!(out)?;
         let color = match f.severity {

@@ -476,3 +476,40 @@ fn a_lock_whose_waiters_sleep_apart_is_never_the_futex_word() {
     let f = classify_named(&glibc, names.thread(0), &kb, &Snapshot::default());
     assert_eq!(f.waits[0].address, Some(0x7f00_0000_1000));
 }
+
+#[test]
+fn a_refining_frame_names_the_wait_its_primitive_is_built_on() {
+    // HotSpot parks a thread entering a monitor on its own event's condition variable: a
+    // monitor (lock) wait, which releases no mutex and is not on the condvar's address.
+    let f = facts(&[
+        "0x1 in __futex_abstimed_wait_common (futex_word=0x7100, expected=0, clockid=0, abstime=0x0, private=0, cancel=true) at futex-internal.c:57",
+        "0x2 in ___pthread_cond_wait (cond=0x7100, mutex=0x7000) at pthread_cond_wait.c:618",
+        "0x3 in os::PlatformEvent::park() () from libjvm.so",
+        "0x4 in ObjectMonitor::EnterI(JavaThread*) () from libjvm.so",
+        "0x5 in ObjectMonitor::enter(JavaThread*) () from libjvm.so",
+        "0x6 in InterpreterRuntime::monitorenter(JavaThread*, BasicObjectLock*) () from libjvm.so",
+        "0x7 in ?? ()",
+    ]);
+    assert_eq!(f.waits.len(), 1);
+    let w = &f.waits[0];
+    assert_eq!(
+        (w.kind, w.rule.as_str(), w.address, w.releases),
+        (WaitKind::Mutex, "java.hotspot-monitor-enter", None, None)
+    );
+    assert_eq!((w.first, w.frame), (0, 5));
+    // CPython's lock acquire sleeps on a semaphore: a Python lock wait, which the Python
+    // frames below (py-spy --native) name better still when they show a join.
+    let lock = [
+        "0x1 in __new_sem_wait_slow64.constprop.0 () from libc.so.6",
+        "0x2 in PyThread_acquire_lock_timed () from libpython3.11.so",
+        "0x3 in acquire_timed () from libpython3.11.so",
+        "0x4 in lock_PyThread_acquire_lock () from libpython3.11.so",
+    ];
+    let f = facts(&lock);
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].rule.as_str()),
+        (WaitKind::PythonLock, "python.lock-acquire")
+    );
+    let joined = [&lock[..], &["0x5 in threading._wait_for_tstate_lock ()"]].concat();
+    assert_eq!(facts(&joined).waits[0].kind, WaitKind::Join);
+}

@@ -4,8 +4,8 @@
 //! the sentence once, where it writes it.
 
 use crate::analyze::{
-    Because, ClaimVerdict, Detail, Does, Doing, Finding, Held, Motion, Object, Shows, Step,
-    ThreadState,
+    Because, ClaimVerdict, Detail, Does, Doing, Finding, Held, Motion, Object, Runtime, Shows,
+    Step, ThreadState,
 };
 use crate::model::{Snapshot, StoppedBy, Thread};
 
@@ -35,6 +35,19 @@ pub fn finding(snap: &Snapshot, f: &Finding) -> Told {
         steps: f.steps.iter().map(|s| step(snap, s)).collect(),
         suggestion: suggestion(snap, f),
     }
+}
+
+/// The command that dumps a runtime's own stacks, its process id filled in (`PID` when the
+/// input does not give it).
+pub fn dump_with(r: &Runtime) -> String {
+    let pid = r.pid.map_or_else(|| "PID".to_string(), |p| p.to_string());
+    r.dump_with.replace("{pid}", &pid)
+}
+
+/// A runtime in words: which, in which process, and the command that dumps its stacks.
+pub fn runtime(r: &Runtime) -> String {
+    let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    format!("{}{pid}; its own stacks: {}", r.name, dump_with(r))
 }
 
 /// What a wait waits for, in words.

@@ -1,0 +1,327 @@
+//! A JVM, a CPython interpreter and a Go program attached live (and read from a gcore core,
+//! CPython and Go, and dumped by gdb's `bt` and `bt full`), before their own frames are readable: native stacks show only the runtime's C and C++ frames (and
+//! Go's runtime threads). The report names the runtime, says which command dumps its own stacks
+//! (`jstack -l PID`, `py-spy dump --pid PID`, `kill -QUIT PID`), and classifies the runtime's
+//! own waits by what they are: HotSpot's monitor enter is a lock wait, not the condition
+//! variable it parks on; CPython's lock acquire is a Python lock wait, not the semaphore it
+//! sleeps on; a Go program's threads asleep in the scheduler are idle, never running.
+//!
+//! Programs: `fixtures/programs/java/MonitorAbba.java` (a `synchronized` ABBA),
+//! `fixtures/programs/python/lock_abba.py` (a `threading.Lock` ABBA) and
+//! `fixtures/programs/go/mutex_sleeper.go` (every worker goroutine on one `sync.Mutex`, its
+//! holder asleep); and healthy ones, `Idle.java`, `idle_pool.py` and `go/idle_workers.go`.
+
+mod support;
+
+use hangscan::analyze::{Activity, Analysis};
+use hangscan::knowledge::WaitKind;
+use hangscan::model::Snapshot;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{gcore, gdb_dump, hangscan, require, HungProcess};
+
+/// A fresh directory for one test's builds.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("runtimes-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn programs(language: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/programs")
+        .join(language)
+}
+
+/// Runs `command` to build a fixture; panics with its output when it fails.
+fn build(command: &mut Command) {
+    let out = command.output().expect("the compiler runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The process attached live, read from a gcore core written into `core_in` (when given: a
+/// JVM's core is hundreds of megabytes), and as gdb's `thread apply all bt` and `bt full` show
+/// it, each analysed.
+fn every_view(pid: u32, core_in: Option<&Path>) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let options = hangscan::Options::default();
+    let mut out = Vec::new();
+    let snap = hangscan::attach(pid, &options).expect("attach");
+    let a = hangscan::analyze(&snap);
+    out.push(("attach", snap, a));
+    if let Some(dir) = core_in.filter(|_| require("gcore")) {
+        let core = gcore(pid, dir);
+        let snap = hangscan::read_core(&core, &options).expect("core");
+        let a = hangscan::analyze(&snap);
+        let _ = std::fs::remove_file(&core);
+        out.push(("core", snap, a));
+    }
+    if require("gdb") {
+        for (how, full) in [("gdb bt", false), ("gdb bt full", true)] {
+            let text = gdb_dump(pid, full);
+            let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let a = hangscan::analyze(&snap);
+            out.push((how, snap, a));
+        }
+    }
+    out
+}
+
+/// `command` run with its standard error sent to `file` (where a runtime writes its own dump
+/// on a signal), same process id.
+fn with_stderr_to(file: &Path, command: &[&Path]) -> Command {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "exec \"$@\" 2>\"$0\""])
+        .arg(file)
+        .args(command);
+    sh
+}
+
+/// Sends `signal` to the fixture.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// The dump in `file` once it holds its last line, `until` (the runtime writes it as soon as it
+/// handles the signal; bounded only so that a broken test ends, not a timing assertion).
+fn dump_in(file: &Path, until: &str) -> String {
+    for _ in 0..500 {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.contains(until) {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("no dump in {}", file.display());
+}
+
+/// The report names `runtime` once, with a command that starts with `command` (its pid filled
+/// in, live), in the text report's header and in the JSON.
+fn assert_runtime_named(pid: u32, runtime: &str, command: &str) {
+    let (_, text, err) = hangscan(&["attach", &pid.to_string()]);
+    let want = command.replace("{pid}", &pid.to_string());
+    let line = (text.lines())
+        .find(|l| l.starts_with("runtime: "))
+        .unwrap_or_else(|| panic!("no runtime line:\n{text}\n{err}"));
+    assert!(
+        line.starts_with(&format!("runtime: {runtime} (pid {pid})")) && line.contains(&want),
+        "{line}"
+    );
+    let (_, report) = support::report::json(&["attach", &pid.to_string()]);
+    let runtimes = report["runtimes"].as_array().expect("runtimes");
+    assert_eq!(runtimes.len(), 1, "{runtimes:?}");
+    assert_eq!(runtimes[0]["name"], runtime);
+    assert_eq!(runtimes[0]["pid"], pid);
+    assert!(
+        runtimes[0]["dump_with"].as_str().unwrap().contains(&want),
+        "{runtimes:?}"
+    );
+}
+
+fn named(snap: &Snapshot, name: &str) -> usize {
+    (snap.threads.iter())
+        .position(|t| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no thread {name}"))
+}
+
+#[test]
+fn a_jvm_attached_live_is_named_its_monitor_waits_are_lock_waits_and_jstack_is_the_next_step() {
+    if !require("jdk") {
+        return;
+    }
+    let classes = scratch("java");
+    let mut javac = Command::new("javac");
+    javac
+        .arg("-d")
+        .arg(&classes)
+        .args(["Ready.java", "MonitorAbba.java"]);
+    build(javac.current_dir(programs("java")));
+    let mut java = Command::new("java");
+    java.arg("-cp").arg(&classes).arg("MonitorAbba");
+    let hung = HungProcess::spawn("MonitorAbba", java);
+    for (how, snap, a) in every_view(hung.pid, None) {
+        assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
+        assert_eq!(a.runtimes[0].name, "HotSpot JVM", "{how}");
+        for name in ["ledger-debit", "ledger-credit"] {
+            let t = named(&snap, name);
+            let w = &a.facts[t].waits[0];
+            assert_eq!(a.facts[t].activity, Activity::Blocked, "{how}: {name}");
+            // Parked on its event's condition variable, entering a monitor: a lock wait.
+            assert_eq!(
+                (w.kind, w.rule.as_str()),
+                (WaitKind::Mutex, "java.hotspot-monitor-enter"),
+                "{how}: {name}"
+            );
+            let frame = snap.threads[t].frames[w.frame].function.as_deref();
+            assert!(
+                frame.is_some_and(|f| f.contains("monitorenter")),
+                "{how}: {frame:?}"
+            );
+        }
+    }
+    assert_runtime_named(hung.pid, "HotSpot JVM", "`jstack -l {pid}`");
+}
+
+#[test]
+fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_spy_is_the_next_step()
+{
+    if !require("python3") {
+        return;
+    }
+    let dir = scratch("python");
+    let err = dir.join("faulthandler.txt");
+    let script = programs("python").join("lock_abba.py");
+    let python = with_stderr_to(&err, &[Path::new("python3"), &script]);
+    let hung = HungProcess::spawn("lock_abba.py", python);
+    for (how, snap, a) in every_view(hung.pid, Some(&dir)) {
+        assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
+        assert_eq!(a.runtimes[0].name, "CPython", "{how}");
+        // Both transfers and the main thread's join sleep on a lock's semaphore: each is a
+        // Python lock wait (which lock, and what for, only the Python frames say).
+        assert_eq!(snap.threads.len(), 3, "{how}");
+        for (t, facts) in a.facts.iter().enumerate() {
+            let w = &facts.waits[0];
+            assert_eq!(
+                (w.kind, w.rule.as_str()),
+                (WaitKind::PythonLock, "python.lock-acquire"),
+                "{how}: thread {t}"
+            );
+        }
+    }
+    assert_runtime_named(hung.pid, "CPython", "`py-spy dump --pid {pid}`");
+    // The command the report names instead when py-spy is not installed: faulthandler, which
+    // the program registered for SIGUSR1, shows what native frames could not.
+    signal(hung.pid, "-USR1");
+    // The main thread's stack comes last, ending in the script's `<module>`.
+    let text = dump_in(&err, "in <module>");
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(snap.producer, "faulthandler", "{text}");
+    let frames = |t: &hangscan::model::Thread| {
+        t.frames.iter().any(|f| {
+            f.function
+                .as_deref()
+                .is_some_and(|n| n.ends_with("transfer"))
+        })
+    };
+    assert_eq!(
+        snap.threads.iter().filter(|t| frames(t)).count(),
+        2,
+        "{text}"
+    );
+    // The runtime's own dumps need no other: faulthandler's, and py-spy's even with the C
+    // frames that name CPython (`--native`).
+    assert_eq!(hangscan::analyze(&snap).runtimes, []);
+    let native = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/py-spy/lock_abba.native-locals.txt");
+    let snap = hangscan::parse_dump(std::fs::read(native).unwrap()).unwrap();
+    assert_eq!(hangscan::analyze(&snap).runtimes, []);
+}
+
+#[test]
+fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_step() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go");
+    let exe = build_go(&dir, "mutex_sleeper");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
+    for (how, snap, a) in every_view(hung.pid, Some(&dir)) {
+        assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
+        assert_eq!(a.runtimes[0].name, "Go", "{how}");
+        // The goroutines are not threads: the runtime's threads (Ms) sleep in the scheduler,
+        // sysmon or the netpoller. None of them runs.
+        assert!(snap.threads.len() >= 2, "{how}");
+        for (t, facts) in a.facts.iter().enumerate() {
+            assert!(
+                matches!(facts.activity, Activity::Idle | Activity::External),
+                "{how}: thread {t} is {:?}: {:?}",
+                facts.activity,
+                snap.threads[t].frames
+            );
+        }
+    }
+    assert_runtime_named(hung.pid, "Go", "`kill -QUIT {pid}`");
+    let (_, text, _) = hangscan(&["attach", &hung.pid.to_string()]);
+    assert!(text.contains("GOTRACEBACK=all"), "{text}");
+    assert!(!text.contains("running"), "{text}");
+    // The command the report names gives the goroutines: the four workers on the mutex, its
+    // holder asleep.
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    assert_eq!(snap.producer, "go", "{text}");
+    assert_eq!(a.runtimes, [], "a goroutine dump is the Go runtime's own");
+    let on = |kind: WaitKind| {
+        (a.facts.iter())
+            .filter(|f| f.waits.first().is_some_and(|w| w.kind == kind))
+            .count()
+    };
+    assert_eq!((on(WaitKind::Mutex), on(WaitKind::Sleep)), (4, 1), "{text}");
+}
+
+/// `go build`s `fixtures/programs/go/NAME.go` into `dir`.
+fn build_go(dir: &Path, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
+        .arg(&exe)
+        .arg(programs("go").join(format!("{name}.go")))
+        .env("GOCACHE", dir.join("cache"));
+    build(&mut go);
+    exe
+}
+
+#[test]
+fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_their_runtime() {
+    let mut started = Vec::new();
+    if require("jdk") {
+        let classes = scratch("java-idle");
+        let mut javac = Command::new("javac");
+        javac
+            .arg("-d")
+            .arg(&classes)
+            .args(["Ready.java", "Idle.java"]);
+        build(javac.current_dir(programs("java")));
+        let mut java = Command::new("java");
+        java.arg("-cp").arg(&classes).arg("Idle");
+        started.push(("HotSpot JVM", HungProcess::spawn("Idle", java)));
+    }
+    if require("python3") {
+        let mut python = Command::new("python3");
+        python.arg(programs("python").join("idle_pool.py"));
+        started.push(("CPython", HungProcess::spawn("idle_pool.py", python)));
+    }
+    if require("go") {
+        let exe = build_go(&scratch("go-idle"), "idle_workers");
+        started.push(("Go", HungProcess::spawn("idle_workers", Command::new(exe))));
+    }
+    for (runtime, hung) in &started {
+        let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
+        // A thread waiting in accept or epoll is reported as in I/O (information), no more.
+        let findings: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+            .filter_map(|f| f["kind"].as_str())
+            .filter(|&k| k != "io-wait")
+            .collect();
+        assert_eq!((code, findings), (Some(0), vec![]), "{runtime}: {report}");
+        assert_eq!(report["runtimes"][0]["name"], *runtime, "{report}");
+        if *runtime == "Go" {
+            // The reader's M, asleep in read(2) with its goroutine, is in I/O: not running.
+            let reader = (report["threads"].as_array().unwrap().iter())
+                .find(|t| t["summary"].as_str().unwrap().contains("syscall.read"))
+                .unwrap_or_else(|| panic!("no reader: {report}"));
+            assert_eq!(reader["state"], "external", "{reader}");
+        }
+    }
+}
