@@ -17,6 +17,8 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod pool_findings;
+mod pools;
 mod program;
 mod readers;
 mod scc;
@@ -30,6 +32,7 @@ pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
+pub use pools::{Member, MemberState, Pool};
 pub use steps::wait_object;
 
 use crate::knowledge::KnowledgeBase;
@@ -170,6 +173,8 @@ pub struct Analysis {
     pub claims: Vec<ClaimCheck>,
     /// Per thread, what it does, pointing at the program's own frame.
     pub states: Vec<ThreadState>,
+    /// The pools inferred from the threads' stacks, each member idle or busy.
+    pub pools: Vec<Pool>,
 }
 
 /// The one-word answer.
@@ -222,7 +227,8 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .collect();
     guarded::name_guarded_waits(snap, &mut facts, kb);
     let graph = graph::build(snap, &facts, &names, kb);
-    let findings = findings::find(snap, &facts, &graph, &names, kb);
+    let pools = pools::infer(snap, &facts, &names);
+    let findings = findings::find(snap, &facts, &pools, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
     let states = group::describe_all(snap, &facts, &graph, &names);
     Analysis {
@@ -231,5 +237,6 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         findings,
         claims,
         states,
+        pools,
     }
 }

@@ -1,0 +1,237 @@
+//! Pools inferred from structure, not names: threads that share a worker loop form a pool.
+//! The loop is the function below the work: walking each thread's own stack from its entry
+//! inwards (past the plumbing that starts threads), the threads that start in the same program
+//! function follow the same calls until they part (one runs a task, another waits for one) or
+//! until they wait; the last program frame they share, outside any wait, is the loop. Where a
+//! `this` (or another parameter) of the loop shows the instance, members with different values
+//! are different pools. Each member is idle (it waits for work in the loop, directly or through
+//! a library wait a few frames above it) or busy (it runs a task above the loop). Threads a
+//! rule already names as a pool's workers (a named class) are that pool's and not inferred
+//! again; a lone thread, or threads sharing only thread-start plumbing, are never a pool.
+
+use super::classify::{Activity, Facts};
+use super::graph::Grade;
+use super::names::Names;
+use super::program::is_program;
+use crate::model::{Frame, Snapshot};
+use crate::values::value_address;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many frames above the loop a wait for work may end (the library frames of a queue's
+/// or a condition variable's wait) and still be the loop's own wait.
+const IDLE_REACH: usize = 3;
+
+/// A pool found from the structure of its members' stacks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    /// The loop's function (its base name): what the report calls the pool.
+    pub name: String,
+    /// The instance, when a parameter of the loop shows it (`this=`).
+    pub instance: Option<u64>,
+    /// How the instance is known: read from memory (proven), printed (symbolic), or not
+    /// shown, the pool resting on the shape of the stacks alone (heuristic).
+    pub grade: Grade,
+    /// Its members, by thread.
+    pub members: Vec<Member>,
+}
+
+/// One thread of a pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// The thread (index).
+    pub thread: usize,
+    /// Its loop frame (position in the thread's frames).
+    pub frame: usize,
+    /// Idle or busy.
+    pub state: MemberState,
+}
+
+/// What a member of a pool is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberState {
+    /// Waiting for work inside the loop.
+    Idle,
+    /// Running a task above the loop.
+    Busy,
+}
+
+impl Pool {
+    /// The member that is thread `t`, if it is one.
+    pub fn member(&self, t: usize) -> Option<&Member> {
+        self.members.iter().find(|m| m.thread == t)
+    }
+}
+
+/// One thread's path from its entry inwards: (frame position, base-name id) of each named
+/// frame of its own stack (the segment below any signal handler), outermost first, starting
+/// at its first program frame.
+fn path(snap: &Snapshot, facts: &Facts, names: &Names, t: usize) -> Vec<(usize, usize)> {
+    let frames = &snap.threads[t].frames;
+    let fnames = names.thread(t);
+    let own = facts.segments.last().cloned().unwrap_or(0..0);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for i in own.rev() {
+        let Some(id) = fnames.base(i).and_then(|b| names.base_id(b)) else {
+            continue;
+        };
+        if out.is_empty() && !is_program(frames, fnames, i) {
+            continue;
+        }
+        out.push((i, id));
+    }
+    out
+}
+
+/// A thread and its path (see [`path`]).
+type Walk = (usize, Vec<(usize, usize)>);
+
+/// The pools of a snapshot, inferred from its threads' stacks.
+pub fn infer(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
+    let mut by_entry: BTreeMap<usize, Vec<Walk>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        if !f.members.is_empty() {
+            continue;
+        }
+        let p = path(snap, f, names, t);
+        if let Some(&(_, entry)) = p.first() {
+            by_entry.entry(entry).or_default().push((t, p));
+        }
+    }
+    let mut out = Vec::new();
+    for group in by_entry.into_values().filter(|g| g.len() >= 2) {
+        let Some(depth) = loop_depth(snap, facts, names, &group) else {
+            continue;
+        };
+        for (instance, grade, threads) in instances(snap, &group, depth) {
+            let members: Vec<Member> = (group.iter())
+                .filter(|(t, _)| threads.contains(t))
+                .map(|(t, p)| {
+                    let frame = p[depth].0;
+                    let state = state(snap, &facts[*t], names, *t, frame);
+                    Member {
+                        thread: *t,
+                        frame,
+                        state,
+                    }
+                })
+                .collect();
+            if members.len() < 2 {
+                continue;
+            }
+            let (t0, p0) = &group[0];
+            let name = names.thread(*t0).base(p0[depth].0).unwrap_or("?");
+            out.push(Pool {
+                name: name.to_string(),
+                instance,
+                grade,
+                members,
+            });
+        }
+    }
+    out
+}
+
+/// How deep along the group's shared path its loop is: the last frame every member shares
+/// that is the program's own and not part of any member's wait.
+fn loop_depth(snap: &Snapshot, facts: &[Facts], names: &Names, group: &[Walk]) -> Option<usize> {
+    let shortest = group.iter().map(|(_, p)| p.len()).min()?;
+    let shared = (0..shortest)
+        .take_while(|&k| group.iter().all(|(_, p)| p[k].1 == group[0].1[k].1))
+        .count();
+    (0..shared).rev().find(|&k| {
+        group.iter().all(|(t, p)| {
+            let i = p[k].0;
+            let frames = &snap.threads[*t].frames;
+            let in_wait = facts[*t]
+                .waits
+                .iter()
+                .any(|w| (w.first..=w.frame).contains(&i));
+            !in_wait && is_program(frames, names.thread(*t), i)
+        })
+    })
+}
+
+/// A loop frame's parameter that names the instance: `this` or `self`, else any parameter
+/// whose value is an address.
+fn instance_arg(frame: &Frame) -> Option<(&str, Option<u64>, bool)> {
+    let named = ["this", "self"]
+        .iter()
+        .find_map(|n| frame.args.iter().find(|a| &*a.name == *n));
+    let var = named.or_else(|| {
+        frame
+            .args
+            .iter()
+            .find(|a| value_address(&a.value).is_some())
+    })?;
+    let from_memory = var.read.as_ref().is_some_and(|r| r.unreadable.is_none());
+    Some((&var.name, value_address(&var.value), from_memory))
+}
+
+/// The group split by the instance its loop's parameter shows: (instance, grade, threads).
+/// A parameter named alike on every member with equal values names one instance; different
+/// values, different pools; no such parameter, one pool known by its shape alone.
+fn instances(
+    snap: &Snapshot,
+    group: &[Walk],
+    depth: usize,
+) -> Vec<(Option<u64>, Grade, Vec<usize>)> {
+    let all: Vec<usize> = group.iter().map(|(t, _)| *t).collect();
+    let args: Vec<_> = (group.iter())
+        .map(|(t, p)| instance_arg(&snap.threads[*t].frames[p[depth].0]))
+        .collect();
+    let first_name = args.first().copied().flatten().map(|a| a.0);
+    let alike = args
+        .iter()
+        .all(|a| a.is_some_and(|a| Some(a.0) == first_name && a.1.is_some()));
+    if !alike {
+        return vec![(None, Grade::Heuristic, all)];
+    }
+    let mut split: BTreeMap<u64, (bool, Vec<usize>)> = BTreeMap::new();
+    for (a, t) in args.iter().flatten().zip(&all) {
+        let (Some(address), from_memory) = (a.1, a.2) else {
+            continue;
+        };
+        let e = split.entry(address).or_insert((true, Vec::new()));
+        e.0 &= from_memory;
+        e.1.push(*t);
+    }
+    (split.into_iter())
+        .map(|(address, (memory, threads))| {
+            let grade = if memory {
+                Grade::Proven
+            } else {
+                Grade::Symbolic
+            };
+            (Some(address), grade, threads)
+        })
+        .collect()
+}
+
+/// Idle: the thread is idle by its rules, or it waits, in one wait a worker may idle in, that
+/// ends (its outermost frame) in the loop or a few library frames above it. Busy otherwise.
+fn state(snap: &Snapshot, facts: &Facts, names: &Names, t: usize, lp: usize) -> MemberState {
+    if facts.activity == Activity::Idle {
+        return MemberState::Idle;
+    }
+    let frames = &snap.threads[t].frames;
+    let fnames = names.thread(t);
+    let idle = match (facts.activity, &facts.waits[..]) {
+        (Activity::Blocked, [w]) => {
+            w.kind.meaning().may_be_idle
+                && w.frame < lp
+                && lp - w.frame <= IDLE_REACH
+                && (w.frame + 1..lp).all(|i| !is_program(frames, fnames, i))
+        }
+        _ => false,
+    };
+    if idle {
+        MemberState::Idle
+    } else {
+        MemberState::Busy
+    }
+}
+
+#[cfg(test)]
+mod tests;
