@@ -45,6 +45,18 @@ fn assert_crew_self_join(report: &Value) -> (String, String) {
         text.contains("is idle in `Crew::shift`") && text.contains("it waits for work"),
         "{text}"
     );
+    // Each hand's JSON says it is a member of the pool: the joiner busy, the joined idle.
+    let member = |t: &Value| (t["pool"]["name"].clone(), t["pool"]["member"].clone());
+    assert_eq!(
+        member(who[0]),
+        ("Crew::shift".into(), "busy".into()),
+        "{report}"
+    );
+    assert_eq!(
+        member(who[1]),
+        ("Crew::shift".into(), "idle".into()),
+        "{report}"
+    );
     let idle = (f["steps"].as_array().unwrap().iter())
         .find(|s| s["shows"]["is"] == "idle-member")
         .unwrap_or_else(|| panic!("no idle member step: {f}"));

@@ -32,7 +32,7 @@ pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
-pub use pools::{Member, MemberState, Pool};
+pub use pools::{FoundBy, Member, MemberState, Pool};
 pub use steps::wait_object;
 
 use crate::knowledge::KnowledgeBase;

@@ -9,7 +9,7 @@ use super::classify::{Activity, Facts};
 use super::finding::{Detail, Draft, Finding, Shows, Step};
 use super::graph::{Grade, Graph};
 use super::names::Names;
-use super::pools::{MemberState, Pool};
+use super::pools::{FoundBy, MemberState, Pool};
 use super::steps::edge_steps;
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, Release, WaitKind};
@@ -35,7 +35,10 @@ pub fn find(
             continue;
         }
         out.extend(self_joins(snap, facts, pool, g, names, kb));
-        out.extend(starvation(snap, facts, pool, kb));
+        // A named pool's starvation is `named_starvation`'s.
+        if pool.found_by == FoundBy::Structure {
+            out.extend(starvation(snap, facts, pool, kb));
+        }
     }
     out
 }

@@ -22,11 +22,15 @@ use std::collections::BTreeMap;
 /// or a condition variable's wait) and still be the loop's own wait.
 const IDLE_REACH: usize = 3;
 
-/// A pool found from the structure of its members' stacks.
+/// A pool: named by a rule (a class's worker loop) or found from the structure of its
+/// members' stacks.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pool {
-    /// The loop's function (its base name): what the report calls the pool.
+    /// The class a rule names, or the loop's function (its base name): what the report calls
+    /// the pool.
     pub name: String,
+    /// Whether a rule named it (`named`) or the stacks' shape showed it (`structure`).
+    pub found_by: FoundBy,
     /// The instance, when a parameter of the loop shows it (`this=`).
     pub instance: Option<u64>,
     /// How the instance is known: read from memory (proven), printed (symbolic), or not
@@ -34,6 +38,16 @@ pub struct Pool {
     pub grade: Grade,
     /// Its members, by thread.
     pub members: Vec<Member>,
+}
+
+/// What shows a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FoundBy {
+    /// A rule names its class's worker loop.
+    Named,
+    /// Its members share a worker loop.
+    Structure,
 }
 
 /// One thread of a pool.
@@ -87,8 +101,49 @@ fn path(snap: &Snapshot, facts: &Facts, names: &Names, t: usize) -> Vec<(usize, 
 /// A thread and its path (see [`path`]).
 type Walk = (usize, Vec<(usize, usize)>);
 
-/// The pools of a snapshot, inferred from its threads' stacks.
+/// The pools of a snapshot: those the rules name, then those inferred from its threads'
+/// stacks.
 pub fn infer(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
+    let mut out = named(facts);
+    out.extend(structural(snap, facts, names));
+    out
+}
+
+/// The pools the rules name, by class and instance: a member is idle when its rules say so.
+fn named(facts: &[Facts]) -> Vec<Pool> {
+    let mut by_class: BTreeMap<(&str, Option<u64>), Vec<Member>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        for m in &f.members {
+            let state = if f.activity == Activity::Idle {
+                MemberState::Idle
+            } else {
+                MemberState::Busy
+            };
+            let key = (m.pool.class.as_str(), m.pool.instance);
+            by_class.entry(key).or_default().push(Member {
+                thread: t,
+                frame: m.frame,
+                state,
+            });
+        }
+    }
+    (by_class.into_iter())
+        .map(|((class, instance), members)| Pool {
+            name: class.to_string(),
+            found_by: FoundBy::Named,
+            instance,
+            grade: if instance.is_some() {
+                Grade::Symbolic
+            } else {
+                Grade::Heuristic
+            },
+            members,
+        })
+        .collect()
+}
+
+/// The pools of threads no rule names as workers, from their stacks' shape.
+fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
     let mut by_entry: BTreeMap<usize, Vec<Walk>> = BTreeMap::new();
     for (t, f) in facts.iter().enumerate() {
         if !f.members.is_empty() {
@@ -124,6 +179,7 @@ pub fn infer(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
             let name = names.thread(*t0).base(p0[depth].0).unwrap_or("?");
             out.push(Pool {
                 name: name.to_string(),
+                found_by: FoundBy::Structure,
                 instance,
                 grade,
                 members,
