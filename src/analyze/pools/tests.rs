@@ -174,3 +174,30 @@ fn a_member_joining_a_member_idle_in_its_pool_is_a_self_join() {
     assert_eq!(kinds, [FindingKind::SelfJoin], "{:?}", a.findings);
     assert_eq!(a.findings[0].threads, [0, 1]);
 }
+
+#[test]
+fn a_signal_handler_on_a_member_joining_an_idle_member_is_a_self_join_through_it() {
+    let mut frames = joining(102);
+    frames.extend([
+        "0x000055c856b66000 in on_term (sig=15) at crew.cpp:90".to_string(),
+        "<signal handler called>".into(),
+        "0x00007f19e0110000 in read () from /lib/x86_64-linux-gnu/libc.so.6".into(),
+    ]);
+    let frames: Vec<&str> = frames.iter().map(String::as_str).collect();
+    let a = analysis(&[busy(1, "0x7ffe00", &frames), idle(2, "0x7ffe00")].concat());
+    let joins: Vec<_> = (a.findings.iter())
+        .filter(|f| f.kind == FindingKind::SelfJoin)
+        .collect();
+    assert_eq!(joins.len(), 1, "{:?}", a.findings);
+    assert!(
+        matches!(
+            joins[0].detail,
+            crate::analyze::Detail::PoolSelfJoin {
+                through_signal: true,
+                ..
+            }
+        ),
+        "{:?}",
+        joins[0]
+    );
+}
