@@ -6,6 +6,9 @@
 //! `--locals`, whose `this` is read from memory), from a gcore core, and from gdb's `bt` and
 //! `bt full` (`symbolic`: the hands' `this=` are equal). The healthy twin, `cpp_crew_idle`
 //! (hands idle, main asleep), gets exit 0 and no finding, attached and from gdb.
+//! `cpp_crew_starvation`'s two hands each wait for a sub-job queued behind them on the same
+//! crew: pool starvation, found attached (the pool named by the loop once `--locals` reads
+//! `this`) and from gdb's `bt`.
 
 mod support;
 
@@ -138,4 +141,42 @@ fn an_idle_crew_is_no_finding_attached_and_in_gdb() {
         assert_eq!(code, Some(0), "{report}");
         assert_eq!(report["findings"], Value::Array(vec![]), "{report}");
     }
+}
+
+/// The starvation of the crew's two hands: its grade and the pool's name.
+fn crew_starvation(report: &Value) -> (String, String) {
+    let f = (report["findings"].as_array().unwrap().iter())
+        .find(|f| f["kind"] == "pool-starvation")
+        .unwrap_or_else(|| panic!("no pool starvation: {report}"));
+    assert_eq!(f["thread_indexes"].as_array().unwrap().len(), 2, "{f}");
+    (
+        f["confidence"].as_str().unwrap().to_string(),
+        f["detail"]["pool"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn a_crew_whose_hands_all_wait_for_work_queued_behind_them_starves() {
+    let p = HungProcess::start("cpp_crew_starvation");
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        crew_starvation(&report).0,
+        "heuristic",
+        "no instance read: {report}"
+    );
+    let (code, report) = json(&["attach", "--locals", &p.pid.to_string()]);
+    assert_eq!(code, Some(1), "{report}");
+    let (grade, pool) = crew_starvation(&report);
+    assert_eq!((grade.as_str(), pool.as_str()), ("symbolic", "Crew::shift"));
+    if !require("gdb") {
+        return;
+    }
+    let dir = scratch("pools-starve");
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, gdb_dump(p.pid, false)).unwrap();
+    let (code, report) = json(&["parse", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}");
+    let (grade, pool) = crew_starvation(&report);
+    assert_eq!((grade.as_str(), pool.as_str()), ("symbolic", "Crew::shift"));
 }

@@ -189,79 +189,103 @@ fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
     out
 }
 
-/// How deep along the group's shared path its loop is: the last frame every member shares
-/// that is the program's own and not part of any member's wait.
+/// How deep along the group's shared path its loop is. The candidates are the frames every
+/// member shares that are the program's own and not part of any member's wait; the loop is the
+/// outermost of them whose `this` (or `self`) is the same on every member (the pool's own
+/// method, below the dispatch of its tasks, which the members may all be running alike), else
+/// the last of them.
 fn loop_depth(snap: &Snapshot, facts: &[Facts], names: &Names, group: &[Walk]) -> Option<usize> {
     let shortest = group.iter().map(|(_, p)| p.len()).min()?;
     let shared = (0..shortest)
         .take_while(|&k| group.iter().all(|(_, p)| p[k].1 == group[0].1[k].1))
         .count();
-    (0..shared).rev().find(|&k| {
-        group.iter().all(|(t, p)| {
-            let i = p[k].0;
-            let frames = &snap.threads[*t].frames;
-            let in_wait = facts[*t]
-                .waits
-                .iter()
-                .any(|w| (w.first..=w.frame).contains(&i));
-            !in_wait && is_program(frames, names.thread(*t), i)
+    let candidates: Vec<usize> = (0..shared)
+        .filter(|&k| {
+            group.iter().all(|(t, p)| {
+                let i = p[k].0;
+                let frames = &snap.threads[*t].frames;
+                let in_wait = facts[*t]
+                    .waits
+                    .iter()
+                    .any(|w| (w.first..=w.frame).contains(&i));
+                !in_wait && is_program(frames, names.thread(*t), i)
+            })
         })
+        .collect();
+    let this = |t: usize, k: usize, p: &[(usize, usize)]| this_of(&snap.threads[t].frames[p[k].0]);
+    let same_this = |k: usize| {
+        let first = this(group[0].0, k, &group[0].1);
+        first.is_some()
+            && group
+                .iter()
+                .all(|(t, p)| this(*t, k, p).map(|v| v.0) == first.map(|v| v.0))
+    };
+    (candidates.iter().copied().find(|&k| same_this(k))).or(candidates.last().copied())
+}
+
+/// A frame's `this` (or `self`): its address and whether it was read from memory.
+fn this_of(frame: &Frame) -> Option<(u64, bool)> {
+    let var = ["this", "self"]
+        .iter()
+        .find_map(|n| frame.args.iter().find(|a| &*a.name == *n))?;
+    let from_memory = var.read.as_ref().is_some_and(|r| r.unreadable.is_none());
+    Some((value_address(&var.value)?, from_memory))
+}
+
+/// A parameter of the loop frame, alike on every member (same name, same address): the
+/// instance when no `this` shows it.
+fn shared_param(frames: &[&Frame]) -> Option<(u64, bool)> {
+    let first = frames.first()?;
+    first.args.iter().find_map(|a| {
+        let address = value_address(&a.value)?;
+        let mut memory = true;
+        for f in frames {
+            let b = f.args.iter().find(|b| b.name == a.name)?;
+            if value_address(&b.value) != Some(address) {
+                return None;
+            }
+            memory &= b.read.as_ref().is_some_and(|r| r.unreadable.is_none());
+        }
+        Some((address, memory))
     })
 }
 
-/// A loop frame's parameter that names the instance: `this` or `self`, else any parameter
-/// whose value is an address.
-fn instance_arg(frame: &Frame) -> Option<(&str, Option<u64>, bool)> {
-    let named = ["this", "self"]
-        .iter()
-        .find_map(|n| frame.args.iter().find(|a| &*a.name == *n));
-    let var = named.or_else(|| {
-        frame
-            .args
-            .iter()
-            .find(|a| value_address(&a.value).is_some())
-    })?;
-    let from_memory = var.read.as_ref().is_some_and(|r| r.unreadable.is_none());
-    Some((&var.name, value_address(&var.value), from_memory))
+/// The grade of an instance read from memory or printed.
+fn grade_of(from_memory: bool) -> Grade {
+    if from_memory {
+        Grade::Proven
+    } else {
+        Grade::Symbolic
+    }
 }
 
-/// The group split by the instance its loop's parameter shows: (instance, grade, threads).
-/// A parameter named alike on every member with equal values names one instance; different
-/// values, different pools; no such parameter, one pool known by its shape alone.
+/// The group split by the instance its loop shows: (instance, grade, threads). A `this` on
+/// every member splits it by value (different objects, different pools); else a parameter
+/// alike on every member names its one instance; else it is one pool known by its shape alone.
 fn instances(
     snap: &Snapshot,
     group: &[Walk],
     depth: usize,
 ) -> Vec<(Option<u64>, Grade, Vec<usize>)> {
     let all: Vec<usize> = group.iter().map(|(t, _)| *t).collect();
-    let args: Vec<_> = (group.iter())
-        .map(|(t, p)| instance_arg(&snap.threads[*t].frames[p[depth].0]))
+    let frames: Vec<&Frame> = (group.iter())
+        .map(|(t, p)| &snap.threads[*t].frames[p[depth].0])
         .collect();
-    let first_name = args.first().copied().flatten().map(|a| a.0);
-    let alike = args
-        .iter()
-        .all(|a| a.is_some_and(|a| Some(a.0) == first_name && a.1.is_some()));
-    if !alike {
-        return vec![(None, Grade::Heuristic, all)];
-    }
-    let mut split: BTreeMap<u64, (bool, Vec<usize>)> = BTreeMap::new();
-    for (a, t) in args.iter().flatten().zip(&all) {
-        let (Some(address), from_memory) = (a.1, a.2) else {
-            continue;
+    let this: Option<Vec<(u64, bool)>> = frames.iter().map(|f| this_of(f)).collect();
+    let Some(this) = this else {
+        return match shared_param(&frames) {
+            Some((address, memory)) => vec![(Some(address), grade_of(memory), all)],
+            None => vec![(None, Grade::Heuristic, all)],
         };
+    };
+    let mut split: BTreeMap<u64, (bool, Vec<usize>)> = BTreeMap::new();
+    for ((address, memory), t) in this.into_iter().zip(all) {
         let e = split.entry(address).or_insert((true, Vec::new()));
-        e.0 &= from_memory;
-        e.1.push(*t);
+        e.0 &= memory;
+        e.1.push(t);
     }
     (split.into_iter())
-        .map(|(address, (memory, threads))| {
-            let grade = if memory {
-                Grade::Proven
-            } else {
-                Grade::Symbolic
-            };
-            (Some(address), grade, threads)
-        })
+        .map(|(address, (memory, threads))| (Some(address), grade_of(memory), threads))
         .collect()
 }
 
