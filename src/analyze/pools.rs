@@ -1,13 +1,14 @@
-//! Pools inferred from structure, not names: threads that share a worker loop form a pool.
-//! The loop is the function below the work: walking each thread's own stack from its entry
-//! inwards (past the plumbing that starts threads), the threads that start in the same program
-//! function follow the same calls until they part (one runs a task, another waits for one) or
-//! until they wait; the last program frame they share, outside any wait, is the loop. Where a
-//! `this` (or another parameter) of the loop shows the instance, members with different values
-//! are different pools. Each member is idle (it waits for work in the loop, directly or through
-//! a library wait a few frames above it) or busy (it runs a task above the loop). Threads a
-//! rule already names as a pool's workers (a named class) are that pool's and not inferred
-//! again; a lone thread, or threads sharing only thread-start plumbing, are never a pool.
+//! Pools: those the rules name (a class's worker loop), and those inferred from structure, not
+//! names: threads that share a worker loop form a pool. Walking each thread's own stack from
+//! its entry inwards (past the plumbing that starts threads), the threads that start in the
+//! same program function follow the same calls until they part (one runs a task, another waits
+//! for one) or until they wait. The loop is the outermost program frame they share, outside
+//! any wait, whose `this` is the same on all (the pool's own method), else the last one they
+//! share. A `this` that differs splits them into pools, one per object; another parameter alike
+//! on all names the instance. Each member is idle (it waits for work in the loop, directly or
+//! through a library wait a few frames above it) or busy (it runs a task above the loop).
+//! Threads a rule names as a pool's workers are that pool's and not inferred again; a lone
+//! thread, or threads sharing only thread-start plumbing, are never a pool.
 
 use super::classify::{Activity, Facts};
 use super::graph::Grade;
