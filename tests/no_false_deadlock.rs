@@ -25,6 +25,7 @@ const NOT_DEADLOCKED: &[&str] = &[
     "c_io_and_busy",
     "c_condvar_stall",
     "cpp_idle_pool",
+    "cpp_crew_idle",
     "c_two_shards",
 ];
 

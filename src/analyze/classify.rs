@@ -722,6 +722,9 @@ fn named_member(
     members: &[Membership],
 ) -> Option<Membership> {
     let rule = kb.match_thread(thread.name.as_deref()?)?;
+    if !rule.thread_in(thread.frames.iter().filter_map(|f| f.module.as_deref())) {
+        return None;
+    }
     let class = rule
         .pool
         .as_ref()

@@ -119,6 +119,15 @@ pub enum Shows {
         /// The wait.
         at: usize,
     },
+    /// A member of `pool` (its loop at frame `member`) is idle: it waits for work at frame `at`.
+    IdleMember {
+        /// The pool: its loop's function.
+        pool: String,
+        /// The loop frame.
+        member: usize,
+        /// The wait for work.
+        at: usize,
+    },
     /// What a root blocker is doing, at frame `at`.
     Blocker {
         /// What.
@@ -235,6 +244,7 @@ impl Shows {
                 .chain(*blocked_in)
                 .chain(program(p))
                 .collect(),
+            Shows::IdleMember { member, at, .. } => vec![*member, *at],
             Shows::Holder {
                 because, held_at, ..
             } => {
@@ -298,6 +308,14 @@ pub enum Detail {
         through_signal: bool,
         /// For a self-join: what the thread waits for.
         object: Option<Object>,
+    },
+    /// A member of `pool` (a pool inferred from its threads' stacks) joins a member idle in
+    /// that pool, which leaves only when the pool's work, the joiner's task among it, runs out.
+    PoolSelfJoin {
+        /// The pool: its loop's function.
+        pool: String,
+        /// The join runs in a signal handler.
+        through_signal: bool,
     },
     /// Every worker of `pool` waits for a result.
     Starvation {

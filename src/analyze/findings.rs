@@ -13,12 +13,13 @@ use super::{readers, scc};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// All findings, deadlocks first, in a stable order.
 pub fn find(
     snap: &Snapshot,
     facts: &[Facts],
+    pools: &[super::Pool],
     g: &Graph,
     names: &Names,
     kb: &KnowledgeBase,
@@ -43,7 +44,9 @@ pub fn find(
     out.extend(died);
     out.extend(super::readers::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
-    out.extend(pool_starvation(snap, facts, &in_cycle, kb));
+    out.extend(super::pool_findings::find(
+        snap, facts, pools, g, names, kb, &in_cycle,
+    ));
     let deadlocked: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
     let stall = if out.is_empty() {
         stall(snap, facts, g, names, kb)
@@ -134,72 +137,6 @@ fn cycles(
             },
             steps,
             suggestion,
-        };
-        out.push(draft.sign(snap));
-    }
-    out
-}
-
-fn pool_starvation(
-    snap: &Snapshot,
-    facts: &[Facts],
-    in_cycle: &HashSet<usize>,
-    kb: &KnowledgeBase,
-) -> Vec<Finding> {
-    let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (t, f) in facts.iter().enumerate() {
-        for m in &f.members {
-            pools.entry(m.pool.class.clone()).or_default().push(t);
-        }
-    }
-    let mut out = Vec::new();
-    for (class, members) in pools {
-        let starving = members.iter().all(|&t| {
-            let f = &facts[t];
-            f.activity == Activity::Blocked
-                && f.waits
-                    .first()
-                    .is_some_and(|w| w.kind.meaning().may_await_queued_work)
-                && f.waits.iter().any(|w| w.kind == WaitKind::Future)
-        });
-        if !starving || members.iter().any(|t| in_cycle.contains(t)) {
-            continue;
-        }
-        let steps = members
-            .iter()
-            .map(|&t| {
-                let f = &facts[t];
-                let w = f
-                    .waits
-                    .iter()
-                    .find(|w| w.kind == WaitKind::Future)
-                    .expect("checked");
-                let m = f
-                    .members
-                    .iter()
-                    .find(|m| m.pool.class == class)
-                    .expect("member");
-                Step {
-                    thread: t,
-                    frame: Some(w.frame),
-                    shows: Shows::WorkerWaits {
-                        pool: class.clone(),
-                        member: m.frame,
-                        at: w.frame,
-                    },
-                    grade: Some(Grade::Heuristic),
-                }
-            })
-            .collect();
-        let waits = members.iter().filter_map(|&t| facts[t].waits.first());
-        let draft = Draft {
-            kind: FindingKind::PoolStarvation,
-            severity: Severity::Deadlock,
-            confidence: Grade::Heuristic,
-            threads: members.clone(),
-            detail: Detail::Starvation { pool: class },
-            steps,
-            suggestion: advice(kb, waits, "pool-starvation"),
         };
         out.push(draft.sign(snap));
     }
@@ -472,6 +409,7 @@ Thread 3 (Thread 0x7f02 (LWP 102)):
                 .map(|k| format!("{}/signal-handler", k.as_str())),
         );
         out.push("stall/unowned-locks".into());
+        out.push(crate::analyze::pool_findings::SELF_JOIN_SITUATION.into());
         for how in [Busy::Spinning, Busy::Livelock, Busy::SlowProgress] {
             out.push(how.situation().into());
         }

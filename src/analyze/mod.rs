@@ -17,6 +17,8 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod pool_findings;
+mod pools;
 mod program;
 mod readers;
 mod runtime;
@@ -31,6 +33,7 @@ pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object
 pub use graph::{Because, Edge, Grade, Graph, Held};
 pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
+pub use pools::{FoundBy, Member, MemberState, Pool};
 pub use runtime::Runtime;
 pub use steps::wait_object;
 
@@ -175,6 +178,8 @@ pub struct Analysis {
     /// The language runtimes the processes run (a JVM, CPython, Go), with the command that
     /// dumps each one's own stacks.
     pub runtimes: Vec<Runtime>,
+    /// The pools inferred from the threads' stacks, each member idle or busy.
+    pub pools: Vec<Pool>,
 }
 
 /// The one-word answer.
@@ -227,7 +232,8 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .collect();
     guarded::name_guarded_waits(snap, &mut facts, kb);
     let graph = graph::build(snap, &facts, &names, kb);
-    let findings = findings::find(snap, &facts, &graph, &names, kb);
+    let pools = pools::infer(snap, &facts, &names);
+    let findings = findings::find(snap, &facts, &pools, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
     let states = group::describe_all(snap, &facts, &graph, &names);
     let runtimes = runtime::find(snap, &names, kb);
@@ -238,5 +244,6 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         claims,
         states,
         runtimes,
+        pools,
     }
 }

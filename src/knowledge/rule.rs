@@ -369,6 +369,9 @@ pub struct Rule {
     /// For `local` rules: the local's name must match this too (a C pointer guard, which
     /// `bt full` prints without its type: GLib's `g_autoptr(GMutexLocker) locker`).
     pub local_name: Option<Regex>,
+    /// For `thread` rules: some frame of the thread must be in an object whose path matches
+    /// this (the library that names its threads so: a program's own `pool-1` is not GLib's).
+    pub thread_module: Option<Regex>,
     /// Subjects (names, values, notes or states) this rule must match.
     pub examples: Vec<String>,
     /// Subjects this rule must not match.
@@ -392,6 +395,12 @@ pub struct GuardMembers {
 }
 
 impl Rule {
+    /// For a `thread` rule: whether a thread whose frames are in the objects `modules` is the
+    /// library's (its `thread_module`, if any, matches one of them).
+    pub fn thread_in<'a>(&self, mut modules: impl Iterator<Item = &'a str>) -> bool {
+        (self.thread_module.as_ref()).is_none_or(|m| modules.any(|p| m.is_match(p.as_bytes())))
+    }
+
     /// For runtime rules: whether `file` is a source file of the runtime's own frames (its
     /// `own_files`).
     pub fn own_file(&self, file: &str) -> bool {
@@ -437,6 +446,7 @@ struct RawRule {
     within: Option<String>,
     owns: Option<String>,
     local_name: Option<String>,
+    thread_module: Option<String>,
     kind: Option<WaitKind>,
     #[serde(default)]
     context: bool,
@@ -535,6 +545,9 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
         }
         (s, _) if s != Subject::Local && r.local_name.is_some() => {
             Some("takes `local_name` only with a `local` pattern")
+        }
+        (s, _) if s != Subject::Thread && r.thread_module.is_some() => {
+            Some("takes `thread_module` only with a `thread` pattern")
         }
         (Subject::Printed, _) => Some("(printed) must be `meaning = \"hold\"`"),
         (s, Meaning::Plumbing | Meaning::SignalFrame) if s != Subject::Function => {
@@ -644,6 +657,11 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
             None => None,
         };
+        let thread_module = match r.thread_module.as_deref().map(compile_pattern) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return Err(err(format!("rule `{}`: {e}", r.id))),
+            None => None,
+        };
         if !r.futex_values.is_empty() && r.futex_values.len() != r.futex_offsets.len() {
             return Err(err(format!(
                 "rule `{}`: `futex_values` needs one value per `futex_offsets` entry",
@@ -704,6 +722,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
                 owns: r.owns,
             }),
             local_name,
+            thread_module,
             examples: r.examples,
             counterexamples: r.counterexamples,
         });

@@ -4,7 +4,9 @@
 use super::locate::step_frame;
 use super::narrate;
 use super::Report;
-use crate::analyze::{Activity, ClaimVerdict, Detail, Facts, Grade, Severity, Shows};
+use crate::analyze::{
+    Activity, ClaimVerdict, Detail, Facts, FoundBy, Grade, MemberState, Pool, Severity, Shows,
+};
 use crate::model::{Frame, Thread};
 use serde::Serialize;
 use std::io::Write;
@@ -107,6 +109,21 @@ struct ThreadJson<'a> {
     /// makes of it (`motion`).
     #[serde(skip_serializing_if = "Option::is_none")]
     second_look: Option<LookJson<'a>>,
+    /// The pool the thread works for, when it is a member of one: the pool's name, how it was
+    /// found, its instance and how that is known, the loop frame and whether it is idle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool: Option<PoolJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PoolJson<'a> {
+    name: &'a str,
+    found_by: FoundBy,
+    instance: Option<u64>,
+    grade: Grade,
+    #[serde(rename = "loop")]
+    loop_frame: usize,
+    member: MemberState,
 }
 
 #[derive(Serialize)]
@@ -249,7 +266,9 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
             .enumerate()
             .map(|(i, t)| {
                 let summary = narrate::state(snap, &a.states[i]);
-                thread(i, t, &a.facts[i], summary)
+                let mut json = thread(i, t, &a.facts[i], summary);
+                json.pool = pool_of(&a.pools, i);
+                json
             })
             .collect(),
         findings: a
@@ -326,6 +345,21 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
     }
 }
 
+/// Thread `t`'s pool, as JSON shows it.
+fn pool_of(pools: &[Pool], t: usize) -> Option<PoolJson<'_>> {
+    pools.iter().find_map(|p| {
+        let m = p.member(t)?;
+        Some(PoolJson {
+            name: &p.name,
+            found_by: p.found_by,
+            instance: p.instance,
+            grade: p.grade,
+            loop_frame: m.frame,
+            member: m.state,
+        })
+    })
+}
+
 fn thread<'a>(index: usize, t: &'a Thread, facts: &Facts, summary: String) -> ThreadJson<'a> {
     ThreadJson {
         index,
@@ -353,6 +387,7 @@ fn thread<'a>(index: usize, t: &'a Thread, facts: &Facts, summary: String) -> Th
                 counters,
                 motion: facts.motion,
             }),
+        pool: None,
     }
 }
 

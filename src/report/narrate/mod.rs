@@ -199,6 +199,15 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
                 }
             }
         }
+        Shows::IdleMember {
+            pool,
+            member,
+            at: w,
+        } => format!(
+            "{who} is idle in `{pool}` ({}): it waits for work at {}",
+            at(*member),
+            at(*w)
+        ),
         Shows::WorkerWaits {
             pool,
             member,

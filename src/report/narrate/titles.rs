@@ -95,6 +95,19 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
                 _ => format!("wait cycle: {n} threads wait on each other"),
             }
         }
+        Detail::PoolSelfJoin {
+            pool,
+            through_signal,
+        } => format!(
+            "self-join{}: {} joins {}, idle in their own pool `{pool}`",
+            if *through_signal {
+                " through a signal handler"
+            } else {
+                ""
+            },
+            label(f.threads[0]),
+            label(f.threads[1])
+        ),
         Detail::Starvation { pool } => format!(
             "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
              free to produce them"
@@ -303,6 +316,7 @@ pub fn explanation(f: &Finding) -> String {
             };
             format!("{core}{signal}")
         }
+        Detail::PoolSelfJoin { .. } => "The threads share a worker loop: they are one pool. The joined thread is idle in it, waiting for work, and leaves only when the pool closes and its work has run out; the joining thread runs a task of that same pool, so that work never runs out while it waits.".into(),
         Detail::Starvation { .. } => "Every worker of the pool runs a task that blocks on a future or handoff. If that work was queued on the same pool, no thread is left to run it, so every worker waits forever.".into(),
         Detail::Stall { unowned_locks } => {
             let mut s = String::from("No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.");

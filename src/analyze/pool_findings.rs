@@ -1,0 +1,228 @@
+//! Findings on pools, named by the rules (a class's worker loop) or inferred from structure
+//! (`pools.rs`): a member that joins a member idle in its own pool (self-join: the idle member
+//! leaves only when the pool's work runs out, and the joiner's task is part of it), and
+//! starvation (every member busy, blocked in its task on what only queued work provides — a
+//! future, a channel, a latch — and none idle to run it).
+
+use super::advice::advice;
+use super::classify::{Activity, Facts};
+use super::finding::{Detail, Draft, Finding, Shows, Step};
+use super::graph::{Grade, Graph};
+use super::names::Names;
+use super::pools::{FoundBy, MemberState, Pool};
+use super::steps::edge_steps;
+use super::{FindingKind, Severity};
+use crate::knowledge::{KnowledgeBase, Release, WaitKind};
+use crate::model::Snapshot;
+use std::collections::{BTreeMap, HashSet};
+
+/// The situation whose advice a self-join on a pool takes (outside a signal handler).
+pub const SELF_JOIN_SITUATION: &str = "self-join/pool";
+
+/// Every pool finding; none for threads already in a cycle (`in_cycle`).
+pub fn find(
+    snap: &Snapshot,
+    facts: &[Facts],
+    pools: &[Pool],
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+    in_cycle: &HashSet<usize>,
+) -> Vec<Finding> {
+    let mut out = named_starvation(snap, facts, in_cycle, kb);
+    for pool in pools {
+        if pool.members.iter().any(|m| in_cycle.contains(&m.thread)) {
+            continue;
+        }
+        out.extend(self_joins(snap, facts, pool, g, names, kb));
+        // A named pool's starvation is `named_starvation`'s.
+        if pool.found_by == FoundBy::Structure {
+            out.extend(starvation(snap, facts, pool, kb));
+        }
+    }
+    out
+}
+
+/// A member waiting for another member, idle in the same pool, to exit.
+fn self_joins(
+    snap: &Snapshot,
+    facts: &[Facts],
+    pool: &Pool,
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for m in &pool.members {
+        let f = &facts[m.thread];
+        let joins = (g.edges.iter()).filter(|e| {
+            e.from == m.thread
+                && e.to != m.thread
+                && f.waits[e.wait].kind.meaning().released_by == Release::ThreadExit
+        });
+        for e in joins {
+            let Some(idle) = pool.member(e.to).filter(|o| o.state == MemberState::Idle) else {
+                continue;
+            };
+            let Some(w) = facts[e.to].waits.first() else {
+                continue;
+            };
+            // The joined thread's step is the idle member's, not a holder's.
+            let mut steps = edge_steps(snap, facts, names, e, kb);
+            steps.retain(|s| !matches!(s.shows, Shows::Holder { .. }));
+            steps.push(Step {
+                thread: e.to,
+                frame: Some(w.frame),
+                shows: Shows::IdleMember {
+                    pool: pool.name.clone(),
+                    member: idle.frame,
+                    at: w.frame,
+                },
+                grade: Some(pool.grade),
+            });
+            let through_signal = f.in_handler();
+            let situation = if through_signal {
+                "self-join/signal-handler"
+            } else {
+                SELF_JOIN_SITUATION
+            };
+            let draft = Draft {
+                kind: FindingKind::SelfJoin,
+                severity: Severity::Deadlock,
+                confidence: pool.grade.min(e.grade),
+                threads: vec![m.thread, e.to],
+                detail: Detail::PoolSelfJoin {
+                    pool: pool.name.clone(),
+                    through_signal,
+                },
+                steps,
+                suggestion: advice(kb, std::iter::once(&f.waits[e.wait]), situation),
+            };
+            out.push(draft.sign(snap));
+        }
+    }
+    out
+}
+
+/// Every member busy and blocked in its task on a future or a channel: with none idle, no
+/// thread is left to run the work that would end those waits.
+fn starvation(
+    snap: &Snapshot,
+    facts: &[Facts],
+    pool: &Pool,
+    kb: &KnowledgeBase,
+) -> Option<Finding> {
+    let awaits = |t: usize| {
+        let f = &facts[t];
+        (f.activity == Activity::Blocked)
+            .then(|| {
+                f.waits
+                    .iter()
+                    .find(|w| matches!(w.kind, WaitKind::Future | WaitKind::Channel))
+            })
+            .flatten()
+    };
+    let starving = pool
+        .members
+        .iter()
+        .all(|m| m.state == MemberState::Busy && awaits(m.thread).is_some());
+    if !starving {
+        return None;
+    }
+    let steps = (pool.members.iter())
+        .map(|m| {
+            let w = awaits(m.thread).expect("checked");
+            Step {
+                thread: m.thread,
+                frame: Some(w.frame),
+                shows: Shows::WorkerWaits {
+                    pool: pool.name.clone(),
+                    member: m.frame,
+                    at: w.frame,
+                },
+                grade: Some(pool.grade),
+            }
+        })
+        .collect();
+    let waits = pool.members.iter().filter_map(|m| awaits(m.thread));
+    let draft = Draft {
+        kind: FindingKind::PoolStarvation,
+        severity: Severity::Deadlock,
+        confidence: pool.grade.min(Grade::Symbolic),
+        threads: pool.members.iter().map(|m| m.thread).collect(),
+        detail: Detail::Starvation {
+            pool: pool.name.clone(),
+        },
+        steps,
+        suggestion: advice(kb, waits, "pool-starvation"),
+    };
+    Some(draft.sign(snap))
+}
+
+/// Starvation of the pools the rules name (a class's worker loop): every worker blocked on a
+/// future, first in a wait that may await queued work.
+fn named_starvation(
+    snap: &Snapshot,
+    facts: &[Facts],
+    in_cycle: &HashSet<usize>,
+    kb: &KnowledgeBase,
+) -> Vec<Finding> {
+    let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        for m in &f.members {
+            pools.entry(m.pool.class.clone()).or_default().push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for (class, members) in pools {
+        let starving = members.iter().all(|&t| {
+            let f = &facts[t];
+            f.activity == Activity::Blocked
+                && f.waits
+                    .first()
+                    .is_some_and(|w| w.kind.meaning().may_await_queued_work)
+                && f.waits.iter().any(|w| w.kind == WaitKind::Future)
+        });
+        if !starving || members.iter().any(|t| in_cycle.contains(t)) {
+            continue;
+        }
+        let steps = members
+            .iter()
+            .map(|&t| {
+                let f = &facts[t];
+                let w = f
+                    .waits
+                    .iter()
+                    .find(|w| w.kind == WaitKind::Future)
+                    .expect("checked");
+                let m = f
+                    .members
+                    .iter()
+                    .find(|m| m.pool.class == class)
+                    .expect("member");
+                Step {
+                    thread: t,
+                    frame: Some(w.frame),
+                    shows: Shows::WorkerWaits {
+                        pool: class.clone(),
+                        member: m.frame,
+                        at: w.frame,
+                    },
+                    grade: Some(Grade::Heuristic),
+                }
+            })
+            .collect();
+        let waits = members.iter().filter_map(|&t| facts[t].waits.first());
+        let draft = Draft {
+            kind: FindingKind::PoolStarvation,
+            severity: Severity::Deadlock,
+            confidence: Grade::Heuristic,
+            threads: members.clone(),
+            detail: Detail::Starvation { pool: class },
+            steps,
+            suggestion: advice(kb, waits, "pool-starvation"),
+        };
+        out.push(draft.sign(snap));
+    }
+    out
+}

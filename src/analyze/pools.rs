@@ -1,0 +1,317 @@
+//! Pools: those the rules name (a class's worker loop), and those inferred from structure, not
+//! names: threads that share a worker loop form a pool. Walking each thread's own stack from
+//! its entry inwards (past the plumbing that starts threads), the threads that start in the
+//! same program function follow the same calls until they part (one runs a task, another waits
+//! for one) or until they wait. The loop is the outermost program frame they share, outside
+//! any wait, whose `this` is the same on all (the pool's own method), else the last one they
+//! share. A `this` that differs splits them into pools, one per object; another parameter alike
+//! on all names the instance. Each member is idle (it waits for work in the loop, directly or
+//! through a library wait a few frames above it) or busy (it runs a task above the loop).
+//! Threads a rule names as a pool's workers are that pool's and not inferred again; a lone
+//! thread, or threads sharing only thread-start plumbing, are never a pool.
+
+use super::classify::{Activity, Facts};
+use super::graph::Grade;
+use super::names::Names;
+use crate::model::{Frame, Snapshot};
+use crate::values::value_address;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many frames above the loop a wait for work may end (the library frames of a queue's
+/// or a condition variable's wait) and still be the loop's own wait.
+const IDLE_REACH: usize = 3;
+
+/// A pool: named by a rule (a class's worker loop) or found from the structure of its
+/// members' stacks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    /// The class a rule names, or the loop's function (its base name): what the report calls
+    /// the pool.
+    pub name: String,
+    /// Whether a rule named it (`named`) or the stacks' shape showed it (`structure`).
+    pub found_by: FoundBy,
+    /// The instance, when a parameter of the loop shows it (`this=`).
+    pub instance: Option<u64>,
+    /// How the instance is known: read from memory (proven), printed (symbolic), or not
+    /// shown, the pool resting on the shape of the stacks alone (heuristic).
+    pub grade: Grade,
+    /// Its members, by thread.
+    pub members: Vec<Member>,
+}
+
+/// What shows a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FoundBy {
+    /// A rule names its class's worker loop.
+    Named,
+    /// Its members share a worker loop.
+    Structure,
+}
+
+/// One thread of a pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// The thread (index).
+    pub thread: usize,
+    /// Its loop frame (position in the thread's frames).
+    pub frame: usize,
+    /// Idle or busy.
+    pub state: MemberState,
+}
+
+/// What a member of a pool is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberState {
+    /// Waiting for work inside the loop.
+    Idle,
+    /// Running a task above the loop.
+    Busy,
+}
+
+impl Pool {
+    /// The member that is thread `t`, if it is one.
+    pub fn member(&self, t: usize) -> Option<&Member> {
+        self.members.iter().find(|m| m.thread == t)
+    }
+}
+
+/// One thread's path from its entry inwards: (frame position, base-name id) of each named
+/// frame of its own stack (the segment below any signal handler), outermost first, starting
+/// at its first program frame.
+fn path(snap: &Snapshot, facts: &Facts, names: &Names, t: usize) -> Vec<(usize, usize)> {
+    let frames = &snap.threads[t].frames;
+    let fnames = names.thread(t);
+    let own = facts.segments.last().cloned().unwrap_or(0..0);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for i in own.rev() {
+        let Some(id) = fnames.base(i).and_then(|b| names.base_id(b)) else {
+            continue;
+        };
+        if out.is_empty() && !fnames.is_program(frames, i) {
+            continue;
+        }
+        out.push((i, id));
+    }
+    out
+}
+
+/// A thread and its path (see [`path`]).
+type Walk = (usize, Vec<(usize, usize)>);
+
+/// The pools of a snapshot: those the rules name, then those inferred from its threads'
+/// stacks.
+pub fn infer(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
+    let mut out = named(facts);
+    out.extend(structural(snap, facts, names));
+    out
+}
+
+/// The pools the rules name, by class and instance: a member is idle when its rules say so.
+fn named(facts: &[Facts]) -> Vec<Pool> {
+    let mut by_class: BTreeMap<(&str, Option<u64>), Vec<Member>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        for m in &f.members {
+            let state = if f.activity == Activity::Idle {
+                MemberState::Idle
+            } else {
+                MemberState::Busy
+            };
+            let key = (m.pool.class.as_str(), m.pool.instance);
+            by_class.entry(key).or_default().push(Member {
+                thread: t,
+                frame: m.frame,
+                state,
+            });
+        }
+    }
+    (by_class.into_iter())
+        .map(|((class, instance), members)| Pool {
+            name: class.to_string(),
+            found_by: FoundBy::Named,
+            instance,
+            grade: if instance.is_some() {
+                Grade::Symbolic
+            } else {
+                Grade::Heuristic
+            },
+            members,
+        })
+        .collect()
+}
+
+/// The pools of threads no rule names as workers, from their stacks' shape.
+fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
+    let mut by_entry: BTreeMap<usize, Vec<Walk>> = BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        if !f.members.is_empty() {
+            continue;
+        }
+        let p = path(snap, f, names, t);
+        if let Some(&(_, entry)) = p.first() {
+            by_entry.entry(entry).or_default().push((t, p));
+        }
+    }
+    let mut out = Vec::new();
+    for group in by_entry.into_values().filter(|g| g.len() >= 2) {
+        let Some(depth) = loop_depth(snap, facts, names, &group) else {
+            continue;
+        };
+        for (instance, grade, threads) in instances(snap, &group, depth) {
+            let members: Vec<Member> = (group.iter())
+                .filter(|(t, _)| threads.contains(t))
+                .map(|(t, p)| {
+                    let frame = p[depth].0;
+                    let state = state(snap, &facts[*t], names, *t, frame);
+                    Member {
+                        thread: *t,
+                        frame,
+                        state,
+                    }
+                })
+                .collect();
+            if members.len() < 2 {
+                continue;
+            }
+            let (t0, p0) = &group[0];
+            let name = names.thread(*t0).base(p0[depth].0).unwrap_or("?");
+            out.push(Pool {
+                name: name.to_string(),
+                found_by: FoundBy::Structure,
+                instance,
+                grade,
+                members,
+            });
+        }
+    }
+    out
+}
+
+/// How deep along the group's shared path its loop is. The candidates are the frames every
+/// member shares that are the program's own and not part of any member's wait; the loop is the
+/// outermost of them whose `this` (or `self`) is the same on every member (the pool's own
+/// method, below the dispatch of its tasks, which the members may all be running alike), else
+/// the last of them.
+fn loop_depth(snap: &Snapshot, facts: &[Facts], names: &Names, group: &[Walk]) -> Option<usize> {
+    let shortest = group.iter().map(|(_, p)| p.len()).min()?;
+    let shared = (0..shortest)
+        .take_while(|&k| group.iter().all(|(_, p)| p[k].1 == group[0].1[k].1))
+        .count();
+    let candidates: Vec<usize> = (0..shared)
+        .filter(|&k| {
+            group.iter().all(|(t, p)| {
+                let i = p[k].0;
+                let frames = &snap.threads[*t].frames;
+                let in_wait = facts[*t]
+                    .waits
+                    .iter()
+                    .any(|w| (w.first..=w.frame).contains(&i));
+                !in_wait && names.thread(*t).is_program(frames, i)
+            })
+        })
+        .collect();
+    let this = |t: usize, k: usize, p: &[(usize, usize)]| this_of(&snap.threads[t].frames[p[k].0]);
+    let same_this = |k: usize| {
+        let first = this(group[0].0, k, &group[0].1);
+        first.is_some()
+            && group
+                .iter()
+                .all(|(t, p)| this(*t, k, p).map(|v| v.0) == first.map(|v| v.0))
+    };
+    (candidates.iter().copied().find(|&k| same_this(k))).or(candidates.last().copied())
+}
+
+/// A frame's `this` (or `self`): its address and whether it was read from memory.
+fn this_of(frame: &Frame) -> Option<(u64, bool)> {
+    let var = ["this", "self"]
+        .iter()
+        .find_map(|n| frame.args.iter().find(|a| &*a.name == *n))?;
+    let from_memory = var.read.as_ref().is_some_and(|r| r.unreadable.is_none());
+    Some((value_address(&var.value)?, from_memory))
+}
+
+/// A parameter of the loop frame, alike on every member (same name, same address): the
+/// instance when no `this` shows it.
+fn shared_param(frames: &[&Frame]) -> Option<(u64, bool)> {
+    let first = frames.first()?;
+    first.args.iter().find_map(|a| {
+        let address = value_address(&a.value)?;
+        let mut memory = true;
+        for f in frames {
+            let b = f.args.iter().find(|b| b.name == a.name)?;
+            if value_address(&b.value) != Some(address) {
+                return None;
+            }
+            memory &= b.read.as_ref().is_some_and(|r| r.unreadable.is_none());
+        }
+        Some((address, memory))
+    })
+}
+
+/// The grade of an instance read from memory or printed.
+fn grade_of(from_memory: bool) -> Grade {
+    if from_memory {
+        Grade::Proven
+    } else {
+        Grade::Symbolic
+    }
+}
+
+/// The group split by the instance its loop shows: (instance, grade, threads). A `this` on
+/// every member splits it by value (different objects, different pools); else a parameter
+/// alike on every member names its one instance; else it is one pool known by its shape alone.
+fn instances(
+    snap: &Snapshot,
+    group: &[Walk],
+    depth: usize,
+) -> Vec<(Option<u64>, Grade, Vec<usize>)> {
+    let all: Vec<usize> = group.iter().map(|(t, _)| *t).collect();
+    let frames: Vec<&Frame> = (group.iter())
+        .map(|(t, p)| &snap.threads[*t].frames[p[depth].0])
+        .collect();
+    let this: Option<Vec<(u64, bool)>> = frames.iter().map(|f| this_of(f)).collect();
+    let Some(this) = this else {
+        return match shared_param(&frames) {
+            Some((address, memory)) => vec![(Some(address), grade_of(memory), all)],
+            None => vec![(None, Grade::Heuristic, all)],
+        };
+    };
+    let mut split: BTreeMap<u64, (bool, Vec<usize>)> = BTreeMap::new();
+    for ((address, memory), t) in this.into_iter().zip(all) {
+        let e = split.entry(address).or_insert((true, Vec::new()));
+        e.0 &= memory;
+        e.1.push(t);
+    }
+    (split.into_iter())
+        .map(|(address, (memory, threads))| (Some(address), grade_of(memory), threads))
+        .collect()
+}
+
+/// Idle: the thread is idle by its rules, or it waits, in one wait a worker may idle in, that
+/// ends (its outermost frame) in the loop or a few library frames above it. Busy otherwise.
+fn state(snap: &Snapshot, facts: &Facts, names: &Names, t: usize, lp: usize) -> MemberState {
+    if facts.activity == Activity::Idle {
+        return MemberState::Idle;
+    }
+    let frames = &snap.threads[t].frames;
+    let fnames = names.thread(t);
+    let idle = match (facts.activity, &facts.waits[..]) {
+        (Activity::Blocked, [w]) => {
+            w.kind.meaning().may_be_idle
+                && w.frame < lp
+                && lp - w.frame <= IDLE_REACH
+                && (w.frame + 1..lp).all(|i| !fnames.is_program(frames, i))
+        }
+        _ => false,
+    };
+    if idle {
+        MemberState::Idle
+    } else {
+        MemberState::Busy
+    }
+}
+
+#[cfg(test)]
+mod tests;
