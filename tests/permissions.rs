@@ -60,14 +60,28 @@ impl Drop for Reachable {
 
 /// `hangscan ARGS` run as `nobody` (from a copy it can reach): (exit code, stdout, stderr).
 fn hangscan_as_nobody(dir: &Reachable, args: &[&str]) -> (Option<i32>, String, String) {
-    let o = Command::new(dir.copy(Path::new(env!("CARGO_BIN_EXE_hangscan"))))
-        .args(args)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run hangscan as nobody");
+    let exe = dir.copy(Path::new(env!("CARGO_BIN_EXE_hangscan")));
+    let run = || {
+        Command::new(&exe)
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+    };
+    // A copy just written may be busy for a moment: a test on another thread that forked
+    // while the copy's file was open for writing holds it until that child execs.
+    let mut tries = 0;
+    let o = loop {
+        match run() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.expect("run hangscan as nobody"),
+        }
+    };
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),

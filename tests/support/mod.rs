@@ -132,8 +132,19 @@ pub fn build_fixture_as(name: &str, build: Build) -> PathBuf {
         Build::Stripped => format!("{name}.stripped"),
         Build::NoFramePointer => format!("{name}.nofp"),
     });
-    // C fixtures may include the shared scaffolding: rebuild when it changes too.
-    let stale = || is_newer(&src, &out) || is_newer(&dir.join("ready.h"), &out);
+    // C fixtures include the shared scaffolding, and a twin its program (`#include "x.cpp"`):
+    // rebuild when what it includes changes too.
+    let included: Vec<PathBuf> = fs::read_to_string(&src)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("#include \"")?.split('"').next())
+        .map(|f| dir.join(f))
+        .collect();
+    let stale = || {
+        is_newer(&src, &out)
+            || is_newer(&dir.join("ready.h"), &out)
+            || included.iter().any(|f| is_newer(f, &out))
+    };
     if !stale() {
         return out;
     }
