@@ -15,6 +15,7 @@ use super::graph::Grade;
 use super::names::Names;
 use crate::model::{Frame, Snapshot};
 use crate::values::value_address;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -144,12 +145,12 @@ fn named(facts: &[Facts]) -> Vec<Pool> {
 
 /// The pools of threads no rule names as workers, from their stacks' shape.
 fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
+    // Each thread's path on every core, grouped by entry in input order.
+    let paths: Vec<Option<Walk>> = (facts.par_iter().enumerate())
+        .map(|(t, f)| f.members.is_empty().then(|| (t, path(snap, f, names, t))))
+        .collect();
     let mut by_entry: BTreeMap<usize, Vec<Walk>> = BTreeMap::new();
-    for (t, f) in facts.iter().enumerate() {
-        if !f.members.is_empty() {
-            continue;
-        }
-        let p = path(snap, f, names, t);
+    for (t, p) in paths.into_iter().flatten() {
         if let Some(&(_, entry)) = p.first() {
             by_entry.entry(entry).or_default().push((t, p));
         }
@@ -160,8 +161,9 @@ fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
             continue;
         };
         for (instance, grade, threads) in instances(snap, &group, depth) {
-            let members: Vec<Member> = (group.iter())
-                .filter(|(t, _)| threads.contains(t))
+            let members: Vec<Member> = (group.par_iter())
+                // `threads` is in input order, as the group is.
+                .filter(|(t, _)| threads.binary_search(t).is_ok())
                 .map(|(t, p)| {
                     let frame = p[depth].0;
                     let state = state(snap, &facts[*t], names, *t, frame);
