@@ -57,6 +57,19 @@ unsafe impl GlobalAlloc for OutOfMemoryExits {
 static ALLOCATOR: OutOfMemoryExits = OutOfMemoryExits;
 
 fn main() {
+    // A thread whose signal stack std cannot map (`ulimit -v`) panics as it starts: that is
+    // memory running out, said as such, not a panic.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed to allocate an alternative stack") {
+            out_of_memory();
+        }
+        default_hook(info)
+    }));
     std::process::exit(hangscan::run_cli(|| {
         // The worker threads' stacks come first: under a tight address-space limit, one
         // thread, else the out-of-memory message (rayon would panic on first use).
