@@ -394,7 +394,14 @@ fn a_tracer_that_lets_go_during_the_attach_is_waited_for_not_blamed() {
             .find_map(|l| l.strip_prefix("TracerPid:"))
             .map_or(0, |v| v.trim().parse::<i32>().unwrap_or(0))
     };
-    while leader_tracer() == 0 && child.try_wait().unwrap().is_none() {}
+    // On a crowded machine the moment the leader is held can pass unseen: the tracer then
+    // lets go 150 ms in, well inside hangscan's retries after a refusal (25 ms doubling, five
+    // tries), rather than after hangscan has given up.
+    let began = std::time::Instant::now();
+    while leader_tracer() == 0
+        && child.try_wait().unwrap().is_none()
+        && began.elapsed() < std::time::Duration::from_millis(150)
+    {}
     drop(tracer);
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
