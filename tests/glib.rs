@@ -14,8 +14,8 @@
 mod support;
 
 use serde_json::Value;
-use support::report::{cycle, json, scratch};
-use support::{gcore, gdb_dump, hangscan, require, HungProcess};
+use support::report::{cycle, json};
+use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
 
 /// The cycle on the report: each thread's `locker` (a `GMutexLocker_autoptr`) holds the
 /// mutex the other waits for, in `g_mutex_locker_new`; the lockers still being set hold
@@ -108,7 +108,7 @@ fn a_glib_abba_core_is_proven_by_its_mutex_lockers() {
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    let dir = scratch("glib-core");
+    let dir = scratch("glib", "core");
     let p = HungProcess::start("c_glib_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -122,7 +122,7 @@ fn a_glib_abba_in_a_gdb_bt_full_is_symbolic_by_its_locker_locals() {
     if !require("glib-2.0") || !require("gdb") {
         return;
     }
-    let dir = scratch("glib-gdb");
+    let dir = scratch("glib", "gdb");
     let p = HungProcess::start("c_glib_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -162,7 +162,7 @@ fn guard_rules_given_with_rules_are_read_live_and_from_a_core() {
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    let dir = scratch("glib-rules");
+    let dir = scratch("glib", "rules");
     let rules = dir.join("mine.toml");
     std::fs::write(&rules, USER_GUARD).unwrap();
     let rules = rules.to_str().unwrap();
@@ -221,7 +221,7 @@ fn plain_g_mutex_lock_waits_on_a_lockers_mutex_are_proven_live_saved_and_from_a_
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    let dir = scratch("glib-plain");
+    let dir = scratch("glib", "plain");
     let p = HungProcess::start("c_glib_lock_abba");
     let saved = dir.join("snapshot.json");
     let saved = saved.to_str().unwrap();
@@ -243,7 +243,7 @@ fn plain_g_mutex_lock_waits_in_a_gdb_bt_full_are_a_stall_never_a_cycle() {
     if !require("glib-2.0") || !require("gdb") {
         return;
     }
-    let dir = scratch("glib-plain-gdb");
+    let dir = scratch("glib", "plain-gdb");
     let p = HungProcess::start("c_glib_lock_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);

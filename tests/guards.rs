@@ -16,8 +16,8 @@
 mod support;
 
 use serde_json::Value;
-use support::report::{cycle, json, scratch};
-use support::{gcore, gdb_dump, hangscan, require, HungProcess};
+use support::report::{cycle, json};
+use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
 
 /// The report's cycle, of `grade`: each `(function, line, rule)` is a frame whose guard holds
 /// a lock of the cycle by that rule and that waits, at `line`, for another lock of it.
@@ -105,7 +105,7 @@ fn assert_scoped_lock_read_from_memory(report: &Value) {
 
 #[test]
 fn a_scoped_lock_of_two_mutexes_attached_and_saved_proves_it_holds_both() {
-    let dir = scratch("guards-scoped-live");
+    let dir = scratch("guards", "scoped-live");
     let saved = dir.join("snapshot.json");
     let saved = saved.to_str().unwrap();
     let p = HungProcess::start("cpp_scoped_lock_abba");
@@ -123,7 +123,7 @@ fn a_scoped_lock_of_two_mutexes_in_a_core_proves_it_holds_both() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("guards-scoped-core");
+    let dir = scratch("guards", "scoped-core");
     let p = HungProcess::start("cpp_scoped_lock_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -137,7 +137,7 @@ fn a_scoped_lock_of_two_mutexes_in_a_gdb_bt_full_is_symbolic_by_its_tuple() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("guards-scoped-gdb");
+    let dir = scratch("guards", "scoped-gdb");
     let p = HungProcess::start("cpp_scoped_lock_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -208,7 +208,7 @@ fn a_boost_abba_core_is_proven_by_its_unique_locks() {
     if !require("boost-thread") || !require("gcore") {
         return;
     }
-    let dir = scratch("guards-boost-core");
+    let dir = scratch("guards", "boost-core");
     let p = HungProcess::start("cpp_boost_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -224,7 +224,7 @@ fn a_boost_abba_in_a_gdb_bt_full_is_symbolic_by_its_unique_lock_locals() {
     if !require("boost-thread") || !require("gdb") {
         return;
     }
-    let dir = scratch("guards-boost-gdb");
+    let dir = scratch("guards", "boost-gdb");
     let p = HungProcess::start("cpp_boost_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -295,7 +295,7 @@ fn a_boost_shared_mutex_cycle_core_is_proven_and_its_gdb_bt_full_symbolic() {
     if !require("boost-thread") || !require("gcore") || !require("gdb") {
         return;
     }
-    let dir = scratch("guards-boost-shared");
+    let dir = scratch("guards", "boost-shared");
     let p = HungProcess::start("cpp_boost_shared_abba");
     let dump = gdb_dump(p.pid, true);
     let core = gcore(p.pid, &dir);
@@ -379,7 +379,7 @@ fn an_absl_abba_core_is_proven_by_its_mutex_locks() {
     if !require("absl_synchronization") || !require("gcore") {
         return;
     }
-    let dir = scratch("guards-absl-core");
+    let dir = scratch("guards", "absl-core");
     let p = HungProcess::start("cpp_absl_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -395,7 +395,7 @@ fn an_absl_abba_in_a_gdb_bt_full_is_symbolic_by_its_mutex_lock_locals() {
     if !require("absl_synchronization") || !require("gdb") {
         return;
     }
-    let dir = scratch("guards-absl-gdb");
+    let dir = scratch("guards", "absl-gdb");
     let p = HungProcess::start("cpp_absl_abba");
     let dump = gdb_dump(p.pid, true);
     drop(p);

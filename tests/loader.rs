@@ -9,18 +9,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use support::{gcore, gdb_dump, gdb_owners_dump, hangscan, require, HungProcess};
-
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("loader-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{gcore, gdb_dump, gdb_owners_dump, hangscan, require, scratch, HungProcess};
 
 fn gcc(args: &[&str]) {
     let status = Command::new("gcc")
@@ -120,7 +111,7 @@ fn assert_loader_lock(out: &str, loader: &str, scanner: &str, cycle: bool) {
 
 #[test]
 fn a_constructor_waiting_for_a_dlsym_caller_is_a_loader_lock_live() {
-    let dir = scratch("live");
+    let dir = scratch("loader", "live");
     let (p, loader, scanner) = start(&dir);
     let (code, out, err) = hangscan(&["attach", &p.pid.to_string()]);
     assert_eq!(code, Some(1), "{out}\n{err}");
@@ -138,7 +129,7 @@ fn a_constructor_waiting_for_a_dlsym_caller_is_a_loader_lock_in_a_core() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("core");
+    let dir = scratch("loader", "core");
     let (p, loader, scanner) = start(&dir);
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -157,7 +148,7 @@ fn a_constructor_waiting_for_a_dlsym_caller_is_a_loader_lock_in_gdb_bt_full() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("gdb");
+    let dir = scratch("loader", "gdb");
     let (p, loader, scanner) = start(&dir);
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -178,7 +169,7 @@ fn a_constructor_waiting_for_a_dlsym_caller_is_a_loader_lock_in_gdb_owners() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("gdb-owners");
+    let dir = scratch("loader", "gdb-owners");
     let (p, loader, scanner) = start(&dir);
     let dump = gdb_owners_dump(p.pid);
     drop(p);

@@ -4,17 +4,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use support::{hangscan, require};
-
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("not-a-dump-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::path::Path;
+use support::{hangscan, require, scratch};
 
 /// `hangscan parse` of `bytes` written to a file: its exit status and standard error.
 fn parse_bytes(dir: &Path, name: &str, bytes: &[u8]) -> (Option<i32>, String) {
@@ -26,7 +17,7 @@ fn parse_bytes(dir: &Path, name: &str, bytes: &[u8]) -> (Option<i32>, String) {
 
 #[test]
 fn each_kind_of_input_that_is_no_dump_says_what_it_is_and_what_to_do() {
-    let dir = scratch("kinds");
+    let dir = scratch("not-a-dump", "kinds");
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("empty.txt", Vec::new(), &["empty: there is no dump in it"]),
         ("blank.txt", b"\n  \n".to_vec(), &["empty"]),

@@ -17,17 +17,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use support::{gcore, gdb_dump, gdb_owners_dump, hangscan, require, HungProcess};
-
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("owners-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::path::Path;
+use support::{gcore, gdb_dump, gdb_owners_dump, hangscan, require, scratch, HungProcess};
 
 /// The tids of the process's threads other than the main one.
 fn other_threads(pid: u32) -> Vec<String> {
@@ -133,14 +124,14 @@ fn a_mutex_copied_locked_by_fork_is_an_orphaned_lock_live_in_a_core_and_in_gdb_o
     let (code, out, err) = hangscan(&["attach", &child.to_string()]);
     assert_orphaned_by_fork(code, &out, &err, child, &owner, Some(p.pid));
     if require("gcore") {
-        let dir = scratch("fork-core");
+        let dir = scratch("owners", "fork-core");
         let core = gcore(child, &dir);
         let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
         assert_orphaned_by_fork(code, &out, &err, child, &owner, None);
         let _ = std::fs::remove_dir_all(&dir);
     }
     if require("gdb") {
-        let dir = scratch("fork-gdb");
+        let dir = scratch("owners", "fork-gdb");
         let (code, out, err) = parse(&dir, &gdb_owners_dump(child));
         assert_orphaned_by_fork(code, &out, &err, child, &owner, None);
         let _ = std::fs::remove_dir_all(&dir);
@@ -174,7 +165,7 @@ fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_a_core() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("core");
+    let dir = scratch("owners", "core");
     let p = HungProcess::start("c_orphaned_lock");
     let reader = other_threads(p.pid).pop().expect("the reader");
     let core = gcore(p.pid, &dir);
@@ -189,7 +180,7 @@ fn a_mutex_whose_owner_exited_is_an_orphaned_lock_in_gdb_owners() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("gdb");
+    let dir = scratch("owners", "gdb");
     let p = HungProcess::start("c_orphaned_lock");
     let reader = other_threads(p.pid).pop().expect("the reader");
     let dump = gdb_owners_dump(p.pid);
@@ -212,7 +203,7 @@ fn a_mutex_whose_owner_exited_is_undecided_from_a_plain_bt_full_and_says_what_de
     if !require("gdb") {
         return;
     }
-    let dir = scratch("btfull");
+    let dir = scratch("owners", "btfull");
     let p = HungProcess::start("c_orphaned_lock");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -326,7 +317,7 @@ fn statics_whose_initialisers_need_each_other_are_a_static_init_cycle_in_a_core(
     if !require("gcore") {
         return;
     }
-    let dir = scratch("init-core");
+    let dir = scratch("owners", "init-core");
     let p = HungProcess::start("cpp_static_init_cycle");
     let workers = other_threads(p.pid);
     let core = gcore(p.pid, &dir);
@@ -342,7 +333,7 @@ fn statics_whose_initialisers_need_each_other_are_a_static_init_cycle_in_gdb_bt_
     if !require("gdb") {
         return;
     }
-    let dir = scratch("init-gdb");
+    let dir = scratch("owners", "init-gdb");
     let p = HungProcess::start("cpp_static_init_cycle");
     let workers = other_threads(p.pid);
     let dump = gdb_dump(p.pid, true);
@@ -357,7 +348,7 @@ fn a_reader_asking_to_write_is_an_rwlock_self_upgrade_in_gdb_bt_full() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("upgrade-gdb");
+    let dir = scratch("owners", "upgrade-gdb");
     let p = HungProcess::start("cpp_rwlock_upgrade");
     let dump = gdb_dump(p.pid, true);
     drop(p);
@@ -417,7 +408,7 @@ fn a_reader_asking_to_write_is_an_rwlock_self_upgrade_live_and_in_a_core() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("upgrade-core");
+    let dir = scratch("owners", "upgrade-core");
     let core = gcore(p.pid, &dir);
     drop(p);
     let (code, out, _) = hangscan(&["core", core.to_str().unwrap()]);
@@ -468,7 +459,7 @@ fn a_once_routine_reaching_its_own_once_is_a_once_recursion_in_a_core() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("once-core");
+    let dir = scratch("owners", "once-core");
     let p = HungProcess::start("c_once_recursion");
     let loader = other_threads(p.pid).pop().expect("the loader");
     let core = gcore(p.pid, &dir);
@@ -483,7 +474,7 @@ fn a_once_routine_reaching_its_own_once_is_a_once_recursion_in_gdb_bt_full() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("once-gdb");
+    let dir = scratch("owners", "once-gdb");
     let p = HungProcess::start("c_once_recursion");
     let loader = other_threads(p.pid).pop().expect("the loader");
     let dump = gdb_dump(p.pid, true);

@@ -13,8 +13,8 @@
 mod support;
 
 use serde_json::Value;
-use support::report::{json, scratch};
-use support::{gcore, gdb_dump, require, HungProcess};
+use support::report::json;
+use support::{gcore, gdb_dump, require, scratch, HungProcess};
 
 /// The self-join on the crew: its grade, the joiner's and the idle member's step grades, and
 /// the text: the joiner waits in `Crew::disband` for a hand idle in `Crew::shift`.
@@ -96,7 +96,7 @@ fn a_crew_joining_its_idle_hand_is_a_self_join_in_a_core() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("pools-core");
+    let dir = scratch("pools", "core");
     let p = HungProcess::start("cpp_crew_self_join");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -110,7 +110,7 @@ fn a_crew_joining_its_idle_hand_is_a_symbolic_self_join_in_gdb_bt_and_bt_full() 
     if !require("gdb") {
         return;
     }
-    let dir = scratch("pools-gdb");
+    let dir = scratch("pools", "gdb");
     let p = HungProcess::start("cpp_crew_self_join");
     for full in [false, true] {
         let dump = gdb_dump(p.pid, full);
@@ -133,7 +133,7 @@ fn an_idle_crew_is_no_finding_attached_and_in_gdb() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("pools-idle");
+    let dir = scratch("pools", "idle");
     for full in [false, true] {
         let file = dir.join(format!("dump-{full}.txt"));
         std::fs::write(&file, gdb_dump(p.pid, full)).unwrap();
@@ -172,7 +172,7 @@ fn a_crew_whose_hands_all_wait_for_work_queued_behind_them_starves() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("pools-starve");
+    let dir = scratch("pools", "starve");
     let file = dir.join("dump.txt");
     std::fs::write(&file, gdb_dump(p.pid, false)).unwrap();
     let (code, report) = json(&["parse", file.to_str().unwrap()]);

@@ -16,8 +16,8 @@
 mod support;
 
 use serde_json::Value;
-use support::report::{json, scratch};
-use support::{gcore, gdb_dump, require, HungProcess};
+use support::report::json;
+use support::{gcore, gdb_dump, require, scratch, HungProcess};
 
 /// A library pool fixture: what it needs, the pool class the rules name, the join's frame and
 /// the program's frame that calls it.
@@ -105,7 +105,7 @@ fn self_join_core(pool: &Pool) {
     if !require(pool.needs) || !require("gcore") {
         return;
     }
-    let dir = scratch(&format!("{}-core", pool.program));
+    let dir = scratch("pools-libs", &format!("{}-core", pool.program));
     let p = HungProcess::start(pool.program);
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -118,7 +118,7 @@ fn self_join_gdb(pool: &Pool) {
     if !require(pool.needs) || !require("gdb") {
         return;
     }
-    let dir = scratch(&format!("{}-gdb", pool.program));
+    let dir = scratch("pools-libs", &format!("{}-gdb", pool.program));
     let p = HungProcess::start(pool.program);
     for full in [false, true] {
         let (code, report) = parse_gdb(p.pid, full, &dir);
@@ -131,7 +131,7 @@ fn healthy(program: &str, needs: &str) {
     if !require(needs) || !require("gdb") || !require("gcore") {
         return;
     }
-    let dir = scratch(&format!("{program}-healthy"));
+    let dir = scratch("pools-libs", &format!("{program}-healthy"));
     let p = HungProcess::start(program);
     let (code, report) = json(&["attach", &p.pid.to_string()]);
     assert_healthy(code, &report);
@@ -205,7 +205,7 @@ fn an_io_context_whose_handlers_wait_for_queued_handlers_starves() {
     if !require("boost-asio") || !require("gdb") {
         return;
     }
-    let dir = scratch("cpp_asio_io_starvation");
+    let dir = scratch("pools-libs", "cpp_asio_io_starvation");
     let p = HungProcess::start("cpp_asio_io_starvation");
     let (code, report) = json(&["attach", &p.pid.to_string()]);
     assert_eq!(code, Some(1), "{report}");

@@ -9,17 +9,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use support::{gcore, gdb_owners_dump, hangscan, require, HungProcess};
-
-/// A fresh directory for this test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("readers-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{gcore, gdb_owners_dump, hangscan, require, scratch, HungProcess};
 
 /// The report on `c_writer_behind_readers`, at `grade`: the finding with its count, both
 /// writers on one lock (`table_lock`, by its symbol), no reader named, nothing else found
@@ -79,7 +69,7 @@ fn writers_behind_blocked_readers_are_found_live_and_in_a_core() {
     if !require("gcore") {
         return;
     }
-    let dir = scratch("core");
+    let dir = scratch("readers", "core");
     let core = gcore(p.pid, &dir);
     drop(p);
     let (code, out, err) = hangscan(&["core", core.to_str().unwrap()]);
@@ -93,7 +83,7 @@ fn writers_behind_readers_are_found_in_gdbs_owners_dump() {
     if !require("gdb") {
         return;
     }
-    let dir = scratch("gdb");
+    let dir = scratch("readers", "gdb");
     let p = HungProcess::start("c_writer_behind_readers");
     let dump = gdb_owners_dump(p.pid);
     drop(p);
@@ -118,7 +108,7 @@ fn a_plain_bt_full_says_whether_readers_hold_the_lock_cannot_be_told_and_what_wo
     if !require("gdb") {
         return;
     }
-    let dir = scratch("btfull");
+    let dir = scratch("readers", "btfull");
     let p = HungProcess::start("c_writer_behind_readers");
     let dump = support::gdb_dump(p.pid, true);
     drop(p);

@@ -18,16 +18,7 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{gcore, gdb_dump, hangscan, require, HungProcess};
-
-/// A fresh directory for one test's builds.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("runtimes-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
 
 fn programs(language: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,7 +129,7 @@ fn a_jvm_attached_live_is_named_its_monitor_waits_are_lock_waits_and_jstack_is_t
     if !require("jdk") {
         return;
     }
-    let classes = scratch("java");
+    let classes = scratch("runtimes", "java");
     let mut javac = Command::new("javac");
     javac
         .arg("-d")
@@ -177,7 +168,7 @@ fn cpython_attached_live_is_named_its_lock_waits_are_python_lock_waits_and_py_sp
     if !require("python3") {
         return;
     }
-    let dir = scratch("python");
+    let dir = scratch("runtimes", "python");
     let err = dir.join("faulthandler.txt");
     let script = programs("python").join("lock_abba.py");
     let python = with_stderr_to(&err, &[Path::new("python3"), &script]);
@@ -231,7 +222,7 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
     if !require("go") {
         return;
     }
-    let dir = scratch("go");
+    let dir = scratch("runtimes", "go");
     let exe = build_go(&dir, "mutex_sleeper");
     let err = dir.join("sigquit.txt");
     let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
@@ -287,7 +278,7 @@ fn build_go(dir: &Path, name: &str) -> PathBuf {
 fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_their_runtime() {
     let mut started = Vec::new();
     if require("jdk") {
-        let classes = scratch("java-idle");
+        let classes = scratch("runtimes", "java-idle");
         let mut javac = Command::new("javac");
         javac
             .arg("-d")
@@ -304,7 +295,7 @@ fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_thei
         started.push(("CPython", HungProcess::spawn("idle_pool.py", python)));
     }
     if require("go") {
-        let exe = build_go(&scratch("go-idle"), "idle_workers");
+        let exe = build_go(&scratch("runtimes", "go-idle"), "idle_workers");
         started.push(("Go", HungProcess::spawn("idle_workers", Command::new(exe))));
     }
     for (runtime, hung) in &started {

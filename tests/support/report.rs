@@ -1,16 +1,6 @@
-//! hangscan's JSON report as the tests read it: a run's report, its lock cycle, and a fresh
-//! directory for a test's files.
+//! hangscan's JSON report as the tests read it: a run's report and its lock cycle.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// A fresh, empty directory `NAME-PID` under the tests' scratch directory.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `hangscan ARGS --format json` → (exit code, the first report).
 pub fn json(args: &[&str]) -> (Option<i32>, Value) {
