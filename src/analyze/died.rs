@@ -9,13 +9,12 @@
 use super::advice::advice;
 use super::classify::{Activity, Facts};
 use super::finding::{Detail, Draft, Finding, Shows, Step};
-use super::graph::{memory_tids_unknown, Because, Grade, Held, Owner};
+use super::graph::{memory_tids_unknown, waits_on_owned, Because, Grade, Held, Owner};
 use super::names::Names;
 use super::steps::{held_at, wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::KnowledgeBase;
 use crate::model::Snapshot;
-use std::collections::BTreeMap;
 
 /// A recovered lock: its owner (in `Graph::owners`), the thread that holds it, and the waits
 /// on it (thread, wait).
@@ -38,25 +37,17 @@ pub fn find(
         return Vec::new();
     }
     let by_tid = snap.by_memory_tid();
-    let mut locks: BTreeMap<u64, Recovered> = BTreeMap::new();
-    for (t, f) in facts.iter().enumerate() {
-        if f.activity != Activity::Blocked {
-            continue;
-        }
-        let hit = f.waits.iter().enumerate().find_map(|(wi, w)| {
-            let a = w.address.filter(|_| w.kind.is_lock())?;
-            let o = (owners.iter()).position(|o| o.address == a && o.recovered)?;
-            Some((a, o, *by_tid.get(&owners[o].tid)?, wi))
-        });
-        if let Some((a, owner, holder, wi)) = hit {
-            let r = locks.entry(a).or_insert(Recovered {
+    let recovered = |o: &Owner| o.recovered && by_tid.contains_key(&o.tid);
+    let locks = waits_on_owned(facts, owners, recovered)
+        .into_values()
+        .map(|(owner, waiters)| {
+            let holder = by_tid[&owners[owner].tid];
+            Recovered {
                 owner,
                 holder,
-                waiters: Vec::new(),
-            });
-            r.waiters.push((t, wi));
-        }
-    }
+                waiters,
+            }
+        });
     let finding = |r: Recovered| {
         let (owner, holder, waiters) = (&owners[r.owner], r.holder, r.waiters);
         let grade = match owner.by {
@@ -118,7 +109,7 @@ pub fn find(
         };
         draft.sign(snap)
     };
-    locks.into_values().map(finding).collect()
+    locks.map(finding).collect()
 }
 
 /// Whether thread `t` waits for a robust mutex it recovered itself, in one of `died`'s

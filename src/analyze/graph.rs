@@ -13,6 +13,7 @@ mod edge;
 mod owners;
 pub use edge::{Because, Edge, Grade, Graph, Held, Owner};
 use owners::read as read_owners;
+pub use owners::waits_on_owned;
 
 struct Holder {
     thread: usize,

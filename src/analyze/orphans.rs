@@ -7,15 +7,14 @@
 //! by `fork`, and the finding says so.
 
 use super::advice::advice;
-use super::classify::{Activity, Facts};
+use super::classify::Facts;
 use super::finding::{Detail, Draft, Finding, Step};
-use super::graph::{memory_tids_unknown, Grade, Owner};
+use super::graph::{memory_tids_unknown, waits_on_owned, Grade, Owner};
 use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::KnowledgeBase;
 use crate::model::{Evidence, Snapshot};
-use std::collections::BTreeMap;
 
 /// One finding per lock whose owner is no thread of the process, with the threads waiting
 /// for it.
@@ -30,23 +29,8 @@ pub fn find(
         return Vec::new();
     }
     let by_tid = snap.by_memory_tid();
-    // Lock address → (its owner, the waits on it: thread, wait).
-    let mut orphaned: BTreeMap<u64, (usize, Vec<(usize, usize)>)> = BTreeMap::new();
-    for (t, f) in facts.iter().enumerate() {
-        if f.activity != Activity::Blocked {
-            continue;
-        }
-        let lock = f.waits.iter().enumerate().find_map(|(wi, w)| {
-            let a = w.address.filter(|_| w.kind.is_lock())?;
-            let o = owners.iter().position(|o| o.address == a)?;
-            // A process-shared lock's owner may be alive in another process.
-            let gone = !owners[o].shared && !by_tid.contains_key(&owners[o].tid);
-            gone.then_some((a, o, wi))
-        });
-        if let Some((a, o, wi)) = lock {
-            orphaned.entry(a).or_insert((o, Vec::new())).1.push((t, wi));
-        }
-    }
+    // A process-shared lock's owner may be alive in another process.
+    let orphaned = waits_on_owned(facts, owners, |o| !o.shared && !by_tid.contains_key(&o.tid));
     orphaned
         .into_values()
         .map(|(o, waiters)| {

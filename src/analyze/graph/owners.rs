@@ -8,7 +8,7 @@
 //! process has, and `analyze::died`, which reports the recovered ones.
 
 use super::edge::{Held, Owner};
-use crate::analyze::classify::Facts;
+use crate::analyze::classify::{Activity, Facts};
 use crate::knowledge::{KnowledgeBase, Rule};
 use crate::model::Snapshot;
 
@@ -115,4 +115,29 @@ fn printed(snap: &Snapshot, kb: &KnowledgeBase) -> Vec<Owner> {
     }
     found.sort_by_key(|(line, _)| *line);
     found.into_iter().map(|(_, o)| o).collect()
+}
+
+/// The blocked threads' first waits on locks whose owner (as read) `keep` accepts, by lock
+/// address: the owner's index in `owners`, and the waits on that lock (thread, wait). What the
+/// detectors of gone and dead owners share.
+pub fn waits_on_owned(
+    facts: &[Facts],
+    owners: &[Owner],
+    keep: impl Fn(&Owner) -> bool,
+) -> std::collections::BTreeMap<u64, (usize, Vec<(usize, usize)>)> {
+    let mut by_lock = std::collections::BTreeMap::new();
+    for (t, f) in facts.iter().enumerate() {
+        if f.activity != Activity::Blocked {
+            continue;
+        }
+        let hit = f.waits.iter().enumerate().find_map(|(wi, w)| {
+            let a = w.address.filter(|_| w.kind.is_lock())?;
+            let o = (owners.iter()).position(|o| o.address == a && keep(o))?;
+            Some((a, o, wi))
+        });
+        if let Some((a, o, wi)) = hit {
+            by_lock.entry(a).or_insert((o, Vec::new())).1.push((t, wi));
+        }
+    }
+    by_lock
 }
