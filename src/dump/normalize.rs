@@ -65,18 +65,32 @@ fn needs_repair(text: &str) -> bool {
 /// [`strip_common_prefix`] (which would find no prefix) is skipped.
 fn has_prefixed_stack_line(text: &str, is_stack_line: &dyn Fn(&str) -> bool) -> bool {
     let b = text.as_bytes();
-    let prefixed = |at: usize| {
-        if at == 0 || b[at - 1] == b'\n' {
+    let hashes =
+        memchr::memchr_iter(b'#', b).filter(|&at| b.get(at + 1).is_some_and(u8::is_ascii_digit));
+    any_prefixed(text, hashes, is_stack_line)
+        || any_prefixed(text, memmem::find_iter(b, b"Thread "), is_stack_line)
+}
+
+/// Whether a line holding one of the offsets `found` (in order), past its first byte, is a
+/// stack line with a prefix. Each line is looked at once, however many of its bytes were
+/// found (a frame line may hold several `#N`: `{lambda()#1}`).
+fn any_prefixed(
+    text: &str,
+    mut found: impl Iterator<Item = usize>,
+    is_stack_line: &dyn Fn(&str) -> bool,
+) -> bool {
+    let b = text.as_bytes();
+    let mut seen_until = 0;
+    found.any(|at| {
+        if at == 0 || b[at - 1] == b'\n' || at < seen_until {
             return false;
         }
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let start = memchr::memrchr(b'\n', &b[..at]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &b[at..]).map_or(b.len(), |i| at + i);
+        seen_until = end;
         let line = &text[start..end];
         stack_start(line).is_some_and(|pos| pos > 0 && is_stack_line(&line[pos..]))
-    };
-    memchr::memchr_iter(b'#', b)
-        .any(|at| b.get(at + 1).is_some_and(u8::is_ascii_digit) && prefixed(at))
-        || memmem::find_iter(b, b"Thread ").any(prefixed)
+    })
 }
 
 /// [`normalize`] for formats whose stack lines start otherwise than gdb's (`#N`, `Thread `):

@@ -124,6 +124,9 @@ struct Parser {
     frames: Memo<Option<Frame>>,
     /// `bt full` local lines read before.
     locals: Memo<Local>,
+    /// The locals read so far of the block's last frame: given to it in one allocation of the
+    /// right size when the next frame starts or the block ends ([`Parser::settle_locals`]).
+    locals_read: Vec<Var>,
 }
 
 /// A `bt full` local line: a whole `name = value`, or one whose value runs on (unclosed
@@ -283,6 +286,7 @@ impl Parser {
     }
 
     fn frame(&mut self, no: usize, idx: u32, rest: &str) {
+        self.settle_locals();
         let parsed = self
             .frames
             .get(idx as usize, rest, |r| parse_frame_text(Some(idx), r));
@@ -326,8 +330,19 @@ impl Parser {
     }
 
     fn push_local(&mut self, name: Text, value: Text) {
+        if self.block.as_ref().is_some_and(|b| !b.frames.is_empty()) {
+            self.locals_read.push(Var::new(name, value));
+        }
+    }
+
+    /// Gives the block's last frame the locals read after it.
+    fn settle_locals(&mut self) {
+        if self.locals_read.is_empty() {
+            return;
+        }
+        let read = self.locals_read.drain(..);
         if let Some(f) = self.block.as_mut().and_then(|b| b.frames.last_mut()) {
-            f.locals.push(Var::new(name, value));
+            f.locals.extend(read);
         }
     }
 
@@ -346,6 +361,7 @@ impl Parser {
         if let Some((_, name, value)) = self.open_local.take() {
             self.push_local(name, share_owned(value));
         }
+        self.settle_locals();
         let Some(mut block) = self.block.take() else {
             return;
         };
@@ -472,8 +488,8 @@ fn hooks(frames: &[Frame]) -> usize {
 /// (`str::contains` would set up a substring searcher for each of the dump's frames).
 fn mentions_syscall_hook(name: &str) -> bool {
     let bytes = name.as_bytes();
-    name.match_indices('y')
-        .any(|(p, _)| bytes[p.saturating_sub(1)..].starts_with(b"syscall_hook"))
+    memchr::memchr_iter(b'y', bytes)
+        .any(|p| bytes[p.saturating_sub(1)..].starts_with(b"syscall_hook"))
 }
 
 fn same_frame(a: &Frame, b: &Frame) -> bool {

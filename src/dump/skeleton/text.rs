@@ -48,20 +48,22 @@ pub fn rfind(s: &str, pat: &str) -> Option<usize> {
     memchr::memmem::rfind(s.as_bytes(), pat.as_bytes())
 }
 
-/// How many `open` brackets `s` leaves open (negative: more closed), outside double quotes.
+/// How many `open` brackets `s` leaves open (negative: more closed), outside double quotes
+/// (a quote after a backslash is no quote). Only the three bytes that matter are visited,
+/// found with memchr: most values and frames have few or none.
 pub fn balance(s: &str, open: u8, close: u8) -> i32 {
+    let bytes = s.as_bytes();
     let mut depth = 0;
     let mut quote = false;
-    let mut prev = 0u8;
-    for b in s.bytes() {
-        if b == b'"' && prev != b'\\' {
+    for i in memchr::memchr3_iter(b'"', open, close, bytes) {
+        let b = bytes[i];
+        if b == b'"' && (i == 0 || bytes[i - 1] != b'\\') {
             quote = !quote;
         } else if !quote && b == open {
             depth += 1;
         } else if !quote && b == close {
             depth -= 1;
         }
-        prev = b;
     }
     depth
 }
@@ -87,6 +89,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn balance_counts_brackets_outside_quotes() {
+        let cases = [
+            ("", 0),
+            ("{a = 1}", 0),
+            ("{a = {b = 2}", 1),
+            ("}}", -2),
+            (r#"{s = "}}"}"#, 0),
+            (r#"{s = "\"{"}"#, 0),
+            (r#""{" {"#, 1),
+            ("f (a=1, b=(2)", 1),
+        ];
+        for (s, want) in cases {
+            let open = if s.contains('(') { b'(' } else { b'{' };
+            let close = if open == b'(' { b')' } else { b'}' };
+            assert_eq!(balance(s, open, close), want, "{s:?}");
         }
     }
 
