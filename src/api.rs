@@ -99,13 +99,13 @@ fn var_request(options: &Options) -> crate::stackwalk::VarRequest {
         match r.members {
             Some(m) => request.guards.push(GuardSpec {
                 rule: r.id,
-                pattern: r.pattern,
+                pattern: r.pattern.regex().clone(),
                 pointer: m.pointer,
                 within: m.within,
                 owns: m.owns,
             }),
             None => request.args.push(ArgSpec {
-                pattern: r.pattern,
+                pattern: r.pattern.regex().clone(),
                 names: r.address_args,
             }),
         }

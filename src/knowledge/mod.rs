@@ -9,10 +9,13 @@
 //! beyond parsing the text it is given.
 
 mod lockword;
+mod pattern;
 mod rule;
 
 pub use crate::names::base_name;
 pub use lockword::{OwnerWord, WordOwner};
+pub use pattern::Pattern;
+use rule::Source;
 pub use rule::{KindMeaning, Meaning, Release, Rule, Subject, WaitKind};
 
 use crate::error::{Error, Result};
@@ -62,10 +65,10 @@ impl KnowledgeBase {
     pub fn load(extra: &[(String, String)]) -> Result<Self> {
         let mut rules = Vec::new();
         for (origin, text) in extra {
-            rules.extend(rule::parse_pack(origin, text)?);
+            rules.extend(rule::parse_pack(origin, text, Source::User)?);
         }
         for (name, text) in BUILTIN_PACKS {
-            rules.extend(rule::parse_pack(name, text)?);
+            rules.extend(rule::parse_pack(name, text, Source::Builtin)?);
         }
         Self::from_rules(rules)
     }
@@ -76,9 +79,12 @@ impl KnowledgeBase {
     /// then the built-in packs'. Quicker than compiling every rule. A file whose rules do not
     /// parse gives none here (loading it for the analysis says why).
     pub fn capture_rules(extra: &[(String, String)]) -> Vec<Rule> {
-        (extra.iter().map(|(o, t)| (o.as_str(), t.as_str())))
-            .chain(BUILTIN_PACKS.iter().copied())
-            .filter_map(|(name, text)| rule::parse_capture_rules(name, text).ok())
+        let user = extra
+            .iter()
+            .map(|(o, t)| (o.as_str(), t.as_str(), Source::User));
+        let builtin = BUILTIN_PACKS.iter().map(|&(n, t)| (n, t, Source::Builtin));
+        user.chain(builtin)
+            .filter_map(|(name, text, source)| rule::parse_capture_rules(name, text, source).ok())
             .flatten()
             .collect()
     }

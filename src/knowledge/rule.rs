@@ -1,8 +1,9 @@
 //! One rule and the TOML it is written in. See `packs/*.toml` for the format in use.
 
 use super::lockword::{OwnerWord, RawOwnerWord};
+use super::pattern::{compile as compile_pattern, Pattern};
 use crate::error::{Error, Result};
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 /// What a matching frame says about its thread.
@@ -288,7 +289,7 @@ pub struct Rule {
     /// What the pattern is matched against.
     pub subject: Subject,
     /// The pattern.
-    pub pattern: Regex,
+    pub pattern: Pattern,
     /// What a match means.
     pub meaning: Meaning,
     /// For waits and holds: on what.
@@ -495,8 +496,8 @@ struct RawRule {
 }
 
 /// What is wrong with a rule whose subject or meaning needs a particular shape, if anything.
-fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'static str> {
-    let has_group = |g: &str| pattern.capture_names().flatten().any(|n| n == g);
+fn shape_problem(r: &RawRule, subject: Subject, pattern: &Pattern) -> Option<&'static str> {
+    let has_group = |g: &str| pattern.regex().capture_names().flatten().any(|n| n == g);
     match (subject, r.meaning) {
         (Subject::Finding, Meaning::Advice) if r.suggestion.is_none() => {
             Some("(advice) needs a `suggestion`")
@@ -562,26 +563,34 @@ fn is_every(path: &str) -> bool {
     path == "*" || path.ends_with(".*")
 }
 
-/// Compiles a rule pattern. Function names and printed values are matched as bytes with ASCII
-/// classes (`\w` is `[0-9A-Za-z_]`): Unicode classes would make compiling the packs cost more
-/// than analysing a dump.
-pub fn compile_pattern(p: &str) -> std::result::Result<Regex, regex::Error> {
-    RegexBuilder::new(p).unicode(false).build()
+/// Where a pack comes from: built in (tested: its patterns are compiled when first matched),
+/// or a user's file (compiled as it loads, so that a bad pattern is an error naming its rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Builtin,
+    User,
 }
 
-/// Parses one pack (built-in or the user's file).
-pub fn parse_pack(origin: &str, text: &str) -> Result<Vec<Rule>> {
-    parse_rules(origin, text, |_| true)
+/// Parses one pack.
+pub fn parse_pack(origin: &str, text: &str, source: Source) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, source, |_| true)
 }
 
 /// Only the rules a capture reads variables by (`guard` rules, and waits that `sleeps_apart`,
 /// whose arguments are read): what a capture needs before the analysis, compiled without the
 /// rest.
-pub fn parse_capture_rules(origin: &str, text: &str) -> Result<Vec<Rule>> {
-    parse_rules(origin, text, |r| r.guard.is_some() || r.sleeps_apart)
+pub fn parse_capture_rules(origin: &str, text: &str, source: Source) -> Result<Vec<Rule>> {
+    parse_rules(origin, text, source, |r| {
+        r.guard.is_some() || r.sleeps_apart
+    })
 }
 
-fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Result<Vec<Rule>> {
+fn parse_rules(
+    origin: &str,
+    text: &str,
+    source: Source,
+    keep: impl Fn(&RawRule) -> bool,
+) -> Result<Vec<Rule>> {
     let err = |message: String| Error::Rules {
         origin: origin.to_string(),
         message,
@@ -609,7 +618,12 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
                 r.id
             )));
         };
-        let pattern = compile_pattern(pattern).map_err(|e| err(format!("rule `{}`: {e}", r.id)))?;
+        let pattern = match source {
+            Source::Builtin => Pattern::on_demand(pattern),
+            Source::User => {
+                Pattern::compiled(pattern).map_err(|e| err(format!("rule `{}`: {e}", r.id)))?
+            }
+        };
         if matches!(r.meaning, Meaning::Wait | Meaning::Hold) && r.kind.is_none() {
             return Err(err(format!(
                 "rule `{}` ({:?}) needs a `kind`",

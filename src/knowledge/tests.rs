@@ -40,6 +40,16 @@ fn lock_guard_locals_give_the_lock_address() {
 }
 
 #[test]
+fn every_built_in_pattern_compiles() {
+    // They are compiled when first matched, with no way to report an error then.
+    for rule in KnowledgeBase::builtin().rules() {
+        if let Err(e) = pattern::compile(rule.pattern.as_str()) {
+            panic!("{}: {e}", rule.id);
+        }
+    }
+}
+
+#[test]
 fn user_rules_come_first_and_bad_rules_are_named() {
     let user = r#"
 [[rule]]
@@ -65,6 +75,13 @@ counterexamples = ["acme::Crew::rest"]
         err.to_string().contains("bad.toml") && err.to_string().contains("`x`"),
         "{err}"
     );
+
+    // A user's pattern is compiled as the file loads: an error names the rule.
+    let bad_pattern = user.replace("'^acme::Crew::toil$'", "'^acme::(Crew'");
+    let err = KnowledgeBase::load(&[("acme.toml".into(), bad_pattern)])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("`acme.pool-worker`"), "{err}");
 
     let dup = user.to_string() + user;
     let err = KnowledgeBase::load(&[("dup.toml".into(), dup)])

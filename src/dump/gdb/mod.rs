@@ -463,7 +463,6 @@ impl Parser {
     }
 }
 
-/// How many of `frames` are rr's `syscall_hook`.
 /// A `bt full` local line read: its name and value, shared, with the braces its value leaves
 /// open (0 when whole).
 fn split_local(text: &str) -> Local {
@@ -477,6 +476,7 @@ fn split_local(text: &str) -> Local {
     Some((depth, share(name.trim()), share(value.trim())))
 }
 
+/// How many of `frames` are rr's `syscall_hook`.
 fn hooks(frames: &[Frame]) -> usize {
     frames
         .iter()
