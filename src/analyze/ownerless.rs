@@ -1,0 +1,281 @@
+//! Locks that record no owner (a GMutex, an `absl::Mutex`, Rust std's `Mutex` with no guard in
+//! view, a hand-rolled futex lock): when nothing names a waited-for lock's holder, the holders
+//! consistent with where every thread stands are derived, and a cycle is added to the graph
+//! only when every consistent assignment closes one.
+//!
+//! What constrains who holds lock L: a thread blocked on L does not hold it (these locks are
+//! not recursive); a thread holds it only if some frame of the program's own, outside its own
+//! waits, is live on its stack (code that took L and has not returned to unlock it; a thread
+//! whose stack is only library frames and thread entries has returned from anything that
+//! took it); a thread whose stack is unreadable may hold anything; and L is held by some
+//! thread of the process (a lock none can hold is a lost wake-up or an orphan, never a cycle
+//! here), and a thread seen taking such locks (itself waiting for another of them: a lock call
+//! in its own frames) is among those that can, else nothing is claimed. Every assignment of holders to the waited-for locks is weighed, with the edges the
+//! graph already has; when one of them closes no cycle (a holder running, asleep or waiting
+//! on something no lock holder releases), nothing is claimed. Otherwise the likeliest
+//! assignment (holders that are themselves waiting for such a lock, the ABBA shape) gives the
+//! cycle, graded `heuristic`, and each of its edges names the other threads that could hold
+//! that lock and the cycle each would close instead.
+
+use super::classify::{name_object, Activity, Facts, LockId, Wait};
+use super::graph::{lock_id, Alternative, Because, Edge, Grade, Graph, Held};
+use super::names::Names;
+use super::{motion, scc};
+use crate::knowledge::WaitKind;
+use crate::model::Snapshot;
+
+/// More assignments than this are not weighed: nothing is claimed.
+const MAX_ASSIGNMENTS: usize = 4096;
+
+/// More waiters on ownerless locks than this are not weighed: nothing is claimed.
+const MAX_WAITERS: usize = 64;
+
+/// The other holders an edge names, at most.
+const MAX_ALTERNATIVES: usize = 3;
+
+/// The futex-mutex protocol's word for "locked, with waiters" (0 free, 1 locked, 2 contended:
+/// Drepper's "Futexes Are Tricky", which GLib's GMutex, Rust std's Mutex and glibc's low-level
+/// lock follow): a waiter sleeps with this value on a word that still reads it.
+const CONTENDED: u32 = 2;
+
+/// `FUTEX_WAIT` and `FUTEX_WAIT_BITSET`, the plain waits.
+const PLAIN_WAITS: [u32; 2] = [0, 9];
+
+/// A bare futex wait (no rule names what it is for) whose word follows the futex-mutex
+/// protocol (the thread sleeps expecting "contended", and the word still reads it) is a wait
+/// for a lock at that word: GLib's unnamed `g_mutex_lock` slow path, a hand-rolled lock.
+pub fn name_futex_locks(snap: &Snapshot, facts: &mut [Facts]) {
+    for (thread, f) in snap.threads.iter().zip(facts.iter_mut()) {
+        let Some(futex) = thread.kernel.as_ref().and_then(|k| k.futex) else {
+            continue;
+        };
+        if f.activity != Activity::Blocked {
+            continue;
+        }
+        let Some(w) = f.waits.first_mut() else {
+            continue;
+        };
+        let bare = w.kind == WaitKind::Futex && !w.timed;
+        let lock_shaped = PLAIN_WAITS.contains(&(futex.op & 0x7f))
+            && futex.value == CONTENDED
+            && snap.read_u32(futex.address) == Some(CONTENDED);
+        if !bare || !lock_shaped || w.address.is_some_and(|a| a != futex.address) {
+            continue;
+        }
+        w.kind = WaitKind::Mutex;
+        w.address = Some(futex.address);
+        name_object(w, snap);
+        f.motion = motion::of(thread, true);
+    }
+}
+
+/// A blocked thread's wait on a lock that records no owner, whose holder nothing shows.
+struct Waiter {
+    thread: usize,
+    wait: usize,
+    /// Index into the locks.
+    lock: usize,
+}
+
+/// Whether `w` is a wait on an exclusive lock whose holder the lock itself does not record
+/// (its rule gives no owner field): only where such a lock stands can say who holds it.
+fn ownerless(w: &Wait) -> bool {
+    matches!(w.kind, WaitKind::Mutex | WaitKind::Spinlock) && w.owner_offset.is_none() && !w.timed
+}
+
+/// Whether thread `o` may hold a lock: a frame of the program's own that is not part of one of
+/// its waits is live on its stack, or its stack cannot be read.
+fn may_hold(snap: &Snapshot, facts: &[Facts], names: &Names, o: usize) -> bool {
+    let frames = &snap.threads[o].frames;
+    if frames.is_empty() || facts[o].activity == Activity::Unknown {
+        return true;
+    }
+    let fnames = names.thread(o);
+    let in_wait = |i: usize| {
+        facts[o]
+            .waits
+            .iter()
+            .any(|w| (w.first..=w.frame).contains(&i))
+    };
+    (0..frames.len()).any(|i| fnames.is_program(frames, i) && !fnames.plumbing(i) && !in_wait(i))
+}
+
+/// The derivation's inputs: the waiters, per lock its possible holders (likeliest first), and
+/// the graph's own edges.
+struct Problem {
+    waiters: Vec<Waiter>,
+    holders: Vec<Vec<usize>>,
+    base: Vec<Vec<usize>>,
+}
+
+impl Problem {
+    /// The adjacency lists of the graph with `assign` (a holder per lock) added.
+    fn graph(&self, assign: &[usize]) -> Vec<Vec<usize>> {
+        let mut adj = self.base.clone();
+        for w in &self.waiters {
+            adj[w.thread].push(assign[w.lock]);
+        }
+        for a in &mut adj {
+            a.sort_unstable();
+            a.dedup();
+        }
+        adj
+    }
+
+    /// The cycle `assign` closes through one of its own edges, as its component: the first
+    /// (by waiter) whose waiter is on a cycle.
+    fn cycle(&self, assign: &[usize]) -> Option<Vec<usize>> {
+        let adj = self.graph(assign);
+        let comps = scc::cycles(adj.len(), &adj);
+        self.waiters.iter().find_map(|w| {
+            let held_by = assign[w.lock];
+            comps
+                .iter()
+                .find(|c| c.contains(&w.thread) && c.contains(&held_by))
+                .cloned()
+        })
+    }
+
+    /// The cycle `assign` closes, in its order: through `holder` when it is on one.
+    fn cycle_from(&self, assign: &[usize], holder: usize) -> Vec<usize> {
+        let adj = self.graph(assign);
+        let comps = scc::cycles(adj.len(), &adj);
+        match comps.iter().find(|c| c.contains(&holder)) {
+            Some(c) => scc::cycle_through(holder, c, &adj),
+            None => (self.cycle(assign))
+                .map(|c| scc::cycle_through(c[0], &c, &adj))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every assignment, in order (the first is the likeliest), until `f` says stop.
+    fn each(&self, mut f: impl FnMut(&[usize]) -> bool) {
+        let mut at = vec![0usize; self.holders.len()];
+        loop {
+            let assign: Vec<usize> = at.iter().zip(&self.holders).map(|(&k, h)| h[k]).collect();
+            if !f(&assign) {
+                return;
+            }
+            let mut d = 0;
+            loop {
+                let Some(k) = at.get_mut(d) else { return };
+                *k += 1;
+                if *k < self.holders[d].len() {
+                    break;
+                }
+                *k = 0;
+                d += 1;
+            }
+        }
+    }
+}
+
+/// Adds to the graph the cycle every consistent assignment of holders to the ownerless locks
+/// closes, when they all close one (see the module's comment).
+pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
+    let n = facts.len();
+    let mut locks: Vec<LockId> = Vec::new();
+    let mut waiters = Vec::new();
+    for (t, f) in facts.iter().enumerate() {
+        if f.activity != Activity::Blocked || g.out(t).next().is_some() {
+            continue;
+        }
+        let Some((wi, w)) = g.effective[t].and_then(|wi| Some((wi, f.waits.get(wi)?))) else {
+            continue;
+        };
+        let Some(id) = lock_id(w).filter(|_| ownerless(w)) else {
+            continue;
+        };
+        let lock = match locks.iter().position(|l| *l == id) {
+            Some(k) => k,
+            None => {
+                locks.push(id);
+                locks.len() - 1
+            }
+        };
+        waiters.push(Waiter {
+            thread: t,
+            wait: wi,
+            lock,
+        });
+    }
+    if waiters.is_empty() || waiters.len() > MAX_WAITERS {
+        return;
+    }
+    let waits_on = |o: usize, l: usize| waiters.iter().any(|w| w.thread == o && w.lock == l);
+    let waiting: Vec<bool> = (0..n)
+        .map(|o| waiters.iter().any(|w| w.thread == o))
+        .collect();
+    let able: Vec<bool> = (0..n).map(|o| may_hold(snap, facts, names, o)).collect();
+    let holders: Vec<Vec<usize>> = (0..locks.len())
+        .map(|l| {
+            let mut c: Vec<usize> = (0..n).filter(|&o| able[o] && !waits_on(o, l)).collect();
+            // Likeliest first: a thread itself waiting for such a lock takes them.
+            c.sort_by_key(|&o| !waiting[o]);
+            c
+        })
+        .collect();
+    // A lock that no thread seen taking such locks can hold: a thread that returned holding
+    // it, or a lost wake-up, as likely as the threads that merely could.
+    if holders
+        .iter()
+        .any(|h| h.first().is_none_or(|&o| !waiting[o]))
+    {
+        return;
+    }
+    let count = holders
+        .iter()
+        .try_fold(1usize, |p, h| p.checked_mul(h.len()));
+    if !count.is_some_and(|c| (1..=MAX_ASSIGNMENTS).contains(&c)) {
+        return;
+    }
+    let mut base = vec![Vec::new(); n];
+    for e in &g.edges {
+        base[e.from].push(e.to);
+    }
+    let p = Problem {
+        waiters,
+        holders,
+        base,
+    };
+    let mut every = true;
+    p.each(|assign| {
+        every = p.cycle(assign).is_some();
+        every
+    });
+    if !every {
+        return;
+    }
+    let likeliest: Vec<usize> = p.holders.iter().map(|h| h[0]).collect();
+    let Some(comp) = p.cycle(&likeliest) else {
+        return;
+    };
+    let on_cycle = |w: &&Waiter| comp.contains(&w.thread) && comp.contains(&likeliest[w.lock]);
+    for w in p.waiters.iter().filter(on_cycle) {
+        let holder = likeliest[w.lock];
+        let alternatives = (p.holders[w.lock].iter().filter(|&&o| o != holder))
+            .take(MAX_ALTERNATIVES)
+            .map(|&o| {
+                let mut assign = likeliest.clone();
+                assign[w.lock] = o;
+                Alternative {
+                    holder: o,
+                    cycle: p.cycle_from(&assign, o),
+                }
+            })
+            .collect();
+        g.edges.push(Edge {
+            from: w.thread,
+            to: holder,
+            wait: w.wait,
+            grade: Grade::Heuristic,
+            because: Because::Holds {
+                frame: None,
+                by: Held::Consistent { alternatives },
+            },
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
