@@ -84,7 +84,8 @@ fn ownerless(w: &Wait) -> bool {
 }
 
 /// Whether thread `o` may hold a lock: a frame of the program's own that is not part of one of
-/// its waits is live on its stack, or its stack cannot be read.
+/// its waits is live on its stack, or code no symbol names outside the system's libraries (a
+/// stripped program, a JIT's or an interpreter's code), or its stack cannot be read.
 fn may_hold(snap: &Snapshot, facts: &[Facts], names: &Names, o: usize) -> bool {
     let frames = &snap.threads[o].frames;
     if frames.is_empty() || facts[o].activity == Activity::Unknown {
@@ -97,7 +98,16 @@ fn may_hold(snap: &Snapshot, facts: &[Facts], names: &Names, o: usize) -> bool {
             .iter()
             .any(|w| (w.first..=w.frame).contains(&i))
     };
-    (0..frames.len()).any(|i| fnames.is_program(frames, i) && !fnames.plumbing(i) && !in_wait(i))
+    let unnamed_code = |f: &crate::model::Frame| {
+        f.function.is_none()
+            && f.address.is_some_and(|a| a != 0)
+            && !f.signal_frame
+            && !f.in_system_library()
+    };
+    (0..frames.len()).any(|i| {
+        let program = fnames.is_program(frames, i) && !fnames.plumbing(i);
+        (program || unnamed_code(&frames[i])) && !in_wait(i)
+    })
 }
 
 /// The derivation's inputs: the waiters, per lock its possible holders (likeliest first), and
