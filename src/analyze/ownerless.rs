@@ -7,15 +7,19 @@
 //! not recursive); a thread holds it only if some frame of the program's own, outside its own
 //! waits, is live on its stack (code that took L and has not returned to unlock it; a thread
 //! whose stack is only library frames and thread entries has returned from anything that
-//! took it); a thread whose stack is unreadable may hold anything; and L is held by some
-//! thread of the process (a lock none can hold is a lost wake-up or an orphan, never a cycle
-//! here), and a thread seen taking such locks (itself waiting for another of them: a lock call
-//! in its own frames) is among those that can, else nothing is claimed. Every assignment of holders to the waited-for locks is weighed, with the edges the
-//! graph already has; when one of them closes no cycle (a holder running, asleep or waiting
-//! on something no lock holder releases), nothing is claimed. Otherwise the likeliest
-//! assignment (holders that are themselves waiting for such a lock, the ABBA shape) gives the
-//! cycle, graded `heuristic`, and each of its edges names the other threads that could hold
-//! that lock and the cycle each would close instead.
+//! took it), or code no symbol names, or its stack is unreadable; a thread of another process
+//! holds none of this process's locks; and L is held by some thread of the process (a lock
+//! none can hold is a lost wake-up or an orphan, never a cycle here). A thread seen taking
+//! such locks (itself waiting for another of them: a lock call in its own frames) must be
+//! among those that can hold L, else nothing is claimed: a thread that returned holding it is
+//! as likely as one that merely could.
+//!
+//! The assignments are searched for one that closes no cycle with the edges the graph already
+//! has (a holder running, asleep or waiting on something no lock holder releases), lock by
+//! lock, a choice that closes a cycle cut off at once, within a budget; found, or past the
+//! budget, nothing is claimed. Otherwise the likeliest assignment (holders that themselves
+//! wait for such a lock, the ABBA shape) gives the cycle, graded `heuristic`, and each of its
+//! edges names the other threads that could hold that lock and the cycle each would close.
 
 use super::classify::{name_object, Activity, Facts, LockId, Wait};
 use super::graph::{lock_id, Alternative, Because, Edge, Grade, Graph, Held};
@@ -23,9 +27,6 @@ use super::names::Names;
 use super::{motion, scc};
 use crate::knowledge::WaitKind;
 use crate::model::Snapshot;
-
-/// More assignments than this are not weighed: nothing is claimed.
-const MAX_ASSIGNMENTS: usize = 4096;
 
 /// More waiters on ownerless locks than this are not weighed: nothing is claimed.
 const MAX_WAITERS: usize = 64;
@@ -110,15 +111,60 @@ fn may_hold(snap: &Snapshot, facts: &[Facts], names: &Names, o: usize) -> bool {
     })
 }
 
-/// The derivation's inputs: the waiters, per lock its possible holders (likeliest first), and
-/// the graph's own edges.
+/// The derivation's inputs, over the threads that matter (`nodes`: the waiters, the possible
+/// holders and every thread the graph's edges lead to from them; a cycle through any of them
+/// stays among them): the waiters, per lock its possible holders (likeliest first), and the
+/// graph's own edges, all by position in `nodes`.
 struct Problem {
+    nodes: Vec<usize>,
     waiters: Vec<Waiter>,
     holders: Vec<Vec<usize>>,
     base: Vec<Vec<usize>>,
 }
 
+/// Holders tried times threads walked, at most, in the search for an assignment that closes no
+/// cycle: past it, nothing is claimed.
+const MAX_WORK: usize = 1 << 22;
+
 impl Problem {
+    /// The problem over the threads that matter.
+    fn new(n: usize, waiters: Vec<Waiter>, holders: Vec<Vec<usize>>, edges: &[Edge]) -> Self {
+        let mut out = vec![Vec::new(); n];
+        for e in edges {
+            out[e.from].push(e.to);
+        }
+        let mut at = vec![usize::MAX; n];
+        let mut nodes: Vec<usize> = Vec::new();
+        let mut stack: Vec<usize> = (waiters.iter().map(|w| w.thread))
+            .chain(holders.iter().flatten().copied())
+            .collect();
+        while let Some(t) = stack.pop() {
+            if at[t] == usize::MAX {
+                at[t] = nodes.len();
+                nodes.push(t);
+                stack.extend(&out[t]);
+            }
+        }
+        let base = (nodes.iter())
+            .map(|&t| out[t].iter().map(|&o| at[o]).collect())
+            .collect();
+        let waiters = (waiters.into_iter())
+            .map(|w| Waiter {
+                thread: at[w.thread],
+                ..w
+            })
+            .collect();
+        let holders = (holders.into_iter())
+            .map(|h| h.into_iter().map(|o| at[o]).collect())
+            .collect();
+        Problem {
+            nodes,
+            waiters,
+            holders,
+            base,
+        }
+    }
+
     /// The adjacency lists of the graph with `assign` (a holder per lock) added.
     fn graph(&self, assign: &[usize]) -> Vec<Vec<usize>> {
         let mut adj = self.base.clone();
@@ -158,36 +204,68 @@ impl Problem {
         }
     }
 
-    /// Every assignment, in order (the first is the likeliest), until `f` says stop.
-    fn each(&self, mut f: impl FnMut(&[usize]) -> bool) {
-        let mut at = vec![0usize; self.holders.len()];
-        loop {
-            let assign: Vec<usize> = at.iter().zip(&self.holders).map(|(&k, h)| h[k]).collect();
-            if !f(&assign) {
-                return;
+    /// Whether some assignment closes no cycle: searched lock by lock, each possible holder in
+    /// turn (the least likely first), a choice that closes a cycle cut off at once (more edges
+    /// never open one). `None` past the budget.
+    fn acyclic(&self) -> Option<bool> {
+        let mut adj = self.base.clone();
+        let mut budget = MAX_WORK / self.nodes.len().max(1);
+        self.search(0, &mut adj, &mut budget)
+    }
+
+    fn search(&self, l: usize, adj: &mut [Vec<usize>], budget: &mut usize) -> Option<bool> {
+        let Some(holders) = self.holders.get(l) else {
+            return Some(true);
+        };
+        let waiting: Vec<usize> = (self.waiters.iter())
+            .filter(|w| w.lock == l)
+            .map(|w| w.thread)
+            .collect();
+        for &h in holders.iter().rev() {
+            *budget = budget.checked_sub(1)?;
+            if reaches(adj, h, &waiting) {
+                continue;
             }
-            let mut d = 0;
-            loop {
-                let Some(k) = at.get_mut(d) else { return };
-                *k += 1;
-                if *k < self.holders[d].len() {
-                    break;
-                }
-                *k = 0;
-                d += 1;
+            waiting.iter().for_each(|&w| adj[w].push(h));
+            let found = self.search(l + 1, adj, budget);
+            waiting.iter().for_each(|&w| _ = adj[w].pop());
+            if found != Some(false) {
+                return found;
             }
         }
+        Some(false)
     }
+}
+
+/// Whether `from` reaches one of `to` along `adj`.
+fn reaches(adj: &[Vec<usize>], from: usize, to: &[usize]) -> bool {
+    let mut seen = vec![false; adj.len()];
+    let mut stack = vec![from];
+    while let Some(v) = stack.pop() {
+        if to.contains(&v) {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[v], true) {
+            stack.extend(&adj[v]);
+        }
+    }
+    false
 }
 
 /// Adds to the graph the cycle every consistent assignment of holders to the ownerless locks
 /// closes, when they all close one (see the module's comment).
 pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
     let n = facts.len();
-    let mut locks: Vec<LockId> = Vec::new();
+    let mut known = vec![false; n];
+    for e in &g.edges {
+        known[e.from] = true;
+    }
+    // A lock by its process and its id: the same address in two processes is two locks.
+    let process = |t: usize| snap.threads[t].process.or(snap.pid);
+    let mut locks: Vec<(Option<u32>, LockId)> = Vec::new();
     let mut waiters = Vec::new();
     for (t, f) in facts.iter().enumerate() {
-        if f.activity != Activity::Blocked || g.out(t).next().is_some() {
+        if f.activity != Activity::Blocked || known[t] {
             continue;
         }
         let Some((wi, w)) = g.effective[t].and_then(|wi| Some((wi, f.waits.get(wi)?))) else {
@@ -196,6 +274,7 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
         let Some(id) = lock_id(w).filter(|_| ownerless(w)) else {
             continue;
         };
+        let id = (process(t), id);
         let lock = match locks.iter().position(|l| *l == id) {
             Some(k) => k,
             None => {
@@ -212,14 +291,20 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
     if waiters.is_empty() || waiters.len() > MAX_WAITERS {
         return;
     }
-    let waits_on = |o: usize, l: usize| waiters.iter().any(|w| w.thread == o && w.lock == l);
-    let waiting: Vec<bool> = (0..n)
-        .map(|o| waiters.iter().any(|w| w.thread == o))
+    let able: Vec<usize> = (0..n)
+        .filter(|&o| may_hold(snap, facts, names, o))
         .collect();
-    let able: Vec<bool> = (0..n).map(|o| may_hold(snap, facts, names, o)).collect();
+    let mut waiting = vec![false; n];
+    let mut waiting_on = vec![Vec::new(); locks.len()];
+    for w in &waiters {
+        waiting[w.thread] = true;
+        waiting_on[w.lock].push(w.thread);
+    }
+    // A thread of another process, or one waiting for the lock itself, does not hold it.
+    let may = |l: usize, o: usize| process(o) == locks[l].0 && !waiting_on[l].contains(&o);
     let holders: Vec<Vec<usize>> = (0..locks.len())
         .map(|l| {
-            let mut c: Vec<usize> = (0..n).filter(|&o| able[o] && !waits_on(o, l)).collect();
+            let mut c: Vec<usize> = able.iter().copied().filter(|&o| may(l, o)).collect();
             // Likeliest first: a thread itself waiting for such a lock takes them.
             c.sort_by_key(|&o| !waiting[o]);
             c
@@ -227,33 +312,14 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
         .collect();
     // A lock that no thread seen taking such locks can hold: a thread that returned holding
     // it, or a lost wake-up, as likely as the threads that merely could.
-    if holders
-        .iter()
-        .any(|h| h.first().is_none_or(|&o| !waiting[o]))
-    {
+    if (holders.iter()).any(|h| h.first().is_none_or(|&o| !waiting[o])) {
         return;
     }
-    let count = holders
-        .iter()
-        .try_fold(1usize, |p, h| p.checked_mul(h.len()));
-    if !count.is_some_and(|c| (1..=MAX_ASSIGNMENTS).contains(&c)) {
-        return;
-    }
-    let mut base = vec![Vec::new(); n];
-    for e in &g.edges {
-        base[e.from].push(e.to);
-    }
-    let p = Problem {
-        waiters,
-        holders,
-        base,
-    };
-    let mut every = true;
-    p.each(|assign| {
-        every = p.cycle(assign).is_some();
-        every
-    });
-    if !every {
+    let p = Problem::new(n, waiters, holders, &g.edges);
+    // When every thread that matters waits for one of these locks, each has an edge out
+    // whatever the assignment, and edges out of every node close a cycle: no search needed.
+    let all_wait = p.nodes.iter().all(|&t| waiting[t]);
+    if !all_wait && p.acyclic() != Some(false) {
         return;
     }
     let likeliest: Vec<usize> = p.holders.iter().map(|h| h[0]).collect();
@@ -263,25 +329,31 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
     let on_cycle = |w: &&Waiter| comp.contains(&w.thread) && comp.contains(&likeliest[w.lock]);
     for w in p.waiters.iter().filter(on_cycle) {
         let holder = likeliest[w.lock];
-        let alternatives = (p.holders[w.lock].iter().filter(|&&o| o != holder))
+        let others = p.holders[w.lock].len() - 1;
+        let alternatives: Vec<Alternative> = (p.holders[w.lock].iter().filter(|&&o| o != holder))
             .take(MAX_ALTERNATIVES)
             .map(|&o| {
                 let mut assign = likeliest.clone();
                 assign[w.lock] = o;
                 Alternative {
-                    holder: o,
-                    cycle: p.cycle_from(&assign, o),
+                    holder: p.nodes[o],
+                    cycle: (p.cycle_from(&assign, o).iter())
+                        .map(|&c| p.nodes[c])
+                        .collect(),
                 }
             })
             .collect();
         g.edges.push(Edge {
-            from: w.thread,
-            to: holder,
+            from: p.nodes[w.thread],
+            to: p.nodes[holder],
             wait: w.wait,
             grade: Grade::Heuristic,
             because: Because::Holds {
                 frame: None,
-                by: Held::Consistent { alternatives },
+                by: Held::Consistent {
+                    unlisted: others - alternatives.len(),
+                    alternatives,
+                },
             },
         });
     }

@@ -89,6 +89,8 @@ pub enum Held {
     Consistent {
         /// The other possible holders.
         alternatives: Vec<Alternative>,
+        /// How many more could hold it, not listed.
+        unlisted: usize,
     },
     /// The runtime's own deadlock report.
     Report {

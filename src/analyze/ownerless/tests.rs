@@ -64,7 +64,7 @@ fn an_abba_of_ownerless_locks_is_a_heuristic_cycle_naming_the_other_possible_hol
     let derived: Vec<_> = (a.graph.edges.iter())
         .filter_map(|e| match &e.because {
             Because::Holds {
-                by: Held::Consistent { alternatives },
+                by: Held::Consistent { alternatives, .. },
                 ..
             } => Some((e.from, e.to, alternatives.clone())),
             _ => None,
@@ -130,5 +130,20 @@ fn a_lock_that_records_its_owner_or_that_no_lock_taker_can_hold_is_not_derived()
     // takes such locks (a thread that returned holding it is as likely).
     let one = format!("{MAIN_JOINS}{}{}", waiter(2, 1, "a"), waiter(3, 1, "b"));
     let a = analysis(&one);
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+}
+
+#[test]
+fn philosophers_each_waiting_for_the_next_ones_lock_are_a_cycle_however_many() {
+    // Six threads, each waiting for its own lock: any of the others may hold it, and whoever
+    // does waits too, so every assignment closes a cycle.
+    let ring: String = (1..=6).map(|n| waiter(n, n, "dine")).collect();
+    let a = analysis(&ring);
+    let cycle = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(cycle.confidence, Grade::Heuristic);
+    // With one thread asleep in the program, which may hold any of the locks, none is claimed.
+    let a = analysis(&format!("{ring}{}", sleeper(7)));
     assert!(!a.deadlocked(), "{:?}", a.findings);
 }

@@ -105,7 +105,7 @@ fn held(h: &Held) -> String {
             format!("interrupted inside {} by the signal", sites.join(" / "))
         }
         Held::InsideSite { site } => format!("inside {site}, where the lock is taken"),
-        Held::Consistent { alternatives } if alternatives.is_empty() => {
+        Held::Consistent { alternatives, .. } if alternatives.is_empty() => {
             "the lock records no owner; the only holder consistent with where every thread stands"
                 .into()
         }
@@ -121,7 +121,7 @@ fn held(h: &Held) -> String {
 }
 
 /// The other holders an ownerless lock may have, and the cycle each closes instead.
-fn otherwise(snap: &Snapshot, alternatives: &[Alternative]) -> String {
+fn otherwise(snap: &Snapshot, alternatives: &[Alternative], unlisted: usize) -> String {
     let label = |t: &usize| {
         snap.threads
             .get(*t)
@@ -137,6 +137,7 @@ fn otherwise(snap: &Snapshot, alternatives: &[Alternative]) -> String {
                 cycle.join(", ")
             )
         })
+        .chain((unlisted > 0).then(|| format!("; or one of {unlisted} more threads holds it")))
         .collect()
 }
 
@@ -228,9 +229,13 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
             };
             match because {
                 Because::Holds {
-                    by: Held::Consistent { alternatives },
+                    by:
+                        Held::Consistent {
+                            alternatives,
+                            unlisted,
+                        },
                     ..
-                } => text + &otherwise(snap, alternatives),
+                } => text + &otherwise(snap, alternatives, *unlisted),
                 _ => text,
             }
         }
