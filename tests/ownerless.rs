@@ -1,6 +1,7 @@
 //! Locks that record no owner: a GLib `GMutex` taken with plain `g_mutex_lock`, a hand-rolled
-//! futex lock whose word holds 0, 1 or 2 and no tid, and Rust std `Mutex`es whose guards are
-//! kept where no guard rule looks (inside a struct a helper returns). Nothing names a holder,
+//! futex lock whose word holds 0, 1 or 2 and no tid, Rust std `Mutex`es whose guards are kept
+//! where no guard rule looks (inside a struct a helper returns), and `absl::Mutex`es locked
+//! with a plain `Lock()` in a helper. Nothing names a holder,
 //! so where every thread stands decides: an ABBA of each is a `heuristic` lock cycle, attached
 //! live, from a gcore core and (when its frames name the locks) from a gdb `bt`, and each edge
 //! names the other thread that could hold the lock (the main thread, which would close a cycle
@@ -161,6 +162,18 @@ fn a_rust_mutex_abba_with_no_guard_in_view_is_a_heuristic_cycle_live_from_a_core
     }
     for v in views("rust_hidden_guard_abba") {
         assert_derived_cycle(&v, ["rust_hidden_guard_abba::Bank::transfer"; 2], &[]);
+    }
+}
+
+#[test]
+fn an_absl_mutex_abba_locked_with_plain_lock_is_a_heuristic_cycle_live_from_a_core_and_a_gdb_bt() {
+    if !require("absl_synchronization") || !require("gcore") {
+        return;
+    }
+    // The waits' mutexes are the `mu` of the absl::MutexLocks being built; the held ones no
+    // MutexLock shows.
+    for v in views("cpp_absl_plain_abba") {
+        assert_derived_cycle(&v, ["route", "probe"], &[]);
     }
 }
 
