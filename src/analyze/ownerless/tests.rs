@@ -147,3 +147,32 @@ fn philosophers_each_waiting_for_the_next_ones_lock_are_a_cycle_however_many() {
     let a = analysis(&format!("{ring}{}", sleeper(7)));
     assert!(!a.deadlocked(), "{:?}", a.findings);
 }
+
+#[test]
+fn a_gmutex_abba_with_glibs_symbols_in_a_gdb_bt_is_a_heuristic_cycle() {
+    // With GLib's debug symbols, gdb names the slow path and its argument: which GMutex each
+    // thread waits for. Nothing names a holder.
+    let glib = |n: u32, lock: &str, caller: &str| {
+        format!(
+            "Thread {n} (Thread 0x7f0{n} (LWP 10{n})):
+#0  syscall () at syscall.S:38
+#1  0x1 in g_mutex_lock_slowpath (mutex={lock}) at gthread-posix.c:1497
+#2  0x2 in {caller} () at books.c:3{n}
+#3  0x3 in g_thread_proxy (data=0x1) at gthread.c:831
+#4  0x4 in start_thread (arg=0x0) at pthread_create.c:442
+
+"
+        )
+    };
+    let dump = format!(
+        "{MAIN_JOINS}{}{}",
+        glib(2, "0x5010 <journal_lock>", "post_entry"),
+        glib(3, "0x5018 <accounts_lock>", "audit_books")
+    );
+    let a = analysis(&dump);
+    let cycle = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(cycle.threads, [1, 2]);
+    assert_eq!(cycle.confidence, Grade::Heuristic);
+}
