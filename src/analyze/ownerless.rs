@@ -8,7 +8,8 @@
 //! waits, is live on its stack (code that took L and has not returned to unlock it; a thread
 //! whose stack is only library frames and thread entries has returned from anything that
 //! took it), or code no symbol names, or its stack is unreadable; a thread of another process
-//! holds none of this process's locks; and L is held by some thread of the process (a lock
+//! holds none of this process's locks, and one the input does not show (a dump of some
+//! threads, a cut core) may hold any, so then nothing is claimed; and L is held by some thread of the process (a lock
 //! none can hold is a lost wake-up or an orphan, never a cycle here). A thread seen taking
 //! such locks (itself waiting for another of them: a lock call in its own frames) must be
 //! among those that can hold L, else nothing is claimed: a thread that returned holding it is
@@ -255,6 +256,10 @@ fn reaches(adj: &[Vec<usize>], from: usize, to: &[usize]) -> bool {
 /// Adds to the graph the cycle every consistent assignment of holders to the ownerless locks
 /// closes, when they all close one (see the module's comment).
 pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
+    // A thread the input does not show may hold any lock.
+    if !snap.complete {
+        return;
+    }
     let n = facts.len();
     let mut known = vec![false; n];
     for e in &g.edges {
