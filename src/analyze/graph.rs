@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 mod edge;
 mod owners;
-pub use edge::{Because, Edge, Grade, Graph, Held, Owner};
+pub use edge::{Alternative, Because, Edge, Grade, Graph, Held, Owner};
 use owners::read as read_owners;
 pub use owners::waits_on_owned;
 

@@ -17,6 +17,7 @@ mod motion;
 mod names;
 mod once;
 mod orphans;
+mod ownerless;
 mod pool_findings;
 mod pools;
 mod program;
@@ -30,7 +31,7 @@ mod upgrade;
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
 pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
-pub use graph::{Because, Edge, Grade, Graph, Held};
+pub use graph::{Alternative, Because, Edge, Grade, Graph, Held};
 pub use group::{group_threads, Does, ThreadGroup, ThreadState};
 pub use motion::Motion;
 pub use pools::{FoundBy, Member, MemberState, Pool};
@@ -231,7 +232,9 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         .map(|(t, th)| classify::classify_named(th, names.thread(t), kb, snap))
         .collect();
     guarded::name_guarded_waits(snap, &mut facts, kb);
-    let graph = graph::build(snap, &facts, &names, kb);
+    ownerless::name_futex_locks(snap, &mut facts);
+    let mut graph = graph::build(snap, &facts, &names, kb);
+    ownerless::derive(snap, &facts, &mut graph, &names);
     let pools = pools::infer(snap, &facts, &names);
     let findings = findings::find(snap, &facts, &pools, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);

@@ -39,9 +39,12 @@ const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
 const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_abba", "glib-2.0"),
     ("c_glib_lock_abba", "glib-2.0"),
+    ("c_glib_plain_abba", "glib-2.0"),
+    ("c_glib_plain_held", "glib-2.0"),
     ("c_glib_pool_self_free", "glib-2.0"),
     ("c_glib_idle_pool", "glib-2.0"),
     ("cpp_absl_abba", "absl_synchronization"),
+    ("cpp_absl_plain_abba", "absl_synchronization"),
 ];
 /// Fixtures linked against a library that has no pkg-config file: the linker's arguments
 /// (a test asks [`require`] for the library first).

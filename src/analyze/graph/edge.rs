@@ -83,6 +83,15 @@ pub enum Held {
         /// That function.
         site: String,
     },
+    /// The lock records no owner and nothing shows one: the holder is derived from where every
+    /// thread stands (`analyze::ownerless`), and every assignment consistent with that closes a
+    /// cycle. `alternatives`: the other threads that could hold it, with the cycle each closes.
+    Consistent {
+        /// The other possible holders.
+        alternatives: Vec<Alternative>,
+        /// How many more could hold it, not listed.
+        unlisted: usize,
+    },
     /// The runtime's own deadlock report.
     Report {
         /// What it says.
@@ -90,6 +99,15 @@ pub enum Held {
         /// Its input line.
         line: Option<usize>,
     },
+}
+
+/// Another thread that could hold an ownerless lock, and the cycle it would close instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alternative {
+    /// The thread (index into the snapshot's threads).
+    pub holder: usize,
+    /// The threads of the cycle it closes (indices).
+    pub cycle: Vec<usize>,
 }
 
 /// One edge of the wait-for graph.

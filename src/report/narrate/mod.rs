@@ -4,8 +4,8 @@
 //! the sentence once, where it writes it.
 
 use crate::analyze::{
-    Because, ClaimVerdict, Detail, Does, Doing, Finding, Held, Motion, Object, Runtime, Shows,
-    Step, ThreadState,
+    Alternative, Because, ClaimVerdict, Detail, Does, Doing, Finding, Held, Motion, Object,
+    Runtime, Shows, Step, ThreadState,
 };
 use crate::model::{Snapshot, StoppedBy, Thread};
 
@@ -105,11 +105,40 @@ fn held(h: &Held) -> String {
             format!("interrupted inside {} by the signal", sites.join(" / "))
         }
         Held::InsideSite { site } => format!("inside {site}, where the lock is taken"),
+        Held::Consistent { alternatives, .. } if alternatives.is_empty() => {
+            "the lock records no owner; the only holder consistent with where every thread stands"
+                .into()
+        }
+        Held::Consistent { .. } => {
+            "the lock records no owner; the likeliest holder consistent with where every thread stands"
+                .into()
+        }
         Held::Report { text, line } => {
             let line = line.map(|l| format!(", line {l}")).unwrap_or_default();
             format!("the runtime's deadlock report ({text}{line})")
         }
     }
+}
+
+/// The other holders an ownerless lock may have, and the cycle each closes instead.
+fn otherwise(snap: &Snapshot, alternatives: &[Alternative], unlisted: usize) -> String {
+    let label = |t: &usize| {
+        snap.threads
+            .get(*t)
+            .map_or_else(String::new, |th| th.label())
+    };
+    alternatives
+        .iter()
+        .map(|a| {
+            let cycle: Vec<String> = a.cycle.iter().map(label).collect();
+            format!(
+                "; or {} holds it, in which case the cycle runs through {}",
+                label(&a.holder),
+                cycle.join(", ")
+            )
+        })
+        .chain((unlisted > 0).then(|| format!("; or one of {unlisted} more threads holds it")))
+        .collect()
 }
 
 fn doing(snap: &Snapshot, d: &Doing) -> String {
@@ -174,7 +203,7 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
                 who
             };
             let place = held_at.as_ref().map(|h| held_where(th, h));
-            match (because, place) {
+            let text = match (because, place) {
                 (Because::Holds { by, .. }, Some(place)) => {
                     format!("held by {who} ({}): {place}", held(by))
                 }
@@ -197,6 +226,17 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
                         held(by)
                     )
                 }
+            };
+            match because {
+                Because::Holds {
+                    by:
+                        Held::Consistent {
+                            alternatives,
+                            unlisted,
+                        },
+                    ..
+                } => text + &otherwise(snap, alternatives, *unlisted),
+                _ => text,
             }
         }
         Shows::IdleMember {

@@ -1,0 +1,182 @@
+//! Ownerless locks on small gdb dumps: an ABBA of hand-rolled locks closes a heuristic cycle
+//! naming the other thread that could hold each lock; a thread asleep inside the program, which
+//! could hold both, leaves no cycle; a lock that records its owner, or one no thread is seen
+//! taking, is not derived.
+
+use crate::analyze::{analyze, Analysis, Because, FindingKind, Grade, Held};
+use crate::dump::parse_dump;
+use crate::knowledge::KnowledgeBase;
+
+fn analysis(dump: &str) -> Analysis {
+    let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    analyze(&snap, &KnowledgeBase::builtin())
+}
+
+/// Thread `n` waits in a hand-rolled `spin_lock` for the lock at `0x500L`, from `CALLER`.
+fn waiter(n: u32, lock: u32, caller: &str) -> String {
+    format!(
+        "Thread {n} (Thread 0x7f0{n} (LWP 10{n})):
+#0  syscall () at syscall.S:38
+#1  0x1 in spin_lock (lock=0x500{lock}) at locks.c:20
+#2  0x2 in {caller} () at bank.c:3{n}
+#3  0x3 in start_thread (arg=0x0) at pthread_create.c:442
+#4  0x4 in clone3 () at clone3.S:81
+
+"
+    )
+}
+
+/// The main thread joins thread 2, from `main`.
+const MAIN_JOINS: &str = "Thread 1 (Thread 0x7f01 (LWP 101)):
+#0  __futex_abstimed_wait_common64 (private=128, cancel=true, abstime=0x0, op=265, expected=102, futex_word=0x7f02) at futex-internal.c:57
+#1  0x5 in __pthread_clockjoin_ex (threadid=139937572652736, thread_return=0x0, clockid=0, abstime=0x0, block=true) at pthread_join_common.c:102
+#2  0x6 in main () at bank.c:90
+
+";
+
+/// Thread `n` asleep inside `rebalance`, where the program may hold any lock.
+fn sleeper(n: u32) -> String {
+    format!(
+        "Thread {n} (Thread 0x7f0{n} (LWP 10{n})):
+#0  0x4 in __GI___clock_nanosleep (clock_id=0, flags=0, req=0x1, rem=0x0) at clock_nanosleep.c:48
+#1  0x5 in __GI___nanosleep (req=0x1, rem=0x0) at nanosleep.c:25
+#2  0x6 in rebalance () at bank.c:70
+#3  0x7 in start_thread (arg=0x0) at pthread_create.c:442
+#4  0x8 in clone3 () at clone3.S:81
+
+"
+    )
+}
+
+#[test]
+fn an_abba_of_ownerless_locks_is_a_heuristic_cycle_naming_the_other_possible_holder() {
+    let dump = format!(
+        "{MAIN_JOINS}{}{}",
+        waiter(2, 1, "transfer_out"),
+        waiter(3, 2, "transfer_in")
+    );
+    let a = analysis(&dump);
+    let cycle = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(cycle.threads, [1, 2]);
+    assert_eq!(cycle.confidence, Grade::Heuristic);
+    // Where the input shows only some threads, one it does not show may hold either lock.
+    let mut some = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    some.complete = false;
+    assert!(!analyze(&some, &KnowledgeBase::builtin()).deadlocked());
+    let derived: Vec<_> = (a.graph.edges.iter())
+        .filter_map(|e| match &e.because {
+            Because::Holds {
+                by: Held::Consistent { alternatives, .. },
+                ..
+            } => Some((e.from, e.to, alternatives.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(derived.len(), 2, "{derived:?}");
+    for (from, to, alternatives) in derived {
+        assert_eq!((from, to), if from == 1 { (1, 2) } else { (2, 1) });
+        // The main thread could hold either lock too: then it closes the cycle, with its join.
+        assert_eq!(alternatives.len(), 1, "{alternatives:?}");
+        assert_eq!(alternatives[0].holder, 0);
+        assert!(alternatives[0].cycle.contains(&0), "{alternatives:?}");
+    }
+}
+
+#[test]
+fn a_thread_asleep_in_the_program_may_hold_the_locks_so_no_cycle_is_claimed() {
+    // Three threads wait on two ownerless locks; the sleeper may hold both, and then no
+    // thread waits for another in a cycle.
+    let dump = format!(
+        "{}{}{}{}",
+        waiter(1, 1, "transfer_out"),
+        waiter(2, 2, "transfer_in"),
+        waiter(3, 1, "audit"),
+        sleeper(4)
+    );
+    let a = analysis(&dump);
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+    assert!(a.graph.edges.is_empty(), "{:?}", a.graph.edges);
+}
+
+#[test]
+fn a_thread_in_code_no_symbol_names_may_hold_the_locks_so_no_cycle_is_claimed() {
+    // The ABBA, and a thread asleep under code that has no name (a stripped program's, a
+    // JIT's): it could hold both locks.
+    let unnamed = sleeper(4).replace("0x6 in rebalance () at bank.c:70", "0x7f66 in ?? ()");
+    let abba = format!("{MAIN_JOINS}{}{}", waiter(2, 1, "a"), waiter(3, 2, "b"));
+    assert!(analysis(&abba).deadlocked());
+    let a = analysis(&format!("{abba}{unnamed}"));
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+    // gdb's end-of-stack marker, `0x0000000000000000 in ?? ()`, is no code.
+    let end = sleeper(4).replace(
+        "0x6 in rebalance () at bank.c:70",
+        "0x0000000000000000 in ?? ()",
+    );
+    assert!(analysis(&format!("{abba}{end}")).deadlocked());
+}
+
+#[test]
+fn a_lock_that_records_its_owner_or_that_no_lock_taker_can_hold_is_not_derived() {
+    // glibc's mutex records its owner: a dump without it says what decides, it derives nothing.
+    let pthread = format!("{MAIN_JOINS}{}{}", waiter(2, 1, "a"), waiter(3, 2, "b"))
+        .replace(
+            "syscall () at syscall.S:38",
+            "__lll_lock_wait (futex=0x5001, private=0) at lowlevellock.c:49",
+        )
+        .replace("spin_lock (lock=", "___pthread_mutex_lock (mutex=");
+    let a = analysis(&pthread);
+    // The main thread's join is the only edge.
+    assert_eq!(a.graph.edges.len(), 1, "{:?}", a.graph.edges);
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+    // Both workers wait on one lock: only the main thread could hold it, and nothing shows it
+    // takes such locks (a thread that returned holding it is as likely).
+    let one = format!("{MAIN_JOINS}{}{}", waiter(2, 1, "a"), waiter(3, 1, "b"));
+    let a = analysis(&one);
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+}
+
+#[test]
+fn philosophers_each_waiting_for_the_next_ones_lock_are_a_cycle_however_many() {
+    // Six threads, each waiting for its own lock: any of the others may hold it, and whoever
+    // does waits too, so every assignment closes a cycle.
+    let ring: String = (1..=6).map(|n| waiter(n, n, "dine")).collect();
+    let a = analysis(&ring);
+    let cycle = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(cycle.confidence, Grade::Heuristic);
+    // With one thread asleep in the program, which may hold any of the locks, none is claimed.
+    let a = analysis(&format!("{ring}{}", sleeper(7)));
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+}
+
+#[test]
+fn a_gmutex_abba_with_glibs_symbols_in_a_gdb_bt_is_a_heuristic_cycle() {
+    // With GLib's debug symbols, gdb names the slow path and its argument: which GMutex each
+    // thread waits for. Nothing names a holder.
+    let glib = |n: u32, lock: &str, caller: &str| {
+        format!(
+            "Thread {n} (Thread 0x7f0{n} (LWP 10{n})):
+#0  syscall () at syscall.S:38
+#1  0x1 in g_mutex_lock_slowpath (mutex={lock}) at gthread-posix.c:1497
+#2  0x2 in {caller} () at books.c:3{n}
+#3  0x3 in g_thread_proxy (data=0x1) at gthread.c:831
+#4  0x4 in start_thread (arg=0x0) at pthread_create.c:442
+
+"
+        )
+    };
+    let dump = format!(
+        "{MAIN_JOINS}{}{}",
+        glib(2, "0x5010 <journal_lock>", "post_entry"),
+        glib(3, "0x5018 <accounts_lock>", "audit_books")
+    );
+    let a = analysis(&dump);
+    let cycle = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(cycle.threads, [1, 2]);
+    assert_eq!(cycle.confidence, Grade::Heuristic);
+}
