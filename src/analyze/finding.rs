@@ -322,6 +322,11 @@ pub enum Detail {
         /// The pool's class.
         pool: String,
     },
+    /// Every worker of the async runtime `runtime` blocks in a synchronous wait inside a task.
+    RuntimeStarved {
+        /// The runtime (its workers' pool class).
+        runtime: String,
+    },
     /// Every thread waits; `unowned_locks` of them for locks no holder is shown for.
     Stall {
         /// How many wait for locks nothing shows a holder of.

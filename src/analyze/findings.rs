@@ -1,4 +1,5 @@
-//! From graph to findings: every cycle (strongly connected component), starving pools, stalls
+//! From graph to findings: every cycle (strongly connected component), starving pools and
+//! runtimes, stalls
 //! (weighed against the second look by `busy.rs`), root blockers, blocking calls in signal
 //! handlers and threads in I/O.
 
@@ -44,6 +45,12 @@ pub fn find(
     out.extend(died);
     out.extend(super::readers::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
+    // A runtime's workers starved by blocking calls are that finding's, not a pool's.
+    let starved = super::starved_runtime::find(snap, facts, pools, names, kb, &in_cycle);
+    let in_cycle: HashSet<usize> = (in_cycle.into_iter())
+        .chain(starved.iter().flat_map(|f| f.threads.clone()))
+        .collect();
+    out.extend(starved);
     out.extend(super::pool_findings::find(
         snap, facts, pools, g, names, kb, &in_cycle,
     ));

@@ -24,6 +24,7 @@ mod program;
 mod readers;
 mod runtime;
 mod scc;
+mod starved_runtime;
 mod steps;
 mod stopped;
 mod upgrade;
@@ -57,6 +58,8 @@ pub enum FindingKind {
     JoinCycle,
     /// Every worker of a pool waits for work queued on that pool.
     PoolStarvation,
+    /// Every worker of an async runtime blocks in a synchronous wait inside a task.
+    RuntimeStarved,
     /// Any other cycle.
     WaitCycle,
     /// Every thread of the process is stopped (a stop signal, a tracer).
@@ -99,12 +102,13 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 21] = [
+    pub const ALL: [FindingKind; 22] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
         Self::JoinCycle,
         Self::PoolStarvation,
+        Self::RuntimeStarved,
         Self::WaitCycle,
         Self::ProcessStopped,
         Self::ThreadStopped,
@@ -131,6 +135,7 @@ impl FindingKind {
             Self::LockCycle => "lock-cycle",
             Self::JoinCycle => "join-cycle",
             Self::PoolStarvation => "pool-starvation",
+            Self::RuntimeStarved => "runtime-starved",
             Self::WaitCycle => "wait-cycle",
             Self::ProcessStopped => "process-stopped",
             Self::ThreadStopped => "thread-stopped",

@@ -115,11 +115,7 @@ fn starvation(
     let awaits = |t: usize| {
         let f = &facts[t];
         (f.activity == Activity::Blocked)
-            .then(|| {
-                f.waits
-                    .iter()
-                    .find(|w| matches!(w.kind, WaitKind::Future | WaitKind::Channel))
-            })
+            .then(|| f.waits.iter().find(|w| awaits_work(w.kind)))
             .flatten()
     };
     let starving = pool
@@ -159,8 +155,13 @@ fn starvation(
     Some(draft.sign(snap))
 }
 
+/// A wait only queued work may end: a future it completes, a channel it sends on.
+fn awaits_work(kind: WaitKind) -> bool {
+    matches!(kind, WaitKind::Future | WaitKind::Channel)
+}
+
 /// Starvation of the pools the rules name (a class's worker loop): every worker blocked on a
-/// future, first in a wait that may await queued work.
+/// future or a channel, first in a wait that may await queued work.
 fn named_starvation(
     snap: &Snapshot,
     facts: &[Facts],
@@ -181,7 +182,7 @@ fn named_starvation(
                 && f.waits
                     .first()
                     .is_some_and(|w| w.kind.meaning().may_await_queued_work)
-                && f.waits.iter().any(|w| w.kind == WaitKind::Future)
+                && f.waits.iter().any(|w| awaits_work(w.kind))
         });
         if !starving || members.iter().any(|t| in_cycle.contains(t)) {
             continue;
@@ -193,7 +194,7 @@ fn named_starvation(
                 let w = f
                     .waits
                     .iter()
-                    .find(|w| w.kind == WaitKind::Future)
+                    .find(|w| awaits_work(w.kind))
                     .expect("checked");
                 let m = f
                     .members

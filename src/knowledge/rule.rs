@@ -173,7 +173,7 @@ impl WaitKind {
             Self::Future => m("future", AnotherThread, false, true, true),
             Self::Channel => KindMeaning {
                 names_wait: Some(AnotherThread),
-                ..m("channel", AnotherThread, true, false, true)
+                ..m("channel", AnotherThread, true, true, true)
             },
             Self::Semaphore => m("semaphore", AnotherThread, true, false, true),
             Self::Futex => KindMeaning {
@@ -360,6 +360,9 @@ pub struct Rule {
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
+    /// For member rules: the pool is an async runtime's workers (tokio's), which poll tasks
+    /// that must never block them in a synchronous wait.
+    pub async_runtime: bool,
     /// For lock waits: the lock's waiters sleep on a word of their own, not on one of the
     /// lock's (absl::Mutex: each thread's semaphore), so the futex word a thread sleeps on
     /// names no lock; a live capture or a core reads `address_args` from the frame's
@@ -488,6 +491,8 @@ struct RawRule {
     #[serde(default)]
     redundant: bool,
     #[serde(default)]
+    async_runtime: bool,
+    #[serde(default)]
     sleeps_apart: bool,
     #[serde(default)]
     examples: Vec<String>,
@@ -538,6 +543,9 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Pattern) -> Option<&'s
             Some("takes `runtime` and `own_files` only as `meaning = \"runtime\"`")
         }
         _ if r.refines && r.meaning != Meaning::Wait => Some("takes `refines` only as a wait"),
+        _ if r.async_runtime && r.meaning != Meaning::Member => {
+            Some("takes `async_runtime` only as a member")
+        }
         _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
             Some("takes `sleeps_apart` only as a wait with `address_args`")
         }
@@ -729,6 +737,7 @@ fn parse_rules(
             readers_printed,
             owner_word,
             redundant: r.redundant,
+            async_runtime: r.async_runtime,
             sleeps_apart: r.sleeps_apart,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,

@@ -7,14 +7,20 @@
 //! `fixtures/record-gdb.sh`). A test that needs a tool or root asks [`require`] first: a
 //! missing one fails the test under `CI`, and is a loud `SKIPPED` on stderr elsewhere.
 //!
+//! Programs built against real crates come from their own cargo project
+//! ([`build_crate_fixture`]).
+//!
 //! Use from an integration test with `mod support;`. Built on std, nix (the build lock) and
 //! serde_json (`report`: the JSON report as the tests read it).
 
+mod crates;
 mod files;
 pub mod namespace;
 pub mod report;
 mod require;
 mod started;
+#[allow(unused_imports)] // only the tests of crates' pools build the crates' fixtures
+pub use crates::build_crate_fixture;
 #[allow(unused_imports)] // not every test file writes files of its own
 pub use files::{parse_text, scratch};
 #[allow(unused_imports)] // not every test file skips for a missing setting

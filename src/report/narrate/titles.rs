@@ -15,6 +15,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::PoolStarvation => {
             "Every worker of a pool waits for work queued on that same pool."
         }
+        FindingKind::RuntimeStarved => {
+            "Every worker of an async runtime blocks in a synchronous wait inside a task: none is left to poll the runtime's tasks."
+        }
         FindingKind::WaitCycle => "Threads wait on each other in a cycle.",
         FindingKind::ProcessStopped => {
             "The whole process is stopped (a stop signal or a tracer) and runs nothing."
@@ -111,6 +114,10 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
         Detail::Starvation { pool } => format!(
             "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
              free to produce them"
+        ),
+        Detail::RuntimeStarved { runtime } => format!(
+            "runtime starved: all {n} workers of `{runtime}` block in synchronous waits, and \
+             none is left to poll its tasks"
         ),
         Detail::Stall { .. } => {
             "stall: every thread waits, and none is running, in I/O or asleep to wake the others"
@@ -318,6 +325,7 @@ pub fn explanation(f: &Finding) -> String {
         }
         Detail::PoolSelfJoin { .. } => "The threads share a worker loop: they are one pool. The joined thread is idle in it, waiting for work, and leaves only when the pool closes and its work has run out; the joining thread runs a task of that same pool, so that work never runs out while it waits.".into(),
         Detail::Starvation { .. } => "Every worker of the pool runs a task that blocks on a future or handoff. If that work was queued on the same pool, no thread is left to run it, so every worker waits forever.".into(),
+        Detail::RuntimeStarved { .. } => "An async runtime's workers poll all of its tasks; a task that blocks in a synchronous wait (a std Mutex, a blocking channel receive, block_on) holds its worker until the wait ends. With every worker blocked, no task is polled, among them the ones that would end those waits (a task holding the lock across an .await, a channel's sender), so the runtime hangs.".into(),
         Detail::Stall { unowned_locks } => {
             let mut s = String::from("No cycle is proven, but no thread can make progress: each waits for a lock, a condition or another thread, and no thread is left that could signal or release it.");
             if *unowned_locks >= 2 {

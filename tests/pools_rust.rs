@@ -1,0 +1,203 @@
+//! Rust crates' pools and async runtimes, built against the real crates
+//! (`fixtures/programs/rust_crates`, pinned by its `Cargo.lock`), each found attached, from a
+//! gcore core, and from gdb's `bt` and `bt full` of the same process:
+//! - `threadpool_self_join`: a `threadpool::ThreadPool::join` called from one of the pool's
+//!   jobs waits for itself: a self-join on the pool, the other worker idle in the pool's job
+//!   channel;
+//! - `rayon_starvation`: both workers of a rayon pool block on a crossbeam channel whose
+//!   sender is a job queued behind them: pool starvation;
+//! - `tokio_blocked_workers`: both workers of a tokio runtime block in a `std::sync::Mutex`
+//!   held by the task `block_on` runs, which awaits them: the runtime is starved by blocking
+//!   calls; so is one whose workers block in `std::sync::mpsc::Receiver::recv` for a task
+//!   queued behind them (`tokio_blocking_recv`), the runtime's finding and not a pool
+//!   starvation.
+//!
+//! Each is graded `heuristic`: no frame names the pool instance its workers and its join
+//! share. Their healthy twins, an idle tokio runtime, an idle rayon pool and a rayon pool busy
+//! computing, exit 0 with no finding, in the same four ways.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use support::report::json;
+use support::{build_crate_fixture, gcore, gdb_dump, require, scratch, HungProcess};
+
+/// A frame's function.
+fn function(v: &Value) -> &str {
+    v["function"].as_str().unwrap_or_default()
+}
+
+/// The tids of the threads with a frame in a function starting with `prefix`.
+fn threads_in(report: &Value, prefix: &str) -> Vec<Value> {
+    (report["threads"].as_array().unwrap().iter())
+        .filter(|t| {
+            (t["frames"].as_array().unwrap().iter()).any(|f| function(f).starts_with(prefix))
+        })
+        .map(|t| t["tid"].clone())
+        .collect()
+}
+
+/// The report's one finding, of `kind`, graded `heuristic`, of the threads inside `caller`
+/// (sorted by tid, as the report's threads may come in another order).
+fn assert_one(report: &Value, kind: &str, caller: &str) -> Value {
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    let f = &findings[0];
+    assert_eq!(f["kind"], kind, "{report}");
+    assert_eq!(f["confidence"], "heuristic", "{report}");
+    let sorted = |v: Vec<Value>| {
+        let mut v: Vec<u64> = v.iter().filter_map(Value::as_u64).collect();
+        v.sort_unstable();
+        v
+    };
+    let expected = threads_in(report, caller);
+    assert!(!expected.is_empty(), "no thread in {caller}: {report}");
+    assert_eq!(
+        sorted(f["threads"].as_array().unwrap().clone()),
+        sorted(expected),
+        "{report}"
+    );
+    f.clone()
+}
+
+/// The process's report from each source: attached, gdb `bt`, gdb `bt full`, then a gcore
+/// core of it; each (exit code, report) handed to `check` with the source's name.
+fn from_every_source(bin: &str, check: impl Fn(&str, Option<i32>, &Value)) {
+    if !require("gdb") || !require("gcore") {
+        return;
+    }
+    let dir = scratch("pools-rust", bin);
+    let p = HungProcess::spawn(bin, Command::new(build_crate_fixture(bin)));
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    check("attach", code, &report);
+    for full in [false, true] {
+        let (code, report) = parse_gdb(p.pid, full, &dir);
+        check(if full { "gdb bt full" } else { "gdb bt" }, code, &report);
+    }
+    let core = gcore(p.pid, &dir);
+    drop(p);
+    let (code, report) = json(&["core", core.to_str().unwrap()]);
+    check("core", code, &report);
+}
+
+/// `hangscan parse` of a gdb dump (`bt` or `bt full`) of `pid`, saved in `dir`.
+fn parse_gdb(pid: u32, full: bool, dir: &Path) -> (Option<i32>, Value) {
+    let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });
+    std::fs::write(&file, gdb_dump(pid, full)).unwrap();
+    json(&["parse", file.to_str().unwrap()])
+}
+
+#[test]
+fn a_threadpool_joined_by_its_own_job_is_a_self_join() {
+    from_every_source("threadpool_self_join", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(report, "self-join", "threadpool_self_join::Exporter::flush");
+        assert_eq!(
+            f["detail"]["object"]["pool"], "threadpool ThreadPool",
+            "{how}: {f}"
+        );
+        let steps = f["steps"].as_array().unwrap();
+        assert!(
+            function(&steps[0]).starts_with("threadpool::ThreadPool::join"),
+            "{how}: {f}"
+        );
+        assert_eq!(steps[1]["shows"]["itself"], true, "{how}: {f}");
+        // The pool's other worker waits for a job: idle, not part of the hang.
+        let idle: Vec<&Value> = (report["threads"].as_array().unwrap().iter())
+            .filter(|t| t["pool"]["member"] == "idle")
+            .collect();
+        assert_eq!(idle.len(), 1, "{how}: {report}");
+        assert_eq!(
+            idle[0]["pool"]["name"], "threadpool ThreadPool",
+            "{how}: {report}"
+        );
+    });
+}
+
+#[test]
+fn a_rayon_pool_whose_workers_wait_on_a_job_queued_behind_them_starves() {
+    from_every_source("rayon_starvation", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(report, "pool-starvation", "rayon_starvation::merge");
+        assert_eq!(f["detail"]["pool"], "rayon ThreadPool", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        assert!(
+            text.len() == 2
+                && (text.iter()).all(|t| {
+                    t.contains("rayon_core::registry::main_loop")
+                        && t.contains("crossbeam_channel::channel::Receiver")
+                }),
+            "each worker waits on the crossbeam channel: {how}: {text:?}"
+        );
+    });
+}
+
+#[test]
+fn a_tokio_runtime_whose_workers_block_in_a_std_mutex_is_starved() {
+    from_every_source("tokio_blocked_workers", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(report, "runtime-starved", "tokio_blocked_workers::record");
+        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        assert!(
+            text.len() == 2 && text.iter().all(|t| t.contains("waits for mutex")),
+            "each worker waits for the ledger's mutex: {how}: {text:?}"
+        );
+        assert!(
+            f["suggestion"]
+                .as_str()
+                .is_some_and(|s| s.contains("tokio::sync::Mutex")),
+            "{how}: {f}"
+        );
+    });
+}
+
+#[test]
+fn a_tokio_runtime_whose_workers_block_in_a_channel_receive_is_starved() {
+    from_every_source("tokio_blocking_recv", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        // The runtime's starvation, not a pool starvation of its workers as well.
+        let f = assert_one(report, "runtime-starved", "tokio_blocking_recv::apply");
+        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        assert!(
+            text.len() == 2
+                && (text.iter()).all(|t| {
+                    t.contains("waits for channel") && t.contains("tokio_blocking_recv::apply")
+                }),
+            "each worker waits in a channel's receive: {how}: {text:?}"
+        );
+    });
+}
+
+/// No finding, exit 0, from every source.
+fn healthy(bin: &str) {
+    from_every_source(bin, |how, code, report| {
+        assert_eq!(code, Some(0), "{how}: {report}");
+        assert_eq!(report["findings"], serde_json::json!([]), "{how}: {report}");
+    });
+}
+
+#[test]
+fn an_idle_tokio_runtime_is_no_hang() {
+    healthy("tokio_idle");
+}
+
+#[test]
+fn an_idle_rayon_pool_is_no_hang() {
+    healthy("rayon_idle");
+}
+
+#[test]
+fn a_rayon_pool_busy_computing_is_no_hang() {
+    healthy("rayon_busy");
+}
