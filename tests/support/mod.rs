@@ -14,6 +14,7 @@ mod files;
 pub mod namespace;
 pub mod report;
 mod require;
+pub mod runtimes;
 mod started;
 #[allow(unused_imports)] // not every test file writes files of its own
 pub use files::{parse_text, scratch};
