@@ -15,6 +15,9 @@
 //! full queue (`pool_self_submit`), and one whose jobs wait on a `sync.WaitGroup` for sections
 //! queued behind them (`pool_batch_wait`). Each is pool starvation of the goroutines in the
 //! pool's loop, `main.worker` (a send is never a wait for work, `go.toml` says), never a stall.
+//! So is an errgroup at its `SetLimit` whose tasks start more tasks in it (`errgroup_limit`,
+//! built against Debian's golang.org/x/sync in GOPATH mode): its goroutines are the pool
+//! `Go errgroup`, each blocked in `Group.Go`.
 //!
 //! Healthy twins exit 0 with no finding: idle and busy executors and an idle `ForkJoinPool`
 //! (`IdlePools`), and an idle Go worker pool (`go/idle_workers.go`), whose workers are one pool,
@@ -294,12 +297,19 @@ fn a_go_pool_whose_jobs_send_to_its_own_full_queue_starves_not_stalls() {
             .to_string()
         };
         assert_starves(&snap, &a, "main.worker", &workers, wait, how);
-        if how == "fatal error" {
-            // The runtime's verdict is confirmed by the starvation.
-            assert_eq!(a.claims.len(), 1, "{how}");
-            let f = &a.findings[a.claims[0].confirmed_by[0]];
-            assert_eq!(f.kind, FindingKind::PoolStarvation, "{how}");
-        }
+        assert_verdict_confirmed(&a, how);
+    }
+}
+
+/// From the runtime's fatal error, its verdict (all goroutines are asleep) is confirmed by the
+/// starvation; a SIGQUIT dump states none.
+fn assert_verdict_confirmed(a: &Analysis, how: &str) {
+    if how == "fatal error" {
+        assert_eq!(a.claims.len(), 1, "{how}");
+        let f = &a.findings[a.claims[0].confirmed_by[0]];
+        assert_eq!(f.kind, FindingKind::PoolStarvation, "{how}");
+    } else {
+        assert!(a.claims.is_empty(), "{how}");
     }
 }
 
@@ -321,9 +331,29 @@ fn a_go_pool_whose_jobs_wait_on_a_waitgroup_for_work_queued_behind_them_starves(
         }
         let wait = |_| "sync.(*WaitGroup).Wait".to_string();
         assert_starves(&snap, &a, "main.worker", &workers, wait, how);
+        assert_verdict_confirmed(&a, how);
         // main waits on its own WaitGroup: not a member of the pool.
         let main = goroutines_in(&snap, "main.main");
         assert!(a.pools.iter().all(|p| p.member(main[0]).is_none()));
+    }
+}
+
+#[test]
+fn an_errgroup_at_its_limit_whose_tasks_start_more_in_it_starves() {
+    if !require("go-errgroup") {
+        return;
+    }
+    for (how, text) in go_dumps("errgroup_limit") {
+        let (snap, a) = read(&text);
+        let workers = goroutines_in(&snap, "main.crawlSite");
+        assert_eq!(workers.len(), 2, "{how}");
+        for &t in &workers {
+            let w = &a.facts[t].waits[0];
+            assert_eq!((w.kind, w.busy), (WaitKind::Channel, true), "{how}");
+        }
+        let wait = |_| "golang.org/x/sync/errgroup.(*Group).Go".to_string();
+        assert_starves(&snap, &a, "Go errgroup", &workers, wait, how);
+        assert_verdict_confirmed(&a, how);
     }
 }
 

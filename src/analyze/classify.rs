@@ -772,7 +772,8 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
     let Some(first) = facts.waits.first() else {
         return Activity::Blocked;
     };
-    let soft = first.kind.meaning().may_be_idle && facts.waits.len() == 1;
+    // A wait a rule says is never a wait for work (a send into a full queue) is not soft.
+    let soft = first.kind.meaning().may_be_idle && !first.busy && facts.waits.len() == 1;
     // An event loop's poll for I/O that an idle rule knows (a reactor's `epoll_wait`) waits
     // for work, as a queue's wait does.
     if soft && first.kind.is_external() && idle_at.is_some() {

@@ -34,14 +34,20 @@ pub fn java(classes: &Path, name: &str) -> Command {
     java
 }
 
-/// `go build`s `fixtures/programs/go/NAME.go` into `dir`.
+/// Where Debian's `golang-*-dev` packages put Go sources (golang.org/x/sync): the GOPATH the Go
+/// fixtures are built in, with no module download (the module proxy is out of reach).
+pub const GOPATH: &str = "/usr/share/gocode";
+
+/// `go build`s `fixtures/programs/go/NAME.go` into `dir`, in GOPATH mode on [`GOPATH`].
 pub fn build_go(dir: &Path, name: &str) -> PathBuf {
     let exe = dir.join(name);
     let mut go = Command::new("go");
     go.args(["build", "-o"])
         .arg(&exe)
         .arg(programs("go").join(format!("{name}.go")))
-        .env("GOCACHE", dir.join("cache"));
+        .env("GOCACHE", dir.join("cache"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH);
     build(&mut go);
     exe
 }
