@@ -3,7 +3,9 @@
 //!
 //! Java, dumped with `jstack -l PID`: a `ThreadPoolExecutor` whose tasks submit to their own
 //! pool and wait in `Future.get` (`PoolSelfSubmit`, two workers; `PoolSelfWait`, one), or
-//! `CompletableFuture.join` work queued behind them (`CompletableJoin`), and a `ForkJoinPool`
+//! `CompletableFuture.join` work queued behind them (`CompletableJoin`), or await a
+//! `CountDownLatch` whose countdowns are queued in the same pool (`LatchInPool`), and a
+//! `ForkJoinPool`
 //! whose tasks wait on a `CountDownLatch` that shards queued in the same pool would count down
 //! (`ForkJoinLatch`: a latch is no managed blocker, so the pool adds no spare worker). Each is
 //! pool starvation of the right pool (its workers known by their loop, `runWorker`, as
@@ -60,6 +62,12 @@ const JAVA_STARVES: &[JavaStarves] = &[
         pool: "java ThreadPoolExecutor",
         workers: &["thumbs-1", "thumbs-2"],
         wait: "java.util.concurrent.CompletableFuture.join",
+    },
+    JavaStarves {
+        program: "LatchInPool",
+        pool: "java ThreadPoolExecutor",
+        workers: &["export-1", "export-2"],
+        wait: "java.util.concurrent.CountDownLatch.await",
     },
     JavaStarves {
         program: "ForkJoinLatch",
