@@ -144,9 +144,9 @@ fn a_waitgroup_nobody_can_complete_is_a_stall() {
         s.threads[1].frames[0].arg("#0"),
         Some("{0x7ffd2f3c1e21, 0x13}")
     );
-    // The semaphore frame is refined by WaitGroup.Wait below it.
+    // The semaphore frame is refined by WaitGroup.Wait below it: a latch, like a future.
     let w = &a.facts[0].waits[0];
-    assert_eq!((w.kind, w.first, w.frame), (WaitKind::Join, 0, 1));
+    assert_eq!((w.kind, w.first, w.frame), (WaitKind::Future, 0, 1));
     assert_eq!(kinds(&a), [FindingKind::Stall]);
     assert_eq!(a.findings[0].threads, [0, 1, 2]);
     assert_all_asleep_confirmed(&s, &a, FindingKind::Stall);

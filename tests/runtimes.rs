@@ -16,25 +16,10 @@ mod support;
 use hangscan::analyze::{Activity, Analysis};
 use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+use support::runtimes::{build_go, dump_in, java, javac, programs, signal, with_stderr_to};
 use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
-
-fn programs(language: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/programs")
-        .join(language)
-}
-
-/// Runs `command` to build a fixture; panics with its output when it fails.
-fn build(command: &mut Command) {
-    let out = command.output().expect("the compiler runs");
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The process attached live, read from a gcore core written into `core_in` (when given: a
 /// JVM's core is hundreds of megabytes), and as gdb's `thread apply all bt` and `bt full` show
@@ -61,38 +46,6 @@ fn every_view(pid: u32, core_in: Option<&Path>) -> Vec<(&'static str, Snapshot, 
         }
     }
     out
-}
-
-/// `command` run with its standard error sent to `file` (where a runtime writes its own dump
-/// on a signal), same process id.
-fn with_stderr_to(file: &Path, command: &[&Path]) -> Command {
-    let mut sh = Command::new("sh");
-    sh.args(["-c", "exec \"$@\" 2>\"$0\""])
-        .arg(file)
-        .args(command);
-    sh
-}
-
-/// Sends `signal` to the fixture.
-fn signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-}
-
-/// The dump in `file` once it holds its last line, `until` (the runtime writes it as soon as it
-/// handles the signal; bounded only so that a broken test ends, not a timing assertion).
-fn dump_in(file: &Path, until: &str) -> String {
-    for _ in 0..500 {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if text.contains(until) {
-            return text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("no dump in {}", file.display());
 }
 
 /// The report names `runtime` once, with a command that starts with `command` (its pid filled
@@ -130,15 +83,8 @@ fn a_jvm_attached_live_is_named_its_monitor_waits_are_lock_waits_and_jstack_is_t
         return;
     }
     let classes = scratch("runtimes", "java");
-    let mut javac = Command::new("javac");
-    javac
-        .arg("-d")
-        .arg(&classes)
-        .args(["Ready.java", "MonitorAbba.java"]);
-    build(javac.current_dir(programs("java")));
-    let mut java = Command::new("java");
-    java.arg("-cp").arg(&classes).arg("MonitorAbba");
-    let hung = HungProcess::spawn("MonitorAbba", java);
+    javac(&classes, &["MonitorAbba.java"]);
+    let hung = HungProcess::spawn("MonitorAbba", java(&classes, "MonitorAbba"));
     for (how, snap, a) in every_view(hung.pid, None) {
         assert_eq!(a.runtimes.len(), 1, "{how}: {:?}", a.runtimes);
         assert_eq!(a.runtimes[0].name, "HotSpot JVM", "{how}");
@@ -262,32 +208,16 @@ fn a_go_program_attached_live_runs_no_thread_is_named_and_kill_quit_is_the_next_
     assert_eq!((on(WaitKind::Mutex), on(WaitKind::Sleep)), (4, 1), "{text}");
 }
 
-/// `go build`s `fixtures/programs/go/NAME.go` into `dir`.
-fn build_go(dir: &Path, name: &str) -> PathBuf {
-    let exe = dir.join(name);
-    let mut go = Command::new("go");
-    go.args(["build", "-o"])
-        .arg(&exe)
-        .arg(programs("go").join(format!("{name}.go")))
-        .env("GOCACHE", dir.join("cache"));
-    build(&mut go);
-    exe
-}
-
 #[test]
 fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_their_runtime() {
     let mut started = Vec::new();
     if require("jdk") {
         let classes = scratch("runtimes", "java-idle");
-        let mut javac = Command::new("javac");
-        javac
-            .arg("-d")
-            .arg(&classes)
-            .args(["Ready.java", "Idle.java"]);
-        build(javac.current_dir(programs("java")));
-        let mut java = Command::new("java");
-        java.arg("-cp").arg(&classes).arg("Idle");
-        started.push(("HotSpot JVM", HungProcess::spawn("Idle", java)));
+        javac(&classes, &["Idle.java"]);
+        started.push((
+            "HotSpot JVM",
+            HungProcess::spawn("Idle", java(&classes, "Idle")),
+        ));
     }
     if require("python3") {
         let mut python = Command::new("python3");

@@ -68,6 +68,9 @@ pub struct Wait {
     pub releases: Option<u64>,
     /// Ends by itself.
     pub timed: bool,
+    /// A pool's worker blocked here is busy in a task, never waiting for work (a rule's
+    /// `busy`: a send into a full queue).
+    pub busy: bool,
     /// The runtime gave up on it as fatal: never ends (a rule's `fatal`).
     pub fatal: bool,
     /// Where, from the lock's address, its owner's tid is stored (a rule's `owner_offset`).
@@ -438,6 +441,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         pool: None,
         releases: None,
         timed: false,
+        busy: rule.busy,
         fatal: rule.fatal,
         owner_offset: None,
         futex_offsets: Vec::new(),
@@ -469,6 +473,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
         w.packs.insert(0, rule.pack.clone());
     }
     w.timed |= rule.timed;
+    w.busy |= rule.busy;
     w.sleeps_apart |= rule.sleeps_apart;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
     if w.futex_offsets.is_empty() {
@@ -767,7 +772,8 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
     let Some(first) = facts.waits.first() else {
         return Activity::Blocked;
     };
-    let soft = first.kind.meaning().may_be_idle && facts.waits.len() == 1;
+    // A wait a rule says is never a wait for work (a send into a full queue) is not soft.
+    let soft = first.kind.meaning().may_be_idle && !first.busy && facts.waits.len() == 1;
     // An event loop's poll for I/O that an idle rule knows (a reactor's `epoll_wait`) waits
     // for work, as a queue's wait does.
     if soft && first.kind.is_external() && idle_at.is_some() {

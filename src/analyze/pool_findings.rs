@@ -5,7 +5,7 @@
 //! future, a channel, a latch — and none idle to run it).
 
 use super::advice::advice;
-use super::classify::{Activity, Facts};
+use super::classify::{Activity, Facts, Wait};
 use super::finding::{Detail, Draft, Finding, Shows, Step};
 use super::graph::{Grade, Graph};
 use super::names::Names;
@@ -160,8 +160,8 @@ fn awaits_work(kind: WaitKind) -> bool {
     matches!(kind, WaitKind::Future | WaitKind::Channel)
 }
 
-/// Starvation of the pools the rules name (a class's worker loop): every worker blocked on a
-/// future or a channel, first in a wait that may await queued work.
+/// Starvation of the pools the rules name (a class's worker loop): every worker blocked on
+/// what only queued work provides ([`awaits_queued`]).
 fn named_starvation(
     snap: &Snapshot,
     facts: &[Facts],
@@ -176,14 +176,7 @@ fn named_starvation(
     }
     let mut out = Vec::new();
     for (class, members) in pools {
-        let starving = members.iter().all(|&t| {
-            let f = &facts[t];
-            f.activity == Activity::Blocked
-                && f.waits
-                    .first()
-                    .is_some_and(|w| w.kind.meaning().may_await_queued_work)
-                && f.waits.iter().any(|w| awaits_work(w.kind))
-        });
+        let starving = members.iter().all(|&t| awaits_queued(&facts[t]).is_some());
         if !starving || members.iter().any(|t| in_cycle.contains(t)) {
             continue;
         }
@@ -191,11 +184,7 @@ fn named_starvation(
             .iter()
             .map(|&t| {
                 let f = &facts[t];
-                let w = f
-                    .waits
-                    .iter()
-                    .find(|w| awaits_work(w.kind))
-                    .expect("checked");
+                let w = awaits_queued(f).expect("checked");
                 let m = f
                     .members
                     .iter()
@@ -226,4 +215,20 @@ fn named_starvation(
         out.push(draft.sign(snap));
     }
     out
+}
+
+/// The wait of a named pool's member that only the pool's queued work can end: a future or a
+/// channel ([`awaits_work`]), in a wait that starts as one that may await queued work, or a
+/// send into a full queue (a wait whose rule says the worker is busy, handing work on).
+fn awaits_queued(f: &Facts) -> Option<&Wait> {
+    let first = f
+        .waits
+        .first()
+        .filter(|_| f.activity == Activity::Blocked)?;
+    if first.busy {
+        return Some(first);
+    }
+    (first.kind.meaning().may_await_queued_work)
+        .then(|| f.waits.iter().find(|w| awaits_work(w.kind)))
+        .flatten()
 }

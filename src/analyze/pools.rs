@@ -10,7 +10,7 @@
 //! Threads a rule names as a pool's workers are that pool's and not inferred again; a lone
 //! thread, or threads sharing only thread-start plumbing, are never a pool.
 
-use super::classify::{Activity, Facts};
+use super::classify::{Activity, Facts, Wait};
 use super::graph::Grade;
 use super::names::Names;
 use crate::model::{Frame, Snapshot};
@@ -192,7 +192,8 @@ fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
 }
 
 /// How deep along the group's shared path its loop is. The candidates are the frames every
-/// member shares that are the program's own and not part of any member's wait; the loop is the
+/// member shares that are the program's own, not part of any member's wait, and not the task
+/// that makes a wait no worker idles in ([`busy_task`]); the loop is the
 /// outermost of them whose `this` (or `self`) is the same on every member (the pool's own
 /// method, below the dispatch of its tasks, which the members may all be running alike), else
 /// the last of them.
@@ -210,7 +211,9 @@ fn loop_depth(snap: &Snapshot, facts: &[Facts], names: &Names, group: &[Walk]) -
                     .waits
                     .iter()
                     .any(|w| (w.first..=w.frame).contains(&i));
-                !in_wait && names.thread(*t).is_program(frames, i)
+                !in_wait
+                    && names.thread(*t).is_program(frames, i)
+                    && busy_task(snap, &facts[*t], names, *t) != Some(i)
             })
         })
         .collect();
@@ -223,6 +226,21 @@ fn loop_depth(snap: &Snapshot, facts: &[Facts], names: &Names, group: &[Walk]) -
                 .all(|(t, p)| this(*t, k, p).map(|v| v.0) == first.map(|v| v.0))
     };
     (candidates.iter().copied().find(|&k| same_this(k))).or(candidates.last().copied())
+}
+
+/// Whether a worker blocked in `w` runs a task, never waits for work: a wait no worker idles
+/// in (a future, a lock, a join), or one a rule says is busy (a send into a full queue).
+fn busy_wait(w: &Wait) -> bool {
+    w.busy || !w.kind.meaning().may_be_idle
+}
+
+/// The frame of thread `t` that makes its first wait, when that wait is busy ([`busy_wait`]):
+/// the innermost program frame at or below the wait's outermost frame. It runs a task, so it
+/// is above the loop, whatever frames show the wait.
+fn busy_task(snap: &Snapshot, facts: &Facts, names: &Names, t: usize) -> Option<usize> {
+    let w = facts.waits.first().filter(|w| busy_wait(w))?;
+    let frames = &snap.threads[t].frames;
+    (w.frame..frames.len()).find(|&i| names.thread(t).is_program(frames, i))
 }
 
 /// A frame's `this` (or `self`): its address and whether it was read from memory.
@@ -291,8 +309,9 @@ fn instances(
         .collect()
 }
 
-/// Idle: the thread is idle by its rules, or it waits, in one wait a worker may idle in, that
-/// ends (its outermost frame) in the loop or a few library frames above it. Busy otherwise.
+/// Idle: the thread is idle by its rules, or it waits, in one wait a worker may idle in (and
+/// no rule says a worker waiting there is busy: a send into a full queue), that ends (its
+/// outermost frame) in the loop or a few library frames above it. Busy otherwise.
 fn state(snap: &Snapshot, facts: &Facts, names: &Names, t: usize, lp: usize) -> MemberState {
     if facts.activity == Activity::Idle {
         return MemberState::Idle;
@@ -301,7 +320,7 @@ fn state(snap: &Snapshot, facts: &Facts, names: &Names, t: usize, lp: usize) -> 
     let fnames = names.thread(t);
     let idle = match (facts.activity, &facts.waits[..]) {
         (Activity::Blocked, [w]) => {
-            w.kind.meaning().may_be_idle
+            !busy_wait(w)
                 && w.frame < lp
                 && lp - w.frame <= IDLE_REACH
                 && (w.frame + 1..lp).all(|i| !fnames.is_program(frames, i))

@@ -307,6 +307,9 @@ pub struct Rule {
     pub own_files: Option<Regex>,
     /// A wait with a timeout: it ends by itself.
     pub timed: bool,
+    /// A wait a pool's worker never idles in: it runs a task that hands work on (a send or
+    /// put into a full queue or channel), so it is busy, whatever frame the wait ends in.
+    pub busy: bool,
     /// A wait the runtime gave up on as fatal (CPython's "could not acquire lock ... at
     /// interpreter shutdown"): its holder will never release, so it is a hang by itself.
     pub fatal: bool,
@@ -460,6 +463,8 @@ struct RawRule {
     own_files: Option<String>,
     #[serde(default)]
     timed: bool,
+    #[serde(default)]
+    busy: bool,
     #[serde(default)]
     fatal: bool,
     #[serde(default)]
@@ -718,6 +723,7 @@ fn parse_rules(
             runtime: r.runtime,
             own_files,
             timed: r.timed,
+            busy: r.busy,
             fatal: r.fatal,
             address_args: r.address_args,
             target_args: r.target_args,

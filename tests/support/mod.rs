@@ -18,6 +18,7 @@ mod files;
 pub mod namespace;
 pub mod report;
 mod require;
+pub mod runtimes;
 mod started;
 #[allow(unused_imports)] // only the tests of crates' pools build the crates' fixtures
 pub use crates::build_crate_fixture;

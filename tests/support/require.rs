@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
-/// `"python3"`, `"go"` (the Go toolchain),
+/// `"python3"`, `"go"` (the Go toolchain), `"go-errgroup"` (the Go toolchain and
+/// golang.org/x/sync's source as Debian's golang-golang-x-sync-dev installs it, for GOPATH builds),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
 /// `"absl_synchronization"`), or
@@ -18,6 +19,12 @@ pub fn require(need: &str) -> bool {
     let here = match need {
         "gdb" | "eu-stack" | "llvm-dwp" | "python3" => runs(need, &["--version"]),
         "go" => runs("go", &["version"]),
+        "go-errgroup" => {
+            runs("go", &["version"])
+                && std::path::Path::new(super::runtimes::GOPATH)
+                    .join("src/golang.org/x/sync/errgroup")
+                    .is_dir()
+        }
         // A shell script shipped with gdb: it has no `--version`.
         "gcore" => runs("gdb", &["--version"]) && runs("sh", &["-c", "command -v gcore"]),
         // `jstack -version` is an error: its help is what succeeds.
