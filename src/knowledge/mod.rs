@@ -33,6 +33,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("glib", include_str!("packs/glib.toml")),
     ("boost", include_str!("packs/boost.toml")),
     ("asio", include_str!("packs/asio.toml")),
+    ("qt", include_str!("packs/qt.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
