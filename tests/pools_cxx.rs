@@ -10,6 +10,11 @@
 //!   core keeps no thread names and a distribution's QtCore names no frame of the worker loop:
 //!   from a core the self-drain is a stall that names the pool's wait, and the starvation is
 //!   found from the stacks' shape alone (the same threads, the pool named by their shared loop).
+//! - libuv: its threadpool (two threads) whose work callbacks wait on a `uv_sem` and a `uv_cond`
+//!   that work queued behind them would post (`c_uv_pool_starvation`: starvation), while a
+//!   thread waits for a `uv_mutex` (a lock wait). Its workers are known by their start routine,
+//!   in libuv's object, so a core shows the same. Its idle twin: the loop in `uv_run`, the pool
+//!   idle.
 
 mod support;
 
@@ -19,6 +24,8 @@ use support::{gcore, gdb_dump, require, scratch, HungProcess};
 
 /// What a core shows of a hang whose pool is known by its threads' names.
 enum InCore {
+    /// The same finding, of the same pool.
+    Same,
     /// The same finding and threads, the pool inferred from the stacks' shape (named by the
     /// loop they share, not the library's class).
     Structure,
@@ -63,6 +70,17 @@ const QT_STARVATION: Hang = Hang {
     count: 2,
     also: Some(("Cache::size", "waits for mutex")),
     core: InCore::Structure,
+};
+
+const UV_STARVATION: Hang = Hang {
+    program: "c_uv_pool_starvation",
+    needs: &["libuv"],
+    kind: "pool-starvation",
+    pool: "libuv threadpool",
+    waiter: "decode",
+    count: 2,
+    also: Some(("report", "waits for mutex")),
+    core: InCore::Same,
 };
 
 /// A frame's or a step's function (with its parameters when the symbols give them).
@@ -164,6 +182,7 @@ fn core(hang: &Hang) {
     drop(p);
     let (code, report) = json(&["core", core.to_str().unwrap()]);
     match hang.core {
+        InCore::Same => assert_hang(&report, hang, Some(hang.pool)),
         InCore::Structure => assert_hang(&report, hang, None),
         InCore::Stall => assert_stall(&report, hang),
     }
@@ -235,4 +254,24 @@ fn a_qt_pool_whose_tasks_wait_for_futures_queued_behind_them_starves_in_gdb_bt_a
 #[test]
 fn idle_qt_pools_are_no_hang() {
     healthy("cpp_qt_idle", &["Qt5Core", "Qt5Concurrent"]);
+}
+
+#[test]
+fn libuv_work_waiting_for_work_queued_behind_it_starves_the_threadpool_attached() {
+    live(&UV_STARVATION);
+}
+
+#[test]
+fn libuv_work_waiting_for_work_queued_behind_it_starves_the_threadpool_in_a_core() {
+    core(&UV_STARVATION);
+}
+
+#[test]
+fn libuv_work_waiting_for_work_queued_behind_it_starves_the_threadpool_in_gdb_bt_and_bt_full() {
+    gdb(&UV_STARVATION);
+}
+
+#[test]
+fn an_idle_libuv_loop_and_threadpool_are_no_hang() {
+    healthy("c_uv_idle", &["libuv"]);
 }

@@ -5,7 +5,7 @@
 //! future, a channel, a latch — and none idle to run it).
 
 use super::advice::advice;
-use super::classify::{Activity, Facts};
+use super::classify::{Activity, Facts, Wait};
 use super::finding::{Detail, Draft, Finding, Shows, Step};
 use super::graph::{Grade, Graph};
 use super::names::Names;
@@ -116,9 +116,9 @@ fn starvation(
         let f = &facts[t];
         (f.activity == Activity::Blocked)
             .then(|| {
-                f.waits
-                    .iter()
-                    .find(|w| matches!(w.kind, WaitKind::Future | WaitKind::Channel))
+                f.waits.iter().find(|w| {
+                    matches!(w.kind, WaitKind::Future | WaitKind::Channel) || w.awaits_work
+                })
             })
             .flatten()
     };
@@ -159,8 +159,15 @@ fn starvation(
     Some(draft.sign(snap))
 }
 
+/// A wait in a task that work queued on the pool may end: a future's, or one a rule says so of
+/// (`awaits_work`: libuv's semaphore in a work callback).
+fn awaits_work(w: &Wait) -> bool {
+    w.kind == WaitKind::Future || w.awaits_work
+}
+
 /// Starvation of the pools the rules name (a class's worker loop): every worker blocked on a
-/// future, first in a wait that may await queued work.
+/// future (or a wait a rule says queued work may end), first in a wait that may await queued
+/// work.
 fn named_starvation(
     snap: &Snapshot,
     facts: &[Facts],
@@ -180,8 +187,8 @@ fn named_starvation(
             f.activity == Activity::Blocked
                 && f.waits
                     .first()
-                    .is_some_and(|w| w.kind.meaning().may_await_queued_work)
-                && f.waits.iter().any(|w| w.kind == WaitKind::Future)
+                    .is_some_and(|w| w.kind.meaning().may_await_queued_work || w.awaits_work)
+                && f.waits.iter().any(awaits_work)
         });
         if !starving || members.iter().any(|t| in_cycle.contains(t)) {
             continue;
@@ -190,11 +197,7 @@ fn named_starvation(
             .iter()
             .map(|&t| {
                 let f = &facts[t];
-                let w = f
-                    .waits
-                    .iter()
-                    .find(|w| w.kind == WaitKind::Future)
-                    .expect("checked");
+                let w = f.waits.iter().find(|w| awaits_work(w)).expect("checked");
                 let m = f
                     .members
                     .iter()
