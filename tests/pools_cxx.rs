@@ -15,6 +15,11 @@
 //!   thread waits for a `uv_mutex` (a lock wait). Its workers are known by their start routine,
 //!   in libuv's object, so a core shows the same. Its idle twin: the loop in `uv_run`, the pool
 //!   idle.
+//! - oneTBB: an arena of two slots, main in `task_group::wait` and one worker, each running a
+//!   task that pops a `concurrent_bounded_queue` the task queued behind them would fill
+//!   (`cpp_tbb_queue_starvation`): starvation, main and the worker its threads. Workers are
+//!   known by their start routine, in libtbb's object, a thread in `task_group::wait` by that
+//!   frame. Its idle twin: an arena whose worker sleeps after its tasks and a parallel_for.
 
 mod support;
 
@@ -80,6 +85,17 @@ const UV_STARVATION: Hang = Hang {
     waiter: "decode",
     count: 2,
     also: Some(("report", "waits for mutex")),
+    core: InCore::Same,
+};
+
+const TBB_STARVATION: Hang = Hang {
+    program: "cpp_tbb_queue_starvation",
+    needs: &["tbb"],
+    kind: "pool-starvation",
+    pool: "oneTBB arena",
+    waiter: "Decoder::decode",
+    count: 2,
+    also: None,
     core: InCore::Same,
 };
 
@@ -274,4 +290,25 @@ fn libuv_work_waiting_for_work_queued_behind_it_starves_the_threadpool_in_gdb_bt
 #[test]
 fn an_idle_libuv_loop_and_threadpool_are_no_hang() {
     healthy("c_uv_idle", &["libuv"]);
+}
+
+#[test]
+fn a_tbb_arena_whose_tasks_pop_a_queue_filled_by_a_task_behind_them_starves_attached() {
+    live(&TBB_STARVATION);
+}
+
+#[test]
+fn a_tbb_arena_whose_tasks_pop_a_queue_filled_by_a_task_behind_them_starves_in_a_core() {
+    core(&TBB_STARVATION);
+}
+
+#[test]
+fn a_tbb_arena_whose_tasks_pop_a_queue_filled_by_a_task_behind_them_starves_in_gdb_bt_and_bt_full()
+{
+    gdb(&TBB_STARVATION);
+}
+
+#[test]
+fn an_idle_tbb_arena_is_no_hang() {
+    healthy("cpp_tbb_idle", &["tbb"]);
 }

@@ -695,14 +695,19 @@ fn collect_holds_and_members(
             }
             Meaning::Member => {
                 if let Some(class) = names.pool(i) {
-                    members.push(Membership {
-                        pool: PoolRef {
-                            class: class.to_string(),
-                            instance: arg_value(frame, &rule.instance_args).and_then(value_address),
-                        },
-                        frame: i,
-                        rule: rule.id.clone(),
-                    });
+                    let pool = PoolRef {
+                        class: class.to_string(),
+                        instance: arg_value(frame, &rule.instance_args).and_then(value_address),
+                    };
+                    // A loop of the same pool nested in its task (a parallel algorithm in a
+                    // task group's wait): the thread is one member, at the innermost loop.
+                    if !members.iter().any(|m: &Membership| m.pool == pool) {
+                        members.push(Membership {
+                            pool,
+                            frame: i,
+                            rule: rule.id.clone(),
+                        });
+                    }
                 }
             }
             _ => {}

@@ -48,6 +48,8 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("cpp_qt_idle", "Qt5Concurrent"),
     ("c_uv_pool_starvation", "libuv"),
     ("c_uv_idle", "libuv"),
+    ("cpp_tbb_queue_starvation", "tbb"),
+    ("cpp_tbb_idle", "tbb"),
 ];
 /// Further arguments of fixtures built against a library: the linker's for one with no
 /// pkg-config file (Boost.Thread), `-fPIC` for Qt, whose headers refuse a program built without
