@@ -20,6 +20,9 @@
 //!   (`cpp_tbb_queue_starvation`): starvation, main and the worker its threads. Workers are
 //!   known by their start routine, in libtbb's object, a thread in `task_group::wait` by that
 //!   frame. Its idle twin: an arena whose worker sleeps after its tasks and a parallel_for.
+//! - Abseil: a hand-rolled pool (found from structure) whose two jobs wait, one on an
+//!   `absl::Notification`, one on an `absl::BlockingCounter`, for parts queued behind them
+//!   (`cpp_absl_pool_starvation`): both waits are futures, the pool starves.
 
 mod support;
 
@@ -94,6 +97,17 @@ const TBB_STARVATION: Hang = Hang {
     kind: "pool-starvation",
     pool: "oneTBB arena",
     waiter: "Decoder::decode",
+    count: 2,
+    also: None,
+    core: InCore::Same,
+};
+
+const ABSL_STARVATION: Hang = Hang {
+    program: "cpp_absl_pool_starvation",
+    needs: &["absl_synchronization"],
+    kind: "pool-starvation",
+    pool: "Pool",
+    waiter: "operator()",
     count: 2,
     also: None,
     core: InCore::Same,
@@ -311,4 +325,19 @@ fn a_tbb_arena_whose_tasks_pop_a_queue_filled_by_a_task_behind_them_starves_in_g
 #[test]
 fn an_idle_tbb_arena_is_no_hang() {
     healthy("cpp_tbb_idle", &["tbb"]);
+}
+
+#[test]
+fn pool_jobs_waiting_on_absl_notification_and_blocking_counter_starve_attached() {
+    live(&ABSL_STARVATION);
+}
+
+#[test]
+fn pool_jobs_waiting_on_absl_notification_and_blocking_counter_starve_in_a_core() {
+    core(&ABSL_STARVATION);
+}
+
+#[test]
+fn pool_jobs_waiting_on_absl_notification_and_blocking_counter_starve_in_gdb_bt_and_bt_full() {
+    gdb(&ABSL_STARVATION);
 }

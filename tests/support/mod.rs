@@ -50,6 +50,7 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_uv_idle", "libuv"),
     ("cpp_tbb_queue_starvation", "tbb"),
     ("cpp_tbb_idle", "tbb"),
+    ("cpp_absl_pool_starvation", "absl_synchronization"),
 ];
 /// Further arguments of fixtures built against a library: the linker's for one with no
 /// pkg-config file (Boost.Thread), `-fPIC` for Qt, whose headers refuse a program built without
