@@ -73,6 +73,8 @@ pub struct Wait {
     pub busy: bool,
     /// The runtime gave up on it as fatal: never ends (a rule's `fatal`).
     pub fatal: bool,
+    /// In a pool's task, work queued on the pool may end it (a rule's `awaits_work`).
+    pub awaits_work: bool,
     /// Where, from the lock's address, its owner's tid is stored (a rule's `owner_offset`).
     pub owner_offset: Option<u64>,
     /// Where, from the lock's address, its waiters may sleep (a rule's `futex_offsets`).
@@ -290,7 +292,16 @@ pub fn classify_named(
     }
     facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
-    facts.activity = refine_activity(&facts, idle_at);
+    // A worker whose loop waits directly (or through a queue rule, a few library frames inside
+    // it) may wait for work; one whose task waits, a program frame between, is busy.
+    let loop_waits = facts.waits.first().is_some_and(|w| {
+        facts.members.iter().any(|m| {
+            m.frame > w.frame
+                && m.frame - w.frame <= 3
+                && (w.frame + 1..m.frame).all(|i| !names.is_program(&thread.frames, i))
+        })
+    });
+    facts.activity = refine_activity(&facts, idle_at, loop_waits);
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread
         .kernel
@@ -443,6 +454,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         timed: false,
         busy: rule.busy,
         fatal: rule.fatal,
+        awaits_work: false,
         owner_offset: None,
         futex_offsets: Vec::new(),
         futex_values: Vec::new(),
@@ -474,6 +486,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
     }
     w.timed |= rule.timed;
     w.busy |= rule.busy;
+    w.awaits_work |= rule.awaits_work;
     w.sleeps_apart |= rule.sleeps_apart;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
     if w.futex_offsets.is_empty() {
@@ -687,20 +700,26 @@ fn collect_holds_and_members(
             }
             Meaning::Member => {
                 if let Some(class) = names.pool(i) {
-                    members.push(Membership {
-                        pool: PoolRef {
-                            class: class.to_string(),
-                            instance: arg_value(frame, &rule.instance_args).and_then(value_address),
-                        },
-                        frame: i,
-                        rule: rule.id.clone(),
-                    });
+                    let pool = PoolRef {
+                        class: class.to_string(),
+                        instance: arg_value(frame, &rule.instance_args).and_then(value_address),
+                    };
+                    // A loop of the same pool nested in its task (a parallel algorithm in a
+                    // task group's wait): the thread is one member, at the innermost loop.
+                    if !members.iter().any(|m: &Membership| m.pool == pool) {
+                        members.push(Membership {
+                            pool,
+                            frame: i,
+                            rule: rule.id.clone(),
+                        });
+                    }
                 }
             }
             _ => {}
         }
     }
     members.extend(named_member(thread, names, kb, &facts.waits, &members));
+    members.extend(entry::entry_member(thread, names, kb, &members));
     // A condvar wait has released its mutex, whatever the guard local still says.
     let released: Vec<u64> = facts.waits.iter().filter_map(|w| w.releases).collect();
     holds.retain(|h| !matches!(h.lock, LockId::Addr(a) if released.contains(&a)));
@@ -765,7 +784,7 @@ fn all_addresses(value: &str) -> Vec<u64> {
         .collect()
 }
 
-fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
+fn refine_activity(facts: &Facts, idle_at: Option<usize>, loop_waits: bool) -> Activity {
     if facts.activity != Activity::Blocked {
         return facts.activity;
     }
@@ -782,18 +801,13 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
     if first.kind.is_external() || first.timed {
         return Activity::External;
     }
-    if soft {
-        // A worker whose loop waits directly (or through a queue rule) waits for work.
-        let loop_waits = facts
-            .members
-            .iter()
-            .any(|m| m.frame > first.frame && m.frame - first.frame <= 3);
-        if idle_at.is_some() || loop_waits {
-            return Activity::Idle;
-        }
+    // A worker whose loop waits directly (or through a queue rule) waits for work.
+    if soft && (idle_at.is_some() || loop_waits) {
+        return Activity::Idle;
     }
     Activity::Blocked
 }
 
+mod entry;
 #[cfg(test)]
 mod tests;

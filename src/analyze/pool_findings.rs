@@ -115,7 +115,7 @@ fn starvation(
     let awaits = |t: usize| {
         let f = &facts[t];
         (f.activity == Activity::Blocked)
-            .then(|| f.waits.iter().find(|w| awaits_work(w.kind)))
+            .then(|| f.waits.iter().find(|w| awaits_work(w)))
             .flatten()
     };
     let starving = pool
@@ -155,9 +155,10 @@ fn starvation(
     Some(draft.sign(snap))
 }
 
-/// A wait only queued work may end: a future it completes, a channel it sends on.
-fn awaits_work(kind: WaitKind) -> bool {
-    matches!(kind, WaitKind::Future | WaitKind::Channel)
+/// A wait in a task that work queued on the pool may end: a future's, a channel's, or one a rule
+/// says so of (`awaits_work`: libuv's semaphore in a work callback).
+fn awaits_work(w: &Wait) -> bool {
+    matches!(w.kind, WaitKind::Future | WaitKind::Channel) || w.awaits_work
 }
 
 /// Starvation of the pools the rules name (a class's worker loop): every worker blocked on
@@ -228,7 +229,7 @@ fn awaits_queued(f: &Facts) -> Option<&Wait> {
     if first.busy {
         return Some(first);
     }
-    (first.kind.meaning().may_await_queued_work)
-        .then(|| f.waits.iter().find(|w| awaits_work(w.kind)))
+    (first.kind.meaning().may_await_queued_work || first.awaits_work)
+        .then(|| f.waits.iter().find(|w| awaits_work(w)))
         .flatten()
 }

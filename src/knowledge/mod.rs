@@ -36,6 +36,9 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("glib", include_str!("packs/glib.toml")),
     ("boost", include_str!("packs/boost.toml")),
     ("asio", include_str!("packs/asio.toml")),
+    ("qt", include_str!("packs/qt.toml")),
+    ("libuv", include_str!("packs/libuv.toml")),
+    ("tbb", include_str!("packs/tbb.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),
@@ -52,6 +55,7 @@ pub struct KnowledgeBase {
     note_rules: Vec<usize>,
     status_rules: Vec<usize>,
     thread_rules: Vec<usize>,
+    entry_rules: Vec<usize>,
     printed_rules: Vec<usize>,
     guard_rules: Vec<usize>,
     plumbing_rules: Vec<usize>,
@@ -120,6 +124,7 @@ impl KnowledgeBase {
         let note_rules = of(Subject::Note);
         let status_rules = of(Subject::Status);
         let thread_rules = of(Subject::Thread);
+        let entry_rules = of(Subject::Entry);
         let printed_rules = of(Subject::Printed);
         let guard_rules = of(Subject::Guard);
         let advice_rules = of(Subject::Finding);
@@ -143,6 +148,7 @@ impl KnowledgeBase {
             note_rules,
             status_rules,
             thread_rules,
+            entry_rules,
             printed_rules,
             guard_rules,
             plumbing_rules,
@@ -222,6 +228,15 @@ impl KnowledgeBase {
             .iter()
             .map(|&i| &self.rules[i])
             .find(|r| r.pattern.is_match(name.as_bytes()))
+    }
+
+    /// The first rule whose `entry` pattern matches the path of the object a thread's start
+    /// routine is in.
+    pub fn match_entry(&self, path: &str) -> Option<&Rule> {
+        self.entry_rules
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.pattern.is_match(path.as_bytes()))
     }
 
     /// The first plumbing rule matching `function` (reduced to its base name): a library's
@@ -312,6 +327,7 @@ impl KnowledgeBase {
             Subject::Note => self.match_note(text).map(|(r, _, _)| r),
             Subject::Status => self.match_status(text),
             Subject::Thread => self.match_thread(text),
+            Subject::Entry => self.match_entry(text),
             Subject::Printed => self.match_printed(text).map(|(r, _, _)| r),
             Subject::Guard => self.match_guard(text),
             Subject::Finding => self

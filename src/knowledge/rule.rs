@@ -247,6 +247,11 @@ pub enum Subject {
     /// `pool`, `pool-<prgname>`): for pool members whose worker loop no frame names (a
     /// library without its debug info, whose loop is a static function).
     Thread,
+    /// The path of the object the thread's start routine is in (the frame just inside the
+    /// thread-start plumbing): for a library's own worker threads, whose loop is that routine,
+    /// a static function no frame names without the library's debug info (libuv's threadpool).
+    /// Unlike a name, it is in a core too.
+    Entry,
     /// A value a debugger printed right after a frame (gdb's `$1 = {__data = {... __owner =
     /// 8 ...}}`); a group `owner` captures the lock holder's tid, a group `field` the field's
     /// name, and `address_args` name the arguments of the frame that carry the lock.
@@ -270,6 +275,7 @@ impl Subject {
             Self::Note => "note",
             Self::Status => "status",
             Self::Thread => "thread",
+            Self::Entry => "entry",
             Self::Printed => "printed",
             Self::Guard => "guard",
             Self::Finding => "finding",
@@ -313,6 +319,10 @@ pub struct Rule {
     /// A wait the runtime gave up on as fatal (CPython's "could not acquire lock ... at
     /// interpreter shutdown"): its holder will never release, so it is a hang by itself.
     pub fatal: bool,
+    /// For waits: in a pool's task, work queued on the same pool may be what ends it (libuv's
+    /// `uv_sem_wait` in a work callback), as a future's result is: every worker blocked so,
+    /// none idle, is a pool starving.
+    pub awaits_work: bool,
     /// Arguments that carry the waited-on object's address.
     pub address_args: Vec<String>,
     /// Arguments that carry a joined thread's `pthread_t`.
@@ -446,6 +456,7 @@ struct RawRule {
     note: Option<String>,
     status: Option<String>,
     thread: Option<String>,
+    entry: Option<String>,
     printed: Option<String>,
     guard: Option<String>,
     finding: Option<String>,
@@ -467,6 +478,8 @@ struct RawRule {
     busy: bool,
     #[serde(default)]
     fatal: bool,
+    #[serde(default)]
+    awaits_work: bool,
     #[serde(default)]
     address_args: Vec<String>,
     #[serde(default)]
@@ -537,6 +550,11 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Pattern) -> Option<&'s
         }
         (Subject::Thread, Meaning::Member) => None,
         (Subject::Thread, _) => Some("(thread) must be `meaning = \"member\"`"),
+        (Subject::Entry, Meaning::Member) if r.pool.is_none() => {
+            Some("(entry) needs a fixed `pool`")
+        }
+        (Subject::Entry, Meaning::Member) => None,
+        (Subject::Entry, _) => Some("(entry) must be `meaning = \"member\"`"),
         (Subject::Function, Meaning::Runtime) if r.runtime.is_none() || r.suggestion.is_none() => {
             Some(
                 "(runtime) needs `runtime` (its name) and `suggestion` (the command that dumps it)",
@@ -547,7 +565,9 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Pattern) -> Option<&'s
         _ if r.runtime.is_some() || r.own_files.is_some() => {
             Some("takes `runtime` and `own_files` only as `meaning = \"runtime\"`")
         }
-        _ if r.refines && r.meaning != Meaning::Wait => Some("takes `refines` only as a wait"),
+        _ if (r.refines || r.awaits_work) && r.meaning != Meaning::Wait => {
+            Some("takes `refines` and `awaits_work` only as a wait")
+        }
         _ if r.async_runtime && r.meaning != Meaning::Member => {
             Some("takes `async_runtime` only as a member")
         }
@@ -617,6 +637,7 @@ fn parse_rules(
             (Subject::Note, &r.note),
             (Subject::Status, &r.status),
             (Subject::Thread, &r.thread),
+            (Subject::Entry, &r.entry),
             (Subject::Printed, &r.printed),
             (Subject::Guard, &r.guard),
             (Subject::Finding, &r.finding),
@@ -627,7 +648,7 @@ fn parse_rules(
         let [(subject, pattern)] = given[..] else {
             return Err(err(format!(
                 "rule `{}` needs exactly one of `function`, `local`, `note`, `status`, `thread`, \
-                 `printed`, `guard` or `finding`",
+                 `entry`, `printed`, `guard` or `finding`",
                 r.id
             )));
         };
@@ -725,6 +746,7 @@ fn parse_rules(
             timed: r.timed,
             busy: r.busy,
             fatal: r.fatal,
+            awaits_work: r.awaits_work,
             address_args: r.address_args,
             target_args: r.target_args,
             tid_args: r.tid_args,

@@ -52,10 +52,25 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_idle_pool", "glib-2.0"),
     ("cpp_absl_abba", "absl_synchronization"),
     ("cpp_absl_plain_abba", "absl_synchronization"),
+    ("cpp_qt_pool_self_drain", "Qt5Core"),
+    ("cpp_qt_pool_starvation", "Qt5Core"),
+    ("cpp_qt_idle", "Qt5Core"),
+    ("cpp_qt_idle", "Qt5Concurrent"),
+    ("c_uv_pool_starvation", "libuv"),
+    ("c_uv_idle", "libuv"),
+    ("cpp_tbb_queue_starvation", "tbb"),
+    ("cpp_tbb_idle", "tbb"),
+    ("cpp_absl_pool_starvation", "absl_synchronization"),
 ];
-/// Fixtures linked against a library that has no pkg-config file: the linker's arguments
-/// (a test asks [`require`] for the library first).
-const LINK: &[(&str, &[&str])] = &[("cpp_boost_shared_abba", &["-lboost_thread"])];
+/// Further arguments of fixtures built against a library: the linker's for one with no
+/// pkg-config file (Boost.Thread), `-fPIC` for Qt, whose headers refuse a program built without
+/// position-independent code (a test asks [`require`] for the library first).
+const LINK: &[(&str, &[&str])] = &[
+    ("cpp_boost_shared_abba", &["-lboost_thread"]),
+    ("cpp_qt_pool_self_drain", &["-fPIC"]),
+    ("cpp_qt_pool_starvation", &["-fPIC"]),
+    ("cpp_qt_idle", &["-fPIC"]),
+];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);

@@ -513,3 +513,25 @@ fn a_refining_frame_names_the_wait_its_primitive_is_built_on() {
     let joined = [&lock[..], &["0x5 in threading._wait_for_tstate_lock ()"]].concat();
     assert_eq!(facts(&joined).waits[0].kind, WaitKind::Join);
 }
+
+#[test]
+fn a_thread_that_starts_in_a_librarys_object_is_a_member_idle_in_its_loop_busy_in_a_task() {
+    let cond = "0x1 in __pthread_cond_wait_common (abstime=0x0, clockid=0, mutex=0x7000, cond=0x7100) at c.c:503";
+    let uv_cond = "0x2 in uv_cond_wait () from /lib/x86_64-linux-gnu/libuv.so.1";
+    let worker = "0x3 in ?? () from /lib/x86_64-linux-gnu/libuv.so.1";
+    let start = "0x4 in start_thread (arg=<optimized out>) at pthread_create.c:442";
+    let clone = "0x5 in clone3 () at clone3.S:81";
+    let idle = facts(&[cond, uv_cond, worker, start, clone]);
+    assert_eq!(idle.activity, Activity::Idle);
+    let m = &idle.members[0];
+    assert_eq!((m.pool.class.as_str(), m.frame), ("libuv threadpool", 2));
+    // The program's work callback between the wait and the loop: busy, on a wait queued work
+    // may end.
+    let task = "0x6 in decode (req=0x1) at d.c:42";
+    let busy = facts(&[cond, uv_cond, task, worker, start, clone]);
+    assert_eq!(busy.activity, Activity::Blocked);
+    assert_eq!(busy.members[0].frame, 3);
+    assert!(busy.waits[0].awaits_work);
+    // A walk cut short inside the library shows no thread's start.
+    assert!(facts(&[cond, uv_cond, worker]).members.is_empty());
+}
