@@ -287,7 +287,7 @@ pub fn classify_named(
     }
     facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
-    facts.activity = refine_activity(&facts, idle_at);
+    facts.activity = refine_activity(&facts, idle_at, |i| names.is_program(frames, i));
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread
         .kernel
@@ -760,7 +760,11 @@ fn all_addresses(value: &str) -> Vec<u64> {
         .collect()
 }
 
-fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
+fn refine_activity(
+    facts: &Facts,
+    idle_at: Option<usize>,
+    is_program: impl Fn(usize) -> bool,
+) -> Activity {
     if facts.activity != Activity::Blocked {
         return facts.activity;
     }
@@ -777,11 +781,13 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>) -> Activity {
         return Activity::External;
     }
     if soft {
-        // A worker whose loop waits directly (or through a queue rule) waits for work.
-        let loop_waits = facts
-            .members
-            .iter()
-            .any(|m| m.frame > first.frame && m.frame - first.frame <= 3);
+        // A worker whose loop waits directly (or through a queue rule) waits for work; one
+        // whose own code lies between runs a task that waits.
+        let loop_waits = facts.members.iter().any(|m| {
+            m.frame > first.frame
+                && m.frame - first.frame <= 3
+                && !(first.frame + 1..m.frame).any(&is_program)
+        });
         if idle_at.is_some() || loop_waits {
             return Activity::Idle;
         }
