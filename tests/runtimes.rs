@@ -18,6 +18,7 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::own_dump::{dump_in, signal, with_stderr_to};
 use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
 
 fn programs(language: &str) -> PathBuf {
@@ -61,38 +62,6 @@ fn every_view(pid: u32, core_in: Option<&Path>) -> Vec<(&'static str, Snapshot, 
         }
     }
     out
-}
-
-/// `command` run with its standard error sent to `file` (where a runtime writes its own dump
-/// on a signal), same process id.
-fn with_stderr_to(file: &Path, command: &[&Path]) -> Command {
-    let mut sh = Command::new("sh");
-    sh.args(["-c", "exec \"$@\" 2>\"$0\""])
-        .arg(file)
-        .args(command);
-    sh
-}
-
-/// Sends `signal` to the fixture.
-fn signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-}
-
-/// The dump in `file` once it holds its last line, `until` (the runtime writes it as soon as it
-/// handles the signal; bounded only so that a broken test ends, not a timing assertion).
-fn dump_in(file: &Path, until: &str) -> String {
-    for _ in 0..500 {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if text.contains(until) {
-            return text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("no dump in {}", file.display());
 }
 
 /// The report names `runtime` once, with a command that starts with `command` (its pid filled

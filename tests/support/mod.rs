@@ -4,14 +4,16 @@
 //! commands on stdin (c_pulse, c_soak), see which threads are stopped, trace a thread from
 //! another process ([`Tracer`]), and take
 //! real gdb thread dumps of them (the same gdb invocation as
-//! `fixtures/record-gdb.sh`). A test that needs a tool or root asks [`require`] first: a
-//! missing one fails the test under `CI`, and is a loud `SKIPPED` on stderr elsewhere.
+//! `fixtures/record-gdb.sh`), and a runtime's own dump on a signal ([`own_dump`]). A test
+//! that needs a tool or root asks [`require`] first: a missing one fails the test under
+//! `CI`, and is a loud `SKIPPED` on stderr elsewhere.
 //!
 //! Use from an integration test with `mod support;`. Built on std, nix (the build lock) and
 //! serde_json (`report`: the JSON report as the tests read it).
 
 mod files;
 pub mod namespace;
+pub mod own_dump;
 pub mod report;
 mod require;
 mod started;
