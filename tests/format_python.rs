@@ -263,9 +263,14 @@ fn py_spy_0_4_names_methods_by_class_and_unsymbolized_native_frames_by_address()
         let (_, a) = load("py-spy", name);
         assert_eq!(kinds(&a), [FindingKind::PoolStarvation], "{name}");
     }
+    // A Condition.wait no thread outside the pool is left to notify.
+    let (_, a) = load("py-spy", "condition_pool.recorded.txt");
+    assert_eq!(kinds(&a), [FindingKind::PoolStarvation]);
     // faulthandler prints Event.wait as `wait`, as it prints Condition.wait.
-    let (_, a) = load("faulthandler", "event_pool.txt");
-    assert_eq!(kinds(&a), [FindingKind::Stall]);
+    for name in ["event_pool.txt", "condition_pool.txt"] {
+        let (_, a) = load("faulthandler", name);
+        assert_eq!(kinds(&a), [FindingKind::Stall], "{name}");
+    }
 }
 
 #[test]

@@ -9,6 +9,9 @@
 //!   would set: pool starvation from py-spy (which names `Event.wait`); faulthandler prints
 //!   `Event.wait` and `Condition.wait` alike (`wait`), so there every thread only waits: a
 //!   stall, no deadlock claimed.
+//! - `condition_pool.py`: every worker waits on a `threading.Condition` that only a task
+//!   queued behind them notifies, and no thread outside the pool is left to: pool starvation
+//!   from py-spy (which names `Condition.wait`); faulthandler's bare `wait`, again: a stall.
 //! - `queue_pool.py`: a crew of consumer threads sharing one loop (`Crew.consume`), each
 //!   running a task that waits for a reply only a queued job would give. The pool is found
 //!   from structure: with `--locals` the loop's `self` is the same crew on every member, so
@@ -138,17 +141,39 @@ fn a_thread_pool_executor_whose_workers_wait_on_futures_they_submitted_to_it_sta
 }
 
 #[test]
-fn workers_waiting_on_an_event_that_a_queued_task_sets_starve_where_the_dump_names_event_wait() {
-    let Some(views) = views("event_pool", &[]) else {
-        return;
-    };
-    for v in &views {
-        let workers = v.running("event_pool.load_shard");
+fn workers_waiting_on_an_event_or_a_condition_a_queued_task_would_set_starve_where_the_dump_says_which(
+) {
+    for (name, task, kind, rule) in [
+        (
+            "event_pool",
+            "event_pool.load_shard",
+            WaitKind::Future,
+            "python.event-wait",
+        ),
+        (
+            "condition_pool",
+            "condition_pool.build_index",
+            WaitKind::Condvar,
+            "python.condition-wait-named",
+        ),
+    ] {
+        let Some(views) = views(name, &[]) else {
+            return;
+        };
+        starve_behind(&views, task, kind, rule);
+    }
+}
+
+/// Every view's workers, running `task`, wait (by `rule`, of `kind`) for what a task queued
+/// behind them would do: starvation where the dump names the wait, a stall in faulthandler's.
+fn starve_behind(views: &[View], task: &str, kind: WaitKind, rule: &str) {
+    for v in views {
+        let workers = v.running(task);
         assert_eq!(workers.len(), 2, "{}", v.what());
         if v.how == "faulthandler" {
-            // `wait` in threading.py, twice: Event.wait over Condition.wait, or a bare
-            // Condition.wait, the text does not say. Every thread waits; no cause is claimed,
-            // and the workers are busy in their task, not idle.
+            // faulthandler names Event.wait and Condition.wait alike, `wait` in threading.py,
+            // and what it waits for, the text does not say. Every thread waits; no cause is
+            // claimed, and the workers are busy in their task, not idle.
             assert_eq!(v.kinds(), [FindingKind::Stall], "{}", v.what());
             assert!(!v.a.deadlocked());
             for &t in &workers {
@@ -159,12 +184,7 @@ fn workers_waiting_on_an_event_that_a_queued_task_sets_starve_where_the_dump_nam
         assert_starves(v, &workers, "concurrent.futures.ThreadPoolExecutor");
         for &t in &workers {
             let w = &v.a.facts[t].waits[0];
-            assert_eq!(
-                (w.kind, w.rule.as_str()),
-                (WaitKind::Future, "python.event-wait"),
-                "{}",
-                v.what()
-            );
+            assert_eq!((w.kind, w.rule.as_str()), (kind, rule), "{}", v.what());
         }
     }
 }

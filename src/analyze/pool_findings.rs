@@ -2,7 +2,8 @@
 //! (`pools.rs`): a member that joins a member idle in its own pool (self-join: the idle member
 //! leaves only when the pool's work runs out, and the joiner's task is part of it), and
 //! starvation (every member busy, blocked in its task on what only queued work provides — a
-//! future, a channel, a latch — and none idle to run it).
+//! future, a channel, a latch, or a condition variable when no thread outside the pool is
+//! left to signal it — and none idle to run it).
 
 use super::advice::advice;
 use super::classify::{Activity, Facts};
@@ -104,22 +105,38 @@ fn self_joins(
     out
 }
 
-/// Every member busy and blocked in its task on a future or a channel: with none idle, no
-/// thread is left to run the work that would end those waits.
+/// Whether every thread but `members` waits too (blocked or idle): then none of them is
+/// left to signal a condition variable a member waits on.
+fn outside_waits<'m>(
+    facts: &[Facts],
+    mut members: impl Iterator<Item = &'m usize> + Clone,
+) -> bool {
+    (facts.iter().enumerate())
+        .filter(|(t, _)| !members.clone().any(|m| m == t))
+        .all(|(_, f)| matches!(f.activity, Activity::Blocked | Activity::Idle))
+        && members.next().is_some()
+}
+
+/// Whether a wait of `kind` in a task is one only queued work may end: a future or a channel,
+/// or a condition variable when no thread outside the pool is left to signal it (`quiet`).
+fn awaits_queued_work(kind: WaitKind, quiet: bool) -> bool {
+    matches!(kind, WaitKind::Future | WaitKind::Channel) || (quiet && kind == WaitKind::Condvar)
+}
+
+/// Every member busy and blocked in its task on a future or a channel (or a condition variable
+/// no other thread is left to signal): with none idle, no thread is left to run the work that
+/// would end those waits.
 fn starvation(
     snap: &Snapshot,
     facts: &[Facts],
     pool: &Pool,
     kb: &KnowledgeBase,
 ) -> Option<Finding> {
+    let quiet = outside_waits(facts, pool.members.iter().map(|m| &m.thread));
     let awaits = |t: usize| {
         let f = &facts[t];
         (f.activity == Activity::Blocked)
-            .then(|| {
-                f.waits
-                    .iter()
-                    .find(|w| matches!(w.kind, WaitKind::Future | WaitKind::Channel))
-            })
+            .then(|| f.waits.iter().find(|w| awaits_queued_work(w.kind, quiet)))
             .flatten()
     };
     let starving = pool
@@ -160,7 +177,8 @@ fn starvation(
 }
 
 /// Starvation of the pools the rules name (a class's worker loop): every worker blocked on a
-/// future, first in a wait that may await queued work.
+/// future (or a condition variable no other thread is left to signal), first in a wait that
+/// may await queued work.
 fn named_starvation(
     snap: &Snapshot,
     facts: &[Facts],
@@ -175,13 +193,15 @@ fn named_starvation(
     }
     let mut out = Vec::new();
     for (class, members) in pools {
+        let quiet = outside_waits(facts, members.iter());
+        let awaited = |k: WaitKind| k == WaitKind::Future || (quiet && k == WaitKind::Condvar);
         let starving = members.iter().all(|&t| {
             let f = &facts[t];
             f.activity == Activity::Blocked
                 && f.waits
                     .first()
                     .is_some_and(|w| w.kind.meaning().may_await_queued_work)
-                && f.waits.iter().any(|w| w.kind == WaitKind::Future)
+                && f.waits.iter().any(|w| awaited(w.kind))
         });
         if !starving || members.iter().any(|t| in_cycle.contains(t)) {
             continue;
@@ -190,11 +210,7 @@ fn named_starvation(
             .iter()
             .map(|&t| {
                 let f = &facts[t];
-                let w = f
-                    .waits
-                    .iter()
-                    .find(|w| w.kind == WaitKind::Future)
-                    .expect("checked");
+                let w = f.waits.iter().find(|w| awaited(w.kind)).expect("checked");
                 let m = f
                     .members
                     .iter()
