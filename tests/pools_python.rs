@@ -5,6 +5,8 @@
 //!
 //! - `pool_starvation.py`: every `ThreadPoolExecutor` worker waits on a future it submitted
 //!   to its own pool: pool starvation, its two workers, in every dump.
+//! - `mp_pool_starvation.py`: the same with a `multiprocessing.pool.ThreadPool`, whose own
+//!   handler threads wait beside the workers.
 //! - `event_pool.py`: every worker waits on a `threading.Event` that a task queued behind them
 //!   would set: pool starvation from py-spy (which names `Event.wait`); faulthandler prints
 //!   `Event.wait` and `Condition.wait` alike (`wait`), so there every thread only waits: a
@@ -125,17 +127,30 @@ fn assert_starves(v: &View, workers: &[usize], pool: &str) -> Grade {
 }
 
 #[test]
-fn a_thread_pool_executor_whose_workers_wait_on_futures_they_submitted_to_it_starves() {
-    let Some(views) = views("pool_starvation", &[]) else {
-        return;
-    };
-    for v in &views {
-        let workers = v.running("concurrent.futures.thread._worker");
-        assert_eq!(workers.len(), 2, "{}", v.what());
-        let grade = assert_starves(v, &workers, "concurrent.futures.ThreadPoolExecutor");
-        assert_eq!(grade, Grade::Heuristic, "{}", v.what());
-        for &t in &workers {
-            assert_eq!(v.a.facts[t].waits[0].kind, WaitKind::Future, "{}", v.what());
+fn an_executor_or_a_thread_pool_whose_workers_wait_on_results_they_queued_to_it_starves() {
+    for (name, worker, pool) in [
+        (
+            "pool_starvation",
+            "concurrent.futures.thread._worker",
+            "concurrent.futures.ThreadPoolExecutor",
+        ),
+        (
+            "mp_pool_starvation",
+            "multiprocessing.pool.worker",
+            "multiprocessing.pool",
+        ),
+    ] {
+        let Some(views) = views(name, &[]) else {
+            return;
+        };
+        for v in &views {
+            let workers = v.running(worker);
+            assert_eq!(workers.len(), 2, "{}", v.what());
+            let grade = assert_starves(v, &workers, pool);
+            assert_eq!(grade, Grade::Heuristic, "{}", v.what());
+            for &t in &workers {
+                assert_eq!(v.a.facts[t].waits[0].kind, WaitKind::Future, "{}", v.what());
+            }
         }
     }
 }
