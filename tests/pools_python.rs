@@ -21,13 +21,15 @@
 //!   task may be the loop, so the dump says only that every thread waits (stall).
 //! - `lock_abba.py`, `rlock_abba.py`: a `threading.Lock` and a `threading.RLock` ABBA. Their
 //!   acquire is C code: `--native` shows each transfer waiting for a Python lock (not idle);
-//!   no dump records a holder, so no cycle is claimed: a stall.
+//!   no dump records a holder, so no cycle is claimed: a stall. Without `--native`, py-spy's
+//!   `idle` over the `with` line is said as what it is: off the CPU in a call the dump does
+//!   not show (neither idle nor a known wait).
 //! - `idle_pool.py`, `queue_pool.py idle`: an idle `ThreadPoolExecutor` and an idle consumer
 //!   crew: exit 0 and no finding (the main thread's select is I/O, information only).
 
 mod support;
 
-use hangscan::analyze::{Activity, Analysis, FindingKind, Grade, MemberState};
+use hangscan::analyze::{Activity, Analysis, Does, FindingKind, Grade, MemberState};
 use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::{Path, PathBuf};
@@ -257,9 +259,20 @@ fn lock_and_rlock_abbas_are_python_lock_waits_with_no_holder_claimed() {
             waiting.dedup();
             assert_eq!(waiting.len(), 2, "{}", v.what());
             assert!(!v.a.deadlocked(), "{}", v.what());
-            if v.how != "py-spy --native" {
+            if v.how == "py-spy" || v.how == "py-spy --locals" {
                 // The acquire is C code, which only `--native` shows: the innermost frame is
-                // the `with` line.
+                // the `with` line, and py-spy's `idle` says only that the thread is off the
+                // CPU: in a call the dump does not show, not idle.
+                for &t in &waiting {
+                    assert_eq!(v.a.facts[t].activity, Activity::Unknown, "{}", v.what());
+                    assert!(
+                        matches!(v.a.states[t].does, Does::Unseen { .. }),
+                        "{}",
+                        v.what()
+                    );
+                }
+            }
+            if v.how != "py-spy --native" {
                 continue;
             }
             assert_eq!(v.kinds(), [FindingKind::Stall], "{}", v.what());

@@ -272,7 +272,15 @@ pub fn classify_named(
     }
     if facts.activity != Activity::Blocked {
         if let Some(rule) = thread.status.as_deref().and_then(|s| kb.match_status(s)) {
-            apply_status(&mut facts, rule, top.unwrap_or(0), frames.len());
+            // A bare `idle` (a status that says no more than the meaning) over the program's
+            // own frame, py-spy's word for a thread off the CPU inside a C call its frames do
+            // not show (a lock, a sleep, a read), says nothing of what it waits for.
+            let own = top.is_some_and(|i| names.is_program(frames, i));
+            if !(own && rule.meaning == Meaning::Idle && rule.redundant) {
+                apply_status(&mut facts, rule, top.unwrap_or(0), frames.len());
+            } else {
+                facts.activity = Activity::Unknown;
+            }
             // A stated wait in a loop an idle rule knows (a worker's, just below) is a wait
             // for work, as when the frames show the wait.
             if let (Some(w), Activity::Blocked) = (facts.waits.first(), facts.activity) {
