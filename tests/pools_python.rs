@@ -26,6 +26,10 @@
 //!   not show (neither idle nor a known wait).
 //! - `idle_pool.py`, `queue_pool.py idle`: an idle `ThreadPoolExecutor` and an idle consumer
 //!   crew: exit 0 and no finding (the main thread's select is I/O, information only).
+//! - `busy_pool.py`: every worker busy in a task waiting on a `Condition` that a ticker thread
+//!   outside the pool, asleep between ticks, notifies: no starvation, no stall, exit 0 (the
+//!   ticker asleep in `time.sleep` is C code; without `--native` py-spy shows it off the CPU
+//!   in a call the dump does not show, which may wake).
 
 mod support;
 
@@ -291,8 +295,12 @@ fn lock_and_rlock_abbas_are_python_lock_waits_with_no_holder_claimed() {
 }
 
 #[test]
-fn an_idle_executor_and_an_idle_consumer_crew_exit_0_with_no_finding() {
-    for (name, args) in [("idle_pool", &[][..]), ("queue_pool", &["idle"][..])] {
+fn an_idle_executor_an_idle_consumer_crew_and_a_pool_busy_on_an_outside_signal_exit_0() {
+    for (name, args) in [
+        ("idle_pool", &[][..]),
+        ("queue_pool", &["idle"][..]),
+        ("busy_pool", &[][..]),
+    ] {
         let Some(views) = views(name, args) else {
             return;
         };
