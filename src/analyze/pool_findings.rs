@@ -105,16 +105,12 @@ fn self_joins(
     out
 }
 
-/// Whether every thread but `members` waits too (blocked or idle): then none of them is
-/// left to signal a condition variable a member waits on.
-fn outside_waits<'m>(
-    facts: &[Facts],
-    mut members: impl Iterator<Item = &'m usize> + Clone,
-) -> bool {
+/// Whether every thread but `members` waits too (blocked or idle by its frames): then none
+/// of them is left to signal a condition variable a member waits on.
+fn outside_waits(facts: &[Facts], members: &[usize]) -> bool {
     (facts.iter().enumerate())
-        .filter(|(t, _)| !members.clone().any(|m| m == t))
+        .filter(|(t, _)| !members.contains(t))
         .all(|(_, f)| matches!(f.activity, Activity::Blocked | Activity::Idle))
-        && members.next().is_some()
 }
 
 /// Whether a wait of `kind` in a task is one only queued work may end: a future or a channel,
@@ -132,7 +128,8 @@ fn starvation(
     pool: &Pool,
     kb: &KnowledgeBase,
 ) -> Option<Finding> {
-    let quiet = outside_waits(facts, pool.members.iter().map(|m| &m.thread));
+    let threads: Vec<usize> = pool.members.iter().map(|m| m.thread).collect();
+    let quiet = outside_waits(facts, &threads);
     let awaits = |t: usize| {
         let f = &facts[t];
         (f.activity == Activity::Blocked)
@@ -166,7 +163,7 @@ fn starvation(
         kind: FindingKind::PoolStarvation,
         severity: Severity::Deadlock,
         confidence: pool.grade.min(Grade::Symbolic),
-        threads: pool.members.iter().map(|m| m.thread).collect(),
+        threads,
         detail: Detail::Starvation {
             pool: pool.name.clone(),
         },
@@ -193,7 +190,7 @@ fn named_starvation(
     }
     let mut out = Vec::new();
     for (class, members) in pools {
-        let quiet = outside_waits(facts, members.iter());
+        let quiet = outside_waits(facts, &members);
         let awaited = |k: WaitKind| k == WaitKind::Future || (quiet && k == WaitKind::Condvar);
         let starving = members.iter().all(|&t| {
             let f = &facts[t];
