@@ -1,10 +1,19 @@
 //! Values as debuggers print them (`0x601040 <global_mutex>`, `m@entry=0x10`,
-//! `(pthread_mutex_t *) 0x5000 <m>`): the address and the symbol in them. A leaf: the dump
+//! `(pthread_mutex_t *) 0x5000 <m>`, Python's `<Queue at 0x7f00>`): the address and the
+//! symbol in them. A leaf: the dump
 //! parsers read owners with it and the analysis reads the arguments a frame kept as text.
 
-/// The address in a printed value: `0x601040 <global_mutex>`, `x@entry=0x10`, `@0x7ffd: 0`.
+/// The address in a printed value: `0x601040 <global_mutex>`, `x@entry=0x10`, `@0x7ffd: 0`,
+/// and a Python object's default repr as py-spy `--locals` prints it (`<Queue at 0x7f00>`,
+/// `<queue.Queue object at 0x7f00>`).
 pub fn value_address(value: &str) -> Option<u64> {
     let v = after_entry(value);
+    if let Some(inner) = v.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+        return inner
+            .rsplit_once(" at 0x")
+            .and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok())
+            .filter(|&a| a != 0);
+    }
     let v = v.trim_start_matches(['@', '(']).trim_start();
     // `(pthread_mutex_t *) 0x...`: skip a cast.
     let v = if v.starts_with(|c: char| c.is_alphabetic()) {
@@ -58,6 +67,15 @@ mod tests {
         );
         assert_eq!(value_address("@0x7ffd: 0"), Some(0x7ffd));
         assert_eq!(value_address("<optimized out>"), None);
+        assert_eq!(
+            value_address("<Queue at 0x7f912a4f4c40>"),
+            Some(0x7f912a4f4c40)
+        );
+        assert_eq!(
+            value_address("<queue.Queue object at 0x7f00>"),
+            Some(0x7f00)
+        );
+        assert_eq!(value_address("<Queue at 0x7f00> extra"), None);
         assert_eq!(
             value_address("(pthread_mutex_t *) 0x5000 <m>"),
             Some(0x5000)

@@ -224,3 +224,73 @@ fn a_fatal_shutdown_lock_error_is_a_wait_of_the_frameless_thread_behind_the_writ
     assert!(f.suggestion.as_deref().unwrap().contains("daemon"));
     assert!(!a.deadlocked());
 }
+
+#[test]
+fn py_spy_0_4_names_methods_by_class_and_unsymbolized_native_frames_by_address() {
+    // Recorded with py-spy 0.4.3 (fixtures/record-python.sh): `Condition.wait`, `Queue.get`,
+    // `Crew.consume`; native frames without a symbol are a bare address in their library.
+    let (s, a) = load("py-spy", "queue_pool.recorded.native-locals.txt");
+    let crew: Vec<usize> = (0..s.threads.len())
+        .filter(|&t| s.threads[t].name.as_deref().unwrap().starts_with("crew-"))
+        .collect();
+    assert_eq!(crew.len(), 2);
+    let t = &s.threads[crew[0]];
+    assert_eq!(
+        (
+            t.frames[0].function.as_deref(),
+            t.frames[0].module.as_deref()
+        ),
+        (None, Some("libc.so.6"))
+    );
+    assert!(t.frames[0].address.is_some());
+    assert_eq!(
+        t.frames[4].function.as_deref(),
+        Some("threading.Condition.wait")
+    );
+    assert_eq!(t.frames[5].function.as_deref(), Some("queue.Queue.get"));
+    // The crew's loop is a method whose `self` is the same crew on both: a pool by structure.
+    assert_eq!(kinds(&a), [FindingKind::PoolStarvation]);
+    assert_eq!(a.findings[0].threads, crew);
+    assert_eq!(a.findings[0].confidence, Grade::Symbolic);
+    // Without `--locals` nothing tells the loop from the task both run: every thread waits.
+    let (_, a) = load("py-spy", "queue_pool.recorded.txt");
+    assert_eq!(kinds(&a), [FindingKind::Stall]);
+    // Event.wait, as py-spy 0.4 names it, is a latch a queued task would set.
+    for name in [
+        "event_pool.recorded.txt",
+        "event_pool.recorded.native-locals.txt",
+    ] {
+        let (_, a) = load("py-spy", name);
+        assert_eq!(kinds(&a), [FindingKind::PoolStarvation], "{name}");
+    }
+    // A Condition.wait no thread outside the pool is left to notify.
+    let (_, a) = load("py-spy", "condition_pool.recorded.txt");
+    assert_eq!(kinds(&a), [FindingKind::PoolStarvation]);
+    // faulthandler prints Event.wait as `wait`, as it prints Condition.wait.
+    for name in ["event_pool.txt", "condition_pool.txt"] {
+        let (_, a) = load("faulthandler", name);
+        assert_eq!(kinds(&a), [FindingKind::Stall], "{name}");
+    }
+}
+
+#[test]
+fn an_rlock_wait_is_a_python_lock_wait_with_native_frames_and_no_holder_is_claimed() {
+    let (s, a) = load("py-spy", "rlock_abba.recorded.native-locals.txt");
+    for name in ["sync-up", "sync-down"] {
+        let t = (s.threads.iter())
+            .position(|t| t.name.as_deref() == Some(name))
+            .unwrap();
+        assert_eq!(s.threads[t].status.as_deref(), Some("idle"));
+        // py-spy says idle (not on a CPU); the frames say it waits for a lock.
+        assert_eq!(a.facts[t].activity, Activity::Blocked);
+        assert_eq!(
+            a.facts[t].waits[0].kind,
+            hangscan::knowledge::WaitKind::PythonLock
+        );
+    }
+    assert_eq!(kinds(&a), [FindingKind::Stall]);
+    assert!(!a.deadlocked());
+    // Without `--native` the acquire, C code, is not in the dump.
+    let (_, a) = load("py-spy", "rlock_abba.recorded.txt");
+    assert!(!a.deadlocked());
+}

@@ -277,7 +277,15 @@ pub fn classify_named(
     }
     if facts.activity != Activity::Blocked {
         if let Some(rule) = thread.status.as_deref().and_then(|s| kb.match_status(s)) {
-            apply_status(&mut facts, rule, top.unwrap_or(0), frames.len());
+            // A bare `idle` (a status that says no more than the meaning) over the program's
+            // own frame, py-spy's word for a thread off the CPU inside a C call its frames do
+            // not show (a lock, a sleep, a read), says nothing of what it waits for.
+            let own = top.is_some_and(|i| names.is_program(frames, i));
+            if !(own && rule.meaning == Meaning::Idle && rule.redundant) {
+                apply_status(&mut facts, rule, top.unwrap_or(0), frames.len());
+            } else {
+                facts.activity = Activity::Unknown;
+            }
             // A stated wait in a loop an idle rule knows (a worker's, just below) is a wait
             // for work, as when the frames show the wait.
             if let (Some(w), Activity::Blocked) = (facts.waits.first(), facts.activity) {
@@ -292,16 +300,7 @@ pub fn classify_named(
     }
     facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
-    // A worker whose loop waits directly (or through a queue rule, a few library frames inside
-    // it) may wait for work; one whose task waits, a program frame between, is busy.
-    let loop_waits = facts.waits.first().is_some_and(|w| {
-        facts.members.iter().any(|m| {
-            m.frame > w.frame
-                && m.frame - w.frame <= 3
-                && (w.frame + 1..m.frame).all(|i| !names.is_program(&thread.frames, i))
-        })
-    });
-    facts.activity = refine_activity(&facts, idle_at, loop_waits);
+    facts.activity = refine_activity(&facts, idle_at, |i| names.is_program(frames, i));
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread
         .kernel
@@ -784,7 +783,11 @@ fn all_addresses(value: &str) -> Vec<u64> {
         .collect()
 }
 
-fn refine_activity(facts: &Facts, idle_at: Option<usize>, loop_waits: bool) -> Activity {
+fn refine_activity(
+    facts: &Facts,
+    idle_at: Option<usize>,
+    is_program: impl Fn(usize) -> bool,
+) -> Activity {
     if facts.activity != Activity::Blocked {
         return facts.activity;
     }
@@ -801,9 +804,17 @@ fn refine_activity(facts: &Facts, idle_at: Option<usize>, loop_waits: bool) -> A
     if first.kind.is_external() || first.timed {
         return Activity::External;
     }
-    // A worker whose loop waits directly (or through a queue rule) waits for work.
-    if soft && (idle_at.is_some() || loop_waits) {
-        return Activity::Idle;
+    if soft {
+        // A worker whose loop waits directly (or through a queue rule) waits for work; one
+        // whose own code lies between runs a task that waits.
+        let loop_waits = facts.members.iter().any(|m| {
+            m.frame > first.frame
+                && m.frame - first.frame <= 3
+                && !(first.frame + 1..m.frame).any(&is_program)
+        });
+        if idle_at.is_some() || loop_waits {
+            return Activity::Idle;
+        }
     }
     Activity::Blocked
 }

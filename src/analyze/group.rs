@@ -70,6 +70,15 @@ pub enum Does {
         /// Its top frame.
         at: Option<usize>,
     },
+    /// Off the CPU by the runtime's word (py-spy's `idle`), in a call the program's frame `at`
+    /// made that the dump does not show (C code under a Python frame): a lock, a sleep or a
+    /// read, the dump cannot say.
+    Unseen {
+        /// The runtime's status.
+        status: String,
+        /// The program's frame, its innermost.
+        at: usize,
+    },
     /// Blocked, on nothing the frames show.
     Blocked,
     /// Running (not in a blocking call), at its top frame.
@@ -134,8 +143,14 @@ fn describe(
         }
         Activity::Running => Does::Running { at: f.top },
         Activity::Stopped => Does::Stopped { at: f.top },
-        Activity::Unknown => Does::Unreadable {
-            why: th.unwind_error.clone().filter(|_| th.frames.is_empty()),
+        Activity::Unknown => match (f.top, &th.status) {
+            (Some(at), Some(status)) => Does::Unseen {
+                status: status.clone(),
+                at,
+            },
+            _ => Does::Unreadable {
+                why: th.unwind_error.clone().filter(|_| th.frames.is_empty()),
+            },
         },
     };
     let waiting = !matches!(
@@ -166,7 +181,9 @@ impl ThreadState {
     /// The frame the state points at.
     pub fn frame(&self) -> Option<usize> {
         match &self.does {
-            Does::Waits { at, .. } | Does::IdleForWork { at } => Some(*at),
+            Does::Waits { at, .. } | Does::IdleForWork { at } | Does::Unseen { at, .. } => {
+                Some(*at)
+            }
             Does::IdleStated { at, .. } | Does::Running { at } | Does::Stopped { at } => *at,
             Does::Blocked | Does::Unreadable { .. } => None,
         }
@@ -451,7 +468,7 @@ counterexamples = ["running"]
     }
 
     #[test]
-    fn a_thread_idle_by_its_status_says_where() {
+    fn a_thread_idle_by_its_status_says_where_and_over_its_own_frame_that_the_call_is_unseen() {
         use crate::knowledge::KnowledgeBase;
         use crate::model::{Frame, Snapshot, Thread};
         let frame = Frame {
@@ -467,7 +484,20 @@ counterexamples = ["running"]
             ..Snapshot::default()
         };
         let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
-        // py-spy's `idle` says no more than idle does.
+        // py-spy's `idle` over the program's own frame: off the CPU in a call the dump does
+        // not show.
+        assert_eq!(
+            a.states[0].does,
+            super::Does::Unseen {
+                status: "idle".into(),
+                at: 0
+            }
+        );
+        // Over a library's frame (a pool's worker loop waiting in C), it says no more than
+        // idle does.
+        let mut snap = snap;
+        snap.threads[0].frames[0].function = Some("concurrent.futures.thread._worker".into());
+        let a = crate::analyze::analyze(&snap, &KnowledgeBase::builtin());
         assert_eq!(
             a.states[0].does,
             super::Does::IdleStated {

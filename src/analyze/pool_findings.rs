@@ -2,7 +2,8 @@
 //! (`pools.rs`): a member that joins a member idle in its own pool (self-join: the idle member
 //! leaves only when the pool's work runs out, and the joiner's task is part of it), and
 //! starvation (every member busy, blocked in its task on what only queued work provides — a
-//! future, a channel, a latch — and none idle to run it).
+//! future, a channel, a latch, or a condition variable when no thread outside the pool is
+//! left to signal it — and none idle to run it).
 
 use super::advice::advice;
 use super::classify::{Activity, Facts, Wait};
@@ -104,18 +105,38 @@ fn self_joins(
     out
 }
 
-/// Every member busy and blocked in its task on a future or a channel: with none idle, no
-/// thread is left to run the work that would end those waits.
+/// Whether every thread but `members` waits too (blocked or idle by its frames): then none
+/// of them is left to signal a condition variable a member waits on.
+fn outside_waits(facts: &[Facts], members: &[usize]) -> bool {
+    (facts.iter().enumerate())
+        .filter(|(t, _)| !members.contains(t))
+        .all(|(_, f)| matches!(f.activity, Activity::Blocked | Activity::Idle))
+}
+
+/// Whether a wait in a task is one only queued work may end: a future's or a channel's, one a
+/// rule says so of (`awaits_work`: libuv's semaphore in a work callback), or a condition
+/// variable's when no thread outside the pool is left to signal it (`quiet`).
+fn awaits_work(w: &Wait, quiet: bool) -> bool {
+    matches!(w.kind, WaitKind::Future | WaitKind::Channel)
+        || w.awaits_work
+        || (quiet && w.kind == WaitKind::Condvar)
+}
+
+/// Every member busy and blocked in its task on a future or a channel (or a condition variable
+/// no other thread is left to signal): with none idle, no thread is left to run the work that
+/// would end those waits.
 fn starvation(
     snap: &Snapshot,
     facts: &[Facts],
     pool: &Pool,
     kb: &KnowledgeBase,
 ) -> Option<Finding> {
+    let threads: Vec<usize> = pool.members.iter().map(|m| m.thread).collect();
+    let quiet = outside_waits(facts, &threads);
     let awaits = |t: usize| {
         let f = &facts[t];
         (f.activity == Activity::Blocked)
-            .then(|| f.waits.iter().find(|w| awaits_work(w)))
+            .then(|| f.waits.iter().find(|w| awaits_work(w, quiet)))
             .flatten()
     };
     let starving = pool
@@ -145,7 +166,7 @@ fn starvation(
         kind: FindingKind::PoolStarvation,
         severity: Severity::Deadlock,
         confidence: pool.grade.min(Grade::Symbolic),
-        threads: pool.members.iter().map(|m| m.thread).collect(),
+        threads,
         detail: Detail::Starvation {
             pool: pool.name.clone(),
         },
@@ -153,12 +174,6 @@ fn starvation(
         suggestion: advice(kb, waits, "pool-starvation"),
     };
     Some(draft.sign(snap))
-}
-
-/// A wait in a task that work queued on the pool may end: a future's, a channel's, or one a rule
-/// says so of (`awaits_work`: libuv's semaphore in a work callback).
-fn awaits_work(w: &Wait) -> bool {
-    matches!(w.kind, WaitKind::Future | WaitKind::Channel) || w.awaits_work
 }
 
 /// Starvation of the pools the rules name (a class's worker loop): every worker blocked on
@@ -177,7 +192,10 @@ fn named_starvation(
     }
     let mut out = Vec::new();
     for (class, members) in pools {
-        let starving = members.iter().all(|&t| awaits_queued(&facts[t]).is_some());
+        let quiet = outside_waits(facts, &members);
+        let starving = members
+            .iter()
+            .all(|&t| awaits_queued(&facts[t], quiet).is_some());
         if !starving || members.iter().any(|t| in_cycle.contains(t)) {
             continue;
         }
@@ -185,7 +203,7 @@ fn named_starvation(
             .iter()
             .map(|&t| {
                 let f = &facts[t];
-                let w = awaits_queued(f).expect("checked");
+                let w = awaits_queued(f, quiet).expect("checked");
                 let m = f
                     .members
                     .iter()
@@ -221,7 +239,7 @@ fn named_starvation(
 /// The wait of a named pool's member that only the pool's queued work can end: a future or a
 /// channel ([`awaits_work`]), in a wait that starts as one that may await queued work, or a
 /// send into a full queue (a wait whose rule says the worker is busy, handing work on).
-fn awaits_queued(f: &Facts) -> Option<&Wait> {
+fn awaits_queued(f: &Facts, quiet: bool) -> Option<&Wait> {
     let first = f
         .waits
         .first()
@@ -230,6 +248,6 @@ fn awaits_queued(f: &Facts) -> Option<&Wait> {
         return Some(first);
     }
     (first.kind.meaning().may_await_queued_work || first.awaits_work)
-        .then(|| f.waits.iter().find(|w| awaits_work(w)))
+        .then(|| f.waits.iter().find(|w| awaits_work(w, quiet)))
         .flatten()
 }

@@ -153,7 +153,15 @@ fn frame(text: &str) -> Frame {
         }
         _ => (place, None),
     };
-    let mut f = python::frame(func, file, line);
+    // `0x7fdb94aa3f16 (libc.so.6)`: a native frame py-spy found no symbol for.
+    let mut f = match python::hex_len(func).filter(|&n| n == func.len()) {
+        Some(_) => Frame {
+            address: u64::from_str_radix(&func[2..], 16).ok(),
+            file: Some(share(file)),
+            ..Frame::default()
+        },
+        None => python::frame(func, file, line),
+    };
     if line.is_none() && python::module_of(file).is_none() {
         // `(libc.so.6)`: the object the native frame is in, not a source file.
         f.module = f.file.take();
@@ -324,6 +332,11 @@ mod tests {
         assert_eq!(
             (f.file.as_deref(), f.line),
             (Some("_threadmodule.c"), Some(162))
+        );
+        let f = frame("0x7fdb94aa3f16 (libc.so.6)");
+        assert_eq!(
+            (f.function, f.address, f.module.as_deref()),
+            (None, Some(0x7fdb94aa3f16), Some("libc.so.6"))
         );
         let f = frame("wait");
         assert_eq!(

@@ -4,8 +4,9 @@
 //! commands on stdin (c_pulse, c_soak), see which threads are stopped, trace a thread from
 //! another process ([`Tracer`]), and take
 //! real gdb thread dumps of them (the same gdb invocation as
-//! `fixtures/record-gdb.sh`). A test that needs a tool or root asks [`require`] first: a
-//! missing one fails the test under `CI`, and is a loud `SKIPPED` on stderr elsewhere.
+//! `fixtures/record-gdb.sh`), and a runtime's own dump on a signal ([`runtimes`]). A test
+//! that needs a tool or root asks [`require`] first: a missing one fails the test under
+//! `CI`, and is a loud `SKIPPED` on stderr elsewhere.
 //!
 //! Programs built against real crates come from their own cargo project
 //! ([`build_crate_fixture`]).

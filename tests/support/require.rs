@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
-/// `"python3"`, `"go"` (the Go toolchain), `"go-errgroup"` (the Go toolchain and
+/// `"python3"`, `"py-spy"`, `"go"` (the Go toolchain), `"go-errgroup"` (the Go toolchain and
 /// golang.org/x/sync's source as Debian's golang-golang-x-sync-dev installs it, for GOPATH builds),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
-        "gdb" | "eu-stack" | "llvm-dwp" | "python3" => runs(need, &["--version"]),
+        "gdb" | "eu-stack" | "llvm-dwp" | "python3" | "py-spy" => runs(need, &["--version"]),
         "go" => runs("go", &["version"]),
         "go-errgroup" => {
             runs("go", &["version"])

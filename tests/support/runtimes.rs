@@ -1,6 +1,7 @@
 //! Fixtures on a language runtime, built by its own toolchain (`javac`, `go build`) and made to
-//! write their runtime's own dump: a Go program's goroutines on SIGQUIT or in its fatal error,
-//! to its standard error, which these helpers send to a file.
+//! write their runtime's own dump to standard error, which these helpers send to a file: a Go
+//! program's goroutines on SIGQUIT or in its fatal error, CPython's faulthandler on SIGUSR1, a
+//! JVM's threads on SIGQUIT; the dump is read back once whole.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,7 +63,7 @@ pub fn with_stderr_to(file: &Path, command: &[&Path]) -> Command {
     sh
 }
 
-/// Sends `signal` (`-QUIT`) to process `pid`.
+/// Sends `signal` (`-QUIT`, `-USR1`) to process `pid`.
 pub fn signal(pid: u32, signal: &str) {
     let sent = Command::new("kill")
         .args([signal, &pid.to_string()])

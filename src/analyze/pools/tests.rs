@@ -158,6 +158,33 @@ fn every_member_busy_on_a_future_is_starvation_and_one_idle_member_is_not() {
     );
 }
 
+/// A task's own wait on a condition variable (its `std::condition_variable::wait`).
+const CONDVAR: &[&str] = &[
+    "0x00007f19e00a65d8 in __pthread_cond_wait_common (abstime=0x0, clockid=0, mutex=0x7ffa00, cond=0x7ffa28) at ./nptl/pthread_cond_wait.c:503",
+    "___pthread_cond_wait (cond=0x7ffa28, mutex=0x7ffa00) at ./nptl/pthread_cond_wait.c:618",
+    "0x000055c856b60004 in std::condition_variable::wait(std::unique_lock<std::mutex>&) (this=0x7ffa28, __lock=...) at /usr/include/c++/12/condition_variable:98",
+    "0x000055c856b60005 in await_ready (n=1) at crew.cpp:80",
+];
+
+#[test]
+fn every_member_busy_on_a_condition_no_other_thread_can_signal_is_starvation() {
+    let members = [busy(1, "0x7ffe00", CONDVAR), busy(2, "0x7ffe00", CONDVAR)].concat();
+    let starving = analysis(&members);
+    assert!(
+        (starving.findings.iter()).any(|f| f.kind == FindingKind::PoolStarvation),
+        "{:?}",
+        starving.findings
+    );
+    // A thread outside the pool still runs: it may yet signal the condition.
+    let outside = "Thread 9 (Thread 0x7f0000009 (LWP 109) \"ticker\"):\n#0  0x000055c856b60006 in tick (n=9) at ticker.cpp:12\n#1  0x00007f19e00a71f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442\n\n";
+    let signalled = analysis(&[members.as_str(), outside].concat());
+    assert!(
+        (signalled.findings.iter()).all(|f| f.kind != FindingKind::PoolStarvation),
+        "{:?}",
+        signalled.findings
+    );
+}
+
 #[test]
 fn a_member_joining_a_member_idle_in_its_pool_is_a_self_join() {
     let frames = joining(102);

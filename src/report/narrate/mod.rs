@@ -344,6 +344,10 @@ pub fn state(snap: &Snapshot, s: &ThreadState) -> String {
             }
             s
         }
+        Does::Unseen { status, at: i } => format!(
+            "{status} (off the CPU) in a call the dump does not show, from {}",
+            at(*i)
+        ),
         Does::Blocked => "blocked".into(),
         Does::Running { at: Some(i) } => format!("running (not in a blocking call) in {}", at(*i)),
         Does::Running { at: None } => "running".into(),
