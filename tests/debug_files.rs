@@ -492,3 +492,66 @@ fn a_split_dwarf_build_has_its_variables_read_from_its_dwo_files_or_its_package(
     assert!(report("without either").is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The build-id of the ELF file at `path`, in hex.
+fn build_id(path: &Path) -> String {
+    use object::Object;
+    let bytes = std::fs::read(path).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let id = file
+        .build_id()
+        .unwrap()
+        .expect("gcc gives programs a build-id");
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The findings' kinds and the notes of a JSON report.
+fn kinds_and_notes(out: &str, err: &str) -> (Vec<String>, String) {
+    let doc: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let r = &doc["reports"][0];
+    let kinds = (r["findings"].as_array().unwrap().iter())
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect();
+    (kinds, r["diagnostics"].to_string())
+}
+
+#[test]
+fn a_stripped_program_names_its_missing_debug_file_and_its_signal_handler_still_gets_a_finding() {
+    if !support::require("gcore") {
+        return support::skip("gcore");
+    }
+    let exe = support::build_fixture_as("cpp_signal_self_join", support::Build::Stripped);
+    let id = build_id(&exe);
+    let p = support::HungProcess::start_as("cpp_signal_self_join", support::Build::Stripped);
+    let dir = scratch("stripped");
+    let core = support::gcore(p.pid, &dir);
+    let live = support::hangscan(&["attach", "--format", "json", &p.pid.to_string()]);
+    let cored = support::hangscan(&[
+        "core",
+        "--format",
+        "json",
+        core.to_str().unwrap(),
+        "--exe",
+        exe.to_str().unwrap(),
+    ]);
+    for (view, (code, out, err)) in [("attach", live), ("core", cored)] {
+        let (kinds, notes) = kinds_and_notes(&out, &err);
+        // The handler's wait on the pool's condition variable is still seen through libc.
+        assert_eq!(code, Some(1), "{view}: {kinds:?}\n{err}");
+        assert!(
+            kinds.iter().any(|k| k == "signal-unsafe-wait"),
+            "{view}: {kinds:?}"
+        );
+        assert!(
+            notes.contains(&format!("build-id {id}"))
+                && notes.contains(".build-id/")
+                && notes.contains("would add its function names, file:line"),
+            "{view}: {notes}"
+        );
+    }
+    // A program with its DWARF says nothing of the kind.
+    let q = support::HungProcess::start("cpp_signal_self_join");
+    let (_, out, err) = support::hangscan(&["attach", "--format", "json", &q.pid.to_string()]);
+    let (_, notes) = kinds_and_notes(&out, &err);
+    assert!(!notes.contains("has no debug information"), "{notes}");
+}

@@ -161,6 +161,38 @@ pub(crate) fn find_dwp(obj: &MappedObject) -> Option<PathBuf> {
 
 /// The first candidate that is an ELF object other than `obj` itself and proves it belongs to
 /// it (see [`Via`]); the ones that fail the proof are said, not used.
+/// What to say of an object with no DWARF of its own and no debug file found: which file it
+/// is, by build-id, where it was looked for, what its frames show without it, and what it
+/// would add. `names` says whether its symbol table still names its functions (`strip` leaves
+/// only the dynamic symbols: a program's own functions are then addresses).
+pub(crate) fn missing(obj: &MappedObject, file: &ElfFile, names: bool) -> String {
+    let id = (file.build_id.as_deref()).map_or_else(
+        || "no build-id".to_string(),
+        |id| format!("build-id {}", hex(id)),
+    );
+    let looked: Vec<String> = candidates(obj, file)
+        .iter()
+        .map(|c| c.path.display().to_string())
+        .collect();
+    let looked = if looked.is_empty() {
+        String::new()
+    } else {
+        format!(" (looked for {})", looked.join(", "))
+    };
+    let shows = if names {
+        "function names from its symbol table, without file:line or inlined frames"
+    } else {
+        "addresses only (it is stripped): what libc and the kernel show still stands \
+             (the waits, join targets, futex owners and signal frames in system libraries)"
+    };
+    format!(
+        "{} has no debug information and no debug file was found for its {id}{looked}: its \
+         frames show {shows}. Its debug file (or a build with -g) would add its function \
+         names, file:line, inlined frames, and the locks its guards hold",
+        obj.name
+    )
+}
+
 pub(crate) fn find(obj: &MappedObject, file: &ElfFile) -> Search {
     let mut search = Search::default();
     for candidate in candidates(obj, file) {

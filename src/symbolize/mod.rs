@@ -211,8 +211,9 @@ impl Symbolizer {
     }
 
     /// What the user should know about the symbols of `space`'s objects loaded so far: debug
-    /// files found but not used (another build's), files that changed after the process
-    /// started. Each said once, in mapping order.
+    /// files found but not used (another build's), objects read for their DWARF that have none
+    /// (a stripped program: what its frames lack, and its debug file by build-id), files that
+    /// changed after the process started. Each said once, in mapping order.
     pub fn diagnostics(&self, space: &AddressSpace) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for map in space.objects.iter().filter(|o| o.executable) {
@@ -220,7 +221,11 @@ impl Symbolizer {
                 continue;
             };
             let doubt = loaded.doubt.as_deref().map(str::to_string);
-            for said in loaded.symbols.rejected.iter().cloned().chain(doubt) {
+            let missing = loaded.symbols.missing.clone();
+            for said in (loaded.symbols.rejected.iter().cloned())
+                .chain(missing)
+                .chain(doubt)
+            {
                 if !out.contains(&said) {
                     out.push(said);
                 }

@@ -54,6 +54,8 @@ pub(super) struct ObjectSymbols {
     data: OnceLock<Vec<TableEntry>>,
     /// Debug files found but not used, each in words: they are another build's.
     pub rejected: Vec<String>,
+    /// Read for its DWARF but none found, in words: what its frames lack and what would add it.
+    pub missing: Option<String>,
 }
 
 /// How much of an object's debug information to read.
@@ -93,6 +95,7 @@ impl ObjectSymbols {
                 symtab,
                 data: OnceLock::new(),
                 rejected,
+                missing: None,
             });
         }
         let sup = match &debug_file {
@@ -116,8 +119,14 @@ impl ObjectSymbols {
         let dwp = debugfile::find_dwp(map)
             .and_then(|p| ElfFile::open(&p).ok())
             .map(Arc::new);
+        let debug = Debug::load(dwarf_file, sup, dwp);
+        let names = file.parse().is_some_and(|p| p.symbol_table().is_some());
+        // The vdso is the kernel's: no file, and nothing a user could install.
+        let missing =
+            (debug.is_none() && map.path.is_some()).then(|| debugfile::missing(map, &file, names));
         Ok(ObjectSymbols {
-            debug: Debug::load(dwarf_file, sup, dwp),
+            debug,
+            missing,
             scopes: Mutex::default(),
             file,
             table,
