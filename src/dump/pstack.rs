@@ -20,7 +20,7 @@ use super::skeleton::text::{find, trim, trim_end, trim_start};
 use super::skeleton::{head_lines, pieces, Builder, Part};
 use super::{DumpFormat, Release};
 use crate::dump::skeleton::intern::{share, share_cow, share_owned};
-use crate::model::{Frame, Snapshot, Thread, Var};
+use crate::model::{Frame, Gap, Snapshot, Thread, Var};
 use std::borrow::Cow;
 
 /// The pstack format and its relatives.
@@ -138,20 +138,30 @@ struct Parser {
     saw_first: bool,
     /// In a Solaris block, where frames have no `#N`.
     solaris: bool,
+    /// Threads come first thread first (by tid, `thread: N`, Solaris), with no count and no
+    /// end after them: a copy cut between two threads looks whole.
+    first_first: bool,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
         let t = trim(line);
+        if !t.is_empty() {
+            self.b.seen(no);
+        }
         if let Some((index, rest)) = frame_number(t) {
             match parse_frame(index, rest) {
-                Some(f) => self.b.frame(f),
+                Some(f) => {
+                    self.b.frame(f);
+                    self.b.stack_line(no);
+                }
                 None => self.b.diag(no, format!("frame #{index} could not be read")),
             }
         } else if let Some(r) = parse_header(t) {
             self.solaris = false;
             let by_tid = by_tid(&r);
             self.numbered |= !by_tid;
+            self.first_first |= by_tid;
             self.saw_first |= by_tid || r.gdb_num.as_deref() == Some("1");
             self.b.thread(Thread {
                 tid: r.tid,
@@ -165,6 +175,7 @@ impl Parser {
             self.solaris = !t.starts_with("thread: ");
             let first = if self.solaris { "1" } else { "0" };
             self.numbered = true;
+            self.first_first = true;
             self.saw_first |= num == first;
             self.b.thread(Thread {
                 tid: Some(tid),
@@ -174,6 +185,7 @@ impl Parser {
         } else if self.solaris {
             if let Some(f) = solaris_frame(t, self.b.last().map_or(0, |th| th.frames.len())) {
                 self.b.frame(f);
+                self.b.stack_line(no);
             }
         } else if t == "..." {
             if let Some(th) = self.b.last() {
@@ -193,6 +205,11 @@ impl Parser {
         }
         // Without any header, gstack printed the one thread of a single-threaded process.
         let complete = self.saw_first || (!headers && self.b.threads.len() == 1);
+        if self.first_first {
+            self.b.gap(Gap::Unmarked {
+                format: "pstack".into(),
+            });
+        }
         self.b.finish("pstack", origin, complete)
     }
 }

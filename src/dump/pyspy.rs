@@ -23,7 +23,7 @@ use super::skeleton::text::{find, rfind, trim, trim_start};
 use super::skeleton::{pieces, Builder, Part};
 use super::{DumpFormat, Release};
 use crate::dump::skeleton::intern::share;
-use crate::model::{Frame, Snapshot, Thread, Var};
+use crate::model::{Frame, Gap, Snapshot, Thread, Var};
 
 /// The py-spy dump format.
 pub struct PySpy;
@@ -280,6 +280,10 @@ impl Parser {
             self.b.pid = self.process;
         }
         let complete = self.processes > 0 && !self.cut;
+        // py-spy prints the main thread first, and no count nor end after the threads.
+        self.b.gap(Gap::Unmarked {
+            format: "py-spy".into(),
+        });
         self.b.finish("py-spy", origin, complete)
     }
 }

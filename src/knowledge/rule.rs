@@ -33,6 +33,10 @@ pub enum Meaning {
     /// Go), and `suggestion` the command that dumps its own stacks, which hangscan reads.
     /// Matched apart from the other function rules, so it never hides what a frame means.
     Runtime,
+    /// Nothing but that a whole stack may end at the frame (`outermost`): gdb's backtraces stop
+    /// at `main`. Matched apart from the other function rules, so it never hides what a frame
+    /// means.
+    Outermost,
 }
 
 impl Meaning {
@@ -48,6 +52,7 @@ impl Meaning {
             Meaning::SignalFrame => "signal-frame",
             Meaning::Advice => "advice",
             Meaning::Runtime => "runtime",
+            Meaning::Outermost => "outermost",
         }
     }
 }
@@ -359,6 +364,10 @@ pub struct Rule {
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
+    /// A whole stack may end at this frame: a thread's or the process's first frame as the
+    /// dumps print it (`start_thread`, `clone3`, `_start`; `main`, where gdb stops). A dump that
+    /// ends inside a stack whose outermost frame is none of these was cut there.
+    pub outermost: bool,
     /// For lock waits: the lock's waiters sleep on a word of their own, not on one of the
     /// lock's (absl::Mutex: each thread's semaphore), so the futex word a thread sleeps on
     /// names no lock; a live capture or a core reads `address_args` from the frame's
@@ -487,6 +496,8 @@ struct RawRule {
     #[serde(default)]
     redundant: bool,
     #[serde(default)]
+    outermost: bool,
+    #[serde(default)]
     sleeps_apart: bool,
     #[serde(default)]
     examples: Vec<String>,
@@ -550,8 +561,13 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Regex) -> Option<&'sta
             Some("takes `thread_module` only with a `thread` pattern")
         }
         (Subject::Printed, _) => Some("(printed) must be `meaning = \"hold\"`"),
-        (s, Meaning::Plumbing | Meaning::SignalFrame) if s != Subject::Function => {
-            Some("(plumbing, signal-frame) needs a `function` pattern")
+        (s, Meaning::Plumbing | Meaning::SignalFrame | Meaning::Outermost)
+            if s != Subject::Function =>
+        {
+            Some("(plumbing, signal-frame, outermost) needs a `function` pattern")
+        }
+        (s, _) if s != Subject::Function && r.outermost => {
+            Some("takes `outermost` only with a `function` pattern")
         }
         _ => None,
     }
@@ -715,6 +731,7 @@ fn parse_rules(origin: &str, text: &str, keep: impl Fn(&RawRule) -> bool) -> Res
             readers_printed,
             owner_word,
             redundant: r.redundant,
+            outermost: r.outermost || r.meaning == Meaning::Outermost,
             sleeps_apart: r.sleeps_apart,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,
