@@ -111,7 +111,11 @@ fn nothing_to_decide_exits_zero() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     // An `info threads` table alone shows each thread's innermost frame, not its stack, and
     // it is the input's last line: no deadlock among them, and no more can be told.
-    assert!(stdout(&o).starts_with("undecidable from this dump"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("undecidable from this dump"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("to decide, record every thread's whole stack"));
 }
 

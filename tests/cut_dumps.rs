@@ -52,9 +52,9 @@ fn deadlocked(kb: &KnowledgeBase) -> Vec<(PathBuf, Vec<u8>, &'static str)> {
 
 /// Whether a dump cut at `cut` ends where a whole dump of a process with no deadlock ends: a
 /// jstack thread list whose JVM deadlock report (which comes after `JNI global refs`) is what
-/// was cut off (or all of it but a start of its first line). Nothing can tell such a cut (plain `jstack` shows no owner of a
-/// `java.util.concurrent` lock but in that report), so "no deadlock" there is no lie the
-/// input could have avoided.
+/// was cut off (or all of it but a start of its first line). Nothing can tell such a cut
+/// (plain `jstack` shows no owner of a `java.util.concurrent` lock but in that report), so
+/// "no deadlock" there is no lie the input could have avoided.
 fn ends_as_a_whole_dump(raw: &[u8], cut: usize) -> bool {
     const REPORT: &str = "Found one Java-level deadlock:";
     let kept = String::from_utf8_lossy(&raw[..cut]);
@@ -66,6 +66,23 @@ fn ends_as_a_whole_dump(raw: &[u8], cut: usize) -> bool {
         .map_or("", |(_, after)| after);
     let whole_rest = String::from_utf8_lossy(&raw[at + 1..]);
     REPORT.starts_with(after.trim()) && whole_rest.contains(REPORT)
+}
+
+/// Whether a dump cut at `cut` reads as a whole parking_lot report of a deadlock of fewer
+/// threads: cut where a thread's backtrace may end (after its `start_thread`, `clone3` or
+/// end marker), before the next `Thread Id` of the same `Deadlock #k`. The report prints no
+/// count of a deadlock's threads, and a deadlock of one thread relocking its own mutex is one
+/// it reports, so nothing can tell.
+fn ends_as_a_smaller_report(raw: &[u8], cut: usize) -> bool {
+    let rest = String::from_utf8_lossy(&raw[cut..]);
+    let kept = String::from_utf8_lossy(&raw[..cut]);
+    let frame = (kept.lines().rev())
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with("at "))
+        .unwrap_or("");
+    let may_end = ["start_thread", "clone", "clone3", "<unknown>"]
+        .iter()
+        .any(|f| frame.trim_end().ends_with(f));
+    kept.contains("Deadlock #") && rest.contains("Thread Id ") && may_end
 }
 
 /// Where to cut: after every line, and in the middle of every seventh line.
@@ -118,6 +135,7 @@ fn a_cut_dump_keeps_the_whole_dumps_deadlock_or_says_it_cannot_decide() {
             let wrong = match a.verdict() {
                 Verdict::Undecidable => None,
                 Verdict::NoDeadlock if ends_as_a_whole_dump(raw, cut) => None,
+                Verdict::Deadlock if ends_as_a_smaller_report(raw, cut) => None,
                 Verdict::Deadlock => deadlocks(&snap, &a)
                     .into_iter()
                     .find(|(kind, who)| !want.iter().any(|(k, w)| k == kind && who.is_subset(w)))
@@ -147,5 +165,128 @@ fn a_cut_dump_keeps_the_whole_dumps_deadlock_or_says_it_cannot_decide() {
         "{} of {tried} cuts, the first few of each fixture's:\n{}",
         failures.len(),
         shown.join("\n")
+    );
+}
+
+/// A dump of `fixtures/dumps/cut/`, parsed and analysed.
+fn load_cut(name: &str) -> (Snapshot, Analysis) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/cut")
+        .join(name);
+    let raw = std::fs::read(&path).unwrap();
+    let snap = parse_dump(&raw, name, None).unwrap();
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    (snap, a)
+}
+
+/// Each gap's kind, as JSON names it.
+fn gap_kinds(a: &Analysis) -> Vec<String> {
+    (a.coverage.gaps.iter())
+        .map(|g| {
+            serde_json::to_value(g).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn each_way_a_dump_falls_short_is_named_with_its_line_and_leaves_the_verdict_undecidable() {
+    for (name, gaps, line) in [
+        ("gdb-excerpt.txt", &["missing"][..], None),
+        (
+            "gdb-abba-cut.txt",
+            &["no-end", "ends-in-stack"][..],
+            Some(33),
+        ),
+        ("gdb-lone-bt.txt", &["one-stack"][..], Some(2)),
+        (
+            "gdb-info-cut.txt",
+            &["ends-in-list", "no-stack"][..],
+            Some(4),
+        ),
+        ("lldb-no-end.txt", &["unmarked"][..], None),
+        ("go-last-cut.txt", &["ends-in-stack"][..], Some(16)),
+    ] {
+        let (_, a) = load_cut(name);
+        assert_eq!(a.verdict(), Verdict::Undecidable, "{name}");
+        assert!(!a.coverage.whole, "{name}");
+        assert_eq!(gap_kinds(&a), gaps, "{name}");
+        let cut_at = a.coverage.gaps.iter().filter_map(|g| g.line()).max();
+        assert_eq!(cut_at, line, "{name}");
+    }
+    // lldb's `bt all` followed by a prompt ended: every thread, and a stall may be said.
+    let (_, a) = load_cut("lldb-ended.txt");
+    assert!(a.coverage.whole);
+    assert_eq!(a.verdict(), Verdict::Stall);
+}
+
+#[test]
+fn formats_with_no_count_nor_end_never_claim_every_thread() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps");
+    for path in ["eu-stack/c_condvar_stall.txt", "py-spy/queue_starved.txt"] {
+        let raw = std::fs::read(root.join(path)).unwrap();
+        let snap = parse_dump(&raw, path, None).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        assert_eq!(gap_kinds(&a), ["unmarked"], "{path}");
+        assert_eq!(a.verdict(), Verdict::Undecidable, "{path}");
+    }
+}
+
+#[test]
+fn a_cycle_among_the_threads_shown_stays_a_cycle_and_a_cut_report_is_no_claim() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps");
+    let kb = KnowledgeBase::builtin();
+    // gdb's owners printed for both threads, the transcript cut before gdb let go.
+    let raw = std::fs::read(root.join("gdb/c_abba.owners.txt")).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let kept: String = text.lines().take(53).map(|l| format!("{l}\n")).collect();
+    let snap = parse_dump(kept.as_bytes(), "cut", None).unwrap();
+    let a = analyze(&snap, &kb);
+    assert_eq!(gap_kinds(&a), ["no-end"]);
+    assert_eq!(a.verdict(), Verdict::Deadlock);
+    // The JVM's report cut after its first entry: no half-listed cycle is taken from it.
+    let raw = std::fs::read(root.join("jstack/LockAbba.jdk17.jstack.txt")).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let at = text.find("which is held by").unwrap();
+    let snap = parse_dump(&text.as_bytes()[..at], "cut", None).unwrap();
+    let a = analyze(&snap, &kb);
+    assert_eq!(gap_kinds(&a), ["no-end"]);
+    assert_eq!(a.verdict(), Verdict::Undecidable);
+}
+
+#[test]
+fn the_binary_says_undecidable_where_it_was_cut_and_exits_zero() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/cut/gdb-abba-cut.txt");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .args(["parse", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &r["reports"][0];
+    assert_eq!(r["verdict"], "undecidable");
+    assert_eq!(r["source"]["complete"], false);
+    assert_eq!(r["source"]["gaps"][1]["kind"], "ends-in-stack");
+    assert_eq!(r["source"]["gaps"][1]["line"], 33);
+    let record = r["source"]["record"].as_str().unwrap();
+    assert!(record.contains("thread apply all bt"), "{record}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .arg("parse")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("undecidable from this dump"), "{text}");
+    assert!(
+        text.contains("it ends at line 33 inside LWP 5101"),
+        "{text}"
+    );
+    assert!(
+        text.contains("to decide, record every thread's whole stack"),
+        "{text}"
     );
 }
