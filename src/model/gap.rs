@@ -12,15 +12,6 @@ pub enum Gap {
         /// 1-based input line where the stack starts.
         line: Option<usize>,
     },
-    /// The input says how many threads the process has, and shows fewer.
-    Counted {
-        /// How many it says.
-        said: usize,
-        /// How many it shows.
-        shown: usize,
-        /// 1-based input line that says it.
-        line: Option<usize>,
-    },
     /// Threads shown without their whole stack: only the frame gdb's `info threads` lists,
     /// or a stack the input marks as cut short (`(More stack frames follow...)`, `...`).
     NoStack {
@@ -75,7 +66,7 @@ impl Gap {
     /// The input line the gap is seen at, when it has one.
     pub fn line(&self) -> Option<usize> {
         match self {
-            Gap::OneStack { line } | Gap::Counted { line, .. } | Gap::NoEnd { line, .. } => *line,
+            Gap::OneStack { line } | Gap::NoEnd { line, .. } => *line,
             Gap::EndsInStack { line, .. } | Gap::EndsInList { line } => Some(*line),
             Gap::NoStack { .. } | Gap::Missing { .. } | Gap::Unmarked { .. } | Gap::Unsaid => None,
         }

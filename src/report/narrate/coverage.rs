@@ -14,12 +14,6 @@ pub fn gap(snap: &Snapshot, g: &Gap) -> String {
                 at(line)
             )
         }
-        Gap::Counted { said, shown, line } => {
-            format!(
-                "it says the process has {said} threads{} and shows {shown}",
-                at(line)
-            )
-        }
         Gap::NoStack { count, threads } => format!(
             "{count} thread(s) have no whole stack ({}{}): only their innermost frame, or a \
              stack cut short",
