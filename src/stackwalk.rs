@@ -263,6 +263,7 @@ fn to_snapshot_with(
         evidence,
         diagnostics,
         claims: Vec::new(),
+        gaps: Vec::new(),
     }
 }
 

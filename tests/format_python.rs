@@ -72,6 +72,16 @@ fn a_queue_nobody_feeds_is_a_stall_in_both_formats() {
     ] {
         let (s, a) = load(format, name);
         assert_eq!(s.threads.len(), 2, "{name}");
+        if format == "py-spy" {
+            // py-spy prints the main thread first and no end: a copy cut between two threads
+            // looks whole, so a stall (which needs every thread) is undecidable from it.
+            assert_eq!(
+                a.verdict(),
+                hangscan::analyze::Verdict::Undecidable,
+                "{name}"
+            );
+            continue;
+        }
         assert_eq!(kinds(&a), [FindingKind::Stall], "{format} {name}");
         assert_eq!(a.findings[0].threads, [0, 1]);
         let consumer = s
@@ -141,8 +151,9 @@ fn lock_acquire_is_c_code_so_a_plain_dump_cannot_show_an_abba_or_a_self_lock() {
         &*s.threads[0].frames[4].locals[0].value,
         "<_thread.lock at 0x7f912a4f4c40>"
     );
-    assert_eq!(kinds(&a), [FindingKind::Stall]);
-    assert!(!a.deadlocked());
+    // A stall needs every thread, which py-spy's output cannot show for sure.
+    assert!(kinds(&a).is_empty());
+    assert_eq!(a.verdict(), hangscan::analyze::Verdict::Undecidable);
 }
 
 #[test]

@@ -132,6 +132,7 @@ Thread 1 (Thread 0x7f00 (LWP 100) \"main\"):
 #0  __futex_abstimed_wait_common64 (futex_word=0x6008) at futex-internal.c:57
 #1  ___pthread_cond_wait (cond=0x6000, mutex=0x5040) at pthread_cond_wait.c:618
 #2  0x4 in work_queue_wait_idle () at q.c:40
+#3  0x5 in main () at q.c:50
 ";
 
     /// Two threads retry a lock, sleeping between tries; main joins one: no stall by the

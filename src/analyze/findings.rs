@@ -16,9 +16,11 @@ use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
 use std::collections::HashSet;
 
-/// All findings, deadlocks first, in a stable order.
+/// All findings, deadlocks first, in a stable order; those that need every thread
+/// ([`FindingKind::needs_every_thread`]) only when the snapshot shows the `whole` process.
 pub fn find(
     snap: &Snapshot,
+    whole: bool,
     facts: &[Facts],
     pools: &[super::Pool],
     g: &Graph,
@@ -54,8 +56,9 @@ pub fn find(
     out.extend(super::pool_findings::find(
         snap, facts, pools, g, names, kb, &in_cycle,
     ));
+    out.retain(|f| whole || !f.kind.needs_every_thread());
     let deadlocked: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();
-    let stall = if out.is_empty() {
+    let stall = if out.is_empty() && whole {
         stall(snap, facts, g, names, kb)
     } else {
         None
@@ -157,7 +160,7 @@ fn stall(
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Option<Finding> {
-    if !snap.complete || facts.is_empty() {
+    if facts.is_empty() {
         return None;
     }
     let all_waiting = facts

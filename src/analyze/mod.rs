@@ -6,6 +6,7 @@ mod advice;
 mod busy;
 mod claims;
 mod classify;
+mod coverage;
 mod died;
 mod finding;
 mod findings;
@@ -31,6 +32,7 @@ mod upgrade;
 
 pub use claims::{ClaimCheck, ClaimVerdict};
 pub use classify::{Activity, Facts, LockId, PoolRef, Wait};
+pub use coverage::Coverage;
 pub use finding::{Busy, Detail, Doing, Draft, Finding, HeldAt, InProgram, Object, Shows, Step};
 pub use graph::{Alternative, Because, Edge, Grade, Graph, Held};
 pub use group::{group_threads, Does, ThreadGroup, ThreadState};
@@ -98,6 +100,17 @@ pub enum FindingKind {
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
+}
+
+impl FindingKind {
+    /// Whether the finding says something of every thread of the process (nothing can move,
+    /// no thread holds the lock, every thread is stopped), so that it needs them all in view.
+    pub fn needs_every_thread(self) -> bool {
+        matches!(
+            self,
+            Self::Stall | Self::OrphanedLock | Self::ProcessStopped
+        )
+    }
 }
 
 impl FindingKind {
@@ -186,6 +199,8 @@ pub struct Analysis {
     pub runtimes: Vec<Runtime>,
     /// The pools inferred from the threads' stacks, each member idle or busy.
     pub pools: Vec<Pool>,
+    /// How much of the process the snapshot shows.
+    pub coverage: Coverage,
 }
 
 /// The one-word answer.
@@ -199,7 +214,10 @@ pub enum Verdict {
     Stopped,
     /// Nothing can move, but no cycle is proven.
     Stall,
-    /// Neither.
+    /// No deadlock among the threads shown, but the snapshot does not show the whole process
+    /// (`Analysis::coverage` says why): what was not shown decides.
+    Undecidable,
+    /// Neither, with the whole process in view.
     NoDeadlock,
 }
 
@@ -211,7 +229,7 @@ impl Analysis {
             .any(|f| f.severity == Severity::Deadlock)
     }
 
-    /// Deadlock, stall, or neither.
+    /// Deadlock, stopped, stall, undecidable from this snapshot, or none.
     pub fn verdict(&self) -> Verdict {
         if self.deadlocked() {
             Verdict::Deadlock
@@ -223,6 +241,8 @@ impl Analysis {
             Verdict::Stopped
         } else if self.findings.iter().any(|f| f.kind == FindingKind::Stall) {
             Verdict::Stall
+        } else if !self.coverage.whole {
+            Verdict::Undecidable
         } else {
             Verdict::NoDeadlock
         }
@@ -231,6 +251,10 @@ impl Analysis {
 
 /// Analyses a snapshot.
 pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
+    let coverage = coverage::judge(snap, kb);
+    // Rare (a runtime's claim cut short): the claim's threads are set aside, at a copy's cost.
+    let trimmed = coverage::without_cut_claims(snap, &coverage);
+    let snap = trimmed.as_ref().unwrap_or(snap);
     let names = names::Names::new(&snap.threads, kb);
     // Threads are classified apart from each other: in parallel, in input order.
     let mut facts: Vec<Facts> = (snap.threads.par_iter().enumerate())
@@ -241,7 +265,7 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
     let mut graph = graph::build(snap, &facts, &names, kb);
     ownerless::derive(snap, &facts, &mut graph, &names);
     let pools = pools::infer(snap, &facts, &names);
-    let findings = findings::find(snap, &facts, &pools, &graph, &names, kb);
+    let findings = findings::find(snap, coverage.whole, &facts, &pools, &graph, &names, kb);
     let claims = claims::check(snap, &findings, &graph);
     let states = group::describe_all(snap, &facts, &graph, &names);
     let runtimes = runtime::find(snap, &names, kb);
@@ -253,5 +277,6 @@ pub fn analyze(snap: &Snapshot, kb: &KnowledgeBase) -> Analysis {
         states,
         runtimes,
         pools,
+        coverage,
     }
 }

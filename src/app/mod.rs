@@ -205,7 +205,7 @@ fn report(
     let undecided: Vec<&Snapshot> = snapshots
         .iter()
         .zip(&analyses)
-        .filter(|(s, a)| partial_undecided && !s.complete && a.verdict() == Verdict::NoDeadlock)
+        .filter(|(_, a)| partial_undecided && a.verdict() == Verdict::Undecidable)
         .map(|(s, _)| s)
         .collect();
     for s in &undecided {
@@ -216,7 +216,8 @@ fn report(
             s.threads.len()
         );
     }
-    let deadlock = analyses.iter().any(|a| a.verdict() != Verdict::NoDeadlock);
+    let deadlock = (analyses.iter().map(Analysis::verdict))
+        .any(|v| matches!(v, Verdict::Deadlock | Verdict::Stopped | Verdict::Stall));
     // As the snapshots in `run`: the process ends next.
     std::mem::forget(analyses);
     if deadlock {

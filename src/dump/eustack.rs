@@ -12,7 +12,7 @@ use super::skeleton::text::{find, trim, trim_start};
 use super::skeleton::{head_lines, Builder};
 use super::DumpFormat;
 use crate::dump::skeleton::intern::{share, share_cow};
-use crate::model::{Frame, Snapshot, Thread};
+use crate::model::{Frame, Gap, Snapshot, Thread};
 
 /// The `eu-stack` format.
 pub struct EuStack;
@@ -73,10 +73,12 @@ impl Parser {
         if trimmed.is_empty() {
             return;
         }
+        self.b.seen(no);
         if let Some((index, rest)) = frame_number(trimmed) {
             match parse_frame(index, rest) {
                 Some(f) => {
                     self.b.frame(f);
+                    self.b.stack_line(no);
                     self.after_frame = true;
                 }
                 None => self.b.diag(no, format!("frame #{index} could not be read")),
@@ -84,6 +86,7 @@ impl Parser {
             return;
         }
         if after_frame && line.starts_with([' ', '\t']) {
+            self.b.stack_line(no);
             self.detail(trimmed);
             self.after_frame = true;
             return;
@@ -133,9 +136,12 @@ impl Parser {
         } else {
             self.pids.first().copied()
         };
-        // eu-stack prints every thread of the process (unless asked for one with `-1`).
-        let complete = !self.pids.is_empty();
-        self.b.finish("eu-stack", origin, complete)
+        // eu-stack prints every thread of the process (unless asked for one with `-1`), but
+        // no count and no end: a copy cut between two threads looks whole.
+        self.b.gap(Gap::Unmarked {
+            format: "eu-stack".into(),
+        });
+        self.b.finish("eu-stack", origin, false)
     }
 }
 
@@ -214,7 +220,10 @@ mod tests {
              #1  0x00007f11aa09e4d0 ??()\n#2  0x00007f11aa09e4d8\n",
         );
         assert_eq!(s.pid, Some(4242));
-        assert!(s.complete);
+        assert!(
+            !s.complete,
+            "eu-stack prints no end: a copy cut between threads looks whole"
+        );
         assert_eq!(s.threads.len(), 2);
         let t = &s.threads[1];
         assert_eq!((t.tid, t.process), (Some(4243), None));

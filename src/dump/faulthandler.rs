@@ -127,6 +127,7 @@ impl Parser {
             self.open = None;
             return;
         }
+        self.b.seen(no);
         if let Some(h) = header(text) {
             self.saw_header |= h.ident.is_some();
             let mut t = match h.ident {
@@ -136,6 +137,9 @@ impl Parser {
             t.name = h.name.map(str::to_string);
             t.current = h.current;
             self.open = self.b.thread(t);
+            if let Some(i) = self.open {
+                self.b.stack_line_of(i, no);
+            }
             return;
         }
         if let Some(f) = frame(text) {
@@ -156,6 +160,9 @@ impl Parser {
                 self.b.threads[idx].partial = true;
             }
             self.b.push(idx, f);
+            // CPython lists the main thread last: a dump whose last stack is not whole, or
+            // is not the main thread's (`<module>`), was cut.
+            self.b.stack_line_of(idx, no);
             return;
         }
         if text == "..." || text.starts_with("<truncated") {
@@ -229,7 +236,10 @@ mod tests {
         assert_eq!(cur.frames[0].line, None);
         assert_eq!(cur.frames[1].line, Some(9));
         assert_eq!(cur.frames[1].function, None);
-        assert!(s.complete);
+        assert!(
+            !s.complete,
+            "a frame line cut short: not every stack is whole"
+        );
         assert_eq!(s.claims[0].threads, vec!["0x00007f3a31e4a740"]);
         assert_eq!(
             cur.status.as_deref(),

@@ -20,7 +20,7 @@ use super::skeleton::text::{find, trim, trim_end, trim_start};
 use super::skeleton::{head_lines, pieces, Builder, Part};
 use super::{DumpFormat, Release};
 use crate::dump::skeleton::intern::{share, share_cow, share_owned};
-use crate::model::{Frame, Snapshot, Thread, Var};
+use crate::model::{Frame, Gap, Snapshot, Thread, Var};
 use std::borrow::Cow;
 
 /// The pstack format and its relatives.
@@ -76,6 +76,7 @@ struct Read {
     part: Part,
     numbered: bool,
     saw_first: bool,
+    first_first: bool,
 }
 
 /// A big dump read on every core ([`pieces`]): cut before thread headers that no line before
@@ -94,6 +95,7 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
         Read {
             numbered: p.numbered,
             saw_first: p.saw_first,
+            first_first: p.first_first,
             part: p.b.into_part(),
         }
     });
@@ -101,6 +103,7 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     for r in reads {
         whole.numbered |= r.numbered;
         whole.saw_first |= r.saw_first;
+        whole.first_first |= r.first_first;
         whole.b.append(r.part);
     }
     Some(whole.finish(origin))
@@ -138,20 +141,30 @@ struct Parser {
     saw_first: bool,
     /// In a Solaris block, where frames have no `#N`.
     solaris: bool,
+    /// Threads come first thread first (by tid, `thread: N`, Solaris), with no count and no
+    /// end after them: a copy cut between two threads looks whole.
+    first_first: bool,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
         let t = trim(line);
+        if !t.is_empty() {
+            self.b.seen(no);
+        }
         if let Some((index, rest)) = frame_number(t) {
             match parse_frame(index, rest) {
-                Some(f) => self.b.frame(f),
+                Some(f) => {
+                    self.b.frame(f);
+                    self.b.stack_line(no);
+                }
                 None => self.b.diag(no, format!("frame #{index} could not be read")),
             }
         } else if let Some(r) = parse_header(t) {
             self.solaris = false;
             let by_tid = by_tid(&r);
             self.numbered |= !by_tid;
+            self.first_first |= by_tid;
             self.saw_first |= by_tid || r.gdb_num.as_deref() == Some("1");
             self.b.thread(Thread {
                 tid: r.tid,
@@ -165,6 +178,7 @@ impl Parser {
             self.solaris = !t.starts_with("thread: ");
             let first = if self.solaris { "1" } else { "0" };
             self.numbered = true;
+            self.first_first = true;
             self.saw_first |= num == first;
             self.b.thread(Thread {
                 tid: Some(tid),
@@ -174,6 +188,7 @@ impl Parser {
         } else if self.solaris {
             if let Some(f) = solaris_frame(t, self.b.last().map_or(0, |th| th.frames.len())) {
                 self.b.frame(f);
+                self.b.stack_line(no);
             }
         } else if t == "..." {
             if let Some(th) = self.b.last() {
@@ -193,6 +208,11 @@ impl Parser {
         }
         // Without any header, gstack printed the one thread of a single-threaded process.
         let complete = self.saw_first || (!headers && self.b.threads.len() == 1);
+        if self.first_first {
+            self.b.gap(Gap::Unmarked {
+                format: "pstack".into(),
+            });
+        }
         self.b.finish("pstack", origin, complete)
     }
 }
@@ -314,7 +334,10 @@ mod tests {
              Thread 3441805 (LWP 3441805):\n#0 0x00007f2763f1e88d in syscall at syscall.S:38\n\
              #1 0x00007f2764a91279 in io_getevents from /usr/lib/libaio.so.1\n#8 0x1 in ?? from /usr/lib/libstdc++.so.6\n",
         );
-        assert!(s.complete);
+        assert!(
+            !s.complete,
+            "threads by tid or first first, and no end: a cut copy looks whole"
+        );
         assert_eq!(s.threads.len(), 2);
         let f = &s.threads[0].frames;
         assert_eq!(
@@ -332,7 +355,10 @@ mod tests {
              #0  0x00007ffff7e57376 in __pthread_cond_wait()+534 in /lib/x86_64-linux-gnu/libpthread.so.0 at futex-internal.h:183\n\
              #1  0x0000000004b187f0 in _ZNSt18condition_variable4waitERSt11unique_lockISt5mutexE!()+15 in /opt/bin/srv\n",
         );
-        assert!(s.complete);
+        assert!(
+            !s.complete,
+            "threads by tid or first first, and no end: a cut copy looks whole"
+        );
         let t = &s.threads[0];
         assert_eq!((t.tid, t.debugger_id.as_deref()), (Some(71129), Some("0")));
         let f = &t.frames;
@@ -357,7 +383,10 @@ mod tests {
              -----------------  lwp# 3 / thread# 3  --------------------\n\
              \x20fee5b1c5 read     (4, 8047a10, 400)\n",
         );
-        assert!(s.complete);
+        assert!(
+            !s.complete,
+            "threads by tid or first first, and no end: a cut copy looks whole"
+        );
         assert_eq!(s.threads.len(), 2);
         let f = &s.threads[0].frames;
         assert_eq!(f[1].function.as_deref(), Some("cond_wait_queue"));

@@ -23,7 +23,7 @@ use super::skeleton::text::{find, rfind, trim, trim_start};
 use super::skeleton::{pieces, Builder, Part};
 use super::{DumpFormat, Release};
 use crate::dump::skeleton::intern::share;
-use crate::model::{Frame, Snapshot, Thread, Var};
+use crate::model::{Frame, Gap, Snapshot, Thread, Var};
 
 /// The py-spy dump format.
 pub struct PySpy;
@@ -288,6 +288,10 @@ impl Parser {
             self.b.pid = self.process;
         }
         let complete = self.processes > 0 && !self.cut;
+        // py-spy prints the main thread first, and no count nor end after the threads.
+        self.b.gap(Gap::Unmarked {
+            format: "py-spy".into(),
+        });
         self.b.finish("py-spy", origin, complete)
     }
 }
@@ -359,7 +363,10 @@ mod tests {
         assert_eq!(s.threads[1].debugger_id.as_deref(), Some("0x7F01"));
         assert_eq!(s.threads[1].status.as_deref(), Some("active+gil"));
         assert_eq!(s.pid, None);
-        assert!(s.complete);
+        assert!(
+            !s.complete,
+            "py-spy prints no end: a copy cut between threads looks whole"
+        );
     }
 
     #[test]

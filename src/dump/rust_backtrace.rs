@@ -226,6 +226,7 @@ impl Parser {
         if t.is_empty() {
             return;
         }
+        self.b.seen(no);
         if let Some(thread) = self.message_for.take() {
             if !t.starts_with("stack backtrace:") && !t.starts_with("note:") {
                 if let Some(n) = self.b.threads[thread].notes.last_mut() {
@@ -247,10 +248,12 @@ impl Parser {
         }
         if let Some(f) = frame_line(t) {
             self.frame(no, f);
+            self.stack_line(no);
             return;
         }
         let indent = line.len() - trim_start(line).len();
         if let Some((file, l)) = location(t).filter(|_| indent >= 4) {
+            self.stack_line(no);
             if let Some(f) = self.open_frames().and_then(|fs| fs.last_mut()) {
                 if f.file.is_none() {
                     f.file = Some(share(file));
@@ -276,6 +279,7 @@ impl Parser {
                 pthread: id.parse().ok(),
                 ..Thread::default()
             });
+            self.stack_line(no);
             match self.deadlock {
                 Some(c) => self.b.claims[c].threads.push(id.to_string()),
                 None => self.diag(no, "a `Thread Id` with no `Deadlock #` block before it"),
@@ -311,9 +315,17 @@ impl Parser {
         if indent >= 6 && self.open.is_some_and(|(_, last)| last.is_some()) {
             if let Some(function) = function_name(t) {
                 self.inlined(function);
+                self.stack_line(no);
             }
         }
         // Anything else is the program's own output, interleaved.
+    }
+
+    /// Line `no` belongs to the open thread's stack.
+    fn stack_line(&mut self, no: usize) {
+        if let Some((Some(i), _)) = self.open {
+            self.b.stack_line_of(i, no);
+        }
     }
 
     /// Starts a thread; its index, `None` past the thread cap.

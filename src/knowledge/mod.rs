@@ -114,11 +114,15 @@ impl KnowledgeBase {
                 .collect()
         };
         // Plumbing and runtimes are asked about apart: they must never hide what a frame means.
-        let (apart, function_rules): (Vec<usize>, Vec<usize>) = of(Subject::Function)
-            .into_iter()
-            .partition(|&i| matches!(rules[i].meaning, Meaning::Plumbing | Meaning::Runtime));
-        let (plumbing_rules, runtime_rules): (Vec<usize>, Vec<usize>) = apart
-            .into_iter()
+        let (apart, function_rules): (Vec<usize>, Vec<usize>) =
+            of(Subject::Function).into_iter().partition(|&i| {
+                matches!(
+                    rules[i].meaning,
+                    Meaning::Plumbing | Meaning::Runtime | Meaning::Outermost
+                )
+            });
+        let (plumbing_rules, runtime_rules): (Vec<usize>, Vec<usize>) = (apart.into_iter())
+            .filter(|&i| rules[i].meaning != Meaning::Outermost)
             .partition(|&i| rules[i].meaning == Meaning::Plumbing);
         let local_rules = of(Subject::Local);
         let note_rules = of(Subject::Note);
@@ -249,6 +253,15 @@ impl KnowledgeBase {
             .find(|r| r.pattern.is_match(base.as_bytes()))
     }
 
+    /// The first rule saying a whole stack may end at `function` (reduced to its base name):
+    /// a thread's or the process's first frame as dumps print it (`outermost`).
+    pub fn match_outermost(&self, function: &str) -> Option<&Rule> {
+        let base = base_name(function);
+        (self.rules.iter())
+            .filter(|r| r.outermost && r.subject == Subject::Function)
+            .find(|r| r.pattern.is_match(base.as_bytes()))
+    }
+
     /// The first runtime rule matching `function` (reduced to its base name): the frame shows
     /// which language runtime the process runs.
     pub fn match_runtime(&self, function: &str) -> Option<&Rule> {
@@ -345,6 +358,7 @@ impl KnowledgeBase {
         match rule.meaning {
             Meaning::Plumbing => self.match_plumbing(text),
             Meaning::Runtime => self.match_runtime(text),
+            Meaning::Outermost => self.match_outermost(text),
             Meaning::Advice => self.pack_advice(&rule.pack, text),
             _ => self.match_subject(rule.subject, text),
         }

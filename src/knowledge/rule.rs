@@ -34,6 +34,10 @@ pub enum Meaning {
     /// Go), and `suggestion` the command that dumps its own stacks, which hangscan reads.
     /// Matched apart from the other function rules, so it never hides what a frame means.
     Runtime,
+    /// Nothing but that a whole stack may end at the frame (`outermost`): gdb's backtraces stop
+    /// at `main`. Matched apart from the other function rules, so it never hides what a frame
+    /// means.
+    Outermost,
 }
 
 impl Meaning {
@@ -49,6 +53,7 @@ impl Meaning {
             Meaning::SignalFrame => "signal-frame",
             Meaning::Advice => "advice",
             Meaning::Runtime => "runtime",
+            Meaning::Outermost => "outermost",
         }
     }
 }
@@ -376,6 +381,10 @@ pub struct Rule {
     /// For member rules: the pool is an async runtime's workers (tokio's), which poll tasks
     /// that must never block them in a synchronous wait.
     pub async_runtime: bool,
+    /// A whole stack may end at this frame: a thread's or the process's first frame as the
+    /// dumps print it (`start_thread`, `clone3`, `_start`; `main`, where gdb stops). A dump that
+    /// ends inside a stack whose outermost frame is none of these was cut there.
+    pub outermost: bool,
     /// For lock waits: the lock's waiters sleep on a word of their own, not on one of the
     /// lock's (absl::Mutex: each thread's semaphore), so the futex word a thread sleeps on
     /// names no lock; a live capture or a core reads `address_args` from the frame's
@@ -511,6 +520,8 @@ struct RawRule {
     #[serde(default)]
     async_runtime: bool,
     #[serde(default)]
+    outermost: bool,
+    #[serde(default)]
     sleeps_apart: bool,
     #[serde(default)]
     examples: Vec<String>,
@@ -584,8 +595,13 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Pattern) -> Option<&'s
             Some("takes `thread_module` only with a `thread` pattern")
         }
         (Subject::Printed, _) => Some("(printed) must be `meaning = \"hold\"`"),
-        (s, Meaning::Plumbing | Meaning::SignalFrame) if s != Subject::Function => {
-            Some("(plumbing, signal-frame) needs a `function` pattern")
+        (s, Meaning::Plumbing | Meaning::SignalFrame | Meaning::Outermost)
+            if s != Subject::Function =>
+        {
+            Some("(plumbing, signal-frame, outermost) needs a `function` pattern")
+        }
+        (s, _) if s != Subject::Function && r.outermost => {
+            Some("takes `outermost` only with a `function` pattern")
         }
         _ => None,
     }
@@ -766,6 +782,7 @@ fn parse_rules(
             owner_word,
             redundant: r.redundant,
             async_runtime: r.async_runtime,
+            outermost: r.outermost || r.meaning == Meaning::Outermost,
             sleeps_apart: r.sleeps_apart,
             members: r.pointer.map(|pointer| GuardMembers {
                 pointer,

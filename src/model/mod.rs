@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod gap;
+pub use gap::Gap;
+
 /// Text a dump repeats (function names, files, modules, variables): shared, so that one copy
 /// serves every frame that prints it. Reads like `&str` (it derefs to one); make one with
 /// `.into()` from a `&str` or a `String`.
@@ -22,6 +25,10 @@ pub struct Snapshot {
     /// a live capture); false for a lone `bt` or an excerpt. Only a complete view can prove
     /// that *nothing* can move.
     pub complete: bool,
+    /// What the input shows is missing, or may be (a stack it ends inside): the reasons
+    /// `complete` is false, with where they are seen. Empty for a whole capture.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
     /// Every thread, in input order.
     pub threads: Vec<Thread>,
     /// Values read from the target's memory while it was stopped (mutex owner fields, ...).

@@ -68,7 +68,16 @@ struct Source<'a> {
     producer: &'a str,
     origin: &'a str,
     pid: Option<u32>,
+    /// Every thread with its whole stack (the analysis's judgement of the input's gaps).
     complete: bool,
+    /// Why not, as data.
+    #[serde(skip_serializing_if = "<[crate::model::Gap]>::is_empty")]
+    gaps: &'a [crate::model::Gap],
+    /// Why not, in words, and what to record instead; absent when complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incomplete: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -257,7 +266,10 @@ fn report<'a>(r: &Report<'a>) -> ReportJson<'a> {
             producer: &snap.producer,
             origin: &snap.origin,
             pid: snap.pid,
-            complete: snap.complete,
+            complete: a.coverage.whole,
+            gaps: &a.coverage.gaps,
+            incomplete: (!a.coverage.whole).then(|| narrate::coverage::gaps(snap, &a.coverage)),
+            record: (!a.coverage.whole).then(|| narrate::coverage::record_instead(snap)),
         },
         verdict: a.verdict(),
         threads: snap

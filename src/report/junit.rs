@@ -34,11 +34,16 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
                 });
             }
         }
-        if r.analysis.verdict() == Verdict::NoDeadlock {
+        let clean = match r.analysis.verdict() {
+            Verdict::NoDeadlock => Some("no deadlock found".to_string()),
+            Verdict::Undecidable => Some(super::narrate::coverage::undecidable(r.snapshot)),
+            _ => None,
+        };
+        if let Some(name) = clean {
             cases.push(Case {
                 snap: r.snapshot,
                 class,
-                name: "no deadlock found".into(),
+                name,
                 failure: None,
             });
         }

@@ -9,7 +9,7 @@ use super::narrate::{self, title};
 use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
 };
-use crate::analyze::{group_threads, Severity};
+use crate::analyze::{group_threads, Severity, Verdict};
 use crate::sanitize::clean;
 use std::io::Write;
 
@@ -34,7 +34,8 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         Headline::Stopped(f) => format!("🔴 STOPPED: {}", escape(&title(snap, f))),
         Headline::Stall(f) => format!("🔴 STALL: {}", escape(&title(snap, f))),
         Headline::Warning(f) => format!("🟠 No deadlock proven, but: {}", escape(&title(snap, f))),
-        Headline::Clean => "🟢 No deadlock found".to_string(),
+        Headline::Clean if a.coverage.whole => "🟢 No deadlock found".to_string(),
+        Headline::Clean => format!("🟠 {}", escape(&narrate::coverage::undecidable(snap))),
     };
     writeln!(out, "## {head}")?;
     writeln!(out)?;
@@ -44,12 +45,22 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         snap.threads.len(),
         code(&snap.origin),
         escape(&snap.producer),
-        if snap.complete {
+        if a.coverage.whole {
             "all threads"
         } else {
             "not all threads shown"
         }
     )?;
+    if !a.coverage.whole {
+        writeln!(out)?;
+        let why = narrate::coverage::gaps(snap, &a.coverage);
+        writeln!(out, "Not the whole process: {}", escape(&why))?;
+        if a.verdict() == Verdict::Undecidable {
+            writeln!(out)?;
+            let record = narrate::coverage::record_instead(snap);
+            writeln!(out, "To decide, {}", escape(&record))?;
+        }
+    }
     if !a.findings.is_empty() {
         writeln!(out)?;
         writeln!(

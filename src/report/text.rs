@@ -10,7 +10,7 @@ use super::{
     grade_word, headline, more_steps, severity_word, shown_steps, single_threads, Headline, Report,
     TextLook,
 };
-use crate::analyze::{group_threads, Severity};
+use crate::analyze::{group_threads, Severity, Verdict};
 use crate::sanitize::clean;
 use std::io::Write;
 
@@ -57,14 +57,10 @@ pub fn render(
             "1;33",
             &format!("no deadlock proven, but: {}", clean(&title(snap, f))),
         ),
-        Headline::Clean if snap.complete => st.paint("1;32", "no deadlock found"),
+        Headline::Clean if a.coverage.whole => st.paint("1;32", "no deadlock found"),
         // Part of the process is missing (a truncated core, a cut dump): what was read is
         // clean, which decides nothing about the rest.
-        Headline::Clean => st.paint(
-            "1;33",
-            "no deadlock among what was read, but not all of the process was: undecidable \
-             (see the notes)",
-        ),
+        Headline::Clean => st.paint("1;33", &narrate::coverage::undecidable(snap)),
     };
     writeln!(out, "{verdict}")?;
     let unidentified = snap
@@ -77,7 +73,7 @@ pub fn render(
         snap.threads.len(),
         clean(&snap.origin),
         snap.producer,
-        if snap.complete {
+        if a.coverage.whole {
             ", all threads"
         } else {
             ", not all threads shown"
@@ -90,6 +86,14 @@ pub fn render(
         summary.push_str(&format!("; {deadlocks} deadlocks"));
     }
     writeln!(out, "{summary}")?;
+    if !a.coverage.whole {
+        let why = narrate::coverage::gaps(snap, &a.coverage);
+        writeln!(out, "not the whole process: {}", clean(&why))?;
+        if a.verdict() == Verdict::Undecidable {
+            let record = narrate::coverage::record_instead(snap);
+            writeln!(out, "to decide, {}", clean(&record))?;
+        }
+    }
     for rt in &a.runtimes {
         writeln!(out, "runtime: {}", clean(&narrate::runtime(rt)))?;
     }

@@ -26,6 +26,10 @@ pub(super) struct Read {
     hook_frames: usize,
     /// A `bt full` value was still open at the piece's end (it would run on into the next).
     open_at_end: bool,
+    /// How the piece began and ended.
+    ends: super::Ends,
+    /// It ended inside an `info threads` table.
+    in_info_table: bool,
 }
 
 /// The snapshot of a dump big enough to cut, read in pieces; `None` when it is small, cannot
@@ -67,6 +71,8 @@ impl Parser {
             leans: self.leans,
             hook_frames: self.hook_frames,
             open_at_end,
+            ends: self.ends,
+            in_info_table: self.in_info_table,
             part: self.b.into_part(),
         }
     }
@@ -77,6 +83,10 @@ impl Parser {
         self.saw_info_table |= read.saw_info_table;
         self.saw_all |= read.saw_all;
         self.rr |= read.rr;
+        self.ends.merge(read.ends);
+        self.in_info_table = read.in_info_table;
+        let (last, stack) = read.part.ends;
+        let mut placed = Vec::with_capacity(read.part.threads.len());
         // Counted as the piece's; a thread found before, or dropped, takes its own back out.
         self.hook_frames += read.hook_frames;
         for (t, shed) in std::mem::take(&mut read.part.threads) {
@@ -91,6 +101,7 @@ impl Parser {
             if found.is_some() || self.b.full() {
                 self.hook_frames -= super::hooks(&t.frames);
             }
+            placed.push(found.or_else(|| (!self.b.full()).then_some(self.b.threads.len())));
             match found {
                 Some(idx) => {
                     self.merge(idx, &r);
@@ -109,6 +120,8 @@ impl Parser {
                 }
             }
         }
+        let stack = stack.and_then(|(t, line)| Some((placed.get(t).copied().flatten()?, line)));
+        self.b.ended(last, stack);
         self.b.absorb(read.part);
     }
 }

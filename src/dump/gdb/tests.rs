@@ -42,7 +42,7 @@ fn info_threads_merges_with_later_bts_and_marks_the_current_thread() {
          #1  0x000000000046e962 in pthread_mutex_lock ()\n",
     );
     assert_eq!(s.threads.len(), 2);
-    assert!(s.complete);
+    assert!(!s.complete, "thread 2 has only its `info threads` row");
     assert_eq!(
         s.threads[0].frames.len(),
         2,

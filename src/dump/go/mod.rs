@@ -187,8 +187,12 @@ impl Parser {
         if l.is_empty() {
             return;
         }
+        self.b.seen(no);
         if let Some(awaiting) = self.awaiting.take() {
             if let Some(loc) = line::parse_location(l) {
+                if let Awaiting::Frame(t) = awaiting {
+                    self.b.stack_line_of(t, no);
+                }
                 self.location(awaiting, loc);
                 return;
             }
@@ -278,6 +282,7 @@ impl Parser {
             ..Frame::default()
         };
         self.b.push(t, f);
+        self.b.stack_line_of(t, no);
         self.awaiting = Some(Awaiting::Frame(t));
     }
 

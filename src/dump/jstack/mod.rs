@@ -18,7 +18,7 @@ use crate::dump::skeleton::lines;
 use crate::dump::skeleton::text::trim;
 use crate::dump::skeleton::Builder;
 use crate::dump::DumpFormat;
-use crate::model::{Evidence, Frame, IdKind, Snapshot, Thread};
+use crate::model::{Evidence, Frame, Gap, IdKind, Snapshot, Thread};
 use report::Report;
 
 /// The Java thread-dump format.
@@ -109,6 +109,9 @@ struct Parser {
 impl Parser {
     fn line(&mut self, no: usize, line: &str) -> Flow {
         let trimmed = trim(line);
+        if !trimmed.is_empty() {
+            self.b.seen(no);
+        }
         if trimmed.is_empty() {
             // A blank line ends a thread's frames; its ownable synchronizers may follow.
             self.open = false;
@@ -327,6 +330,23 @@ impl Parser {
 
     fn finish(mut self, origin: &str) -> Snapshot {
         self.end_thread();
+        if self.section == Section::Report && self.report.is_some() {
+            // Cut inside the JVM's deadlock report: a cycle half listed (a wait whose holder
+            // is not yet named) is no claim; one listed whole (its stacks part begun) is.
+            let line = self.b.last_seen();
+            if !self.report.as_ref().is_some_and(|r| r.listed_whole()) {
+                self.report = None;
+                self.b.diag(
+                    line,
+                    "the input ends inside the JVM's deadlock report, before its list of who \
+                     waits for whom ended: the report is left out",
+                );
+            }
+            self.b.gap(Gap::NoEnd {
+                expected: "Found N deadlock(s).".into(),
+                line: Some(line),
+            });
+        }
         self.end_report();
         if self.stray.0 > 0 {
             let message = format!(

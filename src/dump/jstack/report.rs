@@ -59,6 +59,11 @@ impl Report {
     }
 
     /// Reads one line; false when it is not the report's.
+    /// Whether its list of who waits for whom is whole: its stacks part has begun.
+    pub fn listed_whole(&self) -> bool {
+        self.stacks
+    }
+
     pub fn line(
         &mut self,
         no: usize,

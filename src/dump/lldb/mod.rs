@@ -10,7 +10,7 @@ use super::skeleton::text::{trim, trim_start};
 use super::skeleton::{head_lines, pieces, Builder, Part};
 use super::{DumpFormat, Release};
 use crate::dump::skeleton::lines;
-use crate::model::{Snapshot, Thread};
+use crate::model::{Gap, Snapshot, Thread};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -60,6 +60,7 @@ struct Read {
     part: Part,
     saw_first: bool,
     saw_all: bool,
+    ended: bool,
 }
 
 /// A big dump read on every core ([`pieces`]): cut before thread headers, each piece read on
@@ -82,6 +83,7 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
         Read {
             saw_first: p.saw_first,
             saw_all: p.saw_all,
+            ended: p.ended,
             part: p.b.into_part(),
         }
     });
@@ -89,6 +91,7 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     for r in reads {
         whole.saw_first |= r.saw_first;
         whole.saw_all |= r.saw_all;
+        whole.ended = r.ended || (whole.ended && r.part.threads.is_empty());
         whole.b.append(r.part);
     }
     Some(whole.finish(origin))
@@ -230,15 +233,23 @@ struct Parser {
     saw_first: bool,
     /// The transcript shows the command that prints every thread.
     saw_all: bool,
+    /// A prompt or a `Process N …` line came after the last thread: its output ended there
+    /// (lldb prints thread #1 first and no count, so nothing else tells a cut copy).
+    ended: bool,
 }
 
 impl Parser {
     fn line(&mut self, no: usize, line: &str) {
         let t = trim(line.trim_start_matches('>'));
+        if !t.is_empty() {
+            self.b.seen(no);
+        }
         if let Some(f) = frame::parse_frame_line(t) {
             self.b.frame(f);
+            self.b.stack_line(no);
         } else if let Some(h) = parse_header(t) {
             self.saw_first |= h.index == "1";
+            self.ended = false;
             self.b.thread(Thread {
                 tid: h.tid,
                 debugger_id: Some(h.index),
@@ -249,14 +260,23 @@ impl Parser {
         } else if let Some(cmd) = t.strip_prefix("(lldb)") {
             let cmd = trim(cmd);
             self.saw_all |= cmd == "bt all" || cmd.starts_with("thread backtrace all");
+            self.ended = !self.b.threads.is_empty();
         } else if t.starts_with("frame #") {
             self.b.diag(no, "a frame line could not be read");
+        }
+        if t.starts_with("Process ") && !self.b.threads.is_empty() {
+            self.ended = true;
         }
         // Anything else is noise: `Process N stopped`, program output, prose.
     }
 
-    fn finish(self, origin: &str) -> Snapshot {
+    fn finish(mut self, origin: &str) -> Snapshot {
         let complete = self.saw_all || self.saw_first;
+        if !self.ended {
+            self.b.gap(Gap::Unmarked {
+                format: "lldb".into(),
+            });
+        }
         self.b.finish("lldb", origin, complete)
     }
 }

@@ -7,7 +7,7 @@
 
 use super::intern::DumpMap;
 use crate::limits::{deep_stacks, elide_middle, threads_dropped, MAX_FRAMES, MAX_THREADS};
-use crate::model::{Claim, Diagnostic, Evidence, Frame, Snapshot, Thread};
+use crate::model::{Claim, Diagnostic, Evidence, Frame, Gap, Snapshot, Thread};
 
 /// Adds a frame to a stack being read, leaving out the middle of a stack past [`MAX_FRAMES`]
 /// as it grows (its innermost and outermost frames are kept, as [`elide_middle`] keeps them);
@@ -36,6 +36,9 @@ pub struct Part {
     pub pid: Option<u32>,
     /// Threads past the cap.
     pub dropped: usize,
+    /// The last line of the piece read, and the last of a stack with its thread
+    /// ([`Builder::seen`], [`Builder::stack_line`]).
+    pub ends: (usize, Option<(usize, usize)>),
 }
 
 /// A snapshot being filled. While one is alive, [`super::intern::share`] shares equal texts.
@@ -60,6 +63,12 @@ pub struct Builder {
     last_len: usize,
     /// That nothing was found has been said already, in the format's own words.
     said_nothing: bool,
+    /// What the input shows is missing ([`Builder::gap`]).
+    gaps: Vec<Gap>,
+    /// The last non-blank line read.
+    last_seen: usize,
+    /// The last line read that belongs to a stack, with that stack's thread.
+    stack_end: Option<(usize, usize)>,
 }
 
 impl Default for Builder {
@@ -76,6 +85,9 @@ impl Default for Builder {
             dropping: false,
             last_len: 0,
             said_nothing: false,
+            gaps: Vec::new(),
+            last_seen: 0,
+            stack_end: None,
         }
     }
 }
@@ -172,18 +184,65 @@ impl Builder {
             claims: std::mem::take(&mut self.claims),
             pid: self.pid,
             dropped: self.dropped,
+            ends: (self.last_seen, self.stack_end),
         }
     }
 
     /// Takes in the next part of a dump whose threads are all its own (no piece names another's
     /// thread again): its threads after those found so far, and the rest ([`Builder::absorb`]).
     pub fn append(&mut self, mut part: Part) {
+        let (last, stack) = part.ends;
+        let mut placed = Vec::with_capacity(part.threads.len());
         for (t, shed) in std::mem::take(&mut part.threads) {
-            if let Some(i) = self.thread(t) {
+            let i = self.thread(t);
+            if let Some(i) = i {
                 self.shed(i, shed);
             }
+            placed.push(i);
         }
+        let stack = stack.and_then(|(t, line)| Some((placed.get(t).copied().flatten()?, line)));
+        self.ended(last, stack);
         self.absorb(part);
+    }
+
+    /// Says how a piece read apart ended: its last line, and the last line of a stack with the
+    /// thread (here) it belongs to. A piece that read nothing changes nothing.
+    pub fn ended(&mut self, last: usize, stack: Option<(usize, usize)>) {
+        if last > 0 {
+            self.last_seen = last;
+            self.stack_end = stack;
+        }
+    }
+
+    /// The last non-blank line read.
+    pub fn last_seen(&self) -> usize {
+        self.last_seen
+    }
+
+    /// Records that input line `no` (not blank) was read.
+    pub fn seen(&mut self, no: usize) {
+        self.last_seen = no;
+    }
+
+    /// Records that input line `no` belongs to the stack of the thread being filled (a frame,
+    /// or a line that goes with one): an input that ends here may end inside that stack.
+    pub fn stack_line(&mut self, no: usize) {
+        self.last_seen = no;
+        if !self.dropping && !self.threads.is_empty() {
+            self.stack_end = Some((self.threads.len() - 1, no));
+        }
+    }
+
+    /// Records that input line `no` belongs to the stack of thread `t` (a format that places
+    /// its stacks itself).
+    pub fn stack_line_of(&mut self, t: usize, no: usize) {
+        self.last_seen = self.last_seen.max(no);
+        self.stack_end = Some((t, no));
+    }
+
+    /// Records evidence that the input does not show the whole process.
+    pub fn gap(&mut self, gap: Gap) {
+        self.gaps.push(gap);
     }
 
     /// Takes in a part's all but its threads (which the format places itself, with
@@ -225,11 +284,33 @@ impl Builder {
     }
 
     /// The snapshot (saying so when nothing was found); `complete` only stands when some
-    /// thread was found and none was left out.
+    /// thread was found, none was left out and no gap was recorded. An incomplete snapshot
+    /// says why in its gaps ([`Gap::Unsaid`] when nothing more is known); an input whose last
+    /// line belongs to a stack gets [`Gap::EndsInStack`], for the analysis to decide.
     pub fn finish(mut self, producer: &str, origin: &str, complete: bool) -> Snapshot {
         self.nothing_found("no thread or frame found in the input");
         if let Some(d) = threads_dropped(self.dropped) {
             self.diagnostics.push(d);
+        }
+        let partial: Vec<&Thread> = self.threads.iter().filter(|t| t.partial).collect();
+        if !partial.is_empty() {
+            self.gaps.push(Gap::NoStack {
+                count: partial.len(),
+                threads: partial.iter().take(8).map(|t| t.label()).collect(),
+            });
+        }
+        let complete = complete
+            && !self.threads.is_empty()
+            && self.dropped == 0
+            && self.gaps.iter().all(Gap::undecided);
+        if !complete && self.gaps.iter().all(Gap::undecided) {
+            self.gaps.push(Gap::Unsaid);
+        }
+        match self.stack_end {
+            Some((thread, line)) if line == self.last_seen && thread < self.threads.len() => {
+                self.gaps.push(Gap::EndsInStack { thread, line })
+            }
+            _ => {}
         }
         let mut deep = Vec::new();
         for (i, t) in self.threads.iter_mut().enumerate() {
@@ -243,7 +324,8 @@ impl Builder {
             producer: producer.to_string(),
             origin: origin.to_string(),
             pid: self.pid,
-            complete: complete && !self.threads.is_empty() && self.dropped == 0,
+            complete,
+            gaps: std::mem::take(&mut self.gaps),
             threads: std::mem::take(&mut self.threads),
             evidence: std::mem::take(&mut self.evidence),
             diagnostics: std::mem::take(&mut self.diagnostics),

@@ -9,6 +9,7 @@ use crate::analyze::{
 };
 use crate::model::{Snapshot, StoppedBy, Thread};
 
+pub mod coverage;
 mod frames;
 mod titles;
 pub use frames::{elided, frame_ref, more_stacks, no_frames};
