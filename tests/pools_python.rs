@@ -33,7 +33,7 @@
 
 mod support;
 
-use hangscan::analyze::{Activity, Analysis, Does, FindingKind, Grade, MemberState};
+use hangscan::analyze::{Activity, Analysis, Does, FindingKind, Grade, MemberState, Verdict};
 use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::{Path, PathBuf};
@@ -230,7 +230,7 @@ fn a_consumer_crew_on_one_queue_is_a_pool_by_structure_and_starves_when_its_loop
         if v.how != "py-spy --locals" {
             // No argument shows the loop's instance: the crew's shared task could be its loop,
             // so every member could be idle in it. Every thread waits: a stall, no more.
-            assert_eq!(v.kinds(), [FindingKind::Stall], "{}", v.what());
+            assert_stall(v);
             continue;
         }
         // `self` is the same crew on both members: `Crew.consume` is the loop, and each
@@ -242,6 +242,18 @@ fn a_consumer_crew_on_one_queue_is_a_pool_by_structure_and_starves_when_its_loop
             .unwrap_or_else(|| panic!("no crew: {:?}\n{}", v.a.pools, v.what()));
         assert!(pool.instance.is_some());
         assert!(pool.members.iter().all(|m| m.state == MemberState::Busy));
+    }
+}
+
+/// Every thread waits: a stall, which needs every thread. faulthandler's dump shows it holds
+/// them all (its main thread comes last, down to `<module>`); a py-spy dump prints no count
+/// nor end, so from it the verdict is undecidable.
+fn assert_stall(v: &View) {
+    if v.how.starts_with("py-spy") {
+        assert!(v.kinds().is_empty(), "{}", v.what());
+        assert_eq!(v.a.verdict(), Verdict::Undecidable, "{}", v.what());
+    } else {
+        assert_eq!(v.kinds(), [FindingKind::Stall], "{}", v.what());
     }
 }
 
@@ -279,7 +291,7 @@ fn lock_and_rlock_abbas_are_python_lock_waits_with_no_holder_claimed() {
             if v.how != "py-spy --native" {
                 continue;
             }
-            assert_eq!(v.kinds(), [FindingKind::Stall], "{}", v.what());
+            assert_stall(v);
             for &t in &waiting {
                 let facts = &v.a.facts[t];
                 assert_eq!(facts.activity, Activity::Blocked, "{}", v.what());
