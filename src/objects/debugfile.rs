@@ -179,16 +179,22 @@ pub(crate) fn missing(obj: &MappedObject, file: &ElfFile, names: bool) -> String
     } else {
         format!(" (looked for {})", looked.join(", "))
     };
-    let shows = if names {
-        "function names from its symbol table, without file:line or inlined frames"
+    let (shows, adds) = if names {
+        (
+            "function names from its symbol table, without file:line or inlined frames",
+            "file:line, inlined frames",
+        )
     } else {
-        "addresses only (it is stripped): what libc and the kernel show still stands \
-             (the waits, join targets, futex owners and signal frames in system libraries)"
+        (
+            "addresses only (it is stripped): what libc and the kernel show still stands \
+             (the waits, join targets, futex owners and signal frames in system libraries)",
+            "its function names, file:line, inlined frames",
+        )
     };
     format!(
         "{} has no debug information and no debug file was found for its {id}{looked}: its \
-         frames show {shows}. Its debug file (or a build with -g) would add its function \
-         names, file:line, inlined frames, and the locks its guards hold",
+         frames show {shows}. Its debug file (or a build with -g) would add {adds}, and the \
+         locks its guards hold",
         obj.name
     )
 }
