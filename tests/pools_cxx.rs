@@ -27,8 +27,8 @@
 mod support;
 
 use serde_json::Value;
-use support::report::json;
-use support::{gcore, gdb_dump, require, scratch, HungProcess};
+use support::report::{assert_healthy, function, json, parse_gdb};
+use support::{gcore, require, scratch, HungProcess};
 
 /// What a core shows of a hang whose pool is known by its threads' names.
 enum InCore {
@@ -113,11 +113,6 @@ const ABSL_STARVATION: Hang = Hang {
     core: InCore::Same,
 };
 
-/// A frame's or a step's function (with its parameters when the symbols give them).
-fn function(v: &Value) -> &str {
-    v["function"].as_str().unwrap_or_default()
-}
-
 /// The report's threads with a frame in `f`: their tids.
 fn threads_in<'a>(report: &'a Value, f: &str) -> Vec<&'a Value> {
     (report["threads"].as_array().unwrap().iter())
@@ -171,20 +166,6 @@ fn assert_stall(report: &Value, hang: &Hang) {
         let said = t["summary"].as_str().unwrap_or_default();
         assert!(said.contains(&format!("pool `{}`", hang.pool)), "{said}");
     }
-}
-
-/// No finding, exit 0.
-fn assert_healthy(code: Option<i32>, report: &Value) {
-    assert_eq!(code, Some(0), "{report}");
-    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
-}
-
-/// `hangscan parse` of a gdb dump (`bt` or `bt full`) of `pid`, saved in `dir`.
-fn parse_gdb(pid: u32, full: bool, dir: &std::path::Path) -> (Option<i32>, Value) {
-    let dump = gdb_dump(pid, full);
-    let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });
-    std::fs::write(&file, &dump).unwrap();
-    json(&["parse", file.to_str().unwrap()])
 }
 
 /// Whether every library `needs` names is here, and the tools.

@@ -16,8 +16,8 @@
 mod support;
 
 use serde_json::Value;
-use support::report::json;
-use support::{gcore, gdb_dump, require, scratch, HungProcess};
+use support::report::{assert_healthy, function, json, parse_gdb};
+use support::{gcore, require, scratch, HungProcess};
 
 /// A library pool fixture: what it needs, the pool class the rules name, the join's frame and
 /// the program's frame that calls it.
@@ -70,25 +70,6 @@ fn assert_self_join(report: &Value, pool: &Pool) {
     );
     assert_eq!(steps[1]["shows"]["because"]["is"], "member", "{report}");
     assert_eq!(steps[1]["shows"]["itself"], true, "{report}");
-}
-
-/// A frame's or a step's function (with its parameters when the symbols give them).
-fn function(v: &Value) -> &str {
-    v["function"].as_str().unwrap_or_default()
-}
-
-/// No finding, exit 0.
-fn assert_healthy(code: Option<i32>, report: &Value) {
-    assert_eq!(code, Some(0), "{report}");
-    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
-}
-
-/// `hangscan parse` of a gdb dump (`bt` or `bt full`) of `pid`, saved in `dir`.
-fn parse_gdb(pid: u32, full: bool, dir: &std::path::Path) -> (Option<i32>, Value) {
-    let dump = gdb_dump(pid, full);
-    let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });
-    std::fs::write(&file, &dump).unwrap();
-    json(&["parse", file.to_str().unwrap()])
 }
 
 fn self_join_live(pool: &Pool) {

@@ -19,15 +19,9 @@
 mod support;
 
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
-use support::report::json;
-use support::{build_crate_fixture, gcore, gdb_dump, require, scratch, HungProcess};
-
-/// A frame's function.
-fn function(v: &Value) -> &str {
-    v["function"].as_str().unwrap_or_default()
-}
+use support::report::{function, json, parse_gdb};
+use support::{build_crate_fixture, gcore, require, scratch, HungProcess};
 
 /// The tids of the threads with a frame in a function starting with `prefix`.
 fn threads_in(report: &Value, prefix: &str) -> Vec<Value> {
@@ -80,13 +74,6 @@ fn from_every_source(bin: &str, check: impl Fn(&str, Option<i32>, &Value)) {
     drop(p);
     let (code, report) = json(&["core", core.to_str().unwrap()]);
     check("core", code, &report);
-}
-
-/// `hangscan parse` of a gdb dump (`bt` or `bt full`) of `pid`, saved in `dir`.
-fn parse_gdb(pid: u32, full: bool, dir: &Path) -> (Option<i32>, Value) {
-    let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });
-    std::fs::write(&file, gdb_dump(pid, full)).unwrap();
-    json(&["parse", file.to_str().unwrap()])
 }
 
 #[test]

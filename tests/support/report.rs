@@ -1,6 +1,8 @@
-//! hangscan's JSON report as the tests read it: a run's report and its lock cycle.
+//! hangscan's JSON report as the tests read it: a run's report (of a process, or of its gdb
+//! dump), its lock cycle, a frame's function, a clean report.
 
 use serde_json::Value;
+use std::path::Path;
 
 /// `hangscan ARGS --format json` → (exit code, the first report).
 pub fn json(args: &[&str]) -> (Option<i32>, Value) {
@@ -23,4 +25,22 @@ pub fn cycle(report: &Value) -> (String, String) {
         f["confidence"].as_str().unwrap().to_string(),
         steps.join("\n"),
     )
+}
+
+/// `hangscan parse` of a gdb dump (`bt` or `bt full`) of `pid`, saved in `dir`.
+pub fn parse_gdb(pid: u32, full: bool, dir: &Path) -> (Option<i32>, Value) {
+    let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });
+    std::fs::write(&file, super::gdb_dump(pid, full)).unwrap();
+    json(&["parse", file.to_str().unwrap()])
+}
+
+/// A JSON frame's function, `""` when it has none.
+pub fn function(v: &Value) -> &str {
+    v["function"].as_str().unwrap_or_default()
+}
+
+/// No finding, exit 0.
+pub fn assert_healthy(code: Option<i32>, report: &Value) {
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
 }
