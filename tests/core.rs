@@ -13,7 +13,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{gcore, hangscan, HungProcess};
+use support::{gcore, hangscan, scratch, HungProcess};
 
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
@@ -71,14 +71,6 @@ fn layout(core: &[u8]) -> Layout {
         loads,
         prstatus,
     }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("core-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The kernel's own core of the hung fixture `name`, made to dump with SIGABRT in `dir`.
@@ -258,7 +250,7 @@ fn a_gcore_core_of_a_deadlock_is_a_proven_lock_cycle() {
     if !support::require("gcore") {
         return;
     }
-    let dir = scratch("whole");
+    let dir = scratch("core", "whole");
     let p = HungProcess::start("c_abba");
     let workers: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", p.pid))
         .unwrap()
@@ -342,7 +334,7 @@ fn a_truncated_gcore_core_says_what_it_lacks() {
     if !support::require("gcore") {
         return;
     }
-    let dir = scratch("gcore");
+    let dir = scratch("core", "gcore");
     let p = HungProcess::start("c_abba");
     let core = gcore(p.pid, &dir);
     drop(p);
@@ -381,7 +373,7 @@ fn a_truncated_gcore_core_says_what_it_lacks() {
 
 #[test]
 fn a_truncated_kernel_core_says_what_it_lacks() {
-    let dir = scratch("kernel");
+    let dir = scratch("core", "kernel");
     let Some(core) = kernel_core("c_abba", &dir) else {
         return;
     };
@@ -458,7 +450,7 @@ fn a_truncated_kernel_core_says_what_it_lacks() {
 /// A stall needs every thread to be seen waiting: from a cut core it weakens to no verdict.
 #[test]
 fn a_stall_is_not_claimed_from_a_truncated_core() {
-    let dir = scratch("stall");
+    let dir = scratch("core", "stall");
     let Some(core) = kernel_core("c_condvar_stall", &dir) else {
         return;
     };

@@ -11,16 +11,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::Started;
-
-/// A scratch directory of its own for `tag`.
-fn scratch(tag: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("debug-files-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
+use support::{scratch, Started};
 
 fn run(program: &str, args: &[&str]) {
     let status = Command::new(program)
@@ -138,7 +129,7 @@ fn unique() -> usize {
 /// files, and none of its names are used.
 #[test]
 fn a_debuglink_file_from_another_build_is_refused_and_the_right_one_used() {
-    let dir = scratch("debuglink");
+    let dir = scratch("debug-files", "debuglink");
     for (tag, ids, why) in [
         ("no-build-id", "-Wl,--build-id=none", "CRC mismatch"),
         ("build-id", "-Wl,--build-id", "build-id"),
@@ -225,7 +216,7 @@ fn gdb_refuses_it_too(exe: &Path) {
 /// wrote itself once started and then loaded.
 #[test]
 fn a_library_overwritten_in_place_after_the_start_is_untrusted() {
-    let dir = scratch("overwritten");
+    let dir = scratch("debug-files", "overwritten");
     let (exe, lib, other) = (
         dir.join("c_plugin"),
         dir.join("libplugin.so"),
@@ -322,7 +313,7 @@ fn a_chrooted_process_has_its_debug_file_looked_up_inside_its_root() {
     if !support::require("root") {
         return;
     }
-    let dir = scratch("chroot");
+    let dir = scratch("debug-files", "chroot");
     let root = dir.join("root");
     // The program's path inside the root is also a path on the host: `<dir>/app/c_plugin`.
     let inside = dir.join("app").join("c_plugin");
@@ -427,7 +418,7 @@ fn a_split_dwarf_build_has_its_variables_read_from_its_dwo_files_or_its_package(
     // `-gsplit-dwarf`: the executable keeps a skeleton unit and its line table; the functions,
     // their parameters and types are in the `.dwo` file the compiler wrote where the skeleton
     // says. `main`'s `argc` can only be named from it.
-    let dir = scratch("split-dwarf");
+    let dir = scratch("debug-files", "split-dwarf");
     let exe = dir.join("c_plugin");
     gcc("c_plugin.c", &["-gsplit-dwarf"], &exe);
     let process = Started::start(&exe, &[]);
@@ -523,7 +514,7 @@ fn a_stripped_program_names_its_missing_debug_file_and_its_signal_handler_still_
     let exe = support::build_fixture_as("cpp_signal_self_join", support::Build::Stripped);
     let id = build_id(&exe);
     let p = support::HungProcess::start_as("cpp_signal_self_join", support::Build::Stripped);
-    let dir = scratch("stripped");
+    let dir = scratch("debug-files", "stripped");
     let core = support::gcore(p.pid, &dir);
     let live = support::hangscan(&["attach", "--format", "json", &p.pid.to_string()]);
     let cored = support::hangscan(&[

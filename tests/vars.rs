@@ -9,8 +9,7 @@
 mod support;
 
 use serde_json::Value;
-use std::path::PathBuf;
-use support::{gcore, hangscan, HungProcess};
+use support::{gcore, hangscan, scratch, HungProcess};
 
 /// `hangscan ARGS --format json` → (exit code, the report).
 fn json(args: &[&str]) -> (Option<i32>, Value) {
@@ -174,20 +173,12 @@ fn locals_reads_every_parameter_and_local_like_bt_full() {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("vars-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn a_rust_abba_core_is_proven_by_its_mutex_guards_and_a_saved_snapshot_keeps_them() {
     if !support::require("gcore") {
         return;
     }
-    let dir = scratch("core");
+    let dir = scratch("vars", "core");
     let p = HungProcess::start("rust_abba");
     let core = gcore(p.pid, &dir);
     let saved = dir.join("snapshot.json");
