@@ -10,6 +10,7 @@
 
 mod lockword;
 mod pattern;
+mod prefix;
 mod rule;
 
 pub use crate::names::base_name;
@@ -48,7 +49,8 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
 pub struct KnowledgeBase {
     rules: Vec<Rule>,
     function_rules: Vec<usize>,
-    function_set: RegexSet,
+    /// For each of `function_rules`, the literals a name must start with to match it.
+    function_prefixes: Vec<Option<Vec<Box<[u8]>>>>,
     local_rules: Vec<usize>,
     /// The local rules' patterns as one set: most locals match none, which one pass tells.
     local_set: RegexSet,
@@ -141,12 +143,14 @@ impl KnowledgeBase {
                     message: e.to_string(),
                 })
         };
-        let function_set = set_of(&function_rules)?;
+        let function_prefixes = (function_rules.iter())
+            .map(|&i| prefix::required_prefixes(rules[i].pattern.as_str()))
+            .collect();
         let local_set = set_of(&local_rules)?;
         Ok(Self {
             rules,
             function_rules,
-            function_set,
+            function_prefixes,
             local_rules,
             local_set,
             note_rules,
@@ -179,12 +183,12 @@ impl KnowledgeBase {
         if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(base).copied()) {
             return hit.map(|i| &self.rules[i]);
         }
-        let hit = self
-            .function_set
-            .matches(base.as_bytes())
-            .iter()
-            .next()
-            .map(|k| self.function_rules[k]);
+        let name = base.as_bytes();
+        let hit = (self.function_rules.iter().zip(&self.function_prefixes))
+            .find(|&(&i, pre)| {
+                prefix::admits(pre.as_deref(), name) && self.rules[i].pattern.is_match(name)
+            })
+            .map(|(&i, _)| i);
         if let Ok(mut c) = self.cache.lock() {
             c.insert(base.to_string(), hit);
         }
