@@ -10,11 +10,18 @@
 //!   held by the task `block_on` runs, which awaits them: the runtime is starved by blocking
 //!   calls; so is one whose workers block in `std::sync::mpsc::Receiver::recv` for a task
 //!   queued behind them (`tokio_blocking_recv`), the runtime's finding and not a pool
-//!   starvation.
+//!   starvation;
+//! - `tokio_worker_block_on`: both workers of a tokio runtime run `futures::executor::block_on`
+//!   inside a task, on a future a task queued behind them would complete: the runtime is
+//!   starved, each worker waiting for a future;
+//! - `tokio_current_thread_block_on`: the future a current-thread runtime's `block_on` runs
+//!   spawns a task and waits for it with `futures::executor::block_on`, on the runtime's only
+//!   thread: that runtime of one thread is starved.
 //!
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
-//! share. Their healthy twins, an idle tokio runtime, an idle rayon pool and a rayon pool busy
-//! computing, exit 0 with no finding, in the same four ways.
+//! share. Their healthy twins, an idle tokio runtime, an idle current-thread runtime parked in
+//! its `block_on`, an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
+//! in the same four ways.
 
 mod support;
 
@@ -166,6 +173,55 @@ fn a_tokio_runtime_whose_workers_block_in_a_channel_receive_is_starved() {
     });
 }
 
+/// Each step of `f`, a runtime's starvation, says its worker waits for a future in
+/// `futures::executor::block_on` called from `caller`; the advice says not to.
+fn assert_waits_in_block_on(how: &str, f: &Value, caller: &str, workers: usize) {
+    assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+    let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+        .filter_map(|s| s["text"].as_str())
+        .collect();
+    assert!(
+        text.len() == workers
+            && (text.iter()).all(|t| {
+                t.contains("waits for future")
+                    && t.contains("futures_executor::local_pool::block_on")
+                    && t.contains(caller)
+            }),
+        "each worker waits for a future in block_on: {how}: {text:?}"
+    );
+    assert!(
+        (f["suggestion"].as_str()).is_some_and(|s| s.contains("block_on")),
+        "{how}: {f}"
+    );
+}
+
+#[test]
+fn a_tokio_runtime_whose_workers_block_on_futures_is_starved() {
+    from_every_source("tokio_worker_block_on", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(report, "runtime-starved", "tokio_worker_block_on::settle");
+        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
+        assert_waits_in_block_on(how, &f, "tokio_worker_block_on::settle", 2);
+    });
+}
+
+#[test]
+fn a_current_thread_runtime_blocking_on_its_own_task_is_starved() {
+    from_every_source("tokio_current_thread_block_on", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(
+            report,
+            "runtime-starved",
+            "tokio_current_thread_block_on::reconcile",
+        );
+        assert_eq!(
+            f["detail"]["runtime"], "tokio current-thread runtime",
+            "{how}: {f}"
+        );
+        assert_waits_in_block_on(how, &f, "tokio_current_thread_block_on::reconcile", 1);
+    });
+}
+
 /// No finding, exit 0, from every source.
 fn healthy(bin: &str) {
     from_every_source(bin, |how, code, report| {
@@ -177,6 +233,11 @@ fn healthy(bin: &str) {
 #[test]
 fn an_idle_tokio_runtime_is_no_hang() {
     healthy("tokio_idle");
+}
+
+#[test]
+fn an_idle_current_thread_runtime_is_no_hang() {
+    healthy("tokio_current_thread_idle");
 }
 
 #[test]

@@ -115,6 +115,10 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
              free to produce them"
         ),
+        Detail::RuntimeStarved { runtime } if n == 1 => format!(
+            "runtime starved: the one thread of `{runtime}` blocks in a synchronous wait, and \
+             nothing is left to poll its tasks"
+        ),
         Detail::RuntimeStarved { runtime } => format!(
             "runtime starved: all {n} workers of `{runtime}` block in synchronous waits, and \
              none is left to poll its tasks"
