@@ -5,7 +5,9 @@
 //!   jobs waits for itself: a self-join on the pool, the other worker idle in the pool's job
 //!   channel;
 //! - `rayon_starvation`: both workers of a rayon pool block on a crossbeam channel whose
-//!   sender is a job queued behind them: pool starvation;
+//!   sender is a job queued behind them: pool starvation; so does one whose two workers each
+//!   block so in one half of a `rayon::join`, the half that would send pushed on a worker's
+//!   own deque (`rayon_join_starvation`);
 //! - `tokio_blocked_workers`: both workers of a tokio runtime block in a `std::sync::Mutex`
 //!   held by the task `block_on` runs, which awaits them: the runtime is starved by blocking
 //!   calls; so is one whose workers block in `std::sync::mpsc::Receiver::recv` for a task
@@ -112,9 +114,19 @@ fn a_threadpool_joined_by_its_own_job_is_a_self_join() {
 
 #[test]
 fn a_rayon_pool_whose_workers_wait_on_a_job_queued_behind_them_starves() {
-    from_every_source("rayon_starvation", |how, code, report| {
+    rayon_starves("rayon_starvation", "rayon_starvation::merge");
+}
+
+#[test]
+fn a_rayon_pool_whose_workers_wait_on_the_other_half_of_their_join_starves() {
+    rayon_starves("rayon_join_starvation", "rayon_join_starvation::merge");
+}
+
+/// Program `bin`'s rayon pool starves, each worker in `caller` waiting on a crossbeam channel.
+fn rayon_starves(bin: &str, caller: &str) {
+    from_every_source(bin, |how, code, report| {
         assert_eq!(code, Some(1), "{how}: {report}");
-        let f = assert_one(report, "pool-starvation", "rayon_starvation::merge");
+        let f = assert_one(report, "pool-starvation", caller);
         assert_eq!(f["detail"]["pool"], "rayon ThreadPool", "{how}: {f}");
         let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
             .filter_map(|s| s["text"].as_str())
