@@ -18,10 +18,15 @@
 //!   starved, each worker waiting for a future;
 //! - `tokio_current_thread_block_on`: the future a current-thread runtime's `block_on` runs
 //!   spawns a task and waits for it with `futures::executor::block_on`, on the runtime's only
-//!   thread: that runtime of one thread is starved.
+//!   thread: that runtime of one thread is starved;
+//! - `scope_join_cycle`: a `std::thread::scope`'s owner waits for its two scoped threads,
+//!   which receive from a channel the owner sends on only after the scope: a wait cycle, the
+//!   owner joining the threads spawned in its scope (their closures are its scope closure's)
+//!   and they waiting for the only thread left that could send.
 //!
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
-//! share. Their healthy twins, an idle tokio runtime, an idle current-thread runtime parked in
+//! share. Their healthy twins, a scope whose threads receive from a feeder outside it that
+//! sleeps between rows, an idle tokio runtime, an idle current-thread runtime parked in
 //! its `block_on`, an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
 //! in the same four ways.
 
@@ -232,6 +237,36 @@ fn a_current_thread_runtime_blocking_on_its_own_task_is_starved() {
         );
         assert_waits_in_block_on(how, &f, "tokio_current_thread_block_on::reconcile", 1);
     });
+}
+
+#[test]
+fn a_scope_whose_threads_wait_for_what_its_owner_sends_after_it_is_a_wait_cycle() {
+    from_every_source("scope_join_cycle", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        // The owner (in `publish`) and both scoped threads (in its closures).
+        let f = assert_one(report, "wait-cycle", "scope_join_cycle::publish");
+        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        let said = |what: &str| text.iter().any(|t| t.contains(what));
+        assert!(
+            said("waits for a thread to exit")
+                && said("was spawned in that scope")
+                && said("waits for channel")
+                && said("opened the scope that joins it"),
+            "{how}: {text:?}"
+        );
+        assert!(
+            (f["suggestion"].as_str()).is_some_and(|s| s.contains("scope")),
+            "{how}: {f}"
+        );
+    });
+}
+
+#[test]
+fn a_scope_whose_threads_wait_for_a_feeder_outside_it_is_no_hang() {
+    healthy("scope_fed");
 }
 
 /// No finding, exit 0, from every source.

@@ -156,6 +156,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     let mut ctx = Ctx {
         facts,
         names,
+        scopes: scopes(snap, facts),
         by_function,
         widespread,
         holders,
@@ -260,7 +261,10 @@ fn rests_on_untrusted(snap: &Snapshot, facts: &[Facts], e: &Edge) -> bool {
         .and_then(|f| f.waits.get(e.wait))
         .is_some_and(|w| (w.first..=w.frame).any(|i| untrusted(e.from, i)));
     let holding = match &e.because {
-        Because::Holds { frame: Some(i), .. } | Because::Member { frame: i } => untrusted(e.to, *i),
+        Because::Holds { frame: Some(i), .. }
+        | Because::Member { frame: i }
+        | Because::InScope { frame: i }
+        | Because::ScopeOwner { frame: i } => untrusted(e.to, *i),
         Because::Holds { frame: None, .. } | Because::IsTarget | Because::Claimed { .. } => false,
     };
     waiting || holding
@@ -340,9 +344,70 @@ fn site_names<'a>(names: &Names<'a>, t: usize, w: &Wait) -> Vec<&'a str> {
     out
 }
 
+/// A scope being joined: its owner, the frame that opened it, and the threads spawned in it
+/// (each with its frame in the scope's closure).
+struct Scope {
+    owner: usize,
+    frame: usize,
+    threads: Vec<(usize, usize)>,
+}
+
+/// The scopes the threads join (a wait a rule calls a `scope`): the threads spawned in each
+/// are those running a closure defined inside the scope's own closure, in the function that
+/// opened it. gdb names the scope's closure in the scope's type (`scope<publish::{closure_env#1}>`:
+/// its threads run `publish::{closure#1}::{closure#0}`); a capture's names number no closure
+/// (`publish::{{closure}}::{{closure}}`), so there a closure nested in a closure of the opener
+/// is one of the scope's (a thread spawned straight from the opener runs a closure one deep).
+fn scopes(snap: &Snapshot, facts: &[Facts]) -> Vec<Scope> {
+    let function = |t: usize, i: usize| snap.threads[t].frames.get(i)?.function.as_deref();
+    let mut out = Vec::new();
+    for (owner, f) in facts.iter().enumerate() {
+        for w in f.waits.iter().filter(|w| w.scope) {
+            let Some((&frame, Some(opener))) = w.site.first().map(|i| (i, function(owner, *i)))
+            else {
+                continue;
+            };
+            let opener = opener.split('<').next().unwrap_or(opener);
+            // `{closure_env#N}` of the opener in the scope's own name: its closure, `{closure#N}`.
+            let own = function(owner, w.frame)
+                .and_then(|n| n.split_once(&format!("{opener}::{{closure_env#")))
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(n, _)| format!("{opener}::{{closure#{n}}}::{{"));
+            let spawned = |name: &str| match &own {
+                Some(prefix) => name.starts_with(prefix.as_str()),
+                None => name
+                    .strip_prefix(opener)
+                    .and_then(|r| r.strip_prefix("::"))
+                    .is_some_and(|r| {
+                        let mut segments = r.split("::");
+                        (segments.next().is_some_and(|a| a.starts_with('{')))
+                            && segments.next().is_some_and(|b| b.starts_with('{'))
+                    }),
+            };
+            let threads = (0..snap.threads.len())
+                .filter(|&t| t != owner)
+                .filter_map(|t| {
+                    let frames = snap.threads[t].frames.len();
+                    (0..frames)
+                        .rev()
+                        .find(|&i| function(t, i).is_some_and(spawned))
+                        .map(|i| (t, i))
+                })
+                .collect();
+            out.push(Scope {
+                owner,
+                frame,
+                threads,
+            });
+        }
+    }
+    out
+}
+
 struct Ctx<'a> {
     facts: &'a [Facts],
     names: &'a Names<'a>,
+    scopes: Vec<Scope>,
     /// Every frame by its function's base name (id): (thread, position).
     by_function: Vec<Vec<(usize, usize)>>,
     /// Per base name (id): whether more than half the threads with frames have it (a thread
@@ -366,8 +431,29 @@ impl Ctx<'_> {
                 members if members.is_empty() => self.join_target(t, w),
                 members => members,
             },
-            Release::AnotherThread | Release::Outside => Vec::new(),
+            Release::AnotherThread => self.scope_owner(t),
+            Release::Outside => Vec::new(),
         }
+    }
+
+    /// The owner of a scope that joins thread `t`, when every thread waits: only it, after its
+    /// scope, may still end `t`'s wait (a send on a channel, a notify).
+    fn scope_owner(&self, t: usize) -> Vec<(usize, Grade, Because)> {
+        let everyone_waits =
+            (self.facts.iter()).all(|f| matches!(f.activity, Activity::Blocked | Activity::Idle));
+        if !everyone_waits {
+            return Vec::new();
+        }
+        (self.scopes.iter())
+            .filter(|s| s.threads.iter().any(|&(u, _)| u == t))
+            .map(|s| {
+                (
+                    s.owner,
+                    Grade::Heuristic,
+                    Because::ScopeOwner { frame: s.frame },
+                )
+            })
+            .collect()
     }
 
     fn lock_holders(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
@@ -501,13 +587,18 @@ impl Ctx<'_> {
         })
     }
 
-    fn join_target(&self, _t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
+    fn join_target(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
         let target = w
             .target_tid
             .and_then(|tid| self.by_tid.get(&tid))
             .or_else(|| w.target_pthread.and_then(|p| self.by_pthread.get(&p)));
         match target {
             Some(&to) => vec![(to, Grade::Symbolic, Because::IsTarget)],
+            None if w.scope => (self.scopes.iter())
+                .filter(|s| s.owner == t && w.site.first() == Some(&s.frame))
+                .flat_map(|s| &s.threads)
+                .map(|&(u, frame)| (u, Grade::Heuristic, Because::InScope { frame }))
+                .collect(),
             None => Vec::new(),
         }
     }
