@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 mod edge;
 mod owners;
+mod scopes;
 pub use edge::{Alternative, Because, Edge, Grade, Graph, Held, Owner};
 use owners::read as read_owners;
 pub use owners::waits_on_owned;
@@ -156,7 +157,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     let mut ctx = Ctx {
         facts,
         names,
-        scopes: scopes(snap, facts),
+        scopes: scopes::find(snap, facts),
         by_function,
         widespread,
         holders,
@@ -344,70 +345,10 @@ fn site_names<'a>(names: &Names<'a>, t: usize, w: &Wait) -> Vec<&'a str> {
     out
 }
 
-/// A scope being joined: its owner, the frame that opened it, and the threads spawned in it
-/// (each with its frame in the scope's closure).
-struct Scope {
-    owner: usize,
-    frame: usize,
-    threads: Vec<(usize, usize)>,
-}
-
-/// The scopes the threads join (a wait a rule calls a `scope`): the threads spawned in each
-/// are those running a closure defined inside the scope's own closure, in the function that
-/// opened it. gdb names the scope's closure in the scope's type (`scope<publish::{closure_env#1}>`:
-/// its threads run `publish::{closure#1}::{closure#0}`); a capture's names number no closure
-/// (`publish::{{closure}}::{{closure}}`), so there a closure nested in a closure of the opener
-/// is one of the scope's (a thread spawned straight from the opener runs a closure one deep).
-fn scopes(snap: &Snapshot, facts: &[Facts]) -> Vec<Scope> {
-    let function = |t: usize, i: usize| snap.threads[t].frames.get(i)?.function.as_deref();
-    let mut out = Vec::new();
-    for (owner, f) in facts.iter().enumerate() {
-        for w in f.waits.iter().filter(|w| w.scope) {
-            let Some((&frame, Some(opener))) = w.site.first().map(|i| (i, function(owner, *i)))
-            else {
-                continue;
-            };
-            let opener = opener.split('<').next().unwrap_or(opener);
-            // `{closure_env#N}` of the opener in the scope's own name: its closure, `{closure#N}`.
-            let own = function(owner, w.frame)
-                .and_then(|n| n.split_once(&format!("{opener}::{{closure_env#")))
-                .and_then(|(_, rest)| rest.split_once('}'))
-                .map(|(n, _)| format!("{opener}::{{closure#{n}}}::{{"));
-            let spawned = |name: &str| match &own {
-                Some(prefix) => name.starts_with(prefix.as_str()),
-                None => name
-                    .strip_prefix(opener)
-                    .and_then(|r| r.strip_prefix("::"))
-                    .is_some_and(|r| {
-                        let mut segments = r.split("::");
-                        (segments.next().is_some_and(|a| a.starts_with('{')))
-                            && segments.next().is_some_and(|b| b.starts_with('{'))
-                    }),
-            };
-            let threads = (0..snap.threads.len())
-                .filter(|&t| t != owner)
-                .filter_map(|t| {
-                    let frames = snap.threads[t].frames.len();
-                    (0..frames)
-                        .rev()
-                        .find(|&i| function(t, i).is_some_and(spawned))
-                        .map(|i| (t, i))
-                })
-                .collect();
-            out.push(Scope {
-                owner,
-                frame,
-                threads,
-            });
-        }
-    }
-    out
-}
-
 struct Ctx<'a> {
     facts: &'a [Facts],
     names: &'a Names<'a>,
-    scopes: Vec<Scope>,
+    scopes: Vec<scopes::Scope>,
     /// Every frame by its function's base name (id): (thread, position).
     by_function: Vec<Vec<(usize, usize)>>,
     /// Per base name (id): whether more than half the threads with frames have it (a thread
@@ -431,29 +372,9 @@ impl Ctx<'_> {
                 members if members.is_empty() => self.join_target(t, w),
                 members => members,
             },
-            Release::AnotherThread => self.scope_owner(t),
+            Release::AnotherThread => scopes::owner_of(&self.scopes, self.facts, t),
             Release::Outside => Vec::new(),
         }
-    }
-
-    /// The owner of a scope that joins thread `t`, when every thread waits: only it, after its
-    /// scope, may still end `t`'s wait (a send on a channel, a notify).
-    fn scope_owner(&self, t: usize) -> Vec<(usize, Grade, Because)> {
-        let everyone_waits =
-            (self.facts.iter()).all(|f| matches!(f.activity, Activity::Blocked | Activity::Idle));
-        if !everyone_waits {
-            return Vec::new();
-        }
-        (self.scopes.iter())
-            .filter(|s| s.threads.iter().any(|&(u, _)| u == t))
-            .map(|s| {
-                (
-                    s.owner,
-                    Grade::Heuristic,
-                    Because::ScopeOwner { frame: s.frame },
-                )
-            })
-            .collect()
     }
 
     fn lock_holders(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
@@ -594,11 +515,7 @@ impl Ctx<'_> {
             .or_else(|| w.target_pthread.and_then(|p| self.by_pthread.get(&p)));
         match target {
             Some(&to) => vec![(to, Grade::Symbolic, Because::IsTarget)],
-            None if w.scope => (self.scopes.iter())
-                .filter(|s| s.owner == t && w.site.first() == Some(&s.frame))
-                .flat_map(|s| &s.threads)
-                .map(|&(u, frame)| (u, Grade::Heuristic, Because::InScope { frame }))
-                .collect(),
+            None if w.scope => scopes::spawned_in(&self.scopes, t, w),
             None => Vec::new(),
         }
     }
