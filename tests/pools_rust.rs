@@ -22,7 +22,8 @@
 //! - `scope_join_cycle`: a `std::thread::scope`'s owner waits for its two scoped threads,
 //!   which receive from a channel the owner sends on only after the scope: a wait cycle, the
 //!   owner joining the threads spawned in its scope (their closures are its scope closure's)
-//!   and they waiting for the only thread left that could send.
+//!   and they waiting for the only thread left that could send; so is a `crossbeam::scope`
+//!   whose owner joins its threads so (`crossbeam_scope_join_cycle`).
 //!
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
 //! share. Their healthy twins, a scope whose threads receive from a feeder outside it that
@@ -241,10 +242,23 @@ fn a_current_thread_runtime_blocking_on_its_own_task_is_starved() {
 
 #[test]
 fn a_scope_whose_threads_wait_for_what_its_owner_sends_after_it_is_a_wait_cycle() {
-    from_every_source("scope_join_cycle", |how, code, report| {
+    scope_cycle("scope_join_cycle", "scope_join_cycle::publish");
+}
+
+#[test]
+fn a_crossbeam_scope_whose_threads_wait_for_what_its_owner_sends_after_it_is_a_wait_cycle() {
+    scope_cycle(
+        "crossbeam_scope_join_cycle",
+        "crossbeam_scope_join_cycle::audit",
+    );
+}
+
+/// Program `bin`'s scope, opened in `opener`, and the threads spawned in it wait on each other.
+fn scope_cycle(bin: &str, opener: &str) {
+    from_every_source(bin, |how, code, report| {
         assert_eq!(code, Some(1), "{how}: {report}");
-        // The owner (in `publish`) and both scoped threads (in its closures).
-        let f = assert_one(report, "wait-cycle", "scope_join_cycle::publish");
+        // The owner (in the opener) and both scoped threads (in its closures).
+        let f = assert_one(report, "wait-cycle", opener);
         assert_eq!(f["severity"], "deadlock", "{how}: {f}");
         let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
             .filter_map(|s| s["text"].as_str())
