@@ -24,8 +24,15 @@
 //!   no dump records a holder, so no cycle is claimed: a stall. Without `--native`, py-spy's
 //!   `idle` over the `with` line is said as what it is: off the CPU in a call the dump does
 //!   not show (neither idle nor a known wait).
-//! - `idle_pool.py`, `queue_pool.py idle`: an idle `ThreadPoolExecutor` and an idle consumer
-//!   crew: exit 0 and no finding (the main thread's select is I/O, information only).
+//! - `asyncio_executor_starved.py`: asyncio's default executor (`loop.run_in_executor`), two
+//!   workers each blocked in `Queue.get` for rows a job queued behind them would put: pool
+//!   starvation of the executor, in every dump, while the event loop waits in select.
+//! - `asyncio_loop_blocked.py`: a coroutine blocks its event loop's only thread in
+//!   `run_coroutine_threadsafe(...).result()` on a coroutine submitted to that same loop: the
+//!   loop (`_run_once`, an async runtime by `python.toml`) is runtime-starved, in every dump.
+//! - `idle_pool.py`, `queue_pool.py idle`, `asyncio_idle.py`: an idle `ThreadPoolExecutor`, an
+//!   idle consumer crew, and an idle event loop beside its idle default executor: exit 0 and no
+//!   finding (the main thread's select is I/O, information only).
 //! - `busy_pool.py`: every worker busy in a task waiting on a `Condition` that a ticker thread
 //!   outside the pool, asleep between ticks, notifies: no starvation, no stall, exit 0 (the
 //!   ticker asleep in `time.sleep` is C code; without `--native` py-spy shows it off the CPU
@@ -33,7 +40,9 @@
 
 mod support;
 
-use hangscan::analyze::{Activity, Analysis, Does, FindingKind, Grade, MemberState, Verdict};
+use hangscan::analyze::{
+    Activity, Analysis, Detail, Does, FindingKind, Grade, MemberState, Verdict,
+};
 use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::{Path, PathBuf};
@@ -121,9 +130,13 @@ impl View {
     }
 }
 
-/// The pool-starvation finding of `v`, its threads being `workers`.
+/// The pool-starvation finding of `v`, its threads being `workers` (besides it, at most an
+/// event loop's select said as I/O, information only).
 fn assert_starves(v: &View, workers: &[usize], pool: &str) -> Grade {
-    assert_eq!(v.kinds(), [FindingKind::PoolStarvation], "{}", v.what());
+    let kinds: Vec<FindingKind> = (v.kinds().into_iter())
+        .filter(|&k| k != FindingKind::IoWait)
+        .collect();
+    assert_eq!(kinds, [FindingKind::PoolStarvation], "{}", v.what());
     let f = &v.a.findings[0];
     assert_eq!(f.threads, workers, "{}", v.what());
     let title = hangscan::report::narrate::title(&v.snap, f);
@@ -158,6 +171,55 @@ fn an_executor_or_a_thread_pool_whose_workers_wait_on_results_they_queued_to_it_
                 assert_eq!(v.a.facts[t].waits[0].kind, WaitKind::Future, "{}", v.what());
             }
         }
+    }
+}
+
+#[test]
+fn asyncios_default_executor_whose_jobs_wait_on_a_job_queued_behind_them_starves() {
+    let Some(views) = views("asyncio_executor_starved", &[]) else {
+        return;
+    };
+    for v in &views {
+        let workers = v.running("asyncio_executor_starved.merge");
+        assert_eq!(workers.len(), 2, "{}", v.what());
+        assert_starves(v, &workers, "concurrent.futures.ThreadPoolExecutor");
+        for &t in &workers {
+            assert_eq!(
+                v.a.facts[t].waits[0].kind,
+                WaitKind::Channel,
+                "{}",
+                v.what()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_asyncio_loop_blocked_on_a_coroutine_submitted_to_itself_is_starved() {
+    let Some(views) = views("asyncio_loop_blocked", &[]) else {
+        return;
+    };
+    for v in &views {
+        let kinds = v.kinds();
+        assert_eq!(kinds, [FindingKind::RuntimeStarved], "{}", v.what());
+        let f = &v.a.findings[0];
+        assert_eq!(
+            f.threads,
+            v.running("asyncio_loop_blocked.refresh"),
+            "{}",
+            v.what()
+        );
+        assert!(
+            matches!(&f.detail, Detail::RuntimeStarved { runtime } if runtime == "asyncio event loop"),
+            "{}",
+            v.what()
+        );
+        assert_eq!(v.a.facts[f.threads[0]].waits[0].kind, WaitKind::Future);
+        assert!(
+            (f.suggestion.as_deref()).is_some_and(|s| s.contains("run_coroutine_threadsafe")),
+            "{}",
+            v.what()
+        );
     }
 }
 
@@ -307,11 +369,12 @@ fn lock_and_rlock_abbas_are_python_lock_waits_with_no_holder_claimed() {
 }
 
 #[test]
-fn an_idle_executor_an_idle_consumer_crew_and_a_pool_busy_on_an_outside_signal_exit_0() {
+fn an_idle_executor_crew_or_event_loop_and_a_pool_busy_on_an_outside_signal_exit_0() {
     for (name, args) in [
         ("idle_pool", &[][..]),
         ("queue_pool", &["idle"][..]),
         ("busy_pool", &[][..]),
+        ("asyncio_idle", &[][..]),
     ] {
         let Some(views) = views(name, args) else {
             return;

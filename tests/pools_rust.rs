@@ -5,16 +5,31 @@
 //!   jobs waits for itself: a self-join on the pool, the other worker idle in the pool's job
 //!   channel;
 //! - `rayon_starvation`: both workers of a rayon pool block on a crossbeam channel whose
-//!   sender is a job queued behind them: pool starvation;
+//!   sender is a job queued behind them: pool starvation; so does one whose two workers each
+//!   block so in one half of a `rayon::join`, the half that would send pushed on a worker's
+//!   own deque (`rayon_join_starvation`);
 //! - `tokio_blocked_workers`: both workers of a tokio runtime block in a `std::sync::Mutex`
 //!   held by the task `block_on` runs, which awaits them: the runtime is starved by blocking
 //!   calls; so is one whose workers block in `std::sync::mpsc::Receiver::recv` for a task
 //!   queued behind them (`tokio_blocking_recv`), the runtime's finding and not a pool
-//!   starvation.
+//!   starvation;
+//! - `tokio_worker_block_on`: both workers of a tokio runtime run `futures::executor::block_on`
+//!   inside a task, on a future a task queued behind them would complete: the runtime is
+//!   starved, each worker waiting for a future;
+//! - `tokio_current_thread_block_on`: the future a current-thread runtime's `block_on` runs
+//!   spawns a task and waits for it with `futures::executor::block_on`, on the runtime's only
+//!   thread: that runtime of one thread is starved;
+//! - `scope_join_cycle`: a `std::thread::scope`'s owner waits for its two scoped threads,
+//!   which receive from a channel the owner sends on only after the scope: a wait cycle, the
+//!   owner joining the threads spawned in its scope (their closures are its scope closure's)
+//!   and they waiting for the only thread left that could send; so is a `crossbeam::scope`
+//!   whose owner joins its threads so (`crossbeam_scope_join_cycle`).
 //!
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
-//! share. Their healthy twins, an idle tokio runtime, an idle rayon pool and a rayon pool busy
-//! computing, exit 0 with no finding, in the same four ways.
+//! share. Their healthy twins, a scope whose threads receive from a feeder outside it that
+//! sleeps between rows, an idle tokio runtime, an idle current-thread runtime parked in
+//! its `block_on`, an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
+//! in the same four ways.
 
 mod support;
 
@@ -105,9 +120,19 @@ fn a_threadpool_joined_by_its_own_job_is_a_self_join() {
 
 #[test]
 fn a_rayon_pool_whose_workers_wait_on_a_job_queued_behind_them_starves() {
-    from_every_source("rayon_starvation", |how, code, report| {
+    rayon_starves("rayon_starvation", "rayon_starvation::merge");
+}
+
+#[test]
+fn a_rayon_pool_whose_workers_wait_on_the_other_half_of_their_join_starves() {
+    rayon_starves("rayon_join_starvation", "rayon_join_starvation::merge");
+}
+
+/// Program `bin`'s rayon pool starves, each worker in `caller` waiting on a crossbeam channel.
+fn rayon_starves(bin: &str, caller: &str) {
+    from_every_source(bin, |how, code, report| {
         assert_eq!(code, Some(1), "{how}: {report}");
-        let f = assert_one(report, "pool-starvation", "rayon_starvation::merge");
+        let f = assert_one(report, "pool-starvation", caller);
         assert_eq!(f["detail"]["pool"], "rayon ThreadPool", "{how}: {f}");
         let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
             .filter_map(|s| s["text"].as_str())
@@ -166,6 +191,98 @@ fn a_tokio_runtime_whose_workers_block_in_a_channel_receive_is_starved() {
     });
 }
 
+/// Each step of `f`, a runtime's starvation, says its worker waits for a future in
+/// `futures::executor::block_on` called from `caller`; the advice says not to.
+fn assert_waits_in_block_on(how: &str, f: &Value, caller: &str, workers: usize) {
+    assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+    let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+        .filter_map(|s| s["text"].as_str())
+        .collect();
+    assert!(
+        text.len() == workers
+            && (text.iter()).all(|t| {
+                t.contains("waits for future")
+                    && t.contains("futures_executor::local_pool::block_on")
+                    && t.contains(caller)
+            }),
+        "each worker waits for a future in block_on: {how}: {text:?}"
+    );
+    assert!(
+        (f["suggestion"].as_str()).is_some_and(|s| s.contains("block_on")),
+        "{how}: {f}"
+    );
+}
+
+#[test]
+fn a_tokio_runtime_whose_workers_block_on_futures_is_starved() {
+    from_every_source("tokio_worker_block_on", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(report, "runtime-starved", "tokio_worker_block_on::settle");
+        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
+        assert_waits_in_block_on(how, &f, "tokio_worker_block_on::settle", 2);
+    });
+}
+
+#[test]
+fn a_current_thread_runtime_blocking_on_its_own_task_is_starved() {
+    from_every_source("tokio_current_thread_block_on", |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(
+            report,
+            "runtime-starved",
+            "tokio_current_thread_block_on::reconcile",
+        );
+        assert_eq!(
+            f["detail"]["runtime"], "tokio current-thread runtime",
+            "{how}: {f}"
+        );
+        assert_waits_in_block_on(how, &f, "tokio_current_thread_block_on::reconcile", 1);
+    });
+}
+
+#[test]
+fn a_scope_whose_threads_wait_for_what_its_owner_sends_after_it_is_a_wait_cycle() {
+    scope_cycle("scope_join_cycle", "scope_join_cycle::publish");
+}
+
+#[test]
+fn a_crossbeam_scope_whose_threads_wait_for_what_its_owner_sends_after_it_is_a_wait_cycle() {
+    scope_cycle(
+        "crossbeam_scope_join_cycle",
+        "crossbeam_scope_join_cycle::audit",
+    );
+}
+
+/// Program `bin`'s scope, opened in `opener`, and the threads spawned in it wait on each other.
+fn scope_cycle(bin: &str, opener: &str) {
+    from_every_source(bin, |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        // The owner (in the opener) and both scoped threads (in its closures).
+        let f = assert_one(report, "wait-cycle", opener);
+        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        let said = |what: &str| text.iter().any(|t| t.contains(what));
+        assert!(
+            said("waits for a thread to exit")
+                && said("was spawned in that scope")
+                && said("waits for channel")
+                && said("opened the scope that joins it"),
+            "{how}: {text:?}"
+        );
+        assert!(
+            (f["suggestion"].as_str()).is_some_and(|s| s.contains("scope")),
+            "{how}: {f}"
+        );
+    });
+}
+
+#[test]
+fn a_scope_whose_threads_wait_for_a_feeder_outside_it_is_no_hang() {
+    healthy("scope_fed");
+}
+
 /// No finding, exit 0, from every source.
 fn healthy(bin: &str) {
     from_every_source(bin, |how, code, report| {
@@ -177,6 +294,11 @@ fn healthy(bin: &str) {
 #[test]
 fn an_idle_tokio_runtime_is_no_hang() {
     healthy("tokio_idle");
+}
+
+#[test]
+fn an_idle_current_thread_runtime_is_no_hang() {
+    healthy("tokio_current_thread_idle");
 }
 
 #[test]

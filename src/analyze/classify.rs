@@ -71,6 +71,9 @@ pub struct Wait {
     /// A pool's worker blocked here is busy in a task, never waiting for work (a rule's
     /// `busy`: a send into a full queue).
     pub busy: bool,
+    /// A scope's join (a rule's `scope`): it waits for the threads running closures of the
+    /// function that opened it.
+    pub scope: bool,
     /// The runtime gave up on it as fatal: never ends (a rule's `fatal`).
     pub fatal: bool,
     /// In a pool's task, work queued on the pool may end it (a rule's `awaits_work`).
@@ -461,6 +464,7 @@ fn new_wait(kind: WaitKind, rule: &Rule, i: usize) -> Wait {
         releases: None,
         timed: false,
         busy: rule.busy,
+        scope: rule.scope,
         fatal: rule.fatal,
         awaits_work: false,
         owner_offset: None,
@@ -494,6 +498,7 @@ fn absorb(w: &mut Wait, frame: &Frame, rule: &Rule, pool: Option<&str>, i: usize
     }
     w.timed |= rule.timed;
     w.busy |= rule.busy;
+    w.scope |= rule.scope;
     w.awaits_work |= rule.awaits_work;
     w.sleeps_apart |= rule.sleeps_apart;
     w.owner_offset = w.owner_offset.or(rule.owner_offset);
@@ -552,7 +557,8 @@ fn apply_futex(waits: &mut [Wait], futex: crate::model::FutexWait, memory: &Snap
     if w.kind.is_lock() && w.address.is_none() && !w.sleeps_apart {
         w.address = Some(lock_of(&futex, w, memory));
     }
-    if w.kind == WaitKind::Join && w.target_tid.is_none() && futex.value != 0 {
+    // A scope's join parks on its owner's own futex, which holds no thread id.
+    if w.kind == WaitKind::Join && !w.scope && w.target_tid.is_none() && futex.value != 0 {
         w.target_tid = Some(u64::from(futex.value));
     }
 }

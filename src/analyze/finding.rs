@@ -250,7 +250,9 @@ impl Shows {
             } => {
                 let by = match because {
                     Because::Holds { frame, .. } => *frame,
-                    Because::Member { frame } => Some(*frame),
+                    Because::Member { frame }
+                    | Because::InScope { frame }
+                    | Because::ScopeOwner { frame } => Some(*frame),
                     Because::IsTarget | Because::Claimed { .. } => None,
                 };
                 let at = match held_at {

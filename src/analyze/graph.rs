@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 mod edge;
 mod owners;
+mod scopes;
 pub use edge::{Alternative, Because, Edge, Grade, Graph, Held, Owner};
 use owners::read as read_owners;
 pub use owners::waits_on_owned;
@@ -156,6 +157,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
     let mut ctx = Ctx {
         facts,
         names,
+        scopes: scopes::find(snap, facts),
         by_function,
         widespread,
         holders,
@@ -260,7 +262,10 @@ fn rests_on_untrusted(snap: &Snapshot, facts: &[Facts], e: &Edge) -> bool {
         .and_then(|f| f.waits.get(e.wait))
         .is_some_and(|w| (w.first..=w.frame).any(|i| untrusted(e.from, i)));
     let holding = match &e.because {
-        Because::Holds { frame: Some(i), .. } | Because::Member { frame: i } => untrusted(e.to, *i),
+        Because::Holds { frame: Some(i), .. }
+        | Because::Member { frame: i }
+        | Because::InScope { frame: i }
+        | Because::ScopeOwner { frame: i } => untrusted(e.to, *i),
         Because::Holds { frame: None, .. } | Because::IsTarget | Because::Claimed { .. } => false,
     };
     waiting || holding
@@ -343,6 +348,7 @@ fn site_names<'a>(names: &Names<'a>, t: usize, w: &Wait) -> Vec<&'a str> {
 struct Ctx<'a> {
     facts: &'a [Facts],
     names: &'a Names<'a>,
+    scopes: Vec<scopes::Scope>,
     /// Every frame by its function's base name (id): (thread, position).
     by_function: Vec<Vec<(usize, usize)>>,
     /// Per base name (id): whether more than half the threads with frames have it (a thread
@@ -366,7 +372,8 @@ impl Ctx<'_> {
                 members if members.is_empty() => self.join_target(t, w),
                 members => members,
             },
-            Release::AnotherThread | Release::Outside => Vec::new(),
+            Release::AnotherThread => scopes::owner_of(&self.scopes, self.facts, t),
+            Release::Outside => Vec::new(),
         }
     }
 
@@ -501,13 +508,14 @@ impl Ctx<'_> {
         })
     }
 
-    fn join_target(&self, _t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
+    fn join_target(&self, t: usize, w: &Wait) -> Vec<(usize, Grade, Because)> {
         let target = w
             .target_tid
             .and_then(|tid| self.by_tid.get(&tid))
             .or_else(|| w.target_pthread.and_then(|p| self.by_pthread.get(&p)));
         match target {
             Some(&to) => vec![(to, Grade::Symbolic, Because::IsTarget)],
+            None if w.scope => scopes::spawned_in(&self.scopes, t, w),
             None => Vec::new(),
         }
     }

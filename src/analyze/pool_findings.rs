@@ -15,7 +15,7 @@ use super::steps::edge_steps;
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, Release, WaitKind};
 use crate::model::Snapshot;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// The situation whose advice a self-join on a pool takes (outside a signal handler).
 pub const SELF_JOIN_SITUATION: &str = "self-join/pool";
@@ -30,16 +30,16 @@ pub fn find(
     kb: &KnowledgeBase,
     in_cycle: &HashSet<usize>,
 ) -> Vec<Finding> {
-    let mut out = named_starvation(snap, facts, in_cycle, kb);
+    let mut out = Vec::new();
     for pool in pools {
         if pool.members.iter().any(|m| in_cycle.contains(&m.thread)) {
             continue;
         }
         out.extend(self_joins(snap, facts, pool, g, names, kb));
-        // A named pool's starvation is `named_starvation`'s.
-        if pool.found_by == FoundBy::Structure {
-            out.extend(starvation(snap, facts, pool, kb));
-        }
+        out.extend(match pool.found_by {
+            FoundBy::Named => named_starvation(snap, facts, pool, kb),
+            FoundBy::Structure => starvation(snap, facts, pool, kb),
+        });
     }
     out
 }
@@ -176,64 +176,50 @@ fn starvation(
     Some(draft.sign(snap))
 }
 
-/// Starvation of the pools the rules name (a class's worker loop): every worker blocked on
-/// what only queued work provides ([`awaits_queued`]).
+/// Starvation of a pool the rules name (a class's worker loop): every worker blocked on what
+/// only queued work provides ([`awaits_queued`]).
 fn named_starvation(
     snap: &Snapshot,
     facts: &[Facts],
-    in_cycle: &HashSet<usize>,
+    pool: &Pool,
     kb: &KnowledgeBase,
-) -> Vec<Finding> {
-    let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (t, f) in facts.iter().enumerate() {
-        for m in &f.members {
-            pools.entry(m.pool.class.clone()).or_default().push(t);
-        }
+) -> Option<Finding> {
+    let members: Vec<usize> = pool.members.iter().map(|m| m.thread).collect();
+    let quiet = outside_waits(facts, &members);
+    let starving = members
+        .iter()
+        .all(|&t| awaits_queued(&facts[t], quiet).is_some());
+    if !starving {
+        return None;
     }
-    let mut out = Vec::new();
-    for (class, members) in pools {
-        let quiet = outside_waits(facts, &members);
-        let starving = members
-            .iter()
-            .all(|&t| awaits_queued(&facts[t], quiet).is_some());
-        if !starving || members.iter().any(|t| in_cycle.contains(t)) {
-            continue;
-        }
-        let steps = members
-            .iter()
-            .map(|&t| {
-                let f = &facts[t];
-                let w = awaits_queued(f, quiet).expect("checked");
-                let m = f
-                    .members
-                    .iter()
-                    .find(|m| m.pool.class == class)
-                    .expect("member");
-                Step {
-                    thread: t,
-                    frame: Some(w.frame),
-                    shows: Shows::WorkerWaits {
-                        pool: class.clone(),
-                        member: m.frame,
-                        at: w.frame,
-                    },
-                    grade: Some(Grade::Heuristic),
-                }
-            })
-            .collect();
-        let waits = members.iter().filter_map(|&t| facts[t].waits.first());
-        let draft = Draft {
-            kind: FindingKind::PoolStarvation,
-            severity: Severity::Deadlock,
-            confidence: Grade::Heuristic,
-            threads: members.clone(),
-            detail: Detail::Starvation { pool: class },
-            steps,
-            suggestion: advice(kb, waits, "pool-starvation"),
-        };
-        out.push(draft.sign(snap));
-    }
-    out
+    let steps = (pool.members.iter())
+        .map(|m| {
+            let w = awaits_queued(&facts[m.thread], quiet).expect("checked");
+            Step {
+                thread: m.thread,
+                frame: Some(w.frame),
+                shows: Shows::WorkerWaits {
+                    pool: pool.name.clone(),
+                    member: m.frame,
+                    at: w.frame,
+                },
+                grade: Some(Grade::Heuristic),
+            }
+        })
+        .collect();
+    let waits = members.iter().filter_map(|&t| facts[t].waits.first());
+    let draft = Draft {
+        kind: FindingKind::PoolStarvation,
+        severity: Severity::Deadlock,
+        confidence: Grade::Heuristic,
+        threads: members.clone(),
+        detail: Detail::Starvation {
+            pool: pool.name.clone(),
+        },
+        steps,
+        suggestion: advice(kb, waits, "pool-starvation"),
+    };
+    Some(draft.sign(snap))
 }
 
 /// The wait of a named pool's member that only the pool's queued work can end: a future or a

@@ -105,13 +105,31 @@ type Walk = (usize, Vec<(usize, usize)>);
 /// The pools of a snapshot: those the rules name, then those inferred from its threads'
 /// stacks.
 pub fn infer(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
-    let mut out = named(facts);
+    let mut out = named(snap, facts);
     out.extend(structural(snap, facts, names));
     out
 }
 
+/// A worker's name without the number that tells it from its pool's other workers (its last
+/// run of digits): the same on every worker of one pool, and different between pools whose
+/// names number the pool too (`pool-1-thread-2` → `pool-1-thread-`, `ThreadPoolExecutor-0_1`
+/// → `ThreadPoolExecutor-0_`, `ForkJoinPool-2-worker-1` → `ForkJoinPool-2-worker-`).
+fn name_stem(name: &str) -> (&str, &str) {
+    let Some(end) = name.rfind(|c: char| c.is_ascii_digit()) else {
+        return (name, "");
+    };
+    let start = name[..end]
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .len();
+    (&name[..start], &name[end + 1..])
+}
+
 /// The pools the rules name, by class and instance: a member is idle when its rules say so.
-fn named(facts: &[Facts]) -> Vec<Pool> {
+/// With no instance shown, the workers' names tell the instances of one class apart (two
+/// executors' `pool-1-thread-N` and `pool-2-thread-N`): threads of one class whose names
+/// differ but in their last number are one pool. Threads with no name (a core's, but its
+/// main thread) leave their class whole.
+fn named(snap: &Snapshot, facts: &[Facts]) -> Vec<Pool> {
     let mut by_class: BTreeMap<(&str, Option<u64>), Vec<Member>> = BTreeMap::new();
     for (t, f) in facts.iter().enumerate() {
         for m in &f.members {
@@ -128,8 +146,18 @@ fn named(facts: &[Facts]) -> Vec<Pool> {
             });
         }
     }
-    (by_class.into_iter())
-        .map(|((class, instance), members)| Pool {
+    let stem = |m: &Member| snap.threads[m.thread].name.as_deref().map(name_stem);
+    let mut out = Vec::new();
+    for ((class, instance), members) in by_class {
+        let mut split: BTreeMap<Option<(&str, &str)>, Vec<Member>> = BTreeMap::new();
+        if instance.is_none() && members.iter().all(|m| stem(m).is_some()) {
+            for m in members {
+                split.entry(stem(&m)).or_default().push(m);
+            }
+        } else {
+            split.insert(None, members);
+        }
+        out.extend(split.into_values().map(|members| Pool {
             name: class.to_string(),
             found_by: FoundBy::Named,
             instance,
@@ -139,8 +167,9 @@ fn named(facts: &[Facts]) -> Vec<Pool> {
                 Grade::Heuristic
             },
             members,
-        })
-        .collect()
+        }));
+    }
+    out
 }
 
 /// The pools of threads no rule names as workers, from their stacks' shape.

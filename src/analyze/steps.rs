@@ -175,14 +175,19 @@ pub fn edge_steps(
     let frame = match &e.because {
         Because::Holds { frame, .. } => *frame,
         Because::IsTarget => Some(0),
-        Because::Member { frame } => Some(*frame),
+        Because::Member { frame } | Because::InScope { frame } | Because::ScopeOwner { frame } => {
+            Some(*frame)
+        }
         Because::Claimed { .. } => None,
     };
     let held_at = match &e.because {
         Because::Holds { .. } | Because::Claimed { .. } => {
             Some(held_at(snap, facts, names, e.to, w, &e.because))
         }
-        Because::IsTarget | Because::Member { .. } => None,
+        Because::IsTarget
+        | Because::Member { .. }
+        | Because::InScope { .. }
+        | Because::ScopeOwner { .. } => None,
     };
     steps.push(Step {
         thread: e.to,

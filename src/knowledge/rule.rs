@@ -321,6 +321,9 @@ pub struct Rule {
     /// A wait a pool's worker never idles in: it runs a task that hands work on (a send or
     /// put into a full queue or channel), so it is busy, whatever frame the wait ends in.
     pub busy: bool,
+    /// For join waits: a scope (`std::thread::scope`) joining the threads spawned in it, those
+    /// that run a closure of the function that opened it.
+    pub scope: bool,
     /// A wait the runtime gave up on as fatal (CPython's "could not acquire lock ... at
     /// interpreter shutdown"): its holder will never release, so it is a hang by itself.
     pub fatal: bool,
@@ -485,6 +488,8 @@ struct RawRule {
     timed: bool,
     #[serde(default)]
     busy: bool,
+    #[serde(default)]
+    scope: bool,
     #[serde(default)]
     fatal: bool,
     #[serde(default)]
@@ -761,6 +766,7 @@ fn parse_rules(
             own_files,
             timed: r.timed,
             busy: r.busy,
+            scope: r.scope,
             fatal: r.fatal,
             awaits_work: r.awaits_work,
             address_args: r.address_args,

@@ -32,6 +32,18 @@ pub enum Because {
         /// Its worker-loop frame.
         frame: usize,
     },
+    /// `to` runs a closure of the function that opened the scope being joined: a thread
+    /// spawned in it.
+    InScope {
+        /// Its frame in that closure.
+        frame: usize,
+    },
+    /// `to` opened the scope that joins the waiting thread, and every other thread waits:
+    /// only `to`, once its scope ends, is left to end the wait.
+    ScopeOwner {
+        /// Its frame that opened the scope.
+        frame: usize,
+    },
     /// `to` holds the lock by the runtime's own deadlock report alone: nothing in the dump
     /// shows it, so it is graded as any holder the stacks only suggest, and it never confirms
     /// the report it comes from.

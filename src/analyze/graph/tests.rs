@@ -175,3 +175,53 @@ fn a_pools_join_waits_for_the_thread_it_joins_when_no_member_of_the_pool_is_know
     );
     assert_eq!(edges(&dump), vec![(0, 1)]);
 }
+
+/// A gdb thread `n` whose innermost frames are `top`, on a std thread's start.
+fn rust_thread(n: u32, top: &[&str]) -> String {
+    let mut s = format!("Thread {n} (Thread 0x7f00{n} (LWP {}) \"app\"):\n", 100 + n);
+    let start = [
+        "0x7f000000000a1f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442",
+    ];
+    for (i, f) in top.iter().chain(&start).enumerate() {
+        s.push_str(&format!("#{i}  {f}\n"));
+    }
+    s + "\n"
+}
+
+/// A thread parked in a crossbeam receive, inside closure `closure`.
+fn receiving(n: u32, closure: &str) -> String {
+    rust_thread(
+        n,
+        &[
+            "syscall () at ../sysdeps/unix/sysv/linux/x86_64/syscall.S:38",
+            "0x5500000000000001 in std::sys::pal::unix::futex::futex_wait () at library/std/src/sys/pal/unix/futex.rs:73",
+            "std::thread::functions::park () at library/std/src/thread/functions.rs:529",
+            "0x5500000000000002 in crossbeam_channel::channel::Receiver<u64>::recv<u64> (self=0x7f20) at src/channel.rs:821",
+            &format!("0x5500000000000003 in {closure} () at src/main.rs:22"),
+        ],
+    )
+}
+
+#[test]
+fn a_scopes_owner_joins_the_threads_of_its_closure_and_they_wait_for_it_when_all_wait() {
+    let owner = rust_thread(
+        1,
+        &[
+            "syscall () at ../sysdeps/unix/sysv/linux/x86_64/syscall.S:38",
+            "0x5500000000000001 in std::sys::pal::unix::futex::futex_wait () at library/std/src/sys/pal/unix/futex.rs:73",
+            "std::thread::functions::park () at library/std/src/thread/functions.rs:529",
+            "0x5500000000000004 in std::thread::scoped::scope<app::publish::{closure_env#1}, ()> (f=...) at library/std/src/thread/scoped.rs:163",
+            "0x5500000000000005 in app::publish () at src/main.rs:19",
+        ],
+    );
+    let dump = [
+        owner,
+        receiving(2, "app::publish::{closure#1}::{closure#0}"),
+        // Spawned by `publish` outside the scope (another of its closures): not the scope's.
+        receiving(3, "app::publish::{closure#0}"),
+    ]
+    .concat();
+    let mut e = edges(&dump);
+    e.sort_unstable();
+    assert_eq!(e, [(0, 1), (1, 0)]);
+}

@@ -228,3 +228,49 @@ fn a_signal_handler_on_a_member_joining_an_idle_member_is_a_self_join_through_it
         joins[0]
     );
 }
+
+#[test]
+fn a_name_stem_drops_the_workers_last_number() {
+    use super::name_stem;
+    assert_eq!(name_stem("pool-1-thread-2"), ("pool-1-thread-", ""));
+    assert_eq!(name_stem("pool-12-thread-10"), ("pool-12-thread-", ""));
+    assert_eq!(
+        name_stem("ThreadPoolExecutor-0_1"),
+        ("ThreadPoolExecutor-0_", "")
+    );
+    assert_eq!(name_stem("Thread-3 (worker)"), ("Thread-", " (worker)"));
+    assert_eq!(name_stem("tokio-rt-worker"), ("tokio-rt-worker", ""));
+    assert_eq!(name_stem("7"), ("", ""));
+}
+
+/// A `jstack -l` thread of a ThreadPoolExecutor called `name`: idle in `getTask`, or busy
+/// in `FutureTask.get`.
+fn java_worker(name: &str, nid: u32, idle: bool) -> String {
+    let top = if idle {
+        "\tat java.util.concurrent.LinkedBlockingQueue.take(LinkedBlockingQueue.java:435)\n\tat java.util.concurrent.ThreadPoolExecutor.getTask(ThreadPoolExecutor.java:1070)\n"
+    } else {
+        "\tat java.util.concurrent.FutureTask.get(FutureTask.java:190)\n\tat Report.summarize(Report.java:30)\n\tat java.util.concurrent.FutureTask.run(FutureTask.java:317)\n"
+    };
+    format!(
+        "\"{name}\" #{nid} prio=5 os_prio=0 cpu=1.00ms elapsed=3.00s tid=0x00007f00000{nid:04x} nid=0x{nid:x} waiting on condition  [0x00007f0000000000]\n   java.lang.Thread.State: WAITING (parking)\n\tat jdk.internal.misc.Unsafe.park(java.base@17.0.9/Native Method)\n\tat java.util.concurrent.locks.LockSupport.park(java.base@17.0.9/LockSupport.java:341)\n{top}\tat java.util.concurrent.ThreadPoolExecutor.runWorker(ThreadPoolExecutor.java:1136)\n\tat java.util.concurrent.ThreadPoolExecutor$Worker.run(ThreadPoolExecutor.java:635)\n\tat java.lang.Thread.run(java.base@17.0.9/Thread.java:840)\n\n"
+    )
+}
+
+#[test]
+fn executors_of_one_class_told_apart_by_their_workers_names_are_different_pools() {
+    let dump = format!(
+        "Full thread dump OpenJDK 64-Bit Server VM (17.0.9+9 mixed mode):\n\n{}{}{}",
+        java_worker("pool-1-thread-1", 101, false),
+        java_worker("pool-2-thread-1", 102, true),
+        java_worker("pool-2-thread-2", 103, true),
+    );
+    let snap = parse_dump(dump.as_bytes(), "t", Some("jstack")).unwrap();
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    let mut sizes: Vec<usize> = a.pools.iter().map(|p| p.members.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 2], "{:?}", a.pools);
+    // The busy executor starves alone: the idle workers are another executor's.
+    let kinds: Vec<FindingKind> = a.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, [FindingKind::PoolStarvation], "{:?}", a.findings);
+    assert_eq!(a.findings[0].threads, [0]);
+}

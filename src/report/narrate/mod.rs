@@ -220,6 +220,14 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
                 (Because::Member { frame }, _) => {
                     format!("{who} is a worker of that pool: {}", at(*frame))
                 }
+                (Because::InScope { frame }, _) => {
+                    format!("{who} was spawned in that scope: {}", at(*frame))
+                }
+                (Because::ScopeOwner { frame }, _) => format!(
+                    "{who} opened the scope that joins it and every other thread waits, so only \
+                     {who} could end the wait, after its scope: {}",
+                    at(*frame)
+                ),
                 (Because::Claimed { by }, place) => {
                     let place = place.map(|p| format!(" ({p})")).unwrap_or_default();
                     format!(

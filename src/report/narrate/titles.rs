@@ -111,9 +111,17 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             label(f.threads[1])
         ),
+        Detail::Starvation { pool } if n == 1 => format!(
+            "pool starvation: the one worker of `{pool}` waits for a result, and no worker is \
+             free to produce it"
+        ),
         Detail::Starvation { pool } => format!(
             "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
              free to produce them"
+        ),
+        Detail::RuntimeStarved { runtime } if n == 1 => format!(
+            "runtime starved: the one thread of `{runtime}` blocks in a synchronous wait, and \
+             nothing is left to poll its tasks"
         ),
         Detail::RuntimeStarved { runtime } => format!(
             "runtime starved: all {n} workers of `{runtime}` block in synchronous waits, and \
