@@ -231,7 +231,10 @@ fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_thei
         started.push(("CPython", HungProcess::spawn("idle_pool.py", python)));
     }
     if require("go") {
-        let exe = build_go(&scratch("runtimes", "go-idle"), "idle_workers");
+        // The directory lives until the program has started (a scratch directory is removed
+        // when dropped).
+        let dir = scratch("runtimes", "go-idle");
+        let exe = build_go(&dir, "idle_workers");
         started.push(("Go", HungProcess::spawn("idle_workers", Command::new(exe))));
     }
     for (runtime, hung) in &started {

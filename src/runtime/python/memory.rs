@@ -1,7 +1,8 @@
 //! The target's memory as the interpreter reader sees it: the process's own bytes (a stopped
 //! process, or a core), then for what those lack the files the process maps (a core leaves
-//! read-only file pages out: type names, `Py_Version`). Every read is bounded, counted
-//! against a budget, and returns `None` rather than failing: a torn or bad pointer ends a walk.
+//! read-only file pages out: type names, `Py_Version`). Memory is read a page at a
+//! time and each page once (few system calls while the process is stopped), within a budget;
+//! a read returns `None` rather than failing: a torn or bad pointer ends a walk.
 
 use crate::objects::elf::{open_object, ElfFile};
 use crate::objects::AddressSpace;
@@ -11,9 +12,12 @@ use std::collections::HashMap;
 /// Reads up to the length asked at an address (fewer bytes, or none, where memory ends).
 pub type ReadFn<'a> = &'a dyn Fn(u64, usize) -> Vec<u8>;
 
-/// Reads the reader may make in all, whatever the process holds (a few per frame, tens per
-/// code object): a corrupt structure that loops ends here.
-const READS: usize = 200_000;
+/// Pages the reader may read in all (each once: 256 MiB), whatever the process holds: a
+/// corrupt structure that loops ends here.
+const READS: usize = 65_536;
+
+/// What is read at a time, and kept: the process's page size.
+const PAGE: u64 = 4096;
 
 /// The longest string read (a function or file name).
 const MAX_STRING: usize = 4096;
@@ -23,6 +27,7 @@ pub struct Mem<'a> {
     read: ReadFn<'a>,
     space: &'a AddressSpace,
     files: RefCell<HashMap<usize, Option<ElfFile>>>,
+    pages: RefCell<HashMap<u64, Option<std::rc::Rc<Vec<u8>>>>>,
     left: Cell<usize>,
 }
 
@@ -33,6 +38,7 @@ impl<'a> Mem<'a> {
             read,
             space,
             files: RefCell::new(HashMap::new()),
+            pages: RefCell::new(HashMap::new()),
             left: Cell::new(READS),
         }
     }
@@ -44,15 +50,42 @@ impl<'a> Mem<'a> {
 
     /// `len` bytes at `addr`, all of them or `None`.
     pub fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
-        if addr == 0 || self.left.get() == 0 {
+        if addr == 0 {
+            return None;
+        }
+        let end = addr.checked_add(len as u64)?;
+        let mut out = Vec::with_capacity(len);
+        let mut at = addr;
+        while at < end {
+            let page = at & !(PAGE - 1);
+            let bytes = self.page(page)?;
+            let from = (at - page) as usize;
+            let to = ((end - page).min(PAGE)) as usize;
+            out.extend_from_slice(bytes.get(from..to)?);
+            at = page + PAGE;
+        }
+        Some(out)
+    }
+
+    /// The page at `page`, read once (the process's bytes, else its file's); `None` when
+    /// neither holds all of it, or the budget ran out.
+    fn page(&self, page: u64) -> Option<std::rc::Rc<Vec<u8>>> {
+        if let Some(p) = self.pages.borrow().get(&page) {
+            return p.clone();
+        }
+        if self.left.get() == 0 {
             return None;
         }
         self.left.set(self.left.get() - 1);
-        let got = (self.read)(addr, len);
-        if got.len() == len {
-            return Some(got);
-        }
-        self.in_file(addr, len)
+        let got = (self.read)(page, PAGE as usize);
+        let got = if got.len() == PAGE as usize {
+            Some(got)
+        } else {
+            self.in_file(page, PAGE as usize)
+        };
+        let got = got.map(std::rc::Rc::new);
+        self.pages.borrow_mut().insert(page, got.clone());
+        got
     }
 
     /// The bytes of the file mapped at `addr`, for memory the process's copy lacks.
