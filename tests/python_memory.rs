@@ -364,3 +364,48 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
     }
     assert!(checked >= 1);
 }
+
+#[test]
+fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_own_dump() {
+    let root = Command::new("pyenv").arg("root").output().ok();
+    let root = root.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(Ok(dir)) = root.map(|r| std::fs::read_dir(r.join("versions"))) else {
+        eprintln!("no pyenv: no interpreter without a built-in layout to try");
+        return;
+    };
+    let mut unknown: Vec<(PathBuf, u8)> = (dir.flatten())
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().into_owned();
+            let minor: u8 = version
+                .strip_prefix("3.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            let python = e.path().join(format!("bin/python3.{minor}"));
+            let known = hangscan::runtime::python::layout::for_minor(minor).is_some();
+            // 3.8 is where native_thread_id begins; older ones are not CPython 3 as read here.
+            (minor >= 8 && !known && python.exists()).then_some((python, minor))
+        })
+        .collect();
+    unknown.sort();
+    for (python, minor) in unknown {
+        let hung = run(&python, "lock_abba");
+        let pid = hung.pid.to_string();
+        let (code, report) = support::report::json(&["attach", &pid]);
+        assert_eq!(code, Some(1), "3.{minor}: a stall: {report}");
+        assert_eq!(
+            report["runtimes"][0]["name"], "CPython",
+            "3.{minor}: {report}"
+        );
+        let dump_with = report["runtimes"][0]["dump_with"].as_str().unwrap();
+        assert!(dump_with.contains("py-spy dump --pid"), "{dump_with}");
+        let (_, text, _) = hangscan(&["attach", &pid]);
+        assert!(
+            text.contains(&format!(
+                "whose Python frames were not read: CPython 3.{minor}"
+            )) && text.contains("built-in layouts for 3.11 and 3.12 only"),
+            "3.{minor}: {text}"
+        );
+    }
+}

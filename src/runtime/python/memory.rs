@@ -12,9 +12,9 @@ use std::collections::HashMap;
 /// Reads up to the length asked at an address (fewer bytes, or none, where memory ends).
 pub type ReadFn<'a> = &'a dyn Fn(u64, usize) -> Vec<u8>;
 
-/// Pages the reader may read in all (each once: 256 MiB), whatever the process holds: a
-/// corrupt structure that loops ends here.
-const READS: usize = 65_536;
+/// Pages the reader may read in all (each once: 64 MiB), whatever the process holds: a
+/// corrupt structure that loops, or pointers into everything, end here.
+const READS: usize = 16_384;
 
 /// What is read at a time, and kept: the process's page size.
 const PAGE: u64 = 4096;

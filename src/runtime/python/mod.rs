@@ -12,6 +12,8 @@ pub mod layout;
 mod memory;
 pub mod merge;
 mod objects;
+#[cfg(test)]
+mod tests;
 
 use crate::objects::elf::{open_object, ElfFile};
 use crate::objects::AddressSpace;
@@ -226,9 +228,12 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
     let mut interp = mem
         .u64(at.runtime + l.runtime_interpreters_head)
         .unwrap_or(0);
-    let mut interps = 0;
-    while interp != 0 && interps < MAX_INTERPRETERS {
-        interps += 1;
+    let mut interps = std::collections::HashSet::new();
+    while interp != 0 && interps.len() < MAX_INTERPRETERS {
+        if !interps.insert(interp) {
+            notes.push("the interpreters loop (read while they changed?)".into());
+            break;
+        }
         let holder = gil_tstate(interp).unwrap_or(0);
         let mut tstate = mem.u64(interp + l.interp_threads_head).unwrap_or(0);
         let mut seen = std::collections::HashSet::from([tstate]);
@@ -266,6 +271,13 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             }
         }
         interp = mem.u64(interp + l.interp_next).unwrap_or(0);
+    }
+    if threads.is_empty() {
+        notes.push(
+            "no Python thread could be read (an interpreter starting or finalizing, or its \
+             memory not readable)"
+                .into(),
+        );
     }
     if mem.exhausted() {
         notes.push("the reads allowed ran out: what was read is partial".into());
