@@ -6,15 +6,17 @@
 //! (pyenv's) is attached too, and each built-in layout is checked against the headers of the
 //! interpreters installed (`fixtures/programs/python/layout_offsets.c`).
 //!
-//! Programs (`fixtures/programs/python/`): `lock_abba.py` (a `threading.Lock` ABBA: a
-//! heuristic lock cycle, since a plain lock records no owner), `rlock_abba.py` (an `RLock`
+//! Programs (`fixtures/programs/python/`): `lock_abba.py` (a `threading.Lock` ABBA: a plain
+//! lock records no owner, so its holder is the thread whose frame is inside a `with` block over
+//! it: a symbolic lock cycle), `self_lock.py` (a `with` over a lock the thread holds in a
+//! caller's `with`: a self-lock), `rlock_abba.py` (an `RLock`
 //! ABBA: proven, each RLock naming its owner), `join_cycle.py` (two threads joining each
 //! other: a join cycle by the joined thread's tid), `idle_pool.py` (an idle executor and a
 //! serving main thread: exit 0), `gil_spin.py` (a thread running Python code holds the GIL).
 
 mod support;
 
-use hangscan::analyze::{Analysis, FindingKind, Grade};
+use hangscan::analyze::{Analysis, FindingKind, Grade, LockId};
 use hangscan::knowledge::WaitKind;
 use hangscan::model::{Language, Snapshot, Thread};
 use std::path::{Path, PathBuf};
@@ -91,9 +93,11 @@ fn assert_finding(how: &str, snap: &Snapshot, a: &Analysis, kind: FindingKind, g
     assert!(a.deadlocked(), "{how}");
 }
 
-/// A `threading.Lock` ABBA run by `python`: a heuristic lock cycle of the two transfers, each
-/// waiting for a lock object at its inner `with` (line 33), under the lock's acquire; the main
-/// thread joins the first transfer, by its tid. The same live and from a core.
+/// A `threading.Lock` ABBA run by `python`: a symbolic lock cycle of the two transfers, each
+/// waiting for a lock object at its inner `with` (line 33), under the lock's acquire, and
+/// holding the other's in its outer `with` block (the lock's `__exit__` pending on its frame's
+/// value stack); the main thread joins the first transfer, by its tid. The same live and from
+/// a core.
 fn assert_lock_abba(python: &Path, version: &str) {
     let dir = scratch("python_memory", &format!("lock_abba-{version}"));
     let hung = run(python, "lock_abba");
@@ -104,7 +108,7 @@ fn assert_lock_abba(python: &Path, version: &str) {
             note.contains(&format!("CPython {version}")) && note.contains("built-in layout"),
             "{how}: {note}"
         );
-        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Heuristic);
+        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Symbolic);
         let transfers = running(&snap, "lock_abba.Bank.transfer");
         assert_eq!(a.findings[0].threads, transfers, "{how}:\n{}", shown(&snap));
         let mut locks = Vec::new();
@@ -135,6 +139,13 @@ fn assert_lock_abba(python: &Path, version: &str) {
         }
         locks.dedup();
         assert_eq!(locks.len(), 2, "{how}: two locks");
+        // Each holds, in its outer `with`, the lock the other waits for.
+        for (&t, other) in transfers.iter().zip([locks[1], locks[0]]) {
+            let holds: Vec<(&str, bool)> = (a.facts[t].holds.iter())
+                .map(|h| (h.rule.as_str(), h.lock == LockId::Addr(other)))
+                .collect();
+            assert_eq!(holds, [("python.with-lock", true)], "{how}");
+        }
         let main = running(&snap, "lock_abba.main");
         assert_eq!(main.len(), 1, "{how}");
         let join = &a.facts[main[0]].waits[0];
@@ -172,7 +183,7 @@ fn the_report_and_a_saved_snapshot_carry_the_python_frames() {
         support::report::json(&["attach", &pid, "--save", saved.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{report}");
     let (grade, steps) = support::report::cycle(&report);
-    assert_eq!(grade, "heuristic");
+    assert_eq!(grade, "symbolic");
     assert!(steps.contains("lock_abba.py:33"), "{steps}");
     let python_frames = (report["threads"].as_array().unwrap().iter())
         .flat_map(|t| t["frames"].as_array().unwrap())
@@ -194,6 +205,22 @@ fn the_report_and_a_saved_snapshot_carry_the_python_frames() {
             && text.contains("lock_abba.Bank.transfer (python/lock_abba.py:33)"),
         "{text}"
     );
+}
+
+#[test]
+fn a_thread_taking_a_lock_it_holds_in_a_with_block_is_a_self_lock() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let hung = run(Path::new(DEBIAN_PYTHON), "self_lock");
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    assert_finding("attach", &snap, &a, FindingKind::SelfLock, Grade::Symbolic);
+    let t = a.findings[0].threads[0];
+    assert!(has_frame(
+        &snap.threads[t],
+        "self_lock.MetricsRegistry.flush"
+    ));
 }
 
 #[test]

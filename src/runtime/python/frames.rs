@@ -140,7 +140,7 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
             }
             if let Some(lock) = self.objects.lock(p) {
                 match out.iter_mut().find(|o| o.object == lock.object) {
-                    Some(o) => o.exit_pending |= lock.exit_pending,
+                    Some(o) => o.exits += lock.exits,
                     None => out.push(lock),
                 }
             }

@@ -4,13 +4,18 @@
 //! lock's semaphore gets the lock's method as a frame above its innermost Python frame
 //! (`_thread.lock.acquire`, `self` = the lock object), so that the rules see what it waits
 //! for; the lock a `Thread.join` acquires names the joined thread (`joins`, its tid), and an
-//! `RLock`'s owner is evidence of who holds it. The GIL's holder is said by its status.
+//! `RLock`'s owner is evidence of who holds it; a plain lock whose `with` block a frame is
+//! inside (its bound `__exit__` still on the frame's value stack, the lock locked) is a local
+//! of that frame, `with` = the lock object. The GIL's holder is said by its status.
 
 use super::{LockKind, PyFrame, PyProcess, PyThread};
 use crate::model::{Diagnostic, Evidence, Frame, Language, Thread, Var};
 
 /// The native function whose frames the Python frames replace.
 const EVAL_LOOP: &str = "_PyEval_EvalFrameDefault";
+
+/// The local a Python frame gets for each plain lock whose `with` block it is inside.
+const WITH_LOCAL: &str = "with";
 
 /// The status a thread holding the GIL gets (the rules' word for it, as py-spy's `+gil`).
 const GIL_STATUS: &str = "gil";
@@ -56,10 +61,9 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
             .and_then(|k| k.futex)
             .map(|f| f.address);
         let mut managed: Vec<Frame> = pt.frames.iter().map(python_frame).collect();
-        let mut inserted = 0;
-        if let Some(word) = futex {
-            inserted = waited_lock(py, pt, word, &mut managed, &mut evidence);
-        }
+        let waited = futex.and_then(|word| waited_lock(py, pt, word, &mut managed, &mut evidence));
+        let inserted = usize::from(waited.is_some());
+        with_blocks(pt, waited, &mut managed[inserted..]);
         thread.frames = interleave(std::mem::take(&mut thread.frames), pt, managed, inserted);
     }
     let diagnostics = notes
@@ -87,20 +91,37 @@ fn python_frame(f: &PyFrame) -> Frame {
     }
 }
 
+/// The `with` blocks over plain locks that each Python frame is inside (the lock's bound
+/// `__exit__` on its value stack, the lock locked): a local `with` = the lock object, which
+/// the rules read as a hold. The innermost frame's `with` over the lock the thread waits for
+/// is the one being entered, unless there are two (a self-lock in one frame).
+fn with_blocks(pt: &PyThread, waited: Option<u64>, managed: &mut [Frame]) {
+    for (i, (f, frame)) in pt.frames.iter().zip(managed).enumerate() {
+        for l in f
+            .locks
+            .iter()
+            .filter(|l| l.kind == LockKind::Lock && l.locked)
+        {
+            let entering = u32::from(i == 0 && Some(l.object) == waited);
+            if l.exits > entering {
+                let value = format!("{:#x}", l.object);
+                frame.locals.push(Var::new(WITH_LOCAL.into(), value.into()));
+            }
+        }
+    }
+}
+
 /// When the thread sleeps on the semaphore of a lock its innermost Python frame refers to:
 /// that lock's method as a frame above it (in `managed`, at 0), the joined thread named on
-/// the frame, an `RLock`'s owner as evidence. Returns the frames inserted.
+/// the frame, an `RLock`'s owner as evidence. Returns the lock object.
 fn waited_lock(
     py: &PyProcess,
     pt: &PyThread,
     word: u64,
     managed: &mut Vec<Frame>,
     evidence: &mut Vec<Evidence>,
-) -> usize {
-    let Some(lock) = (pt.frames.first()).and_then(|f| f.locks.iter().find(|l| l.semaphore == word))
-    else {
-        return 0;
-    };
+) -> Option<u64> {
+    let lock = (pt.frames.first()).and_then(|f| f.locks.iter().find(|l| l.semaphore == word))?;
     let class = match lock.kind {
         LockKind::Lock => "lock",
         LockKind::RLock => "RLock",
@@ -136,7 +157,7 @@ fn waited_lock(
             ..Frame::default()
         },
     );
-    1
+    Some(lock.object)
 }
 
 /// The native frames with each eval-loop frame replaced by the Python frames its call runs:

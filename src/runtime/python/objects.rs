@@ -42,8 +42,9 @@ pub struct LockSeen {
     pub semaphore: u64,
     /// Which kind.
     pub kind: LockKind,
-    /// The frame holds its bound `__exit__`: a `with` block over it has not ended.
-    pub exit_pending: bool,
+    /// How many of its bound `__exit__` methods the frame holds: `with` blocks over it that
+    /// have not ended (or whose `__enter__` is under way).
+    pub exits: u32,
     /// It is locked (a `Lock`'s flag; an `RLock` with a count).
     pub locked: bool,
     /// An `RLock`'s owner, as a thread ident (0: none).
@@ -135,14 +136,14 @@ impl<'m, 'a> Objects<'m, 'a> {
     /// The lock `slot` (a local or a value-stack entry) refers to: the lock itself, or a C
     /// method bound to it (`__exit__` pending when that method is the lock's `__exit__`).
     pub fn lock(&self, slot: u64) -> Option<LockSeen> {
-        let (object, exit_pending) = match self.kind(slot) {
-            Kind::Lock | Kind::RLock => (slot, false),
+        let (object, exits) = match self.kind(slot) {
+            Kind::Lock | Kind::RLock => (slot, 0),
             Kind::CMethod => {
                 let bound = self.mem.u64(slot + CFUNCTION_SELF)?;
                 let name = (self.mem.u64(slot + CFUNCTION_ML))
                     .and_then(|ml| self.mem.u64(ml))
                     .and_then(|n| self.mem.c_string(n));
-                (bound, name.as_deref() == Some("__exit__"))
+                (bound, u32::from(name.as_deref() == Some("__exit__")))
             }
             Kind::Other => return None,
         };
@@ -163,7 +164,7 @@ impl<'m, 'a> Objects<'m, 'a> {
             object,
             semaphore,
             kind,
-            exit_pending,
+            exits,
             locked,
             owner,
         })
