@@ -12,7 +12,8 @@
 //! caller's `with`: a self-lock), `rlock_abba.py` (an `RLock`
 //! ABBA: proven, each RLock naming its owner), `join_cycle.py` (two threads joining each
 //! other: a join cycle by the joined thread's tid), `idle_pool.py` (an idle executor and a
-//! serving main thread: exit 0), `gil_spin.py` (a thread running Python code holds the GIL).
+//! serving main thread: exit 0), `gil_spin.py` (a thread running Python code holds the GIL),
+//! and the pools of `pools_python.rs` (starved, or idle and busy: exit 0) attached live.
 
 mod support;
 
@@ -434,5 +435,34 @@ fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_
             )) && text.contains("built-in layouts for 3.11 and 3.12 only"),
             "3.{minor}: {text}"
         );
+    }
+}
+
+#[test]
+fn pools_read_from_memory_starve_or_idle_as_their_frames_say() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    for (name, args, want) in [
+        ("pool_starvation", &[][..], &["pool-starvation"][..]),
+        ("event_pool", &[], &["pool-starvation"]),
+        ("condition_pool", &[], &["pool-starvation"]),
+        ("mp_pool_starvation", &[], &["pool-starvation"]),
+        ("queue_starved", &[], &["stall"]),
+        ("busy_pool", &[], &[]),
+        ("queue_pool", &["idle"], &[]),
+    ] {
+        let mut command = Command::new(DEBIAN_PYTHON);
+        command
+            .arg(programs("python").join(format!("{name}.py")))
+            .args(args);
+        let hung = HungProcess::spawn(name, command);
+        let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
+        let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+            .filter_map(|f| f["kind"].as_str())
+            .filter(|&k| k != "io-wait")
+            .collect();
+        assert_eq!(kinds, want, "{name}: {report}");
+        assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
     }
 }
