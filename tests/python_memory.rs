@@ -13,7 +13,9 @@
 //! ABBA: proven, each RLock naming its owner), `join_cycle.py` (two threads joining each
 //! other: a join cycle by the joined thread's tid), `idle_pool.py` (an idle executor and a
 //! serving main thread: exit 0), `gil_spin.py` (a thread running Python code holds the GIL),
-//! and the pools of `pools_python.rs` (starved, or idle and busy: exit 0) attached live.
+//! and the pools of `pools_python.rs` (starved, or idle and busy: exit 0) attached live. A
+//! CPython 3.13 (pyenv's, where installed) is read through its `_Py_DebugOffsets`: frames and
+//! lines, its `PyMutex` locks not yet.
 
 mod support;
 
@@ -412,8 +414,8 @@ fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_
                 .ok()?;
             let python = e.path().join(format!("bin/python3.{minor}"));
             let known = hangscan::runtime::python::layout::for_minor(minor).is_some();
-            // 3.8 is where native_thread_id begins; older ones are not CPython 3 as read here.
-            (minor >= 8 && !known && python.exists()).then_some((python, minor))
+            // 3.8 is where native_thread_id begins; 3.13 is read through its debug offsets.
+            ((8..13).contains(&minor) && !known && python.exists()).then_some((python, minor))
         })
         .collect();
     unknown.sort();
@@ -432,7 +434,7 @@ fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_
         assert!(
             text.contains(&format!(
                 "whose Python frames were not read: CPython 3.{minor}"
-            )) && text.contains("built-in layouts for 3.11 and 3.12 only"),
+            )) && text.contains("3.13 by its _Py_DebugOffsets, no other version yet"),
             "3.{minor}: {text}"
         );
     }
@@ -464,5 +466,50 @@ fn pools_read_from_memory_starve_or_idle_as_their_frames_say() {
             .collect();
         assert_eq!(kinds, want, "{name}: {report}");
         assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
+    }
+}
+
+#[test]
+fn cpython_3_13_is_read_through_its_debug_offsets_where_installed() {
+    let pythons: Vec<PathBuf> = Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("versions"))
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("3.13."))
+        .map(|e| e.path().join("bin/python3.13"))
+        .filter(|p| p.exists())
+        .collect();
+    if pythons.is_empty() {
+        eprintln!("no CPython 3.13 installed: its debug offsets are not tried");
+    }
+    for python in pythons {
+        let hung = run(&python, "lock_abba");
+        let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+        let note = read_note(&snap);
+        assert!(
+            note.contains("the layout from its _Py_DebugOffsets"),
+            "{note}"
+        );
+        // Its locks are PyMutexes, whose waiters sleep apart: the frames show where each
+        // transfer waits, not for which lock, so no cycle is claimed.
+        let transfers = running(&snap, "lock_abba.Bank.transfer");
+        assert_eq!(transfers.len(), 2, "{}", shown(&snap));
+        for &t in &transfers {
+            let line = (snap.threads[t].frames.iter())
+                .find(|f| f.function.as_deref() == Some("lock_abba.Bank.transfer"))
+                .and_then(|f| f.line);
+            assert_eq!(line, Some(33), "{}", shown(&snap));
+        }
+        let a = hangscan::analyze(&snap);
+        assert!(
+            !a.findings.iter().any(|f| f.kind == FindingKind::LockCycle),
+            "{}",
+            shown(&snap)
+        );
     }
 }

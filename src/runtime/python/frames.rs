@@ -37,7 +37,7 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
         }
     }
 
-    fn layout(&self) -> &'static Layout {
+    fn layout(&self) -> &'m Layout {
         self.objects.layout
     }
 
@@ -57,9 +57,18 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
                 file: o.string(m.u64(addr + l.code_filename)?)?,
                 firstlineno: m.i32(addr + l.code_firstlineno)?,
                 linetable: o.bytes(m.u64(addr + l.code_linetable)?).unwrap_or_default(),
-                slots: u64::try_from(m.i32(addr + l.code_nlocalsplus)?).ok()?
-                    + u64::try_from(m.i32(addr + l.code_stacksize)?).ok()?,
-                firsttraceable: u64::try_from(m.i32(addr + l.code_firsttraceable)?).ok()?,
+                slots: match (l.code_nlocalsplus, l.code_stacksize) {
+                    (Some(n), Some(s)) => {
+                        u64::try_from(m.i32(addr + n)?).ok()?
+                            + u64::try_from(m.i32(addr + s)?).ok()?
+                    }
+                    // Locks are not read from this version's frames.
+                    _ => 0,
+                },
+                firsttraceable: match l.code_firsttraceable {
+                    Some(at) => u64::try_from(m.i32(addr + at)?).ok()?,
+                    None => 0,
+                },
             })
         };
         let code = read();

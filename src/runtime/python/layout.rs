@@ -15,6 +15,20 @@ pub enum EntryMark {
     Shim(u8),
 }
 
+/// Where a thread state keeps its innermost Python frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentFrame {
+    /// Behind a C frame: `tstate->cframe->current_frame` (3.11, 3.12).
+    CFrame {
+        /// `PyThreadState.cframe`.
+        cframe: u64,
+        /// `_PyCFrame.current_frame`.
+        current: u64,
+    },
+    /// In the thread state: `tstate->current_frame` (3.13).
+    Direct(u64),
+}
+
 /// Where the thread that holds the GIL is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GilHolder {
@@ -30,6 +44,14 @@ pub enum GilHolder {
         last_holder: u64,
         /// `locked` in the GIL's state.
         locked: u64,
+    },
+    /// The interpreter's own GIL state, inside it (3.13): offsets from the interpreter state
+    /// of its `locked` and its `last_holder`.
+    InterpInline {
+        /// `_gil.locked`.
+        locked: u64,
+        /// `_gil.last_holder`.
+        last_holder: u64,
     },
 }
 
@@ -50,16 +72,15 @@ pub struct Layout {
     pub interp_threads_head: u64,
     /// `PyThreadState.next`.
     pub tstate_next: u64,
-    /// `PyThreadState.cframe`: the C frame whose `current_frame` is the innermost Python frame.
-    pub tstate_cframe: u64,
+    /// Where the innermost Python frame is.
+    pub current_frame: CurrentFrame,
     /// `PyThreadState.thread_id`: the thread's ident (its `pthread_t`).
     pub tstate_thread_id: u64,
     /// `PyThreadState.native_thread_id`: its OS thread id.
     pub tstate_native_thread_id: u64,
-    /// A weak reference to the thread's `_tstate_lock` (what `Thread.join` acquires).
-    pub tstate_on_delete_data: u64,
-    /// `_PyCFrame.current_frame`.
-    pub cframe_current_frame: u64,
+    /// A weak reference to the thread's `_tstate_lock` (what `Thread.join` acquires); none
+    /// where joins wait otherwise (3.13).
+    pub tstate_on_delete_data: Option<u64>,
     /// `_PyInterpreterFrame.f_code`.
     pub frame_code: u64,
     /// `_PyInterpreterFrame.previous`: its caller.
@@ -83,17 +104,19 @@ pub struct Layout {
     /// `PyCodeObject.co_firstlineno` (an `int`).
     pub code_firstlineno: u64,
     /// `PyCodeObject.co_nlocalsplus` (an `int`).
-    pub code_nlocalsplus: u64,
+    pub code_nlocalsplus: Option<u64>,
     /// `PyCodeObject.co_stacksize` (an `int`).
-    pub code_stacksize: u64,
+    pub code_stacksize: Option<u64>,
     /// `PyCodeObject._co_firsttraceable` (an `int`): a frame before it has not started.
-    pub code_firsttraceable: u64,
+    pub code_firsttraceable: Option<u64>,
     /// `co_code_adaptive`: the instructions, inside the code object.
     pub code_code: u64,
     /// Where a compact ASCII string's characters start (`sizeof(PyASCIIObject)`).
     pub unicode_ascii_data: u64,
     /// Where another compact string's start (`sizeof(PyCompactUnicodeObject)`).
     pub unicode_compact_data: u64,
+    /// Where the layout came from, in words.
+    pub source: &'static str,
 }
 
 /// What every version from 3.8 to 3.12 shares: object headers, `bytes`, type names, bound C
@@ -139,11 +162,13 @@ const V3_11: Layout = Layout {
     interp_next: 0,
     interp_threads_head: 16,
     tstate_next: 8,
-    tstate_cframe: 56,
+    current_frame: CurrentFrame::CFrame {
+        cframe: 56,
+        current: 8,
+    },
     tstate_thread_id: 152,
     tstate_native_thread_id: 160,
-    tstate_on_delete_data: 192,
-    cframe_current_frame: 8,
+    tstate_on_delete_data: Some(192),
     frame_code: 32,
     frame_previous: 48,
     frame_prev_instr: 56,
@@ -155,12 +180,13 @@ const V3_11: Layout = Layout {
     code_qualname: 128,
     code_linetable: 136,
     code_firstlineno: 72,
-    code_nlocalsplus: 76,
-    code_stacksize: 68,
-    code_firsttraceable: 168,
+    code_nlocalsplus: Some(76),
+    code_stacksize: Some(68),
+    code_firsttraceable: Some(168),
     code_code: 184,
     unicode_ascii_data: 48,
     unicode_compact_data: 72,
+    source: "the built-in layout for 3.11",
 };
 
 const V3_12: Layout = Layout {
@@ -175,11 +201,13 @@ const V3_12: Layout = Layout {
     interp_next: 0,
     interp_threads_head: 72,
     tstate_next: 8,
-    tstate_cframe: 56,
+    current_frame: CurrentFrame::CFrame {
+        cframe: 56,
+        current: 0,
+    },
     tstate_thread_id: 136,
     tstate_native_thread_id: 144,
-    tstate_on_delete_data: 176,
-    cframe_current_frame: 0,
+    tstate_on_delete_data: Some(176),
     frame_code: 0,
     frame_previous: 8,
     frame_prev_instr: 56,
@@ -191,12 +219,13 @@ const V3_12: Layout = Layout {
     code_qualname: 128,
     code_linetable: 136,
     code_firstlineno: 68,
-    code_nlocalsplus: 72,
-    code_stacksize: 64,
-    code_firsttraceable: 176,
+    code_nlocalsplus: Some(72),
+    code_stacksize: Some(64),
+    code_firsttraceable: Some(176),
     code_code: 192,
     unicode_ascii_data: 40,
     unicode_compact_data: 56,
+    source: "the built-in layout for 3.12",
 };
 
 /// Every built-in layout.
@@ -216,11 +245,8 @@ impl Layout {
             ("interp_next", self.interp_next),
             ("interp_threads_head", self.interp_threads_head),
             ("tstate_next", self.tstate_next),
-            ("tstate_cframe", self.tstate_cframe),
             ("tstate_thread_id", self.tstate_thread_id),
             ("tstate_native_thread_id", self.tstate_native_thread_id),
-            ("tstate_on_delete_data", self.tstate_on_delete_data),
-            ("cframe_current_frame", self.cframe_current_frame),
             ("frame_code", self.frame_code),
             ("frame_previous", self.frame_previous),
             ("frame_prev_instr", self.frame_prev_instr),
@@ -231,13 +257,23 @@ impl Layout {
             ("code_qualname", self.code_qualname),
             ("code_linetable", self.code_linetable),
             ("code_firstlineno", self.code_firstlineno),
-            ("code_nlocalsplus", self.code_nlocalsplus),
-            ("code_stacksize", self.code_stacksize),
-            ("code_firsttraceable", self.code_firsttraceable),
             ("code_code", self.code_code),
             ("unicode_ascii_data", self.unicode_ascii_data),
             ("unicode_compact_data", self.unicode_compact_data),
         ];
+        let optional = [
+            ("tstate_on_delete_data", self.tstate_on_delete_data),
+            ("code_nlocalsplus", self.code_nlocalsplus),
+            ("code_stacksize", self.code_stacksize),
+            ("code_firsttraceable", self.code_firsttraceable),
+        ];
+        out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        match self.current_frame {
+            CurrentFrame::CFrame { cframe, current } => {
+                out.extend([("tstate_cframe", cframe), ("cframe_current_frame", current)])
+            }
+            CurrentFrame::Direct(at) => out.push(("tstate_current_frame", at)),
+        }
         match self.gil {
             GilHolder::Runtime(at) => out.push(("runtime_gil_holder", at)),
             GilHolder::Interp {
@@ -248,6 +284,13 @@ impl Layout {
                 ("interp_gil", gil),
                 ("gil_last_holder", last_holder),
                 ("gil_locked", locked),
+            ]),
+            GilHolder::InterpInline {
+                locked,
+                last_holder,
+            } => out.extend([
+                ("interp_gil_locked", locked),
+                ("interp_gil_holder", last_holder),
             ]),
         }
         if let EntryMark::Flag(at) = self.frame_entry {

@@ -1,12 +1,14 @@
 //! CPython read from memory, read-only: [`locate`] finds the interpreter among the objects a
 //! process maps (`_PyRuntime` in the dynamic symbol table of `python3.N` or `libpython3.N`,
 //! which stripped builds keep; the version from `Py_Version`, else the object's name) and
-//! picks its built-in layout ([`layout`]), checked against the symbol's size; [`read`] walks
+//! picks its built-in layout ([`layout`], 3.11 and 3.12) or reads it from the interpreter's
+//! `_Py_DebugOffsets` (3.13), checked against the symbol's size; [`read`] walks
 //! interpreters, thread states and frames through a memory reader (a stopped process or a
 //! core), giving each thread's OS tid, ident, GIL and Python frames with the locks they refer
 //! to. [`merge`] places those frames among a thread's native ones. What cannot be read is
 //! said in the result's notes; nothing here panics on what memory holds.
 
+mod debug_offsets;
 mod frames;
 pub mod layout;
 mod memory;
@@ -17,7 +19,7 @@ mod tests;
 
 use crate::objects::elf::{open_object, ElfFile};
 use crate::objects::AddressSpace;
-use layout::{GilHolder, Layout};
+use layout::{CurrentFrame, GilHolder, Layout};
 use memory::Mem;
 pub use memory::ReadFn;
 use object::{Object, ObjectSection, ObjectSymbol};
@@ -39,7 +41,7 @@ pub struct Located {
     /// `3.minor.micro`, as far as known.
     pub version: String,
     /// The layout read with.
-    pub layout: &'static Layout,
+    pub layout: Layout,
     /// Where the version and layout came from, in words.
     pub how: String,
 }
@@ -159,21 +161,38 @@ fn in_object(
         Some(micro) => format!("3.{}.{micro}", version.0),
         None => format!("3.{}", version.0),
     };
-    let Some(layout) = layout::for_minor(version.0) else {
-        return unreadable(format!(
-            "CPython {shown}: hangscan has built-in layouts for 3.11 and 3.12 only{}",
-            if version.0 >= 13 {
-                " (3.13's _Py_DebugOffsets are not read yet)"
-            } else {
-                ""
+    let layout = match layout::for_minor(version.0) {
+        Some(l) => l.clone(),
+        None if version.0 >= 13 => {
+            let offsets = (runtime.section_index())
+                .and_then(|i| parsed.section_by_index(i).ok())
+                .and_then(|sec| {
+                    sec.data_range(runtime.address(), debug_offsets::SIZE as u64)
+                        .ok()?
+                });
+            match offsets.map(|b| debug_offsets::layout(b, version.0)) {
+                Some(Ok(l)) => l,
+                Some(Err(why)) => return unreadable(format!("CPython {shown}: {why}")),
+                None => {
+                    return unreadable(format!(
+                        "CPython {shown}: its _Py_DebugOffsets could not be read"
+                    ))
+                }
             }
-        ));
+        }
+        None => {
+            return unreadable(format!(
+                "CPython {shown}: hangscan reads 3.11 and 3.12 by their built-in layouts and 3.13 \
+                 by its _Py_DebugOffsets, no other version yet"
+            ))
+        }
     };
     if runtime.size() != layout.runtime_size {
         return unreadable(format!(
-            "CPython {shown}: its _PyRuntime is {} bytes where the headers' layout has {} (a \
-             debug or free-threaded build?), so its structures are not read",
+            "CPython {shown}: its _PyRuntime is {} bytes where {} has {} (a debug or \
+             free-threaded build?), so its structures are not read",
             runtime.size(),
+            layout.source,
             layout.runtime_size
         ));
     }
@@ -183,12 +202,12 @@ fn in_object(
         object: name.to_string(),
         runtime: runtime.address().wrapping_add(bias),
         version: shown,
-        layout,
         how: format!(
-            "{how}, _PyRuntime from its symbol table, the built-in layout for 3.{} (its size \
-             checked against _PyRuntime's)",
-            version.0
+            "{how}, _PyRuntime from its symbol table, {} (its size checked against \
+             _PyRuntime's)",
+            layout.source
         ),
+        layout,
     }))
 }
 
@@ -207,7 +226,7 @@ fn minor_in_name(name: &str) -> Option<u8> {
 /// files of `space` standing in for memory `read` lacks; at most `max_frames` a thread.
 pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: usize) -> PyProcess {
     let mem = Mem::new(read, space);
-    let l = at.layout;
+    let l = &at.layout;
     let objects = objects::Objects::new(&mem, l);
     let mut walker = frames::Walker::new(&objects);
     let mut notes = Vec::new();
@@ -223,6 +242,10 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
                 let g = mem.u64(interp + gil)?;
                 (mem.i32(g + locked)? != 0).then(|| mem.u64(g + last_holder))?
             }
+            GilHolder::InterpInline {
+                locked,
+                last_holder,
+            } => (mem.i32(interp + locked)? != 0).then(|| mem.u64(interp + last_holder))?,
         }
     };
     let mut interp = mem
@@ -249,11 +272,16 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
                 break;
             };
             let ident = mem.u64(tstate + l.tstate_thread_id).unwrap_or(0);
-            let first = (mem.u64(tstate + l.tstate_cframe))
-                .and_then(|c| mem.u64(c + l.cframe_current_frame))
-                .unwrap_or(0);
+            let first = match l.current_frame {
+                CurrentFrame::CFrame { cframe, current } => {
+                    mem.u64(tstate + cframe).and_then(|c| mem.u64(c + current))
+                }
+                CurrentFrame::Direct(at) => mem.u64(tstate + at),
+            }
+            .unwrap_or(0);
             let (frames, cut) = walker.walk(first, max_frames);
-            let join_lock = (mem.u64(tstate + l.tstate_on_delete_data))
+            let join_lock = (l.tstate_on_delete_data)
+                .and_then(|at| mem.u64(tstate + at))
                 .filter(|&w| w != 0)
                 .and_then(|w| objects.tstate_lock(w));
             threads.push(PyThread {

@@ -54,13 +54,13 @@ pub struct LockSeen {
 /// Reads objects, remembering each type it has named.
 pub struct Objects<'m, 'a> {
     pub mem: &'m Mem<'a>,
-    pub layout: &'static Layout,
+    pub layout: &'m Layout,
     kinds: RefCell<HashMap<u64, Kind>>,
 }
 
 impl<'m, 'a> Objects<'m, 'a> {
     /// A reader over `mem` with `layout`.
-    pub fn new(mem: &'m Mem<'a>, layout: &'static Layout) -> Self {
+    pub fn new(mem: &'m Mem<'a>, layout: &'m Layout) -> Self {
         Objects {
             mem,
             layout,

@@ -34,7 +34,7 @@ fn located() -> Located {
         object: "python3.11".into(),
         runtime: 0x10_0000,
         version: "3.11".into(),
-        layout: layout::for_minor(11).unwrap(),
+        layout: layout::for_minor(11).unwrap().clone(),
         how: String::new(),
     }
 }
@@ -73,4 +73,43 @@ fn garbage_memory_gives_a_bounded_partial_read_and_no_panic() {
     let nothing = |_: u64, _: usize| Vec::new();
     let py = read(&located(), &nothing, &AddressSpace::default(), 100);
     assert!(py.threads.is_empty());
+}
+
+/// 3.13's `_Py_DebugOffsets` as its interpreter fills them (the values pyenv's 3.13.0 has).
+fn offsets_3_13() -> Vec<u8> {
+    let mut b = vec![0u8; super::debug_offsets::SIZE];
+    b[..8].copy_from_slice(b"xdebugpy");
+    let mut put = |at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    put(8, 0x030d00f0);
+    for (at, v) in [
+        (376, 24),
+        (528, 32),
+        (544, 32),
+        (552, 16),
+        (560, 40),
+        (24, 283320),
+    ] {
+        put(at, v);
+    }
+    b
+}
+
+#[test]
+fn debug_offsets_give_3_13_its_layout_and_refuse_what_they_do_not_describe() {
+    let l = super::debug_offsets::layout(&offsets_3_13(), 13).expect("a layout");
+    assert_eq!(
+        (l.runtime_size, l.unicode_ascii_data, l.unicode_compact_data),
+        (283320, 40, 56)
+    );
+    assert_eq!(l.source, "the layout from its _Py_DebugOffsets");
+    let mut free_threaded = offsets_3_13();
+    free_threaded[16] = 1;
+    for (bytes, minor) in [
+        (free_threaded, 13),
+        (offsets_3_13(), 14),
+        (vec![0u8; 584], 13),
+        (offsets_3_13()[..100].to_vec(), 13),
+    ] {
+        assert!(super::debug_offsets::layout(&bytes, minor).is_err());
+    }
 }
