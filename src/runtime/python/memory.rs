@@ -48,6 +48,11 @@ impl<'a> Mem<'a> {
         self.left.get() == 0
     }
 
+    /// Pages read so far.
+    pub fn pages(&self) -> usize {
+        READS - self.left.get()
+    }
+
     /// `len` bytes at `addr`, all of them or `None`.
     pub fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
         if addr == 0 {

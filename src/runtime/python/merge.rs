@@ -29,12 +29,15 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
     notes.insert(
         0,
         format!(
-            "CPython {} read from memory in {} ({}): {} Python threads, {} Python frames",
+            "CPython {} read from memory in {} ({}): {} Python threads, {} Python frames, \
+             {} pages read in {:.1} ms",
             py.located.version,
             py.located.object,
             py.located.how,
             py.threads.len(),
-            frames
+            frames,
+            py.cost.0,
+            py.cost.1.as_secs_f64() * 1000.0
         ),
     );
     for pt in &py.threads {

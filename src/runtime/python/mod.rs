@@ -97,6 +97,8 @@ pub struct PyProcess {
     pub threads: Vec<PyThread>,
     /// What could not be read.
     pub notes: Vec<String>,
+    /// Pages of memory read, and how long reading took (live: while the process was stopped).
+    pub cost: (usize, std::time::Duration),
 }
 
 /// The CPython the process maps, if any: `Ok` to read, `Err` naming one hangscan cannot read.
@@ -225,6 +227,7 @@ fn minor_in_name(name: &str) -> Option<u8> {
 /// Reads the interpreter `at` through `read` (the process's memory, stopped, or a core's), the
 /// files of `space` standing in for memory `read` lacks; at most `max_frames` a thread.
 pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: usize) -> PyProcess {
+    let began = std::time::Instant::now();
     let mem = Mem::new(read, space);
     let l = &at.layout;
     let objects = objects::Objects::new(&mem, l);
@@ -314,5 +317,6 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
         located: at.clone(),
         threads,
         notes,
+        cost: (mem.pages(), began.elapsed()),
     }
 }
