@@ -15,7 +15,9 @@
 //! serving main thread: exit 0), `gil_spin.py` (a thread running Python code holds the GIL),
 //! and the pools of `pools_python.rs` (starved, or idle and busy: exit 0) attached live. A
 //! CPython 3.13 (pyenv's, where installed) is read through its `_Py_DebugOffsets`: frames and
-//! lines, its `PyMutex` locks not yet.
+//! lines, its `PyMutex` locks not yet. `churn.py` (threads and frames created and destroyed
+//! all the time) is attached again and again: every read is whole or says what it missed, no
+//! false verdict, and the program goes on.
 
 mod support;
 
@@ -512,4 +514,30 @@ fn cpython_3_13_is_read_through_its_debug_offsets_where_installed() {
             shown(&snap)
         );
     }
+}
+
+#[test]
+fn attaching_again_and_again_to_an_interpreter_that_churns_threads_and_frames_is_safe() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let mut command = Command::new(DEBIAN_PYTHON);
+    command.arg(programs("python").join("churn.py"));
+    let mut churn = support::Driven::spawn("churn.py", command);
+    let beats = |d: &mut support::Driven| d.ask("beats").trim().parse::<u64>().unwrap();
+    let mut last = beats(&mut churn);
+    for i in 0..30 {
+        // Stopped anywhere: threads starting or ending, frames pushed or popped, locks taken.
+        let snap = hangscan::attach(churn.pid, &hangscan::Options::default())
+            .unwrap_or_else(|e| panic!("attach {i}: {e}"));
+        read_note(&snap);
+        let a = hangscan::analyze(&snap);
+        assert!(!a.deadlocked(), "attach {i}:\n{}", shown(&snap));
+        // Between the attaches the program goes on.
+        let now = beats(&mut churn);
+        assert!(now >= last, "attach {i}: {now} after {last}");
+        last = now;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(beats(&mut churn) > last, "the heartbeat stopped");
 }
