@@ -113,3 +113,185 @@ fn debug_offsets_give_3_13_its_layout_and_refuse_what_they_do_not_describe() {
         assert!(super::debug_offsets::layout(&bytes, minor).is_err());
     }
 }
+
+mod merging {
+    use super::located;
+    use crate::model::{Evidence, Frame, FutexWait, KernelInfo, Language, Thread};
+    use crate::runtime::python::merge::merge;
+    use crate::runtime::python::{LockKind, LockSeen, PyFrame, PyProcess, PyThread};
+
+    fn native(names: &[&str]) -> Vec<Frame> {
+        (names.iter())
+            .enumerate()
+            .map(|(i, n)| Frame {
+                index: u32::try_from(i).ok(),
+                function: Some((*n).into()),
+                ..Frame::default()
+            })
+            .collect()
+    }
+
+    fn py(function: &str, line: u32, entry: bool, locks: Vec<LockSeen>) -> PyFrame {
+        PyFrame {
+            function: function.into(),
+            file: "/srv/app/bank.py".into(),
+            line: Some(line),
+            entry,
+            locks,
+        }
+    }
+
+    fn lock(object: u64, kind: LockKind, exits: u32, owner: u64) -> LockSeen {
+        LockSeen {
+            object,
+            semaphore: object + 0x1000,
+            kind,
+            exits,
+            locked: true,
+            owner,
+        }
+    }
+
+    fn process(threads: Vec<PyThread>) -> PyProcess {
+        PyProcess {
+            located: located(),
+            threads,
+            notes: Vec::new(),
+            cost: (0, std::time::Duration::ZERO),
+        }
+    }
+
+    fn names(t: &Thread) -> Vec<String> {
+        (t.frames.iter())
+            .map(|f| f.function.as_deref().unwrap_or("??").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn python_frames_replace_the_eval_loop_frames_that_run_them_and_name_the_waited_lock() {
+        let waited = lock(0x7000, LockKind::Lock, 1, 0);
+        let held = lock(0x8000, LockKind::Lock, 1, 0);
+        let pt = PyThread {
+            tid: 12,
+            ident: 0xabc,
+            gil: false,
+            frames: vec![
+                py("Bank.transfer", 33, false, vec![waited.clone(), held]),
+                py("Thread.run", 975, true, vec![]),
+                py("Thread._bootstrap", 995, true, vec![]),
+            ],
+            cut: None,
+            join_lock: None,
+        };
+        let mut threads = vec![Thread {
+            tid: Some(12),
+            frames: native(&[
+                "futex_wait",
+                "PyThread_acquire_lock_timed",
+                "_PyEval_EvalFrameDefault",
+                "_PyObject_Call",
+                "_PyEval_EvalFrameDefault",
+                "start_thread",
+            ]),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: waited.semaphore,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        }];
+        merge(&mut threads, &process(vec![pt]));
+        let t = &threads[0];
+        assert_eq!(
+            names(t),
+            [
+                "futex_wait",
+                "PyThread_acquire_lock_timed",
+                "_thread.lock.acquire",
+                "bank.Bank.transfer",
+                "bank.Thread.run",
+                "_PyObject_Call",
+                "bank.Thread._bootstrap",
+                "start_thread"
+            ]
+        );
+        let indexes: Vec<Option<u32>> = t.frames.iter().map(|f| f.index).collect();
+        assert_eq!(indexes, (0..8).map(Some).collect::<Vec<_>>());
+        assert_eq!(t.frames[2].arg("self"), Some("0x7000"));
+        assert_eq!(t.frames[3].language, Some(Language::Python));
+        // The outer `with` holds the other lock; the inner one is being entered.
+        let with: Vec<&str> = t.frames[3].locals.iter().map(|v| &*v.value).collect();
+        assert_eq!(with, ["0x8000"]);
+        assert_eq!(t.pthread, Some(0xabc));
+    }
+
+    #[test]
+    fn an_rlock_s_owner_is_evidence_and_a_thread_s_join_lock_names_it() {
+        let rlock = lock(0x7000, LockKind::RLock, 1, 0xb);
+        let tstate_lock = lock(0x9000, LockKind::Lock, 0, 0);
+        let thread =
+            |tid: u64, ident: u64, frames: Vec<PyFrame>, join: Option<LockSeen>| PyThread {
+                tid,
+                ident,
+                gil: tid == 2,
+                frames,
+                cut: None,
+                join_lock: join,
+            };
+        let waiting = |tid: u64, word: u64| Thread {
+            tid: Some(tid),
+            frames: native(&["PyThread_acquire_lock_timed", "_PyEval_EvalFrameDefault"]),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: word,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        };
+        let mut threads = vec![
+            waiting(1, rlock.semaphore),
+            waiting(2, tstate_lock.semaphore),
+        ];
+        let py = process(vec![
+            thread(1, 0xa, vec![py("push", 3, true, vec![rlock])], None),
+            thread(
+                2,
+                0xb,
+                vec![py(
+                    "Thread._wait_for_tstate_lock",
+                    9,
+                    true,
+                    vec![tstate_lock.clone()],
+                )],
+                None,
+            ),
+            thread(3, 0xc, vec![], Some(tstate_lock)),
+        ]);
+        let (evidence, notes) = merge(&mut threads, &py);
+        assert_eq!(
+            evidence,
+            [Evidence::LockOwner {
+                address: 0x7000,
+                owner_tid: 2,
+                owner_name: None,
+                source: "the RLock's owner, read from CPython's memory (0x7000)".into(),
+                by_claim: false,
+            }]
+        );
+        assert_eq!(
+            threads[0].frames[1].function.as_deref(),
+            Some("_thread.RLock.acquire")
+        );
+        assert_eq!(threads[1].frames[2].arg("joins"), Some("3"));
+        assert_eq!(threads[1].status.as_deref(), Some("gil"));
+        // Thread 3 is not in the capture: said.
+        assert!(
+            notes.iter().any(|n| n.message.contains("no OS thread")),
+            "{notes:?}"
+        );
+    }
+}
