@@ -17,6 +17,7 @@
 mod crates;
 mod files;
 pub mod namespace;
+pub mod python;
 pub mod report;
 mod require;
 pub mod runtimes;
