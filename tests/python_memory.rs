@@ -13,7 +13,8 @@
 //! `gil_spin.py` (a thread running Python code holds the GIL), and the pools of
 //! `pools_python.rs` (starved, or idle and busy: exit 0) attached live. `churn.py` (threads and
 //! frames created and destroyed all the time) is attached again and again: every read is whole
-//! or says what it missed, no false verdict, and the program goes on.
+//! or says what it missed, no false verdict, and the program goes on. In its own PID namespace
+//! (a container), threads are matched by the ids the interpreter holds.
 
 mod support;
 
@@ -212,4 +213,30 @@ fn attaching_again_and_again_to_an_interpreter_that_churns_threads_and_frames_is
     }
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(beats(&mut churn) > last, "the heartbeat stopped");
+}
+
+#[test]
+fn in_its_own_pid_namespace_threads_are_matched_by_the_ids_the_interpreter_holds() {
+    if !(require("debian-python3.11") && require("unshare")) {
+        return;
+    }
+    let script = programs("python").join("lock_abba.py");
+    let ns = support::namespace::Namespaced::start_with(Path::new(DEBIAN_PYTHON), &[&script], None);
+    let snap = hangscan::attach(ns.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    assert_finding(
+        "namespaced",
+        &snap,
+        &a,
+        FindingKind::LockCycle,
+        Grade::Symbolic,
+    );
+    let main = running(&snap, "lock_abba.main");
+    let join = &a.facts[main[0]].waits[0];
+    let joined = (snap.threads.iter()).find(|t| t.ns_tid.or(t.tid) == join.target_tid);
+    assert!(
+        joined.is_some_and(|t| has_frame(t, "lock_abba.Bank.transfer")),
+        "{}",
+        shown(&snap)
+    );
 }

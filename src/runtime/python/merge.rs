@@ -41,7 +41,8 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
         ),
     );
     for pt in &py.threads {
-        let Some(thread) = threads.iter_mut().find(|t| t.tid == Some(pt.tid)) else {
+        // `native_thread_id` is the id in the process's PID namespace.
+        let Some(thread) = (threads.iter_mut()).find(|t| t.ns_tid.or(t.tid) == Some(pt.tid)) else {
             notes.push(format!(
                 "Python thread {} (ident {:#x}) has no OS thread in the capture",
                 pt.tid, pt.ident
