@@ -54,6 +54,8 @@ mod demo;
 #[cfg(target_os = "linux")]
 pub mod objects;
 #[cfg(target_os = "linux")]
+pub mod runtime;
+#[cfg(target_os = "linux")]
 pub mod stackwalk;
 #[cfg(target_os = "linux")]
 pub mod symbolize;

@@ -5,6 +5,7 @@
 use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::model::{FrameTrust, StopReason};
+use crate::runtime::python::{merge::merge as merge_python, PyProcess, Unreadable};
 use crate::symbolize::Symbolizer;
 pub use crate::symbolize::{ArgSpec, GuardSpec, VarRequest};
 use crate::unwind::{AddressSpace, Early, Memory, MemoryRegion, RawFrame, Regs, Unwinder};
@@ -58,6 +59,9 @@ pub struct ProcessImage {
     pub diagnostics: Vec<crate::model::Diagnostic>,
     /// What the threads are called inside the process's PID namespace.
     pub ns_tids: NsTids,
+    /// The CPython interpreter read from the process's memory (while it was stopped, or from
+    /// the core), or the one it runs that could not be read and why; `None`: none found.
+    pub python: Option<Result<PyProcess, Unreadable>>,
 }
 
 /// The ids a process's threads have inside its PID namespace: the ids its memory holds.
@@ -203,7 +207,24 @@ fn to_snapshot_with(
             ..Thread::default()
         })
         .collect();
+    let mut threads = threads;
     let mut evidence = image.evidence;
+    let mut diagnostics = image.diagnostics;
+    match &image.python {
+        Some(Ok(py)) => {
+            let (read, said) = merge_python(&mut threads, py);
+            evidence.extend(read);
+            diagnostics.extend(said);
+        }
+        Some(Err(u)) => diagnostics.push(crate::model::Diagnostic {
+            line: None,
+            message: format!(
+                "the process runs CPython ({}), whose Python frames were not read: {}",
+                u.object, u.why
+            ),
+        }),
+        None => {}
+    }
     evidence.extend(symbolizer.data_symbols(space, waited_on(&threads)));
     let symbolized_in = t0.elapsed() - unwound_in;
     let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
@@ -221,7 +242,6 @@ fn to_snapshot_with(
             ms(image.captured_in)
         ),
     };
-    let mut diagnostics = image.diagnostics;
     diagnostics.push(crate::model::Diagnostic {
         line: None,
         message: format!(

@@ -27,6 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("unwind", &["leaves", "limits", "objects"]),
     ("symbolize", &["leaves", "limits", "objects", "unwind"]),
     ("syscalls", &["leaves", "limits", "objects", "unwind"]),
+    ("runtime", &["leaves", "limits", "objects"]),
     (
         "stackwalk",
         &[
@@ -36,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "unwind",
             "symbolize",
             "syscalls",
+            "runtime",
         ],
     ),
     (
@@ -47,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "unwind",
             "symbolize",
             "syscalls",
+            "runtime",
             "stackwalk",
         ],
     ),
@@ -59,6 +62,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "unwind",
             "symbolize",
             "syscalls",
+            "runtime",
             "stackwalk",
         ],
     ),

@@ -268,6 +268,7 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
         vanished: Vec::new(),
         diagnostics: Vec::new(),
         ns_tids: Default::default(),
+        python: None,
     };
     // A new walker each time: its caches are keyed by path, and the scratch file's path is
     // the same for every input. Every variable is read too: the DWARF reader meets the input.

@@ -24,7 +24,9 @@ pub use maps::address_space;
 pub use look::SecondLook;
 
 use crate::error::{Error, Result};
+use crate::limits::MAX_FRAMES;
 use crate::model::{Evidence, FutexWait, KernelInfo, KernelState, StoppedBy, Syscall};
+use crate::runtime::python::{Located, Unreadable};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MemoryRegion, Regs};
 use rayon::prelude::*;
@@ -164,8 +166,10 @@ fn capture_once(
     let first: Sampled = Arc::new(first);
     let sampled = first.clone();
     let opts_copy = opts.clone();
+    // Found from the files before the stop: only the interpreter's memory is read while it.
+    let python = crate::runtime::python::locate(&space);
     let image = watch::traced(ipid, move |watch| {
-        frozen(pid, &opts_copy, space, &sampled, began, watch)
+        frozen(pid, &opts_copy, space, python, &sampled, began, watch)
     })
     .map_err(|stalled| match stalled {
         Some(s) => Error::Stalled {
@@ -276,6 +280,7 @@ fn frozen(
     pid: u32,
     opts: &CaptureOptions,
     space: AddressSpace,
+    python: Option<std::result::Result<Located, Unreadable>>,
     sampled: &HashMap<i32, procinfo::Sample>,
     began: Instant,
     watch: &watch::Watch,
@@ -348,6 +353,10 @@ fn frozen(
         .into_par_iter()
         .filter_map(|w| crate::syscalls::futex_evidence(w, |a, n| memory::read(via, a, n)))
         .collect();
+    // The interpreter's threads and frames, read while the threads cannot change them.
+    let read = |a: u64, n: usize| memory::read(via, a, n);
+    let python = python
+        .map(|found| found.map(|at| crate::runtime::python::read(&at, &read, &space, MAX_FRAMES)));
     let mut threads = Vec::with_capacity(regs.len());
     for ((tid, r), (stack, syscall, futex)) in regs.into_iter().zip(copied) {
         let sample = sampled.get(&tid).cloned().unwrap_or_default();
@@ -426,6 +435,7 @@ fn frozen(
         all_threads: true,
         diagnostics: shared.into_iter().chain(leader_exited(ipid, via)).collect(),
         ns_tids,
+        python,
     })
 }
 

@@ -338,6 +338,12 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
             }
         })
         .collect();
+    let python = crate::runtime::python::locate(&space).map(|found| {
+        found.map(|at| {
+            let read = |a: u64, n: usize| core.read(a, n);
+            crate::runtime::python::read(&at, &read, &space, crate::limits::MAX_FRAMES)
+        })
+    });
     // What the cut took is said first: everything after it is read from what is left.
     if let Some(cut) = &core.cut {
         diagnostics.insert(0, cut.diagnostic(&lost));
@@ -353,6 +359,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         all_threads: core.dropped == 0 && core.cut.as_ref().is_none_or(cut::Cut::loses_nothing),
         diagnostics,
         ns_tids,
+        python,
     }
 }
 

@@ -162,7 +162,7 @@ fn frame(text: &str) -> Frame {
         },
         None => python::frame(func, file, line),
     };
-    if line.is_none() && python::module_of(file).is_none() {
+    if line.is_none() && crate::names::python_module(file).is_none() {
         // `(libc.so.6)`: the object the native frame is in, not a source file.
         f.module = f.file.take();
     }

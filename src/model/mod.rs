@@ -368,6 +368,19 @@ pub struct Frame {
     /// `frame 3`), as printed: the rules read lock owners from them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub printed: Vec<Printed>,
+    /// The managed language whose frame this is, read from its runtime's memory (a Python
+    /// function CPython runs), placed among the native frames where the runtime's
+    /// interpreter runs it; absent for a native frame or one a dump printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+}
+
+/// A managed language whose frames a runtime keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Language {
+    /// A Python function (or a C method CPython called from one), read from the interpreter.
+    Python,
 }
 
 /// A value a debugger printed, with the input line it was printed at.

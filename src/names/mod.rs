@@ -4,6 +4,8 @@
 
 mod base;
 mod demangle;
+mod python;
 
 pub use base::base_name;
 pub(crate) use demangle::{demangle, demangle_data, rust_like_gdb, strip_return_type};
+pub use python::python_module;

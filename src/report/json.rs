@@ -160,6 +160,9 @@ struct FrameJson<'a> {
     /// How the unwinder found the frame (live capture and cores).
     #[serde(skip_serializing_if = "Option::is_none")]
     trust: Option<crate::model::FrameTrust>,
+    /// The managed language whose frame it is, read from its runtime's memory (`python`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<crate::model::Language>,
     /// Parameters and locals read from memory (live capture and cores).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     vars: Vec<VarJson<'a>>,
@@ -418,6 +421,7 @@ fn frame(f: &Frame, signal_frame: bool) -> FrameJson<'_> {
         notes: &f.notes,
         untrusted: f.untrusted.as_deref(),
         trust: f.trust,
+        language: f.language,
         vars: (f.args.iter().map(|v| var_json(v, true)))
             .chain(f.locals.iter().map(|v| var_json(v, false)))
             .flatten()

@@ -17,6 +17,7 @@
 mod crates;
 mod files;
 pub mod namespace;
+pub mod python;
 pub mod report;
 mod require;
 pub mod runtimes;
@@ -417,8 +418,15 @@ pub struct Driven {
 impl Driven {
     /// Builds the fixture `name`, runs it with `args` and waits for its `READY <pid>` line.
     pub fn start(name: &str, args: &[&str]) -> Driven {
-        let mut child = Command::new(build_fixture(name))
-            .args(args)
+        let mut command = Command::new(build_fixture(name));
+        command.args(args);
+        Self::spawn(name, command)
+    }
+
+    /// Runs `command` (a fixture built some other way: a Python script) as [`Driven::start`]
+    /// does; `name` is for messages.
+    pub fn spawn(name: &str, mut command: Command) -> Driven {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

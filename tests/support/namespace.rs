@@ -57,6 +57,11 @@ pub struct Namespaced {
 impl Namespaced {
     /// Runs `exe` in new namespaces; chrooted into `root` (then `exe` is its file name there).
     pub fn start(exe: &Path, root: Option<&Root>) -> Namespaced {
+        Self::start_with(exe, &[], root)
+    }
+
+    /// [`Namespaced::start`], `exe` given `args` (a script for an interpreter).
+    pub fn start_with(exe: &Path, args: &[&Path], root: Option<&Root>) -> Namespaced {
         let mut command = Command::new("unshare");
         command.args(["--fork", "--pid", "--mount-proc"]);
         match root {
@@ -68,6 +73,7 @@ impl Namespaced {
                 command.arg(exe);
             }
         }
+        command.args(args);
         let mut unshare = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Whether `need` is here: `"gdb"`, `"gcore"`, `"eu-stack"`, `"llvm-dwp"`, `"jdk"` (javac, java and jstack),
-/// `"python3"`, `"py-spy"`, `"go"` (the Go toolchain), `"go-errgroup"` (the Go toolchain and
+/// `"python3"`, `"py-spy"`, `"debian-python3.11"` (Debian's `/usr/bin/python3.11` and its
+/// headers, python3.11 and python3.11-dev), `"go"` (the Go toolchain), `"go-errgroup"` (the Go toolchain and
 /// golang.org/x/sync's source as Debian's golang-golang-x-sync-dev installs it, for GOPATH builds),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
@@ -18,6 +19,11 @@ use std::process::{Command, Stdio};
 pub fn require(need: &str) -> bool {
     let here = match need {
         "gdb" | "eu-stack" | "llvm-dwp" | "python3" | "py-spy" => runs(need, &["--version"]),
+        // The distribution's CPython as Debian ships it (stripped), and its headers.
+        "debian-python3.11" => {
+            runs("/usr/bin/python3.11", &["--version"])
+                && std::path::Path::new("/usr/include/python3.11/internal/pycore_frame.h").exists()
+        }
         "go" => runs("go", &["version"]),
         "go-errgroup" => {
             runs("go", &["version"])

@@ -1,0 +1,297 @@
+use super::frames::line_of;
+use super::{layout, read, Located};
+use crate::objects::AddressSpace;
+
+#[test]
+fn lines_come_from_the_location_table_by_code_unit() {
+    let table = [
+        0xE9, 0x02, // no columns, 2 units, line +1
+        0xDA, 0x05, 0x06, // one line form, 3 units, line +1, two column bytes
+        0xF8, // no location, 1 unit
+        0xF0, 0x05, 0x00, 0x01, 0x02, // long form, 1 unit, line -2, end line and columns
+    ];
+    let lines: Vec<Option<u32>> = (0..8).map(|u| line_of(&table, 10, u)).collect();
+    assert_eq!(
+        lines,
+        [
+            Some(11),
+            Some(11),
+            Some(12),
+            Some(12),
+            Some(12),
+            None,
+            Some(10),
+            None
+        ]
+    );
+    // Cut short, or not a table: no line, no panic.
+    assert_eq!(line_of(&table[..1], 10, 0), None);
+    assert_eq!(line_of(&[0x00, 0xff], 10, 0), None);
+}
+
+fn located() -> Located {
+    Located {
+        object: "python3.11".into(),
+        runtime: 0x10_0000,
+        version: "3.11".into(),
+        layout: layout::for_minor(11).unwrap().clone(),
+        how: String::new(),
+    }
+}
+
+/// Memory whose every word is `word`: each pointer leads back to itself.
+fn every_word(word: u64) -> impl Fn(u64, usize) -> Vec<u8> {
+    move |_, n| word.to_le_bytes().iter().copied().cycle().take(n).collect()
+}
+
+#[test]
+fn structures_that_loop_end_the_read_with_a_note() {
+    let memory = every_word(0x10_0000);
+    let py = read(&located(), &memory, &AddressSpace::default(), 100);
+    assert!(py.threads.len() <= 1, "{:?}", py.threads);
+    assert!(!py.notes.is_empty() || py.threads.iter().any(|t| t.cut.is_some()));
+}
+
+#[test]
+fn garbage_memory_gives_a_bounded_partial_read_and_no_panic() {
+    // A xorshift stream per address: pointers into everything, lengths of anything.
+    let memory = |addr: u64, n: usize| -> Vec<u8> {
+        let mut x = addr | 1;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(&(x & 0x0000_7fff_ffff_fff8).to_le_bytes());
+        }
+        out.truncate(n);
+        out
+    };
+    let py = read(&located(), &memory, &AddressSpace::default(), 100);
+    assert!(py.threads.len() <= super::MAX_THREADS);
+    // Nothing at all: no interpreter, no thread, nothing said but that.
+    let nothing = |_: u64, _: usize| Vec::new();
+    let py = read(&located(), &nothing, &AddressSpace::default(), 100);
+    assert!(py.threads.is_empty());
+}
+
+/// 3.13's `_Py_DebugOffsets` as its interpreter fills them (the values pyenv's 3.13.0 has).
+fn offsets_3_13() -> Vec<u8> {
+    let mut b = vec![0u8; super::debug_offsets::SIZE];
+    b[..8].copy_from_slice(b"xdebugpy");
+    let mut put = |at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    put(8, 0x030d00f0);
+    for (at, v) in [
+        (376, 24),
+        (528, 32),
+        (544, 32),
+        (552, 16),
+        (560, 40),
+        (24, 283320),
+    ] {
+        put(at, v);
+    }
+    b
+}
+
+#[test]
+fn debug_offsets_give_3_13_its_layout_and_refuse_what_they_do_not_describe() {
+    let l = super::debug_offsets::layout(&offsets_3_13(), 13).expect("a layout");
+    assert_eq!(
+        (l.runtime_size, l.unicode_ascii_data, l.unicode_compact_data),
+        (283320, 40, 56)
+    );
+    assert_eq!(l.source, "the layout from its _Py_DebugOffsets");
+    let mut free_threaded = offsets_3_13();
+    free_threaded[16] = 1;
+    for (bytes, minor) in [
+        (free_threaded, 13),
+        (offsets_3_13(), 14),
+        (vec![0u8; 584], 13),
+        (offsets_3_13()[..100].to_vec(), 13),
+    ] {
+        assert!(super::debug_offsets::layout(&bytes, minor).is_err());
+    }
+}
+
+mod merging {
+    use super::located;
+    use crate::model::{Evidence, Frame, FutexWait, KernelInfo, Language, Thread};
+    use crate::runtime::python::merge::merge;
+    use crate::runtime::python::{LockKind, LockSeen, PyFrame, PyProcess, PyThread};
+
+    fn native(names: &[&str]) -> Vec<Frame> {
+        (names.iter())
+            .enumerate()
+            .map(|(i, n)| Frame {
+                index: u32::try_from(i).ok(),
+                function: Some((*n).into()),
+                ..Frame::default()
+            })
+            .collect()
+    }
+
+    fn py(function: &str, line: u32, entry: bool, locks: Vec<LockSeen>) -> PyFrame {
+        PyFrame {
+            function: function.into(),
+            file: "/srv/app/bank.py".into(),
+            line: Some(line),
+            entry,
+            locks,
+        }
+    }
+
+    fn lock(object: u64, kind: LockKind, exits: u32, owner: u64) -> LockSeen {
+        LockSeen {
+            object,
+            semaphore: object + 0x1000,
+            kind,
+            exits,
+            locked: true,
+            owner,
+        }
+    }
+
+    fn process(threads: Vec<PyThread>) -> PyProcess {
+        PyProcess {
+            located: located(),
+            threads,
+            notes: Vec::new(),
+            cost: (0, std::time::Duration::ZERO),
+        }
+    }
+
+    fn names(t: &Thread) -> Vec<String> {
+        (t.frames.iter())
+            .map(|f| f.function.as_deref().unwrap_or("??").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn python_frames_replace_the_eval_loop_frames_that_run_them_and_name_the_waited_lock() {
+        let waited = lock(0x7000, LockKind::Lock, 1, 0);
+        let held = lock(0x8000, LockKind::Lock, 1, 0);
+        let pt = PyThread {
+            tid: 12,
+            ident: 0xabc,
+            gil: false,
+            frames: vec![
+                py("Bank.transfer", 33, false, vec![waited.clone(), held]),
+                py("Thread.run", 975, true, vec![]),
+                py("Thread._bootstrap", 995, true, vec![]),
+            ],
+            cut: None,
+            join_lock: None,
+        };
+        let mut threads = vec![Thread {
+            tid: Some(12),
+            frames: native(&[
+                "futex_wait",
+                "PyThread_acquire_lock_timed",
+                "_PyEval_EvalFrameDefault",
+                "_PyObject_Call",
+                "_PyEval_EvalFrameDefault",
+                "start_thread",
+            ]),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: waited.semaphore,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        }];
+        merge(&mut threads, &process(vec![pt]));
+        let t = &threads[0];
+        assert_eq!(
+            names(t),
+            [
+                "futex_wait",
+                "PyThread_acquire_lock_timed",
+                "_thread.lock.acquire",
+                "bank.Bank.transfer",
+                "bank.Thread.run",
+                "_PyObject_Call",
+                "bank.Thread._bootstrap",
+                "start_thread"
+            ]
+        );
+        let indexes: Vec<Option<u32>> = t.frames.iter().map(|f| f.index).collect();
+        assert_eq!(indexes, (0..8).map(Some).collect::<Vec<_>>());
+        assert_eq!(t.frames[2].arg("self"), Some("0x7000"));
+        assert_eq!(t.frames[3].language, Some(Language::Python));
+        // The outer `with` holds the other lock; the inner one is being entered.
+        let with: Vec<&str> = t.frames[3].locals.iter().map(|v| &*v.value).collect();
+        assert_eq!(with, ["0x8000"]);
+        assert_eq!(t.pthread, Some(0xabc));
+    }
+
+    #[test]
+    fn an_rlock_s_owner_is_evidence_and_a_thread_s_join_lock_names_it() {
+        let rlock = lock(0x7000, LockKind::RLock, 1, 0xb);
+        let tstate_lock = lock(0x9000, LockKind::Lock, 0, 0);
+        let thread =
+            |tid: u64, ident: u64, frames: Vec<PyFrame>, join: Option<LockSeen>| PyThread {
+                tid,
+                ident,
+                gil: tid == 2,
+                frames,
+                cut: None,
+                join_lock: join,
+            };
+        let waiting = |tid: u64, word: u64| Thread {
+            tid: Some(tid),
+            frames: native(&["PyThread_acquire_lock_timed", "_PyEval_EvalFrameDefault"]),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: word,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        };
+        let mut threads = vec![
+            waiting(1, rlock.semaphore),
+            waiting(2, tstate_lock.semaphore),
+        ];
+        let py = process(vec![
+            thread(1, 0xa, vec![py("push", 3, true, vec![rlock])], None),
+            thread(
+                2,
+                0xb,
+                vec![py(
+                    "Thread._wait_for_tstate_lock",
+                    9,
+                    true,
+                    vec![tstate_lock.clone()],
+                )],
+                None,
+            ),
+            thread(3, 0xc, vec![], Some(tstate_lock)),
+        ]);
+        let (evidence, notes) = merge(&mut threads, &py);
+        assert_eq!(
+            evidence,
+            [Evidence::LockOwner {
+                address: 0x7000,
+                owner_tid: 2,
+                owner_name: None,
+                source: "the RLock's owner, read from CPython's memory (0x7000)".into(),
+                by_claim: false,
+            }]
+        );
+        assert_eq!(
+            threads[0].frames[1].function.as_deref(),
+            Some("_thread.RLock.acquire")
+        );
+        assert_eq!(threads[1].frames[2].arg("joins"), Some("3"));
+        assert_eq!(threads[1].status.as_deref(), Some("gil"));
+        // Thread 3 is not in the capture: said.
+        assert!(
+            notes.iter().any(|n| n.message.contains("no OS thread")),
+            "{notes:?}"
+        );
+    }
+}

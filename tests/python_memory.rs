@@ -1,0 +1,242 @@
+//! CPython read from its own memory, live and from a gcore core, on the distribution's
+//! interpreter (Debian's `/usr/bin/python3.11`, stripped as shipped): each thread's Python
+//! frames among its native ones (`module.qualname`, file and line), the `_thread` lock each
+//! waits for, the thread a `Thread.join` waits for, an `RLock`'s owner, the GIL's holder; and
+//! the verdicts they give. Other versions: tests/python_versions.rs.
+//!
+//! Programs (`fixtures/programs/python/`): `lock_abba.py` (a `threading.Lock` ABBA: a plain
+//! lock records no owner, so its holder is the thread whose frame is inside a `with` block over
+//! it: a symbolic lock cycle), `self_lock.py` (a `with` over a lock the thread holds in a
+//! caller's `with`: a self-lock), `rlock_abba.py` (an `RLock` ABBA: proven, each RLock naming
+//! its owner), `join_cycle.py` (two threads joining each other: a join cycle by the joined
+//! thread's tid), `idle_pool.py` (an idle executor and a serving main thread: exit 0),
+//! `gil_spin.py` (a thread running Python code holds the GIL), and the pools of
+//! `pools_python.rs` (starved, or idle and busy: exit 0) attached live. `churn.py` (threads and
+//! frames created and destroyed all the time) is attached again and again: every read is whole
+//! or says what it missed, no false verdict, and the program goes on. In its own PID namespace
+//! (a container), threads are matched by the ids the interpreter holds.
+
+mod support;
+
+use hangscan::analyze::{FindingKind, Grade};
+use hangscan::model::Thread;
+use std::path::Path;
+use std::process::Command;
+use support::python::*;
+use support::runtimes::programs;
+use support::{hangscan, require, scratch, HungProcess};
+
+#[test]
+fn a_threading_lock_abba_on_the_distribution_s_python_is_a_lock_cycle_live_and_from_a_core() {
+    if !(require("debian-python3.11") && require("gcore")) {
+        return;
+    }
+    assert_lock_abba(Path::new(DEBIAN_PYTHON), "3.11");
+}
+
+#[test]
+fn the_report_and_a_saved_snapshot_carry_the_python_frames() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let dir = scratch("python_memory", "saved");
+    let hung = run(Path::new(DEBIAN_PYTHON), "lock_abba");
+    let pid = hung.pid.to_string();
+    let saved = dir.join("snapshot.json");
+    let (code, report) =
+        support::report::json(&["attach", &pid, "--save", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report}");
+    let (grade, steps) = support::report::cycle(&report);
+    assert_eq!(grade, "symbolic");
+    assert!(steps.contains("lock_abba.py:33"), "{steps}");
+    let python_frames = (report["threads"].as_array().unwrap().iter())
+        .flat_map(|t| t["frames"].as_array().unwrap())
+        .filter(|f| f["language"] == "python")
+        .count();
+    assert!(python_frames >= 8, "{report}");
+    // Read back, the snapshot gives the same finding.
+    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_eq!(
+        again["findings"][0]["signature"],
+        report["findings"][0]["signature"]
+    );
+    // The text report shows each transfer's Python line.
+    let (code, text, _) = hangscan(&["attach", &pid]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("lock cycle")
+            && text.contains("lock_abba.Bank.transfer (python/lock_abba.py:33)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_thread_taking_a_lock_it_holds_in_a_with_block_is_a_self_lock() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let hung = run(Path::new(DEBIAN_PYTHON), "self_lock");
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    assert_finding("attach", &snap, &a, FindingKind::SelfLock, Grade::Symbolic);
+    let t = a.findings[0].threads[0];
+    assert!(has_frame(
+        &snap.threads[t],
+        "self_lock.MetricsRegistry.flush"
+    ));
+}
+
+#[test]
+fn an_rlock_abba_is_proven_by_the_owner_each_rlock_records() {
+    if !(require("debian-python3.11") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("python_memory", "rlock_abba");
+    let hung = run(Path::new(DEBIAN_PYTHON), "rlock_abba");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Proven);
+        let mut threads = running(&snap, "rlock_abba.Replica.push");
+        threads.extend(running(&snap, "rlock_abba.Replica.pull"));
+        threads.sort_unstable();
+        assert_eq!(a.findings[0].threads, threads, "{how}:\n{}", shown(&snap));
+    }
+}
+
+#[test]
+fn threads_joining_each_other_are_a_join_cycle_by_the_joined_thread_s_tid() {
+    if !(require("debian-python3.11") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("python_memory", "join_cycle");
+    let hung = run(Path::new(DEBIAN_PYTHON), "join_cycle");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::JoinCycle, Grade::Symbolic);
+        let peers = running(&snap, "join_cycle.Pipeline.stop_peer");
+        assert_eq!(a.findings[0].threads.len(), 2, "{how}");
+        for &t in &peers {
+            let w = &a.facts[t].waits[0];
+            let other = peers.iter().find(|&&o| o != t).unwrap();
+            assert_eq!(w.target_tid, snap.threads[*other].tid, "{how}");
+        }
+    }
+}
+
+#[test]
+fn an_idle_executor_and_a_serving_main_thread_exit_0_with_their_python_frames() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let hung = run(Path::new(DEBIAN_PYTHON), "idle_pool");
+    let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
+    let findings: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["kind"].as_str())
+        .filter(|&k| k != "io-wait")
+        .collect();
+    assert_eq!((code, findings), (Some(0), vec![]), "{report}");
+    let workers = (report["threads"].as_array().unwrap().iter())
+        .filter(|t| {
+            (t["frames"].as_array().unwrap().iter())
+                .any(|f| f["function"] == "concurrent.futures.thread._worker")
+        })
+        .count();
+    assert_eq!(workers, 3, "{report}");
+}
+
+#[test]
+fn a_thread_running_python_code_holds_the_gil() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let hung = run(Path::new(DEBIAN_PYTHON), "gil_spin");
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let holders: Vec<&Thread> = (snap.threads.iter())
+        .filter(|t| t.status.as_deref() == Some("gil"))
+        .collect();
+    assert_eq!(holders.len(), 1, "{}", shown(&snap));
+    assert!(has_frame(holders[0], "gil_spin.spin"), "{}", shown(&snap));
+}
+
+#[test]
+fn pools_read_from_memory_starve_or_idle_as_their_frames_say() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    for (name, args, want) in [
+        ("pool_starvation", &[][..], &["pool-starvation"][..]),
+        ("event_pool", &[], &["pool-starvation"]),
+        ("condition_pool", &[], &["pool-starvation"]),
+        ("mp_pool_starvation", &[], &["pool-starvation"]),
+        ("queue_starved", &[], &["stall"]),
+        ("busy_pool", &[], &[]),
+        ("queue_pool", &["idle"], &[]),
+    ] {
+        let mut command = Command::new(DEBIAN_PYTHON);
+        command
+            .arg(programs("python").join(format!("{name}.py")))
+            .args(args);
+        let hung = HungProcess::spawn(name, command);
+        // One sample: a stall is judged by the frames alone (on a loaded machine a second
+        // look may see a thread woken by chance and call it slow progress).
+        let pid = hung.pid.to_string();
+        let (code, report) = support::report::json(&["attach", &pid, "--samples", "1"]);
+        let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+            .filter_map(|f| f["kind"].as_str())
+            .filter(|&k| k != "io-wait")
+            .collect();
+        assert_eq!(kinds, want, "{name}: {report}");
+        assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
+    }
+}
+
+#[test]
+fn attaching_again_and_again_to_an_interpreter_that_churns_threads_and_frames_is_safe() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let mut command = Command::new(DEBIAN_PYTHON);
+    command.arg(programs("python").join("churn.py"));
+    let mut churn = support::Driven::spawn("churn.py", command);
+    let beats = |d: &mut support::Driven| d.ask("beats").trim().parse::<u64>().unwrap();
+    let mut last = beats(&mut churn);
+    for i in 0..30 {
+        // Stopped anywhere: threads starting or ending, frames pushed or popped, locks taken.
+        let snap = hangscan::attach(churn.pid, &hangscan::Options::default())
+            .unwrap_or_else(|e| panic!("attach {i}: {e}"));
+        read_note(&snap);
+        let a = hangscan::analyze(&snap);
+        assert!(!a.deadlocked(), "attach {i}:\n{}", shown(&snap));
+        // Between the attaches the program goes on.
+        let now = beats(&mut churn);
+        assert!(now >= last, "attach {i}: {now} after {last}");
+        last = now;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(beats(&mut churn) > last, "the heartbeat stopped");
+}
+
+#[test]
+fn in_its_own_pid_namespace_threads_are_matched_by_the_ids_the_interpreter_holds() {
+    if !(require("debian-python3.11") && require("unshare")) {
+        return;
+    }
+    let script = programs("python").join("lock_abba.py");
+    let ns = support::namespace::Namespaced::start_with(Path::new(DEBIAN_PYTHON), &[&script], None);
+    let snap = hangscan::attach(ns.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    assert_finding(
+        "namespaced",
+        &snap,
+        &a,
+        FindingKind::LockCycle,
+        Grade::Symbolic,
+    );
+    let main = running(&snap, "lock_abba.main");
+    let join = &a.facts[main[0]].waits[0];
+    let joined = (snap.threads.iter()).find(|t| t.ns_tid.or(t.tid) == join.target_tid);
+    assert!(
+        joined.is_some_and(|t| has_frame(t, "lock_abba.Bank.transfer")),
+        "{}",
+        shown(&snap)
+    );
+}

@@ -1,0 +1,166 @@
+//! CPython versions besides the distribution's: every interpreter pyenv has installed is
+//! tried where it is. Those of a minor version with a built-in layout (3.11, 3.12) find the
+//! `threading.Lock` ABBA as Debian's does, live and from a core; each built-in layout is the
+//! one its version's headers give (`fixtures/programs/python/layout_offsets.c`, built against
+//! the headers of every interpreter installed, Debian's at least); 3.13 is read through its
+//! `_Py_DebugOffsets` (frames and lines; its `PyMutex` locks not yet); the others (3.8 to
+//! 3.10) are named with why they are not read and the command for their own dump.
+
+mod support;
+
+use hangscan::analyze::FindingKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::python::*;
+use support::runtimes::programs;
+use support::{hangscan, require, scratch};
+
+/// Interpreters pyenv has installed whose minor version has a built-in layout (`3.11.*`,
+/// `3.12.*`), with their `3.N.M` version.
+fn other_interpreters() -> Vec<(PathBuf, String)> {
+    (pyenv_versions().into_iter())
+        .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_some())
+        .map(|(python, version, _)| (python, version))
+        .collect()
+}
+
+#[test]
+fn every_other_installed_interpreter_with_a_built_in_layout_finds_the_lock_abba() {
+    if !require("gcore") {
+        return;
+    }
+    let others = other_interpreters();
+    if others.is_empty() {
+        eprintln!("no other CPython 3.11 or 3.12 installed: only Debian's is tested");
+    }
+    for (python, version) in others {
+        assert_lock_abba(&python, &version);
+    }
+}
+
+/// The include directory of the interpreter `python`, as it says.
+fn include_dir(python: &Path) -> Option<PathBuf> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['include'])",
+        ])
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    dir.join("internal/pycore_frame.h").exists().then_some(dir)
+}
+
+#[test]
+fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
+    if !require("debian-python3.11") {
+        return;
+    }
+    let dir = scratch("python_memory", "layouts");
+    let source = programs("python").join("layout_offsets.c");
+    let mut interpreters = vec![PathBuf::from(DEBIAN_PYTHON)];
+    interpreters.extend(other_interpreters().into_iter().map(|(p, _)| p));
+    let mut checked = 0;
+    for python in interpreters {
+        let Some(include) = include_dir(&python) else {
+            assert_ne!(python, Path::new(DEBIAN_PYTHON), "Debian's headers");
+            continue;
+        };
+        let exe = dir.join(format!("offsets-{checked}"));
+        let built = Command::new("cc")
+            .arg(format!("-I{}", include.display()))
+            .arg(&source)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .expect("cc runs");
+        assert!(built.success(), "{}", include.display());
+        let out = Command::new(&exe).output().expect("offsets run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let minor: u8 = (include.file_name().unwrap().to_string_lossy())
+            .strip_prefix("python3.")
+            .and_then(|m| m.parse().ok())
+            .expect("python3.N");
+        let layout = hangscan::runtime::python::layout::for_minor(minor).expect("a layout");
+        let mut want = layout.fields();
+        want.sort();
+        let mut got: Vec<(String, u64)> = (text.lines())
+            .filter_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(String, u64)> = want.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        assert_eq!(got, want, "3.{minor} from {}", include.display());
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
+
+#[test]
+fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_own_dump() {
+    // 3.8 is where native_thread_id begins; 3.13 is read through its debug offsets.
+    let unknown: Vec<(PathBuf, u8)> = (pyenv_versions().into_iter())
+        .filter(|(_, _, minor)| (8..13).contains(minor))
+        .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_none())
+        .map(|(python, _, minor)| (python, minor))
+        .collect();
+    if unknown.is_empty() {
+        eprintln!("no CPython 3.8 to 3.10 installed: none to name");
+    }
+    for (python, minor) in unknown {
+        let hung = run(&python, "lock_abba");
+        let pid = hung.pid.to_string();
+        let (_, report) = support::report::json(&["attach", &pid]);
+        assert_eq!(
+            report["runtimes"][0]["name"], "CPython",
+            "3.{minor}: {report}"
+        );
+        let dump_with = report["runtimes"][0]["dump_with"].as_str().unwrap();
+        assert!(dump_with.contains("py-spy dump --pid"), "{dump_with}");
+        let (_, text, _) = hangscan(&["attach", &pid]);
+        assert!(
+            text.contains(&format!(
+                "whose Python frames were not read: CPython 3.{minor}"
+            )) && text.contains("3.13 by its _Py_DebugOffsets, no other version yet"),
+            "3.{minor}: {text}"
+        );
+    }
+}
+
+#[test]
+fn cpython_3_13_is_read_through_its_debug_offsets_where_installed() {
+    let pythons: Vec<PathBuf> = (pyenv_versions().into_iter())
+        .filter(|(_, _, minor)| *minor == 13)
+        .map(|(python, _, _)| python)
+        .collect();
+    if pythons.is_empty() {
+        eprintln!("no CPython 3.13 installed: its debug offsets are not tried");
+    }
+    for python in pythons {
+        let hung = run(&python, "lock_abba");
+        let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+        let note = read_note(&snap);
+        assert!(
+            note.contains("the layout from its _Py_DebugOffsets"),
+            "{note}"
+        );
+        // Its locks are PyMutexes, whose waiters sleep apart: the frames show where each
+        // transfer waits, not for which lock, so no cycle is claimed.
+        let transfers = running(&snap, "lock_abba.Bank.transfer");
+        assert_eq!(transfers.len(), 2, "{}", shown(&snap));
+        for &t in &transfers {
+            let line = (snap.threads[t].frames.iter())
+                .find(|f| f.function.as_deref() == Some("lock_abba.Bank.transfer"))
+                .and_then(|f| f.line);
+            assert_eq!(line, Some(33), "{}", shown(&snap));
+        }
+        let a = hangscan::analyze(&snap);
+        assert!(
+            !a.findings.iter().any(|f| f.kind == FindingKind::LockCycle),
+            "{}",
+            shown(&snap)
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! CPython programs run for the tests that read the interpreter from memory
+//! (tests/python_memory.rs, tests/python_versions.rs): Debian's interpreter, pyenv's, the
+//! fixtures run and read live and from a core, and what the tests assert of them.
+
+use super::runtimes::programs;
+use super::{gcore, scratch, HungProcess};
+use hangscan::analyze::{Analysis, FindingKind, Grade, LockId};
+use hangscan::knowledge::WaitKind;
+use hangscan::model::{Language, Snapshot, Thread};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian's interpreter.
+pub const DEBIAN_PYTHON: &str = "/usr/bin/python3.11";
+
+/// `NAME.py` run by `python` until it is ready.
+pub fn run(python: &Path, name: &str) -> HungProcess {
+    let mut command = Command::new(python);
+    command.arg(programs("python").join(format!("{name}.py")));
+    HungProcess::spawn(name, command)
+}
+
+/// The process attached live, then read from a gcore core taken in `dir`: each analysed.
+pub fn live_and_core(pid: u32, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let options = hangscan::Options::default();
+    let snap = hangscan::attach(pid, &options).expect("attach");
+    let a = hangscan::analyze(&snap);
+    let mut out = vec![("attach", snap, a)];
+    let core = gcore(pid, dir);
+    let snap = hangscan::read_core(&core, &options).expect("core");
+    let _ = std::fs::remove_file(&core);
+    let a = hangscan::analyze(&snap);
+    out.push(("core", snap, a));
+    out
+}
+
+/// The threads with a Python frame named `function`.
+pub fn running(snap: &Snapshot, function: &str) -> Vec<usize> {
+    (0..snap.threads.len())
+        .filter(|&t| has_frame(&snap.threads[t], function))
+        .collect()
+}
+
+pub fn has_frame(t: &Thread, function: &str) -> bool {
+    (t.frames.iter()).any(|f| f.function.as_deref() == Some(function))
+}
+
+/// Everything a failed assertion shows: the snapshot's threads and notes.
+pub fn shown(snap: &Snapshot) -> String {
+    let mut out = String::new();
+    for t in &snap.threads {
+        out.push_str(&format!("{}\n", t.label()));
+        for f in &t.frames {
+            out.push_str(&format!(
+                "  {:?} {:?}:{:?} {:?}\n",
+                f.function, f.file, f.line, f.language
+            ));
+        }
+    }
+    for d in &snap.diagnostics {
+        out.push_str(&format!("note: {}\n", d.message));
+    }
+    out
+}
+
+/// The note that says the interpreter was read, and how.
+pub fn read_note(snap: &Snapshot) -> &str {
+    (snap.diagnostics.iter())
+        .map(|d| d.message.as_str())
+        .find(|m| m.contains("read from memory"))
+        .unwrap_or_else(|| panic!("no CPython note:\n{}", shown(snap)))
+}
+
+/// The one finding of `a`, of `kind`, among `threads`, graded `grade`.
+pub fn assert_finding(how: &str, snap: &Snapshot, a: &Analysis, kind: FindingKind, grade: Grade) {
+    let kinds: Vec<FindingKind> = a.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, [kind], "{how}:\n{}", shown(snap));
+    assert_eq!(a.findings[0].confidence, grade, "{how}:\n{}", shown(snap));
+    assert!(a.deadlocked(), "{how}");
+}
+
+/// A `threading.Lock` ABBA run by `python`: a symbolic lock cycle of the two transfers, each
+/// waiting for a lock object at its inner `with` (line 33), under the lock's acquire, and
+/// holding the other's in its outer `with` block (the lock's `__exit__` pending on its frame's
+/// value stack); the main thread joins the first transfer, by its tid. The same live and from
+/// a core.
+pub fn assert_lock_abba(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("lock_abba-{version}"));
+    let hung = run(python, "lock_abba");
+    let mut signatures = Vec::new();
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        let note = read_note(&snap);
+        assert!(
+            note.contains(&format!("CPython {version}")) && note.contains("built-in layout"),
+            "{how}: {note}"
+        );
+        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Symbolic);
+        let transfers = running(&snap, "lock_abba.Bank.transfer");
+        assert_eq!(a.findings[0].threads, transfers, "{how}:\n{}", shown(&snap));
+        let mut locks = Vec::new();
+        for &t in &transfers {
+            let w = &a.facts[t].waits[0];
+            assert_eq!(
+                (w.kind, w.rule.as_str()),
+                (WaitKind::Mutex, "python.thread-lock"),
+                "{how}"
+            );
+            let frames = &snap.threads[t].frames;
+            assert_eq!(
+                frames[w.frame].function.as_deref(),
+                Some("_thread.lock.acquire")
+            );
+            let caller = &frames[w.frame + 1];
+            assert_eq!(
+                (caller.function.as_deref(), caller.line, caller.language),
+                (
+                    Some("lock_abba.Bank.transfer"),
+                    Some(33),
+                    Some(Language::Python)
+                ),
+                "{how}"
+            );
+            assert!(caller.file.as_deref().unwrap().ends_with("lock_abba.py"));
+            locks.push(w.address.expect("the lock object"));
+        }
+        locks.dedup();
+        assert_eq!(locks.len(), 2, "{how}: two locks");
+        // Each holds, in its outer `with`, the lock the other waits for.
+        for (&t, other) in transfers.iter().zip([locks[1], locks[0]]) {
+            let holds: Vec<(&str, bool)> = (a.facts[t].holds.iter())
+                .map(|h| (h.rule.as_str(), h.lock == LockId::Addr(other)))
+                .collect();
+            assert_eq!(holds, [("python.with-lock", true)], "{how}");
+        }
+        let main = running(&snap, "lock_abba.main");
+        assert_eq!(main.len(), 1, "{how}");
+        let join = &a.facts[main[0]].waits[0];
+        assert_eq!(join.kind, WaitKind::Join, "{how}");
+        assert!(
+            transfers
+                .iter()
+                .any(|&t| snap.threads[t].tid == join.target_tid),
+            "{how}: joins {:?}",
+            join.target_tid
+        );
+        signatures.push(a.findings[0].signature.clone());
+    }
+    assert_eq!(signatures[0], signatures[1], "live and core");
+}
+
+/// Every interpreter pyenv has installed (`pyenv root`'s `versions/3.N.M/bin/python3.N`):
+/// its path, its `3.N.M` and `N`; none without pyenv.
+pub fn pyenv_versions() -> Vec<(PathBuf, String, u8)> {
+    let root = Command::new("pyenv").arg("root").output().ok();
+    let root = root.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(Ok(dir)) = root.map(|r| std::fs::read_dir(r.join("versions"))) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, String, u8)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().into_owned();
+            let minor: u8 = version
+                .strip_prefix("3.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            let python = e.path().join(format!("bin/python3.{minor}"));
+            python.exists().then_some((python, version, minor))
+        })
+        .collect();
+    out.sort();
+    out
+}
