@@ -667,7 +667,7 @@ fn collect_holds_and_members(
         // A guard read from memory: the producer followed its pointer to the lock. A lock whose
         // word reads 0 is free: the guard was moved away or released (Rust's `drop(guard)`
         // leaves the variable's bytes as they were).
-        let guards = (frame.locals.iter().chain(&frame.args))
+        let guards = (frame.locals.iter().chain(frame.args.iter()))
             .filter_map(|v| v.read.as_ref()?.holds.as_ref())
             .flat_map(|g| g.locks().map(move |lock| (lock, g)))
             .filter(|&(lock, _)| memory.read_u32(lock) != Some(0));

@@ -432,7 +432,7 @@ counterexamples = ["running"]
                 },
                 Frame {
                     function: Some("pthread_mutex_lock".into()),
-                    args: vec![crate::model::Var::new("mutex".into(), mutex.into())],
+                    args: [crate::model::Var::new("mutex".into(), mutex.into())].into(),
                     ..Frame::default()
                 },
                 Frame {

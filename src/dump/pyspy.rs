@@ -268,7 +268,7 @@ impl Parser {
                 };
                 let var = Var::new(share(name), share(value));
                 match kind {
-                    Vars::Args => f.args.push(var),
+                    Vars::Args => f.push_arg(var),
                     Vars::Locals => f.locals.push(var),
                 }
             }

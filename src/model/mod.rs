@@ -337,8 +337,9 @@ pub struct Frame {
     pub address: Option<u64>,
     /// The function as printed (demangled when the input was), `None` for `??`.
     pub function: Option<Text>,
-    /// Arguments as printed: `name=value`.
-    pub args: Vec<Var>,
+    /// Arguments as printed: `name=value`. Shared: a dump's alike threads repeat their frames
+    /// word for word, and a frame read once is copied to each.
+    pub args: std::sync::Arc<[Var]>,
     /// Source file.
     pub file: Option<Text>,
     /// Source line.
@@ -403,6 +404,13 @@ pub fn is_system_library(path: &str) -> bool {
 }
 
 impl Frame {
+    /// Adds an argument (the shared list is copied: for producers that find a few one by one).
+    pub fn push_arg(&mut self, var: Var) {
+        let mut args = self.args.to_vec();
+        args.push(var);
+        self.args = args.into();
+    }
+
     /// Whether the frame is known to run in a shared library of the system (its object is
     /// named and lives where the system keeps them).
     pub fn in_system_library(&self) -> bool {

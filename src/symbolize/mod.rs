@@ -297,7 +297,7 @@ fn build(
                         _ => (Vec::new(), Vec::new()),
                     };
                     out.push(Frame {
-                        args,
+                        args: args.into(),
                         locals,
                         address: Some(raw.pc),
                         function: s.function.as_deref().map(crate::model::Text::from),

@@ -278,7 +278,7 @@ impl Parser {
             function: Some(share(call.function)),
             // Go prints `(...)` for exactly the frames it inlined.
             inlined: call.args == "...",
-            args,
+            args: args.into(),
             ..Frame::default()
         };
         self.b.push(t, f);

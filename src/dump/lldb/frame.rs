@@ -68,7 +68,7 @@ fn parse_frame_text(index: u32, text: &str) -> Frame {
     }
     let (name, args) = split_args(head);
     if let Some(args) = args {
-        frame.args = split_vars(args);
+        frame.args = split_vars(args).into();
     }
     if !name.is_empty() && !name.starts_with("___lldb_unnamed_symbol") {
         frame.function = Some(share_cow(function_name(name)));

@@ -67,7 +67,7 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
         frame.function = Some(share(func));
     }
     if let Some(args) = args {
-        frame.args = split_vars(args);
+        frame.args = split_vars(args).into();
     }
     Some(frame)
 }

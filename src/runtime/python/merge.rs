@@ -137,9 +137,7 @@ fn waited_lock(
             .is_some_and(|j| j.object == lock.object)
     });
     if let (Some(t), Some(caller)) = (joined, managed.first_mut()) {
-        caller
-            .args
-            .push(Var::new("joins".into(), t.tid.to_string().into()));
+        caller.push_arg(Var::new("joins".into(), t.tid.to_string().into()));
     }
     if lock.kind == LockKind::RLock && lock.locked {
         if let Some(owner) = py.threads.iter().find(|t| t.ident == lock.owner) {
@@ -156,7 +154,7 @@ fn waited_lock(
         0,
         Frame {
             function: Some(format!("_thread.{class}.acquire").into()),
-            args: vec![Var::new("self".into(), address.into())],
+            args: [Var::new("self".into(), address.into())].into(),
             language: Some(Language::Python),
             ..Frame::default()
         },
