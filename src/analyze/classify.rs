@@ -794,6 +794,9 @@ fn refine_activity(
     let Some(first) = facts.waits.first() else {
         return Activity::Blocked;
     };
+    // A loop's idle frame below the program's own code (a main loop dispatching a callback
+    // that waits) is the loop the task runs in, not the loop's own wait for work.
+    let idle_at = idle_at.filter(|&i| !(first.frame + 1..i).any(&is_program));
     // A wait a rule says is never a wait for work (a send into a full queue) is not soft.
     let soft = first.kind.meaning().may_be_idle && !first.busy && facts.waits.len() == 1;
     // An event loop's poll for I/O that an idle rule knows (a reactor's `epoll_wait`) waits

@@ -111,6 +111,10 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             label(f.threads[1])
         ),
+        Detail::Starvation { pool } if n == 1 => format!(
+            "pool starvation: the one thread of `{pool}` waits for a result only it could \
+             produce"
+        ),
         Detail::Starvation { pool } => format!(
             "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
              free to produce them"
