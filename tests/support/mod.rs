@@ -60,6 +60,9 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("cpp_qt_pool_starvation", "Qt5Core"),
     ("cpp_qt_idle", "Qt5Core"),
     ("cpp_qt_idle", "Qt5Concurrent"),
+    ("cpp_qt_lock_abba", "Qt5Core"),
+    ("cpp_qt_rwlock_abba", "Qt5Core"),
+    ("cpp_qt_locks_held", "Qt5Core"),
     ("c_uv_pool_starvation", "libuv"),
     ("c_uv_idle", "libuv"),
     ("cpp_tbb_queue_starvation", "tbb"),
@@ -74,6 +77,9 @@ const LINK: &[(&str, &[&str])] = &[
     ("cpp_qt_pool_self_drain", &["-fPIC"]),
     ("cpp_qt_pool_starvation", &["-fPIC"]),
     ("cpp_qt_idle", &["-fPIC"]),
+    ("cpp_qt_lock_abba", &["-fPIC"]),
+    ("cpp_qt_rwlock_abba", &["-fPIC"]),
+    ("cpp_qt_locks_held", &["-fPIC"]),
 ];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.

@@ -9,6 +9,10 @@
 //! (`c_glib_waits_idle`: a main loop idle in poll, a GAsyncQueue pop, a GCond wait, a sleeper
 //! holding a GRecMutex and a GRWLock) exits 0 with no finding in the same four views, and
 //! each wait is told as what it is (a channel, a condition variable).
+//! Qt 5's locks record no owner: a QMutex ABBA through QMutexLockers (`cpp_qt_lock_abba`) and
+//! a QReadWriteLock ABBA through QWriteLockers (`cpp_qt_rwlock_abba`) are `heuristic` cycles,
+//! derived from where every thread stands, in every view; locks held by a sleeper with threads
+//! waiting for them and on a QWaitCondition (`cpp_qt_locks_held`) are no deadlock.
 
 mod support;
 
@@ -63,7 +67,7 @@ fn grecmutex_and_grwlock_abbas_are_proven_cycles_from_memory_and_stalls_from_gdb
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    for (how, code, report) in views("pools-glib", "c_glib_rec_rw_abba") {
+    for (how, code, report) in views("pools-glib-qt", "c_glib_rec_rw_abba") {
         assert_eq!(code, Some(1), "{how}: {report}");
         if how.starts_with("gdb") {
             // gdb's text names the pthread locks but not their owners (nor a GRWLock's
@@ -93,7 +97,7 @@ fn grecmutex_and_grwlock_abbas_are_proven_cycles_from_gdb_owners() {
     if !require("glib-2.0") || !require("gdb") {
         return;
     }
-    let dir = scratch("pools-glib", "c_glib_rec_rw_abba-owners");
+    let dir = scratch("pools-glib-qt", "c_glib_rec_rw_abba-owners");
     let p = HungProcess::start("c_glib_rec_rw_abba");
     let file = dir.join("owners.txt");
     std::fs::write(&file, gdb_owners_dump(p.pid)).unwrap();
@@ -108,7 +112,7 @@ fn a_main_loop_callback_waiting_for_a_source_queued_behind_it_starves_its_contex
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    for (how, code, report) in views("pools-glib", "c_glib_main_self_wait") {
+    for (how, code, report) in views("pools-glib-qt", "c_glib_main_self_wait") {
         assert_eq!(code, Some(1), "{how}: {report}");
         let findings = report["findings"].as_array().unwrap();
         assert_eq!(findings.len(), 1, "{how}: {report}");
@@ -125,7 +129,7 @@ fn glib_waits_at_rest_are_no_hang_and_each_is_told_as_what_it_is() {
     if !require("glib-2.0") || !require("gcore") {
         return;
     }
-    for (how, code, report) in views("pools-glib", "c_glib_waits_idle") {
+    for (how, code, report) in views("pools-glib-qt", "c_glib_waits_idle") {
         assert_healthy(code, &report);
         for (function_name, wait) in [
             ("consumer", "waits for channel"),
@@ -142,5 +146,67 @@ fn glib_waits_at_rest_are_no_hang_and_each_is_told_as_what_it_is() {
                 "{how}: {function_name}: {summary}"
             );
         }
+    }
+}
+
+/// Every view of `program` shows one `heuristic` lock cycle (never `proven`: Qt's locks record
+/// no owner) between the threads in `pair`'s functions, each waiting for a `noun`.
+fn assert_derived_cycle(program: &str, pair: [&str; 2], noun: &str) {
+    if !require("Qt5Core") || !require("gcore") {
+        return;
+    }
+    for (how, code, report) in views("pools-glib-qt", program) {
+        let findings = &report["findings"];
+        assert_eq!(code, Some(1), "{how}: {findings}");
+        assert_eq!(findings.as_array().unwrap().len(), 1, "{how}: {findings}");
+        let f = &findings[0];
+        assert_eq!(f["kind"], "lock-cycle", "{how}: {findings}");
+        assert_eq!(f["confidence"], "heuristic", "{how}: {findings}");
+        let mut want: Vec<&Value> = pair.iter().map(|p| thread_in(&report, p)).collect();
+        let mut got: Vec<&Value> = f["threads"].as_array().unwrap().iter().collect();
+        want.sort_by_key(|t| t.as_u64());
+        got.sort_by_key(|t| t.as_u64());
+        assert_eq!(got, want, "{how}: {findings}");
+        let waits = (f["steps"].as_array().unwrap().iter())
+            .filter(|s| s["text"].as_str().unwrap().contains(noun))
+            .count();
+        assert_eq!(waits, 2, "{how}: {findings}");
+    }
+}
+
+#[test]
+fn a_qmutex_abba_through_lockers_is_a_heuristic_cycle_in_every_view() {
+    assert_derived_cycle(
+        "cpp_qt_lock_abba",
+        ["Books::post", "Books::audit"],
+        "waits for mutex",
+    );
+}
+
+#[test]
+fn a_qreadwritelock_abba_through_write_lockers_is_a_heuristic_cycle_in_every_view() {
+    assert_derived_cycle(
+        "cpp_qt_rwlock_abba",
+        ["Catalog::reindex", "Catalog::reshelve"],
+        "waits for rwlock (write)",
+    );
+}
+
+#[test]
+fn qt_locks_a_sleeper_holds_and_a_qwaitcondition_wait_are_no_deadlock_in_any_view() {
+    if !require("Qt5Core") || !require("gcore") {
+        return;
+    }
+    for (how, code, report) in views("pools-glib-qt", "cpp_qt_locks_held") {
+        assert_healthy(code, &report);
+        let tid = thread_in(&report, "Store::await_flag");
+        let t = (report["threads"].as_array().unwrap().iter())
+            .find(|t| &t["tid"] == tid)
+            .unwrap();
+        let summary = t["summary"].as_str().unwrap_or_default();
+        assert!(
+            summary.starts_with("waits for condition variable"),
+            "{how}: {summary}"
+        );
     }
 }
