@@ -61,6 +61,8 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("cpp_qt_idle", "Qt5Core"),
     ("cpp_qt_idle", "Qt5Concurrent"),
     ("cpp_qt_lock_abba", "Qt5Core"),
+    ("cpp_qt_concurrent_starvation", "Qt5Core"),
+    ("cpp_qt_concurrent_starvation", "Qt5Concurrent"),
     ("cpp_qt_rwlock_abba", "Qt5Core"),
     ("cpp_qt_locks_held", "Qt5Core"),
     ("c_uv_pool_starvation", "libuv"),
@@ -78,6 +80,7 @@ const LINK: &[(&str, &[&str])] = &[
     ("cpp_qt_pool_starvation", &["-fPIC"]),
     ("cpp_qt_idle", &["-fPIC"]),
     ("cpp_qt_lock_abba", &["-fPIC"]),
+    ("cpp_qt_concurrent_starvation", &["-fPIC"]),
     ("cpp_qt_rwlock_abba", &["-fPIC"]),
     ("cpp_qt_locks_held", &["-fPIC"]),
 ];
