@@ -189,12 +189,12 @@ fn java_pools_whose_tasks_wait_on_work_queued_behind_them_starve() {
         assert!(snap.claims.is_empty(), "{}", j.program);
         let (code, out) = parse_cli(&dir, &text);
         assert_eq!(code, Some(1), "{out}");
+        let title = match j.workers.len() {
+            1 => format!("the one thread of `{}`", j.pool),
+            n => format!("all {n} workers of `{}`", j.pool),
+        };
         assert!(
-            out.starts_with(&format!(
-                "DEADLOCK: pool starvation: all {} workers of `{}`",
-                j.workers.len(),
-                j.pool
-            )),
+            out.starts_with(&format!("DEADLOCK: pool starvation: {title}")),
             "{out}"
         );
     }

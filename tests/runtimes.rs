@@ -224,8 +224,10 @@ fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_thei
         python.arg(programs("python").join("idle_pool.py"));
         started.push(("CPython", HungProcess::spawn("idle_pool.py", python)));
     }
+    // Kept until the end: the executable lives in it.
+    let go_dir = scratch("runtimes", "go-idle");
     if require("go") {
-        let exe = build_go(&scratch("runtimes", "go-idle"), "idle_workers");
+        let exe = build_go(&go_dir, "idle_workers");
         started.push(("Go", HungProcess::spawn("idle_workers", Command::new(exe))));
     }
     for (runtime, hung) in &started {

@@ -300,6 +300,11 @@ pub fn classify_named(
     }
     facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
+    // An idle loop below a pool's loop (a main loop dispatching a callback that waits) is the
+    // loop the task runs in, not the wait for work.
+    let dispatches = |i: usize| rules.rule(i).is_some_and(|r| r.meaning == Meaning::Member);
+    let idle_at = idle_at
+        .filter(|&i| (facts.waits.first()).is_none_or(|w| !(w.frame + 1..i).any(dispatches)));
     facts.activity = refine_activity(&facts, idle_at, |i| names.is_program(frames, i));
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread
@@ -794,9 +799,6 @@ fn refine_activity(
     let Some(first) = facts.waits.first() else {
         return Activity::Blocked;
     };
-    // A loop's idle frame below the program's own code (a main loop dispatching a callback
-    // that waits) is the loop the task runs in, not the loop's own wait for work.
-    let idle_at = idle_at.filter(|&i| !(first.frame + 1..i).any(&is_program));
     // A wait a rule says is never a wait for work (a send into a full queue) is not soft.
     let soft = first.kind.meaning().may_be_idle && !first.busy && facts.waits.len() == 1;
     // An event loop's poll for I/O that an idle rule knows (a reactor's `epoll_wait`) waits
