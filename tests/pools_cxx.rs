@@ -26,6 +26,9 @@
 //! - Abseil: a hand-rolled pool (found from structure) whose two jobs wait, one on an
 //!   `absl::Notification`, one on an `absl::BlockingCounter`, for parts queued behind them
 //!   (`cpp_absl_pool_starvation`): both waits are futures, the pool starves.
+//! - gRPC: an idle synchronous server (`cpp_grpc_idle`): its server thread polling the
+//!   completion queue and the event engine's poller are idle loops woken from outside, so the
+//!   executors and timers waiting for work are no stall.
 
 mod support;
 
@@ -281,6 +284,11 @@ fn qtconcurrent_tasks_waiting_for_futures_queued_behind_them_starve_the_global_p
     live(&QT_CONCURRENT);
     core(&QT_CONCURRENT);
     gdb(&QT_CONCURRENT);
+}
+
+#[test]
+fn an_idle_grpc_server_is_no_hang() {
+    healthy("cpp_grpc_idle", &["grpc++"]);
 }
 
 #[test]
