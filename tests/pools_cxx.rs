@@ -10,6 +10,9 @@
 //!   core keeps no thread names and a distribution's QtCore names no frame of the worker loop:
 //!   from a core the self-drain is a stall that names the pool's wait, and the starvation is
 //!   found from the stacks' shape alone (the same threads, the pool named by their shared loop).
+//!   The same with `QtConcurrent::run` on the global pool (`cpp_qt_concurrent_starvation`):
+//!   each task waits (`waitForFinished`) for a QFutureInterface's future that a task it queued
+//!   would report (a future QtConcurrent::run returns would be run by its waiter instead).
 //! - libuv: its threadpool (two threads) whose work callbacks wait on a `uv_sem` and a `uv_cond`
 //!   that work queued behind them would post (`c_uv_pool_starvation`: starvation), while a
 //!   thread waits for a `uv_mutex` (a lock wait). Its workers are known by their start routine,
@@ -23,6 +26,9 @@
 //! - Abseil: a hand-rolled pool (found from structure) whose two jobs wait, one on an
 //!   `absl::Notification`, one on an `absl::BlockingCounter`, for parts queued behind them
 //!   (`cpp_absl_pool_starvation`): both waits are futures, the pool starves.
+//! - gRPC: an idle synchronous server (`cpp_grpc_idle`): its server thread polling the
+//!   completion queue and the event engine's poller are idle loops woken from outside, so the
+//!   executors and timers waiting for work are no stall.
 
 mod support;
 
@@ -77,6 +83,17 @@ const QT_STARVATION: Hang = Hang {
     waiter: "Cache::lookup",
     count: 2,
     also: Some(("Cache::size", "waits for mutex")),
+    core: InCore::Structure,
+};
+
+const QT_CONCURRENT: Hang = Hang {
+    program: "cpp_qt_concurrent_starvation",
+    needs: &["Qt5Core", "Qt5Concurrent"],
+    kind: "pool-starvation",
+    pool: "Qt QThreadPool",
+    waiter: "Reports::build",
+    count: 2,
+    also: None,
     core: InCore::Structure,
 };
 
@@ -260,6 +277,18 @@ fn a_qt_pool_whose_tasks_wait_for_futures_queued_behind_them_starves_in_a_core()
 #[test]
 fn a_qt_pool_whose_tasks_wait_for_futures_queued_behind_them_starves_in_gdb_bt_and_bt_full() {
     gdb(&QT_STARVATION);
+}
+
+#[test]
+fn qtconcurrent_tasks_waiting_for_futures_queued_behind_them_starve_the_global_pool() {
+    live(&QT_CONCURRENT);
+    core(&QT_CONCURRENT);
+    gdb(&QT_CONCURRENT);
+}
+
+#[test]
+fn an_idle_grpc_server_is_no_hang() {
+    healthy("cpp_grpc_idle", &["grpc++"]);
 }
 
 #[test]

@@ -10,13 +10,17 @@
 //! its worker loop).
 //! An io_context whose two threads each block in a handler on a future that a handler queued
 //! behind them would set (`cpp_asio_io_starvation`) starves: both are busy members of the
-//! scheduler waiting for queued work, live and from gdb's `bt`. Their healthy twins, idle pools and executors with a sleeping main, exit 0 with no
+//! scheduler waiting for queued work, live and from gdb's `bt`. A strand's handler that waits
+//! for a handler it posted to the same strand (`cpp_asio_strand_self_wait`) starves the strand,
+//! a pool of one thread at a time, though the scheduler's other thread is idle: live, from gdb
+//! `bt`/`bt full` and from a core; its twin whose handler waits for a thread that still
+//! computes (`cpp_asio_strand_busy`) is no hang. Their healthy twins, idle pools and executors with a sleeping main, exit 0 with no
 //! finding, in the same four ways.
 
 mod support;
 
 use serde_json::Value;
-use support::report::{assert_healthy, function, json, parse_gdb};
+use support::report::{assert_healthy, function, json, parse_gdb, views};
 use support::{gcore, require, scratch, HungProcess};
 
 /// A library pool fixture: what it needs, the pool class the rules name, the join's frame and
@@ -194,4 +198,43 @@ fn an_io_context_whose_handlers_wait_for_queued_handlers_starves() {
     let (code, report) = parse_gdb(p.pid, false, &dir);
     assert_eq!(code, Some(1), "{report}");
     assert_io_starves(&report);
+}
+
+#[test]
+fn a_strand_handler_waiting_for_a_handler_queued_on_its_own_strand_starves_it() {
+    if !require("boost-asio") || !require("gcore") {
+        return;
+    }
+    for (how, code, report) in views("pools-libs", "cpp_asio_strand_self_wait") {
+        let findings = &report["findings"];
+        assert_eq!(code, Some(1), "{how}: {findings}");
+        assert_eq!(findings.as_array().unwrap().len(), 1, "{how}: {findings}");
+        let f = &findings[0];
+        assert_eq!(f["kind"], "pool-starvation", "{how}: {findings}");
+        assert_eq!(
+            f["detail"]["pool"], "Boost.Asio strand",
+            "{how}: {findings}"
+        );
+        let waiter = (report["threads"].as_array().unwrap().iter())
+            .find(|t| {
+                (t["frames"].as_array().unwrap().iter())
+                    .any(|fr| function(fr).starts_with("Session::on_request"))
+            })
+            .unwrap_or_else(|| panic!("{how}: no thread in Session::on_request: {report}"));
+        assert_eq!(
+            f["threads"],
+            serde_json::json!([waiter["tid"]]),
+            "{how}: {findings}"
+        );
+    }
+}
+
+#[test]
+fn a_strand_handler_waiting_for_a_thread_that_still_runs_is_no_hang() {
+    if !require("boost-asio") || !require("gcore") {
+        return;
+    }
+    for (_, code, report) in views("pools-libs", "cpp_asio_strand_busy") {
+        assert_healthy(code, &report);
+    }
 }

@@ -303,6 +303,11 @@ pub fn classify_named(
     }
     facts.waits.iter_mut().for_each(|w| name_object(w, memory));
     collect_holds_and_members(thread, names, kb, memory, &mut facts);
+    // An idle loop below a pool's loop (a main loop dispatching a callback that waits) is the
+    // loop the task runs in, not the wait for work.
+    let dispatches = |i: usize| rules.rule(i).is_some_and(|r| r.meaning == Meaning::Member);
+    let idle_at = idle_at
+        .filter(|&i| (facts.waits.first()).is_none_or(|w| !(w.frame + 1..i).any(dispatches)));
     facts.activity = refine_activity(&facts, idle_at, |i| names.is_program(frames, i));
     // A stopped thread runs nothing; one stopped inside a wait still waits.
     let stopped = thread

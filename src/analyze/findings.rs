@@ -163,9 +163,13 @@ fn stall(
     if facts.is_empty() {
         return None;
     }
-    let all_waiting = facts
-        .iter()
-        .all(|f| matches!(f.activity, Activity::Blocked | Activity::Idle));
+    // An idle loop polling for I/O (a server waiting for its next call) is woken from outside,
+    // and may then wake the others: in I/O, as the stall's title says.
+    let polls_outside = |f: &Facts| {
+        f.activity == Activity::Idle && f.waits.first().is_some_and(|w| w.kind.is_external())
+    };
+    let all_waiting = (facts.iter())
+        .all(|f| matches!(f.activity, Activity::Blocked | Activity::Idle) && !polls_outside(f));
     let blocked: Vec<usize> = (0..facts.len())
         .filter(|&t| facts[t].activity == Activity::Blocked)
         .collect();

@@ -1,7 +1,8 @@
-//! Locks that record no owner (a GMutex, an `absl::Mutex`, Rust std's `Mutex` with no guard in
-//! view, a hand-rolled futex lock): when nothing names a waited-for lock's holder, the holders
-//! consistent with where every thread stands are derived, and a cycle is added to the graph
-//! only when every consistent assignment closes one.
+//! Locks that record no owner (a GMutex, an `absl::Mutex`, a QMutex, a QReadWriteLock waited on
+//! for writing, Rust std's `Mutex` with no guard in view, a hand-rolled futex lock): when
+//! nothing names a waited-for lock's holder, the holders consistent with where every thread
+//! stands are derived, and a cycle is added to the graph only when every consistent
+//! assignment closes one.
 //!
 //! What constrains who holds lock L: a thread blocked on L does not hold it (these locks are
 //! not recursive); a thread holds it only if some frame of the program's own, outside its own
@@ -79,10 +80,16 @@ struct Waiter {
     lock: usize,
 }
 
-/// Whether `w` is a wait on an exclusive lock whose holder the lock itself does not record
-/// (its rule gives no owner field): only where such a lock stands can say who holds it.
+/// Whether `w` waits to take, alone, a lock whose holder the lock itself does not record (its
+/// rule gives no owner field): only where such a lock stands can say who holds it. A write
+/// wait on a reader-writer lock counts: readers holding it would only add edges out of the
+/// waiter, never take one away (a read wait may wait for a writer that only waits, and does not).
 fn ownerless(w: &Wait) -> bool {
-    matches!(w.kind, WaitKind::Mutex | WaitKind::Spinlock) && w.owner_offset.is_none() && !w.timed
+    matches!(
+        w.kind,
+        WaitKind::Mutex | WaitKind::Spinlock | WaitKind::RwlockWrite
+    ) && w.owner_offset.is_none()
+        && !w.timed
 }
 
 /// Whether thread `o` may hold a lock: a frame of the program's own that is not part of one of

@@ -3,7 +3,8 @@
 //! leaves only when the pool's work runs out, and the joiner's task is part of it), and
 //! starvation (every member busy, blocked in its task on what only queued work provides — a
 //! future, a channel, a latch, or a condition variable when no thread outside the pool is
-//! left to signal it — and none idle to run it).
+//! left to signal it — and none idle to run it; a named pool of one thread, a strand or a
+//! main loop, only when no thread outside it runs).
 
 use super::advice::advice;
 use super::classify::{Activity, Facts, Wait};
@@ -113,6 +114,16 @@ fn outside_waits(facts: &[Facts], members: &[usize]) -> bool {
         .all(|(_, f)| matches!(f.activity, Activity::Blocked | Activity::Idle))
 }
 
+/// Whether a pool of one thread (a strand, a main loop) may be fed from outside: a thread
+/// outside it runs. One thread waiting on a future is no pattern by itself, unlike every
+/// member of a larger pool doing so: it starves only when no running thread could provide
+/// what it waits for.
+fn lone_and_fed(facts: &[Facts], members: &[usize]) -> bool {
+    members.len() == 1
+        && (facts.iter().enumerate())
+            .any(|(t, f)| t != members[0] && f.activity == Activity::Running)
+}
+
 /// Whether a wait in a task is one only queued work may end: a future's or a channel's, one a
 /// rule says so of (`awaits_work`: libuv's semaphore in a work callback), or a condition
 /// variable's when no thread outside the pool is left to signal it (`quiet`).
@@ -189,7 +200,7 @@ fn named_starvation(
     let starving = members
         .iter()
         .all(|&t| awaits_queued(&facts[t], quiet).is_some());
-    if !starving {
+    if !starving || lone_and_fed(facts, &members) {
         return None;
     }
     let steps = (pool.members.iter())

@@ -40,6 +40,7 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("qt", include_str!("packs/qt.toml")),
     ("libuv", include_str!("packs/libuv.toml")),
     ("tbb", include_str!("packs/tbb.toml")),
+    ("grpc", include_str!("packs/grpc.toml")),
     ("fbthrift", include_str!("packs/fbthrift.toml")),
     ("java", include_str!("packs/java.toml")),
     ("generic", include_str!("packs/generic.toml")),

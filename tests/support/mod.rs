@@ -52,17 +52,26 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_plain_held", "glib-2.0"),
     ("c_glib_pool_self_free", "glib-2.0"),
     ("c_glib_idle_pool", "glib-2.0"),
+    ("c_glib_rec_rw_abba", "glib-2.0"),
+    ("c_glib_main_self_wait", "glib-2.0"),
+    ("c_glib_waits_idle", "glib-2.0"),
     ("cpp_absl_abba", "absl_synchronization"),
     ("cpp_absl_plain_abba", "absl_synchronization"),
     ("cpp_qt_pool_self_drain", "Qt5Core"),
     ("cpp_qt_pool_starvation", "Qt5Core"),
     ("cpp_qt_idle", "Qt5Core"),
     ("cpp_qt_idle", "Qt5Concurrent"),
+    ("cpp_qt_lock_abba", "Qt5Core"),
+    ("cpp_qt_concurrent_starvation", "Qt5Core"),
+    ("cpp_qt_concurrent_starvation", "Qt5Concurrent"),
+    ("cpp_qt_rwlock_abba", "Qt5Core"),
+    ("cpp_qt_locks_held", "Qt5Core"),
     ("c_uv_pool_starvation", "libuv"),
     ("c_uv_idle", "libuv"),
     ("cpp_tbb_queue_starvation", "tbb"),
     ("cpp_tbb_idle", "tbb"),
     ("cpp_absl_pool_starvation", "absl_synchronization"),
+    ("cpp_grpc_idle", "grpc++"),
 ];
 /// Further arguments of fixtures built against a library: the linker's for one with no
 /// pkg-config file (Boost.Thread), `-fPIC` for Qt, whose headers refuse a program built without
@@ -72,6 +81,10 @@ const LINK: &[(&str, &[&str])] = &[
     ("cpp_qt_pool_self_drain", &["-fPIC"]),
     ("cpp_qt_pool_starvation", &["-fPIC"]),
     ("cpp_qt_idle", &["-fPIC"]),
+    ("cpp_qt_lock_abba", &["-fPIC"]),
+    ("cpp_qt_concurrent_starvation", &["-fPIC"]),
+    ("cpp_qt_rwlock_abba", &["-fPIC"]),
+    ("cpp_qt_locks_held", &["-fPIC"]),
 ];
 
 /// How long `HungProcess::start` waits for the `READY <pid>` line.

@@ -1,5 +1,6 @@
 //! hangscan's JSON report as the tests read it: a run's report (of a process, or of its gdb
-//! dump), its lock cycle, a frame's function, a clean report.
+//! dump), a hung fixture's reports in every view, its lock cycle, a frame's function, a clean
+//! report.
 
 use serde_json::Value;
 use std::path::Path;
@@ -32,6 +33,23 @@ pub fn parse_gdb(pid: u32, full: bool, dir: &Path) -> (Option<i32>, Value) {
     let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });
     std::fs::write(&file, super::gdb_dump(pid, full)).unwrap();
     json(&["parse", file.to_str().unwrap()])
+}
+
+/// `program` attached live, from gdb's `bt` and `bt full` of it, and from gcore's core of it:
+/// (view, exit code, report), the dumps and the core in a scratch directory of `suite`'s.
+pub fn views(suite: &str, program: &str) -> Vec<(&'static str, Option<i32>, Value)> {
+    let dir = super::scratch(suite, program);
+    let p = super::HungProcess::start(program);
+    let mut out = vec![("attached", json(&["attach", &p.pid.to_string()]))];
+    for (how, full) in [("gdb bt", false), ("gdb bt full", true)] {
+        out.push((how, parse_gdb(p.pid, full, &dir)));
+    }
+    let core = super::gcore(p.pid, &dir);
+    drop(p);
+    out.push(("core", json(&["core", core.to_str().unwrap()])));
+    (out.into_iter())
+        .map(|(how, (code, report))| (how, code, report))
+        .collect()
 }
 
 /// A JSON frame's function, `""` when it has none.

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 /// golang.org/x/sync's source as Debian's golang-golang-x-sync-dev installs it, for GOPATH builds),
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
-/// `"absl_synchronization"`, `"Qt5Core"`, `"Qt5Concurrent"`, `"tbb"`, `"libuv"`), or
+/// `"absl_synchronization"`, `"Qt5Core"`, `"Qt5Concurrent"`, `"tbb"`, `"libuv"`, `"grpc++"`), or
 /// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file), or
 /// `"boost-asio"` (Boost.Asio's headers: header-only, with Boost.System's).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
@@ -44,9 +44,13 @@ pub fn require(need: &str) -> bool {
             .unwrap_or_default()
             .lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
-        "glib-2.0" | "absl_synchronization" | "Qt5Core" | "Qt5Concurrent" | "tbb" | "libuv" => {
-            runs("pkg-config", &["--exists", need])
-        }
+        "glib-2.0"
+        | "absl_synchronization"
+        | "Qt5Core"
+        | "Qt5Concurrent"
+        | "tbb"
+        | "libuv"
+        | "grpc++" => runs("pkg-config", &["--exists", need]),
         // Boost.Thread: its headers, and its library (a shared_mutex needs it).
         "boost-thread" => runs(
             "sh",

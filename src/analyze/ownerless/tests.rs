@@ -1,7 +1,8 @@
 //! Ownerless locks on small gdb dumps: an ABBA of hand-rolled locks closes a heuristic cycle
 //! naming the other thread that could hold each lock; a thread asleep inside the program, which
 //! could hold both, leaves no cycle; a lock that records its owner, or one no thread is seen
-//! taking, is not derived.
+//! taking, is not derived; a write wait on a reader-writer lock that records no owner is, a
+//! read wait is not.
 
 use crate::analyze::{analyze, Analysis, Because, FindingKind, Grade, Held};
 use crate::dump::parse_dump;
@@ -179,4 +180,27 @@ fn a_gmutex_abba_with_glibs_symbols_in_a_gdb_bt_is_a_heuristic_cycle() {
         .unwrap_or_else(|| panic!("{:?}", a.findings));
     assert_eq!(cycle.threads, [1, 2]);
     assert_eq!(cycle.confidence, Grade::Heuristic);
+}
+
+#[test]
+fn write_waits_on_reader_writer_locks_that_record_no_owner_are_derived_and_read_waits_are_not() {
+    let qt = |call: &str| {
+        format!(
+            "{MAIN_JOINS}{}{}",
+            waiter(2, 1, "reindex"),
+            waiter(3, 2, "reshelve")
+        )
+        .replace(
+            "spin_lock (lock=",
+            &format!("QReadWriteLock::{call} (this="),
+        )
+    };
+    let write = analysis(&qt("lockForWrite"));
+    let cycle = (write.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", write.findings));
+    assert_eq!(cycle.threads, [1, 2]);
+    assert_eq!(cycle.confidence, Grade::Heuristic);
+    // A reader may wait for a writer that only waits itself (Qt prefers writers): no holder.
+    assert!(!analysis(&qt("lockForRead")).deadlocked());
 }

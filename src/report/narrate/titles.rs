@@ -112,8 +112,8 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[1])
         ),
         Detail::Starvation { pool } if n == 1 => format!(
-            "pool starvation: the one worker of `{pool}` waits for a result, and no worker is \
-             free to produce it"
+            "pool starvation: the one thread of `{pool}` waits for a result only it could \
+             produce"
         ),
         Detail::Starvation { pool } => format!(
             "pool starvation: all {n} workers of `{pool}` wait for results, and no worker is \
