@@ -2,6 +2,7 @@
 //! report, and the exit status. Messages about trouble go to stderr; the report goes to stdout
 //! or `-o FILE`.
 
+use crate::analyze::cross_process::analyze_set;
 use crate::analyze::{analyze, Analysis, Verdict};
 use crate::buckets;
 use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
 use crate::limits::{map_prefix, read_prefix, Prefix};
 use crate::model::Snapshot;
-use crate::report::{self, Format, Report, TextLook};
+use crate::report::{self, Format, Report, Set, TextLook};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -173,6 +174,11 @@ fn report(
     if reports.is_empty() {
         return EXIT_TROUBLE;
     }
+    let across = analyze_set(snapshots, kb);
+    let set = Set {
+        snapshots,
+        analysis: &across,
+    };
     let color = match out.color {
         Color::Always => true,
         Color::Never => false,
@@ -197,7 +203,7 @@ fn report(
         every_frame: out.frames,
     };
     let written = emit(out.output.as_deref(), |w| {
-        report::render_with(&reports, out.format, look, w)
+        report::render_set(&reports, Some(set), out.format, look, w)
     });
     if let Err(e) = written {
         return write_error(&e);
@@ -217,7 +223,8 @@ fn report(
         );
     }
     let deadlock = (analyses.iter().map(Analysis::verdict))
-        .any(|v| matches!(v, Verdict::Deadlock | Verdict::Stopped | Verdict::Stall));
+        .any(|v| matches!(v, Verdict::Deadlock | Verdict::Stopped | Verdict::Stall))
+        || across.deadlocked();
     // As the snapshots in `run`: the process ends next.
     std::mem::forget(analyses);
     if deadlock {

@@ -1,0 +1,160 @@
+//! The ties between processes: which thread waits for which process, and through what (a
+//! child's exit, a pipe, a file lock), from the system call each thread was blocked in and the
+//! kernel's facts of the set's processes. A pure function of the snapshots.
+
+use super::{Party, Tie, TieEdge};
+use crate::analyze::motion::Motion;
+use crate::model::{Access, FdKind, FileLock, KernelState, OtherProcess, Snapshot, Syscall};
+use std::collections::BTreeSet;
+
+/// `fcntl` commands that wait for a lock: `F_SETLKW`, `F_OFD_SETLKW`.
+const F_SETLKW: u64 = 7;
+const F_OFD_SETLKW: u64 = 38;
+/// `waitid` id types: every child, one pid.
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+
+/// Every tie of every thread of `snaps`.
+pub fn edges(snaps: &[Snapshot]) -> Vec<TieEdge> {
+    let mut out = Vec::new();
+    for (p, snap) in snaps.iter().enumerate() {
+        let (Some(pid), Some(facts)) = (snap.pid, &snap.process) else {
+            continue;
+        };
+        for (t, thread) in snap.threads.iter().enumerate() {
+            let Some(call) = thread.kernel.as_ref().and_then(|k| k.syscall.as_ref()) else {
+                continue;
+            };
+            let from = Party::Thread {
+                process: p,
+                thread: t,
+            };
+            for (to, tie) in ties(snaps, pid, facts, call) {
+                out.push(TieEdge {
+                    from: from.clone(),
+                    to,
+                    tie,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What the call `call` of a thread of process `pid` waits for: `(pid, tie)` each.
+fn ties(
+    snaps: &[Snapshot],
+    pid: u32,
+    facts: &crate::model::ProcessFacts,
+    call: &Syscall,
+) -> Vec<(u32, Tie)> {
+    let a = call.args;
+    let fd = a[0] as i32;
+    let open = || facts.fds.iter().find(|f| f.fd == fd);
+    match call.name.as_deref().unwrap_or("") {
+        "wait4" => match a[0] as i32 {
+            child if child > 0 => vec![(child as u32, Tie::ChildExit)],
+            _ => any_child(snaps, pid),
+        },
+        "waitid" if a[0] == P_PID => vec![(a[1] as u32, Tie::ChildExit)],
+        "waitid" if a[0] == P_ALL => any_child(snaps, pid),
+        "read" | "readv" | "write" | "writev" => {
+            let Some(f) = open().filter(|f| f.kind == FdKind::Pipe) else {
+                return Vec::new();
+            };
+            let writing = matches!(call.name.as_deref(), Some("write" | "writev"));
+            let (tie, other_end): (Tie, fn(Access) -> bool) = if writing {
+                (Tie::PipeFull { inode: f.inode, fd }, Access::reads)
+            } else {
+                (Tie::PipeEmpty { inode: f.inode, fd }, Access::writes)
+            };
+            let holders: BTreeSet<u32> = (facts.pipe_ends.iter())
+                .filter(|e| e.inode == f.inode && other_end(e.access))
+                .map(|e| e.pid)
+                .collect();
+            holders.into_iter().map(|h| (h, tie.clone())).collect()
+        }
+        "flock" => lock_holder(facts, pid, fd),
+        "fcntl" if matches!(a[1], F_SETLKW | F_OFD_SETLKW) => lock_holder(facts, pid, fd),
+        _ => Vec::new(),
+    }
+}
+
+/// Every child of `pid` the set knows: a captured process's parent, or another process's.
+fn any_child(snaps: &[Snapshot], pid: u32) -> Vec<(u32, Tie)> {
+    let mut children: BTreeSet<u32> = BTreeSet::new();
+    for s in snaps {
+        let Some(f) = &s.process else { continue };
+        if f.ppid == Some(pid) {
+            children.extend(s.pid);
+        }
+        children.extend(
+            f.others
+                .iter()
+                .filter(|o| o.ppid == Some(pid))
+                .map(|o| o.pid),
+        );
+    }
+    children.into_iter().map(|c| (c, Tie::AnyChild)).collect()
+}
+
+/// The process holding the lock that process `pid` waits for on descriptor `fd`.
+fn lock_holder(facts: &crate::model::ProcessFacts, pid: u32, fd: i32) -> Vec<(u32, Tie)> {
+    let Some(file) = facts.fds.iter().find(|f| f.fd == fd) else {
+        return Vec::new();
+    };
+    let waits = (facts.file_locks.iter())
+        .filter(|l| l.blocked && l.pid == Some(pid) && l.inode == file.inode);
+    let mut out = Vec::new();
+    for w in waits {
+        let held = (facts.file_locks.iter()).filter(|l| !l.blocked && l.id == w.id);
+        for h in held {
+            if let Some(holder) = h.pid {
+                out.push((holder, lock_tie(h, fd, file.path.clone())));
+            }
+        }
+    }
+    out
+}
+
+fn lock_tie(l: &FileLock, fd: i32, path: Option<String>) -> Tie {
+    Tie::FileLock {
+        class: l.class.clone(),
+        write: l.write,
+        inode: l.inode,
+        device: l.device.clone(),
+        start: l.start,
+        end: l.end,
+        fd,
+        path,
+    }
+}
+
+/// Whether every thread of the captured process `snap` sleeps in a system call and stayed in
+/// it (the second look saw it do nothing), in a whole capture.
+pub fn asleep(snap: &Snapshot) -> bool {
+    snap.complete
+        && !snap.threads.is_empty()
+        && snap.threads.iter().all(|t| {
+            let Some(k) = &t.kernel else { return false };
+            let still = crate::analyze::motion::of(t, false).is_none_or(still);
+            let asleep = |s| matches!(s, KernelState::Sleeping | KernelState::DiskSleep);
+            asleep(t.state)
+                && k.second_look.is_none_or(|l| asleep(l.state))
+                && k.syscall.is_some()
+                && !k.progressed()
+                && still
+        })
+}
+
+/// Whether a thread's motion between the looks leaves it where the stop found it: still, or
+/// stirred once (a write the stop cut short returns what it wrote, and the program calls it
+/// again for the rest, which blocks again).
+pub fn still(m: Motion) -> bool {
+    matches!(m, Motion::Still | Motion::Stirred)
+}
+
+/// Whether a process outside the set sleeps in a system call, as `/proc` showed it.
+pub fn outsider_asleep(o: &OtherProcess) -> bool {
+    matches!(o.state, KernelState::Sleeping | KernelState::DiskSleep) && o.syscall.is_some()
+}

@@ -1,0 +1,83 @@
+//! The findings that span a set of processes (pipe cycles, file locks another process holds,
+//! an end of file that never comes), as text and Markdown sections before the processes' own
+//! reports; JSON, DOT, SARIF and JUnit add them in their own files.
+
+use super::markdown::escape as md;
+use super::narrate::processes;
+use super::{grade_word, severity_word, Set};
+use crate::analyze::Severity;
+use crate::sanitize::clean;
+use std::io::Write;
+
+/// The set's first line: `DEADLOCK: pipe cycle ...`, or `across processes: ...` for a warning;
+/// `None` without findings.
+pub fn headline(set: Set) -> Option<String> {
+    let a = set.analysis;
+    let f = (a.findings.iter().find(|f| f.severity == Severity::Deadlock))
+        .or_else(|| a.findings.first())?;
+    let title = processes::title(set.snapshots, a, f);
+    Some(match f.severity {
+        Severity::Deadlock => format!("DEADLOCK: {}", clean(&title)),
+        _ => format!("across processes: {}", clean(&title)),
+    })
+}
+
+/// The text section: the headline, then each finding step by step.
+pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
+    let Some(head) = headline(set) else {
+        return Ok(());
+    };
+    let pids: Vec<String> = (set.snapshots.iter())
+        .filter_map(|s| s.pid.map(|p| p.to_string()))
+        .collect();
+    writeln!(out, "== processes {}", pids.join(", "))?;
+    writeln!(out, "{head}")?;
+    for (n, f) in set.analysis.findings.iter().enumerate() {
+        let told = processes::finding(set.snapshots, set.analysis, f);
+        writeln!(out)?;
+        writeln!(
+            out,
+            "[{}] {} ({}, evidence: {})",
+            n + 1,
+            f.kind.as_str(),
+            severity_word(f.severity),
+            grade_word(f.grade)
+        )?;
+        writeln!(out, "    {}", clean(&told.title))?;
+        writeln!(out, "    {}", clean(&told.explanation))?;
+        for (k, s) in told.steps.iter().enumerate() {
+            writeln!(out, "    {:>2}. {}", k + 1, clean(s))?;
+        }
+        if let Some(fix) = &told.suggestion {
+            writeln!(out, "    fix: {}", clean(fix))?;
+        }
+    }
+    writeln!(out)
+}
+
+/// The Markdown section.
+pub fn markdown(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
+    let Some(head) = headline(set) else {
+        return Ok(());
+    };
+    writeln!(out, "## Across processes: {}\n", md(&head))?;
+    for f in &set.analysis.findings {
+        let told = processes::finding(set.snapshots, set.analysis, f);
+        writeln!(
+            out,
+            "### `{}` ({}, evidence: {})\n",
+            f.kind.as_str(),
+            severity_word(f.severity),
+            grade_word(f.grade)
+        )?;
+        writeln!(out, "{}\n\n{}\n", md(&told.title), md(&told.explanation))?;
+        for (k, s) in told.steps.iter().enumerate() {
+            writeln!(out, "{}. {}", k + 1, md(s))?;
+        }
+        if let Some(fix) = &told.suggestion {
+            writeln!(out, "\n**Fix:** {}", md(fix))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Processes that wait for processes: one wait-for graph over a set of processes, from what the
+//! kernel says of them (`/proc/PID/fd`, `fdinfo`, `/proc/locks`, the system call each thread is
+//! blocked in). Each fixture in `fixtures/programs/processes/` runs in a process group of its
+//! own, killed whole when the test ends, and is captured with `attach --tree PARENT` and with
+//! `attach PARENT CHILD`, in every output format, and again from the snapshots `--save` wrote.
+//!
+//! - `pipe_cycle.py`: `Popen(..., stdout=PIPE).wait()` on a child that writes more than a pipe
+//!   holds: a pipe cycle naming both processes, the pipe and who holds each end; exit 1.
+
+mod support;
+
+use serde_json::Value;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use support::{hangscan, require, scratch, skip, HungProcess};
+
+/// A fixture's process tree, its group killed on drop.
+struct Tree {
+    hung: HungProcess,
+}
+
+impl Tree {
+    /// Runs `fixtures/programs/processes/NAME` with `args` until it prints READY.
+    fn start(name: &str, args: &[&str]) -> Option<Tree> {
+        if !require("python3") {
+            skip("python3");
+            return None;
+        }
+        let script = support::programs_dir().join("processes").join(name);
+        let mut command = Command::new("python3");
+        command.arg(script).args(args).process_group(0);
+        Some(Tree {
+            hung: HungProcess::spawn(name, command),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.hung.pid
+    }
+
+    /// The children of `pid` now.
+    fn children(pid: u32) -> Vec<u32> {
+        let path = format!("/proc/{pid}/task/{pid}/children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a negative pid signals the fixture's own process group.
+        unsafe { libc::kill(-(self.hung.pid as i32), libc::SIGKILL) };
+    }
+}
+
+/// `hangscan ARGS --format json`: the exit code and the whole document.
+fn json(args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let (code, out, err) = hangscan(&all);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (code, v)
+}
+
+/// The one finding of `kind` in the document's `processes`.
+fn set_finding<'a>(doc: &'a Value, kind: &str) -> &'a Value {
+    let found: Vec<&Value> = (doc["processes"]["findings"].as_array())
+        .unwrap_or_else(|| panic!("no processes: {doc}"))
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind}: {doc}");
+    found[0]
+}
+
+/// Every format of `args` says the finding of `kind` (its title holds `title`; in DOT, one
+/// cluster per process and a tie labelled with `tie`) and exits `code`.
+fn every_format(args: &[&str], kind: &str, title: &str, tie: &str, code: i32) {
+    for format in ["text", "markdown", "dot", "sarif", "junit", "json"] {
+        let mut all = args.to_vec();
+        all.extend(["--format", format]);
+        let (got, out, err) = hangscan(&all);
+        assert_eq!(got, Some(code), "{format}: {out}\n{err}");
+        let named = match format {
+            "dot" => out.contains("subgraph cluster_p1") && out.contains(tie),
+            _ => out.contains(kind) || out.contains(title),
+        };
+        assert!(named, "{format} names no {kind}: {out}");
+    }
+}
+
+#[test]
+fn a_parent_waiting_for_a_child_that_fills_its_pipe_is_a_pipe_cycle() {
+    let Some(tree) = Tree::start("pipe_cycle.py", &[]) else {
+        return;
+    };
+    let parent = tree.pid();
+    let children = Tree::children(parent);
+    assert_eq!(children.len(), 1, "{children:?}");
+    let child = children[0];
+    let (p, c) = (parent.to_string(), child.to_string());
+    let dir = scratch("processes", "pipe_cycle");
+    let saved = dir.join("set.json");
+    let saved = saved.to_str().unwrap();
+    for args in [
+        vec!["attach", "--tree", &p],
+        vec!["attach", &p, &c],
+        vec!["attach", "--tree", &p, "--save", saved],
+    ] {
+        let (code, doc) = json(&args);
+        assert_eq!(code, Some(1), "{args:?}: {doc}");
+        let f = set_finding(&doc, "pipe-cycle");
+        assert_eq!(f["severity"], "deadlock");
+        let steps = f["steps"].to_string();
+        for said in [
+            format!("pid {p}"),
+            format!("child pid {c}"),
+            "wait4".into(),
+            "writes to fd 1".into(),
+            "which is full".into(),
+            format!("only pid {p}"),
+            "holds its read end".into(),
+        ] {
+            assert!(steps.contains(&said), "{args:?}: no `{said}` in {steps}");
+        }
+        let graph = &doc["processes"];
+        assert_eq!(graph["version"], 1);
+        assert_eq!(graph["edges"].as_array().unwrap().len(), 2, "{graph}");
+    }
+    every_format(
+        &["attach", "--tree", &p],
+        "pipe-cycle",
+        "pipe cycle",
+        "pipe:[",
+        1,
+    );
+    // The saved snapshots keep the kernel's facts: the same finding, the same exit status.
+    let files: Vec<String> = [parent, child]
+        .iter()
+        .map(|pid| dir.join(format!("set.{pid}.json")).display().to_string())
+        .collect();
+    let parse: Vec<&str> = std::iter::once("parse")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let (code, doc) = json(&parse);
+    assert_eq!(code, Some(1), "{doc}");
+    let live = json(&["attach", "--tree", &p]).1;
+    assert_eq!(
+        set_finding(&doc, "pipe-cycle")["steps"],
+        set_finding(&live, "pipe-cycle")["steps"]
+    );
+    every_format(&parse, "pipe-cycle", "pipe cycle", "pipe:[", 1);
+}
