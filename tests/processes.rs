@@ -6,6 +6,10 @@
 //!
 //! - `pipe_cycle.py`: `Popen(..., stdout=PIPE).wait()` on a child that writes more than a pipe
 //!   holds: a pipe cycle naming both processes, the pipe and who holds each end; exit 1.
+//! - `lock_held.py flock|fcntl`: a child waits for a file lock (`flock`, a POSIX `lockf`) its
+//!   parent holds while it sleeps: `/proc/locks` names the holder, said with its command line
+//!   and what it is doing; attached alone, the waiter still names the holder and the command
+//!   that would capture both. A warning: exit 0.
 
 mod support;
 
@@ -152,4 +156,65 @@ fn a_parent_waiting_for_a_child_that_fills_its_pipe_is_a_pipe_cycle() {
         set_finding(&live, "pipe-cycle")["steps"]
     );
     every_format(&parse, "pipe-cycle", "pipe cycle", "pipe:[", 1);
+}
+
+/// `lock_held.py MODE`: the parent holds the lock, its child waits for it.
+fn lock_held_by_another_process(mode: &str, class: &str) {
+    let dir = scratch("processes", &format!("lock_{mode}"));
+    let file = dir.join("locked");
+    let Some(tree) = Tree::start("lock_held.py", &[mode, file.to_str().unwrap()]) else {
+        return;
+    };
+    let parent = tree.pid();
+    let child = Tree::children(parent)[0];
+    let (p, c) = (parent.to_string(), child.to_string());
+    let saved = dir.join("set.json");
+    let saved = saved.to_str().unwrap();
+    let holder = format!("held by pid {p} (python3 ");
+    for (args, captured) in [
+        (vec!["attach", "--tree", &p, "--save", saved], true),
+        (vec!["attach", &c, &p], true),
+        (vec!["attach", &c], false),
+    ] {
+        let (code, doc) = json(&args);
+        assert_eq!(code, Some(0), "{args:?}: {doc}");
+        let f = set_finding(&doc, "lock-held-by-process");
+        assert_eq!(f["severity"], "warning");
+        let steps = f["steps"][0].as_str().unwrap();
+        for said in [
+            format!("pid {c} "),
+            format!("a write {class} on {}", file.display()),
+            holder.clone(),
+            "which sleeps in clock_nanosleep".into(),
+        ] {
+            assert!(steps.contains(&said), "{args:?}: no `{said}` in {steps}");
+        }
+        // A holder outside the capture is named, with the command that would capture it.
+        let outside = format!("`hangscan attach {c} {p}` would");
+        assert_eq!(steps.contains(&outside), !captured, "{args:?}: {steps}");
+    }
+    every_format(
+        &["attach", "--tree", &p],
+        "lock-held-by-process",
+        "file lock held",
+        class,
+        0,
+    );
+    let files: Vec<String> = [parent, child]
+        .iter()
+        .map(|pid| dir.join(format!("set.{pid}.json")).display().to_string())
+        .collect();
+    let (code, doc) = json(&["parse", &files[0], &files[1]]);
+    assert_eq!(code, Some(0), "{doc}");
+    set_finding(&doc, "lock-held-by-process");
+}
+
+#[test]
+fn a_flock_held_by_another_process_names_the_holder() {
+    lock_held_by_another_process("flock", "flock");
+}
+
+#[test]
+fn a_posix_lock_held_by_another_process_names_the_holder() {
+    lock_held_by_another_process("fcntl", "fcntl (POSIX) lock");
 }

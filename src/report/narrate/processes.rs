@@ -210,7 +210,14 @@ pub fn process(snaps: &[Snapshot], set: &SetAnalysis, pid: u32) -> String {
 
 /// ` (command line)`, on one line and cut.
 fn short(command: &str) -> String {
-    let one: String = command.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut words = command.split_whitespace();
+    // The program by its file's name: its directory says little and takes the room.
+    let program = words.next().map(|p| p.rsplit('/').next().unwrap_or(p));
+    let one: String = program
+        .into_iter()
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
     let cut: String = one.chars().take(COMMAND_CHARS).collect();
     let more = if cut.len() < one.len() { "…" } else { "" };
     format!(" ({cut}{more})")
