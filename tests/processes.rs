@@ -10,6 +10,12 @@
 //!   parent holds while it sleeps: `/proc/locks` names the holder, said with its command line
 //!   and what it is doing; attached alone, the waiter still names the holder and the command
 //!   that would capture both. A warning: exit 0.
+//! - `eof_never.py`: the parent reads its shell's output to the end; the shell left `sleep` in
+//!   the background holding the pipe's write end and exited (a zombie now): the end of file
+//!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
+//!   The zombie is a note, not trouble: exit 0.
+//! - A shell loop whose children come and go: `attach --tree` ten times, never trouble, and
+//!   only notes naming the pids of the tree that exited meanwhile.
 
 mod support;
 
@@ -88,7 +94,7 @@ fn every_format(args: &[&str], kind: &str, title: &str, tie: &str, code: i32) {
         let (got, out, err) = hangscan(&all);
         assert_eq!(got, Some(code), "{format}: {out}\n{err}");
         let named = match format {
-            "dot" => out.contains("subgraph cluster_p1") && out.contains(tie),
+            "dot" => out.contains("subgraph cluster_p0") && out.contains(tie),
             _ => out.contains(kind) || out.contains(title),
         };
         assert!(named, "{format} names no {kind}: {out}");
@@ -217,4 +223,73 @@ fn a_flock_held_by_another_process_names_the_holder() {
 #[test]
 fn a_posix_lock_held_by_another_process_names_the_holder() {
     lock_held_by_another_process("fcntl", "fcntl (POSIX) lock");
+}
+
+#[test]
+fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_comes() {
+    let Some(tree) = Tree::start("eof_never.py", &[]) else {
+        return;
+    };
+    let parent = tree.pid();
+    let p = parent.to_string();
+    let dir = scratch("processes", "eof_never");
+    let saved = dir.join("set.json");
+    let (code, doc) = json(&["attach", "--tree", &p, "--save", saved.to_str().unwrap()]);
+    // The shell it ran is a zombie by now: a note, no trouble.
+    assert_eq!(code, Some(0), "{doc}");
+    let f = set_finding(&doc, "eof-never-comes");
+    let steps = f["steps"][0].as_str().unwrap();
+    // The sleeper, reparented away from the tree, is found by the pipe it holds.
+    let sleeper = doc["processes"]["outside"][0]["pid"].as_u64().unwrap();
+    for said in [
+        format!("pid {p} "),
+        "reads fd 3, pipe:[".into(),
+        "which is empty".into(),
+        format!("pid {sleeper} (sleep 100000) holds its write end (fd 1)"),
+        "sleeps in clock_nanosleep".into(),
+        format!("`hangscan attach {p} {sleeper}` would"),
+    ] {
+        assert!(steps.contains(&said), "no `{said}` in {steps}");
+    }
+    every_format(
+        &["attach", &p],
+        "eof-never-comes",
+        "end of file",
+        "pipe:[",
+        0,
+    );
+    let file = dir.join(format!("set.{p}.json"));
+    let (code, doc) = json(&["parse", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(set_finding(&doc, "eof-never-comes")["steps"][0], steps);
+    // Both captured: the sleeper's own report, and the same finding.
+    let (code, doc) = json(&["attach", &p, &sleeper.to_string()]);
+    assert_eq!(code, Some(0), "{doc}");
+    let both = set_finding(&doc, "eof-never-comes")["steps"][0]
+        .as_str()
+        .unwrap();
+    assert!(!both.contains("was not captured"), "{both}");
+}
+
+#[test]
+fn a_tree_that_moves_during_the_capture_is_no_trouble() {
+    // A shell whose children come and go every millisecond.
+    let script = "echo READY $$; while :; do sleep 0.001; done";
+    let mut command = Command::new("sh");
+    command.args(["-c", script]).process_group(0);
+    let tree = Tree {
+        hung: HungProcess::spawn("shell loop", command),
+    };
+    let p = tree.pid().to_string();
+    for _ in 0..10 {
+        let (code, out, err) = hangscan(&["attach", "--tree", &p]);
+        assert_eq!(code, Some(0), "{out}\n{err}");
+        for line in err.lines() {
+            assert!(line.starts_with("hangscan: note: pid "), "{err}");
+            assert!(
+                line.contains(&format!("found in the process tree of {p}")),
+                "{err}"
+            );
+        }
+    }
 }

@@ -109,6 +109,11 @@ pub fn run(config: Config) -> i32 {
             for pid in expand_pids(&a) {
                 match capture(pid, &a, &guard_rules) {
                     Ok(s) => snapshots.push(s),
+                    // A process of the tree the user did not name that has exited meanwhile:
+                    // the tree moved, which is no trouble.
+                    Err(e) if !a.pids.contains(&pid) && moved_on(&e) => {
+                        eprintln!("hangscan: note: {}", exited_from_tree(pid, &a.pids));
+                    }
                     Err(e) => complain(e),
                 }
             }
@@ -400,6 +405,24 @@ fn capture(pid: u32, a: &AttachConfig, rules: &[(String, String)]) -> Result<Sna
         })?;
     }
     Ok(snap)
+}
+
+/// Whether a capture failed because the process exited (or was replaced) before or during it.
+fn moved_on(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::ProcessGone { .. } | Error::NoProcess { .. } | Error::ExecRace { .. }
+    )
+}
+
+/// The note for process `pid`, found in the tree of `roots`, that exited meanwhile.
+fn exited_from_tree(pid: u32, roots: &[u32]) -> String {
+    let roots: Vec<String> = roots.iter().map(u32::to_string).collect();
+    format!(
+        "pid {pid}, found in the process tree of {}, exited during the capture (or is a zombie \
+         its parent has not waited for), so it is not in the report",
+        roots.join(", ")
+    )
 }
 
 /// The pids asked for, plus (with `--tree`) all their descendants.

@@ -4,7 +4,7 @@
 //! appended to `$GITHUB_STEP_SUMMARY`), end the tree and exit 124. Partial results are written rather than
 //! waited for: a process not captured in time is named, not waited on.
 
-use super::{capture, emit, EXIT_TROUBLE};
+use super::{capture, emit, exited_from_tree, moved_on, EXIT_TROUBLE};
 use crate::analyze::cross_process::analyze_set;
 use crate::analyze::{analyze, Analysis};
 use crate::capture::{runner, tree};
@@ -74,6 +74,9 @@ pub fn run(
         }
         match capture(pid, &attach, guard_rules) {
             Ok(s) => snapshots.push(s),
+            Err(e) if pid != child.pid && moved_on(&e) => {
+                eprintln!("hangscan: note: {}", exited_from_tree(pid, &[child.pid]));
+            }
             Err(e) => eprintln!("hangscan: {e}"),
         }
     }

@@ -20,10 +20,18 @@ const MAX_PROCESSES: usize = 20_000;
 /// The facts about `pid`; `blocked` are its threads' blocking system calls at the stop.
 pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
     let named: BTreeSet<i32> = blocked.iter().filter_map(|s| fd_arg(s)).collect();
+    let all = descriptors(pid);
+    // The files its blocked calls name: a wait for a lock on one is not in `/proc/locks` while
+    // the stop has interrupted it (the kernel takes the waiter off and puts it back when the
+    // call restarts), so the locks on those files are kept too.
+    let waited_files: BTreeSet<u64> = (all.iter())
+        .filter(|f| f.kind == FdKind::File && named.contains(&f.fd))
+        .map(|f| f.inode)
+        .collect();
     let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-    let file_locks = about(parse_locks(&locks), pid);
+    let file_locks = about(parse_locks(&locks), pid, &waited_files);
     let locked: BTreeSet<u64> = file_locks.iter().map(|l| l.inode).collect();
-    let fds: Vec<OpenFd> = descriptors(pid)
+    let fds: Vec<OpenFd> = all
         .into_iter()
         .filter(|f| f.kind != FdKind::File || named.contains(&f.fd) || locked.contains(&f.inode))
         .collect();
@@ -193,11 +201,12 @@ fn parse_lock(line: &str) -> Option<FileLock> {
     })
 }
 
-/// The locks whose line number `pid` appears under: the lock and every wait for it.
-fn about(locks: Vec<FileLock>, pid: u32) -> Vec<FileLock> {
+/// The locks whose line number `pid` appears under (the lock and every wait for it), and the
+/// locks on the files of inodes `files`.
+fn about(locks: Vec<FileLock>, pid: u32, files: &BTreeSet<u64>) -> Vec<FileLock> {
     let ids: BTreeSet<u64> = locks
         .iter()
-        .filter(|l| l.pid == Some(pid))
+        .filter(|l| l.pid == Some(pid) || files.contains(&l.inode))
         .map(|l| l.id)
         .collect();
     locks.into_iter().filter(|l| ids.contains(&l.id)).collect()
@@ -265,8 +274,12 @@ mod tests {
             (locks[3].pid, locks[3].end, locks[3].write),
             (None, Some(19), false)
         );
-        let mine = about(locks, 2300);
+        let mine = about(locks.clone(), 2300, &BTreeSet::new());
         assert_eq!(mine.len(), 2);
         assert_eq!(mine[0].pid, Some(2297));
+        // A wait the stop took off the list: the locks on the file it waits for.
+        let on_file = about(locks, 4000, &BTreeSet::from([12345]));
+        assert_eq!(on_file.len(), 1);
+        assert_eq!(on_file[0].pid, Some(2190));
     }
 }

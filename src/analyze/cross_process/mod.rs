@@ -349,9 +349,7 @@ fn lone_waits(snaps: &[Snapshot], set: &mut SetAnalysis, in_cycle: &BTreeSet<usi
 /// Whether the waiting thread of `e` itself sleeps still in its call.
 fn thread_asleep(snaps: &[Snapshot], e: &TieEdge) -> bool {
     let Party::Thread { process, thread } = e.from;
-    let th = &snaps[process].threads[thread];
-    let still = super::motion::of(th, false).is_none_or(ties::still);
-    still && matches!(th.state, crate::model::KernelState::Sleeping)
+    ties::thread_asleep(&snaps[process].threads[thread])
 }
 
 /// Whether process `pid` sleeps (every thread, when captured) and writes into no pipe.

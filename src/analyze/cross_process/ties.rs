@@ -103,18 +103,23 @@ fn lock_holder(facts: &crate::model::ProcessFacts, pid: u32, fd: i32) -> Vec<(u3
     let Some(file) = facts.fds.iter().find(|f| f.fd == fd) else {
         return Vec::new();
     };
-    let waits = (facts.file_locks.iter())
-        .filter(|l| l.blocked && l.pid == Some(pid) && l.inode == file.inode);
-    let mut out = Vec::new();
-    for w in waits {
-        let held = (facts.file_locks.iter()).filter(|l| !l.blocked && l.id == w.id);
-        for h in held {
-            if let Some(holder) = h.pid {
-                out.push((holder, lock_tie(h, fd, file.path.clone())));
+    let on_file = |l: &&FileLock| l.inode == file.inode;
+    let waits: BTreeSet<u64> = (facts.file_locks.iter().filter(on_file))
+        .filter(|l| l.blocked && l.pid == Some(pid))
+        .map(|l| l.id)
+        .collect();
+    // The locks its wait is listed under; when the stop took the wait off the list (it is put
+    // back when the call restarts), every other process's lock on the file.
+    let held = (facts.file_locks.iter().filter(on_file)).filter(|l| {
+        !l.blocked
+            && if waits.is_empty() {
+                l.pid != Some(pid)
+            } else {
+                waits.contains(&l.id)
             }
-        }
-    }
-    out
+    });
+    held.filter_map(|h| Some((h.pid?, lock_tie(h, fd, file.path.clone()))))
+        .collect()
 }
 
 fn lock_tie(l: &FileLock, fd: i32, path: Option<String>) -> Tie {
@@ -133,18 +138,26 @@ fn lock_tie(l: &FileLock, fd: i32, path: Option<String>) -> Tie {
 /// Whether every thread of the captured process `snap` sleeps in a system call and stayed in
 /// it (the second look saw it do nothing), in a whole capture.
 pub fn asleep(snap: &Snapshot) -> bool {
-    snap.complete
-        && !snap.threads.is_empty()
-        && snap.threads.iter().all(|t| {
-            let Some(k) = &t.kernel else { return false };
-            let still = crate::analyze::motion::of(t, false).is_none_or(still);
-            let asleep = |s| matches!(s, KernelState::Sleeping | KernelState::DiskSleep);
-            asleep(t.state)
-                && k.second_look.is_none_or(|l| asleep(l.state))
-                && k.syscall.is_some()
-                && !k.progressed()
-                && still
-        })
+    snap.complete && !snap.threads.is_empty() && snap.threads.iter().all(thread_asleep)
+}
+
+/// Whether thread `t` was stopped in a blocking system call and did next to nothing until the
+/// second look. It may be runnable at either look: a thread a capture lets go is runnable
+/// until it gets a CPU to go back into its call, which on a busy machine takes a while.
+pub fn thread_asleep(t: &crate::model::Thread) -> bool {
+    let Some(k) = &t.kernel else { return false };
+    let waiting = |s| {
+        matches!(
+            s,
+            KernelState::Sleeping | KernelState::DiskSleep | KernelState::Running
+        )
+    };
+    let now = k.second_look.map_or(t.state, |l| l.state);
+    waiting(t.state)
+        && waiting(now)
+        && k.syscall.is_some()
+        && !k.progressed()
+        && crate::analyze::motion::of(t, false).is_none_or(still)
 }
 
 /// Whether a thread's motion between the looks leaves it where the stop found it: still, or
