@@ -14,6 +14,7 @@
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
 //!   The zombie is a note, not trouble: exit 0.
+//! - `run` around a suite (a shell) whose test is `pipe_cycle.py`: the cycle reported, exit 124.
 //! - A shell loop whose children come and go: `attach --tree` ten times, never trouble, and
 //!   only notes naming the pids of the tree that exited meanwhile.
 
@@ -292,4 +293,37 @@ fn a_tree_that_moves_during_the_capture_is_no_trouble() {
             );
         }
     }
+}
+
+#[test]
+fn run_around_a_suite_whose_test_spawns_the_pair_reports_the_cycle_and_exits_124() {
+    if !require("python3") {
+        return skip("python3");
+    }
+    let dir = scratch("processes", "run");
+    let report = dir.join("hang.json");
+    let script = support::programs_dir()
+        .join("processes")
+        .join("pipe_cycle.py");
+    // A suite: a shell that runs the test and waits for it.
+    let suite = format!("python3 {} > /dev/null", script.display());
+    let (code, _, err) = hangscan(&[
+        "run",
+        "--timeout",
+        "3s",
+        "--report",
+        report.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &suite,
+    ]);
+    assert_eq!(code, Some(124), "{err}");
+    assert!(err.contains("DEADLOCK: pipe cycle"), "{err}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let f = set_finding(&doc, "pipe-cycle");
+    assert!(
+        f["steps"][1].as_str().unwrap().contains("which is full"),
+        "{f}"
+    );
 }
