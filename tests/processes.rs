@@ -14,6 +14,8 @@
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
 //!   The zombie is a note, not trouble: exit 0.
+//! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
+//!   one finding (waits-for-stuck-child) with the child's own orphaned-lock attached; exit 1.
 //! - `run` around a suite (a shell) whose test is `pipe_cycle.py`: the cycle reported, exit 124.
 //! - A shell loop whose children come and go: `attach --tree` ten times, never trouble, and
 //!   only notes naming the pids of the tree that exited meanwhile.
@@ -325,5 +327,43 @@ fn run_around_a_suite_whose_test_spawns_the_pair_reports_the_cycle_and_exits_124
     assert!(
         f["steps"][1].as_str().unwrap().contains("which is full"),
         "{f}"
+    );
+}
+
+#[test]
+fn a_parent_waiting_for_a_child_stuck_on_a_lock_copied_by_fork_is_one_finding() {
+    let hung = HungProcess::start("c_fork_held_lock");
+    let parent = hung.pid;
+    let child = Tree::children(parent)[0];
+    let (p, c) = (parent.to_string(), child.to_string());
+    for args in [vec!["attach", "--tree", &p], vec!["attach", &p, &c]] {
+        let (code, doc) = json(&args);
+        assert_eq!(code, Some(1), "{args:?}: {doc}");
+        let f = set_finding(&doc, "waits-for-stuck-child");
+        assert_eq!(f["severity"], "deadlock");
+        let steps = f["steps"].to_string();
+        assert!(
+            steps.contains(&format!("waits for its child pid {c}")),
+            "{steps}"
+        );
+        assert!(
+            steps.contains("cannot exit: its own report finds orphaned-lock"),
+            "{steps}"
+        );
+        // The child's own finding, attached by its report's index.
+        let at = &f["attached"][0];
+        let own = &doc["reports"][at["report"].as_u64().unwrap() as usize];
+        assert_eq!(own["source"]["pid"], child);
+        assert_eq!(
+            own["findings"][at["finding"].as_u64().unwrap() as usize]["kind"],
+            "orphaned-lock"
+        );
+    }
+    every_format(
+        &["attach", "--tree", &p],
+        "waits-for-stuck-child",
+        "stuck child",
+        "a child's exit",
+        1,
     );
 }

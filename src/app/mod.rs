@@ -179,9 +179,10 @@ fn report(
     if reports.is_empty() {
         return EXIT_TROUBLE;
     }
-    let across = analyze_set(snapshots, kb);
+    let across = analyze_set(snapshots, &analyses, kb);
     let set = Set {
         snapshots,
+        analyses: &analyses,
         analysis: &across,
     };
     let color = match out.color {

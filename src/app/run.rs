@@ -102,9 +102,10 @@ fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
         .zip(&analyses)
         .map(|(snapshot, analysis)| Report { snapshot, analysis })
         .collect();
-    let across = analyze_set(snapshots, kb);
+    let across = analyze_set(snapshots, &analyses, kb);
     let set = Set {
         snapshots,
+        analyses: &analyses,
         analysis: &across,
     };
     let mut err = std::io::stderr().lock();

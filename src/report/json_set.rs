@@ -62,6 +62,11 @@ struct FindingJson<'a> {
     signature: &'a str,
     /// Indexes into `edges`.
     edges: &'a [usize],
+    /// Waits for a child on the cycle from outside it (indexes into `edges`).
+    chain: &'a [usize],
+    /// The stuck child's own finding: `{report, finding}` (indexes into `reports` and its
+    /// `findings`).
+    attached: &'a [crate::analyze::cross_process::Attached],
     title: String,
     explanation: String,
     steps: Vec<String>,
@@ -120,13 +125,15 @@ pub fn processes<'a>(set: Set<'a>) -> ProcessesJson<'a> {
             .collect(),
         findings: (a.findings.iter())
             .map(|f| {
-                let told = processes::finding(set.snapshots, a, f);
+                let told = processes::finding(set.snapshots, set.analyses, a, f);
                 FindingJson {
                     kind: f.kind,
                     severity: f.severity,
                     evidence: f.grade,
                     signature: &f.signature,
                     edges: &f.edges,
+                    chain: &f.chain,
+                    attached: &f.attached,
                     title: told.title,
                     explanation: told.explanation,
                     steps: told.steps,

@@ -99,7 +99,7 @@ fn set_cases(set: Set) -> Vec<Case> {
     (a.findings.iter())
         .filter(|f| f.severity != Severity::Info)
         .map(|f| {
-            let told = processes::finding(set.snapshots, a, f);
+            let told = processes::finding(set.snapshots, set.analyses, a, f);
             let mut lines = vec![
                 format!(
                     "{} ({}, evidence: {}), signature {}",

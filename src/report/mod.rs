@@ -59,6 +59,8 @@ pub struct Report<'a> {
 pub struct Set<'a> {
     /// The snapshots (the reports' inputs, in their order).
     pub snapshots: &'a [Snapshot],
+    /// Their analyses, in the same order.
+    pub analyses: &'a [Analysis],
     /// What spans them.
     pub analysis: &'a SetAnalysis,
 }

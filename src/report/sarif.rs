@@ -208,7 +208,8 @@ fn set_results(set: Set, rules: &mut Vec<Rule>, results: &mut Vec<SarifResult>) 
     for f in &set.analysis.findings {
         let id = f.kind.as_str();
         let rule_index = rules.iter().position(|r| r.id == id).unwrap_or_else(|| {
-            let told = super::narrate::processes::finding(set.snapshots, set.analysis, f);
+            let told =
+                super::narrate::processes::finding(set.snapshots, set.analyses, set.analysis, f);
             rules.push(Rule {
                 id,
                 short_description: Message {
@@ -217,7 +218,7 @@ fn set_results(set: Set, rules: &mut Vec<Rule>, results: &mut Vec<SarifResult>) 
             });
             rules.len() - 1
         });
-        let told = super::narrate::processes::finding(set.snapshots, set.analysis, f);
+        let told = super::narrate::processes::finding(set.snapshots, set.analyses, set.analysis, f);
         let mut text = format!("{}: {}", clean(&told.title), clean(&told.steps.join("; ")));
         if let Some(fix) = &told.suggestion {
             text = format!("{text}. Fix: {}", clean(fix));

@@ -15,7 +15,7 @@ pub fn headline(set: Set) -> Option<String> {
     let a = set.analysis;
     let f = (a.findings.iter().find(|f| f.severity == Severity::Deadlock))
         .or_else(|| a.findings.first())?;
-    let title = processes::title(set.snapshots, a, f);
+    let title = processes::title(set.snapshots, set.analyses, a, f);
     Some(match f.severity {
         Severity::Deadlock => format!("DEADLOCK: {}", clean(&title)),
         _ => format!("across processes: {}", clean(&title)),
@@ -33,7 +33,7 @@ pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "== processes {}", pids.join(", "))?;
     writeln!(out, "{head}")?;
     for (n, f) in set.analysis.findings.iter().enumerate() {
-        let told = processes::finding(set.snapshots, set.analysis, f);
+        let told = processes::finding(set.snapshots, set.analyses, set.analysis, f);
         writeln!(out)?;
         writeln!(
             out,
@@ -62,7 +62,7 @@ pub fn markdown(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
     };
     writeln!(out, "## Across processes: {}\n", md(&head))?;
     for f in &set.analysis.findings {
-        let told = processes::finding(set.snapshots, set.analysis, f);
+        let told = processes::finding(set.snapshots, set.analyses, set.analysis, f);
         writeln!(
             out,
             "### `{}` ({}, evidence: {})\n",

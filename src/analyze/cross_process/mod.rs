@@ -5,9 +5,10 @@
 //! reads), a file lock held by another process, a read waiting for an end of file that a
 //! sleeping process holds back. Pure: from the snapshots' kernel facts (live capture only).
 
+mod chains;
 mod ties;
 
-use super::{Grade, Severity};
+use super::{Analysis, Grade, Severity};
 use crate::knowledge::KnowledgeBase;
 use crate::model::{OtherProcess, Snapshot};
 use serde::Serialize;
@@ -96,6 +97,8 @@ pub enum SetKind {
     /// A thread reads an empty pipe whose write ends only sleeping processes hold: the end of
     /// file it may wait for comes only when they close them.
     EofNeverComes,
+    /// A thread waits for a child that cannot exit: its own analysis found it deadlocked.
+    WaitsForStuckChild,
 }
 
 impl SetKind {
@@ -106,6 +109,7 @@ impl SetKind {
             Self::ProcessCycle => "process-cycle",
             Self::LockHeldByProcess => "lock-held-by-process",
             Self::EofNeverComes => "eof-never-comes",
+            Self::WaitsForStuckChild => "waits-for-stuck-child",
         }
     }
 }
@@ -122,10 +126,24 @@ pub struct SetFinding {
     /// Its waits (indexes into [`SetAnalysis::edges`]): a cycle's in order, or the one wait
     /// with every holder it waits for.
     pub edges: Vec<usize>,
+    /// Waits for a child on the cycle, from outside it (a shell waiting for its stuck
+    /// command): indexes into [`SetAnalysis::edges`].
+    pub chain: Vec<usize>,
+    /// The child's own finding that keeps it from exiting (a waits-for-stuck-child finding).
+    pub attached: Vec<Attached>,
     /// What to do (the packs' advice).
     pub suggestion: Option<String>,
     /// The same hang's signature across runs: its kind, and each wait's program and tie.
     pub signature: String,
+}
+
+/// A finding of one process's own report, attached to a finding over the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Attached {
+    /// The process's snapshot (report) index.
+    pub report: usize,
+    /// The finding's index in its report.
+    pub finding: usize,
 }
 
 /// The set's graph and findings.
@@ -162,7 +180,7 @@ impl SetAnalysis {
 
 /// Analyses the set: its ties and the findings that span processes. Empty unless snapshots
 /// carry kernel facts (live captures and their saved snapshots).
-pub fn analyze_set(snaps: &[Snapshot], kb: &KnowledgeBase) -> SetAnalysis {
+pub fn analyze_set(snaps: &[Snapshot], analyses: &[Analysis], kb: &KnowledgeBase) -> SetAnalysis {
     let edges = ties::edges(snaps);
     let mut outside: BTreeMap<u32, OtherProcess> = BTreeMap::new();
     for f in snaps.iter().filter_map(|s| s.process.as_ref()) {
@@ -179,6 +197,7 @@ pub fn analyze_set(snaps: &[Snapshot], kb: &KnowledgeBase) -> SetAnalysis {
     };
     let in_cycle = cycles(snaps, &mut set);
     lone_waits(snaps, &mut set, &in_cycle);
+    chains::add(snaps, analyses, &mut set, &in_cycle);
     for i in 0..set.findings.len() {
         let f = &set.findings[i];
         let signature = signature(snaps, &set, f);
@@ -300,6 +319,8 @@ fn cycles(snaps: &[Snapshot], set: &mut SetAnalysis) -> BTreeSet<usize> {
             severity: Severity::Deadlock,
             grade: Grade::Proven,
             edges: cycle,
+            chain: Vec::new(),
+            attached: Vec::new(),
             suggestion: None,
             signature: String::new(),
         });
@@ -340,6 +361,8 @@ fn lone_waits(snaps: &[Snapshot], set: &mut SetAnalysis, in_cycle: &BTreeSet<usi
             severity: Severity::Warning,
             grade: Grade::Proven,
             edges,
+            chain: Vec::new(),
+            attached: Vec::new(),
             suggestion: None,
             signature: String::new(),
         });

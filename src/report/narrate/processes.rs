@@ -4,28 +4,62 @@
 //! each renderer.
 
 use super::Told;
-use crate::analyze::cross_process::{Party, SetAnalysis, SetFinding, SetKind, Tie, TieEdge};
+use crate::analyze::cross_process::{
+    Attached, Party, SetAnalysis, SetFinding, SetKind, Tie, TieEdge,
+};
+use crate::analyze::Analysis;
 use crate::model::{Snapshot, Syscall};
 
 /// Command lines are cut to this many characters.
 const COMMAND_CHARS: usize = 60;
 
-/// Says finding `f` of the set.
-pub fn finding(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> Told {
+/// Says finding `f` of the set; `analyses`: the processes' own, in the snapshots' order.
+pub fn finding(
+    snaps: &[Snapshot],
+    analyses: &[Analysis],
+    set: &SetAnalysis,
+    f: &SetFinding,
+) -> Told {
+    let edges = f.edges.iter().map(|&e| step(snaps, set, &set.edges[e]));
+    let mut steps: Vec<String> = edges.collect();
+    steps.extend(f.attached.iter().map(|a| attached(snaps, analyses, set, a)));
+    let chain = f
+        .chain
+        .iter()
+        .map(|&e| format!("and {}", step(snaps, set, &set.edges[e])));
+    steps.extend(chain);
     Told {
-        title: title(snaps, set, f),
+        title: title(snaps, analyses, set, f),
         explanation: explanation(f.kind).to_string(),
-        steps: f
-            .edges
-            .iter()
-            .map(|&e| step(snaps, set, &set.edges[e]))
-            .collect(),
+        steps,
         suggestion: f.suggestion.clone(),
     }
 }
 
+/// A stuck child's own finding: `pid 12 (x) cannot exit: its own report finds ...`.
+fn attached(snaps: &[Snapshot], analyses: &[Analysis], set: &SetAnalysis, a: &Attached) -> String {
+    let child = &snaps[a.report];
+    let who = process(snaps, set, child.pid.unwrap_or(0));
+    match analyses
+        .get(a.report)
+        .and_then(|an| an.findings.get(a.finding))
+    {
+        Some(f) => format!(
+            "{who} cannot exit: its own report finds {}: {}",
+            f.kind.as_str(),
+            super::title(child, f)
+        ),
+        None => format!("{who} cannot exit"),
+    }
+}
+
 /// The finding's one line.
-pub fn title(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> String {
+pub fn title(
+    snaps: &[Snapshot],
+    analyses: &[Analysis],
+    set: &SetAnalysis,
+    f: &SetFinding,
+) -> String {
     let first = &set.edges[f.edges[0]];
     let waiter = waiter_pid(snaps, &first.from);
     let holders: Vec<String> = f
@@ -49,6 +83,17 @@ pub fn title(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> String {
             tie_object(&first.tie),
             holders.join(", pid ")
         ),
+        SetKind::WaitsForStuckChild => {
+            let why = (f.attached.first())
+                .and_then(|a| Some((a, analyses.get(a.report)?.findings.get(a.finding)?)))
+                .map(|(a, cf)| format!(": {}", super::title(&snaps[a.report], cf)))
+                .unwrap_or_default();
+            format!(
+                "waits for a stuck child: pid {waiter} waits for its child pid {}, which cannot \
+                 exit{why}",
+                holders.join(", pid ")
+            )
+        }
         SetKind::EofNeverComes => format!(
             "end of file that never comes: pid {waiter} reads {} whose write end sleeping \
              process(es) hold open (pid {})",
@@ -72,6 +117,10 @@ fn explanation(kind: SetKind) -> &'static str {
         SetKind::LockHeldByProcess => {
             "The thread waits for a file lock (flock or fcntl) that another process holds; it \
              moves only when that process releases the lock or exits."
+        }
+        SetKind::WaitsForStuckChild => {
+            "The thread waits for its child to exit, and the child cannot: its own report finds \
+             it deadlocked. The parent stays stuck as long as the child does."
         }
         SetKind::EofNeverComes => {
             "The reader waits for data or for end of file on an empty pipe. End of file comes \
