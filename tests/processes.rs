@@ -16,6 +16,9 @@
 //!   The zombie is a note, not trouble: exit 0.
 //! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
 //!   one finding (waits-for-stuck-child) with the child's own orphaned-lock attached; exit 1.
+//! - `c_fork_held_lock shared`: the child waits for a process-shared mutex whose owner field
+//!   names the parent's `log-writer` thread: the lock held by another process, that thread
+//!   named with what it does, live and from the two processes' gcore cores.
 //! - `run` around a suite (a shell) whose test is `pipe_cycle.py`: the cycle reported, exit 124.
 //! - A shell loop whose children come and go: `attach --tree` ten times, never trouble, and
 //!   only notes naming the pids of the tree that exited meanwhile.
@@ -25,7 +28,7 @@ mod support;
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use support::{hangscan, require, scratch, skip, HungProcess};
+use support::{gcore, hangscan, require, scratch, skip, HungProcess};
 
 /// A fixture's process tree, its group killed on drop.
 struct Tree {
@@ -205,7 +208,7 @@ fn lock_held_by_another_process(mode: &str, class: &str) {
     every_format(
         &["attach", "--tree", &p],
         "lock-held-by-process",
-        "file lock held",
+        "lock held by another",
         class,
         0,
     );
@@ -366,4 +369,51 @@ fn a_parent_waiting_for_a_child_stuck_on_a_lock_copied_by_fork_is_one_finding() 
         "a child's exit",
         1,
     );
+}
+
+#[test]
+fn a_process_shared_mutex_held_by_another_process_is_found_live_and_from_cores() {
+    let mut command = Command::new(support::build_fixture("c_fork_held_lock"));
+    command.arg("shared");
+    let hung = HungProcess::spawn("c_fork_held_lock shared", command);
+    let parent = hung.pid;
+    let child = Tree::children(parent)[0];
+    let (p, c) = (parent.to_string(), child.to_string());
+    let check = |doc: &Value, args: &[&str]| {
+        let f = set_finding(doc, "lock-held-by-process");
+        let steps = f["steps"][0].as_str().unwrap();
+        for said in [
+            format!("pid {c}"),
+            format!("thread LWP {c}"),
+            "waits for process-shared lock at 0x".into(),
+            "whose owner field names thread LWP ".into(),
+            format!("of pid {p}"),
+            "which sleeps in pause".into(),
+        ] {
+            assert!(steps.contains(&said), "{args:?}: no `{said}` in {steps}");
+        }
+    };
+    for args in [vec!["attach", "--tree", &p], vec!["attach", &c, &p]] {
+        // The child's own report is a stall (its one thread waits): exit 1.
+        let (code, doc) = json(&args);
+        assert_eq!(code, Some(1), "{args:?}: {doc}");
+        check(&doc, &args);
+    }
+    every_format(
+        &["attach", "--tree", &p],
+        "lock-held-by-process",
+        "lock held by another",
+        "process-shared lock",
+        1,
+    );
+    // Cores carry no descriptors, but memory proves the owner.
+    if !require("gcore") {
+        return skip("gcore");
+    }
+    let dir = scratch("processes", "shared_cores");
+    let cores = [gcore(parent, &dir), gcore(child, &dir)];
+    let (a, b) = (cores[0].to_str().unwrap(), cores[1].to_str().unwrap());
+    let (code, doc) = json(&["core", a, b]);
+    assert_eq!(code, Some(1), "{doc}");
+    check(&doc, &["core"]);
 }

@@ -25,10 +25,12 @@ pub fn add(
         }
         // The child is on a cycle: the wait leads into it.
         let on = set.findings.iter().position(|f| {
-            f.edges.iter().any(|&c| {
-                let Party::Thread { process: p, .. } = set.edges[c].from;
-                snaps[p].pid == Some(e.to)
-            })
+            let cycle = matches!(f.kind, SetKind::PipeCycle | SetKind::ProcessCycle);
+            cycle
+                && f.edges.iter().any(|&c| {
+                    let Party::Thread { process: p, .. } = set.edges[c].from;
+                    snaps[p].pid == Some(e.to)
+                })
         });
         if let Some(f) = on {
             set.findings[f].chain.push(i);

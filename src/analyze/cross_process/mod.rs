@@ -6,6 +6,7 @@
 //! sleeping process holds back. Pure: from the snapshots' kernel facts (live capture only).
 
 mod chains;
+mod shared;
 mod ties;
 
 use super::{Analysis, Grade, Severity};
@@ -51,6 +52,18 @@ pub enum Tie {
         inode: u64,
         /// The reader's descriptor.
         fd: i32,
+    },
+    /// A process-shared lock (a mutex in shared memory) whose owner field names a thread of the
+    /// other process.
+    SharedLock {
+        /// The lock's address, in the waiter's memory.
+        address: u64,
+        /// The data symbol it is in, when named.
+        symbol: Option<String>,
+        /// The owner's thread id, as memory holds it.
+        owner: u64,
+        /// The owner's thread (its index in its process's snapshot).
+        owner_thread: usize,
     },
     /// A file lock the other holds (`/proc/locks`).
     FileLock {
@@ -167,9 +180,7 @@ impl SetAnalysis {
 
     /// The captured process of pid `pid` (its snapshot's index).
     pub fn captured(snaps: &[Snapshot], pid: u32) -> Option<usize> {
-        snaps
-            .iter()
-            .position(|s| s.pid == Some(pid) && s.process.is_some())
+        snaps.iter().position(|s| s.pid == Some(pid))
     }
 
     /// The process `pid` outside the set, as `/proc` showed it.
@@ -181,7 +192,8 @@ impl SetAnalysis {
 /// Analyses the set: its ties and the findings that span processes. Empty unless snapshots
 /// carry kernel facts (live captures and their saved snapshots).
 pub fn analyze_set(snaps: &[Snapshot], analyses: &[Analysis], kb: &KnowledgeBase) -> SetAnalysis {
-    let edges = ties::edges(snaps);
+    let mut edges = ties::edges(snaps);
+    edges.extend(shared::edges(snaps, analyses));
     let mut outside: BTreeMap<u32, OtherProcess> = BTreeMap::new();
     for f in snaps.iter().filter_map(|s| s.process.as_ref()) {
         for o in &f.others {
@@ -226,6 +238,7 @@ fn signature(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> String {
             Tie::PipeFull { .. } => "pipe-full",
             Tie::PipeEmpty { .. } => "pipe-empty",
             Tie::FileLock { .. } => "file-lock",
+            Tie::SharedLock { .. } => "shared-lock",
         };
         h.update(format!("\0{program}\0{tie}"));
     }
@@ -334,11 +347,16 @@ fn lone_waits(snaps: &[Snapshot], set: &mut SetAnalysis, in_cycle: &BTreeSet<usi
     let mut by_wait: BTreeMap<(usize, usize, bool), Vec<usize>> = BTreeMap::new();
     for (i, e) in set.edges.iter().enumerate() {
         let Party::Thread { process, thread } = e.from;
-        if in_cycle.contains(&i) || !thread_asleep(snaps, e) {
+        // A wait memory proves (a shared lock's owner) needs no look at the thread's state,
+        // which a core does not give.
+        let proven = matches!(e.tie, Tie::SharedLock { .. });
+        if in_cycle.contains(&i) || !proven && !thread_asleep(snaps, e) {
             continue;
         }
         match e.tie {
-            Tie::FileLock { .. } => by_wait.entry((process, thread, true)).or_default().push(i),
+            Tie::FileLock { .. } | Tie::SharedLock { .. } => {
+                by_wait.entry((process, thread, true)).or_default().push(i)
+            }
             Tie::PipeEmpty { .. } => by_wait.entry((process, thread, false)).or_default().push(i),
             _ => {}
         }

@@ -79,7 +79,7 @@ pub fn title(
             format!("{word} (pid {})", pids.join(" → pid "))
         }
         SetKind::LockHeldByProcess => format!(
-            "file lock held by another process: pid {waiter} waits for {}, held by pid {}",
+            "lock held by another process: pid {waiter} waits for {}, held by pid {}",
             tie_object(&first.tie),
             holders.join(", pid ")
         ),
@@ -115,8 +115,9 @@ fn explanation(kind: SetKind) -> &'static str {
              waits: none can move."
         }
         SetKind::LockHeldByProcess => {
-            "The thread waits for a file lock (flock or fcntl) that another process holds; it \
-             moves only when that process releases the lock or exits."
+            "The thread waits for a lock that another process holds (a file lock, flock or \
+             fcntl, or a process-shared mutex); it moves only when that process releases the \
+             lock or exits."
         }
         SetKind::WaitsForStuckChild => {
             "The thread waits for its child to exit, and the child cannot: its own report finds \
@@ -155,6 +156,23 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
             tie_object(&e.tie),
             doing(snaps, set, e.to)
         ),
+        Tie::SharedLock { owner_thread, .. } => {
+            let owner =
+                SetAnalysis::captured(snaps, e.to).map(|q| &snaps[q].threads[*owner_thread]);
+            let (label, call) = owner.map_or_else(
+                || ("?".to_string(), String::new()),
+                |t| {
+                    (
+                        t.label(),
+                        in_call(t.kernel.as_ref().and_then(|k| k.syscall.as_ref())),
+                    )
+                },
+            );
+            format!(
+                "waits for {}, whose owner field names thread {label} of {to}, which {call}",
+                tie_object(&e.tie)
+            )
+        }
     };
     let outside = SetAnalysis::captured(snaps, e.to).is_none();
     let capture = if outside {
@@ -174,6 +192,12 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
 pub fn tie_object(t: &Tie) -> String {
     match t {
         Tie::ChildExit | Tie::AnyChild => "a child's exit".into(),
+        Tie::SharedLock {
+            address, symbol, ..
+        } => match symbol {
+            Some(name) => format!("process-shared lock {name} ({address:#x})"),
+            None => format!("process-shared lock at {address:#x}"),
+        },
         Tie::PipeFull { inode, .. } | Tie::PipeEmpty { inode, .. } => format!("pipe:[{inode}]"),
         Tie::FileLock {
             class,
@@ -307,6 +331,6 @@ fn in_call(call: Option<&Syscall>) -> String {
                 _ => format!("sleeps in {name}"),
             }
         }
-        None => "is in no system call".into(),
+        None => "is in no blocking system call".into(),
     }
 }
