@@ -416,4 +416,9 @@ fn a_process_shared_mutex_held_by_another_process_is_found_live_and_from_cores()
     let (code, doc) = json(&["core", a, b]);
     assert_eq!(code, Some(1), "{doc}");
     check(&doc, &["core"]);
+    // What cores cannot show between the processes is said.
+    let unseen = doc["processes"]["unseen"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(unseen.contains("cores carry no descriptors"), "{doc}");
 }

@@ -21,6 +21,16 @@ pub struct ProcessesJson<'a> {
     /// Each wait of a thread for a process.
     edges: Vec<EdgeJson<'a>>,
     findings: Vec<FindingJson<'a>>,
+    /// Reports whose processes' descriptors are not known (cores): what is not seen
+    /// between them, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unseen: Option<UnseenJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct UnseenJson<'a> {
+    reports: &'a [usize],
+    text: String,
 }
 
 #[derive(Serialize)]
@@ -100,6 +110,10 @@ pub fn processes<'a>(set: Set<'a>) -> ProcessesJson<'a> {
         }
     }
     ProcessesJson {
+        unseen: super::set::unseen(set).map(|text| UnseenJson {
+            reports: &a.unseen,
+            text,
+        }),
         version: VERSION,
         captured: (set.snapshots.iter().enumerate())
             .map(|(report, s)| CapturedJson {

@@ -110,7 +110,7 @@ pub fn render_set(
     look: TextLook,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let set = set.filter(|s| !s.analysis.edges.is_empty());
+    let set = set.filter(|s| !s.analysis.edges.is_empty() || !s.analysis.unseen.is_empty());
     match format {
         Format::Text => {
             let mut text: Vec<u8> = Vec::new();

@@ -22,16 +22,39 @@ pub fn headline(set: Set) -> Option<String> {
     })
 }
 
+/// What a set of cores (or dumps) cannot show between its processes; `None` when all show it.
+pub fn unseen(set: Set) -> Option<String> {
+    let pids: Vec<String> = (set.analysis.unseen.iter())
+        .filter_map(|&i| set.snapshots[i].pid.map(|p| p.to_string()))
+        .collect();
+    (!pids.is_empty()).then(|| {
+        format!(
+            "pid {}: cores carry no descriptors, so pipes, sockets, file locks and \
+             waits for children between these processes are not seen (what memory proves, a \
+             process-shared mutex's owner, is); `hangscan attach --tree PID` on the live \
+             processes would show them",
+            pids.join(", pid ")
+        )
+    })
+}
+
 /// The text section: the headline, then each finding step by step.
 pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
-    let Some(head) = headline(set) else {
+    let head = headline(set);
+    let unseen = unseen(set);
+    if head.is_none() && unseen.is_none() {
         return Ok(());
-    };
+    }
     let pids: Vec<String> = (set.snapshots.iter())
         .filter_map(|s| s.pid.map(|p| p.to_string()))
         .collect();
     writeln!(out, "== processes {}", pids.join(", "))?;
-    writeln!(out, "{head}")?;
+    if let Some(head) = head {
+        writeln!(out, "{head}")?;
+    }
+    if let Some(note) = unseen {
+        writeln!(out, "note: {}", clean(&note))?;
+    }
     for (n, f) in set.analysis.findings.iter().enumerate() {
         let told = processes::finding(set.snapshots, set.analyses, set.analysis, f);
         writeln!(out)?;
@@ -57,6 +80,9 @@ pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// The Markdown section.
 pub fn markdown(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(note) = unseen(set) {
+        writeln!(out, "> {}\n", md(&note))?;
+    }
     let Some(head) = headline(set) else {
         return Ok(());
     };

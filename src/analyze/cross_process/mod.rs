@@ -168,6 +168,9 @@ pub struct SetAnalysis {
     pub findings: Vec<SetFinding>,
     /// The processes the waits name that were not captured, as `/proc` showed them.
     pub outside: Vec<OtherProcess>,
+    /// The processes of a set of several cores, whose kernel facts cores do not carry: their
+    /// pipes, sockets, file locks and waits for children are not seen (snapshot indexes).
+    pub unseen: Vec<usize>,
 }
 
 impl SetAnalysis {
@@ -202,10 +205,15 @@ pub fn analyze_set(snaps: &[Snapshot], analyses: &[Analysis], kb: &KnowledgeBase
             }
         }
     }
+    let unseen = (snaps.iter().enumerate())
+        .filter(|(_, s)| snaps.len() > 1 && s.producer == "core" && s.process.is_none())
+        .map(|(i, _)| i)
+        .collect();
     let mut set = SetAnalysis {
         edges,
         findings: Vec::new(),
         outside: outside.into_values().collect(),
+        unseen,
     };
     let in_cycle = cycles(snaps, &mut set);
     lone_waits(snaps, &mut set, &in_cycle);
