@@ -14,6 +14,8 @@
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
 //!   The zombie is a note, not trouble: exit 0.
+//! - `socket_cycle.py`: parent and child each send the other, over a socketpair, more than the
+//!   sockets hold before reading: a request/response deadlock, the peers found by `sock_diag`.
 //! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
 //!   one finding (waits-for-stuck-child) with the child's own orphaned-lock attached; exit 1.
 //! - `c_fork_held_lock shared`: the child waits for a process-shared mutex whose owner field
@@ -421,4 +423,60 @@ fn a_process_shared_mutex_held_by_another_process_is_found_live_and_from_cores()
         .as_str()
         .unwrap_or_default();
     assert!(unseen.contains("cores carry no descriptors"), "{doc}");
+}
+
+/// Waits (at most 5 s) until `pid` has one thread: the fixture's READY helper has ended.
+fn one_thread(pid: u32) {
+    for _ in 0..5000 {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+        if tasks == 1 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn two_processes_each_sending_a_request_the_other_never_reads_deadlock() {
+    let Some(tree) = Tree::start("socket_cycle.py", &[]) else {
+        return;
+    };
+    let parent = tree.pid();
+    one_thread(parent);
+    let child = Tree::children(parent)[0];
+    let (p, c) = (parent.to_string(), child.to_string());
+    let dir = scratch("processes", "socket_cycle");
+    let saved = dir.join("set.json");
+    for args in [
+        vec!["attach", "--tree", &p, "--save", saved.to_str().unwrap()],
+        vec!["attach", &c, &p],
+    ] {
+        let (code, doc) = json(&args);
+        assert_eq!(code, Some(1), "{args:?}: {doc}");
+        let f = set_finding(&doc, "request-response");
+        let steps = f["steps"].to_string();
+        for said in [
+            format!("pid {p} "),
+            format!("pid {c} "),
+            "whose buffers are full".into(),
+            "(its peer: socket:[".into(),
+            "sleeps in sendto".into(),
+        ] {
+            assert!(steps.contains(&said), "{args:?}: no `{said}` in {steps}");
+        }
+    }
+    every_format(
+        &["attach", "--tree", &p],
+        "request-response",
+        "request/response",
+        "socket:[",
+        1,
+    );
+    let files: Vec<String> = [parent, child]
+        .iter()
+        .map(|pid| dir.join(format!("set.{pid}.json")).display().to_string())
+        .collect();
+    let (code, doc) = json(&["parse", &files[0], &files[1]]);
+    assert_eq!(code, Some(1), "{doc}");
+    set_finding(&doc, "request-response");
 }

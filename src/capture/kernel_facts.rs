@@ -8,7 +8,7 @@
 
 use super::procinfo;
 use crate::model::{
-    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, Syscall,
+    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer, Syscall,
 };
 use std::collections::BTreeSet;
 
@@ -35,16 +35,23 @@ pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
         .into_iter()
         .filter(|f| f.kind != FdKind::File || named.contains(&f.fd) || locked.contains(&f.inode))
         .collect();
-    let waited: BTreeSet<u64> = fds
-        .iter()
-        .filter(|f| f.kind == FdKind::Pipe && named.contains(&f.fd))
-        .map(|f| f.inode)
-        .collect();
+    let blocked_on = |kind: FdKind| -> BTreeSet<u64> {
+        (fds.iter())
+            .filter(|f| f.kind == kind && named.contains(&f.fd))
+            .map(|f| f.inode)
+            .collect()
+    };
+    let peers = super::sockets::peers(&blocked_on(FdKind::Socket));
+    let mut waited = blocked_on(FdKind::Pipe);
+    waited.extend(peers.values());
     let pipe_ends = if waited.is_empty() {
         Vec::new()
     } else {
         ends_of(&waited)
     };
+    let socket_peers = (peers.into_iter())
+        .map(|(inode, peer)| SocketPeer { inode, peer })
+        .collect();
     let mut others: BTreeSet<u32> = pipe_ends.iter().map(|e| e.pid).collect();
     others.extend(file_locks.iter().filter_map(|l| l.pid));
     others.remove(&pid);
@@ -55,6 +62,7 @@ pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
         fds,
         file_locks,
         pipe_ends,
+        socket_peers,
         others: others.into_iter().filter_map(other).collect(),
     }
 }
@@ -62,8 +70,9 @@ pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
 /// The descriptor a blocking call names in its first argument (`read`, `write`, `flock`,
 /// `fcntl`, ...).
 fn fd_arg(call: &Syscall) -> Option<i32> {
-    const WITH_FD: [&str; 9] = [
+    const WITH_FD: [&str; 12] = [
         "read", "write", "readv", "writev", "pread64", "pwrite64", "flock", "fcntl", "recvfrom",
+        "recvmsg", "sendto", "sendmsg",
     ];
     let name = call.name.as_deref()?;
     WITH_FD.contains(&name).then_some(call.args[0] as i32)
@@ -123,7 +132,7 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
     })
 }
 
-/// Every process holding an end of one of `pipes` (inodes).
+/// Every process holding an end of one of `pipes` (pipe or socket inodes).
 fn ends_of(pipes: &BTreeSet<u64>) -> Vec<PipeEnd> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -139,9 +148,10 @@ fn ends_of(pipes: &BTreeSet<u64>) -> Vec<PipeEnd> {
                 continue;
             };
             let link = link.to_string_lossy();
-            let inode = link
+            let inode = (link
                 .strip_prefix("pipe:[")
-                .and_then(|l| l.strip_suffix(']'));
+                .or_else(|| link.strip_prefix("socket:[")))
+            .and_then(|l| l.strip_suffix(']'));
             let Some(inode) = inode.and_then(|i| i.parse::<u64>().ok()) else {
                 continue;
             };

@@ -17,6 +17,7 @@ mod memory;
 mod procinfo;
 mod ptrace;
 pub mod runner;
+mod sockets;
 pub mod tree;
 mod watch;
 

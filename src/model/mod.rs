@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 mod gap;
 mod process;
 pub use gap::Gap;
-pub use process::{Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts};
+pub use process::{
+    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer,
+};
 
 /// Text a dump repeats (function names, files, modules, variables): shared, so that one copy
 /// serves every frame that prints it. Reads like `&str` (it derefs to one); make one with

@@ -23,9 +23,13 @@ pub struct ProcessFacts {
     /// blocked by, whoever holds them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_locks: Vec<FileLock>,
-    /// Every process holding an end of a pipe one of its threads blocks on, its own included.
+    /// Every process holding an end of a pipe one of its threads blocks on, or the peer of a
+    /// socket one blocks on, its own included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pipe_ends: Vec<PipeEnd>,
+    /// The peers of the Unix sockets its threads block on (`sock_diag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub socket_peers: Vec<SocketPeer>,
     /// The other processes named above (lock holders, pipe ends), as `/proc` showed them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<OtherProcess>,
@@ -113,10 +117,19 @@ pub struct FileLock {
     pub end: Option<u64>,
 }
 
-/// A process holding one end of a pipe.
+/// A connected Unix socket and its peer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SocketPeer {
+    /// The socket's inode.
+    pub inode: u64,
+    /// Its peer's.
+    pub peer: u64,
+}
+
+/// A process holding one end of a pipe, or a socket.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PipeEnd {
-    /// The pipe's inode.
+    /// The pipe's (or socket's) inode.
     pub inode: u64,
     /// The process.
     pub pid: u32,

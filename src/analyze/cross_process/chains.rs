@@ -25,7 +25,10 @@ pub fn add(
         }
         // The child is on a cycle: the wait leads into it.
         let on = set.findings.iter().position(|f| {
-            let cycle = matches!(f.kind, SetKind::PipeCycle | SetKind::ProcessCycle);
+            let cycle = matches!(
+                f.kind,
+                SetKind::PipeCycle | SetKind::ProcessCycle | SetKind::RequestResponse
+            );
             cycle
                 && f.edges.iter().any(|&c| {
                     let Party::Thread { process: p, .. } = set.edges[c].from;

@@ -53,6 +53,24 @@ pub enum Tie {
         /// The reader's descriptor.
         fd: i32,
     },
+    /// Room in a connected Unix socket whose peer does not read what it was sent.
+    SocketFull {
+        /// The socket's inode.
+        inode: u64,
+        /// Its peer's.
+        peer: u64,
+        /// The writer's descriptor.
+        fd: i32,
+    },
+    /// Data on a connected Unix socket whose peer sends nothing.
+    SocketEmpty {
+        /// The socket's inode.
+        inode: u64,
+        /// Its peer's.
+        peer: u64,
+        /// The reader's descriptor.
+        fd: i32,
+    },
     /// A process-shared lock (a mutex in shared memory) whose owner field names a thread of the
     /// other process.
     SharedLock {
@@ -105,6 +123,9 @@ pub enum SetKind {
     PipeCycle,
     /// Processes wait for each other some other way (file locks).
     ProcessCycle,
+    /// Processes each write a request into a connected socket whose peer, writing too, never
+    /// reads it: a request/response deadlock.
+    RequestResponse,
     /// A thread waits for a file lock that another process holds.
     LockHeldByProcess,
     /// A thread reads an empty pipe whose write ends only sleeping processes hold: the end of
@@ -120,6 +141,7 @@ impl SetKind {
         match self {
             Self::PipeCycle => "pipe-cycle",
             Self::ProcessCycle => "process-cycle",
+            Self::RequestResponse => "request-response",
             Self::LockHeldByProcess => "lock-held-by-process",
             Self::EofNeverComes => "eof-never-comes",
             Self::WaitsForStuckChild => "waits-for-stuck-child",
@@ -245,6 +267,8 @@ fn signature(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> String {
             Tie::ChildExit | Tie::AnyChild => "child",
             Tie::PipeFull { .. } => "pipe-full",
             Tie::PipeEmpty { .. } => "pipe-empty",
+            Tie::SocketFull { .. } => "socket-full",
+            Tie::SocketEmpty { .. } => "socket-empty",
             Tie::FileLock { .. } => "file-lock",
             Tie::SharedLock { .. } => "shared-lock",
         };
@@ -324,6 +348,12 @@ fn cycles(snaps: &[Snapshot], set: &mut SetAnalysis) -> BTreeSet<usize> {
             continue;
         };
         let cycle: Vec<usize> = path[from..].iter().map(|&(_, e)| e).collect();
+        let socket = cycle.iter().any(|&e| {
+            matches!(
+                set.edges[e].tie,
+                Tie::SocketFull { .. } | Tie::SocketEmpty { .. }
+            )
+        });
         let piped = cycle.iter().any(|&e| {
             matches!(
                 set.edges[e].tie,
@@ -332,7 +362,9 @@ fn cycles(snaps: &[Snapshot], set: &mut SetAnalysis) -> BTreeSet<usize> {
         });
         on_cycles.extend(cycle.iter().copied());
         set.findings.push(SetFinding {
-            kind: if piped {
+            kind: if socket {
+                SetKind::RequestResponse
+            } else if piped {
                 SetKind::PipeCycle
             } else {
                 SetKind::ProcessCycle

@@ -4,7 +4,9 @@
 
 use super::{Party, Tie, TieEdge};
 use crate::analyze::motion::Motion;
-use crate::model::{Access, FdKind, FileLock, KernelState, OtherProcess, Snapshot, Syscall};
+use crate::model::{
+    Access, FdKind, FileLock, KernelState, OtherProcess, ProcessFacts, Snapshot, Syscall,
+};
 use std::collections::BTreeSet;
 
 /// `fcntl` commands that wait for a lock: `F_SETLKW`, `F_OFD_SETLKW`.
@@ -42,12 +44,7 @@ pub fn edges(snaps: &[Snapshot]) -> Vec<TieEdge> {
 }
 
 /// What the call `call` of a thread of process `pid` waits for: `(pid, tie)` each.
-fn ties(
-    snaps: &[Snapshot],
-    pid: u32,
-    facts: &crate::model::ProcessFacts,
-    call: &Syscall,
-) -> Vec<(u32, Tie)> {
+fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> Vec<(u32, Tie)> {
     let a = call.args;
     let fd = a[0] as i32;
     let open = || facts.fds.iter().find(|f| f.fd == fd);
@@ -58,26 +55,54 @@ fn ties(
         },
         "waitid" if a[0] == P_PID => vec![(a[1] as u32, Tie::ChildExit)],
         "waitid" if a[0] == P_ALL => any_child(snaps, pid),
-        "read" | "readv" | "write" | "writev" => {
-            let Some(f) = open().filter(|f| f.kind == FdKind::Pipe) else {
-                return Vec::new();
-            };
-            let writing = matches!(call.name.as_deref(), Some("write" | "writev"));
-            let (tie, other_end): (Tie, fn(Access) -> bool) = if writing {
-                (Tie::PipeFull { inode: f.inode, fd }, Access::reads)
-            } else {
-                (Tie::PipeEmpty { inode: f.inode, fd }, Access::writes)
-            };
-            let holders: BTreeSet<u32> = (facts.pipe_ends.iter())
-                .filter(|e| e.inode == f.inode && other_end(e.access))
-                .map(|e| e.pid)
-                .collect();
-            holders.into_iter().map(|h| (h, tie.clone())).collect()
+        "read" | "readv" | "write" | "writev" | "recvfrom" | "recvmsg" | "sendto" | "sendmsg" => {
+            let writing = matches!(
+                call.name.as_deref(),
+                Some("write" | "writev" | "sendto" | "sendmsg")
+            );
+            match open() {
+                Some(f) if f.kind == FdKind::Pipe => pipe(facts, f.inode, fd, writing),
+                Some(f) if f.kind == FdKind::Socket => socket(facts, f.inode, fd, writing),
+                _ => Vec::new(),
+            }
         }
         "flock" => lock_holder(facts, pid, fd),
         "fcntl" if matches!(a[1], F_SETLKW | F_OFD_SETLKW) => lock_holder(facts, pid, fd),
         _ => Vec::new(),
     }
+}
+
+/// A wait on pipe `inode`: for its readers (`writing`: the pipe is full) or its writers.
+fn pipe(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32, Tie)> {
+    let (tie, other_end): (Tie, fn(Access) -> bool) = if writing {
+        (Tie::PipeFull { inode, fd }, Access::reads)
+    } else {
+        (Tie::PipeEmpty { inode, fd }, Access::writes)
+    };
+    let holders: BTreeSet<u32> = (facts.pipe_ends.iter())
+        .filter(|e| e.inode == inode && other_end(e.access))
+        .map(|e| e.pid)
+        .collect();
+    holders.into_iter().map(|h| (h, tie.clone())).collect()
+}
+
+/// A wait on socket `inode`: for the processes holding its peer, to read what it sent
+/// (`writing`: its buffers are full) or to send.
+fn socket(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32, Tie)> {
+    let Some(peer) = (facts.socket_peers.iter()).find(|p| p.inode == inode) else {
+        return Vec::new();
+    };
+    let peer = peer.peer;
+    let tie = if writing {
+        Tie::SocketFull { inode, peer, fd }
+    } else {
+        Tie::SocketEmpty { inode, peer, fd }
+    };
+    let holders: BTreeSet<u32> = (facts.pipe_ends.iter())
+        .filter(|e| e.inode == peer)
+        .map(|e| e.pid)
+        .collect();
+    holders.into_iter().map(|h| (h, tie.clone())).collect()
 }
 
 /// Every child of `pid` the set knows: a captured process's parent, or another process's.
@@ -99,7 +124,7 @@ fn any_child(snaps: &[Snapshot], pid: u32) -> Vec<(u32, Tie)> {
 }
 
 /// The process holding the lock that process `pid` waits for on descriptor `fd`.
-fn lock_holder(facts: &crate::model::ProcessFacts, pid: u32, fd: i32) -> Vec<(u32, Tie)> {
+fn lock_holder(facts: &ProcessFacts, pid: u32, fd: i32) -> Vec<(u32, Tie)> {
     let Some(file) = facts.fds.iter().find(|f| f.fd == fd) else {
         return Vec::new();
     };

@@ -68,13 +68,16 @@ pub fn title(
         .map(|&e| set.edges[e].to.to_string())
         .collect();
     match f.kind {
-        SetKind::PipeCycle | SetKind::ProcessCycle => {
+        SetKind::PipeCycle | SetKind::ProcessCycle | SetKind::RequestResponse => {
             let mut pids: Vec<String> = vec![waiter.to_string()];
             pids.extend(holders.iter().take(f.edges.len() - 1).cloned());
-            let word = if f.kind == SetKind::PipeCycle {
-                "pipe cycle: processes wait for each other through a pipe"
-            } else {
-                "process cycle: processes wait for each other"
+            let word = match f.kind {
+                SetKind::PipeCycle => "pipe cycle: processes wait for each other through a pipe",
+                SetKind::RequestResponse => {
+                    "request/response deadlock: processes each write into a socket whose peer \
+                     writes too and never reads"
+                }
+                _ => "process cycle: processes wait for each other",
             };
             format!("{word} (pid {})", pids.join(" → pid "))
         }
@@ -119,6 +122,11 @@ fn explanation(kind: SetKind) -> &'static str {
              fcntl, or a process-shared mutex); it moves only when that process releases the \
              lock or exits."
         }
+        SetKind::RequestResponse => {
+            "Each process writes into a connected socket more than its buffers hold, and the \
+             peer that should read it is itself blocked writing: both wait for room that only \
+             a read would make. Neither ever moves."
+        }
         SetKind::WaitsForStuckChild => {
             "The thread waits for its child to exit, and the child cannot: its own report finds \
              it deadlocked. The parent stays stuck as long as the child does."
@@ -149,6 +157,16 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
             "reads fd {fd}, {}, which is empty: {to} holds its write end ({}) and {}",
             tie_object(&e.tie),
             fds_of(snaps, e, false),
+            doing(snaps, set, e.to)
+        ),
+        Tie::SocketFull { fd, .. } => format!(
+            "writes to fd {fd}, {}, whose buffers are full: only {to} holds its peer, and it {}",
+            tie_object(&e.tie),
+            doing(snaps, set, e.to)
+        ),
+        Tie::SocketEmpty { fd, .. } => format!(
+            "reads fd {fd}, {}, with nothing to read: {to} holds its peer and {}",
+            tie_object(&e.tie),
             doing(snaps, set, e.to)
         ),
         Tie::FileLock { fd, .. } => format!(
@@ -199,6 +217,9 @@ pub fn tie_object(t: &Tie) -> String {
             None => format!("process-shared lock at {address:#x}"),
         },
         Tie::PipeFull { inode, .. } | Tie::PipeEmpty { inode, .. } => format!("pipe:[{inode}]"),
+        Tie::SocketFull { inode, peer, .. } | Tie::SocketEmpty { inode, peer, .. } => {
+            format!("socket:[{inode}] (its peer: socket:[{peer}])")
+        }
         Tie::FileLock {
             class,
             write,
@@ -325,7 +346,7 @@ fn in_call(call: Option<&Syscall>) -> String {
                 .unwrap_or_else(|| format!("system call {}", c.number));
             match name.as_str() {
                 "wait4" => format!("sleeps in wait4 (for pid {})", c.args[0] as i32),
-                "read" | "write" | "flock" | "fcntl" => {
+                "read" | "write" | "flock" | "fcntl" | "sendto" | "recvfrom" => {
                     format!("sleeps in {name} (fd {})", c.args[0] as i32)
                 }
                 _ => format!("sleeps in {name}"),
