@@ -10,7 +10,9 @@ use super::procinfo;
 use crate::model::{
     Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer, Syscall,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Descriptors read per process at most (a server may hold hundreds of thousands).
 const MAX_FDS: usize = 4096;
@@ -132,13 +134,48 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
     })
 }
 
-/// Every process holding an end of one of `pipes` (pipe or socket inodes).
+/// Every process holding an end of one of `pipes` (pipe or socket inodes), from a scan of
+/// every process's descriptors: the last scan when it is recent (the processes of one tree
+/// are captured one after another, and a stuck one's descriptors do not change), else a new one.
 fn ends_of(pipes: &BTreeSet<u64>) -> Vec<PipeEnd> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    static SCAN: Mutex<Option<(Instant, Holders)>> = Mutex::new(None);
+    let mut last = SCAN.lock().unwrap_or_else(|e| e.into_inner());
+    let fresh = last.as_ref().filter(|(at, _)| at.elapsed() < SCAN_REUSE);
+    if fresh.is_none() {
+        *last = Some((Instant::now(), holders()));
+    }
+    let Some((_, holders)) = last.as_ref() else {
         return Vec::new();
     };
+    let found = pipes.iter().filter_map(|i| Some((*i, holders.get(i)?)));
+    found
+        .flat_map(|(inode, at)| {
+            at.iter().filter_map(move |&(pid, fd)| {
+                let access = descriptor(pid, fd)?.access;
+                Some(PipeEnd {
+                    inode,
+                    pid,
+                    fd,
+                    access,
+                })
+            })
+        })
+        .collect()
+}
+
+/// Pipe and socket inodes → the `(pid, fd)`s that hold them.
+type Holders = HashMap<u64, Vec<(u32, i32)>>;
+
+/// How long a scan of every process's descriptors is used again.
+const SCAN_REUSE: Duration = Duration::from_secs(2);
+
+/// Every process's pipe and socket descriptors (up to [`MAX_PROCESSES`] processes).
+fn holders() -> Holders {
+    let mut out = Holders::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     let pids = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
-    let mut ends = Vec::new();
     for pid in pids.take(MAX_PROCESSES) {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue;
@@ -151,24 +188,14 @@ fn ends_of(pipes: &BTreeSet<u64>) -> Vec<PipeEnd> {
             let inode = (link
                 .strip_prefix("pipe:[")
                 .or_else(|| link.strip_prefix("socket:[")))
-            .and_then(|l| l.strip_suffix(']'));
-            let Some(inode) = inode.and_then(|i| i.parse::<u64>().ok()) else {
-                continue;
-            };
-            if !pipes.contains(&inode) {
-                continue;
-            }
-            if let Some(d) = descriptor(pid, fd) {
-                ends.push(PipeEnd {
-                    inode,
-                    pid,
-                    fd,
-                    access: d.access,
-                });
+            .and_then(|l| l.strip_suffix(']'))
+            .and_then(|i| i.parse::<u64>().ok());
+            if let Some(inode) = inode {
+                out.entry(inode).or_default().push((pid, fd));
             }
         }
     }
-    ends
+    out
 }
 
 /// `/proc/locks` lines, parsed; unreadable lines are skipped.
