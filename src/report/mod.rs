@@ -121,7 +121,8 @@ pub fn render_set(
                 if i > 0 {
                     writeln!(text)?;
                 }
-                text::render(r, look, reports.len() > 1, &mut text)?;
+                let across = set.and_then(|s| set::involved(s, i));
+                text::render(r, look, reports.len() > 1, across, &mut text)?;
             }
             if let Some(head) = set.and_then(set::headline) {
                 writeln!(text, "\n{head}")?;

@@ -5,6 +5,7 @@
 use super::markdown::escape as md;
 use super::narrate::processes;
 use super::{grade_word, severity_word, Set};
+use crate::analyze::cross_process::{Party, SetAnalysis};
 use crate::analyze::Severity;
 use crate::sanitize::clean;
 use std::io::Write;
@@ -36,6 +37,24 @@ pub fn unseen(set: Set) -> Option<String> {
             pids.join(", pid ")
         )
     })
+}
+
+/// What the set's deadlocks say of process `report`, when one involves it: `but across
+/// processes: pipe-cycle (above)`.
+pub fn involved(set: Set, report: usize) -> Option<String> {
+    let a = set.analysis;
+    let f = a.findings.iter().find(|f| {
+        let edges = f.edges.iter().chain(&f.chain).map(|&e| &a.edges[e]);
+        f.severity == Severity::Deadlock
+            && edges.into_iter().any(|e| {
+                let Party::Thread { process, .. } = e.from;
+                process == report || SetAnalysis::captured(set.snapshots, e.to) == Some(report)
+            })
+    })?;
+    Some(format!(
+        "but across processes: {} (the finding above, under == processes)",
+        f.kind.as_str()
+    ))
 }
 
 /// The text section: the headline, then each finding step by step.
