@@ -154,6 +154,10 @@ fn a_parent_waiting_for_a_child_that_fills_its_pipe_is_a_pipe_cycle() {
         "pipe:[",
         1,
     );
+    // Each process's own report, clean by itself, points at the cycle.
+    let (_, text, _) = hangscan(&["attach", "--tree", &p]);
+    let pointers = text.matches("but across processes: pipe-cycle").count();
+    assert_eq!(pointers, 2, "{text}");
     // The saved snapshots keep the kernel's facts: the same finding, the same exit status.
     let files: Vec<String> = [parent, child]
         .iter()
