@@ -208,6 +208,7 @@ pub fn attach(pid: u32, options: &Options) -> Result<Snapshot> {
                 .with_vars(vars)
                 .to_snapshot(captured.image, "attach", format!("pid {pid}"));
         captured.second_look.finish(&mut snapshot);
+        snapshot.process = Some(captured.facts);
         Ok(snapshot)
     }
     #[cfg(not(target_os = "linux"))]

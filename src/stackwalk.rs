@@ -284,6 +284,7 @@ fn to_snapshot_with(
         diagnostics,
         claims: Vec::new(),
         gaps: Vec::new(),
+        process: None,
     }
 }
 

@@ -45,12 +45,20 @@ pub fn futex_evidence(address: u64, read: impl FnOnce(u64, usize) -> Vec<u8>) ->
 /// `nanosleep`, timed `futex` waits, `poll`) runs to resume that very call.
 pub const RESTART_SYSCALL: u64 = 219;
 
+/// `write(2)` and `sendto(2)`, whose third argument is the byte count.
+const WRITE: u64 = 1;
+const SENDTO: u64 = 44;
+
 /// The blocking call a thread was in when it stopped, decoded from its registers.
 pub fn blocked_in(regs: &Regs, orig_rax: u64) -> Option<Syscall> {
     let ret = regs.rax as i64;
     // -EINTR, -ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND, -ERESTART_RESTARTBLOCK
     let interrupted = matches!(ret, -4 | -512 | -513 | -514 | -516);
-    if orig_rax as i64 == -1 || !interrupted {
+    // A blocking write or send that had written part of its bytes when the stop came returns
+    // what it wrote: it was blocked in it (a full pipe or socket), and the program writes the
+    // rest next.
+    let cut_short = matches!(orig_rax, WRITE | SENDTO) && ret >= 0 && (ret as u64) < regs.rdx;
+    if orig_rax as i64 == -1 || !(interrupted || cut_short) {
         return None;
     }
     Some(Syscall {
@@ -76,21 +84,27 @@ pub fn futex_wait(call: &Syscall) -> Option<FutexWait> {
     })
 }
 
-fn name(nr: u64) -> Option<&'static str> {
+/// The name of x86-64 system call `nr`, for the calls a thread may block in.
+pub fn name(nr: u64) -> Option<&'static str> {
     Some(match nr {
         0 => "read",
         1 => "write",
         7 => "poll",
         17 => "pread64",
+        18 => "pwrite64",
         19 => "readv",
+        20 => "writev",
         23 => "select",
         34 => "pause",
         35 => "nanosleep",
         42 => "connect",
         43 => "accept",
+        44 => "sendto",
         45 => "recvfrom",
+        46 => "sendmsg",
         47 => "recvmsg",
         61 => "wait4",
+        72 => "fcntl",
         73 => "flock",
         74 => "fsync",
         128 => "rt_sigtimedwait",

@@ -7,6 +7,7 @@ mod busy;
 mod claims;
 mod classify;
 mod coverage;
+pub mod cross_process;
 mod died;
 mod finding;
 mod findings;

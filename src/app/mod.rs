@@ -2,6 +2,7 @@
 //! report, and the exit status. Messages about trouble go to stderr; the report goes to stdout
 //! or `-o FILE`.
 
+use crate::analyze::cross_process::analyze_set;
 use crate::analyze::{analyze, Analysis, Verdict};
 use crate::buckets;
 use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
 use crate::limits::{map_prefix, read_prefix, Prefix};
 use crate::model::Snapshot;
-use crate::report::{self, Format, Report, TextLook};
+use crate::report::{self, Format, Report, Set, TextLook};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -108,6 +109,11 @@ pub fn run(config: Config) -> i32 {
             for pid in expand_pids(&a) {
                 match capture(pid, &a, &guard_rules) {
                     Ok(s) => snapshots.push(s),
+                    // A process of the tree the user did not name that has exited meanwhile:
+                    // the tree moved, which is no trouble.
+                    Err(e) if !a.pids.contains(&pid) && moved_on(&e) => {
+                        eprintln!("hangscan: note: {}", exited_from_tree(pid, &a.pids));
+                    }
                     Err(e) => complain(e),
                 }
             }
@@ -173,6 +179,12 @@ fn report(
     if reports.is_empty() {
         return EXIT_TROUBLE;
     }
+    let across = analyze_set(snapshots, &analyses, kb);
+    let set = Set {
+        snapshots,
+        analyses: &analyses,
+        analysis: &across,
+    };
     let color = match out.color {
         Color::Always => true,
         Color::Never => false,
@@ -197,7 +209,7 @@ fn report(
         every_frame: out.frames,
     };
     let written = emit(out.output.as_deref(), |w| {
-        report::render_with(&reports, out.format, look, w)
+        report::render_set(&reports, Some(set), out.format, look, w)
     });
     if let Err(e) = written {
         return write_error(&e);
@@ -217,7 +229,8 @@ fn report(
         );
     }
     let deadlock = (analyses.iter().map(Analysis::verdict))
-        .any(|v| matches!(v, Verdict::Deadlock | Verdict::Stopped | Verdict::Stall));
+        .any(|v| matches!(v, Verdict::Deadlock | Verdict::Stopped | Verdict::Stall))
+        || across.deadlocked();
     // As the snapshots in `run`: the process ends next.
     std::mem::forget(analyses);
     if deadlock {
@@ -393,6 +406,24 @@ fn capture(pid: u32, a: &AttachConfig, rules: &[(String, String)]) -> Result<Sna
         })?;
     }
     Ok(snap)
+}
+
+/// Whether a capture failed because the process exited (or was replaced) before or during it.
+fn moved_on(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::ProcessGone { .. } | Error::NoProcess { .. } | Error::ExecRace { .. }
+    )
+}
+
+/// The note for process `pid`, found in the tree of `roots`, that exited meanwhile.
+fn exited_from_tree(pid: u32, roots: &[u32]) -> String {
+    let roots: Vec<String> = roots.iter().map(u32::to_string).collect();
+    format!(
+        "pid {pid}, found in the process tree of {}, exited during the capture (or is a zombie \
+         its parent has not waited for), so it is not in the report",
+        roots.join(", ")
+    )
 }
 
 /// The pids asked for, plus (with `--tree`) all their descendants.

@@ -4,14 +4,15 @@
 //! appended to `$GITHUB_STEP_SUMMARY`), end the tree and exit 124. Partial results are written rather than
 //! waited for: a process not captured in time is named, not waited on.
 
-use super::{capture, emit, EXIT_TROUBLE};
+use super::{capture, emit, exited_from_tree, moved_on, EXIT_TROUBLE};
+use crate::analyze::cross_process::analyze_set;
 use crate::analyze::{analyze, Analysis};
 use crate::capture::{runner, tree};
 use crate::config::{AttachConfig, Color, OutputConfig, RunConfig};
 use crate::error::Result;
 use crate::knowledge::KnowledgeBase;
 use crate::model::Snapshot;
-use crate::report::{self, Format, Report};
+use crate::report::{self, Format, Report, Set, TextLook};
 use std::time::{Duration, Instant};
 
 /// The exit status of a command that timed out (as `timeout(1)`).
@@ -73,6 +74,9 @@ pub fn run(
         }
         match capture(pid, &attach, guard_rules) {
             Ok(s) => snapshots.push(s),
+            Err(e) if pid != child.pid && moved_on(&e) => {
+                eprintln!("hangscan: note: {}", exited_from_tree(pid, &[child.pid]));
+            }
             Err(e) => eprintln!("hangscan: {e}"),
         }
     }
@@ -98,12 +102,22 @@ fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
         .zip(&analyses)
         .map(|(snapshot, analysis)| Report { snapshot, analysis })
         .collect();
+    let across = analyze_set(snapshots, &analyses, kb);
+    let set = Set {
+        snapshots,
+        analyses: &analyses,
+        analysis: &across,
+    };
     let mut err = std::io::stderr().lock();
-    if let Err(e) = report::render(&reports, Format::Text, false, &mut err) {
+    let look = TextLook::default();
+    if let Err(e) = report::render_set(&reports, Some(set), Format::Text, look, &mut err) {
         eprintln!("hangscan: {e}");
     }
     if let Some(path) = &r.report {
-        if let Err(e) = write_file(path, &reports, r.format) {
+        let written = emit(Some(path), |w| {
+            report::render_set(&reports, Some(set), r.format, look, w)
+        });
+        if let Err(e) = written {
             eprintln!("hangscan: {e}");
         }
     }
@@ -116,7 +130,9 @@ fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
             .append(true)
             .create(true)
             .open(&summary)
-            .and_then(|mut f| report::render(&reports, Format::Markdown, false, &mut f));
+            .and_then(|mut f| {
+                report::render_set(&reports, Some(set), Format::Markdown, look, &mut f)
+            });
         if let Err(e) = appended {
             eprintln!(
                 "hangscan: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
@@ -133,9 +149,4 @@ fn words(d: Duration) -> String {
         ms if ms % 60_000 == 0 && ms > 0 => format!("{} min", ms / 60_000),
         ms => format!("{} s", ms / 1000),
     }
-}
-
-/// Writes `reports` to the file at `path` in `format`.
-fn write_file(path: &std::path::Path, reports: &[Report], format: Format) -> Result<()> {
-    emit(Some(path), |w| report::render(reports, format, false, w))
 }

@@ -10,12 +10,14 @@
 
 mod access;
 mod ids;
+mod kernel_facts;
 mod look;
 mod maps;
 mod memory;
 mod procinfo;
 mod ptrace;
 pub mod runner;
+mod sockets;
 pub mod tree;
 mod watch;
 
@@ -66,6 +68,8 @@ pub struct Captured {
     pub image: ProcessImage,
     /// The second look at `/proc`.
     pub second_look: SecondLook,
+    /// Its ties to other processes, read from `/proc` once it ran again.
+    pub facts: crate::model::ProcessFacts,
 }
 
 /// The x86-64 red zone below the stack pointer, which leaf functions may use.
@@ -223,7 +227,15 @@ fn capture_once(
             threads,
         })
     };
-    Ok(Captured { image, second_look })
+    let blocked: Vec<&Syscall> = (image.threads.iter())
+        .filter_map(|t| t.kernel.syscall.as_ref())
+        .collect();
+    let facts = kernel_facts::read(pid, &blocked);
+    Ok(Captured {
+        image,
+        second_look,
+        facts,
+    })
 }
 
 /// Whether process `pid` is replacing its program or has replaced it since `mark` was taken:

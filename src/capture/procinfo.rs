@@ -297,7 +297,8 @@ pub fn exited(id: i32) -> bool {
     state_letter(id).is_none_or(|s| matches!(s, 'Z' | 'X'))
 }
 
-fn state_of(c: char) -> KernelState {
+/// The model's state for a `/proc` state letter.
+pub fn state_of(c: char) -> KernelState {
     match c {
         'R' => KernelState::Running,
         'S' | 'I' => KernelState::Sleeping,

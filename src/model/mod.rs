@@ -5,7 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 mod gap;
+mod process;
 pub use gap::Gap;
+pub use process::{
+    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer,
+};
 
 /// Text a dump repeats (function names, files, modules, variables): shared, so that one copy
 /// serves every frame that prints it. Reads like `&str` (it derefs to one); make one with
@@ -40,6 +44,9 @@ pub struct Snapshot {
     /// detected"). Cross-checked by the analysis, never trusted blindly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<Claim>,
+    /// What the kernel said of the process's ties to other processes (live capture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessFacts>,
 }
 
 /// A verdict the dump's own runtime printed.

@@ -18,6 +18,9 @@ pub const SCHEMA: &str = "hangscan-report/1";
 struct Doc<'a> {
     schema: &'static str,
     reports: Vec<ReportJson<'a>>,
+    /// The set's combined graph and the findings that span its processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<super::json_set::ProcessesJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -251,10 +254,15 @@ struct EdgeJson {
     grade: Grade,
 }
 
-pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+pub fn render(
+    reports: &[Report],
+    set: Option<super::Set>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let doc = Doc {
         schema: SCHEMA,
         reports: reports.iter().map(report).collect(),
+        processes: set.map(super::json_set::processes),
     };
     crate::sanitize::write_json(&mut *out, &doc)?;
     writeln!(out)

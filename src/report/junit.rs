@@ -5,32 +5,41 @@
 //! through [`xml`], which cleans it, drops what XML 1.0 forbids and escapes `& < > " '`.
 
 use super::locate::step_source;
-use super::narrate::title;
-use super::{grade_word, more_steps, severity_word, shown_steps, Report};
+use super::narrate::{processes, title};
+use super::{grade_word, more_steps, severity_word, shown_steps, Report, Set};
 use crate::analyze::{Finding, Severity, Verdict};
 use crate::model::Snapshot;
 use crate::sanitize::clean;
 use std::io::Write;
 
-/// One `<testcase>`: the input it is about, its name, and its failure if it failed.
-struct Case<'a> {
-    snap: &'a Snapshot,
+/// One `<testcase>`: its class (the input it is about), its name, and its failure if it failed.
+struct Case {
     class: String,
     name: String,
-    failure: Option<&'a Finding>,
+    failure: Option<Failure>,
 }
 
-pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
-    let mut cases: Vec<Case> = Vec::new();
+/// A failed case's failure: its message, type and body (escaped).
+struct Failure {
+    message: String,
+    kind: &'static str,
+    text: String,
+}
+
+pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut cases: Vec<Case> = set.map(set_cases).unwrap_or_default();
     for r in reports {
         let class = format!("hangscan.{}", input_name(r.snapshot));
         for f in &r.analysis.findings {
             if f.severity != Severity::Info {
                 cases.push(Case {
-                    snap: r.snapshot,
                     class: class.clone(),
                     name: format!("{}: {}", f.kind.as_str(), title(r.snapshot, f)),
-                    failure: Some(f),
+                    failure: Some(Failure {
+                        message: title(r.snapshot, f),
+                        kind: f.kind.as_str(),
+                        text: failure_text(r.snapshot, f),
+                    }),
                 });
             }
         }
@@ -41,7 +50,6 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
         };
         if let Some(name) = clean {
             cases.push(Case {
-                snap: r.snapshot,
                 class,
                 name,
                 failure: None,
@@ -66,16 +74,16 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             xml(&c.class),
             xml(&c.name)
         );
-        match c.failure {
+        match &c.failure {
             None => writeln!(out, "{open}/>")?,
             Some(f) => {
                 writeln!(out, "{open}>")?;
                 writeln!(
                     out,
                     r#"      <failure message="{}" type="{}">{}</failure>"#,
-                    xml(&title(c.snap, f)),
-                    f.kind.as_str(),
-                    failure_text(c.snap, f)
+                    xml(&f.message),
+                    f.kind,
+                    f.text
                 )?;
                 writeln!(out, "    </testcase>")?;
             }
@@ -83,6 +91,43 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(out, "  </testsuite>")?;
     writeln!(out, "</testsuites>")
+}
+
+/// The findings that span processes, a failed case each.
+fn set_cases(set: Set) -> Vec<Case> {
+    let a = set.analysis;
+    (a.findings.iter())
+        .filter(|f| f.severity != Severity::Info)
+        .map(|f| {
+            let told = processes::finding(set.snapshots, set.analyses, a, f);
+            let mut lines = vec![
+                format!(
+                    "{} ({}, evidence: {}), signature {}",
+                    f.kind.as_str(),
+                    severity_word(f.severity),
+                    grade_word(f.grade),
+                    f.signature
+                ),
+                xml(&told.explanation),
+            ];
+            let steps = told.steps.iter().enumerate();
+            lines.extend(steps.map(|(k, s)| format!("{:>2}. {}", k + 1, xml(s))));
+            lines.extend(
+                told.suggestion
+                    .as_ref()
+                    .map(|fix| format!("fix: {}", xml(fix))),
+            );
+            Case {
+                class: "hangscan.processes".into(),
+                name: format!("{}: {}", f.kind.as_str(), told.title),
+                failure: Some(Failure {
+                    message: told.title,
+                    kind: f.kind.as_str(),
+                    text: lines.join("\n"),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// What names an input: its origin, else its pid, else `stdin`.

@@ -149,7 +149,7 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Untrusted text as Markdown that shows it literally: cleaned, then every character that
 /// could start markup, an HTML tag or entity, or end a table cell backslash-escaped.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in clean(s).chars() {
         if matches!(

@@ -6,11 +6,13 @@ mod buckets;
 mod dot;
 mod github;
 mod json;
+mod json_set;
 mod junit;
 mod locate;
 mod markdown;
 pub mod narrate;
 mod sarif;
+mod set;
 mod stacks;
 mod text;
 mod wrap;
@@ -19,6 +21,7 @@ pub use buckets::{render_buckets, BUCKETS_SCHEMA};
 pub use github::render_annotations;
 pub use json::SCHEMA;
 
+use crate::analyze::cross_process::SetAnalysis;
 use crate::analyze::{Analysis, Finding, FindingKind, Grade, Severity, Step};
 use crate::limits::MAX_STEPS_SHOWN;
 use crate::model::Snapshot;
@@ -48,6 +51,18 @@ pub struct Report<'a> {
     pub snapshot: &'a Snapshot,
     /// What was found.
     pub analysis: &'a Analysis,
+}
+
+/// A set of processes analysed as one: its snapshots, in the reports' order, and the waits
+/// and findings that span them.
+#[derive(Clone, Copy)]
+pub struct Set<'a> {
+    /// The snapshots (the reports' inputs, in their order).
+    pub snapshots: &'a [Snapshot],
+    /// Their analyses, in the same order.
+    pub analyses: &'a [Analysis],
+    /// What spans them.
+    pub analysis: &'a SetAnalysis,
 }
 
 /// How the text report looks; other formats ignore it.
@@ -83,14 +98,34 @@ pub fn render_with(
     look: TextLook,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    render_set(reports, None, format, look, out)
+}
+
+/// Renders `reports` (one per input) in `format`, text as `look` says, with `set`: what spans
+/// their processes, said first (and, in text, again last).
+pub fn render_set(
+    reports: &[Report],
+    set: Option<Set>,
+    format: Format,
+    look: TextLook,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let set = set.filter(|s| !s.analysis.edges.is_empty() || !s.analysis.unseen.is_empty());
     match format {
         Format::Text => {
             let mut text: Vec<u8> = Vec::new();
+            if let Some(set) = set {
+                set::text(set, &mut text)?;
+            }
             for (i, r) in reports.iter().enumerate() {
                 if i > 0 {
                     writeln!(text)?;
                 }
-                text::render(r, look, reports.len() > 1, &mut text)?;
+                let across = set.and_then(|s| set::involved(s, i));
+                text::render(r, look, reports.len() > 1, across, &mut text)?;
+            }
+            if let Some(head) = set.and_then(set::headline) {
+                writeln!(text, "\n{head}")?;
             }
             match look.width {
                 Some(width) => {
@@ -100,11 +135,16 @@ pub fn render_with(
                 None => out.write_all(&text),
             }
         }
-        Format::Json => json::render(reports, out),
-        Format::Dot => dot::render(reports, out),
-        Format::Markdown => markdown::render(reports, out),
-        Format::Sarif => sarif::render(reports, out),
-        Format::Junit => junit::render(reports, out),
+        Format::Json => json::render(reports, set, out),
+        Format::Dot => dot::render(reports, set, out),
+        Format::Markdown => {
+            if let Some(set) = set {
+                set::markdown(set, out)?;
+            }
+            markdown::render(reports, out)
+        }
+        Format::Sarif => sarif::render(reports, set, out),
+        Format::Junit => junit::render(reports, set, out),
     }
 }
 

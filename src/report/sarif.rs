@@ -7,7 +7,7 @@
 //! cleaned, paths are percent-encoded into URI references.
 
 use super::locate::{place_frame, reached_from, step_source, SourceLine};
-use super::{grade_word, shown_steps, Report};
+use super::{grade_word, shown_steps, Report, Set};
 use crate::analyze::{FindingKind, Severity};
 use crate::model::Frame;
 use crate::sanitize::clean;
@@ -119,7 +119,7 @@ struct LogicalLocation {
     kind: &'static str,
 }
 
-pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std::io::Result<()> {
     let mut kinds: Vec<FindingKind> = Vec::new();
     let mut results = Vec::new();
     for r in reports {
@@ -171,7 +171,7 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             });
         }
     }
-    let rules = kinds
+    let mut rules: Vec<Rule> = kinds
         .iter()
         .map(|&k| Rule {
             id: k.as_str(),
@@ -180,6 +180,9 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
             },
         })
         .collect();
+    if let Some(set) = set {
+        set_results(set, &mut rules, &mut results);
+    }
     let log = Log {
         schema: SCHEMA,
         version: "2.1.0",
@@ -197,6 +200,43 @@ pub fn render(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
     };
     crate::sanitize::write_json(&mut *out, &log)?;
     writeln!(out)
+}
+
+/// The findings that span processes: results with no source line (none shows them), their
+/// rules added after the processes' own.
+fn set_results(set: Set, rules: &mut Vec<Rule>, results: &mut Vec<SarifResult>) {
+    for f in &set.analysis.findings {
+        let id = f.kind.as_str();
+        let rule_index = rules.iter().position(|r| r.id == id).unwrap_or_else(|| {
+            let told =
+                super::narrate::processes::finding(set.snapshots, set.analyses, set.analysis, f);
+            rules.push(Rule {
+                id,
+                short_description: Message {
+                    text: clean(&told.explanation),
+                },
+            });
+            rules.len() - 1
+        });
+        let told = super::narrate::processes::finding(set.snapshots, set.analyses, set.analysis, f);
+        let mut text = format!("{}: {}", clean(&told.title), clean(&told.steps.join("; ")));
+        if let Some(fix) = &told.suggestion {
+            text = format!("{text}. Fix: {}", clean(fix));
+        }
+        results.push(SarifResult {
+            rule_id: id,
+            rule_index,
+            level: level(f.severity),
+            message: Message { text },
+            locations: Vec::new(),
+            related_locations: Vec::new(),
+            partial_fingerprints: BTreeMap::from([(FINGERPRINT, f.signature.clone())]),
+            properties: Properties {
+                origin: "processes".into(),
+                evidence: grade_word(f.grade),
+            },
+        });
+    }
 }
 
 /// A frame's place: its source line, its function, and for a related location the step's

@@ -28,10 +28,13 @@ impl Style {
     }
 }
 
+/// Renders one report; `across`: what a finding over the set of processes says of this one,
+/// said under its verdict.
 pub fn render(
     r: &Report,
     look: TextLook,
     with_origin: bool,
+    across: Option<String>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let st = Style { on: look.color };
@@ -63,6 +66,9 @@ pub fn render(
         Headline::Clean => st.paint("1;33", &narrate::coverage::undecidable(snap)),
     };
     writeln!(out, "{verdict}")?;
+    if let Some(across) = across {
+        writeln!(out, "{}", st.paint("1;31", &across))?;
+    }
     let unidentified = snap
         .threads
         .iter()

@@ -330,6 +330,7 @@ impl Builder {
             evidence: std::mem::take(&mut self.evidence),
             diagnostics: std::mem::take(&mut self.diagnostics),
             claims: std::mem::take(&mut self.claims),
+            process: None,
         };
         if let Some(d) = deep_stacks(&snap, &deep) {
             snap.diagnostics.push(d);

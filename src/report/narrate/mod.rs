@@ -11,6 +11,7 @@ use crate::model::{Snapshot, StoppedBy, Thread};
 
 pub mod coverage;
 mod frames;
+pub mod processes;
 mod titles;
 pub use frames::{elided, frame_ref, more_stacks, no_frames};
 use frames::{held_where, in_program, program_or_frame};

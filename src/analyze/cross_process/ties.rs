@@ -1,0 +1,198 @@
+//! The ties between processes: which thread waits for which process, and through what (a
+//! child's exit, a pipe, a file lock), from the system call each thread was blocked in and the
+//! kernel's facts of the set's processes. A pure function of the snapshots.
+
+use super::{Party, Tie, TieEdge};
+use crate::analyze::motion::Motion;
+use crate::model::{
+    Access, FdKind, FileLock, KernelState, OtherProcess, ProcessFacts, Snapshot, Syscall,
+};
+use std::collections::BTreeSet;
+
+/// `fcntl` commands that wait for a lock: `F_SETLKW`, `F_OFD_SETLKW`.
+const F_SETLKW: u64 = 7;
+const F_OFD_SETLKW: u64 = 38;
+/// `waitid` id types: every child, one pid.
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+
+/// Every tie of every thread of `snaps`.
+pub fn edges(snaps: &[Snapshot]) -> Vec<TieEdge> {
+    let mut out = Vec::new();
+    for (p, snap) in snaps.iter().enumerate() {
+        let (Some(pid), Some(facts)) = (snap.pid, &snap.process) else {
+            continue;
+        };
+        for (t, thread) in snap.threads.iter().enumerate() {
+            let Some(call) = thread.kernel.as_ref().and_then(|k| k.syscall.as_ref()) else {
+                continue;
+            };
+            let from = Party::Thread {
+                process: p,
+                thread: t,
+            };
+            for (to, tie) in ties(snaps, pid, facts, call) {
+                out.push(TieEdge {
+                    from: from.clone(),
+                    to,
+                    tie,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What the call `call` of a thread of process `pid` waits for: `(pid, tie)` each.
+fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> Vec<(u32, Tie)> {
+    let a = call.args;
+    let fd = a[0] as i32;
+    let open = || facts.fds.iter().find(|f| f.fd == fd);
+    match call.name.as_deref().unwrap_or("") {
+        "wait4" => match a[0] as i32 {
+            child if child > 0 => vec![(child as u32, Tie::ChildExit)],
+            _ => any_child(snaps, pid),
+        },
+        "waitid" if a[0] == P_PID => vec![(a[1] as u32, Tie::ChildExit)],
+        "waitid" if a[0] == P_ALL => any_child(snaps, pid),
+        "read" | "readv" | "write" | "writev" | "recvfrom" | "recvmsg" | "sendto" | "sendmsg" => {
+            let writing = matches!(
+                call.name.as_deref(),
+                Some("write" | "writev" | "sendto" | "sendmsg")
+            );
+            match open() {
+                Some(f) if f.kind == FdKind::Pipe => pipe(facts, f.inode, fd, writing),
+                Some(f) if f.kind == FdKind::Socket => socket(facts, f.inode, fd, writing),
+                _ => Vec::new(),
+            }
+        }
+        "flock" => lock_holder(facts, pid, fd),
+        "fcntl" if matches!(a[1], F_SETLKW | F_OFD_SETLKW) => lock_holder(facts, pid, fd),
+        _ => Vec::new(),
+    }
+}
+
+/// A wait on pipe `inode`: for its readers (`writing`: the pipe is full) or its writers.
+fn pipe(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32, Tie)> {
+    let (tie, other_end): (Tie, fn(Access) -> bool) = if writing {
+        (Tie::PipeFull { inode, fd }, Access::reads)
+    } else {
+        (Tie::PipeEmpty { inode, fd }, Access::writes)
+    };
+    let holders: BTreeSet<u32> = (facts.pipe_ends.iter())
+        .filter(|e| e.inode == inode && other_end(e.access))
+        .map(|e| e.pid)
+        .collect();
+    holders.into_iter().map(|h| (h, tie.clone())).collect()
+}
+
+/// A wait on socket `inode`: for the processes holding its peer, to read what it sent
+/// (`writing`: its buffers are full) or to send.
+fn socket(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32, Tie)> {
+    let Some(peer) = (facts.socket_peers.iter()).find(|p| p.inode == inode) else {
+        return Vec::new();
+    };
+    let peer = peer.peer;
+    let tie = if writing {
+        Tie::SocketFull { inode, peer, fd }
+    } else {
+        Tie::SocketEmpty { inode, peer, fd }
+    };
+    let holders: BTreeSet<u32> = (facts.pipe_ends.iter())
+        .filter(|e| e.inode == peer)
+        .map(|e| e.pid)
+        .collect();
+    holders.into_iter().map(|h| (h, tie.clone())).collect()
+}
+
+/// Every child of `pid` the set knows: a captured process's parent, or another process's.
+fn any_child(snaps: &[Snapshot], pid: u32) -> Vec<(u32, Tie)> {
+    let mut children: BTreeSet<u32> = BTreeSet::new();
+    for s in snaps {
+        let Some(f) = &s.process else { continue };
+        if f.ppid == Some(pid) {
+            children.extend(s.pid);
+        }
+        children.extend(
+            f.others
+                .iter()
+                .filter(|o| o.ppid == Some(pid))
+                .map(|o| o.pid),
+        );
+    }
+    children.into_iter().map(|c| (c, Tie::AnyChild)).collect()
+}
+
+/// The process holding the lock that process `pid` waits for on descriptor `fd`.
+fn lock_holder(facts: &ProcessFacts, pid: u32, fd: i32) -> Vec<(u32, Tie)> {
+    let Some(file) = facts.fds.iter().find(|f| f.fd == fd) else {
+        return Vec::new();
+    };
+    let on_file = |l: &&FileLock| l.inode == file.inode;
+    let waits: BTreeSet<u64> = (facts.file_locks.iter().filter(on_file))
+        .filter(|l| l.blocked && l.pid == Some(pid))
+        .map(|l| l.id)
+        .collect();
+    // The locks its wait is listed under; when the stop took the wait off the list (it is put
+    // back when the call restarts), every other process's lock on the file.
+    let held = (facts.file_locks.iter().filter(on_file)).filter(|l| {
+        !l.blocked
+            && if waits.is_empty() {
+                l.pid != Some(pid)
+            } else {
+                waits.contains(&l.id)
+            }
+    });
+    held.filter_map(|h| Some((h.pid?, lock_tie(h, fd, file.path.clone()))))
+        .collect()
+}
+
+fn lock_tie(l: &FileLock, fd: i32, path: Option<String>) -> Tie {
+    Tie::FileLock {
+        class: l.class.clone(),
+        write: l.write,
+        inode: l.inode,
+        device: l.device.clone(),
+        start: l.start,
+        end: l.end,
+        fd,
+        path,
+    }
+}
+
+/// Whether every thread of the captured process `snap` sleeps in a system call and stayed in
+/// it (the second look saw it do nothing), in a whole capture.
+pub fn asleep(snap: &Snapshot) -> bool {
+    snap.complete && !snap.threads.is_empty() && snap.threads.iter().all(thread_asleep)
+}
+
+/// Whether thread `t` was stopped in a blocking system call and did next to nothing until the
+/// second look. It may be runnable at either look: a thread a capture lets go is runnable
+/// until it gets a CPU to go back into its call, which on a busy machine takes a while.
+pub fn thread_asleep(t: &crate::model::Thread) -> bool {
+    let Some(k) = &t.kernel else { return false };
+    let waiting = |s| {
+        matches!(
+            s,
+            KernelState::Sleeping | KernelState::DiskSleep | KernelState::Running
+        )
+    };
+    let now = k.second_look.map_or(t.state, |l| l.state);
+    waiting(t.state)
+        && waiting(now)
+        && k.syscall.is_some()
+        && !k.progressed()
+        && crate::analyze::motion::of(t, false).is_none_or(still)
+}
+
+/// Whether a thread's motion between the looks leaves it where the stop found it: still, or
+/// stirred once (a write the stop cut short returns what it wrote, and the program calls it
+/// again for the rest, which blocks again).
+pub fn still(m: Motion) -> bool {
+    matches!(m, Motion::Still | Motion::Stirred)
+}
+
+/// Whether a process outside the set sleeps in a system call, as `/proc` showed it.
+pub fn outsider_asleep(o: &OtherProcess) -> bool {
+    matches!(o.state, KernelState::Sleeping | KernelState::DiskSleep) && o.syscall.is_some()
+}

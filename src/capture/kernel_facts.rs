@@ -1,0 +1,322 @@
+//! A process's ties to other processes, read from `/proc` once its threads run again: its
+//! parent and command line, its descriptors (`fd` links and `fdinfo` flags: which end of which
+//! pipe), the `/proc/locks` lines about it, and who holds the other ends of the pipes its
+//! threads block on. Only reads of `/proc`: nothing is opened through the target's descriptors
+//! (no `FIONREAD`, no `stat` that could reach a hung file system), so the target cannot notice.
+//! Read after the detach, so the stop is no longer than before: a thread blocked at the stop on
+//! a descriptor still holds it, and the second look says whether it stayed blocked.
+
+use super::procinfo;
+use crate::model::{
+    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer, Syscall,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Descriptors read per process at most (a server may hold hundreds of thousands).
+const MAX_FDS: usize = 4096;
+/// Processes whose descriptors are searched for the other ends of a pipe, at most.
+const MAX_PROCESSES: usize = 20_000;
+
+/// The facts about `pid`; `blocked` are its threads' blocking system calls at the stop.
+pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
+    let named: BTreeSet<i32> = blocked.iter().filter_map(|s| fd_arg(s)).collect();
+    let all = descriptors(pid);
+    // The files its blocked calls name: a wait for a lock on one is not in `/proc/locks` while
+    // the stop has interrupted it (the kernel takes the waiter off and puts it back when the
+    // call restarts), so the locks on those files are kept too.
+    let waited_files: BTreeSet<u64> = (all.iter())
+        .filter(|f| f.kind == FdKind::File && named.contains(&f.fd))
+        .map(|f| f.inode)
+        .collect();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let file_locks = about(parse_locks(&locks), pid, &waited_files);
+    let locked: BTreeSet<u64> = file_locks.iter().map(|l| l.inode).collect();
+    let fds: Vec<OpenFd> = all
+        .into_iter()
+        .filter(|f| f.kind != FdKind::File || named.contains(&f.fd) || locked.contains(&f.inode))
+        .collect();
+    let blocked_on = |kind: FdKind| -> BTreeSet<u64> {
+        (fds.iter())
+            .filter(|f| f.kind == kind && named.contains(&f.fd))
+            .map(|f| f.inode)
+            .collect()
+    };
+    let peers = super::sockets::peers(&blocked_on(FdKind::Socket));
+    let mut waited = blocked_on(FdKind::Pipe);
+    waited.extend(peers.values());
+    let pipe_ends = if waited.is_empty() {
+        Vec::new()
+    } else {
+        ends_of(&waited)
+    };
+    let socket_peers = (peers.into_iter())
+        .map(|(inode, peer)| SocketPeer { inode, peer })
+        .collect();
+    let mut others: BTreeSet<u32> = pipe_ends.iter().map(|e| e.pid).collect();
+    others.extend(file_locks.iter().filter_map(|l| l.pid));
+    others.remove(&pid);
+    let (ppid, _) = parent_state(pid);
+    ProcessFacts {
+        ppid,
+        command: command(pid),
+        fds,
+        file_locks,
+        pipe_ends,
+        socket_peers,
+        others: others.into_iter().filter_map(other).collect(),
+    }
+}
+
+/// The descriptor a blocking call names in its first argument (`read`, `write`, `flock`,
+/// `fcntl`, ...).
+fn fd_arg(call: &Syscall) -> Option<i32> {
+    const WITH_FD: [&str; 12] = [
+        "read", "write", "readv", "writev", "pread64", "pwrite64", "flock", "fcntl", "recvfrom",
+        "recvmsg", "sendto", "sendmsg",
+    ];
+    let name = call.name.as_deref()?;
+    WITH_FD.contains(&name).then_some(call.args[0] as i32)
+}
+
+/// Every descriptor of `pid` (up to [`MAX_FDS`]), by its link and `fdinfo`.
+fn descriptors(pid: u32) -> Vec<OpenFd> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut fds: Vec<OpenFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .take(MAX_FDS)
+        .filter_map(|fd| descriptor(pid, fd))
+        .collect();
+    fds.sort_by_key(|f| f.fd);
+    fds
+}
+
+/// Descriptor `fd` of `pid`: what its link names, its inode and access from `fdinfo`.
+fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
+    let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let link = link.to_string_lossy();
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let flags = u32::from_str_radix(procinfo::field(&info, "flags:")?, 8).ok()?;
+    let access = match flags & 3 {
+        0 => Access::Read,
+        1 => Access::Write,
+        _ => Access::ReadWrite,
+    };
+    let bracketed = |prefix: &str| {
+        link.strip_prefix(prefix)?
+            .strip_suffix(']')?
+            .parse::<u64>()
+            .ok()
+    };
+    let ino = procinfo::field(&info, "ino:").and_then(|i| i.parse().ok());
+    let (kind, inode, path) = if let Some(i) = bracketed("pipe:[") {
+        (FdKind::Pipe, i, None)
+    } else if let Some(i) = bracketed("socket:[") {
+        (FdKind::Socket, i, None)
+    } else if link == "anon_inode:[eventfd]" {
+        (FdKind::Eventfd, ino.unwrap_or(0), None)
+    } else if link.starts_with('/') {
+        let pty = link.starts_with("/dev/pts/") || link == "/dev/ptmx";
+        let kind = if pty { FdKind::Pty } else { FdKind::File };
+        (kind, ino.unwrap_or(0), Some(link.into_owned()))
+    } else {
+        return None;
+    };
+    Some(OpenFd {
+        fd,
+        kind,
+        inode,
+        access,
+        path,
+    })
+}
+
+/// Every process holding an end of one of `pipes` (pipe or socket inodes), from a scan of
+/// every process's descriptors: the last scan when it is recent (the processes of one tree
+/// are captured one after another, and a stuck one's descriptors do not change), else a new one.
+fn ends_of(pipes: &BTreeSet<u64>) -> Vec<PipeEnd> {
+    static SCAN: Mutex<Option<(Instant, Holders)>> = Mutex::new(None);
+    let mut last = SCAN.lock().unwrap_or_else(|e| e.into_inner());
+    let fresh = last.as_ref().filter(|(at, _)| at.elapsed() < SCAN_REUSE);
+    if fresh.is_none() {
+        *last = Some((Instant::now(), holders()));
+    }
+    let Some((_, holders)) = last.as_ref() else {
+        return Vec::new();
+    };
+    let found = pipes.iter().filter_map(|i| Some((*i, holders.get(i)?)));
+    found
+        .flat_map(|(inode, at)| {
+            at.iter().filter_map(move |&(pid, fd)| {
+                let access = descriptor(pid, fd)?.access;
+                Some(PipeEnd {
+                    inode,
+                    pid,
+                    fd,
+                    access,
+                })
+            })
+        })
+        .collect()
+}
+
+/// Pipe and socket inodes → the `(pid, fd)`s that hold them.
+type Holders = HashMap<u64, Vec<(u32, i32)>>;
+
+/// How long a scan of every process's descriptors is used again.
+const SCAN_REUSE: Duration = Duration::from_secs(2);
+
+/// Every process's pipe and socket descriptors (up to [`MAX_PROCESSES`] processes).
+fn holders() -> Holders {
+    let mut out = Holders::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let pids = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
+    for pid in pids.take(MAX_PROCESSES) {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+            let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
+                continue;
+            };
+            let link = link.to_string_lossy();
+            let inode = (link
+                .strip_prefix("pipe:[")
+                .or_else(|| link.strip_prefix("socket:[")))
+            .and_then(|l| l.strip_suffix(']'))
+            .and_then(|i| i.parse::<u64>().ok());
+            if let Some(inode) = inode {
+                out.entry(inode).or_default().push((pid, fd));
+            }
+        }
+    }
+    out
+}
+
+/// `/proc/locks` lines, parsed; unreadable lines are skipped.
+pub fn parse_locks(text: &str) -> Vec<FileLock> {
+    text.lines().filter_map(parse_lock).collect()
+}
+
+/// One line: `1: POSIX  ADVISORY  WRITE 2297 00:2a:1093 0 EOF`, a wait with `->` after the
+/// number.
+fn parse_lock(line: &str) -> Option<FileLock> {
+    let (id, rest) = line.split_once(':')?;
+    let mut f = rest.split_whitespace().peekable();
+    let blocked = f.next_if_eq(&"->").is_some();
+    let class = f.next()?.to_string();
+    let _mode = f.next()?;
+    let write = match f.next()? {
+        "WRITE" => true,
+        "READ" | "UNLCK" => false,
+        _ => return None,
+    };
+    let pid = f.next()?.parse::<i64>().ok()?;
+    let mut file = f.next()?.rsplitn(2, ':');
+    let inode = file.next()?.parse().ok()?;
+    let device = file.next()?.to_string();
+    let start = f.next()?.parse().ok()?;
+    let end = match f.next()? {
+        "EOF" => None,
+        n => Some(n.parse().ok()?),
+    };
+    Some(FileLock {
+        id: id.trim().parse().ok()?,
+        class,
+        write,
+        pid: u32::try_from(pid).ok().filter(|&p| p > 0),
+        blocked,
+        device,
+        inode,
+        start,
+        end,
+    })
+}
+
+/// The locks whose line number `pid` appears under (the lock and every wait for it), and the
+/// locks on the files of inodes `files`.
+fn about(locks: Vec<FileLock>, pid: u32, files: &BTreeSet<u64>) -> Vec<FileLock> {
+    let ids: BTreeSet<u64> = locks
+        .iter()
+        .filter(|l| l.pid == Some(pid) || files.contains(&l.inode))
+        .map(|l| l.id)
+        .collect();
+    locks.into_iter().filter(|l| ids.contains(&l.id)).collect()
+}
+
+/// A process's parent and state, from `/proc/PID/stat`.
+fn parent_state(pid: u32) -> (Option<u32>, crate::model::KernelState) {
+    let Some(stat) = procinfo::stat_fields(pid) else {
+        return (None, crate::model::KernelState::Unknown);
+    };
+    let mut f = stat.split_whitespace();
+    let state = f.next().and_then(|s| s.chars().next());
+    let state = state.map_or(crate::model::KernelState::Unknown, procinfo::state_of);
+    (f.next().and_then(|p| p.parse().ok()), state)
+}
+
+/// A process's command line, arguments joined by spaces.
+fn command(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (!args.is_empty()).then(|| args.join(" "))
+}
+
+/// Another process as `/proc` shows it now; `None` when it is gone.
+fn other(pid: u32) -> Option<OtherProcess> {
+    let (ppid, state) = parent_state(pid);
+    ppid?;
+    let syscall = match procinfo::syscall_now(pid as i32, pid as i32) {
+        Some(procinfo::InSyscall::Call { number, args }) => Some(Syscall {
+            number,
+            name: crate::syscalls::name(number).map(str::to_string),
+            args,
+        }),
+        _ => None,
+    };
+    Some(OtherProcess {
+        pid,
+        ppid,
+        command: command(pid),
+        state,
+        syscall,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_and_their_waits() {
+        let text = "1: POSIX  ADVISORY  WRITE 2297 00:2a:1093 0 EOF\n\
+                    1: -> POSIX  ADVISORY  WRITE 2300 00:2a:1093 0 EOF\n\
+                    2: FLOCK  ADVISORY  WRITE 2190 fd:01:12345 0 EOF\n\
+                    3: OFDLCK ADVISORY  READ  -1 08:02:77 10 19\n\
+                    garbage\n";
+        let locks = parse_locks(text);
+        assert_eq!(locks.len(), 4);
+        assert!(locks[1].blocked && locks[1].pid == Some(2300));
+        assert_eq!((locks[2].device.as_str(), locks[2].inode), ("fd:01", 12345));
+        assert_eq!(
+            (locks[3].pid, locks[3].end, locks[3].write),
+            (None, Some(19), false)
+        );
+        let mine = about(locks.clone(), 2300, &BTreeSet::new());
+        assert_eq!(mine.len(), 2);
+        assert_eq!(mine[0].pid, Some(2297));
+        // A wait the stop took off the list: the locks on the file it waits for.
+        let on_file = about(locks, 4000, &BTreeSet::from([12345]));
+        assert_eq!(on_file.len(), 1);
+        assert_eq!(on_file[0].pid, Some(2190));
+    }
+}
