@@ -1,0 +1,105 @@
+//! Goroutines as threads of the snapshot, as Go's own dump shows them: each one a thread with
+//! its goroutine id and status, its frames (named by the stackwalk's symbolizer) marked as
+//! Go's, and the semaphore it sleeps on as the first argument of the frames that pass it to
+//! the runtime (`runtime.semacquire1` and its caller, `sync.runtime_SemacquireMutex`), where
+//! the rules read a Go dump's; a `sync.Mutex`'s slow path (`lockSlow`) gets the mutex, whose
+//! semaphore it is, as Go's dump prints its receiver. The runtime's own goroutines (the garbage collector's, the
+//! finalizer's) are left out, as Go's dump leaves them out; the OS threads stay, as the
+//! scheduler's.
+
+use super::GoProcess;
+use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
+
+/// The function that queues a goroutine on a semaphore: its first argument, and its caller's,
+/// is the semaphore's address.
+const SEMACQUIRE: &str = "runtime.semacquire1";
+
+/// The slow path of `sync.Mutex.Lock`, whose receiver holds the semaphore it sleeps on.
+const MUTEX_SLOW: [&str; 2] = ["sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow"];
+
+/// The goroutine's first function when the runtime started it for itself.
+fn is_system(frames: &[Frame]) -> bool {
+    let first = (frames.iter().rev())
+        .filter_map(|f| f.function.as_deref())
+        .find(|f| !f.starts_with("runtime.goexit"));
+    first.is_some_and(|f| f.starts_with("runtime.") && f != "runtime.main")
+}
+
+/// The semaphore `sema` a goroutine sleeps on as the first argument of the frames that pass it
+/// on, and the mutex around it (`mutex_sema` before it) as `lockSlow`'s receiver.
+fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
+    let arg = |f: &mut Frame, value: u64| {
+        f.args
+            .insert(0, Var::new("".into(), format!("{value:#x}").into()));
+    };
+    let Some(at) = frames
+        .iter()
+        .position(|f| f.function.as_deref() == Some(SEMACQUIRE))
+    else {
+        return;
+    };
+    for f in frames.iter_mut().skip(at).take(2) {
+        arg(f, sema);
+    }
+    let mutex = mutex_sema.and_then(|o| sema.checked_sub(o));
+    if let (Some(f), Some(m)) = (frames.get_mut(at + 2), mutex) {
+        if f.function
+            .as_deref()
+            .is_some_and(|n| MUTEX_SLOW.contains(&n))
+        {
+            arg(f, m);
+        }
+    }
+}
+
+/// The goroutines of `go` as threads, `frames` holding each one's symbolized frames (in
+/// order), and what is said about the read.
+pub fn goroutines(go: &GoProcess, frames: Vec<Vec<Frame>>) -> (Vec<Thread>, Vec<Diagnostic>) {
+    let mut notes = go.notes.clone();
+    let mut threads = Vec::new();
+    let mut system = 0;
+    for (g, mut frames) in go.goroutines.iter().zip(frames) {
+        if is_system(&frames) {
+            system += 1;
+            continue;
+        }
+        for f in &mut frames {
+            f.language = Some(Language::Go);
+        }
+        if let Some(sema) = g.sema {
+            semaphore(&mut frames, sema, go.located.layout.mutex_sema);
+        }
+        if let Some(cut) = &g.cut {
+            notes.push(format!("goroutine {}: its stack stops early: {cut}", g.id));
+        }
+        threads.push(Thread {
+            debugger_id: Some(g.id.to_string()),
+            id_kind: IdKind::Goroutine,
+            status: Some(g.status.clone()),
+            partial: g.cut.is_some(),
+            frames,
+            ..Thread::default()
+        });
+    }
+    notes.insert(
+        0,
+        format!(
+            "Go {} read from memory in {} (runtime.allgs from its symbol table, the runtime's \
+             structures from its DWARF): {} goroutines ({system} of the runtime's own left \
+             out), {} pages read in {:.1} ms",
+            go.version.as_deref().unwrap_or("(version unknown)"),
+            go.located.object,
+            threads.len(),
+            go.cost.0,
+            go.cost.1.as_secs_f64() * 1000.0
+        ),
+    );
+    let diagnostics = notes
+        .into_iter()
+        .map(|message| Diagnostic {
+            line: None,
+            message,
+        })
+        .collect();
+    (threads, diagnostics)
+}

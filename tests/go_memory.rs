@@ -1,0 +1,173 @@
+//! Go read from its own memory, live and from a gcore core, on the distribution's toolchain
+//! (Debian's go1.19, its binaries unstripped as built): each goroutine as a thread beside the
+//! runtime's OS threads, with its id, its status as Go's dump prints it, its frames named and
+//! placed (`file:line`, inlined frames too) and the mutex it waits for; and the same waits and
+//! verdict as the program's own SIGQUIT dump.
+//!
+//! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
+//! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
+//! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, a ticker: exit
+//! 0).
+
+mod support;
+
+use hangscan::analyze::Analysis;
+use hangscan::knowledge::WaitKind;
+use hangscan::model::{IdKind, Language, Snapshot, Thread};
+use std::path::Path;
+use std::process::Command;
+use support::runtimes::{build_go, signal, with_stderr_to};
+use support::{gcore, require, scratch, HungProcess};
+
+/// The process attached live and read from a gcore core written into `dir`, each analysed.
+fn live_and_core(pid: u32, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let options = hangscan::Options::default();
+    let live = hangscan::attach(pid, &options).expect("attach");
+    let core = hangscan::read_core(&gcore(pid, dir), &options).expect("core");
+    [("attach", live), ("core", core)]
+        .into_iter()
+        .map(|(how, snap)| {
+            let a = hangscan::analyze(&snap);
+            (how, snap, a)
+        })
+        .collect()
+}
+
+/// The goroutine running `function`.
+fn goroutine<'a>(snap: &'a Snapshot, function: &str) -> (usize, &'a Thread) {
+    (snap.threads.iter().enumerate())
+        .find(|(_, t)| {
+            t.id_kind == IdKind::Goroutine
+                && (t.frames.iter()).any(|f| f.function.as_deref() == Some(function))
+        })
+        .unwrap_or_else(|| panic!("no goroutine in {function}: {:#?}", snap.threads))
+}
+
+/// The first wait of thread `t`: its kind and address.
+fn wait(a: &Analysis, t: usize) -> (WaitKind, Option<u64>) {
+    let w = &a.facts[t].waits[0];
+    (w.kind, w.address)
+}
+
+#[test]
+fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dump_shows_them() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "mutex_abba");
+    let exe = build_go(&dir, "mutex_abba");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("mutex_abba", with_stderr_to(&err, &[&exe]));
+    let mut seen = Vec::new();
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        // Read from memory: the runtime needs no dump of its own.
+        assert_eq!(a.runtimes, [], "{how}");
+        let (debit, d) = goroutine(&snap, "main.debit");
+        let (credit, c) = goroutine(&snap, "main.credit");
+        let (ticker, _) = goroutine(&snap, "main.tick");
+        assert_eq!(d.status.as_deref(), Some("semacquire"), "{how}");
+        // Named and placed as Go's own traceback places them, inlined frames included.
+        let at = |t: &Thread, function: &str| {
+            let f = (t.frames.iter())
+                .find(|f| f.function.as_deref() == Some(function))
+                .unwrap();
+            assert_eq!(f.language, Some(Language::Go), "{how}");
+            (
+                f.file
+                    .as_deref()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                f.line,
+                f.inlined,
+            )
+        };
+        assert_eq!(
+            at(d, "main.debit"),
+            ("mutex_abba.go".into(), Some(27), false),
+            "{how}"
+        );
+        assert_eq!(
+            at(c, "main.credit"),
+            ("mutex_abba.go".into(), Some(37), false),
+            "{how}"
+        );
+        assert_eq!(
+            at(d, "sync.(*Mutex).Lock"),
+            ("mutex.go".into(), Some(90), true),
+            "{how}"
+        );
+        assert_eq!(
+            at(d, "sync.(*Mutex).lockSlow"),
+            ("mutex.go".into(), Some(171), false)
+        );
+        // Each waits for the mutex the other holds; the ticker sleeps.
+        let (dk, dm) = wait(&a, debit);
+        let (ck, cm) = wait(&a, credit);
+        assert_eq!((dk, ck), (WaitKind::Mutex, WaitKind::Mutex), "{how}");
+        assert!(
+            dm.is_some() && cm.is_some() && dm != cm,
+            "{how}: {dm:?} {cm:?}"
+        );
+        assert_eq!(wait(&a, ticker).0, WaitKind::Sleep, "{how}");
+        // The runtime's OS threads stay, and none of them runs.
+        let os = (snap.threads.iter()).filter(|t| t.id_kind == IdKind::Debugger && t.tid.is_some());
+        assert!(os.count() >= 2, "{how}");
+        let kinds: Vec<_> = a.findings.iter().map(|f| f.kind).collect();
+        seen.push((how, dm, cm, kinds));
+    }
+    // The program's own dump: the same mutexes, by the same addresses, and the same verdict
+    // (the sleeping goroutine could hold either mutex: no cycle is claimed).
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    let (dm, cm) = (
+        wait(&a, goroutine(&snap, "main.debit").0).1,
+        wait(&a, goroutine(&snap, "main.credit").0).1,
+    );
+    let kinds: Vec<_> = a.findings.iter().map(|f| f.kind).collect();
+    for (how, live_dm, live_cm, live_kinds) in seen {
+        assert_eq!((live_dm, live_cm), (dm, cm), "{how}");
+        assert_eq!(live_kinds, kinds, "{how}");
+    }
+}
+
+/// Exit 0 and no finding but I/O (the reader goroutine's `read(2)`, information only).
+fn assert_quiet(code: Option<i32>, report: &serde_json::Value) {
+    let findings: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["kind"].as_str())
+        .filter(|&k| k != "io-wait")
+        .collect();
+    assert_eq!((code, findings), (Some(0), vec![]), "{report}");
+}
+
+#[test]
+fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go_memory", "idle_workers");
+    let exe = build_go(&dir, "idle_workers");
+    let hung = HungProcess::spawn("idle_workers", Command::new(exe));
+    let saved = dir.join("snapshot.json");
+    let (code, report) = support::report::json(&[
+        "attach",
+        &hung.pid.to_string(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert_quiet(code, &report);
+    let goroutines: Vec<_> = (report["threads"].as_array().unwrap().iter())
+        .filter(|t| t["debugger_id_kind"] == "goroutine")
+        .collect();
+    assert!(goroutines.len() >= 4, "{report}");
+    assert!((goroutines.iter()).any(|t| t["summary"].as_str().unwrap().contains("main.work")));
+    // A saved snapshot keeps them: parsed back, the same report.
+    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
+    assert_quiet(code, &again);
+    assert_eq!(again["threads"], report["threads"]);
+}
