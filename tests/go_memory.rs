@@ -6,8 +6,8 @@
 //!
 //! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
 //! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
-//! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, a ticker: exit
-//! 0).
+//! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, read from their
+//! sudogs, and a ticker: exit 0, and a saved snapshot reads back the same).
 
 mod support;
 
@@ -166,6 +166,23 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
         .collect();
     assert!(goroutines.len() >= 4, "{report}");
     assert!((goroutines.iter()).any(|t| t["summary"].as_str().unwrap().contains("main.work")));
+    // The workers wait on one channel, read from their sudog: the jobs channel.
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    let workers: Vec<_> = (0..snap.threads.len())
+        .filter(|&t| {
+            snap.threads[t].id_kind == IdKind::Goroutine
+                && (snap.threads[t].frames.iter())
+                    .any(|f| f.function.as_deref() == Some("main.work"))
+        })
+        .map(|t| wait(&a, t))
+        .collect();
+    assert_eq!(workers.len(), 4, "{:#?}", snap.threads);
+    assert_eq!(workers[0].0, WaitKind::Channel);
+    assert!(
+        workers[0].1.is_some() && workers.iter().all(|w| *w == workers[0]),
+        "{workers:?}"
+    );
     // A saved snapshot keeps them: parsed back, the same report.
     let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
     assert_quiet(code, &again);

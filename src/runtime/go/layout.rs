@@ -16,6 +16,8 @@ pub struct Layout {
     pub status: u64,
     /// `g.waitreason`.
     pub waitreason: u64,
+    /// `g.waiting`: the sudogs of the channel operation it is parked in.
+    pub waiting: u64,
     /// `g.sched.sp`, `g.sched.pc`, `g.sched.bp`.
     pub sched_sp: u64,
     /// See `sched_sp`.
@@ -24,7 +26,7 @@ pub struct Layout {
     pub sched_bp: u64,
     /// `semaRoot.treap`.
     pub root_treap: u64,
-    /// `sudog.g`, `.elem`, `.prev`, `.next`, `.waitlink`.
+    /// `sudog.g`, `.elem`, `.prev`, `.next`, `.waitlink`, `.c` (its channel).
     pub sudog_g: u64,
     /// See `sudog_g`.
     pub sudog_elem: u64,
@@ -34,6 +36,8 @@ pub struct Layout {
     pub sudog_next: u64,
     /// See `sudog_g`.
     pub sudog_waitlink: u64,
+    /// See `sudog_g`.
+    pub sudog_c: u64,
     /// `sync.Mutex.sema`, when the program uses `sync.Mutex`: a mutex's semaphore is inside
     /// it, at this offset.
     pub mutex_sema: Option<u64>,
@@ -43,10 +47,13 @@ pub struct Layout {
 const WANTED: [(&str, &[&str]); 5] = [
     (
         "runtime.g",
-        &["goid", "atomicstatus", "waitreason", "sched"],
+        &["goid", "atomicstatus", "waitreason", "sched", "waiting"],
     ),
     ("runtime.gobuf", &["sp", "pc", "bp"]),
-    ("runtime.sudog", &["g", "elem", "prev", "next", "waitlink"]),
+    (
+        "runtime.sudog",
+        &["g", "elem", "prev", "next", "waitlink", "c"],
+    ),
     ("runtime.semaRoot", &["treap"]),
     ("sync.Mutex", &["sema"]),
 ];
@@ -86,6 +93,7 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         goid: at("runtime.g", "goid")?,
         status: at("runtime.g", "atomicstatus")?,
         waitreason: at("runtime.g", "waitreason")?,
+        waiting: at("runtime.g", "waiting")?,
         sched_sp: sched + at("runtime.gobuf", "sp")?,
         sched_pc: sched + at("runtime.gobuf", "pc")?,
         sched_bp: sched + at("runtime.gobuf", "bp")?,
@@ -95,6 +103,7 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         sudog_prev: at("runtime.sudog", "prev")?,
         sudog_next: at("runtime.sudog", "next")?,
         sudog_waitlink: at("runtime.sudog", "waitlink")?,
+        sudog_c: at("runtime.sudog", "c")?,
         mutex_sema: at("sync.Mutex", "sema").ok(),
     })
 }

@@ -3,7 +3,9 @@
 //! Go's, and the semaphore it sleeps on as the first argument of the frames that pass it to
 //! the runtime (`runtime.semacquire1` and its caller, `sync.runtime_SemacquireMutex`), where
 //! the rules read a Go dump's; a `sync.Mutex`'s slow path (`lockSlow`) gets the mutex, whose
-//! semaphore it is, as Go's dump prints its receiver. The runtime's own goroutines (the garbage collector's, the
+//! semaphore it is, as Go's dump prints its receiver; a channel send or receive gets its
+//! channel as the first argument of `runtime.chansend`/`chanrecv` and their entry points
+//! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the garbage collector's, the
 //! finalizer's) are left out, as Go's dump leaves them out; the OS threads stay, as the
 //! scheduler's.
 
@@ -13,6 +15,10 @@ use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
 /// The function that queues a goroutine on a semaphore: its first argument, and its caller's,
 /// is the semaphore's address.
 const SEMACQUIRE: &str = "runtime.semacquire1";
+
+/// The runtime's functions of a blocking channel send and receive: their first argument, and
+/// their entry points' (`runtime.chanrecv1`), is the channel.
+const CHAN_OPS: [&str; 2] = ["runtime.chansend", "runtime.chanrecv"];
 
 /// The slow path of `sync.Mutex.Lock`, whose receiver holds the semaphore it sleeps on.
 const MUTEX_SLOW: [&str; 2] = ["sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow"];
@@ -28,10 +34,6 @@ fn is_system(frames: &[Frame]) -> bool {
 /// The semaphore `sema` a goroutine sleeps on as the first argument of the frames that pass it
 /// on, and the mutex around it (`mutex_sema` before it) as `lockSlow`'s receiver.
 fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
-    let arg = |f: &mut Frame, value: u64| {
-        f.args
-            .insert(0, Var::new("".into(), format!("{value:#x}").into()));
-    };
     let Some(at) = frames
         .iter()
         .position(|f| f.function.as_deref() == Some(SEMACQUIRE))
@@ -39,7 +41,7 @@ fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
         return;
     };
     for f in frames.iter_mut().skip(at).take(2) {
-        arg(f, sema);
+        first_arg(f, sema);
     }
     let mutex = mutex_sema.and_then(|o| sema.checked_sub(o));
     if let (Some(f), Some(m)) = (frames.get_mut(at + 2), mutex) {
@@ -47,9 +49,29 @@ fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
             .as_deref()
             .is_some_and(|n| MUTEX_SLOW.contains(&n))
         {
-            arg(f, m);
+            first_arg(f, m);
         }
     }
+}
+
+/// The channel `chan` as the first argument of the channel operation's frames.
+fn channel(frames: &mut [Frame], chan: u64) {
+    let Some(at) = (frames.iter())
+        .position(|f| (f.function.as_deref()).is_some_and(|n| CHAN_OPS.contains(&n)))
+    else {
+        return;
+    };
+    let op = frames[at].function.clone().unwrap_or_default();
+    for f in frames.iter_mut().skip(at).take(2) {
+        if f.function.as_deref().is_some_and(|n| n.starts_with(&*op)) {
+            first_arg(f, chan);
+        }
+    }
+}
+
+/// `value` as the first argument of `f`, by position, as Go's dump prints them.
+fn first_arg(f: &mut Frame, value: u64) {
+    (f.args).insert(0, Var::new("".into(), format!("{value:#x}").into()));
 }
 
 /// The goroutines of `go` as threads, `frames` holding each one's symbolized frames (in
@@ -68,6 +90,9 @@ pub fn goroutines(go: &GoProcess, frames: Vec<Vec<Frame>>) -> (Vec<Thread>, Vec<
         }
         if let Some(sema) = g.sema {
             semaphore(&mut frames, sema, go.located.layout.mutex_sema);
+        }
+        if let Some(chan) = g.chan {
+            channel(&mut frames, chan);
         }
         if let Some(cut) = &g.cut {
             notes.push(format!("goroutine {}: its stack stops early: {cut}", g.id));

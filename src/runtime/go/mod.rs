@@ -3,8 +3,9 @@
 //! its structures in the binary's DWARF ([`layout`]); [`read`] walks the goroutines through a
 //! memory reader (a stopped process, or a core): each one's id, status or wait reason (the
 //! runtime's `waitReasonStrings`), its stack unwound from its saved registers (`g.sched`) by
-//! frame pointers, and the semaphore it sleeps on (the sudogs of `runtime.semtable`: a
-//! `sync.Mutex`'s, a `WaitGroup`'s). [`merge`] makes them threads of the snapshot, named by
+//! frame pointers, the semaphore it sleeps on (the sudogs of `runtime.semtable`: a
+//! `sync.Mutex`'s, a `WaitGroup`'s) and the channel it sends to or receives from (its one
+//! sudog, `g.waiting`: a `select` of several cases has one a case, and names none). [`merge`] makes them threads of the snapshot, named by
 //! the stackwalk's symbolizer. What cannot be read is said in the result's notes; nothing here
 //! panics on what memory holds.
 
@@ -75,6 +76,8 @@ pub struct Goroutine {
     pub cut: Option<String>,
     /// The semaphore word it sleeps on (`semacquire`'s address).
     pub sema: Option<u64>,
+    /// The channel (`hchan`) it is parked sending to or receiving from.
+    pub chan: Option<u64>,
 }
 
 /// What was read of one Go process.
@@ -211,12 +214,20 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
         } else {
             stack(&mem, l, g, max_frames)
         };
+        // One sudog, on a channel: a send or a receive (a select waits on one a case).
+        let chan = (raw == 4)
+            .then(|| mem.u64(g + l.waiting))
+            .flatten()
+            .filter(|&s| s != 0 && mem.u64(s + l.sudog_waitlink) == Some(0))
+            .and_then(|s| mem.u64(s + l.sudog_c))
+            .filter(|&c| c != 0);
         goroutines.push(Goroutine {
             id,
             status,
             pcs,
             cut,
             sema: sema.get(&g).copied(),
+            chan,
         });
     }
     if goroutines.is_empty() {

@@ -9,6 +9,7 @@ const LAYOUT: Layout = Layout {
     goid: 0x98,
     status: 0x90,
     waitreason: 0xb0,
+    waiting: 0xc0,
     sched_sp: 0x38,
     sched_pc: 0x40,
     sched_bp: 0x68,
@@ -18,6 +19,7 @@ const LAYOUT: Layout = Layout {
     sudog_prev: 0x18,
     sudog_next: 0x10,
     sudog_waitlink: 0x50,
+    sudog_c: 0x58,
     mutex_sema: Some(4),
 };
 
