@@ -5,9 +5,9 @@
 //! the rules read a Go dump's; a `sync.Mutex`'s slow path (`lockSlow`) gets the mutex, whose
 //! semaphore it is, as Go's dump prints its receiver; a channel send or receive gets its
 //! channel as the first argument of `runtime.chansend`/`chanrecv` and their entry points
-//! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the garbage collector's, the
-//! finalizer's) are left out, as Go's dump leaves them out; the OS threads stay, as the
-//! scheduler's.
+//! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the
+//! garbage collector's, the finalizer's) are left out, as Go's dump leaves them out; the OS
+//! threads stay, as the scheduler's.
 
 use super::GoProcess;
 use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};

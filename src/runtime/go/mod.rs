@@ -5,9 +5,9 @@
 //! runtime's `waitReasonStrings`), its stack unwound from its saved registers (`g.sched`) by
 //! frame pointers, the semaphore it sleeps on (the sudogs of `runtime.semtable`: a
 //! `sync.Mutex`'s, a `WaitGroup`'s) and the channel it sends to or receives from (its one
-//! sudog, `g.waiting`: a `select` of several cases has one a case, and names none). [`merge`] makes them threads of the snapshot, named by
-//! the stackwalk's symbolizer. What cannot be read is said in the result's notes; nothing here
-//! panics on what memory holds.
+//! sudog, `g.waiting`: a `select` of several cases has one a case, and names none). [`merge`]
+//! makes them threads of the snapshot, named by the stackwalk's symbolizer. What cannot be
+//! read is said in the result's notes; nothing here panics on what memory holds.
 
 pub mod layout;
 pub mod merge;
@@ -304,7 +304,10 @@ fn semaphores(at: &Located, mem: &Mem<'_>, notes: &mut Vec<String>) -> HashMap<u
         return out;
     };
     if size == 0 || size % SEMTAB_SIZE != 0 {
-        notes.push(format!("runtime.semtable is {size} bytes, not {SEMTAB_SIZE} buckets: the semaphores are not read"));
+        notes.push(format!(
+            "runtime.semtable is {size} bytes, not {SEMTAB_SIZE} buckets: the semaphores are \
+             not read"
+        ));
         return out;
     }
     let step = size / SEMTAB_SIZE;
