@@ -253,8 +253,11 @@ fn to_snapshot_with(
     }
     match &image.go {
         Some(Ok(g)) => {
-            let (goroutines, said) =
-                go::merge::goroutines(g, symbolizer.symbolize_many(space, &goroutine_stacks(g)));
+            let (goroutines, said) = go::merge::goroutines(
+                g,
+                symbolizer.symbolize_many(space, &goroutine_stacks(g)),
+                &threads,
+            );
             threads.extend(goroutines);
             diagnostics.extend(said);
         }

@@ -6,8 +6,9 @@
 //!
 //! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
 //! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
-//! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, read from their
-//! sudogs, and a ticker: exit 0, and a saved snapshot reads back the same).
+//! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, read from
+//! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
+//! saved snapshot reads back the same).
 
 mod support;
 
@@ -166,6 +167,13 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
         .collect();
     assert!(goroutines.len() >= 4, "{report}");
     assert!((goroutines.iter()).any(|t| t["summary"].as_str().unwrap().contains("main.work")));
+    // The reader, in read(2), has the stack of the OS thread its M is.
+    let reader = (goroutines.iter()).find(|t| t["status"] == "syscall");
+    let reader = reader.unwrap_or_else(|| panic!("no reader: {report}"));
+    assert!(
+        reader["summary"].as_str().unwrap().contains("syscall.read"),
+        "{reader}"
+    );
     // The workers wait on one channel, read from their sudog: the jobs channel.
     let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
     let a = hangscan::analyze(&snap);

@@ -16,6 +16,10 @@ pub struct Layout {
     pub status: u64,
     /// `g.waitreason`.
     pub waitreason: u64,
+    /// `g.m`: the M (OS thread) running it, and that M's `procid` (its thread id).
+    pub m: u64,
+    /// See `m`.
+    pub m_procid: u64,
     /// `g.waiting`: the sudogs of the channel operation it is parked in.
     pub waiting: u64,
     /// `g.sched.sp`, `g.sched.pc`, `g.sched.bp`.
@@ -44,11 +48,19 @@ pub struct Layout {
 }
 
 /// The structures whose members are read, and the members.
-const WANTED: [(&str, &[&str]); 5] = [
+const WANTED: [(&str, &[&str]); 6] = [
     (
         "runtime.g",
-        &["goid", "atomicstatus", "waitreason", "sched", "waiting"],
+        &[
+            "goid",
+            "atomicstatus",
+            "waitreason",
+            "sched",
+            "waiting",
+            "m",
+        ],
     ),
+    ("runtime.m", &["procid"]),
     ("runtime.gobuf", &["sp", "pc", "bp"]),
     (
         "runtime.sudog",
@@ -94,6 +106,8 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         status: at("runtime.g", "atomicstatus")?,
         waitreason: at("runtime.g", "waitreason")?,
         waiting: at("runtime.g", "waiting")?,
+        m: at("runtime.g", "m")?,
+        m_procid: at("runtime.m", "procid")?,
         sched_sp: sched + at("runtime.gobuf", "sp")?,
         sched_pc: sched + at("runtime.gobuf", "pc")?,
         sched_bp: sched + at("runtime.gobuf", "bp")?,

@@ -7,7 +7,8 @@
 //! channel as the first argument of `runtime.chansend`/`chanrecv` and their entry points
 //! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the
 //! garbage collector's, the finalizer's) are left out, as Go's dump leaves them out; the OS
-//! threads stay, as the scheduler's.
+//! threads stay, as the scheduler's; a goroutine running or in a system call has the stack of
+//! the OS thread running it.
 
 use super::GoProcess;
 use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
@@ -75,12 +76,26 @@ fn first_arg(f: &mut Frame, value: u64) {
 }
 
 /// The goroutines of `go` as threads, `frames` holding each one's symbolized frames (in
-/// order), and what is said about the read.
-pub fn goroutines(go: &GoProcess, frames: Vec<Vec<Frame>>) -> (Vec<Thread>, Vec<Diagnostic>) {
+/// order), `os` the process's threads; and what is said about the read.
+pub fn goroutines(
+    go: &GoProcess,
+    frames: Vec<Vec<Frame>>,
+    os: &[Thread],
+) -> (Vec<Thread>, Vec<Diagnostic>) {
     let mut notes = go.notes.clone();
     let mut threads = Vec::new();
     let mut system = 0;
     for (g, mut frames) in go.goroutines.iter().zip(frames) {
+        let mut cut = g.cut.clone();
+        if let Some(tid) = g.tid {
+            // The thread's frames are the goroutine's (a system call's, Go code running).
+            match (os.iter()).find(|t| t.ns_tid.or(t.tid) == Some(tid)) {
+                Some(t) => frames.clone_from(&t.frames),
+                None => cut = Some(format!("it runs on thread {tid}, not in the capture")),
+            }
+        } else if g.pcs.is_empty() && cut.is_none() {
+            cut = Some("it runs on no thread the runtime names".into());
+        }
         if is_system(&frames) {
             system += 1;
             continue;
@@ -94,14 +109,14 @@ pub fn goroutines(go: &GoProcess, frames: Vec<Vec<Frame>>) -> (Vec<Thread>, Vec<
         if let Some(chan) = g.chan {
             channel(&mut frames, chan);
         }
-        if let Some(cut) = &g.cut {
+        if let Some(cut) = &cut {
             notes.push(format!("goroutine {}: its stack stops early: {cut}", g.id));
         }
         threads.push(Thread {
             debugger_id: Some(g.id.to_string()),
             id_kind: IdKind::Goroutine,
             status: Some(g.status.clone()),
-            partial: g.cut.is_some(),
+            partial: cut.is_some(),
             frames,
             ..Thread::default()
         });

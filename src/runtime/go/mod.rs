@@ -78,6 +78,9 @@ pub struct Goroutine {
     pub sema: Option<u64>,
     /// The channel (`hchan`) it is parked sending to or receiving from.
     pub chan: Option<u64>,
+    /// The OS thread running it (its M's `procid`, in the process's PID namespace), when it
+    /// runs or is in a system call: its stack is that thread's.
+    pub tid: Option<u64>,
 }
 
 /// What was read of one Go process.
@@ -206,11 +209,14 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
         let Some(id) = mem.u64(g + l.goid) else {
             continue;
         };
-        let (pcs, cut) = if raw == 2 || raw == 3 {
-            (
-                Vec::new(),
-                Some("it runs on an OS thread, whose stack is the thread's".into()),
-            )
+        let on_thread = raw == 2 || raw == 3;
+        let tid = on_thread
+            .then(|| mem.u64(g + l.m))
+            .flatten()
+            .filter(|&m| m != 0)
+            .and_then(|m| mem.u64(m + l.m_procid));
+        let (pcs, cut) = if on_thread {
+            (Vec::new(), None)
         } else {
             stack(&mem, l, g, max_frames)
         };
@@ -228,6 +234,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             cut,
             sema: sema.get(&g).copied(),
             chan,
+            tid,
         });
     }
     if goroutines.is_empty() {

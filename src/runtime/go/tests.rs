@@ -10,6 +10,8 @@ const LAYOUT: Layout = Layout {
     status: 0x90,
     waitreason: 0xb0,
     waiting: 0xc0,
+    m: 0xd0,
+    m_procid: 0x48,
     sched_sp: 0x38,
     sched_pc: 0x40,
     sched_bp: 0x68,
