@@ -8,7 +8,9 @@
 //! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
 //! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, read from
 //! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
-//! saved snapshot reads back the same).
+//! saved snapshot reads back the same). Built without its symbol table or DWARF, a program's
+//! goroutines are not read: the report says why (and names Go's own dump when its threads'
+//! frames are named).
 
 mod support;
 
@@ -17,7 +19,7 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::{IdKind, Language, Snapshot, Thread};
 use std::path::Path;
 use std::process::Command;
-use support::runtimes::{build_go, signal, with_stderr_to};
+use support::runtimes::{build_go, build_go_with, signal, with_stderr_to};
 use support::{gcore, require, scratch, HungProcess};
 
 /// The process attached live and read from a gcore core written into `dir`, each analysed.
@@ -195,4 +197,31 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
     let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
     assert_quiet(code, &again);
     assert_eq!(again["threads"], report["threads"]);
+}
+
+#[test]
+fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go_memory", "stripped");
+    for (flags, why) in [("-s -w", "no symbol table"), ("-w", "no DWARF")] {
+        let exe = build_go_with(&dir, "mutex_abba", flags);
+        let hung = HungProcess::spawn("mutex_abba", Command::new(exe));
+        let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+        let a = hangscan::analyze(&snap);
+        assert!(
+            !snap.threads.iter().any(|t| t.id_kind == IdKind::Goroutine),
+            "{flags}"
+        );
+        let said = (snap.diagnostics.iter())
+            .any(|d| d.message.contains("goroutines were not read") && d.message.contains(why));
+        assert!(said, "{flags}: {:#?}", snap.diagnostics);
+        // With its symbols, its threads' frames name the runtime and its own dump; without,
+        // nothing names them (pclntab is not read yet), and only the note says Go.
+        if flags == "-w" {
+            assert_eq!(a.runtimes.len(), 1, "{flags}");
+            assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
+        }
+    }
 }
