@@ -10,7 +10,9 @@
 //! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
 //! saved snapshot reads back the same). Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why (and names Go's own dump when its threads'
-//! frames are named).
+//! frames are named). `churn.go` (goroutines created, grown, moved and freed all the time) is
+//! attached again and again: every read is whole or says what it missed, no false verdict,
+//! and the program goes on.
 
 mod support;
 
@@ -224,4 +226,35 @@ fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
             assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
         }
     }
+}
+
+#[test]
+fn attaching_again_and_again_to_a_runtime_that_churns_goroutines_and_stacks_is_safe() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go_memory", "churn");
+    let exe = build_go(&dir, "churn");
+    let mut churn = support::Driven::spawn("churn", Command::new(exe));
+    let beats = |d: &mut support::Driven| d.ask("beats").trim().parse::<u64>().unwrap();
+    let mut last = beats(&mut churn);
+    let mut read = 0;
+    for i in 0..30 {
+        // Stopped anywhere: goroutines starting or ending, stacks growing or moving.
+        let snap = hangscan::attach(churn.pid, &hangscan::Options::default())
+            .unwrap_or_else(|e| panic!("attach {i}: {e}"));
+        let note = (snap.diagnostics.iter()).find(|d| d.message.starts_with("Go go1."));
+        assert!(note.is_some(), "attach {i}: {:#?}", snap.diagnostics);
+        read += (snap.threads.iter())
+            .filter(|t| t.id_kind == IdKind::Goroutine && !t.partial)
+            .count();
+        let a = hangscan::analyze(&snap);
+        assert!(!a.deadlocked(), "attach {i}: {:#?}", a.findings);
+        let now = beats(&mut churn);
+        assert!(now >= last, "attach {i}: {now} after {last}");
+        last = now;
+    }
+    assert!(read > 30, "{read} goroutines read whole in 30 attaches");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(beats(&mut churn) > last, "the heartbeat stopped");
 }
