@@ -147,8 +147,9 @@ impl Stackwalker {
     }
 }
 
-/// Each goroutine's stack as frames to symbolize: its saved pc, then return addresses.
-fn goroutine_stacks(g: &GoProcess) -> Vec<Vec<RawFrame>> {
+/// Each goroutine's stack as frames to symbolize: its saved pc, then return addresses; and
+/// its creator's `go` statement (a call: looked up as a return address is).
+fn goroutine_stacks(g: &GoProcess) -> (Vec<Vec<RawFrame>>, Vec<Vec<RawFrame>>) {
     let frame = |(i, &pc): (usize, &u64)| RawFrame {
         pc,
         kind: if i == 0 {
@@ -164,9 +165,13 @@ fn goroutine_stacks(g: &GoProcess) -> Vec<Vec<RawFrame>> {
         sp: 0,
         regs: Default::default(),
     };
-    (g.goroutines.iter())
+    let stacks = (g.goroutines.iter())
         .map(|r| r.pcs.iter().enumerate().map(frame).collect())
-        .collect()
+        .collect();
+    let creators = (g.goroutines.iter())
+        .map(|r| r.created_by.iter().map(|pc| frame((1, pc))).collect())
+        .collect();
+    (stacks, creators)
 }
 
 fn to_snapshot_with(
@@ -253,9 +258,11 @@ fn to_snapshot_with(
     }
     match &image.go {
         Some(Ok(g)) => {
+            let (stacks, creators) = goroutine_stacks(g);
             let (goroutines, said) = go::merge::goroutines(
                 g,
-                symbolizer.symbolize_many(space, &goroutine_stacks(g)),
+                symbolizer.symbolize_many(space, &stacks),
+                symbolizer.symbolize_many(space, &creators),
                 &threads,
             );
             threads.extend(goroutines);

@@ -1,8 +1,8 @@
 //! Go read from its own memory, live and from a gcore core, on the distribution's toolchain
 //! (Debian's go1.19, its binaries unstripped as built): each goroutine as a thread beside the
 //! runtime's OS threads, with its id, its status as Go's dump prints it, its frames named and
-//! placed (`file:line`, inlined frames too) and the mutex it waits for; and the same waits and
-//! verdict as the program's own SIGQUIT dump.
+//! placed (`file:line`, inlined frames too), the `go` statement that created it and the mutex
+//! it waits for; and the same waits and verdict as the program's own SIGQUIT dump.
 //!
 //! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
 //! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
@@ -71,6 +71,16 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
         let (credit, c) = goroutine(&snap, "main.credit");
         let (ticker, _) = goroutine(&snap, "main.tick");
         assert_eq!(d.status.as_deref(), Some("semacquire"), "{how}");
+        assert!(
+            d.notes[0].starts_with("created by main.main at "),
+            "{how}: {:?}",
+            d.notes
+        );
+        assert!(
+            d.notes[0].ends_with("mutex_abba.go:53"),
+            "{how}: {:?}",
+            d.notes
+        );
         // Named and placed as Go's own traceback places them, inlined frames included.
         let at = |t: &Thread, function: &str| {
             let f = (t.frames.iter())

@@ -20,6 +20,8 @@ pub struct Layout {
     pub m: u64,
     /// See `m`.
     pub m_procid: u64,
+    /// `g.gopc`: the pc of the `go` statement that created it.
+    pub gopc: u64,
     /// `g.waiting`: the sudogs of the channel operation it is parked in.
     pub waiting: u64,
     /// `g.sched.sp`, `g.sched.pc`, `g.sched.bp`.
@@ -58,6 +60,7 @@ const WANTED: [(&str, &[&str]); 6] = [
             "sched",
             "waiting",
             "m",
+            "gopc",
         ],
     ),
     ("runtime.m", &["procid"]),
@@ -107,6 +110,7 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         waitreason: at("runtime.g", "waitreason")?,
         waiting: at("runtime.g", "waiting")?,
         m: at("runtime.g", "m")?,
+        gopc: at("runtime.g", "gopc")?,
         m_procid: at("runtime.m", "procid")?,
         sched_sp: sched + at("runtime.gobuf", "sp")?,
         sched_pc: sched + at("runtime.gobuf", "pc")?,

@@ -75,17 +75,19 @@ fn first_arg(f: &mut Frame, value: u64) {
     (f.args).insert(0, Var::new("".into(), format!("{value:#x}").into()));
 }
 
-/// The goroutines of `go` as threads, `frames` holding each one's symbolized frames (in
-/// order), `os` the process's threads; and what is said about the read.
+/// The goroutines of `go` as threads, `frames` holding each one's symbolized frames and
+/// `creators` its `go` statement's (in order), `os` the process's threads; and what is said
+/// about the read.
 pub fn goroutines(
     go: &GoProcess,
     frames: Vec<Vec<Frame>>,
+    creators: Vec<Vec<Frame>>,
     os: &[Thread],
 ) -> (Vec<Thread>, Vec<Diagnostic>) {
     let mut notes = go.notes.clone();
     let mut threads = Vec::new();
     let mut system = 0;
-    for (g, mut frames) in go.goroutines.iter().zip(frames) {
+    for ((g, mut frames), creator) in go.goroutines.iter().zip(frames).zip(creators) {
         let mut cut = g.cut.clone();
         if let Some(tid) = g.tid {
             // The thread's frames are the goroutine's (a system call's, Go code running).
@@ -112,7 +114,17 @@ pub fn goroutines(
         if let Some(cut) = &cut {
             notes.push(format!("goroutine {}: its stack stops early: {cut}", g.id));
         }
+        // As Go's dump says it: the function holding the `go` statement (the outermost frame
+        // of its pc, inlined ones aside), at its line.
+        let created = creator.last().and_then(|f| {
+            let mut note = format!("created by {}", f.function.as_deref()?);
+            if let (Some(file), Some(line)) = (&f.file, f.line) {
+                note.push_str(&format!(" at {file}:{line}"));
+            }
+            Some(note)
+        });
         threads.push(Thread {
+            notes: created.into_iter().collect(),
             debugger_id: Some(g.id.to_string()),
             id_kind: IdKind::Goroutine,
             status: Some(g.status.clone()),

@@ -78,6 +78,8 @@ pub struct Goroutine {
     pub sema: Option<u64>,
     /// The channel (`hchan`) it is parked sending to or receiving from.
     pub chan: Option<u64>,
+    /// The pc of the `go` statement that created it (none for the main goroutine).
+    pub created_by: Option<u64>,
     /// The OS thread running it (its M's `procid`, in the process's PID namespace), when it
     /// runs or is in a system call: its stack is that thread's.
     pub tid: Option<u64>,
@@ -235,6 +237,8 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             sema: sema.get(&g).copied(),
             chan,
             tid,
+            // The main goroutine's is the runtime's start, which Go's dump does not name.
+            created_by: mem.u64(g + l.gopc).filter(|&pc| pc != 0 && id != 1),
         });
     }
     if goroutines.is_empty() {

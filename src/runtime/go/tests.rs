@@ -11,6 +11,7 @@ const LAYOUT: Layout = Layout {
     waitreason: 0xb0,
     waiting: 0xc0,
     m: 0xd0,
+    gopc: 0xe0,
     m_procid: 0x48,
     sched_sp: 0x38,
     sched_pc: 0x40,
