@@ -6,7 +6,8 @@
 //!
 //! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
 //! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
-//! neither view claims a cycle), `idle_workers.go` (workers on an empty channel, read from
+//! neither view claims a cycle), `mutex_sleeper.go` (four workers on one mutex whose holder
+//! sleeps: no deadlock in any view), `idle_workers.go` (workers on an empty channel, read from
 //! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
 //! saved snapshot reads back the same). Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why (and names Go's own dump when its threads'
@@ -267,4 +268,44 @@ fn attaching_again_and_again_to_a_runtime_that_churns_goroutines_and_stacks_is_s
     assert!(read > 30, "{read} goroutines read whole in 30 attaches");
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(beats(&mut churn) > last, "the heartbeat stopped");
+}
+
+#[test]
+fn workers_on_a_mutex_whose_holder_sleeps_wait_on_it_and_no_view_claims_a_deadlock() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "mutex_sleeper");
+    let exe = build_go(&dir, "mutex_sleeper");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
+    let mut views = live_and_core(hung.pid, &dir);
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    views.push(("sigquit", snap, a));
+    let mut mutexes = Vec::new();
+    for (how, snap, a) in views {
+        let workers: Vec<_> = (0..snap.threads.len())
+            .filter(|&t| {
+                (snap.threads[t].frames.iter()).any(|f| f.function.as_deref() == Some("main.post"))
+            })
+            .map(|t| wait(&a, t))
+            .collect();
+        assert_eq!(workers.len(), 4, "{how}");
+        assert!(workers
+            .iter()
+            .all(|w| w.0 == WaitKind::Mutex && w.1 == workers[0].1));
+        let (holder, _) = goroutine(&snap, "main.holdAndSleep");
+        assert_eq!(wait(&a, holder).0, WaitKind::Sleep, "{how}");
+        assert!(!a.deadlocked(), "{how}: {:#?}", a.findings);
+        mutexes.push(workers[0].1);
+    }
+    // One mutex, by one address, in every view.
+    assert!(
+        mutexes[0].is_some() && mutexes.iter().all(|m| *m == mutexes[0]),
+        "{mutexes:?}"
+    );
 }
