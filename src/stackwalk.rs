@@ -5,6 +5,7 @@
 use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::model::{FrameTrust, StopReason};
+use crate::runtime::go::{self, GoProcess};
 use crate::runtime::python::{merge::merge as merge_python, PyProcess, Unreadable};
 use crate::symbolize::Symbolizer;
 pub use crate::symbolize::{ArgSpec, GuardSpec, VarRequest};
@@ -62,6 +63,9 @@ pub struct ProcessImage {
     /// The CPython interpreter read from the process's memory (while it was stopped, or from
     /// the core), or the one it runs that could not be read and why; `None`: none found.
     pub python: Option<Result<PyProcess, Unreadable>>,
+    /// The Go runtime's goroutines read from the process's memory (while it was stopped, or
+    /// from the core), or why a Go program's could not be; `None`: no Go runtime found.
+    pub go: Option<Result<GoProcess, go::Unreadable>>,
 }
 
 /// The ids a process's threads have inside its PID namespace: the ids its memory holds.
@@ -143,6 +147,33 @@ impl Stackwalker {
     }
 }
 
+/// Each goroutine's stack as frames to symbolize: its saved pc, then return addresses; and
+/// its creator's `go` statement (a call: looked up as a return address is).
+fn goroutine_stacks(g: &GoProcess) -> (Vec<Vec<RawFrame>>, Vec<Vec<RawFrame>>) {
+    let frame = |(i, &pc): (usize, &u64)| RawFrame {
+        pc,
+        kind: if i == 0 {
+            crate::unwind::FrameKind::Ip
+        } else {
+            crate::unwind::FrameKind::ReturnAddress
+        },
+        method: if i == 0 {
+            FrameTrust::Context
+        } else {
+            FrameTrust::FramePointer
+        },
+        sp: 0,
+        regs: Default::default(),
+    };
+    let stacks = (g.goroutines.iter())
+        .map(|r| r.pcs.iter().enumerate().map(frame).collect())
+        .collect();
+    let creators = (g.goroutines.iter())
+        .map(|r| r.created_by.iter().map(|pc| frame((1, pc))).collect())
+        .collect();
+    (stacks, creators)
+}
+
 fn to_snapshot_with(
     w: &Stackwalker,
     image: ProcessImage,
@@ -220,6 +251,27 @@ fn to_snapshot_with(
             line: None,
             message: format!(
                 "the process runs CPython ({}), whose Python frames were not read: {}",
+                u.object, u.why
+            ),
+        }),
+        None => {}
+    }
+    match &image.go {
+        Some(Ok(g)) => {
+            let (stacks, creators) = goroutine_stacks(g);
+            let (goroutines, said) = go::merge::goroutines(
+                g,
+                symbolizer.symbolize_many(space, &stacks),
+                symbolizer.symbolize_many(space, &creators),
+                &threads,
+            );
+            threads.extend(goroutines);
+            diagnostics.extend(said);
+        }
+        Some(Err(u)) => diagnostics.push(crate::model::Diagnostic {
+            line: None,
+            message: format!(
+                "the process runs Go ({}), whose goroutines were not read: {}",
                 u.object, u.why
             ),
         }),

@@ -269,6 +269,7 @@ fn unwind_symbolize(data: &[u8]) -> Outcome {
         diagnostics: Vec::new(),
         ns_tids: Default::default(),
         python: None,
+        go: None,
     };
     // A new walker each time: its caches are keyed by path, and the scratch file's path is
     // the same for every input. Every variable is read too: the DWARF reader meets the input.

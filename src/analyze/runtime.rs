@@ -24,7 +24,8 @@ pub struct Runtime {
 }
 
 /// Every runtime the native threads of `snap` show (a live capture's, a core's, a debugger's),
-/// once per process, in thread order.
+/// once per process, in thread order; not in a process whose goroutines the snapshot holds
+/// beside its threads (read from its memory): its runtime was read.
 pub fn find(snap: &Snapshot, names: &Names, kb: &KnowledgeBase) -> Vec<Runtime> {
     let hits: HashMap<usize, &Rule> = names
         .bases()
@@ -34,7 +35,14 @@ pub fn find(snap: &Snapshot, names: &Names, kb: &KnowledgeBase) -> Vec<Runtime> 
     if hits.is_empty() {
         return out;
     }
+    let read: Vec<Option<u32>> = (snap.threads.iter())
+        .filter(|t| t.id_kind == IdKind::Goroutine)
+        .map(|t| t.process.or(snap.pid))
+        .collect();
     for (t, thread) in snap.threads.iter().enumerate() {
+        if read.contains(&thread.process.or(snap.pid)) {
+            continue;
+        }
         // A goroutine, a Java or a Python thread is already seen through its runtime's own
         // dump: it needs no other; so is a thread that shows the runtime's own frames.
         if thread.id_kind != IdKind::Debugger {

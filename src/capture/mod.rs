@@ -28,7 +28,7 @@ pub use look::SecondLook;
 use crate::error::{Error, Result};
 use crate::limits::MAX_FRAMES;
 use crate::model::{Evidence, FutexWait, KernelInfo, KernelState, StoppedBy, Syscall};
-use crate::runtime::python::{Located, Unreadable};
+use crate::runtime::{go, python};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MemoryRegion, Regs};
 use rayon::prelude::*;
@@ -143,6 +143,12 @@ impl From<Error> for Failed {
 /// What was read of the process before it was stopped.
 type Sampled = Arc<HashMap<i32, procinfo::Sample>>;
 
+/// The runtimes located before the stop: each to read, or named as unreadable.
+struct Runtimes {
+    python: Option<std::result::Result<python::Located, python::Unreadable>>,
+    go: Option<std::result::Result<go::Located, go::Unreadable>>,
+}
+
 fn capture_once(
     pid: u32,
     opts: &CaptureOptions,
@@ -170,10 +176,13 @@ fn capture_once(
     let first: Sampled = Arc::new(first);
     let sampled = first.clone();
     let opts_copy = opts.clone();
-    // Found from the files before the stop: only the interpreter's memory is read while it.
-    let python = crate::runtime::python::locate(&space);
+    // Found from the files before the stop: only the runtimes' memory is read while it.
+    let runtimes = Runtimes {
+        python: python::locate(&space),
+        go: go::locate(&space),
+    };
     let image = watch::traced(ipid, move |watch| {
-        frozen(pid, &opts_copy, space, python, &sampled, began, watch)
+        frozen(pid, &opts_copy, space, runtimes, &sampled, began, watch)
     })
     .map_err(|stalled| match stalled {
         Some(s) => Error::Stalled {
@@ -292,7 +301,7 @@ fn frozen(
     pid: u32,
     opts: &CaptureOptions,
     space: AddressSpace,
-    python: Option<std::result::Result<Located, Unreadable>>,
+    runtimes: Runtimes,
     sampled: &HashMap<i32, procinfo::Sample>,
     began: Instant,
     watch: &watch::Watch,
@@ -365,10 +374,11 @@ fn frozen(
         .into_par_iter()
         .filter_map(|w| crate::syscalls::futex_evidence(w, |a, n| memory::read(via, a, n)))
         .collect();
-    // The interpreter's threads and frames, read while the threads cannot change them.
+    // The runtimes' threads and frames, read while the threads cannot change them.
     let read = |a: u64, n: usize| memory::read(via, a, n);
-    let python = python
-        .map(|found| found.map(|at| crate::runtime::python::read(&at, &read, &space, MAX_FRAMES)));
+    let python =
+        (runtimes.python).map(|found| found.map(|at| python::read(&at, &read, &space, MAX_FRAMES)));
+    let go = (runtimes.go).map(|found| found.map(|at| go::read(&at, &read, &space, MAX_FRAMES)));
     let mut threads = Vec::with_capacity(regs.len());
     for ((tid, r), (stack, syscall, futex)) in regs.into_iter().zip(copied) {
         let sample = sampled.get(&tid).cloned().unwrap_or_default();
@@ -448,6 +458,7 @@ fn frozen(
         diagnostics: shared.into_iter().chain(leader_exited(ipid, via)).collect(),
         ns_tids,
         python,
+        go,
     })
 }
 

@@ -344,6 +344,12 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
             crate::runtime::python::read(&at, &read, &space, crate::limits::MAX_FRAMES)
         })
     });
+    let go = crate::runtime::go::locate(&space).map(|found| {
+        found.map(|at| {
+            let read = |a: u64, n: usize| core.read(a, n);
+            crate::runtime::go::read(&at, &read, &space, crate::limits::MAX_FRAMES)
+        })
+    });
     // What the cut took is said first: everything after it is read from what is left.
     if let Some(cut) = &core.cut {
         diagnostics.insert(0, cut.diagnostic(&lost));
@@ -360,6 +366,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         diagnostics,
         ns_tids,
         python,
+        go,
     }
 }
 

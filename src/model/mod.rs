@@ -389,6 +389,8 @@ pub struct Frame {
 pub enum Language {
     /// A Python function (or a C method CPython called from one), read from the interpreter.
     Python,
+    /// A Go function on a goroutine's stack, read from the Go runtime's memory.
+    Go,
 }
 
 /// A value a debugger printed, with the input line it was printed at.

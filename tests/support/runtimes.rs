@@ -41,9 +41,14 @@ pub const GOPATH: &str = "/usr/share/gocode";
 
 /// `go build`s `fixtures/programs/go/NAME.go` into `dir`, in GOPATH mode on [`GOPATH`].
 pub fn build_go(dir: &Path, name: &str) -> PathBuf {
+    build_go_with(dir, name, "")
+}
+
+/// [`build_go`] with the linker's flags `ldflags` (`-s -w`: no symbol table, no DWARF).
+pub fn build_go_with(dir: &Path, name: &str, ldflags: &str) -> PathBuf {
     let exe = dir.join(name);
     let mut go = Command::new("go");
-    go.args(["build", "-o"])
+    go.args(["build", "-ldflags", ldflags, "-o"])
         .arg(&exe)
         .arg(programs("go").join(format!("{name}.go")))
         .env("GOCACHE", dir.join("cache"))

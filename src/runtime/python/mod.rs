@@ -11,7 +11,6 @@
 mod debug_offsets;
 mod frames;
 pub mod layout;
-mod memory;
 pub mod merge;
 mod objects;
 #[cfg(test)]
@@ -19,9 +18,9 @@ mod tests;
 
 use crate::objects::elf::{open_object, ElfFile};
 use crate::objects::AddressSpace;
+use crate::runtime::memory::Mem;
+pub use crate::runtime::memory::ReadFn;
 use layout::{CurrentFrame, GilHolder, Layout};
-use memory::Mem;
-pub use memory::ReadFn;
 use object::{Object, ObjectSection, ObjectSymbol};
 pub use objects::{LockKind, LockSeen};
 

@@ -4,7 +4,7 @@
 //! type, lengths): a freed or torn object reads as nothing.
 
 use super::layout::{common::*, Layout};
-use super::memory::Mem;
+use crate::runtime::memory::Mem;
 use std::cell::RefCell;
 use std::collections::HashMap;
 

@@ -1,8 +1,9 @@
-//! The target's memory as the interpreter reader sees it: the process's own bytes (a stopped
+//! The target's memory as the runtime readers see it: the process's own bytes (a stopped
 //! process, or a core), then for what those lack the files the process maps (a core leaves
-//! read-only file pages out: type names, `Py_Version`). Memory is read a page at a
-//! time and each page once (few system calls while the process is stopped), within a budget;
-//! a read returns `None` rather than failing: a torn or bad pointer ends a walk.
+//! read-only file pages out: type names, `Py_Version`, Go's wait reason strings). Memory is
+//! read a page at a time and each page once (few system calls while the process is stopped),
+//! within a budget; a read returns `None` rather than failing: a torn or bad pointer ends a
+//! walk.
 
 use crate::objects::elf::{open_object, ElfFile};
 use crate::objects::AddressSpace;

@@ -1,0 +1,157 @@
+//! Goroutines as threads of the snapshot, as Go's own dump shows them: each one a thread with
+//! its goroutine id and status, its frames (named by the stackwalk's symbolizer) marked as
+//! Go's, and the semaphore it sleeps on as the first argument of the frames that pass it to
+//! the runtime (`runtime.semacquire1` and its caller, `sync.runtime_SemacquireMutex`), where
+//! the rules read a Go dump's; a `sync.Mutex`'s slow path (`lockSlow`) gets the mutex, whose
+//! semaphore it is, as Go's dump prints its receiver; a channel send or receive gets its
+//! channel as the first argument of `runtime.chansend`/`chanrecv` and their entry points
+//! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the
+//! garbage collector's, the finalizer's) are left out, as Go's dump leaves them out; the OS
+//! threads stay, as the scheduler's; a goroutine running or in a system call has the stack of
+//! the OS thread running it.
+
+use super::GoProcess;
+use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
+
+/// The function that queues a goroutine on a semaphore: its first argument, and its caller's,
+/// is the semaphore's address.
+const SEMACQUIRE: &str = "runtime.semacquire1";
+
+/// The runtime's functions of a blocking channel send and receive: their first argument, and
+/// their entry points' (`runtime.chanrecv1`), is the channel.
+const CHAN_OPS: [&str; 2] = ["runtime.chansend", "runtime.chanrecv"];
+
+/// The slow path of `sync.Mutex.Lock`, whose receiver holds the semaphore it sleeps on.
+const MUTEX_SLOW: [&str; 2] = ["sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow"];
+
+/// The goroutine's first function when the runtime started it for itself.
+fn is_system(frames: &[Frame]) -> bool {
+    let first = (frames.iter().rev())
+        .filter_map(|f| f.function.as_deref())
+        .find(|f| !f.starts_with("runtime.goexit"));
+    first.is_some_and(|f| f.starts_with("runtime.") && f != "runtime.main")
+}
+
+/// The semaphore `sema` a goroutine sleeps on as the first argument of the frames that pass it
+/// on, and the mutex around it (`mutex_sema` before it) as `lockSlow`'s receiver.
+fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
+    let Some(at) = frames
+        .iter()
+        .position(|f| f.function.as_deref() == Some(SEMACQUIRE))
+    else {
+        return;
+    };
+    for f in frames.iter_mut().skip(at).take(2) {
+        first_arg(f, sema);
+    }
+    let mutex = mutex_sema.and_then(|o| sema.checked_sub(o));
+    if let (Some(f), Some(m)) = (frames.get_mut(at + 2), mutex) {
+        if f.function
+            .as_deref()
+            .is_some_and(|n| MUTEX_SLOW.contains(&n))
+        {
+            first_arg(f, m);
+        }
+    }
+}
+
+/// The channel `chan` as the first argument of the channel operation's frames.
+fn channel(frames: &mut [Frame], chan: u64) {
+    let Some(at) = (frames.iter())
+        .position(|f| (f.function.as_deref()).is_some_and(|n| CHAN_OPS.contains(&n)))
+    else {
+        return;
+    };
+    let op = frames[at].function.clone().unwrap_or_default();
+    for f in frames.iter_mut().skip(at).take(2) {
+        if f.function.as_deref().is_some_and(|n| n.starts_with(&*op)) {
+            first_arg(f, chan);
+        }
+    }
+}
+
+/// `value` as the first argument of `f`, by position, as Go's dump prints them.
+fn first_arg(f: &mut Frame, value: u64) {
+    (f.args).insert(0, Var::new("".into(), format!("{value:#x}").into()));
+}
+
+/// The goroutines of `go` as threads, `frames` holding each one's symbolized frames and
+/// `creators` its `go` statement's (in order), `os` the process's threads; and what is said
+/// about the read.
+pub fn goroutines(
+    go: &GoProcess,
+    frames: Vec<Vec<Frame>>,
+    creators: Vec<Vec<Frame>>,
+    os: &[Thread],
+) -> (Vec<Thread>, Vec<Diagnostic>) {
+    let mut notes = go.notes.clone();
+    let mut threads = Vec::new();
+    let mut system = 0;
+    for ((g, mut frames), creator) in go.goroutines.iter().zip(frames).zip(creators) {
+        let mut cut = g.cut.clone();
+        if let Some(tid) = g.tid {
+            // The thread's frames are the goroutine's (a system call's, Go code running).
+            match (os.iter()).find(|t| t.ns_tid.or(t.tid) == Some(tid)) {
+                Some(t) => frames.clone_from(&t.frames),
+                None => cut = Some(format!("it runs on thread {tid}, not in the capture")),
+            }
+        } else if g.pcs.is_empty() && cut.is_none() {
+            cut = Some("it runs on no thread the runtime names".into());
+        }
+        if is_system(&frames) {
+            system += 1;
+            continue;
+        }
+        for f in &mut frames {
+            f.language = Some(Language::Go);
+        }
+        if let Some(sema) = g.sema {
+            semaphore(&mut frames, sema, go.located.layout.mutex_sema);
+        }
+        if let Some(chan) = g.chan {
+            channel(&mut frames, chan);
+        }
+        if let Some(cut) = &cut {
+            notes.push(format!("goroutine {}: its stack stops early: {cut}", g.id));
+        }
+        // As Go's dump says it: the function holding the `go` statement (the outermost frame
+        // of its pc, inlined ones aside), at its line.
+        let created = creator.last().and_then(|f| {
+            let mut note = format!("created by {}", f.function.as_deref()?);
+            if let (Some(file), Some(line)) = (&f.file, f.line) {
+                note.push_str(&format!(" at {file}:{line}"));
+            }
+            Some(note)
+        });
+        threads.push(Thread {
+            notes: created.into_iter().collect(),
+            debugger_id: Some(g.id.to_string()),
+            id_kind: IdKind::Goroutine,
+            status: Some(g.status.clone()),
+            partial: cut.is_some(),
+            frames,
+            ..Thread::default()
+        });
+    }
+    notes.insert(
+        0,
+        format!(
+            "Go {} read from memory in {} (runtime.allgs from its symbol table, the runtime's \
+             structures from its DWARF): {} goroutines ({system} of the runtime's own left \
+             out), {} pages read in {:.1} ms",
+            go.version.as_deref().unwrap_or("(version unknown)"),
+            go.located.object,
+            threads.len(),
+            go.cost.0,
+            go.cost.1.as_secs_f64() * 1000.0
+        ),
+    );
+    let diagnostics = notes
+        .into_iter()
+        .map(|message| Diagnostic {
+            line: None,
+            message,
+        })
+        .collect();
+    (threads, diagnostics)
+}

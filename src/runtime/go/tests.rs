@@ -1,0 +1,125 @@
+//! Unit tests of the Go reader: goroutines walked in a made-up memory, whole, and torn.
+
+use super::layout::Layout;
+use super::{read, Located};
+use crate::objects::AddressSpace;
+use std::collections::HashMap;
+
+const LAYOUT: Layout = Layout {
+    goid: 0x98,
+    status: 0x90,
+    waitreason: 0xb0,
+    waiting: 0xc0,
+    m: 0xd0,
+    gopc: 0xe0,
+    m_procid: 0x48,
+    sched_sp: 0x38,
+    sched_pc: 0x40,
+    sched_bp: 0x68,
+    root_treap: 8,
+    sudog_g: 0,
+    sudog_elem: 0x28,
+    sudog_prev: 0x18,
+    sudog_next: 0x10,
+    sudog_waitlink: 0x50,
+    sudog_c: 0x58,
+    mutex_sema: Some(4),
+};
+
+const ALLGS: u64 = 0x1000;
+const ALLGLEN: u64 = 0x1020;
+const REASONS: u64 = 0x1100;
+const SEMTABLE: u64 = 0x2000;
+const G: u64 = 0x10_000;
+const STACK: u64 = 0x20_000;
+const SUDOG: u64 = 0x30_000;
+
+/// Words at addresses, and a reader over them (8 bytes each, anything else absent).
+fn memory(words: &HashMap<u64, u64>) -> impl Fn(u64, usize) -> Vec<u8> + '_ {
+    move |addr, len| {
+        let mut out = Vec::with_capacity(len);
+        for at in (addr..addr + len as u64).step_by(8) {
+            match words.get(&at) {
+                Some(w) => out.extend_from_slice(&w.to_le_bytes()),
+                None if at < 0x40_000 => out.extend_from_slice(&[0; 8]),
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+fn located() -> Located {
+    Located {
+        object: "/srv/app".into(),
+        allgs: ALLGS,
+        allglen: ALLGLEN,
+        version: None,
+        reasons: Some((REASONS, 16 * 2)),
+        semtable: Some((SEMTABLE, 251 * 64)),
+        layout: LAYOUT,
+    }
+}
+
+/// One goroutine (id 7, waiting: reason 1, "semacquire") parked in a three-frame stack, its
+/// sudog queued on semaphore 0x5004.
+fn one_goroutine() -> HashMap<u64, u64> {
+    let mut w = HashMap::new();
+    w.insert(ALLGS, 0x1800);
+    w.insert(0x1800, G);
+    w.insert(ALLGLEN, 1);
+    w.insert(REASONS + 16, 0x1200);
+    w.insert(REASONS + 24, 10);
+    w.insert(0x1200, u64::from_le_bytes(*b"semacqui"));
+    w.insert(0x1208, u64::from_le_bytes(*b"re\0\0\0\0\0\0"));
+    w.insert(G + LAYOUT.status, 4);
+    w.insert(G + LAYOUT.goid, 7);
+    w.insert(G + 0xb0, 1);
+    w.insert(G + LAYOUT.sched_pc, 0x40_1000);
+    w.insert(G + LAYOUT.sched_sp, STACK + 0x10);
+    w.insert(G + LAYOUT.sched_bp, STACK + 0x20);
+    // gopark's frame → its caller's → the goroutine's first (its saved bp 0).
+    w.insert(STACK + 0x20, STACK + 0x40);
+    w.insert(STACK + 0x28, 0x40_2000);
+    w.insert(STACK + 0x40, 0);
+    w.insert(STACK + 0x48, 0x40_3000);
+    w.insert(SEMTABLE + 5 * 64 + 8, SUDOG);
+    w.insert(SUDOG, G);
+    w.insert(SUDOG + 0x28, 0x5004);
+    w
+}
+
+#[test]
+fn a_parked_goroutine_is_read_with_its_stack_wait_reason_and_semaphore() {
+    let words = one_goroutine();
+    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    assert_eq!(go.goroutines.len(), 1, "{:?}", go.notes);
+    let g = &go.goroutines[0];
+    assert_eq!((g.id, g.status.as_str()), (7, "semacquire"));
+    assert_eq!(g.pcs, [0x40_1000, 0x40_2000, 0x40_3000]);
+    assert_eq!((g.cut.as_deref(), g.sema), (None, Some(0x5004)));
+}
+
+#[test]
+fn a_torn_stack_or_goroutine_list_gives_a_partial_result_with_a_note() {
+    // A frame pointer that points down the stack (changed while read): the walk stops there.
+    let mut words = one_goroutine();
+    words.insert(STACK + 0x20, STACK);
+    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let g = &go.goroutines[0];
+    assert_eq!(g.pcs, [0x40_1000, 0x40_2000]);
+    assert!(g.cut.as_deref().unwrap().contains("below"), "{g:?}");
+    // A goroutine list pointing nowhere: no goroutine, said.
+    words.insert(ALLGS, 0x9_000_000);
+    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    assert!(go.goroutines.is_empty());
+    assert!(
+        go.notes.iter().any(|n| n.contains("no goroutine")),
+        "{:?}",
+        go.notes
+    );
+    // Nothing readable at all.
+    let nothing = |_: u64, _: usize| Vec::new();
+    let go = read(&located(), &nothing, &AddressSpace::default(), 100);
+    assert!(go.goroutines.is_empty() && !go.notes.is_empty());
+}

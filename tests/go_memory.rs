@@ -1,0 +1,311 @@
+//! Go read from its own memory, live and from a gcore core, on the distribution's toolchain
+//! (Debian's go1.19, its binaries unstripped as built): each goroutine as a thread beside the
+//! runtime's OS threads, with its id, its status as Go's dump prints it, its frames named and
+//! placed (`file:line`, inlined frames too), the `go` statement that created it and the mutex
+//! it waits for; and the same waits and verdict as the program's own SIGQUIT dump.
+//!
+//! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
+//! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
+//! neither view claims a cycle), `mutex_sleeper.go` (four workers on one mutex whose holder
+//! sleeps: no deadlock in any view), `idle_workers.go` (workers on an empty channel, read from
+//! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
+//! saved snapshot reads back the same). Built without its symbol table or DWARF, a program's
+//! goroutines are not read: the report says why (and names Go's own dump when its threads'
+//! frames are named). `churn.go` (goroutines created, grown, moved and freed all the time) is
+//! attached again and again: every read is whole or says what it missed, no false verdict,
+//! and the program goes on.
+
+mod support;
+
+use hangscan::analyze::Analysis;
+use hangscan::knowledge::WaitKind;
+use hangscan::model::{IdKind, Language, Snapshot, Thread};
+use std::path::Path;
+use std::process::Command;
+use support::runtimes::{build_go, build_go_with, signal, with_stderr_to};
+use support::{gcore, require, scratch, HungProcess};
+
+/// The process attached live and read from a gcore core written into `dir`, each analysed.
+fn live_and_core(pid: u32, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let options = hangscan::Options::default();
+    let live = hangscan::attach(pid, &options).expect("attach");
+    let core = hangscan::read_core(&gcore(pid, dir), &options).expect("core");
+    [("attach", live), ("core", core)]
+        .into_iter()
+        .map(|(how, snap)| {
+            let a = hangscan::analyze(&snap);
+            (how, snap, a)
+        })
+        .collect()
+}
+
+/// The goroutine running `function`.
+fn goroutine<'a>(snap: &'a Snapshot, function: &str) -> (usize, &'a Thread) {
+    (snap.threads.iter().enumerate())
+        .find(|(_, t)| {
+            t.id_kind == IdKind::Goroutine
+                && (t.frames.iter()).any(|f| f.function.as_deref() == Some(function))
+        })
+        .unwrap_or_else(|| panic!("no goroutine in {function}: {:#?}", snap.threads))
+}
+
+/// The first wait of thread `t`: its kind and address.
+fn wait(a: &Analysis, t: usize) -> (WaitKind, Option<u64>) {
+    let w = &a.facts[t].waits[0];
+    (w.kind, w.address)
+}
+
+#[test]
+fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dump_shows_them() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "mutex_abba");
+    let exe = build_go(&dir, "mutex_abba");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("mutex_abba", with_stderr_to(&err, &[&exe]));
+    let mut seen = Vec::new();
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        // Read from memory: the runtime needs no dump of its own.
+        assert_eq!(a.runtimes, [], "{how}");
+        let (debit, d) = goroutine(&snap, "main.debit");
+        let (credit, c) = goroutine(&snap, "main.credit");
+        let (ticker, _) = goroutine(&snap, "main.tick");
+        assert_eq!(d.status.as_deref(), Some("semacquire"), "{how}");
+        assert!(
+            d.notes[0].starts_with("created by main.main at "),
+            "{how}: {:?}",
+            d.notes
+        );
+        assert!(
+            d.notes[0].ends_with("mutex_abba.go:53"),
+            "{how}: {:?}",
+            d.notes
+        );
+        // Named and placed as Go's own traceback places them, inlined frames included.
+        let at = |t: &Thread, function: &str| {
+            let f = (t.frames.iter())
+                .find(|f| f.function.as_deref() == Some(function))
+                .unwrap();
+            assert_eq!(f.language, Some(Language::Go), "{how}");
+            (
+                f.file
+                    .as_deref()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                f.line,
+                f.inlined,
+            )
+        };
+        assert_eq!(
+            at(d, "main.debit"),
+            ("mutex_abba.go".into(), Some(27), false),
+            "{how}"
+        );
+        assert_eq!(
+            at(c, "main.credit"),
+            ("mutex_abba.go".into(), Some(37), false),
+            "{how}"
+        );
+        assert_eq!(
+            at(d, "sync.(*Mutex).Lock"),
+            ("mutex.go".into(), Some(90), true),
+            "{how}"
+        );
+        assert_eq!(
+            at(d, "sync.(*Mutex).lockSlow"),
+            ("mutex.go".into(), Some(171), false)
+        );
+        // Each waits for the mutex the other holds; the ticker sleeps.
+        let (dk, dm) = wait(&a, debit);
+        let (ck, cm) = wait(&a, credit);
+        assert_eq!((dk, ck), (WaitKind::Mutex, WaitKind::Mutex), "{how}");
+        assert!(
+            dm.is_some() && cm.is_some() && dm != cm,
+            "{how}: {dm:?} {cm:?}"
+        );
+        assert_eq!(wait(&a, ticker).0, WaitKind::Sleep, "{how}");
+        // The runtime's OS threads stay, and none of them runs.
+        let os = (snap.threads.iter()).filter(|t| t.id_kind == IdKind::Debugger && t.tid.is_some());
+        assert!(os.count() >= 2, "{how}");
+        let kinds: Vec<_> = a.findings.iter().map(|f| f.kind).collect();
+        seen.push((how, dm, cm, kinds));
+    }
+    // The program's own dump: the same mutexes, by the same addresses, and the same verdict
+    // (the sleeping goroutine could hold either mutex: no cycle is claimed).
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    let (dm, cm) = (
+        wait(&a, goroutine(&snap, "main.debit").0).1,
+        wait(&a, goroutine(&snap, "main.credit").0).1,
+    );
+    let kinds: Vec<_> = a.findings.iter().map(|f| f.kind).collect();
+    for (how, live_dm, live_cm, live_kinds) in seen {
+        assert_eq!((live_dm, live_cm), (dm, cm), "{how}");
+        assert_eq!(live_kinds, kinds, "{how}");
+    }
+}
+
+/// Exit 0 and no finding but I/O (the reader goroutine's `read(2)`, information only).
+fn assert_quiet(code: Option<i32>, report: &serde_json::Value) {
+    let findings: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["kind"].as_str())
+        .filter(|&k| k != "io-wait")
+        .collect();
+    assert_eq!((code, findings), (Some(0), vec![]), "{report}");
+}
+
+#[test]
+fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go_memory", "idle_workers");
+    let exe = build_go(&dir, "idle_workers");
+    let hung = HungProcess::spawn("idle_workers", Command::new(exe));
+    let saved = dir.join("snapshot.json");
+    let (code, report) = support::report::json(&[
+        "attach",
+        &hung.pid.to_string(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert_quiet(code, &report);
+    let goroutines: Vec<_> = (report["threads"].as_array().unwrap().iter())
+        .filter(|t| t["debugger_id_kind"] == "goroutine")
+        .collect();
+    assert!(goroutines.len() >= 4, "{report}");
+    assert!((goroutines.iter()).any(|t| t["summary"].as_str().unwrap().contains("main.work")));
+    // The reader, in read(2), has the stack of the OS thread its M is.
+    let reader = (goroutines.iter()).find(|t| t["status"] == "syscall");
+    let reader = reader.unwrap_or_else(|| panic!("no reader: {report}"));
+    assert!(
+        reader["summary"].as_str().unwrap().contains("syscall.read"),
+        "{reader}"
+    );
+    // The workers wait on one channel, read from their sudog: the jobs channel.
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    let workers: Vec<_> = (0..snap.threads.len())
+        .filter(|&t| {
+            snap.threads[t].id_kind == IdKind::Goroutine
+                && (snap.threads[t].frames.iter())
+                    .any(|f| f.function.as_deref() == Some("main.work"))
+        })
+        .map(|t| wait(&a, t))
+        .collect();
+    assert_eq!(workers.len(), 4, "{:#?}", snap.threads);
+    assert_eq!(workers[0].0, WaitKind::Channel);
+    assert!(
+        workers[0].1.is_some() && workers.iter().all(|w| *w == workers[0]),
+        "{workers:?}"
+    );
+    // A saved snapshot keeps them: parsed back, the same report.
+    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
+    assert_quiet(code, &again);
+    assert_eq!(again["threads"], report["threads"]);
+}
+
+#[test]
+fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go_memory", "stripped");
+    for (flags, why) in [("-s -w", "no symbol table"), ("-w", "no DWARF")] {
+        let exe = build_go_with(&dir, "mutex_abba", flags);
+        let hung = HungProcess::spawn("mutex_abba", Command::new(exe));
+        let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+        let a = hangscan::analyze(&snap);
+        assert!(
+            !snap.threads.iter().any(|t| t.id_kind == IdKind::Goroutine),
+            "{flags}"
+        );
+        let said = (snap.diagnostics.iter())
+            .any(|d| d.message.contains("goroutines were not read") && d.message.contains(why));
+        assert!(said, "{flags}: {:#?}", snap.diagnostics);
+        // With its symbols, its threads' frames name the runtime and its own dump; without,
+        // nothing names them (pclntab is not read yet), and only the note says Go.
+        if flags == "-w" {
+            assert_eq!(a.runtimes.len(), 1, "{flags}");
+            assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
+        }
+    }
+}
+
+#[test]
+fn attaching_again_and_again_to_a_runtime_that_churns_goroutines_and_stacks_is_safe() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("go_memory", "churn");
+    let exe = build_go(&dir, "churn");
+    let mut churn = support::Driven::spawn("churn", Command::new(exe));
+    let beats = |d: &mut support::Driven| d.ask("beats").trim().parse::<u64>().unwrap();
+    let mut last = beats(&mut churn);
+    let mut read = 0;
+    for i in 0..30 {
+        // Stopped anywhere: goroutines starting or ending, stacks growing or moving.
+        let snap = hangscan::attach(churn.pid, &hangscan::Options::default())
+            .unwrap_or_else(|e| panic!("attach {i}: {e}"));
+        let note = (snap.diagnostics.iter()).find(|d| d.message.starts_with("Go go1."));
+        assert!(note.is_some(), "attach {i}: {:#?}", snap.diagnostics);
+        read += (snap.threads.iter())
+            .filter(|t| t.id_kind == IdKind::Goroutine && !t.partial)
+            .count();
+        let a = hangscan::analyze(&snap);
+        assert!(!a.deadlocked(), "attach {i}: {:#?}", a.findings);
+        let now = beats(&mut churn);
+        assert!(now >= last, "attach {i}: {now} after {last}");
+        last = now;
+    }
+    assert!(read > 30, "{read} goroutines read whole in 30 attaches");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(beats(&mut churn) > last, "the heartbeat stopped");
+}
+
+#[test]
+fn workers_on_a_mutex_whose_holder_sleeps_wait_on_it_and_no_view_claims_a_deadlock() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "mutex_sleeper");
+    let exe = build_go(&dir, "mutex_sleeper");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
+    let mut views = live_and_core(hung.pid, &dir);
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    views.push(("sigquit", snap, a));
+    let mut mutexes = Vec::new();
+    for (how, snap, a) in views {
+        let workers: Vec<_> = (0..snap.threads.len())
+            .filter(|&t| {
+                (snap.threads[t].frames.iter()).any(|f| f.function.as_deref() == Some("main.post"))
+            })
+            .map(|t| wait(&a, t))
+            .collect();
+        assert_eq!(workers.len(), 4, "{how}");
+        assert!(workers
+            .iter()
+            .all(|w| w.0 == WaitKind::Mutex && w.1 == workers[0].1));
+        let (holder, _) = goroutine(&snap, "main.holdAndSleep");
+        assert_eq!(wait(&a, holder).0, WaitKind::Sleep, "{how}");
+        assert!(!a.deadlocked(), "{how}: {:#?}", a.findings);
+        mutexes.push(workers[0].1);
+    }
+    // One mutex, by one address, in every view.
+    assert!(
+        mutexes[0].is_some() && mutexes.iter().all(|m| *m == mutexes[0]),
+        "{mutexes:?}"
+    );
+}
