@@ -45,39 +45,33 @@ pub fn logical_lines<'a>(input: &'a str, mut f: impl FnMut(usize, &str)) {
 }
 
 /// Where the prompts glued onto earlier text are: each `(gdb) ` or `(rr) ` after the start of
-/// its line. Most dumps have none, or a few: a SIMD search for each, which skips ahead by the
-/// prompt's rarer bytes, passes over a dump faster than one automaton for both, which stops at
-/// every `(` of its frames.
-struct Prompts {
-    /// Where each starts and ends, in input order.
-    found: Vec<(usize, usize)>,
-    /// The first of `found` at or after the line being read.
-    next: usize,
+/// its line, found in one pass over the whole input for both (most dumps have none, or a few;
+/// a searcher for each would each stop at every `(` of a dump's frames).
+struct Prompts<'a> {
+    found: aho_corasick::FindIter<'static, 'a>,
+    /// The next one at or after the line being read: where it starts and ends.
+    next: Option<(usize, usize)>,
 }
 
 /// The prompts a transcript may carry.
-static PROMPTS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
-    std::sync::LazyLock::new(|| ["(gdb) ", "(rr) "].map(memchr::memmem::Finder::new));
+static PROMPTS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+    aho_corasick::AhoCorasick::new(["(gdb) ", "(rr) "]).expect("two literal patterns")
+});
 
-impl Prompts {
-    fn new(input: &str) -> Self {
-        let mut found: Vec<(usize, usize)> = (PROMPTS.iter())
-            .flat_map(|p| {
-                let len = p.needle().len();
-                p.find_iter(input.as_bytes()).map(move |at| (at, at + len))
-            })
-            .collect();
-        found.sort_unstable();
-        Self { found, next: 0 }
+impl<'a> Prompts<'a> {
+    fn new(input: &'a str) -> Self {
+        let mut found = PROMPTS.find_iter(input);
+        let next = found.next().map(|m| (m.start(), m.end()));
+        Self { found, next }
     }
 
     /// The cuts before the prompts on the line at `at` (`len` bytes), as line offsets.
     fn on_line(&mut self, at: usize, len: usize, cuts: &mut Vec<usize>) {
-        while let Some(&(start, end)) = self.found.get(self.next).filter(|p| p.0 < at + len) {
+        while let Some((start, end)) = self.next.filter(|&(start, _)| start < at + len) {
             if start > at && end <= at + len {
                 cuts.push(start - at);
             }
-            self.next += 1;
+            self.next = self.found.next().map(|m| (m.start(), m.end()));
         }
     }
 }

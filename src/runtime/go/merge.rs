@@ -73,7 +73,9 @@ fn channel(frames: &mut [Frame], chan: u64) {
 /// `value` as the first argument of `f`, by position, as Go's dump prints them.
 fn first_arg(f: &mut Frame, value: u64) {
     let first = Var::new("".into(), format!("{value:#x}").into());
-    f.args = std::iter::once(first).chain(f.args.iter().cloned()).collect();
+    f.args = std::iter::once(first)
+        .chain(f.args.iter().cloned())
+        .collect();
 }
 
 /// The goroutines of `go` as threads, `frames` holding each one's symbolized frames and
