@@ -7,7 +7,9 @@ pub mod faulthandler;
 pub mod gdb;
 pub mod go;
 pub mod jstack;
+mod line_prefix;
 pub mod lldb;
+mod markdown;
 mod native;
 pub mod normalize;
 pub mod pstack;
@@ -105,10 +107,16 @@ fn names() -> String {
         .join(", ")
 }
 
-/// The first 64 KiB as text, for sniffing.
+/// The first 64 KiB as text, for sniffing, without the prefix on every line nor the Markdown
+/// around a paste.
 fn head_text(raw: &[u8]) -> String {
     let end = raw.len().min(64 * 1024);
-    String::from_utf8_lossy(&raw[..end]).into_owned()
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let head = line_prefix::strip(&head).unwrap_or(head);
+    if markdown::has_fence(&head) {
+        return markdown::unmark(&head);
+    }
+    head
 }
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! Dumps as people paste them (`fixtures/dumps/pasted/`, see its README): Markdown around a
+//! dump (headings, fences, list and quote markers) and what a rendered page leaves of one
+//! (`<signal handler called>` and other `<...>` taken for tags) get the verdict of the dump
+//! as the tool printed it.
+
+use hangscan::analyze::{analyze, Analysis, Severity, Verdict};
+use hangscan::dump::{parse_dump, sniff};
+use hangscan::knowledge::KnowledgeBase;
+use hangscan::model::{Gap, Snapshot};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn read(name: &str) -> Vec<u8> {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/pasted")
+        .join(name);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The fixture's sniffed format, its snapshot and analysis.
+fn load(name: &str) -> (&'static str, Snapshot, Analysis) {
+    let raw = read(name);
+    let format = sniff(&raw)
+        .unwrap_or_else(|| panic!("{name}: not sniffed"))
+        .name();
+    let snap = parse_dump(&raw, name, None).unwrap();
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    (format, snap, a)
+}
+
+/// Each deadlock finding: its kind, detail and threads' labels.
+fn deadlocks(snap: &Snapshot, a: &Analysis) -> BTreeSet<(String, String, BTreeSet<String>)> {
+    (a.findings.iter())
+        .filter(|f| f.severity == Severity::Deadlock)
+        .map(|f| {
+            let who = f.threads.iter().map(|&t| snap.threads[t].label()).collect();
+            (f.kind.as_str().to_string(), format!("{:?}", f.detail), who)
+        })
+        .collect()
+}
+
+#[test]
+fn markdown_and_a_rendered_page_keep_the_crash_handlers_spinlock_self_deadlock() {
+    let (_, clean, a) = load("crash_spinlock.txt");
+    let want = deadlocks(&clean, &a);
+    let who: BTreeSet<String> = [r#"LWP 40214 "ingest-1""#.to_string()].into();
+    assert!(
+        want.iter().any(|(kind, detail, w)| kind == "self-lock"
+            && detail.contains("through_signal: true")
+            && *w == who),
+        "{want:?}"
+    );
+    for name in ["crash_spinlock.md.txt", "crash_spinlock.rendered.txt"] {
+        let (format, snap, a) = load(name);
+        assert_eq!(format, "gdb", "{name}");
+        assert_eq!(a.verdict(), Verdict::Deadlock, "{name}");
+        assert_eq!(deadlocks(&snap, &a), want, "{name}");
+        assert_eq!(snap.threads.len(), 3, "{name}");
+        assert!(snap.gaps.is_empty(), "{name}: {:?}", snap.gaps);
+    }
+    let (_, rendered, _) = load("crash_spinlock.rendered.txt");
+    let t = rendered
+        .threads
+        .iter()
+        .find(|t| t.tid == Some(40214))
+        .unwrap();
+    let marker = t.frames.iter().find(|f| f.index == Some(13)).unwrap();
+    assert!(marker.signal_frame);
+    assert!(
+        (rendered.diagnostics.iter()).any(|d| d.message.contains("frame #13 is blank")),
+        "{:?}",
+        rendered.diagnostics
+    );
+}
+
+#[test]
+fn a_jvm_deadlock_report_under_markdown_headings_between_fences_is_read() {
+    let (format, snap, a) = load("jstack_report.md.txt");
+    assert_eq!(format, "jstack");
+    assert_eq!(a.verdict(), Verdict::Deadlock);
+    let got = deadlocks(&snap, &a);
+    let both: BTreeSet<String> = ["reindex-worker", "dispatch-loop"]
+        .iter()
+        .map(|n| format!("unidentified thread \"{n}\""))
+        .collect();
+    assert!(
+        got.iter()
+            .any(|(kind, _, w)| kind == "lock-cycle" && *w == both),
+        "{got:?}"
+    );
+}
+
+/// Each thread's label and functions, frame by frame.
+fn stacks(snap: &Snapshot) -> Vec<(String, Vec<Option<String>>)> {
+    (snap.threads.iter())
+        .map(|t| {
+            let f = t
+                .frames
+                .iter()
+                .map(|f| f.function.as_deref().map(str::to_string));
+            (t.label(), f.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn line_numbers_or_timestamps_on_every_line_and_disassembly_after_frames_are_read_past() {
+    let (format, clean, a) = load("lldb_abba.txt");
+    assert_eq!(format, "lldb");
+    assert_eq!(clean.threads.len(), 3);
+    // The disassembly and source lines lldb printed after frames are no frames.
+    let credit = &stacks(&clean)[1];
+    assert_eq!(credit.1.len(), 7, "{credit:?}");
+    assert_eq!(credit.1[3].as_deref(), Some("post"));
+    for name in ["lldb_abba.numbered.txt", "lldb_abba.timestamped.txt"] {
+        let (format, snap, b) = load(name);
+        assert_eq!(format, "lldb", "{name}");
+        assert_eq!(stacks(&snap), stacks(&clean), "{name}");
+        assert_eq!(b.verdict(), a.verdict(), "{name}");
+        assert_eq!(snap.gaps, clean.gaps, "{name}");
+    }
+}
+
+#[test]
+fn an_info_threads_table_filtered_by_grep_says_which_threads_it_lost() {
+    let (format, whole, a) = load("info_threads.txt");
+    assert_eq!((format, whole.threads.len()), ("gdb", 7));
+    assert_eq!(a.verdict(), Verdict::Undecidable);
+    let (format, snap, b) = load("info_threads.grep.txt");
+    assert_eq!(format, "gdb");
+    assert_eq!(snap.threads.len(), 5);
+    assert!(!snap.complete);
+    assert!(
+        snap.gaps.contains(&Gap::Missing {
+            threads: vec!["2".to_string(), "3".to_string()]
+        }),
+        "{:?}",
+        snap.gaps
+    );
+    assert!(!snap.gaps.iter().any(|g| matches!(g, Gap::OneStack { .. })));
+    // Three threads wait for `lru_lock`, and nothing shows who holds it: a stall only if every
+    // thread were shown.
+    assert_eq!(b.verdict(), Verdict::Undecidable);
+}
