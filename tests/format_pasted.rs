@@ -4,7 +4,7 @@
 //! as the tool printed it.
 
 use hangscan::analyze::{analyze, Analysis, Severity, Verdict};
-use hangscan::dump::{parse_dump, sniff};
+use hangscan::dump::{parse_dump, parse_dumps_releasing, sniff};
 use hangscan::knowledge::KnowledgeBase;
 use hangscan::model::{Gap, Snapshot};
 use std::collections::BTreeSet;
@@ -141,4 +141,36 @@ fn an_info_threads_table_filtered_by_grep_says_which_threads_it_lost() {
     // Three threads wait for `lru_lock`, and nothing shows who holds it: a stall only if every
     // thread were shown.
     assert_eq!(b.verdict(), Verdict::Undecidable);
+}
+
+#[test]
+fn two_processes_in_one_paste_are_two_snapshots_each_analysed() {
+    let raw = read("two_processes.txt");
+    let snaps = parse_dumps_releasing(&raw, "two_processes.txt", None, &|_| {}).unwrap();
+    assert_eq!(snaps.len(), 2);
+    let kb = KnowledgeBase::builtin();
+    let tids = |s: &Snapshot| s.threads.iter().map(|t| t.tid.unwrap()).collect::<Vec<_>>();
+    assert_eq!(tids(&snaps[0]), [5124, 5123, 5120]);
+    assert_eq!(tids(&snaps[1]), [5210, 5209, 5207]);
+    assert_eq!((snaps[0].pid, snaps[1].pid), (Some(5120), Some(5207)));
+    // Each is a whole process: its own banner, its thread 1 and its detach line.
+    assert!(snaps.iter().all(|s| s.complete), "{:?}", snaps[0].gaps);
+    assert_eq!(analyze(&snaps[0], &kb).verdict(), Verdict::Deadlock);
+    assert_eq!(analyze(&snaps[1], &kb).verdict(), Verdict::NoDeadlock);
+    assert!(snaps[1].origin.contains("process 2 of 2, from line 31"));
+    // The report says so, one process after the other, and exits as the worst of them does.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .arg("parse")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/pasted/two_processes.txt"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the input holds 2 processes' dumps"),
+        "{text}"
+    );
+    let first = text.find("(process 1 of 2, from line 1)").unwrap();
+    let second = text.find("(process 2 of 2, from line 31)").unwrap();
+    assert!(first < second && text.contains("join cycle"), "{text}");
 }

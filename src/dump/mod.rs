@@ -38,6 +38,12 @@ pub trait DumpFormat: Sync {
         let _ = release;
         self.parse(raw, origin)
     }
+    /// Where in `raw` a later process's dump starts, when one paste holds several processes'
+    /// (byte offsets at line starts, ascending; none for one process).
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let _ = raw;
+        Vec::new()
+    }
 }
 
 /// Where a parser hands the parts of its input it has read ([`DumpFormat::parse_releasing`]).
@@ -73,6 +79,55 @@ pub fn parse_dump_releasing(
     forced: Option<&str>,
     release: Release,
 ) -> Result<Snapshot> {
+    let format = pick(raw, origin, forced)?;
+    let mut snap = format.parse_releasing(raw, origin, release);
+    crate::limits::bound_dump(&mut snap);
+    Ok(snap)
+}
+
+/// Reads a paste that may hold several processes' dumps: one snapshot per process, each named
+/// by its place in the paste (`FILE (process 2 of 2, from line 41)`) and saying so in a note;
+/// one process's dump is [`parse_dump_releasing`]'s snapshot.
+pub fn parse_dumps_releasing(
+    raw: &[u8],
+    origin: &str,
+    forced: Option<&str>,
+    release: Release,
+) -> Result<Vec<Snapshot>> {
+    let format = pick(raw, origin, forced)?;
+    let starts = format.processes(raw);
+    if starts.is_empty() {
+        return parse_dump_releasing(raw, origin, Some(format.name()), release).map(|s| vec![s]);
+    }
+    let bounds: Vec<usize> = std::iter::once(0)
+        .chain(starts)
+        .chain(std::iter::once(raw.len()))
+        .collect();
+    let n = bounds.len() - 1;
+    let mut line = 1;
+    let mut out = Vec::with_capacity(n);
+    for (k, piece) in bounds.windows(2).enumerate() {
+        let text = &raw[piece[0]..piece[1]];
+        let name = format!("{origin} (process {} of {n}, from line {line})", k + 1);
+        let mut snap = format.parse(text, &name);
+        crate::limits::bound_dump(&mut snap);
+        snap.diagnostics.push(crate::model::Diagnostic {
+            line: None,
+            message: format!(
+                "the input holds {n} processes' dumps (a thread number names another thread \
+                 further on): this is process {} of {n}, from line {line}; its line numbers \
+                 count from there",
+                k + 1
+            ),
+        });
+        line += memchr::memchr_iter(b'\n', text).count();
+        out.push(snap);
+    }
+    Ok(out)
+}
+
+/// The format `forced` names, or the one sniffed.
+fn pick(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<&'static dyn DumpFormat> {
     let all = formats();
     let format = match forced {
         Some(name) => {
@@ -88,9 +143,7 @@ pub fn parse_dump_releasing(
             why: unrecognised::explain(raw, &names()),
         })?,
     };
-    let mut snap = format.parse_releasing(raw, origin, release);
-    crate::limits::bound_dump(&mut snap);
-    Ok(snap)
+    Ok(format)
 }
 
 /// The first format, in sniffing order, that recognises the text.

@@ -19,6 +19,7 @@ use crate::model::{Frame, Gap, Printed, Snapshot, Text, Thread, Var};
 
 mod identity;
 mod pieces;
+mod processes;
 
 use identity::compatible;
 
@@ -49,6 +50,10 @@ impl DumpFormat for Gdb {
 
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         pieces::parse(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        processes::starts(raw)
     }
 }
 
