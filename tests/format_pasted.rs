@@ -174,3 +174,77 @@ fn two_processes_in_one_paste_are_two_snapshots_each_analysed() {
     let second = text.find("(process 2 of 2, from line 31)").unwrap();
     assert!(first < second && text.contains("join cycle"), "{text}");
 }
+
+#[test]
+fn bare_runtime_messages_are_claims_no_stack_confirms() {
+    for (name, format, text, threads) in [
+        (
+            "rust_rwlock_panic.txt",
+            "message",
+            "rwlock read lock would result in deadlock",
+            vec!["indexer"],
+        ),
+        (
+            "rust_rwlock_panic.quoted.txt",
+            "rust",
+            "rwlock read lock would result in deadlock",
+            vec!["indexer"],
+        ),
+        (
+            "glibc_edeadlk.txt",
+            "message",
+            "what():  Resource deadlock avoided",
+            vec![],
+        ),
+        (
+            "go_asleep.txt",
+            "go",
+            "fatal error: all goroutines are asleep - deadlock!",
+            vec![],
+        ),
+        (
+            "python_join_self.txt",
+            "message",
+            "RuntimeError: cannot join current thread",
+            vec![],
+        ),
+    ] {
+        let raw = read(name);
+        let sniffed = sniff(&raw).map(|f| f.name());
+        // A bare Go message sniffs as Go; Go's parser makes the claim.
+        assert!(
+            sniffed == Some(format) || (format == "go" && sniffed == Some("message")),
+            "{name}: {sniffed:?}"
+        );
+        let snap = parse_dump(&raw, name, None).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        assert_eq!(snap.claims.len(), 1, "{name}: {:?}", snap.claims);
+        let claim = &snap.claims[0];
+        assert_eq!(
+            (claim.text.as_str(), claim.deadlock),
+            (text, true),
+            "{name}"
+        );
+        assert_eq!(claim.threads, threads, "{name}");
+        // The runtime's word alone: checked, never confirmed, and no verdict of hangscan's own.
+        assert!(a.claims[0].confirmed_by.is_empty(), "{name}");
+        assert_eq!(a.verdict(), Verdict::Undecidable, "{name}");
+    }
+    // The quoted panic's backtrace is read: the thread that panicked, with its frames.
+    let (_, snap, _) = load("rust_rwlock_panic.quoted.txt");
+    assert_eq!(snap.threads.len(), 1);
+    assert_eq!(snap.threads[0].name.as_deref(), Some("indexer"));
+    assert_eq!(
+        stacks(&snap)[0].1[3].as_deref(),
+        Some("catalog::Catalog::lookup")
+    );
+}
+
+#[test]
+fn a_jvm_dump_showing_fewer_threads_than_its_header_counts_is_not_the_whole_process() {
+    let (format, snap, a) = load("jcmd_filtered.txt");
+    assert_eq!(format, "jstack");
+    assert!(!snap.complete);
+    assert_eq!(snap.gaps, [Gap::Counted { said: 11, shown: 3 }]);
+    assert_eq!(a.verdict(), Verdict::Undecidable);
+}

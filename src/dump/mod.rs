@@ -19,6 +19,7 @@ pub mod rust_backtrace;
 pub(crate) mod skeleton;
 pub mod snapshot_json;
 mod unrecognised;
+mod verdicts;
 
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
@@ -63,6 +64,7 @@ pub fn formats() -> &'static [&'static dyn DumpFormat] {
         &rust_backtrace::RustBacktrace,
         &pstack::Pstack,
         &gdb::Gdb,
+        &verdicts::Messages,
     ]
 }
 
@@ -80,7 +82,10 @@ pub fn parse_dump_releasing(
     release: Release,
 ) -> Result<Snapshot> {
     let format = pick(raw, origin, forced)?;
+    // Read before the parse hands the input's pages back.
+    let claims = verdicts::claims(raw);
     let mut snap = format.parse_releasing(raw, origin, release);
+    verdicts::add_claims(&mut snap, claims);
     crate::limits::bound_dump(&mut snap);
     Ok(snap)
 }
@@ -110,6 +115,7 @@ pub fn parse_dumps_releasing(
         let text = &raw[piece[0]..piece[1]];
         let name = format!("{origin} (process {} of {n}, from line {line})", k + 1);
         let mut snap = format.parse(text, &name);
+        verdicts::add_claims(&mut snap, verdicts::claims(text));
         crate::limits::bound_dump(&mut snap);
         snap.diagnostics.push(crate::model::Diagnostic {
             line: None,

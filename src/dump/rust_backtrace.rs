@@ -38,7 +38,7 @@ impl DumpFormat for RustBacktrace {
 
     fn sniff(&self, text: &str) -> bool {
         text.lines().take(400).any(|l| {
-            let t = l.trim();
+            let t = l.trim_start_matches(['>', ' ', '\t']).trim_end();
             t.starts_with("stack backtrace:")
                 || t.ends_with("deadlocks detected")
                 || frame_line(t).is_some_and(|f| f.address.is_some())
