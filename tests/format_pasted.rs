@@ -248,3 +248,25 @@ fn a_jvm_dump_showing_fewer_threads_than_its_header_counts_is_not_the_whole_proc
     assert_eq!(snap.gaps, [Gap::Counted { said: 11, shown: 3 }]);
     assert_eq!(a.verdict(), Verdict::Undecidable);
 }
+
+#[test]
+fn parking_lots_report_in_the_short_backtrace_format_has_its_frames_and_its_claim_checked() {
+    let (format, snap, a) = load("parking_lot_short.txt");
+    assert_eq!(format, "rust");
+    assert_eq!(snap.threads.len(), 2);
+    let first = &stacks(&snap)[0].1;
+    // Numbered frames and the inlined ones under them (no number, no address).
+    assert!(first.len() >= 14, "{first:?}");
+    assert!(first
+        .iter()
+        .any(|f| f.as_deref() == Some("relay::routes::Table::replace")));
+    assert_eq!(a.verdict(), Verdict::Deadlock);
+    assert_eq!(snap.claims.len(), 1);
+    // The cycle stands on the report's word for who holds what: the claim is not confirmed
+    // by a finding that rests on it.
+    assert!(a.claims[0].confirmed_by.is_empty());
+    assert!(matches!(
+        a.claims[0].verdict,
+        hangscan::analyze::ClaimVerdict::OnlyTheClaimSays { .. }
+    ));
+}
