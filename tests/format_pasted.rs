@@ -270,3 +270,17 @@ fn parking_lots_report_in_the_short_backtrace_format_has_its_frames_and_its_clai
         hangscan::analyze::ClaimVerdict::OnlyTheClaimSays { .. }
     ));
 }
+
+#[test]
+fn a_folly_micro_spin_lock_is_a_wait_not_a_sleep() {
+    let (format, snap, a) = load("folly_spinlock.txt");
+    assert_eq!(format, "gdb");
+    assert_eq!(snap.threads.len(), 2);
+    // Both threads spin on `stats_lock` and nothing shows who holds it: a stall, where a
+    // Sleeper's nanosleep alone would have read as two threads asleep.
+    assert_eq!(a.verdict(), Verdict::Stall);
+    for f in &a.facts {
+        let w = f.waits.first().expect("a wait");
+        assert_eq!(w.kind.meaning().noun, "spinlock");
+    }
+}
