@@ -8,11 +8,14 @@
 
 use memchr::memmem;
 
-/// Whether `text` holds a Markdown code fence line (```` ``` ```` or `~~~`, maybe quoted or
-/// indented): the sign that a paste comes with Markdown around it. Found with byte searches;
-/// most dumps hold neither.
+/// How much of a text's start is looked at for a fence: Markdown around a paste opens a fence
+/// before the dump's first line, and a big dump is not searched through.
+const HEAD: usize = 64 * 1024;
+
+/// Whether `text` opens with Markdown: a code fence line (```` ``` ```` or `~~~`, maybe quoted
+/// or indented) in its first [`HEAD`] bytes. Found with byte searches; most dumps hold neither.
 pub fn has_fence(text: &str) -> bool {
-    let b = text.as_bytes();
+    let b = &text.as_bytes()[..text.len().min(HEAD)];
     let at_line_start = |at: usize| {
         let start = memchr::memrchr(b'\n', &b[..at]).map_or(0, |i| i + 1);
         b[start..at]

@@ -4,6 +4,8 @@
 //! current thread`. Each becomes a [`Claim`] the analysis checks against the stacks; the
 //! claim is the runtime's word, never evidence that confirms itself. A paste of such a
 //! message alone is read too ([`Messages`]): its claim stands with no stack to bear it out.
+//! Only the input's first and last [`ENDS`] bytes are searched, where a runtime's message
+//! stands before or after a dump.
 
 use super::skeleton::{lines, Builder};
 use super::DumpFormat;
