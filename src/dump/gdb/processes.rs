@@ -4,38 +4,48 @@
 //! dump; the cut goes after the last stack line before it, so the prose and banners before the
 //! header (`Attaching to process P`) go with the dump they introduce.
 
-use crate::dump::skeleton::header::parse_header;
 use std::collections::HashMap;
 
 /// The byte offsets in `raw` where a later process's dump starts (none for one process). Only
-/// thread headers at the start of a line are read, found with a byte search: a dump of one
-/// process costs one pass of `memmem` and a look at each header.
+/// thread headers at the start of a line are read, found with a byte search, and only for
+/// their number and LWP: a dump of one process costs one pass of `memmem`.
 pub fn starts(raw: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
-    let mut seen: HashMap<&str, u64> = HashMap::new();
+    let mut seen: HashMap<&[u8], &[u8]> = HashMap::new();
     let headers = memchr::memmem::find_iter(raw, b"\nThread ").map(|at| at + 1);
     for at in std::iter::once(0)
         .filter(|_| raw.starts_with(b"Thread "))
         .chain(headers)
     {
         let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
-        let Ok(line) = std::str::from_utf8(&raw[at..end]) else {
+        let Some((num, lwp)) = number_and_lwp(&raw[at..end]) else {
             continue;
         };
-        let Some(r) = parse_header(line.trim_end()) else {
-            continue;
-        };
-        let (Some(num), Some(tid)) = (r.gdb_num, r.tid) else {
-            continue;
-        };
-        let num = &line["Thread ".len().."Thread ".len() + num.len()];
-        if seen.get(num).is_some_and(|&t| t != tid) {
+        if seen.get(num).is_some_and(|&t| t != lwp) {
             out.push(after_last_stack_line(raw, at));
             seen.clear();
         }
-        seen.insert(num, tid);
+        seen.insert(num, lwp);
     }
     out
+}
+
+/// A thread header's gdb number and LWP digits (`Thread 3 (Thread 0x7f… (LWP 4242) …):`).
+fn number_and_lwp(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = line.strip_prefix(b"Thread ")?;
+    let n = rest
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b'.')
+        .count();
+    if n == 0 || !rest[n..].starts_with(b" (") {
+        return None;
+    }
+    let lwp = memchr::memmem::find(&rest[n..], b"(LWP ")? + n + 5;
+    let digits = rest[lwp..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    (digits > 0).then(|| (&rest[..n], &rest[lwp..lwp + digits]))
 }
 
 /// The start of the line after the last stack line (a frame `#N`, an indented local or value)
