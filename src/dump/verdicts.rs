@@ -50,14 +50,22 @@ impl DumpFormat for Messages {
     }
 }
 
-/// The claims of the runtime messages in `raw`, one per message (its first line): two byte
-/// searches over the input.
+/// How much of the input's start and of its end is searched for messages: a runtime prints
+/// its verdict before a dump or after it, and a big dump is not searched through.
+const ENDS: usize = 256 * 1024;
+
+/// The claims of the runtime messages in `raw`'s first and last [`ENDS`] bytes, one per
+/// message (its first line): two byte searches over each.
 pub fn claims(raw: &[u8]) -> Vec<Claim> {
     let mut out: Vec<Claim> = Vec::new();
-    for at in WORDS
-        .iter()
-        .flat_map(|w| memmem::find_iter(raw, w.as_bytes()))
-    {
+    let head = raw.len().min(ENDS);
+    let tail = raw.len().saturating_sub(ENDS).max(head);
+    let found = |w: &&str| {
+        let head = memmem::find_iter(&raw[..head], w.as_bytes());
+        let tail = memmem::find_iter(&raw[tail..], w.as_bytes()).map(move |at| tail + at);
+        head.chain(tail).collect::<Vec<usize>>()
+    };
+    for at in WORDS.iter().flat_map(found) {
         let start = memchr::memrchr(b'\n', &raw[..at]).map_or(0, |i| i + 1);
         let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
         let line = String::from_utf8_lossy(&raw[start..end]);

@@ -6,11 +6,18 @@
 
 use std::collections::HashMap;
 
-/// The byte offsets in `raw` where a later process's dump starts (none for one process). Only
-/// thread headers at the start of a line are read, found with a byte search, and only for
-/// their number and LWP: a dump of one process costs one pass of `memmem`.
+/// The biggest input read as a paste that may hold several processes: a recorded dump past it
+/// is one process's, and is not searched through once more.
+const PASTE_MAX: usize = 16 << 20;
+
+/// The byte offsets in `raw` where a later process's dump starts (none for one process, or an
+/// input past [`PASTE_MAX`]). Only thread headers at the start of a line are read, found with
+/// a byte search, and only for their number and LWP.
 pub fn starts(raw: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
+    if raw.len() > PASTE_MAX {
+        return out;
+    }
     let mut seen: HashMap<&[u8], &[u8]> = HashMap::new();
     let headers = memchr::memmem::find_iter(raw, b"\nThread ").map(|at| at + 1);
     for at in std::iter::once(0)
