@@ -38,10 +38,14 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Analyse recorded dumps, pasted as they are (mail quoting, log prefixes, pager prompts
-    /// and all): gdb (and rr) `thread apply all bt [full]`, lldb `bt all`, eu-stack, pstack /
-    /// gstack, jstack / `jcmd Thread.print`, Go goroutine dumps, Rust panics and parking_lot
-    /// reports, Python faulthandler and py-spy, or a snapshot saved by `attach --save`.
+    /// Analyse recorded dumps, pasted as they are (mail quoting, Markdown, line numbers, log
+    /// prefixes, pager prompts and all; several processes' gdb dumps in one paste are reported
+    /// one by one): gdb (and rr) `thread apply all bt [full]`, lldb `bt all`, eu-stack, pstack
+    /// / gstack, jstack / `jcmd Thread.print`, Go goroutine dumps, Rust panics and parking_lot
+    /// reports, Python faulthandler and py-spy, a snapshot saved by `attach --save`, or a
+    /// runtime's message alone that is a verdict (Rust's `would result in deadlock`, glibc's
+    /// `Resource deadlock avoided`, Go's `all goroutines are asleep`, Python's `cannot join
+    /// current thread`), checked against the stacks when there are any.
     #[command(after_help = PARSE_HELP)]
     Parse {
         /// Dump files to read; `-` reads standard input.
@@ -50,7 +54,7 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
         /// Force the input format instead of sniffing it: gdb, lldb, eu-stack, pstack, jstack,
-        /// go, rust, faulthandler, py-spy, snapshot.
+        /// go, rust, faulthandler, py-spy, snapshot, message.
         #[arg(long, value_name = "NAME")]
         input_format: Option<String>,
     },

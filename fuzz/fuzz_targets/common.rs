@@ -52,6 +52,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dump_jstack", |d| parsed(d, "jstack")),
     ("dump_go", |d| parsed(d, "go")),
     ("dump_rust", |d| parsed(d, "rust")),
+    ("dump_message", |d| parsed(d, "message")),
     ("dump_faulthandler", |d| parsed(d, "faulthandler")),
     ("dump_py_spy", |d| parsed(d, "py-spy")),
     ("snapshot_json", |d| {

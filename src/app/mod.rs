@@ -6,7 +6,7 @@ use crate::analyze::cross_process::analyze_set;
 use crate::analyze::{analyze, Analysis, Verdict};
 use crate::buckets;
 use crate::config::{AttachConfig, Color, Command, Config, CoreConfig, OutputConfig};
-use crate::dump::{parse_dump_releasing, snapshot_json};
+use crate::dump::{parse_dumps_releasing, snapshot_json};
 use crate::error::{Error, Result};
 use crate::knowledge::KnowledgeBase;
 use crate::limits::{map_prefix, read_prefix, Prefix};
@@ -94,10 +94,13 @@ pub fn run(config: Config) -> i32 {
                     continue;
                 }
                 let release = |part: &[u8]| raw.bytes.release(part);
-                match parse_dump_releasing(&raw.bytes, &origin, input_format.as_deref(), &release) {
-                    Ok(mut s) => {
-                        raw.note_in(&mut s);
-                        snapshots.push(s);
+                match parse_dumps_releasing(&raw.bytes, &origin, input_format.as_deref(), &release)
+                {
+                    Ok(read) => {
+                        for mut s in read {
+                            raw.note_in(&mut s);
+                            snapshots.push(s);
+                        }
                     }
                     Err(e) => complain(e),
                 }

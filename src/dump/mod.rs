@@ -7,7 +7,9 @@ pub mod faulthandler;
 pub mod gdb;
 pub mod go;
 pub mod jstack;
+mod line_prefix;
 pub mod lldb;
+mod markdown;
 mod native;
 pub mod normalize;
 pub mod pstack;
@@ -17,6 +19,7 @@ pub mod rust_backtrace;
 pub(crate) mod skeleton;
 pub mod snapshot_json;
 mod unrecognised;
+mod verdicts;
 
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
@@ -35,6 +38,12 @@ pub trait DumpFormat: Sync {
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         let _ = release;
         self.parse(raw, origin)
+    }
+    /// Where in `raw` a later process's dump starts, when one paste holds several processes'
+    /// (byte offsets at line starts, ascending; none for one process).
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let _ = raw;
+        Vec::new()
     }
 }
 
@@ -55,6 +64,7 @@ pub fn formats() -> &'static [&'static dyn DumpFormat] {
         &rust_backtrace::RustBacktrace,
         &pstack::Pstack,
         &gdb::Gdb,
+        &verdicts::Messages,
     ]
 }
 
@@ -71,6 +81,59 @@ pub fn parse_dump_releasing(
     forced: Option<&str>,
     release: Release,
 ) -> Result<Snapshot> {
+    let format = pick(raw, origin, forced)?;
+    // Read before the parse hands the input's pages back.
+    let claims = verdicts::claims(raw);
+    let mut snap = format.parse_releasing(raw, origin, release);
+    verdicts::add_claims(&mut snap, claims);
+    crate::limits::bound_dump(&mut snap);
+    Ok(snap)
+}
+
+/// Reads a paste that may hold several processes' dumps: one snapshot per process, each named
+/// by its place in the paste (`FILE (process 2 of 2, from line 41)`) and saying so in a note;
+/// one process's dump is [`parse_dump_releasing`]'s snapshot.
+pub fn parse_dumps_releasing(
+    raw: &[u8],
+    origin: &str,
+    forced: Option<&str>,
+    release: Release,
+) -> Result<Vec<Snapshot>> {
+    let format = pick(raw, origin, forced)?;
+    let starts = format.processes(raw);
+    if starts.is_empty() {
+        return parse_dump_releasing(raw, origin, Some(format.name()), release).map(|s| vec![s]);
+    }
+    let bounds: Vec<usize> = std::iter::once(0)
+        .chain(starts)
+        .chain(std::iter::once(raw.len()))
+        .collect();
+    let n = bounds.len() - 1;
+    let mut line = 1;
+    let mut out = Vec::with_capacity(n);
+    for (k, piece) in bounds.windows(2).enumerate() {
+        let text = &raw[piece[0]..piece[1]];
+        let name = format!("{origin} (process {} of {n}, from line {line})", k + 1);
+        let mut snap = format.parse(text, &name);
+        verdicts::add_claims(&mut snap, verdicts::claims(text));
+        crate::limits::bound_dump(&mut snap);
+        snap.diagnostics.push(crate::model::Diagnostic {
+            line: None,
+            message: format!(
+                "the input holds {n} processes' dumps (a thread number names another thread \
+                 further on): this is process {} of {n}, from line {line}; its line numbers \
+                 count from there",
+                k + 1
+            ),
+        });
+        line += memchr::memchr_iter(b'\n', text).count();
+        out.push(snap);
+    }
+    Ok(out)
+}
+
+/// The format `forced` names, or the one sniffed.
+fn pick(raw: &[u8], origin: &str, forced: Option<&str>) -> Result<&'static dyn DumpFormat> {
     let all = formats();
     let format = match forced {
         Some(name) => {
@@ -86,9 +149,7 @@ pub fn parse_dump_releasing(
             why: unrecognised::explain(raw, &names()),
         })?,
     };
-    let mut snap = format.parse_releasing(raw, origin, release);
-    crate::limits::bound_dump(&mut snap);
-    Ok(snap)
+    Ok(format)
 }
 
 /// The first format, in sniffing order, that recognises the text.
@@ -105,10 +166,16 @@ fn names() -> String {
         .join(", ")
 }
 
-/// The first 64 KiB as text, for sniffing.
+/// The first 64 KiB as text, for sniffing, without the prefix on every line nor the Markdown
+/// around a paste.
 fn head_text(raw: &[u8]) -> String {
     let end = raw.len().min(64 * 1024);
-    String::from_utf8_lossy(&raw[..end]).into_owned()
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let head = line_prefix::strip(&head).unwrap_or(head);
+    if markdown::has_fence(&head) {
+        return markdown::unmark(&head);
+    }
+    head
 }
 
 #[cfg(test)]

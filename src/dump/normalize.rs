@@ -1,6 +1,8 @@
 //! Text clean-up shared by every dump parser: what people do to a dump before they paste it.
 //!
-//! Undoes quoted-printable mail encoding, CRLF line ends, gdb's pager prompts left in the
+//! Undoes quoted-printable mail encoding, CRLF line ends, line numbers or timestamps before
+//! every line ([`super::line_prefix`]), Markdown around a paste (fences,
+//! headings, list and quote markers: [`super::markdown`]), gdb's pager prompts left in the
 //! middle of a line, and a per-line prefix (mail quoting `> `, log timestamps, `svc_1 | `,
 //! markdown indentation) that most stack lines share. Pure string work, no format knowledge
 //! beyond "what a stack line looks like" (given by the caller).
@@ -57,6 +59,8 @@ fn needs_repair(text: &str) -> bool {
     memchr::memchr(b'\r', b).is_some()
         || memmem::find(b, b"=3D").is_some()
         || memmem::find(b, b"Type <").is_some()
+        || super::markdown::has_fence(text)
+        || super::line_prefix::has_prefix(text)
 }
 
 /// Whether some stack line has a prefix: its [`stack_start`] is past its first byte. Found by
@@ -103,7 +107,8 @@ pub fn normalize_with<'a>(
     strip_common_prefix(repair(raw), stack_start, is_stack_line)
 }
 
-/// The repairs alone (UTF-8, line ends, quoted-printable, pager prompts), without looking for a
+/// The repairs alone (UTF-8, line ends, quoted-printable, line prefixes, Markdown, pager
+/// prompts), without looking for a
 /// shared prefix: for formats that find their own lines after any prefix.
 pub fn repair(raw: &[u8]) -> Cow<'_, str> {
     // `from_utf8` is much faster than `from_utf8_lossy` on valid text; the result is the same.
@@ -118,6 +123,15 @@ pub fn repair(raw: &[u8]) -> Cow<'_, str> {
     };
     let text = if looks_quoted_printable(&text) {
         Cow::Owned(decode_quoted_printable(&text))
+    } else {
+        text
+    };
+    let text = match super::line_prefix::strip(&text) {
+        Some(stripped) => Cow::Owned(stripped),
+        None => text,
+    };
+    let text = if super::markdown::has_fence(&text) {
+        Cow::Owned(super::markdown::unmark(&text))
     } else {
         text
     };

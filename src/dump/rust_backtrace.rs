@@ -38,7 +38,7 @@ impl DumpFormat for RustBacktrace {
 
     fn sniff(&self, text: &str) -> bool {
         text.lines().take(400).any(|l| {
-            let t = l.trim();
+            let t = l.trim_start_matches(['>', ' ', '\t']).trim_end();
             t.starts_with("stack backtrace:")
                 || t.ends_with("deadlocks detected")
                 || frame_line(t).is_some_and(|f| f.address.is_some())
@@ -218,6 +218,8 @@ struct Parser {
     /// parking_lot's `N deadlocks detected` line, and the claim of the `Deadlock #k` block.
     summary: Option<String>,
     deadlock: Option<usize>,
+    /// The line of a frame number with nothing after it (`9:`): a frame line cut short.
+    cut_frame: Option<usize>,
 }
 
 impl Parser {
@@ -248,6 +250,13 @@ impl Parser {
         }
         if let Some(f) = frame_line(t) {
             self.frame(no, f);
+            self.stack_line(no);
+            return;
+        }
+        if t.strip_suffix(':')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            self.cut_frame = Some(no);
             self.stack_line(no);
             return;
         }
@@ -385,6 +394,17 @@ impl Parser {
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
+        let last = self.b.last_seen();
+        if let (Some(c), Some(line)) = (self.deadlock, self.cut_frame.filter(|&l| l == last)) {
+            // Cut inside a `Deadlock #k` block's frame line: the report lists its threads with
+            // no count, so more may have followed; its claim is left out.
+            self.b.claims.remove(c);
+            self.b.diag(
+                line,
+                "the input ends inside a frame line of parking_lot's deadlock report: threads \
+                 of the deadlock may follow, so the report is left out",
+            );
+        }
         self.b
             .nothing_found("no Rust panic, backtrace or parking_lot report found in the input");
         // Panics and parking_lot's report show some threads, never all of them.

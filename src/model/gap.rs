@@ -26,6 +26,14 @@ pub enum Gap {
         /// The missing threads, as the input would number them.
         threads: Vec<String>,
     },
+    /// Fewer threads than the input's own header counts (the JVM's `_java_thread_list=…,
+    /// length=N` before its threads): the others were cut or filtered out.
+    Counted {
+        /// How many the header counts.
+        said: usize,
+        /// How many of those the input shows.
+        shown: usize,
+    },
     /// The transcript lacks the line its producer ends with (gdb's `[Inferior 1 (process P)
     /// detached]` after an attach, jstack's `JNI global refs`): it was cut after its last line.
     NoEnd {
@@ -68,7 +76,11 @@ impl Gap {
         match self {
             Gap::OneStack { line } | Gap::NoEnd { line, .. } => *line,
             Gap::EndsInStack { line, .. } | Gap::EndsInList { line } => Some(*line),
-            Gap::NoStack { .. } | Gap::Missing { .. } | Gap::Unmarked { .. } | Gap::Unsaid => None,
+            Gap::NoStack { .. }
+            | Gap::Missing { .. }
+            | Gap::Counted { .. }
+            | Gap::Unmarked { .. }
+            | Gap::Unsaid => None,
         }
     }
 

@@ -7,7 +7,7 @@
 //! showed for it. Whatever cannot be read becomes a diagnostic, never a panic.
 
 use crate::dump::normalize::normalize;
-use crate::dump::skeleton::frame::frame_number;
+use crate::dump::skeleton::frame::{blank_frame_number, frame_number};
 use crate::dump::skeleton::header::{self as target, ThreadRef};
 use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
 use crate::dump::skeleton::logical::logical_lines;
@@ -19,6 +19,7 @@ use crate::model::{Frame, Gap, Printed, Snapshot, Text, Thread, Var};
 
 mod identity;
 mod pieces;
+mod processes;
 
 use identity::compatible;
 
@@ -38,6 +39,7 @@ impl DumpFormat for Gdb {
             let l = l.trim_start_matches(['>', ' ']);
             target::parse_header(l).is_some()
                 || frame_number(l).is_some()
+                || target::parse_info_row(l).is_some()
                 || (l.starts_with("Id") && l.contains("Target Id"))
         })
     }
@@ -48,6 +50,10 @@ impl DumpFormat for Gdb {
 
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         pieces::parse(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        processes::starts(raw)
     }
 }
 
@@ -62,6 +68,9 @@ fn whole(raw: &[u8], origin: &str) -> Snapshot {
 fn is_gdb_stack_line(l: &str) -> bool {
     frame_number(l).is_some() || target::parse_header(l).is_some()
 }
+
+/// How many of the threads a filtered `info threads` table lost are named.
+const MISSING_SHOWN: usize = 32;
 
 /// Whose a block of frames is, when a header before it said.
 #[derive(Clone, Copy)]
@@ -117,6 +126,9 @@ struct Parser {
     hook_frames: usize,
     /// An `info threads` table lists every live thread.
     saw_info_table: bool,
+    /// The numbers of `info threads` rows read with no table header above them (a filtered
+    /// table): they show only some threads (`None`: a row numbered `inferior.thread`).
+    headless: Vec<Option<u32>>,
     /// `thread apply all` (or its headers) was seen: complete if thread 1 is there too.
     saw_all: bool,
     /// Counts blocks and headers, so that identity hints with nothing between them merge.
@@ -210,6 +222,14 @@ impl Parser {
             self.frame(no, idx, rest);
             return;
         }
+        if let Some(idx) = self.swallowed_marker(trimmed) {
+            self.diag(
+                no,
+                &format!("frame #{idx} is blank: read as `<signal handler called>`, which Markdown takes for a tag and hides"),
+            );
+            self.frame(no, idx, "*");
+            return;
+        }
         if self.in_info_table {
             if let Some((selected, r, frame_text)) = target::parse_info_row(trimmed) {
                 self.info_row(no, selected, r, frame_text);
@@ -278,11 +298,28 @@ impl Parser {
             self.value_print(no, trimmed);
             return;
         }
+        if let Some((selected, r, frame_text)) = target::parse_info_row(trimmed) {
+            // A row with no table header above it: a table someone filtered (`| grep`).
+            self.finish_block();
+            self.ends.stacks = true;
+            self.headless
+                .push(r.gdb_num.as_deref().and_then(|n| n.parse().ok()));
+            self.info_row(no, selected, r, frame_text);
+            return;
+        }
         if let Some(pid) = attach_pid(trimmed) {
             self.b.pid.get_or_insert(pid);
         }
         self.ends.banner(trimmed);
         // Anything else is noise: banners, source echoes, program output, prose.
+    }
+
+    /// A frame line Markdown emptied (`#N` alone, `N` the next frame of the open block): what
+    /// it hid is gdb's `<signal handler called>`, the one frame printed as a bare `<...>`.
+    fn swallowed_marker(&self, line: &str) -> Option<u32> {
+        let idx = blank_frame_number(line)?;
+        let last = self.block.as_ref()?.frames.last()?.index?;
+        (idx == last + 1).then_some(idx)
     }
 
     fn command(&mut self, cmd: &str) {
@@ -509,6 +546,32 @@ impl Parser {
         }
     }
 
+    /// What `info threads` rows with no header say of the threads not shown: gdb numbers
+    /// threads from 1 up, so each number below the highest that no row has is a thread the
+    /// table lost (filtered out, or exited before: gdb does not reuse numbers).
+    fn filtered_rows(&mut self) {
+        if self.headless.is_empty() {
+            return;
+        }
+        self.b.note(
+            "`info threads` rows with no table header above them: a table filtered (by grep) \
+             or cut, so it need not list every thread",
+        );
+        let Some(numbers) = self.headless.iter().copied().collect::<Option<Vec<u32>>>() else {
+            return;
+        };
+        let seen: std::collections::BTreeSet<u32> = numbers.into_iter().collect();
+        let top = seen.last().copied().unwrap_or(0);
+        let missing: Vec<String> = (1..top)
+            .filter(|n| !seen.contains(n))
+            .take(MISSING_SHOWN)
+            .map(|n| n.to_string())
+            .collect();
+        if !missing.is_empty() {
+            self.b.gap(Gap::Missing { threads: missing });
+        }
+    }
+
     fn diag(&mut self, line: usize, message: &str) {
         self.b.diag(line, message);
     }
@@ -539,7 +602,11 @@ impl Parser {
                 threads: vec!["1".to_string()],
             });
         }
-        if !self.saw_all && !self.saw_info_table && !self.b.threads.is_empty() {
+        if !self.saw_info_table {
+            self.filtered_rows();
+        }
+        let rows_only = !self.headless.is_empty() && self.ends.first_block.is_none();
+        if !self.saw_all && !self.saw_info_table && !rows_only && !self.b.threads.is_empty() {
             self.b.gap(Gap::OneStack {
                 line: self.ends.first_block,
             });

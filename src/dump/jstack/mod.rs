@@ -104,6 +104,17 @@ struct Parser {
     report: Option<Report>,
     /// Frame lines outside any thread: how many, and the first.
     stray: (usize, usize),
+    /// How many Java threads the JVM's thread list (`_java_thread_list=…, length=N`) counts.
+    counted: Option<usize>,
+}
+
+/// The count of the JVM's thread-list line (`_java_thread_list=0x…, length=N, elements={`).
+fn smr_length(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix("_java_thread_list=")?;
+    let n = rest.split_once("length=")?.1;
+    n[..n.bytes().take_while(u8::is_ascii_digit).count()]
+        .parse()
+        .ok()
 }
 
 impl Parser {
@@ -153,6 +164,9 @@ impl Parser {
             return Flow::Go;
         }
         if self.section == Section::Preamble {
+            if let Some(n) = smr_length(trimmed) {
+                self.counted = Some(n);
+            }
             if let Some(pid) = trimmed.strip_suffix(':').and_then(|p| p.parse().ok()) {
                 self.pid = Some(pid);
             }
@@ -364,6 +378,15 @@ impl Parser {
         self.b
             .nothing_found("no Java thread (`\"name\" #N ... nid=0x...`) found in the input");
         self.b.pid = self.pid;
+        if let Some(said) = self.counted {
+            // The list counts the JVM's Java threads, each printed with its `#N`.
+            let shown = (self.b.threads.iter())
+                .filter(|t| t.id_kind == IdKind::Java)
+                .count();
+            if shown < said && self.listed > 0 {
+                self.b.gap(Gap::Counted { said, shown });
+            }
+        }
         let complete = self.full && self.ended && self.listed > 0;
         self.b.finish("jstack", origin, complete)
     }

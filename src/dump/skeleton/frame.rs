@@ -26,6 +26,9 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
     if text.is_empty() {
         return None;
     }
+    if index.is_some_and(|i| i > 0) && swallowed_marker(text) {
+        return Some(signal_frame(index));
+    }
     let mut frame = Frame {
         index,
         ..Frame::default()
@@ -70,6 +73,39 @@ pub fn parse_frame_text(index: Option<u32>, text: &str) -> Option<Frame> {
         frame.args = split_vars(args).into();
     }
     Some(frame)
+}
+
+/// gdb's `<signal handler called>` marker frame, as gdb prints it with no address.
+pub fn signal_frame(index: Option<u32>) -> Frame {
+    Frame {
+        index,
+        inlined: index.is_some_and(|i| i > 0),
+        signal_frame: true,
+        function: Some(share("<signal handler called>")),
+        ..Frame::default()
+    }
+}
+
+/// Whether a frame's text is what Markdown leaves of `<signal handler called>`, the one frame
+/// gdb prints as `<...>` alone: taken for an HTML tag it is gone (a blank `#N` line, see
+/// [`blank_frame_number`]), or emphasis ate its brackets (`*signal handler called*`) or left
+/// only its marks (`**`). No function gdb names is made of `*`, `_` and `\` alone.
+fn swallowed_marker(text: &str) -> bool {
+    let first = text.as_bytes()[0];
+    if !matches!(first, b'*' | b'_' | b'\\' | b'<' | b's') {
+        return false;
+    }
+    let words = text.trim_matches(|c: char| matches!(c, '*' | '_' | '\\' | '<' | '>' | ' '));
+    words.is_empty() || words == "signal handler called"
+}
+
+/// A frame line Markdown emptied: `#N` and nothing after it (see [`swallowed_marker`]).
+pub fn blank_frame_number(line: &str) -> Option<u32> {
+    let digits = line.strip_prefix('#')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Splits `head at file:line` / `head from lib` at the last depth-0 location keyword.
@@ -378,6 +414,32 @@ mod tests {
         assert!(f.signal_frame);
         let f = parse_frame_text(Some(33), "<signal handler called>").unwrap();
         assert!(f.signal_frame);
+    }
+
+    #[test]
+    fn what_markdown_left_of_the_signal_marker() {
+        for text in [
+            "*signal handler called*",
+            "**",
+            "\\<signal handler called\\>",
+            "_",
+        ] {
+            let f = parse_frame_text(Some(6), text).unwrap();
+            assert!(f.signal_frame, "{text}");
+        }
+        assert!(
+            !parse_frame_text(Some(6), "signal_handler (sig=1)")
+                .unwrap()
+                .signal_frame
+        );
+        assert!(
+            !parse_frame_text(Some(6), "*this_fn ()")
+                .unwrap()
+                .signal_frame
+        );
+        assert_eq!(blank_frame_number("#13"), Some(13));
+        assert_eq!(blank_frame_number("#"), None);
+        assert_eq!(blank_frame_number("#1a"), None);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub fn gap(snap: &Snapshot, g: &Gap) -> String {
             "thread(s) {} missing: the dump's own numbering says they exist",
             threads.join(", ")
         ),
+        Gap::Counted { said, shown } => format!(
+            "its header counts {said} thread(s) and it shows {shown}: the others were cut or \
+             filtered out"
+        ),
         Gap::NoEnd { expected, line } => format!(
             "it ends{} without `{expected}`, the line its producer ends with: it was cut there",
             at(line)

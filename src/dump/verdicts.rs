@@ -1,0 +1,143 @@
+//! Runtime messages that are verdicts, bare or around a dump: Rust's `... would result in
+//! deadlock` panics, glibc's `Resource deadlock avoided` (EDEADLK, as `std::system_error` or
+//! `perror` print it), Go's `all goroutines are asleep - deadlock!` and Python's `cannot join
+//! current thread`. Each becomes a [`Claim`] the analysis checks against the stacks; the
+//! claim is the runtime's word, never evidence that confirms itself. A paste of such a
+//! message alone is read too ([`Messages`]): its claim stands with no stack to bear it out.
+//! Only the input's first and last [`ENDS`] bytes are searched, where a runtime's message
+//! stands before or after a dump.
+
+use super::skeleton::{lines, Builder};
+use super::DumpFormat;
+use crate::model::{Claim, Snapshot};
+use memchr::memmem;
+
+/// The messages.
+const MESSAGES: [&str; 4] = [
+    "would result in deadlock",
+    "Resource deadlock avoided",
+    "all goroutines are asleep",
+    "cannot join current thread",
+];
+
+/// The words a byte search finds the messages by: the first three hold `deadlock`.
+const WORDS: [&str; 2] = ["deadlock", "join current thread"];
+
+/// A text made of runtime messages and no stack (the last format tried).
+pub struct Messages;
+
+impl DumpFormat for Messages {
+    fn name(&self) -> &'static str {
+        "message"
+    }
+
+    fn sniff(&self, text: &str) -> bool {
+        MESSAGES.iter().any(|m| text.contains(m))
+    }
+
+    fn parse(&self, raw: &[u8], origin: &str) -> Snapshot {
+        let text = super::normalize::repair(raw);
+        let mut b = Builder::default();
+        for (no, _) in lines(&text) {
+            b.seen(no);
+        }
+        b.nothing_found(
+            "no stack in the input: only a runtime's message, whose word hangscan cannot check",
+        );
+        let mut snap = b.finish("message", origin, false);
+        add_claims(&mut snap, claims(text.as_bytes()));
+        snap
+    }
+}
+
+/// How much of the input's start and of its end is searched for messages: a runtime prints
+/// its verdict before a dump or after it, and a big dump is not searched through.
+const ENDS: usize = 256 * 1024;
+
+/// The claims of the runtime messages in `raw`'s first and last [`ENDS`] bytes, one per
+/// message (its first line): two byte searches over each.
+pub fn claims(raw: &[u8]) -> Vec<Claim> {
+    let mut out: Vec<Claim> = Vec::new();
+    let head = raw.len().min(ENDS);
+    let tail = raw.len().saturating_sub(ENDS).max(head);
+    let found = |w: &&str| {
+        let head = memmem::find_iter(&raw[..head], w.as_bytes());
+        let tail = memmem::find_iter(&raw[tail..], w.as_bytes()).map(move |at| tail + at);
+        head.chain(tail).collect::<Vec<usize>>()
+    };
+    for at in WORDS.iter().flat_map(found) {
+        let start = memchr::memrchr(b'\n', &raw[..at]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
+        let line = String::from_utf8_lossy(&raw[start..end]);
+        let text = line.trim_start_matches(['>', ' ', '\t']).trim_end();
+        // Python's traceback echoes the source line that raised it before the message.
+        if text.starts_with("raise ") {
+            continue;
+        }
+        for message in MESSAGES.iter().filter(|m| text.contains(*m)) {
+            if out.iter().any(|c| c.text.contains(message)) {
+                continue;
+            }
+            let no = memchr::memchr_iter(b'\n', &raw[..start]).count() + 1;
+            out.push(Claim {
+                text: text.to_string(),
+                threads: panicking_thread(raw, start).into_iter().collect(),
+                deadlock: true,
+                line: Some(no),
+            });
+        }
+    }
+    out.sort_by_key(|c| c.line);
+    out
+}
+
+/// Adds `found` ([`claims`]) to `snap`, but for messages a claim of its format says already.
+pub fn add_claims(snap: &mut Snapshot, found: Vec<Claim>) {
+    for claim in found {
+        let said = |c: &Claim| {
+            MESSAGES
+                .iter()
+                .any(|m| c.text.contains(m) && claim.text.contains(m))
+        };
+        if !snap.claims.iter().any(said) {
+            snap.claims.push(claim);
+        }
+    }
+}
+
+/// The thread a Rust panic message names on the line before it (`thread 'NAME' panicked at`),
+/// when the message at `start` is one.
+fn panicking_thread(raw: &[u8], start: usize) -> Option<String> {
+    let before = &raw[..start.saturating_sub(1)];
+    let from = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    let line = String::from_utf8_lossy(&before[from..]);
+    let rest = line
+        .trim_start_matches(['>', ' ', '\t'])
+        .strip_prefix("thread '")?;
+    let (name, after) = rest.split_once('\'')?;
+    (after.contains("panicked") && name != "<unnamed>").then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_message_is_a_claim_naming_the_panicking_thread() {
+        let raw = b"> thread 'indexer' panicked at src/x.rs:1:1:\n> rwlock read lock would result in deadlock\nterminate called after throwing an instance of 'std::system_error'\n  what():  Resource deadlock avoided\n";
+        let mut snap = Snapshot::default();
+        add_claims(&mut snap, claims(raw));
+        assert_eq!(snap.claims.len(), 2);
+        assert_eq!(
+            snap.claims[0].text,
+            "rwlock read lock would result in deadlock"
+        );
+        assert_eq!(snap.claims[0].threads, ["indexer"]);
+        assert_eq!(snap.claims[0].line, Some(2));
+        assert_eq!(snap.claims[1].text, "what():  Resource deadlock avoided");
+        assert!(snap.claims[1].threads.is_empty());
+        // A claim the format made already is not made twice.
+        add_claims(&mut snap, claims(raw));
+        assert_eq!(snap.claims.len(), 2);
+    }
+}

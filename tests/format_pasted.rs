@@ -1,0 +1,286 @@
+//! Dumps as people paste them (`fixtures/dumps/pasted/`, see its README): Markdown around a
+//! dump (headings, fences, list and quote markers) and what a rendered page leaves of one
+//! (`<signal handler called>` and other `<...>` taken for tags) get the verdict of the dump
+//! as the tool printed it.
+
+use hangscan::analyze::{analyze, Analysis, Severity, Verdict};
+use hangscan::dump::{parse_dump, parse_dumps_releasing, sniff};
+use hangscan::knowledge::KnowledgeBase;
+use hangscan::model::{Gap, Snapshot};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn read(name: &str) -> Vec<u8> {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/pasted")
+        .join(name);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The fixture's sniffed format, its snapshot and analysis.
+fn load(name: &str) -> (&'static str, Snapshot, Analysis) {
+    let raw = read(name);
+    let format = sniff(&raw)
+        .unwrap_or_else(|| panic!("{name}: not sniffed"))
+        .name();
+    let snap = parse_dump(&raw, name, None).unwrap();
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    (format, snap, a)
+}
+
+/// Each deadlock finding: its kind, detail and threads' labels.
+fn deadlocks(snap: &Snapshot, a: &Analysis) -> BTreeSet<(String, String, BTreeSet<String>)> {
+    (a.findings.iter())
+        .filter(|f| f.severity == Severity::Deadlock)
+        .map(|f| {
+            let who = f.threads.iter().map(|&t| snap.threads[t].label()).collect();
+            (f.kind.as_str().to_string(), format!("{:?}", f.detail), who)
+        })
+        .collect()
+}
+
+#[test]
+fn markdown_and_a_rendered_page_keep_the_crash_handlers_spinlock_self_deadlock() {
+    let (_, clean, a) = load("crash_spinlock.txt");
+    let want = deadlocks(&clean, &a);
+    let who: BTreeSet<String> = [r#"LWP 40214 "ingest-1""#.to_string()].into();
+    assert!(
+        want.iter().any(|(kind, detail, w)| kind == "self-lock"
+            && detail.contains("through_signal: true")
+            && *w == who),
+        "{want:?}"
+    );
+    for name in ["crash_spinlock.md.txt", "crash_spinlock.rendered.txt"] {
+        let (format, snap, a) = load(name);
+        assert_eq!(format, "gdb", "{name}");
+        assert_eq!(a.verdict(), Verdict::Deadlock, "{name}");
+        assert_eq!(deadlocks(&snap, &a), want, "{name}");
+        assert_eq!(snap.threads.len(), 3, "{name}");
+        assert!(snap.gaps.is_empty(), "{name}: {:?}", snap.gaps);
+    }
+    let (_, rendered, _) = load("crash_spinlock.rendered.txt");
+    let t = rendered
+        .threads
+        .iter()
+        .find(|t| t.tid == Some(40214))
+        .unwrap();
+    let marker = t.frames.iter().find(|f| f.index == Some(13)).unwrap();
+    assert!(marker.signal_frame);
+    assert!(
+        (rendered.diagnostics.iter()).any(|d| d.message.contains("frame #13 is blank")),
+        "{:?}",
+        rendered.diagnostics
+    );
+}
+
+#[test]
+fn a_jvm_deadlock_report_under_markdown_headings_between_fences_is_read() {
+    let (format, snap, a) = load("jstack_report.md.txt");
+    assert_eq!(format, "jstack");
+    assert_eq!(a.verdict(), Verdict::Deadlock);
+    let got = deadlocks(&snap, &a);
+    let both: BTreeSet<String> = ["reindex-worker", "dispatch-loop"]
+        .iter()
+        .map(|n| format!("unidentified thread \"{n}\""))
+        .collect();
+    assert!(
+        got.iter()
+            .any(|(kind, _, w)| kind == "lock-cycle" && *w == both),
+        "{got:?}"
+    );
+}
+
+/// Each thread's label and functions, frame by frame.
+fn stacks(snap: &Snapshot) -> Vec<(String, Vec<Option<String>>)> {
+    (snap.threads.iter())
+        .map(|t| {
+            let f = t
+                .frames
+                .iter()
+                .map(|f| f.function.as_deref().map(str::to_string));
+            (t.label(), f.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn line_numbers_or_timestamps_on_every_line_and_disassembly_after_frames_are_read_past() {
+    let (format, clean, a) = load("lldb_abba.txt");
+    assert_eq!(format, "lldb");
+    assert_eq!(clean.threads.len(), 3);
+    // The disassembly and source lines lldb printed after frames are no frames.
+    let credit = &stacks(&clean)[1];
+    assert_eq!(credit.1.len(), 7, "{credit:?}");
+    assert_eq!(credit.1[3].as_deref(), Some("post"));
+    for name in ["lldb_abba.numbered.txt", "lldb_abba.timestamped.txt"] {
+        let (format, snap, b) = load(name);
+        assert_eq!(format, "lldb", "{name}");
+        assert_eq!(stacks(&snap), stacks(&clean), "{name}");
+        assert_eq!(b.verdict(), a.verdict(), "{name}");
+        assert_eq!(snap.gaps, clean.gaps, "{name}");
+    }
+}
+
+#[test]
+fn an_info_threads_table_filtered_by_grep_says_which_threads_it_lost() {
+    let (format, whole, a) = load("info_threads.txt");
+    assert_eq!((format, whole.threads.len()), ("gdb", 7));
+    assert_eq!(a.verdict(), Verdict::Undecidable);
+    let (format, snap, b) = load("info_threads.grep.txt");
+    assert_eq!(format, "gdb");
+    assert_eq!(snap.threads.len(), 5);
+    assert!(!snap.complete);
+    assert!(
+        snap.gaps.contains(&Gap::Missing {
+            threads: vec!["2".to_string(), "3".to_string()]
+        }),
+        "{:?}",
+        snap.gaps
+    );
+    assert!(!snap.gaps.iter().any(|g| matches!(g, Gap::OneStack { .. })));
+    // Three threads wait for `lru_lock`, and nothing shows who holds it: a stall only if every
+    // thread were shown.
+    assert_eq!(b.verdict(), Verdict::Undecidable);
+}
+
+#[test]
+fn two_processes_in_one_paste_are_two_snapshots_each_analysed() {
+    let raw = read("two_processes.txt");
+    let snaps = parse_dumps_releasing(&raw, "two_processes.txt", None, &|_| {}).unwrap();
+    assert_eq!(snaps.len(), 2);
+    let kb = KnowledgeBase::builtin();
+    let tids = |s: &Snapshot| s.threads.iter().map(|t| t.tid.unwrap()).collect::<Vec<_>>();
+    assert_eq!(tids(&snaps[0]), [5124, 5123, 5120]);
+    assert_eq!(tids(&snaps[1]), [5210, 5209, 5207]);
+    assert_eq!((snaps[0].pid, snaps[1].pid), (Some(5120), Some(5207)));
+    // Each is a whole process: its own banner, its thread 1 and its detach line.
+    assert!(snaps.iter().all(|s| s.complete), "{:?}", snaps[0].gaps);
+    assert_eq!(analyze(&snaps[0], &kb).verdict(), Verdict::Deadlock);
+    assert_eq!(analyze(&snaps[1], &kb).verdict(), Verdict::NoDeadlock);
+    assert!(snaps[1].origin.contains("process 2 of 2, from line 31"));
+    // The report says so, one process after the other, and exits as the worst of them does.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangscan"))
+        .arg("parse")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dumps/pasted/two_processes.txt"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the input holds 2 processes' dumps"),
+        "{text}"
+    );
+    let first = text.find("(process 1 of 2, from line 1)").unwrap();
+    let second = text.find("(process 2 of 2, from line 31)").unwrap();
+    assert!(first < second && text.contains("join cycle"), "{text}");
+}
+
+#[test]
+fn bare_runtime_messages_are_claims_no_stack_confirms() {
+    for (name, format, text, threads) in [
+        (
+            "rust_rwlock_panic.txt",
+            "message",
+            "rwlock read lock would result in deadlock",
+            vec!["indexer"],
+        ),
+        (
+            "rust_rwlock_panic.quoted.txt",
+            "rust",
+            "rwlock read lock would result in deadlock",
+            vec!["indexer"],
+        ),
+        (
+            "glibc_edeadlk.txt",
+            "message",
+            "what():  Resource deadlock avoided",
+            vec![],
+        ),
+        (
+            "go_asleep.txt",
+            "go",
+            "fatal error: all goroutines are asleep - deadlock!",
+            vec![],
+        ),
+        (
+            "python_join_self.txt",
+            "message",
+            "RuntimeError: cannot join current thread",
+            vec![],
+        ),
+    ] {
+        let raw = read(name);
+        let sniffed = sniff(&raw).map(|f| f.name());
+        // A bare Go message sniffs as Go; Go's parser makes the claim.
+        assert!(
+            sniffed == Some(format) || (format == "go" && sniffed == Some("message")),
+            "{name}: {sniffed:?}"
+        );
+        let snap = parse_dump(&raw, name, None).unwrap();
+        let a = analyze(&snap, &KnowledgeBase::builtin());
+        assert_eq!(snap.claims.len(), 1, "{name}: {:?}", snap.claims);
+        let claim = &snap.claims[0];
+        assert_eq!(
+            (claim.text.as_str(), claim.deadlock),
+            (text, true),
+            "{name}"
+        );
+        assert_eq!(claim.threads, threads, "{name}");
+        // The runtime's word alone: checked, never confirmed, and no verdict of hangscan's own.
+        assert!(a.claims[0].confirmed_by.is_empty(), "{name}");
+        assert_eq!(a.verdict(), Verdict::Undecidable, "{name}");
+    }
+    // The quoted panic's backtrace is read: the thread that panicked, with its frames.
+    let (_, snap, _) = load("rust_rwlock_panic.quoted.txt");
+    assert_eq!(snap.threads.len(), 1);
+    assert_eq!(snap.threads[0].name.as_deref(), Some("indexer"));
+    assert_eq!(
+        stacks(&snap)[0].1[3].as_deref(),
+        Some("catalog::Catalog::lookup")
+    );
+}
+
+#[test]
+fn a_jvm_dump_showing_fewer_threads_than_its_header_counts_is_not_the_whole_process() {
+    let (format, snap, a) = load("jcmd_filtered.txt");
+    assert_eq!(format, "jstack");
+    assert!(!snap.complete);
+    assert_eq!(snap.gaps, [Gap::Counted { said: 11, shown: 3 }]);
+    assert_eq!(a.verdict(), Verdict::Undecidable);
+}
+
+#[test]
+fn parking_lots_report_in_the_short_backtrace_format_has_its_frames_and_its_claim_checked() {
+    let (format, snap, a) = load("parking_lot_short.txt");
+    assert_eq!(format, "rust");
+    assert_eq!(snap.threads.len(), 2);
+    let first = &stacks(&snap)[0].1;
+    // Numbered frames and the inlined ones under them (no number, no address).
+    assert!(first.len() >= 14, "{first:?}");
+    assert!(first
+        .iter()
+        .any(|f| f.as_deref() == Some("relay::routes::Table::replace")));
+    assert_eq!(a.verdict(), Verdict::Deadlock);
+    assert_eq!(snap.claims.len(), 1);
+    // The cycle stands on the report's word for who holds what: the claim is not confirmed
+    // by a finding that rests on it.
+    assert!(a.claims[0].confirmed_by.is_empty());
+    assert!(matches!(
+        a.claims[0].verdict,
+        hangscan::analyze::ClaimVerdict::OnlyTheClaimSays { .. }
+    ));
+}
+
+#[test]
+fn a_folly_micro_spin_lock_is_a_wait_not_a_sleep() {
+    let (format, snap, a) = load("folly_spinlock.txt");
+    assert_eq!(format, "gdb");
+    assert_eq!(snap.threads.len(), 2);
+    // Both threads spin on `stats_lock` and nothing shows who holds it: a stall, where a
+    // Sleeper's nanosleep alone would have read as two threads asleep.
+    assert_eq!(a.verdict(), Verdict::Stall);
+    for f in &a.facts {
+        let w = f.waits.first().expect("a wait");
+        assert_eq!(w.kind.meaning().noun, "spinlock");
+    }
+}
