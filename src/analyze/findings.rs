@@ -422,6 +422,9 @@ Thread 3 (Thread 0x7f02 (LWP 102)):
                 .iter()
                 .map(|k| format!("{}/signal-handler", k.as_str())),
         );
+        out.extend(
+            (crate::analyze::cross_process::SetKind::ALL.iter()).map(|k| k.as_str().to_string()),
+        );
         out.push("stall/unowned-locks".into());
         out.push(crate::analyze::pool_findings::SELF_JOIN_SITUATION.into());
         for how in [Busy::Spinning, Busy::Livelock, Busy::SlowProgress] {

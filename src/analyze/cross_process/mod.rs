@@ -136,6 +136,16 @@ pub enum SetKind {
 }
 
 impl SetKind {
+    /// Every kind.
+    pub const ALL: [SetKind; 6] = [
+        Self::PipeCycle,
+        Self::ProcessCycle,
+        Self::RequestResponse,
+        Self::LockHeldByProcess,
+        Self::EofNeverComes,
+        Self::WaitsForStuckChild,
+    ];
+
     /// The name used in reports and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
