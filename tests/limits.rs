@@ -546,8 +546,17 @@ fn a_big_dump_file_is_read_as_its_bytes_piped() {
         if dump.len() > 10 << 20 {
             break;
         }
+        // Each copy's threads are new threads of the one process: new LWPs and new gdb
+        // numbers (a number given to another LWP would start another process's dump).
         let renumbered = String::from_utf8_lossy(&one).replace("(LWP ", &format!("(LWP {copy}"));
-        dump.extend_from_slice(renumbered.as_bytes());
+        for line in renumbered.lines() {
+            let numbered = line.strip_prefix("Thread ").and_then(|rest| {
+                let (n, tail) = rest.split_once(' ')?;
+                Some(format!("Thread {} {tail}", copy * 1000 + n.parse::<usize>().ok()?))
+            });
+            dump.extend_from_slice(numbered.as_deref().unwrap_or(line).as_bytes());
+            dump.push(b'\n');
+        }
         dump.push(b'\n');
     }
     for leaning in [false, true] {

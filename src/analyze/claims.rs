@@ -245,6 +245,7 @@ mod tests {
             edges: vec![edge(0, 1), edge(1, 0)],
             effective: vec![Some(0); 3],
             owners: Vec::new(),
+            by_tid: Default::default(),
         };
         assert!(
             check(&s, &f, &g)[0].confirmed_by.is_empty(),

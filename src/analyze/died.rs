@@ -15,6 +15,7 @@ use super::steps::{held_at, wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::KnowledgeBase;
 use crate::model::Snapshot;
+use std::collections::HashMap;
 
 /// A recovered lock: its owner (in `Graph::owners`), the thread that holds it, and the waits
 /// on it (thread, wait).
@@ -30,13 +31,13 @@ pub fn find(
     snap: &Snapshot,
     facts: &[Facts],
     owners: &[Owner],
+    by_tid: &HashMap<u64, usize>,
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Vec<Finding> {
     if memory_tids_unknown(snap) {
         return Vec::new();
     }
-    let by_tid = snap.by_memory_tid();
     let recovered = |o: &Owner| o.recovered && by_tid.contains_key(&o.tid);
     let locks = waits_on_owned(facts, owners, recovered)
         .into_values()

@@ -36,14 +36,14 @@ pub fn find(
     let via_loader: HashSet<usize> = loader.iter().flat_map(|f| f.threads.clone()).collect();
     // A holder of a recovered robust mutex that locks it again is that finding's, not a
     // self-lock.
-    let died = super::died::find(snap, facts, &g.owners, names, kb);
+    let died = super::died::find(snap, facts, &g.owners, &g.by_tid, names, kb);
     let cycles = cycles(snap, facts, g, names, kb).into_iter();
     let cycles = cycles.filter(|f| f.threads.iter().any(|t| !via_loader.contains(t)));
     let cycles = cycles.filter(|f| !matches!(f.threads[..], [t] if super::died::relocks(&died, t)));
     out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
     out.extend(loader);
     out.extend(super::stopped::find(snap, facts));
-    out.extend(super::orphans::find(snap, facts, &g.owners, names, kb));
+    out.extend(super::orphans::find(snap, facts, &g.owners, &g.by_tid, names, kb));
     out.extend(died);
     out.extend(super::readers::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();

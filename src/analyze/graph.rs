@@ -213,6 +213,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
         edges: Vec::new(),
         effective: vec![None; facts.len()],
         owners: read,
+        by_tid: HashMap::new(),
     };
     let claimed = claimed_cycles(snap);
     for (t, f) in facts.iter().enumerate() {
@@ -244,6 +245,7 @@ pub fn build(snap: &Snapshot, facts: &[Facts], names: &Names, kb: &KnowledgeBase
             e.grade = e.grade.min(Grade::Heuristic);
         }
     }
+    g.by_tid = ctx.by_tid;
     g
 }
 

@@ -15,6 +15,7 @@ use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::KnowledgeBase;
 use crate::model::{Evidence, Snapshot};
+use std::collections::HashMap;
 
 /// One finding per lock whose owner is no thread of the process, with the threads waiting
 /// for it.
@@ -22,13 +23,13 @@ pub fn find(
     snap: &Snapshot,
     facts: &[Facts],
     owners: &[Owner],
+    by_tid: &HashMap<u64, usize>,
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Vec<Finding> {
     if !snap.complete || memory_tids_unknown(snap) {
         return Vec::new();
     }
-    let by_tid = snap.by_memory_tid();
     // A process-shared lock's owner may be alive in another process.
     let orphaned = waits_on_owned(facts, owners, |o| !o.shared && !by_tid.contains_key(&o.tid));
     orphaned

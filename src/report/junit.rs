@@ -142,7 +142,7 @@ fn input_name(snap: &Snapshot) -> String {
 /// The failure's body, already escaped: severity and evidence, the explanation, the steps
 /// with their source lines, the fix.
 fn failure_text(snap: &Snapshot, f: &Finding) -> String {
-    let told = super::narrate::finding(snap, f);
+    let told = super::narrate::finding_shown(snap, f);
     let mut lines = vec![
         format!(
             "{} ({}, evidence: {}), signature {}",

@@ -95,7 +95,7 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             continue;
         }
         writeln!(out)?;
-        let told = narrate::finding(snap, f);
+        let told = narrate::finding_shown(snap, f);
         writeln!(
             out,
             "### {}. {}: {}",

@@ -132,7 +132,7 @@ pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std:
                 }
             };
             let snap = r.snapshot;
-            let told = super::narrate::finding(snap, f);
+            let told = super::narrate::finding_shown(snap, f);
             let mut placed = shown_steps(f).0.iter().enumerate().filter_map(|(k, s)| {
                 let frame = place_frame(snap, s)?;
                 step_source(snap, s).map(|src| (k, s, frame, src))

@@ -118,7 +118,7 @@ pub fn render(
             grade_word(f.confidence)
         );
         writeln!(out, "{}  signature {}", st.paint(color, &head), f.signature)?;
-        let told = narrate::finding(snap, f);
+        let told = narrate::finding_shown(snap, f);
         writeln!(out, "    {}", clean(&told.title))?;
         writeln!(out, "    {}", clean(&told.explanation))?;
         let (steps, hidden) = shown_steps(f);

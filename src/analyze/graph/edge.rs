@@ -148,6 +148,10 @@ pub struct Graph {
     /// Every lock owner field read from memory or printed (`owners.rs`), those no
     /// thread has too: read once, for the holders here and for the orphaned locks.
     pub owners: Vec<Owner>,
+    /// Threads by the id the process's memory holds for them (`Snapshot::by_memory_tid`;
+    /// empty when those ids are unknown): made once, for the holders here, the orphaned
+    /// locks and the owners that died.
+    pub by_tid: std::collections::HashMap<u64, usize>,
 }
 
 /// An owner field read from memory.

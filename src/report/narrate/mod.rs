@@ -31,10 +31,20 @@ pub struct Told {
 
 /// Says finding `f` of `snap`.
 pub fn finding(snap: &Snapshot, f: &Finding) -> Told {
+    told(snap, f, &f.steps)
+}
+
+/// [`finding`] with only the steps a person is shown (`shown_steps`): a stall of 17 000
+/// threads is told in 40 steps, not 17 000 that are then left out.
+pub fn finding_shown(snap: &Snapshot, f: &Finding) -> Told {
+    told(snap, f, super::shown_steps(f).0)
+}
+
+fn told(snap: &Snapshot, f: &Finding, steps: &[Step]) -> Told {
     Told {
         title: title(snap, f),
         explanation: explanation(f),
-        steps: f.steps.iter().map(|s| step(snap, s)).collect(),
+        steps: steps.iter().map(|s| step(snap, s)).collect(),
         suggestion: suggestion(snap, f),
     }
 }
