@@ -13,7 +13,7 @@
 //! - `eof_never.py`: the parent reads its shell's output to the end; the shell left `sleep` in
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
-//!   The zombie is a note, not trouble: exit 0.
+//!   The zombie is a note in the report (text, Markdown, JSON), not trouble: exit 0.
 //! - `socket_cycle.py`: parent and child each send the other, over a socketpair, more than the
 //!   sockets hold before reading: a request/response deadlock, the peers found by `sock_diag`.
 //! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
@@ -23,7 +23,9 @@
 //!   named with what it does, live and from the two processes' gcore cores.
 //! - `run` around a suite (a shell) whose test is `pipe_cycle.py`: the cycle reported, exit 124.
 //! - A shell loop whose children come and go: `attach --tree` ten times, never trouble, and
-//!   only notes naming the pids of the tree that exited meanwhile.
+//!   only notes (in the report, none on stderr) naming the pids of the tree that exited meanwhile.
+//! - `attach --tree` on hangscan's own parent shell: hangscan, in that tree, is left out with a
+//!   note in the report, and the shell is captured.
 
 mod support;
 
@@ -247,8 +249,17 @@ fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_come
     let dir = scratch("processes", "eof_never");
     let saved = dir.join("set.json");
     let (code, doc) = json(&["attach", "--tree", &p, "--save", saved.to_str().unwrap()]);
-    // The shell it ran is a zombie by now: a note, no trouble.
+    // The shell it ran is a zombie by now: a note in the report, no trouble.
     assert_eq!(code, Some(0), "{doc}");
+    let tree_note = format!("found in the process tree of {p}, exited during the capture");
+    let notes = doc["processes"]["notes"].to_string();
+    assert!(notes.contains(&tree_note), "{doc}");
+    for format in ["text", "markdown"] {
+        let (code, out, err) = hangscan(&["attach", "--tree", &p, "--format", format]);
+        assert_eq!(code, Some(0), "{out}\n{err}");
+        assert!(out.contains(&tree_note), "{out}");
+        assert!(!err.contains(&tree_note), "{err}");
+    }
     let f = set_finding(&doc, "eof-never-comes");
     let steps = f["steps"][0].as_str().unwrap();
     // The sleeper, reparented away from the tree, is found by the pipe it holds.
@@ -296,14 +307,42 @@ fn a_tree_that_moves_during_the_capture_is_no_trouble() {
     for _ in 0..10 {
         let (code, out, err) = hangscan(&["attach", "--tree", &p]);
         assert_eq!(code, Some(0), "{out}\n{err}");
-        for line in err.lines() {
-            assert!(line.starts_with("hangscan: note: pid "), "{err}");
+        assert_eq!(err, "", "{out}");
+        for line in out.lines().filter(|l| l.starts_with("note: pid ")) {
             assert!(
                 line.contains(&format!("found in the process tree of {p}")),
-                "{err}"
+                "{out}"
             );
         }
     }
+}
+
+#[test]
+fn hangscan_in_the_tree_of_its_own_parent_is_left_out_with_a_note() {
+    // The shell runs hangscan as its child: `$$` is hangscan's parent.
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" attach --samples 1 --format json --tree $$; echo \"exit $?\" >&2",
+        ])
+        .arg(env!("CARGO_BIN_EXE_hangscan"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sh");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(err.ends_with("exit 0\n"), "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let shell = doc["reports"][0]["source"]["pid"].as_u64().unwrap();
+    let notes = doc["processes"]["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "found in the process tree of {shell}, is this hangscan"
+        )),
+        "{doc}"
+    );
 }
 
 #[test]
