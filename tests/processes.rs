@@ -6,8 +6,9 @@
 //!
 //! - `pipe_cycle.py`: `Popen(..., stdout=PIPE).wait()` on a child that writes more than a pipe
 //!   holds: a pipe cycle naming both processes, the pipe and who holds each end; exit 1.
-//! - `lock_held.py flock|fcntl`: a child waits for a file lock (`flock`, a POSIX `lockf`) its
-//!   parent holds while it sleeps: `/proc/locks` names the holder, said with its command line
+//! - `lock_held.py flock|fcntl|ofd`: a child waits for a file lock (`flock`, a POSIX `lockf`,
+//!   an open file description lock) its parent holds while it sleeps: `/proc/locks` names the
+//!   holder (for an OFD lock, which it lists with pid -1, the holder's `fdinfo` does), said with its command line
 //!   and what it is doing; attached alone, the waiter still names the holder and the command
 //!   that would capture both. A warning: exit 0.
 //! - `eof_never.py`: the parent reads its shell's output to the end; the shell left `sleep` in
@@ -237,6 +238,12 @@ fn a_flock_held_by_another_process_names_the_holder() {
 #[test]
 fn a_posix_lock_held_by_another_process_names_the_holder() {
     lock_held_by_another_process("fcntl", "fcntl (POSIX) lock");
+}
+
+#[test]
+fn an_open_file_description_lock_held_by_another_process_names_the_holder() {
+    // `/proc/locks` names no process for it (pid -1): the holder is found by its fdinfo.
+    lock_held_by_another_process("ofd", "open file description lock");
 }
 
 #[test]
