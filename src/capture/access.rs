@@ -106,6 +106,7 @@ pub fn refusal(pid: u32, tid: i32) -> Refusal {
             .ok()
             .and_then(|s| s.trim().parse().ok()),
         foreign_userns: foreign_userns(pid),
+        ancestor: is_ancestor(pid),
         me,
         target,
     };
@@ -127,6 +128,29 @@ struct Facts {
     dumpable: bool,
     /// hangscan runs in a user namespace of its own that the process is not in.
     foreign_userns: bool,
+    /// The process is one of hangscan's ancestors (its shell, say).
+    ancestor: bool,
+}
+
+/// Whether process `pid` is an ancestor of hangscan's, by the parents `/proc` shows.
+fn is_ancestor(pid: u32) -> bool {
+    let parent = |p: u32| -> Option<u32> {
+        super::procinfo::stat_fields(p)?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let mut at = std::process::id();
+    // A bounded walk: parents form a chain to the first process.
+    for _ in 0..4096 {
+        match parent(at) {
+            Some(p) if p == pid => return true,
+            Some(p) if p > 0 => at = p,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Whether hangscan runs in a user namespace other than the first (its `uid_map` is not the
@@ -204,12 +228,18 @@ fn reason(pid: u32, facts: &Facts) -> Option<String> {
         }
         match scope {
             Some(1) => {
+                let whose = if facts.ancestor {
+                    " (and this process is hangscan's ancestor, its shell or what started it, \
+                     never its descendant)"
+                } else {
+                    ""
+                };
                 return Some(format!(
                     "kernel.yama.ptrace_scope is 1: a process may trace only its own \
-                     descendants — run hangscan as root ({sudo}) or with CAP_SYS_PTRACE, start \
+                     descendants{whose} — run hangscan as root ({sudo}) or with CAP_SYS_PTRACE, start \
                      the program under `hangscan run`, or allow it with `sudo sysctl \
                      kernel.yama.ptrace_scope=0`"
-                ))
+                ));
             }
             Some(2) => {
                 return Some(format!(
@@ -354,7 +384,17 @@ mod tests {
             yama,
             dumpable,
             foreign_userns: false,
+            ancestor: false,
         }
+    }
+
+    #[test]
+    fn this_process_descends_from_its_parent_not_from_itself() {
+        let me = std::process::id();
+        let parent = super::super::procinfo::stat_fields(me).unwrap();
+        let parent: u32 = parent.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(is_ancestor(parent));
+        assert!(!is_ancestor(me));
     }
 
     #[test]
@@ -393,6 +433,13 @@ mod tests {
             (
                 facts(mine, mine, false, Some(0), true),
                 "the process's owner, no other tracer holds it",
+            ),
+            (
+                Facts {
+                    ancestor: true,
+                    ..facts(mine, mine, false, Some(1), true)
+                },
+                "descendants (and this process is hangscan's ancestor",
             ),
             (
                 Facts {
