@@ -4,8 +4,9 @@
 //! a debugger already traces, wholly (gdb) or in one thread (exit 2, names the tracer). A
 //! capture refused partway lets go at once of the threads it had stopped, and the target runs
 //! on in every case. Refusals that are no permission problem say their own reason, never a
-//! security module: a kernel thread, hangscan itself, another hangscan holding the process; a
-//! tracer that lets go during the attach is waited for.
+//! security module: a kernel thread, hangscan itself, another hangscan holding the process,
+//! hangscan's own tracer (strace around it: never stopped, or both would hang), hangscan in a
+//! user namespace the process is not in; a tracer that lets go during the attach is waited for.
 
 mod support;
 
@@ -328,6 +329,50 @@ fn hangscan_refuses_to_capture_itself() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("it is this hangscan itself"), "{err}");
     assert!(!blames_security(&err), "{err}");
+}
+
+#[test]
+fn hangscan_refuses_to_stop_its_own_tracer() {
+    if !support::require("strace") {
+        return;
+    }
+    // strace traces the shell, which becomes hangscan with exec; `$PPID` is strace. Stopped,
+    // strace could never let hangscan past its next system call: the test would hang.
+    let o = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "sh", "-c"])
+        .arg("exec \"$0\" attach --samples 1 $PPID")
+        .arg(env!("CARGO_BIN_EXE_hangscan"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run strace");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("it is hangscan's own tracer"), "{err}");
+    assert!(err.contains("(strace)"), "{err}");
+    assert!(!blames_security(&err), "{err}");
+}
+
+#[test]
+fn a_process_outside_hangscans_user_namespace_is_refused_saying_so() {
+    if !support::require("unshare-user") {
+        return;
+    }
+    let mut target = Driven::start("c_pulse", &["4"]);
+    let o = Command::new("unshare")
+        .args(["--user", "--map-root-user", env!("CARGO_BIN_EXE_hangscan")])
+        .args(["attach", "--samples", "1", &target.pid.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hangscan runs in a user namespace of its own")
+            && err.contains("the process is outside it"),
+        "{err}"
+    );
+    assert!(!blames_security(&err), "{err}");
+    runs_on(&mut target);
 }
 
 /// The last thread of `pid`.

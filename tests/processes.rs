@@ -6,14 +6,15 @@
 //!
 //! - `pipe_cycle.py`: `Popen(..., stdout=PIPE).wait()` on a child that writes more than a pipe
 //!   holds: a pipe cycle naming both processes, the pipe and who holds each end; exit 1.
-//! - `lock_held.py flock|fcntl`: a child waits for a file lock (`flock`, a POSIX `lockf`) its
-//!   parent holds while it sleeps: `/proc/locks` names the holder, said with its command line
+//! - `lock_held.py flock|fcntl|ofd`: a child waits for a file lock (`flock`, a POSIX `lockf`,
+//!   an open file description lock) its parent holds while it sleeps: `/proc/locks` names the
+//!   holder (for an OFD lock, which it lists with pid -1, the holder's `fdinfo` does), said with its command line
 //!   and what it is doing; attached alone, the waiter still names the holder and the command
 //!   that would capture both. A warning: exit 0.
 //! - `eof_never.py`: the parent reads its shell's output to the end; the shell left `sleep` in
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
-//!   The zombie is a note, not trouble: exit 0.
+//!   The zombie is a note in the report (text, Markdown, JSON), not trouble: exit 0.
 //! - `socket_cycle.py`: parent and child each send the other, over a socketpair, more than the
 //!   sockets hold before reading: a request/response deadlock, the peers found by `sock_diag`.
 //! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
@@ -23,7 +24,9 @@
 //!   named with what it does, live and from the two processes' gcore cores.
 //! - `run` around a suite (a shell) whose test is `pipe_cycle.py`: the cycle reported, exit 124.
 //! - A shell loop whose children come and go: `attach --tree` ten times, never trouble, and
-//!   only notes naming the pids of the tree that exited meanwhile.
+//!   only notes (in the report, none on stderr) naming the pids of the tree that exited meanwhile.
+//! - `attach --tree` on hangscan's own parent shell: hangscan, in that tree, is left out with a
+//!   note in the report, and the shell is captured.
 
 mod support;
 
@@ -238,6 +241,12 @@ fn a_posix_lock_held_by_another_process_names_the_holder() {
 }
 
 #[test]
+fn an_open_file_description_lock_held_by_another_process_names_the_holder() {
+    // `/proc/locks` names no process for it (pid -1): the holder is found by its fdinfo.
+    lock_held_by_another_process("ofd", "open file description lock");
+}
+
+#[test]
 fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_comes() {
     let Some(tree) = Tree::start("eof_never.py", &[]) else {
         return;
@@ -247,8 +256,17 @@ fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_come
     let dir = scratch("processes", "eof_never");
     let saved = dir.join("set.json");
     let (code, doc) = json(&["attach", "--tree", &p, "--save", saved.to_str().unwrap()]);
-    // The shell it ran is a zombie by now: a note, no trouble.
+    // The shell it ran is a zombie by now: a note in the report, no trouble.
     assert_eq!(code, Some(0), "{doc}");
+    let tree_note = format!("found in the process tree of {p}, exited during the capture");
+    let notes = doc["processes"]["notes"].to_string();
+    assert!(notes.contains(&tree_note), "{doc}");
+    for format in ["text", "markdown"] {
+        let (code, out, err) = hangscan(&["attach", "--tree", &p, "--format", format]);
+        assert_eq!(code, Some(0), "{out}\n{err}");
+        assert!(out.contains(&tree_note), "{out}");
+        assert!(!err.contains(&tree_note), "{err}");
+    }
     let f = set_finding(&doc, "eof-never-comes");
     let steps = f["steps"][0].as_str().unwrap();
     // The sleeper, reparented away from the tree, is found by the pipe it holds.
@@ -296,14 +314,42 @@ fn a_tree_that_moves_during_the_capture_is_no_trouble() {
     for _ in 0..10 {
         let (code, out, err) = hangscan(&["attach", "--tree", &p]);
         assert_eq!(code, Some(0), "{out}\n{err}");
-        for line in err.lines() {
-            assert!(line.starts_with("hangscan: note: pid "), "{err}");
+        assert_eq!(err, "", "{out}");
+        for line in out.lines().filter(|l| l.starts_with("note: pid ")) {
             assert!(
                 line.contains(&format!("found in the process tree of {p}")),
-                "{err}"
+                "{out}"
             );
         }
     }
+}
+
+#[test]
+fn hangscan_in_the_tree_of_its_own_parent_is_left_out_with_a_note() {
+    // The shell runs hangscan as its child: `$$` is hangscan's parent.
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" attach --samples 1 --format json --tree $$; echo \"exit $?\" >&2",
+        ])
+        .arg(env!("CARGO_BIN_EXE_hangscan"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sh");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(err.ends_with("exit 0\n"), "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let shell = doc["reports"][0]["source"]["pid"].as_u64().unwrap();
+    let notes = doc["processes"]["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "found in the process tree of {shell}, is this hangscan"
+        )),
+        "{doc}"
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(target_os = "linux")]
 mod run;
+mod tree_notes;
 
 /// Exit status: no deadlock found.
 pub const EXIT_OK: i32 = 0;
@@ -55,6 +56,8 @@ pub fn run(config: Config) -> i32 {
     // A core that is not whole (truncated, or past the thread limit) cannot show that nothing
     // is deadlocked: "no deadlock" from it is no verdict.
     let partial_undecided = matches!(config.command, Command::Core(_));
+    // What happened to the set while it was captured, said in the report itself.
+    let mut set_notes: Vec<String> = Vec::new();
     let (snapshots, out) = match config.command {
         Command::Rules => {
             return match loaded().and_then(|kb| list_rules(&kb, &mut std::io::stdout().lock())) {
@@ -109,13 +112,18 @@ pub fn run(config: Config) -> i32 {
         }
         Command::Attach(a) => {
             let mut snapshots = Vec::new();
-            for pid in expand_pids(&a) {
+            for pid in tree_notes::expand_pids(&a) {
+                // hangscan itself, in the tree of an ancestor (`attach --tree $PPID`).
+                if pid == std::process::id() && !a.pids.contains(&pid) {
+                    set_notes.push(tree_notes::itself(pid, &a.pids));
+                    continue;
+                }
                 match capture(pid, &a, &guard_rules) {
                     Ok(s) => snapshots.push(s),
                     // A process of the tree the user did not name that has exited meanwhile:
                     // the tree moved, which is no trouble.
-                    Err(e) if !a.pids.contains(&pid) && moved_on(&e) => {
-                        eprintln!("hangscan: note: {}", exited_from_tree(pid, &a.pids));
+                    Err(e) if !a.pids.contains(&pid) && tree_notes::moved_on(&e) => {
+                        set_notes.push(tree_notes::exited(pid, &a.pids));
                     }
                     Err(e) => complain(e),
                 }
@@ -154,7 +162,7 @@ pub fn run(config: Config) -> i32 {
             return EXIT_TROUBLE;
         }
     };
-    let status = report(&snapshots, &kb, &out, partial_undecided);
+    let status = report(&snapshots, &set_notes, &kb, &out, partial_undecided);
     // The binary exits next (this is its `main`): the system takes the snapshots back at once,
     // where freeing them a frame at a time costs a big dump's parse a tenth more.
     std::mem::forget(snapshots);
@@ -165,10 +173,12 @@ pub fn run(config: Config) -> i32 {
     }
 }
 
-/// Analyses and renders; returns the exit status the findings call for. With
-/// `partial_undecided`, an incomplete snapshot without a deadlock is trouble, not "no deadlock".
+/// Analyses and renders, with `notes` on the set; returns the exit status the findings call for.
+/// With `partial_undecided`, an incomplete snapshot without a deadlock is trouble, not "no
+/// deadlock".
 fn report(
     snapshots: &[Snapshot],
+    notes: &[String],
     kb: &KnowledgeBase,
     out: &OutputConfig,
     partial_undecided: bool,
@@ -180,6 +190,9 @@ fn report(
         .map(|(snapshot, analysis)| Report { snapshot, analysis })
         .collect();
     if reports.is_empty() {
+        for note in notes {
+            eprintln!("hangscan: note: {}", crate::sanitize::clean(note));
+        }
         return EXIT_TROUBLE;
     }
     let across = analyze_set(snapshots, &analyses, kb);
@@ -187,6 +200,7 @@ fn report(
         snapshots,
         analyses: &analyses,
         analysis: &across,
+        notes,
     };
     let color = match out.color {
         Color::Always => true,
@@ -409,33 +423,6 @@ fn capture(pid: u32, a: &AttachConfig, rules: &[(String, String)]) -> Result<Sna
         })?;
     }
     Ok(snap)
-}
-
-/// Whether a capture failed because the process exited (or was replaced) before or during it.
-fn moved_on(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::ProcessGone { .. } | Error::NoProcess { .. } | Error::ExecRace { .. }
-    )
-}
-
-/// The note for process `pid`, found in the tree of `roots`, that exited meanwhile.
-fn exited_from_tree(pid: u32, roots: &[u32]) -> String {
-    let roots: Vec<String> = roots.iter().map(u32::to_string).collect();
-    format!(
-        "pid {pid}, found in the process tree of {}, exited during the capture (or is a zombie \
-         its parent has not waited for), so it is not in the report",
-        roots.join(", ")
-    )
-}
-
-/// The pids asked for, plus (with `--tree`) all their descendants.
-fn expand_pids(a: &AttachConfig) -> Vec<u32> {
-    #[cfg(target_os = "linux")]
-    if a.tree {
-        return crate::capture::tree::descendants(&a.pids, None);
-    }
-    a.pids.clone()
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -4,7 +4,8 @@
 //! appended to `$GITHUB_STEP_SUMMARY`), end the tree and exit 124. Partial results are written rather than
 //! waited for: a process not captured in time is named, not waited on.
 
-use super::{capture, emit, exited_from_tree, moved_on, EXIT_TROUBLE};
+use super::tree_notes::{exited, moved_on};
+use super::{capture, emit, EXIT_TROUBLE};
 use crate::analyze::cross_process::analyze_set;
 use crate::analyze::{analyze, Analysis};
 use crate::capture::{runner, tree};
@@ -63,19 +64,21 @@ pub fn run(
         },
     };
     let mut snapshots: Vec<Snapshot> = Vec::new();
+    // What happened to the set while it was captured, said in the report itself.
+    let mut notes: Vec<String> = Vec::new();
     for (i, &pid) in pids.iter().enumerate() {
         if began.elapsed() >= r.budget {
-            eprintln!(
-                "hangscan: the post-mortem budget ({}) is spent; not captured: {:?}",
+            notes.push(format!(
+                "the post-mortem budget ({}) was spent; not captured: {:?}",
                 words(r.budget),
                 &pids[i..]
-            );
+            ));
             break;
         }
         match capture(pid, &attach, guard_rules) {
             Ok(s) => snapshots.push(s),
             Err(e) if pid != child.pid && moved_on(&e) => {
-                eprintln!("hangscan: note: {}", exited_from_tree(pid, &[child.pid]));
+                notes.push(exited(pid, &[child.pid]));
             }
             Err(e) => eprintln!("hangscan: {e}"),
         }
@@ -85,7 +88,7 @@ pub fn run(
         eprintln!("hangscan: still running after SIGKILL (stuck in the kernel?): {left:?}");
     }
     match rules() {
-        Ok(kb) => write_reports(r, &snapshots, &kb),
+        Ok(kb) => write_reports(r, &snapshots, &notes, &kb),
         Err(e) => {
             eprintln!("hangscan: {e}");
             return EXIT_TROUBLE;
@@ -94,8 +97,8 @@ pub fn run(
     status
 }
 
-/// The text report on stderr, and the report file.
-fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
+/// The text report on stderr, and the report file, with `notes` on the set.
+fn write_reports(r: &RunConfig, snapshots: &[Snapshot], notes: &[String], kb: &KnowledgeBase) {
     let analyses: Vec<Analysis> = snapshots.iter().map(|s| analyze(s, kb)).collect();
     let reports: Vec<Report> = snapshots
         .iter()
@@ -107,6 +110,7 @@ fn write_reports(r: &RunConfig, snapshots: &[Snapshot], kb: &KnowledgeBase) {
         snapshots,
         analyses: &analyses,
         analysis: &across,
+        notes,
     };
     let mut err = std::io::stderr().lock();
     let look = TextLook::default();

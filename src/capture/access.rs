@@ -1,5 +1,7 @@
 //! Why the kernel would not let hangscan trace a process, in words that say what to do. Some
-//! processes are never tried ([`untraceable`]): a kernel thread, hangscan itself. Otherwise
+//! processes are never tried ([`untraceable`]): a kernel thread, hangscan itself, and the
+//! process tracing hangscan (strace or gdb around it: stopping it would stop hangscan at its
+//! next system call, both for good; the kernel does not refuse, nor any other ancestor). Otherwise
 //! read from `/proc` once `PTRACE_SEIZE` has failed with `EPERM` ([`refusal`]): another tracer
 //! (a debugger, or another hangscan) already holds the thread (`TracerPid`), or hangscan may
 //! not trace the process at all: another user's or a set-user-ID process without
@@ -19,7 +21,8 @@ const CAP_SYS_PTRACE: u32 = 19;
 const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// Why process `pid` cannot be captured at all, before anything is tried: a kernel thread
-/// (no user space), or hangscan's own process (a thread group cannot trace itself).
+/// (no user space), hangscan's own process (a thread group cannot trace itself), or the
+/// process that traces hangscan.
 pub fn untraceable(pid: u32) -> Option<Error> {
     if process_of(pid as i32).0 == std::process::id() {
         return Some(Error::Untraceable {
@@ -27,6 +30,18 @@ pub fn untraceable(pid: u32) -> Option<Error> {
             why: "it is this hangscan itself (or one of its threads), and a process cannot trace \
                   its own threads — run hangscan on it from another process"
                 .into(),
+        });
+    }
+    let own_tracer = Status::read(std::process::id() as i32).and_then(|s| s.tracer);
+    if let Some(tracer) = own_tracer.filter(|&t| process_of(t).0 == pid) {
+        return Some(Error::Untraceable {
+            pid,
+            why: format!(
+                "it is hangscan's own tracer, {}: stopped by hangscan, it could not let hangscan \
+                 past its next system call, and neither would ever go on — run hangscan outside \
+                 the tracer, or capture that process from another shell",
+                describe(tracer)
+            ),
         });
     }
     // Field 9 of stat (the 7th after the state letter).
@@ -90,6 +105,8 @@ pub fn refusal(pid: u32, tid: i32) -> Refusal {
         yama: std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
             .ok()
             .and_then(|s| s.trim().parse().ok()),
+        foreign_userns: foreign_userns(pid),
+        ancestor: is_ancestor(pid),
         me,
         target,
     };
@@ -109,6 +126,41 @@ struct Facts {
     /// `kernel.yama.ptrace_scope`, when Yama is there.
     yama: Option<u32>,
     dumpable: bool,
+    /// hangscan runs in a user namespace of its own that the process is not in.
+    foreign_userns: bool,
+    /// The process is one of hangscan's ancestors (its shell, say).
+    ancestor: bool,
+}
+
+/// Whether process `pid` is an ancestor of hangscan's, by the parents `/proc` shows.
+fn is_ancestor(pid: u32) -> bool {
+    let parent = |p: u32| -> Option<u32> {
+        super::procinfo::stat_fields(p)?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let mut at = std::process::id();
+    // A bounded walk: parents form a chain to the first process.
+    for _ in 0..4096 {
+        match parent(at) {
+            Some(p) if p == pid => return true,
+            Some(p) if p > 0 => at = p,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Whether hangscan runs in a user namespace other than the first (its `uid_map` is not the
+/// whole identity) that process `pid` is not in (or that cannot tell, as from a container).
+fn foreign_userns(pid: u32) -> bool {
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let initial = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    let ns = |of: &str| std::fs::read_link(format!("/proc/{of}/ns/user")).ok();
+    let same = ns("self").is_some_and(|mine| ns(&pid.to_string()) == Some(mine));
+    !map.is_empty() && !initial && !same
 }
 
 /// "process 4645 (gdb)": the process a tracer thread belongs to, with its name (the
@@ -131,6 +183,14 @@ fn reason(pid: u32, facts: &Facts) -> Option<String> {
              reboots (the setting cannot be lowered)"
                 .into(),
         );
+    }
+    if facts.foreign_userns {
+        return Some(format!(
+            "hangscan runs in a user namespace of its own (a rootless container, `unshare \
+             --user`) and the process is outside it: the capabilities hangscan has there, \
+             CAP_SYS_PTRACE too, count only for processes inside it — run hangscan in the \
+             process's user namespace or outside the container ({sudo} on the host)"
+        ));
     }
     if !me.cap_sys_ptrace {
         let [real, effective, saved] = target.uids;
@@ -168,12 +228,18 @@ fn reason(pid: u32, facts: &Facts) -> Option<String> {
         }
         match scope {
             Some(1) => {
+                let whose = if facts.ancestor {
+                    " (and this process is hangscan's ancestor, its shell or what started it, \
+                     never its descendant)"
+                } else {
+                    ""
+                };
                 return Some(format!(
                     "kernel.yama.ptrace_scope is 1: a process may trace only its own \
-                     descendants — run hangscan as root ({sudo}) or with CAP_SYS_PTRACE, start \
+                     descendants{whose} — run hangscan as root ({sudo}) or with CAP_SYS_PTRACE, start \
                      the program under `hangscan run`, or allow it with `sudo sysctl \
                      kernel.yama.ptrace_scope=0`"
-                ))
+                ));
             }
             Some(2) => {
                 return Some(format!(
@@ -317,7 +383,18 @@ mod tests {
             },
             yama,
             dumpable,
+            foreign_userns: false,
+            ancestor: false,
         }
+    }
+
+    #[test]
+    fn this_process_descends_from_its_parent_not_from_itself() {
+        let me = std::process::id();
+        let parent = super::super::procinfo::stat_fields(me).unwrap();
+        let parent: u32 = parent.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(is_ancestor(parent));
+        assert!(!is_ancestor(me));
     }
 
     #[test]
@@ -356,6 +433,20 @@ mod tests {
             (
                 facts(mine, mine, false, Some(0), true),
                 "the process's owner, no other tracer holds it",
+            ),
+            (
+                Facts {
+                    ancestor: true,
+                    ..facts(mine, mine, false, Some(1), true)
+                },
+                "descendants (and this process is hangscan's ancestor",
+            ),
+            (
+                Facts {
+                    foreign_userns: true,
+                    ..facts([0; 3], [0; 3], true, None, true)
+                },
+                "runs in a user namespace of its own",
             ),
         ];
         for (facts, words) in cases {

@@ -1,7 +1,8 @@
 //! A process's ties to other processes, read from `/proc` once its threads run again: its
 //! parent and command line, its descriptors (`fd` links and `fdinfo` flags: which end of which
 //! pipe), the `/proc/locks` lines about it, and who holds the other ends of the pipes its
-//! threads block on. Only reads of `/proc`: nothing is opened through the target's descriptors
+//! threads block on; the holder of an open file description's lock, which `/proc/locks` names
+//! no process for, from the `lock:` lines of every process's `fdinfo`. Only reads of `/proc`: nothing is opened through the target's descriptors
 //! (no `FIONREAD`, no `stat` that could reach a hung file system), so the target cannot notice.
 //! Read after the detach, so the stop is no longer than before: a thread blocked at the stop on
 //! a descriptor still holds it, and the second look says whether it stayed blocked.
@@ -31,7 +32,8 @@ pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
         .map(|f| f.inode)
         .collect();
     let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-    let file_locks = about(parse_locks(&locks), pid, &waited_files);
+    let mut file_locks = about(parse_locks(&locks), pid, &waited_files);
+    ofd_holders(&mut file_locks);
     let locked: BTreeSet<u64> = file_locks.iter().map(|l| l.inode).collect();
     let fds: Vec<OpenFd> = all
         .into_iter()
@@ -236,6 +238,48 @@ fn parse_lock(line: &str) -> Option<FileLock> {
         start,
         end,
     })
+}
+
+/// Names the holders of the open file description locks among `locks`, which `/proc/locks`
+/// writes with pid -1: a process one of whose descriptors' `fdinfo` lists the lock (the
+/// kernel lists there the locks of the descriptor's open file description). The first found,
+/// when the description is shared (inherited by a fork).
+fn ofd_holders(locks: &mut [FileLock]) {
+    let unnamed = |l: &FileLock| l.class == "OFDLCK" && !l.blocked && l.pid.is_none();
+    let wanted: BTreeSet<u64> = locks
+        .iter()
+        .filter(|l| unnamed(l))
+        .map(|l| l.inode)
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let pids = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
+    for pid in pids.take(MAX_PROCESSES) {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+            continue;
+        };
+        for entry in fds.take(MAX_FDS).flatten() {
+            let Ok(info) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let listed = info
+                .lines()
+                .filter_map(|l| parse_lock(l.strip_prefix("lock:")?));
+            for held in listed.filter(|h| h.class == "OFDLCK" && wanted.contains(&h.inode)) {
+                let same = |l: &FileLock| {
+                    (l.device == held.device && l.inode == held.inode)
+                        && (l.start, l.end, l.write) == (held.start, held.end, held.write)
+                };
+                for l in locks.iter_mut().filter(|l| unnamed(l) && same(l)) {
+                    l.pid = Some(pid);
+                }
+            }
+        }
+    }
 }
 
 /// The locks whose line number `pid` appears under (the lock and every wait for it), and the

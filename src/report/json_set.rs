@@ -25,6 +25,9 @@ pub struct ProcessesJson<'a> {
     /// between them, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     unseen: Option<UnseenJson<'a>>,
+    /// What happened to the set while it was captured, in words.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -114,6 +117,7 @@ pub fn processes<'a>(set: Set<'a>) -> ProcessesJson<'a> {
             reports: &a.unseen,
             text,
         }),
+        notes: set.notes,
         version: VERSION,
         captured: (set.snapshots.iter().enumerate())
             .map(|(report, s)| CapturedJson {

@@ -63,6 +63,9 @@ pub struct Set<'a> {
     pub analyses: &'a [Analysis],
     /// What spans them.
     pub analysis: &'a SetAnalysis,
+    /// What happened to the set while it was captured: a process of the tree that exited,
+    /// hangscan itself left out, processes the time budget left out.
+    pub notes: &'a [String],
 }
 
 /// How the text report looks; other formats ignore it.
@@ -110,7 +113,9 @@ pub fn render_set(
     look: TextLook,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let set = set.filter(|s| !s.analysis.edges.is_empty() || !s.analysis.unseen.is_empty());
+    let set = set.filter(|s| {
+        !s.analysis.edges.is_empty() || !s.analysis.unseen.is_empty() || !s.notes.is_empty()
+    });
     match format {
         Format::Text => {
             let mut text: Vec<u8> = Vec::new();

@@ -1,6 +1,7 @@
 //! The findings that span a set of processes (pipe cycles, file locks another process holds,
 //! an end of file that never comes), as text and Markdown sections before the processes' own
-//! reports; JSON, DOT, SARIF and JUnit add them in their own files.
+//! reports, with the set's notes (what moved during the capture); JSON, DOT, SARIF and JUnit
+//! add the findings in their own files.
 
 use super::markdown::escape as md;
 use super::narrate::processes;
@@ -61,7 +62,7 @@ pub fn involved(set: Set, report: usize) -> Option<String> {
 pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
     let head = headline(set);
     let unseen = unseen(set);
-    if head.is_none() && unseen.is_none() {
+    if head.is_none() && unseen.is_none() && set.notes.is_empty() {
         return Ok(());
     }
     let pids: Vec<String> = (set.snapshots.iter())
@@ -71,8 +72,8 @@ pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(head) = head {
         writeln!(out, "{head}")?;
     }
-    if let Some(note) = unseen {
-        writeln!(out, "note: {}", clean(&note))?;
+    for note in unseen.iter().chain(set.notes) {
+        writeln!(out, "note: {}", clean(note))?;
     }
     for (n, f) in set.analysis.findings.iter().enumerate() {
         let told = processes::finding(set.snapshots, set.analyses, set.analysis, f);
@@ -99,8 +100,8 @@ pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// The Markdown section.
 pub fn markdown(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
-    if let Some(note) = unseen(set) {
-        writeln!(out, "> {}\n", md(&note))?;
+    for note in unseen(set).iter().chain(set.notes) {
+        writeln!(out, "> {}\n", md(note))?;
     }
     let Some(head) = headline(set) else {
         return Ok(());

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 /// `"python3"`, `"py-spy"`, `"debian-python3.11"` (Debian's `/usr/bin/python3.11` and its
 /// headers, python3.11 and python3.11-dev), `"go"` (the Go toolchain), `"go-errgroup"` (the Go toolchain and
 /// golang.org/x/sync's source as Debian's golang-golang-x-sync-dev installs it, for GOPATH builds),
-/// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"root"`, or a
+/// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"unshare-user"`
+/// (a user namespace: `unshare --user --map-root-user`), `"strace"`, `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
 /// `"absl_synchronization"`, `"Qt5Core"`, `"Qt5Concurrent"`, `"tbb"`, `"libuv"`, `"grpc++"`), or
 /// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file), or
@@ -18,7 +19,9 @@ use std::process::{Command, Stdio};
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
 pub fn require(need: &str) -> bool {
     let here = match need {
-        "gdb" | "eu-stack" | "llvm-dwp" | "python3" | "py-spy" => runs(need, &["--version"]),
+        "gdb" | "eu-stack" | "llvm-dwp" | "python3" | "py-spy" | "strace" => {
+            runs(need, &["--version"])
+        }
         // The distribution's CPython as Debian ships it (stripped), and its headers.
         "debian-python3.11" => {
             runs("/usr/bin/python3.11", &["--version"])
@@ -38,6 +41,7 @@ pub fn require(need: &str) -> bool {
             runs("javac", &["-version"]) && runs("java", &["-version"]) && runs("jstack", &["-h"])
         }
         "unshare" => runs("unshare", &["--fork", "--pid", "--mount-proc", "true"]),
+        "unshare-user" => runs("unshare", &["--user", "--map-root-user", "true"]),
         // util-linux's `script`: runs a command on a terminal of its own.
         "script" => runs("script", &["--version"]),
         "root" => std::fs::read_to_string("/proc/self/status")
