@@ -1,8 +1,8 @@
 //! CPython read from its own memory, live and from a gcore core, on the distribution's
 //! interpreter (Debian's `/usr/bin/python3.11`, stripped as shipped): each thread's Python
-//! frames among its native ones (`module.qualname`, file and line), the `_thread` lock each
-//! waits for, the thread a `Thread.join` waits for, an `RLock`'s owner, the GIL's holder; and
-//! the verdicts they give. Other versions: tests/python_versions.rs.
+//! frames among its native ones (`module.qualname`, file and line), its `threading` name, the
+//! `_thread` lock each waits for, the thread a `Thread.join` waits for, an `RLock`'s owner, the
+//! GIL's holder; and the verdicts they give. Other versions: tests/python_versions.rs.
 //!
 //! Programs (`fixtures/programs/python/`): `lock_abba.py` (a `threading.Lock` ABBA: a plain
 //! lock records no owner, so its holder is the thread whose frame is inside a `with` block over

@@ -119,6 +119,8 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         unicode_ascii_data: ascii,
         // `PyCompactUnicodeObject` adds its UTF-8 length and pointer to `PyASCIIObject`.
         unicode_compact_data: ascii + 16,
+        // Frame globals and class layouts are not among the debug offsets.
+        names: None,
         source: "the layout from its _Py_DebugOffsets",
     })
 }

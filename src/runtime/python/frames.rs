@@ -1,7 +1,7 @@
 //! A thread's Python frames, read from its `_PyInterpreterFrame` chain: each frame's code
 //! object (qualified name, file, and the line its instruction is at, from the location
 //! table), whether an eval-loop call began with it, and the locks its locals and value stack
-//! refer to. Code objects are read once each.
+//! refer to; the `threading` module's globals, from a frame running its code. Code objects are read once each.
 
 use super::layout::{common::OWNED_BY_GENERATOR, EntryMark, Layout};
 use super::objects::{LockSeen, Objects};
@@ -26,6 +26,8 @@ struct Code {
 pub struct Walker<'o, 'm, 'a> {
     objects: &'o Objects<'m, 'a>,
     codes: HashMap<u64, Option<Code>>,
+    /// The `threading` module's globals, once a frame running its code was seen.
+    pub threading: Option<u64>,
 }
 
 impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
@@ -34,6 +36,7 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
         Walker {
             objects,
             codes: HashMap::new(),
+            threading: None,
         }
     }
 
@@ -116,6 +119,10 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
             let instr = m.u64(frame + l.frame_prev_instr).unwrap_or(0);
             let first = code_at + l.code_code;
             let started = instr >= first + 2 * code.firsttraceable;
+            if self.threading.is_none() && code.file.ends_with("/threading.py") {
+                let globals = l.names.and_then(|n| m.u64(frame + n.frame_globals));
+                self.threading = globals.filter(|&g| g != 0);
+            }
             if owner == OWNED_BY_GENERATOR || started {
                 let unit = instr.checked_sub(first).map(|b| b / 2);
                 out.push(PyFrame {

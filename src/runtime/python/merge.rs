@@ -6,7 +6,8 @@
 //! for; the lock a `Thread.join` acquires names the joined thread (`joins`, its tid), and an
 //! `RLock`'s owner is evidence of who holds it; a plain lock whose `with` block a frame is
 //! inside (its bound `__exit__` still on the frame's value stack, the lock locked) is a local
-//! of that frame, `with` = the lock object. The GIL's holder is said by its status.
+//! of that frame, `with` = the lock object. The GIL's holder is said by its status; a
+//! thread's `threading` name is its name.
 
 use super::{LockKind, PyFrame, PyProcess, PyThread};
 use crate::model::{Diagnostic, Evidence, Frame, Language, Thread, Var};
@@ -56,6 +57,10 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
             ));
         }
         thread.pthread = thread.pthread.or(Some(pt.ident));
+        // The OS names a thread `threading` started after the interpreter (`python3.11`).
+        if let Some(name) = &pt.name {
+            thread.name = Some(name.clone());
+        }
         if pt.gil {
             thread.status = Some(GIL_STATUS.to_string());
         }

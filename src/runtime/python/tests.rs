@@ -182,6 +182,7 @@ mod merging {
             ],
             cut: None,
             join_lock: None,
+            name: None,
         };
         let mut threads = vec![Thread {
             tid: Some(12),
@@ -239,6 +240,7 @@ mod merging {
                 frames,
                 cut: None,
                 join_lock: join,
+                name: None,
             };
         let waiting = |tid: u64, word: u64| Thread {
             tid: Some(tid),
