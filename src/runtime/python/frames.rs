@@ -1,9 +1,13 @@
 //! A thread's Python frames, read from its `_PyInterpreterFrame` chain: each frame's code
 //! object (qualified name, file, and the line its instruction is at, from the location
 //! table), whether an eval-loop call began with it, and the locks its locals and value stack
-//! refer to; the `threading` module's globals, from a frame running its code. Code objects are read once each.
+//! refer to, and a method's `self`; the `threading` module's globals, from a frame running
+//! its code. Code objects are read once each.
 
-use super::layout::{common::OWNED_BY_GENERATOR, EntryMark, Layout};
+use super::layout::{
+    common::{OWNED_BY_GENERATOR, TUPLE_ITEMS},
+    EntryMark, Layout,
+};
 use super::objects::{LockSeen, Objects};
 use super::PyFrame;
 use std::collections::HashMap;
@@ -20,6 +24,8 @@ struct Code {
     linetable: Vec<u8>,
     slots: u64,
     firsttraceable: u64,
+    /// Its first local is `self` (a method).
+    method: bool,
 }
 
 /// Walks frames, with the code objects it has read.
@@ -72,6 +78,11 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
                     Some(at) => u64::try_from(m.i32(addr + at)?).ok()?,
                     None => 0,
                 },
+                method: (l.code_localsplusnames)
+                    .and_then(|at| m.u64(addr + at))
+                    .and_then(|names| m.u64(names + TUPLE_ITEMS))
+                    .and_then(|first| o.string(first))
+                    .is_some_and(|name| name == "self"),
             })
         };
         let code = read();
@@ -134,6 +145,10 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
                         EntryMark::Shim(_) => false,
                     },
                     locks: self.locks(frame, code.slots),
+                    this: (code.method && code.slots > 0)
+                        .then(|| m.u64(frame + l.frame_localsplus))
+                        .flatten()
+                        .filter(|&p| p != 0),
                 });
             }
             frame = previous;

@@ -109,6 +109,8 @@ pub struct Layout {
     pub code_stacksize: Option<u64>,
     /// `PyCodeObject._co_firsttraceable` (an `int`): a frame before it has not started.
     pub code_firsttraceable: Option<u64>,
+    /// `PyCodeObject.co_localsplusnames` (a tuple): a method's first is `self`.
+    pub code_localsplusnames: Option<u64>,
     /// `co_code_adaptive`: the instructions, inside the code object.
     pub code_code: u64,
     /// Where a compact ASCII string's characters start (`sizeof(PyASCIIObject)`).
@@ -169,6 +171,8 @@ pub mod common {
     pub const RLOCK_OWNER: u64 = 24;
     /// `rlockobject.rlock_count`.
     pub const RLOCK_COUNT: u64 = 32;
+    /// `PyTupleObject.ob_item`.
+    pub const TUPLE_ITEMS: u64 = 24;
     /// `PyDictObject.ma_keys`.
     pub const DICT_KEYS: u64 = 32;
     /// `PyDictObject.ma_values`: a split dict's values (null: combined).
@@ -221,6 +225,7 @@ const V3_11: Layout = Layout {
     code_nlocalsplus: Some(76),
     code_stacksize: Some(68),
     code_firsttraceable: Some(168),
+    code_localsplusnames: Some(96),
     code_code: 184,
     unicode_ascii_data: 48,
     unicode_compact_data: 72,
@@ -266,6 +271,7 @@ const V3_12: Layout = Layout {
     code_nlocalsplus: Some(72),
     code_stacksize: Some(64),
     code_firsttraceable: Some(176),
+    code_localsplusnames: Some(96),
     code_code: 192,
     unicode_ascii_data: 40,
     unicode_compact_data: 56,
@@ -316,6 +322,7 @@ impl Layout {
             ("code_nlocalsplus", self.code_nlocalsplus),
             ("code_stacksize", self.code_stacksize),
             ("code_firsttraceable", self.code_firsttraceable),
+            ("code_localsplusnames", self.code_localsplusnames),
         ];
         out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
         match self.current_frame {

@@ -85,17 +85,23 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
     (evidence, diagnostics)
 }
 
-/// A Python frame as the model has it: `module.qualname`, as the dump parsers name them.
+/// A Python frame as the model has it: `module.qualname`, as the dump parsers name them; a
+/// method's `self` as its argument, the object's address (what a `Condition.wait` or a
+/// `Queue.get` waits on).
 fn python_frame(f: &PyFrame) -> Frame {
     let function = match crate::names::python_module(&f.file) {
         Some(module) => format!("{module}.{}", f.function),
         None => f.function.clone(),
     };
+    let args = (f.this.into_iter())
+        .map(|this| Var::new("self".into(), format!("{this:#x}").into()))
+        .collect();
     Frame {
         function: Some(function.into()),
         file: Some(f.file.as_str().into()),
         line: f.line,
         language: Some(Language::Python),
+        args,
         ..Frame::default()
     }
 }

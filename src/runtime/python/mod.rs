@@ -70,6 +70,8 @@ pub struct PyFrame {
     pub entry: bool,
     /// The `_thread` locks its locals and value stack refer to.
     pub locks: Vec<LockSeen>,
+    /// A method's `self` (its first local), the object it runs on.
+    pub this: Option<u64>,
 }
 
 /// One thread state.

@@ -157,6 +157,7 @@ mod merging {
             line: Some(line),
             entry,
             locks,
+            this: None,
         }
     }
 
