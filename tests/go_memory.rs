@@ -9,7 +9,10 @@
 //! neither view claims a cycle), `mutex_sleeper.go` (four workers on one mutex whose holder
 //! sleeps: no deadlock in any view), `idle_workers.go` (workers on an empty channel, read from
 //! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
-//! saved snapshot reads back the same). Built without its symbol table or DWARF, a program's
+//! saved snapshot reads back the same), `rwmutex_sleeper.go` (readers and a writer on one
+//! `sync.RWMutex` whose holder sleeps: their waits name it by one address, live and from a
+//! core; Go's dump prints an inlined `RLock` without its receiver, so there a reader names its
+//! semaphore). Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why (and names Go's own dump when its threads'
 //! frames are named). `churn.go` (goroutines created, grown, moved and freed all the time) is
 //! attached again and again: every read is whole or says what it missed, no false verdict,
@@ -308,4 +311,44 @@ fn workers_on_a_mutex_whose_holder_sleeps_wait_on_it_and_no_view_claims_a_deadlo
         mutexes[0].is_some() && mutexes.iter().all(|m| *m == mutexes[0]),
         "{mutexes:?}"
     );
+}
+
+#[test]
+fn readers_and_a_writer_on_one_rwmutex_wait_on_its_address_live_and_from_a_core() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "rwmutex_sleeper");
+    let exe = build_go(&dir, "rwmutex_sleeper");
+    let hung = HungProcess::spawn("rwmutex_sleeper", Command::new(exe));
+    let mut locks = Vec::new();
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        let running = |function: &str| -> Vec<(WaitKind, Option<u64>)> {
+            (0..snap.threads.len())
+                .filter(|&t| {
+                    (snap.threads[t].frames.iter()).any(|f| f.function.as_deref() == Some(function))
+                })
+                .map(|t| wait(&a, t))
+                .collect()
+        };
+        let readers = running("main.read");
+        let writers = running("main.write");
+        assert_eq!((readers.len(), writers.len()), (2, 1), "{how}");
+        // The writer sleeps on the RWMutex's writers' mutex (its first member): a mutex wait.
+        assert!(
+            readers.iter().all(|w| w.0 == WaitKind::RwlockRead)
+                && matches!(writers[0].0, WaitKind::Mutex | WaitKind::RwlockWrite),
+            "{how}: {readers:?} {writers:?}"
+        );
+        let addresses: Vec<_> = readers.iter().chain(&writers).map(|w| w.1).collect();
+        assert!(
+            addresses[0].is_some() && addresses.iter().all(|a| *a == addresses[0]),
+            "{how}: one RWMutex: {addresses:?}"
+        );
+        let (holder, _) = goroutine(&snap, "main.holdAndSleep");
+        assert_eq!(wait(&a, holder).0, WaitKind::Sleep, "{how}");
+        assert!(!a.deadlocked(), "{how}: {:#?}", a.findings);
+        locks.push(addresses[0]);
+    }
+    assert_eq!(locks[0], locks[1], "live and core");
 }

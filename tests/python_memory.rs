@@ -1,8 +1,8 @@
 //! CPython read from its own memory, live and from a gcore core, on the distribution's
 //! interpreter (Debian's `/usr/bin/python3.11`, stripped as shipped): each thread's Python
-//! frames among its native ones (`module.qualname`, file and line), the `_thread` lock each
-//! waits for, the thread a `Thread.join` waits for, an `RLock`'s owner, the GIL's holder; and
-//! the verdicts they give. Other versions: tests/python_versions.rs.
+//! frames among its native ones (`module.qualname`, file and line), its `threading` name, the
+//! `_thread` lock each waits for, the thread a `Thread.join` waits for, an `RLock`'s owner, the
+//! GIL's holder; and the verdicts they give. Other versions: tests/python_versions.rs.
 //!
 //! Programs (`fixtures/programs/python/`): `lock_abba.py` (a `threading.Lock` ABBA: a plain
 //! lock records no owner, so its holder is the thread whose frame is inside a `with` block over
@@ -10,7 +10,9 @@
 //! caller's `with`: a self-lock), `rlock_abba.py` (an `RLock` ABBA: proven, each RLock naming
 //! its owner), `join_cycle.py` (two threads joining each other: a join cycle by the joined
 //! thread's tid), `idle_pool.py` (an idle executor and a serving main thread: exit 0),
-//! `gil_spin.py` (a thread running Python code holds the GIL), and the pools of
+//! `gil_spin.py` (a thread running Python code holds the GIL), `condition_pool.py`,
+//! `event_pool.py` and `queue_pool.py idle` (two threads waiting on one Condition, Event or
+//! Queue: their waits name that object's address), and the pools of
 //! `pools_python.rs` (starved, or idle and busy: exit 0) attached live. `churn.py` (threads and
 //! frames created and destroyed all the time) is attached again and again: every read is whole
 //! or says what it missed, no false verdict, and the program goes on. In its own PID namespace
@@ -186,6 +188,53 @@ fn pools_read_from_memory_starve_or_idle_as_their_frames_say() {
             .collect();
         assert_eq!(kinds, want, "{name}: {report}");
         assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
+    }
+}
+
+#[test]
+fn waits_on_one_condition_event_or_queue_share_its_address_live_and_from_a_core() {
+    if !(require("debian-python3.11") && require("gcore")) {
+        return;
+    }
+    for (name, args, function, rule) in [
+        (
+            "condition_pool",
+            &[][..],
+            "condition_pool.build_index",
+            "python.condition-wait-named",
+        ),
+        (
+            "event_pool",
+            &[],
+            "event_pool.load_shard",
+            "python.event-wait",
+        ),
+        (
+            "queue_pool",
+            &["idle"],
+            "queue_pool.Crew.consume",
+            "python.queue",
+        ),
+    ] {
+        let dir = scratch("python_memory", &format!("{name}-waits"));
+        let mut command = Command::new(DEBIAN_PYTHON);
+        command
+            .arg(programs("python").join(format!("{name}.py")))
+            .args(args);
+        let hung = HungProcess::spawn(name, command);
+        for (how, snap, a) in live_and_core(hung.pid, &dir) {
+            let workers = running(&snap, function);
+            assert_eq!(workers.len(), 2, "{name} {how}:\n{}", shown(&snap));
+            let waits: Vec<_> = (workers.iter())
+                .map(|&t| {
+                    let w = &a.facts[t].waits[0];
+                    (w.rule.as_str(), w.address)
+                })
+                .collect();
+            assert_eq!(waits[0].0, rule, "{name} {how}: {waits:?}");
+            assert!(waits[0].1.is_some(), "{name} {how}: {waits:?}");
+            assert_eq!(waits[0], waits[1], "{name} {how}: one object");
+        }
     }
 }
 

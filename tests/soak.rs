@@ -9,6 +9,12 @@
 //! seed of the random kills (printed on failure). The figures are printed at the end (see
 //! them with `--nocapture`); `benches/soak.sh` runs a bigger soak on a release build.
 //!
+//! `churn.py` (on the distribution's CPython) and `churn.go`, runtimes whose threads or
+//! goroutines and frames come and go all the time, are attached `HANGSCAN_SOAK_ATTACHES / 4`
+//! times each, every other run killed at random: their structures are read from memory while
+//! they change, and each completed run still gives a report and no deadlock, the target alive,
+//! nothing left stopped, its heartbeat going on.
+//!
 //! The exec soak attaches to `c_reexec` (100 idle threads, and one that replaces the program
 //! with `execve` every few milliseconds) `HANGSCAN_SOAK_EXEC_ATTACHES` times (default 150,
 //! where the code before the watch wedged within 20–30; 1000 in `benches/soak.sh`): each
@@ -387,6 +393,107 @@ fn a_process_in_a_pid_namespace_survives_many_attaches() {
     let target = support::namespace::Namespaced::start(&support::build_fixture("c_abba"), None);
     let completed = soak_deadlocked(target.pid, runs, "PID namespace");
     eprintln!("PID namespace: {runs} runs, {completed} completed");
+}
+
+/// `runs` attaches to a runtime that churns (`churn.py`, `churn.go`: threads or goroutines and
+/// their frames created and destroyed all the time, its heartbeat on request), every other one
+/// killed after a random delay: each completed one exits with a report that read the runtime
+/// from memory (its structures changing meanwhile) and found no deadlock, and after each the target is alive, no
+/// thread is left stopped, and its heartbeat goes on. Returns the number of completed runs.
+fn soak_churn(churn: &mut Driven, runs: u64, what: &str) -> u64 {
+    let seed = env_number("HANGSCAN_SOAK_SEED").unwrap_or(0x5eed) | 1;
+    let mut rng = Rng(seed);
+    let pid = churn.pid;
+    let beats = |d: &mut Driven| d.ask("beats").trim().parse::<u64>().unwrap_or(0);
+    let mut last = beats(churn);
+    let mut completed = 0;
+    for run in 0..runs {
+        if run % 2 == 0 {
+            let o = spawn_hangscan(pid, true)
+                .wait_with_output()
+                .expect("wait for hangscan");
+            let out = String::from_utf8_lossy(&o.stdout);
+            let doc: Value = serde_json::from_str(&out).unwrap_or_default();
+            let findings = doc["reports"][0]["findings"].as_array().cloned();
+            let deadlocks: Vec<Value> = (findings.iter().flatten())
+                .filter(|f| f["severity"] == "deadlock")
+                .map(|f| f["kind"].clone())
+                .collect();
+            // The runtime was read from memory, not left out.
+            let read = (doc["reports"][0]["diagnostics"]
+                .as_array()
+                .into_iter()
+                .flatten())
+            .any(|d| {
+                d["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(" read from memory in ")
+            });
+            assert!(
+                matches!(o.status.code(), Some(0 | 1))
+                    && findings.is_some()
+                    && deadlocks.is_empty()
+                    && read,
+                "{what}, seed {seed}, run {run}: {:?} {deadlocks:?} {}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            completed += 1;
+        } else {
+            let child = spawn_hangscan(pid, false);
+            std::thread::sleep(Duration::from_micros(rng.below(150_000)));
+            kill(child);
+        }
+        assert!(
+            alive(pid),
+            "{what}, seed {seed}, run {run}: the target died"
+        );
+        let stopped = left_stopped(pid);
+        assert!(
+            stopped.is_empty(),
+            "{what}, seed {seed}, run {run}: left stopped {stopped:?}"
+        );
+        let now = beats(churn);
+        assert!(
+            now >= last,
+            "{what}, seed {seed}, run {run}: {now} after {last}"
+        );
+        last = now;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(beats(churn) > last, "{what}: the heartbeat stopped");
+    completed
+}
+
+/// CPython (the distribution's) creating and ending threads and frames, through many attaches
+/// that read its interpreter from memory, some killed.
+#[test]
+fn a_python_interpreter_that_churns_survives_many_attaches() {
+    if !support::require("debian-python3.11") {
+        return;
+    }
+    let runs = env_number("HANGSCAN_SOAK_ATTACHES").unwrap_or(200) / 4;
+    let mut command = Command::new(support::python::DEBIAN_PYTHON);
+    command.arg(support::runtimes::programs("python").join("churn.py"));
+    let mut churn = Driven::spawn("churn.py", command);
+    let completed = soak_churn(&mut churn, runs, "python churn");
+    eprintln!("python churn: {runs} runs, {completed} completed");
+}
+
+/// A Go program creating, growing, moving and freeing goroutines, through many attaches that
+/// read its goroutines from memory, some killed.
+#[test]
+fn a_go_runtime_that_churns_survives_many_attaches() {
+    if !support::require("go") {
+        return;
+    }
+    let dir = support::scratch("soak", "go-churn");
+    let exe = support::runtimes::build_go(&dir, "churn");
+    let runs = env_number("HANGSCAN_SOAK_ATTACHES").unwrap_or(200) / 4;
+    let mut churn = Driven::spawn("churn", Command::new(exe));
+    let completed = soak_churn(&mut churn, runs, "go churn");
+    eprintln!("go churn: {runs} runs, {completed} completed");
 }
 
 /// How long one attach to the exec target may take before it counts as wedged: far above its

@@ -143,6 +143,12 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
             "{how}: joins {:?}",
             join.target_tid
         );
+        // Each thread is named as `threading` names it (the OS calls them all `python3.N`).
+        let mut names: Vec<_> = (transfers.iter().chain(&main))
+            .map(|&t| snap.threads[t].name.as_deref().unwrap_or(""))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["MainThread", "transfer-1", "transfer-2"], "{how}");
         signatures.push(a.findings[0].signature.clone());
     }
     assert_eq!(signatures[0], signatures[1], "live and core");

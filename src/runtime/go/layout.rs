@@ -47,10 +47,24 @@ pub struct Layout {
     /// `sync.Mutex.sema`, when the program uses `sync.Mutex`: a mutex's semaphore is inside
     /// it, at this offset.
     pub mutex_sema: Option<u64>,
+    /// `sync.RWMutex`'s `w` (its writers' mutex), `writerSem` and `readerSem`, when the
+    /// program uses it: a semaphore (or mutex) inside one names it.
+    pub rwmutex: Option<RwMutex>,
+}
+
+/// Where a `sync.RWMutex` keeps what its waiters sleep on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RwMutex {
+    /// `w`: the mutex writers take first.
+    pub w: u64,
+    /// `writerSem`: a writer waits there for the readers to leave.
+    pub writer_sem: u64,
+    /// `readerSem`: a reader waits there for the writer to leave.
+    pub reader_sem: u64,
 }
 
 /// The structures whose members are read, and the members.
-const WANTED: [(&str, &[&str]); 6] = [
+const WANTED: [(&str, &[&str]); 7] = [
     (
         "runtime.g",
         &[
@@ -71,6 +85,7 @@ const WANTED: [(&str, &[&str]); 6] = [
     ),
     ("runtime.semaRoot", &["treap"]),
     ("sync.Mutex", &["sema"]),
+    ("sync.RWMutex", &["w", "writerSem", "readerSem"]),
 ];
 
 type R<'a> = gimli::EndianSlice<'a, gimli::LittleEndian>;
@@ -123,6 +138,13 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         sudog_waitlink: at("runtime.sudog", "waitlink")?,
         sudog_c: at("runtime.sudog", "c")?,
         mutex_sema: at("sync.Mutex", "sema").ok(),
+        rwmutex: (|| {
+            Some(RwMutex {
+                w: at("sync.RWMutex", "w").ok()?,
+                writer_sem: at("sync.RWMutex", "writerSem").ok()?,
+                reader_sem: at("sync.RWMutex", "readerSem").ok()?,
+            })
+        })(),
     })
 }
 

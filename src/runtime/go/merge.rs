@@ -3,13 +3,15 @@
 //! Go's, and the semaphore it sleeps on as the first argument of the frames that pass it to
 //! the runtime (`runtime.semacquire1` and its caller, `sync.runtime_SemacquireMutex`), where
 //! the rules read a Go dump's; a `sync.Mutex`'s slow path (`lockSlow`) gets the mutex, whose
-//! semaphore it is, as Go's dump prints its receiver; a channel send or receive gets its
+//! semaphore it is, as Go's dump prints its receiver, and a `sync.RWMutex`'s `Lock` or `RLock`
+//! the RWMutex around the semaphore or mutex it sleeps on; a channel send or receive gets its
 //! channel as the first argument of `runtime.chansend`/`chanrecv` and their entry points
 //! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the
 //! garbage collector's, the finalizer's) are left out, as Go's dump leaves them out; the OS
 //! threads stay, as the scheduler's; a goroutine running or in a system call has the stack of
 //! the OS thread running it.
 
+use super::layout::Layout;
 use super::GoProcess;
 use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
 
@@ -24,6 +26,14 @@ const CHAN_OPS: [&str; 2] = ["runtime.chansend", "runtime.chanrecv"];
 /// The slow path of `sync.Mutex.Lock`, whose receiver holds the semaphore it sleeps on.
 const MUTEX_SLOW: [&str; 2] = ["sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow"];
 
+/// `sync.RWMutex`'s write lock, and its read lock: their receiver is the lock.
+const RWMUTEX_LOCK: &str = "sync.(*RWMutex).Lock";
+const RWMUTEX_OPS: [&str; 2] = [RWMUTEX_LOCK, "sync.(*RWMutex).RLock"];
+
+/// Frames from the semaphore's caller to an `RWMutex` operation, at most (its writers' mutex's
+/// `lockSlow` and `Lock` between them).
+const RWMUTEX_REACH: usize = 4;
+
 /// The goroutine's first function when the runtime started it for itself.
 fn is_system(frames: &[Frame]) -> bool {
     let first = (frames.iter().rev())
@@ -33,8 +43,10 @@ fn is_system(frames: &[Frame]) -> bool {
 }
 
 /// The semaphore `sema` a goroutine sleeps on as the first argument of the frames that pass it
-/// on, and the mutex around it (`mutex_sema` before it) as `lockSlow`'s receiver.
-fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
+/// on, the mutex around it (`mutex_sema` before it) as `lockSlow`'s receiver, and the
+/// `sync.RWMutex` around either (its reader or writer semaphore, or its writers' mutex) as its
+/// `Lock`'s or `RLock`'s receiver.
+fn semaphore(frames: &mut [Frame], sema: u64, layout: &Layout) {
     let Some(at) = frames
         .iter()
         .position(|f| f.function.as_deref() == Some(SEMACQUIRE))
@@ -44,14 +56,32 @@ fn semaphore(frames: &mut [Frame], sema: u64, mutex_sema: Option<u64>) {
     for f in frames.iter_mut().skip(at).take(2) {
         first_arg(f, sema);
     }
-    let mutex = mutex_sema.and_then(|o| sema.checked_sub(o));
-    if let (Some(f), Some(m)) = (frames.get_mut(at + 2), mutex) {
-        if f.function
-            .as_deref()
-            .is_some_and(|n| MUTEX_SLOW.contains(&n))
-        {
+    let caller = |frames: &[Frame], i: usize| -> Option<String> {
+        Some(frames.get(i)?.function.as_deref()?.to_string())
+    };
+    let mut mutex = None;
+    if (caller(frames, at + 2)).is_some_and(|n| MUTEX_SLOW.contains(&n.as_str())) {
+        mutex = layout.mutex_sema.and_then(|o| sema.checked_sub(o));
+        if let (Some(m), Some(f)) = (mutex, frames.get_mut(at + 2)) {
             first_arg(f, m);
         }
+    }
+    let Some(rw) = layout.rwmutex else {
+        return;
+    };
+    let Some(i) = (at + 2..frames.len().min(at + 2 + RWMUTEX_REACH))
+        .find(|&i| (caller(frames, i)).is_some_and(|n| RWMUTEX_OPS.contains(&n.as_str())))
+    else {
+        return;
+    };
+    let address = match (mutex, i == at + 2, caller(frames, i).as_deref()) {
+        (Some(m), _, Some(RWMUTEX_LOCK)) => m.checked_sub(rw.w),
+        (None, true, Some(RWMUTEX_LOCK)) => sema.checked_sub(rw.writer_sem),
+        (None, true, _) => sema.checked_sub(rw.reader_sem),
+        _ => None,
+    };
+    if let Some(a) = address {
+        first_arg(&mut frames[i], a);
     }
 }
 
@@ -109,7 +139,7 @@ pub fn goroutines(
             f.language = Some(Language::Go);
         }
         if let Some(sema) = g.sema {
-            semaphore(&mut frames, sema, go.located.layout.mutex_sema);
+            semaphore(&mut frames, sema, &go.located.layout);
         }
         if let Some(chan) = g.chan {
             channel(&mut frames, chan);

@@ -24,6 +24,7 @@ const LAYOUT: Layout = Layout {
     sudog_waitlink: 0x50,
     sudog_c: 0x58,
     mutex_sema: Some(4),
+    rwmutex: None,
 };
 
 const ALLGS: u64 = 0x1000;

@@ -115,10 +115,13 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         code_nlocalsplus: None,
         code_stacksize: None,
         code_firsttraceable: None,
+        code_localsplusnames: None,
         code_code: word(at::CODE_CODE)?,
         unicode_ascii_data: ascii,
         // `PyCompactUnicodeObject` adds its UTF-8 length and pointer to `PyASCIIObject`.
         unicode_compact_data: ascii + 16,
+        // Frame globals and class layouts are not among the debug offsets.
+        names: None,
         source: "the layout from its _Py_DebugOffsets",
     })
 }

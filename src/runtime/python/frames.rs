@@ -1,9 +1,13 @@
 //! A thread's Python frames, read from its `_PyInterpreterFrame` chain: each frame's code
 //! object (qualified name, file, and the line its instruction is at, from the location
 //! table), whether an eval-loop call began with it, and the locks its locals and value stack
-//! refer to. Code objects are read once each.
+//! refer to, and a method's `self`; the `threading` module's globals, from a frame running
+//! its code. Code objects are read once each.
 
-use super::layout::{common::OWNED_BY_GENERATOR, EntryMark, Layout};
+use super::layout::{
+    common::{OWNED_BY_GENERATOR, TUPLE_ITEMS},
+    EntryMark, Layout,
+};
 use super::objects::{LockSeen, Objects};
 use super::PyFrame;
 use std::collections::HashMap;
@@ -20,12 +24,16 @@ struct Code {
     linetable: Vec<u8>,
     slots: u64,
     firsttraceable: u64,
+    /// Its first local is `self` (a method).
+    method: bool,
 }
 
 /// Walks frames, with the code objects it has read.
 pub struct Walker<'o, 'm, 'a> {
     objects: &'o Objects<'m, 'a>,
     codes: HashMap<u64, Option<Code>>,
+    /// The `threading` module's globals, once a frame running its code was seen.
+    pub threading: Option<u64>,
 }
 
 impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
@@ -34,6 +42,7 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
         Walker {
             objects,
             codes: HashMap::new(),
+            threading: None,
         }
     }
 
@@ -69,6 +78,11 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
                     Some(at) => u64::try_from(m.i32(addr + at)?).ok()?,
                     None => 0,
                 },
+                method: (l.code_localsplusnames)
+                    .and_then(|at| m.u64(addr + at))
+                    .and_then(|names| m.u64(names + TUPLE_ITEMS))
+                    .and_then(|first| o.string(first))
+                    .is_some_and(|name| name == "self"),
             })
         };
         let code = read();
@@ -116,6 +130,10 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
             let instr = m.u64(frame + l.frame_prev_instr).unwrap_or(0);
             let first = code_at + l.code_code;
             let started = instr >= first + 2 * code.firsttraceable;
+            if self.threading.is_none() && code.file.ends_with("/threading.py") {
+                let globals = l.names.and_then(|n| m.u64(frame + n.frame_globals));
+                self.threading = globals.filter(|&g| g != 0);
+            }
             if owner == OWNED_BY_GENERATOR || started {
                 let unit = instr.checked_sub(first).map(|b| b / 2);
                 out.push(PyFrame {
@@ -127,6 +145,10 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
                         EntryMark::Shim(_) => false,
                     },
                     locks: self.locks(frame, code.slots),
+                    this: (code.method && code.slots > 0)
+                        .then(|| m.u64(frame + l.frame_localsplus))
+                        .flatten()
+                        .filter(|&p| p != 0),
                 });
             }
             frame = previous;

@@ -109,18 +109,39 @@ pub struct Layout {
     pub code_stacksize: Option<u64>,
     /// `PyCodeObject._co_firsttraceable` (an `int`): a frame before it has not started.
     pub code_firsttraceable: Option<u64>,
+    /// `PyCodeObject.co_localsplusnames` (a tuple): a method's first is `self`.
+    pub code_localsplusnames: Option<u64>,
     /// `co_code_adaptive`: the instructions, inside the code object.
     pub code_code: u64,
     /// Where a compact ASCII string's characters start (`sizeof(PyASCIIObject)`).
     pub unicode_ascii_data: u64,
     /// Where another compact string's start (`sizeof(PyCompactUnicodeObject)`).
     pub unicode_compact_data: u64,
+    /// Where thread names are read from (`threading._active`); none where not read (3.13).
+    pub names: Option<Names>,
     /// Where the layout came from, in words.
     pub source: &'static str,
 }
 
+/// What reading `threading._active` (ident → `Thread`, whose `_name` is the thread's name)
+/// takes beyond the common layout: a frame's globals (a `threading.py` frame's are the
+/// module's), a class's shared attribute keys, and how an `int` keeps its digit count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Names {
+    /// `_PyInterpreterFrame.f_globals`.
+    pub frame_globals: u64,
+    /// `PyHeapTypeObject.ht_cached_keys`: the keys its instances' split dicts share.
+    pub type_cached_keys: u64,
+    /// An instance's managed dict (3.12): one tagged word before the object, a dict or (low
+    /// bit set) its values; else (3.11) the values and the dict in two words.
+    pub tagged_dict: bool,
+    /// `PyLongObject` keeps its digit count in `lv_tag >> 3` (3.12), else in `ob_size`.
+    pub tagged_long: bool,
+}
+
 /// What every version from 3.8 to 3.12 shares: object headers, `bytes`, type names, bound C
-/// methods, weak references and `_thread`'s lock objects (Modules/_threadmodule.c).
+/// methods, weak references and `_thread`'s lock objects (Modules/_threadmodule.c); and dicts,
+/// type flags and `int` digits as 3.11 and 3.12 have them (what thread names are read through).
 pub mod common {
     /// `PyObject.ob_refcnt`.
     pub const OB_REFCNT: u64 = 0;
@@ -150,6 +171,27 @@ pub mod common {
     pub const RLOCK_OWNER: u64 = 24;
     /// `rlockobject.rlock_count`.
     pub const RLOCK_COUNT: u64 = 32;
+    /// `PyTupleObject.ob_item`.
+    pub const TUPLE_ITEMS: u64 = 24;
+    /// `PyDictObject.ma_keys`.
+    pub const DICT_KEYS: u64 = 32;
+    /// `PyDictObject.ma_values`: a split dict's values (null: combined).
+    pub const DICT_VALUES: u64 = 40;
+    /// `PyDictKeysObject.dk_log2_index_bytes` (a byte).
+    pub const DK_LOG2_INDEX_BYTES: u64 = 9;
+    /// `PyDictKeysObject.dk_kind` (a byte): 0 general (hash, key, value), else unicode keys
+    /// (key, value).
+    pub const DK_KIND: u64 = 10;
+    /// `PyDictKeysObject.dk_nentries`.
+    pub const DK_NENTRIES: u64 = 24;
+    /// `PyDictKeysObject.dk_indices`: the index table, then the entries.
+    pub const DK_INDICES: u64 = 32;
+    /// `PyTypeObject.tp_flags`.
+    pub const TYPE_FLAGS: u64 = 168;
+    /// `Py_TPFLAGS_MANAGED_DICT`: instances keep their dict before the object.
+    pub const MANAGED_DICT: u64 = 1 << 4;
+    /// `PyLongObject`'s digits (30 bits each, in 32).
+    pub const LONG_DIGITS: u64 = 24;
     /// `_PyInterpreterFrame.owner`: a generator's frame (never incomplete).
     pub const OWNED_BY_GENERATOR: u8 = 1;
 }
@@ -183,9 +225,16 @@ const V3_11: Layout = Layout {
     code_nlocalsplus: Some(76),
     code_stacksize: Some(68),
     code_firsttraceable: Some(168),
+    code_localsplusnames: Some(96),
     code_code: 184,
     unicode_ascii_data: 48,
     unicode_compact_data: 72,
+    names: Some(Names {
+        frame_globals: 8,
+        type_cached_keys: 872,
+        tagged_dict: false,
+        tagged_long: false,
+    }),
     source: "the built-in layout for 3.11",
 };
 
@@ -222,9 +271,16 @@ const V3_12: Layout = Layout {
     code_nlocalsplus: Some(72),
     code_stacksize: Some(64),
     code_firsttraceable: Some(176),
+    code_localsplusnames: Some(96),
     code_code: 192,
     unicode_ascii_data: 40,
     unicode_compact_data: 56,
+    names: Some(Names {
+        frame_globals: 24,
+        type_cached_keys: 880,
+        tagged_dict: true,
+        tagged_long: true,
+    }),
     source: "the built-in layout for 3.12",
 };
 
@@ -266,6 +322,7 @@ impl Layout {
             ("code_nlocalsplus", self.code_nlocalsplus),
             ("code_stacksize", self.code_stacksize),
             ("code_firsttraceable", self.code_firsttraceable),
+            ("code_localsplusnames", self.code_localsplusnames),
         ];
         out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
         match self.current_frame {
@@ -292,6 +349,12 @@ impl Layout {
                 ("interp_gil_locked", locked),
                 ("interp_gil_holder", last_holder),
             ]),
+        }
+        if let Some(n) = self.names {
+            out.extend([
+                ("frame_globals", n.frame_globals),
+                ("type_cached_keys", n.type_cached_keys),
+            ]);
         }
         if let EntryMark::Flag(at) = self.frame_entry {
             out.push(("frame_is_entry", at));

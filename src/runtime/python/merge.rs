@@ -6,7 +6,8 @@
 //! for; the lock a `Thread.join` acquires names the joined thread (`joins`, its tid), and an
 //! `RLock`'s owner is evidence of who holds it; a plain lock whose `with` block a frame is
 //! inside (its bound `__exit__` still on the frame's value stack, the lock locked) is a local
-//! of that frame, `with` = the lock object. The GIL's holder is said by its status.
+//! of that frame, `with` = the lock object. The GIL's holder is said by its status; a
+//! thread's `threading` name is its name.
 
 use super::{LockKind, PyFrame, PyProcess, PyThread};
 use crate::model::{Diagnostic, Evidence, Frame, Language, Thread, Var};
@@ -56,6 +57,10 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
             ));
         }
         thread.pthread = thread.pthread.or(Some(pt.ident));
+        // The OS names a thread `threading` started after the interpreter (`python3.11`).
+        if let Some(name) = &pt.name {
+            thread.name = Some(name.clone());
+        }
         if pt.gil {
             thread.status = Some(GIL_STATUS.to_string());
         }
@@ -80,17 +85,23 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
     (evidence, diagnostics)
 }
 
-/// A Python frame as the model has it: `module.qualname`, as the dump parsers name them.
+/// A Python frame as the model has it: `module.qualname`, as the dump parsers name them; a
+/// method's `self` as its argument, the object's address (what a `Condition.wait` or a
+/// `Queue.get` waits on).
 fn python_frame(f: &PyFrame) -> Frame {
     let function = match crate::names::python_module(&f.file) {
         Some(module) => format!("{module}.{}", f.function),
         None => f.function.clone(),
     };
+    let args = (f.this.into_iter())
+        .map(|this| Var::new("self".into(), format!("{this:#x}").into()))
+        .collect();
     Frame {
         function: Some(function.into()),
         file: Some(f.file.as_str().into()),
         line: f.line,
         language: Some(Language::Python),
+        args,
         ..Frame::default()
     }
 }

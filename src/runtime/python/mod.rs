@@ -4,14 +4,16 @@
 //! picks its built-in layout ([`layout`], 3.11 and 3.12) or reads it from the interpreter's
 //! `_Py_DebugOffsets` (3.13), checked against the symbol's size; [`read`] walks
 //! interpreters, thread states and frames through a memory reader (a stopped process or a
-//! core), giving each thread's OS tid, ident, GIL and Python frames with the locks they refer
-//! to. [`merge`] places those frames among a thread's native ones. What cannot be read is
-//! said in the result's notes; nothing here panics on what memory holds.
+//! core), giving each thread's OS tid, ident, `threading` name (`names`), GIL and Python
+//! frames with the locks they refer to. [`merge`] places those frames among a thread's native
+//! ones. What cannot be read is said in the result's notes; nothing here panics on what memory
+//! holds.
 
 mod debug_offsets;
 mod frames;
 pub mod layout;
 pub mod merge;
+mod names;
 mod objects;
 #[cfg(test)]
 mod tests;
@@ -68,6 +70,8 @@ pub struct PyFrame {
     pub entry: bool,
     /// The `_thread` locks its locals and value stack refer to.
     pub locks: Vec<LockSeen>,
+    /// A method's `self` (its first local), the object it runs on.
+    pub this: Option<u64>,
 }
 
 /// One thread state.
@@ -85,6 +89,8 @@ pub struct PyThread {
     pub cut: Option<String>,
     /// The lock joining it acquires (its `_tstate_lock`), when `threading` made one.
     pub join_lock: Option<LockSeen>,
+    /// Its name in `threading` (`threading.current_thread().name`), when it has one there.
+    pub name: Option<String>,
 }
 
 /// What was read of one CPython process.
@@ -293,6 +299,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
                 frames,
                 cut,
                 join_lock,
+                name: None,
             });
             tstate = mem.u64(tstate + l.tstate_next).unwrap_or(0);
             if !seen.insert(tstate) {
@@ -301,6 +308,12 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             }
         }
         interp = mem.u64(interp + l.interp_next).unwrap_or(0);
+    }
+    if let (Some(n), Some(globals)) = (&l.names, walker.threading) {
+        let mut names = names::thread_names(&objects, n, globals);
+        for t in &mut threads {
+            t.name = names.remove(&t.ident);
+        }
     }
     if threads.is_empty() {
         notes.push(

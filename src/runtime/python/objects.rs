@@ -69,7 +69,7 @@ impl<'m, 'a> Objects<'m, 'a> {
     }
 
     /// The type of the live object at `obj`: `None` when it does not look like one.
-    fn type_of(&self, obj: u64) -> Option<u64> {
+    pub(super) fn type_of(&self, obj: u64) -> Option<u64> {
         if !obj.is_multiple_of(8) {
             return None;
         }

@@ -52,27 +52,46 @@ fn structures_that_loop_end_the_read_with_a_note() {
     assert!(!py.notes.is_empty() || py.threads.iter().any(|t| t.cut.is_some()));
 }
 
+/// A xorshift stream per address: pointers into everything, lengths of anything.
+fn garbage(addr: u64, n: usize) -> Vec<u8> {
+    let mut x = addr | 1;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&(x & 0x0000_7fff_ffff_fff8).to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
 #[test]
 fn garbage_memory_gives_a_bounded_partial_read_and_no_panic() {
-    // A xorshift stream per address: pointers into everything, lengths of anything.
-    let memory = |addr: u64, n: usize| -> Vec<u8> {
-        let mut x = addr | 1;
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            out.extend_from_slice(&(x & 0x0000_7fff_ffff_fff8).to_le_bytes());
-        }
-        out.truncate(n);
-        out
-    };
-    let py = read(&located(), &memory, &AddressSpace::default(), 100);
+    let py = read(&located(), &garbage, &AddressSpace::default(), 100);
     assert!(py.threads.len() <= super::MAX_THREADS);
     // Nothing at all: no interpreter, no thread, nothing said but that.
     let nothing = |_: u64, _: usize| Vec::new();
     let py = read(&located(), &nothing, &AddressSpace::default(), 100);
     assert!(py.threads.is_empty());
+}
+
+#[test]
+fn thread_names_in_garbage_or_looping_memory_are_bounded_and_never_panic() {
+    let space = AddressSpace::default();
+    let looping = every_word(0x10_0000);
+    let memories: [&dyn Fn(u64, usize) -> Vec<u8>; 2] = [&garbage, &looping];
+    for minor in [11, 12] {
+        let l = layout::for_minor(minor).unwrap();
+        for memory in memories {
+            let mem = crate::runtime::memory::Mem::new(memory, &space);
+            let objects = super::objects::Objects::new(&mem, l);
+            for globals in [0x10_0000, 0x7f00_1234_5678, 8] {
+                let names = super::names::thread_names(&objects, &l.names.unwrap(), globals);
+                assert!(names.len() <= 4096);
+            }
+        }
+    }
 }
 
 /// 3.13's `_Py_DebugOffsets` as its interpreter fills them (the values pyenv's 3.13.0 has).
@@ -138,6 +157,7 @@ mod merging {
             line: Some(line),
             entry,
             locks,
+            this: None,
         }
     }
 
@@ -182,6 +202,7 @@ mod merging {
             ],
             cut: None,
             join_lock: None,
+            name: None,
         };
         let mut threads = vec![Thread {
             tid: Some(12),
@@ -239,6 +260,7 @@ mod merging {
                 frames,
                 cut: None,
                 join_lock: join,
+                name: None,
             };
         let waiting = |tid: u64, word: u64| Thread {
             tid: Some(tid),
