@@ -552,7 +552,10 @@ fn a_big_dump_file_is_read_as_its_bytes_piped() {
         for line in renumbered.lines() {
             let numbered = line.strip_prefix("Thread ").and_then(|rest| {
                 let (n, tail) = rest.split_once(' ')?;
-                Some(format!("Thread {} {tail}", copy * 1000 + n.parse::<usize>().ok()?))
+                Some(format!(
+                    "Thread {} {tail}",
+                    copy * 1000 + n.parse::<usize>().ok()?
+                ))
             });
             dump.extend_from_slice(numbered.as_deref().unwrap_or(line).as_bytes());
             dump.push(b'\n');

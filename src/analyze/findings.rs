@@ -43,7 +43,9 @@ pub fn find(
     out.extend(cycles.filter(|f| !matches!(f.threads[..], [t] if upgrading.contains(&t))));
     out.extend(loader);
     out.extend(super::stopped::find(snap, facts));
-    out.extend(super::orphans::find(snap, facts, &g.owners, &g.by_tid, names, kb));
+    out.extend(super::orphans::find(
+        snap, facts, &g.owners, &g.by_tid, names, kb,
+    ));
     out.extend(died);
     out.extend(super::readers::find(snap, facts, names, kb));
     let in_cycle: HashSet<usize> = out.iter().flat_map(|f| f.threads.clone()).collect();

@@ -144,12 +144,7 @@ fn starvation(
 ) -> Option<Finding> {
     let threads: Vec<usize> = pool.members.iter().map(|m| m.thread).collect();
     let quiet = outside_waits(facts, &threads);
-    let awaits = |t: usize| {
-        let f = &facts[t];
-        (f.activity == Activity::Blocked)
-            .then(|| f.waits.iter().find(|w| awaits_work(w, quiet)))
-            .flatten()
-    };
+    let awaits = |t: usize| awaits_queued(&facts[t], quiet);
     let starving = pool
         .members
         .iter()

@@ -174,9 +174,14 @@ fn named(snap: &Snapshot, facts: &[Facts]) -> Vec<Pool> {
 
 /// The pools of threads no rule names as workers, from their stacks' shape.
 fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
-    // Each thread's path on every core, grouped by entry in input order.
+    // Each thread's path on every core, grouped by entry in input order. A thread whose stack
+    // is known only in part (a torn read, a cut excerpt) shows no entry: its outermost frame
+    // is wherever the stack stopped (two goroutines cut inside `runtime.lock` are no pool).
     let paths: Vec<Option<Walk>> = (facts.par_iter().enumerate())
-        .map(|(t, f)| f.members.is_empty().then(|| (t, path(snap, f, names, t))))
+        .map(|(t, f)| {
+            let whole = f.members.is_empty() && !snap.threads[t].partial;
+            whole.then(|| (t, path(snap, f, names, t)))
+        })
         .collect();
     let mut by_entry: BTreeMap<usize, Vec<Walk>> = BTreeMap::new();
     for (t, p) in paths.into_iter().flatten() {
