@@ -278,8 +278,14 @@ pub fn classify_named(
             Activity::Running
         };
     }
+    let status = thread.status.as_deref().and_then(|s| kb.match_status(s));
+    if status.is_some_and(|r| r.runs) {
+        // The runtime has readied it: the park its frames still show is over.
+        facts.waits.clear();
+        facts.activity = Activity::Running;
+    }
     if facts.activity != Activity::Blocked {
-        if let Some(rule) = thread.status.as_deref().and_then(|s| kb.match_status(s)) {
+        if let Some(rule) = status {
             // A bare `idle` (a status that says no more than the meaning) over the program's
             // own frame, py-spy's word for a thread off the CPU inside a C call its frames do
             // not show (a lock, a sleep, a read), says nothing of what it waits for.

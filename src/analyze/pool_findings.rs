@@ -117,11 +117,12 @@ fn outside_waits(facts: &[Facts], members: &[usize]) -> bool {
 /// Whether a pool of one thread (a strand, a main loop) may be fed from outside: a thread
 /// outside it runs. One thread waiting on a future is no pattern by itself, unlike every
 /// member of a larger pool doing so: it starves only when no running thread could provide
-/// what it waits for.
+/// what it waits for. A thread whose frames show nothing (a JVM's compiler and GC threads,
+/// runnable in a jstack dump with no Java frames) runs no code of the program's that could.
 fn lone_and_fed(facts: &[Facts], members: &[usize]) -> bool {
     members.len() == 1
         && (facts.iter().enumerate())
-            .any(|(t, f)| t != members[0] && f.activity == Activity::Running)
+            .any(|(t, f)| t != members[0] && f.activity == Activity::Running && f.top.is_some())
 }
 
 /// Whether a wait in a task is one only queued work may end: a future's or a channel's, one a

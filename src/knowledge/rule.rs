@@ -381,6 +381,10 @@ pub struct Rule {
     /// The runtime's status word says no more than `meaning` does (py-spy's `idle`): reports
     /// do not repeat it.
     pub redundant: bool,
+    /// For status rules: the runtime says the thread runs or is about to (a Go goroutine
+    /// readied but not yet scheduled keeps the stack it parked with): whatever wait its frames
+    /// show is over, and it is not blocked.
+    pub runs: bool,
     /// For member rules: the pool is an async runtime's workers (tokio's), which poll tasks
     /// that must never block them in a synchronous wait.
     pub async_runtime: bool,
@@ -522,6 +526,8 @@ struct RawRule {
     owner_word: Option<RawOwnerWord>,
     #[serde(default)]
     redundant: bool,
+    #[serde(default)]
+    runs: bool,
     #[serde(default)]
     async_runtime: bool,
     #[serde(default)]
@@ -787,6 +793,7 @@ fn parse_rules(
             readers_printed,
             owner_word,
             redundant: r.redundant,
+            runs: r.runs,
             async_runtime: r.async_runtime,
             outermost: r.outermost || r.meaning == Meaning::Outermost,
             sleeps_apart: r.sleeps_apart,
