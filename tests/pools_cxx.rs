@@ -33,7 +33,7 @@
 mod support;
 
 use serde_json::Value;
-use support::report::{assert_healthy, function, json, parse_gdb};
+use support::report::{assert_healthy, function, json, parse_gdb, views};
 use support::{gcore, require, scratch, HungProcess};
 
 /// What a core shows of a hang whose pool is known by its threads' names.
@@ -235,18 +235,9 @@ fn healthy(program: &str, needs: &[&str]) {
     if !have(needs, &["gdb", "gcore"]) {
         return;
     }
-    let dir = scratch("pools-cxx", &format!("{program}-healthy"));
-    let p = HungProcess::start(program);
-    let (code, report) = json(&["attach", &p.pid.to_string()]);
-    assert_healthy(code, &report);
-    for full in [false, true] {
-        let (code, report) = parse_gdb(p.pid, full, &dir);
+    for (_, code, report) in views("pools-cxx", program) {
         assert_healthy(code, &report);
     }
-    let core = gcore(p.pid, &dir);
-    drop(p);
-    let (code, report) = json(&["core", core.to_str().unwrap()]);
-    assert_healthy(code, &report);
 }
 
 #[test]

@@ -116,18 +116,9 @@ fn healthy(program: &str, needs: &str) {
     if !require(needs) || !require("gdb") || !require("gcore") {
         return;
     }
-    let dir = scratch("pools-libs", &format!("{program}-healthy"));
-    let p = HungProcess::start(program);
-    let (code, report) = json(&["attach", &p.pid.to_string()]);
-    assert_healthy(code, &report);
-    for full in [false, true] {
-        let (code, report) = parse_gdb(p.pid, full, &dir);
+    for (_, code, report) in views("pools-libs", program) {
         assert_healthy(code, &report);
     }
-    let core = gcore(p.pid, &dir);
-    drop(p);
-    let (code, report) = json(&["core", core.to_str().unwrap()]);
-    assert_healthy(code, &report);
 }
 
 #[test]

@@ -35,8 +35,8 @@ mod support;
 
 use serde_json::Value;
 use std::process::Command;
-use support::report::{function, json, parse_gdb};
-use support::{build_crate_fixture, gcore, require, scratch, HungProcess};
+use support::report::{function, views_of};
+use support::{build_crate_fixture, require, HungProcess};
 
 /// The tids of the threads with a frame in a function starting with `prefix`.
 fn threads_in(report: &Value, prefix: &str) -> Vec<Value> {
@@ -77,18 +77,10 @@ fn from_every_source(bin: &str, check: impl Fn(&str, Option<i32>, &Value)) {
     if !require("gdb") || !require("gcore") {
         return;
     }
-    let dir = scratch("pools-rust", bin);
     let p = HungProcess::spawn(bin, Command::new(build_crate_fixture(bin)));
-    let (code, report) = json(&["attach", &p.pid.to_string()]);
-    check("attach", code, &report);
-    for full in [false, true] {
-        let (code, report) = parse_gdb(p.pid, full, &dir);
-        check(if full { "gdb bt full" } else { "gdb bt" }, code, &report);
+    for (how, code, report) in views_of("pools-rust", bin, p) {
+        check(how, code, &report);
     }
-    let core = gcore(p.pid, &dir);
-    drop(p);
-    let (code, report) = json(&["core", core.to_str().unwrap()]);
-    check("core", code, &report);
 }
 
 #[test]

@@ -38,8 +38,16 @@ pub fn parse_gdb(pid: u32, full: bool, dir: &Path) -> (Option<i32>, Value) {
 /// `program` attached live, from gdb's `bt` and `bt full` of it, and from gcore's core of it:
 /// (view, exit code, report), the dumps and the core in a scratch directory of `suite`'s.
 pub fn views(suite: &str, program: &str) -> Vec<(&'static str, Option<i32>, Value)> {
-    let dir = super::scratch(suite, program);
-    let p = super::HungProcess::start(program);
+    views_of(suite, program, super::HungProcess::start(program))
+}
+
+/// [`views`] of a process started otherwise (`p`, named `name`): a crate's fixture, say.
+pub fn views_of(
+    suite: &str,
+    name: &str,
+    p: super::HungProcess,
+) -> Vec<(&'static str, Option<i32>, Value)> {
+    let dir = super::scratch(suite, name);
     let mut out = vec![("attached", json(&["attach", &p.pid.to_string()]))];
     for (how, full) in [("gdb bt", false), ("gdb bt full", true)] {
         out.push((how, parse_gdb(p.pid, full, &dir)));
