@@ -23,7 +23,6 @@ use crate::model::{Diagnostic, KernelInfo, KernelState};
 use crate::objects::elf::{Bytes, ElfFile};
 use crate::stackwalk::{ImageThread, ProcessImage};
 use crate::unwind::{AddressSpace, MappedObject, MemoryRegion};
-use memmap2::Mmap;
 use object::elf::{
     FileHeader64, NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PF_X, PT_LOAD, PT_NOTE,
 };
@@ -80,13 +79,11 @@ impl Core {
             path: path.display().to_string(),
             source,
         })?;
-        // SAFETY: read-only private mapping; a core truncated while we read it may fault, as
-        // with every debugger.
-        let data = unsafe { Mmap::map(&file) }.map_err(|e| Error::Core {
+        let data = Bytes::of_file(&file).map_err(|e| Error::Core {
             path: path.display().to_string(),
-            detail: format!("cannot map: {e}"),
+            detail: format!("cannot read: {e}"),
         })?;
-        Core::parse(Bytes::Map(data), &path.display().to_string())
+        Core::parse(data, &path.display().to_string())
     }
 
     /// Decodes the segments and notes of the core in `data`; `origin` names it in errors.

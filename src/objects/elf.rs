@@ -24,6 +24,25 @@ pub(crate) enum Bytes {
     Owned(Vec<u8>),
 }
 
+impl Bytes {
+    /// The whole of `file`, mapped; a file that cannot be mapped is read. Mapping fails for
+    /// want of address space (`ulimit -v`) as an allocation would: reading then either
+    /// succeeds or runs out of memory, which ends hangscan with its message. It must not end
+    /// in an object left unread, whose frames would go missing and change the verdict.
+    pub fn of_file(file: &std::fs::File) -> std::io::Result<Bytes> {
+        // SAFETY: the mapping is read-only and private to this process; like every debugger
+        // we accept that a file truncated while mapped may fault.
+        match unsafe { Mmap::map(file) } {
+            Ok(map) => Ok(Bytes::Map(map)),
+            Err(_) => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut &*file, &mut bytes)?;
+                Ok(Bytes::Owned(bytes))
+            }
+        }
+    }
+}
+
 impl Deref for Bytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -84,10 +103,8 @@ impl ElfFile {
     /// Maps and parses the file at `path`.
     pub fn open(path: &Path) -> Result<ElfFile, String> {
         let file = super::open::open_regular(path)?;
-        // SAFETY: the mapping is read-only and private to this process; like every debugger we
-        // accept that a file truncated while mapped may fault.
-        let map = unsafe { Mmap::map(&file) }
-            .map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        let bytes =
+            Bytes::of_file(&file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let identity = file.metadata().ok().map(|m| Identity {
             dev: m.dev(),
             ino: m.ino(),
@@ -98,8 +115,7 @@ impl ElfFile {
                 ),
             born: m.created().ok(),
         });
-        let mut elf =
-            ElfFile::new(Bytes::Map(map)).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut elf = ElfFile::new(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         elf.identity = identity;
         Ok(elf)
     }
