@@ -284,6 +284,14 @@ pub fn classify_named(
         facts.waits.clear();
         facts.activity = Activity::Running;
     }
+    // Innermost frames no rule knows, in a call the registers show blocked: it waits there.
+    if top.is_none_or(|t| rules.rule(t).is_none()) {
+        if let Some(w) = syscall::kernel_wait(thread, active.start, kb) {
+            facts.top = Some(w.frame);
+            facts.waits = vec![w];
+            facts.activity = Activity::Blocked;
+        }
+    }
     if facts.activity != Activity::Blocked {
         if let Some(rule) = status {
             // A bare `idle` (a status that says no more than the meaning) over the program's
@@ -846,5 +854,6 @@ fn refine_activity(
 }
 
 mod entry;
+mod syscall;
 #[cfg(test)]
 mod tests;

@@ -245,6 +245,22 @@ pub struct Syscall {
     pub args: [u64; 6],
 }
 
+impl Syscall {
+    /// Whether the call was given a timeout, by its arguments (Linux x86_64 ABI): a futex
+    /// wait's timeout pointer, `poll`'s and `epoll_wait`'s milliseconds (-1 is none),
+    /// `select`'s and `pselect6`'s timeout pointer. Sleeps are timed by what they are.
+    pub fn has_timeout(&self) -> bool {
+        let [_, _, third, fourth, fifth, _] = self.args;
+        match self.name.as_deref() {
+            Some("futex") => fourth != 0,
+            Some("poll") => third as i32 >= 0,
+            Some("epoll_wait") => fourth as i32 >= 0,
+            Some("select" | "pselect6") => fifth != 0,
+            _ => false,
+        }
+    }
+}
+
 /// A `futex(2)` wait: the word's address, the operation and the value waited on.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FutexWait {

@@ -535,3 +535,83 @@ fn a_thread_that_starts_in_a_librarys_object_is_a_member_idle_in_its_loop_busy_i
     // A walk cut short inside the library shows no thread's start.
     assert!(facts(&[cond, uv_cond, worker]).members.is_empty());
 }
+
+/// A thread the registers show blocked in `call` (number `nr`, arguments `args`).
+fn in_syscall(mut t: Thread, nr: u64, call: &str, args: [u64; 6]) -> Thread {
+    t.kernel.get_or_insert_with(Default::default).syscall = Some(crate::model::Syscall {
+        number: nr,
+        name: Some(call.into()),
+        args,
+    });
+    t
+}
+
+#[test]
+fn nameless_innermost_frames_wait_in_the_system_call_the_registers_show() {
+    // libc's frames unread (unmapped, stripped): the program's frame further out does not run.
+    let nameless = thread(&[
+        "0x7f00 in ?? ()",
+        "0x7f10 in ?? ()",
+        "0x2 in restock (n=1) at r.c:9",
+    ]);
+    assert_eq!(
+        classify(&nameless, &KnowledgeBase::builtin()).activity,
+        Activity::Running
+    );
+    let futex = in_syscall(nameless.clone(), 202, "futex", [0x5000, 128, 2, 0, 0, 0]);
+    let f = classify(&futex, &KnowledgeBase::builtin());
+    assert_eq!(f.activity, Activity::Blocked);
+    assert_eq!(
+        (f.waits[0].kind, f.waits[0].frame, f.waits[0].timed),
+        (WaitKind::Futex, 0, false)
+    );
+    // A timeout in its arguments makes the wait timed; a read is I/O.
+    let timed = in_syscall(
+        nameless.clone(),
+        202,
+        "futex",
+        [0x5000, 128, 2, 0x7ff0, 0, 0],
+    );
+    assert!(classify(&timed, &KnowledgeBase::builtin()).waits[0].timed);
+    let read = in_syscall(nameless.clone(), 0, "read", [3, 0x7000, 64, 0, 0, 0]);
+    assert_eq!(
+        classify(&read, &KnowledgeBase::builtin()).activity,
+        Activity::External
+    );
+    // A stack that could not be read at all waits in its call too.
+    let bare = in_syscall(Thread::default(), 202, "futex", [0x5000, 128, 2, 0, 0, 0]);
+    assert_eq!(
+        classify(&bare, &KnowledgeBase::builtin()).activity,
+        Activity::Blocked
+    );
+    // Code that makes the call itself waits in it too; frames a rule knows say what they do
+    // themselves (a syscall(2) wrapper: the frames below say what for); a call no rule names
+    // says nothing.
+    let raw = in_syscall(
+        thread(&["0x2 in spin (n=1) at s.c:3"]),
+        202,
+        "futex",
+        [0; 6],
+    );
+    assert_eq!(
+        classify(&raw, &KnowledgeBase::builtin()).activity,
+        Activity::Blocked
+    );
+    let wrapped = in_syscall(
+        thread(&[
+            "0x1 in syscall () at syscall.S:38",
+            "0x2 in word_lock (l=0x5000) at w.c:3",
+        ]),
+        202,
+        "futex",
+        [0x5000, 128, 2, 0, 0, 0],
+    );
+    let f = classify(&wrapped, &KnowledgeBase::builtin());
+    // (the lock wrapper below the wrapper is what it waits for; the call alone says futex)
+    assert_eq!(f.waits[0].kind, WaitKind::Mutex);
+    let unknown = in_syscall(nameless, 219, "restart_syscall", [0; 6]);
+    assert_eq!(
+        classify(&unknown, &KnowledgeBase::builtin()).activity,
+        Activity::Running
+    );
+}
