@@ -19,6 +19,13 @@
 //! - `tokio_current_thread_block_on`: the future a current-thread runtime's `block_on` runs
 //!   spawns a task and waits for it with `futures::executor::block_on`, on the runtime's only
 //!   thread: that runtime of one thread is starved;
+//! - `tokio_blocking_starvation`: tokio's blocking pool at its cap (`max_blocking_threads(2)`),
+//!   both threads in a `spawn_blocking` closure blocked in `std::sync::mpsc::Receiver::recv`
+//!   for a closure queued behind them: pool starvation of `tokio blocking pool`; so is one
+//!   whose closures call `Handle::block_on` on a future such a closure completes
+//!   (`tokio_blocking_block_on`). The runtime's workers run on threads the blocking pool
+//!   started (the same name, `Inner::run` below `worker::run`) and stay the runtime's: idle
+//!   in it, never in the blocking pool;
 //! - `scope_join_cycle`: a `std::thread::scope`'s owner waits for its two scoped threads,
 //!   which receive from a channel the owner sends on only after the scope: a wait cycle, the
 //!   owner joining the threads spawned in its scope (their closures are its scope closure's)
@@ -28,7 +35,7 @@
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
 //! share. Their healthy twins, a scope whose threads receive from a feeder outside it that
 //! sleeps between rows, an idle tokio runtime, an idle current-thread runtime parked in
-//! its `block_on`, an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
+//! its `block_on`, an idle blocking pool (its threads waiting for closures), an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
 //! in the same four ways.
 
 mod support;
@@ -233,6 +240,55 @@ fn a_current_thread_runtime_blocking_on_its_own_task_is_starved() {
 }
 
 #[test]
+fn a_tokio_blocking_pool_whose_closures_wait_on_one_queued_behind_them_starves() {
+    blocking_pool_starves(
+        "tokio_blocking_starvation",
+        "tokio_blocking_starvation::drain",
+        "std::sync::mpsc::Receiver",
+    );
+}
+
+#[test]
+fn a_tokio_blocking_pool_whose_closures_block_on_futures_starves() {
+    blocking_pool_starves(
+        "tokio_blocking_block_on",
+        "tokio_blocking_block_on::confirm",
+        "tokio::runtime::park::CachedParkThread::block_on",
+    );
+}
+
+/// Program `bin`'s blocking pool starves, each of its threads in `caller` waiting in `wait`;
+/// the runtime's two workers are the runtime's members, idle, none the blocking pool's.
+fn blocking_pool_starves(bin: &str, caller: &str, wait: &str) {
+    from_every_source(bin, |how, code, report| {
+        assert_eq!(code, Some(1), "{how}: {report}");
+        let f = assert_one(report, "pool-starvation", caller);
+        assert_eq!(f["detail"]["pool"], "tokio blocking pool", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        assert!(
+            text.len() == 2
+                && (text.iter()).all(|t| {
+                    t.contains("tokio::runtime::blocking::pool::Inner::run") && t.contains(wait)
+                }),
+            "each blocking thread waits in {wait}: {how}: {text:?}"
+        );
+        let pool_of = |name: &str| -> Vec<&Value> {
+            (report["threads"].as_array().unwrap().iter())
+                .filter(|t| t["pool"]["name"] == name)
+                .collect()
+        };
+        let workers = pool_of("tokio runtime");
+        assert!(
+            workers.len() == 2 && workers.iter().all(|t| t["pool"]["member"] == "idle"),
+            "{how}: {report}"
+        );
+        assert_eq!(pool_of("tokio blocking pool").len(), 2, "{how}: {report}");
+    });
+}
+
+#[test]
 fn a_scope_whose_threads_wait_for_what_its_owner_sends_after_it_is_a_wait_cycle() {
     scope_cycle("scope_join_cycle", "scope_join_cycle::publish");
 }
@@ -286,6 +342,11 @@ fn healthy(bin: &str) {
 #[test]
 fn an_idle_tokio_runtime_is_no_hang() {
     healthy("tokio_idle");
+}
+
+#[test]
+fn an_idle_tokio_blocking_pool_is_no_hang() {
+    healthy("tokio_blocking_idle");
 }
 
 #[test]

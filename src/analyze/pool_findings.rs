@@ -231,7 +231,9 @@ fn named_starvation(
 
 /// The wait of a named pool's member that only the pool's queued work can end: a future or a
 /// channel ([`awaits_work`]), in a wait that starts as one that may await queued work, or a
-/// send into a full queue (a wait whose rule says the worker is busy, handing work on).
+/// send into a full queue (a wait whose rule says the worker is busy, handing work on). A
+/// future or a channel further down names the wait better than the condition variable it is
+/// built on (tokio's `block_on` parks on one).
 fn awaits_queued(f: &Facts, quiet: bool) -> Option<&Wait> {
     let first = f
         .waits
@@ -240,7 +242,8 @@ fn awaits_queued(f: &Facts, quiet: bool) -> Option<&Wait> {
     if first.busy {
         return Some(first);
     }
+    let found = |quiet: bool| f.waits.iter().find(|w| awaits_work(w, quiet));
     (first.kind.meaning().may_await_queued_work || first.awaits_work)
-        .then(|| f.waits.iter().find(|w| awaits_work(w, quiet)))
+        .then(|| found(false).or_else(|| found(quiet)))
         .flatten()
 }

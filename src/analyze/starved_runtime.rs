@@ -98,7 +98,7 @@ fn starved(
 
 #[cfg(test)]
 mod tests {
-    use crate::analyze::{analyze, FindingKind, Severity};
+    use crate::analyze::{analyze, Analysis, FindingKind, Severity};
     use crate::dump::parse_dump;
     use crate::knowledge::KnowledgeBase;
 
@@ -107,6 +107,7 @@ mod tests {
         let loop_frames = [
             "0x5500000000000010 in tokio::runtime::scheduler::multi_thread::worker::Context::run (self=0x7f10) at src/runtime/scheduler/multi_thread/worker.rs:595",
             "0x5500000000000011 in tokio::runtime::scheduler::multi_thread::worker::run (worker=...) at src/runtime/scheduler/multi_thread/worker.rs:549",
+            "0x5500000000000012 in tokio::runtime::blocking::pool::Inner::run (self=0x5500fa00, worker_thread_id=1) at src/runtime/blocking/pool.rs:764",
             "0x7f0000000000a1f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442",
             "0x7f0000000000b8ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81",
         ];
@@ -160,12 +161,26 @@ mod tests {
         format!("Thread 1 (Thread 0x7f0001 (LWP 100) \"app\"):\n{top}\n")
     }
 
-    /// The findings' kinds and severities of a process with these threads.
-    fn findings(threads: &[String]) -> Vec<(FindingKind, Severity)> {
+    /// The analysis of a process with these threads.
+    fn analysis(threads: &[String]) -> Analysis {
         let dump = threads.concat();
         let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
-        let a = analyze(&snap, &KnowledgeBase::builtin());
+        analyze(&snap, &KnowledgeBase::builtin())
+    }
+
+    /// The findings' kinds and severities of a process with these threads.
+    fn findings(threads: &[String]) -> Vec<(FindingKind, Severity)> {
+        let a = analysis(threads);
         a.findings.iter().map(|f| (f.kind, f.severity)).collect()
+    }
+
+    #[test]
+    fn workers_on_the_blocking_pools_threads_are_the_runtimes_only() {
+        // Each worker runs `worker::run` as a blocking task of tokio's blocking pool, for good.
+        let a = analysis(&[main_thread(true), worker(2, LOCKED), worker(3, PARKED)]);
+        let names: Vec<&str> = a.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["tokio runtime"]);
+        assert_eq!(a.pools[0].members.len(), 2);
     }
 
     #[test]
