@@ -21,7 +21,10 @@
 //!   thread: that runtime of one thread is starved;
 //! - `tokio_blocking_starvation`: tokio's blocking pool at its cap (`max_blocking_threads(2)`),
 //!   both threads in a `spawn_blocking` closure blocked in `std::sync::mpsc::Receiver::recv`
-//!   for a closure queued behind them: pool starvation of `tokio blocking pool`; so is one
+//!   for a closure queued behind them: pool starvation of `tokio blocking pool`, a warning
+//!   (the queued closure is in no stack, and the idle runtime's tasks might still end the
+//!   waits, as they do in a program whose blocking thread drains a channel its tasks feed); so
+//!   is one
 //!   whose closures call `Handle::block_on` on a future such a closure completes
 //!   (`tokio_blocking_block_on`). The runtime's workers run on threads the blocking pool
 //!   started (the same name, `Inner::run` below `worker::run`) and stay the runtime's: idle
@@ -258,11 +261,14 @@ fn a_tokio_blocking_pool_whose_closures_block_on_futures_starves() {
 }
 
 /// Program `bin`'s blocking pool starves, each of its threads in `caller` waiting in `wait`;
-/// the runtime's two workers are the runtime's members, idle, none the blocking pool's.
+/// the runtime's two workers are the runtime's members, idle, none the blocking pool's. The
+/// closure queued behind the blocking threads is in no stack, and the idle runtime's tasks
+/// might still end their waits: a warning (exit 0), not a deadlock.
 fn blocking_pool_starves(bin: &str, caller: &str, wait: &str) {
     from_every_source(bin, |how, code, report| {
-        assert_eq!(code, Some(1), "{how}: {report}");
+        assert_eq!(code, Some(0), "{how}: {report}");
         let f = assert_one(report, "pool-starvation", caller);
+        assert_eq!(f["severity"], "warning", "{how}: {f}");
         assert_eq!(f["detail"]["pool"], "tokio blocking pool", "{how}: {f}");
         let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
             .filter_map(|s| s["text"].as_str())
