@@ -13,6 +13,13 @@
 //!   calls; so is one whose workers block in `std::sync::mpsc::Receiver::recv` for a task
 //!   queued behind them (`tokio_blocking_recv`), the runtime's finding and not a pool
 //!   starvation;
+//! - `smol_blocked_workers`: both threads of smol's global executor (`SMOL_THREADS=2`) block
+//!   in `std::sync::mpsc::Receiver::recv` for a task queued behind them: the executor is
+//!   starved; so is async-std's (`async_std_blocked_workers`), whose two threads block in a
+//!   `std::sync::Mutex` that main's `block_on` future holds while it awaits them. An idle
+//!   executor thread parks in async-io's `block_on`, right above its loop, or waits there for
+//!   I/O in the reactor; main's own `block_on` parks the same way but runs no executor's loop
+//!   and is no member;
 //! - `tokio_worker_block_on`: both workers of a tokio runtime run `futures::executor::block_on`
 //!   inside a task, on a future a task queued behind them would complete: the runtime is
 //!   starved, each worker waiting for a future;
@@ -38,7 +45,8 @@
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
 //! share. Their healthy twins, a scope whose threads receive from a feeder outside it that
 //! sleeps between rows, an idle tokio runtime, an idle current-thread runtime parked in
-//! its `block_on`, an idle blocking pool (its threads waiting for closures), an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
+//! its `block_on`, an idle blocking pool (its threads waiting for closures), idle smol and
+//! async-std executors and ones busy with blocking steps that end by themselves (a sleep), an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
 //! in the same four ways.
 
 mod support;
@@ -152,43 +160,65 @@ fn rayon_starves(bin: &str, caller: &str) {
 
 #[test]
 fn a_tokio_runtime_whose_workers_block_in_a_std_mutex_is_starved() {
-    from_every_source("tokio_blocked_workers", |how, code, report| {
-        assert_eq!(code, Some(1), "{how}: {report}");
-        let f = assert_one(report, "runtime-starved", "tokio_blocked_workers::record");
-        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
-        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
-        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
-            .filter_map(|s| s["text"].as_str())
-            .collect();
-        assert!(
-            text.len() == 2 && text.iter().all(|t| t.contains("waits for mutex")),
-            "each worker waits for the ledger's mutex: {how}: {text:?}"
-        );
-        assert!(
-            f["suggestion"]
-                .as_str()
-                .is_some_and(|s| s.contains("tokio::sync::Mutex")),
-            "{how}: {f}"
-        );
-    });
+    starved(
+        "tokio_blocked_workers",
+        "tokio_blocked_workers::record",
+        "tokio runtime",
+        "waits for mutex",
+    );
 }
 
 #[test]
 fn a_tokio_runtime_whose_workers_block_in_a_channel_receive_is_starved() {
-    from_every_source("tokio_blocking_recv", |how, code, report| {
+    starved(
+        "tokio_blocking_recv",
+        "tokio_blocking_recv::apply",
+        "tokio runtime",
+        "waits for channel",
+    );
+}
+
+#[test]
+fn a_smol_executor_whose_threads_block_in_a_channel_receive_is_starved() {
+    starved(
+        "smol_blocked_workers",
+        "smol_blocked_workers::apply",
+        "smol executor",
+        "waits for channel",
+    );
+}
+
+#[test]
+fn an_async_std_executor_whose_threads_block_in_a_std_mutex_is_starved() {
+    starved(
+        "async_std_blocked_workers",
+        "async_std_blocked_workers::record",
+        "async-std executor",
+        "waits for mutex",
+    );
+}
+
+/// Program `bin`'s `runtime` is starved, a deadlock: both its workers block in `caller`,
+/// each step saying it `waits` so (the runtime's starvation, not a pool starvation of its
+/// workers as well); the advice names async locks.
+fn starved(bin: &str, caller: &str, runtime: &str, waits: &str) {
+    from_every_source(bin, |how, code, report| {
         assert_eq!(code, Some(1), "{how}: {report}");
-        // The runtime's starvation, not a pool starvation of its workers as well.
-        let f = assert_one(report, "runtime-starved", "tokio_blocking_recv::apply");
-        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
+        let f = assert_one(report, "runtime-starved", caller);
+        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+        assert_eq!(f["detail"]["runtime"], runtime, "{how}: {f}");
         let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
             .filter_map(|s| s["text"].as_str())
             .collect();
         assert!(
-            text.len() == 2
-                && (text.iter()).all(|t| {
-                    t.contains("waits for channel") && t.contains("tokio_blocking_recv::apply")
-                }),
-            "each worker waits in a channel's receive: {how}: {text:?}"
+            text.len() == 2 && (text.iter()).all(|t| t.contains(waits) && t.contains(caller)),
+            "each worker {waits} in {caller}: {how}: {text:?}"
+        );
+        assert!(
+            (f["suggestion"].as_str()).is_some_and(
+                |s| s.contains("tokio::sync::Mutex") && s.contains("async_lock::Mutex")
+            ),
+            "{how}: {f}"
         );
     });
 }
@@ -358,6 +388,26 @@ fn an_idle_tokio_blocking_pool_is_no_hang() {
 #[test]
 fn an_idle_current_thread_runtime_is_no_hang() {
     healthy("tokio_current_thread_idle");
+}
+
+#[test]
+fn an_idle_smol_executor_is_no_hang() {
+    healthy("smol_idle");
+}
+
+#[test]
+fn a_smol_executor_busy_with_blocking_steps_that_end_is_no_hang() {
+    healthy("smol_busy");
+}
+
+#[test]
+fn an_idle_async_std_executor_is_no_hang() {
+    healthy("async_std_idle");
+}
+
+#[test]
+fn an_async_std_executor_busy_with_blocking_steps_that_end_is_no_hang() {
+    healthy("async_std_busy");
 }
 
 #[test]
