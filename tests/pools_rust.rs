@@ -13,12 +13,29 @@
 //!   calls; so is one whose workers block in `std::sync::mpsc::Receiver::recv` for a task
 //!   queued behind them (`tokio_blocking_recv`), the runtime's finding and not a pool
 //!   starvation;
+//! - `smol_blocked_workers`: both threads of smol's global executor (`SMOL_THREADS=2`) block
+//!   in `std::sync::mpsc::Receiver::recv` for a task queued behind them: the executor is
+//!   starved; so is async-std's (`async_std_blocked_workers`), whose two threads block in a
+//!   `std::sync::Mutex` that main's `block_on` future holds while it awaits them. An idle
+//!   executor thread parks in async-io's `block_on`, right above its loop, or waits there for
+//!   I/O in the reactor; main's own `block_on` parks the same way but runs no executor's loop
+//!   and is no member;
 //! - `tokio_worker_block_on`: both workers of a tokio runtime run `futures::executor::block_on`
 //!   inside a task, on a future a task queued behind them would complete: the runtime is
 //!   starved, each worker waiting for a future;
 //! - `tokio_current_thread_block_on`: the future a current-thread runtime's `block_on` runs
 //!   spawns a task and waits for it with `futures::executor::block_on`, on the runtime's only
 //!   thread: that runtime of one thread is starved;
+//! - `tokio_blocking_starvation`: tokio's blocking pool at its cap (`max_blocking_threads(2)`),
+//!   both threads in a `spawn_blocking` closure blocked in `std::sync::mpsc::Receiver::recv`
+//!   for a closure queued behind them: pool starvation of `tokio blocking pool`, a warning
+//!   (the queued closure is in no stack, and the idle runtime's tasks might still end the
+//!   waits, as they do in a program whose blocking thread drains a channel its tasks feed); so
+//!   is one
+//!   whose closures call `Handle::block_on` on a future such a closure completes
+//!   (`tokio_blocking_block_on`). The runtime's workers run on threads the blocking pool
+//!   started (the same name, `Inner::run` below `worker::run`) and stay the runtime's: idle
+//!   in it, never in the blocking pool;
 //! - `scope_join_cycle`: a `std::thread::scope`'s owner waits for its two scoped threads,
 //!   which receive from a channel the owner sends on only after the scope: a wait cycle, the
 //!   owner joining the threads spawned in its scope (their closures are its scope closure's)
@@ -28,7 +45,8 @@
 //! Each is graded `heuristic`: no frame names the pool instance its workers and its join
 //! share. Their healthy twins, a scope whose threads receive from a feeder outside it that
 //! sleeps between rows, an idle tokio runtime, an idle current-thread runtime parked in
-//! its `block_on`, an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
+//! its `block_on`, an idle blocking pool (its threads waiting for closures), idle smol and
+//! async-std executors and ones busy with blocking steps that end by themselves (a sleep), an idle rayon pool and a rayon pool busy computing, exit 0 with no finding,
 //! in the same four ways.
 
 mod support;
@@ -142,43 +160,65 @@ fn rayon_starves(bin: &str, caller: &str) {
 
 #[test]
 fn a_tokio_runtime_whose_workers_block_in_a_std_mutex_is_starved() {
-    from_every_source("tokio_blocked_workers", |how, code, report| {
-        assert_eq!(code, Some(1), "{how}: {report}");
-        let f = assert_one(report, "runtime-starved", "tokio_blocked_workers::record");
-        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
-        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
-        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
-            .filter_map(|s| s["text"].as_str())
-            .collect();
-        assert!(
-            text.len() == 2 && text.iter().all(|t| t.contains("waits for mutex")),
-            "each worker waits for the ledger's mutex: {how}: {text:?}"
-        );
-        assert!(
-            f["suggestion"]
-                .as_str()
-                .is_some_and(|s| s.contains("tokio::sync::Mutex")),
-            "{how}: {f}"
-        );
-    });
+    starved(
+        "tokio_blocked_workers",
+        "tokio_blocked_workers::record",
+        "tokio runtime",
+        "waits for mutex",
+    );
 }
 
 #[test]
 fn a_tokio_runtime_whose_workers_block_in_a_channel_receive_is_starved() {
-    from_every_source("tokio_blocking_recv", |how, code, report| {
+    starved(
+        "tokio_blocking_recv",
+        "tokio_blocking_recv::apply",
+        "tokio runtime",
+        "waits for channel",
+    );
+}
+
+#[test]
+fn a_smol_executor_whose_threads_block_in_a_channel_receive_is_starved() {
+    starved(
+        "smol_blocked_workers",
+        "smol_blocked_workers::apply",
+        "smol executor",
+        "waits for channel",
+    );
+}
+
+#[test]
+fn an_async_std_executor_whose_threads_block_in_a_std_mutex_is_starved() {
+    starved(
+        "async_std_blocked_workers",
+        "async_std_blocked_workers::record",
+        "async-std executor",
+        "waits for mutex",
+    );
+}
+
+/// Program `bin`'s `runtime` is starved, a deadlock: both its workers block in `caller`,
+/// each step saying it `waits` so (the runtime's starvation, not a pool starvation of its
+/// workers as well); the advice names async locks.
+fn starved(bin: &str, caller: &str, runtime: &str, waits: &str) {
+    from_every_source(bin, |how, code, report| {
         assert_eq!(code, Some(1), "{how}: {report}");
-        // The runtime's starvation, not a pool starvation of its workers as well.
-        let f = assert_one(report, "runtime-starved", "tokio_blocking_recv::apply");
-        assert_eq!(f["detail"]["runtime"], "tokio runtime", "{how}: {f}");
+        let f = assert_one(report, "runtime-starved", caller);
+        assert_eq!(f["severity"], "deadlock", "{how}: {f}");
+        assert_eq!(f["detail"]["runtime"], runtime, "{how}: {f}");
         let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
             .filter_map(|s| s["text"].as_str())
             .collect();
         assert!(
-            text.len() == 2
-                && (text.iter()).all(|t| {
-                    t.contains("waits for channel") && t.contains("tokio_blocking_recv::apply")
-                }),
-            "each worker waits in a channel's receive: {how}: {text:?}"
+            text.len() == 2 && (text.iter()).all(|t| t.contains(waits) && t.contains(caller)),
+            "each worker {waits} in {caller}: {how}: {text:?}"
+        );
+        assert!(
+            (f["suggestion"].as_str()).is_some_and(
+                |s| s.contains("tokio::sync::Mutex") && s.contains("async_lock::Mutex")
+            ),
+            "{how}: {f}"
         );
     });
 }
@@ -229,6 +269,58 @@ fn a_current_thread_runtime_blocking_on_its_own_task_is_starved() {
             "{how}: {f}"
         );
         assert_waits_in_block_on(how, &f, "tokio_current_thread_block_on::reconcile", 1);
+    });
+}
+
+#[test]
+fn a_tokio_blocking_pool_whose_closures_wait_on_one_queued_behind_them_starves() {
+    blocking_pool_starves(
+        "tokio_blocking_starvation",
+        "tokio_blocking_starvation::drain",
+        "std::sync::mpsc::Receiver",
+    );
+}
+
+#[test]
+fn a_tokio_blocking_pool_whose_closures_block_on_futures_starves() {
+    blocking_pool_starves(
+        "tokio_blocking_block_on",
+        "tokio_blocking_block_on::confirm",
+        "tokio::runtime::park::CachedParkThread::block_on",
+    );
+}
+
+/// Program `bin`'s blocking pool starves, each of its threads in `caller` waiting in `wait`;
+/// the runtime's two workers are the runtime's members, idle, none the blocking pool's. The
+/// closure queued behind the blocking threads is in no stack, and the idle runtime's tasks
+/// might still end their waits: a warning (exit 0), not a deadlock.
+fn blocking_pool_starves(bin: &str, caller: &str, wait: &str) {
+    from_every_source(bin, |how, code, report| {
+        assert_eq!(code, Some(0), "{how}: {report}");
+        let f = assert_one(report, "pool-starvation", caller);
+        assert_eq!(f["severity"], "warning", "{how}: {f}");
+        assert_eq!(f["detail"]["pool"], "tokio blocking pool", "{how}: {f}");
+        let text: Vec<&str> = (f["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        assert!(
+            text.len() == 2
+                && (text.iter()).all(|t| {
+                    t.contains("tokio::runtime::blocking::pool::Inner::run") && t.contains(wait)
+                }),
+            "each blocking thread waits in {wait}: {how}: {text:?}"
+        );
+        let pool_of = |name: &str| -> Vec<&Value> {
+            (report["threads"].as_array().unwrap().iter())
+                .filter(|t| t["pool"]["name"] == name)
+                .collect()
+        };
+        let workers = pool_of("tokio runtime");
+        assert!(
+            workers.len() == 2 && workers.iter().all(|t| t["pool"]["member"] == "idle"),
+            "{how}: {report}"
+        );
+        assert_eq!(pool_of("tokio blocking pool").len(), 2, "{how}: {report}");
     });
 }
 
@@ -289,8 +381,33 @@ fn an_idle_tokio_runtime_is_no_hang() {
 }
 
 #[test]
+fn an_idle_tokio_blocking_pool_is_no_hang() {
+    healthy("tokio_blocking_idle");
+}
+
+#[test]
 fn an_idle_current_thread_runtime_is_no_hang() {
     healthy("tokio_current_thread_idle");
+}
+
+#[test]
+fn an_idle_smol_executor_is_no_hang() {
+    healthy("smol_idle");
+}
+
+#[test]
+fn a_smol_executor_busy_with_blocking_steps_that_end_is_no_hang() {
+    healthy("smol_busy");
+}
+
+#[test]
+fn an_idle_async_std_executor_is_no_hang() {
+    healthy("async_std_idle");
+}
+
+#[test]
+fn an_async_std_executor_busy_with_blocking_steps_that_end_is_no_hang() {
+    healthy("async_std_busy");
 }
 
 #[test]

@@ -125,6 +125,20 @@ fn lone_and_fed(facts: &[Facts], members: &[usize]) -> bool {
             .any(|(t, f)| t != members[0] && f.activity == Activity::Running && f.top.is_some())
 }
 
+/// Whether a thread `pool` lends to another pool's loop for good (its rule `hosts` it: a
+/// tokio runtime's worker on a thread of tokio's blocking pool) idles there: that pool's tasks
+/// may yet end the members' waits (a task sending on the channel when its timer fires), so
+/// the pool may be starved, not surely. The closure queued behind them that stacks cannot
+/// show is what would make it sure.
+fn lent_and_idle(facts: &[Facts], pool: &Pool, kb: &KnowledgeBase) -> bool {
+    facts.iter().any(|f| {
+        f.activity == Activity::Idle
+            && (f.members.iter()).any(|m| {
+                m.pool.class == pool.name && kb.rule_by_id(&m.rule).is_some_and(|r| r.hosts)
+            })
+    })
+}
+
 /// Whether a wait in a task is one only queued work may end: a future's or a channel's, one a
 /// rule says so of (`awaits_work`: libuv's semaphore in a work callback), or a condition
 /// variable's when no thread outside the pool is left to signal it (`quiet`).
@@ -217,7 +231,11 @@ fn named_starvation(
     let waits = members.iter().filter_map(|&t| facts[t].waits.first());
     let draft = Draft {
         kind: FindingKind::PoolStarvation,
-        severity: Severity::Deadlock,
+        severity: if lent_and_idle(facts, pool, kb) {
+            Severity::Warning
+        } else {
+            Severity::Deadlock
+        },
         confidence: Grade::Heuristic,
         threads: members.clone(),
         detail: Detail::Starvation {
@@ -231,7 +249,9 @@ fn named_starvation(
 
 /// The wait of a named pool's member that only the pool's queued work can end: a future or a
 /// channel ([`awaits_work`]), in a wait that starts as one that may await queued work, or a
-/// send into a full queue (a wait whose rule says the worker is busy, handing work on).
+/// send into a full queue (a wait whose rule says the worker is busy, handing work on). A
+/// future or a channel further down names the wait better than the condition variable it is
+/// built on (tokio's `block_on` parks on one).
 fn awaits_queued(f: &Facts, quiet: bool) -> Option<&Wait> {
     let first = f
         .waits
@@ -240,7 +260,8 @@ fn awaits_queued(f: &Facts, quiet: bool) -> Option<&Wait> {
     if first.busy {
         return Some(first);
     }
+    let found = |quiet: bool| f.waits.iter().find(|w| awaits_work(w, quiet));
     (first.kind.meaning().may_await_queued_work || first.awaits_work)
-        .then(|| f.waits.iter().find(|w| awaits_work(w, quiet)))
+        .then(|| found(false).or_else(|| found(quiet)))
         .flatten()
 }

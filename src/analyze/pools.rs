@@ -10,7 +10,7 @@
 //! Threads a rule names as a pool's workers are that pool's and not inferred again; a lone
 //! thread, or threads sharing only thread-start plumbing, are never a pool.
 
-use super::classify::{Activity, Facts, Wait};
+use super::classify::{Activity, Facts, Membership, Wait};
 use super::graph::Grade;
 use super::names::Names;
 use crate::model::{Frame, Snapshot};
@@ -105,7 +105,7 @@ type Walk = (usize, Vec<(usize, usize)>);
 /// The pools of a snapshot: those the rules name, then those inferred from its threads'
 /// stacks.
 pub fn infer(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
-    let mut out = named(snap, facts);
+    let mut out = named(snap, facts, names);
     out.extend(structural(snap, facts, names));
     out
 }
@@ -128,11 +128,18 @@ fn name_stem(name: &str) -> (&str, &str) {
 /// With no instance shown, the workers' names tell the instances of one class apart (two
 /// executors' `pool-1-thread-N` and `pool-2-thread-N`): threads of one class whose names
 /// differ but in their last number are one pool. Threads with no name (a core's, but its
-/// main thread) leave their class whole.
-fn named(snap: &Snapshot, facts: &[Facts]) -> Vec<Pool> {
+/// main thread) leave their class whole. A pool that lends its threads to another pool's loop
+/// for good (its rule `hosts` them: tokio's blocking pool and the runtime's workers) keeps
+/// none that runs such a loop above its own.
+fn named(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
     let mut by_class: BTreeMap<(&str, Option<u64>), Vec<Member>> = BTreeMap::new();
     for (t, f) in facts.iter().enumerate() {
-        for m in &f.members {
+        let hosts = |frame: usize| names.thread(t).rule(frame).is_some_and(|r| r.hosts);
+        let lent = |m: &Membership| {
+            hosts(m.frame)
+                && (f.members.iter()).any(|o| o.frame < m.frame && o.pool.class != m.pool.class)
+        };
+        for m in f.members.iter().filter(|m| !lent(m)) {
             let state = if f.activity == Activity::Idle {
                 MemberState::Idle
             } else {

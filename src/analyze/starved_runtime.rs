@@ -98,7 +98,7 @@ fn starved(
 
 #[cfg(test)]
 mod tests {
-    use crate::analyze::{analyze, FindingKind, Severity};
+    use crate::analyze::{analyze, Analysis, FindingKind, Severity};
     use crate::dump::parse_dump;
     use crate::knowledge::KnowledgeBase;
 
@@ -107,6 +107,7 @@ mod tests {
         let loop_frames = [
             "0x5500000000000010 in tokio::runtime::scheduler::multi_thread::worker::Context::run (self=0x7f10) at src/runtime/scheduler/multi_thread/worker.rs:595",
             "0x5500000000000011 in tokio::runtime::scheduler::multi_thread::worker::run (worker=...) at src/runtime/scheduler/multi_thread/worker.rs:549",
+            "0x5500000000000012 in tokio::runtime::blocking::pool::Inner::run (self=0x5500fa00, worker_thread_id=1) at src/runtime/blocking/pool.rs:764",
             "0x7f0000000000a1f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442",
             "0x7f0000000000b8ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81",
         ];
@@ -150,6 +151,55 @@ mod tests {
         "0x5500000000000004 in tokio::runtime::task::raw::RawTask::poll (self=...) at src/runtime/task/raw.rs:267",
     ];
 
+    /// An async-std executor thread (LWP 200 + `n`) whose innermost frames are `top`, on
+    /// async-global-executor's loop: `top` ends in async-io's `block_on` of the executor.
+    fn executor_thread(n: u32, top: &[&str]) -> String {
+        let loop_frames = [
+            "0x5600000000000010 in async_io::driver::block_on<(), futures_lite::future::Or<async_executor::{impl#11}::run::{async_fn_env#0}<(), async_global_executor::threading::thread_main_loop::{closure_env#1}>>> (future=...) at src/driver.rs:199",
+            "0x5600000000000011 in async_global_executor::reactor::block_on<futures_lite::future::Or<async_executor::{impl#11}::run::{async_fn_env#0}<()>>> (future=...) at src/reactor.rs:12",
+            "0x5600000000000012 in async_global_executor::threading::thread_main_loop () at src/threading.rs:88",
+            "0x7f0000000000a1f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442",
+            "0x7f0000000000b8ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81",
+        ];
+        let mut s = format!(
+            "Thread {n} (Thread 0x7f100{n} (LWP {}) \"async-std/runti\"):\n",
+            200 + n
+        );
+        for (i, f) in top.iter().chain(&loop_frames).enumerate() {
+            s.push_str(&format!("#{i}  {f}\n"));
+        }
+        s + "\n"
+    }
+
+    /// async-io's `block_on` parked: the executor has no task to poll.
+    const EXECUTOR_PARKED: &[&str] = &[
+        "syscall () at ../sysdeps/unix/sysv/linux/x86_64/syscall.S:38",
+        "0x5600000000000001 in std::sys::pal::unix::futex::futex_wait () at library/std/src/sys/pal/unix/futex.rs:73",
+        "std::sys::sync::condvar::futex::Condvar::wait () at library/std/src/sys/sync/condvar/futex.rs:33",
+        "0x5600000000000002 in std::sync::poison::condvar::Condvar::wait<()> (self=0x5600fe00, guard=...) at library/std/src/sync/poison/condvar.rs:128",
+        "0x5600000000000003 in parking::Inner::park (self=0x5600fd00, timeout=...) at src/lib.rs:377",
+        "0x5600000000000004 in parking::Parker::park (self=0x5600fc00) at src/lib.rs:132",
+        "0x5600000000000005 in async_io::driver::block_on::{closure#1}<(), futures_lite::future::Or<async_executor::{impl#11}::run::{async_fn_env#0}<()>>> (cache=0x5600fb00) at src/driver.rs:210",
+    ];
+
+    /// A task blocked in event-listener's blocking wait (`lock_blocking` inside a task): it
+    /// parks with parking's `Parker` too, but far from async-io's `block_on`.
+    const LISTENER_BLOCKED: &[&str] = &[
+        "syscall () at ../sysdeps/unix/sysv/linux/x86_64/syscall.S:38",
+        "0x5600000000000001 in std::sys::pal::unix::futex::futex_wait () at library/std/src/sys/pal/unix/futex.rs:73",
+        "std::sys::sync::condvar::futex::Condvar::wait () at library/std/src/sys/sync/condvar/futex.rs:33",
+        "0x5600000000000002 in std::sync::poison::condvar::Condvar::wait<()> (self=0x5600fe00, guard=...) at library/std/src/sync/poison/condvar.rs:128",
+        "0x5600000000000003 in parking::Inner::park (self=0x5600fd00, timeout=...) at src/lib.rs:377",
+        "0x5600000000000004 in parking::Parker::park (self=0x5600fc00) at src/lib.rs:132",
+        "0x5600000000000006 in event_listener::InnerListener<(), alloc::sync::Arc<event_listener::Inner<()>>>::wait_internal (self=0x5600fa00, deadline=...) at src/lib.rs:1150",
+        "0x5600000000000007 in async_lock::mutex::Mutex<u64>::lock_blocking (self=0x5600f900) at src/mutex.rs:140",
+        "0x5600000000000008 in app::record::{async_fn#0} () at src/main.rs:19",
+        "0x5600000000000009 in async_task::raw::RawTask<F, T, S, M>::run (ptr=0x5600f800) at src/raw.rs:557",
+        "0x560000000000000a in async_executor::{impl#13}::run::{async_fn#0}<(), core::future::pending::Pending<()>> () at src/lib.rs:790",
+        "0x560000000000000b in futures_lite::future::{impl#7}::poll<()> (self=..., cx=0x7f30) at src/future.rs:460",
+        "0x560000000000000c in async_io::driver::block_on::{closure#1}<(), futures_lite::future::Or<async_executor::{impl#11}::run::{async_fn_env#0}<()>>> (cache=0x5600fb00) at src/driver.rs:199",
+    ];
+
     /// Main: waiting in a condition variable, or computing.
     fn main_thread(waits: bool) -> String {
         let top = if waits {
@@ -160,12 +210,47 @@ mod tests {
         format!("Thread 1 (Thread 0x7f0001 (LWP 100) \"app\"):\n{top}\n")
     }
 
-    /// The findings' kinds and severities of a process with these threads.
-    fn findings(threads: &[String]) -> Vec<(FindingKind, Severity)> {
+    /// The analysis of a process with these threads.
+    fn analysis(threads: &[String]) -> Analysis {
         let dump = threads.concat();
         let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
-        let a = analyze(&snap, &KnowledgeBase::builtin());
+        analyze(&snap, &KnowledgeBase::builtin())
+    }
+
+    /// The findings' kinds and severities of a process with these threads.
+    fn findings(threads: &[String]) -> Vec<(FindingKind, Severity)> {
+        let a = analysis(threads);
         a.findings.iter().map(|f| (f.kind, f.severity)).collect()
+    }
+
+    #[test]
+    fn an_executor_thread_parked_in_block_on_is_idle_one_parked_in_a_task_is_not() {
+        let blocked = [
+            main_thread(true),
+            executor_thread(2, LISTENER_BLOCKED),
+            executor_thread(3, LISTENER_BLOCKED),
+        ];
+        assert_eq!(
+            findings(&blocked),
+            [(FindingKind::RuntimeStarved, Severity::Deadlock)]
+        );
+        let one_parked = [
+            main_thread(true),
+            executor_thread(2, LISTENER_BLOCKED),
+            executor_thread(3, EXECUTOR_PARKED),
+        ];
+        assert!(findings(&one_parked)
+            .iter()
+            .all(|(k, _)| *k != FindingKind::RuntimeStarved));
+    }
+
+    #[test]
+    fn workers_on_the_blocking_pools_threads_are_the_runtimes_only() {
+        // Each worker runs `worker::run` as a blocking task of tokio's blocking pool, for good.
+        let a = analysis(&[main_thread(true), worker(2, LOCKED), worker(3, PARKED)]);
+        let names: Vec<&str> = a.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["tokio runtime"]);
+        assert_eq!(a.pools[0].members.len(), 2);
     }
 
     #[test]

@@ -388,6 +388,10 @@ pub struct Rule {
     /// For member rules: the pool is an async runtime's workers (tokio's), which poll tasks
     /// that must never block them in a synchronous wait.
     pub async_runtime: bool,
+    /// For member rules: the pool lends its threads to other pools' loops for good (tokio's
+    /// blocking pool runs each runtime worker as a blocking task that never ends): a thread
+    /// whose frames show another pool's worker loop above this one is that pool's member only.
+    pub hosts: bool,
     /// A whole stack may end at this frame: a thread's or the process's first frame as the
     /// dumps print it (`start_thread`, `clone3`, `_start`; `main`, where gdb stops). A dump that
     /// ends inside a stack whose outermost frame is none of these was cut there.
@@ -531,6 +535,8 @@ struct RawRule {
     #[serde(default)]
     async_runtime: bool,
     #[serde(default)]
+    hosts: bool,
+    #[serde(default)]
     outermost: bool,
     #[serde(default)]
     sleeps_apart: bool,
@@ -590,8 +596,8 @@ fn shape_problem(r: &RawRule, subject: Subject, pattern: &Pattern) -> Option<&'s
         _ if (r.refines || r.awaits_work) && r.meaning != Meaning::Wait => {
             Some("takes `refines` and `awaits_work` only as a wait")
         }
-        _ if r.async_runtime && r.meaning != Meaning::Member => {
-            Some("takes `async_runtime` only as a member")
+        _ if (r.async_runtime || r.hosts) && r.meaning != Meaning::Member => {
+            Some("takes `async_runtime` and `hosts` only as a member")
         }
         _ if r.sleeps_apart && (r.meaning != Meaning::Wait || r.address_args.is_empty()) => {
             Some("takes `sleeps_apart` only as a wait with `address_args`")
@@ -795,6 +801,7 @@ fn parse_rules(
             redundant: r.redundant,
             runs: r.runs,
             async_runtime: r.async_runtime,
+            hosts: r.hosts,
             outermost: r.outermost || r.meaning == Meaning::Outermost,
             sleeps_apart: r.sleeps_apart,
             members: r.pointer.map(|pointer| GuardMembers {
