@@ -27,7 +27,11 @@
 //!   only notes (in the report, none on stderr) naming the pids of the tree that exited meanwhile.
 //! - `attach --tree` on hangscan's own parent shell: hangscan, in that tree, is left out with a
 //!   note in the report, and the shell is captured.
+//!
+//! Ptys, eventfds and waits for a process group: [`channels`].
 
+#[path = "processes/channels.rs"]
+mod channels;
 mod support;
 
 use serde_json::Value;

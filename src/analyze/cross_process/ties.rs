@@ -1,20 +1,22 @@
 //! The ties between processes: which thread waits for which process, and through what (a
-//! child's exit, a pipe, a file lock), from the system call each thread was blocked in and the
+//! child's exit, a pipe, a socket, a pty, an eventfd, a file lock), from the system call each thread was blocked in and the
 //! kernel's facts of the set's processes. A pure function of the snapshots.
 
 use super::{Party, Tie, TieEdge};
 use crate::analyze::motion::Motion;
 use crate::model::{
-    Access, FdKind, FileLock, KernelState, OtherProcess, ProcessFacts, Snapshot, Syscall,
+    Access, Channel, FdKind, FileLock, KernelState, OpenFd, OtherProcess, ProcessFacts, Snapshot,
+    Syscall,
 };
 use std::collections::BTreeSet;
 
 /// `fcntl` commands that wait for a lock: `F_SETLKW`, `F_OFD_SETLKW`.
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
-/// `waitid` id types: every child, one pid.
+/// `waitid` id types: every child, one pid, one process group.
 const P_ALL: u64 = 0;
 const P_PID: u64 = 1;
+const P_PGID: u64 = 2;
 
 /// Every tie of every thread of `snaps`.
 pub fn edges(snaps: &[Snapshot]) -> Vec<TieEdge> {
@@ -49,12 +51,19 @@ fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> V
     let fd = a[0] as i32;
     let open = || facts.fds.iter().find(|f| f.fd == fd);
     match call.name.as_deref().unwrap_or("") {
+        // wait4(pid): that child; -1: any; 0: any in its own group; -pgid: any in that group.
         "wait4" => match a[0] as i32 {
             child if child > 0 => vec![(child as u32, Tie::ChildExit)],
-            _ => any_child(snaps, pid),
+            -1 => any_child(snaps, pid, None),
+            0 => any_child(snaps, pid, Some(facts.pgid)),
+            group => any_child(snaps, pid, Some(Some(group.unsigned_abs()))),
         },
         "waitid" if a[0] == P_PID => vec![(a[1] as u32, Tie::ChildExit)],
-        "waitid" if a[0] == P_ALL => any_child(snaps, pid),
+        "waitid" if a[0] == P_ALL => any_child(snaps, pid, None),
+        "waitid" if a[0] == P_PGID => {
+            let group = (a[1] as u32 != 0).then_some(a[1] as u32).or(facts.pgid);
+            any_child(snaps, pid, Some(group))
+        }
         "read" | "readv" | "write" | "writev" | "recvfrom" | "recvmsg" | "sendto" | "sendmsg" => {
             let writing = matches!(
                 call.name.as_deref(),
@@ -63,6 +72,7 @@ fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> V
             match open() {
                 Some(f) if f.kind == FdKind::Pipe => pipe(facts, f.inode, fd, writing),
                 Some(f) if f.kind == FdKind::Socket => socket(facts, f.inode, fd, writing),
+                Some(f) if !writing => channel(facts, pid, f),
                 _ => Vec::new(),
             }
         }
@@ -105,22 +115,49 @@ fn socket(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32,
     holders.into_iter().map(|h| (h, tie.clone())).collect()
 }
 
-/// Every child of `pid` the set knows: a captured process's parent, or another process's.
-fn any_child(snaps: &[Snapshot], pid: u32) -> Vec<(u32, Tie)> {
+/// A read of pty side or eventfd `f` by process `pid`: for the other processes holding the
+/// pty's other side, or the same eventfd (while its count is 0: else the read does not wait).
+/// The reader's own process is left out: whether its other threads write is its own report's.
+fn channel(facts: &ProcessFacts, pid: u32, f: &OpenFd) -> Vec<(u32, Tie)> {
+    let Some(read) = f.channel else {
+        return Vec::new();
+    };
+    if matches!(read, Channel::Eventfd { .. }) && f.count != Some(0) {
+        return Vec::new();
+    }
+    let other = read.written_through();
+    let holders: BTreeSet<u32> = (facts.channel_ends.iter())
+        .filter(|e| e.channel == other && e.pid != pid)
+        .map(|e| e.pid)
+        .collect();
+    let tie = Tie::ChannelEmpty {
+        channel: read,
+        fd: f.fd,
+    };
+    holders.into_iter().map(|h| (h, tie.clone())).collect()
+}
+
+/// Every child of `pid` the set knows (a captured process's parent, or another process's);
+/// with `group`, only those in that process group (`Some(None)`: a group not known, so none).
+fn any_child(snaps: &[Snapshot], pid: u32, group: Option<Option<u32>>) -> Vec<(u32, Tie)> {
+    let wanted = |pgid: Option<u32>| group.is_none_or(|g| g.is_some() && g == pgid);
     let mut children: BTreeSet<u32> = BTreeSet::new();
     for s in snaps {
         let Some(f) = &s.process else { continue };
-        if f.ppid == Some(pid) {
+        if f.ppid == Some(pid) && wanted(f.pgid) {
             children.extend(s.pid);
         }
         children.extend(
-            f.others
-                .iter()
-                .filter(|o| o.ppid == Some(pid))
+            (f.others.iter())
+                .filter(|o| o.ppid == Some(pid) && wanted(o.pgid))
                 .map(|o| o.pid),
         );
     }
-    children.into_iter().map(|c| (c, Tie::AnyChild)).collect()
+    let tie = match group {
+        Some(Some(pgid)) => Tie::GroupChild { pgid },
+        _ => Tie::AnyChild,
+    };
+    children.into_iter().map(|c| (c, tie.clone())).collect()
 }
 
 /// The process holding the lock that process `pid` waits for on descriptor `fd`.
