@@ -14,7 +14,8 @@
 //! - `eof_never.py`: the parent reads its shell's output to the end; the shell left `sleep` in
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
-//!   The zombie is a note in the report (text, Markdown, JSON), not trouble: exit 0.
+//!   The zombie is a note in the report (text, Markdown, JSON; DOT's graph label, SARIF's
+//!   tool execution notifications, JUnit's `<system-out>`), not trouble: exit 0.
 //! - `socket_cycle.py`: parent and child each send the other, over a socketpair, more than the
 //!   sockets hold before reading: a request/response deadlock, the peers found by `sock_diag`.
 //! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
@@ -265,10 +266,10 @@ fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_come
     let tree_note = format!("found in the process tree of {p}, exited during the capture");
     let notes = doc["processes"]["notes"].to_string();
     assert!(notes.contains(&tree_note), "{doc}");
-    for format in ["text", "markdown"] {
+    for format in ["text", "markdown", "dot", "sarif", "junit"] {
         let (code, out, err) = hangscan(&["attach", "--tree", &p, "--format", format]);
         assert_eq!(code, Some(0), "{out}\n{err}");
-        assert!(out.contains(&tree_note), "{out}");
+        assert!(noted(format, &out, &tree_note), "{format}: {out}");
         assert!(!err.contains(&tree_note), "{err}");
     }
     let f = set_finding(&doc, "eof-never-comes");
@@ -303,6 +304,29 @@ fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_come
         .as_str()
         .unwrap();
     assert!(!both.contains("was not captured"), "{both}");
+}
+
+/// Whether output `out` of `format` says note `note` where that format keeps notes: a line of
+/// text or Markdown, DOT's graph label, SARIF's run invocation's tool execution notifications,
+/// JUnit's suite `<system-out>`.
+fn noted(format: &str, out: &str, note: &str) -> bool {
+    match format {
+        "dot" => out
+            .lines()
+            .any(|l| l.starts_with("  label=\"note: ") && l.contains(note)),
+        "sarif" => {
+            let doc: Value = serde_json::from_str(out).unwrap_or_default();
+            let said = &doc["runs"][0]["invocations"][0]["toolExecutionNotifications"];
+            (said.as_array().into_iter().flatten())
+                .any(|n| n["level"] == "note" && n["message"]["text"].to_string().contains(note))
+        }
+        "junit" => out.split("<system-out>").nth(1).is_some_and(|s| {
+            s.split("</system-out>")
+                .next()
+                .is_some_and(|s| s.contains(note))
+        }),
+        _ => out.contains(note),
+    }
 }
 
 #[test]
@@ -477,6 +501,11 @@ fn a_process_shared_mutex_held_by_another_process_is_found_live_and_from_cores()
         .as_str()
         .unwrap_or_default();
     assert!(unseen.contains("cores carry no descriptors"), "{doc}");
+    for format in ["text", "markdown", "dot", "sarif", "junit"] {
+        let (_, out, _) = hangscan(&["core", a, b, "--format", format]);
+        let said = noted(format, &out, "cores carry no descriptors");
+        assert!(said, "{format}: {out}");
+    }
 }
 
 /// Waits (at most 5 s) until `pid` has one thread: the fixture's READY helper has ended.
