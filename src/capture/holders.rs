@@ -1,6 +1,7 @@
 //! Who holds what across the system: one scan of every process's descriptors (`/proc/*/fd`
 //! links; `fdinfo` only for a pty master, whose pty is its `tty-index`, and an eventfd, whose
-//! identity is its `eventfd-id`, every eventfd sharing one anonymous inode), reused for 2 s
+//! identity is its `eventfd-id`, every eventfd sharing one anonymous inode; `/dev/tty` is the
+//! process's controlling terminal, by its `stat`), reused for 2 s
 //! while the processes of one tree are read one after another. Gives the holders of the ends
 //! of a pipe or socket, the other side of a pty, and an eventfd. Only reads of `/proc`.
 
@@ -27,15 +28,24 @@ pub fn access(info: &str) -> Option<Access> {
     })
 }
 
-/// The pty side or eventfd a descriptor is, from its link and (for a master or an eventfd)
-/// its `fdinfo` text, which `info` reads when asked.
-pub fn channel(link: &str, info: impl FnOnce() -> Option<String>) -> Option<Channel> {
-    if let Some(n) = link.strip_prefix("/dev/pts/") {
+/// The pty side or eventfd a descriptor of process `pid` is, from its link and (for a master
+/// or an eventfd) its `fdinfo` text, which `info` reads when asked; `/dev/tty` is the
+/// process's controlling terminal, a pty's slave side when it is one.
+pub fn channel(pid: u32, link: &str, info: impl FnOnce() -> Option<String>) -> Option<Channel> {
+    let master = link == "/dev/ptmx" || link == "/dev/pts/ptmx";
+    if let Some(n) = link.strip_prefix("/dev/pts/").filter(|_| !master) {
         return Some(Channel::PtySlave {
             index: n.parse().ok()?,
         });
     }
-    let master = link == "/dev/ptmx" || link == "/dev/pts/ptmx";
+    if link == "/dev/tty" {
+        let tty_nr = procinfo::stat_fields(pid)?
+            .split_whitespace()
+            .nth(4)?
+            .parse()
+            .ok()?;
+        return pty_slave(tty_nr);
+    }
     if !master && link != "anon_inode:[eventfd]" {
         return None;
     }
@@ -48,6 +58,16 @@ pub fn channel(link: &str, info: impl FnOnce() -> Option<String>) -> Option<Chan
         Channel::Eventfd {
             id: procinfo::field(&info, "eventfd-id:")?.parse().ok()?,
         }
+    })
+}
+
+/// The pty slave a `tty_nr` (`/proc/PID/stat`, the controlling terminal's device number) is:
+/// Unix 98 pty slaves have majors 136 to 143, the index counting on across them.
+fn pty_slave(tty_nr: u32) -> Option<Channel> {
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    (136..=143).contains(&major).then(|| Channel::PtySlave {
+        index: (major - 136) * 256 + minor,
     })
 }
 
@@ -147,7 +167,7 @@ fn scan() -> Scan {
                 continue;
             }
             let info = || std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok();
-            if let Some(c) = channel(&link, info) {
+            if let Some(c) = channel(pid, &link, info) {
                 out.channels.entry(c).or_default().push((pid, fd));
             }
         }
@@ -161,24 +181,36 @@ mod tests {
 
     #[test]
     fn pty_sides_and_eventfds_by_their_fdinfo() {
-        let slave = channel("/dev/pts/7", || None);
+        let slave = channel(0, "/dev/pts/7", || None);
         assert_eq!(slave, Some(Channel::PtySlave { index: 7 }));
         let info = "pos:\t0\nflags:\t02100002\nmnt_id:\t24\nino:\t90\ntty-index:\t3\n";
-        let master = channel("/dev/ptmx", || Some(info.into()));
+        let master = channel(0, "/dev/ptmx", || Some(info.into()));
         assert_eq!(master, Some(Channel::PtyMaster { index: 3 }));
+        let inside = channel(0, "/dev/pts/ptmx", || Some(info.into()));
+        assert_eq!(inside, master);
         assert_eq!(
             master.unwrap().written_through(),
             Channel::PtySlave { index: 3 }
         );
         let info = "flags:\t02000002\nino:\t1038\neventfd-count:               1a\neventfd-id: 4\n";
-        let ev = channel("anon_inode:[eventfd]", || Some(info.into()));
+        let ev = channel(0, "anon_inode:[eventfd]", || Some(info.into()));
         assert_eq!(ev, Some(Channel::Eventfd { id: 4 }));
         assert_eq!(eventfd_count(info), Some(26));
         assert_eq!(access(info), Some(Access::ReadWrite));
         // Unreadable or foreign: nothing, no panic.
-        assert_eq!(channel("/dev/pts/x", || None), None);
-        assert_eq!(channel("/dev/ptmx", || Some("garbage".into())), None);
-        assert_eq!(channel("/tmp/f", || None), None);
+        assert_eq!(channel(0, "/dev/pts/x", || None), None);
+        assert_eq!(channel(0, "/dev/ptmx", || Some("garbage".into())), None);
+        assert_eq!(channel(0, "/tmp/f", || None), None);
+        // A controlling terminal's device number: pts 3, pts 300 (major 137), a console.
+        assert_eq!(
+            pty_slave(136 << 8 | 3),
+            Some(Channel::PtySlave { index: 3 })
+        );
+        assert_eq!(
+            pty_slave(137 << 8 | 44),
+            Some(Channel::PtySlave { index: 300 })
+        );
+        assert_eq!(pty_slave(4 << 8 | 1), None);
     }
 
     #[test]
@@ -187,7 +219,7 @@ mod tests {
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         assert!(fd >= 0);
         let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
-        let me = channel("anon_inode:[eventfd]", || Some(info)).unwrap();
+        let me = channel(0, "anon_inode:[eventfd]", || Some(info)).unwrap();
         // A new scan: the one of 2 s ago may predate the descriptor.
         let ends: Vec<ChannelEnd> = scan()
             .channels

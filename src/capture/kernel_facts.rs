@@ -112,7 +112,7 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
     let link = link.to_string_lossy();
     let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
     let access = holders::access(&info)?;
-    let channel = holders::channel(&link, || Some(info.clone()));
+    let channel = holders::channel(pid, &link, || Some(info.clone()));
     let bracketed = |prefix: &str| {
         link.strip_prefix(prefix)?
             .strip_suffix(']')?
@@ -127,7 +127,10 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
     } else if link == "anon_inode:[eventfd]" {
         (FdKind::Eventfd, ino.unwrap_or(0), None)
     } else if link.starts_with('/') {
-        let pty = link.starts_with("/dev/pts/") || link == "/dev/ptmx";
+        let pty = matches!(
+            channel,
+            Some(Channel::PtyMaster { .. } | Channel::PtySlave { .. })
+        );
         let kind = if pty { FdKind::Pty } else { FdKind::File };
         (kind, ino.unwrap_or(0), Some(link.into_owned()))
     } else {

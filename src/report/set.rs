@@ -32,7 +32,7 @@ pub fn unseen(set: Set) -> Option<String> {
         .collect();
     (!pids.is_empty()).then(|| {
         format!(
-            "pid {}: cores carry no descriptors, so pipes, sockets, file locks and \
+            "pid {}: cores carry no descriptors, so pipes, sockets, ptys, eventfds, file locks and \
              waits for children between these processes are not seen (what memory proves, a \
              process-shared mutex's owner, is); `hangscan attach --tree PID` on the live \
              processes would show them",

@@ -4,7 +4,8 @@
 //!
 //! - `pty_cycle.py`: the parent reads the master of its child's pty, the child reads a line
 //!   from the slave the parent never sends: a process cycle through a pty (`fdinfo`
-//!   `tty-index` pairs `/dev/ptmx` with `/dev/pts/N`); exit 1. `sleep`: the child sleeps, and
+//!   `tty-index` pairs `/dev/ptmx` with `/dev/pts/N`); exit 1. `tty`: the child reads
+//!   `/dev/tty`, its controlling terminal, as a password prompt does: the same cycle. `sleep`: the child sleeps, and
 //!   the parent's read waits for an end of file that never comes; exit 0.
 //! - `eventfd_cycle.py`: parent and child each read an eventfd (count 0) that only the other
 //!   could write: a process cycle through eventfds (`fdinfo` `eventfd-id`); exit 1. `sleep`:
@@ -100,25 +101,36 @@ fn run_finds(script: &str, args: &[&str], kind: &str) {
     set_finding(&doc, kind);
 }
 
-#[test]
-fn a_parent_reading_its_child_s_pty_while_the_child_reads_its_input_is_a_cycle() {
-    let Some((_tree, p, c)) = pair("pty_cycle.py", &["cycle"]) else {
+/// `pty_cycle.py MODE`: the child reads `child_reads` (its standard input, or `/dev/tty`).
+fn a_pty_cycle(mode: &str, child_reads: &str) {
+    let Some((_tree, p, c)) = pair("pty_cycle.py", &[mode]) else {
         return;
     };
     let said = [
         format!("pid {p} "),
         "reads fd 3, the master of pty /dev/pts/".into(),
         format!("pid {c} (python3 "),
-        "holds its other side (fd 0, fd 1, fd 2)".into(),
-        "reads fd 0, pty /dev/pts/".into(),
+        "holds its other side (fd 0, fd 1, fd 2".into(),
+        format!("reads {child_reads}, pty /dev/pts/"),
         "holds its other side (fd 3)".into(),
         "sleeps in read".into(),
     ];
-    let doc = everywhere("pty_cycle", &p, &c, "process-cycle", &said, 1);
+    let doc = everywhere(&format!("pty_{mode}"), &p, &c, "process-cycle", &said, 1);
     let f = set_finding(&doc, "process-cycle");
     assert!(f["title"].to_string().contains("through a pty"), "{f}");
     assert_eq!(f["severity"], "deadlock");
-    run_finds("pty_cycle.py", &["cycle"], "process-cycle");
+    run_finds("pty_cycle.py", &[mode], "process-cycle");
+}
+
+#[test]
+fn a_parent_reading_its_child_s_pty_while_the_child_reads_its_input_is_a_cycle() {
+    a_pty_cycle("cycle", "fd 0");
+}
+
+#[test]
+fn a_child_prompting_on_its_controlling_terminal_its_parent_reads_is_a_cycle() {
+    // `/dev/tty` names no pty: the child's controlling terminal does (`stat`'s tty_nr).
+    a_pty_cycle("tty", "fd 3");
 }
 
 #[test]

@@ -216,7 +216,8 @@ pub struct SetAnalysis {
     /// The processes the waits name that were not captured, as `/proc` showed them.
     pub outside: Vec<OtherProcess>,
     /// The processes of a set of several cores, whose kernel facts cores do not carry: their
-    /// pipes, sockets, file locks and waits for children are not seen (snapshot indexes).
+    /// pipes, sockets, ptys, eventfds, file locks and waits for children are not seen
+    /// (snapshot indexes).
     pub unseen: Vec<usize>,
 }
 
