@@ -11,9 +11,10 @@
 //!   could write: a process cycle through eventfds (`fdinfo` `eventfd-id`); exit 1. `sleep`:
 //!   the read is a tie to the sleeper in the graph, and no finding (an eventfd has no end of
 //!   file); exit 0.
-//! - `group_wait.py wait4|waitid`: the parent waits for one process group's children
-//!   (`waitpid(-pgid)`, `waitid(P_PGID)`), whose writer fills a pipe only the parent reads,
-//!   while a sleeping child of its own group is no part of that wait: a pipe cycle; exit 1.
+//! - `group_wait.py wait4|waitid|own`: the parent waits for one process group's children
+//!   (`waitpid(-pgid)`, `waitid(P_PGID)`, `waitpid(0)`: its own group's), whose writer fills a
+//!   pipe only the parent reads, while a sleeping child of another group is no part of that
+//!   wait: a pipe cycle; exit 1.
 
 use super::{every_format, json, one_thread, set_finding, Tree};
 use crate::support::{hangscan, require, scratch, skip};
@@ -203,20 +204,21 @@ fn a_wait_for_a_process_group_links_only_its_children(call: &str) {
     one_thread(parent);
     let children = Tree::children(parent);
     assert_eq!(children.len(), 2, "{children:?}");
-    // The writer leads a process group of its own.
     let leads = |pid: u32| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
         after.split_whitespace().nth(2) == Some(pid.to_string().as_str())
     };
-    let (writer, sleeper) = match leads(children[0]) {
+    // The writer leads a group of its own, or (`own`) the sleeper does.
+    let (writer, sleeper) = match leads(children[0]) == (call != "own") {
         true => (children[0].to_string(), children[1].to_string()),
         false => (children[1].to_string(), children[0].to_string()),
     };
     let p = parent.to_string();
+    let group = if call == "own" { &p } else { &writer };
     let said = [
         format!("pid {p} "),
-        format!("waits for any child in process group {writer} to exit, among them pid {writer}"),
+        format!("waits for any child in process group {group} to exit, among them pid {writer}"),
         "which is full".into(),
         format!("only pid {p} "),
     ];
@@ -249,4 +251,9 @@ fn waitpid_of_a_process_group_waits_only_for_its_children() {
 #[test]
 fn waitid_of_a_process_group_waits_only_for_its_children() {
     a_wait_for_a_process_group_links_only_its_children("waitid");
+}
+
+#[test]
+fn waitpid_0_waits_only_for_the_children_of_the_waiter_s_own_group() {
+    a_wait_for_a_process_group_links_only_its_children("own");
 }
