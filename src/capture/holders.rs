@@ -188,10 +188,7 @@ mod tests {
         assert_eq!(master, Some(Channel::PtyMaster { index: 3 }));
         let inside = channel(0, "/dev/pts/ptmx", || Some(info.into()));
         assert_eq!(inside, master);
-        assert_eq!(
-            master.unwrap().written_through(),
-            Channel::PtySlave { index: 3 }
-        );
+        assert_eq!(master.unwrap().other_side(), Channel::PtySlave { index: 3 });
         let info = "flags:\t02000002\nino:\t1038\neventfd-count:               1a\neventfd-id: 4\n";
         let ev = channel(0, "anon_inode:[eventfd]", || Some(info.into()));
         assert_eq!(ev, Some(Channel::Eventfd { id: 4 }));

@@ -44,15 +44,14 @@ pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
     let mut waited = blocked_on(FdKind::Pipe);
     waited.extend(peers.values());
     let pipe_ends = holders::pipe_ends(&waited);
-    // The other sides of the ptys its blocked reads read, the eventfds they read.
-    let read: BTreeSet<i32> = blocked
-        .iter()
-        .filter(|s| reads(s))
+    // The other sides of the ptys its blocked reads and writes use, the eventfds they read.
+    let used: BTreeSet<i32> = (blocked.iter())
+        .filter(|s| reads_or_writes(s))
         .filter_map(|s| fd_arg(s))
         .collect();
     let channels: BTreeSet<Channel> = (fds.iter())
-        .filter(|f| read.contains(&f.fd))
-        .filter_map(|f| Some(f.channel?.written_through()))
+        .filter(|f| used.contains(&f.fd))
+        .filter_map(|f| Some(f.channel?.other_side()))
         .collect();
     let channel_ends = holders::channel_ends(&channels);
     let socket_peers = (peers.into_iter())
@@ -87,9 +86,12 @@ fn fd_arg(call: &Syscall) -> Option<i32> {
     WITH_FD.contains(&name).then_some(call.args[0] as i32)
 }
 
-/// Whether a call reads its descriptor.
-fn reads(call: &Syscall) -> bool {
-    matches!(call.name.as_deref(), Some("read" | "readv" | "pread64"))
+/// Whether a call reads or writes its descriptor.
+fn reads_or_writes(call: &Syscall) -> bool {
+    matches!(
+        call.name.as_deref(),
+        Some("read" | "readv" | "pread64" | "write" | "writev" | "pwrite64")
+    )
 }
 
 /// Every descriptor of `pid` (up to [`MAX_FDS`]), by its link and `fdinfo`.

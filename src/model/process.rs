@@ -86,9 +86,9 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// What a reader of it waits for others to hold and write: the other side of a pty, the
-    /// same eventfd.
-    pub fn written_through(self) -> Channel {
+    /// What a reader (a writer) of it waits for others to hold and write (read): the other
+    /// side of a pty, the same eventfd.
+    pub fn other_side(self) -> Channel {
         match self {
             Channel::PtyMaster { index } => Channel::PtySlave { index },
             Channel::PtySlave { index } => Channel::PtyMaster { index },

@@ -5,7 +5,9 @@
 //! - `pty_cycle.py`: the parent reads the master of its child's pty, the child reads a line
 //!   from the slave the parent never sends: a process cycle through a pty (`fdinfo`
 //!   `tty-index` pairs `/dev/ptmx` with `/dev/pts/N`); exit 1. `tty`: the child reads
-//!   `/dev/tty`, its controlling terminal, as a password prompt does: the same cycle. `sleep`: the child sleeps, and
+//!   `/dev/tty`, its controlling terminal, as a password prompt does: the same cycle.
+//!   `flood`: the parent waits for its child to exit, the child writes into the pty more than
+//!   it holds: the pty's pipe cycle, a process cycle through a pty. `sleep`: the child sleeps, and
 //!   the parent's read waits for an end of file that never comes; exit 0.
 //! - `eventfd_cycle.py`: parent and child each read an eventfd (count 0) that only the other
 //!   could write: a process cycle through eventfds (`fdinfo` `eventfd-id`); exit 1. `sleep`:
@@ -80,7 +82,7 @@ fn run_finds(script: &str, args: &[&str], kind: &str) {
     if !require("python3") {
         return skip("python3");
     }
-    let dir = scratch("processes", &format!("run_{script}"));
+    let dir = scratch("processes", &format!("run_{script}_{}", args.join("_")));
     let report = dir.join("hang.json");
     let path = crate::support::programs_dir()
         .join("processes")
@@ -132,6 +134,24 @@ fn a_parent_reading_its_child_s_pty_while_the_child_reads_its_input_is_a_cycle()
 fn a_child_prompting_on_its_controlling_terminal_its_parent_reads_is_a_cycle() {
     // `/dev/tty` names no pty: the child's controlling terminal does (`stat`'s tty_nr).
     a_pty_cycle("tty", "fd 3");
+}
+
+#[test]
+fn a_parent_waiting_for_a_child_that_fills_its_pty_is_a_cycle() {
+    let Some((_tree, p, c)) = pair("pty_cycle.py", &["flood"]) else {
+        return;
+    };
+    let said = [
+        format!("pid {p} "),
+        format!("waits for its child pid {c} "),
+        "writes to fd 1, pty /dev/pts/".into(),
+        format!("which is full: only pid {p} (python3 "),
+        "holds its other side (fd 3), and it sleeps in wait4".into(),
+    ];
+    let doc = everywhere("pty_flood", &p, &c, "process-cycle", &said, 1);
+    let f = set_finding(&doc, "process-cycle");
+    assert!(f["title"].to_string().contains("through a pty"), "{f}");
+    run_finds("pty_cycle.py", &["flood"], "process-cycle");
 }
 
 #[test]

@@ -85,6 +85,14 @@ pub enum Tie {
         /// The reader's descriptor.
         fd: i32,
     },
+    /// Room in a pty side whose buffer is full: only the processes holding its other side
+    /// read it.
+    ChannelFull {
+        /// The pty side written.
+        channel: Channel,
+        /// The writer's descriptor.
+        fd: i32,
+    },
     /// A process-shared lock (a mutex in shared memory) whose owner field names a thread of the
     /// other process.
     SharedLock {
@@ -300,6 +308,7 @@ fn signature(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> String {
                 ..
             } => "eventfd-empty",
             Tie::ChannelEmpty { .. } => "pty-empty",
+            Tie::ChannelFull { .. } => "pty-full",
             Tie::FileLock { .. } => "file-lock",
             Tie::SharedLock { .. } => "shared-lock",
         };

@@ -72,7 +72,7 @@ fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> V
             match open() {
                 Some(f) if f.kind == FdKind::Pipe => pipe(facts, f.inode, fd, writing),
                 Some(f) if f.kind == FdKind::Socket => socket(facts, f.inode, fd, writing),
-                Some(f) if !writing => channel(facts, pid, f),
+                Some(f) => channel(facts, pid, f, writing),
                 _ => Vec::new(),
             }
         }
@@ -116,23 +116,27 @@ fn socket(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32,
 }
 
 /// A read of pty side or eventfd `f` by process `pid`: for the other processes holding the
-/// pty's other side, or the same eventfd (while its count is 0: else the read does not wait).
-/// The reader's own process is left out: whether its other threads write is its own report's.
-fn channel(facts: &ProcessFacts, pid: u32, f: &OpenFd) -> Vec<(u32, Tie)> {
-    let Some(read) = f.channel else {
+/// pty's other side, or the same eventfd (while its count is 0: else the read does not wait);
+/// a write of a pty side (`writing`: its buffer is full) for those holding the other side, to
+/// read. The process's own is left out: whether its other threads do is its own report's.
+fn channel(facts: &ProcessFacts, pid: u32, f: &OpenFd, writing: bool) -> Vec<(u32, Tie)> {
+    let Some(used) = f.channel else {
         return Vec::new();
     };
-    if matches!(read, Channel::Eventfd { .. }) && f.count != Some(0) {
+    let eventfd = matches!(used, Channel::Eventfd { .. });
+    if eventfd && (writing || f.count != Some(0)) {
         return Vec::new();
     }
-    let other = read.written_through();
+    let other = used.other_side();
     let holders: BTreeSet<u32> = (facts.channel_ends.iter())
         .filter(|e| e.channel == other && e.pid != pid)
         .map(|e| e.pid)
         .collect();
-    let tie = Tie::ChannelEmpty {
-        channel: read,
-        fd: f.fd,
+    let (channel, fd) = (used, f.fd);
+    let tie = if writing {
+        Tie::ChannelFull { channel, fd }
+    } else {
+        Tie::ChannelEmpty { channel, fd }
     };
     holders.into_iter().map(|h| (h, tie.clone())).collect()
 }

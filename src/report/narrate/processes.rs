@@ -119,22 +119,26 @@ pub fn title(
     }
 }
 
-/// What every wait of cycle `f` goes through, when that is one kind of channel: `pty`,
-/// `eventfd`.
+/// What every wait of cycle `f` but its waits for children goes through, when that is one
+/// kind of channel: `pty`, `eventfd`.
 fn through(set: &SetAnalysis, f: &SetFinding) -> Option<&'static str> {
     let kind = |e: &usize| match set.edges[*e].tie {
         Tie::ChannelEmpty {
             channel: Channel::Eventfd { .. },
             ..
         } => Some("eventfd"),
-        Tie::ChannelEmpty { .. } => Some("pty"),
+        Tie::ChannelEmpty { .. } | Tie::ChannelFull { .. } => Some("pty"),
         _ => None,
     };
-    let first = kind(f.edges.first()?)?;
-    f.edges
-        .iter()
-        .all(|e| kind(e) == Some(first))
-        .then_some(first)
+    let child = |e: &&usize| {
+        matches!(
+            set.edges[**e].tie,
+            Tie::ChildExit | Tie::AnyChild | Tie::GroupChild { .. }
+        )
+    };
+    let mut rest = f.edges.iter().filter(|e| !child(e));
+    let first = kind(rest.next()?)?;
+    rest.all(|e| kind(e) == Some(first)).then_some(first)
 }
 
 fn explanation(kind: SetKind) -> &'static str {
@@ -195,6 +199,12 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
             "reads fd {fd}, {}, with nothing to read: {to} holds its other side ({}) and {}",
             tie_object(&e.tie),
             fds_of(snaps, e, false),
+            doing(snaps, set, e.to)
+        ),
+        Tie::ChannelFull { fd, .. } => format!(
+            "writes to fd {fd}, {}, which is full: only {to} holds its other side ({}), and it {}",
+            tie_object(&e.tie),
+            fds_of(snaps, e, true),
             doing(snaps, set, e.to)
         ),
         Tie::PipeFull { fd, .. } => format!(
@@ -260,7 +270,7 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
 pub fn tie_object(t: &Tie) -> String {
     match t {
         Tie::ChildExit | Tie::AnyChild | Tie::GroupChild { .. } => "a child's exit".into(),
-        Tie::ChannelEmpty { channel, .. } => match channel {
+        Tie::ChannelEmpty { channel, .. } | Tie::ChannelFull { channel, .. } => match channel {
             Channel::PtyMaster { index } => format!("the master of pty /dev/pts/{index}"),
             Channel::PtySlave { index } => format!("pty /dev/pts/{index}"),
             Channel::Eventfd { id } => format!("eventfd {id}"),
@@ -312,8 +322,8 @@ fn fds_of(snaps: &[Snapshot], e: &TieEdge, reads: bool) -> String {
     let facts = snaps[process].process.iter();
     let inode = match e.tie {
         Tie::PipeFull { inode, .. } | Tie::PipeEmpty { inode, .. } => inode,
-        Tie::ChannelEmpty { channel, .. } => {
-            let other = channel.written_through();
+        Tie::ChannelEmpty { channel, .. } | Tie::ChannelFull { channel, .. } => {
+            let other = channel.other_side();
             let fds: Vec<String> = (facts.flat_map(|f| &f.channel_ends))
                 .filter(|c| c.channel == other && c.pid == e.to)
                 .map(|c| format!("fd {}", c.fd))
