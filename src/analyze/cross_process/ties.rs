@@ -237,3 +237,134 @@ pub fn still(m: Motion) -> bool {
 pub fn outsider_asleep(o: &OtherProcess) -> bool {
     matches!(o.state, KernelState::Sleeping | KernelState::DiskSleep) && o.syscall.is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChannelEnd, OpenFd};
+
+    fn call(name: &str, args: [u64; 6]) -> Syscall {
+        Syscall {
+            number: 0,
+            name: Some(name.into()),
+            args,
+        }
+    }
+
+    /// A captured process `pid` in group `pgid`, child of `ppid`.
+    fn process(pid: u32, ppid: u32, pgid: Option<u32>) -> Snapshot {
+        Snapshot {
+            pid: Some(pid),
+            process: Some(ProcessFacts {
+                ppid: Some(ppid),
+                pgid,
+                ..ProcessFacts::default()
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    fn targets(found: Vec<(u32, Tie)>) -> Vec<u32> {
+        found.into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn a_wait_for_a_group_names_only_that_group_s_children() {
+        // 10's children: 11 in group 11, 12 in 10's own group 10, 13 of an unknown group.
+        let snaps = [
+            process(10, 1, Some(10)),
+            process(11, 10, Some(11)),
+            process(12, 10, Some(10)),
+            process(13, 10, None),
+        ];
+        let facts = snaps[0].process.clone().unwrap();
+        let wait = |pid: i64| call("wait4", [pid as u64, 0, 0, 0, 0, 0]);
+        let all = ties(&snaps, 10, &facts, &wait(-1));
+        assert_eq!(targets(all), [11, 12, 13]);
+        let group = ties(&snaps, 10, &facts, &wait(-11));
+        assert_eq!(group, [(11, Tie::GroupChild { pgid: 11 })]);
+        assert_eq!(targets(ties(&snaps, 10, &facts, &wait(0))), [12]);
+        let waitid = |pgid: u64| call("waitid", [P_PGID, pgid, 0, 0, 0, 0]);
+        assert_eq!(targets(ties(&snaps, 10, &facts, &waitid(11))), [11]);
+        assert_eq!(targets(ties(&snaps, 10, &facts, &waitid(0))), [12]);
+        // Its own group unknown (a snapshot saved before groups were kept): nobody.
+        let unknown = ProcessFacts {
+            pgid: None,
+            ..facts
+        };
+        assert!(ties(&snaps, 10, &unknown, &wait(0)).is_empty());
+    }
+
+    #[test]
+    fn an_eventfd_read_waits_while_its_count_is_0_for_the_other_holders_only() {
+        let ev = Channel::Eventfd { id: 4 };
+        let fd = |count| OpenFd {
+            fd: 5,
+            kind: FdKind::Eventfd,
+            inode: 1038,
+            access: Access::ReadWrite,
+            path: None,
+            channel: Some(ev),
+            count: Some(count),
+        };
+        let held = |pid, fd| ChannelEnd {
+            channel: ev,
+            pid,
+            fd,
+        };
+        let mut facts = ProcessFacts {
+            fds: vec![fd(0)],
+            channel_ends: vec![held(10, 5), held(20, 7)],
+            ..ProcessFacts::default()
+        };
+        let read = call("read", [5, 0, 8, 0, 0, 0]);
+        let found = ties(&[], 10, &facts, &read);
+        let empty = Tie::ChannelEmpty { channel: ev, fd: 5 };
+        assert_eq!(found, [(20, empty)]);
+        // A write to an eventfd is no wait for another process here.
+        assert!(ties(&[], 10, &facts, &call("write", [5, 0, 8, 0, 0, 0])).is_empty());
+        // A count above 0: the read does not wait.
+        facts.fds = vec![fd(1)];
+        assert!(ties(&[], 10, &facts, &read).is_empty());
+    }
+
+    #[test]
+    fn a_pty_side_waits_for_the_holders_of_the_other_side() {
+        let (master, slave) = (
+            Channel::PtyMaster { index: 3 },
+            Channel::PtySlave { index: 3 },
+        );
+        let facts = ProcessFacts {
+            fds: vec![OpenFd {
+                fd: 1,
+                kind: FdKind::Pty,
+                inode: 6,
+                access: Access::ReadWrite,
+                path: Some("/dev/pts/3".into()),
+                channel: Some(slave),
+                count: None,
+            }],
+            channel_ends: vec![
+                ChannelEnd {
+                    channel: master,
+                    pid: 10,
+                    fd: 3,
+                },
+                ChannelEnd {
+                    channel: slave,
+                    pid: 30,
+                    fd: 0,
+                },
+            ],
+            ..ProcessFacts::default()
+        };
+        let write = ties(&[], 20, &facts, &call("write", [1, 0, 9, 0, 0, 0]));
+        let full = Tie::ChannelFull {
+            channel: slave,
+            fd: 1,
+        };
+        assert_eq!(write, [(10, full)]);
+        let read = ties(&[], 20, &facts, &call("read", [1, 0, 9, 0, 0, 0]));
+        assert_eq!(targets(read), [10]);
+    }
+}
