@@ -7,7 +7,8 @@
 //!   `tty-index` pairs `/dev/ptmx` with `/dev/pts/N`); exit 1. `tty`: the child reads
 //!   `/dev/tty`, its controlling terminal, as a password prompt does: the same cycle.
 //!   `flood`: the parent waits for its child to exit, the child writes into the pty more than
-//!   it holds: the pty's pipe cycle, a process cycle through a pty. `sleep`: the child sleeps, and
+//!   it holds: the pty's pipe cycle, a process cycle through a pty. `prompt`: the child reads
+//!   its terminal while the parent sleeps, as a shell waits for its user: a tie, no finding. `sleep`: the child sleeps, and
 //!   the parent's read waits for an end of file that never comes; exit 0.
 //! - `eventfd_cycle.py`: parent and child each read an eventfd (count 0) that only the other
 //!   could write: a process cycle through eventfds (`fdinfo` `eventfd-id`); exit 1. `sleep`:
@@ -172,6 +173,27 @@ fn a_read_of_a_pty_whose_other_side_only_a_sleeper_holds_waits_for_an_eof_that_n
     let steps = set_finding(&doc, "eof-never-comes")["steps"].to_string();
     let outside = format!("`hangscan attach {p} {c}` would");
     assert!(steps.contains(&outside), "{steps}");
+}
+
+#[test]
+fn a_child_reading_its_terminal_while_the_master_s_holder_sleeps_is_no_finding() {
+    // A shell waiting for its user: the terminal's side (sshd, a terminal emulator) sleeps in
+    // poll until a key is typed. The read is a tie in the graph, and nothing more.
+    let Some((_tree, p, c)) = pair("pty_cycle.py", &["prompt"]) else {
+        return;
+    };
+    let (code, doc) = json(&["attach", "--tree", &p]);
+    assert_eq!(code, Some(0), "{doc}");
+    let graph = &doc["processes"];
+    assert_eq!(
+        graph["findings"].as_array().map_or(0, Vec::len),
+        0,
+        "{graph}"
+    );
+    let edges = graph["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1, "{graph}");
+    assert_eq!(edges[0]["from"], format!("{c}.{c}"));
+    assert_eq!(edges[0]["tie"]["channel"]["is"], "pty-slave");
 }
 
 #[test]

@@ -150,9 +150,9 @@ pub enum SetKind {
     RequestResponse,
     /// A thread waits for a file lock that another process holds.
     LockHeldByProcess,
-    /// A thread reads an empty pipe whose write ends only sleeping processes hold (or a pty
-    /// whose other side only they hold): the end of file it may wait for comes only when they
-    /// close them.
+    /// A thread reads an empty pipe whose write ends only sleeping processes hold (or a pty's
+    /// master whose slave side only they hold): the end of file it may wait for comes only
+    /// when they close them.
     EofNeverComes,
     /// A thread waits for a child that cannot exit: its own analysis found it deadlocked.
     WaitsForStuckChild,
@@ -437,15 +437,14 @@ fn lone_waits(snaps: &[Snapshot], set: &mut SetAnalysis, in_cycle: &BTreeSet<usi
             Tie::FileLock { .. } | Tie::SharedLock { .. } => {
                 by_wait.entry((process, thread, true)).or_default().push(i)
             }
-            // An eventfd has no end of file: a read of one whose holders sleep is left to
-            // the graph.
-            Tie::ChannelEmpty {
-                channel: Channel::Eventfd { .. },
+            // A pty's master reads what its child writes; its slave side is a terminal, whose
+            // reader waits for a person at the master's end (a terminal emulator, sshd, tmux
+            // sleeping in poll), and an eventfd has no end of file: those are left to the graph.
+            Tie::PipeEmpty { .. }
+            | Tie::ChannelEmpty {
+                channel: Channel::PtyMaster { .. },
                 ..
-            } => {}
-            Tie::PipeEmpty { .. } | Tie::ChannelEmpty { .. } => {
-                by_wait.entry((process, thread, false)).or_default().push(i)
-            }
+            } => by_wait.entry((process, thread, false)).or_default().push(i),
             _ => {}
         }
     }
