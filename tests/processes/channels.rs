@@ -283,6 +283,7 @@ fn a_wait_for_a_process_group_links_only_its_children(call: &str) {
     }
     let reports = doc_tree["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 3, "{doc_tree}");
+    run_finds("group_wait.py", &[call], "pipe-cycle");
 }
 
 #[test]
