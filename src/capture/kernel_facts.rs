@@ -2,11 +2,13 @@
 //! parent, process group and command line, its descriptors (`fd` links and `fdinfo` flags:
 //! which end of which pipe, which side of which pty, which eventfd and its count), the
 //! `/proc/locks` lines about it, and who holds the other ends of the pipes, the other sides of
-//! the ptys and the eventfds its threads block on (`holders`); the holder of an open file description's lock, which `/proc/locks` names
-//! no process for, from the `lock:` lines of every process's `fdinfo`. Only reads of `/proc`: nothing is opened through the target's descriptors
-//! (no `FIONREAD`, no `stat` that could reach a hung file system), so the target cannot notice.
-//! Read after the detach, so the stop is no longer than before: a thread blocked at the stop on
-//! a descriptor still holds it, and the second look says whether it stayed blocked.
+//! the ptys and the eventfds its threads block on (`holders`); the holder of an open file
+//! description's lock, which `/proc/locks` names no process for, from the `lock:` lines of
+//! every process's `fdinfo`. Only reads of `/proc`: nothing is opened through the target's
+//! descriptors (no `FIONREAD`, no `stat` that could reach a hung file system), so the target
+//! cannot notice. Read after the detach, so the stop is no longer than before: a thread
+//! blocked at the stop on a descriptor still holds it, and the second look says whether it
+//! stayed blocked.
 
 use super::holders::{self, MAX_FDS, MAX_PROCESSES};
 use super::procinfo;
