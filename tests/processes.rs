@@ -14,7 +14,8 @@
 //! - `eof_never.py`: the parent reads its shell's output to the end; the shell left `sleep` in
 //!   the background holding the pipe's write end and exited (a zombie now): the end of file
 //!   never comes, the sleeper (reparented out of the tree) found by the pipe it holds and named.
-//!   The zombie is a note in the report (text, Markdown, JSON), not trouble: exit 0.
+//!   The zombie is a note in the report (text, Markdown, JSON; DOT's graph label, SARIF's
+//!   tool execution notifications, JUnit's `<system-out>`), not trouble: exit 0.
 //! - `socket_cycle.py`: parent and child each send the other, over a socketpair, more than the
 //!   sockets hold before reading: a request/response deadlock, the peers found by `sock_diag`.
 //! - `c_fork_held_lock`: the parent waits for a child stuck on a lock copied locked by fork:
@@ -27,7 +28,14 @@
 //!   only notes (in the report, none on stderr) naming the pids of the tree that exited meanwhile.
 //! - `attach --tree` on hangscan's own parent shell: hangscan, in that tree, is left out with a
 //!   note in the report, and the shell is captured.
+//!
+//! Ptys, eventfds and waits for a process group: [`channels`]; the eof, moving-tree and
+//! hangscan-itself tests, with the set's notes in every format: [`notes`].
 
+#[path = "processes/channels.rs"]
+mod channels;
+#[path = "processes/notes.rs"]
+mod notes;
 mod support;
 
 use serde_json::Value;
@@ -247,112 +255,6 @@ fn an_open_file_description_lock_held_by_another_process_names_the_holder() {
 }
 
 #[test]
-fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_comes() {
-    let Some(tree) = Tree::start("eof_never.py", &[]) else {
-        return;
-    };
-    let parent = tree.pid();
-    let p = parent.to_string();
-    let dir = scratch("processes", "eof_never");
-    let saved = dir.join("set.json");
-    let (code, doc) = json(&["attach", "--tree", &p, "--save", saved.to_str().unwrap()]);
-    // The shell it ran is a zombie by now: a note in the report, no trouble.
-    assert_eq!(code, Some(0), "{doc}");
-    let tree_note = format!("found in the process tree of {p}, exited during the capture");
-    let notes = doc["processes"]["notes"].to_string();
-    assert!(notes.contains(&tree_note), "{doc}");
-    for format in ["text", "markdown"] {
-        let (code, out, err) = hangscan(&["attach", "--tree", &p, "--format", format]);
-        assert_eq!(code, Some(0), "{out}\n{err}");
-        assert!(out.contains(&tree_note), "{out}");
-        assert!(!err.contains(&tree_note), "{err}");
-    }
-    let f = set_finding(&doc, "eof-never-comes");
-    let steps = f["steps"][0].as_str().unwrap();
-    // The sleeper, reparented away from the tree, is found by the pipe it holds.
-    let sleeper = doc["processes"]["outside"][0]["pid"].as_u64().unwrap();
-    for said in [
-        format!("pid {p} "),
-        "reads fd 3, pipe:[".into(),
-        "which is empty".into(),
-        format!("pid {sleeper} (sleep 100000) holds its write end (fd 1)"),
-        "sleeps in clock_nanosleep".into(),
-        format!("`hangscan attach {p} {sleeper}` would"),
-    ] {
-        assert!(steps.contains(&said), "no `{said}` in {steps}");
-    }
-    every_format(
-        &["attach", &p],
-        "eof-never-comes",
-        "end of file",
-        "pipe:[",
-        0,
-    );
-    let file = dir.join(format!("set.{p}.json"));
-    let (code, doc) = json(&["parse", file.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{doc}");
-    assert_eq!(set_finding(&doc, "eof-never-comes")["steps"][0], steps);
-    // Both captured: the sleeper's own report, and the same finding.
-    let (code, doc) = json(&["attach", &p, &sleeper.to_string()]);
-    assert_eq!(code, Some(0), "{doc}");
-    let both = set_finding(&doc, "eof-never-comes")["steps"][0]
-        .as_str()
-        .unwrap();
-    assert!(!both.contains("was not captured"), "{both}");
-}
-
-#[test]
-fn a_tree_that_moves_during_the_capture_is_no_trouble() {
-    // A shell whose children come and go every millisecond.
-    let script = "echo READY $$; while :; do sleep 0.001; done";
-    let mut command = Command::new("sh");
-    command.args(["-c", script]).process_group(0);
-    let tree = Tree {
-        hung: HungProcess::spawn("shell loop", command),
-    };
-    let p = tree.pid().to_string();
-    for _ in 0..10 {
-        let (code, out, err) = hangscan(&["attach", "--tree", &p]);
-        assert_eq!(code, Some(0), "{out}\n{err}");
-        assert_eq!(err, "", "{out}");
-        for line in out.lines().filter(|l| l.starts_with("note: pid ")) {
-            assert!(
-                line.contains(&format!("found in the process tree of {p}")),
-                "{out}"
-            );
-        }
-    }
-}
-
-#[test]
-fn hangscan_in_the_tree_of_its_own_parent_is_left_out_with_a_note() {
-    // The shell runs hangscan as its child: `$$` is hangscan's parent.
-    let o = Command::new("sh")
-        .args([
-            "-c",
-            "\"$0\" attach --samples 1 --format json --tree $$; echo \"exit $?\" >&2",
-        ])
-        .arg(env!("CARGO_BIN_EXE_hangscan"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run sh");
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
-    assert!(err.ends_with("exit 0\n"), "{err}");
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let shell = doc["reports"][0]["source"]["pid"].as_u64().unwrap();
-    let notes = doc["processes"]["notes"].to_string();
-    assert!(
-        notes.contains(&format!(
-            "found in the process tree of {shell}, is this hangscan"
-        )),
-        "{doc}"
-    );
-}
-
-#[test]
 fn run_around_a_suite_whose_test_spawns_the_pair_reports_the_cycle_and_exits_124() {
     if !require("python3") {
         return skip("python3");
@@ -473,6 +375,11 @@ fn a_process_shared_mutex_held_by_another_process_is_found_live_and_from_cores()
         .as_str()
         .unwrap_or_default();
     assert!(unseen.contains("cores carry no descriptors"), "{doc}");
+    for format in ["text", "markdown", "dot", "sarif", "junit"] {
+        let (_, out, _) = hangscan(&["core", a, b, "--format", format]);
+        let said = notes::noted(format, &out, "cores carry no descriptors");
+        assert!(said, "{format}: {out}");
+    }
 }
 
 /// Waits (at most 5 s) until `pid` has one thread: the fixture's READY helper has ended.

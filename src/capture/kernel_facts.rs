@@ -1,24 +1,21 @@
 //! A process's ties to other processes, read from `/proc` once its threads run again: its
-//! parent and command line, its descriptors (`fd` links and `fdinfo` flags: which end of which
-//! pipe), the `/proc/locks` lines about it, and who holds the other ends of the pipes its
-//! threads block on; the holder of an open file description's lock, which `/proc/locks` names
-//! no process for, from the `lock:` lines of every process's `fdinfo`. Only reads of `/proc`: nothing is opened through the target's descriptors
-//! (no `FIONREAD`, no `stat` that could reach a hung file system), so the target cannot notice.
-//! Read after the detach, so the stop is no longer than before: a thread blocked at the stop on
-//! a descriptor still holds it, and the second look says whether it stayed blocked.
+//! parent, process group and command line, its descriptors (`fd` links and `fdinfo` flags:
+//! which end of which pipe, which side of which pty, which eventfd and its count), the
+//! `/proc/locks` lines about it, and who holds the other ends of the pipes, the other sides of
+//! the ptys and the eventfds its threads block on (`holders`); the holder of an open file
+//! description's lock, which `/proc/locks` names no process for, from the `lock:` lines of
+//! every process's `fdinfo`. Only reads of `/proc`: nothing is opened through the target's
+//! descriptors (no `FIONREAD`, no `stat` that could reach a hung file system), so the target
+//! cannot notice. Read after the detach, so the stop is no longer than before: a thread
+//! blocked at the stop on a descriptor still holds it, and the second look says whether it
+//! stayed blocked.
 
+use super::holders::{self, MAX_FDS, MAX_PROCESSES};
 use super::procinfo;
 use crate::model::{
-    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer, Syscall,
+    Channel, FdKind, FileLock, OpenFd, OtherProcess, ProcessFacts, SocketPeer, Syscall,
 };
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// Descriptors read per process at most (a server may hold hundreds of thousands).
-const MAX_FDS: usize = 4096;
-/// Processes whose descriptors are searched for the other ends of a pipe, at most.
-const MAX_PROCESSES: usize = 20_000;
+use std::collections::BTreeSet;
 
 /// The facts about `pid`; `blocked` are its threads' blocking system calls at the stop.
 pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
@@ -48,25 +45,34 @@ pub fn read(pid: u32, blocked: &[&Syscall]) -> ProcessFacts {
     let peers = super::sockets::peers(&blocked_on(FdKind::Socket));
     let mut waited = blocked_on(FdKind::Pipe);
     waited.extend(peers.values());
-    let pipe_ends = if waited.is_empty() {
-        Vec::new()
-    } else {
-        ends_of(&waited)
-    };
+    let pipe_ends = holders::pipe_ends(&waited);
+    // The other sides of the ptys its blocked reads and writes use, the eventfds they read.
+    let used: BTreeSet<i32> = (blocked.iter())
+        .filter(|s| reads_or_writes(s))
+        .filter_map(|s| fd_arg(s))
+        .collect();
+    let channels: BTreeSet<Channel> = (fds.iter())
+        .filter(|f| used.contains(&f.fd))
+        .filter_map(|f| Some(f.channel?.other_side()))
+        .collect();
+    let channel_ends = holders::channel_ends(&channels);
     let socket_peers = (peers.into_iter())
         .map(|(inode, peer)| SocketPeer { inode, peer })
         .collect();
     let mut others: BTreeSet<u32> = pipe_ends.iter().map(|e| e.pid).collect();
+    others.extend(channel_ends.iter().map(|e| e.pid));
     others.extend(file_locks.iter().filter_map(|l| l.pid));
     others.remove(&pid);
-    let (ppid, _) = parent_state(pid);
+    let Stat { ppid, pgid, .. } = stat(pid);
     ProcessFacts {
         ppid,
+        pgid,
         command: command(pid),
         fds,
         file_locks,
         pipe_ends,
         socket_peers,
+        channel_ends,
         others: others.into_iter().filter_map(other).collect(),
     }
 }
@@ -80,6 +86,14 @@ fn fd_arg(call: &Syscall) -> Option<i32> {
     ];
     let name = call.name.as_deref()?;
     WITH_FD.contains(&name).then_some(call.args[0] as i32)
+}
+
+/// Whether a call reads or writes its descriptor.
+fn reads_or_writes(call: &Syscall) -> bool {
+    matches!(
+        call.name.as_deref(),
+        Some("read" | "readv" | "pread64" | "write" | "writev" | "pwrite64")
+    )
 }
 
 /// Every descriptor of `pid` (up to [`MAX_FDS`]), by its link and `fdinfo`.
@@ -101,12 +115,8 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
     let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
     let link = link.to_string_lossy();
     let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    let flags = u32::from_str_radix(procinfo::field(&info, "flags:")?, 8).ok()?;
-    let access = match flags & 3 {
-        0 => Access::Read,
-        1 => Access::Write,
-        _ => Access::ReadWrite,
-    };
+    let access = holders::access(&info)?;
+    let channel = holders::channel(pid, &link, || Some(info.clone()));
     let bracketed = |prefix: &str| {
         link.strip_prefix(prefix)?
             .strip_suffix(']')?
@@ -121,7 +131,10 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
     } else if link == "anon_inode:[eventfd]" {
         (FdKind::Eventfd, ino.unwrap_or(0), None)
     } else if link.starts_with('/') {
-        let pty = link.starts_with("/dev/pts/") || link == "/dev/ptmx";
+        let pty = matches!(
+            channel,
+            Some(Channel::PtyMaster { .. } | Channel::PtySlave { .. })
+        );
         let kind = if pty { FdKind::Pty } else { FdKind::File };
         (kind, ino.unwrap_or(0), Some(link.into_owned()))
     } else {
@@ -133,71 +146,11 @@ fn descriptor(pid: u32, fd: i32) -> Option<OpenFd> {
         inode,
         access,
         path,
+        channel,
+        count: (kind == FdKind::Eventfd)
+            .then(|| holders::eventfd_count(&info))
+            .flatten(),
     })
-}
-
-/// Every process holding an end of one of `pipes` (pipe or socket inodes), from a scan of
-/// every process's descriptors: the last scan when it is recent (the processes of one tree
-/// are captured one after another, and a stuck one's descriptors do not change), else a new one.
-fn ends_of(pipes: &BTreeSet<u64>) -> Vec<PipeEnd> {
-    static SCAN: Mutex<Option<(Instant, Holders)>> = Mutex::new(None);
-    let mut last = SCAN.lock().unwrap_or_else(|e| e.into_inner());
-    let fresh = last.as_ref().filter(|(at, _)| at.elapsed() < SCAN_REUSE);
-    if fresh.is_none() {
-        *last = Some((Instant::now(), holders()));
-    }
-    let Some((_, holders)) = last.as_ref() else {
-        return Vec::new();
-    };
-    let found = pipes.iter().filter_map(|i| Some((*i, holders.get(i)?)));
-    found
-        .flat_map(|(inode, at)| {
-            at.iter().filter_map(move |&(pid, fd)| {
-                let access = descriptor(pid, fd)?.access;
-                Some(PipeEnd {
-                    inode,
-                    pid,
-                    fd,
-                    access,
-                })
-            })
-        })
-        .collect()
-}
-
-/// Pipe and socket inodes → the `(pid, fd)`s that hold them.
-type Holders = HashMap<u64, Vec<(u32, i32)>>;
-
-/// How long a scan of every process's descriptors is used again.
-const SCAN_REUSE: Duration = Duration::from_secs(2);
-
-/// Every process's pipe and socket descriptors (up to [`MAX_PROCESSES`] processes).
-fn holders() -> Holders {
-    let mut out = Holders::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    let pids = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
-    for pid in pids.take(MAX_PROCESSES) {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-            let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
-                continue;
-            };
-            let link = link.to_string_lossy();
-            let inode = (link
-                .strip_prefix("pipe:[")
-                .or_else(|| link.strip_prefix("socket:[")))
-            .and_then(|l| l.strip_suffix(']'))
-            .and_then(|i| i.parse::<u64>().ok());
-            if let Some(inode) = inode {
-                out.entry(inode).or_default().push((pid, fd));
-            }
-        }
-    }
-    out
 }
 
 /// `/proc/locks` lines, parsed; unreadable lines are skipped.
@@ -293,15 +246,29 @@ fn about(locks: Vec<FileLock>, pid: u32, files: &BTreeSet<u64>) -> Vec<FileLock>
     locks.into_iter().filter(|l| ids.contains(&l.id)).collect()
 }
 
-/// A process's parent and state, from `/proc/PID/stat`.
-fn parent_state(pid: u32) -> (Option<u32>, crate::model::KernelState) {
+/// What `/proc/PID/stat` says of a process.
+struct Stat {
+    state: crate::model::KernelState,
+    ppid: Option<u32>,
+    pgid: Option<u32>,
+}
+
+/// A process's state, parent and process group, from `/proc/PID/stat`.
+fn stat(pid: u32) -> Stat {
     let Some(stat) = procinfo::stat_fields(pid) else {
-        return (None, crate::model::KernelState::Unknown);
+        return Stat {
+            state: crate::model::KernelState::Unknown,
+            ppid: None,
+            pgid: None,
+        };
     };
     let mut f = stat.split_whitespace();
     let state = f.next().and_then(|s| s.chars().next());
-    let state = state.map_or(crate::model::KernelState::Unknown, procinfo::state_of);
-    (f.next().and_then(|p| p.parse().ok()), state)
+    Stat {
+        state: state.map_or(crate::model::KernelState::Unknown, procinfo::state_of),
+        ppid: f.next().and_then(|p| p.parse().ok()),
+        pgid: f.next().and_then(|p| p.parse().ok()),
+    }
 }
 
 /// A process's command line, arguments joined by spaces.
@@ -317,7 +284,7 @@ fn command(pid: u32) -> Option<String> {
 
 /// Another process as `/proc` shows it now; `None` when it is gone.
 fn other(pid: u32) -> Option<OtherProcess> {
-    let (ppid, state) = parent_state(pid);
+    let Stat { state, ppid, pgid } = stat(pid);
     ppid?;
     let syscall = match procinfo::syscall_now(pid as i32, pid as i32) {
         Some(procinfo::InSyscall::Call { number, args }) => Some(Syscall {
@@ -330,6 +297,7 @@ fn other(pid: u32) -> Option<OtherProcess> {
     Some(OtherProcess {
         pid,
         ppid,
+        pgid,
         command: command(pid),
         state,
         syscall,

@@ -9,6 +9,7 @@
 //! process that calls `execve` meanwhile is let go and captured again, a few times at most.
 
 mod access;
+mod holders;
 mod ids;
 mod kernel_facts;
 mod look;

@@ -8,7 +8,8 @@ mod gap;
 mod process;
 pub use gap::Gap;
 pub use process::{
-    Access, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts, SocketPeer,
+    Access, Channel, ChannelEnd, FdKind, FileLock, OpenFd, OtherProcess, PipeEnd, ProcessFacts,
+    SocketPeer,
 };
 
 /// Text a dump repeats (function names, files, modules, variables): shared, so that one copy

@@ -1,5 +1,5 @@
-//! What the kernel said about a live process's ties to other processes (its parent, its open
-//! pipes, sockets and files, the file locks it holds or waits for, and the processes at the
+//! What the kernel said about a live process's ties to other processes (its parent and process
+//! group, its open pipes, sockets, ptys, eventfds and files, the file locks it holds or waits for, and the processes at the
 //! other ends), read from `/proc` at capture and kept in saved snapshots, so that a set of
 //! processes can be analysed as one. Data only.
 
@@ -12,6 +12,9 @@ pub struct ProcessFacts {
     /// Its parent's pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppid: Option<u32>,
+    /// Its process group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid: Option<u32>,
     /// Its command line, arguments joined by spaces (untrusted text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -30,6 +33,10 @@ pub struct ProcessFacts {
     /// The peers of the Unix sockets its threads block on (`sock_diag`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub socket_peers: Vec<SocketPeer>,
+    /// Every process holding the other side of a pty, or the eventfd, that one of its threads
+    /// blocks reading, its own included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channel_ends: Vec<ChannelEnd>,
     /// The other processes named above (lock holders, pipe ends), as `/proc` showed them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<OtherProcess>,
@@ -49,6 +56,56 @@ pub struct OpenFd {
     /// The file's path, for a file or FIFO (untrusted text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The pty side or eventfd it is, for finding who holds the other side or the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    /// An eventfd's counter (`fdinfo` `eventfd-count`): a read waits while it is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+/// A pty side or an eventfd: what a read on it waits for others to write.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Channel {
+    /// The master side of pty N (`/dev/ptmx`, its `fdinfo` `tty-index`).
+    PtyMaster {
+        /// N.
+        index: u32,
+    },
+    /// The slave side of pty N (`/dev/pts/N`).
+    PtySlave {
+        /// N.
+        index: u32,
+    },
+    /// An eventfd, by its `fdinfo` `eventfd-id` (every eventfd has the same anonymous inode).
+    Eventfd {
+        /// Its id.
+        id: u64,
+    },
+}
+
+impl Channel {
+    /// What a reader (a writer) of it waits for others to hold and write (read): the other
+    /// side of a pty, the same eventfd.
+    pub fn other_side(self) -> Channel {
+        match self {
+            Channel::PtyMaster { index } => Channel::PtySlave { index },
+            Channel::PtySlave { index } => Channel::PtyMaster { index },
+            e @ Channel::Eventfd { .. } => e,
+        }
+    }
+}
+
+/// A process holding a pty side or an eventfd.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelEnd {
+    /// Which.
+    pub channel: Channel,
+    /// The process.
+    pub pid: u32,
+    /// Its descriptor.
+    pub fd: i32,
 }
 
 /// What a descriptor is open on.
@@ -147,6 +204,9 @@ pub struct OtherProcess {
     /// Its parent's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppid: Option<u32>,
+    /// Its process group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid: Option<u32>,
     /// Its command line (untrusted text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,

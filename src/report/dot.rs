@@ -1,5 +1,6 @@
 //! The wait-for graph as Graphviz DOT: threads as boxes, edges labelled with what is waited
-//! for and how it is known; edges of deadlock cycles in red.
+//! for and how it is known; edges of deadlock cycles in red; a set's notes as the graph's
+//! label.
 
 use super::narrate::{object, processes};
 use super::{Report, Set};
@@ -96,6 +97,15 @@ pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std:
     }
     if let Some(set) = set {
         ties(set, out)?;
+        // The set's notes as the graph's label, below it, a line each.
+        let notes = super::set::notes(set);
+        if !notes.is_empty() {
+            let lines: String = notes
+                .iter()
+                .map(|n| format!("note: {}\\l", esc(n)))
+                .collect();
+            writeln!(out, "  label=\"{lines}\";\n  labelloc=b;\n  labeljust=l;")?;
+        }
     }
     writeln!(out, "}}")
 }

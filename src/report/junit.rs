@@ -1,6 +1,7 @@
 //! JUnit XML, so a hang shows up in CI dashboards as a failed test: one test case per deadlock
 //! or warning finding, failing with the finding's steps as its text, and one passing case
-//! ("no deadlock found") per input without a deadlock or stall, so a clean run shows green.
+//! ("no deadlock found") per input without a deadlock or stall, so a clean run shows green;
+//! a set's notes (a process that exited during the capture) as the suite's `<system-out>`.
 //! Written by hand through one escaping function: every piece of text, trusted or not, goes
 //! through [`xml`], which cleans it, drops what XML 1.0 forbids and escapes `& < > " '`.
 
@@ -28,6 +29,7 @@ struct Failure {
 
 pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std::io::Result<()> {
     let mut cases: Vec<Case> = set.map(set_cases).unwrap_or_default();
+    let notes = set.map(super::set::notes).unwrap_or_default();
     for r in reports {
         let class = format!("hangscan.{}", input_name(r.snapshot));
         for f in &r.analysis.findings {
@@ -88,6 +90,10 @@ pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std:
                 writeln!(out, "    </testcase>")?;
             }
         }
+    }
+    if !notes.is_empty() {
+        let lines: Vec<String> = notes.iter().map(|n| format!("note: {}", xml(n))).collect();
+        writeln!(out, "    <system-out>{}</system-out>", lines.join("\n"))?;
     }
     writeln!(out, "  </testsuite>")?;
     writeln!(out, "</testsuites>")

@@ -3,7 +3,8 @@
 //! finding at the source line of its first step that has one (else of the nearest caller of a
 //! step that has one, since code scanning wants a location), the other steps as related
 //! locations, and the finding's signature as the partial fingerprint so the same hang is the
-//! same alert across runs. Built from serde structs, like the JSON report; untrusted text is
+//! same alert across runs. A set's notes (a process that exited during the capture) are the
+//! run's invocation's `toolExecutionNotifications`. Built from serde structs, like the JSON report; untrusted text is
 //! cleaned, paths are percent-encoded into URI references.
 
 use super::locate::{place_frame, reached_from, step_source, SourceLine};
@@ -31,7 +32,24 @@ struct Log {
 #[derive(Serialize)]
 struct Run {
     tool: Tool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    invocations: Vec<Invocation>,
     results: Vec<SarifResult>,
+}
+
+/// The run's invocation, which carries what happened while hangscan ran (a set's notes) as
+/// `toolExecutionNotifications`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation {
+    execution_successful: bool,
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Message,
 }
 
 #[derive(Serialize)]
@@ -180,8 +198,21 @@ pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std:
             },
         })
         .collect();
+    let mut invocations = Vec::new();
     if let Some(set) = set {
         set_results(set, &mut rules, &mut results);
+        let notes = super::set::notes(set);
+        if !notes.is_empty() {
+            invocations.push(Invocation {
+                execution_successful: true,
+                tool_execution_notifications: (notes.iter())
+                    .map(|n| Notification {
+                        level: "note",
+                        message: Message { text: clean(n) },
+                    })
+                    .collect(),
+            });
+        }
     }
     let log = Log {
         schema: SCHEMA,
@@ -195,6 +226,7 @@ pub fn render(reports: &[Report], set: Option<Set>, out: &mut dyn Write) -> std:
                     rules,
                 },
             },
+            invocations,
             results,
         }],
     };

@@ -1,7 +1,8 @@
 //! The findings that span a set of processes (pipe cycles, file locks another process holds,
 //! an end of file that never comes), as text and Markdown sections before the processes' own
-//! reports, with the set's notes (what moved during the capture); JSON, DOT, SARIF and JUnit
-//! add the findings in their own files.
+//! reports, with the set's notes (what moved during the capture, what cores cannot show:
+//! [`notes`], which DOT, SARIF and JUnit say too); JSON, DOT, SARIF and JUnit add the findings
+//! in their own files.
 
 use super::markdown::escape as md;
 use super::narrate::processes;
@@ -31,13 +32,22 @@ pub fn unseen(set: Set) -> Option<String> {
         .collect();
     (!pids.is_empty()).then(|| {
         format!(
-            "pid {}: cores carry no descriptors, so pipes, sockets, file locks and \
+            "pid {}: cores carry no descriptors, so pipes, sockets, ptys, eventfds, file locks and \
              waits for children between these processes are not seen (what memory proves, a \
              process-shared mutex's owner, is); `hangscan attach --tree PID` on the live \
              processes would show them",
             pids.join(", pid ")
         )
     })
+}
+
+/// The set's notes, every format's: what cores cannot show between the processes, then what
+/// moved during the capture (untrusted text: each renderer cleans it).
+pub fn notes(set: Set) -> Vec<String> {
+    unseen(set)
+        .into_iter()
+        .chain(set.notes.iter().cloned())
+        .collect()
 }
 
 /// What the set's deadlocks say of process `report`, when one involves it: `but across
@@ -61,8 +71,8 @@ pub fn involved(set: Set, report: usize) -> Option<String> {
 /// The text section: the headline, then each finding step by step.
 pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
     let head = headline(set);
-    let unseen = unseen(set);
-    if head.is_none() && unseen.is_none() && set.notes.is_empty() {
+    let notes = notes(set);
+    if head.is_none() && notes.is_empty() {
         return Ok(());
     }
     let pids: Vec<String> = (set.snapshots.iter())
@@ -72,7 +82,7 @@ pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(head) = head {
         writeln!(out, "{head}")?;
     }
-    for note in unseen.iter().chain(set.notes) {
+    for note in &notes {
         writeln!(out, "note: {}", clean(note))?;
     }
     for (n, f) in set.analysis.findings.iter().enumerate() {
@@ -100,8 +110,8 @@ pub fn text(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// The Markdown section.
 pub fn markdown(set: Set, out: &mut dyn Write) -> std::io::Result<()> {
-    for note in unseen(set).iter().chain(set.notes) {
-        writeln!(out, "> {}\n", md(note))?;
+    for note in notes(set) {
+        writeln!(out, "> {}\n", md(&note))?;
     }
     let Some(head) = headline(set) else {
         return Ok(());

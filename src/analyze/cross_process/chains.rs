@@ -16,7 +16,12 @@ pub fn add(
     in_cycle: &BTreeSet<usize>,
 ) {
     for (i, e) in set.edges.iter().enumerate() {
-        if in_cycle.contains(&i) || !matches!(e.tie, Tie::ChildExit | Tie::AnyChild) {
+        if in_cycle.contains(&i)
+            || !matches!(
+                e.tie,
+                Tie::ChildExit | Tie::AnyChild | Tie::GroupChild { .. }
+            )
+        {
             continue;
         }
         let Party::Thread { process, thread } = e.from;

@@ -11,7 +11,7 @@ mod ties;
 
 use super::{Analysis, Grade, Severity};
 use crate::knowledge::KnowledgeBase;
-use crate::model::{OtherProcess, Snapshot};
+use crate::model::{Channel, OtherProcess, Snapshot};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +39,12 @@ pub enum Tie {
     ChildExit,
     /// Any child to exit (`wait4(-1)`, `waitid(P_ALL)`): this is one of them.
     AnyChild,
+    /// Any child of a process group to exit (`wait4(-pgid)`, `wait4(0)`, `waitid(P_PGID)`):
+    /// this is one of them, in that group.
+    GroupChild {
+        /// The group.
+        pgid: u32,
+    },
     /// Room in a full pipe, which only the other end's readers make.
     PipeFull {
         /// The pipe's inode.
@@ -69,6 +75,22 @@ pub enum Tie {
         /// Its peer's.
         peer: u64,
         /// The reader's descriptor.
+        fd: i32,
+    },
+    /// Data on a pty side or an eventfd (its count 0) that has none: only the processes
+    /// holding the pty's other side, or the same eventfd, write it.
+    ChannelEmpty {
+        /// The pty side or eventfd read.
+        channel: Channel,
+        /// The reader's descriptor.
+        fd: i32,
+    },
+    /// Room in a pty side whose buffer is full: only the processes holding its other side
+    /// read it.
+    ChannelFull {
+        /// The pty side written.
+        channel: Channel,
+        /// The writer's descriptor.
         fd: i32,
     },
     /// A process-shared lock (a mutex in shared memory) whose owner field names a thread of the
@@ -121,15 +143,16 @@ pub struct TieEdge {
 pub enum SetKind {
     /// A parent waits for a child to exit, and the child for a pipe only the parent serves.
     PipeCycle,
-    /// Processes wait for each other some other way (file locks).
+    /// Processes wait for each other some other way (file locks, ptys, eventfds).
     ProcessCycle,
     /// Processes each write a request into a connected socket whose peer, writing too, never
     /// reads it: a request/response deadlock.
     RequestResponse,
     /// A thread waits for a file lock that another process holds.
     LockHeldByProcess,
-    /// A thread reads an empty pipe whose write ends only sleeping processes hold: the end of
-    /// file it may wait for comes only when they close them.
+    /// A thread reads an empty pipe whose write ends only sleeping processes hold (or a pty's
+    /// master whose slave side only they hold): the end of file it may wait for comes only
+    /// when they close them.
     EofNeverComes,
     /// A thread waits for a child that cannot exit: its own analysis found it deadlocked.
     WaitsForStuckChild,
@@ -201,7 +224,8 @@ pub struct SetAnalysis {
     /// The processes the waits name that were not captured, as `/proc` showed them.
     pub outside: Vec<OtherProcess>,
     /// The processes of a set of several cores, whose kernel facts cores do not carry: their
-    /// pipes, sockets, file locks and waits for children are not seen (snapshot indexes).
+    /// pipes, sockets, ptys, eventfds, file locks and waits for children are not seen
+    /// (snapshot indexes).
     pub unseen: Vec<usize>,
 }
 
@@ -274,11 +298,17 @@ fn signature(snaps: &[Snapshot], set: &SetAnalysis, f: &SetFinding) -> String {
             .map(|p| p.rsplit('/').next().unwrap_or(p))
             .unwrap_or("?");
         let tie = match &set.edges[e].tie {
-            Tie::ChildExit | Tie::AnyChild => "child",
+            Tie::ChildExit | Tie::AnyChild | Tie::GroupChild { .. } => "child",
             Tie::PipeFull { .. } => "pipe-full",
             Tie::PipeEmpty { .. } => "pipe-empty",
             Tie::SocketFull { .. } => "socket-full",
             Tie::SocketEmpty { .. } => "socket-empty",
+            Tie::ChannelEmpty {
+                channel: Channel::Eventfd { .. },
+                ..
+            } => "eventfd-empty",
+            Tie::ChannelEmpty { .. } => "pty-empty",
+            Tie::ChannelFull { .. } => "pty-full",
             Tie::FileLock { .. } => "file-lock",
             Tie::SharedLock { .. } => "shared-lock",
         };
@@ -407,7 +437,14 @@ fn lone_waits(snaps: &[Snapshot], set: &mut SetAnalysis, in_cycle: &BTreeSet<usi
             Tie::FileLock { .. } | Tie::SharedLock { .. } => {
                 by_wait.entry((process, thread, true)).or_default().push(i)
             }
-            Tie::PipeEmpty { .. } => by_wait.entry((process, thread, false)).or_default().push(i),
+            // A pty's master reads what its child writes; its slave side is a terminal, whose
+            // reader waits for a person at the master's end (a terminal emulator, sshd, tmux
+            // sleeping in poll), and an eventfd has no end of file: those are left to the graph.
+            Tie::PipeEmpty { .. }
+            | Tie::ChannelEmpty {
+                channel: Channel::PtyMaster { .. },
+                ..
+            } => by_wait.entry((process, thread, false)).or_default().push(i),
             _ => {}
         }
     }

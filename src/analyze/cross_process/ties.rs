@@ -1,20 +1,22 @@
 //! The ties between processes: which thread waits for which process, and through what (a
-//! child's exit, a pipe, a file lock), from the system call each thread was blocked in and the
+//! child's exit, a pipe, a socket, a pty, an eventfd, a file lock), from the system call each thread was blocked in and the
 //! kernel's facts of the set's processes. A pure function of the snapshots.
 
 use super::{Party, Tie, TieEdge};
 use crate::analyze::motion::Motion;
 use crate::model::{
-    Access, FdKind, FileLock, KernelState, OtherProcess, ProcessFacts, Snapshot, Syscall,
+    Access, Channel, FdKind, FileLock, KernelState, OpenFd, OtherProcess, ProcessFacts, Snapshot,
+    Syscall,
 };
 use std::collections::BTreeSet;
 
 /// `fcntl` commands that wait for a lock: `F_SETLKW`, `F_OFD_SETLKW`.
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
-/// `waitid` id types: every child, one pid.
+/// `waitid` id types: every child, one pid, one process group.
 const P_ALL: u64 = 0;
 const P_PID: u64 = 1;
+const P_PGID: u64 = 2;
 
 /// Every tie of every thread of `snaps`.
 pub fn edges(snaps: &[Snapshot]) -> Vec<TieEdge> {
@@ -49,12 +51,19 @@ fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> V
     let fd = a[0] as i32;
     let open = || facts.fds.iter().find(|f| f.fd == fd);
     match call.name.as_deref().unwrap_or("") {
+        // wait4(pid): that child; -1: any; 0: any in its own group; -pgid: any in that group.
         "wait4" => match a[0] as i32 {
             child if child > 0 => vec![(child as u32, Tie::ChildExit)],
-            _ => any_child(snaps, pid),
+            -1 => any_child(snaps, pid, None),
+            0 => any_child(snaps, pid, Some(facts.pgid)),
+            group => any_child(snaps, pid, Some(Some(group.unsigned_abs()))),
         },
         "waitid" if a[0] == P_PID => vec![(a[1] as u32, Tie::ChildExit)],
-        "waitid" if a[0] == P_ALL => any_child(snaps, pid),
+        "waitid" if a[0] == P_ALL => any_child(snaps, pid, None),
+        "waitid" if a[0] == P_PGID => {
+            let group = (a[1] as u32 != 0).then_some(a[1] as u32).or(facts.pgid);
+            any_child(snaps, pid, Some(group))
+        }
         "read" | "readv" | "write" | "writev" | "recvfrom" | "recvmsg" | "sendto" | "sendmsg" => {
             let writing = matches!(
                 call.name.as_deref(),
@@ -63,6 +72,7 @@ fn ties(snaps: &[Snapshot], pid: u32, facts: &ProcessFacts, call: &Syscall) -> V
             match open() {
                 Some(f) if f.kind == FdKind::Pipe => pipe(facts, f.inode, fd, writing),
                 Some(f) if f.kind == FdKind::Socket => socket(facts, f.inode, fd, writing),
+                Some(f) => channel(facts, pid, f, writing),
                 _ => Vec::new(),
             }
         }
@@ -105,22 +115,53 @@ fn socket(facts: &ProcessFacts, inode: u64, fd: i32, writing: bool) -> Vec<(u32,
     holders.into_iter().map(|h| (h, tie.clone())).collect()
 }
 
-/// Every child of `pid` the set knows: a captured process's parent, or another process's.
-fn any_child(snaps: &[Snapshot], pid: u32) -> Vec<(u32, Tie)> {
+/// A read of pty side or eventfd `f` by process `pid`: for the other processes holding the
+/// pty's other side, or the same eventfd (while its count is 0: else the read does not wait);
+/// a write of a pty side (`writing`: its buffer is full) for those holding the other side, to
+/// read. The process's own is left out: whether its other threads do is its own report's.
+fn channel(facts: &ProcessFacts, pid: u32, f: &OpenFd, writing: bool) -> Vec<(u32, Tie)> {
+    let Some(used) = f.channel else {
+        return Vec::new();
+    };
+    let eventfd = matches!(used, Channel::Eventfd { .. });
+    if eventfd && (writing || f.count != Some(0)) {
+        return Vec::new();
+    }
+    let other = used.other_side();
+    let holders: BTreeSet<u32> = (facts.channel_ends.iter())
+        .filter(|e| e.channel == other && e.pid != pid)
+        .map(|e| e.pid)
+        .collect();
+    let (channel, fd) = (used, f.fd);
+    let tie = if writing {
+        Tie::ChannelFull { channel, fd }
+    } else {
+        Tie::ChannelEmpty { channel, fd }
+    };
+    holders.into_iter().map(|h| (h, tie.clone())).collect()
+}
+
+/// Every child of `pid` the set knows (a captured process's parent, or another process's);
+/// with `group`, only those in that process group (`Some(None)`: a group not known, so none).
+fn any_child(snaps: &[Snapshot], pid: u32, group: Option<Option<u32>>) -> Vec<(u32, Tie)> {
+    let wanted = |pgid: Option<u32>| group.is_none_or(|g| g.is_some() && g == pgid);
     let mut children: BTreeSet<u32> = BTreeSet::new();
     for s in snaps {
         let Some(f) = &s.process else { continue };
-        if f.ppid == Some(pid) {
+        if f.ppid == Some(pid) && wanted(f.pgid) {
             children.extend(s.pid);
         }
         children.extend(
-            f.others
-                .iter()
-                .filter(|o| o.ppid == Some(pid))
+            (f.others.iter())
+                .filter(|o| o.ppid == Some(pid) && wanted(o.pgid))
                 .map(|o| o.pid),
         );
     }
-    children.into_iter().map(|c| (c, Tie::AnyChild)).collect()
+    let tie = match group {
+        Some(Some(pgid)) => Tie::GroupChild { pgid },
+        _ => Tie::AnyChild,
+    };
+    children.into_iter().map(|c| (c, tie.clone())).collect()
 }
 
 /// The process holding the lock that process `pid` waits for on descriptor `fd`.
@@ -195,4 +236,135 @@ pub fn still(m: Motion) -> bool {
 /// Whether a process outside the set sleeps in a system call, as `/proc` showed it.
 pub fn outsider_asleep(o: &OtherProcess) -> bool {
     matches!(o.state, KernelState::Sleeping | KernelState::DiskSleep) && o.syscall.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChannelEnd, OpenFd};
+
+    fn call(name: &str, args: [u64; 6]) -> Syscall {
+        Syscall {
+            number: 0,
+            name: Some(name.into()),
+            args,
+        }
+    }
+
+    /// A captured process `pid` in group `pgid`, child of `ppid`.
+    fn process(pid: u32, ppid: u32, pgid: Option<u32>) -> Snapshot {
+        Snapshot {
+            pid: Some(pid),
+            process: Some(ProcessFacts {
+                ppid: Some(ppid),
+                pgid,
+                ..ProcessFacts::default()
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    fn targets(found: Vec<(u32, Tie)>) -> Vec<u32> {
+        found.into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn a_wait_for_a_group_names_only_that_group_s_children() {
+        // 10's children: 11 in group 11, 12 in 10's own group 10, 13 of an unknown group.
+        let snaps = [
+            process(10, 1, Some(10)),
+            process(11, 10, Some(11)),
+            process(12, 10, Some(10)),
+            process(13, 10, None),
+        ];
+        let facts = snaps[0].process.clone().unwrap();
+        let wait = |pid: i64| call("wait4", [pid as u64, 0, 0, 0, 0, 0]);
+        let all = ties(&snaps, 10, &facts, &wait(-1));
+        assert_eq!(targets(all), [11, 12, 13]);
+        let group = ties(&snaps, 10, &facts, &wait(-11));
+        assert_eq!(group, [(11, Tie::GroupChild { pgid: 11 })]);
+        assert_eq!(targets(ties(&snaps, 10, &facts, &wait(0))), [12]);
+        let waitid = |pgid: u64| call("waitid", [P_PGID, pgid, 0, 0, 0, 0]);
+        assert_eq!(targets(ties(&snaps, 10, &facts, &waitid(11))), [11]);
+        assert_eq!(targets(ties(&snaps, 10, &facts, &waitid(0))), [12]);
+        // Its own group unknown (a snapshot saved before groups were kept): nobody.
+        let unknown = ProcessFacts {
+            pgid: None,
+            ..facts
+        };
+        assert!(ties(&snaps, 10, &unknown, &wait(0)).is_empty());
+    }
+
+    #[test]
+    fn an_eventfd_read_waits_while_its_count_is_0_for_the_other_holders_only() {
+        let ev = Channel::Eventfd { id: 4 };
+        let fd = |count| OpenFd {
+            fd: 5,
+            kind: FdKind::Eventfd,
+            inode: 1038,
+            access: Access::ReadWrite,
+            path: None,
+            channel: Some(ev),
+            count: Some(count),
+        };
+        let held = |pid, fd| ChannelEnd {
+            channel: ev,
+            pid,
+            fd,
+        };
+        let mut facts = ProcessFacts {
+            fds: vec![fd(0)],
+            channel_ends: vec![held(10, 5), held(20, 7)],
+            ..ProcessFacts::default()
+        };
+        let read = call("read", [5, 0, 8, 0, 0, 0]);
+        let found = ties(&[], 10, &facts, &read);
+        let empty = Tie::ChannelEmpty { channel: ev, fd: 5 };
+        assert_eq!(found, [(20, empty)]);
+        // A write to an eventfd is no wait for another process here.
+        assert!(ties(&[], 10, &facts, &call("write", [5, 0, 8, 0, 0, 0])).is_empty());
+        // A count above 0: the read does not wait.
+        facts.fds = vec![fd(1)];
+        assert!(ties(&[], 10, &facts, &read).is_empty());
+    }
+
+    #[test]
+    fn a_pty_side_waits_for_the_holders_of_the_other_side() {
+        let (master, slave) = (
+            Channel::PtyMaster { index: 3 },
+            Channel::PtySlave { index: 3 },
+        );
+        let facts = ProcessFacts {
+            fds: vec![OpenFd {
+                fd: 1,
+                kind: FdKind::Pty,
+                inode: 6,
+                access: Access::ReadWrite,
+                path: Some("/dev/pts/3".into()),
+                channel: Some(slave),
+                count: None,
+            }],
+            channel_ends: vec![
+                ChannelEnd {
+                    channel: master,
+                    pid: 10,
+                    fd: 3,
+                },
+                ChannelEnd {
+                    channel: slave,
+                    pid: 30,
+                    fd: 0,
+                },
+            ],
+            ..ProcessFacts::default()
+        };
+        let write = ties(&[], 20, &facts, &call("write", [1, 0, 9, 0, 0, 0]));
+        let full = Tie::ChannelFull {
+            channel: slave,
+            fd: 1,
+        };
+        assert_eq!(write, [(10, full)]);
+        let read = ties(&[], 20, &facts, &call("read", [1, 0, 9, 0, 0, 0]));
+        assert_eq!(targets(read), [10]);
+    }
 }

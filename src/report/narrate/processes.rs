@@ -1,5 +1,5 @@
 //! Findings that span processes in words: who waits for which process, through which pipe,
-//! child or file lock, and what the process waited for is doing. Said from
+//! socket, pty, eventfd, child or file lock, and what the process waited for is doing. Said from
 //! [`SetAnalysis`]'s typed facts; names and command lines in them are untrusted, escaped by
 //! each renderer.
 
@@ -8,7 +8,7 @@ use crate::analyze::cross_process::{
     Attached, Party, SetAnalysis, SetFinding, SetKind, Tie, TieEdge,
 };
 use crate::analyze::Analysis;
-use crate::model::{Snapshot, Syscall};
+use crate::model::{Channel, Snapshot, Syscall};
 
 /// Command lines are cut to this many characters.
 const COMMAND_CHARS: usize = 60;
@@ -77,7 +77,13 @@ pub fn title(
                     "request/response deadlock: processes each write into a socket whose peer \
                      writes too and never reads"
                 }
-                _ => "process cycle: processes wait for each other",
+                _ => match through(set, f) {
+                    Some("pty") => "process cycle: processes wait for each other through a pty",
+                    Some("eventfd") => {
+                        "process cycle: processes wait for each other through eventfds"
+                    }
+                    _ => "process cycle: processes wait for each other",
+                },
             };
             format!("{word} (pid {})", pids.join(" → pid "))
         }
@@ -97,13 +103,42 @@ pub fn title(
                 holders.join(", pid ")
             )
         }
-        SetKind::EofNeverComes => format!(
-            "end of file that never comes: pid {waiter} reads {} whose write end sleeping \
-             process(es) hold open (pid {})",
-            tie_object(&first.tie),
-            holders.join(", pid ")
-        ),
+        SetKind::EofNeverComes => {
+            let (what, holders) = (tie_object(&first.tie), holders.join(", pid "));
+            match first.tie {
+                Tie::ChannelEmpty { .. } => format!(
+                    "end of file that never comes: pid {waiter} reads {what} whose other side \
+                     sleeping process(es) hold open (pid {holders})"
+                ),
+                _ => format!(
+                    "end of file that never comes: pid {waiter} reads {what} whose write end \
+                     sleeping process(es) hold open (pid {holders})"
+                ),
+            }
+        }
     }
+}
+
+/// What every wait of cycle `f` but its waits for children goes through, when that is one
+/// kind of channel: `pty`, `eventfd`.
+fn through(set: &SetAnalysis, f: &SetFinding) -> Option<&'static str> {
+    let kind = |e: &usize| match set.edges[*e].tie {
+        Tie::ChannelEmpty {
+            channel: Channel::Eventfd { .. },
+            ..
+        } => Some("eventfd"),
+        Tie::ChannelEmpty { .. } | Tie::ChannelFull { .. } => Some("pty"),
+        _ => None,
+    };
+    let child = |e: &&usize| {
+        matches!(
+            set.edges[**e].tie,
+            Tie::ChildExit | Tie::AnyChild | Tie::GroupChild { .. }
+        )
+    };
+    let mut rest = f.edges.iter().filter(|e| !child(e));
+    let first = kind(rest.next()?)?;
+    rest.all(|e| kind(e) == Some(first)).then_some(first)
 }
 
 fn explanation(kind: SetKind) -> &'static str {
@@ -132,10 +167,11 @@ fn explanation(kind: SetKind) -> &'static str {
              it deadlocked. The parent stays stuck as long as the child does."
         }
         SetKind::EofNeverComes => {
-            "The reader waits for data or for end of file on an empty pipe. End of file comes \
-             only when every process holding the pipe's write end closes it, and those that \
-             hold it sleep without writing: often a background process that inherited it as its \
-             standard output."
+            "The reader waits for data or for end of file on an empty pipe (or pty). End of \
+             file comes only when every process holding the pipe's write end (the pty's other \
+             side) closes it, and those that hold it sleep \
+             without writing: often a background process that inherited it as its standard \
+             output."
         }
     }
 }
@@ -147,6 +183,30 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
     let what = match &e.tie {
         Tie::ChildExit => format!("waits for its child {to} to exit"),
         Tie::AnyChild => format!("waits for any child to exit, among them {to}"),
+        Tie::GroupChild { pgid } => {
+            format!("waits for any child in process group {pgid} to exit, among them {to}")
+        }
+        Tie::ChannelEmpty {
+            channel: Channel::Eventfd { .. },
+            fd,
+        } => format!(
+            "reads fd {fd}, {}, whose count is 0: {to} holds it too ({}) and {}",
+            tie_object(&e.tie),
+            fds_of(snaps, e, false),
+            doing(snaps, set, e.to)
+        ),
+        Tie::ChannelEmpty { fd, .. } => format!(
+            "reads fd {fd}, {}, with nothing to read: {to} holds its other side ({}) and {}",
+            tie_object(&e.tie),
+            fds_of(snaps, e, false),
+            doing(snaps, set, e.to)
+        ),
+        Tie::ChannelFull { fd, .. } => format!(
+            "writes to fd {fd}, {}, which is full: only {to} holds its other side ({}), and it {}",
+            tie_object(&e.tie),
+            fds_of(snaps, e, true),
+            doing(snaps, set, e.to)
+        ),
         Tie::PipeFull { fd, .. } => format!(
             "writes to fd {fd}, {}, which is full: only {to} holds its read end ({}), and it {}",
             tie_object(&e.tie),
@@ -209,7 +269,12 @@ pub fn step(snaps: &[Snapshot], set: &SetAnalysis, e: &TieEdge) -> String {
 /// What a tie waits on: `pipe 123456`, `a write flock on /tmp/x (inode 7 on 08:01)`.
 pub fn tie_object(t: &Tie) -> String {
     match t {
-        Tie::ChildExit | Tie::AnyChild => "a child's exit".into(),
+        Tie::ChildExit | Tie::AnyChild | Tie::GroupChild { .. } => "a child's exit".into(),
+        Tie::ChannelEmpty { channel, .. } | Tie::ChannelFull { channel, .. } => match channel {
+            Channel::PtyMaster { index } => format!("the master of pty /dev/pts/{index}"),
+            Channel::PtySlave { index } => format!("pty /dev/pts/{index}"),
+            Channel::Eventfd { id } => format!("eventfd {id}"),
+        },
         Tie::SharedLock {
             address, symbol, ..
         } => match symbol {
@@ -250,14 +315,24 @@ pub fn tie_object(t: &Tie) -> String {
     }
 }
 
-/// The descriptors of the other end that process `e.to` holds.
+/// The descriptors of the other end (the pty's other side, the eventfd) that process `e.to`
+/// holds.
 fn fds_of(snaps: &[Snapshot], e: &TieEdge, reads: bool) -> String {
     let Party::Thread { process, .. } = e.from;
+    let facts = snaps[process].process.iter();
     let inode = match e.tie {
         Tie::PipeFull { inode, .. } | Tie::PipeEmpty { inode, .. } => inode,
+        Tie::ChannelEmpty { channel, .. } | Tie::ChannelFull { channel, .. } => {
+            let other = channel.other_side();
+            let fds: Vec<String> = (facts.flat_map(|f| &f.channel_ends))
+                .filter(|c| c.channel == other && c.pid == e.to)
+                .map(|c| format!("fd {}", c.fd))
+                .collect();
+            return fds.join(", ");
+        }
         _ => return String::new(),
     };
-    let ends = snaps[process].process.iter().flat_map(|f| &f.pipe_ends);
+    let ends = facts.flat_map(|f| &f.pipe_ends);
     let fds: Vec<String> = ends
         .filter(|p| p.inode == inode && p.pid == e.to)
         .filter(|p| {
@@ -345,7 +420,12 @@ fn in_call(call: Option<&Syscall>) -> String {
                 .clone()
                 .unwrap_or_else(|| format!("system call {}", c.number));
             match name.as_str() {
-                "wait4" => format!("sleeps in wait4 (for pid {})", c.args[0] as i32),
+                "wait4" => match c.args[0] as i32 {
+                    -1 => "sleeps in wait4 (for any child)".into(),
+                    0 => "sleeps in wait4 (for a child in its process group)".into(),
+                    g if g < 0 => format!("sleeps in wait4 (for process group {})", -g),
+                    pid => format!("sleeps in wait4 (for pid {pid})"),
+                },
                 "read" | "write" | "flock" | "fcntl" | "sendto" | "recvfrom" => {
                     format!("sleeps in {name} (fd {})", c.args[0] as i32)
                 }
