@@ -1,5 +1,6 @@
-//! CPython versions besides the distribution's: every interpreter pyenv has installed is
-//! tried where it is. Those of a minor version with a built-in layout (3.11, 3.12) find the
+//! CPython versions besides the distribution's: those `.ci/run` unpacks from Debian's archive
+//! (bullseye's 3.9, which CI must have) and every interpreter pyenv has installed are tried
+//! where they are. Those of a minor version with a built-in layout (3.11, 3.12) find the
 //! `threading.Lock` ABBA as Debian's does, live and from a core; each built-in layout is the
 //! one its version's headers give (`fixtures/programs/python/layout_offsets.c`, built against
 //! the headers of every interpreter installed, Debian's at least); 3.13 is read through its
@@ -13,12 +14,34 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::python::*;
 use support::runtimes::programs;
-use support::{hangscan, require, scratch};
+use support::{hangscan, require, scratch, skip};
 
-/// Interpreters pyenv has installed whose minor version has a built-in layout (`3.11.*`,
+#[test]
+fn the_interpreters_ci_unpacks_from_debian_s_archive_are_there_and_run() {
+    for &minor in ARCHIVE_MINORS {
+        let Some(python) = archive_python(minor) else {
+            skip(&format!(
+                "CPython 3.{minor} from Debian's archive: .ci/run fetches it"
+            ));
+            continue;
+        };
+        let ran = Command::new(&python)
+            .args(["-c", "import threading, sys; print(sys.version_info[:2])"])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            String::from_utf8_lossy(&ran.stdout).trim(),
+            format!("(3, {minor})"),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+}
+
+/// Other interpreters whose minor version has a built-in layout (`3.11.*`,
 /// `3.12.*`), with their `3.N.M` version.
 fn other_interpreters() -> Vec<(PathBuf, String)> {
-    (pyenv_versions().into_iter())
+    (installed_versions().into_iter())
         .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_some())
         .map(|(python, version, _)| (python, version))
         .collect()
@@ -101,7 +124,7 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
 #[test]
 fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_own_dump() {
     // 3.8 is where native_thread_id begins; 3.13 is read through its debug offsets.
-    let unknown: Vec<(PathBuf, u8)> = (pyenv_versions().into_iter())
+    let unknown: Vec<(PathBuf, u8)> = (installed_versions().into_iter())
         .filter(|(_, _, minor)| (8..13).contains(minor))
         .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_none())
         .map(|(python, _, minor)| (python, minor))
@@ -131,7 +154,7 @@ fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_
 
 #[test]
 fn cpython_3_13_is_read_through_its_debug_offsets_where_installed() {
-    let pythons: Vec<PathBuf> = (pyenv_versions().into_iter())
+    let pythons: Vec<PathBuf> = (installed_versions().into_iter())
         .filter(|(_, _, minor)| *minor == 13)
         .map(|(python, _, _)| python)
         .collect();

@@ -154,6 +154,37 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
     assert_eq!(signatures[0], signatures[1], "live and core");
 }
 
+/// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9).
+pub const ARCHIVE_MINORS: &[u8] = &[9];
+
+/// Every other interpreter here: pyenv's ([`pyenv_versions`]) and those `.ci/run` unpacks from
+/// Debian's archive ([`archive_python`]), each with its path, its `3.N.M` and `N`.
+pub fn installed_versions() -> Vec<(PathBuf, String, u8)> {
+    let mut out = pyenv_versions();
+    for &minor in ARCHIVE_MINORS {
+        let Some(python) = archive_python(minor) else {
+            continue;
+        };
+        let said = Command::new(&python)
+            .args(["-c", "import platform; print(platform.python_version())"])
+            .output()
+            .expect("the archive's interpreter runs");
+        let version = String::from_utf8_lossy(&said.stdout).trim().to_string();
+        assert!(version.starts_with(&format!("3.{minor}.")), "{version}");
+        out.push((python, version, minor));
+    }
+    out
+}
+
+/// Debian's CPython `3.minor` as `.ci/run` unpacks it from the archive
+/// (`target/pythons/3.N/usr/bin/python3.N`, run in place: it finds its library beside it),
+/// when it is there.
+pub fn archive_python(minor: u8) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/pythons/3.{minor}"));
+    let python = dir.join(format!("usr/bin/python3.{minor}"));
+    (dir.join(".complete").exists() && python.exists()).then_some(python)
+}
+
 /// Every interpreter pyenv has installed (`pyenv root`'s `versions/3.N.M/bin/python3.N`):
 /// its path, its `3.N.M` and `N`; none without pyenv.
 pub fn pyenv_versions() -> Vec<(PathBuf, String, u8)> {
