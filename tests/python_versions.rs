@@ -1,11 +1,12 @@
 //! CPython versions besides the distribution's: those `.ci/run` unpacks from Debian's archive
 //! (bullseye's 3.9, which CI must have) and every interpreter pyenv has installed are tried
-//! where they are. Those of a minor version with a built-in layout (3.11, 3.12) find the
-//! `threading.Lock` ABBA as Debian's does, live and from a core; each built-in layout is the
-//! one its version's headers give (`fixtures/programs/python/layout_offsets.c`, built against
-//! the headers of every interpreter installed, Debian's at least); 3.13 is read through its
-//! `_Py_DebugOffsets` (frames and lines; its `PyMutex` locks not yet); the others (3.8 to
-//! 3.10) are named with why they are not read and the command for their own dump.
+//! where they are. Those of a minor version with a built-in layout (3.8 to 3.12) find the
+//! `threading.Lock` ABBA as Debian's 3.11 does, live and from a core, with each thread's
+//! Python line and `threading` name; each built-in layout is the one its version's headers
+//! give (`fixtures/programs/python/layout_offsets.c`, built against the headers of every
+//! interpreter installed, Debian's 3.9 and 3.11 at least); 3.13 is read through its
+//! `_Py_DebugOffsets` (frames and lines; its `PyMutex` locks not yet); an older one with a
+//! `_PyRuntime` (3.7) is named with why it is not read and the command for its own dump.
 
 mod support;
 
@@ -38,12 +39,16 @@ fn the_interpreters_ci_unpacks_from_debian_s_archive_are_there_and_run() {
     }
 }
 
-/// Other interpreters whose minor version has a built-in layout (`3.11.*`,
-/// `3.12.*`), with their `3.N.M` version.
+/// Other interpreters whose minor version has a built-in layout (3.8 to 3.12), with their
+/// version as hangscan names it (`3.N.M`; `3.N` before 3.11).
 fn other_interpreters() -> Vec<(PathBuf, String)> {
     (installed_versions().into_iter())
         .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_some())
-        .map(|(python, version, _)| (python, version))
+        // Before 3.11 (no `Py_Version`) the version comes from the file's name: `3.N`.
+        .map(|(python, version, minor)| match minor {
+            ..11 => (python, format!("3.{minor}")),
+            _ => (python, version),
+        })
         .collect()
 }
 
@@ -71,7 +76,9 @@ fn include_dir(python: &Path) -> Option<PathBuf> {
         .output()
         .ok()?;
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    dir.join("internal/pycore_frame.h").exists().then_some(dir)
+    dir.join("internal/pycore_pystate.h")
+        .exists()
+        .then_some(dir)
 }
 
 #[test]
@@ -90,8 +97,10 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
             continue;
         };
         let exe = dir.join(format!("offsets-{checked}"));
+        // Debian's `pyconfig.h` includes its multiarch one from the directory above.
         let built = Command::new("cc")
             .arg(format!("-I{}", include.display()))
+            .arg(format!("-I{}", include.parent().unwrap().display()))
             .arg(&source)
             .arg("-o")
             .arg(&exe)
@@ -123,14 +132,14 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
 
 #[test]
 fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_own_dump() {
-    // 3.8 is where native_thread_id begins; 3.13 is read through its debug offsets.
+    // 3.7 is where `_PyRuntime` begins; 3.13 is read through its debug offsets.
     let unknown: Vec<(PathBuf, u8)> = (installed_versions().into_iter())
-        .filter(|(_, _, minor)| (8..13).contains(minor))
+        .filter(|(_, _, minor)| (7..13).contains(minor))
         .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_none())
         .map(|(python, _, minor)| (python, minor))
         .collect();
     if unknown.is_empty() {
-        eprintln!("no CPython 3.8 to 3.10 installed: none to name");
+        eprintln!("no CPython 3.7 installed: none to name");
     }
     for (python, minor) in unknown {
         let hung = run(&python, "lock_abba");
