@@ -66,6 +66,19 @@ fn every_other_installed_interpreter_with_a_built_in_layout_finds_the_lock_abba(
     }
 }
 
+#[test]
+fn every_other_installed_interpreter_with_a_built_in_layout_proves_an_rlock_abba_joins_and_the_gil()
+{
+    if !require("gcore") {
+        return;
+    }
+    for (python, version) in other_interpreters() {
+        assert_rlock_abba(&python, &version);
+        assert_join_cycle(&python, &version);
+        assert_gil_holder(&python);
+    }
+}
+
 /// The include directory of the interpreter `python`, as it says.
 fn include_dir(python: &Path) -> Option<PathBuf> {
     let out = Command::new(python)

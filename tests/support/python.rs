@@ -157,6 +157,48 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
 /// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9).
 pub const ARCHIVE_MINORS: &[u8] = &[9];
 
+/// An `RLock` ABBA run by `python` (`3.N…` as `version`): a proven lock cycle of the push and
+/// the pull, each RLock naming its owner; live and from a core.
+pub fn assert_rlock_abba(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("rlock_abba-{version}"));
+    let hung = run(python, "rlock_abba");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Proven);
+        let mut threads = running(&snap, "rlock_abba.Replica.push");
+        threads.extend(running(&snap, "rlock_abba.Replica.pull"));
+        threads.sort_unstable();
+        assert_eq!(a.findings[0].threads, threads, "{how}:\n{}", shown(&snap));
+    }
+}
+
+/// Two threads run by `python` joining each other: a join cycle, each join naming the other
+/// thread by its tid; live and from a core.
+pub fn assert_join_cycle(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("join_cycle-{version}"));
+    let hung = run(python, "join_cycle");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::JoinCycle, Grade::Symbolic);
+        let peers = running(&snap, "join_cycle.Pipeline.stop_peer");
+        assert_eq!(a.findings[0].threads.len(), 2, "{how}");
+        for &t in &peers {
+            let w = &a.facts[t].waits[0];
+            let other = peers.iter().find(|&&o| o != t).unwrap();
+            assert_eq!(w.target_tid, snap.threads[*other].tid, "{how}");
+        }
+    }
+}
+
+/// A thread run by `python` spinning in Python code holds the GIL, and only it.
+pub fn assert_gil_holder(python: &Path) {
+    let hung = run(python, "gil_spin");
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let holders: Vec<&Thread> = (snap.threads.iter())
+        .filter(|t| t.status.as_deref() == Some("gil"))
+        .collect();
+    assert_eq!(holders.len(), 1, "{}", shown(&snap));
+    assert!(has_frame(holders[0], "gil_spin.spin"), "{}", shown(&snap));
+}
+
 /// Every other interpreter here: pyenv's ([`pyenv_versions`]) and those `.ci/run` unpacks from
 /// Debian's archive ([`archive_python`]), each with its path, its `3.N.M` and `N`.
 pub fn installed_versions() -> Vec<(PathBuf, String, u8)> {
