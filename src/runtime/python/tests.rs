@@ -56,11 +56,16 @@ fn lines_come_from_3_8_s_and_3_9_s_lnotab_and_3_10_s_ranges_by_byte() {
 }
 
 fn located() -> Located {
+    located_as(11)
+}
+
+/// An interpreter of `3.minor` with its built-in layout.
+fn located_as(minor: u8) -> Located {
     Located {
-        object: "python3.11".into(),
+        object: format!("python3.{minor}"),
         runtime: 0x10_0000,
-        version: "3.11".into(),
-        layout: layout::for_minor(11).unwrap().clone(),
+        version: format!("3.{minor}"),
+        layout: layout::for_minor(minor).unwrap().clone(),
         how: String::new(),
     }
 }
@@ -94,8 +99,13 @@ fn garbage(addr: u64, n: usize) -> Vec<u8> {
 
 #[test]
 fn garbage_memory_gives_a_bounded_partial_read_and_no_panic() {
-    let py = read(&located(), &garbage, &AddressSpace::default(), 100);
-    assert!(py.threads.len() <= super::MAX_THREADS);
+    for minor in 8..=12 {
+        let py = read(&located_as(minor), &garbage, &AddressSpace::default(), 100);
+        assert!(py.threads.len() <= super::MAX_THREADS);
+        let looping = every_word(0x10_0000);
+        let py = read(&located_as(minor), &looping, &AddressSpace::default(), 100);
+        assert!(py.threads.len() <= 1, "3.{minor}: {:?}", py.threads);
+    }
     // Nothing at all: no interpreter, no thread, nothing said but that.
     let nothing = |_: u64, _: usize| Vec::new();
     let py = read(&located(), &nothing, &AddressSpace::default(), 100);
