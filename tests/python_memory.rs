@@ -10,7 +10,8 @@
 //! caller's `with`: a self-lock), `rlock_abba.py` (an `RLock` ABBA: proven, each RLock naming
 //! its owner), `join_cycle.py` (two threads joining each other: a join cycle by the joined
 //! thread's tid), `idle_pool.py` (an idle executor and a serving main thread: exit 0),
-//! `gil_spin.py` (a thread running Python code holds the GIL), `condition_pool.py`,
+//! `gil_spin.py` (a thread running Python code holds the GIL), `asyncio_tasks.py` (a loop's
+//! waiting tasks, each shown under its thread with the line it awaits at), `condition_pool.py`,
 //! `event_pool.py` and `queue_pool.py idle` (two threads waiting on one Condition, Event or
 //! Queue: their waits name that object's address), and the pools of
 //! `pools_python.rs` (starved, or idle and busy: exit 0) attached live. `churn.py` (threads and
@@ -102,6 +103,14 @@ fn threads_joining_each_other_are_a_join_cycle_by_the_joined_thread_s_tid() {
         return;
     }
     assert_join_cycle(Path::new(DEBIAN_PYTHON), "3.11");
+}
+
+#[test]
+fn an_asyncio_loop_s_tasks_are_shown_under_its_thread_with_the_lines_they_await_at() {
+    if !(require("debian-python3.11") && require("gcore")) {
+        return;
+    }
+    assert_asyncio_tasks(Path::new(DEBIAN_PYTHON), "3.11");
 }
 
 #[test]

@@ -79,6 +79,22 @@ fn every_other_installed_interpreter_with_a_built_in_layout_proves_an_rlock_abba
     }
 }
 
+#[test]
+fn every_other_installed_interpreter_that_keeps_its_tasks_reachable_shows_an_asyncio_loop_s_tasks()
+{
+    if !require("gcore") {
+        return;
+    }
+    let others = other_interpreters().into_iter().filter(|(_, version)| {
+        let minor = version.split('.').nth(1).and_then(|m| m.parse().ok());
+        let layout = minor.and_then(hangscan::runtime::python::layout::for_minor);
+        layout.is_some_and(|l| l.asyncio.is_some())
+    });
+    for (python, version) in others {
+        assert_asyncio_tasks(&python, &version);
+    }
+}
+
 /// The include directory of the interpreter `python`, as it says.
 fn include_dir(python: &Path) -> Option<PathBuf> {
     let out = Command::new(python)

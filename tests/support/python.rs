@@ -199,6 +199,36 @@ pub fn assert_gil_holder(python: &Path) {
     assert!(has_frame(holders[0], "gil_spin.spin"), "{}", shown(&snap));
 }
 
+/// An asyncio loop run by `python` whose named tasks all wait (`asyncio_tasks.py`): no
+/// finding, and each task under the loop's thread (its notes) with its coroutine and the line
+/// it awaits at; live and from a core.
+pub fn assert_asyncio_tasks(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("asyncio_tasks-{version}"));
+    let hung = run(python, "asyncio_tasks");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert!(!a.deadlocked(), "{how}:\n{}", shown(&snap));
+        let looping = running(&snap, "asyncio.base_events.BaseEventLoop.run_forever");
+        assert_eq!(looping.len(), 1, "{how}:\n{}", shown(&snap));
+        let mut notes = snap.threads[looping[0]].notes.clone();
+        notes.sort();
+        let file = programs("python").join("asyncio_tasks.py");
+        let file = file.display();
+        let want = [
+            format!("asyncio task Task-1: asyncio_tasks.main ({file}:36), awaiting"),
+            format!("asyncio task consumer-1: asyncio_tasks.consume ({file}:20), awaiting"),
+            format!("asyncio task consumer-2: asyncio_tasks.consume ({file}:20), awaiting"),
+            format!("asyncio task heartbeat: asyncio_tasks.beat ({file}:27), awaiting"),
+        ];
+        assert_eq!(notes, want, "{how}:\n{}", shown(&snap));
+        assert!(
+            (snap.diagnostics.iter())
+                .any(|d| d.message.contains("runs an asyncio loop with 4 tasks")),
+            "{how}:\n{}",
+            shown(&snap)
+        );
+    }
+}
+
 /// Every other interpreter here: pyenv's ([`pyenv_versions`]) and those `.ci/run` unpacks from
 /// Debian's archive ([`archive_python`]), each with its path, its `3.N.M` and `N`.
 pub fn installed_versions() -> Vec<(PathBuf, String, u8)> {

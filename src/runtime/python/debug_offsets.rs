@@ -126,6 +126,7 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         // Frame globals and class layouts are not among the debug offsets.
         names: None,
         methods: None,
+        asyncio: None,
         source: "the layout from its _Py_DebugOffsets",
     })
 }

@@ -1,8 +1,8 @@
 //! A thread's Python frames, read from its `_PyInterpreterFrame` chain: each frame's code
 //! object (qualified name, file, and the line its instruction is at, from the location
 //! table), whether an eval-loop call began with it, and the locks its locals and value stack
-//! refer to, and a method's `self`; the `threading` module's globals, from a frame running
-//! its code. Code objects are read once each.
+//! refer to, and a method's `self`; the `threading` and `asyncio.base_events` modules'
+//! globals, from a frame running their code. Code objects are read once each.
 
 use super::layout::{
     common::{OB_SIZE, OWNED_BY_GENERATOR, TUPLE_ITEMS, TYPE_NAME},
@@ -44,6 +44,8 @@ pub struct Walker<'o, 'm, 'a> {
     classes: HashMap<(u64, u64), Option<String>>,
     /// The `threading` module's globals, once a frame running its code was seen.
     pub threading: Option<u64>,
+    /// The `asyncio.base_events` module's globals, likewise.
+    pub base_events: Option<u64>,
 }
 
 /// Where a frame is in its code, and what its kind says of it.
@@ -66,6 +68,7 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
             codes: HashMap::new(),
             classes: HashMap::new(),
             threading: None,
+            base_events: None,
         }
     }
 
@@ -164,9 +167,16 @@ impl<'o, 'm, 'a> Walker<'o, 'm, 'a> {
                     Some(format!("code object at {code_at:#x} could not be read")),
                 );
             };
-            if self.threading.is_none() && code.file.ends_with("/threading.py") {
-                let globals = l.names.and_then(|n| m.u64(frame + n.frame_globals));
-                self.threading = globals.filter(|&g| g != 0);
+            let module = if code.file.ends_with("/threading.py") {
+                Some(&mut self.threading)
+            } else if code.file.ends_with("/asyncio/base_events.py") {
+                Some(&mut self.base_events)
+            } else {
+                None
+            };
+            if let Some(globals @ None) = module {
+                let g = l.names.and_then(|n| m.u64(frame + n.frame_globals));
+                *globals = g.filter(|&g| g != 0);
             }
             let at = self.at(frame, code_at, &code);
             if at.started {

@@ -160,6 +160,8 @@ pub struct Layout {
     pub names: Option<Names>,
     /// How a method's class is found, where code objects have no qualified name.
     pub methods: Option<Methods>,
+    /// Where asyncio's tasks are read from; none where not read (before 3.11, 3.13).
+    pub asyncio: Option<Asyncio>,
     /// Where the layout came from, in words.
     pub source: &'static str,
 }
@@ -221,6 +223,28 @@ pub struct Methods {
     pub function_code: u64,
 }
 
+/// What reading asyncio's tasks takes (3.11, 3.12): the sets `asyncio.tasks` keeps them in,
+/// the C task's fields (`TaskObj` in Modules/_asynciomodule.c, not a header: the tests read
+/// them from a running loop) and the coroutine's (Include/cpython/genobject.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asyncio {
+    /// The names in `asyncio.tasks` of the sets of tasks: a `WeakSet` (3.11's `_all_tasks`,
+    /// 3.12's `_scheduled_tasks`) or a `set` (3.12's `_eager_tasks`).
+    pub sets: &'static [&'static str],
+    /// `TaskObj.task_loop` (the future's loop).
+    pub task_loop: u64,
+    /// `TaskObj.task_coro`.
+    pub task_coro: u64,
+    /// `TaskObj.task_name` (a `str`; 3.12 keeps a number until the name is asked for).
+    pub task_name: u64,
+    /// `PyCoroObject.cr_qualname`.
+    pub coro_qualname: u64,
+    /// `PyCoroObject.cr_frame_state` (a signed byte: -1 suspended, 0 running).
+    pub coro_frame_state: u64,
+    /// `PyCoroObject.cr_iframe`: its frame, inside it.
+    pub coro_iframe: u64,
+}
+
 /// What every version from 3.8 to 3.12 shares: object headers, `bytes`, type names, bound C
 /// methods, weak references, `_thread`'s lock objects (Modules/_threadmodule.c), dicts, type
 /// flags and `int` digits; and dict keys objects as 3.11 and 3.12 have them, and as 3.8 to
@@ -256,6 +280,12 @@ pub mod common {
     pub const RLOCK_COUNT: u64 = 32;
     /// `PyTupleObject.ob_item`.
     pub const TUPLE_ITEMS: u64 = 24;
+    /// `PyModuleObject.md_dict`.
+    pub const MODULE_DICT: u64 = 16;
+    /// `PySetObject.mask`: the table's slots less one.
+    pub const SET_MASK: u64 = 32;
+    /// `PySetObject.table`: entries of a key and its hash.
+    pub const SET_TABLE: u64 = 40;
     /// `PyDictObject.ma_keys`.
     pub const DICT_KEYS: u64 = 32;
     /// `PyDictObject.ma_values`: a split dict's values (null: combined).
@@ -381,6 +411,13 @@ impl Layout {
                 } => ("type_cached_keys", type_cached_keys),
                 InstanceDict::Offset { type_dictoffset } => ("type_dictoffset", type_dictoffset),
             });
+        }
+        if let Some(a) = self.asyncio {
+            out.extend([
+                ("coro_qualname", a.coro_qualname),
+                ("coro_frame_state", a.coro_frame_state),
+                ("coro_iframe", a.coro_iframe),
+            ]);
         }
         if let Some(m) = self.methods {
             out.extend([

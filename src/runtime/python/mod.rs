@@ -5,9 +5,9 @@
 //! interpreter's `_Py_DebugOffsets` (3.13), checked against the symbol's size; [`read`]
 //! walks interpreters, thread states and frames through a memory reader (a stopped process or
 //! a core), giving each thread's OS tid (before 3.11, from its `struct pthread`, where glibc
-//! says), ident, `threading` name (`names`), GIL and Python
-//! frames with the locks they refer to. [`merge`] places those frames among a thread's native
-//! ones. What cannot be read is said in the result's notes; nothing here panics on what memory
+//! says), ident, `threading` name (`names`), GIL, Python frames with the locks they refer to,
+//! and the asyncio tasks of the loop it runs (`tasks`). [`merge`] places those frames among a
+//! thread's native ones. What cannot be read is said in the result's notes; nothing here panics on what memory
 //! holds.
 
 mod debug_offsets;
@@ -16,6 +16,7 @@ pub mod layout;
 pub mod merge;
 mod names;
 mod objects;
+mod tasks;
 #[cfg(test)]
 mod tests;
 mod versions;
@@ -94,6 +95,23 @@ pub struct PyThread {
     pub join_lock: Option<LockSeen>,
     /// Its name in `threading` (`threading.current_thread().name`), when it has one there.
     pub name: Option<String>,
+    /// The asyncio tasks of the loop it runs.
+    pub tasks: Vec<PyTask>,
+}
+
+/// One asyncio task of a running loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyTask {
+    /// Its name (`Task-1`), when it has one as a string.
+    pub name: Option<String>,
+    /// Its coroutine's qualified name.
+    pub coroutine: String,
+    /// The coroutine's file.
+    pub file: String,
+    /// The line it awaits at (or runs, when running).
+    pub line: Option<u32>,
+    /// It is the task running now (the others are suspended).
+    pub running: bool,
 }
 
 /// What was read of one CPython process.
@@ -339,6 +357,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
                 cut,
                 join_lock,
                 name: None,
+                tasks: Vec::new(),
             });
             tstate = mem.u64(tstate + l.tstate_next).unwrap_or(0);
             if !seen.insert(tstate) {
@@ -352,6 +371,12 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
         let mut names = names::thread_names(&objects, n, globals);
         for t in &mut threads {
             t.name = names.remove(&t.ident);
+        }
+    }
+    if let (Some(n), Some(a), Some(globals)) = (&l.names, &l.asyncio, walker.base_events) {
+        let mut tasks = tasks::running_tasks(&objects, &mut walker, (n, a), globals);
+        for t in &mut threads {
+            t.tasks = tasks.remove(&t.ident).unwrap_or_default();
         }
     }
     if threads.is_empty() {

@@ -104,7 +104,7 @@ fn entries(o: &Objects<'_, '_>, names: &Names, keys: u64, values: Option<u64>) -
 }
 
 /// The attribute `name` of the instance at `obj`, from its managed dict.
-fn attribute(o: &Objects<'_, '_>, n: &Names, obj: u64, name: &str) -> Option<u64> {
+pub fn attribute(o: &Objects<'_, '_>, n: &Names, obj: u64, name: &str) -> Option<u64> {
     let m = o.mem;
     let ty = o.type_of(obj)?;
     let (dict, values, type_cached_keys) = match n.instance_dict {
@@ -142,8 +142,9 @@ fn attribute(o: &Objects<'_, '_>, n: &Names, obj: u64, name: &str) -> Option<u64
     (dict != 0).then(|| get(o, n, dict, name))?
 }
 
-/// The non-negative `int` at `obj` (a thread's ident: up to three 30-bit digits).
-fn int(o: &Objects<'_, '_>, n: &Names, obj: u64) -> Option<u64> {
+/// The non-negative `int` at `obj` (a thread's ident: up to three 30-bit digits; `None` for
+/// anything else, `None` the object included).
+pub fn int(o: &Objects<'_, '_>, n: &Names, obj: u64) -> Option<u64> {
     let m = o.mem;
     o.type_of(obj)?;
     let size = m.u64(obj + OB_SIZE)? as i64;

@@ -173,7 +173,7 @@ mod merging {
     use super::located;
     use crate::model::{Evidence, Frame, FutexWait, KernelInfo, Language, Thread};
     use crate::runtime::python::merge::merge;
-    use crate::runtime::python::{LockKind, LockSeen, PyFrame, PyProcess, PyThread};
+    use crate::runtime::python::{LockKind, LockSeen, PyFrame, PyProcess, PyTask, PyThread};
 
     fn native(names: &[&str]) -> Vec<Frame> {
         (names.iter())
@@ -239,6 +239,13 @@ mod merging {
             cut: None,
             join_lock: None,
             name: None,
+            tasks: vec![PyTask {
+                name: Some("poller".into()),
+                coroutine: "poll".into(),
+                file: "/srv/bank.py".into(),
+                line: Some(7),
+                running: false,
+            }],
         };
         let mut threads = vec![Thread {
             tid: Some(12),
@@ -259,8 +266,16 @@ mod merging {
             }),
             ..Thread::default()
         }];
-        merge(&mut threads, &process(vec![pt]));
+        let (_, notes) = merge(&mut threads, &process(vec![pt]));
         let t = &threads[0];
+        // Its loop's task is its note, and said in the snapshot's.
+        assert_eq!(
+            t.notes,
+            ["asyncio task poller: bank.poll (/srv/bank.py:7), awaiting"]
+        );
+        assert!(notes
+            .iter()
+            .any(|n| n.message.contains("with 1 tasks: poller")));
         assert_eq!(
             names(t),
             [
@@ -297,6 +312,7 @@ mod merging {
                 cut: None,
                 join_lock: join,
                 name: None,
+                tasks: Vec::new(),
             };
         let waiting = |tid: u64, word: u64| Thread {
             tid: Some(tid),

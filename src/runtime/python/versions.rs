@@ -110,6 +110,7 @@ const fn before_3_11(
             tagged_long: false,
         }),
         methods: Some(METHODS_3_8),
+        asyncio: None,
         source,
     }
 }
@@ -160,6 +161,13 @@ const V3_11: Layout = Layout {
         tagged_long: false,
     }),
     methods: None,
+    asyncio: Some(Asyncio {
+        sets: &["_all_tasks"],
+        coro_qualname: 40,
+        coro_frame_state: 75,
+        coro_iframe: 80,
+        ..TASKS
+    }),
     source: "the built-in layout for 3.11",
 };
 
@@ -213,7 +221,26 @@ const V3_12: Layout = Layout {
         tagged_long: true,
     }),
     methods: None,
+    asyncio: Some(Asyncio {
+        sets: &["_scheduled_tasks", "_eager_tasks"],
+        coro_qualname: 32,
+        coro_frame_state: 67,
+        coro_iframe: 72,
+        ..TASKS
+    }),
     source: "the built-in layout for 3.12",
+};
+
+/// asyncio's C task in 3.11 and 3.12: a future's fields (its loop first), then the task's
+/// awaited future, coroutine and name.
+const TASKS: Asyncio = Asyncio {
+    sets: &[],
+    task_loop: 16,
+    task_coro: 136,
+    task_name: 144,
+    coro_qualname: 0,
+    coro_frame_state: 0,
+    coro_iframe: 0,
 };
 
 /// Every built-in layout.
