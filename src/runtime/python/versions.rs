@@ -232,7 +232,8 @@ const V3_12: Layout = Layout {
 };
 
 /// asyncio's C task in 3.11 and 3.12: a future's fields (its loop first), then the task's
-/// awaited future, coroutine and name.
+/// awaited future, coroutine and name. The task sets and the coroutine's fields differ: each
+/// version gives its own.
 const TASKS: Asyncio = Asyncio {
     sets: &[],
     task_loop: 16,
