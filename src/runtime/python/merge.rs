@@ -10,7 +10,7 @@
 //! thread's `threading` name is its name; the asyncio tasks of the loop it runs are its notes
 //! (and said in one note of the snapshot).
 
-use super::{LockKind, PyFrame, PyProcess, PyTask, PyThread};
+use super::{LockKind, PyFrame, PyProcess, PyTask, PyThread, TaskState};
 use crate::model::{Diagnostic, Evidence, Frame, Language, Thread, Var};
 
 /// The native function whose frames the Python frames replace.
@@ -101,19 +101,23 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
     (evidence, diagnostics)
 }
 
-/// One asyncio task: `NAME: module.coroutine (file:line), awaiting` (or `running`).
+/// One asyncio task: `NAME: module.coroutine (file:line), awaiting` (or `running`, or
+/// `NAME: coroutine, not started`).
 fn task_line(t: &PyTask) -> String {
-    let coroutine = match crate::names::python_module(&t.file) {
+    let name = t.name.as_deref().unwrap_or("(unnamed)");
+    let Some(file) = &t.file else {
+        return format!("{name}: {}, not started", t.coroutine);
+    };
+    let coroutine = match crate::names::python_module(file) {
         Some(module) => format!("{module}.{}", t.coroutine),
         None => t.coroutine.clone(),
     };
     let line = t.line.map(|l| format!(":{l}")).unwrap_or_default();
-    format!(
-        "{}: {coroutine} ({}{line}), {}",
-        t.name.as_deref().unwrap_or("(unnamed)"),
-        t.file,
-        if t.running { "running" } else { "awaiting" }
-    )
+    let state = match t.state {
+        TaskState::Running => "running",
+        _ => "awaiting",
+    };
+    format!("{name}: {coroutine} ({file}{line}), {state}")
 }
 
 /// A Python frame as the model has it: `module.qualname`, as the dump parsers name them; a

@@ -106,12 +106,23 @@ pub struct PyTask {
     pub name: Option<String>,
     /// Its coroutine's qualified name.
     pub coroutine: String,
-    /// The coroutine's file.
-    pub file: String,
+    /// The coroutine's file, once started.
+    pub file: Option<String>,
     /// The line it awaits at (or runs, when running).
     pub line: Option<u32>,
-    /// It is the task running now (the others are suspended).
-    pub running: bool,
+    /// Where it is.
+    pub state: TaskState,
+}
+
+/// Where an asyncio task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Created, its coroutine not yet run once (a loop that never gets to it).
+    NotStarted,
+    /// Suspended at an `await`.
+    Awaiting,
+    /// The task the loop runs now.
+    Running,
 }
 
 /// What was read of one CPython process.

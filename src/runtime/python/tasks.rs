@@ -8,11 +8,17 @@
 use super::layout::{common::*, Asyncio, Names};
 use super::names;
 use super::objects::Objects;
-use super::{frames::Walker, PyTask};
+use super::{frames::Walker, PyTask, TaskState};
 use std::collections::HashMap;
 
 /// Tasks read at most.
 const MAX_TASKS: u64 = 4096;
+
+/// A coroutine's `cr_frame_state` (`FRAME_CREATED`, `FRAME_SUSPENDED`, `FRAME_EXECUTING` in
+/// Include/internal/pycore_frame.h, 3.11 and 3.12).
+const FRAME_CREATED: i8 = -2;
+const FRAME_SUSPENDED: i8 = -1;
+const FRAME_EXECUTING: i8 = 0;
 
 /// The tasks of every running loop, by the ident of the thread running it, from the
 /// `asyncio.base_events` module whose globals are at `globals`.
@@ -92,7 +98,8 @@ fn members(o: &Objects<'_, '_>, set: u64) -> Vec<u64> {
     read().unwrap_or_default()
 }
 
-/// The task at `task`: its name, and its coroutine's function and line.
+/// The task at `task`: its name, its coroutine's name, and where it awaits (or runs), once
+/// started.
 fn one_task(
     o: &Objects<'_, '_>,
     walker: &mut Walker<'_, '_, '_>,
@@ -102,25 +109,26 @@ fn one_task(
     let m = o.mem;
     let coro = m.u64(task + a.task_coro)?;
     (o.type_name(coro)? == "coroutine").then_some(())?;
-    let state = m.u8(coro + a.coro_frame_state)? as i8;
-    // Suspended (-1) or running (0): a coroutine created and not started, or done, has no
-    // line to show.
-    if !(-1..=0).contains(&state) {
-        return None;
-    }
-    let (frames, _) = walker.walk(coro + a.coro_iframe, 1);
-    let frame = frames.into_iter().next()?;
+    let state = match m.u8(coro + a.coro_frame_state)? as i8 {
+        FRAME_CREATED => TaskState::NotStarted,
+        FRAME_SUSPENDED => TaskState::Awaiting,
+        FRAME_EXECUTING => TaskState::Running,
+        // Done: nothing to show.
+        _ => return None,
+    };
+    let frame = match state {
+        TaskState::NotStarted => None,
+        _ => walker.walk(coro + a.coro_iframe, 1).0.into_iter().next(),
+    };
     // 3.12 keeps the number of an unnamed task until its name is asked for.
     let name = m
         .u64(task + a.task_name)
         .and_then(|s| (o.string(s)).or_else(|| names::int(o, n, s).map(|i| format!("Task-{i}"))));
     Some(PyTask {
         name,
-        coroutine: o
-            .string(m.u64(coro + a.coro_qualname)?)
-            .unwrap_or(frame.function),
-        file: frame.file,
-        line: frame.line,
-        running: state == 0,
+        coroutine: o.string(m.u64(coro + a.coro_qualname)?)?,
+        file: frame.as_ref().map(|f| f.file.clone()),
+        line: frame.and_then(|f| f.line),
+        state,
     })
 }

@@ -173,7 +173,9 @@ mod merging {
     use super::located;
     use crate::model::{Evidence, Frame, FutexWait, KernelInfo, Language, Thread};
     use crate::runtime::python::merge::merge;
-    use crate::runtime::python::{LockKind, LockSeen, PyFrame, PyProcess, PyTask, PyThread};
+    use crate::runtime::python::{
+        LockKind, LockSeen, PyFrame, PyProcess, PyTask, PyThread, TaskState,
+    };
 
     fn native(names: &[&str]) -> Vec<Frame> {
         (names.iter())
@@ -239,13 +241,22 @@ mod merging {
             cut: None,
             join_lock: None,
             name: None,
-            tasks: vec![PyTask {
-                name: Some("poller".into()),
-                coroutine: "poll".into(),
-                file: "/srv/bank.py".into(),
-                line: Some(7),
-                running: false,
-            }],
+            tasks: vec![
+                PyTask {
+                    name: Some("poller".into()),
+                    coroutine: "poll".into(),
+                    file: Some("/srv/bank.py".into()),
+                    line: Some(7),
+                    state: TaskState::Awaiting,
+                },
+                PyTask {
+                    name: Some("audit".into()),
+                    coroutine: "Bank.audit".into(),
+                    file: None,
+                    line: None,
+                    state: TaskState::NotStarted,
+                },
+            ],
         };
         let mut threads = vec![Thread {
             tid: Some(12),
@@ -268,14 +279,17 @@ mod merging {
         }];
         let (_, notes) = merge(&mut threads, &process(vec![pt]));
         let t = &threads[0];
-        // Its loop's task is its note, and said in the snapshot's.
+        // Its loop's tasks are its notes, and said in the snapshot's.
         assert_eq!(
             t.notes,
-            ["asyncio task poller: bank.poll (/srv/bank.py:7), awaiting"]
+            [
+                "asyncio task poller: bank.poll (/srv/bank.py:7), awaiting",
+                "asyncio task audit: Bank.audit, not started"
+            ]
         );
         assert!(notes
             .iter()
-            .any(|n| n.message.contains("with 1 tasks: poller")));
+            .any(|n| n.message.contains("with 2 tasks: poller")));
         assert_eq!(
             names(t),
             [
