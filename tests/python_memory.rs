@@ -10,7 +10,8 @@
 //! caller's `with`: a self-lock), `rlock_abba.py` (an `RLock` ABBA: proven, each RLock naming
 //! its owner), `join_cycle.py` (two threads joining each other: a join cycle by the joined
 //! thread's tid), `idle_pool.py` (an idle executor and a serving main thread: exit 0),
-//! `gil_spin.py` (a thread running Python code holds the GIL), `condition_pool.py`,
+//! `gil_spin.py` (a thread running Python code holds the GIL), `asyncio_tasks.py` (a loop's
+//! waiting tasks, each shown under its thread with the line it awaits at), `condition_pool.py`,
 //! `event_pool.py` and `queue_pool.py idle` (two threads waiting on one Condition, Event or
 //! Queue: their waits name that object's address), and the pools of
 //! `pools_python.rs` (starved, or idle and busy: exit 0) attached live. `churn.py` (threads and
@@ -21,7 +22,6 @@
 mod support;
 
 use hangscan::analyze::{FindingKind, Grade};
-use hangscan::model::Thread;
 use std::path::Path;
 use std::process::Command;
 use support::python::*;
@@ -94,15 +94,7 @@ fn an_rlock_abba_is_proven_by_the_owner_each_rlock_records() {
     if !(require("debian-python3.11") && require("gcore")) {
         return;
     }
-    let dir = scratch("python_memory", "rlock_abba");
-    let hung = run(Path::new(DEBIAN_PYTHON), "rlock_abba");
-    for (how, snap, a) in live_and_core(hung.pid, &dir) {
-        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Proven);
-        let mut threads = running(&snap, "rlock_abba.Replica.push");
-        threads.extend(running(&snap, "rlock_abba.Replica.pull"));
-        threads.sort_unstable();
-        assert_eq!(a.findings[0].threads, threads, "{how}:\n{}", shown(&snap));
-    }
+    assert_rlock_abba(Path::new(DEBIAN_PYTHON), "3.11");
 }
 
 #[test]
@@ -110,18 +102,15 @@ fn threads_joining_each_other_are_a_join_cycle_by_the_joined_thread_s_tid() {
     if !(require("debian-python3.11") && require("gcore")) {
         return;
     }
-    let dir = scratch("python_memory", "join_cycle");
-    let hung = run(Path::new(DEBIAN_PYTHON), "join_cycle");
-    for (how, snap, a) in live_and_core(hung.pid, &dir) {
-        assert_finding(how, &snap, &a, FindingKind::JoinCycle, Grade::Symbolic);
-        let peers = running(&snap, "join_cycle.Pipeline.stop_peer");
-        assert_eq!(a.findings[0].threads.len(), 2, "{how}");
-        for &t in &peers {
-            let w = &a.facts[t].waits[0];
-            let other = peers.iter().find(|&&o| o != t).unwrap();
-            assert_eq!(w.target_tid, snap.threads[*other].tid, "{how}");
-        }
+    assert_join_cycle(Path::new(DEBIAN_PYTHON), "3.11");
+}
+
+#[test]
+fn an_asyncio_loop_s_tasks_are_shown_under_its_thread_with_the_lines_they_await_at() {
+    if !(require("debian-python3.11") && require("gcore")) {
+        return;
     }
+    assert_asyncio_tasks(Path::new(DEBIAN_PYTHON), "3.11");
 }
 
 #[test]
@@ -150,13 +139,7 @@ fn a_thread_running_python_code_holds_the_gil() {
     if !require("debian-python3.11") {
         return;
     }
-    let hung = run(Path::new(DEBIAN_PYTHON), "gil_spin");
-    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
-    let holders: Vec<&Thread> = (snap.threads.iter())
-        .filter(|t| t.status.as_deref() == Some("gil"))
-        .collect();
-    assert_eq!(holders.len(), 1, "{}", shown(&snap));
-    assert!(has_frame(holders[0], "gil_spin.spin"), "{}", shown(&snap));
+    assert_gil_holder(Path::new(DEBIAN_PYTHON));
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! CPython versions besides the distribution's: every interpreter pyenv has installed is
-//! tried where it is. Those of a minor version with a built-in layout (3.11, 3.12) find the
-//! `threading.Lock` ABBA as Debian's does, live and from a core; each built-in layout is the
-//! one its version's headers give (`fixtures/programs/python/layout_offsets.c`, built against
-//! the headers of every interpreter installed, Debian's at least); 3.13 is read through its
-//! `_Py_DebugOffsets` (frames and lines; its `PyMutex` locks not yet); the others (3.8 to
-//! 3.10) are named with why they are not read and the command for their own dump.
+//! CPython versions besides the distribution's: those `.ci/run` unpacks from Debian's archive
+//! (bullseye's 3.9, which CI must have) and every interpreter pyenv has installed are tried
+//! where they are. Those of a minor version with a built-in layout (3.8 to 3.12) find the
+//! `threading.Lock` ABBA as Debian's 3.11 does, live and from a core, with each thread's
+//! Python line and `threading` name; each built-in layout is the one its version's headers
+//! give (`fixtures/programs/python/layout_offsets.c`, built against the headers of every
+//! interpreter installed, Debian's 3.9 and 3.11 at least); 3.13 is read through its
+//! `_Py_DebugOffsets` (frames and lines; its `PyMutex` locks not yet); an older one with a
+//! `_PyRuntime` (3.7) is named with why it is not read and the command for its own dump.
 
 mod support;
 
@@ -13,14 +15,40 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::python::*;
 use support::runtimes::programs;
-use support::{hangscan, require, scratch};
+use support::{hangscan, require, scratch, skip};
 
-/// Interpreters pyenv has installed whose minor version has a built-in layout (`3.11.*`,
-/// `3.12.*`), with their `3.N.M` version.
+#[test]
+fn the_interpreters_ci_unpacks_from_debian_s_archive_are_there_and_run() {
+    for &minor in ARCHIVE_MINORS {
+        let Some(python) = archive_python(minor) else {
+            skip(&format!(
+                "CPython 3.{minor} from Debian's archive: .ci/run fetches it"
+            ));
+            continue;
+        };
+        let ran = Command::new(&python)
+            .args(["-c", "import threading, sys; print(sys.version_info[:2])"])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            String::from_utf8_lossy(&ran.stdout).trim(),
+            format!("(3, {minor})"),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+}
+
+/// Other interpreters whose minor version has a built-in layout (3.8 to 3.12), with their
+/// version as hangscan names it (`3.N.M`; `3.N` before 3.11).
 fn other_interpreters() -> Vec<(PathBuf, String)> {
-    (pyenv_versions().into_iter())
+    (installed_versions().into_iter())
         .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_some())
-        .map(|(python, version, _)| (python, version))
+        // Before 3.11 (no `Py_Version`) the version comes from the file's name: `3.N`.
+        .map(|(python, version, minor)| match minor {
+            ..11 => (python, format!("3.{minor}")),
+            _ => (python, version),
+        })
         .collect()
 }
 
@@ -38,6 +66,35 @@ fn every_other_installed_interpreter_with_a_built_in_layout_finds_the_lock_abba(
     }
 }
 
+#[test]
+fn every_other_installed_interpreter_with_a_built_in_layout_proves_an_rlock_abba_joins_and_the_gil()
+{
+    if !require("gcore") {
+        return;
+    }
+    for (python, version) in other_interpreters() {
+        assert_rlock_abba(&python, &version);
+        assert_join_cycle(&python, &version);
+        assert_gil_holder(&python);
+    }
+}
+
+#[test]
+fn every_other_installed_interpreter_that_keeps_its_tasks_reachable_shows_an_asyncio_loop_s_tasks()
+{
+    if !require("gcore") {
+        return;
+    }
+    let others = other_interpreters().into_iter().filter(|(_, version)| {
+        let minor = version.split('.').nth(1).and_then(|m| m.parse().ok());
+        let layout = minor.and_then(hangscan::runtime::python::layout::for_minor);
+        layout.is_some_and(|l| l.asyncio.is_some())
+    });
+    for (python, version) in others {
+        assert_asyncio_tasks(&python, &version);
+    }
+}
+
 /// The include directory of the interpreter `python`, as it says.
 fn include_dir(python: &Path) -> Option<PathBuf> {
     let out = Command::new(python)
@@ -48,7 +105,9 @@ fn include_dir(python: &Path) -> Option<PathBuf> {
         .output()
         .ok()?;
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    dir.join("internal/pycore_frame.h").exists().then_some(dir)
+    dir.join("internal/pycore_pystate.h")
+        .exists()
+        .then_some(dir)
 }
 
 #[test]
@@ -67,8 +126,10 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
             continue;
         };
         let exe = dir.join(format!("offsets-{checked}"));
+        // Debian's `pyconfig.h` includes its multiarch one from the directory above.
         let built = Command::new("cc")
             .arg(format!("-I{}", include.display()))
+            .arg(format!("-I{}", include.parent().unwrap().display()))
             .arg(&source)
             .arg("-o")
             .arg(&exe)
@@ -100,14 +161,14 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
 
 #[test]
 fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_own_dump() {
-    // 3.8 is where native_thread_id begins; 3.13 is read through its debug offsets.
-    let unknown: Vec<(PathBuf, u8)> = (pyenv_versions().into_iter())
-        .filter(|(_, _, minor)| (8..13).contains(minor))
+    // 3.7 is where `_PyRuntime` begins; 3.13 is read through its debug offsets.
+    let unknown: Vec<(PathBuf, u8)> = (installed_versions().into_iter())
+        .filter(|(_, _, minor)| (7..13).contains(minor))
         .filter(|(_, _, minor)| hangscan::runtime::python::layout::for_minor(*minor).is_none())
         .map(|(python, _, minor)| (python, minor))
         .collect();
     if unknown.is_empty() {
-        eprintln!("no CPython 3.8 to 3.10 installed: none to name");
+        eprintln!("no CPython 3.7 installed: none to name");
     }
     for (python, minor) in unknown {
         let hung = run(&python, "lock_abba");
@@ -131,7 +192,7 @@ fn an_installed_interpreter_without_a_built_in_layout_is_named_with_why_and_its_
 
 #[test]
 fn cpython_3_13_is_read_through_its_debug_offsets_where_installed() {
-    let pythons: Vec<PathBuf> = (pyenv_versions().into_iter())
+    let pythons: Vec<PathBuf> = (installed_versions().into_iter())
         .filter(|(_, _, minor)| *minor == 13)
         .map(|(python, _, _)| python)
         .collect();

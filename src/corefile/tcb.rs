@@ -12,13 +12,10 @@
 
 use crate::model::Diagnostic;
 use crate::objects::elf::ElfFile;
+use crate::objects::glibc::pthread_tid_offset;
 use crate::stackwalk::NsTids;
 use crate::unwind::AddressSpace;
-use object::{Object, ObjectSymbol};
 use std::collections::BTreeMap;
-
-/// The symbol of glibc's descriptor of `struct pthread.tid` (libc ≥ 2.34, libpthread before).
-const TID_DESCRIPTOR: &str = "_thread_db_pthread_tid";
 
 /// Each thread's (`(tid, fs_base)`) id in the process's namespace, read from memory with
 /// `read`, and the warning when they cannot all be read. Without glibc's descriptor (a program
@@ -108,24 +105,7 @@ fn tid_offset(space: &AddressSpace) -> Option<u64> {
             seen.push(*p);
             new
         })
-        .find_map(|p| descriptor(&ElfFile::open(p).ok()?))
-}
-
-/// `TID_DESCRIPTOR` of `file`: three u32 (bit size 32, count 1, offset), read from the file.
-fn descriptor(file: &ElfFile) -> Option<u64> {
-    let parsed = file.parse()?;
-    let sym = parsed
-        .dynamic_symbols()
-        .find(|s| s.name() == Ok(TID_DESCRIPTOR))?;
-    let at = sym.address();
-    let start = file.segments.iter().find_map(|s| {
-        let inside = at.checked_sub(s.vaddr)?;
-        (inside.checked_add(12)? <= s.filesz).then(|| inside.checked_add(s.offset))?
-    })?;
-    let start = usize::try_from(start).ok()?;
-    let b = file.data.get(start..start.checked_add(12)?)?;
-    let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    (u(0) == 32 && u(4) == 1).then(|| u64::from(u(8)))
+        .find_map(|p| pthread_tid_offset(&ElfFile::open(p).ok()?))
 }
 
 #[cfg(test)]

@@ -154,6 +154,109 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
     assert_eq!(signatures[0], signatures[1], "live and core");
 }
 
+/// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9).
+pub const ARCHIVE_MINORS: &[u8] = &[9];
+
+/// An `RLock` ABBA run by `python` (`3.N…` as `version`): a proven lock cycle of the push and
+/// the pull, each RLock naming its owner; live and from a core.
+pub fn assert_rlock_abba(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("rlock_abba-{version}"));
+    let hung = run(python, "rlock_abba");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Proven);
+        let mut threads = running(&snap, "rlock_abba.Replica.push");
+        threads.extend(running(&snap, "rlock_abba.Replica.pull"));
+        threads.sort_unstable();
+        assert_eq!(a.findings[0].threads, threads, "{how}:\n{}", shown(&snap));
+    }
+}
+
+/// Two threads run by `python` joining each other: a join cycle, each join naming the other
+/// thread by its tid; live and from a core.
+pub fn assert_join_cycle(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("join_cycle-{version}"));
+    let hung = run(python, "join_cycle");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::JoinCycle, Grade::Symbolic);
+        let peers = running(&snap, "join_cycle.Pipeline.stop_peer");
+        assert_eq!(a.findings[0].threads.len(), 2, "{how}");
+        for &t in &peers {
+            let w = &a.facts[t].waits[0];
+            let other = peers.iter().find(|&&o| o != t).unwrap();
+            assert_eq!(w.target_tid, snap.threads[*other].tid, "{how}");
+        }
+    }
+}
+
+/// A thread run by `python` spinning in Python code holds the GIL, and only it.
+pub fn assert_gil_holder(python: &Path) {
+    let hung = run(python, "gil_spin");
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let holders: Vec<&Thread> = (snap.threads.iter())
+        .filter(|t| t.status.as_deref() == Some("gil"))
+        .collect();
+    assert_eq!(holders.len(), 1, "{}", shown(&snap));
+    assert!(has_frame(holders[0], "gil_spin.spin"), "{}", shown(&snap));
+}
+
+/// An asyncio loop run by `python` whose named tasks all wait (`asyncio_tasks.py`): no
+/// finding, and each task under the loop's thread (its notes) with its coroutine and the line
+/// it awaits at; live and from a core.
+pub fn assert_asyncio_tasks(python: &Path, version: &str) {
+    let dir = scratch("python_memory", &format!("asyncio_tasks-{version}"));
+    let hung = run(python, "asyncio_tasks");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert!(!a.deadlocked(), "{how}:\n{}", shown(&snap));
+        let looping = running(&snap, "asyncio.base_events.BaseEventLoop.run_forever");
+        assert_eq!(looping.len(), 1, "{how}:\n{}", shown(&snap));
+        let mut notes = snap.threads[looping[0]].notes.clone();
+        notes.sort();
+        let file = programs("python").join("asyncio_tasks.py");
+        let file = file.display();
+        let want = [
+            format!("asyncio task Task-1: asyncio_tasks.main ({file}:36), awaiting"),
+            format!("asyncio task consumer-1: asyncio_tasks.consume ({file}:20), awaiting"),
+            format!("asyncio task consumer-2: asyncio_tasks.consume ({file}:20), awaiting"),
+            format!("asyncio task heartbeat: asyncio_tasks.beat ({file}:27), awaiting"),
+        ];
+        assert_eq!(notes, want, "{how}:\n{}", shown(&snap));
+        assert!(
+            (snap.diagnostics.iter())
+                .any(|d| d.message.contains("runs an asyncio loop with 4 tasks")),
+            "{how}:\n{}",
+            shown(&snap)
+        );
+    }
+}
+
+/// Every other interpreter here: pyenv's ([`pyenv_versions`]) and those `.ci/run` unpacks from
+/// Debian's archive ([`archive_python`]), each with its path, its `3.N.M` and `N`.
+pub fn installed_versions() -> Vec<(PathBuf, String, u8)> {
+    let mut out = pyenv_versions();
+    for &minor in ARCHIVE_MINORS {
+        let Some(python) = archive_python(minor) else {
+            continue;
+        };
+        let said = Command::new(&python)
+            .args(["-c", "import platform; print(platform.python_version())"])
+            .output()
+            .expect("the archive's interpreter runs");
+        let version = String::from_utf8_lossy(&said.stdout).trim().to_string();
+        assert!(version.starts_with(&format!("3.{minor}.")), "{version}");
+        out.push((python, version, minor));
+    }
+    out
+}
+
+/// Debian's CPython `3.minor` as `.ci/run` unpacks it from the archive
+/// (`target/pythons/3.N/usr/bin/python3.N`, run in place: it finds its library beside it),
+/// when it is there.
+pub fn archive_python(minor: u8) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/pythons/3.{minor}"));
+    let python = dir.join(format!("usr/bin/python3.{minor}"));
+    (dir.join(".complete").exists() && python.exists()).then_some(python)
+}
+
 /// Every interpreter pyenv has installed (`pyenv root`'s `versions/3.N.M/bin/python3.N`):
 /// its path, its `3.N.M` and `N`; none without pyenv.
 pub fn pyenv_versions() -> Vec<(PathBuf, String, u8)> {

@@ -4,7 +4,7 @@
 //! struct itself is laid out per version: 3.13's is read here (Include/internal/
 //! pycore_runtime.h), each field a `uint64_t` at the position below.
 
-use super::layout::{common, CurrentFrame, EntryMark, GilHolder, Layout};
+use super::layout::{common, CurrentFrame, EntryMark, FrameKind, GilHolder, Layout, LineTable};
 
 /// The cookie the struct begins with.
 const COOKIE: &[u8; 8] = b"xdebugpy";
@@ -97,31 +97,36 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         tstate_next: word(at::TSTATE_NEXT)?,
         current_frame: CurrentFrame::Direct(word(at::TSTATE_CURRENT_FRAME)?),
         tstate_thread_id: word(at::TSTATE_THREAD_ID)?,
-        tstate_native_thread_id: word(at::TSTATE_NATIVE_THREAD_ID)?,
+        tstate_native_thread_id: Some(word(at::TSTATE_NATIVE_THREAD_ID)?),
         // 3.13 joins a thread through its handle, and its locks are `PyMutex`es whose waiters
         // sleep apart: neither is read from the frames.
         tstate_on_delete_data: None,
         frame_code: word(at::FRAME_EXECUTABLE)?,
         frame_previous: word(at::FRAME_PREVIOUS)?,
-        frame_prev_instr: word(at::FRAME_INSTR_PTR)?,
-        frame_owner: word(at::FRAME_OWNER)?,
-        frame_entry: EntryMark::Shim(OWNED_BY_CSTACK),
+        frame: FrameKind::Interpreter {
+            prev_instr: word(at::FRAME_INSTR_PTR)?,
+            owner: word(at::FRAME_OWNER)?,
+            entry: EntryMark::Shim(OWNED_BY_CSTACK),
+            code_code: word(at::CODE_CODE)?,
+            firsttraceable: None,
+            nlocalsplus: None,
+        },
         frame_localsplus: word(at::FRAME_LOCALSPLUS)?,
         code_filename: word(at::CODE_FILENAME)?,
         code_name: word(at::CODE_NAME)?,
-        code_qualname: word(at::CODE_QUALNAME)?,
+        code_qualname: Some(word(at::CODE_QUALNAME)?),
         code_linetable: word(at::CODE_LINETABLE)?,
+        lines: LineTable::Locations,
         code_firstlineno: word(at::CODE_FIRSTLINENO)?,
-        code_nlocalsplus: None,
         code_stacksize: None,
-        code_firsttraceable: None,
         code_localsplusnames: None,
-        code_code: word(at::CODE_CODE)?,
         unicode_ascii_data: ascii,
         // `PyCompactUnicodeObject` adds its UTF-8 length and pointer to `PyASCIIObject`.
         unicode_compact_data: ascii + 16,
         // Frame globals and class layouts are not among the debug offsets.
         names: None,
+        methods: None,
+        asyncio: None,
         source: "the layout from its _Py_DebugOffsets",
     })
 }

@@ -1,8 +1,8 @@
-//! Where CPython keeps what hangscan reads, per minor version, as data: one table a version,
-//! each offset as that version's own headers give it (`fixtures/programs/python/
-//! layout_offsets.c` prints them from an interpreter's headers; `tests/python_memory.rs`
-//! compares them with these wherever such an interpreter is installed). x86-64, default
-//! (non-debug, GIL) builds.
+//! Where CPython keeps what hangscan reads, per minor version, as data: what a layout holds
+//! (the tables themselves are in `versions`, each offset as that version's own headers give
+//! it; `fixtures/programs/python/layout_offsets.c` prints them from an interpreter's headers
+//! and `tests/python_versions.rs` compares them with these wherever such an interpreter is
+//! installed). x86-64, default (non-debug, GIL) builds.
 
 /// How the interpreter marks the frame a C call of the eval loop began with: the Python
 /// frames from one such frame inwards are what one `_PyEval_EvalFrameDefault` runs.
@@ -55,6 +55,50 @@ pub enum GilHolder {
     },
 }
 
+/// How a version keeps its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// `_PyInterpreterFrame` (3.11 on): frames of several Python calls run by one eval-loop
+    /// call, each pointing into its code object's instructions.
+    Interpreter {
+        /// `_PyInterpreterFrame.prev_instr`: the instruction it runs (or last ran).
+        prev_instr: u64,
+        /// `_PyInterpreterFrame.owner` (a byte).
+        owner: u64,
+        /// How a frame an eval-loop call began with is marked.
+        entry: EntryMark,
+        /// `co_code_adaptive`: the instructions, inside the code object.
+        code_code: u64,
+        /// `PyCodeObject._co_firsttraceable` (an `int`): a frame before it has not started.
+        firsttraceable: Option<u64>,
+        /// `PyCodeObject.co_nlocalsplus` (an `int`).
+        nlocalsplus: Option<u64>,
+    },
+    /// `PyFrameObject` (3.8 to 3.10): each frame run by an eval-loop call of its own.
+    Object {
+        /// `PyFrameObject.f_lasti` (an `int`): the instruction it runs, -1 before the first.
+        lasti: u64,
+        /// Bytes of code an `f_lasti` step is: 1 (3.8, 3.9: a byte offset), 2 (3.10: an
+        /// instruction index).
+        lasti_unit: u64,
+        /// `PyFrameObject.f_valuestack`: where its value stack begins, after its locals, cells
+        /// and free variables.
+        valuestack: u64,
+    },
+}
+
+/// How a code object maps instructions to lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineTable {
+    /// The location table (PEP 657, 3.11 on), by code unit.
+    Locations,
+    /// `co_lnotab` (3.8, 3.9): (byte offset increment, signed line increment) pairs.
+    Lnotab,
+    /// 3.10's `co_linetable`: (byte length, signed line increment, -128 for none) pairs, each
+    /// a range of the code.
+    Ranges,
+}
+
 /// One minor version's layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -68,7 +112,7 @@ pub struct Layout {
     pub gil: GilHolder,
     /// `PyInterpreterState.next`.
     pub interp_next: u64,
-    /// `PyInterpreterState.threads.head`: its first thread state.
+    /// `PyInterpreterState.threads.head` (`tstate_head` before 3.11): its first thread state.
     pub interp_threads_head: u64,
     /// `PyThreadState.next`.
     pub tstate_next: u64,
@@ -76,72 +120,135 @@ pub struct Layout {
     pub current_frame: CurrentFrame,
     /// `PyThreadState.thread_id`: the thread's ident (its `pthread_t`).
     pub tstate_thread_id: u64,
-    /// `PyThreadState.native_thread_id`: its OS thread id.
-    pub tstate_native_thread_id: u64,
+    /// `PyThreadState.native_thread_id` (3.11 on): its OS thread id. None before: the id is
+    /// read from the thread's `struct pthread` (its ident), where glibc says it keeps it.
+    pub tstate_native_thread_id: Option<u64>,
     /// A weak reference to the thread's `_tstate_lock` (what `Thread.join` acquires); none
     /// where joins wait otherwise (3.13).
     pub tstate_on_delete_data: Option<u64>,
-    /// `_PyInterpreterFrame.f_code`.
+    /// The frame's code object (`f_code`).
     pub frame_code: u64,
-    /// `_PyInterpreterFrame.previous`: its caller.
+    /// The frame's caller (`previous`, `f_back` before 3.11).
     pub frame_previous: u64,
-    /// `_PyInterpreterFrame.prev_instr`: the instruction it runs (or last ran).
-    pub frame_prev_instr: u64,
-    /// `_PyInterpreterFrame.owner` (a byte).
-    pub frame_owner: u64,
-    /// How a frame an eval-loop call began with is marked.
-    pub frame_entry: EntryMark,
-    /// `_PyInterpreterFrame.localsplus`: its locals, then its value stack.
+    /// How frames are kept, and what that takes.
+    pub frame: FrameKind,
+    /// `localsplus` (`f_localsplus` before 3.11): its locals, then its value stack.
     pub frame_localsplus: u64,
     /// `PyCodeObject.co_filename`.
     pub code_filename: u64,
     /// `PyCodeObject.co_name`.
     pub code_name: u64,
-    /// `PyCodeObject.co_qualname`.
-    pub code_qualname: u64,
-    /// `PyCodeObject.co_linetable` (the location table, PEP 657).
+    /// `PyCodeObject.co_qualname` (3.11 on). None before: a method's class is found through
+    /// its `self` ([`Methods`]).
+    pub code_qualname: Option<u64>,
+    /// `PyCodeObject.co_linetable` (`co_lnotab` in 3.8 and 3.9).
     pub code_linetable: u64,
+    /// What that table holds.
+    pub lines: LineTable,
     /// `PyCodeObject.co_firstlineno` (an `int`).
     pub code_firstlineno: u64,
-    /// `PyCodeObject.co_nlocalsplus` (an `int`).
-    pub code_nlocalsplus: Option<u64>,
     /// `PyCodeObject.co_stacksize` (an `int`).
     pub code_stacksize: Option<u64>,
-    /// `PyCodeObject._co_firsttraceable` (an `int`): a frame before it has not started.
-    pub code_firsttraceable: Option<u64>,
-    /// `PyCodeObject.co_localsplusnames` (a tuple): a method's first is `self`.
+    /// `PyCodeObject.co_localsplusnames` (`co_varnames` before 3.11; a tuple): a method's
+    /// first is `self`.
     pub code_localsplusnames: Option<u64>,
-    /// `co_code_adaptive`: the instructions, inside the code object.
-    pub code_code: u64,
     /// Where a compact ASCII string's characters start (`sizeof(PyASCIIObject)`).
     pub unicode_ascii_data: u64,
     /// Where another compact string's start (`sizeof(PyCompactUnicodeObject)`).
     pub unicode_compact_data: u64,
     /// Where thread names are read from (`threading._active`); none where not read (3.13).
     pub names: Option<Names>,
+    /// How a method's class is found, where code objects have no qualified name.
+    pub methods: Option<Methods>,
+    /// Where asyncio's tasks are read from; none where not read (before 3.11, 3.13).
+    pub asyncio: Option<Asyncio>,
     /// Where the layout came from, in words.
     pub source: &'static str,
 }
 
 /// What reading `threading._active` (ident → `Thread`, whose `_name` is the thread's name)
 /// takes beyond the common layout: a frame's globals (a `threading.py` frame's are the
-/// module's), a class's shared attribute keys, and how an `int` keeps its digit count.
+/// module's), how dicts and instances keep their entries, and how an `int` keeps its digit
+/// count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Names {
-    /// `_PyInterpreterFrame.f_globals`.
+    /// The frame's globals (`f_globals`).
     pub frame_globals: u64,
-    /// `PyHeapTypeObject.ht_cached_keys`: the keys its instances' split dicts share.
-    pub type_cached_keys: u64,
-    /// An instance's managed dict (3.12): one tagged word before the object, a dict or (low
-    /// bit set) its values; else (3.11) the values and the dict in two words.
-    pub tagged_dict: bool,
+    /// Where an instance keeps its attributes.
+    pub instance_dict: InstanceDict,
+    /// How a dict's keys object is laid out.
+    pub dict_keys: DictKeys,
     /// `PyLongObject` keeps its digit count in `lv_tag >> 3` (3.12), else in `ob_size`.
     pub tagged_long: bool,
 }
 
+/// Where an instance keeps its attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceDict {
+    /// A managed dict before the object (3.11, 3.12), its values' keys shared in its type's
+    /// `ht_cached_keys`.
+    Managed {
+        /// `PyHeapTypeObject.ht_cached_keys`.
+        type_cached_keys: u64,
+        /// One tagged word before the object, a dict or (low bit set) its values (3.12); else
+        /// the values and the dict in two words (3.11).
+        tagged: bool,
+    },
+    /// A dict pointer at the type's `tp_dictoffset` (3.8 to 3.10).
+    Offset {
+        /// `PyTypeObject.tp_dictoffset`.
+        type_dictoffset: u64,
+    },
+}
+
+/// How a dict's keys object is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DictKeys {
+    /// `dk_log2_index_bytes` and `dk_kind` (3.11 on).
+    Log2,
+    /// `dk_size` and 24-byte entries (3.8 to 3.10).
+    Sized,
+}
+
+/// What finding a method's class takes (3.8 to 3.10, whose code objects have no qualified
+/// name): the class of its `self` whose own dict has, under the code's name, a function of
+/// that very code, along the type's method resolution order; named by its `tp_name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Methods {
+    /// `PyTypeObject.tp_dict`.
+    pub type_dict: u64,
+    /// `PyTypeObject.tp_mro` (a tuple of types).
+    pub type_mro: u64,
+    /// `PyFunctionObject.func_code`.
+    pub function_code: u64,
+}
+
+/// What reading asyncio's tasks takes (3.11, 3.12): the sets `asyncio.tasks` keeps them in,
+/// the C task's fields (`TaskObj` in Modules/_asynciomodule.c, not a header: the tests read
+/// them from a running loop) and the coroutine's (Include/cpython/genobject.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asyncio {
+    /// The names in `asyncio.tasks` of the sets of tasks: a `WeakSet` (3.11's `_all_tasks`,
+    /// 3.12's `_scheduled_tasks`) or a `set` (3.12's `_eager_tasks`).
+    pub sets: &'static [&'static str],
+    /// `TaskObj.task_loop` (the future's loop).
+    pub task_loop: u64,
+    /// `TaskObj.task_coro`.
+    pub task_coro: u64,
+    /// `TaskObj.task_name` (a `str`; 3.12 keeps a number until the name is asked for).
+    pub task_name: u64,
+    /// `PyCoroObject.cr_qualname`.
+    pub coro_qualname: u64,
+    /// `PyCoroObject.cr_frame_state` (a signed byte: -1 suspended, 0 running).
+    pub coro_frame_state: u64,
+    /// `PyCoroObject.cr_iframe`: its frame, inside it.
+    pub coro_iframe: u64,
+}
+
 /// What every version from 3.8 to 3.12 shares: object headers, `bytes`, type names, bound C
-/// methods, weak references and `_thread`'s lock objects (Modules/_threadmodule.c); and dicts,
-/// type flags and `int` digits as 3.11 and 3.12 have them (what thread names are read through).
+/// methods, weak references, `_thread`'s lock objects (Modules/_threadmodule.c), dicts, type
+/// flags and `int` digits; and dict keys objects as 3.11 and 3.12 have them, and as 3.8 to
+/// 3.10 do (`SIZED_`), what thread names are read through.
 pub mod common {
     /// `PyObject.ob_refcnt`.
     pub const OB_REFCNT: u64 = 0;
@@ -173,6 +280,12 @@ pub mod common {
     pub const RLOCK_COUNT: u64 = 32;
     /// `PyTupleObject.ob_item`.
     pub const TUPLE_ITEMS: u64 = 24;
+    /// `PyModuleObject.md_dict`.
+    pub const MODULE_DICT: u64 = 16;
+    /// `PySetObject.mask`: the table's slots less one.
+    pub const SET_MASK: u64 = 32;
+    /// `PySetObject.table`: entries of a key and its hash.
+    pub const SET_TABLE: u64 = 40;
     /// `PyDictObject.ma_keys`.
     pub const DICT_KEYS: u64 = 32;
     /// `PyDictObject.ma_values`: a split dict's values (null: combined).
@@ -186,6 +299,13 @@ pub mod common {
     pub const DK_NENTRIES: u64 = 24;
     /// `PyDictKeysObject.dk_indices`: the index table, then the entries.
     pub const DK_INDICES: u64 = 32;
+    /// `PyDictKeysObject.dk_size` (3.8 to 3.10): the index table's slots, each of 1, 2, 4 or
+    /// 8 bytes as the size needs.
+    pub const SIZED_DK_SIZE: u64 = 8;
+    /// `PyDictKeysObject.dk_nentries` (3.8 to 3.10).
+    pub const SIZED_DK_NENTRIES: u64 = 32;
+    /// `PyDictKeysObject.dk_indices` (3.8 to 3.10).
+    pub const SIZED_DK_INDICES: u64 = 40;
     /// `PyTypeObject.tp_flags`.
     pub const TYPE_FLAGS: u64 = 168;
     /// `Py_TPFLAGS_MANAGED_DICT`: instances keep their dict before the object.
@@ -196,100 +316,11 @@ pub mod common {
     pub const OWNED_BY_GENERATOR: u8 = 1;
 }
 
-const V3_11: Layout = Layout {
-    version: (3, 11),
-    runtime_size: 166688,
-    runtime_interpreters_head: 40,
-    gil: GilHolder::Runtime(576),
-    interp_next: 0,
-    interp_threads_head: 16,
-    tstate_next: 8,
-    current_frame: CurrentFrame::CFrame {
-        cframe: 56,
-        current: 8,
-    },
-    tstate_thread_id: 152,
-    tstate_native_thread_id: 160,
-    tstate_on_delete_data: Some(192),
-    frame_code: 32,
-    frame_previous: 48,
-    frame_prev_instr: 56,
-    frame_owner: 69,
-    frame_entry: EntryMark::Flag(68),
-    frame_localsplus: 72,
-    code_filename: 112,
-    code_name: 120,
-    code_qualname: 128,
-    code_linetable: 136,
-    code_firstlineno: 72,
-    code_nlocalsplus: Some(76),
-    code_stacksize: Some(68),
-    code_firsttraceable: Some(168),
-    code_localsplusnames: Some(96),
-    code_code: 184,
-    unicode_ascii_data: 48,
-    unicode_compact_data: 72,
-    names: Some(Names {
-        frame_globals: 8,
-        type_cached_keys: 872,
-        tagged_dict: false,
-        tagged_long: false,
-    }),
-    source: "the built-in layout for 3.11",
-};
-
-const V3_12: Layout = Layout {
-    version: (3, 12),
-    runtime_size: 459944,
-    runtime_interpreters_head: 40,
-    gil: GilHolder::Interp {
-        gil: 384,
-        last_holder: 8,
-        locked: 16,
-    },
-    interp_next: 0,
-    interp_threads_head: 72,
-    tstate_next: 8,
-    current_frame: CurrentFrame::CFrame {
-        cframe: 56,
-        current: 0,
-    },
-    tstate_thread_id: 136,
-    tstate_native_thread_id: 144,
-    tstate_on_delete_data: Some(176),
-    frame_code: 0,
-    frame_previous: 8,
-    frame_prev_instr: 56,
-    frame_owner: 70,
-    frame_entry: EntryMark::Shim(3),
-    frame_localsplus: 72,
-    code_filename: 112,
-    code_name: 120,
-    code_qualname: 128,
-    code_linetable: 136,
-    code_firstlineno: 68,
-    code_nlocalsplus: Some(72),
-    code_stacksize: Some(64),
-    code_firsttraceable: Some(176),
-    code_localsplusnames: Some(96),
-    code_code: 192,
-    unicode_ascii_data: 40,
-    unicode_compact_data: 56,
-    names: Some(Names {
-        frame_globals: 24,
-        type_cached_keys: 880,
-        tagged_dict: true,
-        tagged_long: true,
-    }),
-    source: "the built-in layout for 3.12",
-};
-
-/// Every built-in layout.
-const LAYOUTS: &[Layout] = &[V3_11, V3_12];
-
 /// The built-in layout of CPython `3.minor`, if there is one.
 pub fn for_minor(minor: u8) -> Option<&'static Layout> {
-    LAYOUTS.iter().find(|l| l.version == (3, minor))
+    super::versions::LAYOUTS
+        .iter()
+        .find(|l| l.version == (3, minor))
 }
 
 impl Layout {
@@ -302,29 +333,51 @@ impl Layout {
             ("interp_threads_head", self.interp_threads_head),
             ("tstate_next", self.tstate_next),
             ("tstate_thread_id", self.tstate_thread_id),
-            ("tstate_native_thread_id", self.tstate_native_thread_id),
             ("frame_code", self.frame_code),
             ("frame_previous", self.frame_previous),
-            ("frame_prev_instr", self.frame_prev_instr),
-            ("frame_owner", self.frame_owner),
             ("frame_localsplus", self.frame_localsplus),
             ("code_filename", self.code_filename),
             ("code_name", self.code_name),
-            ("code_qualname", self.code_qualname),
             ("code_linetable", self.code_linetable),
             ("code_firstlineno", self.code_firstlineno),
-            ("code_code", self.code_code),
             ("unicode_ascii_data", self.unicode_ascii_data),
             ("unicode_compact_data", self.unicode_compact_data),
         ];
         let optional = [
+            ("tstate_native_thread_id", self.tstate_native_thread_id),
             ("tstate_on_delete_data", self.tstate_on_delete_data),
-            ("code_nlocalsplus", self.code_nlocalsplus),
+            ("code_qualname", self.code_qualname),
             ("code_stacksize", self.code_stacksize),
-            ("code_firsttraceable", self.code_firsttraceable),
             ("code_localsplusnames", self.code_localsplusnames),
         ];
         out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        match self.frame {
+            FrameKind::Interpreter {
+                prev_instr,
+                owner,
+                entry,
+                code_code,
+                firsttraceable,
+                nlocalsplus,
+            } => {
+                out.extend([
+                    ("frame_prev_instr", prev_instr),
+                    ("frame_owner", owner),
+                    ("code_code", code_code),
+                ]);
+                let optional = [
+                    ("code_firsttraceable", firsttraceable),
+                    ("code_nlocalsplus", nlocalsplus),
+                ];
+                out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+                if let EntryMark::Flag(at) = entry {
+                    out.push(("frame_is_entry", at));
+                }
+            }
+            FrameKind::Object {
+                lasti, valuestack, ..
+            } => out.extend([("frame_lasti", lasti), ("frame_valuestack", valuestack)]),
+        }
         match self.current_frame {
             CurrentFrame::CFrame { cframe, current } => {
                 out.extend([("tstate_cframe", cframe), ("cframe_current_frame", current)])
@@ -351,13 +404,27 @@ impl Layout {
             ]),
         }
         if let Some(n) = self.names {
+            out.push(("frame_globals", n.frame_globals));
+            out.push(match n.instance_dict {
+                InstanceDict::Managed {
+                    type_cached_keys, ..
+                } => ("type_cached_keys", type_cached_keys),
+                InstanceDict::Offset { type_dictoffset } => ("type_dictoffset", type_dictoffset),
+            });
+        }
+        if let Some(a) = self.asyncio {
             out.extend([
-                ("frame_globals", n.frame_globals),
-                ("type_cached_keys", n.type_cached_keys),
+                ("coro_qualname", a.coro_qualname),
+                ("coro_frame_state", a.coro_frame_state),
+                ("coro_iframe", a.coro_iframe),
             ]);
         }
-        if let EntryMark::Flag(at) = self.frame_entry {
-            out.push(("frame_is_entry", at));
+        if let Some(m) = self.methods {
+            out.extend([
+                ("type_dict", m.type_dict),
+                ("type_mro", m.type_mro),
+                ("function_code", m.function_code),
+            ]);
         }
         out
     }

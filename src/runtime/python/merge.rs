@@ -7,9 +7,10 @@
 //! `RLock`'s owner is evidence of who holds it; a plain lock whose `with` block a frame is
 //! inside (its bound `__exit__` still on the frame's value stack, the lock locked) is a local
 //! of that frame, `with` = the lock object. The GIL's holder is said by its status; a
-//! thread's `threading` name is its name.
+//! thread's `threading` name is its name; the asyncio tasks of the loop it runs are its notes
+//! (and said in one note of the snapshot).
 
-use super::{LockKind, PyFrame, PyProcess, PyThread};
+use super::{LockKind, PyFrame, PyProcess, PyTask, PyThread, TaskState};
 use crate::model::{Diagnostic, Evidence, Frame, Language, Thread, Var};
 
 /// The native function whose frames the Python frames replace.
@@ -17,6 +18,9 @@ const EVAL_LOOP: &str = "_PyEval_EvalFrameDefault";
 
 /// The local a Python frame gets for each plain lock whose `with` block it is inside.
 const WITH_LOCAL: &str = "with";
+
+/// Tasks a loop's note lists, at most (its thread's notes hold them all).
+const MAX_TASKS_SAID: usize = 8;
 
 /// The status a thread holding the GIL gets (the rules' word for it, as py-spy's `+gil`).
 const GIL_STATUS: &str = "gil";
@@ -64,6 +68,18 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
         if pt.gil {
             thread.status = Some(GIL_STATUS.to_string());
         }
+        if !pt.tasks.is_empty() {
+            let tasks: Vec<String> = pt.tasks.iter().map(task_line).collect();
+            let shown = tasks.len().min(MAX_TASKS_SAID);
+            notes.push(format!(
+                "{} runs an asyncio loop with {} tasks: {}{}",
+                thread.label(),
+                tasks.len(),
+                tasks[..shown].join("; "),
+                if shown < tasks.len() { "; …" } else { "" }
+            ));
+            (thread.notes).extend(tasks.iter().map(|t| format!("asyncio task {t}")));
+        }
         let futex = thread
             .kernel
             .as_ref()
@@ -83,6 +99,25 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
         })
         .collect();
     (evidence, diagnostics)
+}
+
+/// One asyncio task: `NAME: module.coroutine (file:line), awaiting` (or `running`, or
+/// `NAME: coroutine, not started`).
+fn task_line(t: &PyTask) -> String {
+    let name = t.name.as_deref().unwrap_or("(unnamed)");
+    let Some(file) = &t.file else {
+        return format!("{name}: {}, not started", t.coroutine);
+    };
+    let coroutine = match crate::names::python_module(file) {
+        Some(module) => format!("{module}.{}", t.coroutine),
+        None => t.coroutine.clone(),
+    };
+    let line = t.line.map(|l| format!(":{l}")).unwrap_or_default();
+    let state = match t.state {
+        TaskState::Running => "running",
+        _ => "awaiting",
+    };
+    format!("{name}: {coroutine} ({file}{line}), {state}")
 }
 
 /// A Python frame as the model has it: `module.qualname`, as the dump parsers name them; a

@@ -1,12 +1,13 @@
 //! CPython read from memory, read-only: [`locate`] finds the interpreter among the objects a
 //! process maps (`_PyRuntime` in the dynamic symbol table of `python3.N` or `libpython3.N`,
 //! which stripped builds keep; the version from `Py_Version`, else the object's name) and
-//! picks its built-in layout ([`layout`], 3.11 and 3.12) or reads it from the interpreter's
-//! `_Py_DebugOffsets` (3.13), checked against the symbol's size; [`read`] walks
-//! interpreters, thread states and frames through a memory reader (a stopped process or a
-//! core), giving each thread's OS tid, ident, `threading` name (`names`), GIL and Python
-//! frames with the locks they refer to. [`merge`] places those frames among a thread's native
-//! ones. What cannot be read is said in the result's notes; nothing here panics on what memory
+//! picks its built-in layout ([`layout`], `versions`: 3.8 to 3.12) or reads it from the
+//! interpreter's `_Py_DebugOffsets` (3.13), checked against the symbol's size; [`read`]
+//! walks interpreters, thread states and frames through a memory reader (a stopped process or
+//! a core), giving each thread's OS tid (before 3.11, from its `struct pthread`, where glibc
+//! says), ident, `threading` name (`names`), GIL, Python frames with the locks they refer to,
+//! and the asyncio tasks of the loop it runs (`tasks`). [`merge`] places those frames among a
+//! thread's native ones. What cannot be read is said in the result's notes; nothing here panics on what memory
 //! holds.
 
 mod debug_offsets;
@@ -15,10 +16,13 @@ pub mod layout;
 pub mod merge;
 mod names;
 mod objects;
+mod tasks;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use crate::objects::elf::{open_object, ElfFile};
+use crate::objects::glibc::pthread_tid_offset;
 use crate::objects::AddressSpace;
 use crate::runtime::memory::Mem;
 pub use crate::runtime::memory::ReadFn;
@@ -91,6 +95,34 @@ pub struct PyThread {
     pub join_lock: Option<LockSeen>,
     /// Its name in `threading` (`threading.current_thread().name`), when it has one there.
     pub name: Option<String>,
+    /// The asyncio tasks of the loop it runs.
+    pub tasks: Vec<PyTask>,
+}
+
+/// One asyncio task of a running loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyTask {
+    /// Its name (`Task-1`), when it has one as a string.
+    pub name: Option<String>,
+    /// Its coroutine's qualified name.
+    pub coroutine: String,
+    /// The coroutine's file, once started.
+    pub file: Option<String>,
+    /// The line it awaits at (or runs, when running).
+    pub line: Option<u32>,
+    /// Where it is.
+    pub state: TaskState,
+}
+
+/// Where an asyncio task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Created, its coroutine not yet run once (a loop that never gets to it).
+    NotStarted,
+    /// Suspended at an `await`.
+    Awaiting,
+    /// The task the loop runs now.
+    Running,
 }
 
 /// What was read of one CPython process.
@@ -189,7 +221,7 @@ fn in_object(
         }
         None => {
             return unreadable(format!(
-                "CPython {shown}: hangscan reads 3.11 and 3.12 by their built-in layouts and 3.13 \
+                "CPython {shown}: hangscan reads 3.8 to 3.12 by their built-in layouts and 3.13 \
                  by its _Py_DebugOffsets, no other version yet"
             ))
         }
@@ -216,6 +248,18 @@ fn in_object(
         ),
         layout,
     }))
+}
+
+/// Where glibc's `struct pthread` keeps the thread's id, as the libc the process maps says.
+fn glibc_tid_offset(space: &AddressSpace) -> Option<u64> {
+    (space.objects.iter())
+        .filter(|m| {
+            let base = m.name.rsplit('/').next().unwrap_or(&m.name);
+            base.starts_with("libc.so")
+                || base.starts_with("libc-")
+                || base.starts_with("libpthread")
+        })
+        .find_map(|m| pthread_tid_offset(&open_object(space, m).ok()?))
 }
 
 /// `N` in `python3.N` or `libpython3.N.so…`.
@@ -256,6 +300,22 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             } => (mem.i32(interp + locked)? != 0).then(|| mem.u64(interp + last_holder))?,
         }
     };
+    // Before 3.11 a thread state holds no OS id: it is in the thread's `struct pthread` (its
+    // ident), where glibc says.
+    let pthread_tid = match l.tstate_native_thread_id {
+        Some(_) => None,
+        None => {
+            let found = glibc_tid_offset(space);
+            if found.is_none() {
+                notes.push(format!(
+                    "CPython {}'s threads are matched to OS threads through glibc's thread \
+                     descriptors, and no mapped libc says where they keep the thread's id",
+                    at.version
+                ));
+            }
+            found
+        }
+    };
     let mut interp = mem
         .u64(at.runtime + l.runtime_interpreters_head)
         .unwrap_or(0);
@@ -275,11 +335,19 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
                 ));
                 break;
             }
-            let Some(tid) = mem.u64(tstate + l.tstate_native_thread_id) else {
+            let Some(ident) = mem.u64(tstate + l.tstate_thread_id) else {
                 notes.push(format!("thread state at {tstate:#x} could not be read"));
                 break;
             };
-            let ident = mem.u64(tstate + l.tstate_thread_id).unwrap_or(0);
+            let tid = match (l.tstate_native_thread_id, pthread_tid) {
+                (Some(at), _) => mem.u64(tstate + at),
+                (None, Some(at)) => ident
+                    .checked_add(at)
+                    .and_then(|a| mem.i32(a))
+                    .and_then(|t| u64::try_from(t).ok()),
+                (None, None) => None,
+            }
+            .unwrap_or(0);
             let first = match l.current_frame {
                 CurrentFrame::CFrame { cframe, current } => {
                     mem.u64(tstate + cframe).and_then(|c| mem.u64(c + current))
@@ -300,6 +368,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
                 cut,
                 join_lock,
                 name: None,
+                tasks: Vec::new(),
             });
             tstate = mem.u64(tstate + l.tstate_next).unwrap_or(0);
             if !seen.insert(tstate) {
@@ -313,6 +382,12 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
         let mut names = names::thread_names(&objects, n, globals);
         for t in &mut threads {
             t.name = names.remove(&t.ident);
+        }
+    }
+    if let (Some(n), Some(a), Some(globals)) = (&l.names, &l.asyncio, walker.base_events) {
+        let mut tasks = tasks::running_tasks(&objects, &mut walker, (n, a), globals);
+        for t in &mut threads {
+            t.tasks = tasks.remove(&t.ident).unwrap_or_default();
         }
     }
     if threads.is_empty() {

@@ -101,6 +101,12 @@ impl<'m, 'a> Objects<'m, 'a> {
         k
     }
 
+    /// The name of the type of the live object at `obj` (`tp_name`: `set`, `_asyncio.Task`).
+    pub fn type_name(&self, obj: u64) -> Option<String> {
+        let ty = self.type_of(obj)?;
+        self.mem.c_string(self.mem.u64(ty + TYPE_NAME)?)
+    }
+
     /// The `str` at `obj` (compact strings: every name and path CPython makes).
     pub fn string(&self, obj: u64) -> Option<String> {
         self.type_of(obj)?;

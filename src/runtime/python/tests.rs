@@ -1,4 +1,5 @@
 use super::frames::line_of;
+use super::layout::LineTable;
 use super::{layout, read, Located};
 use crate::objects::AddressSpace;
 
@@ -10,7 +11,9 @@ fn lines_come_from_the_location_table_by_code_unit() {
         0xF8, // no location, 1 unit
         0xF0, 0x05, 0x00, 0x01, 0x02, // long form, 1 unit, line -2, end line and columns
     ];
-    let lines: Vec<Option<u32>> = (0..8).map(|u| line_of(&table, 10, u)).collect();
+    let lines: Vec<Option<u32>> = (0..8)
+        .map(|u| line_of(LineTable::Locations, &table, 10, 2 * u))
+        .collect();
     assert_eq!(
         lines,
         [
@@ -25,16 +28,44 @@ fn lines_come_from_the_location_table_by_code_unit() {
         ]
     );
     // Cut short, or not a table: no line, no panic.
-    assert_eq!(line_of(&table[..1], 10, 0), None);
-    assert_eq!(line_of(&[0x00, 0xff], 10, 0), None);
+    assert_eq!(line_of(LineTable::Locations, &table[..1], 10, 0), None);
+    assert_eq!(line_of(LineTable::Locations, &[0x00, 0xff], 10, 0), None);
+}
+
+#[test]
+fn lines_come_from_3_8_s_and_3_9_s_lnotab_and_3_10_s_ranges_by_byte() {
+    // Offsets 0-5 on line 10, 6-11 on 11, 12 on 9 (a negative step), as `co_lnotab` pairs.
+    let lnotab = [6, 1, 6, 0xfe];
+    let lines: Vec<Option<u32>> = (0..14)
+        .step_by(2)
+        .map(|b| line_of(LineTable::Lnotab, &lnotab, 10, b))
+        .collect();
+    let want = [10, 10, 10, 11, 11, 11, 9].map(Some);
+    assert_eq!(lines, want);
+    // 3.10: bytes 0-5 on line 11, 6-7 on none, 8-11 on 12, after them none.
+    let ranges = [6, 1, 2, 0x80, 0, 1, 4, 0];
+    let lines: Vec<Option<u32>> = (0..14)
+        .step_by(2)
+        .map(|b| line_of(LineTable::Ranges, &ranges, 10, b))
+        .collect();
+    let want = [Some(11), Some(11), Some(11), None, Some(12), Some(12), None];
+    assert_eq!(lines, want);
+    // Odd lengths and empty tables: no panic.
+    assert_eq!(line_of(LineTable::Ranges, &[7], 10, 0), None);
+    assert_eq!(line_of(LineTable::Lnotab, &[], 10, 4), Some(10));
 }
 
 fn located() -> Located {
+    located_as(11)
+}
+
+/// An interpreter of `3.minor` with its built-in layout.
+fn located_as(minor: u8) -> Located {
     Located {
-        object: "python3.11".into(),
+        object: format!("python3.{minor}"),
         runtime: 0x10_0000,
-        version: "3.11".into(),
-        layout: layout::for_minor(11).unwrap().clone(),
+        version: format!("3.{minor}"),
+        layout: layout::for_minor(minor).unwrap().clone(),
         how: String::new(),
     }
 }
@@ -68,8 +99,13 @@ fn garbage(addr: u64, n: usize) -> Vec<u8> {
 
 #[test]
 fn garbage_memory_gives_a_bounded_partial_read_and_no_panic() {
-    let py = read(&located(), &garbage, &AddressSpace::default(), 100);
-    assert!(py.threads.len() <= super::MAX_THREADS);
+    for minor in 8..=12 {
+        let py = read(&located_as(minor), &garbage, &AddressSpace::default(), 100);
+        assert!(py.threads.len() <= super::MAX_THREADS);
+        let looping = every_word(0x10_0000);
+        let py = read(&located_as(minor), &looping, &AddressSpace::default(), 100);
+        assert!(py.threads.len() <= 1, "3.{minor}: {:?}", py.threads);
+    }
     // Nothing at all: no interpreter, no thread, nothing said but that.
     let nothing = |_: u64, _: usize| Vec::new();
     let py = read(&located(), &nothing, &AddressSpace::default(), 100);
@@ -81,7 +117,7 @@ fn thread_names_in_garbage_or_looping_memory_are_bounded_and_never_panic() {
     let space = AddressSpace::default();
     let looping = every_word(0x10_0000);
     let memories: [&dyn Fn(u64, usize) -> Vec<u8>; 2] = [&garbage, &looping];
-    for minor in [11, 12] {
+    for minor in [8, 9, 10, 11, 12] {
         let l = layout::for_minor(minor).unwrap();
         for memory in memories {
             let mem = crate::runtime::memory::Mem::new(memory, &space);
@@ -137,7 +173,9 @@ mod merging {
     use super::located;
     use crate::model::{Evidence, Frame, FutexWait, KernelInfo, Language, Thread};
     use crate::runtime::python::merge::merge;
-    use crate::runtime::python::{LockKind, LockSeen, PyFrame, PyProcess, PyThread};
+    use crate::runtime::python::{
+        LockKind, LockSeen, PyFrame, PyProcess, PyTask, PyThread, TaskState,
+    };
 
     fn native(names: &[&str]) -> Vec<Frame> {
         (names.iter())
@@ -203,6 +241,22 @@ mod merging {
             cut: None,
             join_lock: None,
             name: None,
+            tasks: vec![
+                PyTask {
+                    name: Some("poller".into()),
+                    coroutine: "poll".into(),
+                    file: Some("/srv/bank.py".into()),
+                    line: Some(7),
+                    state: TaskState::Awaiting,
+                },
+                PyTask {
+                    name: Some("audit".into()),
+                    coroutine: "Bank.audit".into(),
+                    file: None,
+                    line: None,
+                    state: TaskState::NotStarted,
+                },
+            ],
         };
         let mut threads = vec![Thread {
             tid: Some(12),
@@ -223,8 +277,19 @@ mod merging {
             }),
             ..Thread::default()
         }];
-        merge(&mut threads, &process(vec![pt]));
+        let (_, notes) = merge(&mut threads, &process(vec![pt]));
         let t = &threads[0];
+        // Its loop's tasks are its notes, and said in the snapshot's.
+        assert_eq!(
+            t.notes,
+            [
+                "asyncio task poller: bank.poll (/srv/bank.py:7), awaiting",
+                "asyncio task audit: Bank.audit, not started"
+            ]
+        );
+        assert!(notes
+            .iter()
+            .any(|n| n.message.contains("with 2 tasks: poller")));
         assert_eq!(
             names(t),
             [
@@ -261,6 +326,7 @@ mod merging {
                 cut: None,
                 join_lock: join,
                 name: None,
+                tasks: Vec::new(),
             };
         let waiting = |tid: u64, word: u64| Thread {
             tid: Some(tid),
