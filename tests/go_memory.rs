@@ -158,8 +158,15 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
         assert!(a.deadlocked(), "{how}");
         seen.push((how, dm, cm));
     }
-    // As a user runs it: exit 1, each wait naming its mutex.
-    let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
+    // As a user runs it: exit 1, each wait naming its mutex; a saved snapshot keeps what the
+    // code names (`refs`), so it reads back to the same cycle.
+    let saved = dir.join("snapshot.json");
+    let (code, report) = support::report::json(&[
+        "attach",
+        &hung.pid.to_string(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(1), "{report}");
     let (grade, steps) = support::report::cycle(&report);
     assert_eq!(grade, "heuristic");
@@ -168,6 +175,9 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
             && steps.contains("waits for mutex main.accountsMu"),
         "{steps}"
     );
+    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_eq!(support::report::cycle(&again), (grade, steps));
     // The program's own dump: the same mutexes, by the same addresses. Its text names no
     // code, so whether the ticker or main holds a mutex instead cannot be told from it: the
     // report says so, and what would decide (attaching, or a core), instead of a bare

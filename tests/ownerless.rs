@@ -10,7 +10,9 @@
 //! `proven`. Three threads waiting on two such locks that a fourth
 //! holds while it sleeps (it could hold both, and then there is no cycle) are no deadlock, in
 //! every view. From a gdb `bt`, GLib's unnamed slow path shows no lock word: that ABBA stays a
-//! stall, never a cycle.
+//! stall, never a cycle. A GMutex ABBA beside a thread asleep in a loop of the program's own
+//! (`c_glib_abba_ticker`, the C twin of Go's `mutex_abba`) is a cycle attached and from a core:
+//! the ticker's code names neither mutex, so it cannot hold one.
 
 mod support;
 
@@ -150,6 +152,25 @@ fn a_plain_gmutex_abba_is_a_heuristic_cycle_live_and_from_a_core_and_a_stall_in_
         }
         let locks = ["journal_lock", "accounts_lock"];
         assert_derived_cycle(&v, ["post_entry", "audit_books"], &locks);
+    }
+}
+
+#[test]
+fn a_gmutex_abba_beside_a_thread_asleep_in_the_program_is_a_cycle_once_its_code_is_read() {
+    if !require("glib-2.0") || !require("gcore") {
+        return;
+    }
+    for v in views("c_glib_abba_ticker") {
+        if v.how == "gdb bt" {
+            // GLib's slow path shows no lock word in gdb's text, and the ticker could hold
+            // anything there: no cycle is claimed.
+            let found = kinds(&v.report);
+            assert!(!found.iter().any(|k| k.contains("cycle")), "{found:?}");
+            continue;
+        }
+        // The ticker stands in the program's own code, but its code names neither mutex.
+        let locks = ["orders_lock", "stock_lock"];
+        assert_derived_cycle(&v, ["ship", "bill"], &locks);
     }
 }
 

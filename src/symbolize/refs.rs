@@ -11,9 +11,12 @@
 //! a RIP-relative displacement if `end + d` falls in an object, where `end` is the end of the
 //! instruction: `i + 4`, or further by the 1, 2 or 4 bytes of an immediate after it. Every
 //! window is tried, not only real instructions' operands (no disassembler), so a window of
-//! immediates or of two instructions' bytes can hit an object by chance: for an object of `s`
-//! bytes at a distance `D` from the code, a random window hits it with probability
-//! `4 s / 2^32`; a 1 KiB function against a 64-byte mutex struct is about 6e-5. Such a false
+//! immediates or of two instructions' bytes can hit an object by chance, the likelier the
+//! larger the object. Measured against objdump's RIP-relative operands on Go 1.19's
+//! `mutex_abba` (1437 functions, 610 sized data objects) and the C fixtures: every true
+//! reference found; against objects of at most 64 bytes (locks), 2.7e-5 of (function, object)
+//! pairs named by chance, plus neighbours of a named object (a displacement read as if an
+//! immediate followed it lands in the object next to it). Such a false
 //! hit only keeps a thread among a lock's possible holders (the cautious side). A function
 //! larger than [`MAX_FUNCTION`], one with no sized symbol, or code in a file not trusted to be
 //! the one mapped, gets no `refs`: it could hold any lock.
