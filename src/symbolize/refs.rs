@@ -19,7 +19,8 @@
 //! immediate followed it lands in the object next to it). Such a false
 //! hit only keeps a thread among a lock's possible holders (the cautious side). A function
 //! larger than [`MAX_FUNCTION`], one with no sized symbol, or code in a file not trusted to be
-//! the one mapped, gets no `refs`: it could hold any lock.
+//! the one mapped, gets no `refs`: it could hold any lock. Frames in the system's shared
+//! libraries are not scanned (the analysis never counts them as the program's).
 //!
 //! What this cannot see: a lock reached through a pointer set at run time (a heap object, a
 //! global pointer assigned after start), or taken by a callee that returned while holding it
@@ -126,9 +127,13 @@ impl Symbolizer {
                 if !frame.inlined {
                     at_pc = false;
                 }
+                // A system library's frames never count as the program's: not scanned.
                 let Some(i) = space.object_index_at(probe) else {
                     continue;
                 };
+                if crate::model::is_system_library(&space.objects[i].name) {
+                    continue;
+                }
                 let scan = scans
                     .entry(i)
                     .or_insert_with(|| self.scan_for(space, i, &targets));
