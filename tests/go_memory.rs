@@ -14,7 +14,9 @@
 //! saved snapshot reads back the same), `rwmutex_sleeper.go` (readers and a writer on one
 //! `sync.RWMutex` whose holder sleeps: their waits name it by one address, live and from a
 //! core; Go's dump prints an inlined `RLock` without its receiver, so there a reader names its
-//! semaphore). Built without its symbol table or DWARF, a program's
+//! semaphore). `cond_wait.go` (goroutines in `sync.Cond.Wait` that nothing will signal): each
+//! names the Cond's notify list, read live and from a core from the slot Go's dump prints it
+//! from, by the address the SIGQUIT dump gives. Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why (and names Go's own dump when its threads'
 //! frames are named). `churn.go` (goroutines created, grown, moved and freed all the time) is
 //! attached again and again: every read is whole or says what it missed, no false verdict,
@@ -420,4 +422,44 @@ fn readers_and_a_writer_on_one_rwmutex_wait_on_its_address_live_and_from_a_core(
         locks.push(addresses[0]);
     }
     assert_eq!(locks[0], locks[1], "live and core");
+}
+
+#[test]
+fn goroutines_waiting_on_a_sync_cond_name_its_notify_list_live_from_a_core_and_in_sigquit() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "cond_wait");
+    let exe = build_go(&dir, "cond_wait");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("cond_wait", with_stderr_to(&err, &[&exe]));
+    let mut views = live_and_core(hung.pid, &dir);
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    views.push(("sigquit", snap, a));
+    let mut lists = Vec::new();
+    for (how, snap, a) in views {
+        let waiters: Vec<_> = (0..snap.threads.len())
+            .filter(|&t| {
+                (snap.threads[t].frames.iter())
+                    .any(|f| f.function.as_deref() == Some("main.(*dock).await"))
+            })
+            .map(|t| wait(&a, t))
+            .collect();
+        assert_eq!(waiters.len(), 3, "{how}");
+        // Each waits on the Cond's notify list, by one address.
+        assert!(
+            waiters
+                .iter()
+                .all(|w| w.0 == WaitKind::Condvar && w.1.is_some() && w.1 == waiters[0].1),
+            "{how}: {waiters:?}"
+        );
+        assert!(!a.deadlocked(), "{how}: {:#?}", a.findings);
+        lists.push(waiters[0].1);
+    }
+    // The same list attached, from the core and in the program's own dump.
+    assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
 }
