@@ -93,6 +93,15 @@ fn ownerless(w: &Wait) -> bool {
         && !w.timed
 }
 
+/// An ownerless lock waited for: by its process and its id (the same address in two processes
+/// is two locks), its address and the static object holding it.
+struct Lock {
+    process: Option<u32>,
+    id: LockId,
+    address: Option<u64>,
+    object: Option<u64>,
+}
+
 /// The ownerless locks waited for and how each thread could hold each (see `holders`).
 struct Setup {
     waiters: Vec<Waiter>,
@@ -139,7 +148,7 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
     }
     // A lock by its process and its id: the same address in two processes is two locks.
     let process = |t: usize| snap.threads[t].process.or(snap.pid);
-    let mut locks: Vec<(Option<u32>, LockId, Option<u64>)> = Vec::new();
+    let mut locks: Vec<Lock> = Vec::new();
     let mut waiters = Vec::new();
     for (t, f) in facts.iter().enumerate() {
         if f.activity != Activity::Blocked || known[t] {
@@ -152,11 +161,19 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
             continue;
         };
         let key = (process(t), id);
-        let lock = match locks.iter().position(|l| (l.0, &l.1) == (key.0, &key.1)) {
+        let lock = match locks
+            .iter()
+            .position(|l| (l.process, &l.id) == (key.0, &key.1))
+        {
             Some(k) => k,
             None => {
                 let object = w.address.and_then(|a| holders::static_object(snap, a));
-                locks.push((key.0, key.1, object));
+                locks.push(Lock {
+                    process: key.0,
+                    id: key.1,
+                    address: w.address,
+                    object,
+                });
                 locks.len() - 1
             }
         };
@@ -180,10 +197,14 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
     }
     // A thread of another process, or one waiting for the lock itself, does not hold it.
     let could = (locks.iter().enumerate())
-        .map(|(l, (pid, _, object))| {
+        .map(|(l, lock)| {
             (0..n)
-                .filter(|&o| process(o) == *pid && !waiting_on[l].contains(&o))
-                .map(|o| (o, holders::could(snap, o, live[o].as_deref(), *object)))
+                .filter(|&o| process(o) == lock.process && !waiting_on[l].contains(&o))
+                .map(|o| {
+                    let how =
+                        holders::could(snap, o, live[o].as_deref(), lock.address, lock.object);
+                    (o, how)
+                })
                 .filter(|&(_, how)| how != Could::Not)
                 .collect()
         })
@@ -270,7 +291,8 @@ pub fn undecided(
     if s.problem(g, |_, _| true)?.closes_always(&s.waiting) {
         return None;
     }
-    let sure = |o: usize, how: Could| how == Could::Names || s.waiting[o];
+    // Seen taking such locks, or naming or pointing at this one.
+    let sure = |o: usize, how: Could| matches!(how, Could::Names | Could::Points) || s.waiting[o];
     let p = s.problem(g, sure).filter(|p| p.closes_always(&s.waiting))?;
     let likeliest = p.likeliest();
     let comp = p.cycle(&likeliest)?;

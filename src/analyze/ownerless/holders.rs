@@ -20,6 +20,10 @@ pub(super) enum Could {
     Not,
     /// A live frame of the program's own names the lock's object in its code.
     Names,
+    /// A live frame of the program's own whose code was not checked has an argument pointing
+    /// at the lock or just before it (a receiver or a struct that holds it: Go's dump prints
+    /// a frame's arguments): it could have taken it.
+    Points,
     /// A live frame whose code was not checked for the lock (a dump's frames, code no sized
     /// symbol covers, a lock at no static address), or a stack that cannot be read: it may.
     Unchecked,
@@ -75,29 +79,39 @@ pub(super) fn static_object(snap: &Snapshot, address: u64) -> Option<u64> {
     })
 }
 
-/// How thread `o`, whose live frames are `live`, could hold the lock in the static object at
-/// `object` (`None`: at no static address, or not known).
+/// How far past an argument's address a lock may lie and still be inside what it points at
+/// (a receiver or a struct that holds the lock).
+const ARG_REACH: u64 = 256;
+
+/// How thread `o`, whose live frames are `live`, could hold the lock at `address`, in the
+/// static object at `object` (`None`: at no static address, or not known).
 pub(super) fn could(
     snap: &Snapshot,
     o: usize,
     live: Option<&[usize]>,
+    address: Option<u64>,
     object: Option<u64>,
 ) -> Could {
     let Some(live) = live else {
         return Could::Unchecked;
     };
     let frames = &snap.threads[o].frames;
-    let mut unchecked = false;
+    let points = |f: &Frame| {
+        let Some(lock) = address else { return false };
+        (f.args.iter()).any(|a| {
+            crate::values::value_address(&a.value)
+                .is_some_and(|p| p <= lock && lock - p < ARG_REACH)
+        })
+    };
+    let mut how = Could::Not;
     for &i in live {
         match (&frames[i].refs, object) {
             (Some(refs), Some(start)) if refs.contains(&start) => return Could::Names,
             (Some(_), Some(_)) => {}
-            _ => unchecked = true,
+            _ if points(&frames[i]) => how = Could::Points,
+            _ if how == Could::Not => how = Could::Unchecked,
+            _ => {}
         }
     }
-    if unchecked {
-        Could::Unchecked
-    } else {
-        Could::Not
-    }
+    how
 }
