@@ -107,6 +107,8 @@ struct Setup {
     waiters: Vec<Waiter>,
     /// Per lock, every thread that could hold it, with how.
     could: Vec<Vec<(usize, Could)>>,
+    /// Per lock, whether the threads' code was read for it (a static object, a capture).
+    by_code: Vec<bool>,
     /// Per thread, whether it waits for one of these locks (a thread seen taking them).
     waiting: Vec<bool>,
 }
@@ -209,9 +211,14 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
                 .collect()
         })
         .collect();
+    let code_read = (snap.threads.iter().flat_map(|t| &t.frames)).any(|f| f.refs.is_some());
+    let by_code = (locks.iter())
+        .map(|l| code_read && l.object.is_some())
+        .collect();
     Some(Setup {
         waiters,
         could,
+        by_code,
         waiting,
     })
 }
@@ -229,7 +236,6 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
         return;
     };
     // Whether the code's references narrowed the holders: the edge says so.
-    let by_code = (s.could.iter().flatten()).any(|&(_, how)| how == Could::Names);
     let likeliest = p.likeliest();
     let Some(comp) = p.cycle(&likeliest) else {
         return;
@@ -261,7 +267,7 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
                 by: Held::Consistent {
                     unlisted: others - alternatives.len(),
                     alternatives,
-                    by_code,
+                    by_code: s.by_code[w.lock],
                 },
             },
         });
