@@ -277,7 +277,10 @@ fn to_snapshot_with(
         }),
         None => {}
     }
-    evidence.extend(symbolizer.data_symbols(space, waited_on(&threads)));
+    let semaphores =
+        (image.go.iter().flatten()).flat_map(|g| g.goroutines.iter().filter_map(|r| r.sema));
+    evidence.extend(symbolizer.data_symbols(space, waited_on(&threads).chain(semaphores)));
+    symbolizer.references(space, &mut threads, &evidence);
     let symbolized_in = t0.elapsed() - unwound_in;
     let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -341,7 +344,8 @@ fn to_snapshot_with(
 }
 
 /// The addresses the analysis names objects at: the words threads wait on and the locks their
-/// guards hold (each lock's data symbol is looked up, not every word of the stacks).
+/// guards hold (each lock's data symbol is looked up, not every word of the stacks); with a Go
+/// runtime's semaphores, the static objects frames' `refs` are checked against.
 fn waited_on(threads: &[Thread]) -> impl Iterator<Item = u64> + '_ {
     let futexes = threads
         .iter()

@@ -5,14 +5,18 @@
 //! it waits for; and the same waits and verdict as the program's own SIGQUIT dump.
 //!
 //! Programs (`fixtures/programs/go/`): `mutex_abba.go` (a `sync.Mutex` ABBA beside a goroutine
-//! asleep in a loop: Go records no mutex owner, and the sleeper could hold either mutex, so
-//! neither view claims a cycle), `mutex_sleeper.go` (four workers on one mutex whose holder
+//! asleep in a loop: Go records no mutex owner, but only code that names a mutex can have taken
+//! it, and the sleeper's names neither: live and from a core the ABBA is a heuristic cycle, exit
+//! 1; its SIGQUIT dump carries no code, so it says the cycle cannot be decided from it and that
+//! attaching or a core decides), `mutex_sleeper.go` (four workers on one mutex whose holder
 //! sleeps: no deadlock in any view), `idle_workers.go` (workers on an empty channel, read from
 //! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
 //! saved snapshot reads back the same), `rwmutex_sleeper.go` (readers and a writer on one
 //! `sync.RWMutex` whose holder sleeps: their waits name it by one address, live and from a
 //! core; Go's dump prints an inlined `RLock` without its receiver, so there a reader names its
-//! semaphore). Built without its symbol table or DWARF, a program's
+//! semaphore). `cond_wait.go` (goroutines in `sync.Cond.Wait` that nothing will signal): each
+//! names the Cond's notify list, read live and from a core from the slot Go's dump prints it
+//! from, by the address the SIGQUIT dump gives. Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why (and names Go's own dump when its threads'
 //! frames are named). `churn.go` (goroutines created, grown, moved and freed all the time) is
 //! attached again and again: every read is whole or says what it missed, no false verdict,
@@ -20,7 +24,7 @@
 
 mod support;
 
-use hangscan::analyze::Analysis;
+use hangscan::analyze::{Analysis, FindingKind, Grade};
 use hangscan::knowledge::WaitKind;
 use hangscan::model::{IdKind, Language, Snapshot, Thread};
 use std::path::Path;
@@ -122,7 +126,7 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
             at(d, "sync.(*Mutex).lockSlow"),
             ("mutex.go".into(), Some(171), false)
         );
-        // Each waits for the mutex the other holds; the ticker sleeps.
+        // Each waits for the mutex the other holds, named by its symbol; the ticker sleeps.
         let (dk, dm) = wait(&a, debit);
         let (ck, cm) = wait(&a, credit);
         assert_eq!((dk, ck), (WaitKind::Mutex, WaitKind::Mutex), "{how}");
@@ -130,29 +134,96 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
             dm.is_some() && cm.is_some() && dm != cm,
             "{how}: {dm:?} {cm:?}"
         );
+        let symbol = |t: usize| a.facts[t].waits[0].symbol.clone();
+        assert_eq!(
+            (symbol(debit), symbol(credit)),
+            (Some("main.ledgerMu".into()), Some("main.accountsMu".into())),
+            "{how}"
+        );
         assert_eq!(wait(&a, ticker).0, WaitKind::Sleep, "{how}");
         // The runtime's OS threads stay, and none of them runs.
         let os = (snap.threads.iter()).filter(|t| t.id_kind == IdKind::Debugger && t.tid.is_some());
         assert!(os.count() >= 2, "{how}");
-        let kinds: Vec<_> = a.findings.iter().map(|f| f.kind).collect();
-        seen.push((how, dm, cm, kinds));
+        // Go records no mutex owner, but only code that names a mutex can have taken it: the
+        // ticker's and main's code names neither, so each goroutine holds the mutex the other
+        // waits for, and the ABBA is found (heuristic: a mutex reached through a pointer
+        // would escape this).
+        let cycle = (a.findings.iter())
+            .find(|f| f.kind == FindingKind::LockCycle)
+            .unwrap_or_else(|| panic!("{how}: {:#?}", a.findings));
+        assert_eq!(cycle.confidence, Grade::Heuristic, "{how}");
+        let mut threads = cycle.threads.clone();
+        threads.sort_unstable();
+        let mut expected = vec![debit, credit];
+        expected.sort_unstable();
+        assert_eq!(threads, expected, "{how}");
+        assert!(a.deadlocked(), "{how}");
+        seen.push((how, dm, cm));
     }
-    // The program's own dump: the same mutexes, by the same addresses, and the same verdict
-    // (the sleeping goroutine could hold either mutex: no cycle is claimed).
+    // As a user runs it: exit 1, each wait naming its mutex; a saved snapshot keeps what the
+    // code names (`refs`), so it reads back to the same cycle.
+    let saved = dir.join("snapshot.json");
+    let (code, report) = support::report::json(&[
+        "attach",
+        &hung.pid.to_string(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{report}");
+    let (grade, steps) = support::report::cycle(&report);
+    assert_eq!(grade, "heuristic");
+    assert!(
+        steps.contains("waits for mutex main.ledgerMu")
+            && steps.contains("waits for mutex main.accountsMu"),
+        "{steps}"
+    );
+    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_eq!(support::report::cycle(&again), (grade, steps));
+    // The program's own dump: the same mutexes, by the same addresses. Its text names no
+    // code, so whether the ticker or main holds a mutex instead cannot be told from it: the
+    // report says so, and what would decide (attaching, or a core), instead of a bare
+    // "no deadlock".
     signal(hung.pid, "-QUIT");
     hung.wait();
     let text = std::fs::read_to_string(&err).unwrap();
     let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let a = hangscan::analyze(&snap);
-    let (dm, cm) = (
-        wait(&a, goroutine(&snap, "main.debit").0).1,
-        wait(&a, goroutine(&snap, "main.credit").0).1,
+    let (debit, credit) = (
+        goroutine(&snap, "main.debit").0,
+        goroutine(&snap, "main.credit").0,
     );
-    let kinds: Vec<_> = a.findings.iter().map(|f| f.kind).collect();
-    for (how, live_dm, live_cm, live_kinds) in seen {
+    let (dm, cm) = (wait(&a, debit).1, wait(&a, credit).1);
+    for (how, live_dm, live_cm) in seen {
         assert_eq!((live_dm, live_cm), (dm, cm), "{how}");
-        assert_eq!(live_kinds, kinds, "{how}");
     }
+    assert!(!a.deadlocked(), "{:#?}", a.findings);
+    let undecided = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::HoldersUnknown)
+        .unwrap_or_else(|| panic!("{:#?}", a.findings));
+    assert_eq!(&undecided.threads[..2], &[debit, credit]);
+    let (ticker, main) = (
+        goroutine(&snap, "main.tick").0,
+        goroutine(&snap, "main.main").0,
+    );
+    assert!(
+        undecided.threads.contains(&ticker) && undecided.threads.contains(&main),
+        "{undecided:#?}"
+    );
+    let advice = undecided.suggestion.as_deref().unwrap_or_default();
+    assert!(
+        advice.contains("hangscan attach") && advice.contains("core"),
+        "{advice}"
+    );
+    // As a user reads it: the verdict line says why, and the exit status is 0.
+    let dump = dir.join("sigquit-only.txt");
+    std::fs::write(&dump, &text).unwrap();
+    let (code, out, _) = support::hangscan(&["parse", dump.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("cannot be told from this dump, which does not carry their code"),
+        "{out}"
+    );
 }
 
 /// Exit 0 and no finding but I/O (the reader goroutine's `read(2)`, information only).
@@ -351,4 +422,44 @@ fn readers_and_a_writer_on_one_rwmutex_wait_on_its_address_live_and_from_a_core(
         locks.push(addresses[0]);
     }
     assert_eq!(locks[0], locks[1], "live and core");
+}
+
+#[test]
+fn goroutines_waiting_on_a_sync_cond_name_its_notify_list_live_from_a_core_and_in_sigquit() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "cond_wait");
+    let exe = build_go(&dir, "cond_wait");
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("cond_wait", with_stderr_to(&err, &[&exe]));
+    let mut views = live_and_core(hung.pid, &dir);
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    views.push(("sigquit", snap, a));
+    let mut lists = Vec::new();
+    for (how, snap, a) in views {
+        let waiters: Vec<_> = (0..snap.threads.len())
+            .filter(|&t| {
+                (snap.threads[t].frames.iter())
+                    .any(|f| f.function.as_deref() == Some("main.(*dock).await"))
+            })
+            .map(|t| wait(&a, t))
+            .collect();
+        assert_eq!(waiters.len(), 3, "{how}");
+        // Each waits on the Cond's notify list, by one address.
+        assert!(
+            waiters
+                .iter()
+                .all(|w| w.0 == WaitKind::Condvar && w.1.is_some() && w.1 == waiters[0].1),
+            "{how}: {waiters:?}"
+        );
+        assert!(!a.deadlocked(), "{how}: {:#?}", a.findings);
+        lists.push(waiters[0].1);
+    }
+    // The same list attached, from the core and in the program's own dump.
+    assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
 }

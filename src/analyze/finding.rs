@@ -380,6 +380,15 @@ pub enum Detail {
         /// Threads (indexes) a read guard shows inside a read-locked section.
         suspects: Vec<usize>,
     },
+    /// Threads wait for `locks`, which record no owner, and would close a cycle if the threads
+    /// seen taking such locks held them; `unchecked` (thread indexes) could hold them instead,
+    /// and the input does not carry their code.
+    HoldersUnknown {
+        /// The locks on the cycle.
+        locks: Vec<Object>,
+        /// The threads that could hold them instead.
+        unchecked: Vec<usize>,
+    },
     /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
     Orphaned {
         /// The lock.

@@ -65,8 +65,13 @@ pub fn find(
     } else {
         None
     };
+    // A stall already says that nothing shows who holds the locks its threads wait for.
+    let stalled = stall.is_some();
     out.extend(super::busy::judge(snap, facts, stall, &deadlocked, kb));
     out.extend(readers::undecided(snap, facts, g, &deadlocked, names, kb));
+    if !stalled {
+        out.extend(super::ownerless::undecided(snap, facts, g, names, kb));
+    }
     out.extend(root_blockers(snap, facts, g, names, kb));
     out.extend(signal_unsafe_waits(snap, facts, names, kb));
     out.extend(io_waits(snap, facts, names));

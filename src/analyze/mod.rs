@@ -98,6 +98,11 @@ pub enum FindingKind {
     /// input shows neither its writer nor its reader count: whether readers hold it cannot be
     /// told (attaching, a core or gdb's printed lock would tell).
     ReadersUnknown,
+    /// Threads wait for locks that record no owner and, if the threads seen taking such locks
+    /// held them, would close a cycle; but threads whose code the input does not carry (a
+    /// dump) could hold them instead: whether it is a deadlock cannot be told from this input
+    /// (attaching, or a core with the binary, reads which code names the locks).
+    HoldersUnknown,
     /// Threads seen moving between the two looks at a live process: spinning on a lock, a
     /// livelock, or slow progress where the frames alone look like a stall.
     Busy,
@@ -116,7 +121,7 @@ impl FindingKind {
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 22] = [
+    pub const ALL: [FindingKind; 23] = [
         Self::SelfJoin,
         Self::SelfLock,
         Self::LockCycle,
@@ -138,6 +143,7 @@ impl FindingKind {
         Self::LoaderLock,
         Self::WriterBehindReaders,
         Self::ReadersUnknown,
+        Self::HoldersUnknown,
         Self::Busy,
     ];
 
@@ -165,6 +171,7 @@ impl FindingKind {
             Self::LoaderLock => "loader-lock",
             Self::WriterBehindReaders => "writer-behind-readers",
             Self::ReadersUnknown => "rwlock-readers-unknown",
+            Self::HoldersUnknown => "lock-holders-unknown",
             Self::Busy => "busy",
         }
     }

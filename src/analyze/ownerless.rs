@@ -23,12 +23,21 @@
 //! wait for such a lock, the ABBA shape) gives the cycle, graded `heuristic`, and each of its
 //! edges names the other threads that could hold that lock and the cycle each would close.
 
+mod holders;
+mod problem;
+
+use super::advice::advice;
 use super::classify::{name_object, Activity, Facts, LockId, Wait};
+use super::finding::{Detail, Draft, Finding};
 use super::graph::{lock_id, Alternative, Because, Edge, Grade, Graph, Held};
+use super::motion;
 use super::names::Names;
-use super::{motion, scc};
-use crate::knowledge::WaitKind;
+use super::steps::{wait_object, wait_step};
+use super::{FindingKind, Severity};
+use crate::knowledge::{KnowledgeBase, WaitKind};
 use crate::model::Snapshot;
+use holders::Could;
+use problem::{Problem, Waiter};
 
 /// More waiters on ownerless locks than this are not weighed: nothing is claimed.
 const MAX_WAITERS: usize = 64;
@@ -72,14 +81,6 @@ pub fn name_futex_locks(snap: &Snapshot, facts: &mut [Facts]) {
     }
 }
 
-/// A blocked thread's wait on a lock that records no owner, whose holder nothing shows.
-struct Waiter {
-    thread: usize,
-    wait: usize,
-    /// Index into the locks.
-    lock: usize,
-}
-
 /// Whether `w` waits to take, alone, a lock whose holder the lock itself does not record (its
 /// rule gives no owner field): only where such a lock stands can say who holds it. A write
 /// wait on a reader-writer lock counts: readers holding it would only add edges out of the
@@ -92,180 +93,55 @@ fn ownerless(w: &Wait) -> bool {
         && !w.timed
 }
 
-/// Whether thread `o` may hold a lock: a frame of the program's own that is not part of one of
-/// its waits is live on its stack, or code no symbol names outside the system's libraries (a
-/// stripped program, a JIT's or an interpreter's code), or its stack cannot be read.
-fn may_hold(snap: &Snapshot, facts: &[Facts], names: &Names, o: usize) -> bool {
-    let frames = &snap.threads[o].frames;
-    if frames.is_empty() || facts[o].activity == Activity::Unknown {
-        return true;
-    }
-    let fnames = names.thread(o);
-    let in_wait = |i: usize| {
-        facts[o]
-            .waits
-            .iter()
-            .any(|w| (w.first..=w.frame).contains(&i))
-    };
-    let unnamed_code = |f: &crate::model::Frame| {
-        f.function.is_none()
-            && f.address.is_some_and(|a| a != 0)
-            && !f.signal_frame
-            && !f.in_system_library()
-    };
-    (0..frames.len()).any(|i| {
-        let program = fnames.is_program(frames, i) && !fnames.plumbing(i);
-        (program || unnamed_code(&frames[i])) && !in_wait(i)
-    })
+/// An ownerless lock waited for: by its process and its id (the same address in two processes
+/// is two locks), its address and the static object holding it.
+struct Lock {
+    process: Option<u32>,
+    id: LockId,
+    address: Option<u64>,
+    object: Option<u64>,
 }
 
-/// The derivation's inputs, over the threads that matter (`nodes`: the waiters, the possible
-/// holders and every thread the graph's edges lead to from them; a cycle through any of them
-/// stays among them): the waiters, per lock its possible holders (likeliest first), and the
-/// graph's own edges, all by position in `nodes`.
-struct Problem {
-    nodes: Vec<usize>,
+/// The ownerless locks waited for and how each thread could hold each (see `holders`).
+struct Setup {
     waiters: Vec<Waiter>,
-    holders: Vec<Vec<usize>>,
-    base: Vec<Vec<usize>>,
+    /// Per lock, every thread that could hold it, with how.
+    could: Vec<Vec<(usize, Could)>>,
+    /// Per lock, whether the threads' code was read for it (a static object, a capture).
+    by_code: Vec<bool>,
+    /// Per thread, whether it waits for one of these locks (a thread seen taking them).
+    waiting: Vec<bool>,
 }
 
-/// Holders tried times threads walked, at most, in the search for an assignment that closes no
-/// cycle: past it, nothing is claimed.
-const MAX_WORK: usize = 1 << 22;
-
-impl Problem {
-    /// The problem over the threads that matter.
-    fn new(n: usize, waiters: Vec<Waiter>, holders: Vec<Vec<usize>>, edges: &[Edge]) -> Self {
-        let mut out = vec![Vec::new(); n];
-        for e in edges {
-            out[e.from].push(e.to);
-        }
-        let mut at = vec![usize::MAX; n];
-        let mut nodes: Vec<usize> = Vec::new();
-        let mut stack: Vec<usize> = (waiters.iter().map(|w| w.thread))
-            .chain(holders.iter().flatten().copied())
-            .collect();
-        while let Some(t) = stack.pop() {
-            if at[t] == usize::MAX {
-                at[t] = nodes.len();
-                nodes.push(t);
-                stack.extend(&out[t]);
-            }
-        }
-        let base = (nodes.iter())
-            .map(|&t| out[t].iter().map(|&o| at[o]).collect())
-            .collect();
-        let waiters = (waiters.into_iter())
-            .map(|w| Waiter {
-                thread: at[w.thread],
-                ..w
+impl Setup {
+    /// The problem with, per lock, the holders `keep` keeps, likeliest first (a thread itself
+    /// waiting for such a lock takes them); `None` when a lock has no holder seen taking such
+    /// locks: a thread that returned holding it, or a lost wake-up, is as likely as the threads
+    /// that merely could.
+    fn problem(&self, g: &Graph, keep: impl Fn(usize, Could) -> bool) -> Option<Problem> {
+        let holders: Vec<Vec<usize>> = (self.could.iter())
+            .map(|c| {
+                let mut h: Vec<usize> = (c.iter().filter(|&&(o, how)| keep(o, how)))
+                    .map(|&(o, _)| o)
+                    .collect();
+                h.sort_by_key(|&o| !self.waiting[o]);
+                h
             })
             .collect();
-        let holders = (holders.into_iter())
-            .map(|h| h.into_iter().map(|o| at[o]).collect())
-            .collect();
-        Problem {
-            nodes,
-            waiters,
-            holders,
-            base,
+        if (holders.iter()).any(|h| h.first().is_none_or(|&o| !self.waiting[o])) {
+            return None;
         }
-    }
-
-    /// The adjacency lists of the graph with `assign` (a holder per lock) added.
-    fn graph(&self, assign: &[usize]) -> Vec<Vec<usize>> {
-        let mut adj = self.base.clone();
-        for w in &self.waiters {
-            adj[w.thread].push(assign[w.lock]);
-        }
-        for a in &mut adj {
-            a.sort_unstable();
-            a.dedup();
-        }
-        adj
-    }
-
-    /// The cycle `assign` closes through one of its own edges, as its component: the first
-    /// (by waiter) whose waiter is on a cycle.
-    fn cycle(&self, assign: &[usize]) -> Option<Vec<usize>> {
-        let adj = self.graph(assign);
-        let comps = scc::cycles(adj.len(), &adj);
-        self.waiters.iter().find_map(|w| {
-            let held_by = assign[w.lock];
-            comps
-                .iter()
-                .find(|c| c.contains(&w.thread) && c.contains(&held_by))
-                .cloned()
-        })
-    }
-
-    /// The cycle `assign` closes, in its order: through `holder` when it is on one.
-    fn cycle_from(&self, assign: &[usize], holder: usize) -> Vec<usize> {
-        let adj = self.graph(assign);
-        let comps = scc::cycles(adj.len(), &adj);
-        match comps.iter().find(|c| c.contains(&holder)) {
-            Some(c) => scc::cycle_through(holder, c, &adj),
-            None => (self.cycle(assign))
-                .map(|c| scc::cycle_through(c[0], &c, &adj))
-                .unwrap_or_default(),
-        }
-    }
-
-    /// Whether some assignment closes no cycle: searched lock by lock, each possible holder in
-    /// turn (the least likely first), a choice that closes a cycle cut off at once (more edges
-    /// never open one). `None` past the budget.
-    fn acyclic(&self) -> Option<bool> {
-        let mut adj = self.base.clone();
-        let mut budget = MAX_WORK / self.nodes.len().max(1);
-        self.search(0, &mut adj, &mut budget)
-    }
-
-    fn search(&self, l: usize, adj: &mut [Vec<usize>], budget: &mut usize) -> Option<bool> {
-        let Some(holders) = self.holders.get(l) else {
-            return Some(true);
-        };
-        let waiting: Vec<usize> = (self.waiters.iter())
-            .filter(|w| w.lock == l)
-            .map(|w| w.thread)
-            .collect();
-        for &h in holders.iter().rev() {
-            *budget = budget.checked_sub(1)?;
-            if reaches(adj, h, &waiting) {
-                continue;
-            }
-            waiting.iter().for_each(|&w| adj[w].push(h));
-            let found = self.search(l + 1, adj, budget);
-            waiting.iter().for_each(|&w| _ = adj[w].pop());
-            if found != Some(false) {
-                return found;
-            }
-        }
-        Some(false)
+        let waiters = self.waiters.clone();
+        Some(Problem::new(self.waiting.len(), waiters, holders, &g.edges))
     }
 }
 
-/// Whether `from` reaches one of `to` along `adj`.
-fn reaches(adj: &[Vec<usize>], from: usize, to: &[usize]) -> bool {
-    let mut seen = vec![false; adj.len()];
-    let mut stack = vec![from];
-    while let Some(v) = stack.pop() {
-        if to.contains(&v) {
-            return true;
-        }
-        if !std::mem::replace(&mut seen[v], true) {
-            stack.extend(&adj[v]);
-        }
-    }
-    false
-}
-
-/// Adds to the graph the cycle every consistent assignment of holders to the ownerless locks
-/// closes, when they all close one (see the module's comment).
-pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
-    // A thread the input does not show may hold any lock.
+/// The waits on ownerless locks no edge of `g` explains yet, and who could hold each lock;
+/// `None` when there are none, too many, or the input may not show every thread (one it does
+/// not show may hold any lock).
+fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<Setup> {
     if !snap.complete {
-        return;
+        return None;
     }
     let n = facts.len();
     let mut known = vec![false; n];
@@ -274,7 +150,7 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
     }
     // A lock by its process and its id: the same address in two processes is two locks.
     let process = |t: usize| snap.threads[t].process.or(snap.pid);
-    let mut locks: Vec<(Option<u32>, LockId)> = Vec::new();
+    let mut locks: Vec<Lock> = Vec::new();
     let mut waiters = Vec::new();
     for (t, f) in facts.iter().enumerate() {
         if f.activity != Activity::Blocked || known[t] {
@@ -286,11 +162,20 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
         let Some(id) = lock_id(w).filter(|_| ownerless(w)) else {
             continue;
         };
-        let id = (process(t), id);
-        let lock = match locks.iter().position(|l| *l == id) {
+        let key = (process(t), id);
+        let lock = match locks
+            .iter()
+            .position(|l| (l.process, &l.id) == (key.0, &key.1))
+        {
             Some(k) => k,
             None => {
-                locks.push(id);
+                let object = w.address.and_then(|a| holders::static_object(snap, a));
+                locks.push(Lock {
+                    process: key.0,
+                    id: key.1,
+                    address: w.address,
+                    object,
+                });
                 locks.len() - 1
             }
         };
@@ -301,10 +186,10 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
         });
     }
     if waiters.is_empty() || waiters.len() > MAX_WAITERS {
-        return;
+        return None;
     }
-    let able: Vec<usize> = (0..n)
-        .filter(|&o| may_hold(snap, facts, names, o))
+    let live: Vec<Option<Vec<usize>>> = (0..n)
+        .map(|o| holders::live_frames(snap, facts, names, o))
         .collect();
     let mut waiting = vec![false; n];
     let mut waiting_on = vec![Vec::new(); locks.len()];
@@ -313,28 +198,45 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
         waiting_on[w.lock].push(w.thread);
     }
     // A thread of another process, or one waiting for the lock itself, does not hold it.
-    let may = |l: usize, o: usize| process(o) == locks[l].0 && !waiting_on[l].contains(&o);
-    let holders: Vec<Vec<usize>> = (0..locks.len())
-        .map(|l| {
-            let mut c: Vec<usize> = able.iter().copied().filter(|&o| may(l, o)).collect();
-            // Likeliest first: a thread itself waiting for such a lock takes them.
-            c.sort_by_key(|&o| !waiting[o]);
-            c
+    let could = (locks.iter().enumerate())
+        .map(|(l, lock)| {
+            (0..n)
+                .filter(|&o| process(o) == lock.process && !waiting_on[l].contains(&o))
+                .map(|o| {
+                    let how =
+                        holders::could(snap, o, live[o].as_deref(), lock.address, lock.object);
+                    (o, how)
+                })
+                .filter(|&(_, how)| how != Could::Not)
+                .collect()
         })
         .collect();
-    // A lock that no thread seen taking such locks can hold: a thread that returned holding
-    // it, or a lost wake-up, as likely as the threads that merely could.
-    if (holders.iter()).any(|h| h.first().is_none_or(|&o| !waiting[o])) {
+    let code_read = (snap.threads.iter().flat_map(|t| &t.frames)).any(|f| f.refs.is_some());
+    let by_code = (locks.iter())
+        .map(|l| code_read && l.object.is_some())
+        .collect();
+    Some(Setup {
+        waiters,
+        could,
+        by_code,
+        waiting,
+    })
+}
+
+/// Adds to the graph the cycle every consistent assignment of holders to the ownerless locks
+/// closes, when they all close one (see the module's comment).
+pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
+    let Some(s) = setup(snap, facts, g, names) else {
         return;
-    }
-    let p = Problem::new(n, waiters, holders, &g.edges);
-    // When every thread that matters waits for one of these locks, each has an edge out
-    // whatever the assignment, and edges out of every node close a cycle: no search needed.
-    let all_wait = p.nodes.iter().all(|&t| waiting[t]);
-    if !all_wait && p.acyclic() != Some(false) {
+    };
+    let Some(p) = s
+        .problem(g, |_, _| true)
+        .filter(|p| p.closes_always(&s.waiting))
+    else {
         return;
-    }
-    let likeliest: Vec<usize> = p.holders.iter().map(|h| h[0]).collect();
+    };
+    // Whether the code's references narrowed the holders: the edge says so.
+    let likeliest = p.likeliest();
     let Some(comp) = p.cycle(&likeliest) else {
         return;
     };
@@ -365,10 +267,69 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
                 by: Held::Consistent {
                     unlisted: others - alternatives.len(),
                     alternatives,
+                    by_code: s.by_code[w.lock],
                 },
             },
         });
     }
+}
+
+/// A finding when no cycle was derived only because threads whose code could not be checked
+/// might hold the locks (a dump carries no code: `Could::Unchecked`), while the threads seen
+/// taking such locks close a cycle under every assignment: the cycle's waits, and those
+/// threads, with what would decide (reading the code: attaching, or a core with the binary).
+/// Nothing for a capture (live, a core, or either saved): what could be checked was, and a
+/// lock at no static address has no code to look for.
+pub fn undecided(
+    snap: &Snapshot,
+    facts: &[Facts],
+    g: &Graph,
+    names: &Names,
+    kb: &KnowledgeBase,
+) -> Option<Finding> {
+    // A capture's frames carry how the unwinder found them, and their code was read.
+    let captured = (snap.threads.iter().flat_map(|t| &t.frames))
+        .any(|f| f.refs.is_some() || f.trust.is_some());
+    if captured {
+        return None;
+    }
+    let s = setup(snap, facts, g, names)?;
+    if s.problem(g, |_, _| true)?.closes_always(&s.waiting) {
+        return None;
+    }
+    // Seen taking such locks, or naming or pointing at this one.
+    let sure = |o: usize, how: Could| matches!(how, Could::Names | Could::Points) || s.waiting[o];
+    let p = s.problem(g, sure).filter(|p| p.closes_always(&s.waiting))?;
+    let likeliest = p.likeliest();
+    let comp = p.cycle(&likeliest)?;
+    let on_cycle = |w: &&Waiter| comp.contains(&w.thread) && comp.contains(&likeliest[w.lock]);
+    let waits: Vec<(usize, &Wait)> = (p.waiters.iter().filter(on_cycle))
+        .map(|w| (p.nodes[w.thread], &facts[p.nodes[w.thread]].waits[w.wait]))
+        .collect();
+    let mut unchecked: Vec<usize> = (s.could.iter().flatten())
+        .filter(|&&(o, how)| !sure(o, how))
+        .map(|&(o, _)| o)
+        .collect();
+    unchecked.sort_unstable();
+    unchecked.dedup();
+    let steps = (waits.iter())
+        .map(|&(t, w)| wait_step(snap, facts, names, t, w, Some(Grade::Heuristic)))
+        .collect();
+    let draft = Draft {
+        kind: FindingKind::HoldersUnknown,
+        severity: Severity::Warning,
+        confidence: Grade::Heuristic,
+        threads: (waits.iter().map(|w| w.0))
+            .chain(unchecked.iter().copied())
+            .collect(),
+        detail: Detail::HoldersUnknown {
+            locks: waits.iter().map(|&(_, w)| wait_object(snap, w)).collect(),
+            unchecked,
+        },
+        steps,
+        suggestion: advice(kb, waits.iter().map(|w| w.1), "lock-holders-unknown"),
+    };
+    Some(draft.sign(snap))
 }
 
 #[cfg(test)]

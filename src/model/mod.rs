@@ -398,6 +398,13 @@ pub struct Frame {
     /// interpreter runs it; absent for a native frame or one a dump printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<Language>,
+    /// Which of the snapshot's `data-symbol` objects the frame's function names in its code
+    /// (live capture and cores): the start of each one a RIP-relative operand of the function
+    /// points into, directly or through a GOT slot or a data word holding its address. Present
+    /// only when the function's code was scanned for every such object (shared by the frames
+    /// of one function); absent when it could not be (no symbol size, no code bytes, a dump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refs: Option<std::sync::Arc<Vec<u64>>>,
 }
 
 /// A managed language whose frames a runtime keeps in memory.

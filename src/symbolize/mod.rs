@@ -15,13 +15,16 @@
 //! per frame, `types` reads their types); the DWARF is the symbolizer's own (`dwarf`).
 //!
 //! Data addresses (the words threads wait on, the locks guards hold) are named too, by the data
-//! symbol whose bytes hold them, as gdb prints `<stats_lock>` after an address (`data`).
+//! symbol whose bytes hold them, as gdb prints `<stats_lock>` after an address (`data`); and
+//! each frame's function is scanned for the code naming those objects (`refs`: which frames can
+//! have taken a static lock that records no owner).
 //!
 //! Unlike gdb, no frames are made up for tail callers (gdb infers them from DWARF call-site
 //! information); source files are full paths (the compilation directory joined in).
 
 mod data;
 mod dwarf;
+mod refs;
 mod scope;
 mod sources;
 mod types;

@@ -224,6 +224,11 @@ impl ObjectSymbols {
         out
     }
 
+    /// The function (symbol-table entry) whose bytes hold `svma`: its start (SVMA) and size.
+    pub fn function_at(&self, svma: u64) -> Option<(u64, u64)> {
+        lookup_in(&self.table, svma).map(|e| (e.start, e.size))
+    }
+
     fn table_lookup(&self, svma: u64) -> Option<String> {
         lookup_in(&self.table, svma).map(|e| demangle(&e.name, None))
     }

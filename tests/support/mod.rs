@@ -47,6 +47,7 @@ const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
 /// source (a test asks [`require`] for the library first).
 const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_abba", "glib-2.0"),
+    ("c_glib_abba_ticker", "glib-2.0"),
     ("c_glib_lock_abba", "glib-2.0"),
     ("c_glib_plain_abba", "glib-2.0"),
     ("c_glib_plain_held", "glib-2.0"),

@@ -103,6 +103,11 @@ pub enum Held {
         alternatives: Vec<Alternative>,
         /// How many more could hold it, not listed.
         unlisted: usize,
+        /// Whether the holders were narrowed by what the threads' code names: a thread counts
+        /// only if a live frame of the program's own names the lock's static object in its
+        /// code (`model::Frame::refs`, read live and from cores).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_code: bool,
     },
     /// The runtime's own deadlock report.
     Report {

@@ -4,9 +4,10 @@
 //! taking, is not derived; a write wait on a reader-writer lock that records no owner is, a
 //! read wait is not.
 
-use crate::analyze::{analyze, Analysis, Because, FindingKind, Grade, Held};
+use crate::analyze::{analyze, Analysis, Because, Detail, FindingKind, Grade, Held};
 use crate::dump::parse_dump;
 use crate::knowledge::KnowledgeBase;
+use crate::model::Evidence;
 
 fn analysis(dump: &str) -> Analysis {
     let snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
@@ -99,6 +100,85 @@ fn a_thread_asleep_in_the_program_may_hold_the_locks_so_no_cycle_is_claimed() {
     let a = analysis(&dump);
     assert!(!a.deadlocked(), "{:?}", a.findings);
     assert!(a.graph.edges.is_empty(), "{:?}", a.graph.edges);
+    // The threads that wait close a cycle whoever of them holds what; only the sleeper, whose
+    // code a dump does not carry, keeps it open: said, with what decides.
+    let f = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::HoldersUnknown)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(f.confidence, Grade::Heuristic);
+    match &f.detail {
+        Detail::HoldersUnknown { locks, unchecked } => {
+            assert_eq!((locks.len(), unchecked.as_slice()), (2, &[3][..]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(f.suggestion.as_deref().unwrap().contains("hangscan attach"));
+    // A sleeper whose argument points at the struct holding a lock could have taken it: the
+    // dump shows that much, and leaves nothing to decide.
+    let pointing = dump.replace("rebalance ()", "rebalance (bank=0x4ff8)");
+    let a = analysis(&pointing);
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+    assert!(
+        (a.findings.iter()).all(|f| f.kind != FindingKind::HoldersUnknown),
+        "{:?}",
+        a.findings
+    );
+}
+
+/// The sleeper dump with the locks as static objects and every frame's code checked: the
+/// program's frames name `lock 1` and `lock 2` as `names` gives, per thread.
+fn checked(dump: &str, names: &[&[u64]]) -> Analysis {
+    let mut snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    for lock in [0x5001, 0x5002] {
+        snap.evidence.push(Evidence::DataSymbol {
+            address: lock,
+            size: 4,
+            name: format!("lock{lock:x}"),
+        });
+    }
+    for (t, refs) in snap.threads.iter_mut().zip(names) {
+        for f in &mut t.frames {
+            f.refs = Some(std::sync::Arc::new(refs.to_vec()));
+        }
+    }
+    analyze(&snap, &KnowledgeBase::builtin())
+}
+
+#[test]
+fn a_sleeper_whose_code_names_neither_lock_cannot_hold_them_and_one_that_names_one_may() {
+    let dump = format!(
+        "{}{}{}",
+        waiter(1, 1, "transfer_out"),
+        waiter(2, 2, "transfer_in"),
+        sleeper(3)
+    );
+    let both: &[u64] = &[0x5001, 0x5002];
+    let a = checked(&dump, &[both, both, &[]]);
+    let cycle = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::LockCycle)
+        .unwrap_or_else(|| panic!("{:?}", a.findings));
+    assert_eq!(
+        (cycle.threads.len(), cycle.confidence),
+        (2, Grade::Heuristic)
+    );
+    let by_code = (a.graph.edges.iter()).all(|e| {
+        matches!(
+            &e.because,
+            Because::Holds {
+                by: Held::Consistent { by_code: true, alternatives, .. },
+                ..
+            } if alternatives.is_empty()
+        )
+    });
+    assert!(by_code, "{:?}", a.graph.edges);
+    // A sleeper whose code names the first lock may hold it: no cycle, and nothing
+    // undecided (the code was read).
+    let a = checked(&dump, &[both, both, &[0x5001]]);
+    assert!(!a.deadlocked(), "{:?}", a.findings);
+    assert!(a
+        .findings
+        .iter()
+        .all(|f| f.kind != FindingKind::HoldersUnknown));
 }
 
 #[test]

@@ -117,13 +117,27 @@ fn held(h: &Held) -> String {
             format!("interrupted inside {} by the signal", sites.join(" / "))
         }
         Held::InsideSite { site } => format!("inside {site}, where the lock is taken"),
-        Held::Consistent { alternatives, .. } if alternatives.is_empty() => {
-            "the lock records no owner; the only holder consistent with where every thread stands"
-                .into()
-        }
-        Held::Consistent { .. } => {
-            "the lock records no owner; the likeliest holder consistent with where every thread stands"
-                .into()
+        Held::Consistent {
+            alternatives,
+            by_code,
+            ..
+        } => {
+            let which = if alternatives.is_empty() {
+                "the only"
+            } else {
+                "the likeliest"
+            };
+            let code = if *by_code {
+                " and with what its code names: a thread counts only if a live frame of the \
+                 program's own names the lock in its code, so one that reached the lock through \
+                 a pointer, or whose callee took it and returned, would be missed"
+            } else {
+                ""
+            };
+            format!(
+                "the lock records no owner; {which} holder consistent with where every thread \
+                 stands{code}"
+            )
         }
         Held::Report { text, line } => {
             let line = line.map(|l| format!(", line {l}")).unwrap_or_default();
@@ -253,6 +267,7 @@ pub fn step(snap: &Snapshot, s: &Step) -> String {
                         Held::Consistent {
                             alternatives,
                             unlisted,
+                            ..
                         },
                     ..
                 } => text + &otherwise(snap, alternatives, *unlisted),

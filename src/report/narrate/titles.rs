@@ -44,6 +44,9 @@ pub fn kind(k: FindingKind) -> &'static str {
         FindingKind::ReadersUnknown => {
             "Threads wait to write a read-write lock no thread is seen holding; whether readers hold it, the input does not show."
         }
+        FindingKind::HoldersUnknown => {
+            "Threads wait for locks that record no owner in a cycle if they hold each other's; threads whose code the input does not carry could hold them instead."
+        }
         FindingKind::OnceRecursion => {
             "A thread waits for a one-time initialisation whose routine it is running itself."
         }
@@ -164,6 +167,24 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             rwlock(snap, lock)
         ),
+        Detail::HoldersUnknown { locks, unchecked } => {
+            let locks: Vec<String> = locks.iter().map(|l| object(snap, l)).collect();
+            let waiters: Vec<String> = (f.threads.iter().take(n - unchecked.len()))
+                .map(|&t| label(t))
+                .collect();
+            let mut others: Vec<String> = unchecked.iter().take(3).map(|&t| label(t)).collect();
+            if unchecked.len() > 3 {
+                others.push(format!("{} more", unchecked.len() - 3));
+            }
+            format!(
+                "possible lock cycle: {} wait for {}, which record no owner, and hold each \
+                 other's if no other thread does; whether one of {} holds one instead cannot be \
+                 told from this dump, which does not carry their code",
+                waiters.join(" and "),
+                locks.join(" and "),
+                others.join(", ")
+            )
+        }
         Detail::ReadersUnknown { lock, suspects } => {
             let writers = match n - suspects.len() {
                 1 => format!("{} waits", label(f.threads[0])),
@@ -361,6 +382,7 @@ pub fn explanation(f: &Finding) -> String {
             };
             format!("A write lock waits until every reader has left. The lock's reader count ({count}) says readers hold it and no writer does, but a read-write lock does not record its readers: they cannot be named from the lock. {who} If a reader waits for something the writer (or its caller) would provide once it has written, nothing moves: readers must not block on writers while they hold the read lock.")
         }
+        Detail::HoldersUnknown { .. } => "These locks record no owner, so who holds each is derived from where every thread stands: the threads that wait for such locks, each inside code that took another, close a cycle if they hold them. Other threads stand inside the program's own code and could hold a lock instead, which would leave no cycle. Only a thread whose code names the lock can have taken it, and a dump does not carry the code: attaching to the process, or reading a core with its binary, reads which functions name each lock and decides.".into(),
         Detail::ReadersUnknown { suspects, .. } => {
             let who = if suspects.is_empty() {
                 ""

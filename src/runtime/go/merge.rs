@@ -4,7 +4,9 @@
 //! the runtime (`runtime.semacquire1` and its caller, `sync.runtime_SemacquireMutex`), where
 //! the rules read a Go dump's; a `sync.Mutex`'s slow path (`lockSlow`) gets the mutex, whose
 //! semaphore it is, as Go's dump prints its receiver, and a `sync.RWMutex`'s `Lock` or `RLock`
-//! the RWMutex around the semaphore or mutex it sleeps on; a channel send or receive gets its
+//! the RWMutex around the semaphore or mutex it sleeps on; a `sync.Cond` wait the Cond's notify
+//! list as the first argument of `notifyListWait`, read from the slot Go's dump prints it
+//! from; a channel send or receive gets its
 //! channel as the first argument of `runtime.chansend`/`chanrecv` and their entry points
 //! (`chanrecv1`, `chansend1`), as Go's dump prints them. The runtime's own goroutines (the
 //! garbage collector's, the finalizer's) are left out, as Go's dump leaves them out; the OS
@@ -18,6 +20,10 @@ use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
 /// The function that queues a goroutine on a semaphore: its first argument, and its caller's,
 /// is the semaphore's address.
 const SEMACQUIRE: &str = "runtime.semacquire1";
+
+/// The runtime's wait on a `sync.Cond`'s notify list: it spills its first argument, the list
+/// (inside the Cond: its `notify` field), which Go's dump prints and the rules read.
+const NOTIFY_WAIT: [&str; 2] = ["sync.runtime_notifyListWait", "runtime.notifyListWait"];
 
 /// The runtime's functions of a blocking channel send and receive: their first argument, and
 /// their entry points' (`runtime.chanrecv1`), is the channel.
@@ -100,6 +106,22 @@ fn channel(frames: &mut [Frame], chan: u64) {
     }
 }
 
+/// The notify list a goroutine waits on in a `sync.Cond`, as the first argument of the frame
+/// that waits on it, read from that frame's spill slot (`first_args`, one per pc: the frames
+/// of a pc are its inlined ones, then the one that called).
+fn notify_list(frames: &mut [Frame], first_args: &[Option<u64>]) {
+    let mut pc = 0;
+    for f in frames.iter_mut() {
+        let waits = (f.function.as_deref()).is_some_and(|n| NOTIFY_WAIT.contains(&n));
+        if let (true, Some(&Some(list))) = (waits && f.args.is_empty(), first_args.get(pc)) {
+            first_arg(f, list);
+        }
+        if !f.inlined {
+            pc += 1;
+        }
+    }
+}
+
 /// `value` as the first argument of `f`, by position, as Go's dump prints them.
 fn first_arg(f: &mut Frame, value: u64) {
     let first = Var::new("".into(), format!("{value:#x}").into());
@@ -143,6 +165,9 @@ pub fn goroutines(
         }
         if let Some(chan) = g.chan {
             channel(&mut frames, chan);
+        }
+        if g.tid.is_none() {
+            notify_list(&mut frames, &g.first_args);
         }
         if let Some(cut) = &cut {
             notes.push(format!("goroutine {}: its stack stops early: {cut}", g.id));

@@ -72,6 +72,12 @@ pub struct Goroutine {
     pub status: String,
     /// Its stack's program counters, innermost first: the saved pc, then return addresses.
     pub pcs: Vec<u64>,
+    /// Each of those frames' first argument word, as Go's traceback prints it: the spill slot
+    /// of its first register argument, just above its return address (16 bytes above its frame
+    /// pointer); `None` where it could not be read. A register argument the function never
+    /// spilled leaves a stale word there (Go's dump marks it `?`): only functions known to
+    /// spill it are read (`merge`).
+    pub first_args: Vec<Option<u64>>,
     /// Why its stack stops early, or was not read.
     pub cut: Option<String>,
     /// The semaphore word it sleeps on (`semacquire`'s address).
@@ -217,8 +223,8 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             .flatten()
             .filter(|&m| m != 0)
             .and_then(|m| mem.u64(m + l.m_procid));
-        let (pcs, cut) = if on_thread {
-            (Vec::new(), None)
+        let (pcs, first_args, cut) = if on_thread {
+            (Vec::new(), Vec::new(), None)
         } else {
             stack(&mem, l, g, max_frames)
         };
@@ -233,6 +239,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             id,
             status,
             pcs,
+            first_args,
             cut,
             sema: sema.get(&g).copied(),
             chan,
@@ -258,51 +265,53 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
     }
 }
 
+/// A goroutine's stack: its pcs, each frame's first argument word, and why the walk stopped
+/// early.
+type Stack = (Vec<u64>, Vec<Option<u64>>, Option<String>);
+
 /// The stack of the goroutine `g` from its saved registers, by frame pointers: each frame's
-/// saved frame pointer and return address sit at its frame pointer, and lie further up the
-/// goroutine's stack than the last. Returns the pcs and why the walk stopped early.
-fn stack(mem: &Mem<'_>, l: &Layout, g: u64, max_frames: usize) -> (Vec<u64>, Option<String>) {
+/// saved frame pointer and return address sit at its frame pointer, its first argument's spill
+/// slot right above them, and they lie further up the goroutine's stack than the last.
+fn stack(mem: &Mem<'_>, l: &Layout, g: u64, max_frames: usize) -> Stack {
     let (Some(pc), Some(sp), Some(mut bp)) = (
         mem.u64(g + l.sched_pc),
         mem.u64(g + l.sched_sp),
         mem.u64(g + l.sched_bp),
     ) else {
-        return (
-            Vec::new(),
-            Some("its saved registers could not be read".into()),
-        );
+        let why = "its saved registers could not be read";
+        return (Vec::new(), Vec::new(), Some(why.into()));
     };
     if pc == 0 {
-        return (Vec::new(), Some("it has no saved pc".into()));
+        return (Vec::new(), Vec::new(), Some("it has no saved pc".into()));
     }
     let mut pcs = vec![pc];
+    let mut args = Vec::new();
     let mut below = sp;
-    while bp != 0 {
+    let cut = loop {
+        // The frame of the last pc pushed: its frame pointer is `bp`.
+        args.push((bp != 0).then(|| mem.u64(bp.checked_add(16)?)).flatten());
+        if bp == 0 {
+            break None;
+        }
         if pcs.len() >= max_frames {
-            return (
-                pcs,
-                Some(format!("the walk stopped at {max_frames} frames")),
-            );
+            break Some(format!("the walk stopped at {max_frames} frames"));
         }
         if bp < below {
-            return (
-                pcs,
-                Some(format!(
-                    "frame pointer {bp:#x} is below the frame before (changed while read?)"
-                )),
-            );
+            break Some(format!(
+                "frame pointer {bp:#x} is below the frame before (changed while read?)"
+            ));
         }
         let (Some(next), Some(ret)) = (mem.u64(bp), mem.u64(bp + 8)) else {
-            return (pcs, Some(format!("its stack at {bp:#x} could not be read")));
+            break Some(format!("its stack at {bp:#x} could not be read"));
         };
         if ret == 0 {
-            break;
+            break None;
         }
         pcs.push(ret);
         below = bp + 16;
         bp = next;
-    }
-    (pcs, None)
+    };
+    (pcs, args, cut)
 }
 
 /// The semaphore each sleeping goroutine waits on (`g` → address), from the sudogs queued in

@@ -82,6 +82,8 @@ fn one_goroutine() -> HashMap<u64, u64> {
     // gopark's frame → its caller's → the goroutine's first (its saved bp 0).
     w.insert(STACK + 0x20, STACK + 0x40);
     w.insert(STACK + 0x28, 0x40_2000);
+    // gopark's first argument's spill slot, above its return address.
+    w.insert(STACK + 0x30, 0xc0_ffee);
     w.insert(STACK + 0x40, 0);
     w.insert(STACK + 0x48, 0x40_3000);
     w.insert(SEMTABLE + 5 * 64 + 8, SUDOG);
@@ -99,6 +101,9 @@ fn a_parked_goroutine_is_read_with_its_stack_wait_reason_and_semaphore() {
     assert_eq!((g.id, g.status.as_str()), (7, "semacquire"));
     assert_eq!(g.pcs, [0x40_1000, 0x40_2000, 0x40_3000]);
     assert_eq!((g.cut.as_deref(), g.sema), (None, Some(0x5004)));
+    // Each frame's first argument word (the test's memory reads unset words as 0); the
+    // outermost frame has no frame pointer.
+    assert_eq!(g.first_args, [Some(0xc0_ffee), Some(0), None]);
 }
 
 #[test]
