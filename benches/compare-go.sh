@@ -2,7 +2,7 @@
 # Times `hangscan attach` on a Go program of N parked goroutines against what a Go user has
 # without it: the runtime's own dump (SIGQUIT with GOTRACEBACK=all, timed from the signal to the
 # end of the dump, which ends the process), and delve (`dlv attach`, listing every goroutine's
-# stack) when `dlv` is on the PATH. gdb and eu-stack are timed too, though they see only the
+# stack) when `dlv` is on the PATH (Debian: apt-get install delve). gdb and eu-stack are timed too, though they see only the
 # runtime's OS threads, not the goroutines.
 #
 #   benches/compare-go.sh [GOROUTINES...]     (1000 by default)
@@ -56,7 +56,8 @@ for n in "${counts[@]}"; do
     walls[eu-stack]+="$((t1 - t0)) "
     if command -v dlv >/dev/null; then
       t0=$(now_ms)
-      printf 'goroutines -t\nquit\n' | timeout 600 dlv attach "$pid" --allow-non-terminal-interactive >/dev/null 2>&1 || true
+      printf 'goroutines -t\nexit\nn\n' | timeout 600 dlv attach "$pid" --allow-non-terminal-interactive=true >"$work/dlv" 2>&1 || true
+      grep -q 'Goroutine 1 ' "$work/dlv" || { echo "delve listed no goroutines:" >&2; cat "$work/dlv" >&2; exit 1; }
       t1=$(now_ms)
       walls[delve]+="$((t1 - t0)) "
     fi
