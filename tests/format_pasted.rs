@@ -50,7 +50,11 @@ fn markdown_and_a_rendered_page_keep_the_crash_handlers_spinlock_self_deadlock()
             && *w == who),
         "{want:?}"
     );
-    for name in ["crash_spinlock.md.txt", "crash_spinlock.rendered.txt"] {
+    for name in [
+        "crash_spinlock.md.txt",
+        "crash_spinlock.rendered.txt",
+        "crash_spinlock.headings.txt",
+    ] {
         let (format, snap, a) = load(name);
         assert_eq!(format, "gdb", "{name}");
         assert_eq!(a.verdict(), Verdict::Deadlock, "{name}");
@@ -88,6 +92,21 @@ fn a_jvm_deadlock_report_under_markdown_headings_between_fences_is_read() {
             .any(|(kind, _, w)| kind == "lock-cycle" && *w == both),
         "{got:?}"
     );
+}
+
+#[test]
+fn a_jstack_dump_whose_headers_became_headings_with_no_fence_reads_as_the_tool_printed_it() {
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/jstack/MonitorAbba.jdk17.jstack.txt");
+    let raw = std::fs::read(recorded).unwrap();
+    let clean = parse_dump(&raw, "MonitorAbba.jdk17.jstack.txt", None).unwrap();
+    let a = analyze(&clean, &KnowledgeBase::builtin());
+    let (format, snap, b) = load("jstack_abba.headings.txt");
+    assert_eq!(format, "jstack");
+    assert_eq!(stacks(&snap), stacks(&clean));
+    assert_eq!(b.verdict(), Verdict::Deadlock);
+    assert_eq!(deadlocks(&snap, &b), deadlocks(&clean, &a));
+    assert_eq!((snap.complete, &snap.gaps), (clean.complete, &clean.gaps));
 }
 
 /// Each thread's label and functions, frame by frame.

@@ -172,7 +172,7 @@ fn head_text(raw: &[u8]) -> String {
     let end = raw.len().min(64 * 1024);
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let head = line_prefix::strip(&head).unwrap_or(head);
-    if markdown::has_fence(&head) {
+    if markdown::is_marked(&head) {
         return markdown::unmark(&head);
     }
     head

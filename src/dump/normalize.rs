@@ -59,7 +59,7 @@ fn needs_repair(text: &str) -> bool {
     memchr::memchr(b'\r', b).is_some()
         || memmem::find(b, b"=3D").is_some()
         || memmem::find(b, b"Type <").is_some()
-        || super::markdown::has_fence(text)
+        || super::markdown::is_marked(text)
         || super::line_prefix::has_prefix(text)
 }
 
@@ -130,7 +130,7 @@ pub fn repair(raw: &[u8]) -> Cow<'_, str> {
         Some(stripped) => Cow::Owned(stripped),
         None => text,
     };
-    let text = if super::markdown::has_fence(&text) {
+    let text = if super::markdown::is_marked(&text) {
         Cow::Owned(super::markdown::unmark(&text))
     } else {
         text
