@@ -195,6 +195,72 @@ fn two_processes_in_one_paste_are_two_snapshots_each_analysed() {
 }
 
 #[test]
+fn two_processes_in_one_paste_of_each_format_with_a_process_header_are_two_snapshots() {
+    use Verdict::{Deadlock, NoDeadlock, Stall, Undecidable};
+    let kb = KnowledgeBase::builtin();
+    for (name, format, threads, verdicts, second_from) in [
+        (
+            "eustack_two_processes.txt",
+            "eu-stack",
+            [3, 2],
+            [Undecidable, Undecidable],
+            24,
+        ),
+        (
+            "lldb_two_processes.txt",
+            "lldb",
+            [3, 2],
+            [Stall, NoDeadlock],
+            55,
+        ),
+        (
+            "pyspy_two_processes.txt",
+            "py-spy",
+            [2, 1],
+            [Undecidable, Undecidable],
+            16,
+        ),
+        (
+            "jstack_two_dumps.txt",
+            "jstack",
+            [21, 25],
+            [Deadlock, NoDeadlock],
+            140,
+        ),
+    ] {
+        let raw = read(name);
+        assert_eq!(sniff(&raw).map(|f| f.name()), Some(format), "{name}");
+        let snaps = parse_dumps_releasing(&raw, name, None, &|_| {}).unwrap();
+        let got: Vec<usize> = snaps.iter().map(|s| s.threads.len()).collect();
+        assert_eq!(got, threads, "{name}");
+        let got: Vec<Verdict> = snaps.iter().map(|s| analyze(s, &kb).verdict()).collect();
+        assert_eq!(got, verdicts, "{name}");
+        assert!(
+            snaps[1]
+                .origin
+                .contains(&format!("process 2 of 2, from line {second_from}")),
+            "{name}: {}",
+            snaps[1].origin
+        );
+        for s in &snaps {
+            assert!(
+                (s.diagnostics.iter()).any(|d| d.message.contains("holds 2 processes' dumps")),
+                "{name}: {:?}",
+                s.diagnostics
+            );
+        }
+    }
+    // The first process's threads are its own, not the second's (eu-stack's TIDs).
+    let snaps =
+        parse_dumps_releasing(&read("eustack_two_processes.txt"), "e", None, &|_| {}).unwrap();
+    let tids = |s: &Snapshot| s.threads.iter().map(|t| t.tid.unwrap()).collect::<Vec<_>>();
+    assert_eq!(
+        (tids(&snaps[0]), tids(&snaps[1])),
+        (vec![7310, 7312, 7313], vec![7420, 7422])
+    );
+}
+
+#[test]
 fn bare_runtime_messages_are_claims_no_stack_confirms() {
     for (name, format, text, threads) in [
         (

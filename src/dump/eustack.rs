@@ -6,6 +6,7 @@
 
 use super::native::function_name;
 use super::normalize::normalize;
+use super::processes::{at_headers, number_after};
 use super::skeleton::frame::{frame_number, split_file_line};
 use super::skeleton::lines;
 use super::skeleton::text::{find, trim, trim_start};
@@ -33,6 +34,11 @@ impl DumpFormat for EuStack {
             p.line(no, line);
         }
         p.finish(origin)
+    }
+
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let pid = |l: &[u8]| number_after(l, b"PID ", b" - ").map(Some);
+        at_headers(raw, b"PID ", &pid, &[])
     }
 }
 

@@ -12,6 +12,7 @@ pub mod lldb;
 mod markdown;
 mod native;
 pub mod normalize;
+mod processes;
 pub mod pstack;
 pub mod pyspy;
 mod python;
@@ -120,9 +121,9 @@ pub fn parse_dumps_releasing(
         snap.diagnostics.push(crate::model::Diagnostic {
             line: None,
             message: format!(
-                "the input holds {n} processes' dumps (a thread number names another thread \
-                 further on): this is process {} of {n}, from line {line}; its line numbers \
-                 count from there",
+                "the input holds {n} processes' dumps (a process header names another process, \
+                 or a thread number another thread, further on): this is process {} of {n}, \
+                 from line {line}; its line numbers count from there",
                 k + 1
             ),
         });

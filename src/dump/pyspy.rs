@@ -17,6 +17,7 @@
 //! library.
 
 use super::normalize::{is_clean_with, normalize_with};
+use super::processes::{at_headers, number_after};
 use super::python;
 use super::skeleton::lines;
 use super::skeleton::text::{find, rfind, trim, trim_start};
@@ -43,6 +44,11 @@ impl DumpFormat for PySpy {
 
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let pid = |l: &[u8]| number_after(l, b"Process ", b":").map(Some);
+        at_headers(raw, b"Process ", &pid, &[])
     }
 }
 

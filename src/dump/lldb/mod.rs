@@ -6,6 +6,7 @@
 mod frame;
 
 use super::normalize::{is_clean, normalize};
+use super::processes::{at_headers, number_after};
 use super::skeleton::text::{trim, trim_start};
 use super::skeleton::{head_lines, pieces, Builder, Part};
 use super::{DumpFormat, Release};
@@ -42,6 +43,13 @@ impl DumpFormat for Lldb {
 
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+
+    /// `Process N stopped` (an attach, a stop) naming another process starts its dump; the
+    /// session's prompt and `Process N detached` end the one before.
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let pid = |l: &[u8]| number_after(l, b"Process ", b" stopped").map(Some);
+        at_headers(raw, b"Process ", &pid, &[b"(lldb)", b"Process "])
     }
 }
 
