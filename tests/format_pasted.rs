@@ -335,6 +335,48 @@ fn a_jvm_dump_showing_fewer_threads_than_its_header_counts_is_not_the_whole_proc
 }
 
 #[test]
+fn a_paste_whose_own_numbering_or_main_thread_says_threads_are_missing_is_undecidable() {
+    let missing = |t: &[&str]| Gap::Missing {
+        threads: t.iter().map(|s| s.to_string()).collect(),
+    };
+    // The whole lldb `bt all` of the same process is a stall; its excerpt skips thread #2.
+    let (_, _, whole) = load("lldb_abba.txt");
+    assert_eq!(whole.verdict(), Verdict::Stall);
+    for (name, format, gap) in [
+        ("lldb_abba.excerpt.txt", "lldb", missing(&["2"])),
+        ("eustack_excerpt.txt", "eu-stack", missing(&["7310"])),
+        ("pyspy_excerpt.txt", "py-spy", missing(&["MainThread"])),
+        (
+            "lldb_stop_report.txt",
+            "lldb",
+            Gap::NoStack {
+                count: 1,
+                threads: vec![r#"thread 1 "ledgerd""#.to_string()],
+            },
+        ),
+        (
+            "info_threads_and_bt.txt",
+            "gdb",
+            Gap::NoStack {
+                count: 1,
+                threads: vec![r#"LWP 40213 "ingest-0""#.to_string()],
+            },
+        ),
+    ] {
+        let (sniffed, snap, a) = load(name);
+        assert_eq!(sniffed, format, "{name}");
+        assert!(!snap.complete, "{name}");
+        assert!(snap.gaps.contains(&gap), "{name}: {:?}", snap.gaps);
+        assert_eq!(a.verdict(), Verdict::Undecidable, "{name}");
+    }
+    // A `bt all` whose numbers skip some shows threads that exited before it: no gap.
+    let text = "(lldb) bt all\n* thread #1, name = 'a', stop reason = signal SIGSTOP\n  * frame #0: 0x0000000000401000 a`main at a.c:3\n  thread #4, name = 'b', stop reason = signal SIGSTOP\n    frame #0: 0x0000000000401010 a`work at a.c:9\n(lldb) detach\n";
+    let snap = parse_dump(text.as_bytes(), "bt-all", None).unwrap();
+    assert_eq!(snap.threads.len(), 2);
+    assert!(snap.gaps.is_empty(), "{:?}", snap.gaps);
+}
+
+#[test]
 fn parking_lots_report_in_the_short_backtrace_format_has_its_frames_and_its_claim_checked() {
     let (format, snap, a) = load("parking_lot_short.txt");
     assert_eq!(format, "rust");

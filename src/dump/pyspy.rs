@@ -293,6 +293,20 @@ impl Parser {
         if self.processes == 1 {
             self.b.pid = self.process;
         }
+        // py-spy prints every thread, the main one first: threads named, none `MainThread`,
+        // is a paste that lost threads.
+        let named = self.b.threads.iter().any(|t| t.name.is_some());
+        if self.processes == 1
+            && named
+            && !(self.b.threads.iter()).any(|t| t.name.as_deref() == Some("MainThread"))
+        {
+            self.b.note(
+                "no `MainThread`, which py-spy prints first: threads were left out of the paste",
+            );
+            self.b.gap(Gap::Missing {
+                threads: vec!["MainThread".to_string()],
+            });
+        }
         let complete = self.processes > 0 && !self.cut;
         // py-spy prints the main thread first, and no count nor end after the threads.
         self.b.gap(Gap::Unmarked {
