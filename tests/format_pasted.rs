@@ -326,6 +326,57 @@ fn bare_runtime_messages_are_claims_no_stack_confirms() {
 }
 
 #[test]
+fn a_runtime_message_anywhere_in_a_big_dump_is_a_claim() {
+    let raw = String::from_utf8(read("rust_panic_mid_dump.txt")).unwrap();
+    let claim = |snap: &Snapshot| {
+        assert_eq!(snap.claims.len(), 1, "{:?}", snap.claims);
+        let c = &snap.claims[0];
+        (c.text.clone(), c.threads.clone(), c.line)
+    };
+    let small = parse_dump(raw.as_bytes(), "small", None).unwrap();
+    let want = "rwlock read lock would result in deadlock".to_string();
+    assert_eq!(
+        claim(&small),
+        (want.clone(), vec!["indexer".to_string()], Some(13))
+    );
+    // The same transcript with 800 more threads on each side of the message: it stands more
+    // than 256 KiB from either end.
+    let block = |n: usize| {
+        format!(
+            "\nThread {n} (Thread 0x7f51{n:08x} (LWP {}) \"pool-{n}\"):\n#0  0x00007f51c9b2a0b6 in epoll_wait (epfd=5, events=0x7f51c0001000, maxevents=64, timeout=-1) at ../sysdeps/unix/sysv/linux/epoll_wait.c:30\n#1  0x000055f2a0c3f7d2 in mio::poll::Poll::poll () at src/poll.rs:351\n#2  0x00007f51c9a971f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442\n#3  0x00007f51c9b178ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81\n",
+            40_000 + n
+        )
+    };
+    // gdb prints threads from the highest number down: 2403..1604, the message, 803..4, then
+    // the transcript's own threads 3, 2 and 1.
+    let msg_at = raw.find("\nthread 'indexer'").unwrap();
+    let msg_end = msg_at + raw[msg_at..].find("\n\nThread 2 ").unwrap();
+    let thread3 = raw.find("\nThread 3 ").unwrap();
+    let head = (1604..2404).rev().map(block).collect::<String>();
+    let tail = (4..804).rev().map(block).collect::<String>();
+    let big = format!(
+        "{}{head}{}{tail}{}{}",
+        &raw[..thread3],
+        &raw[msg_at..msg_end],
+        &raw[thread3..msg_at],
+        &raw[msg_end..]
+    );
+    let at = big.find("would result in deadlock").unwrap();
+    assert!(at > 256 * 1024 && big.len() - at > 256 * 1024);
+    let snap = parse_dump(big.as_bytes(), "big", None).unwrap();
+    let line = big[..at].matches('\n').count() + 1;
+    assert_eq!(
+        claim(&snap),
+        (want, vec!["indexer".to_string()], Some(line))
+    );
+    // A message quoted inside a value (a panic's argument in a `bt full`) is the program's
+    // data, not the runtime's verdict.
+    let quoted = "Thread 1 (Thread 0x1 (LWP 5) \"a\"):\n#0  0x1 in core::panicking::panic_fmt ()\n        msg = \"rwlock read lock would result in deadlock\"\n";
+    let snap = parse_dump(quoted.as_bytes(), "quoted", None).unwrap();
+    assert!(snap.claims.is_empty(), "{:?}", snap.claims);
+}
+
+#[test]
 fn a_jvm_dump_showing_fewer_threads_than_its_header_counts_is_not_the_whole_process() {
     let (format, snap, a) = load("jcmd_filtered.txt");
     assert_eq!(format, "jstack");
