@@ -15,11 +15,28 @@
 /// starts, most lines left at their first byte or two (gdb's `#0` is a frame, not a heading:
 /// its `#` is followed by a digit).
 pub fn is_marked(text: &str) -> bool {
+    use rayon::prelude::*;
     let b = text.as_bytes();
-    std::iter::once(0)
-        .chain(memchr::memchr_iter(b'\n', b).map(|i| i + 1))
-        .any(|at| marked_line(&b[at..]))
+    // A big text is looked at in pieces on every core, each from a line's start.
+    let mut starts = vec![0];
+    while let Some(&last) = starts.last() {
+        match memchr::memchr(b'\n', b.get(last + PIECE..).unwrap_or_default()) {
+            Some(i) => starts.push(last + PIECE + i + 1),
+            None => break,
+        }
+    }
+    starts.push(b.len());
+    starts.par_windows(2).any(|w| {
+        let piece = &b[..w[1]];
+        std::iter::once(w[0])
+            .chain(memchr::memchr_iter(b'\n', &piece[w[0]..]).map(|i| w[0] + i + 1))
+            .filter(|&at| at < w[1])
+            .any(|at| marked_line(&b[at..]))
+    })
 }
+
+/// How much of a text one core looks at for Markdown ([`is_marked`]).
+const PIECE: usize = 4 << 20;
 
 /// Whether the line that `rest` starts with (up to the text's end) is a fence or a marked dump
 /// line ([`is_marked`]).
@@ -180,6 +197,10 @@ mod tests {
             assert!(is_marked(&format!("{long}{marked}{long}")), "{marked}");
         }
         assert!(!is_marked(&long));
+        // Past a piece's end, on another core.
+        let big = "#0  f ()\n".repeat(PIECE / 4);
+        assert!(is_marked(&format!("{big}{big}- #0  0x1 in f ()\n{big}")));
+        assert!(!is_marked(&format!("{big}{big}")));
     }
 
     #[test]

@@ -50,14 +50,31 @@ impl DumpFormat for Messages {
     }
 }
 
+/// How much of the input one byte search covers: a big input is searched in pieces of this
+/// size on every core.
+const PIECE: usize = 4 << 20;
+
+/// Where `word` occurs in `raw`, ascending: a byte search per [`PIECE`] (each reaching
+/// `word`'s length into the next, so no occurrence across a border is missed), on every core.
+fn find_all(raw: &[u8], word: &[u8]) -> Vec<usize> {
+    use rayon::prelude::*;
+    let starts: Vec<usize> = (0..raw.len()).step_by(PIECE).collect();
+    let found: Vec<Vec<usize>> = starts
+        .par_iter()
+        .map(|&from| {
+            let to = (from + PIECE + word.len() - 1).min(raw.len());
+            let piece = memmem::find_iter(&raw[from..to], word).map(|at| from + at);
+            piece.filter(|&at| at < from + PIECE).collect()
+        })
+        .collect();
+    found.concat()
+}
+
 /// The claims of the runtime messages anywhere in `raw`, one per message (its first line):
-/// one byte search over the input per word of [`WORDS`].
+/// one byte search over the input per word of [`WORDS`] ([`find_all`]).
 pub fn claims(raw: &[u8]) -> Vec<Claim> {
     let mut out: Vec<Claim> = Vec::new();
-    for at in WORDS
-        .iter()
-        .flat_map(|w| memmem::find_iter(raw, w.as_bytes()))
-    {
+    for at in WORDS.iter().flat_map(|w| find_all(raw, w.as_bytes())) {
         let start = memchr::memrchr(b'\n', &raw[..at]).map_or(0, |i| i + 1);
         let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
         // A word in a dump's own text (`lockdep_deadlock_check`) is looked at no further, nor
@@ -125,6 +142,15 @@ fn panicking_thread(raw: &[u8], start: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_across_two_pieces_is_found_once() {
+        let mut raw = vec![b'x'; 2 * PIECE + 10];
+        raw[PIECE - 3..PIECE + 5].copy_from_slice(b"deadlock");
+        raw[2 * PIECE..2 * PIECE + 8].copy_from_slice(b"deadlock");
+        assert_eq!(find_all(&raw, b"deadlock"), [PIECE - 3, 2 * PIECE]);
+        assert!(find_all(b"", b"deadlock").is_empty());
+    }
 
     #[test]
     fn each_message_is_a_claim_naming_the_panicking_thread() {
