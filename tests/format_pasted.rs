@@ -50,7 +50,11 @@ fn markdown_and_a_rendered_page_keep_the_crash_handlers_spinlock_self_deadlock()
             && *w == who),
         "{want:?}"
     );
-    for name in ["crash_spinlock.md.txt", "crash_spinlock.rendered.txt"] {
+    for name in [
+        "crash_spinlock.md.txt",
+        "crash_spinlock.rendered.txt",
+        "crash_spinlock.headings.txt",
+    ] {
         let (format, snap, a) = load(name);
         assert_eq!(format, "gdb", "{name}");
         assert_eq!(a.verdict(), Verdict::Deadlock, "{name}");
@@ -88,6 +92,21 @@ fn a_jvm_deadlock_report_under_markdown_headings_between_fences_is_read() {
             .any(|(kind, _, w)| kind == "lock-cycle" && *w == both),
         "{got:?}"
     );
+}
+
+#[test]
+fn a_jstack_dump_whose_headers_became_headings_with_no_fence_reads_as_the_tool_printed_it() {
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dumps/jstack/MonitorAbba.jdk17.jstack.txt");
+    let raw = std::fs::read(recorded).unwrap();
+    let clean = parse_dump(&raw, "MonitorAbba.jdk17.jstack.txt", None).unwrap();
+    let a = analyze(&clean, &KnowledgeBase::builtin());
+    let (format, snap, b) = load("jstack_abba.headings.txt");
+    assert_eq!(format, "jstack");
+    assert_eq!(stacks(&snap), stacks(&clean));
+    assert_eq!(b.verdict(), Verdict::Deadlock);
+    assert_eq!(deadlocks(&snap, &b), deadlocks(&clean, &a));
+    assert_eq!((snap.complete, &snap.gaps), (clean.complete, &clean.gaps));
 }
 
 /// Each thread's label and functions, frame by frame.
@@ -176,6 +195,72 @@ fn two_processes_in_one_paste_are_two_snapshots_each_analysed() {
 }
 
 #[test]
+fn two_processes_in_one_paste_of_each_format_with_a_process_header_are_two_snapshots() {
+    use Verdict::{Deadlock, NoDeadlock, Stall, Undecidable};
+    let kb = KnowledgeBase::builtin();
+    for (name, format, threads, verdicts, second_from) in [
+        (
+            "eustack_two_processes.txt",
+            "eu-stack",
+            [3, 2],
+            [Undecidable, Undecidable],
+            24,
+        ),
+        (
+            "lldb_two_processes.txt",
+            "lldb",
+            [3, 2],
+            [Stall, NoDeadlock],
+            55,
+        ),
+        (
+            "pyspy_two_processes.txt",
+            "py-spy",
+            [2, 1],
+            [Undecidable, Undecidable],
+            16,
+        ),
+        (
+            "jstack_two_dumps.txt",
+            "jstack",
+            [21, 25],
+            [Deadlock, NoDeadlock],
+            140,
+        ),
+    ] {
+        let raw = read(name);
+        assert_eq!(sniff(&raw).map(|f| f.name()), Some(format), "{name}");
+        let snaps = parse_dumps_releasing(&raw, name, None, &|_| {}).unwrap();
+        let got: Vec<usize> = snaps.iter().map(|s| s.threads.len()).collect();
+        assert_eq!(got, threads, "{name}");
+        let got: Vec<Verdict> = snaps.iter().map(|s| analyze(s, &kb).verdict()).collect();
+        assert_eq!(got, verdicts, "{name}");
+        assert!(
+            snaps[1]
+                .origin
+                .contains(&format!("process 2 of 2, from line {second_from}")),
+            "{name}: {}",
+            snaps[1].origin
+        );
+        for s in &snaps {
+            assert!(
+                (s.diagnostics.iter()).any(|d| d.message.contains("holds 2 processes' dumps")),
+                "{name}: {:?}",
+                s.diagnostics
+            );
+        }
+    }
+    // The first process's threads are its own, not the second's (eu-stack's TIDs).
+    let snaps =
+        parse_dumps_releasing(&read("eustack_two_processes.txt"), "e", None, &|_| {}).unwrap();
+    let tids = |s: &Snapshot| s.threads.iter().map(|t| t.tid.unwrap()).collect::<Vec<_>>();
+    assert_eq!(
+        (tids(&snaps[0]), tids(&snaps[1])),
+        (vec![7310, 7312, 7313], vec![7420, 7422])
+    );
+}
+
+#[test]
 fn bare_runtime_messages_are_claims_no_stack_confirms() {
     for (name, format, text, threads) in [
         (
@@ -241,12 +326,105 @@ fn bare_runtime_messages_are_claims_no_stack_confirms() {
 }
 
 #[test]
+fn a_runtime_message_anywhere_in_a_big_dump_is_a_claim() {
+    let raw = String::from_utf8(read("rust_panic_mid_dump.txt")).unwrap();
+    let claim = |snap: &Snapshot| {
+        assert_eq!(snap.claims.len(), 1, "{:?}", snap.claims);
+        let c = &snap.claims[0];
+        (c.text.clone(), c.threads.clone(), c.line)
+    };
+    let small = parse_dump(raw.as_bytes(), "small", None).unwrap();
+    let want = "rwlock read lock would result in deadlock".to_string();
+    assert_eq!(
+        claim(&small),
+        (want.clone(), vec!["indexer".to_string()], Some(13))
+    );
+    // The same transcript with 800 more threads on each side of the message: it stands more
+    // than 256 KiB from either end.
+    let block = |n: usize| {
+        format!(
+            "\nThread {n} (Thread 0x7f51{n:08x} (LWP {}) \"pool-{n}\"):\n#0  0x00007f51c9b2a0b6 in epoll_wait (epfd=5, events=0x7f51c0001000, maxevents=64, timeout=-1) at ../sysdeps/unix/sysv/linux/epoll_wait.c:30\n#1  0x000055f2a0c3f7d2 in mio::poll::Poll::poll () at src/poll.rs:351\n#2  0x00007f51c9a971f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442\n#3  0x00007f51c9b178ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81\n",
+            40_000 + n
+        )
+    };
+    // gdb prints threads from the highest number down: 2403..1604, the message, 803..4, then
+    // the transcript's own threads 3, 2 and 1.
+    let msg_at = raw.find("\nthread 'indexer'").unwrap();
+    let msg_end = msg_at + raw[msg_at..].find("\n\nThread 2 ").unwrap();
+    let thread3 = raw.find("\nThread 3 ").unwrap();
+    let head = (1604..2404).rev().map(block).collect::<String>();
+    let tail = (4..804).rev().map(block).collect::<String>();
+    let big = format!(
+        "{}{head}{}{tail}{}{}",
+        &raw[..thread3],
+        &raw[msg_at..msg_end],
+        &raw[thread3..msg_at],
+        &raw[msg_end..]
+    );
+    let at = big.find("would result in deadlock").unwrap();
+    assert!(at > 256 * 1024 && big.len() - at > 256 * 1024);
+    let snap = parse_dump(big.as_bytes(), "big", None).unwrap();
+    let line = big[..at].matches('\n').count() + 1;
+    assert_eq!(
+        claim(&snap),
+        (want, vec!["indexer".to_string()], Some(line))
+    );
+    // A message quoted inside a value (a panic's argument in a `bt full`) is the program's
+    // data, not the runtime's verdict.
+    let quoted = "Thread 1 (Thread 0x1 (LWP 5) \"a\"):\n#0  0x1 in core::panicking::panic_fmt ()\n        msg = \"rwlock read lock would result in deadlock\"\n";
+    let snap = parse_dump(quoted.as_bytes(), "quoted", None).unwrap();
+    assert!(snap.claims.is_empty(), "{:?}", snap.claims);
+}
+
+#[test]
 fn a_jvm_dump_showing_fewer_threads_than_its_header_counts_is_not_the_whole_process() {
     let (format, snap, a) = load("jcmd_filtered.txt");
     assert_eq!(format, "jstack");
     assert!(!snap.complete);
     assert_eq!(snap.gaps, [Gap::Counted { said: 11, shown: 3 }]);
     assert_eq!(a.verdict(), Verdict::Undecidable);
+}
+
+#[test]
+fn a_paste_whose_own_numbering_or_main_thread_says_threads_are_missing_is_undecidable() {
+    let missing = |t: &[&str]| Gap::Missing {
+        threads: t.iter().map(|s| s.to_string()).collect(),
+    };
+    // The whole lldb `bt all` of the same process is a stall; its excerpt skips thread #2.
+    let (_, _, whole) = load("lldb_abba.txt");
+    assert_eq!(whole.verdict(), Verdict::Stall);
+    for (name, format, gap) in [
+        ("lldb_abba.excerpt.txt", "lldb", missing(&["2"])),
+        ("eustack_excerpt.txt", "eu-stack", missing(&["7310"])),
+        ("pyspy_excerpt.txt", "py-spy", missing(&["MainThread"])),
+        (
+            "lldb_stop_report.txt",
+            "lldb",
+            Gap::NoStack {
+                count: 1,
+                threads: vec![r#"thread 1 "ledgerd""#.to_string()],
+            },
+        ),
+        (
+            "info_threads_and_bt.txt",
+            "gdb",
+            Gap::NoStack {
+                count: 1,
+                threads: vec![r#"LWP 40213 "ingest-0""#.to_string()],
+            },
+        ),
+    ] {
+        let (sniffed, snap, a) = load(name);
+        assert_eq!(sniffed, format, "{name}");
+        assert!(!snap.complete, "{name}");
+        assert!(snap.gaps.contains(&gap), "{name}: {:?}", snap.gaps);
+        assert_eq!(a.verdict(), Verdict::Undecidable, "{name}");
+    }
+    // A `bt all` whose numbers skip some shows threads that exited before it: no gap.
+    let text = "(lldb) bt all\n* thread #1, name = 'a', stop reason = signal SIGSTOP\n  * frame #0: 0x0000000000401000 a`main at a.c:3\n  thread #4, name = 'b', stop reason = signal SIGSTOP\n    frame #0: 0x0000000000401010 a`work at a.c:9\n(lldb) detach\n";
+    let snap = parse_dump(text.as_bytes(), "bt-all", None).unwrap();
+    assert_eq!(snap.threads.len(), 2);
+    assert!(snap.gaps.is_empty(), "{:?}", snap.gaps);
 }
 
 #[test]

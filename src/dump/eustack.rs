@@ -6,6 +6,7 @@
 
 use super::native::function_name;
 use super::normalize::normalize;
+use super::processes::{at_headers, number_after};
 use super::skeleton::frame::{frame_number, split_file_line};
 use super::skeleton::lines;
 use super::skeleton::text::{find, trim, trim_start};
@@ -33,6 +34,11 @@ impl DumpFormat for EuStack {
             p.line(no, line);
         }
         p.finish(origin)
+    }
+
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let pid = |l: &[u8]| number_after(l, b"PID ", b" - ").map(Some);
+        at_headers(raw, b"PID ", &pid, &[])
     }
 }
 
@@ -136,6 +142,20 @@ impl Parser {
         } else {
             self.pids.first().copied()
         };
+        // eu-stack prints every thread of the process, the main thread (its TID the PID)
+        // first: a paste without it lost threads.
+        if let [pid] = self.pids[..] {
+            let main = u64::from(pid);
+            if !self.b.threads.is_empty() && !self.b.threads.iter().any(|t| t.tid == Some(main)) {
+                self.b.note(format!(
+                    "no `TID {pid}:`: the process's main thread, which eu-stack prints first, \
+                     is not in the paste, so threads were left out"
+                ));
+                self.b.gap(Gap::Missing {
+                    threads: vec![pid.to_string()],
+                });
+            }
+        }
         // eu-stack prints every thread of the process (unless asked for one with `-1`), but
         // no count and no end: a copy cut between two threads looks whole.
         self.b.gap(Gap::Unmarked {

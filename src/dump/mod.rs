@@ -12,6 +12,7 @@ pub mod lldb;
 mod markdown;
 mod native;
 pub mod normalize;
+mod processes;
 pub mod pstack;
 pub mod pyspy;
 mod python;
@@ -120,9 +121,9 @@ pub fn parse_dumps_releasing(
         snap.diagnostics.push(crate::model::Diagnostic {
             line: None,
             message: format!(
-                "the input holds {n} processes' dumps (a thread number names another thread \
-                 further on): this is process {} of {n}, from line {line}; its line numbers \
-                 count from there",
+                "the input holds {n} processes' dumps (a process header names another process, \
+                 or a thread number another thread, further on): this is process {} of {n}, \
+                 from line {line}; its line numbers count from there",
                 k + 1
             ),
         });
@@ -172,7 +173,7 @@ fn head_text(raw: &[u8]) -> String {
     let end = raw.len().min(64 * 1024);
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let head = line_prefix::strip(&head).unwrap_or(head);
-    if markdown::has_fence(&head) {
+    if markdown::is_marked(&head) {
         return markdown::unmark(&head);
     }
     head

@@ -59,7 +59,7 @@ fn needs_repair(text: &str) -> bool {
     memchr::memchr(b'\r', b).is_some()
         || memmem::find(b, b"=3D").is_some()
         || memmem::find(b, b"Type <").is_some()
-        || super::markdown::has_fence(text)
+        || super::markdown::is_marked(text)
         || super::line_prefix::has_prefix(text)
 }
 
@@ -130,7 +130,7 @@ pub fn repair(raw: &[u8]) -> Cow<'_, str> {
         Some(stripped) => Cow::Owned(stripped),
         None => text,
     };
-    let text = if super::markdown::has_fence(&text) {
+    let text = if super::markdown::is_marked(&text) {
         Cow::Owned(super::markdown::unmark(&text))
     } else {
         text
@@ -346,11 +346,11 @@ mod tests {
 
     #[test]
     fn equally_common_prefixes_go_to_the_first_seen() {
-        let raw = b"| #0  f ()\n> #1  g ()\n> #2  h ()\n| #3  i ()\n";
+        let raw = b"| #0  f ()\n; #1  g ()\n; #2  h ()\n| #3  i ()\n";
         for _ in 0..8 {
             assert_eq!(
                 normalize(raw, &gdb_like),
-                "#0  f ()\n> #1  g ()\n> #2  h ()\n#3  i ()\n"
+                "#0  f ()\n; #1  g ()\n; #2  h ()\n#3  i ()\n"
             );
         }
     }
@@ -390,8 +390,13 @@ mod tests {
     #[test]
     fn repair_keeps_prefixes() {
         assert_eq!(
-            repair(b"> #0  f ()\r\n> #1  g ()\r\n"),
-            "> #0  f ()\n> #1  g ()\n"
+            repair(b"svc_1 | #0  f ()\r\nsvc_1 | #1  g ()\r\n"),
+            "svc_1 | #0  f ()\nsvc_1 | #1  g ()\n"
+        );
+        // A dump's lines in a blockquote are Markdown: the quoting goes, wherever it is.
+        assert_eq!(
+            repair(b"#0  f ()\r\n> #1  g ()\r\n"),
+            "#0  f ()\n#1  g ()\n"
         );
     }
 

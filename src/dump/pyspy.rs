@@ -17,6 +17,7 @@
 //! library.
 
 use super::normalize::{is_clean_with, normalize_with};
+use super::processes::{at_headers, number_after};
 use super::python;
 use super::skeleton::lines;
 use super::skeleton::text::{find, rfind, trim, trim_start};
@@ -43,6 +44,11 @@ impl DumpFormat for PySpy {
 
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
+    }
+
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let pid = |l: &[u8]| number_after(l, b"Process ", b":").map(Some);
+        at_headers(raw, b"Process ", &pid, &[])
     }
 }
 
@@ -286,6 +292,20 @@ impl Parser {
         }
         if self.processes == 1 {
             self.b.pid = self.process;
+        }
+        // py-spy prints every thread, the main one first: threads named, none `MainThread`,
+        // is a paste that lost threads.
+        let named = self.b.threads.iter().any(|t| t.name.is_some());
+        if self.processes == 1
+            && named
+            && !(self.b.threads.iter()).any(|t| t.name.as_deref() == Some("MainThread"))
+        {
+            self.b.note(
+                "no `MainThread`, which py-spy prints first: threads were left out of the paste",
+            );
+            self.b.gap(Gap::Missing {
+                threads: vec!["MainThread".to_string()],
+            });
         }
         let complete = self.processes > 0 && !self.cut;
         // py-spy prints the main thread first, and no count nor end after the threads.

@@ -4,8 +4,8 @@
 //! current thread`. Each becomes a [`Claim`] the analysis checks against the stacks; the
 //! claim is the runtime's word, never evidence that confirms itself. A paste of such a
 //! message alone is read too ([`Messages`]): its claim stands with no stack to bear it out.
-//! Only the input's first and last [`ENDS`] bytes are searched, where a runtime's message
-//! stands before or after a dump.
+//! The whole input is searched (a message may stand between two pastes of a dump, or in a
+//! log around it), with one byte search per word that finds the messages.
 
 use super::skeleton::{lines, Builder};
 use super::DumpFormat;
@@ -50,24 +50,45 @@ impl DumpFormat for Messages {
     }
 }
 
-/// How much of the input's start and of its end is searched for messages: a runtime prints
-/// its verdict before a dump or after it, and a big dump is not searched through.
-const ENDS: usize = 256 * 1024;
+/// How much of the input one byte search covers: a big input is searched in pieces of this
+/// size on every core.
+const PIECE: usize = 4 << 20;
 
-/// The claims of the runtime messages in `raw`'s first and last [`ENDS`] bytes, one per
-/// message (its first line): two byte searches over each.
+/// Where `word` occurs in `raw`, ascending: a byte search per [`PIECE`] (each reaching
+/// `word`'s length into the next, so no occurrence across a border is missed), on every core.
+fn find_all(raw: &[u8], word: &[u8]) -> Vec<usize> {
+    use rayon::prelude::*;
+    let starts: Vec<usize> = (0..raw.len()).step_by(PIECE).collect();
+    let found: Vec<Vec<usize>> = starts
+        .par_iter()
+        .map(|&from| {
+            let to = (from + PIECE + word.len() - 1).min(raw.len());
+            let piece = memmem::find_iter(&raw[from..to], word).map(|at| from + at);
+            piece.filter(|&at| at < from + PIECE).collect()
+        })
+        .collect();
+    found.concat()
+}
+
+/// The claims of the runtime messages anywhere in `raw`, one per message (its first line):
+/// one byte search over the input per word of [`WORDS`] ([`find_all`]).
 pub fn claims(raw: &[u8]) -> Vec<Claim> {
     let mut out: Vec<Claim> = Vec::new();
-    let head = raw.len().min(ENDS);
-    let tail = raw.len().saturating_sub(ENDS).max(head);
-    let found = |w: &&str| {
-        let head = memmem::find_iter(&raw[..head], w.as_bytes());
-        let tail = memmem::find_iter(&raw[tail..], w.as_bytes()).map(move |at| tail + at);
-        head.chain(tail).collect::<Vec<usize>>()
-    };
-    for at in WORDS.iter().flat_map(found) {
+    for at in WORDS.iter().flat_map(|w| find_all(raw, w.as_bytes())) {
         let start = memchr::memrchr(b'\n', &raw[..at]).map_or(0, |i| i + 1);
         let end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
+        // A word in a dump's own text (`lockdep_deadlock_check`) is looked at no further, nor
+        // is a message quoted inside a value (a panic's `msg = "… would result in deadlock"`
+        // in a `bt full`): data of the program, not the runtime's verdict.
+        let Some(m) = MESSAGES
+            .iter()
+            .find_map(|m| memmem::find(&raw[start..end], m.as_bytes()))
+        else {
+            continue;
+        };
+        if memchr::memchr_iter(b'"', &raw[start..start + m]).count() % 2 == 1 {
+            continue;
+        }
         let line = String::from_utf8_lossy(&raw[start..end]);
         let text = line.trim_start_matches(['>', ' ', '\t']).trim_end();
         // Python's traceback echoes the source line that raised it before the message.
@@ -121,6 +142,15 @@ fn panicking_thread(raw: &[u8], start: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_across_two_pieces_is_found_once() {
+        let mut raw = vec![b'x'; 2 * PIECE + 10];
+        raw[PIECE - 3..PIECE + 5].copy_from_slice(b"deadlock");
+        raw[2 * PIECE..2 * PIECE + 8].copy_from_slice(b"deadlock");
+        assert_eq!(find_all(&raw, b"deadlock"), [PIECE - 3, 2 * PIECE]);
+        assert!(find_all(b"", b"deadlock").is_empty());
+    }
 
     #[test]
     fn each_message_is_a_claim_naming_the_panicking_thread() {

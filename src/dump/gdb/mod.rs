@@ -13,7 +13,7 @@ use crate::dump::skeleton::intern::{share, share_owned, DumpMap};
 use crate::dump::skeleton::logical::logical_lines;
 use crate::dump::skeleton::memo::Memo;
 use crate::dump::skeleton::text;
-use crate::dump::skeleton::{push_bounded, Builder};
+use crate::dump::skeleton::{missing_numbers, push_bounded, Builder};
 use crate::dump::{DumpFormat, Release};
 use crate::model::{Frame, Gap, Printed, Snapshot, Text, Thread, Var};
 
@@ -68,9 +68,6 @@ fn whole(raw: &[u8], origin: &str) -> Snapshot {
 fn is_gdb_stack_line(l: &str) -> bool {
     frame_number(l).is_some() || target::parse_header(l).is_some()
 }
-
-/// How many of the threads a filtered `info threads` table lost are named.
-const MISSING_SHOWN: usize = 32;
 
 /// Whose a block of frames is, when a header before it said.
 #[derive(Clone, Copy)]
@@ -560,13 +557,7 @@ impl Parser {
         let Some(numbers) = self.headless.iter().copied().collect::<Option<Vec<u32>>>() else {
             return;
         };
-        let seen: std::collections::BTreeSet<u32> = numbers.into_iter().collect();
-        let top = seen.last().copied().unwrap_or(0);
-        let missing: Vec<String> = (1..top)
-            .filter(|n| !seen.contains(n))
-            .take(MISSING_SHOWN)
-            .map(|n| n.to_string())
-            .collect();
+        let missing = missing_numbers(&numbers.into_iter().collect());
         if !missing.is_empty() {
             self.b.gap(Gap::Missing { threads: missing });
         }

@@ -2,13 +2,14 @@
 //! between them): told apart by gdb's thread numbers, which name one thread each within a
 //! session. A header whose number an earlier header gave another LWP starts another process's
 //! dump; the cut goes after the last stack line before it, so the prose and banners before the
-//! header (`Attaching to process P`) go with the dump they introduce.
+//! header (`Attaching to process P`) go with the dump they introduce
+//! ([`crate::dump::processes`], shared with the formats that print a process header).
 
+use crate::dump::processes::{after_last_stack_line, PASTE_MAX};
 use std::collections::HashMap;
 
-/// The biggest input read as a paste that may hold several processes: a recorded dump past it
-/// is one process's, and is not searched through once more.
-const PASTE_MAX: usize = 16 << 20;
+/// The lines besides stack lines a gdb dump ends with.
+const ENDS: [&[u8]; 2] = [b"No locals.", b"[Inferior "];
 
 /// The byte offsets in `raw` where a later process's dump starts (none for one process, or an
 /// input past [`PASTE_MAX`]). Only thread headers at the start of a line are read, found with
@@ -29,7 +30,7 @@ pub fn starts(raw: &[u8]) -> Vec<usize> {
             continue;
         };
         if seen.get(num).is_some_and(|&t| t != lwp) {
-            out.push(after_last_stack_line(raw, at));
+            out.push(after_last_stack_line(raw, at, &ENDS));
             seen.clear();
         }
         seen.insert(num, lwp);
@@ -53,25 +54,6 @@ fn number_and_lwp(line: &[u8]) -> Option<(&[u8], &[u8])> {
         .take_while(|b| b.is_ascii_digit())
         .count();
     (digits > 0).then(|| (&rest[..n], &rest[lwp..lwp + digits]))
-}
-
-/// The start of the line after the last stack line (a frame `#N`, an indented local or value)
-/// or gdb's `[Inferior N (process P) detached]` before offset `at`, or `at` when there is none.
-fn after_last_stack_line(raw: &[u8], at: usize) -> usize {
-    let mut end = at;
-    while end > 0 {
-        let start = memchr::memrchr(b'\n', &raw[..end - 1]).map_or(0, |i| i + 1);
-        let line = &raw[start..end - 1];
-        let stack = line
-            .first()
-            .is_some_and(|b| matches!(b, b'#' | b' ' | b'\t'))
-            && line.iter().any(|b| !b.is_ascii_whitespace());
-        if stack || line.starts_with(b"No locals.") || line.starts_with(b"[Inferior ") {
-            return end;
-        }
-        end = start;
-    }
-    at
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod lines;
 mod report;
 
 use crate::dump::normalize::repair;
+use crate::dump::processes::at_headers;
 use crate::dump::skeleton::lines;
 use crate::dump::skeleton::text::trim;
 use crate::dump::skeleton::Builder;
@@ -49,6 +50,18 @@ impl DumpFormat for Jstack {
             }
         }
         p.finish(origin)
+    }
+
+    /// Each `Full thread dump` after the first starts another dump (it names no process: the
+    /// same JVM dumped twice is two snapshots, where the parser reads only the first).
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let full = |l: &[u8]| l.starts_with(b"Full thread dump").then_some(None);
+        at_headers(
+            raw,
+            b"Full thread dump",
+            &full,
+            &[b"JNI global refs", b"Found "],
+        )
     }
 }
 

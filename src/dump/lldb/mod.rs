@@ -6,14 +6,15 @@
 mod frame;
 
 use super::normalize::{is_clean, normalize};
+use super::processes::{at_headers, number_after};
 use super::skeleton::text::{trim, trim_start};
-use super::skeleton::{head_lines, pieces, Builder, Part};
+use super::skeleton::{head_lines, missing_numbers, pieces, Builder, Part};
 use super::{DumpFormat, Release};
 use crate::dump::skeleton::lines;
 use crate::model::{Gap, Snapshot, Thread};
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The lldb format.
 pub struct Lldb;
@@ -43,6 +44,13 @@ impl DumpFormat for Lldb {
     fn parse_releasing(&self, raw: &[u8], origin: &str, release: Release) -> Snapshot {
         in_pieces(raw, origin, release).unwrap_or_else(|| whole(raw, origin))
     }
+
+    /// `Process N stopped` (an attach, a stop) naming another process starts its dump; the
+    /// session's prompt and `Process N detached` end the one before.
+    fn processes(&self, raw: &[u8]) -> Vec<usize> {
+        let pid = |l: &[u8]| number_after(l, b"Process ", b" stopped").map(Some);
+        at_headers(raw, b"Process ", &pid, &[b"(lldb)", b"Process "])
+    }
 }
 
 /// The snapshot of a dump read in one go, on one core.
@@ -61,6 +69,8 @@ struct Read {
     saw_first: bool,
     saw_all: bool,
     ended: bool,
+    numbers: BTreeSet<u32>,
+    stop_threads: usize,
 }
 
 /// A big dump read on every core ([`pieces`]): cut before thread headers, each piece read on
@@ -84,6 +94,8 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
             saw_first: p.saw_first,
             saw_all: p.saw_all,
             ended: p.ended,
+            numbers: p.numbers,
+            stop_threads: p.stop_threads,
             part: p.b.into_part(),
         }
     });
@@ -91,6 +103,8 @@ fn in_pieces(raw: &[u8], origin: &str, release: Release) -> Option<Snapshot> {
     for r in reads {
         whole.saw_first |= r.saw_first;
         whole.saw_all |= r.saw_all;
+        whole.numbers.extend(r.numbers);
+        whole.stop_threads += r.stop_threads;
         whole.ended = r.ended || (whole.ended && r.part.threads.is_empty());
         whole.b.append(r.part);
     }
@@ -236,6 +250,12 @@ struct Parser {
     /// A prompt or a `Process N …` line came after the last thread: its output ended there
     /// (lldb prints thread #1 first and no count, so nothing else tells a cut copy).
     ended: bool,
+    /// The threads' `#N` numbers: lldb numbers threads from 1 and never reuses a number.
+    numbers: BTreeSet<u32>,
+    /// Inside the stop report a `Process N stopped` line opens (up to the next prompt), and
+    /// how many threads it showed: each with its innermost frame only.
+    in_stop: bool,
+    stop_threads: usize,
 }
 
 impl Parser {
@@ -250,6 +270,8 @@ impl Parser {
         } else if let Some(h) = parse_header(t) {
             self.saw_first |= h.index == "1";
             self.ended = false;
+            self.numbers.extend(h.index.parse::<u32>().ok());
+            self.stop_threads += usize::from(self.in_stop);
             self.b.thread(Thread {
                 tid: h.tid,
                 debugger_id: Some(h.index),
@@ -258,6 +280,7 @@ impl Parser {
                 ..Thread::default()
             });
         } else if let Some(cmd) = t.strip_prefix("(lldb)") {
+            self.in_stop = false;
             let cmd = trim(cmd);
             self.saw_all |= cmd == "bt all" || cmd.starts_with("thread backtrace all");
             self.ended = !self.b.threads.is_empty();
@@ -267,17 +290,53 @@ impl Parser {
         if t.starts_with("Process ") && !self.b.threads.is_empty() {
             self.ended = true;
         }
+        if t.starts_with("Process ") && t.ends_with(" stopped") {
+            self.in_stop = true;
+        }
         // Anything else is noise: `Process N stopped`, program output, prose.
     }
 
     fn finish(mut self, origin: &str) -> Snapshot {
         let complete = self.saw_all || self.saw_first;
+        self.counted();
         if !self.ended {
             self.b.gap(Gap::Unmarked {
                 format: "lldb".into(),
             });
         }
         self.b.finish("lldb", origin, complete)
+    }
+}
+
+impl Parser {
+    /// What the thread numbers and a stop report say of the threads not shown. Numbers an
+    /// output of `bt all` skips are threads that exited before it (lldb does not reuse them);
+    /// in a paste that does not show the command, they may have been cut out as well. A
+    /// `Process N stopped` report alone shows the stopped threads' innermost frames only.
+    fn counted(&mut self) {
+        if self.saw_all {
+            return;
+        }
+        let missing = missing_numbers(&self.numbers);
+        if !missing.is_empty() {
+            self.b.note(
+                "lldb numbers threads from 1, and some numbers below the highest shown are \
+                 not in the paste: threads may have been left out",
+            );
+            self.b.gap(Gap::Missing { threads: missing });
+        }
+        let shown = self.b.threads.len();
+        if shown > 0 && self.stop_threads == shown {
+            let threads = self.b.threads.iter().take(8).map(|t| t.label()).collect();
+            self.b.note(
+                "only the report lldb prints when the process stops (`Process N stopped`): \
+                 the stopped threads' innermost frames, not every thread's stack (`bt all`)",
+            );
+            self.b.gap(Gap::NoStack {
+                count: shown,
+                threads,
+            });
+        }
     }
 }
 

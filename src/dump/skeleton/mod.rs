@@ -20,6 +20,21 @@ pub mod text;
 
 pub use builder::{push_bounded, Builder, Part};
 
+/// How many of the threads a dump's numbering says it lost are named.
+pub const MISSING_SHOWN: usize = 32;
+
+/// The numbers below the highest of `seen` that it lacks (at most [`MISSING_SHOWN`]): the
+/// threads a debugger that numbers threads from 1 and never reuses a number (gdb, lldb) gave
+/// numbers to and the dump does not show (left out, or exited before it).
+pub fn missing_numbers(seen: &std::collections::BTreeSet<u32>) -> Vec<String> {
+    let top = seen.last().copied().unwrap_or(0);
+    (1..top)
+        .filter(|n| !seen.contains(n))
+        .take(MISSING_SHOWN)
+        .map(|n| n.to_string())
+        .collect()
+}
+
 use text::trim_start;
 
 /// Every line of `text` with its 1-based number, `\n` or `\r\n` ended, found a byte at a time
