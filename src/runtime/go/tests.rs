@@ -12,6 +12,7 @@ const LAYOUT: Layout = Layout {
     waiting: 0xc0,
     m: 0xd0,
     gopc: 0xe0,
+    waitsince: Some(0xf0),
     m_procid: 0x48,
     sched_sp: 0x38,
     sched_pc: 0x40,
@@ -95,7 +96,13 @@ fn one_goroutine() -> HashMap<u64, u64> {
 #[test]
 fn a_parked_goroutine_is_read_with_its_stack_wait_reason_and_semaphore() {
     let words = one_goroutine();
-    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
     assert_eq!(go.goroutines.len(), 1, "{:?}", go.notes);
     let g = &go.goroutines[0];
     assert_eq!((g.id, g.status.as_str()), (7, "semacquire"));
@@ -111,13 +118,25 @@ fn a_torn_stack_or_goroutine_list_gives_a_partial_result_with_a_note() {
     // A frame pointer that points down the stack (changed while read): the walk stops there.
     let mut words = one_goroutine();
     words.insert(STACK + 0x20, STACK);
-    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
     let g = &go.goroutines[0];
     assert_eq!(g.pcs, [0x40_1000, 0x40_2000]);
     assert!(g.cut.as_deref().unwrap().contains("below"), "{g:?}");
     // A goroutine list pointing nowhere: no goroutine, said.
     words.insert(ALLGS, 0x9_000_000);
-    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
     assert!(go.goroutines.is_empty());
     assert!(
         go.notes.iter().any(|n| n.contains("no goroutine")),
@@ -126,6 +145,73 @@ fn a_torn_stack_or_goroutine_list_gives_a_partial_result_with_a_note() {
     );
     // Nothing readable at all.
     let nothing = |_: u64, _: usize| Vec::new();
-    let go = read(&located(), &nothing, &AddressSpace::default(), 100);
+    let go = read(&located(), &nothing, &AddressSpace::default(), 100, None);
     assert!(go.goroutines.is_empty() && !go.notes.is_empty());
+}
+
+#[test]
+fn a_wait_is_whole_minutes_from_its_stamp_as_go_prints_it() {
+    use super::waited_minutes;
+    const MINUTE: u64 = 60_000_000_000;
+    let since = 5 * MINUTE + 17;
+    assert_eq!(
+        waited_minutes(since, since + 2 * MINUTE + MINUTE / 2),
+        Some(2)
+    );
+    assert_eq!(waited_minutes(since, since + MINUTE), Some(1));
+    // Under a minute, never stamped, or stamped ahead of the clock: not printed.
+    assert_eq!(waited_minutes(since, since + MINUTE - 1), None);
+    assert_eq!(waited_minutes(0, 10 * MINUTE), None);
+    assert_eq!(waited_minutes(since, since - 1), None);
+}
+
+#[test]
+fn a_stamped_wait_is_timed_against_the_clock_given_and_untimed_without_one() {
+    const MINUTE: u64 = 60_000_000_000;
+    let mut words = one_goroutine();
+    let since = 1_000 * MINUTE;
+    words.insert(G + 0xf0, since);
+    let now = Some(since + 3 * MINUTE + 5);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        now,
+    );
+    assert_eq!(go.goroutines[0].waited_minutes, Some(3));
+    assert!(go.notes.is_empty(), "{:?}", go.notes);
+    // A core: no clock, said.
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
+    assert_eq!(go.goroutines[0].waited_minutes, None);
+    assert!(go.notes.iter().any(|n| n.contains("waited is not known")));
+    // A fresh wait no collection has stamped: nothing to time, nothing to say.
+    words.insert(G + 0xf0, 0);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
+    assert_eq!(go.goroutines[0].waited_minutes, None);
+    assert!(go.notes.is_empty(), "{:?}", go.notes);
+}
+
+#[test]
+fn the_runtime_clock_of_this_process_is_its_monotonic_clock() {
+    let monotonic = || {
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    };
+    let before = monotonic();
+    let now = super::clock(std::process::id() as i32).unwrap();
+    let after = monotonic();
+    assert!(before <= now && now <= after, "{before} {now} {after}");
 }
