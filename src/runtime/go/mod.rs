@@ -12,6 +12,7 @@
 
 pub mod layout;
 pub mod merge;
+pub mod pclntab;
 #[cfg(test)]
 mod tests;
 
@@ -133,12 +134,15 @@ pub fn locate(space: &AddressSpace) -> Option<Result<Located, Unreadable>> {
         let (Some(allgs), Some(allglen)) =
             (symbols.get("runtime.allgs"), symbols.get("runtime.allglen"))
         else {
-            // A Go binary stripped of its symbols still names itself by this section.
-            if parsed.section_by_name(".gopclntab").is_some() {
+            // A Go binary stripped of its symbols still names itself by these sections.
+            if (pclntab::SECTIONS.iter().chain(&[".go.buildinfo"]))
+                .any(|s| parsed.section_by_name(s).is_some())
+            {
                 return Some(Err(Unreadable {
                     object: map.name.clone(),
-                    why: "the binary has no symbol table (stripped), so its goroutines are \
-                          not found"
+                    why: "the binary has no symbol table (stripped, -s), so runtime.allgs, \
+                          the list of its goroutines, is not found (its threads' frames are \
+                          named from its pclntab, which holds functions only)"
                         .into(),
                 }));
             }

@@ -215,3 +215,43 @@ fn the_runtime_clock_of_this_process_is_its_monotonic_clock() {
     let after = monotonic();
     assert!(before <= now && now <= after, "{before} {now} {after}");
 }
+
+/// A pclntab of Go 1.20's layout naming `main.a` (0x100 bytes from the text's start) and
+/// `main.b` (0x40 bytes after it), behind `skip` bytes of other data.
+fn pclntab(skip: usize) -> Vec<u8> {
+    let mut t = vec![0xaa; skip];
+    t.extend_from_slice(&0xffff_fff1u32.to_le_bytes());
+    t.extend_from_slice(&[0, 0, 1, 8]);
+    // Functions, files, text start, then the name table's and function table's offsets.
+    let (names, functab) = (72u64, 88u64);
+    for w in [2, 0, 0x40_1000, names, 0, 0, 0, functab] {
+        t.extend_from_slice(&u64::to_le_bytes(w));
+    }
+    t.extend_from_slice(b"main.a\0main.b\0\0\0");
+    // (entry, _func) pairs, the end; each _func: its entry, its name.
+    for w in [0u32, 24, 0x100, 32, 0x140, 0, 0, 0, 0x100, 7] {
+        t.extend_from_slice(&w.to_le_bytes());
+    }
+    t
+}
+
+#[test]
+fn a_pclntab_names_functions_whether_its_section_or_found_by_its_header() {
+    use super::pclntab::scan;
+    let want = vec![
+        (0x40_1000, 0x100, "main.a".to_string()),
+        (0x40_1100, 0x40, "main.b".to_string()),
+    ];
+    assert_eq!(scan(&pclntab(0), None), Some(want.clone()));
+    assert_eq!(scan(&pclntab(48), None), Some(want));
+    // The sections' text start wins over the header's (a PIE's is relocated at load).
+    assert_eq!(scan(&pclntab(0), Some(0x1000)).unwrap()[1].0, 0x1100);
+    // Cut short or garbled: what holds together, or nothing; never a panic.
+    let whole = pclntab(0);
+    for len in 0..whole.len() {
+        let _ = scan(&whole[..len], None);
+    }
+    let mut bad = pclntab(0);
+    bad[6] = 4;
+    assert_eq!(scan(&bad, None), None);
+}
