@@ -17,8 +17,8 @@
 //! semaphore). `cond_wait.go` (goroutines in `sync.Cond.Wait` that nothing will signal): each
 //! names the Cond's notify list, read live and from a core from the slot Go's dump prints it
 //! from, by the address the SIGQUIT dump gives. Built without its symbol table or DWARF, a program's
-//! goroutines are not read: the report says why (and names Go's own dump when its threads'
-//! frames are named). `churn.go` (goroutines created, grown, moved and freed all the time) is
+//! goroutines are not read: the report says why, and names Go's own dump, its threads'
+//! frames named by the symbol table or, stripped of it, by the pclntab. `churn.go` (goroutines created, grown, moved and freed all the time) is
 //! attached again and again: every read is whole or says what it missed, no false verdict,
 //! and the program goes on.
 
@@ -286,6 +286,34 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
     assert_eq!(again["threads"], report["threads"]);
 }
 
+/// How long a goroutine has waited, as Go's dump prints it (`[chan receive, 2 minutes]`), is
+/// its wait's stamp (`g.waitsince`, set once a collection saw it blocked) against the
+/// runtime's clock when attached, whole minutes from one. A test cannot wait minutes: the
+/// stamped waits of `idle_workers.go` (a collection ran after they parked) are fresh, so none
+/// is timed, even with the program's clock 2 minutes behind hangscan's (its own time
+/// namespace); from a core, which holds no clock, they are said to be untimed. The conversion
+/// itself is tested on a made-up goroutine (`runtime::go::tests`).
+#[test]
+fn fresh_goroutine_waits_are_untimed_against_the_program_s_own_clock_and_from_a_core() {
+    if !(require("go") && require("unshare") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("go_memory", "waited");
+    let exe = build_go(&dir, "idle_workers");
+    let mut behind = Command::new("unshare");
+    behind.args(["--time", "--monotonic", "-120"]).arg(&exe);
+    let hung = HungProcess::spawn("idle_workers", behind);
+    let offsets = std::fs::read_to_string(format!("/proc/{}/timens_offsets", hung.pid));
+    assert!(offsets.as_deref().unwrap().contains("-120"), "{offsets:?}");
+    for (how, snap, _) in live_and_core(hung.pid, &dir) {
+        let goroutines = (snap.threads.iter()).filter(|t| t.id_kind == IdKind::Goroutine);
+        let timed: Vec<_> = goroutines.filter(|t| t.waited_minutes.is_some()).collect();
+        assert!(timed.is_empty(), "{how}: {timed:#?}");
+        let untimed = (snap.diagnostics.iter()).any(|d| d.message.contains("waited is not known"));
+        assert_eq!(untimed, how == "core", "{how}: {:#?}", snap.diagnostics);
+    }
+}
+
 #[test]
 fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
     if !require("go") {
@@ -304,12 +332,14 @@ fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
         let said = (snap.diagnostics.iter())
             .any(|d| d.message.contains("goroutines were not read") && d.message.contains(why));
         assert!(said, "{flags}: {:#?}", snap.diagnostics);
-        // With its symbols, its threads' frames name the runtime and its own dump; without,
-        // nothing names them (pclntab is not read yet), and only the note says Go.
-        if flags == "-w" {
-            assert_eq!(a.runtimes.len(), 1, "{flags}");
-            assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
-        }
+        // Its threads' frames name the runtime (by its symbol table, else its pclntab) and
+        // its own dump.
+        let named = (snap.threads.iter())
+            .flat_map(|t| &t.frames)
+            .any(|f| (f.function.as_deref()).is_some_and(|n| n.starts_with("runtime.futex")));
+        assert!(named, "{flags}: {:#?}", snap.threads);
+        assert_eq!(a.runtimes.len(), 1, "{flags}");
+        assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
     }
 }
 

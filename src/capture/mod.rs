@@ -379,7 +379,8 @@ fn frozen(
     let read = |a: u64, n: usize| memory::read(via, a, n);
     let python =
         (runtimes.python).map(|found| found.map(|at| python::read(&at, &read, &space, MAX_FRAMES)));
-    let go = (runtimes.go).map(|found| found.map(|at| go::read(&at, &read, &space, MAX_FRAMES)));
+    let go = (runtimes.go)
+        .map(|found| found.map(|at| go::read(&at, &read, &space, MAX_FRAMES, go::clock(ipid))));
     let mut threads = Vec::with_capacity(regs.len());
     for ((tid, r), (stack, syscall, futex)) in regs.into_iter().zip(copied) {
         let sample = sampled.get(&tid).cloned().unwrap_or_default();

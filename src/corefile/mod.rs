@@ -344,7 +344,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
     let go = crate::runtime::go::locate(&space).map(|found| {
         found.map(|at| {
             let read = |a: u64, n: usize| core.read(a, n);
-            crate::runtime::go::read(&at, &read, &space, crate::limits::MAX_FRAMES)
+            crate::runtime::go::read(&at, &read, &space, crate::limits::MAX_FRAMES, None)
         })
     });
     // What the cut took is said first: everything after it is read from what is left.

@@ -120,7 +120,12 @@ impl ObjectSymbols {
             .and_then(|p| ElfFile::open(&p).ok())
             .map(Arc::new);
         let debug = Debug::load(dwarf_file, sup, dwp);
-        let names = file.parse().is_some_and(|p| p.symbol_table().is_some());
+        // A stripped Go binary is named by its pclntab.
+        let go = crate::runtime::go::pclntab::SECTIONS;
+        let names = file.parse().is_some_and(|p| {
+            p.symbol_table().is_some()
+                || (!table.is_empty() && go.iter().any(|s| p.section_by_name(s).is_some()))
+        });
         // The vdso is the kernel's: no file, and nothing a user could install.
         let missing =
             (debug.is_none() && map.path.is_some()).then(|| debugfile::missing(map, &file, names));
@@ -293,10 +298,23 @@ fn variables(
     Some(scope::collect(unit, &scopes, &dies, svma, request))
 }
 
-/// The object's own function symbols (`.symtab`, else `.dynsym`), sorted, with sizes (a zero
-/// size is taken to reach the next symbol).
+/// The object's own function symbols (`.symtab`, else `.dynsym`; a Go binary with neither,
+/// its pclntab's), sorted, with sizes (a zero size is taken to reach the next symbol).
 fn own_table(file: &ElfFile) -> Vec<TableEntry> {
     let mut entries = table_of(file, object::SymbolKind::Text);
+    if entries.is_empty() {
+        let go = file
+            .parse()
+            .map(|p| crate::runtime::go::pclntab::functions(&p));
+        entries = (go.into_iter().flatten())
+            .map(|(start, size, name)| TableEntry {
+                start,
+                size,
+                name,
+                privacy: 0,
+            })
+            .collect();
+    }
     for i in 0..entries.len() {
         if entries[i].size == 0 {
             let next = entries.get(i + 1).map_or(entries[i].start, |n| n.start);

@@ -24,6 +24,9 @@ pub struct Layout {
     pub gopc: u64,
     /// `g.waiting`: the sudogs of the channel operation it is parked in.
     pub waiting: u64,
+    /// `g.waitsince`: the runtime's clock (`nanotime`) when its wait began, once a garbage
+    /// collection has seen it blocked (0 before). Not read where the DWARF lacks it.
+    pub waitsince: Option<u64>,
     /// `g.sched.sp`, `g.sched.pc`, `g.sched.bp`.
     pub sched_sp: u64,
     /// See `sched_sp`.
@@ -75,6 +78,7 @@ const WANTED: [(&str, &[&str]); 7] = [
             "waiting",
             "m",
             "gopc",
+            "waitsince",
         ],
     ),
     ("runtime.m", &["procid"]),
@@ -126,6 +130,7 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         waiting: at("runtime.g", "waiting")?,
         m: at("runtime.g", "m")?,
         gopc: at("runtime.g", "gopc")?,
+        waitsince: at("runtime.g", "waitsince").ok(),
         m_procid: at("runtime.m", "procid")?,
         sched_sp: sched + at("runtime.gobuf", "sp")?,
         sched_pc: sched + at("runtime.gobuf", "pc")?,

@@ -186,6 +186,7 @@ pub fn goroutines(
             debugger_id: Some(g.id.to_string()),
             id_kind: IdKind::Goroutine,
             status: Some(g.status.clone()),
+            waited_minutes: g.waited_minutes,
             partial: cut.is_some(),
             frames,
             ..Thread::default()

@@ -5,12 +5,14 @@
 //! runtime's `waitReasonStrings`), its stack unwound from its saved registers (`g.sched`) by
 //! frame pointers, the semaphore it sleeps on (the sudogs of `runtime.semtable`: a
 //! `sync.Mutex`'s, a `WaitGroup`'s) and the channel it sends to or receives from (its one
-//! sudog, `g.waiting`: a `select` of several cases has one a case, and names none). [`merge`]
+//! sudog, `g.waiting`: a `select` of several cases has one a case, and names none), and how
+//! long it has waited (`g.waitsince` against the runtime's clock at capture, [`clock`]). [`merge`]
 //! makes them threads of the snapshot, named by the stackwalk's symbolizer. What cannot be
 //! read is said in the result's notes; nothing here panics on what memory holds.
 
 pub mod layout;
 pub mod merge;
+pub mod pclntab;
 #[cfg(test)]
 mod tests;
 
@@ -89,6 +91,9 @@ pub struct Goroutine {
     /// The OS thread running it (its M's `procid`, in the process's PID namespace), when it
     /// runs or is in a system call: its stack is that thread's.
     pub tid: Option<u64>,
+    /// The whole minutes it has waited or been in a system call, as Go's dump prints them
+    /// (only from one minute, [`waited_minutes`]).
+    pub waited_minutes: Option<u64>,
 }
 
 /// What was read of one Go process.
@@ -129,12 +134,15 @@ pub fn locate(space: &AddressSpace) -> Option<Result<Located, Unreadable>> {
         let (Some(allgs), Some(allglen)) =
             (symbols.get("runtime.allgs"), symbols.get("runtime.allglen"))
         else {
-            // A Go binary stripped of its symbols still names itself by this section.
-            if parsed.section_by_name(".gopclntab").is_some() {
+            // A Go binary stripped of its symbols still names itself by these sections.
+            if (pclntab::SECTIONS.iter().chain(&[".go.buildinfo"]))
+                .any(|s| parsed.section_by_name(s).is_some())
+            {
                 return Some(Err(Unreadable {
                     object: map.name.clone(),
-                    why: "the binary has no symbol table (stripped), so its goroutines are \
-                          not found"
+                    why: "the binary has no symbol table (stripped, -s), so runtime.allgs, \
+                          the list of its goroutines, is not found (its threads' frames are \
+                          named from its pclntab, which holds functions only)"
                         .into(),
                 }));
             }
@@ -165,10 +173,44 @@ pub fn locate(space: &AddressSpace) -> Option<Result<Located, Unreadable>> {
     None
 }
 
+/// The runtime's clock (`nanotime`, which is CLOCK_MONOTONIC on Linux) in process `pid` now:
+/// ours, moved by the offset of its time namespace from ours (`/proc/PID/timens_offsets`,
+/// none before Linux 5.6).
+pub fn clock(pid: i32) -> Option<u64> {
+    let ours = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    let offset = |who: &str| -> i128 {
+        let text = std::fs::read_to_string(format!("/proc/{who}/timens_offsets"));
+        let line = text.ok().and_then(|t| {
+            let line = t.lines().find(|l| l.starts_with("monotonic"))?;
+            let mut words = line.split_whitespace().skip(1).map(str::parse::<i128>);
+            Some((words.next()?.ok()?, words.next()?.ok()?))
+        });
+        line.map_or(0, |(secs, nanos)| secs * 1_000_000_000 + nanos)
+    };
+    let now = i128::from(ours.tv_sec()) * 1_000_000_000 + i128::from(ours.tv_nsec());
+    u64::try_from(now + offset(&pid.to_string()) - offset("self")).ok()
+}
+
+/// The whole minutes from `since` to `now` (both the runtime's clock, in nanoseconds), as
+/// Go's dump prints a wait: none under a minute, none for a wait no garbage collection has
+/// seen yet (`since` 0: the runtime stamps a wait only when a collection finds it blocked),
+/// none for a stamp ahead of the clock.
+pub fn waited_minutes(since: u64, now: u64) -> Option<u64> {
+    let minutes = now.checked_sub(since).filter(|_| since != 0)? / 60_000_000_000;
+    (minutes >= 1).then_some(minutes)
+}
+
 /// Reads the goroutines of the runtime `at` through `read` (the process's memory, stopped, or
 /// a core's), the files of `space` standing in for memory `read` lacks; at most `max_frames`
-/// a goroutine.
-pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: usize) -> GoProcess {
+/// a goroutine. `now` is the runtime's clock when the memory was taken ([`clock`]), which times
+/// the goroutines' waits; none (a core) leaves them untimed, said when one was stamped.
+pub fn read(
+    at: &Located,
+    read: ReadFn<'_>,
+    space: &AddressSpace,
+    max_frames: usize,
+    now: Option<u64>,
+) -> GoProcess {
     let began = std::time::Instant::now();
     let mem = Mem::new(read, space);
     let l = &at.layout;
@@ -195,6 +237,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
         .and_then(|p| mem.bytes(p, usize::try_from(n * 8).ok()?))
         .unwrap_or_default();
     let mut goroutines = Vec::new();
+    let mut untimed = false;
     for g in gs
         .chunks_exact(8)
         .filter_map(|w| Some(u64::from_le_bytes(w.try_into().ok()?)))
@@ -218,6 +261,12 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             continue;
         };
         let on_thread = raw == 2 || raw == 3;
+        // Go's dump times the waiting and those in a system call.
+        let since = (raw == 3 || raw == 4)
+            .then(|| mem.u64(g + l.waitsince?))
+            .flatten()
+            .filter(|&s| s != 0);
+        untimed |= since.is_some() && now.is_none();
         let tid = on_thread
             .then(|| mem.u64(g + l.m))
             .flatten()
@@ -244,6 +293,7 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
             sema: sema.get(&g).copied(),
             chan,
             tid,
+            waited_minutes: since.zip(now).and_then(|(s, n)| waited_minutes(s, n)),
             // The main goroutine's is the runtime's start, which Go's dump does not name.
             created_by: mem.u64(g + l.gopc).filter(|&pc| pc != 0 && id != 1),
         });
@@ -251,6 +301,13 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
     if goroutines.is_empty() {
         notes.push(
             "no goroutine could be read (the runtime starting, or its memory not readable)".into(),
+        );
+    }
+    if untimed {
+        notes.push(
+            "how long the goroutines have waited is not known: the runtime's clock at the \
+             capture is not in the input (a core holds none); attach to the process to time them"
+                .into(),
         );
     }
     if mem.exhausted() {

@@ -12,6 +12,7 @@ const LAYOUT: Layout = Layout {
     waiting: 0xc0,
     m: 0xd0,
     gopc: 0xe0,
+    waitsince: Some(0xf0),
     m_procid: 0x48,
     sched_sp: 0x38,
     sched_pc: 0x40,
@@ -95,7 +96,13 @@ fn one_goroutine() -> HashMap<u64, u64> {
 #[test]
 fn a_parked_goroutine_is_read_with_its_stack_wait_reason_and_semaphore() {
     let words = one_goroutine();
-    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
     assert_eq!(go.goroutines.len(), 1, "{:?}", go.notes);
     let g = &go.goroutines[0];
     assert_eq!((g.id, g.status.as_str()), (7, "semacquire"));
@@ -111,13 +118,25 @@ fn a_torn_stack_or_goroutine_list_gives_a_partial_result_with_a_note() {
     // A frame pointer that points down the stack (changed while read): the walk stops there.
     let mut words = one_goroutine();
     words.insert(STACK + 0x20, STACK);
-    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
     let g = &go.goroutines[0];
     assert_eq!(g.pcs, [0x40_1000, 0x40_2000]);
     assert!(g.cut.as_deref().unwrap().contains("below"), "{g:?}");
     // A goroutine list pointing nowhere: no goroutine, said.
     words.insert(ALLGS, 0x9_000_000);
-    let go = read(&located(), &memory(&words), &AddressSpace::default(), 100);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
     assert!(go.goroutines.is_empty());
     assert!(
         go.notes.iter().any(|n| n.contains("no goroutine")),
@@ -126,6 +145,113 @@ fn a_torn_stack_or_goroutine_list_gives_a_partial_result_with_a_note() {
     );
     // Nothing readable at all.
     let nothing = |_: u64, _: usize| Vec::new();
-    let go = read(&located(), &nothing, &AddressSpace::default(), 100);
+    let go = read(&located(), &nothing, &AddressSpace::default(), 100, None);
     assert!(go.goroutines.is_empty() && !go.notes.is_empty());
+}
+
+#[test]
+fn a_wait_is_whole_minutes_from_its_stamp_as_go_prints_it() {
+    use super::waited_minutes;
+    const MINUTE: u64 = 60_000_000_000;
+    let since = 5 * MINUTE + 17;
+    assert_eq!(
+        waited_minutes(since, since + 2 * MINUTE + MINUTE / 2),
+        Some(2)
+    );
+    assert_eq!(waited_minutes(since, since + MINUTE), Some(1));
+    // Under a minute, never stamped, or stamped ahead of the clock: not printed.
+    assert_eq!(waited_minutes(since, since + MINUTE - 1), None);
+    assert_eq!(waited_minutes(0, 10 * MINUTE), None);
+    assert_eq!(waited_minutes(since, since - 1), None);
+}
+
+#[test]
+fn a_stamped_wait_is_timed_against_the_clock_given_and_untimed_without_one() {
+    const MINUTE: u64 = 60_000_000_000;
+    let mut words = one_goroutine();
+    let since = 1_000 * MINUTE;
+    words.insert(G + 0xf0, since);
+    let now = Some(since + 3 * MINUTE + 5);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        now,
+    );
+    assert_eq!(go.goroutines[0].waited_minutes, Some(3));
+    assert!(go.notes.is_empty(), "{:?}", go.notes);
+    // A core: no clock, said.
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
+    assert_eq!(go.goroutines[0].waited_minutes, None);
+    assert!(go.notes.iter().any(|n| n.contains("waited is not known")));
+    // A fresh wait no collection has stamped: nothing to time, nothing to say.
+    words.insert(G + 0xf0, 0);
+    let go = read(
+        &located(),
+        &memory(&words),
+        &AddressSpace::default(),
+        100,
+        None,
+    );
+    assert_eq!(go.goroutines[0].waited_minutes, None);
+    assert!(go.notes.is_empty(), "{:?}", go.notes);
+}
+
+#[test]
+fn the_runtime_clock_of_this_process_is_its_monotonic_clock() {
+    let monotonic = || {
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    };
+    let before = monotonic();
+    let now = super::clock(std::process::id() as i32).unwrap();
+    let after = monotonic();
+    assert!(before <= now && now <= after, "{before} {now} {after}");
+}
+
+/// A pclntab of Go 1.20's layout naming `main.a` (0x100 bytes from the text's start) and
+/// `main.b` (0x40 bytes after it), behind `skip` bytes of other data.
+fn pclntab(skip: usize) -> Vec<u8> {
+    let mut t = vec![0xaa; skip];
+    t.extend_from_slice(&0xffff_fff1u32.to_le_bytes());
+    t.extend_from_slice(&[0, 0, 1, 8]);
+    // Functions, files, text start, then the name table's and function table's offsets.
+    let (names, functab) = (72u64, 88u64);
+    for w in [2, 0, 0x40_1000, names, 0, 0, 0, functab] {
+        t.extend_from_slice(&u64::to_le_bytes(w));
+    }
+    t.extend_from_slice(b"main.a\0main.b\0\0\0");
+    // (entry, _func) pairs, the end; each _func: its entry, its name.
+    for w in [0u32, 24, 0x100, 32, 0x140, 0, 0, 0, 0x100, 7] {
+        t.extend_from_slice(&w.to_le_bytes());
+    }
+    t
+}
+
+#[test]
+fn a_pclntab_names_functions_whether_its_section_or_found_by_its_header() {
+    use super::pclntab::scan;
+    let want = vec![
+        (0x40_1000, 0x100, "main.a".to_string()),
+        (0x40_1100, 0x40, "main.b".to_string()),
+    ];
+    assert_eq!(scan(&pclntab(0), None), Some(want.clone()));
+    assert_eq!(scan(&pclntab(48), None), Some(want));
+    // The sections' text start wins over the header's (a PIE's is relocated at load).
+    assert_eq!(scan(&pclntab(0), Some(0x1000)).unwrap()[1].0, 0x1100);
+    // Cut short or garbled: what holds together, or nothing; never a panic.
+    let whole = pclntab(0);
+    for len in 0..whole.len() {
+        let _ = scan(&whole[..len], None);
+    }
+    let mut bad = pclntab(0);
+    bad[6] = 4;
+    assert_eq!(scan(&bad, None), None);
 }
