@@ -46,6 +46,22 @@ fn live_and_core(pid: u32, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)
         .collect()
 }
 
+/// Go fixture `name` built into `dir` and run until it hangs: attached live, read from a gcore
+/// core, then made to print its own SIGQUIT dump, which is parsed; each analysed.
+fn every_view(name: &str, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let exe = build_go(dir, name);
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn(name, with_stderr_to(&err, &[&exe]));
+    let mut views = live_and_core(hung.pid, dir);
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    views.push(("sigquit", snap, a));
+    views
+}
+
 /// The goroutine running `function`.
 fn goroutine<'a>(snap: &'a Snapshot, function: &str) -> (usize, &'a Thread) {
     (snap.threads.iter().enumerate())
@@ -380,16 +396,7 @@ fn workers_on_a_mutex_whose_holder_sleeps_wait_on_it_and_no_view_claims_a_deadlo
         return;
     }
     let dir = scratch("go_memory", "mutex_sleeper");
-    let exe = build_go(&dir, "mutex_sleeper");
-    let err = dir.join("sigquit.txt");
-    let mut hung = HungProcess::spawn("mutex_sleeper", with_stderr_to(&err, &[&exe]));
-    let mut views = live_and_core(hung.pid, &dir);
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
-    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let a = hangscan::analyze(&snap);
-    views.push(("sigquit", snap, a));
+    let views = every_view("mutex_sleeper", &dir);
     let mut mutexes = Vec::new();
     for (how, snap, a) in views {
         let workers: Vec<_> = (0..snap.threads.len())
@@ -460,16 +467,7 @@ fn goroutines_waiting_on_a_sync_cond_name_its_notify_list_live_from_a_core_and_i
         return;
     }
     let dir = scratch("go_memory", "cond_wait");
-    let exe = build_go(&dir, "cond_wait");
-    let err = dir.join("sigquit.txt");
-    let mut hung = HungProcess::spawn("cond_wait", with_stderr_to(&err, &[&exe]));
-    let mut views = live_and_core(hung.pid, &dir);
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
-    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let a = hangscan::analyze(&snap);
-    views.push(("sigquit", snap, a));
+    let views = every_view("cond_wait", &dir);
     let mut lists = Vec::new();
     for (how, snap, a) in views {
         let waiters: Vec<_> = (0..snap.threads.len())

@@ -13,7 +13,7 @@
 use super::classify::{Activity, Facts, Membership, Wait};
 use super::graph::Grade;
 use super::names::Names;
-use crate::model::{Frame, Snapshot};
+use crate::model::{Frame, IdKind, Snapshot};
 use crate::values::value_address;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -184,9 +184,14 @@ fn structural(snap: &Snapshot, facts: &[Facts], names: &Names) -> Vec<Pool> {
     // Each thread's path on every core, grouped by entry in input order. A thread whose stack
     // is known only in part (a torn read, a cut excerpt) shows no entry: its outermost frame
     // is wherever the stack stopped (two goroutines cut inside `runtime.lock` are no pool).
+    // Where goroutines were read, the OS threads are the scheduler's: a running goroutine's
+    // frames are its thread's, one execution seen twice, never two workers.
+    let goroutines = (snap.threads.iter()).any(|t| t.id_kind == IdKind::Goroutine);
     let paths: Vec<Option<Walk>> = (facts.par_iter().enumerate())
         .map(|(t, f)| {
-            let whole = f.members.is_empty() && !snap.threads[t].partial;
+            let thread = &snap.threads[t];
+            let scheduler = goroutines && thread.id_kind != IdKind::Goroutine;
+            let whole = f.members.is_empty() && !thread.partial && !scheduler;
             whole.then(|| (t, path(snap, f, names, t)))
         })
         .collect();

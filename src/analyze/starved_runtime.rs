@@ -111,11 +111,13 @@ mod tests {
             "0x7f0000000000a1f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442",
             "0x7f0000000000b8ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81",
         ];
-        let mut s = format!(
-            "Thread {n} (Thread 0x7f000{n} (LWP {}) \"tokio-rt-worker\"):\n",
-            100 + n
-        );
-        for (i, f) in top.iter().chain(&loop_frames).enumerate() {
+        gdb_thread(n, 100 + n, "tokio-rt-worker", top, &loop_frames)
+    }
+
+    /// gdb's text of thread `n` (LWP `lwp`, named `name`): frames `top`, then `below`.
+    fn gdb_thread(n: u32, lwp: u32, name: &str, top: &[&str], below: &[&str]) -> String {
+        let mut s = format!("Thread {n} (Thread 0x7f000{n} (LWP {lwp}) \"{name}\"):\n");
+        for (i, f) in top.iter().chain(below).enumerate() {
             s.push_str(&format!("#{i}  {f}\n"));
         }
         s + "\n"
@@ -161,14 +163,7 @@ mod tests {
             "0x7f0000000000a1f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442",
             "0x7f0000000000b8ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81",
         ];
-        let mut s = format!(
-            "Thread {n} (Thread 0x7f100{n} (LWP {}) \"async-std/runti\"):\n",
-            200 + n
-        );
-        for (i, f) in top.iter().chain(&loop_frames).enumerate() {
-            s.push_str(&format!("#{i}  {f}\n"));
-        }
-        s + "\n"
+        gdb_thread(n, 200 + n, "async-std/runti", top, &loop_frames)
     }
 
     /// async-io's `block_on` parked: the executor has no task to poll.

@@ -274,3 +274,19 @@ fn executors_of_one_class_told_apart_by_their_workers_names_are_different_pools(
     assert_eq!(kinds, [FindingKind::PoolStarvation], "{:?}", a.findings);
     assert_eq!(a.findings[0].threads, [0]);
 }
+
+#[test]
+fn a_scheduler_thread_and_the_goroutine_it_runs_are_one_execution_not_a_pool() {
+    // A live Go capture shows a running goroutine twice: as its OS thread and as the
+    // goroutine that took the thread's frames. Two stacks alike are then one worker.
+    let dump = [busy(1, "0x7ffe00", FUTURE), busy(2, "0x7ffe00", FUTURE)].concat();
+    let mut snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    snap.threads[1].id_kind = crate::model::IdKind::Goroutine;
+    let a = analyze(&snap, &KnowledgeBase::builtin());
+    assert!(a.pools.is_empty(), "{:?}", a.pools);
+    assert!(
+        (a.findings.iter()).all(|f| f.kind != FindingKind::PoolStarvation),
+        "{:?}",
+        a.findings
+    );
+}
