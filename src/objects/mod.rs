@@ -10,6 +10,7 @@
 pub(crate) mod debugfile;
 pub(crate) mod elf;
 pub(crate) mod glibc;
+pub(crate) mod gopclntab;
 pub(crate) mod open;
 #[cfg(test)]
 mod tests;

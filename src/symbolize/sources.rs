@@ -121,7 +121,7 @@ impl ObjectSymbols {
             .map(Arc::new);
         let debug = Debug::load(dwarf_file, sup, dwp);
         // A stripped Go binary is named by its pclntab.
-        let go = crate::runtime::go::pclntab::SECTIONS;
+        let go = crate::objects::gopclntab::SECTIONS;
         let names = file.parse().is_some_and(|p| {
             p.symbol_table().is_some()
                 || (!table.is_empty() && go.iter().any(|s| p.section_by_name(s).is_some()))
@@ -305,7 +305,7 @@ fn own_table(file: &ElfFile) -> Vec<TableEntry> {
     if entries.is_empty() {
         let go = file
             .parse()
-            .map(|p| crate::runtime::go::pclntab::functions(&p));
+            .map(|p| crate::objects::gopclntab::functions(&p));
         entries = (go.into_iter().flatten())
             .map(|(start, size, name)| TableEntry {
                 start,

@@ -12,7 +12,7 @@
 
 pub mod layout;
 pub mod merge;
-pub mod pclntab;
+
 #[cfg(test)]
 mod tests;
 
@@ -135,8 +135,10 @@ pub fn locate(space: &AddressSpace) -> Option<Result<Located, Unreadable>> {
             (symbols.get("runtime.allgs"), symbols.get("runtime.allglen"))
         else {
             // A Go binary stripped of its symbols still names itself by these sections.
-            if (pclntab::SECTIONS.iter().chain(&[".go.buildinfo"]))
-                .any(|s| parsed.section_by_name(s).is_some())
+            if (crate::objects::gopclntab::SECTIONS
+                .iter()
+                .chain(&[".go.buildinfo"]))
+            .any(|s| parsed.section_by_name(s).is_some())
             {
                 return Some(Err(Unreadable {
                     object: map.name.clone(),

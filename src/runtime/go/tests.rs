@@ -237,7 +237,7 @@ fn pclntab(skip: usize) -> Vec<u8> {
 
 #[test]
 fn a_pclntab_names_functions_whether_its_section_or_found_by_its_header() {
-    use super::pclntab::scan;
+    use crate::objects::gopclntab::scan;
     let want = vec![
         (0x40_1000, 0x100, "main.a".to_string()),
         (0x40_1100, 0x40, "main.b".to_string()),

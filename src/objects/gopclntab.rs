@@ -43,7 +43,7 @@ pub fn functions(file: &object::File<'_>) -> Vec<Function> {
 }
 
 /// The first table in `data`, found by its header (it starts on a pointer's alignment).
-pub(super) fn scan(data: &[u8], text: Option<u64>) -> Option<Vec<Function>> {
+pub(crate) fn scan(data: &[u8], text: Option<u64>) -> Option<Vec<Function>> {
     (0..data.len().saturating_sub(64))
         .step_by(8)
         .find_map(|at| read(data.get(at..)?, text))
