@@ -78,6 +78,18 @@ fn wait(a: &Analysis, t: usize) -> (WaitKind, Option<u64>) {
     (w.kind, w.address)
 }
 
+/// The first waits of the goroutines with `function` on their stacks, in order.
+fn waits_in(snap: &Snapshot, a: &Analysis, function: &str) -> Vec<(WaitKind, Option<u64>)> {
+    (0..snap.threads.len())
+        .filter(|&t| {
+            let thread = &snap.threads[t];
+            thread.id_kind == IdKind::Goroutine
+                && (thread.frames.iter()).any(|f| f.function.as_deref() == Some(function))
+        })
+        .map(|t| wait(a, t))
+        .collect()
+}
+
 #[test]
 fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dump_shows_them() {
     if !(require("go") && require("gcore")) {
@@ -282,14 +294,7 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
     // The workers wait on one channel, read from their sudog: the jobs channel.
     let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
     let a = hangscan::analyze(&snap);
-    let workers: Vec<_> = (0..snap.threads.len())
-        .filter(|&t| {
-            snap.threads[t].id_kind == IdKind::Goroutine
-                && (snap.threads[t].frames.iter())
-                    .any(|f| f.function.as_deref() == Some("main.work"))
-        })
-        .map(|t| wait(&a, t))
-        .collect();
+    let workers = waits_in(&snap, &a, "main.work");
     assert_eq!(workers.len(), 4, "{:#?}", snap.threads);
     assert_eq!(workers[0].0, WaitKind::Channel);
     assert!(
@@ -399,12 +404,7 @@ fn workers_on_a_mutex_whose_holder_sleeps_wait_on_it_and_no_view_claims_a_deadlo
     let views = every_view("mutex_sleeper", &dir);
     let mut mutexes = Vec::new();
     for (how, snap, a) in views {
-        let workers: Vec<_> = (0..snap.threads.len())
-            .filter(|&t| {
-                (snap.threads[t].frames.iter()).any(|f| f.function.as_deref() == Some("main.post"))
-            })
-            .map(|t| wait(&a, t))
-            .collect();
+        let workers = waits_in(&snap, &a, "main.post");
         assert_eq!(workers.len(), 4, "{how}");
         assert!(workers
             .iter()
@@ -431,16 +431,8 @@ fn readers_and_a_writer_on_one_rwmutex_wait_on_its_address_live_and_from_a_core(
     let hung = HungProcess::spawn("rwmutex_sleeper", Command::new(exe));
     let mut locks = Vec::new();
     for (how, snap, a) in live_and_core(hung.pid, &dir) {
-        let running = |function: &str| -> Vec<(WaitKind, Option<u64>)> {
-            (0..snap.threads.len())
-                .filter(|&t| {
-                    (snap.threads[t].frames.iter()).any(|f| f.function.as_deref() == Some(function))
-                })
-                .map(|t| wait(&a, t))
-                .collect()
-        };
-        let readers = running("main.read");
-        let writers = running("main.write");
+        let readers = waits_in(&snap, &a, "main.read");
+        let writers = waits_in(&snap, &a, "main.write");
         assert_eq!((readers.len(), writers.len()), (2, 1), "{how}");
         // The writer sleeps on the RWMutex's writers' mutex (its first member): a mutex wait.
         assert!(
@@ -470,13 +462,7 @@ fn goroutines_waiting_on_a_sync_cond_name_its_notify_list_live_from_a_core_and_i
     let views = every_view("cond_wait", &dir);
     let mut lists = Vec::new();
     for (how, snap, a) in views {
-        let waiters: Vec<_> = (0..snap.threads.len())
-            .filter(|&t| {
-                (snap.threads[t].frames.iter())
-                    .any(|f| f.function.as_deref() == Some("main.(*dock).await"))
-            })
-            .map(|t| wait(&a, t))
-            .collect();
+        let waiters = waits_in(&snap, &a, "main.(*dock).await");
         assert_eq!(waiters.len(), 3, "{how}");
         // Each waits on the Cond's notify list, by one address.
         assert!(

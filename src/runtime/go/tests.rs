@@ -12,7 +12,7 @@ const LAYOUT: Layout = Layout {
     waiting: 0xc0,
     m: 0xd0,
     gopc: 0xe0,
-    waitsince: Some(0xf0),
+    waitsince: Some(WAITSINCE),
     m_procid: 0x48,
     sched_sp: 0x38,
     sched_pc: 0x40,
@@ -35,6 +35,19 @@ const SEMTABLE: u64 = 0x2000;
 const G: u64 = 0x10_000;
 const STACK: u64 = 0x20_000;
 const SUDOG: u64 = 0x30_000;
+/// `g.waitsince` in [`LAYOUT`].
+const WAITSINCE: u64 = 0xf0;
+
+/// The goroutines `words` hold (see [`memory`]), read with the clock at `now`.
+fn read_words(words: &HashMap<u64, u64>, now: Option<u64>) -> super::GoProcess {
+    read(
+        &located(),
+        &memory(words),
+        &AddressSpace::default(),
+        100,
+        now,
+    )
+}
 
 /// Words at addresses, and a reader over them (8 bytes each, anything else absent).
 fn memory(words: &HashMap<u64, u64>) -> impl Fn(u64, usize) -> Vec<u8> + '_ {
@@ -96,13 +109,7 @@ fn one_goroutine() -> HashMap<u64, u64> {
 #[test]
 fn a_parked_goroutine_is_read_with_its_stack_wait_reason_and_semaphore() {
     let words = one_goroutine();
-    let go = read(
-        &located(),
-        &memory(&words),
-        &AddressSpace::default(),
-        100,
-        None,
-    );
+    let go = read_words(&words, None);
     assert_eq!(go.goroutines.len(), 1, "{:?}", go.notes);
     let g = &go.goroutines[0];
     assert_eq!((g.id, g.status.as_str()), (7, "semacquire"));
@@ -118,25 +125,13 @@ fn a_torn_stack_or_goroutine_list_gives_a_partial_result_with_a_note() {
     // A frame pointer that points down the stack (changed while read): the walk stops there.
     let mut words = one_goroutine();
     words.insert(STACK + 0x20, STACK);
-    let go = read(
-        &located(),
-        &memory(&words),
-        &AddressSpace::default(),
-        100,
-        None,
-    );
+    let go = read_words(&words, None);
     let g = &go.goroutines[0];
     assert_eq!(g.pcs, [0x40_1000, 0x40_2000]);
     assert!(g.cut.as_deref().unwrap().contains("below"), "{g:?}");
     // A goroutine list pointing nowhere: no goroutine, said.
     words.insert(ALLGS, 0x9_000_000);
-    let go = read(
-        &located(),
-        &memory(&words),
-        &AddressSpace::default(),
-        100,
-        None,
-    );
+    let go = read_words(&words, None);
     assert!(go.goroutines.is_empty());
     assert!(
         go.notes.iter().any(|n| n.contains("no goroutine")),
@@ -170,36 +165,18 @@ fn a_stamped_wait_is_timed_against_the_clock_given_and_untimed_without_one() {
     const MINUTE: u64 = 60_000_000_000;
     let mut words = one_goroutine();
     let since = 1_000 * MINUTE;
-    words.insert(G + 0xf0, since);
+    words.insert(G + WAITSINCE, since);
     let now = Some(since + 3 * MINUTE + 5);
-    let go = read(
-        &located(),
-        &memory(&words),
-        &AddressSpace::default(),
-        100,
-        now,
-    );
+    let go = read_words(&words, now);
     assert_eq!(go.goroutines[0].waited_minutes, Some(3));
     assert!(go.notes.is_empty(), "{:?}", go.notes);
     // A core: no clock, said.
-    let go = read(
-        &located(),
-        &memory(&words),
-        &AddressSpace::default(),
-        100,
-        None,
-    );
+    let go = read_words(&words, None);
     assert_eq!(go.goroutines[0].waited_minutes, None);
     assert!(go.notes.iter().any(|n| n.contains("waited is not known")));
     // A fresh wait no collection has stamped: nothing to time, nothing to say.
-    words.insert(G + 0xf0, 0);
-    let go = read(
-        &located(),
-        &memory(&words),
-        &AddressSpace::default(),
-        100,
-        None,
-    );
+    words.insert(G + WAITSINCE, 0);
+    let go = read_words(&words, None);
     assert_eq!(go.goroutines[0].waited_minutes, None);
     assert!(go.notes.is_empty(), "{:?}", go.notes);
 }
