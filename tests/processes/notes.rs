@@ -34,9 +34,17 @@ fn a_read_whose_writer_sleeps_in_the_background_waits_for_an_eof_that_never_come
     let steps = f["steps"][0].as_str().unwrap();
     // The sleeper, reparented away from the tree, is found by the pipe it holds.
     let sleeper = doc["processes"]["outside"][0]["pid"].as_u64().unwrap();
+    // The fd read is the pipe the report names, as the reader's own fd table says (which fd
+    // number Python's subprocess leaves it on is not fixed).
+    let (fd, pipe) = (steps.split_once("reads fd "))
+        .and_then(|(_, rest)| rest.split_once(", "))
+        .and_then(|(fd, rest)| Some((fd, &rest[..=rest.find(']')?])))
+        .unwrap_or_else(|| panic!("no `reads fd N, pipe:[…]` in {steps}"));
+    let link = std::fs::read_link(format!("/proc/{p}/fd/{fd}")).unwrap();
+    assert_eq!(link.to_str(), Some(pipe), "{steps}");
     for said in [
         format!("pid {p} "),
-        "reads fd 3, pipe:[".into(),
+        format!("reads fd {fd}, pipe:["),
         "which is empty".into(),
         format!("pid {sleeper} (sleep 100000) holds its write end (fd 1)"),
         "sleeps in clock_nanosleep".into(),
