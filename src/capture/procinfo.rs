@@ -333,9 +333,25 @@ mod tests {
         let counters = main.counters.expect("counters");
         assert!(counters.voluntary + counters.involuntary > 0);
         assert!(counters.cpu_ns > 0);
-        let again = read_again(me, me).expect("read again");
-        assert_eq!(again.state, main.state);
-        assert!(again.counters.expect("counters").voluntary >= counters.voluntary);
+        // Read again, a thread asleep in a wait it is known to be in (the main thread is the
+        // test harness's, running or asleep as it pleases): the same state both times.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+        let parked = std::thread::spawn(move || {
+            tid_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let _ = end_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap();
+        let asleep = || read_again(me, tid).is_some_and(|s| s.state == KernelState::Sleeping);
+        while !asleep() {
+            std::thread::yield_now();
+        }
+        let first = sample(me, true).remove(&tid).expect("the parked thread");
+        let again = read_again(me, tid).expect("read again");
+        assert_eq!(again.state, first.state);
+        assert!(again.counters.expect("counters").voluntary >= first.counters.unwrap().voluntary);
+        drop(end_tx);
+        parked.join().unwrap();
         // This thread reads its own file from inside `read`.
         let this = nix::unistd::gettid().as_raw();
         assert!(matches!(
