@@ -189,9 +189,30 @@ pub fn assert_join_cycle(python: &Path, version: &str) {
 }
 
 /// A thread run by `python` spinning in Python code holds the GIL, and only it.
+///
+/// The spinner prints READY itself, so a loaded machine may still find it returning from that
+/// write (the GIL released for it): the process is attached again until its innermost Python
+/// frame is the spin loop, and that snapshot is judged.
 pub fn assert_gil_holder(python: &Path) {
     let hung = run(python, "gil_spin");
-    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let spinning = |snap: &Snapshot| {
+        (snap.threads.iter()).any(|t| {
+            let python = t
+                .frames
+                .iter()
+                .find(|f| f.language == Some(Language::Python));
+            python.and_then(|f| f.function.as_deref()) == Some("gil_spin.spin")
+        })
+    };
+    let mut snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    for _ in 0..50 {
+        if spinning(&snap) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    }
+    assert!(spinning(&snap), "{}", shown(&snap));
     let holders: Vec<&Thread> = (snap.threads.iter())
         .filter(|t| t.status.as_deref() == Some("gil"))
         .collect();
