@@ -285,6 +285,11 @@ fn two_hundred_goroutines_behind_one_in_io_are_a_root_blocker_shown_as_one_line(
         .take_while(|l| !l.is_empty())
         .count();
     assert_eq!(thread_lines, 8, "{text}");
+    // How long each shown goroutine has waited, as the runtime said it, heads its stack.
+    assert!(
+        text.contains("      goroutine 21 (waiting 4 minutes):\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 .threads
                 .iter()
                 .take(CELL_THREADS)
-                .map(|&t| escape(&snap.threads[t].label()))
+                .map(|&t| escape(&narrate::heading(&snap.threads[t])))
                 .collect();
             if f.threads.len() > CELL_THREADS {
                 who.push(format!("+{} more", f.threads.len() - CELL_THREADS));

@@ -34,8 +34,8 @@ pub fn render_key_frames(
             stack_lines(th, &k.frames)
         };
         match stacks.iter_mut().find(|(_, l)| *l == lines) {
-            Some((labels, _)) => labels.push(clean(&th.label())),
-            None => stacks.push((vec![clean(&th.label())], lines)),
+            Some((labels, _)) => labels.push(clean(&narrate::heading(th))),
+            None => stacks.push((vec![clean(&narrate::heading(th))], lines)),
         }
     }
     writeln!(out, "{indent}stacks:")?;
@@ -89,7 +89,7 @@ fn stack_lines(th: &Thread, shown: &[usize]) -> Vec<String> {
     lines
 }
 
-/// Writes the `stacks:` section of `threads`.
+/// Writes the `stacks:` section of `threads`, each headed by its label and how long it waited.
 pub fn render_stacks(threads: &[Thread], out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "stacks:")?;
@@ -102,7 +102,7 @@ pub fn render_stacks(threads: &[Thread], out: &mut dyn Write) -> std::io::Result
             (None, Some(why)) => format!(" (stack ends early: {})", clean(why)),
             (None, None) => String::new(),
         };
-        writeln!(out, "  {}{walk}", clean(&t.label()))?;
+        writeln!(out, "  {}{walk}", clean(&narrate::heading(t)))?;
         for f in &t.frames {
             writeln!(out, "    {}", frame_line(f))?;
         }

@@ -1,6 +1,6 @@
 //! Frames in words: a frame as `#4 place_order (c_abba.c:67)`, the program's frame with the
-//! library frames folded behind it, where a holder holds its lock, and the marks of a stack's
-//! elided frames.
+//! library frames folded behind it, where a holder holds its lock, the marks of a stack's
+//! elided frames, and a stack's heading (the thread, and how long its runtime says it waited).
 
 use crate::analyze::{HeldAt, InProgram};
 use crate::model::Thread;
@@ -20,6 +20,16 @@ pub fn frame_ref(th: &Thread, pos: usize) -> String {
     match (&f.file, f.line) {
         (Some(file), Some(line)) => format!("#{idx} {name} ({}:{line})", short_path(file)),
         _ => format!("#{idx} {name}"),
+    }
+}
+
+/// `goroutine 18 (waiting 12 minutes)`: thread `th`'s label, with how long its runtime says it
+/// has been in its state (Go's `[sync.Mutex.Lock, 12 minutes]`), when it says so.
+pub fn heading(th: &Thread) -> String {
+    match th.waited_minutes {
+        Some(1) => format!("{} (waiting 1 minute)", th.label()),
+        Some(m) => format!("{} (waiting {m} minutes)", th.label()),
+        None => th.label(),
     }
 }
 

@@ -13,7 +13,7 @@ pub mod coverage;
 mod frames;
 pub mod processes;
 mod titles;
-pub use frames::{elided, frame_ref, more_stacks, no_frames};
+pub use frames::{elided, frame_ref, heading, more_stacks, no_frames};
 use frames::{held_where, in_program, program_or_frame};
 pub use titles::{explanation, kind, title};
 
