@@ -36,7 +36,7 @@ pub fn is_marked(text: &str) -> bool {
 }
 
 /// How much of a text one core looks at for Markdown ([`is_marked`]).
-const PIECE: usize = 4 << 20;
+const PIECE: usize = super::SCAN_PIECE;
 
 /// Whether the line that `rest` starts with (up to the text's end) is a fence or a marked dump
 /// line ([`is_marked`]).

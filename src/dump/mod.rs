@@ -25,6 +25,10 @@ mod verdicts;
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
 
+/// How much of a big input one core scans in a whole-input search (Markdown marks, runtime
+/// verdict messages): such an input is scanned in pieces of this size on every core.
+const SCAN_PIECE: usize = 4 << 20;
+
 /// A dump format: how to recognise it and how to read it.
 pub trait DumpFormat: Sync {
     /// The name users pass to `--input-format`.

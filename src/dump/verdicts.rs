@@ -52,7 +52,7 @@ impl DumpFormat for Messages {
 
 /// How much of the input one byte search covers: a big input is searched in pieces of this
 /// size on every core.
-const PIECE: usize = 4 << 20;
+const PIECE: usize = super::SCAN_PIECE;
 
 /// Where `word` occurs in `raw`, ascending: a byte search per [`PIECE`] (each reaching
 /// `word`'s length into the next, so no occurrence across a border is missed), on every core.
