@@ -17,11 +17,14 @@
 //! `pools_python.rs` (starved, or idle and busy: exit 0) attached live. `churn.py` (threads and
 //! frames created and destroyed all the time) is attached again and again: every read is whole
 //! or says what it missed, no false verdict, and the program goes on. In its own PID namespace
-//! (a container), threads are matched by the ids the interpreter holds.
+//! (a container), threads are matched by the ids the interpreter holds. Embedded in a C program
+//! (`c_python_embed.c`, linked to Debian's libpython3.11), the interpreter is found in the
+//! library and its Lock ABBA is the same lock cycle.
 
 mod support;
 
 use hangscan::analyze::{FindingKind, Grade};
+use hangscan::model::Language;
 use std::path::Path;
 use std::process::Command;
 use support::python::*;
@@ -271,4 +274,43 @@ fn in_its_own_pid_namespace_threads_are_matched_by_the_ids_the_interpreter_holds
         "{}",
         shown(&snap)
     );
+}
+
+#[test]
+fn an_interpreter_embedded_in_a_c_program_is_read_from_its_libpython() {
+    if !require("python-3.11-embed") {
+        return;
+    }
+    let dir = scratch("python_memory", "embedded");
+    let hung = HungProcess::start("c_python_embed");
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Symbolic);
+        let mut names: Vec<&str> = (a.findings[0].threads.iter())
+            .filter_map(|&t| snap.threads[t].name.as_deref())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["credit", "debit"], "{how}:\n{}", shown(&snap));
+        // Each waits at the inner `with` of the code the C program ran (`<string>`, line 7).
+        for &t in &a.findings[0].threads {
+            let python = (snap.threads[t].frames.iter())
+                .find(|f| f.language == Some(Language::Python) && f.file.is_some())
+                .expect("a Python frame of code");
+            assert_eq!(
+                (
+                    python.function.as_deref(),
+                    python.file.as_deref(),
+                    python.line
+                ),
+                (Some("move"), Some("<string>"), Some(7)),
+                "{how}:\n{}",
+                shown(&snap)
+            );
+        }
+        let notes: Vec<&str> = snap.diagnostics.iter().map(|d| &*d.message).collect();
+        assert!(
+            (notes.iter())
+                .any(|n| n.starts_with("CPython 3.11") && n.contains("/libpython3.11.so")),
+            "{how}: {notes:?}"
+        );
+    }
 }

@@ -73,6 +73,7 @@ const PKG_CONFIG: &[(&str, &str)] = &[
     ("cpp_tbb_idle", "tbb"),
     ("cpp_absl_pool_starvation", "absl_synchronization"),
     ("cpp_grpc_idle", "grpc++"),
+    ("c_python_embed", "python-3.11-embed"),
 ];
 /// Further arguments of fixtures built against a library: the linker's for one with no
 /// pkg-config file (Boost.Thread), `-fPIC` for Qt, whose headers refuse a program built without

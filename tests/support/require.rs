@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 /// `"unshare"` (PID and mount namespaces: `unshare --fork --pid --mount-proc`), `"unshare-user"`
 /// (a user namespace: `unshare --user --map-root-user`), `"strace"`, `"root"`, or a
 /// library fixtures are built against, by its pkg-config package (`"glib-2.0"`,
-/// `"absl_synchronization"`, `"Qt5Core"`, `"Qt5Concurrent"`, `"tbb"`, `"libuv"`, `"grpc++"`), or
+/// `"absl_synchronization"`, `"Qt5Core"`, `"Qt5Concurrent"`, `"tbb"`, `"libuv"`, `"grpc++"`,
+/// `"python-3.11-embed"`: Debian's libpython3.11 to embed), or
 /// `"boost-thread"` (Boost.Thread's headers and library, which have no pkg-config file), or
 /// `"boost-asio"` (Boost.Asio's headers: header-only, with Boost.System's).
 /// When it is not, see [`skip`]: the caller returns, outside CI only.
@@ -54,7 +55,8 @@ pub fn require(need: &str) -> bool {
         | "Qt5Concurrent"
         | "tbb"
         | "libuv"
-        | "grpc++" => runs("pkg-config", &["--exists", need]),
+        | "grpc++"
+        | "python-3.11-embed" => runs("pkg-config", &["--exists", need]),
         // Boost.Thread: its headers, and its library (a shared_mutex needs it).
         "boost-thread" => runs(
             "sh",
