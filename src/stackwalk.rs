@@ -411,8 +411,14 @@ fn walk(
     };
     let (frames, why) = unwinder.unwind(regs, &mem, space, MAX_FRAMES);
     let wanted = mem.wanted.into_inner();
+    // A copy that ends where the stack's mapping ends was not cut: a walk past it is broken.
+    let mapping_goes_on = |stack: &MemoryRegion| {
+        let i = space.objects.partition_point(|o| o.start <= stack.start);
+        let map = i.checked_sub(1).map(|i| &space.objects[i]);
+        map.is_none_or(|m| !m.contains(stack.start) || m.contains(stack.end()))
+    };
     let why = match (why, t.stack.as_ref()) {
-        (Some(why), Some(stack)) if wanted > 0 => Some(Early {
+        (Some(why), Some(stack)) if wanted > 0 && mapping_goes_on(stack) => Some(Early {
             reason: StopReason::StackCut,
             detail: stack_cut_note(&why.detail, stack, wanted),
         }),

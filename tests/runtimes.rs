@@ -12,6 +12,8 @@
 //! `fixtures/programs/python/lock_abba.py` (a `threading.Lock` ABBA) and
 //! `fixtures/programs/go/mutex_sleeper.go` (every worker goroutine on one `sync.Mutex`, its
 //! holder asleep); and healthy ones, `Idle.java`, `idle_pool.py` and `go/idle_workers.go`.
+//! `go/cshared/` is Go built as a C shared library (`-buildmode=c-shared`) and loaded by a C
+//! program: the runtime is read from the library, and its mutex ABBA found as in an executable.
 
 mod support;
 
@@ -20,7 +22,9 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::{IdKind, Snapshot};
 use std::path::Path;
 use std::process::Command;
-use support::runtimes::{build_go, dump_in, java, javac, programs, signal, with_stderr_to};
+use support::runtimes::{
+    build, build_go, dump_in, java, javac, programs, signal, with_stderr_to, GOPATH,
+};
 use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
 
 /// The process attached live, read from a gcore core written into `core_in` (when given: a
@@ -276,6 +280,70 @@ fn healthy_programs_on_each_runtime_attached_live_get_exit_0_no_finding_and_thei
                 .find(|t| t["summary"].as_str().unwrap().contains("syscall.read"))
                 .unwrap_or_else(|| panic!("no reader: {report}"));
             assert_eq!(reader["state"], "external", "{reader}");
+        }
+    }
+}
+
+#[test]
+fn go_built_as_a_c_shared_library_is_read_from_it_and_its_mutex_abba_is_a_cycle() {
+    if !require("go") {
+        return;
+    }
+    let dir = scratch("runtimes", "cshared");
+    let src = programs("go").join("cshared");
+    let mut go = Command::new("go");
+    go.args(["build", "-buildmode=c-shared", "-o"])
+        .arg(dir.join("libabba.so"))
+        .arg(src.join("abba.go"))
+        .env("GOCACHE", dir.join("cache"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH);
+    build(&mut go);
+    let mut cc = Command::new("cc");
+    cc.arg(src.join("host.c"))
+        .arg("-o")
+        .arg(dir.join("host"))
+        .arg("-L")
+        .arg(&*dir)
+        .args(["-labba", "-Wl,-rpath,$ORIGIN"]);
+    build(&mut cc);
+    let hung = HungProcess::spawn("cshared", Command::new(dir.join("host")));
+    let options = hangscan::Options::default();
+    let live = hangscan::attach(hung.pid, &options).expect("attach");
+    let mut views = vec![("attach", live)];
+    if require("gcore") {
+        let core = gcore(hung.pid, &dir);
+        views.push(("core", hangscan::read_core(&core, &options).expect("core")));
+        let _ = std::fs::remove_file(&core);
+    }
+    for (how, snap) in views {
+        let a = hangscan::analyze(&snap);
+        let read = (snap.diagnostics.iter()).any(|d| {
+            d.message.starts_with("Go ")
+                && d.message.contains("read from memory in")
+                && d.message.contains("libabba.so")
+        });
+        assert!(read, "{how}: {:?}", snap.diagnostics);
+        // The two goroutines' cycle: the Ms cgo made (their walk ends in crosscall_amd64, an
+        // untyped assembly label, now named) and the C main thread hold neither mutex.
+        assert!(a.deadlocked(), "{how}: {:?}", a.findings);
+        let mut cycle: Vec<&str> = (a.findings[0].threads.iter())
+            .map(|&t| snap.threads[t].frames.iter())
+            .filter_map(|mut f| {
+                f.find_map(|f| f.function.as_deref().filter(|n| n.starts_with("main.")))
+            })
+            .collect();
+        cycle.sort_unstable();
+        assert_eq!(cycle, ["main.credit", "main.debit"], "{how}");
+        // A walk that runs off the end of a thread's stack mapping was not cut short by the
+        // copy: no advice to copy more.
+        for t in &snap.threads {
+            let said = t.unwind_error.as_deref().unwrap_or_default();
+            assert!(
+                !said.contains("--stack-bytes"),
+                "{how}: {}: {said}",
+                t.label()
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::names::{base_name, demangle, demangle_data};
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile};
 use crate::unwind::{AddressSpace, MappedObject};
-use object::{Object, ObjectSymbol, ObjectSymbolTable};
+use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -315,10 +315,26 @@ fn own_table(file: &ElfFile) -> Vec<TableEntry> {
             })
             .collect();
     }
+    // A zero size (an assembly routine's label: cgo's `crosscall_amd64`) reaches the next
+    // symbol, or its section's end.
+    let sections: Vec<(u64, u64)> = (file.parse().into_iter())
+        .flat_map(|p| {
+            let ranges = p
+                .sections()
+                .filter(|s| s.kind() == object::SectionKind::Text);
+            ranges
+                .map(|s| (s.address(), s.address().saturating_add(s.size())))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     for i in 0..entries.len() {
         if entries[i].size == 0 {
-            let next = entries.get(i + 1).map_or(entries[i].start, |n| n.start);
-            entries[i].size = next - entries[i].start;
+            let start = entries[i].start;
+            let section_end = (sections.iter())
+                .find(|&&(a, e)| (a..e).contains(&start))
+                .map_or(start, |s| s.1);
+            let next = entries.get(i + 1).map_or(section_end, |n| n.start);
+            entries[i].size = next.min(section_end) - start;
         }
     }
     entries
@@ -333,7 +349,8 @@ fn data_table(file: &ElfFile) -> Vec<TableEntry> {
 }
 
 /// The defined symbols of `kind` in the object's `.symtab` (else `.dynsym`), sorted by start,
-/// one per start: the most public name.
+/// one per start: the most public name. Functions include the untyped labels of code
+/// ([`code_label`]).
 fn table_of(file: &ElfFile, kind: object::SymbolKind) -> Vec<TableEntry> {
     let Some(parsed) = file.parse() else {
         return vec![];
@@ -346,7 +363,7 @@ fn table_of(file: &ElfFile, kind: object::SymbolKind) -> Vec<TableEntry> {
     };
     let mut entries: Vec<TableEntry> = table
         .symbols()
-        .filter(|s| s.kind() == kind && s.is_definition())
+        .filter(|s| s.is_definition() && (s.kind() == kind || code_label(&parsed, s, kind)))
         .filter_map(|s| {
             Some(TableEntry {
                 start: s.address(),
@@ -373,4 +390,20 @@ fn table_of(file: &ElfFile, kind: object::SymbolKind) -> Vec<TableEntry> {
     entries.sort_by_key(|e| (e.start, e.privacy, e.name.len(), std::cmp::Reverse(e.size)));
     entries.dedup_by_key(|e| e.start);
     entries
+}
+
+/// Whether `s`, asked for as a function, is an untyped label inside code (`NOTYPE` in a text
+/// section, as assembly routines are: cgo's `crosscall_amd64`), which names the code after it
+/// as gdb's minimal symbols do; not one at its section's very end (`etext`).
+fn code_label(parsed: &object::File, s: &object::Symbol, kind: object::SymbolKind) -> bool {
+    if kind != object::SymbolKind::Text || s.kind() != object::SymbolKind::Unknown {
+        return false;
+    }
+    let section = s
+        .section_index()
+        .and_then(|i| parsed.section_by_index(i).ok());
+    section.is_some_and(|sec| {
+        sec.kind() == object::SectionKind::Text
+            && s.address() < sec.address().saturating_add(sec.size())
+    })
 }
