@@ -405,6 +405,11 @@ pub struct Frame {
     /// of one function); absent when it could not be (no symbol size, no code bytes, a dump).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refs: Option<std::sync::Arc<Vec<u64>>>,
+    /// The pc's offset from its function's entry, as Go's traceback prints it (`+0x6f`): with
+    /// the program file (`parse --binary`), a frame whose offset lies past its function's end
+    /// shows the file is another build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pc_offset: Option<u64>,
 }
 
 /// A managed language whose frames a runtime keeps in memory.
