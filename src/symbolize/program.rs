@@ -203,6 +203,19 @@ pub fn apply(programs: &[(&Program, u64)], snap: &mut Snapshot, waited: &[u64]) 
         evidence.extend(named);
     }
     let targets = refs::targets(evidence);
+    let names: Vec<String> = (programs.iter())
+        .map(|(p, bias)| format!("{} (loaded at +{bias:#x})", p.name))
+        .collect();
+    if targets.is_empty() {
+        diagnostics.push(Diagnostic {
+            line: None,
+            message: format!(
+                "{} fits the dump, but no address its threads wait on is a static object of                  it (a lock on the heap, or one reached through a pointer): its code decides                  nothing here",
+                names.join(", ")
+            ),
+        });
+        return;
+    }
     let scans: Vec<Option<Scan>> = (programs.iter())
         .map(|&(p, bias)| Scan::of(p.symbols.file(), bias, &targets))
         .collect();
@@ -249,9 +262,6 @@ pub fn apply(programs: &[(&Program, u64)], snap: &mut Snapshot, waited: &[u64]) 
             outer.clone_from(&f.refs);
         }
     }
-    let names: Vec<String> = (programs.iter())
-        .map(|(p, bias)| format!("{} (loaded at +{bias:#x})", p.name))
-        .collect();
     diagnostics.push(Diagnostic {
         line: None,
         message: format!(

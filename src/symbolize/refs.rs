@@ -7,7 +7,8 @@
 //! word holding it: `static GMutex *lockp = &m`).
 //!
 //! The function's bytes `[entry, entry + size)` (its symbol-table entry, from the object file
-//! the frames were symbolized with) are read for every 4-byte window `d` at offset `i`: it is
+//! the frames were symbolized with, or the program file a dump is read with: `program`, which
+//! scans with the same [`Scan`]) are read for every 4-byte window `d` at offset `i`: it is
 //! a RIP-relative displacement if `end + d` falls in an object, where `end` is the end of the
 //! instruction: `i + 4`, or further by the 1, 2 or 4 bytes of an immediate after it. Every
 //! window is tried, not only real instructions' operands (no disassembler), so a window of
