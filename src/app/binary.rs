@@ -70,9 +70,10 @@ pub(super) struct Programs;
 /// Elsewhere `--binary` is refused.
 #[cfg(not(target_os = "linux"))]
 pub(super) fn open(paths: &[PathBuf]) -> Result<Programs> {
-    match paths.is_empty() {
-        true => Ok(Programs),
-        false => Err(Error::Binary("parse --binary needs Linux".into())),
+    if paths.is_empty() {
+        Ok(Programs)
+    } else {
+        Err(Error::Binary("parse --binary needs Linux".into()))
     }
 }
 

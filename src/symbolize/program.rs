@@ -163,11 +163,12 @@ impl Program {
     }
 
     /// The function frame `f` (at `probe`, its pc or call site, when printed) runs in this
-    /// program loaded at `bias`: by its pc when it prints one inside this file, else by name.
+    /// program loaded at `bias`: by its pc when it prints one (none when that is in another
+    /// object), else by name.
     fn function(&self, f: &Frame, probe: Option<u64>, bias: u64) -> Option<(u64, u64)> {
-        let svma = probe.map(|p| p.wrapping_sub(bias));
-        match svma.filter(|&s| self.symbols.file().loads(s)) {
-            Some(svma) => self.symbols.function_at(svma),
+        match probe.map(|p| p.wrapping_sub(bias)) {
+            Some(svma) if self.symbols.file().loads(svma) => self.symbols.function_at(svma),
+            Some(_) => None,
             None => self.by_name.get(&key(considered(f)?)).copied(),
         }
     }
