@@ -57,6 +57,15 @@ enum Cmd {
         /// go, rust, faulthandler, py-spy, snapshot, message.
         #[arg(long, value_name = "NAME")]
         input_format: Option<String>,
+        /// The program the dump was taken from (repeat it for its own shared libraries): the
+        /// very build that ran. With it the static objects threads wait on are named, and each
+        /// frame's function is checked for which of them its code names, so that a thread
+        /// asleep in code that never names a lock is not counted as its holder. For dumps whose
+        /// locks record no owner: Go's SIGQUIT dump (`sync.Mutex`), gdb, lldb, eu-stack and
+        /// pstack dumps of C programs. A file that does not fit the dump is not used, and the
+        /// report says why.
+        #[arg(long = "binary", value_name = "FILE")]
+        binaries: Vec<PathBuf>,
     },
     /// Analyse core files (written by the kernel or by gdb's `gcore`): threads, registers and
     /// memory from the core, code and symbols from the binaries on this machine, which must be
@@ -176,7 +185,14 @@ Examples:
 
 For lock owners in C programs, also print each waited-on mutex (`p *mutex` in the
 pthread_mutex_lock frame; fixtures/gdb/owners.gdb does it for every thread): the `__owner`
-field proves who holds it.";
+field proves who holds it.
+
+Locks that record no owner (Go's sync.Mutex, a C program's own locks) are decided by the code
+of the program the dump came from (Go prints its SIGQUIT dump on the program's stderr):
+  hangscan parse --binary ./server server-stderr.log
+  hangscan parse --binary ./app --binary ./libworker.so dump.txt
+Give the very build that ran (keep it beside the dump): only code that names a lock can
+have taken it, so a goroutine or thread asleep elsewhere is not its holder.";
 
 #[derive(clap::Args, Debug)]
 struct CaptureArgs {
@@ -325,11 +341,13 @@ impl Args {
                 files,
                 common,
                 input_format,
+                binaries,
             } => Config {
                 rules: common.rules.clone(),
                 command: Command::Parse {
                     files,
                     input_format,
+                    binaries,
                     out: common.output(),
                 },
             },

@@ -22,6 +22,9 @@ pub enum Command {
         files: Vec<PathBuf>,
         /// A forced input format.
         input_format: Option<String>,
+        /// The program files the dumps were taken from (`--binary`): their code decides which
+        /// threads can hold a lock that records no owner.
+        binaries: Vec<PathBuf>,
         /// Where the report goes.
         out: OutputConfig,
     },

@@ -131,6 +131,9 @@ pub enum Error {
     /// `hangscan run` could not start or follow its command.
     #[error("run: {0}")]
     Run(String),
+    /// A program file given with `parse --binary` cannot be used.
+    #[error("{0}")]
+    Binary(String),
     /// The demo could not run.
     #[error("demo: {0}")]
     Demo(String),

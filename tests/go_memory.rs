@@ -8,7 +8,7 @@
 //! asleep in a loop: Go records no mutex owner, but only code that names a mutex can have taken
 //! it, and the sleeper's names neither: live and from a core the ABBA is a heuristic cycle, exit
 //! 1; its SIGQUIT dump carries no code, so it says the cycle cannot be decided from it and that
-//! attaching or a core decides), `mutex_sleeper.go` (four workers on one mutex whose holder
+//! the program file (`parse --binary`, tests/parse_binary.rs), attaching or a core decides), `mutex_sleeper.go` (four workers on one mutex whose holder
 //! sleeps: no deadlock in any view), `idle_workers.go` (workers on an empty channel, read from
 //! their sudogs, a reader in `read(2)` with its OS thread's stack, and a ticker: exit 0, and a
 //! saved snapshot reads back the same), `rwmutex_sleeper.go` (readers and a writer on one
@@ -240,7 +240,9 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
     );
     let advice = undecided.suggestion.as_deref().unwrap_or_default();
     assert!(
-        advice.contains("hangscan attach") && advice.contains("core"),
+        advice.contains("hangscan attach")
+            && advice.contains("core")
+            && advice.contains("hangscan parse --binary"),
         "{advice}"
     );
     // As a user reads it: the verdict line says why, and the exit status is 0.

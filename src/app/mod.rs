@@ -15,6 +15,7 @@ use crate::report::{self, Format, Report, Set, TextLook};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+mod binary;
 #[cfg(target_os = "linux")]
 mod run;
 mod tree_notes;
@@ -58,7 +59,9 @@ pub fn run(config: Config) -> i32 {
     let partial_undecided = matches!(config.command, Command::Core(_));
     // What happened to the set while it was captured, said in the report itself.
     let mut set_notes: Vec<String> = Vec::new();
-    let (snapshots, out) = match config.command {
+    // The program files of `parse --binary`, read before any dump.
+    let mut programs = None;
+    let (mut snapshots, out) = match config.command {
         Command::Rules => {
             return match loaded().and_then(|kb| list_rules(&kb, &mut std::io::stdout().lock())) {
                 Ok(()) => EXIT_OK,
@@ -73,8 +76,13 @@ pub fn run(config: Config) -> i32 {
         Command::Parse {
             files,
             input_format,
+            binaries,
             out,
         } => {
+            match binary::open(&binaries) {
+                Ok(p) => programs = Some(p),
+                Err(e) => return write_error(&e),
+            }
             let inputs: Vec<(Prefix, String)> = files
                 .iter()
                 .filter_map(|path| read_input(path).map_err(&mut complain).ok())
@@ -162,6 +170,9 @@ pub fn run(config: Config) -> i32 {
             return EXIT_TROUBLE;
         }
     };
+    if let Some(programs) = &programs {
+        binary::apply(programs, &mut snapshots, &kb);
+    }
     let status = report(&snapshots, &set_notes, &kb, &out, partial_undecided);
     // The binary exits next (this is its `main`): the system takes the snapshots back at once,
     // where freeing them a frame at a time costs a big dump's parse a tenth more.

@@ -399,12 +399,17 @@ pub struct Frame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<Language>,
     /// Which of the snapshot's `data-symbol` objects the frame's function names in its code
-    /// (live capture and cores): the start of each one a RIP-relative operand of the function
+    /// (live capture and cores, and dumps read with the program file, `parse --binary`): the start of each one a RIP-relative operand of the function
     /// points into, directly or through a GOT slot or a data word holding its address. Present
     /// only when the function's code was scanned for every such object (shared by the frames
     /// of one function); absent when it could not be (no symbol size, no code bytes, a dump).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refs: Option<std::sync::Arc<Vec<u64>>>,
+    /// The pc's offset from its function's entry, as Go's traceback prints it (`+0x6f`): with
+    /// the program file (`parse --binary`), a frame whose offset lies past its function's end
+    /// shows the file is another build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pc_offset: Option<u64>,
 }
 
 /// A managed language whose frames a runtime keeps in memory.

@@ -204,6 +204,21 @@ impl ElfFile {
     /// `len` bytes of the object at runtime address `addr` inside mapping `map`.
     pub fn bytes_at(&self, map: &MappedObject, addr: u64, len: usize) -> Option<&[u8]> {
         let file_offset = addr.checked_sub(map.start)?.checked_add(map.offset)?;
+        self.file_bytes(file_offset, len)
+    }
+
+    /// `len` bytes of the object at `svma`, from the file bytes of the `PT_LOAD` segment
+    /// holding it (none when they run past that segment's file bytes).
+    pub fn bytes_at_svma(&self, svma: u64, len: usize) -> Option<&[u8]> {
+        let s = (self.segments.iter()).find(|s| svma >= s.vaddr && svma - s.vaddr < s.filesz)?;
+        let within = svma - s.vaddr;
+        if within.checked_add(len as u64)? > s.filesz {
+            return None;
+        }
+        self.file_bytes(s.offset.checked_add(within)?, len)
+    }
+
+    fn file_bytes(&self, file_offset: u64, len: usize) -> Option<&[u8]> {
         let start = usize::try_from(file_offset).ok()?;
         self.data.get(start..start.checked_add(len)?)
     }

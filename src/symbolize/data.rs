@@ -25,15 +25,7 @@ impl Symbolizer {
     ) -> Vec<Evidence> {
         let mut named: Vec<Evidence> = Vec::new();
         for address in addresses.into_iter().collect::<BTreeSet<u64>>() {
-            let inside_named = named.iter().any(|e| match e {
-                Evidence::DataSymbol {
-                    address: start,
-                    size,
-                    ..
-                } => address >= *start && address - start < *size,
-                _ => false,
-            });
-            if inside_named {
+            if named_in(&named, address) {
                 continue;
             }
             let found = catch_unwind(AssertUnwindSafe(|| self.data_symbol(space, address)));
@@ -58,6 +50,18 @@ impl Symbolizer {
             name,
         })
     }
+}
+
+/// Whether a `data-symbol` object of `evidence` holds `address` (it is named already).
+pub(super) fn named_in(evidence: &[Evidence], address: u64) -> bool {
+    evidence.iter().any(|e| match e {
+        Evidence::DataSymbol {
+            address: start,
+            size,
+            ..
+        } => address >= *start && address - start < *size,
+        _ => false,
+    })
 }
 
 /// The file mapping `address` belongs to: the one holding it, or for an address in a mapping

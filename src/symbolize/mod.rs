@@ -24,6 +24,7 @@
 
 mod data;
 mod dwarf;
+pub mod program;
 mod refs;
 mod scope;
 mod sources;

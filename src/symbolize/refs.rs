@@ -7,7 +7,8 @@
 //! word holding it: `static GMutex *lockp = &m`).
 //!
 //! The function's bytes `[entry, entry + size)` (its symbol-table entry, from the object file
-//! the frames were symbolized with) are read for every 4-byte window `d` at offset `i`: it is
+//! the frames were symbolized with, or the program file a dump is read with: `program`, which
+//! scans with the same [`Scan`]) are read for every 4-byte window `d` at offset `i`: it is
 //! a RIP-relative displacement if `end + d` falls in an object, where `end` is the end of the
 //! instruction: `i + 4`, or further by the 1, 2 or 4 bytes of an immediate after it. Every
 //! window is tried, not only real instructions' operands (no disassembler), so a window of
@@ -30,6 +31,7 @@
 use super::Symbolizer;
 use crate::model::{Evidence, Thread};
 use crate::names::demangle_data;
+use crate::objects::elf::ElfFile;
 use crate::unwind::AddressSpace;
 use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable, RelocationTarget};
 use std::collections::HashMap;
@@ -44,15 +46,38 @@ const MAX_FUNCTION: u64 = 1 << 20;
 const AFTER_DISPLACEMENT: [u64; 4] = [0, 1, 2, 4];
 
 /// A static data object the analysis looks at: its runtime bytes and name.
-struct Target<'a> {
+pub(super) struct Target<'a> {
     start: u64,
     end: u64,
     name: &'a str,
 }
 
+/// The `data-symbol` objects of `evidence`, sorted by start: what code is scanned against.
+pub(super) fn targets(evidence: &[Evidence]) -> Vec<Target<'_>> {
+    let mut targets: Vec<Target> = (evidence.iter())
+        .filter_map(|e| match e {
+            Evidence::DataSymbol {
+                address,
+                size,
+                name,
+            } => Some(Target {
+                start: *address,
+                end: address.saturating_add(*size),
+                name,
+            }),
+            _ => None,
+        })
+        .collect();
+    targets.sort_by_key(|t| t.start);
+    targets
+}
+
+/// Functions scanned, by (object, start): each once, shared by its frames.
+pub(super) type Scanned = HashMap<(usize, u64), Option<Arc<Vec<u64>>>>;
+
 /// What one object's code is scanned against: the targets' ranges, and the slots of this
 /// object (GOT entries, data words) that hold a target's address, with that target's start.
-struct Scan {
+pub(super) struct Scan {
     ranges: Vec<(u64, u64)>,
     slots: HashMap<u64, u64>,
 }
@@ -87,100 +112,38 @@ impl Scan {
         out.dedup();
         out
     }
-}
 
-impl Symbolizer {
-    /// Sets each frame's `refs` (see `model::Frame::refs`) against the `data-symbol` objects of
-    /// `evidence`: the objects its function's code names. Nothing is set when there are none.
-    pub fn references(&self, space: &AddressSpace, threads: &mut [Thread], evidence: &[Evidence]) {
-        let mut targets: Vec<Target> = (evidence.iter())
-            .filter_map(|e| match e {
-                Evidence::DataSymbol {
-                    address,
-                    size,
-                    name,
-                } => Some(Target {
-                    start: *address,
-                    end: address.saturating_add(*size),
-                    name,
-                }),
-                _ => None,
-            })
-            .collect();
-        if targets.is_empty() {
-            return;
-        }
-        targets.sort_by_key(|t| t.start);
-        let mut scans: HashMap<usize, Option<Scan>> = HashMap::new();
-        let mut functions: HashMap<(usize, u64), Option<Arc<Vec<u64>>>> = HashMap::new();
-        for thread in threads {
-            // The innermost frame's pc, and the one a signal interrupted, are in their
-            // function; a caller's return address may be one past its function's end.
-            let mut at_pc = true;
-            for frame in &mut thread.frames {
-                if frame.signal_frame {
-                    at_pc = true;
-                    continue;
-                }
-                let Some(pc) = frame.address else { continue };
-                let probe = if at_pc { pc } else { pc.wrapping_sub(1) };
-                if !frame.inlined {
-                    at_pc = false;
-                }
-                // A system library's frames never count as the program's: not scanned.
-                let Some(i) = space.object_index_at(probe) else {
-                    continue;
-                };
-                if crate::model::is_system_library(&space.objects[i].name) {
-                    continue;
-                }
-                let scan = scans
-                    .entry(i)
-                    .or_insert_with(|| self.scan_for(space, i, &targets));
-                let Some(scan) = scan else { continue };
-                frame.refs = catch_unwind(AssertUnwindSafe(|| {
-                    self.function_refs(space, i, probe, scan, &mut functions)
-                }))
-                .ok()
-                .flatten();
-            }
-        }
-    }
-
-    /// The targets named by the function holding `probe` in mapping `i`, scanned once.
-    fn function_refs(
+    /// The targets named by `file`'s function at `start` (SVMA) of `size` bytes, loaded at
+    /// runtime address `at`, scanned once per `key` into `scanned`. `None` (it could hold any
+    /// lock) for a function with no size, one over [`MAX_FUNCTION`], or bytes not in the file.
+    pub(super) fn function(
         &self,
-        space: &AddressSpace,
-        i: usize,
-        probe: u64,
-        scan: &Scan,
-        functions: &mut HashMap<(usize, u64), Option<Arc<Vec<u64>>>>,
+        file: &ElfFile,
+        (start, size, at): (u64, u64, u64),
+        key: (usize, u64),
+        scanned: &mut Scanned,
     ) -> Option<Arc<Vec<u64>>> {
-        let map = &space.objects[i];
-        let loaded = self.object(space, map).filter(|l| l.doubt.is_none())?;
-        let file = loaded.symbols.file();
-        let svma = file.svma(map, probe)?;
-        let (start, size) = loaded.symbols.function_at(svma)?;
-        functions
-            .entry((i, start))
-            .or_insert_with(|| {
-                if size == 0 || size > MAX_FUNCTION {
-                    return None;
-                }
-                let at = probe.wrapping_sub(svma).wrapping_add(start);
-                let code = file.bytes_at(map, at, usize::try_from(size).ok()?)?;
-                Some(Arc::new(scan.names(code, at)))
-            })
+        let scan = || {
+            if size == 0 || size > MAX_FUNCTION {
+                return None;
+            }
+            let code = file.bytes_at_svma(start, usize::try_from(size).ok()?)?;
+            Some(Arc::new(self.names(code, at)))
+        };
+        (scanned.entry(key))
+            .or_insert_with(|| catch_unwind(AssertUnwindSafe(scan)).ok().flatten())
             .clone()
     }
 
-    /// What mapping `i`'s object is scanned against: the targets, and its own slots holding
-    /// one's address. `None` when its file cannot be read or is no x86-64 object.
-    fn scan_for(&self, space: &AddressSpace, i: usize, targets: &[Target]) -> Option<Scan> {
-        let map = &space.objects[i];
-        let loaded = self.object(space, map).filter(|l| l.doubt.is_none())?;
-        let file = loaded.symbols.file();
-        let bias = file.bias(map)?;
+    /// What `file`'s code, loaded `bias` from its own addresses, is scanned against: the
+    /// targets, and its own slots holding one's address. `None` when it is no x86-64 object.
+    pub(super) fn of(file: &ElfFile, bias: u64, targets: &[Target]) -> Option<Scan> {
+        catch_unwind(AssertUnwindSafe(|| Scan::read(file, bias, targets)))
+            .ok()
+            .flatten()
+    }
+
+    fn read(file: &ElfFile, bias: u64, targets: &[Target]) -> Option<Scan> {
         let parsed = file.parse()?;
         if parsed.architecture() != object::Architecture::X86_64 {
             return None;
@@ -241,6 +204,61 @@ impl Symbolizer {
             ranges: targets.iter().map(|t| (t.start, t.end)).collect(),
             slots,
         })
+    }
+}
+
+impl Symbolizer {
+    /// Sets each frame's `refs` (see `model::Frame::refs`) against the `data-symbol` objects of
+    /// `evidence`: the objects its function's code names. Nothing is set when there are none.
+    pub fn references(&self, space: &AddressSpace, threads: &mut [Thread], evidence: &[Evidence]) {
+        let targets = targets(evidence);
+        if targets.is_empty() {
+            return;
+        }
+        let mut scans: HashMap<usize, Option<Scan>> = HashMap::new();
+        let mut scanned = Scanned::new();
+        for thread in threads {
+            // The innermost frame's pc, and the one a signal interrupted, are in their
+            // function; a caller's return address may be one past its function's end.
+            let mut at_pc = true;
+            for frame in &mut thread.frames {
+                if frame.signal_frame {
+                    at_pc = true;
+                    continue;
+                }
+                let Some(pc) = frame.address else { continue };
+                let probe = if at_pc { pc } else { pc.wrapping_sub(1) };
+                if !frame.inlined {
+                    at_pc = false;
+                }
+                // A system library's frames never count as the program's: not scanned.
+                let Some(i) = space.object_index_at(probe) else {
+                    continue;
+                };
+                if crate::model::is_system_library(&space.objects[i].name) {
+                    continue;
+                }
+                let map = &space.objects[i];
+                // Not from a file that may not be the one mapped (its frames say so).
+                let Some(loaded) = self.object(space, map).filter(|l| l.doubt.is_none()) else {
+                    continue;
+                };
+                let file = loaded.symbols.file();
+                let scan = scans.entry(i).or_insert_with(|| {
+                    let bias = file.bias(map)?;
+                    Scan::of(file, bias, &targets)
+                });
+                let Some(scan) = scan else { continue };
+                let Some(svma) = file.svma(map, probe) else {
+                    continue;
+                };
+                let Some((start, size)) = loaded.symbols.function_at(svma) else {
+                    continue;
+                };
+                let at = probe.wrapping_sub(svma).wrapping_add(start);
+                frame.refs = scan.function(file, (start, size, at), (i, start), &mut scanned);
+            }
+        }
     }
 }
 

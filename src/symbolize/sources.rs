@@ -141,6 +141,26 @@ impl ObjectSymbols {
         })
     }
 
+    /// The symbols of a file read by itself, no process around it (a program given beside a
+    /// dump): its own symbol table (or Go pclntab), no DWARF, no debug file looked for.
+    pub fn of_file(file: Arc<ElfFile>) -> ObjectSymbols {
+        ObjectSymbols {
+            table: own_table(&file),
+            symtab: file.clone(),
+            file,
+            debug: None,
+            scopes: Mutex::default(),
+            data: OnceLock::new(),
+            rejected: Vec::new(),
+            missing: None,
+        }
+    }
+
+    /// Its functions: start (SVMA), size and name as frames show it.
+    pub fn functions(&self) -> impl Iterator<Item = (u64, u64, String)> + '_ {
+        (self.table.iter()).map(|e| (e.start, e.size, demangle(&e.name, None)))
+    }
+
     /// The build-id of the object.
     pub fn build_id(&self) -> Option<&[u8]> {
         self.file.build_id.as_deref()

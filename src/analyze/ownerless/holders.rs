@@ -7,7 +7,8 @@
 //! For a lock at a static address whose object the capture checked the frames' code against
 //! (`model::Frame::refs`, live and from cores), a live frame counts only if its code names the
 //! lock's object: a thread asleep in a loop that never names the lock cannot hold it. A frame
-//! not checked (a dump's, code with no sized symbol) could still hold any lock.
+//! not checked (a dump's read without its program file, code with no sized symbol) could still
+//! hold any lock.
 
 use crate::analyze::classify::{Activity, Facts};
 use crate::analyze::names::Names;
@@ -24,8 +25,9 @@ pub(super) enum Could {
     /// at the lock or just before it (a receiver or a struct that holds it: Go's dump prints
     /// a frame's arguments): it could have taken it.
     Points,
-    /// A live frame whose code was not checked for the lock (a dump's frames, code no sized
-    /// symbol covers, a lock at no static address), or a stack that cannot be read: it may.
+    /// A live frame whose code was not checked for the lock (a dump's frames without the
+    /// program file, code no sized symbol covers, a lock at no static address), or a stack
+    /// that cannot be read: it may.
     Unchecked,
 }
 

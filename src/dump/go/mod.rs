@@ -293,6 +293,7 @@ impl Parser {
                     f.file = Some(share(loc.file));
                     f.line = Some(loc.line);
                     f.address = loc.pc;
+                    f.pc_offset = loc.offset;
                 }
             }
             Awaiting::Creator(t) => {
