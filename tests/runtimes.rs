@@ -13,13 +13,14 @@
 //! `fixtures/programs/go/mutex_sleeper.go` (every worker goroutine on one `sync.Mutex`, its
 //! holder asleep); and healthy ones, `Idle.java`, `idle_pool.py` and `go/idle_workers.go`.
 //! `go/cshared/` is Go built as a C shared library (`-buildmode=c-shared`) and loaded by a C
-//! program: the runtime is read from the library, and its mutex ABBA found as in an executable.
+//! program: the runtime is read from the library, and its mutex ABBA found as in an executable;
+//! loaded by CPython (`python/with_go.py`), beside a Python Lock ABBA, both cycles are found.
 
 mod support;
 
-use hangscan::analyze::{Activity, Analysis};
+use hangscan::analyze::{Activity, Analysis, FindingKind, Grade};
 use hangscan::knowledge::WaitKind;
-use hangscan::model::{IdKind, Snapshot};
+use hangscan::model::{IdKind, Language, Snapshot};
 use std::path::Path;
 use std::process::Command;
 use support::runtimes::{
@@ -346,4 +347,35 @@ fn go_built_as_a_c_shared_library_is_read_from_it_and_its_mutex_abba_is_a_cycle(
             );
         }
     }
+    // Two runtimes in one process: CPython loads the library and deadlocks its own threads
+    // too. Both cycles: the Python threads, running Python code no symbol table can check,
+    // hold no Go mutex (only goroutines do).
+    if !require("debian-python3.11") {
+        return;
+    }
+    let mut python = Command::new("/usr/bin/python3.11");
+    python
+        .arg(programs("python").join("with_go.py"))
+        .arg(dir.join("libabba.so"));
+    let hung = HungProcess::spawn("with_go", python);
+    let snap = hangscan::attach(hung.pid, &options).expect("attach");
+    let a = hangscan::analyze(&snap);
+    // Each cycle's threads: goroutines, or OS threads running Python code.
+    let mut cycles: Vec<(bool, usize)> = (a.findings.iter())
+        .filter(|f| f.kind == FindingKind::LockCycle)
+        .map(|f| {
+            let goroutines =
+                (f.threads.iter()).all(|&t| snap.threads[t].id_kind == IdKind::Goroutine);
+            (goroutines, f.threads.len())
+        })
+        .collect();
+    cycles.sort_unstable();
+    assert_eq!(cycles, [(false, 2), (true, 2)], "{:?}", a.findings);
+    let python = (a.findings.iter()).find(|f| f.confidence == Grade::Symbolic);
+    assert!(
+        python.is_some_and(|f| (f.threads.iter()).all(|&t| snap.threads[t]
+            .frames
+            .iter()
+            .any(|fr| fr.language == Some(Language::Python))))
+    );
 }

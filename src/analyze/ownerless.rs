@@ -9,7 +9,7 @@
 //! waits, is live on its stack (code that took L and has not returned to unlock it; a thread
 //! whose stack is only library frames and thread entries has returned from anything that
 //! took it), or code no symbol names, or its stack is unreadable; a thread of another process
-//! holds none of this process's locks, and one the input does not show (a dump of some
+//! holds none of this process's locks, and only a goroutine holds a lock goroutines wait for, and one the input does not show (a dump of some
 //! threads, a cut core) may hold any, so then nothing is claimed; and L is held by some thread of the process (a lock
 //! none can hold is a lost wake-up or an orphan, never a cycle here). A thread seen taking
 //! such locks (itself waiting for another of them: a lock call in its own frames) must be
@@ -35,7 +35,7 @@ use super::names::Names;
 use super::steps::{wait_object, wait_step};
 use super::{FindingKind, Severity};
 use crate::knowledge::{KnowledgeBase, WaitKind};
-use crate::model::Snapshot;
+use crate::model::{IdKind, Snapshot};
 use holders::Could;
 use problem::{Problem, Waiter};
 
@@ -94,12 +94,15 @@ fn ownerless(w: &Wait) -> bool {
 }
 
 /// An ownerless lock waited for: by its process and its id (the same address in two processes
-/// is two locks), its address and the static object holding it.
+/// is two locks), its address and the static object holding it, and whether goroutines wait
+/// for it (a Go lock: only a goroutine holds one, never the runtime's threads or the other
+/// code of the process, a C library's or an interpreter's, whatever their stacks show).
 struct Lock {
     process: Option<u32>,
     id: LockId,
     address: Option<u64>,
     object: Option<u64>,
+    goroutines: bool,
 }
 
 /// The ownerless locks waited for and how each thread could hold each (see `holders`).
@@ -175,10 +178,12 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
                     id: key.1,
                     address: w.address,
                     object,
+                    goroutines: false,
                 });
                 locks.len() - 1
             }
         };
+        locks[lock].goroutines |= snap.threads[t].id_kind == IdKind::Goroutine;
         waiters.push(Waiter {
             thread: t,
             wait: wi,
@@ -197,11 +202,15 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
         waiting[w.thread] = true;
         waiting_on[w.lock].push(w.thread);
     }
-    // A thread of another process, or one waiting for the lock itself, does not hold it.
+    // A thread of another process, or one waiting for the lock itself, does not hold it; nor
+    // does a thread that is no goroutine hold a Go lock.
     let could = (locks.iter().enumerate())
         .map(|(l, lock)| {
+            let kind_fits =
+                |o: usize| !lock.goroutines || snap.threads[o].id_kind == IdKind::Goroutine;
             (0..n)
                 .filter(|&o| process(o) == lock.process && !waiting_on[l].contains(&o))
+                .filter(|&o| kind_fits(o))
                 .map(|o| {
                     let how =
                         holders::could(snap, o, live[o].as_deref(), lock.address, lock.object);
