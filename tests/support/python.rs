@@ -91,7 +91,7 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
     for (how, snap, a) in live_and_core(hung.pid, &dir) {
         let note = read_note(&snap);
         assert!(
-            note.contains(&format!("CPython {version}")) && note.contains("built-in layout"),
+            note.contains(&format!("CPython {version}")) && note.contains(layout_said(version)),
             "{how}: {note}"
         );
         assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Symbolic);
@@ -154,8 +154,19 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
     assert_eq!(signatures[0], signatures[1], "live and core");
 }
 
-/// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9).
-pub const ARCHIVE_MINORS: &[u8] = &[9];
+/// How the read note says CPython `version` (`3.N…`) was laid out: by its built-in layout
+/// (3.8 to 3.12), else by its `_Py_DebugOffsets`.
+pub fn layout_said(version: &str) -> &'static str {
+    let minor = version.split('.').nth(1).and_then(|m| m.parse().ok());
+    match minor.and_then(hangscan::runtime::python::layout::for_minor) {
+        Some(_) => "built-in layout",
+        None => "the layout from its _Py_DebugOffsets",
+    }
+}
+
+/// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9,
+/// trixie's 3.13).
+pub const ARCHIVE_MINORS: &[u8] = &[9, 13];
 
 /// An `RLock` ABBA run by `python` (`3.N…` as `version`): a proven lock cycle of the push and
 /// the pull, each RLock naming its owner; live and from a core.
@@ -269,12 +280,17 @@ pub fn installed_versions() -> Vec<(PathBuf, String, u8)> {
     out
 }
 
-/// Debian's CPython `3.minor` as `.ci/run` unpacks it from the archive
-/// (`target/pythons/3.N/usr/bin/python3.N`, run in place: it finds its library beside it),
-/// when it is there.
+/// Debian's CPython `3.minor` as `.ci/run` unpacks it from the archive, when it is there:
+/// `target/pythons/3.N/python3.N` where that release's own loader and libc run it (trixie's
+/// 3.13 on bookworm), else `target/pythons/3.N/usr/bin/python3.N`, run in place (it finds its
+/// library beside it).
 pub fn archive_python(minor: u8) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/pythons/3.{minor}"));
-    let python = dir.join(format!("usr/bin/python3.{minor}"));
+    let through_loader = dir.join(format!("python3.{minor}"));
+    let python = match through_loader.exists() {
+        true => through_loader,
+        false => dir.join(format!("usr/bin/python3.{minor}")),
+    };
     (dir.join(".complete").exists() && python.exists()).then_some(python)
 }
 

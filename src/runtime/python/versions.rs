@@ -111,6 +111,7 @@ const fn before_3_11(
         }),
         methods: Some(METHODS_3_8),
         asyncio: None,
+        parking_lot: None,
         source,
     }
 }
@@ -168,6 +169,7 @@ const V3_11: Layout = Layout {
         coro_iframe: 80,
         ..TASKS
     }),
+    parking_lot: None,
     source: "the built-in layout for 3.11",
 };
 
@@ -228,6 +230,7 @@ const V3_12: Layout = Layout {
         coro_iframe: 72,
         ..TASKS
     }),
+    parking_lot: None,
     source: "the built-in layout for 3.12",
 };
 
@@ -243,6 +246,44 @@ const TASKS: Asyncio = Asyncio {
     coro_frame_state: 0,
     coro_iframe: 0,
 };
+
+/// What 3.13 keeps beyond its `_Py_DebugOffsets`: code objects' slot counts and names
+/// (Include/cpython/code.h), frame globals (Include/internal/pycore_frame.h), instances'
+/// inline values (Include/internal/pycore_object.h, pycore_dict.h), `_thread`'s lock and
+/// thread handle (Modules/_threadmodule.c) and the parking lot's wait entry
+/// (Python/parking_lot.c). Debian trixie's 3.13.5 and pyenv's 3.13.0 here (`layout_offsets.c`
+/// prints the headers' ones; the rest were read from their memory, a lock ABBA's and a
+/// join's).
+const BEYOND_3_13: Beyond = Beyond {
+    code_nlocalsplus: 72,
+    code_stacksize: 64,
+    code_firsttraceable: 184,
+    code_localsplusnames: 96,
+    names: Names {
+        frame_globals: 24,
+        instance_dict: InstanceDict::Inline {
+            type_cached_keys: 880,
+            type_basicsize: 32,
+            values_valid: 3,
+            values_values: 8,
+        },
+        dict_keys: DictKeys::Log2,
+        tagged_long: true,
+    },
+    parking_lot: ParkingLot {
+        lock_mutex: Some(16),
+        entry_addr: -8,
+        handle: 16,
+        handle_ident: 32,
+        handle_exiting: 57,
+    },
+    lock_mutex_since: 1,
+};
+
+/// What a version read through its `_Py_DebugOffsets` keeps beyond them, if known.
+pub fn beyond(minor: u8) -> Option<&'static Beyond> {
+    (minor == 13).then_some(&BEYOND_3_13)
+}
 
 /// Every built-in layout.
 pub const LAYOUTS: &[Layout] = &[V3_8, V3_9, V3_10, V3_11, V3_12];
