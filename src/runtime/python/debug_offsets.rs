@@ -137,7 +137,7 @@ pub fn layout(bytes: &[u8], (minor, micro): (u8, Option<u8>)) -> Result<Layout, 
         unicode_compact_data: ascii + 16,
         names: more.map(|b| b.names),
         methods: None,
-        asyncio: None,
+        asyncio: more.map(|b| b.asyncio),
         parking_lot,
         source: match more {
             Some(_) => {

@@ -161,7 +161,7 @@ pub struct Layout {
     pub names: Option<Names>,
     /// How a method's class is found, where code objects have no qualified name.
     pub methods: Option<Methods>,
-    /// Where asyncio's tasks are read from; none where not read (before 3.11, 3.13).
+    /// Where asyncio's tasks are read from; none where not read (before 3.11).
     pub asyncio: Option<Asyncio>,
     /// How a `_thread.lock`'s waiters sleep when they park in CPython's parking lot (3.13);
     /// none where they sleep on the lock's semaphore.
@@ -208,6 +208,8 @@ pub struct Beyond {
     pub names: Names,
     /// How `_thread.lock`'s waiters sleep.
     pub parking_lot: ParkingLot,
+    /// Where asyncio's tasks are read from.
+    pub asyncio: Asyncio,
     /// The first micro version whose `_thread.lock` is a `PyMutex` (3.13.1: gh-117721, backported
     /// by python/cpython#125116); before it, `parking_lot.lock_mutex` does not hold.
     pub lock_mutex_since: u8,
@@ -283,7 +285,7 @@ pub struct Methods {
     pub function_code: u64,
 }
 
-/// What reading asyncio's tasks takes (3.11, 3.12): the sets `asyncio.tasks` keeps them in,
+/// What reading asyncio's tasks takes (3.11 to 3.13): the sets `asyncio.tasks` keeps them in,
 /// the C task's fields (`TaskObj` in Modules/_asynciomodule.c, not a header: the tests read
 /// them from a running loop) and the coroutine's (Include/cpython/genobject.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,8 +301,12 @@ pub struct Asyncio {
     pub task_name: u64,
     /// `PyCoroObject.cr_qualname`.
     pub coro_qualname: u64,
-    /// `PyCoroObject.cr_frame_state` (a signed byte: -1 suspended, 0 running).
+    /// `PyCoroObject.cr_frame_state` (a signed byte: 0 running, suspended from
+    /// `frame_created` up).
     pub coro_frame_state: u64,
+    /// `FRAME_CREATED` (Include/internal/pycore_frame.h): -2 (3.11, 3.12), -3 (3.13, whose
+    /// `FRAME_SUSPENDED_YIELD_FROM` is -1).
+    pub frame_created: i8,
     /// `PyCoroObject.cr_iframe`: its frame, inside it.
     pub coro_iframe: u64,
 }

@@ -244,6 +244,7 @@ const TASKS: Asyncio = Asyncio {
     task_name: 144,
     coro_qualname: 0,
     coro_frame_state: 0,
+    frame_created: -2,
     coro_iframe: 0,
 };
 
@@ -251,7 +252,8 @@ const TASKS: Asyncio = Asyncio {
 /// (Include/cpython/code.h), frame globals (Include/internal/pycore_frame.h), instances'
 /// inline values (Include/internal/pycore_object.h, pycore_dict.h), `_thread`'s lock and
 /// thread handle (Modules/_threadmodule.c) and the parking lot's wait entry
-/// (Python/parking_lot.c). Debian trixie's 3.13.5 and pyenv's 3.13.0 here (`layout_offsets.c`
+/// (Python/parking_lot.c), asyncio's C task (Modules/_asynciomodule.c) and coroutines
+/// (Include/cpython/genobject.h). Debian trixie's 3.13.5 and pyenv's 3.13.0 here (`layout_offsets.c`
 /// prints the headers' ones; the rest were read from their memory, a lock ABBA's and a
 /// join's).
 const BEYOND_3_13: Beyond = Beyond {
@@ -278,6 +280,17 @@ const BEYOND_3_13: Beyond = Beyond {
         handle_exiting: 57,
     },
     lock_mutex_since: 1,
+    // 3.13's C task keeps fewer future fields before its own (read from a running loop).
+    asyncio: Asyncio {
+        sets: &["_scheduled_tasks", "_eager_tasks"],
+        task_loop: 16,
+        task_coro: 120,
+        task_name: 128,
+        coro_qualname: 32,
+        coro_frame_state: 67,
+        frame_created: -3,
+        coro_iframe: 72,
+    },
 };
 
 /// What a version read through its `_Py_DebugOffsets` keeps beyond them, if known.
