@@ -56,13 +56,6 @@ fn other_interpreters() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// Those of [`other_interpreters`] with a built-in layout (3.8 to 3.12).
-fn built_in_layouts() -> Vec<(PathBuf, String)> {
-    (other_interpreters().into_iter())
-        .filter(|(_, version)| layout_said(version) == "built-in layout")
-        .collect()
-}
-
 #[test]
 fn every_other_installed_interpreter_hangscan_reads_finds_the_lock_abba() {
     if !require("gcore") {
@@ -121,18 +114,27 @@ fn include_dir(python: &Path) -> Option<PathBuf> {
 }
 
 #[test]
-fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
+fn each_built_in_layout_and_what_3_13_keeps_beyond_its_debug_offsets_are_what_the_headers_give() {
     if !require("debian-python3.11") {
         return;
     }
     let dir = scratch("python_memory", "layouts");
     let source = programs("python").join("layout_offsets.c");
     let mut interpreters = vec![PathBuf::from(DEBIAN_PYTHON)];
-    interpreters.extend(built_in_layouts().into_iter().map(|(p, _)| p));
+    interpreters.extend(other_interpreters().into_iter().map(|(p, _)| p));
+    // The archive's interpreters come with their headers.
+    let archived: Vec<PathBuf> = ARCHIVE_MINORS
+        .iter()
+        .filter_map(|&m| archive_python(m))
+        .collect();
     let mut checked = 0;
     for python in interpreters {
         let Some(include) = include_dir(&python) else {
-            assert_ne!(python, Path::new(DEBIAN_PYTHON), "Debian's headers");
+            assert!(
+                python != Path::new(DEBIAN_PYTHON) && !archived.contains(&python),
+                "{}'s headers",
+                python.display()
+            );
             continue;
         };
         let exe = dir.join(format!("offsets-{checked}"));
@@ -152,17 +154,24 @@ fn each_built_in_layout_is_the_one_its_version_s_headers_give() {
             .strip_prefix("python3.")
             .and_then(|m| m.parse().ok())
             .expect("python3.N");
-        let layout = hangscan::runtime::python::layout::for_minor(minor).expect("a layout");
-        let mut want = layout.fields();
+        use hangscan::runtime::python::layout::{beyond, for_minor};
+        let mut want: Vec<(String, i64)> = match (for_minor(minor), beyond(minor)) {
+            (Some(layout), _) => (layout.fields().into_iter())
+                .map(|(k, v)| (k.to_string(), v as i64))
+                .collect(),
+            (None, Some(more)) => (more.fields().into_iter())
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            (None, None) => panic!("3.{minor}: nothing to compare"),
+        };
         want.sort();
-        let mut got: Vec<(String, u64)> = (text.lines())
+        let mut got: Vec<(String, i64)> = (text.lines())
             .filter_map(|l| {
                 let (k, v) = l.split_once(' ')?;
                 Some((k.to_string(), v.parse().ok()?))
             })
             .collect();
         got.sort();
-        let want: Vec<(String, u64)> = want.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         assert_eq!(got, want, "3.{minor} from {}", include.display());
         checked += 1;
     }

@@ -13,6 +13,7 @@
 //! said in the result's notes; nothing here panics on what memory holds.
 
 mod debug_offsets;
+mod fields;
 mod frames;
 pub mod layout;
 pub mod merge;
