@@ -404,4 +404,72 @@ mod merging {
             "{notes:?}"
         );
     }
+
+    #[test]
+    fn a_thread_parked_in_the_parking_lot_waits_for_the_lock_or_thread_handle_it_parks_on() {
+        // 3.13: a Lock's waiters park on its `PyMutex`, a join on the handle's exit event; each
+        // sleeps on the semaphore of a wait entry on its own stack. An RLock's waiter still
+        // sleeps on the lock's semaphore, whatever the word before it holds.
+        let mutex = |object: u64, kind: LockKind, at: u64, owner: u64| LockSeen {
+            semaphore: object + at,
+            ..lock(object, kind, 0, owner)
+        };
+        let waited = mutex(0x7000, LockKind::Lock, 16, 0);
+        let handle = mutex(0x9000, LockKind::ThreadHandle, 57, 0xc);
+        let rlock = lock(0xa000, LockKind::RLock, 0, 0);
+        let thread = |tid: u64, ident: u64, frames: Vec<PyFrame>| PyThread {
+            tid,
+            ident,
+            gil: false,
+            frames,
+            cut: None,
+            join_lock: None,
+            name: None,
+            tasks: Vec::new(),
+        };
+        let parked = |tid: u64, word: u64| Thread {
+            tid: Some(tid),
+            frames: native(&["_PyParkingLot_Park", "_PyEval_EvalFrameDefault"]),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: word,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        };
+        let mut threads = vec![
+            parked(1, 0x7ffd_1010),
+            parked(2, 0x7ffd_2010),
+            parked(4, rlock.semaphore),
+        ];
+        let mut py = process(vec![
+            thread(1, 0xa, vec![py("transfer", 33, true, vec![waited])]),
+            thread(2, 0xb, vec![py("Thread.join", 9, true, vec![handle])]),
+            thread(3, 0xc, vec![]),
+            thread(4, 0xd, vec![py("push", 3, true, vec![rlock])]),
+        ]);
+        py.parked = [(0x7ffd_1010, 0x7010), (0x7ffd_2010, 0x9039), (0xb000, 0x31)].into();
+        merge(&mut threads, &py);
+        assert_eq!(
+            names(&threads[0]),
+            [
+                "_PyParkingLot_Park",
+                "_thread.lock.acquire",
+                "bank.transfer"
+            ]
+        );
+        assert_eq!(threads[0].frames[1].arg("self"), Some("0x7000"));
+        // A join waits on no lock: its frame names the joined thread.
+        assert_eq!(
+            names(&threads[1]),
+            ["_PyParkingLot_Park", "bank.Thread.join"]
+        );
+        assert_eq!(threads[1].frames[1].arg("joins"), Some("3"));
+        assert_eq!(
+            threads[2].frames[1].function.as_deref(),
+            Some("_thread.RLock.acquire")
+        );
+    }
 }
