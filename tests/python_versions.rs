@@ -4,7 +4,9 @@
 //! layouts, 3.13 through its `_Py_DebugOffsets` and the built-in facts beyond them) find the
 //! `threading.Lock` ABBA as Debian's 3.11 does, live and from a core, with each thread's
 //! Python line and `threading` name (3.13's lock waits parked in CPython's parking lot, its
-//! joins on thread handles), an RLock ABBA, a join cycle and the GIL's holder; each built-in
+//! joins on thread handles), an RLock ABBA, a join cycle and the GIL's holder (3.13 also a
+//! self-lock, its pools, waits on one Condition, Event or Queue, and a churning program
+//! attached again and again, as tests/python_memory.rs has them on 3.11); each built-in
 //! layout is the one its version's headers give (`fixtures/programs/python/layout_offsets.c`,
 //! built against the headers of every interpreter installed, Debian's 3.9 and 3.11 at least),
 //! as are 3.13's facts beyond its debug offsets; an older one with a `_PyRuntime` (3.7) is
@@ -79,6 +81,26 @@ fn every_other_installed_interpreter_hangscan_reads_proves_an_rlock_abba_joins_a
         assert_rlock_abba(&python, &version);
         assert_join_cycle(&python, &version);
         assert_gil_holder(&python);
+    }
+}
+
+/// The CPython 3.13s here: trixie's, which CI must have, and pyenv's.
+fn pythons_3_13() -> Vec<(PathBuf, String)> {
+    (other_interpreters().into_iter())
+        .filter(|(_, version)| version.starts_with("3.13."))
+        .collect()
+}
+
+#[test]
+fn on_3_13_a_self_lock_pools_shared_waits_and_churn_read_as_on_the_distribution_s_python() {
+    if !require("gcore") {
+        return;
+    }
+    for (python, version) in pythons_3_13() {
+        assert_self_lock(&python);
+        assert_pools(&python);
+        assert_shared_waits(&python, &version);
+        assert_churn_is_safe(&python);
     }
 }
 
