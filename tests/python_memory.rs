@@ -26,10 +26,9 @@ mod support;
 use hangscan::analyze::{FindingKind, Grade};
 use hangscan::model::Language;
 use std::path::Path;
-use std::process::Command;
 use support::python::*;
 use support::runtimes::programs;
-use support::{hangscan, require, scratch, HungProcess};
+use support::{hangscan, require, scratch};
 
 #[test]
 fn a_threading_lock_abba_on_the_distribution_s_python_is_a_lock_cycle_live_and_from_a_core() {
@@ -81,15 +80,7 @@ fn a_thread_taking_a_lock_it_holds_in_a_with_block_is_a_self_lock() {
     if !require("debian-python3.11") {
         return;
     }
-    let hung = run(Path::new(DEBIAN_PYTHON), "self_lock");
-    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
-    let a = hangscan::analyze(&snap);
-    assert_finding("attach", &snap, &a, FindingKind::SelfLock, Grade::Symbolic);
-    let t = a.findings[0].threads[0];
-    assert!(has_frame(
-        &snap.threads[t],
-        "self_lock.MetricsRegistry.flush"
-    ));
+    assert_self_lock(Path::new(DEBIAN_PYTHON));
 }
 
 #[test]
@@ -150,31 +141,7 @@ fn pools_read_from_memory_starve_or_idle_as_their_frames_say() {
     if !require("debian-python3.11") {
         return;
     }
-    for (name, args, want) in [
-        ("pool_starvation", &[][..], &["pool-starvation"][..]),
-        ("event_pool", &[], &["pool-starvation"]),
-        ("condition_pool", &[], &["pool-starvation"]),
-        ("mp_pool_starvation", &[], &["pool-starvation"]),
-        ("queue_starved", &[], &["stall"]),
-        ("busy_pool", &[], &[]),
-        ("queue_pool", &["idle"], &[]),
-    ] {
-        let mut command = Command::new(DEBIAN_PYTHON);
-        command
-            .arg(programs("python").join(format!("{name}.py")))
-            .args(args);
-        let hung = HungProcess::spawn(name, command);
-        // One sample: a stall is judged by the frames alone (on a loaded machine a second
-        // look may see a thread woken by chance and call it slow progress).
-        let pid = hung.pid.to_string();
-        let (code, report) = support::report::json(&["attach", &pid, "--samples", "1"]);
-        let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
-            .filter_map(|f| f["kind"].as_str())
-            .filter(|&k| k != "io-wait")
-            .collect();
-        assert_eq!(kinds, want, "{name}: {report}");
-        assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
-    }
+    assert_pools(Path::new(DEBIAN_PYTHON));
 }
 
 #[test]
@@ -182,46 +149,7 @@ fn waits_on_one_condition_event_or_queue_share_its_address_live_and_from_a_core(
     if !(require("debian-python3.11") && require("gcore")) {
         return;
     }
-    for (name, args, function, rule) in [
-        (
-            "condition_pool",
-            &[][..],
-            "condition_pool.build_index",
-            "python.condition-wait-named",
-        ),
-        (
-            "event_pool",
-            &[],
-            "event_pool.load_shard",
-            "python.event-wait",
-        ),
-        (
-            "queue_pool",
-            &["idle"],
-            "queue_pool.Crew.consume",
-            "python.queue",
-        ),
-    ] {
-        let dir = scratch("python_memory", &format!("{name}-waits"));
-        let mut command = Command::new(DEBIAN_PYTHON);
-        command
-            .arg(programs("python").join(format!("{name}.py")))
-            .args(args);
-        let hung = HungProcess::spawn(name, command);
-        for (how, snap, a) in live_and_core(hung.pid, &dir) {
-            let workers = running(&snap, function);
-            assert_eq!(workers.len(), 2, "{name} {how}:\n{}", shown(&snap));
-            let waits: Vec<_> = (workers.iter())
-                .map(|&t| {
-                    let w = &a.facts[t].waits[0];
-                    (w.rule.as_str(), w.address)
-                })
-                .collect();
-            assert_eq!(waits[0].0, rule, "{name} {how}: {waits:?}");
-            assert!(waits[0].1.is_some(), "{name} {how}: {waits:?}");
-            assert_eq!(waits[0], waits[1], "{name} {how}: one object");
-        }
-    }
+    assert_shared_waits(Path::new(DEBIAN_PYTHON), "3.11");
 }
 
 #[test]
@@ -229,25 +157,7 @@ fn attaching_again_and_again_to_an_interpreter_that_churns_threads_and_frames_is
     if !require("debian-python3.11") {
         return;
     }
-    let mut command = Command::new(DEBIAN_PYTHON);
-    command.arg(programs("python").join("churn.py"));
-    let mut churn = support::Driven::spawn("churn.py", command);
-    let beats = |d: &mut support::Driven| d.ask("beats").trim().parse::<u64>().unwrap();
-    let mut last = beats(&mut churn);
-    for i in 0..30 {
-        // Stopped anywhere: threads starting or ending, frames pushed or popped, locks taken.
-        let snap = hangscan::attach(churn.pid, &hangscan::Options::default())
-            .unwrap_or_else(|e| panic!("attach {i}: {e}"));
-        read_note(&snap);
-        let a = hangscan::analyze(&snap);
-        assert!(!a.deadlocked(), "attach {i}:\n{}", shown(&snap));
-        // Between the attaches the program goes on.
-        let now = beats(&mut churn);
-        assert!(now >= last, "attach {i}: {now} after {last}");
-        last = now;
-    }
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(beats(&mut churn) > last, "the heartbeat stopped");
+    assert_churn_is_safe(Path::new(DEBIAN_PYTHON));
 }
 
 #[test]

@@ -377,8 +377,9 @@ fn frozen(
         .collect();
     // The runtimes' threads and frames, read while the threads cannot change them.
     let read = |a: u64, n: usize| memory::read(via, a, n);
-    let python =
-        (runtimes.python).map(|found| found.map(|at| python::read(&at, &read, &space, MAX_FRAMES)));
+    let futexes: Vec<u64> = copied.iter().filter_map(|c| Some(c.2?.address)).collect();
+    let python = (runtimes.python)
+        .map(|found| found.map(|at| python::read(&at, &read, &space, MAX_FRAMES, &futexes)));
     let go = (runtimes.go)
         .map(|found| found.map(|at| go::read(&at, &read, &space, MAX_FRAMES, go::clock(ipid))));
     let mut threads = Vec::with_capacity(regs.len());

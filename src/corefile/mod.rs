@@ -287,7 +287,7 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
         files: core.files.is_empty(),
         ..cut::Lost::default()
     };
-    let threads = core
+    let threads: Vec<ImageThread> = core
         .threads
         .iter()
         .map(|t| {
@@ -335,10 +335,14 @@ fn image(core: Core, opts: &CoreOptions, began: Instant) -> ProcessImage {
             }
         })
         .collect();
+    let futexes: Vec<u64> = (threads.iter())
+        .filter_map(|t| Some(t.kernel.futex?.address))
+        .collect();
     let python = crate::runtime::python::locate(&space).map(|found| {
         found.map(|at| {
             let read = |a: u64, n: usize| core.read(a, n);
-            crate::runtime::python::read(&at, &read, &space, crate::limits::MAX_FRAMES)
+            let max = crate::limits::MAX_FRAMES;
+            crate::runtime::python::read(&at, &read, &space, max, &futexes)
         })
     });
     let go = crate::runtime::go::locate(&space).map(|found| {

@@ -91,7 +91,7 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
     for (how, snap, a) in live_and_core(hung.pid, &dir) {
         let note = read_note(&snap);
         assert!(
-            note.contains(&format!("CPython {version}")) && note.contains("built-in layout"),
+            note.contains(&format!("CPython {version}")) && note.contains(layout_said(version)),
             "{how}: {note}"
         );
         assert_finding(how, &snap, &a, FindingKind::LockCycle, Grade::Symbolic);
@@ -154,8 +154,19 @@ pub fn assert_lock_abba(python: &Path, version: &str) {
     assert_eq!(signatures[0], signatures[1], "live and core");
 }
 
-/// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9).
-pub const ARCHIVE_MINORS: &[u8] = &[9];
+/// How the read note says CPython `version` (`3.N…`) was laid out: by its built-in layout
+/// (3.8 to 3.12), else by its `_Py_DebugOffsets`.
+pub fn layout_said(version: &str) -> &'static str {
+    let minor = version.split('.').nth(1).and_then(|m| m.parse().ok());
+    match minor.and_then(hangscan::runtime::python::layout::for_minor) {
+        Some(_) => "built-in layout",
+        None => "the layout from its _Py_DebugOffsets",
+    }
+}
+
+/// The minor versions of CPython `.ci/run` unpacks from Debian's archive (bullseye's 3.9,
+/// trixie's 3.13).
+pub const ARCHIVE_MINORS: &[u8] = &[9, 13];
 
 /// An `RLock` ABBA run by `python` (`3.N…` as `version`): a proven lock cycle of the push and
 /// the pull, each RLock naming its owner; live and from a core.
@@ -269,12 +280,17 @@ pub fn installed_versions() -> Vec<(PathBuf, String, u8)> {
     out
 }
 
-/// Debian's CPython `3.minor` as `.ci/run` unpacks it from the archive
-/// (`target/pythons/3.N/usr/bin/python3.N`, run in place: it finds its library beside it),
-/// when it is there.
+/// Debian's CPython `3.minor` as `.ci/run` unpacks it from the archive, when it is there:
+/// `target/pythons/3.N/python3.N` where that release's own loader and libc run it (trixie's
+/// 3.13 on bookworm), else `target/pythons/3.N/usr/bin/python3.N`, run in place (it finds its
+/// library beside it).
 pub fn archive_python(minor: u8) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/pythons/3.{minor}"));
-    let python = dir.join(format!("usr/bin/python3.{minor}"));
+    let through_loader = dir.join(format!("python3.{minor}"));
+    let python = match through_loader.exists() {
+        true => through_loader,
+        false => dir.join(format!("usr/bin/python3.{minor}")),
+    };
     (dir.join(".complete").exists() && python.exists()).then_some(python)
 }
 
@@ -302,4 +318,117 @@ pub fn pyenv_versions() -> Vec<(PathBuf, String, u8)> {
         .collect();
     out.sort();
     out
+}
+
+/// A thread run by `python` taking, in a `with` block, a lock it holds in a caller's `with`
+/// block: a self-lock, symbolic.
+pub fn assert_self_lock(python: &Path) {
+    let hung = run(python, "self_lock");
+    let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
+    let a = hangscan::analyze(&snap);
+    assert_finding("attach", &snap, &a, FindingKind::SelfLock, Grade::Symbolic);
+    let t = a.findings[0].threads[0];
+    assert!(has_frame(
+        &snap.threads[t],
+        "self_lock.MetricsRegistry.flush"
+    ));
+}
+
+/// `python`'s pools attached live: the starved ones starve, the idle and busy ones exit 0.
+pub fn assert_pools(python: &Path) {
+    for (name, args, want) in [
+        ("pool_starvation", &[][..], &["pool-starvation"][..]),
+        ("event_pool", &[], &["pool-starvation"]),
+        ("condition_pool", &[], &["pool-starvation"]),
+        ("mp_pool_starvation", &[], &["pool-starvation"]),
+        ("queue_starved", &[], &["stall"]),
+        ("busy_pool", &[], &[]),
+        ("queue_pool", &["idle"], &[]),
+    ] {
+        let mut command = Command::new(python);
+        command
+            .arg(programs("python").join(format!("{name}.py")))
+            .args(args);
+        let hung = HungProcess::spawn(name, command);
+        // One sample: a stall is judged by the frames alone (on a loaded machine a second
+        // look may see a thread woken by chance and call it slow progress).
+        let pid = hung.pid.to_string();
+        let (code, report) = super::report::json(&["attach", &pid, "--samples", "1"]);
+        let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+            .filter_map(|f| f["kind"].as_str())
+            .filter(|&k| k != "io-wait")
+            .collect();
+        assert_eq!(kinds, want, "{name}: {report}");
+        assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
+    }
+}
+
+/// Two threads run by `python` waiting on one Condition, Event or Queue: their waits name
+/// that object's address, live and from a core.
+pub fn assert_shared_waits(python: &Path, version: &str) {
+    for (name, args, function, rule) in [
+        (
+            "condition_pool",
+            &[][..],
+            "condition_pool.build_index",
+            "python.condition-wait-named",
+        ),
+        (
+            "event_pool",
+            &[],
+            "event_pool.load_shard",
+            "python.event-wait",
+        ),
+        (
+            "queue_pool",
+            &["idle"],
+            "queue_pool.Crew.consume",
+            "python.queue",
+        ),
+    ] {
+        let dir = scratch("python_memory", &format!("{name}-waits-{version}"));
+        let mut command = Command::new(python);
+        command
+            .arg(programs("python").join(format!("{name}.py")))
+            .args(args);
+        let hung = HungProcess::spawn(name, command);
+        for (how, snap, a) in live_and_core(hung.pid, &dir) {
+            let workers = running(&snap, function);
+            assert_eq!(workers.len(), 2, "{name} {how}:\n{}", shown(&snap));
+            let waits: Vec<_> = (workers.iter())
+                .map(|&t| {
+                    let w = &a.facts[t].waits[0];
+                    (w.rule.as_str(), w.address)
+                })
+                .collect();
+            assert_eq!(waits[0].0, rule, "{name} {how}: {waits:?}");
+            assert!(waits[0].1.is_some(), "{name} {how}: {waits:?}");
+            assert_eq!(waits[0], waits[1], "{name} {how}: one object");
+        }
+    }
+}
+
+/// `python` running `churn.py` (threads and frames created and destroyed all the time),
+/// attached 30 times: every read is whole or says what it missed, no verdict, and the
+/// program goes on.
+pub fn assert_churn_is_safe(python: &Path) {
+    let mut command = Command::new(python);
+    command.arg(programs("python").join("churn.py"));
+    let mut churn = super::Driven::spawn("churn.py", command);
+    let beats = |d: &mut super::Driven| d.ask("beats").trim().parse::<u64>().unwrap();
+    let mut last = beats(&mut churn);
+    for i in 0..30 {
+        // Stopped anywhere: threads starting or ending, frames pushed or popped, locks taken.
+        let snap = hangscan::attach(churn.pid, &hangscan::Options::default())
+            .unwrap_or_else(|e| panic!("attach {i}: {e}"));
+        read_note(&snap);
+        let a = hangscan::analyze(&snap);
+        assert!(!a.deadlocked(), "attach {i}:\n{}", shown(&snap));
+        // Between the attaches the program goes on.
+        let now = beats(&mut churn);
+        assert!(now >= last, "attach {i}: {now} after {last}");
+        last = now;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(beats(&mut churn) > last, "the heartbeat stopped");
 }

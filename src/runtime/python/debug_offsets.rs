@@ -4,7 +4,10 @@
 //! struct itself is laid out per version: 3.13's is read here (Include/internal/
 //! pycore_runtime.h), each field a `uint64_t` at the position below.
 
-use super::layout::{common, CurrentFrame, EntryMark, FrameKind, GilHolder, Layout, LineTable};
+use super::layout::{
+    common, CurrentFrame, EntryMark, FrameKind, GilHolder, Layout, LineTable, ParkingLot,
+};
+use super::versions::beyond;
 
 /// The cookie the struct begins with.
 const COOKIE: &[u8; 8] = b"xdebugpy";
@@ -47,9 +50,9 @@ mod at {
 /// `FRAME_OWNED_BY_CSTACK` in 3.13: the shim frame each eval-loop call pushes.
 const OWNED_BY_CSTACK: u8 = 3;
 
-/// The layout `bytes` (the start of `_PyRuntime`) describes, for CPython `3.minor`; why not,
-/// when it cannot be read.
-pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
+/// The layout `bytes` (the start of `_PyRuntime`) describes, for CPython `3.minor.micro`
+/// (the micro version when known); why not, when it cannot be read.
+pub fn layout(bytes: &[u8], (minor, micro): (u8, Option<u8>)) -> Result<Layout, String> {
     if bytes.get(..8) != Some(COOKIE.as_slice()) {
         return Err("its _PyRuntime does not begin with _Py_DebugOffsets".into());
     }
@@ -84,6 +87,16 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         }
     }
     let ascii = word(at::UNICODE_ASCII_SIZE)?;
+    // Frames' slots, thread names and locks are not among the debug offsets: read where the
+    // version's own headers say, when hangscan knows them.
+    let more = beyond(minor);
+    let parking_lot = more.map(|b| match micro {
+        Some(micro) if micro < b.lock_mutex_since => ParkingLot {
+            lock_mutex: None,
+            ..b.parking_lot
+        },
+        _ => b.parking_lot,
+    });
     Ok(Layout {
         version: (3, minor),
         runtime_size: word(at::RUNTIME_SIZE)?,
@@ -98,8 +111,7 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         current_frame: CurrentFrame::Direct(word(at::TSTATE_CURRENT_FRAME)?),
         tstate_thread_id: word(at::TSTATE_THREAD_ID)?,
         tstate_native_thread_id: Some(word(at::TSTATE_NATIVE_THREAD_ID)?),
-        // 3.13 joins a thread through its handle, and its locks are `PyMutex`es whose waiters
-        // sleep apart: neither is read from the frames.
+        // 3.13 joins a thread through its handle (`parking_lot`).
         tstate_on_delete_data: None,
         frame_code: word(at::FRAME_EXECUTABLE)?,
         frame_previous: word(at::FRAME_PREVIOUS)?,
@@ -108,8 +120,8 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
             owner: word(at::FRAME_OWNER)?,
             entry: EntryMark::Shim(OWNED_BY_CSTACK),
             code_code: word(at::CODE_CODE)?,
-            firsttraceable: None,
-            nlocalsplus: None,
+            firsttraceable: more.map(|b| b.code_firsttraceable),
+            nlocalsplus: more.map(|b| b.code_nlocalsplus),
         },
         frame_localsplus: word(at::FRAME_LOCALSPLUS)?,
         code_filename: word(at::CODE_FILENAME)?,
@@ -118,15 +130,20 @@ pub fn layout(bytes: &[u8], minor: u8) -> Result<Layout, String> {
         code_linetable: word(at::CODE_LINETABLE)?,
         lines: LineTable::Locations,
         code_firstlineno: word(at::CODE_FIRSTLINENO)?,
-        code_stacksize: None,
-        code_localsplusnames: None,
+        code_stacksize: more.map(|b| b.code_stacksize),
+        code_localsplusnames: more.map(|b| b.code_localsplusnames),
         unicode_ascii_data: ascii,
         // `PyCompactUnicodeObject` adds its UTF-8 length and pointer to `PyASCIIObject`.
         unicode_compact_data: ascii + 16,
-        // Frame globals and class layouts are not among the debug offsets.
-        names: None,
+        names: more.map(|b| b.names),
         methods: None,
-        asyncio: None,
-        source: "the layout from its _Py_DebugOffsets",
+        asyncio: more.map(|b| b.asyncio),
+        parking_lot,
+        source: match more {
+            Some(_) => {
+                "the layout from its _Py_DebugOffsets and the built-in one for what they lack"
+            }
+            None => "the layout from its _Py_DebugOffsets",
+        },
     })
 }

@@ -124,7 +124,7 @@ pub struct Layout {
     /// read from the thread's `struct pthread` (its ident), where glibc says it keeps it.
     pub tstate_native_thread_id: Option<u64>,
     /// A weak reference to the thread's `_tstate_lock` (what `Thread.join` acquires); none
-    /// where joins wait otherwise (3.13).
+    /// where joins wait otherwise (3.13: on the thread's handle, [`ParkingLot`]).
     pub tstate_on_delete_data: Option<u64>,
     /// The frame's code object (`f_code`).
     pub frame_code: u64,
@@ -156,14 +156,63 @@ pub struct Layout {
     pub unicode_ascii_data: u64,
     /// Where another compact string's start (`sizeof(PyCompactUnicodeObject)`).
     pub unicode_compact_data: u64,
-    /// Where thread names are read from (`threading._active`); none where not read (3.13).
+    /// Where thread names are read from (`threading._active`); none where not read (3.13
+    /// without the built-in facts beyond its debug offsets).
     pub names: Option<Names>,
     /// How a method's class is found, where code objects have no qualified name.
     pub methods: Option<Methods>,
-    /// Where asyncio's tasks are read from; none where not read (before 3.11, 3.13).
+    /// Where asyncio's tasks are read from; none where not read (before 3.11).
     pub asyncio: Option<Asyncio>,
+    /// How a `_thread.lock`'s waiters sleep when they park in CPython's parking lot (3.13);
+    /// none where they sleep on the lock's semaphore.
+    pub parking_lot: Option<ParkingLot>,
     /// Where the layout came from, in words.
     pub source: &'static str,
+}
+
+/// CPython's parking lot (3.13, Python/parking_lot.c): a `_thread.lock` that is a `PyMutex`
+/// (`lockobject.lock`, Modules/_threadmodule.c, from 3.13.1) has its waiters park there; each
+/// waiter's
+/// `struct wait_entry` is on its own stack, its semaphore (`_PySemaphore`, a `sem_t` whose
+/// first word is the futex word it sleeps on) after the address it parks on. A thread joined
+/// through its handle (`_thread._ThreadHandle`) is waited for on the handle's exit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParkingLot {
+    /// `lockobject.lock`: the `PyMutex` (a byte, bit 0 locked) the lock's waiters park on;
+    /// none where the lock is 3.12's (its semaphore, as `common` has it: 3.13.0).
+    pub lock_mutex: Option<u64>,
+    /// `wait_entry.addr` (what it parks on) less `wait_entry.sema` (the futex word).
+    pub entry_addr: i64,
+    /// `PyThreadHandleObject.handle`: its `ThreadHandle`.
+    pub handle: u64,
+    /// `ThreadHandle.ident`: the thread's ident.
+    pub handle_ident: u64,
+    /// `ThreadHandle.thread_is_exiting`: the event (a `PyEvent`, one byte) joins park on.
+    pub handle_exiting: u64,
+}
+
+/// What a version read through its `_Py_DebugOffsets` keeps beyond them (3.13's: locks,
+/// frame slots, thread names), from its own headers and, for `_thread`'s objects and the
+/// parking lot, its sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beyond {
+    /// `PyCodeObject.co_nlocalsplus` (an `int`).
+    pub code_nlocalsplus: u64,
+    /// `PyCodeObject.co_stacksize` (an `int`).
+    pub code_stacksize: u64,
+    /// `PyCodeObject._co_firsttraceable` (an `int`).
+    pub code_firsttraceable: u64,
+    /// `PyCodeObject.co_localsplusnames` (a tuple).
+    pub code_localsplusnames: u64,
+    /// Where thread names are read from.
+    pub names: Names,
+    /// How `_thread.lock`'s waiters sleep.
+    pub parking_lot: ParkingLot,
+    /// Where asyncio's tasks are read from.
+    pub asyncio: Asyncio,
+    /// The first micro version whose `_thread.lock` is a `PyMutex` (3.13.1: gh-117721, backported
+    /// by python/cpython#125116); before it, `parking_lot.lock_mutex` does not hold.
+    pub lock_mutex_since: u8,
 }
 
 /// What reading `threading._active` (ident → `Thread`, whose `_name` is the thread's name)
@@ -194,6 +243,19 @@ pub enum InstanceDict {
         /// the values and the dict in two words (3.11).
         tagged: bool,
     },
+    /// Its values inline after the object (`Py_TPFLAGS_INLINE_VALUES`, 3.13: at the type's
+    /// `tp_basicsize`, a `PyDictValues` whose keys are the type's `ht_cached_keys`), while they
+    /// are valid; else a dict pointer before the object (its `PyManagedDictPointer`).
+    Inline {
+        /// `PyHeapTypeObject.ht_cached_keys`.
+        type_cached_keys: u64,
+        /// `PyTypeObject.tp_basicsize`.
+        type_basicsize: u64,
+        /// `PyDictValues.valid` (a byte).
+        values_valid: u64,
+        /// `PyDictValues.values`.
+        values_values: u64,
+    },
     /// A dict pointer at the type's `tp_dictoffset` (3.8 to 3.10).
     Offset {
         /// `PyTypeObject.tp_dictoffset`.
@@ -223,7 +285,7 @@ pub struct Methods {
     pub function_code: u64,
 }
 
-/// What reading asyncio's tasks takes (3.11, 3.12): the sets `asyncio.tasks` keeps them in,
+/// What reading asyncio's tasks takes (3.11 to 3.13): the sets `asyncio.tasks` keeps them in,
 /// the C task's fields (`TaskObj` in Modules/_asynciomodule.c, not a header: the tests read
 /// them from a running loop) and the coroutine's (Include/cpython/genobject.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,8 +301,12 @@ pub struct Asyncio {
     pub task_name: u64,
     /// `PyCoroObject.cr_qualname`.
     pub coro_qualname: u64,
-    /// `PyCoroObject.cr_frame_state` (a signed byte: -1 suspended, 0 running).
+    /// `PyCoroObject.cr_frame_state` (a signed byte: 0 running, suspended from
+    /// `frame_created` up).
     pub coro_frame_state: u64,
+    /// `FRAME_CREATED` (Include/internal/pycore_frame.h): -2 (3.11, 3.12), -3 (3.13, whose
+    /// `FRAME_SUSPENDED_YIELD_FROM` is -1).
+    pub frame_created: i8,
     /// `PyCoroObject.cr_iframe`: its frame, inside it.
     pub coro_iframe: u64,
 }
@@ -310,6 +376,8 @@ pub mod common {
     pub const TYPE_FLAGS: u64 = 168;
     /// `Py_TPFLAGS_MANAGED_DICT`: instances keep their dict before the object.
     pub const MANAGED_DICT: u64 = 1 << 4;
+    /// `Py_TPFLAGS_INLINE_VALUES` (3.13): instances keep their values after the object.
+    pub const INLINE_VALUES: u64 = 1 << 2;
     /// `PyLongObject`'s digits (30 bits each, in 32).
     pub const LONG_DIGITS: u64 = 24;
     /// `_PyInterpreterFrame.owner`: a generator's frame (never incomplete).
@@ -323,109 +391,8 @@ pub fn for_minor(minor: u8) -> Option<&'static Layout> {
         .find(|l| l.version == (3, minor))
 }
 
-impl Layout {
-    /// Every offset by the name `layout_offsets.c` prints it under.
-    pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let mut out = vec![
-            ("runtime_size", self.runtime_size),
-            ("runtime_interpreters_head", self.runtime_interpreters_head),
-            ("interp_next", self.interp_next),
-            ("interp_threads_head", self.interp_threads_head),
-            ("tstate_next", self.tstate_next),
-            ("tstate_thread_id", self.tstate_thread_id),
-            ("frame_code", self.frame_code),
-            ("frame_previous", self.frame_previous),
-            ("frame_localsplus", self.frame_localsplus),
-            ("code_filename", self.code_filename),
-            ("code_name", self.code_name),
-            ("code_linetable", self.code_linetable),
-            ("code_firstlineno", self.code_firstlineno),
-            ("unicode_ascii_data", self.unicode_ascii_data),
-            ("unicode_compact_data", self.unicode_compact_data),
-        ];
-        let optional = [
-            ("tstate_native_thread_id", self.tstate_native_thread_id),
-            ("tstate_on_delete_data", self.tstate_on_delete_data),
-            ("code_qualname", self.code_qualname),
-            ("code_stacksize", self.code_stacksize),
-            ("code_localsplusnames", self.code_localsplusnames),
-        ];
-        out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
-        match self.frame {
-            FrameKind::Interpreter {
-                prev_instr,
-                owner,
-                entry,
-                code_code,
-                firsttraceable,
-                nlocalsplus,
-            } => {
-                out.extend([
-                    ("frame_prev_instr", prev_instr),
-                    ("frame_owner", owner),
-                    ("code_code", code_code),
-                ]);
-                let optional = [
-                    ("code_firsttraceable", firsttraceable),
-                    ("code_nlocalsplus", nlocalsplus),
-                ];
-                out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
-                if let EntryMark::Flag(at) = entry {
-                    out.push(("frame_is_entry", at));
-                }
-            }
-            FrameKind::Object {
-                lasti, valuestack, ..
-            } => out.extend([("frame_lasti", lasti), ("frame_valuestack", valuestack)]),
-        }
-        match self.current_frame {
-            CurrentFrame::CFrame { cframe, current } => {
-                out.extend([("tstate_cframe", cframe), ("cframe_current_frame", current)])
-            }
-            CurrentFrame::Direct(at) => out.push(("tstate_current_frame", at)),
-        }
-        match self.gil {
-            GilHolder::Runtime(at) => out.push(("runtime_gil_holder", at)),
-            GilHolder::Interp {
-                gil,
-                last_holder,
-                locked,
-            } => out.extend([
-                ("interp_gil", gil),
-                ("gil_last_holder", last_holder),
-                ("gil_locked", locked),
-            ]),
-            GilHolder::InterpInline {
-                locked,
-                last_holder,
-            } => out.extend([
-                ("interp_gil_locked", locked),
-                ("interp_gil_holder", last_holder),
-            ]),
-        }
-        if let Some(n) = self.names {
-            out.push(("frame_globals", n.frame_globals));
-            out.push(match n.instance_dict {
-                InstanceDict::Managed {
-                    type_cached_keys, ..
-                } => ("type_cached_keys", type_cached_keys),
-                InstanceDict::Offset { type_dictoffset } => ("type_dictoffset", type_dictoffset),
-            });
-        }
-        if let Some(a) = self.asyncio {
-            out.extend([
-                ("coro_qualname", a.coro_qualname),
-                ("coro_frame_state", a.coro_frame_state),
-                ("coro_iframe", a.coro_iframe),
-            ]);
-        }
-        if let Some(m) = self.methods {
-            out.extend([
-                ("type_dict", m.type_dict),
-                ("type_mro", m.type_mro),
-                ("function_code", m.function_code),
-            ]);
-        }
-        out
-    }
+/// What CPython `3.minor`, read through its `_Py_DebugOffsets`, keeps beyond them, if
+/// hangscan knows it.
+pub fn beyond(minor: u8) -> Option<&'static Beyond> {
+    super::versions::beyond(minor)
 }

@@ -86,8 +86,13 @@ pub fn merge(threads: &mut [Thread], py: &PyProcess) -> (Vec<Evidence>, Vec<Diag
             .and_then(|k| k.futex)
             .map(|f| f.address);
         let mut managed: Vec<Frame> = pt.frames.iter().map(python_frame).collect();
-        let waited = futex.and_then(|word| waited_lock(py, pt, word, &mut managed, &mut evidence));
-        let inserted = usize::from(waited.is_some());
+        // A thread parked in the parking lot (3.13) sleeps on its own wait entry's semaphore:
+        // what it waits for is the address it parks on.
+        let words = futex.map(|w| (w, py.parked.get(&w).copied().unwrap_or(w)));
+        let before = managed.len();
+        let waited =
+            words.and_then(|words| waited_lock(py, pt, words, &mut managed, &mut evidence));
+        let inserted = managed.len() - before;
         with_blocks(pt, waited, &mut managed[inserted..]);
         thread.frames = interleave(std::mem::take(&mut thread.frames), pt, managed, inserted);
     }
@@ -161,30 +166,34 @@ fn with_blocks(pt: &PyThread, waited: Option<u64>, managed: &mut [Frame]) {
     }
 }
 
-/// When the thread sleeps on the semaphore of a lock its innermost Python frame refers to:
-/// that lock's method as a frame above it (in `managed`, at 0), the joined thread named on
-/// the frame, an `RLock`'s owner as evidence. Returns the lock object.
+/// When the thread sleeps on `futex`, the semaphore of a lock its innermost Python frame refers
+/// to, or parks on `parked` (3.13: a lock's `PyMutex`, or the exit event of a thread handle it
+/// refers to): that lock's method as a frame above
+/// it (in `managed`, at 0), the joined thread named on the frame, an `RLock`'s owner as
+/// evidence. Returns the lock object.
 fn waited_lock(
     py: &PyProcess,
     pt: &PyThread,
-    word: u64,
+    (futex, parked): (u64, u64),
     managed: &mut Vec<Frame>,
     evidence: &mut Vec<Evidence>,
 ) -> Option<u64> {
-    let lock = (pt.frames.first()).and_then(|f| f.locks.iter().find(|l| l.semaphore == word))?;
-    let class = match lock.kind {
-        LockKind::Lock => "lock",
-        LockKind::RLock => "RLock",
-    };
-    let address = format!("{:#x}", lock.object);
-    let joined = (py.threads.iter()).find(|t| {
-        t.join_lock
-            .as_ref()
-            .is_some_and(|j| j.object == lock.object)
+    let lock = (pt.frames.first())
+        .and_then(|f| (f.locks.iter()).find(|l| l.semaphore == futex || l.semaphore == parked))?;
+    let joined = (py.threads.iter()).find(|t| match lock.kind {
+        LockKind::ThreadHandle => t.ident == lock.owner,
+        _ => (t.join_lock.as_ref()).is_some_and(|j| j.object == lock.object),
     });
     if let (Some(t), Some(caller)) = (joined, managed.first_mut()) {
         caller.push_arg(Var::new("joins".into(), t.tid.to_string().into()));
     }
+    let class = match lock.kind {
+        LockKind::Lock => "lock",
+        LockKind::RLock => "RLock",
+        // A join through the thread's handle (3.13) waits on no lock.
+        LockKind::ThreadHandle => return None,
+    };
+    let address = format!("{:#x}", lock.object);
     if lock.kind == LockKind::RLock && lock.locked {
         if let Some(owner) = py.threads.iter().find(|t| t.ident == lock.owner) {
             evidence.push(Evidence::LockOwner {

@@ -2,15 +2,18 @@
 //! process maps (`_PyRuntime` in the dynamic symbol table of `python3.N` or `libpython3.N`,
 //! which stripped builds keep; the version from `Py_Version`, else the object's name) and
 //! picks its built-in layout ([`layout`], `versions`: 3.8 to 3.12) or reads it from the
-//! interpreter's `_Py_DebugOffsets` (3.13), checked against the symbol's size; [`read`]
+//! interpreter's `_Py_DebugOffsets` (3.13, with the built-in facts beyond them), checked
+//! against the symbol's size; [`read`]
 //! walks interpreters, thread states and frames through a memory reader (a stopped process or
 //! a core), giving each thread's OS tid (before 3.11, from its `struct pthread`, where glibc
 //! says), ident, `threading` name (`names`), GIL, Python frames with the locks they refer to,
-//! and the asyncio tasks of the loop it runs (`tasks`). [`merge`] places those frames among a
-//! thread's native ones. What cannot be read is said in the result's notes; nothing here panics on what memory
-//! holds.
+//! and the asyncio tasks of the loop it runs (`tasks`); for 3.13, what each futex word a
+//! thread sleeps on stands for in CPython's parking lot (the lock or thread handle it parks
+//! on). [`merge`] places those frames among a thread's native ones. What cannot be read is
+//! said in the result's notes; nothing here panics on what memory holds.
 
 mod debug_offsets;
+mod fields;
 mod frames;
 pub mod layout;
 pub mod merge;
@@ -29,6 +32,7 @@ pub use crate::runtime::memory::ReadFn;
 use layout::{CurrentFrame, GilHolder, Layout};
 use object::{Object, ObjectSection, ObjectSymbol};
 pub use objects::{LockKind, LockSeen};
+use std::collections::HashMap;
 
 /// Python threads read at most.
 const MAX_THREADS: usize = 4096;
@@ -136,6 +140,10 @@ pub struct PyProcess {
     pub notes: Vec<String>,
     /// Pages of memory read, and how long reading took (live: while the process was stopped).
     pub cost: (usize, std::time::Duration),
+    /// For each futex word a thread sleeps on, the word its parking-lot wait entry would hold
+    /// before it (3.13): what that thread parks on, if it sleeps on such an entry's semaphore
+    /// (a lock a frame refers to says whether it does).
+    pub parked: HashMap<u64, u64>,
 }
 
 /// The CPython the process maps, if any: `Ok` to read, `Err` naming one hangscan cannot read.
@@ -209,7 +217,7 @@ fn in_object(
                     sec.data_range(runtime.address(), debug_offsets::SIZE as u64)
                         .ok()?
                 });
-            match offsets.map(|b| debug_offsets::layout(b, version.0)) {
+            match offsets.map(|b| debug_offsets::layout(b, version)) {
                 Some(Ok(l)) => l,
                 Some(Err(why)) => return unreadable(format!("CPython {shown}: {why}")),
                 None => {
@@ -275,7 +283,14 @@ fn minor_in_name(name: &str) -> Option<u8> {
 
 /// Reads the interpreter `at` through `read` (the process's memory, stopped, or a core's), the
 /// files of `space` standing in for memory `read` lacks; at most `max_frames` a thread.
-pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: usize) -> PyProcess {
+/// `futexes` are the words the process's threads sleep on.
+pub fn read(
+    at: &Located,
+    read: ReadFn<'_>,
+    space: &AddressSpace,
+    max_frames: usize,
+    futexes: &[u64],
+) -> PyProcess {
     let began = std::time::Instant::now();
     let mem = Mem::new(read, space);
     let l = &at.layout;
@@ -400,10 +415,20 @@ pub fn read(at: &Located, read: ReadFn<'_>, space: &AddressSpace, max_frames: us
     if mem.exhausted() {
         notes.push("the reads allowed ran out: what was read is partial".into());
     }
+    let parked = match l.parking_lot {
+        Some(p) => (futexes.iter())
+            .filter_map(|&w| {
+                let entry = w.checked_add_signed(p.entry_addr)?;
+                Some((w, mem.u64(entry).filter(|&a| a != 0)?))
+            })
+            .collect(),
+        None => HashMap::new(),
+    };
     PyProcess {
         located: at.clone(),
         threads,
         notes,
         cost: (mem.pages(), began.elapsed()),
+        parked,
     }
 }

@@ -126,6 +126,30 @@ pub fn attribute(o: &Objects<'_, '_>, n: &Names, obj: u64, name: &str) -> Option
             };
             (dict, values, type_cached_keys)
         }
+        InstanceDict::Inline {
+            type_cached_keys,
+            type_basicsize,
+            values_valid,
+            values_values,
+        } => {
+            let flags = m.u64(ty + TYPE_FLAGS)?;
+            let values = match flags & INLINE_VALUES {
+                0 => 0,
+                _ => obj.checked_add(
+                    m.u64(ty + type_basicsize)
+                        .filter(|&b| b <= MAX_DICTOFFSET)?,
+                )?,
+            };
+            if values != 0 && m.u8(values + values_valid)? != 0 {
+                let keys = m.u64(ty + type_cached_keys)?;
+                let values = values + values_values;
+                return named(o, entries(o, n, keys, Some(values)), name);
+            }
+            if flags & MANAGED_DICT == 0 {
+                return None;
+            }
+            (m.u64(obj.checked_sub(24)?)?, 0, 0)
+        }
         InstanceDict::Offset { type_dictoffset } => {
             // A negative offset (from the end of a variable-size object) is not read.
             let at = m.u64(ty + type_dictoffset)?;

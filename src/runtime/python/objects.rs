@@ -1,9 +1,9 @@
-//! Python objects read from memory: strings, bytes, type names, and the `_thread` locks a
-//! frame refers to (directly, or through a bound `__enter__`/`__exit__` method a `with`
-//! statement keeps on the frame's value stack). Each checks what it reads (reference count,
+//! Python objects read from memory: strings, bytes, type names, and the `_thread` locks (and
+//! 3.13's thread handles) a frame refers to (directly, or through a bound `__enter__`/
+//! `__exit__` method a `with` statement keeps on the frame's value stack). Each checks what it reads (reference count,
 //! type, lengths): a freed or torn object reads as nothing.
 
-use super::layout::{common::*, Layout};
+use super::layout::{common::*, Layout, ParkingLot};
 use crate::runtime::memory::Mem;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,6 +19,8 @@ const MAX_REFCNT: u64 = 1 << 40;
 enum Kind {
     Lock,
     RLock,
+    /// A thread's handle (3.13's `_thread._ThreadHandle`).
+    Handle,
     /// A C function or bound C method (`builtin_function_or_method`).
     CMethod,
     Other,
@@ -31,6 +33,9 @@ pub enum LockKind {
     Lock,
     /// `_thread.RLock` (`threading.RLock`): records its owner.
     RLock,
+    /// A thread's handle (`_thread._ThreadHandle`, 3.13), which `Thread.join` waits on: its
+    /// "semaphore" is the handle's exit event, its owner the thread's ident.
+    ThreadHandle,
 }
 
 /// A lock a frame refers to.
@@ -38,7 +43,8 @@ pub enum LockKind {
 pub struct LockSeen {
     /// The lock object.
     pub object: u64,
-    /// Its semaphore (`lock_lock`): the futex word its waiters sleep on.
+    /// What its waiters wait on: its semaphore (`lock_lock`), the futex word they sleep on;
+    /// where they park in the parking lot (3.13), the address they park on.
     pub semaphore: u64,
     /// Which kind.
     pub kind: LockKind,
@@ -94,6 +100,7 @@ impl<'m, 'a> Objects<'m, 'a> {
         let k = match name.as_deref() {
             Some("_thread.lock") => Kind::Lock,
             Some("_thread.RLock") => Kind::RLock,
+            Some("_thread._ThreadHandle") => Kind::Handle,
             Some("builtin_function_or_method") => Kind::CMethod,
             _ => Kind::Other,
         };
@@ -143,7 +150,7 @@ impl<'m, 'a> Objects<'m, 'a> {
     /// method bound to it (`__exit__` pending when that method is the lock's `__exit__`).
     pub fn lock(&self, slot: u64) -> Option<LockSeen> {
         let (object, exits) = match self.kind(slot) {
-            Kind::Lock | Kind::RLock => (slot, 0),
+            Kind::Lock | Kind::RLock | Kind::Handle => (slot, 0),
             Kind::CMethod => {
                 let bound = self.mem.u64(slot + CFUNCTION_SELF)?;
                 let name = (self.mem.u64(slot + CFUNCTION_ML))
@@ -156,15 +163,37 @@ impl<'m, 'a> Objects<'m, 'a> {
         let kind = match self.kind(object) {
             Kind::Lock => LockKind::Lock,
             Kind::RLock => LockKind::RLock,
+            Kind::Handle => LockKind::ThreadHandle,
             _ => return None,
         };
-        let semaphore = self.mem.u64(object + LOCK_SEMAPHORE)?;
-        let (locked, owner) = match kind {
-            LockKind::Lock => (self.mem.u8(object + LOCK_LOCKED)? != 0, 0),
-            LockKind::RLock => {
-                let count = self.mem.u64(object + RLOCK_COUNT)?;
-                (count != 0, self.mem.u64(object + RLOCK_OWNER)?)
+        let parking = self.layout.parking_lot;
+        let (semaphore, locked, owner) = match (kind, parking) {
+            (
+                LockKind::Lock,
+                Some(ParkingLot {
+                    lock_mutex: Some(at),
+                    ..
+                }),
+            ) => {
+                let mutex = object + at;
+                (mutex, self.mem.u8(mutex)? & 1 != 0, 0)
             }
+            (LockKind::Lock, _) => (
+                self.mem.u64(object + LOCK_SEMAPHORE)?,
+                self.mem.u8(object + LOCK_LOCKED)? != 0,
+                0,
+            ),
+            (LockKind::RLock, _) => {
+                let count = self.mem.u64(object + RLOCK_COUNT)?;
+                let owner = self.mem.u64(object + RLOCK_OWNER)?;
+                (self.mem.u64(object + LOCK_SEMAPHORE)?, count != 0, owner)
+            }
+            (LockKind::ThreadHandle, Some(p)) => {
+                let handle = self.mem.u64(object + p.handle).filter(|&h| h != 0)?;
+                let ident = self.mem.u64(handle + p.handle_ident)?;
+                (handle + p.handle_exiting, true, ident)
+            }
+            (LockKind::ThreadHandle, None) => return None,
         };
         Some(LockSeen {
             object,

@@ -1,4 +1,4 @@
-//! asyncio's tasks read from memory (3.11, 3.12), each under the thread whose loop runs it:
+//! asyncio's tasks read from memory (3.11 to 3.13), each under the thread whose loop runs it:
 //! `asyncio.tasks` (found through the globals of a frame running `asyncio/base_events.py`,
 //! which imports it) keeps every task in a set (weakly: a `WeakSet`'s `data`); a C task
 //! (`_asyncio.Task`) names its loop, coroutine and name, and a running loop its thread
@@ -14,10 +14,9 @@ use std::collections::HashMap;
 /// Tasks read at most.
 const MAX_TASKS: u64 = 4096;
 
-/// A coroutine's `cr_frame_state` (`FRAME_CREATED`, `FRAME_SUSPENDED`, `FRAME_EXECUTING` in
-/// Include/internal/pycore_frame.h, 3.11 and 3.12).
-const FRAME_CREATED: i8 = -2;
-const FRAME_SUSPENDED: i8 = -1;
+/// A coroutine's `cr_frame_state` while it runs (`FRAME_EXECUTING` in
+/// Include/internal/pycore_frame.h, 3.11 to 3.13); the suspended states lie between the
+/// version's `FRAME_CREATED` and it.
 const FRAME_EXECUTING: i8 = 0;
 
 /// The tasks of every running loop, by the ident of the thread running it, from the
@@ -110,8 +109,8 @@ fn one_task(
     let coro = m.u64(task + a.task_coro)?;
     (o.type_name(coro)? == "coroutine").then_some(())?;
     let state = match m.u8(coro + a.coro_frame_state)? as i8 {
-        FRAME_CREATED => TaskState::NotStarted,
-        FRAME_SUSPENDED => TaskState::Awaiting,
+        s if s == a.frame_created => TaskState::NotStarted,
+        s if (a.frame_created..FRAME_EXECUTING).contains(&s) => TaskState::Awaiting,
         FRAME_EXECUTING => TaskState::Running,
         // Done: nothing to show.
         _ => return None,

@@ -78,7 +78,7 @@ fn every_word(word: u64) -> impl Fn(u64, usize) -> Vec<u8> {
 #[test]
 fn structures_that_loop_end_the_read_with_a_note() {
     let memory = every_word(0x10_0000);
-    let py = read(&located(), &memory, &AddressSpace::default(), 100);
+    let py = read(&located(), &memory, &AddressSpace::default(), 100, &[]);
     assert!(py.threads.len() <= 1, "{:?}", py.threads);
     assert!(!py.notes.is_empty() || py.threads.iter().any(|t| t.cut.is_some()));
 }
@@ -100,15 +100,27 @@ fn garbage(addr: u64, n: usize) -> Vec<u8> {
 #[test]
 fn garbage_memory_gives_a_bounded_partial_read_and_no_panic() {
     for minor in 8..=12 {
-        let py = read(&located_as(minor), &garbage, &AddressSpace::default(), 100);
+        let py = read(
+            &located_as(minor),
+            &garbage,
+            &AddressSpace::default(),
+            100,
+            &[],
+        );
         assert!(py.threads.len() <= super::MAX_THREADS);
         let looping = every_word(0x10_0000);
-        let py = read(&located_as(minor), &looping, &AddressSpace::default(), 100);
+        let py = read(
+            &located_as(minor),
+            &looping,
+            &AddressSpace::default(),
+            100,
+            &[],
+        );
         assert!(py.threads.len() <= 1, "3.{minor}: {:?}", py.threads);
     }
     // Nothing at all: no interpreter, no thread, nothing said but that.
     let nothing = |_: u64, _: usize| Vec::new();
-    let py = read(&located(), &nothing, &AddressSpace::default(), 100);
+    let py = read(&located(), &nothing, &AddressSpace::default(), 100, &[]);
     assert!(py.threads.is_empty());
 }
 
@@ -151,12 +163,21 @@ fn offsets_3_13() -> Vec<u8> {
 
 #[test]
 fn debug_offsets_give_3_13_its_layout_and_refuse_what_they_do_not_describe() {
-    let l = super::debug_offsets::layout(&offsets_3_13(), 13).expect("a layout");
+    let l = super::debug_offsets::layout(&offsets_3_13(), (13, Some(0))).expect("a layout");
     assert_eq!(
         (l.runtime_size, l.unicode_ascii_data, l.unicode_compact_data),
         (283320, 40, 56)
     );
-    assert_eq!(l.source, "the layout from its _Py_DebugOffsets");
+    assert!(l.source.starts_with("the layout from its _Py_DebugOffsets"));
+    // 3.13.0's `_thread.lock` is 3.12's; from 3.13.1 on it is a `PyMutex`.
+    let lot = |micro| {
+        let l = super::debug_offsets::layout(&offsets_3_13(), (13, micro)).expect("a layout");
+        l.parking_lot.expect("3.13 parks").lock_mutex
+    };
+    assert_eq!(
+        (lot(Some(0)), lot(Some(5)), lot(None)),
+        (None, Some(16), Some(16))
+    );
     let mut free_threaded = offsets_3_13();
     free_threaded[16] = 1;
     for (bytes, minor) in [
@@ -165,7 +186,7 @@ fn debug_offsets_give_3_13_its_layout_and_refuse_what_they_do_not_describe() {
         (vec![0u8; 584], 13),
         (offsets_3_13()[..100].to_vec(), 13),
     ] {
-        assert!(super::debug_offsets::layout(&bytes, minor).is_err());
+        assert!(super::debug_offsets::layout(&bytes, (minor, None)).is_err());
     }
 }
 
@@ -216,6 +237,7 @@ mod merging {
             threads,
             notes: Vec::new(),
             cost: (0, std::time::Duration::ZERO),
+            parked: Default::default(),
         }
     }
 
@@ -380,6 +402,74 @@ mod merging {
         assert!(
             notes.iter().any(|n| n.message.contains("no OS thread")),
             "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_thread_parked_in_the_parking_lot_waits_for_the_lock_or_thread_handle_it_parks_on() {
+        // 3.13: a Lock's waiters park on its `PyMutex`, a join on the handle's exit event; each
+        // sleeps on the semaphore of a wait entry on its own stack. An RLock's waiter still
+        // sleeps on the lock's semaphore, whatever the word before it holds.
+        let mutex = |object: u64, kind: LockKind, at: u64, owner: u64| LockSeen {
+            semaphore: object + at,
+            ..lock(object, kind, 0, owner)
+        };
+        let waited = mutex(0x7000, LockKind::Lock, 16, 0);
+        let handle = mutex(0x9000, LockKind::ThreadHandle, 57, 0xc);
+        let rlock = lock(0xa000, LockKind::RLock, 0, 0);
+        let thread = |tid: u64, ident: u64, frames: Vec<PyFrame>| PyThread {
+            tid,
+            ident,
+            gil: false,
+            frames,
+            cut: None,
+            join_lock: None,
+            name: None,
+            tasks: Vec::new(),
+        };
+        let parked = |tid: u64, word: u64| Thread {
+            tid: Some(tid),
+            frames: native(&["_PyParkingLot_Park", "_PyEval_EvalFrameDefault"]),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: word,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        };
+        let mut threads = vec![
+            parked(1, 0x7ffd_1010),
+            parked(2, 0x7ffd_2010),
+            parked(4, rlock.semaphore),
+        ];
+        let mut py = process(vec![
+            thread(1, 0xa, vec![py("transfer", 33, true, vec![waited])]),
+            thread(2, 0xb, vec![py("Thread.join", 9, true, vec![handle])]),
+            thread(3, 0xc, vec![]),
+            thread(4, 0xd, vec![py("push", 3, true, vec![rlock])]),
+        ]);
+        py.parked = [(0x7ffd_1010, 0x7010), (0x7ffd_2010, 0x9039), (0xb000, 0x31)].into();
+        merge(&mut threads, &py);
+        assert_eq!(
+            names(&threads[0]),
+            [
+                "_PyParkingLot_Park",
+                "_thread.lock.acquire",
+                "bank.transfer"
+            ]
+        );
+        assert_eq!(threads[0].frames[1].arg("self"), Some("0x7000"));
+        // A join waits on no lock: its frame names the joined thread.
+        assert_eq!(
+            names(&threads[1]),
+            ["_PyParkingLot_Park", "bank.Thread.join"]
+        );
+        assert_eq!(threads[1].frames[1].arg("joins"), Some("3"));
+        assert_eq!(
+            threads[2].frames[1].function.as_deref(),
+            Some("_thread.RLock.acquire")
         );
     }
 }

@@ -111,6 +111,7 @@ const fn before_3_11(
         }),
         methods: Some(METHODS_3_8),
         asyncio: None,
+        parking_lot: None,
         source,
     }
 }
@@ -168,6 +169,7 @@ const V3_11: Layout = Layout {
         coro_iframe: 80,
         ..TASKS
     }),
+    parking_lot: None,
     source: "the built-in layout for 3.11",
 };
 
@@ -228,6 +230,7 @@ const V3_12: Layout = Layout {
         coro_iframe: 72,
         ..TASKS
     }),
+    parking_lot: None,
     source: "the built-in layout for 3.12",
 };
 
@@ -241,8 +244,59 @@ const TASKS: Asyncio = Asyncio {
     task_name: 144,
     coro_qualname: 0,
     coro_frame_state: 0,
+    frame_created: -2,
     coro_iframe: 0,
 };
+
+/// What 3.13 keeps beyond its `_Py_DebugOffsets`: code objects' slot counts and names
+/// (Include/cpython/code.h), frame globals (Include/internal/pycore_frame.h), instances'
+/// inline values (Include/internal/pycore_object.h, pycore_dict.h), `_thread`'s lock and
+/// thread handle (Modules/_threadmodule.c) and the parking lot's wait entry
+/// (Python/parking_lot.c), asyncio's C task (Modules/_asynciomodule.c) and coroutines
+/// (Include/cpython/genobject.h). Debian trixie's 3.13.5 and pyenv's 3.13.0 here (`layout_offsets.c`
+/// prints the headers' ones; the rest were read from their memory, a lock ABBA's and a
+/// join's).
+const BEYOND_3_13: Beyond = Beyond {
+    code_nlocalsplus: 72,
+    code_stacksize: 64,
+    code_firsttraceable: 184,
+    code_localsplusnames: 96,
+    names: Names {
+        frame_globals: 24,
+        instance_dict: InstanceDict::Inline {
+            type_cached_keys: 880,
+            type_basicsize: 32,
+            values_valid: 3,
+            values_values: 8,
+        },
+        dict_keys: DictKeys::Log2,
+        tagged_long: true,
+    },
+    parking_lot: ParkingLot {
+        lock_mutex: Some(16),
+        entry_addr: -8,
+        handle: 16,
+        handle_ident: 32,
+        handle_exiting: 57,
+    },
+    lock_mutex_since: 1,
+    // 3.13's C task keeps fewer future fields before its own (read from a running loop).
+    asyncio: Asyncio {
+        sets: &["_scheduled_tasks", "_eager_tasks"],
+        task_loop: 16,
+        task_coro: 120,
+        task_name: 128,
+        coro_qualname: 32,
+        coro_frame_state: 67,
+        frame_created: -3,
+        coro_iframe: 72,
+    },
+};
+
+/// What a version read through its `_Py_DebugOffsets` keeps beyond them, if known.
+pub fn beyond(minor: u8) -> Option<&'static Beyond> {
+    (minor == 13).then_some(&BEYOND_3_13)
+}
 
 /// Every built-in layout.
 pub const LAYOUTS: &[Layout] = &[V3_8, V3_9, V3_10, V3_11, V3_12];
