@@ -28,7 +28,7 @@ use hangscan::model::Language;
 use std::path::Path;
 use support::python::*;
 use support::runtimes::programs;
-use support::{hangscan, require, scratch};
+use support::{hangscan, require, scratch, HungProcess};
 
 #[test]
 fn a_threading_lock_abba_on_the_distribution_s_python_is_a_lock_cycle_live_and_from_a_core() {
