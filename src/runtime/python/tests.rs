@@ -241,6 +241,36 @@ mod merging {
         }
     }
 
+    /// A Python thread of the read: `tid`, `ident`, its frames and the lock its join waits on.
+    fn py_thread(tid: u64, ident: u64, frames: Vec<PyFrame>, join: Option<LockSeen>) -> PyThread {
+        PyThread {
+            tid,
+            ident,
+            gil: false,
+            frames,
+            cut: None,
+            join_lock: join,
+            name: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// An OS thread `tid` asleep on the futex `word` in the native functions `innermost`.
+    fn asleep(tid: u64, innermost: &[&str], word: u64) -> Thread {
+        Thread {
+            tid: Some(tid),
+            frames: native(innermost),
+            kernel: Some(KernelInfo {
+                futex: Some(FutexWait {
+                    address: word,
+                    ..FutexWait::default()
+                }),
+                ..KernelInfo::default()
+            }),
+            ..Thread::default()
+        }
+    }
+
     fn names(t: &Thread) -> Vec<String> {
         (t.frames.iter())
             .map(|f| f.function.as_deref().unwrap_or("??").to_string())
@@ -251,18 +281,12 @@ mod merging {
     fn python_frames_replace_the_eval_loop_frames_that_run_them_and_name_the_waited_lock() {
         let waited = lock(0x7000, LockKind::Lock, 1, 0);
         let held = lock(0x8000, LockKind::Lock, 1, 0);
+        let frames = vec![
+            py("Bank.transfer", 33, false, vec![waited.clone(), held]),
+            py("Thread.run", 975, true, vec![]),
+            py("Thread._bootstrap", 995, true, vec![]),
+        ];
         let pt = PyThread {
-            tid: 12,
-            ident: 0xabc,
-            gil: false,
-            frames: vec![
-                py("Bank.transfer", 33, false, vec![waited.clone(), held]),
-                py("Thread.run", 975, true, vec![]),
-                py("Thread._bootstrap", 995, true, vec![]),
-            ],
-            cut: None,
-            join_lock: None,
-            name: None,
             tasks: vec![
                 PyTask {
                     name: Some("poller".into()),
@@ -279,26 +303,17 @@ mod merging {
                     state: TaskState::NotStarted,
                 },
             ],
+            ..py_thread(12, 0xabc, frames, None)
         };
-        let mut threads = vec![Thread {
-            tid: Some(12),
-            frames: native(&[
-                "futex_wait",
-                "PyThread_acquire_lock_timed",
-                "_PyEval_EvalFrameDefault",
-                "_PyObject_Call",
-                "_PyEval_EvalFrameDefault",
-                "start_thread",
-            ]),
-            kernel: Some(KernelInfo {
-                futex: Some(FutexWait {
-                    address: waited.semaphore,
-                    ..FutexWait::default()
-                }),
-                ..KernelInfo::default()
-            }),
-            ..Thread::default()
-        }];
+        let innermost = [
+            "futex_wait",
+            "PyThread_acquire_lock_timed",
+            "_PyEval_EvalFrameDefault",
+            "_PyObject_Call",
+            "_PyEval_EvalFrameDefault",
+            "start_thread",
+        ];
+        let mut threads = vec![asleep(12, &innermost, waited.semaphore)];
         let (_, notes) = merge(&mut threads, &process(vec![pt]));
         let t = &threads[0];
         // Its loop's tasks are its notes, and said in the snapshot's.
@@ -341,26 +356,12 @@ mod merging {
         let tstate_lock = lock(0x9000, LockKind::Lock, 0, 0);
         let thread =
             |tid: u64, ident: u64, frames: Vec<PyFrame>, join: Option<LockSeen>| PyThread {
-                tid,
-                ident,
                 gil: tid == 2,
-                frames,
-                cut: None,
-                join_lock: join,
-                name: None,
-                tasks: Vec::new(),
+                ..py_thread(tid, ident, frames, join)
             };
-        let waiting = |tid: u64, word: u64| Thread {
-            tid: Some(tid),
-            frames: native(&["PyThread_acquire_lock_timed", "_PyEval_EvalFrameDefault"]),
-            kernel: Some(KernelInfo {
-                futex: Some(FutexWait {
-                    address: word,
-                    ..FutexWait::default()
-                }),
-                ..KernelInfo::default()
-            }),
-            ..Thread::default()
+        let waiting = |tid: u64, word: u64| {
+            let innermost = ["PyThread_acquire_lock_timed", "_PyEval_EvalFrameDefault"];
+            asleep(tid, &innermost, word)
         };
         let mut threads = vec![
             waiting(1, rlock.semaphore),
@@ -417,27 +418,14 @@ mod merging {
         let waited = mutex(0x7000, LockKind::Lock, 16, 0);
         let handle = mutex(0x9000, LockKind::ThreadHandle, 57, 0xc);
         let rlock = lock(0xa000, LockKind::RLock, 0, 0);
-        let thread = |tid: u64, ident: u64, frames: Vec<PyFrame>| PyThread {
-            tid,
-            ident,
-            gil: false,
-            frames,
-            cut: None,
-            join_lock: None,
-            name: None,
-            tasks: Vec::new(),
-        };
-        let parked = |tid: u64, word: u64| Thread {
-            tid: Some(tid),
-            frames: native(&["_PyParkingLot_Park", "_PyEval_EvalFrameDefault"]),
-            kernel: Some(KernelInfo {
-                futex: Some(FutexWait {
-                    address: word,
-                    ..FutexWait::default()
-                }),
-                ..KernelInfo::default()
-            }),
-            ..Thread::default()
+        let thread =
+            |tid: u64, ident: u64, frames: Vec<PyFrame>| py_thread(tid, ident, frames, None);
+        let parked = |tid: u64, word: u64| {
+            asleep(
+                tid,
+                &["_PyParkingLot_Park", "_PyEval_EvalFrameDefault"],
+                word,
+            )
         };
         let mut threads = vec![
             parked(1, 0x7ffd_1010),
