@@ -18,7 +18,7 @@
 //! names the Cond's notify list, read live and from a core from the slot Go's dump prints it
 //! from, by the address the SIGQUIT dump gives. Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why, and names Go's own dump, its threads'
-//! frames named by the symbol table or, stripped of it, by the pclntab. `churn.go` (goroutines created, grown, moved and freed all the time) is
+//! frames named and placed (file:line) by the pclntab. `churn.go` (goroutines created, grown, moved and freed all the time) is
 //! attached again and again: every read is whole or says what it missed, no false verdict,
 //! and the program goes on.
 
@@ -353,12 +353,24 @@ fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
         let said = (snap.diagnostics.iter())
             .any(|d| d.message.contains("goroutines were not read") && d.message.contains(why));
         assert!(said, "{flags}: {:#?}", snap.diagnostics);
-        // Its threads' frames name the runtime (by its symbol table, else its pclntab) and
-        // its own dump.
-        let named = (snap.threads.iter())
-            .flat_map(|t| &t.frames)
-            .any(|f| (f.function.as_deref()).is_some_and(|n| n.starts_with("runtime.futex")));
-        assert!(named, "{flags}: {:#?}", snap.threads);
+        // Its threads' frames name the runtime and are placed by its pclntab (file:line,
+        // as Go's own traceback places them: `go_pclntab.rs` checks them against DWARF).
+        let frames = || (snap.threads.iter()).flat_map(|t| &t.frames);
+        let futex = frames()
+            .find(|f| (f.function.as_deref()).is_some_and(|n| n.starts_with("runtime.futex")));
+        let futex = futex.unwrap_or_else(|| panic!("{flags}: {:#?}", snap.threads));
+        assert!(
+            (futex.file.as_deref()).is_some_and(|f| f.ends_with("/runtime/sys_linux_amd64.s"))
+                && futex.line.is_some(),
+            "{flags}: {futex:#?}"
+        );
+        let unplaced = frames().filter(|f| {
+            (f.module.as_deref()).is_some_and(|m| m.ends_with("/mutex_abba"))
+                && (f.function.is_none() || f.file.is_none() || f.line.is_none())
+        });
+        assert_eq!(unplaced.count(), 0, "{flags}: {:#?}", snap.threads);
+        let undebugged = (snap.diagnostics.iter()).any(|d| d.message.contains("no debug info"));
+        assert!(!undebugged, "{flags}: {:#?}", snap.diagnostics);
         assert_eq!(a.runtimes.len(), 1, "{flags}");
         assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
     }
