@@ -26,7 +26,7 @@ mod support;
 
 use hangscan::analyze::{Analysis, FindingKind, Grade};
 use hangscan::knowledge::WaitKind;
-use hangscan::model::{IdKind, Language, Snapshot, Thread};
+use hangscan::model::{FrameTrust, IdKind, Language, Snapshot, Thread};
 use std::path::Path;
 use std::process::Command;
 use support::runtimes::{build_go, build_go_with, signal, with_stderr_to};
@@ -356,14 +356,28 @@ fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
         // Its threads' frames name the runtime and are placed by its pclntab (file:line,
         // as Go's own traceback places them: `go_pclntab.rs` checks them against DWARF).
         let frames = || (snap.threads.iter()).flat_map(|t| &t.frames);
-        let futex = frames()
-            .find(|f| (f.function.as_deref()).is_some_and(|n| n.starts_with("runtime.futex")));
+        let futex = frames().find(|f| f.function.as_deref() == Some("runtime.futex"));
         let futex = futex.unwrap_or_else(|| panic!("{flags}: {:#?}", snap.threads));
         assert!(
             (futex.file.as_deref()).is_some_and(|f| f.ends_with("/runtime/sys_linux_amd64.s"))
                 && futex.line.is_some(),
             "{flags}: {futex:#?}"
         );
+        // A leaf that keeps no frame pointer (`runtime.futex`) has its caller found by its
+        // stack depth in the pclntab, as Go's own unwinder finds it.
+        let leaves = (snap.threads.iter())
+            .filter(|t| t.frames.len() > 1)
+            .filter(|t| t.frames[0].function.as_deref() == Some("runtime.futex"));
+        let callers: Vec<_> = leaves
+            .map(|t| (t.frames[1].function.as_deref(), t.frames[1].trust))
+            .collect();
+        assert!(!callers.is_empty(), "{flags}: {:#?}", snap.threads);
+        for caller in callers {
+            assert_eq!(
+                caller,
+                (Some("runtime.futexsleep"), Some(FrameTrust::Pclntab))
+            );
+        }
         let unplaced = frames().filter(|f| {
             (f.module.as_deref()).is_some_and(|m| m.ends_with("/mutex_abba"))
                 && (f.function.is_none() || f.file.is_none() || f.line.is_none())

@@ -1,4 +1,5 @@
-//! A pc placed by a Go binary's pclntab, as the runtime's own traceback places it: the
+//! A pc placed by a Go binary's pclntab, as the runtime's own traceback places it (and the
+//! stack pointer's depth there, `pcsp`, for the unwinder): the
 //! function holding it (a binary search of the function table), its file and line (the
 //! function's `pcfile` and `pcln` pc-value tables, varint-encoded deltas; the file through
 //! its compilation unit's row of `cutab`), and the calls inlined there, innermost first
@@ -70,6 +71,7 @@ struct Func {
     entry: u64,
     at: usize,
     name: u32,
+    pcsp: u32,
     pcfile: u32,
     pcln: u32,
     npcdata: u32,
@@ -167,6 +169,14 @@ impl Table {
         out
     }
 
+    /// How far the stack pointer at `svma` is below its value at the function's entry (its
+    /// `pcsp` table): the return address is that far above it. None outside every function.
+    pub fn sp_delta(&self, svma: u64) -> Option<i32> {
+        let t = self.image.bytes(self.at, self.len)?;
+        let f = self.func(t, svma)?;
+        self.pcvalue(t, f.pcsp, f.entry, svma)
+    }
+
     /// The function holding `svma`, by a binary search of the function table.
     fn func(&self, t: &[u8], svma: u64) -> Option<Func> {
         let off = u32::try_from(svma.checked_sub(self.text)?).ok()?;
@@ -195,6 +205,7 @@ impl Table {
             entry: self.text + u64::from(field(0)?),
             at: at + fixed,
             name: field(1)?,
+            pcsp: field(4)?,
             pcfile: field(5)?,
             pcln: field(6)?,
             npcdata: field(7)?,
