@@ -10,7 +10,7 @@
 //! tree lies outside the pclntab, at an offset from `moduledata.gofunc`: the module data is
 //! found by its pointer to the table's header. Only the functions asked about are decoded.
 
-use super::{c_string, find, header, u32_at, Header};
+use super::{c_string, find, header, text_section, text_start, u32_at, Header};
 use crate::objects::elf::ElfFile;
 use object::{Object, ObjectSection};
 use std::sync::Arc;
@@ -85,7 +85,7 @@ impl Table {
         let parsed = file.parse()?;
         let (at, bytes) = find(&parsed)?;
         let h = header(bytes)?;
-        let text = (parsed.section_by_name(".text").map(|s| s.address())).unwrap_or(h.text);
+        let text = text_start(&h, text_section(&parsed));
         let gofunc = gofunc(&parsed, at, &h);
         let len = bytes.len();
         drop(parsed);

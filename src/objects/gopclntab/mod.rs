@@ -13,6 +13,7 @@ pub(crate) mod lines;
 mod tests;
 
 use object::{Object, ObjectSection};
+use std::ops::Range;
 
 /// The magics of the layouts read: Go 1.18-1.19, Go 1.20 and newer.
 const MAGICS: [u32; 2] = [0xffff_fff0, 0xffff_fff1];
@@ -102,10 +103,26 @@ pub(crate) fn find<'a>(file: &object::File<'a>) -> Option<(u64, &'a [u8])> {
 
 /// The functions of `file`'s pclntab, sorted by start; none if it has no table read here.
 pub fn functions(file: &object::File<'_>) -> Vec<Function> {
-    let text = file.section_by_name(".text").map(|s| s.address());
     find(file)
-        .and_then(|(_, t)| read(t, text))
+        .and_then(|(_, t)| read(t, text_section(file)))
         .unwrap_or_default()
+}
+
+/// The addresses of `file`'s `.text` section.
+pub(crate) fn text_section(file: &object::File<'_>) -> Option<Range<u64>> {
+    let s = file.section_by_name(".text")?;
+    Some(s.address()..s.address().saturating_add(s.size()))
+}
+
+/// Where the Go text starts: the header's `textStart` (the file holds its link-time value,
+/// which the loader relocates in a PIE) when it lies in the `.text` section `text`; else
+/// where that section starts (C code linked before Go's, by an external linker, moves Go's
+/// text start past the section's).
+pub(crate) fn text_start(h: &Header, text: Option<Range<u64>>) -> u64 {
+    match text {
+        Some(t) if !t.contains(&h.text) => t.start,
+        _ => h.text,
+    }
 }
 
 /// Where in `data` the first table starts, found by its header (on a pointer's alignment).
@@ -117,16 +134,15 @@ fn scan_at(data: &[u8]) -> Option<usize> {
 
 /// The functions of the first table in `data`, found by its header.
 #[cfg(test)]
-pub(crate) fn scan(data: &[u8], text: Option<u64>) -> Option<Vec<Function>> {
+pub(crate) fn scan(data: &[u8], text: Option<Range<u64>>) -> Option<Vec<Function>> {
     read(data.get(scan_at(data)?..)?, text)
 }
 
 /// The functions of the table starting at `t`'s first byte, if its header is one; `text` the
-/// text's start.
-fn read(t: &[u8], text: Option<u64>) -> Option<Vec<Function>> {
+/// `.text` section's addresses.
+fn read(t: &[u8], text: Option<Range<u64>>) -> Option<Vec<Function>> {
     let h = header(t)?;
-    // The linked text start, unless the sections say it (a PIE's header is relocated at load).
-    let text = text.unwrap_or(h.text);
+    let text = text_start(&h, text);
     let entry = |i: usize| u32_at(t, h.functab.checked_add(i * 8)?).map(|e| text + u64::from(e));
     let name = |i: usize| -> Option<String> {
         let func = h
