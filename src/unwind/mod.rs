@@ -3,7 +3,9 @@
 //! touches a live process.
 //!
 //! Each step finds the caller by DWARF CFI (`.eh_frame`, `.debug_frame`, also from a separate
-//! debug file: `cfi`), else by the frame-pointer chain; the sigreturn trampoline hands over to
+//! debug file: `cfi`), else, innermost in a Go binary without CFI (no DWARF), by the stack
+//! depth its pclntab gives (`objects::gopclntab`: a leaf that keeps no frame pointer), else by
+//! the frame-pointer chain; the sigreturn trampoline hands over to
 //! the registers the kernel saved in the signal frame (`x86_64` holds everything
 //! architecture-specific). A walk never panics and never loops: it stops at `max_frames`, on a
 //! CFA that does not increase, on unreadable memory and on a pc outside every mapping, and says
@@ -130,7 +132,7 @@ enum Next {
 }
 
 /// An object as the unwinder uses it: its bytes, its CFI, and, loaded on first need, the CFI
-/// of its separate debug file.
+/// of its separate debug file and a Go binary's pclntab.
 struct UnwindObject {
     file: Arc<ElfFile>,
     cfi: Cfi,

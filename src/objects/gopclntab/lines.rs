@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// Frames (inlined ones and the function) given per pc at most.
 const MAX_INLINED: usize = 128;
 
-/// Pc-value pairs decoded per lookup at most.
+/// Pc-value pairs decoded per lookup at most (and one a byte of the function's code).
 const MAX_STEPS: usize = 1 << 20;
 
 /// `PCDATA_InlTreeIndex`, `FUNCDATA_InlTree`: the same in every version read.
@@ -67,8 +67,9 @@ pub(crate) struct Table {
 
 /// The parts of one `_func` read to place a pc in it.
 struct Func {
-    /// Its entry (an SVMA) and where its `_func` is in the table.
+    /// Its entry (an SVMA), its size, and where its `_func` is in the table.
     entry: u64,
+    size: u32,
     at: usize,
     name: u32,
     pcsp: u32,
@@ -121,8 +122,8 @@ impl Table {
             return Vec::new();
         };
         let place = |function: String, pc: u64| -> Place {
-            let line = self.pcvalue(t, f.pcln, f.entry, pc);
-            let file = (self.pcvalue(t, f.pcfile, f.entry, pc))
+            let line = self.pcvalue(t, f.pcln, &f, pc);
+            let file = (self.pcvalue(t, f.pcfile, &f, pc))
                 .and_then(|n| u32::try_from(n).ok())
                 .and_then(|n| {
                     let row = self.h.cutab.checked_add(4 * (f.cu as usize + n as usize))?;
@@ -144,7 +145,7 @@ impl Table {
                 (20, 12, 16)
             };
             while out.len() + 1 < MAX_INLINED {
-                let Some(ix) = self.pcvalue(t, index, f.entry, pc) else {
+                let Some(ix) = self.pcvalue(t, index, &f, pc) else {
                     break;
                 };
                 let Ok(ix) = u64::try_from(ix) else { break };
@@ -174,7 +175,7 @@ impl Table {
     pub fn sp_delta(&self, svma: u64) -> Option<i32> {
         let t = self.image.bytes(self.at, self.len)?;
         let f = self.func(t, svma)?;
-        self.pcvalue(t, f.pcsp, f.entry, svma)
+        self.pcvalue(t, f.pcsp, &f, svma)
     }
 
     /// The function holding `svma`, by a binary search of the function table.
@@ -193,7 +194,8 @@ impl Table {
         }
         let i = lo.checked_sub(1)?;
         // The entry after the last function is its end.
-        if off >= entry(i + 1)? {
+        let end = entry(i + 1)?;
+        if off >= end {
             return None;
         }
         let funcoff = u32_at(t, self.h.functab.checked_add(i * 8 + 4)?)?;
@@ -203,6 +205,7 @@ impl Table {
         let nfuncdata = u32::from(*t.get(at.checked_add(fixed - 1)?)?);
         Some(Func {
             entry: self.text + u64::from(field(0)?),
+            size: end.saturating_sub(field(0)?),
             at: at + fixed,
             name: field(1)?,
             pcsp: field(4)?,
@@ -225,16 +228,16 @@ impl Table {
         Some((index, self.gofunc?.checked_add(u64::from(tree))?))
     }
 
-    /// The value the pc-value table at `off` of `pctab` gives `target` in the function
-    /// entered at `entry`: pairs of (value delta, zig-zag; pc delta), both varints, ended by
-    /// a zero value delta.
-    fn pcvalue(&self, t: &[u8], off: u32, entry: u64, target: u64) -> Option<i32> {
+    /// The value the pc-value table at `off` of `pctab` gives `target` in function `f`: pairs
+    /// of (value delta, zig-zag; pc delta), both varints, ended by a zero value delta. Each
+    /// pair moves the pc on, so a function has at most one a byte of its code.
+    fn pcvalue(&self, t: &[u8], off: u32, f: &Func, target: u64) -> Option<i32> {
         if off == 0 {
             return None;
         }
         let mut p = self.h.pctab.checked_add(off as usize)?;
-        let (mut pc, mut val) = (entry, -1i32);
-        for step in 0..MAX_STEPS {
+        let (mut pc, mut val) = (f.entry, -1i32);
+        for step in 0..MAX_STEPS.min(f.size as usize + 1) {
             let (delta, n) = varint(t, p)?;
             if delta == 0 && step > 0 {
                 return None;
