@@ -24,6 +24,9 @@ pub const SECTIONS: [&str; 2] = [".gopclntab", ".data.rel.ro.gopclntab"];
 /// Functions named at most.
 const MAX_FUNCTIONS: usize = 1 << 20;
 
+/// Sections every Go binary has, stripped or not: its build information and build id.
+const GO_MARKS: [&str; 2] = [".go.buildinfo", ".note.go.buildid"];
+
 /// Where the read-only data may hold the table when it has no section of its own.
 const HOLDERS: [&str; 3] = [".data.rel.ro", ".rodata", ".noptrdata"];
 
@@ -88,10 +91,14 @@ pub(crate) fn header(t: &[u8]) -> Option<Header> {
 }
 
 /// The table of `file`: its address (as the sections place it) and bytes; none if it has
-/// none read here.
+/// none read here. The read-only data is searched only in a Go binary (its build
+/// information's sections say so), not in every object stripped of its symbols.
 pub(crate) fn find<'a>(file: &object::File<'a>) -> Option<(u64, &'a [u8])> {
     if let Some(s) = SECTIONS.iter().find_map(|n| file.section_by_name(n)) {
         return Some((s.address(), s.data().ok()?));
+    }
+    if !GO_MARKS.iter().any(|n| file.section_by_name(n).is_some()) {
+        return None;
     }
     HOLDERS.iter().find_map(|name| {
         let s = file.section_by_name(name)?;
