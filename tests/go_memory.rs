@@ -18,7 +18,7 @@
 //! names the Cond's notify list, read live and from a core from the slot Go's dump prints it
 //! from, by the address the SIGQUIT dump gives. Built without its symbol table or DWARF, a program's
 //! goroutines are not read: the report says why, and names Go's own dump, its threads'
-//! frames named by the symbol table or, stripped of it, by the pclntab. `churn.go` (goroutines created, grown, moved and freed all the time) is
+//! frames named and placed (file:line) by the pclntab. `churn.go` (goroutines created, grown, moved and freed all the time) is
 //! attached again and again: every read is whole or says what it missed, no false verdict,
 //! and the program goes on.
 
@@ -26,7 +26,7 @@ mod support;
 
 use hangscan::analyze::{Analysis, FindingKind, Grade};
 use hangscan::knowledge::WaitKind;
-use hangscan::model::{IdKind, Language, Snapshot, Thread};
+use hangscan::model::{FrameTrust, IdKind, Language, Snapshot, Thread};
 use std::path::Path;
 use std::process::Command;
 use support::runtimes::{build_go, build_go_with, signal, with_stderr_to};
@@ -355,12 +355,38 @@ fn a_go_binary_without_symbols_or_dwarf_is_said_to_be_unread_and_why() {
         let said = (snap.diagnostics.iter())
             .any(|d| d.message.contains("goroutines were not read") && d.message.contains(why));
         assert!(said, "{flags}: {:#?}", snap.diagnostics);
-        // Its threads' frames name the runtime (by its symbol table, else its pclntab) and
-        // its own dump.
-        let named = (snap.threads.iter())
-            .flat_map(|t| &t.frames)
-            .any(|f| (f.function.as_deref()).is_some_and(|n| n.starts_with("runtime.futex")));
-        assert!(named, "{flags}: {:#?}", snap.threads);
+        // Its threads' frames name the runtime and are placed by its pclntab (file:line,
+        // as Go's own traceback places them: `go_pclntab.rs` checks them against DWARF).
+        let frames = || (snap.threads.iter()).flat_map(|t| &t.frames);
+        let futex = frames().find(|f| f.function.as_deref() == Some("runtime.futex"));
+        let futex = futex.unwrap_or_else(|| panic!("{flags}: {:#?}", snap.threads));
+        assert!(
+            (futex.file.as_deref()).is_some_and(|f| f.ends_with("/runtime/sys_linux_amd64.s"))
+                && futex.line.is_some(),
+            "{flags}: {futex:#?}"
+        );
+        // A leaf that keeps no frame pointer (`runtime.futex`) has its caller found by its
+        // stack depth in the pclntab, as Go's own unwinder finds it.
+        let leaves = (snap.threads.iter())
+            .filter(|t| t.frames.len() > 1)
+            .filter(|t| t.frames[0].function.as_deref() == Some("runtime.futex"));
+        let callers: Vec<_> = leaves
+            .map(|t| (t.frames[1].function.as_deref(), t.frames[1].trust))
+            .collect();
+        assert!(!callers.is_empty(), "{flags}: {:#?}", snap.threads);
+        for caller in callers {
+            assert_eq!(
+                caller,
+                (Some("runtime.futexsleep"), Some(FrameTrust::Pclntab))
+            );
+        }
+        let unplaced = frames().filter(|f| {
+            (f.module.as_deref()).is_some_and(|m| m.ends_with("/mutex_abba"))
+                && (f.function.is_none() || f.file.is_none() || f.line.is_none())
+        });
+        assert_eq!(unplaced.count(), 0, "{flags}: {:#?}", snap.threads);
+        let undebugged = (snap.diagnostics.iter()).any(|d| d.message.contains("no debug info"));
+        assert!(!undebugged, "{flags}: {:#?}", snap.diagnostics);
         assert_eq!(a.runtimes.len(), 1, "{flags}");
         assert!(a.runtimes[0].dump_with.contains("kill -QUIT"), "{flags}");
     }

@@ -161,6 +161,8 @@ pub enum FrameTrust {
     Cfi,
     /// The callee's frame-pointer chain.
     FramePointer,
+    /// The callee's stack depth in a Go binary's pclntab (`pcsp`), where no CFI covers it.
+    Pclntab,
     /// The registers the kernel saved in a signal frame: the code a signal interrupted.
     Signal,
 }

@@ -2,7 +2,8 @@
 //! [`MappedObject`], the vdso's copied bytes), ELF files opened and parsed once per object and
 //! shared (`elf`: `ElfFile`, `ObjectCache`, whether a file changed after the process
 //! started), separate debug files found and proven to match (`debugfile`), what glibc
-//! says of its thread descriptors (`glibc`), and every file of a target opened so that the
+//! says of its thread descriptors (`glibc`), a Go binary's pclntab (`gopclntab`: names,
+//! file:line, inlined calls, stack depths), and every file of a target opened so that the
 //! target cannot choose it (`open`). The unwinder and the symbolizer read objects through
 //! here; neither opens a file itself: the unwinder reads the objects a `Source` gives it
 //! (`Files`: from disk).

@@ -143,6 +143,7 @@ fn trust_word(t: FrameTrust) -> &'static str {
         FrameTrust::Context => "context",
         FrameTrust::Cfi => "cfi",
         FrameTrust::FramePointer => "frame-pointer",
+        FrameTrust::Pclntab => "pclntab",
         FrameTrust::Signal => "signal",
     }
 }

@@ -1,7 +1,9 @@
 //! One object's symbol sources: its DWARF through an addr2line context ([`super::dwarf`]: the
 //! separate debug file's, found by build-id or `.gnu_debuglink` and proven to match, else the
 //! object's own) with inlined frames and file:line, then the ELF symbol table (`.symtab`, else
-//! `.dynsym`) of the file read for stripped objects and names DWARF does not give. For
+//! `.dynsym`) of the file read for stripped objects and names DWARF does not give; a Go binary
+//! without DWARF (`-w`, `-s -w`) is placed by its pclntab instead (file:line and inlined
+//! frames, `objects/gopclntab/lines.rs`), one function at a time. For
 //! objects read by name only ([`Depth::Names`]), the symbol table of the debug file (which
 //! has every local function) or else the object's own.
 
@@ -11,6 +13,7 @@ use super::types::{self, Scopes};
 use crate::names::{base_name, demangle, demangle_data};
 use crate::objects::debugfile;
 use crate::objects::elf::{self, ElfFile};
+use crate::objects::gopclntab;
 use crate::unwind::{AddressSpace, MappedObject};
 use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable};
 use std::collections::HashMap;
@@ -43,6 +46,8 @@ pub(super) struct ObjectSymbols {
     file: Arc<ElfFile>,
     /// Its DWARF (the debug file's, or its own), shared with the variable reader.
     pub debug: Option<Debug>,
+    /// A Go binary's pclntab, when it has no DWARF: functions, file:line, inlined frames.
+    go: Option<gopclntab::lines::Table>,
     /// Each unit's scopes, by the unit's offset, indexed on first need (see `types::scopes`).
     scopes: Mutex<HashMap<usize, Arc<Scopes>>>,
     /// The symbol table of the file the DWARF comes from, else the object's own.
@@ -90,6 +95,7 @@ impl ObjectSymbols {
             return Ok(ObjectSymbols {
                 file,
                 debug: None,
+                go: None,
                 scopes: Mutex::default(),
                 table,
                 symtab,
@@ -120,17 +126,22 @@ impl ObjectSymbols {
             .and_then(|p| ElfFile::open(&p).ok())
             .map(Arc::new);
         let debug = Debug::load(dwarf_file, sup, dwp);
-        // A stripped Go binary is named by its pclntab.
-        let go = crate::objects::gopclntab::SECTIONS;
+        // A Go binary without DWARF is placed by its pclntab, as its own traceback is.
+        let go = debug
+            .is_none()
+            .then(|| gopclntab::lines::Table::open(file.clone()))
+            .flatten();
         let names = file.parse().is_some_and(|p| {
             p.symbol_table().is_some()
-                || (!table.is_empty() && go.iter().any(|s| p.section_by_name(s).is_some()))
+                || (!table.is_empty()
+                    && (gopclntab::SECTIONS.iter()).any(|s| p.section_by_name(s).is_some()))
         });
         // The vdso is the kernel's: no file, and nothing a user could install.
-        let missing =
-            (debug.is_none() && map.path.is_some()).then(|| debugfile::missing(map, &file, names));
+        let missing = (debug.is_none() && go.is_none() && map.path.is_some())
+            .then(|| debugfile::missing(map, &file, names));
         Ok(ObjectSymbols {
             debug,
+            go,
             missing,
             scopes: Mutex::default(),
             file,
@@ -235,6 +246,15 @@ impl ObjectSymbols {
                 }
             }
         }
+        if let (None, Some(go)) = (context, &self.go) {
+            out = (go.places(svma).into_iter().take(MAX_INLINED))
+                .map(|p| Symbol {
+                    function: Some(p.function),
+                    file: p.file,
+                    line: p.line,
+                })
+                .collect();
+        }
         if out.last().is_none_or(|s| s.function.is_none()) {
             let name = self.table_lookup(svma);
             match out.last_mut() {
@@ -323,9 +343,7 @@ fn variables(
 fn own_table(file: &ElfFile) -> Vec<TableEntry> {
     let mut entries = table_of(file, object::SymbolKind::Text);
     if entries.is_empty() {
-        let go = file
-            .parse()
-            .map(|p| crate::objects::gopclntab::functions(&p));
+        let go = file.parse().map(|p| gopclntab::functions(&p));
         entries = (go.into_iter().flatten())
             .map(|(start, size, name)| TableEntry {
                 start,

@@ -3,7 +3,9 @@
 //! touches a live process.
 //!
 //! Each step finds the caller by DWARF CFI (`.eh_frame`, `.debug_frame`, also from a separate
-//! debug file: `cfi`), else by the frame-pointer chain; the sigreturn trampoline hands over to
+//! debug file: `cfi`), else, innermost in a Go binary without CFI (no DWARF), by the stack
+//! depth its pclntab gives (`objects::gopclntab`: a leaf that keeps no frame pointer), else by
+//! the frame-pointer chain; the sigreturn trampoline hands over to
 //! the registers the kernel saved in the signal frame (`x86_64` holds everything
 //! architecture-specific). A walk never panics and never loops: it stops at `max_frames`, on a
 //! CFA that does not increase, on unreadable memory and on a pc outside every mapping, and says
@@ -22,6 +24,7 @@ pub use memory::{Memory, MemoryRegion, Regions};
 
 use crate::model::{FrameTrust, StopReason};
 use crate::objects::elf::{ElfFile, ObjectCache};
+use crate::objects::gopclntab::lines::Table;
 use crate::objects::{Files, Source};
 use cfi::{Cfi, Step};
 use gimli::UnwindContext;
@@ -129,11 +132,13 @@ enum Next {
 }
 
 /// An object as the unwinder uses it: its bytes, its CFI, and, loaded on first need, the CFI
-/// of its separate debug file.
+/// of its separate debug file and a Go binary's pclntab.
 struct UnwindObject {
-    file: ElfFile,
+    file: Arc<ElfFile>,
     cfi: Cfi,
     debug: OnceLock<Option<(ElfFile, Cfi)>>,
+    /// A Go binary's pclntab, read on the first pc no CFI covers.
+    go: OnceLock<Option<Table>>,
 }
 
 type Loaded = Result<Arc<UnwindObject>, String>;
@@ -254,7 +259,7 @@ impl Unwinder {
                 );
             };
             let (caller, next_kind, next_method) =
-                match self.step(space, map, lookup, &state, mem, &mut ctx) {
+                match self.step(space, map, (lookup, kind), &state, mem, &mut ctx) {
                     Ok(Next::Caller(c, k, m)) => (c, k, m),
                     Ok(Next::End) => return None,
                     Err(e) => {
@@ -317,18 +322,32 @@ impl Unwinder {
         })
     }
 
-    /// One step from the frame whose (lookup) pc is `lookup`, in `map`: CFI, else frame pointers.
+    /// One step from the frame whose (lookup) pc is `lookup`, of `kind`, in `map`: CFI; else,
+    /// innermost in a Go binary, its pclntab's stack depth (a leaf keeps no frame pointer);
+    /// else frame pointers.
     fn step(
         &self,
         space: &AddressSpace,
         map: &MappedObject,
-        lookup: u64,
+        (lookup, kind): (u64, FrameKind),
         state: &RegState,
         mem: &dyn Memory,
         ctx: &mut UnwindContext<usize>,
     ) -> Result<Next, String> {
         let (cfi_problem, covered) = match self.object(space, map) {
             Ok(obj) => match obj.cfi_step(&*self.source, map, lookup, state, mem, ctx) {
+                Step::NotCovered if kind != FrameKind::ReturnAddress => {
+                    match obj.go_step(map, lookup, state, mem) {
+                        Some(caller) => {
+                            return Ok(Next::Caller(
+                                caller,
+                                FrameKind::ReturnAddress,
+                                FrameTrust::Pclntab,
+                            ))
+                        }
+                        None => ("no CFI covers it".to_string(), false),
+                    }
+                }
                 Step::Caller {
                     regs,
                     after_signal: true,
@@ -374,15 +393,30 @@ impl Unwinder {
             let file = self.source.object(space, map)?;
             let cfi = Cfi::new(&file);
             Ok(Arc::new(UnwindObject {
-                file,
+                file: Arc::new(file),
                 cfi,
                 debug: OnceLock::new(),
+                go: OnceLock::new(),
             }))
         })?
     }
 }
 
 impl UnwindObject {
+    /// The step from the innermost frame at runtime address `lookup` by the object's Go
+    /// pclntab, if it has one that holds `lookup`.
+    fn go_step(
+        &self,
+        map: &MappedObject,
+        lookup: u64,
+        state: &RegState,
+        mem: &dyn Memory,
+    ) -> Option<RegState> {
+        let go = self.go.get_or_init(|| Table::open(self.file.clone()));
+        let delta = go.as_ref()?.sp_delta(self.file.svma(map, lookup)?)?;
+        x86_64::go_frame_step(state, mem, delta)
+    }
+
     /// The CFI step at runtime address `lookup`: the object's own CFI, then the `.debug_frame`
     /// of its separate debug file when it has none itself.
     fn cfi_step(

@@ -357,3 +357,33 @@ fn the_signal_frame_layout() {
         assert_eq!(regs.get(reg), Some(v), "register {reg}");
     }
 }
+
+#[test]
+fn a_go_function_s_stack_depth_finds_its_caller_and_rbp_only_when_it_set_rbp() {
+    use super::x86_64::go_frame_step;
+    let state = |pc, sp, bp| RegState::from_regs(&regs(pc, sp, bp));
+    // A leaf at depth 0: its return address is at rsp, and rbp is still its caller's.
+    let mem = stack(
+        0x100,
+        &[
+            (0, BASE + 0x121),
+            (0x30, STACK + 0x80),
+            (0x38, BASE + 0x131),
+        ],
+    );
+    let leaf = go_frame_step(&state(BASE + 0x110, STACK, STACK + 0x40), &mem, 0).unwrap();
+    let got = |r: RegState| (r.get(RA), r.get(RSP), r.get(RBP));
+    assert_eq!(
+        got(leaf),
+        (Some(BASE + 0x121), Some(STACK + 8), Some(STACK + 0x40))
+    );
+    // At depth 0x38 with rbp on its saved slot: the caller's rbp is read from there.
+    let framed = go_frame_step(&state(BASE + 0x110, STACK, STACK + 0x30), &mem, 0x38).unwrap();
+    assert_eq!(
+        got(framed),
+        (Some(BASE + 0x131), Some(STACK + 0x40), Some(STACK + 0x80))
+    );
+    // A depth past the copied stack, or negative: no caller.
+    assert_eq!(go_frame_step(&state(BASE, STACK, 0), &mem, 0x1000), None);
+    assert_eq!(go_frame_step(&state(BASE, STACK, 0), &mem, -8), None);
+}

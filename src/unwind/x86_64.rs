@@ -170,3 +170,21 @@ pub(super) fn frame_pointer_step(
     caller.set(RA, Some(ra));
     Ok(Some(caller))
 }
+
+/// The caller's registers by a Go function's stack depth at the pc, `delta` (its pclntab's
+/// `pcsp`): the return address is at `rsp + delta`. The caller's rbp is the one saved below
+/// it when the function has set rbp to that slot, else (a leaf that keeps no frame, a
+/// prologue not done yet) rbp still is the caller's. This finds the caller a frame-pointer
+/// step skips: the callee of a function that keeps no frame pointer.
+pub(super) fn go_frame_step(regs: &RegState, mem: &dyn Memory, delta: i32) -> Option<RegState> {
+    let sp = regs.sp()?;
+    let slot = sp.checked_add(u64::try_from(delta).ok()?)?;
+    let ra = read_u64(mem, slot)?;
+    let mut caller = *regs;
+    if slot >= sp + 8 && regs.get(RBP) == Some(slot - 8) {
+        caller.set(RBP, Some(read_u64(mem, slot - 8)?));
+    }
+    caller.set(RSP, Some(slot + 8));
+    caller.set(RA, Some(ra));
+    Some(caller)
+}

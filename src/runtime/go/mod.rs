@@ -144,7 +144,7 @@ pub fn locate(space: &AddressSpace) -> Option<Result<Located, Unreadable>> {
                     object: map.name.clone(),
                     why: "the binary has no symbol table (stripped, -s), so runtime.allgs, \
                           the list of its goroutines, is not found (its threads' frames are \
-                          named from its pclntab, which holds functions only)"
+                          placed from its pclntab: functions, file:line, inlined calls)"
                         .into(),
                 }));
             }
