@@ -160,6 +160,7 @@ impl ObjectSymbols {
             symtab: file.clone(),
             file,
             debug: None,
+            go: None,
             scopes: Mutex::default(),
             data: OnceLock::new(),
             rejected: Vec::new(),
