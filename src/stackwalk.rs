@@ -6,6 +6,7 @@ use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::model::{FrameTrust, StopReason};
 use crate::runtime::go::{self, GoProcess};
+use crate::runtime::pointers;
 use crate::runtime::python::{merge::merge as merge_python, PyProcess, Unreadable};
 use crate::symbolize::Symbolizer;
 pub use crate::symbolize::{ArgSpec, GuardSpec, VarRequest};
@@ -281,6 +282,7 @@ fn to_snapshot_with(
         (image.go.iter().flatten()).flat_map(|g| g.goroutines.iter().filter_map(|r| r.sema));
     evidence.extend(symbolizer.data_symbols(space, waited_on(&threads).chain(semaphores)));
     symbolizer.references(space, &mut threads, &evidence);
+    stack_refs(&image.threads, &stacks, &mut threads, symbolizer, space);
     let symbolized_in = t0.elapsed() - unwound_in;
     let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -354,6 +356,77 @@ fn waited_on(threads: &[Thread]) -> impl Iterator<Item = u64> + '_ {
         .flat_map(|f| f.args.iter().chain(&f.locals))
         .filter_map(|v| v.read.as_ref()?.holds.as_ref().map(|h| h.lock));
     futexes.chain(guarded)
+}
+
+/// What each thread's live stack points at (`runtime::pointers`), among the waited-on locks
+/// in no object's image: a native thread's whole copied stack from its stack pointer up and
+/// its registers, when the walk reached its first frame in the copy; a goroutine's, as the Go
+/// reader read it, kept to those locks.
+fn stack_refs(
+    image: &[ImageThread],
+    stacks: &[Vec<RawFrame>],
+    threads: &mut [Thread],
+    symbolizer: &Symbolizer,
+    space: &AddressSpace,
+) {
+    let mut outside = std::collections::HashMap::new();
+    let mut outside = |a: u64| {
+        *outside
+            .entry(a)
+            .or_insert_with(|| symbolizer.outside_images(space, a))
+    };
+    let mut locks: Vec<u64> = waited_on(threads).filter(|&a| outside(a)).collect();
+    for r in threads[image.len()..]
+        .iter_mut()
+        .filter_map(|t| t.stack_refs.as_mut())
+    {
+        r.looked_for.retain(|&a| outside(a));
+        r.found.retain(|&a| outside(a));
+        locks.extend(&r.looked_for);
+    }
+    locks.sort_unstable();
+    locks.dedup();
+    if locks.is_empty() {
+        return;
+    }
+    let scan = |((t, it), walked): ((&mut Thread, &ImageThread), &Vec<RawFrame>)| {
+        let (Some(regs), Some(stack)) = (&it.regs, &it.stack) else {
+            return;
+        };
+        let from = regs.rsp;
+        // Every live word is in the copy when it reaches the end of the stack's mapping, or
+        // up to the CFA of the first frame when the walk reached it (a stack inside a larger
+        // mapping: a Go M's, on the heap).
+        let to_top = (space.objects.iter()).any(|o| o.contains(from) && o.end == stack.end());
+        let first = (walked.iter()).map(|f| f.regs.cfa.unwrap_or(f.sp)).max();
+        let top = match (to_top, t.unwind_stop, first) {
+            _ if it.stack_cut.is_some() => return,
+            (true, ..) => stack.end(),
+            (false, Some(StopReason::Outermost), Some(top)) if top <= stack.end() => top,
+            _ => return,
+        };
+        let at = |a: u64| {
+            a.checked_sub(stack.start)
+                .and_then(|o| usize::try_from(o).ok())
+        };
+        let Some(live) = (at(from).zip(at(top))).and_then(|(a, b)| stack.bytes.get(a..b)) else {
+            return;
+        };
+        let near = |&w: &u64| pointers::before_any(w, &locks, pointers::REACH);
+        let words = (pointers::words(live).chain(gprs(regs)))
+            .filter(near)
+            .collect();
+        t.stack_refs = Some(pointers::stack_refs(words, (from, top), &locks));
+    };
+    (threads.par_iter_mut().zip(image).zip(stacks)).for_each(scan);
+}
+
+/// The general registers of `r`.
+fn gprs(r: &Regs) -> [u64; 16] {
+    [
+        r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12,
+        r.r13, r.r14, r.r15,
+    ]
 }
 
 /// A thread's copied stack and the process's vdso, borrowed (no copy per thread). Remembers

@@ -109,6 +109,9 @@ struct Setup {
     could: Vec<Vec<(usize, Could)>>,
     /// Per lock, whether the threads' code was read for it (a static object, a capture).
     by_code: Vec<bool>,
+    /// Per lock, whether the threads' stacks were read for it (a lock in no object's image,
+    /// a capture).
+    by_stack: Vec<bool>,
     /// Per thread, whether it waits for one of these locks (a thread seen taking them).
     waiting: Vec<bool>,
 }
@@ -215,10 +218,17 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
     let by_code = (locks.iter())
         .map(|l| code_read && l.object.is_some())
         .collect();
+    let by_stack = (locks.iter())
+        .map(|l| {
+            let a = l.address;
+            (0..n).any(|o| a.is_some_and(|a| holders::stack_points(snap, o, a).is_some()))
+        })
+        .collect();
     Some(Setup {
         waiters,
         could,
         by_code,
+        by_stack,
         waiting,
     })
 }
@@ -268,6 +278,7 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
                     unlisted: others - alternatives.len(),
                     alternatives,
                     by_code: s.by_code[w.lock],
+                    by_stack: s.by_stack[w.lock],
                 },
             },
         });

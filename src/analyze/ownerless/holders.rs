@@ -8,6 +8,13 @@
 //! (`model::Frame::refs`, live and from cores), a live frame counts only if its code names the
 //! lock's object: a thread asleep in a loop that never names the lock cannot hold it. A frame
 //! not checked (a dump's, code with no sized symbol) could still hold any lock.
+//!
+//! For a lock in no object's image (on the heap: a field of a struct allocated at run time),
+//! which no code names, the capture looked for it on the threads' stacks
+//! (`model::Thread::stack_refs`: a word of the live stack, or a register, pointing at it or
+//! shortly before it): a thread with live frames whose stack holds no such word cannot hold
+//! it (code that will unlock a lock keeps a way to reach it), one whose stack does could. A
+//! thread whose stack was not read whole could hold any.
 
 use crate::analyze::classify::{Activity, Facts};
 use crate::analyze::names::Names;
@@ -22,7 +29,8 @@ pub(super) enum Could {
     Names,
     /// A live frame of the program's own whose code was not checked has an argument pointing
     /// at the lock or just before it (a receiver or a struct that holds it: Go's dump prints
-    /// a frame's arguments): it could have taken it.
+    /// a frame's arguments), or the thread's live stack holds such a word: it could have
+    /// taken it.
     Points,
     /// A live frame whose code was not checked for the lock (a dump's frames, code no sized
     /// symbol covers, a lock at no static address), or a stack that cannot be read: it may.
@@ -103,15 +111,24 @@ pub(super) fn could(
                 .is_some_and(|p| p <= lock && lock - p < ARG_REACH)
         })
     };
+    // What the thread's stack points at, when it was looked at for this lock.
+    let stack = address.and_then(|lock| stack_points(snap, o, lock));
     let mut how = Could::Not;
     for &i in live {
         match (&frames[i].refs, object) {
             (Some(refs), Some(start)) if refs.contains(&start) => return Could::Names,
             (Some(_), Some(_)) => {}
-            _ if points(&frames[i]) => how = Could::Points,
-            _ if how == Could::Not => how = Could::Unchecked,
+            _ if points(&frames[i]) || stack == Some(true) => how = Could::Points,
+            _ if how == Could::Not && stack.is_none() => how = Could::Unchecked,
             _ => {}
         }
     }
     how
+}
+
+/// Whether thread `o`'s live stack points at the lock at `address`: `None` when it was not
+/// looked for there (a dump, a stack not read whole, a lock in an object's image).
+pub(super) fn stack_points(snap: &Snapshot, o: usize, address: u64) -> Option<bool> {
+    let r = snap.threads[o].stack_refs.as_ref()?;
+    (r.looked_for.binary_search(&address).is_ok()).then(|| r.found.binary_search(&address).is_ok())
 }

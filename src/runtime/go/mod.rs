@@ -19,6 +19,7 @@ mod tests;
 use crate::objects::elf::open_object;
 use crate::objects::AddressSpace;
 use crate::runtime::memory::{Mem, ReadFn};
+use crate::runtime::pointers;
 use layout::Layout;
 use object::{Object, ObjectSymbol};
 use std::collections::{HashMap, HashSet};
@@ -84,6 +85,11 @@ pub struct Goroutine {
     pub cut: Option<String>,
     /// The semaphore word it sleeps on (`semacquire`'s address).
     pub sema: Option<u64>,
+    /// The words of its stack, from its saved stack pointer to its top, that point at or
+    /// shortly before a semaphore some goroutine sleeps on (`runtime::pointers`: the struct
+    /// around the semaphore is the lock); `None` when its stack was not read whole (running,
+    /// too deep, unreadable) or no goroutine sleeps on a semaphore.
+    pub stack_words: Option<Vec<u64>>,
     /// The channel (`hchan`) it is parked sending to or receiving from.
     pub chan: Option<u64>,
     /// The pc of the `go` statement that created it (none for the main goroutine).
@@ -228,6 +234,9 @@ pub fn read(
         (u64::from(r) * 16 < size).then(|| string(table + u64::from(r) * 16))?
     };
     let sema = semaphores(at, &mem, &mut notes);
+    let mut semas: Vec<u64> = sema.values().copied().collect();
+    semas.sort_unstable();
+    semas.dedup();
     let n = mem.u64(at.allglen).unwrap_or(0);
     if n > MAX_GOROUTINES {
         notes.push(format!(
@@ -293,6 +302,9 @@ pub fn read(
             first_args,
             cut,
             sema: sema.get(&g).copied(),
+            stack_words: (!on_thread && !semas.is_empty())
+                .then(|| stack_words(&mem, l, g, &semas))
+                .flatten(),
             chan,
             tid,
             waited_minutes: since.zip(now).and_then(|(s, n)| waited_minutes(s, n)),
@@ -372,6 +384,30 @@ fn stack(mem: &Mem<'_>, l: &Layout, g: u64, max_frames: usize) -> Stack {
     };
     (pcs, args, cut)
 }
+
+/// The words of the goroutine `g`'s stack, from its saved stack pointer to its top, that point
+/// at or shortly before one of `semas` (sorted; the lock around a semaphore starts up to
+/// [`SEMA_SLACK`] before it); `None` when the stack is deeper than [`MAX_STACK_WORDS`] or
+/// cannot be read.
+fn stack_words(mem: &Mem<'_>, l: &Layout, g: u64, semas: &[u64]) -> Option<Vec<u64>> {
+    let (sp, hi) = (mem.u64(g + l.sched_sp)?, mem.u64(g + l.stack_hi?)?);
+    let len = hi.checked_sub(sp).filter(|&n| n <= MAX_STACK_WORDS)?;
+    let bytes = mem.bytes(sp, usize::try_from(len).ok()?)?;
+    let reach = pointers::REACH + SEMA_SLACK;
+    let mut words: Vec<u64> = (pointers::words(&bytes))
+        .filter(|&w| pointers::before_any(w, semas, reach))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    Some(words)
+}
+
+/// How far before its semaphore a lock may start (a `sync.RWMutex`'s writer semaphore, its
+/// writers' mutex's semaphore).
+const SEMA_SLACK: u64 = 64;
+
+/// The bytes of a goroutine's stack read, at most, for the words pointing at locks.
+const MAX_STACK_WORDS: u64 = 256 << 10;
 
 /// The semaphore each sleeping goroutine waits on (`g` → address), from the sudogs queued in
 /// `runtime.semtable`: each bucket's treap of addresses (`prev`, `next`), each node's waiters

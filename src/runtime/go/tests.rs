@@ -17,6 +17,7 @@ const LAYOUT: Layout = Layout {
     sched_sp: 0x38,
     sched_pc: 0x40,
     sched_bp: 0x68,
+    stack_hi: Some(8),
     root_treap: 8,
     sudog_g: 0,
     sudog_elem: 0x28,

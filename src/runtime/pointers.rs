@@ -1,0 +1,73 @@
+//! Which waited-on locks a thread's live stack points at: the evidence of which threads can
+//! hold a lock that records no owner when the lock lies on the heap (a field of a struct
+//! allocated at run time, passed by pointer), where no code names it (`symbolize::refs` finds
+//! only static objects). Code that took such a lock and will unlock it must reach it again: by
+//! a pointer kept in its frame, in a callee-saved register (a callee that uses the register
+//! saves it in its own frame), or in a caller's frame. So every word of the thread's stack
+//! from its stack pointer up, and its registers at the stop, are looked at: a word at a lock's
+//! address or shortly before it ([`REACH`]: a pointer to the struct holding it) points at it,
+//! and a lock inside the stack itself counts for that thread.
+//!
+//! What this cannot see: a lock reached only through another object (a pointer to a struct
+//! holding a pointer to the lock's struct, a closure's captured variable, a global pointer), a
+//! lock more than [`REACH`] bytes into the struct a word points at, and a holder whose code no
+//! longer needs the lock (it never unlocks it: the pointer may be gone from its frame). A stale
+//! word (a dead slot of a live frame) keeps a thread among the holders: the cautious side. The
+//! analysis grades what it derives from these words `heuristic` and says so.
+//!
+//! MEASURED
+
+use crate::model::StackRefs;
+
+/// How far before a lock a word may point and still point at it: a pointer to the struct that
+/// holds the lock, the lock at most this far in.
+pub const REACH: u64 = 256;
+
+/// Whether `word` lies at one of `sorted` or up to `reach` bytes before it.
+pub fn before_any(word: u64, sorted: &[u64], reach: u64) -> bool {
+    let i = sorted.partition_point(|&l| l < word);
+    sorted.get(i).is_some_and(|&l| l - word < reach)
+}
+
+/// What a stack whose words are `words` (any order) and whose memory spans `stack` points at,
+/// among the locks `looked_for` (sorted).
+pub fn stack_refs(mut words: Vec<u64>, stack: (u64, u64), looked_for: &[u64]) -> StackRefs {
+    words.sort_unstable();
+    words.dedup();
+    let found = (looked_for.iter().copied())
+        .filter(|&l| {
+            let below = words.partition_point(|&w| w <= l);
+            let pointed = below > 0 && l - words[below - 1] < REACH;
+            pointed || (stack.0..stack.1).contains(&l)
+        })
+        .collect();
+    StackRefs {
+        looked_for: looked_for.to_vec(),
+        found,
+    }
+}
+
+/// The little-endian words of `bytes` (its tail shorter than a word left out).
+pub fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    (bytes.chunks_exact(8))
+        .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_at_or_shortly_before_a_lock_points_at_it() {
+        let locks = [0x1000, 0x2000, 0x3000];
+        let words = vec![0x1000, 0x2000 - REACH + 8, 0x2fff - REACH, 7];
+        let r = stack_refs(words, (0, 0), &locks);
+        assert_eq!(r.found, [0x1000, 0x2000]);
+        assert_eq!(r.looked_for, locks);
+        // A lock on the stack itself.
+        let r = stack_refs(Vec::new(), (0x2ff0, 0x4000), &locks);
+        assert_eq!(r.found, [0x3000]);
+        assert!(before_any(0x2f80, &locks, REACH));
+        assert!(!before_any(0x3001, &locks, REACH));
+    }
+}

@@ -1,0 +1,172 @@
+//! Locks that record no owner on the heap (fields of structs made at run time, passed by
+//! pointer), which no code names: their possible holders are the threads whose live stack
+//! points at them (`model::Thread::stack_refs`), read live and from cores, kept by `--save`.
+//!
+//! Programs (`fixtures/programs/go/`): `heap_abba.go` (a `sync.Mutex` ABBA between two heap
+//! accounts, beside a goroutine asleep in a loop and main waiting: live, from a core and saved,
+//! a heuristic cycle of the two transfers alone, exit 1), `heap_sleeper.go` (its twin with no
+//! cycle: a keeper sleeps holding the ledger's mutex, a poster holds the journal's and waits
+//! for the ledger's, a reader waits for the journal's: the keeper's stack points at the ledger,
+//! so no view claims a cycle, which the poster and the reader alone would close).
+
+mod support;
+
+use hangscan::analyze::{Analysis, Because, FindingKind, Grade, Held};
+use hangscan::model::{IdKind, Snapshot};
+use std::path::Path;
+use std::process::Command;
+use support::runtimes::build_go;
+use support::{gcore, require, scratch, HungProcess};
+
+/// The process attached live and read from a gcore core written into `dir`, each analysed.
+fn live_and_core(pid: u32, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)> {
+    let options = hangscan::Options::default();
+    let live = hangscan::attach(pid, &options).expect("attach");
+    let core = hangscan::read_core(&gcore(pid, dir), &options).expect("core");
+    [("attach", live), ("core", core)]
+        .into_iter()
+        .map(|(how, snap)| {
+            let a = hangscan::analyze(&snap);
+            (how, snap, a)
+        })
+        .collect()
+}
+
+/// The goroutines with `function` on their stacks.
+fn goroutines(snap: &Snapshot, function: &str) -> Vec<usize> {
+    (0..snap.threads.len())
+        .filter(|&t| {
+            let thread = &snap.threads[t];
+            thread.id_kind == IdKind::Goroutine
+                && (thread.frames.iter()).any(|f| f.function.as_deref() == Some(function))
+        })
+        .collect()
+}
+
+/// The address of the first wait of thread `t`.
+fn waits_for(a: &Analysis, t: usize) -> u64 {
+    a.facts[t].waits[0].address.expect("a wait's address")
+}
+
+#[test]
+fn a_go_mutex_abba_on_the_heap_is_a_heuristic_cycle_of_its_two_goroutines_live_core_and_saved() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("heap_locks", "heap_abba");
+    let exe = build_go(&dir, "heap_abba");
+    let hung = HungProcess::spawn("heap_abba", Command::new(exe));
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        let transfers = goroutines(&snap, "main.transfer");
+        assert_eq!(transfers.len(), 2, "{how}");
+        let (x, y) = (transfers[0], transfers[1]);
+        // Two heap mutexes, neither named by any code: each waits for the other's.
+        let (wx, wy) = (waits_for(&a, x), waits_for(&a, y));
+        assert_ne!(wx, wy, "{how}");
+        assert!(a.facts[x].waits[0].symbol.is_none(), "{how}");
+        // Each transfer's stack points at both accounts; the ticker's and main's at neither.
+        for t in [x, y] {
+            let refs = snap.threads[t].stack_refs.as_ref().expect("stack read");
+            assert!(
+                refs.found.contains(&wx) && refs.found.contains(&wy),
+                "{how}"
+            );
+        }
+        for f in ["main.tick", "main.main"] {
+            let t = goroutines(&snap, f)[0];
+            let refs = snap.threads[t].stack_refs.as_ref().expect("stack read");
+            assert!(refs.looked_for.contains(&wx), "{how}: {refs:?}");
+            assert!(
+                !refs.found.contains(&wx) && !refs.found.contains(&wy),
+                "{how} {f}"
+            );
+        }
+        let cycle = (a.findings.iter())
+            .find(|f| f.kind == FindingKind::LockCycle)
+            .unwrap_or_else(|| panic!("{how}: {:#?}", a.findings));
+        assert_eq!(cycle.confidence, Grade::Heuristic, "{how}");
+        let mut threads = cycle.threads.clone();
+        threads.sort_unstable();
+        assert_eq!(threads, [x.min(y), x.max(y)], "{how}");
+        assert!(a.deadlocked(), "{how}");
+        // The only holders: no other goroutine, no OS thread, named as an alternative.
+        let derived: Vec<_> = (a.graph.edges.iter())
+            .filter_map(|e| match &e.because {
+                Because::Holds {
+                    by:
+                        Held::Consistent {
+                            alternatives,
+                            unlisted,
+                            by_stack,
+                            ..
+                        },
+                    ..
+                } => Some((alternatives.len(), *unlisted, *by_stack)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(derived, [(0, 0, true), (0, 0, true)], "{how}");
+    }
+    // As a user runs it: exit 1, the evidence says what narrowed the holders; a saved snapshot
+    // keeps what the stacks point at, so it reads back to the same cycle.
+    let saved = dir.join("snapshot.json");
+    let (code, report) = support::report::json(&[
+        "attach",
+        &hung.pid.to_string(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{report}");
+    let (grade, steps) = support::report::cycle(&report);
+    assert_eq!(grade, "heuristic");
+    assert!(
+        steps.contains("with what the threads' stacks point at: the lock is on the heap"),
+        "{steps}"
+    );
+    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_eq!(support::report::cycle(&again), (grade, steps));
+}
+
+#[test]
+fn a_heap_mutex_held_by_a_sleeper_keeps_it_among_the_holders_and_no_view_claims_a_cycle() {
+    if !(require("go") && require("gcore")) {
+        return;
+    }
+    let dir = scratch("heap_locks", "heap_sleeper");
+    let exe = build_go(&dir, "heap_sleeper");
+    let hung = HungProcess::spawn("heap_sleeper", Command::new(exe));
+    for (how, snap, a) in live_and_core(hung.pid, &dir) {
+        let (keeper, poster, reader) = (
+            goroutines(&snap, "main.keep")[0],
+            goroutines(&snap, "main.post")[0],
+            goroutines(&snap, "main.read")[0],
+        );
+        let (ledger, journal) = (waits_for(&a, poster), waits_for(&a, reader));
+        assert_ne!(ledger, journal, "{how}");
+        // The keeper sleeps holding the ledger: its stack points at it.
+        let refs = snap.threads[keeper]
+            .stack_refs
+            .as_ref()
+            .expect("stack read");
+        assert!(refs.found.contains(&ledger), "{how}: {refs:?}");
+        let ticker = goroutines(&snap, "main.tick")[0];
+        let refs = snap.threads[ticker]
+            .stack_refs
+            .as_ref()
+            .expect("stack read");
+        assert!(
+            refs.looked_for.contains(&ledger) && refs.found.is_empty(),
+            "{how}"
+        );
+        // So the poster and the reader close no cycle, and nothing blames anyone else.
+        assert!(!a.deadlocked(), "{how}: {:#?}", a.findings);
+        assert!(
+            (a.findings.iter()).all(|f| f.kind != FindingKind::LockCycle),
+            "{how}: {:#?}",
+            a.findings
+        );
+    }
+    let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
+    assert_ne!(code, Some(1), "{report}");
+}
