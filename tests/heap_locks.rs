@@ -7,16 +7,20 @@
 //! a heuristic cycle of the two transfers alone, exit 1), `heap_sleeper.go` (its twin with no
 //! cycle: a keeper sleeps holding the ledger's mutex, a poster holds the journal's and waits
 //! for the ledger's, a reader waits for the journal's: the keeper's stack points at the ledger,
-//! so no view claims a cycle, which the poster and the reader alone would close).
+//! so no view claims a cycle, which the poster and the reader alone would close). Their C
+//! twins on GLib `GMutex`es (`c_glib_heap_abba.c`, `c_glib_heap_held.c`), built `-O0` and
+//! `-O2 -fomit-frame-pointer` (where a holder may keep its pointer only in a callee-saved
+//! register): the same verdicts, attached and from a core.
 
 mod support;
 
 use hangscan::analyze::{Analysis, Because, FindingKind, Grade, Held};
 use hangscan::model::{IdKind, Snapshot};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use support::runtimes::build_go;
-use support::{gcore, require, scratch, HungProcess};
+use support::{gcore, require, scratch, Build, HungProcess};
 
 /// The process attached live and read from a gcore core written into `dir`, each analysed.
 fn live_and_core(pid: u32, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)> {
@@ -169,4 +173,74 @@ fn a_heap_mutex_held_by_a_sleeper_keeps_it_among_the_holders_and_no_view_claims_
     }
     let (code, report) = support::report::json(&["attach", &hung.pid.to_string()]);
     assert_ne!(code, Some(1), "{report}");
+}
+
+/// The C fixture `name`, built as `build`, attached live and read from a gcore core: (view,
+/// exit code, JSON report).
+fn c_views(name: &str, build: Build) -> Vec<(&'static str, Option<i32>, Value)> {
+    let dir = scratch("heap_locks", &format!("{name}-{build:?}"));
+    let hung = HungProcess::start_as(name, build);
+    let (code, live) = support::report::json(&["attach", &hung.pid.to_string()]);
+    let core = gcore(hung.pid, &dir);
+    drop(hung);
+    let (core_code, from_core) = support::report::json(&["core", core.to_str().unwrap()]);
+    vec![("attach", code, live), ("core", core_code, from_core)]
+}
+
+/// The indexes of the report's threads whose frames include `function`.
+fn running(report: &Value, function: &str) -> Vec<u64> {
+    let threads = report["threads"].as_array().unwrap();
+    (0..threads.len() as u64)
+        .filter(|&i| {
+            let frames = threads[i as usize]["frames"].as_array().unwrap();
+            frames.iter().any(|f| f["function"] == function)
+        })
+        .collect()
+}
+
+#[test]
+fn a_glib_mutex_abba_on_the_heap_is_a_heuristic_cycle_of_its_movers_at_o0_and_o2() {
+    if !require("glib-2.0") || !require("gcore") {
+        return;
+    }
+    for build in [Build::Debug, Build::NoFramePointer] {
+        for (how, code, report) in c_views("c_glib_heap_abba", build) {
+            let why = format!("{build:?} {how}: {:#}", report["findings"]);
+            assert_eq!(code, Some(1), "{why}");
+            let (grade, steps) = support::report::cycle(&report);
+            assert_eq!(grade, "heuristic", "{why}");
+            assert!(steps.contains("stacks point at"), "{why}");
+            let cycle = (report["findings"].as_array().unwrap().iter())
+                .find(|f| f["kind"] == "lock-cycle")
+                .unwrap();
+            let mut threads: Vec<u64> = (cycle["thread_indexes"].as_array().unwrap().iter())
+                .map(|t| t.as_u64().unwrap())
+                .collect();
+            threads.sort_unstable();
+            // The two movers alone: neither the ticker nor main is named, even as another
+            // possible holder.
+            assert_eq!(threads, running(&report, "move"), "{why}");
+            assert!(!steps.contains("; or "), "{why}");
+            for other in running(&report, "tick") {
+                assert!(!threads.contains(&other), "{why}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_glib_mutex_on_the_heap_held_by_a_sleeper_is_no_cycle_at_o0_and_o2() {
+    if !require("glib-2.0") || !require("gcore") {
+        return;
+    }
+    for build in [Build::Debug, Build::NoFramePointer] {
+        for (how, code, report) in c_views("c_glib_heap_held", build) {
+            let why = format!("{build:?} {how}: {:#}", report["findings"]);
+            assert_ne!(code, Some(1), "{why}");
+            let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+                .filter_map(|f| f["kind"].as_str())
+                .collect();
+            assert!(!kinds.contains(&"lock-cycle"), "{why}");
+        }
+    }
 }

@@ -15,7 +15,19 @@
 //! word (a dead slot of a live frame) keeps a thread among the holders: the cautious side. The
 //! analysis grades what it derives from these words `heuristic` and says so.
 //!
-//! MEASURED
+//! Measured on the fixtures `go/heap_abba.go` and `go/heap_sleeper.go` (Go 1.19) and their C
+//! twins `c_glib_heap_abba.c` and `c_glib_heap_held.c` (GLib GMutex, `-O0` and `-O2
+//! -fomit-frame-pointer`), five live attaches each. Go: the two transfers and the keeper
+//! pointed at the mutex each held every time (15 of 15, in the goroutine's stack words: Go
+//! keeps what a call must survive in its frame). C `-O0`: every holder (two movers, the keeper,
+//! the poster) every time, in its frames (20 of 20). C `-O2`: 20 of 20 with the registers, but
+//! only 15 of 20 from the stack alone: in every run, one ABBA mover kept the pointer to the
+//! mutex it held only in a callee-saved register. No thread that held nothing (the tickers,
+//! main, Go's M threads) pointed at a waited mutex, once a stack inside a larger mapping (a Go
+//! M's system stack, allocated on the heap) is read only up to its first frame's CFA, not to
+//! the mapping's end. Two structs allocated one after the other lie within [`REACH`] of each
+//! other, so a pointer to one also points at the other's
+//! lock: such a thread stays a possible holder of both (the cautious side).
 
 use crate::model::StackRefs;
 
