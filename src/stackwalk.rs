@@ -257,10 +257,11 @@ fn to_snapshot_with(
         }),
         None => {}
     }
+    let mut go_locks = Vec::new();
     match &image.go {
         Some(Ok(g)) => {
             let (stacks, creators) = goroutine_stacks(g);
-            let (goroutines, said) = go::merge::goroutines(
+            let (goroutines, said, locks) = go::merge::goroutines(
                 g,
                 symbolizer.symbolize_many(space, &stacks),
                 symbolizer.symbolize_many(space, &creators),
@@ -268,6 +269,7 @@ fn to_snapshot_with(
             );
             threads.extend(goroutines);
             diagnostics.extend(said);
+            go_locks = locks;
         }
         Some(Err(u)) => diagnostics.push(crate::model::Diagnostic {
             line: None,
@@ -282,7 +284,14 @@ fn to_snapshot_with(
         (image.go.iter().flatten()).flat_map(|g| g.goroutines.iter().filter_map(|r| r.sema));
     evidence.extend(symbolizer.data_symbols(space, waited_on(&threads).chain(semaphores)));
     symbolizer.references(space, &mut threads, &evidence);
-    stack_refs(&image.threads, &stacks, &mut threads, symbolizer, space);
+    let scanned = stack_refs(
+        &image.threads,
+        &stacks,
+        &mut threads,
+        go_locks,
+        (symbolizer, space),
+    );
+    evidence.extend(scanned);
     let symbolized_in = t0.elapsed() - unwound_in;
     let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -359,35 +368,28 @@ fn waited_on(threads: &[Thread]) -> impl Iterator<Item = u64> + '_ {
 }
 
 /// What each thread's live stack points at (`runtime::pointers`), among the waited-on locks
-/// in no object's image: a native thread's whole copied stack from its stack pointer up and
-/// its registers, when the walk reached its first frame in the copy; a goroutine's, as the Go
-/// reader read it, kept to those locks.
+/// in no object's image (the native threads' futex words and guarded locks, and `go_locks`):
+/// a native thread's whole copied stack from its stack pointer up and its registers, when the
+/// copy holds all of it; a goroutine's, as the Go reader read it, kept to those locks. The
+/// locks looked for, as evidence; none past [`MAX_STACK_LOCKS`] (then no stack counts).
 fn stack_refs(
     image: &[ImageThread],
     stacks: &[Vec<RawFrame>],
     threads: &mut [Thread],
-    symbolizer: &Symbolizer,
-    space: &AddressSpace,
-) {
-    let mut outside = std::collections::HashMap::new();
-    let mut outside = |a: u64| {
-        *outside
-            .entry(a)
-            .or_insert_with(|| symbolizer.outside_images(space, a))
-    };
-    let mut locks: Vec<u64> = waited_on(threads).filter(|&a| outside(a)).collect();
-    for r in threads[image.len()..]
-        .iter_mut()
-        .filter_map(|t| t.stack_refs.as_mut())
-    {
-        r.looked_for.retain(|&a| outside(a));
-        r.found.retain(|&a| outside(a));
-        locks.extend(&r.looked_for);
-    }
+    go_locks: Vec<u64>,
+    (symbolizer, space): (&Symbolizer, &AddressSpace),
+) -> Option<Evidence> {
+    let mut locks: Vec<u64> = waited_on(threads).chain(go_locks).collect();
     locks.sort_unstable();
     locks.dedup();
-    if locks.is_empty() {
-        return;
+    locks.retain(|&a| symbolizer.outside_images(space, a));
+    let goroutines = threads[image.len()..].iter_mut();
+    if locks.is_empty() || locks.len() > MAX_STACK_LOCKS {
+        goroutines.for_each(|t| t.stack_refs = None);
+        return None;
+    }
+    for found in goroutines.filter_map(|t| t.stack_refs.as_mut()) {
+        found.retain(|a| locks.binary_search(a).is_ok());
     }
     let scan = |((t, it), walked): ((&mut Thread, &ImageThread), &Vec<RawFrame>)| {
         let (Some(regs), Some(stack)) = (&it.regs, &it.stack) else {
@@ -416,10 +418,15 @@ fn stack_refs(
         let words = (pointers::words(live).chain(gprs(regs)))
             .filter(near)
             .collect();
-        t.stack_refs = Some(pointers::stack_refs(words, (from, top), &locks));
+        t.stack_refs = Some(pointers::pointed_at(words, (from, top), &locks));
     };
     (threads.par_iter_mut().zip(image).zip(stacks)).for_each(scan);
+    Some(Evidence::StackLocks { addresses: locks })
 }
+
+/// The locks looked for on the stacks, at most: more waited-on words than this (each thread
+/// on a word of its own) are not looked for, and no thread is narrowed by its stack.
+const MAX_STACK_LOCKS: usize = 1024;
 
 /// The general registers of `r`.
 fn gprs(r: &Regs) -> [u64; 16] {

@@ -200,14 +200,15 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
         waiting[w.thread] = true;
         waiting_on[w.lock].push(w.thread);
     }
+    let looked_for = holders::stack_locks(snap);
     // A thread of another process, or one waiting for the lock itself, does not hold it.
     let could = (locks.iter().enumerate())
         .map(|(l, lock)| {
             (0..n)
                 .filter(|&o| process(o) == lock.process && !waiting_on[l].contains(&o))
                 .map(|o| {
-                    let how =
-                        holders::could(snap, o, live[o].as_deref(), lock.address, lock.object);
+                    let at = (lock.address, lock.object);
+                    let how = holders::could(snap, o, live[o].as_deref(), at, looked_for);
                     (o, how)
                 })
                 .filter(|&(_, how)| how != Could::Not)
@@ -219,10 +220,7 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
         .map(|l| code_read && l.object.is_some())
         .collect();
     let by_stack = (locks.iter())
-        .map(|l| {
-            let a = l.address;
-            (0..n).any(|o| a.is_some_and(|a| holders::stack_points(snap, o, a).is_some()))
-        })
+        .map(|l| (l.address).is_some_and(|a| looked_for.binary_search(&a).is_ok()))
         .collect();
     Some(Setup {
         waiters,

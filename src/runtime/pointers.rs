@@ -29,8 +29,6 @@
 //! other, so a pointer to one also points at the other's
 //! lock: such a thread stays a possible holder of both (the cautious side).
 
-use crate::model::StackRefs;
-
 /// How far before a lock a word may point and still point at it: a pointer to the struct that
 /// holds the lock, the lock at most this far in.
 pub const REACH: u64 = 256;
@@ -41,22 +39,18 @@ pub fn before_any(word: u64, sorted: &[u64], reach: u64) -> bool {
     sorted.get(i).is_some_and(|&l| l - word < reach)
 }
 
-/// What a stack whose words are `words` (any order) and whose memory spans `stack` points at,
-/// among the locks `looked_for` (sorted).
-pub fn stack_refs(mut words: Vec<u64>, stack: (u64, u64), looked_for: &[u64]) -> StackRefs {
+/// The locks among `looked_for` (sorted) that a stack whose words are `words` (any order) and
+/// whose memory spans `stack` points at, sorted.
+pub fn pointed_at(mut words: Vec<u64>, stack: (u64, u64), looked_for: &[u64]) -> Vec<u64> {
     words.sort_unstable();
     words.dedup();
-    let found = (looked_for.iter().copied())
+    (looked_for.iter().copied())
         .filter(|&l| {
             let below = words.partition_point(|&w| w <= l);
             let pointed = below > 0 && l - words[below - 1] < REACH;
             pointed || (stack.0..stack.1).contains(&l)
         })
-        .collect();
-    StackRefs {
-        looked_for: looked_for.to_vec(),
-        found,
-    }
+        .collect()
 }
 
 /// The little-endian words of `bytes` (its tail shorter than a word left out).
@@ -73,12 +67,9 @@ mod tests {
     fn a_word_at_or_shortly_before_a_lock_points_at_it() {
         let locks = [0x1000, 0x2000, 0x3000];
         let words = vec![0x1000, 0x2000 - REACH + 8, 0x2fff - REACH, 7];
-        let r = stack_refs(words, (0, 0), &locks);
-        assert_eq!(r.found, [0x1000, 0x2000]);
-        assert_eq!(r.looked_for, locks);
+        assert_eq!(pointed_at(words, (0, 0), &locks), [0x1000, 0x2000]);
         // A lock on the stack itself.
-        let r = stack_refs(Vec::new(), (0x2ff0, 0x4000), &locks);
-        assert_eq!(r.found, [0x3000]);
+        assert_eq!(pointed_at(Vec::new(), (0x2ff0, 0x4000), &locks), [0x3000]);
         assert!(before_any(0x2f80, &locks, REACH));
         assert!(!before_any(0x3001, &locks, REACH));
     }

@@ -11,10 +11,10 @@
 //!
 //! For a lock in no object's image (on the heap: a field of a struct allocated at run time),
 //! which no code names, the capture looked for it on the threads' stacks
-//! (`model::Thread::stack_refs`: a word of the live stack, or a register, pointing at it or
-//! shortly before it): a thread with live frames whose stack holds no such word cannot hold
-//! it (code that will unlock a lock keeps a way to reach it), one whose stack does could. A
-//! thread whose stack was not read whole could hold any.
+//! (`model::Thread::stack_refs`, against the snapshot's `stack-locks`: a word of the live
+//! stack, or a register, pointing at it or shortly before it): a thread with live frames whose
+//! stack holds no such word cannot hold it (code that will unlock a lock keeps a way to reach
+//! it), one whose stack does could. A thread whose stack was not read whole could hold any.
 
 use crate::analyze::classify::{Activity, Facts};
 use crate::analyze::names::Names;
@@ -91,14 +91,25 @@ pub(super) fn static_object(snap: &Snapshot, address: u64) -> Option<u64> {
 /// (a receiver or a struct that holds the lock).
 const ARG_REACH: u64 = 256;
 
+/// The locks the capture looked for on the threads' stacks (`stack-locks` evidence).
+pub(super) fn stack_locks(snap: &Snapshot) -> &[u64] {
+    (snap.evidence.iter())
+        .find_map(|e| match e {
+            Evidence::StackLocks { addresses } => Some(&addresses[..]),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// How thread `o`, whose live frames are `live`, could hold the lock at `address`, in the
-/// static object at `object` (`None`: at no static address, or not known).
+/// static object at `object` (`None`: at no static address, or not known); `looked_for`: the
+/// locks looked for on the threads' stacks.
 pub(super) fn could(
     snap: &Snapshot,
     o: usize,
     live: Option<&[usize]>,
-    address: Option<u64>,
-    object: Option<u64>,
+    (address, object): (Option<u64>, Option<u64>),
+    looked_for: &[u64],
 ) -> Could {
     let Some(live) = live else {
         return Could::Unchecked;
@@ -112,7 +123,7 @@ pub(super) fn could(
         })
     };
     // What the thread's stack points at, when it was looked at for this lock.
-    let stack = address.and_then(|lock| stack_points(snap, o, lock));
+    let stack = address.and_then(|lock| stack_points(snap, o, lock, looked_for));
     let mut how = Could::Not;
     for &i in live {
         match (&frames[i].refs, object) {
@@ -127,8 +138,9 @@ pub(super) fn could(
 }
 
 /// Whether thread `o`'s live stack points at the lock at `address`: `None` when it was not
-/// looked for there (a dump, a stack not read whole, a lock in an object's image).
-pub(super) fn stack_points(snap: &Snapshot, o: usize, address: u64) -> Option<bool> {
-    let r = snap.threads[o].stack_refs.as_ref()?;
-    (r.looked_for.binary_search(&address).is_ok()).then(|| r.found.binary_search(&address).is_ok())
+/// looked for there (a dump, a stack not read whole, a lock in an object's image), by
+/// `looked_for`.
+fn stack_points(snap: &Snapshot, o: usize, address: u64, looked_for: &[u64]) -> Option<bool> {
+    let found = snap.threads[o].stack_refs.as_ref()?;
+    (looked_for.binary_search(&address).is_ok()).then(|| found.binary_search(&address).is_ok())
 }

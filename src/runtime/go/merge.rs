@@ -137,14 +137,15 @@ fn first_arg(f: &mut Frame, value: u64) {
 }
 
 /// The goroutines of `go` as threads, `frames` holding each one's symbolized frames and
-/// `creators` its `go` statement's (in order), `os` the process's threads; and what is said
-/// about the read.
+/// `creators` its `go` statement's (in order), `os` the process's threads; what is said about
+/// the read; and the locks goroutines sleep on (semaphores, the mutexes and RWMutexes around
+/// them), which each goroutine's `stack_refs` is read against.
 pub fn goroutines(
     go: &GoProcess,
     frames: Vec<Vec<Frame>>,
     creators: Vec<Vec<Frame>>,
     os: &[Thread],
-) -> (Vec<Thread>, Vec<Diagnostic>) {
+) -> (Vec<Thread>, Vec<Diagnostic>, Vec<u64>) {
     let mut notes = go.notes.clone();
     let mut threads = Vec::new();
     let mut system = 0;
@@ -205,7 +206,7 @@ pub fn goroutines(
     locks.sort_unstable();
     locks.dedup();
     for (t, w) in threads.iter_mut().zip(words) {
-        t.stack_refs = w.map(|w| pointers::stack_refs(w.clone(), (0, 0), &locks));
+        t.stack_refs = w.map(|w| pointers::pointed_at(w.clone(), (0, 0), &locks));
     }
     notes.insert(
         0,
@@ -227,5 +228,5 @@ pub fn goroutines(
             message,
         })
         .collect();
-    (threads, diagnostics)
+    (threads, diagnostics, locks)
 }
