@@ -14,11 +14,13 @@
 //! (`model::Thread::stack_refs`, against the snapshot's `stack-locks`: a word of the live
 //! stack, or a register, pointing at it or shortly before it): a thread with live frames whose
 //! stack holds no such word cannot hold it (code that will unlock a lock keeps a way to reach
-//! it), one whose stack does could. A thread whose stack was not read whole could hold any.
+//! it), one whose stack does could. A thread whose stack was not read whole could hold any,
+//! as could one running code no symbol names (a JIT's, whose references the runtime keeps
+//! elsewhere) or Python functions (whose frames are on the heap): their stacks say nothing.
 
 use crate::analyze::classify::{Activity, Facts};
 use crate::analyze::names::Names;
-use crate::model::{Evidence, Frame, Snapshot};
+use crate::model::{Evidence, Frame, Language, Snapshot};
 
 /// How a thread could hold a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +124,13 @@ pub(super) fn could(
                 .is_some_and(|p| p <= lock && lock - p < ARG_REACH)
         })
     };
-    // What the thread's stack points at, when it was looked at for this lock.
-    let stack = address.and_then(|lock| stack_points(snap, o, lock, looked_for));
+    // What the thread's stack points at, when it was looked at for this lock, and it says
+    // where the thread's code keeps its pointers: not for code no symbol names (a JIT's, an
+    // interpreter's, whose references live in their own structures, the JVM's object maps)
+    // nor for a thread running Python functions (whose frames are on the heap).
+    let native = (live.iter()).all(|&i| frames[i].function.is_some())
+        && !(frames.iter()).any(|f| f.language == Some(Language::Python));
+    let stack = (address.filter(|_| native)).and_then(|l| stack_points(snap, o, l, looked_for));
     let mut how = Could::Not;
     for &i in live {
         match (&frames[i].refs, object) {
