@@ -200,7 +200,20 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
         waiting[w.thread] = true;
         waiting_on[w.lock].push(w.thread);
     }
-    let looked_for = holders::stack_locks(snap);
+    // The stacks narrow a lock's holders only where a stack other than its waiters' points at
+    // it: a lock every holder reaches through another object (a pimpl's private part, a
+    // struct another struct points at) is pointed at by none, and then they say nothing.
+    let pointed = |l: usize, a: u64| {
+        (0..n).any(|o| {
+            process(o) == locks[l].process
+                && !waiting_on[l].contains(&o)
+                && (snap.threads[o].stack_refs.as_ref()).is_some_and(|f| f.contains(&a))
+        })
+    };
+    let looked_for: Vec<u64> = (holders::stack_locks(snap).iter().copied())
+        .filter(|&a| (0..locks.len()).all(|l| locks[l].address != Some(a) || pointed(l, a)))
+        .collect();
+    let looked_for = &looked_for[..];
     // A thread of another process, or one waiting for the lock itself, does not hold it.
     let could = (locks.iter().enumerate())
         .map(|(l, lock)| {

@@ -14,7 +14,9 @@
 //! (`model::Thread::stack_refs`, against the snapshot's `stack-locks`: a word of the live
 //! stack, or a register, pointing at it or shortly before it): a thread with live frames whose
 //! stack holds no such word cannot hold it (code that will unlock a lock keeps a way to reach
-//! it), one whose stack does could. A thread whose stack was not read whole could hold any,
+//! it), one whose stack does could; unless no stack but its waiters' points at the lock (its
+//! holder reaches it through another object: a pimpl's private part), when the stacks say
+//! nothing of it. A thread whose stack was not read whole could hold any,
 //! as could one running code no symbol names (a JIT's, whose references the runtime keeps
 //! elsewhere) or Python functions (whose frames are on the heap): their stacks say nothing.
 

@@ -248,6 +248,8 @@ pub fn read(
         .and_then(|p| mem.bytes(p, usize::try_from(n * 8).ok()?))
         .unwrap_or_default();
     let mut goroutines = Vec::new();
+    // Each goroutine's `g`, when it is parked (its stack its own, not a thread's).
+    let mut parked = Vec::new();
     let mut untimed = false;
     for g in gs
         .chunks_exact(8)
@@ -295,6 +297,7 @@ pub fn read(
             .filter(|&s| s != 0 && mem.u64(s + l.sudog_waitlink) == Some(0))
             .and_then(|s| mem.u64(s + l.sudog_c))
             .filter(|&c| c != 0);
+        parked.push((!on_thread).then_some(g));
         goroutines.push(Goroutine {
             id,
             status,
@@ -302,15 +305,20 @@ pub fn read(
             first_args,
             cut,
             sema: sema.get(&g).copied(),
-            stack_words: (!on_thread && !semas.is_empty())
-                .then(|| stack_words(&mem, l, g, &semas))
-                .flatten(),
+            stack_words: None,
             chan,
             tid,
             waited_minutes: since.zip(now).and_then(|(s, n)| waited_minutes(s, n)),
             // The main goroutine's is the runtime's start, which Go's dump does not name.
             created_by: mem.u64(g + l.gopc).filter(|&pc| pc != 0 && id != 1),
         });
+    }
+    // Then, with what the budget leaves (never at the cost of a goroutine's own read), the
+    // words of the parked goroutines' stacks that point at the semaphores.
+    for (r, g) in goroutines.iter_mut().zip(parked) {
+        if let Some(g) = g.filter(|_| !semas.is_empty() && mem.left() > STACK_PAGES) {
+            r.stack_words = stack_words(&mem, l, g, &semas);
+        }
     }
     if goroutines.is_empty() {
         notes.push(
@@ -408,6 +416,9 @@ const SEMA_SLACK: u64 = 64;
 
 /// The bytes of a goroutine's stack read, at most, for the words pointing at locks.
 const MAX_STACK_WORDS: u64 = 256 << 10;
+
+/// The pages such a read may take: it is made only while more than this are left.
+const STACK_PAGES: usize = (MAX_STACK_WORDS >> 12) as usize + 1;
 
 /// The semaphore each sleeping goroutine waits on (`g` → address), from the sudogs queued in
 /// `runtime.semtable`: each bucket's treap of addresses (`prev`, `next`), each node's waiters
