@@ -4,13 +4,14 @@
 //!
 //! Programs (`fixtures/programs/go/`): `heap_abba.go` (a `sync.Mutex` ABBA between two heap
 //! accounts, beside a goroutine asleep in a loop and main waiting: live, from a core and saved,
-//! a heuristic cycle of the two transfers alone, exit 1), `heap_sleeper.go` (its twin with no
-//! cycle: a keeper sleeps holding the ledger's mutex, a poster holds the journal's and waits
-//! for the ledger's, a reader waits for the journal's: the keeper's stack points at the ledger,
-//! so no view claims a cycle, which the poster and the reader alone would close). Their C
-//! twins on GLib `GMutex`es (`c_glib_heap_abba.c`, `c_glib_heap_held.c`), built `-O0` and
-//! `-O2 -fomit-frame-pointer` (where a holder may keep its pointer only in a callee-saved
-//! register): the same verdicts, attached and from a core.
+//! a heuristic cycle of the two transfers alone, exit 1; its SIGQUIT dump, which carries no
+//! stack memory, leaves it undecided and says attaching or a core decides), `heap_sleeper.go`
+//! (its twin with no cycle: a keeper sleeps holding the ledger's mutex, a poster holds the
+//! journal's and waits for the ledger's, a reader waits for the journal's: the keeper's stack
+//! points at the ledger, so no view claims a cycle, which the poster and the reader alone
+//! would close). Their C twins on GLib `GMutex`es (`c_glib_heap_abba.c`, `c_glib_heap_held.c`),
+//! built `-O0` and `-O2 -fomit-frame-pointer` (where a holder may keep its pointer only in a
+//! callee-saved register): the same verdicts, attached and from a core.
 
 mod support;
 
@@ -19,7 +20,7 @@ use hangscan::model::{Evidence, IdKind, Snapshot};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::runtimes::build_go;
+use support::runtimes::{build_go, signal, with_stderr_to};
 use support::{gcore, require, scratch, Build, HungProcess};
 
 /// The process attached live and read from a gcore core written into `dir`, each analysed.
@@ -59,7 +60,8 @@ fn a_go_mutex_abba_on_the_heap_is_a_heuristic_cycle_of_its_two_goroutines_live_c
     }
     let dir = scratch("heap_locks", "heap_abba");
     let exe = build_go(&dir, "heap_abba");
-    let hung = HungProcess::spawn("heap_abba", Command::new(exe));
+    let err = dir.join("sigquit.txt");
+    let mut hung = HungProcess::spawn("heap_abba", with_stderr_to(&err, &[&exe]));
     for (how, snap, a) in live_and_core(hung.pid, &dir) {
         let transfers = goroutines(&snap, "main.transfer");
         assert_eq!(transfers.len(), 2, "{how}");
@@ -129,6 +131,22 @@ fn a_go_mutex_abba_on_the_heap_is_a_heuristic_cycle_of_its_two_goroutines_live_c
     let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{again}");
     assert_eq!(support::report::cycle(&again), (grade, steps));
+    // The program's own dump carries no stack memory: the cycle cannot be told from it, and
+    // the advice says what would decide.
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    let text = std::fs::read_to_string(&err).unwrap();
+    let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let a = hangscan::analyze(&snap);
+    assert!(!a.deadlocked(), "{:#?}", a.findings);
+    let undecided = (a.findings.iter())
+        .find(|f| f.kind == FindingKind::HoldersUnknown)
+        .unwrap_or_else(|| panic!("{:#?}", a.findings));
+    let advice = undecided.suggestion.as_deref().unwrap_or_default();
+    assert!(
+        advice.contains("hangscan attach") && advice.contains("stacks point at it"),
+        "{advice}"
+    );
 }
 
 #[test]
