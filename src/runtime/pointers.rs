@@ -9,7 +9,9 @@
 //! and a lock inside the stack itself counts for that thread.
 //!
 //! What this cannot see: a lock reached only through another object (a pointer to a struct
-//! holding a pointer to the lock's struct, a closure's captured variable, a global pointer), a
+//! holding a pointer to the lock's struct, a closure's captured variable, a global pointer, a
+//! `QReadWriteLock`'s private part: when no stack but its waiters' points at a lock, the
+//! analysis leaves the stacks out for it), a
 //! lock more than [`REACH`] bytes into the struct a word points at, and a holder whose code no
 //! longer needs the lock (it never unlocks it: the pointer may be gone from its frame). A stale
 //! word (a dead slot of a live frame) keeps a thread among the holders: the cautious side. The
@@ -25,9 +27,10 @@
 //! mutex it held only in a callee-saved register. No thread that held nothing (the tickers,
 //! main, Go's M threads) pointed at a waited mutex, once a stack inside a larger mapping (a Go
 //! M's system stack, allocated on the heap) is read only up to its first frame's CFA, not to
-//! the mapping's end. Two structs allocated one after the other lie within [`REACH`] of each
-//! other, so a pointer to one also points at the other's
-//! lock: such a thread stays a possible holder of both (the cautious side).
+//! the mapping's end. But two structs allocated one after the other lie within [`REACH`] of
+//! each other, so a pointer to one also points at the other's lock (the keeper of
+//! `heap_sleeper.go` at the journal's as well as the ledger's): such a thread stays a possible
+//! holder of both, the cautious side.
 
 /// How far before a lock a word may point and still point at it: a pointer to the struct that
 /// holds the lock, the lock at most this far in.
