@@ -6,6 +6,7 @@ use crate::limits::{walk_limit_note, MAX_FRAMES};
 use crate::model::{Evidence, KernelInfo, KernelState, Snapshot, Thread};
 use crate::model::{FrameTrust, StopReason};
 use crate::runtime::go::{self, GoProcess};
+use crate::runtime::pointers;
 use crate::runtime::python::{merge::merge as merge_python, PyProcess, Unreadable};
 use crate::symbolize::Symbolizer;
 pub use crate::symbolize::{ArgSpec, GuardSpec, VarRequest};
@@ -256,10 +257,11 @@ fn to_snapshot_with(
         }),
         None => {}
     }
+    let mut go_locks = Vec::new();
     match &image.go {
         Some(Ok(g)) => {
             let (stacks, creators) = goroutine_stacks(g);
-            let (goroutines, said) = go::merge::goroutines(
+            let (goroutines, said, locks) = go::merge::goroutines(
                 g,
                 symbolizer.symbolize_many(space, &stacks),
                 symbolizer.symbolize_many(space, &creators),
@@ -267,6 +269,7 @@ fn to_snapshot_with(
             );
             threads.extend(goroutines);
             diagnostics.extend(said);
+            go_locks = locks;
         }
         Some(Err(u)) => diagnostics.push(crate::model::Diagnostic {
             line: None,
@@ -281,6 +284,14 @@ fn to_snapshot_with(
         (image.go.iter().flatten()).flat_map(|g| g.goroutines.iter().filter_map(|r| r.sema));
     evidence.extend(symbolizer.data_symbols(space, waited_on(&threads).chain(semaphores)));
     symbolizer.references(space, &mut threads, &evidence);
+    let scanned = stack_refs(
+        &image.threads,
+        &stacks,
+        &mut threads,
+        go_locks,
+        (symbolizer, space),
+    );
+    evidence.extend(scanned);
     let symbolized_in = t0.elapsed() - unwound_in;
     let deep: Vec<String> = walked_deep.iter().map(|&i| threads[i].label()).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -354,6 +365,75 @@ fn waited_on(threads: &[Thread]) -> impl Iterator<Item = u64> + '_ {
         .flat_map(|f| f.args.iter().chain(&f.locals))
         .filter_map(|v| v.read.as_ref()?.holds.as_ref().map(|h| h.lock));
     futexes.chain(guarded)
+}
+
+/// What each thread's live stack points at (`runtime::pointers`), among the waited-on locks
+/// in no object's image (the native threads' futex words and guarded locks, and `go_locks`):
+/// a native thread's whole copied stack from its stack pointer up and its registers, when the
+/// copy holds all of it; a goroutine's, as the Go reader read it, kept to those locks. The
+/// locks looked for, as evidence; none past [`MAX_STACK_LOCKS`] (then no stack counts).
+fn stack_refs(
+    image: &[ImageThread],
+    stacks: &[Vec<RawFrame>],
+    threads: &mut [Thread],
+    go_locks: Vec<u64>,
+    (symbolizer, space): (&Symbolizer, &AddressSpace),
+) -> Option<Evidence> {
+    let mut locks: Vec<u64> = waited_on(threads).chain(go_locks).collect();
+    locks.sort_unstable();
+    locks.dedup();
+    locks.retain(|&a| symbolizer.outside_images(space, a));
+    let goroutines = threads[image.len()..].iter_mut();
+    if locks.is_empty() || locks.len() > MAX_STACK_LOCKS {
+        goroutines.for_each(|t| t.stack_refs = None);
+        return None;
+    }
+    for found in goroutines.filter_map(|t| t.stack_refs.as_mut()) {
+        found.retain(|a| locks.binary_search(a).is_ok());
+    }
+    let scan = |((t, it), walked): ((&mut Thread, &ImageThread), &Vec<RawFrame>)| {
+        let (Some(regs), Some(stack)) = (&it.regs, &it.stack) else {
+            return;
+        };
+        let from = regs.rsp;
+        // Every live word is in the copy when it reaches the end of the stack's mapping, or
+        // up to the CFA of the first frame when the walk reached it (a stack inside a larger
+        // mapping: a Go M's, on the heap).
+        let to_top = (space.objects.iter()).any(|o| o.contains(from) && o.end == stack.end());
+        let first = (walked.iter()).map(|f| f.regs.cfa.unwrap_or(f.sp)).max();
+        let top = match (to_top, t.unwind_stop, first) {
+            _ if it.stack_cut.is_some() => return,
+            (true, ..) => stack.end(),
+            (false, Some(StopReason::Outermost), Some(top)) if top <= stack.end() => top,
+            _ => return,
+        };
+        let at = |a: u64| {
+            a.checked_sub(stack.start)
+                .and_then(|o| usize::try_from(o).ok())
+        };
+        let Some(live) = (at(from).zip(at(top))).and_then(|(a, b)| stack.bytes.get(a..b)) else {
+            return;
+        };
+        let near = |&w: &u64| pointers::before_any(w, &locks, pointers::REACH);
+        let words = (pointers::words(live).chain(gprs(regs)))
+            .filter(near)
+            .collect();
+        t.stack_refs = Some(pointers::pointed_at(words, (from, top), &locks));
+    };
+    (threads.par_iter_mut().zip(image).zip(stacks)).for_each(scan);
+    Some(Evidence::StackLocks { addresses: locks })
+}
+
+/// The locks looked for on the stacks, at most: more waited-on words than this (each thread
+/// on a word of its own) are not looked for, and no thread is narrowed by its stack.
+const MAX_STACK_LOCKS: usize = 1024;
+
+/// The general registers of `r`.
+fn gprs(r: &Regs) -> [u64; 16] {
+    [
+        r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12,
+        r.r13, r.r14, r.r15,
+    ]
 }
 
 /// A thread's copied stack and the process's vdso, borrowed (no copy per thread). Remembers

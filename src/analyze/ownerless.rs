@@ -112,6 +112,9 @@ struct Setup {
     could: Vec<Vec<(usize, Could)>>,
     /// Per lock, whether the threads' code was read for it (a static object, a capture).
     by_code: Vec<bool>,
+    /// Per lock, whether the threads' stacks were read for it (a lock in no object's image,
+    /// a capture).
+    by_stack: Vec<bool>,
     /// Per thread, whether it waits for one of these locks (a thread seen taking them).
     waiting: Vec<bool>,
 }
@@ -202,6 +205,20 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
         waiting[w.thread] = true;
         waiting_on[w.lock].push(w.thread);
     }
+    // The stacks narrow a lock's holders only where a stack other than its waiters' points at
+    // it: a lock every holder reaches through another object (a pimpl's private part, a
+    // struct another struct points at) is pointed at by none, and then they say nothing.
+    let pointed = |l: usize, a: u64| {
+        (0..n).any(|o| {
+            process(o) == locks[l].process
+                && !waiting_on[l].contains(&o)
+                && (snap.threads[o].stack_refs.as_ref()).is_some_and(|f| f.contains(&a))
+        })
+    };
+    let looked_for: Vec<u64> = (holders::stack_locks(snap).iter().copied())
+        .filter(|&a| (0..locks.len()).all(|l| locks[l].address != Some(a) || pointed(l, a)))
+        .collect();
+    let looked_for = &looked_for[..];
     // A thread of another process, or one waiting for the lock itself, does not hold it; nor
     // does a thread that is no goroutine hold a Go lock.
     let could = (locks.iter().enumerate())
@@ -212,8 +229,8 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
                 .filter(|&o| process(o) == lock.process && !waiting_on[l].contains(&o))
                 .filter(|&o| kind_fits(o))
                 .map(|o| {
-                    let how =
-                        holders::could(snap, o, live[o].as_deref(), lock.address, lock.object);
+                    let at = (lock.address, lock.object);
+                    let how = holders::could(snap, o, live[o].as_deref(), at, looked_for);
                     (o, how)
                 })
                 .filter(|&(_, how)| how != Could::Not)
@@ -224,10 +241,14 @@ fn setup(snap: &Snapshot, facts: &[Facts], g: &Graph, names: &Names) -> Option<S
     let by_code = (locks.iter())
         .map(|l| code_read && l.object.is_some())
         .collect();
+    let by_stack = (locks.iter())
+        .map(|l| (l.address).is_some_and(|a| looked_for.binary_search(&a).is_ok()))
+        .collect();
     Some(Setup {
         waiters,
         could,
         by_code,
+        by_stack,
         waiting,
     })
 }
@@ -277,6 +298,7 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
                     unlisted: others - alternatives.len(),
                     alternatives,
                     by_code: s.by_code[w.lock],
+                    by_stack: s.by_stack[w.lock],
                 },
             },
         });

@@ -122,6 +122,14 @@ pub struct Thread {
     /// when the walk ended early). Absent for stacks a dump printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwind_stop: Option<StopReason>,
+    /// Which of the snapshot's `stack-locks` (the waited-on locks in no object's image: the
+    /// heap, anonymous memory, a stack) the thread's live stack points at, sorted (live capture
+    /// and cores): every word from its stack pointer to the top of its stack (a goroutine's:
+    /// to `g.stack.hi`) and its registers at the stop, a word pointing at a lock when it is the
+    /// lock's address or lies shortly before it (a pointer to the struct holding it); a lock
+    /// inside the stack itself counts too. Absent when its stack was not read whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_refs: Option<Vec<u64>>,
 }
 
 /// Why an unwinder's walk of a stack ended.
@@ -573,6 +581,13 @@ pub enum Evidence {
         size: u64,
         /// Its name, demangled (`stats_lock`, `guard variable for config()::c`).
         name: String,
+    },
+    /// The locks the capture looked for on every thread's stack (`Thread::stack_refs`): the
+    /// words threads wait on (and a Go runtime's semaphores and the mutexes around them) that
+    /// lie in no object's image, sorted.
+    StackLocks {
+        /// Their addresses.
+        addresses: Vec<u64>,
     },
     /// Bytes read from the target's memory while it was stopped (around each futex word), for
     /// the rules to interpret (a mutex's owner field).

@@ -49,6 +49,11 @@ impl<'a> Mem<'a> {
         self.left.get() == 0
     }
 
+    /// Pages the budget still allows.
+    pub fn left(&self) -> usize {
+        self.left.get()
+    }
+
     /// Pages read so far.
     pub fn pages(&self) -> usize {
         READS - self.left.get()

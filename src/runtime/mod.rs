@@ -6,4 +6,5 @@
 
 pub mod go;
 pub mod memory;
+pub mod pointers;
 pub mod python;

@@ -34,6 +34,23 @@ impl Symbolizer {
         named
     }
 
+    /// Whether `address` lies in no object's image (its loaded segments, `.bss` included): on
+    /// the heap, in anonymous memory or on a stack. An address near an object whose file
+    /// cannot be read, or may not be the one mapped, may be in its image: not outside.
+    pub fn outside_images(&self, space: &AddressSpace, address: u64) -> bool {
+        let Some(owner) = owner_mapping(space, address) else {
+            return true;
+        };
+        let inside = || {
+            let map = code_mapping(space, owner)?;
+            let loaded = self.object(space, map).filter(|l| l.doubt.is_none())?;
+            let bias = loaded.symbols.file().bias(map)?;
+            Some(loaded.symbols.file().loads(address.wrapping_sub(bias)))
+        };
+        let inside = catch_unwind(AssertUnwindSafe(inside)).ok().flatten();
+        inside == Some(false) && !owner.contains(address)
+    }
+
     fn data_symbol(&self, space: &AddressSpace, address: u64) -> Option<Evidence> {
         let map = code_mapping(space, owner_mapping(space, address)?)?;
         // Not named from a file that may not be the one mapped (its frames say so).

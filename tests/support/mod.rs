@@ -48,6 +48,8 @@ const RUSTFLAGS: &[&str] = &["-g", "-C", "opt-level=0", "--edition", "2021"];
 const PKG_CONFIG: &[(&str, &str)] = &[
     ("c_glib_abba", "glib-2.0"),
     ("c_glib_abba_ticker", "glib-2.0"),
+    ("c_glib_heap_abba", "glib-2.0"),
+    ("c_glib_heap_held", "glib-2.0"),
     ("c_glib_lock_abba", "glib-2.0"),
     ("c_glib_plain_abba", "glib-2.0"),
     ("c_glib_plain_held", "glib-2.0"),

@@ -108,6 +108,12 @@ pub enum Held {
         /// code (`model::Frame::refs`, read live and from cores).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         by_code: bool,
+        /// Whether the holders were narrowed by what the threads' stacks point at (a lock in
+        /// no object's image: the heap): a thread counts only if a word of its live stack, or
+        /// a register, points at the lock or shortly before it (`model::Thread::stack_refs`,
+        /// read live and from cores).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_stack: bool,
     },
     /// The runtime's own deadlock report.
     Report {

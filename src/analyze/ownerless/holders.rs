@@ -9,10 +9,21 @@
 //! lock's object: a thread asleep in a loop that never names the lock cannot hold it. A frame
 //! not checked (a dump's read without its program file, code with no sized symbol) could still
 //! hold any lock.
+//!
+//! For a lock in no object's image (on the heap: a field of a struct allocated at run time),
+//! which no code names, the capture looked for it on the threads' stacks
+//! (`model::Thread::stack_refs`, against the snapshot's `stack-locks`: a word of the live
+//! stack, or a register, pointing at it or shortly before it): a thread with live frames whose
+//! stack holds no such word cannot hold it (code that will unlock a lock keeps a way to reach
+//! it), one whose stack does could; unless no stack but its waiters' points at the lock (its
+//! holder reaches it through another object: a pimpl's private part), when the stacks say
+//! nothing of it. A thread whose stack was not read whole could hold any,
+//! as could one running code no symbol names (a JIT's, whose references the runtime keeps
+//! elsewhere) or Python functions (whose frames are on the heap): their stacks say nothing.
 
 use crate::analyze::classify::{Activity, Facts};
 use crate::analyze::names::Names;
-use crate::model::{Evidence, Frame, Snapshot};
+use crate::model::{Evidence, Frame, Language, Snapshot};
 
 /// How a thread could hold a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +34,8 @@ pub(super) enum Could {
     Names,
     /// A live frame of the program's own whose code was not checked has an argument pointing
     /// at the lock or just before it (a receiver or a struct that holds it: Go's dump prints
-    /// a frame's arguments): it could have taken it.
+    /// a frame's arguments), or the thread's live stack holds such a word: it could have
+    /// taken it.
     Points,
     /// A live frame whose code was not checked for the lock (a dump's frames without the
     /// program file, code no sized symbol covers, a lock at no static address), or a stack
@@ -85,14 +97,25 @@ pub(super) fn static_object(snap: &Snapshot, address: u64) -> Option<u64> {
 /// (a receiver or a struct that holds the lock).
 const ARG_REACH: u64 = 256;
 
+/// The locks the capture looked for on the threads' stacks (`stack-locks` evidence).
+pub(super) fn stack_locks(snap: &Snapshot) -> &[u64] {
+    (snap.evidence.iter())
+        .find_map(|e| match e {
+            Evidence::StackLocks { addresses } => Some(&addresses[..]),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// How thread `o`, whose live frames are `live`, could hold the lock at `address`, in the
-/// static object at `object` (`None`: at no static address, or not known).
+/// static object at `object` (`None`: at no static address, or not known); `looked_for`: the
+/// locks looked for on the threads' stacks.
 pub(super) fn could(
     snap: &Snapshot,
     o: usize,
     live: Option<&[usize]>,
-    address: Option<u64>,
-    object: Option<u64>,
+    (address, object): (Option<u64>, Option<u64>),
+    looked_for: &[u64],
 ) -> Could {
     let Some(live) = live else {
         return Could::Unchecked;
@@ -105,15 +128,30 @@ pub(super) fn could(
                 .is_some_and(|p| p <= lock && lock - p < ARG_REACH)
         })
     };
+    // What the thread's stack points at, when it was looked at for this lock, and it says
+    // where the thread's code keeps its pointers: not for code no symbol names (a JIT's, an
+    // interpreter's, whose references live in their own structures, the JVM's object maps)
+    // nor for a thread running Python functions (whose frames are on the heap).
+    let native = (live.iter()).all(|&i| frames[i].function.is_some())
+        && !(frames.iter()).any(|f| f.language == Some(Language::Python));
+    let stack = (address.filter(|_| native)).and_then(|l| stack_points(snap, o, l, looked_for));
     let mut how = Could::Not;
     for &i in live {
         match (&frames[i].refs, object) {
             (Some(refs), Some(start)) if refs.contains(&start) => return Could::Names,
             (Some(_), Some(_)) => {}
-            _ if points(&frames[i]) => how = Could::Points,
-            _ if how == Could::Not => how = Could::Unchecked,
+            _ if points(&frames[i]) || stack == Some(true) => how = Could::Points,
+            _ if how == Could::Not && stack.is_none() => how = Could::Unchecked,
             _ => {}
         }
     }
     how
+}
+
+/// Whether thread `o`'s live stack points at the lock at `address`: `None` when it was not
+/// looked for there (a dump, a stack not read whole, a lock in an object's image), by
+/// `looked_for`.
+fn stack_points(snap: &Snapshot, o: usize, address: u64, looked_for: &[u64]) -> Option<bool> {
+    let found = snap.threads[o].stack_refs.as_ref()?;
+    (looked_for.binary_search(&address).is_ok()).then(|| found.binary_search(&address).is_ok())
 }

@@ -2,7 +2,7 @@
 //! naming the other thread that could hold each lock; a thread asleep inside the program, which
 //! could hold both, leaves no cycle; a lock that records its owner, or one no thread is seen
 //! taking, is not derived; a write wait on a reader-writer lock that records no owner is, a
-//! read wait is not.
+//! read wait is not. Locks on the heap: what the threads' stacks point at narrows the holders.
 
 use crate::analyze::{analyze, Analysis, Because, Detail, FindingKind, Grade, Held};
 use crate::dump::parse_dump;
@@ -283,4 +283,57 @@ fn write_waits_on_reader_writer_locks_that_record_no_owner_are_derived_and_read_
     assert_eq!(cycle.confidence, Grade::Heuristic);
     // A reader may wait for a writer that only waits itself (Qt prefers writers): no holder.
     assert!(!analysis(&qt("lockForRead")).deadlocked());
+}
+
+#[test]
+fn a_heap_abba_is_a_cycle_when_only_the_waiters_stacks_point_at_the_locks() {
+    let dump = format!(
+        "{MAIN_JOINS}{}{}{}",
+        waiter(2, 1, "transfer_out"),
+        waiter(3, 2, "transfer_in"),
+        sleeper(4)
+    );
+    let mut snap = parse_dump(dump.as_bytes(), "t", Some("gdb")).unwrap();
+    let kb = KnowledgeBase::builtin();
+    // Nothing read of the stacks: the sleeper could hold either lock.
+    assert!(!analyze(&snap, &kb).deadlocked());
+    let locks = vec![0x5001, 0x5002];
+    let point = |found: &[u64]| Some(found.to_vec());
+    for (t, found) in [(0, &[][..]), (1, &locks), (2, &locks), (3, &[])] {
+        snap.threads[t].stack_refs = point(found);
+    }
+    // Read, but not looked for: nothing narrows.
+    assert!(!analyze(&snap, &kb).deadlocked());
+    snap.evidence.push(Evidence::StackLocks {
+        addresses: locks.clone(),
+    });
+    let a = analyze(&snap, &kb);
+    assert!(a.deadlocked(), "{:?}", a.findings);
+    let derived: Vec<_> = (a.graph.edges.iter())
+        .filter_map(|e| match &e.because {
+            Because::Holds {
+                by:
+                    Held::Consistent {
+                        alternatives,
+                        by_stack,
+                        ..
+                    },
+                ..
+            } => Some((alternatives.len(), *by_stack)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(derived, [(0, true), (0, true)]);
+    // The sleeper's stack pointing at one lock keeps it a possible holder: no cycle claimed.
+    snap.threads[3].stack_refs = point(&[0x5001]);
+    assert!(!analyze(&snap, &kb).deadlocked());
+    // Nor when its stack was not read whole.
+    snap.threads[3].stack_refs = None;
+    assert!(!analyze(&snap, &kb).deadlocked());
+    // Nor when only each lock's waiter points at it: its holder reaches it through another
+    // object, which the stacks do not show.
+    snap.threads[3].stack_refs = point(&[]);
+    snap.threads[1].stack_refs = point(&[0x5001]);
+    snap.threads[2].stack_refs = point(&[0x5002]);
+    assert!(!analyze(&snap, &kb).deadlocked());
 }

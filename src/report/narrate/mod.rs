@@ -120,6 +120,7 @@ fn held(h: &Held) -> String {
         Held::Consistent {
             alternatives,
             by_code,
+            by_stack,
             ..
         } => {
             let which = if alternatives.is_empty() {
@@ -134,9 +135,16 @@ fn held(h: &Held) -> String {
             } else {
                 ""
             };
+            let stack = if *by_stack {
+                " and with what the threads' stacks point at: the lock is on the heap, and a \
+                 thread counts only if its stack or registers point at it or at the struct \
+                 holding it, so one that kept no such pointer would be missed"
+            } else {
+                ""
+            };
             format!(
                 "the lock records no owner; {which} holder consistent with where every thread \
-                 stands{code}"
+                 stands{code}{stack}"
             )
         }
         Held::Report { text, line } => {

@@ -33,6 +33,9 @@ pub struct Layout {
     pub sched_pc: u64,
     /// See `sched_sp`.
     pub sched_bp: u64,
+    /// `g.stack.hi`: the top of its stack (one past its highest byte). Not read where the
+    /// DWARF lacks it.
+    pub stack_hi: Option<u64>,
     /// `semaRoot.treap`.
     pub root_treap: u64,
     /// `sudog.g`, `.elem`, `.prev`, `.next`, `.waitlink`, `.c` (its channel).
@@ -67,7 +70,7 @@ pub struct RwMutex {
 }
 
 /// The structures whose members are read, and the members.
-const WANTED: [(&str, &[&str]); 7] = [
+const WANTED: [(&str, &[&str]); 8] = [
     (
         "runtime.g",
         &[
@@ -79,8 +82,10 @@ const WANTED: [(&str, &[&str]); 7] = [
             "m",
             "gopc",
             "waitsince",
+            "stack",
         ],
     ),
+    ("runtime.stack", &["hi"]),
     ("runtime.m", &["procid"]),
     ("runtime.gobuf", &["sp", "pc", "bp"]),
     (
@@ -135,6 +140,9 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         sched_sp: sched + at("runtime.gobuf", "sp")?,
         sched_pc: sched + at("runtime.gobuf", "pc")?,
         sched_bp: sched + at("runtime.gobuf", "bp")?,
+        stack_hi: (at("runtime.g", "stack").ok())
+            .zip(at("runtime.stack", "hi").ok())
+            .map(|(g, hi)| g + hi),
         root_treap: at("runtime.semaRoot", "treap")?,
         sudog_g: at("runtime.sudog", "g")?,
         sudog_elem: at("runtime.sudog", "elem")?,

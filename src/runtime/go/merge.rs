@@ -16,6 +16,7 @@
 use super::layout::Layout;
 use super::GoProcess;
 use crate::model::{Diagnostic, Frame, IdKind, Language, Thread, Var};
+use crate::runtime::pointers;
 
 /// The function that queues a goroutine on a semaphore: its first argument, and its caller's,
 /// is the semaphore's address.
@@ -51,14 +52,16 @@ fn is_system(frames: &[Frame]) -> bool {
 /// The semaphore `sema` a goroutine sleeps on as the first argument of the frames that pass it
 /// on, the mutex around it (`mutex_sema` before it) as `lockSlow`'s receiver, and the
 /// `sync.RWMutex` around either (its reader or writer semaphore, or its writers' mutex) as its
-/// `Lock`'s or `RLock`'s receiver.
-fn semaphore(frames: &mut [Frame], sema: u64, layout: &Layout) {
+/// `Lock`'s or `RLock`'s receiver. Returns the addresses given: the semaphore, the mutex and
+/// the RWMutex, one of which the rules read as the lock.
+fn semaphore(frames: &mut [Frame], sema: u64, layout: &Layout) -> Vec<u64> {
     let Some(at) = frames
         .iter()
         .position(|f| f.function.as_deref() == Some(SEMACQUIRE))
     else {
-        return;
+        return Vec::new();
     };
+    let mut given = vec![sema];
     for f in frames.iter_mut().skip(at).take(2) {
         first_arg(f, sema);
     }
@@ -70,15 +73,16 @@ fn semaphore(frames: &mut [Frame], sema: u64, layout: &Layout) {
         mutex = layout.mutex_sema.and_then(|o| sema.checked_sub(o));
         if let (Some(m), Some(f)) = (mutex, frames.get_mut(at + 2)) {
             first_arg(f, m);
+            given.push(m);
         }
     }
     let Some(rw) = layout.rwmutex else {
-        return;
+        return given;
     };
     let Some(i) = (at + 2..frames.len().min(at + 2 + RWMUTEX_REACH))
         .find(|&i| (caller(frames, i)).is_some_and(|n| RWMUTEX_OPS.contains(&n.as_str())))
     else {
-        return;
+        return given;
     };
     let address = match (mutex, i == at + 2, caller(frames, i).as_deref()) {
         (Some(m), _, Some(RWMUTEX_LOCK)) => m.checked_sub(rw.w),
@@ -88,7 +92,9 @@ fn semaphore(frames: &mut [Frame], sema: u64, layout: &Layout) {
     };
     if let Some(a) = address {
         first_arg(&mut frames[i], a);
+        given.push(a);
     }
+    given
 }
 
 /// The channel `chan` as the first argument of the channel operation's frames.
@@ -131,17 +137,21 @@ fn first_arg(f: &mut Frame, value: u64) {
 }
 
 /// The goroutines of `go` as threads, `frames` holding each one's symbolized frames and
-/// `creators` its `go` statement's (in order), `os` the process's threads; and what is said
-/// about the read.
+/// `creators` its `go` statement's (in order), `os` the process's threads; what is said about
+/// the read; and the locks goroutines sleep on (semaphores, the mutexes and RWMutexes around
+/// them), which each goroutine's `stack_refs` is read against.
 pub fn goroutines(
     go: &GoProcess,
     frames: Vec<Vec<Frame>>,
     creators: Vec<Vec<Frame>>,
     os: &[Thread],
-) -> (Vec<Thread>, Vec<Diagnostic>) {
+) -> (Vec<Thread>, Vec<Diagnostic>, Vec<u64>) {
     let mut notes = go.notes.clone();
     let mut threads = Vec::new();
     let mut system = 0;
+    // The locks goroutines sleep on, and each goroutine's stack words pointing near them.
+    let mut locks = Vec::new();
+    let mut words = Vec::new();
     for ((g, mut frames), creator) in go.goroutines.iter().zip(frames).zip(creators) {
         let mut cut = g.cut.clone();
         if let Some(tid) = g.tid {
@@ -161,7 +171,7 @@ pub fn goroutines(
             f.language = Some(Language::Go);
         }
         if let Some(sema) = g.sema {
-            semaphore(&mut frames, sema, &go.located.layout);
+            locks.extend(semaphore(&mut frames, sema, &go.located.layout));
         }
         if let Some(chan) = g.chan {
             channel(&mut frames, chan);
@@ -181,6 +191,7 @@ pub fn goroutines(
             }
             Some(note)
         });
+        words.push(g.stack_words.as_ref());
         threads.push(Thread {
             notes: created.into_iter().collect(),
             debugger_id: Some(g.id.to_string()),
@@ -191,6 +202,11 @@ pub fn goroutines(
             frames,
             ..Thread::default()
         });
+    }
+    locks.sort_unstable();
+    locks.dedup();
+    for (t, w) in threads.iter_mut().zip(words) {
+        t.stack_refs = w.map(|w| pointers::pointed_at(w.clone(), (0, 0), &locks));
     }
     notes.insert(
         0,
@@ -212,5 +228,5 @@ pub fn goroutines(
             message,
         })
         .collect();
-    (threads, diagnostics)
+    (threads, diagnostics, locks)
 }

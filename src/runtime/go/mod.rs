@@ -19,6 +19,7 @@ mod tests;
 use crate::objects::elf::open_object;
 use crate::objects::AddressSpace;
 use crate::runtime::memory::{Mem, ReadFn};
+use crate::runtime::pointers;
 use layout::Layout;
 use object::{Object, ObjectSymbol};
 use std::collections::{HashMap, HashSet};
@@ -84,6 +85,11 @@ pub struct Goroutine {
     pub cut: Option<String>,
     /// The semaphore word it sleeps on (`semacquire`'s address).
     pub sema: Option<u64>,
+    /// The words of its stack, from its saved stack pointer to its top, that point at or
+    /// shortly before a semaphore some goroutine sleeps on (`runtime::pointers`: the struct
+    /// around the semaphore is the lock); `None` when its stack was not read whole (running,
+    /// too deep, unreadable) or no goroutine sleeps on a semaphore.
+    pub stack_words: Option<Vec<u64>>,
     /// The channel (`hchan`) it is parked sending to or receiving from.
     pub chan: Option<u64>,
     /// The pc of the `go` statement that created it (none for the main goroutine).
@@ -228,6 +234,9 @@ pub fn read(
         (u64::from(r) * 16 < size).then(|| string(table + u64::from(r) * 16))?
     };
     let sema = semaphores(at, &mem, &mut notes);
+    let mut semas: Vec<u64> = sema.values().copied().collect();
+    semas.sort_unstable();
+    semas.dedup();
     let n = mem.u64(at.allglen).unwrap_or(0);
     if n > MAX_GOROUTINES {
         notes.push(format!(
@@ -239,6 +248,8 @@ pub fn read(
         .and_then(|p| mem.bytes(p, usize::try_from(n * 8).ok()?))
         .unwrap_or_default();
     let mut goroutines = Vec::new();
+    // Each goroutine's `g`, when it is parked (its stack its own, not a thread's).
+    let mut parked = Vec::new();
     let mut untimed = false;
     for g in gs
         .chunks_exact(8)
@@ -286,6 +297,7 @@ pub fn read(
             .filter(|&s| s != 0 && mem.u64(s + l.sudog_waitlink) == Some(0))
             .and_then(|s| mem.u64(s + l.sudog_c))
             .filter(|&c| c != 0);
+        parked.push((!on_thread).then_some(g));
         goroutines.push(Goroutine {
             id,
             status,
@@ -293,12 +305,20 @@ pub fn read(
             first_args,
             cut,
             sema: sema.get(&g).copied(),
+            stack_words: None,
             chan,
             tid,
             waited_minutes: since.zip(now).and_then(|(s, n)| waited_minutes(s, n)),
             // The main goroutine's is the runtime's start, which Go's dump does not name.
             created_by: mem.u64(g + l.gopc).filter(|&pc| pc != 0 && id != 1),
         });
+    }
+    // Then, with what the budget leaves (never at the cost of a goroutine's own read), the
+    // words of the parked goroutines' stacks that point at the semaphores.
+    for (r, g) in goroutines.iter_mut().zip(parked) {
+        if let Some(g) = g.filter(|_| !semas.is_empty() && mem.left() > STACK_PAGES) {
+            r.stack_words = stack_words(&mem, l, g, &semas);
+        }
     }
     if goroutines.is_empty() {
         notes.push(
@@ -372,6 +392,33 @@ fn stack(mem: &Mem<'_>, l: &Layout, g: u64, max_frames: usize) -> Stack {
     };
     (pcs, args, cut)
 }
+
+/// The words of the goroutine `g`'s stack, from its saved stack pointer to its top, that point
+/// at or shortly before one of `semas` (sorted; the lock around a semaphore starts up to
+/// [`SEMA_SLACK`] before it); `None` when the stack is deeper than [`MAX_STACK_WORDS`] or
+/// cannot be read.
+fn stack_words(mem: &Mem<'_>, l: &Layout, g: u64, semas: &[u64]) -> Option<Vec<u64>> {
+    let (sp, hi) = (mem.u64(g + l.sched_sp)?, mem.u64(g + l.stack_hi?)?);
+    let len = hi.checked_sub(sp).filter(|&n| n <= MAX_STACK_WORDS)?;
+    let bytes = mem.bytes(sp, usize::try_from(len).ok()?)?;
+    let reach = pointers::REACH + SEMA_SLACK;
+    let mut words: Vec<u64> = (pointers::words(&bytes))
+        .filter(|&w| pointers::before_any(w, semas, reach))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    Some(words)
+}
+
+/// How far before its semaphore a lock may start (a `sync.RWMutex`'s writer semaphore, its
+/// writers' mutex's semaphore).
+const SEMA_SLACK: u64 = 64;
+
+/// The bytes of a goroutine's stack read, at most, for the words pointing at locks.
+const MAX_STACK_WORDS: u64 = 256 << 10;
+
+/// The pages such a read may take: it is made only while more than this are left.
+const STACK_PAGES: usize = (MAX_STACK_WORDS >> 12) as usize + 1;
 
 /// The semaphore each sleeping goroutine waits on (`g` → address), from the sudogs queued in
 /// `runtime.semtable`: each bucket's treap of addresses (`prev`, `next`), each node's waiters

@@ -17,6 +17,7 @@ const LAYOUT: Layout = Layout {
     sched_sp: 0x38,
     sched_pc: 0x40,
     sched_bp: 0x68,
+    stack_hi: Some(8),
     root_treap: 8,
     sudog_g: 0,
     sudog_elem: 0x28,
@@ -118,6 +119,23 @@ fn a_parked_goroutine_is_read_with_its_stack_wait_reason_and_semaphore() {
     // Each frame's first argument word (the test's memory reads unset words as 0); the
     // outermost frame has no frame pointer.
     assert_eq!(g.first_args, [Some(0xc0_ffee), Some(0), None]);
+    // Its stack's top unknown (g.stack.hi unset, 0): its words are not read.
+    assert_eq!(g.stack_words, None);
+}
+
+#[test]
+fn a_parked_goroutine_s_stack_words_pointing_near_a_semaphore_are_kept() {
+    let mut words = one_goroutine();
+    words.insert(G + 8, STACK + 0x80);
+    // A pointer to the struct holding the semaphore, and one far from it.
+    words.insert(STACK + 0x38, 0x5000);
+    words.insert(STACK + 0x58, 0x9000);
+    let go = read_words(&words, None);
+    assert_eq!(go.goroutines[0].stack_words, Some(vec![0x5000]));
+    // A stack deeper than is read: none.
+    words.insert(G + 8, STACK + 0x10 + super::MAX_STACK_WORDS + 8);
+    let go = read_words(&words, None);
+    assert_eq!(go.goroutines[0].stack_words, None);
 }
 
 #[test]
