@@ -12,7 +12,8 @@
 //! every view. From a gdb `bt`, GLib's unnamed slow path shows no lock word: that ABBA stays a
 //! stall, never a cycle. A GMutex ABBA beside a thread asleep in a loop of the program's own
 //! (`c_glib_abba_ticker`, the C twin of Go's `mutex_abba`) is a cycle attached and from a core:
-//! the ticker's code names neither mutex, so it cannot hold one.
+//! the ticker's code names neither mutex, so it cannot hold one. Stripped, no symbol names the
+//! ticker's code: the capture says the cycle is undecidable and what decides it.
 
 mod support;
 
@@ -172,6 +173,30 @@ fn a_gmutex_abba_beside_a_thread_asleep_in_the_program_is_a_cycle_once_its_code_
         let locks = ["orders_lock", "stock_lock"];
         assert_derived_cycle(&v, ["ship", "bill"], &locks);
     }
+}
+
+#[test]
+fn a_stripped_gmutex_abba_beside_a_sleeper_is_said_undecidable_not_no_deadlock() {
+    if !require("glib-2.0") {
+        return;
+    }
+    // Stripped, the ticker's code is named by no symbol: it could hold either mutex, and the
+    // capture says so (with what decides) rather than "no deadlock found".
+    let p = HungProcess::start_as("c_glib_abba_ticker", support::Build::Stripped);
+    let (code, report) = json(&["attach", &p.pid.to_string()]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(kinds(&report), ["lock-holders-unknown"], "{report}");
+    let f = &report["findings"][0];
+    assert_eq!(f["detail"]["captured"], true, "{f}");
+    assert_eq!(
+        f["detail"]["locks"].as_array().map(Vec::len),
+        Some(2),
+        "{f}"
+    );
+    let title = f["title"].as_str().unwrap_or_default();
+    assert!(title.contains("no symbol names their code"), "{title}");
+    let fix = f["suggestion"].as_str().unwrap_or_default();
+    assert!(fix.contains("symbols"), "{fix}");
 }
 
 #[test]

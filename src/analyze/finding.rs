@@ -381,13 +381,16 @@ pub enum Detail {
         suspects: Vec<usize>,
     },
     /// Threads wait for `locks`, which record no owner, and would close a cycle if the threads
-    /// seen taking such locks held them; `unchecked` (thread indexes) could hold them instead,
-    /// and the input does not carry their code.
+    /// seen taking such locks held them; `unchecked` (thread indexes) could hold them instead:
+    /// the input does not carry their code, or (`captured`: live, a core) no symbol names it or
+    /// their stacks were not read whole.
     HoldersUnknown {
         /// The locks on the cycle.
         locks: Vec<Object>,
         /// The threads that could hold them instead.
         unchecked: Vec<usize>,
+        /// The input is a capture, whose code was read where it could be.
+        captured: bool,
     },
     /// Threads wait for `lock`, whose owner field names `owner_tid`, no thread of the process.
     Orphaned {

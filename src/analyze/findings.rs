@@ -434,6 +434,7 @@ Thread 3 (Thread 0x7f02 (LWP 102)):
         );
         out.push("stall/unowned-locks".into());
         out.push(crate::analyze::pool_findings::SELF_JOIN_SITUATION.into());
+        out.push(crate::analyze::ownerless::CAPTURED_SITUATION.into());
         for how in [Busy::Spinning, Busy::Livelock, Busy::SlowProgress] {
             out.push(how.situation().into());
         }

@@ -39,6 +39,10 @@ use crate::model::{IdKind, Snapshot};
 use holders::Could;
 use problem::{Problem, Waiter};
 
+/// The situation the packs advise on for a capture's `lock-holders-unknown`: what decides is
+/// the program's symbols or more of its stacks, not its code (which was read).
+pub(crate) const CAPTURED_SITUATION: &str = "lock-holders-unknown/captured";
+
 /// More waiters on ownerless locks than this are not weighed: nothing is claimed.
 const MAX_WAITERS: usize = 64;
 
@@ -318,12 +322,10 @@ pub fn undecided(
     names: &Names,
     kb: &KnowledgeBase,
 ) -> Option<Finding> {
-    // A capture's frames carry how the unwinder found them, and their code was read.
-    let captured = (snap.threads.iter().flat_map(|t| &t.frames))
-        .any(|f| f.refs.is_some() || f.trust.is_some());
-    if captured {
-        return None;
-    }
+    // A capture's frames carry how the unwinder found them: what could be checked was, and
+    // the threads left could hold the locks because no symbol names their code or their
+    // stacks were not read whole.
+    let captured = (snap.threads.iter().flat_map(|t| &t.frames)).any(|f| f.trust.is_some());
     let s = setup(snap, facts, g, names)?;
     if s.problem(g, |_, _| true)?.closes_always(&s.waiting) {
         return None;
@@ -356,9 +358,18 @@ pub fn undecided(
         detail: Detail::HoldersUnknown {
             locks: waits.iter().map(|&(_, w)| wait_object(snap, w)).collect(),
             unchecked,
+            captured,
         },
         steps,
-        suggestion: advice(kb, waits.iter().map(|w| w.1), "lock-holders-unknown"),
+        suggestion: advice(
+            kb,
+            waits.iter().map(|w| w.1),
+            if captured {
+                CAPTURED_SITUATION
+            } else {
+                FindingKind::HoldersUnknown.as_str()
+            },
+        ),
     };
     Some(draft.sign(snap))
 }

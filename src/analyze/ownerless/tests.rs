@@ -107,8 +107,13 @@ fn a_thread_asleep_in_the_program_may_hold_the_locks_so_no_cycle_is_claimed() {
         .unwrap_or_else(|| panic!("{:?}", a.findings));
     assert_eq!(f.confidence, Grade::Heuristic);
     match &f.detail {
-        Detail::HoldersUnknown { locks, unchecked } => {
+        Detail::HoldersUnknown {
+            locks,
+            unchecked,
+            captured,
+        } => {
             assert_eq!((locks.len(), unchecked.as_slice()), (2, &[3][..]));
+            assert!(!captured);
         }
         other => panic!("{other:?}"),
     }

@@ -167,7 +167,11 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             label(f.threads[0]),
             rwlock(snap, lock)
         ),
-        Detail::HoldersUnknown { locks, unchecked } => {
+        Detail::HoldersUnknown {
+            locks,
+            unchecked,
+            captured,
+        } => {
             let locks: Vec<String> = locks.iter().map(|l| object(snap, l)).collect();
             let waiters: Vec<String> = (f.threads.iter().take(n - unchecked.len()))
                 .map(|&t| label(t))
@@ -176,10 +180,15 @@ pub fn title(snap: &Snapshot, f: &Finding) -> String {
             if unchecked.len() > 3 {
                 others.push(format!("{} more", unchecked.len() - 3));
             }
+            let why = if *captured {
+                ": no symbol names their code, or their stacks were not read whole"
+            } else {
+                " from this dump, which does not carry their code"
+            };
             format!(
                 "possible lock cycle: {} wait for {}, which record no owner, and hold each \
                  other's if no other thread does; whether one of {} holds one instead cannot be \
-                 told from this dump, which does not carry their code",
+                 told{why}",
                 waiters.join(" and "),
                 locks.join(" and "),
                 others.join(", ")
@@ -382,6 +391,7 @@ pub fn explanation(f: &Finding) -> String {
             };
             format!("A write lock waits until every reader has left. The lock's reader count ({count}) says readers hold it and no writer does, but a read-write lock does not record its readers: they cannot be named from the lock. {who} If a reader waits for something the writer (or its caller) would provide once it has written, nothing moves: readers must not block on writers while they hold the read lock.")
         }
+        Detail::HoldersUnknown { captured: true, .. } => "These locks record no owner, so who holds each is derived from where every thread stands: the threads that wait for such locks, each inside code that took another, close a cycle if they hold them. Other threads could hold a lock instead, which would leave no cycle. Only a thread whose code names the lock, or for a lock on the heap whose stack points at it, can have taken it; the code of these threads is named by no symbol (a stripped program, JIT code), or their stacks were not read whole, so they could hold any of them.".into(),
         Detail::HoldersUnknown { .. } => "These locks record no owner, so who holds each is derived from where every thread stands: the threads that wait for such locks, each inside code that took another, close a cycle if they hold them. Other threads stand inside the program's own code and could hold a lock instead, which would leave no cycle. Only a thread whose code names the lock, or for a lock on the heap whose stack points at it, can have taken it, and a dump carries neither the code nor the stacks' memory: giving the program the dump came from (`parse --binary`) reads which functions name each lock, and attaching to the process, or reading a core with its binary, reads the code and the stacks, and decides.".into(),
         Detail::ReadersUnknown { suspects, .. } => {
             let who = if suspects.is_empty() {
