@@ -293,6 +293,16 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
         reader["summary"].as_str().unwrap().contains("syscall.read"),
         "{reader}"
     );
+    // Its M is named, as Go's own dump names it: the OS thread it is on.
+    let on = (reader["notes"].as_array().into_iter().flatten())
+        .filter_map(|n| n.as_str())
+        .find(|n| n.starts_with("on LWP "));
+    let on = on.unwrap_or_else(|| panic!("no M: {reader}"));
+    let lwp: u32 = on["on LWP ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{}/task/{lwp}", hung.pid)).exists(),
+        "{on}"
+    );
     // The workers wait on one channel, read from their sudog: the jobs channel.
     let snap = hangscan::attach(hung.pid, &hangscan::Options::default()).expect("attach");
     let a = hangscan::analyze(&snap);

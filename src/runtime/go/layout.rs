@@ -20,6 +20,9 @@ pub struct Layout {
     pub m: u64,
     /// See `m`.
     pub m_procid: u64,
+    /// `m.p` (the P it holds while it runs Go code; none in a system call) and `p.id`. Not
+    /// read where the DWARF lacks them.
+    pub m_p: Option<(u64, u64)>,
     /// `g.gopc`: the pc of the `go` statement that created it.
     pub gopc: u64,
     /// `g.waiting`: the sudogs of the channel operation it is parked in.
@@ -70,7 +73,7 @@ pub struct RwMutex {
 }
 
 /// The structures whose members are read, and the members.
-const WANTED: [(&str, &[&str]); 8] = [
+const WANTED: [(&str, &[&str]); 9] = [
     (
         "runtime.g",
         &[
@@ -86,7 +89,8 @@ const WANTED: [(&str, &[&str]); 8] = [
         ],
     ),
     ("runtime.stack", &["hi"]),
-    ("runtime.m", &["procid"]),
+    ("runtime.m", &["procid", "p"]),
+    ("runtime.p", &["id"]),
     ("runtime.gobuf", &["sp", "pc", "bp"]),
     (
         "runtime.sudog",
@@ -137,6 +141,7 @@ pub fn from_dwarf(file: &object::File<'_>) -> Result<Layout, String> {
         gopc: at("runtime.g", "gopc")?,
         waitsince: at("runtime.g", "waitsince").ok(),
         m_procid: at("runtime.m", "procid")?,
+        m_p: (at("runtime.m", "p").ok()).zip(at("runtime.p", "id").ok()),
         sched_sp: sched + at("runtime.gobuf", "sp")?,
         sched_pc: sched + at("runtime.gobuf", "pc")?,
         sched_bp: sched + at("runtime.gobuf", "bp")?,

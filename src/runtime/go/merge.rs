@@ -192,8 +192,13 @@ pub fn goroutines(
             Some(note)
         });
         words.push(g.stack_words.as_ref());
+        // Where it runs, as Go's own dump (GOTRACEBACK=system) says: its M's thread, its P.
+        let runs_on = g.tid.map(|tid| match g.p {
+            Some(p) => format!("on LWP {tid} (its M), holding P {p}"),
+            None => format!("on LWP {tid} (its M), holding no P"),
+        });
         threads.push(Thread {
-            notes: created.into_iter().collect(),
+            notes: runs_on.into_iter().chain(created).collect(),
             debugger_id: Some(g.id.to_string()),
             id_kind: IdKind::Goroutine,
             status: Some(g.status.clone()),

@@ -97,6 +97,8 @@ pub struct Goroutine {
     /// The OS thread running it (its M's `procid`, in the process's PID namespace), when it
     /// runs or is in a system call: its stack is that thread's.
     pub tid: Option<u64>,
+    /// The id of the P its M holds (running Go code; a system call's M has given its P up).
+    pub p: Option<u32>,
     /// The whole minutes it has waited or been in a system call, as Go's dump prints them
     /// (only from one minute, [`waited_minutes`]).
     pub waited_minutes: Option<u64>,
@@ -280,11 +282,14 @@ pub fn read(
             .flatten()
             .filter(|&s| s != 0);
         untimed |= since.is_some() && now.is_none();
-        let tid = on_thread
+        let m = on_thread
             .then(|| mem.u64(g + l.m))
             .flatten()
-            .filter(|&m| m != 0)
-            .and_then(|m| mem.u64(m + l.m_procid));
+            .filter(|&m| m != 0);
+        let tid = m.and_then(|m| mem.u64(m + l.m_procid));
+        let p = (m.zip(l.m_p))
+            .and_then(|(m, (m_p, p_id))| Some((mem.u64(m + m_p).filter(|&p| p != 0)?, p_id)))
+            .and_then(|(p, p_id)| u32::try_from(mem.i32(p + p_id)?).ok());
         let (pcs, first_args, cut) = if on_thread {
             (Vec::new(), Vec::new(), None)
         } else {
@@ -308,6 +313,7 @@ pub fn read(
             stack_words: None,
             chan,
             tid,
+            p,
             waited_minutes: since.zip(now).and_then(|(s, n)| waited_minutes(s, n)),
             // The main goroutine's is the runtime's start, which Go's dump does not name.
             created_by: mem.u64(g + l.gopc).filter(|&pc| pc != 0 && id != 1),

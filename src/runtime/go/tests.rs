@@ -14,6 +14,7 @@ const LAYOUT: Layout = Layout {
     gopc: 0xe0,
     waitsince: Some(WAITSINCE),
     m_procid: 0x48,
+    m_p: None,
     sched_sp: 0x38,
     sched_pc: 0x40,
     sched_bp: 0x68,
