@@ -37,17 +37,24 @@ pub fn namespace_tids(
         if !by_debugger {
             return (NsTids::Same, None);
         }
+        // A program that maps no libc (a static Go program) keeps no glibc descriptor to
+        // find: asking for its libc would be wrong advice.
+        let why = if maps_libc(space) {
+            "glibc's description of where a thread keeps its own id \
+             (`_thread_db_pthread_tid` in libc) was not found (pass the process's own libc \
+             with --sysroot)"
+        } else {
+            "the program maps no glibc, whose description of where a thread keeps its own id \
+             would tell"
+        };
         return (
             NsTids::Unknown,
-            note(
+            note(format!(
                 "a debugger wrote this core (gcore), naming threads by the ids of its own PID \
                  namespace, and whether the process's memory uses the same ones (not, in a \
-                 container seen from the host) cannot be checked: glibc's description of where \
-                 a thread keeps its own id (`_thread_db_pthread_tid` in libc) was not found \
-                 (pass the process's own libc with --sysroot); so no lock owner or joined \
-                 thread read from memory is matched to a thread"
-                    .to_string(),
-            ),
+                 container seen from the host) cannot be checked: {why}; so no lock owner or \
+                 joined thread read from memory is matched to a thread"
+            )),
         );
     };
     let word = |addr: u64, n: usize| {
@@ -94,6 +101,14 @@ pub fn namespace_tids(
 }
 
 /// The offset of `tid` in glibc's `struct pthread`, from the descriptor in a mapped object.
+/// Whether the process maps a C library (`libc.so.6`, `libc-2.31.so`, musl's `libc.so`).
+fn maps_libc(space: &AddressSpace) -> bool {
+    (space.objects.iter()).any(|o| {
+        let base = o.name.rsplit('/').next().unwrap_or(&o.name);
+        base.starts_with("libc.so") || base.starts_with("libc-")
+    })
+}
+
 fn tid_offset(space: &AddressSpace) -> Option<u64> {
     let mut seen = Vec::new();
     space
@@ -171,8 +186,27 @@ mod tests {
         let threads = [(100, 0x1000)];
         let kernel = namespace_tids(&threads, &none, false, |_, _| Vec::new());
         assert_eq!(kernel, (NsTids::Same, None));
+        // A program that maps no libc (a static Go program): nothing to pass.
         let (gcore, note) = namespace_tids(&threads, &none, true, |_, _| Vec::new());
         assert_eq!(gcore, NsTids::Unknown);
+        let said = note.unwrap().message;
+        assert!(said.contains("maps no glibc") && !said.contains("--sysroot"), "{said}");
+        // Its libc not found on this machine: the process's own libc is asked for.
+        let gone = "/nonexistent/lib/x86_64-linux-gnu/libc.so.6";
+        let elsewhere = AddressSpace {
+            objects: vec![MappedObject {
+                start: 0x7000_0000,
+                end: 0x7100_0000,
+                offset: 0,
+                name: gone.into(),
+                path: Some(gone.into()),
+                executable: true,
+                inode: None,
+            }],
+            vdso: None,
+            started: None,
+        };
+        let (_, note) = namespace_tids(&threads, &elsewhere, true, |_, _| Vec::new());
         assert!(note.unwrap().message.contains("--sysroot"));
     }
 }
