@@ -298,7 +298,12 @@ fn a_healthy_go_program_read_from_memory_exits_0_with_its_goroutines() {
         .filter_map(|n| n.as_str())
         .find(|n| n.starts_with("on LWP "));
     let on = on.unwrap_or_else(|| panic!("no M: {reader}"));
-    let lwp: u32 = on["on LWP ".len()..].split(' ').next().unwrap().parse().unwrap();
+    let lwp: u32 = on["on LWP ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(
         std::path::Path::new(&format!("/proc/{}/task/{lwp}", hung.pid)).exists(),
         "{on}"

@@ -16,7 +16,8 @@
 //!
 //! Go, from the runtime's own dumps (the fatal "all goroutines are asleep" of the program run
 //! with `-alone`, and SIGQUIT with `GOTRACEBACK=all` while a sleeping goroutine keeps the
-//! runtime's detector quiet): a worker pool on a buffered channel whose jobs send to their own
+//! runtime's detector quiet), and read from its memory, attached live and from a gcore core,
+//! with the same verdict: a worker pool on a buffered channel whose jobs send to their own
 //! full queue (`pool_self_submit`), and one whose jobs wait on a `sync.WaitGroup` for sections
 //! queued behind them (`pool_batch_wait`). Each is pool starvation of the goroutines in the
 //! pool's loop, `main.worker` (a send is never a wait for work, `go.toml` says), never a stall.
@@ -36,7 +37,7 @@ use hangscan::model::Snapshot;
 use std::path::Path;
 use std::process::Command;
 use support::runtimes::{build_go, java, javac, signal, with_stderr_to};
-use support::{hangscan, require, scratch, HungProcess};
+use support::{gcore, hangscan, require, scratch, HungProcess};
 
 /// A Java fixture that starves its pool: the pool the rules name, its workers' thread names and
 /// the frame each waits in.
@@ -251,9 +252,10 @@ fn idle_and_busy_java_pools_are_no_hang() {
     assert_eq!(code, Some(0), "{out}");
 }
 
-/// The goroutine dumps of Go fixture `name`: the runtime's fatal error when it runs with
-/// `-alone`, and its SIGQUIT dump under `GOTRACEBACK=all` while it hangs with a sleeper.
-fn go_dumps(name: &str) -> Vec<(&'static str, String)> {
+/// Go fixture `name` as every view shows it: the runtime's fatal error when it runs with
+/// `-alone`; while it hangs with a sleeper, attached live, from a gcore core, and its SIGQUIT
+/// dump under `GOTRACEBACK=all`.
+fn go_views(name: &str) -> Vec<(&'static str, Snapshot)> {
     let dir = scratch("pools_jvm_go", name);
     let exe = build_go(&dir, name);
     let crashed = Command::new(&exe)
@@ -271,11 +273,27 @@ fn go_dumps(name: &str) -> Vec<(&'static str, String)> {
     let mut command = with_stderr_to(&err, &[&exe]);
     command.env("GOTRACEBACK", "all");
     let mut hung = HungProcess::spawn(name, command);
+    let options = hangscan::Options::default();
+    let mut views = vec![
+        ("fatal error", read(&fatal).0),
+        (
+            "attach",
+            hangscan::attach(hung.pid, &options).expect("attach"),
+        ),
+    ];
+    if require("gcore") {
+        let core = gcore(hung.pid, &dir);
+        views.push(("core", hangscan::read_core(&core, &options).expect("core")));
+        let _ = std::fs::remove_file(&core);
+    }
     signal(hung.pid, "-QUIT");
     hung.wait();
     let quit = std::fs::read_to_string(&err).unwrap();
     assert!(quit.starts_with("SIGQUIT: quit"), "{quit}");
-    vec![("fatal error", fatal), ("SIGQUIT", quit)]
+    views.push(("SIGQUIT", read(&quit).0));
+    let producers: Vec<&str> = views.iter().map(|(_, s)| s.producer.as_str()).collect();
+    assert_eq!(producers[..2], ["go", "attach"], "{producers:?}");
+    views
 }
 
 /// The goroutines whose stacks show `function`, by index.
@@ -292,9 +310,8 @@ fn a_go_pool_whose_jobs_send_to_its_own_full_queue_starves_not_stalls() {
     if !require("go") {
         return;
     }
-    for (how, text) in go_dumps("pool_self_submit") {
-        let (snap, a) = read(&text);
-        assert_eq!(snap.producer, "go", "{how}");
+    for (how, snap) in go_views("pool_self_submit") {
+        let a = hangscan::analyze(&snap);
         let workers = goroutines_in(&snap, "main.crawl");
         assert_eq!(workers, goroutines_in(&snap, "main.worker"), "{how}");
         assert_eq!(workers.len(), 2, "{how}");
@@ -337,8 +354,8 @@ fn a_go_pool_whose_jobs_wait_on_a_waitgroup_for_work_queued_behind_them_starves(
     if !require("go") {
         return;
     }
-    for (how, text) in go_dumps("pool_batch_wait") {
-        let (snap, a) = read(&text);
+    for (how, snap) in go_views("pool_batch_wait") {
+        let a = hangscan::analyze(&snap);
         let workers = goroutines_in(&snap, "main.worker");
         assert_eq!(workers.len(), 2, "{how}");
         for &t in &workers {
@@ -362,8 +379,8 @@ fn an_errgroup_at_its_limit_whose_tasks_start_more_in_it_starves() {
     if !require("go-errgroup") {
         return;
     }
-    for (how, text) in go_dumps("errgroup_limit") {
-        let (snap, a) = read(&text);
+    for (how, snap) in go_views("errgroup_limit") {
+        let a = hangscan::analyze(&snap);
         let workers = goroutines_in(&snap, "main.crawlSite");
         assert_eq!(workers.len(), 2, "{how}");
         for &t in &workers {

@@ -190,7 +190,10 @@ mod tests {
         let (gcore, note) = namespace_tids(&threads, &none, true, |_, _| Vec::new());
         assert_eq!(gcore, NsTids::Unknown);
         let said = note.unwrap().message;
-        assert!(said.contains("maps no glibc") && !said.contains("--sysroot"), "{said}");
+        assert!(
+            said.contains("maps no glibc") && !said.contains("--sysroot"),
+            "{said}"
+        );
         // Its libc not found on this machine: the process's own libc is asked for.
         let gone = "/nonexistent/lib/x86_64-linux-gnu/libc.so.6";
         let elsewhere = AddressSpace {
