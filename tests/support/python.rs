@@ -334,7 +334,8 @@ pub fn assert_self_lock(python: &Path) {
     ));
 }
 
-/// `python`'s pools attached live: the starved ones starve, the idle and busy ones exit 0.
+/// `python`'s pools attached live and read from a core: the starved ones starve, the idle and
+/// busy ones exit 0.
 pub fn assert_pools(python: &Path) {
     for (name, args, want) in [
         ("pool_starvation", &[][..], &["pool-starvation"][..]),
@@ -354,13 +355,25 @@ pub fn assert_pools(python: &Path) {
         // look may see a thread woken by chance and call it slow progress).
         let pid = hung.pid.to_string();
         let (code, report) = super::report::json(&["attach", &pid, "--samples", "1"]);
-        let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
-            .filter_map(|f| f["kind"].as_str())
-            .filter(|&k| k != "io-wait")
-            .collect();
-        assert_eq!(kinds, want, "{name}: {report}");
-        assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
+        assert_kinds(name, code, &report, want);
+        // From a core of it, the same.
+        if super::require("gcore") {
+            let dir = scratch("python_memory", &format!("pools-{name}"));
+            let core = gcore(hung.pid, &dir);
+            let (code, report) = super::report::json(&["core", core.to_str().unwrap()]);
+            assert_kinds(&format!("{name} (core)"), code, &report, want);
+        }
     }
+}
+
+/// The report's findings but I/O waits are `want`, and its exit code says whether any is.
+fn assert_kinds(name: &str, code: Option<i32>, report: &serde_json::Value, want: &[&str]) {
+    let kinds: Vec<&str> = (report["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["kind"].as_str())
+        .filter(|&k| k != "io-wait")
+        .collect();
+    assert_eq!(kinds, want, "{name}: {report}");
+    assert_eq!(code, Some(i32::from(!want.is_empty())), "{name}");
 }
 
 /// Two threads run by `python` waiting on one Condition, Event or Queue: their waits name
