@@ -9,9 +9,11 @@ use crate::knowledge::{KnowledgeBase, Release, WaitKind};
 use crate::model::{Evidence, Snapshot};
 use std::collections::HashMap;
 
+mod claims;
 mod edge;
 mod owners;
 mod scopes;
+use claims::{claimed_cycles, claimed_holder};
 pub use edge::{Alternative, Because, Edge, Grade, Graph, Held, Owner};
 use owners::read as read_owners;
 pub use owners::waits_on_owned;
@@ -271,52 +273,6 @@ fn rests_on_untrusted(snap: &Snapshot, facts: &[Facts], e: &Edge) -> bool {
         Because::Holds { frame: None, .. } | Because::IsTarget | Because::Claimed { .. } => false,
     };
     waiting || holding
-}
-
-/// The deadlocks the dump's runtime reports by thread (parking_lot's `Deadlock #k` blocks):
-/// the member threads of each, with the claim's text and line.
-fn claimed_cycles(snap: &Snapshot) -> Vec<(Vec<usize>, Held)> {
-    snap.claims
-        .iter()
-        .filter(|c| c.deadlock && !c.threads.is_empty())
-        .filter_map(|c| {
-            let members: Option<Vec<usize>> = c
-                .threads
-                .iter()
-                .map(|name| snap.threads.iter().position(|t| t.answers_to(name)))
-                .collect();
-            let report = Held::Report {
-                text: c.text.clone(),
-                line: c.line,
-            };
-            Some((members?, report))
-        })
-        .collect()
-}
-
-/// Who holds the mutex thread `t` waits for, when no frame shows it but the runtime's own
-/// detector, which tracks every lock's owner, reports `t` in a deadlock of one thread (it
-/// holds the lock itself) or of two (the other holds it). Only for a mutex: a detector that
-/// tracks a lock, not its readers, reports an rwlock upgrade waiting for readers as a
-/// deadlock of the upgrading thread alone. The grade is what the dump itself shows: a thread
-/// blocked in a lock call, no owner, so heuristic; the claim is a claim, not evidence.
-fn claimed_holder(claimed: &[(Vec<usize>, Held)], t: usize) -> Vec<(usize, Grade, Because)> {
-    claimed
-        .iter()
-        .find_map(|(members, what)| {
-            let holder = match members.as_slice() {
-                [only] if *only == t => t,
-                [a, b] if *a == t => *b,
-                [a, b] if *b == t => *a,
-                _ => return None,
-            };
-            Some(vec![(
-                holder,
-                Grade::Heuristic,
-                Because::Claimed { by: what.clone() },
-            )])
-        })
-        .unwrap_or_default()
 }
 
 pub(super) fn lock_id(w: &Wait) -> Option<LockId> {
