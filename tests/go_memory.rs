@@ -29,7 +29,7 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::{FrameTrust, IdKind, Language, Snapshot, Thread};
 use std::path::Path;
 use std::process::Command;
-use support::runtimes::{build_go, build_go_with, signal, with_stderr_to};
+use support::runtimes::{build_go, build_go_with, quit_go, with_stderr_to};
 use support::{gcore, require, scratch, HungProcess};
 
 /// The process attached live and read from a gcore core written into `dir`, each analysed.
@@ -53,9 +53,7 @@ fn every_view(name: &str, dir: &Path) -> Vec<(&'static str, Snapshot, Analysis)>
     let err = dir.join("sigquit.txt");
     let mut hung = HungProcess::spawn(name, with_stderr_to(&err, &[&exe]));
     let mut views = live_and_core(hung.pid, dir);
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
+    let text = quit_go(&mut hung, &err);
     let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let a = hangscan::analyze(&snap);
     views.push(("sigquit", snap, a));
@@ -190,31 +188,18 @@ fn a_go_mutex_abba_s_goroutines_are_read_live_and_from_a_core_as_its_sigquit_dum
     }
     // As a user runs it: exit 1, each wait naming its mutex; a saved snapshot keeps what the
     // code names (`refs`), so it reads back to the same cycle.
-    let saved = dir.join("snapshot.json");
-    let (code, report) = support::report::json(&[
-        "attach",
-        &hung.pid.to_string(),
-        "--save",
-        saved.to_str().unwrap(),
-    ]);
-    assert_eq!(code, Some(1), "{report}");
-    let (grade, steps) = support::report::cycle(&report);
+    let (grade, steps) = support::report::saved_cycle(hung.pid, &dir);
     assert_eq!(grade, "heuristic");
     assert!(
         steps.contains("waits for mutex main.ledgerMu")
             && steps.contains("waits for mutex main.accountsMu"),
         "{steps}"
     );
-    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{again}");
-    assert_eq!(support::report::cycle(&again), (grade, steps));
     // The program's own dump: the same mutexes, by the same addresses. Its text names no
     // code, so whether the ticker or main holds a mutex instead cannot be told from it: the
     // report says so, and what would decide (attaching, or a core), instead of a bare
     // "no deadlock".
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
+    let text = quit_go(&mut hung, &err);
     let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let a = hangscan::analyze(&snap);
     let (debit, credit) = (

@@ -20,7 +20,7 @@ use hangscan::model::{Evidence, IdKind, Snapshot};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::runtimes::{build_go, signal, with_stderr_to};
+use support::runtimes::{build_go, quit_go, with_stderr_to};
 use support::{gcore, require, scratch, Build, HungProcess};
 
 /// The process attached live and read from a gcore core written into `dir`, each analysed.
@@ -114,28 +114,15 @@ fn a_go_mutex_abba_on_the_heap_is_a_heuristic_cycle_of_its_two_goroutines_live_c
     }
     // As a user runs it: exit 1, the evidence says what narrowed the holders; a saved snapshot
     // keeps what the stacks point at, so it reads back to the same cycle.
-    let saved = dir.join("snapshot.json");
-    let (code, report) = support::report::json(&[
-        "attach",
-        &hung.pid.to_string(),
-        "--save",
-        saved.to_str().unwrap(),
-    ]);
-    assert_eq!(code, Some(1), "{report}");
-    let (grade, steps) = support::report::cycle(&report);
+    let (grade, steps) = support::report::saved_cycle(hung.pid, &dir);
     assert_eq!(grade, "heuristic");
     assert!(
         steps.contains("with what the threads' stacks point at: the lock is on the heap"),
         "{steps}"
     );
-    let (code, again) = support::report::json(&["parse", saved.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{again}");
-    assert_eq!(support::report::cycle(&again), (grade, steps));
     // The program's own dump carries no stack memory: the cycle cannot be told from it, and
     // the advice says what would decide.
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
+    let text = quit_go(&mut hung, &err);
     let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let a = hangscan::analyze(&snap);
     assert!(!a.deadlocked(), "{:#?}", a.findings);

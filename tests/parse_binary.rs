@@ -14,7 +14,7 @@ use hangscan::symbolize::program::{self, Program};
 use serde_json::Value;
 use std::path::Path;
 use support::report::json;
-use support::runtimes::{build_go, signal, with_stderr_to};
+use support::runtimes::{build_go, quit_go, with_stderr_to};
 use support::{build_fixture, gdb_dump, require, scratch, HungProcess};
 
 /// The report's lock cycle: kind, severity, grade, and its threads as (id kind, id), sorted.
@@ -71,8 +71,7 @@ fn go_dump(dir: &Path, name: &str, live: bool) -> (std::path::PathBuf, String, O
         assert_eq!(code, Some(1), "{report:#}");
         report
     });
-    signal(hung.pid, "-QUIT");
-    hung.wait();
+    quit_go(&mut hung, &err);
     (exe, err.to_str().unwrap().to_string(), attached)
 }
 

@@ -36,7 +36,7 @@ use hangscan::knowledge::WaitKind;
 use hangscan::model::Snapshot;
 use std::path::Path;
 use std::process::Command;
-use support::runtimes::{build_go, java, javac, signal, with_stderr_to};
+use support::runtimes::{build_go, java, javac, quit_go, with_stderr_to};
 use support::{gcore, hangscan, require, scratch, HungProcess};
 
 /// A Java fixture that starves its pool: the pool the rules name, its workers' thread names and
@@ -286,9 +286,7 @@ fn go_views(name: &str) -> Vec<(&'static str, Snapshot)> {
         views.push(("core", hangscan::read_core(&core, &options).expect("core")));
         let _ = std::fs::remove_file(&core);
     }
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let quit = std::fs::read_to_string(&err).unwrap();
+    let quit = quit_go(&mut hung, &err);
     assert!(quit.starts_with("SIGQUIT: quit"), "{quit}");
     views.push(("SIGQUIT", read(&quit).0));
     let producers: Vec<&str> = views.iter().map(|(_, s)| s.producer.as_str()).collect();
@@ -404,9 +402,7 @@ fn an_idle_go_worker_pool_is_one_pool_all_idle_and_no_hang() {
     let mut command = with_stderr_to(&err, &[&exe]);
     command.env("GOTRACEBACK", "all");
     let mut hung = HungProcess::spawn("idle_workers", command);
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
+    let text = quit_go(&mut hung, &err);
     let (snap, a) = read(&text);
     let kinds: Vec<FindingKind> = a.findings.iter().map(|f| f.kind).collect();
     assert_eq!(kinds, [FindingKind::IoWait], "{text}");

@@ -24,7 +24,7 @@ use hangscan::model::{IdKind, Language, Snapshot};
 use std::path::Path;
 use std::process::Command;
 use support::runtimes::{
-    build, build_go, dump_in, java, javac, programs, signal, with_stderr_to, GOPATH,
+    build, build_go, dump_in, java, javac, programs, quit_go, signal, with_stderr_to, GOPATH,
 };
 use support::{gcore, gdb_dump, hangscan, require, scratch, HungProcess};
 
@@ -219,9 +219,7 @@ fn a_go_program_s_threads_run_nothing_and_its_goroutines_are_read_or_kill_quit_i
     assert!(!text.contains("running"), "{text}");
     // The command the report names gives the goroutines: the four workers on the mutex, its
     // holder asleep.
-    signal(hung.pid, "-QUIT");
-    hung.wait();
-    let text = std::fs::read_to_string(&err).unwrap();
+    let text = quit_go(&mut hung, &err);
     let snap = hangscan::parse_dump(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     let a = hangscan::analyze(&snap);
     assert_eq!(snap.producer, "go", "{text}");

@@ -310,11 +310,11 @@ pub fn derive(snap: &Snapshot, facts: &[Facts], g: &mut Graph, names: &Names) {
 }
 
 /// A finding when no cycle was derived only because threads whose code could not be checked
-/// might hold the locks (a dump carries no code: `Could::Unchecked`), while the threads seen
-/// taking such locks close a cycle under every assignment: the cycle's waits, and those
-/// threads, with what would decide (reading the code: attaching, or a core with the binary).
-/// Nothing for a capture (live, a core, or either saved): what could be checked was, and a
-/// lock at no static address has no code to look for.
+/// might hold the locks (`Could::Unchecked`: a dump carries no code; in a capture, live, a
+/// core, or either saved, code no symbol names or a stack not read whole), while the threads
+/// seen taking such locks close a cycle under every assignment: the cycle's waits, and those
+/// threads, with what would decide (for a dump, reading the code: `parse --binary`, attaching,
+/// or a core with the binary; for a capture, the program's symbols or more of its stacks).
 pub fn undecided(
     snap: &Snapshot,
     facts: &[Facts],

@@ -28,6 +28,20 @@ pub fn cycle(report: &Value) -> (String, String) {
     )
 }
 
+/// `pid` attached as a user runs it, saving its snapshot in `dir`: exit 1, a lock cycle, and
+/// the saved snapshot parsed back gives the same cycle; that cycle's grade and steps.
+pub fn saved_cycle(pid: u32, dir: &Path) -> (String, String) {
+    let saved = dir.join("snapshot.json");
+    let saved = saved.to_str().unwrap();
+    let (code, report) = json(&["attach", &pid.to_string(), "--save", saved]);
+    assert_eq!(code, Some(1), "{report}");
+    let found = cycle(&report);
+    let (code, again) = json(&["parse", saved]);
+    assert_eq!(code, Some(1), "{again}");
+    assert_eq!(cycle(&again), found);
+    found
+}
+
 /// `hangscan parse` of a gdb dump (`bt` or `bt full`) of `pid`, saved in `dir`.
 pub fn parse_gdb(pid: u32, full: bool, dir: &Path) -> (Option<i32>, Value) {
     let file = dir.join(if full { "btfull.txt" } else { "bt.txt" });

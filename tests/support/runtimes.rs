@@ -77,6 +77,14 @@ pub fn signal(pid: u32, signal: &str) {
     assert!(sent.success());
 }
 
+/// The goroutine dump of a Go program started with its standard error sent to `err`
+/// ([`with_stderr_to`]): SIGQUIT makes the runtime write it and exit, which is waited for.
+pub fn quit_go(hung: &mut super::HungProcess, err: &Path) -> String {
+    signal(hung.pid, "-QUIT");
+    hung.wait();
+    std::fs::read_to_string(err).unwrap()
+}
+
 /// The dump in `file` once it holds its last line, `until` (the runtime writes it as soon as it
 /// handles the signal; bounded only so that a broken test ends, not a timing assertion).
 pub fn dump_in(file: &Path, until: &str) -> String {
