@@ -45,7 +45,8 @@ pub fn namespace_tids(
              with --sysroot)"
         } else {
             "the program maps no glibc, whose description of where a thread keeps its own id \
-             would tell"
+             would tell (a core the kernel writes, or attaching live, keeps the process's own \
+             ids)"
         };
         return (
             NsTids::Unknown,
